@@ -1,0 +1,92 @@
+"""Username ownership: a username belongs to exactly one provider identity.
+
+The first identity to log in under a username (or the local user created with it) owns it. A
+different identity presenting the same username later is refused and audited, so an IdP or a
+directory can never take over an account that another source established.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.db import Database
+from gateway.models import Account
+from providers.base import Identity
+from providers.sql import utcnow
+
+
+class UsernameTaken(Exception):
+    """The username is owned by another provider identity."""
+
+    def __init__(self, username: str, owner_provider: str):
+        super().__init__(f"username {username!r} is owned by provider {owner_provider!r}")
+        self.username = username
+        self.owner_provider = owner_provider
+
+
+@dataclass(frozen=True)
+class Owner:
+    username: str
+    provider: str
+    subject: str
+    disabled: bool
+
+
+class AccountRegistry:
+    def __init__(self, database: Database):
+        self._db = database
+
+    def owner_of(self, username: str) -> Owner | None:
+        with self._db.session() as session:
+            account = session.get(Account, username)
+            return _owner(account) if account else None
+
+    def claim(self, identity: Identity, *, record_login: bool = True) -> Owner:
+        """Make ``identity`` the owner of its username, or confirm it already is.
+
+        Raises UsernameTaken when another identity owns the name (or the same identity owns
+        another name).
+        """
+        for _attempt in range(2):
+            try:
+                return self._claim_once(identity, record_login)
+            except IntegrityError:
+                continue  # a concurrent first login inserted the row; read it and decide again
+        return self._claim_once(identity, record_login)
+
+    def _claim_once(self, identity: Identity, record_login: bool) -> Owner:
+        with self._db.session() as session:
+            account = session.get(Account, identity.username)
+            if account is None:
+                account = Account(username=identity.username, provider=identity.provider,
+                                  subject=identity.subject, last_groups=list(identity.groups))
+                session.add(account)
+            elif (account.provider, account.subject) != (identity.provider, identity.subject):
+                raise UsernameTaken(identity.username, account.provider)
+            if record_login:
+                account.last_login_at = utcnow()
+                account.last_groups = list(identity.groups)
+            session.flush()
+            return _owner(account)
+
+    def set_disabled(self, username: str, disabled: bool) -> bool:
+        with self._db.session() as session:
+            result = session.execute(
+                update(Account).where(Account.username == username).values(disabled=disabled))
+            return result.rowcount > 0
+
+    def release(self, username: str) -> None:
+        """Forget who owns ``username`` (when its local user is deleted)."""
+        with self._db.session() as session:
+            session.execute(delete(Account).where(Account.username == username))
+
+    def list(self) -> list[Owner]:
+        with self._db.session() as session:
+            return [_owner(a) for a in session.scalars(select(Account).order_by(Account.username))]
+
+
+def _owner(account: Account) -> Owner:
+    return Owner(account.username, account.provider, account.subject, account.disabled)

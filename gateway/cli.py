@@ -1,0 +1,368 @@
+"""The ``gateway`` command: serve, manage users and groups, explain mappings, keys and tokens."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+
+import click
+
+from gateway.configerror import ConfigError
+from providers.local.policy import PasswordRejected
+from providers.local.users import UserError
+
+
+def _services(ctx: click.Context, *, prepare: bool = True):
+    """Build the services once per command, preparing the database unless told not to."""
+    from gateway.bootstrap import prepare as prepare_database
+    from gateway.config import load_config
+    from gateway.services import build_services
+    from gateway.settings import load_settings
+
+    if "services" not in ctx.obj:
+        settings = load_settings()
+        services = build_services(settings, load_config(settings.config_path))
+        ctx.call_on_close(services.close)
+        if prepare:
+            prepare_database(services)
+        ctx.obj["services"] = services
+    return ctx.obj["services"]
+
+
+def _read_password(from_stdin: bool, confirm: bool = True) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+
+
+class _Group(click.Group):
+    """Turns expected errors into one-line messages and exit code 2, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as error:
+            click.echo(f"configuration error: {error}", err=True)
+            sys.exit(2)
+        except (UserError, PasswordRejected) as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """DroneDB Registry authentication gateway."""
+    ctx.ensure_object(dict)
+
+
+@main.command()
+@click.option("--bind", help="host:port to listen on (default GATEWAY_BIND or 127.0.0.1:8080)")
+@click.option("--workers", type=int, help="worker processes (default GATEWAY_WORKERS or 2)")
+@click.pass_context
+def serve(ctx: click.Context, bind: str | None, workers: int | None) -> None:
+    """Prepare the database and serve under gunicorn."""
+    import dataclasses
+    from gateway.serving import GatewayServer
+
+    services = _services(ctx)
+    settings = services.settings
+    if bind or workers:
+        settings = dataclasses.replace(settings, bind=bind or settings.bind,
+                                       workers=workers or settings.workers)
+    if not settings.redis_url and settings.workers > 1:
+        click.echo("note: no GATEWAY_REDIS_URL; throttle counters are kept per worker process",
+                   err=True)
+    services.close()
+    GatewayServer(settings).run()
+
+
+@main.command("check-config")
+def check_config() -> None:
+    """Validate the environment and the configuration file without starting."""
+    from gateway.config import load_config
+    from gateway.settings import load_settings
+
+    settings = load_settings()
+    config = load_config(settings.config_path)
+    click.echo(f"configuration OK ({config.source}): providers "
+               f"{', '.join(p.id + ' (' + p.type + ')' for p in config.providers)}; "
+               f"{len(config.mapping.rules)} mapping rules")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply all migrations (and create the first key and admin on an empty database)."""
+    services = _services(ctx, prepare=False)
+    from gateway.bootstrap import prepare
+    prepare(services, migrate=True)
+    click.echo("database is up to date")
+
+
+# ---- users -------------------------------------------------------------------------------
+
+@main.group()
+def users() -> None:
+    """Local users."""
+
+
+def _user_service(ctx):
+    from gateway.users import UserService
+    return UserService(_services(ctx))
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--email")
+@click.option("--display-name")
+@click.option("--group", "groups", multiple=True, help="local group to join (repeatable)")
+@click.option("--max-storage-mb", help="per-user quota override: an integer or 'unlimited'")
+@click.option("--role", "roles", multiple=True, help="extra role for this user (repeatable)")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.pass_context
+def users_create(ctx, username, email, display_name, groups, max_storage_mb, roles, password_stdin):
+    """Create a local user."""
+    from gateway.mapping import validate_overrides
+
+    overrides: dict = {}
+    if max_storage_mb is not None:
+        overrides["maxStorageMB"] = max_storage_mb if max_storage_mb == "unlimited" else _int(max_storage_mb)
+    if roles:
+        overrides["roles"] = list(roles)
+    try:
+        overrides = validate_overrides(overrides)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    service = _user_service(ctx)
+    service.canonical(username)
+    password = _read_password(password_stdin)
+    service.create(username, password, email=email, display_name=display_name,
+                   groups=groups, overrides=overrides)
+    click.echo(f"created {username}")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UserError(f"{text!r} is not a whole number") from None
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def users_list(ctx, as_json):
+    """List local users."""
+    views = _services(ctx).local_users.list()
+    if as_json:
+        click.echo(json.dumps([_view_dict(v) for v in views], indent=2, default=str))
+        return
+    for view in views:
+        state = "enabled" if view.enabled else "DISABLED"
+        click.echo(f"{view.username:<24} {state:<9} {','.join(view.groups)}")
+
+
+@users.command("show")
+@click.argument("username")
+@click.pass_context
+def users_show(ctx, username):
+    """Show one local user."""
+    view = _services(ctx).local_users.get(username)
+    if view is None:
+        raise UserError(f"no local user {username!r}")
+    click.echo(json.dumps(_view_dict(view), indent=2, default=str))
+
+
+def _view_dict(view) -> dict:
+    return {"username": view.username, "email": view.email, "display_name": view.display_name,
+            "enabled": view.enabled, "groups": list(view.groups), "overrides": view.overrides,
+            "created_at": view.created_at, "updated_at": view.updated_at}
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.pass_context
+def users_set_password(ctx, username, password_stdin):
+    """Set a local user's password."""
+    services = _services(ctx)
+    password = _read_password(password_stdin)
+    services.local_users.set_password(username, password)
+    services.audit.record("password_set", "ok", username=username)
+    click.echo(f"password set for {username}")
+
+
+@users.command("disable")
+@click.argument("username")
+@click.pass_context
+def users_disable(ctx, username):
+    """Disable a user and end their sessions."""
+    _user_service(ctx).set_enabled(username, False)
+    click.echo(f"disabled {username}")
+
+
+@users.command("enable")
+@click.argument("username")
+@click.pass_context
+def users_enable(ctx, username):
+    """Enable a user."""
+    _user_service(ctx).set_enabled(username, True)
+    click.echo(f"enabled {username}")
+
+
+@users.command("delete")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.pass_context
+def users_delete(ctx, username, yes):
+    """Delete a local user and end their sessions."""
+    if not yes:
+        click.confirm(f"Delete {username}?", abort=True)
+    _user_service(ctx).delete(username)
+    click.echo(f"deleted {username}")
+
+
+# ---- groups ------------------------------------------------------------------------------
+
+@main.group()
+def groups() -> None:
+    """Local groups (teams)."""
+
+
+@groups.command("create")
+@click.argument("name")
+@click.option("--description")
+@click.pass_context
+def groups_create(ctx, name, description):
+    _services(ctx).local_users.create_group(name, description)
+    click.echo(f"created group {name}")
+
+
+@groups.command("list")
+@click.pass_context
+def groups_list(ctx):
+    for name, members in _services(ctx).local_users.list_groups():
+        click.echo(f"{name:<24} {','.join(members)}")
+
+
+@groups.command("delete")
+@click.argument("name")
+@click.pass_context
+def groups_delete(ctx, name):
+    _services(ctx).local_users.delete_group(name)
+    click.echo(f"deleted group {name}")
+
+
+@groups.command("add-member")
+@click.argument("group")
+@click.argument("username")
+@click.pass_context
+def groups_add_member(ctx, group, username):
+    _services(ctx).local_users.add_member(group, username)
+    click.echo(f"added {username} to {group}")
+
+
+@groups.command("remove-member")
+@click.argument("group")
+@click.argument("username")
+@click.pass_context
+def groups_remove_member(ctx, group, username):
+    _services(ctx).local_users.remove_member(group, username)
+    click.echo(f"removed {username} from {group}")
+
+
+# ---- mapping -----------------------------------------------------------------------------
+
+@main.group()
+def mapping() -> None:
+    """Group → role and quota mapping."""
+
+
+@mapping.command("explain")
+@click.argument("username")
+@click.option("--provider", help="explain a hypothetical identity from this provider")
+@click.option("--group", "groups", multiple=True, help="hypothetical group (repeatable)")
+@click.pass_context
+def mapping_explain(ctx, username, provider, groups):
+    """Show which rules match USERNAME and the exact answer the Registry would get."""
+    from gateway.answer import build_answer
+    from gateway.mapping import evaluate, format_explanation
+    from gateway.users import UserService
+    from providers.base import Identity
+
+    services = _services(ctx)
+    if provider or groups:
+        identity = Identity(provider=provider or "local", subject="hypothetical", username=username,
+                            groups=tuple(groups))
+    else:
+        identity = UserService(services).identity(username)
+        if identity is None:
+            raise UserError(f"no user {username!r} that can be looked up; "
+                            "use --provider/--group for a hypothetical identity")
+    evaluation = evaluate(services.config.mapping, identity, identity.overrides)
+    answer = None if evaluation.denied else build_answer(identity.username, evaluation)
+    click.echo(f"identity: provider={identity.provider} groups={list(identity.groups)}")
+    click.echo(format_explanation(evaluation, answer))
+
+
+# ---- tokens and keys ---------------------------------------------------------------------
+
+@main.group()
+def tokens() -> None:
+    """Signed tokens for the token path."""
+
+
+@tokens.command("mint")
+@click.argument("username")
+@click.option("--lifetime", type=int, help="session lifetime in seconds")
+@click.pass_context
+def tokens_mint(ctx, username, lifetime):
+    """Start a session for USERNAME and print a token bound to it."""
+    from gateway.users import UserService
+
+    services = _services(ctx)
+    identity = UserService(services).identity(username)
+    if identity is None:
+        raise UserError(f"no enabled user {username!r} that can be looked up")
+    seconds = lifetime or services.config.tokens.session_lifetime_seconds
+    session = services.sessions.create(identity, timedelta(seconds=seconds))
+    click.echo(services.tokens.mint(identity.username, session.id, expires_at=session.expires_at))
+
+
+@main.group()
+def keys() -> None:
+    """Token-signing keys."""
+
+
+@keys.command("list")
+@click.pass_context
+def keys_list(ctx):
+    for key in _services(ctx).keyring.list_keys():
+        click.echo(f"{key['kid']}  {key['alg']:<6} {key['state']:<9} created {key['created_at']}"
+                   f"  expires {key['expires_at'] or '-'}")
+
+
+@keys.command("rotate")
+@click.pass_context
+def keys_rotate(ctx):
+    """Make a new signing key; the old one verifies until its last token has expired."""
+    services = _services(ctx)
+    tokens_config = services.config.tokens
+    retire_after = timedelta(seconds=tokens_config.lifetime_seconds + tokens_config.leeway_seconds)
+    kid = services.keyring.rotate(retire_after)
+    services.audit.record("key_rotated", "ok", kid=kid)
+    click.echo(f"new signing key {kid}; previous keys retire in {retire_after}")
+
+
+@keys.command("secret")
+def keys_secret():
+    """Print a new random value for GATEWAY_KEY_ENCRYPTION_KEY."""
+    from gateway.tokens import generate_secret
+    click.echo(generate_secret())

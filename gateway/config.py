@@ -1,0 +1,235 @@
+"""The YAML configuration file: providers, mapping rules, tokens, throttling, policies.
+
+Read once at start-up into frozen objects. ``${VAR}`` (or ``${VAR:-default}``) in any string
+value is replaced from the environment, so secrets stay out of the file. Unknown keys and bad
+values raise ConfigError naming the file and the dotted key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from gateway.configerror import ConfigError
+from gateway.mapping import Policy, parse_policy
+from gateway.throttle import ThrottleSettings
+from gateway.usernames import ALPHABETS, UsernamePolicy
+from providers.local.policy import PasswordPolicy
+
+PROVIDER_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    issuer: str | None = None  # defaults to GATEWAY_PUBLIC_URL
+    audience: str = "dronedb-registry"
+    algorithm: str = "ES256"
+    lifetime_seconds: int = 3600
+    leeway_seconds: int = 30
+    session_lifetime_seconds: int = 8 * 3600
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    id: str
+    type: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    username: str = "admin"
+    roles: tuple[str, ...] = ("admin",)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    source: str = "defaults"
+    usernames: UsernamePolicy = UsernamePolicy()
+    providers: tuple[ProviderSettings, ...] = (ProviderSettings("local", "local"),)
+    tokens: TokenSettings = TokenSettings()
+    throttle: ThrottleSettings = ThrottleSettings()
+    password_policy: PasswordPolicy = PasswordPolicy()
+    admin: AdminSettings = AdminSettings()
+    mapping: Policy = field(default_factory=lambda: parse_policy(None, "defaults"))
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class _Usernames(_Strict):
+    lowercase = fields.Boolean(load_default=True)
+    trim = fields.Boolean(load_default=True)
+    alphabet = fields.String(load_default="identity", validate=validate.OneOf(sorted(ALPHABETS)))
+
+
+class _Hashing(_Strict):
+    slots = fields.Integer(load_default=2, validate=validate.Range(1, 64))
+    wait_seconds = fields.Float(load_default=10.0, validate=validate.Range(0.1, 60))
+    time_cost = fields.Integer(load_default=3, validate=validate.Range(1, 20))
+    memory_cost_kib = fields.Integer(load_default=65536, validate=validate.Range(8192, 1048576))
+    parallelism = fields.Integer(load_default=1, validate=validate.Range(1, 16))
+
+
+class _LocalProvider(_Strict):
+    id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID))
+    type = fields.String(required=True, validate=validate.Equal("local"))
+    hashing = fields.Nested(_Hashing, load_default=lambda: _Hashing().load({}))
+
+
+PROVIDER_SCHEMAS: dict[str, type[Schema]] = {"local": _LocalProvider}
+
+
+class _Tokens(_Strict):
+    issuer = fields.Url(load_default=None, require_tld=False, schemes={"http", "https"})
+    audience = fields.String(load_default="dronedb-registry", validate=validate.Length(1, 200))
+    algorithm = fields.String(load_default="ES256", validate=validate.OneOf(["ES256", "EdDSA", "RS256"]))
+    lifetime_seconds = fields.Integer(load_default=3600, validate=validate.Range(30, 7 * 86400))
+    leeway_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 300))
+    session_lifetime_seconds = fields.Integer(load_default=8 * 3600, validate=validate.Range(60, 90 * 86400))
+
+
+class _Throttle(_Strict):
+    free_failures = fields.Integer(load_default=5, validate=validate.Range(1, 1000))
+    base_delay_seconds = fields.Float(load_default=1.0, validate=validate.Range(0.01, 3600))
+    max_delay_seconds = fields.Float(load_default=900.0, validate=validate.Range(0.01, 86400))
+    window_seconds = fields.Float(load_default=3600.0, validate=validate.Range(1, 7 * 86400))
+
+
+class _PasswordPolicy(_Strict):
+    min_length = fields.Integer(load_default=12, validate=validate.Range(8, 128))
+    max_length = fields.Integer(load_default=128, validate=validate.Range(64, 4096))
+    blocklist = fields.String(load_default="bundled", allow_none=True)
+
+
+class _Admin(_Strict):
+    username = fields.String(load_default="admin")
+    roles = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=["admin"])
+
+
+class _Top(_Strict):
+    usernames = fields.Dict(load_default=dict)
+    providers = fields.List(fields.Dict(), load_default=lambda: [{"id": "local", "type": "local"}],
+                            validate=validate.Length(min=1))
+    tokens = fields.Dict(load_default=dict)
+    throttle = fields.Dict(load_default=dict)
+    password_policy = fields.Dict(load_default=dict)
+    admin = fields.Dict(load_default=dict)
+    mapping = fields.Dict(load_default=None, allow_none=True)
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Load and validate the configuration file; defaults when ``path`` is None."""
+    if path is None:
+        return parse_config({}, "defaults")
+    source = str(path)
+    try:
+        text = Path(path).read_text("utf-8")
+    except OSError as error:
+        raise ConfigError(source, "(file)", f"cannot read: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(source, "(file)", f"not valid YAML: {error}") from None
+    if data is None:
+        data = {}
+    return parse_config(expand_variables(data, source, os.environ if environ is None else environ), source)
+
+
+def parse_config(data: Any, source: str) -> GatewayConfig:
+    """Validate an already-parsed configuration tree."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, "(top level)", "must be a mapping")
+    top = _load(_Top, data, source, "")
+    usernames = UsernamePolicy(**_load(_Usernames, top["usernames"], source, "usernames"))
+    throttle = ThrottleSettings(**_load(_Throttle, top["throttle"], source, "throttle"))
+    if throttle.max_delay_seconds < throttle.base_delay_seconds:
+        raise ConfigError(source, "throttle.max_delay_seconds", "must not be less than base_delay_seconds")
+    policy = _load(_PasswordPolicy, top["password_policy"], source, "password_policy")
+    if policy["max_length"] < policy["min_length"]:
+        raise ConfigError(source, "password_policy.max_length", "must not be less than min_length")
+    admin = _load(_Admin, top["admin"], source, "admin")
+    if usernames.canonical(admin["username"]) != admin["username"]:
+        raise ConfigError(source, "admin.username", "must be a canonical username")
+    return GatewayConfig(
+        source=source,
+        usernames=usernames,
+        providers=_providers(top["providers"], source),
+        tokens=TokenSettings(**_load(_Tokens, top["tokens"], source, "tokens")),
+        throttle=throttle,
+        password_policy=PasswordPolicy(**policy),
+        admin=AdminSettings(username=admin["username"], roles=tuple(admin["roles"])),
+        mapping=parse_policy(top["mapping"], source),
+    )
+
+
+def _providers(items: list[dict], source: str) -> tuple[ProviderSettings, ...]:
+    seen: set[str] = set()
+    result = []
+    for index, item in enumerate(items):
+        where = f"providers[{index}]"
+        kind = item.get("type")
+        schema = PROVIDER_SCHEMAS.get(kind) if isinstance(kind, str) else None
+        if schema is None:
+            raise ConfigError(source, f"{where}.type",
+                              f"must be one of {', '.join(sorted(PROVIDER_SCHEMAS))}")
+        options = _load(schema, item, source, where)
+        if options["id"] in seen:
+            raise ConfigError(source, f"{where}.id", f"duplicate provider id {options['id']!r}")
+        seen.add(options["id"])
+        provider_id = options.pop("id")
+        options.pop("type")
+        result.append(ProviderSettings(provider_id, kind, options))
+    return tuple(result)
+
+
+def _load(schema: type[Schema], data: Any, source: str, where: str) -> dict:
+    if not isinstance(data, dict):
+        raise ConfigError(source, where or "(top level)", "must be a mapping")
+    try:
+        return schema().load(data)
+    except ValidationError as error:
+        key, message = _first_error(error.messages)
+        raise ConfigError(source, f"{where}.{key}" if where else key, message) from None
+
+
+def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
+    if isinstance(messages, dict):
+        key, value = next(iter(messages.items()))
+        step = f"[{key}]" if isinstance(key, int) else (f".{key}" if prefix else str(key))
+        return _first_error(value, prefix + step)
+    if isinstance(messages, list) and messages:
+        first = messages[0]
+        if isinstance(first, (dict, list)):
+            return _first_error(first, prefix)
+        text = str(first)
+        return prefix or "(value)", "unknown key" if text == "Unknown field." else text
+    return prefix or "(value)", str(messages)
+
+
+def expand_variables(data: Any, source: str, environ: Mapping[str, str], where: str = "") -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string value of the tree."""
+    if isinstance(data, dict):
+        return {key: expand_variables(value, source, environ, f"{where}.{key}" if where else str(key))
+                for key, value in data.items()}
+    if isinstance(data, list):
+        return [expand_variables(value, source, environ, f"{where}[{i}]") for i, value in enumerate(data)]
+    if isinstance(data, str):
+        def replace(match: re.Match) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(source, where, f"environment variable {name} is not set")
+        return VARIABLE.sub(replace, data)
+    return data

@@ -1,0 +1,149 @@
+"""``POST /api/authenticate``: the endpoint the Registry's ExternalAuthUrl points at.
+
+Exactly as the Registry calls it (contract §1): a form with ``username`` + ``password`` (the
+password path) or ``token`` alone (the token path). A grant is 200 with the JSON object built
+by :func:`gateway.answer.build_answer`; every refusal is a 4xx with a small JSON error; a
+provider that cannot be reached is a 503 within the time budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from flask import Blueprint, current_app, jsonify, request
+
+from gateway.answer import build_answer
+from gateway.errors import json_error
+from gateway.federation import Denied
+from gateway.mapping import evaluate
+from gateway.services import Services
+from gateway.tokens import InvalidToken
+from providers.base import Identity
+
+log = logging.getLogger("gateway.auth")
+bp = Blueprint("contract", __name__)
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_PASSWORD_CHARS = 1024  # longer is refused unhashed: bounds the cost of one attempt
+MAX_TOKEN_CHARS = 8192
+DENIED_MESSAGES = {401: "invalid credentials", 403: "access denied"}
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+
+
+def services() -> Services:
+    return current_app.extensions["gateway"]
+
+
+@bp.post("/api/authenticate")
+def authenticate():
+    started = time.perf_counter()
+    try:
+        fields = _read_form()
+    except BadRequest as bad:
+        _log_attempt("?", None, f"bad_request:{bad.status}", started)
+        return json_error(bad.status, bad.message)
+    if "token" in fields:
+        return _token_path(fields["token"], started)
+    return _password_path(fields["username"], fields["password"], started)
+
+
+def _read_form() -> dict[str, str]:
+    """The request's fields, checked for shape only; raises BadRequest."""
+    if request.mimetype != FORM_TYPE:
+        raise BadRequest(415, f"content type must be {FORM_TYPE}")
+    form = request.form
+    for name in ("username", "password", "token"):
+        if len(form.getlist(name)) > 1:
+            raise BadRequest(400, f"field {name!r} given more than once")
+    present = {name: form[name] for name in ("username", "password", "token") if name in form}
+    has_token = bool(present.get("token", "").strip())
+    has_password_fields = "username" in present or "password" in present
+    if has_token and has_password_fields:
+        raise BadRequest(400, "send either token, or username and password, not both")
+    if has_token:
+        return {"token": present["token"]}
+    if "username" not in present or "password" not in present:
+        raise BadRequest(400, "username and password (or token) are required")
+    return {"username": present["username"], "password": present["password"]}
+
+
+def _password_path(username: str, password: str, started: float):
+    svc = services()
+    provider_id = None
+    try:
+        if len(password) > MAX_PASSWORD_CHARS:
+            raise Denied(401, "password_too_long")
+        svc.federation.check_typed_username(username)
+        wait = svc.throttle.wait_seconds(username)
+        if wait > 0:
+            _log_attempt(username, None, "throttled", started)
+            response = json_error(429, "too many failed attempts; try again later")
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response
+        try:
+            identity = svc.federation.authenticate_password(username, password)
+        except Denied as denied:
+            if denied.counts_as_failure:
+                svc.throttle.record_failure(username)
+            raise
+        provider_id = identity.provider
+        svc.throttle.record_success(username)
+        response = _grant(svc, identity, "password", started)
+        return response
+    except Denied as denied:
+        return _deny(svc, username, provider_id, denied, "password", started)
+
+
+def _token_path(token: str, started: float):
+    svc = services()
+    username = "?"
+    try:
+        if len(token) > MAX_TOKEN_CHARS:
+            raise Denied(401, "token_too_long")
+        try:
+            verified = svc.tokens.verify(token.strip())
+        except InvalidToken as invalid:
+            raise Denied(401, f"token_{invalid.reason}") from None
+        username = verified.username
+        session = svc.sessions.get_active(verified.session_id)
+        if session is None or session.username != verified.username:
+            raise Denied(401, "session_ended")
+        identity = svc.federation.refresh(session.identity)
+        return _grant(svc, identity, "token", started)
+    except Denied as denied:
+        return _deny(svc, username, None, denied, "token", started)
+
+
+def _grant(svc: Services, identity: Identity, path: str, started: float):
+    evaluation = evaluate(svc.config.mapping, identity, identity.overrides)
+    if evaluation.denied:
+        raise Denied(403, "mapping_require_failed")
+    answer = build_answer(identity.username, evaluation)
+    if path == "password":
+        svc.audit.record("login", "success", username=identity.username,
+                         provider=identity.provider, path=path)
+    _log_attempt(identity.username, identity.provider, "success", started, path=path)
+    response = jsonify(answer)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _deny(svc: Services, username: str, provider_id: str | None, denied: Denied, path: str,
+          started: float):
+    svc.audit.record("login", "denied", username=username, provider=provider_id,
+                     path=path, reason=denied.reason)
+    _log_attempt(username, provider_id, denied.reason, started, path=path)
+    return json_error(denied.status, DENIED_MESSAGES.get(denied.status, "denied"))
+
+
+def _log_attempt(username: str, provider: str | None, outcome: str, started: float,
+                 path: str | None = None) -> None:
+    log.info("auth attempt", extra={
+        "auth_user": username[:127], "auth_provider": provider, "auth_outcome": outcome,
+        "auth_path": path, "duration_ms": round((time.perf_counter() - started) * 1000, 2)})

@@ -1,0 +1,92 @@
+"""Database engine, sessions and migrations.
+
+Every connection has a bounded connect and statement time so that a database outage turns into
+a 503 well inside the Registry's 100 s, never a hang.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, InterfaceError
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# Errors that mean "the database is not there" rather than "this statement is wrong".
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+
+
+class Database:
+    """Owns the engine and hands out short sessions: one unit of work each."""
+
+    def __init__(self, url: str, *, connect_timeout: float = 3.0, statement_timeout: float = 5.0):
+        self.url = url
+        self.engine = _make_engine(url, connect_timeout, statement_timeout)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits on success and rolls back on any exception."""
+        with self.sessions() as session:
+            with session.begin():
+                yield session
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration."""
+        from alembic import command
+
+        with self.engine.begin() as connection:
+            config = alembic_config(self.url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def is_current(self) -> bool:
+        """Whether the schema has been created (the migration table exists)."""
+        return inspect(self.engine).has_table("alembic_version")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str):
+    """An Alembic configuration pointing at the bundled migrations and ``url``."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def _make_engine(url: str, connect_timeout: float, statement_timeout: float) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"timeout": statement_timeout, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    if url.startswith("postgresql"):
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=5,
+            pool_timeout=connect_timeout,
+            connect_args={
+                "connect_timeout": max(1, int(connect_timeout)),
+                "options": f"-c statement_timeout={int(statement_timeout * 1000)}",
+            },
+        )
+    return create_engine(url, pool_pre_ping=True, pool_timeout=connect_timeout)

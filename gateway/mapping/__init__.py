@@ -1,0 +1,39 @@
+"""Role and quota mapping: turns an Identity into the roles, quota and metadata of the answer.
+
+``parse_policy`` validates the ``mapping:`` config section, ``evaluate`` applies it to one
+identity (pure, never raises), ``format_explanation`` renders the result for a CLI. The
+combination rules are documented in :mod:`gateway.mapping.engine`.
+"""
+
+from .engine import Evaluation, RuleTrace, evaluate, validate_overrides
+from .explain import format_explanation
+from .policy import (
+    RESERVED_KEYS,
+    UNLIMITED,
+    Check,
+    Condition,
+    Policy,
+    Rule,
+    is_metadata_value,
+    is_quota,
+    is_role_name,
+    parse_policy,
+)
+
+__all__ = [
+    "RESERVED_KEYS",
+    "UNLIMITED",
+    "Check",
+    "Condition",
+    "Evaluation",
+    "Policy",
+    "Rule",
+    "RuleTrace",
+    "evaluate",
+    "format_explanation",
+    "is_metadata_value",
+    "is_quota",
+    "is_role_name",
+    "parse_policy",
+    "validate_overrides",
+]

@@ -1,0 +1,389 @@
+"""Evaluate the mapping policy for one identity: who may log in, with which roles, quota and metadata.
+
+:func:`evaluate` is pure and deterministic: the same policy, identity and overrides always give
+an equal :class:`Evaluation`, and it never raises, whatever the identity holds (groups and
+attributes come from directories and IdPs the gateway does not control) and whatever the
+overrides hold (they come from a database an admin edits).
+
+Combination rules (the documented behaviour of the product):
+
+1. **Require rules.** Every ``require`` rule must match the identity; otherwise the result is
+   denied (``denied=True``) and ``deny_reason`` names the first failing require rule. All rules
+   are still evaluated, so an explanation shows every one of them.
+2. **Roles.** ``default_roles``, then the roles of each matching ``match`` rule in rule order,
+   then the override ``roles``; duplicates dropped, keeping the first occurrence.
+3. **Quota.** A valid override ``maxStorageMB`` wins outright. Otherwise, if matching rules
+   grant ``maxStorageMB``, the largest wins and ``"unlimited"`` beats any number. Otherwise
+   ``default_maxStorageMB``. ``max_storage_mb`` is None for unlimited; the answer then omits
+   the key, which the Registry reads as unlimited.
+4. **Metadata.** The exposed identity fields and attributes (only str/int/bool values), then
+   each matching rule's ``metadata`` in rule order (later rules overwrite earlier keys), then
+   the override extra keys. ``username``, ``roles`` and ``maxStorageMB`` never appear in it.
+5. **Overrides.** Invalid override values are ignored and noted in the trace, never raised;
+   :func:`validate_overrides` is the strict check to run when the overrides are written.
+
+A condition holds when all of its keys hold; a key given a list holds when any element does.
+``case_insensitive`` casefolds group, group_glob, username, username_glob and attribute
+comparisons (never provider). An attribute condition compares ``str()`` forms, and a
+list-valued attribute matches when any element does.
+
+Pure Python: no I/O, no clock, no logging.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any, Iterable, Literal, Mapping
+
+from providers.base import Identity
+
+from .policy import (
+    RESERVED_KEYS,
+    UNLIMITED,
+    Check,
+    Condition,
+    MetadataValue,
+    Policy,
+    Quota,
+    _QUOTA_MSG,
+    _ROLE_MSG,
+    is_metadata_value,
+    is_quota,
+    is_role_name,
+)
+
+TraceKind = Literal["default", "expose", "grant", "require", "override", "quota"]
+
+
+
+@dataclass(frozen=True)
+class RuleTrace:
+    """One step of an evaluation, for explanations.
+
+    ``kind`` is ``grant`` or ``require`` for policy rules (``name`` is the rule name), and
+    ``default``, ``expose``, ``override`` (``name`` is the override key) or ``quota`` for the
+    other steps. ``matched`` says whether the step applied; ``why`` says why in a short
+    phrase such as ``group 'drone-pilots' matched``. ``grants`` describes what a grant rule
+    gives when it matches (empty for the other kinds).
+    """
+
+    name: str
+    kind: TraceKind
+    matched: bool
+    why: str
+    grants: str = ""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The outcome of :func:`evaluate`. ``max_storage_mb`` is None for unlimited."""
+
+    denied: bool
+    deny_reason: str | None
+    roles: tuple[str, ...]
+    max_storage_mb: int | None
+    metadata: Mapping[str, MetadataValue] = field(default_factory=lambda: MappingProxyType({}))
+    trace: tuple[RuleTrace, ...] = ()
+
+    def answer(self, username: str) -> dict[str, Any]:
+        """The JSON object for the Registry (contract §4): ``username``, ``roles``,
+        ``maxStorageMB`` unless unlimited, then the metadata keys. Ignores ``denied``."""
+        out: dict[str, Any] = {"username": username, "roles": list(self.roles)}
+        if self.max_storage_mb is not None:
+            out["maxStorageMB"] = self.max_storage_mb
+        out.update(self.metadata)
+        return out
+
+
+def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | None = None) -> Evaluation:
+    """Apply ``policy`` and the per-user ``overrides`` to ``identity``; see the module docstring.
+
+    Never raises. Bad override values are skipped and recorded in the trace.
+    """
+    facts = _Facts(identity)
+    trace: list[RuleTrace] = []
+    roles: dict[str, None] = dict.fromkeys(policy.default_roles)  # an ordered set
+    trace.append(RuleTrace("defaults", "default", True, "always applied",
+                           _describe(policy.default_roles, policy.default_max_storage_mb, {})))
+
+    metadata: dict[str, MetadataValue] = {}
+    trace.append(_expose(policy.expose, identity, metadata))
+
+    deny_reason: str | None = None
+    granted_quotas: list[tuple[str, Quota]] = []
+    for rule in policy.rules:
+        matched, why = _match(rule.condition, facts)
+        if rule.kind == "require":
+            trace.append(RuleTrace(rule.name, "require", matched, why))
+            if not matched and deny_reason is None:
+                deny_reason = f"require rule {rule.name!r} not satisfied: {why}"
+            continue
+        trace.append(RuleTrace(rule.name, "grant", matched, why,
+                               _describe(rule.roles, rule.max_storage_mb, rule.metadata)))
+        if matched:
+            roles.update(dict.fromkeys(rule.roles))
+            metadata.update(rule.metadata)
+            if rule.max_storage_mb is not None:
+                granted_quotas.append((rule.name, rule.max_storage_mb))
+
+    override_quota = _apply_overrides(overrides, roles, metadata, trace)
+    quota, quota_why = _decide_quota(policy.default_max_storage_mb, granted_quotas, override_quota)
+    trace.append(RuleTrace("maxStorageMB", "quota", True, quota_why))
+
+    return Evaluation(
+        denied=deny_reason is not None,
+        deny_reason=deny_reason,
+        roles=tuple(roles),
+        max_storage_mb=None if quota == UNLIMITED else quota,  # type: ignore[arg-type]
+        metadata=MappingProxyType(metadata),
+        trace=tuple(trace),
+    )
+
+
+def validate_overrides(data: Any) -> dict[str, Any]:
+    """Check per-user overrides before they are stored; return a plain-dict copy.
+
+    Accepts None (no overrides) or a mapping with optional ``maxStorageMB`` (non-negative int
+    or ``"unlimited"``), optional ``roles`` (a list of role names) and any other non-empty
+    string keys with str/int/bool values except ``username``. Raises ValueError naming the
+    first bad key.
+    """
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ValueError("overrides must be a mapping")
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(key, str) and key == "roles":
+            good, bad = _split_roles(value)
+            if bad:
+                raise ValueError(f"roles: {bad[0]}")
+            out[key] = list(good)
+            continue
+        problem = _override_problem(key, value)
+        if problem:
+            raise ValueError(f"{key}: {problem}")
+        out[key] = value
+    return out
+
+
+# --- matching -------------------------------------------------------------------------------
+
+
+class _Facts:
+    """The identity's values in comparable form; casefolded forms are computed on first use."""
+
+    def __init__(self, identity: Identity):
+        self.provider = identity.provider if isinstance(identity.provider, str) else None
+        self.username = identity.username if isinstance(identity.username, str) else None
+        self.groups = tuple(g for g in identity.groups if isinstance(g, str))
+        self.attributes = identity.attributes
+
+    @cached_property
+    def folded_groups(self) -> tuple[str, ...]:
+        return tuple(g.casefold() for g in self.groups)
+
+    @cached_property
+    def folded_username(self) -> str | None:
+        return None if self.username is None else self.username.casefold()
+
+    def attribute_texts(self, name: str) -> tuple[str, ...] | None:
+        """The ``str()`` forms of an attribute's value (each element if it is a collection)."""
+        if name not in self.attributes:
+            return None
+        value = self.attributes[name]
+        if isinstance(value, (set, frozenset)):
+            items: Iterable[Any] = sorted(value, key=_safe_str)  # sets have no stable order
+        elif isinstance(value, (list, tuple)):
+            items = value
+        else:
+            items = (value,)
+        return tuple(_safe_str(v) for v in items)
+
+
+def _safe_str(value: Any) -> str:
+    # Attribute values are arbitrary provider objects; a broken __str__ must not fail a login.
+    try:
+        text = str(value)
+    except Exception:  # noqa: BLE001
+        return ""
+    return text if isinstance(text, str) else ""
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001
+        return f"<{type(value).__name__}>"
+
+
+def _match(condition: Condition, facts: _Facts) -> tuple[bool, str]:
+    """Whether every check of ``condition`` holds, and why (the first failing check if not)."""
+    if condition.everyone:
+        return True, "matches everyone (all: true)"
+    reasons = []
+    for check in condition.checks:
+        ok, why = _run_check(check, facts)
+        if not ok:
+            return False, why
+        reasons.append(why)
+    return True, "; ".join(reasons)
+
+
+def _run_check(check: Check, facts: _Facts) -> tuple[bool, str]:
+    """Whether any identity value satisfies any value of ``check``, and why."""
+    kind, ci = check.kind, check.case_insensitive
+    suffix = " (case-insensitive)" if ci else ""
+    globbing = kind.endswith("_glob")
+    if kind == "provider":
+        label, values, forms = "provider", (facts.provider,), (facts.provider,)
+    elif kind.startswith("username"):
+        label, values = "username", (facts.username,)
+        forms = (facts.folded_username,) if ci else values
+    elif kind.startswith("group"):
+        label, values = "group", facts.groups
+        forms = facts.folded_groups if ci else values
+    else:
+        label = f"attribute {check.attribute}"
+        texts = facts.attribute_texts(check.attribute or "")
+        if texts is None:
+            return False, f"attribute {check.attribute!r} missing"
+        values = texts
+        forms = tuple(t.casefold() for t in texts) if ci else texts
+
+    for value, form in zip(values, forms):
+        if form is None:
+            continue
+        if not globbing:
+            if form in check.exact:
+                return True, f"{label} {value!r} matched{suffix}"
+            continue
+        for text, pattern in zip(check.values, check.patterns):
+            if pattern.match(form):
+                return True, f"{label} {value!r} matched glob {text!r}{suffix}"
+
+    wanted = f"{'glob ' if globbing else ''}{list(check.values)}{suffix}"
+    if kind == "provider" or label == "username":
+        return False, f"{label} {values[0]!r} not matched by {wanted}"
+    if kind == "attribute":
+        return False, f"attribute {check.attribute!r}: no value matched {wanted}"
+    return False, f"no group matched {wanted}"
+
+
+# --- exposing, overrides, quota --------------------------------------------------------------
+
+
+def _expose(names: tuple[str, ...], identity: Identity, metadata: dict[str, MetadataValue]) -> RuleTrace:
+    copied, skipped = [], []
+    for name in names:
+        if name == "email":
+            value: Any = identity.email
+        elif name == "displayName":
+            value = identity.display_name
+        elif name in identity.attributes:
+            value = identity.attributes[name]
+        else:
+            skipped.append(f"{name} (missing)")
+            continue
+        if is_metadata_value(value):
+            metadata[name] = value
+            copied.append(name)
+        else:
+            skipped.append(f"{name} ({'missing' if value is None else type(value).__name__})")
+    parts = []
+    if copied:
+        parts.append("copied " + ", ".join(copied))
+    if skipped:
+        parts.append("skipped " + ", ".join(skipped))
+    return RuleTrace("expose", "expose", bool(copied), "; ".join(parts) or "nothing to expose")
+
+
+def _override_problem(key: Any, value: Any) -> str | None:
+    """Why an override key/value (other than ``roles``) is invalid, or None if it is fine."""
+    if not isinstance(key, str) or not key:
+        return "override keys must be non-empty strings"
+    if key == "maxStorageMB":
+        return None if is_quota(value) else _QUOTA_MSG
+    if key in RESERVED_KEYS:
+        return f"{key} is set by the gateway and cannot be overridden"
+    if not is_metadata_value(value):
+        return "must be a string, integer or boolean"
+    return None
+
+
+def _split_roles(value: Any) -> tuple[tuple[str, ...], list[str]]:
+    """The valid role names of an override ``roles`` value, and what was wrong with the rest."""
+    if not isinstance(value, (list, tuple)):
+        return (), ["must be a list of role names"]
+    good, bad = [], []
+    for i, role in enumerate(value):
+        if is_role_name(role):
+            good.append(role)
+        else:
+            bad.append(f"[{i}] {_safe_repr(role)} {_ROLE_MSG}")
+    return tuple(good), bad
+
+
+def _apply_overrides(overrides: Any, roles: dict[str, None], metadata: dict[str, MetadataValue],
+                     trace: list[RuleTrace]) -> Quota | None:
+    """Merge valid overrides into ``roles``/``metadata``, trace each key, return the quota override."""
+    if overrides is None:
+        trace.append(RuleTrace("overrides", "override", False, "no per-user overrides"))
+        return None
+    try:
+        # Overrides come from an admin-edited database: a broken mapping is ignored, not raised.
+        items = list(overrides.items()) if isinstance(overrides, Mapping) else None
+    except Exception:  # noqa: BLE001
+        items = None
+    if items is None:
+        trace.append(RuleTrace("overrides", "override", False, "ignored: overrides are not a mapping"))
+        return None
+
+    quota: Quota | None = None
+    for key, value in items:
+        name = key if isinstance(key, str) else f"<{type(key).__name__} key>"
+        if name == "roles":
+            good, bad = _split_roles(value)
+            roles.update(dict.fromkeys(good))
+            why = f"added {list(good)}" if good else "nothing added"
+            if bad:
+                why += "; ignored " + ", ".join(bad)
+            trace.append(RuleTrace(name, "override", bool(good), why))
+            continue
+        problem = _override_problem(key, value)
+        if problem:
+            trace.append(RuleTrace(name, "override", False, f"ignored: {problem}"))
+        elif key == "maxStorageMB":
+            quota = value
+            trace.append(RuleTrace(name, "override", True, f"set to {value!r}"))
+        else:
+            metadata[key] = value
+            trace.append(RuleTrace(name, "override", True, f"set to {value!r}"))
+    return quota
+
+
+def _decide_quota(default: Quota, granted: list[tuple[str, Quota]], override: Quota | None) -> tuple[Quota, str]:
+    if override is not None:
+        return override, f"{_quota_text(override)} from the per-user override (it wins)"
+    if granted:
+        for rule_name, quota in granted:
+            if quota == UNLIMITED:
+                return UNLIMITED, f"unlimited from rule {rule_name!r} (unlimited beats any number)"
+        rule_name, quota = max(granted, key=lambda item: item[1])  # first of equal maxima
+        return quota, f"{quota} from rule {rule_name!r} (largest granted by matching rules)"
+    return default, f"{_quota_text(default)} from default_maxStorageMB (no matching rule grants one)"
+
+
+def _quota_text(quota: Quota) -> str:
+    return UNLIMITED if quota == UNLIMITED else str(quota)
+
+
+def _describe(roles: tuple[str, ...], quota: Quota | None, metadata: Mapping[str, Any]) -> str:
+    parts = [f"roles {list(roles)}"] if roles else []
+    if quota is not None:
+        parts.append(f"maxStorageMB {_quota_text(quota)}")
+    if metadata:
+        parts.append(f"metadata {dict(metadata)}")
+    return "; ".join(parts) or "nothing"

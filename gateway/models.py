@@ -1,0 +1,72 @@
+"""Gateway tables: username ownership, signing keys, SSO sessions and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from providers.local import models as _local_models  # noqa: F401  (one metadata for Alembic)
+from providers.sql import Base, UTCDateTime, utcnow
+
+
+class Account(Base):
+    """One row per username ever handed out: which provider identity owns it."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("provider", "subject"),)
+
+    username: Mapped[str] = mapped_column(String(127), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_groups: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+
+
+class SigningKey(Base):
+    """A token-signing key pair. The private half is encrypted with the environment's key."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(16), nullable=False)
+    private_key: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # Set when a newer key takes over signing; the key still verifies until expires_at.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SsoSession(Base):
+    """A login session that tokens are bound to; revoking it revokes all its tokens."""
+
+    __tablename__ = "sso_sessions"
+    __table_args__ = (Index("ix_sso_sessions_username", "username"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(127), nullable=False)
+    provider: Mapped[str] = mapped_column(String(64), nullable=False)
+    identity: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """Something worth answering for later: a login outcome or an administrative change."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    event: Mapped[str] = mapped_column(String(64), nullable=False)
+    username: Mapped[str | None] = mapped_column(String(127))
+    provider: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32), nullable=False)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)

@@ -1,0 +1,86 @@
+"""Builds the gateway's parts from settings and configuration: the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gateway.accounts import AccountRegistry
+from gateway.audit import AuditLog
+from gateway.config import GatewayConfig, ProviderSettings
+from gateway.db import Database
+from gateway.federation import Federation
+from gateway.sessions import SessionStore
+from gateway.settings import Settings
+from gateway.state import StateStore, open_store
+from gateway.throttle import AccountThrottle
+from gateway.tokens import KeyCipher, KeyRing, TokenService
+from providers.local.hashing import CappedHasher
+from providers.local.provider import LocalProvider
+from providers.local.users import LocalUsers
+
+
+@dataclass
+class Services:
+    settings: Settings
+    config: GatewayConfig
+    database: Database
+    store: StateStore
+    throttle: AccountThrottle
+    accounts: AccountRegistry
+    audit: AuditLog
+    federation: Federation
+    sessions: SessionStore
+    keyring: KeyRing
+    tokens: TokenService
+    local_users: LocalUsers | None
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+def build_services(settings: Settings, config: GatewayConfig) -> Services:
+    database = Database(settings.database_url)
+    store = open_store(settings.redis_url)
+    accounts = AccountRegistry(database)
+    audit = AuditLog(database)
+    providers = []
+    local_users = None
+    for provider_settings in config.providers:
+        provider, users = _build_provider(provider_settings, database, config)
+        providers.append(provider)
+        local_users = local_users or users
+    keyring = KeyRing(database, KeyCipher(settings.key_encryption_key), config.tokens.algorithm)
+    tokens = TokenService(
+        keyring,
+        issuer=config.tokens.issuer or settings.public_url,
+        audience=config.tokens.audience,
+        lifetime=timedelta(seconds=config.tokens.lifetime_seconds),
+        leeway=timedelta(seconds=config.tokens.leeway_seconds),
+    )
+    return Services(
+        settings=settings,
+        config=config,
+        database=database,
+        store=store,
+        throttle=AccountThrottle(store, config.throttle),
+        accounts=accounts,
+        audit=audit,
+        federation=Federation(providers, accounts, audit, config.usernames),
+        sessions=SessionStore(database),
+        keyring=keyring,
+        tokens=tokens,
+        local_users=local_users,
+    )
+
+
+def _build_provider(provider: ProviderSettings, database: Database, config: GatewayConfig):
+    if provider.type == "local":
+        hashing = provider.options["hashing"]
+        hasher = CappedHasher(
+            provider.id, slots=hashing["slots"], wait_seconds=hashing["wait_seconds"],
+            time_cost=hashing["time_cost"], memory_cost=hashing["memory_cost_kib"],
+            parallelism=hashing["parallelism"])
+        return (LocalProvider(provider.id, database.sessions, hasher),
+                LocalUsers(database.sessions, hasher, config.password_policy))
+    raise ValueError(f"unknown provider type {provider.type!r}")  # config validation prevents this

@@ -1,0 +1,105 @@
+"""SSO sessions: what gateway tokens are bound to. Revoking a session revokes all its tokens."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+from sqlalchemy import delete, or_, select, update
+
+from gateway.models import SsoSession
+from providers.base import Identity
+from providers.sql import utcnow
+
+MAX_SESSION_ID_LENGTH = 64  # the column's width
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A snapshot of one session row, detached from the database."""
+
+    id: str
+    username: str
+    provider: str
+    identity: Identity
+    created_at: datetime
+    expires_at: datetime
+
+
+def _record(row: SsoSession) -> SessionRecord:
+    return SessionRecord(row.id, row.username, row.provider, Identity.from_dict(row.identity),
+                         row.created_at, row.expires_at)
+
+
+class SessionStore:
+    """Creates, looks up and revokes SSO sessions in the gateway database."""
+
+    def __init__(self, database, *, clock: Callable[[], datetime] = utcnow):
+        self.database = database
+        self._clock = clock
+
+    def create(self, identity: Identity, lifetime: timedelta) -> SessionRecord:
+        """Start a session for ``identity`` lasting ``lifetime``; its id is 192 random bits."""
+        if lifetime <= timedelta(0):
+            raise ValueError("session lifetime must be positive")
+        now = self._clock()
+        row = SsoSession(id=secrets.token_urlsafe(24), username=identity.username,
+                         provider=identity.provider, identity=identity.to_dict(),
+                         created_at=now, expires_at=now + lifetime)
+        with self.database.session() as session:
+            session.add(row)
+        return _record(row)
+
+    def get_active(self, session_id: str, now: datetime | None = None) -> SessionRecord | None:
+        """The session if it exists, is not revoked and has not expired at ``now``; else None.
+
+        One primary-key lookup (this runs for every token the Registry relays).
+        """
+        if not isinstance(session_id, str) or not session_id \
+                or len(session_id) > MAX_SESSION_ID_LENGTH:
+            return None
+        now = self._clock() if now is None else now
+        with self.database.session() as session:
+            row = session.get(SsoSession, session_id)
+            if row is None or row.revoked_at is not None or row.expires_at <= now:
+                return None
+            return _record(row)
+
+    def revoke(self, session_id: str) -> bool:
+        """End the session; True if it was active until now."""
+        if not isinstance(session_id, str) or len(session_id) > MAX_SESSION_ID_LENGTH:
+            return False
+        return self._revoke_where(SsoSession.id == session_id) > 0
+
+    def revoke_user(self, username: str) -> int:
+        """End every active session of ``username``; return how many were ended."""
+        return self._revoke_where(SsoSession.username == username)
+
+    def list_for_user(self, username: str) -> list[SessionRecord]:
+        """The active sessions of ``username``, newest first."""
+        now = self._clock()
+        with self.database.session() as session:
+            rows = session.scalars(
+                select(SsoSession)
+                .where(SsoSession.username == username, SsoSession.revoked_at.is_(None),
+                       SsoSession.expires_at > now)
+                .order_by(SsoSession.created_at.desc(), SsoSession.id)).all()
+            return [_record(row) for row in rows]
+
+    def purge(self, before: datetime) -> int:
+        """Delete sessions that expired or were revoked before ``before``; return how many."""
+        with self.database.session() as session:
+            result = session.execute(delete(SsoSession).where(or_(
+                SsoSession.expires_at < before, SsoSession.revoked_at < before)))
+            return result.rowcount or 0
+
+    def _revoke_where(self, condition) -> int:
+        now = self._clock()
+        with self.database.session() as session:
+            result = session.execute(
+                update(SsoSession)
+                .where(condition, SsoSession.revoked_at.is_(None), SsoSession.expires_at > now)
+                .values(revoked_at=now))
+            return result.rowcount or 0

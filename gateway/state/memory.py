@@ -1,0 +1,71 @@
+"""In-process state for a single-process deployment (the embedded default) and tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+class MemoryStore:
+    """A dict with expiry and a lock. Not shared between processes."""
+
+    def __init__(self, clock=time.monotonic):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._data: dict[str, tuple[str, float]] = {}
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            return self._live(key)
+
+    def set(self, key: str, value: str, ttl: float) -> None:
+        with self._lock:
+            self._data[key] = (value, self._clock() + ttl)
+            self._sweep()
+
+    def add(self, key: str, value: str, ttl: float) -> bool:
+        with self._lock:
+            if self._live(key) is not None:
+                return False
+            self._data[key] = (value, self._clock() + ttl)
+            return True
+
+    def take(self, key: str) -> str | None:
+        with self._lock:
+            value = self._live(key)
+            self._data.pop(key, None)
+            return value
+
+    def incr(self, key: str, ttl: float) -> int:
+        with self._lock:
+            current = self._live(key)
+            if current is None:
+                self._data[key] = ("1", self._clock() + ttl)
+                return 1
+            value = int(current) + 1
+            self._data[key] = (str(value), self._data[key][1])
+            return value
+
+    def delete(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._data.pop(key, None)
+
+    def ping(self) -> None:
+        return None
+
+    def _live(self, key: str) -> str | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= self._clock():
+            del self._data[key]
+            return None
+        return entry[0]
+
+    def _sweep(self) -> None:
+        # Bound memory: drop expired entries once the table grows (amortised O(1)).
+        if len(self._data) > 10000:
+            now = self._clock()
+            for key in [k for k, (_, expiry) in self._data.items() if expiry <= now]:
+                del self._data[key]

@@ -1,0 +1,69 @@
+"""User operations that span the local database, username ownership and sessions.
+
+The CLI and (later) the admin API go through here so that the rules hold everywhere: a local
+user owns its username from creation; disabling or deleting a user ends their sessions at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from gateway.accounts import UsernameTaken
+from gateway.services import Services
+from providers.base import Identity
+from providers.local.users import UserError, UserView
+
+
+class UserService:
+    def __init__(self, services: Services):
+        if services.local_users is None:
+            raise UserError("no local provider is configured")
+        self._svc = services
+        self._users = services.local_users
+        self._provider_id = next(p.id for p in services.config.providers if p.type == "local")
+
+    def canonical(self, username: str) -> str:
+        """The username if it is canonical; UserError otherwise."""
+        if not self._svc.federation.usernames.is_canonical(username):
+            suggestion = self._svc.federation.usernames.canonical(username)
+            hint = f" (use {suggestion!r})" if suggestion else ""
+            raise UserError(f"{username!r} is not a canonical username{hint}")
+        return username
+
+    def create(self, username: str, password: str, *, email: str | None = None,
+               display_name: str | None = None, groups: Iterable[str] = (),
+               overrides: dict[str, Any] | None = None, enforce_policy: bool = True) -> UserView:
+        username = self.canonical(username)
+        owner = self._svc.accounts.owner_of(username)
+        if owner is not None:
+            raise UserError(f"username {username!r} already belongs to provider {owner.provider!r}")
+        view = self._users.create(username, password, email=email, display_name=display_name,
+                                  groups=groups, overrides=overrides, enforce_policy=enforce_policy)
+        identity = self._svc.federation.provider(self._provider_id).lookup(username)
+        try:
+            self._svc.accounts.claim(identity, record_login=False)
+        except UsernameTaken as taken:  # lost a race with another provider's first login
+            self._users.delete(username)
+            raise UserError(f"username {username!r} already belongs to provider "
+                            f"{taken.owner_provider!r}") from None
+        self._svc.audit.record("user_created", "ok", username=username, provider=self._provider_id)
+        return view
+
+    def set_enabled(self, username: str, enabled: bool) -> None:
+        self._users.set_enabled(username, enabled)
+        if not enabled:
+            self._svc.sessions.revoke_user(username)
+        self._svc.audit.record("user_enabled" if enabled else "user_disabled", "ok", username=username)
+
+    def delete(self, username: str) -> None:
+        self._users.delete(username)
+        self._svc.sessions.revoke_user(username)
+        self._svc.accounts.release(username)
+        self._svc.audit.record("user_deleted", "ok", username=username)
+
+    def identity(self, username: str) -> Identity | None:
+        """The current identity of a user of any provider that can look users up."""
+        owner = self._svc.accounts.owner_of(username)
+        provider = self._svc.federation.provider(owner.provider if owner else self._provider_id)
+        found = provider.lookup(username) if hasattr(provider, "lookup") else None
+        return found if isinstance(found, Identity) else None

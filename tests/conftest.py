@@ -1,0 +1,59 @@
+"""Generic, session-wide test infrastructure: real servers on free loopback
+ports.  App-specific fixtures belong in the app team's own conftest files.
+
+A missing server binary makes the fixture ERROR (never skip) with a message
+naming the Debian package to install; ``bash scripts/test`` installs them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# ``tests.servers`` must import however pytest is invoked (``python -m pytest``
+# puts the cwd on sys.path, a bare ``pytest`` does not).
+_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)
+
+from tests.servers import PostgresServer, RedisServer  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "integration: starts real servers (PostgreSQL, Redis, gunicorn, ...)"
+    )
+    config.addinivalue_line(
+        "markers", "benchmark: performance measurement; slower than ordinary tests"
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory):
+    """One PostgreSQL cluster for the whole session (started on first use).
+
+    ``.url`` is the SQLAlchemy URL of database ``gateway_test``;
+    ``.create_database(name)`` returns the URL of a fresh database.
+    """
+    server = PostgresServer.start(tmp_path_factory.mktemp("postgres"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory):
+    """One redis-server for the whole session (started on first use).
+
+    ``.url`` is ``redis://127.0.0.1:PORT/0``.  Tests that ``pause()`` it must
+    ``resume()`` it in a ``finally`` -- or better start their own
+    ``RedisServer`` so a failure cannot hang the rest of the session.
+    """
+    server = RedisServer.start(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
