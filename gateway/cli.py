@@ -72,8 +72,8 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None) -> None:
         settings = dataclasses.replace(settings, bind=bind or settings.bind,
                                        workers=workers or settings.workers)
     if not settings.redis_url and settings.workers > 1:
-        click.echo("note: no GATEWAY_REDIS_URL; throttle counters are kept per worker process",
-                   err=True)
+        click.echo("note: without GATEWAY_REDIS_URL the gateway runs one worker process "
+                   f"({settings.threads} threads); set GATEWAY_REDIS_URL to run more", err=True)
     services.close()
     GatewayServer(settings).run()
 
@@ -366,3 +366,7 @@ def keys_secret():
     """Print a new random value for GATEWAY_KEY_ENCRYPTION_KEY."""
     from gateway.tokens import generate_secret
     click.echo(generate_secret())
+
+
+if __name__ == "__main__":
+    main()

@@ -75,8 +75,8 @@ class _Usernames(_Strict):
 class _Hashing(_Strict):
     slots = fields.Integer(load_default=2, validate=validate.Range(1, 64))
     wait_seconds = fields.Float(load_default=10.0, validate=validate.Range(0.1, 60))
-    time_cost = fields.Integer(load_default=3, validate=validate.Range(1, 20))
-    memory_cost_kib = fields.Integer(load_default=65536, validate=validate.Range(8192, 1048576))
+    time_cost = fields.Integer(load_default=2, validate=validate.Range(1, 20))
+    memory_cost_kib = fields.Integer(load_default=19456, validate=validate.Range(8192, 1048576))
     parallelism = fields.Integer(load_default=1, validate=validate.Range(1, 16))
 
 

@@ -12,10 +12,15 @@ WORKER_TIMEOUT_SECONDS = 30
 
 
 def gunicorn_options(settings: Settings) -> dict:
-    """The gunicorn settings the gateway is sized and timed for."""
+    """The gunicorn settings the gateway is sized and timed for.
+
+    Without Redis, state (throttle counters, transaction state) is in-process, so the gateway
+    runs one worker process; its threads still hash passwords in parallel (argon2 releases the
+    GIL). With Redis, GATEWAY_WORKERS processes share state.
+    """
     return {
         "bind": settings.bind,
-        "workers": settings.workers,
+        "workers": settings.workers if settings.redis_url else 1,
         "worker_class": "gthread",
         "threads": settings.threads,
         "timeout": WORKER_TIMEOUT_SECONDS,

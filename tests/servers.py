@@ -6,10 +6,10 @@ Plain Python, no pytest import: usable from fixtures, benchmarks and scripts.
 Every process is started in its own session/process group
 (``start_new_session=True``) and registered so that it is killed at
 interpreter exit even when a test crashes; where ``setpriv`` is available the
-process additionally gets a parent-death signal, so it also goes away when the
-Python process is killed with SIGKILL.  (The parent-death signal is tied to
-the *thread* that started the server: start servers from the main thread, as
-session fixtures are, not from a short-lived helper thread.)
+process started from the main thread additionally gets a parent-death signal,
+so it also goes away when the Python process is killed with SIGKILL (servers
+started from other threads rely on atexit only: the kernel ties that signal to
+the forking thread, not the process).
 
 A missing binary raises :class:`ServerBinaryMissing` naming the Debian package
 to install; nothing here ever skips.
@@ -190,15 +190,22 @@ def _launcher(user: Optional[str], deathsig: str) -> list[str]:
     in between as a watching parent that does not forward SIGINT, so it is
     only the fallback."""
     setpriv = _setpriv()
+    # The parent-death signal fires when the *thread* that forked exits, so
+    # only ask for it from the main thread.
+    pdeath = (
+        [f"--pdeathsig={deathsig}"]
+        if threading.current_thread() is threading.main_thread()
+        else []
+    )
     if user is None:
-        return [setpriv, f"--pdeathsig={deathsig}", "--"] if setpriv else []
+        return [setpriv, *pdeath, "--"] if setpriv and pdeath else []
     if setpriv:
         return [
             setpriv,
             f"--reuid={user}",
             f"--regid={user}",
             "--init-groups",
-            f"--pdeathsig={deathsig}",
+            *pdeath,
             "--",
         ]
     runuser = shutil.which("runuser") or "/sbin/runuser"
@@ -666,6 +673,21 @@ class RedisServer(_Managed):
 # --------------------------------------------------------------------------
 
 
+def _gunicorn_isolation_args(extra_args: list[str]) -> list[str]:
+    """gunicorn >= 24 opens a control socket at a fixed per-user path
+    (~/.gunicorn/gunicorn.ctl) that parallel instances would fight over;
+    switch it off unless the caller configures it."""
+    if any("control-socket" in a for a in extra_args):
+        return []
+    try:
+        from gunicorn.config import KNOWN_SETTINGS
+    except Exception:  # noqa: BLE001 - gunicorn missing: let it fail loudly later
+        return []
+    if any("--no-control-socket" in (s.cli or []) for s in KNOWN_SETTINGS):
+        return ["--no-control-socket"]
+    return []
+
+
 class GunicornGateway(_Managed):
     """The gateway app served by gunicorn on 127.0.0.1:<free port>;
     ``base_url`` is ``http://127.0.0.1:PORT``."""
@@ -707,6 +729,7 @@ class GunicornGateway(_Managed):
     ) -> "GunicornGateway":
         import requests
 
+        extra_args = list(extra_args)
         tmpdir = Path(tmpdir)
         tmpdir.mkdir(parents=True, exist_ok=True)
         full_env = dict(os.environ)
@@ -727,18 +750,23 @@ class GunicornGateway(_Managed):
                 "--threads", "4",
                 "--timeout", "30",
                 "--graceful-timeout", "5",
+                *_gunicorn_isolation_args(extra_args),
                 *extra_args,
             ]
             proc = _popen(cmd, tmpdir, "gunicorn", env=full_env, cwd=cwd)
             server = cls(proc, port, tmpdir)
             server._register()
 
+            http = requests.Session()
+            http.trust_env = False  # no HTTP(S)_PROXY detour for 127.0.0.1
+
             def ready():
                 if proc.poll() is not None:
                     raise ServerStartError("exited")
-                r = requests.get(f"{server.base_url}/healthz", timeout=0.5)
+                r = http.get(f"{server.base_url}/healthz", timeout=0.5)
                 return r.status_code == 200
 
+            t0 = time.monotonic()
             try:
                 wait_for(ready, timeout=timeout, interval=0.1)
             except (TimeoutError, ServerStartError):
@@ -757,6 +785,9 @@ class GunicornGateway(_Managed):
                 raise ServerStartError(
                     f"{what}; last 50 lines of its stderr:\n{log}"
                 ) from None
+            finally:
+                http.close()
+            server.startup_seconds = time.monotonic() - t0
             return server
         raise ServerStartError(f"gunicorn could not bind a port:\n{last_log}")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from gateway.state.base import StoreUnavailable
 
@@ -30,7 +32,9 @@ class RedisStore:
     def from_url(cls, url: str, *, timeout: float = 0.5) -> "RedisStore":
         client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout,
-            decode_responses=True, retry_on_timeout=False, health_check_interval=30)
+            decode_responses=True, health_check_interval=30,
+            # redis-py retries timed-out calls by default; one timeout must cost one timeout.
+            retry=Retry(NoBackoff(), 0))
         return cls(client)
 
     @_guarded
