@@ -84,8 +84,17 @@ def check_config() -> None:
     from gateway.config import load_config
     from gateway.settings import load_settings
 
+    from gateway.mapping import evaluate
+    from providers.base import Identity
+
     settings = load_settings()
     config = load_config(settings.config_path)
+    admin = Identity(provider="local", subject="check-config", username=config.admin.username,
+                     overrides={"roles": list(config.admin.roles)})
+    verdict = evaluate(config.mapping, admin, admin.overrides)
+    if verdict.denied:
+        click.echo(f"warning: the local admin {admin.username!r} (no groups) would be denied by "
+                   f"rule {verdict.deny_reason!r}; add it to an allowed group", err=True)
     click.echo(f"configuration OK ({config.source}): providers "
                f"{', '.join(p.id + ' (' + p.type + ')' for p in config.providers)}; "
                f"{len(config.mapping.rules)} mapping rules")

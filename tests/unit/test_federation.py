@@ -1,0 +1,138 @@
+"""Unit tests (no sockets; a temp SQLite file): provider routing, username ownership, outages.
+
+The providers here are fakes: the point is the federation's rules, not a backend.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.accounts import AccountRegistry
+from gateway.audit import AuditLog
+from gateway.db import Database
+from gateway.federation import Denied, Federation
+from gateway.models import AuditEvent
+from gateway.usernames import UsernamePolicy
+from providers.base import Identity, ProviderUnavailable, Rejection
+
+
+class FakeProvider:
+    def __init__(self, provider_id, users=None, down=False):
+        self.id = provider_id
+        self.users = users or {}     # username -> (password, subject, enabled)
+        self.down = down
+        self.calls = []
+
+    def check_password(self, username, password):
+        self.calls.append(username)
+        if self.down:
+            raise ProviderUnavailable(self.id, "down")
+        if username not in self.users:
+            return Rejection.NO_SUCH_USER
+        secret, subject, enabled = self.users[username]
+        if secret != password:
+            return Rejection.WRONG_CREDENTIALS
+        if not enabled:
+            return Rejection.DISABLED
+        return Identity(provider=self.id, subject=subject, username=username)
+
+    def lookup(self, username):
+        if username not in self.users:
+            return Rejection.NO_SUCH_USER
+        _, subject, enabled = self.users[username]
+        return Identity(provider=self.id, subject=subject, username=username) if enabled \
+            else Rejection.DISABLED
+
+
+@pytest.fixture
+def database(tmp_path):
+    db = Database(f"sqlite:///{tmp_path}/f.db")
+    db.upgrade()
+    yield db
+    db.dispose()
+
+
+def make(database, *providers):
+    accounts = AccountRegistry(database)
+    return Federation(list(providers), accounts, AuditLog(database), UsernamePolicy()), accounts
+
+
+def test_first_provider_that_knows_the_user_decides(database):
+    first = FakeProvider("first", {"ann": ("pw-first", "s1", True)})
+    second = FakeProvider("second", {"ann": ("pw-second", "s2", True), "ben": ("pw", "s3", True)})
+    federation, _ = make(database, first, second)
+    assert federation.authenticate_password("ben", "pw").provider == "second"
+    with pytest.raises(Denied) as denied:
+        federation.authenticate_password("ann", "pw-second")   # first knows ann: its no counts
+    assert denied.value.status == 401 and denied.value.counts_as_failure
+
+
+def test_owned_username_is_only_asked_of_its_owner(database):
+    first = FakeProvider("first", {})
+    second = FakeProvider("second", {"cat": ("pw", "s1", True)})
+    federation, _ = make(database, first, second)
+    federation.authenticate_password("cat", "pw")
+    first.users["cat"] = ("pw", "intruder", True)   # another source now claims the same name
+    first.calls.clear()
+    assert federation.authenticate_password("cat", "pw").provider == "second"
+    assert first.calls == []
+
+
+@pytest.mark.parametrize("claimant_provider, claimant_subject", [
+    ("other", "s1"),        # another provider
+    ("second", "s-new"),    # same provider, a different person (re-created directory entry)
+])
+def test_a_second_identity_for_an_owned_username_is_refused_and_audited(
+        database, claimant_provider, claimant_subject):
+    owner = FakeProvider("second", {"dan": ("pw", "s1", True)})
+    federation, _ = make(database, owner)
+    federation.authenticate_password("dan", "pw")
+    with pytest.raises(Denied) as denied:
+        federation.admit(Identity(provider=claimant_provider, subject=claimant_subject, username="dan"))
+    assert denied.value.status == 403
+    with database.session() as session:
+        events = session.query(AuditEvent).filter_by(event="username_collision").all()
+        assert [(e.username, e.outcome) for e in events] == [("dan", "refused")]
+
+
+def test_an_unavailable_provider_is_not_skipped(database):
+    """If the first provider is down, the gateway cannot know the user wasn't its: 503."""
+    down = FakeProvider("down", down=True)
+    later = FakeProvider("later", {"eve": ("pw", "s1", True)})
+    federation, _ = make(database, down, later)
+    with pytest.raises(ProviderUnavailable):
+        federation.authenticate_password("eve", "pw")
+
+
+@pytest.mark.parametrize("password", ["", " ", "\t\n"])
+def test_empty_passwords_never_reach_a_provider(database, password):
+    provider = FakeProvider("p", {"fay": ("", "s1", True)})
+    federation, _ = make(database, provider)
+    with pytest.raises(Denied) as denied:
+        federation.authenticate_password("fay", password)
+    assert denied.value.status == 401 and provider.calls == []
+
+
+def test_disabled_at_the_gateway_is_403_even_with_the_right_password(database):
+    provider = FakeProvider("p", {"gus": ("pw", "s1", True)})
+    federation, accounts = make(database, provider)
+    federation.authenticate_password("gus", "pw")
+    accounts.set_disabled("gus", True)
+    with pytest.raises(Denied) as denied:
+        federation.authenticate_password("gus", "pw")
+    assert denied.value.status == 403
+
+
+def test_refresh_follows_the_provider(database):
+    provider = FakeProvider("p", {"hal": ("pw", "s1", True)})
+    federation, _ = make(database, provider)
+    identity = federation.authenticate_password("hal", "pw")
+    assert federation.refresh(identity).username == "hal"
+    provider.users["hal"] = ("pw", "s1", False)
+    with pytest.raises(Denied) as disabled:
+        federation.refresh(identity)
+    assert disabled.value.status == 403
+    provider.users["hal"] = ("pw", "s-other", True)
+    with pytest.raises(Denied) as replaced:
+        federation.refresh(identity)
+    assert replaced.value.status == 401
