@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.mapping import Evaluation
+from gateway.mapping import RESERVED_KEYS as RESERVED, Evaluation
+from gateway.mapping.policy import MAX_QUOTA
 
-RESERVED = frozenset({"username", "roles", "maxStorageMB"})
 
 
 class ContractViolation(AssertionError):
@@ -26,21 +26,22 @@ def build_answer(username: str, evaluation: Evaluation) -> dict[str, Any]:
         raise ContractViolation("a denied evaluation has no answer")
     if not isinstance(username, str) or not username:
         raise ContractViolation("username must be a non-empty string")
+    if isinstance(evaluation.roles, (str, bytes)):  # list("admin") would be five roles
+        raise ContractViolation("roles must be a sequence of strings")
     roles = list(evaluation.roles)
     if not all(isinstance(role, str) and role for role in roles):
         raise ContractViolation("roles must be non-empty strings")
-    answer: dict[str, Any] = {}
+    answer: dict[str, Any] = {"username": username, "roles": roles}
+    quota = evaluation.max_storage_mb
+    if quota is not None:
+        # The Registry boxes the quota as a .NET long.
+        if type(quota) is not int or not 0 <= quota <= MAX_QUOTA:
+            raise ContractViolation("maxStorageMB must be a non-negative integer (a .NET long)")
+        answer["maxStorageMB"] = quota
     for key, value in evaluation.metadata.items():
         if key in RESERVED or not isinstance(key, str):
             raise ContractViolation(f"metadata key {key!r} is reserved")
         if not isinstance(value, (str, int, bool)) or isinstance(value, float):
             raise ContractViolation(f"metadata {key!r} must be a string, integer or boolean")
         answer[key] = value
-    answer["username"] = username
-    answer["roles"] = roles
-    quota = evaluation.max_storage_mb
-    if quota is not None:
-        if type(quota) is not int or quota < 0:
-            raise ContractViolation("maxStorageMB must be a non-negative integer")
-        answer["maxStorageMB"] = quota
     return answer

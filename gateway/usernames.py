@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 ALPHABETS = {
     # ASP.NET Core Identity's default AllowedUserNameCharacters.
-    "identity": re.compile(r"^[A-Za-z0-9\-._@+]{1,127}$"),
+    "identity": re.compile(r"[A-Za-z0-9\-._@+]{1,127}"),
     # The Registry admin API's own rule for user names.
-    "strict": re.compile(r"^[a-z0-9]{1,127}$"),
+    "strict": re.compile(r"[a-z0-9]{1,127}"),
 }
 
 
@@ -33,7 +33,8 @@ class UsernamePolicy:
             name = name.strip()
         if self.lowercase:
             name = name.lower()
-        return name if ALPHABETS[self.alphabet].match(name) else None
+        # fullmatch: ``$`` would also match before a trailing newline.
+        return name if ALPHABETS[self.alphabet].fullmatch(name) else None
 
     def is_canonical(self, typed: str) -> bool:
         """Whether ``typed`` is already exactly its canonical form."""

@@ -87,15 +87,6 @@ class Evaluation:
     metadata: Mapping[str, MetadataValue] = field(default_factory=lambda: MappingProxyType({}))
     trace: tuple[RuleTrace, ...] = ()
 
-    def answer(self, username: str) -> dict[str, Any]:
-        """The JSON object for the Registry (contract §4): ``username``, ``roles``,
-        ``maxStorageMB`` unless unlimited, then the metadata keys. Ignores ``denied``."""
-        out: dict[str, Any] = {"username": username, "roles": list(self.roles)}
-        if self.max_storage_mb is not None:
-            out["maxStorageMB"] = self.max_storage_mb
-        out.update(self.metadata)
-        return out
-
 
 def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | None = None) -> Evaluation:
     """Apply ``policy`` and the per-user ``overrides`` to ``identity``; see the module docstring.

@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from gateway.state import MemoryStore, RedisStore, StoreUnavailable
-from tests.servers import RedisServer
+from tests.servers import RedisServer, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -201,8 +201,6 @@ def test_killed_redis_raises_store_unavailable_quickly(private_redis):
 
 
 def test_unreachable_redis_at_start_raises_store_unavailable(tmp_path):
-    from tests.servers import free_port
-
     store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
     for name, call in CALLS:
         _assert_unavailable_quickly(call, store, limit=1.0)

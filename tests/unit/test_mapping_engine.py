@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from gateway.answer import build_answer
 from gateway.mapping import (
     evaluate,
     format_explanation,
@@ -290,10 +291,10 @@ def test_no_overrides_is_traced() -> None:
 def test_answer_omits_unlimited_quota_and_puts_reserved_keys_first() -> None:
     policy = parse_policy({**README_POLICY, "expose": ["email"]}, "t.yaml")
     admin = evaluate(policy, ident(groups=("drone-admins",), email="a@x.org"))
-    assert admin.answer("alice") == {"username": "alice", "roles": ["user", "admin"], "email": "a@x.org"}
+    assert build_answer("alice", admin) == {"username": "alice", "roles": ["user", "admin"], "email": "a@x.org"}
     pilot = evaluate(policy, ident(groups=("drone-pilots",)))
-    assert pilot.answer("alice") == {"username": "alice", "roles": ["user", "pilot"], "maxStorageMB": 51200}
-    assert list(pilot.answer("alice"))[:3] == ["username", "roles", "maxStorageMB"]
+    assert build_answer("alice", pilot) == {"username": "alice", "roles": ["user", "pilot"], "maxStorageMB": 51200}
+    assert list(build_answer("alice", pilot))[:3] == ["username", "roles", "maxStorageMB"]
 
 
 def test_evaluation_is_frozen_and_deterministic() -> None:
@@ -367,7 +368,7 @@ def test_validate_overrides_rejects(data: Any, message: str) -> None:
 def test_explanation_of_allowed_login() -> None:
     policy = parse_policy(README_POLICY, "t.yaml")
     result = evaluate(policy, ident(groups=("drone-pilots",)), {"team": "a"})
-    text = format_explanation(result, result.answer("alice"))
+    text = format_explanation(result, build_answer("alice", result))
     assert text.startswith("Result: allowed\n")
     assert "pilots  matched   group 'drone-pilots' matched  -> roles ['pilot']; maxStorageMB 51200" in text
     assert "admins  no match  no group matched ['drone-admins']" in text
