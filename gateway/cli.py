@@ -364,7 +364,9 @@ def keys_rotate(ctx):
     """Make a new signing key; the old one verifies until its last token has expired."""
     services = _services(ctx)
     tokens_config = services.config.tokens
-    retire_after = timedelta(seconds=tokens_config.lifetime_seconds + tokens_config.leeway_seconds)
+    # Other workers may sign with the old key until their key cache refreshes.
+    retire_after = timedelta(seconds=tokens_config.lifetime_seconds + tokens_config.leeway_seconds
+                             + services.keyring.cache_seconds)
     kid = services.keyring.rotate(retire_after)
     services.audit.record("key_rotated", "ok", kid=kid)
     click.echo(f"new signing key {kid}; previous keys retire in {retire_after}")

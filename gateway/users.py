@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 from gateway.accounts import UsernameTaken
 from gateway.services import Services
-from providers.base import Identity
+from providers.base import Identity, IdentityLookup
 from providers.local.users import UserError, UserView
 
 
@@ -65,5 +65,7 @@ class UserService:
         """The current identity of a user of any provider that can look users up."""
         owner = self._svc.accounts.owner_of(username)
         provider = self._svc.federation.provider(owner.provider if owner else self._provider_id)
-        found = provider.lookup(username) if hasattr(provider, "lookup") else None
+        if not isinstance(provider, IdentityLookup):
+            return None
+        found = provider.lookup(username)
         return found if isinstance(found, Identity) else None

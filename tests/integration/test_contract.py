@@ -277,3 +277,15 @@ def test_repeated_failures_throttle_the_account_not_others(contract_gateway):
     time.sleep(1.1)
     assert login(contract_gateway, "frank", PASSWORD).status_code == 200   # success resets
     assert login(contract_gateway, "frank", "wrong-password-xyz").status_code == 401
+
+
+# ---- nothing secret in the logs ----------------------------------------------------------
+
+def test_logs_never_contain_passwords_or_tokens(contract_gateway):
+    """Runs last in this module: everything above has been logged by now."""
+    token, _ = _mint(contract_gateway, "alice")
+    contract_gateway.authenticate({"token": token})
+    logs = contract_gateway.server.log_text()
+    assert "auth attempt" in logs
+    for secret in (PASSWORD, ADMIN_PASSWORD, "not-the-password-at-all", token, token.split(".")[2]):
+        assert secret not in logs
