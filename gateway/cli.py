@@ -7,8 +7,11 @@ import sys
 from datetime import timedelta
 
 import click
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from gateway.configerror import ConfigError
+from gateway.tokens.cipher import KeyDecryptionError
+from providers.base import ProviderUnavailable
 from providers.local.policy import PasswordRejected
 from providers.local.users import UserError
 
@@ -45,8 +48,12 @@ class _Group(click.Group):
         except ConfigError as error:
             click.echo(f"configuration error: {error}", err=True)
             sys.exit(2)
-        except (UserError, PasswordRejected) as error:
+        except (UserError, PasswordRejected, KeyDecryptionError, ProviderUnavailable) as error:
             click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+        except (OperationalError, InterfaceError) as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines() or ["?"]
+            click.echo(f"error: database unavailable: {reason[0]}", err=True)
             sys.exit(2)
 
 

@@ -80,10 +80,15 @@ class _Hashing(_Strict):
     parallelism = fields.Integer(load_default=1, validate=validate.Range(1, 16))
 
 
+def hashing_defaults() -> dict:
+    """The local provider's hashing options when the configuration gives none."""
+    return _Hashing().load({})
+
+
 class _LocalProvider(_Strict):
     id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID))
     type = fields.String(required=True, validate=validate.Equal("local"))
-    hashing = fields.Nested(_Hashing, load_default=lambda: _Hashing().load({}))
+    hashing = fields.Nested(_Hashing, load_default=hashing_defaults)
 
 
 PROVIDER_SCHEMAS: dict[str, type[Schema]] = {"local": _LocalProvider}

@@ -76,7 +76,8 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
 
 def _build_provider(provider: ProviderSettings, database: Database, config: GatewayConfig):
     if provider.type == "local":
-        hashing = provider.options["hashing"]
+        from gateway.config import hashing_defaults
+        hashing = {**hashing_defaults(), **provider.options.get("hashing", {})}
         hasher = CappedHasher(
             provider.id, slots=hashing["slots"], wait_seconds=hashing["wait_seconds"],
             time_cost=hashing["time_cost"], memory_cost=hashing["memory_cost_kib"],

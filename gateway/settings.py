@@ -52,6 +52,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, read_dotenv: bool
         raise ConfigError(ENV, "GATEWAY_DATABASE_URL", "must be a sqlite:// or postgresql+psycopg:// URL")
     config_path = get("GATEWAY_CONFIG")
     bind = get("GATEWAY_BIND", "127.0.0.1:8080")
+    workers = _int(get("GATEWAY_WORKERS", "2"), "GATEWAY_WORKERS", 1, 64)
+    threads = _int(get("GATEWAY_THREADS", "4"), "GATEWAY_THREADS", 1, 64)
+    log_level = _choice(get("GATEWAY_LOG_LEVEL", "INFO").upper(), "GATEWAY_LOG_LEVEL",
+                        ("DEBUG", "INFO", "WARNING", "ERROR"))
+    auto_migrate = _bool(get("GATEWAY_AUTO_MIGRATE", "true"), "GATEWAY_AUTO_MIGRATE")
     return Settings(
         instance_dir=instance_dir,
         database_url=database_url,
@@ -60,12 +65,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, read_dotenv: bool
         key_encryption_key=_key_encryption_key(get("GATEWAY_KEY_ENCRYPTION_KEY"), database_url, instance_dir),
         admin_password=get("GATEWAY_ADMIN_PASSWORD"),
         bind=bind,
-        workers=_int(get("GATEWAY_WORKERS", "2"), "GATEWAY_WORKERS", 1, 64),
-        threads=_int(get("GATEWAY_THREADS", "4"), "GATEWAY_THREADS", 1, 64),
-        log_level=_choice(get("GATEWAY_LOG_LEVEL", "INFO").upper(), "GATEWAY_LOG_LEVEL",
-                          ("DEBUG", "INFO", "WARNING", "ERROR")),
+        workers=workers,
+        threads=threads,
+        log_level=log_level,
         public_url=get("GATEWAY_PUBLIC_URL", f"http://{bind}").rstrip("/"),
-        auto_migrate=_bool(get("GATEWAY_AUTO_MIGRATE", "true"), "GATEWAY_AUTO_MIGRATE"),
+        auto_migrate=auto_migrate,
     )
 
 
@@ -81,10 +85,18 @@ def _key_encryption_key(value: str | None, database_url: str, instance_dir: Path
     key_file = instance_dir / "key-encryption.key"
     if not key_file.exists():
         instance_dir.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-    return key_file.read_text().strip()
+        try:
+            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first; use theirs
+        else:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+    key = key_file.read_text().strip()
+    if len(key) < 32:  # an empty or truncated file must not become a weak key
+        raise ConfigError(str(key_file), "(file)",
+                          "holds fewer than 32 characters; restore it or set GATEWAY_KEY_ENCRYPTION_KEY")
+    return key
 
 
 def _int(raw: str, name: str, low: int, high: int) -> int:

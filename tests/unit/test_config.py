@@ -237,3 +237,17 @@ def test_no_key_file_for_an_external_database(tmp_path):
     load_settings({"GATEWAY_INSTANCE_DIR": str(instance), "GATEWAY_KEY_ENCRYPTION_KEY": KEY,
                    "GATEWAY_DATABASE_URL": "postgresql+psycopg://u@db/gw"}, read_dotenv=False)
     assert not (instance / "key-encryption.key").exists()
+
+
+@pytest.mark.parametrize("content", ["", "\n", "too-short-a-key\n"], ids=["empty", "newline", "short"])
+def test_damaged_key_file_is_a_config_error(tmp_path, content):
+    # An empty or truncated key file must not silently become a weak (or empty) key.
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    key_file = instance / "key-encryption.key"
+    key_file.write_text(content)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"GATEWAY_INSTANCE_DIR": str(instance)}, read_dotenv=False)
+    assert caught.value.source == str(key_file)
+    assert "32" in caught.value.message
+    assert key_file.read_text() == content  # never overwritten

@@ -1,0 +1,61 @@
+"""Keeps ``benchmarks/run.py`` runnable: a ``--quick`` run must finish and report every figure.
+
+Speed is never asserted here (the figures are measurements, compared with a bare baseline in
+the same run); only that the benchmark works and its JSON has the numbers it promises.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and value > 0
+
+
+@pytest.mark.benchmark
+def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    try:
+        result = subprocess.run(
+            [sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--out", str(out)],
+            cwd=str(REPO), capture_output=True, text=True, timeout=180,
+            stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(f"benchmarks/run.py --quick did not finish within 180 s:\n"
+                    f"{(expired.stderr or b'')[-4000:]!r}")
+    assert result.returncode == 0, (
+        f"benchmarks/run.py --quick exited {result.returncode}\n"
+        f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}")
+    assert out.exists(), "no JSON written to --out"
+    report = json.loads(out.read_text())
+
+    for scenario in ("token", "password"):
+        figures = report["throughput"][scenario]
+        assert _positive(figures["ratio"]), (scenario, figures["ratio"])
+        assert _positive(figures["gateway"]["req_per_s"]), (scenario, figures["gateway"])
+        assert _positive(figures["baseline"]["req_per_s"]), (scenario, figures["baseline"])
+        assert figures["target"] in (0.8, 0.9)
+
+    memory = report["memory"]
+    assert memory["argon2"]["memory_cost_kib"] == 19456
+    assert memory["configs"], "no memory burst was measured"
+    assert any(c["slots"] == 2 for c in memory["configs"]), "the default cap was not measured"
+    for config in memory["configs"]:
+        assert config["workers"], config
+        for worker in config["workers"]:
+            assert _positive(worker["peak_rss_mib"]), worker
+        assert _positive(config["max_peak_rss_mib"]), config
+        assert config["burst"]["requests"] > 0, config
+
+    # The human-readable tables are printed too.
+    assert "| token path" in result.stdout and "| local login" in result.stdout
