@@ -57,7 +57,8 @@ ARGON2 = {"time_cost": 2, "memory_cost_kib": 19456, "parallelism": 1}  # gateway
 MEMORY_CONFIGS = ((4, 2), (16, 2), (16, 16))
 BURST_CONNECTIONS = 64
 FORM = "application/x-www-form-urlencoded"
-MIB = 1024 * 1024
+HTTP = requests.Session()
+HTTP.trust_env = False  # no HTTP(S)_PROXY detour for 127.0.0.1
 
 WRK_SCRIPT = r"""
 wrk.method = "POST"
@@ -150,7 +151,7 @@ class BaselineServer:
         def ready():
             if proc.poll() is not None:
                 raise ServerStartError("exited")
-            response = requests.post(server.base_url + path, data=body, timeout=2,
+            response = HTTP.post(server.base_url + path, data=body, timeout=2,
                                      headers={"Content-Type": FORM})
             return response.status_code == 200
 
@@ -367,7 +368,7 @@ class Bench:
         from argon2 import PasswordHasher
 
         kid = jwt.get_unverified_header(self.token)["kid"]
-        jwks = requests.get(gateway.base_url + "/.well-known/jwks.json", timeout=5).json()
+        jwks = HTTP.get(gateway.base_url + "/.well-known/jwks.json", timeout=5).json()
         jwk = next(key for key in jwks["keys"] if key.get("kid") == kid)
         jwk_file = self.workdir / "gateway-public-jwk.json"
         jwk_file.write_text(json.dumps(jwk))
@@ -387,19 +388,19 @@ class Bench:
         try:
             token_body = urlencode({"token": self.token})
             password_body = urlencode({"username": "bench", "password": self.password})
-            check = requests.post(gateway.base_url + "/api/authenticate", data=token_body,
+            check = HTTP.post(gateway.base_url + "/api/authenticate", data=token_body,
                                   headers={"Content-Type": FORM}, timeout=10)
             if check.status_code != 200:
                 raise RuntimeError(f"gateway refused the benchmark token: {check.status_code} "
                                    f"{check.text}\n{gateway.log_text()[-3000:]}")
-            check = requests.post(gateway.base_url + "/api/authenticate", data=password_body,
+            check = HTTP.post(gateway.base_url + "/api/authenticate", data=password_body,
                                   headers={"Content-Type": FORM}, timeout=30)
             if check.status_code != 200:
                 raise RuntimeError(f"gateway refused the benchmark password: "
                                    f"{check.status_code} {check.text}")
             baseline = BaselineServer.start(self.workdir / "baseline", self.baseline_env(gateway),
                                             WORKERS, THREADS, ("/verify", token_body))
-            check = requests.post(baseline.base_url + "/login", data=password_body,
+            check = HTTP.post(baseline.base_url + "/login", data=password_body,
                                   headers={"Content-Type": FORM}, timeout=30)
             if check.status_code != 200:
                 raise RuntimeError(f"baseline refused the benchmark password: {check.status_code}")
@@ -548,6 +549,22 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def source_state() -> dict:
+    """The commit measured and the files changed on top of it (read-only git calls)."""
+    def git(*arguments: str) -> str:
+        try:
+            result = subprocess.run(["git", "--no-optional-locks", *arguments], cwd=str(REPO),
+                                    capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return result.stdout if result.returncode == 0 else ""
+
+    changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line[3:]]
+    return {"commit": git("rev-parse", "HEAD").strip() or None,
+            "changed_files": [path for path in changed
+                              if path.startswith(("gateway/", "providers/", "deploy/"))]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -594,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
         "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
+        "source": source_state(),
         "versions": {name: version(dist) for name, dist in (
             ("gunicorn", "gunicorn"), ("flask", "flask"), ("pyjwt", "pyjwt"),
             ("argon2-cffi", "argon2-cffi"))},

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.db import Database
-from gateway.models import Account
+from gateway.models import Account, SsoSession
 from providers.base import Identity
 from providers.sql import utcnow
+
+
+_ACCOUNTS = Account.__table__
+_OWNER_BY_NAME = select(_ACCOUNTS.c.username, _ACCOUNTS.c.provider, _ACCOUNTS.c.subject,
+                        _ACCOUNTS.c.disabled).where(_ACCOUNTS.c.username == bindparam("username"))
 
 
 class UsernameTaken(Exception):
@@ -40,9 +45,10 @@ class AccountRegistry:
         self._db = database
 
     def owner_of(self, username: str) -> Owner | None:
-        with self._db.session() as session:
-            account = session.get(Account, username)
-            return _owner(account) if account else None
+        """Who owns ``username``; a lean Core read, as it runs on every login."""
+        with self._db.engine.connect() as connection:
+            row = connection.execute(_OWNER_BY_NAME, {"username": username}).first()
+        return Owner(row.username, row.provider, row.subject, row.disabled) if row else None
 
     def claim(self, identity: Identity, *, record_login: bool = True) -> Owner:
         """Make ``identity`` the owner of its username, or confirm it already is.
@@ -73,9 +79,15 @@ class AccountRegistry:
             return _owner(account)
 
     def set_disabled(self, username: str, disabled: bool) -> bool:
+        """Block or unblock ``username`` at the gateway. Blocking also revokes every session of
+        the user in the same transaction, so no token of theirs works afterwards."""
         with self._db.session() as session:
             result = session.execute(
                 update(Account).where(Account.username == username).values(disabled=disabled))
+            if disabled:
+                session.execute(update(SsoSession).where(
+                    SsoSession.username == username, SsoSession.revoked_at.is_(None))
+                    .values(revoked_at=utcnow()))
             return result.rowcount > 0
 
     def release(self, username: str) -> None:

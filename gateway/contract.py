@@ -114,8 +114,7 @@ def _token_path(token: str, started: float):
         session = svc.sessions.get_active(verified.session_id)
         if session is None or session.username != verified.username:
             raise Denied(401, "session_ended")
-        identity = svc.federation.refresh(session.identity)
-        return _grant(svc, identity, "token", started)
+        return _grant(svc, session.identity, "token", started)
     except Denied as denied:
         return _deny(svc, username, None, denied, "token", started)
 

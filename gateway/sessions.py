@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 
 from gateway.models import SsoSession
+from gateway.readcache import exact_cache_for
 from providers.base import Identity
 from providers.sql import utcnow
 
@@ -28,7 +29,14 @@ class SessionRecord:
     expires_at: datetime
 
 
-def _record(row: SsoSession) -> SessionRecord:
+_SESSIONS = SsoSession.__table__
+_ACTIVE_BY_ID = select(
+    _SESSIONS.c.id, _SESSIONS.c.username, _SESSIONS.c.provider, _SESSIONS.c.identity,
+    _SESSIONS.c.created_at, _SESSIONS.c.expires_at, _SESSIONS.c.revoked_at,
+).where(_SESSIONS.c.id == bindparam("session_id"))
+
+
+def _record(row) -> SessionRecord:
     return SessionRecord(row.id, row.username, row.provider, Identity.from_dict(row.identity),
                          row.created_at, row.expires_at)
 
@@ -39,6 +47,7 @@ class SessionStore:
     def __init__(self, database, *, clock: Callable[[], datetime] = utcnow):
         self.database = database
         self._clock = clock
+        self._cache = exact_cache_for(database.engine)
 
     def create(self, identity: Identity, lifetime: timedelta) -> SessionRecord:
         """Start a session for ``identity`` lasting ``lifetime``; its id is 192 random bits."""
@@ -61,11 +70,22 @@ class SessionStore:
                 or len(session_id) > MAX_SESSION_ID_LENGTH:
             return None
         now = self._clock() if now is None else now
-        with self.database.session() as session:
-            row = session.get(SsoSession, session_id)
-            if row is None or row.revoked_at is not None or row.expires_at <= now:
-                return None
-            return _record(row)
+        if self._cache is None:
+            found = self._read(session_id)
+        else:
+            found = self._cache.get(session_id, lambda: self._read(session_id))
+        if found is None:
+            return None
+        record, revoked = found
+        if revoked or record.expires_at <= now:
+            return None
+        return record
+
+    def _read(self, session_id: str) -> tuple[SessionRecord, bool] | None:
+        # Core, not the ORM: this is the token path's hot read (~40 us instead of ~400 us).
+        with self.database.engine.connect() as connection:
+            row = connection.execute(_ACTIVE_BY_ID, {"session_id": session_id}).first()
+        return None if row is None else (_record(row), row.revoked_at is not None)
 
     def revoke(self, session_id: str) -> bool:
         """End the session; True if it was active until now."""

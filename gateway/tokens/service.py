@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
+
 import math
 import secrets
 from dataclasses import dataclass
@@ -102,10 +107,7 @@ class TokenService:
         """
         if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
             raise InvalidToken("malformed")
-        try:
-            header = jwt.get_unverified_header(token)
-        except Exception:
-            raise InvalidToken("malformed") from None
+        header = _unverified_header(token)
         if header.get("typ") != TOKEN_TYPE:
             raise InvalidToken("bad_typ")
         kid = header.get("kid")
@@ -162,3 +164,24 @@ class TokenService:
         except (OverflowError, OSError, ValueError):
             raise InvalidToken("malformed") from None
         return VerifiedToken(claims["sub"], claims["sid"], claims["jti"], expires_at)
+
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    """The JOSE header, decoded only to choose the key; pyjwt then verifies the whole token.
+
+    Decoding just this segment (instead of ``jwt.get_unverified_header``, which decodes all
+    three) halves the parsing cost of the token path.
+    """
+    segment = token.split(".", 1)[0]
+    if token.count(".") != 2 or not _SEGMENT.fullmatch(segment):
+        raise InvalidToken("malformed")
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error):
+        raise InvalidToken("malformed") from None
+    if not isinstance(header, dict) or not isinstance(header.get("kid", ""), str):
+        raise InvalidToken("malformed")
+    return header

@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import selectinload, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from providers.base import Identity, ProviderUnavailable, Rejection
 from providers.local.hashing import CappedHasher
-from providers.local.models import LocalUser
+from providers.local.models import LocalGroup, LocalGroupMember, LocalUser
+
+_USERS, _MEMBERS, _GROUPS = LocalUser.__table__, LocalGroupMember.__table__, LocalGroup.__table__
+# One statement for the user and all their groups: this runs on every login and every token.
+_USER_WITH_GROUPS = (
+    select(_USERS.c.id, _USERS.c.username, _USERS.c.email, _USERS.c.display_name,
+           _USERS.c.enabled, _USERS.c.overrides, _USERS.c.password_hash,
+           _GROUPS.c.name.label("group_name"))
+    .select_from(_USERS.outerjoin(_MEMBERS, _MEMBERS.c.user_id == _USERS.c.id)
+                 .outerjoin(_GROUPS, _GROUPS.c.id == _MEMBERS.c.group_id))
+    .where(_USERS.c.username == bindparam("username"))
+    .order_by(_GROUPS.c.name)
+)
+
+
+@dataclass(frozen=True)
+class _StoredUser:
+    id: int
+    username: str
+    email: str | None
+    display_name: str | None
+    enabled: bool
+    overrides: dict[str, Any]
+    password_hash: str
+    groups: tuple[str, ...]
 
 
 class LocalProvider:
@@ -21,6 +48,7 @@ class LocalProvider:
     def __init__(self, provider_id: str, sessions: sessionmaker, hasher: CappedHasher):
         self.id = provider_id
         self._sessions = sessions
+        self._engine = sessions.kw["bind"]
         self._hasher = hasher
 
     def check_password(self, username: str, password: str) -> Identity | Rejection:
@@ -44,14 +72,20 @@ class LocalProvider:
             return Rejection.DISABLED
         return self._identity(user)
 
-    def _load(self, username: str) -> LocalUser | None:
+    def _load(self, username: str) -> _StoredUser | None:
         try:
-            with self._sessions() as session:
-                return session.scalars(
-                    select(LocalUser).options(selectinload(LocalUser.groups))
-                    .where(LocalUser.username == username)).one_or_none()
+            with self._engine.connect() as connection:
+                rows = connection.execute(_USER_WITH_GROUPS, {"username": username}).all()
         except (OperationalError, InterfaceError) as error:
             raise ProviderUnavailable(self.id, f"database: {type(error).__name__}") from None
+        if not rows:
+            return None
+        first = rows[0]
+        return _StoredUser(
+            id=first.id, username=first.username, email=first.email,
+            display_name=first.display_name, enabled=first.enabled,
+            overrides=dict(first.overrides or {}), password_hash=first.password_hash,
+            groups=tuple(row.group_name for row in rows if row.group_name is not None))
 
     def _rehash(self, user_id: int, password: str) -> None:
         new_hash = self._hasher.hash(password)
@@ -63,13 +97,13 @@ class LocalProvider:
         except (OperationalError, InterfaceError):
             pass  # the old hash still works; upgrade on a later login
 
-    def _identity(self, user: LocalUser) -> Identity:
+    def _identity(self, user: _StoredUser) -> Identity:
         return Identity(
             provider=self.id,
             subject=f"local:{user.id}",
             username=user.username,
             email=user.email,
             display_name=user.display_name,
-            groups=tuple(group.name for group in user.groups),
-            overrides=dict(user.overrides or {}),
+            groups=user.groups,
+            overrides=user.overrides,
         )

@@ -209,14 +209,18 @@ def test_token_path_answers_with_username_roles_and_quota(contract_gateway):
     assert body["roles"] == ["pilot"] and body["maxStorageMB"] == 51200
 
 
-def test_token_path_reapplies_current_groups(contract_gateway):
-    """Mapping re-runs on the stored identity, so changes apply without a new login."""
+def test_token_path_maps_the_session_snapshot_and_logins_see_new_groups(contract_gateway):
+    """The token path re-runs the mapping on the identity stored with the session; a group
+    change reaches the next login (documented, like the Registry's own token)."""
     token, _ = _mint(contract_gateway, "carol")
     assert contract_gateway.authenticate({"token": token}).json()["roles"] == []
     services = contract_gateway.services()
     try:
         services.local_users.add_member("survey-north", "carol")
-        assert contract_gateway.authenticate({"token": token}).json()["roles"] == ["surveyor", "pilot"]
+        assert contract_gateway.authenticate({"token": token}).json()["roles"] == []
+        assert login(contract_gateway, "carol", PASSWORD).json()["roles"] == ["surveyor", "pilot"]
+        fresh, _ = _mint(contract_gateway, "carol")
+        assert contract_gateway.authenticate({"token": fresh}).json()["roles"] == ["surveyor", "pilot"]
     finally:
         services.local_users.remove_member("survey-north", "carol")
         services.close()

@@ -123,16 +123,14 @@ def test_disabled_at_the_gateway_is_403_even_with_the_right_password(database):
     assert denied.value.status == 403
 
 
-def test_refresh_follows_the_provider(database):
+def test_disabling_an_account_revokes_its_sessions(database):
+    from datetime import timedelta
+    from gateway.sessions import SessionStore
     provider = FakeProvider("p", {"hal": ("pw", "s1", True)})
-    federation, _ = make(database, provider)
+    federation, accounts = make(database, provider)
     identity = federation.authenticate_password("hal", "pw")
-    assert federation.refresh(identity).username == "hal"
-    provider.users["hal"] = ("pw", "s1", False)
-    with pytest.raises(Denied) as disabled:
-        federation.refresh(identity)
-    assert disabled.value.status == 403
-    provider.users["hal"] = ("pw", "s-other", True)
-    with pytest.raises(Denied) as replaced:
-        federation.refresh(identity)
-    assert replaced.value.status == 401
+    sessions = SessionStore(database)
+    session = sessions.create(identity, timedelta(hours=1))
+    assert sessions.get_active(session.id) is not None
+    accounts.set_disabled("hal", True)
+    assert sessions.get_active(session.id) is None
