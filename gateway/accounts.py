@@ -50,12 +50,21 @@ class AccountRegistry:
             row = connection.execute(_OWNER_BY_NAME, {"username": username}).first()
         return Owner(row.username, row.provider, row.subject, row.disabled) if row else None
 
-    def claim(self, identity: Identity, *, record_login: bool = True) -> Owner:
+    def claim(self, identity: Identity, *, record_login: bool = True,
+              known: Owner | None = None) -> Owner:
         """Make ``identity`` the owner of its username, or confirm it already is.
 
-        Raises UsernameTaken when another identity owns the name (or the same identity owns
-        another name).
+        ``known`` is the owner the caller read moments ago, if any: when it is this identity, a
+        single UPDATE records the login. Raises UsernameTaken when another identity owns the
+        name (or the same identity owns another name).
         """
+        if known is not None and (known.provider, known.subject) == (identity.provider, identity.subject):
+            if record_login:
+                with self._db.engine.begin() as connection:
+                    connection.execute(
+                        update(_ACCOUNTS).where(_ACCOUNTS.c.username == identity.username)
+                        .values(last_login_at=utcnow(), last_groups=list(identity.groups)))
+            return known
         for _attempt in range(2):
             try:
                 return self._claim_once(identity, record_login)

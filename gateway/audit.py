@@ -9,8 +9,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.db import Database
 from gateway.models import AuditEvent
+from providers.sql import utcnow
 
 log = logging.getLogger("gateway.audit")
+_INSERT = AuditEvent.__table__.insert()
 
 
 class AuditLog:
@@ -22,10 +24,11 @@ class AuditLog:
         """Write one event. An audit write that fails is logged, not raised: it must not turn
         a correct answer into an error."""
         try:
-            with self._db.session() as session:
-                session.add(AuditEvent(event=event, outcome=outcome, username=_clean(username),
-                                       provider=_clean(provider),
-                                       detail={key: _clean(value) for key, value in detail.items()}))
+            with self._db.engine.begin() as connection:
+                connection.execute(_INSERT, {
+                    "at": utcnow(), "event": event, "outcome": outcome,
+                    "username": _clean(username), "provider": _clean(provider),
+                    "detail": {key: _clean(value) for key, value in detail.items()}})
         except SQLAlchemyError as error:
             log.error("audit write failed (%s): event=%s outcome=%s user=%s",
                       type(error).__name__, event, outcome, username)

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Sequence
 
-from gateway.accounts import AccountRegistry, UsernameTaken
+from gateway.accounts import AccountRegistry, Owner, UsernameTaken
 from gateway.audit import AuditLog
 from gateway.usernames import UsernamePolicy
 from providers.base import Identity, PasswordProvider, Rejection
@@ -78,12 +78,15 @@ class Federation:
             log.warning("provider %s returned username %r for %r; refusing",
                         result.provider, result.username, username)
             raise Denied(401, "provider_username_mismatch", counts_as_failure=True)
-        return self.admit(result)
+        return self.admit(result, owner)
 
-    def admit(self, identity: Identity) -> Identity:
-        """Claim the identity's username and check the account is enabled at the gateway."""
+    def admit(self, identity: Identity, owner: Owner | None = None) -> Identity:
+        """Claim the identity's username and check the account is enabled at the gateway.
+
+        ``owner`` is the ownership record already read for this username, if any.
+        """
         try:
-            owner = self._accounts.claim(identity)
+            owner = self._accounts.claim(identity, known=owner)
         except UsernameTaken as taken:
             self._audit.record("username_collision", "refused", username=identity.username,
                                provider=identity.provider, owner=taken.owner_provider)

@@ -1,23 +1,28 @@
-"""argon2id hashing with a cap on how many hashes run at once.
+"""argon2id hashing on a small dedicated thread pool, so memory stays bounded under bursts.
 
 Defaults follow OWASP's password storage guidance for argon2id: 19 MiB, 2 passes, 1 lane.
 
-Each argon2 verification takes ``memory_cost`` KiB; without a cap a burst of logins multiplies
-that by the number of threads. A slot that cannot be had within ``wait_seconds`` turns into
+Each argon2 call allocates ``memory_cost`` KiB. Running it on the request threads would let
+glibc keep one such buffer resident per request thread (each thread gets its own malloc arena),
+so a burst would grow memory with the thread count even if only two hashes ran at once. All
+hashing therefore runs on ``slots`` dedicated threads: resident argon2 memory is bounded by
+``slots × memory_cost``. A request that cannot get a slot within ``wait_seconds`` turns into
 ProviderUnavailable (503) rather than an unbounded queue.
 """
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import threading
-from typing import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from providers.base import ProviderUnavailable
+
+T = TypeVar("T")
 
 
 class CappedHasher:
@@ -29,20 +34,24 @@ class CappedHasher:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost,
                                       parallelism=parallelism)
         self._slots = threading.BoundedSemaphore(slots)
+        self._slot_count = slots
         self._wait_seconds = wait_seconds
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        # Hashed on the constructing thread: no pool threads exist before a fork.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
 
     def hash(self, password: str) -> str:
-        with self._slot():
-            return self._hasher.hash(password)
+        return self._run(lambda: self._hasher.hash(password))
 
     def verify(self, stored_hash: str, password: str) -> bool:
         """True when ``password`` matches; False for a mismatch or an unreadable hash."""
-        with self._slot():
+        def check() -> bool:
             try:
                 return self._hasher.verify(stored_hash, password)
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 return False
+        return self._run(check)
 
     def burn(self, password: str) -> None:
         """Spend the time a real verification would, so unknown users cost the same as known ones."""
@@ -54,11 +63,19 @@ class CappedHasher:
         except (InvalidHashError, ValueError):
             return True
 
-    @contextlib.contextmanager
-    def _slot(self) -> Iterator[None]:
+    def _run(self, work: Callable[[], T]) -> T:
         if not self._slots.acquire(timeout=self._wait_seconds):
             raise ProviderUnavailable(self._provider_id, "password hashing is saturated")
         try:
-            yield
+            # A slot is held, so one of the pool's ``slots`` threads is free: no queueing here.
+            return self._executor().submit(work).result()
         finally:
             self._slots.release()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # Created on first use, in the process that hashes (never carried across a fork).
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self._slot_count, thread_name_prefix="argon2")
+        return self._pool

@@ -165,9 +165,7 @@ def test_saturated_hashing_is_provider_unavailable(database, users, username):
     holding, release = threading.Event(), threading.Event()
 
     def hold_the_only_slot():
-        with hasher._slot():
-            holding.set()
-            release.wait(10)
+        hasher._run(lambda: holding.set() or release.wait(10))
 
     thread = threading.Thread(target=hold_the_only_slot)
     thread.start()
@@ -284,3 +282,29 @@ def test_blocklist_is_bundled_and_can_be_switched_off(tmp_path):
     with pytest.raises(PasswordRejected):
         PasswordPolicy(blocklist=str(own)).check("our-company-2024")
     PasswordPolicy(blocklist=str(own)).check("password1234")
+
+
+def test_hashing_runs_only_on_the_dedicated_threads():
+    """Resident argon2 memory is bounded by the pool size, not by the request threads."""
+    hasher = small_hasher(slots=2, wait_seconds=5)
+    seen = set()
+    real = hasher._hasher
+
+    class Spy:
+        def verify(self, stored, password):
+            seen.add(threading.current_thread().name)
+            return real.verify(stored, password)
+
+        def hash(self, password):
+            return real.hash(password)
+
+    hasher._hasher = Spy()
+    stored = hasher.hash("a-long-enough-password")
+    threads = [threading.Thread(target=hasher.verify, args=(stored, "a-long-enough-password"))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen and all(name.startswith("argon2") for name in seen)
+    assert len(seen) <= 2
