@@ -1,0 +1,48 @@
+"""Unit tests (no sockets): structural rules of the code base and its schema."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from gateway.db import Database
+from providers.sql import Base
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_providers_never_import_flask_or_gateway():
+    offenders = []
+    for path in (ROOT / "providers").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.relative_to(ROOT)}: {name}" for name in names
+                          if name.split(".")[0] in ("flask", "gateway", "werkzeug")]
+    assert offenders == []
+
+
+def test_mapping_engine_is_pure():
+    """No Flask, no I/O, no clock in the mapping engine (architecture.md)."""
+    forbidden = {"flask", "time", "datetime", "os", "socket", "requests", "sqlalchemy", "logging"}
+    for path in (ROOT / "gateway" / "mapping").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.module}
+        assert not imported & forbidden, (path.name, imported & forbidden)
+
+
+def test_migrations_produce_exactly_the_models(tmp_path):
+    database = Database(f"sqlite:///{tmp_path}/m.db")
+    database.upgrade()
+    with database.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
