@@ -9,7 +9,6 @@ import pytest
 
 from gateway.accounts import AccountRegistry
 from gateway.audit import AuditLog
-from gateway.db import Database
 from gateway.federation import Denied, Federation
 from gateway.models import AuditEvent
 from gateway.usernames import UsernamePolicy
@@ -42,14 +41,6 @@ class FakeProvider:
         _, subject, enabled = self.users[username]
         return Identity(provider=self.id, subject=subject, username=username) if enabled \
             else Rejection.DISABLED
-
-
-@pytest.fixture
-def database(tmp_path):
-    db = Database(f"sqlite:///{tmp_path}/f.db")
-    db.upgrade()
-    yield db
-    db.dispose()
 
 
 def make(database, *providers):

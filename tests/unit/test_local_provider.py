@@ -35,14 +35,6 @@ def small_hasher(**kwargs) -> CappedHasher:
 
 
 @pytest.fixture
-def database(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'gateway.db'}")
-    db.upgrade()
-    yield db
-    db.dispose()
-
-
-@pytest.fixture
 def hasher():
     return small_hasher()
 

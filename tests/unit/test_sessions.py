@@ -7,7 +7,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event
 
-from gateway.db import Database
 from gateway.models import SsoSession
 from gateway.sessions import SessionRecord, SessionStore
 from providers.base import Identity
@@ -32,21 +31,13 @@ def identity(username="alice", provider="ldap") -> Identity:
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path}/t.db")
-    database.upgrade()
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
 def clock():
     return Clock()
 
 
 @pytest.fixture
-def store(db, clock):
-    return SessionStore(db, clock=clock)
+def store(database, clock):
+    return SessionStore(database, clock=clock)
 
 
 def test_create_and_get_round_trip(store, clock):
@@ -85,18 +76,18 @@ def test_unknown_or_junk_ids_are_not_active(store, session_id):
     assert store.get_active(session_id) is None
 
 
-def test_get_active_is_one_primary_key_query(store, db):
+def test_get_active_is_one_primary_key_query(store, database):
     record = store.create(identity(), timedelta(hours=1))
     statements = []
 
     def capture(conn, cursor, statement, *args):
         statements.append(statement)
 
-    event.listen(db.engine, "before_cursor_execute", capture)
+    event.listen(database.engine, "before_cursor_execute", capture)
     try:
         assert store.get_active(record.id) is not None
     finally:
-        event.remove(db.engine, "before_cursor_execute", capture)
+        event.remove(database.engine, "before_cursor_execute", capture)
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 1
     assert "WHERE sso_sessions.id = ?" in selects[0]
@@ -145,13 +136,13 @@ def test_list_for_user_lists_active_sessions_newest_first(store, clock):
     assert store.list_for_user("nobody") == []
 
 
-def test_purge_deletes_long_dead_sessions(store, db, clock):
+def test_purge_deletes_long_dead_sessions(store, database, clock):
     live = store.create(identity(), timedelta(hours=1))
     store.create(identity(), timedelta(minutes=1))
     store.revoke(store.create(identity(), timedelta(hours=1)).id)
     clock.advance(minutes=2)
     assert store.purge(before=clock()) == 2
-    with db.session() as session:
+    with database.session() as session:
         assert [row.id for row in session.query(SsoSession).all()] == [live.id]
 
 
@@ -160,8 +151,8 @@ def test_create_rejects_non_positive_lifetime(store):
         store.create(identity(), timedelta(0))
 
 
-def test_stored_identity_survives_a_new_store(db, store):
+def test_stored_identity_survives_a_new_store(database, store):
     record = store.create(identity(), timedelta(hours=1))
-    fresh = SessionStore(db).get_active(record.id)
+    fresh = SessionStore(database).get_active(record.id)
     assert fresh.identity.groups == ("staff", "cn=staff,dc=example,dc=com")
     assert fresh.identity.attributes["department"] == "survey"
