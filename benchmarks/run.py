@@ -379,7 +379,7 @@ class Bench:
             "GATEWAY_ADMIN_PASSWORD": "Adm1n-" + secrets.token_urlsafe(18),
             "GATEWAY_WORKERS": str(WORKERS),
             "GATEWAY_THREADS": str(THREADS),
-            "GATEWAY_LOG_LEVEL": "WARNING",
+            "GATEWAY_LOG_LEVEL": "INFO",  # production level: one JSON line per attempt
             "GATEWAY_CONFIG": str(self.config_file(2)),
             "GATEWAY_DOTENV": str(workdir / "no.env"),  # never pick up a developer's .env
         }

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
-
-from flask import Flask, g, jsonify, request
+from flask import Flask, jsonify
 
 from gateway import contract
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import register_error_handlers
 from gateway.logs import configure_logging
+from gateway.requestid import RequestIdMiddleware
 from gateway.services import Services, build_services
 from gateway.settings import Settings, load_settings
 
@@ -34,18 +33,6 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     register_error_handlers(app)
     app.register_blueprint(contract.bp)
 
-    @app.before_request
-    def _request_id():
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() \
-            else secrets.token_hex(8)
-
-    @app.after_request
-    def _headers(response):
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
-
     @app.get("/healthz")
     def healthz():
         return jsonify({"status": "ok"})
@@ -56,4 +43,5 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         response.headers["Cache-Control"] = "public, max-age=300"
         return response
 
+    app.wsgi_app = RequestIdMiddleware(app.wsgi_app)
     return app

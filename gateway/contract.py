@@ -58,10 +58,13 @@ def _read_form() -> dict[str, str]:
     if request.mimetype != FORM_TYPE:
         raise BadRequest(415, f"content type must be {FORM_TYPE}")
     form = request.form
+    present: dict[str, str] = {}
     for name in ("username", "password", "token"):
-        if len(form.getlist(name)) > 1:
+        values = form.getlist(name)
+        if len(values) > 1:
             raise BadRequest(400, f"field {name!r} given more than once")
-    present = {name: form[name] for name in ("username", "password", "token") if name in form}
+        if values:
+            present[name] = values[0]
     has_token = bool(present.get("token", "").strip())
     has_password_fields = "username" in present or "password" in present
     if has_token and has_password_fields:
