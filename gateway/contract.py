@@ -8,7 +8,6 @@ provider that cannot be reached is a 503 within the time budget.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 
@@ -17,13 +16,14 @@ from flask import Blueprint, current_app, jsonify, request
 from gateway.answer import build_answer
 from gateway.errors import json_error
 from gateway.federation import Denied
+from gateway.logs import AuthEvents
 from gateway.mapping import evaluate
 from gateway.services import Services
 from gateway.tokens import InvalidToken
 from providers.base import Identity
 
-log = logging.getLogger("gateway.auth")
 bp = Blueprint("contract", __name__)
+auth_events = AuthEvents()
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_PASSWORD_CHARS = 1024  # longer is refused unhashed: bounds the cost of one attempt
@@ -146,6 +146,6 @@ def _deny(svc: Services, username: str, provider_id: str | None, denied: Denied,
 
 def _log_attempt(username: str, provider: str | None, outcome: str, started: float,
                  path: str | None = None) -> None:
-    log.info("auth attempt", extra={
-        "auth_user": username[:127], "auth_provider": provider, "auth_outcome": outcome,
-        "auth_path": path, "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+    auth_events.record(
+        auth_user=username[:127], auth_provider=provider, auth_outcome=outcome,
+        auth_path=path, duration_ms=round((time.perf_counter() - started) * 1000, 2))

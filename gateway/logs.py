@@ -1,10 +1,16 @@
-"""Structured logging: one JSON object per line, with the request id when there is one."""
+"""Structured logging: one JSON object per line, with the request id when there is one.
+
+Ordinary messages go through :mod:`logging`. Authentication attempts, one per request, are
+written by :class:`AuthEvents` as the same kind of JSON line straight to the log stream:
+Python's logging machinery costs about 30 us a record, a tenth of a whole token-path request.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+import threading
 import time
 
 from gateway.requestid import current_request_id
@@ -12,11 +18,14 @@ from gateway.requestid import current_request_id
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
+def _timestamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-                    + f".{int(record.msecs):03d}Z",
+            "time": _timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -48,3 +57,32 @@ def configure_logging(level: str) -> None:
     handler._gateway = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+
+
+class AuthEvents:
+    """Writes one JSON line per authentication attempt to the log stream (stderr).
+
+    The line has the same shape as every other log line (time, level, logger, message,
+    request_id) plus the attempt's fields. It is written when the ``gateway.auth`` logger is
+    enabled for INFO, so GATEWAY_LOG_LEVEL governs it like everything else. Never pass a
+    password, token or hash in ``fields``.
+    """
+
+    LOGGER = "gateway.auth"
+
+    def __init__(self):
+        self._logger = logging.getLogger(self.LOGGER)
+        self._lock = threading.Lock()
+
+    def record(self, **fields) -> None:
+        if not self._logger.isEnabledFor(logging.INFO):
+            return
+        entry = {"time": _timestamp(time.time()), "level": "INFO", "logger": self.LOGGER,
+                 "message": "auth attempt"}
+        request_id = current_request_id.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
+        entry.update(fields)
+        line = json.dumps(entry, default=str) + "\n"
+        with self._lock:  # one whole line at a time, whatever the threads do
+            sys.stderr.write(line)
