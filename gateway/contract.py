@@ -17,7 +17,6 @@ from gateway.answer import build_answer
 from gateway.errors import json_error
 from gateway.federation import Denied
 from gateway.logs import AuthEvents
-from gateway.mapping import evaluate
 from gateway.services import Services
 from gateway.tokens import InvalidToken
 from providers.base import Identity
@@ -123,7 +122,7 @@ def _token_path(token: str, started: float):
 
 
 def _grant(svc: Services, identity: Identity, path: str, started: float):
-    evaluation = evaluate(svc.config.mapping, identity, identity.overrides)
+    evaluation = svc.mapping.evaluate(identity)
     if evaluation.denied:
         raise Denied(403, "mapping_require_failed")
     answer = build_answer(identity.username, evaluation)

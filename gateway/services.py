@@ -10,6 +10,7 @@ from gateway.audit import AuditLog
 from gateway.config import GatewayConfig, ProviderSettings
 from gateway.db import Database
 from gateway.federation import Federation
+from gateway.mapping import EvaluationMemo
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
 from gateway.state import StateStore, open_store
@@ -34,6 +35,7 @@ class Services:
     keyring: KeyRing
     tokens: TokenService
     local_users: LocalUsers | None
+    mapping: EvaluationMemo
 
     def close(self) -> None:
         self.database.dispose()
@@ -71,6 +73,7 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         keyring=keyring,
         tokens=tokens,
         local_users=local_users,
+        mapping=EvaluationMemo(config.mapping),
     )
 
 

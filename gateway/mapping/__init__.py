@@ -7,6 +7,7 @@ combination rules are documented in :mod:`gateway.mapping.engine`.
 
 from .engine import Evaluation, RuleTrace, evaluate, validate_overrides
 from .explain import format_explanation
+from .memo import EvaluationMemo
 from .policy import (
     RESERVED_KEYS,
     UNLIMITED,
@@ -26,6 +27,7 @@ __all__ = [
     "Check",
     "Condition",
     "Evaluation",
+    "EvaluationMemo",
     "Policy",
     "Rule",
     "RuleTrace",

@@ -168,3 +168,49 @@ def test_overrides_that_validate_are_applied_in_full(data: dict[str, Any], ident
     for key, value in clean.items():
         if key not in RESERVED_KEYS:
             assert result.metadata[key] == value and type(result.metadata[key]) is type(value)
+
+
+look_alikes = st.sampled_from([True, 1, 1.0, False, 0, 0.0, "1", [1], (1,), {"a": 1}, None])
+memo_identities = st.builds(
+    Identity,
+    provider=st.sampled_from(["local", "oidc"]),
+    subject=st.sampled_from(["s1", "s2"]),
+    username=st.sampled_from(["alice", "bob"]),
+    email=st.sampled_from([None, "a@x.org"]),
+    groups=st.lists(st.sampled_from(["drone-pilots", "staff"]), max_size=2).map(tuple),
+    attributes=st.dictionaries(meta_key, look_alikes | anything, max_size=2),
+    overrides=st.dictionaries(st.sampled_from(["maxStorageMB", "roles", "team"]),
+                              look_alikes | quota | st.lists(role, max_size=2), max_size=2),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=policies(), batch=st.lists(memo_identities, min_size=1, max_size=6))
+def test_memo_returns_exactly_what_evaluate_returns(data: dict[str, Any], batch: list[Identity]) -> None:
+    """The memo is only an optimisation: for every identity, exactly evaluate()'s result, even
+    when identities differ only by look-alike values (True vs 1 vs 1.0)."""
+    from gateway.mapping import EvaluationMemo
+    policy = parse_policy(data, "test")
+    memo = EvaluationMemo(policy, max_entries=4)
+    for identity in batch + batch:
+        assert _exactly(memo.evaluate(identity)) == _exactly(evaluate(policy, identity, identity.overrides))
+
+
+def _exactly(evaluation) -> tuple:
+    """An Evaluation with every value type-tagged (``==`` alone says True == 1)."""
+    tag = lambda value: (type(value).__name__, value)  # noqa: E731
+    return (evaluation.denied, evaluation.deny_reason, evaluation.roles, tag(evaluation.max_storage_mb),
+            tuple((key, tag(value)) for key, value in evaluation.metadata.items()), evaluation.trace)
+
+
+def test_memo_keeps_look_alike_values_apart():
+    """True == 1 in Python, but a quota override of True is invalid (ignored) and 1 is 1 MB."""
+    from gateway.mapping import EvaluationMemo
+    memo = EvaluationMemo(parse_policy({"expose": ["team"]}, "test"))
+    as_bool = Identity(provider="local", subject="s", username="alice",
+                       attributes={"team": True}, overrides={"maxStorageMB": True})
+    as_int = Identity(provider="local", subject="s", username="alice",
+                      attributes={"team": 1}, overrides={"maxStorageMB": 1})
+    first, second = memo.evaluate(as_bool), memo.evaluate(as_int)
+    assert first.max_storage_mb is None and type(first.metadata["team"]) is bool
+    assert second.max_storage_mb == 1 and type(second.metadata["team"]) is int
