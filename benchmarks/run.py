@@ -30,6 +30,7 @@ import platform
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -199,6 +200,9 @@ class Run:
     mean_ms: float
     raw: dict = field(repr=False)
     worker_cpu_share: list[float] = field(default_factory=list)
+    # Worker CPU seconds (user + system, all workers) per request, in microseconds: steadier
+    # than req/s on a shared machine, because time the CPU spends elsewhere is not counted.
+    cpu_us_per_request: float | None = None
 
     @property
     def balanced(self) -> bool:
@@ -222,6 +226,7 @@ class Run:
                 "requests": self.requests, "duration_s": round(self.duration_s, 3),
                 "non_2xx": self.non_2xx, "socket_errors": self.socket_errors,
                 "worker_cpu_share": self.worker_cpu_share, "balanced": self.balanced,
+                "cpu_us_per_request": self.cpu_us_per_request,
                 "latency_ms": {"p50": self.p50_ms, "p90": self.p90_ms, "p99": self.p99_ms,
                                "mean": self.mean_ms}}
 
@@ -251,7 +256,10 @@ class Wrk:
         used = [max(cpu_ticks(pid) - cpu_before[pid], 0) for pid in workers]
         shares = [round(u / sum(used), 3) for u in used] if sum(used) else []
         ms = lambda us: round(us / 1000.0, 2)  # noqa: E731
-        return Run(worker_cpu_share=shares, target=target, requests=data["requests"],
+        cpu_us = (round(sum(used) / os.sysconf("SC_CLK_TCK") / data["requests"] * 1e6, 1)
+                  if workers and data["requests"] else None)
+        return Run(worker_cpu_share=shares, cpu_us_per_request=cpu_us, target=target,
+                   requests=data["requests"],
                    duration_s=data["duration_us"] / 1e6, non_2xx=data["non_2xx"],
                    socket_errors=data["errors_connect"] + data["errors_read"]
                    + data["errors_write"] + data["errors_timeout"],
@@ -485,6 +493,8 @@ class Bench:
                                    masters[target])
                 log(f"{name} path, round {round_ + 1}: {target:<8} {run.ok_rps:8.1f} req/s "
                     f"p50 {run.p50_ms} ms p99 {run.p99_ms} ms"
+                    + (f" worker CPU {run.cpu_us_per_request} us/req"
+                       if run.cpu_us_per_request else "")
                     + ("" if run.balanced else
                        f" (unbalanced: worker CPU shares {run.worker_cpu_share}; not counted)")
                     + (f" non-2xx {run.non_2xx}" if run.non_2xx else "")
@@ -494,6 +504,10 @@ class Bench:
         best = {target: max(_counted(runs, target), key=lambda r: r.ok_rps)
                 for target in ("gateway", "baseline")}
         ratio = best["gateway"].ok_rps / best["baseline"].ok_rps if best["baseline"].ok_rps else 0.0
+        cpu = {target: statistics.median(costs) if (costs := [
+                   r.cpu_us_per_request for r in _counted(runs, target) if r.cpu_us_per_request])
+               else None for target in ("gateway", "baseline")}
+        cpu_ratio = cpu["baseline"] / cpu["gateway"] if cpu["gateway"] and cpu["baseline"] else None
         spread = {target: [round(min(r.ok_rps for r in runs if r.target == target), 1),
                            round(max(r.ok_rps for r in runs if r.target == target), 1)]
                   for target in ("gateway", "baseline")}
@@ -501,6 +515,8 @@ class Bench:
                 "spread_req_per_s": spread, "rounds": round_, "settled": _settled(runs),
                 "unbalanced_runs": sum(not r.balanced for r in runs),
                 "ratio": round(ratio, 3), "target": TARGETS[name],
+                "cpu_us_per_request": cpu,
+                "cpu_ratio": round(cpu_ratio, 3) if cpu_ratio else None,
                 "meets_target": ratio >= TARGETS[name],
                 "runs": [r.as_dict() for r in runs]}
 
@@ -564,8 +580,8 @@ class Bench:
 def markdown(report: dict) -> str:
     lines = ["## Throughput (successful req/s; best of the alternating runs)", "",
              "| scenario | gateway req/s | baseline req/s | ratio | target | gateway p50/p99 ms "
-             "| baseline p50/p99 ms | |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
+             "| baseline p50/p99 ms | | worker CPU us/req gateway / baseline (cost ratio) |",
+             "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
     labels = {"token": "token path (vs jwt.decode)", "password": "local login (vs argon2 verify)"}
     for name, result in report["throughput"].items():
         gw, base = result["gateway"], result["baseline"]
@@ -574,7 +590,10 @@ def markdown(report: dict) -> str:
             f"| {labels[name]} | {gw['req_per_s']:.1f} | {base['req_per_s']:.1f} | "
             f"{result['ratio']:.2f} | ≥ {result['target']:.1f} | "
             f"{gw['latency_ms']['p50']:.1f} / {gw['latency_ms']['p99']:.1f} | "
-            f"{base['latency_ms']['p50']:.1f} / {base['latency_ms']['p99']:.1f} | {verdict} |")
+            f"{base['latency_ms']['p50']:.1f} / {base['latency_ms']['p99']:.1f} | {verdict} | "
+            + (f"{result['cpu_us_per_request']['gateway']:.0f} / "
+               f"{result['cpu_us_per_request']['baseline']:.0f} ({result['cpu_ratio']:.2f}) |"
+               if result.get("cpu_ratio") else "- |"))
     lines += ["", "All runs (req/s, min–max): " + "; ".join(
         f"{name}: gateway {r['spread_req_per_s']['gateway'][0]}–{r['spread_req_per_s']['gateway'][1]}"
         f", baseline {r['spread_req_per_s']['baseline'][0]}–{r['spread_req_per_s']['baseline'][1]}"
