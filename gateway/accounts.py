@@ -70,7 +70,11 @@ class AccountRegistry:
                 return self._claim_once(identity, record_login)
             except IntegrityError:
                 continue  # a concurrent first login inserted the row; read it and decide again
-        return self._claim_once(identity, record_login)
+        try:
+            return self._claim_once(identity, record_login)
+        except IntegrityError:
+            # The same (provider, subject) owns another username: still one owner per identity.
+            raise UsernameTaken(identity.username, identity.provider) from None
 
     def _claim_once(self, identity: Identity, record_login: bool) -> Owner:
         with self._db.session() as session:

@@ -8,6 +8,7 @@ Python's logging machinery costs about 30 us a record, a tenth of a whole token-
 from __future__ import annotations
 
 import atexit
+import collections
 import json
 import logging
 import os
@@ -81,7 +82,7 @@ class AuthEvents:
         self._logger = logging.getLogger(self.LOGGER)
         self._interval = interval
         self._stream = stream
-        self._pending: list[str] = []
+        self._pending: collections.deque[str] = collections.deque()
         self._lock = threading.Lock()
         self._writer_pid: int | None = None
 
@@ -101,7 +102,12 @@ class AuthEvents:
     def flush(self) -> None:
         """Write every pending line now."""
         with self._lock:
-            lines, self._pending = self._pending, []
+            lines = []
+            try:
+                while True:  # deque appends and pops are atomic: no line can slip between
+                    lines.append(self._pending.popleft())
+            except IndexError:
+                pass
             if lines:
                 stream = self._stream or sys.stderr
                 stream.write("".join(lines))

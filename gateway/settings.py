@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -85,13 +86,18 @@ def _key_encryption_key(value: str | None, database_url: str, instance_dir: Path
     key_file = instance_dir / "key-encryption.key"
     if not key_file.exists():
         instance_dir.mkdir(parents=True, exist_ok=True)
+        # Written whole to a private temp file, then linked into place: a process starting at
+        # the same moment sees either no key file or a complete one, never an empty one.
+        descriptor, temp_path = tempfile.mkstemp(dir=instance_dir, prefix=".key-")
         try:
-            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first; use theirs
-        else:
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(secrets.token_urlsafe(32))
+            try:
+                os.link(temp_path, key_file)
+            except FileExistsError:
+                pass  # another process created it first; use theirs
+        finally:
+            os.unlink(temp_path)
     key = key_file.read_text().strip()
     if len(key) < 32:  # an empty or truncated file must not become a weak key
         raise ConfigError(str(key_file), "(file)",

@@ -56,9 +56,13 @@ class UserService:
         self._svc.audit.record("user_enabled" if enabled else "user_disabled", "ok", username=username)
 
     def delete(self, username: str) -> None:
-        self._users.delete(username)
+        # Revoke first (nothing of theirs works from here on), then release the name, then
+        # delete: a failure part-way leaves a state the next call or login repairs.
+        if self._users.get(username) is None:
+            raise UserError(f"no local user {username!r}")
         self._svc.sessions.revoke_user(username)
         self._svc.accounts.release(username)
+        self._users.delete(username)
         self._svc.audit.record("user_deleted", "ok", username=username)
 
     def identity(self, username: str) -> Identity | None:

@@ -38,7 +38,9 @@ class EvaluationMemo:
 def _freeze(value: Any) -> Any:
     """A hashable stand-in for JSON-like data. Everything is tagged with its type: ``True``,
     ``1`` and ``1.0`` are equal in Python but the engine treats them differently."""
-    if isinstance(value, (str, int, float, bool, type(None))):
+    if isinstance(value, float):
+        return ("float", repr(value))  # -0.0 == 0.0, but the engine compares str() forms
+    if isinstance(value, (str, int, bool, type(None))):
         return (type(value).__name__, value)
     if isinstance(value, (list, tuple)):
         return (type(value).__name__, tuple(_freeze(item) for item in value))

@@ -183,13 +183,16 @@ def _unverified_header(token: str) -> dict[str, Any]:
     return dict(_decode_header(segment))
 
 
+MAX_HEADER_SEGMENT = 1024  # ours is ~120 characters; a huge one is only ever an attack
+
+
 @functools.lru_cache(maxsize=64)
 def _decode_header(segment: str) -> tuple[tuple[str, Any], ...]:
-    if not _SEGMENT.fullmatch(segment):
+    if len(segment) > MAX_HEADER_SEGMENT or not _SEGMENT.fullmatch(segment):
         raise InvalidToken("malformed")
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         raise InvalidToken("malformed") from None
     if not isinstance(header, dict) or not isinstance(header.get("kid", ""), str):
         raise InvalidToken("malformed")

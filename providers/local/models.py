@@ -13,6 +13,8 @@ from providers.sql import Base, UTCDateTime, utcnow
 
 class LocalUser(Base):
     __tablename__ = "local_users"
+    # Ids name the user's identity ("local:<id>"): never hand a deleted user's id to a new one.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(127), unique=True, nullable=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
@@ -61,7 +61,7 @@ class LocalProvider:
         if not user.enabled:
             return Rejection.DISABLED
         if self._hasher.needs_rehash(user.password_hash):
-            self._rehash(user.id, password)
+            self._rehash(user, password)
         return self._identity(user)
 
     def lookup(self, username: str) -> Identity | Rejection:
@@ -87,14 +87,17 @@ class LocalProvider:
             overrides=dict(first.overrides or {}), password_hash=first.password_hash,
             groups=tuple(row.group_name for row in rows if row.group_name is not None))
 
-    def _rehash(self, user_id: int, password: str) -> None:
-        new_hash = self._hasher.hash(password)
+    def _rehash(self, user: _StoredUser, password: str) -> None:
+        """Store a hash with the current parameters, unless the password changed meanwhile
+        (the UPDATE only applies to the hash that was verified)."""
         try:
-            with self._sessions.begin() as session:
-                user = session.get(LocalUser, user_id)
-                if user is not None:
-                    user.password_hash = new_hash
-        except (OperationalError, InterfaceError):
+            new_hash = self._hasher.hash(password)
+            with self._engine.begin() as connection:
+                connection.execute(
+                    update(_USERS).where(_USERS.c.id == user.id,
+                                         _USERS.c.password_hash == user.password_hash)
+                    .values(password_hash=new_hash))
+        except (OperationalError, InterfaceError, ProviderUnavailable):
             pass  # the old hash still works; upgrade on a later login
 
     def _identity(self, user: _StoredUser) -> Identity:

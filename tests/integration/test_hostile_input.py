@@ -64,6 +64,7 @@ def test_odd_headers_get_a_clean_answer(contract_gateway, request_id, accept):
 @pytest.mark.parametrize("token", [
     "a" * 8192, "eyJhbGciOiJIUzI1NiJ9." * 3, "e30.e30.e30", "..", "....", "\u0000" * 10,
     "eyJhbGciOiJFUzI1NiIsImtpZCI6Ilx1MDAwMCJ9.e30.AAAA",
+    "W1tb" * 1600 + ".e30.sig",          # 4800 nested JSON arrays in the header
 ])
 def test_token_edge_cases_are_refused_cleanly(contract_gateway, token):
     response = requests.post(f"{contract_gateway.url}/api/authenticate", data={"token": token},

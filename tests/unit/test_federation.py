@@ -125,3 +125,11 @@ def test_disabling_an_account_revokes_its_sessions(database):
     assert sessions.get_active(session.id) is not None
     accounts.set_disabled("hal", True)
     assert sessions.get_active(session.id) is None
+
+
+def test_one_identity_cannot_own_two_usernames(database):
+    from gateway.accounts import UsernameTaken
+    _, accounts = make(database)
+    accounts.claim(Identity(provider="p", subject="s1", username="lea"))
+    with pytest.raises(UsernameTaken):
+        accounts.claim(Identity(provider="p", subject="s1", username="lea2"))

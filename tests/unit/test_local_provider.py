@@ -300,3 +300,27 @@ def test_hashing_runs_only_on_the_dedicated_threads():
         thread.join(10)
     assert seen and all(name.startswith("argon2") for name in seen)
     assert len(seen) <= 2
+
+
+def test_rehash_never_overwrites_a_password_changed_meanwhile(database, users):
+    """A login with the old password that re-hashes must not undo an admin's reset."""
+    weak = CappedHasher("local", time_cost=1, memory_cost=8192)
+    hasher = small_hasher(time_cost=2)
+    provider = LocalProvider("local", database.sessions, hasher)
+    users.create("ivan", PASSWORD)
+    with database.session() as session:
+        session.query(LocalUser).filter_by(username="ivan").update(
+            {"password_hash": weak.hash(PASSWORD)})
+    snapshot = provider._load("ivan")                 # what the login verified
+    users.set_password("ivan", "a-brand-new-passphrase-9")   # the reset lands in between
+    provider._rehash(snapshot, PASSWORD)              # the login's re-hash comes last
+    assert provider.check_password("ivan", PASSWORD) is Rejection.WRONG_CREDENTIALS
+    assert isinstance(provider.check_password("ivan", "a-brand-new-passphrase-9"), Identity)
+
+
+def test_deleted_users_ids_are_never_reused(database, users):
+    users.create("judy", PASSWORD)
+    first = users._sessions().query(LocalUser).filter_by(username="judy").one().id
+    users.delete("judy")
+    users.create("kurt", PASSWORD)
+    assert users._sessions().query(LocalUser).filter_by(username="kurt").one().id != first

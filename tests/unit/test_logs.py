@@ -55,3 +55,24 @@ def test_formatter_puts_extra_fields_in_the_json_object():
                                     "name": "gateway.test", "custom": 7})
     entry = json.loads(JsonFormatter().format(record))
     assert entry["message"] == "hello x" and entry["custom"] == 7 and entry["time"].endswith("Z")
+
+
+def test_no_auth_line_is_lost_under_concurrency():
+    import sys
+    import threading
+    stream = io.StringIO()
+    events = AuthEvents(interval=0.001, stream=stream)
+    logging.getLogger(AuthEvents.LOGGER).setLevel(logging.INFO)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=lambda: [events.record(n=i) for i in range(3000)])
+                   for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(old)
+    events.flush()
+    assert len(stream.getvalue().splitlines()) == 12000

@@ -214,3 +214,14 @@ def test_memo_keeps_look_alike_values_apart():
     first, second = memo.evaluate(as_bool), memo.evaluate(as_int)
     assert first.max_storage_mb is None and type(first.metadata["team"]) is bool
     assert second.max_storage_mb == 1 and type(second.metadata["team"]) is int
+
+
+def test_memo_keeps_negative_zero_apart():
+    """-0.0 == 0.0 in Python, but str() differs and the engine matches str() forms."""
+    from gateway.mapping import EvaluationMemo
+    memo = EvaluationMemo(parse_policy({"rules": [{"name": "zero", "match": {"attribute": {"level": "0.0"}},
+                                                   "roles": ["admin"]}]}, "test"))
+    plain = Identity(provider="p", subject="s", username="u", attributes={"level": 0.0})
+    negative = Identity(provider="p", subject="s", username="u", attributes={"level": -0.0})
+    assert memo.evaluate(plain).roles == ("admin",)
+    assert memo.evaluate(negative).roles == ()

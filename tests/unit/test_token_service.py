@@ -520,3 +520,18 @@ def test_list_keys_reports_metadata(env):
     with env.db.session() as session:
         assert session.scalar(select(SigningKey.algorithm).where(SigningKey.kid == env.kid)) \
             == "ES256"
+
+
+def test_deeply_nested_header_is_malformed_not_a_crash(tmp_path):
+    """A header of 5000 nested arrays must not raise RecursionError (a 500) but InvalidToken."""
+    import base64
+    from gateway.tokens import InvalidToken
+    from gateway.tokens.service import _unverified_header
+    nested = base64.urlsafe_b64encode(b"[" * 5000).rstrip(b"=").decode()
+    for token in (f"{nested}.e30.sig", f"{'A' * 2000}.e30.sig"):
+        try:
+            _unverified_header(token)
+        except InvalidToken as error:
+            assert error.reason == "malformed"
+        else:
+            raise AssertionError("accepted a hostile header")

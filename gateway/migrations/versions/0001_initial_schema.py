@@ -67,7 +67,8 @@ def upgrade() -> None:
     sa.Column('updated_at', providers.sql.UTCDateTime(), nullable=False),
     sa.Column('password_changed_at', providers.sql.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_local_users')),
-    sa.UniqueConstraint('username', name=op.f('uq_local_users_username'))
+    sa.UniqueConstraint('username', name=op.f('uq_local_users_username')),
+    sqlite_autoincrement=True,
     )
     op.create_table('signing_keys',
     sa.Column('kid', sa.String(length=64), nullable=False),
