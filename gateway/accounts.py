@@ -65,16 +65,13 @@ class AccountRegistry:
                         update(_ACCOUNTS).where(_ACCOUNTS.c.username == identity.username)
                         .values(last_login_at=utcnow(), last_groups=list(identity.groups)))
             return known
-        for _attempt in range(2):
+        for _attempt in range(3):
             try:
                 return self._claim_once(identity, record_login)
             except IntegrityError:
                 continue  # a concurrent first login inserted the row; read it and decide again
-        try:
-            return self._claim_once(identity, record_login)
-        except IntegrityError:
-            # The same (provider, subject) owns another username: still one owner per identity.
-            raise UsernameTaken(identity.username, identity.provider) from None
+        # Still conflicting: this (provider, subject) owns another username. One owner each.
+        raise UsernameTaken(identity.username, identity.provider)
 
     def _claim_once(self, identity: Identity, record_login: bool) -> Owner:
         with self._db.session() as session:
@@ -107,6 +104,11 @@ class AccountRegistry:
         """Forget who owns ``username`` (when its local user is deleted)."""
         with self._db.session() as session:
             session.execute(delete(Account).where(Account.username == username))
+
+    def any(self) -> bool:
+        """Whether any username has an owner yet."""
+        with self._db.engine.connect() as connection:
+            return connection.execute(select(_ACCOUNTS.c.username).limit(1)).first() is not None
 
     def list(self) -> list[Owner]:
         with self._db.session() as session:

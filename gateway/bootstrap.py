@@ -29,7 +29,7 @@ def ensure_admin(services: Services, announce=None) -> str | None:
     a fixed default. The admin's answer carries the configured admin roles through a per-user
     override, so it keeps ``admin`` whatever the mapping rules say.
     """
-    if services.local_users is None or services.local_users.count() or services.accounts.list():
+    if services.local_users is None or services.local_users.count() or services.accounts.any():
         return None
     admin = services.config.admin
     password = services.settings.admin_password

@@ -96,8 +96,7 @@ def _password_path(username: str, password: str, started: float):
             raise
         provider_id = identity.provider
         svc.throttle.record_success(username)
-        response = _grant(svc, identity, "password", started)
-        return response
+        return _grant(svc, identity, "password", started)
     except Denied as denied:
         return _deny(svc, username, provider_id, denied, "password", started)
 

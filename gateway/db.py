@@ -10,7 +10,7 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, InterfaceError
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,10 +44,6 @@ class Database:
             config = alembic_config(self.url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
-
-    def is_current(self) -> bool:
-        """Whether the schema has been created (the migration table exists)."""
-        return inspect(self.engine).has_table("alembic_version")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from gateway.accounts import AccountRegistry
 from gateway.audit import AuditLog
-from gateway.config import GatewayConfig, ProviderSettings
+from gateway.config import GatewayConfig, ProviderSettings, hashing_defaults
 from gateway.db import Database
 from gateway.federation import Federation
 from gateway.mapping import EvaluationMemo
@@ -79,12 +79,11 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
 
 def _build_provider(provider: ProviderSettings, database: Database, config: GatewayConfig):
     if provider.type == "local":
-        from gateway.config import hashing_defaults
         hashing = {**hashing_defaults(), **provider.options.get("hashing", {})}
         hasher = CappedHasher(
             provider.id, slots=hashing["slots"], wait_seconds=hashing["wait_seconds"],
             time_cost=hashing["time_cost"], memory_cost=hashing["memory_cost_kib"],
             parallelism=hashing["parallelism"])
-        return (LocalProvider(provider.id, database.sessions, hasher),
+        return (LocalProvider(provider.id, database.engine, hasher),
                 LocalUsers(database.sessions, hasher, config.password_policy))
     raise ValueError(f"unknown provider type {provider.type!r}")  # config validation prevents this

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.engine import Engine
 
 from providers.base import Identity, ProviderUnavailable, Rejection
 from providers.local.hashing import CappedHasher
@@ -45,10 +45,9 @@ class LocalProvider:
     account is only reported as such once its password was proven right.
     """
 
-    def __init__(self, provider_id: str, sessions: sessionmaker, hasher: CappedHasher):
+    def __init__(self, provider_id: str, engine: Engine, hasher: CappedHasher):
         self.id = provider_id
-        self._sessions = sessions
-        self._engine = sessions.kw["bind"]
+        self._engine = engine
         self._hasher = hasher
 
     def check_password(self, username: str, password: str) -> Identity | Rejection:

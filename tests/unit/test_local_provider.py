@@ -53,7 +53,7 @@ def users(database, hasher):
 
 @pytest.fixture
 def provider(database, hasher, users):
-    return LocalProvider("local", database.sessions, hasher)
+    return LocalProvider("local", database.engine, hasher)
 
 
 def stored_hash(database, username) -> str:
@@ -145,7 +145,7 @@ def test_long_passwords_are_not_truncated(database, hasher):
     local = LocalUsers(database.sessions, hasher, PasswordPolicy())
     long_password = "ü" * 100 + "-tail-one"  # well past bcrypt's 72 bytes
     local.create("erin", long_password)
-    provider = LocalProvider("local", database.sessions, hasher)
+    provider = LocalProvider("local", database.engine, hasher)
     assert isinstance(provider.check_password("erin", long_password), Identity)
     assert provider.check_password("erin", "ü" * 100 + "-tail-two") is Rejection.WRONG_CREDENTIALS
 
@@ -153,7 +153,7 @@ def test_long_passwords_are_not_truncated(database, hasher):
 @pytest.mark.parametrize("username", ["alice", "mallory"], ids=["known", "unknown"])
 def test_saturated_hashing_is_provider_unavailable(database, users, username):
     hasher = small_hasher(slots=1, wait_seconds=0.2)
-    provider = LocalProvider("local", database.sessions, hasher)
+    provider = LocalProvider("local", database.engine, hasher)
     holding, release = threading.Event(), threading.Event()
 
     def hold_the_only_slot():
@@ -180,7 +180,7 @@ def test_saturated_hashing_is_provider_unavailable(database, users, username):
 
 def test_missing_directory_is_provider_unavailable(tmp_path, hasher):
     database = Database(f"sqlite:///{tmp_path / 'no-such-dir' / 'gateway.db'}")
-    provider = LocalProvider("local", database.sessions, hasher)
+    provider = LocalProvider("local", database.engine, hasher)
     try:
         for call in (lambda: provider.check_password("alice", PASSWORD),
                      lambda: provider.lookup("alice")):
@@ -196,7 +196,7 @@ def test_database_gone_after_start_is_provider_unavailable(tmp_path, hasher):
     database = Database(f"sqlite:///{path}")
     database.upgrade()
     LocalUsers(database.sessions, hasher, PasswordPolicy()).create("alice", PASSWORD)
-    provider = LocalProvider("local", database.sessions, hasher)
+    provider = LocalProvider("local", database.engine, hasher)
     assert isinstance(provider.check_password("alice", PASSWORD), Identity)
     # The file is replaced by a directory (a lost volume, say): nothing can be opened.
     database.dispose()
@@ -306,7 +306,7 @@ def test_rehash_never_overwrites_a_password_changed_meanwhile(database, users):
     """A login with the old password that re-hashes must not undo an admin's reset."""
     weak = CappedHasher("local", time_cost=1, memory_cost=8192)
     hasher = small_hasher(time_cost=2)
-    provider = LocalProvider("local", database.sessions, hasher)
+    provider = LocalProvider("local", database.engine, hasher)
     users.create("ivan", PASSWORD)
     with database.session() as session:
         session.query(LocalUser).filter_by(username="ivan").update(
