@@ -328,6 +328,65 @@ def mapping_explain(ctx, username, provider, groups):
     click.echo(format_explanation(evaluation, answer))
 
 
+# ---- ldap --------------------------------------------------------------------------------
+
+@main.group()
+def ldap() -> None:
+    """LDAP / Active Directory providers."""
+
+
+@ldap.command("test")
+@click.argument("username")
+@click.option("--provider", "provider_id", help="the ldap provider id (default: the first one)")
+@click.option("--password-stdin", is_flag=True, help="read the password from stdin")
+@click.pass_context
+def ldap_test(ctx, username, provider_id, password_stdin):
+    """Try a login step by step: server, filter, DN, bind, groups, and the Registry's answer.
+
+    Nothing is recorded: no session, no account claim, no throttle count.
+    """
+    from gateway.answer import build_answer
+    from gateway.mapping import format_explanation
+    from providers.base import Identity, Rejection
+    from providers.ldap import LdapProvider
+
+    services = _services(ctx)
+    providers = [p for p in (services.federation.provider(s.id) for s in services.config.providers)
+                 if isinstance(p, LdapProvider)]
+    provider = next((p for p in providers if provider_id in (None, p.id)), None)
+    if provider is None:
+        raise UserError(f"no ldap provider {provider_id!r}" if provider_id else "no ldap provider is configured")
+    password = _read_password(password_stdin, confirm=False)
+    canonical = services.config.usernames.canonical(username)
+    click.echo(f"provider:  {provider.id} (servers: {', '.join(provider.server_urls)})")
+    if canonical != username:
+        click.echo(f"username:  {username!r} is not canonical (canonical form: {canonical!r}); "
+                   "the Registry's login would get 401")
+        sys.exit(1)
+    owner = services.accounts.owner_of(username)
+    if owner is not None and owner.provider != provider.id:
+        click.echo(f"username:  owned by provider {owner.provider!r}; logins never reach {provider.id!r}")
+
+    def note(step: str, detail: str) -> None:
+        click.echo(f"{step + ':':<10} {detail}")
+
+    result = provider.check_password(username, password, note=note)
+    if isinstance(result, Rejection):
+        status = 403 if result is Rejection.DISABLED else 401
+        click.echo(f"result:    {result.value} -> the Registry's login gets {status}")
+        sys.exit(1)
+    assert isinstance(result, Identity)
+    if result.username != username:
+        click.echo(f"result:    the directory's username {result.username!r} differs from the typed one -> 401")
+        sys.exit(1)
+    click.echo(f"identity:  subject={result.subject} email={result.email} name={result.display_name}")
+    click.echo(f"           attributes={dict(result.attributes)} overrides={dict(result.overrides)}")
+    evaluation = services.mapping.evaluate(result)
+    answer = None if evaluation.denied else build_answer(result.username, evaluation)
+    click.echo(format_explanation(evaluation, answer))
+    sys.exit(0 if answer is not None else 1)
+
+
 # ---- tokens and keys ---------------------------------------------------------------------
 
 @main.group()

@@ -17,6 +17,7 @@ import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from gateway.configerror import ConfigError
+from gateway.ldapconfig import LdapProviderSchema
 from gateway.mapping import Policy, parse_policy
 from gateway.throttle import ThrottleSettings
 from gateway.usernames import ALPHABETS, UsernamePolicy
@@ -91,7 +92,7 @@ class _LocalProvider(_Strict):
     hashing = fields.Nested(_Hashing, load_default=hashing_defaults)
 
 
-PROVIDER_SCHEMAS: dict[str, type[Schema]] = {"local": _LocalProvider}
+PROVIDER_SCHEMAS: dict[str, type[Schema]] = {"local": _LocalProvider, "ldap": LdapProviderSchema}
 
 
 class _Tokens(_Strict):

@@ -10,12 +10,14 @@ from gateway.audit import AuditLog
 from gateway.config import GatewayConfig, ProviderSettings, hashing_defaults
 from gateway.db import Database
 from gateway.federation import Federation
+from gateway.ldapconfig import ldap_settings
 from gateway.mapping import EvaluationMemo
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
 from gateway.state import StateStore, open_store
 from gateway.throttle import AccountThrottle
 from gateway.tokens import KeyCipher, KeyRing, TokenService
+from providers.ldap.provider import LdapProvider
 from providers.local.hashing import CappedHasher
 from providers.local.provider import LocalProvider
 from providers.local.users import LocalUsers
@@ -86,4 +88,6 @@ def _build_provider(provider: ProviderSettings, database: Database, config: Gate
             parallelism=hashing["parallelism"])
         return (LocalProvider(provider.id, database.engine, hasher),
                 LocalUsers(database.sessions, hasher, config.password_policy))
+    if provider.type == "ldap":
+        return LdapProvider(provider.id, ldap_settings(dict(provider.options)), config.usernames.canonical), None
     raise ValueError(f"unknown provider type {provider.type!r}")  # config validation prevents this

@@ -1,0 +1,116 @@
+"""Directory entries as plain values, searches that page, and the escaping of typed input.
+
+Attribute names are compared case-insensitively (LDAP says so), so entries keep them
+lower-cased. Values stay raw bytes until a caller decodes them: ``objectGUID`` is binary.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Iterator, Mapping, Sequence
+
+import ldap3
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn, parse_dn
+
+from providers.ldap.connections import UNAVAILABLE_CODES, ServerFailure
+
+_PAGED_RESULTS = "1.2.840.113556.1.4.319"
+_SCOPES = {"subtree": ldap3.SUBTREE, "one": ldap3.LEVEL, "base": ldap3.BASE}
+_NO_SUCH_OBJECT = 32
+_SIZE_LIMIT_EXCEEDED = 4
+_BINARY_IDS = {"objectguid"}
+_DN_ESCAPE = re.compile(r"\\([0-9a-fA-F]{2}|.)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Entry:
+    dn: str
+    attributes: Mapping[str, Sequence[bytes]]  # lower-cased names
+
+    def values(self, name: str | None) -> list[str]:
+        """Every value of ``name`` as text (binary ids formatted as UUIDs); [] when absent."""
+        if not name:
+            return []
+        raw = self.attributes.get(name.lower(), ())
+        if name.lower() in _BINARY_IDS:
+            return [str(uuid.UUID(bytes_le=bytes(v))) if len(v) == 16 else v.hex() for v in raw]
+        return [v.decode("utf-8", "replace") for v in raw]
+
+    def first(self, name: str | None) -> str | None:
+        values = self.values(name)
+        return values[0] if values else None
+
+
+def filter_with(template: str, **values: str) -> str:
+    """``template`` with each ``{name}`` replaced by its value, filter-escaped exactly once."""
+    result = template
+    for name, value in values.items():
+        result = result.replace("{" + name + "}", escape_filter_chars(value))
+    return result
+
+
+def dn_with(template: str, username: str) -> str:
+    """``template`` with ``{username}`` replaced by the RDN-escaped username (RFC 4514)."""
+    if not username:
+        raise ValueError("empty username")
+    # ldap3 escapes NUL as a backslash and a raw NUL, which is not RFC 4514; use the hex pair.
+    return template.replace("{username}", escape_rdn(username).replace("\\\x00", "\\00"))
+
+
+def rdn_value(dn: str, attribute: str) -> str | None:
+    """The value of the DN's first RDN when its type is ``attribute``, unescaped; else None."""
+    try:
+        first = parse_dn(dn, escape=False, strip=True)[0]
+    except Exception:  # noqa: BLE001 - a DN from the server we cannot parse: no short name
+        return None
+    kind, value = first[0], first[1]
+    if kind.lower() != attribute.lower():
+        return None
+    return _unescape_dn_value(value)
+
+
+def _unescape_dn_value(value: str) -> str:
+    """Undo RFC 4514 escaping: ``\\,`` is ``,`` and hex pairs are UTF-8 bytes."""
+    raw, position = bytearray(), 0
+    for match in _DN_ESCAPE.finditer(value):
+        raw += value[position:match.start()].encode("utf-8")
+        escaped = match.group(1)
+        raw += bytes([int(escaped, 16)]) if len(escaped) == 2 else escaped.encode("utf-8")
+        position = match.end()
+    raw += value[position:].encode("utf-8")
+    return raw.decode("utf-8", "replace")
+
+
+def search(connection: ldap3.Connection, base: str, scope: str, search_filter: str,
+           attributes: Sequence[str], *, page_size: int | None = None,
+           size_limit: int = 0) -> Iterator[Entry]:
+    """The entries (not referrals) a search returns, following paged-results cookies.
+
+    A missing base is an empty result. Raises ServerFailure for results that mean the server
+    cannot serve, and ldap3's exceptions for connection failures.
+    """
+    cookie = None
+    while True:
+        connection.search(base, search_filter, _SCOPES[scope], attributes=list(attributes) or [ldap3.NO_ATTRIBUTES],
+                          size_limit=size_limit, paged_size=page_size, paged_cookie=cookie)
+        code = connection.result.get("result")
+        if code == _NO_SUCH_OBJECT:
+            return
+        if code not in (0, _SIZE_LIMIT_EXCEEDED):
+            raise ServerFailure(f"search result {code} ({connection.result.get('description')})")
+        for item in connection.response or ():
+            if item.get("type") == "searchResEntry":
+                raw = item.get("raw_attributes") or {}
+                yield Entry(item["dn"], {name.lower(): list(values) for name, values in raw.items()})
+        if not page_size:
+            return
+        cookie = (connection.result.get("controls") or {}).get(_PAGED_RESULTS, {}).get("value", {}).get("cookie")
+        if not cookie:
+            return
+
+
+def is_unavailable(code: int | None) -> bool:
+    return code in UNAVAILABLE_CODES

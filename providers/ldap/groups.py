@@ -1,0 +1,113 @@
+"""A user's groups, by any combination of strategies, with nesting resolved upwards.
+
+Direct groups come from the configured strategies (``memberOf`` on the entry, a ``member``
+search by the user's DN, a ``memberUid`` search by the user's uid, or AD's in-chain rule,
+which is already transitive). Nested groups are then found breadth first: the groups that
+list a known group as a member, level by level, up to ``max_depth`` levels; a group already
+seen is not visited again, which is what stops cycles. Each level is one search (an OR of
+the member filter for up to :data:`BATCH` groups), so the cost grows with the depth of the
+nesting rather than the number of groups.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from providers.ldap.entries import Entry, filter_with, rdn_value
+from providers.ldap.settings import IN_CHAIN, MEMBER, MEMBER_OF, MEMBER_UID, GroupSettings
+
+log = logging.getLogger(__name__)
+
+BATCH = 50
+
+# search(base, scope, filter, attributes) -> entries
+Search = Callable[[str, str, str, Sequence[str]], list[Entry]]
+
+
+@dataclass(frozen=True)
+class Group:
+    dn: str
+    name: str | None
+    found_by: str            # a strategy name, or "nested"
+    depth: int = 0           # 0 = direct member; n = n levels of nesting above a direct group
+    via: str | None = None   # the group (DN) it was found through, when known
+
+
+def resolve_groups(settings: GroupSettings, user: Entry, uid: str | None, search: Search,
+                   record_paths: bool = False) -> list[Group]:
+    """Every group of ``user``, direct groups first. ``record_paths`` asks one search per
+    group when walking up the nesting, so that each group knows which group led to it."""
+    found: dict[str, Group] = {}
+
+    def add(group: Group) -> bool:
+        key = group.dn.lower()
+        if key in found:
+            return False
+        found[key] = group
+        return True
+
+    name_attr = settings.name_attribute
+    if MEMBER_OF in settings.strategies:
+        for dn in user.values("memberOf"):
+            add(Group(dn, rdn_value(dn, name_attr), MEMBER_OF))
+    if MEMBER in settings.strategies:
+        for entry in search(settings.base, settings.scope,
+                            filter_with(settings.member_filter, dn=user.dn), [name_attr]):
+            add(Group(entry.dn, entry.first(name_attr), MEMBER))
+    if MEMBER_UID in settings.strategies and uid:
+        for entry in search(settings.base, settings.scope,
+                            filter_with(settings.member_uid_filter, uid=uid), [name_attr]):
+            add(Group(entry.dn, entry.first(name_attr), MEMBER_UID))
+    if IN_CHAIN in settings.strategies:
+        for entry in search(settings.base, settings.scope,
+                            filter_with(settings.in_chain_filter, dn=user.dn), [name_attr]):
+            add(Group(entry.dn, entry.first(name_attr), IN_CHAIN))
+
+    if settings.nested and settings.base:
+        frontier = [g for g in found.values() if g.found_by != IN_CHAIN]
+        for depth in range(1, settings.max_depth + 1):
+            if not frontier:
+                break
+            frontier = [group for group in _parents(settings, frontier, depth, search, record_paths)
+                        if add(group)]
+        else:
+            if frontier:
+                log.warning("group nesting deeper than max_depth=%d; stopped there", settings.max_depth)
+
+    _fill_names(settings, found, search)
+    return list(found.values())
+
+
+def _parents(settings: GroupSettings, children: list[Group], depth: int, search: Search,
+             record_paths: bool) -> list[Group]:
+    size = 1 if record_paths else BATCH
+    parents: list[Group] = []
+    for start in range(0, len(children), size):
+        chunk = children[start:start + size]
+        clauses = "".join(filter_with(settings.member_filter, dn=child.dn) for child in chunk)
+        search_filter = clauses if len(chunk) == 1 else f"(|{clauses})"
+        via = chunk[0].dn if len(chunk) == 1 else None
+        for entry in search(settings.base, settings.scope, search_filter, [settings.name_attribute]):
+            parents.append(Group(entry.dn, entry.first(settings.name_attribute), "nested", depth, via))
+    return parents
+
+
+def _fill_names(settings: GroupSettings, found: dict[str, Group], search: Search) -> None:
+    """Read the short name of groups known only by DN (memberOf whose RDN is another type)."""
+    for key, group in list(found.items()):
+        if group.name is None:
+            entries = search(group.dn, "base", "(objectClass=*)", [settings.name_attribute])
+            name = entries[0].first(settings.name_attribute) if entries else None
+            found[key] = Group(group.dn, name, group.found_by, group.depth, group.via)
+
+
+def group_names(groups: Sequence[Group]) -> tuple[str, ...]:
+    """What the mapping matches against: each group's short name and its DN, without repeats."""
+    names: dict[str, None] = {}
+    for group in groups:
+        if group.name:
+            names.setdefault(group.name, None)
+        names.setdefault(group.dn, None)
+    return tuple(names)

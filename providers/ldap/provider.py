@@ -1,0 +1,267 @@
+"""An LDAP or Active Directory directory as a password provider.
+
+A login is, by default, search-then-bind:
+
+1. find the user with the service connection (``user.filter``, the typed username
+   filter-escaped once; exactly one entry must match);
+2. bind as that entry's DN with the typed password on a connection of its own (the bind
+   pool), never on the service connection;
+3. refuse a disabled, locked or expired account (only now that the password is proven right);
+4. find the groups with the service connection.
+
+With ``user.dn_template`` it is bind-then-search: the bind DN is built from the template
+(username RDN-escaped), and the entry and groups are read with the service account, or, when
+there is none, as the user on the user's own connection.
+
+Empty or blank passwords are refused before anything is sent: many directories treat a
+simple bind with a DN and no password as an anonymous bind that *succeeds*. Server and
+network failures raise ProviderUnavailable (the gateway answers 503 and does not count a
+failed attempt); they never turn into "wrong password".
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Callable, Sequence, TypeVar
+
+import ldap3
+
+from providers.base import Identity, Rejection
+from providers.ldap import accountstate
+from providers.ldap.connections import (
+    UNAVAILABLE_CODES,
+    ConnectionPool,
+    DirectoryServers,
+    LoginClock,
+    ServerFailure,
+)
+from providers.ldap.entries import Entry, dn_with, filter_with, search
+from providers.ldap.groups import Group, group_names, resolve_groups
+from providers.ldap.settings import LdapSettings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Note = Callable[[str, str], None]
+# Runs an operation on some connection: the service pool, or the user's own connection.
+Reader = Callable[[Callable[[ldap3.Connection], T]], T]
+
+_INVALID_CREDENTIALS = 49
+
+
+def _ignore(step: str, detail: str) -> None:
+    pass
+
+
+class LdapProvider:
+    """Checks passwords against one directory (one or more replicas of it)."""
+
+    def __init__(self, provider_id: str, settings: LdapSettings, canonical: Callable[[str], str | None],
+                 clock: Callable[[], float] = time.monotonic):
+        self.id = provider_id
+        self.settings = settings
+        self._canonical = canonical
+        self._clock = clock
+        self._servers = DirectoryServers(provider_id, settings, clock)
+        self._service = ConnectionPool(self._servers, settings.pool_size,
+                                       settings.bind_dn, settings.bind_password)
+        self._binds = ConnectionPool(self._servers, settings.pool_size)
+        user = settings.user
+        wanted = [user.username_attribute, user.email_attribute, user.display_name_attribute,
+                  user.id_attribute, user.quota_attribute, settings.groups.member_uid_attribute,
+                  *user.attributes.values(), *accountstate.STATE_ATTRIBUTES[settings.account_state]]
+        if "member_of" in settings.groups.strategies:
+            wanted.append("memberOf")
+        self._user_attributes = sorted({name for name in wanted if name}, key=str.lower)
+        # A DN no directory holds, for the bind that makes an unknown user cost a wrong password.
+        self._dummy_dn = f"cn=gateway-no-such-user-{secrets.token_hex(8)},{user.base}"
+
+    # -- the provider protocol ------------------------------------------------------------
+
+    def check_password(self, username: str, password: str, note: Note = _ignore) -> Identity | Rejection:
+        """The identity for ``username`` (canonical) and ``password``, or why not.
+
+        ``note(step, detail)`` is told each step taken (the ``gateway ldap test`` trace).
+        """
+        if not password or not password.strip():
+            note("password", "empty or blank: refused before any bind")
+            return Rejection.WRONG_CREDENTIALS
+        login = self._login()
+        if self.settings.user.dn_template:
+            return self._bind_then_search(username, password, login, note)
+        found = self._find_user(username, login, self._service_reader(login, note), note)
+        if isinstance(found, Rejection):
+            if found is Rejection.NO_SUCH_USER and self.settings.equalize_unknown_user_timing:
+                self._bind(self._dummy_dn, password, login, _ignore)
+            return found
+        refused = self._bind(found.dn, password, login, note)
+        if refused is not None:
+            return refused
+        return self._admit(found, login, self._service_reader(login, note), note)
+
+    def lookup(self, username: str, note: Note = _ignore) -> Identity | Rejection:
+        """The current identity of ``username`` without a password (service account reads)."""
+        login = self._login()
+        reader = self._service_reader(login, note)
+        found = self._find_user(username, login, reader, note)
+        if isinstance(found, Rejection):
+            return found
+        reason = accountstate.refusal(self.settings.account_state, found)
+        if reason:
+            note("account", f"refused: {reason}")
+            return Rejection.DISABLED
+        return self._identity(found, reader, note)
+
+    def close(self) -> None:
+        self._service.close()
+        self._binds.close()
+
+    @property
+    def server_urls(self) -> list[str]:
+        return self._servers.urls
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _login(self) -> LoginClock:
+        return LoginClock(self.id, self._clock() + self.settings.login_timeout, self._clock)
+
+    def _service_reader(self, login: LoginClock, note: Note) -> Reader:
+        def read(operation):
+            result, server = self._service.run(login, operation)
+            note("server", f"service connection on {server}")
+            return result
+        return read
+
+    def _find_user(self, username: str, login: LoginClock, read: Reader, note: Note) -> Entry | Rejection:
+        user = self.settings.user
+        search_filter = filter_with(user.filter, username=username)
+        note("search", f"base={user.base!r} scope={user.scope} filter={search_filter}")
+        entries = read(lambda connection: list(search(
+            connection, user.base, user.scope, search_filter, self._user_attributes, size_limit=2)))
+        if not entries:
+            note("search", "no entry found")
+            return Rejection.NO_SUCH_USER
+        if len(entries) > 1:
+            log.warning("ldap %s: more than one entry matches the user filter; refusing", self.id)
+            note("search", "more than one entry matches: refused")
+            return Rejection.WRONG_CREDENTIALS
+        note("search", f"found dn={entries[0].dn}")
+        return entries[0]
+
+    def _bind(self, dn: str, password: str, login: LoginClock, note: Note,
+              then: Callable[[ldap3.Connection], T] | None = None) -> Rejection | T | None:
+        """Bind as ``dn`` on a bind-pool connection. None when it worked (or ``then``'s result,
+        run on that connection while it is still bound as the user), else the rejection."""
+
+        def attempt(connection: ldap3.Connection):
+            connection.user, connection.password = dn, password
+            try:
+                accepted = connection.bind()
+            finally:
+                connection.password = None  # the pooled connection keeps no password
+            result = connection.result or {}
+            code = result.get("result")
+            if code in UNAVAILABLE_CODES:
+                raise ServerFailure(f"bind result {code}")
+            if accepted:
+                return True, None if then is None else then(connection), None
+            return False, code, result.get("message")
+
+        (accepted, value, message), server = self._binds.run(login, attempt)
+        note("bind", f"dn={dn} on {server}: " + ("success" if accepted else f"refused (result {value})"))
+        if accepted:
+            return value
+        refusal = accountstate.bind_refusal(self.settings.account_state, message)
+        if value == _INVALID_CREDENTIALS and refusal:
+            note("account", f"refused by the directory: {refusal}")
+            return Rejection.DISABLED
+        if value != _INVALID_CREDENTIALS:
+            log.info("ldap %s: bind refused with result %s", self.id, value)
+        return Rejection.WRONG_CREDENTIALS
+
+    def _bind_then_search(self, username: str, password: str, login: LoginClock, note: Note) -> Identity | Rejection:
+        dn = dn_with(self.settings.user.dn_template, username)
+        if self.settings.bind_dn is None:
+            # No service account: read the entry and groups as the user, on the user's connection.
+            def as_user(connection: ldap3.Connection) -> Identity | Rejection:
+                reader: Reader = lambda operation: operation(connection)  # noqa: E731
+                found = self._find_user(username, login, reader, note)
+                return found if isinstance(found, Rejection) else self._admit(found, login, reader, note)
+            outcome = self._bind(dn, password, login, note, then=as_user)
+        else:
+            outcome = self._bind(dn, password, login, note)
+            if outcome is None:
+                reader = self._service_reader(login, note)
+                found = self._find_user(username, login, reader, note)
+                outcome = found if isinstance(found, Rejection) else self._admit(found, login, reader, note)
+        # A refused direct bind cannot tell an unknown user from a wrong password.
+        return Rejection.NO_SUCH_USER if outcome is Rejection.WRONG_CREDENTIALS else outcome
+
+    def _admit(self, entry: Entry, login: LoginClock, read: Reader, note: Note) -> Identity | Rejection:
+        """The identity of a user whose password was right, unless the account is refused."""
+        kind = self.settings.account_state
+        reason = accountstate.refusal(kind, entry)
+        if accountstate.is_lock(reason):
+            # Lock attributes are cleared by the directory on a successful bind: read again.
+            fresh = read(lambda connection: list(search(
+                connection, entry.dn, "base", "(objectClass=*)", accountstate.STATE_ATTRIBUTES[kind])))
+            reason = accountstate.refusal(kind, fresh[0]) if fresh else reason
+        if reason:
+            note("account", f"refused: {reason}")
+            return Rejection.DISABLED
+        return self._identity(entry, read, note)
+
+    def _identity(self, entry: Entry, read: Reader, note: Note) -> Identity:
+        user, groups_settings = self.settings.user, self.settings.groups
+
+        def group_search(base: str, scope: str, search_filter: str, attributes: Sequence[str]) -> list[Entry]:
+            note("groups", f"search base={base!r} filter={search_filter}")
+            return read(lambda connection: list(search(
+                connection, base, scope, search_filter, attributes, page_size=groups_settings.page_size)))
+
+        uid = entry.first(groups_settings.member_uid_attribute)
+        groups = resolve_groups(groups_settings, entry, uid, group_search, record_paths=note is not _ignore)
+        for group in groups:
+            note("group", _describe_group(group))
+        raw_username = entry.first(user.username_attribute) or ""
+        username = self._canonical(raw_username) or ""
+        subject = entry.first(user.id_attribute)
+        if not subject:
+            log.warning("ldap %s: entry has no %s; using its DN as the subject", self.id, user.id_attribute)
+            subject = entry.dn
+        attributes: dict[str, object] = {}
+        for exposed, ldap_name in user.attributes.items():
+            values = entry.values(ldap_name)
+            if values:
+                attributes[exposed] = values[0] if len(values) == 1 else values
+        overrides: dict[str, object] = {}
+        if user.quota_attribute:
+            quota = _quota(entry.first(user.quota_attribute))
+            if quota is not None:
+                overrides["maxStorageMB"] = quota
+            elif entry.first(user.quota_attribute) is not None:
+                log.warning("ldap %s: %s of %s is not a non-negative integer; ignored",
+                            self.id, user.quota_attribute, entry.dn)
+        return Identity(
+            provider=self.id, subject=subject, username=username,
+            email=entry.first(user.email_attribute), display_name=entry.first(user.display_name_attribute),
+            groups=group_names(groups), attributes=attributes, overrides=overrides)
+
+
+def _quota(text: str | None) -> int | None:
+    if text is None:
+        return None
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value <= 2**63 - 1 else None
+
+
+def _describe_group(group: Group) -> str:
+    name = f"{group.name} " if group.name else ""
+    how = group.found_by if group.depth == 0 else f"nested, depth {group.depth}"
+    via = f" via {group.via}" if group.via else ""
+    return f"{name}({group.dn}) [{how}{via}]"

@@ -1,0 +1,127 @@
+"""What an LDAP directory provider is configured with, and the presets that fill the gaps.
+
+Plain frozen values: the gateway validates the YAML and builds these; tests and the CLI may
+build them directly. ``apply_preset`` merges a preset's defaults under what was configured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+# Group strategies a directory can be asked with; any combination may be configured.
+MEMBER_OF = "member_of"        # memberOf values on the user entry
+MEMBER = "member"              # group search by the user's DN (member / uniqueMember)
+MEMBER_UID = "member_uid"      # posixGroup search by the user's uid (memberUid)
+IN_CHAIN = "in_chain"          # AD: one search with LDAP_MATCHING_RULE_IN_CHAIN, already transitive
+STRATEGIES = (MEMBER_OF, MEMBER, MEMBER_UID, IN_CHAIN)
+
+ACCOUNT_STATES = ("none", "openldap", "active_directory")
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    ca_file: str | None = None
+    client_cert_file: str | None = None
+    client_key_file: str | None = None
+    verify_hostname: bool = True
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    base: str
+    scope: str = "subtree"                  # "subtree" or "one"
+    filter: str = "(uid={username})"        # {username} is filter-escaped exactly once
+    dn_template: str | None = None          # direct bind: {username} is RDN-escaped; no search
+    username_attribute: str = "uid"
+    email_attribute: str | None = "mail"
+    display_name_attribute: str | None = "displayName"
+    id_attribute: str = "entryUUID"
+    attributes: Mapping[str, str] = field(default_factory=dict)   # exposed name -> LDAP attribute
+    quota_attribute: str | None = None      # integer attribute -> the maxStorageMB override
+
+
+@dataclass(frozen=True)
+class GroupSettings:
+    strategies: tuple[str, ...] = (MEMBER,)
+    base: str | None = None                 # required by every strategy but member_of alone
+    scope: str = "subtree"
+    member_filter: str = ("(|(&(objectClass=groupOfNames)(member={dn}))"
+                          "(&(objectClass=groupOfUniqueNames)(uniqueMember={dn})))")
+    member_uid_filter: str = "(&(objectClass=posixGroup)(memberUid={uid}))"
+    member_uid_attribute: str = "uid"       # the user attribute memberUid values hold
+    in_chain_filter: str = "(member:1.2.840.113556.1.4.1941:={dn})"
+    name_attribute: str = "cn"
+    nested: bool = True
+    max_depth: int = 8
+    page_size: int = 500
+
+
+@dataclass(frozen=True)
+class LdapSettings:
+    """One directory: where it is, how to find and check users, how to find their groups."""
+
+    servers: tuple[str, ...]
+    user: UserSettings
+    groups: GroupSettings = GroupSettings()
+    start_tls: bool = False
+    tls: TlsSettings = TlsSettings()
+    bind_dn: str | None = None              # service account; None = anonymous search
+    bind_password: str | None = None
+    connect_timeout: float = 2.0
+    operation_timeout: float = 4.0
+    login_timeout: float = 10.0             # no new server or operation is started after this
+    retry_dead_after: float = 30.0
+    pool_size: int = 4
+    account_state: str = "none"
+    equalize_unknown_user_timing: bool = True
+
+    @property
+    def time_budget(self) -> float:
+        """The most a single login can take: the login timeout plus one operation or connect
+        that started just before it ran out (a TLS connect counts as connect + handshake)."""
+        return self.login_timeout + max(self.operation_timeout, self.connect_timeout * 2)
+
+
+PRESETS: Mapping[str, Mapping[str, Any]] = {
+    "openldap": {
+        "user": {
+            "filter": "(&(objectClass=inetOrgPerson)(uid={username}))",
+            "username_attribute": "uid",
+            "email_attribute": "mail",
+            "display_name_attribute": "displayName",
+            "id_attribute": "entryUUID",
+        },
+        "groups": {"strategies": [MEMBER], "name_attribute": "cn"},
+        "account_state": "openldap",
+    },
+    "active_directory": {
+        "user": {
+            "filter": "(&(objectCategory=person)(objectClass=user)(sAMAccountName={username}))",
+            "username_attribute": "sAMAccountName",
+            "email_attribute": "mail",
+            "display_name_attribute": "displayName",
+            "id_attribute": "objectGUID",
+        },
+        "groups": {
+            "strategies": [IN_CHAIN],
+            "member_filter": "(&(objectClass=group)(member={dn}))",
+            "name_attribute": "cn",
+        },
+        "account_state": "active_directory",
+    },
+}
+
+
+def apply_preset(preset: str | None, configured: Mapping[str, Any]) -> dict[str, Any]:
+    """The configured options with the preset's defaults beneath them (one level deep for the
+    ``user`` and ``groups`` sections). Unknown presets raise KeyError."""
+    merged: dict[str, Any] = dict(configured)
+    if preset is None:
+        return merged
+    for key, value in PRESETS[preset].items():
+        if isinstance(value, Mapping):
+            merged[key] = {**value, **(configured.get(key) or {})}
+        else:
+            merged.setdefault(key, value)
+    return merged
