@@ -135,10 +135,10 @@ class BaselineServer:
 
     @classmethod
     def start(cls, log_dir: Path, env: dict[str, str], workers: int, threads: int,
-              check: tuple[str, str]) -> "BaselineServer":
+              check: tuple[str, str], app: str = "baseline_app:app") -> "BaselineServer":
         log_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        cmd = [sys.executable, "-m", "gunicorn", "baseline_app:app", "--chdir", str(BENCH_DIR),
+        cmd = [sys.executable, "-m", "gunicorn", app, "--chdir", str(BENCH_DIR),
                "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--worker-class", "gthread", "--threads", str(threads),
                "--timeout", "30", "--graceful-timeout", "5", *gunicorn_isolation_args()]
@@ -232,10 +232,10 @@ class Run:
 
 
 class Wrk:
-    def __init__(self, binary: str, workdir: Path):
+    def __init__(self, binary: str, workdir: Path, script: str = WRK_SCRIPT, name: str = "post_form.lua"):
         self.binary = binary
-        self.script = workdir / "post_form.lua"
-        self.script.write_text(WRK_SCRIPT)
+        self.script = workdir / name
+        self.script.write_text(script)
 
     def run(self, target: str, url: str, body: str, seconds: float, connections: int,
             master: int | None = None) -> Run:

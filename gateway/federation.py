@@ -66,10 +66,14 @@ class Federation:
         owner = self._accounts.owner_of(username)
         candidates = self._candidates(owner.provider if owner else None)
         result: Identity | Rejection = Rejection.NO_SUCH_USER
+        asked: set[str] = set()
         for provider in candidates:
+            asked.add(provider.id)
             result = provider.check_password(username, password)
             if result is not Rejection.NO_SUCH_USER:
                 break
+        if isinstance(result, Rejection):
+            self._burn_unasked(asked, password)
         if result is Rejection.DISABLED:
             raise Denied(403, "account_disabled")
         if isinstance(result, Rejection):
@@ -79,6 +83,18 @@ class Federation:
                         result.provider, result.username, username)
             raise Denied(401, "provider_username_mismatch", counts_as_failure=True)
         return self.admit(result, owner)
+
+    def _burn_unasked(self, asked: set[str], password: str) -> None:
+        """Give a failed login the cost of asking every password provider.
+
+        An unknown username is asked of every provider, each doing its dummy work (a dummy
+        hash, a dummy bind); a known one stops at its provider. Without this, a wrong
+        password would be measurably faster than an unknown user whenever more than one
+        provider is configured, which tells an attacker which usernames exist.
+        """
+        for provider in self._password_order:
+            if provider.id not in asked and hasattr(provider, "burn"):
+                provider.burn(password)
 
     def admit(self, identity: Identity, owner: Owner | None = None) -> Identity:
         """Claim the identity's username and check the account is enabled at the gateway.

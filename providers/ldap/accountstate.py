@@ -7,8 +7,9 @@ cannot be used to learn about accounts without their password):
   ``userAccountControl`` disabled/lockout bits, ``accountExpires`` and ``lockoutTime``;
   OpenLDAP ppolicy's ``pwdAccountLockedTime``;
 * Active Directory's bind diagnostics: a refused bind says ``data 533`` (disabled),
-  ``701`` (expired), ``775`` (locked) and so on. AD only reports these after checking the
-  password (``52e`` is the plain wrong-password answer).
+  ``701`` (expired), ``773`` (must reset) and so on. AD only reports these after checking the
+  password (``52e`` is the plain wrong-password answer); ``775`` (locked) it reports either
+  way, so that one is treated as a wrong password.
 
 Lock attributes go stale: AD clears ``lockoutTime`` only at the next successful logon, and
 ppolicy clears ``pwdAccountLockedTime`` likewise once the lockout has run out. So a lock seen
@@ -37,8 +38,9 @@ _AD_REFUSALS = {
     "533": "account disabled",
     "701": "account expired",
     "773": "password must be reset",
-    "775": "account locked",
 }
+# "775" (locked) is not among them: AD answers it whether or not the password is right, so a
+# 403 for it would tell anyone that the account exists. It stays a plain 401.
 _AD_DATA = re.compile(r"\bdata ([0-9a-f]{3,8})\b", re.IGNORECASE)
 
 STATE_ATTRIBUTES = {

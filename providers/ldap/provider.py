@@ -28,7 +28,7 @@ from typing import Callable, Sequence, TypeVar
 
 import ldap3
 
-from providers.base import Identity, Rejection
+from providers.base import Identity, ProviderUnavailable, Rejection
 from providers.ldap import accountstate
 from providers.ldap.connections import (
     UNAVAILABLE_CODES,
@@ -76,7 +76,8 @@ class LdapProvider:
             wanted.append("memberOf")
         self._user_attributes = sorted({name for name in wanted if name}, key=str.lower)
         # A DN no directory holds, for the bind that makes an unknown user cost a wrong password.
-        self._dummy_dn = f"cn=gateway-no-such-user-{secrets.token_hex(8)},{user.base}"
+        self._dummy_username = f"gateway-no-such-user-{secrets.token_hex(8)}"
+        self._dummy_dn = f"cn={self._dummy_username},{user.base}"
 
     # -- the provider protocol ------------------------------------------------------------
 
@@ -100,6 +101,19 @@ class LdapProvider:
         if refused is not None:
             return refused
         return self._admit(found, login, self._service_reader(login, note), note)
+
+    def burn(self, password: str) -> None:
+        """Spend what an unknown user costs here (a search miss and a dummy bind), so that a
+        failed login elsewhere takes as long as one this directory was asked about. Never
+        raises: a directory that is down makes nothing to equalise."""
+        if not self.settings.equalize_unknown_user_timing or not password or not password.strip():
+            return
+        login = self._login()
+        try:
+            self._find_user(self._dummy_username, login, self._service_reader(login, _ignore), _ignore)
+            self._bind(self._dummy_dn, password, login, _ignore)
+        except ProviderUnavailable:
+            pass
 
     def lookup(self, username: str, note: Note = _ignore) -> Identity | Rejection:
         """The current identity of ``username`` without a password (service account reads)."""

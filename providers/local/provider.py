@@ -63,6 +63,10 @@ class LocalProvider:
             self._rehash(user, password)
         return self._identity(user)
 
+    def burn(self, password: str) -> None:
+        """Spend what checking a password for an unknown user costs (one dummy hash)."""
+        self._hasher.burn(password)
+
     def lookup(self, username: str) -> Identity | Rejection:
         user = self._load(username)
         if user is None:

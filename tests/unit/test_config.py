@@ -27,7 +27,7 @@ BAD_FILES = [
      "unknown key"),
     ("nested section not a mapping", "tokens: 5\n", {}, "tokens", "mapping"),
     ("bad provider type", "providers:\n  - {id: corp, type: kerberos}\n", {},
-     "providers[0].type", "must be one of local"),
+     "providers[0].type", "must be one of ldap, local"),
     ("provider without type", "providers:\n  - {id: corp}\n", {}, "providers[0].type",
      "must be one of"),
     ("provider not a mapping", "providers:\n  - local\n", {}, "providers[0]", "mapping"),
