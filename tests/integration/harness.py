@@ -59,6 +59,7 @@ class GatewayUnderTest:
     server: GunicornGateway
     env: dict[str, str]
     instance_dir: Path
+    directory: Any = None  # the SlapdServer holding the users, when they live in LDAP
 
     @property
     def url(self) -> str:
@@ -71,6 +72,28 @@ class GatewayUnderTest:
         """In-process services on the same database (for minting tokens, disabling users)."""
         settings = load_settings(self.env, read_dotenv=False)
         return build_services(settings, load_config(settings.config_path, self.env))
+
+    def add_member(self, group: str, username: str) -> None:
+        """Put a user in a group, wherever this gateway's users live."""
+        self._change_member("add", group, username)
+
+    def remove_member(self, group: str, username: str) -> None:
+        self._change_member("delete", group, username)
+
+    def _change_member(self, change: str, group: str, username: str) -> None:
+        if self.directory is not None:
+            from tests.ldapdata import contract_group_dn, contract_user_dn
+            self.directory.modify_ldif(f"dn: {contract_group_dn(group)}\nchangetype: modify\n"
+                                       f"{change}: member\nmember: {contract_user_dn(username)}\n")
+            return
+        services = self.services()
+        try:
+            if change == "add":
+                services.local_users.add_member(group, username)
+            else:
+                services.local_users.remove_member(group, username)
+        finally:
+            services.close()
 
     def stop(self) -> None:
         self.server.stop()

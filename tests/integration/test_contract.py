@@ -1,8 +1,9 @@
 """Integration tests: the Registry's contract (docs registry-contract.md §1, §2, §4) over HTTP.
 
 Every test talks to the gateway under gunicorn the way the Registry does: a form POST with
-``Accept: application/json``. Each test names the contract line it checks. The suite runs twice:
-on SQLite with in-process state, and on PostgreSQL with Redis.
+``Accept: application/json``. Each test names the contract line it checks. The suite runs three
+times: local users on SQLite with in-process state, local users on PostgreSQL with Redis, and
+the same users held in a real OpenLDAP directory (an ``ldap`` provider in front of the local one).
 """
 
 from __future__ import annotations
@@ -214,16 +215,14 @@ def test_token_path_maps_the_session_snapshot_and_logins_see_new_groups(contract
     change reaches the next login (documented, like the Registry's own token)."""
     token, _ = _mint(contract_gateway, "carol")
     assert contract_gateway.authenticate({"token": token}).json()["roles"] == []
-    services = contract_gateway.services()
+    contract_gateway.add_member("survey-north", "carol")
     try:
-        services.local_users.add_member("survey-north", "carol")
         assert contract_gateway.authenticate({"token": token}).json()["roles"] == []
         assert login(contract_gateway, "carol", PASSWORD).json()["roles"] == ["surveyor", "pilot"]
         fresh, _ = _mint(contract_gateway, "carol")
         assert contract_gateway.authenticate({"token": fresh}).json()["roles"] == ["surveyor", "pilot"]
     finally:
-        services.local_users.remove_member("survey-north", "carol")
-        services.close()
+        contract_gateway.remove_member("survey-north", "carol")
 
 
 def test_revoked_session_token_is_refused(contract_gateway):
