@@ -136,7 +136,7 @@ class LdapProviderSchema(_Strict):
     groups = fields.Nested(_Groups, load_default=lambda: _Groups().load({}))
     account_state = fields.String(load_default="none", validate=validate.OneOf(ACCOUNT_STATES))
     connect_timeout_seconds = fields.Float(load_default=2.0, validate=validate.Range(0.1, 30))
-    operation_timeout_seconds = fields.Float(load_default=4.0, validate=validate.Range(0.1, 60))
+    operation_timeout_seconds = fields.Integer(load_default=4, validate=validate.Range(1, 60))
     login_timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(0.5, 60))
     retry_dead_after_seconds = fields.Float(load_default=30.0, validate=validate.Range(0, 3600))
     pool_size = fields.Integer(load_default=4, validate=validate.Range(1, 64))

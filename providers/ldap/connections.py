@@ -9,7 +9,9 @@
   used for searches only; the bind pool's connections carry user binds only.
 * A pooled connection that fails is discarded and the operation is retried once on a fresh
   connection (the server may have restarted or closed an idle connection); a fresh one that
-  fails marks its server dead and moves on to the next server.
+  fails marks its server dead and moves on to the next server. Connections to a fallback
+  server are closed once ``retry_dead_after`` has passed, so that the preferred server gets
+  its traffic back when it returns.
 * :class:`LoginClock` bounds a login: no new connection or operation starts after
   ``login_timeout``, so the worst case is that plus one operation (``LdapSettings.time_budget``).
 """
@@ -25,12 +27,25 @@ from typing import Callable, TypeVar
 from urllib.parse import urlsplit
 
 import ldap3
-from ldap3.core.exceptions import LDAPException
+from ldap3.core.exceptions import (
+    LDAPCertificateError,
+    LDAPCommunicationError,
+    LDAPException,
+    LDAPResponseTimeoutError,
+    LDAPSSLConfigurationError,
+    LDAPStartTLSError,
+)
+
+from ldap3.utils.config import set_config_parameter
 
 from providers.base import ProviderUnavailable
 from providers.ldap.settings import LdapSettings
 
 log = logging.getLogger(__name__)
+
+# ldap3 also marks a server address unusable for a while after a failed connect (5 s by
+# default), refusing it without trying. Failover here has its own, configured, rule.
+set_config_parameter("RESET_AVAILABILITY_TIMEOUT", 0)
 
 T = TypeVar("T")
 
@@ -40,6 +55,11 @@ UNAVAILABLE_CODES = frozenset({1, 2, 3, 10, 11, 51, 52, 80})  # operationsError 
 
 class ServerFailure(Exception):
     """The server answered, but with something that means it cannot serve the request."""
+
+
+# What says "this server cannot serve now" (as opposed to a request ldap3 refused to send).
+SERVER_FAILURES = (LDAPCommunicationError, LDAPStartTLSError, LDAPCertificateError, LDAPResponseTimeoutError,
+                   LDAPSSLConfigurationError, ServerFailure, OSError, ssl.SSLError)
 
 
 @dataclass
@@ -118,16 +138,16 @@ class DirectoryServers:
                 server.dead_until = self._clock() + self._settings.retry_dead_after
 
     def open(self, login: LoginClock, user: str | None, password: str | None) -> "PooledConnection":
-        """A new connection, StartTLS done and bound as ``user`` (anonymous when None), on the
-        first server that works. Raises ProviderUnavailable when none does."""
-        last_error = "no server configured"
+        """A new connection, StartTLS done and bound as ``user`` (left unbound, which is
+        anonymous, when None), on the first server that works. Raises ProviderUnavailable
+        when none does."""
+        last_error = "every server already failed during this login"
         for server in self._candidates(login):
             login.check()
             connection = ldap3.Connection(
-                server.ldap3_server, user=user, password=password,
-                authentication=ldap3.SIMPLE if user else ldap3.ANONYMOUS,
+                server.ldap3_server, user=user, password=password, authentication=ldap3.SIMPLE,
                 client_strategy=ldap3.SYNC, auto_bind=ldap3.AUTO_BIND_NONE, read_only=True,
-                receive_timeout=self._settings.operation_timeout, raise_exceptions=False,
+                receive_timeout=int(self._settings.operation_timeout), raise_exceptions=False,
                 check_names=False, auto_referrals=False, return_empty_attributes=False)
             try:
                 connection.open()
@@ -140,13 +160,19 @@ class DirectoryServers:
                         raise ServerFailure(f"service bind: result {code}")
                     # Wrong service credentials: a configuration error, not a dead server.
                     raise ProviderUnavailable(self.provider_id, f"service account bind refused (result {code})")
-            except (LDAPException, ServerFailure, OSError, ssl.SSLError) as error:
+            except (*SERVER_FAILURES, LDAPException) as error:
                 _safe_unbind(connection)
                 last_error = describe(error)
                 self.mark_failed(server.url, login, last_error)
                 continue
-            return PooledConnection(connection, server.url)
+            return PooledConnection(connection, server.url, self._clock())
         raise ProviderUnavailable(self.provider_id, f"no directory server reachable ({last_error})")
+
+    def outlived(self, pooled: "PooledConnection") -> bool:
+        """Whether a connection to a fallback server is old enough to try the preferred
+        (first) servers again: failover is not forever."""
+        return (pooled.server_url != self._servers[0].url
+                and self._clock() - pooled.opened_at > self._settings.retry_dead_after)
 
     @property
     def urls(self) -> list[str]:
@@ -157,6 +183,7 @@ class DirectoryServers:
 class PooledConnection:
     connection: ldap3.Connection
     server_url: str
+    opened_at: float
     fresh: bool = True
 
 
@@ -175,7 +202,7 @@ class ConnectionPool:
     def run(self, login: LoginClock, operation: Callable[[ldap3.Connection], T]) -> tuple[T, str]:
         """Run ``operation`` on a pooled connection; return its result and the server URL.
 
-        ``operation`` raises LDAPException/ServerFailure when the server failed it; that is
+        ``operation`` raises one of SERVER_FAILURES when the server failed it; that is
         retried once on a fresh connection, then reported as ProviderUnavailable.
         """
         for attempt in (1, 2):
@@ -183,22 +210,30 @@ class ConnectionPool:
             pooled = self._acquire(login)
             try:
                 result = operation(pooled.connection)
-            except (LDAPException, ServerFailure, OSError) as error:
+            except SERVER_FAILURES as error:
                 _safe_unbind(pooled.connection)
                 if pooled.fresh:
                     self._servers.mark_failed(pooled.server_url, login, describe(error))
                 if attempt == 2:
                     raise ProviderUnavailable(self._servers.provider_id, describe(error)) from None
                 continue
+            except LDAPException as error:
+                # ldap3 refused to send the request: nothing wrong with the server.
+                _safe_unbind(pooled.connection)
+                raise ProviderUnavailable(self._servers.provider_id, describe(error)) from None
             self._release(pooled)
             return result, pooled.server_url
         raise AssertionError("unreachable")
 
     def _acquire(self, login: LoginClock) -> PooledConnection:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return self._servers.open(login, self._user, self._password)
+        while True:
+            with self._lock:
+                pooled = self._idle.pop() if self._idle else None
+            if pooled is None:
+                return self._servers.open(login, self._user, self._password)
+            if not self._servers.outlived(pooled):
+                return pooled
+            _safe_unbind(pooled.connection)
 
     def _release(self, pooled: PooledConnection) -> None:
         pooled.fresh = False

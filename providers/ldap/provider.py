@@ -27,6 +27,7 @@ import time
 from typing import Callable, Sequence, TypeVar
 
 import ldap3
+from ldap3.core.exceptions import LDAPSASLPrepError
 
 from providers.base import Identity, ProviderUnavailable, Rejection
 from providers.ldap import accountstate
@@ -173,6 +174,10 @@ class LdapProvider:
             connection.user, connection.password = dn, password
             try:
                 accepted = connection.bind()
+            except LDAPSASLPrepError:
+                # A password with characters SASLprep forbids (control characters, NUL)
+                # cannot be anyone's directory password.
+                return False, _INVALID_CREDENTIALS, None
             finally:
                 connection.password = None  # the pooled connection keeps no password
             result = connection.result or {}

@@ -69,7 +69,7 @@ class LdapSettings:
     bind_dn: str | None = None              # service account; None = anonymous search
     bind_password: str | None = None
     connect_timeout: float = 2.0
-    operation_timeout: float = 4.0
+    operation_timeout: int = 4              # whole seconds: ldap3 sets SO_RCVTIMEO from it
     login_timeout: float = 10.0             # no new server or operation is started after this
     retry_dead_after: float = 30.0
     pool_size: int = 4

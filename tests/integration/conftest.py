@@ -61,3 +61,35 @@ def contract_gateway(request, tmp_path_factory):
     gateway.backend = request.param
     yield gateway
     gateway.stop()
+
+
+DEEP_GROUPS = 200
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory):
+    """The test directory (tests.ldapdata.openldap_dataset), permissive about unauthenticated
+    binds so that an empty password reaching it would log someone in."""
+    server = SlapdServer.start(tmp_path_factory.mktemp("slapd"),
+                               dataset=ldapdata.openldap_dataset(deep_groups_user_groups=DEEP_GROUPS),
+                               allow_unauthenticated_bind=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ad_shaped_slapd(tmp_path_factory):
+    """A slapd holding data shaped like Active Directory (tests.ldapdata.ad_shaped_dataset)."""
+    server = SlapdServer.start(tmp_path_factory.mktemp("ad-slapd"), dataset=ldapdata.ad_shaped_dataset())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def samba_ad(tmp_path_factory):
+    """A real Samba Active Directory domain controller with the standard test content."""
+    from tests.addc import SambaADServer
+
+    server = SambaADServer.start(tmp_path_factory.mktemp("samba-ad"), standard_content=True)
+    yield server
+    server.stop()
