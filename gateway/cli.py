@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sys
 from datetime import timedelta
 
@@ -370,7 +372,8 @@ def ldap_test(ctx, username, provider_id, password_stdin):
     def note(step: str, detail: str) -> None:
         click.echo(f"{step + ':':<10} {detail}")
 
-    result = provider.check_password(username, password, note=note)
+    with _logs_as_notes("providers.ldap", note):
+        result = provider.check_password(username, password, note=note)
     if isinstance(result, Rejection):
         status = 403 if result is Rejection.DISABLED else 401
         click.echo(f"result:    {result.value} -> the Registry's login gets {status}")
@@ -385,6 +388,26 @@ def ldap_test(ctx, username, provider_id, password_stdin):
     answer = None if evaluation.denied else build_answer(result.username, evaluation)
     click.echo(format_explanation(evaluation, answer))
     sys.exit(0 if answer is not None else 1)
+
+
+@contextlib.contextmanager
+def _logs_as_notes(logger_name: str, note):
+    """Show a logger's records (server failures, skipped servers) as trace lines on stdout
+    instead of log lines on stderr, for the duration of the block."""
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            note("server", record.getMessage())
+
+    logger = logging.getLogger(logger_name)
+    handler, propagate = Handler(logging.INFO), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 # ---- tokens and keys ---------------------------------------------------------------------

@@ -44,8 +44,9 @@ from providers.ldap.settings import LdapSettings
 log = logging.getLogger(__name__)
 
 # ldap3 also marks a server address unusable for a while after a failed connect (5 s by
-# default), refusing it without trying. Failover here has its own, configured, rule.
-set_config_parameter("RESET_AVAILABILITY_TIMEOUT", 0)
+# default), refusing it without trying. Failover here has its own, configured, rule; ldap3
+# compares whole elapsed seconds with ``>``, so -1 means "always try again".
+set_config_parameter("RESET_AVAILABILITY_TIMEOUT", -1)
 
 T = TypeVar("T")
 

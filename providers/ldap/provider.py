@@ -143,9 +143,13 @@ class LdapProvider:
         return LoginClock(self.id, self._clock() + self.settings.login_timeout, self._clock)
 
     def _service_reader(self, login: LoginClock, note: Note) -> Reader:
+        used: set[str] = set()
+
         def read(operation):
             result, server = self._service.run(login, operation)
-            note("server", f"service connection on {server}")
+            if server not in used:
+                used.add(server)
+                note("server", f"service connection on {server}")
             return result
         return read
 
