@@ -30,7 +30,7 @@ SERVICE_PASSWORD = os.environ["BENCH_LDAP_SERVICE_PASSWORD"]
 USER_BASE = os.environ["BENCH_LDAP_USER_BASE"]
 GROUP_BASE = os.environ["BENCH_LDAP_GROUP_BASE"]
 USER_FILTER = "(&(objectClass=inetOrgPerson)(uid={}))"
-GROUP_FILTER = "(|(&(objectClass=groupOfNames)(member={0}))(&(objectClass=groupOfUniqueNames)(uniqueMember={0})))"
+GROUP_FILTER = "(|(member={0})(uniqueMember={0}))"  # the gateway's default member filter
 
 LEAN_SERVER = ldap3.Server(HOST, port=PORT, get_info=ldap3.NONE)
 NAIVE_SERVER = ldap3.Server(HOST, port=PORT)  # get_info=SCHEMA, the default: read at every bind

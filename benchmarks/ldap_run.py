@@ -115,11 +115,12 @@ class LdapBench:
         config = self.workdir / f"{name}.yaml"
         config.write_text(gateway_config(server, nested))
         env = {"GATEWAY_INSTANCE_DIR": str(self.workdir / f"{name}-instance"),
-               "GATEWAY_ADMIN_PASSWORD": "Bench-admin-password-1", "GATEWAY_WORKERS": str(WORKERS),
+               "GATEWAY_ADMIN_PASSWORD": "Bench-river-password-1", "GATEWAY_WORKERS": str(WORKERS),
                "GATEWAY_THREADS": str(THREADS), "GATEWAY_LOG_LEVEL": "INFO",
                "GATEWAY_CONFIG": str(config), "GATEWAY_DOTENV": str(self.workdir / "no.env")}
         gateway = GunicornGateway.start(self.workdir / name, env=env, workers=WORKERS, cwd=str(REPO),
-                                        extra_args=["--threads", str(THREADS)])
+                                        extra_args=["-c", str(REPO / "deploy" / "gunicorn.conf.py"),
+                                                    "--threads", str(THREADS)])
         self.started.append(gateway)
         return gateway
 

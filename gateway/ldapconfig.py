@@ -113,6 +113,7 @@ class _Groups(_Strict):
     nested = fields.Boolean(load_default=True)
     max_depth = fields.Integer(load_default=8, validate=validate.Range(1, 64))
     page_size = fields.Integer(load_default=500, validate=validate.Range(10, 10000))
+    nesting_cache_seconds = fields.Float(load_default=60.0, validate=validate.Range(0, 86400))
 
     @validates_schema
     def _base_when_searched(self, data: dict, **kwargs: Any) -> None:

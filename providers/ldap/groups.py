@@ -5,13 +5,17 @@ search by the user's DN, a ``memberUid`` search by the user's uid, or AD's in-ch
 which is already transitive). Nested groups are then found breadth first: the groups that
 list a known group as a member, level by level, up to ``max_depth`` levels; a group already
 seen is not visited again, which is what stops cycles. Each level is one search (an OR of
-the member filter for up to :data:`BATCH` groups), so the cost grows with the depth of the
-nesting rather than the number of groups.
+the member filter for up to :data:`BATCH` groups), so the round trips grow with the depth of
+the nesting rather than the number of groups; a :class:`NestingCache` spares the walk for a
+set of direct groups seen recently.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -36,9 +40,10 @@ class Group:
 
 
 def resolve_groups(settings: GroupSettings, user: Entry, uid: str | None, search: Search,
-                   record_paths: bool = False) -> list[Group]:
+                   record_paths: bool = False, cache: "NestingCache | None" = None) -> list[Group]:
     """Every group of ``user``, direct groups first. ``record_paths`` asks one search per
-    group when walking up the nesting, so that each group knows which group led to it."""
+    group when walking up the nesting, so that each group knows which group led to it (and
+    bypasses ``cache``, which holds what lies above a set of direct groups)."""
     found: dict[str, Group] = {}
 
     def add(group: Group) -> bool:
@@ -66,18 +71,65 @@ def resolve_groups(settings: GroupSettings, user: Entry, uid: str | None, search
             add(Group(entry.dn, entry.first(name_attr), IN_CHAIN))
 
     if settings.nested and settings.base:
-        frontier = [g for g in found.values() if g.found_by != IN_CHAIN]
-        for depth in range(1, settings.max_depth + 1):
-            if not frontier:
-                break
-            frontier = [group for group in _parents(settings, frontier, depth, search, record_paths)
-                        if add(group)]
-        else:
-            if frontier:
-                log.warning("group nesting deeper than max_depth=%d; stopped there", settings.max_depth)
+        direct = [g for g in found.values() if g.found_by != IN_CHAIN]
+        key = frozenset(g.dn.lower() for g in direct)
+        nested = None if record_paths or cache is None else cache.get(key)
+        if nested is None:
+            nested = _walk_up(settings, direct, set(found), search, record_paths)
+            if cache is not None and not record_paths:
+                cache.put(key, nested)
+        for group in nested:
+            add(group)
 
     _fill_names(settings, found, search)
     return list(found.values())
+
+
+def _walk_up(settings: GroupSettings, direct: list[Group], seen: set[str], search: Search,
+             record_paths: bool) -> list[Group]:
+    """The groups above ``direct``, breadth first, each once (``seen`` holds lower-cased DNs)."""
+    nested: list[Group] = []
+    seen = set(seen)
+    frontier = direct
+    for depth in range(1, settings.max_depth + 1):
+        if not frontier:
+            break
+        frontier = [group for group in _parents(settings, frontier, depth, search, record_paths)
+                    if group.dn.lower() not in seen and not seen.add(group.dn.lower())]
+        nested.extend(frontier)
+    else:
+        if frontier:
+            log.warning("group nesting deeper than max_depth=%d; stopped there", settings.max_depth)
+    return nested
+
+
+class NestingCache:
+    """Remembers, for a set of direct groups, the groups above them, for ``ttl`` seconds.
+
+    Nesting (groups in groups) changes far less often than who is in a group, and walking it
+    costs a search per level whose filter grows with the number of groups. A user's direct
+    groups are always read fresh; only what lies above them may be up to ``ttl`` old.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 1024, clock: Callable[[], float] = time.monotonic):
+        self._ttl, self._max, self._clock = ttl, max_entries, clock
+        self._entries: OrderedDict[frozenset, tuple[float, list[Group]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: frozenset) -> list[Group] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None or found[0] <= self._clock():
+                return None
+            self._entries.move_to_end(key)
+            return found[1]
+
+    def put(self, key: frozenset, nested: list[Group]) -> None:
+        with self._lock:
+            self._entries[key] = (self._clock() + self._ttl, nested)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
 
 
 def _parents(settings: GroupSettings, children: list[Group], depth: int, search: Search,

@@ -39,7 +39,7 @@ from providers.ldap.connections import (
     ServerFailure,
 )
 from providers.ldap.entries import Entry, dn_with, filter_with, search
-from providers.ldap.groups import Group, group_names, resolve_groups
+from providers.ldap.groups import Group, NestingCache, group_names, resolve_groups
 from providers.ldap.settings import LdapSettings
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,8 @@ class LdapProvider:
         self._service = ConnectionPool(self._servers, settings.pool_size,
                                        settings.bind_dn, settings.bind_password)
         self._binds = ConnectionPool(self._servers, settings.pool_size)
+        seconds = settings.groups.nesting_cache_seconds
+        self._nesting = NestingCache(seconds, clock=clock) if seconds > 0 else None
         user = settings.user
         wanted = [user.username_attribute, user.email_attribute, user.display_name_attribute,
                   user.id_attribute, user.quota_attribute, settings.groups.member_uid_attribute,
@@ -245,7 +247,8 @@ class LdapProvider:
                 connection, base, scope, search_filter, attributes, page_size=groups_settings.page_size)))
 
         uid = entry.first(groups_settings.member_uid_attribute)
-        groups = resolve_groups(groups_settings, entry, uid, group_search, record_paths=note is not _ignore)
+        groups = resolve_groups(groups_settings, entry, uid, group_search,
+                                record_paths=note is not _ignore, cache=self._nesting)
         for group in groups:
             note("group", _describe_group(group))
         raw_username = entry.first(user.username_attribute) or ""

@@ -46,8 +46,8 @@ class GroupSettings:
     strategies: tuple[str, ...] = (MEMBER,)
     base: str | None = None                 # required by every strategy but member_of alone
     scope: str = "subtree"
-    member_filter: str = ("(|(&(objectClass=groupOfNames)(member={dn}))"
-                          "(&(objectClass=groupOfUniqueNames)(uniqueMember={dn})))")
+    # Only groups carry member/uniqueMember; a lean filter matters, as nesting ORs it per group.
+    member_filter: str = "(|(member={dn})(uniqueMember={dn}))"
     member_uid_filter: str = "(&(objectClass=posixGroup)(memberUid={uid}))"
     member_uid_attribute: str = "uid"       # the user attribute memberUid values hold
     in_chain_filter: str = "(member:1.2.840.113556.1.4.1941:={dn})"
@@ -55,6 +55,7 @@ class GroupSettings:
     nested: bool = True
     max_depth: int = 8
     page_size: int = 500
+    nesting_cache_seconds: float = 60.0     # 0: walk the nesting at every login
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
         },
         "groups": {
             "strategies": [IN_CHAIN],
-            "member_filter": "(&(objectClass=group)(member={dn}))",
+            "member_filter": "(member={dn})",
             "name_attribute": "cn",
         },
         "account_state": "active_directory",

@@ -59,3 +59,32 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
 
     # The human-readable tables are printed too.
     assert "| token path" in result.stdout and "| local login" in result.stdout
+
+
+@pytest.mark.benchmark
+def test_quick_ldap_benchmark_runs_and_reports_every_figure(tmp_path):
+    """Keeps ``benchmarks/ldap_run.py`` runnable (real slapd, gunicorn, wrk); no speed asserted."""
+    out = tmp_path / "ldap-bench.json"
+    try:
+        result = subprocess.run(
+            [sys.executable, str(REPO / "benchmarks" / "ldap_run.py"), "--quick", "--out", str(out)],
+            cwd=str(REPO), capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(f"benchmarks/ldap_run.py --quick did not finish within 240 s:\n"
+                    f"{(expired.stderr or b'')[-4000:]!r}")
+    assert result.returncode == 0, (
+        f"benchmarks/ldap_run.py --quick exited {result.returncode}\n"
+        f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}")
+    report = json.loads(out.read_text())
+    three = report["three_endpoints"]
+    for name in ("gateway", "lean", "naive"):
+        assert _positive(three["endpoints"][name]["req_per_s"]), (name, three["endpoints"][name])
+        assert three["endpoints"][name]["non_2xx"] == 0, (name, three["endpoints"][name])
+    assert _positive(three["ratio_vs_lean"]) and _positive(three["ratio_vs_naive"])
+    assert (three["target_vs_lean"], three["target_vs_naive"]) == (0.8, 4.0)
+    sizes = report["directory_size"]["sizes"]
+    assert [row["directory_users"] for row in sizes] == [200, 2000]
+    assert all(_positive(row["gateway_req_per_s"]) and _positive(row["lean_req_per_s"]) for row in sizes)
+    groups = report["many_groups"]
+    assert _positive(groups["few_groups"]["req_per_s"]) and _positive(groups["hundreds_of_groups"]["req_per_s"])
+    assert "| gateway |" in result.stdout and "| naive |" in result.stdout

@@ -12,7 +12,7 @@ from gateway.configerror import ConfigError
 from gateway.ldapconfig import ldap_settings
 from providers.ldap import accountstate
 from providers.ldap.entries import Entry, dn_with, filter_with, rdn_value
-from providers.ldap.groups import BATCH, group_names, resolve_groups
+from providers.ldap.groups import BATCH, NestingCache, group_names, resolve_groups
 from providers.ldap.settings import GroupSettings
 
 # --- escaping -------------------------------------------------------------------------------
@@ -189,6 +189,24 @@ def test_many_groups_are_batched_and_paths_recorded_on_request():
     eng = [g for g in resolve_groups(SETTINGS, Entry(USER, {}), None, traced.search, record_paths=True)
            if g.name == "eng"][0]
     assert eng.via == "cn=devs,ou=groups" and eng.found_by == "nested"
+
+
+def test_the_nesting_cache_spares_the_walk_for_the_same_direct_groups():
+    now = [0.0]
+    cache = NestingCache(ttl=60, max_entries=2, clock=lambda: now[0])
+    directory = FakeDirectory(_groups({"devs": [USER], "eng": ["devs"], "staff": ["eng"]}))
+    first = resolve_groups(SETTINGS, Entry(USER, {}), None, directory.search, cache=cache)
+    searches = len(directory.searches)
+    again = resolve_groups(SETTINGS, Entry(USER, {}), None, directory.search, cache=cache)
+    assert again == first and len(directory.searches) == searches + 1  # only the direct search
+    resolve_groups(SETTINGS, Entry(USER, {}), None, directory.search, record_paths=True, cache=cache)
+    assert len(directory.searches) > searches + 2  # a trace walks for real
+    now[0] = 61.0  # expired
+    resolve_groups(SETTINGS, Entry(USER, {}), None, directory.search, cache=cache)
+    assert len(directory.searches) > searches + 5
+    for key in ("a", "b", "c"):  # bounded
+        cache.put(frozenset({key}), [])
+    assert cache.get(frozenset({"a"})) is None and cache.get(frozenset({"c"})) == []
 
 
 def test_member_of_names_come_from_the_dn_or_a_read():
