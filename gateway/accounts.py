@@ -8,6 +8,7 @@ directory can never take over an account that another source established.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +21,11 @@ from providers.sql import utcnow
 
 _ACCOUNTS = Account.__table__
 _OWNER_BY_NAME = select(_ACCOUNTS.c.username, _ACCOUNTS.c.provider, _ACCOUNTS.c.subject,
-                        _ACCOUNTS.c.disabled).where(_ACCOUNTS.c.username == bindparam("username"))
+                        _ACCOUNTS.c.disabled, _ACCOUNTS.c.last_login_at, _ACCOUNTS.c.last_groups
+                        ).where(_ACCOUNTS.c.username == bindparam("username"))
+# The last login is recorded to this resolution: a user logging in again within it, with the
+# same groups, costs no write (every write also empties the SQLite read caches).
+LOGIN_RECORD_RESOLUTION = timedelta(seconds=60)
 
 
 class UsernameTaken(Exception):
@@ -38,6 +43,13 @@ class Owner:
     provider: str
     subject: str
     disabled: bool
+    last_login_at: datetime | None = None
+    last_groups: tuple[str, ...] | None = None
+
+    def login_recorded(self, groups: tuple[str, ...], now: datetime) -> bool:
+        """Whether a login now with ``groups`` is already recorded closely enough."""
+        return (self.last_login_at is not None and self.last_groups == groups
+                and now - self.last_login_at < LOGIN_RECORD_RESOLUTION)
 
 
 class AccountRegistry:
@@ -48,22 +60,27 @@ class AccountRegistry:
         """Who owns ``username``; a lean Core read, as it runs on every login."""
         with self._db.engine.connect() as connection:
             row = connection.execute(_OWNER_BY_NAME, {"username": username}).first()
-        return Owner(row.username, row.provider, row.subject, row.disabled) if row else None
+        if row is None:
+            return None
+        return Owner(row.username, row.provider, row.subject, row.disabled, row.last_login_at,
+                     tuple(row.last_groups or ()))
 
     def claim(self, identity: Identity, *, record_login: bool = True,
               known: Owner | None = None) -> Owner:
         """Make ``identity`` the owner of its username, or confirm it already is.
 
         ``known`` is the owner the caller read moments ago, if any: when it is this identity, a
-        single UPDATE records the login. Raises UsernameTaken when another identity owns the
+        single UPDATE records the login (none when it is already recorded to
+        LOGIN_RECORD_RESOLUTION with the same groups). Raises UsernameTaken when another identity owns the
         name (or the same identity owns another name).
         """
         if known is not None and (known.provider, known.subject) == (identity.provider, identity.subject):
-            if record_login:
+            now = utcnow()
+            if record_login and not known.login_recorded(identity.groups, now):
                 with self._db.engine.begin() as connection:
                     connection.execute(
                         update(_ACCOUNTS).where(_ACCOUNTS.c.username == identity.username)
-                        .values(last_login_at=utcnow(), last_groups=list(identity.groups)))
+                        .values(last_login_at=now, last_groups=list(identity.groups)))
             return known
         for _attempt in range(3):
             try:
@@ -116,4 +133,5 @@ class AccountRegistry:
 
 
 def _owner(account: Account) -> Owner:
-    return Owner(account.username, account.provider, account.subject, account.disabled)
+    return Owner(account.username, account.provider, account.subject, account.disabled,
+                 account.last_login_at, tuple(account.last_groups or ()))

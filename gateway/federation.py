@@ -49,6 +49,10 @@ class Federation:
     def provider(self, provider_id: str) -> object | None:
         return self._providers.get(provider_id)
 
+    def providers(self) -> list[object]:
+        """Every configured provider, in configured order."""
+        return list(self._providers.values())
+
     def check_typed_username(self, typed: str) -> None:
         """Refuse a username that is not exactly canonical (contract §2.1)."""
         if not self.usernames.is_canonical(typed):

@@ -40,6 +40,10 @@ class Services:
     mapping: EvaluationMemo
 
     def close(self) -> None:
+        for provider in self.federation.providers():
+            close = getattr(provider, "close", None)
+            if close is not None:
+                close()  # e.g. an LDAP provider's pooled connections
         self.database.dispose()
 
 

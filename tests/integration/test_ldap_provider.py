@@ -211,6 +211,19 @@ def test_anonymous_search_then_bind(slapd):
     assert isinstance(anonymous.check_password("bob", data.password_for("bob")), Identity)
 
 
+def test_more_than_one_matching_entry_is_refused(slapd):
+    ambiguous = provider(slapd, user={"filter": "(|(uid={username})(uid=bob))"})
+    trace = Trace()
+    assert ambiguous.check_password("alice", data.password_for("alice"), note=trace) is Rejection.WRONG_CREDENTIALS
+    assert "more than one entry matches" in trace.details("search")[-1] and not trace.details("bind")
+
+
+def test_group_searches_follow_paged_results(slapd):
+    paged = provider(slapd, groups={"strategies": ("member",), "page_size": 10, "nested": False})
+    identity = paged.check_password(data.DEEP_UID, data.password_for(data.DEEP_UID))
+    assert len(names(identity)) == DEEP_GROUPS // 2  # the direct groups, 10 per page
+
+
 def test_wrong_password_unknown_user_and_locked_account(slapd):
     directory = provider(slapd)
     assert directory.check_password("alice", "wrong-password-1") is Rejection.WRONG_CREDENTIALS
