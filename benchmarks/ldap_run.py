@@ -44,7 +44,7 @@ for path in (str(REPO), str(BENCH_DIR)):
 
 from run import (  # noqa: E402
     FORM, HTTP, THREADS, WORKERS, WRK_SCRIPT, BaselineServer, Run, Wrk, _counted, ensure_wrk, log,
-    source_state,
+    source_state, write_report,
 )
 
 from tests import ldapdata  # noqa: E402
@@ -333,11 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_s": round(time.monotonic() - started, 1),
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown(report))
-    print(f"\n(figures written to {args.out})")
-    return 0
+    return write_report(report, args.out, markdown)
 
 
 if __name__ == "__main__":

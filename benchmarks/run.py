@@ -647,6 +647,15 @@ def source_state() -> dict:
                               if path.startswith(("gateway/", "providers/", "deploy/"))]}
 
 
+def write_report(report: dict, out: Path, render) -> int:
+    """Write the JSON figures to ``out``, print the tables ``render`` makes of them; exit code 0."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(render(report))
+    print(f"\n(figures written to {out})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -708,11 +717,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": {"before": [round(x, 2) for x in load_before],
                          "after": [round(x, 2) for x in os.getloadavg()]},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown(report))
-    print(f"\n(figures written to {args.out})")
-    return 0
+    return write_report(report, args.out, markdown)
 
 
 if __name__ == "__main__":

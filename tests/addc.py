@@ -67,6 +67,7 @@ from tests.servers import (
     _launcher,
     _popen,
     _tail,
+    read_logs,
     wait_for,
 )
 
@@ -616,13 +617,7 @@ class SambaADServer(_Managed):
             conn.unbind()
 
     def log_text(self) -> str:
-        parts = []
-        for p in (self.log_dir / "samba.stdout.log", self.log_dir / "samba.stderr.log"):
-            try:
-                parts.append(p.read_text(errors="replace"))
-            except OSError:
-                pass
-        return "".join(parts)
+        return read_logs(self.log_dir / "samba.stdout.log", self.log_dir / "samba.stderr.log")
 
     # -- lifecycle --------------------------------------------------------
     @classmethod

@@ -55,6 +55,7 @@ from tests.servers import (
     _Managed,
     _popen,
     free_port,
+    read_logs,
     wait_for,
 )
 
@@ -442,13 +443,7 @@ class SlapdServer(_Managed):
         return self.base / "slapd.stderr.log"
 
     def log_text(self) -> str:
-        parts = []
-        for name in ("slapd.stdout.log", "slapd.stderr.log"):
-            try:
-                parts.append((self.base / name).read_text(errors="replace"))
-            except OSError:
-                pass
-        return "".join(parts)
+        return read_logs(self.base / "slapd.stdout.log", self.base / "slapd.stderr.log")
 
     def wait_for_log(self, text: str, timeout: float = 5.0) -> str:
         """Wait until ``text`` appears in :meth:`log_text` and return the

@@ -109,6 +109,17 @@ def wait_for(
         time.sleep(interval)
 
 
+def read_logs(*paths: Path) -> str:
+    """The concatenated text of the log files that exist (a server may not have made all)."""
+    parts = []
+    for path in paths:
+        try:
+            parts.append(path.read_text(errors="replace"))
+        except OSError:
+            pass
+    return "".join(parts)
+
+
 def _tail(path: Path, lines: int = 50) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -708,13 +719,7 @@ class GunicornGateway(_Managed):
 
     def log_text(self) -> str:
         """Everything the server wrote so far (stdout, then stderr)."""
-        parts = []
-        for p in (self.stdout_path, self.stderr_path):
-            try:
-                parts.append(p.read_text(errors="replace"))
-            except OSError:
-                pass
-        return "".join(parts)
+        return read_logs(self.stdout_path, self.stderr_path)
 
     @classmethod
     def start(
