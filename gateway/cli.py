@@ -367,7 +367,11 @@ def ldap_test(ctx, username, provider_id, password_stdin):
         sys.exit(1)
     owner = services.accounts.owner_of(username)
     if owner is not None and owner.provider != provider.id:
-        click.echo(f"username:  owned by provider {owner.provider!r}; logins never reach {provider.id!r}")
+        click.echo(f"username:  owned by provider {owner.provider!r}; the Registry's logins never "
+                   f"reach {provider.id!r} (checking it anyway)")
+    elif owner is not None and owner.disabled:
+        click.echo("username:  disabled at the gateway: the Registry's login gets 403 whatever the "
+                   "directory says (checking it anyway)")
 
     def note(step: str, detail: str) -> None:
         click.echo(f"{step + ':':<10} {detail}")

@@ -211,6 +211,8 @@ def _load(schema: type[Schema], data: Any, source: str, where: str) -> dict:
 def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
     if isinstance(messages, dict):
         key, value = next(iter(messages.items()))
+        if key == "_schema":  # marshmallow's key for the section itself (e.g. not a mapping)
+            return _first_error(value, prefix)
         step = f"[{key}]" if isinstance(key, int) else (f".{key}" if prefix else str(key))
         return _first_error(value, prefix + step)
     if isinstance(messages, list) and messages:

@@ -12,6 +12,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from ldap3.utils.dn import parse_dn
+
 from providers.ldap.connections import parse_server_url
 from providers.ldap.settings import (
     ACCOUNT_STATES,
@@ -57,6 +59,20 @@ def _filter(placeholder: str):
     return check
 
 
+def _dn_template(value: str) -> None:
+    """A DN with ``{username}`` in it: the entry bound is then read back at that DN, so the
+    identity is always the one whose password was checked (a UPN-style bind name could
+    match someone else's entry when searched for)."""
+    _template("username")(value)
+    try:
+        parts = parse_dn(value.replace("{username}", "x"))
+    except Exception:  # noqa: BLE001 - ldap3 raises several types for a malformed DN
+        parts = []
+    if len(parts) < 2:
+        raise ValidationError("must be a DN such as uid={username},ou=people,dc=example,dc=com; "
+                              "for user@domain logins use a search (user.filter) instead")
+
+
 def _existing_file(value: str) -> None:
     if not os.path.isfile(value):
         raise ValidationError("file does not exist")
@@ -90,7 +106,7 @@ class _User(_Strict):
     base = fields.String(required=True, validate=validate.Length(1, 1024))
     scope = fields.String(load_default="subtree", validate=validate.OneOf(_SCOPES))
     filter = fields.String(load_default="(uid={username})", validate=_filter("username"))
-    dn_template = fields.String(load_default=None, validate=_template("username"))
+    dn_template = fields.String(load_default=None, validate=_dn_template)
     username_attribute = fields.String(load_default="uid", validate=_ATTRIBUTE)
     email_attribute = fields.String(load_default="mail", allow_none=True, validate=_ATTRIBUTE)
     display_name_attribute = fields.String(load_default="displayName", allow_none=True, validate=_ATTRIBUTE)
@@ -139,8 +155,9 @@ class LdapProviderSchema(_Strict):
     connect_timeout_seconds = fields.Float(load_default=2.0, validate=validate.Range(0.1, 30))
     operation_timeout_seconds = fields.Integer(load_default=4, validate=validate.Range(1, 60))
     login_timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(0.5, 60))
-    retry_dead_after_seconds = fields.Float(load_default=30.0, validate=validate.Range(0, 3600))
+    retry_dead_after_seconds = fields.Float(load_default=10.0, validate=validate.Range(0.1, 3600))
     pool_size = fields.Integer(load_default=4, validate=validate.Range(1, 64))
+    pool_max_idle_seconds = fields.Float(load_default=300.0, validate=validate.Range(1, 86400))
     equalize_unknown_user_timing = fields.Boolean(load_default=True)
 
     @pre_load
@@ -153,8 +170,8 @@ class LdapProviderSchema(_Strict):
     def _coherent(self, data: dict, **kwargs: Any) -> None:
         if data["start_tls"] and all(url.startswith("ldaps:") for url in data["servers"]):
             raise ValidationError("start_tls is for ldap:// servers; every server is ldaps://", "start_tls")
-        worst = data["login_timeout_seconds"] + max(data["operation_timeout_seconds"],
-                                                    2 * data["connect_timeout_seconds"])
+        worst = (data["login_timeout_seconds"] + data["operation_timeout_seconds"]
+                 + data["connect_timeout_seconds"])
         if worst > 60:
             raise ValidationError(f"login_timeout + one operation may take {worst:.0f} s; keep it under 60 s "
                                   "(the Registry gives up after 100 s)", "login_timeout_seconds")
@@ -176,6 +193,7 @@ def ldap_settings(options: dict[str, Any]) -> LdapSettings:
         login_timeout=options["login_timeout_seconds"],
         retry_dead_after=options["retry_dead_after_seconds"],
         pool_size=options["pool_size"],
+        pool_max_idle=options["pool_max_idle_seconds"],
         account_state=options["account_state"],
         equalize_unknown_user_timing=options["equalize_unknown_user_timing"],
     )

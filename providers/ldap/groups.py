@@ -19,7 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from providers.ldap.entries import Entry, filter_with, rdn_value
+from providers.ldap.entries import Entry, filter_with, normal_dn, rdn_value
 from providers.ldap.settings import IN_CHAIN, MEMBER, MEMBER_OF, MEMBER_UID, GroupSettings
 
 log = logging.getLogger(__name__)
@@ -56,26 +56,23 @@ def resolve_groups(settings: GroupSettings, user: Entry, uid: str | None, search
     name_attr = settings.name_attribute
     if MEMBER_OF in settings.strategies:
         for dn in user.values("memberOf"):
-            add(Group(dn, rdn_value(dn, name_attr), MEMBER_OF))
-    if MEMBER in settings.strategies:
-        for entry in search(settings.base, settings.scope,
-                            filter_with(settings.member_filter, dn=user.dn), [name_attr]):
-            add(Group(entry.dn, entry.first(name_attr), MEMBER))
-    if MEMBER_UID in settings.strategies and uid:
-        for entry in search(settings.base, settings.scope,
-                            filter_with(settings.member_uid_filter, uid=uid), [name_attr]):
-            add(Group(entry.dn, entry.first(name_attr), MEMBER_UID))
-    if IN_CHAIN in settings.strategies:
-        for entry in search(settings.base, settings.scope,
-                            filter_with(settings.in_chain_filter, dn=user.dn), [name_attr]):
-            add(Group(entry.dn, entry.first(name_attr), IN_CHAIN))
+            add(Group(normal_dn(dn), rdn_value(dn, name_attr), MEMBER_OF))
+    searches = ((MEMBER, settings.member_filter, {"dn": user.dn}),
+                (MEMBER_UID, settings.member_uid_filter, {"uid": uid}),
+                (IN_CHAIN, settings.in_chain_filter, {"dn": user.dn}))
+    for strategy, template, values in searches:
+        if strategy in settings.strategies and all(values.values()):
+            for entry in search(settings.base, settings.scope, filter_with(template, **values), [name_attr]):
+                add(Group(normal_dn(entry.dn), entry.first(name_attr), strategy))
 
     if settings.nested and settings.base:
         direct = [g for g in found.values() if g.found_by != IN_CHAIN]
         key = frozenset(g.dn.lower() for g in direct)
         nested = None if record_paths or cache is None else cache.get(key)
         if nested is None:
-            nested = _walk_up(settings, direct, set(found), search, record_paths)
+            # Only the direct groups count as seen: what else was found (in-chain) is not part
+            # of the cache key, so the walk must not depend on it.
+            nested = _walk_up(settings, direct, set(key), search, record_paths)
             if cache is not None and not record_paths:
                 cache.put(key, nested)
         for group in nested:
@@ -142,7 +139,7 @@ def _parents(settings: GroupSettings, children: list[Group], depth: int, search:
         search_filter = clauses if len(chunk) == 1 else f"(|{clauses})"
         via = chunk[0].dn if len(chunk) == 1 else None
         for entry in search(settings.base, settings.scope, search_filter, [settings.name_attribute]):
-            parents.append(Group(entry.dn, entry.first(settings.name_attribute), "nested", depth, via))
+            parents.append(Group(normal_dn(entry.dn), entry.first(settings.name_attribute), "nested", depth, via))
     return parents
 
 

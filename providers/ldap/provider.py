@@ -9,9 +9,10 @@ A login is, by default, search-then-bind:
 3. refuse a disabled, locked or expired account (only now that the password is proven right);
 4. find the groups with the service connection.
 
-With ``user.dn_template`` it is bind-then-search: the bind DN is built from the template
-(username RDN-escaped), and the entry and groups are read with the service account, or, when
-there is none, as the user on the user's own connection.
+With ``user.dn_template`` it is bind-then-read: the bind DN is built from the template
+(username RDN-escaped), and that very entry (never one found by a filter) and the groups are
+read with the service account, or, when there is none, as the user on the user's own
+connection.
 
 Empty or blank passwords are refused before anything is sent: many directories treat a
 simple bind with a DN and no password as an anonymous bind that *succeeds*. Server and
@@ -37,6 +38,7 @@ from providers.ldap.connections import (
     DirectoryServers,
     LoginClock,
     ServerFailure,
+    ServerRefused,
 )
 from providers.ldap.entries import Entry, dn_with, filter_with, search
 from providers.ldap.groups import Group, NestingCache, group_names, resolve_groups
@@ -50,6 +52,7 @@ Note = Callable[[str, str], None]
 Reader = Callable[[Callable[[ldap3.Connection], T]], T]
 
 _INVALID_CREDENTIALS = 49
+_CREDENTIAL_CODES = {49, 34}  # invalidCredentials; invalidDNSyntax (the DN came from typed input)
 
 
 def _ignore(step: str, detail: str) -> None:
@@ -79,6 +82,8 @@ class LdapProvider:
             wanted.append("memberOf")
         self._user_attributes = sorted({name for name in wanted if name}, key=str.lower)
         # A DN no directory holds, for the bind that makes an unknown user cost a wrong password.
+        # Server-side limit for searches, so a slow query comes back as an answer, not a timeout.
+        self._time_limit = max(1, settings.operation_timeout - 1)
         self._dummy_username = f"gateway-no-such-user-{secrets.token_hex(8)}"
         self._dummy_dn = f"cn={self._dummy_username},{user.base}"
 
@@ -103,7 +108,7 @@ class LdapProvider:
         refused = self._bind(found.dn, password, login, note)
         if refused is not None:
             return refused
-        return self._admit(found, login, self._service_reader(login, note), note)
+        return self._admit(username, found, login, self._service_reader(login, note), note)
 
     def burn(self, password: str) -> None:
         """Spend what an unknown user costs here (a search miss and a dummy bind), so that a
@@ -113,10 +118,11 @@ class LdapProvider:
             return
         login = self._login()
         try:
-            self._find_user(self._dummy_username, login, self._service_reader(login, _ignore), _ignore)
+            if not self.settings.user.dn_template:
+                self._find_user(self._dummy_username, login, self._service_reader(login, _ignore), _ignore)
             self._bind(self._dummy_dn, password, login, _ignore)
         except ProviderUnavailable:
-            pass
+            pass  # a failed circuit breaker answers at once; a live but slow server is bounded
 
     def lookup(self, username: str, note: Note = _ignore) -> Identity | Rejection:
         """The current identity of ``username`` without a password (service account reads)."""
@@ -129,7 +135,7 @@ class LdapProvider:
         if reason:
             note("account", f"refused: {reason}")
             return Rejection.DISABLED
-        return self._identity(found, reader, note)
+        return self._identity(username, found, login, reader, note)
 
     def close(self) -> None:
         self._service.close()
@@ -160,7 +166,8 @@ class LdapProvider:
         search_filter = filter_with(user.filter, username=username)
         note("search", f"base={user.base!r} scope={user.scope} filter={search_filter}")
         entries = read(lambda connection: list(search(
-            connection, user.base, user.scope, search_filter, self._user_attributes, size_limit=2)))
+            connection, user.base, user.scope, search_filter, self._user_attributes, size_limit=2,
+            time_limit=self._time_limit, missing_base_ok=False)))
         if not entries:
             note("search", "no entry found")
             return Rejection.NO_SUCH_USER
@@ -185,13 +192,18 @@ class LdapProvider:
                 # cannot be anyone's directory password.
                 return False, _INVALID_CREDENTIALS, None
             finally:
-                connection.password = None  # the pooled connection keeps no password
+                # The pooled connection keeps no password: ldap3 also keeps the last request.
+                connection.password = connection.request = None
             result = connection.result or {}
             code = result.get("result")
             if code in UNAVAILABLE_CODES:
                 raise ServerFailure(f"bind result {code}")
             if accepted:
                 return True, None if then is None else then(connection), None
+            if code not in _CREDENTIAL_CODES:
+                # confidentialityRequired, inappropriateAuthentication, ...: the directory's
+                # set-up refuses this bind for everyone. Not the user's fault, not a dead server.
+                raise ServerRefused(f"user bind refused with result {code} ({result.get('description')})")
             return False, code, result.get("message")
 
         (accepted, value, message), server = self._binds.run(login, attempt)
@@ -202,61 +214,78 @@ class LdapProvider:
         if value == _INVALID_CREDENTIALS and refusal:
             note("account", f"refused by the directory: {refusal}")
             return Rejection.DISABLED
-        if value != _INVALID_CREDENTIALS:
-            log.info("ldap %s: bind refused with result %s", self.id, value)
         return Rejection.WRONG_CREDENTIALS
 
     def _bind_then_search(self, username: str, password: str, login: LoginClock, note: Note) -> Identity | Rejection:
         dn = dn_with(self.settings.user.dn_template, username)
+
+        def admit(read: Reader) -> Identity | Rejection:
+            # The entry is read at the DN that was bound, never found again by a filter: the
+            # identity must be the one whose password was checked.
+            found = read(lambda connection: list(search(
+                connection, dn, "base", "(objectClass=*)", self._user_attributes,
+                time_limit=self._time_limit, before_page=login.check)))
+            if not found:
+                log.warning("ldap %s: bound as %s but cannot read that entry", self.id, dn)
+                raise ProviderUnavailable(self.id, "the bound entry cannot be read")
+            note("search", f"read dn={found[0].dn}")
+            return self._admit(username, found[0], login, read, note)
+
         if self.settings.bind_dn is None:
             # No service account: read the entry and groups as the user, on the user's connection.
             def as_user(connection: ldap3.Connection) -> Identity | Rejection:
-                reader: Reader = lambda operation: operation(connection)  # noqa: E731
-                found = self._find_user(username, login, reader, note)
-                return found if isinstance(found, Rejection) else self._admit(found, login, reader, note)
+                def read(operation):
+                    login.check()
+                    return operation(connection)
+                return admit(read)
             outcome = self._bind(dn, password, login, note, then=as_user)
         else:
             outcome = self._bind(dn, password, login, note)
             if outcome is None:
-                reader = self._service_reader(login, note)
-                found = self._find_user(username, login, reader, note)
-                outcome = found if isinstance(found, Rejection) else self._admit(found, login, reader, note)
+                outcome = admit(self._service_reader(login, note))
         # A refused direct bind cannot tell an unknown user from a wrong password.
         return Rejection.NO_SUCH_USER if outcome is Rejection.WRONG_CREDENTIALS else outcome
 
-    def _admit(self, entry: Entry, login: LoginClock, read: Reader, note: Note) -> Identity | Rejection:
+    def _admit(self, username: str, entry: Entry, login: LoginClock, read: Reader,
+               note: Note) -> Identity | Rejection:
         """The identity of a user whose password was right, unless the account is refused."""
         kind = self.settings.account_state
         reason = accountstate.refusal(kind, entry)
         if accountstate.is_lock(reason):
             # Lock attributes are cleared by the directory on a successful bind: read again.
             fresh = read(lambda connection: list(search(
-                connection, entry.dn, "base", "(objectClass=*)", accountstate.STATE_ATTRIBUTES[kind])))
+                connection, entry.dn, "base", "(objectClass=*)", accountstate.STATE_ATTRIBUTES[kind],
+                time_limit=self._time_limit)))
             reason = accountstate.refusal(kind, fresh[0]) if fresh else reason
         if reason:
             note("account", f"refused: {reason}")
             return Rejection.DISABLED
-        return self._identity(entry, read, note)
+        return self._identity(username, entry, login, read, note)
 
-    def _identity(self, entry: Entry, read: Reader, note: Note) -> Identity:
+    def _identity(self, typed: str, entry: Entry, login: LoginClock, read: Reader, note: Note) -> Identity:
         user, groups_settings = self.settings.user, self.settings.groups
 
         def group_search(base: str, scope: str, search_filter: str, attributes: Sequence[str]) -> list[Entry]:
             note("groups", f"search base={base!r} filter={search_filter}")
             return read(lambda connection: list(search(
-                connection, base, scope, search_filter, attributes, page_size=groups_settings.page_size)))
+                connection, base, scope, search_filter, attributes, page_size=groups_settings.page_size,
+                time_limit=self._time_limit, before_page=login.check)))
 
         uid = entry.first(groups_settings.member_uid_attribute)
         groups = resolve_groups(groups_settings, entry, uid, group_search,
                                 record_paths=note is not _ignore, cache=self._nesting)
         for group in groups:
             note("group", _describe_group(group))
-        raw_username = entry.first(user.username_attribute) or ""
-        username = self._canonical(raw_username) or ""
+        # A multi-valued username attribute: the value the user typed, if it is one of them.
+        spellings = [self._canonical(value) or "" for value in entry.values(user.username_attribute)]
+        username = typed if typed in spellings else (spellings[0] if spellings else "")
         subject = entry.first(user.id_attribute)
         if not subject:
-            log.warning("ldap %s: entry has no %s; using its DN as the subject", self.id, user.id_attribute)
-            subject = entry.dn
+            # Not the DN instead: a user deleted and re-created under the same DN would inherit
+            # the old account. The operator must fix the attribute or the read permissions.
+            log.error("ldap %s: entry %s has no readable %s (user.id_attribute)", self.id, entry.dn,
+                      user.id_attribute)
+            raise ProviderUnavailable(self.id, f"entry has no {user.id_attribute}")
         attributes: dict[str, object] = {}
         for exposed, ldap_name in user.attributes.items():
             values = entry.values(ldap_name)

@@ -71,17 +71,19 @@ class LdapSettings:
     bind_password: str | None = None
     connect_timeout: float = 2.0
     operation_timeout: int = 4              # whole seconds: ldap3 sets SO_RCVTIMEO from it
-    login_timeout: float = 10.0             # no new server or operation is started after this
-    retry_dead_after: float = 30.0
+    login_timeout: float = 10.0             # no connect, bind, operation or page starts after this
+    retry_dead_after: float = 10.0
     pool_size: int = 4
+    pool_max_idle: float = 300.0            # below common server/firewall idle cut-offs
     account_state: str = "none"
     equalize_unknown_user_timing: bool = True
 
     @property
     def time_budget(self) -> float:
-        """The most a single login can take: the login timeout plus one operation or connect
-        that started just before it ran out (a TLS connect counts as connect + handshake)."""
-        return self.login_timeout + max(self.operation_timeout, self.connect_timeout * 2)
+        """The most a single login can take: the login timeout plus one step that started
+        just before it ran out. The longest step is a connect with its TLS handshake (the
+        handshake runs under the operation timeout)."""
+        return self.login_timeout + self.connect_timeout + self.operation_timeout
 
 
 PRESETS: Mapping[str, Mapping[str, Any]] = {
@@ -122,7 +124,10 @@ def apply_preset(preset: str | None, configured: Mapping[str, Any]) -> dict[str,
         return merged
     for key, value in PRESETS[preset].items():
         if isinstance(value, Mapping):
-            merged[key] = {**value, **(configured.get(key) or {})}
+            section = configured.get(key)
+            if section is None or isinstance(section, Mapping):
+                merged[key] = {**value, **(section or {})}
+            # anything else is left for the schema to refuse, naming the key
         else:
             merged.setdefault(key, value)
     return merged

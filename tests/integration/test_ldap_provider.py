@@ -422,3 +422,72 @@ def test_ad_shaped_users_groups_and_account_state(ad_shaped_slapd):
         assert directory.check_password(refused, "wrong-password-1") is Rejection.WRONG_CREDENTIALS
     # the other AD input forms are not this username
     assert directory.check_password(data.ad_upn("ann"), data.password_for("ann")) is Rejection.NO_SUCH_USER
+
+
+# ---- review findings: identity, pools, circuit breaker, refusals -------------------------
+
+def test_direct_bind_returns_the_entry_that_was_bound_never_one_found_by_filter(slapd):
+    """The user filter could match someone else (here: always bob); the identity must be
+    the entry whose password was checked."""
+    direct = provider(slapd, user={"dn_template": f"uid={{username}},{data.PEOPLE_DN}", "filter": "(uid=bob)"})
+    identity = direct.check_password("alice", data.password_for("alice"))
+    assert isinstance(identity, Identity) and identity.username == "alice"
+    assert identity.email == "alice@example.test" and "auditors" not in names(identity)
+
+
+def test_a_multi_valued_username_attribute_uses_the_typed_value(slapd):
+    dn = f"uid=jdoe,{data.PEOPLE_DN}"
+    if "jdoe" not in slapd.log_text():
+        slapd.add_ldif(f"dn: {dn}\nobjectClass: inetOrgPerson\nuid: jdoe\nuid: john.doe\ncn: John Doe\n"
+                       f"sn: Doe\nuserPassword: {data.password_for('jdoe')}\n\n")
+    directory = provider(slapd)
+    for typed in ("jdoe", "john.doe"):
+        identity = directory.check_password(typed, data.password_for("jdoe"))
+        assert isinstance(identity, Identity) and identity.username == typed
+
+
+def test_stale_pooled_connections_are_all_dropped_after_a_restart(two_servers):
+    """Fill both pools with several connections, restart the directory: no login may fail."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    primary, _ = two_servers
+    directory = provider(primary)
+    users = ["alice", "bob", "carol", "dave", "erin", "frank"]
+    with ThreadPoolExecutor(6) as pool:
+        assert all(isinstance(r, Identity) for r in pool.map(
+            lambda u: directory.check_password(u, data.password_for(u)), users * 3))
+    primary.restart()
+    for user in users:  # one after the other: each would meet a stale pooled connection
+        assert isinstance(directory.check_password(user, data.password_for(user)), Identity), user
+
+
+def test_a_dead_directory_fails_fast_until_it_is_due_for_a_retry(two_servers):
+    primary, _ = two_servers
+    with BlackholeServer.start() as blackhole:
+        directory = provider(None, servers=[blackhole.url], retry_dead_after=1.5)
+        with pytest.raises(ProviderUnavailable):
+            directory.check_password("alice", data.password_for("alice"))  # costs one timeout
+        started = time.monotonic()
+        for _ in range(5):
+            with pytest.raises(ProviderUnavailable, match="failed recently"):
+                directory.check_password("alice", data.password_for("alice"))
+        assert time.monotonic() - started < 0.2  # the circuit is open: no thread waits
+        time.sleep(1.6)
+        started = time.monotonic()
+        with pytest.raises(ProviderUnavailable):
+            directory.check_password("alice", data.password_for("alice"))  # one probe again
+        assert time.monotonic() - started >= 0.9
+
+
+def test_a_refusing_directory_is_unavailable_and_not_marked_dead(slapd):
+    """A size limit the server enforces is an answer, not a dead server: 503 for this login,
+    and the next login (another user) is served by the same server."""
+    limited = provider(slapd, groups={"strategies": ("member",), "member_filter": "(|(member={dn})(cn=*))",
+                                      "nested": False, "page_size": 10})
+    limited.settings  # noqa: B018 - the filter matches every group; paging keeps it legal
+    identity = limited.check_password("alice", data.password_for("alice"))
+    assert isinstance(identity, Identity)
+    refusing = provider(slapd, user={"base": "ou=nowhere,dc=example,dc=test"})
+    with pytest.raises(ProviderUnavailable, match="refused: result 32"):
+        refusing.check_password("alice", data.password_for("alice"))
+    assert refusing._servers._servers[0].dead_until == 0.0

