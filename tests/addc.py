@@ -51,7 +51,6 @@ import ipaddress
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -719,13 +718,7 @@ class SambaADServer(_Managed):
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM to the samba parent (it takes its children down);
         SIGKILL to the whole group after ``timeout``."""
-        if self.proc.poll() is None:
-            self._signal_group(signal.SIGCONT)
-            self.proc.send_signal(signal.SIGTERM)
-            if not self._wait(timeout):
-                self._signal_group(signal.SIGKILL)
-                self._wait(5)
-        self._signal_group(signal.SIGKILL)  # stray children, if any
+        self._terminate(timeout)
         self._cleanup()
         self._unregister()
 

@@ -165,6 +165,17 @@ class _Managed:
         except subprocess.TimeoutExpired:
             return False
 
+    def _terminate(self, timeout: float) -> None:
+        """SIGTERM to the leader (graceful), SIGKILL to the whole group after ``timeout``,
+        and to any stray children in any case."""
+        if self.proc.poll() is None:
+            self._signal_group(signal.SIGCONT)
+            self.proc.send_signal(signal.SIGTERM)
+            if not self._wait(timeout):
+                self._signal_group(signal.SIGKILL)
+                self._wait(5)
+        self._signal_group(signal.SIGKILL)
+
     def kill(self) -> None:
         """SIGKILL the whole process group at once (no clean shutdown)."""
         self._signal_group(signal.SIGCONT)  # a stopped process can't die cleanly
@@ -798,11 +809,5 @@ class GunicornGateway(_Managed):
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (graceful), SIGKILL to the whole group after ``timeout``."""
-        if self.proc.poll() is None:
-            self._signal_group(signal.SIGCONT)
-            self.proc.send_signal(signal.SIGTERM)
-            if not self._wait(timeout):
-                self._signal_group(signal.SIGKILL)
-                self._wait(5)
-        self._signal_group(signal.SIGKILL)  # stray workers, if any
+        self._terminate(timeout)
         self._unregister()
