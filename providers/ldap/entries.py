@@ -67,6 +67,8 @@ def _sid(value: bytes) -> str:
 def normal_dn(dn: str) -> str:
     """``dn`` with every value escaped the one RFC 4514 way (servers differ: slapd writes
     ``\\2C`` where a rule author writes ``\\,``); attribute types keep their case."""
+    if "\\" not in dn:
+        return dn  # nothing escaped, nothing to normalise (the common case, and it is hot)
     try:
         parts = parse_dn(dn, escape=False, strip=True)
     except Exception:  # noqa: BLE001 - not a DN we can parse: leave it as the server gave it

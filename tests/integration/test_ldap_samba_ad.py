@@ -99,3 +99,64 @@ def test_anonymous_search_is_refused_by_ad_and_reported_unavailable(samba_ad):
     anonymous = active_directory(samba_ad, bind=None)
     with pytest.raises(ProviderUnavailable):
         anonymous.check_password("ann", addc.PASSWORDS["ann"])
+
+
+# ---- through the gateway, as the Registry calls -----------------------------------------
+
+@pytest.fixture(scope="module")
+def ad_gateway(samba_ad, tmp_path_factory):
+    from tests.integration.harness import start_gateway
+
+    config = f"""
+providers:
+  - id: corp
+    type: ldap
+    preset: active_directory
+    servers: ["{samba_ad.ldaps_url}"]
+    tls: {{ca_file: "{samba_ad.ca_file}"}}
+    bind: {{dn: "{addc.SVC_UPN}", password: "{addc.SVC_PASSWORD}"}}
+    user: {{base: "{addc.BASE_DN}"}}
+    groups: {{base: "{addc.BASE_DN}"}}
+  - id: local
+    type: local
+throttle:
+  free_failures: 1000
+mapping:
+  default_roles: []
+  rules:
+    - name: registry-users
+      match: {{group: "Registry Users"}}
+      roles: [pilot]
+      maxStorageMB: 20480
+    - name: pilots-by-dn
+      match: {{group: "{addc.PILOTS_DN}"}}
+      roles: [flight-ops]
+"""
+    gateway = start_gateway(tmp_path_factory.mktemp("ad-gateway"), config, users=[])
+    yield gateway
+    gateway.stop()
+
+
+def _login(gateway, username, password):
+    return gateway.authenticate({"username": username, "password": password},
+                                headers={"Accept": "application/json"})
+
+
+def test_ad_login_maps_nested_groups_to_roles_and_quota(ad_gateway):
+    response = _login(ad_gateway, "ann", addc.PASSWORDS["ann"])
+    assert response.status_code == 200, response.text
+    assert response.json() == {"username": "ann", "roles": ["pilot", "flight-ops"], "maxStorageMB": 20480,
+                               "email": addc.ANN_MAIL}
+
+
+@pytest.mark.parametrize("typed", [addc.UPNS["ann"], f"{addc.NETBIOS_DOMAIN}\\ann", "Ann", "ANN"])
+def test_other_ad_spellings_are_401(ad_gateway, typed):
+    assert _login(ad_gateway, typed, addc.PASSWORDS["ann"]).status_code == 401
+
+
+@pytest.mark.parametrize("sam, status", [("disabled", 403), ("expired", 403), ("mustchange", 403),
+                                         ("locked", 401), ("bob", 200)])
+def test_ad_account_states_over_http(ad_gateway, sam, status):
+    assert _login(ad_gateway, sam, addc.PASSWORDS[sam]).status_code == status
+    if sam != "locked":
+        assert _login(ad_gateway, sam, "wrong-Pass-word-9").status_code == 401
