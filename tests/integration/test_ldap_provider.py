@@ -491,3 +491,23 @@ def test_a_refusing_directory_is_unavailable_and_not_marked_dead(slapd):
     with pytest.raises(ProviderUnavailable, match="refused: result 32"):
         refusing.check_password("alice", data.password_for("alice"))
     assert refusing._servers._servers[0].dead_until == 0.0
+
+
+def test_a_bind_the_directory_refuses_for_everyone_is_a_503_not_a_wrong_password(tmp_path):
+    """slapd told to accept simple binds only over TLS answers confidentialityRequired (13):
+    that is the directory's set-up, not the user's password."""
+    server = SlapdServer.start(tmp_path, dataset=data.openldap_dataset())
+    try:
+        subprocess.run(["ldapmodify", "-x", "-H", server.url, "-D", "cn=admin,cn=config",
+                        "-w", server.root_password],
+                       input="dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\n"
+                             "replace: olcSecurity\nolcSecurity: simple_bind=128\n",
+                       text=True, check=True, capture_output=True, timeout=10)
+        anonymous = provider(server, bind_dn=None, bind_password=None)
+        with pytest.raises(ProviderUnavailable, match="result 13"):
+            anonymous.check_password("alice", data.password_for("alice"))
+        assert anonymous._servers._servers[0].dead_until == 0.0
+        over_tls = provider(server, bind_dn=None, bind_password=None, start_tls=True, tls=_tls(server))
+        assert isinstance(over_tls.check_password("alice", data.password_for("alice")), Identity)
+    finally:
+        server.stop()
