@@ -1,0 +1,39 @@
+"""The README's LDAP and Active Directory examples are valid configuration, as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.config import expand_variables, parse_config
+from gateway.ldapconfig import ldap_settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _ldap_examples() -> list[str]:
+    text = README.read_text("utf-8")
+    section = text[text.index("### LDAP and Active Directory"):text.index("### Keycloak / Entra ID")]
+    return re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+
+
+def test_the_readme_has_the_ldap_examples():
+    assert len(_ldap_examples()) >= 4
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_readme_ldap_example_is_valid(index, tmp_path):
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("placeholder")
+    block = re.sub(r"/etc/gateway/[\w.-]+\.pem", str(ca_file), _ldap_examples()[index])
+    if block.lstrip().startswith("- id:"):
+        block = "providers:\n" + block
+    data = expand_variables(yaml.safe_load(block), "README",
+                            {"LDAP_BIND_PASSWORD": "x-secret", "AD_BIND_PASSWORD": "x-secret"})
+    config = parse_config(data, "README")
+    for provider in config.providers:
+        if provider.type == "ldap":
+            assert ldap_settings(dict(provider.options)).servers
