@@ -10,17 +10,22 @@ from typing import Any, Iterable
 
 from gateway.accounts import UsernameTaken
 from gateway.services import Services
-from providers.base import Identity, IdentityLookup
+from providers.base import Identity, IdentityLookup, Rejection
 from providers.local.users import UserError, UserView
 
 
 class UserService:
     def __init__(self, services: Services):
-        if services.local_users is None:
-            raise UserError("no local provider is configured")
         self._svc = services
-        self._users = services.local_users
-        self._provider_id = next(p.id for p in services.config.providers if p.type == "local")
+        self._local_users = services.local_users
+        self._provider_id = next((p.id for p in services.config.providers if p.type == "local"), None)
+
+    @property
+    def _users(self):
+        """The local user store; managing users needs a local provider."""
+        if self._local_users is None:
+            raise UserError("no local provider is configured")
+        return self._local_users
 
     def canonical(self, username: str) -> str:
         """The username if it is canonical; UserError otherwise."""
@@ -66,10 +71,16 @@ class UserService:
         self._svc.audit.record("user_deleted", "ok", username=username)
 
     def identity(self, username: str) -> Identity | None:
-        """The current identity of a user of any provider that can look users up."""
+        """The current identity of a user of any provider that can look users up: the owner
+        of the username, or, for a name nobody has logged in with yet, the first provider (in
+        configured order) that knows it."""
         owner = self._svc.accounts.owner_of(username)
-        provider = self._svc.federation.provider(owner.provider if owner else self._provider_id)
-        if not isinstance(provider, IdentityLookup):
-            return None
-        found = provider.lookup(username)
-        return found if isinstance(found, Identity) else None
+        federation = self._svc.federation
+        candidates = [federation.provider(owner.provider)] if owner else federation.providers()
+        for provider in candidates:
+            if not isinstance(provider, IdentityLookup):
+                continue
+            found = provider.lookup(username)
+            if found is not Rejection.NO_SUCH_USER:
+                return found if isinstance(found, Identity) else None
+        return None

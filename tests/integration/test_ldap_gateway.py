@@ -220,3 +220,18 @@ def test_check_config_names_the_ldap_key(tmp_path):
     line = fails(make_env(tmp_path, config=bad), "check-config")
     assert line.endswith("providers[0].groups.strategies[1]: Must be one of: member_of, member, "
                          "member_uid, in_chain.")
+
+
+def test_explain_and_mint_for_a_directory_user_before_their_first_login(slapd, tmp_path):
+    """Directory users are looked up in the directory, with no local provider configured."""
+    ldap_only = ldap_config([slapd.url]).replace("  - id: local\n    type: local\n", "")
+    env = make_env(tmp_path, config=ldap_only)
+    result = run(env, "mapping", "explain", "bob")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "provider=directory" in result.stdout and "'staff'" in result.stdout
+    answer = json.loads(result.stdout.split("Answer:", 1)[1])
+    assert answer["roles"] == ["pilot"] and answer["maxStorageMB"] == 10240
+    minted = run(env, "tokens", "mint", "bob")
+    assert minted.returncode == 0 and minted.stdout.count(".") == 2, minted.stdout + minted.stderr
+    assert fails(env, "users", "create", "zed", "--password-stdin", stdin="x\n") == \
+        "error: no local provider is configured"
