@@ -681,12 +681,7 @@ class RedisServer(_Managed):
         self._signal_group(signal.SIGCONT)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.proc.poll() is None:
-            self._signal_group(signal.SIGCONT)
-            self.proc.send_signal(signal.SIGTERM)
-            if not self._wait(timeout):
-                self._signal_group(signal.SIGKILL)
-                self._wait(5)
+        self._terminate(timeout)
         self._unregister()
 
 

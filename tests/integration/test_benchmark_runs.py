@@ -22,22 +22,25 @@ def _positive(value) -> bool:
         and math.isfinite(value) and value > 0
 
 
-@pytest.mark.benchmark
-def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
-    out = tmp_path / "bench.json"
+def _run_quick(script: str, out: Path, timeout: float):
+    """Run ``benchmarks/<script> --quick``; its completed process and its JSON report."""
     try:
         result = subprocess.run(
-            [sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--out", str(out)],
-            cwd=str(REPO), capture_output=True, text=True, timeout=180,
-            stdin=subprocess.DEVNULL)
+            [sys.executable, str(REPO / "benchmarks" / script), "--quick", "--out", str(out)],
+            cwd=str(REPO), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as expired:
-        pytest.fail(f"benchmarks/run.py --quick did not finish within 180 s:\n"
+        pytest.fail(f"benchmarks/{script} --quick did not finish within {timeout:g} s:\n"
                     f"{(expired.stderr or b'')[-4000:]!r}")
     assert result.returncode == 0, (
-        f"benchmarks/run.py --quick exited {result.returncode}\n"
+        f"benchmarks/{script} --quick exited {result.returncode}\n"
         f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}")
     assert out.exists(), "no JSON written to --out"
-    report = json.loads(out.read_text())
+    return result, json.loads(out.read_text())
+
+
+@pytest.mark.benchmark
+def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
+    result, report = _run_quick("run.py", tmp_path / "bench.json", timeout=180)
 
     for scenario in ("token", "password"):
         figures = report["throughput"][scenario]
@@ -64,18 +67,7 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
 @pytest.mark.benchmark
 def test_quick_ldap_benchmark_runs_and_reports_every_figure(tmp_path):
     """Keeps ``benchmarks/ldap_run.py`` runnable (real slapd, gunicorn, wrk); no speed asserted."""
-    out = tmp_path / "ldap-bench.json"
-    try:
-        result = subprocess.run(
-            [sys.executable, str(REPO / "benchmarks" / "ldap_run.py"), "--quick", "--out", str(out)],
-            cwd=str(REPO), capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as expired:
-        pytest.fail(f"benchmarks/ldap_run.py --quick did not finish within 240 s:\n"
-                    f"{(expired.stderr or b'')[-4000:]!r}")
-    assert result.returncode == 0, (
-        f"benchmarks/ldap_run.py --quick exited {result.returncode}\n"
-        f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}")
-    report = json.loads(out.read_text())
+    result, report = _run_quick("ldap_run.py", tmp_path / "ldap-bench.json", timeout=240)
     three = report["three_endpoints"]
     for name in ("gateway", "lean", "naive"):
         assert _positive(three["endpoints"][name]["req_per_s"]), (name, three["endpoints"][name])
