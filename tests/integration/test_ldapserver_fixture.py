@@ -40,29 +40,26 @@ def dataset():
                                  deep_groups_user_groups=DEEP_GROUPS)
 
 
-@pytest.fixture(scope="module")
-def slapd(tmp_path_factory, dataset):
-    server = SlapdServer.start(tmp_path_factory.mktemp("slapd"), dataset=dataset)
+def _serve(tmp_path_factory, name: str, dataset, **options):
+    server = SlapdServer.start(tmp_path_factory.mktemp(name), dataset=dataset, **options)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def slapd(tmp_path_factory, dataset):
+    """This module's own directory (with generated users), not the session's ``slapd``."""
+    yield from _serve(tmp_path_factory, "slapd", dataset)
 
 
 @pytest.fixture(scope="module")
 def anon_slapd(tmp_path_factory):
-    server = SlapdServer.start(tmp_path_factory.mktemp("slapd-anon"),
-                               dataset=data.openldap_dataset(),
-                               allow_unauthenticated_bind=True)
-    yield server
-    server.stop()
+    yield from _serve(tmp_path_factory, "slapd-anon", data.openldap_dataset(), allow_unauthenticated_bind=True)
 
 
 @pytest.fixture(scope="module")
 def mtls_slapd(tmp_path_factory):
-    server = SlapdServer.start(tmp_path_factory.mktemp("slapd-mtls"),
-                               dataset=data.openldap_dataset(),
-                               require_client_cert=True)
-    yield server
-    server.stop()
+    yield from _serve(tmp_path_factory, "slapd-mtls", data.openldap_dataset(), require_client_cert=True)
 
 
 @pytest.fixture()
