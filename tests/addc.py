@@ -57,7 +57,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 from tests.servers import (
     ServerBinaryMissing,
@@ -66,6 +66,7 @@ from tests.servers import (
     _launcher,
     _popen,
     _tail,
+    find_executable,
     read_logs,
     wait_for,
 )
@@ -221,25 +222,15 @@ _LDAP_PORTS = (389, 636, 3268, 3269)
 # --------------------------------------------------------------------------
 
 
-def _find(name: str, *fallbacks: str) -> Optional[str]:
-    found = shutil.which(name)
-    if found:
-        return found
-    for f in fallbacks:
-        if os.access(f, os.X_OK):
-            return f
-    return None
-
-
 def _binaries() -> tuple[str, str]:
-    samba = _find("samba", "/usr/sbin/samba")
+    samba = find_executable("samba", fallbacks=("/usr/sbin/samba",))
     if not samba:
         raise ServerBinaryMissing(
             "samba (the AD DC daemon) not found; install the Debian package "
             "'samba' (apt-get install samba samba-ad-provision "
             "samba-dsdb-modules)"
         )
-    tool = _find("samba-tool", "/usr/bin/samba-tool")
+    tool = find_executable("samba-tool", fallbacks=("/usr/bin/samba-tool",))
     if not tool:
         raise ServerBinaryMissing(
             "samba-tool not found; install the Debian package "

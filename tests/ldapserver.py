@@ -37,8 +37,6 @@ import datetime
 import ipaddress
 import os
 import selectors
-import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -54,7 +52,10 @@ from tests.servers import (
     _launcher,
     _Managed,
     _popen,
+    PortInUse,
+    find_executable,
     free_port,
+    log_since,
     read_logs,
     wait_for,
 )
@@ -81,9 +82,9 @@ MODULES = ("back_mdb", "memberof", "refint", "ppolicy")
 
 
 def _find_binary(name: str, package: str) -> str:
-    for cand in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
-        if cand and os.access(cand, os.X_OK):
-            return cand
+    found = find_executable(name, fallbacks=(f"/usr/sbin/{name}", f"/usr/bin/{name}"))
+    if found:
+        return found
     raise ServerBinaryMissing(
         f"{name} not found; install the Debian package '{package}' "
         f"(apt-get install {package})"
@@ -503,7 +504,7 @@ class SlapdServer(_Managed):
             server.load_seconds = load_seconds
             try:
                 server._launch(timeout)
-            except _PortInUse as exc:
+            except PortInUse as exc:
                 last_log = str(exc)
                 continue
             server.startup_seconds = time.monotonic() - t0
@@ -535,15 +536,9 @@ class SlapdServer(_Managed):
         except (TimeoutError, ServerStartError):
             exited = proc.poll() is not None
             self.kill()
-            try:
-                with open(self.log_path, "rb") as fh:
-                    fh.seek(log_before)
-                    new_log = fh.read().decode(errors="replace")
-            except OSError:
-                new_log = ""
-            tail = "\n".join(new_log.splitlines()[-50:])
-            if exited and _ADDR_IN_USE.search(new_log):
-                raise _PortInUse(tail) from None
+            tail = log_since(self.log_path, log_before)
+            if exited and _ADDR_IN_USE.search(tail):
+                raise PortInUse(tail) from None
             raise ServerStartError(
                 f"slapd did not answer on {self.url} / {self.ldaps_url} within "
                 f"{timeout:.0f}s (exit code {proc.returncode}); last log lines:\n{tail}"
@@ -551,14 +546,8 @@ class SlapdServer(_Managed):
 
     def stop(self, timeout: float = 10.0) -> None:
         """Clean shutdown (SIGTERM); SIGKILL after ``timeout``."""
-        if self.proc is not None and self.proc.poll() is None:
-            self._signal_group(signal.SIGCONT)
-            self.proc.send_signal(signal.SIGTERM)
-            if not self._wait(timeout):
-                self._signal_group(signal.SIGKILL)
-                self._wait(5)
         if self.proc is not None:
-            self._signal_group(signal.SIGKILL)
+            self._terminate(timeout)
         self._unregister()
 
     def restart(self, timeout: float = 30.0) -> None:
@@ -571,7 +560,7 @@ class SlapdServer(_Managed):
             try:
                 self._launch(max(1.0, deadline - time.monotonic()))
                 break
-            except _PortInUse as exc:
+            except PortInUse as exc:
                 # The old listener is gone (slapd exited), so this is short-lived.
                 if time.monotonic() >= deadline:
                     raise ServerStartError(
@@ -605,10 +594,6 @@ class SlapdServer(_Managed):
         """Apply LDIF change records (``changetype: modify`` / ``delete`` /
         ...) online as the rootdn (ldapmodify)."""
         return self._ldap_tool("ldapmodify", [], text)
-
-
-class _PortInUse(Exception):
-    pass
 
 
 # --------------------------------------------------------------------------

@@ -58,7 +58,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -75,7 +74,10 @@ from tests.servers import (
     _launcher,
     _Managed,
     _popen,
+    PortInUse,
+    find_executable,
     free_port,
+    log_since,
     read_logs,
     wait_for,
 )
@@ -229,13 +231,9 @@ def node_binary() -> str:
         if os.access(env, os.X_OK):
             return env
         raise ServerBinaryMissing(f"TEST_NODE_BINARY={env!r} is not executable")
-    for name in ("node", "nodejs"):
-        found = shutil.which(name)
-        if found:
-            return found
-    for path in _NODE_FALLBACKS:
-        if os.access(path, os.X_OK):
-            return path
+    found = find_executable("node", "nodejs", fallbacks=_NODE_FALLBACKS)
+    if found:
+        return found
     raise ServerBinaryMissing(
         "node not found; install the Debian package 'nodejs' (apt-get install "
         f"nodejs npm), then {INSTALL_COMMAND}; or run scripts/test which does it"
@@ -458,7 +456,7 @@ class OidcProviderServer(_Managed):
                          resource_servers=rs, default_resource=default_resource, ttl=ttl)
             try:
                 server._launch(timeout)
-            except _PortInUse as exc:
+            except PortInUse as exc:
                 last_log = str(exc)
                 continue
             server.startup_seconds = time.monotonic() - t0
@@ -513,15 +511,9 @@ class OidcProviderServer(_Managed):
         except (TimeoutError, ServerStartError):
             exited = proc.poll() is not None
             self.kill()
-            try:
-                with open(self.stderr_path, "rb") as fh:
-                    fh.seek(log_before)
-                    new_log = fh.read().decode(errors="replace")
-            except OSError:
-                new_log = ""
-            tail = "\n".join(new_log.splitlines()[-50:])
-            if exited and _ADDR_IN_USE.search(new_log):
-                raise _PortInUse(tail) from None
+            tail = log_since(self.stderr_path, log_before)
+            if exited and _ADDR_IN_USE.search(tail):
+                raise PortInUse(tail) from None
             raise ServerStartError(
                 f"oidc-provider did not serve {self.discovery_url} within {timeout:.0f}s "
                 f"(exit code {proc.returncode}); last lines of its stderr:\n{tail}"
@@ -555,7 +547,7 @@ class OidcProviderServer(_Managed):
             try:
                 self._launch(max(1.0, deadline - time.monotonic()))
                 break
-            except _PortInUse as exc:
+            except PortInUse as exc:
                 if time.monotonic() >= deadline:
                     raise ServerStartError(
                         f"oidc-provider could not re-bind {self.issuer}:\n{exc}") from None
@@ -687,7 +679,3 @@ class OidcProviderServer(_Managed):
                          allow_redirects=False, timeout=timeout)
         result = self._follow(session, r, timeout)
         return result if isinstance(result, str) else result.url
-
-
-class _PortInUse(Exception):
-    """The provider exited because its port was taken."""

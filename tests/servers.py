@@ -120,6 +120,31 @@ def read_logs(*paths: Path) -> str:
     return "".join(parts)
 
 
+def find_executable(*names: str, fallbacks: Iterable[str] = ()) -> Optional[str]:
+    """The first of ``names`` on PATH, else the first executable of ``fallbacks`` (sbin
+    directories are often not on a non-root PATH); None when there is none."""
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    return next((path for path in fallbacks if os.access(path, os.X_OK)), None)
+
+
+class PortInUse(ServerStartError):
+    """The server exited because its port was taken meanwhile: start again on another."""
+
+
+def log_since(path: Path, offset: int, lines: int = 50) -> str:
+    """The last ``lines`` lines written to ``path`` after byte ``offset``."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def _tail(path: Path, lines: int = 50) -> str:
     try:
         text = path.read_text(errors="replace")

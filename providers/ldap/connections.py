@@ -142,6 +142,7 @@ class DirectoryServers:
         for url in settings.servers:
             host, port, use_ssl = parse_server_url(url)
             self._servers.append(_Server(url, host, port, use_ssl, _tls(settings, host)))
+        self._by_url = {server.url: server for server in self._servers}
 
     def _candidates(self, login: LoginClock) -> list[_Server]:
         now = self._clock()
@@ -154,12 +155,11 @@ class DirectoryServers:
 
     def mark_failed(self, url: str, login: LoginClock, reason: str) -> None:
         login.failed.add(url)
-        for server in self._servers:
-            if server.url == url:
-                if server.dead_until <= self._clock():
-                    log.warning("ldap %s: server %s failed (%s); skipping it for %.0f s",
-                                self.provider_id, url, reason, self._settings.retry_dead_after)
-                server.dead_until = self._clock() + self._settings.retry_dead_after
+        server = self._by_url[url]
+        if server.dead_until <= self._clock():
+            log.warning("ldap %s: server %s failed (%s); skipping it for %.0f s",
+                        self.provider_id, url, reason, self._settings.retry_dead_after)
+        server.dead_until = self._clock() + self._settings.retry_dead_after
 
     def open(self, login: LoginClock, user: str | None, password: str | None) -> "PooledConnection":
         """A new connection, StartTLS done and bound as ``user`` (left unbound, which is
@@ -205,8 +205,7 @@ class DirectoryServers:
         now = self._clock()
         if now - pooled.last_used > self._settings.pool_max_idle or pooled.server_url in login.failed:
             return False
-        server = next(s for s in self._servers if s.url == pooled.server_url)
-        if server.dead_until > now:
+        if self._by_url[pooled.server_url].dead_until > now:
             return False
         return pooled.server_url == self._servers[0].url or now - pooled.opened_at <= self._settings.retry_dead_after
 

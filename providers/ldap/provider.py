@@ -100,7 +100,8 @@ class LdapProvider:
         login = self._login()
         if self.settings.user.dn_template:
             return self._bind_then_search(username, password, login, note)
-        found = self._find_user(username, login, self._service_reader(login, note), note)
+        reader = self._service_reader(login, note)
+        found = self._find_user(username, login, reader, note)
         if isinstance(found, Rejection):
             if found is Rejection.NO_SUCH_USER and self.settings.equalize_unknown_user_timing:
                 self._bind(self._dummy_dn, password, login, _ignore)
@@ -108,7 +109,7 @@ class LdapProvider:
         refused = self._bind(found.dn, password, login, note)
         if refused is not None:
             return refused
-        return self._admit(username, found, login, self._service_reader(login, note), note)
+        return self._admit(username, found, login, reader, note)
 
     def burn(self, password: str) -> None:
         """Spend what an unknown user costs here (a search miss and a dummy bind), so that a
