@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.db import Database
-from gateway.models import Account, SsoSession
+from gateway.models import Account, AppPassword, SsoSession
 from providers.base import Identity
 from providers.sql import utcnow
 
@@ -106,20 +106,41 @@ class AccountRegistry:
             return _owner(account)
 
     def set_disabled(self, username: str, disabled: bool) -> bool:
-        """Block or unblock ``username`` at the gateway. Blocking also revokes every session of
-        the user in the same transaction, so no token of theirs works afterwards."""
+        """Block or unblock ``username`` at the gateway. Blocking also revokes every session and
+        app password of the user in the same transaction, so no token or app password of theirs
+        works afterwards."""
         with self._db.session() as session:
             result = session.execute(
                 update(Account).where(Account.username == username).values(disabled=disabled))
             if disabled:
+                now = utcnow()
                 session.execute(update(SsoSession).where(
                     SsoSession.username == username, SsoSession.revoked_at.is_(None))
-                    .values(revoked_at=utcnow()))
+                    .values(revoked_at=now))
+                session.execute(update(AppPassword).where(
+                    AppPassword.username == username, AppPassword.revoked_at.is_(None))
+                    .values(revoked_at=now))
             return result.rowcount > 0
 
+    def record_snapshot(self, identity: Identity) -> None:
+        """Keep ``identity`` (from a browser login) as what app-password logins answer with."""
+        with self._db.engine.begin() as connection:
+            connection.execute(update(_ACCOUNTS).where(
+                _ACCOUNTS.c.username == identity.username,
+                _ACCOUNTS.c.provider == identity.provider,
+                _ACCOUNTS.c.subject == identity.subject).values(snapshot=identity.to_dict()))
+
+    def snapshot(self, username: str) -> Identity | None:
+        """The identity kept by :meth:`record_snapshot`, if any."""
+        with self._db.engine.connect() as connection:
+            data = connection.execute(select(_ACCOUNTS.c.snapshot).where(
+                _ACCOUNTS.c.username == username)).scalar()
+        return Identity.from_dict(data) if data else None
+
     def release(self, username: str) -> None:
-        """Forget who owns ``username`` (when its local user is deleted)."""
+        """Forget who owns ``username`` (when its user is deleted), and its app passwords."""
         with self._db.session() as session:
+            session.execute(delete(AppPassword).where(AppPassword.username == username))
             session.execute(delete(Account).where(Account.username == username))
 
     def any(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
-from gateway import contract
+from gateway import contract, web
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import register_error_handlers
 from gateway.logs import configure_logging
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
 
     register_error_handlers(app)
     app.register_blueprint(contract.bp)
+    web.register(app)
 
     @app.get("/healthz")
     def healthz():

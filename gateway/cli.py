@@ -221,7 +221,7 @@ def users_set_password(ctx, username, password_stdin):
 @click.argument("username")
 @click.pass_context
 def users_disable(ctx, username):
-    """Disable a user and end their sessions."""
+    """Disable a user of any provider; ends their sessions and app passwords."""
     _user_service(ctx).set_enabled(username, False)
     click.echo(f"disabled {username}")
 
@@ -240,7 +240,7 @@ def users_enable(ctx, username):
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 @click.pass_context
 def users_delete(ctx, username, yes):
-    """Delete a local user and end their sessions."""
+    """Delete a local user, or forget a directory/IdP user; ends their sessions and app passwords."""
     if not yes:
         click.confirm(f"Delete {username}?", abort=True)
     _user_service(ctx).delete(username)

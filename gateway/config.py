@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from urllib.parse import urlsplit
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from gateway.configerror import ConfigError
 from gateway.ldapconfig import LdapProviderSchema
+from gateway.oidcconfig import OidcProviderSchema
 from gateway.mapping import Policy, parse_policy
 from gateway.throttle import ThrottleSettings
 from gateway.usernames import ALPHABETS, UsernamePolicy
@@ -35,6 +38,37 @@ class TokenSettings:
     lifetime_seconds: int = 3600
     leeway_seconds: int = 30
     session_lifetime_seconds: int = 8 * 3600
+
+
+@dataclass(frozen=True)
+class BrandSettings:
+    name: str = "DroneDB Registry"
+    logo_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SsoSettings:
+    """Browser single sign-on: where the browser goes, and the ``xAuthToken`` cookie (contract §3).
+
+    ``registry_login_url`` is the Registry web client's login page; ``None`` means browser
+    sign-on is off. ``cookie_domain`` is the parent domain shared by the gateway and the
+    Registry (``None``: host-only, for a gateway served on the Registry's own host).
+    ``registry_origin`` is the origin allowed to frame the logout page (default: the origin
+    of ``registry_login_url``). ``allowed_next`` are further exact URLs a login may return to.
+    """
+
+    registry_login_url: str | None = None
+    registry_origin: str | None = None
+    cookie_domain: str | None = None
+    allowed_next: tuple[str, ...] = ()
+    token_lifetime_seconds: int | None = None
+    session_lifetime_seconds: int | None = None
+    post_logout_url: str | None = None
+    brand: BrandSettings = BrandSettings()
+
+    @property
+    def enabled(self) -> bool:
+        return self.registry_login_url is not None
 
 
 @dataclass(frozen=True)
@@ -59,6 +93,7 @@ class GatewayConfig:
     throttle: ThrottleSettings = ThrottleSettings()
     password_policy: PasswordPolicy = PasswordPolicy()
     admin: AdminSettings = AdminSettings()
+    sso: SsoSettings = SsoSettings()
     mapping: Policy = field(default_factory=lambda: parse_policy(None, "defaults"))
 
 
@@ -92,7 +127,8 @@ class _LocalProvider(_Strict):
     hashing = fields.Nested(_Hashing, load_default=hashing_defaults)
 
 
-PROVIDER_SCHEMAS: dict[str, type[Schema]] = {"local": _LocalProvider, "ldap": LdapProviderSchema}
+PROVIDER_SCHEMAS: dict[str, type[Schema]] = {"local": _LocalProvider, "ldap": LdapProviderSchema,
+                                              "oidc": OidcProviderSchema}
 
 
 class _Tokens(_Strict):
@@ -122,6 +158,56 @@ class _Admin(_Strict):
     roles = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=["admin"])
 
 
+_HTTP_URL = dict(require_tld=False, schemes={"http", "https"})
+_COOKIE_DOMAIN = validate.Regexp(r"^\.?[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}$",
+                                 error="must be a domain name such as example.com")
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class _Brand(_Strict):
+    name = fields.String(load_default="DroneDB Registry", validate=validate.Length(1, 100))
+    logo_url = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
+
+
+class _Sso(_Strict):
+    registry_login_url = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
+    registry_origin = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
+    cookie_domain = fields.String(load_default=None, allow_none=True, validate=_COOKIE_DOMAIN)
+    allowed_next = fields.List(fields.Url(**_HTTP_URL), load_default=list)
+    token_lifetime_seconds = fields.Integer(load_default=None, allow_none=True,
+                                            validate=validate.Range(30, 7 * 86400))
+    session_lifetime_seconds = fields.Integer(load_default=None, allow_none=True,
+                                              validate=validate.Range(60, 90 * 86400))
+    post_logout_url = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
+    brand = fields.Nested(_Brand, load_default=lambda: _Brand().load({}))
+
+    @validates_schema
+    def _origin_is_an_origin(self, data, **_kwargs):
+        origin = data.get("registry_origin")
+        if origin is not None and _origin_of(origin) != origin.rstrip("/"):
+            raise ValidationError("must be an origin (scheme://host[:port]) with no path",
+                                  "registry_origin")
+
+
+def _sso_settings(data: dict) -> SsoSettings:
+    login_url = data["registry_login_url"]
+    origin = data["registry_origin"] or (_origin_of(login_url) if login_url else None)
+    return SsoSettings(
+        registry_login_url=login_url,
+        registry_origin=origin.rstrip("/") if origin else None,
+        cookie_domain=data["cookie_domain"].lower().lstrip(".") if data["cookie_domain"] else None,
+        allowed_next=tuple(data["allowed_next"]),
+        token_lifetime_seconds=data["token_lifetime_seconds"],
+        session_lifetime_seconds=data["session_lifetime_seconds"],
+        post_logout_url=data["post_logout_url"],
+        brand=BrandSettings(**data["brand"]),
+    )
+
+
 class _Top(_Strict):
     usernames = fields.Dict(load_default=dict)
     providers = fields.List(fields.Dict(), load_default=lambda: [{"id": "local", "type": "local"}],
@@ -130,6 +216,7 @@ class _Top(_Strict):
     throttle = fields.Dict(load_default=dict)
     password_policy = fields.Dict(load_default=dict)
     admin = fields.Dict(load_default=dict)
+    sso = fields.Dict(load_default=dict)
     mapping = fields.Dict(load_default=None, allow_none=True)
 
 
@@ -166,14 +253,20 @@ def parse_config(data: Any, source: str) -> GatewayConfig:
     admin = _load(_Admin, top["admin"], source, "admin")
     if usernames.canonical(admin["username"]) != admin["username"]:
         raise ConfigError(source, "admin.username", "must be a canonical username")
+    providers = _providers(top["providers"], source)
+    sso = _sso_settings(_load(_Sso, top["sso"], source, "sso"))
+    if any(p.type == "oidc" for p in providers) and not sso.enabled:
+        raise ConfigError(source, "sso.registry_login_url",
+                          "is required when an oidc provider is configured")
     return GatewayConfig(
         source=source,
         usernames=usernames,
-        providers=_providers(top["providers"], source),
+        providers=providers,
         tokens=TokenSettings(**_load(_Tokens, top["tokens"], source, "tokens")),
         throttle=throttle,
         password_policy=PasswordPolicy(**policy),
         admin=AdminSettings(username=admin["username"], roles=tuple(admin["roles"])),
+        sso=sso,
         mapping=parse_policy(top["mapping"], source),
     )
 
@@ -195,7 +288,31 @@ def _providers(items: list[dict], source: str) -> tuple[ProviderSettings, ...]:
         provider_id = options.pop("id")
         options.pop("type")
         result.append(ProviderSettings(provider_id, kind, options))
+    _check_token_routing(result, source)
     return tuple(result)
+
+
+def _check_token_routing(providers: list[ProviderSettings], source: str) -> None:
+    """IdP tokens are routed by issuer, opaque ones to the single introspecting provider, so
+    neither may be ambiguous."""
+    issuers: dict[str, str] = {}
+    introspecting = None
+    for index, provider in enumerate(providers):
+        if provider.type != "oidc":
+            continue
+        tokens = provider.options["tokens"]
+        if tokens["accept_id_tokens"] or tokens["access_token_audiences"]:
+            issuer = provider.options["issuer"]
+            if issuer in issuers:
+                raise ConfigError(source, f"providers[{index}].tokens",
+                                  f"provider {issuers[issuer]!r} already accepts tokens of {issuer}")
+            issuers[issuer] = provider.id
+        if tokens["introspection"]:
+            if introspecting is not None:
+                raise ConfigError(source, f"providers[{index}].tokens.introspection",
+                                  f"only one provider may introspect opaque tokens "
+                                  f"({introspecting!r} does)")
+            introspecting = provider.id
 
 
 def _load(schema: type[Schema], data: Any, source: str, where: str) -> dict:

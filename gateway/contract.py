@@ -20,6 +20,7 @@ from gateway.logs import AuthEvents
 from gateway.services import Services
 from gateway.tokens import InvalidToken
 from providers.base import Identity
+from providers.oidc.provider import OidcRejected
 
 bp = Blueprint("contract", __name__)
 auth_events = AuthEvents()
@@ -110,6 +111,10 @@ def _token_path(token: str, started: float):
         try:
             verified = svc.tokens.verify(token.strip())
         except InvalidToken as invalid:
+            # Not ours by its typ (or not a JWT at all): an IdP's token, if any IdP takes them.
+            if invalid.reason in ("bad_typ", "malformed") and svc.idp_tokens.enabled:
+                identity = _idp_identity(svc, token.strip())
+                return _grant(svc, identity, "token", started)
             raise Denied(401, f"token_{invalid.reason}") from None
         username = verified.username
         session = svc.sessions.get_active(verified.session_id)
@@ -118,6 +123,14 @@ def _token_path(token: str, started: float):
         return _grant(svc, session.identity, "token", started)
     except Denied as denied:
         return _deny(svc, username, None, denied, "token", started)
+
+
+def _idp_identity(svc: Services, token: str) -> Identity:
+    try:
+        identity = svc.idp_tokens.identity(token)
+    except OidcRejected as rejected:
+        raise Denied(403 if rejected.status == 403 else 401, f"idp_token_{rejected.reason}") from None
+    return svc.federation.admit(identity)
 
 
 def _grant(svc: Services, identity: Identity, path: str, started: float):

@@ -5,6 +5,10 @@ provider is asked; otherwise the password providers are asked in configured orde
 one that knows the user decides (a provider that is down stops the search with a 503: the
 gateway cannot know whether the user was its). The identity then claims its username.
 
+App passwords (``gwap_...``, see :mod:`gateway.apppasswords`) are checked by the gateway itself
+for the username's owner, whatever its provider; the answer is then built from the owner's
+current identity (looked up where the provider can, else the snapshot of the last browser login).
+
 Token path: the identity is the snapshot stored with the session at login, and the mapping is
 re-run on it for every token, so rule changes apply at once and group changes at the next login
 (as with the Registry's own token). Disabling or deleting a user revokes their sessions, which
@@ -18,9 +22,10 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from gateway.accounts import AccountRegistry, Owner, UsernameTaken
+from gateway.apppasswords import AppPasswords, looks_like_app_password
 from gateway.audit import AuditLog
 from gateway.usernames import UsernamePolicy
-from providers.base import Identity, PasswordProvider, Rejection
+from providers.base import Identity, IdentityLookup, PasswordProvider, Rejection
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +42,14 @@ class Denied(Exception):
 
 class Federation:
     def __init__(self, providers: Sequence[object], accounts: AccountRegistry, audit: AuditLog,
-                 usernames: UsernamePolicy):
+                 usernames: UsernamePolicy, app_passwords: AppPasswords | None = None):
         self._providers = {provider.id: provider for provider in providers}
         # Capabilities are checked once here: isinstance on a runtime Protocol costs ~13 us.
         self._password_order = [p for p in providers if isinstance(p, PasswordProvider)]
         self._password_ids = {p.id for p in self._password_order}
         self._accounts = accounts
         self._audit = audit
+        self._app_passwords = app_passwords
         self.usernames = usernames
 
     def provider(self, provider_id: str) -> object | None:
@@ -68,6 +74,8 @@ class Federation:
         if not password or not password.strip():
             raise Denied(401, "empty_password")
         owner = self._accounts.owner_of(username)
+        if self._app_passwords is not None and looks_like_app_password(password):
+            return self._authenticate_app_password(username, password, owner)
         candidates = self._candidates(owner.provider if owner else None)
         result: Identity | Rejection = Rejection.NO_SUCH_USER
         asked: set[str] = set()
@@ -87,6 +95,23 @@ class Federation:
                         result.provider, result.username, username)
             raise Denied(401, "provider_username_mismatch", counts_as_failure=True)
         return self.admit(result, owner)
+
+    def _authenticate_app_password(self, username: str, password: str, owner: Owner | None
+                                   ) -> Identity:
+        if owner is None or not self._app_passwords.verify(username, password):
+            self._burn_unasked(set(), password)
+            raise Denied(401, "wrong_app_password", counts_as_failure=True)
+        provider = self._providers.get(owner.provider)
+        if isinstance(provider, IdentityLookup):
+            current = provider.lookup(username)
+        else:
+            current = self._accounts.snapshot(username) or Rejection.NO_SUCH_USER
+        if current is Rejection.DISABLED:
+            raise Denied(403, "account_disabled")
+        if isinstance(current, Rejection) or (current.provider, current.subject) != \
+                (owner.provider, owner.subject):
+            raise Denied(401, "app_password_owner_gone", counts_as_failure=True)
+        return self.admit(current, owner)
 
     def _burn_unasked(self, asked: set[str], password: str) -> None:
         """Give a failed login the cost of asking every password provider.

@@ -1,4 +1,4 @@
-"""Gateway tables: username ownership, signing keys, SSO sessions and the audit log."""
+"""Gateway tables: username ownership, signing keys, SSO sessions, app passwords and the audit log."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_groups: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    # The identity of the last browser (SSO) login: what an app-password login answers with,
+    # since an IdP cannot be asked about a user without the user present.
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class SigningKey(Base):
@@ -70,3 +73,21 @@ class AuditEvent(Base):
     provider: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(32), nullable=False)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+
+
+class AppPassword(Base):
+    """A named password for the command line (``ddb login``), created by a user after a browser
+    login. Only a SHA-256 of its random secret is stored: the secret has 256 bits of entropy,
+    so a slow hash would add cost without adding protection."""
+
+    __tablename__ = "app_passwords"
+    __table_args__ = (Index("ix_app_passwords_username", "username"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    username: Mapped[str] = mapped_column(String(127), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    secret_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -6,14 +6,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from gateway.accounts import AccountRegistry
+from gateway.apppasswords import AppPasswords
 from gateway.audit import AuditLog
 from gateway.config import GatewayConfig, ProviderSettings, hashing_defaults
 from gateway.db import Database
 from gateway.federation import Federation
+from gateway.idptokens import IdpTokens
 from gateway.ldapconfig import ldap_settings
+from gateway.oidcconfig import oidc_settings
 from gateway.mapping import EvaluationMemo
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
+from gateway.sso import SsoService
 from gateway.state import StateStore, open_store
 from gateway.throttle import AccountThrottle
 from gateway.tokens import KeyCipher, KeyRing, TokenService
@@ -21,6 +25,7 @@ from providers.ldap.provider import LdapProvider
 from providers.local.hashing import CappedHasher
 from providers.local.provider import LocalProvider
 from providers.local.users import LocalUsers
+from providers.oidc.provider import OidcProvider
 
 
 @dataclass
@@ -38,6 +43,9 @@ class Services:
     tokens: TokenService
     local_users: LocalUsers | None
     mapping: EvaluationMemo
+    app_passwords: AppPasswords
+    idp_tokens: IdpTokens
+    sso: SsoService
 
     def close(self) -> None:
         for provider in self.federation.providers():
@@ -66,6 +74,10 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         lifetime=timedelta(seconds=config.tokens.lifetime_seconds),
         leeway=timedelta(seconds=config.tokens.leeway_seconds),
     )
+    app_passwords = AppPasswords(database)
+    federation = Federation(providers, accounts, audit, config.usernames, app_passwords)
+    sessions = SessionStore(database)
+    mapping = EvaluationMemo(config.mapping)
     return Services(
         settings=settings,
         config=config,
@@ -74,12 +86,16 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         throttle=AccountThrottle(store, config.throttle),
         accounts=accounts,
         audit=audit,
-        federation=Federation(providers, accounts, audit, config.usernames),
-        sessions=SessionStore(database),
+        federation=federation,
+        sessions=sessions,
         keyring=keyring,
         tokens=tokens,
         local_users=local_users,
-        mapping=EvaluationMemo(config.mapping),
+        mapping=mapping,
+        app_passwords=app_passwords,
+        idp_tokens=IdpTokens(providers),
+        sso=SsoService(config, settings.public_url, store, federation, accounts, sessions, tokens,
+                       mapping, audit),
     )
 
 
@@ -94,4 +110,7 @@ def _build_provider(provider: ProviderSettings, database: Database, config: Gate
                 LocalUsers(database.sessions, hasher, config.password_policy))
     if provider.type == "ldap":
         return LdapProvider(provider.id, ldap_settings(dict(provider.options)), config.usernames.canonical), None
+    if provider.type == "oidc":
+        return OidcProvider(provider.id, oidc_settings(dict(provider.options)),
+                            config.usernames.canonical), None
     raise ValueError(f"unknown provider type {provider.type!r}")  # config validation prevents this

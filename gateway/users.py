@@ -55,19 +55,32 @@ class UserService:
         return view
 
     def set_enabled(self, username: str, enabled: bool) -> None:
-        self._users.set_enabled(username, enabled)
+        """Enable or disable a user of any provider at the gateway. Disabling ends their
+        sessions and revokes their app passwords at once; a directory or IdP user is blocked
+        here without touching the directory."""
+        local = self._local_users is not None and self._local_users.get(username) is not None
+        if local:
+            self._users.set_enabled(username, enabled)
+        known = self._svc.accounts.set_disabled(username, not enabled)
+        if not (local or known):
+            raise UserError(f"no user {username!r}")
         if not enabled:
             self._svc.sessions.revoke_user(username)
         self._svc.audit.record("user_enabled" if enabled else "user_disabled", "ok", username=username)
 
     def delete(self, username: str) -> None:
+        """Delete a local user, or forget a directory/IdP user's ownership of their username
+        (they are a new account at their next login). Sessions and app passwords go first."""
+        local = self._local_users is not None and self._local_users.get(username) is not None
+        if not local and self._svc.accounts.owner_of(username) is None:
+            raise UserError(f"no user {username!r}")
         # Revoke first (nothing of theirs works from here on), then release the name, then
         # delete: a failure part-way leaves a state the next call or login repairs.
-        if self._users.get(username) is None:
-            raise UserError(f"no local user {username!r}")
+        self._svc.accounts.set_disabled(username, True)
         self._svc.sessions.revoke_user(username)
         self._svc.accounts.release(username)
-        self._users.delete(username)
+        if local:
+            self._users.delete(username)
         self._svc.audit.record("user_deleted", "ok", username=username)
 
     def identity(self, username: str) -> Identity | None:

@@ -27,7 +27,8 @@ What the provider serves (see ``tests/oidc/provider.mjs``):
   resource server with ``resource=<indicator>`` (or ``default_resource`` is
   set), then a JWT (RFC 9068, ``typ: at+jwt``) with ``aud`` = the resource
   server's audience, signed with the same key as ID tokens, carrying
-  ``preferred_username``, ``email``, ``name``, ``groups``, ``realm_access`` and
+  ``preferred_username``, ``email``, ``email_verified``, ``name``, ``groups``,
+  ``realm_access`` and
   ``resource_access``.  oidc-provider refuses such audience-bound tokens at
   userinfo (by design), so a test needing both uses two flows;
 * token introspection (RFC 7662) and revocation of *opaque* tokens (access

@@ -762,6 +762,7 @@ class GunicornGateway(_Managed):
         extra_args: Iterable[str] = (),
         timeout: float = 30.0,
         cwd: Optional[str] = None,
+        port: Optional[int] = None,
     ) -> "GunicornGateway":
         import requests
 
@@ -776,8 +777,9 @@ class GunicornGateway(_Managed):
         cwd = cwd or str(Path(__file__).resolve().parent.parent)
 
         last_log = ""
-        for _attempt in range(3):  # retry only on a port race
-            port = free_port()
+        chosen_port = port
+        for _attempt in range(1 if chosen_port else 3):  # retry only on a port race
+            port = chosen_port or free_port()
             cmd = _launcher(None, "TERM") + [
                 sys.executable, "-m", "gunicorn", app,
                 "--bind", f"127.0.0.1:{port}",

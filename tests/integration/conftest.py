@@ -93,3 +93,42 @@ def samba_ad(tmp_path_factory):
     server = SambaADServer.start(tmp_path_factory.mktemp("samba-ad"), standard_content=True)
     yield server
     server.stop()
+
+
+# --------------------------------------------------------------------------
+# Browser tests: headless Chromium (Debian's chromium) through Playwright
+# (tests.browser).  A missing chromium or playwright is an ERROR, never a skip.
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module, with ``*.example.test`` resolved to
+    127.0.0.1 (tests.browser.launch_browser)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        raise RuntimeError(
+            "Python package 'playwright' missing: run scripts/test, or "
+            ".venv/bin/pip install -e '.[test]' (never 'playwright install': the "
+            "tests use Debian's chromium)"
+        ) from exc
+    from tests.browser import launch_browser
+
+    with sync_playwright() as playwright:
+        instance = launch_browser(playwright)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context (empty cookie jar) and a page in it, per test."""
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

@@ -142,13 +142,13 @@ def seed(env: dict[str, str], users: list[dict[str, Any]]) -> None:
 
 def start_gateway(tmp_path: Path, config_text: str = CONTRACT_CONFIG, *,
                   users: list[dict[str, Any]] = SEED_USERS, workers: int | None = None,
-                  **env_options) -> GatewayUnderTest:
+                  port: int | None = None, **env_options) -> GatewayUnderTest:
     """Seed a database and start the gateway; one worker unless Redis shares its state."""
     if workers is None:
         workers = 2 if env_options.get("redis_url") else 1
     instance_dir = tmp_path / "instance"
     env = gateway_env(instance_dir, config_text, **env_options)
     seed(env, users)
-    server = GunicornGateway.start(tmp_path / "gunicorn", env=env, workers=workers,
+    server = GunicornGateway.start(tmp_path / "gunicorn", env=env, workers=workers, port=port,
                                    extra_args=["-c", str(Path(__file__).parents[2] / "deploy" / "gunicorn.conf.py")])
     return GatewayUnderTest(server=server, env=env, instance_dir=instance_dir)

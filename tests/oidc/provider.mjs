@@ -38,7 +38,8 @@ const cfg = JSON.parse(fs.readFileSync(configPath, 'utf8'));
 const users = new Map(cfg.users.map((u) => [String(u.sub), u]));
 const PRIVATE_USER_FIELDS = new Set(['password']);
 const ACCESS_TOKEN_USER_CLAIMS = [
-  'preferred_username', 'email', 'name', 'groups', 'realm_access', 'resource_access',
+  'preferred_username', 'email', 'email_verified', 'name', 'groups', 'realm_access',
+  'resource_access',
 ];
 
 function findUserByLogin(login) {

@@ -1,0 +1,133 @@
+"""App passwords: named, revocable passwords for the command line.
+
+An SSO user has no password the gateway could check, and ``ddb login`` only knows username +
+password. After a browser login the user creates app passwords on the self-service page and
+types one instead. An app password reads ``gwap_<id>_<secret>``: the id finds the one row to
+check (no scan over a user's passwords), the secret is 256 random bits of which only a SHA-256
+is stored. Each is shown once, may expire, records its last use, and is revoked with the user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, select, update
+
+from gateway.db import Database
+from gateway.models import AppPassword
+from providers.sql import utcnow
+
+PREFIX = "gwap_"
+_FORMAT = re.compile(r"gwap_([a-z0-9]{12})_([A-Za-z0-9_-]{43})")
+MAX_PER_USER = 20
+MAX_NAME_LENGTH = 100
+MAX_LIFETIME = timedelta(days=3650)
+# Last use is recorded to this resolution: a script logging in every second costs no writes.
+LAST_USE_RESOLUTION = timedelta(seconds=60)
+
+_TABLE = AppPassword.__table__
+_BY_ID = select(_TABLE.c.username, _TABLE.c.secret_sha256, _TABLE.c.expires_at,
+                _TABLE.c.revoked_at, _TABLE.c.last_used_at).where(_TABLE.c.id == bindparam("id"))
+
+
+class AppPasswordError(ValueError):
+    """A request to create or revoke an app password that cannot be honoured; the message is
+    safe to show to the user."""
+
+
+@dataclass(frozen=True)
+class AppPasswordView:
+    id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+def looks_like_app_password(password: str) -> bool:
+    """Whether ``password`` has the shape of an app password (no database access)."""
+    return password.startswith(PREFIX) and _FORMAT.fullmatch(password) is not None
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+class AppPasswords:
+    def __init__(self, database: Database, *, clock=utcnow):
+        self._db = database
+        self._clock = clock
+
+    def create(self, username: str, name: str, lifetime: timedelta | None = None
+               ) -> tuple[AppPasswordView, str]:
+        """A new app password for ``username``: its view and the password, which is returned
+        only here and never stored. Raises AppPasswordError for a bad name or lifetime, or
+        when the user already has MAX_PER_USER active ones."""
+        name = " ".join((name or "").split())
+        if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+            raise AppPasswordError(f"name must be 1 to {MAX_NAME_LENGTH} printable characters")
+        if lifetime is not None and not timedelta(0) < lifetime <= MAX_LIFETIME:
+            raise AppPasswordError("expiry must be between 1 and 3650 days")
+        now = self._clock()
+        if len(self.list(username)) >= MAX_PER_USER:
+            raise AppPasswordError(f"at most {MAX_PER_USER} app passwords; revoke one first")
+        public_id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
+        secret = secrets.token_urlsafe(32)
+        row = AppPassword(id=public_id, username=username, name=name, secret_sha256=_digest(secret),
+                          created_at=now, expires_at=now + lifetime if lifetime else None)
+        with self._db.session() as session:
+            session.add(row)
+        return _view(row), f"{PREFIX}{public_id}_{secret}"
+
+    def verify(self, username: str, password: str) -> bool:
+        """Whether ``password`` is an active, unexpired app password of ``username``. Records
+        its use (to LAST_USE_RESOLUTION)."""
+        match = _FORMAT.fullmatch(password)
+        if match is None:
+            return False
+        public_id, secret = match.groups()
+        with self._db.engine.connect() as connection:
+            row = connection.execute(_BY_ID, {"id": public_id}).first()
+        # Digest and compare even when there is no row, so a miss costs the same.
+        expected = row.secret_sha256 if row is not None else "0" * 64
+        matches = hmac.compare_digest(_digest(secret), expected)
+        now = self._clock()
+        if row is None or not matches or row.username != username or row.revoked_at is not None \
+                or (row.expires_at is not None and row.expires_at <= now):
+            return False
+        if row.last_used_at is None or now - row.last_used_at >= LAST_USE_RESOLUTION:
+            with self._db.engine.begin() as connection:
+                connection.execute(update(_TABLE).where(_TABLE.c.id == public_id)
+                                   .values(last_used_at=now))
+        return True
+
+    def list(self, username: str) -> list[AppPasswordView]:
+        """The user's app passwords that are not revoked (expired ones included), newest first."""
+        with self._db.session() as session:
+            rows = session.scalars(
+                select(AppPassword).where(AppPassword.username == username,
+                                          AppPassword.revoked_at.is_(None))
+                .order_by(AppPassword.created_at.desc(), AppPassword.id)).all()
+            return [_view(row) for row in rows]
+
+    def revoke(self, username: str, public_id: str) -> bool:
+        """Revoke one of the user's app passwords; False if there was no such active one."""
+        with self._db.session() as session:
+            result = session.execute(
+                update(AppPassword).where(AppPassword.id == public_id,
+                                          AppPassword.username == username,
+                                          AppPassword.revoked_at.is_(None))
+                .values(revoked_at=self._clock()))
+            return result.rowcount > 0
+
+
+def _view(row: AppPassword) -> AppPasswordView:
+    return AppPasswordView(row.id, row.name, row.created_at, row.expires_at, row.last_used_at)

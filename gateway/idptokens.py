@@ -1,0 +1,56 @@
+"""Tokens issued by an identity provider, presented on the token path.
+
+The gateway's own tokens are recognised by their header ``typ`` (``xauth+jwt``) and never reach
+this module. Any other JWT goes to the one configured OIDC provider whose issuer equals the
+token's (unverified) ``iss`` and that accepts JWTs; that provider then verifies everything. A
+token that is not a JWT is opaque and goes to the one provider configured for introspection.
+Tokens are routed by what they say they are, never by trying keys until one fits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Iterable
+
+from providers.base import Identity
+from providers.oidc.provider import OidcProvider, OidcRejected
+
+
+class IdpTokens:
+    def __init__(self, providers: Iterable[object]):
+        oidc = [p for p in providers if isinstance(p, OidcProvider)]
+        self._by_issuer = {p.issuer: p for p in oidc if p.accepts_jwt_tokens()}
+        introspecting = [p for p in oidc if p.settings.tokens.introspection]
+        # Config validation allows at most one: an opaque token says nothing about its issuer,
+        # and sending it to several IdPs would hand one IdP's tokens to another.
+        self._introspector = introspecting[0] if introspecting else None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._by_issuer) or self._introspector is not None
+
+    def identity(self, token: str) -> Identity:
+        """The identity an IdP token proves. Raises OidcRejected (401) when no provider takes
+        this token or it does not verify; ProviderUnavailable when the IdP cannot be asked."""
+        if token.count(".") == 2:
+            provider = self._by_issuer.get(_unverified_issuer(token))
+        else:
+            provider = self._introspector
+        if provider is None:
+            raise OidcRejected("no_provider_for_token")
+        return provider.identity_from_token(token)
+
+
+def _unverified_issuer(token: str) -> str | None:
+    """The ``iss`` claim of a JWT's payload, read without verification, only for routing."""
+    segment = token.split(".")[1]
+    if len(segment) > 16384:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error, RecursionError):
+        return None
+    issuer = claims.get("iss") if isinstance(claims, dict) else None
+    return issuer if isinstance(issuer, str) else None

@@ -1,0 +1,212 @@
+"""Browser single sign-on, without Flask: start a login, finish it, end it.
+
+The flow (contract §3): the browser starts at ``/sso/login/<provider>``; :meth:`SsoService.begin`
+keeps the provider's transaction (state, nonce, PKCE verifier) in the shared state store under
+its ``state``, bound to a random value kept in the browser's cookie, for at most
+TRANSACTION_SECONDS. The IdP sends the browser back to ``/sso/callback/<provider>``;
+:meth:`SsoService.complete` takes the transaction exactly once (so a replayed or foreign
+``state`` finds nothing), lets the provider validate the callback, admits the identity (one owner
+per username, not disabled), applies the mapping's ``require`` gate, records an SSO session and
+mints the gateway token bound to it. Ending the session revokes every token minted for it, on
+every replica, since sessions live in the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gateway.accounts import AccountRegistry
+from gateway.audit import AuditLog
+from gateway.config import GatewayConfig
+from gateway.federation import Denied, Federation
+from gateway.mapping import EvaluationMemo
+from gateway.redirects import RedirectAllowlist
+from gateway.sessions import SessionRecord, SessionStore
+from gateway.state import StateStore
+from gateway.tokens import InvalidToken, TokenService
+from providers.base import Identity, ProviderUnavailable
+from providers.oidc.provider import OidcProvider, OidcRejected
+
+log = logging.getLogger(__name__)
+
+TRANSACTION_SECONDS = 600
+_STATE = re.compile(r"[A-Za-z0-9_.~-]{16,128}")
+_BINDING = re.compile(r"[A-Za-z0-9_-]{32,64}")
+
+
+@dataclass
+class SsoError(Exception):
+    """A browser login that cannot go on. ``status`` is the HTTP status of the page shown,
+    ``reason`` a short class for logs and audit, ``message`` what the person reads."""
+
+    status: int
+    reason: str
+    message: str
+
+
+EXPIRED = "This sign-in attempt has expired or was already used. Please start again."
+FAILED = "Sign-in failed. Please start again."
+NOT_ALLOWED = "Your account is not allowed to sign in to the Registry. Ask your administrator."
+UNAVAILABLE = "The sign-in service cannot be reached right now. Please try again in a few minutes."
+
+
+@dataclass(frozen=True)
+class CompletedLogin:
+    identity: Identity
+    session: SessionRecord
+    token: str
+    next_url: str
+
+
+class SsoService:
+    def __init__(self, config: GatewayConfig, public_url: str, store: StateStore,
+                 federation: Federation, accounts: AccountRegistry, sessions: SessionStore,
+                 tokens: TokenService, mapping: EvaluationMemo, audit: AuditLog):
+        self.settings = config.sso
+        self.public_url = public_url
+        self.redirects = RedirectAllowlist(
+            ([self.settings.registry_login_url] if self.settings.registry_login_url else [])
+            + list(self.settings.allowed_next))
+        self._store = store
+        self._federation = federation
+        self._accounts = accounts
+        self._sessions = sessions
+        self._tokens = tokens
+        self._mapping = mapping
+        self._audit = audit
+        self.session_lifetime = timedelta(
+            seconds=self.settings.session_lifetime_seconds or config.tokens.session_lifetime_seconds)
+        self.token_lifetime = min(
+            timedelta(seconds=self.settings.token_lifetime_seconds or config.tokens.lifetime_seconds),
+            self.session_lifetime)
+        self.providers: dict[str, OidcProvider] = {
+            provider.id: provider for provider in federation.providers()
+            if isinstance(provider, OidcProvider)}
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled and bool(self.providers)
+
+    @property
+    def logout_url(self) -> str:
+        return f"{self.public_url}/sso/logout"
+
+    def callback_url(self, provider_id: str) -> str:
+        return f"{self.public_url}/sso/callback/{provider_id}"
+
+    def provider(self, provider_id: str) -> OidcProvider:
+        provider = self.providers.get(provider_id)
+        if provider is None or not self.settings.enabled:
+            raise SsoError(404, "unknown_provider", "There is no such sign-in option.")
+        return provider
+
+    def begin(self, provider_id: str, next_url: str | None, binding: str) -> str:
+        """The IdP URL to send the browser to. ``binding`` is the browser's binding cookie value.
+
+        Raises SsoError: 404 for an unknown provider, 400 for a ``next`` outside the allowlist,
+        503 when the IdP (discovery) or the state store cannot be reached.
+        """
+        provider = self.provider(provider_id)
+        target = self.settings.registry_login_url if next_url is None else next_url
+        if not self.redirects.allows(target):
+            raise SsoError(400, "next_not_allowed", "That return address is not allowed.")
+        try:
+            url, transaction = provider.start(self.callback_url(provider_id))
+        except ProviderUnavailable as error:
+            log.warning("sso login: provider %s unavailable: %s", provider_id, error.reason)
+            raise SsoError(503, "provider_unavailable", UNAVAILABLE) from None
+        record = {"provider": provider_id, "binding": _digest(binding), "next": target,
+                  "transaction": dict(transaction)}
+        self._store.set(_transaction_key(transaction["state"]), json.dumps(record),
+                        TRANSACTION_SECONDS)
+        return url
+
+    def complete(self, provider_id: str, params: dict[str, str], binding: str | None
+                 ) -> CompletedLogin:
+        """Finish the login the callback ``params`` answer. Raises SsoError (400 for a missing,
+        foreign, reused or expired state; 401/403 for a refused login; 503 for an outage)."""
+        provider = self.provider(provider_id)
+        state = params.get("state") or ""
+        if not _STATE.fullmatch(state) or binding is None or not _BINDING.fullmatch(binding):
+            raise SsoError(400, "bad_state", EXPIRED)
+        raw = self._store.take(_transaction_key(state))  # single use, whatever happens next
+        if raw is None:
+            raise SsoError(400, "unknown_state", EXPIRED)
+        record = json.loads(raw)
+        if record["provider"] != provider_id or not hmac.compare_digest(
+                record["binding"], _digest(binding)):
+            raise SsoError(400, "foreign_state", EXPIRED)
+        try:
+            identity = provider.finish(self.callback_url(provider_id), params, record["transaction"])
+        except OidcRejected as rejected:
+            self._refused(provider_id, None, rejected.reason)
+            raise SsoError(rejected.status, rejected.reason,
+                           NOT_ALLOWED if rejected.status == 403 else FAILED) from None
+        except ProviderUnavailable as error:
+            log.warning("sso callback: provider %s unavailable: %s", provider_id, error.reason)
+            raise SsoError(503, "provider_unavailable", UNAVAILABLE) from None
+        try:
+            identity = self._federation.admit(identity)
+        except Denied as denied:
+            self._refused(provider_id, identity.username, denied.reason)
+            raise SsoError(denied.status, denied.reason, NOT_ALLOWED) from None
+        if self._mapping.evaluate(identity).denied:
+            self._refused(provider_id, identity.username, "mapping_require_failed")
+            raise SsoError(403, "mapping_require_failed", NOT_ALLOWED)
+        self._accounts.record_snapshot(identity)
+        session = self._sessions.create(identity, self.session_lifetime)
+        token = self._tokens.mint(identity.username, session.id,
+                                  expires_at=min(session.expires_at,
+                                                 session.created_at + self.token_lifetime))
+        self._audit.record("login", "success", username=identity.username, provider=provider_id,
+                           path="sso")
+        return CompletedLogin(identity, session, token, record["next"])
+
+    def _refused(self, provider_id: str, username: str | None, reason: str) -> None:
+        self._audit.record("login", "denied", username=username, provider=provider_id, path="sso",
+                           reason=reason)
+
+    def active_session(self, session_id: str | None) -> SessionRecord | None:
+        return self._sessions.get_active(session_id) if session_id else None
+
+    def session_of_token(self, token: str | None) -> str | None:
+        """The session id of a gateway token if it verifies (expiry aside), else None."""
+        if not token:
+            return None
+        try:
+            return self._tokens.verify(token).session_id
+        except InvalidToken:
+            return None
+
+    def end(self, session_ids: set[str]) -> SessionRecord | None:
+        """Revoke these sessions; return the first one that was still active (for the IdP
+        logout), or None."""
+        ended = None
+        for session_id in sorted(session_ids):
+            record = self._sessions.get_active(session_id)
+            if self._sessions.revoke(session_id) and record is not None:
+                ended = ended or record
+                self._audit.record("logout", "ok", username=record.username,
+                                   provider=record.provider)
+        return ended
+
+    def idp_logout_url(self, session: SessionRecord | None) -> str | None:
+        """Where a top-level sign-out continues: the IdP's end-session endpoint, if any."""
+        provider = self.providers.get(session.provider) if session else None
+        if provider is None:
+            return None
+        return provider.end_session_url(f"{self.public_url}/sso/signed-out")
+
+
+def _transaction_key(state: str) -> str:
+    return "sso:tx:" + hashlib.sha256(state.encode()).hexdigest()
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()

@@ -1,0 +1,138 @@
+"""The browser's side of SSO: cookies, the signed-in session, CSRF tokens and pages.
+
+Cookies the gateway sets:
+
+* ``xAuthToken`` (contract §3): ``<token>|<logout URL>``, percent-encoded so the Registry web
+  client's cookie parser (which keeps only the text between the first and second ``=``) reads it
+  whole; readable by JavaScript (never HttpOnly), ``Domain`` = the configured shared parent
+  domain, ``Path=/``, ``SameSite=Lax``, ``Secure`` when the gateway is served over HTTPS.
+* the gateway's own session cookie: the SSO session id, HttpOnly, host-only, ``SameSite=Lax``
+  (``__Host-`` prefixed and Secure over HTTPS). It signs the person in to the self-service page
+  and tells the logout page which session to end.
+* a binding cookie holding a random value whose digest is kept with each login transaction, so
+  a callback only completes in the browser that started it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from urllib.parse import quote
+
+from flask import current_app, render_template, request
+
+from gateway.services import Services
+from gateway.sessions import SessionRecord
+
+XAUTH_COOKIE = "xAuthToken"
+BINDING_SECONDS = 600
+
+
+def services() -> Services:
+    return current_app.extensions["gateway"]
+
+
+def secure() -> bool:
+    """Whether the gateway is served over HTTPS (its public URL says so)."""
+    return services().settings.public_url.startswith("https://")
+
+
+def session_cookie_name() -> str:
+    return "__Host-gw_session" if secure() else "gw_session"
+
+
+def binding_cookie_name() -> str:
+    return "__Host-gw_binding" if secure() else "gw_binding"
+
+
+def xauth_value(token: str, logout_url: str) -> str:
+    """The cookie value the Registry's web client splits at its first ``|`` (contract §3)."""
+    return quote(f"{token}|{logout_url}", safe="")
+
+
+def set_login_cookies(response, token: str, session: SessionRecord, token_seconds: int) -> None:
+    svc = services()
+    response.set_cookie(XAUTH_COOKIE, xauth_value(token, svc.sso.logout_url),
+                        max_age=token_seconds, path="/", domain=svc.config.sso.cookie_domain,
+                        secure=secure(), httponly=False, samesite="Lax")
+    session_seconds = max(1, int((session.expires_at - session.created_at).total_seconds()))
+    response.set_cookie(session_cookie_name(), session.id, max_age=session_seconds, path="/",
+                        secure=secure(), httponly=True, samesite="Lax")
+
+
+def clear_login_cookies(response) -> None:
+    """Expire both cookies with the same Domain and Path they were set with."""
+    response.delete_cookie(XAUTH_COOKIE, path="/", domain=services().config.sso.cookie_domain,
+                           secure=secure(), httponly=False, samesite="Lax")
+    response.delete_cookie(session_cookie_name(), path="/", secure=secure(), httponly=True,
+                           samesite="Lax")
+
+
+def binding_value() -> tuple[str, bool]:
+    """The browser's binding value, and whether it must be (re)set on the response. One value
+    per browser, so logins started in two tabs both complete."""
+    current = request.cookies.get(binding_cookie_name(), "")
+    if 32 <= len(current) <= 64 and current.replace("-", "").replace("_", "").isalnum():
+        return current, False
+    return secrets.token_urlsafe(32), True
+
+
+def set_binding_cookie(response, value: str) -> None:
+    response.set_cookie(binding_cookie_name(), value, max_age=BINDING_SECONDS, path="/",
+                        secure=secure(), httponly=True, samesite="Lax")
+
+
+def signed_in() -> SessionRecord | None:
+    """The active SSO session of this browser, if any."""
+    session_id = request.cookies.get(session_cookie_name())
+    return services().sso.active_session(session_id)
+
+
+def xauth_token_from_cookie() -> str | None:
+    """Our token from the browser's ``xAuthToken`` cookie, if it holds one."""
+    from urllib.parse import unquote
+
+    value = request.cookies.get(XAUTH_COOKIE)
+    if not value or len(value) > 16384:
+        return None
+    return unquote(value).split("|", 1)[0] or None
+
+
+def _csrf_key() -> bytes:
+    secret = services().settings.key_encryption_key.encode()
+    return hmac.new(secret, b"gateway web csrf v1", hashlib.sha256).digest()
+
+
+def csrf_token(session: SessionRecord) -> str:
+    """A form token tied to the signed-in session: a form posted from anywhere else fails."""
+    return hmac.new(_csrf_key(), session.id.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_ok(session: SessionRecord) -> bool:
+    """Whether the posted form carries this session's token and, if the browser says where it
+    posted from, came from the gateway's own origin."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != _public_origin():
+        return False
+    sent = request.form.get("csrf_token", "")
+    return isinstance(sent, str) and hmac.compare_digest(sent, csrf_token(session))
+
+
+def _public_origin() -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(services().settings.public_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def page(template: str, code: int = 200, **context):
+    """Render an HTML page with the brand in its context; (body, HTTP status)."""
+    brand = services().config.sso.brand
+    return render_template(template, brand=brand, **context), code
+
+
+def error_page(status: int, message: str, retry_after: int | None = None):
+    body, _ = page("error.html", status, status=status, message=message)
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    return body, status, headers

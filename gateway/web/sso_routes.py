@@ -1,0 +1,142 @@
+"""Routes of browser sign-on: a thin Flask adapter over :mod:`gateway.sso`.
+
+``/``                         landing page: one button per identity provider
+``/sso/login/<provider>``     starts an authorization-code login (PKCE S256)
+``/sso/callback/<provider>``  finishes it, sets ``xAuthToken``, redirects to the Registry
+``/sso/logout``               the logout URL in the cookie: ends the session, clears the cookies,
+                              answers a tiny page the Registry's origin may frame
+``/sso/signout``              (POST, CSRF) top-level sign-out, continuing to the IdP's logout
+``/sso/signed-out``           where the IdP's logout returns
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, make_response, redirect, request
+
+from gateway.db import UNAVAILABLE_ERRORS
+from gateway.sso import UNAVAILABLE, SsoError
+from gateway.state import StoreUnavailable
+from gateway.web.browser import (
+    binding_value,
+    clear_login_cookies,
+    csrf_ok,
+    csrf_token,
+    error_page,
+    page,
+    services,
+    set_binding_cookie,
+    set_login_cookies,
+    signed_in,
+    xauth_token_from_cookie,
+    binding_cookie_name,
+)
+
+log = logging.getLogger(__name__)
+bp = Blueprint("sso", __name__)
+MAX_PARAM_CHARS = 4096
+OUTAGES = (StoreUnavailable, *UNAVAILABLE_ERRORS)
+
+
+@bp.get("/")
+def landing():
+    sso = services().sso
+    session = signed_in()
+    providers = [{"id": p.id, "label": p.settings.label or f"Sign in with {p.id}",
+                  "logo_url": p.settings.logo_url} for p in sso.providers.values()]
+    return page("landing.html", providers=providers if sso.enabled else [], session=session,
+                csrf=csrf_token(session) if session else None,
+                registry_url=services().config.sso.registry_login_url)
+
+
+@bp.get("/sso/login/<provider_id>")
+def login(provider_id: str):
+    next_url = request.args.get("next")
+    binding, fresh = binding_value()
+    try:
+        url = services().sso.begin(provider_id, next_url, binding)
+    except SsoError as error:
+        return error_page(error.status, error.message, 30 if error.status == 503 else None)
+    except OUTAGES as error:
+        log.warning("sso login: %s", type(error).__name__)
+        return error_page(503, UNAVAILABLE, 5)
+    response = redirect(url, 302)
+    if fresh:
+        set_binding_cookie(response, binding)
+    return response
+
+
+@bp.get("/sso/callback/<provider_id>")
+def callback(provider_id: str):
+    params = {key: value for key, value in request.args.items() if len(value) <= MAX_PARAM_CHARS}
+    sso = services().sso
+    try:
+        done = sso.complete(provider_id, params, request.cookies.get(binding_cookie_name()))
+    except SsoError as error:
+        return error_page(error.status, error.message, 30 if error.status == 503 else None)
+    except OUTAGES as error:
+        log.warning("sso callback: %s", type(error).__name__)
+        return error_page(503, UNAVAILABLE, 5)
+    response = redirect(done.next_url, 302)
+    token_seconds = max(1, int(min(sso.token_lifetime, done.session.expires_at - done.session.created_at)
+                               .total_seconds()))
+    set_login_cookies(response, done.token, done.session, token_seconds)
+    return response
+
+
+def _end_browser_session():
+    """Revoke this browser's session (by its session cookie and by the token in its
+    ``xAuthToken`` cookie); return the session that was ended, if any."""
+    sso = services().sso
+    ids = set()
+    session = signed_in()
+    if session is not None:
+        ids.add(session.id)
+    token_session = sso.session_of_token(xauth_token_from_cookie())
+    if token_session is not None:
+        ids.add(token_session)
+    return sso.end(ids)
+
+
+@bp.get("/sso/logout")
+def logout():
+    """The logout URL the Registry's web client loads in a hidden iframe (contract §3)."""
+    try:
+        _end_browser_session()
+    except OUTAGES as error:
+        log.warning("sso logout: %s", type(error).__name__)
+        return error_page(503, UNAVAILABLE, 5)
+    body, status = page("logout.html")
+    response = make_response(body, status)
+    origin = services().config.sso.registry_origin
+    ancestors = f"'self' {origin}" if origin else "'self'"
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'self'; frame-ancestors {ancestors}")
+    clear_login_cookies(response)
+    return response
+
+
+@bp.post("/sso/signout")
+def signout():
+    """Top-level sign-out from the landing or account page; continues to the IdP's logout."""
+    session = signed_in()
+    if session is not None and not csrf_ok(session):
+        return error_page(403, "This form has expired. Please reload the page and try again.")
+    try:
+        ended = _end_browser_session()
+    except OUTAGES as error:
+        log.warning("sso signout: %s", type(error).__name__)
+        return error_page(503, UNAVAILABLE, 5)
+    target = services().sso.idp_logout_url(ended) or "/sso/signed-out"
+    response = redirect(target, 303)
+    clear_login_cookies(response)
+    return response
+
+
+@bp.get("/sso/signed-out")
+def signed_out():
+    post_logout = services().config.sso.post_logout_url
+    if post_logout:
+        return redirect(post_logout, 303)
+    return page("signed_out.html")

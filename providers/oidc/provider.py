@@ -1,0 +1,373 @@
+"""An OpenID Connect IdP as a callback provider (browser login) and a token provider (bearer).
+
+The browser login is the authorization code flow with PKCE S256, a fresh ``state`` and
+``nonce`` per login, RFC 9207's ``iss`` check, and an ID token verified against the IdP's
+published keys. The token path accepts, each only when configured, this IdP's ID tokens,
+its RFC 9068 JWT access tokens for a named audience, or opaque tokens it introspects.
+
+An IdP that cannot be reached, hangs or answers 5xx raises ProviderUnavailable (the gateway
+answers 503); everything the IdP or the browser got wrong raises OidcRejected. Tokens,
+codes and secrets are never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+from typing import Any, Callable, Mapping
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+import jwt
+import requests
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from providers.base import Identity, ProviderUnavailable
+from providers.oidc.claims import OidcRejected, has_claim, identity_from_claims
+from providers.oidc.metadata import Answer, Http, Metadata
+from providers.oidc.settings import OidcSettings
+
+__all__ = ["OidcProvider", "OidcRejected"]
+
+log = logging.getLogger(__name__)
+
+LEEWAY_SECONDS = 60
+MAX_TOKEN_LENGTH = 16384
+_ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
+# Claims about the token itself: userinfo never overrides the ID token's.
+_TOKEN_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "azp", "auth_time",
+                           "at_hash", "c_hash", "jti", "sid", "acr", "amr"})
+_JWT_ERRORS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "expired"),
+    (jwt.ImmatureSignatureError, "not_yet_valid"),
+    (jwt.InvalidAudienceError, "bad_audience"),
+    (jwt.InvalidIssuerError, "bad_issuer"),
+    (jwt.InvalidAlgorithmError, "alg_not_allowed"),
+    (jwt.InvalidSignatureError, "bad_signature"),
+    (jwt.InvalidIssuedAtError, "bad_iat"),
+    (jwt.DecodeError, "malformed_token"),
+)
+_MISSING_CLAIM_REASONS = {"aud": "bad_audience", "iss": "bad_issuer"}
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class OidcProvider:
+    """Browser logins and bearer tokens of one OpenID Connect IdP."""
+
+    def __init__(self, provider_id: str, settings: OidcSettings, canonical: Callable[[str], str | None], *,
+                 session: requests.Session | None = None):
+        self.id = provider_id
+        self.settings = settings
+        self._canonical = canonical
+        self._own_session = session is None
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False
+        self._session = session
+        self._http = Http(provider_id, settings.timeout_seconds, session)
+        self._metadata = Metadata(provider_id, settings, self._http)
+
+    @property
+    def issuer(self) -> str:
+        return self.settings.issuer
+
+    # -- the browser login --------------------------------------------------------------------
+
+    def start(self, redirect_uri: str) -> tuple[str, dict]:
+        """Authorization URL (code flow, PKCE S256, fresh random state, nonce and code_verifier)
+        and the JSON-serialisable transaction to keep: state, nonce, code_verifier, redirect_uri.
+        ProviderUnavailable when discovery cannot be fetched in time."""
+        endpoint = self._metadata.document()["authorization_endpoint"]  # checked at discovery
+        transaction = {"state": generate_token(43), "nonce": generate_token(43),
+                       "code_verifier": generate_token(64), "redirect_uri": redirect_uri}
+        params = {
+            "response_type": "code",
+            "client_id": self.settings.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": " ".join(self.settings.scopes),
+            "state": transaction["state"],
+            "nonce": transaction["nonce"],
+            "code_challenge": create_s256_code_challenge(transaction["code_verifier"]),
+            "code_challenge_method": "S256",
+        }
+        return _with_query(endpoint, params), transaction
+
+    def finish(self, redirect_uri: str, params: Mapping[str, str], transaction: Mapping[str, Any]) -> Identity:
+        """The identity a callback proves, checked against the transaction :meth:`start` gave.
+
+        In order: an ``error`` parameter (``idp_error``); ``state`` (``bad_state``); the redirect
+        URI (``bad_redirect_uri``); RFC 9207 ``iss`` (``bad_iss``: wrong, or missing where the IdP
+        promises it); the code exchange with the verifier (``code_rejected``); the ID token
+        (signature, alg, iss, aud, azp, exp/iat, ``nonce_mismatch``); userinfo as configured
+        (``userinfo_sub_mismatch``); then the claims (see :func:`identity_from_claims`).
+        ProviderUnavailable when the IdP cannot be reached, hangs or answers 5xx.
+        """
+        error = params.get("error")
+        if error is not None:
+            code = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else "(malformed)"
+            log.info("oidc %s: the IdP answered the login with error %s", self.id, code)
+            raise OidcRejected("idp_error")
+        if not _same_secret(params.get("state"), transaction.get("state")):
+            raise OidcRejected("bad_state")
+        if redirect_uri != transaction.get("redirect_uri"):
+            raise OidcRejected("bad_redirect_uri")
+        document = self._metadata.document()
+        if "iss" in params:
+            if params["iss"] != self.issuer:
+                raise OidcRejected("bad_iss")
+        elif document.get("authorization_response_iss_parameter_supported") is True:
+            raise OidcRejected("bad_iss")
+        code, verifier = params.get("code"), transaction.get("code_verifier")
+        if not isinstance(code, str) or not code:
+            raise OidcRejected("missing_code")
+        if not isinstance(verifier, str) or not verifier:
+            raise OidcRejected("bad_state")
+        tokens = self._exchange(code, redirect_uri, verifier)
+        id_token = tokens.get("id_token")
+        if not isinstance(id_token, str):
+            raise OidcRejected("missing_id_token")
+        claims = self._verify(id_token, (self.settings.client_id,), id_token=True)
+        if not _same_secret(claims.get("nonce"), transaction.get("nonce")):
+            raise OidcRejected("nonce_mismatch")
+        if self._wants_userinfo(claims):
+            claims = _merged(claims, self._userinfo(tokens.get("access_token"), claims.get("sub"),
+                                                    required=self.settings.userinfo == "always"))
+        return self._identity(claims)
+
+    def end_session_url(self, post_logout_redirect_uri: str | None) -> str | None:
+        """The IdP's end_session_endpoint with client_id (and post_logout_redirect_uri), if
+        end_session is configured and the IdP advertises one; None otherwise. Never raises."""
+        if not self.settings.end_session:
+            return None
+        try:
+            endpoint = self._metadata.endpoint("end_session_endpoint")
+        except ProviderUnavailable:
+            return None
+        if endpoint is None:
+            return None
+        params = {"client_id": self.settings.client_id}
+        if post_logout_redirect_uri:
+            params["post_logout_redirect_uri"] = post_logout_redirect_uri
+        return _with_query(endpoint, params)
+
+    # -- the token path -----------------------------------------------------------------------
+
+    def accepts_jwt_tokens(self) -> bool:
+        """Whether some JWT (an ID token, or an access token for an audience) may be accepted."""
+        tokens = self.settings.tokens
+        return tokens.accept_id_tokens or bool(tokens.access_token_audiences)
+
+    def identity_from_token(self, token: str) -> Identity:
+        """The identity a bearer token of this IdP proves.
+
+        A JWT is an ID token (only with ``tokens.accept_id_tokens``; header typ absent or JWT;
+        aud contains client_id) or an access token (typ at+jwt; aud contains one of
+        ``tokens.access_token_audiences``); iss exact, signature by the IdP's keys, exp required.
+        Anything else is opaque: introspected (RFC 7662) only with ``tokens.introspection``; it
+        must be active, of this issuer, and bound to this client or a configured audience;
+        userinfo fills in a missing username. OidcRejected or ProviderUnavailable otherwise.
+        """
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+            raise OidcRejected("malformed_token")
+        header = _jwt_header(token)
+        if header is None:
+            return self._introspected(token)
+        tokens = self.settings.tokens
+        typ = header.get("typ")
+        kind = typ.lower() if isinstance(typ, str) else typ
+        if kind in _ACCESS_TOKEN_TYPES and tokens.access_token_audiences:
+            claims = self._verify(token, tokens.access_token_audiences, id_token=False)
+        elif kind in (None, "jwt") and tokens.accept_id_tokens:
+            claims = self._verify(token, (self.settings.client_id,), id_token=True)
+        else:
+            raise OidcRejected("token_not_accepted")
+        return self._identity(claims)
+
+    def _introspected(self, token: str) -> Identity:
+        if not self.settings.tokens.introspection:
+            raise OidcRejected("token_not_accepted")
+        endpoint = self._metadata.endpoint("introspection_endpoint")
+        if endpoint is None:
+            raise ProviderUnavailable(self.id, "discovery has no introspection_endpoint")
+        answer = self._post(endpoint, {"token": token, "token_type_hint": "access_token"}, "introspection")
+        if answer.status != 200:
+            self._refused_client(answer, "introspection")
+            raise OidcRejected("token_rejected")
+        info = answer.json()
+        if info is None:
+            raise ProviderUnavailable(self.id, "introspection: not a JSON object")
+        if info.get("active") is not True:
+            raise OidcRejected("inactive_token")
+        if "iss" in info and info["iss"] != self.issuer:
+            raise OidcRejected("bad_issuer")
+        if not _says_bearer(info):
+            raise OidcRejected("bad_token_type")
+        exp = info.get("exp")
+        if isinstance(exp, (int, float)) and exp + LEEWAY_SECONDS < time.time():
+            raise OidcRejected("expired")
+        if not self._bound_to_us(info):
+            raise OidcRejected("bad_audience")
+        if not has_claim(info, self.settings.username_claim):
+            info = _merged(info, self._userinfo(token, info.get("sub"), required=True))
+        return self._identity(info)
+
+    def _bound_to_us(self, info: Mapping[str, Any]) -> bool:
+        # Confidential clients may introspect any client's token: this one must be for us.
+        audiences = info.get("aud")
+        audiences = [audiences] if isinstance(audiences, str) else audiences if isinstance(audiences, list) else []
+        ours = {self.settings.client_id, *self.settings.tokens.access_token_audiences}
+        return info.get("client_id") == self.settings.client_id or bool(ours & set(audiences))
+
+    # -- health, lifecycle ----------------------------------------------------------------------
+
+    def health(self) -> str:
+        """"ok" when the discovery document is at hand (cached or fetched now), else why not."""
+        try:
+            self._metadata.document()
+        except ProviderUnavailable as error:
+            return error.reason
+        return "ok"
+
+    def close(self) -> None:
+        if self._own_session:
+            self._session.close()
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _post(self, url: str, data: dict[str, str], what: str) -> Answer:
+        """POST a form to the IdP with this client's authentication."""
+        settings = self.settings
+        auth = None
+        if settings.client_auth == "client_secret_basic":
+            # RFC 6749 2.3.1: form-encoded before Basic, which matters for secrets with ":" or "%".
+            auth = (quote(settings.client_id, safe=""), quote(settings.client_secret or "", safe=""))
+        elif settings.client_auth == "client_secret_post":
+            data = {**data, "client_id": settings.client_id, "client_secret": settings.client_secret or ""}
+        else:
+            data = {**data, "client_id": settings.client_id}
+        return self._http.request("POST", url, what, data=data, auth=auth, headers={"Accept": "application/json"})
+
+    def _refused_client(self, answer: Answer, what: str) -> None:
+        """ProviderUnavailable when the IdP refused this client itself: a misconfiguration
+        (wrong secret or auth method) that no user can get past."""
+        error = (answer.json() or {}).get("error")
+        if answer.status == 401 or error == "invalid_client":
+            log.error("oidc %s: the IdP refused the client credentials at %s (HTTP %s)", self.id, what,
+                      answer.status)
+            raise ProviderUnavailable(self.id, f"{what}: client authentication refused")
+        if not 400 <= answer.status < 500:
+            raise ProviderUnavailable(self.id, f"{what}: HTTP {answer.status}")
+        code = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else "(none)"
+        log.info("oidc %s: %s refused with HTTP %s, error %s", self.id, what, answer.status, code)
+
+    def _exchange(self, code: str, redirect_uri: str, verifier: str) -> dict[str, Any]:
+        endpoint = self._metadata.document()["token_endpoint"]  # checked at discovery
+        answer = self._post(endpoint, {"grant_type": "authorization_code", "code": code,
+                                       "redirect_uri": redirect_uri, "code_verifier": verifier}, "token")
+        if answer.status != 200:
+            self._refused_client(answer, "token")
+            raise OidcRejected("code_rejected")  # invalid_grant: reused, expired, wrong verifier
+        tokens = answer.json()
+        if tokens is None:
+            raise ProviderUnavailable(self.id, "token: not a JSON object")
+        return tokens
+
+    def _verify(self, token: str, audiences: tuple[str, ...], *, id_token: bool) -> dict[str, Any]:
+        """The claims of a JWT signed by this IdP for one of ``audiences``; OidcRejected if not."""
+        header = _jwt_header(token)
+        if header is None:
+            raise OidcRejected("malformed_token")
+        key = self._metadata.signing_key(header)
+        required = ["exp", "iat", "iss", "aud", "sub"] if id_token else ["exp", "iss", "aud"]
+        try:
+            claims = jwt.decode(token, key=key, algorithms=[key.algorithm_name], audience=list(audiences),
+                                issuer=self.issuer, leeway=LEEWAY_SECONDS, options={"require": required})
+        except jwt.MissingRequiredClaimError as error:
+            raise OidcRejected(_MISSING_CLAIM_REASONS.get(error.claim, "missing_claim")) from None
+        except jwt.InvalidTokenError as error:
+            reason = next((reason for kind, reason in _JWT_ERRORS if isinstance(error, kind)), "bad_token")
+            raise OidcRejected(reason) from None
+        if id_token:
+            azp, aud = claims.get("azp"), claims.get("aud")
+            if (azp is not None or (isinstance(aud, list) and len(aud) > 1)) and azp != self.settings.client_id:
+                raise OidcRejected("bad_azp")
+        return claims
+
+    def _wants_userinfo(self, claims: Mapping[str, Any]) -> bool:
+        settings = self.settings
+        if settings.userinfo != "fallback":
+            return settings.userinfo == "always"
+        wanted = [settings.username_claim]
+        if settings.groups_claim:
+            wanted.append(settings.groups_claim)
+        if "email" in settings.scopes:
+            wanted.append("email")
+        if settings.require_email_verified:
+            wanted.append("email_verified")
+        return not all(has_claim(claims, path) for path in wanted)
+
+    def _userinfo(self, access_token: Any, sub: Any, *, required: bool) -> dict[str, Any]:
+        """The userinfo claims for ``access_token``; their sub must be ``sub``. Without a
+        userinfo endpoint: nothing, or ProviderUnavailable when ``required``."""
+        endpoint = self._metadata.endpoint("userinfo_endpoint")
+        if endpoint is None:
+            if required:
+                raise ProviderUnavailable(self.id, "discovery has no userinfo_endpoint")
+            return {}
+        if not isinstance(access_token, str) or not access_token:
+            raise ProviderUnavailable(self.id, "token: no access_token for userinfo")
+        answer = self._http.request("GET", endpoint, "userinfo", headers={
+            "Authorization": f"Bearer {access_token}", "Accept": "application/json"})
+        if answer.status in (401, 403):
+            raise OidcRejected("userinfo_refused")
+        if answer.status != 200:
+            raise ProviderUnavailable(self.id, f"userinfo: HTTP {answer.status}")
+        info = answer.json()
+        if info is None:
+            raise ProviderUnavailable(self.id, "userinfo: not a JSON object (signed userinfo is not supported)")
+        if not isinstance(sub, str) or info.get("sub") != sub:
+            raise OidcRejected("userinfo_sub_mismatch")
+        return info
+
+    def _identity(self, claims: Mapping[str, Any]) -> Identity:
+        return identity_from_claims(self.id, self.issuer, claims, self.settings, self._canonical)
+
+
+def _same_secret(given: Any, kept: Any) -> bool:
+    """Whether two non-empty strings are equal, compared in constant time."""
+    if not isinstance(given, str) or not isinstance(kept, str) or not kept:
+        return False
+    return hmac.compare_digest(given.encode(), kept.encode())
+
+
+def _says_bearer(info: Mapping[str, Any]) -> bool:
+    """Whether an introspection answer calls the token a bearer access token. A refresh token
+    (oidc-provider names no type for it, Keycloak says ``typ: Refresh``) or a DPoP-bound
+    token must not pass as one."""
+    kinds = [info.get(name) for name in ("token_type", "typ") if info.get(name) is not None]
+    return bool(kinds) and all(isinstance(kind, str) and kind.lower() == "bearer" for kind in kinds)
+
+
+def _jwt_header(token: str) -> dict[str, Any] | None:
+    """The unverified header of a compact JWS (three segments), or None when it is not one."""
+    if token.count(".") != 2:
+        return None
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        return None
+    return header if isinstance(header.get("alg"), str) else None
+
+
+def _merged(claims: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``claims`` with ``extra``'s user claims on top; the token's own claims stay."""
+    return {**claims, **{key: value for key, value in extra.items() if key not in _TOKEN_CLAIMS}}
+
+
+def _with_query(url: str, params: Mapping[str, str]) -> str:
+    """``url`` with ``params`` added to whatever query it already has."""
+    parts = urlsplit(url)
+    query = urlencode(params)
+    return urlunsplit(parts._replace(query=f"{parts.query}&{query}" if parts.query else query))
