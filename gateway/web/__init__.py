@@ -23,7 +23,7 @@ def register(app: Flask) -> None:
             if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
                 response.headers.setdefault("X-Frame-Options", "DENY")
             response.headers.setdefault("Cache-Control", "no-store")
-            response.headers.setdefault("Referrer-Policy", "no-referrer")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
             response.headers.setdefault("X-Content-Type-Options", "nosniff")
         elif request.path.startswith("/static/"):
             response.headers.setdefault("X-Content-Type-Options", "nosniff")

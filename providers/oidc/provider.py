@@ -166,8 +166,10 @@ class OidcProvider:
         aud contains client_id) or an access token (typ at+jwt; aud contains one of
         ``tokens.access_token_audiences``); iss exact, signature by the IdP's keys, exp required.
         Anything else is opaque: introspected (RFC 7662) only with ``tokens.introspection``; it
-        must be active, of this issuer, and bound to this client or a configured audience;
-        userinfo fills in a missing username. OidcRejected or ProviderUnavailable otherwise.
+        must be active, a bearer access token (``token_type``/``typ`` Bearer: not a refresh
+        token), of this issuer if it says, unexpired, and issued to this client (``client_id``)
+        or for it or a configured audience (``aud``); userinfo, asked with the token, fills in a
+        missing username. OidcRejected or ProviderUnavailable otherwise.
         """
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
             raise OidcRejected("malformed_token")

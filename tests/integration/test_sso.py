@@ -471,8 +471,8 @@ def test_app_passwords_for_the_command_line(gateway, idp):
     assert answer.json() == {"username": "alice", "roles": ["user", "admin", "surveyor"],
                              "maxStorageMB": 51200, "email": "alice@example.test"}
     listed = session.get(f"{gateway.url}/account", timeout=10).text
-    row = listed.split("<td>laptop ddb</td>", 1)[1].split("</tr>", 1)[0]
-    created_at, expires_at, last_used = re.findall(r"<td>([^<]*)</td>", row)[:3]
+    row = listed.split(">laptop ddb</td>", 1)[1].split("</tr>", 1)[0]
+    created_at, expires_at, last_used = re.findall(r"<td[^>]*>([^<]*)</td>", row)[:3]
     assert last_used.endswith("UTC") and expires_at != "never"  # used just now; expires in 30 days
 
     # Wrong app password, another user's name, a plain password: the same 401 as always.
