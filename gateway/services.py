@@ -17,7 +17,7 @@ from gateway.oidcconfig import oidc_settings
 from gateway.mapping import EvaluationMemo
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
-from gateway.sso import SsoService
+from gateway.sso import SsoService, check_cookie_reach
 from gateway.state import StateStore, open_store
 from gateway.throttle import AccountThrottle
 from gateway.tokens import KeyCipher, KeyRing, TokenService
@@ -56,6 +56,7 @@ class Services:
 
 
 def build_services(settings: Settings, config: GatewayConfig) -> Services:
+    check_cookie_reach(settings.public_url, config.sso, config.source)
     database = Database(settings.database_url)
     store = open_store(settings.redis_url)
     accounts = AccountRegistry(database)

@@ -20,10 +20,12 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from gateway.accounts import AccountRegistry
 from gateway.audit import AuditLog
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, SsoSettings
+from gateway.configerror import ConfigError
 from gateway.federation import Denied, Federation
 from gateway.mapping import EvaluationMemo
 from gateway.redirects import RedirectAllowlist
@@ -202,6 +204,27 @@ class SsoService:
         if provider is None:
             return None
         return provider.end_session_url(f"{self.public_url}/sso/signed-out")
+
+
+def check_cookie_reach(public_url: str, settings: SsoSettings, source: str) -> None:
+    """Refuse a configuration whose ``xAuthToken`` cookie the Registry's page could never read:
+    the cookie is set by the gateway's host, for ``cookie_domain`` (or that host alone), and the
+    Registry's login page must be inside it (contract §3)."""
+    if not settings.enabled:
+        return
+    gateway_host = (urlsplit(public_url).hostname or "").lower()
+    registry_host = (urlsplit(settings.registry_login_url).hostname or "").lower()
+    domain = settings.cookie_domain
+    if domain is None:
+        if gateway_host != registry_host:
+            raise ConfigError(source, "sso.cookie_domain",
+                              f"is required: the gateway ({gateway_host}) and the Registry "
+                              f"({registry_host}) are on different hosts; give their shared parent domain")
+        return
+    for what, host in (("GATEWAY_PUBLIC_URL", gateway_host), ("sso.registry_login_url", registry_host)):
+        if host != domain and not host.endswith("." + domain):
+            raise ConfigError(source, "sso.cookie_domain",
+                              f"{domain} does not cover the host of {what} ({host})")
 
 
 def _transaction_key(state: str) -> str:

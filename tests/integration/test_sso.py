@@ -39,8 +39,8 @@ from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
 
-REGISTRY_LOGIN = "http://hub.example.test:8081/login"
-OTHER_NEXT = "http://hub.example.test:8081/other"
+REGISTRY_LOGIN = "http://127.0.0.1:8081/login"  # same host as the gateway: host-only cookie
+OTHER_NEXT = "http://127.0.0.1:8081/other"
 DIRECT_REDIRECT = "http://127.0.0.1:9/direct-callback"  # for tokens fetched straight from the IdP
 KC_CLIENT_ID = "keycloak-style"
 KC_CLIENT_SECRET = "keycloak-style-Secret-0123456789"
@@ -283,9 +283,9 @@ def test_next_from_the_allowlist_is_honoured(gateway, idp):
 
 @pytest.mark.parametrize("next_url", [
     "//evil.example", "/\\evil.example", "/%09/evil.example", "https://evil.example/login",
-    "http://hub.example.test.evil.example:8081/login", "http://hub.example.test:8081@evil.example/login",
-    "http://hub.example.test:8081/login/../../evil", "HTTP://HUB.EXAMPLE.TEST:8081/login",
-    "http://hub.example.test:8081/login ", "http://hub.example.test:8081/login?x=1", "",
+    "http://127.0.0.1.evil.example:8081/login", "http://127.0.0.1:8081@evil.example/login",
+    "http://127.0.0.1:8081/login/../../evil", "HTTP://127.0.0.1:8081/login", "http://127.0.0.1:8081/login ",
+    "http://127.0.0.1:8081/login?x=1", "http://127.0.0.1:8081/login#x", "http://127.0.0.2:8081/login", "",
     "javascript:alert(1)",
 ])
 def test_open_redirects_are_refused_before_the_idp(gateway, next_url):
@@ -385,7 +385,7 @@ def test_logout_url_ends_the_session_clears_the_cookie_and_may_be_framed(gateway
     response = session.get(logout_url, timeout=10)
     assert response.status_code == 200
     policy = response.headers["Content-Security-Policy"]
-    assert "frame-ancestors 'self' http://hub.example.test:8081" in policy
+    assert "frame-ancestors 'self' http://127.0.0.1:8081" in policy
     assert "X-Frame-Options" not in response.headers
     cleared = set_cookies(response)["xAuthToken"]
     assert cleared["value"] == "" and cleared["path"] == "/"

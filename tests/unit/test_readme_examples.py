@@ -1,4 +1,4 @@
-"""The README's LDAP and Active Directory examples are valid configuration, as written."""
+"""The README's LDAP, Active Directory and OIDC examples are valid configuration, as written."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def _ldap_examples() -> list[str]:
     text = README.read_text("utf-8")
-    section = text[text.index("### LDAP and Active Directory"):text.index("### Keycloak / Entra ID")]
+    section = text[text.index("### LDAP and Active Directory"):text.index("### Single sign-on with OpenID Connect")]
     return re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
 
 
@@ -37,3 +37,21 @@ def test_readme_ldap_example_is_valid(index, tmp_path):
     for provider in config.providers:
         if provider.type == "ldap":
             assert ldap_settings(dict(provider.options)).servers
+
+
+def _oidc_examples() -> list[str]:
+    text = README.read_text("utf-8")
+    section = text[text.index("### Single sign-on with OpenID Connect"):text.index("## Usernames")]
+    return re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+
+
+@pytest.mark.parametrize("index", range(2))
+def test_readme_oidc_example_is_valid(index):
+    from gateway.oidcconfig import oidc_settings
+
+    block = _oidc_examples()[index]
+    data = expand_variables(yaml.safe_load(block), "README",
+                            {"KEYCLOAK_CLIENT_SECRET": "x-secret", "ENTRA_CLIENT_SECRET": "x-secret"})
+    config = parse_config(data, "README")
+    assert config.sso.enabled
+    assert [oidc_settings(dict(p.options)).issuer for p in config.providers if p.type == "oidc"]
