@@ -34,6 +34,7 @@ from gateway.state import StateStore
 from gateway.tokens import InvalidToken, TokenService
 from providers.base import Identity, ProviderUnavailable
 from providers.oidc.provider import OidcProvider, OidcRejected
+from providers.sql import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -163,12 +164,15 @@ class SsoService:
             raise SsoError(403, "mapping_require_failed", NOT_ALLOWED)
         self._accounts.record_snapshot(identity)
         session = self._sessions.create(identity, self.session_lifetime)
-        token = self._tokens.mint(identity.username, session.id,
-                                  expires_at=min(session.expires_at,
-                                                 session.created_at + self.token_lifetime))
+        token = self.mint_for(session)
         self._audit.record("login", "success", username=identity.username, provider=provider_id,
                            path="sso")
         return CompletedLogin(identity, session, token, record["next"])
+
+    def mint_for(self, session: SessionRecord) -> str:
+        """A token bound to ``session``, lasting the token lifetime but never past the session."""
+        return self._tokens.mint(session.username, session.id,
+                                 expires_at=min(session.expires_at, utcnow() + self.token_lifetime))
 
     def _refused(self, provider_id: str, username: str | None, reason: str) -> None:
         self._audit.record("login", "denied", username=username, provider=provider_id, path="sso",

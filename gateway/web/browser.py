@@ -6,9 +6,12 @@ Cookies the gateway sets:
   client's cookie parser (which keeps only the text between the first and second ``=``) reads it
   whole; readable by JavaScript (never HttpOnly), ``Domain`` = the configured shared parent
   domain, ``Path=/``, ``SameSite=Lax``, ``Secure`` when the gateway is served over HTTPS.
-* the gateway's own session cookie: the SSO session id, HttpOnly, host-only, ``SameSite=Lax``
-  (``__Host-`` prefixed and Secure over HTTPS). It signs the person in to the self-service page
-  and tells the logout page which session to end.
+* the gateway's own session cookie: the SSO session id with a MAC under a server key, HttpOnly,
+  host-only, ``SameSite=Lax`` (``__Host-`` prefixed and Secure over HTTPS). It signs the person
+  in to the self-service page and tells the logout page which session to end. The MAC matters:
+  the session id is also in the token's ``sid`` claim, which any script on the shared domain can
+  read; without the MAC a stolen ``xAuthToken`` would open the self-service page and let its
+  thief mint long-lived app passwords.
 * a binding cookie holding a random value whose digest is kept with each login transaction, so
   a callback only completes in the browser that started it.
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from flask import current_app, render_template, request
 
@@ -57,8 +60,9 @@ def set_login_cookies(response, token: str, session: SessionRecord, token_second
                         max_age=token_seconds, path="/", domain=svc.config.sso.cookie_domain,
                         secure=secure(), httponly=False, samesite="Lax")
     session_seconds = max(1, int((session.expires_at - session.created_at).total_seconds()))
-    response.set_cookie(session_cookie_name(), session.id, max_age=session_seconds, path="/",
-                        secure=secure(), httponly=True, samesite="Lax")
+    response.set_cookie(session_cookie_name(), f"{session.id}.{_mac(b'session', session.id)}",
+                        max_age=session_seconds, path="/", secure=secure(), httponly=True,
+                        samesite="Lax")
 
 
 def clear_login_cookies(response) -> None:
@@ -84,29 +88,32 @@ def set_binding_cookie(response, value: str) -> None:
 
 
 def signed_in() -> SessionRecord | None:
-    """The active SSO session of this browser, if any."""
-    session_id = request.cookies.get(session_cookie_name())
+    """The active SSO session of this browser, if any (its cookie's MAC must verify)."""
+    value = request.cookies.get(session_cookie_name(), "")
+    session_id, _, mac = value.partition(".")
+    if not session_id or len(value) > 256 or not hmac.compare_digest(mac, _mac(b"session", session_id)):
+        return None
     return services().sso.active_session(session_id)
 
 
 def xauth_token_from_cookie() -> str | None:
     """Our token from the browser's ``xAuthToken`` cookie, if it holds one."""
-    from urllib.parse import unquote
-
     value = request.cookies.get(XAUTH_COOKIE)
     if not value or len(value) > 16384:
         return None
     return unquote(value).split("|", 1)[0] or None
 
 
-def _csrf_key() -> bytes:
+def _mac(purpose: bytes, value: str) -> str:
+    """HMAC-SHA256 of ``value`` under a key derived, per purpose, from the key-encryption key."""
     secret = services().settings.key_encryption_key.encode()
-    return hmac.new(secret, b"gateway web csrf v1", hashlib.sha256).digest()
+    key = hmac.new(secret, b"gateway web v1 " + purpose, hashlib.sha256).digest()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
 def csrf_token(session: SessionRecord) -> str:
     """A form token tied to the signed-in session: a form posted from anywhere else fails."""
-    return hmac.new(_csrf_key(), session.id.encode(), hashlib.sha256).hexdigest()
+    return _mac(b"csrf", session.id)
 
 
 def csrf_ok(session: SessionRecord) -> bool:
@@ -120,8 +127,6 @@ def csrf_ok(session: SessionRecord) -> bool:
 
 
 def _public_origin() -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(services().settings.public_url)
     return f"{parts.scheme}://{parts.netloc}"
 

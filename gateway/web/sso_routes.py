@@ -3,6 +3,7 @@
 ``/``                         landing page: one button per identity provider
 ``/sso/login/<provider>``     starts an authorization-code login (PKCE S256)
 ``/sso/callback/<provider>``  finishes it, sets ``xAuthToken``, redirects to the Registry
+``/sso/continue``             a signed-in browser gets a fresh token cookie and goes to the Registry
 ``/sso/logout``               the logout URL in the cookie: ends the session, clears the cookies,
                               answers a tiny page the Registry's origin may frame
 ``/sso/signout``              (POST, CSRF) top-level sign-out, continuing to the IdP's logout
@@ -12,10 +13,12 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Blueprint, make_response, redirect, request
 
 from gateway.db import UNAVAILABLE_ERRORS
+from gateway.logs import AuthEvents
 from gateway.sso import UNAVAILABLE, SsoError
 from gateway.state import StoreUnavailable
 from gateway.web.browser import (
@@ -34,6 +37,7 @@ from gateway.web.browser import (
 )
 
 log = logging.getLogger(__name__)
+auth_events = AuthEvents()
 bp = Blueprint("sso", __name__)
 MAX_PARAM_CHARS = 4096
 OUTAGES = (StoreUnavailable, *UNAVAILABLE_ERRORS)
@@ -69,20 +73,51 @@ def login(provider_id: str):
 
 @bp.get("/sso/callback/<provider_id>")
 def callback(provider_id: str):
+    started = time.perf_counter()
     params = {key: value for key, value in request.args.items() if len(value) <= MAX_PARAM_CHARS}
     sso = services().sso
     try:
+        previous = signed_in()
         done = sso.complete(provider_id, params, request.cookies.get(binding_cookie_name()))
+        if previous is not None:
+            sso.end({previous.id})  # one browser, one session
     except SsoError as error:
+        _log_attempt("?", provider_id, error.reason, started)
         return error_page(error.status, error.message, 30 if error.status == 503 else None)
     except OUTAGES as error:
         log.warning("sso callback: %s", type(error).__name__)
+        _log_attempt("?", provider_id, "unavailable", started)
         return error_page(503, UNAVAILABLE, 5)
-    response = redirect(done.next_url, 302)
-    token_seconds = max(1, int(min(sso.token_lifetime, done.session.expires_at - done.session.created_at)
-                               .total_seconds()))
-    set_login_cookies(response, done.token, done.session, token_seconds)
+    _log_attempt(done.identity.username, provider_id, "success", started)
+    return _to_registry(done.next_url, done.token, done.session)
+
+
+@bp.get("/sso/continue")
+def continue_to_registry():
+    """From the landing page: a signed-in browser whose token cookie has run out gets a fresh
+    token for the same session, then goes to the Registry's login page."""
+    sso = services().sso
+    try:
+        session = signed_in()
+        if session is None or not sso.enabled:
+            return redirect("/", 303)
+        token = sso.mint_for(session)
+    except OUTAGES as error:
+        log.warning("sso continue: %s", type(error).__name__)
+        return error_page(503, UNAVAILABLE, 5)
+    return _to_registry(sso.settings.registry_login_url, token, session)
+
+
+def _to_registry(next_url: str, token: str, session):
+    response = redirect(next_url, 302)
+    lifetime = min(services().sso.token_lifetime, session.expires_at - session.created_at)
+    set_login_cookies(response, token, session, max(1, int(lifetime.total_seconds())))
     return response
+
+
+def _log_attempt(username: str, provider: str, outcome: str, started: float) -> None:
+    auth_events.record(auth_user=username[:127], auth_provider=provider, auth_outcome=outcome,
+                       auth_path="sso", duration_ms=round((time.perf_counter() - started) * 1000, 2))
 
 
 def _end_browser_session():

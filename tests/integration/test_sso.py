@@ -630,3 +630,38 @@ def test_password_path_is_unchanged_for_local_users(gateway):
     answer = authenticate(gateway, username="admin", password=ADMIN_PASSWORD)
     assert answer.status_code == 200
     assert "admin" in answer.json()["roles"]
+
+
+def test_a_stolen_token_cookie_does_not_open_the_account_page(gateway, idp):
+    """The token's sid is readable by any script on the shared domain; the session cookie is
+    not just that sid."""
+    _session, callback = sso_login(gateway, idp)
+    token, _ = xauth_parts(set_cookies(callback)["xAuthToken"]["value"])
+    sid = jwt.decode(token, options={"verify_signature": False})["sid"]
+    for forged in (sid, f"{sid}.", f"{sid}.{'0' * 64}"):
+        response = requests.get(f"{gateway.url}/account", cookies={"gw_session": forged},
+                                allow_redirects=False, timeout=10)
+        assert response.status_code == 303, forged
+
+
+def test_continue_mints_a_fresh_cookie_for_the_same_session(gateway, idp):
+    session, callback = sso_login(gateway, idp)
+    first, _ = xauth_parts(set_cookies(callback)["xAuthToken"]["value"])
+    response = session.get(f"{gateway.url}/sso/continue", allow_redirects=False, timeout=10)
+    assert response.status_code == 302 and response.headers["Location"] == REGISTRY_LOGIN
+    second, _ = xauth_parts(set_cookies(response)["xAuthToken"]["value"])
+    assert second != first
+    claims = [jwt.decode(t, options={"verify_signature": False}) for t in (first, second)]
+    assert claims[0]["sid"] == claims[1]["sid"]
+    assert authenticate(gateway, token=second).status_code == 200
+    anonymous = requests.get(f"{gateway.url}/sso/continue", allow_redirects=False, timeout=10)
+    assert anonymous.status_code == 303 and anonymous.headers["Location"] == "/"
+
+
+def test_signing_in_again_ends_the_previous_session(gateway, idp):
+    session, callback = sso_login(gateway, idp)
+    first, _ = xauth_parts(set_cookies(callback)["xAuthToken"]["value"])
+    _session, again = sso_login(gateway, idp, session=session)
+    second, _ = xauth_parts(set_cookies(again)["xAuthToken"]["value"])
+    assert authenticate(gateway, token=first).status_code == 401
+    assert authenticate(gateway, token=second).status_code == 200
