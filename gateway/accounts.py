@@ -8,7 +8,7 @@ directory can never take over an account that another source established.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -123,19 +123,24 @@ class AccountRegistry:
             return result.rowcount > 0
 
     def record_snapshot(self, identity: Identity) -> None:
-        """Keep ``identity`` (from a browser login) as what app-password logins answer with."""
+        """Keep ``identity`` (from a browser login), and when it was seen, as what app-password
+        logins answer with."""
+        data = {"identity": identity.to_dict(), "recorded_at": utcnow().timestamp()}
         with self._db.engine.begin() as connection:
             connection.execute(update(_ACCOUNTS).where(
                 _ACCOUNTS.c.username == identity.username,
                 _ACCOUNTS.c.provider == identity.provider,
-                _ACCOUNTS.c.subject == identity.subject).values(snapshot=identity.to_dict()))
+                _ACCOUNTS.c.subject == identity.subject).values(snapshot=data))
 
-    def snapshot(self, username: str) -> Identity | None:
-        """The identity kept by :meth:`record_snapshot`, if any."""
+    def snapshot(self, username: str) -> tuple[Identity, datetime] | None:
+        """The identity kept by :meth:`record_snapshot` and when it was recorded, if any."""
         with self._db.engine.connect() as connection:
             data = connection.execute(select(_ACCOUNTS.c.snapshot).where(
                 _ACCOUNTS.c.username == username)).scalar()
-        return Identity.from_dict(data) if data else None
+        if not data:
+            return None
+        return (Identity.from_dict(data["identity"]),
+                datetime.fromtimestamp(data["recorded_at"], timezone.utc))
 
     def release(self, username: str) -> None:
         """Forget who owns ``username`` (when its user is deleted), and its app passwords."""

@@ -64,6 +64,7 @@ class SsoSettings:
     token_lifetime_seconds: int | None = None
     session_lifetime_seconds: int | None = None
     post_logout_url: str | None = None
+    app_password_relogin_days: int = 30
     brand: BrandSettings = BrandSettings()
 
     @property
@@ -163,9 +164,17 @@ _COOKIE_DOMAIN = validate.Regexp(r"^\.?[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z
                                  error="must be a domain name such as example.com")
 
 
-def _origin_of(url: str) -> str:
+def origin_of(url: str) -> str:
+    """The origin of ``url`` as a browser serialises it: lower-case scheme and host, no
+    default port, no user info."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
 class _Brand(_Strict):
@@ -183,27 +192,29 @@ class _Sso(_Strict):
     session_lifetime_seconds = fields.Integer(load_default=None, allow_none=True,
                                               validate=validate.Range(60, 90 * 86400))
     post_logout_url = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
+    app_password_relogin_days = fields.Integer(load_default=30, validate=validate.Range(1, 3650))
     brand = fields.Nested(_Brand, load_default=lambda: _Brand().load({}))
 
     @validates_schema
     def _origin_is_an_origin(self, data, **_kwargs):
         origin = data.get("registry_origin")
-        if origin is not None and _origin_of(origin) != origin.rstrip("/"):
+        if origin is not None and origin_of(origin) != origin.rstrip("/").lower():
             raise ValidationError("must be an origin (scheme://host[:port]) with no path",
                                   "registry_origin")
 
 
 def _sso_settings(data: dict) -> SsoSettings:
     login_url = data["registry_login_url"]
-    origin = data["registry_origin"] or (_origin_of(login_url) if login_url else None)
+    origin = data["registry_origin"] or (origin_of(login_url) if login_url else None)
     return SsoSettings(
         registry_login_url=login_url,
-        registry_origin=origin.rstrip("/") if origin else None,
+        registry_origin=origin_of(origin) if origin else None,
         cookie_domain=data["cookie_domain"].lower().lstrip(".") if data["cookie_domain"] else None,
         allowed_next=tuple(data["allowed_next"]),
         token_lifetime_seconds=data["token_lifetime_seconds"],
         session_lifetime_seconds=data["session_lifetime_seconds"],
         post_logout_url=data["post_logout_url"],
+        app_password_relogin_days=data["app_password_relogin_days"],
         brand=BrandSettings(**data["brand"]),
     )
 

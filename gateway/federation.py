@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from datetime import timedelta
+from typing import Iterable, Sequence
 
 from gateway.accounts import AccountRegistry, Owner, UsernameTaken
 from gateway.apppasswords import AppPasswords, looks_like_app_password
 from gateway.audit import AuditLog
 from gateway.usernames import UsernamePolicy
 from providers.base import Identity, IdentityLookup, PasswordProvider, Rejection
+from providers.sql import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,8 @@ class Denied(Exception):
 
 class Federation:
     def __init__(self, providers: Sequence[object], accounts: AccountRegistry, audit: AuditLog,
-                 usernames: UsernamePolicy, app_passwords: AppPasswords | None = None):
+                 usernames: UsernamePolicy, app_passwords: AppPasswords | None = None, *,
+                 reserved: Iterable[str] = (), snapshot_max_age: timedelta = timedelta(days=30)):
         self._providers = {provider.id: provider for provider in providers}
         # Capabilities are checked once here: isinstance on a runtime Protocol costs ~13 us.
         self._password_order = [p for p in providers if isinstance(p, PasswordProvider)]
@@ -50,6 +53,10 @@ class Federation:
         self._accounts = accounts
         self._audit = audit
         self._app_passwords = app_passwords
+        # Names (the bootstrap admin's) that only a password provider may own: an IdP user
+        # who can choose their own preferred_username must not become the Registry's admin.
+        self._reserved = frozenset(reserved)
+        self._snapshot_max_age = snapshot_max_age
         self.usernames = usernames
 
     def provider(self, provider_id: str) -> object | None:
@@ -98,14 +105,24 @@ class Federation:
 
     def _authenticate_app_password(self, username: str, password: str, owner: Owner | None
                                    ) -> Identity:
-        if owner is None or not self._app_passwords.verify(username, password):
+        valid = self._app_passwords.verify(username, password)  # first: the same work either way
+        if owner is None or not valid:
             self._burn_unasked(set(), password)
             raise Denied(401, "wrong_app_password", counts_as_failure=True)
         provider = self._providers.get(owner.provider)
         if isinstance(provider, IdentityLookup):
             current = provider.lookup(username)
         else:
-            current = self._accounts.snapshot(username) or Rejection.NO_SUCH_USER
+            # An IdP cannot be asked about a user who is not present: answer from the last
+            # browser login, and only while it is recent, so that a person removed at the IdP
+            # loses command-line access within snapshot_max_age.
+            snapshot = self._accounts.snapshot(username)
+            if snapshot is None:
+                current = Rejection.NO_SUCH_USER
+            elif utcnow() - snapshot[1] > self._snapshot_max_age:
+                raise Denied(403, "browser_login_required")
+            else:
+                current = snapshot[0]
         if current is Rejection.DISABLED:
             raise Denied(403, "account_disabled")
         if isinstance(current, Rejection) or (current.provider, current.subject) != \
@@ -130,6 +147,10 @@ class Federation:
 
         ``owner`` is the ownership record already read for this username, if any.
         """
+        if identity.username in self._reserved and identity.provider not in self._password_ids:
+            self._audit.record("username_collision", "refused", username=identity.username,
+                               provider=identity.provider, owner="reserved")
+            raise Denied(403, "reserved_username")
         try:
             owner = self._accounts.claim(identity, known=owner)
         except UsernameTaken as taken:

@@ -7,6 +7,7 @@ list of keys, for a key holding dots itself (``[resource_access, my.client, role
 from __future__ import annotations
 
 import re
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +49,11 @@ def _http_url(*, exact: bool):
         if any(char.isspace() for char in value):
             raise ValidationError("must not contain spaces")
     return check
+
+
+def _readable_file(value: str) -> None:
+    if not os.path.isfile(value) or not os.access(value, os.R_OK):
+        raise ValidationError("is not a readable file")
 
 
 class ClaimPath(fields.Field):
@@ -95,6 +101,7 @@ class OidcProviderSchema(_Strict):
     logo_url = fields.String(load_default=None, validate=[validate.Length(1, 2048), _http_url(exact=False)])
     end_session = fields.Boolean(load_default=True)
     timeout_seconds = fields.Float(load_default=_DEFAULTS.timeout_seconds, validate=validate.Range(0.5, 30))
+    ca_file = fields.String(load_default=None, validate=_readable_file)
     discovery_ttl_seconds = fields.Float(load_default=_DEFAULTS.discovery_ttl_seconds,
                                          validate=validate.Range(10, 86400))
     jwks_min_refresh_seconds = fields.Float(load_default=_DEFAULTS.jwks_min_refresh_seconds,
@@ -137,6 +144,7 @@ def oidc_settings(options: dict[str, Any]) -> OidcSettings:
         logo_url=options["logo_url"],
         end_session=options["end_session"],
         timeout_seconds=options["timeout_seconds"],
+        ca_file=options["ca_file"],
         discovery_ttl_seconds=options["discovery_ttl_seconds"],
         jwks_min_refresh_seconds=options["jwks_min_refresh_seconds"],
         algorithms=tuple(dict.fromkeys(options["algorithms"])),

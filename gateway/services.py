@@ -76,7 +76,9 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         leeway=timedelta(seconds=config.tokens.leeway_seconds),
     )
     app_passwords = AppPasswords(database)
-    federation = Federation(providers, accounts, audit, config.usernames, app_passwords)
+    federation = Federation(
+        providers, accounts, audit, config.usernames, app_passwords, reserved=[config.admin.username],
+        snapshot_max_age=timedelta(days=config.sso.app_password_relogin_days))
     sessions = SessionStore(database)
     mapping = EvaluationMemo(config.mapping)
     return Services(

@@ -18,6 +18,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -39,8 +40,12 @@ from providers.sql import utcnow
 log = logging.getLogger(__name__)
 
 TRANSACTION_SECONDS = 600
+# Open login transactions are bounded: per browser, and per process-wide minute (what an
+# anonymous flood of /sso/login could otherwise pile up in the store).
+MAX_OPEN_PER_BROWSER = 30
+MAX_LOGINS_PER_MINUTE = 3000
 _STATE = re.compile(r"[A-Za-z0-9_.~-]{16,128}")
-_BINDING = re.compile(r"[A-Za-z0-9_-]{32,64}")
+BINDING = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
 @dataclass
@@ -119,6 +124,11 @@ class SsoService:
         target = self.settings.registry_login_url if next_url is None else next_url
         if not self.redirects.allows(target):
             raise SsoError(400, "next_not_allowed", "That return address is not allowed.")
+        if self._store.incr("sso:open:" + _digest(binding), TRANSACTION_SECONDS) > MAX_OPEN_PER_BROWSER:
+            raise SsoError(429, "too_many_logins",
+                           "Too many sign-in attempts from this browser. Wait a few minutes and try again.")
+        if self._store.incr(f"sso:rate:{int(time.time() // 60)}", 120) > MAX_LOGINS_PER_MINUTE:
+            raise SsoError(503, "login_rate_exceeded", UNAVAILABLE)
         try:
             url, transaction = provider.start(self.callback_url(provider_id))
         except ProviderUnavailable as error:
@@ -136,7 +146,7 @@ class SsoService:
         foreign, reused or expired state; 401/403 for a refused login; 503 for an outage)."""
         provider = self.provider(provider_id)
         state = params.get("state") or ""
-        if not _STATE.fullmatch(state) or binding is None or not _BINDING.fullmatch(binding):
+        if not _STATE.fullmatch(state) or binding is None or not BINDING.fullmatch(binding):
             raise SsoError(400, "bad_state", EXPIRED)
         raw = self._store.take(_transaction_key(state))  # single use, whatever happens next
         if raw is None:
@@ -164,6 +174,10 @@ class SsoService:
             raise SsoError(403, "mapping_require_failed", NOT_ALLOWED)
         self._accounts.record_snapshot(identity)
         session = self._sessions.create(identity, self.session_lifetime)
+        owner = self._accounts.owner_of(identity.username)
+        if owner is None or owner.disabled:  # disabled while this login was under way
+            self._sessions.revoke(session.id)
+            raise SsoError(403, "account_disabled", NOT_ALLOWED)
         token = self.mint_for(session)
         self._audit.record("login", "success", username=identity.username, provider=provider_id,
                            path="sso")
@@ -182,7 +196,8 @@ class SsoService:
         return self._sessions.get_active(session_id) if session_id else None
 
     def session_of_token(self, token: str | None) -> str | None:
-        """The session id of a gateway token if it verifies (expiry aside), else None."""
+        """The session id of a gateway token if it verifies (signature, issuer, audience, and
+        not expired), else None."""
         if not token:
             return None
         try:
@@ -212,23 +227,38 @@ class SsoService:
 
 def check_cookie_reach(public_url: str, settings: SsoSettings, source: str) -> None:
     """Refuse a configuration whose ``xAuthToken`` cookie the Registry's page could never read:
-    the cookie is set by the gateway's host, for ``cookie_domain`` (or that host alone), and the
-    Registry's login page must be inside it (contract §3)."""
+    the cookie is set by the gateway's host, for ``cookie_domain`` (or that host alone), and
+    every page a login returns to must be inside it, on the same scheme when the cookie is
+    Secure (contract §3). A single-label domain such as ``com`` is refused as browsers do."""
     if not settings.enabled:
         return
-    gateway_host = (urlsplit(public_url).hostname or "").lower()
-    registry_host = (urlsplit(settings.registry_login_url).hostname or "").lower()
+    gateway = urlsplit(public_url)
+    gateway_host = (gateway.hostname or "").lower()
     domain = settings.cookie_domain
-    if domain is None:
-        if gateway_host != registry_host:
+    if domain is not None and "." not in domain:
+        raise ConfigError(source, "sso.cookie_domain",
+                          f"{domain} is a top-level domain; browsers refuse cookies for it")
+    targets = [("sso.registry_login_url", settings.registry_login_url)] + [
+        (f"sso.allowed_next[{i}]", url) for i, url in enumerate(settings.allowed_next)]
+    if domain is not None and not _inside(gateway_host, domain):
+        raise ConfigError(source, "sso.cookie_domain",
+                          f"{domain} does not cover the host of GATEWAY_PUBLIC_URL ({gateway_host})")
+    for key, url in targets:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if domain is None and host != gateway_host:
             raise ConfigError(source, "sso.cookie_domain",
-                              f"is required: the gateway ({gateway_host}) and the Registry "
-                              f"({registry_host}) are on different hosts; give their shared parent domain")
-        return
-    for what, host in (("GATEWAY_PUBLIC_URL", gateway_host), ("sso.registry_login_url", registry_host)):
-        if host != domain and not host.endswith("." + domain):
-            raise ConfigError(source, "sso.cookie_domain",
-                              f"{domain} does not cover the host of {what} ({host})")
+                              f"is required: the gateway ({gateway_host}) and {key} ({host}) are on "
+                              "different hosts; give their shared parent domain")
+        if domain is not None and not _inside(host, domain):
+            raise ConfigError(source, "sso.cookie_domain", f"{domain} does not cover the host of {key} ({host})")
+        if gateway.scheme == "https" and parts.scheme != "https":
+            raise ConfigError(source, key, "must be https: the gateway's cookies are Secure, so an "
+                              "http page cannot read them")
+
+
+def _inside(host: str, domain: str) -> bool:
+    return host == domain or host.endswith("." + domain)
 
 
 def _transaction_key(state: str) -> str:

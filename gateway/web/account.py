@@ -4,6 +4,7 @@ app passwords for the command line (create: shown once; revoke)."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 from flask import Blueprint, redirect, request
@@ -64,7 +65,7 @@ def revoke_app_password(public_id: str):
 def _lifetime(days: str) -> timedelta | None:
     if not days:
         return None
-    if not days.isdigit() or len(days) > 5:
+    if not re.fullmatch(r"[0-9]{1,5}", days):
         raise AppPasswordError("expiry must be a whole number of days")
     return timedelta(days=int(days))
 

@@ -21,12 +21,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from urllib.parse import quote, unquote, urlsplit
+from datetime import timedelta
+from urllib.parse import quote, unquote
 
 from flask import current_app, render_template, request
 
+from gateway.config import origin_of
 from gateway.services import Services
 from gateway.sessions import SessionRecord
+from gateway.sso import BINDING
+from providers.sql import utcnow
 
 XAUTH_COOKIE = "xAuthToken"
 BINDING_SECONDS = 600
@@ -54,12 +58,16 @@ def xauth_value(token: str, logout_url: str) -> str:
     return quote(f"{token}|{logout_url}", safe="")
 
 
-def set_login_cookies(response, token: str, session: SessionRecord, token_seconds: int) -> None:
+def set_login_cookies(response, token: str, session: SessionRecord, token_lifetime: timedelta) -> None:
+    """Set ``xAuthToken`` and the session cookie, each expiring with what it holds: the token
+    (its lifetime, never past the session) and the session (what remains of it)."""
     svc = services()
+    session_left = session.expires_at - utcnow()
+    token_seconds = max(1, int(min(token_lifetime, session_left).total_seconds()))
     response.set_cookie(XAUTH_COOKIE, xauth_value(token, svc.sso.logout_url),
                         max_age=token_seconds, path="/", domain=svc.config.sso.cookie_domain,
                         secure=secure(), httponly=False, samesite="Lax")
-    session_seconds = max(1, int((session.expires_at - session.created_at).total_seconds()))
+    session_seconds = max(1, int(session_left.total_seconds()))
     response.set_cookie(session_cookie_name(), f"{session.id}.{_mac(b'session', session.id)}",
                         max_age=session_seconds, path="/", secure=secure(), httponly=True,
                         samesite="Lax")
@@ -73,13 +81,11 @@ def clear_login_cookies(response) -> None:
                            samesite="Lax")
 
 
-def binding_value() -> tuple[str, bool]:
-    """The browser's binding value, and whether it must be (re)set on the response. One value
-    per browser, so logins started in two tabs both complete."""
+def binding_value() -> str:
+    """The browser's binding value: the one it has, so logins started in two tabs both
+    complete, or a new one. Set it again on every login, to renew its lifetime."""
     current = request.cookies.get(binding_cookie_name(), "")
-    if 32 <= len(current) <= 64 and current.replace("-", "").replace("_", "").isalnum():
-        return current, False
-    return secrets.token_urlsafe(32), True
+    return current if BINDING.fullmatch(current) else secrets.token_urlsafe(32)
 
 
 def set_binding_cookie(response, value: str) -> None:
@@ -91,7 +97,8 @@ def signed_in() -> SessionRecord | None:
     """The active SSO session of this browser, if any (its cookie's MAC must verify)."""
     value = request.cookies.get(session_cookie_name(), "")
     session_id, _, mac = value.partition(".")
-    if not session_id or len(value) > 256 or not hmac.compare_digest(mac, _mac(b"session", session_id)):
+    if not session_id or len(value) > 256 or not value.isascii() \
+            or not hmac.compare_digest(mac.encode(), _mac(b"session", session_id).encode()):
         return None
     return services().sso.active_session(session_id)
 
@@ -120,15 +127,14 @@ def csrf_ok(session: SessionRecord) -> bool:
     """Whether the posted form carries this session's token and, if the browser says where it
     posted from, came from the gateway's own origin."""
     origin = request.headers.get("Origin")
-    if origin is not None and origin != _public_origin():
+    if origin is not None and origin.lower() != _public_origin():
         return False
     sent = request.form.get("csrf_token", "")
-    return isinstance(sent, str) and hmac.compare_digest(sent, csrf_token(session))
+    return hmac.compare_digest(sent.encode(), csrf_token(session).encode())
 
 
 def _public_origin() -> str:
-    parts = urlsplit(services().settings.public_url)
-    return f"{parts.scheme}://{parts.netloc}"
+    return origin_of(services().settings.public_url)
 
 
 def page(template: str, code: int = 200, **context):

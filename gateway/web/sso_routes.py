@@ -57,7 +57,7 @@ def landing():
 @bp.get("/sso/login/<provider_id>")
 def login(provider_id: str):
     next_url = request.args.get("next")
-    binding, fresh = binding_value()
+    binding = binding_value()
     try:
         url = services().sso.begin(provider_id, next_url, binding)
     except SsoError as error:
@@ -66,8 +66,7 @@ def login(provider_id: str):
         log.warning("sso login: %s", type(error).__name__)
         return error_page(503, UNAVAILABLE, 5)
     response = redirect(url, 302)
-    if fresh:
-        set_binding_cookie(response, binding)
+    set_binding_cookie(response, binding)
     return response
 
 
@@ -110,8 +109,7 @@ def continue_to_registry():
 
 def _to_registry(next_url: str, token: str, session):
     response = redirect(next_url, 302)
-    lifetime = min(services().sso.token_lifetime, session.expires_at - session.created_at)
-    set_login_cookies(response, token, session, max(1, int(lifetime.total_seconds())))
+    set_login_cookies(response, token, session, services().sso.token_lifetime)
     return response
 
 

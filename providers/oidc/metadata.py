@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 STALE_RETRY_SECONDS = 30.0
+# With nothing cached yet, a failed fetch is not retried for this long: an IdP that is down
+# at start costs each login an immediate 503, not a timeout each (a circuit breaker).
+COLD_RETRY_SECONDS = 5.0
 
 # The key type (and curve) each algorithm needs: a token's alg must fit the key it names.
 _KEY_TYPES: Mapping[str, tuple[str, frozenset[str] | None]] = {
@@ -72,23 +76,39 @@ class Http:
         self.session = session
 
     def request(self, method: str, url: str, what: str, **kwargs: Any) -> Answer:
-        # requests' timeout bounds each read, not the whole answer: a slow drip is cut here.
-        deadline = time.monotonic() + self.timeout
+        """One call, answered within 2 × timeout: connecting and the first byte of the answer
+        each get ``timeout`` (requests bounds every socket read), and the whole body must have
+        arrived ``timeout`` after the call started: a watchdog closes the connection then, which
+        also ends a read blocked on an IdP that drips its answer byte by byte."""
+        started = time.monotonic()
+        deadline = started + self.timeout
+        watchdog: threading.Timer | None = None
         try:
-            with self.session.request(method, url, timeout=self.timeout, allow_redirects=False,
-                                      stream=True, **kwargs) as response:
+            response = self.session.request(method, url, timeout=(self.timeout, self.timeout),
+                                            allow_redirects=False, stream=True, **kwargs)
+            with response:
+                watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (response,))
+                watchdog.daemon = True
+                watchdog.start()
                 body = bytearray()
                 for chunk in response.iter_content(65536):
                     body += chunk
                     if len(body) > MAX_BODY_BYTES:
                         raise ProviderUnavailable(self.provider_id, f"{what}: answer too large")
-                    if time.monotonic() > deadline:
-                        raise ProviderUnavailable(self.provider_id, f"{what}: timed out")
+                if time.monotonic() > deadline:
+                    raise ProviderUnavailable(self.provider_id, f"{what}: timed out")
                 answer = Answer(response.status_code, response.headers.get("Content-Type", ""), bytes(body))
         except requests.Timeout:
             raise ProviderUnavailable(self.provider_id, f"{what}: timed out") from None
-        except requests.RequestException as error:
-            raise ProviderUnavailable(self.provider_id, f"{what}: {type(error).__name__}") from None
+        except ProviderUnavailable:
+            raise
+        except (requests.RequestException, OSError, ValueError, AttributeError) as error:
+            # A connection the watchdog closed fails in whichever layer was reading it.
+            reason = "timed out" if time.monotonic() >= deadline else type(error).__name__
+            raise ProviderUnavailable(self.provider_id, f"{what}: {reason}") from None
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
         if answer.status >= 500:
             raise ProviderUnavailable(self.provider_id, f"{what}: HTTP {answer.status}")
         return answer
@@ -102,6 +122,19 @@ class Http:
         if data is None:
             raise ProviderUnavailable(self.provider_id, f"{what}: not a JSON object")
         return data
+
+
+def _cut(response: requests.Response) -> None:
+    """End a response from another thread: shutting the socket down wakes a blocked read
+    (closing the response object alone does not)."""
+    connection = getattr(response.raw, "connection", None) or getattr(response.raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    response.close()
 
 
 class _Cached:
@@ -123,6 +156,10 @@ class _Cached:
         """The value, fetched again first unless ``usable(self)`` says the current one will do."""
         if self.value is not None and usable(self):
             return self.value
+        error = self._error
+        if self.value is None and error is not None \
+                and time.monotonic() - self.attempted_at < COLD_RETRY_SECONDS:
+            raise ProviderUnavailable(error.provider_id, error.reason)
         attempts = self._attempts
         if not self._lock.acquire(timeout=self._wait):
             if self.value is not None:
@@ -223,7 +260,7 @@ class Metadata:
             raise OidcRejected("alg_not_allowed")
         try:
             return jwt.PyJWK(dict(found), algorithm=alg)
-        except jwt.PyJWKError:
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
             raise OidcRejected("bad_key") from None
 
     @staticmethod

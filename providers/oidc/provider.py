@@ -12,9 +12,12 @@ codes and secrets are never logged.
 
 from __future__ import annotations
 
+import http.cookiejar
+
 import hmac
 import logging
 import re
+import threading
 import time
 from typing import Any, Callable, Mapping
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -32,6 +35,7 @@ from providers.oidc.settings import OidcSettings
 __all__ = ["OidcProvider", "OidcRejected"]
 
 log = logging.getLogger(__name__)
+MAX_CONCURRENT_INTROSPECTIONS = 4  # per process
 
 LEEWAY_SECONDS = 60
 MAX_TOKEN_LENGTH = 16384
@@ -64,9 +68,15 @@ class OidcProvider:
         self._own_session = session is None
         if session is None:
             session = requests.Session()
+            # Explicit settings only: no proxy or CA bundle picked up from the environment,
+            # and no cookie an IdP sets for one user's call sent along with another's.
             session.trust_env = False
+            session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+            if settings.ca_file:
+                session.verify = settings.ca_file
         self._session = session
         self._http = Http(provider_id, settings.timeout_seconds, session)
+        self._introspections = threading.BoundedSemaphore(MAX_CONCURRENT_INTROSPECTIONS)
         self._metadata = Metadata(provider_id, settings, self._http)
 
     @property
@@ -193,7 +203,14 @@ class OidcProvider:
         endpoint = self._metadata.endpoint("introspection_endpoint")
         if endpoint is None:
             raise ProviderUnavailable(self.id, "discovery has no introspection_endpoint")
-        answer = self._post(endpoint, {"token": token, "token_type_hint": "access_token"}, "introspection")
+        # Anyone can present an opaque token; a slow IdP must not take every worker thread.
+        if not self._introspections.acquire(timeout=self.settings.timeout_seconds):
+            raise ProviderUnavailable(self.id, "introspection: too many at once")
+        try:
+            answer = self._post(endpoint, {"token": token, "token_type_hint": "access_token"},
+                                "introspection")
+        finally:
+            self._introspections.release()
         if answer.status != 200:
             self._refused_client(answer, "introspection")
             raise OidcRejected("token_rejected")
@@ -220,7 +237,8 @@ class OidcProvider:
         audiences = info.get("aud")
         audiences = [audiences] if isinstance(audiences, str) else audiences if isinstance(audiences, list) else []
         ours = {self.settings.client_id, *self.settings.tokens.access_token_audiences}
-        return info.get("client_id") == self.settings.client_id or bool(ours & set(audiences))
+        return info.get("client_id") == self.settings.client_id \
+            or any(isinstance(audience, str) and audience in ours for audience in audiences)
 
     # -- health, lifecycle ----------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ class OidcSettings:
     logo_url: str | None = None
     end_session: bool = True                 # logout may continue to the IdP's end_session_endpoint
     timeout_seconds: float = 5.0             # per outbound HTTP call
+    ca_file: str | None = None               # PEM bundle to verify the IdP's TLS with (private CA)
     discovery_ttl_seconds: float = 3600
     jwks_min_refresh_seconds: float = 10     # an unknown kid refetches the JWKS at most this often
     algorithms: tuple[str, ...] = ("RS256", "ES256", "PS256", "EdDSA")

@@ -60,6 +60,9 @@ def _users() -> list[dict]:
          "groups": ["survey-north"]},
         {"sub": "f3b0c1d2-0005-4a00-9000-000000000005", "preferred_username": "Not Canonical!",
          "password": DEFAULT_PASSWORD, "email": "nc@example.test", "email_verified": True},
+        {"sub": "f3b0c1d2-0006-4a00-9000-000000000006", "preferred_username": "admin",
+         "password": DEFAULT_PASSWORD, "email": "self-registered@example.test", "email_verified": True,
+         "groups": ["registry-admins"]},
     ]
     return users
 
@@ -665,3 +668,64 @@ def test_signing_in_again_ends_the_previous_session(gateway, idp):
     second, _ = xauth_parts(set_cookies(again)["xAuthToken"]["value"])
     assert authenticate(gateway, token=first).status_code == 401
     assert authenticate(gateway, token=second).status_code == 200
+
+
+def test_an_idp_user_cannot_take_the_admin_username(gateway, idp):
+    """A self-registered IdP user named 'admin' must not become the Registry's admin."""
+    _session, callback = sso_login(gateway, idp, username="admin")
+    assert callback.status_code == 403
+    assert "xAuthToken" not in set_cookies(callback)
+    token = idp_tokens(idp, username="admin")["id_token"]
+    assert authenticate(gateway, token=token).status_code == 403
+    assert authenticate(gateway, username="admin", password=ADMIN_PASSWORD).status_code == 200
+
+
+@pytest.mark.parametrize("cookie", ["abc.\xc3\xa9", "\xff" * 40, "a" * 5000, "x.y.z", "."])
+def test_hostile_session_cookies_are_ignored(gateway, cookie):
+    raw = cookie.encode().decode("unicode_escape").encode("latin-1")
+    for path in ("/", "/account", "/sso/continue", "/sso/logout", "/sso/callback/corp?state=" + "s" * 40):
+        response = requests.get(f"{gateway.url}{path}", headers={"Cookie": b"gw_session=" + raw +
+                                b"; gw_binding=" + raw + b"; xAuthToken=" + raw},
+                                allow_redirects=False, timeout=10)
+        assert response.status_code < 500, (path, response.status_code)
+
+
+def test_hostile_form_fields_are_400_not_500(gateway, idp):
+    session, _callback = sso_login(gateway, idp)
+    csrf = _csrf(session.get(f"{gateway.url}/account", timeout=10).text)
+    url = f"{gateway.url}/account/app-passwords"
+    for body in (f"name=x&expires_days=%C2%B2&csrf_token={csrf}", f"name=x&csrf_token=%C3%A9{csrf}",
+                 f"name=%FF%FE&csrf_token={csrf}", f"name=x&csrf_token={csrf}&csrf_token=1"):
+        response = session.post(url, data=body, timeout=10,
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert response.status_code in (201, 400, 403), (body, response.status_code)
+
+
+def test_one_browser_cannot_pile_up_login_transactions(gateway):
+    session = browser()
+    statuses = [start_login(gateway, session).status_code for _ in range(31)]
+    assert statuses[:30] == [302] * 30 and statuses[30] == 429
+    assert start_login(gateway, browser()).status_code == 302  # another browser is not affected
+
+
+def test_app_passwords_need_a_recent_browser_login(gateway, idp):
+    session, _callback = sso_login(gateway, idp)
+    csrf = _csrf(session.get(f"{gateway.url}/account", timeout=10).text)
+    created = session.post(f"{gateway.url}/account/app-passwords",
+                           data={"name": "old laptop", "csrf_token": csrf}, timeout=10)
+    password = re.search(r'id="new-app-password">(gwap_[A-Za-z0-9_-]+)<', created.text).group(1)
+    assert authenticate(gateway, username="alice", password=password).status_code == 200
+    services = gateway.services()
+    try:
+        from sqlalchemy import update
+        from gateway.models import Account
+        with services.database.session() as db:
+            account = db.get(Account, "alice")
+            stale = dict(account.snapshot, recorded_at=time.time() - 31 * 86400)
+            db.execute(update(Account).where(Account.username == "alice").values(snapshot=stale))
+    finally:
+        services.close()
+    refused = authenticate(gateway, username="alice", password=password)
+    assert refused.status_code == 403  # the IdP has not seen alice for a month
+    sso_login(gateway, idp)            # a browser login refreshes what the gateway knows
+    assert authenticate(gateway, username="alice", password=password).status_code == 200

@@ -133,3 +133,20 @@ def test_one_identity_cannot_own_two_usernames(database):
     accounts.claim(Identity(provider="p", subject="s1", username="lea"))
     with pytest.raises(UsernameTaken):
         accounts.claim(Identity(provider="p", subject="s1", username="lea2"))
+
+
+def test_reserved_names_are_only_for_password_providers(database):
+    """An IdP identity (no password capability) may not claim the bootstrap admin's name, even
+    where no local admin exists to own it; a directory user may."""
+    class IdpProvider:
+        id = "idp"
+
+    directory = FakeProvider("directory", {"admin": ("pw", "dn-admin", True)})
+    accounts = AccountRegistry(database)
+    federation = Federation([IdpProvider(), directory], accounts, AuditLog(database), UsernamePolicy(),
+                            reserved=["admin"])
+    with pytest.raises(Denied) as denied:
+        federation.admit(Identity(provider="idp", subject="https://idp|x", username="admin"))
+    assert denied.value.status == 403 and denied.value.reason == "reserved_username"
+    assert accounts.owner_of("admin") is None
+    assert federation.authenticate_password("admin", "pw").provider == "directory"

@@ -271,7 +271,7 @@ class FakeIdp(requests.Session):
                           headers={"kid": "k1", **header})
 
     def request(self, method, url, *args, **kwargs):
-        assert kwargs["allow_redirects"] is False and kwargs["timeout"] == 2.0
+        assert kwargs["allow_redirects"] is False and kwargs["timeout"] == (2.0, 2.0)
         path = urlsplit(url).path
         self.calls.append(path)
         return self.routes[path]()

@@ -135,3 +135,28 @@ def test_idp_tokens_are_routed_by_their_issuer(payload, issuer):
 @pytest.mark.parametrize("token", ["a.!!!.c", "a..c", "a." + "A" * 20000 + ".c", "a.bm90IGpzb24.c"])
 def test_unreadable_payloads_route_nowhere(token):
     assert _unverified_issuer(token) is None
+
+
+@pytest.mark.parametrize("public_url, sso, key", [
+    ("https://auth.example.com", {"cookie_domain": "com"}, "sso.cookie_domain"),
+    ("https://auth.example.com", {"cookie_domain": "example.com",
+                                  "registry_login_url": "http://hub.example.com/login"},
+     "sso.registry_login_url"),
+    ("https://auth.example.com", {"cookie_domain": "example.com",
+                                  "allowed_next": ["https://elsewhere.example.org/x"]}, "sso.cookie_domain"),
+    ("https://hub.example.com", {"allowed_next": ["https://other.example.com/x"]}, "sso.cookie_domain"),
+])
+def test_cookie_reach_covers_scheme_tld_and_every_return_address(public_url, sso, key):
+    with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace(".", r"\.")):
+        check_cookie_reach(public_url, _sso(**sso), "gateway.yaml")
+
+
+@pytest.mark.parametrize("url, origin", [
+    ("https://Auth.Example.com:443/x", "https://auth.example.com"),
+    ("http://auth.example.com:80", "http://auth.example.com"),
+    ("http://auth.example.com:8080/", "http://auth.example.com:8080"),
+    ("HTTPS://user:pw@auth.example.com/", "https://auth.example.com"),
+])
+def test_origins_are_serialised_as_browsers_do(url, origin):
+    from gateway.config import origin_of
+    assert origin_of(url) == origin
