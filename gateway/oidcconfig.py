@@ -100,7 +100,7 @@ class OidcProviderSchema(_Strict):
     label = fields.String(load_default="", validate=validate.Length(0, 100))
     logo_url = fields.String(load_default=None, validate=[validate.Length(1, 2048), _http_url(exact=False)])
     end_session = fields.Boolean(load_default=True)
-    timeout_seconds = fields.Float(load_default=_DEFAULTS.timeout_seconds, validate=validate.Range(0.5, 30))
+    timeout_seconds = fields.Float(load_default=_DEFAULTS.timeout_seconds, validate=validate.Range(0.5, 10))
     ca_file = fields.String(load_default=None, validate=_readable_file)
     discovery_ttl_seconds = fields.Float(load_default=_DEFAULTS.discovery_ttl_seconds,
                                          validate=validate.Range(10, 86400))

@@ -142,10 +142,9 @@ def logout():
         return error_page(503, UNAVAILABLE, 5)
     body, status = page("logout.html")
     response = make_response(body, status)
-    origin = services().config.sso.registry_origin
-    ancestors = f"'self' {origin}" if origin else "'self'"
+    origin = services().config.sso.registry_origin or "'none'"
     response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; style-src 'self'; frame-ancestors {ancestors}")
+        f"default-src 'none'; style-src 'self'; frame-ancestors {origin}")
     clear_login_cookies(response)
     return response
 

@@ -46,7 +46,7 @@ class OidcSettings:
     label: str = ""                          # landing page button; the gateway supplies a default
     logo_url: str | None = None
     end_session: bool = True                 # logout may continue to the IdP's end_session_endpoint
-    timeout_seconds: float = 5.0             # per outbound HTTP call
+    timeout_seconds: float = 3.0             # per outbound call: connect, first byte, whole answer
     ca_file: str | None = None               # PEM bundle to verify the IdP's TLS with (private CA)
     discovery_ttl_seconds: float = 3600
     jwks_min_refresh_seconds: float = 10     # an unknown kid refetches the JWKS at most this often

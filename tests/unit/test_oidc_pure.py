@@ -211,7 +211,7 @@ CONFIG_ERRORS = [
     ({"algorithms": ["none"]}, "algorithms[0]", "asymmetric only"),
     ({"algorithms": []}, "algorithms", "Length"),
     ({"timeout_seconds": 0.1}, "timeout_seconds", "greater than or equal to 0.5"),
-    ({"timeout_seconds": 31}, "timeout_seconds", "less than or equal to 30"),
+    ({"timeout_seconds": 11}, "timeout_seconds", "less than or equal to 10"),
     ({"logo_url": "javascript:alert(1)"}, "logo_url", "http:// or https://"),
     ({"id": "Key Cloak"}, "id", "does not match"),
     ({"type": "ldap"}, "type", "Must be equal to oidc"),
