@@ -7,7 +7,8 @@ account state, no mapping, no logging.
 
 ``POST /naive``: the same three steps written the way ldap3's tutorial reads: a default
 ``ldap3.Server()`` (which reads the server's schema and root DSE again at every bind)
-and new connections for the search and for the bind.
+and new connections for the search and for the bind. The Server is made per request: ldap3's
+Server object is not thread-safe, and one shared by the threads gave occasional errors.
 
 Configured by ``benchmarks/ldap_run.py`` through the environment: ``BENCH_LDAP_HOST``,
 ``BENCH_LDAP_PORT``, ``BENCH_LDAP_SERVICE_DN``, ``BENCH_LDAP_SERVICE_PASSWORD``,
@@ -33,7 +34,6 @@ USER_FILTER = "(&(objectClass=inetOrgPerson)(uid={}))"
 GROUP_FILTER = "(|(member={0})(uniqueMember={0}))"  # the gateway's default member filter
 
 LEAN_SERVER = ldap3.Server(HOST, port=PORT, get_info=ldap3.NONE)
-NAIVE_SERVER = ldap3.Server(HOST, port=PORT)  # get_info=SCHEMA, the default: read at every bind
 _local = threading.local()
 
 app = Flask(__name__)
@@ -82,8 +82,9 @@ def naive():
     username, password = request.form["username"], request.form["password"]
     if not password:
         return jsonify({"error": "invalid credentials"}), 401
-    service = ldap3.Connection(NAIVE_SERVER, SERVICE_DN, SERVICE_PASSWORD, auto_bind=True)
+    server = ldap3.Server(HOST, port=PORT)  # get_info=SCHEMA, the default: read at every bind
+    service = ldap3.Connection(server, SERVICE_DN, SERVICE_PASSWORD, auto_bind=True)
     try:
-        return _answer(_login(service, NAIVE_SERVER, username, password), username)
+        return _answer(_login(service, server, username, password), username)
     finally:
         service.unbind()
