@@ -729,3 +729,30 @@ def test_app_passwords_need_a_recent_browser_login(gateway, idp):
     assert refused.status_code == 403  # the IdP has not seen alice for a month
     sso_login(gateway, idp)            # a browser login refreshes what the gateway knows
     assert authenticate(gateway, username="alice", password=password).status_code == 200
+
+
+def test_a_frozen_redis_is_a_503_page_for_browser_logins_only(tmp_path, idp, postgres_server):
+    """Documented behaviour: login transactions live in Redis; while it hangs a browser login
+    gets a 503 page within the store's 0.5 s timeout, and password logins go on."""
+    from tests.servers import RedisServer
+
+    redis_server = RedisServer.start(tmp_path / "redis")
+    port = free_port()
+    server = start_gateway(
+        tmp_path / "gw", gateway_config(idp, free_port()), users=[], port=port,
+        database_url=postgres_server.create_database("sso_redis_outage"), redis_url=redis_server.url,
+        extra={"CORP_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+               "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"})
+    try:
+        assert start_login(server, browser()).status_code == 302
+        redis_server.pause()
+        started = time.monotonic()
+        response = start_login(server, browser())
+        assert time.monotonic() - started < 5
+        assert response.status_code == 503 and "Retry-After" in response.headers
+        assert "cannot be reached" in response.text
+        assert authenticate(server, username="admin", password=ADMIN_PASSWORD).status_code == 200
+    finally:
+        redis_server.resume()
+        server.stop()
+        redis_server.stop()
