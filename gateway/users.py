@@ -61,11 +61,9 @@ class UserService:
         local = self._local_users is not None and self._local_users.get(username) is not None
         if local:
             self._users.set_enabled(username, enabled)
-        known = self._svc.accounts.set_disabled(username, not enabled)
+        known = self._svc.accounts.set_disabled(username, not enabled)  # also ends sessions
         if not (local or known):
             raise UserError(f"no user {username!r}")
-        if not enabled:
-            self._svc.sessions.revoke_user(username)
         self._svc.audit.record("user_enabled" if enabled else "user_disabled", "ok", username=username)
 
     def delete(self, username: str) -> None:
@@ -76,8 +74,7 @@ class UserService:
             raise UserError(f"no user {username!r}")
         # Revoke first (nothing of theirs works from here on), then release the name, then
         # delete: a failure part-way leaves a state the next call or login repairs.
-        self._svc.accounts.set_disabled(username, True)
-        self._svc.sessions.revoke_user(username)
+        self._svc.accounts.set_disabled(username, True)  # ends sessions and app passwords
         self._svc.accounts.release(username)
         if local:
             self._users.delete(username)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Flask
 
+from gateway.sso import UNAVAILABLE, SsoError
 from gateway.web import account, sso_routes
+from gateway.web.browser import OUTAGES, error_page
+
+log = logging.getLogger(__name__)
 
 # Every HTML page: nothing from elsewhere but images (provider logos), and no framing, except
 # the logout page, which sets its own frame-ancestors for the Registry (contract §3).
@@ -25,9 +31,22 @@ def _page_headers(response):
     return response
 
 
+def _refused_page(error: SsoError):
+    return error_page(error.status, error.message, 30 if error.status == 503 else None)
+
+
+def _outage_page(error: Exception):
+    log.warning("browser page: %s unavailable", type(error).__name__)
+    return error_page(503, UNAVAILABLE, 5)
+
+
 def register(app: Flask) -> None:
-    # Headers are added per blueprint so the contract endpoint (the hot path) pays nothing.
+    # Per blueprint, so the contract endpoint (the hot path) pays nothing for page headers and
+    # keeps its JSON errors, while every page answers a refusal or an outage with a page.
     blueprint: Blueprint
     for blueprint in (sso_routes.bp, account.bp):
         blueprint.after_request(_page_headers)
+        blueprint.register_error_handler(SsoError, _refused_page)
+        for outage in OUTAGES:
+            blueprint.register_error_handler(outage, _outage_page)
         app.register_blueprint(blueprint)

@@ -11,15 +11,12 @@ from flask import Blueprint, redirect, request
 
 from gateway.answer import build_answer
 from gateway.apppasswords import AppPasswordError
-from gateway.db import UNAVAILABLE_ERRORS
 from gateway.sessions import SessionRecord
-from gateway.sso import UNAVAILABLE
-from gateway.state import StoreUnavailable
-from gateway.web.browser import csrf_ok, csrf_token, error_page, page, services, signed_in
+from gateway.web.browser import (FORM_EXPIRED, csrf_ok, csrf_token, error_page, page, services,
+                                 signed_in)
 from providers.sql import utcnow
 
 bp = Blueprint("account", __name__)
-FORM_EXPIRED = "This form has expired. Please reload the page and try again."
 
 
 @bp.get("/account")
@@ -72,12 +69,9 @@ def _lifetime(days: str) -> timedelta | None:
 
 def _render(session: SessionRecord, *, status: int = 200, **extra):
     svc = services()
-    try:
-        evaluation = svc.mapping.evaluate(session.identity)
-        answer = None if evaluation.denied else build_answer(session.identity.username, evaluation)
-        app_passwords = svc.app_passwords.list(session.username)
-    except (StoreUnavailable, *UNAVAILABLE_ERRORS):
-        return error_page(503, UNAVAILABLE, 5)
+    evaluation = svc.mapping.evaluate(session.identity)
+    answer = None if evaluation.denied else build_answer(session.identity.username, evaluation)
+    app_passwords = svc.app_passwords.list(session.username)
     return page("account.html", status, session=session, csrf=csrf_token(session),
                 answer_json=json.dumps(answer, indent=2) if answer else None,
                 app_passwords=app_passwords, now=utcnow(), **extra)

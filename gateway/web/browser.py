@@ -27,12 +27,17 @@ from urllib.parse import quote, unquote
 from flask import current_app, render_template, request
 
 from gateway.config import origin_of
+from gateway.db import UNAVAILABLE_ERRORS
 from gateway.services import Services
 from gateway.sessions import SessionRecord
 from gateway.sso import BINDING
+from gateway.state import StoreUnavailable
 from providers.sql import utcnow
 
+# What makes a page answer 503: the shared store or the database could not be reached.
+OUTAGES = (StoreUnavailable, *UNAVAILABLE_ERRORS)
 XAUTH_COOKIE = "xAuthToken"
+FORM_EXPIRED = "This form has expired. Please reload the page and try again."
 BINDING_SECONDS = 600
 
 

@@ -12,16 +12,15 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 from flask import Blueprint, make_response, redirect, request
 
-from gateway.db import UNAVAILABLE_ERRORS
 from gateway.logs import AuthEvents
-from gateway.sso import UNAVAILABLE, SsoError
-from gateway.state import StoreUnavailable
+from gateway.sso import SsoError
 from gateway.web.browser import (
+    FORM_EXPIRED,
+    OUTAGES,
     binding_value,
     clear_login_cookies,
     csrf_ok,
@@ -36,11 +35,9 @@ from gateway.web.browser import (
     binding_cookie_name,
 )
 
-log = logging.getLogger(__name__)
 auth_events = AuthEvents()
 bp = Blueprint("sso", __name__)
 MAX_PARAM_CHARS = 4096
-OUTAGES = (StoreUnavailable, *UNAVAILABLE_ERRORS)
 
 
 @bp.get("/")
@@ -56,15 +53,8 @@ def landing():
 
 @bp.get("/sso/login/<provider_id>")
 def login(provider_id: str):
-    next_url = request.args.get("next")
     binding = binding_value()
-    try:
-        url = services().sso.begin(provider_id, next_url, binding)
-    except SsoError as error:
-        return error_page(error.status, error.message, 30 if error.status == 503 else None)
-    except OUTAGES as error:
-        log.warning("sso login: %s", type(error).__name__)
-        return error_page(503, UNAVAILABLE, 5)
+    url = services().sso.begin(provider_id, request.args.get("next"), binding)
     response = redirect(url, 302)
     set_binding_cookie(response, binding)
     return response
@@ -80,13 +70,9 @@ def callback(provider_id: str):
         done = sso.complete(provider_id, params, request.cookies.get(binding_cookie_name()))
         if previous is not None:
             sso.end({previous.id})  # one browser, one session
-    except SsoError as error:
-        _log_attempt("?", provider_id, error.reason, started)
-        return error_page(error.status, error.message, 30 if error.status == 503 else None)
-    except OUTAGES as error:
-        log.warning("sso callback: %s", type(error).__name__)
-        _log_attempt("?", provider_id, "unavailable", started)
-        return error_page(503, UNAVAILABLE, 5)
+    except (SsoError, *OUTAGES) as error:
+        _log_attempt("?", provider_id, getattr(error, "reason", "unavailable"), started)
+        raise  # the blueprint's error handlers answer with a page
     _log_attempt(done.identity.username, provider_id, "success", started)
     return _to_registry(done.next_url, done.token, done.session)
 
@@ -96,15 +82,10 @@ def continue_to_registry():
     """From the landing page: a signed-in browser whose token cookie has run out gets a fresh
     token for the same session, then goes to the Registry's login page."""
     sso = services().sso
-    try:
-        session = signed_in()
-        if session is None or not sso.enabled:
-            return redirect("/", 303)
-        token = sso.mint_for(session)
-    except OUTAGES as error:
-        log.warning("sso continue: %s", type(error).__name__)
-        return error_page(503, UNAVAILABLE, 5)
-    return _to_registry(sso.settings.registry_login_url, token, session)
+    session = signed_in()
+    if session is None or not sso.enabled:
+        return redirect("/", 303)
+    return _to_registry(sso.settings.registry_login_url, sso.mint_for(session), session)
 
 
 def _to_registry(next_url: str, token: str, session):
@@ -135,11 +116,7 @@ def _end_browser_session():
 @bp.get("/sso/logout")
 def logout():
     """The logout URL the Registry's web client loads in a hidden iframe (contract §3)."""
-    try:
-        _end_browser_session()
-    except OUTAGES as error:
-        log.warning("sso logout: %s", type(error).__name__)
-        return error_page(503, UNAVAILABLE, 5)
+    _end_browser_session()
     body, status = page("logout.html")
     response = make_response(body, status)
     origin = services().config.sso.registry_origin or "'none'"
@@ -154,13 +131,8 @@ def signout():
     """Top-level sign-out from the landing or account page; continues to the IdP's logout."""
     session = signed_in()
     if session is not None and not csrf_ok(session):
-        return error_page(403, "This form has expired. Please reload the page and try again.")
-    try:
-        ended = _end_browser_session()
-    except OUTAGES as error:
-        log.warning("sso signout: %s", type(error).__name__)
-        return error_page(503, UNAVAILABLE, 5)
-    target = services().sso.idp_logout_url(ended) or "/sso/signed-out"
+        return error_page(403, FORM_EXPIRED)
+    target = services().sso.idp_logout_url(_end_browser_session()) or "/sso/signed-out"
     response = redirect(target, 303)
     clear_login_cookies(response)
     return response
