@@ -160,3 +160,41 @@ def test_cookie_reach_covers_scheme_tld_and_every_return_address(public_url, sso
 def test_origins_are_serialised_as_browsers_do(url, origin):
     from gateway.config import origin_of
     assert origin_of(url) == origin
+
+
+def test_cookies_over_https_are_secure_and_the_session_cookie_host_prefixed(tmp_path):
+    """Served over HTTPS (GATEWAY_PUBLIC_URL), the token cookie is Secure for the shared domain and
+    still readable by JavaScript; the session cookie is a __Host- cookie (contract §3)."""
+    from datetime import timedelta
+
+    from gateway.app import create_app
+    from gateway.config import load_config
+    from gateway.services import build_services
+    from gateway.settings import load_settings
+    from gateway.web.browser import set_login_cookies
+    from providers.base import Identity
+
+    config_file = tmp_path / "gateway.yaml"
+    config_file.write_text("sso:\n  registry_login_url: https://hub.example.com/login\n"
+                           "  cookie_domain: example.com\n")
+    env = {"GATEWAY_INSTANCE_DIR": str(tmp_path), "GATEWAY_CONFIG": str(config_file),
+           "GATEWAY_PUBLIC_URL": "https://auth.example.com", "GATEWAY_DOTENV": "/nonexistent",
+           "GATEWAY_KEY_ENCRYPTION_KEY": "unit-test-key-encryption-secret-0123456789"}
+    settings = load_settings(env, read_dotenv=False)
+    services = build_services(settings, load_config(settings.config_path, env))
+    try:
+        services.database.upgrade()
+        services.keyring.ensure_signing_key()
+        app = create_app(services=services)
+        session = services.sessions.create(Identity("local", "local:1", "alice"), timedelta(hours=1))
+        with app.test_request_context("/"):
+            response = app.response_class()
+            set_login_cookies(response, services.sso.mint_for(session), session, timedelta(minutes=5))
+        cookies = {header.split("=", 1)[0]: header for header in response.headers.getlist("Set-Cookie")}
+    finally:
+        services.close()
+    xauth = cookies["xAuthToken"]
+    assert "Secure" in xauth and "Domain=example.com" in xauth and "HttpOnly" not in xauth
+    assert "SameSite=Lax" in xauth and "Path=/" in xauth and "Max-Age=300" in xauth
+    own = cookies["__Host-gw_session"]
+    assert "Secure" in own and "HttpOnly" in own and "Domain" not in own and "Path=/" in own
