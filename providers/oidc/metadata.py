@@ -151,15 +151,13 @@ class _Cached:
         self.attempted_at = float("-inf")    # ... of the last attempt, successful or not
         self._attempts = 0
         self._error: ProviderUnavailable | None = None
+        self._failed_at = float("-inf")      # ... when the last attempt ended in failure
 
     def get(self, usable: Callable[["_Cached"], bool]) -> Any:
         """The value, fetched again first unless ``usable(self)`` says the current one will do."""
         if self.value is not None and usable(self):
             return self.value
-        error = self._error
-        if self.value is None and error is not None \
-                and time.monotonic() - self.attempted_at < COLD_RETRY_SECONDS:
-            raise ProviderUnavailable(error.provider_id, error.reason)
+        self._fail_fast_while_broken()
         attempts = self._attempts
         if not self._lock.acquire(timeout=self._wait):
             if self.value is not None:
@@ -168,6 +166,9 @@ class _Cached:
         try:
             if self.value is not None and usable(self):
                 return self.value
+            # A failure that ended while this thread waited counts even if the attempt began
+            # before this thread looked: no second full timeout for the same outage.
+            self._fail_fast_while_broken()
             if self._attempts != attempts and self._error is not None:
                 # Someone else just tried while this thread waited: the same answer.
                 if self.value is not None:
@@ -177,13 +178,20 @@ class _Cached:
         finally:
             self._lock.release()
 
+    def _fail_fast_while_broken(self) -> None:
+        """Raise the last error if nothing was ever fetched and the last failure is recent."""
+        error = self._error
+        if self.value is None and error is not None \
+                and time.monotonic() - self._failed_at < COLD_RETRY_SECONDS:
+            raise ProviderUnavailable(error.provider_id, error.reason)
+
     def _refresh(self) -> Any:
         self._attempts += 1
         self.attempted_at = time.monotonic()
         try:
             value = self._fetch()
         except ProviderUnavailable as error:
-            self._error = error
+            self._error, self._failed_at = error, time.monotonic()
             if self.value is None:
                 raise
             log.warning("oidc %s: %s refetch failed (%s); keeping the cached one",
