@@ -45,6 +45,7 @@ class Owner:
     disabled: bool
     last_login_at: datetime | None = None
     last_groups: tuple[str, ...] | None = None
+    created_at: datetime | None = None
 
     def login_recorded(self, groups: tuple[str, ...], now: datetime) -> bool:
         """Whether a login now with ``groups`` is already recorded closely enough."""
@@ -160,4 +161,4 @@ class AccountRegistry:
 
 def _owner(account: Account) -> Owner:
     return Owner(account.username, account.provider, account.subject, account.disabled,
-                 account.last_login_at, tuple(account.last_groups or ()))
+                 account.last_login_at, tuple(account.last_groups or ()), account.created_at)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, jsonify
 
 from gateway import contract, web
+from gateway.admin import api as admin_api
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import register_error_handlers
 from gateway.logs import configure_logging
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     register_error_handlers(app)
     app.register_blueprint(contract.bp)
     web.register(app)
+    admin_api.register(app)
 
     @app.get("/healthz")
     def healthz():

@@ -23,6 +23,7 @@ from gateway.models import AppPassword
 from providers.sql import utcnow
 
 PREFIX = "gwap_"
+API_KEY_PREFIX = "gwak_"
 _FORMAT = re.compile(r"gwap_([a-z0-9]{12})_([A-Za-z0-9_-]{43})")
 MAX_PER_USER = 20
 MAX_NAME_LENGTH = 100
@@ -31,7 +32,7 @@ MAX_LIFETIME = timedelta(days=3650)
 LAST_USE_RESOLUTION = timedelta(seconds=60)
 
 _TABLE = AppPassword.__table__
-_BY_ID = select(_TABLE.c.username, _TABLE.c.secret_sha256, _TABLE.c.expires_at,
+_BY_ID = select(_TABLE.c.username, _TABLE.c.kind, _TABLE.c.secret_sha256, _TABLE.c.expires_at,
                 _TABLE.c.revoked_at, _TABLE.c.last_used_at).where(_TABLE.c.id == bindparam("id"))
 
 
@@ -62,9 +63,17 @@ def _digest(secret: str) -> str:
 
 
 class AppPasswords:
-    def __init__(self, database: Database, *, clock=utcnow):
+    """App passwords (``kind="app"``) or, with ``kind="api"``, personal API keys for the admin
+    API (``gwak_<id>_<secret>``): the same lifecycle, kept apart by kind so neither works as
+    the other."""
+
+    def __init__(self, database: Database, *, clock=utcnow, kind: str = "app"):
         self._db = database
         self._clock = clock
+        self._kind = kind
+        self._prefix = PREFIX if kind == "app" else API_KEY_PREFIX
+        self._noun = "app passwords" if kind == "app" else "API keys"
+        self._format = re.compile(re.escape(self._prefix) + r"([a-z0-9]{12})_([A-Za-z0-9_-]{43})")
 
     def create(self, username: str, name: str, lifetime: timedelta | None = None
                ) -> tuple[AppPasswordView, str]:
@@ -78,21 +87,26 @@ class AppPasswords:
             raise AppPasswordError("expiry must be between 1 and 3650 days")
         now = self._clock()
         if len(self.list(username)) >= MAX_PER_USER:
-            raise AppPasswordError(f"at most {MAX_PER_USER} app passwords; revoke one first")
+            raise AppPasswordError(f"at most {MAX_PER_USER} {self._noun}; revoke one first")
         public_id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
         secret = secrets.token_urlsafe(32)
-        row = AppPassword(id=public_id, username=username, name=name, secret_sha256=_digest(secret),
+        row = AppPassword(id=public_id, username=username, kind=self._kind, name=name,
+                          secret_sha256=_digest(secret),
                           created_at=now, expires_at=now + lifetime if lifetime else None)
         with self._db.session() as session:
             session.add(row)
-        return _view(row), f"{PREFIX}{public_id}_{secret}"
+        return _view(row), f"{self._prefix}{public_id}_{secret}"
 
     def verify(self, username: str, password: str) -> bool:
         """Whether ``password`` is an active, unexpired app password of ``username``. Records
         its use (to LAST_USE_RESOLUTION)."""
-        match = _FORMAT.fullmatch(password)
+        return self.owner(password) == username
+
+    def owner(self, password: str) -> str | None:
+        """The user whose active, unexpired secret ``password`` is, or None. Records its use."""
+        match = self._format.fullmatch(password)
         if match is None:
-            return False
+            return None
         public_id, secret = match.groups()
         with self._db.engine.connect() as connection:
             row = connection.execute(_BY_ID, {"id": public_id}).first()
@@ -100,20 +114,21 @@ class AppPasswords:
         expected = row.secret_sha256 if row is not None else "0" * 64
         matches = hmac.compare_digest(_digest(secret), expected)
         now = self._clock()
-        if row is None or not matches or row.username != username or row.revoked_at is not None \
+        if row is None or not matches or row.kind != self._kind or row.revoked_at is not None \
                 or (row.expires_at is not None and row.expires_at <= now):
-            return False
+            return None
         if row.last_used_at is None or now - row.last_used_at >= LAST_USE_RESOLUTION:
             with self._db.engine.begin() as connection:
                 connection.execute(update(_TABLE).where(_TABLE.c.id == public_id)
                                    .values(last_used_at=now))
-        return True
+        return row.username
 
     def list(self, username: str) -> list[AppPasswordView]:
         """The user's app passwords that are not revoked (expired ones included), newest first."""
         with self._db.session() as session:
             rows = session.scalars(
                 select(AppPassword).where(AppPassword.username == username,
+                                          AppPassword.kind == self._kind,
                                           AppPassword.revoked_at.is_(None))
                 .order_by(AppPassword.created_at.desc(), AppPassword.id)).all()
             return [_view(row) for row in rows]
@@ -124,6 +139,7 @@ class AppPasswords:
             result = session.execute(
                 update(AppPassword).where(AppPassword.id == public_id,
                                           AppPassword.username == username,
+                                          AppPassword.kind == self._kind,
                                           AppPassword.revoked_at.is_(None))
                 .values(revoked_at=self._clock()))
             return result.rowcount > 0

@@ -19,6 +19,7 @@ def prepare(services: Services, *, migrate: bool | None = None, announce=None) -
     if migrate if migrate is not None else services.settings.auto_migrate:
         services.database.upgrade()
     services.keyring.ensure_signing_key()
+    services.policies.seed()
     ensure_admin(services, announce=announce)
 
 

@@ -324,7 +324,7 @@ def mapping_explain(ctx, username, provider, groups):
         if identity is None:
             raise UserError(f"no user {username!r} that can be looked up; "
                             "use --provider/--group for a hypothetical identity")
-    evaluation = evaluate(services.config.mapping, identity, identity.overrides)
+    evaluation = services.mapping.evaluate(identity)
     answer = None if evaluation.denied else build_answer(identity.username, evaluation)
     click.echo(f"identity: provider={identity.provider} groups={list(identity.groups)}")
     click.echo(format_explanation(evaluation, answer))

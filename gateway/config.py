@@ -81,8 +81,12 @@ class ProviderSettings:
 
 @dataclass(frozen=True)
 class AdminSettings:
+    """``username``/``roles``: the bootstrapped admin. ``role``: the role whose holders may use
+    the admin API and UI (the Registry's own admin role by default)."""
+
     username: str = "admin"
     roles: tuple[str, ...] = ("admin",)
+    role: str = "admin"
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,10 @@ class GatewayConfig:
     admin: AdminSettings = AdminSettings()
     sso: SsoSettings = SsoSettings()
     mapping: Policy = field(default_factory=lambda: parse_policy(None, "defaults"))
+    # "file": the mapping: section is the policy, read-only in the admin UI. "database": the
+    # policy lives in the database, edited in the admin API/UI; the section (if any) seeds it.
+    mapping_source: str = "database"
+    mapping_document: Mapping[str, Any] | None = None
 
 
 class _Strict(Schema):
@@ -157,6 +165,7 @@ class _PasswordPolicy(_Strict):
 class _Admin(_Strict):
     username = fields.String(load_default="admin")
     roles = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=["admin"])
+    role = fields.String(load_default="admin", validate=validate.Length(1, 64))
 
 
 _HTTP_URL = dict(require_tld=False, schemes={"http", "https"})
@@ -229,6 +238,7 @@ class _Top(_Strict):
     admin = fields.Dict(load_default=dict)
     sso = fields.Dict(load_default=dict)
     mapping = fields.Dict(load_default=None, allow_none=True)
+    mapping_source = fields.String(load_default=None, validate=validate.OneOf(["file", "database"]))
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -276,9 +286,13 @@ def parse_config(data: Any, source: str) -> GatewayConfig:
         tokens=TokenSettings(**_load(_Tokens, top["tokens"], source, "tokens")),
         throttle=throttle,
         password_policy=PasswordPolicy(**policy),
-        admin=AdminSettings(username=admin["username"], roles=tuple(admin["roles"])),
+        admin=AdminSettings(username=admin["username"], roles=tuple(admin["roles"]),
+                            role=admin["role"]),
         sso=sso,
         mapping=parse_policy(top["mapping"], source),
+        # Implicit default: a config file that writes the rules out is their source of truth.
+        mapping_source=top["mapping_source"] or ("file" if top["mapping"] is not None else "database"),
+        mapping_document=top["mapping"],
     )
 
 

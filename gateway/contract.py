@@ -17,6 +17,7 @@ from gateway.answer import build_answer
 from gateway.errors import json_error
 from gateway.federation import Denied
 from gateway.logs import AuthEvents
+from gateway.passwordlogin import Throttled, password_login
 from gateway.services import Services
 from gateway.tokens import InvalidToken
 from providers.base import Identity
@@ -26,7 +27,6 @@ bp = Blueprint("contract", __name__)
 auth_events = AuthEvents()
 
 FORM_TYPE = "application/x-www-form-urlencoded"
-MAX_PASSWORD_CHARS = 1024  # longer is refused unhashed: bounds the cost of one attempt
 MAX_TOKEN_CHARS = 8192
 DENIED_MESSAGES = {401: "invalid credentials", 403: "access denied"}
 
@@ -80,23 +80,14 @@ def _password_path(username: str, password: str, started: float):
     svc = services()
     provider_id = None
     try:
-        if len(password) > MAX_PASSWORD_CHARS:
-            raise Denied(401, "password_too_long")
-        svc.federation.check_typed_username(username)
-        wait = svc.throttle.wait_seconds(username)
-        if wait > 0:
+        try:
+            identity = password_login(svc, username, password)
+        except Throttled as throttled:
             _log_attempt(username, None, "throttled", started)
             response = json_error(429, "too many failed attempts; try again later")
-            response.headers["Retry-After"] = str(math.ceil(wait))
+            response.headers["Retry-After"] = str(math.ceil(throttled.wait_seconds))
             return response
-        try:
-            identity = svc.federation.authenticate_password(username, password)
-        except Denied as denied:
-            if denied.counts_as_failure:
-                svc.throttle.record_failure(username)
-            raise
         provider_id = identity.provider
-        svc.throttle.record_success(username)
         return _grant(svc, identity, "password", started)
     except Denied as denied:
         return _deny(svc, username, provider_id, denied, "password", started)

@@ -1,4 +1,5 @@
-"""Gateway tables: username ownership, signing keys, SSO sessions, app passwords and the audit log."""
+"""Gateway tables: username ownership, signing keys, SSO sessions, app passwords and API keys,
+the audit log, the role names and the stored mapping policy."""
 
 from __future__ import annotations
 
@@ -85,9 +86,35 @@ class AppPassword(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     username: Mapped[str] = mapped_column(String(127), nullable=False)
+    # "app": an app password for the contract's password path; "api": a personal API key for
+    # the admin API. Same shape, never interchangeable.
+    kind: Mapped[str] = mapped_column(String(8), nullable=False, default="app", server_default="app")
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     secret_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Role(Base):
+    """A role name the gateway hands out; rules and per-user overrides grant them."""
+
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class MappingPolicyRow(Base):
+    """The mapping policy when it is managed in the database: one row, versioned so that every
+    worker and replica notices a change and a stale editor cannot overwrite a newer one."""
+
+    __tablename__ = "mapping_policy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(127))

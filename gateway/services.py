@@ -14,6 +14,7 @@ from gateway.federation import Federation
 from gateway.idptokens import IdpTokens
 from gateway.ldapconfig import ldap_settings
 from gateway.oidcconfig import oidc_settings
+from gateway.policystore import PolicyStore
 from gateway.mapping import EvaluationMemo
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
@@ -44,6 +45,8 @@ class Services:
     local_users: LocalUsers | None
     mapping: EvaluationMemo
     app_passwords: AppPasswords
+    api_keys: AppPasswords
+    policies: PolicyStore
     idp_tokens: IdpTokens
     sso: SsoService
 
@@ -80,7 +83,8 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         providers, accounts, audit, config.usernames, app_passwords, reserved=[config.admin.username],
         snapshot_max_age=timedelta(days=config.sso.app_password_relogin_days))
     sessions = SessionStore(database)
-    mapping = EvaluationMemo(config.mapping)
+    policies = PolicyStore(database, config.mapping_source, config.mapping_document, config.mapping)
+    mapping = EvaluationMemo(policies.policy)
     return Services(
         settings=settings,
         config=config,
@@ -96,6 +100,8 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         local_users=local_users,
         mapping=mapping,
         app_passwords=app_passwords,
+        api_keys=AppPasswords(database, kind="api"),
+        policies=policies,
         idp_tokens=IdpTokens(providers),
         sso=SsoService(config, settings.public_url, store, federation, accounts, sessions, tokens,
                        mapping, audit),

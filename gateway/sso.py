@@ -183,6 +183,14 @@ class SsoService:
                            path="sso")
         return CompletedLogin(identity, session, token, record["next"])
 
+    def open_session(self, identity: Identity, path: str) -> tuple[SessionRecord, str]:
+        """A session and a token for an identity already admitted some other way (a password
+        form, ``POST /api/token``); audited as a login through ``path``."""
+        session = self._sessions.create(identity, self.session_lifetime)
+        self._audit.record("login", "success", username=identity.username,
+                           provider=identity.provider, path=path)
+        return session, self.mint_for(session)
+
     def mint_for(self, session: SessionRecord) -> str:
         """A token bound to ``session``, lasting the token lifetime but never past the session."""
         return self._tokens.mint(session.username, session.id,

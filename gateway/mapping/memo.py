@@ -1,37 +1,55 @@
-"""Remembering evaluations: ``evaluate`` is pure and a process's policy never changes, so the
-result for identical inputs can be reused exactly. Identities whose data cannot be hashed are
-simply evaluated each time."""
+"""Remembering evaluations: ``evaluate`` is pure, so the result for identical inputs under the
+same policy can be reused exactly. When the policy is replaced (an admin saved a new version)
+the memo starts over. Identities whose data cannot be hashed are simply evaluated each time."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from .engine import Evaluation, evaluate
 from .policy import Policy
 
 
 class EvaluationMemo:
-    """``evaluate(policy, identity, identity.overrides)``, remembered per distinct identity."""
+    """``evaluate(policy, identity, identity.overrides)``, remembered per distinct identity.
 
-    def __init__(self, policy: Policy, max_entries: int = 4096):
-        self.policy = policy
+    ``policy`` is a fixed Policy or a function returning the one in force (compared by identity:
+    a new Policy object empties the memo)."""
+
+    def __init__(self, policy: Policy | Callable[[], Policy], max_entries: int = 4096):
+        self._source = policy if callable(policy) else (lambda: policy)
         self._max_entries = max_entries
-        self._entries: dict[Any, Evaluation] = {}
+        # One attribute, swapped whole: a result computed under an old policy can only ever
+        # land in that policy's dictionary.
+        self._memo: tuple[Policy | None, dict[Any, Evaluation]] = (None, {})
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force now."""
+        return self._current()[0]
+
+    def _current(self) -> tuple[Policy, dict[Any, Evaluation]]:
+        current = self._source()
+        memo = self._memo
+        if memo[0] is not current:
+            memo = self._memo = (current, {})
+        return memo
 
     def evaluate(self, identity) -> Evaluation:
+        policy, entries = self._current()
         try:
             key = (identity.provider, identity.subject, _freeze(identity.username),
                    _freeze(identity.email), _freeze(identity.display_name),
                    _freeze(identity.groups), _freeze(identity.attributes),
                    _freeze(identity.overrides))
-            found = self._entries.get(key)
+            found = entries.get(key)
         except TypeError:  # an unhashable value somewhere: no memo for this identity
-            return evaluate(self.policy, identity, identity.overrides)
+            return evaluate(policy, identity, identity.overrides)
         if found is None:
-            found = evaluate(self.policy, identity, identity.overrides)
-            if len(self._entries) >= self._max_entries:
-                self._entries.clear()
-            self._entries[key] = found
+            found = evaluate(policy, identity, identity.overrides)
+            if len(entries) >= self._max_entries:
+                entries.clear()
+            entries[key] = found
         return found
 
 

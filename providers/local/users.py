@@ -86,6 +86,28 @@ class LocalUsers:
             user.password_hash = password_hash
             user.password_changed_at = utcnow()
 
+    def update(self, username: str, *, email: str | None | object = ...,
+               display_name: str | None | object = ..., groups: Iterable[str] | object = ...
+               ) -> UserView:
+        """Change the given fields (``...`` leaves one as it is); groups replace the membership."""
+        with self._sessions.begin() as session:
+            user = self._require(session, username)
+            if email is not ...:
+                user.email = email
+            if display_name is not ...:
+                user.display_name = display_name
+            if groups is not ...:
+                user.groups = [self._require_group(session, name) for name in dict.fromkeys(groups)]
+            session.flush()
+            return _view(user)
+
+    def verify_password(self, username: str, password: str) -> bool:
+        """Whether ``password`` is the user's current password (for a change of one's own)."""
+        with self._sessions() as session:
+            user = self._find(session, username)
+            stored = user.password_hash if user is not None else None
+        return self._hasher.verify(stored, password) if stored else False
+
     def set_enabled(self, username: str, enabled: bool) -> None:
         with self._sessions.begin() as session:
             self._require(session, username).enabled = enabled

@@ -1,0 +1,2 @@
+"""Administration: the admin API (``/admin/api``), its OpenAPI document, and the admin UI
+(``/admin``). The services here are shared by both; the blueprints are thin adapters."""

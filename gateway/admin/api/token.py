@@ -1,0 +1,59 @@
+"""``POST /api/token``: a bearer token for the admin API.
+
+With ``username`` + ``password`` (form or JSON) it is a password login like the Registry's
+(same throttle, same providers, app passwords included) that opens a session; with no body, a
+browser signed in to the gateway gets a token for its session. Either way the token is bound
+to a session, so signing out, an admin's revocation or disabling the user ends it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from flask import Blueprint, request
+
+from gateway.admin.api import schemas
+from gateway.admin.api.base import body, doc, ok, principal_for, services
+from gateway.admin.errors import AdminError
+from gateway.config import origin_of
+from gateway.federation import Denied
+from gateway.passwordlogin import Throttled, password_login
+from gateway.web.browser import signed_in
+from providers.sql import utcnow
+
+token_bp = Blueprint("api_token", __name__)
+
+
+@token_bp.post("/api/token")
+@doc("Get a bearer token: username + password, or the browser's gateway session",
+     request_schema=schemas.TokenRequest, response_schema=schemas.TokenResponse, admin=False,
+     responses={401: "wrong credentials", 403: "not allowed to log in", 429: "throttled"})
+def issue_token():
+    svc = services()
+    if not request.get_data(cache=True) and request.mimetype != "application/json":
+        session = signed_in()
+        origin = request.headers.get("Origin")
+        if session is None or (origin is not None
+                               and origin.lower() != origin_of(svc.settings.public_url)):
+            raise AdminError(401, "send username and password, or sign in first")
+        token = svc.sso.mint_for(session)
+    else:
+        data = body(schemas.TokenRequest())
+        try:
+            identity = password_login(svc, data["username"], data["password"])
+        except Throttled as throttled:
+            raise AdminError(429, "too many failed attempts; try again later",
+                             retry_after=math.ceil(throttled.wait_seconds)) from None
+        except Denied as denied:
+            svc.audit.record("login", "denied", username=data["username"][:127], path="api_token",
+                             reason=denied.reason)
+            raise AdminError(denied.status, "invalid credentials" if denied.status == 401
+                             else "access denied") from None
+        if svc.mapping.evaluate(identity).denied:
+            raise AdminError(403, "access denied")
+        session, token = svc.sso.open_session(identity, "api_token")
+    caller = principal_for(session.identity, session.id, "token")
+    lifetime = int(min(svc.sso.token_lifetime.total_seconds(),
+                       max(1, (session.expires_at - utcnow()).total_seconds())))
+    return ok({"access_token": token, "token_type": "Bearer", "expires_in": lifetime,
+               "username": caller.username, "admin": caller.is_admin})

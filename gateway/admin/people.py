@@ -1,0 +1,118 @@
+"""Everyone the gateway knows, whatever their provider, and what the Registry gets for each.
+
+Local users come from the local database (their identity is always current). Directory and IdP
+users are known from their first login: their identity is the last one seen (the browser-login
+snapshot, else the groups recorded at the last login). Nothing here calls a directory, so
+listing thousands of users or checking "is anyone else still an admin" is a few queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Mapping
+
+from gateway.accounts import Owner
+from gateway.mapping import Evaluation, Policy, evaluate
+from gateway.services import Services
+from providers.base import Identity
+from providers.local.users import UserView
+
+
+@dataclass(frozen=True)
+class Person:
+    """One user. ``local`` is set for local users (editable); ``owner`` once the username has an
+    owner. ``identity`` is what the mapping sees: current for local users, last seen for others."""
+
+    username: str
+    provider: str | None
+    local: UserView | None
+    owner: Owner | None
+    identity: Identity | None
+
+    @property
+    def enabled(self) -> bool:
+        if self.local is not None and not self.local.enabled:
+            return False
+        return self.owner is None or not self.owner.disabled
+
+    @property
+    def read_only(self) -> bool:
+        """Directory and IdP users are managed in their directory, not here."""
+        return self.local is None
+
+    @property
+    def created_at(self) -> datetime | None:
+        if self.local is not None:
+            return self.local.created_at
+        return self.owner.created_at if self.owner is not None else None
+
+    @property
+    def last_login_at(self) -> datetime | None:
+        return self.owner.last_login_at if self.owner is not None else None
+
+
+class People:
+    def __init__(self, services: Services):
+        self._svc = services
+        self._local_id = next((p.id for p in services.config.providers if p.type == "local"), None)
+
+    def all(self) -> list[Person]:
+        """Every local user and every owner of a username, sorted by username."""
+        local = {view.username: view for view in self._svc.local_users.list()} \
+            if self._svc.local_users is not None else {}
+        owners = {owner.username: owner for owner in self._svc.accounts.list()}
+        return [self._person(name, local.get(name), owners.get(name))
+                for name in sorted(local.keys() | owners.keys())]
+
+    def get(self, username: str) -> Person | None:
+        local = self._svc.local_users.get(username) if self._svc.local_users is not None else None
+        owner = self._svc.accounts.owner_of(username)
+        if local is None and owner is None:
+            return None
+        return self._person(username, local, owner)
+
+    def evaluation(self, person: Person, policy: Policy | None = None) -> Evaluation | None:
+        """What the mapping gives the person under ``policy`` (the one in force by default);
+        None when nothing is known of their identity yet."""
+        if person.identity is None:
+            return None
+        if policy is None:
+            return self._svc.mapping.evaluate(person.identity)
+        return evaluate(policy, person.identity, person.identity.overrides)
+
+    def is_admin(self, evaluation: Evaluation | None) -> bool:
+        role = self._svc.config.admin.role
+        return evaluation is not None and not evaluation.denied and role in evaluation.roles
+
+    def admins(self, policy: Policy | None = None,
+               replaced: Mapping[str, Person | None] | None = None) -> set[str]:
+        """The enabled users who hold the admin role, under ``policy`` and with some people
+        ``replaced`` by what they would become (None: removed)."""
+        replaced = replaced or {}
+        people: Iterable[Person | None] = (
+            replaced.get(person.username, person) for person in self.all())
+        extra = (p for name, p in replaced.items() if p is not None and self.get(name) is None)
+        return {person.username for person in (*people, *extra)
+                if person is not None and person.enabled
+                and self.is_admin(self.evaluation(person, policy))}
+
+    def _person(self, username: str, local: UserView | None, owner: Owner | None) -> Person:
+        provider = owner.provider if owner is not None else (self._local_id if local else None)
+        return Person(username, provider, local, owner, self._identity(username, local, owner))
+
+    def _identity(self, username: str, local: UserView | None, owner: Owner | None
+                  ) -> Identity | None:
+        if local is not None:
+            subject = owner.subject if owner is not None and owner.provider == self._local_id \
+                else username
+            return Identity(provider=self._local_id, subject=subject, username=username,
+                            email=local.email, display_name=local.display_name,
+                            groups=local.groups, overrides=local.overrides)
+        if owner is None:
+            return None
+        snapshot = self._svc.accounts.snapshot(username)
+        if snapshot is not None:
+            return snapshot[0]
+        return Identity(provider=owner.provider, subject=owner.subject, username=username,
+                        groups=owner.last_groups)

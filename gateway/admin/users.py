@@ -1,0 +1,195 @@
+"""User administration with the rules an admin expects to hold whatever the client.
+
+* an admin cannot delete or disable themselves;
+* no change may leave the gateway without an enabled admin (delete, disable, a roles or groups
+  change, a metadata change);
+* disabling or deleting a user revokes their sessions, tokens, app passwords and API keys at
+  once (through :class:`gateway.users.UserService`);
+* directory and IdP users are read-only here, except that they can be disabled at the gateway;
+* every change is audited with the acting admin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Iterable
+
+from gateway.admin.errors import AdminError
+from gateway.admin.people import People, Person
+from gateway.mapping import validate_overrides
+from gateway.services import Services
+from gateway.users import UserService
+from providers.local.policy import PasswordRejected
+from providers.local.users import UserError
+
+UNSET: Any = ...
+
+
+class AdminUsers:
+    def __init__(self, services: Services):
+        self._svc = services
+        self.people = People(services)
+        self._users = UserService(services)
+
+    def require(self, username: str) -> Person:
+        person = self.people.get(username)
+        if person is None:
+            raise AdminError(404, f"no user {username!r}")
+        return person
+
+    def create(self, actor: str, username: str, password: str, *, email: str | None = None,
+               display_name: str | None = None, roles: Iterable[str] | None = None,
+               groups: Iterable[str] = (), metadata: dict[str, Any] | None = None) -> Person:
+        overrides = self._overrides({**(metadata or {}),
+                                     **({"roles": list(roles)} if roles is not None else {})})
+        try:
+            self._users.create(username, password, email=email, display_name=display_name,
+                               groups=groups, overrides=overrides)
+        except PasswordRejected as rejected:
+            raise AdminError(400, str(rejected), "password") from None
+        except UserError as error:
+            raise _user_error(error, "userName") from None
+        self._audit("user_created", actor, username)
+        return self.require(username)
+
+    def update(self, actor: str, username: str, *, email: Any = UNSET, display_name: Any = UNSET,
+               roles: Any = UNSET, groups: Any = UNSET, enabled: Any = UNSET) -> Person:
+        """Change what is given. Directory users accept only ``enabled``."""
+        person = self.require(username)
+        local_change = any(v is not UNSET for v in (email, display_name, roles, groups))
+        if local_change and person.read_only:
+            raise AdminError(409, f"{username!r} is managed by provider {person.provider!r}; "
+                                  "only enabled can be changed here")
+        if enabled is False:
+            self._not_self(actor, username, "disable")
+        overrides = UNSET
+        if roles is not UNSET:
+            overrides = self._overrides({**person.local.overrides, "roles": list(roles or [])})
+        after = self._simulate(person, groups=groups, overrides=overrides, enabled=enabled)
+        self._keep_an_admin(person, after)
+        try:
+            if local_change:
+                self._svc.local_users.update(username, email=email, display_name=display_name,
+                                             groups=groups)
+            if overrides is not UNSET:
+                self._svc.local_users.set_overrides(username, overrides)
+            if enabled is not UNSET and enabled != person.enabled:
+                self._users.set_enabled(username, bool(enabled))
+        except UserError as error:
+            raise _user_error(error, "groups") from None
+        changed = [name for name, value in (("email", email), ("displayName", display_name),
+                                            ("roles", roles), ("groups", groups),
+                                            ("enabled", enabled)) if value is not UNSET]
+        self._audit("user_updated", actor, username, fields=",".join(changed))
+        return self.require(username)
+
+    def delete(self, actor: str, username: str) -> None:
+        person = self.require(username)
+        self._not_self(actor, username, "delete")
+        self._keep_an_admin(person, None)
+        self._users.delete(username)  # revokes first, audits user_deleted
+        self._audit("user_deleted_by_admin", actor, username)
+
+    def reset_password(self, actor: str, username: str, password: str) -> None:
+        person = self.require(username)
+        if person.read_only:
+            raise AdminError(409, f"{username!r} is managed by provider {person.provider!r}")
+        self._set_password(username, password)
+        self._audit("password_reset", actor, username)
+
+    def change_own_password(self, username: str, current: str, new: str) -> None:
+        person = self.require(username)
+        if person.read_only:
+            raise AdminError(409, "your password is managed by your identity provider")
+        throttle = self._svc.throttle
+        if throttle.wait_seconds(username) > 0:
+            raise AdminError(429, "too many attempts; try again later")
+        if not self._svc.local_users.verify_password(username, current):
+            throttle.record_failure(username)
+            raise AdminError(400, "the current password is not correct", "currentPassword")
+        throttle.record_success(username)
+        self._set_password(username, new)
+        self._audit("password_changed", username, username)
+
+    def metadata(self, username: str) -> dict[str, Any]:
+        """The user's per-user answer values (e.g. a ``maxStorageMB`` override); roles are
+        not metadata (they are the user's ``roles``)."""
+        person = self.require(username)
+        overrides = person.local.overrides if person.local is not None else {}
+        return {key: value for key, value in overrides.items() if key != "roles"}
+
+    def set_metadata(self, actor: str, username: str, metadata: Any) -> dict[str, Any]:
+        """Replace the user's per-user answer values; their directly granted roles stay."""
+        person = self.require(username)
+        if person.read_only:
+            raise AdminError(409, f"{username!r} is managed by provider {person.provider!r}")
+        if isinstance(metadata, dict) and "roles" in metadata:
+            raise AdminError(400, "roles are not metadata: change them with PUT /users/{name}",
+                             "roles")
+        kept = {"roles": person.local.overrides["roles"]} if "roles" in person.local.overrides else {}
+        overrides = self._overrides({**(metadata if isinstance(metadata, dict) else {}), **kept}
+                                    if metadata is None or isinstance(metadata, dict) else metadata)
+        self._keep_an_admin(person, self._simulate(person, overrides=overrides))
+        self._svc.local_users.set_overrides(username, overrides)
+        self._audit("metadata_changed", actor, username, keys=",".join(sorted(overrides)))
+        return self.metadata(username)
+
+    # -- rules -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _not_self(actor: str, username: str, what: str) -> None:
+        if actor == username:
+            raise AdminError(409, f"you cannot {what} yourself")
+
+    def _keep_an_admin(self, person: Person, after: Person | None) -> None:
+        """Refuse a change that would leave no enabled admin."""
+        if not self.people.is_admin(self.people.evaluation(person)) or not person.enabled:
+            return  # the person is not an admin now: the change cannot remove the last one
+        if not self.people.admins(replaced={person.username: after}):
+            raise AdminError(409, f"{person.username!r} is the last admin; make someone else "
+                                  "an admin first")
+
+    @staticmethod
+    def _simulate(person: Person, *, groups: Any = UNSET, overrides: Any = UNSET,
+                  enabled: Any = UNSET) -> Person:
+        """The person as they would be after a change."""
+        local, identity = person.local, person.identity
+        if local is not None and identity is not None:
+            if groups is not UNSET:
+                local = replace(local, groups=tuple(groups or ()))
+                identity = replace(identity, groups=tuple(groups or ()))
+            if overrides is not UNSET:
+                local = replace(local, overrides=overrides)
+                identity = replace(identity, overrides=overrides)
+            if enabled is not UNSET:
+                local = replace(local, enabled=bool(enabled))
+        owner = person.owner
+        if enabled is not UNSET and owner is not None:
+            owner = replace(owner, disabled=not enabled)
+        return replace(person, local=local, identity=identity, owner=owner)
+
+    @staticmethod
+    def _overrides(data: Any) -> dict[str, Any]:
+        try:
+            return validate_overrides(data)
+        except ValueError as error:
+            field = str(error).split(":", 1)[0] if ":" in str(error) else "metadata"
+            raise AdminError(400, str(error), field) from None
+
+    def _set_password(self, username: str, password: str) -> None:
+        try:
+            self._svc.local_users.set_password(username, password)
+        except PasswordRejected as rejected:
+            raise AdminError(400, str(rejected), "newPassword") from None
+
+    def _audit(self, event: str, actor: str, username: str, **detail: Any) -> None:
+        self._svc.audit.record(event, "ok", username=username, actor=actor, **detail)
+
+
+def _user_error(error: UserError, field: str) -> AdminError:
+    message = str(error)
+    if "already" in message:
+        return AdminError(409, message, field)
+    if message.startswith("no group"):
+        return AdminError(400, message, "groups")
+    return AdminError(400, message, field)
