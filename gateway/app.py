@@ -6,6 +6,7 @@ from flask import Flask, jsonify
 
 from gateway import contract, web
 from gateway.admin import api as admin_api
+from gateway.admin import ui as admin_ui
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import register_error_handlers
 from gateway.logs import configure_logging
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     app.register_blueprint(contract.bp)
     web.register(app)
     admin_api.register(app)
+    admin_ui.register(app)
 
     @app.get("/healthz")
     def healthz():

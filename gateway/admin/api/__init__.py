@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from gateway.admin.api import openapi, users  # noqa: F401  (routes register on import)
+from gateway.admin.api import (  # noqa: F401  (routes register on import)
+    audit, groups, mapping, me, openapi, providers, roles, sessions, users)
 from gateway.admin.api.base import bp, install_error_handlers
 from gateway.admin.api.token import token_bp
 

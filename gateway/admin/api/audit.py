@@ -1,0 +1,1 @@
+"""Admin API routes: audit (to be filled in)."""

@@ -1,0 +1,1 @@
+"""Admin API routes: groups (to be filled in)."""

@@ -1,0 +1,1 @@
+"""Admin API routes: mapping (to be filled in)."""

@@ -1,0 +1,1 @@
+"""Admin API routes: me (to be filled in)."""

@@ -1,0 +1,1 @@
+"""Admin API routes: providers (to be filled in)."""

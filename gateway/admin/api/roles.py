@@ -1,0 +1,1 @@
+"""Admin API routes: roles (to be filled in)."""

@@ -1,0 +1,1 @@
+"""Admin API routes: sessions (to be filled in)."""
