@@ -62,6 +62,8 @@ def _operation(rule, meta: dict[str, Any]) -> dict[str, Any]:
     errors = dict(_ERROR_STATUSES)
     if not meta["admin"]:
         errors.pop(403)
+    if meta["request"] is not None:
+        errors.update({413: "the body is too large", 415: "send JSON or a form"})
     errors.update(meta["responses"])
     for code, description in errors.items():
         operation["responses"][str(code)] = {

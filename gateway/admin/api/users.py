@@ -104,7 +104,7 @@ def delete_user(username: str):
 
 @bp.put("/users/<username>/changepwd")
 @doc("Set a local user's password", request_schema=schemas.AdminPassword, status=204,
-     responses={404: "no such user"})
+     responses={404: "no such user", 409: "managed by a directory or IdP"})
 @admin_only
 def reset_password(username: str):
     data = body(schemas.AdminPassword())
@@ -113,7 +113,8 @@ def reset_password(username: str):
 
 
 @bp.post("/users/changepwd")
-@doc("Change your own password", request_schema=schemas.OwnPassword, status=204, admin=False)
+@doc("Change your own password", request_schema=schemas.OwnPassword, status=204, admin=False,
+     responses={409: "the password is managed by an identity provider", 429: "throttled"})
 @signed_in
 def change_own_password():
     data = body(schemas.OwnPassword())
@@ -134,7 +135,8 @@ def get_metadata(username: str):
 
 @bp.post("/users/<username>/meta")
 @doc("Replace a user's per-user answer values", request_schema=schemas.Metadata,
-     response_schema=schemas.Metadata, responses={404: "no such user"})
+     response_schema=schemas.Metadata,
+     responses={404: "no such user", 409: "managed by a directory or IdP, or the last admin"})
 @admin_only
 def set_metadata(username: str):
     return ok(_admin_users().set_metadata(principal().username, username, json_object()))
