@@ -104,9 +104,14 @@ def check_config() -> None:
     if verdict.denied:
         click.echo(f"warning: the local admin {admin.username!r} (no groups) would be denied by "
                    f"rule {verdict.deny_reason!r}; add it to an allowed group", err=True)
+    if config.mapping_source == "file":
+        rules = f"{len(config.mapping.rules)} mapping rules (from this file)"
+    else:
+        rules = "mapping rules in the database" + (
+            f" (this file's {len(config.mapping.rules)} seed an empty database)"
+            if config.mapping_document is not None else "")
     click.echo(f"configuration OK ({config.source}): providers "
-               f"{', '.join(p.id + ' (' + p.type + ')' for p in config.providers)}; "
-               f"{len(config.mapping.rules)} mapping rules")
+               f"{', '.join(p.id + ' (' + p.type + ')' for p in config.providers)}; {rules}")
 
 
 @main.group()
