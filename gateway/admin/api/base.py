@@ -31,6 +31,8 @@ from providers.base import Identity, ProviderUnavailable
 log = logging.getLogger(__name__)
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api")
 MAX_CREDENTIAL_CHARS = 8192
+# A mapping policy with many rules is larger than the contract endpoint's 16 KiB limit.
+MAX_ADMIN_BODY_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,11 @@ def install_error_handlers(blueprint: Blueprint) -> None:
 
 
 install_error_handlers(bp)
+
+
+@bp.before_request
+def _body_limit():
+    request.max_content_length = MAX_ADMIN_BODY_BYTES
 
 
 def ok(data: Any, status: int = 200):
