@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import sys
 from datetime import timedelta
 
@@ -335,6 +333,100 @@ def mapping_explain(ctx, username, provider, groups):
     click.echo(format_explanation(evaluation, answer))
 
 
+@mapping.command("export")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.pass_context
+def mapping_export(ctx, file):
+    """Write the mapping policy in force (config file or database) as YAML to FILE or stdout.
+
+    `gateway mapping import` reads the file back unchanged."""
+    from gateway.admin.mapping import MappingAdmin
+    from gateway.admin.mappingdoc import policy_yaml
+
+    state = MappingAdmin(_services(ctx)).current()
+    where = ("from the config file (mapping_source: file)" if state["source"] == "file"
+             else f"version {state['version']}, from the database")
+    text = policy_yaml(state["document"], f"DroneDB gateway mapping policy ({where}).\n"
+                                          "Load it with: gateway mapping import FILE")
+    if file is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(file, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as error:
+        raise UserError(f"{file}: {error.strerror or error}") from None
+    rules = len(state["document"].get("rules") or [])
+    click.echo(f"wrote {file} ({where}; {rules} rules)")
+
+
+@mapping.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="show what would change for each user; save nothing")
+@click.pass_context
+def mapping_import(ctx, file, dry_run):
+    """Replace the mapping policy in the database with FILE (YAML, as `mapping export` writes).
+
+    Prints what changes for each user first. Refused while the config file holds the policy
+    (mapping_source: file), and for a policy that leaves no enabled admin."""
+    from gateway.admin.errors import AdminError
+    from gateway.admin.mapping import READ_ONLY_MESSAGE, MappingAdmin
+    from gateway.admin.mappingdoc import read_policy_yaml
+
+    try:
+        with open(file, encoding="utf-8") as source:
+            document = read_policy_yaml(source.read())
+    except OSError as error:
+        raise UserError(f"{file}: {error.strerror or error}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UserError(f"{file}: {error}") from None
+    services = _services(ctx)
+    if not services.policies.editable:
+        raise UserError(READ_ONLY_MESSAGE)
+    admin = MappingAdmin(services)
+    current = admin.current()
+    preview = admin.dry_run(document)
+    if not preview["valid"]:
+        raise UserError(f"{file}: {preview['error']}")
+    _print_changes(preview)
+    if preview["wouldLockOutAdmins"]:
+        raise UserError(f"refused: no enabled user would hold the "
+                        f"{services.config.admin.role!r} role under {file}")
+    if dry_run:
+        click.echo("dry run: nothing saved")
+        return
+    if document == current["document"]:
+        click.echo(f"no change: version {current['version']} already is this policy")
+        return
+    try:
+        saved = admin.save("cli", document, current["version"], change="import")
+    except AdminError as error:
+        raise UserError(error.message) from None
+    click.echo(f"imported {file} as version {saved['version']} "
+               f"({len(saved['document'].get('rules') or [])} rules)")
+
+
+def _print_changes(preview: dict) -> None:
+    def quota(value):
+        return "unlimited" if value is None else str(value)
+
+    for change in preview["changes"]:
+        before, after = change["before"], change["after"]
+        parts = []
+        if before["allowed"] != after["allowed"]:
+            parts.append("allowed -> DENIED" if before["allowed"] else "DENIED -> allowed")
+        if before["roles"] != after["roles"]:
+            parts.append(f"roles {before['roles']} -> {after['roles']}")
+        if before["maxStorageMB"] != after["maxStorageMB"]:
+            parts.append(f"maxStorageMB {quota(before['maxStorageMB'])} -> "
+                         f"{quota(after['maxStorageMB'])}")
+        click.echo(f"{change['userName']}: {'; '.join(parts)}")
+    click.echo(f"{len(preview['changes'])} changed, {preview['unchanged']} unchanged; "
+               f"admins after: {', '.join(preview['adminsAfter']) or '(none)'}")
+    if preview["newRoles"]:
+        click.echo(f"new roles: {', '.join(preview['newRoles'])}")
+
+
 # ---- ldap --------------------------------------------------------------------------------
 
 @main.group()
@@ -352,71 +444,27 @@ def ldap_test(ctx, username, provider_id, password_stdin):
 
     Nothing is recorded: no session, no account claim, no throttle count.
     """
-    from gateway.answer import build_answer
+    from gateway.ldaptrial import ldap_providers, trial_login
     from gateway.mapping import format_explanation
-    from providers.base import Identity, Rejection
-    from providers.ldap import LdapProvider
 
     services = _services(ctx)
-    providers = [p for p in (services.federation.provider(s.id) for s in services.config.providers)
-                 if isinstance(p, LdapProvider)]
-    provider = next((p for p in providers if provider_id in (None, p.id)), None)
+    provider = next((p for p in ldap_providers(services) if provider_id in (None, p.id)), None)
     if provider is None:
         raise UserError(f"no ldap provider {provider_id!r}" if provider_id else "no ldap provider is configured")
     password = _read_password(password_stdin, confirm=False)
-    canonical = services.config.usernames.canonical(username)
     click.echo(f"provider:  {provider.id} (servers: {', '.join(provider.server_urls)})")
-    if canonical != username:
-        click.echo(f"username:  {username!r} is not canonical (canonical form: {canonical!r}); "
-                   "the Registry's login would get 401")
-        sys.exit(1)
-    owner = services.accounts.owner_of(username)
-    if owner is not None and owner.provider != provider.id:
-        click.echo(f"username:  owned by provider {owner.provider!r}; the Registry's logins never "
-                   f"reach {provider.id!r} (checking it anyway)")
-    elif owner is not None and owner.disabled:
-        click.echo("username:  disabled at the gateway: the Registry's login gets 403 whatever the "
-                   "directory says (checking it anyway)")
 
     def note(step: str, detail: str) -> None:
         click.echo(f"{step + ':':<10} {detail}")
 
-    with _logs_as_notes("providers.ldap", note):
-        result = provider.check_password(username, password, note=note)
-    if isinstance(result, Rejection):
-        status = 403 if result is Rejection.DISABLED else 401
-        click.echo(f"result:    {result.value} -> the Registry's login gets {status}")
+    trial = trial_login(services, provider, username, password, note, exclusive_logs=True)
+    if trial.identity is None:
         sys.exit(1)
-    assert isinstance(result, Identity)
-    if result.username != username:
-        click.echo(f"result:    the directory's username {result.username!r} differs from the typed one -> 401")
-        sys.exit(1)
+    result = trial.identity
     click.echo(f"identity:  subject={result.subject} email={result.email} name={result.display_name}")
     click.echo(f"           attributes={dict(result.attributes)} overrides={dict(result.overrides)}")
-    evaluation = services.mapping.evaluate(result)
-    answer = None if evaluation.denied else build_answer(result.username, evaluation)
-    click.echo(format_explanation(evaluation, answer))
-    sys.exit(0 if answer is not None else 1)
-
-
-@contextlib.contextmanager
-def _logs_as_notes(logger_name: str, note):
-    """Show a logger's records (server failures, skipped servers) as trace lines on stdout
-    instead of log lines on stderr, for the duration of the block."""
-
-    class Handler(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            note("server", record.getMessage())
-
-    logger = logging.getLogger(logger_name)
-    handler, propagate = Handler(logging.INFO), logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
+    click.echo(format_explanation(trial.evaluation, trial.answer))
+    sys.exit(0 if trial.answer is not None else 1)
 
 
 # ---- tokens and keys ---------------------------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 
 from gateway.models import SsoSession
 from gateway.readcache import exact_cache_for
@@ -27,6 +27,10 @@ class SessionRecord:
     identity: Identity
     created_at: datetime
     expires_at: datetime
+    revoked_at: datetime | None = None
+
+    def active(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.expires_at > now
 
 
 _SESSIONS = SsoSession.__table__
@@ -38,7 +42,7 @@ _ACTIVE_BY_ID = select(
 
 def _record(row) -> SessionRecord:
     return SessionRecord(row.id, row.username, row.provider, Identity.from_dict(row.identity),
-                         row.created_at, row.expires_at)
+                         row.created_at, row.expires_at, row.revoked_at)
 
 
 class SessionStore:
@@ -93,9 +97,31 @@ class SessionStore:
             return False
         return self._revoke_where(SsoSession.id == session_id) > 0
 
-    def revoke_user(self, username: str) -> int:
-        """End every active session of ``username``; return how many were ended."""
-        return self._revoke_where(SsoSession.username == username)
+    def revoke_user(self, username: str, *, keep: str | None = None) -> int:
+        """End every active session of ``username`` except ``keep``; return how many were
+        ended."""
+        return self._revoke_where(SsoSession.username == username, SsoSession.id != (keep or ""))
+
+    def revoke_all(self, *, keep: str | None = None) -> int:
+        """End every active session of everyone except ``keep``; return how many were ended."""
+        return self._revoke_where(SsoSession.id != (keep or ""))
+
+    def page(self, *, username: str | None = None, include_ended: bool = False,
+             offset: int = 0, limit: int = 100) -> tuple[list[SessionRecord], int]:
+        """Sessions newest first (of ``username`` only, when given; ended ones too, when
+        ``include_ended``): the ``limit`` from ``offset``, and how many match in all."""
+        conditions = []
+        if username is not None:
+            conditions.append(SsoSession.username == username)
+        if not include_ended:
+            conditions += [SsoSession.revoked_at.is_(None), SsoSession.expires_at > self._clock()]
+        with self.database.session() as session:
+            total = session.scalar(select(func.count()).select_from(SsoSession).where(*conditions))
+            rows = session.scalars(
+                select(SsoSession).where(*conditions)
+                .order_by(SsoSession.created_at.desc(), SsoSession.id)
+                .offset(offset).limit(limit)).all()
+            return [_record(row) for row in rows], total or 0
 
     def list_for_user(self, username: str) -> list[SessionRecord]:
         """The active sessions of ``username``, newest first."""
@@ -115,11 +141,11 @@ class SessionStore:
                 SsoSession.expires_at < before, SsoSession.revoked_at < before)))
             return result.rowcount or 0
 
-    def _revoke_where(self, condition) -> int:
+    def _revoke_where(self, *conditions) -> int:
         now = self._clock()
         with self.database.session() as session:
             result = session.execute(
                 update(SsoSession)
-                .where(condition, SsoSession.revoked_at.is_(None), SsoSession.expires_at > now)
+                .where(*conditions, SsoSession.revoked_at.is_(None), SsoSession.expires_at > now)
                 .values(revoked_at=now))
             return result.rowcount or 0

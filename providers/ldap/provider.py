@@ -138,6 +138,22 @@ class LdapProvider:
             return Rejection.DISABLED
         return self._identity(username, found, login, reader, note)
 
+    def health(self) -> str:
+        """"ok" when a directory server answers a read of ``user.base`` on the service
+        connection (pooled, so usually no new connection), else why not. Bounded like a
+        login (``login_timeout``); a failed server is skipped afterwards as after a login."""
+        login = self._login()
+        base = self.settings.user.base
+
+        def read_base(connection: ldap3.Connection) -> None:
+            list(search(connection, base, "base", "(objectClass=*)", (), size_limit=1,
+                        time_limit=self._time_limit))
+        try:
+            self._service.run(login, read_base)
+        except ProviderUnavailable as error:
+            return error.reason
+        return "ok"
+
     def close(self) -> None:
         self._service.close()
         self._binds.close()

@@ -1,0 +1,104 @@
+"""How the identity providers are doing, and a trial LDAP login for admins.
+
+The status check asks every provider at once (one thread each), so the whole check takes as
+long as the slowest provider's own timeout (an LDAP login timeout, an IdP's HTTP timeout),
+never their sum. A trial login is throttled exactly like a login of the same account, so it
+cannot serve as a password oracle that bypasses the login throttle.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from gateway.admin.errors import AdminError
+from gateway.db import UNAVAILABLE_ERRORS
+from gateway.ldaptrial import trial_login
+from gateway.services import Services
+from providers.base import ProviderUnavailable, Rejection
+from providers.ldap import LdapProvider
+from providers.oidc.provider import OidcProvider
+
+# Outcomes that count against the account like a failed login (a right password never does).
+_FAILURES = {Rejection.WRONG_CREDENTIALS.value, Rejection.NO_SUCH_USER.value,
+             "username_mismatch"}
+
+
+def status(services: Services) -> list[dict[str, Any]]:
+    """Each configured provider: ``id``, ``type``, ``healthy``, ``detail`` and ``checkedMs``,
+    in configured order."""
+    configured = services.config.providers
+    with ThreadPoolExecutor(max_workers=max(1, len(configured))) as pool:
+        checks = [pool.submit(_check, services, settings.id, settings.type)
+                  for settings in configured]
+        return [check.result() for check in checks]
+
+
+def _check(services: Services, provider_id: str, kind: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    provider = services.federation.provider(provider_id)
+    try:
+        healthy, detail = _health(services, provider)
+    except (ProviderUnavailable, *UNAVAILABLE_ERRORS) as error:
+        healthy, detail = False, getattr(error, "reason", None) or f"{type(error).__name__}"
+    return {"id": provider_id, "type": kind, "healthy": healthy, "detail": detail,
+            "checkedMs": round((time.perf_counter() - started) * 1000)}
+
+
+def _health(services: Services, provider: object) -> tuple[bool, str]:
+    if isinstance(provider, LdapProvider):
+        answer = provider.health()
+        servers = ", ".join(provider.server_urls)
+        return (True, f"LDAP reachable ({servers})") if answer == "ok" else (False, answer)
+    if isinstance(provider, OidcProvider):
+        answer = provider.health()
+        return (True, "discovery document available") if answer == "ok" else (False, answer)
+    users = services.local_users
+    if users is None:
+        return False, "no local user store"
+    return True, f"local database, {users.count()} users"
+
+
+def test_login(services: Services, provider_id: str, username: str, password: str, *,
+               actor: str | None = None) -> dict[str, Any]:
+    """A trial login of ``username`` at the LDAP provider ``provider_id``: ``outcome``,
+    ``registryStatus``, the ``steps`` taken and, on success, the Registry's ``answer``.
+    404 for an unknown provider, 400 for one that is not LDAP, 429 while the account is
+    throttled. The password never appears in the steps. Audited with ``actor``."""
+    provider = services.federation.provider(provider_id)
+    if provider is None:
+        raise AdminError(404, f"no provider {provider_id!r}")
+    if not isinstance(provider, LdapProvider):
+        raise AdminError(400, f"provider {provider_id!r} is not an LDAP provider; a trial login "
+                              "is for LDAP providers only", "provider")
+    wait = services.throttle.wait_seconds(username)
+    if wait > 0:
+        raise AdminError(429, "too many failed attempts for this account; try again later",
+                         retry_after=math.ceil(wait))
+    steps: list[dict[str, str]] = []
+
+    def note(step: str, detail: str) -> None:
+        steps.append({"step": step, "detail": _without(detail, password)})
+
+    try:
+        trial = trial_login(services, provider, username, password, note)
+    except ProviderUnavailable as error:
+        note("error", error.reason)
+        outcome, registry_status, answer = "unavailable", 503, None
+    else:
+        outcome, registry_status, answer = trial.outcome, trial.registry_status, trial.answer
+        if outcome in _FAILURES:
+            services.throttle.record_failure(username)
+        elif trial.identity is not None:
+            services.throttle.record_success(username)
+    services.audit.record("provider_test_login", outcome, username=username[:127],
+                          provider=provider_id, actor=actor)
+    return {"outcome": outcome, "registryStatus": registry_status, "steps": steps,
+            "answer": answer}
+
+
+def _without(text: str, password: str) -> str:
+    """``text`` with the password blanked out, should any step ever echo it."""
+    return text.replace(password, "[password]") if password else text
