@@ -17,13 +17,12 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from gateway.admin import mappingdoc
 from gateway.admin.errors import AdminError
 from gateway.admin.people import People, Person
+from gateway.admin.roles import AdminRoles
 from gateway.configerror import ConfigError
-from gateway.db import Database
 from gateway.mapping import Policy, evaluate, parse_policy
 from gateway.models import MappingPolicyRow, Role
 from gateway.policystore import ROW_ID, PolicyConflict, PolicyReadOnly, PolicyVersion
@@ -199,7 +198,7 @@ class MappingAdmin:
             raise _conflict(version, conflict.current_version) from None
         except PolicyReadOnly:
             raise AdminError(409, READ_ONLY_MESSAGE) from None
-        created = register_roles(self._svc.database, mappingdoc.granted_roles(policy))
+        created = AdminRoles(self._svc).ensure(mappingdoc.granted_roles(policy))
         self._svc.audit.record("mapping_changed", "ok", actor=actor, version=saved.version,
                                rules=len(policy.rules), roles_created=",".join(created), **detail)
         return self._state(saved)
@@ -221,25 +220,6 @@ class MappingAdmin:
         return {"source": self._store.source, "editable": self._store.editable,
                 "version": version.version, "updatedAt": _iso(version.updated_at),
                 "updatedBy": version.updated_by, "document": dict(version.document)}
-
-
-def register_roles(database: Database, names: Iterable[str]) -> list[str]:
-    """Add the role names not yet in the ``roles`` table; return those this call created.
-
-    Safe against another process registering the same name at the same time."""
-    # TODO(owner): replace with gateway.admin.roles.AdminRoles(services).ensure(names).
-    created = []
-    for name in dict.fromkeys(names):
-        with database.session() as session:
-            if session.get(Role, name) is not None:
-                continue
-        try:
-            with database.session() as session:
-                session.add(Role(name=name, description=None))
-        except IntegrityError:
-            continue  # registered by another process in between
-        created.append(name)
-    return created
 
 
 def _conflict(expected: int | None, current: int) -> AdminError:

@@ -66,6 +66,11 @@ class People:
                 for name in sorted(local.keys() | owners.keys())]
 
     def get(self, username: str) -> Person | None:
+        """The user, or None. A name no user can have (too long, a NUL, which PostgreSQL
+        refuses) is None without a query."""
+        if not isinstance(username, str) or not username or len(username) > 127 \
+                or "\x00" in username:
+            return None
         local = self._svc.local_users.get(username) if self._svc.local_users is not None else None
         owner = self._svc.accounts.owner_of(username)
         if local is None and owner is None:

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from gateway.admin.errors import AdminError
 from gateway.admin.people import People, Person
+from gateway.admin.roles import AdminRoles
 from gateway.mapping import validate_overrides
 from gateway.services import Services
 from gateway.users import UserService
@@ -49,6 +50,7 @@ class AdminUsers:
             raise AdminError(400, str(rejected), "password") from None
         except UserError as error:
             raise _user_error(error, "userName") from None
+        AdminRoles(self._svc).ensure(overrides.get("roles", ()))
         self._audit("user_created", actor, username)
         return self.require(username)
 
@@ -73,6 +75,7 @@ class AdminUsers:
                                              groups=groups)
             if overrides is not UNSET:
                 self._svc.local_users.set_overrides(username, overrides)
+                AdminRoles(self._svc).ensure(overrides.get("roles", ()))
             if enabled is not UNSET and enabled != person.enabled:
                 self._users.set_enabled(username, bool(enabled))
         except UserError as error:

@@ -121,7 +121,7 @@ class LocalUsers:
             session.delete(self._require(session, username))
 
     def create_group(self, name: str, description: str | None = None) -> None:
-        if not GROUP_NAME.match(name):
+        if not GROUP_NAME.fullmatch(name):
             raise UserError("group names are 1-64 characters: letters, digits and _ . @ + -")
         try:
             with self._sessions.begin() as session:
