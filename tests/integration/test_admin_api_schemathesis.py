@@ -19,9 +19,16 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory):
-    gateway = start_admin_gateway(tmp_path_factory.mktemp("schemathesis"))
+@pytest.fixture(scope="module", params=["sqlite", "postgres-redis"])
+def gateway(request, tmp_path_factory):
+    """On the embedded default and on PostgreSQL + Redis (PostgreSQL refuses NUL characters
+    in text, which generated input is full of)."""
+    options = {}
+    if request.param == "postgres-redis":
+        options = {"database_url": request.getfixturevalue("postgres_server").create_database(
+                       "admin_schemathesis"),
+                   "redis_url": request.getfixturevalue("redis_server").url}
+    gateway = start_admin_gateway(tmp_path_factory.mktemp("schemathesis"), **options)
     yield gateway
     gateway.stop()
 
