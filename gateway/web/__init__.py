@@ -1,4 +1,5 @@
-"""The gateway's browser-facing pages: landing page, SSO login/logout, self-service account."""
+"""The gateway's browser-facing pages: landing page, SSO login/logout, password sign-in,
+self-service account."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 from flask import Blueprint, Flask
 
 from gateway.sso import UNAVAILABLE, SsoError
-from gateway.web import account, sso_routes
+from gateway.web import account, login, sso_routes
 from gateway.web.browser import OUTAGES, error_page
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,19 @@ def _outage_page(error: Exception):
     return error_page(503, UNAVAILABLE, 5)
 
 
+def install_page_handlers(blueprint: Blueprint) -> None:
+    """Give every response of ``blueprint`` the pages' security headers, and answer an outage
+    (state store, database) with a 503 page."""
+    blueprint.after_request(_page_headers)
+    for outage in OUTAGES:
+        blueprint.register_error_handler(outage, _outage_page)
+
+
 def register(app: Flask) -> None:
     # Per blueprint, so the contract endpoint (the hot path) pays nothing for page headers and
     # keeps its JSON errors, while every page answers a refusal or an outage with a page.
     blueprint: Blueprint
-    for blueprint in (sso_routes.bp, account.bp):
-        blueprint.after_request(_page_headers)
+    for blueprint in (sso_routes.bp, login.bp, account.bp):
+        install_page_handlers(blueprint)
         blueprint.register_error_handler(SsoError, _refused_page)
-        for outage in OUTAGES:
-            blueprint.register_error_handler(outage, _outage_page)
         app.register_blueprint(blueprint)

@@ -1,5 +1,6 @@
-"""The self-service page of a signed-in person: what the Registry receives for them, and their
-app passwords for the command line (create: shown once; revoke)."""
+"""The self-service page of a signed-in person: what the Registry receives for them, their
+app passwords for the command line (create: shown once; revoke), a change of their own
+password (local users), and a way into the admin pages for admins."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from datetime import timedelta
 
 from flask import Blueprint, redirect, request
 
+from gateway.admin.api.base import principal_for
+from gateway.admin.errors import AdminError
+from gateway.admin.people import People
+from gateway.admin.users import AdminUsers
 from gateway.answer import build_answer
 from gateway.apppasswords import AppPasswordError
 from gateway.sessions import SessionRecord
@@ -17,6 +22,7 @@ from gateway.web.browser import (FORM_EXPIRED, csrf_ok, csrf_token, error_page, 
 from providers.sql import utcnow
 
 bp = Blueprint("account", __name__)
+NOTICES = {"password": "Your password was changed."}
 
 
 @bp.get("/account")
@@ -59,6 +65,35 @@ def revoke_app_password(public_id: str):
     return redirect("/account", 303)
 
 
+@bp.post("/account/password")
+def change_password():
+    """A local user changes their own password (the current one is checked and throttled)."""
+    session = signed_in()
+    if session is None:
+        return redirect("/", 303)
+    if not csrf_ok(session):
+        return error_page(403, FORM_EXPIRED)
+    current = request.form.get("currentPassword", "")
+    new, confirm = request.form.get("newPassword", ""), request.form.get("confirmPassword", "")
+    if not current or not new:
+        field = "currentPassword" if not current else "newPassword"
+        return _render(session, password_errors={field: "Enter this password."}, status=400)
+    if new != confirm:
+        return _render(session, status=400, password_errors={
+            "confirmPassword": "The two new passwords are not the same."})
+    try:
+        AdminUsers(services()).change_own_password(session.username, current, new)
+    except AdminError as refused:
+        field = refused.field if refused.field in ("currentPassword", "newPassword") else "general"
+        return _render(session, password_errors={field: _sentence(refused.message)},
+                       status=refused.status)
+    return redirect("/account?done=password#change-password", 303)
+
+
+def _sentence(text: str) -> str:
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+
+
 def _lifetime(days: str) -> timedelta | None:
     if not days:
         return None
@@ -72,6 +107,18 @@ def _render(session: SessionRecord, *, status: int = 200, **extra):
     evaluation = svc.mapping.evaluate(session.identity)
     answer = None if evaluation.denied else build_answer(session.identity.username, evaluation)
     app_passwords = svc.app_passwords.list(session.username)
+    person = People(svc).get(session.username)
+    extra.setdefault("password_errors", {})
     return page("account.html", status, session=session, csrf=csrf_token(session),
                 answer_json=json.dumps(answer, indent=2) if answer else None,
-                app_passwords=app_passwords, now=utcnow(), **extra)
+                app_passwords=app_passwords, now=utcnow(), is_admin=_is_admin(session),
+                local_password=person is not None and not person.read_only,
+                notice=NOTICES.get(request.args.get("done", "")), **extra)
+
+
+def _is_admin(session: SessionRecord) -> bool:
+    """Whether the signed-in person holds the admin role now."""
+    try:
+        return principal_for(session.identity, session.id, "browser").is_admin
+    except AdminError:
+        return False

@@ -13,7 +13,8 @@ Cookies the gateway sets:
   read; without the MAC a stolen ``xAuthToken`` would open the self-service page and let its
   thief mint long-lived app passwords.
 * a binding cookie holding a random value whose digest is kept with each login transaction, so
-  a callback only completes in the browser that started it.
+  a callback only completes in the browser that started it; the password sign-in form's CSRF
+  token is a MAC of the same value (double submit, for a browser that has no session yet).
 """
 
 from __future__ import annotations
@@ -66,13 +67,25 @@ def xauth_value(token: str, logout_url: str) -> str:
 def set_login_cookies(response, token: str, session: SessionRecord, token_lifetime: timedelta) -> None:
     """Set ``xAuthToken`` and the session cookie, each expiring with what it holds: the token
     (its lifetime, never past the session) and the session (what remains of it)."""
+    set_xauth_cookie(response, token, session, token_lifetime)
+    set_session_cookie(response, session)
+
+
+def set_xauth_cookie(response, token: str, session: SessionRecord, token_lifetime: timedelta) -> None:
+    """Set ``xAuthToken`` for the Registry's web client, expiring with the token (its lifetime,
+    never past the session)."""
     svc = services()
     session_left = session.expires_at - utcnow()
     token_seconds = max(1, int(min(token_lifetime, session_left).total_seconds()))
     response.set_cookie(XAUTH_COOKIE, xauth_value(token, svc.sso.logout_url),
                         max_age=token_seconds, path="/", domain=svc.config.sso.cookie_domain,
                         secure=secure(), httponly=False, samesite="Lax")
-    session_seconds = max(1, int(session_left.total_seconds()))
+
+
+def set_session_cookie(response, session: SessionRecord) -> None:
+    """Set the gateway's own (HttpOnly, MAC-signed) session cookie for what remains of
+    ``session``."""
+    session_seconds = max(1, int((session.expires_at - utcnow()).total_seconds()))
     response.set_cookie(session_cookie_name(), f"{session.id}.{_mac(b'session', session.id)}",
                         max_age=session_seconds, path="/", secure=secure(), httponly=True,
                         samesite="Lax")
@@ -93,8 +106,8 @@ def binding_value() -> str:
     return current if BINDING.fullmatch(current) else secrets.token_urlsafe(32)
 
 
-def set_binding_cookie(response, value: str) -> None:
-    response.set_cookie(binding_cookie_name(), value, max_age=BINDING_SECONDS, path="/",
+def set_binding_cookie(response, value: str, max_age: int = BINDING_SECONDS) -> None:
+    response.set_cookie(binding_cookie_name(), value, max_age=max_age, path="/",
                         secure=secure(), httponly=True, samesite="Lax")
 
 
@@ -131,11 +144,33 @@ def csrf_token(session: SessionRecord) -> str:
 def csrf_ok(session: SessionRecord) -> bool:
     """Whether the posted form carries this session's token and, if the browser says where it
     posted from, came from the gateway's own origin."""
-    origin = request.headers.get("Origin")
-    if origin is not None and origin.lower() != _public_origin():
+    if not same_origin_post():
         return False
     sent = request.form.get("csrf_token", "")
     return hmac.compare_digest(sent.encode(), csrf_token(session).encode())
+
+
+def same_origin_post() -> bool:
+    """False when the browser says the request comes from another origin than the gateway's."""
+    origin = request.headers.get("Origin")
+    return origin is None or origin.lower() == _public_origin()
+
+
+def login_form_token(binding: str) -> str:
+    """The sign-in form's token for a browser not signed in yet: bound to its binding cookie
+    (double submit), so a form posted from another site, which cannot read or set that
+    cookie, fails."""
+    return _mac(b"login form", binding)
+
+
+def login_form_ok() -> bool:
+    """Whether the posted sign-in form carries the token of this browser's binding cookie
+    and, if the browser says where it posted from, came from the gateway's own origin."""
+    binding = request.cookies.get(binding_cookie_name(), "")
+    if not same_origin_post() or not BINDING.fullmatch(binding):
+        return False
+    sent = request.form.get("csrf_token", "")
+    return hmac.compare_digest(sent.encode(), login_form_token(binding).encode())
 
 
 def _public_origin() -> str:

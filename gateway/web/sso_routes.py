@@ -48,7 +48,8 @@ def landing():
                   "logo_url": p.settings.logo_url} for p in sso.providers.values()]
     return page("landing.html", providers=providers if sso.enabled else [], session=session,
                 csrf=csrf_token(session) if session else None,
-                registry_url=services().config.sso.registry_login_url)
+                registry_url=services().config.sso.registry_login_url,
+                password_login=any(p.type != "oidc" for p in services().config.providers))
 
 
 @bp.get("/sso/login/<provider_id>")
@@ -83,7 +84,7 @@ def continue_to_registry():
     token for the same session, then goes to the Registry's login page."""
     sso = services().sso
     session = signed_in()
-    if session is None or not sso.enabled:
+    if session is None or not sso.settings.enabled:  # a Registry login URL is configured
         return redirect("/", 303)
     return _to_registry(sso.settings.registry_login_url, sso.mint_for(session), session)
 
