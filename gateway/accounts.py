@@ -21,8 +21,8 @@ from providers.sql import utcnow
 
 _ACCOUNTS = Account.__table__
 _OWNER_BY_NAME = select(_ACCOUNTS.c.username, _ACCOUNTS.c.provider, _ACCOUNTS.c.subject,
-                        _ACCOUNTS.c.disabled, _ACCOUNTS.c.last_login_at, _ACCOUNTS.c.last_groups
-                        ).where(_ACCOUNTS.c.username == bindparam("username"))
+                        _ACCOUNTS.c.disabled, _ACCOUNTS.c.last_login_at, _ACCOUNTS.c.last_groups,
+                        _ACCOUNTS.c.created_at).where(_ACCOUNTS.c.username == bindparam("username"))
 # The last login is recorded to this resolution: a user logging in again within it, with the
 # same groups, costs no write (every write also empties the SQLite read caches).
 LOGIN_RECORD_RESOLUTION = timedelta(seconds=60)
@@ -64,7 +64,7 @@ class AccountRegistry:
         if row is None:
             return None
         return Owner(row.username, row.provider, row.subject, row.disabled, row.last_login_at,
-                     tuple(row.last_groups or ()))
+                     tuple(row.last_groups or ()), row.created_at)
 
     def claim(self, identity: Identity, *, record_login: bool = True,
               known: Owner | None = None) -> Owner:

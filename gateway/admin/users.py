@@ -94,13 +94,19 @@ class AdminUsers:
         self._audit("user_deleted_by_admin", actor, username)
 
     def reset_password(self, actor: str, username: str, password: str) -> None:
+        """Set a local user's password and end all their sessions (a reset is often done
+        because the account may be in someone else's hands)."""
         person = self.require(username)
         if person.read_only:
             raise AdminError(409, f"{username!r} is managed by provider {person.provider!r}")
         self._set_password(username, password)
-        self._audit("password_reset", actor, username)
+        ended = self._svc.sessions.revoke_user(username)
+        self._audit("password_reset", actor, username, sessions_ended=ended)
 
-    def change_own_password(self, username: str, current: str, new: str) -> None:
+    def change_own_password(self, username: str, current: str, new: str, *,
+                            keep_session: str | None = None) -> None:
+        """Change one's own password (the current one must be right; throttled like a login)
+        and end one's other sessions, keeping ``keep_session`` (the one making the change)."""
         person = self.require(username)
         if person.read_only:
             raise AdminError(409, "your password is managed by your identity provider")
@@ -112,7 +118,8 @@ class AdminUsers:
             raise AdminError(400, "the current password is not correct", "currentPassword")
         throttle.record_success(username)
         self._set_password(username, new)
-        self._audit("password_changed", username, username)
+        ended = self._svc.sessions.revoke_user(username, keep=keep_session)
+        self._audit("password_changed", username, username, sessions_ended=ended)
 
     def metadata(self, username: str) -> dict[str, Any]:
         """The user's per-user answer values (e.g. a ``maxStorageMB`` override); roles are

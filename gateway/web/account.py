@@ -82,7 +82,8 @@ def change_password():
         return _render(session, status=400, password_errors={
             "confirmPassword": "The two new passwords are not the same."})
     try:
-        AdminUsers(services()).change_own_password(session.username, current, new)
+        AdminUsers(services()).change_own_password(session.username, current, new,
+                                                   keep_session=session.id)
     except AdminError as refused:
         field = refused.field if refused.field in ("currentPassword", "newPassword") else "general"
         return _render(session, password_errors={field: _sentence(refused.message)},

@@ -184,16 +184,21 @@ def test_metadata_sets_an_integer_quota_the_registry_receives(gateway, admin):
 
 def test_passwords_reset_by_an_admin_and_changed_by_their_owner(gateway, admin):
     admin.post("/users", json={"userName": "hank", "password": PASSWORD})
+    before_reset = _token(gateway, "hank")["access_token"]
     assert admin.put("/users/hank/changepwd", json={"newPassword": "short"}).json()["field"] \
         == "newPassword"
     assert admin.put("/users/hank/changepwd", json={"newPassword": NEW_PASSWORD}).status_code == 204
     assert registry_answer(gateway, username="hank", password=PASSWORD).status_code == 401
+    assert registry_answer(gateway, token=before_reset).status_code == 401   # a reset ends sessions
+    other_device = _token(gateway, "hank", NEW_PASSWORD)["access_token"]
     hank = AdminClient.login(gateway.url, "hank", NEW_PASSWORD)
     wrong = hank.post("/users/changepwd", json={"currentPassword": PASSWORD,
                                                 "newPassword": PASSWORD + "-x"})
     assert wrong.status_code == 400 and wrong.json()["field"] == "currentPassword"
     assert hank.post("/users/changepwd", json={"currentPassword": NEW_PASSWORD,
                                                "newPassword": PASSWORD}).status_code == 204
+    assert registry_answer(gateway, token=other_device).status_code == 401   # other sessions end
+    assert registry_answer(gateway, token=hank.token).status_code == 200     # this one stays
     assert registry_answer(gateway, username="hank", password=PASSWORD).status_code == 200
 
 

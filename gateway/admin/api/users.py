@@ -118,8 +118,9 @@ def reset_password(username: str):
 @signed_in
 def change_own_password():
     data = body(schemas.OwnPassword())
-    _admin_users().change_own_password(principal().username, data["currentPassword"],
-                                       data["newPassword"])
+    caller = principal()
+    _admin_users().change_own_password(caller.username, data["currentPassword"],
+                                       data["newPassword"], keep_session=caller.session_id)
     return "", 204
 
 
