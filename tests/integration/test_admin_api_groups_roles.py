@@ -311,6 +311,7 @@ def test_ensure_adds_only_missing_role_rows(gateway, admin):
         return roles.ensure(["mapper", "admin", "mapper", "not a role"]), roles.ensure(["mapper"])
 
     first, second = _in_process(gateway, ensure)
-    assert first == ["mapper", "admin"] and second == []
+    # "admin" has a row already when the bootstrap admin was created with that role.
+    assert first in (["mapper", "admin"], ["mapper"]) and second == []
     roles = {role["name"]: role for role in admin.get("/roles").json()}
     assert roles["mapper"]["createdAt"] is not None and roles["admin"]["createdAt"] is not None
