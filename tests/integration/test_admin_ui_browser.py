@@ -60,7 +60,8 @@ def gateway(tmp_path_factory):
 
 def shoot(page, name: str) -> None:
     """Screenshots of the current page at laptop and phone widths; the phone one must not
-    scroll sideways."""
+    scroll sideways; no Python object leaks into what is shown."""
+    assert "<built-in" not in page.content() and "object at 0x" not in page.content(), name
     page.set_viewport_size(LAPTOP)
     save_screenshot(page, f"admin-{name}-laptop")
     page.set_viewport_size(PHONE)

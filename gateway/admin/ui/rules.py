@@ -176,7 +176,10 @@ def _page(admin: MappingAdmin, *, status: int = 200, rule_values: dict | None = 
     return render(
         "admin/rules.html", "rules", status, state=state, rows=ruleform.rows(document),
         defaults=document, checks=ruleform.CHECKS, kinds=ruleform.KINDS,
-        rule_values=rule_values or {"kind": "grant", "who": "group"},
+        # Every field present: Jinja falls back to dict attributes (e.g. .values) for a
+        # missing key.
+        rule_values=rule_values or {**dict.fromkeys(ruleform.RULE_FIELDS, ""),
+                                    "kind": "grant", "who": "group"},
         rule_errors=rule_errors or {},
         document_text=mappingdoc.policy_yaml(document) if document_text is None
         else document_text,
