@@ -133,6 +133,16 @@ class AppPasswords:
                 .order_by(AppPassword.created_at.desc(), AppPassword.id)).all()
             return [_view(row) for row in rows]
 
+    def revoke_all(self, username: str) -> int:
+        """Revoke every active app password and API key of ``username`` (both kinds); return
+        how many."""
+        with self._db.session() as session:
+            result = session.execute(
+                update(AppPassword).where(AppPassword.username == username,
+                                          AppPassword.revoked_at.is_(None))
+                .values(revoked_at=self._clock()))
+            return result.rowcount or 0
+
     def revoke(self, username: str, public_id: str) -> bool:
         """Revoke one of the user's app passwords; False if there was no such active one."""
         with self._db.session() as session:

@@ -109,14 +109,18 @@ class Federation:
         if owner is None or not valid:
             self._burn_unasked(set(), password)
             raise Denied(401, "wrong_app_password", counts_as_failure=True)
+        return self.current_identity(owner)
+
+    def current_identity(self, owner: Owner) -> Identity:
+        """The present identity of a username's owner, for a credential that is not a password
+        the provider can check (an app password, an API key). Asks the provider where it can
+        (local, LDAP); for an IdP, answers from the last browser login while it is recent, so a
+        person removed at the IdP loses access within snapshot_max_age. Raises Denied."""
         provider = self._providers.get(owner.provider)
         if isinstance(provider, IdentityLookup):
-            current = provider.lookup(username)
+            current = provider.lookup(owner.username)
         else:
-            # An IdP cannot be asked about a user who is not present: answer from the last
-            # browser login, and only while it is recent, so that a person removed at the IdP
-            # loses command-line access within snapshot_max_age.
-            snapshot = self._accounts.snapshot(username)
+            snapshot = self._accounts.snapshot(owner.username)
             if snapshot is None:
                 current = Rejection.NO_SUCH_USER
             elif utcnow() - snapshot[1] > self._snapshot_max_age:

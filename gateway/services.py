@@ -42,6 +42,10 @@ class Services:
     sessions: SessionStore
     keyring: KeyRing
     tokens: TokenService
+    # Tokens for the admin API (POST /api/token): a different audience, so a Registry token
+    # (readable by any script on the shared domain as xAuthToken) opens no admin API, and an
+    # admin API token is no Registry login.
+    admin_tokens: TokenService
     local_users: LocalUsers | None
     mapping: EvaluationMemo
     app_passwords: AppPasswords
@@ -78,6 +82,9 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         lifetime=timedelta(seconds=config.tokens.lifetime_seconds),
         leeway=timedelta(seconds=config.tokens.leeway_seconds),
     )
+    admin_tokens = TokenService(
+        keyring, issuer=tokens.issuer, audience=f"{config.tokens.audience}/admin-api",
+        lifetime=tokens.lifetime, leeway=tokens.leeway)
     app_passwords = AppPasswords(database)
     federation = Federation(
         providers, accounts, audit, config.usernames, app_passwords, reserved=[config.admin.username],
@@ -97,6 +104,7 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         sessions=sessions,
         keyring=keyring,
         tokens=tokens,
+        admin_tokens=admin_tokens,
         local_users=local_users,
         mapping=mapping,
         app_passwords=app_passwords,

@@ -94,14 +94,20 @@ class AdminUsers:
         self._audit("user_deleted_by_admin", actor, username)
 
     def reset_password(self, actor: str, username: str, password: str) -> None:
-        """Set a local user's password and end all their sessions (a reset is often done
-        because the account may be in someone else's hands)."""
+        """Set another local user's password, end all their sessions and revoke their app
+        passwords and API keys (a reset is often done because the account may be in someone
+        else's hands)."""
         person = self.require(username)
         if person.read_only:
             raise AdminError(409, f"{username!r} is managed by provider {person.provider!r}")
+        if actor == username:
+            raise AdminError(409, "change your own password with your current one "
+                                  "(POST /users/changepwd, or your account page)")
         self._set_password(username, password)
         ended = self._svc.sessions.revoke_user(username)
-        self._audit("password_reset", actor, username, sessions_ended=ended)
+        revoked = self._svc.app_passwords.revoke_all(username)
+        self._audit("password_reset", actor, username, sessions_ended=ended,
+                    secrets_revoked=revoked)
 
     def change_own_password(self, username: str, current: str, new: str, *,
                             keep_session: str | None = None) -> None:

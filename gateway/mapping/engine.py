@@ -40,6 +40,7 @@ from typing import Any, Iterable, Literal, Mapping
 from providers.base import Identity
 
 from .policy import (
+    MAX_QUOTA,
     RESERVED_KEYS,
     UNLIMITED,
     Check,
@@ -301,6 +302,8 @@ def _override_problem(key: Any, value: Any) -> str | None:
         return f"{key} is set by the gateway and cannot be overridden"
     if not is_metadata_value(value):
         return "must be a string, integer or boolean"
+    if type(value) is int and not -MAX_QUOTA - 1 <= value <= MAX_QUOTA:
+        return "must fit in 64 bits"
     return None
 
 

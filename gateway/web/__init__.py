@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, request
 
 from gateway.sso import UNAVAILABLE, SsoError
 from gateway.web import account, login, sso_routes
@@ -41,9 +41,20 @@ def _outage_page(error: Exception):
     return error_page(503, UNAVAILABLE, 5)
 
 
+def _refuse_nul():
+    """A NUL in any query or form value is a 400 page: no user types one, and PostgreSQL
+    refuses it in text (which would otherwise surface as an error deep in a query)."""
+    for values in (request.args, request.form):
+        for key, value in values.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                return error_page(400, "The request contains a character that is not allowed.")
+    return None
+
+
 def install_page_handlers(blueprint: Blueprint) -> None:
-    """Give every response of ``blueprint`` the pages' security headers, and answer an outage
-    (state store, database) with a 503 page."""
+    """Give every response of ``blueprint`` the pages' security headers, refuse NUL
+    characters in its input, and answer an outage (state store, database) with a 503 page."""
+    blueprint.before_request(_refuse_nul)
     blueprint.after_request(_page_headers)
     for outage in OUTAGES:
         blueprint.register_error_handler(outage, _outage_page)

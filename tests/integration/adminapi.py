@@ -69,10 +69,30 @@ class AdminClient:
         return self.request("DELETE", path, **kwargs)
 
 
+def registry_token(gateway: GatewayUnderTest, username: str) -> str:
+    """A Registry token (what the xAuthToken cookie carries) for a new session of the user,
+    made in-process: admin API tokens from POST /api/token are not Registry tokens."""
+    from gateway.users import UserService
+    services = gateway.services()
+    try:
+        identity = UserService(services).identity(username)
+        assert identity is not None, username
+        return services.sso.open_session(identity, "test")[1]
+    finally:
+        services.close()
+
+
+def admin_api_works(gateway: GatewayUnderTest, token: str) -> bool:
+    """Whether an admin API token still opens the API (its session is alive)."""
+    status = AdminClient(gateway.url, token).get("/me").status_code
+    assert status in (200, 401), status
+    return status == 200
+
+
 def registry_answer(gateway: GatewayUnderTest, **form) -> requests.Response:
     """What the Registry gets from the contract endpoint for ``form``."""
     return requests.post(f"{gateway.url}/api/authenticate", data=form, timeout=30)
 
 
 __all__ = ["ADMIN_CONFIG", "ADMIN_PASSWORD", "ADMIN_SEED_USERS", "AdminClient", "PASSWORD",
-           "registry_answer", "start_admin_gateway"]
+           "admin_api_works", "registry_answer", "registry_token", "start_admin_gateway"]

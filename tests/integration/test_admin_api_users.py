@@ -8,8 +8,8 @@ import pytest
 import requests
 
 from providers.base import Identity
-from tests.integration.adminapi import (ADMIN_PASSWORD, PASSWORD, AdminClient, registry_answer,
-                                        start_admin_gateway)
+from tests.integration.adminapi import (ADMIN_PASSWORD, PASSWORD, AdminClient, admin_api_works,
+                                        registry_answer, registry_token, start_admin_gateway)
 
 pytestmark = pytest.mark.integration
 NEW_PASSWORD = "green-harbour-19-lantern"
@@ -41,6 +41,27 @@ def test_a_token_for_a_password_login_says_who_and_whether_admin(gateway):
     assert body["token_type"] == "Bearer" and body["username"] == "admin" and body["admin"] is True
     assert isinstance(body["expires_in"], int) and body["expires_in"] > 0
     assert _token(gateway, "alice")["admin"] is False
+
+
+def test_admin_api_tokens_and_registry_tokens_are_not_interchangeable(gateway):
+    admin_token = _token(gateway, "admin", ADMIN_PASSWORD)["access_token"]
+    assert registry_answer(gateway, token=admin_token).status_code == 401
+    # The xAuthToken cookie's token, readable by any script on the shared domain, opens no
+    # admin API (and so cannot mint API keys that outlive the session).
+    cookie_token = registry_token(gateway, "admin")
+    assert registry_answer(gateway, token=cookie_token).status_code == 200
+    assert AdminClient(gateway.url, cookie_token).get("/me").status_code == 401
+
+
+def test_an_app_password_gets_no_admin_api_token(gateway):
+    alice = AdminClient.login(gateway.url, "alice", PASSWORD)
+    secret = alice.post("/me/app-passwords", json={"name": "cli"}).json()
+    secret = next(value for value in secret.values() if isinstance(value, str)
+                  and value.startswith("gwap_"))
+    assert registry_answer(gateway, username="alice", password=secret).status_code == 200
+    response = requests.post(f"{gateway.url}/api/token",
+                             json={"username": "alice", "password": secret}, timeout=30)
+    assert response.status_code == 401
 
 
 def test_token_refusals_do_not_tell_unknown_users_from_wrong_passwords(gateway):
@@ -189,7 +210,7 @@ def test_passwords_reset_by_an_admin_and_changed_by_their_owner(gateway, admin):
         == "newPassword"
     assert admin.put("/users/hank/changepwd", json={"newPassword": NEW_PASSWORD}).status_code == 204
     assert registry_answer(gateway, username="hank", password=PASSWORD).status_code == 401
-    assert registry_answer(gateway, token=before_reset).status_code == 401   # a reset ends sessions
+    assert not admin_api_works(gateway, before_reset)                        # a reset ends sessions
     other_device = _token(gateway, "hank", NEW_PASSWORD)["access_token"]
     hank = AdminClient.login(gateway.url, "hank", NEW_PASSWORD)
     wrong = hank.post("/users/changepwd", json={"currentPassword": PASSWORD,
@@ -197,8 +218,8 @@ def test_passwords_reset_by_an_admin_and_changed_by_their_owner(gateway, admin):
     assert wrong.status_code == 400 and wrong.json()["field"] == "currentPassword"
     assert hank.post("/users/changepwd", json={"currentPassword": NEW_PASSWORD,
                                                "newPassword": PASSWORD}).status_code == 204
-    assert registry_answer(gateway, token=other_device).status_code == 401   # other sessions end
-    assert registry_answer(gateway, token=hank.token).status_code == 200     # this one stays
+    assert not admin_api_works(gateway, other_device)                        # other sessions end
+    assert admin_api_works(gateway, hank.token)                              # this one stays
     assert registry_answer(gateway, username="hank", password=PASSWORD).status_code == 200
 
 
@@ -228,7 +249,7 @@ def test_the_last_admin_cannot_be_demoted_until_there_is_another(gateway, admin)
 
 def test_disabling_revokes_tokens_at_once_and_enabling_does_not_bring_them_back(gateway, admin):
     admin.post("/users", json={"userName": "jack", "password": PASSWORD})
-    token = _token(gateway, "jack")["access_token"]
+    token = registry_token(gateway, "jack")
     assert registry_answer(gateway, token=token).status_code == 200
     assert admin.put("/users/jack", json={"enabled": False}).json()["enabled"] is False
     assert registry_answer(gateway, token=token).status_code == 401
@@ -240,7 +261,7 @@ def test_disabling_revokes_tokens_at_once_and_enabling_does_not_bring_them_back(
 
 def test_delete_cascades_to_tokens_and_is_audited(gateway, admin):
     admin.post("/users", json={"userName": "kim", "password": PASSWORD})
-    token = _token(gateway, "kim")["access_token"]
+    token = registry_token(gateway, "kim")
     assert admin.delete("/users/kim").status_code == 204
     assert registry_answer(gateway, token=token).status_code == 401
     assert admin.get("/users/kim").status_code == 404
@@ -291,3 +312,33 @@ def test_the_openapi_document_describes_the_users_api(gateway):
     assert {"get", "post"} <= set(document["paths"]["/admin/api/users"])
     assert "/api/token" in document["paths"]
     assert "UserDetail" in document["components"]["schemas"]
+
+
+def test_a_reset_revokes_app_passwords_and_api_keys_and_is_not_for_oneself(gateway, admin):
+    admin.post("/users", json={"userName": "nina", "password": PASSWORD})
+    nina = AdminClient.login(gateway.url, "nina", PASSWORD)
+    key = next(v for v in nina.post("/me/api-keys", json={"name": "ci"}).json().values()
+               if isinstance(v, str) and v.startswith("gwak_"))
+    app = next(v for v in nina.post("/me/app-passwords", json={"name": "cli"}).json().values()
+               if isinstance(v, str) and v.startswith("gwap_"))
+    assert AdminClient(gateway.url, key).get("/me").status_code == 200
+    assert admin.put("/users/nina/changepwd", json={"newPassword": NEW_PASSWORD}).status_code == 204
+    assert AdminClient(gateway.url, key).get("/me").status_code == 401
+    assert registry_answer(gateway, username="nina", password=app).status_code == 401
+    own = admin.put("/users/admin/changepwd", json={"newPassword": NEW_PASSWORD})
+    assert own.status_code == 409 and "current" in own.json()["error"]
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/users", {"userName": "olga", "password": PASSWORD, "displayName": "O\x00"}, "displayName"),
+    ("/users", {"userName": "olga", "password": PASSWORD, "groups": ["a\x00"]}, "groups"),
+    ("/users/carol/meta", {"team": "x\x00"}, "team"),
+])
+def test_nul_characters_are_a_400_naming_the_field(admin, path, body, field):
+    response = admin.post(path, json=body)
+    assert response.status_code == 400 and response.json()["field"] == field
+
+
+def test_metadata_integers_must_fit_in_64_bits(admin):
+    response = admin.post("/users/carol/meta", json={"big": 2**70})
+    assert response.status_code == 400 and response.json()["field"] == "big"

@@ -23,7 +23,8 @@ import requests
 from providers.base import Identity
 from tests.browser import save_screenshot
 from tests.integration.adminapi import (ADMIN_CONFIG, ADMIN_PASSWORD, ADMIN_SEED_USERS,
-                                        PASSWORD, AdminClient, start_admin_gateway)
+                                        PASSWORD, AdminClient, registry_token,
+                                        start_admin_gateway)
 from tests.integration.harness import start_gateway
 from tests.servers import free_port
 
@@ -293,12 +294,9 @@ def sets_a_quota(story: Story) -> None:
 
 
 def user_gets_a_token(story: Story) -> None:
-    """The new user signs in through the API (a session-bound token) and the Registry's
-    contract endpoint accepts the token."""
-    response = requests.post(f"{story.url}/api/token", timeout=30,
-                             data={"username": story.username, "password": story.password})
-    assert response.status_code == 200, response.text
-    story.notes["token"] = response.json()["access_token"]
+    """The new user has a Registry token (a session-bound one, as the xAuthToken hand-over
+    gives) and the Registry's contract endpoint accepts it."""
+    story.notes["token"] = registry_token(story.gateway, story.username)
     answer = contract(story.gateway, token=story.notes["token"])
     assert answer.status_code == 200 and answer.json()["maxStorageMB"] == 2048
 

@@ -22,6 +22,7 @@ from gateway.admin.people import People
 from gateway.apppasswords import API_KEY_PREFIX
 from gateway.db import UNAVAILABLE_ERRORS
 from gateway.errors import json_error, unavailable
+from gateway.federation import Denied
 from gateway.mapping import Evaluation
 from gateway.services import Services
 from gateway.state import StoreUnavailable
@@ -111,23 +112,23 @@ def _authenticate() -> Principal:
         username = svc.api_keys.owner(credential)
         if username is None:
             raise AdminError(401, "authentication required")
-        identity = _identity_of(svc, username)
+        owner = svc.accounts.owner_of(username)
+        try:
+            # Asked fresh (LDAP lookup; an IdP's recent login): a key outlives no directory change.
+            identity = svc.federation.current_identity(owner) if owner is not None else None
+        except Denied:
+            identity = None
+        if identity is None:
+            raise AdminError(401, "authentication required")
         return principal_for(identity, None, "api_key")
     try:
-        verified = svc.tokens.verify(credential)
+        verified = svc.admin_tokens.verify(credential)
     except InvalidToken:
         raise AdminError(401, "authentication required") from None
     session = svc.sessions.get_active(verified.session_id)
     if session is None or session.username != verified.username:
         raise AdminError(401, "authentication required")
     return principal_for(session.identity, session.id, "token")
-
-
-def _identity_of(svc: Services, username: str) -> Identity:
-    person = People(svc).get(username)
-    if person is None or person.identity is None:
-        raise AdminError(401, "authentication required")
-    return person.identity
 
 
 # -- bodies ----------------------------------------------------------------------------------
@@ -148,7 +149,24 @@ def body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
         data = {}
     else:
         raise AdminError(415, "send JSON (application/json) or a form")
+    _refuse_nul(data, "")
     return schema.load(data, partial=partial)
+
+
+def _refuse_nul(value: Any, where: str) -> None:
+    """400 naming the field for a NUL character anywhere in the body (PostgreSQL refuses it
+    in text; no person types one)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise AdminError(400, f"{where or 'body'}: NUL characters are not allowed",
+                             where or None)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, where or str(key))
+            _refuse_nul(item, where or str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_nul(item, where)
 
 
 def json_object() -> dict[str, Any]:
@@ -156,6 +174,7 @@ def json_object() -> dict[str, Any]:
     data = request.get_json(silent=True) if request.mimetype == "application/json" else None
     if not isinstance(data, dict):
         raise AdminError(400, "the body must be a JSON object")
+    _refuse_nul(data, "")
     return data
 
 

@@ -1,9 +1,10 @@
 """``POST /api/token``: a bearer token for the admin API.
 
 With ``username`` + ``password`` (form or JSON) it is a password login like the Registry's
-(same throttle, same providers, app passwords included) that opens a session; with no body, a
+(same throttle, same providers; app passwords refused) that opens a session; with no body, a
 browser signed in to the gateway gets a token for its session. Either way the token is bound
-to a session, so signing out, an admin's revocation or disabling the user ends it.
+to a session, so signing out, an admin's revocation or disabling the user ends it. Its audience
+is the admin API's own: it is not a Registry login, and a Registry token is no admin token.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from flask import Blueprint, request
 from gateway.admin.api import schemas
 from gateway.admin.api.base import body, doc, ok, principal_for, services
 from gateway.admin.errors import AdminError
+from gateway.apppasswords import looks_like_app_password
 from gateway.config import origin_of
 from gateway.federation import Denied
 from gateway.passwordlogin import Throttled, password_login
@@ -36,9 +38,12 @@ def issue_token():
         if session is None or (origin is not None
                                and origin.lower() != origin_of(svc.settings.public_url)):
             raise AdminError(401, "send username and password, or sign in first")
-        token = svc.sso.mint_for(session)
     else:
         data = body(schemas.TokenRequest())
+        if looks_like_app_password(data["password"]):
+            # App passwords are for the Registry's password path (ddb login) only: one must not
+            # turn into a session that can create further secrets.
+            raise AdminError(401, "app passwords work only for Registry logins; use your password")
         try:
             identity = password_login(svc, data["username"], data["password"])
         except Throttled as throttled:
@@ -51,7 +56,9 @@ def issue_token():
                              else "access denied") from None
         if svc.mapping.evaluate(identity).denied:
             raise AdminError(403, "access denied")
-        session, token = svc.sso.open_session(identity, "api_token")
+        session, _ = svc.sso.open_session(identity, "api_token")
+    token = svc.admin_tokens.mint(session.username, session.id, expires_at=min(
+        session.expires_at, utcnow() + svc.sso.token_lifetime))
     caller = principal_for(session.identity, session.id, "token")
     lifetime = int(min(svc.sso.token_lifetime.total_seconds(),
                        max(1, (session.expires_at - utcnow()).total_seconds())))
