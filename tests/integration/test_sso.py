@@ -524,7 +524,10 @@ def test_app_password_form_validation(gateway, idp, fields):
     response = session.post(f"{gateway.url}/account/app-passwords",
                             data={**fields, "csrf_token": _csrf(account.text)}, timeout=10)
     assert response.status_code == 400
-    assert 'id="form-error"' in response.text
+    if "\x00" in fields["name"]:   # refused before any form is read, on every page
+        assert "character that is not allowed" in response.text
+    else:
+        assert 'id="form-error"' in response.text
 
 
 def test_account_page_needs_a_session(gateway):
