@@ -183,13 +183,14 @@ class SsoService:
                            path="sso")
         return CompletedLogin(identity, session, token, record["next"])
 
-    def open_session(self, identity: Identity, path: str) -> tuple[SessionRecord, str]:
-        """A session and a token for an identity already admitted some other way (a password
-        form, ``POST /api/token``); audited as a login through ``path``."""
+    def open_session(self, identity: Identity, path: str) -> SessionRecord:
+        """A session for an identity already admitted some other way (a password form,
+        ``POST /api/token``), audited as a login through ``path``. The caller mints the token
+        it needs for it (a Registry token with :meth:`mint_for`, or an admin API token)."""
         session = self._sessions.create(identity, self.session_lifetime)
         self._audit.record("login", "success", username=identity.username,
                            provider=identity.provider, path=path)
-        return session, self.mint_for(session)
+        return session
 
     def mint_for(self, session: SessionRecord) -> str:
         """A token bound to ``session``, lasting the token lifetime but never past the session."""

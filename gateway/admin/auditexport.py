@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
 from gateway.admin.auditlog import AuditEntry
+from gateway.admin.timefmt import iso
 
 COLUMNS = ("id", "at", "event", "outcome", "username", "provider", "actor", "detail")
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
@@ -19,7 +19,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def record(entry: AuditEntry) -> dict[str, Any]:
     """One event as the API shows it."""
-    return {"id": entry.id, "at": _iso(entry.at), "event": entry.event, "outcome": entry.outcome,
+    return {"id": entry.id, "at": iso(entry.at), "event": entry.event, "outcome": entry.outcome,
             "username": entry.username, "provider": entry.provider, "actor": entry.actor,
             "detail": entry.detail}
 
@@ -55,5 +55,3 @@ def _cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _iso(value: datetime) -> str:
-    return (value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value).isoformat()

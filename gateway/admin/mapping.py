@@ -13,7 +13,6 @@ What an admin can rely on whatever the client (API, UI, CLI):
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from sqlalchemy import select
@@ -22,6 +21,7 @@ from gateway.admin import mappingdoc
 from gateway.admin.errors import AdminError
 from gateway.admin.people import People, Person
 from gateway.admin.roles import AdminRoles
+from gateway.admin.timefmt import iso
 from gateway.configerror import ConfigError
 from gateway.mapping import Policy, evaluate, parse_policy
 from gateway.models import MappingPolicyRow, Role
@@ -218,7 +218,7 @@ class MappingAdmin:
 
     def _state(self, version: PolicyVersion) -> dict[str, Any]:
         return {"source": self._store.source, "editable": self._store.editable,
-                "version": version.version, "updatedAt": _iso(version.updated_at),
+                "version": version.version, "updatedAt": iso(version.updated_at),
                 "updatedBy": version.updated_by, "document": dict(version.document)}
 
 
@@ -232,9 +232,3 @@ def _name(rule: Any) -> Any:
     return rule.get("name") if isinstance(rule, Mapping) else None
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()

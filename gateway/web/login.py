@@ -88,13 +88,13 @@ def _signed_in(identity: Identity, next_url: str | None):
     """Open the session, end this browser's previous one, set the cookies, go on."""
     svc = services()
     previous = signed_in()
-    session, token = svc.sso.open_session(identity, PATH)
+    session = svc.sso.open_session(identity, PATH)
     if previous is not None:
         svc.sso.end({previous.id})  # one browser, one session
     response = redirect(_target(next_url, identity), 303)
     set_session_cookie(response, session)
     if svc.config.sso.enabled:  # a Registry login URL is configured: hand the token over
-        set_xauth_cookie(response, token, session, svc.sso.token_lifetime)
+        set_xauth_cookie(response, svc.sso.mint_for(session), session, svc.sso.token_lifetime)
     return response
 
 

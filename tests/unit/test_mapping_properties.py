@@ -94,10 +94,13 @@ overrides = st.one_of(
                   scalar, anything),
         max_size=5),
 )
+# Per-user values are bounded to what the Registry can hold (64-bit integers).
+override_scalar = st.one_of(st.text(max_size=12), st.integers(-2**63, 2**63 - 1), st.booleans())
 valid_overrides = st.fixed_dictionaries({}, optional={
     "maxStorageMB": quota,
     "roles": st.lists(role, max_size=3),
-}).flatmap(lambda fixed: st.dictionaries(meta_key, scalar, max_size=3).map(lambda more: {**more, **fixed}))
+}).flatmap(lambda fixed: st.dictionaries(meta_key, override_scalar, max_size=3).map(
+    lambda more: {**more, **fixed}))
 
 
 @SETTINGS

@@ -15,7 +15,7 @@ from gateway.admin import auditexport
 from gateway.admin.api import schemas_more as schemas
 from gateway.admin.api.base import admin_only, bp, doc, ok, principal, services
 from gateway.admin.api.queryargs import PAGE_QUERY, int_arg, text_arg
-from gateway.admin.api.timefmt import parse_iso
+from gateway.admin.timefmt import parse_iso
 from gateway.admin.auditlog import MAX_EXPORT, MAX_PAGE, AuditFilter, AuditQuery
 from gateway.admin.errors import AdminError
 from providers.sql import utcnow

@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.admin.api import schemas_more as schemas
 from gateway.admin.api.base import admin_only, body, bp, doc, ok, principal, services
-from gateway.admin.api.timefmt import iso
+from gateway.admin.timefmt import iso
 from gateway.admin.groups import AdminGroups, GroupView
 
 _NO_LOCAL = "no local provider"

@@ -14,7 +14,7 @@ from typing import Any
 
 from gateway.admin.api import schemas_more as schemas
 from gateway.admin.api.base import body, bp, doc, ok, principal, services, signed_in
-from gateway.admin.api.timefmt import iso
+from gateway.admin.timefmt import iso
 from gateway.admin.people import People
 from gateway.admin.selfservice import API_KEYS, APP_PASSWORDS, Kind, OwnSecrets, summary
 from gateway.apppasswords import AppPasswordView

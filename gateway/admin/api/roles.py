@@ -15,7 +15,7 @@ from typing import Any
 from gateway.admin.api import schemas_more as schemas
 from gateway.admin.api.base import admin_only, body, bp, doc, ok, principal, services
 from gateway.admin.api.queryargs import BOOL_SCHEMA, bool_arg
-from gateway.admin.api.timefmt import iso
+from gateway.admin.timefmt import iso
 from gateway.admin.roles import AdminRoles, RoleView
 
 _FORCE = {"force": {**BOOL_SCHEMA, "description": "delete even while rules grant it"}}

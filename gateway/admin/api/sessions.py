@@ -13,7 +13,7 @@ from typing import Any
 from gateway.admin.api import schemas_more as schemas
 from gateway.admin.api.base import admin_only, bp, doc, ok, principal, services
 from gateway.admin.api.queryargs import BOOL_SCHEMA, PAGE_QUERY, bool_arg, int_arg, text_arg
-from gateway.admin.api.timefmt import iso
+from gateway.admin.timefmt import iso
 from gateway.admin.errors import AdminError
 from gateway.admin.sessionsadmin import MAX_LIMIT, AdminSessions, SessionView
 

@@ -56,7 +56,7 @@ def issue_token():
                              else "access denied") from None
         if svc.mapping.evaluate(identity).denied:
             raise AdminError(403, "access denied")
-        session, _ = svc.sso.open_session(identity, "api_token")
+        session = svc.sso.open_session(identity, "api_token")
     token = svc.admin_tokens.mint(session.username, session.id, expires_at=min(
         session.expires_at, utcnow() + svc.sso.token_lifetime))
     caller = principal_for(session.identity, session.id, "token")

@@ -18,8 +18,10 @@ from flask import request
 from gateway.admin.api import schemas
 from gateway.admin.api.base import (admin_only, body, bp, doc, json_object, ok, principal,
                                     require_admin, services, signed_in)
+from gateway.admin.api.queryargs import int_arg
 from gateway.admin.errors import AdminError
 from gateway.admin.people import Person
+from gateway.admin.timefmt import aware, iso
 from gateway.admin.users import UNSET, AdminUsers
 
 SORT_KEYS = ("userName", "createdAt", "lastLoginAt")
@@ -166,20 +168,12 @@ def detail(users: AdminUsers, person: Person) -> dict[str, Any]:
         "groups": list(identity.groups) if identity else [],
         "maxStorageMB": evaluation.max_storage_mb if evaluation else None,
         "denied": bool(evaluation and evaluation.denied),
-        "createdAt": _iso(person.created_at),
-        "lastLoginAt": _iso(person.last_login_at),
+        "createdAt": iso(person.created_at),
+        "lastLoginAt": iso(person.last_login_at),
         "activeSessions": len(svc.sessions.list_for_user(person.username)),
         "appPasswords": len(svc.app_passwords.list(person.username)),
         "metadata": users.metadata(person.username) if person.local else {},
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
 
 
 def _page(users: AdminUsers) -> tuple[list[Person], int]:
@@ -190,21 +184,21 @@ def _page(users: AdminUsers) -> tuple[list[Person], int]:
     if sort.lstrip("-") not in SORT_KEYS:
         raise AdminError(400, f"sort must be one of {', '.join(SORT_KEYS)} (- for descending)",
                          "sort")
-    offset = _int_arg("offset", 0, 0, 10**9)
-    limit = _int_arg("limit", 100, 1, MAX_LIMIT)
+    offset = int_arg("offset", 0, 0, 10**9)
+    limit = int_arg("limit", 100, 1, MAX_LIMIT)
     people = [p for p in users.people.all()
               if (provider is None or p.provider == provider) and _matches(p, needle)]
     key = sort.lstrip("-")
     floor = datetime.min.replace(tzinfo=timezone.utc)
     sort_value = {"userName": lambda p: p.username,
-                  "createdAt": lambda p: (_aware(p.created_at) or floor, p.username),
-                  "lastLoginAt": lambda p: (_aware(p.last_login_at) or floor, p.username)}[key]
+                  "createdAt": lambda p: (_when(p.created_at, floor), p.username),
+                  "lastLoginAt": lambda p: (_when(p.last_login_at, floor), p.username)}[key]
     people.sort(key=sort_value, reverse=sort.startswith("-"))
     return people[offset:offset + limit], len(people)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+def _when(value: datetime | None, missing: datetime) -> datetime:
+    return missing if value is None else aware(value)
 
 
 def _matches(person: Person, needle: str) -> bool:
@@ -214,15 +208,6 @@ def _matches(person: Person, needle: str) -> bool:
     texts = [person.username, identity.email if identity else None,
              identity.display_name if identity else None]
     return any(needle in text.casefold() for text in texts if text)
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    text = request.args.get(name)
-    if text is None:
-        return default
-    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
-        raise AdminError(400, f"{name} must be a whole number from {low} to {high}", name)
-    return int(text)
 
 
 def _listed(items: list[dict[str, Any]], total: int):
