@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
-from gateway import contract, web
+from gateway import contract, probes, web
 from gateway.admin import api as admin_api
 from gateway.admin import ui as admin_ui
 from gateway.config import GatewayConfig, load_config
@@ -37,10 +37,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     web.register(app)
     admin_api.register(app)
     admin_ui.register(app)
-
-    @app.get("/healthz")
-    def healthz():
-        return jsonify({"status": "ok"})
+    probes.register(app, services)
 
     @app.get("/.well-known/jwks.json")
     def jwks():

@@ -14,17 +14,21 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 
 from gateway.answer import build_answer
+from gateway.db import UNAVAILABLE_ERRORS
 from gateway.errors import json_error
 from gateway.federation import Denied
-from gateway.logs import AuthEvents
+from gateway.metrics import count_token
 from gateway.passwordlogin import Throttled, password_login
 from gateway.services import Services
+from gateway.state import StoreUnavailable
 from gateway.tokens import InvalidToken
-from providers.base import Identity
+from providers.base import Identity, ProviderUnavailable
 from providers.oidc.provider import OidcRejected
 
 bp = Blueprint("contract", __name__)
-auth_events = AuthEvents()
+
+# Answered 503 by the app's error handlers; recorded here on the way out.
+OUTAGES = (ProviderUnavailable, StoreUnavailable, *UNAVAILABLE_ERRORS)
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_TOKEN_CHARS = 8192
@@ -46,11 +50,17 @@ def authenticate():
     try:
         fields = _read_form()
     except BadRequest as bad:
-        _log_attempt("?", None, f"bad_request:{bad.status}", started)
+        services().attempts.record("password", None, None, bad.status, "bad_request", started)
         return json_error(bad.status, bad.message)
-    if "token" in fields:
-        return _token_path(fields["token"], started)
-    return _password_path(fields["username"], fields["password"], started)
+    path = "token" if "token" in fields else "password"
+    try:
+        if path == "token":
+            return _token_path(fields["token"], started)
+        return _password_path(fields["username"], fields["password"], started)
+    except OUTAGES as outage:
+        services().attempts.record(path, fields.get("username"), getattr(outage, "provider_id", None),
+                                   503, "unavailable", started)
+        raise
 
 
 def _read_form() -> dict[str, str]:
@@ -83,7 +93,7 @@ def _password_path(username: str, password: str, started: float):
         try:
             identity = password_login(svc, username, password)
         except Throttled as throttled:
-            _log_attempt(username, None, "throttled", started)
+            svc.attempts.record("password", username, None, 429, "throttled", started)
             response = json_error(429, "too many failed attempts; try again later")
             response.headers["Retry-After"] = str(math.ceil(throttled.wait_seconds))
             return response
@@ -105,12 +115,16 @@ def _token_path(token: str, started: float):
             # Not ours by its typ (or not a JWT at all): an IdP's token, if any IdP takes them.
             if invalid.reason in ("bad_typ", "malformed") and svc.idp_tokens.enabled:
                 identity = _idp_identity(svc, token.strip())
+                count_token("idp", "valid")
                 return _grant(svc, identity, "token", started)
+            count_token("gateway", invalid.reason)
             raise Denied(401, f"token_{invalid.reason}") from None
         username = verified.username
         session = svc.sessions.get_active(verified.session_id)
         if session is None or session.username != verified.username:
+            count_token("gateway", "session_ended")
             raise Denied(401, "session_ended")
+        count_token("gateway", "valid")
         return _grant(svc, session.identity, "token", started)
     except Denied as denied:
         return _deny(svc, username, None, denied, "token", started)
@@ -120,6 +134,7 @@ def _idp_identity(svc: Services, token: str) -> Identity:
     try:
         identity = svc.idp_tokens.identity(token)
     except OidcRejected as rejected:
+        count_token("idp", rejected.reason)
         raise Denied(403 if rejected.status == 403 else 401, f"idp_token_{rejected.reason}") from None
     return svc.federation.admit(identity)
 
@@ -132,7 +147,7 @@ def _grant(svc: Services, identity: Identity, path: str, started: float):
     if path == "password":
         svc.audit.record("login", "success", username=identity.username,
                          provider=identity.provider, path=path)
-    _log_attempt(identity.username, identity.provider, "success", started, path=path)
+    svc.attempts.record(path, identity.username, identity.provider, 200, "success", started)
     response = jsonify(answer)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -142,12 +157,5 @@ def _deny(svc: Services, username: str, provider_id: str | None, denied: Denied,
           started: float):
     svc.audit.record("login", "denied", username=username, provider=provider_id,
                      path=path, reason=denied.reason)
-    _log_attempt(username, provider_id, denied.reason, started, path=path)
+    svc.attempts.record(path, username, provider_id, denied.status, denied.reason, started)
     return json_error(denied.status, DENIED_MESSAGES.get(denied.status, "denied"))
-
-
-def _log_attempt(username: str, provider: str | None, outcome: str, started: float,
-                 path: str | None = None) -> None:
-    auth_events.record(
-        auth_user=username[:127], auth_provider=provider, auth_outcome=outcome,
-        auth_path=path, duration_ms=round((time.perf_counter() - started) * 1000, 2))

@@ -1,7 +1,8 @@
 """Database engine, sessions and migrations.
 
 Every connection has a bounded connect and statement time so that a database outage turns into
-a 503 well inside the Registry's 100 s, never a hang.
+a 503 well inside the Registry's 100 s, never a hang. Statement parameters (password hashes,
+token digests) are kept out of error messages, and so out of the logs.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def alembic_config(url: str):
 def _make_engine(url: str, connect_timeout: float, statement_timeout: float) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"timeout": statement_timeout, "check_same_thread": False})
+            url, hide_parameters=True,
+            connect_args={"timeout": statement_timeout, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -76,6 +78,7 @@ def _make_engine(url: str, connect_timeout: float, statement_timeout: float) -> 
     if url.startswith("postgresql"):
         return create_engine(
             url,
+            hide_parameters=True,
             pool_pre_ping=True,
             pool_size=5,
             max_overflow=5,
@@ -85,4 +88,4 @@ def _make_engine(url: str, connect_timeout: float, statement_timeout: float) -> 
                 "options": f"-c statement_timeout={int(statement_timeout * 1000)}",
             },
         )
-    return create_engine(url, pool_pre_ping=True, pool_timeout=connect_timeout)
+    return create_engine(url, hide_parameters=True, pool_pre_ping=True, pool_timeout=connect_timeout)

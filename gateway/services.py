@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from gateway.accounts import AccountRegistry
 from gateway.apppasswords import AppPasswords
+from gateway.attempts import AttemptRecorder
 from gateway.audit import AuditLog
 from gateway.config import GatewayConfig, ProviderSettings, hashing_defaults
 from gateway.db import Database
@@ -53,6 +54,7 @@ class Services:
     policies: PolicyStore
     idp_tokens: IdpTokens
     sso: SsoService
+    attempts: AttemptRecorder
 
     def close(self) -> None:
         for provider in self.federation.providers():
@@ -113,6 +115,7 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         idp_tokens=IdpTokens(providers),
         sso=SsoService(config, settings.public_url, store, federation, accounts, sessions, tokens,
                        mapping, audit),
+        attempts=AttemptRecorder(p.id for p in config.providers),
     )
 
 

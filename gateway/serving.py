@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from gunicorn.app.base import BaseApplication
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
+from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from gateway.logs import JsonFormatter
 from gateway.settings import Settings
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Gunicorn's worker timeout must exceed the gateway's own worst case (hash slot wait 10 s,
 # database connect 3 s + statement 5 s) and stay far below the Registry's 100 s.
@@ -30,7 +39,48 @@ def gunicorn_options(settings: Settings) -> dict:
         "limit_request_fields": 100,
         "limit_request_field_size": 8190,
         "accesslog": None,
+        "logger_class": JsonGunicornLogger,
+        "on_exit": _remove_own_metrics_dir,
     }
+
+
+def prepare_metrics_dir() -> Path:
+    """Give this server's workers one directory to share metric values through (see
+    :mod:`gateway.metrics`), emptied of a previous run's values.
+
+    Must run in the gunicorn master before anything imports prometheus_client: the library
+    picks its storage when first imported. Uses ``PROMETHEUS_MULTIPROC_DIR`` when set (on
+    Kubernetes, an emptyDir), else a new private temporary directory.
+    """
+    configured = os.environ.get(METRICS_DIR_ENV)
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink(missing_ok=True)
+    else:
+        global _own_metrics_dir
+        directory = _own_metrics_dir = Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
+        os.environ[METRICS_DIR_ENV] = str(directory)
+    return directory
+
+
+_own_metrics_dir: Path | None = None
+
+
+def _remove_own_metrics_dir(_server) -> None:
+    if _own_metrics_dir is not None:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)
+
+
+class JsonGunicornLogger(Logger):
+    """Gunicorn's own messages (worker boots, timeouts, signals) as the same JSON lines as
+    the gateway's."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers + self.access_log.handlers:
+            handler.setFormatter(JsonFormatter())
 
 
 class GatewayServer(BaseApplication):

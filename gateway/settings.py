@@ -32,6 +32,7 @@ class Settings:
     log_level: str
     public_url: str
     auto_migrate: bool
+    metrics_token: str | None = None
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -71,6 +72,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, read_dotenv: bool
         log_level=log_level,
         public_url=get("GATEWAY_PUBLIC_URL", f"http://{bind}").rstrip("/"),
         auto_migrate=auto_migrate,
+        metrics_token=_metrics_token(get("GATEWAY_METRICS_TOKEN")),
     )
 
 
@@ -103,6 +105,12 @@ def _key_encryption_key(value: str | None, database_url: str, instance_dir: Path
         raise ConfigError(str(key_file), "(file)",
                           "holds fewer than 32 characters; restore it or set GATEWAY_KEY_ENCRYPTION_KEY")
     return key
+
+
+def _metrics_token(value: str | None) -> str | None:
+    if value is not None and len(value) < 16:
+        raise ConfigError(ENV, "GATEWAY_METRICS_TOKEN", "must be at least 16 characters")
+    return value
 
 
 def _int(raw: str, name: str, low: int, high: int) -> int:

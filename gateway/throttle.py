@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from gateway.metrics import count_throttle
 from gateway.state import StateStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -43,24 +44,31 @@ class AccountThrottle:
             until = self._store.get(f"throttle:until:{username}")
         except StoreUnavailable as error:
             log.warning("throttle store unavailable, not throttling: %s", error)
+            count_throttle("store_unavailable")
             return 0.0
         if until is None:
             return 0.0
-        return max(0.0, float(until) - self._clock())
+        wait = max(0.0, float(until) - self._clock())
+        if wait > 0:
+            count_throttle("refused")
+        return wait
 
     def record_failure(self, username: str) -> float:
         """Count a failed attempt; return the lock-out it starts (0 while attempts are free)."""
         settings = self._settings
         try:
             failures = self._store.incr(f"throttle:failures:{username}", settings.window_seconds)
+            count_throttle("failure_counted")
             excess = failures - settings.free_failures
             if excess <= 0:
                 return 0.0
             delay = min(settings.max_delay_seconds, settings.base_delay_seconds * 2 ** min(excess - 1, 40))
             self._store.set(f"throttle:until:{username}", repr(self._clock() + delay), delay)
+            count_throttle("lockout_started")
             return delay
         except StoreUnavailable as error:
             log.warning("throttle store unavailable, failure not counted: %s", error)
+            count_throttle("store_unavailable")
             return 0.0
 
     def record_success(self, username: str) -> None:
@@ -68,3 +76,4 @@ class AccountThrottle:
             self._store.delete(f"throttle:failures:{username}", f"throttle:until:{username}")
         except StoreUnavailable as error:
             log.warning("throttle store unavailable, counters not reset: %s", error)
+            count_throttle("store_unavailable")

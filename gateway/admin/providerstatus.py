@@ -1,25 +1,20 @@
 """How the identity providers are doing, and a trial LDAP login for admins.
 
-The status check asks every provider at once (one thread each), so the whole check takes as
-long as the slowest provider's own timeout (an LDAP login timeout, an IdP's HTTP timeout),
-never their sum. A trial login is throttled exactly like a login of the same account, so it
+The status check is :func:`gateway.health.provider_status`, asked afresh. A trial login is throttled exactly like a login of the same account, so it
 cannot serve as a password oracle that bypasses the login throttle.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gateway.admin.errors import AdminError
-from gateway.db import UNAVAILABLE_ERRORS
+from gateway.health import provider_status
 from gateway.ldaptrial import trial_login
 from gateway.services import Services
 from providers.base import ProviderUnavailable, Rejection
 from providers.ldap import LdapProvider
-from providers.oidc.provider import OidcProvider
 
 # Outcomes that count against the account like a failed login (a right password never does).
 _FAILURES = {Rejection.WRONG_CREDENTIALS.value, Rejection.NO_SUCH_USER.value,
@@ -27,38 +22,8 @@ _FAILURES = {Rejection.WRONG_CREDENTIALS.value, Rejection.NO_SUCH_USER.value,
 
 
 def status(services: Services) -> list[dict[str, Any]]:
-    """Each configured provider: ``id``, ``type``, ``healthy``, ``detail`` and ``checkedMs``,
-    in configured order."""
-    configured = services.config.providers
-    with ThreadPoolExecutor(max_workers=max(1, len(configured))) as pool:
-        checks = [pool.submit(_check, services, settings.id, settings.type)
-                  for settings in configured]
-        return [check.result() for check in checks]
-
-
-def _check(services: Services, provider_id: str, kind: str) -> dict[str, Any]:
-    started = time.perf_counter()
-    provider = services.federation.provider(provider_id)
-    try:
-        healthy, detail = _health(services, provider)
-    except (ProviderUnavailable, *UNAVAILABLE_ERRORS) as error:
-        healthy, detail = False, getattr(error, "reason", None) or f"{type(error).__name__}"
-    return {"id": provider_id, "type": kind, "healthy": healthy, "detail": detail,
-            "checkedMs": round((time.perf_counter() - started) * 1000)}
-
-
-def _health(services: Services, provider: object) -> tuple[bool, str]:
-    if isinstance(provider, LdapProvider):
-        answer = provider.health()
-        servers = ", ".join(provider.server_urls)
-        return (True, f"LDAP reachable ({servers})") if answer == "ok" else (False, answer)
-    if isinstance(provider, OidcProvider):
-        answer = provider.health()
-        return (True, "discovery document available") if answer == "ok" else (False, answer)
-    users = services.local_users
-    if users is None:
-        return False, "no local user store"
-    return True, f"local database, {users.count()} users"
+    """Each configured provider's health, checked now (see :func:`gateway.health.provider_status`)."""
+    return provider_status(services)
 
 
 def test_login(services: Services, provider_id: str, username: str, password: str, *,

@@ -18,7 +18,6 @@ from flask import Blueprint, make_response, redirect, request
 from gateway.admin.people import People
 from gateway.apppasswords import looks_like_app_password
 from gateway.federation import Denied
-from gateway.logs import AuthEvents
 from gateway.passwordlogin import Throttled, password_login
 from gateway.sso import NOT_ALLOWED, UNAVAILABLE
 from gateway.web.browser import (FORM_EXPIRED, binding_value, error_page, login_form_ok,
@@ -27,7 +26,6 @@ from gateway.web.browser import (FORM_EXPIRED, binding_value, error_page, login_
 from gateway.web.nexturl import safe_next
 from providers.base import Identity, ProviderUnavailable
 
-auth_events = AuthEvents()
 bp = Blueprint("login", __name__)
 
 PATH = "browser_password"
@@ -61,7 +59,7 @@ def submit():
     if not username or not password:
         return _form(400, MISSING, username, next_url)
     if looks_like_app_password(password):
-        _log(username, None, "app_password_in_browser", started)
+        _log(username, None, 401, "app_password_in_browser", started)
         return _form(401, APP_PASSWORD, username, next_url)
     svc = services()
     try:
@@ -69,18 +67,18 @@ def submit():
         if svc.mapping.evaluate(identity).denied:
             raise Denied(403, "mapping_require_failed")
     except Throttled as throttled:
-        _log(username, None, "throttled", started)
+        _log(username, None, 429, "throttled", started)
         return _form(429, THROTTLED, username, next_url, math.ceil(throttled.wait_seconds))
     except Denied as denied:
         svc.audit.record("login", "denied", username=username[:127], path=PATH,
                          reason=denied.reason)
-        _log(username, None, denied.reason, started)
+        _log(username, None, denied.status, denied.reason, started)
         return _form(denied.status, WRONG if denied.status == 401 else NOT_ALLOWED, username,
                      next_url)
     except ProviderUnavailable as error:
-        _log(username, error.provider_id, "unavailable", started)
+        _log(username, error.provider_id, 503, "unavailable", started)
         return _form(503, UNAVAILABLE, username, next_url, 5)
-    _log(identity.username, identity.provider, "success", started)
+    _log(identity.username, identity.provider, 303, "success", started)
     return _signed_in(identity, next_url)
 
 
@@ -124,7 +122,5 @@ def _form(status: int, error: str | None = None, username: str = "",
     return response
 
 
-def _log(username: str, provider: str | None, outcome: str, started: float) -> None:
-    auth_events.record(auth_user=username[:127], auth_provider=provider, auth_outcome=outcome,
-                       auth_path=PATH,
-                       duration_ms=round((time.perf_counter() - started) * 1000, 2))
+def _log(username: str, provider: str | None, status: int, outcome: str, started: float) -> None:
+    services().attempts.record(PATH, username, provider, status, outcome, started)

@@ -16,7 +16,6 @@ import time
 
 from flask import Blueprint, make_response, redirect, request
 
-from gateway.logs import AuthEvents
 from gateway.sso import SsoError
 from gateway.web.browser import (
     FORM_EXPIRED,
@@ -35,7 +34,6 @@ from gateway.web.browser import (
     binding_cookie_name,
 )
 
-auth_events = AuthEvents()
 bp = Blueprint("sso", __name__)
 MAX_PARAM_CHARS = 4096
 
@@ -72,9 +70,10 @@ def callback(provider_id: str):
         if previous is not None:
             sso.end({previous.id})  # one browser, one session
     except (SsoError, *OUTAGES) as error:
-        _log_attempt("?", provider_id, getattr(error, "reason", "unavailable"), started)
+        services().attempts.record("sso", None, provider_id, getattr(error, "status", 503),
+                                   getattr(error, "reason", "unavailable"), started)
         raise  # the blueprint's error handlers answer with a page
-    _log_attempt(done.identity.username, provider_id, "success", started)
+    services().attempts.record("sso", done.identity.username, provider_id, 302, "success", started)
     return _to_registry(done.next_url, done.token, done.session)
 
 
@@ -93,11 +92,6 @@ def _to_registry(next_url: str, token: str, session):
     response = redirect(next_url, 302)
     set_login_cookies(response, token, session, services().sso.token_lifetime)
     return response
-
-
-def _log_attempt(username: str, provider: str, outcome: str, started: float) -> None:
-    auth_events.record(auth_user=username[:127], auth_provider=provider, auth_outcome=outcome,
-                       auth_path="sso", duration_ms=round((time.perf_counter() - started) * 1000, 2))
 
 
 def _end_browser_session():

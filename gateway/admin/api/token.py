@@ -10,6 +10,7 @@ is the admin API's own: it is not a Registry login, and a Registry token is no a
 from __future__ import annotations
 
 import math
+import time
 
 from flask import Blueprint, request
 
@@ -20,10 +21,12 @@ from gateway.apppasswords import looks_like_app_password
 from gateway.config import origin_of
 from gateway.federation import Denied
 from gateway.passwordlogin import Throttled, password_login
+from providers.base import ProviderUnavailable
 from gateway.web.browser import signed_in
 from providers.sql import utcnow
 
 token_bp = Blueprint("api_token", __name__)
+PATH = "admin_token"
 
 
 @token_bp.post("/api/token")
@@ -44,18 +47,30 @@ def issue_token():
             # App passwords are for the Registry's password path (ddb login) only: one must not
             # turn into a session that can create further secrets.
             raise AdminError(401, "app passwords work only for Registry logins; use your password")
+        started = time.perf_counter()
+        username = data["username"]
+
+        def attempt(status: int, outcome: str, provider: str | None = None) -> None:
+            svc.attempts.record(PATH, username, provider, status, outcome, started)
         try:
-            identity = password_login(svc, data["username"], data["password"])
+            identity = password_login(svc, username, data["password"])
         except Throttled as throttled:
+            attempt(429, "throttled")
             raise AdminError(429, "too many failed attempts; try again later",
                              retry_after=math.ceil(throttled.wait_seconds)) from None
         except Denied as denied:
-            svc.audit.record("login", "denied", username=data["username"][:127], path="api_token",
+            svc.audit.record("login", "denied", username=username[:127], path="api_token",
                              reason=denied.reason)
+            attempt(denied.status, denied.reason)
             raise AdminError(denied.status, "invalid credentials" if denied.status == 401
                              else "access denied") from None
+        except ProviderUnavailable as outage:
+            attempt(503, "unavailable", outage.provider_id)
+            raise
         if svc.mapping.evaluate(identity).denied:
+            attempt(403, "mapping_require_failed", identity.provider)
             raise AdminError(403, "access denied")
+        attempt(200, "success", identity.provider)
         session = svc.sso.open_session(identity, "api_token")
     token = svc.admin_tokens.mint(session.username, session.id, expires_at=min(
         session.expires_at, utcnow() + svc.sso.token_lifetime))
