@@ -7,6 +7,7 @@ naming the Debian package to install; ``bash scripts/test`` installs them.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -57,3 +58,28 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory):
         yield server
     finally:
         server.stop()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The log audit (tests/logaudit.py) over every gateway log this run wrote: a finding
+    fails the run."""
+    from tests.logaudit import audit
+
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or session.testscollected == 0:
+        return
+    report = audit(factory.getbasetemp())
+    artifacts = Path(_REPO_ROOT) / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "log-audit.json").write_text(json.dumps(report.as_dict(), indent=1))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    summary = (f"log audit: {report.files} gateway logs, {report.lines} lines "
+               f"({report.auth_lines} auth attempts), {len(report.findings)} findings")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_line(summary)
+        for finding in report.findings[:20]:
+            reporter.write_line(f"  {finding['where']}: {finding['what']}: {finding['line']}",
+                                red=True)
+    if report.findings:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
