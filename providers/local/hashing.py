@@ -8,6 +8,12 @@ so a burst would grow memory with the thread count even if only two hashes ran a
 hashing therefore runs on ``slots`` dedicated threads: resident argon2 memory is bounded by
 ``slots × memory_cost``. A request that cannot get a slot within ``wait_seconds`` turns into
 ProviderUnavailable (503) rather than an unbounded queue.
+
+Users imported from a DroneDB Registry keep their ASP.NET Core Identity (PBKDF2) hashes until
+their first successful login (:mod:`providers.local.aspnet`); those are verified on the same
+pool, and a wrong password against one also spends the dummy argon2 verification, so it never
+answers faster than an unknown username does. ``needs_rehash`` is True for them, so the login
+replaces them with argon2id.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from providers.base import ProviderUnavailable
+from providers.local.aspnet import parse_aspnet_identity_hash, verify_parsed
 
 T = TypeVar("T")
 
@@ -45,19 +52,32 @@ class CappedHasher:
         return self._run(lambda: self._hasher.hash(password))
 
     def verify(self, stored_hash: str, password: str) -> bool:
-        """True when ``password`` matches; False for a mismatch or an unreadable hash."""
-        def check() -> bool:
-            try:
-                return self._hasher.verify(stored_hash, password)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                return False
-        return self._run(check)
+        """True when ``password`` matches an argon2 hash, or an imported ASP.NET Core Identity
+        hash; False for a mismatch or an unreadable hash."""
+        legacy = None if stored_hash.startswith("$argon2") else parse_aspnet_identity_hash(stored_hash)
+        if legacy is None:
+            return self._run(lambda: self._verify_argon2(stored_hash, password))
+
+        def check_legacy() -> bool:
+            if verify_parsed(legacy, password):
+                return True
+            self._verify_argon2(self._dummy_hash, password)  # as slow as an unknown user
+            return False
+        return self._run(check_legacy)
+
+    def _verify_argon2(self, stored_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
 
     def burn(self, password: str) -> None:
         """Spend the time a real verification would, so unknown users cost the same as known ones."""
         self.verify(self._dummy_hash, password)
 
     def needs_rehash(self, stored_hash: str) -> bool:
+        """True unless ``stored_hash`` is argon2 with the current parameters (an imported
+        ASP.NET hash always needs one)."""
         try:
             return self._hasher.check_needs_rehash(stored_hash)
         except (InvalidHashError, ValueError):

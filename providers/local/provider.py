@@ -26,6 +26,12 @@ _USER_WITH_GROUPS = (
 )
 
 
+def local_subject(user_id: int) -> str:
+    """The identity subject of the local user with database id ``user_id`` (what the
+    ``accounts`` table records as its owner)."""
+    return f"local:{user_id}"
+
+
 @dataclass(frozen=True)
 class _StoredUser:
     id: int
@@ -39,7 +45,8 @@ class _StoredUser:
 
 
 class LocalProvider:
-    """Checks passwords against argon2id hashes in the gateway's own database.
+    """Checks passwords against argon2id hashes in the gateway's own database (and, until their
+    first login, the ASP.NET Identity hashes of users imported from a Registry).
 
     Unknown users cost one dummy hash, so they take as long as a wrong password; a disabled
     account is only reported as such once its password was proven right.
@@ -106,7 +113,7 @@ class LocalProvider:
     def _identity(self, user: _StoredUser) -> Identity:
         return Identity(
             provider=self.id,
-            subject=f"local:{user.id}",
+            subject=local_subject(user.id),
             username=user.username,
             email=user.email,
             display_name=user.display_name,

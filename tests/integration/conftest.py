@@ -132,3 +132,14 @@ def page(browser):
         yield context.new_page()
     finally:
         context.close()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(tmp_path_factory):
+    """A throw-away MariaDB (tests.mariadbserver) on a free loopback port, never the machine's
+    own; ``.create_database(name)`` returns a ``mysql+pymysql://`` URL."""
+    from tests.mariadbserver import MariaDbServer
+
+    server = MariaDbServer.start(tmp_path_factory.mktemp("mariadb"))
+    yield server
+    server.stop()
