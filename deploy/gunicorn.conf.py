@@ -2,12 +2,22 @@
 
 Sized for a small machine (2 workers x 4 threads by default; set GATEWAY_WORKERS and
 GATEWAY_THREADS). The master prepares the database once (migrations, first signing key, the
-local admin on an empty database) before any worker starts.
+local admin on an empty database) before any worker starts. Workers share Prometheus metrics
+through PROMETHEUS_MULTIPROC_DIR (a private temporary directory unless set).
+
+Timeouts come from ``gateway.serving.gunicorn_options`` (one source for this file and
+``gateway serve``). With the gthread workers used here, ``timeout`` only catches a worker
+whose main loop is stuck; a slow request is bounded by the gateway's own budgets (README
+"Time budget"), and a reverse proxy in front should give up a little later (35 s, see
+deploy/nginx/gateway.conf), far below the Registry's 100 s. Whatever stops the process must
+wait longer than ``graceful_timeout`` (Kubernetes terminationGracePeriodSeconds, systemd
+TimeoutStopSec, compose stop_grace_period: 45 s in deploy/).
 """
 
-from gateway.serving import gunicorn_options
+from gateway.serving import gunicorn_options, prepare_metrics_dir
 from gateway.settings import load_settings
 
+prepare_metrics_dir()  # first, before prometheus_client is imported: workers share metrics here
 _settings = load_settings()
 globals().update(gunicorn_options(_settings))
 wsgi_app = "gateway.wsgi:app"

@@ -33,7 +33,9 @@ def gunicorn_options(settings: Settings) -> dict:
         "worker_class": "gthread",
         "threads": settings.threads,
         "timeout": WORKER_TIMEOUT_SECONDS,
-        "graceful_timeout": 10,
+        # In-flight logins finish on shutdown (the worst case is about 20-25 s, README "Time
+        # budget"); what stops the process waits longer (45 s in deploy/).
+        "graceful_timeout": 30,
         "keepalive": 5,
         "limit_request_line": 8190,
         "limit_request_fields": 100,
@@ -41,7 +43,25 @@ def gunicorn_options(settings: Settings) -> dict:
         "accesslog": None,
         "logger_class": JsonGunicornLogger,
         "on_exit": _remove_own_metrics_dir,
+        **_container_friendly_options(),
     }
+
+
+def _container_friendly_options() -> dict:
+    """Settings for a read-only or disk-backed root file system, where gunicorn knows them.
+
+    Worker heartbeats go to a RAM file system (a heartbeat's fchmod on a slow disk can stall a
+    worker); gunicorn >= 25.1's control socket, unused here, would be opened under $HOME.
+    """
+    from gunicorn.config import KNOWN_SETTINGS
+
+    known = {setting.name for setting in KNOWN_SETTINGS}
+    options = {}
+    if "control_socket_disable" in known:
+        options["control_socket_disable"] = True
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        options["worker_tmp_dir"] = "/dev/shm"
+    return options
 
 
 def prepare_metrics_dir() -> Path:

@@ -1,0 +1,38 @@
+"""Container health check: ``python deploy/healthcheck.py [PATH]``; exit 0 when the local gateway
+answers PATH (default ``/healthz``) with 200 within 4 seconds, 1 otherwise.
+
+The slim Python image has no curl, so the Dockerfile's HEALTHCHECK and the compose file run
+this with the image's own Python. The port comes from GATEWAY_BIND (as gunicorn binds it).
+Proxy variables are ignored: the check always talks to 127.0.0.1 directly. Standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+
+TIMEOUT_SECONDS = 4
+
+
+def url(path: str = "/healthz", bind: str | None = None) -> str:
+    bind = bind or os.environ.get("GATEWAY_BIND") or "127.0.0.1:8080"
+    port = bind.rsplit(":", 1)[-1] if ":" in bind else "8080"
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def main(argv: list[str]) -> int:
+    target = url(argv[1] if len(argv) > 1 else "/healthz")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(target, timeout=TIMEOUT_SECONDS) as response:
+            if response.status == 200:
+                return 0
+            print(f"unhealthy: {target} answered {response.status}", file=sys.stderr)
+    except Exception as error:  # noqa: BLE001 - any failure means unhealthy
+        print(f"unhealthy: {target}: {error}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

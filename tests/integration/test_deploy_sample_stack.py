@@ -1,0 +1,103 @@
+"""The compose sample stack (deploy/compose) without Docker: the same pieces on loopback.
+
+A real slapd holding the sample directory (deploy/compose/ldap/*.ldif, added online the way
+the openldap image loads it, under the image's base entry and read-only service account),
+PostgreSQL and Redis, and the gateway under gunicorn with deploy/gunicorn.conf.py and
+deploy/compose/gateway.yaml. The users documented in the LDIF get the answers documented
+there, and deploy/healthcheck.py (the image's HEALTHCHECK) sees the gateway as healthy.
+"""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+from tests.integration.harness import ADMIN_PASSWORD, start_gateway
+from tests.ldapdata import Dataset
+from tests.ldapserver import SlapdServer
+from tests.servers import free_port
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "deploy" / "compose"
+BASE = "dc=example,dc=org"
+SERVICE_DN = f"cn=gateway,{BASE}"            # LDAP_READONLY_USER_USERNAME=gateway
+SERVICE_PASSWORD = "readonly-Secret-pw-1"
+
+# What the LDIF's header promises for each sample user.
+EXPECTED = {
+    "alice": ("alice-demo-Pass-2024", ["pilot"], 51200),
+    "bob": ("bob-demo-Pass-2024", ["admin"], None),
+    "carol": ("carol-demo-Pass-2024", ["pilot", "surveyor"], 51200),
+    "dave": ("dave-demo-Pass-2024", [], 5120),
+}
+
+
+@pytest.fixture(scope="module")
+def sample_directory(tmp_path_factory):
+    dataset = Dataset(suffix=BASE, service_dn=SERVICE_DN, service_password=SERVICE_PASSWORD,
+                      name="compose-sample")
+    # What osixia/openldap creates itself before it loads the custom LDIF files.
+    dataset.add(BASE, {"objectClass": ["top", "dcObject", "organization"], "dc": "example",
+                       "o": "Example Drones"})
+    dataset.add(SERVICE_DN, {"objectClass": ["top", "organizationalRole", "simpleSecurityObject"],
+                             "cn": "gateway"}, password=SERVICE_PASSWORD)
+    server = SlapdServer.start(tmp_path_factory.mktemp("sample-slapd"), dataset=dataset)
+    try:
+        for ldif in sorted((COMPOSE / "ldap").glob("*.ldif")):
+            server.add_ldif(ldif.read_text())
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(sample_directory, postgres_server, redis_server, tmp_path_factory):
+    config = (COMPOSE / "gateway.yaml").read_text()
+    assert config.count("ldap://openldap:389") == 1
+    config = config.replace("ldap://openldap:389", sample_directory.url)
+    started = start_gateway(
+        tmp_path_factory.mktemp("sample-gateway"), config, users=[],
+        database_url=postgres_server.create_database("deploy_sample_stack"),
+        redis_url=redis_server.url,
+        extra={"LDAP_BIND_PASSWORD": SERVICE_PASSWORD, "GATEWAY_PUBLIC_URL": "http://localhost:8080"})
+    yield started
+    started.stop()
+
+
+@pytest.mark.parametrize("username", sorted(EXPECTED))
+def test_sample_users_get_the_documented_answer(gateway, username):
+    password, roles, quota = EXPECTED[username]
+    header = (COMPOSE / "ldap" / "50-sample-directory.ldif").read_text().split("\ndn:", 1)[0]
+    assert f"{username} / {password}" in header.replace("  ", " ").replace("  ", " ")
+    answer = gateway.authenticate({"username": username, "password": password},
+                                  headers={"Accept": "application/json"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["username"] == username and body["roles"] == roles
+    assert body.get("maxStorageMB") == quota
+    assert body["email"] == f"{username}@example.org"
+
+
+def test_a_wrong_sample_password_is_refused(gateway):
+    answer = gateway.authenticate({"username": "alice", "password": "not-the-demo-password"})
+    assert answer.status_code == 401
+
+
+def test_the_local_admin_is_the_registry_admin_without_a_quota(gateway):
+    answer = gateway.authenticate({"username": "admin", "password": ADMIN_PASSWORD})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["roles"] == ["admin"] and "maxStorageMB" not in answer.json()
+
+
+def test_the_image_healthcheck_sees_the_gateway(gateway, monkeypatch):
+    healthcheck = runpy.run_path(str(ROOT / "deploy" / "healthcheck.py"))
+    monkeypatch.setenv("GATEWAY_BIND", f"0.0.0.0:{gateway.server.port}")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")   # never used for the local check
+    assert healthcheck["main"](["healthcheck.py"]) == 0
+    assert healthcheck["main"](["healthcheck.py", "/readyz"]) == 0
+    monkeypatch.setenv("GATEWAY_BIND", f"0.0.0.0:{free_port()}")
+    assert healthcheck["main"](["healthcheck.py"]) == 1
