@@ -42,8 +42,15 @@ class UserService:
         owner = self._svc.accounts.owner_of(username)
         if owner is not None:
             raise UserError(f"username {username!r} already belongs to provider {owner.provider!r}")
-        view = self._users.create(username, password, email=email, display_name=display_name,
-                                  groups=groups, overrides=overrides, enforce_policy=enforce_policy)
+        try:
+            view = self._users.create(username, password, email=email, display_name=display_name,
+                                      groups=groups, overrides=overrides,
+                                      enforce_policy=enforce_policy)
+        except UserError:
+            # The user and its name's ownership are two commits: a create cut short between
+            # them (a killed replica) left a local user nobody owns. Its retry finishes it.
+            self._claim_unowned_local(username)
+            raise
         identity = self._svc.federation.provider(self._provider_id).lookup(username)
         try:
             self._svc.accounts.claim(identity, record_login=False)
@@ -53,6 +60,16 @@ class UserService:
                             f"{taken.owner_provider!r}") from None
         self._svc.audit.record("user_created", "ok", username=username, provider=self._provider_id)
         return view
+
+    def _claim_unowned_local(self, username: str) -> None:
+        if self._svc.accounts.owner_of(username) is not None or self._users.get(username) is None:
+            return
+        identity = self._svc.federation.provider(self._provider_id).lookup(username)
+        if isinstance(identity, Identity):
+            try:
+                self._svc.accounts.claim(identity, record_login=False)
+            except UsernameTaken:  # another provider's first login took it meanwhile
+                pass
 
     def set_enabled(self, username: str, enabled: bool) -> None:
         """Enable or disable a user of any provider at the gateway. Disabling ends their
