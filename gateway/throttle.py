@@ -10,9 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 from gateway.metrics import count_throttle
 from gateway.state import StateStore, StoreUnavailable
+from gateway.state.memory import MemoryStore
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -29,23 +33,22 @@ class ThrottleSettings:
 class AccountThrottle:
     """Counts failed logins per account and says how long the account must wait.
 
-    If the store is unreachable the throttle steps aside (logins go on, unthrottled) and logs
-    it: the store holds only what may be lost, and an auth outage is worse than a missed count.
+    If the shared store (Redis) is unreachable, the throttle counts in this process instead
+    (and logs it, and counts a ``store_unavailable`` event): logins go on, and guessing stays
+    throttled, at most as many times looser as there are worker processes. An auth outage
+    would be worse than a looser count; no throttle at all would be worse than both.
     """
 
-    def __init__(self, store: StateStore, settings: ThrottleSettings, clock=time.time):
+    def __init__(self, store: StateStore, settings: ThrottleSettings, clock=time.time,
+                 fallback: StateStore | None = None):
         self._store = store
+        self._fallback = fallback if fallback is not None else MemoryStore()
         self._settings = settings
         self._clock = clock
 
     def wait_seconds(self, username: str) -> float:
         """Seconds until ``username`` may try again; 0 when it may try now."""
-        try:
-            until = self._store.get(f"throttle:until:{username}")
-        except StoreUnavailable as error:
-            log.warning("throttle store unavailable, not throttling: %s", error)
-            count_throttle("store_unavailable")
-            return 0.0
+        until = self._with_store(lambda store: store.get(f"throttle:until:{username}"))
         if until is None:
             return 0.0
         wait = max(0.0, float(until) - self._clock())
@@ -55,25 +58,28 @@ class AccountThrottle:
 
     def record_failure(self, username: str) -> float:
         """Count a failed attempt; return the lock-out it starts (0 while attempts are free)."""
-        settings = self._settings
-        try:
-            failures = self._store.incr(f"throttle:failures:{username}", settings.window_seconds)
-            count_throttle("failure_counted")
-            excess = failures - settings.free_failures
-            if excess <= 0:
-                return 0.0
-            delay = min(settings.max_delay_seconds, settings.base_delay_seconds * 2 ** min(excess - 1, 40))
-            self._store.set(f"throttle:until:{username}", repr(self._clock() + delay), delay)
-            count_throttle("lockout_started")
-            return delay
-        except StoreUnavailable as error:
-            log.warning("throttle store unavailable, failure not counted: %s", error)
-            count_throttle("store_unavailable")
-            return 0.0
+        return self._with_store(lambda store: self._count_failure(store, username))
 
     def record_success(self, username: str) -> None:
+        self._with_store(lambda store: store.delete(
+            f"throttle:failures:{username}", f"throttle:until:{username}"))
+
+    def _count_failure(self, store: StateStore, username: str) -> float:
+        settings = self._settings
+        failures = store.incr(f"throttle:failures:{username}", settings.window_seconds)
+        count_throttle("failure_counted")
+        excess = failures - settings.free_failures
+        if excess <= 0:
+            return 0.0
+        delay = min(settings.max_delay_seconds, settings.base_delay_seconds * 2 ** min(excess - 1, 40))
+        store.set(f"throttle:until:{username}", repr(self._clock() + delay), delay)
+        count_throttle("lockout_started")
+        return delay
+
+    def _with_store(self, operation: Callable[[StateStore], T]) -> T:
         try:
-            self._store.delete(f"throttle:failures:{username}", f"throttle:until:{username}")
+            return operation(self._store)
         except StoreUnavailable as error:
-            log.warning("throttle store unavailable, counters not reset: %s", error)
+            log.warning("throttle store unavailable, counting in this process: %s", error)
             count_throttle("store_unavailable")
+            return operation(self._fallback)

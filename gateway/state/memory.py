@@ -9,10 +9,13 @@ import time
 class MemoryStore:
     """A dict with expiry and a lock. Not shared between processes."""
 
+    SWEEP_AT = 10000
+
     def __init__(self, clock=time.monotonic):
         self._clock = clock
         self._lock = threading.Lock()
         self._data: dict[str, tuple[str, float]] = {}
+        self._sweep_above = self.SWEEP_AT
 
     def get(self, key: str) -> str | None:
         with self._lock:
@@ -41,6 +44,7 @@ class MemoryStore:
             current = self._live(key)
             if current is None:
                 self._data[key] = ("1", self._clock() + ttl)
+                self._sweep()
                 return 1
             value = int(current) + 1
             self._data[key] = (str(value), self._data[key][1])
@@ -64,8 +68,10 @@ class MemoryStore:
         return entry[0]
 
     def _sweep(self) -> None:
-        # Bound memory: drop expired entries once the table grows (amortised O(1)).
-        if len(self._data) > 10000:
+        # Bound memory: drop expired entries whenever the table has doubled since the last
+        # sweep, so each insert pays amortised O(1) even when most entries are still live.
+        if len(self._data) > self._sweep_above:
             now = self._clock()
             for key in [k for k, (_, expiry) in self._data.items() if expiry <= now]:
                 del self._data[key]
+            self._sweep_above = max(self.SWEEP_AT, 2 * len(self._data))

@@ -124,9 +124,10 @@ def test_database_blackholed_is_a_503_within_budget(tmp_path):
         postgres.stop()
 
 
-def test_redis_frozen_logins_still_work_unthrottled(tmp_path, postgres_server):
-    """Documented behaviour: Redis holds only what may be lost; if it hangs, logins go on without
-    throttling (each Redis call gives up after 0.5 s) rather than failing."""
+def test_redis_frozen_logins_still_work(tmp_path, postgres_server):
+    """Documented behaviour: Redis holds only what may be lost; if it hangs, logins go on (each
+    Redis call gives up after 0.5 s, and each process counts failures itself) rather than
+    failing."""
     redis_server = RedisServer.start(tmp_path / "redis")
     gateway = start_gateway(tmp_path / "gw", database_url=postgres_server.create_database("outage_redis"),
                             redis_url=redis_server.url)

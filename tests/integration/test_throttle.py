@@ -116,7 +116,7 @@ def test_two_instances_on_one_redis_share_counts(redis_server, name):
     assert second.wait_seconds(user) == 0.0
 
 
-def test_paused_redis_makes_the_throttle_step_aside(tmp_path, name):
+def test_paused_redis_makes_the_throttle_count_in_process(tmp_path, name):
     server = RedisServer.start(tmp_path / "redis")
     try:
         throttle = AccountThrottle(RedisStore.from_url(server.url), SETTINGS)
@@ -131,6 +131,9 @@ def test_paused_redis_makes_the_throttle_step_aside(tmp_path, name):
                 started = time.monotonic()
                 assert call(user) == expected
                 assert time.monotonic() - started < 2.0
+            # Still throttled meanwhile: this process counts on its own (the fourth failure
+            # starts a lock-out).
+            assert [throttle.record_failure(user) for _ in range(4)][-1] > 0
         finally:
             server.resume()
         # Commands sent during the hang may still run when the server wakes up; let them.
