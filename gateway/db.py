@@ -11,12 +11,13 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, InterfaceError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATION_LOCK_KEY = 0x64646267  # any constant shared by every replica ("ddbg")
 
 # Errors that mean "the database is not there" rather than "this statement is wrong".
 UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
@@ -38,10 +39,18 @@ class Database:
                 yield session
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration."""
+        """Bring the schema to the newest migration.
+
+        On PostgreSQL, replicas (or init containers) starting together take turns on an
+        advisory lock, and a migration is not cut short by the 5 s statement timeout meant for
+        requests.
+        """
         from alembic import command
 
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SET LOCAL statement_timeout = 0"))
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             config = alembic_config(self.url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")

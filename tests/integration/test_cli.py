@@ -275,3 +275,22 @@ def test_unreachable_database_and_wrong_key_are_one_line_errors(env_with_alice, 
     # The signing keys were encrypted with another GATEWAY_KEY_ENCRYPTION_KEY.
     line = fails({**env, "GATEWAY_KEY_ENCRYPTION_KEY": "x" * 40}, "tokens", "mint", "alice")
     assert line.startswith("error: ") and "GATEWAY_KEY_ENCRYPTION_KEY" in line
+
+
+def test_db_upgrade_from_several_replicas_at_once_on_postgresql(tmp_path, postgres_server):
+    """Init containers of a first rollout start together: they take turns on the migration
+    lock, and the one admin, one signing key and schema result."""
+    env = make_env(tmp_path)
+    env["GATEWAY_DATABASE_URL"] = postgres_server.create_database("concurrent_upgrade")
+    env["GATEWAY_KEY_ENCRYPTION_KEY"] = "test-key-encryption-secret-0123456789abcdef"
+    runs = [subprocess.Popen([sys.executable, "-m", "gateway", "db", "upgrade"], cwd=REPO_ROOT,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(3)]
+    results = [(run.wait(timeout=120), run.stderr.read()) for run in runs]
+    for run in runs:
+        run.stdout.close()
+        run.stderr.close()
+    assert [code for code, _ in results] == [0, 0, 0], results
+    assert not any("Traceback" in stderr for _, stderr in results)
+    assert isinstance(password_check(env, "admin", ADMIN_PASSWORD), Identity)
+    assert len(ok(env, "keys", "list").splitlines()) == 1  # one signing key, not three
