@@ -11,8 +11,9 @@ ProviderUnavailable (503) rather than an unbounded queue.
 
 Users imported from a DroneDB Registry keep their ASP.NET Core Identity (PBKDF2) hashes until
 their first successful login (:mod:`providers.local.aspnet`); those are verified on the same
-pool, and a wrong password against one also spends the dummy argon2 verification, so it never
-answers faster than an unknown username does. ``needs_rehash`` is True for them, so the login
+pool, and a wrong password against one is made to last as long as an argon2 verification (a
+moving average of this process's), so it answers as fast as an unknown username does, unless
+the Registry's PBKDF2 itself costs more than argon2. ``needs_rehash`` is True for them, so the login
 replaces them with argon2id.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
 
@@ -47,6 +49,11 @@ class CappedHasher:
         self._pool_lock = threading.Lock()
         # Hashed on the constructing thread: no pool threads exist before a fork.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        # How long one argon2 verification takes here (a moving average): a wrong password
+        # against an imported hash is made to last as long.
+        started = time.perf_counter()
+        self._verify_argon2(self._dummy_hash, "")
+        self._argon2_seconds = time.perf_counter() - started
 
     def hash(self, password: str) -> str:
         return self._run(lambda: self._hasher.hash(password))
@@ -56,14 +63,21 @@ class CappedHasher:
         hash; False for a mismatch or an unreadable hash."""
         legacy = None if stored_hash.startswith("$argon2") else parse_aspnet_identity_hash(stored_hash)
         if legacy is None:
-            return self._run(lambda: self._verify_argon2(stored_hash, password))
+            return self._run(lambda: self._timed_argon2(stored_hash, password))
+        started = time.perf_counter()
+        if self._run(lambda: verify_parsed(legacy, password)):
+            return True
+        # As slow as an unknown user's dummy argon2 (outside the hashing slot: it is idle
+        # time). A Registry hash that costs more than argon2 stays that much slower.
+        time.sleep(max(0.0, self._argon2_seconds - (time.perf_counter() - started)))
+        return False
 
-        def check_legacy() -> bool:
-            if verify_parsed(legacy, password):
-                return True
-            self._verify_argon2(self._dummy_hash, password)  # as slow as an unknown user
-            return False
-        return self._run(check_legacy)
+    def _timed_argon2(self, stored_hash: str, password: str) -> bool:
+        started = time.perf_counter()
+        try:
+            return self._verify_argon2(stored_hash, password)
+        finally:
+            self._argon2_seconds += 0.1 * (time.perf_counter() - started - self._argon2_seconds)
 
     def _verify_argon2(self, stored_hash: str, password: str) -> bool:
         try:
