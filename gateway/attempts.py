@@ -29,8 +29,8 @@ class AttemptRecorder:
         detailed reason (``success``, ``wrong_credentials``, ``token_expired``…) and
         ``started`` its ``time.perf_counter()`` start."""
         seconds = time.perf_counter() - started
-        self._metrics.attempt(path, provider, status, seconds)
+        outcome_kind = outcome_class(status)
+        self._metrics.attempt(path, provider, outcome_kind, seconds)
         self._events.record(
             auth_user=(username or "?")[:127], auth_provider=provider, auth_path=path,
-            auth_outcome=outcome, auth_class=outcome_class(status),
-            duration_ms=round(seconds * 1000, 2))
+            auth_outcome=outcome, auth_class=outcome_kind, duration_ms=round(seconds * 1000, 2))

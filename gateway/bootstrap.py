@@ -7,20 +7,24 @@ import secrets
 import sys
 
 from gateway.configerror import ConfigError
+from gateway.db import PREPARE_LOCK_KEY
 from gateway.services import Services
 from gateway.users import UserService
 from providers.local.policy import PasswordRejected
+from providers.local.users import UserError
 
 log = logging.getLogger(__name__)
 
 
 def prepare(services: Services, *, migrate: bool | None = None, announce=None) -> None:
-    """Make the database ready to serve. Safe to run on every start."""
-    if migrate if migrate is not None else services.settings.auto_migrate:
-        services.database.upgrade()
-    services.keyring.ensure_signing_key()
-    services.policies.seed()
-    ensure_admin(services, announce=announce)
+    """Make the database ready to serve. Safe to run on every start, and from several
+    replicas starting at once (on PostgreSQL they take turns)."""
+    with services.database.exclusive(PREPARE_LOCK_KEY):
+        if migrate if migrate is not None else services.settings.auto_migrate:
+            services.database.upgrade()
+        services.keyring.ensure_signing_key()
+        services.policies.seed()
+        ensure_admin(services, announce=announce)
 
 
 def ensure_admin(services: Services, announce=None) -> str | None:
@@ -41,8 +45,13 @@ def ensure_admin(services: Services, announce=None) -> str | None:
         services.local_users.policy.check(password, admin.username)
     except PasswordRejected as rejected:
         raise ConfigError("environment", "GATEWAY_ADMIN_PASSWORD", str(rejected)) from None
-    UserService(services).create(admin.username, password,
-                                 overrides={"roles": list(admin.roles)}, enforce_policy=False)
+    try:
+        UserService(services).create(admin.username, password,
+                                     overrides={"roles": list(admin.roles)}, enforce_policy=False)
+    except UserError:
+        if services.local_users.get(admin.username) is None:
+            raise
+        return None  # another replica starting at the same moment made it first
     if generated:
         (announce or _announce)(
             f"Created the local admin user {admin.username!r} with password: {password}\n"

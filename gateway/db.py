@@ -17,7 +17,8 @@ from sqlalchemy.exc import OperationalError, InterfaceError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-MIGRATION_LOCK_KEY = 0x64646267  # any constant shared by every replica ("ddbg")
+MIGRATION_LOCK_KEY = 0x64646267  # any constants shared by every replica ("ddbg", "ddbp")
+PREPARE_LOCK_KEY = 0x64646270
 
 # Errors that mean "the database is not there" rather than "this statement is wrong".
 UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
@@ -37,6 +38,18 @@ class Database:
         with self.sessions() as session:
             with session.begin():
                 yield session
+
+    @contextlib.contextmanager
+    def exclusive(self, key: int) -> Iterator[None]:
+        """On PostgreSQL, hold the advisory lock ``key`` (waiting without the statement
+        timeout) for the block, so processes starting together take turns; elsewhere, nothing."""
+        if not self.url.startswith("postgresql"):
+            yield
+            return
+        with self.engine.begin() as connection:  # the lock ends with this transaction
+            connection.execute(text("SET LOCAL statement_timeout = 0"))
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            yield
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration.

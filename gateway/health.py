@@ -41,6 +41,8 @@ def _check(services: Services, provider_id: str, kind: str) -> dict[str, Any]:
         healthy, detail = _health(services, provider)
     except (ProviderUnavailable, *UNAVAILABLE_ERRORS) as error:
         healthy, detail = False, getattr(error, "reason", None) or f"{type(error).__name__}"
+    except Exception as error:  # noqa: BLE001 - one provider's bug must not hide the others
+        healthy, detail = False, f"health check failed: {type(error).__name__}"
     return {"id": provider_id, "type": kind, "healthy": healthy, "detail": detail,
             "checkedMs": round((time.perf_counter() - started) * 1000)}
 

@@ -20,12 +20,16 @@ import os
 import time
 from typing import Callable, Iterable
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# prometheus_client switches to multiprocess mode when the variable merely exists; an empty
+# value (a copied .env line) would write value files into the working directory.
+if os.environ.get(MULTIPROC_ENV) == "":
+    del os.environ[MULTIPROC_ENV]
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Seconds: a token check takes about a millisecond, an argon2 login a few tens, LDAP and an
 # IdP round trip up to the configured time budget.
@@ -70,8 +74,9 @@ class AuthMetrics:
             return "none"
         return provider if provider in self._providers else "unknown"
 
-    def attempt(self, path: str, provider: str | None, status: int, seconds: float) -> None:
-        key = (path, self.provider_label(provider), outcome_class(status))
+    def attempt(self, path: str, provider: str | None, outcome: str, seconds: float) -> None:
+        """Count one attempt of outcome class ``outcome`` (see :func:`outcome_class`)."""
+        key = (path, self.provider_label(provider), outcome)
         children = self._children.get(key)
         if children is None:
             children = (LOGINS.labels(*key), LATENCY.labels(key[0], key[1]))
@@ -84,9 +89,15 @@ def count_throttle(event: str) -> None:
     THROTTLE.labels(event).inc()
 
 
+_TOKEN_CHILDREN: dict[tuple[str, str], object] = {}
+
+
 def count_token(kind: str, result: str) -> None:
     """``kind`` is ``gateway`` or ``idp``; ``result`` is ``valid`` or a short fixed reason."""
-    TOKEN_CHECKS.labels(kind, result[:40]).inc()
+    child = _TOKEN_CHILDREN.get((kind, result))
+    if child is None:
+        child = _TOKEN_CHILDREN[(kind, result)] = TOKEN_CHECKS.labels(kind, result[:40])
+    child.inc()
 
 
 class StateCollector:

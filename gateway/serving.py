@@ -70,8 +70,12 @@ def prepare_metrics_dir() -> Path:
 
     Must run in the gunicorn master before anything imports prometheus_client: the library
     picks its storage when first imported. Uses ``PROMETHEUS_MULTIPROC_DIR`` when set (on
-    Kubernetes, an emptyDir), else a new private temporary directory.
+    Kubernetes, an emptyDir), else a new private temporary directory. A reload (SIGHUP reads
+    the configuration file again in the same master) keeps the directory and its values.
     """
+    global _prepared
+    if _prepared is not None and _prepared[0] == os.getpid():
+        return _prepared[1]
     configured = os.environ.get(METRICS_DIR_ENV)
     if configured:
         directory = Path(configured)
@@ -82,9 +86,11 @@ def prepare_metrics_dir() -> Path:
         global _own_metrics_dir
         directory = _own_metrics_dir = Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
         os.environ[METRICS_DIR_ENV] = str(directory)
+    _prepared = (os.getpid(), directory)
     return directory
 
 
+_prepared: tuple[int, Path] | None = None
 _own_metrics_dir: Path | None = None
 
 

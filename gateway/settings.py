@@ -108,7 +108,11 @@ def _key_encryption_key(value: str | None, database_url: str, instance_dir: Path
 
 
 def _metrics_token(value: str | None) -> str | None:
-    if value is not None and len(value) < 16:
+    # A Secret made from a file usually ends in a newline; the presented token is stripped too.
+    value = value.strip() if value is not None else None
+    if not value:
+        return None
+    if len(value) < 16:
         raise ConfigError(ENV, "GATEWAY_METRICS_TOKEN", "must be at least 16 characters")
     return value
 

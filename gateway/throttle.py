@@ -42,7 +42,8 @@ class AccountThrottle:
     def __init__(self, store: StateStore, settings: ThrottleSettings, clock=time.time,
                  fallback: StateStore | None = None):
         self._store = store
-        self._fallback = fallback if fallback is not None else MemoryStore()
+        # Bounded: spraying distinct names while Redis is down cannot grow it without limit.
+        self._fallback = fallback if fallback is not None else MemoryStore(max_entries=50_000)
         self._settings = settings
         self._clock = clock
 

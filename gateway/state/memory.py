@@ -11,8 +11,9 @@ class MemoryStore:
 
     SWEEP_AT = 10000
 
-    def __init__(self, clock=time.monotonic):
+    def __init__(self, clock=time.monotonic, max_entries: int | None = None):
         self._clock = clock
+        self._max_entries = max_entries
         self._lock = threading.Lock()
         self._data: dict[str, tuple[str, float]] = {}
         self._sweep_above = self.SWEEP_AT
@@ -75,3 +76,10 @@ class MemoryStore:
             for key in [k for k, (_, expiry) in self._data.items() if expiry <= now]:
                 del self._data[key]
             self._sweep_above = max(self.SWEEP_AT, 2 * len(self._data))
+            if self._max_entries is not None and len(self._data) > self._max_entries:
+                # Still too many live entries: forget the oldest tenth beyond the cap at once,
+                # so eviction too stays amortised O(1).
+                keep = int(self._max_entries * 0.9)
+                for key in list(self._data)[:len(self._data) - keep]:
+                    del self._data[key]
+                self._sweep_above = self._max_entries

@@ -11,9 +11,10 @@ ProviderUnavailable (503) rather than an unbounded queue.
 
 Users imported from a DroneDB Registry keep their ASP.NET Core Identity (PBKDF2) hashes until
 their first successful login (:mod:`providers.local.aspnet`); those are verified on the same
-pool, and a wrong password against one is made to last as long as an argon2 verification (a
-moving average of this process's), so it answers as fast as an unknown username does, unless
-the Registry's PBKDF2 itself costs more than argon2. ``needs_rehash`` is True for them, so the login
+pool. Every failed verification (a wrong password, an unknown user's dummy hash, a wrong
+password against an imported hash) lasts as long as the slower kind of verification takes in
+this process (moving averages of the time spent hashing), so none of them can be told apart by
+timing. ``needs_rehash`` is True for them, so the login
 replaces them with argon2id.
 """
 
@@ -34,6 +35,11 @@ from providers.local.aspnet import parse_aspnet_identity_hash, verify_parsed
 T = TypeVar("T")
 
 
+def _timed(check: Callable[..., bool], *args) -> tuple[bool, float]:
+    started = time.perf_counter()
+    return check(*args), time.perf_counter() - started
+
+
 class CappedHasher:
     """Hashes and verifies passwords, at most ``slots`` at a time in this process."""
 
@@ -49,35 +55,36 @@ class CappedHasher:
         self._pool_lock = threading.Lock()
         # Hashed on the constructing thread: no pool threads exist before a fork.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
-        # How long one argon2 verification takes here (a moving average): a wrong password
-        # against an imported hash is made to last as long.
+        # How long a verification takes here, for argon2 and for imported Registry hashes
+        # (moving averages of the time spent hashing): every failed verification lasts as long
+        # as the slower of the two, so a wrong password, an unknown user and an imported user
+        # who has not logged in yet cannot be told apart by timing.
         started = time.perf_counter()
         self._verify_argon2(self._dummy_hash, "")
         self._argon2_seconds = time.perf_counter() - started
+        self._legacy_seconds = 0.0
 
     def hash(self, password: str) -> str:
         return self._run(lambda: self._hasher.hash(password))
 
     def verify(self, stored_hash: str, password: str) -> bool:
         """True when ``password`` matches an argon2 hash, or an imported ASP.NET Core Identity
-        hash; False for a mismatch or an unreadable hash."""
+        hash; False for a mismatch or an unreadable hash, after as long as the slowest kind of
+        verification takes here."""
         legacy = None if stored_hash.startswith("$argon2") else parse_aspnet_identity_hash(stored_hash)
         if legacy is None:
-            return self._run(lambda: self._timed_argon2(stored_hash, password))
-        started = time.perf_counter()
-        if self._run(lambda: verify_parsed(legacy, password)):
-            return True
-        # As slow as an unknown user's dummy argon2 (outside the hashing slot: it is idle
-        # time). A Registry hash that costs more than argon2 stays that much slower.
-        time.sleep(max(0.0, self._argon2_seconds - (time.perf_counter() - started)))
-        return False
-
-    def _timed_argon2(self, stored_hash: str, password: str) -> bool:
-        started = time.perf_counter()
-        try:
-            return self._verify_argon2(stored_hash, password)
-        finally:
-            self._argon2_seconds += 0.1 * (time.perf_counter() - started - self._argon2_seconds)
+            matched, spent = self._run(lambda: _timed(self._verify_argon2, stored_hash, password))
+            self._argon2_seconds += 0.1 * (spent - self._argon2_seconds)
+        else:
+            matched, spent = self._run(lambda: _timed(verify_parsed, legacy, password))
+            if self._legacy_seconds:
+                self._legacy_seconds += 0.1 * (spent - self._legacy_seconds)
+            else:
+                self._legacy_seconds = spent
+        if not matched:
+            # Idle time, outside the hashing slot.
+            time.sleep(max(0.0, max(self._argon2_seconds, self._legacy_seconds) - spent))
+        return matched
 
     def _verify_argon2(self, stored_hash: str, password: str) -> bool:
         try:

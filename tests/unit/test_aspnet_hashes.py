@@ -200,10 +200,25 @@ def test_wrong_password_against_aspnet_hash_lasts_as_long_as_argon2(hasher):
 
 
 def test_the_argon2_cost_estimate_follows_real_verifications(hasher):
+    stored = hasher.hash(PASSWORD)
     hasher._argon2_seconds = 10.0
     for _ in range(5):
-        hasher.burn("anything")
+        assert hasher.verify(stored, PASSWORD)  # a match is never padded
     assert hasher._argon2_seconds < 10.0 * 0.9 ** 5 + 1
+
+
+def test_an_unknown_user_costs_as_much_as_an_imported_hash_once_one_was_seen(hasher):
+    """Padding works both ways: when the Registry's PBKDF2 costs more than argon2, unknown
+    users and wrong argon2 passwords are made to last as long."""
+    import time
+    hasher._legacy_seconds = 0.3  # as measured on imported hashes
+    started = time.perf_counter()
+    hasher.burn("anything")
+    assert time.perf_counter() - started >= 0.3
+    stored = hasher.hash(PASSWORD)
+    started = time.perf_counter()
+    assert not hasher.verify(stored, "wrong")
+    assert time.perf_counter() - started >= 0.3
 
 
 def test_capped_hasher_refuses_malformed_legacy_hashes(hasher):
