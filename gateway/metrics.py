@@ -16,7 +16,11 @@ by :class:`StateCollector`, never stored per worker.
 
 from __future__ import annotations
 
+import atexit
+import bisect
+import collections
 import os
+import threading
 import time
 from typing import Callable, Iterable
 
@@ -61,13 +65,109 @@ def outcome_class(status: int) -> str:
     return OUTCOME_CLASSES.get(status, "error" if status >= 500 else "other")
 
 
-class AuthMetrics:
-    """Counts attempts for the configured providers; label children are cached, so one
-    attempt costs a dictionary lookup and two value updates."""
+class _Batch:
+    """Attempt and token counts, applied to the metrics every ``interval`` seconds.
 
-    def __init__(self, provider_ids: Iterable[str]):
+    A request thread only appends a tuple to a queue; a background thread (started in the
+    process that counts, never carried across a fork) adds up what came in and writes each
+    counter once and each histogram bucket once per batch. On the token path this keeps the
+    metric files' locks and writes (a few microseconds per value) off the request. A scrape
+    applies the pending counts of the worker it reaches first; other workers' counts are at
+    most ``interval`` behind.
+    """
+
+    def __init__(self, interval: float = 0.05):
+        self._interval = interval
+        self._pending: collections.deque[tuple] = collections.deque()
+        self._lock = threading.Lock()
+        self._flusher_pid: int | None = None
+        self._attempt_children: dict[tuple[str, str, str], tuple] = {}
+        self._token_children: dict[tuple[str, str], object] = {}
+
+    def add(self, item: tuple) -> None:
+        self._pending.append(item)
+        if self._flusher_pid != os.getpid():
+            self._start_flusher()
+
+    def flush(self) -> None:
+        """Apply every pending count now."""
+        with self._lock:
+            attempts: dict[tuple[str, str, str], list[float]] = {}
+            tokens: collections.Counter = collections.Counter()
+            try:
+                while True:  # deque pops are atomic: nothing slips between
+                    item = self._pending.popleft()
+                    if item[0] == "token":
+                        tokens[item[1]] += 1
+                    else:
+                        attempts.setdefault(item[1], []).append(item[2])
+            except IndexError:
+                pass
+            for key, durations in attempts.items():
+                counter, histogram = self._attempt_child(key)
+                counter.inc(len(durations))
+                _observe_all(histogram, durations)
+            for key, count in tokens.items():
+                self._token_child(key).inc(count)
+
+    def _attempt_child(self, key: tuple[str, str, str]) -> tuple:
+        children = self._attempt_children.get(key)
+        if children is None:
+            children = (LOGINS.labels(*key), LATENCY.labels(key[0], key[1]))
+            self._attempt_children[key] = children
+        return children
+
+    def _token_child(self, key: tuple[str, str]):
+        child = self._token_children.get(key)
+        if child is None:
+            child = self._token_children[key] = TOKEN_CHECKS.labels(*key)
+        return child
+
+    def _start_flusher(self) -> None:
+        with self._lock:
+            if self._flusher_pid == os.getpid():
+                return
+            self._flusher_pid = os.getpid()
+        threading.Thread(target=self._flush_forever, name="metrics", daemon=True).start()
+        atexit.register(self.flush)
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(self._interval)
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - a metrics hiccup must not stop counting
+                pass
+
+
+def _observe_all(histogram, durations: list[float]) -> None:
+    """``histogram.observe`` for each duration, with one write per bucket touched.
+
+    Uses the child's bucket values, as ``observe`` does; should a prometheus_client release
+    change them, it falls back to ``observe`` (tests/unit/test_metrics.py compares the two).
+    """
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None:
+        for duration in durations:
+            histogram.observe(duration)
+        return
+    per_bucket = collections.Counter(bisect.bisect_left(bounds, duration) for duration in durations)
+    total.inc(sum(durations))
+    for index, count in per_bucket.items():
+        buckets[min(index, len(buckets) - 1)].inc(count)
+
+
+_BATCH = _Batch()
+
+
+class AuthMetrics:
+    """Counts attempts for the configured providers (batched, see :class:`_Batch`)."""
+
+    def __init__(self, provider_ids: Iterable[str], batch: _Batch = _BATCH):
         self._providers = frozenset(provider_ids)
-        self._children: dict[tuple[str, str, str], tuple] = {}
+        self._batch = batch
 
     def provider_label(self, provider: str | None) -> str:
         if provider is None:
@@ -76,28 +176,16 @@ class AuthMetrics:
 
     def attempt(self, path: str, provider: str | None, outcome: str, seconds: float) -> None:
         """Count one attempt of outcome class ``outcome`` (see :func:`outcome_class`)."""
-        key = (path, self.provider_label(provider), outcome)
-        children = self._children.get(key)
-        if children is None:
-            children = (LOGINS.labels(*key), LATENCY.labels(key[0], key[1]))
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self._batch.add(("attempt", (path, self.provider_label(provider), outcome), seconds))
 
 
 def count_throttle(event: str) -> None:
     THROTTLE.labels(event).inc()
 
 
-_TOKEN_CHILDREN: dict[tuple[str, str], object] = {}
-
-
 def count_token(kind: str, result: str) -> None:
     """``kind`` is ``gateway`` or ``idp``; ``result`` is ``valid`` or a short fixed reason."""
-    child = _TOKEN_CHILDREN.get((kind, result))
-    if child is None:
-        child = _TOKEN_CHILDREN[(kind, result)] = TOKEN_CHECKS.labels(kind, result[:40])
-    child.inc()
+    _BATCH.add(("token", (kind, result[:40])))
 
 
 class StateCollector:
@@ -136,6 +224,7 @@ class StateCollector:
 
 def exposition(state: StateCollector) -> tuple[bytes, str]:
     """The Prometheus text for every worker's counters plus the current state gauges."""
+    _BATCH.flush()
     registry = CollectorRegistry()
     if os.environ.get(MULTIPROC_ENV):
         MultiProcessCollector(registry)

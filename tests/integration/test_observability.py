@@ -68,6 +68,7 @@ def gateway(backends, tmp_path_factory):
 
 def scrape(url: str) -> dict[tuple[str, tuple], float]:
     """Every sample of /metrics as {(name, sorted labels): value}."""
+    time.sleep(0.2)  # each worker applies its counts every 50 ms
     response = requests.get(f"{url}/metrics", timeout=10,
                             headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert response.status_code == 200, response.text
