@@ -439,10 +439,18 @@ def import_registry(ctx, source, dry_run, as_json):
     """Import a DroneDB Registry's own users as local users, keeping their passwords.
 
     SOURCE is the Registry's identity.db (SQLite) or a MySQL/MariaDB URL such as
-    mysql://user:password@host:3306/RegistryAuth. Users, emails, roles and metadata (with
+    mysql://user@host:3306/RegistryAuth. Users, emails, roles and metadata (with
     maxStorageMB) are imported; password hashes are kept and replaced by argon2id at each
     user's first login. Running it again changes only what changed in the Registry, and never
-    a user who has since logged in or was changed at the gateway."""
+    a user who has since logged in or was changed at the gateway.
+
+    The database password: when the URL names a user but no password, it is taken from the
+    environment variable REGISTRY_DB_PASSWORD (also read from .env). Prefer that to
+    mysql://user:password@...: a password on the command line is visible to other local
+    users (ps) and in the shell history. In a URL, percent-encode special characters of the
+    password ('@' as %40, '%' as %25)."""
+    import os
+
     from sqlalchemy import inspect
 
     from gateway.registryimport import RegistryImport
@@ -453,7 +461,8 @@ def import_registry(ctx, source, dry_run, as_json):
         raise UserError("the gateway database has no tables yet: run `gateway db upgrade` "
                         "first (a dry run writes nothing)")
     try:
-        report = RegistryImport(services).run(source, dry_run=dry_run)
+        report = RegistryImport(services).run(
+            source, dry_run=dry_run, password=os.environ.get("REGISTRY_DB_PASSWORD") or None)
     except SourceError as error:
         raise UserError(f"cannot read the Registry's users: {error}") from None
     if as_json:

@@ -25,9 +25,10 @@ memberships are never touched, and users deleted from the Registry are not delet
 
 Each user is written in one transaction (the local user and the ownership of its username
 together), so a failure never leaves half a user. A user that changed (or whose name was
-taken) between planning and writing is reported as kept or skipped and the import goes on; a
-database error stops it, and running it again continues where it stopped (the users written so
-far are unchanged the second time). Each created or updated user is audited
+taken) between planning and writing is reported as kept or skipped and the import goes on, as
+is a user whose values the gateway's database refuses (a DataError: skipped, with the reason);
+any other database error stops it, and running it again continues where it stopped (the users
+written so far are unchanged the second time). Each created or updated user is audited
 (``user_created`` / ``user_updated`` with ``source=registry-import``). A dry run reads both
 databases and writes nothing.
 """
@@ -39,12 +40,12 @@ from datetime import datetime
 from typing import Any, Iterable, Literal
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from gateway.admin.roles import AdminRoles
 from gateway.models import Account
 from gateway.registrysource import RegistryUser, read_registry_users, resolve_source
-from gateway.registryusers import Target, interpret
+from gateway.registryusers import UNREADABLE_ROW, Target, interpret, registry_name, shown
 from gateway.services import Services
 from providers.local.aspnet import parse_aspnet_identity_hash
 from providers.local.models import LocalUser
@@ -135,10 +136,11 @@ class RegistryImport:
             raise UserError("no local provider is configured: add one (type: local) to import "
                             "Registry users")
 
-    def run(self, source: str, *, dry_run: bool) -> ImportReport:
-        """Read ``source``, plan, and (unless ``dry_run``) apply. Raises
+    def run(self, source: str, *, dry_run: bool, password: str | None = None) -> ImportReport:
+        """Read ``source``, plan, and (unless ``dry_run``) apply. ``password`` is the database
+        password when a MySQL URL names a user but no password. Raises
         :class:`gateway.registrysource.SourceError` when the source cannot be read."""
-        resolved = resolve_source(source)
+        resolved = resolve_source(source, password)
         outcomes = self.plan(read_registry_users(resolved))
         if not dry_run:
             outcomes = [self.apply(outcome) for outcome in outcomes]
@@ -165,12 +167,15 @@ class RegistryImport:
         return planned
 
     def _interpret(self, user: RegistryUser) -> Outcome:
-        shown = user.username if user.username is not None else f"(id {user.id})"
-        result = interpret(user, self._svc.federation.usernames,
-                           self._svc.config.admin.username, self._now)
+        name = registry_name(user)
+        try:
+            result = interpret(user, self._svc.federation.usernames,
+                               self._svc.config.admin.username, self._now)
+        except Exception:  # noqa: BLE001 - interpret never raises; belt and braces
+            return Outcome(name, "skipped", reason=UNREADABLE_ROW)
         if result.target is None:
-            return Outcome(shown, "skipped", reason=result.skip_reason, notes=result.notes)
-        return Outcome(shown, "create", result.target, notes=result.notes)
+            return Outcome(name, "skipped", reason=result.skip_reason, notes=result.notes)
+        return Outcome(name, "create", result.target, notes=result.notes)
 
     def _decide(self, outcome: Outcome, current: _Current) -> Outcome:
         target = outcome.target
@@ -243,6 +248,8 @@ class RegistryImport:
                                     last_groups=[]))
         except IntegrityError:
             return _skip(outcome, "the username was taken while importing; run the import again")
+        except DataError as error:
+            return _skip(outcome, _refused(error, target))
         return outcome
 
     def _update(self, outcome: Outcome) -> Outcome:
@@ -273,6 +280,8 @@ class RegistryImport:
                                 .values(disabled=not target.enabled))
         except _Raced:
             return raced
+        except DataError as error:
+            return _skip(outcome, _refused(error, target))
         return outcome
 
     def _after_write(self, outcome: Outcome) -> None:
@@ -292,6 +301,16 @@ class RegistryImport:
 
 class _Raced(Exception):
     """The user changed between planning and writing; the transaction rolls back."""
+
+
+def _refused(error: DataError, target: Target) -> str:
+    """Why the gateway's database refused a user's values, in one short line: the driver's
+    first line, without the password hash should the driver quote it."""
+    lines = str(getattr(error, "orig", None) or "").strip().splitlines()
+    reason = lines[0] if lines else type(error).__name__
+    if target.password_hash and target.password_hash in reason:
+        reason = reason.replace(target.password_hash, "***")
+    return f"the gateway's database refused a value: {shown(reason, 160)}"
 
 
 def _skip(outcome: Outcome, reason: str) -> Outcome:

@@ -27,6 +27,11 @@ REQUIRED_USER_COLUMNS = ("Id", "UserName", "PasswordHash")
 OPTIONAL_USER_COLUMNS = ("Email", "Metadata", "LockoutEnd", "LockoutEnabled")
 MYSQL_SCHEMES = ("mysql", "mariadb")
 CONNECT_TIMEOUT_SECONDS = 10
+_BAD_URL = ("the database URL has a port or an option the driver cannot use (a port is a number "
+            "from 1 to 65535; an IPv6 host goes in [brackets]; options such as read_timeout are "
+            "numbers); percent-encode special characters of the password ('@' as %40)")
+# What a bad URL option (``?read_timeout=abc``, ``?ssl=x``) raises while the driver reads it.
+_URL_VALUE_ERRORS = (ValueError, TypeError, AttributeError, LookupError, OverflowError)
 
 
 class SourceError(Exception):
@@ -38,12 +43,14 @@ class SourceError(Exception):
 class RegistryUser:
     """One ``AspNetUsers`` row with its role names, as stored (no interpretation)."""
 
+    # Text columns hold a str, or None; from a hostile database, anything else (bytes that are
+    # not UTF-8, an SQLite number): gateway.registryusers reads only a str.
     id: str
-    username: str | None
-    email: str | None
-    password_hash: str | None
-    roles: tuple[str, ...]
-    metadata: str | None  # the Metadata column's JSON text; None when the column is absent
+    username: Any
+    email: Any
+    password_hash: Any
+    roles: tuple[Any, ...]
+    metadata: Any  # the Metadata column's JSON text; None when the column is absent
     lockout_end: Any  # a datetime (MySQL), a text (SQLite) or None
     lockout_enabled: bool
 
@@ -57,17 +64,27 @@ class Source:
     sqlite_path: Path | None = None
 
 
-def resolve_source(source: str) -> Source:
+def resolve_source(source: str, password: str | None = None) -> Source:
     """Turn the command-line SOURCE into a :class:`Source`: a path to an SQLite file (or a
     ``sqlite:///`` URL), or a MySQL/MariaDB URL. ``mysql://`` and ``mariadb://`` use PyMySQL
-    (``mysql+pymysql://``); an explicit ``mysql+DRIVER://`` is kept. Raises SourceError."""
+    (``mysql+pymysql://``); an explicit ``mysql+DRIVER://`` is kept. ``password`` (e.g. from
+    REGISTRY_DB_PASSWORD) is used when a MySQL URL names a user but no password. Raises
+    SourceError; its message never contains any part of a password."""
     text = source.strip()
     if "://" not in text:
         return _sqlite_source(Path(text))
+    scheme, _, rest = text.partition("://")
+    if not scheme.lower().startswith("sqlite") and rest.count("@") > 1:
+        # make_url would end the password at its first '@' and show the rest as the host.
+        raise SourceError("the database URL has more than one '@': percent-encode each '@' in "
+                          "the password (and elsewhere) as %40, or leave the password out of the "
+                          "URL and set REGISTRY_DB_PASSWORD")
     try:
         url = make_url(text)
     except ArgumentError:
         raise SourceError("SOURCE is neither a path to identity.db nor a database URL") from None
+    except ValueError:  # a port that is not a number (the text may hold part of a password)
+        raise SourceError(_BAD_URL) from None
     backend, _, driver = url.drivername.partition("+")
     if backend == "sqlite":
         if not url.database:
@@ -76,9 +93,13 @@ def resolve_source(source: str) -> Source:
     if backend not in MYSQL_SCHEMES:
         raise SourceError(f"unsupported database {backend!r}: give a path to identity.db or a "
                           "mysql+pymysql://user:password@host:port/RegistryAuth URL")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise SourceError(_BAD_URL)
     url = url.set(drivername=f"mysql+{driver or 'pymysql'}")
     if not url.database:
         raise SourceError("the MySQL/MariaDB URL names no database (e.g. .../RegistryAuth)")
+    if url.username and not url.password and password:
+        url = url.set(password=password)
     if "charset" not in url.query:
         url = url.update_query_dict({"charset": "utf8mb4"})
     return Source(url, url.render_as_string(hide_password=True))
@@ -87,7 +108,11 @@ def resolve_source(source: str) -> Source:
 def read_registry_users(source: Source) -> list[RegistryUser]:
     """Every user of the identity database at ``source``, ordered by user name (case-insensitively), with the names
     of their roles (sorted). Raises SourceError when the database cannot be opened or is not a
-    Registry identity database (a missing table or column)."""
+    Registry identity database (a missing table or column).
+
+    Text cells come as str; a BLOB (or, on SQLite, a TEXT that is not UTF-8) as str when it is
+    valid UTF-8, else as bytes. Other stored types (SQLite numbers) are passed on as they are:
+    :mod:`gateway.registryusers` treats what is not a str as unreadable."""
     engine = _engine(source)
     try:
         with engine.connect() as connection:
@@ -98,14 +123,37 @@ def read_registry_users(source: Source) -> list[RegistryUser]:
         raise
     except SQLAlchemyError as error:
         raise SourceError(f"{source.label}: {_reason(error)}") from None
+    except _URL_VALUE_ERRORS:
+        raise SourceError(f"{source.label}: {_BAD_URL}") from None
     finally:
         engine.dispose()
-    users = [RegistryUser(
-        id=str(row["Id"]), username=row["UserName"], email=row.get("Email"),
-        password_hash=row["PasswordHash"], roles=tuple(sorted(roles.get(str(row["Id"]), ()))),
-        metadata=row.get("Metadata"), lockout_end=row.get("LockoutEnd"),
-        lockout_enabled=bool(row.get("LockoutEnabled"))) for row in rows]
-    return sorted(users, key=lambda user: ((user.username or "").casefold(), user.id))
+    users = []
+    for row in rows:
+        user_id = str(_decoded(row["Id"]))
+        users.append(RegistryUser(
+            id=user_id, username=_decoded(row["UserName"]), email=_decoded(row.get("Email")),
+            password_hash=_decoded(row["PasswordHash"]),
+            roles=tuple(sorted(roles.get(user_id, ()), key=_text_key)),
+            metadata=_decoded(row.get("Metadata")), lockout_end=_decoded(row.get("LockoutEnd")),
+            lockout_enabled=bool(row.get("LockoutEnabled"))))
+    return sorted(users, key=lambda user: (_text_key(user.username), user.id))
+
+
+def _decoded(value: Any) -> Any:
+    """A BLOB as str when it is valid UTF-8; anything else as it is."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return bytes(value)
+    return value
+
+
+def _text_key(value: Any) -> tuple[int, str]:
+    """A sort key for a cell that should be text but may be anything (str first)."""
+    if isinstance(value, str):
+        return (0, value.casefold())
+    return (1, "" if value is None else repr(value))
 
 
 def _sqlite_source(path: Path) -> Source:
@@ -117,13 +165,23 @@ def _sqlite_source(path: Path) -> Source:
 def _engine(source: Source) -> Engine:
     if source.sqlite_path is not None:
         uri = source.sqlite_path.as_uri() + "?mode=ro"  # as_uri percent-encodes the path
-        return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+        return create_engine("sqlite://", creator=lambda: _sqlite_connect(uri))
     try:
         return create_engine(source.url, connect_args={
             "connect_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": 60})
     except (NoSuchModuleError, ImportError) as error:
         raise SourceError(f"{source.label}: the database driver is not installed ({error}); "
                           "install it with: pip install 'dronedb-auth-gateway[mysql]'") from None
+    except _URL_VALUE_ERRORS:  # e.g. ?read_timeout=abc, read when the engine is made
+        raise SourceError(f"{source.label}: {_BAD_URL}") from None
+
+
+def _sqlite_connect(uri: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(uri, uri=True)
+    # A TEXT cell that is not UTF-8 comes as bytes (the default fails the whole query, and its
+    # message quotes the cell, which may be a password hash).
+    connection.text_factory = _decoded
+    return connection
 
 
 def _table_names(connection) -> dict[str, str]:
@@ -158,7 +216,7 @@ def _roles_by_user(connection, names: dict[str, str]) -> dict[str, list[str]]:
     result: dict[str, list[str]] = {}
     for user_id, name in connection.execute(query):
         if name is not None:
-            result.setdefault(str(user_id), []).append(name)
+            result.setdefault(str(_decoded(user_id)), []).append(_decoded(name))
     return result
 
 

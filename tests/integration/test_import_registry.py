@@ -108,14 +108,16 @@ class Gateway:
             services.close()
         return self
 
-    def run(self, *args: str) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    def run(self, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("GATEWAY_") and k != "REGISTRY_DB_PASSWORD"}
         env.update(self.env, PYTHONUNBUFFERED="1")
+        env.update(extra_env or {})
         return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=REPO_ROOT, env=env,
                               capture_output=True, text=True, timeout=120)
 
-    def imports(self, source: str, *options: str) -> str:
-        result = self.run("import-registry", source, *options)
+    def imports(self, source: str, *options: str, extra_env: dict[str, str] | None = None) -> str:
+        result = self.run("import-registry", source, *options, extra_env=extra_env)
         assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
         assert "Traceback" not in result.stderr
         return result.stdout
@@ -403,10 +405,165 @@ def test_mariadb_registry_into_a_postgresql_gateway(mariadb_server, postgres_ser
     assert not users["frank"].enabled and users["gina"].enabled  # LockoutEnd as MySQL datetime
     assert users["bob"].password_hash == hashes["bob"]
 
-    again = gateway.import_json(source.replace("mysql://", "mariadb://"))
+    # The password from REGISTRY_DB_PASSWORD, not the command line (where `ps` shows it).
+    without = source.replace(f":{password_in_url}@", "@").replace("mysql://", "mariadb://")
+    assert password_in_url not in without
+    again = json.loads(gateway.imports(without, "--json",
+                                       extra_env={"REGISTRY_DB_PASSWORD": password_in_url}))
+    assert "registry:***@" in again["source"]
     assert again["summary"] == {"create": 0, "update": 0, "unchanged": 6, "kept": 1, "skipped": 6}
 
     assert isinstance(gateway.check_password("bob", password("bob")), Identity)
     assert gateway.local_users()["bob"].password_hash.startswith("$argon2id$")
     assert isinstance(gateway.check_password("bob", password("bob")), Identity)
     assert gateway.check_password("alice", "wrong") is Rejection.WRONG_CREDENTIALS
+
+
+# -- a hostile identity database -------------------------------------------------------------
+
+def hostile_registry(path: Path) -> dict[str, str]:
+    """An identity.db whose cells a careless or hostile Registry admin could have written:
+    cells that once crashed the import or would have imported values the gateway cannot
+    serve. Returns the good users' hashes by user name."""
+    db = IdentityDatabase(f"sqlite:///{path}").create()
+    hashes = {name: aspnet_v2(password(name)) for name in ("deep", "blobname", "undecodable",
+                                                          "roley", "early", "forever", "mailer",
+                                                          "metakeys", "nul", "escape", "huge",
+                                                          "toolong")}
+    db.add_user("deep", hashes["deep"], metadata="[" * 100_000)  # RecursionError in json
+    db.add_user("huge", hashes["huge"], metadata='{"a": "' + "x" * (1024 * 1024) + '"}')
+    db.add_user(b"blobname", hashes["blobname"])  # a BLOB that is UTF-8
+    db.add_user(b"\xff\xfeundecodable", hashes["undecodable"])  # a BLOB that is not
+    db.add_user("roley", hashes["roley"], roles=[b"\xff\xfe", "pilot"])
+    db.add_user("early", hashes["early"], lockout_end=datetime(2099, 1, 1, tzinfo=timezone.utc))
+    db.add_user("forever", hashes["forever"])
+    db.add_user("mailer", hashes["mailer"], email="mailer\x00@example.org")
+    db.add_user("toolong", hashes["toolong"], email="t" * 400 + "@example.org")
+    db.add_user("metakeys", hashes["metakeys"],
+                metadata={"te\x00am": "north", "site": "no\x07rth", "zone": "ok"})
+    db.add_user("nul\x00", hashes["nul"])
+    db.add_user("\x1b[2Jescape", hashes["escape"])
+    db.dispose()
+    with sqlite3.connect(path) as connection:  # what the helpers cannot write
+        connection.execute('UPDATE "AspNetUsers" SET "LockoutEnd" = ? WHERE "UserName" = ?',
+                           ("0001-01-01 00:00:00+05:00", "early"))
+        connection.execute('UPDATE "AspNetUsers" SET "LockoutEnd" = ? WHERE "UserName" = ?',
+                           ("9999-12-31 23:59:59.9999999-05:00", "forever"))
+        # A TEXT cell that is not UTF-8 (sqlite3 refuses to read it as str).
+        connection.execute('UPDATE "AspNetUsers" SET "Email" = CAST(X\'ff41\' AS TEXT) '
+                           'WHERE "UserName" = ?', ("roley",))
+    return hashes
+
+
+def test_a_hostile_identity_db_is_imported_without_a_traceback(gateway, tmp_path):
+    path = tmp_path / "hostile.db"
+    hashes = hostile_registry(path)
+
+    result = gateway.run("import-registry", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    output = result.stdout
+    assert all(line.isprintable() for line in output.splitlines())  # no escape reaches a terminal
+    assert not any(stored in output for stored in hashes.values())
+    lines = output.splitlines()
+    assert any(line.startswith("skipped   deep: its Metadata is not a JSON object")
+               for line in lines)
+    assert any(line.startswith("skipped   huge: Metadata too large") for line in lines)
+    assert re.search(r"^skipped   \(id [0-9a-f-]+\): its UserName is unreadable", output, re.M)
+    assert "skipped   nul\\x00: its UserName holds control characters" in lines
+    assert "skipped   \\x1b[2Jescape: its UserName holds control characters" in lines
+    assert "create    blobname: no roles; ASP.NET Identity V2 (HMAC-SHA1, 1000 iterations)" in lines
+    assert "          note: a role whose name is unreadable (not UTF-8 text) dropped" in lines
+    assert "          note: its Email is unreadable (not UTF-8 text): not imported" in lines
+    assert "          note: its LockoutEnd is before year 1 in UTC: treated as no lockout" in lines
+    assert "          note: its LockoutEnd is after year 9999 in UTC: imported disabled" in lines
+    assert "          note: its Email 'mailer\\x00@example.org' holds control characters: " \
+           "not imported" in lines
+    assert "          note: its Email is longer than 320 characters: not imported" in lines
+    assert "          note: metadata 'te\\x00am' dropped: its key holds control characters" in lines
+    assert "          note: metadata 'site' dropped: its value holds control characters" in lines
+    assert "7 created, 0 updated, 0 unchanged, 0 kept, 5 skipped" in output
+
+    users = gateway.local_users()
+    assert users["blobname"].password_hash == hashes["blobname"]
+    assert users["roley"].overrides == {"roles": ["pilot"]} and users["roley"].email is None
+    assert users["early"].enabled and not users["forever"].enabled
+    assert users["mailer"].email is None and users["toolong"].email is None
+    assert users["metakeys"].overrides == {"zone": "ok"}
+    assert not {"deep", "huge", "nul", "undecodable"} & users.keys()
+
+    report = gateway.import_json(str(path), "--dry-run")
+    assert report["summary"] == {"create": 0, "update": 0, "unchanged": 7, "kept": 0, "skipped": 5}
+    assert all(user["registryUserName"].isprintable() for user in report["users"])
+    assert isinstance(gateway.check_password("blobname", password("blobname")), Identity)
+
+
+def test_a_value_the_gateway_database_refuses_skips_that_user_and_the_run_goes_on(registry,
+                                                                                  gateway):
+    """A DataError on one user's write (here SQLite's "string or blob too big"; on PostgreSQL
+    e.g. a value it refuses) skips that user with the reason; the users after it are written."""
+    from sqlalchemy import event
+
+    from gateway.registryimport import RegistryImport
+
+    path, hashes = registry
+    db = IdentityDatabase(f"sqlite:///{path}")
+    db.add_user("bigvalue", aspnet_v2(password("bigvalue")), metadata={"notes": "n" * 5000})
+    db.dispose()
+    services = gateway.services()
+    try:
+        engine = services.database.engine
+
+        @event.listens_for(engine, "connect")
+        def small_limit(connection, _record):
+            connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 4000)
+
+        engine.dispose()  # new connections get the limit
+        report = RegistryImport(services).run(str(path), dry_run=False)
+    finally:
+        services.close()
+    outcomes = {o.registry_username: o for o in report.outcomes}
+    assert outcomes["bigvalue"].action == "skipped"
+    assert outcomes["bigvalue"].reason == ("the gateway's database refused a value: string or "
+                                           "blob too big")
+    assert outcomes["bob"].action == "create"  # after bigvalue in the run
+    assert report.counts()["create"] == 6
+    users = gateway.local_users()
+    assert "bigvalue" not in users and users["bob"].password_hash == hashes["bob"]
+    services = gateway.services()
+    try:
+        assert services.accounts.owner_of("bigvalue") is None  # no half user
+    finally:
+        services.close()
+
+
+def test_source_urls_that_would_leak_or_crash_fail_with_one_line(gateway):
+    closed = free_port()
+    cases = {
+        f"mysql://registry:Qz7@Vk9-pw@127.0.0.1:{closed}/RegistryAuth": "percent-encode",
+        f"mysql://registry:Qz7@Vk9:pw@127.0.0.1:{closed}/RegistryAuth": "percent-encode",
+        "mysql://registry:Qz7Vk9-pw@127.0.0.1:abc/RegistryAuth": "port",
+        "mysql://registry:Qz7Vk9-pw@[::1/RegistryAuth": "port",
+        "mysql://registry:Qz7Vk9-pw@127.0.0.1:99999/RegistryAuth": "port",
+        f"mysql://registry:Qz7Vk9-pw@127.0.0.1:{closed}/RegistryAuth?read_timeout=abc":
+            "read_timeout",
+    }
+    for source, expected in cases.items():
+        result = gateway.run("import-registry", source)
+        assert result.returncode == 2, (source, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0], (source, result.stderr)
+        assert lines[0].startswith("error: cannot read the Registry's users: ")
+        assert "Qz7" not in result.stderr and "Vk9" not in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_the_registry_db_password_can_come_from_the_environment(gateway):
+    closed = free_port()
+    result = gateway.run("import-registry", f"mysql://registry@127.0.0.1:{closed}/RegistryAuth",
+                         extra_env={"REGISTRY_DB_PASSWORD": "env-s3cret-pw"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"registry:***@127.0.0.1:{closed}/RegistryAuth" in result.stderr  # it was used
+    assert "env-s3cret-pw" not in result.stderr
+    without = gateway.run("import-registry", f"mysql://registry@127.0.0.1:{closed}/RegistryAuth")
+    assert f"mysql+pymysql://registry@127.0.0.1:{closed}/RegistryAuth" in without.stderr
