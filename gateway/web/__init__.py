@@ -53,7 +53,12 @@ def _refuse_nul():
 
 def install_page_handlers(blueprint: Blueprint) -> None:
     """Give every response of ``blueprint`` the pages' security headers, refuse NUL
-    characters in its input, and answer an outage (state store, database) with a 503 page."""
+    characters in its input, and answer an outage (state store, database) with a 503 page.
+    Once per blueprint: the blueprints are module-level, and a process may build several apps
+    (tests, tools), while Flask refuses setup on a blueprint already registered."""
+    if getattr(blueprint, "_page_handlers_installed", False):
+        return
+    blueprint._page_handlers_installed = True  # type: ignore[attr-defined]
     blueprint.before_request(_refuse_nul)
     blueprint.after_request(_page_headers)
     for outage in OUTAGES:
@@ -65,6 +70,7 @@ def register(app: Flask) -> None:
     # keeps its JSON errors, while every page answers a refusal or an outage with a page.
     blueprint: Blueprint
     for blueprint in (sso_routes.bp, login.bp, account.bp):
-        install_page_handlers(blueprint)
-        blueprint.register_error_handler(SsoError, _refused_page)
+        if not getattr(blueprint, "_page_handlers_installed", False):
+            install_page_handlers(blueprint)
+            blueprint.register_error_handler(SsoError, _refused_page)
         app.register_blueprint(blueprint)
