@@ -7,15 +7,14 @@ Python's logging machinery costs about 30 us a record, a tenth of a whole token-
 
 from __future__ import annotations
 
-import atexit
 import collections
 import json
 import logging
-import os
 import sys
 import threading
 import time
 
+from gateway.periodic import PeriodicFlush
 from gateway.requestid import current_request_id
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -80,11 +79,10 @@ class AuthEvents:
 
     def __init__(self, interval: float = 0.05, stream=None):
         self._logger = logging.getLogger(self.LOGGER)
-        self._interval = interval
         self._stream = stream
         self._pending: collections.deque[str] = collections.deque()
         self._lock = threading.Lock()
-        self._writer_pid: int | None = None
+        self._writer = PeriodicFlush(self.flush, interval, "auth-log")
 
     def record(self, **fields) -> None:
         if not self._logger.isEnabledFor(logging.INFO):
@@ -96,8 +94,7 @@ class AuthEvents:
             entry["request_id"] = request_id
         entry.update(fields)
         self._pending.append(json.dumps(entry, default=str) + "\n")
-        if self._writer_pid != os.getpid():
-            self._start_writer()
+        self._writer.ensure_running()
 
     def flush(self) -> None:
         """Write every pending line now."""
@@ -112,20 +109,3 @@ class AuthEvents:
                 stream = self._stream or sys.stderr
                 stream.write("".join(lines))
                 stream.flush()
-
-    def _start_writer(self) -> None:
-        # Started in the process that logs (a gunicorn worker), never inherited across a fork.
-        with self._lock:
-            if self._writer_pid == os.getpid():
-                return
-            self._writer_pid = os.getpid()
-        threading.Thread(target=self._write_forever, name="auth-log", daemon=True).start()
-        atexit.register(self.flush)
-
-    def _write_forever(self) -> None:
-        while True:
-            time.sleep(self._interval)
-            try:
-                self.flush()
-            except Exception:  # noqa: BLE001 - a closed stream must not kill the writer
-                pass

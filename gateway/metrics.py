@@ -16,7 +16,6 @@ by :class:`StateCollector`, never stored per worker.
 
 from __future__ import annotations
 
-import atexit
 import bisect
 import collections
 import os
@@ -34,6 +33,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from gateway.periodic import PeriodicFlush
 
 # Seconds: a token check takes about a millisecond, an argon2 login a few tens, LDAP and an
 # IdP round trip up to the configured time budget.
@@ -77,17 +78,15 @@ class _Batch:
     """
 
     def __init__(self, interval: float = 0.05):
-        self._interval = interval
         self._pending: collections.deque[tuple] = collections.deque()
         self._lock = threading.Lock()
-        self._flusher_pid: int | None = None
+        self._flusher = PeriodicFlush(self.flush, interval, "metrics")
         self._attempt_children: dict[tuple[str, str, str], tuple] = {}
         self._token_children: dict[tuple[str, str], object] = {}
 
     def add(self, item: tuple) -> None:
         self._pending.append(item)
-        if self._flusher_pid != os.getpid():
-            self._start_flusher()
+        self._flusher.ensure_running()
 
     def flush(self) -> None:
         """Apply every pending count now."""
@@ -122,22 +121,6 @@ class _Batch:
         if child is None:
             child = self._token_children[key] = TOKEN_CHECKS.labels(*key)
         return child
-
-    def _start_flusher(self) -> None:
-        with self._lock:
-            if self._flusher_pid == os.getpid():
-                return
-            self._flusher_pid = os.getpid()
-        threading.Thread(target=self._flush_forever, name="metrics", daemon=True).start()
-        atexit.register(self.flush)
-
-    def _flush_forever(self) -> None:
-        while True:
-            time.sleep(self._interval)
-            try:
-                self.flush()
-            except Exception:  # noqa: BLE001 - a metrics hiccup must not stop counting
-                pass
 
 
 def _observe_all(histogram, durations: list[float]) -> None:

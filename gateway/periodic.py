@@ -1,0 +1,42 @@
+"""A flush run every few seconds on a background thread of the process that needs it."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from typing import Callable
+
+
+class PeriodicFlush:
+    """Calls ``flush`` every ``interval`` seconds on a daemon thread, and once at exit.
+
+    The thread is started by :meth:`ensure_running` in the process that calls it (a gunicorn
+    worker), never inherited across a fork. An exception in ``flush`` skips that round only.
+    """
+
+    def __init__(self, flush: Callable[[], None], interval: float, name: str):
+        self._flush = flush
+        self._interval = interval
+        self._name = name
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+
+    def ensure_running(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+        threading.Thread(target=self._run_forever, name=self._name, daemon=True).start()
+        atexit.register(self._flush)
+
+    def _run_forever(self) -> None:
+        while True:
+            time.sleep(self._interval)
+            try:
+                self._flush()
+            except Exception:  # noqa: BLE001 - e.g. a closed stream must not stop the thread
+                pass
