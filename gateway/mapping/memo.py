@@ -20,23 +20,36 @@ class EvaluationMemo:
         self._source = policy if callable(policy) else (lambda: policy)
         self._max_entries = max_entries
         # One attribute, swapped whole: a result computed under an old policy can only ever
-        # land in that policy's dictionary.
-        self._memo: tuple[Policy | None, dict[Any, Evaluation]] = (None, {})
+        # land in that policy's dictionaries. The second maps id(identity) to (identity,
+        # evaluation): Identity is immutable, so the same object (a cached session's, on the
+        # token path) skips building the value key.
+        self._memo: tuple[Policy | None, dict[Any, Evaluation], dict[int, tuple[Any, Evaluation]]] \
+            = (None, {}, {})
 
     @property
     def policy(self) -> Policy:
         """The policy in force now."""
         return self._current()[0]
 
-    def _current(self) -> tuple[Policy, dict[Any, Evaluation]]:
+    def _current(self) -> tuple[Policy, dict[Any, Evaluation], dict[int, tuple[Any, Evaluation]]]:
         current = self._source()
         memo = self._memo
         if memo[0] is not current:
-            memo = self._memo = (current, {})
+            memo = self._memo = (current, {}, {})
         return memo
 
     def evaluate(self, identity) -> Evaluation:
-        policy, entries = self._current()
+        policy, entries, by_object = self._current()
+        seen = by_object.get(id(identity))
+        if seen is not None and seen[0] is identity:
+            return seen[1]
+        found = self._evaluate_by_value(policy, entries, identity)
+        if len(by_object) >= self._max_entries:
+            by_object.clear()
+        by_object[id(identity)] = (identity, found)  # holding it keeps its id from being reused
+        return found
+
+    def _evaluate_by_value(self, policy: Policy, entries: dict[Any, Evaluation], identity) -> Evaluation:
         try:
             key = (identity.provider, identity.subject, _freeze(identity.username),
                    _freeze(identity.email), _freeze(identity.display_name),

@@ -228,3 +228,15 @@ def test_memo_keeps_negative_zero_apart():
     negative = Identity(provider="p", subject="s", username="u", attributes={"level": -0.0})
     assert memo.evaluate(plain).roles == ("admin",)
     assert memo.evaluate(negative).roles == ()
+
+
+def test_memo_forgets_an_identity_object_when_the_policy_changes():
+    """The same (cached) Identity object is re-evaluated under a newly saved policy."""
+    from gateway.mapping import EvaluationMemo
+    policies = [parse_policy({"rules": [{"name": "all", "match": {"username": "u"}, "roles": ["viewer"]}]}, "test")]
+    memo = EvaluationMemo(lambda: policies[-1])
+    identity = Identity(provider="p", subject="s", username="u")
+    assert memo.evaluate(identity).roles == ("viewer",)
+    assert memo.evaluate(identity).roles == ("viewer",)
+    policies.append(parse_policy({"rules": [{"name": "all", "match": {"username": "u"}, "roles": ["editor"]}]}, "test"))
+    assert memo.evaluate(identity).roles == ("editor",)
