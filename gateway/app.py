@@ -14,7 +14,8 @@ from gateway.requestid import RequestIdMiddleware
 from gateway.services import Services, build_services
 from gateway.settings import Settings, load_settings
 
-MAX_REQUEST_BYTES = 16 * 1024
+# Room for the longest token the token path takes (16384 characters) and its form field.
+MAX_REQUEST_BYTES = 20 * 1024
 
 
 def create_app(settings: Settings | None = None, config: GatewayConfig | None = None,

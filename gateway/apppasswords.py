@@ -4,7 +4,9 @@ An SSO user has no password the gateway could check, and ``ddb login`` only know
 password. After a browser login the user creates app passwords on the self-service page and
 types one instead. An app password reads ``gwap_<id>_<secret>``: the id finds the one row to
 check (no scan over a user's passwords), the secret is 256 random bits of which only a SHA-256
-is stored. Each is shown once, may expire, records its last use, and is revoked with the user.
+is stored. Each is shown once, may expire, records its last use (by an accepted login), and is
+revoked with the user. At most MAX_PER_USER are active per user, however many workers or replicas
+create them at once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy.engine import Connection
 
 from gateway.db import Database
 from gateway.models import AppPassword
@@ -30,10 +33,16 @@ MAX_NAME_LENGTH = 100
 MAX_LIFETIME = timedelta(days=3650)
 # Last use is recorded to this resolution: a script logging in every second costs no writes.
 LAST_USE_RESOLUTION = timedelta(seconds=60)
+# First key of the PostgreSQL advisory lock that serialises creates per user (two-int keys do
+# not share a key space with the one-bigint keys of gateway.db); "ddga".
+CREATE_LOCK_CLASS = 0x64646761
 
 _TABLE = AppPassword.__table__
 _BY_ID = select(_TABLE.c.username, _TABLE.c.kind, _TABLE.c.secret_sha256, _TABLE.c.expires_at,
                 _TABLE.c.revoked_at, _TABLE.c.last_used_at).where(_TABLE.c.id == bindparam("id"))
+_ACTIVE_OF = (select(func.count()).select_from(_TABLE)
+              .where(_TABLE.c.username == bindparam("username"), _TABLE.c.kind == bindparam("kind"),
+                     _TABLE.c.revoked_at.is_(None)))
 
 
 class AppPasswordError(ValueError):
@@ -51,6 +60,16 @@ class AppPasswordView:
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclass(frozen=True)
+class AppPasswordMatch:
+    """An active, unexpired app password that a presented secret matched: its id, its user,
+    and its last recorded use (for :meth:`AppPasswords.touch`)."""
+
+    id: str
+    username: str
+    last_used_at: datetime | None
 
 
 def looks_like_app_password(password: str) -> bool:
@@ -86,24 +105,25 @@ class AppPasswords:
         if lifetime is not None and not timedelta(0) < lifetime <= MAX_LIFETIME:
             raise AppPasswordError("expiry must be between 1 and 3650 days")
         now = self._clock()
-        if len(self.list(username)) >= MAX_PER_USER:
-            raise AppPasswordError(f"at most {MAX_PER_USER} {self._noun}; revoke one first")
         public_id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
         secret = secrets.token_urlsafe(32)
-        row = AppPassword(id=public_id, username=username, kind=self._kind, name=name,
-                          secret_sha256=_digest(secret),
-                          created_at=now, expires_at=now + lifetime if lifetime else None)
-        with self._db.session() as session:
-            session.add(row)
-        return _view(row), f"{self._prefix}{public_id}_{secret}"
+        expires_at = now + lifetime if lifetime else None
+        with self._db.engine.begin() as connection:
+            _serialise_creates(connection, username)
+            connection.execute(insert(_TABLE).values(
+                id=public_id, username=username, kind=self._kind, name=name,
+                secret_sha256=_digest(secret), created_at=now, expires_at=expires_at))
+            # Counted after the insert, in its transaction: over the cap rolls the insert back.
+            active = connection.execute(
+                _ACTIVE_OF, {"username": username, "kind": self._kind}).scalar_one()
+            if active > MAX_PER_USER:
+                raise AppPasswordError(f"at most {MAX_PER_USER} {self._noun}; revoke one first")
+        view = AppPasswordView(public_id, name, now, expires_at, None)
+        return view, f"{self._prefix}{public_id}_{secret}"
 
-    def verify(self, username: str, password: str) -> bool:
-        """Whether ``password`` is an active, unexpired app password of ``username``. Records
-        its use (to LAST_USE_RESOLUTION)."""
-        return self.owner(password) == username
-
-    def owner(self, password: str) -> str | None:
-        """The user whose active, unexpired secret ``password`` is, or None. Records its use."""
+    def find(self, password: str) -> AppPasswordMatch | None:
+        """The active, unexpired secret of this kind that ``password`` is, or None. Records no
+        use: call :meth:`touch` once the login it was presented for has been accepted."""
         match = self._format.fullmatch(password)
         if match is None:
             return None
@@ -117,11 +137,16 @@ class AppPasswords:
         if row is None or not matches or row.kind != self._kind or row.revoked_at is not None \
                 or (row.expires_at is not None and row.expires_at <= now):
             return None
-        if row.last_used_at is None or now - row.last_used_at >= LAST_USE_RESOLUTION:
-            with self._db.engine.begin() as connection:
-                connection.execute(update(_TABLE).where(_TABLE.c.id == public_id)
-                                   .values(last_used_at=now))
-        return row.username
+        return AppPasswordMatch(public_id, row.username, row.last_used_at)
+
+    def touch(self, match: AppPasswordMatch) -> None:
+        """Record that ``match`` was just used for an accepted login, to LAST_USE_RESOLUTION: no
+        write while its recorded last use is more recent than that."""
+        now = self._clock()
+        if match.last_used_at is not None and now - match.last_used_at < LAST_USE_RESOLUTION:
+            return
+        with self._db.engine.begin() as connection:
+            connection.execute(update(_TABLE).where(_TABLE.c.id == match.id).values(last_used_at=now))
 
     def list(self, username: str) -> list[AppPasswordView]:
         """The user's app passwords that are not revoked (expired ones included), newest first."""
@@ -153,6 +178,20 @@ class AppPasswords:
                                           AppPassword.revoked_at.is_(None))
                 .values(revoked_at=self._clock()))
             return result.rowcount > 0
+
+
+def _serialise_creates(connection: Connection, username: str) -> None:
+    """Make concurrent creates for ``username`` take turns until ``connection``'s transaction
+    ends, so a count taken in it is not outdated by another worker's or replica's insert.
+
+    PostgreSQL: a transaction-scoped advisory lock on the user (waiting at most the statement
+    timeout). SQLite needs none: the insert that starts the transaction holds its only write
+    lock until the commit."""
+    if connection.dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(username.encode("utf-8")).digest()[:4], "big", signed=True)
+    connection.execute(text("SELECT pg_advisory_xact_lock(:lock_class, :key)"),
+                       {"lock_class": CREATE_LOCK_CLASS, "key": key})
 
 
 def _view(row: AppPassword) -> AppPasswordView:

@@ -31,7 +31,9 @@ bp = Blueprint("contract", __name__)
 OUTAGES = (ProviderUnavailable, StoreUnavailable, *UNAVAILABLE_ERRORS)
 
 FORM_TYPE = "application/x-www-form-urlencoded"
-MAX_TOKEN_CHARS = 8192
+# As long as an IdP token may be (providers.oidc.provider.MAX_TOKEN_LENGTH): Entra ID tokens with
+# many group claims pass 8 KiB. The 20 KiB body limit (gateway.app) leaves room for it.
+MAX_TOKEN_CHARS = 16384
 DENIED_MESSAGES = {401: "invalid credentials", 403: "access denied"}
 
 

@@ -105,11 +105,16 @@ class Federation:
 
     def _authenticate_app_password(self, username: str, password: str, owner: Owner | None
                                    ) -> Identity:
-        valid = self._app_passwords.verify(username, password)  # first: the same work either way
-        if owner is None or not valid:
+        """The owner's current identity for one of their app passwords, or Denied. Its last use
+        is recorded only after every check here has passed (username, owner, disabled, snapshot
+        age), so a login refused here is not shown as a use."""
+        match = self._app_passwords.find(password)  # first: the same work either way
+        if owner is None or match is None or match.username != username:
             self._burn_unasked(set(), password)
             raise Denied(401, "wrong_app_password", counts_as_failure=True)
-        return self.current_identity(owner)
+        identity = self.current_identity(owner)
+        self._app_passwords.touch(match)
+        return identity
 
     def current_identity(self, owner: Owner) -> Identity:
         """The present identity of a username's owner, for a credential that is not a password

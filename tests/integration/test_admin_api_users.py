@@ -342,3 +342,25 @@ def test_nul_characters_are_a_400_naming_the_field(admin, path, body, field):
 def test_metadata_integers_must_fit_in_64_bits(admin):
     response = admin.post("/users/carol/meta", json={"big": 2**70})
     assert response.status_code == 400 and response.json()["field"] == "big"
+
+
+def test_deleting_a_user_ends_their_app_passwords_and_api_keys_at_once(gateway, admin):
+    admin.post("/users", json={"userName": "omar", "password": PASSWORD})
+    omar = AdminClient.login(gateway.url, "omar", PASSWORD)
+    key = next(v for v in omar.post("/me/api-keys", json={"name": "ci"}).json().values()
+               if isinstance(v, str) and v.startswith("gwak_"))
+    app = next(v for v in omar.post("/me/app-passwords", json={"name": "cli"}).json().values()
+               if isinstance(v, str) and v.startswith("gwap_"))
+    assert registry_answer(gateway, username="omar", password=app).status_code == 200
+    assert admin.delete("/users/omar").status_code == 204
+    refused = registry_answer(gateway, username="omar", password=app)
+    assert (refused.status_code, refused.json()) == (401, {"error": "invalid credentials"})
+    assert AdminClient(gateway.url, key).get("/me").status_code == 401
+    services = gateway.services()
+    try:
+        with services.database.engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                "select count(*) from app_passwords where username = 'omar'").scalar_one()
+    finally:
+        services.close()
+    assert rows == 0

@@ -32,7 +32,7 @@ from providers.base import Identity, ProviderUnavailable
 log = logging.getLogger(__name__)
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api")
 MAX_CREDENTIAL_CHARS = 8192
-# A mapping policy with many rules is larger than the contract endpoint's 16 KiB limit.
+# A mapping policy with many rules is larger than the contract endpoint's 20 KiB limit.
 MAX_ADMIN_BODY_BYTES = 256 * 1024
 
 
@@ -109,10 +109,10 @@ def _authenticate() -> Principal:
         raise AdminError(401, "authentication required")
     svc = services()
     if credential.startswith(API_KEY_PREFIX):
-        username = svc.api_keys.owner(credential)
-        if username is None:
+        key = svc.api_keys.find(credential)
+        if key is None:
             raise AdminError(401, "authentication required")
-        owner = svc.accounts.owner_of(username)
+        owner = svc.accounts.owner_of(key.username)
         try:
             # Asked fresh (LDAP lookup; an IdP's recent login): a key outlives no directory change.
             identity = svc.federation.current_identity(owner) if owner is not None else None
@@ -120,7 +120,9 @@ def _authenticate() -> Principal:
             identity = None
         if identity is None:
             raise AdminError(401, "authentication required")
-        return principal_for(identity, None, "api_key")
+        principal = principal_for(identity, None, "api_key")
+        svc.api_keys.touch(key)  # a use is recorded only once the key has been accepted
+        return principal
     try:
         verified = svc.admin_tokens.verify(credential)
     except InvalidToken:

@@ -28,7 +28,7 @@ CHECKS = {
 KINDS = {"grant": "Grants roles and a quota",
          "require": "Refuses everyone else (require)"}
 RULE_FIELDS = ("name", "kind", "who", "values", "roles", "maxStorageMB")
-MAX_YAML_CHARS = 12_000  # the form's body limit is 16 KiB
+MAX_YAML_CHARS = 12_000  # the form's body limit is 20 KiB
 
 
 def rule_from_form(form: Mapping[str, str]) -> dict[str, Any]:
