@@ -20,7 +20,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from gateway.configerror import ConfigError
 from gateway.ldapconfig import LdapProviderSchema
-from gateway.oidcconfig import OidcProviderSchema
+from gateway.oidcconfig import OidcProviderSchema, https_image_url
 from gateway.mapping import Policy, parse_policy
 from gateway.throttle import ThrottleSettings
 from gateway.usernames import ALPHABETS, UsernamePolicy
@@ -188,7 +188,7 @@ def origin_of(url: str) -> str:
 
 class _Brand(_Strict):
     name = fields.String(load_default="DroneDB Registry", validate=validate.Length(1, 100))
-    logo_url = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
+    logo_url = fields.Url(load_default=None, allow_none=True, validate=https_image_url, **_HTTP_URL)
 
 
 class _Sso(_Strict):
@@ -276,9 +276,9 @@ def parse_config(data: Any, source: str) -> GatewayConfig:
         raise ConfigError(source, "admin.username", "must be a canonical username")
     providers = _providers(top["providers"], source)
     sso = _sso_settings(_load(_Sso, top["sso"], source, "sso"))
-    if any(p.type == "oidc" for p in providers) and not sso.enabled:
+    if any(_browser_login(p) for p in providers) and not sso.enabled:
         raise ConfigError(source, "sso.registry_login_url",
-                          "is required when an oidc provider is configured")
+                          "is required when an oidc provider is configured for browser login")
     return GatewayConfig(
         source=source,
         usernames=usernames,
@@ -294,6 +294,11 @@ def parse_config(data: Any, source: str) -> GatewayConfig:
         mapping_source=top["mapping_source"] or ("file" if top["mapping"] is not None else "database"),
         mapping_document=top["mapping"],
     )
+
+
+def _browser_login(provider: ProviderSettings) -> bool:
+    """Whether browsers sign in with this provider (an ``oidc`` one not ``browser_login: false``)."""
+    return provider.type == "oidc" and provider.options.get("browser_login", True)
 
 
 def _providers(items: list[dict], source: str) -> tuple[ProviderSettings, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import os
+import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +28,8 @@ _SCOPE = validate.Regexp(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}\Z", error="not an OA
 _CLAIM = re.compile(r"[^\s.]{1,128}\Z")
 _CLAIM_NAME = validate.Regexp(_CLAIM, error="not a claim name")
 _MAX_PATH = 8
+_DNS_NAME = validate.Regexp(r"(?=[a-z0-9.-]{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
+                            r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z", error="not a lower-case DNS name")
 
 
 class _Strict(Schema):
@@ -49,6 +52,21 @@ def _http_url(*, exact: bool):
         if any(char.isspace() for char in value):
             raise ValidationError("must not contain spaces")
     return check
+
+
+def _printable(value: str) -> None:
+    """Text shown on a page: not only spaces, and no control or format characters (newlines,
+    tabs, escapes, bidi overrides, ...)."""
+    if value and value.isspace():
+        raise ValidationError("must not be blank")
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in value):
+        raise ValidationError("must not contain control characters")
+
+
+def https_image_url(value: str) -> None:
+    """An image the pages may show: their Content-Security-Policy loads https images only."""
+    if urlsplit(value).scheme != "https":
+        raise ValidationError("must be an https:// URL: the gateway's pages load images over https only")
 
 
 def _readable_file(value: str) -> None:
@@ -92,13 +110,18 @@ class OidcProviderSchema(_Strict):
     scopes = fields.List(fields.String(validate=_SCOPE), load_default=lambda: list(_DEFAULTS.scopes),
                          validate=validate.Length(1, 32))
     username_claim = ClaimPath(load_default=_DEFAULTS.username_claim)
+    username_strip_domains = fields.List(fields.String(validate=_DNS_NAME), load_default=list,
+                                         validate=validate.Length(max=32))
     groups_claim = ClaimPath(load_default=_DEFAULTS.groups_claim, allow_none=True)
     userinfo = fields.String(load_default=_DEFAULTS.userinfo, validate=validate.OneOf(USERINFO_MODES))
     require_email_verified = fields.Boolean(load_default=False)
     expose_claims = fields.List(fields.String(validate=_CLAIM_NAME), load_default=list,
                                 validate=validate.Length(max=32))
-    label = fields.String(load_default="", validate=validate.Length(0, 100))
-    logo_url = fields.String(load_default=None, validate=[validate.Length(1, 2048), _http_url(exact=False)])
+    display_name = fields.String(load_default="", validate=[validate.Length(1, 100), _printable])
+    label = fields.String(load_default="", validate=[validate.Length(0, 100), _printable])
+    logo_url = fields.String(load_default=None, validate=[validate.Length(1, 2048), _http_url(exact=False),
+                                                          https_image_url])
+    browser_login = fields.Boolean(load_default=True)
     end_session = fields.Boolean(load_default=True)
     timeout_seconds = fields.Float(load_default=_DEFAULTS.timeout_seconds, validate=validate.Range(0.5, 10))
     ca_file = fields.String(load_default=None, validate=_readable_file)
@@ -136,12 +159,15 @@ def oidc_settings(options: dict[str, Any]) -> OidcSettings:
         discovery_url=options["discovery_url"],
         scopes=tuple(options["scopes"]),
         username_claim=options["username_claim"],
+        username_strip_domains=tuple(dict.fromkeys(options["username_strip_domains"])),
         groups_claim=options["groups_claim"],
         userinfo=options["userinfo"],
         require_email_verified=options["require_email_verified"],
         expose_claims=tuple(options["expose_claims"]),
+        display_name=options["display_name"],
         label=options["label"],
         logo_url=options["logo_url"],
+        browser_login=options["browser_login"],
         end_session=options["end_session"],
         timeout_seconds=options["timeout_seconds"],
         ca_file=options["ca_file"],

@@ -22,7 +22,16 @@ What the provider serves (see ``tests/oidc/provider.mjs``):
 * a plain HTML login page (form with inputs ``login`` and ``password``,
   posting to ``/interaction/<uid>/login``; login by ``preferred_username``,
   ``email`` or ``sub``); a wrong password answers 401 with the form again;
-  consent is granted automatically;
+* consent: granted automatically for every client, except a client whose
+  metadata has ``"consent": "prompt"`` (our own key, removed before
+  oidc-provider sees it; the default is ``"auto"``): after the login it gets
+  a consent page (``form#consent-form`` listing the requested scopes in
+  ``ul#scopes``, one ``li[data-scope]`` each; ``button#approve`` creates the
+  grant, ``button#deny`` sends the browser back with
+  ``error=access_denied``).  An approved grant is remembered for the
+  session, so a second login of the same client asks no more.
+  :meth:`OidcProviderServer.login_with_requests` answers the page with its
+  ``consent`` argument;
 * access tokens: opaque (usable at userinfo) unless the request names a
   resource server with ``resource=<indicator>`` (or ``default_resource`` is
   set), then a JWT (RFC 9068, ``typ: at+jwt``) with ``aud`` = the resource
@@ -628,13 +637,17 @@ class OidcProviderServer(_Managed):
         raise OidcLoginError(f"more than {max_hops} redirects at the provider")
 
     def login_with_requests(self, authorize_url: str, username: str, password: str,
-                            session=None, timeout: float = 10.0) -> str:
+                            session=None, timeout: float = 10.0,
+                            consent: Optional[str] = None) -> str:
         """Drive ``authorize_url`` like a browser with a ``requests.Session``
         (kept cookies make a second call single sign-on): submit the login
         form if the provider shows it, and return the final redirect URL
         (the client's redirect_uri with ``code``, ``state``, ``iss``, or with
         ``error``) without following it.  :class:`OidcLoginError` when the
-        provider answers with a page instead (wrong password: status 401)."""
+        provider answers with a page instead (wrong password: status 401).
+        ``consent`` answers the consent page of a ``"consent": "prompt"``
+        client: ``"approve"`` or ``"deny"``; ``None`` (default) leaves it
+        unanswered, an :class:`OidcLoginError` with status 200."""
         own = session is None
         session = session or self.http_session()
         try:
@@ -643,6 +656,10 @@ class OidcProviderServer(_Managed):
             if isinstance(result, str):
                 return result  # already signed in (SSO) or an error redirect
             form = next((f for f in _forms(result.text) if "password" in f["inputs"]), None)
+            if form is None and consent is not None:  # signed in, but asked for consent
+                result = self._answer_consent(session, result, consent, timeout)
+                if isinstance(result, str):
+                    return result
             if form is None:
                 raise OidcLoginError(
                     f"expected the login form, got HTTP {result.status_code} at {result.url}",
@@ -652,6 +669,8 @@ class OidcProviderServer(_Managed):
             action = urljoin(result.url, form["action"])
             r = session.post(action, data=data, allow_redirects=False, timeout=timeout)
             result = self._follow(session, r, timeout)
+            if not isinstance(result, str) and consent is not None:
+                result = self._answer_consent(session, result, consent, timeout)
             if isinstance(result, str):
                 return result
             raise OidcLoginError(
@@ -660,6 +679,20 @@ class OidcProviderServer(_Managed):
         finally:
             if own:
                 session.close()
+
+    def _answer_consent(self, session, page, answer: str, timeout: float):
+        """Submit the consent page's approve (``"approve"``) or deny
+        (``"deny"``) form; the next response or redirect URL as in
+        :meth:`_follow`.  A page without the consent form is returned as is."""
+        wanted = {"approve": "consent-form", "deny": "deny-form"}.get(answer)
+        if wanted is None:
+            raise ValueError(f"consent must be 'approve' or 'deny', not {answer!r}")
+        form = next((f for f in _forms(page.text) if f["id"] == wanted), None)
+        if form is None:
+            return page
+        r = session.post(urljoin(page.url, form["action"]), data=form["inputs"],
+                         allow_redirects=False, timeout=timeout)
+        return self._follow(session, r, timeout)
 
     def logout_with_requests(self, end_session_url: str, session, timeout: float = 10.0) -> str:
         """Drive RP-initiated logout (``end_session_url`` with

@@ -61,6 +61,15 @@ def groups_from(value: Any) -> tuple[str, ...]:
     return ()
 
 
+def strip_domain(value: str, domains: tuple[str, ...]) -> str:
+    """``local`` when ``value`` is ``local@domain`` (one ``@``, something before it) and
+    ``domain``, lower-cased, is one of ``domains`` (lower case); ``value`` unchanged otherwise."""
+    local, at, domain = value.partition("@")
+    if at and local and "@" not in domain and domain.lower() in domains:
+        return local
+    return value
+
+
 def _exposed(value: Any) -> bool:
     return isinstance(value, (str, int, bool)) and not isinstance(value, float)
 
@@ -71,7 +80,8 @@ def identity_from_claims(provider_id: str, issuer: str, claims: Mapping[str, Any
 
     ``subject`` is ``issuer|sub`` (``bad_subject`` if sub is not a non-empty string or the
     result exceeds 255 characters); the username is the canonical form of the username
-    claim (``bad_username``, 403, when missing or without a canonical form); with
+    claim, after :func:`strip_domain` with ``username_strip_domains`` (``bad_username``, 403,
+    when missing or without a canonical form); with
     ``require_email_verified`` the ``email_verified`` claim must be literally true.
     """
     sub = claims.get("sub")
@@ -83,7 +93,7 @@ def identity_from_claims(provider_id: str, issuer: str, claims: Mapping[str, Any
     if settings.require_email_verified and claims.get("email_verified") is not True:
         raise OidcRejected("email_not_verified", 403)
     raw = claim_value(claims, settings.username_claim)
-    username = canonical(raw) if isinstance(raw, str) else None
+    username = canonical(strip_domain(raw, settings.username_strip_domains)) if isinstance(raw, str) else None
     if not username:
         raise OidcRejected("bad_username", 403)
     email, name = claims.get("email"), claims.get("name")

@@ -27,6 +27,7 @@ import requests
 from providers.base import ProviderUnavailable
 from providers.oidc.claims import OidcRejected
 from providers.oidc.settings import OidcSettings
+from providers.oidc.transport import HeaderWatch, watch_connections
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +74,22 @@ class Http:
     def __init__(self, provider_id: str, timeout: float, session: requests.Session):
         self.provider_id = provider_id
         self.timeout = timeout
-        self.session = session
+        self.session = watch_connections(session)
 
     def request(self, method: str, url: str, what: str, **kwargs: Any) -> Answer:
         """One call, answered within 2 × timeout: connecting and the first byte of the answer
-        each get ``timeout`` (requests bounds every socket read), and the whole body must have
-        arrived ``timeout`` after the call started: a watchdog closes the connection then, which
-        also ends a read blocked on an IdP that drips its answer byte by byte."""
+        each get ``timeout`` (requests bounds every socket read), the status line and headers
+        must be in 2 × timeout after the call started, and the whole body ``timeout`` after it
+        started. Watchdogs shut the connection down at those deadlines, which also ends a read
+        blocked on an IdP that drips its answer (headers or body) byte by byte."""
         started = time.monotonic()
         deadline = started + self.timeout
         watchdog: threading.Timer | None = None
         try:
-            response = self.session.request(method, url, timeout=(self.timeout, self.timeout),
-                                            allow_redirects=False, stream=True, **kwargs)
+            with HeaderWatch(2 * self.timeout) as header_watch:
+                response = self.session.request(method, url, timeout=(self.timeout, self.timeout),
+                                                allow_redirects=False, stream=True, **kwargs)
+                header_watch.answered()
             with response:
                 watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (response,))
                 watchdog.daemon = True
@@ -103,7 +107,7 @@ class Http:
         except ProviderUnavailable:
             raise
         except (requests.RequestException, OSError, ValueError, AttributeError) as error:
-            # A connection the watchdog closed fails in whichever layer was reading it.
+            # A connection a watchdog closed fails in whichever layer was reading it.
             reason = "timed out" if time.monotonic() >= deadline else type(error).__name__
             raise ProviderUnavailable(self.provider_id, f"{what}: {reason}") from None
         finally:

@@ -3,7 +3,8 @@
 The browser login is the authorization code flow with PKCE S256, a fresh ``state`` and
 ``nonce`` per login, RFC 9207's ``iss`` check, and an ID token verified against the IdP's
 published keys. The token path accepts, each only when configured, this IdP's ID tokens,
-its RFC 9068 JWT access tokens for a named audience, or opaque tokens it introspects.
+its JWT access tokens for a named audience (RFC 9068 ``at+jwt``, or the plain ``JWT`` ones
+Keycloak, Entra ID and Okta issue), or opaque tokens it introspects.
 
 An IdP that cannot be reached, hangs or answers 5xx raises ProviderUnavailable (the gateway
 answers 503); everything the IdP or the browser got wrong raises OidcRejected. Tokens,
@@ -39,7 +40,12 @@ MAX_CONCURRENT_INTROSPECTIONS = 4  # per process
 
 LEEWAY_SECONDS = 60
 MAX_TOKEN_LENGTH = 16384
+# Header typ values (RFC 7515: compared case-insensitively, "application/" may be omitted).
 _ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
+_PLAIN_TYPES = (None, "jwt", "application/jwt")
+# Keycloak's payload typ: "ID" and "Bearer" name ID and access tokens; every other value
+# (Refresh, Offline, Logout, ...) is a token that must never pass as either.
+_PAYLOAD_KINDS = {"id": "id", "bearer": "access"}
 # Claims about the token itself: userinfo never overrides the ID token's.
 _TOKEN_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "azp", "auth_time",
                            "at_hash", "c_hash", "jti", "sid", "acr", "amr"})
@@ -138,7 +144,8 @@ class OidcProvider:
         id_token = tokens.get("id_token")
         if not isinstance(id_token, str):
             raise OidcRejected("missing_id_token")
-        claims = self._verify(id_token, (self.settings.client_id,), id_token=True)
+        claims = self._verify(id_token, (self.settings.client_id,))
+        self._check_id_token(claims)
         if not _same_secret(claims.get("nonce"), transaction.get("nonce")):
             raise OidcRejected("nonce_mismatch")
         if self._wants_userinfo(claims):
@@ -172,30 +179,88 @@ class OidcProvider:
     def identity_from_token(self, token: str) -> Identity:
         """The identity a bearer token of this IdP proves.
 
-        A JWT is an ID token (only with ``tokens.accept_id_tokens``; header typ absent or JWT;
-        aud contains client_id) or an access token (typ at+jwt; aud contains one of
-        ``tokens.access_token_audiences``); iss exact, signature by the IdP's keys, exp required.
-        Anything else is opaque: introspected (RFC 7662) only with ``tokens.introspection``; it
-        must be active, a bearer access token (``token_type``/``typ`` Bearer: not a refresh
-        token), of this issuer if it says, unexpired, and issued to this client (``client_id``)
-        or for it or a configured audience (``aud``); userinfo, asked with the token, fills in a
-        missing username. OidcRejected or ProviderUnavailable otherwise.
+        A JWT's kind comes from its header ``typ`` and, for a plain JWT, its payload; its key
+        from the issuer's JWKS and ``kid``, and its signature is verified once, with iss exact
+        and exp and aud required:
+
+        * header typ ``at+jwt``: an access token (RFC 9068), never an ID token;
+        * header typ absent or ``JWT``: verified for any configured audience (client_id with
+          ``tokens.accept_id_tokens``, and ``tokens.access_token_audiences``), then a payload
+          typ ``Bearer`` (Keycloak) makes it an access token and ``ID`` an ID token; without a
+          payload typ, an aud naming an access token audience makes it an access token (Entra
+          ID, Okta), otherwise it is an ID token;
+        * any other header typ (``logout+jwt``, ``secevent+jwt``, ...) or payload typ
+          (``Refresh``, ``Offline``, ``Logout``, ...): ``token_not_accepted``.
+
+        An access token needs ``tokens.access_token_audiences`` and an aud among them (its azp
+        may be any client); an ID token needs ``tokens.accept_id_tokens``, client_id in aud, iat
+        and sub, and azp = client_id when azp is present or aud lists several audiences
+        (``token_not_accepted``, ``bad_audience``, ``missing_claim``, ``bad_azp``); both need
+        sub for the identity (``bad_subject``). Anything else is opaque:
+        introspected (RFC 7662) only with ``tokens.introspection``; it must be active, a bearer
+        access token (``token_type``/``typ`` Bearer: not a refresh token), of this issuer if it
+        says, unexpired, and issued to this client (``client_id``) or for it or a configured
+        audience (``aud``); userinfo, asked with the token, fills in a missing username.
+        OidcRejected or ProviderUnavailable otherwise.
         """
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
             raise OidcRejected("malformed_token")
         header = _jwt_header(token)
         if header is None:
             return self._introspected(token)
-        tokens = self.settings.tokens
-        typ = header.get("typ")
-        kind = typ.lower() if isinstance(typ, str) else typ
-        if kind in _ACCESS_TOKEN_TYPES and tokens.access_token_audiences:
-            claims = self._verify(token, tokens.access_token_audiences, id_token=False)
-        elif kind in (None, "jwt") and tokens.accept_id_tokens:
-            claims = self._verify(token, (self.settings.client_id,), id_token=True)
-        else:
+        typed_access = _header_says_access_token(header)
+        audiences = self._access_audiences() if typed_access else self._jwt_audiences()
+        if not audiences:
             raise OidcRejected("token_not_accepted")
+        claims = self._verify(token, audiences)
+        if self._jwt_kind(claims, typed_access=typed_access) == "access":
+            self._check_access_token(claims)
+        else:
+            self._check_id_token(claims, token_path=True)
         return self._identity(claims)
+
+    def _jwt_kind(self, claims: Mapping[str, Any], *, typed_access: bool) -> str:
+        """``"access"`` or ``"id"``: what a verified JWT is, by its header (``typed_access``:
+        typ at+jwt), else its payload typ, else whether its aud names an access token audience
+        (which wins over client_id). OidcRejected ``token_not_accepted`` for other payload typs."""
+        kind = _payload_kind(claims, "access" if typed_access else None)
+        if kind is not None:
+            return kind
+        return "access" if _audiences(claims) & set(self._access_audiences()) else "id"
+
+    def _access_audiences(self) -> tuple[str, ...]:
+        """The audiences an access token of this IdP may be for (none: no access tokens)."""
+        return self.settings.tokens.access_token_audiences
+
+    def _jwt_audiences(self) -> tuple[str, ...]:
+        """Every audience some accepted JWT may be for: client_id if ID tokens are accepted,
+        and the access token audiences."""
+        tokens = self.settings.tokens
+        ours = (self.settings.client_id,) if tokens.accept_id_tokens else ()
+        return tuple(dict.fromkeys(ours + tokens.access_token_audiences))
+
+    def _check_access_token(self, claims: Mapping[str, Any]) -> None:
+        """OidcRejected unless access tokens are accepted and ``claims`` (already verified) are
+        for one of their audiences. sub is checked with the identity."""
+        audiences = self._access_audiences()
+        if not audiences:
+            raise OidcRejected("token_not_accepted")
+        if not _audiences(claims) & set(audiences):
+            raise OidcRejected("bad_audience")
+
+    def _check_id_token(self, claims: Mapping[str, Any], *, token_path: bool = False) -> None:
+        """OidcRejected unless ``claims`` (already verified) are an ID token for this client:
+        client_id in aud, iat and sub present, and azp this client when it is there or aud
+        names several audiences. On the token path ID tokens must also be accepted."""
+        if token_path and not self.settings.tokens.accept_id_tokens:
+            raise OidcRejected("token_not_accepted")
+        if self.settings.client_id not in _audiences(claims):
+            raise OidcRejected("bad_audience")
+        if any(claims.get(name) is None for name in ("iat", "sub")):
+            raise OidcRejected("missing_claim")
+        azp, aud = claims.get("azp"), claims.get("aud")
+        if (azp is not None or (isinstance(aud, list) and len(aud) > 1)) and azp != self.settings.client_id:
+            raise OidcRejected("bad_azp")
 
     def _introspected(self, token: str) -> Identity:
         if not self.settings.tokens.introspection:
@@ -294,26 +359,22 @@ class OidcProvider:
             raise ProviderUnavailable(self.id, "token: not a JSON object")
         return tokens
 
-    def _verify(self, token: str, audiences: tuple[str, ...], *, id_token: bool) -> dict[str, Any]:
-        """The claims of a JWT signed by this IdP for one of ``audiences``; OidcRejected if not."""
+    def _verify(self, token: str, audiences: tuple[str, ...]) -> dict[str, Any]:
+        """The claims of a JWT signed by this IdP (the key its JWKS holds for the header's kid
+        and alg) for one of ``audiences``, with this issuer and an exp; OidcRejected if not.
+        What kind of token it is, and the rules of that kind, are the caller's business."""
         header = _jwt_header(token)
         if header is None:
             raise OidcRejected("malformed_token")
         key = self._metadata.signing_key(header)
-        required = ["exp", "iat", "iss", "aud", "sub"] if id_token else ["exp", "iss", "aud"]
         try:
-            claims = jwt.decode(token, key=key, algorithms=[key.algorithm_name], audience=list(audiences),
-                                issuer=self.issuer, leeway=LEEWAY_SECONDS, options={"require": required})
+            return jwt.decode(token, key=key, algorithms=[key.algorithm_name], audience=list(audiences),
+                              issuer=self.issuer, leeway=LEEWAY_SECONDS, options={"require": ["exp", "iss", "aud"]})
         except jwt.MissingRequiredClaimError as error:
             raise OidcRejected(_MISSING_CLAIM_REASONS.get(error.claim, "missing_claim")) from None
         except jwt.InvalidTokenError as error:
             reason = next((reason for kind, reason in _JWT_ERRORS if isinstance(error, kind)), "bad_token")
             raise OidcRejected(reason) from None
-        if id_token:
-            azp, aud = claims.get("azp"), claims.get("aud")
-            if (azp is not None or (isinstance(aud, list) and len(aud) > 1)) and azp != self.settings.client_id:
-                raise OidcRejected("bad_azp")
-        return claims
 
     def _wants_userinfo(self, claims: Mapping[str, Any]) -> bool:
         settings = self.settings
@@ -368,6 +429,40 @@ def _says_bearer(info: Mapping[str, Any]) -> bool:
     token must not pass as one."""
     kinds = [info.get(name) for name in ("token_type", "typ") if info.get(name) is not None]
     return bool(kinds) and all(isinstance(kind, str) and kind.lower() == "bearer" for kind in kinds)
+
+
+def _header_says_access_token(header: Mapping[str, Any]) -> bool:
+    """True for header typ ``at+jwt`` (RFC 9068), False for a plain JWT (typ absent or
+    ``JWT``); OidcRejected ``token_not_accepted`` for any other typ (a logout token, a security
+    event, ...)."""
+    typ = header.get("typ")
+    kind = typ.lower() if isinstance(typ, str) else typ
+    if kind in _ACCESS_TOKEN_TYPES:
+        return True
+    if kind in _PLAIN_TYPES:
+        return False
+    raise OidcRejected("token_not_accepted")
+
+
+def _payload_kind(claims: Mapping[str, Any], default: str | None) -> str | None:
+    """The kind (``"id"`` or ``"access"``) a verified payload's ``typ`` names, ``default`` when
+    it has none; OidcRejected ``token_not_accepted`` for any other typ (Keycloak's Refresh,
+    Offline, Logout, ...) and for an ID token where ``default`` says access token."""
+    typ = claims.get("typ")
+    if typ is None:
+        return default
+    kind = _PAYLOAD_KINDS.get(typ.lower()) if isinstance(typ, str) else None
+    if kind is None or (default is not None and kind != default):
+        raise OidcRejected("token_not_accepted")
+    return kind
+
+
+def _audiences(claims: Mapping[str, Any]) -> set[str]:
+    """The string audiences of ``aud`` (one string or a list)."""
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        return {aud}
+    return {item for item in aud if isinstance(item, str)} if isinstance(aud, list) else set()
 
 
 def _jwt_header(token: str) -> dict[str, Any] | None:

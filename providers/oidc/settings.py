@@ -24,7 +24,7 @@ class OidcTokenSettings:
     """Which bearer tokens of this IdP the token path accepts (none by default)."""
 
     accept_id_tokens: bool = False                 # ID tokens whose aud contains client_id
-    access_token_audiences: tuple[str, ...] = ()   # RFC 9068 JWT access tokens for one of these
+    access_token_audiences: tuple[str, ...] = ()   # JWT access tokens (at+jwt or plain JWT) for one of these
     introspection: bool = False                    # opaque tokens, by RFC 7662 introspection
 
 
@@ -39,12 +39,15 @@ class OidcSettings:
     discovery_url: str | None = None
     scopes: tuple[str, ...] = ("openid", "profile", "email")
     username_claim: ClaimPath = "preferred_username"
+    username_strip_domains: tuple[str, ...] = ()  # lower case; "ann@<one of these>" becomes "ann"
     groups_claim: ClaimPath | None = "groups"  # None: no groups
     userinfo: str = "fallback"               # fallback: only when a wanted claim is not in the ID token
     require_email_verified: bool = False
     expose_claims: tuple[str, ...] = ()      # copied into Identity.attributes when str, int or bool
-    label: str = ""                          # landing page button; the gateway supplies a default
-    logo_url: str | None = None
+    display_name: str = ""                   # names the provider on pages; "" means its id
+    label: str = ""                          # landing page button; "" means "Sign in with <display name>"
+    logo_url: str | None = None              # https only (the pages' CSP loads no http images)
+    browser_login: bool = True               # False: token path only, no landing page button
     end_session: bool = True                 # logout may continue to the IdP's end_session_endpoint
     timeout_seconds: float = 3.0             # per outbound call: connect, first byte, whole answer
     ca_file: str | None = None               # PEM bundle to verify the IdP's TLS with (private CA)
@@ -56,3 +59,11 @@ class OidcSettings:
     @property
     def discovery_document_url(self) -> str:
         return self.discovery_url or self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+    def name_for(self, provider_id: str) -> str:
+        """What pages call this provider: its ``display_name``, else its id."""
+        return self.display_name or provider_id
+
+    def label_for(self, provider_id: str) -> str:
+        """The text of its landing page button: its ``label``, else ``Sign in with <name>``."""
+        return self.label or f"Sign in with {self.name_for(provider_id)}"

@@ -77,6 +77,25 @@ def test_a_dripped_answer_is_cut_at_the_deadline(head, byte):
         server.stop()
 
 
+@pytest.mark.parametrize("head, byte", [
+    (b"", b"H"),                                       # the status line, byte by byte
+    (b"HTTP/1.1 200 OK\r\n", b"X-Slow: y\r\n"),        # header after header, for ever
+])
+def test_dripped_headers_are_cut_within_twice_the_timeout(head, byte):
+    """requests bounds each read, not the wait for the headers: a watchdog does."""
+    server = DrippingServer(head, byte, interval=0.2)
+    session = requests.Session()
+    session.trust_env = False
+    try:
+        started = time.monotonic()
+        with pytest.raises(ProviderUnavailable, match="timed out"):
+            Http("idp", 1.0, session).get_json(f"http://127.0.0.1:{server.port}/jwks", "jwks")
+        assert time.monotonic() - started < 2.5
+    finally:
+        session.close()
+        server.stop()
+
+
 def test_an_idp_down_at_start_is_not_asked_by_every_login():
     server = DrippingServer(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b" ")
     settings = OidcSettings(issuer=f"http://127.0.0.1:{server.port}", client_id="gw",

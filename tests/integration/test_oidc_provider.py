@@ -391,9 +391,51 @@ def test_jwt_access_tokens_for_a_configured_audience(idp, make):
              access)
     _refused("bad_audience", make(tokens=OidcTokenSettings(access_token_audiences=("https://other.test",)))
              .identity_from_token, access)
-    # An ID token is not an access token, even for an audience that names this client.
-    _refused("token_not_accepted", make(tokens=OidcTokenSettings(access_token_audiences=(DEFAULT_CLIENT_ID,)))
+    # An ID token (plain JWT) is no access token for another audience. A plain JWT's kind is
+    # told by its aud, though: listing the client's own id as an access token audience (Entra
+    # v2 tokens for an API exposed by the gateway's own app registration) admits its ID tokens.
+    _refused("bad_audience", make(tokens=OidcTokenSettings(access_token_audiences=(DEFAULT_RESOURCE,)))
              .identity_from_token, tokens["id_token"])
+    listing_client = make(tokens=OidcTokenSettings(access_token_audiences=(DEFAULT_CLIENT_ID,)))
+    assert listing_client.identity_from_token(tokens["id_token"]).username == "alice"
+
+
+def test_plain_jwt_access_tokens_of_keycloak_entra_and_okta_shapes(idp, make):
+    """Access tokens with header typ JWT (or none), signed with the IdP's real key and verified
+    through its real discovery and JWKS: told apart by their payload typ and audience."""
+    real_key = idp.private_jwks["keys"][0]
+    now = int(time.time())
+    base = {"iss": idp.issuer, "sub": ALICE_SUB, "iat": now, "exp": now + 300, "preferred_username": "alice"}
+    keycloak = {**base, "typ": "Bearer", "aud": ["account", "registry-api"], "azp": DEFAULT_CLIENT_ID,
+                "realm_access": {"roles": ["registry-admin"]}, "scope": "openid profile email"}
+    entra = {**base, "aud": "api://registry", "azp": "33333333-cli-app", "scp": "registry.read", "ver": "2.0",
+             "preferred_username": "Alice@Corp.Example.com", "groups": ["9f2d1c1e-group"]}
+    okta = {**base, "aud": "api://default", "cid": "0oa-cli", "scp": ["openid"], "ver": 1}
+    provider = make(tokens=OidcTokenSettings(accept_id_tokens=True, access_token_audiences=(
+                        "registry-api", "api://registry", "api://default")),
+                    groups_claim="realm_access.roles", username_strip_domains=("corp.example.com",))
+
+    identity = provider.identity_from_token(_signed(real_key, keycloak, typ="JWT"))
+    assert identity.username == "alice" and identity.groups == ("registry-admin",)
+    assert identity.subject == f"{idp.issuer}|{ALICE_SUB}"
+    assert provider.identity_from_token(_signed(real_key, entra, typ="JWT")).username == "alice"
+    assert provider.identity_from_token(_signed(real_key, okta, typ=None)).username == "alice"
+    entra_groups = make(tokens=OidcTokenSettings(access_token_audiences=("api://registry",)),
+                        username_strip_domains=("corp.example.com",))
+    assert entra_groups.identity_from_token(_signed(real_key, entra, typ="JWT")).groups == ("9f2d1c1e-group",)
+
+    # Keycloak's other tokens, and the same shapes for an audience nobody listed.
+    for typ in ("Refresh", "Offline", "Logout"):
+        _refused("token_not_accepted", provider.identity_from_token,
+                 _signed(real_key, {**keycloak, "typ": typ}, typ="JWT"))
+    _refused("bad_audience", provider.identity_from_token,
+             _signed(real_key, {**keycloak, "aud": ["account", DEFAULT_CLIENT_ID]}, typ="JWT"))
+    _refused("bad_audience", provider.identity_from_token,
+             _signed(real_key, {**entra, "aud": "api://someone-else"}, typ="JWT"))
+    _refused("token_not_accepted", provider.identity_from_token, _signed(real_key, keycloak, typ="logout+jwt"))
+    # Forged with another key under the real kid: the one verification fails.
+    forged = {**generate_signing_key(), "kid": real_key["kid"]}
+    _refused("bad_signature", provider.identity_from_token, _signed(forged, entra, typ="JWT"))
 
 
 def test_opaque_tokens_by_introspection(idp, make):

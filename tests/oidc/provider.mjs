@@ -9,7 +9,9 @@
 //   host, port        where to listen
 //   cookie_keys       [string, ...]  keys that sign the provider's cookies
 //   jwks              {"keys": [private JWK, ...]}  the first RS256 key signs
-//   clients           [oidc-provider client metadata (snake_case), ...]
+//   clients           [oidc-provider client metadata (snake_case), ...]; one extra property
+//                     of ours, removed before oidc-provider sees it: "consent": "auto"
+//                     (default: granted without asking) | "prompt" (a real consent page)
 //   users             [{sub, preferred_username, password, email, email_verified, name,
 //                       groups, realm_access: {roles}, resource_access: {<client>: {roles}},
 //                       ...more claims}, ...]
@@ -19,9 +21,13 @@
 //   ttl               {AccessToken, AuthorizationCode, IdToken, RefreshToken, ...} seconds
 //
 // Interaction: GET /interaction/<uid> renders a plain HTML login form (inputs `login` and
-// `password`, posting to /interaction/<uid>/login); consent is granted automatically for
-// everything requested (these are first-party test clients).  Nothing secret is printed:
-// stdout gets one line per request (method, path without query string, status).
+// `password`, posting to /interaction/<uid>/login).  Consent: granted automatically for
+// everything requested (first-party test clients), except for clients with "consent":
+// "prompt", which get a consent page after the login (form#consent-form listing the
+// requested scopes in ul#scopes, button#approve posting to /interaction/<uid>/confirm, and
+// button#deny posting to /interaction/<uid>/abort, which answers the client with
+// error=access_denied); the grant is created only when the person approves.  Nothing secret
+// is printed: stdout gets one line per request (method, path without query string, status).
 
 import fs from 'node:fs';
 import http from 'node:http';
@@ -34,6 +40,26 @@ if (!configPath) {
   process.exit(2);
 }
 const cfg = JSON.parse(fs.readFileSync(configPath, 'utf8'));
+
+/** Client ids whose consent is asked for ("consent": "prompt"); strips our own property
+ *  from the client metadata handed to oidc-provider.  Exits on an unknown value. */
+function takeConsentModes(clients) {
+  const prompted = new Set();
+  for (const client of clients) {
+    const mode = client.consent ?? 'auto';
+    delete client.consent;
+    if (mode === 'prompt') {
+      prompted.add(client.client_id);
+    } else if (mode !== 'auto') {
+      console.error(`client ${client.client_id}: consent must be "auto" or "prompt", `
+        + `not ${JSON.stringify(mode)}`);
+      process.exit(2);
+    }
+  }
+  return prompted;
+}
+
+const consentPrompted = takeConsentModes(cfg.clients);
 
 const users = new Map(cfg.users.map((u) => [String(u.sub), u]));
 const PRIVATE_USER_FIELDS = new Set(['password']);
@@ -68,10 +94,18 @@ const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => ({
   '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
 }[c]));
 
+// Just enough style for the screenshots to read like an IdP's pages.
+const STYLE = `body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}
+form{margin:1rem 0}label{display:block;margin:.5rem 0}
+input{display:block;font:inherit;padding:.4rem;width:100%;box-sizing:border-box}
+button{font:inherit;padding:.5rem 1.2rem;margin:.5rem .5rem 0 0}.error{color:#b00020}
+.scopes li{margin:.3rem 0}.actions{display:flex;flex-wrap:wrap;gap:.5rem}.actions form{margin:0}`;
+
 function page(title, body) {
   return `<!DOCTYPE html>
 <html lang="en">
-<head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
 <body>
 <h1>${escapeHtml(title)}</h1>
 ${body}
@@ -94,6 +128,44 @@ ${error ? `<p id="error" class="error" role="alert">${escapeHtml(error)}</p>` : 
 <form id="abort-form" method="post" action="/interaction/${escapeHtml(uid)}/abort">
   <button type="submit" id="abort">Cancel</button>
 </form>`);
+}
+
+const SCOPE_TEXT = {
+  openid: 'sign you in (your account id)',
+  profile: 'your name and username',
+  email: 'your email address',
+  groups: 'your groups and roles',
+  offline_access: 'stay signed in while you are away',
+};
+
+/** The requested scopes/claims still missing from the grant, as [label, text] pairs. */
+function requestedItems(missing) {
+  const items = (missing.missingOIDCScope || []).map((s) => [s, SCOPE_TEXT[s] || 'scope']);
+  for (const claim of missing.missingOIDCClaims || []) items.push([claim, 'claim']);
+  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes || {})) {
+    for (const s of scopes) items.push([s, `at ${indicator}`]);
+  }
+  return items;
+}
+
+/** The consent page: what the client asks for, approve (confirm) or deny (abort). */
+function consentPage(uid, details) {
+  const items = requestedItems(details.prompt.details);
+  const list = items.map(([name, text]) => `  <li data-scope="${escapeHtml(name)}">`
+    + `<code>${escapeHtml(name)}</code>: ${escapeHtml(text)}</li>`).join('\n');
+  return page('Allow access?', `
+<p>The application <code id="client">${escapeHtml(details.params.client_id)}</code> asks for:</p>
+<ul id="scopes" class="scopes">
+${list}
+</ul>
+<div class="actions">
+<form id="consent-form" method="post" action="/interaction/${escapeHtml(uid)}/confirm">
+  <button type="submit" id="approve" name="consent" value="yes">Allow</button>
+</form>
+<form id="deny-form" method="post" action="/interaction/${escapeHtml(uid)}/abort">
+  <button type="submit" id="deny">Deny</button>
+</form>
+</div>`);
 }
 
 const configuration = {
@@ -178,15 +250,12 @@ const configuration = {
   },
   // Refresh tokens for every client allowed the grant, without offline_access (Keycloak-like).
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
-  // Auto-consent: grant whatever the (first-party, test) client asks for.
+  // Auto-consent: grant whatever the (first-party, test) client asks for; a "consent":
+  // "prompt" client gets only what the person approved on the consent page.
   loadExistingGrant: async (ctx) => {
     const { oidc } = ctx;
-    const grantId = oidc.result?.consent?.grantId || oidc.session.grantIdFor(oidc.client.clientId);
-    let grant = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
-    if (grant && (grant.accountId !== oidc.account.accountId
-        || grant.clientId !== oidc.client.clientId)) {
-      grant = undefined;
-    }
+    let grant = await existingGrant(oidc);
+    if (consentPrompted.has(oidc.client.clientId)) return grant;
     grant ||= new oidc.provider.Grant({
       accountId: oidc.account.accountId,
       clientId: oidc.client.clientId,
@@ -220,6 +289,17 @@ const configuration = {
     ...(cfg.ttl || {}),
   },
 };
+
+/** The grant this session already holds for this client and account, if any. */
+async function existingGrant(oidc) {
+  const grantId = oidc.result?.consent?.grantId || oidc.session.grantIdFor(oidc.client.clientId);
+  const grant = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+  if (grant && grant.accountId === oidc.account.accountId
+      && grant.clientId === oidc.client.clientId) {
+    return grant;
+  }
+  return undefined;
+}
 
 const provider = new Provider(cfg.issuer, configuration);
 
@@ -265,7 +345,8 @@ function send(res, status, html) {
   res.end(html);
 }
 
-async function autoConsent(details) {
+/** Grant everything the interaction's prompt says is missing; the saved grant's id. */
+async function grantRequested(details) {
   const { prompt: { details: missing }, params, session } = details;
   const grant = details.grantId
     ? await provider.Grant.find(details.grantId)
@@ -278,7 +359,7 @@ async function autoConsent(details) {
   return grant.save();
 }
 
-const INTERACTION = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|abort))?$/;
+const INTERACTION = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|confirm|abort))?$/;
 
 async function interaction(req, res, uid, action) {
   let details;
@@ -294,8 +375,12 @@ async function interaction(req, res, uid, action) {
   }
   const promptName = details.prompt.name;
   if (!action && req.method === 'GET') {
+    if (promptName === 'consent' && consentPrompted.has(details.params.client_id)) {
+      send(res, 200, consentPage(uid, details));
+      return;
+    }
     if (promptName === 'consent') {
-      const grantId = await autoConsent(details);
+      const grantId = await grantRequested(details);
       await provider.interactionFinished(req, res, { consent: { grantId } },
         { mergeWithLastSubmission: true });
       return;
@@ -309,8 +394,21 @@ async function interaction(req, res, uid, action) {
   }
   if (action === 'abort') {
     await provider.interactionFinished(req, res, {
-      error: 'access_denied', error_description: 'End-User aborted interaction',
+      error: 'access_denied',
+      error_description: promptName === 'consent' ? 'End-User refused consent'
+        : 'End-User aborted interaction',
     }, { mergeWithLastSubmission: false });
+    return;
+  }
+  if (action === 'confirm') {
+    if (promptName !== 'consent') {
+      send(res, 400, page('Error', '<p id="error">no consent is being asked for</p>'));
+      return;
+    }
+    const grantId = await grantRequested(details);
+    console.log(`consent given to ${JSON.stringify(details.params.client_id)}`);
+    await provider.interactionFinished(req, res, { consent: { grantId } },
+      { mergeWithLastSubmission: true });
     return;
   }
   const form = new URLSearchParams(await readBody(req));

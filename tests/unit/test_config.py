@@ -251,3 +251,33 @@ def test_damaged_key_file_is_a_config_error(tmp_path, content):
     assert caught.value.source == str(key_file)
     assert "32" in caught.value.message
     assert key_file.read_text() == content  # never overwritten
+
+
+def test_the_brand_logo_must_be_https():
+    """The pages' Content-Security-Policy loads https images only: an http logo would be
+    blocked, so the configuration refuses it."""
+    from gateway.config import parse_config
+
+    sso = {"registry_login_url": "https://hub.example.com/login"}
+    brand = parse_config({"sso": {**sso, "brand": {"name": "Hub", "logo_url": "https://cdn.example/l.svg"}}},
+                         "gateway.yaml").sso.brand
+    assert (brand.name, brand.logo_url) == ("Hub", "https://cdn.example/l.svg")
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"sso": {**sso, "brand": {"logo_url": "http://cdn.example/l.svg"}}}, "gateway.yaml")
+    assert caught.value.key == "sso.brand.logo_url"
+    assert "must be an https:// URL" in caught.value.message
+
+
+def test_a_token_path_only_oidc_provider_needs_no_browser_sign_on():
+    """``browser_login: false``: the provider only checks bearer tokens, so no Registry login
+    page is needed; one browsers sign in with still needs it."""
+    from gateway.config import parse_config
+
+    oidc = {"id": "corp", "type": "oidc", "issuer": "https://idp.example.com", "client_id": "gw",
+            "client_secret": "s3cret", "tokens": {"accept_id_tokens": True}}
+    config = parse_config({"providers": [{**oidc, "browser_login": False}]}, "gateway.yaml")
+    assert not config.sso.enabled and config.providers[0].options["browser_login"] is False
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"providers": [oidc]}, "gateway.yaml")
+    assert caught.value.key == "sso.registry_login_url"
+    assert "browser login" in caught.value.message

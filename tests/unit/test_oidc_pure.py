@@ -17,9 +17,10 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from gateway.config import _load
 from gateway.configerror import ConfigError
 from gateway.oidcconfig import OidcProviderSchema, oidc_settings
+from gateway.usernames import UsernamePolicy
 from providers.base import ProviderUnavailable
 from providers.oidc import OidcProvider, OidcRejected, OidcSettings, OidcTokenSettings
-from providers.oidc.claims import claim_path, claim_value, groups_from, identity_from_claims
+from providers.oidc.claims import claim_path, claim_value, groups_from, identity_from_claims, strip_domain
 
 ISSUER = "https://idp.example/realms/main"
 SUB = "0b7c6c1e-sub"
@@ -381,3 +382,225 @@ def test_introspection_answers_are_checked(fake):
         changed = {k: v for k, v in {**answer, **change}.items() if v is not None}
         fake.routes["/introspect"] = lambda changed=changed: _answer(200, changed)
         _rejected(reason, provider.identity_from_token, "opaque-token")
+
+
+# --- which JWTs the token path takes: header typ, payload typ, audience ------------------------
+
+ACCESS = "registry-api"
+KEYCLOAK = OidcTokenSettings(accept_id_tokens=True, access_token_audiences=(ACCESS,))
+ENTRA = OidcTokenSettings(accept_id_tokens=True, access_token_audiences=("api://registry",))
+ACCESS_ONLY = OidcTokenSettings(access_token_audiences=(ACCESS,))
+ID_ONLY = OidcTokenSettings(accept_id_tokens=True)
+NO_TYP = None  # header without typ (Okta)
+
+# (name, accepted tokens, header typ, claims over the fake IdP's defaults (None removes one),
+#  "alice" when accepted, else the reason)
+JWT_KINDS = [
+    ("RFC 9068 at+jwt", ACCESS_ONLY, "at+jwt", {"aud": ACCESS, "azp": "cli"}, "alice"),
+    ("RFC 9068 media type, any case", ACCESS_ONLY, "Application/AT+JWT", {"aud": ACCESS}, "alice"),
+    ("at+jwt with payload typ Bearer", KEYCLOAK, "at+jwt", {"aud": ACCESS, "typ": "Bearer"}, "alice"),
+    ("at+jwt needs no iat", ACCESS_ONLY, "at+jwt", {"aud": ACCESS, "iat": None}, "alice"),
+    ("Keycloak access token", KEYCLOAK, "JWT",
+     {"typ": "Bearer", "aud": ["account", ACCESS], "azp": "gw", "scope": "openid profile"}, "alice"),
+    ("Keycloak access token of another client", KEYCLOAK, "JWT",
+     {"typ": "Bearer", "aud": ["account", ACCESS], "azp": "cli"}, "alice"),
+    ("Keycloak ID token", KEYCLOAK, "JWT", {"typ": "ID", "aud": "gw", "azp": "gw"}, "alice"),
+    ("Keycloak ID token, accept_id_tokens only", ID_ONLY, "JWT", {"typ": "ID", "aud": "gw", "azp": "gw"},
+     "alice"),
+    ("Entra v2 access token for the listed API", ENTRA, "JWT",
+     {"aud": "api://registry", "azp": "cli-app", "scp": "registry.read", "ver": "2.0"}, "alice"),
+    ("Entra ID token", ENTRA, "JWT", {"aud": "gw", "nonce": "n", "ver": "2.0"}, "alice"),
+    ("Okta access token, no header typ", OidcTokenSettings(access_token_audiences=("api://default",)), NO_TYP,
+     {"aud": "api://default", "cid": "cli", "scp": ["openid"], "ver": 1}, "alice"),
+    ("Okta ID token, no header typ", ID_ONLY, NO_TYP, {"aud": "gw"}, "alice"),
+    ("an access audience wins over client_id (no azp check)", ENTRA, "JWT",
+     {"aud": ["gw", "api://registry"], "azp": "cli-app"}, "alice"),
+    # Refused: the kind.
+    ("Keycloak access token, our client in aud but no access audience", KEYCLOAK, "JWT",
+     {"typ": "Bearer", "aud": ["account", "gw"], "azp": "gw"}, "bad_audience"),
+    ("Keycloak refresh token", KEYCLOAK, "JWT", {"typ": "Refresh", "aud": "gw", "azp": "gw"},
+     "token_not_accepted"),
+    ("Keycloak offline token", KEYCLOAK, "JWT", {"typ": "Offline", "aud": ACCESS}, "token_not_accepted"),
+    ("Keycloak logout token", KEYCLOAK, "JWT", {"typ": "Logout", "aud": "gw"}, "token_not_accepted"),
+    ("payload typ not a string", KEYCLOAK, "JWT", {"typ": ["Bearer"], "aud": ACCESS}, "token_not_accepted"),
+    ("back-channel logout token", KEYCLOAK, "logout+jwt", {"aud": "gw"}, "token_not_accepted"),
+    ("security event token", KEYCLOAK, "secevent+jwt", {"aud": ACCESS}, "token_not_accepted"),
+    ("our own gateway token type", KEYCLOAK, "xauth+jwt", {"aud": ACCESS}, "token_not_accepted"),
+    ("at+jwt with payload typ ID", KEYCLOAK, "at+jwt", {"typ": "ID", "aud": ACCESS}, "token_not_accepted"),
+    ("at+jwt for the client only", KEYCLOAK, "at+jwt", {"aud": "gw", "azp": "gw"}, "bad_audience"),
+    ("at+jwt without access audiences", ID_ONLY, "at+jwt", {"aud": "gw"}, "token_not_accepted"),
+    ("Keycloak access token without access audiences", ID_ONLY, "JWT", {"typ": "Bearer", "aud": "gw"},
+     "token_not_accepted"),
+    ("Entra access token without access audiences", ID_ONLY, "JWT", {"aud": "api://registry"}, "bad_audience"),
+    ("ID token without accept_id_tokens", ACCESS_ONLY, "JWT", {"aud": "gw"}, "bad_audience"),
+    ("Keycloak ID token without accept_id_tokens", ACCESS_ONLY, "JWT", {"typ": "ID", "aud": ["gw", ACCESS]},
+     "token_not_accepted"),
+    ("no JWTs accepted at all", OidcTokenSettings(), "JWT", {"aud": "gw"}, "token_not_accepted"),
+    # Refused: the kind's rules.
+    ("Entra token, audience not listed", ENTRA, "JWT", {"aud": "api://other", "azp": "cli-app"}, "bad_audience"),
+    ("ID token of another client", KEYCLOAK, "JWT", {"typ": "ID", "aud": "gw", "azp": "other"}, "bad_azp"),
+    ("ID token with several audiences, no azp", ID_ONLY, NO_TYP, {"aud": ["gw", "other"]}, "bad_azp"),
+    ("Keycloak ID token not for us", KEYCLOAK, "JWT", {"typ": "ID", "aud": ACCESS, "azp": "gw"}, "bad_audience"),
+    ("ID token without iat", ID_ONLY, "JWT", {"aud": "gw", "iat": None}, "missing_claim"),
+    ("ID token without sub", ID_ONLY, "JWT", {"aud": "gw", "sub": None}, "missing_claim"),
+    ("access token without sub", ENTRA, "JWT", {"aud": "api://registry", "sub": None}, "bad_subject"),
+    ("access token without aud", ACCESS_ONLY, "at+jwt", {"aud": None}, "bad_audience"),
+    ("access token without exp", ENTRA, "JWT", {"aud": "api://registry", "exp": None}, "missing_claim"),
+    ("access token of another issuer", ENTRA, "JWT", {"aud": "api://registry", "iss": IDP + "/"}, "bad_issuer"),
+    ("expired access token", KEYCLOAK, "JWT", {"typ": "Bearer", "aud": ACCESS, "exp": int(time.time()) - 120},
+     "expired"),
+]
+
+
+@pytest.mark.parametrize("tokens, typ, claims, outcome", [case[1:] for case in JWT_KINDS],
+                         ids=[case[0] for case in JWT_KINDS])
+def test_which_jwts_the_token_path_takes(fake, tokens, typ, claims, outcome):
+    provider = _provider(fake, tokens=tokens)
+    token = fake.sign({"preferred_username": "alice", **claims}, typ=typ)
+    if outcome == "alice":
+        assert provider.identity_from_token(token).username == "alice"
+    else:
+        _rejected(outcome, provider.identity_from_token, token)
+
+
+def test_a_jwt_is_verified_once_with_the_issuers_key(fake, monkeypatch):
+    decoded = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *args, **kwargs: decoded.append(kwargs) or real_decode(*args, **kwargs))
+    provider = _provider(fake, tokens=KEYCLOAK)
+    token = fake.sign({"preferred_username": "alice", "typ": "Bearer", "aud": ["account", ACCESS]}, typ="JWT")
+    assert provider.identity_from_token(token).username == "alice"
+    assert len(decoded) == 1 and decoded[0]["audience"] == ["gw", ACCESS]
+    _rejected("bad_signature", provider.identity_from_token,
+              fake.sign({"typ": "Bearer", "aud": ACCESS}, key=rsa.generate_private_key(65537, 2048)))
+    assert len(decoded) == 2
+
+
+def test_keycloak_access_token_with_realm_roles(fake):
+    claims = {"typ": "Bearer", "aud": ["account", ACCESS], "azp": "gw", "preferred_username": "Alice",
+              "realm_access": {"roles": ["registry-admin", "offline_access"]}}
+    identity = _provider(fake, tokens=KEYCLOAK, groups_claim="realm_access.roles").identity_from_token(
+        fake.sign(claims, typ="JWT"))
+    assert identity.username == "alice" and identity.groups == ("registry-admin", "offline_access")
+    assert identity.subject == f"{IDP}|{SUB}"
+
+
+# --- the username: per-provider domains stripped, then the global policy ---------------------
+
+STRIP_CASES = [
+    ("listed domain", "ann@corp.example.com", ("corp.example.com",), "ann"),
+    ("domain in any case", "Ann@CORP.Example.com", ("corp.example.com",), "Ann"),
+    ("second listed domain", "ann@example.org", ("corp.example.com", "example.org"), "ann"),
+    ("other domain left", "ann@other.example", ("corp.example.com",), "ann@other.example"),
+    ("subdomain left", "ann@eu.corp.example.com", ("corp.example.com",), "ann@eu.corp.example.com"),
+    ("suffix trick left", "ann@corp.example.com.evil.test", ("corp.example.com",),
+     "ann@corp.example.com.evil.test"),
+    ("no domain", "ann", ("corp.example.com",), "ann"),
+    ("nothing before @", "@corp.example.com", ("corp.example.com",), "@corp.example.com"),
+    ("two @", "a@b@corp.example.com", ("corp.example.com",), "a@b@corp.example.com"),
+    ("nothing listed", "ann@corp.example.com", (), "ann@corp.example.com"),
+]
+
+
+@pytest.mark.parametrize("value, domains, expected", [case[1:] for case in STRIP_CASES],
+                         ids=[case[0] for case in STRIP_CASES])
+def test_strip_domain(value, domains, expected):
+    assert strip_domain(value, domains) == expected
+
+
+USERNAME_CASES = [
+    ("Entra UPN", {"preferred_username": "Ann@Corp.Example.com"}, {}, "ann"),
+    ("e-mail of another domain keeps its domain", {"preferred_username": "ann@partner.example"}, {},
+     "ann@partner.example"),
+    ("the username claim is what is stripped", {"email": "bob@corp.example.com"}, {"username_claim": "email"},
+     "bob"),
+    ("stripped, then refused by the policy", {"preferred_username": "ann smith@corp.example.com"}, {}, None),
+    ("not stripped, refused by the strict alphabet", {"preferred_username": "ann@partner.example"},
+     {"alphabet": "strict"}, None),
+    ("stripped, then fits the strict alphabet", {"preferred_username": "ann@corp.example.com"},
+     {"alphabet": "strict"}, "ann"),
+]
+
+
+@pytest.mark.parametrize("claims, options, username", [case[1:] for case in USERNAME_CASES],
+                         ids=[case[0] for case in USERNAME_CASES])
+def test_username_strip_domains_before_the_global_policy(claims, options, username):
+    policy = UsernamePolicy(alphabet=options.pop("alphabet", "identity"))
+    settings = OidcSettings(issuer=ISSUER, client_id="gw", username_strip_domains=("corp.example.com",), **options)
+    call = identity_from_claims
+    args = ("sso", ISSUER, {"sub": SUB, **claims}, settings, policy.canonical)
+    if username is None:
+        _rejected("bad_username", call, *args)
+    else:
+        assert call(*args).username == username
+
+
+def test_username_strip_domains_config():
+    settings = _settings(username_strip_domains=["corp.example.com", "example.org", "corp.example.com"])
+    assert settings.username_strip_domains == ("corp.example.com", "example.org")
+    assert _settings().username_strip_domains == ()
+
+
+STRIP_CONFIG_ERRORS = [
+    ({"username_strip_domains": ["Corp.Example.com"]}, "username_strip_domains[0]", "not a lower-case DNS name"),
+    ({"username_strip_domains": ["example.org", "@corp.example.com"]}, "username_strip_domains[1]",
+     "not a lower-case DNS name"),
+    ({"username_strip_domains": ["corp.example.com."]}, "username_strip_domains[0]", "not a lower-case DNS name"),
+    ({"username_strip_domains": ["-corp.example.com"]}, "username_strip_domains[0]", "not a lower-case DNS name"),
+    ({"username_strip_domains": ["corp example.com"]}, "username_strip_domains[0]", "not a lower-case DNS name"),
+    ({"username_strip_domains": [f"d{n}.example" for n in range(33)]}, "username_strip_domains", "maximum length 32"),
+    ({"username_strip_domains": "corp.example.com"}, "username_strip_domains", "Not a valid list"),
+]
+
+
+@pytest.mark.parametrize("changes, key, message", STRIP_CONFIG_ERRORS, ids=[case[1] for case in STRIP_CONFIG_ERRORS])
+def test_username_strip_domains_config_errors(changes, key, message):
+    test_config_errors_name_the_key(changes, key, message)
+
+
+# --- what pages call a provider, and whether browsers see it ----------------------------------
+
+def test_display_name_and_label_default_from_the_id():
+    settings = _settings()
+    assert (settings.display_name, settings.label, settings.browser_login) == ("", "", True)
+    assert settings.name_for("keycloak") == "keycloak"
+    assert settings.label_for("keycloak") == "Sign in with keycloak"
+
+
+def test_the_label_defaults_from_the_display_name():
+    settings = _settings(display_name="Example Corp")
+    assert settings.name_for("keycloak") == "Example Corp"
+    assert settings.label_for("keycloak") == "Sign in with Example Corp"
+    custom = _settings(display_name="Example Corp", label="Staff login")
+    assert (custom.name_for("keycloak"), custom.label_for("keycloak")) == ("Example Corp", "Staff login")
+
+
+def test_a_token_path_only_provider_loads():
+    settings = _settings(browser_login=False, tokens={"accept_id_tokens": True})
+    assert settings.browser_login is False and settings.tokens.accept_id_tokens
+
+
+def test_logo_urls_must_be_https():
+    assert _settings(logo_url="https://cdn.example/logo.svg").logo_url == "https://cdn.example/logo.svg"
+
+
+PAGE_TEXT_ERRORS = [
+    ({"display_name": ""}, "display_name", "Length"),
+    ({"display_name": "x" * 101}, "display_name", "Length"),
+    ({"display_name": "Example\nCorp"}, "display_name", "control characters"),
+    ({"display_name": "Example\u202eCorp"}, "display_name", "control characters"),  # bidi override
+    ({"display_name": "   "}, "display_name", "must not be blank"),
+    ({"display_name": None}, "display_name", "Field may not be null"),
+    ({"label": "x" * 101}, "label", "Length"),
+    ({"label": "Sign\tin"}, "label", "control characters"),
+    ({"label": " "}, "label", "must not be blank"),
+    ({"logo_url": "http://cdn.example/logo.svg"}, "logo_url", "must be an https:// URL"),
+    ({"logo_url": "data:image/png;base64,AAAA"}, "logo_url", "http:// or https://"),
+    ({"browser_login": "maybe"}, "browser_login", "Not a valid boolean"),
+]
+
+
+@pytest.mark.parametrize("changes, key, message", PAGE_TEXT_ERRORS,
+                         ids=[f"{case[1]}-{i}" for i, case in enumerate(PAGE_TEXT_ERRORS)])
+def test_page_text_config_errors(changes, key, message):
+    test_config_errors_name_the_key(changes, key, message)
