@@ -114,7 +114,7 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         policies=policies,
         idp_tokens=IdpTokens(providers),
         sso=SsoService(config, settings.public_url, store, federation, accounts, sessions, tokens,
-                       mapping, audit),
+                       mapping, audit, secret=settings.key_encryption_key),
         attempts=AttemptRecorder(p.id for p in config.providers),
     )
 

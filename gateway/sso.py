@@ -1,11 +1,14 @@
 """Browser single sign-on, without Flask: start a login, finish it, end it.
 
 The flow (contract §3): the browser starts at ``/sso/login/<provider>``; :meth:`SsoService.begin`
-keeps the provider's transaction (state, nonce, PKCE verifier) in the shared state store under
-its ``state``, bound to a random value kept in the browser's cookie, for at most
-TRANSACTION_SECONDS. The IdP sends the browser back to ``/sso/callback/<provider>``;
-:meth:`SsoService.complete` takes the transaction exactly once (so a replayed or foreign
-``state`` finds nothing), lets the provider validate the callback, admits the identity (one owner
+seals the provider's transaction (state, nonce, PKCE verifier, where to go next, expiry after
+TRANSACTION_SECONDS) for a cookie of its own (:mod:`gateway.ssoseal`) and stores nothing, so
+anonymous requests there cannot fill anything or crowd out anyone's login. The IdP sends the
+browser back to ``/sso/callback/<provider>``; :meth:`SsoService.complete` opens the cookie named
+after the callback's ``state`` (so a callback only completes in the browser that started it),
+then spends the transaction with one set-if-absent of a marker in the shared state store, kept
+until the transaction would have expired (so a replay is refused on every replica), and only then
+lets the provider exchange the code and validate the callback. It admits the identity (one owner
 per username, not disabled), applies the mapping's ``require`` gate, records an SSO session and
 mints the gateway token bound to it. Ending the session revokes every token minted for it, on
 every replica, since sessions live in the database.
@@ -15,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -31,6 +34,7 @@ from gateway.federation import Denied, Federation
 from gateway.mapping import EvaluationMemo
 from gateway.redirects import RedirectAllowlist
 from gateway.sessions import SessionRecord, SessionStore
+from gateway.ssoseal import TransactionSeal, UnreadableTransaction
 from gateway.state import StateStore
 from gateway.tokens import InvalidToken, TokenService
 from providers.base import Identity, ProviderUnavailable
@@ -40,12 +44,10 @@ from providers.sql import utcnow
 log = logging.getLogger(__name__)
 
 TRANSACTION_SECONDS = 600
-# Open login transactions are bounded: per browser, and per process-wide minute (what an
-# anonymous flood of /sso/login could otherwise pile up in the store).
-MAX_OPEN_PER_BROWSER = 30
-MAX_LOGINS_PER_MINUTE = 3000
+# Transaction cookies one browser keeps (logins started in several tabs); starting one more
+# expires the oldest, so the Cookie header stays small.
+MAX_TRANSACTION_COOKIES = 5
 _STATE = re.compile(r"[A-Za-z0-9_.~-]{16,128}")
-BINDING = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
 @dataclass
@@ -65,6 +67,16 @@ UNAVAILABLE = "The sign-in service cannot be reached right now. Please try again
 
 
 @dataclass(frozen=True)
+class StartedLogin:
+    """Where to send the browser, and the sealed transaction it must carry back in the cookie
+    named after ``state`` (:func:`transaction_tag`)."""
+
+    url: str
+    state: str
+    sealed: str
+
+
+@dataclass(frozen=True)
 class CompletedLogin:
     identity: Identity
     session: SessionRecord
@@ -75,7 +87,10 @@ class CompletedLogin:
 class SsoService:
     def __init__(self, config: GatewayConfig, public_url: str, store: StateStore,
                  federation: Federation, accounts: AccountRegistry, sessions: SessionStore,
-                 tokens: TokenService, mapping: EvaluationMemo, audit: AuditLog):
+                 tokens: TokenService, mapping: EvaluationMemo, audit: AuditLog, *,
+                 secret: str, clock: Callable[[], float] = time.time):
+        """``secret`` is the shared server secret (GATEWAY_KEY_ENCRYPTION_KEY) the transaction
+        cookies are sealed under; ``clock`` the wall clock their expiry is measured by."""
         self.settings = config.sso
         self.public_url = public_url
         self.redirects = RedirectAllowlist(
@@ -88,6 +103,7 @@ class SsoService:
         self._tokens = tokens
         self._mapping = mapping
         self._audit = audit
+        self.transactions = TransactionSeal(secret, TRANSACTION_SECONDS, clock)
         self.session_lifetime = timedelta(
             seconds=self.settings.session_lifetime_seconds or config.tokens.session_lifetime_seconds)
         self.token_lifetime = min(
@@ -109,54 +125,76 @@ class SsoService:
         return f"{self.public_url}/sso/callback/{provider_id}"
 
     def provider(self, provider_id: str) -> OidcProvider:
+        """The OIDC provider a browser may sign in with; SsoError 404 for an unknown one, one
+        configured ``browser_login: false`` (token path only), or with browser sign-on off."""
         provider = self.providers.get(provider_id)
-        if provider is None or not self.settings.enabled:
+        if provider is None or not provider.settings.browser_login or not self.settings.enabled:
             raise SsoError(404, "unknown_provider", "There is no such sign-in option.")
         return provider
 
-    def begin(self, provider_id: str, next_url: str | None, binding: str) -> str:
-        """The IdP URL to send the browser to. ``binding`` is the browser's binding cookie value.
+    def begin(self, provider_id: str, next_url: str | None) -> StartedLogin:
+        """The IdP URL to send the browser to, with the sealed transaction for its cookie.
+        Writes nothing to the state store.
 
         Raises SsoError: 404 for an unknown provider, 400 for a ``next`` outside the allowlist,
-        503 when the IdP (discovery) or the state store cannot be reached.
+        503 when the IdP (discovery) cannot be reached.
         """
         provider = self.provider(provider_id)
         target = self.settings.registry_login_url if next_url is None else next_url
         if not self.redirects.allows(target):
             raise SsoError(400, "next_not_allowed", "That return address is not allowed.")
-        if self._store.incr("sso:open:" + _digest(binding), TRANSACTION_SECONDS) > MAX_OPEN_PER_BROWSER:
-            raise SsoError(429, "too_many_logins",
-                           "Too many sign-in attempts from this browser. Wait a few minutes and try again.")
-        if self._store.incr(f"sso:rate:{int(time.time() // 60)}", 120) > MAX_LOGINS_PER_MINUTE:
-            raise SsoError(503, "login_rate_exceeded", UNAVAILABLE)
         try:
             url, transaction = provider.start(self.callback_url(provider_id))
         except ProviderUnavailable as error:
             log.warning("sso login: provider %s unavailable: %s", provider_id, error.reason)
             raise SsoError(503, "provider_unavailable", UNAVAILABLE) from None
-        record = {"provider": provider_id, "binding": _digest(binding), "next": target,
-                  "transaction": dict(transaction)}
-        self._store.set(_transaction_key(transaction["state"]), json.dumps(record),
-                        TRANSACTION_SECONDS)
-        return url
+        return StartedLogin(url, transaction["state"],
+                            self.transactions.seal(provider_id, transaction, target))
 
-    def complete(self, provider_id: str, params: dict[str, str], binding: str | None
+    def stale_transactions(self, cookies: Mapping[str, str]) -> list[str]:
+        """Of a browser's transaction cookies (name -> sealed value), the names to expire so
+        that, with the one about to be added, it keeps at most MAX_TRANSACTION_COOKIES: the
+        oldest first, unreadable or expired ones before any other."""
+        excess = len(cookies) - (MAX_TRANSACTION_COOKIES - 1)
+        if excess <= 0:
+            return []
+        return sorted(cookies, key=lambda name: self._issued_at(cookies[name]))[:excess]
+
+    def _issued_at(self, sealed: str) -> float:
+        try:
+            return self.transactions.open(sealed).issued_at
+        except UnreadableTransaction:
+            return float("-inf")
+
+    def complete(self, provider_id: str, params: dict[str, str], sealed: str | None
                  ) -> CompletedLogin:
-        """Finish the login the callback ``params`` answer. Raises SsoError (400 for a missing,
-        foreign, reused or expired state; 401/403 for a refused login; 503 for an outage)."""
+        """Finish the login the callback ``params`` answer; ``sealed`` is the value of the
+        transaction cookie named after their ``state``, if the browser sent one.
+
+        Raises SsoError: 400 for a missing, malformed, foreign (another browser's, another
+        provider's), tampered, expired or reused transaction; 401/403 for a refused login; 503
+        for an outage. StoreUnavailable (a 503) when the single-use marker cannot be written.
+        """
         provider = self.provider(provider_id)
         state = params.get("state") or ""
-        if not _STATE.fullmatch(state) or binding is None or not BINDING.fullmatch(binding):
+        if not _STATE.fullmatch(state):
             raise SsoError(400, "bad_state", EXPIRED)
-        raw = self._store.take(_transaction_key(state))  # single use, whatever happens next
-        if raw is None:
+        if sealed is None:
             raise SsoError(400, "unknown_state", EXPIRED)
-        record = json.loads(raw)
-        if record["provider"] != provider_id or not hmac.compare_digest(
-                record["binding"], _digest(binding)):
-            raise SsoError(400, "foreign_state", EXPIRED)
         try:
-            identity = provider.finish(self.callback_url(provider_id), params, record["transaction"])
+            record = self.transactions.open(sealed)
+        except UnreadableTransaction as unreadable:
+            raise SsoError(400, unreadable.reason, EXPIRED) from None
+        if record.provider != provider_id or not hmac.compare_digest(
+                record.state.encode(), state.encode()):
+            raise SsoError(400, "foreign_state", EXPIRED)
+        remaining = record.expires_at - self.transactions.now()
+        # Single use, whatever happens next, on every replica. The marker need only last as
+        # long as the cookie could still open: after that it is refused as expired anyway.
+        if not self._store.add("sso:used:" + _digest(state), "1", max(1.0, remaining)):
+            raise SsoError(400, "reused_state", EXPIRED)
+        try:
+            identity = provider.finish(self.callback_url(provider_id), params, record.transaction)
         except OidcRejected as rejected:
             self._refused(provider_id, None, rejected.reason)
             raise SsoError(rejected.status, rejected.reason,
@@ -181,7 +219,7 @@ class SsoService:
         token = self.mint_for(session)
         self._audit.record("login", "success", username=identity.username, provider=provider_id,
                            path="sso")
-        return CompletedLogin(identity, session, token, record["next"])
+        return CompletedLogin(identity, session, token, record.next_url)
 
     def open_session(self, identity: Identity, path: str) -> SessionRecord:
         """A session for an identity already admitted some other way (a password form,
@@ -270,8 +308,10 @@ def _inside(host: str, domain: str) -> bool:
     return host == domain or host.endswith("." + domain)
 
 
-def _transaction_key(state: str) -> str:
-    return "sso:tx:" + hashlib.sha256(state.encode()).hexdigest()
+def transaction_tag(state: str) -> str:
+    """What names a transaction's cookie: 16 hex characters of a digest of its ``state``, so a
+    callback finds its own transaction among several started in other tabs."""
+    return _digest(state)[:16]
 
 
 def _digest(value: str) -> str:

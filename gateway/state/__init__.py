@@ -1,4 +1,4 @@
-"""Short-lived shared state: throttle counters, transaction state, caches.
+"""Short-lived shared state: throttle counters, single-use marks of SSO callbacks, caches.
 
 What lives here may be lost (a Redis restart) without losing anything that matters; durable
 state (users, sessions, revocations, keys, audit) lives in the database.

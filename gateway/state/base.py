@@ -19,9 +19,6 @@ class StateStore(Protocol):
     def add(self, key: str, value: str, ttl: float) -> bool:
         """Set only if absent; True when this call set it."""
 
-    def take(self, key: str) -> str | None:
-        """Get and delete in one atomic step (single-use values)."""
-
     def incr(self, key: str, ttl: float) -> int:
         """Increment a counter, creating it with ``ttl`` if absent; return the new value."""
 

@@ -34,12 +34,6 @@ class MemoryStore:
             self._data[key] = (value, self._clock() + ttl)
             return True
 
-    def take(self, key: str) -> str | None:
-        with self._lock:
-            value = self._live(key)
-            self._data.pop(key, None)
-            return value
-
     def incr(self, key: str, ttl: float) -> int:
         with self._lock:
             current = self._live(key)

@@ -50,10 +50,6 @@ class RedisStore:
         return bool(self._redis.set(self._prefix + key, value, px=_ms(ttl), nx=True))
 
     @_guarded
-    def take(self, key: str) -> str | None:
-        return self._redis.getdel(self._prefix + key)
-
-    @_guarded
     def incr(self, key: str, ttl: float) -> int:
         pipe = self._redis.pipeline(transaction=True)
         pipe.incr(self._prefix + key)

@@ -12,15 +12,24 @@ Cookies the gateway sets:
   the session id is also in the token's ``sid`` claim, which any script on the shared domain can
   read; without the MAC a stolen ``xAuthToken`` would open the self-service page and let its
   thief mint long-lived app passwords.
-* a binding cookie holding a random value whose digest is kept with each login transaction, so
-  a callback only completes in the browser that started it; the password sign-in form's CSRF
-  token is a MAC of the same value (double submit, for a browser that has no session yet).
+* one cookie per SSO login under way, ``gw_sso_<tag>`` (``__Host-`` prefixed and Secure over
+  HTTPS), the tag being 16 hex characters of a digest of the login's ``state``: the login
+  transaction (state, nonce, PKCE verifier, where to go next, expiry) sealed with authenticated
+  encryption (:mod:`gateway.ssoseal`). HttpOnly, host-only, ``Path=/``, ``SameSite=Lax`` (so
+  the IdP's top-level redirect back brings it), ``Max-Age`` the transaction's 10 minutes. It is
+  the browser binding: a callback only completes in the browser that holds the cookie of its
+  ``state``, and logins started in several tabs each have their own. The callback expires it
+  (except on a 503, when nothing may have been spent); starting a login while five
+  (MAX_TRANSACTION_COOKIES) are present expires the oldest.
+* a binding cookie holding a random value, set by the password sign-in form: the form's CSRF
+  token is a MAC of it (double submit, for a browser that has no session yet).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import timedelta
 from urllib.parse import quote, unquote
@@ -31,7 +40,7 @@ from gateway.config import origin_of
 from gateway.db import UNAVAILABLE_ERRORS
 from gateway.services import Services
 from gateway.sessions import SessionRecord
-from gateway.sso import BINDING
+from gateway.sso import TRANSACTION_SECONDS, transaction_tag
 from gateway.state import StoreUnavailable
 from providers.sql import utcnow
 
@@ -39,7 +48,9 @@ from providers.sql import utcnow
 OUTAGES = (StoreUnavailable, *UNAVAILABLE_ERRORS)
 XAUTH_COOKIE = "xAuthToken"
 FORM_EXPIRED = "This form has expired. Please reload the page and try again."
-BINDING_SECONDS = 600
+BINDING = re.compile(r"[A-Za-z0-9_-]{32,64}")
+TRANSACTION_COOKIE = "gw_sso_"
+_TRANSACTION_TAG = re.compile(r"[0-9a-f]{16}")
 
 
 def services() -> Services:
@@ -57,6 +68,33 @@ def session_cookie_name() -> str:
 
 def binding_cookie_name() -> str:
     return "__Host-gw_binding" if secure() else "gw_binding"
+
+
+def transaction_cookie_prefix() -> str:
+    return ("__Host-" if secure() else "") + TRANSACTION_COOKIE
+
+
+def transaction_cookie_name(state: str) -> str:
+    """The cookie that carries the sealed login transaction of ``state``."""
+    return transaction_cookie_prefix() + transaction_tag(state)
+
+
+def transaction_cookies() -> dict[str, str]:
+    """This browser's login transaction cookies: name -> sealed value."""
+    prefix = transaction_cookie_prefix()
+    return {name: value for name, value in request.cookies.items()
+            if name.startswith(prefix) and _TRANSACTION_TAG.fullmatch(name[len(prefix):])}
+
+
+def set_transaction_cookie(response, state: str, sealed: str) -> None:
+    """Hand the browser its sealed login transaction, for as long as the transaction lasts."""
+    response.set_cookie(transaction_cookie_name(state), sealed, max_age=TRANSACTION_SECONDS,
+                        path="/", secure=secure(), httponly=True, samesite="Lax")
+
+
+def expire_transaction_cookie(response, name: str) -> None:
+    """Expire a login transaction cookie, with the attributes it was set with."""
+    response.delete_cookie(name, path="/", secure=secure(), httponly=True, samesite="Lax")
 
 
 def xauth_value(token: str, logout_url: str) -> str:
@@ -100,13 +138,13 @@ def clear_login_cookies(response) -> None:
 
 
 def binding_value() -> str:
-    """The browser's binding value: the one it has, so logins started in two tabs both
-    complete, or a new one. Set it again on every login, to renew its lifetime."""
+    """The browser's binding value: the one it has, so sign-in forms open in two tabs both
+    post, or a new one. Set it again with every form, to renew its lifetime."""
     current = request.cookies.get(binding_cookie_name(), "")
     return current if BINDING.fullmatch(current) else secrets.token_urlsafe(32)
 
 
-def set_binding_cookie(response, value: str, max_age: int = BINDING_SECONDS) -> None:
+def set_binding_cookie(response, value: str, max_age: int) -> None:
     response.set_cookie(binding_cookie_name(), value, max_age=max_age, path="/",
                         secure=secure(), httponly=True, samesite="Lax")
 

@@ -1,8 +1,12 @@
 """Routes of browser sign-on: a thin Flask adapter over :mod:`gateway.sso`.
 
 ``/``                         landing page: one button per identity provider
-``/sso/login/<provider>``     starts an authorization-code login (PKCE S256)
-``/sso/callback/<provider>``  finishes it, sets ``xAuthToken``, redirects to the Registry
+``/sso/login/<provider>``     starts an authorization-code login (PKCE S256): the transaction
+                              goes to the browser sealed in an HttpOnly cookie of its own,
+                              nothing is stored on the server
+``/sso/callback/<provider>``  finishes it (the cookie of its ``state``, spent once through a
+                              marker in the shared store), sets ``xAuthToken``, redirects to
+                              the Registry
 ``/sso/continue``             a signed-in browser gets a fresh token cookie and goes to the Registry
 ``/sso/logout``               the logout URL in the cookie: ends the session, clears the cookies,
                               answers a tiny page the Registry's origin may frame
@@ -14,24 +18,25 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, make_response, redirect, request
+from flask import Blueprint, after_this_request, make_response, redirect, request
 
 from gateway.sso import SsoError
 from gateway.web.browser import (
     FORM_EXPIRED,
     OUTAGES,
-    binding_value,
     clear_login_cookies,
     csrf_ok,
     csrf_token,
     error_page,
+    expire_transaction_cookie,
     page,
     services,
-    set_binding_cookie,
     set_login_cookies,
+    set_transaction_cookie,
     signed_in,
+    transaction_cookie_name,
+    transaction_cookies,
     xauth_token_from_cookie,
-    binding_cookie_name,
 )
 
 bp = Blueprint("sso", __name__)
@@ -40,11 +45,17 @@ MAX_PARAM_CHARS = 4096
 
 @bp.get("/")
 def landing():
+    """The landing page: a button (label, logo) for every provider browsers sign in with
+    (none configured ``browser_login: false``), or, for a signed-in browser, who it is
+    signed in as and through which provider (by display name)."""
     sso = services().sso
     session = signed_in()
-    providers = [{"id": p.id, "label": p.settings.label or f"Sign in with {p.id}",
-                  "logo_url": p.settings.logo_url} for p in sso.providers.values()]
+    providers = [{"id": p.id, "name": p.settings.name_for(p.id), "label": p.settings.label_for(p.id),
+                  "logo_url": p.settings.logo_url}
+                 for p in sso.providers.values() if p.settings.browser_login]
+    through = sso.providers.get(session.provider) if session else None
     return page("landing.html", providers=providers if sso.enabled else [], session=session,
+                provider_name=through.settings.name_for(through.id) if through else None,
                 csrf=csrf_token(session) if session else None,
                 registry_url=services().config.sso.registry_login_url,
                 password_login=any(p.type != "oidc" for p in services().config.providers))
@@ -52,10 +63,14 @@ def landing():
 
 @bp.get("/sso/login/<provider_id>")
 def login(provider_id: str):
-    binding = binding_value()
-    url = services().sso.begin(provider_id, request.args.get("next"), binding)
-    response = redirect(url, 302)
-    set_binding_cookie(response, binding)
+    """Send the browser to the IdP carrying its sealed transaction in a cookie of its own,
+    expiring its oldest transaction cookies beyond the cap."""
+    sso = services().sso
+    started = sso.begin(provider_id, request.args.get("next"))
+    response = redirect(started.url, 302)
+    for name in sso.stale_transactions(transaction_cookies()):
+        expire_transaction_cookie(response, name)
+    set_transaction_cookie(response, started.state, started.sealed)
     return response
 
 
@@ -64,9 +79,19 @@ def callback(provider_id: str):
     started = time.perf_counter()
     params = {key: value for key, value in request.args.items() if len(value) <= MAX_PARAM_CHARS}
     sso = services().sso
+    cookie = transaction_cookie_name(params.get("state", ""))
+
+    @after_this_request
+    def _spend_cookie(response):
+        # Kept through an outage (503): nothing may have been spent yet, so once the store is
+        # back a reload can still finish; a replay after the marker is refused anyway.
+        if response.status_code != 503:
+            expire_transaction_cookie(response, cookie)
+        return response
+
     try:
         previous = signed_in()
-        done = sso.complete(provider_id, params, request.cookies.get(binding_cookie_name()))
+        done = sso.complete(provider_id, params, request.cookies.get(cookie))
         if previous is not None:
             sso.end({previous.id})  # one browser, one session
     except (SsoError, *OUTAGES) as error:

@@ -72,41 +72,26 @@ def test_add_only_if_absent(store, k):
     assert store.get(k("a")) == "third"
 
 
-def test_take_is_single_use(store, k):
-    store.set(k("a"), "secret", 5)
-    assert store.take(k("a")) == "secret"
-    assert store.take(k("a")) is None
-    assert store.get(k("a")) is None
-    assert store.take(k("never")) is None
-
-
-def test_take_of_an_expired_key_is_none(store, k):
-    store.set(k("a"), "secret", 0.2)
-    time.sleep(0.3)
-    assert store.take(k("a")) is None
-
-
-def test_take_from_eight_threads_gives_the_value_exactly_once(store, k):
+def test_add_from_eight_threads_succeeds_exactly_once(store, k):
+    """What makes an SSO callback single-use on every worker: one set-if-absent wins."""
     for round_ in range(5):
-        key = k(f"once{round_}")
-        store.set(key, "token", 5)
+        key = k(f"mark{round_}")
         barrier = threading.Barrier(8)
         results: list = []
         lock = threading.Lock()
 
         def worker():
             barrier.wait()
-            value = store.take(key)
+            added = store.add(key, "used", 5)
             with lock:
-                results.append(value)
+                results.append(added)
 
         threads = [threading.Thread(target=worker) for _ in range(8)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(10)
-        assert len(results) == 8
-        assert results.count("token") == 1 and results.count(None) == 7, results
+        assert sorted(results) == [False] * 7 + [True], results
 
 
 def test_incr_counts_from_one(store, k):
@@ -145,7 +130,6 @@ CALLS = [
     ("get", lambda s: s.get("outage:a")),
     ("set", lambda s: s.set("outage:a", "v", 5)),
     ("add", lambda s: s.add("outage:b", "v", 5)),
-    ("take", lambda s: s.take("outage:a")),
     ("incr", lambda s: s.incr("outage:n", 5)),
     ("delete", lambda s: s.delete("outage:a", "outage:b")),
     ("ping", lambda s: s.ping()),
@@ -186,7 +170,6 @@ def test_paused_redis_raises_store_unavailable_within_the_timeout_then_recovers(
     store.set("after:a", "back", 5)
     assert store.get("after:a") == "back"
     assert store.add("after:b", "v", 5) is True
-    assert store.take("after:a") == "back"
     assert store.incr("after:n", 5) == 1
     store.delete("after:b")
     assert store.get("after:b") is None

@@ -198,3 +198,244 @@ def test_cookies_over_https_are_secure_and_the_session_cookie_host_prefixed(tmp_
     assert "SameSite=Lax" in xauth and "Path=/" in xauth and "Max-Age=300" in xauth
     own = cookies["__Host-gw_session"]
     assert "Secure" in own and "HttpOnly" in own and "Domain" not in own and "Path=/" in own
+
+
+# ---- login transactions sealed in the browser's cookie ----------------------------------------
+
+SECRET = "unit-test-key-encryption-secret-0123456789"
+CORP_TX = {"state": "S" * 43, "nonce": "N" * 43, "code_verifier": "V" * 64,
+           "redirect_uri": "https://auth.example.com/sso/callback/corp"}
+
+
+class _Clock:
+    def __init__(self, now: float = 1_700_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _DownStore:
+    """A state store whose every call times out."""
+
+    def __getattr__(self, name):
+        from gateway.state import StoreUnavailable
+
+        def unavailable(*args, **kwargs):
+            raise StoreUnavailable("redis: TimeoutError")
+        return unavailable
+
+
+def _sso_service(store=None, clock=None, secret=SECRET):
+    """An SsoService on two OIDC providers (``corp``, ``kc``) that never reach an IdP: their
+    ``start`` hands out fixed-shape transactions, their ``finish`` refuses the code."""
+    from gateway.oidcconfig import oidc_settings
+    from gateway.sso import SsoService
+    from gateway.state import MemoryStore
+    from providers.oidc.claims import OidcRejected
+    from providers.oidc.provider import OidcProvider
+
+    config = parse_config({"providers": [OIDC, {**OIDC, "id": "kc"}],
+                           "sso": {"registry_login_url": LOGIN}}, "gateway.yaml")
+    providers = [OidcProvider(p.id, oidc_settings(dict(p.options)), config.usernames.canonical)
+                 for p in config.providers if p.type == "oidc"]
+    counter = iter(range(10**6))
+    finished = []
+    for provider in providers:
+        def start(redirect_uri, provider=provider):
+            state = f"{provider.id}-state-{next(counter):08d}-" + "s" * 20
+            return (f"https://idp.example.com/authorize?state={state}",
+                    {**CORP_TX, "state": state, "redirect_uri": redirect_uri})
+
+        def finish(redirect_uri, params, transaction):
+            finished.append(transaction)
+            raise OidcRejected("code_rejected")
+        provider.start, provider.finish = start, finish
+
+    class Federation:
+        def providers(self):
+            return providers
+
+    service = SsoService(config, "https://auth.example.com", store or MemoryStore(), Federation(),
+                         None, None, None, None, _Audit(), secret=secret, clock=clock or _Clock())
+    service.finished = finished
+    return service
+
+
+class _Audit:
+    def record(self, *args, **kwargs):
+        pass
+
+
+def _refused(reason: str, status: int, call, *args):
+    from gateway.sso import SsoError
+    with pytest.raises(SsoError) as error:
+        call(*args)
+    assert (error.value.status, error.value.reason) == (status, reason)
+    return error.value
+
+
+def test_a_sealed_transaction_opens_with_the_same_secret_only():
+    from gateway.ssoseal import TransactionSeal, UnreadableTransaction
+    clock = _Clock()
+    seal = TransactionSeal(SECRET, 600, clock)
+    sealed = seal.seal("corp", CORP_TX, LOGIN)
+    assert set(sealed) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert len(sealed) < 1000
+    for secret in ("nonce", "N" * 43, "V" * 64, "corp", "hub.example.com"):
+        assert secret not in sealed
+    opened = TransactionSeal(SECRET, 600, clock).open(sealed)  # another replica, same secret
+    assert (opened.provider, opened.next_url, opened.transaction, opened.state) == (
+        "corp", LOGIN, CORP_TX, CORP_TX["state"])
+    assert opened.expires_at - opened.issued_at == 600
+    assert seal.seal("corp", CORP_TX, LOGIN) != sealed  # a fresh nonce every time
+    with pytest.raises(UnreadableTransaction, match="bad_state"):
+        TransactionSeal(SECRET.replace("0", "1"), 600, clock).open(sealed)
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda s: s[:-1], lambda s: s[:40], lambda s: s + "A", lambda s: s[1:],
+    lambda s: s[:20] + ("A" if s[20] != "A" else "B") + s[21:],
+    lambda s: s[:-5] + ("A" if s[-5] != "A" else "B") + s[-4:],
+    lambda s: s.replace(s[5], "+"), lambda s: "", lambda s: "A" * 80, lambda s: s * 8,
+])
+def test_a_tampered_or_truncated_transaction_never_opens(tamper):
+    from gateway.ssoseal import TransactionSeal, UnreadableTransaction
+    seal = TransactionSeal(SECRET, 600, _Clock())
+    sealed = seal.seal("corp", CORP_TX, LOGIN)
+    assert tamper(sealed) != sealed
+    with pytest.raises(UnreadableTransaction, match="bad_state"):
+        seal.open(tamper(sealed))
+
+
+def test_a_transaction_expires_after_its_lifetime():
+    from gateway.ssoseal import TransactionSeal, UnreadableTransaction
+    clock = _Clock()
+    seal = TransactionSeal(SECRET, 600, clock)
+    sealed = seal.seal("corp", CORP_TX, LOGIN)
+    clock.now += 599
+    assert seal.open(sealed).state == CORP_TX["state"]
+    clock.now += 1
+    with pytest.raises(UnreadableTransaction, match="expired_state"):
+        seal.open(sealed)
+    with pytest.raises(UnreadableTransaction, match="expired_state"):  # sealed long ago
+        seal.open(seal.seal("corp", CORP_TX, LOGIN, issued_at=clock.now - 601))
+
+
+def test_starting_a_login_stores_nothing():
+    from gateway.state import MemoryStore
+    store = MemoryStore()
+    sso = _sso_service(store)
+    for _ in range(500):
+        started = sso.begin("corp", None)
+        assert started.state in started.url and started.sealed
+    assert store._data == {}
+    _refused("unknown_provider", 404, sso.begin, "nope", None)
+    _refused("next_not_allowed", 400, sso.begin, "corp", "https://evil.example/login")
+
+
+def test_a_callback_needs_its_own_browsers_fresh_unused_transaction():
+    clock = _Clock()
+    sso = _sso_service(clock=clock)
+    mine, other = sso.begin("corp", None), sso.begin("corp", None)
+    params = {"state": mine.state, "code": "c"}
+    _refused("bad_state", 400, sso.complete, "corp", {"code": "c"}, mine.sealed)
+    _refused("unknown_state", 400, sso.complete, "corp", params, None)          # no cookie
+    _refused("foreign_state", 400, sso.complete, "corp", params, other.sealed)   # another one's
+    _refused("bad_state", 400, sso.complete, "corp", params, mine.sealed[:-2])   # tampered
+    wrong_key = _sso_service(secret=SECRET[::-1], clock=clock).begin("corp", None)
+    _refused("bad_state", 400, sso.complete, "corp", {**params, "state": wrong_key.state},
+             wrong_key.sealed)
+    kc = sso.begin("kc", None)
+    error = _refused("foreign_state", 400, sso.complete, "corp", {"state": kc.state, "code": "c"},
+                     kc.sealed)
+    assert "expired or was already used" in error.message
+    assert sso.finished == []  # none of those reached the IdP
+
+    _refused("code_rejected", 401, sso.complete, "corp", params, mine.sealed)
+    assert len(sso.finished) == 1 and sso.finished[0]["state"] == mine.state
+    _refused("reused_state", 400, sso.complete, "corp", params, mine.sealed)
+    assert len(sso.finished) == 1  # a replay never reaches the IdP
+
+    clock.now += 600
+    _refused("expired_state", 400, sso.complete, "corp", {"state": other.state, "code": "c"},
+             other.sealed)
+
+
+def test_the_single_use_marker_lasts_as_long_as_the_transaction():
+    from gateway.state import MemoryStore
+    clock = _Clock()
+    store = MemoryStore(clock=clock)
+    sso = _sso_service(store, clock)
+    started = sso.begin("corp", None)
+    clock.now += 590
+    _refused("code_rejected", 401, sso.complete, "corp", {"state": started.state}, started.sealed)
+    (key, (value, expiry)), = store._data.items()
+    assert key.startswith("sso:used:") and started.state not in key
+    assert expiry == pytest.approx(clock.now + 10)
+
+
+def test_a_store_outage_at_the_callback_fails_closed():
+    from gateway.state import StoreUnavailable
+    sso = _sso_service(_DownStore())
+    started = sso.begin("corp", None)  # needs no store
+    with pytest.raises(StoreUnavailable):
+        sso.complete("corp", {"state": started.state, "code": "c"}, started.sealed)
+    assert sso.finished == []
+
+
+def test_the_oldest_transaction_cookies_are_expired_first():
+    from gateway.sso import MAX_TRANSACTION_COOKIES, transaction_tag
+    clock = _Clock()
+    sso = _sso_service(clock=clock)
+    cookies = {}
+    for i in range(7):
+        started = sso.begin("corp", None)
+        cookies[f"gw_sso_{transaction_tag(started.state)}"] = started.sealed
+        clock.now += 1
+    names = list(cookies)
+    assert sso.stale_transactions(dict(list(cookies.items())[:MAX_TRANSACTION_COOKIES - 1])) == []
+    assert sso.stale_transactions(cookies) == names[:3]   # keep 4 + the one being added
+    shuffled = {name: cookies[name] for name in reversed(names)}
+    shuffled["gw_sso_0123456789abcdef"] = "garbage" * 10
+    assert sso.stale_transactions(shuffled) == ["gw_sso_0123456789abcdef"] + names[:3]
+    assert len(transaction_tag("x" * 43)) == 16
+
+
+def test_transaction_cookies_over_https_are_host_prefixed_and_secure(tmp_path):
+    """Served over HTTPS, a login's transaction cookie is a Secure __Host- cookie, HttpOnly,
+    SameSite=Lax, for the transaction's lifetime; only such names count as transactions."""
+    from gateway.app import create_app
+    from gateway.config import load_config
+    from gateway.services import build_services
+    from gateway.settings import load_settings
+    from gateway.sso import transaction_tag
+    from gateway.web.browser import (expire_transaction_cookie, set_transaction_cookie,
+                                     transaction_cookie_name, transaction_cookies)
+
+    config_file = tmp_path / "gateway.yaml"
+    config_file.write_text("sso:\n  registry_login_url: https://auth.example.com/login\n")
+    env = {"GATEWAY_INSTANCE_DIR": str(tmp_path), "GATEWAY_CONFIG": str(config_file),
+           "GATEWAY_PUBLIC_URL": "https://auth.example.com", "GATEWAY_DOTENV": "/nonexistent",
+           "GATEWAY_KEY_ENCRYPTION_KEY": SECRET}
+    settings = load_settings(env, read_dotenv=False)
+    services = build_services(settings, load_config(settings.config_path, env))
+    state = "S" * 43
+    name = f"__Host-gw_sso_{transaction_tag(state)}"
+    sent = f"{name}=sealed; gw_sso_{transaction_tag(state)}=plain; __Host-gw_sso_xyz=odd; gw_session=x"
+    try:
+        app = create_app(services=services)
+        with app.test_request_context("/", headers={"Cookie": sent}):
+            assert transaction_cookie_name(state) == name
+            assert transaction_cookies() == {name: "sealed"}
+            response = app.response_class()
+            set_transaction_cookie(response, state, "sealed-value")
+            expire_transaction_cookie(response, f"__Host-gw_sso_{'0' * 16}")
+    finally:
+        services.close()
+    set_header, expire_header = response.headers.getlist("Set-Cookie")
+    assert set_header.startswith(f"{name}=sealed-value;")
+    for header in (set_header, expire_header):
+        assert "Secure" in header and "HttpOnly" in header and "SameSite=Lax" in header
+        assert "Path=/" in header and "Domain" not in header
+    assert "Max-Age=600" in set_header and "Max-Age=0" in expire_header
