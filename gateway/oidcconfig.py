@@ -143,6 +143,12 @@ class OidcProviderSchema(_Strict):
             raise ValidationError(f"required with client_auth {data['client_auth']}", "client_secret")
         if not confidential and data.get("client_secret"):
             raise ValidationError("not used with client_auth none; remove it", "client_secret")
+        tokens = data["tokens"]
+        if data["client_id"] in tokens["access_token_audiences"] and not tokens["accept_id_tokens"]:
+            # A plain JWT for the client cannot be told from its ID token: saying so is explicit.
+            raise ValidationError("contains client_id, so this client's ID tokens pass as access tokens "
+                                  "too; also set tokens.accept_id_tokens: true, or name the API's own "
+                                  "audience", "tokens.access_token_audiences")
         if data["tokens"]["introspection"] and not confidential:
             raise ValidationError("needs a confidential client (client_auth with a client_secret)",
                                   "tokens.introspection")

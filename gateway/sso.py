@@ -47,6 +47,7 @@ TRANSACTION_SECONDS = 600
 # Transaction cookies one browser keeps (logins started in several tabs); starting one more
 # expires the oldest, so the Cookie header stays small.
 MAX_TRANSACTION_COOKIES = 5
+MARKER_CLOCK_MARGIN_SECONDS = 300
 _STATE = re.compile(r"[A-Za-z0-9_.~-]{16,128}")
 
 
@@ -190,8 +191,9 @@ class SsoService:
             raise SsoError(400, "foreign_state", EXPIRED)
         remaining = record.expires_at - self.transactions.now()
         # Single use, whatever happens next, on every replica. The marker need only last as
-        # long as the cookie could still open: after that it is refused as expired anyway.
-        if not self._store.add("sso:used:" + _digest(state), "1", max(1.0, remaining)):
+        # long as the cookie could still open (after that it is refused as expired anyway),
+        # plus a margin for clocks of replicas and Redis that disagree.
+        if not self._store.add("sso:used:" + _digest(state), "1", remaining + MARKER_CLOCK_MARGIN_SECONDS):
             raise SsoError(400, "reused_state", EXPIRED)
         try:
             identity = provider.finish(self.callback_url(provider_id), params, record.transaction)

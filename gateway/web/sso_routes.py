@@ -21,6 +21,7 @@ import time
 from flask import Blueprint, after_this_request, make_response, redirect, request
 
 from gateway.sso import SsoError
+from gateway.state import StoreUnavailable
 from gateway.web.browser import (
     FORM_EXPIRED,
     OUTAGES,
@@ -80,12 +81,13 @@ def callback(provider_id: str):
     params = {key: value for key, value in request.args.items() if len(value) <= MAX_PARAM_CHARS}
     sso = services().sso
     cookie = transaction_cookie_name(params.get("state", ""))
+    store_down = False
 
     @after_this_request
     def _spend_cookie(response):
-        # Kept through an outage (503): nothing may have been spent yet, so once the store is
-        # back a reload can still finish; a replay after the marker is refused anyway.
-        if response.status_code != 503:
+        # Kept only when the single-use mark could not be written (the state store was down):
+        # nothing has been spent then, so a reload once the store is back can still finish.
+        if not store_down:
             expire_transaction_cookie(response, cookie)
         return response
 
@@ -95,6 +97,7 @@ def callback(provider_id: str):
         if previous is not None:
             sso.end({previous.id})  # one browser, one session
     except (SsoError, *OUTAGES) as error:
+        store_down = isinstance(error, StoreUnavailable)
         services().attempts.record("sso", None, provider_id, getattr(error, "status", 503),
                                    getattr(error, "reason", "unavailable"), started)
         raise  # the blueprint's error handlers answer with a page

@@ -63,9 +63,11 @@ def groups_from(value: Any) -> tuple[str, ...]:
 
 def strip_domain(value: str, domains: tuple[str, ...]) -> str:
     """``local`` when ``value`` is ``local@domain`` (one ``@``, something before it) and
-    ``domain``, lower-cased, is one of ``domains`` (lower case); ``value`` unchanged otherwise."""
+    ``domain`` is ASCII and, lower-cased, one of ``domains`` (lower case); ``value`` unchanged
+    otherwise. ASCII only: ``str.lower`` folds look-alikes such as the Kelvin sign into ``k``,
+    which an IdP that checks its domains byte for byte would let through."""
     local, at, domain = value.partition("@")
-    if at and local and "@" not in domain and domain.lower() in domains:
+    if at and local and "@" not in domain and domain.isascii() and domain.lower() in domains:
         return local
     return value
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import requests
 from providers.base import ProviderUnavailable
 from providers.oidc.claims import OidcRejected
 from providers.oidc.settings import OidcSettings
-from providers.oidc.transport import HeaderWatch, watch_connections
+from providers.oidc.transport import CallWatch, watch_connections
 
 log = logging.getLogger(__name__)
 
@@ -84,38 +83,38 @@ class Http:
         blocked on an IdP that drips its answer (headers or body) byte by byte."""
         started = time.monotonic()
         deadline = started + self.timeout
-        watchdog: threading.Timer | None = None
         try:
-            with HeaderWatch(2 * self.timeout) as header_watch:
+            with CallWatch(2 * self.timeout) as watch:
                 response = self.session.request(method, url, timeout=(self.timeout, self.timeout),
                                                 allow_redirects=False, stream=True, **kwargs)
-                header_watch.answered()
-            with response:
-                watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (response,))
-                watchdog.daemon = True
-                watchdog.start()
-                body = bytearray()
-                for chunk in response.iter_content(65536):
-                    body += chunk
-                    if len(body) > MAX_BODY_BYTES:
-                        raise ProviderUnavailable(self.provider_id, f"{what}: answer too large")
+                watch.rearm(deadline - time.monotonic())
+                with response:
+                    try:
+                        body = self._read_body(response, what)
+                    finally:
+                        watch.finish()  # before the connection can return to the pool
                 if time.monotonic() > deadline:
                     raise ProviderUnavailable(self.provider_id, f"{what}: timed out")
-                answer = Answer(response.status_code, response.headers.get("Content-Type", ""), bytes(body))
+                answer = Answer(response.status_code, response.headers.get("Content-Type", ""), body)
         except requests.Timeout:
             raise ProviderUnavailable(self.provider_id, f"{what}: timed out") from None
         except ProviderUnavailable:
             raise
         except (requests.RequestException, OSError, ValueError, AttributeError) as error:
-            # A connection a watchdog closed fails in whichever layer was reading it.
+            # A connection the watchdog cut fails in whichever layer was reading it.
             reason = "timed out" if time.monotonic() >= deadline else type(error).__name__
             raise ProviderUnavailable(self.provider_id, f"{what}: {reason}") from None
-        finally:
-            if watchdog is not None:
-                watchdog.cancel()
         if answer.status >= 500:
             raise ProviderUnavailable(self.provider_id, f"{what}: HTTP {answer.status}")
         return answer
+
+    def _read_body(self, response: requests.Response, what: str) -> bytes:
+        body = bytearray()
+        for chunk in response.iter_content(65536):
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise ProviderUnavailable(self.provider_id, f"{what}: answer too large")
+        return bytes(body)
 
     def get_json(self, url: str, what: str) -> dict[str, Any]:
         """GET a JSON object that must answer 200 (anything else is the IdP's failure)."""
@@ -126,19 +125,6 @@ class Http:
         if data is None:
             raise ProviderUnavailable(self.provider_id, f"{what}: not a JSON object")
         return data
-
-
-def _cut(response: requests.Response) -> None:
-    """End a response from another thread: shutting the socket down wakes a blocked read
-    (closing the response object alone does not)."""
-    connection = getattr(response.raw, "connection", None) or getattr(response.raw, "_connection", None)
-    sock = getattr(connection, "sock", None)
-    try:
-        if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    response.close()
 
 
 class _Cached:

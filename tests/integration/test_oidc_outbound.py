@@ -64,17 +64,7 @@ class DrippingServer:
      b"1\r\n \r\n"),
 ])
 def test_a_dripped_answer_is_cut_at_the_deadline(head, byte):
-    server = DrippingServer(head, byte)
-    session = requests.Session()
-    session.trust_env = False
-    try:
-        started = time.monotonic()
-        with pytest.raises(ProviderUnavailable, match="timed out"):
-            Http("idp", 1.0, session).get_json(f"http://127.0.0.1:{server.port}/jwks", "jwks")
-        assert time.monotonic() - started < 2.0
-    finally:
-        session.close()
-        server.stop()
+    _assert_cut_within(DrippingServer(head, byte), 2.0)
 
 
 @pytest.mark.parametrize("head, byte", [
@@ -83,14 +73,18 @@ def test_a_dripped_answer_is_cut_at_the_deadline(head, byte):
 ])
 def test_dripped_headers_are_cut_within_twice_the_timeout(head, byte):
     """requests bounds each read, not the wait for the headers: a watchdog does."""
-    server = DrippingServer(head, byte, interval=0.2)
+    _assert_cut_within(DrippingServer(head, byte, interval=0.2), 2.5)
+
+
+def _assert_cut_within(server: DrippingServer, seconds: float) -> None:
+    """A call with a 1 s timeout to ``server`` fails as timed out in less than ``seconds``."""
     session = requests.Session()
     session.trust_env = False
     try:
         started = time.monotonic()
         with pytest.raises(ProviderUnavailable, match="timed out"):
             Http("idp", 1.0, session).get_json(f"http://127.0.0.1:{server.port}/jwks", "jwks")
-        assert time.monotonic() - started < 2.5
+        assert time.monotonic() - started < seconds
     finally:
         session.close()
         server.stop()
@@ -116,4 +110,97 @@ def test_an_idp_down_at_start_is_not_asked_by_every_login():
         assert server.connections == 2               # and tried again after the pause
     finally:
         provider.close()
+        server.stop()
+
+
+def _self_signed(tmp_path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime as dt
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "idp.pem", tmp_path / "idp.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+class SlowTlsServer:
+    """A TLS server whose handshake messages reach the client one byte every ``interval``."""
+
+    def __init__(self, cert_file: str, key_file: str, interval: float = 0.2):
+        import ssl
+        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._context.load_cert_chain(cert_file, key_file)
+        self._interval = interval
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(4)
+        self.port = self._socket.getsockname()[1]
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import ssl
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                return
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = self._context.wrap_bio(incoming, outgoing, server_side=True)
+            threading.Thread(target=self._handshake_slowly, args=(connection, tls, incoming, outgoing),
+                             daemon=True).start()
+
+    def _handshake_slowly(self, connection, tls, incoming, outgoing):
+        import ssl
+        try:
+            while not self._stop.is_set():
+                incoming.write(connection.recv(65536))
+                try:
+                    tls.do_handshake()
+                    return
+                except ssl.SSLWantReadError:
+                    pass
+                for byte in outgoing.read():
+                    time.sleep(self._interval)
+                    connection.sendall(bytes([byte]))
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            connection.close()
+
+    def stop(self):
+        self._stop.set()
+        self._socket.close()
+
+
+def test_a_tls_handshake_dripped_byte_by_byte_is_cut_within_twice_the_timeout(tmp_path):
+    """CPython's ssl bounds the whole handshake by the socket timeout (urllib3 shakes hands
+    before the call's watchdog knows the connection)."""
+    cert_file, key_file = _self_signed(tmp_path)
+    server = SlowTlsServer(cert_file, key_file)
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = cert_file
+    try:
+        started = time.monotonic()
+        with pytest.raises(ProviderUnavailable, match="timed out"):
+            Http("idp", 1.0, session).get_json(f"https://127.0.0.1:{server.port}/jwks", "jwks")
+        assert time.monotonic() - started < 2.5
+    finally:
+        session.close()
         server.stop()

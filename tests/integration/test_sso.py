@@ -892,6 +892,20 @@ def test_hostile_form_fields_are_400_not_500(gateway, idp):
         assert response.status_code in (201, 400, 403), (body, response.status_code)
 
 
+def _age_idp_snapshot(gateway, username: str, days: int) -> None:
+    """Make the gateway's record of ``username``'s last IdP login ``days`` old."""
+    from sqlalchemy import update
+    from gateway.models import Account
+    services = gateway.services()
+    try:
+        with services.database.session() as db:
+            account = db.get(Account, username)
+            stale = dict(account.snapshot, recorded_at=time.time() - days * 86400)
+            db.execute(update(Account).where(Account.username == username).values(snapshot=stale))
+    finally:
+        services.close()
+
+
 def test_app_passwords_need_a_recent_browser_login(gateway, idp):
     session, _callback = sso_login(gateway, idp)
     csrf = _csrf(session.get(f"{gateway.url}/account", timeout=10).text)
@@ -899,16 +913,7 @@ def test_app_passwords_need_a_recent_browser_login(gateway, idp):
                            data={"name": "old laptop", "csrf_token": csrf}, timeout=10)
     password = re.search(r'id="new-app-password">(gwap_[A-Za-z0-9_-]+)<', created.text).group(1)
     assert authenticate(gateway, username="alice", password=password).status_code == 200
-    services = gateway.services()
-    try:
-        from sqlalchemy import update
-        from gateway.models import Account
-        with services.database.session() as db:
-            account = db.get(Account, "alice")
-            stale = dict(account.snapshot, recorded_at=time.time() - 31 * 86400)
-            db.execute(update(Account).where(Account.username == "alice").values(snapshot=stale))
-    finally:
-        services.close()
+    _age_idp_snapshot(gateway, "alice", days=31)
     refused = authenticate(gateway, username="alice", password=password)
     assert refused.status_code == 403  # the IdP has not seen alice for a month
     sso_login(gateway, idp)            # a browser login refreshes what the gateway knows
@@ -1016,8 +1021,6 @@ def test_deleting_an_sso_user_ends_their_app_passwords_at_once(gateway, idp):
 
 def test_a_refused_app_password_login_records_no_use(gateway, idp):
     from datetime import timedelta
-    from sqlalchemy import update
-    from gateway.models import Account
     from providers.sql import utcnow
 
     password = _new_app_password(gateway, idp)
@@ -1026,14 +1029,7 @@ def test_a_refused_app_password_login_records_no_use(gateway, idp):
     _app_password_row(gateway, password, last_used_at=long_ago)  # outside the 60 s resolution
     assert authenticate(gateway, username="carol", password=password).status_code == 401
     assert _app_password_row(gateway, password).last_used_at == long_ago
-    services = gateway.services()
-    try:
-        with services.database.session() as db:
-            account = db.get(Account, "alice")
-            stale = dict(account.snapshot, recorded_at=time.time() - 31 * 86400)
-            db.execute(update(Account).where(Account.username == "alice").values(snapshot=stale))
-    finally:
-        services.close()
+    _age_idp_snapshot(gateway, "alice", days=31)
     assert authenticate(gateway, username="alice", password=password).status_code == 403
     assert _app_password_row(gateway, password).last_used_at == long_ago
     sso_login(gateway, idp)   # a fresh browser login: the app password is accepted again

@@ -32,6 +32,7 @@ import yaml
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
+from gateway.app import MAX_REQUEST_BYTES
 from gateway.config import hashing_defaults, load_config
 from gateway.db import Database
 from gateway.health import HealthMonitor
@@ -436,6 +437,13 @@ def test_service_pdb_hpa_and_ingress_match_the_deployment():
             assert backend["port"] in ({"name": service_port["name"]}, {"number": service_port["port"]})
     # The gateway trusts no X-Forwarded-*: its external URL must be the Ingress's https host.
     assert env_configmap()["GATEWAY_PUBLIC_URL"] in {f"https://{host}" for host in hosts}
+
+
+def test_ingress_body_limit_is_the_gateways():
+    ingress = next(doc for doc in yaml.safe_load_all((DEPLOY / "kubernetes" / "ingress.yaml").read_text())
+                   if doc and doc.get("kind") == "Ingress")
+    annotation = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert annotation == f"{MAX_REQUEST_BYTES // 1024}k"
 
 
 def test_ingress_publishes_the_browser_routes_and_nothing_internal(tmp_path):
@@ -846,7 +854,7 @@ def test_nginx_conf_terminates_tls_and_forwards_no_client_claims():
     conf = nginx_directives()
     assert re.search(r"ssl_protocols\s+TLSv1\.2 TLSv1\.3;", conf)
     assert re.search(r'add_header Strict-Transport-Security "max-age=\d+" always;', conf)
-    assert re.search(r"client_max_body_size\s+16k;", conf)
+    assert re.search(rf"client_max_body_size\s+{MAX_REQUEST_BYTES // 1024}k;", conf)  # the gateway's limit
     assert re.search(r"server\s+127\.0\.0\.1:8080;", conf)
     assert re.search(r"proxy_set_header\s+X-Request-ID\s+\$request_id;", conf)
     for header in ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "X-Real-IP"):

@@ -158,6 +158,11 @@ def _settings(**changes) -> OidcSettings:
     return oidc_settings(options)
 
 
+def test_client_id_as_an_access_token_audience_needs_id_tokens_accepted_too():
+    tokens = _settings(tokens={"access_token_audiences": ["gw"], "accept_id_tokens": True}).tokens
+    assert tokens.access_token_audiences == ("gw",) and tokens.accept_id_tokens
+
+
 def test_defaults_match_the_settings_defaults():
     assert _settings() == OidcSettings(issuer=ISSUER, client_id="gw", client_secret="s3cret")
 
@@ -199,6 +204,8 @@ CONFIG_ERRORS = [
     ({"client_auth": "private_key_jwt"}, "client_auth", "Must be one of"),
     ({"client_auth": "none", "client_secret": ..., "tokens": {"introspection": True}}, "tokens.introspection",
      "confidential client"),
+    ({"tokens": {"access_token_audiences": ["gw"]}}, "tokens.access_token_audiences",
+     "also set tokens.accept_id_tokens: true"),
     ({"scopes": ["profile", "email"]}, "scopes", "must contain openid"),
     ({"scopes": ["openid", "two words"]}, "scopes[1]", "not an OAuth scope"),
     ({"scopes": "openid"}, "scopes", "Not a valid list"),
@@ -499,6 +506,9 @@ STRIP_CASES = [
     ("nothing before @", "@corp.example.com", ("corp.example.com",), "@corp.example.com"),
     ("two @", "a@b@corp.example.com", ("corp.example.com",), "a@b@corp.example.com"),
     ("nothing listed", "ann@corp.example.com", (), "ann@corp.example.com"),
+    # "\u212a" (KELVIN SIGN) lower-cases to "k": an IdP checking domains byte for byte sees another one
+    ("look-alike folds to a listed domain", "ann@\u212acorp.example", ("kcorp.example",), "ann@\u212acorp.example"),
+    ("dotless i look-alike", "ann@corp.\u0130o", ("corp.io",), "ann@corp.\u0130o"),
 ]
 
 
