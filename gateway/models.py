@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from providers.local import models as _local_models  # noqa: F401  (one metadata for Alembic)
@@ -59,6 +59,10 @@ class SsoSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The ID token of the browser login, sealed (gateway.sso.ID_TOKEN_HKDF_INFO), for
+    # id_token_hint at the IdP's logout; NULL once the session is revoked. Deferred: only the
+    # sign-out path reads it.
+    sealed_id_token: Mapped[str | None] = mapped_column(Text, deferred=True)
 
 
 class AuditEvent(Base):

@@ -1,9 +1,10 @@
-"""SSO sessions: what gateway tokens are bound to. Revoking a session revokes all its tokens."""
+"""SSO sessions: what gateway tokens are bound to. Revoking a session revokes all its tokens
+and forgets the ID token its browser login kept."""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -28,6 +29,9 @@ class SessionRecord:
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+    # The login's sealed ID token: read only by SessionStore.with_sealed_id_token (the
+    # sign-out path), None everywhere else.
+    sealed_id_token: str | None = field(default=None, repr=False, compare=False)
 
     def active(self, now: datetime) -> bool:
         return self.revoked_at is None and self.expires_at > now
@@ -53,14 +57,16 @@ class SessionStore:
         self._clock = clock
         self._cache = exact_cache_for(database.engine)
 
-    def create(self, identity: Identity, lifetime: timedelta) -> SessionRecord:
-        """Start a session for ``identity`` lasting ``lifetime``; its id is 192 random bits."""
+    def create(self, identity: Identity, lifetime: timedelta, *,
+               sealed_id_token: str | None = None) -> SessionRecord:
+        """Start a session for ``identity`` lasting ``lifetime``; its id is 192 random bits.
+        ``sealed_id_token`` (the login's ID token, already sealed) is kept until it ends."""
         if lifetime <= timedelta(0):
             raise ValueError("session lifetime must be positive")
         now = self._clock()
         row = SsoSession(id=secrets.token_urlsafe(24), username=identity.username,
                          provider=identity.provider, identity=identity.to_dict(),
-                         created_at=now, expires_at=now + lifetime)
+                         created_at=now, expires_at=now + lifetime, sealed_id_token=sealed_id_token)
         with self.database.session() as session:
             session.add(row)
         return _record(row)
@@ -91,8 +97,16 @@ class SessionStore:
             row = connection.execute(_ACTIVE_BY_ID, {"session_id": session_id}).first()
         return None if row is None else (_record(row), row.revoked_at is not None)
 
+    def with_sealed_id_token(self, record: SessionRecord) -> SessionRecord:
+        """``record`` with the sealed ID token its row holds now (None once it has ended): one
+        primary-key read of that column alone, for the sign-out path."""
+        with self.database.engine.connect() as connection:
+            sealed = connection.execute(
+                select(_SESSIONS.c.sealed_id_token).where(_SESSIONS.c.id == record.id)).scalar()
+        return replace(record, sealed_id_token=sealed)
+
     def revoke(self, session_id: str) -> bool:
-        """End the session; True if it was active until now."""
+        """End the session (forgetting its ID token); True if it was active until now."""
         if not isinstance(session_id, str) or len(session_id) > MAX_SESSION_ID_LENGTH:
             return False
         return self._revoke_where(SsoSession.id == session_id) > 0
@@ -147,5 +161,5 @@ class SessionStore:
             result = session.execute(
                 update(SsoSession)
                 .where(*conditions, SsoSession.revoked_at.is_(None), SsoSession.expires_at > now)
-                .values(revoked_at=now))
+                .values(revoked_at=now, sealed_id_token=None))
             return result.rowcount or 0

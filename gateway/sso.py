@@ -10,8 +10,10 @@ then spends the transaction with one set-if-absent of a marker in the shared sta
 until the transaction would have expired (so a replay is refused on every replica), and only then
 lets the provider exchange the code and validate the callback. It admits the identity (one owner
 per username, not disabled), applies the mapping's ``require`` gate, records an SSO session and
-mints the gateway token bound to it. Ending the session revokes every token minted for it, on
-every replica, since sessions live in the database.
+mints the gateway token bound to it. The session keeps the login's ID token, sealed under a key
+of its own (ID_TOKEN_HKDF_INFO), so a top-level sign-out can send it to the IdP as
+``id_token_hint``. Ending the session revokes every token minted for it, on every replica, since
+sessions live in the database, and forgets that ID token.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from gateway.configerror import ConfigError
 from gateway.federation import Denied, Federation
 from gateway.mapping import EvaluationMemo
 from gateway.redirects import RedirectAllowlist
+from gateway.sealing import BrokenSeal, Sealer
 from gateway.sessions import SessionRecord, SessionStore
 from gateway.ssoseal import TransactionSeal, UnreadableTransaction
 from gateway.state import StateStore
@@ -49,6 +52,10 @@ TRANSACTION_SECONDS = 600
 MAX_TRANSACTION_COOKIES = 5
 MARKER_CLOCK_MARGIN_SECONDS = 300
 _STATE = re.compile(r"[A-Za-z0-9_.~-]{16,128}")
+# The key that seals the ID tokens sessions keep for id_token_hint, and what it authenticates.
+ID_TOKEN_HKDF_INFO = b"dronedb-auth-gateway sso id token v1"
+_ID_TOKEN_ASSOCIATED_DATA = b"sso id token hint v1"
+MAX_ID_TOKEN_HINT_CHARS = 16384  # a longer ID token is not kept: the sign-out goes without it
 
 
 @dataclass
@@ -105,6 +112,7 @@ class SsoService:
         self._mapping = mapping
         self._audit = audit
         self.transactions = TransactionSeal(secret, TRANSACTION_SECONDS, clock)
+        self._id_tokens = Sealer(secret, ID_TOKEN_HKDF_INFO, _ID_TOKEN_ASSOCIATED_DATA)
         self.session_lifetime = timedelta(
             seconds=self.settings.session_lifetime_seconds or config.tokens.session_lifetime_seconds)
         self.token_lifetime = min(
@@ -196,7 +204,7 @@ class SsoService:
         if not self._store.add("sso:used:" + _digest(state), "1", remaining + MARKER_CLOCK_MARGIN_SECONDS):
             raise SsoError(400, "reused_state", EXPIRED)
         try:
-            identity = provider.finish(self.callback_url(provider_id), params, record.transaction)
+            finished = provider.finish(self.callback_url(provider_id), params, record.transaction)
         except OidcRejected as rejected:
             self._refused(provider_id, None, rejected.reason)
             raise SsoError(rejected.status, rejected.reason,
@@ -205,15 +213,16 @@ class SsoService:
             log.warning("sso callback: provider %s unavailable: %s", provider_id, error.reason)
             raise SsoError(503, "provider_unavailable", UNAVAILABLE) from None
         try:
-            identity = self._federation.admit(identity)
+            identity = self._federation.admit(finished.identity)
         except Denied as denied:
-            self._refused(provider_id, identity.username, denied.reason)
+            self._refused(provider_id, finished.identity.username, denied.reason)
             raise SsoError(denied.status, denied.reason, NOT_ALLOWED) from None
         if self._mapping.evaluate(identity).denied:
             self._refused(provider_id, identity.username, "mapping_require_failed")
             raise SsoError(403, "mapping_require_failed", NOT_ALLOWED)
         self._accounts.record_snapshot(identity)
-        session = self._sessions.create(identity, self.session_lifetime)
+        session = self._sessions.create(identity, self.session_lifetime,
+                                        sealed_id_token=self._sealed_id_token(finished.id_token))
         owner = self._accounts.owner_of(identity.username)
         if owner is None or owner.disabled:  # disabled while this login was under way
             self._sessions.revoke(session.id)
@@ -222,6 +231,13 @@ class SsoService:
         self._audit.record("login", "success", username=identity.username, provider=provider_id,
                            path="sso")
         return CompletedLogin(identity, session, token, record.next_url)
+
+    def _sealed_id_token(self, id_token: str) -> str | None:
+        """The ID token sealed for its session to keep; None (keep nothing) when it is longer
+        than MAX_ID_TOKEN_HINT_CHARS."""
+        if len(id_token) > MAX_ID_TOKEN_HINT_CHARS:
+            return None
+        return self._id_tokens.seal(id_token.encode("utf-8"))
 
     def open_session(self, identity: Identity, path: str) -> SessionRecord:
         """A session for an identity already admitted some other way (a password form,
@@ -254,12 +270,15 @@ class SsoService:
         except InvalidToken:
             return None
 
-    def end(self, session_ids: set[str]) -> SessionRecord | None:
+    def end(self, session_ids: set[str], *, for_idp_logout: bool = False) -> SessionRecord | None:
         """Revoke these sessions; return the first one that was still active (for the IdP
-        logout), or None."""
+        logout), or None. With ``for_idp_logout`` the one returned carries its sealed ID token,
+        read just before revoking it cleared it (:meth:`idp_logout_url` sends it)."""
         ended = None
         for session_id in sorted(session_ids):
             record = self._sessions.get_active(session_id)
+            if record is not None and ended is None and for_idp_logout:
+                record = self._sessions.with_sealed_id_token(record)
             if self._sessions.revoke(session_id) and record is not None:
                 ended = ended or record
                 self._audit.record("logout", "ok", username=record.username,
@@ -267,11 +286,27 @@ class SsoService:
         return ended
 
     def idp_logout_url(self, session: SessionRecord | None) -> str | None:
-        """Where a top-level sign-out continues: the IdP's end-session endpoint, if any."""
+        """Where a top-level sign-out continues: the IdP's end-session endpoint, if any, with
+        ``id_token_hint`` when ``session`` carries a sealed ID token that opens (see
+        :meth:`end`). This URL is the only place the ID token ever leaves the gateway."""
         provider = self.providers.get(session.provider) if session else None
         if provider is None:
             return None
-        return provider.end_session_url(f"{self.public_url}/sso/signed-out")
+        return provider.end_session_url(f"{self.public_url}/sso/signed-out",
+                                        self._id_token_hint(session))
+
+    def _id_token_hint(self, session: SessionRecord) -> str | None:
+        """The ID token ``session`` keeps, or None: none kept, or one that does not open (the
+        server secret changed), which is logged without the token."""
+        if session.sealed_id_token is None:
+            return None
+        try:
+            return self._id_tokens.open(session.sealed_id_token).decode("utf-8")
+        except (BrokenSeal, UnicodeDecodeError):
+            log.info("sso sign-out: the ID token kept with a %s session does not open (server "
+                     "secret changed?); continuing to the IdP without id_token_hint",
+                     session.provider)
+            return None
 
 
 def check_cookie_reach(public_url: str, settings: SsoSettings, source: str) -> None:

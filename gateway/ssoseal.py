@@ -3,10 +3,11 @@
 :class:`TransactionSeal` turns a login transaction (provider, state, nonce, PKCE verifier,
 redirect URI, where to go next, when it was issued and when it expires) into an opaque,
 cookie-safe string and back. It is AES-256-GCM: the browser can neither read the nonce and
-verifier nor change, truncate or extend anything without the value failing to open. The key is
-derived by HKDF-SHA256 from GATEWAY_KEY_ENCRYPTION_KEY with a label of its own, so every worker
-and replica configured with that secret opens what any other sealed, and the key is neither the
-one that encrypts signing keys nor the ones that MAC the gateway's cookies.
+verifier nor change, truncate or extend anything without the value failing to open
+(:class:`gateway.sealing.Sealer`). The key is derived by HKDF-SHA256 from
+GATEWAY_KEY_ENCRYPTION_KEY with a label of its own, so every worker and replica configured with
+that secret opens what any other sealed, and the key is neither the one that encrypts signing
+keys nor the ones that MAC the gateway's cookies.
 
 Sealing proves only that the gateway issued the transaction, not that it is used once:
 :meth:`gateway.sso.SsoService.complete` adds the single-use marker in the shared store.
@@ -14,25 +15,18 @@ Sealing proves only that the gateway issued the transaction, not that it is used
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from gateway.sealing import BrokenSeal, Sealer
 
 HKDF_INFO = b"dronedb-auth-gateway sso transaction v1"
 # Bound to the format version: a value sealed for another purpose or format never opens here.
 _ASSOCIATED_DATA = b"sso transaction v1"
-_NONCE_BYTES = 12
 # Far above a real sealed transaction (about 600 characters), far below a cookie header's limit.
 _SEALED = re.compile(r"[A-Za-z0-9_-]{40,4096}")
 
@@ -66,9 +60,7 @@ class TransactionSeal:
     """Seals and opens login transactions under a key derived from the server secret."""
 
     def __init__(self, secret: str, lifetime_seconds: float, clock: Callable[[], float] = time.time):
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                   info=HKDF_INFO).derive(secret.encode("utf-8"))
-        self._aead = AESGCM(key)
+        self._sealer = Sealer(secret, HKDF_INFO, _ASSOCIATED_DATA)
         self._lifetime = lifetime_seconds
         self._clock = clock
 
@@ -86,10 +78,7 @@ class TransactionSeal:
         issued = self.now() if issued_at is None else issued_at
         record = {"v": 1, "provider": provider_id, "next": next_url, "iat": round(issued, 3),
                   "exp": round(issued + self._lifetime, 3), "transaction": dict(transaction)}
-        plaintext = json.dumps(record, separators=(",", ":")).encode()
-        nonce = os.urandom(_NONCE_BYTES)
-        sealed = nonce + self._aead.encrypt(nonce, plaintext, _ASSOCIATED_DATA)
-        return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+        return self._sealer.seal(json.dumps(record, separators=(",", ":")).encode())
 
     def open(self, sealed: str) -> OpenedTransaction:
         """The transaction ``sealed`` holds, if this secret sealed it and it has not expired.
@@ -112,10 +101,8 @@ class TransactionSeal:
         if not isinstance(sealed, str) or not _SEALED.fullmatch(sealed):
             raise UnreadableTransaction("bad_state")
         try:
-            raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
-            plaintext = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _ASSOCIATED_DATA)
-            record = json.loads(plaintext)
-        except (binascii.Error, InvalidTag, ValueError):
+            record = json.loads(self._sealer.open(sealed))
+        except (BrokenSeal, ValueError):
             raise UnreadableTransaction("bad_state") from None
         if not isinstance(record, dict) or record.get("v") != 1:
             raise UnreadableTransaction("bad_state")

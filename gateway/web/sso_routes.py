@@ -122,9 +122,10 @@ def _to_registry(next_url: str, token: str, session):
     return response
 
 
-def _end_browser_session():
+def _end_browser_session(for_idp_logout: bool = False):
     """Revoke this browser's session (by its session cookie and by the token in its
-    ``xAuthToken`` cookie); return the session that was ended, if any."""
+    ``xAuthToken`` cookie); return the session that was ended, if any (with its sealed ID
+    token when ``for_idp_logout``)."""
     sso = services().sso
     ids = set()
     session = signed_in()
@@ -133,7 +134,7 @@ def _end_browser_session():
     token_session = sso.session_of_token(xauth_token_from_cookie())
     if token_session is not None:
         ids.add(token_session)
-    return sso.end(ids)
+    return sso.end(ids, for_idp_logout=for_idp_logout)
 
 
 @bp.get("/sso/logout")
@@ -155,8 +156,11 @@ def signout():
     session = signed_in()
     if session is not None and not csrf_ok(session):
         return error_page(403, FORM_EXPIRED)
-    target = services().sso.idp_logout_url(_end_browser_session()) or "/sso/signed-out"
+    ended = _end_browser_session(for_idp_logout=True)
+    target = services().sso.idp_logout_url(ended) or "/sso/signed-out"
     response = redirect(target, 303)
+    # No body (werkzeug's page would repeat the URL): the id_token_hint goes in Location only.
+    response.set_data(b"")
     clear_login_cookies(response)
     return response
 

@@ -20,6 +20,7 @@ import logging
 import re
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -33,7 +34,7 @@ from providers.oidc.claims import OidcRejected, has_claim, identity_from_claims
 from providers.oidc.metadata import Answer, Http, Metadata
 from providers.oidc.settings import OidcSettings
 
-__all__ = ["OidcProvider", "OidcRejected"]
+__all__ = ["FinishedLogin", "OidcProvider", "OidcRejected"]
 
 log = logging.getLogger(__name__)
 MAX_CONCURRENT_INTROSPECTIONS = 4  # per process
@@ -61,6 +62,15 @@ _JWT_ERRORS: tuple[tuple[type[Exception], str], ...] = (
 )
 _MISSING_CLAIM_REASONS = {"aud": "bad_audience", "iss": "bad_issuer"}
 _ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+@dataclass(frozen=True)
+class FinishedLogin:
+    """What :meth:`OidcProvider.finish` proved: the identity, and the raw ID token it was
+    verified from (for ``id_token_hint`` at the IdP's logout; a secret, never logged)."""
+
+    identity: Identity
+    id_token: str = field(repr=False)
 
 
 class OidcProvider:
@@ -110,8 +120,10 @@ class OidcProvider:
         }
         return _with_query(endpoint, params), transaction
 
-    def finish(self, redirect_uri: str, params: Mapping[str, str], transaction: Mapping[str, Any]) -> Identity:
-        """The identity a callback proves, checked against the transaction :meth:`start` gave.
+    def finish(self, redirect_uri: str, params: Mapping[str, str],
+               transaction: Mapping[str, Any]) -> FinishedLogin:
+        """The identity a callback proves, checked against the transaction :meth:`start` gave,
+        with the ID token it was verified from.
 
         In order: an ``error`` parameter (``idp_error``); ``state`` (``bad_state``); the redirect
         URI (``bad_redirect_uri``); RFC 9207 ``iss`` (``bad_iss``: wrong, or missing where the IdP
@@ -151,11 +163,13 @@ class OidcProvider:
         if self._wants_userinfo(claims):
             claims = _merged(claims, self._userinfo(tokens.get("access_token"), claims.get("sub"),
                                                     required=self.settings.userinfo == "always"))
-        return self._identity(claims)
+        return FinishedLogin(self._identity(claims), id_token)
 
-    def end_session_url(self, post_logout_redirect_uri: str | None) -> str | None:
-        """The IdP's end_session_endpoint with client_id (and post_logout_redirect_uri), if
-        end_session is configured and the IdP advertises one; None otherwise. Never raises."""
+    def end_session_url(self, post_logout_redirect_uri: str | None,
+                        id_token_hint: str | None = None) -> str | None:
+        """The IdP's end_session_endpoint with client_id (and post_logout_redirect_uri, and
+        id_token_hint: the ID token of the login being ended), if end_session is configured and
+        the IdP advertises one; None otherwise. Never raises."""
         if not self.settings.end_session:
             return None
         try:
@@ -164,7 +178,8 @@ class OidcProvider:
             return None
         if endpoint is None:
             return None
-        params = {"client_id": self.settings.client_id}
+        params = {"id_token_hint": id_token_hint} if id_token_hint else {}
+        params["client_id"] = self.settings.client_id
         if post_logout_redirect_uri:
             params["post_logout_redirect_uri"] = post_logout_redirect_uri
         return _with_query(endpoint, params)

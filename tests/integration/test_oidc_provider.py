@@ -179,7 +179,11 @@ def test_alice_logs_in_with_pkce_and_flat_groups(idp, make):
     assert all(second[key] != transaction[key] for key in ("state", "nonce", "code_verifier"))
 
     params = _query(idp.login_with_requests(url, "alice", DEFAULT_PASSWORD))
-    identity = provider.finish(REDIRECT_URI, params, transaction)
+    finished = provider.finish(REDIRECT_URI, params, transaction)
+    claims = jwt.decode(finished.id_token, options={"verify_signature": False})
+    assert (claims["nonce"], claims["aud"]) == (transaction["nonce"], DEFAULT_CLIENT_ID)
+    assert finished.id_token not in repr(finished)  # the ID token for id_token_hint, never shown
+    identity = finished.identity
     assert identity.provider == "sso"
     assert identity.subject == f"{idp.issuer}|{ALICE_SUB}"
     assert identity.username == "alice" and identity.email == "alice@example.test"
@@ -198,16 +202,16 @@ def test_alice_logs_in_with_pkce_and_flat_groups(idp, make):
 ])
 def test_groups_from_nested_claims(idp, make, groups_claim, groups):
     provider = make(groups_claim=groups_claim, userinfo="never", expose_claims=("nickname", "email_verified"))
-    identity = provider.finish(REDIRECT_URI, *_callback(idp, provider))
+    identity = provider.finish(REDIRECT_URI, *_callback(idp, provider)).identity
     assert identity.groups == groups
     assert dict(identity.attributes) == {"nickname": "Ally", "email_verified": True}
 
 
 def test_client_secret_post_and_public_clients(idp, make):
     post = make(client_id=POST_CLIENT_ID, client_secret=POST_CLIENT_SECRET, client_auth="client_secret_post")
-    assert post.finish(REDIRECT_URI, *_callback(idp, post, "bob")).username == "bob"
+    assert post.finish(REDIRECT_URI, *_callback(idp, post, "bob")).identity.username == "bob"
     public = make(client_id=PUBLIC_CLIENT_ID, client_secret=None, client_auth="none")
-    assert public.finish(REDIRECT_URI, *_callback(idp, public)).username == "alice"
+    assert public.finish(REDIRECT_URI, *_callback(idp, public)).identity.username == "alice"
 
 
 @pytest.mark.parametrize("mode, groups_claim, asks_userinfo", [
@@ -219,7 +223,7 @@ def test_client_secret_post_and_public_clients(idp, make):
 def test_userinfo_modes(idp, make, mode, groups_claim, asks_userinfo):
     session = RecordingSession()
     provider = make(session=session, userinfo=mode, groups_claim=groups_claim)
-    identity = provider.finish(REDIRECT_URI, *_callback(idp, provider))
+    identity = provider.finish(REDIRECT_URI, *_callback(idp, provider)).identity
     assert identity.username == "alice" and identity.subject.endswith(ALICE_SUB)
     assert ("/me" in session.paths) is asks_userinfo
     assert session.paths.count("/token") == 1
@@ -229,8 +233,8 @@ def test_userinfo_modes(idp, make, mode, groups_claim, asks_userinfo):
 def test_unverified_email_is_refused_when_required(idp, make):
     strict = make(require_email_verified=True)
     _refused("email_not_verified", strict.finish, REDIRECT_URI, *_callback(idp, strict, "bob"), status=403)
-    assert strict.finish(REDIRECT_URI, *_callback(idp, strict, "alice")).username == "alice"
-    assert make().finish(REDIRECT_URI, *_callback(idp, make(), "bob")).username == "bob"
+    assert strict.finish(REDIRECT_URI, *_callback(idp, strict, "alice")).identity.username == "alice"
+    assert make().finish(REDIRECT_URI, *_callback(idp, make(), "bob")).identity.username == "bob"
 
 
 def test_a_username_without_canonical_form_is_refused(idp, make):
@@ -253,7 +257,7 @@ def test_wrong_state_redirect_uri_and_nonce_are_refused(idp, make):
 def test_a_code_is_good_once(idp, make):
     provider = make()
     params, transaction = _callback(idp, provider)
-    assert provider.finish(REDIRECT_URI, params, transaction).username == "alice"
+    assert provider.finish(REDIRECT_URI, params, transaction).identity.username == "alice"
     _refused("code_rejected", provider.finish, REDIRECT_URI, params, transaction)
     # Another login's verifier does not fit this code either.
     other = _callback(idp, provider)[1]
@@ -270,7 +274,7 @@ def test_iss_parameter_must_be_the_issuer_and_present(idp, make):
     # The IdP promises the parameter (authorization_response_iss_parameter_supported): its absence is a mix-up.
     _refused("bad_iss", provider.finish, REDIRECT_URI, {k: v for k, v in params.items() if k != "iss"},
              transaction)
-    assert provider.finish(REDIRECT_URI, params, transaction).username == "alice"
+    assert provider.finish(REDIRECT_URI, params, transaction).identity.username == "alice"
 
 
 def test_an_error_answer_is_refused(idp, make):
@@ -303,6 +307,9 @@ def test_end_session_url_and_health(idp, make):
     assert url.startswith(idp.end_session_endpoint + "?")
     assert _query(url) == {"client_id": DEFAULT_CLIENT_ID, "post_logout_redirect_uri": LOGGED_OUT_URI}
     assert _query(provider.end_session_url(None)) == {"client_id": DEFAULT_CLIENT_ID}
+    assert _query(provider.end_session_url(LOGGED_OUT_URI, "a.b.c")) == {
+        "id_token_hint": "a.b.c", "client_id": DEFAULT_CLIENT_ID,
+        "post_logout_redirect_uri": LOGGED_OUT_URI}
     assert make(end_session=False).end_session_url(LOGGED_OUT_URI) is None
 
 
@@ -491,7 +498,8 @@ def test_key_rotation_is_followed_and_the_refetch_is_rate_limited(tmp_path, make
         time.sleep(0.25)
         params, transaction = _callback(server, quick)
         assert jwt.get_unverified_header(old)["kid"] != server.kids[0]
-        assert quick.finish(REDIRECT_URI, params, transaction).username == "alice"  # refetched the JWKS
+        # Refetched the JWKS:
+        assert quick.finish(REDIRECT_URI, params, transaction).identity.username == "alice"
         assert quick.identity_from_token(old).username == "alice"  # the previous key is still published
         new = _tokens(server, quick)["id_token"]
         assert jwt.get_unverified_header(new)["kid"] == server.kids[0]

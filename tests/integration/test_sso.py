@@ -1270,3 +1270,70 @@ def test_idp_plain_jwt_access_token_of_entra_shape_is_accepted(gateway, idp):
     assert answer.json()["username"] == "alice"
     unlisted = jwt.encode({**claims, "aud": "api://someone-else"}, key, algorithm="RS256", headers=headers)
     assert authenticate(gateway, token=unlisted).status_code == 401
+
+
+# ---- id_token_hint at the IdP's logout ------------------------------------------------------
+
+def _sealed_id_token_of(gateway, session_id: str):
+    """The session's sealed_id_token column, read in-process as an operator could."""
+    from sqlalchemy import select
+    from gateway.models import SsoSession
+
+    services = gateway.services()
+    try:
+        with services.database.engine.connect() as connection:
+            return connection.execute(select(SsoSession.__table__.c.sealed_id_token)
+                                      .where(SsoSession.__table__.c.id == session_id)).scalar()
+    finally:
+        services.close()
+
+
+def test_top_level_signout_sends_the_logins_id_token_as_hint(gateway, idp, monkeypatch):
+    """The sign-out's Location carries the ID token the IdP issued for this very login (its
+    signature, sub, aud and nonce), the real IdP accepts it and returns the browser to the
+    gateway's signed-out page, and the ended session keeps no ID token."""
+    authorize_urls = []
+    login = idp.login_with_requests
+
+    def login_noting_the_url(url, *args, **kwargs):
+        authorize_urls.append(url)
+        return login(url, *args, **kwargs)
+    monkeypatch.setattr(idp, "login_with_requests", login_noting_the_url)
+    session, callback = sso_login(gateway, idp)
+    nonce = parse_qs(urlsplit(authorize_urls[-1]).query)["nonce"][0]
+    token, _ = xauth_parts(set_cookies(callback)["xAuthToken"]["value"])
+    session_id = jwt.decode(token, options={"verify_signature": False})["sid"]
+    sealed = _sealed_id_token_of(gateway, session_id)
+    assert sealed and "eyJ" not in sealed  # kept, and only encrypted
+    page = session.get(f"{gateway.url}/", timeout=10)
+    csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+
+    response = session.post(f"{gateway.url}/sso/signout", data={"csrf_token": csrf},
+                            allow_redirects=False, timeout=10)
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location.startswith(idp.end_session_endpoint + "?")
+    query = parse_qs(urlsplit(location).query)
+    assert query["client_id"] == [DEFAULT_CLIENT_ID]
+    assert query["post_logout_redirect_uri"] == [f"{gateway.url}/sso/signed-out"]
+    hint = query["id_token_hint"][0]
+    kid = jwt.get_unverified_header(hint)["kid"]
+    key = jwt.PyJWK(next(jwk for jwk in idp.jwks["keys"] if jwk["kid"] == kid))
+    claims = jwt.decode(hint, key=key, algorithms=[key.algorithm_name], audience=DEFAULT_CLIENT_ID,
+                        issuer=idp.issuer)
+    alice = next(user["sub"] for user in _users() if user["preferred_username"] == "alice")
+    assert (claims["sub"], claims["aud"], claims["nonce"]) == (alice, DEFAULT_CLIENT_ID, nonce)
+    assert response.content == b""  # the ID token is in Location and nowhere else
+    assert all(hint not in value for name, value in response.headers.items() if name != "Location")
+    assert _sealed_id_token_of(gateway, session_id) is None  # ended: the ID token is forgotten
+    assert authenticate(gateway, token=token).status_code == 401
+
+    # The IdP validates the hint: a tampered one is refused, the real one signs out.
+    forged = location.replace(hint, hint[:-4] + ("AAAA" if not hint.endswith("AAAA") else "BBBB"))
+    refused = session.get(forged, allow_redirects=False, timeout=10)
+    assert refused.status_code == 400 and "id_token_hint" in html.unescape(refused.text)
+    back = idp.logout_with_requests(location, session)
+    assert back == f"{gateway.url}/sso/signed-out"
+    signed_out = session.get(back, allow_redirects=False, timeout=10)
+    assert signed_out.status_code == 200
+    assert "You are signed out of Example Drone Registry" in signed_out.text

@@ -302,7 +302,7 @@ def _finish(fake, provider):
     url, transaction = provider.start("https://gw.test/cb")
     fake.id_claims.setdefault("nonce", transaction["nonce"])
     state = parse_qs(urlsplit(url).query)["state"][0]
-    return provider.finish("https://gw.test/cb", {"code": "c", "state": state}, transaction)
+    return provider.finish("https://gw.test/cb", {"code": "c", "state": state}, transaction).identity
 
 
 def _rejected(reason, call, *args):

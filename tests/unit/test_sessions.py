@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from gateway.models import SsoSession
 from gateway.sessions import SessionRecord, SessionStore
@@ -156,3 +156,49 @@ def test_stored_identity_survives_a_new_store(database, store):
     fresh = SessionStore(database).get_active(record.id)
     assert fresh.identity.groups == ("staff", "cn=staff,dc=example,dc=com")
     assert fresh.identity.attributes["department"] == "survey"
+
+
+def _sealed_column(database, session_id):
+    with database.engine.connect() as connection:
+        return connection.execute(select(SsoSession.__table__.c.sealed_id_token)
+                                  .where(SsoSession.__table__.c.id == session_id)).scalar()
+
+
+def test_the_sealed_id_token_stays_out_of_every_read_but_its_own(store, database):
+    record = store.create(identity(), timedelta(hours=1), sealed_id_token="sealed-id-token")
+    assert record.sealed_id_token is None and "sealed-id-token" not in repr(record)
+    statements = []
+
+    def capture(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", capture)
+    try:
+        active = store.get_active(record.id)
+        assert active.sealed_id_token is None
+        assert store.list_for_user("alice") == [record]
+        assert store.page()[0] == [record]
+        assert store.with_sealed_id_token(active).sealed_id_token == "sealed-id-token"
+    finally:
+        event.remove(database.engine, "before_cursor_execute", capture)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert [s for s in selects if "sealed_id_token" in s] == [selects[-1]]  # only the last read
+    assert store.with_sealed_id_token(active) == active  # compared without it
+
+
+@pytest.mark.parametrize("end", [
+    lambda store, record: store.revoke(record.id),
+    lambda store, record: store.revoke_user(record.username),
+    lambda store, record: store.revoke_all(),
+])
+def test_ending_a_session_forgets_its_id_token(store, database, end):
+    record = store.create(identity(), timedelta(hours=1), sealed_id_token="sealed-id-token")
+    kept = store.create(identity("bob"), timedelta(hours=1), sealed_id_token="bobs")
+    assert _sealed_column(database, record.id) == "sealed-id-token"
+    assert end(store, record)
+    assert _sealed_column(database, record.id) is None
+    assert store.with_sealed_id_token(record).sealed_id_token is None
+    if store.get_active(kept.id) is not None:  # revoke_all ended it as well
+        assert _sealed_column(database, kept.id) == "bobs"
+    else:
+        assert _sealed_column(database, kept.id) is None

@@ -439,3 +439,39 @@ def test_transaction_cookies_over_https_are_host_prefixed_and_secure(tmp_path):
         assert "Secure" in header and "HttpOnly" in header and "SameSite=Lax" in header
         assert "Path=/" in header and "Domain" not in header
     assert "Max-Age=600" in set_header and "Max-Age=0" in expire_header
+
+
+# ---- the ID token kept with a session, for id_token_hint at the IdP's logout ------------------
+
+def test_the_sign_out_sends_the_kept_id_token_only_when_it_opens(caplog):
+    import logging
+    from dataclasses import replace
+    from datetime import datetime, timezone
+
+    from gateway.sessions import SessionRecord
+    from gateway.sso import MAX_ID_TOKEN_HINT_CHARS
+    from providers.base import Identity
+
+    service, other_secret = _sso_service(), _sso_service(secret=SECRET.replace("0", "1"))
+    hints = []
+    for provider in [*service.providers.values(), *other_secret.providers.values()]:
+        provider.end_session_url = lambda uri, hint=None: hints.append((uri, hint)) or "https://idp/x"
+    id_token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln"
+    sealed = service._sealed_id_token(id_token)
+    assert id_token not in sealed and "eyJ" not in sealed
+    now = datetime.now(timezone.utc)
+    record = SessionRecord("sid", "alice", "corp", Identity("corp", "corp:1", "alice"), now, now,
+                           sealed_id_token=sealed)
+
+    assert service.idp_logout_url(record) == "https://idp/x"
+    assert hints[-1] == ("https://auth.example.com/sso/signed-out", id_token)
+    service.idp_logout_url(replace(record, sealed_id_token=None))
+    assert hints[-1][1] is None
+    with caplog.at_level(logging.INFO, logger="gateway.sso"):
+        assert other_secret.idp_logout_url(record) == "https://idp/x"  # the secret changed
+    assert hints[-1][1] is None
+    assert "without id_token_hint" in caplog.text
+    assert id_token not in caplog.text and sealed not in caplog.text
+
+    assert service._sealed_id_token("x" * MAX_ID_TOKEN_HINT_CHARS) is not None
+    assert service._sealed_id_token("x" * (MAX_ID_TOKEN_HINT_CHARS + 1)) is None
