@@ -5,6 +5,7 @@ asked again by every login (the cold-cache circuit breaker)."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 
@@ -19,11 +20,11 @@ from providers.oidc.settings import OidcSettings
 pytestmark = pytest.mark.integration
 
 
-class DrippingServer:
-    """Accepts connections and answers 200 with a long body, one byte every ``interval``."""
+class LoopbackServer:
+    """Accepts connections on a free loopback port and hands each to ``handle`` on a thread of
+    its own, until ``stop``."""
 
-    def __init__(self, head: bytes, byte: bytes, interval: float = 0.3):
-        self._head, self._byte, self._interval = head, byte, interval
+    def __init__(self):
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self._socket.listen(4)
@@ -39,9 +40,24 @@ class DrippingServer:
             except OSError:
                 return
             self.connections += 1
-            threading.Thread(target=self._drip, args=(connection,), daemon=True).start()
+            threading.Thread(target=self.handle, args=(connection,), daemon=True).start()
 
-    def _drip(self, connection):
+    def handle(self, connection):
+        raise NotImplementedError
+
+    def stop(self):
+        self._stop.set()
+        self._socket.close()
+
+
+class DrippingServer(LoopbackServer):
+    """Answers 200 with a long body, one byte every ``interval``."""
+
+    def __init__(self, head: bytes, byte: bytes, interval: float = 0.3):
+        self._head, self._byte, self._interval = head, byte, interval
+        super().__init__()
+
+    def handle(self, connection):
         try:
             connection.recv(65536)
             connection.sendall(self._head)
@@ -52,10 +68,6 @@ class DrippingServer:
             pass
         finally:
             connection.close()
-
-    def stop(self):
-        self._stop.set()
-        self._socket.close()
 
 
 @pytest.mark.parametrize("head, byte", [
@@ -138,35 +150,18 @@ def _self_signed(tmp_path) -> tuple[str, str]:
     return str(cert_file), str(key_file)
 
 
-class SlowTlsServer:
+class SlowTlsServer(LoopbackServer):
     """A TLS server whose handshake messages reach the client one byte every ``interval``."""
 
     def __init__(self, cert_file: str, key_file: str, interval: float = 0.2):
-        import ssl
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._context.load_cert_chain(cert_file, key_file)
         self._interval = interval
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self._socket.listen(4)
-        self.port = self._socket.getsockname()[1]
-        self._stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self):
-        import ssl
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._socket.accept()
-            except OSError:
-                return
-            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-            tls = self._context.wrap_bio(incoming, outgoing, server_side=True)
-            threading.Thread(target=self._handshake_slowly, args=(connection, tls, incoming, outgoing),
-                             daemon=True).start()
-
-    def _handshake_slowly(self, connection, tls, incoming, outgoing):
-        import ssl
+    def handle(self, connection):
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self._context.wrap_bio(incoming, outgoing, server_side=True)
         try:
             while not self._stop.is_set():
                 incoming.write(connection.recv(65536))
@@ -182,10 +177,6 @@ class SlowTlsServer:
             pass
         finally:
             connection.close()
-
-    def stop(self):
-        self._stop.set()
-        self._socket.close()
 
 
 def test_a_tls_handshake_dripped_byte_by_byte_is_cut_within_twice_the_timeout(tmp_path):
