@@ -19,7 +19,7 @@ Cookies the gateway sets:
   the IdP's top-level redirect back brings it), ``Max-Age`` the transaction's 10 minutes. It is
   the browser binding: a callback only completes in the browser that holds the cookie of its
   ``state``, and logins started in several tabs each have their own. The callback expires it
-  (except on a 503, when nothing may have been spent); starting a login while five
+  (except when the state store was down, so nothing was spent); starting a login while five
   (MAX_TRANSACTION_COOKIES) are present expires the oldest.
 * a binding cookie holding a random value, set by the password sign-in form: the form's CSRF
   token is a MAC of it (double submit, for a browser that has no session yet).
