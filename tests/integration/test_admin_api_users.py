@@ -314,13 +314,19 @@ def test_the_openapi_document_describes_the_users_api(gateway):
     assert "UserDetail" in document["components"]["schemas"]
 
 
-def test_a_reset_revokes_app_passwords_and_api_keys_and_is_not_for_oneself(gateway, admin):
-    admin.post("/users", json={"userName": "nina", "password": PASSWORD})
-    nina = AdminClient.login(gateway.url, "nina", PASSWORD)
-    key = next(v for v in nina.post("/me/api-keys", json={"name": "ci"}).json().values()
+def _user_with_api_key_and_app_password(gateway, admin, username: str) -> tuple[str, str]:
+    """Create the local user ``username``, and as them an API key and an app password."""
+    admin.post("/users", json={"userName": username, "password": PASSWORD})
+    person = AdminClient.login(gateway.url, username, PASSWORD)
+    key = next(v for v in person.post("/me/api-keys", json={"name": "ci"}).json().values()
                if isinstance(v, str) and v.startswith("gwak_"))
-    app = next(v for v in nina.post("/me/app-passwords", json={"name": "cli"}).json().values()
+    app = next(v for v in person.post("/me/app-passwords", json={"name": "cli"}).json().values()
                if isinstance(v, str) and v.startswith("gwap_"))
+    return key, app
+
+
+def test_a_reset_revokes_app_passwords_and_api_keys_and_is_not_for_oneself(gateway, admin):
+    key, app = _user_with_api_key_and_app_password(gateway, admin, "nina")
     assert AdminClient(gateway.url, key).get("/me").status_code == 200
     assert admin.put("/users/nina/changepwd", json={"newPassword": NEW_PASSWORD}).status_code == 204
     assert AdminClient(gateway.url, key).get("/me").status_code == 401
@@ -345,12 +351,7 @@ def test_metadata_integers_must_fit_in_64_bits(admin):
 
 
 def test_deleting_a_user_ends_their_app_passwords_and_api_keys_at_once(gateway, admin):
-    admin.post("/users", json={"userName": "omar", "password": PASSWORD})
-    omar = AdminClient.login(gateway.url, "omar", PASSWORD)
-    key = next(v for v in omar.post("/me/api-keys", json={"name": "ci"}).json().values()
-               if isinstance(v, str) and v.startswith("gwak_"))
-    app = next(v for v in omar.post("/me/app-passwords", json={"name": "cli"}).json().values()
-               if isinstance(v, str) and v.startswith("gwap_"))
+    key, app = _user_with_api_key_and_app_password(gateway, admin, "omar")
     assert registry_answer(gateway, username="omar", password=app).status_code == 200
     assert admin.delete("/users/omar").status_code == 204
     refused = registry_answer(gateway, username="omar", password=app)

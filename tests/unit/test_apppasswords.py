@@ -93,32 +93,24 @@ def test_an_accepted_app_password_login_records_its_use(database):
     assert _last_used(database, view.id) is not None
 
 
-def test_a_login_refused_for_another_username_records_no_use(database):
-    federation, apps, _ = _federation(database, Clock(), {"ann": ("s-ann", True),
-                                                          "ben": ("s-ben", True)})
+REFUSED_LOGINS = [
+    # (what, directory users, change in the directory after creating, who logs in, status)
+    ("another username", {"ann": ("s-ann", True), "ben": ("s-ben", True)}, {}, "ben", 401),
+    ("a disabled account", {"ann": ("s-ann", True)}, {"ann": ("s-ann", False)}, "ann", 403),
+    ("a replaced person", {"ann": ("s-ann", True)}, {"ann": ("s-someone-else", True)}, "ann", None),
+]
+
+
+@pytest.mark.parametrize("users, change, username, status", [case[1:] for case in REFUSED_LOGINS],
+                         ids=[case[0] for case in REFUSED_LOGINS])
+def test_a_refused_login_records_no_use(database, users, change, username, status):
+    federation, apps, provider = _federation(database, Clock(), dict(users))
     view, password = apps.create("ann", "laptop")
+    provider.users.update(change)
     with pytest.raises(Denied) as denied:
-        federation.authenticate_password("ben", password)
-    assert denied.value.status == 401
-    assert _last_used(database, view.id) is None
-
-
-def test_a_login_refused_for_a_disabled_account_records_no_use(database):
-    federation, apps, provider = _federation(database, Clock(), {"ann": ("s-ann", True)})
-    view, password = apps.create("ann", "laptop")
-    provider.users["ann"] = ("s-ann", False)            # disabled in the directory
-    with pytest.raises(Denied) as denied:
-        federation.authenticate_password("ann", password)
-    assert denied.value.status == 403
-    assert _last_used(database, view.id) is None
-
-
-def test_a_login_refused_for_a_replaced_person_records_no_use(database):
-    federation, apps, provider = _federation(database, Clock(), {"ann": ("s-ann", True)})
-    view, password = apps.create("ann", "laptop")
-    provider.users["ann"] = ("s-someone-else", True)    # a new directory entry, same name
-    with pytest.raises(Denied):
-        federation.authenticate_password("ann", password)
+        federation.authenticate_password(username, password)
+    if status is not None:
+        assert denied.value.status == status
     assert _last_used(database, view.id) is None
 
 
