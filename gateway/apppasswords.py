@@ -18,10 +18,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from gateway.db import Database
+from gateway.db import Database, advisory_lock
 from gateway.models import AppPassword
 from providers.sql import utcnow
 
@@ -187,11 +187,8 @@ def _serialise_creates(connection: Connection, username: str) -> None:
     PostgreSQL: a transaction-scoped advisory lock on the user (waiting at most the statement
     timeout). SQLite needs none: the insert that starts the transaction holds its only write
     lock until the commit."""
-    if connection.dialect.name != "postgresql":
-        return
     key = int.from_bytes(hashlib.sha256(username.encode("utf-8")).digest()[:4], "big", signed=True)
-    connection.execute(text("SELECT pg_advisory_xact_lock(:lock_class, :key)"),
-                       {"lock_class": CREATE_LOCK_CLASS, "key": key})
+    advisory_lock(connection, CREATE_LOCK_CLASS, key)
 
 
 def _view(row: AppPassword) -> AppPasswordView:

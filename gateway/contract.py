@@ -23,7 +23,7 @@ from gateway.services import Services
 from gateway.state import StoreUnavailable
 from gateway.tokens import InvalidToken
 from providers.base import Identity, ProviderUnavailable
-from providers.oidc.provider import OidcRejected
+from providers.oidc.provider import MAX_TOKEN_LENGTH, OidcRejected
 
 bp = Blueprint("contract", __name__)
 
@@ -31,9 +31,9 @@ bp = Blueprint("contract", __name__)
 OUTAGES = (ProviderUnavailable, StoreUnavailable, *UNAVAILABLE_ERRORS)
 
 FORM_TYPE = "application/x-www-form-urlencoded"
-# As long as an IdP token may be (providers.oidc.provider.MAX_TOKEN_LENGTH): Entra ID tokens with
-# many group claims pass 8 KiB. The 20 KiB body limit (gateway.app) leaves room for it.
-MAX_TOKEN_CHARS = 16384
+# As long as an IdP token may be: Entra ID tokens with many group claims pass 8 KiB. The 20 KiB
+# body limit (gateway.app) leaves room for it.
+MAX_TOKEN_CHARS = MAX_TOKEN_LENGTH
 DENIED_MESSAGES = {401: "invalid credentials", 403: "access denied"}
 
 

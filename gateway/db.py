@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, InterfaceError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-MIGRATION_LOCK_KEY = 0x64646267  # any constants shared by every replica ("ddbg", "ddbp")
-PREPARE_LOCK_KEY = 0x64646270
+PREPARE_LOCK_KEY = 0x64646270  # any constant shared by every replica ("ddbp")
 
 # Errors that mean "the database is not there" rather than "this statement is wrong".
 UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
@@ -48,28 +47,38 @@ class Database:
             return
         with self.engine.begin() as connection:  # the lock ends with this transaction
             connection.execute(text("SET LOCAL statement_timeout = 0"))
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            advisory_lock(connection, key)
             yield
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration.
 
-        On PostgreSQL, replicas (or init containers) starting together take turns on an
-        advisory lock, and a migration is not cut short by the 5 s statement timeout meant for
-        requests.
+        Its caller (:func:`gateway.bootstrap.prepare`) holds :meth:`exclusive`, so replicas (or
+        init containers) starting together take turns. On PostgreSQL a migration is not cut
+        short by the 5 s statement timeout meant for requests.
         """
         from alembic import command
 
         with self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SET LOCAL statement_timeout = 0"))
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             config = alembic_config(self.url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def advisory_lock(connection: Connection, *key: int) -> None:
+    """On PostgreSQL, wait for the transaction-scoped advisory lock ``key`` (one bigint, or two
+    ints: a class and an id) on ``connection``; it is held until that transaction ends.
+    Elsewhere, nothing."""
+    if connection.dialect.name != "postgresql":
+        return
+    names = [f"k{i}" for i in range(len(key))]
+    connection.execute(text(f"SELECT pg_advisory_xact_lock({', '.join(':' + n for n in names)})"),
+                       dict(zip(names, key)))
 
 
 def alembic_config(url: str):

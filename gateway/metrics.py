@@ -148,9 +148,9 @@ _BATCH = _Batch()
 class AuthMetrics:
     """Counts attempts for the configured providers (batched, see :class:`_Batch`)."""
 
-    def __init__(self, provider_ids: Iterable[str], batch: _Batch = _BATCH):
+    def __init__(self, provider_ids: Iterable[str]):
         self._providers = frozenset(provider_ids)
-        self._batch = batch
+        self._batch = _BATCH
 
     def provider_label(self, provider: str | None) -> str:
         if provider is None:

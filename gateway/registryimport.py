@@ -44,7 +44,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from gateway.admin.roles import AdminRoles
 from gateway.models import Account
-from gateway.registrysource import RegistryUser, read_registry_users, resolve_source
+from gateway.registrysource import RegistryUser, driver_reason, read_registry_users, resolve_source
 from gateway.registryusers import UNREADABLE_ROW, Target, interpret, registry_name, shown
 from gateway.services import Services
 from providers.local.aspnet import parse_aspnet_identity_hash
@@ -122,15 +122,14 @@ class _Current:
     updated_at: datetime | None = None
     password_changed_at: datetime | None = None
     owner_provider: str | None = None
-    owner_subject: str | None = None
 
 
 class RegistryImport:
     """Plans and applies an import into the gateway of ``services``."""
 
-    def __init__(self, services: Services, now: datetime | None = None):
+    def __init__(self, services: Services):
         self._svc = services
-        self._now = now or utcnow()
+        self._now = utcnow()
         self._provider_id = next((p.id for p in services.config.providers if p.type == "local"), None)
         if services.local_users is None or self._provider_id is None:
             raise UserError("no local provider is configured: add one (type: local) to import "
@@ -204,17 +203,15 @@ class RegistryImport:
         with self._svc.database.engine.connect() as connection:
             for start in range(0, len(names), _CHUNK):
                 chunk = names[start:start + _CHUNK]
-                for row in connection.execute(select(owners.c.username, owners.c.provider,
-                                                     owners.c.subject)
+                for row in connection.execute(select(owners.c.username, owners.c.provider)
                                               .where(owners.c.username.in_(chunk))):
-                    found[row.username] = _Current(None, owner_provider=row.provider,
-                                                   owner_subject=row.subject)
+                    found[row.username] = _Current(None, owner_provider=row.provider)
                 for row in connection.execute(select(users).where(users.c.username.in_(chunk))):
                     owner = found.get(row.username, _Current(None))
                     found[row.username] = _Current(
                         row.id, row.email, row.enabled, dict(row.overrides or {}),
                         row.password_hash, row.updated_at, row.password_changed_at,
-                        owner.owner_provider, owner.owner_subject)
+                        owner.owner_provider)
         return found
 
     # -- applying ------------------------------------------------------------------------
@@ -306,8 +303,7 @@ class _Raced(Exception):
 def _refused(error: DataError, target: Target) -> str:
     """Why the gateway's database refused a user's values, in one short line: the driver's
     first line, without the password hash should the driver quote it."""
-    lines = str(getattr(error, "orig", None) or "").strip().splitlines()
-    reason = lines[0] if lines else type(error).__name__
+    reason = driver_reason(error)
     if target.password_hash and target.password_hash in reason:
         reason = reason.replace(target.password_hash, "***")
     return f"the gateway's database refused a value: {shown(reason, 160)}"

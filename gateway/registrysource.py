@@ -122,7 +122,7 @@ def read_registry_users(source: Source) -> list[RegistryUser]:
     except SourceError:
         raise
     except SQLAlchemyError as error:
-        raise SourceError(f"{source.label}: {_reason(error)}") from None
+        raise SourceError(f"{source.label}: {driver_reason(error)}") from None
     except _URL_VALUE_ERRORS:
         raise SourceError(f"{source.label}: {_BAD_URL}") from None
     finally:
@@ -220,7 +220,7 @@ def _roles_by_user(connection, names: dict[str, str]) -> dict[str, list[str]]:
     return result
 
 
-def _reason(error: SQLAlchemyError) -> str:
+def driver_reason(error: SQLAlchemyError) -> str:
     """The first line of the driver's message, without SQLAlchemy's boilerplate."""
     lines = str(getattr(error, "orig", None) or error).strip().splitlines()
     return lines[0] if lines else type(error).__name__

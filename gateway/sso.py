@@ -133,11 +133,23 @@ class SsoService:
     def callback_url(self, provider_id: str) -> str:
         return f"{self.public_url}/sso/callback/{provider_id}"
 
-    def provider(self, provider_id: str) -> OidcProvider:
-        """The OIDC provider a browser may sign in with; SsoError 404 for an unknown one, one
-        configured ``browser_login: false`` (token path only), or with browser sign-on off."""
+    def browser_providers(self) -> list[OidcProvider]:
+        """The providers a browser may sign in with: none with browser sign-on off, and never
+        one configured ``browser_login: false`` (token path only)."""
+        if not self.enabled:
+            return []
+        return [provider for provider in self.providers.values() if provider.settings.browser_login]
+
+    def display_name(self, provider_id: str) -> str:
+        """What pages call a provider: an OIDC provider's display name, else its id."""
         provider = self.providers.get(provider_id)
-        if provider is None or not provider.settings.browser_login or not self.settings.enabled:
+        return provider.settings.name_for(provider_id) if provider is not None else provider_id
+
+    def provider(self, provider_id: str) -> OidcProvider:
+        """The OIDC provider a browser may sign in with (:meth:`browser_providers`); SsoError
+        404 for any other."""
+        provider = self.providers.get(provider_id)
+        if provider is None or provider not in self.browser_providers():
             raise SsoError(404, "unknown_provider", "There is no such sign-in option.")
         return provider
 
@@ -270,25 +282,30 @@ class SsoService:
         except InvalidToken:
             return None
 
-    def end(self, session_ids: set[str], *, for_idp_logout: bool = False) -> SessionRecord | None:
-        """Revoke these sessions; return the first one that was still active (for the IdP
-        logout), or None. With ``for_idp_logout`` the one returned carries its sealed ID token,
-        read just before revoking it cleared it (:meth:`idp_logout_url` sends it)."""
+    def end(self, session_ids: set[str]) -> SessionRecord | None:
+        """Revoke these sessions; return the first one that was still active, or None."""
         ended = None
         for session_id in sorted(session_ids):
             record = self._sessions.get_active(session_id)
-            if record is not None and ended is None and for_idp_logout:
-                record = self._sessions.with_sealed_id_token(record)
             if self._sessions.revoke(session_id) and record is not None:
                 ended = ended or record
                 self._audit.record("logout", "ok", username=record.username,
                                    provider=record.provider)
         return ended
 
+    def sign_out(self, session_ids: set[str]) -> str | None:
+        """End these sessions (:meth:`end`) and return where a top-level sign-out continues:
+        the IdP logout of the first one that was active (:meth:`idp_logout_url`), with the ID
+        token it kept, read before ending it clears it; None when there is none."""
+        first = next(filter(None, map(self._sessions.get_active, sorted(session_ids))), None)
+        hinted = self._sessions.with_sealed_id_token(first) if first is not None else None
+        self.end(session_ids)
+        return self.idp_logout_url(hinted)
+
     def idp_logout_url(self, session: SessionRecord | None) -> str | None:
         """Where a top-level sign-out continues: the IdP's end-session endpoint, if any, with
         ``id_token_hint`` when ``session`` carries a sealed ID token that opens (see
-        :meth:`end`). This URL is the only place the ID token ever leaves the gateway."""
+        :meth:`sign_out`). This URL is the only place the ID token ever leaves the gateway."""
         provider = self.providers.get(session.provider) if session else None
         if provider is None:
             return None

@@ -39,11 +39,10 @@ class AccountThrottle:
     would be worse than a looser count; no throttle at all would be worse than both.
     """
 
-    def __init__(self, store: StateStore, settings: ThrottleSettings, clock=time.time,
-                 fallback: StateStore | None = None):
+    def __init__(self, store: StateStore, settings: ThrottleSettings, clock=time.time):
         self._store = store
         # Bounded: spraying distinct names while Redis is down cannot grow it without limit.
-        self._fallback = fallback if fallback is not None else MemoryStore(max_entries=50_000)
+        self._fallback = MemoryStore(max_entries=50_000)
         self._settings = settings
         self._clock = clock
 

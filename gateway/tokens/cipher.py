@@ -6,8 +6,8 @@ import base64
 import secrets
 
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from gateway.sealing import derive_key
 
 HKDF_INFO = b"dronedb-auth-gateway key encryption v1"
 MIN_SECRET_LENGTH = 32
@@ -33,9 +33,7 @@ class KeyCipher:
         if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
             raise ValueError(
                 f"GATEWAY_KEY_ENCRYPTION_KEY must be at least {MIN_SECRET_LENGTH} characters")
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                       info=HKDF_INFO).derive(secret.encode("utf-8"))
-        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, HKDF_INFO)))
 
     def __repr__(self) -> str:
         return "KeyCipher(<secret>)"

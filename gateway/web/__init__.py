@@ -54,23 +54,22 @@ def _refuse_nul():
 def install_page_handlers(blueprint: Blueprint) -> None:
     """Give every response of ``blueprint`` the pages' security headers, refuse NUL
     characters in its input, and answer an outage (state store, database) with a 503 page.
-    Once per blueprint: the blueprints are module-level, and a process may build several apps
-    (tests, tools), while Flask refuses setup on a blueprint already registered."""
-    if getattr(blueprint, "_page_handlers_installed", False):
-        return
-    blueprint._page_handlers_installed = True  # type: ignore[attr-defined]
+    Called once per blueprint, at import: the blueprints are module-level, and a process may
+    build several apps (tests, tools), while Flask refuses setup on a registered blueprint."""
     blueprint.before_request(_refuse_nul)
     blueprint.after_request(_page_headers)
     for outage in OUTAGES:
         blueprint.register_error_handler(outage, _outage_page)
 
 
+# Per blueprint, so the contract endpoint (the hot path) pays nothing for page headers and
+# keeps its JSON errors, while every page answers a refusal or an outage with a page.
+_PAGES = (sso_routes.bp, login.bp, account.bp)
+for _blueprint in _PAGES:
+    install_page_handlers(_blueprint)
+    _blueprint.register_error_handler(SsoError, _refused_page)
+
+
 def register(app: Flask) -> None:
-    # Per blueprint, so the contract endpoint (the hot path) pays nothing for page headers and
-    # keeps its JSON errors, while every page answers a refusal or an outage with a page.
-    blueprint: Blueprint
-    for blueprint in (sso_routes.bp, login.bp, account.bp):
-        if not getattr(blueprint, "_page_handlers_installed", False):
-            install_page_handlers(blueprint)
-            blueprint.register_error_handler(SsoError, _refused_page)
+    for blueprint in _PAGES:
         app.register_blueprint(blueprint)

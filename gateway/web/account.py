@@ -113,16 +113,9 @@ def _render(session: SessionRecord, *, status: int = 200, **extra):
     return page("account.html", status, session=session, csrf=csrf_token(session),
                 answer_json=json.dumps(answer, indent=2) if answer else None,
                 app_passwords=app_passwords, now=utcnow(), is_admin=_is_admin(session),
-                provider_name=_provider_name(session.provider),
+                provider_name=services().sso.display_name(session.provider),
                 local_password=person is not None and not person.read_only,
                 notice=NOTICES.get(request.args.get("done", "")), **extra)
-
-
-def _provider_name(provider_id: str) -> str:
-    """What the page calls the provider of a session: an OIDC provider's display name, else
-    the provider's id."""
-    provider = services().sso.providers.get(provider_id)
-    return provider.settings.name_for(provider_id) if provider else provider_id
 
 
 def _is_admin(session: SessionRecord) -> bool:

@@ -62,16 +62,22 @@ def secure() -> bool:
     return services().settings.public_url.startswith("https://")
 
 
+def _host_only(name: str) -> str:
+    """``name`` with the ``__Host-`` prefix over HTTPS: browsers then keep the cookie to this
+    host (no Domain, Path=/, Secure), so a sibling host cannot plant one."""
+    return "__Host-" + name if secure() else name
+
+
 def session_cookie_name() -> str:
-    return "__Host-gw_session" if secure() else "gw_session"
+    return _host_only("gw_session")
 
 
 def binding_cookie_name() -> str:
-    return "__Host-gw_binding" if secure() else "gw_binding"
+    return _host_only("gw_binding")
 
 
 def transaction_cookie_prefix() -> str:
-    return ("__Host-" if secure() else "") + TRANSACTION_COOKIE
+    return _host_only(TRANSACTION_COOKIE)
 
 
 def transaction_cookie_name(state: str) -> str:

@@ -52,11 +52,10 @@ def landing():
     sso = services().sso
     session = signed_in()
     providers = [{"id": p.id, "name": p.settings.name_for(p.id), "label": p.settings.label_for(p.id),
-                  "logo_url": p.settings.logo_url}
-                 for p in sso.providers.values() if p.settings.browser_login]
-    through = sso.providers.get(session.provider) if session else None
-    return page("landing.html", providers=providers if sso.enabled else [], session=session,
-                provider_name=through.settings.name_for(through.id) if through else None,
+                  "logo_url": p.settings.logo_url} for p in sso.browser_providers()]
+    through_idp = session is not None and session.provider in sso.providers
+    return page("landing.html", providers=providers, session=session,
+                provider_name=sso.display_name(session.provider) if through_idp else None,
                 csrf=csrf_token(session) if session else None,
                 registry_url=services().config.sso.registry_login_url,
                 password_login=any(p.type != "oidc" for p in services().config.providers))
@@ -122,10 +121,9 @@ def _to_registry(next_url: str, token: str, session):
     return response
 
 
-def _end_browser_session(for_idp_logout: bool = False):
-    """Revoke this browser's session (by its session cookie and by the token in its
-    ``xAuthToken`` cookie); return the session that was ended, if any (with its sealed ID
-    token when ``for_idp_logout``)."""
+def _browser_session_ids() -> set[str]:
+    """This browser's sessions: by its session cookie and by the token in its ``xAuthToken``
+    cookie."""
     sso = services().sso
     ids = set()
     session = signed_in()
@@ -134,13 +132,13 @@ def _end_browser_session(for_idp_logout: bool = False):
     token_session = sso.session_of_token(xauth_token_from_cookie())
     if token_session is not None:
         ids.add(token_session)
-    return sso.end(ids, for_idp_logout=for_idp_logout)
+    return ids
 
 
 @bp.get("/sso/logout")
 def logout():
     """The logout URL the Registry's web client loads in a hidden iframe (contract §3)."""
-    _end_browser_session()
+    services().sso.end(_browser_session_ids())
     body, status = page("logout.html")
     response = make_response(body, status)
     origin = services().config.sso.registry_origin or "'none'"
@@ -156,8 +154,7 @@ def signout():
     session = signed_in()
     if session is not None and not csrf_ok(session):
         return error_page(403, FORM_EXPIRED)
-    ended = _end_browser_session(for_idp_logout=True)
-    target = services().sso.idp_logout_url(ended) or "/sso/signed-out"
+    target = services().sso.sign_out(_browser_session_ids()) or "/sso/signed-out"
     response = redirect(target, 303)
     # No body (werkzeug's page would repeat the URL): the id_token_hint goes in Location only.
     response.set_data(b"")

@@ -94,6 +94,12 @@ class OidcProvider:
         self._http = Http(provider_id, settings.timeout_seconds, session)
         self._introspections = threading.BoundedSemaphore(MAX_CONCURRENT_INTROSPECTIONS)
         self._metadata = Metadata(provider_id, settings, self._http)
+        tokens = settings.tokens
+        # The audiences an access token may be for (none: no access tokens), and every audience
+        # some accepted JWT may be for (client_id too, if ID tokens are accepted).
+        self._access_audiences = frozenset(tokens.access_token_audiences)
+        self._jwt_audiences = tuple(dict.fromkeys(
+            ((settings.client_id,) if tokens.accept_id_tokens else ()) + tokens.access_token_audiences))
 
     @property
     def issuer(self) -> str:
@@ -224,10 +230,10 @@ class OidcProvider:
         if header is None:
             return self._introspected(token)
         typed_access = _header_says_access_token(header)
-        audiences = self._access_audiences() if typed_access else self._jwt_audiences()
+        audiences = tuple(self._access_audiences) if typed_access else self._jwt_audiences
         if not audiences:
             raise OidcRejected("token_not_accepted")
-        claims = self._verify(token, audiences)
+        claims = self._verify(token, audiences, header)
         if self._jwt_kind(claims, typed_access=typed_access) == "access":
             self._check_access_token(claims)
         else:
@@ -241,26 +247,14 @@ class OidcProvider:
         kind = _payload_kind(claims, "access" if typed_access else None)
         if kind is not None:
             return kind
-        return "access" if _audiences(claims) & set(self._access_audiences()) else "id"
-
-    def _access_audiences(self) -> tuple[str, ...]:
-        """The audiences an access token of this IdP may be for (none: no access tokens)."""
-        return self.settings.tokens.access_token_audiences
-
-    def _jwt_audiences(self) -> tuple[str, ...]:
-        """Every audience some accepted JWT may be for: client_id if ID tokens are accepted,
-        and the access token audiences."""
-        tokens = self.settings.tokens
-        ours = (self.settings.client_id,) if tokens.accept_id_tokens else ()
-        return tuple(dict.fromkeys(ours + tokens.access_token_audiences))
+        return "access" if _audiences(claims) & self._access_audiences else "id"
 
     def _check_access_token(self, claims: Mapping[str, Any]) -> None:
         """OidcRejected unless access tokens are accepted and ``claims`` (already verified) are
         for one of their audiences. sub is checked with the identity."""
-        audiences = self._access_audiences()
-        if not audiences:
+        if not self._access_audiences:
             raise OidcRejected("token_not_accepted")
-        if not _audiences(claims) & set(audiences):
+        if not _audiences(claims) & self._access_audiences:
             raise OidcRejected("bad_audience")
 
     def _check_id_token(self, claims: Mapping[str, Any], *, token_path: bool = False) -> None:
@@ -374,11 +368,13 @@ class OidcProvider:
             raise ProviderUnavailable(self.id, "token: not a JSON object")
         return tokens
 
-    def _verify(self, token: str, audiences: tuple[str, ...]) -> dict[str, Any]:
+    def _verify(self, token: str, audiences: tuple[str, ...],
+                header: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The claims of a JWT signed by this IdP (the key its JWKS holds for the header's kid
         and alg) for one of ``audiences``, with this issuer and an exp; OidcRejected if not.
-        What kind of token it is, and the rules of that kind, are the caller's business."""
-        header = _jwt_header(token)
+        ``header`` is the token's, when the caller has read it already. What kind of token it
+        is, and the rules of that kind, are the caller's business."""
+        header = header if header is not None else _jwt_header(token)
         if header is None:
             raise OidcRejected("malformed_token")
         key = self._metadata.signing_key(header)
