@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from datetime import timedelta
@@ -9,6 +10,7 @@ from datetime import timedelta
 import click
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from gateway.admin.errors import AdminError
 from gateway.configerror import ConfigError
 from gateway.tokens.cipher import KeyDecryptionError
 from providers.base import ProviderUnavailable
@@ -50,6 +52,9 @@ class _Group(click.Group):
             sys.exit(2)
         except (UserError, PasswordRejected, KeyDecryptionError, ProviderUnavailable) as error:
             click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+        except AdminError as error:
+            click.echo(f"error: {error.message}", err=True)
             sys.exit(2)
         except (OperationalError, InterfaceError) as error:
             reason = str(getattr(error, "orig", None) or error).strip().splitlines() or ["?"]
@@ -140,6 +145,29 @@ def _user_service(ctx):
     return UserService(_services(ctx))
 
 
+def _admin_users(ctx):
+    from gateway.admin.users import AdminUsers
+    return AdminUsers(_services(ctx))
+
+
+def _admin_groups(ctx):
+    from gateway.admin.groups import AdminGroups
+    return AdminGroups(_services(ctx))
+
+
+def _actor() -> str:
+    """Who is acting, for the audit log: the operating-system user running the command (the
+    colon keeps it apart from every gateway username)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:?"
+
+
+# The commands below are clients of the same operations as the admin API and UI
+# (gateway.admin.users, gateway.admin.groups, gateway.users): the same checks, the same
+# consequences (sessions, tokens, app passwords and API keys ended), the same audit.
+
 @users.command("create")
 @click.argument("username")
 @click.option("--email")
@@ -153,20 +181,18 @@ def users_create(ctx, username, email, display_name, groups, max_storage_mb, rol
     """Create a local user."""
     from gateway.mapping import validate_overrides
 
-    overrides: dict = {}
+    metadata: dict = {}
     if max_storage_mb is not None:
-        overrides["maxStorageMB"] = max_storage_mb if max_storage_mb == "unlimited" else _int(max_storage_mb)
-    if roles:
-        overrides["roles"] = list(roles)
+        metadata["maxStorageMB"] = max_storage_mb if max_storage_mb == "unlimited" else _int(max_storage_mb)
     try:
-        overrides = validate_overrides(overrides)
+        validate_overrides({**metadata, **({"roles": list(roles)} if roles else {})})
     except ValueError as error:
         raise UserError(str(error)) from None
-    service = _user_service(ctx)
-    service.canonical(username)
+    _user_service(ctx).canonical(username)
     password = _read_password(password_stdin)
-    service.create(username, password, email=email, display_name=display_name,
-                   groups=groups, overrides=overrides)
+    _admin_users(ctx).create(_actor(), username, password, email=email, display_name=display_name,
+                             roles=list(roles) if roles else None, groups=groups,
+                             metadata=metadata or None)
     click.echo(f"created {username}")
 
 
@@ -213,12 +239,16 @@ def _view_dict(view) -> dict:
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @click.pass_context
 def users_set_password(ctx, username, password_stdin):
-    """Set a local user's password."""
-    services = _services(ctx)
+    """Set a local user's password; ends their sessions and tokens, revokes their app
+    passwords and API keys (as an admin reset does)."""
+    service = _user_service(ctx)
+    if _services(ctx).local_users is None or _services(ctx).local_users.get(username) is None:
+        raise UserError(f"no local user {username!r}")
     password = _read_password(password_stdin)
-    services.local_users.set_password(username, password)
-    services.audit.record("password_set", "ok", username=username)
-    click.echo(f"password set for {username}")
+    ended, revoked = service.set_password(username, password, actor=_actor(),
+                                          event="password_reset")
+    click.echo(f"password set for {username} ({ended} sessions ended, "
+               f"{revoked} app passwords and API keys revoked)")
 
 
 @users.command("disable")
@@ -226,7 +256,7 @@ def users_set_password(ctx, username, password_stdin):
 @click.pass_context
 def users_disable(ctx, username):
     """Disable a user of any provider; ends their sessions and app passwords."""
-    _user_service(ctx).set_enabled(username, False)
+    _enable(ctx, username, False)
     click.echo(f"disabled {username}")
 
 
@@ -235,8 +265,17 @@ def users_disable(ctx, username):
 @click.pass_context
 def users_enable(ctx, username):
     """Enable a user."""
-    _user_service(ctx).set_enabled(username, True)
+    _enable(ctx, username, True)
     click.echo(f"enabled {username}")
+
+
+def _enable(ctx, username: str, enabled: bool) -> None:
+    admin_users = _admin_users(ctx)
+    if admin_users.people.get(username) is None:
+        # Not a person the admin pages know (never logged in): the plain operation.
+        _user_service(ctx).set_enabled(username, enabled, actor=_actor())
+        return
+    admin_users.update(_actor(), username, enabled=enabled)
 
 
 @users.command("delete")
@@ -247,7 +286,11 @@ def users_delete(ctx, username, yes):
     """Delete a local user, or forget a directory/IdP user; ends their sessions and app passwords."""
     if not yes:
         click.confirm(f"Delete {username}?", abort=True)
-    _user_service(ctx).delete(username)
+    admin_users = _admin_users(ctx)
+    if admin_users.people.get(username) is None:
+        _user_service(ctx).delete(username, actor=_actor())
+    else:
+        admin_users.delete(_actor(), username)
     click.echo(f"deleted {username}")
 
 
@@ -263,13 +306,15 @@ def groups() -> None:
 @click.option("--description")
 @click.pass_context
 def groups_create(ctx, name, description):
-    _services(ctx).local_users.create_group(name, description)
+    """Create a local group."""
+    _admin_groups(ctx).create(_actor(), name, description)
     click.echo(f"created group {name}")
 
 
 @groups.command("list")
 @click.pass_context
 def groups_list(ctx):
+    """List local groups and their members."""
     for name, members in _services(ctx).local_users.list_groups():
         click.echo(f"{name:<24} {','.join(members)}")
 
@@ -278,7 +323,8 @@ def groups_list(ctx):
 @click.argument("name")
 @click.pass_context
 def groups_delete(ctx, name):
-    _services(ctx).local_users.delete_group(name)
+    """Delete a local group (its members stay), unless that leaves no admin."""
+    _admin_groups(ctx).delete(_actor(), name)
     click.echo(f"deleted group {name}")
 
 
@@ -287,7 +333,8 @@ def groups_delete(ctx, name):
 @click.argument("username")
 @click.pass_context
 def groups_add_member(ctx, group, username):
-    _services(ctx).local_users.add_member(group, username)
+    """Put a local user in a group."""
+    _admin_groups(ctx).add_member(_actor(), group, username)
     click.echo(f"added {username} to {group}")
 
 
@@ -296,7 +343,8 @@ def groups_add_member(ctx, group, username):
 @click.argument("username")
 @click.pass_context
 def groups_remove_member(ctx, group, username):
-    _services(ctx).local_users.remove_member(group, username)
+    """Take a user out of a group, unless that leaves no admin."""
+    _admin_groups(ctx).remove_member(_actor(), group, username)
     click.echo(f"removed {username} from {group}")
 
 

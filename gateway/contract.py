@@ -77,6 +77,8 @@ def _read_form() -> dict[str, str]:
             raise BadRequest(400, f"field {name!r} given more than once")
         if values:
             present[name] = values[0]
+    # A blank token is no token, as in the Registry itself (it takes the token path only for a
+    # non-blank one): beside username and password it is the password path.
     has_token = bool(present.get("token", "").strip())
     has_password_fields = "username" in present or "password" in present
     if has_token and has_password_fields:

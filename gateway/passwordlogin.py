@@ -6,17 +6,12 @@ from __future__ import annotations
 
 from gateway.federation import Denied
 from gateway.services import Services
+from gateway.throttle import Throttled
 from providers.base import Identity
 
 MAX_PASSWORD_CHARS = 1024  # longer is refused unhashed: bounds the cost of one attempt
 
-
-class Throttled(Exception):
-    """Too many recent failures for this account; try again in ``wait_seconds``."""
-
-    def __init__(self, wait_seconds: float):
-        super().__init__(f"throttled for {wait_seconds:.1f} s")
-        self.wait_seconds = wait_seconds
+__all__ = ["MAX_PASSWORD_CHARS", "Throttled", "password_login"]
 
 
 def password_login(svc: Services, username: str, password: str) -> Identity:
@@ -25,14 +20,12 @@ def password_login(svc: Services, username: str, password: str) -> Identity:
     if len(password) > MAX_PASSWORD_CHARS:
         raise Denied(401, "password_too_long")
     svc.federation.check_typed_username(username)
-    wait = svc.throttle.wait_seconds(username)
-    if wait > 0:
-        raise Throttled(wait)
-    try:
-        identity = svc.federation.authenticate_password(username, password)
-    except Denied as denied:
-        if denied.counts_as_failure:
-            svc.throttle.record_failure(username)
-        raise
-    svc.throttle.record_success(username)
+    with svc.throttle.attempt(username) as attempt:
+        try:
+            identity = svc.federation.authenticate_password(username, password)
+        except Denied as denied:
+            if denied.counts_as_failure:
+                attempt.failed()
+            raise
+        attempt.succeeded()
     return identity

@@ -1,7 +1,10 @@
 """User operations that span the local database, username ownership and sessions.
 
-The CLI and (later) the admin API go through here so that the rules hold everywhere: a local
-user owns its username from creation; disabling or deleting a user ends their sessions at once.
+The CLI, the admin API, the admin UI and self-service go through here, so that each change has
+one set of consequences whichever client asks: a local user owns its username from creation;
+setting a password, disabling or deleting a user ends their sessions (and the tokens bound to
+them) and revokes their app passwords and API keys at once; each change is audited once, with
+the actor.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ class UserService:
 
     def create(self, username: str, password: str, *, email: str | None = None,
                display_name: str | None = None, groups: Iterable[str] = (),
-               overrides: dict[str, Any] | None = None, enforce_policy: bool = True) -> UserView:
+               overrides: dict[str, Any] | None = None, enforce_policy: bool = True,
+               actor: str | None = None) -> UserView:
         username = self.canonical(username)
         owner = self._svc.accounts.owner_of(username)
         if owner is not None:
@@ -58,7 +62,8 @@ class UserService:
             self._users.delete(username)
             raise UserError(f"username {username!r} already belongs to provider "
                             f"{taken.owner_provider!r}") from None
-        self._svc.audit.record("user_created", "ok", username=username, provider=self._provider_id)
+        self._svc.audit.record("user_created", "ok", username=username, provider=self._provider_id,
+                               actor=actor)
         return view
 
     def _claim_unowned_local(self, username: str) -> None:
@@ -71,7 +76,21 @@ class UserService:
             except UsernameTaken:  # another provider's first login took it meanwhile
                 pass
 
-    def set_enabled(self, username: str, enabled: bool) -> None:
+    def set_password(self, username: str, password: str, *, actor: str | None, event: str,
+                     keep_session: str | None = None) -> tuple[int, int]:
+        """Set a local user's password (under the password policy), then end every session of
+        theirs but ``keep_session`` (and so every token bound to one) and revoke every app
+        password and API key: whoever knew the old password may have made them. Audited as
+        ``event`` with ``actor``. The one way to set a password, whichever client asks;
+        returns (sessions ended, secrets revoked)."""
+        self._users.set_password(username, password)
+        ended = self._svc.sessions.revoke_user(username, keep=keep_session)
+        revoked = self._svc.app_passwords.revoke_all(username)
+        self._svc.audit.record(event, "ok", username=username, actor=actor,
+                               sessions_ended=ended, secrets_revoked=revoked)
+        return ended, revoked
+
+    def set_enabled(self, username: str, enabled: bool, *, actor: str | None = None) -> None:
         """Enable or disable a user of any provider at the gateway. Disabling ends their
         sessions and revokes their app passwords at once; a directory or IdP user is blocked
         here without touching the directory."""
@@ -81,9 +100,10 @@ class UserService:
         known = self._svc.accounts.set_disabled(username, not enabled)  # also ends sessions
         if not (local or known):
             raise UserError(f"no user {username!r}")
-        self._svc.audit.record("user_enabled" if enabled else "user_disabled", "ok", username=username)
+        self._svc.audit.record("user_enabled" if enabled else "user_disabled", "ok",
+                               username=username, actor=actor)
 
-    def delete(self, username: str) -> None:
+    def delete(self, username: str, *, actor: str | None = None) -> None:
         """Delete a local user, or forget a directory/IdP user's ownership of their username
         (they are a new account at their next login). Sessions and app passwords go first."""
         local = self._local_users is not None and self._local_users.get(username) is not None
@@ -95,7 +115,7 @@ class UserService:
         self._svc.accounts.release(username)
         if local:
             self._users.delete(username)
-        self._svc.audit.record("user_deleted", "ok", username=username)
+        self._svc.audit.record("user_deleted", "ok", username=username, actor=actor)
 
     def identity(self, username: str) -> Identity | None:
         """The current identity of a user of any provider that can look users up: the owner

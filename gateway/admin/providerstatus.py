@@ -13,6 +13,7 @@ from gateway.admin.errors import AdminError
 from gateway.health import provider_status
 from gateway.ldaptrial import trial_login
 from gateway.services import Services
+from gateway.throttle import Throttled
 from providers.base import ProviderUnavailable, Rejection
 from providers.ldap import LdapProvider
 
@@ -38,26 +39,28 @@ def test_login(services: Services, provider_id: str, username: str, password: st
     if not isinstance(provider, LdapProvider):
         raise AdminError(400, f"provider {provider_id!r} is not an LDAP provider; a trial login "
                               "is for LDAP providers only", "provider")
-    wait = services.throttle.wait_seconds(username)
-    if wait > 0:
+    try:
+        attempt = services.throttle.attempt(username)
+    except Throttled as throttled:
         raise AdminError(429, "too many failed attempts for this account; try again later",
-                         retry_after=math.ceil(wait))
+                         retry_after=math.ceil(throttled.wait_seconds)) from None
     steps: list[dict[str, str]] = []
 
     def note(step: str, detail: str) -> None:
         steps.append({"step": step, "detail": _without(detail, password)})
 
-    try:
-        trial = trial_login(services, provider, username, password, note)
-    except ProviderUnavailable as error:
-        note("error", error.reason)
-        outcome, registry_status, answer = "unavailable", 503, None
-    else:
-        outcome, registry_status, answer = trial.outcome, trial.registry_status, trial.answer
-        if outcome in _FAILURES:
-            services.throttle.record_failure(username)
-        elif trial.identity is not None:
-            services.throttle.record_success(username)
+    with attempt:
+        try:
+            trial = trial_login(services, provider, username, password, note)
+        except ProviderUnavailable as error:
+            note("error", error.reason)
+            outcome, registry_status, answer = "unavailable", 503, None
+        else:
+            outcome, registry_status, answer = trial.outcome, trial.registry_status, trial.answer
+            if outcome in _FAILURES:
+                attempt.failed()
+            elif trial.identity is not None:
+                attempt.succeeded()
     services.audit.record("provider_test_login", outcome, username=username[:127],
                           provider=provider_id, actor=actor)
     return {"outcome": outcome, "registryStatus": registry_status, "steps": steps,

@@ -19,6 +19,7 @@ from gateway.admin.people import People, Person
 from gateway.admin.roles import AdminRoles
 from gateway.mapping import validate_overrides
 from gateway.services import Services
+from gateway.throttle import Throttled
 from gateway.users import UserService
 from providers.local.policy import PasswordRejected
 from providers.local.users import UserError
@@ -45,19 +46,20 @@ class AdminUsers:
                                      **({"roles": list(roles)} if roles is not None else {})})
         try:
             self._users.create(username, password, email=email, display_name=display_name,
-                               groups=groups, overrides=overrides)
+                               groups=groups, overrides=overrides, actor=actor)
         except PasswordRejected as rejected:
             raise AdminError(400, str(rejected), "password") from None
         except UserError as error:
             raise _user_error(error, "userName") from None
         AdminRoles(self._svc).ensure(overrides.get("roles", ()))
-        self._audit("user_created", actor, username)
         return self.require(username)
 
     def update(self, actor: str, username: str, *, email: Any = UNSET, display_name: Any = UNSET,
                roles: Any = UNSET, groups: Any = UNSET, enabled: Any = UNSET) -> Person:
         """Change what is given. Directory users accept only ``enabled``."""
         person = self.require(username)
+        if groups is None:  # null clears the membership, as an empty list does
+            groups = []
         local_change = any(v is not UNSET for v in (email, display_name, roles, groups))
         if local_change and person.read_only:
             raise AdminError(409, f"{username!r} is managed by provider {person.provider!r}; "
@@ -77,7 +79,7 @@ class AdminUsers:
                 self._svc.local_users.set_overrides(username, overrides)
                 AdminRoles(self._svc).ensure(overrides.get("roles", ()))
             if enabled is not UNSET and enabled != person.enabled:
-                self._users.set_enabled(username, bool(enabled))
+                self._users.set_enabled(username, bool(enabled), actor=actor)
         except UserError as error:
             raise _user_error(error, "groups") from None
         changed = [name for name, value in (("email", email), ("displayName", display_name),
@@ -90,8 +92,7 @@ class AdminUsers:
         person = self.require(username)
         self._not_self(actor, username, "delete")
         self._keep_an_admin(person, None)
-        self._users.delete(username)  # revokes first, audits user_deleted
-        self._audit("user_deleted_by_admin", actor, username)
+        self._users.delete(username, actor=actor)  # revokes first, audits user_deleted
 
     def reset_password(self, actor: str, username: str, password: str) -> None:
         """Set another local user's password, end all their sessions and revoke their app
@@ -103,29 +104,26 @@ class AdminUsers:
         if actor == username:
             raise AdminError(409, "change your own password with your current one "
                                   "(POST /users/changepwd, or your account page)")
-        self._set_password(username, password)
-        ended = self._svc.sessions.revoke_user(username)
-        revoked = self._svc.app_passwords.revoke_all(username)
-        self._audit("password_reset", actor, username, sessions_ended=ended,
-                    secrets_revoked=revoked)
+        self._set_password(username, password, actor=actor, event="password_reset")
 
     def change_own_password(self, username: str, current: str, new: str, *,
                             keep_session: str | None = None) -> None:
         """Change one's own password (the current one must be right; throttled like a login)
-        and end one's other sessions, keeping ``keep_session`` (the one making the change)."""
+        with the consequences of any password change (:meth:`UserService.set_password`), except
+        that ``keep_session`` (the one making the change) stays."""
         person = self.require(username)
         if person.read_only:
             raise AdminError(409, "your password is managed by your identity provider")
-        throttle = self._svc.throttle
-        if throttle.wait_seconds(username) > 0:
-            raise AdminError(429, "too many attempts; try again later")
-        if not self._svc.local_users.verify_password(username, current):
-            throttle.record_failure(username)
-            raise AdminError(400, "the current password is not correct", "currentPassword")
-        throttle.record_success(username)
-        self._set_password(username, new)
-        ended = self._svc.sessions.revoke_user(username, keep=keep_session)
-        self._audit("password_changed", username, username, sessions_ended=ended)
+        try:
+            with self._svc.throttle.attempt(username) as attempt:
+                if not self._svc.local_users.verify_password(username, current):
+                    attempt.failed()
+                    raise AdminError(400, "the current password is not correct", "currentPassword")
+                attempt.succeeded()
+        except Throttled:
+            raise AdminError(429, "too many attempts; try again later") from None
+        self._set_password(username, new, actor=username, event="password_changed",
+                           keep_session=keep_session)
 
     def metadata(self, username: str) -> dict[str, Any]:
         """The user's per-user answer values (e.g. a ``maxStorageMB`` override); roles are
@@ -192,9 +190,11 @@ class AdminUsers:
             field = str(error).split(":", 1)[0] if ":" in str(error) else "metadata"
             raise AdminError(400, str(error), field) from None
 
-    def _set_password(self, username: str, password: str) -> None:
+    def _set_password(self, username: str, password: str, *, actor: str, event: str,
+                      keep_session: str | None = None) -> None:
         try:
-            self._svc.local_users.set_password(username, password)
+            self._users.set_password(username, password, actor=actor, event=event,
+                                     keep_session=keep_session)
         except PasswordRejected as rejected:
             raise AdminError(400, str(rejected), "newPassword") from None
 

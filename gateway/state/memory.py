@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+from gateway.state.base import AttemptOutcome, ThrottleLimits, throttle_keys
+
 
 class MemoryStore:
     """A dict with expiry and a lock. Not shared between processes."""
@@ -17,6 +19,8 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._data: dict[str, tuple[str, float]] = {}
         self._sweep_above = self.SWEEP_AT
+        # account -> {reservation token: expiry}; entries leave when their attempt ends.
+        self._reservations: dict[str, dict[str, float]] = {}
 
     def get(self, key: str) -> str | None:
         with self._lock:
@@ -52,6 +56,49 @@ class MemoryStore:
 
     def ping(self) -> None:
         return None
+
+    def begin_attempt(self, account: str, token: str, now: float, limits: ThrottleLimits,
+                      hold_seconds: float) -> float:
+        until_key, failures_key, _ = throttle_keys(account)
+        with self._lock:
+            until = self._live(until_key)
+            if until is not None and float(until) > now:
+                return float(until) - now
+            held = self._live_reservations(account)
+            if len(held) >= limits.capacity(int(self._live(failures_key) or 0)):
+                return -1.0
+            held[token] = self._clock() + hold_seconds
+            self._reservations[account] = held
+            return 0.0
+
+    def end_attempt(self, account: str, token: str | None, now: float, limits: ThrottleLimits,
+                    outcome: AttemptOutcome) -> float:
+        until_key, failures_key, _ = throttle_keys(account)
+        with self._lock:
+            held = self._reservations.get(account)
+            if held is not None and token is not None:
+                held.pop(token, None)
+                if not held:
+                    del self._reservations[account]
+            if outcome is AttemptOutcome.SUCCESS:
+                self._data.pop(until_key, None)
+                self._data.pop(failures_key, None)
+                return 0.0
+            if outcome is not AttemptOutcome.FAILURE:
+                return 0.0
+            failures = int(self._live(failures_key) or 0) + 1
+            # Sliding: every failure restarts the window.
+            self._data[failures_key] = (str(failures), self._clock() + limits.window_seconds)
+            delay = limits.delay_after(failures)
+            if delay > 0:
+                self._data[until_key] = (repr(now + delay), self._clock() + delay)
+            self._sweep()
+            return delay
+
+    def _live_reservations(self, account: str) -> dict[str, float]:
+        now = self._clock()
+        held = self._reservations.get(account, {})
+        return {token: expiry for token, expiry in held.items() if expiry > now}
 
     def _live(self, key: str) -> str | None:
         entry = self._data.get(key)

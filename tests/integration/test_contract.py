@@ -158,6 +158,19 @@ def test_malformed_forms_are_400(contract_gateway, data):
     assert_denied(contract_gateway.authenticate(data, headers=headers), 400)
 
 
+@pytest.mark.parametrize("token", ["", "   "])
+def test_a_blank_token_beside_credentials_is_the_password_path(contract_gateway, token):
+    """§1: the Registry takes the token path only for a non-blank ``token`` and relays either
+    the token alone or username + password, never both. A blank token is no token, by the same
+    rule, so a client that sends one beside credentials gets what the password path answers."""
+    good = contract_gateway.authenticate({"token": token, "username": "alice",
+                                          "password": PASSWORD})
+    assert good.status_code == 200 and good.json()["username"] == "alice"
+    bad = contract_gateway.authenticate({"token": token, "username": "alice",
+                                         "password": "not-the-password-at-all"})
+    assert_denied(bad, 401)
+
+
 @pytest.mark.parametrize("content_type, body", [
     ("application/json", json.dumps({"username": "alice", "password": PASSWORD})),
     ("text/plain", f"username=alice&password={PASSWORD}"),

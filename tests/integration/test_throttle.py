@@ -145,3 +145,121 @@ def test_paused_redis_makes_the_throttle_count_in_process(tmp_path, name):
     finally:
         server.resume()
         server.stop()
+
+
+# -- issue 13, finding 4: every failure extends the memory of the account's failures ---------
+
+def test_a_continuing_attack_is_never_forgotten(store, name):
+    # Window 0.3 s; failures keep coming every ~0.2 s (each after its lock-out ended). A
+    # fixed window forgot them 0.3 s after the first one and gave free attempts again.
+    settings = ThrottleSettings(free_failures=2, base_delay_seconds=0.05, max_delay_seconds=0.1,
+                                window_seconds=0.3)
+    throttle = AccountThrottle(store, settings)
+    user = name("alice")
+    assert [throttle.record_failure(user) for _ in range(3)] == [0.0, 0.0, 0.05]
+    for _ in range(6):  # 1.2 s of attack, four windows long
+        time.sleep(0.2)
+        assert throttle.record_failure(user) == 0.1
+    time.sleep(0.45)  # a whole quiet window: now it is forgotten
+    assert throttle.record_failure(user) == 0.0
+
+
+# -- issue 13, finding 5: the check and the count are one atomic step ------------------------
+
+def _parallel_wrong_passwords(throttles, user: str, attempts: int) -> tuple[int, int]:
+    """Run ``attempts`` logins at once, round-robin over ``throttles`` (one per "worker"), each
+    a wrong password that takes 20 ms to check; return (verifications, refusals)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gateway.throttle import Throttled
+
+    verified, refused = [], []
+    lock = threading.Lock()
+    start = threading.Barrier(attempts)
+
+    def login(index: int) -> None:
+        start.wait()
+        try:
+            with throttles[index % len(throttles)].attempt(user) as attempt:
+                with lock:
+                    verified.append(index)
+                time.sleep(0.02)
+                attempt.failed()
+        except Throttled:
+            with lock:
+                refused.append(index)
+
+    with ThreadPoolExecutor(attempts) as pool:
+        list(pool.map(login, range(attempts)))
+    return len(verified), len(refused)
+
+
+def test_parallel_failures_cost_exactly_the_free_verifications(store, name):
+    settings = ThrottleSettings(free_failures=5, base_delay_seconds=5, max_delay_seconds=60)
+    throttle = AccountThrottle(store, settings)
+    # 90: one redis-py client pools at most 100 connections.
+    assert _parallel_wrong_passwords([throttle], name("alice"), 90) == (6, 84)
+
+
+def test_parallel_failures_over_two_redis_clients_cost_exactly_the_free_ones(redis_server, name):
+    settings = ThrottleSettings(free_failures=5, base_delay_seconds=5, max_delay_seconds=60)
+    workers = [AccountThrottle(RedisStore.from_url(redis_server.url), settings) for _ in range(2)]
+    assert _parallel_wrong_passwords(workers, name("alice"), 180) == (6, 174)
+
+
+def test_parallel_right_passwords_are_all_served(store, name):
+    # The reservations bound what may be in flight, not what may succeed: a burst of correct
+    # logins (a GIS client's tiles) waits its turn for a moment, and none is refused.
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    throttle = AccountThrottle(store, ThrottleSettings(free_failures=2))
+    user, start = name("alice"), threading.Barrier(50)
+
+    def login(_index: int) -> bool:
+        start.wait()
+        with throttle.attempt(user) as attempt:
+            time.sleep(0.005)
+            attempt.succeeded()
+        return True
+
+    with ThreadPoolExecutor(50) as pool:
+        assert all(pool.map(login, range(50)))
+
+
+def test_an_attempt_left_unsettled_counts_nothing(store, name):
+    throttle = AccountThrottle(store, ThrottleSettings(free_failures=1, base_delay_seconds=5))
+    user = name("alice")
+    for _ in range(5):
+        with pytest.raises(RuntimeError):
+            with throttle.attempt(user):
+                raise RuntimeError("provider unreachable")
+    assert throttle.wait_seconds(user) == 0.0
+    with throttle.attempt(user) as attempt:
+        assert attempt.failed() == 0.0
+
+
+def test_200_parallel_wrong_passwords_over_http_on_two_workers(tmp_path, redis_server):
+    # The finding, as it was found: 200 parallel wrong passwords for one account against two
+    # gunicorn workers sharing Redis checked 13 passwords instead of free_failures + 1 = 6.
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from tests.integration.harness import CONTRACT_CONFIG, start_gateway
+
+    config = CONTRACT_CONFIG + "throttle: {base_delay_seconds: 60, max_delay_seconds: 120}\n"
+    gateway = start_gateway(tmp_path, config, redis_url=redis_server.url, workers=2)
+    try:
+        def login(_index: int) -> int:
+            return requests.post(f"{gateway.url}/api/authenticate", timeout=60,
+                                 data={"username": "alice", "password": "not-her-password-1"}
+                                 ).status_code
+
+        with ThreadPoolExecutor(50) as pool:
+            statuses = list(pool.map(login, range(200)))
+    finally:
+        gateway.stop()
+    assert statuses.count(401) == 6, sorted(set(statuses))
+    assert statuses.count(429) == 194
