@@ -7,6 +7,8 @@ from flask import Flask, jsonify
 from gateway import contract, probes, web
 from gateway.admin import api as admin_api
 from gateway.admin import ui as admin_ui
+from gateway.admin.api.base import MAX_ADMIN_BODY_BYTES
+from gateway.bodylimit import BodyLimitMiddleware
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import register_error_handlers
 from gateway.logs import configure_logging
@@ -46,5 +48,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         response.headers["Cache-Control"] = "public, max-age=300"
         return response
 
-    app.wsgi_app = RequestIdMiddleware(app.wsgi_app)
+    # Bodies are read whole, within these limits, before Flask sees them (gateway.bodylimit);
+    # Flask's own limits above stay as a second line.
+    app.wsgi_app = RequestIdMiddleware(BodyLimitMiddleware(
+        app.wsgi_app, MAX_REQUEST_BYTES, {admin_api.bp.url_prefix: MAX_ADMIN_BODY_BYTES}))
     return app

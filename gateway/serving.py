@@ -10,6 +10,7 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from gateway.bodylimit import gunicorn_pre_request
 from gateway.logs import JsonFormatter
 from gateway.settings import Settings
 
@@ -42,6 +43,8 @@ def gunicorn_options(settings: Settings) -> dict:
         "limit_request_field_size": 8190,
         "accesslog": None,
         "logger_class": JsonGunicornLogger,
+        # Lets a refused body's answer close the connection and say so (gateway.bodylimit).
+        "pre_request": gunicorn_pre_request,
         "on_exit": _remove_own_metrics_dir,
         **_container_friendly_options(),
     }
