@@ -71,7 +71,7 @@ def main(ctx: click.Context) -> None:
 
 @main.command()
 @click.option("--bind", help="host:port to listen on (default GATEWAY_BIND or 127.0.0.1:8080)")
-@click.option("--workers", type=int, help="worker processes (default GATEWAY_WORKERS or 2)")
+@click.option("--workers", type=int, help="worker processes (default GATEWAY_WORKERS: one per CPU core)")
 @click.pass_context
 def serve(ctx: click.Context, bind: str | None, workers: int | None) -> None:
     """Prepare the database and serve under gunicorn."""
@@ -84,9 +84,6 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None) -> None:
     if bind or workers:
         settings = dataclasses.replace(settings, bind=bind or settings.bind,
                                        workers=workers or settings.workers)
-    if not settings.redis_url and settings.workers > 1:
-        click.echo("note: without GATEWAY_REDIS_URL the gateway runs one worker process "
-                   f"({settings.threads} threads); set GATEWAY_REDIS_URL to run more", err=True)
     services.close()
     GatewayServer(settings).run()
 

@@ -67,7 +67,7 @@ class Services:
 def build_services(settings: Settings, config: GatewayConfig) -> Services:
     check_cookie_reach(settings.public_url, config.sso, config.source)
     database = Database(settings.database_url)
-    store = open_store(settings.redis_url)
+    store = open_store(settings.redis_url, settings.instance_dir / "state.db")
     accounts = AccountRegistry(database)
     audit = AuditLog(database)
     providers = []

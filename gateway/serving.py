@@ -24,13 +24,13 @@ WORKER_TIMEOUT_SECONDS = 30
 def gunicorn_options(settings: Settings) -> dict:
     """The gunicorn settings the gateway is sized and timed for.
 
-    Without Redis, state (throttle counters, transaction state) is in-process, so the gateway
-    runs one worker process; its threads still hash passwords in parallel (argon2 releases the
-    GIL). With Redis, GATEWAY_WORKERS processes share state.
+    GATEWAY_WORKERS processes (by default one per CPU core, see :mod:`gateway.settings`) share
+    short-lived state (throttle counters, single-use marks) through Redis, or without Redis
+    through a SQLite file of this machine (:mod:`gateway.state.sqlite`).
     """
     return {
         "bind": settings.bind,
-        "workers": settings.workers if settings.redis_url else 1,
+        "workers": settings.workers,
         "worker_class": "gthread",
         "threads": settings.threads,
         "timeout": WORKER_TIMEOUT_SECONDS,

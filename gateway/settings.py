@@ -54,7 +54,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, read_dotenv: bool
         raise ConfigError(ENV, "GATEWAY_DATABASE_URL", "must be a sqlite:// or postgresql+psycopg:// URL")
     config_path = get("GATEWAY_CONFIG")
     bind = get("GATEWAY_BIND", "127.0.0.1:8080")
-    workers = _int(get("GATEWAY_WORKERS", "2"), "GATEWAY_WORKERS", 1, 64)
+    workers = _workers(get("GATEWAY_WORKERS", "auto"))
     threads = _int(get("GATEWAY_THREADS", "4"), "GATEWAY_THREADS", 1, 64)
     log_level = _choice(get("GATEWAY_LOG_LEVEL", "INFO").upper(), "GATEWAY_LOG_LEVEL",
                         ("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -115,6 +115,22 @@ def _metrics_token(value: str | None) -> str | None:
     if len(value) < 16:
         raise ConfigError(ENV, "GATEWAY_METRICS_TOKEN", "must be at least 16 characters")
     return value
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _workers(raw: str) -> int:
+    """GATEWAY_WORKERS: a number, or ``auto`` (the default): one worker process per usable
+    core, at most 16; each runs GATEWAY_THREADS threads."""
+    if raw.strip().lower() == "auto":
+        return min(16, usable_cores())
+    return _int(raw, "GATEWAY_WORKERS", 1, 64)
 
 
 def _int(raw: str, name: str, low: int, high: int) -> int:

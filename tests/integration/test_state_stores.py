@@ -14,16 +14,19 @@ import uuid
 
 import pytest
 
-from gateway.state import MemoryStore, RedisStore, StoreUnavailable
+from gateway.state import MemoryStore, RedisStore, SqliteStore, StoreUnavailable
 from tests.servers import RedisServer, free_port
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store(request):
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request, tmp_path):
     if request.param == "memory":
         yield MemoryStore()
+        return
+    if request.param == "sqlite":
+        yield SqliteStore(tmp_path / "state.db")
         return
     redis_server = request.getfixturevalue("redis_server")
     yield RedisStore.from_url(redis_server.url)

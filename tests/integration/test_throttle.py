@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from gateway.state import MemoryStore, RedisStore
+from gateway.state import MemoryStore, RedisStore, SqliteStore
 from gateway.throttle import AccountThrottle, ThrottleSettings
 from tests.servers import RedisServer
 
@@ -22,10 +22,12 @@ SETTINGS = ThrottleSettings(free_failures=3, base_delay_seconds=0.1, max_delay_s
                             window_seconds=60)
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store(request):
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request, tmp_path):
     if request.param == "memory":
         return MemoryStore()
+    if request.param == "sqlite":
+        return SqliteStore(tmp_path / "state.db")
     return RedisStore.from_url(request.getfixturevalue("redis_server").url)
 
 

@@ -40,6 +40,7 @@ from gateway.ldapconfig import ldap_settings
 from gateway.mapping.engine import evaluate
 from gateway.state import open_store
 from providers.base import Identity
+from gateway.settings import usable_cores
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -746,7 +747,8 @@ def test_gunicorn_conf_is_sized_small_and_timed_within_the_budget(monkeypatch, t
     settings = gunicorn_settings(monkeypatch, tmp_path)
     assert settings["wsgi_app"] == "gateway.wsgi:app" and callable(settings["on_starting"])
     assert settings["worker_class"] == "gthread"
-    assert settings["workers"] <= 4 and settings["threads"] <= 8      # small-machine defaults
+    # One worker process per usable core by default (GATEWAY_WORKERS=auto), 4 threads each.
+    assert settings["workers"] == min(16, usable_cores()) and settings["threads"] <= 8
     assert settings["control_socket_disable"] is True
     worst = max(worst_case_seconds(c) for c in shipped_gateway_configs(tmp_path).values())
     assert worst < settings["timeout"] < REGISTRY_CLIENT_TIMEOUT
