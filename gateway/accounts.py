@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.db import Database
+from gateway.credchanges import record_change
 from gateway.models import Account, AppPassword, SsoSession
 from providers.base import Identity
 from providers.sql import utcnow
@@ -121,6 +122,7 @@ class AccountRegistry:
                 session.execute(update(AppPassword).where(
                     AppPassword.username == username, AppPassword.revoked_at.is_(None))
                     .values(revoked_at=now))
+            record_change(session, username)
             return result.rowcount > 0
 
     def record_snapshot(self, identity: Identity) -> None:
@@ -148,6 +150,7 @@ class AccountRegistry:
         with self._db.session() as session:
             session.execute(delete(AppPassword).where(AppPassword.username == username))
             session.execute(delete(Account).where(Account.username == username))
+            record_change(session, username)
 
     def any(self) -> bool:
         """Whether any username has an owner yet."""

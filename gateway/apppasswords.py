@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from gateway.db import Database, advisory_lock
+from gateway.credchanges import record_change
 from gateway.models import AppPassword
 from providers.sql import utcnow
 
@@ -166,6 +167,7 @@ class AppPasswords:
                 update(AppPassword).where(AppPassword.username == username,
                                           AppPassword.revoked_at.is_(None))
                 .values(revoked_at=self._clock()))
+            record_change(session, username)
             return result.rowcount or 0
 
     def revoke(self, username: str, public_id: str) -> bool:
@@ -177,6 +179,8 @@ class AppPasswords:
                                           AppPassword.kind == self._kind,
                                           AppPassword.revoked_at.is_(None))
                 .values(revoked_at=self._clock()))
+            if result.rowcount:
+                record_change(session, username)
             return result.rowcount > 0
 
 

@@ -22,6 +22,7 @@ from gateway.configerror import ConfigError
 from gateway.ldapconfig import LdapProviderSchema
 from gateway.oidcconfig import OidcProviderSchema, https_image_url
 from gateway.mapping import Policy, parse_policy
+from gateway.credcache import CacheSettings
 from gateway.throttle import ThrottleSettings
 from gateway.usernames import ALPHABETS, UsernamePolicy
 from providers.local.policy import PasswordPolicy
@@ -97,6 +98,8 @@ class GatewayConfig:
     tokens: TokenSettings = TokenSettings()
     throttle: ThrottleSettings = ThrottleSettings()
     password_policy: PasswordPolicy = PasswordPolicy()
+    credential_cache: CacheSettings = CacheSettings(
+        provider_seconds=(("local", 600.0),))
     admin: AdminSettings = AdminSettings()
     sso: SsoSettings = SsoSettings()
     mapping: Policy = field(default_factory=lambda: parse_policy(None, "defaults"))
@@ -134,6 +137,13 @@ class _LocalProvider(_Strict):
     id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID))
     type = fields.String(required=True, validate=validate.Equal("local"))
     hashing = fields.Nested(_Hashing, load_default=hashing_defaults)
+    # Every change to a local user is seen by the cache at once, so the TTL only bounds memory.
+    credential_cache_seconds = fields.Float(load_default=600.0, validate=validate.Range(0, 86400))
+
+
+class _CredentialCache(_Strict):
+    max_entries = fields.Integer(load_default=10_000, validate=validate.Range(0, 1_000_000))
+    app_password_seconds = fields.Float(load_default=600.0, validate=validate.Range(0, 86400))
 
 
 PROVIDER_SCHEMAS: dict[str, type[Schema]] = {"local": _LocalProvider, "ldap": LdapProviderSchema,
@@ -235,6 +245,7 @@ class _Top(_Strict):
     tokens = fields.Dict(load_default=dict)
     throttle = fields.Dict(load_default=dict)
     password_policy = fields.Dict(load_default=dict)
+    credential_cache = fields.Dict(load_default=dict)
     admin = fields.Dict(load_default=dict)
     sso = fields.Dict(load_default=dict)
     mapping = fields.Dict(load_default=None, allow_none=True)
@@ -279,10 +290,15 @@ def parse_config(data: Any, source: str) -> GatewayConfig:
     if any(_browser_login(p) for p in providers) and not sso.enabled:
         raise ConfigError(source, "sso.registry_login_url",
                           "is required when an oidc provider is configured for browser login")
+    cache = _load(_CredentialCache, top["credential_cache"], source, "credential_cache")
     return GatewayConfig(
         source=source,
         usernames=usernames,
         providers=providers,
+        credential_cache=CacheSettings(
+            max_entries=cache["max_entries"], app_password_seconds=cache["app_password_seconds"],
+            provider_seconds=tuple((p.id, p.options["credential_cache_seconds"])
+                                   for p in providers if "credential_cache_seconds" in p.options)),
         tokens=TokenSettings(**_load(_Tokens, top["tokens"], source, "tokens")),
         throttle=throttle,
         password_policy=PasswordPolicy(**policy),

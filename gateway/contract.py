@@ -95,7 +95,7 @@ def _password_path(username: str, password: str, started: float):
     provider_id = None
     try:
         try:
-            identity = password_login(svc, username, password)
+            identity = password_login(svc, username, password, cached=True)
         except Throttled as throttled:
             svc.attempts.record("password", username, None, 429, "throttled", started)
             response = json_error(429, "too many failed attempts; try again later")

@@ -159,6 +159,8 @@ class LdapProviderSchema(_Strict):
     pool_size = fields.Integer(load_default=4, validate=validate.Range(1, 64))
     pool_max_idle_seconds = fields.Float(load_default=300.0, validate=validate.Range(1, 86400))
     equalize_unknown_user_timing = fields.Boolean(load_default=True)
+    # A password changed in the directory is noticed at the latest after this long.
+    credential_cache_seconds = fields.Float(load_default=120.0, validate=validate.Range(0, 86400))
 
     @pre_load
     def _preset(self, data: Any, **kwargs: Any) -> Any:

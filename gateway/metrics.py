@@ -56,6 +56,11 @@ LATENCY = Histogram(
     ["path", "provider"], buckets=LATENCY_BUCKETS)
 THROTTLE = Counter(
     "gateway_throttle_events", "Per-account throttle events.", ["event"])
+CREDENTIAL_CACHE = Counter(
+    "gateway_credential_cache_events",
+    "Verified-credentials cache of the password path: hit, miss, eviction, invalidation.",
+    ["event"])
+CREDENTIAL_CACHE_EVENTS = ("hit", "miss", "eviction", "invalidation")
 TOKEN_CHECKS = Counter(
     "gateway_token_verifications", "Tokens presented on the token path, by kind and result.",
     ["kind", "result"])
@@ -93,15 +98,20 @@ class _Batch:
         with self._lock:
             attempts: dict[tuple[str, str, str], list[float]] = {}
             tokens: collections.Counter = collections.Counter()
+            cache: collections.Counter = collections.Counter()
             try:
                 while True:  # deque pops are atomic: nothing slips between
                     item = self._pending.popleft()
                     if item[0] == "token":
                         tokens[item[1]] += 1
+                    elif item[0] == "cache":
+                        cache[item[1]] += item[2]
                     else:
                         attempts.setdefault(item[1], []).append(item[2])
             except IndexError:
                 pass
+            for event, count in cache.items():
+                CREDENTIAL_CACHE.labels(event).inc(count)
             for key, durations in attempts.items():
                 counter, histogram = self._attempt_child(key)
                 counter.inc(len(durations))
@@ -164,6 +174,11 @@ class AuthMetrics:
 
 def count_throttle(event: str) -> None:
     THROTTLE.labels(event).inc()
+
+
+def count_credential_cache(event: str, count: int = 1) -> None:
+    """``event`` is one of CREDENTIAL_CACHE_EVENTS (batched like attempts)."""
+    _BATCH.add(("cache", event, count))
 
 
 def count_token(kind: str, result: str) -> None:

@@ -122,3 +122,16 @@ class MappingPolicyRow(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(127))
+
+
+class CredentialChange(Base):
+    """A change after which credentials proven earlier must be proven again: a password set,
+    a user disabled or deleted, an app password or API key revoked, sessions ended, a local
+    user's groups or values changed. Every process's verified-credentials cache reads these
+    (``gateway.credcache``) and forgets what they name; ``username`` NULL means everyone."""
+
+    __tablename__ = "credential_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str | None] = mapped_column(String(127))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -4,6 +4,7 @@ counts failures against the same account."""
 
 from __future__ import annotations
 
+from gateway.apppasswords import looks_like_app_password
 from gateway.federation import Denied
 from gateway.services import Services
 from gateway.throttle import Throttled
@@ -14,12 +15,28 @@ MAX_PASSWORD_CHARS = 1024  # longer is refused unhashed: bounds the cost of one 
 __all__ = ["MAX_PASSWORD_CHARS", "Throttled", "password_login"]
 
 
-def password_login(svc: Services, username: str, password: str) -> Identity:
+def password_login(svc: Services, username: str, password: str, *,
+                   cached: bool = False) -> Identity:
     """The identity for ``username`` + ``password``. Raises Throttled, Denied (401/403), or
-    the provider's ProviderUnavailable."""
+    the provider's ProviderUnavailable.
+
+    With ``cached`` (the Registry's password path), exactly these credentials proven within
+    their TTL are answered from the verified-credentials cache (:mod:`gateway.credcache`)
+    without verifying them again, unless the account is locked out: a lock-out refuses hits
+    too, or a locked account would still tell a right guess (200) from a wrong one (429).
+    """
     if len(password) > MAX_PASSWORD_CHARS:
         raise Denied(401, "password_too_long")
     svc.federation.check_typed_username(username)
+    cache = svc.credentials if cached and svc.credentials.enabled else None
+    if cache is not None:
+        identity = cache.lookup(username, password)
+        if identity is not None:
+            wait = svc.throttle.wait_seconds(username)
+            if wait > 0:
+                raise Throttled(wait)
+            return identity
+        generation = cache.generation()
     with svc.throttle.attempt(username) as attempt:
         try:
             identity = svc.federation.authenticate_password(username, password)
@@ -28,4 +45,7 @@ def password_login(svc: Services, username: str, password: str) -> Identity:
                 attempt.failed()
             raise
         attempt.succeeded()
+    if cache is not None:
+        cache.remember(username, password, identity,
+                       app_password=looks_like_app_password(password), generation=generation)
     return identity

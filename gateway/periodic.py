@@ -10,14 +10,17 @@ from typing import Callable
 
 
 class PeriodicFlush:
-    """Calls ``flush`` every ``interval`` seconds on a daemon thread, and once at exit.
+    """Calls ``flush`` every ``interval`` seconds on a daemon thread, and once at exit (unless
+    ``at_exit`` is False).
 
     The thread is started by :meth:`ensure_running` in the process that calls it (a gunicorn
     worker), never inherited across a fork. An exception in ``flush`` skips that round only.
     """
 
-    def __init__(self, flush: Callable[[], None], interval: float, name: str):
+    def __init__(self, flush: Callable[[], None], interval: float, name: str, *,
+                 at_exit: bool = True):
         self._flush = flush
+        self._at_exit = at_exit
         self._interval = interval
         self._name = name
         self._lock = threading.Lock()
@@ -31,7 +34,8 @@ class PeriodicFlush:
                 return
             self._pid = os.getpid()
         threading.Thread(target=self._run_forever, name=self._name, daemon=True).start()
-        atexit.register(self._flush)
+        if self._at_exit:
+            atexit.register(self._flush)
 
     def _run_forever(self) -> None:
         while True:

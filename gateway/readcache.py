@@ -70,9 +70,15 @@ class ExactReadCache(Generic[V]):
         return value
 
 
-def exact_cache_for(engine: Engine) -> ExactReadCache | None:
-    """An exact read cache for a file-backed SQLite engine; None for any other database."""
+def commit_watch_for(engine: Engine) -> CommitWatch | None:
+    """A commit signal for a file-backed SQLite engine; None for any other database."""
     url = engine.url
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
-    return ExactReadCache(CommitWatch(url.database))
+    return CommitWatch(url.database)
+
+
+def exact_cache_for(engine: Engine) -> ExactReadCache | None:
+    """An exact read cache for a file-backed SQLite engine; None for any other database."""
+    watch = commit_watch_for(engine)
+    return ExactReadCache(watch) if watch is not None else None

@@ -10,12 +10,15 @@ from gateway.apppasswords import AppPasswords
 from gateway.attempts import AttemptRecorder
 from gateway.audit import AuditLog
 from gateway.config import GatewayConfig, ProviderSettings, hashing_defaults
+from gateway.credcache import VerifiedCredentials
+from gateway.credchanges import CredentialChanges, record_change
 from gateway.db import Database
 from gateway.federation import Federation
 from gateway.idptokens import IdpTokens
 from gateway.ldapconfig import ldap_settings
 from gateway.oidcconfig import oidc_settings
 from gateway.policystore import PolicyStore
+from gateway.readcache import commit_watch_for
 from gateway.mapping import EvaluationMemo
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
@@ -55,6 +58,8 @@ class Services:
     idp_tokens: IdpTokens
     sso: SsoService
     attempts: AttemptRecorder
+    # Proven credentials of the Registry's password path (the tile hot path).
+    credentials: VerifiedCredentials
 
     def close(self) -> None:
         for provider in self.federation.providers():
@@ -116,6 +121,8 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         sso=SsoService(config, settings.public_url, store, federation, accounts, sessions, tokens,
                        mapping, audit, secret=settings.key_encryption_key),
         attempts=AttemptRecorder(p.id for p in config.providers),
+        credentials=VerifiedCredentials(CredentialChanges(database), config.credential_cache,
+                                        commits=commit_watch_for(database.engine)),
     )
 
 
@@ -127,7 +134,8 @@ def _build_provider(provider: ProviderSettings, database: Database, config: Gate
             time_cost=hashing["time_cost"], memory_cost=hashing["memory_cost_kib"],
             parallelism=hashing["parallelism"])
         return (LocalProvider(provider.id, database.engine, hasher),
-                LocalUsers(database.sessions, hasher, config.password_policy))
+                LocalUsers(database.sessions, hasher, config.password_policy,
+                           on_change=record_change))
     if provider.type == "ldap":
         return LdapProvider(provider.id, ldap_settings(dict(provider.options)), config.usernames.canonical), None
     if provider.type == "oidc":

@@ -10,6 +10,7 @@ from typing import Callable
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
 
+from gateway.credchanges import record_change
 from gateway.models import SsoSession
 from gateway.readcache import exact_cache_for
 from providers.base import Identity
@@ -114,11 +115,12 @@ class SessionStore:
     def revoke_user(self, username: str, *, keep: str | None = None) -> int:
         """End every active session of ``username`` except ``keep``; return how many were
         ended."""
-        return self._revoke_where(SsoSession.username == username, SsoSession.id != (keep or ""))
+        return self._revoke_where(SsoSession.username == username, SsoSession.id != (keep or ""),
+                                  changed=username)
 
     def revoke_all(self, *, keep: str | None = None) -> int:
         """End every active session of everyone except ``keep``; return how many were ended."""
-        return self._revoke_where(SsoSession.id != (keep or ""))
+        return self._revoke_where(SsoSession.id != (keep or ""), changed=None)
 
     def page(self, *, username: str | None = None, include_ended: bool = False,
              offset: int = 0, limit: int = 100) -> tuple[list[SessionRecord], int]:
@@ -155,11 +157,15 @@ class SessionStore:
                 SsoSession.expires_at < before, SsoSession.revoked_at < before)))
             return result.rowcount or 0
 
-    def _revoke_where(self, *conditions) -> int:
+    def _revoke_where(self, *conditions, changed: str | None | bool = False) -> int:
+        """End the matching active sessions. ``changed``: whose cached password logins end
+        too (a username, None for everyone; False for none: one sign-out ends one session)."""
         now = self._clock()
         with self.database.session() as session:
             result = session.execute(
                 update(SsoSession)
                 .where(*conditions, SsoSession.revoked_at.is_(None), SsoSession.expires_at > now)
                 .values(revoked_at=now, sealed_id_token=None))
+            if changed is not False:
+                record_change(session, changed)
             return result.rowcount or 0

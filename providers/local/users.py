@@ -8,11 +8,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from providers.local.hashing import CappedHasher
 from providers.local.models import LocalGroup, LocalUser
@@ -41,10 +41,15 @@ class UserView:
 class LocalUsers:
     """Create, change and remove local users and groups."""
 
-    def __init__(self, sessions: sessionmaker, hasher: CappedHasher, policy: PasswordPolicy):
+    def __init__(self, sessions: sessionmaker, hasher: CappedHasher, policy: PasswordPolicy,
+                 on_change: Callable[[Session, str | None], None] | None = None):
+        """``on_change(session, username)`` is called inside the transaction of every change
+        to an existing user (None: possibly several users), so that what was proven about
+        them before can be forgotten in the same commit."""
         self._sessions = sessions
         self._hasher = hasher
         self.policy = policy
+        self._changed = on_change or (lambda _session, _username: None)
 
     def create(self, username: str, password: str, *, email: str | None = None,
                display_name: str | None = None, groups: Iterable[str] = (),
@@ -85,6 +90,7 @@ class LocalUsers:
             user = self._require(session, username)
             user.password_hash = password_hash
             user.password_changed_at = utcnow()
+            self._changed(session, username)
 
     def update(self, username: str, *, email: str | None | object = ...,
                display_name: str | None | object = ..., groups: Iterable[str] | object = ...
@@ -98,6 +104,7 @@ class LocalUsers:
                 user.display_name = display_name
             if groups is not ...:
                 user.groups = [self._require_group(session, name) for name in dict.fromkeys(groups)]
+            self._changed(session, username)
             session.flush()
             return _view(user)
 
@@ -111,14 +118,17 @@ class LocalUsers:
     def set_enabled(self, username: str, enabled: bool) -> None:
         with self._sessions.begin() as session:
             self._require(session, username).enabled = enabled
+            self._changed(session, username)
 
     def set_overrides(self, username: str, overrides: dict[str, Any]) -> None:
         with self._sessions.begin() as session:
             self._require(session, username).overrides = dict(overrides)
+            self._changed(session, username)
 
     def delete(self, username: str) -> None:
         with self._sessions.begin() as session:
             session.delete(self._require(session, username))
+            self._changed(session, username)
 
     def create_group(self, name: str, description: str | None = None) -> None:
         if not GROUP_NAME.fullmatch(name):
@@ -138,6 +148,7 @@ class LocalUsers:
     def delete_group(self, name: str) -> None:
         with self._sessions.begin() as session:
             session.delete(self._require_group(session, name))
+            self._changed(session, None)
 
     def add_member(self, group: str, username: str) -> None:
         with self._sessions.begin() as session:
@@ -145,6 +156,7 @@ class LocalUsers:
             found = self._require_group(session, group)
             if found not in user.groups:
                 user.groups.append(found)
+                self._changed(session, username)
 
     def remove_member(self, group: str, username: str) -> None:
         with self._sessions.begin() as session:
@@ -152,6 +164,7 @@ class LocalUsers:
             found = self._require_group(session, group)
             if found in user.groups:
                 user.groups.remove(found)
+                self._changed(session, username)
 
     @staticmethod
     def _find(session, username: str) -> LocalUser | None:

@@ -9,6 +9,11 @@ from tests.integration.harness import CONTRACT_CONFIG, PASSWORD, SEED_USERS, sta
 from tests.ldapserver import SlapdServer
 
 
+# Short, so that the contract tests see a directory change soon after it (the cache's TTL is
+# the documented delay for changes made in the directory itself).
+LDAP_CACHE_SECONDS = 1
+
+
 def ldap_contract_config(directory: SlapdServer) -> str:
     """The contract suite's configuration with its users in ``directory`` (local second)."""
     return f"""
@@ -26,6 +31,7 @@ providers:
     groups:
       base: "{ldapdata.CONTRACT_GROUPS_DN}"
       strategies: [member_of]
+    credential_cache_seconds: {LDAP_CACHE_SECONDS}
   - id: local
     type: local
 """ + CONTRACT_CONFIG

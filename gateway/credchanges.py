@@ -1,0 +1,53 @@
+"""Credential changes: the record every process's verified-credentials cache
+(:mod:`gateway.credcache`) reads to forget, at once, logins proven before a change.
+
+A row says: what was proven about this user (everyone, for NULL) must be proven again. Rows are
+written in the transaction of the change itself wherever the change is made in the gateway's
+database (:func:`record_change`), so no commit can make a change without its row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from gateway.db import Database
+from gateway.models import CredentialChange
+from providers.sql import utcnow
+
+_CHANGES = CredentialChange.__table__
+# Rows older than this are deleted (a process that has not read them for minutes forgets its
+# whole cache anyway, see gateway.credcache).
+KEEP_CHANGES = timedelta(hours=1)
+
+
+def record_change(session: Session, username: str | None) -> None:
+    """Note, in ``session``'s transaction, that ``username``'s proven credentials (everyone's
+    for None) must be proven again."""
+    session.execute(insert(_CHANGES).values(username=username, changed_at=utcnow()))
+
+
+class CredentialChanges:
+    """Reads and writes the ``credential_changes`` rows."""
+
+    def __init__(self, database: Database):
+        self._db = database
+
+    def since(self, moment: datetime) -> list[tuple[int, str | None]]:
+        """(id, username) of every row written at or after ``moment``, oldest first.
+
+        Read by time, not only by id: ids are handed out when a row is inserted, but the rows
+        of concurrent transactions become visible in commit order, so a reader that kept only
+        the highest id seen could skip a row committed late. Readers re-read a window.
+        """
+        with self._db.engine.connect() as connection:
+            rows = connection.execute(select(_CHANGES.c.id, _CHANGES.c.username)
+                                      .where(_CHANGES.c.changed_at >= moment)
+                                      .order_by(_CHANGES.c.id)).all()
+        return [(row.id, row.username) for row in rows]
+
+    def prune(self) -> None:
+        with self._db.session() as session:
+            session.execute(delete(_CHANGES).where(_CHANGES.c.changed_at < utcnow() - KEEP_CHANGES))
