@@ -1,5 +1,5 @@
-"""A stand-in for a DroneDB Registry and its Hub web client, for browser tests
-of the gateway's single sign-on (see ``docs/registry-contract.md`` section 3).
+"""A stand-in for a DroneDB Registry and its Hub web client, for the tests of the
+gateway's single sign-on and of the map-tile path (see ``docs/registry-contract.md``).
 
 Plain Python, no pytest import.  ``RegistryStub.start(external_auth_url)``
 serves on a free loopback port in a background thread (werkzeug, threaded);
@@ -57,6 +57,23 @@ What it serves:
     ``{"error": "Unauthorized"}``; a connection error or timeout is a 500 (the
     Registry's HttpClient exceptions are not caught either).  Every relay is
     recorded in :attr:`RegistryStub.calls`.
+
+``GET /orgs/<org>/ds/<ds>/mvt/<hash>/<z>/<x>/<y>.pbf``
+    A map tile of a private dataset, as ``Registry.Web/Controllers/MvtController.cs``
+    ``GetTile`` serves it behind ``Registry.Web/Filters/BasicAuthFilter.cs``: on **every**
+    request with ``Authorization: Basic``, the credentials (base64 of ISO-8859-1
+    ``username:password``) are relayed to the gateway as a password login
+    (``UsersManager.Authenticate`` -> ``RemoteLoginManager.CheckAccess``), the answer's
+    metadata replaces the user's and ``roles`` (an array) replaces their roles
+    (``UsersManager.SyncRoles``), recorded in :attr:`RegistryStub.users`. A 2xx answer makes
+    the request authenticated: 200 with tile bytes, unless the user's roles hold
+    ``deactivated`` (``AuthManager``: even public data is refused). A non-2xx answer, no header
+    or bad base64 (``FormatException``, the only exception the filter catches) leave it
+    anonymous: 401 with ``WWW-Authenticate: Basic realm="DroneDB"``
+    (``SendBasicAuthRequest``), so a GIS client asks for the password again. Decoded text
+    without ``:`` throws an uncaught exception in the filter: 500. Coordinates outside
+    ``0 <= z <= 24``, ``x, y >= 0`` are a 400 before the access check (the filter has
+    relayed the credentials already, as in the Registry).
 
 ``GET /``
     Redirects to ``/login``.
@@ -315,6 +332,10 @@ class RegistryStub:
         self._calls: list[dict[str, Any]] = []
         self._calls_lock = threading.Lock()
         self._server: Optional[BackgroundWsgiServer] = None
+        # username -> {"metadata": the last answer, "roles": [...]}, as the Registry's database
+        # keeps them after each relayed login (roles read from here on every request).
+        self.users: dict[str, dict[str, Any]] = {}
+        self._http = threading.local()  # one pooled session per thread, like .NET's HttpClient
 
     # -- lifecycle ---------------------------------------------------------
     @classmethod
@@ -404,10 +425,12 @@ class RegistryStub:
         call: dict[str, Any] = {"path": path, "fields": dict(fields), "status": None,
                                 "body": None, "json": None, "error": None, "answered": None}
         try:
-            with requests.Session() as session:
+            session = getattr(self._http, "session", None)
+            if session is None:
+                session = self._http.session = requests.Session()
                 session.trust_env = False
-                res = session.post(url, data=fields, headers=headers, timeout=self.timeout,
-                                   allow_redirects=False)
+            res = session.post(url, data=fields, headers=headers, timeout=self.timeout,
+                               allow_redirects=False)
             call["status"], call["body"] = res.status_code, res.text
         except requests.RequestException as exc:
             call["error"] = f"{type(exc).__name__}: {exc}"
@@ -433,7 +456,36 @@ class RegistryStub:
                 answer = (401, {"error": "Unauthorized"})
         call["answered"] = answer[0]
         self._record(call)
+        if answer[0] == 200:
+            self._sync_user(fields.get("username") or answer[1].get("username"), answer[1])
         return answer
+
+    def _sync_user(self, username: str, answer: dict[str, Any]) -> None:
+        """``UsersManager``: the whole answer becomes the metadata; ``roles``, when an array,
+        replaces the roles (anything else leaves them as they were)."""
+        with self._calls_lock:
+            user = self.users.setdefault(username, {"metadata": {}, "roles": []})
+            user["metadata"] = dict(answer)
+            if isinstance(answer.get("roles"), list):
+                user["roles"] = list(answer["roles"])
+
+    def basic_auth(self, header: str | None) -> tuple[str | None, int | None]:
+        """``BasicAuthFilter``: (the authenticated username or None, or None and 500 when the
+        filter would throw an exception it does not catch)."""
+        import base64
+        import binascii
+
+        if header is None or not header.startswith("Basic"):
+            return None, None
+        try:
+            decoded = base64.b64decode(header[len("Basic "):].strip(), validate=True).decode("iso-8859-1")
+        except (binascii.Error, ValueError):
+            return None, None  # FormatException: caught, the request stays anonymous
+        if ":" not in decoded:
+            return None, 500  # Substring(0, -1): ArgumentOutOfRangeException, not caught
+        username, password = decoded.split(":", 1)
+        status, _ = self.relay({"username": username, "password": password}, "password")
+        return (username if status == 200 else None), None
 
     # -- the web app ---------------------------------------------------------------
     def _make_app(self):
@@ -449,6 +501,24 @@ class RegistryStub:
         def login():
             return Response(LOGIN_PAGE, mimetype="text/html",
                             headers={"Cache-Control": "no-store"})
+
+        @app.get("/orgs/<org>/ds/<ds>/mvt/<tile_hash>/<int:z>/<int:x>/<int:y>.pbf")
+        def tile(org, ds, tile_hash, z, x, y):
+            username, failure = self.basic_auth(request.headers.get("Authorization"))
+            if failure is not None:
+                return Response(json.dumps({"error": "internal error"}), status=failure,
+                                mimetype="application/json")
+            if not (0 <= z <= 24 and x >= 0 and y >= 0):
+                return Response(json.dumps({"error": "Invalid tile coordinates"}), status=400,
+                                mimetype="application/json")
+            with self._calls_lock:
+                roles = list(self.users.get(username, {}).get("roles", [])) if username else []
+            if username is None or "deactivated" in roles:
+                return Response(json.dumps({"error": "Authentication required"}), status=401,
+                                mimetype="application/json",
+                                headers={"WWW-Authenticate": 'Basic realm="DroneDB"'})
+            return Response(f"tile {org}/{ds}/{tile_hash}/{z}/{x}/{y}".encode(), status=200,
+                            mimetype="application/vnd.mapbox-vector-tile")
 
         @app.post("/users/authenticate")
         def authenticate():
