@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import jwt
-
 from providers.base import Identity
-from providers.oidc.provider import OidcProvider, OidcRejected
+from providers.oidc.provider import OidcProvider, OidcRejected, unverified_segment
 
 
 class IdpTokens:
@@ -43,10 +41,11 @@ class IdpTokens:
 
 
 def _unverified_issuer(token: str) -> str | None:
-    """The ``iss`` claim of a JWT's payload, read without verification, only for routing."""
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except (jwt.InvalidTokenError, RecursionError):
+    """The ``iss`` claim of a JWT's payload, read without verification, only for routing
+    (None unless header and payload are JSON objects the bounded parser accepts)."""
+    header, payload = token.split(".")[:2]
+    claims = unverified_segment(payload) if unverified_segment(header) is not None else None
+    if claims is None:
         return None
     issuer = claims.get("iss")
     return issuer if isinstance(issuer, str) else None

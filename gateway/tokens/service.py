@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import json
 import re
 
 import math
@@ -19,6 +18,7 @@ from jwt import exceptions as jwt_errors
 
 from gateway.tokens.keys import KeyRing
 from providers.sql import utcnow
+from providers.strictjson import parse_json
 
 TOKEN_TYPE = "xauth+jwt"
 MAX_TOKEN_LENGTH = 8 * 1024
@@ -188,11 +188,13 @@ MAX_HEADER_SEGMENT = 1024  # ours is ~120 characters; a huge one is only ever an
 
 @functools.lru_cache(maxsize=64)
 def _decode_header(segment: str) -> tuple[tuple[str, Any], ...]:
+    """The header segment's members (a tuple, so the cache can hold it); InvalidToken
+    ("malformed") for anything but a short JSON object the bounded parser accepts."""
     if len(segment) > MAX_HEADER_SEGMENT or not _SEGMENT.fullmatch(segment):
         raise InvalidToken("malformed")
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error, RecursionError):
+        header = parse_json(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error):  # HostileJson is a ValueError
         raise InvalidToken("malformed") from None
     if not isinstance(header, dict) or not isinstance(header.get("kid", ""), str):
         raise InvalidToken("malformed")

@@ -13,7 +13,6 @@ IdP that hangs costs a login about one timeout, not one per waiting thread.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -27,6 +26,7 @@ from providers.base import ProviderUnavailable
 from providers.oidc.claims import OidcRejected
 from providers.oidc.settings import OidcSettings
 from providers.oidc.transport import CallWatch, watch_connections
+from providers.strictjson import parse_json
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,11 @@ class Answer:
     body: bytes
 
     def json(self) -> dict[str, Any] | None:
-        """The body's JSON object, or None when it is not one."""
+        """The body's JSON object, or None when it is not one (or is hostile JSON: nested too
+        deep, duplicate keys, ... see :mod:`providers.strictjson`)."""
         try:
-            data = json.loads(self.body)
-        except ValueError:
+            data = parse_json(self.body, max_bytes=MAX_BODY_BYTES)
+        except ValueError:  # HostileJson is a ValueError
             return None
         return data if isinstance(data, dict) else None
 

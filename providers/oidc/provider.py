@@ -13,6 +13,8 @@ codes and secrets are never logged.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import http.cookiejar
 
 import hmac
@@ -33,6 +35,7 @@ from providers.base import Identity, ProviderUnavailable
 from providers.oidc.claims import OidcRejected, has_claim, identity_from_claims
 from providers.oidc.metadata import Answer, Http, Metadata
 from providers.oidc.settings import OidcSettings
+from providers.strictjson import parse_json
 
 __all__ = ["FinishedLogin", "OidcProvider", "OidcRejected"]
 
@@ -476,9 +479,22 @@ def _audiences(claims: Mapping[str, Any]) -> set[str]:
     return {item for item in aud if isinstance(item, str)} if isinstance(aud, list) else set()
 
 
+def unverified_segment(segment: str) -> dict[str, Any] | None:
+    """The JSON object a compact JWS segment encodes (base64url), read without verification
+    by the bounded parser (:mod:`providers.strictjson`); None when it is anything else."""
+    try:
+        data = parse_json(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)),
+                          max_bytes=MAX_TOKEN_LENGTH)
+    except (ValueError, binascii.Error):  # HostileJson is a ValueError
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _jwt_header(token: str) -> dict[str, Any] | None:
-    """The unverified header of a compact JWS (three segments), or None when it is not one."""
-    if token.count(".") != 2:
+    """The unverified header of a compact JWS (three segments), or None when it is not one.
+    The bounded parser reads it first: pyjwt's own ``json.loads`` only ever sees a header that
+    parser accepted (no nesting that exhausts the stack, no duplicate keys)."""
+    if token.count(".") != 2 or unverified_segment(token.split(".", 1)[0]) is None:
         return None
     try:
         header = jwt.get_unverified_header(token)

@@ -222,6 +222,12 @@ def _bytes_payload(e: Env, payload: bytes) -> str:
                               headers={"kid": e.kid, "typ": "xauth+jwt"})
 
 
+def _duplicate_kid(e: Env) -> str:
+    """A header naming two kids: json.loads keeps the last (ours), another reader the first."""
+    header = f'{{"alg": "ES256", "kid": "other", "typ": "xauth+jwt", "kid": {json.dumps(e.kid)}}}'
+    return f"{b64(header)}.{b64(json.dumps(e.claims()))}."
+
+
 CASES = {
     # name: (factory(env) -> token, reason)
     "empty": (lambda e: "", "malformed"),
@@ -234,6 +240,10 @@ CASES = {
     "header is a list": (lambda e: f"{b64('[1]')}.{b64('{}')}.", "malformed"),
     "payload not json": (lambda e: _bytes_payload(e, b"not json"), "malformed"),
     "payload is a list": (lambda e: _bytes_payload(e, b"[1, 2]"), "malformed"),
+    "header with a duplicate kid": (_duplicate_kid, "malformed"),
+    "header nested deeper than 64": (
+        lambda e: raw({"alg": "ES256", "kid": e.kid, "typ": "xauth+jwt",
+                       "x": json.loads("[" * 70 + "]" * 70)}, e.claims()), "malformed"),
     "kid not a string": (lambda e: raw({"alg": "ES256", "kid": 7, "typ": "xauth+jwt"}, {}),
                          "malformed"),
     "typ missing": (lambda e: e.forge(header={"typ": None}), "bad_typ"),

@@ -28,6 +28,7 @@ from gateway.services import Services
 from gateway.state import StoreUnavailable
 from gateway.tokens import InvalidToken
 from providers.base import Identity, ProviderUnavailable
+from providers.strictjson import HostileJson, parse_json
 
 log = logging.getLogger(__name__)
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/api")
@@ -138,9 +139,7 @@ def _authenticate() -> Principal:
 def body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
     """The request's JSON object or form fields, loaded by ``schema`` (400 naming the field)."""
     if request.mimetype == "application/json":
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise AdminError(400, "the body must be a JSON object")
+        data = _json_object()
     elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         data = {}
         for key in request.form:
@@ -173,10 +172,22 @@ def _refuse_nul(value: Any, where: str) -> None:
 
 def json_object() -> dict[str, Any]:
     """The request's body as a JSON object (400 otherwise)."""
-    data = request.get_json(silent=True) if request.mimetype == "application/json" else None
+    if request.mimetype != "application/json":
+        raise AdminError(400, "the body must be a JSON object")
+    data = _json_object()
+    _refuse_nul(data, "")
+    return data
+
+
+def _json_object() -> dict[str, Any]:
+    """The request's JSON body, read only by the bounded parser: a 400 that names the problem
+    for hostile JSON (too deep, duplicate keys, huge numbers, not UTF-8, ...) or a non-object."""
+    try:
+        data = parse_json(request.get_data(cache=True), max_bytes=MAX_ADMIN_BODY_BYTES)
+    except HostileJson as hostile:
+        raise AdminError(400, str(hostile)) from None
     if not isinstance(data, dict):
         raise AdminError(400, "the body must be a JSON object")
-    _refuse_nul(data, "")
     return data
 
 
