@@ -157,9 +157,17 @@ class _Throttle(_Strict):
 
 
 class _PasswordPolicy(_Strict):
+    """Local passwords (providers.local.policy): lengths in NFKC characters, a list of common
+    passwords, and zxcvbn's guessability score."""
+
     min_length = fields.Integer(load_default=12, validate=validate.Range(8, 128))
     max_length = fields.Integer(load_default=128, validate=validate.Range(64, 4096))
     blocklist = fields.String(load_default="bundled", allow_none=True)
+    # zxcvbn's score, refused below it: 0 = off, 1 >= 10^3 guesses, 2 >= 10^6, 3 >= 10^8,
+    # 4 >= 10^10. Estimated on the first 64 characters, with dronedb, registry, drone, the
+    # username and the email address's name as known words.
+    min_score = fields.Integer(load_default=3, validate=validate.Range(0, 4), metadata={
+        "description": "zxcvbn score (0-4) a local password must reach; 0 turns the estimate off"})
 
 
 class _Admin(_Strict):

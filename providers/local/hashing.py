@@ -16,6 +16,19 @@ password against an imported hash) lasts as long as the slower kind of verificat
 this process (moving averages of the time spent hashing), so none of them can be told apart by
 timing. ``needs_rehash`` is True for them, so the login
 replaces them with argon2id.
+
+Passwords are hashed in their NFKC form (:mod:`providers.local.normalise`). A hash cannot tell
+whether it was made from the normalised or the typed spelling, and hashes made before the
+gateway normalised, like imported Registry hashes, were made from the typed one. Rather than
+mark hashes with a version (a migration, and a column every other hash writer must keep
+right), :meth:`CappedHasher.check` tries both spellings when they differ: the normalised one
+first for argon2 (what the gateway writes), the typed one first for an imported hash (what
+the Registry wrote). A match by the spelling the gateway would not write now says
+``rehash``, and the login stores an argon2id hash of the normalised password. The second
+attempt is made only for a password that NFKC changes, which is a property of what was typed,
+not of the account: a failed check is padded to (attempts × the slowest kind of
+verification), whatever the user and whatever kind of hash they have, so timing still tells
+nothing about either.
 """
 
 from __future__ import annotations
@@ -24,15 +37,21 @@ import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, TypeVar
+from typing import Callable, NamedTuple, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from providers.base import ProviderUnavailable
 from providers.local.aspnet import parse_aspnet_identity_hash, verify_parsed
+from providers.local.normalise import normalise_password
 
 T = TypeVar("T")
+
+
+class Verification(NamedTuple):
+    matched: bool
+    rehash: bool  # matched, and the stored hash should be replaced (see the module docstring)
 
 
 def _timed(check: Callable[..., bool], *args) -> tuple[bool, float]:
@@ -65,26 +84,51 @@ class CappedHasher:
         self._legacy_seconds = 0.0
 
     def hash(self, password: str) -> str:
-        return self._run(lambda: self._hasher.hash(password))
+        """An argon2id hash of the NFKC form of ``password``."""
+        normalised = normalise_password(password)
+        return self._run(lambda: self._hasher.hash(normalised))
 
     def verify(self, stored_hash: str, password: str) -> bool:
         """True when ``password`` matches an argon2 hash, or an imported ASP.NET Core Identity
         hash; False for a mismatch or an unreadable hash, after as long as the slowest kind of
         verification takes here."""
+        return self._matching_spelling(stored_hash, password) is not None
+
+    def check(self, stored_hash: str, password: str) -> Verification:
+        """Whether ``password`` matches ``stored_hash`` in its NFKC or its typed spelling, and
+        whether a match should be re-hashed: an imported hash, outdated argon2 parameters, or a
+        hash of the typed spelling where it differs from the normalised one."""
+        spelling = self._matching_spelling(stored_hash, password)
+        if spelling is None:
+            return Verification(False, False)
+        stale = spelling != normalise_password(password) or self.needs_rehash(stored_hash)
+        return Verification(True, stale)
+
+    def _matching_spelling(self, stored_hash: str, password: str) -> str | None:
+        """The spelling of ``password`` that matches, or None after as long as the slowest
+        kind of verification takes here, once per spelling tried."""
+        normalised = normalise_password(password)
         legacy = None if stored_hash.startswith("$argon2") else parse_aspnet_identity_hash(stored_hash)
-        if legacy is None:
-            matched, spent = self._run(lambda: _timed(self._verify_argon2, stored_hash, password))
-            self._argon2_seconds += 0.1 * (spent - self._argon2_seconds)
-        else:
-            matched, spent = self._run(lambda: _timed(verify_parsed, legacy, password))
-            if self._legacy_seconds:
-                self._legacy_seconds += 0.1 * (spent - self._legacy_seconds)
+        spellings = (normalised, password) if legacy is None else (password, normalised)
+        attempts = list(dict.fromkeys(spellings))  # one attempt when NFKC changes nothing
+        spent_total = 0.0
+        for spelling in attempts:
+            if legacy is None:
+                matched, spent = self._run(lambda: _timed(self._verify_argon2, stored_hash, spelling))
+                self._argon2_seconds += 0.1 * (spent - self._argon2_seconds)
             else:
-                self._legacy_seconds = spent
-        if not matched:
-            # Idle time, outside the hashing slot.
-            time.sleep(max(0.0, max(self._argon2_seconds, self._legacy_seconds) - spent))
-        return matched
+                matched, spent = self._run(lambda: _timed(verify_parsed, legacy, spelling))
+                if self._legacy_seconds:
+                    self._legacy_seconds += 0.1 * (spent - self._legacy_seconds)
+                else:
+                    self._legacy_seconds = spent
+            spent_total += spent
+            if matched:
+                return spelling
+        # Idle time, outside the hashing slot.
+        slowest = max(self._argon2_seconds, self._legacy_seconds)
+        time.sleep(max(0.0, len(attempts) * slowest - spent_total))
+        return None
 
     def _verify_argon2(self, stored_hash: str, password: str) -> bool:
         try:

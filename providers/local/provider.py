@@ -48,6 +48,10 @@ class LocalProvider:
     """Checks passwords against argon2id hashes in the gateway's own database (and, until their
     first login, the ASP.NET Identity hashes of users imported from a Registry).
 
+    Passwords are compared in their NFKC form (:mod:`providers.local.normalise`); a hash made
+    from the typed spelling (before the gateway normalised, or by the Registry) still matches
+    and is replaced on that login by a hash of the normalised password.
+
     Unknown users cost one dummy hash, so they take as long as a wrong password; a disabled
     account is only reported as such once its password was proven right.
     """
@@ -62,11 +66,12 @@ class LocalProvider:
         if user is None:
             self._hasher.burn(password)
             return Rejection.NO_SUCH_USER
-        if not self._hasher.verify(user.password_hash, password):
+        verification = self._hasher.check(user.password_hash, password)
+        if not verification.matched:
             return Rejection.WRONG_CREDENTIALS
         if not user.enabled:
             return Rejection.DISABLED
-        if self._hasher.needs_rehash(user.password_hash):
+        if verification.rehash:
             self._rehash(user, password)
         return self._identity(user)
 
@@ -98,8 +103,8 @@ class LocalProvider:
             groups=tuple(row.group_name for row in rows if row.group_name is not None))
 
     def _rehash(self, user: _StoredUser, password: str) -> None:
-        """Store a hash with the current parameters, unless the password changed meanwhile
-        (the UPDATE only applies to the hash that was verified)."""
+        """Store a hash of the normalised password with the current parameters, unless the
+        password changed meanwhile (the UPDATE only applies to the hash that was verified)."""
         try:
             new_hash = self._hasher.hash(password)
             with self._engine.begin() as connection:

@@ -1,6 +1,8 @@
 """Managing local users and groups: the operations behind the CLI and the admin API.
 
 Usernames arriving here are already canonical; the gateway checks that before calling.
+Passwords are checked against the policy (with the account's username and email) and hashed
+in their NFKC form (:mod:`providers.local.normalise`).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class LocalUsers:
                display_name: str | None = None, groups: Iterable[str] = (),
                overrides: dict[str, Any] | None = None, enforce_policy: bool = True) -> UserView:
         if enforce_policy:
-            self.policy.check(password, username)
+            self.policy.check(password, username, email)
         password_hash = self._hasher.hash(password)
         try:
             with self._sessions.begin() as session:
@@ -79,7 +81,9 @@ class LocalUsers:
             return session.scalar(select(func.count(LocalUser.id)))
 
     def set_password(self, username: str, password: str) -> None:
-        self.policy.check(password, username)
+        with self._sessions() as session:
+            email = self._require(session, username).email
+        self.policy.check(password, username, email)
         password_hash = self._hasher.hash(password)
         with self._sessions.begin() as session:
             user = self._require(session, username)
@@ -106,7 +110,7 @@ class LocalUsers:
         with self._sessions() as session:
             user = self._find(session, username)
             stored = user.password_hash if user is not None else None
-        return self._hasher.verify(stored, password) if stored else False
+        return self._hasher.verify(stored, password) if stored else False  # NFKC, as a login
 
     def set_enabled(self, username: str, enabled: bool) -> None:
         with self._sessions.begin() as session:

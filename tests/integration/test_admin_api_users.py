@@ -5,6 +5,7 @@ protective rules, and revocation that the Registry's contract endpoint sees at o
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import pytest
 import requests
@@ -207,6 +208,43 @@ def test_metadata_sets_an_integer_quota_the_registry_receives(gateway, admin):
         assert response.json()["field"] in bad
     assert admin.post("/users/carol/meta", data="[1]",
                       headers={"Content-Type": "application/json"}).status_code == 400
+
+
+@pytest.mark.parametrize("password, reason", [
+    ("abcdefghijkl", "a repeated or sequential pattern"),
+    ("iloveyou1234", "built from commonly used passwords"),
+    ("dronedbregistry", "built from the name of this service"),
+    ("song-river-2024", "built from the username or email address"),   # the email's name
+])
+def test_a_guessable_password_is_a_400_that_says_why(admin, password, reason):
+    response = admin.post("/users", json={"userName": "yara", "password": password,
+                                          "email": "river.song@example.org"})
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "password"
+    assert reason in response.json()["error"]
+    assert admin.get("/users/yara").status_code == 404
+
+
+def test_a_reset_to_a_guessable_password_says_why(admin):
+    admin.post("/users", json={"userName": "zack", "password": PASSWORD,
+                               "email": "tiger.lily@example.org"})
+    refused = admin.put("/users/zack/changepwd", json={"newPassword": "lily-tiger-1999"})
+    assert refused.status_code == 400 and refused.json()["field"] == "newPassword"
+    assert "username or email address" in refused.json()["error"]
+
+
+def test_the_password_path_takes_any_unicode_spelling_of_a_local_password(gateway, admin):
+    """NFC set, NFD typed (and the reverse): local passwords are compared in NFKC."""
+    nfc = unicodedata.normalize("NFC", "Grüße-über-Brücken-7")
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfc != nfd
+    assert admin.post("/users", json={"userName": "ute", "password": nfc}).status_code == 201
+    assert admin.post("/users", json={"userName": "udo", "password": nfd}).status_code == 201
+    for username, typed in (("ute", nfd), ("udo", nfc), ("ute", nfc)):
+        answer = registry_answer(gateway, username=username, password=typed)
+        assert answer.status_code == 200, (username, answer.text)
+        assert answer.json()["username"] == username
+    assert registry_answer(gateway, username="ute", password=nfd + "x").status_code == 401
 
 
 def test_passwords_reset_by_an_admin_and_changed_by_their_owner(gateway, admin):

@@ -151,6 +151,10 @@ def test_db_upgrade_with_an_admin_password_and_a_weak_one(tmp_path):
     weak = make_env(tmp_path / "weak", admin_password="admin")
     line = fails(weak, "db", "upgrade")
     assert line.startswith("configuration error: environment: GATEWAY_ADMIN_PASSWORD: ")
+    guessable = make_env(tmp_path / "guessable", admin_password="qwertyuiopasdfgh")
+    line = fails(guessable, "db", "upgrade")
+    assert line == ("configuration error: environment: GATEWAY_ADMIN_PASSWORD: "
+                    "password is a keyboard pattern")
 
 
 def test_check_config(tmp_path):
@@ -178,6 +182,9 @@ def test_users(env):
     assert "not a canonical username" in line and "use 'alice'" in line
     line = fails(env, "users", "create", "bob", "--password-stdin", stdin="short\n")
     assert line.startswith("error: ") and "at least 12" in line
+    line = fails(env, "users", "create", "bob", "--password-stdin", "--email", "bob@example.org",
+                 stdin="abcdefghijkl\n")
+    assert line == "error: password is a repeated or sequential pattern"
     line = fails(env, "users", "create", "alice", "--password-stdin", stdin=PASSWORD + "\n")
     assert "already" in line
 

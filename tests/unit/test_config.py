@@ -47,6 +47,8 @@ BAD_FILES = [
     ("issuer not a URL", "tokens:\n  issuer: not a url\n", {}, "tokens.issuer", "Not a valid URL"),
     ("min_length > max_length", "password_policy:\n  min_length: 100\n  max_length: 64\n", {},
      "password_policy.max_length", "must not be less than min_length"),
+    ("min_score out of range", "password_policy:\n  min_score: 5\n", {},
+     "password_policy.min_score", "less than or equal to 4"),
     ("max_delay < base_delay", "throttle:\n  base_delay_seconds: 10\n  max_delay_seconds: 5\n", {},
      "throttle.max_delay_seconds", "must not be less than base_delay_seconds"),
     ("bad username alphabet", "usernames:\n  alphabet: anything\n", {}, "usernames.alphabet",
@@ -129,6 +131,7 @@ def test_defaults_without_a_file():
     assert config.tokens.algorithm == "ES256"
     assert config.throttle == ThrottleSettings()
     assert config.password_policy.min_length == 12
+    assert config.password_policy.min_score == 3
     assert config.mapping.rules == ()
 
 
@@ -148,7 +151,7 @@ def test_a_full_file_loads(tmp_path):
             hashing: {slots: 4, time_cost: 1, memory_cost_kib: 8192}
         tokens: {algorithm: EdDSA, lifetime_seconds: 600}
         throttle: {free_failures: 3, base_delay_seconds: 0.5, max_delay_seconds: 60}
-        password_policy: {min_length: 14, blocklist: null}
+        password_policy: {min_length: 14, blocklist: null, min_score: 4}
         admin: {username: root, roles: [admin, ops]}
         mapping:
           rules:
@@ -159,6 +162,7 @@ def test_a_full_file_loads(tmp_path):
     assert config.tokens.algorithm == "EdDSA"
     assert config.throttle.free_failures == 3
     assert config.password_policy.min_length == 14 and config.password_policy.blocklist is None
+    assert config.password_policy.min_score == 4
     assert config.admin.roles == ("admin", "ops")
     assert config.mapping.rules[0].max_storage_mb == 51200
 

@@ -67,7 +67,8 @@ def create_user():
     local_users = services().local_users
     try:  # the password policy too, so that every problem is shown at once
         if local_users is not None:
-            local_users.policy.check(form.get("password", ""), values["userName"])
+            local_users.policy.check(form.get("password", ""), values["userName"],
+                                     forms.optional(values["email"]))
     except PasswordRejected as rejected:
         errors.setdefault("password", forms.sentence(str(rejected)))
     if errors:
