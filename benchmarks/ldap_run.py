@@ -84,6 +84,7 @@ providers:
       base: "{ldapdata.GROUPS_DN}"
       strategies: [member]
       nested: {"true" if nested else "false"}
+    credential_cache_seconds: 0   # distinct users, every login a bind: no cache hits
   - id: local
     type: local
 throttle:
@@ -114,9 +115,10 @@ class LdapBench:
     def gateway(self, name: str, server: SlapdServer, nested: bool) -> GunicornGateway:
         config = self.workdir / f"{name}.yaml"
         config.write_text(gateway_config(server, nested))
+        # As `gateway serve` runs it by default: GATEWAY_WORKERS and GATEWAY_THREADS unset
+        # (one worker per usable core, WORKERS here, and its default threads).
         env = {"GATEWAY_INSTANCE_DIR": str(self.workdir / f"{name}-instance"),
-               "GATEWAY_ADMIN_PASSWORD": "Bench-river-password-1", "GATEWAY_WORKERS": str(WORKERS),
-               "GATEWAY_THREADS": str(THREADS), "GATEWAY_LOG_LEVEL": "INFO",
+               "GATEWAY_ADMIN_PASSWORD": "Bench-river-password-1", "GATEWAY_LOG_LEVEL": "INFO",
                "GATEWAY_CONFIG": str(config), "GATEWAY_DOTENV": str(self.workdir / "no.env")}
         gateway = GunicornGateway.start(self.workdir / name, env=env, workers=WORKERS, cwd=str(REPO),
                                         extra_args=["-c", str(REPO / "deploy" / "gunicorn.conf.py"),

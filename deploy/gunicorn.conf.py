@@ -1,6 +1,6 @@
 """Production gunicorn configuration: ``gunicorn -c deploy/gunicorn.conf.py gateway.wsgi:app``.
 
-Sized for a small machine (2 workers x 4 threads by default; set GATEWAY_WORKERS and
+Sized for the machine (one worker per usable core x 4 threads by default; set GATEWAY_WORKERS and
 GATEWAY_THREADS). The master prepares the database once (migrations, first signing key, the
 local admin on an empty database) before any worker starts. Workers share Prometheus metrics
 through PROMETHEUS_MULTIPROC_DIR (a private temporary directory unless set).

@@ -80,3 +80,19 @@ def test_quick_ldap_benchmark_runs_and_reports_every_figure(tmp_path):
     groups = report["many_groups"]
     assert _positive(groups["few_groups"]["req_per_s"]) and _positive(groups["hundreds_of_groups"]["req_per_s"])
     assert "| gateway |" in result.stdout and "| naive |" in result.stdout
+
+
+@pytest.mark.benchmark
+def test_quick_tile_benchmark_runs_and_reports_every_figure(tmp_path):
+    result, report = _run_quick("tile_run.py", tmp_path / "tile.json", timeout=240)
+
+    assert set(report["scenarios"]) == {"local", "ldap", "app_password"}
+    for name, figures in report["scenarios"].items():
+        assert _positive(figures["ratio"]), (name, figures)
+        assert _positive(figures["gateway"]["req_per_s"]), (name, figures["gateway"])
+        assert _positive(figures["baseline"]["req_per_s"]), (name, figures["baseline"])
+        assert figures["target"] == 0.8 and isinstance(figures["non_2xx"], int)
+        assert _positive(figures["idle_p99_ms"]) and _positive(figures["burst_p99_ms"])
+        assert _positive(figures["memory_bound_mib"])
+        assert figures["max_worker_growth_mib"] is not None
+    assert "Tile burst" in result.stdout
