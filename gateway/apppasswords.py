@@ -71,6 +71,7 @@ class AppPasswordMatch:
     id: str
     username: str
     last_used_at: datetime | None
+    expires_at: datetime | None = None
 
 
 def looks_like_app_password(password: str) -> bool:
@@ -138,7 +139,7 @@ class AppPasswords:
         if row is None or not matches or row.kind != self._kind or row.revoked_at is not None \
                 or (row.expires_at is not None and row.expires_at <= now):
             return None
-        return AppPasswordMatch(public_id, row.username, row.last_used_at)
+        return AppPasswordMatch(public_id, row.username, row.last_used_at, row.expires_at)
 
     def touch(self, match: AppPasswordMatch) -> None:
         """Record that ``match`` was just used for an accepted login, to LAST_USE_RESOLUTION: no

@@ -33,7 +33,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -63,9 +63,13 @@ class CacheSettings:
     provider_seconds: tuple[tuple[str, float], ...] = ()
 
     def ttl_for(self, provider: str, app_password: bool) -> float:
-        """How long a login proven through ``provider`` may be answered from the cache; 0 never."""
-        own = dict(self.provider_seconds).get(provider, 0.0)
-        return min(own, self.app_password_seconds) if app_password else own
+        """How long a login proven through ``provider`` may be answered from the cache; 0 never.
+        An app password of a user whose provider checks no passwords (an IdP) has the app
+        password TTL; otherwise the shorter of the two applies."""
+        own = dict(self.provider_seconds).get(provider)
+        if not app_password:
+            return own or 0.0
+        return self.app_password_seconds if own is None else min(own, self.app_password_seconds)
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ class VerifiedCredentials:
         self._entries: collections.OrderedDict[bytes, _Entry] = collections.OrderedDict()
         self._by_user: dict[str, set[bytes]] = {}
         self._seen: set[int] = set()  # ids of the rows in the re-read window, handled
+        self._max_id: int | None = None  # the highest row id read
         self._fresh_until = 0.0
         self._last_read: float | None = None
         self._generation = 0
@@ -111,8 +116,8 @@ class VerifiedCredentials:
     def lookup(self, username: str, password: str) -> Identity | None:
         """The identity these exact credentials proved within their TTL, or None."""
         self._poller.ensure_running()
-        if self._commits is not None and self._commits.changed():
-            self.poll()  # the embedded database: any process's commit is seen at once
+        if self._commits is not None and self._commits.changed() and not self.poll():
+            self._fresh_until = 0.0  # the commit signal is spent: no hits until a poll works
         if self._clock() > self._fresh_until:
             count_credential_cache("miss")
             return None
@@ -133,10 +138,13 @@ class VerifiedCredentials:
         return self._generation
 
     def remember(self, username: str, password: str, identity: Identity, *, app_password: bool,
-                 generation: int) -> None:
-        """Keep a successful verification, unless a change was read since ``generation`` (the
-        verification may have used what that change replaced) or its provider's TTL is 0."""
+                 generation: int, valid_until: datetime | None = None) -> None:
+        """Keep a successful verification for its provider's TTL, cut short at ``valid_until``
+        (an app password's expiry); unless a change was read since ``generation`` (the
+        verification may have used what that change replaced) or the TTL is 0."""
         ttl = self.settings.ttl_for(identity.provider, app_password)
+        if valid_until is not None:
+            ttl = min(ttl, (valid_until - utcnow()).total_seconds())
         if ttl <= 0 or self.settings.max_entries <= 0:
             return
         digest = self._digest(username, password)
@@ -151,20 +159,23 @@ class VerifiedCredentials:
                 self._forget(next(iter(self._entries)))
                 count_credential_cache("eviction")
 
-    def poll(self) -> None:
-        """Read the changes recorded lately and forget whom the new ones name."""
-        wall = utcnow()
+    def poll(self) -> bool:
+        """Read the changes recorded lately and forget whom the new ones name; False when they
+        could not be read."""
+        now, wall = self._clock(), utcnow()  # before reading: freshness counts from here
         try:
-            rows = self._changes.since(wall - REREAD_WINDOW)
-            self._polls += 1
-            if self._polls % 2400 == 1:  # about every ten minutes at the default interval
-                self._changes.prune()
+            if self._max_id is None:
+                self._max_id = self._changes.newest_id()
+            rows = self._changes.since(wall - REREAD_WINDOW, self._max_id)
         except SQLAlchemyError as error:
             log.warning("credential cache: cannot read credential changes (%s); serving no "
                         "cached logins meanwhile", type(error).__name__)
-            return
-        now = self._clock()
+            return False
+        self._polls += 1
+        if self._polls % 2400 == 1:  # about every ten minutes at the default interval
+            self._prune()
         with self._lock:
+            self._max_id = max([self._max_id or 0, *(row_id for row_id, _ in rows)])
             first_or_late = (self._last_read is None
                              or now - self._last_read > FORGET_ALL_AFTER_SECONDS)
             new = [(row_id, username) for row_id, username in rows if row_id not in self._seen]
@@ -175,6 +186,18 @@ class VerifiedCredentials:
                 self._generation += 1
                 self._invalidate(usernames)
             self._fresh_until = now + self._stale_after
+        return True
+
+    def _prune(self) -> None:
+        try:
+            self._changes.prune()
+        except SQLAlchemyError as error:
+            log.warning("credential cache: cannot prune credential changes (%s)",
+                        type(error).__name__)
+
+    def stop(self) -> None:
+        """Stop reading changes (the process is shutting these services down)."""
+        self._poller.stop()
 
     def clear(self) -> None:
         """Forget everything (e.g. the providers' configuration changed)."""

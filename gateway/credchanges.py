@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.db import Database
@@ -35,18 +35,26 @@ class CredentialChanges:
     def __init__(self, database: Database):
         self._db = database
 
-    def since(self, moment: datetime) -> list[tuple[int, str | None]]:
-        """(id, username) of every row written at or after ``moment``, oldest first.
+    def since(self, moment: datetime, after_id: int) -> list[tuple[int, str | None]]:
+        """(id, username) of every row written at or after ``moment`` or with an id above
+        ``after_id``, oldest first.
 
-        Read by time, not only by id: ids are handed out when a row is inserted, but the rows
-        of concurrent transactions become visible in commit order, so a reader that kept only
-        the highest id seen could skip a row committed late. Readers re-read a window.
+        By time and by id: ids are handed out when a row is inserted, but the rows of concurrent
+        transactions become visible in commit order, so a reader that kept only the highest id
+        seen could skip a row committed late; and ``changed_at`` is the writer's clock, so a
+        reader whose clock runs ahead could find a new row already outside its window.
         """
         with self._db.engine.connect() as connection:
-            rows = connection.execute(select(_CHANGES.c.id, _CHANGES.c.username)
-                                      .where(_CHANGES.c.changed_at >= moment)
-                                      .order_by(_CHANGES.c.id)).all()
+            rows = connection.execute(
+                select(_CHANGES.c.id, _CHANGES.c.username)
+                .where(or_(_CHANGES.c.changed_at >= moment, _CHANGES.c.id > after_id))
+                .order_by(_CHANGES.c.id)).all()
         return [(row.id, row.username) for row in rows]
+
+    def newest_id(self) -> int:
+        """The highest row id there is (0 for none)."""
+        with self._db.engine.connect() as connection:
+            return connection.execute(select(func.max(_CHANGES.c.id))).scalar() or 0
 
     def prune(self) -> None:
         with self._db.session() as session:

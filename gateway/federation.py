@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
 from gateway.accounts import AccountRegistry, Owner, UsernameTaken
@@ -78,6 +78,11 @@ class Federation:
 
         Raises ProviderUnavailable when the provider that must decide cannot be reached.
         """
+        return self.prove_password(username, password)[0]
+
+    def prove_password(self, username: str, password: str) -> tuple[Identity, datetime | None]:
+        """:meth:`authenticate_password`, and until when the proof holds: an app password's
+        expiry, None for a password (it holds until something changes)."""
         if not password or not password.strip():
             raise Denied(401, "empty_password")
         owner = self._accounts.owner_of(username)
@@ -101,10 +106,10 @@ class Federation:
             log.warning("provider %s returned username %r for %r; refusing",
                         result.provider, result.username, username)
             raise Denied(401, "provider_username_mismatch", counts_as_failure=True)
-        return self.admit(result, owner)
+        return self.admit(result, owner), None
 
     def _authenticate_app_password(self, username: str, password: str, owner: Owner | None
-                                   ) -> Identity:
+                                   ) -> tuple[Identity, datetime | None]:
         """The owner's current identity for one of their app passwords, or Denied. Its last use
         is recorded only after every check here has passed (username, owner, disabled, snapshot
         age), so a login refused here is not shown as a use."""
@@ -114,7 +119,7 @@ class Federation:
             raise Denied(401, "wrong_app_password", counts_as_failure=True)
         identity = self.current_identity(owner)
         self._app_passwords.touch(match)
-        return identity
+        return identity, match.expires_at
 
     def current_identity(self, owner: Owner) -> Identity:
         """The present identity of a username's owner, for a credential that is not a password

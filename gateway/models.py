@@ -131,6 +131,7 @@ class CredentialChange(Base):
     (``gateway.credcache``) and forgets what they name; ``username`` NULL means everyone."""
 
     __tablename__ = "credential_changes"
+    __table_args__ = (Index("ix_credential_changes_changed_at", "changed_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     username: Mapped[str | None] = mapped_column(String(127))

@@ -4,6 +4,8 @@ counts failures against the same account."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from gateway.apppasswords import looks_like_app_password
 from gateway.federation import Denied
 from gateway.services import Services
@@ -21,45 +23,45 @@ def password_login(svc: Services, username: str, password: str) -> Identity:
     if len(password) > MAX_PASSWORD_CHARS:
         raise Denied(401, "password_too_long")
     svc.federation.check_typed_username(username)
-    return _verified(svc, username, password)
+    return _verified(svc, username, password)[0]
 
 
 def registry_password_login(svc: Services, username: str, password: str) -> tuple[Identity, bool]:
     """The Registry's password path (the tile hot path): ``(identity, from_cache)``.
 
     Exactly these credentials, proven within their TTL, are answered from the verified-
-    credentials cache (:mod:`gateway.credcache`) without verifying them again, unless the
-    account is locked out: a lock-out refuses hits too, or a locked account would still tell a
-    right guess (200) from a wrong one (429). A hit neither counts nor resets failures. Anything
-    else is :func:`password_login`, remembered when it succeeds.
+    credentials cache (:mod:`gateway.credcache`) without verifying them again, as long as the
+    account has no recent failures. With failures, even cached credentials are verified in full
+    under the throttle: a lock-out refuses them (or a locked account would still tell a right
+    guess, 200, from a wrong one, 429), and a right password resets the count (or a trickle of
+    wrong guesses would add up, past the user's own tile logins, to a lock-out). Anything else
+    is :func:`password_login`, remembered when it succeeds.
     """
     if len(password) > MAX_PASSWORD_CHARS:
         raise Denied(401, "password_too_long")
     svc.federation.check_typed_username(username)
     cache = svc.credentials
     if not cache.enabled:
-        return _verified(svc, username, password), False
-    identity = cache.lookup(username, password)
-    if identity is not None:
-        wait = svc.throttle.wait_seconds(username)
-        if wait > 0:
-            raise Throttled(wait)
-        return identity, True
+        return _verified(svc, username, password)[0], False
     generation = cache.generation()
-    identity = _verified(svc, username, password)
-    cache.remember(username, password, identity,
-                   app_password=looks_like_app_password(password), generation=generation)
+    identity = cache.lookup(username, password)
+    if identity is not None and not svc.throttle.has_failures(username):
+        return identity, True
+    identity, valid_until = _verified(svc, username, password)
+    cache.remember(username, password, identity, app_password=looks_like_app_password(password),
+                   generation=generation, valid_until=valid_until)
     return identity, False
 
 
-def _verified(svc: Services, username: str, password: str) -> Identity:
-    """Verify under a throttle reservation: a failure counts, a success resets the count."""
+def _verified(svc: Services, username: str, password: str) -> tuple[Identity, datetime | None]:
+    """Verify under a throttle reservation (a failure counts, a success resets the count):
+    the identity and until when the proof holds (see Federation.prove_password)."""
     with svc.throttle.attempt(username) as attempt:
         try:
-            identity = svc.federation.authenticate_password(username, password)
+            proven = svc.federation.prove_password(username, password)
         except Denied as denied:
             if denied.counts_as_failure:
                 attempt.failed()
             raise
         attempt.succeeded()
-    return identity
+    return proven

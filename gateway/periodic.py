@@ -25,9 +25,14 @@ class PeriodicFlush:
         self._name = name
         self._lock = threading.Lock()
         self._pid: int | None = None
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Stop this process's thread after its current round (it is not restarted)."""
+        self._stopped = True
 
     def ensure_running(self) -> None:
-        if self._pid == os.getpid():
+        if self._pid == os.getpid() or self._stopped:
             return
         with self._lock:
             if self._pid == os.getpid():
@@ -38,7 +43,7 @@ class PeriodicFlush:
             atexit.register(self._flush)
 
     def _run_forever(self) -> None:
-        while True:
+        while not self._stopped:
             time.sleep(self._interval)
             try:
                 self._flush()

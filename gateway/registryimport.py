@@ -43,6 +43,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from gateway.admin.roles import AdminRoles
+from gateway.credchanges import record_change
 from gateway.models import Account
 from gateway.registrysource import RegistryUser, driver_reason, read_registry_users, resolve_source
 from gateway.registryusers import UNREADABLE_ROW, Target, interpret, registry_name, shown
@@ -275,6 +276,7 @@ class RegistryImport:
                                 .where(accounts.c.username == target.username,
                                        accounts.c.provider == self._provider_id)
                                 .values(disabled=not target.enabled))
+                record_change(session, target.username)
         except _Raced:
             return raced
         except DataError as error:

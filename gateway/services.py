@@ -62,6 +62,7 @@ class Services:
     credentials: VerifiedCredentials
 
     def close(self) -> None:
+        self.credentials.stop()
         for provider in self.federation.providers():
             close = getattr(provider, "close", None)
             if close is not None:

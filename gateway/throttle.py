@@ -27,7 +27,7 @@ from typing import Callable, TypeVar
 
 from gateway.metrics import count_throttle
 from gateway.state import StateStore, StoreUnavailable
-from gateway.state.base import AttemptOutcome, ThrottleLimits
+from gateway.state.base import AttemptOutcome, ThrottleLimits, throttle_keys
 from gateway.state.memory import MemoryStore
 
 T = TypeVar("T")
@@ -152,6 +152,11 @@ class AccountThrottle:
         if wait > 0:
             count_throttle("refused")
         return wait
+
+    def has_failures(self, username: str) -> bool:
+        """Whether ``username`` has failures on record (a lock-out implies some)."""
+        failures_key = throttle_keys(username)[1]
+        return self._with_store(lambda store: store.get(failures_key)) is not None
 
     def record_failure(self, username: str) -> float:
         """Count a failed attempt made without a reservation; return the lock-out it starts."""

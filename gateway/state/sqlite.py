@@ -41,8 +41,19 @@ class SqliteStore:
         self._clock = clock
         self._local = threading.local()
         self._writes = 0
-        with self._guarded() as connection:
-            connection.executescript(_SCHEMA)
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        """The tables, once; workers starting together may find the file locked a moment."""
+        for attempt in range(20):
+            try:
+                with self._guarded() as connection:
+                    connection.executescript(_SCHEMA)
+                return
+            except StoreUnavailable:
+                if attempt == 19:
+                    raise
+                time.sleep(0.05)
 
     def get(self, key: str) -> str | None:
         with self._guarded() as connection:
@@ -160,7 +171,8 @@ class SqliteStore:
                     now = self._clock()
                     connection.execute("DELETE FROM kv WHERE expires <= ?", (now,))
                     connection.execute("DELETE FROM reservations WHERE expires <= ?", (now,))
+                connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
                 raise
-            connection.execute("COMMIT")

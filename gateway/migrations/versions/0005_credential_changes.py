@@ -27,7 +27,9 @@ def upgrade() -> None:
         sa.Column('changed_at', UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_credential_changes')),
     )
+    op.create_index('ix_credential_changes_changed_at', 'credential_changes', ['changed_at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_credential_changes_changed_at', table_name='credential_changes')
     op.drop_table('credential_changes')
