@@ -41,19 +41,7 @@ class SqliteStore:
         self._clock = clock
         self._local = threading.local()
         self._writes = 0
-        self._create_schema()
-
-    def _create_schema(self) -> None:
-        """The tables, once; workers starting together may find the file locked a moment."""
-        for attempt in range(20):
-            try:
-                with self._guarded() as connection:
-                    connection.executescript(_SCHEMA)
-                return
-            except StoreUnavailable:
-                if attempt == 19:
-                    raise
-                time.sleep(0.05)
+        self._schema_pid: int | None = None  # the file is made at first use, not before
 
     def get(self, key: str) -> str | None:
         with self._guarded() as connection:
@@ -148,6 +136,9 @@ class SqliteStore:
                                          isolation_level=None, check_same_thread=True)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
+            if self._schema_pid != os.getpid():
+                _create_schema(connection)
+                self._schema_pid = os.getpid()
             local.connection, local.pid = connection, os.getpid()
         return local.connection
 
@@ -176,3 +167,15 @@ class SqliteStore:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
+
+
+def _create_schema(connection: sqlite3.Connection) -> None:
+    """The tables, if missing; workers starting together may find the file locked a moment."""
+    for attempt in range(20):
+        try:
+            connection.executescript(_SCHEMA)
+            return
+        except sqlite3.OperationalError:
+            if attempt == 19:
+                raise
+            time.sleep(0.05)

@@ -243,7 +243,7 @@ def test_an_attempt_left_unsettled_counts_nothing(store, name):
 
 
 @pytest.mark.parametrize("shared", ["redis", "embedded"])
-def test_200_parallel_wrong_passwords_over_http_on_two_workers(tmp_path, request, shared):
+def test_200_parallel_wrong_passwords_over_http_on_two_workers(tmp_path, shared):
     # The finding, as it was found: 200 parallel wrong passwords for one account against two
     # gunicorn workers sharing Redis checked 13 passwords instead of free_failures + 1 = 6.
     # The embedded default (no Redis) shares its workers' counts through state.db: as exact.
@@ -254,7 +254,9 @@ def test_200_parallel_wrong_passwords_over_http_on_two_workers(tmp_path, request
     from tests.integration.harness import CONTRACT_CONFIG, start_gateway
 
     config = CONTRACT_CONFIG + "throttle: {base_delay_seconds: 60, max_delay_seconds: 120}\n"
-    options = {"redis_url": request.getfixturevalue("redis_server").url} if shared == "redis" else {}
+    # A Redis of its own: the lock-out it leaves must not reach other tests' "alice".
+    redis = RedisServer.start(tmp_path / "redis") if shared == "redis" else None
+    options = {"redis_url": redis.url} if redis else {}
     gateway = start_gateway(tmp_path, config, workers=2, **options)
     try:
         def login(_index: int) -> int:
@@ -266,5 +268,7 @@ def test_200_parallel_wrong_passwords_over_http_on_two_workers(tmp_path, request
             statuses = list(pool.map(login, range(200)))
     finally:
         gateway.stop()
+        if redis is not None:
+            redis.stop()
     assert statuses.count(401) == 6, sorted(set(statuses))
     assert statuses.count(429) == 194
