@@ -17,8 +17,8 @@ set, user disabled or deleted, app password or API key revoked, sessions ended, 
 groups or values changed) writes a row to ``credential_changes`` in the database, in the
 change's own transaction where it can. Each process reads new rows every ``poll_seconds`` and
 drops the entries of the users they name, on every worker and every replica alike; on the
-embedded SQLite database a lookup also notices any commit at once (``PRAGMA data_version``,
-see :mod:`gateway.readcache`) and reads the rows before answering. If it cannot
+embedded SQLite database a lookup also notices any change at once (a counter that writers
+bump after committing, :mod:`gateway.state.signal`) and reads the rows before answering. If it cannot
 read them for ``stale_after_seconds`` it serves no hits at all (every login is verified in full)
 until it can; after a longer gap it forgets everything.
 """
@@ -41,7 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.credchanges import CredentialChanges
 from gateway.metrics import count_credential_cache
 from gateway.periodic import PeriodicFlush
-from gateway.readcache import CommitWatch
+from gateway.state.signal import SharedCounter
 from providers.base import Identity
 from providers.sql import utcnow
 
@@ -83,13 +83,14 @@ class VerifiedCredentials:
     """The per-process cache (see the module docstring). Thread-safe."""
 
     def __init__(self, changes: CredentialChanges, settings: CacheSettings, *,
-                 commits: CommitWatch | None = None, poll_seconds: float = 0.25,
+                 signal: SharedCounter | None = None, poll_seconds: float = 0.25,
                  stale_after_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic):
-        """``commits``: the embedded SQLite database's commit signal, when there is one; a
-        lookup after any commit reads the changes first, so on one machine a change is seen
-        by the next login on every worker, not up to ``poll_seconds`` later."""
+        """``signal``: the embedded database's change counter, when there is one; a lookup
+        that finds it bumped reads the changes first, so on one machine a change is seen by the
+        next login on every worker, not up to ``poll_seconds`` later."""
         self._changes = changes
-        self._commits = commits
+        self._signal = signal
+        self._signal_seen: int | None = None
         self.settings = settings
         self._poll_seconds = poll_seconds
         self._stale_after = stale_after_seconds
@@ -116,11 +117,14 @@ class VerifiedCredentials:
     def lookup(self, username: str, password: str) -> Identity | None:
         """The identity these exact credentials proved within their TTL, or None."""
         self._poller.ensure_running()
-        if self._commits is not None and self._commits.changed() and not self.poll():
-            self._fresh_until = 0.0  # the commit signal is spent: no hits until a poll works
+        if self._signal is not None:
+            bumped = self._signal.value()
+            if bumped != self._signal_seen:
+                if not self.poll():
+                    return self._miss()  # no hits until the changes can be read
+                self._signal_seen = bumped
         if self._clock() > self._fresh_until:
-            count_credential_cache("miss")
-            return None
+            return self._miss()
         digest = self._digest(username, password)
         with self._lock:
             entry = self._entries.get(digest)
@@ -130,6 +134,9 @@ class VerifiedCredentials:
                 return entry.identity
             if entry is not None:
                 self._forget(digest)
+        return self._miss()
+
+    def _miss(self) -> None:
         count_credential_cache("miss")
         return None
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, or_, select
+import functools
+
+from sqlalchemy import delete, event, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.db import Database
 from gateway.models import CredentialChange
+from gateway.state.signal import SharedCounter, counter_beside
 from providers.sql import utcnow
 
 _CHANGES = CredentialChange.__table__
@@ -25,8 +28,20 @@ KEEP_CHANGES = timedelta(hours=1)
 
 def record_change(session: Session, username: str | None) -> None:
     """Note, in ``session``'s transaction, that ``username``'s proven credentials (everyone's
-    for None) must be proven again."""
+    for None) must be proven again; on the embedded database, also bump the machine's change
+    signal once the transaction has committed."""
     session.execute(insert(_CHANGES).values(username=username, changed_at=utcnow()))
+    signal = change_signal(str(session.get_bind().url))
+    if signal is not None:
+        event.listen(session, "after_commit", lambda _session: signal.bump(), once=True)
+
+
+@functools.lru_cache(maxsize=8)
+def change_signal(database_url: str) -> SharedCounter | None:
+    """The counter bumped after each committed change to the embedded SQLite database at
+    ``database_url`` (None for another database): a free "anything new?" for every process of
+    the machine (:mod:`gateway.state.signal`)."""
+    return counter_beside(database_url, "credential-changes")
 
 
 class CredentialChanges:

@@ -11,14 +11,13 @@ from gateway.attempts import AttemptRecorder
 from gateway.audit import AuditLog
 from gateway.config import GatewayConfig, ProviderSettings, hashing_defaults
 from gateway.credcache import VerifiedCredentials
-from gateway.credchanges import CredentialChanges, record_change
+from gateway.credchanges import CredentialChanges, change_signal, record_change
 from gateway.db import Database
 from gateway.federation import Federation
 from gateway.idptokens import IdpTokens
 from gateway.ldapconfig import ldap_settings
 from gateway.oidcconfig import oidc_settings
 from gateway.policystore import PolicyStore
-from gateway.readcache import commit_watch_for
 from gateway.mapping import EvaluationMemo
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
@@ -123,7 +122,7 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
                        mapping, audit, secret=settings.key_encryption_key),
         attempts=AttemptRecorder(p.id for p in config.providers),
         credentials=VerifiedCredentials(CredentialChanges(database), config.credential_cache,
-                                        commits=commit_watch_for(database.engine)),
+                                        signal=change_signal(settings.database_url)),
     )
 
 

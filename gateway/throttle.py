@@ -121,6 +121,7 @@ class AccountThrottle:
         self._clock = clock
         self._sleep = sleep
         self._wait_limit = wait_limit_seconds
+        self._none_failed: dict[str, int] = {}  # username -> failure epoch it had none at
 
     def attempt(self, username: str) -> Attempt:
         """Reserve one verification for ``username``, waiting (bounded) while the account's
@@ -154,9 +155,22 @@ class AccountThrottle:
         return wait
 
     def has_failures(self, username: str) -> bool:
-        """Whether ``username`` has failures on record (a lock-out implies some)."""
+        """Whether ``username`` has failures on record (a lock-out implies some).
+
+        On a store with a failure signal (the embedded one), a "no" is remembered until the
+        next failure counted anywhere on the machine, so the hot path asks the store only after
+        something failed."""
+        epoch_of = getattr(self._store, "failure_epoch", None)
+        epoch = epoch_of() if epoch_of is not None else None
+        if epoch is not None and self._none_failed.get(username) == epoch:
+            return False
         failures_key = throttle_keys(username)[1]
-        return self._with_store(lambda store: store.get(failures_key)) is not None
+        failed = self._with_store(lambda store: store.get(failures_key)) is not None
+        if not failed and epoch is not None:
+            if len(self._none_failed) >= 10_000:
+                self._none_failed.clear()
+            self._none_failed[username] = epoch  # the epoch read before the store was asked
+        return failed
 
     def record_failure(self, username: str) -> float:
         """Count a failed attempt made without a reservation; return the lock-out it starts."""

@@ -71,6 +71,13 @@ class StateStore(Protocol):
         from now and returns the lock-out it starts (0 while failures are free)."""
 
 
+class FailureSignal(Protocol):
+    """What a store of one machine can offer: a number that changes after every failure it
+    counts, so that "no new failures anywhere" costs a memory read (see AccountThrottle)."""
+
+    def failure_epoch(self) -> int | None: ...
+
+
 def throttle_keys(account: str) -> tuple[str, str, str]:
     """The keys of one account's throttle state: lock-out end, failure count, reservations."""
     return (f"throttle:until:{account}", f"throttle:failures:{account}",

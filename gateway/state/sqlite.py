@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from gateway.state.base import AttemptOutcome, StoreUnavailable, ThrottleLimits, throttle_keys
+from gateway.state.signal import SharedCounter
 
 # A writer waits at most this long for another process's transaction (they take microseconds).
 BUSY_TIMEOUT_SECONDS = 1.0
@@ -42,6 +43,8 @@ class SqliteStore:
         self._local = threading.local()
         self._writes = 0
         self._schema_pid: int | None = None  # the file is made at first use, not before
+        # Bumped after every committed failure: "no new failures anywhere" for a memory read.
+        self._failures = SharedCounter(f"{self._path}-failures")
 
     def get(self, key: str) -> str | None:
         with self._guarded() as connection:
@@ -120,7 +123,12 @@ class SqliteStore:
             if delay > 0:
                 connection.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)",
                                    (until_key, repr(now + delay), now + delay))
-            return delay
+        self._failures.bump()  # after the commit: whoever sees it can read the failure
+        return delay
+
+    def failure_epoch(self) -> int | None:
+        """A number that changes after every failure counted on this machine."""
+        return self._failures.value()
 
     @staticmethod
     def _live(connection: sqlite3.Connection, key: str, now: float) -> str | None:
