@@ -171,11 +171,13 @@ class BaselineServer:
     def pid(self) -> int:
         return self.proc.pid
 
+    STOP_GRACE_SECONDS = 10
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.proc.wait(self.STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 pass
         try:

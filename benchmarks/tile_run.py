@@ -25,7 +25,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -56,22 +55,20 @@ LDAP_PASSWORD = "dolphin-meadow-58-granite"
 LOCAL_PASSWORD = "purple-anchor-42-windmill"
 
 
-class ServedGateway:
+class ServedGateway(BaselineServer):
     """``python -m gateway serve`` in a process group of its own (its master is that process)."""
 
-    def __init__(self, proc: subprocess.Popen, port: int, log_path: Path):
-        self.proc, self.port, self.log_path = proc, port, log_path
-        self.base_url = f"http://127.0.0.1:{port}"
+    STOP_GRACE_SECONDS = 35  # gateway serve's graceful timeout is 30 s
 
     @classmethod
-    def start(cls, env: dict[str, str], log_path: Path) -> "ServedGateway":
+    def start(cls, env: dict[str, str], log_path: Path) -> "ServedGateway":  # type: ignore[override]
         port = free_port()
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway", "serve", "--bind", f"127.0.0.1:{port}"],
                 cwd=str(REPO), env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-        gateway = cls(proc, port, log_path)
+        gateway = cls(proc, port, log_path.parent)
 
         def ready() -> bool:
             if proc.poll() is not None:
@@ -87,22 +84,6 @@ class ServedGateway:
             raise ServerStartError("gateway serve did not come up:\n"
                                    + log_path.read_text(errors="replace")[-4000:]) from None
         return gateway
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(35)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 class TileBench:

@@ -127,13 +127,15 @@ class AccountRegistry:
 
     def record_snapshot(self, identity: Identity) -> None:
         """Keep ``identity`` (from a browser login), and when it was seen, as what app-password
-        logins answer with."""
+        logins answer with (logins proven from the previous one are forgotten: its groups may
+        have changed)."""
         data = {"identity": identity.to_dict(), "recorded_at": utcnow().timestamp()}
-        with self._db.engine.begin() as connection:
-            connection.execute(update(_ACCOUNTS).where(
+        with self._db.session() as session:
+            session.execute(update(_ACCOUNTS).where(
                 _ACCOUNTS.c.username == identity.username,
                 _ACCOUNTS.c.provider == identity.provider,
                 _ACCOUNTS.c.subject == identity.subject).values(snapshot=data))
+            record_change(session, identity.username)
 
     def snapshot(self, username: str) -> tuple[Identity, datetime] | None:
         """The identity kept by :meth:`record_snapshot` and when it was recorded, if any."""

@@ -117,16 +117,23 @@ class Federation:
         if owner is None or match is None or match.username != username:
             self._burn_unasked(set(), password)
             raise Denied(401, "wrong_app_password", counts_as_failure=True)
-        identity = self.current_identity(owner)
+        identity, snapshot_until = self._current_identity(owner)
         self._app_passwords.touch(match)
-        return identity, match.expires_at
+        deadlines = [moment for moment in (match.expires_at, snapshot_until) if moment is not None]
+        return identity, min(deadlines, default=None)
 
     def current_identity(self, owner: Owner) -> Identity:
         """The present identity of a username's owner, for a credential that is not a password
         the provider can check (an app password, an API key). Asks the provider where it can
         (local, LDAP); for an IdP, answers from the last browser login while it is recent, so a
         person removed at the IdP loses access within snapshot_max_age. Raises Denied."""
+        return self._current_identity(owner)[0]
+
+    def _current_identity(self, owner: Owner) -> tuple[Identity, datetime | None]:
+        """:meth:`current_identity`, and until when an IdP's snapshot may answer (None for a
+        provider that was asked)."""
         provider = self._providers.get(owner.provider)
+        until = None
         if isinstance(provider, IdentityLookup):
             current = provider.lookup(owner.username)
         else:
@@ -136,13 +143,13 @@ class Federation:
             elif utcnow() - snapshot[1] > self._snapshot_max_age:
                 raise Denied(403, "browser_login_required")
             else:
-                current = snapshot[0]
+                current, until = snapshot[0], snapshot[1] + self._snapshot_max_age
         if current is Rejection.DISABLED:
             raise Denied(403, "account_disabled")
         if isinstance(current, Rejection) or (current.provider, current.subject) != \
                 (owner.provider, owner.subject):
             raise Denied(401, "app_password_owner_gone", counts_as_failure=True)
-        return self.admit(current, owner)
+        return self.admit(current, owner), until
 
     def _burn_unasked(self, asked: set[str], password: str) -> None:
         """Give a failed login the cost of asking every password provider.

@@ -24,6 +24,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from gateway.credchanges import record_change
 from gateway.sso import transaction_tag
 from tests.integration.harness import ADMIN_PASSWORD, start_gateway
 from tests.oidcserver import (
@@ -902,6 +903,10 @@ def _age_idp_snapshot(gateway, username: str, days: int) -> None:
             account = db.get(Account, username)
             stale = dict(account.snapshot, recorded_at=time.time() - days * 86400)
             db.execute(update(Account).where(Account.username == username).values(snapshot=stale))
+            # This edit stands in for days passing; the gateway's cache of proven logins caps
+            # each entry at the snapshot's age limit itself (tests/unit/test_credcache.py), so
+            # here the edit is announced the way every change in the gateway is.
+            record_change(db, username)
     finally:
         services.close()
 
@@ -981,6 +986,9 @@ def _app_password_row(gateway, password, **values):
         with services.database.session() as db:
             if values:
                 db.execute(update(AppPassword).where(AppPassword.id == public_id).values(**values))
+                # Stands in for time passing (an expiry reached): announced as a change, as in
+                # _age_idp_snapshot.
+                record_change(db, db.get(AppPassword, public_id).username)
         with services.database.session() as db:
             return db.get(AppPassword, public_id)
     finally:

@@ -150,3 +150,32 @@ def test_reserved_names_are_only_for_password_providers(database):
     assert denied.value.status == 403 and denied.value.reason == "reserved_username"
     assert accounts.owner_of("admin") is None
     assert federation.authenticate_password("admin", "pw").provider == "directory"
+
+
+def test_a_proof_says_until_when_it_holds(database):
+    """Passwords hold until something changes (None); an app password of an IdP user holds until
+    the app password expires or the last browser login is too old, whichever comes first."""
+    from datetime import timedelta
+
+    from gateway.apppasswords import AppPasswords
+    from providers.sql import utcnow
+
+    class FakeIdp:
+        id = "kc"  # checks no passwords, looks nobody up: answers come from the snapshot
+
+    local = FakeProvider("local", {"alice": ("alices-password", "s-a", True)})
+    accounts = AccountRegistry(database)
+    app_passwords = AppPasswords(database)
+    federation = Federation([local, FakeIdp()], accounts, AuditLog(database), UsernamePolicy(),
+                            app_passwords, snapshot_max_age=timedelta(days=30))
+    assert federation.prove_password("alice", "alices-password")[1] is None
+
+    bob = Identity(provider="kc", subject="kc-b", username="bob")
+    accounts.claim(bob)
+    accounts.record_snapshot(bob)
+    _view, secret = app_passwords.create("bob", "qgis", lifetime=timedelta(days=90))
+    identity, until = federation.prove_password("bob", secret)
+    assert identity.username == "bob"
+    assert timedelta(days=29) < until - utcnow() <= timedelta(days=30)   # the snapshot's limit
+    _view, short = app_passwords.create("bob", "gdal", lifetime=timedelta(days=1))
+    assert federation.prove_password("bob", short)[1] - utcnow() <= timedelta(days=1)
