@@ -16,9 +16,10 @@ How it forgets at once: every change after which a credential must be proven aga
 set, user disabled or deleted, app password or API key revoked, sessions ended, a local user's
 groups or values changed) writes a row to ``credential_changes`` in the database, in the
 change's own transaction where it can. Each process reads new rows every ``poll_seconds`` and
-drops the entries of the users they name, on every worker and every replica alike; on the
-embedded SQLite database a lookup also notices any change at once (a counter that writers
-bump after committing, :mod:`gateway.state.signal`) and reads the rows before answering. If it cannot
+drops the entries of the users they name, on every worker and every replica alike; and a
+lookup notices at once a change made by any process of this gateway on this machine (a counter
+in the instance directory that writers bump after committing, :mod:`gateway.state.signal`) and
+reads the rows before answering. If it cannot
 read them for ``stale_after_seconds`` it serves no hits at all (every login is verified in full)
 until it can; after a longer gap it forgets everything.
 """
@@ -85,9 +86,9 @@ class VerifiedCredentials:
     def __init__(self, changes: CredentialChanges, settings: CacheSettings, *,
                  signal: SharedCounter | None = None, poll_seconds: float = 0.25,
                  stale_after_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic):
-        """``signal``: the embedded database's change counter, when there is one; a lookup
-        that finds it bumped reads the changes first, so on one machine a change is seen by the
-        next login on every worker, not up to ``poll_seconds`` later."""
+        """``signal``: this machine's change counter; a lookup that finds it bumped reads the
+        changes first, so on one machine a change is seen by the next login on every worker,
+        not up to ``poll_seconds`` later."""
         self._changes = changes
         self._signal = signal
         self._signal_seen: int | None = None

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import functools
+from pathlib import Path
 
 from sqlalchemy import delete, event, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.db import Database
 from gateway.models import CredentialChange
-from gateway.state.signal import SharedCounter, counter_beside
+from gateway.state.signal import SharedCounter
 from providers.sql import utcnow
 
 _CHANGES = CredentialChange.__table__
@@ -31,17 +31,24 @@ def record_change(session: Session, username: str | None) -> None:
     for None) must be proven again; on the embedded database, also bump the machine's change
     signal once the transaction has committed."""
     session.execute(insert(_CHANGES).values(username=username, changed_at=utcnow()))
-    signal = change_signal(str(session.get_bind().url))
+    signal = _SIGNALS.get(str(session.get_bind().url))
     if signal is not None:
         event.listen(session, "after_commit", lambda _session: signal.bump(), once=True)
 
 
-@functools.lru_cache(maxsize=8)
-def change_signal(database_url: str) -> SharedCounter | None:
-    """The counter bumped after each committed change to the embedded SQLite database at
-    ``database_url`` (None for another database): a free "anything new?" for every process of
-    the machine (:mod:`gateway.state.signal`)."""
-    return counter_beside(database_url, "credential-changes")
+_SIGNALS: dict[str, SharedCounter] = {}
+
+
+def change_signal(database: Database, path: Path) -> SharedCounter:
+    """The counter in ``path`` (in the instance directory, shared by every process of this
+    gateway on this machine), bumped after each committed change to ``database`` made in this
+    process: a free "anything new?" for the caches of every worker here
+    (:mod:`gateway.state.signal`). Replicas elsewhere see the change at their next poll."""
+    key = str(database.engine.url)
+    signal = _SIGNALS.get(key)
+    if signal is None or signal.path != str(path):
+        signal = _SIGNALS[key] = SharedCounter(path)
+    return signal
 
 
 class CredentialChanges:

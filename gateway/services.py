@@ -122,7 +122,8 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
                        mapping, audit, secret=settings.key_encryption_key),
         attempts=AttemptRecorder(p.id for p in config.providers),
         credentials=VerifiedCredentials(CredentialChanges(database), config.credential_cache,
-                                        signal=change_signal(settings.database_url)),
+                                        signal=change_signal(
+                                            database, settings.instance_dir / "credential-changes.signal")),
     )
 
 

@@ -22,7 +22,7 @@ class SharedCounter:
     """The counter in ``path`` (created, 8 bytes, owner-only, on first use in a process)."""
 
     def __init__(self, path: Path | str):
-        self._path = str(path)
+        self.path = str(path)
         self._pid: int | None = None
         self._fd = -1
         self._map: mmap.mmap | None = None
@@ -40,20 +40,9 @@ class SharedCounter:
 
     def _mapped(self) -> mmap.mmap:
         if self._pid != os.getpid() or self._map is None:
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             if os.fstat(fd).st_size < _SIZE:
                 os.ftruncate(fd, _SIZE)
             self._fd, self._map, self._pid = fd, mmap.mmap(fd, _SIZE), os.getpid()
         return self._map
-
-
-def counter_beside(database_url: str, suffix: str) -> SharedCounter | None:
-    """A counter in a file beside a file-backed SQLite database (``<file>-<suffix>``); None for
-    any other database (its processes may be on other machines)."""
-    prefix = "sqlite:///"
-    if not database_url.startswith(prefix):
-        return None
-    database = database_url[len(prefix):].split("?", 1)[0]
-    if not database or database == ":memory:":
-        return None
-    return SharedCounter(f"{database}-{suffix}")
