@@ -21,8 +21,9 @@ from typing import Callable, Iterator
 from gateway.state.base import AttemptOutcome, StoreUnavailable, ThrottleLimits, throttle_keys
 from gateway.state.signal import SharedCounter
 
-# A writer waits at most this long for another process's transaction (they take microseconds).
-BUSY_TIMEOUT_SECONDS = 1.0
+# A writer waits at most this long for the others' transactions (each takes microseconds, but
+# a burst of logins for one account queues them).
+BUSY_TIMEOUT_SECONDS = 5.0
 _SWEEP_EVERY_WRITES = 2000
 
 _SCHEMA = """
@@ -88,6 +89,12 @@ class SqliteStore:
     def begin_attempt(self, account: str, token: str, now: float, limits: ThrottleLimits,
                       hold_seconds: float) -> float:
         until_key, failures_key, _ = throttle_keys(account)
+        # A read first (WAL readers never wait for the writer): attempts that must wait or are
+        # locked out learn it without queueing for the write lock.
+        with self._guarded() as connection:
+            refused = self._refusal(connection, account, until_key, failures_key, now, limits)
+        if refused is not None:
+            return refused
         with self._transaction() as connection:
             until = self._live(connection, until_key, now)
             if until is not None and float(until) > now:
@@ -129,6 +136,20 @@ class SqliteStore:
     def failure_epoch(self) -> int | None:
         """A number that changes after every failure counted on this machine."""
         return self._failures.value()
+
+    def _refusal(self, connection: sqlite3.Connection, account: str, until_key: str,
+                 failures_key: str, now: float, limits: ThrottleLimits) -> float | None:
+        """The lock-out's remaining time, -1 when the account's allowance is in use, or None
+        when a reservation may be tried (read without a transaction)."""
+        until = self._live(connection, until_key, now)
+        if until is not None and float(until) > now:
+            return float(until) - now
+        held = connection.execute(
+            "SELECT count(*) FROM reservations WHERE account = ? AND expires > ?",
+            (account, now)).fetchone()[0]
+        if held >= limits.capacity(int(self._live(connection, failures_key, now) or 0)):
+            return -1.0
+        return None
 
     @staticmethod
     def _live(connection: sqlite3.Connection, key: str, now: float) -> str | None:
