@@ -47,9 +47,9 @@ from run import (  # noqa: E402
     source_state, write_report,
 )
 
-from tests import ldapdata  # noqa: E402
-from tests.ldapserver import SlapdServer  # noqa: E402
-from tests.servers import GunicornGateway  # noqa: E402
+from tests.support import ldapdata  # noqa: E402
+from tests.support.ldapserver import SlapdServer  # noqa: E402
+from tests.support.servers import GunicornGateway  # noqa: E402
 
 TARGETS = {"lean": 0.8, "naive": 4.0}
 ROTATING_USERS = 200

@@ -48,8 +48,8 @@ if str(REPO) not in sys.path:
 
 import requests  # noqa: E402
 
-from gateway.settings import usable_cores  # noqa: E402
-from tests.servers import GunicornGateway, ServerStartError, free_port, wait_for  # noqa: E402
+from gateway.config.settings import usable_cores  # noqa: E402
+from tests.support.servers import GunicornGateway, ServerStartError, free_port, wait_for  # noqa: E402
 
 TARGETS = {"token": 0.8, "password": 0.9}
 # The gateway's defaults (``gateway serve``): one worker process per usable core, 4 threads.
@@ -116,7 +116,7 @@ def ensure_wrk() -> str:
 
 def gunicorn_isolation_args() -> list[str]:
     """gunicorn >= 24 opens a control socket at a fixed per-user path; switch it off (as
-    tests.servers does for the gateway) so the two servers are started identically."""
+    tests.support.servers does for the gateway) so the two servers are started identically."""
     try:
         from gunicorn.config import KNOWN_SETTINGS
     except ImportError:
@@ -129,7 +129,7 @@ def gunicorn_isolation_args() -> list[str]:
 # ---- the baseline server -----------------------------------------------------------------
 
 class BaselineServer:
-    """benchmarks/baseline_app.py under gunicorn, flags identical to tests.servers.GunicornGateway."""
+    """benchmarks/baseline_app.py under gunicorn, flags identical to tests.support.servers.GunicornGateway."""
 
     def __init__(self, proc: subprocess.Popen, port: int, log_dir: Path):
         self.proc, self.port, self.log_dir = proc, port, log_dir

@@ -41,9 +41,9 @@ for path in (str(BENCH_DIR), str(REPO)):
 from run import (  # noqa: E402
     ARGON2, FORM, HTTP, THREADS, WORKERS, BaselineServer, MemorySampler, Run, Wrk, _counted,
     ensure_wrk, gunicorn_workers, log, memory_kib, source_state, write_report)
-from tests import ldapdata  # noqa: E402
-from tests.ldapserver import SlapdServer  # noqa: E402
-from tests.servers import ServerStartError, free_port, wait_for  # noqa: E402
+from tests.support import ldapdata  # noqa: E402
+from tests.support.ldapserver import SlapdServer  # noqa: E402
+from tests.support.servers import ServerStartError, free_port, wait_for  # noqa: E402
 
 TARGET_RATIO = 0.8
 TARGET_P99_FACTOR = 3.0

@@ -5,7 +5,7 @@ GATEWAY_THREADS). The master prepares the database once (migrations, first signi
 local admin on an empty database) before any worker starts. Workers share Prometheus metrics
 through PROMETHEUS_MULTIPROC_DIR (a private temporary directory unless set).
 
-Timeouts come from ``gateway.serving.gunicorn_options`` (one source for this file and
+Timeouts come from ``gateway.http.serving.gunicorn_options`` (one source for this file and
 ``gateway serve``). With the gthread workers used here, ``timeout`` only catches a worker
 whose main loop is stuck; a slow request is bounded by the gateway's own budgets (README
 "Time budget"), and a reverse proxy in front should give up a little later (35 s, see
@@ -14,8 +14,8 @@ wait longer than ``graceful_timeout`` (Kubernetes terminationGracePeriodSeconds,
 TimeoutStopSec, compose stop_grace_period: 45 s in deploy/).
 """
 
-from gateway.serving import gunicorn_options, prepare_metrics_dir
-from gateway.settings import load_settings
+from gateway.http.serving import gunicorn_options, prepare_metrics_dir
+from gateway.config.settings import load_settings
 
 prepare_metrics_dir()  # first, before prometheus_client is imported: workers share metrics here
 _settings = load_settings()
@@ -25,7 +25,7 @@ wsgi_app = "gateway.wsgi:app"
 
 def on_starting(server):
     from gateway.bootstrap import prepare
-    from gateway.config import load_config
+    from gateway.config.file import load_config
     from gateway.services import build_services
 
     services = build_services(_settings, load_config(_settings.config_path))

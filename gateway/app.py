@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
-from gateway import contract, probes, web
-from gateway.admin import api as admin_api
-from gateway.admin import ui as admin_ui
-from gateway.admin.api.base import MAX_ADMIN_BODY_BYTES
-from gateway.bodylimit import BodyLimitMiddleware
-from gateway.config import GatewayConfig, load_config
-from gateway.errors import register_error_handlers
-from gateway.logs import configure_logging
-from gateway.requestid import RequestIdMiddleware
+from gateway.http import adminapi as admin_api
+from gateway.http import adminui as admin_ui
+from gateway.http import contract, pages, probes
+from gateway.http.adminapi.base import MAX_ADMIN_BODY_BYTES
+from gateway.http.bodylimit import BodyLimitMiddleware
+from gateway.config.file import GatewayConfig, load_config
+from gateway.http.errors import register_error_handlers
+from gateway.observe.logs import configure_logging
+from gateway.observe.requestid import RequestIdMiddleware
 from gateway.services import Services, build_services
-from gateway.settings import Settings, load_settings
+from gateway.config.settings import Settings, load_settings
 
 # Room for the longest token the token path takes (16384 characters) and its form field.
 MAX_REQUEST_BYTES = 20 * 1024
@@ -29,7 +29,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         services = build_services(settings, config)
     configure_logging(services.settings.log_level)
 
-    app = Flask(__name__)
+    # Pages, templates and static files all live in gateway/http/ (everything Flask).
+    app = Flask(__name__, template_folder="http/templates", static_folder="http/static")
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES,
                       JSON_SORT_KEYS=False)
     app.json.sort_keys = False
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
 
     register_error_handlers(app)
     app.register_blueprint(contract.bp)
-    web.register(app)
+    pages.register(app)
     admin_api.register(app)
     admin_ui.register(app)
     probes.register(app, services)
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         response.headers["Cache-Control"] = "public, max-age=300"
         return response
 
-    # Bodies are read whole, within these limits, before Flask sees them (gateway.bodylimit);
+    # Bodies are read whole, within these limits, before Flask sees them (gateway.http.bodylimit);
     # Flask's own limits above stay as a second line.
     app.wsgi_app = RequestIdMiddleware(BodyLimitMiddleware(
         app.wsgi_app, MAX_REQUEST_BYTES, {admin_api.bp.url_prefix: MAX_ADMIN_BODY_BYTES}))

@@ -6,10 +6,10 @@ import logging
 import secrets
 import sys
 
-from gateway.configerror import ConfigError
-from gateway.db import PREPARE_LOCK_KEY
+from gateway.config.errors import ConfigError
+from gateway.storage.db import PREPARE_LOCK_KEY
 from gateway.services import Services
-from gateway.users import UserService
+from gateway.admin.useroperations import UserService
 from providers.local.policy import PasswordRejected
 from providers.local.users import UserError
 

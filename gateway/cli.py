@@ -11,7 +11,7 @@ import click
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from gateway.admin.errors import AdminError
-from gateway.configerror import ConfigError
+from gateway.config.errors import ConfigError
 from gateway.tokens.cipher import KeyDecryptionError
 from providers.base import ProviderUnavailable
 from providers.local.policy import PasswordRejected
@@ -21,9 +21,9 @@ from providers.local.users import UserError
 def _services(ctx: click.Context, *, prepare: bool = True):
     """Build the services once per command, preparing the database unless told not to."""
     from gateway.bootstrap import prepare as prepare_database
-    from gateway.config import load_config
+    from gateway.config.file import load_config
     from gateway.services import build_services
-    from gateway.settings import load_settings
+    from gateway.config.settings import load_settings
 
     if "services" not in ctx.obj:
         settings = load_settings()
@@ -76,7 +76,7 @@ def main(ctx: click.Context) -> None:
 def serve(ctx: click.Context, bind: str | None, workers: int | None) -> None:
     """Prepare the database and serve under gunicorn."""
     import dataclasses
-    from gateway.serving import GatewayServer, prepare_metrics_dir
+    from gateway.http.serving import GatewayServer, prepare_metrics_dir
 
     prepare_metrics_dir()  # before the services import prometheus_client
     services = _services(ctx)
@@ -91,8 +91,8 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None) -> None:
 @main.command("check-config")
 def check_config() -> None:
     """Validate the environment and the configuration file without starting."""
-    from gateway.config import load_config
-    from gateway.settings import load_settings
+    from gateway.config.file import load_config
+    from gateway.config.settings import load_settings
 
     from gateway.mapping import evaluate
     from providers.base import Identity
@@ -138,7 +138,7 @@ def users() -> None:
 
 
 def _user_service(ctx):
-    from gateway.users import UserService
+    from gateway.admin.useroperations import UserService
     return UserService(_services(ctx))
 
 
@@ -162,7 +162,7 @@ def _actor() -> str:
 
 
 # The commands below are clients of the same operations as the admin API and UI
-# (gateway.admin.users, gateway.admin.groups, gateway.users): the same checks, the same
+# (gateway.admin.users, gateway.admin.groups, gateway.admin.useroperations): the same checks, the same
 # consequences (sessions, tokens, app passwords and API keys ended), the same audit.
 
 @users.command("create")
@@ -359,9 +359,9 @@ def mapping() -> None:
 @click.pass_context
 def mapping_explain(ctx, username, provider, groups):
     """Show which rules match USERNAME and the exact answer the Registry would get."""
-    from gateway.answer import build_answer
+    from gateway.login.answer import build_answer
     from gateway.mapping import evaluate, format_explanation
-    from gateway.users import UserService
+    from gateway.admin.useroperations import UserService
     from providers.base import Identity
 
     services = _services(ctx)
@@ -498,8 +498,8 @@ def import_registry(ctx, source, dry_run, as_json):
 
     from sqlalchemy import inspect
 
-    from gateway.registryimport import RegistryImport
-    from gateway.registrysource import SourceError
+    from gateway.registry.importer import RegistryImport
+    from gateway.registry.source import SourceError
 
     services = _services(ctx, prepare=not dry_run)
     if dry_run and not inspect(services.database.engine).has_table("local_users"):
@@ -564,7 +564,7 @@ def ldap_test(ctx, username, provider_id, password_stdin):
 
     Nothing is recorded: no session, no account claim, no throttle count.
     """
-    from gateway.ldaptrial import ldap_providers, trial_login
+    from gateway.admin.ldaptrial import ldap_providers, trial_login
     from gateway.mapping import format_explanation
 
     services = _services(ctx)
@@ -600,7 +600,7 @@ def tokens() -> None:
 @click.pass_context
 def tokens_mint(ctx, username, lifetime):
     """Start a session for USERNAME and print a token bound to it."""
-    from gateway.users import UserService
+    from gateway.admin.useroperations import UserService
 
     services = _services(ctx)
     identity = UserService(services).identity(username)

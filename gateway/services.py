@@ -5,25 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from gateway.accounts import AccountRegistry
-from gateway.apppasswords import AppPasswords
-from gateway.attempts import AttemptRecorder
-from gateway.audit import AuditLog
-from gateway.config import GatewayConfig, ProviderSettings, hashing_defaults
-from gateway.credcache import VerifiedCredentials
-from gateway.credchanges import CredentialChanges, change_signal, record_change
-from gateway.db import Database
-from gateway.federation import Federation
-from gateway.idptokens import IdpTokens
-from gateway.ldapconfig import ldap_settings
-from gateway.oidcconfig import oidc_settings
-from gateway.policystore import PolicyStore
+from gateway.login.accounts import AccountRegistry
+from gateway.login.apppasswords import AppPasswords
+from gateway.observe.attempts import AttemptRecorder
+from gateway.observe.audit import AuditLog
+from gateway.config.file import GatewayConfig, ProviderSettings, hashing_defaults
+from gateway.login.credcache import VerifiedCredentials
+from gateway.login.credchanges import CredentialChanges, change_signal, record_change
+from gateway.storage.db import Database
+from gateway.login.federation import Federation
+from gateway.login.idptokens import IdpTokens
+from gateway.config.ldap import ldap_settings
+from gateway.config.oidc import oidc_settings
+from gateway.mapping.store import PolicyStore
 from gateway.mapping import EvaluationMemo
-from gateway.sessions import SessionStore
-from gateway.settings import Settings
-from gateway.sso import SsoService, check_cookie_reach
-from gateway.state import StateStore, open_store
-from gateway.throttle import AccountThrottle
+from gateway.sso.sessions import SessionStore
+from gateway.config.settings import Settings
+from gateway.sso.service import SsoService, check_cookie_reach
+from gateway.storage.state import StateStore, open_store
+from gateway.login.throttle import AccountThrottle
 from gateway.tokens import KeyCipher, KeyRing, TokenService
 from providers.ldap.provider import LdapProvider
 from providers.local.hashing import CappedHasher

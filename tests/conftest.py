@@ -8,18 +8,12 @@ naming the Debian package to install; ``bash scripts/test`` installs them.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-# ``tests.servers`` must import however pytest is invoked (``python -m pytest``
-# puts the cwd on sys.path, a bare ``pytest`` does not).
-_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
-if _REPO_ROOT not in sys.path:
-    sys.path.insert(0, _REPO_ROOT)
-
-from tests.servers import PostgresServer, RedisServer  # noqa: E402
+from tests.support.paths import REPO_ROOT
+from tests.support.servers import PostgresServer, RedisServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -61,15 +55,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory):
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """The log audit (tests/logaudit.py) over every gateway log this run wrote: a finding
+    """The log audit (tests/support/logaudit.py) over every gateway log this run wrote: a finding
     fails the run."""
-    from tests.logaudit import audit
+    from tests.support.logaudit import audit
 
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is None or session.testscollected == 0:
         return
     report = audit(factory.getbasetemp())
-    artifacts = Path(_REPO_ROOT) / "test-artifacts"
+    artifacts = REPO_ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     (artifacts / "log-audit.json").write_text(json.dumps(report.as_dict(), indent=1))
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

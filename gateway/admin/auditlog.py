@@ -1,6 +1,6 @@
 """Reading the audit trail: filtered pages (newest first) and exports.
 
-The trail never holds a secret: :class:`gateway.audit.AuditLog` is only ever given usernames,
+The trail never holds a secret: :class:`gateway.observe.audit.AuditLog` is only ever given usernames,
 provider ids, outcomes, reasons and ids, never a password, token or key. What is read back
 here is exactly what was written, so nothing secret can come out either.
 
@@ -17,7 +17,7 @@ from typing import Any, Iterator
 from sqlalchemy import func, select
 
 from gateway.admin.errors import AdminError
-from gateway.models import AuditEvent
+from gateway.storage.models import AuditEvent
 from gateway.services import Services
 
 MAX_PAGE = 1000

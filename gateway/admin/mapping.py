@@ -22,10 +22,10 @@ from gateway.admin.errors import AdminError
 from gateway.admin.people import People, Person
 from gateway.admin.roles import AdminRoles
 from gateway.admin.timefmt import iso
-from gateway.configerror import ConfigError
+from gateway.config.errors import ConfigError
 from gateway.mapping import Policy, evaluate, parse_policy
-from gateway.models import MappingPolicyRow, Role
-from gateway.policystore import ROW_ID, PolicyConflict, PolicyReadOnly, PolicyVersion
+from gateway.storage.models import MappingPolicyRow, Role
+from gateway.mapping.store import ROW_ID, PolicyConflict, PolicyReadOnly, PolicyVersion
 from gateway.services import Services
 from providers.base import Identity
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from gateway.admin.errors import AdminError
-from gateway.answer import build_answer
+from gateway.login.answer import build_answer
 from gateway.mapping import UNLIMITED, Evaluation, Policy, format_explanation
 from providers.base import Identity
 

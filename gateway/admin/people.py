@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Mapping
 
-from gateway.accounts import Owner
+from gateway.login.accounts import Owner
 from gateway.mapping import Evaluation, Policy, evaluate
 from gateway.services import Services
 from providers.base import Identity

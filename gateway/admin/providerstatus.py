@@ -1,6 +1,6 @@
 """How the identity providers are doing, and a trial LDAP login for admins.
 
-The status check is :func:`gateway.health.provider_status`, asked afresh. A trial login is throttled exactly like a login of the same account, so it
+The status check is :func:`gateway.observe.health.provider_status`, asked afresh. A trial login is throttled exactly like a login of the same account, so it
 cannot serve as a password oracle that bypasses the login throttle.
 """
 
@@ -10,10 +10,10 @@ import math
 from typing import Any
 
 from gateway.admin.errors import AdminError
-from gateway.health import provider_status
-from gateway.ldaptrial import trial_login
+from gateway.observe.health import provider_status
+from gateway.admin.ldaptrial import trial_login
 from gateway.services import Services
-from gateway.throttle import Throttled
+from gateway.login.throttle import Throttled
 from providers.base import ProviderUnavailable, Rejection
 from providers.ldap import LdapProvider
 
@@ -23,7 +23,7 @@ _FAILURES = {Rejection.WRONG_CREDENTIALS.value, Rejection.NO_SUCH_USER.value,
 
 
 def status(services: Services) -> list[dict[str, Any]]:
-    """Each configured provider's health, checked now (see :func:`gateway.health.provider_status`)."""
+    """Each configured provider's health, checked now (see :func:`gateway.observe.health.provider_status`)."""
     return provider_status(services)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.admin.errors import AdminError
 from gateway.mapping import Policy, is_role_name
-from gateway.models import Role
+from gateway.storage.models import Role
 from gateway.services import Services
 
 DEFAULT_ROLES = "default_roles"  # how granted_by names the policy's defaults

@@ -15,8 +15,8 @@ from datetime import timedelta
 from typing import Any
 
 from gateway.admin.errors import AdminError
-from gateway.answer import build_answer
-from gateway.apppasswords import AppPasswordError, AppPasswords, AppPasswordView
+from gateway.login.answer import build_answer
+from gateway.login.apppasswords import AppPasswordError, AppPasswords, AppPasswordView
 from gateway.mapping import Evaluation
 from gateway.services import Services
 

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from gateway.admin.errors import AdminError
 from gateway.services import Services
-from gateway.sessions import SessionRecord
+from gateway.sso.sessions import SessionRecord
 from providers.sql import utcnow
 
 MAX_LIMIT = 1000

@@ -4,7 +4,7 @@
 * no change may leave the gateway without an enabled admin (delete, disable, a roles or groups
   change, a metadata change);
 * disabling or deleting a user revokes their sessions, tokens, app passwords and API keys at
-  once (through :class:`gateway.users.UserService`);
+  once (through :class:`gateway.admin.useroperations.UserService`);
 * directory and IdP users are read-only here, except that they can be disabled at the gateway;
 * every change is audited with the acting admin.
 """
@@ -19,8 +19,8 @@ from gateway.admin.people import People, Person
 from gateway.admin.roles import AdminRoles
 from gateway.mapping import validate_overrides
 from gateway.services import Services
-from gateway.throttle import Throttled
-from gateway.users import UserService
+from gateway.login.throttle import Throttled
+from gateway.admin.useroperations import UserService
 from providers.local.policy import PasswordRejected
 from providers.local.users import UserError
 

@@ -1,7 +1,7 @@
 """The mapping policy: the parsed, validated form of the ``mapping:`` section of the config.
 
 :func:`parse_policy` turns the already-parsed YAML dict into frozen dataclasses and raises
-:class:`~gateway.configerror.ConfigError` naming the exact key path (for example
+:class:`~gateway.config.errors.ConfigError` naming the exact key path (for example
 ``mapping.rules[2].maxStorageMB``) for the first problem it finds. Everything a login needs is
 precomputed here (compiled globs, casefolded sets), so :func:`gateway.mapping.engine.evaluate`
 does no parsing.
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, Mapping, Union
 
-from gateway.configerror import ConfigError
+from gateway.config.errors import ConfigError
 
 UNLIMITED = "unlimited"
 """The spelling of "no storage limit" in the policy and in overrides."""

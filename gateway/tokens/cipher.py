@@ -7,7 +7,7 @@ import secrets
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from gateway.sealing import derive_key
+from gateway.tokens.sealing import derive_key
 
 HKDF_INFO = b"dronedb-auth-gateway key encryption v1"
 MIN_SECRET_LENGTH = 32

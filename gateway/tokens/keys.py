@@ -27,8 +27,8 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.db import UNAVAILABLE_ERRORS
-from gateway.models import SigningKey
+from gateway.storage.db import UNAVAILABLE_ERRORS
+from gateway.storage.models import SigningKey
 from gateway.tokens.cipher import KeyCipher
 from providers.sql import utcnow
 

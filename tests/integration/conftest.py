@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests import ldapdata
-from tests.integration.harness import CONTRACT_CONFIG, PASSWORD, SEED_USERS, start_gateway
-from tests.ldapserver import SlapdServer
+from tests.support import ldapdata
+from tests.support.harness import CONTRACT_CONFIG, PASSWORD, SEED_USERS, start_gateway
+from tests.support.ldapserver import SlapdServer
 
 
 # Short, so that the contract tests see a directory change soon after it (the cache's TTL is
@@ -74,7 +74,7 @@ DEEP_GROUPS = 200
 
 @pytest.fixture(scope="session")
 def slapd(tmp_path_factory):
-    """The test directory (tests.ldapdata.openldap_dataset), permissive about unauthenticated
+    """The test directory (tests.support.ldapdata.openldap_dataset), permissive about unauthenticated
     binds so that an empty password reaching it would log someone in."""
     server = SlapdServer.start(tmp_path_factory.mktemp("slapd"),
                                dataset=ldapdata.openldap_dataset(deep_groups_user_groups=DEEP_GROUPS),
@@ -85,7 +85,7 @@ def slapd(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ad_shaped_slapd(tmp_path_factory):
-    """A slapd holding data shaped like Active Directory (tests.ldapdata.ad_shaped_dataset)."""
+    """A slapd holding data shaped like Active Directory (tests.support.ldapdata.ad_shaped_dataset)."""
     server = SlapdServer.start(tmp_path_factory.mktemp("ad-slapd"), dataset=ldapdata.ad_shaped_dataset())
     yield server
     server.stop()
@@ -94,7 +94,7 @@ def ad_shaped_slapd(tmp_path_factory):
 @pytest.fixture(scope="session")
 def samba_ad(tmp_path_factory):
     """A real Samba Active Directory domain controller with the standard test content."""
-    from tests.addc import SambaADServer
+    from tests.support.addc import SambaADServer
 
     server = SambaADServer.start(tmp_path_factory.mktemp("samba-ad"), standard_content=True)
     yield server
@@ -103,14 +103,14 @@ def samba_ad(tmp_path_factory):
 
 # --------------------------------------------------------------------------
 # Browser tests: headless Chromium (Debian's chromium) through Playwright
-# (tests.browser).  A missing chromium or playwright is an ERROR, never a skip.
+# (tests.support.browser).  A missing chromium or playwright is an ERROR, never a skip.
 # --------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def browser():
     """One headless Chromium per test module, with ``*.example.test`` resolved to
-    127.0.0.1 (tests.browser.launch_browser)."""
+    127.0.0.1 (tests.support.browser.launch_browser)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
@@ -119,7 +119,7 @@ def browser():
             ".venv/bin/pip install -e '.[test]' (never 'playwright install': the "
             "tests use Debian's chromium)"
         ) from exc
-    from tests.browser import launch_browser
+    from tests.support.browser import launch_browser
 
     with sync_playwright() as playwright:
         instance = launch_browser(playwright)
@@ -142,9 +142,9 @@ def page(browser):
 
 @pytest.fixture(scope="session")
 def mariadb_server(tmp_path_factory):
-    """A throw-away MariaDB (tests.mariadbserver) on a free loopback port, never the machine's
+    """A throw-away MariaDB (tests.support.mariadbserver) on a free loopback port, never the machine's
     own; ``.create_database(name)`` returns a ``mysql+pymysql://`` URL."""
-    from tests.mariadbserver import MariaDbServer
+    from tests.support.mariadbserver import MariaDbServer
 
     server = MariaDbServer.start(tmp_path_factory.mktemp("mariadb"))
     yield server

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.support.paths import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 
 
 def _positive(value) -> bool:

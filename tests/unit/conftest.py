@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.db import Database
+from gateway.storage.db import Database
 
 
 @pytest.fixture

@@ -1,0 +1,133 @@
+"""User operations that span the local database, username ownership and sessions.
+
+The CLI, the admin API, the admin UI and self-service go through here, so that each change has
+one set of consequences whichever client asks: a local user owns its username from creation;
+setting a password, disabling or deleting a user ends their sessions (and the tokens bound to
+them) and revokes their app passwords and API keys at once; each change is audited once, with
+the actor.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from gateway.login.accounts import UsernameTaken
+from gateway.services import Services
+from providers.base import Identity, IdentityLookup, Rejection
+from providers.local.users import UserError, UserView
+
+
+class UserService:
+    def __init__(self, services: Services):
+        self._svc = services
+        self._local_users = services.local_users
+        self._provider_id = next((p.id for p in services.config.providers if p.type == "local"), None)
+
+    @property
+    def _users(self):
+        """The local user store; managing users needs a local provider."""
+        if self._local_users is None:
+            raise UserError("no local provider is configured")
+        return self._local_users
+
+    def canonical(self, username: str) -> str:
+        """The username if it is canonical; UserError otherwise."""
+        if not self._svc.federation.usernames.is_canonical(username):
+            suggestion = self._svc.federation.usernames.canonical(username)
+            hint = f" (use {suggestion!r})" if suggestion else ""
+            raise UserError(f"{username!r} is not a canonical username{hint}")
+        return username
+
+    def create(self, username: str, password: str, *, email: str | None = None,
+               display_name: str | None = None, groups: Iterable[str] = (),
+               overrides: dict[str, Any] | None = None, enforce_policy: bool = True,
+               actor: str | None = None) -> UserView:
+        username = self.canonical(username)
+        owner = self._svc.accounts.owner_of(username)
+        if owner is not None:
+            raise UserError(f"username {username!r} already belongs to provider {owner.provider!r}")
+        try:
+            view = self._users.create(username, password, email=email, display_name=display_name,
+                                      groups=groups, overrides=overrides,
+                                      enforce_policy=enforce_policy)
+        except UserError:
+            # The user and its name's ownership are two commits: a create cut short between
+            # them (a killed replica) left a local user nobody owns. Its retry finishes it.
+            self._claim_unowned_local(username)
+            raise
+        identity = self._svc.federation.provider(self._provider_id).lookup(username)
+        try:
+            self._svc.accounts.claim(identity, record_login=False)
+        except UsernameTaken as taken:  # lost a race with another provider's first login
+            self._users.delete(username)
+            raise UserError(f"username {username!r} already belongs to provider "
+                            f"{taken.owner_provider!r}") from None
+        self._svc.audit.record("user_created", "ok", username=username, provider=self._provider_id,
+                               actor=actor)
+        return view
+
+    def _claim_unowned_local(self, username: str) -> None:
+        if self._svc.accounts.owner_of(username) is not None or self._users.get(username) is None:
+            return
+        identity = self._svc.federation.provider(self._provider_id).lookup(username)
+        if isinstance(identity, Identity):
+            try:
+                self._svc.accounts.claim(identity, record_login=False)
+            except UsernameTaken:  # another provider's first login took it meanwhile
+                pass
+
+    def set_password(self, username: str, password: str, *, actor: str | None, event: str,
+                     keep_session: str | None = None) -> tuple[int, int]:
+        """Set a local user's password (under the password policy), then end every session of
+        theirs but ``keep_session`` (and so every token bound to one) and revoke every app
+        password and API key: whoever knew the old password may have made them. Audited as
+        ``event`` with ``actor``. The one way to set a password, whichever client asks;
+        returns (sessions ended, secrets revoked)."""
+        self._users.set_password(username, password)
+        ended = self._svc.sessions.revoke_user(username, keep=keep_session)
+        revoked = self._svc.app_passwords.revoke_all(username)
+        self._svc.audit.record(event, "ok", username=username, actor=actor,
+                               sessions_ended=ended, secrets_revoked=revoked)
+        return ended, revoked
+
+    def set_enabled(self, username: str, enabled: bool, *, actor: str | None = None) -> None:
+        """Enable or disable a user of any provider at the gateway. Disabling ends their
+        sessions and revokes their app passwords at once; a directory or IdP user is blocked
+        here without touching the directory."""
+        local = self._local_users is not None and self._local_users.get(username) is not None
+        if local:
+            self._users.set_enabled(username, enabled)
+        known = self._svc.accounts.set_disabled(username, not enabled)  # also ends sessions
+        if not (local or known):
+            raise UserError(f"no user {username!r}")
+        self._svc.audit.record("user_enabled" if enabled else "user_disabled", "ok",
+                               username=username, actor=actor)
+
+    def delete(self, username: str, *, actor: str | None = None) -> None:
+        """Delete a local user, or forget a directory/IdP user's ownership of their username
+        (they are a new account at their next login). Sessions and app passwords go first."""
+        local = self._local_users is not None and self._local_users.get(username) is not None
+        if not local and self._svc.accounts.owner_of(username) is None:
+            raise UserError(f"no user {username!r}")
+        # Revoke first (nothing of theirs works from here on), then release the name, then
+        # delete: a failure part-way leaves a state the next call or login repairs.
+        self._svc.accounts.set_disabled(username, True)  # ends sessions and app passwords
+        self._svc.accounts.release(username)
+        if local:
+            self._users.delete(username)
+        self._svc.audit.record("user_deleted", "ok", username=username, actor=actor)
+
+    def identity(self, username: str) -> Identity | None:
+        """The current identity of a user of any provider that can look users up: the owner
+        of the username, or, for a name nobody has logged in with yet, the first provider (in
+        configured order) that knows it."""
+        owner = self._svc.accounts.owner_of(username)
+        federation = self._svc.federation
+        candidates = [federation.provider(owner.provider)] if owner else federation.providers()
+        for provider in candidates:
+            if not isinstance(provider, IdentityLookup):
+                continue
+            found = provider.lookup(username)
+            if found is not Rejection.NO_SUCH_USER:
+                return found if isinstance(found, Identity) else None
+        return None

@@ -1,0 +1,2 @@
+"""Configuration: deployment settings from the environment, the YAML file, and the one error
+type for bad configuration."""

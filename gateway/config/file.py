@@ -1,0 +1,414 @@
+"""The YAML configuration file: providers, mapping rules, tokens, throttling, policies.
+
+Read once at start-up into frozen objects. ``${VAR}`` (or ``${VAR:-default}``) in any string
+value is replaced from the environment, so secrets stay out of the file. Unknown keys and bad
+values raise ConfigError naming the file and the dotted key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from urllib.parse import urlsplit
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from gateway.config.errors import ConfigError
+from gateway.config.ldap import LdapProviderSchema
+from gateway.config.oidc import OidcProviderSchema, https_image_url
+from gateway.mapping import Policy, parse_policy
+from gateway.login.credcache import CacheSettings
+from gateway.login.throttle import ThrottleSettings
+from gateway.login.usernames import ALPHABETS, UsernamePolicy
+from providers.local.policy import PasswordPolicy
+
+PROVIDER_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    issuer: str | None = None  # defaults to GATEWAY_PUBLIC_URL
+    audience: str = "dronedb-registry"
+    algorithm: str = "ES256"
+    lifetime_seconds: int = 3600
+    leeway_seconds: int = 30
+    session_lifetime_seconds: int = 8 * 3600
+
+
+@dataclass(frozen=True)
+class BrandSettings:
+    name: str = "DroneDB Registry"
+    logo_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SsoSettings:
+    """Browser single sign-on: where the browser goes, and the ``xAuthToken`` cookie (contract §3).
+
+    ``registry_login_url`` is the Registry web client's login page; ``None`` means browser
+    sign-on is off. ``cookie_domain`` is the parent domain shared by the gateway and the
+    Registry (``None``: host-only, for a gateway served on the Registry's own host).
+    ``registry_origin`` is the origin allowed to frame the logout page (default: the origin
+    of ``registry_login_url``). ``allowed_next`` are further exact URLs a login may return to.
+    """
+
+    registry_login_url: str | None = None
+    registry_origin: str | None = None
+    cookie_domain: str | None = None
+    allowed_next: tuple[str, ...] = ()
+    token_lifetime_seconds: int | None = None
+    session_lifetime_seconds: int | None = None
+    post_logout_url: str | None = None
+    app_password_relogin_days: int = 30
+    brand: BrandSettings = BrandSettings()
+
+    @property
+    def enabled(self) -> bool:
+        return self.registry_login_url is not None
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    id: str
+    type: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    """``username``/``roles``: the bootstrapped admin. ``role``: the role whose holders may use
+    the admin API and UI (the Registry's own admin role by default)."""
+
+    username: str = "admin"
+    roles: tuple[str, ...] = ("admin",)
+    role: str = "admin"
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    source: str = "defaults"
+    usernames: UsernamePolicy = UsernamePolicy()
+    providers: tuple[ProviderSettings, ...] = (ProviderSettings("local", "local"),)
+    tokens: TokenSettings = TokenSettings()
+    throttle: ThrottleSettings = ThrottleSettings()
+    password_policy: PasswordPolicy = PasswordPolicy()
+    credential_cache: CacheSettings = CacheSettings(
+        provider_seconds=(("local", 600.0),))
+    admin: AdminSettings = AdminSettings()
+    sso: SsoSettings = SsoSettings()
+    mapping: Policy = field(default_factory=lambda: parse_policy(None, "defaults"))
+    # "file": the mapping: section is the policy, read-only in the admin UI. "database": the
+    # policy lives in the database, edited in the admin API/UI; the section (if any) seeds it.
+    mapping_source: str = "database"
+    mapping_document: Mapping[str, Any] | None = None
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class _Usernames(_Strict):
+    lowercase = fields.Boolean(load_default=True)
+    trim = fields.Boolean(load_default=True)
+    alphabet = fields.String(load_default="identity", validate=validate.OneOf(sorted(ALPHABETS)))
+
+
+class _Hashing(_Strict):
+    slots = fields.Integer(load_default=2, validate=validate.Range(1, 64))
+    wait_seconds = fields.Float(load_default=10.0, validate=validate.Range(0.1, 60))
+    time_cost = fields.Integer(load_default=2, validate=validate.Range(1, 20))
+    memory_cost_kib = fields.Integer(load_default=19456, validate=validate.Range(8192, 1048576))
+    parallelism = fields.Integer(load_default=1, validate=validate.Range(1, 16))
+
+
+def hashing_defaults() -> dict:
+    """The local provider's hashing options when the configuration gives none."""
+    return _Hashing().load({})
+
+
+class _LocalProvider(_Strict):
+    id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID))
+    type = fields.String(required=True, validate=validate.Equal("local"))
+    hashing = fields.Nested(_Hashing, load_default=hashing_defaults)
+    # Every change to a local user is seen by the cache at once, so the TTL only bounds memory.
+    credential_cache_seconds = fields.Float(load_default=600.0, validate=validate.Range(0, 86400))
+
+
+class _CredentialCache(_Strict):
+    max_entries = fields.Integer(load_default=10_000, validate=validate.Range(0, 1_000_000))
+    app_password_seconds = fields.Float(load_default=600.0, validate=validate.Range(0, 86400))
+
+
+PROVIDER_SCHEMAS: dict[str, type[Schema]] = {"local": _LocalProvider, "ldap": LdapProviderSchema,
+                                              "oidc": OidcProviderSchema}
+
+
+class _Tokens(_Strict):
+    issuer = fields.Url(load_default=None, require_tld=False, schemes={"http", "https"})
+    audience = fields.String(load_default="dronedb-registry", validate=validate.Length(1, 200))
+    algorithm = fields.String(load_default="ES256", validate=validate.OneOf(["ES256", "EdDSA", "RS256"]))
+    lifetime_seconds = fields.Integer(load_default=3600, validate=validate.Range(30, 7 * 86400))
+    leeway_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 300))
+    session_lifetime_seconds = fields.Integer(load_default=8 * 3600, validate=validate.Range(60, 90 * 86400))
+
+
+class _Throttle(_Strict):
+    free_failures = fields.Integer(load_default=5, validate=validate.Range(1, 1000))
+    base_delay_seconds = fields.Float(load_default=1.0, validate=validate.Range(0.01, 3600))
+    max_delay_seconds = fields.Float(load_default=900.0, validate=validate.Range(0.01, 86400))
+    window_seconds = fields.Float(load_default=3600.0, validate=validate.Range(1, 7 * 86400))
+
+
+class _PasswordPolicy(_Strict):
+    """Local passwords (providers.local.policy): lengths in NFKC characters, a list of common
+    passwords, and zxcvbn's guessability score."""
+
+    min_length = fields.Integer(load_default=12, validate=validate.Range(8, 128))
+    max_length = fields.Integer(load_default=128, validate=validate.Range(64, 4096))
+    blocklist = fields.String(load_default="bundled", allow_none=True)
+    # zxcvbn's score, refused below it: 0 = off, 1 >= 10^3 guesses, 2 >= 10^6, 3 >= 10^8,
+    # 4 >= 10^10. Estimated on the first 64 characters, with dronedb, registry, drone, the
+    # username and the email address's name as known words.
+    min_score = fields.Integer(load_default=3, validate=validate.Range(0, 4), metadata={
+        "description": "zxcvbn score (0-4) a local password must reach; 0 turns the estimate off"})
+
+
+class _Admin(_Strict):
+    username = fields.String(load_default="admin")
+    roles = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=["admin"])
+    role = fields.String(load_default="admin", validate=validate.Length(1, 64))
+
+
+_HTTP_URL = dict(require_tld=False, schemes={"http", "https"})
+_COOKIE_DOMAIN = validate.Regexp(r"^\.?[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}$",
+                                 error="must be a domain name such as example.com")
+
+
+def origin_of(url: str) -> str:
+    """The origin of ``url`` as a browser serialises it: lower-case scheme and host, no
+    default port, no user info."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+class _Brand(_Strict):
+    name = fields.String(load_default="DroneDB Registry", validate=validate.Length(1, 100))
+    logo_url = fields.Url(load_default=None, allow_none=True, validate=https_image_url, **_HTTP_URL)
+
+
+class _Sso(_Strict):
+    registry_login_url = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
+    registry_origin = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
+    cookie_domain = fields.String(load_default=None, allow_none=True, validate=_COOKIE_DOMAIN)
+    allowed_next = fields.List(fields.Url(**_HTTP_URL), load_default=list)
+    token_lifetime_seconds = fields.Integer(load_default=None, allow_none=True,
+                                            validate=validate.Range(30, 7 * 86400))
+    session_lifetime_seconds = fields.Integer(load_default=None, allow_none=True,
+                                              validate=validate.Range(60, 90 * 86400))
+    post_logout_url = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
+    app_password_relogin_days = fields.Integer(load_default=30, validate=validate.Range(1, 3650))
+    brand = fields.Nested(_Brand, load_default=lambda: _Brand().load({}))
+
+    @validates_schema
+    def _origin_is_an_origin(self, data, **_kwargs):
+        origin = data.get("registry_origin")
+        if origin is not None and origin_of(origin) != origin.rstrip("/").lower():
+            raise ValidationError("must be an origin (scheme://host[:port]) with no path",
+                                  "registry_origin")
+
+
+def _sso_settings(data: dict) -> SsoSettings:
+    login_url = data["registry_login_url"]
+    origin = data["registry_origin"] or (origin_of(login_url) if login_url else None)
+    return SsoSettings(
+        registry_login_url=login_url,
+        registry_origin=origin_of(origin) if origin else None,
+        cookie_domain=data["cookie_domain"].lower().lstrip(".") if data["cookie_domain"] else None,
+        allowed_next=tuple(data["allowed_next"]),
+        token_lifetime_seconds=data["token_lifetime_seconds"],
+        session_lifetime_seconds=data["session_lifetime_seconds"],
+        post_logout_url=data["post_logout_url"],
+        app_password_relogin_days=data["app_password_relogin_days"],
+        brand=BrandSettings(**data["brand"]),
+    )
+
+
+class _Top(_Strict):
+    usernames = fields.Dict(load_default=dict)
+    providers = fields.List(fields.Dict(), load_default=lambda: [{"id": "local", "type": "local"}],
+                            validate=validate.Length(min=1))
+    tokens = fields.Dict(load_default=dict)
+    throttle = fields.Dict(load_default=dict)
+    password_policy = fields.Dict(load_default=dict)
+    credential_cache = fields.Dict(load_default=dict)
+    admin = fields.Dict(load_default=dict)
+    sso = fields.Dict(load_default=dict)
+    mapping = fields.Dict(load_default=None, allow_none=True)
+    mapping_source = fields.String(load_default=None, validate=validate.OneOf(["file", "database"]))
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Load and validate the configuration file; defaults when ``path`` is None."""
+    if path is None:
+        return parse_config({}, "defaults")
+    source = str(path)
+    try:
+        text = Path(path).read_text("utf-8")
+    except OSError as error:
+        raise ConfigError(source, "(file)", f"cannot read: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(source, "(file)", f"not valid YAML: {error}") from None
+    if data is None:
+        data = {}
+    return parse_config(expand_variables(data, source, os.environ if environ is None else environ), source)
+
+
+def parse_config(data: Any, source: str) -> GatewayConfig:
+    """Validate an already-parsed configuration tree."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, "(top level)", "must be a mapping")
+    top = _load(_Top, data, source, "")
+    usernames = UsernamePolicy(**_load(_Usernames, top["usernames"], source, "usernames"))
+    throttle = ThrottleSettings(**_load(_Throttle, top["throttle"], source, "throttle"))
+    if throttle.max_delay_seconds < throttle.base_delay_seconds:
+        raise ConfigError(source, "throttle.max_delay_seconds", "must not be less than base_delay_seconds")
+    policy = _load(_PasswordPolicy, top["password_policy"], source, "password_policy")
+    if policy["max_length"] < policy["min_length"]:
+        raise ConfigError(source, "password_policy.max_length", "must not be less than min_length")
+    admin = _load(_Admin, top["admin"], source, "admin")
+    if usernames.canonical(admin["username"]) != admin["username"]:
+        raise ConfigError(source, "admin.username", "must be a canonical username")
+    providers = _providers(top["providers"], source)
+    sso = _sso_settings(_load(_Sso, top["sso"], source, "sso"))
+    if any(_browser_login(p) for p in providers) and not sso.enabled:
+        raise ConfigError(source, "sso.registry_login_url",
+                          "is required when an oidc provider is configured for browser login")
+    cache = _load(_CredentialCache, top["credential_cache"], source, "credential_cache")
+    return GatewayConfig(
+        source=source,
+        usernames=usernames,
+        providers=providers,
+        credential_cache=CacheSettings(
+            max_entries=cache["max_entries"], app_password_seconds=cache["app_password_seconds"],
+            provider_seconds=tuple((p.id, p.options["credential_cache_seconds"])
+                                   for p in providers if "credential_cache_seconds" in p.options)),
+        tokens=TokenSettings(**_load(_Tokens, top["tokens"], source, "tokens")),
+        throttle=throttle,
+        password_policy=PasswordPolicy(**policy),
+        admin=AdminSettings(username=admin["username"], roles=tuple(admin["roles"]),
+                            role=admin["role"]),
+        sso=sso,
+        mapping=parse_policy(top["mapping"], source),
+        # Implicit default: a config file that writes the rules out is their source of truth.
+        mapping_source=top["mapping_source"] or ("file" if top["mapping"] is not None else "database"),
+        mapping_document=top["mapping"],
+    )
+
+
+def _browser_login(provider: ProviderSettings) -> bool:
+    """Whether browsers sign in with this provider (an ``oidc`` one not ``browser_login: false``)."""
+    return provider.type == "oidc" and provider.options.get("browser_login", True)
+
+
+def _providers(items: list[dict], source: str) -> tuple[ProviderSettings, ...]:
+    seen: set[str] = set()
+    result = []
+    for index, item in enumerate(items):
+        where = f"providers[{index}]"
+        kind = item.get("type")
+        schema = PROVIDER_SCHEMAS.get(kind) if isinstance(kind, str) else None
+        if schema is None:
+            raise ConfigError(source, f"{where}.type",
+                              f"must be one of {', '.join(sorted(PROVIDER_SCHEMAS))}")
+        options = _load(schema, item, source, where)
+        if options["id"] in seen:
+            raise ConfigError(source, f"{where}.id", f"duplicate provider id {options['id']!r}")
+        seen.add(options["id"])
+        provider_id = options.pop("id")
+        options.pop("type")
+        result.append(ProviderSettings(provider_id, kind, options))
+    _check_token_routing(result, source)
+    return tuple(result)
+
+
+def _check_token_routing(providers: list[ProviderSettings], source: str) -> None:
+    """IdP tokens are routed by issuer, opaque ones to the single introspecting provider, so
+    neither may be ambiguous."""
+    issuers: dict[str, str] = {}
+    introspecting = None
+    for index, provider in enumerate(providers):
+        if provider.type != "oidc":
+            continue
+        tokens = provider.options["tokens"]
+        if tokens["accept_id_tokens"] or tokens["access_token_audiences"]:
+            issuer = provider.options["issuer"]
+            if issuer in issuers:
+                raise ConfigError(source, f"providers[{index}].tokens",
+                                  f"provider {issuers[issuer]!r} already accepts tokens of {issuer}")
+            issuers[issuer] = provider.id
+        if tokens["introspection"]:
+            if introspecting is not None:
+                raise ConfigError(source, f"providers[{index}].tokens.introspection",
+                                  f"only one provider may introspect opaque tokens "
+                                  f"({introspecting!r} does)")
+            introspecting = provider.id
+
+
+def _load(schema: type[Schema], data: Any, source: str, where: str) -> dict:
+    if not isinstance(data, dict):
+        raise ConfigError(source, where or "(top level)", "must be a mapping")
+    try:
+        return schema().load(data)
+    except ValidationError as error:
+        key, message = _first_error(error.messages)
+        raise ConfigError(source, f"{where}.{key}" if where else key, message) from None
+
+
+def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
+    if isinstance(messages, dict):
+        key, value = next(iter(messages.items()))
+        if key == "_schema":  # marshmallow's key for the section itself (e.g. not a mapping)
+            return _first_error(value, prefix)
+        step = f"[{key}]" if isinstance(key, int) else (f".{key}" if prefix else str(key))
+        return _first_error(value, prefix + step)
+    if isinstance(messages, list) and messages:
+        first = messages[0]
+        if isinstance(first, (dict, list)):
+            return _first_error(first, prefix)
+        text = str(first)
+        return prefix or "(value)", "unknown key" if text == "Unknown field." else text
+    return prefix or "(value)", str(messages)
+
+
+def expand_variables(data: Any, source: str, environ: Mapping[str, str], where: str = "") -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string value of the tree."""
+    if isinstance(data, dict):
+        return {key: expand_variables(value, source, environ, f"{where}.{key}" if where else str(key))
+                for key, value in data.items()}
+    if isinstance(data, list):
+        return [expand_variables(value, source, environ, f"{where}[{i}]") for i, value in enumerate(data)]
+    if isinstance(data, str):
+        def replace(match: re.Match) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(source, where, f"environment variable {name} is not set")
+        return VARIABLE.sub(replace, data)
+    return data

@@ -1,0 +1,188 @@
+"""The ``type: oidc`` provider section of the configuration, validated, and its settings value.
+
+Errors name the dotted key. A claim path is a dotted string (``realm_access.roles``) or a
+list of keys, for a key holding dots itself (``[resource_access, my.client, roles]``).
+"""
+
+from __future__ import annotations
+
+import re
+import os
+import unicodedata
+from typing import Any
+from urllib.parse import urlsplit
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from gateway.config.ldap import PROVIDER_ID
+from providers.oidc.settings import (
+    ASYMMETRIC_ALGORITHMS,
+    CLIENT_AUTH_METHODS,
+    USERINFO_MODES,
+    OidcSettings,
+    OidcTokenSettings,
+)
+
+_DEFAULTS = OidcSettings(issuer="", client_id="")
+_SCOPE = validate.Regexp(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}\Z", error="not an OAuth scope")
+_CLAIM = re.compile(r"[^\s.]{1,128}\Z")
+_CLAIM_NAME = validate.Regexp(_CLAIM, error="not a claim name")
+_MAX_PATH = 8
+_DNS_NAME = validate.Regexp(r"(?=[a-z0-9.-]{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
+                            r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z", error="not a lower-case DNS name")
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def _http_url(*, exact: bool):
+    """An absolute http(s) URL; ``exact``: also without query or fragment (an issuer)."""
+    def check(value: str) -> None:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            raise ValidationError("not a URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValidationError("must be an http:// or https:// URL")
+        if exact and (parts.query or parts.fragment or "?" in value or "#" in value):
+            raise ValidationError("must have no query or fragment")
+        if any(char.isspace() for char in value):
+            raise ValidationError("must not contain spaces")
+    return check
+
+
+def _printable(value: str) -> None:
+    """Text shown on a page: not only spaces, and no control or format characters (newlines,
+    tabs, escapes, bidi overrides, ...)."""
+    if value and value.isspace():
+        raise ValidationError("must not be blank")
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in value):
+        raise ValidationError("must not contain control characters")
+
+
+def https_image_url(value: str) -> None:
+    """An image the pages may show: their Content-Security-Policy loads https images only."""
+    if urlsplit(value).scheme != "https":
+        raise ValidationError("must be an https:// URL: the gateway's pages load images over https only")
+
+
+def _readable_file(value: str) -> None:
+    if not os.path.isfile(value) or not os.access(value, os.R_OK):
+        raise ValidationError("is not a readable file")
+
+
+class ClaimPath(fields.Field):
+    """A claim path: a dotted string, or a list of keys (for keys that contain dots)."""
+
+    default_error_messages = {"invalid": "must be a claim name, a dotted path or a list of keys"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | tuple[str, ...]:
+        if isinstance(value, str):
+            segments = value.split(".")
+            if len(segments) <= _MAX_PATH and all(_CLAIM.fullmatch(s) for s in segments):
+                return value
+        elif isinstance(value, list) and 1 <= len(value) <= _MAX_PATH \
+                and all(isinstance(s, str) and 0 < len(s) <= 128 and not s.isspace() for s in value):
+            return tuple(value)
+        raise self.make_error("invalid")
+
+
+class _Tokens(_Strict):
+    accept_id_tokens = fields.Boolean(load_default=False)
+    access_token_audiences = fields.List(fields.String(validate=validate.Length(1, 512)), load_default=list,
+                                         validate=validate.Length(max=16))
+    introspection = fields.Boolean(load_default=False)
+
+
+class OidcProviderSchema(_Strict):
+    """``providers[n]`` with ``type: oidc``."""
+
+    id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID))
+    type = fields.String(required=True, validate=validate.Equal("oidc"))
+    issuer = fields.String(required=True, validate=[validate.Length(1, 1024), _http_url(exact=True)])
+    client_id = fields.String(required=True, validate=validate.Length(1, 255))
+    client_secret = fields.String(load_default=None, validate=validate.Length(1, 1024))
+    client_auth = fields.String(load_default=_DEFAULTS.client_auth, validate=validate.OneOf(CLIENT_AUTH_METHODS))
+    discovery_url = fields.String(load_default=None, validate=[validate.Length(1, 1024), _http_url(exact=False)])
+    scopes = fields.List(fields.String(validate=_SCOPE), load_default=lambda: list(_DEFAULTS.scopes),
+                         validate=validate.Length(1, 32))
+    username_claim = ClaimPath(load_default=_DEFAULTS.username_claim)
+    username_strip_domains = fields.List(fields.String(validate=_DNS_NAME), load_default=list,
+                                         validate=validate.Length(max=32))
+    groups_claim = ClaimPath(load_default=_DEFAULTS.groups_claim, allow_none=True)
+    userinfo = fields.String(load_default=_DEFAULTS.userinfo, validate=validate.OneOf(USERINFO_MODES))
+    require_email_verified = fields.Boolean(load_default=False)
+    expose_claims = fields.List(fields.String(validate=_CLAIM_NAME), load_default=list,
+                                validate=validate.Length(max=32))
+    display_name = fields.String(load_default="", validate=[validate.Length(1, 100), _printable])
+    label = fields.String(load_default="", validate=[validate.Length(0, 100), _printable])
+    logo_url = fields.String(load_default=None, validate=[validate.Length(1, 2048), _http_url(exact=False),
+                                                          https_image_url])
+    browser_login = fields.Boolean(load_default=True)
+    end_session = fields.Boolean(load_default=True)
+    timeout_seconds = fields.Float(load_default=_DEFAULTS.timeout_seconds, validate=validate.Range(0.5, 10))
+    ca_file = fields.String(load_default=None, validate=_readable_file)
+    discovery_ttl_seconds = fields.Float(load_default=_DEFAULTS.discovery_ttl_seconds,
+                                         validate=validate.Range(10, 86400))
+    jwks_min_refresh_seconds = fields.Float(load_default=_DEFAULTS.jwks_min_refresh_seconds,
+                                            validate=validate.Range(1, 3600))
+    algorithms = fields.List(fields.String(validate=validate.OneOf(
+        ASYMMETRIC_ALGORITHMS, error="must be one of: {choices} (asymmetric only)")),
+        load_default=lambda: list(_DEFAULTS.algorithms), validate=validate.Length(1, len(ASYMMETRIC_ALGORITHMS)))
+    tokens = fields.Nested(_Tokens, load_default=lambda: _Tokens().load({}))
+
+    @validates_schema
+    def _coherent(self, data: dict, **kwargs: Any) -> None:
+        if "openid" not in data["scopes"]:
+            raise ValidationError("must contain openid", "scopes")
+        confidential = data["client_auth"] != "none"
+        if confidential and not data.get("client_secret"):
+            raise ValidationError(f"required with client_auth {data['client_auth']}", "client_secret")
+        if not confidential and data.get("client_secret"):
+            raise ValidationError("not used with client_auth none; remove it", "client_secret")
+        tokens = data["tokens"]
+        if data["client_id"] in tokens["access_token_audiences"] and not tokens["accept_id_tokens"]:
+            # A plain JWT for the client cannot be told from its ID token: saying so is explicit.
+            raise ValidationError("contains client_id, so this client's ID tokens pass as access tokens "
+                                  "too; also set tokens.accept_id_tokens: true, or name the API's own "
+                                  "audience", "tokens.access_token_audiences")
+        if data["tokens"]["introspection"] and not confidential:
+            raise ValidationError("needs a confidential client (client_auth with a client_secret)",
+                                  "tokens.introspection")
+
+
+def oidc_settings(options: dict[str, Any]) -> OidcSettings:
+    """The provider settings for an already validated ``type: oidc`` section (without id/type)."""
+    tokens = options["tokens"]
+    return OidcSettings(
+        issuer=options["issuer"],
+        client_id=options["client_id"],
+        client_secret=options["client_secret"],
+        client_auth=options["client_auth"],
+        discovery_url=options["discovery_url"],
+        scopes=tuple(options["scopes"]),
+        username_claim=options["username_claim"],
+        username_strip_domains=tuple(dict.fromkeys(options["username_strip_domains"])),
+        groups_claim=options["groups_claim"],
+        userinfo=options["userinfo"],
+        require_email_verified=options["require_email_verified"],
+        expose_claims=tuple(options["expose_claims"]),
+        display_name=options["display_name"],
+        label=options["label"],
+        logo_url=options["logo_url"],
+        browser_login=options["browser_login"],
+        end_session=options["end_session"],
+        timeout_seconds=options["timeout_seconds"],
+        ca_file=options["ca_file"],
+        discovery_ttl_seconds=options["discovery_ttl_seconds"],
+        jwks_min_refresh_seconds=options["jwks_min_refresh_seconds"],
+        algorithms=tuple(dict.fromkeys(options["algorithms"])),
+        tokens=OidcTokenSettings(
+            accept_id_tokens=tokens["accept_id_tokens"],
+            access_token_audiences=tuple(tokens["access_token_audiences"]),
+            introspection=tokens["introspection"],
+        ),
+    )

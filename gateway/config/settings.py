@@ -1,0 +1,158 @@
+"""Deployment settings from the environment (and a ``.env`` file, if present).
+
+Every variable is listed in ``.env.example``. Secrets come only from here, never from a file
+in the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from gateway.config.errors import ConfigError
+
+ENV = "environment"
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_dir: Path
+    database_url: str
+    config_path: Path | None
+    redis_url: str | None
+    key_encryption_key: str
+    admin_password: str | None
+    bind: str
+    workers: int
+    threads: int
+    log_level: str
+    public_url: str
+    auto_migrate: bool
+    metrics_token: str | None = None
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, read_dotenv: bool = True) -> Settings:
+    """Read and validate settings; ConfigError names the variable that is wrong."""
+    if environ is None:
+        if read_dotenv:
+            from dotenv import load_dotenv
+            load_dotenv(os.environ.get("GATEWAY_DOTENV", ".env"), override=False)
+        environ = os.environ
+    get = lambda name, default=None: (environ.get(name) or default)  # noqa: E731
+
+    instance_dir = Path(get("GATEWAY_INSTANCE_DIR", "instance")).resolve()
+    database_url = get("GATEWAY_DATABASE_URL") or f"sqlite:///{instance_dir / 'gateway.db'}"
+    if not database_url.startswith(("sqlite", "postgresql")):
+        raise ConfigError(ENV, "GATEWAY_DATABASE_URL", "must be a sqlite:// or postgresql+psycopg:// URL")
+    config_path = get("GATEWAY_CONFIG")
+    bind = get("GATEWAY_BIND", "127.0.0.1:8080")
+    workers = _workers(get("GATEWAY_WORKERS", "auto"))
+    threads = _int(get("GATEWAY_THREADS", "4"), "GATEWAY_THREADS", 1, 64)
+    log_level = _choice(get("GATEWAY_LOG_LEVEL", "INFO").upper(), "GATEWAY_LOG_LEVEL",
+                        ("DEBUG", "INFO", "WARNING", "ERROR"))
+    auto_migrate = _bool(get("GATEWAY_AUTO_MIGRATE", "true"), "GATEWAY_AUTO_MIGRATE")
+    return Settings(
+        instance_dir=instance_dir,
+        database_url=database_url,
+        config_path=Path(config_path) if config_path else None,
+        redis_url=get("GATEWAY_REDIS_URL"),
+        key_encryption_key=_key_encryption_key(get("GATEWAY_KEY_ENCRYPTION_KEY"), database_url, instance_dir),
+        admin_password=get("GATEWAY_ADMIN_PASSWORD"),
+        bind=bind,
+        workers=workers,
+        threads=threads,
+        log_level=log_level,
+        public_url=get("GATEWAY_PUBLIC_URL", f"http://{bind}").rstrip("/"),
+        auto_migrate=auto_migrate,
+        metrics_token=_metrics_token(get("GATEWAY_METRICS_TOKEN")),
+    )
+
+
+def _key_encryption_key(value: str | None, database_url: str, instance_dir: Path) -> str:
+    if value:
+        if len(value) < 32:
+            raise ConfigError(ENV, "GATEWAY_KEY_ENCRYPTION_KEY", "must be at least 32 characters")
+        return value
+    if not database_url.startswith("sqlite"):
+        raise ConfigError(ENV, "GATEWAY_KEY_ENCRYPTION_KEY",
+                          "is required with an external database (generate one: gateway keys secret)")
+    # Embedded default: a key file beside the database, created once with owner-only access.
+    key_file = instance_dir / "key-encryption.key"
+    if not key_file.exists():
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        # Written whole to a private temp file, then linked into place: a process starting at
+        # the same moment sees either no key file or a complete one, never an empty one.
+        descriptor, temp_path = tempfile.mkstemp(dir=instance_dir, prefix=".key-")
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+            try:
+                os.link(temp_path, key_file)
+            except FileExistsError:
+                pass  # another process created it first; use theirs
+        finally:
+            os.unlink(temp_path)
+    key = key_file.read_text().strip()
+    if len(key) < 32:  # an empty or truncated file must not become a weak key
+        raise ConfigError(str(key_file), "(file)",
+                          "holds fewer than 32 characters; restore it or set GATEWAY_KEY_ENCRYPTION_KEY")
+    return key
+
+
+def _metrics_token(value: str | None) -> str | None:
+    # A Secret made from a file usually ends in a newline; the presented token is stripped too.
+    value = value.strip() if value is not None else None
+    if not value:
+        return None
+    if len(value) < 16:
+        raise ConfigError(ENV, "GATEWAY_METRICS_TOKEN", "must be at least 16 characters")
+    return value
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _workers(raw: str) -> int:
+    """GATEWAY_WORKERS: a number, or ``auto`` (the default): one worker process per usable
+    core, at most 16; each runs GATEWAY_THREADS threads."""
+    if raw.strip().lower() == "auto":
+        return min(16, usable_cores())
+    return _int(raw, "GATEWAY_WORKERS", 1, 64)
+
+
+def _int(raw: str, name: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(ENV, name, f"must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(ENV, name, f"must be between {low} and {high}")
+    return value
+
+
+def _bool(raw: str, name: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(ENV, name, f"must be true or false, got {raw!r}")
+
+
+def _choice(raw: str, name: str, allowed: tuple[str, ...]) -> str:
+    if raw not in allowed:
+        raise ConfigError(ENV, name, f"must be one of {', '.join(allowed)}")
+    return raw

@@ -1,0 +1,32 @@
+"""``/admin/api/providers``: how each identity provider is doing, and a trial LDAP login.
+
+``GET /providers`` checks every provider at once (bounded by their own timeouts);
+``POST /providers/{id}/test-login`` (``username``, ``password``) walks an LDAP login step by
+step like ``gateway ldap test``, throttled like a real login of that account.
+"""
+
+from __future__ import annotations
+
+from gateway.admin import providerstatus
+from gateway.http.adminapi import schemas_more as schemas
+from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal, services
+
+
+@bp.get("/providers")
+@doc("Each identity provider: healthy or not, and why", response_schema=schemas.ProviderStatus,
+     many=True)
+@admin_only
+def provider_status():
+    return ok(providerstatus.status(services()))
+
+
+@bp.post("/providers/<provider_id>/test-login")
+@doc("Try a login at an LDAP provider, step by step (nothing is recorded but the audit)",
+     request_schema=schemas.TrialLogin, response_schema=schemas.TrialResult,
+     responses={400: "not an LDAP provider, or invalid input", 404: "no such provider",
+                429: "the account is throttled"})
+@admin_only
+def test_login(provider_id: str):
+    data = body(schemas.TrialLogin())
+    return ok(providerstatus.test_login(services(), provider_id, data["username"],
+                                        data["password"], actor=principal().username))

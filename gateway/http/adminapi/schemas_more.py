@@ -1,0 +1,157 @@
+"""Request and response shapes of the groups, roles, sessions, audit, providers and ``/me``
+resources (marshmallow; also their OpenAPI components)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from gateway.http.adminapi.schemas import Strict
+
+_DESCRIPTION = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+# -- groups ------------------------------------------------------------------------------------
+
+class GroupCreate(Strict):
+    name = fields.String(required=True, validate=validate.Length(1, 64),
+                         metadata={"description": "1-64 of letters, digits and _ . @ + -"})
+    description = _DESCRIPTION
+
+
+class Group(Schema):
+    name = fields.String(required=True)
+    description = fields.String(allow_none=True)
+    members = fields.List(fields.String(), required=True)
+    createdAt = fields.DateTime(allow_none=True)
+
+
+# -- roles -------------------------------------------------------------------------------------
+
+class RoleCreate(Strict):
+    roleName = fields.String(required=True, validate=validate.Length(1, 64))
+    description = _DESCRIPTION
+
+
+class Role(Schema):
+    name = fields.String(required=True)
+    description = fields.String(allow_none=True)
+    protected = fields.Boolean(required=True,
+                               metadata={"description": "the admin role: cannot be deleted"})
+    grantedBy = fields.List(fields.String(), required=True,
+                            metadata={"description": "rules of the policy in force that grant it "
+                                                     "(\"default_roles\": granted to everyone)"})
+    createdAt = fields.DateTime(allow_none=True,
+                                metadata={"description": "null: only the policy names it"})
+
+
+class RoleDeleted(Schema):
+    deleted = fields.String(required=True)
+    warnings = fields.List(fields.String(), required=True)
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+class Session(Schema):
+    id = fields.String(required=True, metadata={"description": "the session's handle"})
+    username = fields.String(required=True)
+    provider = fields.String(required=True)
+    createdAt = fields.DateTime(required=True)
+    expiresAt = fields.DateTime(required=True)
+    revokedAt = fields.DateTime(allow_none=True)
+    active = fields.Boolean(required=True)
+    current = fields.Boolean(required=True, metadata={"description": "the caller's own session"})
+
+
+class SessionPage(Schema):
+    items = fields.List(fields.Nested(Session), required=True)
+    total = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+
+
+class Revoked(Schema):
+    revoked = fields.Integer(required=True, metadata={"description": "how many sessions ended"})
+
+
+# -- audit -------------------------------------------------------------------------------------
+
+class AuditEvent(Schema):
+    id = fields.Integer(required=True)
+    at = fields.DateTime(required=True)
+    event = fields.String(required=True)
+    outcome = fields.String(required=True)
+    username = fields.String(allow_none=True)
+    provider = fields.String(allow_none=True)
+    actor = fields.String(allow_none=True)
+    detail = fields.Dict(required=True)
+
+
+class AuditPage(Schema):
+    items = fields.List(fields.Nested(AuditEvent), required=True)
+    total = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+
+
+# -- providers ---------------------------------------------------------------------------------
+
+class ProviderStatus(Schema):
+    id = fields.String(required=True)
+    type = fields.String(required=True)
+    healthy = fields.Boolean(required=True)
+    detail = fields.String(required=True)
+    checkedMs = fields.Integer(required=True, metadata={"description": "how long the check took"})
+
+
+class TrialLogin(Strict):
+    username = fields.String(required=True, validate=validate.Length(1, 512))
+    password = fields.String(required=True, validate=validate.Length(1, 1024), load_only=True)
+
+
+class TraceStep(Schema):
+    step = fields.String(required=True)
+    detail = fields.String(required=True)
+
+
+class TrialResult(Schema):
+    outcome = fields.String(required=True, metadata={"description": (
+        "success, denied (a require rule), wrong_credentials, no_such_user, disabled, "
+        "username_mismatch, non_canonical or unavailable")})
+    registryStatus = fields.Integer(required=True,
+                                    metadata={"description": "what the Registry's login would get"})
+    steps = fields.List(fields.Nested(TraceStep), required=True)
+    answer = fields.Dict(allow_none=True,
+                         metadata={"description": "the Registry's answer, on success"})
+
+
+# -- me ----------------------------------------------------------------------------------------
+
+class Me(Schema):
+    userName = fields.String(required=True)
+    provider = fields.String(allow_none=True)
+    admin = fields.Boolean(required=True)
+    roles = fields.List(fields.String(), required=True)
+    maxStorageMB = fields.Integer(allow_none=True, metadata={"description": "null: unlimited"})
+    denied = fields.Boolean(required=True)
+    answer = fields.Dict(allow_none=True, metadata={
+        "description": "the exact JSON the Registry receives at login; null when refused"})
+
+
+class SecretCreate(Strict):
+    name = fields.String(required=True, validate=validate.Length(1, 100))
+    expiresDays = fields.Integer(load_default=None, allow_none=True,
+                                 validate=validate.Range(1, 3650),
+                                 metadata={"description": "null or absent: never expires"})
+
+
+class Secret(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    createdAt = fields.DateTime(required=True)
+    expiresAt = fields.DateTime(allow_none=True)
+    lastUsedAt = fields.DateTime(allow_none=True)
+    expired = fields.Boolean(required=True)
+
+
+class SecretCreated(Secret):
+    secret = fields.String(required=True, metadata={"description": "shown only this once"})

@@ -1,0 +1,46 @@
+"""The admin web UI under ``/admin``: server-rendered pages over the same admin services as
+the admin API (:mod:`gateway.admin.users` ...), for a signed-in browser whose user holds the
+admin role. Every form posts with the session's CSRF token; the pages need no JavaScript.
+
+Modules: ``base`` (guard, navigation, layout), ``sections`` (the overview),
+``users`` (list, create), ``user`` (detail and changes), ``groups``, ``roles``, ``rules``
+(the mapping policy), ``explain``, ``sessions``, ``audit``, ``providers``; helpers ``forms``,
+``userlist``, ``ruleform`` and ``paging``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Flask
+
+from gateway.admin.errors import AdminError
+from gateway.http.adminui import (  # noqa: F401  (routes register on import)
+    audit, explain, groups, providers, roles, rules, sections, sessions, user, users)
+from gateway.http.adminui.base import admin_error, bp
+from gateway.http.pages import install_page_handlers
+
+install_page_handlers(bp)
+bp.register_error_handler(AdminError, admin_error)
+
+
+@bp.app_template_filter("admin_when")
+def when(value: datetime | None, empty: str = "never", seconds: bool = False) -> str:
+    """A time as ``YYYY-MM-DD HH:MM UTC`` (``HH:MM:SS`` with ``seconds``); ``empty`` for
+    None."""
+    if value is None:
+        return empty
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+@bp.app_template_filter("admin_quota")
+def quota(value: int | None) -> str:
+    """A storage quota in MB as people read it: ``51,200 MB``, or ``unlimited`` for None."""
+    return "unlimited" if value is None else f"{value:,} MB"
+
+
+def register(app: Flask) -> None:
+    """Register the admin UI's blueprint on ``app``."""
+    app.register_blueprint(bp)

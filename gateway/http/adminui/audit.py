@@ -1,0 +1,63 @@
+"""``/admin/audit``: the audit trail, newest first, filtered by event, user, outcome,
+provider, acting admin and a date range (whole UTC days, both ends included)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+from flask import request
+
+from gateway.admin.auditlog import AuditFilter, AuditQuery
+from gateway.http.adminui.base import admin_page, bp, render
+from gateway.http.adminui.paging import Paging, page_number
+from gateway.http.pages.browser import services
+
+PER_PAGE = 50
+TEXT_FILTERS = ("event", "username", "outcome", "provider", "actor")
+MAX_FILTER_CHARS = 200
+
+
+@bp.get("/audit")
+@admin_page
+def audit():
+    """One page of audit events for the query string's filters; a date that is not a date is
+    shown as an error next to its field and ignored."""
+    args = request.args
+    values = {name: args.get(name, "").strip()[:MAX_FILTER_CHARS]
+              for name in (*TEXT_FILTERS, "since", "until")}
+    errors: dict[str, str] = {}
+    since = _day(values["since"], "since", errors)
+    until = _day(values["until"], "until", errors)
+    where = AuditFilter(**{name: values[name] or None for name in TEXT_FILTERS},
+                        since=since, until=until + timedelta(days=1) if until else None)
+    query = AuditQuery(services())
+    number = page_number(args)
+    entries, total = query.search(where, offset=(number - 1) * PER_PAGE, limit=PER_PAGE)
+    paging = Paging(number, PER_PAGE, total, "/admin/audit", values)
+    if number > paging.pages:
+        paging = Paging(paging.pages, PER_PAGE, total, paging.path, values)
+        entries, total = query.search(where, offset=paging.offset, limit=PER_PAGE)
+    return render("admin/audit.html", "audit", 400 if errors else 200, entries=entries,
+                  paging=paging, first_last=paging.first_last(len(entries)), values=values,
+                  errors=errors, filtered=any(values.values()))
+
+
+def _day(text: str, field: str, errors: dict[str, str]) -> datetime | None:
+    """The start (UTC) of the day ``YYYY-MM-DD`` in ``text``; None when empty or not a date."""
+    if not text:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(text), time.min, tzinfo=timezone.utc)
+    except ValueError:
+        errors[field] = "Enter a date as YYYY-MM-DD."
+        return None
+
+
+def details(detail: dict) -> str:
+    """An event's detail without the actor (shown in its own column), as ``key=value``."""
+    return ", ".join(f"{key}={value}" for key, value in detail.items() if key != "actor")
+
+
+@bp.app_template_filter("admin_details")
+def _details_filter(detail: dict) -> str:
+    return details(detail)

@@ -1,0 +1,111 @@
+"""``/admin/groups``: the local provider's groups ("teams"), their members, creating and
+deleting them (after a confirmation step), over :class:`AdminGroups` (so a change that would
+leave no admin is refused and shown next to the form that asked for it)."""
+
+from __future__ import annotations
+
+from flask import redirect, request, url_for
+
+from gateway.admin.errors import AdminError
+from gateway.admin.groups import AdminGroups
+from gateway.http.adminui import forms
+from gateway.http.adminui.base import admin_page, bp, caller, render
+from gateway.http.pages.browser import services
+
+NOTICES = {"created": "The group was created.", "deleted": "The group was deleted.",
+           "added": "The member was added.", "removed": "The member was removed."}
+
+
+@bp.get("/groups")
+@admin_page
+def groups():
+    """Every local group with its members, and the form that creates one."""
+    return _list()
+
+
+@bp.post("/groups")
+@admin_page
+def create_group():
+    values = {"name": request.form.get("name", "").strip(),
+              "description": request.form.get("description", "").strip()}
+    try:
+        AdminGroups(services()).create(caller().username, values["name"],
+                                       values["description"] or None)
+    except AdminError as refused:
+        return _list(values, forms.admin_errors(refused, ("name", "description")), refused.status)
+    return redirect(url_for("admin_ui.group", name=values["name"], done="created"), 303)
+
+
+@bp.get("/groups/<name>")
+@admin_page
+def group(name: str):
+    """One group: its members (each with a remove button) and the add-member form."""
+    return _detail(AdminGroups(services()), name)
+
+
+@bp.post("/groups/<name>/members")
+@admin_page
+def add_member(name: str):
+    admin = AdminGroups(services())
+    username = request.form.get("username", "").strip()
+    try:
+        if not username:
+            raise AdminError(400, "enter the username of a local user", "username")
+        admin.add_member(caller().username, name, username)
+    except AdminError as refused:  # (a vanished group: _detail's own lookup answers 404)
+        return _detail(admin, name, {"username": username},
+                       {"username": forms.sentence(refused.message)}, refused.status)
+    return redirect(url_for("admin_ui.group", name=name, done="added"), 303)
+
+
+@bp.post("/groups/<name>/members/<username>/remove")
+@admin_page
+def remove_member(name: str, username: str):
+    admin = AdminGroups(services())
+    try:
+        admin.remove_member(caller().username, name, username)
+    except AdminError as refused:
+        return _detail(admin, name, {}, {forms.GENERAL: forms.sentence(refused.message)},
+                       refused.status)
+    return redirect(url_for("admin_ui.group", name=name, done="removed"), 303)
+
+
+@bp.get("/groups/<name>/delete")
+@admin_page
+def confirm_delete_group(name: str):
+    return render("admin/group_delete.html", "groups", group=AdminGroups(services()).get(name))
+
+
+@bp.post("/groups/<name>/delete")
+@admin_page
+def delete_group(name: str):
+    admin = AdminGroups(services())
+    group_view = admin.get(name)
+    try:
+        admin.delete(caller().username, name)
+    except AdminError as refused:
+        return render("admin/group_delete.html", "groups", refused.status, group=group_view,
+                      error=forms.sentence(refused.message))
+    return redirect(url_for("admin_ui.groups", done="deleted"), 303)
+
+
+def _list(values: dict | None = None, errors: dict | None = None, status: int = 200):
+    admin = AdminGroups(services())
+    try:
+        found, unavailable = admin.list(), None
+    except AdminError as refused:  # no local provider
+        found, unavailable = [], forms.sentence(refused.message)
+    return render("admin/groups.html", "groups", status, groups=found, unavailable=unavailable,
+                  values=values or {}, errors=errors or {},
+                  notice=NOTICES.get(request.args.get("done", "")))
+
+
+def _detail(admin: AdminGroups, name: str, values: dict | None = None,
+            errors: dict | None = None, status: int = 200):
+    group_view = admin.get(name)
+    local_users = services().local_users
+    candidates = [view.username for view in local_users.list()
+                  if view.username not in group_view.members] if local_users else []
+    return render("admin/group.html", "groups", status, group=group_view, candidates=candidates,
+                  values=values or {}, errors=errors or {},
+                  notice=NOTICES.get(request.args.get("done", "")))

@@ -1,0 +1,65 @@
+"""``/admin/roles``: the catalogue of role names, which rules grant each, adding one, and
+deleting one after a confirmation step (over :class:`AdminRoles`: the admin role is protected,
+and a role the rules still grant needs an explicit "delete anyway")."""
+
+from __future__ import annotations
+
+from flask import redirect, request, url_for
+
+from gateway.admin.errors import AdminError
+from gateway.admin.roles import AdminRoles
+from gateway.http.adminui import forms
+from gateway.http.adminui.base import admin_page, bp, caller, render
+from gateway.http.pages.browser import services
+
+NOTICES = {"created": "The role was added."}
+
+
+@bp.get("/roles")
+@admin_page
+def roles():
+    """Every known role and the form that adds one."""
+    return _list()
+
+
+@bp.post("/roles")
+@admin_page
+def create_role():
+    values = {"roleName": request.form.get("roleName", "").strip(),
+              "description": request.form.get("description", "").strip()}
+    try:
+        AdminRoles(services()).create(caller().username, values["roleName"],
+                                      values["description"] or None)
+    except AdminError as refused:
+        return _list(values, forms.admin_errors(refused, ("roleName", "description")),
+                     refused.status)
+    return redirect(url_for("admin_ui.roles", done="created"), 303)
+
+
+@bp.get("/roles/<name>/delete")
+@admin_page
+def confirm_delete_role(name: str):
+    return render("admin/role_delete.html", "roles", role=AdminRoles(services()).get(name))
+
+
+@bp.post("/roles/<name>/delete")
+@admin_page
+def delete_role(name: str):
+    admin = AdminRoles(services())
+    role = admin.get(name)
+    try:
+        warnings = admin.delete(caller().username, name, force=request.form.get("force") == "1")
+    except AdminError as refused:
+        return render("admin/role_delete.html", "roles", refused.status, role=role,
+                      error=forms.sentence(refused.message))
+    notice = f"The role {name} was deleted from the catalogue."
+    return _list(notice=notice, warnings=[forms.sentence(w) for w in warnings])
+
+
+def _list(values: dict | None = None, errors: dict | None = None, status: int = 200, *,
+          notice: str | None = None, warnings: list[str] | None = None):
+    admin = AdminRoles(services())
+    return render("admin/roles.html", "roles", status, roles=admin.list(),
+                  admin_role=admin.admin_role, values=values or {}, errors=errors or {},
+                  notice=notice or NOTICES.get(request.args.get("done", "")),
+                  warnings=warnings or [])

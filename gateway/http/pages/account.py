@@ -1,0 +1,126 @@
+"""The self-service page of a signed-in person: what the Registry receives for them, their
+app passwords for the command line (create: shown once; revoke), a change of their own
+password (local users), and a way into the admin pages for admins."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+from flask import Blueprint, redirect, request
+
+from gateway.http.adminapi.base import principal_for
+from gateway.admin.errors import AdminError
+from gateway.admin.people import People
+from gateway.admin.users import AdminUsers
+from gateway.login.answer import build_answer
+from gateway.login.apppasswords import AppPasswordError
+from gateway.sso.sessions import SessionRecord
+from gateway.http.pages.browser import (FORM_EXPIRED, csrf_ok, csrf_token, error_page, page, services,
+                                 signed_in)
+from providers.sql import utcnow
+
+bp = Blueprint("account", __name__)
+NOTICES = {"password": "Your password was changed."}
+
+
+@bp.get("/account")
+def show():
+    session = signed_in()
+    if session is None:
+        return redirect("/", 303)
+    return _render(session)
+
+
+@bp.post("/account/app-passwords")
+def create_app_password():
+    session = signed_in()
+    if session is None:
+        return redirect("/", 303)
+    if not csrf_ok(session):
+        return error_page(403, FORM_EXPIRED)
+    name = request.form.get("name", "")
+    days = request.form.get("expires_days", "").strip()
+    try:
+        lifetime = _lifetime(days)
+        view, password = services().app_passwords.create(session.username, name, lifetime)
+    except AppPasswordError as error:
+        return _render(session, error=str(error), status=400)
+    services().audit.record("app_password_created", "ok", username=session.username,
+                            app_password=view.id)
+    return _render(session, new_password=password, new_name=view.name, status=201)
+
+
+@bp.post("/account/app-passwords/<public_id>/revoke")
+def revoke_app_password(public_id: str):
+    session = signed_in()
+    if session is None:
+        return redirect("/", 303)
+    if not csrf_ok(session):
+        return error_page(403, FORM_EXPIRED)
+    if services().app_passwords.revoke(session.username, public_id[:32]):
+        services().audit.record("app_password_revoked", "ok", username=session.username,
+                                app_password=public_id[:32])
+    return redirect("/account", 303)
+
+
+@bp.post("/account/password")
+def change_password():
+    """A local user changes their own password (the current one is checked and throttled)."""
+    session = signed_in()
+    if session is None:
+        return redirect("/", 303)
+    if not csrf_ok(session):
+        return error_page(403, FORM_EXPIRED)
+    current = request.form.get("currentPassword", "")
+    new, confirm = request.form.get("newPassword", ""), request.form.get("confirmPassword", "")
+    if not current or not new:
+        field = "currentPassword" if not current else "newPassword"
+        return _render(session, password_errors={field: "Enter this password."}, status=400)
+    if new != confirm:
+        return _render(session, status=400, password_errors={
+            "confirmPassword": "The two new passwords are not the same."})
+    try:
+        AdminUsers(services()).change_own_password(session.username, current, new,
+                                                   keep_session=session.id)
+    except AdminError as refused:
+        field = refused.field if refused.field in ("currentPassword", "newPassword") else "general"
+        return _render(session, password_errors={field: _sentence(refused.message)},
+                       status=refused.status)
+    return redirect("/account?done=password#change-password", 303)
+
+
+def _sentence(text: str) -> str:
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+
+
+def _lifetime(days: str) -> timedelta | None:
+    if not days:
+        return None
+    if not re.fullmatch(r"[0-9]{1,5}", days):
+        raise AppPasswordError("expiry must be a whole number of days")
+    return timedelta(days=int(days))
+
+
+def _render(session: SessionRecord, *, status: int = 200, **extra):
+    svc = services()
+    evaluation = svc.mapping.evaluate(session.identity)
+    answer = None if evaluation.denied else build_answer(session.identity.username, evaluation)
+    app_passwords = svc.app_passwords.list(session.username)
+    person = People(svc).get(session.username)
+    extra.setdefault("password_errors", {})
+    return page("account.html", status, session=session, csrf=csrf_token(session),
+                answer_json=json.dumps(answer, indent=2) if answer else None,
+                app_passwords=app_passwords, now=utcnow(), is_admin=_is_admin(session),
+                provider_name=services().sso.display_name(session.provider),
+                local_password=person is not None and not person.read_only,
+                notice=NOTICES.get(request.args.get("done", "")), **extra)
+
+
+def _is_admin(session: SessionRecord) -> bool:
+    """Whether the signed-in person holds the admin role now."""
+    try:
+        return principal_for(session.identity, session.id, "browser").is_admin
+    except AdminError:
+        return False

@@ -1,0 +1,126 @@
+"""``/login``: browser sign-in with a username and password, for every password provider.
+
+The same login as the Registry's password path (:func:`gateway.login.password.password_login`:
+same throttle, same providers), then a gateway session like a browser SSO login's: the
+session cookie, and the ``xAuthToken`` hand-over cookie when a Registry login URL is
+configured. The form's CSRF token is bound to the browser's binding cookie (the browser has no
+session yet). Unknown users and wrong passwords get the same answer; the password is never
+logged, echoed or kept.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from flask import Blueprint, make_response, redirect, request
+
+from gateway.admin.people import People
+from gateway.login.apppasswords import looks_like_app_password
+from gateway.login.federation import Denied
+from gateway.login.password import Throttled, password_login
+from gateway.sso.service import NOT_ALLOWED, UNAVAILABLE
+from gateway.http.pages.browser import (FORM_EXPIRED, binding_value, error_page, login_form_ok,
+                                 login_form_token, page, services, set_binding_cookie,
+                                 set_session_cookie, set_xauth_cookie, signed_in)
+from gateway.http.pages.nexturl import safe_next
+from providers.base import Identity, ProviderUnavailable
+
+bp = Blueprint("login", __name__)
+
+PATH = "browser_password"
+FORM_SECONDS = 3600  # how long a sign-in form left open stays usable
+MAX_USERNAME_CHARS = 512
+WRONG = "The username or password is not correct."
+MISSING = "Enter your username and your password."
+THROTTLED = "Too many failed sign-in attempts for this account. Wait a while and try again."
+APP_PASSWORD = ("App passwords are for the ddb command line. Sign in here with your account "
+                "password.")
+
+
+@bp.get("/login")
+def form():
+    """The sign-in form; a browser already signed in goes straight on."""
+    session = signed_in()
+    if session is not None:
+        return redirect(_target(request.args.get("next"), session.identity), 303)
+    return _form(200, next_url=request.args.get("next"))
+
+
+@bp.post("/login")
+def submit():
+    """Check the form; on success open a session and go to ``next`` (or the default page)."""
+    if not login_form_ok():
+        return error_page(403, FORM_EXPIRED)
+    started = time.perf_counter()
+    username = request.form.get("username", "")[:MAX_USERNAME_CHARS]
+    password = request.form.get("password", "")
+    next_url = request.form.get("next")
+    if not username or not password:
+        return _form(400, MISSING, username, next_url)
+    if looks_like_app_password(password):
+        _log(username, None, 401, "app_password_in_browser", started)
+        return _form(401, APP_PASSWORD, username, next_url)
+    svc = services()
+    try:
+        identity = password_login(svc, username, password)
+        if svc.mapping.evaluate(identity).denied:
+            raise Denied(403, "mapping_require_failed")
+    except Throttled as throttled:
+        _log(username, None, 429, "throttled", started)
+        return _form(429, THROTTLED, username, next_url, math.ceil(throttled.wait_seconds))
+    except Denied as denied:
+        svc.audit.record("login", "denied", username=username[:127], path=PATH,
+                         reason=denied.reason)
+        _log(username, None, denied.status, denied.reason, started)
+        return _form(denied.status, WRONG if denied.status == 401 else NOT_ALLOWED, username,
+                     next_url)
+    except ProviderUnavailable as error:
+        _log(username, error.provider_id, 503, "unavailable", started)
+        return _form(503, UNAVAILABLE, username, next_url, 5)
+    _log(identity.username, identity.provider, 303, "success", started)
+    return _signed_in(identity, next_url)
+
+
+def _signed_in(identity: Identity, next_url: str | None):
+    """Open the session, end this browser's previous one, set the cookies, go on."""
+    svc = services()
+    previous = signed_in()
+    session = svc.sso.open_session(identity, PATH)
+    if previous is not None:
+        svc.sso.end({previous.id})  # one browser, one session
+    response = redirect(_target(next_url, identity), 303)
+    set_session_cookie(response, session)
+    if svc.config.sso.enabled:  # a Registry login URL is configured: hand the token over
+        set_xauth_cookie(response, svc.sso.mint_for(session), session, svc.sso.token_lifetime)
+    return response
+
+
+def _target(next_url: str | None, identity: Identity) -> str:
+    """A safe ``next``, else the admin pages for an admin and the account page for others."""
+    svc = services()
+    chosen = safe_next(next_url, svc.sso.redirects)
+    if chosen is not None:
+        return chosen
+    people = People(svc)
+    return "/admin" if people.is_admin(svc.mapping.evaluate(identity)) else "/account"
+
+
+def _form(status: int, error: str | None = None, username: str = "",
+          next_url: str | None = None, retry_after: int | None = None):
+    """The sign-in page (with ``error`` shown, and the username kept, never the password),
+    renewing the binding cookie its CSRF token is tied to."""
+    svc = services()
+    binding = binding_value()
+    body, _ = page("login.html", status, csrf=login_form_token(binding), error=error,
+                   username=username, next_url=safe_next(next_url, svc.sso.redirects) or "",
+                   sso_enabled=svc.sso.enabled)
+    response = make_response(body, status)
+    set_binding_cookie(response, binding, FORM_SECONDS)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _log(username: str, provider: str | None, status: int, outcome: str, started: float) -> None:
+    services().attempts.record(PATH, username, provider, status, outcome, started)

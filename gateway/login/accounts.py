@@ -1,0 +1,169 @@
+"""Username ownership: a username belongs to exactly one provider identity.
+
+The first identity to log in under a username (or the local user created with it) owns it. A
+different identity presenting the same username later is refused and audited, so an IdP or a
+directory can never take over an account that another source established.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.storage.db import Database
+from gateway.login.credchanges import record_change
+from gateway.storage.models import Account, AppPassword, SsoSession
+from providers.base import Identity
+from providers.sql import utcnow
+
+
+_ACCOUNTS = Account.__table__
+_OWNER_BY_NAME = select(_ACCOUNTS.c.username, _ACCOUNTS.c.provider, _ACCOUNTS.c.subject,
+                        _ACCOUNTS.c.disabled, _ACCOUNTS.c.last_login_at, _ACCOUNTS.c.last_groups,
+                        _ACCOUNTS.c.created_at).where(_ACCOUNTS.c.username == bindparam("username"))
+# The last login is recorded to this resolution: a user logging in again within it, with the
+# same groups, costs no write (every write also empties the SQLite read caches).
+LOGIN_RECORD_RESOLUTION = timedelta(seconds=60)
+
+
+class UsernameTaken(Exception):
+    """The username is owned by another provider identity."""
+
+    def __init__(self, username: str, owner_provider: str):
+        super().__init__(f"username {username!r} is owned by provider {owner_provider!r}")
+        self.username = username
+        self.owner_provider = owner_provider
+
+
+@dataclass(frozen=True)
+class Owner:
+    username: str
+    provider: str
+    subject: str
+    disabled: bool
+    last_login_at: datetime | None = None
+    last_groups: tuple[str, ...] | None = None
+    created_at: datetime | None = None
+
+    def login_recorded(self, groups: tuple[str, ...], now: datetime) -> bool:
+        """Whether a login now with ``groups`` is already recorded closely enough."""
+        return (self.last_login_at is not None and self.last_groups == groups
+                and now - self.last_login_at < LOGIN_RECORD_RESOLUTION)
+
+
+class AccountRegistry:
+    def __init__(self, database: Database):
+        self._db = database
+
+    def owner_of(self, username: str) -> Owner | None:
+        """Who owns ``username``; a lean Core read, as it runs on every login."""
+        with self._db.engine.connect() as connection:
+            row = connection.execute(_OWNER_BY_NAME, {"username": username}).first()
+        if row is None:
+            return None
+        return Owner(row.username, row.provider, row.subject, row.disabled, row.last_login_at,
+                     tuple(row.last_groups or ()), row.created_at)
+
+    def claim(self, identity: Identity, *, record_login: bool = True,
+              known: Owner | None = None) -> Owner:
+        """Make ``identity`` the owner of its username, or confirm it already is.
+
+        ``known`` is the owner the caller read moments ago, if any: when it is this identity, a
+        single UPDATE records the login (none when it is already recorded to
+        LOGIN_RECORD_RESOLUTION with the same groups). Raises UsernameTaken when another identity owns the
+        name (or the same identity owns another name).
+        """
+        if known is not None and (known.provider, known.subject) == (identity.provider, identity.subject):
+            now = utcnow()
+            if record_login and not known.login_recorded(identity.groups, now):
+                with self._db.engine.begin() as connection:
+                    connection.execute(
+                        update(_ACCOUNTS).where(_ACCOUNTS.c.username == identity.username)
+                        .values(last_login_at=now, last_groups=list(identity.groups)))
+            return known
+        for _attempt in range(3):
+            try:
+                return self._claim_once(identity, record_login)
+            except IntegrityError:
+                continue  # a concurrent first login inserted the row; read it and decide again
+        # Still conflicting: this (provider, subject) owns another username. One owner each.
+        raise UsernameTaken(identity.username, identity.provider)
+
+    def _claim_once(self, identity: Identity, record_login: bool) -> Owner:
+        with self._db.session() as session:
+            account = session.get(Account, identity.username)
+            if account is None:
+                account = Account(username=identity.username, provider=identity.provider,
+                                  subject=identity.subject, last_groups=list(identity.groups))
+                session.add(account)
+            elif (account.provider, account.subject) != (identity.provider, identity.subject):
+                raise UsernameTaken(identity.username, account.provider)
+            if record_login:
+                account.last_login_at = utcnow()
+                account.last_groups = list(identity.groups)
+            session.flush()
+            return _owner(account)
+
+    def set_disabled(self, username: str, disabled: bool) -> bool:
+        """Block or unblock ``username`` at the gateway. Blocking also revokes every session and
+        app password of the user in the same transaction, so no token or app password of theirs
+        works afterwards."""
+        with self._db.session() as session:
+            result = session.execute(
+                update(Account).where(Account.username == username).values(disabled=disabled))
+            if disabled:
+                now = utcnow()
+                session.execute(update(SsoSession).where(
+                    SsoSession.username == username, SsoSession.revoked_at.is_(None))
+                    .values(revoked_at=now))
+                session.execute(update(AppPassword).where(
+                    AppPassword.username == username, AppPassword.revoked_at.is_(None))
+                    .values(revoked_at=now))
+            record_change(session, username)
+            return result.rowcount > 0
+
+    def record_snapshot(self, identity: Identity) -> None:
+        """Keep ``identity`` (from a browser login), and when it was seen, as what app-password
+        logins answer with (logins proven from the previous one are forgotten: its groups may
+        have changed)."""
+        data = {"identity": identity.to_dict(), "recorded_at": utcnow().timestamp()}
+        with self._db.session() as session:
+            session.execute(update(_ACCOUNTS).where(
+                _ACCOUNTS.c.username == identity.username,
+                _ACCOUNTS.c.provider == identity.provider,
+                _ACCOUNTS.c.subject == identity.subject).values(snapshot=data))
+            record_change(session, identity.username)
+
+    def snapshot(self, username: str) -> tuple[Identity, datetime] | None:
+        """The identity kept by :meth:`record_snapshot` and when it was recorded, if any."""
+        with self._db.engine.connect() as connection:
+            data = connection.execute(select(_ACCOUNTS.c.snapshot).where(
+                _ACCOUNTS.c.username == username)).scalar()
+        if not data:
+            return None
+        return (Identity.from_dict(data["identity"]),
+                datetime.fromtimestamp(data["recorded_at"], timezone.utc))
+
+    def release(self, username: str) -> None:
+        """Forget who owns ``username`` (when its user is deleted), and its app passwords."""
+        with self._db.session() as session:
+            session.execute(delete(AppPassword).where(AppPassword.username == username))
+            session.execute(delete(Account).where(Account.username == username))
+            record_change(session, username)
+
+    def any(self) -> bool:
+        """Whether any username has an owner yet."""
+        with self._db.engine.connect() as connection:
+            return connection.execute(select(_ACCOUNTS.c.username).limit(1)).first() is not None
+
+    def list(self) -> list[Owner]:
+        with self._db.session() as session:
+            return [_owner(a) for a in session.scalars(select(Account).order_by(Account.username))]
+
+
+def _owner(account: Account) -> Owner:
+    return Owner(account.username, account.provider, account.subject, account.disabled,
+                 account.last_login_at, tuple(account.last_groups or ()), account.created_at)

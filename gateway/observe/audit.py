@@ -1,0 +1,41 @@
+"""The audit trail: login outcomes and administrative changes, never a secret."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.storage.db import Database
+from gateway.storage.models import AuditEvent
+from providers.sql import utcnow
+
+log = logging.getLogger("gateway.audit")
+_INSERT = AuditEvent.__table__.insert()
+
+
+class AuditLog:
+    def __init__(self, database: Database):
+        self._db = database
+
+    def record(self, event: str, outcome: str, *, username: str | None = None,
+               provider: str | None = None, **detail: Any) -> None:
+        """Write one event. An audit write that fails is logged, not raised: it must not turn
+        a correct answer into an error."""
+        try:
+            with self._db.engine.begin() as connection:
+                connection.execute(_INSERT, {
+                    "at": utcnow(), "event": event, "outcome": outcome,
+                    "username": _clean(username), "provider": _clean(provider),
+                    "detail": {key: _clean(value) for key, value in detail.items()}})
+        except SQLAlchemyError as error:
+            log.error("audit write failed (%s): event=%s outcome=%s user=%s",
+                      type(error).__name__, event, outcome, username)
+
+
+def _clean(value: Any) -> Any:
+    """Strings as a database accepts them: no NUL (PostgreSQL refuses it), at most 127 chars."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")[:127]
+    return value

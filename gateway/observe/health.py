@@ -1,0 +1,151 @@
+"""Health of the gateway's parts: each identity provider, the database, the state store.
+
+:func:`provider_status` asks every provider at once (one thread each), so it takes as long as
+the slowest provider's own timeout, never their sum. :class:`HealthMonitor` keeps the last
+answer for a few seconds and refreshes it in the background, so probes and scrapes that come
+every few seconds from every orchestrator never pile checks onto a slow directory.
+:func:`readiness` is what ``/readyz`` answers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from sqlalchemy import text
+
+from gateway.storage.db import UNAVAILABLE_ERRORS
+from gateway.services import Services
+from gateway.storage.state import StoreUnavailable
+from providers.base import ProviderUnavailable
+from providers.ldap import LdapProvider
+from providers.oidc.provider import OidcProvider
+
+
+def provider_status(services: Services) -> list[dict[str, Any]]:
+    """Each configured provider: ``id``, ``type``, ``healthy``, ``detail`` and ``checkedMs``,
+    in configured order."""
+    configured = services.config.providers
+    with ThreadPoolExecutor(max_workers=max(1, len(configured))) as pool:
+        checks = [pool.submit(_check, services, settings.id, settings.type)
+                  for settings in configured]
+        return [check.result() for check in checks]
+
+
+def _check(services: Services, provider_id: str, kind: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    provider = services.federation.provider(provider_id)
+    try:
+        healthy, detail = _health(services, provider)
+    except (ProviderUnavailable, *UNAVAILABLE_ERRORS) as error:
+        healthy, detail = False, getattr(error, "reason", None) or f"{type(error).__name__}"
+    except Exception as error:  # noqa: BLE001 - one provider's bug must not hide the others
+        healthy, detail = False, f"health check failed: {type(error).__name__}"
+    return {"id": provider_id, "type": kind, "healthy": healthy, "detail": detail,
+            "checkedMs": round((time.perf_counter() - started) * 1000)}
+
+
+def _health(services: Services, provider: object) -> tuple[bool, str]:
+    if isinstance(provider, LdapProvider):
+        answer = provider.health()
+        servers = ", ".join(provider.server_urls)
+        return (True, f"LDAP reachable ({servers})") if answer == "ok" else (False, answer)
+    if isinstance(provider, OidcProvider):
+        answer = provider.health()
+        return (True, "discovery document available") if answer == "ok" else (False, answer)
+    users = services.local_users
+    if users is None:
+        return False, "no local user store"
+    return True, f"local database, {users.count()} users"
+
+
+class HealthMonitor:
+    """The providers' last health answer, at most ``max_age`` seconds old when fresh checks
+    can be had: a stale answer is returned at once while one background refresh runs. Only
+    the very first call waits, and for at most ``first_wait`` seconds."""
+
+    def __init__(self, check: Callable[[], list[dict[str, Any]]], *, max_age: float = 10.0,
+                 first_wait: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self._check = check
+        self._max_age = max_age
+        self._first_wait = first_wait
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._answer: list[dict[str, Any]] | None = None
+        self._checked_at = float("-inf")
+        self._refreshing = False
+
+    def providers(self) -> list[dict[str, Any]]:
+        """The latest answer; an empty list if the first check has not finished in time."""
+        with self._lock:
+            stale = self._clock() - self._checked_at >= self._max_age
+            if stale and not self._refreshing:
+                self._refreshing = True
+                threading.Thread(target=self._refresh, name="health-check", daemon=True).start()
+        if self._answer is None:
+            self._done.wait(self._first_wait)
+        return self._answer or []
+
+    def _refresh(self) -> None:
+        try:
+            answer = self._check()
+        except Exception as error:  # noqa: BLE001 - a checker bug must not wedge the monitor
+            answer = [{"id": "?", "type": "?", "healthy": False, "detail": type(error).__name__,
+                       "checkedMs": 0}]
+        with self._lock:
+            self._answer, self._checked_at, self._refreshing = answer, self._clock(), False
+        self._done.set()
+
+
+def database_check(services: Services) -> dict[str, Any]:
+    """``ok`` and ``ms`` of one ``SELECT 1`` (bounded by the database's connect and statement
+    timeouts)."""
+    started = time.perf_counter()
+    try:
+        with services.database.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        ok = True
+    except UNAVAILABLE_ERRORS:
+        ok = False
+    return {"ok": ok, "ms": round((time.perf_counter() - started) * 1000)}
+
+
+def store_check(services: Services) -> dict[str, Any] | None:
+    """``ok`` and ``ms`` of a ping to Redis; None when no Redis is configured."""
+    if not services.settings.redis_url:
+        return None
+    started = time.perf_counter()
+    try:
+        services.store.ping()
+        ok = True
+    except StoreUnavailable:
+        ok = False
+    return {"ok": ok, "ms": round((time.perf_counter() - started) * 1000)}
+
+
+def readiness(services: Services, monitor: HealthMonitor) -> tuple[int, dict[str, Any]]:
+    """``(status code, body)`` for ``/readyz``.
+
+    Ready (200) needs the database and at least one serving provider. Redis being down, or
+    some providers being down while another serves, is ``degraded`` but still 200: Redis is
+    shared by every replica, so failing readiness for it would take all of them out of the
+    load balancer at once, while password and token logins still work without it (see the
+    README's "Scale out"). Provider details stay out of this unauthenticated answer; the
+    admin API's provider page has them.
+    """
+    database = database_check(services)
+    store = store_check(services)
+    providers = [{"id": p["id"], "type": p["type"], "healthy": p["healthy"]}
+                 for p in monitor.providers()]
+    serving = any(p["healthy"] for p in providers)
+    body: dict[str, Any] = {"database": database}
+    if store is not None:
+        body["redis"] = store
+    body["providers"] = providers
+    if not database["ok"] or not serving:
+        return 503, {"status": "unavailable", **body}
+    degraded = (store is not None and not store["ok"]) or not all(p["healthy"] for p in providers)
+    return 200, {"status": "degraded" if degraded else "ready", **body}

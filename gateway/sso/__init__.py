@@ -1,0 +1,1 @@
+"""Browser single sign-on: login transactions, SSO sessions and the redirect allowlist."""
