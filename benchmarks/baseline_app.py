@@ -39,8 +39,7 @@ app = Flask(__name__)
 def verify():
     token = request.form["token"]
     try:
-        claims = jwt.decode(token, PUBLIC_KEY, algorithms=[ALGORITHM], audience=AUDIENCE,
-                            issuer=ISSUER)
+        claims = jwt.decode(token, PUBLIC_KEY, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER)
     except jwt.InvalidTokenError:
         return jsonify({"error": "invalid token"}), 401
     return jsonify({"username": claims["sub"]})

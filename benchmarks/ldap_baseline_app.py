@@ -48,8 +48,12 @@ def _service() -> ldap3.Connection:
 
 
 def _login(service: ldap3.Connection, server: ldap3.Server, username: str, password: str):
-    service.search(USER_BASE, USER_FILTER.format(escape_filter_chars(username)),
-                   attributes=["uid", "mail", "displayName", "entryUUID"], size_limit=2)
+    service.search(
+        USER_BASE,
+        USER_FILTER.format(escape_filter_chars(username)),
+        attributes=["uid", "mail", "displayName", "entryUUID"],
+        size_limit=2,
+    )
     if len(service.entries) != 1:
         return None
     dn = service.entries[0].entry_dn

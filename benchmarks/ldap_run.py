@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import shutil
@@ -43,8 +42,19 @@ for path in (str(REPO), str(BENCH_DIR)):
         sys.path.insert(0, path)
 
 from run import (  # noqa: E402
-    FORM, HTTP, THREADS, WORKERS, WRK_SCRIPT, BaselineServer, Run, Wrk, _counted, ensure_wrk, log,
-    source_state, write_report,
+    FORM,
+    HTTP,
+    THREADS,
+    WORKERS,
+    WRK_SCRIPT,
+    BaselineServer,
+    Run,
+    Wrk,
+    _counted,
+    ensure_wrk,
+    log,
+    source_state,
+    write_report,
 )
 
 from tests.support import ldapdata  # noqa: E402
@@ -65,7 +75,7 @@ request = function()
   next_body = next_body % #bodies + 1
   return wrk.format(nil, nil, nil, bodies[next_body])
 end
-""" + WRK_SCRIPT[WRK_SCRIPT.index("done = function"):]
+""" + WRK_SCRIPT[WRK_SCRIPT.index("done = function") :]
 
 
 def gateway_config(server: SlapdServer, nested: bool) -> str:
@@ -108,8 +118,11 @@ class LdapBench:
 
     def bodies(self, name: str, users: list[str]) -> str:
         path = self.workdir / f"bodies-{name}.txt"
-        path.write_text("".join(urlencode({"username": u.lower(), "password": ldapdata.password_for(u)}) + "\n"
-                                for u in users))
+        path.write_text(
+            "".join(
+                urlencode({"username": u.lower(), "password": ldapdata.password_for(u)}) + "\n" for u in users
+            )
+        )
         return str(path)
 
     def gateway(self, name: str, server: SlapdServer, nested: bool) -> GunicornGateway:
@@ -117,22 +130,40 @@ class LdapBench:
         config.write_text(gateway_config(server, nested))
         # As `gateway serve` runs it by default: GATEWAY_WORKERS and GATEWAY_THREADS unset
         # (one worker per usable core, WORKERS here, and its default threads).
-        env = {"GATEWAY_INSTANCE_DIR": str(self.workdir / f"{name}-instance"),
-               "GATEWAY_ADMIN_PASSWORD": "Bench-river-password-1", "GATEWAY_LOG_LEVEL": "INFO",
-               "GATEWAY_CONFIG": str(config), "GATEWAY_DOTENV": str(self.workdir / "no.env")}
-        gateway = GunicornGateway.start(self.workdir / name, env=env, workers=WORKERS, cwd=str(REPO),
-                                        extra_args=["-c", str(REPO / "deploy" / "gunicorn.conf.py"),
-                                                    "--threads", str(THREADS)])
+        env = {
+            "GATEWAY_INSTANCE_DIR": str(self.workdir / f"{name}-instance"),
+            "GATEWAY_ADMIN_PASSWORD": "Bench-river-password-1",
+            "GATEWAY_LOG_LEVEL": "INFO",
+            "GATEWAY_CONFIG": str(config),
+            "GATEWAY_DOTENV": str(self.workdir / "no.env"),
+        }
+        gateway = GunicornGateway.start(
+            self.workdir / name,
+            env=env,
+            workers=WORKERS,
+            cwd=str(REPO),
+            extra_args=["-c", str(REPO / "deploy" / "gunicorn.conf.py"), "--threads", str(THREADS)],
+        )
         self.started.append(gateway)
         return gateway
 
     def baseline(self, server: SlapdServer, check_body: str) -> BaselineServer:
-        env = {"BENCH_LDAP_HOST": "127.0.0.1", "BENCH_LDAP_PORT": str(server.ldap_port),
-               "BENCH_LDAP_SERVICE_DN": ldapdata.SERVICE_DN,
-               "BENCH_LDAP_SERVICE_PASSWORD": ldapdata.SERVICE_PASSWORD,
-               "BENCH_LDAP_USER_BASE": ldapdata.PEOPLE_DN, "BENCH_LDAP_GROUP_BASE": ldapdata.GROUPS_DN}
-        baseline = BaselineServer.start(self.workdir / f"baseline-{server.ldap_port}", env, WORKERS, THREADS,
-                                        ("/login", check_body), app="ldap_baseline_app:app")
+        env = {
+            "BENCH_LDAP_HOST": "127.0.0.1",
+            "BENCH_LDAP_PORT": str(server.ldap_port),
+            "BENCH_LDAP_SERVICE_DN": ldapdata.SERVICE_DN,
+            "BENCH_LDAP_SERVICE_PASSWORD": ldapdata.SERVICE_PASSWORD,
+            "BENCH_LDAP_USER_BASE": ldapdata.PEOPLE_DN,
+            "BENCH_LDAP_GROUP_BASE": ldapdata.GROUPS_DN,
+        }
+        baseline = BaselineServer.start(
+            self.workdir / f"baseline-{server.ldap_port}",
+            env,
+            WORKERS,
+            THREADS,
+            ("/login", check_body),
+            app="ldap_baseline_app:app",
+        )
         self.started.append(baseline)
         return baseline
 
@@ -142,7 +173,9 @@ class LdapBench:
             if response.status_code != 200:
                 raise RuntimeError(f"{url} refused a benchmark login: {response.status_code} {response.text}")
 
-    def measure(self, label: str, targets: dict[str, tuple[str, int]], body_file: str) -> dict[str, list[Run]]:
+    def measure(
+        self, label: str, targets: dict[str, tuple[str, int]], body_file: str
+    ) -> dict[str, list[Run]]:
         """Alternate the targets for ``repeats`` rounds after a warm-up; all runs by target."""
         args = self.args
         for name, (url, _) in targets.items():
@@ -155,9 +188,11 @@ class LdapBench:
                 order.reverse()
             for name, (url, master) in order:
                 run = self.wrk.run(name, url, body_file, args.duration, args.connections, master)
-                log(f"{label}, round {round_ + 1}: {name:<8} {run.ok_rps:8.1f} req/s p50 {run.p50_ms} ms"
+                log(
+                    f"{label}, round {round_ + 1}: {name:<8} {run.ok_rps:8.1f} req/s p50 {run.p50_ms} ms"
                     + (f" worker CPU {run.cpu_us_per_request} us/login" if run.cpu_us_per_request else "")
-                    + (f" non-2xx {run.non_2xx}" if run.non_2xx else ""))
+                    + (f" non-2xx {run.non_2xx}" if run.non_2xx else "")
+                )
                 runs[name].append(run)
         return runs
 
@@ -169,14 +204,21 @@ class LdapBench:
         body_file = self.bodies("main", users)
         gateway = self.gateway("gateway-main", server, nested=False)
         baseline = self.baseline(server, Path(body_file).read_text().splitlines()[0])
-        runs = self.measure("three endpoints", {
-            "gateway": (gateway.base_url + "/api/authenticate", gateway.pid),
-            "lean": (baseline.base_url + "/login", baseline.pid),
-            "naive": (baseline.base_url + "/naive", baseline.pid),
-        }, body_file)
+        runs = self.measure(
+            "three endpoints",
+            {
+                "gateway": (gateway.base_url + "/api/authenticate", gateway.pid),
+                "lean": (baseline.base_url + "/login", baseline.pid),
+                "naive": (baseline.base_url + "/naive", baseline.pid),
+            },
+            body_file,
+        )
         best = {name: _best(found) for name, found in runs.items()}
-        result = {"directory_users": self.args.main_users, "endpoints": {n: r.as_dict() for n, r in best.items()},
-                  "runs": {n: [r.as_dict() for r in found] for n, found in runs.items()}}
+        result = {
+            "directory_users": self.args.main_users,
+            "endpoints": {n: r.as_dict() for n, r in best.items()},
+            "runs": {n: [r.as_dict() for r in found] for n, found in runs.items()},
+        }
         for name, target in TARGETS.items():
             ratio = best["gateway"].ok_rps / best[name].ok_rps if best[name].ok_rps else 0.0
             result[f"ratio_vs_{name}"] = round(ratio, 3)
@@ -186,8 +228,9 @@ class LdapBench:
         result["cpu_us_per_login"] = cpu
         for name in TARGETS:
             # Worker CPU per login: steadier than req/s on a shared machine.
-            result[f"cpu_ratio_vs_{name}"] = (round(cpu[name] / cpu["gateway"], 3)
-                                              if cpu[name] and cpu["gateway"] else None)
+            result[f"cpu_ratio_vs_{name}"] = (
+                round(cpu[name] / cpu["gateway"], 3) if cpu[name] and cpu["gateway"] else None
+            )
         for stopped in (gateway, baseline, server):
             stopped.stop()
         return result
@@ -196,23 +239,31 @@ class LdapBench:
         results = []
         for users in self.args.sizes:
             server = self.slapd(f"size-{users}", users)
-            sample = [ldapdata.extra_user_uid(i) for i in range(1, users + 1, max(1, users // ROTATING_USERS))]
+            sample = [
+                ldapdata.extra_user_uid(i) for i in range(1, users + 1, max(1, users // ROTATING_USERS))
+            ]
             body_file = self.bodies(f"size-{users}", sample[:ROTATING_USERS])
             gateway = self.gateway(f"gateway-size-{users}", server, nested=False)
             baseline = self.baseline(server, Path(body_file).read_text().splitlines()[0])
-            runs = self.measure(f"{users} users", {
-                "gateway": (gateway.base_url + "/api/authenticate", gateway.pid),
-                "lean": (baseline.base_url + "/login", baseline.pid),
-            }, body_file)
+            runs = self.measure(
+                f"{users} users",
+                {
+                    "gateway": (gateway.base_url + "/api/authenticate", gateway.pid),
+                    "lean": (baseline.base_url + "/login", baseline.pid),
+                },
+                body_file,
+            )
             best = {name: _best(found) for name, found in runs.items()}
-            results.append({
-                "directory_users": users,
-                "gateway_req_per_s": round(best["gateway"].ok_rps, 1),
-                "lean_req_per_s": round(best["lean"].ok_rps, 1),
-                "ratio_vs_lean": round(best["gateway"].ok_rps / best["lean"].ok_rps, 3),
-                "gateway_p50_ms": best["gateway"].p50_ms,
-                "gateway_cpu_us_per_login": _median_cpu(runs["gateway"]),
-            })
+            results.append(
+                {
+                    "directory_users": users,
+                    "gateway_req_per_s": round(best["gateway"].ok_rps, 1),
+                    "lean_req_per_s": round(best["lean"].ok_rps, 1),
+                    "ratio_vs_lean": round(best["gateway"].ok_rps / best["lean"].ok_rps, 3),
+                    "gateway_p50_ms": best["gateway"].p50_ms,
+                    "gateway_cpu_us_per_login": _median_cpu(runs["gateway"]),
+                }
+            )
             for stopped in (gateway, baseline, server):
                 stopped.stop()
         return {"sizes": results}
@@ -223,19 +274,29 @@ class LdapBench:
         gateway = self.gateway("gateway-groups", server, nested=True)
         few = self.bodies("few", ["alice"])
         deep = self.bodies("deep", [ldapdata.DEEP_UID])
-        answer = HTTP.post(gateway.base_url + "/api/authenticate", data=Path(deep).read_text().strip(),
-                           headers={"Content-Type": FORM}, timeout=30)
+        answer = HTTP.post(
+            gateway.base_url + "/api/authenticate",
+            data=Path(deep).read_text().strip(),
+            headers={"Content-Type": FORM},
+            timeout=30,
+        )
         if answer.status_code != 200:
             raise RuntimeError(f"deep user refused: {answer.status_code} {answer.text}")
         results = {}
         for label, body_file in (("few_groups", few), ("hundreds_of_groups", deep)):
-            runs = self.measure(label, {"gateway": (gateway.base_url + "/api/authenticate", gateway.pid)},
-                                body_file)
+            runs = self.measure(
+                label, {"gateway": (gateway.base_url + "/api/authenticate", gateway.pid)}, body_file
+            )
             best = _best(runs["gateway"])
-            results[label] = {"req_per_s": round(best.ok_rps, 1), "p50_ms": best.p50_ms,
-                              "cpu_us_per_login": _median_cpu(runs["gateway"])}
+            results[label] = {
+                "req_per_s": round(best.ok_rps, 1),
+                "p50_ms": best.p50_ms,
+                "cpu_us_per_login": _median_cpu(runs["gateway"]),
+            }
         results["groups_of_deep_user"] = groups
-        results["nesting"] = "deep's groups: half direct, each nested in a parent, some parents in a grandparent"
+        results["nesting"] = (
+            "deep's groups: half direct, each nested in a parent, some parents in a grandparent"
+        )
         for stopped in (gateway, server):
             stopped.stop()
         return results
@@ -244,7 +305,7 @@ class LdapBench:
         for started in reversed(self.started):
             try:
                 started.stop()
-            except Exception:  # noqa: BLE001 - best effort at exit
+            except Exception:
                 pass
 
 
@@ -268,29 +329,42 @@ def markdown(report: dict) -> str:
         "|---|---:|---:|---:|",
     ]
     for name, figures in three["endpoints"].items():
-        lines.append(f"| {name} | {figures['req_per_s']} | {figures['latency_ms']['p50']} | "
-                     f"{three['cpu_us_per_login'][name]} |")
-    lines += ["", f"gateway / lean: {three['ratio_vs_lean']} by logins/s, {three['cpu_ratio_vs_lean']} by worker "
-                  f"CPU per login (target {three['target_vs_lean']})",
-              f"gateway / naive: {three['ratio_vs_naive']} by logins/s, {three['cpu_ratio_vs_naive']} by worker "
-              f"CPU per login (target {three['target_vs_naive']})", "",
-              "| directory users | gateway logins/s | lean logins/s | ratio | gateway p50 ms | gateway CPU us/login |",
-              "|---:|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {name} | {figures['req_per_s']} | {figures['latency_ms']['p50']} | "
+            f"{three['cpu_us_per_login'][name]} |"
+        )
+    lines += [
+        "",
+        f"gateway / lean: {three['ratio_vs_lean']} by logins/s, {three['cpu_ratio_vs_lean']} by worker "
+        f"CPU per login (target {three['target_vs_lean']})",
+        f"gateway / naive: {three['ratio_vs_naive']} by logins/s, {three['cpu_ratio_vs_naive']} by worker "
+        f"CPU per login (target {three['target_vs_naive']})",
+        "",
+        "| directory users | gateway logins/s | lean logins/s | ratio | gateway p50 ms | gateway CPU us/login |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in report["directory_size"]["sizes"]:
-        lines.append(f"| {row['directory_users']} | {row['gateway_req_per_s']} | {row['lean_req_per_s']} | "
-                     f"{row['ratio_vs_lean']} | {row['gateway_p50_ms']} | {row['gateway_cpu_us_per_login']} |")
+        lines.append(
+            f"| {row['directory_users']} | {row['gateway_req_per_s']} | {row['lean_req_per_s']} | "
+            f"{row['ratio_vs_lean']} | {row['gateway_p50_ms']} | {row['gateway_cpu_us_per_login']} |"
+        )
     groups = report["many_groups"]
     lines += ["", "| user (nesting on) | logins/s | p50 ms | gateway CPU us/login |", "|---|---:|---:|---:|"]
     for label in ("few_groups", "hundreds_of_groups"):
         row = groups[label]
-        lines.append(f"| {label.replace('_', ' ')} | {row['req_per_s']} | {row['p50_ms']} | {row['cpu_us_per_login']} |")
-    lines.append(f"\n(the deep user is in {groups['groups_of_deep_user']} groups, most of them through nesting)")
+        lines.append(
+            f"| {label.replace('_', ' ')} | {row['req_per_s']} | {row['p50_ms']} | {row['cpu_us_per_login']} |"
+        )
+    lines.append(
+        f"\n(the deep user is in {groups['groups_of_deep_user']} groups, most of them through nesting)"
+    )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small directories, short runs: checks it works")
     parser.add_argument("--duration", type=float, help="seconds per measured run (default 10)")
     parser.add_argument("--connections", type=int, help="concurrent connections (default 16)")
@@ -323,12 +397,23 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     report = {
-        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "source": source_state(),
-        "settings": {"quick": args.quick, "duration_s": args.duration, "connections": args.connections,
-                     "repeats": args.repeats, "workers": WORKERS, "threads": THREADS,
-                     "rotating_users": ROTATING_USERS, "load_generator": "wrk"},
+        "settings": {
+            "quick": args.quick,
+            "duration_s": args.duration,
+            "connections": args.connections,
+            "repeats": args.repeats,
+            "workers": WORKERS,
+            "threads": THREADS,
+            "rotating_users": ROTATING_USERS,
+            "load_generator": "wrk",
+        },
         "three_endpoints": three,
         "directory_size": sizes,
         "many_groups": groups,

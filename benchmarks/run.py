@@ -90,6 +90,7 @@ def log(message: str) -> None:
 
 # ---- tools -------------------------------------------------------------------------------
 
+
 def ensure_wrk() -> str:
     """The path of wrk, installing the Debian package if it is missing and we may."""
     found = shutil.which("wrk")
@@ -101,17 +102,19 @@ def ensure_wrk() -> str:
         log("wrk not found; installing the Debian package 'wrk' with apt-get")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         install = prefix + [apt, "install", "-y", "-q", "--no-install-recommends", "wrk"]
-        result = subprocess.run(install, env=env, capture_output=True, text=True,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(install, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if result.returncode != 0:  # perhaps stale package lists
-            subprocess.run(prefix + [apt, "update", "-q"], env=env, capture_output=True,
-                           stdin=subprocess.DEVNULL)
+            subprocess.run(
+                prefix + [apt, "update", "-q"], env=env, capture_output=True, stdin=subprocess.DEVNULL
+            )
             subprocess.run(install, env=env, capture_output=True, stdin=subprocess.DEVNULL)
         found = shutil.which("wrk")
         if found:
             return found
-    sys.exit("benchmarks/run.py: the load generator 'wrk' is not installed and could not be "
-             "installed automatically; install the Debian package: apt-get install wrk")
+    sys.exit(
+        "benchmarks/run.py: the load generator 'wrk' is not installed and could not be "
+        "installed automatically; install the Debian package: apt-get install wrk"
+    )
 
 
 def gunicorn_isolation_args() -> list[str]:
@@ -128,6 +131,7 @@ def gunicorn_isolation_args() -> list[str]:
 
 # ---- the baseline server -----------------------------------------------------------------
 
+
 class BaselineServer:
     """benchmarks/baseline_app.py under gunicorn, flags identical to tests.support.servers.GunicornGateway."""
 
@@ -137,26 +141,56 @@ class BaselineServer:
         atexit.register(self.stop)
 
     @classmethod
-    def start(cls, log_dir: Path, env: dict[str, str], workers: int, threads: int,
-              check: tuple[str, str], app: str = "baseline_app:app") -> "BaselineServer":
+    def start(
+        cls,
+        log_dir: Path,
+        env: dict[str, str],
+        workers: int,
+        threads: int,
+        check: tuple[str, str],
+        app: str = "baseline_app:app",
+    ) -> BaselineServer:
         log_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        cmd = [sys.executable, "-m", "gunicorn", app, "--chdir", str(BENCH_DIR),
-               "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-               "--worker-class", "gthread", "--threads", str(threads),
-               "--timeout", "30", "--graceful-timeout", "5", *gunicorn_isolation_args()]
+        cmd = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            app,
+            "--chdir",
+            str(BENCH_DIR),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--timeout",
+            "30",
+            "--graceful-timeout",
+            "5",
+            *gunicorn_isolation_args(),
+        ]
         with open(log_dir / "stdout.log", "ab") as out, open(log_dir / "stderr.log", "ab") as err:
-            proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=str(BENCH_DIR),
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    start_new_session=True, close_fds=True)
+            proc = subprocess.Popen(
+                cmd,
+                env={**os.environ, **env},
+                cwd=str(BENCH_DIR),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                close_fds=True,
+            )
         server = cls(proc, port, log_dir)
         path, body = check
 
         def ready():
             if proc.poll() is not None:
                 raise ServerStartError("exited")
-            response = HTTP.post(server.base_url + path, data=body, timeout=2,
-                                     headers={"Content-Type": FORM})
+            response = HTTP.post(server.base_url + path, data=body, timeout=2, headers={"Content-Type": FORM})
             return response.status_code == 200
 
         try:
@@ -191,6 +225,7 @@ class BaselineServer:
 
 
 # ---- load generation ---------------------------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -227,13 +262,18 @@ class Run:
         return max(self.requests - self.non_2xx, 0) / self.duration_s
 
     def as_dict(self) -> dict:
-        return {"target": self.target, "req_per_s": round(self.ok_rps, 1),
-                "requests": self.requests, "duration_s": round(self.duration_s, 3),
-                "non_2xx": self.non_2xx, "socket_errors": self.socket_errors,
-                "worker_cpu_share": self.worker_cpu_share, "balanced": self.balanced,
-                "cpu_us_per_request": self.cpu_us_per_request,
-                "latency_ms": {"p50": self.p50_ms, "p90": self.p90_ms, "p99": self.p99_ms,
-                               "mean": self.mean_ms}}
+        return {
+            "target": self.target,
+            "req_per_s": round(self.ok_rps, 1),
+            "requests": self.requests,
+            "duration_s": round(self.duration_s, 3),
+            "non_2xx": self.non_2xx,
+            "socket_errors": self.socket_errors,
+            "worker_cpu_share": self.worker_cpu_share,
+            "balanced": self.balanced,
+            "cpu_us_per_request": self.cpu_us_per_request,
+            "latency_ms": {"p50": self.p50_ms, "p90": self.p90_ms, "p99": self.p99_ms, "mean": self.mean_ms},
+        }
 
 
 class Wrk:
@@ -242,37 +282,68 @@ class Wrk:
         self.script = workdir / name
         self.script.write_text(script)
 
-    def run(self, target: str, url: str, body: str, seconds: float, connections: int,
-            master: int | None = None) -> Run:
+    def run(
+        self, target: str, url: str, body: str, seconds: float, connections: int, master: int | None = None
+    ) -> Run:
         """One wrk run; with ``master`` (a gunicorn master pid) also each worker's CPU share."""
         workers = gunicorn_workers(master) if master else []
         cpu_before = {pid: cpu_ticks(pid) for pid in workers}
         threads = max(1, min(2, connections))
-        cmd = [self.binary, "-t", str(threads), "-c", str(connections),
-               "-d", f"{max(1, round(seconds))}s", "--timeout", "15s", "-s", str(self.script), url]
-        result = subprocess.run(cmd, env={**os.environ, "BENCH_BODY": body}, capture_output=True,
-                                text=True, timeout=seconds + 60, stdin=subprocess.DEVNULL)
-        line = next((part for part in result.stdout.splitlines() if part.startswith("BENCH_JSON ")),
-                    None)
+        cmd = [
+            self.binary,
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{max(1, round(seconds))}s",
+            "--timeout",
+            "15s",
+            "-s",
+            str(self.script),
+            url,
+        ]
+        result = subprocess.run(
+            cmd,
+            env={**os.environ, "BENCH_BODY": body},
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            stdin=subprocess.DEVNULL,
+        )
+        line = next((part for part in result.stdout.splitlines() if part.startswith("BENCH_JSON ")), None)
         if result.returncode != 0 or line is None:
-            raise RuntimeError(f"wrk failed (exit {result.returncode}):\n{result.stdout}\n"
-                               f"{result.stderr}")
-        data = json.loads(line[len("BENCH_JSON "):])
+            raise RuntimeError(f"wrk failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
+        data = json.loads(line[len("BENCH_JSON ") :])
         used = [max(cpu_ticks(pid) - cpu_before[pid], 0) for pid in workers]
         shares = [round(u / sum(used), 3) for u in used] if sum(used) else []
         ms = lambda us: round(us / 1000.0, 2)  # noqa: E731
-        cpu_us = (round(sum(used) / os.sysconf("SC_CLK_TCK") / data["requests"] * 1e6, 1)
-                  if workers and data["requests"] else None)
-        return Run(worker_cpu_share=shares, cpu_us_per_request=cpu_us, target=target,
-                   requests=data["requests"],
-                   duration_s=data["duration_us"] / 1e6, non_2xx=data["non_2xx"],
-                   socket_errors=data["errors_connect"] + data["errors_read"]
-                   + data["errors_write"] + data["errors_timeout"],
-                   p50_ms=ms(data["p50_us"]), p90_ms=ms(data["p90_us"]),
-                   p99_ms=ms(data["p99_us"]), mean_ms=ms(data["latency_mean_us"]), raw=data)
+        cpu_us = (
+            round(sum(used) / os.sysconf("SC_CLK_TCK") / data["requests"] * 1e6, 1)
+            if workers and data["requests"]
+            else None
+        )
+        return Run(
+            worker_cpu_share=shares,
+            cpu_us_per_request=cpu_us,
+            target=target,
+            requests=data["requests"],
+            duration_s=data["duration_us"] / 1e6,
+            non_2xx=data["non_2xx"],
+            socket_errors=data["errors_connect"]
+            + data["errors_read"]
+            + data["errors_write"]
+            + data["errors_timeout"],
+            p50_ms=ms(data["p50_us"]),
+            p90_ms=ms(data["p90_us"]),
+            p99_ms=ms(data["p99_us"]),
+            mean_ms=ms(data["latency_mean_us"]),
+            raw=data,
+        )
 
 
 # ---- worker memory -----------------------------------------------------------------------
+
 
 def _children(pid: int) -> list[int]:
     found: list[int] = []
@@ -361,6 +432,7 @@ class MemorySampler(threading.Thread):
 
 # ---- the benchmark -----------------------------------------------------------------------
 
+
 def _settled(runs: list[Run], agreement: float = 0.9) -> bool:
     """Whether each side's best run is confirmed by a second one within 10 %.
 
@@ -369,8 +441,7 @@ def _settled(runs: list[Run], agreement: float = 0.9) -> bool:
     other side, so the caller adds rounds (up to twice the requested number) until it is not.
     """
     for target in ("gateway", "baseline"):
-        rates = sorted((r.ok_rps for r in runs if r.target == target and r.balanced),
-                       reverse=True)
+        rates = sorted((r.ok_rps for r in runs if r.target == target and r.balanced), reverse=True)
         if len(rates) < 2 or rates[1] < agreement * rates[0]:
             return False
     return True
@@ -402,20 +473,31 @@ class Bench:
         if not path.exists():
             # The verified-credentials cache off: this benchmark measures verification (one
             # argon2 per login); benchmarks/tile_run.py measures the cached tile path.
-            path.write_text("providers:\n  - id: local\n    type: local\n"
-                            "    credential_cache_seconds: 0\n"
-                            f"    hashing:\n      slots: {slots}\n")
+            path.write_text(
+                "providers:\n  - id: local\n    type: local\n"
+                "    credential_cache_seconds: 0\n"
+                f"    hashing:\n      slots: {slots}\n"
+            )
         return path
 
     def cli(self, *arguments: str, stdin: str | None = None) -> str:
         # gateway/cli.py has no ``__main__`` guard and the project may not be pip-installed
         # (no ``gateway`` console script), so call its click group directly from the repo.
         cmd = [sys.executable, "-c", "from gateway.cli import main; main()", *arguments]
-        result = subprocess.run(cmd, cwd=str(REPO), env={**os.environ, **self.env},
-                                input=stdin, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            cmd,
+            cwd=str(REPO),
+            env={**os.environ, **self.env},
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if result.returncode != 0:
-            raise RuntimeError(f"gateway {' '.join(arguments)} failed ({result.returncode}):\n"
-                               f"{result.stdout}\n{result.stderr}")
+            raise RuntimeError(
+                f"gateway {' '.join(arguments)} failed ({result.returncode}):\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
         return result.stdout
 
     def prepare(self) -> None:
@@ -425,10 +507,14 @@ class Bench:
         self.token = self.cli("tokens", "mint", "bench").strip().splitlines()[-1].strip()
 
     def start_gateway(self, name: str, threads: int, slots: int) -> GunicornGateway:
-        env = dict(self.env, GATEWAY_THREADS=str(threads),
-                   GATEWAY_CONFIG=str(self.config_file(slots)))
-        return GunicornGateway.start(self.workdir / name, env=env, workers=WORKERS, cwd=str(REPO),
-                                     extra_args=["--threads", str(threads)])
+        env = dict(self.env, GATEWAY_THREADS=str(threads), GATEWAY_CONFIG=str(self.config_file(slots)))
+        return GunicornGateway.start(
+            self.workdir / name,
+            env=env,
+            workers=WORKERS,
+            cwd=str(REPO),
+            extra_args=["--threads", str(threads)],
+        )
 
     def baseline_env(self, gateway: GunicornGateway) -> dict[str, str]:
         import jwt
@@ -441,11 +527,17 @@ class Bench:
         jwk_file.write_text(json.dumps(jwk))
         claims = jwt.decode(self.token, options={"verify_signature": False})
         audience = claims["aud"] if isinstance(claims["aud"], str) else claims["aud"][0]
-        stored = PasswordHasher(time_cost=ARGON2["time_cost"],
-                                memory_cost=ARGON2["memory_cost_kib"],
-                                parallelism=ARGON2["parallelism"]).hash(self.password)
-        return {"BENCH_JWK_FILE": str(jwk_file), "BENCH_AUDIENCE": audience,
-                "BENCH_ISSUER": claims["iss"], "BENCH_PASSWORD_HASH": stored}
+        stored = PasswordHasher(
+            time_cost=ARGON2["time_cost"],
+            memory_cost=ARGON2["memory_cost_kib"],
+            parallelism=ARGON2["parallelism"],
+        ).hash(self.password)
+        return {
+            "BENCH_JWK_FILE": str(jwk_file),
+            "BENCH_AUDIENCE": audience,
+            "BENCH_ISSUER": claims["iss"],
+            "BENCH_PASSWORD_HASH": stored,
+        }
 
     # -- throughput ----------------------------------------------------------------------
 
@@ -455,36 +547,71 @@ class Bench:
         try:
             token_body = urlencode({"token": self.token})
             password_body = urlencode({"username": "bench", "password": self.password})
-            check = HTTP.post(gateway.base_url + "/api/authenticate", data=token_body,
-                                  headers={"Content-Type": FORM}, timeout=10)
+            check = HTTP.post(
+                gateway.base_url + "/api/authenticate",
+                data=token_body,
+                headers={"Content-Type": FORM},
+                timeout=10,
+            )
             if check.status_code != 200:
-                raise RuntimeError(f"gateway refused the benchmark token: {check.status_code} "
-                                   f"{check.text}\n{gateway.log_text()[-3000:]}")
-            check = HTTP.post(gateway.base_url + "/api/authenticate", data=password_body,
-                                  headers={"Content-Type": FORM}, timeout=30)
+                raise RuntimeError(
+                    f"gateway refused the benchmark token: {check.status_code} "
+                    f"{check.text}\n{gateway.log_text()[-3000:]}"
+                )
+            check = HTTP.post(
+                gateway.base_url + "/api/authenticate",
+                data=password_body,
+                headers={"Content-Type": FORM},
+                timeout=30,
+            )
             if check.status_code != 200:
-                raise RuntimeError(f"gateway refused the benchmark password: "
-                                   f"{check.status_code} {check.text}")
-            baseline = BaselineServer.start(self.workdir / "baseline", self.baseline_env(gateway),
-                                            WORKERS, THREADS, ("/verify", token_body))
-            check = HTTP.post(baseline.base_url + "/login", data=password_body,
-                                  headers={"Content-Type": FORM}, timeout=30)
+                raise RuntimeError(
+                    f"gateway refused the benchmark password: {check.status_code} {check.text}"
+                )
+            baseline = BaselineServer.start(
+                self.workdir / "baseline",
+                self.baseline_env(gateway),
+                WORKERS,
+                THREADS,
+                ("/verify", token_body),
+            )
+            check = HTTP.post(
+                baseline.base_url + "/login", data=password_body, headers={"Content-Type": FORM}, timeout=30
+            )
             if check.status_code != 200:
                 raise RuntimeError(f"baseline refused the benchmark password: {check.status_code}")
             return {
-                "token": self.scenario("token", gateway, gateway.base_url + "/api/authenticate",
-                                       baseline, baseline.base_url + "/verify", token_body),
-                "password": self.scenario("password", gateway,
-                                          gateway.base_url + "/api/authenticate",
-                                          baseline, baseline.base_url + "/login", password_body),
+                "token": self.scenario(
+                    "token",
+                    gateway,
+                    gateway.base_url + "/api/authenticate",
+                    baseline,
+                    baseline.base_url + "/verify",
+                    token_body,
+                ),
+                "password": self.scenario(
+                    "password",
+                    gateway,
+                    gateway.base_url + "/api/authenticate",
+                    baseline,
+                    baseline.base_url + "/login",
+                    password_body,
+                ),
             }
         finally:
             if baseline is not None:
                 baseline.stop()
             gateway.stop()
 
-    def scenario(self, name: str, gateway: GunicornGateway, gateway_url: str,
-                 baseline: BaselineServer, baseline_url: str, body: str) -> dict:
+    def scenario(
+        self,
+        name: str,
+        gateway: GunicornGateway,
+        gateway_url: str,
+        baseline: BaselineServer,
+        baseline_url: str,
+        body: str,
+    ) -> dict:
         args = self.args
         masters = {"gateway": gateway.pid, "baseline": baseline.pid}
         log(f"{name} path: warm-up ({args.warmup:g} s each)")
@@ -497,36 +624,53 @@ class Bench:
             if round_ % 2:
                 order.reverse()  # ABBA: neither side always goes first
             for target, url in order:
-                run = self.wrk.run(target, url, body, args.duration, args.connections,
-                                   masters[target])
-                log(f"{name} path, round {round_ + 1}: {target:<8} {run.ok_rps:8.1f} req/s "
+                run = self.wrk.run(target, url, body, args.duration, args.connections, masters[target])
+                log(
+                    f"{name} path, round {round_ + 1}: {target:<8} {run.ok_rps:8.1f} req/s "
                     f"p50 {run.p50_ms} ms p99 {run.p99_ms} ms"
-                    + (f" worker CPU {run.cpu_us_per_request} us/req"
-                       if run.cpu_us_per_request else "")
-                    + ("" if run.balanced else
-                       f" (unbalanced: worker CPU shares {run.worker_cpu_share}; not counted)")
+                    + (f" worker CPU {run.cpu_us_per_request} us/req" if run.cpu_us_per_request else "")
+                    + (
+                        ""
+                        if run.balanced
+                        else f" (unbalanced: worker CPU shares {run.worker_cpu_share}; not counted)"
+                    )
                     + (f" non-2xx {run.non_2xx}" if run.non_2xx else "")
-                    + (f" socket errors {run.socket_errors}" if run.socket_errors else ""))
+                    + (f" socket errors {run.socket_errors}" if run.socket_errors else "")
+                )
                 runs.append(run)
             round_ += 1
-        best = {target: max(_counted(runs, target), key=lambda r: r.ok_rps)
-                for target in ("gateway", "baseline")}
+        best = {
+            target: max(_counted(runs, target), key=lambda r: r.ok_rps) for target in ("gateway", "baseline")
+        }
         ratio = best["gateway"].ok_rps / best["baseline"].ok_rps if best["baseline"].ok_rps else 0.0
-        cpu = {target: statistics.median(costs) if (costs := [
-                   r.cpu_us_per_request for r in _counted(runs, target) if r.cpu_us_per_request])
-               else None for target in ("gateway", "baseline")}
+        cpu = {
+            target: statistics.median(costs)
+            if (costs := [r.cpu_us_per_request for r in _counted(runs, target) if r.cpu_us_per_request])
+            else None
+            for target in ("gateway", "baseline")
+        }
         cpu_ratio = cpu["baseline"] / cpu["gateway"] if cpu["gateway"] and cpu["baseline"] else None
-        spread = {target: [round(min(r.ok_rps for r in runs if r.target == target), 1),
-                           round(max(r.ok_rps for r in runs if r.target == target), 1)]
-                  for target in ("gateway", "baseline")}
-        return {"gateway": best["gateway"].as_dict(), "baseline": best["baseline"].as_dict(),
-                "spread_req_per_s": spread, "rounds": round_, "settled": _settled(runs),
-                "unbalanced_runs": sum(not r.balanced for r in runs),
-                "ratio": round(ratio, 3), "target": TARGETS[name],
-                "cpu_us_per_request": cpu,
-                "cpu_ratio": round(cpu_ratio, 3) if cpu_ratio else None,
-                "meets_target": ratio >= TARGETS[name],
-                "runs": [r.as_dict() for r in runs]}
+        spread = {
+            target: [
+                round(min(r.ok_rps for r in runs if r.target == target), 1),
+                round(max(r.ok_rps for r in runs if r.target == target), 1),
+            ]
+            for target in ("gateway", "baseline")
+        }
+        return {
+            "gateway": best["gateway"].as_dict(),
+            "baseline": best["baseline"].as_dict(),
+            "spread_req_per_s": spread,
+            "rounds": round_,
+            "settled": _settled(runs),
+            "unbalanced_runs": sum(not r.balanced for r in runs),
+            "ratio": round(ratio, 3),
+            "target": TARGETS[name],
+            "cpu_us_per_request": cpu,
+            "cpu_ratio": round(cpu_ratio, 3) if cpu_ratio else None,
+            "meets_target": ratio >= TARGETS[name],
+            "runs": [r.as_dict() for r in runs],
+        }
 
     # -- memory ----------------------------------------------------------------------------
 
@@ -534,62 +678,89 @@ class Bench:
         body = urlencode({"username": "bench", "password": self.password})
         results = []
         for threads, slots in MEMORY_CONFIGS:
-            log(f"memory burst: threads={threads} slots={slots}, {BURST_CONNECTIONS} connections "
-                f"for {self.args.burst:g} s")
+            log(
+                f"memory burst: threads={threads} slots={slots}, {BURST_CONNECTIONS} connections "
+                f"for {self.args.burst:g} s"
+            )
             gateway = self.start_gateway(f"gateway-t{threads}-s{slots}", threads, slots)
             try:
                 master = gateway.pid
-                workers = wait_for(lambda: (w := gunicorn_workers(master)) and len(w) >= WORKERS
-                                   and w, timeout=10)
+                workers = wait_for(
+                    lambda: (w := gunicorn_workers(master)) and len(w) >= WORKERS and w, timeout=10
+                )
                 time.sleep(0.3)  # let the workers settle after boot
                 before = {pid: memory_kib(pid) for pid in workers}
                 sampler = MemorySampler(master)
                 sampler.start()
-                run = self.wrk.run("gateway", gateway.base_url + "/api/authenticate", body,
-                                   self.args.burst, BURST_CONNECTIONS)
+                run = self.wrk.run(
+                    "gateway",
+                    gateway.base_url + "/api/authenticate",
+                    body,
+                    self.args.burst,
+                    BURST_CONNECTIONS,
+                )
                 peaks = sampler.finish()
             finally:
                 gateway.stop()
             per_worker = []
             for pid, peak in sorted(peaks.items()):
                 idle = before.get(pid, {}).get("VmRSS")
-                per_worker.append({
-                    "pid": pid,
-                    "rss_before_mib": round(idle / 1024, 1) if idle else None,
-                    "peak_rss_mib": round(peak["VmHWM"] / 1024, 1),
-                    "growth_mib": round((peak["VmHWM"] - idle) / 1024, 1) if idle else None,
-                })
+                per_worker.append(
+                    {
+                        "pid": pid,
+                        "rss_before_mib": round(idle / 1024, 1) if idle else None,
+                        "peak_rss_mib": round(peak["VmHWM"] / 1024, 1),
+                        "growth_mib": round((peak["VmHWM"] - idle) / 1024, 1) if idle else None,
+                    }
+                )
             peak_max = max(w["peak_rss_mib"] for w in per_worker)
-            growth_max = max((w["growth_mib"] for w in per_worker if w["growth_mib"] is not None),
-                             default=None)
+            growth_max = max(
+                (w["growth_mib"] for w in per_worker if w["growth_mib"] is not None), default=None
+            )
             concurrent = min(threads, slots)
             bound = concurrent * ARGON2["memory_cost_kib"] / 1024
-            results.append({
-                "threads": threads, "slots": slots, "workers": per_worker,
-                "max_peak_rss_mib": peak_max, "max_growth_mib": growth_max,
-                "max_concurrent_hashes_per_worker": concurrent,
-                "argon2_bound_mib": round(bound, 1),
-                # Growth beyond the argon2 buffers the cap allows means the cap does not bound
-                # memory. Slack for everything else: half a buffer plus 1 MiB per thread.
-                "within_bound": growth_max is not None
-                and growth_max <= bound + ARGON2["memory_cost_kib"] / 2048 + threads,
-                "burst": run.as_dict(),
-            })
-            log(f"  per-worker peak RSS: {', '.join(str(w['peak_rss_mib']) for w in per_worker)}"
+            results.append(
+                {
+                    "threads": threads,
+                    "slots": slots,
+                    "workers": per_worker,
+                    "max_peak_rss_mib": peak_max,
+                    "max_growth_mib": growth_max,
+                    "max_concurrent_hashes_per_worker": concurrent,
+                    "argon2_bound_mib": round(bound, 1),
+                    # Growth beyond the argon2 buffers the cap allows means the cap does not bound
+                    # memory. Slack for everything else: half a buffer plus 1 MiB per thread.
+                    "within_bound": growth_max is not None
+                    and growth_max <= bound + ARGON2["memory_cost_kib"] / 2048 + threads,
+                    "burst": run.as_dict(),
+                }
+            )
+            log(
+                f"  per-worker peak RSS: {', '.join(str(w['peak_rss_mib']) for w in per_worker)}"
                 f" MiB (growth up to {growth_max} MiB); {run.requests} logins, "
-                f"{run.non_2xx} non-2xx")
-        return {"argon2": ARGON2, "argon2_memory_cost_mib": round(ARGON2["memory_cost_kib"] / 1024, 1),
-                "burst_connections": BURST_CONNECTIONS, "burst_seconds": self.args.burst,
-                "workers_per_gateway": WORKERS, "configs": results}
+                f"{run.non_2xx} non-2xx"
+            )
+        return {
+            "argon2": ARGON2,
+            "argon2_memory_cost_mib": round(ARGON2["memory_cost_kib"] / 1024, 1),
+            "burst_connections": BURST_CONNECTIONS,
+            "burst_seconds": self.args.burst,
+            "workers_per_gateway": WORKERS,
+            "configs": results,
+        }
 
 
 # ---- reporting ---------------------------------------------------------------------------
 
+
 def markdown(report: dict) -> str:
-    lines = ["## Throughput (successful req/s; best of the alternating runs)", "",
-             "| scenario | gateway req/s | baseline req/s | ratio | target | gateway p50/p99 ms "
-             "| baseline p50/p99 ms | | worker CPU us/req gateway / baseline (cost ratio) |",
-             "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+    lines = [
+        "## Throughput (successful req/s; best of the alternating runs)",
+        "",
+        "| scenario | gateway req/s | baseline req/s | ratio | target | gateway p50/p99 ms "
+        "| baseline p50/p99 ms | | worker CPU us/req gateway / baseline (cost ratio) |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
     labels = {"token": "token path (vs jwt.decode)", "password": "local login (vs argon2 verify)"}
     for name, result in report["throughput"].items():
         gw, base = result["gateway"], result["baseline"]
@@ -599,60 +770,95 @@ def markdown(report: dict) -> str:
             f"{result['ratio']:.2f} | ≥ {result['target']:.1f} | "
             f"{gw['latency_ms']['p50']:.1f} / {gw['latency_ms']['p99']:.1f} | "
             f"{base['latency_ms']['p50']:.1f} / {base['latency_ms']['p99']:.1f} | {verdict} | "
-            + (f"{result['cpu_us_per_request']['gateway']:.0f} / "
-               f"{result['cpu_us_per_request']['baseline']:.0f} ({result['cpu_ratio']:.2f}) |"
-               if result.get("cpu_ratio") else "- |"))
-    lines += ["", "All runs (req/s, min–max): " + "; ".join(
-        f"{name}: gateway {r['spread_req_per_s']['gateway'][0]}–{r['spread_req_per_s']['gateway'][1]}"
-        f", baseline {r['spread_req_per_s']['baseline'][0]}–{r['spread_req_per_s']['baseline'][1]}"
-        f" ({r['rounds']} rounds"
-        + (f", {r['unbalanced_runs']} unbalanced not counted" if r["unbalanced_runs"] else "")
-        + ("" if r["settled"] else ", NOISY: a best run was not confirmed") + ")"
-        for name, r in report["throughput"].items())]
+            + (
+                f"{result['cpu_us_per_request']['gateway']:.0f} / "
+                f"{result['cpu_us_per_request']['baseline']:.0f} ({result['cpu_ratio']:.2f}) |"
+                if result.get("cpu_ratio")
+                else "- |"
+            )
+        )
+    lines += [
+        "",
+        "All runs (req/s, min–max): "
+        + "; ".join(
+            f"{name}: gateway {r['spread_req_per_s']['gateway'][0]}–{r['spread_req_per_s']['gateway'][1]}"
+            f", baseline {r['spread_req_per_s']['baseline'][0]}–{r['spread_req_per_s']['baseline'][1]}"
+            f" ({r['rounds']} rounds"
+            + (f", {r['unbalanced_runs']} unbalanced not counted" if r["unbalanced_runs"] else "")
+            + ("" if r["settled"] else ", NOISY: a best run was not confirmed")
+            + ")"
+            for name, r in report["throughput"].items()
+        ),
+    ]
     memory = report["memory"]
-    lines += ["", f"## Worker memory under a burst of {memory['burst_connections']} concurrent "
-              f"local logins ({memory['burst_seconds']:g} s, {memory['workers_per_gateway']} "
-              f"workers; argon2 memory_cost {memory['argon2']['memory_cost_kib']} KiB = "
-              f"{memory['argon2_memory_cost_mib']} MiB per hash)", "",
-              "| threads | hash slots | idle RSS MiB (per worker) | peak RSS MiB (per worker) "
-              "| max growth MiB | argon2 bound MiB | growth within bound | logins | non-2xx "
-              "| p99 ms |",
-              "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    lines += [
+        "",
+        f"## Worker memory under a burst of {memory['burst_connections']} concurrent "
+        f"local logins ({memory['burst_seconds']:g} s, {memory['workers_per_gateway']} "
+        f"workers; argon2 memory_cost {memory['argon2']['memory_cost_kib']} KiB = "
+        f"{memory['argon2_memory_cost_mib']} MiB per hash)",
+        "",
+        "| threads | hash slots | idle RSS MiB (per worker) | peak RSS MiB (per worker) "
+        "| max growth MiB | argon2 bound MiB | growth within bound | logins | non-2xx "
+        "| p99 ms |",
+        "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
     for config in memory["configs"]:
         idle = ", ".join(str(w["rss_before_mib"]) for w in config["workers"])
         peak = ", ".join(str(w["peak_rss_mib"]) for w in config["workers"])
         burst = config["burst"]
-        lines.append(f"| {config['threads']} | {config['slots']} | {idle} | {peak} | "
-                     f"{config['max_growth_mib']} | {config['argon2_bound_mib']} | "
-                     f"{'yes' if config['within_bound'] else '**NO**'} | "
-                     f"{burst['requests']} | {burst['non_2xx']} | {burst['latency_ms']['p99']} |")
-    lines += ["", "argon2 bound = min(threads, slots) x memory_cost: the most argon2 memory one "
-              "worker should hold at once; growth = peak RSS (VmHWM) - RSS before the burst."]
+        lines.append(
+            f"| {config['threads']} | {config['slots']} | {idle} | {peak} | "
+            f"{config['max_growth_mib']} | {config['argon2_bound_mib']} | "
+            f"{'yes' if config['within_bound'] else '**NO**'} | "
+            f"{burst['requests']} | {burst['non_2xx']} | {burst['latency_ms']['p99']} |"
+        )
+    lines += [
+        "",
+        "argon2 bound = min(threads, slots) x memory_cost: the most argon2 memory one "
+        "worker should hold at once; growth = peak RSS (VmHWM) - RSS before the burst.",
+    ]
     if any(not c["within_bound"] for c in memory["configs"]):
-        lines += ["MEMORY ABOVE BOUND: peak growth exceeds what the hash-slot cap allows for: "
-                  + ", ".join(f"threads={c['threads']} slots={c['slots']}"
-                              for c in memory["configs"] if not c["within_bound"])]
+        lines += [
+            "MEMORY ABOVE BOUND: peak growth exceeds what the hash-slot cap allows for: "
+            + ", ".join(
+                f"threads={c['threads']} slots={c['slots']}"
+                for c in memory["configs"]
+                if not c["within_bound"]
+            )
+        ]
     below = [name for name, result in report["throughput"].items() if not result["meets_target"]]
-    lines += ["", "BELOW TARGET: " + ", ".join(
-        f"{name} ({report['throughput'][name]['ratio']:.2f} < {TARGETS[name]})" for name in below)
-        if below else "All throughput targets met."]
+    lines += [
+        "",
+        "BELOW TARGET: "
+        + ", ".join(f"{name} ({report['throughput'][name]['ratio']:.2f} < {TARGETS[name]})" for name in below)
+        if below
+        else "All throughput targets met.",
+    ]
     return "\n".join(lines)
 
 
 def source_state() -> dict:
     """The commit measured and the files changed on top of it (read-only git calls)."""
+
     def git(*arguments: str) -> str:
         try:
-            result = subprocess.run(["git", "--no-optional-locks", *arguments], cwd=str(REPO),
-                                    capture_output=True, text=True, timeout=10)
+            result = subprocess.run(
+                ["git", "--no-optional-locks", *arguments],
+                cwd=str(REPO),
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
         except (OSError, subprocess.TimeoutExpired):
             return ""
         return result.stdout if result.returncode == 0 else ""
 
     changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line[3:]]
-    return {"commit": git("rev-parse", "HEAD").strip() or None,
-            "changed_files": [path for path in changed
-                              if path.startswith(("gateway/", "providers/", "deploy/"))]}
+    return {
+        "commit": git("rev-parse", "HEAD").strip() or None,
+        "changed_files": [path for path in changed if path.startswith(("gateway/", "providers/", "deploy/"))],
+    }
 
 
 def write_report(report: dict, out: Path, render) -> int:
@@ -665,17 +871,23 @@ def write_report(report: dict, out: Path, render) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="2 s per run, 4 connections: checks the benchmark works")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="2 s per run, 4 connections: checks the benchmark works"
+    )
     parser.add_argument("--duration", type=float, help="seconds per measured run (default 10)")
     parser.add_argument("--connections", type=int, help="concurrent connections (default 16)")
-    parser.add_argument("--repeats", type=int,
-                        help="alternating baseline/gateway rounds per scenario (default 3; "
-                             "--quick: 2)")
-    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results" / "latest.json",
-                        help="where to write the JSON figures")
+    parser.add_argument(
+        "--repeats", type=int, help="alternating baseline/gateway rounds per scenario (default 3; --quick: 2)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=BENCH_DIR / "results" / "latest.json",
+        help="where to write the JSON figures",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs)")
     args = parser.parse_args(argv)
     args.duration = args.duration or (2.0 if args.quick else 10.0)
@@ -707,23 +919,42 @@ def main(argv: list[str] | None = None) -> int:
     from importlib.metadata import version
 
     report = {
-        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "source": source_state(),
-        "versions": {name: version(dist) for name, dist in (
-            ("gunicorn", "gunicorn"), ("flask", "flask"), ("pyjwt", "pyjwt"),
-            ("argon2-cffi", "argon2-cffi"))},
-        "settings": {"quick": args.quick, "duration_s": args.duration,
-                     "connections": args.connections, "repeats": args.repeats,
-                     "warmup_s": args.warmup, "workers": WORKERS, "threads": THREADS,
-                     "worker_class": "gthread", "hash_slots": 2, "load_generator": "wrk"},
+        "versions": {
+            name: version(dist)
+            for name, dist in (
+                ("gunicorn", "gunicorn"),
+                ("flask", "flask"),
+                ("pyjwt", "pyjwt"),
+                ("argon2-cffi", "argon2-cffi"),
+            )
+        },
+        "settings": {
+            "quick": args.quick,
+            "duration_s": args.duration,
+            "connections": args.connections,
+            "repeats": args.repeats,
+            "warmup_s": args.warmup,
+            "workers": WORKERS,
+            "threads": THREADS,
+            "worker_class": "gthread",
+            "hash_slots": 2,
+            "load_generator": "wrk",
+        },
         "throughput": throughput,
         "memory": memory,
         "elapsed_s": round(time.monotonic() - started, 1),
         # Other processes competing for the CPU make the figures noisy; this says how busy.
-        "load_average": {"before": [round(x, 2) for x in load_before],
-                         "after": [round(x, 2) for x in os.getloadavg()]},
+        "load_average": {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in os.getloadavg()],
+        },
     }
     return write_report(report, args.out, markdown)
 

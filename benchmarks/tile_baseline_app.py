@@ -21,8 +21,9 @@ def _digest(username: str, password: str) -> bytes:
 
 _VERIFIED = {
     _digest(username, password): {"username": username, "roles": ["pilot"], "maxStorageMB": 51200}
-    for username, password in (line.split(":", 1) for line in
-                               os.environ["BENCH_CREDENTIALS"].split("\n") if line)
+    for username, password in (
+        line.split(":", 1) for line in os.environ["BENCH_CREDENTIALS"].split("\n") if line
+    )
 }
 
 app = Flask(__name__)

@@ -39,8 +39,24 @@ for path in (str(BENCH_DIR), str(REPO)):
         sys.path.insert(0, path)
 
 from run import (  # noqa: E402
-    ARGON2, FORM, HTTP, THREADS, WORKERS, BaselineServer, MemorySampler, Run, Wrk, _counted,
-    ensure_wrk, gunicorn_workers, log, memory_kib, source_state, write_report)
+    ARGON2,
+    FORM,
+    HTTP,
+    THREADS,
+    WORKERS,
+    BaselineServer,
+    MemorySampler,
+    Run,
+    Wrk,
+    _counted,
+    ensure_wrk,
+    gunicorn_workers,
+    log,
+    memory_kib,
+    source_state,
+    write_report,
+)
+
 from tests.support import ldapdata  # noqa: E402
 from tests.support.ldapserver import SlapdServer  # noqa: E402
 from tests.support.servers import ServerStartError, free_port, wait_for  # noqa: E402
@@ -61,28 +77,37 @@ class ServedGateway(BaselineServer):
     STOP_GRACE_SECONDS = 35  # gateway serve's graceful timeout is 30 s
 
     @classmethod
-    def start(cls, env: dict[str, str], log_path: Path) -> "ServedGateway":  # type: ignore[override]
+    def start(cls, env: dict[str, str], log_path: Path) -> ServedGateway:  # type: ignore[override]
         port = free_port()
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway", "serve", "--bind", f"127.0.0.1:{port}"],
-                cwd=str(REPO), env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+                cwd=str(REPO),
+                env={**os.environ, **env},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
         gateway = cls(proc, port, log_path.parent)
 
         def ready() -> bool:
             if proc.poll() is not None:
                 raise ServerStartError("exited")
             workers = gunicorn_workers(proc.pid)
-            return len(workers) >= WORKERS and HTTP.get(gateway.base_url + "/healthz",
-                                                         timeout=2).status_code == 200
+            return (
+                len(workers) >= WORKERS
+                and HTTP.get(gateway.base_url + "/healthz", timeout=2).status_code == 200
+            )
 
         try:
             wait_for(ready, timeout=60, interval=0.2)
         except (TimeoutError, ServerStartError):
             gateway.stop()
-            raise ServerStartError("gateway serve did not come up:\n"
-                                   + log_path.read_text(errors="replace")[-4000:]) from None
+            raise ServerStartError(
+                "gateway serve did not come up:\n" + log_path.read_text(errors="replace")[-4000:]
+            ) from None
         return gateway
 
 
@@ -100,8 +125,9 @@ class TileBench:
         }
 
     def prepare(self) -> None:
-        dataset = ldapdata.contract_dataset([{"username": "lena", "groups": ["drone-pilots"]}],
-                                            LDAP_PASSWORD, extra_groups=["drone-pilots"])
+        dataset = ldapdata.contract_dataset(
+            [{"username": "lena", "groups": ["drone-pilots"]}], LDAP_PASSWORD, extra_groups=["drone-pilots"]
+        )
         self.slapd = SlapdServer.start(self.workdir / "slapd", dataset=dataset)
         (self.workdir / "gateway.yaml").write_text(f"""
 providers:
@@ -121,23 +147,40 @@ mapping:
 """)
         self.cli("db", "upgrade")
         self.cli("groups", "create", "drone-pilots")
-        self.cli("users", "create", "tess", "--group", "drone-pilots", "--password-stdin",
-                 stdin=LOCAL_PASSWORD + "\n")
+        self.cli(
+            "users",
+            "create",
+            "tess",
+            "--group",
+            "drone-pilots",
+            "--password-stdin",
+            stdin=LOCAL_PASSWORD + "\n",
+        )
 
     def cli(self, *arguments: str, stdin: str | None = None) -> str:
-        result = subprocess.run([sys.executable, "-m", "gateway", *arguments], cwd=str(REPO),
-                                env={**os.environ, **self.env}, input=stdin,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway", *arguments],
+            cwd=str(REPO),
+            env={**os.environ, **self.env},
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"gateway {' '.join(arguments)}: {result.stderr}")
         return result.stdout
 
     def app_password(self, gateway: ServedGateway) -> str:
-        token = HTTP.post(gateway.base_url + "/api/token", timeout=30,
-                          json={"username": "tess", "password": LOCAL_PASSWORD}).json()
-        created = HTTP.post(gateway.base_url + "/admin/api/me/app-passwords", timeout=30,
-                            json={"name": "qgis"},
-                            headers={"Authorization": f"Bearer {token['access_token']}"})
+        token = HTTP.post(
+            gateway.base_url + "/api/token", timeout=30, json={"username": "tess", "password": LOCAL_PASSWORD}
+        ).json()
+        created = HTTP.post(
+            gateway.base_url + "/admin/api/me/app-passwords",
+            timeout=30,
+            json={"name": "qgis"},
+            headers={"Authorization": f"Bearer {token['access_token']}"},
+        )
         created.raise_for_status()
         return created.json()["secret"]
 
@@ -145,14 +188,19 @@ mapping:
         gateway = ServedGateway.start(self.env, self.workdir / "gateway.log")
         baseline = None
         try:
-            credentials = {"local": ("tess", LOCAL_PASSWORD), "ldap": ("lena", LDAP_PASSWORD),
-                           "app_password": ("tess", self.app_password(gateway))}
+            credentials = {
+                "local": ("tess", LOCAL_PASSWORD),
+                "ldap": ("lena", LDAP_PASSWORD),
+                "app_password": ("tess", self.app_password(gateway)),
+            }
             baseline = BaselineServer.start(
                 self.workdir / "baseline",
                 {"BENCH_CREDENTIALS": "\n".join(f"{u}:{p}" for u, p in credentials.values())},
-                WORKERS, THREADS, ("/login", urlencode(dict(zip(("username", "password"),
-                                                                credentials["local"])))),
-                app="tile_baseline_app:app")
+                WORKERS,
+                THREADS,
+                ("/login", urlencode(dict(zip(("username", "password"), credentials["local"])))),
+                app="tile_baseline_app:app",
+            )
             results = {}
             for name, (username, password) in credentials.items():
                 body = urlencode({"username": username, "password": password})
@@ -167,18 +215,15 @@ mapping:
                 baseline.stop()
             gateway.stop()
 
-    def scenario(self, name: str, gateway: ServedGateway, baseline: BaselineServer,
-                 body: str) -> dict:
+    def scenario(self, name: str, gateway: ServedGateway, baseline: BaselineServer, body: str) -> dict:
         args = self.args
-        urls = {"gateway": gateway.base_url + "/api/authenticate",
-                "baseline": baseline.base_url + "/login"}
+        urls = {"gateway": gateway.base_url + "/api/authenticate", "baseline": baseline.base_url + "/login"}
         masters = {"gateway": gateway.pid, "baseline": baseline.pid}
         log(f"{name}: warm-up, then the idle p99 (1 connection)")
         for target, url in urls.items():
             self.wrk.run(target, url, body, args.warmup, CONNECTIONS)
             self.wrk.run(target, url, body, args.warmup, 1)  # and one connection's own path
-        idle = {target: self.wrk.run(target, url, body, args.idle, 1)
-                for target, url in urls.items()}
+        idle = {target: self.wrk.run(target, url, body, args.idle, 1) for target, url in urls.items()}
         workers = gunicorn_workers(gateway.pid)
         before = {pid: memory_kib(pid).get("VmRSS", 0) for pid in workers}
         sampler = MemorySampler(gateway.pid)
@@ -187,27 +232,36 @@ mapping:
         for round_ in range(args.repeats):
             order = ["baseline", "gateway"] if round_ % 2 == 0 else ["gateway", "baseline"]
             for target in order:
-                run = self.wrk.run(target, urls[target], body, args.duration, CONNECTIONS,
-                                   masters[target])
-                log(f"{name}, round {round_ + 1}: {target:<8} {run.ok_rps:8.1f} req/s "
-                    f"p99 {run.p99_ms} ms non-2xx {run.non_2xx}")
+                run = self.wrk.run(target, urls[target], body, args.duration, CONNECTIONS, masters[target])
+                log(
+                    f"{name}, round {round_ + 1}: {target:<8} {run.ok_rps:8.1f} req/s "
+                    f"p99 {run.p99_ms} ms non-2xx {run.non_2xx}"
+                )
                 runs.append(run)
         peaks = sampler.finish()
-        best = {target: max(_counted(runs, target), key=lambda r: r.ok_rps)
-                for target in ("gateway", "baseline")}
+        best = {
+            target: max(_counted(runs, target), key=lambda r: r.ok_rps) for target in ("gateway", "baseline")
+        }
         ratio = best["gateway"].ok_rps / best["baseline"].ok_rps if best["baseline"].ok_rps else 0.0
         gateway_runs = [r for r in runs if r.target == "gateway"]
         non_2xx = sum(r.non_2xx + r.socket_errors for r in gateway_runs)
         p99_factor = best["gateway"].p99_ms / idle["gateway"].p99_ms if idle["gateway"].p99_ms else None
-        baseline_factor = (best["baseline"].p99_ms / idle["baseline"].p99_ms
-                           if idle["baseline"].p99_ms else None)
-        growth = max(((peaks[pid]["VmHWM"] - rss) / 1024 for pid, rss in before.items()
-                      if pid in peaks and rss), default=None)
+        baseline_factor = (
+            best["baseline"].p99_ms / idle["baseline"].p99_ms if idle["baseline"].p99_ms else None
+        )
+        growth = max(
+            ((peaks[pid]["VmHWM"] - rss) / 1024 for pid, rss in before.items() if pid in peaks and rss),
+            default=None,
+        )
         bound = 2 * ARGON2["memory_cost_kib"] / 1024 + CACHE_MAX_ENTRIES * CACHE_ENTRY_KIB / 1024
         return {
-            "gateway": best["gateway"].as_dict(), "baseline": best["baseline"].as_dict(),
-            "ratio": round(ratio, 3), "target": TARGET_RATIO, "meets_target": ratio >= TARGET_RATIO,
-            "non_2xx": non_2xx, "idle_p99_ms": idle["gateway"].p99_ms,
+            "gateway": best["gateway"].as_dict(),
+            "baseline": best["baseline"].as_dict(),
+            "ratio": round(ratio, 3),
+            "target": TARGET_RATIO,
+            "meets_target": ratio >= TARGET_RATIO,
+            "non_2xx": non_2xx,
+            "idle_p99_ms": idle["gateway"].p99_ms,
             "burst_p99_ms": best["gateway"].p99_ms,
             "p99_factor": round(p99_factor, 2) if p99_factor else None,
             "baseline_idle_p99_ms": idle["baseline"].p99_ms,
@@ -225,21 +279,29 @@ mapping:
 
 
 def markdown(report: dict) -> str:
-    lines = [f"## Tile burst: one user's credentials over {CONNECTIONS} connections "
-             f"({report['settings']['workers']} workers x {THREADS} threads, both sides)", "",
-             "| credentials | gateway req/s | baseline req/s | ratio | non-2xx | gateway p99 burst / "
-             "idle ms (factor) | baseline's factor | worker growth MiB (bound) | |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        f"## Tile burst: one user's credentials over {CONNECTIONS} connections "
+        f"({report['settings']['workers']} workers x {THREADS} threads, both sides)",
+        "",
+        "| credentials | gateway req/s | baseline req/s | ratio | non-2xx | gateway p99 burst / "
+        "idle ms (factor) | baseline's factor | worker growth MiB (bound) | |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for name, result in report["scenarios"].items():
-        good = (result["meets_target"] and not result["non_2xx"] and result["p99_within"]
-                and result["memory_within"])
+        good = (
+            result["meets_target"]
+            and not result["non_2xx"]
+            and result["p99_within"]
+            and result["memory_within"]
+        )
         lines.append(
             f"| {name} | {result['gateway']['req_per_s']:.0f} | {result['baseline']['req_per_s']:.0f}"
             f" | {result['ratio']:.2f} (≥ {result['target']}) | {result['non_2xx']} | "
             f"{result['burst_p99_ms']} / {result['idle_p99_ms']} ({result['p99_factor']}, ≤ 3) | "
             f"{result['baseline_p99_factor']} | "
             f"{result['max_worker_growth_mib']} ({result['memory_bound_mib']}) | "
-            f"{'ok' if good else '**BELOW TARGET**'} |")
+            f"{'ok' if good else '**BELOW TARGET**'} |"
+        )
     return "\n".join(lines)
 
 
@@ -271,11 +333,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     report = {
-        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "source": source_state(),
-        "settings": {"quick": args.quick, "duration_s": args.duration, "repeats": args.repeats,
-                     "connections": CONNECTIONS, "workers": WORKERS, "threads": THREADS},
+        "settings": {
+            "quick": args.quick,
+            "duration_s": args.duration,
+            "repeats": args.repeats,
+            "connections": CONNECTIONS,
+            "workers": WORKERS,
+            "threads": THREADS,
+        },
         "scenarios": scenarios,
         "elapsed_s": round(time.monotonic() - started, 1),
     }

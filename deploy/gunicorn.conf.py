@@ -14,8 +14,8 @@ wait longer than ``graceful_timeout`` (Kubernetes terminationGracePeriodSeconds,
 TimeoutStopSec, compose stop_grace_period: 45 s in deploy/).
 """
 
-from gateway.http.serving import gunicorn_options, prepare_metrics_dir
 from gateway.config.settings import load_settings
+from gateway.http.serving import gunicorn_options, prepare_metrics_dir
 
 prepare_metrics_dir()  # first, before prometheus_client is imported: workers share metrics here
 _settings = load_settings()

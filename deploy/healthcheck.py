@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
             if response.status == 200:
                 return 0
             print(f"unhealthy: {target} answered {response.status}", file=sys.stderr)
-    except Exception as error:  # noqa: BLE001 - any failure means unhealthy
+    except Exception as error:
         print(f"unhealthy: {target}: {error}", file=sys.stderr)
     return 1
 

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
+from gateway.config.file import GatewayConfig, load_config
+from gateway.config.settings import Settings, load_settings
 from gateway.http import adminapi as admin_api
 from gateway.http import adminui as admin_ui
 from gateway.http import contract, pages, probes
 from gateway.http.adminapi.base import MAX_ADMIN_BODY_BYTES
 from gateway.http.bodylimit import BodyLimitMiddleware
-from gateway.config.file import GatewayConfig, load_config
 from gateway.http.errors import register_error_handlers
 from gateway.observe.logs import configure_logging
 from gateway.observe.requestid import RequestIdMiddleware
 from gateway.services import Services, build_services
-from gateway.config.settings import Settings, load_settings
 
 # Room for the longest token the token path takes (16384 characters) and its form field.
 MAX_REQUEST_BYTES = 20 * 1024
 
 
-def create_app(settings: Settings | None = None, config: GatewayConfig | None = None,
-               services: Services | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None, config: GatewayConfig | None = None, services: Services | None = None
+) -> Flask:
     """Build the application. Tests pass their own settings, config or ready-made services."""
     if services is None:
         settings = settings or load_settings()
@@ -31,8 +32,9 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
 
     # Pages, templates and static files all live in gateway/http/ (everything Flask).
     app = Flask(__name__, template_folder="http/templates", static_folder="http/static")
-    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES,
-                      JSON_SORT_KEYS=False)
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES, JSON_SORT_KEYS=False
+    )
     app.json.sort_keys = False
     app.extensions["gateway"] = services
 
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
 
     # Bodies are read whole, within these limits, before Flask sees them (gateway.http.bodylimit);
     # Flask's own limits above stay as a second line.
-    app.wsgi_app = RequestIdMiddleware(BodyLimitMiddleware(
-        app.wsgi_app, MAX_REQUEST_BYTES, {admin_api.bp.url_prefix: MAX_ADMIN_BODY_BYTES}))
+    app.wsgi_app = RequestIdMiddleware(
+        BodyLimitMiddleware(app.wsgi_app, MAX_REQUEST_BYTES, {admin_api.bp.url_prefix: MAX_ADMIN_BODY_BYTES})
+    )
     return app

@@ -6,10 +6,10 @@ import logging
 import secrets
 import sys
 
-from gateway.config.errors import ConfigError
-from gateway.storage.db import PREPARE_LOCK_KEY
-from gateway.services import Services
 from gateway.admin.useroperations import UserService
+from gateway.config.errors import ConfigError
+from gateway.services import Services
+from gateway.storage.db import PREPARE_LOCK_KEY
 from providers.local.policy import PasswordRejected
 from providers.local.users import UserError
 
@@ -46,8 +46,9 @@ def ensure_admin(services: Services, announce=None) -> str | None:
     except PasswordRejected as rejected:
         raise ConfigError("environment", "GATEWAY_ADMIN_PASSWORD", str(rejected)) from None
     try:
-        UserService(services).create(admin.username, password,
-                                     overrides={"roles": list(admin.roles)}, enforce_policy=False)
+        UserService(services).create(
+            admin.username, password, overrides={"roles": list(admin.roles)}, enforce_policy=False
+        )
     except UserError:
         if services.local_users.get(admin.username) is None:
             raise
@@ -56,7 +57,8 @@ def ensure_admin(services: Services, announce=None) -> str | None:
         (announce or _announce)(
             f"Created the local admin user {admin.username!r} with password: {password}\n"
             "This password is shown only now. Change it with: gateway users set-password "
-            f"{admin.username}")
+            f"{admin.username}"
+        )
     else:
         log.info("created the local admin user %r from GATEWAY_ADMIN_PASSWORD", admin.username)
     return admin.username

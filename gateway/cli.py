@@ -22,8 +22,8 @@ def _services(ctx: click.Context, *, prepare: bool = True):
     """Build the services once per command, preparing the database unless told not to."""
     from gateway.bootstrap import prepare as prepare_database
     from gateway.config.file import load_config
-    from gateway.services import build_services
     from gateway.config.settings import load_settings
+    from gateway.services import build_services
 
     if "services" not in ctx.obj:
         settings = load_settings()
@@ -76,14 +76,16 @@ def main(ctx: click.Context) -> None:
 def serve(ctx: click.Context, bind: str | None, workers: int | None) -> None:
     """Prepare the database and serve under gunicorn."""
     import dataclasses
+
     from gateway.http.serving import GatewayServer, prepare_metrics_dir
 
     prepare_metrics_dir()  # before the services import prometheus_client
     services = _services(ctx)
     settings = services.settings
     if bind or workers:
-        settings = dataclasses.replace(settings, bind=bind or settings.bind,
-                                       workers=workers or settings.workers)
+        settings = dataclasses.replace(
+            settings, bind=bind or settings.bind, workers=workers or settings.workers
+        )
     services.close()
     GatewayServer(settings).run()
 
@@ -93,26 +95,36 @@ def check_config() -> None:
     """Validate the environment and the configuration file without starting."""
     from gateway.config.file import load_config
     from gateway.config.settings import load_settings
-
     from gateway.mapping import evaluate
     from providers.base import Identity
 
     settings = load_settings()
     config = load_config(settings.config_path)
-    admin = Identity(provider="local", subject="check-config", username=config.admin.username,
-                     overrides={"roles": list(config.admin.roles)})
+    admin = Identity(
+        provider="local",
+        subject="check-config",
+        username=config.admin.username,
+        overrides={"roles": list(config.admin.roles)},
+    )
     verdict = evaluate(config.mapping, admin, admin.overrides)
     if verdict.denied:
-        click.echo(f"warning: the local admin {admin.username!r} (no groups) would be denied by "
-                   f"rule {verdict.deny_reason!r}; add it to an allowed group", err=True)
+        click.echo(
+            f"warning: the local admin {admin.username!r} (no groups) would be denied by "
+            f"rule {verdict.deny_reason!r}; add it to an allowed group",
+            err=True,
+        )
     if config.mapping_source == "file":
         rules = f"{len(config.mapping.rules)} mapping rules (from this file)"
     else:
         rules = "mapping rules in the database" + (
             f" (this file's {len(config.mapping.rules)} seed an empty database)"
-            if config.mapping_document is not None else "")
-    click.echo(f"configuration OK ({config.source}): providers "
-               f"{', '.join(p.id + ' (' + p.type + ')' for p in config.providers)}; {rules}")
+            if config.mapping_document is not None
+            else ""
+        )
+    click.echo(
+        f"configuration OK ({config.source}): providers "
+        f"{', '.join(p.id + ' (' + p.type + ')' for p in config.providers)}; {rules}"
+    )
 
 
 @main.group()
@@ -126,11 +138,13 @@ def db_upgrade(ctx: click.Context) -> None:
     """Apply all migrations (and create the first key and admin on an empty database)."""
     services = _services(ctx, prepare=False)
     from gateway.bootstrap import prepare
+
     prepare(services, migrate=True)
     click.echo("database is up to date")
 
 
 # ---- users -------------------------------------------------------------------------------
+
 
 @main.group()
 def users() -> None:
@@ -139,16 +153,19 @@ def users() -> None:
 
 def _user_service(ctx):
     from gateway.admin.useroperations import UserService
+
     return UserService(_services(ctx))
 
 
 def _admin_users(ctx):
     from gateway.admin.users import AdminUsers
+
     return AdminUsers(_services(ctx))
 
 
 def _admin_groups(ctx):
     from gateway.admin.groups import AdminGroups
+
     return AdminGroups(_services(ctx))
 
 
@@ -164,6 +181,7 @@ def _actor() -> str:
 # The commands below are clients of the same operations as the admin API and UI
 # (gateway.admin.users, gateway.admin.groups, gateway.admin.useroperations): the same checks, the same
 # consequences (sessions, tokens, app passwords and API keys ended), the same audit.
+
 
 @users.command("create")
 @click.argument("username")
@@ -187,9 +205,16 @@ def users_create(ctx, username, email, display_name, groups, max_storage_mb, rol
         raise UserError(str(error)) from None
     _user_service(ctx).canonical(username)
     password = _read_password(password_stdin)
-    _admin_users(ctx).create(_actor(), username, password, email=email, display_name=display_name,
-                             roles=list(roles) if roles else None, groups=groups,
-                             metadata=metadata or None)
+    _admin_users(ctx).create(
+        _actor(),
+        username,
+        password,
+        email=email,
+        display_name=display_name,
+        roles=list(roles) if roles else None,
+        groups=groups,
+        metadata=metadata or None,
+    )
     click.echo(f"created {username}")
 
 
@@ -226,9 +251,16 @@ def users_show(ctx, username):
 
 
 def _view_dict(view) -> dict:
-    return {"username": view.username, "email": view.email, "display_name": view.display_name,
-            "enabled": view.enabled, "groups": list(view.groups), "overrides": view.overrides,
-            "created_at": view.created_at, "updated_at": view.updated_at}
+    return {
+        "username": view.username,
+        "email": view.email,
+        "display_name": view.display_name,
+        "enabled": view.enabled,
+        "groups": list(view.groups),
+        "overrides": view.overrides,
+        "created_at": view.created_at,
+        "updated_at": view.updated_at,
+    }
 
 
 @users.command("set-password")
@@ -242,10 +274,10 @@ def users_set_password(ctx, username, password_stdin):
     if _services(ctx).local_users is None or _services(ctx).local_users.get(username) is None:
         raise UserError(f"no local user {username!r}")
     password = _read_password(password_stdin)
-    ended, revoked = service.set_password(username, password, actor=_actor(),
-                                          event="password_reset")
-    click.echo(f"password set for {username} ({ended} sessions ended, "
-               f"{revoked} app passwords and API keys revoked)")
+    ended, revoked = service.set_password(username, password, actor=_actor(), event="password_reset")
+    click.echo(
+        f"password set for {username} ({ended} sessions ended, {revoked} app passwords and API keys revoked)"
+    )
 
 
 @users.command("disable")
@@ -292,6 +324,7 @@ def users_delete(ctx, username, yes):
 
 
 # ---- groups ------------------------------------------------------------------------------
+
 
 @main.group()
 def groups() -> None:
@@ -347,6 +380,7 @@ def groups_remove_member(ctx, group, username):
 
 # ---- mapping -----------------------------------------------------------------------------
 
+
 @main.group()
 def mapping() -> None:
     """Group → role and quota mapping."""
@@ -359,20 +393,23 @@ def mapping() -> None:
 @click.pass_context
 def mapping_explain(ctx, username, provider, groups):
     """Show which rules match USERNAME and the exact answer the Registry would get."""
-    from gateway.login.answer import build_answer
-    from gateway.mapping import evaluate, format_explanation
     from gateway.admin.useroperations import UserService
+    from gateway.login.answer import build_answer
+    from gateway.mapping import format_explanation
     from providers.base import Identity
 
     services = _services(ctx)
     if provider or groups:
-        identity = Identity(provider=provider or "local", subject="hypothetical", username=username,
-                            groups=tuple(groups))
+        identity = Identity(
+            provider=provider or "local", subject="hypothetical", username=username, groups=tuple(groups)
+        )
     else:
         identity = UserService(services).identity(username)
         if identity is None:
-            raise UserError(f"no user {username!r} that can be looked up; "
-                            "use --provider/--group for a hypothetical identity")
+            raise UserError(
+                f"no user {username!r} that can be looked up; "
+                "use --provider/--group for a hypothetical identity"
+            )
     evaluation = services.mapping.evaluate(identity)
     answer = None if evaluation.denied else build_answer(identity.username, evaluation)
     click.echo(f"identity: provider={identity.provider} groups={list(identity.groups)}")
@@ -390,10 +427,15 @@ def mapping_export(ctx, file):
     from gateway.admin.mappingdoc import policy_yaml
 
     state = MappingAdmin(_services(ctx)).current()
-    where = ("from the config file (mapping_source: file)" if state["source"] == "file"
-             else f"version {state['version']}, from the database")
-    text = policy_yaml(state["document"], f"DroneDB gateway mapping policy ({where}).\n"
-                                          "Load it with: gateway mapping import FILE")
+    where = (
+        "from the config file (mapping_source: file)"
+        if state["source"] == "file"
+        else f"version {state['version']}, from the database"
+    )
+    text = policy_yaml(
+        state["document"],
+        f"DroneDB gateway mapping policy ({where}).\nLoad it with: gateway mapping import FILE",
+    )
     if file is None:
         click.echo(text, nl=False)
         return
@@ -436,8 +478,9 @@ def mapping_import(ctx, file, dry_run):
         raise UserError(f"{file}: {preview['error']}")
     _print_changes(preview)
     if preview["wouldLockOutAdmins"]:
-        raise UserError(f"refused: no enabled user would hold the "
-                        f"{services.config.admin.role!r} role under {file}")
+        raise UserError(
+            f"refused: no enabled user would hold the {services.config.admin.role!r} role under {file}"
+        )
     if dry_run:
         click.echo("dry run: nothing saved")
         return
@@ -448,8 +491,9 @@ def mapping_import(ctx, file, dry_run):
         saved = admin.save("cli", document, current["version"], change="import")
     except AdminError as error:
         raise UserError(error.message) from None
-    click.echo(f"imported {file} as version {saved['version']} "
-               f"({len(saved['document'].get('rules') or [])} rules)")
+    click.echo(
+        f"imported {file} as version {saved['version']} ({len(saved['document'].get('rules') or [])} rules)"
+    )
 
 
 def _print_changes(preview: dict) -> None:
@@ -464,16 +508,18 @@ def _print_changes(preview: dict) -> None:
         if before["roles"] != after["roles"]:
             parts.append(f"roles {before['roles']} -> {after['roles']}")
         if before["maxStorageMB"] != after["maxStorageMB"]:
-            parts.append(f"maxStorageMB {quota(before['maxStorageMB'])} -> "
-                         f"{quota(after['maxStorageMB'])}")
+            parts.append(f"maxStorageMB {quota(before['maxStorageMB'])} -> {quota(after['maxStorageMB'])}")
         click.echo(f"{change['userName']}: {'; '.join(parts)}")
-    click.echo(f"{len(preview['changes'])} changed, {preview['unchanged']} unchanged; "
-               f"admins after: {', '.join(preview['adminsAfter']) or '(none)'}")
+    click.echo(
+        f"{len(preview['changes'])} changed, {preview['unchanged']} unchanged; "
+        f"admins after: {', '.join(preview['adminsAfter']) or '(none)'}"
+    )
     if preview["newRoles"]:
         click.echo(f"new roles: {', '.join(preview['newRoles'])}")
 
 
 # ---- import from a Registry --------------------------------------------------------------
+
 
 @main.command("import-registry")
 @click.argument("source")
@@ -503,11 +549,14 @@ def import_registry(ctx, source, dry_run, as_json):
 
     services = _services(ctx, prepare=not dry_run)
     if dry_run and not inspect(services.database.engine).has_table("local_users"):
-        raise UserError("the gateway database has no tables yet: run `gateway db upgrade` "
-                        "first (a dry run writes nothing)")
+        raise UserError(
+            "the gateway database has no tables yet: run `gateway db upgrade` "
+            "first (a dry run writes nothing)"
+        )
     try:
         report = RegistryImport(services).run(
-            source, dry_run=dry_run, password=os.environ.get("REGISTRY_DB_PASSWORD") or None)
+            source, dry_run=dry_run, password=os.environ.get("REGISTRY_DB_PASSWORD") or None
+        )
     except SourceError as error:
         raise UserError(f"cannot read the Registry's users: {error}") from None
     if as_json:
@@ -521,8 +570,10 @@ def import_registry(ctx, source, dry_run, as_json):
     verbs = {"create": "created", "update": "updated"}
     if dry_run:
         verbs = {"create": "to create", "update": "to update"}
-    click.echo(", ".join(f"{counts[action]} {verbs.get(action, action)}" for action in counts)
-               + f" (from {report.source})")
+    click.echo(
+        ", ".join(f"{counts[action]} {verbs.get(action, action)}" for action in counts)
+        + f" (from {report.source})"
+    )
     if dry_run:
         click.echo("dry run: nothing written")
 
@@ -549,6 +600,7 @@ def _import_line(outcome) -> str:
 
 # ---- ldap --------------------------------------------------------------------------------
 
+
 @main.group()
 def ldap() -> None:
     """LDAP / Active Directory providers."""
@@ -570,7 +622,9 @@ def ldap_test(ctx, username, provider_id, password_stdin):
     services = _services(ctx)
     provider = next((p for p in ldap_providers(services) if provider_id in (None, p.id)), None)
     if provider is None:
-        raise UserError(f"no ldap provider {provider_id!r}" if provider_id else "no ldap provider is configured")
+        raise UserError(
+            f"no ldap provider {provider_id!r}" if provider_id else "no ldap provider is configured"
+        )
     password = _read_password(password_stdin, confirm=False)
     click.echo(f"provider:  {provider.id} (servers: {', '.join(provider.server_urls)})")
 
@@ -588,6 +642,7 @@ def ldap_test(ctx, username, provider_id, password_stdin):
 
 
 # ---- tokens and keys ---------------------------------------------------------------------
+
 
 @main.group()
 def tokens() -> None:
@@ -620,8 +675,10 @@ def keys() -> None:
 @click.pass_context
 def keys_list(ctx):
     for key in _services(ctx).keyring.list_keys():
-        click.echo(f"{key['kid']}  {key['alg']:<6} {key['state']:<9} created {key['created_at']}"
-                   f"  expires {key['expires_at'] or '-'}")
+        click.echo(
+            f"{key['kid']}  {key['alg']:<6} {key['state']:<9} created {key['created_at']}"
+            f"  expires {key['expires_at'] or '-'}"
+        )
 
 
 @keys.command("rotate")
@@ -631,8 +688,9 @@ def keys_rotate(ctx):
     services = _services(ctx)
     tokens_config = services.config.tokens
     # Other workers may sign with the old key until their key cache refreshes.
-    retire_after = timedelta(seconds=tokens_config.lifetime_seconds + tokens_config.leeway_seconds
-                             + services.keyring.cache_seconds)
+    retire_after = timedelta(
+        seconds=tokens_config.lifetime_seconds + tokens_config.leeway_seconds + services.keyring.cache_seconds
+    )
     kid = services.keyring.rotate(retire_after)
     services.audit.record("key_rotated", "ok", kid=kid)
     click.echo(f"new signing key {kid}; previous keys retire in {retire_after}")
@@ -642,6 +700,7 @@ def keys_rotate(ctx):
 def keys_secret():
     """Print a new random value for GATEWAY_KEY_ENCRYPTION_KEY."""
     from gateway.tokens import generate_secret
+
     click.echo(generate_secret())
 
 

@@ -5,25 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from gateway.login.accounts import AccountRegistry
-from gateway.login.apppasswords import AppPasswords
-from gateway.observe.attempts import AttemptRecorder
-from gateway.observe.audit import AuditLog
 from gateway.config.file import GatewayConfig, ProviderSettings, hashing_defaults
-from gateway.login.credcache import VerifiedCredentials
-from gateway.login.credchanges import CredentialChanges, change_signal, record_change
-from gateway.storage.db import Database
-from gateway.login.federation import Federation
-from gateway.login.idptokens import IdpTokens
 from gateway.config.ldap import ldap_settings
 from gateway.config.oidc import oidc_settings
-from gateway.mapping.store import PolicyStore
-from gateway.mapping import EvaluationMemo
-from gateway.sso.sessions import SessionStore
 from gateway.config.settings import Settings
-from gateway.sso.service import SsoService, check_cookie_reach
-from gateway.storage.state import StateStore, open_store
+from gateway.login.accounts import AccountRegistry
+from gateway.login.apppasswords import AppPasswords
+from gateway.login.credcache import VerifiedCredentials
+from gateway.login.credchanges import CredentialChanges, change_signal, record_change
+from gateway.login.federation import Federation
+from gateway.login.idptokens import IdpTokens
 from gateway.login.throttle import AccountThrottle
+from gateway.mapping import EvaluationMemo
+from gateway.mapping.store import PolicyStore
+from gateway.observe.attempts import AttemptRecorder
+from gateway.observe.audit import AuditLog
+from gateway.sso.service import SsoService, check_cookie_reach
+from gateway.sso.sessions import SessionStore
+from gateway.storage.db import Database
+from gateway.storage.state import StateStore, open_store
 from gateway.tokens import KeyCipher, KeyRing, TokenService
 from providers.ldap.provider import LdapProvider
 from providers.local.hashing import CappedHasher
@@ -90,12 +90,22 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         leeway=timedelta(seconds=config.tokens.leeway_seconds),
     )
     admin_tokens = TokenService(
-        keyring, issuer=tokens.issuer, audience=f"{config.tokens.audience}/admin-api",
-        lifetime=tokens.lifetime, leeway=tokens.leeway)
+        keyring,
+        issuer=tokens.issuer,
+        audience=f"{config.tokens.audience}/admin-api",
+        lifetime=tokens.lifetime,
+        leeway=tokens.leeway,
+    )
     app_passwords = AppPasswords(database)
     federation = Federation(
-        providers, accounts, audit, config.usernames, app_passwords, reserved=[config.admin.username],
-        snapshot_max_age=timedelta(days=config.sso.app_password_relogin_days))
+        providers,
+        accounts,
+        audit,
+        config.usernames,
+        app_passwords,
+        reserved=[config.admin.username],
+        snapshot_max_age=timedelta(days=config.sso.app_password_relogin_days),
+    )
     sessions = SessionStore(database)
     policies = PolicyStore(database, config.mapping_source, config.mapping_document, config.mapping)
     mapping = EvaluationMemo(policies.policy)
@@ -118,12 +128,24 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         api_keys=AppPasswords(database, kind="api"),
         policies=policies,
         idp_tokens=IdpTokens(providers),
-        sso=SsoService(config, settings.public_url, store, federation, accounts, sessions, tokens,
-                       mapping, audit, secret=settings.key_encryption_key),
+        sso=SsoService(
+            config,
+            settings.public_url,
+            store,
+            federation,
+            accounts,
+            sessions,
+            tokens,
+            mapping,
+            audit,
+            secret=settings.key_encryption_key,
+        ),
         attempts=AttemptRecorder(p.id for p in config.providers),
-        credentials=VerifiedCredentials(CredentialChanges(database), config.credential_cache,
-                                        signal=change_signal(
-                                            database, settings.instance_dir / "credential-changes.signal")),
+        credentials=VerifiedCredentials(
+            CredentialChanges(database),
+            config.credential_cache,
+            signal=change_signal(database, settings.instance_dir / "credential-changes.signal"),
+        ),
     )
 
 
@@ -131,15 +153,23 @@ def _build_provider(provider: ProviderSettings, database: Database, config: Gate
     if provider.type == "local":
         hashing = {**hashing_defaults(), **provider.options.get("hashing", {})}
         hasher = CappedHasher(
-            provider.id, slots=hashing["slots"], wait_seconds=hashing["wait_seconds"],
-            time_cost=hashing["time_cost"], memory_cost=hashing["memory_cost_kib"],
-            parallelism=hashing["parallelism"])
-        return (LocalProvider(provider.id, database.engine, hasher),
-                LocalUsers(database.sessions, hasher, config.password_policy,
-                           on_change=record_change))
+            provider.id,
+            slots=hashing["slots"],
+            wait_seconds=hashing["wait_seconds"],
+            time_cost=hashing["time_cost"],
+            memory_cost=hashing["memory_cost_kib"],
+            parallelism=hashing["parallelism"],
+        )
+        return (
+            LocalProvider(provider.id, database.engine, hasher),
+            LocalUsers(database.sessions, hasher, config.password_policy, on_change=record_change),
+        )
     if provider.type == "ldap":
-        return LdapProvider(provider.id, ldap_settings(dict(provider.options)), config.usernames.canonical), None
+        return LdapProvider(
+            provider.id, ldap_settings(dict(provider.options)), config.usernames.canonical
+        ), None
     if provider.type == "oidc":
-        return OidcProvider(provider.id, oidc_settings(dict(provider.options)),
-                            config.usernames.canonical), None
+        return OidcProvider(
+            provider.id, oidc_settings(dict(provider.options)), config.usernames.canonical
+        ), None
     raise ValueError(f"unknown provider type {provider.type!r}")  # config validation prevents this

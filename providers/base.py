@@ -14,9 +14,10 @@ A password check ends in exactly one of three ways:
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 class ProviderUnavailable(Exception):
@@ -80,7 +81,7 @@ class Identity:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Identity":
+    def from_dict(cls, data: Mapping[str, Any]) -> Identity:
         """Inverse of :meth:`to_dict`."""
         return cls(
             provider=data["provider"],
@@ -133,6 +134,7 @@ class CallbackProvider(Protocol):
     def start(self, redirect_uri: str) -> tuple[str, Mapping[str, Any]]:
         """Return the URL to send the browser to and the transaction state to keep for it."""
 
-    def finish(self, redirect_uri: str, params: Mapping[str, str],
-               transaction: Mapping[str, Any]) -> Identity | Rejection:
+    def finish(
+        self, redirect_uri: str, params: Mapping[str, str], transaction: Mapping[str, Any]
+    ) -> Identity | Rejection:
         """Validate the callback against the kept transaction and return the identity."""

@@ -40,8 +40,7 @@ class HostileJson(ValueError):
     """JSON that :func:`parse_json` refuses; ``str()`` is a short message naming why."""
 
 
-def parse_json(data: bytes | str, *, max_depth: int = MAX_DEPTH,
-               max_bytes: int = MAX_BYTES) -> Any:
+def parse_json(data: bytes | str, *, max_depth: int = MAX_DEPTH, max_bytes: int = MAX_BYTES) -> Any:
     """The value of the JSON text ``data`` (UTF-8 when bytes; one leading BOM is ignored).
 
     Raises :class:`HostileJson` and nothing else for any text that is not plain, unambiguous
@@ -58,11 +57,14 @@ def parse_json(data: bytes | str, *, max_depth: int = MAX_DEPTH,
         raise HostileJson("no JSON (the body is empty)")
     check_depth(text, max_depth)
     try:
-        value = json.loads(text, object_pairs_hook=_object, parse_int=_int,
-                           parse_float=_float, parse_constant=_constant)
+        value = json.loads(
+            text, object_pairs_hook=_object, parse_int=_int, parse_float=_float, parse_constant=_constant
+        )
     except json.JSONDecodeError as error:
-        raise HostileJson(f"invalid JSON at line {error.lineno} column {error.colno}: "
-                          f"{error.msg[:1].lower()}{error.msg[1:]}") from None
+        raise HostileJson(
+            f"invalid JSON at line {error.lineno} column {error.colno}: "
+            f"{error.msg[:1].lower()}{error.msg[1:]}"
+        ) from None
     except RecursionError:  # unreachable after check_depth; a last line of defence
         raise HostileJson(f"JSON nested deeper than {max_depth} levels") from None
     if _MAYBE_SURROGATE.search(text):

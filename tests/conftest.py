@@ -8,7 +8,6 @@ naming the Debian package to install; ``bash scripts/test`` installs them.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -17,12 +16,8 @@ from tests.support.servers import PostgresServer, RedisServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "integration: starts real servers (PostgreSQL, Redis, gunicorn, ...)"
-    )
-    config.addinivalue_line(
-        "markers", "benchmark: performance measurement; slower than ordinary tests"
-    )
+    config.addinivalue_line("markers", "integration: starts real servers (PostgreSQL, Redis, gunicorn, ...)")
+    config.addinivalue_line("markers", "benchmark: performance measurement; slower than ordinary tests")
 
 
 @pytest.fixture(scope="session")
@@ -67,13 +62,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     artifacts.mkdir(exist_ok=True)
     (artifacts / "log-audit.json").write_text(json.dumps(report.as_dict(), indent=1))
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    summary = (f"log audit: {report.files} gateway logs, {report.lines} lines "
-               f"({report.auth_lines} auth attempts), {len(report.findings)} findings")
+    summary = (
+        f"log audit: {report.files} gateway logs, {report.lines} lines "
+        f"({report.auth_lines} auth attempts), {len(report.findings)} findings"
+    )
     if reporter is not None:
         reporter.ensure_newline()
         reporter.write_line(summary)
         for finding in report.findings[:20]:
-            reporter.write_line(f"  {finding['where']}: {finding['what']}: {finding['line']}",
-                                red=True)
+            reporter.write_line(f"  {finding['where']}: {finding['what']}: {finding['line']}", red=True)
     if report.findings:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

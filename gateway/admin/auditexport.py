@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from gateway.admin.auditlog import AuditEntry
 from gateway.admin.timefmt import iso
@@ -19,9 +20,16 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def record(entry: AuditEntry) -> dict[str, Any]:
     """One event as the API shows it."""
-    return {"id": entry.id, "at": iso(entry.at), "event": entry.event, "outcome": entry.outcome,
-            "username": entry.username, "provider": entry.provider, "actor": entry.actor,
-            "detail": entry.detail}
+    return {
+        "id": entry.id,
+        "at": iso(entry.at),
+        "event": entry.event,
+        "outcome": entry.outcome,
+        "username": entry.username,
+        "provider": entry.provider,
+        "actor": entry.actor,
+        "detail": entry.detail,
+    }
 
 
 def jsonl(entries: Iterable[AuditEntry]) -> Iterator[str]:
@@ -53,5 +61,3 @@ def _cell(value: Any) -> str:
         return ""
     text = str(value)
     return "'" + text if text.startswith(_FORMULA_START) else text
-
-

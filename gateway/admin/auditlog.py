@@ -10,15 +10,16 @@ made a change, kept in the event's detail), ``since``/``until`` (``since <= at <
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import func, select
 
 from gateway.admin.errors import AdminError
-from gateway.storage.models import AuditEvent
 from gateway.services import Services
+from gateway.storage.models import AuditEvent
 
 MAX_PAGE = 1000
 MAX_EXPORT = 100_000
@@ -38,9 +39,16 @@ class AuditFilter:
     through_id: int | None = None  # a snapshot: events written later are left out
 
     def conditions(self) -> list[Any]:
-        found = [_TABLE.c[name] == value for name, value in
-                 (("event", self.event), ("username", self.username), ("outcome", self.outcome),
-                  ("provider", self.provider)) if value is not None]
+        found = [
+            _TABLE.c[name] == value
+            for name, value in (
+                ("event", self.event),
+                ("username", self.username),
+                ("outcome", self.outcome),
+                ("provider", self.provider),
+            )
+            if value is not None
+        ]
         if self.actor is not None:
             # JSON path access compiles per database (json_extract, ->>), so this stays SQL.
             found.append(_TABLE.c.detail["actor"].as_string() == self.actor)
@@ -83,17 +91,22 @@ class AuditQuery:
     def count(self, where: AuditFilter) -> int:
         """How many events match."""
         with self._db.engine.connect() as connection:
-            return connection.execute(select(func.count()).select_from(_TABLE)
-                                      .where(*where.conditions())).scalar_one()
+            return connection.execute(
+                select(func.count()).select_from(_TABLE).where(*where.conditions())
+            ).scalar_one()
 
-    def search(self, where: AuditFilter, offset: int = 0, limit: int = 100
-               ) -> tuple[list[AuditEntry], int]:
+    def search(self, where: AuditFilter, offset: int = 0, limit: int = 100) -> tuple[list[AuditEntry], int]:
         """One page of matching events, newest first, and how many match in all."""
         if not 1 <= limit <= MAX_PAGE:
             raise AdminError(400, f"limit must be 1 to {MAX_PAGE}", "limit")
         with self._db.engine.connect() as connection:
-            rows = connection.execute(select(_TABLE).where(*where.conditions())
-                                      .order_by(_TABLE.c.id.desc()).offset(offset).limit(limit))
+            rows = connection.execute(
+                select(_TABLE)
+                .where(*where.conditions())
+                .order_by(_TABLE.c.id.desc())
+                .offset(offset)
+                .limit(limit)
+            )
             entries = [_entry(row) for row in rows]
         return entries, self.count(where)
 
@@ -107,9 +120,12 @@ class AuditQuery:
             if before is not None:
                 conditions.append(_TABLE.c.id < before)
             with self._db.engine.connect() as connection:
-                rows = connection.execute(select(_TABLE).where(*conditions)
-                                          .order_by(_TABLE.c.id.desc())
-                                          .limit(min(EXPORT_BATCH, left))).all()
+                rows = connection.execute(
+                    select(_TABLE)
+                    .where(*conditions)
+                    .order_by(_TABLE.c.id.desc())
+                    .limit(min(EXPORT_BATCH, left))
+                ).all()
             if not rows:
                 return
             for row in rows:

@@ -11,9 +11,9 @@ All of it needs a local provider: without one every operation is refused with 40
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -24,8 +24,10 @@ from gateway.services import Services
 from providers.local.models import LocalGroup
 from providers.local.users import GROUP_NAME, LocalUsers, UserError
 
-NO_LOCAL_PROVIDER = ("groups here are the local provider's, and this gateway has no local "
-                     "provider configured; directory and IdP groups are managed there")
+NO_LOCAL_PROVIDER = (
+    "groups here are the local provider's, and this gateway has no local "
+    "provider configured; directory and IdP groups are managed there"
+)
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,9 @@ class AdminGroups:
         """Every local group with its members, sorted by name."""
         self._local()
         with self._svc.database.session() as session:
-            groups = session.scalars(select(LocalGroup).options(selectinload(LocalGroup.members))
-                                     .order_by(LocalGroup.name))
+            groups = session.scalars(
+                select(LocalGroup).options(selectinload(LocalGroup.members)).order_by(LocalGroup.name)
+            )
             return [_view(group) for group in groups]
 
     def get(self, name: str) -> GroupView:
@@ -55,8 +58,9 @@ class AdminGroups:
         if not GROUP_NAME.fullmatch(name):
             raise AdminError(404, f"no group {name!r}")
         with self._svc.database.session() as session:
-            group = session.scalars(select(LocalGroup).options(selectinload(LocalGroup.members))
-                                    .where(LocalGroup.name == name)).one_or_none()
+            group = session.scalars(
+                select(LocalGroup).options(selectinload(LocalGroup.members)).where(LocalGroup.name == name)
+            ).one_or_none()
             if group is None:
                 raise AdminError(404, f"no group {name!r}")
             return _view(group)
@@ -65,8 +69,11 @@ class AdminGroups:
         """Create an empty group: 400 (field ``name``) for an invalid name, 409 if it exists."""
         users = self._local()
         if not GROUP_NAME.fullmatch(name):
-            raise AdminError(400, "name: 1-64 characters: letters, digits and _ . @ + - "
-                                  "(starting with a letter or digit)", "name")
+            raise AdminError(
+                400,
+                "name: 1-64 characters: letters, digits and _ . @ + - (starting with a letter or digit)",
+                "name",
+            )
         try:
             users.create_group(name, description or None)
         except UserError as error:
@@ -78,8 +85,9 @@ class AdminGroups:
         """Delete the group (its members stay, without it), unless that leaves no admin."""
         users = self._local()
         group = self.get(name)
-        self._keep_an_admin({member: self._without(member, name) for member in group.members},
-                            f"deleting group {name!r}")
+        self._keep_an_admin(
+            {member: self._without(member, name) for member in group.members}, f"deleting group {name!r}"
+        )
         _gone_is_404(users.delete_group, name)
         self._audit("group_deleted", actor, name, members=len(group.members))
 
@@ -100,8 +108,7 @@ class AdminGroups:
         group = self.get(name)
         if username not in group.members:
             raise AdminError(404, f"{username!r} is not a member of {name!r}")
-        self._keep_an_admin({username: self._without(username, name)},
-                            f"removing {username!r} from {name!r}")
+        self._keep_an_admin({username: self._without(username, name)}, f"removing {username!r} from {name!r}")
         _gone_is_404(users.remove_member, name, username)
         self._audit("group_member_removed", actor, name, username=username)
         return self.get(name)
@@ -118,8 +125,11 @@ class AdminGroups:
         if person is None:
             raise AdminError(404, f"no user {username!r}")
         if person.local is None:
-            raise AdminError(409, f"{username!r} is managed by provider {person.provider!r}; "
-                                  "only local users can be in local groups")
+            raise AdminError(
+                409,
+                f"{username!r} is managed by provider {person.provider!r}; "
+                "only local users can be in local groups",
+            )
         return person
 
     def _without(self, username: str, group: str) -> Person | None:
@@ -128,18 +138,19 @@ class AdminGroups:
         if person is None or person.local is None or person.identity is None:
             return person
         groups = tuple(g for g in person.local.groups if g != group)
-        return replace(person, local=replace(person.local, groups=groups),
-                       identity=replace(person.identity, groups=groups))
+        return replace(
+            person,
+            local=replace(person.local, groups=groups),
+            identity=replace(person.identity, groups=groups),
+        )
 
     def _keep_an_admin(self, replaced: Mapping[str, Person | None], change: str) -> None:
         """Refuse a change after which no enabled user holds the admin role (when one does
         now: a gateway that already has none is not made worse)."""
         if self.people.admins() and not self.people.admins(replaced=replaced):
-            raise AdminError(409, f"{change} would leave no enabled admin; make someone else "
-                                  "an admin first")
+            raise AdminError(409, f"{change} would leave no enabled admin; make someone else an admin first")
 
-    def _audit(self, event: str, actor: str, group: str, *, username: str | None = None,
-               **detail) -> None:
+    def _audit(self, event: str, actor: str, group: str, *, username: str | None = None, **detail) -> None:
         self._svc.audit.record(event, "ok", username=username, actor=actor, group=group, **detail)
 
 
@@ -152,5 +163,9 @@ def _gone_is_404(change, *args) -> None:
 
 
 def _view(group: LocalGroup) -> GroupView:
-    return GroupView(group.name, group.description,
-                     tuple(sorted(member.username for member in group.members)), group.created_at)
+    return GroupView(
+        group.name,
+        group.description,
+        tuple(sorted(member.username for member in group.members)),
+        group.created_at,
+    )

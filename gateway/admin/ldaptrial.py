@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from gateway.login.answer import build_answer
 from gateway.mapping import Evaluation
@@ -42,23 +43,39 @@ def ldap_providers(services: Services) -> list[LdapProvider]:
     return [provider for provider in found if isinstance(provider, LdapProvider)]
 
 
-def trial_login(services: Services, provider: LdapProvider, username: str, password: str,
-                note: Note, *, exclusive_logs: bool = False) -> Trial:
+def trial_login(
+    services: Services,
+    provider: LdapProvider,
+    username: str,
+    password: str,
+    note: Note,
+    *,
+    exclusive_logs: bool = False,
+) -> Trial:
     """Check ``username``/``password`` against ``provider`` as a login would, telling ``note``
     each step. The provider's log records from this thread become notes too (and, with
     ``exclusive_logs``, only notes). ProviderUnavailable propagates."""
     canonical = services.config.usernames.canonical(username)
     if canonical != username:
-        note("username", f"{username!r} is not canonical (canonical form: {canonical!r}); "
-                         "the Registry's login would get 401")
+        note(
+            "username",
+            f"{username!r} is not canonical (canonical form: {canonical!r}); "
+            "the Registry's login would get 401",
+        )
         return Trial("non_canonical", 401)
     owner = services.accounts.owner_of(username)
     if owner is not None and owner.provider != provider.id:
-        note("username", f"owned by provider {owner.provider!r}; the Registry's logins never "
-                         f"reach {provider.id!r} (checking it anyway)")
+        note(
+            "username",
+            f"owned by provider {owner.provider!r}; the Registry's logins never "
+            f"reach {provider.id!r} (checking it anyway)",
+        )
     elif owner is not None and owner.disabled:
-        note("username", "disabled at the gateway: the Registry's login gets 403 whatever the "
-                         "directory says (checking it anyway)")
+        note(
+            "username",
+            "disabled at the gateway: the Registry's login gets 403 whatever the "
+            "directory says (checking it anyway)",
+        )
     with logs_as_notes("providers.ldap", note, exclusive=exclusive_logs):
         result = provider.check_password(username, password, note=note)
     if isinstance(result, Rejection):
@@ -66,8 +83,7 @@ def trial_login(services: Services, provider: LdapProvider, username: str, passw
         note("result", f"{result.value} -> the Registry's login gets {status}")
         return Trial(result.value, status)
     if result.username != username:
-        note("result", f"the directory's username {result.username!r} differs from the typed "
-                       "one -> 401")
+        note("result", f"the directory's username {result.username!r} differs from the typed one -> 401")
         return Trial("username_mismatch", 401)
     evaluation = services.mapping.evaluate(result)
     if evaluation.denied:

@@ -13,7 +13,8 @@ What an admin can rely on whatever the client (API, UI, CLI):
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import select
 
@@ -24,14 +25,16 @@ from gateway.admin.roles import AdminRoles
 from gateway.admin.timefmt import iso
 from gateway.config.errors import ConfigError
 from gateway.mapping import Policy, evaluate, parse_policy
-from gateway.storage.models import MappingPolicyRow, Role
 from gateway.mapping.store import ROW_ID, PolicyConflict, PolicyReadOnly, PolicyVersion
 from gateway.services import Services
+from gateway.storage.models import MappingPolicyRow, Role
 from providers.base import Identity
 
-READ_ONLY_MESSAGE = ("the mapping policy is managed by the config file (mapping_source: file); "
-                     "to edit it here, set `mapping_source: database` in the config and restart "
-                     "(the file's mapping: section then seeds an empty database)")
+READ_ONLY_MESSAGE = (
+    "the mapping policy is managed by the config file (mapping_source: file); "
+    "to edit it here, set `mapping_source: database` in the config and restart "
+    "(the file's mapping: section then seeds an empty database)"
+)
 _ROW = select(MappingPolicyRow.__table__).where(MappingPolicyRow.__table__.c.id == ROW_ID)
 
 
@@ -50,8 +53,9 @@ class MappingAdmin:
 
     # -- saving --------------------------------------------------------------------------------
 
-    def save(self, actor: str, document: Any, expected_version: int | None = None, *,
-             change: str = "document") -> dict[str, Any]:
+    def save(
+        self, actor: str, document: Any, expected_version: int | None = None, *, change: str = "document"
+    ) -> dict[str, Any]:
         """Replace the whole policy with ``document``; return the new :meth:`current`.
 
         AdminError 409 in file mode, for a stale ``expected_version`` or a policy under which no
@@ -61,38 +65,38 @@ class MappingAdmin:
         # that a save can also replace a stored document the gateway could not read.
         return self._commit(actor, document, expected_version, None, change=change)
 
-    def add_rule(self, actor: str, rule: Any, position: int | None = None,
-                 expected_version: int | None = None) -> dict[str, Any]:
+    def add_rule(
+        self, actor: str, rule: Any, position: int | None = None, expected_version: int | None = None
+    ) -> dict[str, Any]:
         """Insert ``rule`` at ``position`` (None: last); as :meth:`save`, and 400 for a name
         another rule has or a position outside the list."""
         latest = self._editable(expected_version)
         document, index = mappingdoc.insert_rule(latest.document, rule, position)
-        return self._commit(actor, document, latest.version, index, change="rule_added",
-                            rule=_name(rule))
+        return self._commit(actor, document, latest.version, index, change="rule_added", rule=_name(rule))
 
-    def replace_rule(self, actor: str, name: str, rule: Any,
-                     expected_version: int | None = None) -> dict[str, Any]:
+    def replace_rule(
+        self, actor: str, name: str, rule: Any, expected_version: int | None = None
+    ) -> dict[str, Any]:
         """Replace the rule called ``name`` (404 if none); a rule without a name keeps it."""
         latest = self._editable(expected_version)
         document, index = mappingdoc.replace_rule(latest.document, name, rule)
-        return self._commit(actor, document, latest.version, index, change="rule_replaced",
-                            rule=name)
+        return self._commit(actor, document, latest.version, index, change="rule_replaced", rule=name)
 
-    def delete_rule(self, actor: str, name: str,
-                    expected_version: int | None = None) -> dict[str, Any]:
+    def delete_rule(self, actor: str, name: str, expected_version: int | None = None) -> dict[str, Any]:
         """Remove the rule called ``name`` (404 if none)."""
         latest = self._editable(expected_version)
         document = mappingdoc.remove_rule(latest.document, name)
-        return self._commit(actor, document, latest.version, None, change="rule_deleted",
-                            rule=name)
+        return self._commit(actor, document, latest.version, None, change="rule_deleted", rule=name)
 
-    def move_rule(self, actor: str, name: str, position: int,
-                  expected_version: int | None = None) -> dict[str, Any]:
+    def move_rule(
+        self, actor: str, name: str, position: int, expected_version: int | None = None
+    ) -> dict[str, Any]:
         """Put the rule called ``name`` at index ``position`` of the new order."""
         latest = self._editable(expected_version)
         document, index = mappingdoc.move_rule(latest.document, name, position)
-        return self._commit(actor, document, latest.version, index, change="rule_moved",
-                            rule=name, position=position)
+        return self._commit(
+            actor, document, latest.version, index, change="rule_moved", rule=name, position=position
+        )
 
     # -- previewing and explaining -------------------------------------------------------------
 
@@ -104,9 +108,17 @@ class MappingAdmin:
         ``valid: false`` with the error and its field, and no changes."""
         latest = self._latest()
         result: dict[str, Any] = {
-            "valid": True, "error": None, "field": None, "basedOnVersion": latest.version,
-            "changes": [], "unchanged": 0, "adminsBefore": [], "adminsAfter": [],
-            "wouldLockOutAdmins": False, "newRoles": []}
+            "valid": True,
+            "error": None,
+            "field": None,
+            "basedOnVersion": latest.version,
+            "changes": [],
+            "unchanged": 0,
+            "adminsBefore": [],
+            "adminsAfter": [],
+            "wouldLockOutAdmins": False,
+            "newRoles": [],
+        }
         try:
             candidate = self._parse(document)
         except AdminError as invalid:
@@ -115,18 +127,28 @@ class MappingAdmin:
         for person in self.people.all():
             before = self._evaluate(person, latest.policy)
             after = self._evaluate(person, candidate)
-            rows.append((person.username, mappingdoc.outcome(before, person.enabled),
-                         mappingdoc.outcome(after, person.enabled)))
+            rows.append(
+                (
+                    person.username,
+                    mappingdoc.outcome(before, person.enabled),
+                    mappingdoc.outcome(after, person.enabled),
+                )
+            )
             if person.enabled and self.people.is_admin(before):
                 admins_before.append(person.username)
             if person.enabled and self.people.is_admin(after):
                 admins_after.append(person.username)
         changes, unchanged = mappingdoc.compare(rows)
         known = self._known_roles()
-        return {**result, "changes": changes, "unchanged": unchanged,
-                "adminsBefore": admins_before, "adminsAfter": admins_after,
-                "wouldLockOutAdmins": not admins_after,
-                "newRoles": [r for r in mappingdoc.granted_roles(candidate) if r not in known]}
+        return {
+            **result,
+            "changes": changes,
+            "unchanged": unchanged,
+            "adminsBefore": admins_before,
+            "adminsAfter": admins_after,
+            "wouldLockOutAdmins": not admins_after,
+            "newRoles": [r for r in mappingdoc.granted_roles(candidate) if r not in known],
+        }
 
     def explain_user(self, username: str) -> dict[str, Any]:
         """Why a known user gets what they get under the policy in force (404 if unknown). A
@@ -138,18 +160,29 @@ class MappingAdmin:
         source = "current" if person.local is not None else "last login"
         return self._explain(person.identity, source, person.enabled)
 
-    def explain_identity(self, provider: str, username: str, groups: Iterable[str],
-                         attributes: Mapping[str, Any] | None = None,
-                         email: str | None = None, display_name: str | None = None
-                         ) -> dict[str, Any]:
+    def explain_identity(
+        self,
+        provider: str,
+        username: str,
+        groups: Iterable[str],
+        attributes: Mapping[str, Any] | None = None,
+        email: str | None = None,
+        display_name: str | None = None,
+    ) -> dict[str, Any]:
         """Why a hypothetical identity would get what it gets under the policy in force (no
         per-user overrides). 400 for a username the Registry could not hold."""
         canonical = self._svc.config.usernames.canonical(username)
         if canonical is None:
             raise AdminError(400, "userName: not a username the Registry can hold", "userName")
-        identity = Identity(provider=provider, subject="hypothetical", username=canonical,
-                            email=email, display_name=display_name, groups=tuple(groups),
-                            attributes=dict(attributes or {}))
+        identity = Identity(
+            provider=provider,
+            subject="hypothetical",
+            username=canonical,
+            email=email,
+            display_name=display_name,
+            groups=tuple(groups),
+            attributes=dict(attributes or {}),
+        )
         return self._explain(identity, "hypothetical", None)
 
     # -- internals -----------------------------------------------------------------------------
@@ -185,13 +218,17 @@ class MappingAdmin:
             field = mappingdoc.field_of(error.key, rule_index)
             raise AdminError(400, f"{field}: {error.message}", field) from None
 
-    def _commit(self, actor: str, document: Any, version: int | None, rule_index: int | None,
-                **detail: Any) -> dict[str, Any]:
+    def _commit(
+        self, actor: str, document: Any, version: int | None, rule_index: int | None, **detail: Any
+    ) -> dict[str, Any]:
         policy = self._parse(document, rule_index)
         if not self.people.admins(policy=policy):
-            raise AdminError(409, f"no enabled user would hold the {self._svc.config.admin.role!r} "
-                                  "role under this policy, so nobody could administer the "
-                                  "gateway; keep at least one admin")
+            raise AdminError(
+                409,
+                f"no enabled user would hold the {self._svc.config.admin.role!r} "
+                "role under this policy, so nobody could administer the "
+                "gateway; keep at least one admin",
+            )
         try:
             saved = self._store.save(document, by=actor, expected_version=version)
         except PolicyConflict as conflict:
@@ -199,13 +236,21 @@ class MappingAdmin:
         except PolicyReadOnly:
             raise AdminError(409, READ_ONLY_MESSAGE) from None
         created = AdminRoles(self._svc).ensure(mappingdoc.granted_roles(policy))
-        self._svc.audit.record("mapping_changed", "ok", actor=actor, version=saved.version,
-                               rules=len(policy.rules), roles_created=",".join(created), **detail)
+        self._svc.audit.record(
+            "mapping_changed",
+            "ok",
+            actor=actor,
+            version=saved.version,
+            rules=len(policy.rules),
+            roles_created=",".join(created),
+            **detail,
+        )
         return self._state(saved)
 
     def _evaluate(self, person: Person, policy: Policy):
-        return None if person.identity is None else \
-            evaluate(policy, person.identity, person.identity.overrides)
+        return (
+            None if person.identity is None else evaluate(policy, person.identity, person.identity.overrides)
+        )
 
     def _explain(self, identity: Identity, source: str, enabled: bool | None) -> dict[str, Any]:
         policy = self._latest().policy
@@ -217,18 +262,24 @@ class MappingAdmin:
             return set(session.scalars(select(Role.name)))
 
     def _state(self, version: PolicyVersion) -> dict[str, Any]:
-        return {"source": self._store.source, "editable": self._store.editable,
-                "version": version.version, "updatedAt": iso(version.updated_at),
-                "updatedBy": version.updated_by, "document": dict(version.document)}
+        return {
+            "source": self._store.source,
+            "editable": self._store.editable,
+            "version": version.version,
+            "updatedAt": iso(version.updated_at),
+            "updatedBy": version.updated_by,
+            "document": dict(version.document),
+        }
 
 
 def _conflict(expected: int | None, current: int) -> AdminError:
     since = "while saving" if expected is None else f"since version {expected}"
-    return AdminError(409, f"the mapping policy changed {since} (now version {current}); "
-                           "reload it and apply your change again", "expectedVersion")
+    return AdminError(
+        409,
+        f"the mapping policy changed {since} (now version {current}); reload it and apply your change again",
+        "expectedVersion",
+    )
 
 
 def _name(rule: Any) -> Any:
     return rule.get("name") if isinstance(rule, Mapping) else None
-
-

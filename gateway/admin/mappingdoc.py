@@ -9,7 +9,8 @@ edits never validate a rule's grammar, they leave that to :func:`parse_policy`.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -23,29 +24,30 @@ _ROOT = "mapping"
 
 # -- where an error is ------------------------------------------------------------------------
 
+
 def field_of(key: str, rule_index: int | None = None) -> str:
     """The request field a :class:`ConfigError` key names: the dotted key without the leading
     ``mapping.`` (``document`` for the root). With ``rule_index``, keys inside that rule are
     named from the ``rule`` of a rule-level request: ``rules[3].roles`` becomes ``rule.roles``."""
     if key == _ROOT:
         return "document"
-    field = key[len(_ROOT) + 1:] if key.startswith(_ROOT + ".") else key
+    field = key[len(_ROOT) + 1 :] if key.startswith(_ROOT + ".") else key
     if rule_index is not None:
         own = f"rules[{rule_index}]"
         if field == own or field.startswith(own + ".") or field.startswith(own + "["):
-            return "rule" + field[len(own):]
+            return "rule" + field[len(own) :]
     return field
 
 
 # -- rule-level edits ---------------------------------------------------------------------------
+
 
 def rule_names(document: Mapping[str, Any]) -> list[Any]:
     """The ``name`` of each rule of a valid document, in order."""
     return [rule.get("name") for rule in _rules(document)]
 
 
-def insert_rule(document: Mapping[str, Any], rule: Any, position: int | None
-                ) -> tuple[dict[str, Any], int]:
+def insert_rule(document: Mapping[str, Any], rule: Any, position: int | None) -> tuple[dict[str, Any], int]:
     """A copy of ``document`` with ``rule`` at ``position`` (None: last), and its index.
 
     Raises AdminError 400 for a rule that is not an object, a name another rule has, or a
@@ -59,8 +61,7 @@ def insert_rule(document: Mapping[str, Any], rule: Any, position: int | None
     return {**document, "rules": rules}, index
 
 
-def replace_rule(document: Mapping[str, Any], name: str, rule: Any
-                 ) -> tuple[dict[str, Any], int]:
+def replace_rule(document: Mapping[str, Any], name: str, rule: Any) -> tuple[dict[str, Any], int]:
     """A copy of ``document`` with the rule called ``name`` replaced by ``rule`` (which keeps
     the name when it has none, or renames it), and its index. AdminError 404 for no such rule,
     400 as :func:`insert_rule`."""
@@ -80,8 +81,7 @@ def remove_rule(document: Mapping[str, Any], name: str) -> dict[str, Any]:
     return {**document, "rules": rules}
 
 
-def move_rule(document: Mapping[str, Any], name: str, position: int
-              ) -> tuple[dict[str, Any], int]:
+def move_rule(document: Mapping[str, Any], name: str, position: int) -> tuple[dict[str, Any], int]:
     """A copy of ``document`` with the rule called ``name`` at index ``position`` of the new
     order (AdminError 404 for no such rule, 400 for a position outside ``0..len(rules)-1``)."""
     rules = _rules(document)
@@ -109,11 +109,14 @@ def _check_rule(rule: Any) -> None:
 
 def _check_unique(rule: Mapping[str, Any], rules: list[Any], skip: int | None) -> None:
     name = rule.get("name")
-    taken = any(i != skip and isinstance(other, Mapping) and other.get("name") == name
-                for i, other in enumerate(rules))
+    taken = any(
+        i != skip and isinstance(other, Mapping) and other.get("name") == name
+        for i, other in enumerate(rules)
+    )
     if taken:
-        raise AdminError(400, f"rule.name: there is already a rule {name!r}; rule names are "
-                              "unique", "rule.name")
+        raise AdminError(
+            400, f"rule.name: there is already a rule {name!r}; rule names are unique", "rule.name"
+        )
 
 
 def _check_position(position: int, count: int) -> None:
@@ -123,12 +126,14 @@ def _check_position(position: int, count: int) -> None:
 
 # -- YAML ---------------------------------------------------------------------------------------
 
+
 def policy_yaml(document: Mapping[str, Any], comment: str = "") -> str:
     """``document`` as YAML that :func:`read_policy_yaml` turns back into an equal document:
     key order kept, strings that look like other types quoted. ``comment`` lines lead it."""
     header = "".join(f"# {line}\n" for line in comment.splitlines())
-    return header + yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True,
-                                   default_flow_style=False)
+    return header + yaml.safe_dump(
+        dict(document), sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
 
 
 def read_policy_yaml(text: str) -> dict[str, Any]:
@@ -150,19 +155,21 @@ def read_policy_yaml(text: str) -> dict[str, Any]:
 
 # -- what a user gets ---------------------------------------------------------------------------
 
+
 def outcome(evaluation: Evaluation | None, enabled: bool = True) -> dict[str, Any]:
     """What a login gets: ``allowed`` (enabled and not denied), the ``roles`` and the quota
     (``maxStorageMB`` None for unlimited) of the answer. No evaluation: nothing allowed."""
     if evaluation is None:
         return {"roles": [], "maxStorageMB": None, "allowed": False}
     allowed = enabled and not evaluation.denied
-    return {"roles": list(evaluation.roles) if allowed else [],
-            "maxStorageMB": evaluation.max_storage_mb if allowed else None,
-            "allowed": allowed}
+    return {
+        "roles": list(evaluation.roles) if allowed else [],
+        "maxStorageMB": evaluation.max_storage_mb if allowed else None,
+        "allowed": allowed,
+    }
 
 
-def compare(rows: Iterable[tuple[str, dict[str, Any], dict[str, Any]]]
-            ) -> tuple[list[dict[str, Any]], int]:
+def compare(rows: Iterable[tuple[str, dict[str, Any], dict[str, Any]]]) -> tuple[list[dict[str, Any]], int]:
     """From ``(userName, before, after)`` outcomes, the changed users (in the given order) as
     ``{userName, before, after}`` and how many did not change."""
     changes, unchanged = [], 0
@@ -184,8 +191,10 @@ def granted_roles(policy: Policy) -> list[str]:
 
 # -- explanations -------------------------------------------------------------------------------
 
-def explanation(identity: Identity, source: str, evaluation: Evaluation, policy: Policy,
-                enabled: bool | None) -> dict[str, Any]:
+
+def explanation(
+    identity: Identity, source: str, evaluation: Evaluation, policy: Policy, enabled: bool | None
+) -> dict[str, Any]:
     """Why ``identity`` gets what it gets under ``policy``: every rule in order, the defaults,
     each per-user override, the outcome, the exact answer the Registry receives (None when the
     login is refused: denied by a require rule, or ``enabled`` is False) and the CLI's text.
@@ -200,23 +209,41 @@ def explanation(identity: Identity, source: str, evaluation: Evaluation, policy:
     trace = evaluation.trace
     quota_why = next((step.why for step in trace if step.kind == "quota"), "")
     return {
-        "identity": {"provider": identity.provider, "userName": identity.username,
-                     "email": identity.email, "displayName": identity.display_name,
-                     "groups": list(identity.groups),
-                     "attributes": {str(k): _plain(v) for k, v in identity.attributes.items()}},
+        "identity": {
+            "provider": identity.provider,
+            "userName": identity.username,
+            "email": identity.email,
+            "displayName": identity.display_name,
+            "groups": list(identity.groups),
+            "attributes": {str(k): _plain(v) for k, v in identity.attributes.items()},
+        },
         "identitySource": source,
         "enabled": enabled,
         "allowed": allowed,
         "denyReason": deny_reason,
-        "rules": [{"name": step.name, "kind": step.kind, "matched": step.matched,
-                   "why": step.why, "grants": step.grants}
-                  for step in trace if step.kind in ("grant", "require")],
-        "defaults": {"roles": list(policy.default_roles),
-                     "maxStorageMB": None if policy.default_max_storage_mb == UNLIMITED
-                     else policy.default_max_storage_mb,
-                     "expose": list(policy.expose)},
-        "overrides": [{"key": step.name, "applied": step.matched, "why": step.why}
-                      for step in trace if step.kind == "override"],
+        "rules": [
+            {
+                "name": step.name,
+                "kind": step.kind,
+                "matched": step.matched,
+                "why": step.why,
+                "grants": step.grants,
+            }
+            for step in trace
+            if step.kind in ("grant", "require")
+        ],
+        "defaults": {
+            "roles": list(policy.default_roles),
+            "maxStorageMB": None
+            if policy.default_max_storage_mb == UNLIMITED
+            else policy.default_max_storage_mb,
+            "expose": list(policy.expose),
+        },
+        "overrides": [
+            {"key": step.name, "applied": step.matched, "why": step.why}
+            for step in trace
+            if step.kind == "override"
+        ],
         "roles": list(evaluation.roles),
         "maxStorageMB": evaluation.max_storage_mb,
         "maxStorageMBWhy": quota_why,

@@ -8,9 +8,9 @@ listing thousands of users or checking "is anyone else still an admin" is a few 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Mapping
 
 from gateway.login.accounts import Owner
 from gateway.mapping import Evaluation, Policy, evaluate
@@ -59,17 +59,21 @@ class People:
 
     def all(self) -> list[Person]:
         """Every local user and every owner of a username, sorted by username."""
-        local = {view.username: view for view in self._svc.local_users.list()} \
-            if self._svc.local_users is not None else {}
+        local = (
+            {view.username: view for view in self._svc.local_users.list()}
+            if self._svc.local_users is not None
+            else {}
+        )
         owners = {owner.username: owner for owner in self._svc.accounts.list()}
-        return [self._person(name, local.get(name), owners.get(name))
-                for name in sorted(local.keys() | owners.keys())]
+        return [
+            self._person(name, local.get(name), owners.get(name))
+            for name in sorted(local.keys() | owners.keys())
+        ]
 
     def get(self, username: str) -> Person | None:
         """The user, or None. A name no user can have (too long, a NUL, which PostgreSQL
         refuses) is None without a query."""
-        if not isinstance(username, str) or not username or len(username) > 127 \
-                or "\x00" in username:
+        if not isinstance(username, str) or not username or len(username) > 127 or "\x00" in username:
             return None
         local = self._svc.local_users.get(username) if self._svc.local_users is not None else None
         owner = self._svc.accounts.owner_of(username)
@@ -90,34 +94,41 @@ class People:
         role = self._svc.config.admin.role
         return evaluation is not None and not evaluation.denied and role in evaluation.roles
 
-    def admins(self, policy: Policy | None = None,
-               replaced: Mapping[str, Person | None] | None = None) -> set[str]:
+    def admins(
+        self, policy: Policy | None = None, replaced: Mapping[str, Person | None] | None = None
+    ) -> set[str]:
         """The enabled users who hold the admin role, under ``policy`` and with some people
         ``replaced`` by what they would become (None: removed)."""
         replaced = replaced or {}
-        people: Iterable[Person | None] = (
-            replaced.get(person.username, person) for person in self.all())
+        people: Iterable[Person | None] = (replaced.get(person.username, person) for person in self.all())
         extra = (p for name, p in replaced.items() if p is not None and self.get(name) is None)
-        return {person.username for person in (*people, *extra)
-                if person is not None and person.enabled
-                and self.is_admin(self.evaluation(person, policy))}
+        return {
+            person.username
+            for person in (*people, *extra)
+            if person is not None and person.enabled and self.is_admin(self.evaluation(person, policy))
+        }
 
     def _person(self, username: str, local: UserView | None, owner: Owner | None) -> Person:
         provider = owner.provider if owner is not None else (self._local_id if local else None)
         return Person(username, provider, local, owner, self._identity(username, local, owner))
 
-    def _identity(self, username: str, local: UserView | None, owner: Owner | None
-                  ) -> Identity | None:
+    def _identity(self, username: str, local: UserView | None, owner: Owner | None) -> Identity | None:
         if local is not None:
-            subject = owner.subject if owner is not None and owner.provider == self._local_id \
-                else username
-            return Identity(provider=self._local_id, subject=subject, username=username,
-                            email=local.email, display_name=local.display_name,
-                            groups=local.groups, overrides=local.overrides)
+            subject = owner.subject if owner is not None and owner.provider == self._local_id else username
+            return Identity(
+                provider=self._local_id,
+                subject=subject,
+                username=username,
+                email=local.email,
+                display_name=local.display_name,
+                groups=local.groups,
+                overrides=local.overrides,
+            )
         if owner is None:
             return None
         snapshot = self._svc.accounts.snapshot(username)
         if snapshot is not None:
             return snapshot[0]
-        return Identity(provider=owner.provider, subject=owner.subject, username=username,
-                        groups=owner.last_groups)
+        return Identity(
+            provider=owner.provider, subject=owner.subject, username=username, groups=owner.last_groups
+        )

@@ -10,16 +10,15 @@ import math
 from typing import Any
 
 from gateway.admin.errors import AdminError
-from gateway.observe.health import provider_status
 from gateway.admin.ldaptrial import trial_login
-from gateway.services import Services
 from gateway.login.throttle import Throttled
+from gateway.observe.health import provider_status
+from gateway.services import Services
 from providers.base import ProviderUnavailable, Rejection
 from providers.ldap import LdapProvider
 
 # Outcomes that count against the account like a failed login (a right password never does).
-_FAILURES = {Rejection.WRONG_CREDENTIALS.value, Rejection.NO_SUCH_USER.value,
-             "username_mismatch"}
+_FAILURES = {Rejection.WRONG_CREDENTIALS.value, Rejection.NO_SUCH_USER.value, "username_mismatch"}
 
 
 def status(services: Services) -> list[dict[str, Any]]:
@@ -27,8 +26,9 @@ def status(services: Services) -> list[dict[str, Any]]:
     return provider_status(services)
 
 
-def test_login(services: Services, provider_id: str, username: str, password: str, *,
-               actor: str | None = None) -> dict[str, Any]:
+def test_login(
+    services: Services, provider_id: str, username: str, password: str, *, actor: str | None = None
+) -> dict[str, Any]:
     """A trial login of ``username`` at the LDAP provider ``provider_id``: ``outcome``,
     ``registryStatus``, the ``steps`` taken and, on success, the Registry's ``answer``.
     404 for an unknown provider, 400 for one that is not LDAP, 429 while the account is
@@ -37,13 +37,19 @@ def test_login(services: Services, provider_id: str, username: str, password: st
     if provider is None:
         raise AdminError(404, f"no provider {provider_id!r}")
     if not isinstance(provider, LdapProvider):
-        raise AdminError(400, f"provider {provider_id!r} is not an LDAP provider; a trial login "
-                              "is for LDAP providers only", "provider")
+        raise AdminError(
+            400,
+            f"provider {provider_id!r} is not an LDAP provider; a trial login is for LDAP providers only",
+            "provider",
+        )
     try:
         attempt = services.throttle.attempt(username)
     except Throttled as throttled:
-        raise AdminError(429, "too many failed attempts for this account; try again later",
-                         retry_after=math.ceil(throttled.wait_seconds)) from None
+        raise AdminError(
+            429,
+            "too many failed attempts for this account; try again later",
+            retry_after=math.ceil(throttled.wait_seconds),
+        ) from None
     steps: list[dict[str, str]] = []
 
     def note(step: str, detail: str) -> None:
@@ -61,10 +67,10 @@ def test_login(services: Services, provider_id: str, username: str, password: st
                 attempt.failed()
             elif trial.identity is not None:
                 attempt.succeeded()
-    services.audit.record("provider_test_login", outcome, username=username[:127],
-                          provider=provider_id, actor=actor)
-    return {"outcome": outcome, "registryStatus": registry_status, "steps": steps,
-            "answer": answer}
+    services.audit.record(
+        "provider_test_login", outcome, username=username[:127], provider=provider_id, actor=actor
+    )
+    return {"outcome": outcome, "registryStatus": registry_status, "steps": steps, "answer": answer}
 
 
 def _without(text: str, password: str) -> str:

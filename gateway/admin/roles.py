@@ -13,17 +13,17 @@ refused only to keep the catalogue honest:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.admin.errors import AdminError
 from gateway.mapping import Policy, is_role_name
-from gateway.storage.models import Role
 from gateway.services import Services
+from gateway.storage.models import Role
 
 DEFAULT_ROLES = "default_roles"  # how granted_by names the policy's defaults
 
@@ -81,16 +81,21 @@ class AdminRoles:
         (unless ``force``)."""
         role = self.get(name)
         if role.protected:
-            raise AdminError(409, f"{name!r} is the admin role (admin.role in the config); it "
-                                  "cannot be deleted")
+            raise AdminError(
+                409, f"{name!r} is the admin role (admin.role in the config); it cannot be deleted"
+            )
         rules = ", ".join(role.granted_by)
         if role.granted_by and not force:
-            raise AdminError(409, f"role {name!r} is still granted by: {rules}; change those "
-                                  "rules first, or delete with force=true")
+            raise AdminError(
+                409,
+                f"role {name!r} is still granted by: {rules}; change those "
+                "rules first, or delete with force=true",
+            )
         warnings = []
         if role.granted_by:
-            warnings.append(f"still granted by: {rules}; it stays listed, and users keep it, "
-                            "until those rules change")
+            warnings.append(
+                f"still granted by: {rules}; it stays listed, and users keep it, until those rules change"
+            )
         direct = self._granted_directly(name)
         if direct:
             warnings.append(f"granted directly (per-user roles) to: {', '.join(direct)}")
@@ -98,8 +103,9 @@ class AdminRoles:
             row = session.get(Role, name)
             if row is not None:
                 session.delete(row)
-        self._svc.audit.record("role_deleted", "ok", actor=actor, role=name, forced=force,
-                               granted_by=rules or None)
+        self._svc.audit.record(
+            "role_deleted", "ok", actor=actor, role=name, forced=force, granted_by=rules or None
+        )
         return warnings
 
     def ensure(self, names: Iterable[str]) -> list[str]:
@@ -126,15 +132,19 @@ class AdminRoles:
             return {row.name: row for row in session.scalars(select(Role))}
 
     def _view(self, name: str, row: Role | None, granted_by: tuple[str, ...]) -> RoleView:
-        return RoleView(name, row.description if row else None, name == self.admin_role,
-                        granted_by, row.created_at if row else None)
+        return RoleView(
+            name,
+            row.description if row else None,
+            name == self.admin_role,
+            granted_by,
+            row.created_at if row else None,
+        )
 
     def _granted_directly(self, name: str) -> list[str]:
         users = self._svc.local_users
         if users is None:
             return []
-        return [view.username for view in users.list()
-                if name in (view.overrides.get("roles") or ())]
+        return [view.username for view in users.list() if name in (view.overrides.get("roles") or ())]
 
 
 def _granting(policy: Policy) -> dict[str, tuple[str, ...]]:

@@ -23,31 +23,37 @@ from gateway.services import Services
 PUBLIC_ID = re.compile(r"[a-z0-9]{12}")  # the shape every app password and key id has
 
 
-def summary(username: str, provider: str | None, evaluation: Evaluation | None,
-            admin: bool) -> dict[str, Any]:
+def summary(
+    username: str, provider: str | None, evaluation: Evaluation | None, admin: bool
+) -> dict[str, Any]:
     """The caller as the Registry sees them: roles, quota, and the exact answer of a login
     (None when a require rule refuses them)."""
     granted = evaluation is not None and not evaluation.denied
-    return {"userName": username, "provider": provider, "admin": admin,
-            "roles": list(evaluation.roles) if granted else [],
-            "maxStorageMB": evaluation.max_storage_mb if granted else None,
-            "denied": not granted,
-            "answer": build_answer(username, evaluation) if granted else None}
+    return {
+        "userName": username,
+        "provider": provider,
+        "admin": admin,
+        "roles": list(evaluation.roles) if granted else [],
+        "maxStorageMB": evaluation.max_storage_mb if granted else None,
+        "denied": not granted,
+        "answer": build_answer(username, evaluation) if granted else None,
+    }
 
 
 @dataclass(frozen=True)
 class Kind:
     """App passwords or API keys: which store, and the words for audit and messages."""
 
-    store: str      # the Services attribute
-    created: str    # audit event names
+    store: str  # the Services attribute
+    created: str  # audit event names
     revoked: str
     detail_key: str
     noun: str
 
 
-APP_PASSWORDS = Kind("app_passwords", "app_password_created", "app_password_revoked",
-                     "app_password", "app password")
+APP_PASSWORDS = Kind(
+    "app_passwords", "app_password_created", "app_password_revoked", "app_password", "app password"
+)
 API_KEYS = Kind("api_keys", "api_key_created", "api_key_revoked", "api_key", "API key")
 
 
@@ -63,26 +69,32 @@ class OwnSecrets:
         """The person's secrets that are not revoked (expired ones included), newest first."""
         return self._store.list(username)
 
-    def create(self, username: str, name: str, expires_days: int | None, *, via: str
-               ) -> tuple[AppPasswordView, str]:
+    def create(
+        self, username: str, name: str, expires_days: int | None, *, via: str
+    ) -> tuple[AppPasswordView, str]:
         """A new secret: its view and the secret, which is returned only here. 403 for a
         caller who came in with an API key; 400 (field ``name``) for a bad name or too many."""
         if via != "token":
-            raise AdminError(403, f"sign in with a password or the browser to create an "
-                                  f"{self._kind.noun}; an API key cannot make new secrets")
+            raise AdminError(
+                403,
+                f"sign in with a password or the browser to create an "
+                f"{self._kind.noun}; an API key cannot make new secrets",
+            )
         lifetime = timedelta(days=expires_days) if expires_days else None
         try:
             view, secret = self._store.create(username, name, lifetime)
         except AppPasswordError as error:
             field = "expiresDays" if "expiry" in str(error) else "name"
             raise AdminError(400, str(error), field) from None
-        self._svc.audit.record(self._kind.created, "ok", username=username, actor=username,
-                               **{self._kind.detail_key: view.id})
+        self._svc.audit.record(
+            self._kind.created, "ok", username=username, actor=username, **{self._kind.detail_key: view.id}
+        )
         return view, secret
 
     def revoke(self, username: str, public_id: str) -> None:
         """Revoke one of the person's secrets (404 when they have no such active one)."""
         if not PUBLIC_ID.fullmatch(public_id) or not self._store.revoke(username, public_id):
             raise AdminError(404, f"no such {self._kind.noun}")
-        self._svc.audit.record(self._kind.revoked, "ok", username=username, actor=username,
-                               **{self._kind.detail_key: public_id})
+        self._svc.audit.record(
+            self._kind.revoked, "ok", username=username, actor=username, **{self._kind.detail_key: public_id}
+        )

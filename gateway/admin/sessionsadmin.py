@@ -41,14 +41,16 @@ class AdminSessions:
     def __init__(self, services: Services):
         self._svc = services
 
-    def list(self, *, username: str | None = None, include_ended: bool = False,
-             offset: int = 0, limit: int = 100) -> tuple[list[SessionView], int]:
+    def list(
+        self, *, username: str | None = None, include_ended: bool = False, offset: int = 0, limit: int = 100
+    ) -> tuple[list[SessionView], int]:
         """Sessions newest first, active ones only unless ``include_ended``: one page and the
         number that match in all."""
         if not 1 <= limit <= MAX_LIMIT or offset < 0:
             raise AdminError(400, f"limit must be 1 to {MAX_LIMIT}", "limit")
-        records, total = self._svc.sessions.page(username=username, include_ended=include_ended,
-                                                 offset=offset, limit=limit)
+        records, total = self._svc.sessions.page(
+            username=username, include_ended=include_ended, offset=offset, limit=limit
+        )
         now = utcnow()
         return [_view(record, now) for record in records], total
 
@@ -57,14 +59,20 @@ class AdminSessions:
         record = self._svc.sessions.get_active(session_id) if "\x00" not in session_id else None
         if record is None or not self._svc.sessions.revoke(session_id):
             raise AdminError(404, "no such active session")
-        self._svc.audit.record("session_revoked", "ok", username=record.username, actor=actor,
-                               session=session_id[:AUDIT_ID_CHARS])
+        self._svc.audit.record(
+            "session_revoked",
+            "ok",
+            username=record.username,
+            actor=actor,
+            session=session_id[:AUDIT_ID_CHARS],
+        )
 
     def revoke_user(self, actor: str, username: str, *, keep: str | None = None) -> int:
         """End every active session of ``username`` except ``keep``; return how many ended."""
         count = self._svc.sessions.revoke_user(username, keep=keep)
-        self._svc.audit.record("sessions_revoked", "ok", username=username, actor=actor,
-                               scope="user", count=count)
+        self._svc.audit.record(
+            "sessions_revoked", "ok", username=username, actor=actor, scope="user", count=count
+        )
         return count
 
     def revoke_all(self, actor: str, *, keep: str | None = None) -> int:
@@ -75,5 +83,12 @@ class AdminSessions:
 
 
 def _view(record: SessionRecord, now: datetime) -> SessionView:
-    return SessionView(record.id, record.username, record.provider, record.created_at,
-                       record.expires_at, record.revoked_at, record.active(now))
+    return SessionView(
+        record.id,
+        record.username,
+        record.provider,
+        record.created_at,
+        record.expires_at,
+        record.revoked_at,
+        record.active(now),
+    )

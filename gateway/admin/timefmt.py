@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from gateway.admin.errors import AdminError
 
@@ -16,7 +16,7 @@ def iso(value: datetime | None) -> str | None:
 
 def aware(value: datetime) -> datetime:
     """``value`` with a zone: a naive time is taken as UTC."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def parse_iso(text: str | None, field: str) -> datetime | None:
@@ -25,7 +25,6 @@ def parse_iso(text: str | None, field: str) -> datetime | None:
     if text is None or text == "":
         return None
     try:
-        return aware(datetime.fromisoformat(text.strip())).astimezone(timezone.utc)
+        return aware(datetime.fromisoformat(text.strip())).astimezone(UTC)
     except (ValueError, OverflowError):  # OverflowError: an offset past year 1 or 9999
-        raise AdminError(400, f"{field} must be an ISO 8601 time, e.g. 2026-01-31T12:00:00Z",
-                         field) from None
+        raise AdminError(400, f"{field} must be an ISO 8601 time, e.g. 2026-01-31T12:00:00Z", field) from None

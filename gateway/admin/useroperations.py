@@ -9,7 +9,8 @@ the actor.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from gateway.login.accounts import UsernameTaken
 from gateway.services import Services
@@ -38,18 +39,32 @@ class UserService:
             raise UserError(f"{username!r} is not a canonical username{hint}")
         return username
 
-    def create(self, username: str, password: str, *, email: str | None = None,
-               display_name: str | None = None, groups: Iterable[str] = (),
-               overrides: dict[str, Any] | None = None, enforce_policy: bool = True,
-               actor: str | None = None) -> UserView:
+    def create(
+        self,
+        username: str,
+        password: str,
+        *,
+        email: str | None = None,
+        display_name: str | None = None,
+        groups: Iterable[str] = (),
+        overrides: dict[str, Any] | None = None,
+        enforce_policy: bool = True,
+        actor: str | None = None,
+    ) -> UserView:
         username = self.canonical(username)
         owner = self._svc.accounts.owner_of(username)
         if owner is not None:
             raise UserError(f"username {username!r} already belongs to provider {owner.provider!r}")
         try:
-            view = self._users.create(username, password, email=email, display_name=display_name,
-                                      groups=groups, overrides=overrides,
-                                      enforce_policy=enforce_policy)
+            view = self._users.create(
+                username,
+                password,
+                email=email,
+                display_name=display_name,
+                groups=groups,
+                overrides=overrides,
+                enforce_policy=enforce_policy,
+            )
         except UserError:
             # The user and its name's ownership are two commits: a create cut short between
             # them (a killed replica) left a local user nobody owns. Its retry finishes it.
@@ -60,10 +75,12 @@ class UserService:
             self._svc.accounts.claim(identity, record_login=False)
         except UsernameTaken as taken:  # lost a race with another provider's first login
             self._users.delete(username)
-            raise UserError(f"username {username!r} already belongs to provider "
-                            f"{taken.owner_provider!r}") from None
-        self._svc.audit.record("user_created", "ok", username=username, provider=self._provider_id,
-                               actor=actor)
+            raise UserError(
+                f"username {username!r} already belongs to provider {taken.owner_provider!r}"
+            ) from None
+        self._svc.audit.record(
+            "user_created", "ok", username=username, provider=self._provider_id, actor=actor
+        )
         return view
 
     def _claim_unowned_local(self, username: str) -> None:
@@ -76,8 +93,9 @@ class UserService:
             except UsernameTaken:  # another provider's first login took it meanwhile
                 pass
 
-    def set_password(self, username: str, password: str, *, actor: str | None, event: str,
-                     keep_session: str | None = None) -> tuple[int, int]:
+    def set_password(
+        self, username: str, password: str, *, actor: str | None, event: str, keep_session: str | None = None
+    ) -> tuple[int, int]:
         """Set a local user's password (under the password policy), then end every session of
         theirs but ``keep_session`` (and so every token bound to one) and revoke every app
         password and API key: whoever knew the old password may have made them. Audited as
@@ -86,8 +104,9 @@ class UserService:
         self._users.set_password(username, password)
         ended = self._svc.sessions.revoke_user(username, keep=keep_session)
         revoked = self._svc.app_passwords.revoke_all(username)
-        self._svc.audit.record(event, "ok", username=username, actor=actor,
-                               sessions_ended=ended, secrets_revoked=revoked)
+        self._svc.audit.record(
+            event, "ok", username=username, actor=actor, sessions_ended=ended, secrets_revoked=revoked
+        )
         return ended, revoked
 
     def set_enabled(self, username: str, enabled: bool, *, actor: str | None = None) -> None:
@@ -100,8 +119,9 @@ class UserService:
         known = self._svc.accounts.set_disabled(username, not enabled)  # also ends sessions
         if not (local or known):
             raise UserError(f"no user {username!r}")
-        self._svc.audit.record("user_enabled" if enabled else "user_disabled", "ok",
-                               username=username, actor=actor)
+        self._svc.audit.record(
+            "user_enabled" if enabled else "user_disabled", "ok", username=username, actor=actor
+        )
 
     def delete(self, username: str, *, actor: str | None = None) -> None:
         """Delete a local user, or forget a directory/IdP user's ownership of their username

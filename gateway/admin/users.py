@@ -11,16 +11,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, Iterable
+from typing import Any
 
 from gateway.admin.errors import AdminError
 from gateway.admin.people import People, Person
 from gateway.admin.roles import AdminRoles
+from gateway.admin.useroperations import UserService
+from gateway.login.throttle import Throttled
 from gateway.mapping import validate_overrides
 from gateway.services import Services
-from gateway.login.throttle import Throttled
-from gateway.admin.useroperations import UserService
 from providers.local.policy import PasswordRejected
 from providers.local.users import UserError
 
@@ -39,14 +40,31 @@ class AdminUsers:
             raise AdminError(404, f"no user {username!r}")
         return person
 
-    def create(self, actor: str, username: str, password: str, *, email: str | None = None,
-               display_name: str | None = None, roles: Iterable[str] | None = None,
-               groups: Iterable[str] = (), metadata: dict[str, Any] | None = None) -> Person:
-        overrides = self._overrides({**(metadata or {}),
-                                     **({"roles": list(roles)} if roles is not None else {})})
+    def create(
+        self,
+        actor: str,
+        username: str,
+        password: str,
+        *,
+        email: str | None = None,
+        display_name: str | None = None,
+        roles: Iterable[str] | None = None,
+        groups: Iterable[str] = (),
+        metadata: dict[str, Any] | None = None,
+    ) -> Person:
+        overrides = self._overrides(
+            {**(metadata or {}), **({"roles": list(roles)} if roles is not None else {})}
+        )
         try:
-            self._users.create(username, password, email=email, display_name=display_name,
-                               groups=groups, overrides=overrides, actor=actor)
+            self._users.create(
+                username,
+                password,
+                email=email,
+                display_name=display_name,
+                groups=groups,
+                overrides=overrides,
+                actor=actor,
+            )
         except PasswordRejected as rejected:
             raise AdminError(400, str(rejected), "password") from None
         except UserError as error:
@@ -54,16 +72,27 @@ class AdminUsers:
         AdminRoles(self._svc).ensure(overrides.get("roles", ()))
         return self.require(username)
 
-    def update(self, actor: str, username: str, *, email: Any = UNSET, display_name: Any = UNSET,
-               roles: Any = UNSET, groups: Any = UNSET, enabled: Any = UNSET) -> Person:
+    def update(
+        self,
+        actor: str,
+        username: str,
+        *,
+        email: Any = UNSET,
+        display_name: Any = UNSET,
+        roles: Any = UNSET,
+        groups: Any = UNSET,
+        enabled: Any = UNSET,
+    ) -> Person:
         """Change what is given. Directory users accept only ``enabled``."""
         person = self.require(username)
         if groups is None:  # null clears the membership, as an empty list does
             groups = []
         local_change = any(v is not UNSET for v in (email, display_name, roles, groups))
         if local_change and person.read_only:
-            raise AdminError(409, f"{username!r} is managed by provider {person.provider!r}; "
-                                  "only enabled can be changed here")
+            raise AdminError(
+                409,
+                f"{username!r} is managed by provider {person.provider!r}; only enabled can be changed here",
+            )
         if enabled is False:
             self._not_self(actor, username, "disable")
         overrides = UNSET
@@ -73,8 +102,7 @@ class AdminUsers:
         self._keep_an_admin(person, after)
         try:
             if local_change:
-                self._svc.local_users.update(username, email=email, display_name=display_name,
-                                             groups=groups)
+                self._svc.local_users.update(username, email=email, display_name=display_name, groups=groups)
             if overrides is not UNSET:
                 self._svc.local_users.set_overrides(username, overrides)
                 AdminRoles(self._svc).ensure(overrides.get("roles", ()))
@@ -82,9 +110,17 @@ class AdminUsers:
                 self._users.set_enabled(username, bool(enabled), actor=actor)
         except UserError as error:
             raise _user_error(error, "groups") from None
-        changed = [name for name, value in (("email", email), ("displayName", display_name),
-                                            ("roles", roles), ("groups", groups),
-                                            ("enabled", enabled)) if value is not UNSET]
+        changed = [
+            name
+            for name, value in (
+                ("email", email),
+                ("displayName", display_name),
+                ("roles", roles),
+                ("groups", groups),
+                ("enabled", enabled),
+            )
+            if value is not UNSET
+        ]
         self._audit("user_updated", actor, username, fields=",".join(changed))
         return self.require(username)
 
@@ -102,12 +138,16 @@ class AdminUsers:
         if person.read_only:
             raise AdminError(409, f"{username!r} is managed by provider {person.provider!r}")
         if actor == username:
-            raise AdminError(409, "change your own password with your current one "
-                                  "(POST /users/changepwd, or your account page)")
+            raise AdminError(
+                409,
+                "change your own password with your current one "
+                "(POST /users/changepwd, or your account page)",
+            )
         self._set_password(username, password, actor=actor, event="password_reset")
 
-    def change_own_password(self, username: str, current: str, new: str, *,
-                            keep_session: str | None = None) -> None:
+    def change_own_password(
+        self, username: str, current: str, new: str, *, keep_session: str | None = None
+    ) -> None:
         """Change one's own password (the current one must be right; throttled like a login)
         with the consequences of any password change (:meth:`UserService.set_password`), except
         that ``keep_session`` (the one making the change) stays."""
@@ -122,8 +162,7 @@ class AdminUsers:
                 attempt.succeeded()
         except Throttled:
             raise AdminError(429, "too many attempts; try again later") from None
-        self._set_password(username, new, actor=username, event="password_changed",
-                           keep_session=keep_session)
+        self._set_password(username, new, actor=username, event="password_changed", keep_session=keep_session)
 
     def metadata(self, username: str) -> dict[str, Any]:
         """The user's per-user answer values (e.g. a ``maxStorageMB`` override); roles are
@@ -138,11 +177,13 @@ class AdminUsers:
         if person.read_only:
             raise AdminError(409, f"{username!r} is managed by provider {person.provider!r}")
         if isinstance(metadata, dict) and "roles" in metadata:
-            raise AdminError(400, "roles are not metadata: change them with PUT /users/{name}",
-                             "roles")
+            raise AdminError(400, "roles are not metadata: change them with PUT /users/{name}", "roles")
         kept = {"roles": person.local.overrides["roles"]} if "roles" in person.local.overrides else {}
-        overrides = self._overrides({**(metadata if isinstance(metadata, dict) else {}), **kept}
-                                    if metadata is None or isinstance(metadata, dict) else metadata)
+        overrides = self._overrides(
+            {**(metadata if isinstance(metadata, dict) else {}), **kept}
+            if metadata is None or isinstance(metadata, dict)
+            else metadata
+        )
         self._keep_an_admin(person, self._simulate(person, overrides=overrides))
         self._svc.local_users.set_overrides(username, overrides)
         self._audit("metadata_changed", actor, username, keys=",".join(sorted(overrides)))
@@ -160,12 +201,12 @@ class AdminUsers:
         if not self.people.is_admin(self.people.evaluation(person)) or not person.enabled:
             return  # the person is not an admin now: the change cannot remove the last one
         if not self.people.admins(replaced={person.username: after}):
-            raise AdminError(409, f"{person.username!r} is the last admin; make someone else "
-                                  "an admin first")
+            raise AdminError(409, f"{person.username!r} is the last admin; make someone else an admin first")
 
     @staticmethod
-    def _simulate(person: Person, *, groups: Any = UNSET, overrides: Any = UNSET,
-                  enabled: Any = UNSET) -> Person:
+    def _simulate(
+        person: Person, *, groups: Any = UNSET, overrides: Any = UNSET, enabled: Any = UNSET
+    ) -> Person:
         """The person as they would be after a change."""
         local, identity = person.local, person.identity
         if local is not None and identity is not None:
@@ -190,11 +231,11 @@ class AdminUsers:
             field = str(error).split(":", 1)[0] if ":" in str(error) else "metadata"
             raise AdminError(400, str(error), field) from None
 
-    def _set_password(self, username: str, password: str, *, actor: str, event: str,
-                      keep_session: str | None = None) -> None:
+    def _set_password(
+        self, username: str, password: str, *, actor: str, event: str, keep_session: str | None = None
+    ) -> None:
         try:
-            self._users.set_password(username, password, actor=actor, event=event,
-                                     keep_session=keep_session)
+            self._users.set_password(username, password, actor=actor, event=event, keep_session=keep_session)
         except PasswordRejected as rejected:
             raise AdminError(400, str(rejected), "newPassword") from None
 

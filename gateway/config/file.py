@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
-
-import yaml
+from typing import Any
 from urllib.parse import urlsplit
 
+import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from gateway.config.errors import ConfigError
 from gateway.config.ldap import LdapProviderSchema
 from gateway.config.oidc import OidcProviderSchema, https_image_url
-from gateway.mapping import Policy, parse_policy
 from gateway.login.credcache import CacheSettings
 from gateway.login.throttle import ThrottleSettings
 from gateway.login.usernames import ALPHABETS, UsernamePolicy
+from gateway.mapping import Policy, parse_policy
 from providers.local.policy import PasswordPolicy
 
 PROVIDER_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -98,8 +98,7 @@ class GatewayConfig:
     tokens: TokenSettings = TokenSettings()
     throttle: ThrottleSettings = ThrottleSettings()
     password_policy: PasswordPolicy = PasswordPolicy()
-    credential_cache: CacheSettings = CacheSettings(
-        provider_seconds=(("local", 600.0),))
+    credential_cache: CacheSettings = CacheSettings(provider_seconds=(("local", 600.0),))
     admin: AdminSettings = AdminSettings()
     sso: SsoSettings = SsoSettings()
     mapping: Policy = field(default_factory=lambda: parse_policy(None, "defaults"))
@@ -146,8 +145,11 @@ class _CredentialCache(_Strict):
     app_password_seconds = fields.Float(load_default=600.0, validate=validate.Range(0, 86400))
 
 
-PROVIDER_SCHEMAS: dict[str, type[Schema]] = {"local": _LocalProvider, "ldap": LdapProviderSchema,
-                                              "oidc": OidcProviderSchema}
+PROVIDER_SCHEMAS: dict[str, type[Schema]] = {
+    "local": _LocalProvider,
+    "ldap": LdapProviderSchema,
+    "oidc": OidcProviderSchema,
+}
 
 
 class _Tokens(_Strict):
@@ -176,8 +178,11 @@ class _PasswordPolicy(_Strict):
     # zxcvbn's score, refused below it: 0 = off, 1 >= 10^3 guesses, 2 >= 10^6, 3 >= 10^8,
     # 4 >= 10^10. Estimated on the first 64 characters, with dronedb, registry, drone, the
     # username and the email address's name as known words.
-    min_score = fields.Integer(load_default=3, validate=validate.Range(0, 4), metadata={
-        "description": "zxcvbn score (0-4) a local password must reach; 0 turns the estimate off"})
+    min_score = fields.Integer(
+        load_default=3,
+        validate=validate.Range(0, 4),
+        metadata={"description": "zxcvbn score (0-4) a local password must reach; 0 turns the estimate off"},
+    )
 
 
 class _Admin(_Strict):
@@ -187,8 +192,10 @@ class _Admin(_Strict):
 
 
 _HTTP_URL = dict(require_tld=False, schemes={"http", "https"})
-_COOKIE_DOMAIN = validate.Regexp(r"^\.?[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}$",
-                                 error="must be a domain name such as example.com")
+_COOKIE_DOMAIN = validate.Regexp(
+    r"^\.?[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}$",
+    error="must be a domain name such as example.com",
+)
 
 
 def origin_of(url: str) -> str:
@@ -214,10 +221,12 @@ class _Sso(_Strict):
     registry_origin = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
     cookie_domain = fields.String(load_default=None, allow_none=True, validate=_COOKIE_DOMAIN)
     allowed_next = fields.List(fields.Url(**_HTTP_URL), load_default=list)
-    token_lifetime_seconds = fields.Integer(load_default=None, allow_none=True,
-                                            validate=validate.Range(30, 7 * 86400))
-    session_lifetime_seconds = fields.Integer(load_default=None, allow_none=True,
-                                              validate=validate.Range(60, 90 * 86400))
+    token_lifetime_seconds = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(30, 7 * 86400)
+    )
+    session_lifetime_seconds = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(60, 90 * 86400)
+    )
     post_logout_url = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
     app_password_relogin_days = fields.Integer(load_default=30, validate=validate.Range(1, 3650))
     brand = fields.Nested(_Brand, load_default=lambda: _Brand().load({}))
@@ -226,8 +235,7 @@ class _Sso(_Strict):
     def _origin_is_an_origin(self, data, **_kwargs):
         origin = data.get("registry_origin")
         if origin is not None and origin_of(origin) != origin.rstrip("/").lower():
-            raise ValidationError("must be an origin (scheme://host[:port]) with no path",
-                                  "registry_origin")
+            raise ValidationError("must be an origin (scheme://host[:port]) with no path", "registry_origin")
 
 
 def _sso_settings(data: dict) -> SsoSettings:
@@ -248,8 +256,11 @@ def _sso_settings(data: dict) -> SsoSettings:
 
 class _Top(_Strict):
     usernames = fields.Dict(load_default=dict)
-    providers = fields.List(fields.Dict(), load_default=lambda: [{"id": "local", "type": "local"}],
-                            validate=validate.Length(min=1))
+    providers = fields.List(
+        fields.Dict(),
+        load_default=lambda: [{"id": "local", "type": "local"}],
+        validate=validate.Length(min=1),
+    )
     tokens = fields.Dict(load_default=dict)
     throttle = fields.Dict(load_default=dict)
     password_policy = fields.Dict(load_default=dict)
@@ -296,22 +307,29 @@ def parse_config(data: Any, source: str) -> GatewayConfig:
     providers = _providers(top["providers"], source)
     sso = _sso_settings(_load(_Sso, top["sso"], source, "sso"))
     if any(_browser_login(p) for p in providers) and not sso.enabled:
-        raise ConfigError(source, "sso.registry_login_url",
-                          "is required when an oidc provider is configured for browser login")
+        raise ConfigError(
+            source,
+            "sso.registry_login_url",
+            "is required when an oidc provider is configured for browser login",
+        )
     cache = _load(_CredentialCache, top["credential_cache"], source, "credential_cache")
     return GatewayConfig(
         source=source,
         usernames=usernames,
         providers=providers,
         credential_cache=CacheSettings(
-            max_entries=cache["max_entries"], app_password_seconds=cache["app_password_seconds"],
-            provider_seconds=tuple((p.id, p.options["credential_cache_seconds"])
-                                   for p in providers if "credential_cache_seconds" in p.options)),
+            max_entries=cache["max_entries"],
+            app_password_seconds=cache["app_password_seconds"],
+            provider_seconds=tuple(
+                (p.id, p.options["credential_cache_seconds"])
+                for p in providers
+                if "credential_cache_seconds" in p.options
+            ),
+        ),
         tokens=TokenSettings(**_load(_Tokens, top["tokens"], source, "tokens")),
         throttle=throttle,
         password_policy=PasswordPolicy(**policy),
-        admin=AdminSettings(username=admin["username"], roles=tuple(admin["roles"]),
-                            role=admin["role"]),
+        admin=AdminSettings(username=admin["username"], roles=tuple(admin["roles"]), role=admin["role"]),
         sso=sso,
         mapping=parse_policy(top["mapping"], source),
         # Implicit default: a config file that writes the rules out is their source of truth.
@@ -333,8 +351,9 @@ def _providers(items: list[dict], source: str) -> tuple[ProviderSettings, ...]:
         kind = item.get("type")
         schema = PROVIDER_SCHEMAS.get(kind) if isinstance(kind, str) else None
         if schema is None:
-            raise ConfigError(source, f"{where}.type",
-                              f"must be one of {', '.join(sorted(PROVIDER_SCHEMAS))}")
+            raise ConfigError(
+                source, f"{where}.type", f"must be one of {', '.join(sorted(PROVIDER_SCHEMAS))}"
+            )
         options = _load(schema, item, source, where)
         if options["id"] in seen:
             raise ConfigError(source, f"{where}.id", f"duplicate provider id {options['id']!r}")
@@ -358,14 +377,19 @@ def _check_token_routing(providers: list[ProviderSettings], source: str) -> None
         if tokens["accept_id_tokens"] or tokens["access_token_audiences"]:
             issuer = provider.options["issuer"]
             if issuer in issuers:
-                raise ConfigError(source, f"providers[{index}].tokens",
-                                  f"provider {issuers[issuer]!r} already accepts tokens of {issuer}")
+                raise ConfigError(
+                    source,
+                    f"providers[{index}].tokens",
+                    f"provider {issuers[issuer]!r} already accepts tokens of {issuer}",
+                )
             issuers[issuer] = provider.id
         if tokens["introspection"]:
             if introspecting is not None:
-                raise ConfigError(source, f"providers[{index}].tokens.introspection",
-                                  f"only one provider may introspect opaque tokens "
-                                  f"({introspecting!r} does)")
+                raise ConfigError(
+                    source,
+                    f"providers[{index}].tokens.introspection",
+                    f"only one provider may introspect opaque tokens ({introspecting!r} does)",
+                )
             introspecting = provider.id
 
 
@@ -398,11 +422,14 @@ def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
 def expand_variables(data: Any, source: str, environ: Mapping[str, str], where: str = "") -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string value of the tree."""
     if isinstance(data, dict):
-        return {key: expand_variables(value, source, environ, f"{where}.{key}" if where else str(key))
-                for key, value in data.items()}
+        return {
+            key: expand_variables(value, source, environ, f"{where}.{key}" if where else str(key))
+            for key, value in data.items()
+        }
     if isinstance(data, list):
         return [expand_variables(value, source, environ, f"{where}[{i}]") for i, value in enumerate(data)]
     if isinstance(data, str):
+
         def replace(match: re.Match) -> str:
             name, default = match.group(1), match.group(2)
             if name in environ:
@@ -410,5 +437,6 @@ def expand_variables(data: Any, source: str, environ: Mapping[str, str], where: 
             if default is not None:
                 return default
             raise ConfigError(source, where, f"environment variable {name} is not set")
+
         return VARIABLE.sub(replace, data)
     return data

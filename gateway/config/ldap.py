@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
-
 from ldap3.utils.dn import parse_dn
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from providers.ldap.connections import parse_server_url
 from providers.ldap.settings import (
@@ -29,8 +28,9 @@ from providers.ldap.settings import (
 
 PROVIDER_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _SCOPES = ["subtree", "one"]
-_ATTRIBUTE = validate.Regexp(r"^[A-Za-z][A-Za-z0-9-]{0,127}$|^[0-9]+(\.[0-9]+)+$",
-                             error="not an LDAP attribute name")
+_ATTRIBUTE = validate.Regexp(
+    r"^[A-Za-z][A-Za-z0-9-]{0,127}$|^[0-9]+(\.[0-9]+)+$", error="not an LDAP attribute name"
+)
 _EXPOSED_NAME = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_]{0,63}$", error="not a usable attribute name")
 
 
@@ -43,6 +43,7 @@ def _template(placeholder: str):
     def check(value: str) -> None:
         if "{" + placeholder + "}" not in value:
             raise ValidationError(f"must contain {{{placeholder}}}")
+
     return check
 
 
@@ -56,6 +57,7 @@ def _filter(placeholder: str):
                 break
         if not value.startswith("(") or depth != 0:
             raise ValidationError("must be a parenthesised LDAP filter")
+
     return check
 
 
@@ -66,11 +68,13 @@ def _dn_template(value: str) -> None:
     _template("username")(value)
     try:
         parts = parse_dn(value.replace("{username}", "x"))
-    except Exception:  # noqa: BLE001 - ldap3 raises several types for a malformed DN
+    except Exception:
         parts = []
     if len(parts) < 2:
-        raise ValidationError("must be a DN such as uid={username},ou=people,dc=example,dc=com; "
-                              "for user@domain logins use a search (user.filter) instead")
+        raise ValidationError(
+            "must be a DN such as uid={username},ou=people,dc=example,dc=com; "
+            "for user@domain logins use a search (user.filter) instead"
+        )
 
 
 def _existing_file(value: str) -> None:
@@ -111,14 +115,20 @@ class _User(_Strict):
     email_attribute = fields.String(load_default="mail", allow_none=True, validate=_ATTRIBUTE)
     display_name_attribute = fields.String(load_default="displayName", allow_none=True, validate=_ATTRIBUTE)
     id_attribute = fields.String(load_default="entryUUID", validate=_ATTRIBUTE)
-    attributes = fields.Dict(keys=fields.String(validate=_EXPOSED_NAME),
-                             values=fields.String(validate=_ATTRIBUTE), load_default=dict)
+    attributes = fields.Dict(
+        keys=fields.String(validate=_EXPOSED_NAME),
+        values=fields.String(validate=_ATTRIBUTE),
+        load_default=dict,
+    )
     quota_attribute = fields.String(load_default=None, validate=_ATTRIBUTE)
 
 
 class _Groups(_Strict):
-    strategies = fields.List(fields.String(validate=validate.OneOf(STRATEGIES)),
-                             load_default=lambda: ["member"], validate=validate.Length(min=0, max=4))
+    strategies = fields.List(
+        fields.String(validate=validate.OneOf(STRATEGIES)),
+        load_default=lambda: ["member"],
+        validate=validate.Length(min=0, max=4),
+    )
     base = fields.String(load_default=None, validate=validate.Length(1, 1024))
     scope = fields.String(load_default="subtree", validate=validate.OneOf(_SCOPES))
     member_filter = fields.String(load_default=GroupSettings.member_filter, validate=_filter("dn"))
@@ -144,8 +154,7 @@ class LdapProviderSchema(_Strict):
     id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID))
     type = fields.String(required=True, validate=validate.Equal("ldap"))
     preset = fields.String(load_default=None, validate=validate.OneOf(sorted(PRESETS)))
-    servers = fields.List(fields.String(validate=_server_url), required=True,
-                          validate=validate.Length(1, 16))
+    servers = fields.List(fields.String(validate=_server_url), required=True, validate=validate.Length(1, 16))
     start_tls = fields.Boolean(load_default=False)
     tls = fields.Nested(_Tls, load_default=lambda: _Tls().load({}))
     bind = fields.Nested(_Bind, load_default=None, allow_none=True)
@@ -172,11 +181,17 @@ class LdapProviderSchema(_Strict):
     def _coherent(self, data: dict, **kwargs: Any) -> None:
         if data["start_tls"] and all(url.startswith("ldaps:") for url in data["servers"]):
             raise ValidationError("start_tls is for ldap:// servers; every server is ldaps://", "start_tls")
-        worst = (data["login_timeout_seconds"] + data["operation_timeout_seconds"]
-                 + data["connect_timeout_seconds"])
+        worst = (
+            data["login_timeout_seconds"]
+            + data["operation_timeout_seconds"]
+            + data["connect_timeout_seconds"]
+        )
         if worst > 60:
-            raise ValidationError(f"login_timeout + one operation may take {worst:.0f} s; keep it under 60 s "
-                                  "(the Registry gives up after 100 s)", "login_timeout_seconds")
+            raise ValidationError(
+                f"login_timeout + one operation may take {worst:.0f} s; keep it under 60 s "
+                "(the Registry gives up after 100 s)",
+                "login_timeout_seconds",
+            )
 
 
 def ldap_settings(options: dict[str, Any]) -> LdapSettings:

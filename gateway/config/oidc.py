@@ -6,8 +6,8 @@ list of keys, for a key holding dots itself (``[resource_access, my.client, role
 
 from __future__ import annotations
 
-import re
 import os
+import re
 import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,8 +28,11 @@ _SCOPE = validate.Regexp(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}\Z", error="not an OA
 _CLAIM = re.compile(r"[^\s.]{1,128}\Z")
 _CLAIM_NAME = validate.Regexp(_CLAIM, error="not a claim name")
 _MAX_PATH = 8
-_DNS_NAME = validate.Regexp(r"(?=[a-z0-9.-]{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
-                            r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z", error="not a lower-case DNS name")
+_DNS_NAME = validate.Regexp(
+    r"(?=[a-z0-9.-]{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
+    r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z",
+    error="not a lower-case DNS name",
+)
 
 
 class _Strict(Schema):
@@ -39,6 +42,7 @@ class _Strict(Schema):
 
 def _http_url(*, exact: bool):
     """An absolute http(s) URL; ``exact``: also without query or fragment (an issuer)."""
+
     def check(value: str) -> None:
         try:
             parts = urlsplit(value)
@@ -51,6 +55,7 @@ def _http_url(*, exact: bool):
             raise ValidationError("must have no query or fragment")
         if any(char.isspace() for char in value):
             raise ValidationError("must not contain spaces")
+
     return check
 
 
@@ -84,16 +89,20 @@ class ClaimPath(fields.Field):
             segments = value.split(".")
             if len(segments) <= _MAX_PATH and all(_CLAIM.fullmatch(s) for s in segments):
                 return value
-        elif isinstance(value, list) and 1 <= len(value) <= _MAX_PATH \
-                and all(isinstance(s, str) and 0 < len(s) <= 128 and not s.isspace() for s in value):
+        elif (
+            isinstance(value, list)
+            and 1 <= len(value) <= _MAX_PATH
+            and all(isinstance(s, str) and 0 < len(s) <= 128 and not s.isspace() for s in value)
+        ):
             return tuple(value)
         raise self.make_error("invalid")
 
 
 class _Tokens(_Strict):
     accept_id_tokens = fields.Boolean(load_default=False)
-    access_token_audiences = fields.List(fields.String(validate=validate.Length(1, 512)), load_default=list,
-                                         validate=validate.Length(max=16))
+    access_token_audiences = fields.List(
+        fields.String(validate=validate.Length(1, 512)), load_default=list, validate=validate.Length(max=16)
+    )
     introspection = fields.Boolean(load_default=False)
 
 
@@ -105,33 +114,51 @@ class OidcProviderSchema(_Strict):
     issuer = fields.String(required=True, validate=[validate.Length(1, 1024), _http_url(exact=True)])
     client_id = fields.String(required=True, validate=validate.Length(1, 255))
     client_secret = fields.String(load_default=None, validate=validate.Length(1, 1024))
-    client_auth = fields.String(load_default=_DEFAULTS.client_auth, validate=validate.OneOf(CLIENT_AUTH_METHODS))
-    discovery_url = fields.String(load_default=None, validate=[validate.Length(1, 1024), _http_url(exact=False)])
-    scopes = fields.List(fields.String(validate=_SCOPE), load_default=lambda: list(_DEFAULTS.scopes),
-                         validate=validate.Length(1, 32))
+    client_auth = fields.String(
+        load_default=_DEFAULTS.client_auth, validate=validate.OneOf(CLIENT_AUTH_METHODS)
+    )
+    discovery_url = fields.String(
+        load_default=None, validate=[validate.Length(1, 1024), _http_url(exact=False)]
+    )
+    scopes = fields.List(
+        fields.String(validate=_SCOPE),
+        load_default=lambda: list(_DEFAULTS.scopes),
+        validate=validate.Length(1, 32),
+    )
     username_claim = ClaimPath(load_default=_DEFAULTS.username_claim)
-    username_strip_domains = fields.List(fields.String(validate=_DNS_NAME), load_default=list,
-                                         validate=validate.Length(max=32))
+    username_strip_domains = fields.List(
+        fields.String(validate=_DNS_NAME), load_default=list, validate=validate.Length(max=32)
+    )
     groups_claim = ClaimPath(load_default=_DEFAULTS.groups_claim, allow_none=True)
     userinfo = fields.String(load_default=_DEFAULTS.userinfo, validate=validate.OneOf(USERINFO_MODES))
     require_email_verified = fields.Boolean(load_default=False)
-    expose_claims = fields.List(fields.String(validate=_CLAIM_NAME), load_default=list,
-                                validate=validate.Length(max=32))
+    expose_claims = fields.List(
+        fields.String(validate=_CLAIM_NAME), load_default=list, validate=validate.Length(max=32)
+    )
     display_name = fields.String(load_default="", validate=[validate.Length(1, 100), _printable])
     label = fields.String(load_default="", validate=[validate.Length(0, 100), _printable])
-    logo_url = fields.String(load_default=None, validate=[validate.Length(1, 2048), _http_url(exact=False),
-                                                          https_image_url])
+    logo_url = fields.String(
+        load_default=None, validate=[validate.Length(1, 2048), _http_url(exact=False), https_image_url]
+    )
     browser_login = fields.Boolean(load_default=True)
     end_session = fields.Boolean(load_default=True)
     timeout_seconds = fields.Float(load_default=_DEFAULTS.timeout_seconds, validate=validate.Range(0.5, 10))
     ca_file = fields.String(load_default=None, validate=_readable_file)
-    discovery_ttl_seconds = fields.Float(load_default=_DEFAULTS.discovery_ttl_seconds,
-                                         validate=validate.Range(10, 86400))
-    jwks_min_refresh_seconds = fields.Float(load_default=_DEFAULTS.jwks_min_refresh_seconds,
-                                            validate=validate.Range(1, 3600))
-    algorithms = fields.List(fields.String(validate=validate.OneOf(
-        ASYMMETRIC_ALGORITHMS, error="must be one of: {choices} (asymmetric only)")),
-        load_default=lambda: list(_DEFAULTS.algorithms), validate=validate.Length(1, len(ASYMMETRIC_ALGORITHMS)))
+    discovery_ttl_seconds = fields.Float(
+        load_default=_DEFAULTS.discovery_ttl_seconds, validate=validate.Range(10, 86400)
+    )
+    jwks_min_refresh_seconds = fields.Float(
+        load_default=_DEFAULTS.jwks_min_refresh_seconds, validate=validate.Range(1, 3600)
+    )
+    algorithms = fields.List(
+        fields.String(
+            validate=validate.OneOf(
+                ASYMMETRIC_ALGORITHMS, error="must be one of: {choices} (asymmetric only)"
+            )
+        ),
+        load_default=lambda: list(_DEFAULTS.algorithms),
+        validate=validate.Length(1, len(ASYMMETRIC_ALGORITHMS)),
+    )
     tokens = fields.Nested(_Tokens, load_default=lambda: _Tokens().load({}))
 
     @validates_schema
@@ -146,12 +173,16 @@ class OidcProviderSchema(_Strict):
         tokens = data["tokens"]
         if data["client_id"] in tokens["access_token_audiences"] and not tokens["accept_id_tokens"]:
             # A plain JWT for the client cannot be told from its ID token: saying so is explicit.
-            raise ValidationError("contains client_id, so this client's ID tokens pass as access tokens "
-                                  "too; also set tokens.accept_id_tokens: true, or name the API's own "
-                                  "audience", "tokens.access_token_audiences")
+            raise ValidationError(
+                "contains client_id, so this client's ID tokens pass as access tokens "
+                "too; also set tokens.accept_id_tokens: true, or name the API's own "
+                "audience",
+                "tokens.access_token_audiences",
+            )
         if data["tokens"]["introspection"] and not confidential:
-            raise ValidationError("needs a confidential client (client_auth with a client_secret)",
-                                  "tokens.introspection")
+            raise ValidationError(
+                "needs a confidential client (client_auth with a client_secret)", "tokens.introspection"
+            )
 
 
 def oidc_settings(options: dict[str, Any]) -> OidcSettings:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from gateway.config.errors import ConfigError
 
@@ -44,9 +44,10 @@ def load_settings(environ: Mapping[str, str] | None = None, *, read_dotenv: bool
     if environ is None:
         if read_dotenv:
             from dotenv import load_dotenv
+
             load_dotenv(os.environ.get("GATEWAY_DOTENV", ".env"), override=False)
         environ = os.environ
-    get = lambda name, default=None: (environ.get(name) or default)  # noqa: E731
+    get = lambda name, default=None: environ.get(name) or default  # noqa: E731
 
     instance_dir = Path(get("GATEWAY_INSTANCE_DIR", "instance")).resolve()
     database_url = get("GATEWAY_DATABASE_URL") or f"sqlite:///{instance_dir / 'gateway.db'}"
@@ -56,8 +57,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, read_dotenv: bool
     bind = get("GATEWAY_BIND", "127.0.0.1:8080")
     workers = _workers(get("GATEWAY_WORKERS", "auto"))
     threads = _int(get("GATEWAY_THREADS", "4"), "GATEWAY_THREADS", 1, 64)
-    log_level = _choice(get("GATEWAY_LOG_LEVEL", "INFO").upper(), "GATEWAY_LOG_LEVEL",
-                        ("DEBUG", "INFO", "WARNING", "ERROR"))
+    log_level = _choice(
+        get("GATEWAY_LOG_LEVEL", "INFO").upper(), "GATEWAY_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR")
+    )
     auto_migrate = _bool(get("GATEWAY_AUTO_MIGRATE", "true"), "GATEWAY_AUTO_MIGRATE")
     return Settings(
         instance_dir=instance_dir,
@@ -82,8 +84,11 @@ def _key_encryption_key(value: str | None, database_url: str, instance_dir: Path
             raise ConfigError(ENV, "GATEWAY_KEY_ENCRYPTION_KEY", "must be at least 32 characters")
         return value
     if not database_url.startswith("sqlite"):
-        raise ConfigError(ENV, "GATEWAY_KEY_ENCRYPTION_KEY",
-                          "is required with an external database (generate one: gateway keys secret)")
+        raise ConfigError(
+            ENV,
+            "GATEWAY_KEY_ENCRYPTION_KEY",
+            "is required with an external database (generate one: gateway keys secret)",
+        )
     # Embedded default: a key file beside the database, created once with owner-only access.
     key_file = instance_dir / "key-encryption.key"
     if not key_file.exists():
@@ -102,8 +107,11 @@ def _key_encryption_key(value: str | None, database_url: str, instance_dir: Path
             os.unlink(temp_path)
     key = key_file.read_text().strip()
     if len(key) < 32:  # an empty or truncated file must not become a weak key
-        raise ConfigError(str(key_file), "(file)",
-                          "holds fewer than 32 characters; restore it or set GATEWAY_KEY_ENCRYPTION_KEY")
+        raise ConfigError(
+            str(key_file),
+            "(file)",
+            "holds fewer than 32 characters; restore it or set GATEWAY_KEY_ENCRYPTION_KEY",
+        )
     return key
 
 

@@ -28,7 +28,7 @@ import contextvars
 import io
 import json
 import logging
-from typing import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_content_length
@@ -40,7 +40,8 @@ DRAIN_BYTES = 64 * 1024
 _READ_SIZE = 64 * 1024
 
 _server_request: contextvars.ContextVar[object | None] = contextvars.ContextVar(
-    "server_request", default=None)
+    "server_request", default=None
+)
 
 
 def gunicorn_pre_request(worker, req) -> None:
@@ -68,8 +69,9 @@ class BodyLimitMiddleware:
     def __init__(self, app, limit: int, prefix_limits: Mapping[str, int] | None = None):
         self._app = app
         self._limit = limit
-        self._prefix_limits = tuple((prefix.rstrip("/"), size)
-                                    for prefix, size in (prefix_limits or {}).items())
+        self._prefix_limits = tuple(
+            (prefix.rstrip("/"), size) for prefix, size in (prefix_limits or {}).items()
+        )
 
     def limit_for(self, path: str) -> int:
         """The body limit of requests to ``path``."""
@@ -124,9 +126,15 @@ def _refuse(start_response, server_input, status: int) -> Iterable[bytes]:
     _close_connection(server_input)
     reason = HTTP_STATUS_CODES[status]
     payload = (json.dumps({"error": reason.lower()}, separators=(",", ":")) + "\n").encode()
-    start_response(f"{status} {reason}", [
-        ("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
-        ("Cache-Control", "no-store"), ("Connection", "close")])
+    start_response(
+        f"{status} {reason}",
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(payload))),
+            ("Cache-Control", "no-store"),
+            ("Connection", "close"),
+        ],
+    )
     return _then_drain(payload, server_input) if status == 413 else [payload]
 
 
@@ -137,5 +145,5 @@ def _then_drain(payload: bytes, server_input) -> Iterator[bytes]:
     yield payload
     try:
         _read(server_input, DRAIN_BYTES)
-    except Exception:  # noqa: BLE001 - the connection closes anyway
+    except Exception:
         pass

@@ -13,13 +13,13 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request
 
-from gateway.login.answer import build_answer
-from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.http.errors import json_error
+from gateway.login.answer import build_answer
 from gateway.login.federation import Denied
-from gateway.observe.metrics import count_token
 from gateway.login.password import Throttled, registry_password_login
+from gateway.observe.metrics import count_token
 from gateway.services import Services
+from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.storage.state import StoreUnavailable
 from gateway.tokens import InvalidToken
 from providers.base import Identity, ProviderUnavailable
@@ -60,8 +60,9 @@ def authenticate():
             return _token_path(fields["token"], started)
         return _password_path(fields["username"], fields["password"], started)
     except OUTAGES as outage:
-        services().attempts.record(path, fields.get("username"), getattr(outage, "provider_id", None),
-                                   503, "unavailable", started)
+        services().attempts.record(
+            path, fields.get("username"), getattr(outage, "provider_id", None), 503, "unavailable", started
+        )
         raise
 
 
@@ -152,17 +153,18 @@ def _grant(svc: Services, identity: Identity, path: str, started: float, *, audi
         raise Denied(403, "mapping_require_failed")
     answer = build_answer(identity.username, evaluation)
     if audit:
-        svc.audit.record("login", "success", username=identity.username,
-                         provider=identity.provider, path=path)
+        svc.audit.record(
+            "login", "success", username=identity.username, provider=identity.provider, path=path
+        )
     svc.attempts.record(path, identity.username, identity.provider, 200, "success", started)
     response = jsonify(answer)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _deny(svc: Services, username: str, provider_id: str | None, denied: Denied, path: str,
-          started: float):
-    svc.audit.record("login", "denied", username=username, provider=provider_id,
-                     path=path, reason=denied.reason)
+def _deny(svc: Services, username: str, provider_id: str | None, denied: Denied, path: str, started: float):
+    svc.audit.record(
+        "login", "denied", username=username, provider=provider_id, path=path, reason=denied.reason
+    )
     svc.attempts.record(path, username, provider_id, denied.status, denied.reason, started)
     return json_error(denied.status, DENIED_MESSAGES.get(denied.status, "denied"))

@@ -48,7 +48,8 @@ def register_error_handlers(app: Flask) -> None:
 
     for database_error in UNAVAILABLE_ERRORS:
         app.register_error_handler(
-            database_error, lambda error: unavailable(f"database: {type(error).__name__}"))
+            database_error, lambda error: unavailable(f"database: {type(error).__name__}")
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

@@ -34,8 +34,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    status, body = readiness(current_app.extensions["gateway"],
-                             current_app.extensions["gateway_health"])
+    status, body = readiness(current_app.extensions["gateway"], current_app.extensions["gateway_health"])
     response = jsonify(body)
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
@@ -47,8 +46,7 @@ def metrics():
     token = current_app.extensions["gateway"].settings.metrics_token
     if token is not None:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-                presented.strip().encode(), token.encode()):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
             response = json_error(401, "metrics need the bearer token")
             response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response

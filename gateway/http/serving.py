@@ -10,9 +10,9 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from gateway.config.settings import Settings
 from gateway.http.bodylimit import gunicorn_pre_request
 from gateway.observe.logs import JsonFormatter
-from gateway.config.settings import Settings
 
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -125,4 +125,5 @@ class GatewayServer(BaseApplication):
 
     def load(self):
         from gateway.app import create_app
+
         return create_app(settings=self._settings)

@@ -8,22 +8,27 @@ directory can never take over an account that another source established.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.storage.db import Database
 from gateway.login.credchanges import record_change
+from gateway.storage.db import Database
 from gateway.storage.models import Account, AppPassword, SsoSession
 from providers.base import Identity
 from providers.sql import utcnow
 
-
 _ACCOUNTS = Account.__table__
-_OWNER_BY_NAME = select(_ACCOUNTS.c.username, _ACCOUNTS.c.provider, _ACCOUNTS.c.subject,
-                        _ACCOUNTS.c.disabled, _ACCOUNTS.c.last_login_at, _ACCOUNTS.c.last_groups,
-                        _ACCOUNTS.c.created_at).where(_ACCOUNTS.c.username == bindparam("username"))
+_OWNER_BY_NAME = select(
+    _ACCOUNTS.c.username,
+    _ACCOUNTS.c.provider,
+    _ACCOUNTS.c.subject,
+    _ACCOUNTS.c.disabled,
+    _ACCOUNTS.c.last_login_at,
+    _ACCOUNTS.c.last_groups,
+    _ACCOUNTS.c.created_at,
+).where(_ACCOUNTS.c.username == bindparam("username"))
 # The last login is recorded to this resolution: a user logging in again within it, with the
 # same groups, costs no write (every write also empties the SQLite read caches).
 LOGIN_RECORD_RESOLUTION = timedelta(seconds=60)
@@ -50,8 +55,11 @@ class Owner:
 
     def login_recorded(self, groups: tuple[str, ...], now: datetime) -> bool:
         """Whether a login now with ``groups`` is already recorded closely enough."""
-        return (self.last_login_at is not None and self.last_groups == groups
-                and now - self.last_login_at < LOGIN_RECORD_RESOLUTION)
+        return (
+            self.last_login_at is not None
+            and self.last_groups == groups
+            and now - self.last_login_at < LOGIN_RECORD_RESOLUTION
+        )
 
 
 class AccountRegistry:
@@ -64,11 +72,17 @@ class AccountRegistry:
             row = connection.execute(_OWNER_BY_NAME, {"username": username}).first()
         if row is None:
             return None
-        return Owner(row.username, row.provider, row.subject, row.disabled, row.last_login_at,
-                     tuple(row.last_groups or ()), row.created_at)
+        return Owner(
+            row.username,
+            row.provider,
+            row.subject,
+            row.disabled,
+            row.last_login_at,
+            tuple(row.last_groups or ()),
+            row.created_at,
+        )
 
-    def claim(self, identity: Identity, *, record_login: bool = True,
-              known: Owner | None = None) -> Owner:
+    def claim(self, identity: Identity, *, record_login: bool = True, known: Owner | None = None) -> Owner:
         """Make ``identity`` the owner of its username, or confirm it already is.
 
         ``known`` is the owner the caller read moments ago, if any: when it is this identity, a
@@ -81,8 +95,10 @@ class AccountRegistry:
             if record_login and not known.login_recorded(identity.groups, now):
                 with self._db.engine.begin() as connection:
                     connection.execute(
-                        update(_ACCOUNTS).where(_ACCOUNTS.c.username == identity.username)
-                        .values(last_login_at=now, last_groups=list(identity.groups)))
+                        update(_ACCOUNTS)
+                        .where(_ACCOUNTS.c.username == identity.username)
+                        .values(last_login_at=now, last_groups=list(identity.groups))
+                    )
             return known
         for _attempt in range(3):
             try:
@@ -96,8 +112,12 @@ class AccountRegistry:
         with self._db.session() as session:
             account = session.get(Account, identity.username)
             if account is None:
-                account = Account(username=identity.username, provider=identity.provider,
-                                  subject=identity.subject, last_groups=list(identity.groups))
+                account = Account(
+                    username=identity.username,
+                    provider=identity.provider,
+                    subject=identity.subject,
+                    last_groups=list(identity.groups),
+                )
                 session.add(account)
             elif (account.provider, account.subject) != (identity.provider, identity.subject):
                 raise UsernameTaken(identity.username, account.provider)
@@ -113,15 +133,20 @@ class AccountRegistry:
         works afterwards."""
         with self._db.session() as session:
             result = session.execute(
-                update(Account).where(Account.username == username).values(disabled=disabled))
+                update(Account).where(Account.username == username).values(disabled=disabled)
+            )
             if disabled:
                 now = utcnow()
-                session.execute(update(SsoSession).where(
-                    SsoSession.username == username, SsoSession.revoked_at.is_(None))
-                    .values(revoked_at=now))
-                session.execute(update(AppPassword).where(
-                    AppPassword.username == username, AppPassword.revoked_at.is_(None))
-                    .values(revoked_at=now))
+                session.execute(
+                    update(SsoSession)
+                    .where(SsoSession.username == username, SsoSession.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
+                session.execute(
+                    update(AppPassword)
+                    .where(AppPassword.username == username, AppPassword.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
             record_change(session, username)
             return result.rowcount > 0
 
@@ -131,21 +156,29 @@ class AccountRegistry:
         have changed)."""
         data = {"identity": identity.to_dict(), "recorded_at": utcnow().timestamp()}
         with self._db.session() as session:
-            session.execute(update(_ACCOUNTS).where(
-                _ACCOUNTS.c.username == identity.username,
-                _ACCOUNTS.c.provider == identity.provider,
-                _ACCOUNTS.c.subject == identity.subject).values(snapshot=data))
+            session.execute(
+                update(_ACCOUNTS)
+                .where(
+                    _ACCOUNTS.c.username == identity.username,
+                    _ACCOUNTS.c.provider == identity.provider,
+                    _ACCOUNTS.c.subject == identity.subject,
+                )
+                .values(snapshot=data)
+            )
             record_change(session, identity.username)
 
     def snapshot(self, username: str) -> tuple[Identity, datetime] | None:
         """The identity kept by :meth:`record_snapshot` and when it was recorded, if any."""
         with self._db.engine.connect() as connection:
-            data = connection.execute(select(_ACCOUNTS.c.snapshot).where(
-                _ACCOUNTS.c.username == username)).scalar()
+            data = connection.execute(
+                select(_ACCOUNTS.c.snapshot).where(_ACCOUNTS.c.username == username)
+            ).scalar()
         if not data:
             return None
-        return (Identity.from_dict(data["identity"]),
-                datetime.fromtimestamp(data["recorded_at"], timezone.utc))
+        return (
+            Identity.from_dict(data["identity"]),
+            datetime.fromtimestamp(data["recorded_at"], UTC),
+        )
 
     def release(self, username: str) -> None:
         """Forget who owns ``username`` (when its user is deleted), and its app passwords."""
@@ -165,5 +198,12 @@ class AccountRegistry:
 
 
 def _owner(account: Account) -> Owner:
-    return Owner(account.username, account.provider, account.subject, account.disabled,
-                 account.last_login_at, tuple(account.last_groups or ()), account.created_at)
+    return Owner(
+        account.username,
+        account.provider,
+        account.subject,
+        account.disabled,
+        account.last_login_at,
+        tuple(account.last_groups or ()),
+        account.created_at,
+    )

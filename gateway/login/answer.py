@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.mapping import RESERVED_KEYS as RESERVED, Evaluation
+from gateway.mapping import RESERVED_KEYS as RESERVED
+from gateway.mapping import Evaluation
 from gateway.mapping.policy import MAX_QUOTA
-
 
 
 class ContractViolation(AssertionError):

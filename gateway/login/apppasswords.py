@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from gateway.storage.db import Database, advisory_lock
 from gateway.login.credchanges import record_change
+from gateway.storage.db import Database, advisory_lock
 from gateway.storage.models import AppPassword
 from providers.sql import utcnow
 
@@ -39,11 +39,23 @@ LAST_USE_RESOLUTION = timedelta(seconds=60)
 CREATE_LOCK_CLASS = 0x64646761
 
 _TABLE = AppPassword.__table__
-_BY_ID = select(_TABLE.c.username, _TABLE.c.kind, _TABLE.c.secret_sha256, _TABLE.c.expires_at,
-                _TABLE.c.revoked_at, _TABLE.c.last_used_at).where(_TABLE.c.id == bindparam("id"))
-_ACTIVE_OF = (select(func.count()).select_from(_TABLE)
-              .where(_TABLE.c.username == bindparam("username"), _TABLE.c.kind == bindparam("kind"),
-                     _TABLE.c.revoked_at.is_(None)))
+_BY_ID = select(
+    _TABLE.c.username,
+    _TABLE.c.kind,
+    _TABLE.c.secret_sha256,
+    _TABLE.c.expires_at,
+    _TABLE.c.revoked_at,
+    _TABLE.c.last_used_at,
+).where(_TABLE.c.id == bindparam("id"))
+_ACTIVE_OF = (
+    select(func.count())
+    .select_from(_TABLE)
+    .where(
+        _TABLE.c.username == bindparam("username"),
+        _TABLE.c.kind == bindparam("kind"),
+        _TABLE.c.revoked_at.is_(None),
+    )
+)
 
 
 class AppPasswordError(ValueError):
@@ -96,8 +108,9 @@ class AppPasswords:
         self._noun = "app passwords" if kind == "app" else "API keys"
         self._format = re.compile(re.escape(self._prefix) + r"([a-z0-9]{12})_([A-Za-z0-9_-]{43})")
 
-    def create(self, username: str, name: str, lifetime: timedelta | None = None
-               ) -> tuple[AppPasswordView, str]:
+    def create(
+        self, username: str, name: str, lifetime: timedelta | None = None
+    ) -> tuple[AppPasswordView, str]:
         """A new app password for ``username``: its view and the password, which is returned
         only here and never stored. Raises AppPasswordError for a bad name or lifetime, or
         when the user already has MAX_PER_USER active ones."""
@@ -112,12 +125,19 @@ class AppPasswords:
         expires_at = now + lifetime if lifetime else None
         with self._db.engine.begin() as connection:
             _serialise_creates(connection, username)
-            connection.execute(insert(_TABLE).values(
-                id=public_id, username=username, kind=self._kind, name=name,
-                secret_sha256=_digest(secret), created_at=now, expires_at=expires_at))
+            connection.execute(
+                insert(_TABLE).values(
+                    id=public_id,
+                    username=username,
+                    kind=self._kind,
+                    name=name,
+                    secret_sha256=_digest(secret),
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
             # Counted after the insert, in its transaction: over the cap rolls the insert back.
-            active = connection.execute(
-                _ACTIVE_OF, {"username": username, "kind": self._kind}).scalar_one()
+            active = connection.execute(_ACTIVE_OF, {"username": username, "kind": self._kind}).scalar_one()
             if active > MAX_PER_USER:
                 raise AppPasswordError(f"at most {MAX_PER_USER} {self._noun}; revoke one first")
         view = AppPasswordView(public_id, name, now, expires_at, None)
@@ -136,8 +156,13 @@ class AppPasswords:
         expected = row.secret_sha256 if row is not None else "0" * 64
         matches = hmac.compare_digest(_digest(secret), expected)
         now = self._clock()
-        if row is None or not matches or row.kind != self._kind or row.revoked_at is not None \
-                or (row.expires_at is not None and row.expires_at <= now):
+        if (
+            row is None
+            or not matches
+            or row.kind != self._kind
+            or row.revoked_at is not None
+            or (row.expires_at is not None and row.expires_at <= now)
+        ):
             return None
         return AppPasswordMatch(public_id, row.username, row.last_used_at, row.expires_at)
 
@@ -154,10 +179,14 @@ class AppPasswords:
         """The user's app passwords that are not revoked (expired ones included), newest first."""
         with self._db.session() as session:
             rows = session.scalars(
-                select(AppPassword).where(AppPassword.username == username,
-                                          AppPassword.kind == self._kind,
-                                          AppPassword.revoked_at.is_(None))
-                .order_by(AppPassword.created_at.desc(), AppPassword.id)).all()
+                select(AppPassword)
+                .where(
+                    AppPassword.username == username,
+                    AppPassword.kind == self._kind,
+                    AppPassword.revoked_at.is_(None),
+                )
+                .order_by(AppPassword.created_at.desc(), AppPassword.id)
+            ).all()
             return [_view(row) for row in rows]
 
     def revoke_all(self, username: str) -> int:
@@ -165,9 +194,10 @@ class AppPasswords:
         how many."""
         with self._db.session() as session:
             result = session.execute(
-                update(AppPassword).where(AppPassword.username == username,
-                                          AppPassword.revoked_at.is_(None))
-                .values(revoked_at=self._clock()))
+                update(AppPassword)
+                .where(AppPassword.username == username, AppPassword.revoked_at.is_(None))
+                .values(revoked_at=self._clock())
+            )
             record_change(session, username)
             return result.rowcount or 0
 
@@ -175,11 +205,15 @@ class AppPasswords:
         """Revoke one of the user's app passwords; False if there was no such active one."""
         with self._db.session() as session:
             result = session.execute(
-                update(AppPassword).where(AppPassword.id == public_id,
-                                          AppPassword.username == username,
-                                          AppPassword.kind == self._kind,
-                                          AppPassword.revoked_at.is_(None))
-                .values(revoked_at=self._clock()))
+                update(AppPassword)
+                .where(
+                    AppPassword.id == public_id,
+                    AppPassword.username == username,
+                    AppPassword.kind == self._kind,
+                    AppPassword.revoked_at.is_(None),
+                )
+                .values(revoked_at=self._clock())
+            )
             if result.rowcount:
                 record_change(session, username)
             return result.rowcount > 0

@@ -33,9 +33,9 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -83,9 +83,16 @@ class _Entry:
 class VerifiedCredentials:
     """The per-process cache (see the module docstring). Thread-safe."""
 
-    def __init__(self, changes: CredentialChanges, settings: CacheSettings, *,
-                 signal: SharedCounter | None = None, poll_seconds: float = 0.25,
-                 stale_after_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        changes: CredentialChanges,
+        settings: CacheSettings,
+        *,
+        signal: SharedCounter | None = None,
+        poll_seconds: float = 0.25,
+        stale_after_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         """``signal``: this machine's change counter; a lookup that finds it bumped reads the
         changes first, so on one machine a change is seen by the next login on every worker,
         not up to ``poll_seconds`` later."""
@@ -106,14 +113,14 @@ class VerifiedCredentials:
         self._last_read: float | None = None
         self._generation = 0
         self._polls = 0
-        self._poller = PeriodicFlush(self.poll, poll_seconds, "credential-cache",
-                                     at_exit=False)
+        self._poller = PeriodicFlush(self.poll, poll_seconds, "credential-cache", at_exit=False)
 
     @property
     def enabled(self) -> bool:
         return self.settings.max_entries > 0 and (
             self.settings.app_password_seconds > 0
-            or any(ttl > 0 for _, ttl in self.settings.provider_seconds))
+            or any(ttl > 0 for _, ttl in self.settings.provider_seconds)
+        )
 
     def lookup(self, username: str, password: str) -> Identity | None:
         """The identity these exact credentials proved within their TTL, or None."""
@@ -145,8 +152,16 @@ class VerifiedCredentials:
         """Take before verifying; pass to :meth:`remember`."""
         return self._generation
 
-    def remember(self, username: str, password: str, identity: Identity, *, app_password: bool,
-                 generation: int, valid_until: datetime | None = None) -> None:
+    def remember(
+        self,
+        username: str,
+        password: str,
+        identity: Identity,
+        *,
+        app_password: bool,
+        generation: int,
+        valid_until: datetime | None = None,
+    ) -> None:
         """Keep a successful verification for its provider's TTL, cut short at ``valid_until``
         (an app password's expiry); unless a change was read since ``generation`` (the
         verification may have used what that change replaced) or the TTL is 0."""
@@ -176,16 +191,17 @@ class VerifiedCredentials:
                 self._max_id = self._changes.newest_id()
             rows = self._changes.since(wall - REREAD_WINDOW, self._max_id)
         except SQLAlchemyError as error:
-            log.warning("credential cache: cannot read credential changes (%s); serving no "
-                        "cached logins meanwhile", type(error).__name__)
+            log.warning(
+                "credential cache: cannot read credential changes (%s); serving no cached logins meanwhile",
+                type(error).__name__,
+            )
             return False
         self._polls += 1
         if self._polls % 2400 == 1:  # about every ten minutes at the default interval
             self._prune()
         with self._lock:
             self._max_id = max([self._max_id or 0, *(row_id for row_id, _ in rows)])
-            first_or_late = (self._last_read is None
-                             or now - self._last_read > FORGET_ALL_AFTER_SECONDS)
+            first_or_late = self._last_read is None or now - self._last_read > FORGET_ALL_AFTER_SECONDS
             new = [(row_id, username) for row_id, username in rows if row_id not in self._seen]
             self._seen = {row_id for row_id, _ in rows}
             usernames = [None] if first_or_late else [username for _, username in new]
@@ -200,8 +216,7 @@ class VerifiedCredentials:
         try:
             self._changes.prune()
         except SQLAlchemyError as error:
-            log.warning("credential cache: cannot prune credential changes (%s)",
-                        type(error).__name__)
+            log.warning("credential cache: cannot prune credential changes (%s)", type(error).__name__)
 
     def stop(self) -> None:
         """Stop reading changes (the process is shutting these services down)."""
@@ -236,6 +251,7 @@ class VerifiedCredentials:
                 del self._by_user[entry.username]
 
     def _digest(self, username: str, password: str) -> bytes:
-        message = username.encode("utf-8", "surrogatepass") + b"\x00" + \
-            password.encode("utf-8", "surrogatepass")
+        message = (
+            username.encode("utf-8", "surrogatepass") + b"\x00" + password.encode("utf-8", "surrogatepass")
+        )
         return hmac.new(self._key, message, hashlib.sha256).digest()

@@ -9,7 +9,6 @@ database (:func:`record_change`), so no commit can make a change without its row
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-
 from pathlib import Path
 
 from sqlalchemy import delete, event, func, insert, or_, select
@@ -70,7 +69,8 @@ class CredentialChanges:
             rows = connection.execute(
                 select(_CHANGES.c.id, _CHANGES.c.username)
                 .where(or_(_CHANGES.c.changed_at >= moment, _CHANGES.c.id > after_id))
-                .order_by(_CHANGES.c.id)).all()
+                .order_by(_CHANGES.c.id)
+            ).all()
         return [(row.id, row.username) for row in rows]
 
     def newest_id(self) -> int:

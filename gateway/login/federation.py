@@ -18,14 +18,14 @@ is what makes the snapshot safe to use.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
 
 from gateway.login.accounts import AccountRegistry, Owner, UsernameTaken
 from gateway.login.apppasswords import AppPasswords, looks_like_app_password
-from gateway.observe.audit import AuditLog
 from gateway.login.usernames import UsernamePolicy
+from gateway.observe.audit import AuditLog
 from providers.base import Identity, IdentityLookup, PasswordProvider, Rejection
 from providers.sql import utcnow
 
@@ -43,9 +43,17 @@ class Denied(Exception):
 
 
 class Federation:
-    def __init__(self, providers: Sequence[object], accounts: AccountRegistry, audit: AuditLog,
-                 usernames: UsernamePolicy, app_passwords: AppPasswords | None = None, *,
-                 reserved: Iterable[str] = (), snapshot_max_age: timedelta = timedelta(days=30)):
+    def __init__(
+        self,
+        providers: Sequence[object],
+        accounts: AccountRegistry,
+        audit: AuditLog,
+        usernames: UsernamePolicy,
+        app_passwords: AppPasswords | None = None,
+        *,
+        reserved: Iterable[str] = (),
+        snapshot_max_age: timedelta = timedelta(days=30),
+    ):
         self._providers = {provider.id: provider for provider in providers}
         # Capabilities are checked once here: isinstance on a runtime Protocol costs ~13 us.
         self._password_order = [p for p in providers if isinstance(p, PasswordProvider)]
@@ -69,8 +77,10 @@ class Federation:
     def check_typed_username(self, typed: str) -> None:
         """Refuse a username that is not exactly canonical (contract §2.1)."""
         if not self.usernames.is_canonical(typed):
-            log.info("refused non-canonical username spelling (canonical form: %r)",
-                     self.usernames.canonical(typed))
+            log.info(
+                "refused non-canonical username spelling (canonical form: %r)",
+                self.usernames.canonical(typed),
+            )
             raise Denied(401, "non_canonical_username")
 
     def authenticate_password(self, username: str, password: str) -> Identity:
@@ -103,13 +113,18 @@ class Federation:
         if isinstance(result, Rejection):
             raise Denied(401, result.value, counts_as_failure=True)
         if result.username != username:
-            log.warning("provider %s returned username %r for %r; refusing",
-                        result.provider, result.username, username)
+            log.warning(
+                "provider %s returned username %r for %r; refusing",
+                result.provider,
+                result.username,
+                username,
+            )
             raise Denied(401, "provider_username_mismatch", counts_as_failure=True)
         return self.admit(result, owner), None
 
-    def _authenticate_app_password(self, username: str, password: str, owner: Owner | None
-                                   ) -> tuple[Identity, datetime | None]:
+    def _authenticate_app_password(
+        self, username: str, password: str, owner: Owner | None
+    ) -> tuple[Identity, datetime | None]:
         """The owner's current identity for one of their app passwords, or Denied. Its last use
         is recorded only after every check here has passed (username, owner, disabled, snapshot
         age), so a login refused here is not shown as a use."""
@@ -146,8 +161,10 @@ class Federation:
                 current, until = snapshot[0], snapshot[1] + self._snapshot_max_age
         if current is Rejection.DISABLED:
             raise Denied(403, "account_disabled")
-        if isinstance(current, Rejection) or (current.provider, current.subject) != \
-                (owner.provider, owner.subject):
+        if isinstance(current, Rejection) or (current.provider, current.subject) != (
+            owner.provider,
+            owner.subject,
+        ):
             raise Denied(401, "app_password_owner_gone", counts_as_failure=True)
         return self.admit(current, owner), until
 
@@ -169,14 +186,24 @@ class Federation:
         ``owner`` is the ownership record already read for this username, if any.
         """
         if identity.username in self._reserved and identity.provider not in self._password_ids:
-            self._audit.record("username_collision", "refused", username=identity.username,
-                               provider=identity.provider, owner="reserved")
+            self._audit.record(
+                "username_collision",
+                "refused",
+                username=identity.username,
+                provider=identity.provider,
+                owner="reserved",
+            )
             raise Denied(403, "reserved_username")
         try:
             owner = self._accounts.claim(identity, known=owner)
         except UsernameTaken as taken:
-            self._audit.record("username_collision", "refused", username=identity.username,
-                               provider=identity.provider, owner=taken.owner_provider)
+            self._audit.record(
+                "username_collision",
+                "refused",
+                username=identity.username,
+                provider=identity.provider,
+                owner=taken.owner_provider,
+            )
             raise Denied(403, "username_owned_by_other_provider") from None
         if owner.disabled:
             raise Denied(403, "account_disabled")

@@ -9,7 +9,7 @@ Tokens are routed by what they say they are, never by trying keys until one fits
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from providers.base import Identity
 from providers.oidc.provider import OidcProvider, OidcRejected, unverified_segment

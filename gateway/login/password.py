@@ -8,8 +8,8 @@ from datetime import datetime
 
 from gateway.login.apppasswords import looks_like_app_password
 from gateway.login.federation import Denied
-from gateway.services import Services
 from gateway.login.throttle import Throttled
+from gateway.services import Services
 from providers.base import Identity
 
 MAX_PASSWORD_CHARS = 1024  # longer is refused unhashed: bounds the cost of one attempt
@@ -48,8 +48,14 @@ def registry_password_login(svc: Services, username: str, password: str) -> tupl
     if identity is not None and not svc.throttle.has_failures(username):
         return identity, True
     identity, valid_until = _verified(svc, username, password)
-    cache.remember(username, password, identity, app_password=looks_like_app_password(password),
-                   generation=generation, valid_until=valid_until)
+    cache.remember(
+        username,
+        password,
+        identity,
+        app_password=looks_like_app_password(password),
+        generation=generation,
+        valid_until=valid_until,
+    )
     return identity, False
 
 

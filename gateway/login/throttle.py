@@ -22,8 +22,9 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from gateway.observe.metrics import count_throttle
 from gateway.storage.state import StateStore, StoreUnavailable
@@ -59,8 +60,9 @@ class ThrottleSettings:
     window_seconds: float = 3600.0
 
     def limits(self) -> ThrottleLimits:
-        return ThrottleLimits(self.free_failures, self.base_delay_seconds,
-                              self.max_delay_seconds, self.window_seconds)
+        return ThrottleLimits(
+            self.free_failures, self.base_delay_seconds, self.max_delay_seconds, self.window_seconds
+        )
 
 
 class Attempt:
@@ -70,7 +72,7 @@ class Attempt:
     provider outage) releases the reservation without counting anything.
     """
 
-    def __init__(self, throttle: "AccountThrottle", username: str, token: str):
+    def __init__(self, throttle: AccountThrottle, username: str, token: str):
         self._throttle = throttle
         self._username = username
         self._token = token
@@ -94,7 +96,7 @@ class Attempt:
         self._settled = True
         return self._throttle._finish(self._username, self._token, outcome)
 
-    def __enter__(self) -> "Attempt":
+    def __enter__(self) -> Attempt:
         return self
 
     def __exit__(self, *_exc) -> None:
@@ -110,9 +112,14 @@ class AccountThrottle:
     would be worse than a looser count; no throttle at all would be worse than both.
     """
 
-    def __init__(self, store: StateStore, settings: ThrottleSettings, clock=time.time,
-                 sleep: Callable[[float], None] = time.sleep,
-                 wait_limit_seconds: float = RESERVATION_WAIT_SECONDS):
+    def __init__(
+        self,
+        store: StateStore,
+        settings: ThrottleSettings,
+        clock=time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        wait_limit_seconds: float = RESERVATION_WAIT_SECONDS,
+    ):
         self._store = store
         # Bounded: spraying distinct names while Redis is down cannot grow it without limit.
         self._fallback = MemoryStore(max_entries=50_000)
@@ -130,8 +137,11 @@ class AccountThrottle:
         token = secrets.token_hex(8)
         waited, polls = 0.0, 0
         while True:
-            result = self._with_store(lambda store: store.begin_attempt(
-                username, token, self._clock(), self._limits, RESERVATION_SECONDS))
+            result = self._with_store(
+                lambda store: store.begin_attempt(
+                    username, token, self._clock(), self._limits, RESERVATION_SECONDS
+                )
+            )
             if result == 0.0:
                 return Attempt(self, username, token)
             if result > 0:
@@ -180,8 +190,9 @@ class AccountThrottle:
         self._finish(username, None, AttemptOutcome.SUCCESS)
 
     def _finish(self, username: str, token: str | None, outcome: AttemptOutcome) -> float:
-        delay = self._with_store(lambda store: store.end_attempt(
-            username, token, self._clock(), self._limits, outcome))
+        delay = self._with_store(
+            lambda store: store.end_attempt(username, token, self._clock(), self._limits, outcome)
+        )
         if outcome is AttemptOutcome.FAILURE:
             count_throttle("failure_counted")
             if delay > 0:

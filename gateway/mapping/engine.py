@@ -32,14 +32,17 @@ Pure Python: no I/O, no clock, no logging.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal
 
 from providers.base import Identity
 
 from .policy import (
+    _QUOTA_MSG,
+    _ROLE_MSG,
     MAX_QUOTA,
     RESERVED_KEYS,
     UNLIMITED,
@@ -48,15 +51,12 @@ from .policy import (
     MetadataValue,
     Policy,
     Quota,
-    _QUOTA_MSG,
-    _ROLE_MSG,
     is_metadata_value,
     is_quota,
     is_role_name,
 )
 
 TraceKind = Literal["default", "expose", "grant", "require", "override", "quota"]
-
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,15 @@ def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | 
     facts = _Facts(identity)
     trace: list[RuleTrace] = []
     roles: dict[str, None] = dict.fromkeys(policy.default_roles)  # an ordered set
-    trace.append(RuleTrace("defaults", "default", True, "always applied",
-                           _describe(policy.default_roles, policy.default_max_storage_mb, {})))
+    trace.append(
+        RuleTrace(
+            "defaults",
+            "default",
+            True,
+            "always applied",
+            _describe(policy.default_roles, policy.default_max_storage_mb, {}),
+        )
+    )
 
     metadata: dict[str, MetadataValue] = {}
     trace.append(_expose(policy.expose, identity, metadata))
@@ -112,8 +119,11 @@ def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | 
             if not matched and deny_reason is None:
                 deny_reason = f"require rule {rule.name!r} not satisfied: {why}"
             continue
-        trace.append(RuleTrace(rule.name, "grant", matched, why,
-                               _describe(rule.roles, rule.max_storage_mb, rule.metadata)))
+        trace.append(
+            RuleTrace(
+                rule.name, "grant", matched, why, _describe(rule.roles, rule.max_storage_mb, rule.metadata)
+            )
+        )
         if matched:
             roles.update(dict.fromkeys(rule.roles))
             metadata.update(rule.metadata)
@@ -199,7 +209,7 @@ def _safe_str(value: Any) -> str:
     # Attribute values are arbitrary provider objects; a broken __str__ must not fail a login.
     try:
         text = str(value)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return ""
     return text if isinstance(text, str) else ""
 
@@ -207,7 +217,7 @@ def _safe_str(value: Any) -> str:
 def _safe_repr(value: Any) -> str:
     try:
         return repr(value)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return f"<{type(value).__name__}>"
 
 
@@ -320,8 +330,9 @@ def _split_roles(value: Any) -> tuple[tuple[str, ...], list[str]]:
     return tuple(good), bad
 
 
-def _apply_overrides(overrides: Any, roles: dict[str, None], metadata: dict[str, MetadataValue],
-                     trace: list[RuleTrace]) -> Quota | None:
+def _apply_overrides(
+    overrides: Any, roles: dict[str, None], metadata: dict[str, MetadataValue], trace: list[RuleTrace]
+) -> Quota | None:
     """Merge valid overrides into ``roles``/``metadata``, trace each key, return the quota override."""
     if overrides is None:
         trace.append(RuleTrace("overrides", "override", False, "no per-user overrides"))
@@ -329,7 +340,7 @@ def _apply_overrides(overrides: Any, roles: dict[str, None], metadata: dict[str,
     try:
         # Overrides come from an admin-edited database: a broken mapping is ignored, not raised.
         items = list(overrides.items()) if isinstance(overrides, Mapping) else None
-    except Exception:  # noqa: BLE001
+    except Exception:
         items = None
     if items is None:
         trace.append(RuleTrace("overrides", "override", False, "ignored: overrides are not a mapping"))
@@ -358,7 +369,9 @@ def _apply_overrides(overrides: Any, roles: dict[str, None], metadata: dict[str,
     return quota
 
 
-def _decide_quota(default: Quota, granted: list[tuple[str, Quota]], override: Quota | None) -> tuple[Quota, str]:
+def _decide_quota(
+    default: Quota, granted: list[tuple[str, Quota]], override: Quota | None
+) -> tuple[Quota, str]:
     if override is not None:
         return override, f"{_quota_text(override)} from the per-user override (it wins)"
     if granted:

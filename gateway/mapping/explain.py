@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .engine import Evaluation, RuleTrace
 
@@ -60,7 +61,7 @@ def format_explanation(evaluation: Evaluation, answer: Mapping[str, Any]) -> str
     lines.append("Answer:")
     try:
         body = json.dumps(dict(answer), indent=2, ensure_ascii=False, default=repr)
-    except Exception:  # noqa: BLE001 — an explanation must still print for a malformed answer
+    except Exception:
         body = repr(answer)
     lines.extend("  " + line for line in body.splitlines())
     return "\n".join(lines) + "\n"

@@ -4,7 +4,8 @@ the memo starts over. Identities whose data cannot be hashed are simply evaluate
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .engine import Evaluation, evaluate
 from .policy import Policy
@@ -23,8 +24,11 @@ class EvaluationMemo:
         # land in that policy's dictionaries. The second maps id(identity) to (identity,
         # evaluation): Identity is immutable, so the same object (a cached session's, on the
         # token path) skips building the value key.
-        self._memo: tuple[Policy | None, dict[Any, Evaluation], dict[int, tuple[Any, Evaluation]]] \
-            = (None, {}, {})
+        self._memo: tuple[Policy | None, dict[Any, Evaluation], dict[int, tuple[Any, Evaluation]]] = (
+            None,
+            {},
+            {},
+        )
 
     @property
     def policy(self) -> Policy:
@@ -51,10 +55,16 @@ class EvaluationMemo:
 
     def _evaluate_by_value(self, policy: Policy, entries: dict[Any, Evaluation], identity) -> Evaluation:
         try:
-            key = (identity.provider, identity.subject, _freeze(identity.username),
-                   _freeze(identity.email), _freeze(identity.display_name),
-                   _freeze(identity.groups), _freeze(identity.attributes),
-                   _freeze(identity.overrides))
+            key = (
+                identity.provider,
+                identity.subject,
+                _freeze(identity.username),
+                _freeze(identity.email),
+                _freeze(identity.display_name),
+                _freeze(identity.groups),
+                _freeze(identity.attributes),
+                _freeze(identity.overrides),
+            )
             found = entries.get(key)
         except TypeError:  # an unhashable value somewhere: no memo for this identity
             return evaluate(policy, identity, identity.overrides)

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Mapping, Union
+from typing import Any, Literal, Union
 
 from gateway.config.errors import ConfigError
 
@@ -283,8 +284,11 @@ class _Parser:
                 names = self.names(value[kind], f"{key}.{kind}")
                 checks.append(_make_check(kind, names, ci and kind in _CASE_FOLDED_KINDS))
         if not checks:
-            raise self.fail(key, "needs at least one of provider, group, group_glob, username, "
-                                 "username_glob, attribute (or all: true)")
+            raise self.fail(
+                key,
+                "needs at least one of provider, group, group_glob, username, "
+                "username_glob, attribute (or all: true)",
+            )
         return Condition(tuple(checks))
 
     def names(self, value: Any, key: str) -> tuple[str, ...]:

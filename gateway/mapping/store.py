@@ -12,16 +12,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.config.errors import ConfigError
-from gateway.storage.db import Database
 from gateway.mapping import Policy, parse_policy
+from gateway.storage.db import Database
 from gateway.storage.models import MappingPolicyRow
 from providers.sql import utcnow
 
@@ -55,9 +56,16 @@ class PolicyVersion:
 
 
 class PolicyStore:
-    def __init__(self, database: Database, source: str, file_document: Mapping[str, Any] | None,
-                 file_policy: Policy, *, refresh_seconds: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        database: Database,
+        source: str,
+        file_document: Mapping[str, Any] | None,
+        file_policy: Policy,
+        *,
+        refresh_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.source = source
         self._db = database
         self._file_document = dict(file_document or {})
@@ -99,14 +107,22 @@ class PolicyStore:
                 return
         try:
             with self._db.engine.begin() as connection:
-                connection.execute(_TABLE.insert(), {
-                    "id": ROW_ID, "document": self._file_document, "version": 1,
-                    "updated_at": utcnow(), "updated_by": "(config file)"})
+                connection.execute(
+                    _TABLE.insert(),
+                    {
+                        "id": ROW_ID,
+                        "document": self._file_document,
+                        "version": 1,
+                        "updated_at": utcnow(),
+                        "updated_by": "(config file)",
+                    },
+                )
         except IntegrityError:
             pass  # another process seeded it first
 
-    def save(self, document: Mapping[str, Any], *, by: str,
-             expected_version: int | None = None) -> PolicyVersion:
+    def save(
+        self, document: Mapping[str, Any], *, by: str, expected_version: int | None = None
+    ) -> PolicyVersion:
         """Validate and store a new policy document; return the new version.
 
         Raises PolicyReadOnly in file mode, ConfigError (naming the dotted key) for an invalid
@@ -122,8 +138,10 @@ class PolicyStore:
                 raise PolicyConflict(stored)
             now = utcnow()
             result = connection.execute(
-                update(_TABLE).where(_TABLE.c.id == ROW_ID, _TABLE.c.version == stored)
-                .values(document=dict(document), version=stored + 1, updated_at=now, updated_by=by))
+                update(_TABLE)
+                .where(_TABLE.c.id == ROW_ID, _TABLE.c.version == stored)
+                .values(document=dict(document), version=stored + 1, updated_at=now, updated_by=by)
+            )
             if result.rowcount != 1:
                 raise PolicyConflict(stored + 1)
         saved = PolicyVersion(stored + 1, policy, dict(document), now, by)
@@ -146,8 +164,11 @@ class PolicyStore:
         except ConfigError as error:
             # Only an edit outside the gateway can store an invalid document; keep serving the
             # last good one rather than failing every login.
-            log.error("stored mapping policy version %s is invalid, keeping version %s: %s",
-                      row.version, self._current.version, error)
+            log.error(
+                "stored mapping policy version %s is invalid, keeping version %s: %s",
+                row.version,
+                self._current.version,
+                error,
+            )
             return
-        self._current = PolicyVersion(row.version, policy, row.document, row.updated_at,
-                                      row.updated_by)
+        self._current = PolicyVersion(row.version, policy, row.document, row.updated_at, row.updated_by)

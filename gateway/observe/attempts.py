@@ -9,7 +9,7 @@ the detailed outcome and its class, and the duration; never a password, token or
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 from gateway.observe.logs import AuthEvents
 from gateway.observe.metrics import AuthMetrics, outcome_class
@@ -23,8 +23,9 @@ class AttemptRecorder:
         self._metrics = AuthMetrics(provider_ids)
         self._events = events
 
-    def record(self, path: str, username: str | None, provider: str | None, status: int,
-               outcome: str, started: float) -> None:
+    def record(
+        self, path: str, username: str | None, provider: str | None, status: int, outcome: str, started: float
+    ) -> None:
         """Record an attempt on ``path`` answered with HTTP ``status``; ``outcome`` is the
         detailed reason (``success``, ``wrong_credentials``, ``token_expired``…) and
         ``started`` its ``time.perf_counter()`` start."""
@@ -32,5 +33,10 @@ class AttemptRecorder:
         outcome_kind = outcome_class(status)
         self._metrics.attempt(path, provider, outcome_kind, seconds)
         self._events.record(
-            auth_user=(username or "?")[:127], auth_provider=provider, auth_path=path,
-            auth_outcome=outcome, auth_class=outcome_kind, duration_ms=round(seconds * 1000, 2))
+            auth_user=(username or "?")[:127],
+            auth_provider=provider,
+            auth_path=path,
+            auth_outcome=outcome,
+            auth_class=outcome_kind,
+            duration_ms=round(seconds * 1000, 2),
+        )

@@ -19,19 +19,38 @@ class AuditLog:
     def __init__(self, database: Database):
         self._db = database
 
-    def record(self, event: str, outcome: str, *, username: str | None = None,
-               provider: str | None = None, **detail: Any) -> None:
+    def record(
+        self,
+        event: str,
+        outcome: str,
+        *,
+        username: str | None = None,
+        provider: str | None = None,
+        **detail: Any,
+    ) -> None:
         """Write one event. An audit write that fails is logged, not raised: it must not turn
         a correct answer into an error."""
         try:
             with self._db.engine.begin() as connection:
-                connection.execute(_INSERT, {
-                    "at": utcnow(), "event": event, "outcome": outcome,
-                    "username": _clean(username), "provider": _clean(provider),
-                    "detail": {key: _clean(value) for key, value in detail.items()}})
+                connection.execute(
+                    _INSERT,
+                    {
+                        "at": utcnow(),
+                        "event": event,
+                        "outcome": outcome,
+                        "username": _clean(username),
+                        "provider": _clean(provider),
+                        "detail": {key: _clean(value) for key, value in detail.items()},
+                    },
+                )
         except SQLAlchemyError as error:
-            log.error("audit write failed (%s): event=%s outcome=%s user=%s",
-                      type(error).__name__, event, outcome, username)
+            log.error(
+                "audit write failed (%s): event=%s outcome=%s user=%s",
+                type(error).__name__,
+                event,
+                outcome,
+                username,
+            )
 
 
 def _clean(value: Any) -> Any:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import text
 
-from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.services import Services
+from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.storage.state import StoreUnavailable
 from providers.base import ProviderUnavailable
 from providers.ldap import LdapProvider
@@ -29,8 +30,7 @@ def provider_status(services: Services) -> list[dict[str, Any]]:
     in configured order."""
     configured = services.config.providers
     with ThreadPoolExecutor(max_workers=max(1, len(configured))) as pool:
-        checks = [pool.submit(_check, services, settings.id, settings.type)
-                  for settings in configured]
+        checks = [pool.submit(_check, services, settings.id, settings.type) for settings in configured]
         return [check.result() for check in checks]
 
 
@@ -41,10 +41,15 @@ def _check(services: Services, provider_id: str, kind: str) -> dict[str, Any]:
         healthy, detail = _health(services, provider)
     except (ProviderUnavailable, *UNAVAILABLE_ERRORS) as error:
         healthy, detail = False, getattr(error, "reason", None) or f"{type(error).__name__}"
-    except Exception as error:  # noqa: BLE001 - one provider's bug must not hide the others
+    except Exception as error:
         healthy, detail = False, f"health check failed: {type(error).__name__}"
-    return {"id": provider_id, "type": kind, "healthy": healthy, "detail": detail,
-            "checkedMs": round((time.perf_counter() - started) * 1000)}
+    return {
+        "id": provider_id,
+        "type": kind,
+        "healthy": healthy,
+        "detail": detail,
+        "checkedMs": round((time.perf_counter() - started) * 1000),
+    }
 
 
 def _health(services: Services, provider: object) -> tuple[bool, str]:
@@ -66,8 +71,14 @@ class HealthMonitor:
     can be had: a stale answer is returned at once while one background refresh runs. Only
     the very first call waits, and for at most ``first_wait`` seconds."""
 
-    def __init__(self, check: Callable[[], list[dict[str, Any]]], *, max_age: float = 10.0,
-                 first_wait: float = 5.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        check: Callable[[], list[dict[str, Any]]],
+        *,
+        max_age: float = 10.0,
+        first_wait: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._check = check
         self._max_age = max_age
         self._first_wait = first_wait
@@ -92,9 +103,10 @@ class HealthMonitor:
     def _refresh(self) -> None:
         try:
             answer = self._check()
-        except Exception as error:  # noqa: BLE001 - a checker bug must not wedge the monitor
-            answer = [{"id": "?", "type": "?", "healthy": False, "detail": type(error).__name__,
-                       "checkedMs": 0}]
+        except Exception as error:
+            answer = [
+                {"id": "?", "type": "?", "healthy": False, "detail": type(error).__name__, "checkedMs": 0}
+            ]
         with self._lock:
             self._answer, self._checked_at, self._refreshing = answer, self._clock(), False
         self._done.set()
@@ -138,8 +150,7 @@ def readiness(services: Services, monitor: HealthMonitor) -> tuple[int, dict[str
     """
     database = database_check(services)
     store = store_check(services)
-    providers = [{"id": p["id"], "type": p["type"], "healthy": p["healthy"]}
-                 for p in monitor.providers()]
+    providers = [{"id": p["id"], "type": p["type"], "healthy": p["healthy"]} for p in monitor.providers()]
     serving = any(p["healthy"] for p in providers)
     body: dict[str, Any] = {"database": database}
     if store is not None:

@@ -94,8 +94,12 @@ class AuthEvents:
     def record(self, **fields) -> None:
         if not self._logger.isEnabledFor(logging.INFO):
             return
-        entry = {"time": _timestamp(time.time()), "level": "INFO", "logger": self.LOGGER,
-                 "message": "auth attempt"}
+        entry = {
+            "time": _timestamp(time.time()),
+            "level": "INFO",
+            "logger": self.LOGGER,
+            "message": "auth attempt",
+        }
         request_id = current_request_id.get()
         if request_id is not None:
             entry["request_id"] = request_id

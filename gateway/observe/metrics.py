@@ -21,7 +21,7 @@ import collections
 import os
 import threading
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # prometheus_client switches to multiprocess mode when the variable merely exists; an empty
@@ -29,8 +29,14 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 if os.environ.get(MULTIPROC_ENV) == "":
     del os.environ[MULTIPROC_ENV]
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -38,32 +44,47 @@ from gateway.observe.periodic import PeriodicFlush
 
 # Seconds: a token check takes about a millisecond, an argon2 login a few tens, LDAP and an
 # IdP round trip up to the configured time budget.
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                   10.0, 30.0)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 # The HTTP status of an attempt's answer, as the class an operator alerts on.
-OUTCOME_CLASSES = {200: "success", 302: "success", 303: "success", 400: "bad_request",
-                   413: "bad_request", 415: "bad_request", 401: "rejected", 403: "forbidden",
-                   429: "throttled", 503: "unavailable"}
+OUTCOME_CLASSES = {
+    200: "success",
+    302: "success",
+    303: "success",
+    400: "bad_request",
+    413: "bad_request",
+    415: "bad_request",
+    401: "rejected",
+    403: "forbidden",
+    429: "throttled",
+    503: "unavailable",
+}
 AUTH_PATHS = ("password", "token", "sso", "browser_password", "admin_token")
 THROTTLE_EVENTS = ("refused", "failure_counted", "lockout_started", "store_unavailable")
 
 LOGINS = Counter(
-    "gateway_auth_attempts", "Authentication attempts by path, provider and outcome class.",
-    ["path", "provider", "outcome"])
+    "gateway_auth_attempts",
+    "Authentication attempts by path, provider and outcome class.",
+    ["path", "provider", "outcome"],
+)
 LATENCY = Histogram(
-    "gateway_auth_duration_seconds", "Time to answer an authentication attempt.",
-    ["path", "provider"], buckets=LATENCY_BUCKETS)
-THROTTLE = Counter(
-    "gateway_throttle_events", "Per-account throttle events.", ["event"])
+    "gateway_auth_duration_seconds",
+    "Time to answer an authentication attempt.",
+    ["path", "provider"],
+    buckets=LATENCY_BUCKETS,
+)
+THROTTLE = Counter("gateway_throttle_events", "Per-account throttle events.", ["event"])
 CREDENTIAL_CACHE = Counter(
     "gateway_credential_cache_events",
     "Verified-credentials cache of the password path: hit, miss, eviction, invalidation.",
-    ["event"])
+    ["event"],
+)
 CREDENTIAL_CACHE_EVENTS = ("hit", "miss", "eviction", "invalidation")
 TOKEN_CHECKS = Counter(
-    "gateway_token_verifications", "Tokens presented on the token path, by kind and result.",
-    ["kind", "result"])
+    "gateway_token_verifications",
+    "Tokens presented on the token path, by kind and result.",
+    ["kind", "result"],
+)
 
 
 def outcome_class(status: int) -> str:
@@ -190,29 +211,40 @@ class StateCollector:
     """Gauges read at scrape time: provider health (from the cached health checks) and the
     age of each signing key."""
 
-    def __init__(self, provider_health: Callable[[], list[dict]], key_list: Callable[[], list[dict]],
-                 now: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        provider_health: Callable[[], list[dict]],
+        key_list: Callable[[], list[dict]],
+        now: Callable[[], float] = time.time,
+    ):
         self._provider_health = provider_health
         self._key_list = key_list
         self._now = now
 
     def collect(self):
-        up = GaugeMetricFamily("gateway_provider_up", "1 when the provider answered its last "
-                               "health check, else 0.", labels=["provider", "type"])
-        checked = GaugeMetricFamily("gateway_provider_check_duration_seconds",
-                                    "How long the provider's last health check took.",
-                                    labels=["provider", "type"])
+        up = GaugeMetricFamily(
+            "gateway_provider_up",
+            "1 when the provider answered its last health check, else 0.",
+            labels=["provider", "type"],
+        )
+        checked = GaugeMetricFamily(
+            "gateway_provider_check_duration_seconds",
+            "How long the provider's last health check took.",
+            labels=["provider", "type"],
+        )
         for provider in self._provider_health():
             up.add_metric([provider["id"], provider["type"]], 1.0 if provider["healthy"] else 0.0)
             checked.add_metric([provider["id"], provider["type"]], provider["checkedMs"] / 1000)
         yield up
         yield checked
-        ages = GaugeMetricFamily("gateway_signing_key_age_seconds",
-                                 "Age of each stored signing key, by state.",
-                                 labels=["kid", "state"])
+        ages = GaugeMetricFamily(
+            "gateway_signing_key_age_seconds",
+            "Age of each stored signing key, by state.",
+            labels=["kid", "state"],
+        )
         try:
             keys = self._key_list()
-        except Exception:  # noqa: BLE001 - a database outage must not break the scrape
+        except Exception:
             keys = []
         now = self._now()
         for key in keys:

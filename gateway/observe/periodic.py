@@ -6,7 +6,7 @@ import atexit
 import os
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 class PeriodicFlush:
@@ -17,8 +17,7 @@ class PeriodicFlush:
     worker), never inherited across a fork. An exception in ``flush`` skips that round only.
     """
 
-    def __init__(self, flush: Callable[[], None], interval: float, name: str, *,
-                 at_exit: bool = True):
+    def __init__(self, flush: Callable[[], None], interval: float, name: str, *, at_exit: bool = True):
         self._flush = flush
         self._at_exit = at_exit
         self._interval = interval
@@ -47,5 +46,5 @@ class PeriodicFlush:
             time.sleep(self._interval)
             try:
                 self._flush()
-            except Exception:  # noqa: BLE001 - e.g. a closed stream must not stop the thread
+            except Exception:
                 pass

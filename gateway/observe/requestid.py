@@ -11,8 +11,7 @@ import contextvars
 import itertools
 import os
 
-current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "request_id", default=None)
+current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 _PREFIX = os.urandom(4).hex()
 _counter = itertools.count(1)

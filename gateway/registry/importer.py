@@ -35,19 +35,20 @@ databases and writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from gateway.admin.roles import AdminRoles
 from gateway.login.credchanges import record_change
-from gateway.storage.models import Account
 from gateway.registry.source import RegistryUser, driver_reason, read_registry_users, resolve_source
 from gateway.registry.users import UNREADABLE_ROW, Target, interpret, registry_name, shown
 from gateway.services import Services
+from gateway.storage.models import Account
 from providers.local.aspnet import parse_aspnet_identity_hash
 from providers.local.models import LocalUser
 from providers.local.provider import local_subject
@@ -82,12 +83,15 @@ class Outcome:
         data: dict[str, Any] = {"registryUserName": self.registry_username, "action": self.action}
         if self.target is not None:
             overrides = self.target.overrides
-            data.update(userName=self.target.username, email=self.target.email,
-                        enabled=self.target.enabled, roles=list(overrides.get("roles", [])),
-                        maxStorageMB=overrides.get("maxStorageMB"),
-                        metadata={k: v for k, v in overrides.items()
-                                  if k not in ("roles", "maxStorageMB")},
-                        passwordHashFormat=self.target.hash_format)
+            data.update(
+                userName=self.target.username,
+                email=self.target.email,
+                enabled=self.target.enabled,
+                roles=list(overrides.get("roles", [])),
+                maxStorageMB=overrides.get("maxStorageMB"),
+                metadata={k: v for k, v in overrides.items() if k not in ("roles", "maxStorageMB")},
+                passwordHashFormat=self.target.hash_format,
+            )
         if self.reason:
             data["reason"] = self.reason
         if self.changes:
@@ -107,8 +111,12 @@ class ImportReport:
         return {action: sum(1 for o in self.outcomes if o.action == action) for action in ACTIONS}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "dryRun": self.dry_run, "summary": self.counts(),
-                "users": [outcome.to_dict() for outcome in self.outcomes]}
+        return {
+            "source": self.source,
+            "dryRun": self.dry_run,
+            "summary": self.counts(),
+            "users": [outcome.to_dict() for outcome in self.outcomes],
+        }
 
 
 @dataclass(frozen=True)
@@ -133,8 +141,7 @@ class RegistryImport:
         self._now = utcnow()
         self._provider_id = next((p.id for p in services.config.providers if p.type == "local"), None)
         if services.local_users is None or self._provider_id is None:
-            raise UserError("no local provider is configured: add one (type: local) to import "
-                            "Registry users")
+            raise UserError("no local provider is configured: add one (type: local) to import Registry users")
 
     def run(self, source: str, *, dry_run: bool, password: str | None = None) -> ImportReport:
         """Read ``source``, plan, and (unless ``dry_run``) apply. ``password`` is the database
@@ -169,9 +176,10 @@ class RegistryImport:
     def _interpret(self, user: RegistryUser) -> Outcome:
         name = registry_name(user)
         try:
-            result = interpret(user, self._svc.federation.usernames,
-                               self._svc.config.admin.username, self._now)
-        except Exception:  # noqa: BLE001 - interpret never raises; belt and braces
+            result = interpret(
+                user, self._svc.federation.usernames, self._svc.config.admin.username, self._now
+            )
+        except Exception:
             return Outcome(name, "skipped", reason=UNREADABLE_ROW)
         if result.target is None:
             return Outcome(name, "skipped", reason=result.skip_reason, notes=result.notes)
@@ -183,19 +191,27 @@ class RegistryImport:
             return _skip(outcome, f"the username belongs to provider {current.owner_provider!r}")
         if current.user_id is None:
             if current.owner_provider is not None:
-                return _skip(outcome, "the username is still recorded as taken; delete it with "
-                                      "`gateway users delete` first")
+                return _skip(
+                    outcome,
+                    "the username is still recorded as taken; delete it with `gateway users delete` first",
+                )
             return replace(outcome, action="create")
         changes = _changes(current, target)
         if not changes:
             return replace(outcome, action="unchanged")
         if parse_aspnet_identity_hash(current.password_hash) is None:
-            return replace(outcome, action="kept", reason=(
-                "a gateway user whose password is the gateway's own (created here, or logged in "
-                "or changed password since the import): not overwritten"))
+            return replace(
+                outcome,
+                action="kept",
+                reason=(
+                    "a gateway user whose password is the gateway's own (created here, or logged in "
+                    "or changed password since the import): not overwritten"
+                ),
+            )
         if current.updated_at != current.password_changed_at:
-            return replace(outcome, action="kept",
-                           reason="changed in the gateway since the import: not overwritten")
+            return replace(
+                outcome, action="kept", reason="changed in the gateway since the import: not overwritten"
+            )
         return replace(outcome, action="update", changes=changes)
 
     def _current(self, names: list[str]) -> dict[str, _Current]:
@@ -203,16 +219,23 @@ class RegistryImport:
         found: dict[str, _Current] = {}
         with self._svc.database.engine.connect() as connection:
             for start in range(0, len(names), _CHUNK):
-                chunk = names[start:start + _CHUNK]
-                for row in connection.execute(select(owners.c.username, owners.c.provider)
-                                              .where(owners.c.username.in_(chunk))):
+                chunk = names[start : start + _CHUNK]
+                for row in connection.execute(
+                    select(owners.c.username, owners.c.provider).where(owners.c.username.in_(chunk))
+                ):
                     found[row.username] = _Current(None, owner_provider=row.provider)
                 for row in connection.execute(select(users).where(users.c.username.in_(chunk))):
                     owner = found.get(row.username, _Current(None))
                     found[row.username] = _Current(
-                        row.id, row.email, row.enabled, dict(row.overrides or {}),
-                        row.password_hash, row.updated_at, row.password_changed_at,
-                        owner.owner_provider)
+                        row.id,
+                        row.email,
+                        row.enabled,
+                        dict(row.overrides or {}),
+                        row.password_hash,
+                        row.updated_at,
+                        row.password_changed_at,
+                        owner.owner_provider,
+                    )
         return found
 
     # -- applying ------------------------------------------------------------------------
@@ -235,15 +258,27 @@ class RegistryImport:
         target, now = outcome.target, utcnow()
         try:
             with self._svc.database.session() as session:
-                user = LocalUser(username=target.username, email=target.email,
-                                 password_hash=target.password_hash, enabled=target.enabled,
-                                 overrides=dict(target.overrides), created_at=now,
-                                 updated_at=now, password_changed_at=now)
+                user = LocalUser(
+                    username=target.username,
+                    email=target.email,
+                    password_hash=target.password_hash,
+                    enabled=target.enabled,
+                    overrides=dict(target.overrides),
+                    created_at=now,
+                    updated_at=now,
+                    password_changed_at=now,
+                )
                 session.add(user)
                 session.flush()
-                session.add(Account(username=target.username, provider=self._provider_id,
-                                    subject=local_subject(user.id), disabled=not target.enabled,
-                                    last_groups=[]))
+                session.add(
+                    Account(
+                        username=target.username,
+                        provider=self._provider_id,
+                        subject=local_subject(user.id),
+                        disabled=not target.enabled,
+                        last_groups=[],
+                    )
+                )
         except IntegrityError:
             return _skip(outcome, "the username was taken while importing; run the import again")
         except DataError as error:
@@ -253,8 +288,12 @@ class RegistryImport:
     def _update(self, outcome: Outcome) -> Outcome:
         target, now = outcome.target, utcnow()
         current = self._current([target.username]).get(target.username, _Current(None))
-        raced = replace(outcome, action="kept", changes=(),
-                        reason="changed in the gateway while importing: not overwritten")
+        raced = replace(
+            outcome,
+            action="kept",
+            changes=(),
+            reason="changed in the gateway while importing: not overwritten",
+        )
         if current.user_id is None or parse_aspnet_identity_hash(current.password_hash) is None:
             return raced
         users = LocalUser.__table__
@@ -263,19 +302,28 @@ class RegistryImport:
                 # Only the row as planned: a login, a password change or an edit since wins.
                 result = session.execute(
                     update(users)
-                    .where(users.c.id == current.user_id,
-                           users.c.password_hash == current.password_hash,
-                           users.c.updated_at == users.c.password_changed_at)
-                    .values(email=target.email, enabled=target.enabled,
-                            overrides=dict(target.overrides), password_hash=target.password_hash,
-                            updated_at=now, password_changed_at=now))
+                    .where(
+                        users.c.id == current.user_id,
+                        users.c.password_hash == current.password_hash,
+                        users.c.updated_at == users.c.password_changed_at,
+                    )
+                    .values(
+                        email=target.email,
+                        enabled=target.enabled,
+                        overrides=dict(target.overrides),
+                        password_hash=target.password_hash,
+                        updated_at=now,
+                        password_changed_at=now,
+                    )
+                )
                 if result.rowcount != 1:
                     raise _Raced
                 accounts = Account.__table__
-                session.execute(update(accounts)
-                                .where(accounts.c.username == target.username,
-                                       accounts.c.provider == self._provider_id)
-                                .values(disabled=not target.enabled))
+                session.execute(
+                    update(accounts)
+                    .where(accounts.c.username == target.username, accounts.c.provider == self._provider_id)
+                    .values(disabled=not target.enabled)
+                )
                 record_change(session, target.username)
         except _Raced:
             return raced
@@ -290,12 +338,22 @@ class RegistryImport:
             self._svc.accounts.set_disabled(target.username, True)  # ends any sessions
         AdminRoles(self._svc).ensure(target.overrides.get("roles", ()))
         if outcome.action == "create":
-            self._svc.audit.record("user_created", "ok", username=target.username,
-                                   provider=self._provider_id, source=AUDIT_SOURCE)
+            self._svc.audit.record(
+                "user_created",
+                "ok",
+                username=target.username,
+                provider=self._provider_id,
+                source=AUDIT_SOURCE,
+            )
         else:
-            self._svc.audit.record("user_updated", "ok", username=target.username,
-                                   provider=self._provider_id, source=AUDIT_SOURCE,
-                                   fields=",".join(outcome.changes))
+            self._svc.audit.record(
+                "user_updated",
+                "ok",
+                username=target.username,
+                provider=self._provider_id,
+                source=AUDIT_SOURCE,
+                fields=",".join(outcome.changes),
+            )
 
 
 class _Raced(Exception):
@@ -327,8 +385,9 @@ def _changes(current: _Current, target: Target) -> tuple[str, ...]:
     if current.overrides.get("maxStorageMB") != target.overrides.get("maxStorageMB"):
         changed.append("maxStorageMB")
     others = ("roles", "maxStorageMB")
-    if ({k: v for k, v in current.overrides.items() if k not in others}
-            != {k: v for k, v in target.overrides.items() if k not in others}):
+    if {k: v for k, v in current.overrides.items() if k not in others} != {
+        k: v for k, v in target.overrides.items() if k not in others
+    }:
         changed.append("metadata")
     if current.password_hash != target.password_hash:
         changed.append("password")

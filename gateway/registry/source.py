@@ -27,9 +27,11 @@ REQUIRED_USER_COLUMNS = ("Id", "UserName", "PasswordHash")
 OPTIONAL_USER_COLUMNS = ("Email", "Metadata", "LockoutEnd", "LockoutEnabled")
 MYSQL_SCHEMES = ("mysql", "mariadb")
 CONNECT_TIMEOUT_SECONDS = 10
-_BAD_URL = ("the database URL has a port or an option the driver cannot use (a port is a number "
-            "from 1 to 65535; an IPv6 host goes in [brackets]; options such as read_timeout are "
-            "numbers); percent-encode special characters of the password ('@' as %40)")
+_BAD_URL = (
+    "the database URL has a port or an option the driver cannot use (a port is a number "
+    "from 1 to 65535; an IPv6 host goes in [brackets]; options such as read_timeout are "
+    "numbers); percent-encode special characters of the password ('@' as %40)"
+)
 # What a bad URL option (``?read_timeout=abc``, ``?ssl=x``) raises while the driver reads it.
 _URL_VALUE_ERRORS = (ValueError, TypeError, AttributeError, LookupError, OverflowError)
 
@@ -76,9 +78,11 @@ def resolve_source(source: str, password: str | None = None) -> Source:
     scheme, _, rest = text.partition("://")
     if not scheme.lower().startswith("sqlite") and rest.count("@") > 1:
         # make_url would end the password at its first '@' and show the rest as the host.
-        raise SourceError("the database URL has more than one '@': percent-encode each '@' in "
-                          "the password (and elsewhere) as %40, or leave the password out of the "
-                          "URL and set REGISTRY_DB_PASSWORD")
+        raise SourceError(
+            "the database URL has more than one '@': percent-encode each '@' in "
+            "the password (and elsewhere) as %40, or leave the password out of the "
+            "URL and set REGISTRY_DB_PASSWORD"
+        )
     try:
         url = make_url(text)
     except ArgumentError:
@@ -91,8 +95,10 @@ def resolve_source(source: str, password: str | None = None) -> Source:
             raise SourceError("a sqlite:/// URL needs the path of identity.db")
         return _sqlite_source(Path(url.database))
     if backend not in MYSQL_SCHEMES:
-        raise SourceError(f"unsupported database {backend!r}: give a path to identity.db or a "
-                          "mysql+pymysql://user:password@host:port/RegistryAuth URL")
+        raise SourceError(
+            f"unsupported database {backend!r}: give a path to identity.db or a "
+            "mysql+pymysql://user:password@host:port/RegistryAuth URL"
+        )
     if url.port is not None and not 0 < url.port < 65536:
         raise SourceError(_BAD_URL)
     url = url.set(drivername=f"mysql+{driver or 'pymysql'}")
@@ -130,12 +136,18 @@ def read_registry_users(source: Source) -> list[RegistryUser]:
     users = []
     for row in rows:
         user_id = str(_decoded(row["Id"]))
-        users.append(RegistryUser(
-            id=user_id, username=_decoded(row["UserName"]), email=_decoded(row.get("Email")),
-            password_hash=_decoded(row["PasswordHash"]),
-            roles=tuple(sorted(roles.get(user_id, ()), key=_text_key)),
-            metadata=_decoded(row.get("Metadata")), lockout_end=_decoded(row.get("LockoutEnd")),
-            lockout_enabled=bool(row.get("LockoutEnabled"))))
+        users.append(
+            RegistryUser(
+                id=user_id,
+                username=_decoded(row["UserName"]),
+                email=_decoded(row.get("Email")),
+                password_hash=_decoded(row["PasswordHash"]),
+                roles=tuple(sorted(roles.get(user_id, ()), key=_text_key)),
+                metadata=_decoded(row.get("Metadata")),
+                lockout_end=_decoded(row.get("LockoutEnd")),
+                lockout_enabled=bool(row.get("LockoutEnabled")),
+            )
+        )
     return sorted(users, key=lambda user: (_text_key(user.username), user.id))
 
 
@@ -167,11 +179,14 @@ def _engine(source: Source) -> Engine:
         uri = source.sqlite_path.as_uri() + "?mode=ro"  # as_uri percent-encodes the path
         return create_engine("sqlite://", creator=lambda: _sqlite_connect(uri))
     try:
-        return create_engine(source.url, connect_args={
-            "connect_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": 60})
+        return create_engine(
+            source.url, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": 60}
+        )
     except (NoSuchModuleError, ImportError) as error:
-        raise SourceError(f"{source.label}: the database driver is not installed ({error}); "
-                          "install it with: pip install 'dronedb-auth-gateway[mysql]'") from None
+        raise SourceError(
+            f"{source.label}: the database driver is not installed ({error}); "
+            "install it with: pip install 'dronedb-auth-gateway[mysql]'"
+        ) from None
     except _URL_VALUE_ERRORS:  # e.g. ?read_timeout=abc, read when the engine is made
         raise SourceError(f"{source.label}: {_BAD_URL}") from None
 
@@ -189,8 +204,7 @@ def _table_names(connection) -> dict[str, str]:
     actual = {name.lower(): name for name in inspect(connection).get_table_names()}
     missing = [name for name in REQUIRED_TABLES if name.lower() not in actual]
     if missing:
-        raise SourceError(f"not a DroneDB Registry identity database: no table "
-                          f"{', '.join(missing)}")
+        raise SourceError(f"not a DroneDB Registry identity database: no table {', '.join(missing)}")
     return actual
 
 
@@ -201,18 +215,19 @@ def _users_query(connection, names: dict[str, str]):
     present = {c["name"].lower() for c in inspect(connection).get_columns(actual)}
     missing = [name for name in REQUIRED_USER_COLUMNS if name.lower() not in present]
     if missing:
-        raise SourceError(f"not a DroneDB Registry identity database: {actual} has no column "
-                          f"{', '.join(missing)}")
-    wanted = [name for name in REQUIRED_USER_COLUMNS + OPTIONAL_USER_COLUMNS
-              if name.lower() in present]
+        raise SourceError(
+            f"not a DroneDB Registry identity database: {actual} has no column {', '.join(missing)}"
+        )
+    wanted = [name for name in REQUIRED_USER_COLUMNS + OPTIONAL_USER_COLUMNS if name.lower() in present]
     return select(*table(actual, *(column(name) for name in wanted)).c)
 
 
 def _roles_by_user(connection, names: dict[str, str]) -> dict[str, list[str]]:
     user_roles = table(names["aspnetuserroles"], column("UserId"), column("RoleId"))
     roles = table(names["aspnetroles"], column("Id"), column("Name"))
-    query = (select(user_roles.c.UserId, roles.c.Name)
-             .select_from(user_roles.join(roles, roles.c.Id == user_roles.c.RoleId)))
+    query = select(user_roles.c.UserId, roles.c.Name).select_from(
+        user_roles.join(roles, roles.c.Id == user_roles.c.RoleId)
+    )
     result: dict[str, list[str]] = {}
     for user_id, name in connection.execute(query):
         if name is not None:

@@ -55,13 +55,14 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from gateway.login.usernames import UsernamePolicy
 from gateway.mapping import is_metadata_value, is_quota, is_role_name, validate_overrides
 from gateway.registry.source import RegistryUser
-from gateway.login.usernames import UsernamePolicy
 from providers.local.aspnet import parse_aspnet_identity_hash
 
 DEACTIVATED_ROLE = "deactivated"
@@ -95,14 +96,15 @@ class Interpretation:
     notes: tuple[str, ...] = ()
 
 
-def interpret(user: RegistryUser, usernames: UsernamePolicy, admin_username: str,
-              now: datetime) -> Interpretation:
+def interpret(
+    user: RegistryUser, usernames: UsernamePolicy, admin_username: str, now: datetime
+) -> Interpretation:
     """What ``user`` becomes (see the module docstring). Never raises: a row that fails in an
     unforeseen way is skipped as an unreadable row (the exception, which may quote a cell, is
     not shown)."""
     try:
         return _interpret(user, usernames, admin_username, now)
-    except Exception:  # noqa: BLE001 - a hostile row must not stop the import
+    except Exception:
         return Interpretation(None, UNREADABLE_ROW)
 
 
@@ -113,7 +115,7 @@ def registry_name(user: RegistryUser) -> str:
         if isinstance(user.username, str) and user.username:
             return shown(user.username)
         return f"(id {shown(user.id)})"
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "(unreadable)"
 
 
@@ -133,8 +135,9 @@ def _quoted(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "\u2026"
 
 
-def _interpret(user: RegistryUser, usernames: UsernamePolicy, admin_username: str,
-               now: datetime) -> Interpretation:
+def _interpret(
+    user: RegistryUser, usernames: UsernamePolicy, admin_username: str, now: datetime
+) -> Interpretation:
     if user.username is None or user.username == "":
         return Interpretation(None, "no user name")
     if not isinstance(user.username, str):
@@ -145,15 +148,19 @@ def _interpret(user: RegistryUser, usernames: UsernamePolicy, admin_username: st
     if username is None:
         return Interpretation(None, "not a username the gateway accepts (its usernames: policy)")
     if username == admin_username:
-        return Interpretation(None, "the gateway's own admin (admin.username) is not imported; "
-                                    "set its password with `gateway users set-password` if it "
-                                    "should stay the Registry's")
+        return Interpretation(
+            None,
+            "the gateway's own admin (admin.username) is not imported; "
+            "set its password with `gateway users set-password` if it "
+            "should stay the Registry's",
+        )
     if not user.password_hash:
         return Interpretation(None, "no password in the Registry")
     parsed = parse_aspnet_identity_hash(user.password_hash)
     if parsed is None:
-        return Interpretation(None, "the password hash is not an ASP.NET Core Identity V2/V3 "
-                                    "hash the gateway can verify")
+        return Interpretation(
+            None, "the password hash is not an ASP.NET Core Identity V2/V3 hash the gateway can verify"
+        )
     metadata, problem = _metadata_object(user.metadata)
     if metadata is None:
         return Interpretation(None, problem)
@@ -207,8 +214,10 @@ def _metadata_object(text: Any) -> tuple[dict[str, Any] | None, str]:
     if not isinstance(text, str):
         return None, "its Metadata is unreadable (not UTF-8 text)"
     if len(text) > MAX_METADATA_CHARS:
-        return None, (f"Metadata too large (over {MAX_METADATA_CHARS // (1024 * 1024)} MiB); fix "
-                      "it in the Registry and run the import again")
+        return None, (
+            f"Metadata too large (over {MAX_METADATA_CHARS // (1024 * 1024)} MiB); fix "
+            "it in the Registry and run the import again"
+        )
     if not text.strip():
         return {}, ""
     try:
@@ -219,8 +228,7 @@ def _metadata_object(text: Any) -> tuple[dict[str, Any] | None, str]:
         return {}, ""
     if isinstance(value, dict):
         return value, ""
-    return None, ("its Metadata is not a JSON object; fix it in the Registry and run the import "
-                  "again")
+    return None, ("its Metadata is not a JSON object; fix it in the Registry and run the import again")
 
 
 def _metadata_overrides(metadata: dict[str, Any], notes: list[str]) -> dict[str, Any]:
@@ -236,8 +244,10 @@ def _metadata_overrides(metadata: dict[str, Any], notes: list[str]) -> dict[str,
             if type(value) is int and is_quota(value):
                 overrides[key] = value
             else:
-                notes.append(f"maxStorageMB {_json_shown(value)} is not a whole number of MB "
-                             "(the Registry treated it as unlimited): not imported")
+                notes.append(
+                    f"maxStorageMB {_json_shown(value)} is not a whole number of MB "
+                    "(the Registry treated it as unlimited): not imported"
+                )
             continue
         problem = None if is_metadata_value(value) else "not a string, integer or boolean"
         if problem is None and isinstance(value, str) and _has_bad_characters(value):
@@ -297,8 +307,7 @@ def _locked_out(user: RegistryUser, now: datetime, notes: list[str]) -> bool:
         notes.append("its LockoutEnd cannot be read: imported disabled")
         return True
     if end > now + LOCKOUT_MEANS_DISABLED:
-        notes.append(f"locked out in the Registry until {end:%Y-%m-%d %H:%M} UTC: imported "
-                     "disabled")
+        notes.append(f"locked out in the Registry until {end:%Y-%m-%d %H:%M} UTC: imported disabled")
         return True
     return False
 
@@ -322,7 +331,7 @@ def _datetime(value: Any) -> datetime | None:
         head, dot, rest = text.partition(".")
         if dot:  # .NET writes 7 fraction digits; Python reads at most 6
             digits = len(rest) - len(rest.lstrip("0123456789"))
-            rest = rest[:min(digits, 6)] + rest[digits:]
+            rest = rest[: min(digits, 6)] + rest[digits:]
             text = f"{head}.{rest}"
         try:
             parsed = datetime.fromisoformat(text)
@@ -330,4 +339,4 @@ def _datetime(value: Any) -> datetime | None:
             return None
     else:  # bytes that are not UTF-8, an SQLite number
         return None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -8,7 +8,7 @@ trailing dots) simply fails to be equal to a configured URL.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class RedirectAllowlist:

@@ -28,18 +28,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from gateway.login.accounts import AccountRegistry
-from gateway.observe.audit import AuditLog
-from gateway.config.file import GatewayConfig, SsoSettings
 from gateway.config.errors import ConfigError
+from gateway.config.file import GatewayConfig, SsoSettings
+from gateway.login.accounts import AccountRegistry
 from gateway.login.federation import Denied, Federation
 from gateway.mapping import EvaluationMemo
+from gateway.observe.audit import AuditLog
 from gateway.sso.redirects import RedirectAllowlist
-from gateway.tokens.sealing import BrokenSeal, Sealer
 from gateway.sso.sessions import SessionRecord, SessionStore
 from gateway.sso.transactions import TransactionSeal, UnreadableTransaction
 from gateway.storage.state import StateStore
 from gateway.tokens import InvalidToken, TokenService
+from gateway.tokens.sealing import BrokenSeal, Sealer
 from providers.base import Identity, ProviderUnavailable
 from providers.oidc.provider import OidcProvider, OidcRejected
 from providers.sql import utcnow
@@ -93,17 +93,29 @@ class CompletedLogin:
 
 
 class SsoService:
-    def __init__(self, config: GatewayConfig, public_url: str, store: StateStore,
-                 federation: Federation, accounts: AccountRegistry, sessions: SessionStore,
-                 tokens: TokenService, mapping: EvaluationMemo, audit: AuditLog, *,
-                 secret: str, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        config: GatewayConfig,
+        public_url: str,
+        store: StateStore,
+        federation: Federation,
+        accounts: AccountRegistry,
+        sessions: SessionStore,
+        tokens: TokenService,
+        mapping: EvaluationMemo,
+        audit: AuditLog,
+        *,
+        secret: str,
+        clock: Callable[[], float] = time.time,
+    ):
         """``secret`` is the shared server secret (GATEWAY_KEY_ENCRYPTION_KEY) the transaction
         cookies are sealed under; ``clock`` the wall clock their expiry is measured by."""
         self.settings = config.sso
         self.public_url = public_url
         self.redirects = RedirectAllowlist(
             ([self.settings.registry_login_url] if self.settings.registry_login_url else [])
-            + list(self.settings.allowed_next))
+            + list(self.settings.allowed_next)
+        )
         self._store = store
         self._federation = federation
         self._accounts = accounts
@@ -114,13 +126,15 @@ class SsoService:
         self.transactions = TransactionSeal(secret, TRANSACTION_SECONDS, clock)
         self._id_tokens = Sealer(secret, ID_TOKEN_HKDF_INFO, _ID_TOKEN_ASSOCIATED_DATA)
         self.session_lifetime = timedelta(
-            seconds=self.settings.session_lifetime_seconds or config.tokens.session_lifetime_seconds)
+            seconds=self.settings.session_lifetime_seconds or config.tokens.session_lifetime_seconds
+        )
         self.token_lifetime = min(
             timedelta(seconds=self.settings.token_lifetime_seconds or config.tokens.lifetime_seconds),
-            self.session_lifetime)
+            self.session_lifetime,
+        )
         self.providers: dict[str, OidcProvider] = {
-            provider.id: provider for provider in federation.providers()
-            if isinstance(provider, OidcProvider)}
+            provider.id: provider for provider in federation.providers() if isinstance(provider, OidcProvider)
+        }
 
     @property
     def enabled(self) -> bool:
@@ -169,8 +183,9 @@ class SsoService:
         except ProviderUnavailable as error:
             log.warning("sso login: provider %s unavailable: %s", provider_id, error.reason)
             raise SsoError(503, "provider_unavailable", UNAVAILABLE) from None
-        return StartedLogin(url, transaction["state"],
-                            self.transactions.seal(provider_id, transaction, target))
+        return StartedLogin(
+            url, transaction["state"], self.transactions.seal(provider_id, transaction, target)
+        )
 
     def stale_transactions(self, cookies: Mapping[str, str]) -> list[str]:
         """Of a browser's transaction cookies (name -> sealed value), the names to expire so
@@ -187,8 +202,7 @@ class SsoService:
         except UnreadableTransaction:
             return float("-inf")
 
-    def complete(self, provider_id: str, params: dict[str, str], sealed: str | None
-                 ) -> CompletedLogin:
+    def complete(self, provider_id: str, params: dict[str, str], sealed: str | None) -> CompletedLogin:
         """Finish the login the callback ``params`` answer; ``sealed`` is the value of the
         transaction cookie named after their ``state``, if the browser sent one.
 
@@ -206,8 +220,7 @@ class SsoService:
             record = self.transactions.open(sealed)
         except UnreadableTransaction as unreadable:
             raise SsoError(400, unreadable.reason, EXPIRED) from None
-        if record.provider != provider_id or not hmac.compare_digest(
-                record.state.encode(), state.encode()):
+        if record.provider != provider_id or not hmac.compare_digest(record.state.encode(), state.encode()):
             raise SsoError(400, "foreign_state", EXPIRED)
         remaining = record.expires_at - self.transactions.now()
         # Single use, whatever happens next, on every replica. The marker need only last as
@@ -219,8 +232,9 @@ class SsoService:
             finished = provider.finish(self.callback_url(provider_id), params, record.transaction)
         except OidcRejected as rejected:
             self._refused(provider_id, None, rejected.reason)
-            raise SsoError(rejected.status, rejected.reason,
-                           NOT_ALLOWED if rejected.status == 403 else FAILED) from None
+            raise SsoError(
+                rejected.status, rejected.reason, NOT_ALLOWED if rejected.status == 403 else FAILED
+            ) from None
         except ProviderUnavailable as error:
             log.warning("sso callback: provider %s unavailable: %s", provider_id, error.reason)
             raise SsoError(503, "provider_unavailable", UNAVAILABLE) from None
@@ -233,15 +247,15 @@ class SsoService:
             self._refused(provider_id, identity.username, "mapping_require_failed")
             raise SsoError(403, "mapping_require_failed", NOT_ALLOWED)
         self._accounts.record_snapshot(identity)
-        session = self._sessions.create(identity, self.session_lifetime,
-                                        sealed_id_token=self._sealed_id_token(finished.id_token))
+        session = self._sessions.create(
+            identity, self.session_lifetime, sealed_id_token=self._sealed_id_token(finished.id_token)
+        )
         owner = self._accounts.owner_of(identity.username)
         if owner is None or owner.disabled:  # disabled while this login was under way
             self._sessions.revoke(session.id)
             raise SsoError(403, "account_disabled", NOT_ALLOWED)
         token = self.mint_for(session)
-        self._audit.record("login", "success", username=identity.username, provider=provider_id,
-                           path="sso")
+        self._audit.record("login", "success", username=identity.username, provider=provider_id, path="sso")
         return CompletedLogin(identity, session, token, record.next_url)
 
     def _sealed_id_token(self, id_token: str) -> str | None:
@@ -256,18 +270,21 @@ class SsoService:
         ``POST /api/token``), audited as a login through ``path``. The caller mints the token
         it needs for it (a Registry token with :meth:`mint_for`, or an admin API token)."""
         session = self._sessions.create(identity, self.session_lifetime)
-        self._audit.record("login", "success", username=identity.username,
-                           provider=identity.provider, path=path)
+        self._audit.record(
+            "login", "success", username=identity.username, provider=identity.provider, path=path
+        )
         return session
 
     def mint_for(self, session: SessionRecord) -> str:
         """A token bound to ``session``, lasting the token lifetime but never past the session."""
-        return self._tokens.mint(session.username, session.id,
-                                 expires_at=min(session.expires_at, utcnow() + self.token_lifetime))
+        return self._tokens.mint(
+            session.username, session.id, expires_at=min(session.expires_at, utcnow() + self.token_lifetime)
+        )
 
     def _refused(self, provider_id: str, username: str | None, reason: str) -> None:
-        self._audit.record("login", "denied", username=username, provider=provider_id, path="sso",
-                           reason=reason)
+        self._audit.record(
+            "login", "denied", username=username, provider=provider_id, path="sso", reason=reason
+        )
 
     def active_session(self, session_id: str | None) -> SessionRecord | None:
         return self._sessions.get_active(session_id) if session_id else None
@@ -289,8 +306,7 @@ class SsoService:
             record = self._sessions.get_active(session_id)
             if self._sessions.revoke(session_id) and record is not None:
                 ended = ended or record
-                self._audit.record("logout", "ok", username=record.username,
-                                   provider=record.provider)
+                self._audit.record("logout", "ok", username=record.username, provider=record.provider)
         return ended
 
     def sign_out(self, session_ids: set[str]) -> str | None:
@@ -309,8 +325,7 @@ class SsoService:
         provider = self.providers.get(session.provider) if session else None
         if provider is None:
             return None
-        return provider.end_session_url(f"{self.public_url}/sso/signed-out",
-                                        self._id_token_hint(session))
+        return provider.end_session_url(f"{self.public_url}/sso/signed-out", self._id_token_hint(session))
 
     def _id_token_hint(self, session: SessionRecord) -> str | None:
         """The ID token ``session`` keeps, or None: none kept, or one that does not open (the
@@ -320,9 +335,11 @@ class SsoService:
         try:
             return self._id_tokens.open(session.sealed_id_token).decode("utf-8")
         except (BrokenSeal, UnicodeDecodeError):
-            log.info("sso sign-out: the ID token kept with a %s session does not open (server "
-                     "secret changed?); continuing to the IdP without id_token_hint",
-                     session.provider)
+            log.info(
+                "sso sign-out: the ID token kept with a %s session does not open (server "
+                "secret changed?); continuing to the IdP without id_token_hint",
+                session.provider,
+            )
             return None
 
 
@@ -337,25 +354,38 @@ def check_cookie_reach(public_url: str, settings: SsoSettings, source: str) -> N
     gateway_host = (gateway.hostname or "").lower()
     domain = settings.cookie_domain
     if domain is not None and "." not in domain:
-        raise ConfigError(source, "sso.cookie_domain",
-                          f"{domain} is a top-level domain; browsers refuse cookies for it")
+        raise ConfigError(
+            source, "sso.cookie_domain", f"{domain} is a top-level domain; browsers refuse cookies for it"
+        )
     targets = [("sso.registry_login_url", settings.registry_login_url)] + [
-        (f"sso.allowed_next[{i}]", url) for i, url in enumerate(settings.allowed_next)]
+        (f"sso.allowed_next[{i}]", url) for i, url in enumerate(settings.allowed_next)
+    ]
     if domain is not None and not _inside(gateway_host, domain):
-        raise ConfigError(source, "sso.cookie_domain",
-                          f"{domain} does not cover the host of GATEWAY_PUBLIC_URL ({gateway_host})")
+        raise ConfigError(
+            source,
+            "sso.cookie_domain",
+            f"{domain} does not cover the host of GATEWAY_PUBLIC_URL ({gateway_host})",
+        )
     for key, url in targets:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         if domain is None and host != gateway_host:
-            raise ConfigError(source, "sso.cookie_domain",
-                              f"is required: the gateway ({gateway_host}) and {key} ({host}) are on "
-                              "different hosts; give their shared parent domain")
+            raise ConfigError(
+                source,
+                "sso.cookie_domain",
+                f"is required: the gateway ({gateway_host}) and {key} ({host}) are on "
+                "different hosts; give their shared parent domain",
+            )
         if domain is not None and not _inside(host, domain):
-            raise ConfigError(source, "sso.cookie_domain", f"{domain} does not cover the host of {key} ({host})")
+            raise ConfigError(
+                source, "sso.cookie_domain", f"{domain} does not cover the host of {key} ({host})"
+            )
         if gateway.scheme == "https" and parts.scheme != "https":
-            raise ConfigError(source, key, "must be https: the gateway's cookies are Secure, so an "
-                              "http page cannot read them")
+            raise ConfigError(
+                source,
+                key,
+                "must be https: the gateway's cookies are Secure, so an http page cannot read them",
+            )
 
 
 def _inside(host: str, domain: str) -> bool:

@@ -4,9 +4,9 @@ and forgets the ID token its browser login kept."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Callable
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
 
@@ -40,14 +40,26 @@ class SessionRecord:
 
 _SESSIONS = SsoSession.__table__
 _ACTIVE_BY_ID = select(
-    _SESSIONS.c.id, _SESSIONS.c.username, _SESSIONS.c.provider, _SESSIONS.c.identity,
-    _SESSIONS.c.created_at, _SESSIONS.c.expires_at, _SESSIONS.c.revoked_at,
+    _SESSIONS.c.id,
+    _SESSIONS.c.username,
+    _SESSIONS.c.provider,
+    _SESSIONS.c.identity,
+    _SESSIONS.c.created_at,
+    _SESSIONS.c.expires_at,
+    _SESSIONS.c.revoked_at,
 ).where(_SESSIONS.c.id == bindparam("session_id"))
 
 
 def _record(row) -> SessionRecord:
-    return SessionRecord(row.id, row.username, row.provider, Identity.from_dict(row.identity),
-                         row.created_at, row.expires_at, row.revoked_at)
+    return SessionRecord(
+        row.id,
+        row.username,
+        row.provider,
+        Identity.from_dict(row.identity),
+        row.created_at,
+        row.expires_at,
+        row.revoked_at,
+    )
 
 
 class SessionStore:
@@ -58,16 +70,23 @@ class SessionStore:
         self._clock = clock
         self._cache = exact_cache_for(database.engine)
 
-    def create(self, identity: Identity, lifetime: timedelta, *,
-               sealed_id_token: str | None = None) -> SessionRecord:
+    def create(
+        self, identity: Identity, lifetime: timedelta, *, sealed_id_token: str | None = None
+    ) -> SessionRecord:
         """Start a session for ``identity`` lasting ``lifetime``; its id is 192 random bits.
         ``sealed_id_token`` (the login's ID token, already sealed) is kept until it ends."""
         if lifetime <= timedelta(0):
             raise ValueError("session lifetime must be positive")
         now = self._clock()
-        row = SsoSession(id=secrets.token_urlsafe(24), username=identity.username,
-                         provider=identity.provider, identity=identity.to_dict(),
-                         created_at=now, expires_at=now + lifetime, sealed_id_token=sealed_id_token)
+        row = SsoSession(
+            id=secrets.token_urlsafe(24),
+            username=identity.username,
+            provider=identity.provider,
+            identity=identity.to_dict(),
+            created_at=now,
+            expires_at=now + lifetime,
+            sealed_id_token=sealed_id_token,
+        )
         with self.database.session() as session:
             session.add(row)
         return _record(row)
@@ -77,8 +96,7 @@ class SessionStore:
 
         One primary-key lookup (this runs for every token the Registry relays).
         """
-        if not isinstance(session_id, str) or not session_id \
-                or len(session_id) > MAX_SESSION_ID_LENGTH:
+        if not isinstance(session_id, str) or not session_id or len(session_id) > MAX_SESSION_ID_LENGTH:
             return None
         now = self._clock() if now is None else now
         if self._cache is None:
@@ -103,7 +121,8 @@ class SessionStore:
         primary-key read of that column alone, for the sign-out path."""
         with self.database.engine.connect() as connection:
             sealed = connection.execute(
-                select(_SESSIONS.c.sealed_id_token).where(_SESSIONS.c.id == record.id)).scalar()
+                select(_SESSIONS.c.sealed_id_token).where(_SESSIONS.c.id == record.id)
+            ).scalar()
         return replace(record, sealed_id_token=sealed)
 
     def revoke(self, session_id: str) -> bool:
@@ -115,15 +134,17 @@ class SessionStore:
     def revoke_user(self, username: str, *, keep: str | None = None) -> int:
         """End every active session of ``username`` except ``keep``; return how many were
         ended."""
-        return self._revoke_where(SsoSession.username == username, SsoSession.id != (keep or ""),
-                                  changed=username)
+        return self._revoke_where(
+            SsoSession.username == username, SsoSession.id != (keep or ""), changed=username
+        )
 
     def revoke_all(self, *, keep: str | None = None) -> int:
         """End every active session of everyone except ``keep``; return how many were ended."""
         return self._revoke_where(SsoSession.id != (keep or ""), changed=None)
 
-    def page(self, *, username: str | None = None, include_ended: bool = False,
-             offset: int = 0, limit: int = 100) -> tuple[list[SessionRecord], int]:
+    def page(
+        self, *, username: str | None = None, include_ended: bool = False, offset: int = 0, limit: int = 100
+    ) -> tuple[list[SessionRecord], int]:
         """Sessions newest first (of ``username`` only, when given; ended ones too, when
         ``include_ended``): the ``limit`` from ``offset``, and how many match in all."""
         conditions = []
@@ -134,9 +155,12 @@ class SessionStore:
         with self.database.session() as session:
             total = session.scalar(select(func.count()).select_from(SsoSession).where(*conditions))
             rows = session.scalars(
-                select(SsoSession).where(*conditions)
+                select(SsoSession)
+                .where(*conditions)
                 .order_by(SsoSession.created_at.desc(), SsoSession.id)
-                .offset(offset).limit(limit)).all()
+                .offset(offset)
+                .limit(limit)
+            ).all()
             return [_record(row) for row in rows], total or 0
 
     def list_for_user(self, username: str) -> list[SessionRecord]:
@@ -145,16 +169,21 @@ class SessionStore:
         with self.database.session() as session:
             rows = session.scalars(
                 select(SsoSession)
-                .where(SsoSession.username == username, SsoSession.revoked_at.is_(None),
-                       SsoSession.expires_at > now)
-                .order_by(SsoSession.created_at.desc(), SsoSession.id)).all()
+                .where(
+                    SsoSession.username == username,
+                    SsoSession.revoked_at.is_(None),
+                    SsoSession.expires_at > now,
+                )
+                .order_by(SsoSession.created_at.desc(), SsoSession.id)
+            ).all()
             return [_record(row) for row in rows]
 
     def purge(self, before: datetime) -> int:
         """Delete sessions that expired or were revoked before ``before``; return how many."""
         with self.database.session() as session:
-            result = session.execute(delete(SsoSession).where(or_(
-                SsoSession.expires_at < before, SsoSession.revoked_at < before)))
+            result = session.execute(
+                delete(SsoSession).where(or_(SsoSession.expires_at < before, SsoSession.revoked_at < before))
+            )
             return result.rowcount or 0
 
     def _revoke_where(self, *conditions, changed: str | None | bool = False) -> int:
@@ -165,7 +194,8 @@ class SessionStore:
             result = session.execute(
                 update(SsoSession)
                 .where(*conditions, SsoSession.revoked_at.is_(None), SsoSession.expires_at > now)
-                .values(revoked_at=now, sealed_id_token=None))
+                .values(revoked_at=now, sealed_id_token=None)
+            )
             if changed is not False:
                 record_change(session, changed)
             return result.rowcount or 0

@@ -70,13 +70,20 @@ class TransactionSeal:
         """The wall-clock time expiry is measured against (shared by every replica)."""
         return self._clock()
 
-    def seal(self, provider_id: str, transaction: Mapping[str, Any], next_url: str,
-             issued_at: float | None = None) -> str:
+    def seal(
+        self, provider_id: str, transaction: Mapping[str, Any], next_url: str, issued_at: float | None = None
+    ) -> str:
         """The cookie-safe sealed form of a transaction issued now (or at ``issued_at``),
         expiring ``lifetime_seconds`` later."""
         issued = self.now() if issued_at is None else issued_at
-        record = {"v": 1, "provider": provider_id, "next": next_url, "iat": round(issued, 3),
-                  "exp": round(issued + self._lifetime, 3), "transaction": dict(transaction)}
+        record = {
+            "v": 1,
+            "provider": provider_id,
+            "next": next_url,
+            "iat": round(issued, 3),
+            "exp": round(issued + self._lifetime, 3),
+            "transaction": dict(transaction),
+        }
         return self._sealer.seal(json.dumps(record, separators=(",", ":")).encode())
 
     def open(self, sealed: str) -> OpenedTransaction:
@@ -87,9 +94,12 @@ class TransactionSeal:
         record = self._decrypt(sealed)
         try:
             opened = OpenedTransaction(
-                provider=_text(record["provider"]), next_url=_text(record["next"]),
-                issued_at=float(record["iat"]), expires_at=float(record["exp"]),
-                transaction=dict(record["transaction"]))
+                provider=_text(record["provider"]),
+                next_url=_text(record["next"]),
+                issued_at=float(record["iat"]),
+                expires_at=float(record["exp"]),
+                transaction=dict(record["transaction"]),
+            )
         except (KeyError, TypeError, ValueError):
             raise UnreadableTransaction("bad_state") from None
         if self.now() >= opened.expires_at:

@@ -8,12 +8,12 @@ token digests) are kept out of error messages, and so out of the logs.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, InterfaceError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -77,8 +77,9 @@ def advisory_lock(connection: Connection, *key: int) -> None:
     if connection.dialect.name != "postgresql":
         return
     names = [f"k{i}" for i in range(len(key))]
-    connection.execute(text(f"SELECT pg_advisory_xact_lock({', '.join(':' + n for n in names)})"),
-                       dict(zip(names, key)))
+    connection.execute(
+        text(f"SELECT pg_advisory_xact_lock({', '.join(':' + n for n in names)})"), dict(zip(names, key))
+    )
 
 
 def alembic_config(url: str):
@@ -94,8 +95,8 @@ def alembic_config(url: str):
 def _make_engine(url: str, connect_timeout: float, statement_timeout: float) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, hide_parameters=True,
-            connect_args={"timeout": statement_timeout, "check_same_thread": False})
+            url, hide_parameters=True, connect_args={"timeout": statement_timeout, "check_same_thread": False}
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):

@@ -5,7 +5,14 @@ from gateway.tokens.keys import SUPPORTED_ALGORITHMS, KeyRing, NoSigningKeyError
 from gateway.tokens.service import InvalidToken, TokenService, VerifiedToken
 
 __all__ = [
-    "KeyCipher", "KeyDecryptionError", "generate_secret",
-    "KeyRing", "NoSigningKeyError", "SUPPORTED_ALGORITHMS", "jwk_thumbprint",
-    "InvalidToken", "TokenService", "VerifiedToken",
+    "KeyCipher",
+    "KeyDecryptionError",
+    "generate_secret",
+    "KeyRing",
+    "NoSigningKeyError",
+    "SUPPORTED_ALGORITHMS",
+    "jwk_thumbprint",
+    "InvalidToken",
+    "TokenService",
+    "VerifiedToken",
 ]

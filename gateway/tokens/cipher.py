@@ -31,8 +31,7 @@ class KeyCipher:
 
     def __init__(self, secret: str):
         if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
-            raise ValueError(
-                f"GATEWAY_KEY_ENCRYPTION_KEY must be at least {MIN_SECRET_LENGTH} characters")
+            raise ValueError(f"GATEWAY_KEY_ENCRYPTION_KEY must be at least {MIN_SECRET_LENGTH} characters")
         self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, HKDF_INFO)))
 
     def __repr__(self) -> str:
@@ -49,4 +48,5 @@ class KeyCipher:
         except (InvalidToken, TypeError, ValueError):
             raise KeyDecryptionError(
                 "cannot decrypt a stored signing key: GATEWAY_KEY_ENCRYPTION_KEY does not match "
-                "the one the keys were encrypted with") from None
+                "the one the keys were encrypted with"
+            ) from None

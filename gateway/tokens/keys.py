@@ -17,9 +17,10 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -38,8 +39,7 @@ SUPPORTED_ALGORITHMS = frozenset({"ES256", "EdDSA", "RS256"})
 RSA_KEY_BITS = 3072
 
 # RFC 7638 §3.2: the required members of each key type, the only ones hashed for a thumbprint.
-_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"),
-                       "RSA": ("e", "kty", "n")}
+_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
 
 
 _ACTIVE_KID = select(SigningKey.kid).where(SigningKey.retired_at.is_(None)).limit(1)
@@ -52,8 +52,9 @@ class NoSigningKeyError(RuntimeError):
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     """The RFC 7638 SHA-256 thumbprint of a public JWK, base64url without padding."""
     members = _THUMBPRINT_MEMBERS[jwk["kty"]]
-    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True,
-                           ensure_ascii=False)
+    canonical = json.dumps(
+        {m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True, ensure_ascii=False
+    )
     digest = hashlib.sha256(canonical.encode("utf-8")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
@@ -71,8 +72,11 @@ def _generate(algorithm: str):
 def _public_members(algorithm: str, private_key) -> dict[str, Any]:
     """The public JWK of ``private_key``, checked to suit ``algorithm``; raises ValueError if not."""
     public = private_key.public_key()
-    if algorithm == "ES256" and isinstance(public, ec.EllipticCurvePublicKey) \
-            and isinstance(public.curve, ec.SECP256R1):
+    if (
+        algorithm == "ES256"
+        and isinstance(public, ec.EllipticCurvePublicKey)
+        and isinstance(public.curve, ec.SECP256R1)
+    ):
         jwk = ECAlgorithm.to_jwk(public, as_dict=True)
     elif algorithm == "EdDSA" and isinstance(public, ed25519.Ed25519PublicKey):
         jwk = OKPAlgorithm.to_jwk(public, as_dict=True)
@@ -115,13 +119,21 @@ def _key_state(row_or_key, now: datetime) -> str:
 class KeyRing:
     """The gateway's signing keys, shared through the database, cached per process; thread-safe."""
 
-    def __init__(self, database, cipher: KeyCipher, algorithm: str = "ES256",
-                 cache_seconds: float = 30.0, *, miss_reload_seconds: float = 2.0,
-                 clock: Callable[[], datetime] = utcnow,
-                 monotonic: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        database,
+        cipher: KeyCipher,
+        algorithm: str = "ES256",
+        cache_seconds: float = 30.0,
+        *,
+        miss_reload_seconds: float = 2.0,
+        clock: Callable[[], datetime] = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         if algorithm not in SUPPORTED_ALGORITHMS:
-            raise ValueError(f"unsupported signing algorithm {algorithm!r}; "
-                             f"choose one of {sorted(SUPPORTED_ALGORITHMS)}")
+            raise ValueError(
+                f"unsupported signing algorithm {algorithm!r}; choose one of {sorted(SUPPORTED_ALGORITHMS)}"
+            )
         self.database = database
         self.algorithm = algorithm
         self.cache_seconds = cache_seconds
@@ -163,8 +175,11 @@ class KeyRing:
         row = self._new_row()  # generated outside the transaction: RSA keygen is slow
         now = self._clock()
         with self.database.session() as session:
-            session.execute(update(SigningKey).where(SigningKey.retired_at.is_(None)).values(
-                retired_at=now, expires_at=now + retire_after))
+            session.execute(
+                update(SigningKey)
+                .where(SigningKey.retired_at.is_(None))
+                .values(retired_at=now, expires_at=now + retire_after)
+            )
             session.add(row)
         self._reload()
         log.info("rotated signing key: %s now signs", row.kid)
@@ -173,19 +188,31 @@ class KeyRing:
     def purge_expired(self) -> int:
         """Delete keys past their expiry from the database; return how many."""
         with self.database.session() as session:
-            result = session.execute(delete(SigningKey).where(
-                SigningKey.expires_at.is_not(None), SigningKey.expires_at <= self._clock()))
+            result = session.execute(
+                delete(SigningKey).where(
+                    SigningKey.expires_at.is_not(None), SigningKey.expires_at <= self._clock()
+                )
+            )
             return result.rowcount or 0
 
     def list_keys(self) -> list[dict[str, Any]]:
         """Every stored key, newest first, read from the database (no decryption)."""
         now = self._clock()
         with self.database.session() as session:
-            rows = session.scalars(select(SigningKey).order_by(
-                SigningKey.created_at.desc(), SigningKey.kid)).all()
-            return [{"kid": r.kid, "alg": r.algorithm, "created_at": r.created_at,
-                     "retired_at": r.retired_at, "expires_at": r.expires_at,
-                     "state": _key_state(r, now)} for r in rows]
+            rows = session.scalars(
+                select(SigningKey).order_by(SigningKey.created_at.desc(), SigningKey.kid)
+            ).all()
+            return [
+                {
+                    "kid": r.kid,
+                    "alg": r.algorithm,
+                    "created_at": r.created_at,
+                    "retired_at": r.retired_at,
+                    "expires_at": r.expires_at,
+                    "state": _key_state(r, now),
+                }
+                for r in rows
+            ]
 
     # -- use ---------------------------------------------------------------------------------
 
@@ -208,8 +235,11 @@ class KeyRing:
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         """The JWK Set of all non-expired keys (public members, kid, alg, use), newest first."""
         now = self._clock()
-        keys = sorted((k for k in self._current().keys.values() if not k.expired(now)),
-                      key=lambda k: (k.created_at, k.kid), reverse=True)
+        keys = sorted(
+            (k for k in self._current().keys.values() if not k.expired(now)),
+            key=lambda k: (k.created_at, k.kid),
+            reverse=True,
+        )
         return {"keys": [dict(k.jwk) for k in keys]}
 
     # -- internals ---------------------------------------------------------------------------
@@ -221,12 +251,16 @@ class KeyRing:
     def _new_row(self) -> SigningKey:
         private_key = _generate(self.algorithm)
         public = _public_members(self.algorithm, private_key)
-        pem = private_key.private_bytes(serialization.Encoding.PEM,
-                                        serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption())
-        return SigningKey(kid=jwk_thumbprint(public), algorithm=self.algorithm,
-                          private_key=self._cipher.encrypt(pem), public_jwk=public,
-                          created_at=self._clock())
+        pem = private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return SigningKey(
+            kid=jwk_thumbprint(public),
+            algorithm=self.algorithm,
+            private_key=self._cipher.encrypt(pem),
+            public_jwk=public,
+            created_at=self._clock(),
+        )
 
     def _signing_entry(self, state: _State) -> _Key:
         if state.signing_kid is None:
@@ -272,14 +306,14 @@ class KeyRing:
         now = self._clock()
         previous = self._state.keys if self._state is not None else {}
         with self.database.session() as session:
-            rows = session.scalars(select(SigningKey).where(or_(
-                SigningKey.expires_at.is_(None), SigningKey.expires_at > now))).all()
+            rows = session.scalars(
+                select(SigningKey).where(or_(SigningKey.expires_at.is_(None), SigningKey.expires_at > now))
+            ).all()
         keys: dict[str, _Key] = {}
         for row in rows:
             known = previous.get(row.kid)
             if known is not None and known.algorithm == row.algorithm:
-                keys[row.kid] = replace(known, retired_at=row.retired_at,
-                                        expires_at=row.expires_at)
+                keys[row.kid] = replace(known, retired_at=row.retired_at, expires_at=row.expires_at)
                 continue
             key = self._decrypt(row)
             if key is not None:
@@ -306,5 +340,13 @@ class KeyRing:
             log.error("signing key %s does not match its kid; ignoring it", row.kid)
             return None
         jwk = {**public, "kid": row.kid, "alg": row.algorithm, "use": "sig"}
-        return _Key(row.kid, row.algorithm, private_key, private_key.public_key(), jwk,
-                    row.created_at, row.retired_at, row.expires_at)
+        return _Key(
+            row.kid,
+            row.algorithm,
+            private_key,
+            private_key.public_key(),
+            jwk,
+            row.created_at,
+            row.retired_at,
+            row.expires_at,
+        )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import re
-
 import math
+import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 from jwt import exceptions as jwt_errors
@@ -45,7 +45,8 @@ class VerifiedToken:
 # (InvalidSubjectError and InvalidJTIError only exist in pyjwt >= 2.10; _check_claims covers
 # those claims on older versions.)
 _PYJWT_REASONS: tuple[tuple[type[Exception], str], ...] = tuple(
-    (kind, reason) for kind, reason in (
+    (kind, reason)
+    for kind, reason in (
         (jwt_errors.InvalidSignatureError, "bad_signature"),
         (jwt_errors.InvalidAlgorithmError, "alg_mismatch"),
         (jwt_errors.MissingRequiredClaimError, "missing_claim"),
@@ -53,15 +54,24 @@ _PYJWT_REASONS: tuple[tuple[type[Exception], str], ...] = tuple(
         (jwt_errors.InvalidAudienceError, "bad_audience"),
         (getattr(jwt_errors, "InvalidSubjectError", None), "missing_claim"),
         (getattr(jwt_errors, "InvalidJTIError", None), "missing_claim"),
-    ) if kind is not None)
+    )
+    if kind is not None
+)
 
 
 class TokenService:
     """Issues tokens signed by the key ring's current key and verifies them against the ring."""
 
-    def __init__(self, keyring: KeyRing, issuer: str, audience: str, lifetime: timedelta,
-                 leeway: timedelta = timedelta(seconds=30), *,
-                 clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        keyring: KeyRing,
+        issuer: str,
+        audience: str,
+        lifetime: timedelta,
+        leeway: timedelta = timedelta(seconds=30),
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ):
         if lifetime <= timedelta(0):
             raise ValueError("token lifetime must be positive")
         self.keyring = keyring
@@ -92,13 +102,17 @@ class TokenService:
         kid, algorithm, private_key = self.keyring.signing_key()
         iat = int(now.timestamp())
         claims = {
-            "iss": self.issuer, "aud": self.audience, "sub": username, "sid": session_id,
-            "jti": secrets.token_urlsafe(16), "iat": iat, "nbf": iat,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": username,
+            "sid": session_id,
+            "jti": secrets.token_urlsafe(16),
+            "iat": iat,
+            "nbf": iat,
             # Rounded down so the token never outlives the session.
             "exp": math.floor(end.timestamp()),
         }
-        return jwt.encode(claims, private_key, algorithm=algorithm,
-                          headers={"kid": kid, "typ": TOKEN_TYPE})
+        return jwt.encode(claims, private_key, algorithm=algorithm, headers={"kid": kid, "typ": TOKEN_TYPE})
 
     def verify(self, token: str) -> VerifiedToken:
         """The token's claims if it is well formed, ours, unexpired and correctly signed.
@@ -126,13 +140,25 @@ class TokenService:
     def _decode(self, token: str, algorithm: str, public_key) -> dict[str, Any]:
         try:
             return jwt.decode(
-                token, public_key, algorithms=[algorithm], audience=self.audience,
+                token,
+                public_key,
+                algorithms=[algorithm],
+                audience=self.audience,
                 issuer=self.issuer,
                 # Time claims are checked in _check_claims, against our clock.
-                options={"require": list(REQUIRED_CLAIMS), "verify_signature": True,
-                         "verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                         "verify_iss": True, "verify_aud": True, "strict_aud": True,
-                         "verify_sub": True, "verify_jti": True})
+                options={
+                    "require": list(REQUIRED_CLAIMS),
+                    "verify_signature": True,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "verify_iss": True,
+                    "verify_aud": True,
+                    "strict_aud": True,
+                    "verify_sub": True,
+                    "verify_jti": True,
+                },
+            )
         except Exception as error:
             for kind, reason in _PYJWT_REASONS:
                 if isinstance(error, kind):
@@ -161,7 +187,7 @@ class TokenService:
         if times["nbf"] > now + leeway or times["iat"] > now + leeway:
             raise InvalidToken("not_yet_valid")
         try:
-            expires_at = datetime.fromtimestamp(times["exp"], timezone.utc)
+            expires_at = datetime.fromtimestamp(times["exp"], UTC)
         except (OverflowError, OSError, ValueError):
             raise InvalidToken("malformed") from None
         return VerifiedToken(claims["sub"], claims["sid"], claims["jti"], expires_at)

@@ -20,8 +20,8 @@ still there counts: the caller re-reads :data:`STATE_ATTRIBUTES` and asks :func:
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from providers.ldap.entries import Entry
 
@@ -48,6 +48,8 @@ STATE_ATTRIBUTES = {
     "openldap": ("pwdAccountLockedTime",),
     "active_directory": ("userAccountControl", "accountExpires", "lockoutTime"),
 }
+
+
 def bind_refusal(kind: str, diagnostic: str | None) -> str | None:
     """Why an AD bind that failed with invalidCredentials refused a *right* password, or None
     when the diagnostic is the plain wrong-password one (or this is not AD)."""
@@ -57,7 +59,9 @@ def bind_refusal(kind: str, diagnostic: str | None) -> str | None:
     return _AD_REFUSALS.get(match.group(1).lower()) if match else None
 
 
-def refusal(kind: str, entry: Entry, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> str | None:
+def refusal(
+    kind: str, entry: Entry, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> str | None:
     """Why the account may not log in (by its attributes), or None if it may."""
     if kind == "active_directory":
         control = _integer(entry.first("userAccountControl"))
@@ -90,6 +94,10 @@ def _integer(text: str | None) -> int | None:
 def _filetime(ticks: int) -> datetime:
     seconds = (ticks - _FILETIME_EPOCH_OFFSET) / 10_000_000
     try:
-        return datetime.fromtimestamp(seconds, timezone.utc)
+        return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
-        return datetime.max.replace(tzinfo=timezone.utc) if seconds > 0 else datetime.min.replace(tzinfo=timezone.utc)
+        return (
+            datetime.max.replace(tzinfo=UTC)
+            if seconds > 0
+            else datetime.min.replace(tzinfo=UTC)
+        )

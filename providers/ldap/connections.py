@@ -28,8 +28,9 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import ldap3
@@ -41,7 +42,6 @@ from ldap3.core.exceptions import (
     LDAPSSLConfigurationError,
     LDAPStartTLSError,
 )
-
 from ldap3.utils.config import set_config_parameter
 
 from providers.base import ProviderUnavailable
@@ -71,8 +71,16 @@ class ServerRefused(Exception):
 
 
 # What says "this server cannot serve now" (as opposed to a request ldap3 refused to send).
-SERVER_FAILURES = (LDAPCommunicationError, LDAPStartTLSError, LDAPCertificateError, LDAPResponseTimeoutError,
-                   LDAPSSLConfigurationError, ServerFailure, OSError, ssl.SSLError)
+SERVER_FAILURES = (
+    LDAPCommunicationError,
+    LDAPStartTLSError,
+    LDAPCertificateError,
+    LDAPResponseTimeoutError,
+    LDAPSSLConfigurationError,
+    ServerFailure,
+    OSError,
+    ssl.SSLError,
+)
 
 
 @dataclass
@@ -101,9 +109,15 @@ class _Server:
     def ldap3_server(self, settings: LdapSettings) -> ldap3.Server:
         # One per connection: ldap3.Server keeps per-connect state (current_address) that
         # threads sharing it would overwrite. get_info=NONE: no schema or root DSE reads.
-        return ldap3.Server(self.host, port=self.port, use_ssl=self.use_ssl, tls=self.tls,
-                            get_info=ldap3.NONE, connect_timeout=settings.connect_timeout,
-                            mode=ldap3.IP_SYSTEM_DEFAULT)
+        return ldap3.Server(
+            self.host,
+            port=self.port,
+            use_ssl=self.use_ssl,
+            tls=self.tls,
+            get_info=ldap3.NONE,
+            connect_timeout=settings.connect_timeout,
+            mode=ldap3.IP_SYSTEM_DEFAULT,
+        )
 
 
 def parse_server_url(url: str) -> tuple[str, int, bool]:
@@ -149,19 +163,26 @@ class DirectoryServers:
         alive = [s for s in self._servers if s.url not in login.failed and s.dead_until <= now]
         if not alive and not login.failed:
             soonest = min(s.dead_until for s in self._servers) - now
-            raise ProviderUnavailable(self.provider_id, f"every directory server failed recently; "
-                                                        f"the next is tried again in {soonest:.1f} s")
+            raise ProviderUnavailable(
+                self.provider_id,
+                f"every directory server failed recently; the next is tried again in {soonest:.1f} s",
+            )
         return alive
 
     def mark_failed(self, url: str, login: LoginClock, reason: str) -> None:
         login.failed.add(url)
         server = self._by_url[url]
         if server.dead_until <= self._clock():
-            log.warning("ldap %s: server %s failed (%s); skipping it for %.0f s",
-                        self.provider_id, url, reason, self._settings.retry_dead_after)
+            log.warning(
+                "ldap %s: server %s failed (%s); skipping it for %.0f s",
+                self.provider_id,
+                url,
+                reason,
+                self._settings.retry_dead_after,
+            )
         server.dead_until = self._clock() + self._settings.retry_dead_after
 
-    def open(self, login: LoginClock, user: str | None, password: str | None) -> "PooledConnection":
+    def open(self, login: LoginClock, user: str | None, password: str | None) -> PooledConnection:
         """A new connection, StartTLS done and bound as ``user`` (left unbound, which is
         anonymous, when None), on the first server that works. Raises ProviderUnavailable
         when none does."""
@@ -169,11 +190,19 @@ class DirectoryServers:
         for server in self._candidates(login):
             login.check()
             connection = ldap3.Connection(
-                server.ldap3_server(self._settings), user=user, password=password,
-                authentication=ldap3.SIMPLE, client_strategy=ldap3.SYNC, auto_bind=ldap3.AUTO_BIND_NONE,
-                read_only=True, receive_timeout=int(self._settings.operation_timeout),
-                raise_exceptions=False, check_names=False, auto_referrals=False,
-                return_empty_attributes=False)
+                server.ldap3_server(self._settings),
+                user=user,
+                password=password,
+                authentication=ldap3.SIMPLE,
+                client_strategy=ldap3.SYNC,
+                auto_bind=ldap3.AUTO_BIND_NONE,
+                read_only=True,
+                receive_timeout=int(self._settings.operation_timeout),
+                raise_exceptions=False,
+                check_names=False,
+                auto_referrals=False,
+                return_empty_attributes=False,
+            )
             try:
                 connection.open()
                 if self._settings.start_tls and not server.use_ssl:
@@ -187,8 +216,9 @@ class DirectoryServers:
                             raise ServerFailure(f"service bind: result {code}")
                         # Wrong service credentials: a configuration error, not a dead server.
                         _safe_unbind(connection)
-                        raise ProviderUnavailable(self.provider_id,
-                                                  f"service account bind refused (result {code})")
+                        raise ProviderUnavailable(
+                            self.provider_id, f"service account bind refused (result {code})"
+                        )
             except (*SERVER_FAILURES, LDAPException) as error:
                 _safe_unbind(connection)
                 last_error = describe(error)
@@ -198,7 +228,7 @@ class DirectoryServers:
             return PooledConnection(connection, server.url, now, now)
         raise ProviderUnavailable(self.provider_id, f"no directory server reachable ({last_error})")
 
-    def reusable(self, pooled: "PooledConnection", login: LoginClock) -> bool:
+    def reusable(self, pooled: PooledConnection, login: LoginClock) -> bool:
         """Whether an idle connection may serve this login: not idle too long, its server not
         failed, and (failover is not forever) not a fallback server's once ``retry_dead_after``
         has passed, so that the preferred server gets its traffic back."""
@@ -207,7 +237,10 @@ class DirectoryServers:
             return False
         if self._by_url[pooled.server_url].dead_until > now:
             return False
-        return pooled.server_url == self._servers[0].url or now - pooled.opened_at <= self._settings.retry_dead_after
+        return (
+            pooled.server_url == self._servers[0].url
+            or now - pooled.opened_at <= self._settings.retry_dead_after
+        )
 
     def now(self) -> float:
         return self._clock()
@@ -229,8 +262,9 @@ class PooledConnection:
 class ConnectionPool:
     """Up to ``size`` idle connections bound as one principal (``user``; None = anonymous)."""
 
-    def __init__(self, servers: DirectoryServers, size: int, user: str | None = None,
-                 password: str | None = None):
+    def __init__(
+        self, servers: DirectoryServers, size: int, user: str | None = None, password: str | None = None
+    ):
         self._servers = servers
         self._size = size
         self._user = user
@@ -313,5 +347,5 @@ def describe(error: BaseException) -> str:
 def _safe_unbind(connection: ldap3.Connection) -> None:
     try:
         connection.unbind()
-    except Exception:  # noqa: BLE001 - closing a broken socket may fail in any way; nothing to do
+    except Exception:
         pass

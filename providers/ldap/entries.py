@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Sequence
 
 import ldap3
 from ldap3.utils.conv import escape_filter_chars
@@ -60,7 +60,7 @@ def _sid(value: bytes) -> str:
     if len(value) < 8 or len(value) != 8 + 4 * value[1]:
         return value.hex()
     authority = int.from_bytes(value[2:8], "big")
-    subs = [int.from_bytes(value[8 + 4 * i:12 + 4 * i], "little") for i in range(value[1])]
+    subs = [int.from_bytes(value[8 + 4 * i : 12 + 4 * i], "little") for i in range(value[1])]
     return "-".join(["S", str(value[0]), str(authority), *map(str, subs)])
 
 
@@ -71,7 +71,7 @@ def normal_dn(dn: str) -> str:
         return dn  # nothing escaped, nothing to normalise (the common case, and it is hot)
     try:
         parts = parse_dn(dn, escape=False, strip=True)
-    except Exception:  # noqa: BLE001 - not a DN we can parse: leave it as the server gave it
+    except Exception:
         return dn
     out = []
     for kind, value, separator in parts:
@@ -104,7 +104,7 @@ def rdn_value(dn: str, attribute: str) -> str | None:
     """The value of the DN's first RDN when its type is ``attribute``, unescaped; else None."""
     try:
         first = parse_dn(dn, escape=False, strip=True)[0]
-    except Exception:  # noqa: BLE001 - a DN from the server we cannot parse: no short name
+    except Exception:
         return None
     kind, value = first[0], first[1]
     if kind.lower() != attribute.lower():
@@ -116,7 +116,7 @@ def _unescape_dn_value(value: str) -> str:
     """Undo RFC 4514 escaping: ``\\,`` is ``,`` and hex pairs are UTF-8 bytes."""
     raw, position = bytearray(), 0
     for match in _DN_ESCAPE.finditer(value):
-        raw += value[position:match.start()].encode("utf-8")
+        raw += value[position : match.start()].encode("utf-8")
         escaped = match.group(1)
         raw += bytes([int(escaped, 16)]) if len(escaped) == 2 else escaped.encode("utf-8")
         position = match.end()
@@ -124,10 +124,19 @@ def _unescape_dn_value(value: str) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def search(connection: ldap3.Connection, base: str, scope: str, search_filter: str,
-           attributes: Sequence[str], *, page_size: int | None = None, size_limit: int = 0,
-           time_limit: int = 0, missing_base_ok: bool = True,
-           before_page: Callable[[], None] | None = None) -> Iterator[Entry]:
+def search(
+    connection: ldap3.Connection,
+    base: str,
+    scope: str,
+    search_filter: str,
+    attributes: Sequence[str],
+    *,
+    page_size: int | None = None,
+    size_limit: int = 0,
+    time_limit: int = 0,
+    missing_base_ok: bool = True,
+    before_page: Callable[[], None] | None = None,
+) -> Iterator[Entry]:
     """The entries (not referrals) a search returns, following paged-results cookies.
 
     A missing base is an empty result when ``missing_base_ok``, else a refusal. Hitting
@@ -140,23 +149,33 @@ def search(connection: ldap3.Connection, base: str, scope: str, search_filter: s
     while True:
         if before_page is not None:
             before_page()
-        connection.search(base, search_filter, _SCOPES[scope], attributes=list(attributes) or [ldap3.NO_ATTRIBUTES],
-                          size_limit=size_limit, time_limit=time_limit, paged_size=page_size,
-                          paged_cookie=cookie)
+        connection.search(
+            base,
+            search_filter,
+            _SCOPES[scope],
+            attributes=list(attributes) or [ldap3.NO_ATTRIBUTES],
+            size_limit=size_limit,
+            time_limit=time_limit,
+            paged_size=page_size,
+            paged_cookie=cookie,
+        )
         code = connection.result.get("result")
         if code == _NO_SUCH_OBJECT and missing_base_ok:
             return
         if code in UNAVAILABLE_CODES:
             raise ServerFailure(f"search result {code}")
         if code != 0 and not (code == _SIZE_LIMIT_EXCEEDED and size_limit):
-            raise ServerRefused(f"search under {base!r} refused: result {code} "
-                                f"({connection.result.get('description')})")
+            raise ServerRefused(
+                f"search under {base!r} refused: result {code} ({connection.result.get('description')})"
+            )
         for item in connection.response or ():
             if item.get("type") == "searchResEntry":
                 raw = item.get("raw_attributes") or {}
                 yield Entry(item["dn"], {name.lower(): list(values) for name, values in raw.items()})
         if not page_size:
             return
-        cookie = (connection.result.get("controls") or {}).get(_PAGED_RESULTS, {}).get("value", {}).get("cookie")
+        cookie = (
+            (connection.result.get("controls") or {}).get(_PAGED_RESULTS, {}).get("value", {}).get("cookie")
+        )
         if not cookie:
             return

@@ -16,8 +16,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from providers.ldap.entries import Entry, filter_with, normal_dn, rdn_value
 from providers.ldap.settings import IN_CHAIN, MEMBER, MEMBER_OF, MEMBER_UID, GroupSettings
@@ -34,13 +34,19 @@ Search = Callable[[str, str, str, Sequence[str]], list[Entry]]
 class Group:
     dn: str
     name: str | None
-    found_by: str            # a strategy name, or "nested"
-    depth: int = 0           # 0 = direct member; n = n levels of nesting above a direct group
-    via: str | None = None   # the group (DN) it was found through, when known
+    found_by: str  # a strategy name, or "nested"
+    depth: int = 0  # 0 = direct member; n = n levels of nesting above a direct group
+    via: str | None = None  # the group (DN) it was found through, when known
 
 
-def resolve_groups(settings: GroupSettings, user: Entry, uid: str | None, search: Search,
-                   record_paths: bool = False, cache: "NestingCache | None" = None) -> list[Group]:
+def resolve_groups(
+    settings: GroupSettings,
+    user: Entry,
+    uid: str | None,
+    search: Search,
+    record_paths: bool = False,
+    cache: NestingCache | None = None,
+) -> list[Group]:
     """Every group of ``user``, direct groups first. ``record_paths`` asks one search per
     group when walking up the nesting, so that each group knows which group led to it (and
     bypasses ``cache``, which holds what lies above a set of direct groups)."""
@@ -57,9 +63,11 @@ def resolve_groups(settings: GroupSettings, user: Entry, uid: str | None, search
     if MEMBER_OF in settings.strategies:
         for dn in user.values("memberOf"):
             add(Group(normal_dn(dn), rdn_value(dn, name_attr), MEMBER_OF))
-    searches = ((MEMBER, settings.member_filter, {"dn": user.dn}),
-                (MEMBER_UID, settings.member_uid_filter, {"uid": uid}),
-                (IN_CHAIN, settings.in_chain_filter, {"dn": user.dn}))
+    searches = (
+        (MEMBER, settings.member_filter, {"dn": user.dn}),
+        (MEMBER_UID, settings.member_uid_filter, {"uid": uid}),
+        (IN_CHAIN, settings.in_chain_filter, {"dn": user.dn}),
+    )
     for strategy, template, values in searches:
         if strategy in settings.strategies and all(values.values()):
             for entry in search(settings.base, settings.scope, filter_with(template, **values), [name_attr]):
@@ -82,8 +90,9 @@ def resolve_groups(settings: GroupSettings, user: Entry, uid: str | None, search
     return list(found.values())
 
 
-def _walk_up(settings: GroupSettings, direct: list[Group], seen: set[str], search: Search,
-             record_paths: bool) -> list[Group]:
+def _walk_up(
+    settings: GroupSettings, direct: list[Group], seen: set[str], search: Search, record_paths: bool
+) -> list[Group]:
     """The groups above ``direct``, breadth first, each once (``seen`` holds lower-cased DNs)."""
     nested: list[Group] = []
     seen = set(seen)
@@ -91,8 +100,11 @@ def _walk_up(settings: GroupSettings, direct: list[Group], seen: set[str], searc
     for depth in range(1, settings.max_depth + 1):
         if not frontier:
             break
-        frontier = [group for group in _parents(settings, frontier, depth, search, record_paths)
-                    if group.dn.lower() not in seen and not seen.add(group.dn.lower())]
+        frontier = [
+            group
+            for group in _parents(settings, frontier, depth, search, record_paths)
+            if group.dn.lower() not in seen and not seen.add(group.dn.lower())
+        ]
         nested.extend(frontier)
     else:
         if frontier:
@@ -129,17 +141,20 @@ class NestingCache:
                 self._entries.popitem(last=False)
 
 
-def _parents(settings: GroupSettings, children: list[Group], depth: int, search: Search,
-             record_paths: bool) -> list[Group]:
+def _parents(
+    settings: GroupSettings, children: list[Group], depth: int, search: Search, record_paths: bool
+) -> list[Group]:
     size = 1 if record_paths else BATCH
     parents: list[Group] = []
     for start in range(0, len(children), size):
-        chunk = children[start:start + size]
+        chunk = children[start : start + size]
         clauses = "".join(filter_with(settings.member_filter, dn=child.dn) for child in chunk)
         search_filter = clauses if len(chunk) == 1 else f"(|{clauses})"
         via = chunk[0].dn if len(chunk) == 1 else None
         for entry in search(settings.base, settings.scope, search_filter, [settings.name_attribute]):
-            parents.append(Group(normal_dn(entry.dn), entry.first(settings.name_attribute), "nested", depth, via))
+            parents.append(
+                Group(normal_dn(entry.dn), entry.first(settings.name_attribute), "nested", depth, via)
+            )
     return parents
 
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import ldap3
 from ldap3.core.exceptions import LDAPSASLPrepError
@@ -62,22 +63,35 @@ def _ignore(step: str, detail: str) -> None:
 class LdapProvider:
     """Checks passwords against one directory (one or more replicas of it)."""
 
-    def __init__(self, provider_id: str, settings: LdapSettings, canonical: Callable[[str], str | None],
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        provider_id: str,
+        settings: LdapSettings,
+        canonical: Callable[[str], str | None],
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.id = provider_id
         self.settings = settings
         self._canonical = canonical
         self._clock = clock
         self._servers = DirectoryServers(provider_id, settings, clock)
-        self._service = ConnectionPool(self._servers, settings.pool_size,
-                                       settings.bind_dn, settings.bind_password)
+        self._service = ConnectionPool(
+            self._servers, settings.pool_size, settings.bind_dn, settings.bind_password
+        )
         self._binds = ConnectionPool(self._servers, settings.pool_size)
         seconds = settings.groups.nesting_cache_seconds
         self._nesting = NestingCache(seconds, clock=clock) if seconds > 0 else None
         user = settings.user
-        wanted = [user.username_attribute, user.email_attribute, user.display_name_attribute,
-                  user.id_attribute, user.quota_attribute, settings.groups.member_uid_attribute,
-                  *user.attributes.values(), *accountstate.STATE_ATTRIBUTES[settings.account_state]]
+        wanted = [
+            user.username_attribute,
+            user.email_attribute,
+            user.display_name_attribute,
+            user.id_attribute,
+            user.quota_attribute,
+            settings.groups.member_uid_attribute,
+            *user.attributes.values(),
+            *accountstate.STATE_ATTRIBUTES[settings.account_state],
+        ]
         if "member_of" in settings.groups.strategies:
             wanted.append("memberOf")
         self._user_attributes = sorted({name for name in wanted if name}, key=str.lower)
@@ -139,15 +153,19 @@ class LdapProvider:
         return self._identity(username, found, login, reader, note)
 
     def health(self) -> str:
-        """"ok" when a directory server answers a read of ``user.base`` on the service
+        """ "ok" when a directory server answers a read of ``user.base`` on the service
         connection (pooled, so usually no new connection), else why not. Bounded like a
         login (``login_timeout``); a failed server is skipped afterwards as after a login."""
         login = self._login()
         base = self.settings.user.base
 
         def read_base(connection: ldap3.Connection) -> None:
-            list(search(connection, base, "base", "(objectClass=*)", (), size_limit=1,
-                        time_limit=self._time_limit))
+            list(
+                search(
+                    connection, base, "base", "(objectClass=*)", (), size_limit=1, time_limit=self._time_limit
+                )
+            )
+
         try:
             self._service.run(login, read_base)
         except ProviderUnavailable as error:
@@ -176,15 +194,27 @@ class LdapProvider:
                 used.add(server)
                 note("server", f"service connection on {server}")
             return result
+
         return read
 
     def _find_user(self, username: str, login: LoginClock, read: Reader, note: Note) -> Entry | Rejection:
         user = self.settings.user
         search_filter = filter_with(user.filter, username=username)
         note("search", f"base={user.base!r} scope={user.scope} filter={search_filter}")
-        entries = read(lambda connection: list(search(
-            connection, user.base, user.scope, search_filter, self._user_attributes, size_limit=2,
-            time_limit=self._time_limit, missing_base_ok=False)))
+        entries = read(
+            lambda connection: list(
+                search(
+                    connection,
+                    user.base,
+                    user.scope,
+                    search_filter,
+                    self._user_attributes,
+                    size_limit=2,
+                    time_limit=self._time_limit,
+                    missing_base_ok=False,
+                )
+            )
+        )
         if not entries:
             note("search", "no entry found")
             return Rejection.NO_SUCH_USER
@@ -195,8 +225,14 @@ class LdapProvider:
         note("search", f"found dn={entries[0].dn}")
         return entries[0]
 
-    def _bind(self, dn: str, password: str, login: LoginClock, note: Note,
-              then: Callable[[ldap3.Connection], T] | None = None) -> Rejection | T | None:
+    def _bind(
+        self,
+        dn: str,
+        password: str,
+        login: LoginClock,
+        note: Note,
+        then: Callable[[ldap3.Connection], T] | None = None,
+    ) -> Rejection | T | None:
         """Bind as ``dn`` on a bind-pool connection. None when it worked (or ``then``'s result,
         run on that connection while it is still bound as the user), else the rejection."""
 
@@ -233,15 +269,27 @@ class LdapProvider:
             return Rejection.DISABLED
         return Rejection.WRONG_CREDENTIALS
 
-    def _bind_then_search(self, username: str, password: str, login: LoginClock, note: Note) -> Identity | Rejection:
+    def _bind_then_search(
+        self, username: str, password: str, login: LoginClock, note: Note
+    ) -> Identity | Rejection:
         dn = dn_with(self.settings.user.dn_template, username)
 
         def admit(read: Reader) -> Identity | Rejection:
             # The entry is read at the DN that was bound, never found again by a filter: the
             # identity must be the one whose password was checked.
-            found = read(lambda connection: list(search(
-                connection, dn, "base", "(objectClass=*)", self._user_attributes,
-                time_limit=self._time_limit, before_page=login.check)))
+            found = read(
+                lambda connection: list(
+                    search(
+                        connection,
+                        dn,
+                        "base",
+                        "(objectClass=*)",
+                        self._user_attributes,
+                        time_limit=self._time_limit,
+                        before_page=login.check,
+                    )
+                )
+            )
             if not found:
                 log.warning("ldap %s: bound as %s but cannot read that entry", self.id, dn)
                 raise ProviderUnavailable(self.id, "the bound entry cannot be read")
@@ -254,7 +302,9 @@ class LdapProvider:
                 def read(operation):
                     login.check()
                     return operation(connection)
+
                 return admit(read)
+
             outcome = self._bind(dn, password, login, note, then=as_user)
         else:
             outcome = self._bind(dn, password, login, note)
@@ -263,16 +313,26 @@ class LdapProvider:
         # A refused direct bind cannot tell an unknown user from a wrong password.
         return Rejection.NO_SUCH_USER if outcome is Rejection.WRONG_CREDENTIALS else outcome
 
-    def _admit(self, username: str, entry: Entry, login: LoginClock, read: Reader,
-               note: Note) -> Identity | Rejection:
+    def _admit(
+        self, username: str, entry: Entry, login: LoginClock, read: Reader, note: Note
+    ) -> Identity | Rejection:
         """The identity of a user whose password was right, unless the account is refused."""
         kind = self.settings.account_state
         reason = accountstate.refusal(kind, entry)
         if accountstate.is_lock(reason):
             # Lock attributes are cleared by the directory on a successful bind: read again.
-            fresh = read(lambda connection: list(search(
-                connection, entry.dn, "base", "(objectClass=*)", accountstate.STATE_ATTRIBUTES[kind],
-                time_limit=self._time_limit)))
+            fresh = read(
+                lambda connection: list(
+                    search(
+                        connection,
+                        entry.dn,
+                        "base",
+                        "(objectClass=*)",
+                        accountstate.STATE_ATTRIBUTES[kind],
+                        time_limit=self._time_limit,
+                    )
+                )
+            )
             reason = accountstate.refusal(kind, fresh[0]) if fresh else reason
         if reason:
             note("account", f"refused: {reason}")
@@ -284,13 +344,25 @@ class LdapProvider:
 
         def group_search(base: str, scope: str, search_filter: str, attributes: Sequence[str]) -> list[Entry]:
             note("groups", f"search base={base!r} filter={search_filter}")
-            return read(lambda connection: list(search(
-                connection, base, scope, search_filter, attributes, page_size=groups_settings.page_size,
-                time_limit=self._time_limit, before_page=login.check)))
+            return read(
+                lambda connection: list(
+                    search(
+                        connection,
+                        base,
+                        scope,
+                        search_filter,
+                        attributes,
+                        page_size=groups_settings.page_size,
+                        time_limit=self._time_limit,
+                        before_page=login.check,
+                    )
+                )
+            )
 
         uid = entry.first(groups_settings.member_uid_attribute)
-        groups = resolve_groups(groups_settings, entry, uid, group_search,
-                                record_paths=note is not _ignore, cache=self._nesting)
+        groups = resolve_groups(
+            groups_settings, entry, uid, group_search, record_paths=note is not _ignore, cache=self._nesting
+        )
         for group in groups:
             note("group", _describe_group(group))
         # A multi-valued username attribute: the value the user typed, if it is one of them.
@@ -300,8 +372,12 @@ class LdapProvider:
         if not subject:
             # Not the DN instead: a user deleted and re-created under the same DN would inherit
             # the old account. The operator must fix the attribute or the read permissions.
-            log.error("ldap %s: entry %s has no readable %s (user.id_attribute)", self.id, entry.dn,
-                      user.id_attribute)
+            log.error(
+                "ldap %s: entry %s has no readable %s (user.id_attribute)",
+                self.id,
+                entry.dn,
+                user.id_attribute,
+            )
             raise ProviderUnavailable(self.id, f"entry has no {user.id_attribute}")
         attributes: dict[str, object] = {}
         for exposed, ldap_name in user.attributes.items():
@@ -314,12 +390,22 @@ class LdapProvider:
             if quota is not None:
                 overrides["maxStorageMB"] = quota
             elif entry.first(user.quota_attribute) is not None:
-                log.warning("ldap %s: %s of %s is not a non-negative integer; ignored",
-                            self.id, user.quota_attribute, entry.dn)
+                log.warning(
+                    "ldap %s: %s of %s is not a non-negative integer; ignored",
+                    self.id,
+                    user.quota_attribute,
+                    entry.dn,
+                )
         return Identity(
-            provider=self.id, subject=subject, username=username,
-            email=entry.first(user.email_attribute), display_name=entry.first(user.display_name_attribute),
-            groups=group_names(groups), attributes=attributes, overrides=overrides)
+            provider=self.id,
+            subject=subject,
+            username=username,
+            email=entry.first(user.email_attribute),
+            display_name=entry.first(user.display_name_attribute),
+            groups=group_names(groups),
+            attributes=attributes,
+            overrides=overrides,
+        )
 
 
 def _quota(text: str | None) -> int | None:

@@ -6,14 +6,15 @@ build them directly. ``apply_preset`` merges a preset's defaults under what was 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 # Group strategies a directory can be asked with; any combination may be configured.
-MEMBER_OF = "member_of"        # memberOf values on the user entry
-MEMBER = "member"              # group search by the user's DN (member / uniqueMember)
-MEMBER_UID = "member_uid"      # posixGroup search by the user's uid (memberUid)
-IN_CHAIN = "in_chain"          # AD: one search with LDAP_MATCHING_RULE_IN_CHAIN, already transitive
+MEMBER_OF = "member_of"  # memberOf values on the user entry
+MEMBER = "member"  # group search by the user's DN (member / uniqueMember)
+MEMBER_UID = "member_uid"  # posixGroup search by the user's uid (memberUid)
+IN_CHAIN = "in_chain"  # AD: one search with LDAP_MATCHING_RULE_IN_CHAIN, already transitive
 STRATEGIES = (MEMBER_OF, MEMBER, MEMBER_UID, IN_CHAIN)
 
 ACCOUNT_STATES = ("none", "openldap", "active_directory")
@@ -30,32 +31,32 @@ class TlsSettings:
 @dataclass(frozen=True)
 class UserSettings:
     base: str
-    scope: str = "subtree"                  # "subtree" or "one"
-    filter: str = "(uid={username})"        # {username} is filter-escaped exactly once
-    dn_template: str | None = None          # direct bind: {username} is RDN-escaped; no search
+    scope: str = "subtree"  # "subtree" or "one"
+    filter: str = "(uid={username})"  # {username} is filter-escaped exactly once
+    dn_template: str | None = None  # direct bind: {username} is RDN-escaped; no search
     username_attribute: str = "uid"
     email_attribute: str | None = "mail"
     display_name_attribute: str | None = "displayName"
     id_attribute: str = "entryUUID"
-    attributes: Mapping[str, str] = field(default_factory=dict)   # exposed name -> LDAP attribute
-    quota_attribute: str | None = None      # integer attribute -> the maxStorageMB override
+    attributes: Mapping[str, str] = field(default_factory=dict)  # exposed name -> LDAP attribute
+    quota_attribute: str | None = None  # integer attribute -> the maxStorageMB override
 
 
 @dataclass(frozen=True)
 class GroupSettings:
     strategies: tuple[str, ...] = (MEMBER,)
-    base: str | None = None                 # required by every strategy but member_of alone
+    base: str | None = None  # required by every strategy but member_of alone
     scope: str = "subtree"
     # Only groups carry member/uniqueMember; a lean filter matters, as nesting ORs it per group.
     member_filter: str = "(|(member={dn})(uniqueMember={dn}))"
     member_uid_filter: str = "(&(objectClass=posixGroup)(memberUid={uid}))"
-    member_uid_attribute: str = "uid"       # the user attribute memberUid values hold
+    member_uid_attribute: str = "uid"  # the user attribute memberUid values hold
     in_chain_filter: str = "(member:1.2.840.113556.1.4.1941:={dn})"
     name_attribute: str = "cn"
     nested: bool = True
     max_depth: int = 8
     page_size: int = 500
-    nesting_cache_seconds: float = 60.0     # 0: walk the nesting at every login
+    nesting_cache_seconds: float = 60.0  # 0: walk the nesting at every login
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,14 @@ class LdapSettings:
     groups: GroupSettings = GroupSettings()
     start_tls: bool = False
     tls: TlsSettings = TlsSettings()
-    bind_dn: str | None = None              # service account; None = anonymous search
+    bind_dn: str | None = None  # service account; None = anonymous search
     bind_password: str | None = None
     connect_timeout: float = 2.0
-    operation_timeout: int = 4              # whole seconds: ldap3 sets SO_RCVTIMEO from it
-    login_timeout: float = 10.0             # no connect, bind, operation or page starts after this
+    operation_timeout: int = 4  # whole seconds: ldap3 sets SO_RCVTIMEO from it
+    login_timeout: float = 10.0  # no connect, bind, operation or page starts after this
     retry_dead_after: float = 10.0
     pool_size: int = 4
-    pool_max_idle: float = 300.0            # below common server/firewall idle cut-offs
+    pool_max_idle: float = 300.0  # below common server/firewall idle cut-offs
     account_state: str = "none"
     equalize_unknown_user_timing: bool = True
 

@@ -103,8 +103,7 @@ def verify_parsed(parsed: AspNetHash, password: str) -> bool:
         secret = password.encode("utf-8")
     except UnicodeEncodeError:
         return False
-    derived = hashlib.pbkdf2_hmac(parsed.prf, secret, parsed.salt, parsed.iterations,
-                                  len(parsed.subkey))
+    derived = hashlib.pbkdf2_hmac(parsed.prf, secret, parsed.salt, parsed.iterations, len(parsed.subkey))
     return hmac.compare_digest(derived, parsed.subkey)
 
 
@@ -120,12 +119,12 @@ def _parse_v3(raw: bytes) -> AspNetHash | None:
     _marker, prf, iterations, salt_length = _V3_HEADER.unpack_from(raw)
     if prf not in PRFS or not MIN_SALT <= salt_length <= MAX_SALT:
         return None
-    subkey = raw[_V3_HEADER.size + salt_length:]
+    subkey = raw[_V3_HEADER.size + salt_length :]
     if not MIN_SUBKEY <= len(subkey) <= MAX_SUBKEY:
         return None  # also catches a payload shorter than its declared salt
     name, digest_size = PRFS[prf]
     blocks = -(-len(subkey) // digest_size)
     if iterations < 1 or iterations * blocks > MAX_WORK:
         return None
-    salt = raw[_V3_HEADER.size:_V3_HEADER.size + salt_length]
+    salt = raw[_V3_HEADER.size : _V3_HEADER.size + salt_length]
     return AspNetHash(3, name, iterations, salt, subkey)

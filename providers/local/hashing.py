@@ -36,8 +36,9 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -62,11 +63,18 @@ def _timed(check: Callable[..., bool], *args) -> tuple[bool, float]:
 class CappedHasher:
     """Hashes and verifies passwords, at most ``slots`` at a time in this process."""
 
-    def __init__(self, provider_id: str, *, slots: int = 2, wait_seconds: float = 10.0,
-                 time_cost: int = 2, memory_cost: int = 19456, parallelism: int = 1):
+    def __init__(
+        self,
+        provider_id: str,
+        *,
+        slots: int = 2,
+        wait_seconds: float = 10.0,
+        time_cost: int = 2,
+        memory_cost: int = 19456,
+        parallelism: int = 1,
+    ):
         self._provider_id = provider_id
-        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost,
-                                      parallelism=parallelism)
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
         self._slots = threading.BoundedSemaphore(slots)
         self._slot_count = slots
         self._wait_seconds = wait_seconds

@@ -25,12 +25,12 @@ class LocalUser(Base):
     # Per-user answer overrides, e.g. {"maxStorageMB": 10240, "roles": ["admin"]}.
     overrides: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
-    groups: Mapped[list["LocalGroup"]] = relationship(
-        secondary="local_group_members", back_populates="members", order_by="LocalGroup.name")
+    groups: Mapped[list[LocalGroup]] = relationship(
+        secondary="local_group_members", back_populates="members", order_by="LocalGroup.name"
+    )
 
 
 class LocalGroup(Base):
@@ -42,13 +42,12 @@ class LocalGroup(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     members: Mapped[list[LocalUser]] = relationship(
-        secondary="local_group_members", back_populates="groups", order_by="LocalUser.username")
+        secondary="local_group_members", back_populates="groups", order_by="LocalUser.username"
+    )
 
 
 class LocalGroupMember(Base):
     __tablename__ = "local_group_members"
 
-    group_id: Mapped[int] = mapped_column(
-        ForeignKey("local_groups.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("local_users.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("local_groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("local_users.id", ondelete="CASCADE"), primary_key=True)

@@ -76,8 +76,10 @@ class PasswordPolicy:
         email_name = _email_name(email)
         if len(email_name) >= SHORTEST_PERSONAL_WORD and email_name in folded:
             raise PasswordRejected("password must not contain the email address")
-        if any(folded == word or folded.startswith(word) and folded[len(word):].isdigit()
-               for word in CONTEXT_WORDS):
+        if any(
+            folded == word or folded.startswith(word) and folded[len(word) :].isdigit()
+            for word in CONTEXT_WORDS
+        ):
             raise PasswordRejected(REASONS["service"])
         if self.blocklist and folded in _load_blocklist(self.blocklist):
             raise PasswordRejected("password is on a list of commonly used passwords")
@@ -91,8 +93,12 @@ class PasswordPolicy:
         found = estimate(password, CONTEXT_WORDS + personal)
         if found.score < self.min_score:
             raise PasswordRejected(_reason(found.sequence, personal))
-        present = {spelling: word for word in CONTEXT_WORDS + personal
-                   for spelling in (word, word[::-1]) if spelling in folded}
+        present = {
+            spelling: word
+            for word in CONTEXT_WORDS + personal
+            for spelling in (word, word[::-1])
+            if spelling in folded
+        }
         if not present:
             return
         rest = re.sub("|".join(map(re.escape, sorted(present, key=len, reverse=True))), "", folded)
@@ -152,4 +158,5 @@ def _load_blocklist(source: str) -> frozenset[str]:
     else:
         text = Path(source).read_text("utf-8")
     return frozenset(
-        line.strip().casefold() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+        line.strip().casefold() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from providers.base import Identity, ProviderUnavailable, Rejection
 from providers.local.hashing import CappedHasher
@@ -16,11 +16,21 @@ from providers.local.models import LocalGroup, LocalGroupMember, LocalUser
 _USERS, _MEMBERS, _GROUPS = LocalUser.__table__, LocalGroupMember.__table__, LocalGroup.__table__
 # One statement for the user and all their groups: this runs on every login and every token.
 _USER_WITH_GROUPS = (
-    select(_USERS.c.id, _USERS.c.username, _USERS.c.email, _USERS.c.display_name,
-           _USERS.c.enabled, _USERS.c.overrides, _USERS.c.password_hash,
-           _GROUPS.c.name.label("group_name"))
-    .select_from(_USERS.outerjoin(_MEMBERS, _MEMBERS.c.user_id == _USERS.c.id)
-                 .outerjoin(_GROUPS, _GROUPS.c.id == _MEMBERS.c.group_id))
+    select(
+        _USERS.c.id,
+        _USERS.c.username,
+        _USERS.c.email,
+        _USERS.c.display_name,
+        _USERS.c.enabled,
+        _USERS.c.overrides,
+        _USERS.c.password_hash,
+        _GROUPS.c.name.label("group_name"),
+    )
+    .select_from(
+        _USERS.outerjoin(_MEMBERS, _MEMBERS.c.user_id == _USERS.c.id).outerjoin(
+            _GROUPS, _GROUPS.c.id == _MEMBERS.c.group_id
+        )
+    )
     .where(_USERS.c.username == bindparam("username"))
     .order_by(_GROUPS.c.name)
 )
@@ -97,10 +107,15 @@ class LocalProvider:
             return None
         first = rows[0]
         return _StoredUser(
-            id=first.id, username=first.username, email=first.email,
-            display_name=first.display_name, enabled=first.enabled,
-            overrides=dict(first.overrides or {}), password_hash=first.password_hash,
-            groups=tuple(row.group_name for row in rows if row.group_name is not None))
+            id=first.id,
+            username=first.username,
+            email=first.email,
+            display_name=first.display_name,
+            enabled=first.enabled,
+            overrides=dict(first.overrides or {}),
+            password_hash=first.password_hash,
+            groups=tuple(row.group_name for row in rows if row.group_name is not None),
+        )
 
     def _rehash(self, user: _StoredUser, password: str) -> None:
         """Store a hash of the normalised password with the current parameters, unless the
@@ -109,9 +124,10 @@ class LocalProvider:
             new_hash = self._hasher.hash(password)
             with self._engine.begin() as connection:
                 connection.execute(
-                    update(_USERS).where(_USERS.c.id == user.id,
-                                         _USERS.c.password_hash == user.password_hash)
-                    .values(password_hash=new_hash))
+                    update(_USERS)
+                    .where(_USERS.c.id == user.id, _USERS.c.password_hash == user.password_hash)
+                    .values(password_hash=new_hash)
+                )
         except (OperationalError, InterfaceError, ProviderUnavailable):
             pass  # the old hash still works; upgrade on a later login
 

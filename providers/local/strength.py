@@ -34,9 +34,9 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Iterable
 
 ESTIMATE_CHARS = 64
 L33T_CHOICES = 4
@@ -63,12 +63,15 @@ def estimate(password: str, context: Iterable[str] = ()) -> Estimate:
     dictionaries["user_inputs"] = z.matching.build_ranked_dict([word.lower() for word in context])
     result = z.scoring.most_guessable_match_sequence(text, _omnimatch(text, dictionaries))
     guesses = result["guesses"]
-    return Estimate(score=z.guesses_to_score(guesses), guesses_log10=math.log10(max(guesses, 1)),
-                    sequence=tuple(result["sequence"]))
+    return Estimate(
+        score=z.guesses_to_score(guesses),
+        guesses_log10=math.log10(max(guesses, 1)),
+        sequence=tuple(result["sequence"]),
+    )
 
 
 def whole_pattern(token: str) -> str | None:
-    """"repeat", "sequence" or "spatial" (a keyboard walk) when that pattern is the whole of
+    """ "repeat", "sequence" or "spatial" (a keyboard walk) when that pattern is the whole of
     ``token``, else None: ``123456789`` and ``qwertyuiop`` are on zxcvbn's list of passwords,
     and their shape says more about them."""
     if _LAZY_ANCHORED.fullmatch(token):
@@ -85,12 +88,21 @@ def whole_pattern(token: str) -> str | None:
 def _zxcvbn() -> SimpleNamespace:
     from zxcvbn import matching, scoring
     from zxcvbn.time_estimates import guesses_to_score
+
     return SimpleNamespace(
-        matching=matching, scoring=scoring, guesses_to_score=guesses_to_score,
+        matching=matching,
+        scoring=scoring,
+        guesses_to_score=guesses_to_score,
         # Matchers taking only the password and the dictionaries (l33t and repeats: below).
-        plain_matchers=(matching.dictionary_match, matching.reverse_dictionary_match,
-                        matching.spatial_match, matching.sequence_match, matching.regex_match,
-                        matching.date_match))
+        plain_matchers=(
+            matching.dictionary_match,
+            matching.reverse_dictionary_match,
+            matching.spatial_match,
+            matching.sequence_match,
+            matching.regex_match,
+            matching.date_match,
+        ),
+    )
 
 
 def _omnimatch(text: str, dictionaries: dict) -> list[dict]:
@@ -108,8 +120,10 @@ def _omnimatch(text: str, dictionaries: dict) -> list[dict]:
 def _l33t_table(text: str) -> dict[str, list[str]]:
     """The look-alikes present in ``text``, cut to at most :data:`L33T_CHOICES` combinations."""
     matching = _zxcvbn().matching
-    table = {letter: list(subs)
-             for letter, subs in matching.relevant_l33t_subtable(text, matching.L33T_TABLE).items()}
+    table = {
+        letter: list(subs)
+        for letter, subs in matching.relevant_l33t_subtable(text, matching.L33T_TABLE).items()
+    }
     while math.prod(len(subs) for subs in table.values()) > L33T_CHOICES:
         widest = max(table, key=lambda letter: len(table[letter]))
         table[widest].pop()
@@ -135,12 +149,19 @@ def _repeat_match(text: str, dictionaries: dict) -> list[dict]:
             base_token = match.group(1)
         i, j = match.span()[0], match.span()[1] - 1
         base = _zxcvbn().scoring.most_guessable_match_sequence(
-            base_token, _omnimatch(base_token, dictionaries))
-        found.append({
-            "pattern": "repeat", "i": i, "j": j, "token": match.group(0),
-            "base_token": base_token, "base_guesses": base["guesses"],
-            "base_matches": base["sequence"],
-            "repeat_count": len(match.group(0)) / len(base_token),
-        })
+            base_token, _omnimatch(base_token, dictionaries)
+        )
+        found.append(
+            {
+                "pattern": "repeat",
+                "i": i,
+                "j": j,
+                "token": match.group(0),
+                "base_token": base_token,
+                "base_guesses": base["guesses"],
+                "base_matches": base["sequence"],
+                "repeat_count": len(match.group(0)) / len(base_token),
+            }
+        )
         last_index = j + 1
     return found

@@ -8,9 +8,10 @@ in their NFKC form (:mod:`providers.local.normalise`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -43,8 +44,13 @@ class UserView:
 class LocalUsers:
     """Create, change and remove local users and groups."""
 
-    def __init__(self, sessions: sessionmaker, hasher: CappedHasher, policy: PasswordPolicy,
-                 on_change: Callable[[Session, str | None], None] | None = None):
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        hasher: CappedHasher,
+        policy: PasswordPolicy,
+        on_change: Callable[[Session, str | None], None] | None = None,
+    ):
         """``on_change(session, username)`` is called inside the transaction of every change
         to an existing user (None: possibly several users), so that what was proven about
         them before can be forgotten in the same commit."""
@@ -53,16 +59,29 @@ class LocalUsers:
         self.policy = policy
         self._changed = on_change or (lambda _session, _username: None)
 
-    def create(self, username: str, password: str, *, email: str | None = None,
-               display_name: str | None = None, groups: Iterable[str] = (),
-               overrides: dict[str, Any] | None = None, enforce_policy: bool = True) -> UserView:
+    def create(
+        self,
+        username: str,
+        password: str,
+        *,
+        email: str | None = None,
+        display_name: str | None = None,
+        groups: Iterable[str] = (),
+        overrides: dict[str, Any] | None = None,
+        enforce_policy: bool = True,
+    ) -> UserView:
         if enforce_policy:
             self.policy.check(password, username, email)
         password_hash = self._hasher.hash(password)
         try:
             with self._sessions.begin() as session:
-                user = LocalUser(username=username, email=email, display_name=display_name,
-                                 password_hash=password_hash, overrides=dict(overrides or {}))
+                user = LocalUser(
+                    username=username,
+                    email=email,
+                    display_name=display_name,
+                    password_hash=password_hash,
+                    overrides=dict(overrides or {}),
+                )
                 user.groups = [self._require_group(session, name) for name in groups]
                 session.add(user)
                 session.flush()
@@ -77,8 +96,9 @@ class LocalUsers:
 
     def list(self) -> list[UserView]:
         with self._sessions() as session:
-            users = session.scalars(select(LocalUser).options(selectinload(LocalUser.groups))
-                                    .order_by(LocalUser.username))
+            users = session.scalars(
+                select(LocalUser).options(selectinload(LocalUser.groups)).order_by(LocalUser.username)
+            )
             return [_view(user) for user in users]
 
     def count(self) -> int:
@@ -96,9 +116,14 @@ class LocalUsers:
             user.password_changed_at = utcnow()
             self._changed(session, username)
 
-    def update(self, username: str, *, email: str | None | object = ...,
-               display_name: str | None | object = ..., groups: Iterable[str] | object = ...
-               ) -> UserView:
+    def update(
+        self,
+        username: str,
+        *,
+        email: str | None | object = ...,
+        display_name: str | None | object = ...,
+        groups: Iterable[str] | object = ...,
+    ) -> UserView:
         """Change the given fields (``...`` leaves one as it is); groups replace the membership."""
         with self._sessions.begin() as session:
             user = self._require(session, username)
@@ -145,8 +170,9 @@ class LocalUsers:
 
     def list_groups(self) -> list[tuple[str, list[str]]]:
         with self._sessions() as session:
-            groups = session.scalars(select(LocalGroup).options(selectinload(LocalGroup.members))
-                                     .order_by(LocalGroup.name))
+            groups = session.scalars(
+                select(LocalGroup).options(selectinload(LocalGroup.members)).order_by(LocalGroup.name)
+            )
             return [(group.name, [member.username for member in group.members]) for group in groups]
 
     def delete_group(self, name: str) -> None:
@@ -172,8 +198,9 @@ class LocalUsers:
 
     @staticmethod
     def _find(session, username: str) -> LocalUser | None:
-        return session.scalars(select(LocalUser).options(selectinload(LocalUser.groups))
-                               .where(LocalUser.username == username)).one_or_none()
+        return session.scalars(
+            select(LocalUser).options(selectinload(LocalUser.groups)).where(LocalUser.username == username)
+        ).one_or_none()
 
     def _require(self, session, username: str) -> LocalUser:
         user = self._find(session, username)
@@ -191,6 +218,12 @@ class LocalUsers:
 
 def _view(user: LocalUser) -> UserView:
     return UserView(
-        username=user.username, email=user.email, display_name=user.display_name,
-        enabled=user.enabled, groups=tuple(group.name for group in user.groups),
-        overrides=dict(user.overrides or {}), created_at=user.created_at, updated_at=user.updated_at)
+        username=user.username,
+        email=user.email,
+        display_name=user.display_name,
+        enabled=user.enabled,
+        groups=tuple(group.name for group in user.groups),
+        overrides=dict(user.overrides or {}),
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    )

@@ -6,7 +6,8 @@ or an introspection response; which of them is trusted is the provider's busines
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from providers.base import Identity
 from providers.oidc.settings import ClaimPath, OidcSettings
@@ -76,8 +77,13 @@ def _exposed(value: Any) -> bool:
     return isinstance(value, (str, int, bool)) and not isinstance(value, float)
 
 
-def identity_from_claims(provider_id: str, issuer: str, claims: Mapping[str, Any], settings: OidcSettings,
-                         canonical: Callable[[str], str | None]) -> Identity:
+def identity_from_claims(
+    provider_id: str,
+    issuer: str,
+    claims: Mapping[str, Any],
+    settings: OidcSettings,
+    canonical: Callable[[str], str | None],
+) -> Identity:
     """The Identity these verified claims describe, or OidcRejected.
 
     ``subject`` is ``issuer|sub`` (``bad_subject`` if sub is not a non-empty string or the
@@ -102,7 +108,11 @@ def identity_from_claims(provider_id: str, issuer: str, claims: Mapping[str, Any
     groups = groups_from(claim_value(claims, settings.groups_claim)) if settings.groups_claim else ()
     attributes = {key: claims[key] for key in settings.expose_claims if _exposed(claims.get(key))}
     return Identity(
-        provider=provider_id, subject=subject, username=username,
+        provider=provider_id,
+        subject=subject,
+        username=username,
         email=email if isinstance(email, str) else None,
         display_name=name if isinstance(name, str) else None,
-        groups=groups, attributes=attributes)
+        groups=groups,
+        attributes=attributes,
+    )

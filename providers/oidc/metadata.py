@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import jwt
 import requests
@@ -86,8 +87,14 @@ class Http:
         deadline = started + self.timeout
         try:
             with CallWatch(2 * self.timeout) as watch:
-                response = self.session.request(method, url, timeout=(self.timeout, self.timeout),
-                                                allow_redirects=False, stream=True, **kwargs)
+                response = self.session.request(
+                    method,
+                    url,
+                    timeout=(self.timeout, self.timeout),
+                    allow_redirects=False,
+                    stream=True,
+                    **kwargs,
+                )
                 watch.rearm(deadline - time.monotonic())
                 with response:
                     try:
@@ -138,13 +145,13 @@ class _Cached:
         self._wait = wait
         self._lock = threading.Lock()
         self.value: Any = None
-        self.fetched_at = float("-inf")      # monotonic time of the last successful fetch
-        self.attempted_at = float("-inf")    # ... of the last attempt, successful or not
+        self.fetched_at = float("-inf")  # monotonic time of the last successful fetch
+        self.attempted_at = float("-inf")  # ... of the last attempt, successful or not
         self._attempts = 0
         self._error: ProviderUnavailable | None = None
-        self._failed_at = float("-inf")      # ... when the last attempt ended in failure
+        self._failed_at = float("-inf")  # ... when the last attempt ended in failure
 
-    def get(self, usable: Callable[["_Cached"], bool]) -> Any:
+    def get(self, usable: Callable[[_Cached], bool]) -> Any:
         """The value, fetched again first unless ``usable(self)`` says the current one will do."""
         if self.value is not None and usable(self):
             return self.value
@@ -172,8 +179,11 @@ class _Cached:
     def _fail_fast_while_broken(self) -> None:
         """Raise the last error if nothing was ever fetched and the last failure is recent."""
         error = self._error
-        if self.value is None and error is not None \
-                and time.monotonic() - self._failed_at < COLD_RETRY_SECONDS:
+        if (
+            self.value is None
+            and error is not None
+            and time.monotonic() - self._failed_at < COLD_RETRY_SECONDS
+        ):
             raise ProviderUnavailable(error.provider_id, error.reason)
 
     def _refresh(self) -> Any:
@@ -185,8 +195,12 @@ class _Cached:
             self._error, self._failed_at = error, time.monotonic()
             if self.value is None:
                 raise
-            log.warning("oidc %s: %s refetch failed (%s); keeping the cached one",
-                        self._provider_id, self._what, error.reason)
+            log.warning(
+                "oidc %s: %s refetch failed (%s); keeping the cached one",
+                self._provider_id,
+                self._what,
+                error.reason,
+            )
             return self.value
         self._error = None
         self.value, self.fetched_at = value, time.monotonic()
@@ -224,8 +238,12 @@ class Metadata:
     def _fetch_discovery(self) -> dict[str, Any]:
         document = self._http.get_json(self.settings.discovery_document_url, "discovery")
         if document.get("issuer") != self.settings.issuer:
-            log.error("oidc %s: discovery says issuer %r, configured %r", self.provider_id,
-                      document.get("issuer"), self.settings.issuer)
+            log.error(
+                "oidc %s: discovery says issuer %r, configured %r",
+                self.provider_id,
+                document.get("issuer"),
+                self.settings.issuer,
+            )
             raise ProviderUnavailable(self.provider_id, "issuer mismatch in discovery")
         for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
             value = document.get(name)
@@ -254,8 +272,11 @@ class Metadata:
         if found is None:
             raise OidcRejected("unknown_key")
         kty, curves = _KEY_TYPES[alg]
-        if found.get("kty") != kty or (curves and found.get("crv") not in curves) \
-                or found.get("alg", alg) != alg:
+        if (
+            found.get("kty") != kty
+            or (curves and found.get("crv") not in curves)
+            or found.get("alg", alg) != alg
+        ):
             raise OidcRejected("alg_not_allowed")
         try:
             return jwt.PyJWK(dict(found), algorithm=alg)
@@ -286,5 +307,11 @@ class Metadata:
         if not isinstance(keys, list):
             raise ProviderUnavailable(self.provider_id, "jwks: no keys")
         # Only public signature keys; a symmetric ("oct") key in a JWKS is never trusted.
-        return [key for key in keys if isinstance(key, dict) and key.get("kty") in ("RSA", "EC", "OKP")
-                and key.get("use", "sig") == "sig" and not {"d", "p", "q"} & set(key)]
+        return [
+            key
+            for key in keys
+            if isinstance(key, dict)
+            and key.get("kty") in ("RSA", "EC", "OKP")
+            and key.get("use", "sig") == "sig"
+            and not {"d", "p", "q"} & set(key)
+        ]

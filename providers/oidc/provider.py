@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import http.cookiejar
-
 import hmac
+import http.cookiejar
 import logging
 import re
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import jwt
@@ -51,8 +51,25 @@ _PLAIN_TYPES = (None, "jwt", "application/jwt")
 # (Refresh, Offline, Logout, ...) is a token that must never pass as either.
 _PAYLOAD_KINDS = {"id": "id", "bearer": "access"}
 # Claims about the token itself: userinfo never overrides the ID token's.
-_TOKEN_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "azp", "auth_time",
-                           "at_hash", "c_hash", "jti", "sid", "acr", "amr"})
+_TOKEN_CLAIMS = frozenset(
+    {
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "nonce",
+        "azp",
+        "auth_time",
+        "at_hash",
+        "c_hash",
+        "jti",
+        "sid",
+        "acr",
+        "amr",
+    }
+)
 _JWT_ERRORS: tuple[tuple[type[Exception], str], ...] = (
     (jwt.ExpiredSignatureError, "expired"),
     (jwt.ImmatureSignatureError, "not_yet_valid"),
@@ -79,8 +96,14 @@ class FinishedLogin:
 class OidcProvider:
     """Browser logins and bearer tokens of one OpenID Connect IdP."""
 
-    def __init__(self, provider_id: str, settings: OidcSettings, canonical: Callable[[str], str | None], *,
-                 session: requests.Session | None = None):
+    def __init__(
+        self,
+        provider_id: str,
+        settings: OidcSettings,
+        canonical: Callable[[str], str | None],
+        *,
+        session: requests.Session | None = None,
+    ):
         self.id = provider_id
         self.settings = settings
         self._canonical = canonical
@@ -101,8 +124,11 @@ class OidcProvider:
         # The audiences an access token may be for (none: no access tokens), and every audience
         # some accepted JWT may be for (client_id too, if ID tokens are accepted).
         self._access_audiences = frozenset(tokens.access_token_audiences)
-        self._jwt_audiences = tuple(dict.fromkeys(
-            ((settings.client_id,) if tokens.accept_id_tokens else ()) + tokens.access_token_audiences))
+        self._jwt_audiences = tuple(
+            dict.fromkeys(
+                ((settings.client_id,) if tokens.accept_id_tokens else ()) + tokens.access_token_audiences
+            )
+        )
 
     @property
     def issuer(self) -> str:
@@ -115,8 +141,12 @@ class OidcProvider:
         and the JSON-serialisable transaction to keep: state, nonce, code_verifier, redirect_uri.
         ProviderUnavailable when discovery cannot be fetched in time."""
         endpoint = self._metadata.document()["authorization_endpoint"]  # checked at discovery
-        transaction = {"state": generate_token(43), "nonce": generate_token(43),
-                       "code_verifier": generate_token(64), "redirect_uri": redirect_uri}
+        transaction = {
+            "state": generate_token(43),
+            "nonce": generate_token(43),
+            "code_verifier": generate_token(64),
+            "redirect_uri": redirect_uri,
+        }
         params = {
             "response_type": "code",
             "client_id": self.settings.client_id,
@@ -129,8 +159,9 @@ class OidcProvider:
         }
         return _with_query(endpoint, params), transaction
 
-    def finish(self, redirect_uri: str, params: Mapping[str, str],
-               transaction: Mapping[str, Any]) -> FinishedLogin:
+    def finish(
+        self, redirect_uri: str, params: Mapping[str, str], transaction: Mapping[str, Any]
+    ) -> FinishedLogin:
         """The identity a callback proves, checked against the transaction :meth:`start` gave,
         with the ID token it was verified from.
 
@@ -170,12 +201,17 @@ class OidcProvider:
         if not _same_secret(claims.get("nonce"), transaction.get("nonce")):
             raise OidcRejected("nonce_mismatch")
         if self._wants_userinfo(claims):
-            claims = _merged(claims, self._userinfo(tokens.get("access_token"), claims.get("sub"),
-                                                    required=self.settings.userinfo == "always"))
+            claims = _merged(
+                claims,
+                self._userinfo(
+                    tokens.get("access_token"), claims.get("sub"), required=self.settings.userinfo == "always"
+                ),
+            )
         return FinishedLogin(self._identity(claims), id_token)
 
-    def end_session_url(self, post_logout_redirect_uri: str | None,
-                        id_token_hint: str | None = None) -> str | None:
+    def end_session_url(
+        self, post_logout_redirect_uri: str | None, id_token_hint: str | None = None
+    ) -> str | None:
         """The IdP's end_session_endpoint with client_id (and post_logout_redirect_uri, and
         id_token_hint: the ID token of the login being ended), if end_session is configured and
         the IdP advertises one; None otherwise. Never raises."""
@@ -284,8 +320,9 @@ class OidcProvider:
         if not self._introspections.acquire(timeout=self.settings.timeout_seconds):
             raise ProviderUnavailable(self.id, "introspection: too many at once")
         try:
-            answer = self._post(endpoint, {"token": token, "token_type_hint": "access_token"},
-                                "introspection")
+            answer = self._post(
+                endpoint, {"token": token, "token_type_hint": "access_token"}, "introspection"
+            )
         finally:
             self._introspections.release()
         if answer.status != 200:
@@ -312,15 +349,18 @@ class OidcProvider:
     def _bound_to_us(self, info: Mapping[str, Any]) -> bool:
         # Confidential clients may introspect any client's token: this one must be for us.
         audiences = info.get("aud")
-        audiences = [audiences] if isinstance(audiences, str) else audiences if isinstance(audiences, list) else []
+        audiences = (
+            [audiences] if isinstance(audiences, str) else audiences if isinstance(audiences, list) else []
+        )
         ours = {self.settings.client_id, *self.settings.tokens.access_token_audiences}
-        return info.get("client_id") == self.settings.client_id \
-            or any(isinstance(audience, str) and audience in ours for audience in audiences)
+        return info.get("client_id") == self.settings.client_id or any(
+            isinstance(audience, str) and audience in ours for audience in audiences
+        )
 
     # -- health, lifecycle ----------------------------------------------------------------------
 
     def health(self) -> str:
-        """"ok" when the discovery document is at hand (cached or fetched now), else why not."""
+        """ "ok" when the discovery document is at hand (cached or fetched now), else why not."""
         try:
             self._metadata.document()
         except ProviderUnavailable as error:
@@ -344,15 +384,21 @@ class OidcProvider:
             data = {**data, "client_id": settings.client_id, "client_secret": settings.client_secret or ""}
         else:
             data = {**data, "client_id": settings.client_id}
-        return self._http.request("POST", url, what, data=data, auth=auth, headers={"Accept": "application/json"})
+        return self._http.request(
+            "POST", url, what, data=data, auth=auth, headers={"Accept": "application/json"}
+        )
 
     def _refused_client(self, answer: Answer, what: str) -> None:
         """ProviderUnavailable when the IdP refused this client itself: a misconfiguration
         (wrong secret or auth method) that no user can get past."""
         error = (answer.json() or {}).get("error")
         if answer.status == 401 or error == "invalid_client":
-            log.error("oidc %s: the IdP refused the client credentials at %s (HTTP %s)", self.id, what,
-                      answer.status)
+            log.error(
+                "oidc %s: the IdP refused the client credentials at %s (HTTP %s)",
+                self.id,
+                what,
+                answer.status,
+            )
             raise ProviderUnavailable(self.id, f"{what}: client authentication refused")
         if not 400 <= answer.status < 500:
             raise ProviderUnavailable(self.id, f"{what}: HTTP {answer.status}")
@@ -361,8 +407,16 @@ class OidcProvider:
 
     def _exchange(self, code: str, redirect_uri: str, verifier: str) -> dict[str, Any]:
         endpoint = self._metadata.document()["token_endpoint"]  # checked at discovery
-        answer = self._post(endpoint, {"grant_type": "authorization_code", "code": code,
-                                       "redirect_uri": redirect_uri, "code_verifier": verifier}, "token")
+        answer = self._post(
+            endpoint,
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": verifier,
+            },
+            "token",
+        )
         if answer.status != 200:
             self._refused_client(answer, "token")
             raise OidcRejected("code_rejected")  # invalid_grant: reused, expired, wrong verifier
@@ -371,8 +425,9 @@ class OidcProvider:
             raise ProviderUnavailable(self.id, "token: not a JSON object")
         return tokens
 
-    def _verify(self, token: str, audiences: tuple[str, ...],
-                header: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def _verify(
+        self, token: str, audiences: tuple[str, ...], header: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The claims of a JWT signed by this IdP (the key its JWKS holds for the header's kid
         and alg) for one of ``audiences``, with this issuer and an exp; OidcRejected if not.
         ``header`` is the token's, when the caller has read it already. What kind of token it
@@ -382,8 +437,15 @@ class OidcProvider:
             raise OidcRejected("malformed_token")
         key = self._metadata.signing_key(header)
         try:
-            return jwt.decode(token, key=key, algorithms=[key.algorithm_name], audience=list(audiences),
-                              issuer=self.issuer, leeway=LEEWAY_SECONDS, options={"require": ["exp", "iss", "aud"]})
+            return jwt.decode(
+                token,
+                key=key,
+                algorithms=[key.algorithm_name],
+                audience=list(audiences),
+                issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iss", "aud"]},
+            )
         except jwt.MissingRequiredClaimError as error:
             raise OidcRejected(_MISSING_CLAIM_REASONS.get(error.claim, "missing_claim")) from None
         except jwt.InvalidTokenError as error:
@@ -413,15 +475,21 @@ class OidcProvider:
             return {}
         if not isinstance(access_token, str) or not access_token:
             raise ProviderUnavailable(self.id, "token: no access_token for userinfo")
-        answer = self._http.request("GET", endpoint, "userinfo", headers={
-            "Authorization": f"Bearer {access_token}", "Accept": "application/json"})
+        answer = self._http.request(
+            "GET",
+            endpoint,
+            "userinfo",
+            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+        )
         if answer.status in (401, 403):
             raise OidcRejected("userinfo_refused")
         if answer.status != 200:
             raise ProviderUnavailable(self.id, f"userinfo: HTTP {answer.status}")
         info = answer.json()
         if info is None:
-            raise ProviderUnavailable(self.id, "userinfo: not a JSON object (signed userinfo is not supported)")
+            raise ProviderUnavailable(
+                self.id, "userinfo: not a JSON object (signed userinfo is not supported)"
+            )
         if not isinstance(sub, str) or info.get("sub") != sub:
             raise OidcRejected("userinfo_sub_mismatch")
         return info
@@ -483,8 +551,9 @@ def unverified_segment(segment: str) -> dict[str, Any] | None:
     """The JSON object a compact JWS segment encodes (base64url), read without verification
     by the bounded parser (:mod:`providers.strictjson`); None when it is anything else."""
     try:
-        data = parse_json(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)),
-                          max_bytes=MAX_TOKEN_LENGTH)
+        data = parse_json(
+            base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)), max_bytes=MAX_TOKEN_LENGTH
+        )
     except (ValueError, binascii.Error):  # HostileJson is a ValueError
         return None
     return data if isinstance(data, dict) else None

@@ -13,8 +13,18 @@ ClaimPath = str | tuple[str, ...]
 
 # Asymmetric JWS algorithms only: an HMAC algorithm would let anyone holding the IdP's
 # public key (or the client secret) mint tokens, and "none" signs nothing.
-ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-                         "ES256", "ES384", "ES512", "EdDSA")
+ASYMMETRIC_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
 CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 USERINFO_MODES = ("fallback", "always", "never")
 
@@ -23,16 +33,16 @@ USERINFO_MODES = ("fallback", "always", "never")
 class OidcTokenSettings:
     """Which bearer tokens of this IdP the token path accepts (none by default)."""
 
-    accept_id_tokens: bool = False                 # ID tokens whose aud contains client_id
-    access_token_audiences: tuple[str, ...] = ()   # JWT access tokens (at+jwt or plain JWT) for one of these
-    introspection: bool = False                    # opaque tokens, by RFC 7662 introspection
+    accept_id_tokens: bool = False  # ID tokens whose aud contains client_id
+    access_token_audiences: tuple[str, ...] = ()  # JWT access tokens (at+jwt or plain JWT) for one of these
+    introspection: bool = False  # opaque tokens, by RFC 7662 introspection
 
 
 @dataclass(frozen=True)
 class OidcSettings:
     """One IdP and this gateway's client registration at it."""
 
-    issuer: str                              # exact; discovery at issuer + /.well-known/openid-configuration
+    issuer: str  # exact; discovery at issuer + /.well-known/openid-configuration
     client_id: str
     client_secret: str | None = None
     client_auth: str = "client_secret_basic"  # or client_secret_post, or none (public client, PKCE only)
@@ -41,18 +51,18 @@ class OidcSettings:
     username_claim: ClaimPath = "preferred_username"
     username_strip_domains: tuple[str, ...] = ()  # lower case; "ann@<one of these>" becomes "ann"
     groups_claim: ClaimPath | None = "groups"  # None: no groups
-    userinfo: str = "fallback"               # fallback: only when a wanted claim is not in the ID token
+    userinfo: str = "fallback"  # fallback: only when a wanted claim is not in the ID token
     require_email_verified: bool = False
-    expose_claims: tuple[str, ...] = ()      # copied into Identity.attributes when str, int or bool
-    display_name: str = ""                   # names the provider on pages; "" means its id
-    label: str = ""                          # landing page button; "" means "Sign in with <display name>"
-    logo_url: str | None = None              # https only (the pages' CSP loads no http images)
-    browser_login: bool = True               # False: token path only, no landing page button
-    end_session: bool = True                 # logout may continue to the IdP's end_session_endpoint
-    timeout_seconds: float = 3.0             # per outbound call: connect, first byte, whole answer
-    ca_file: str | None = None               # PEM bundle to verify the IdP's TLS with (private CA)
+    expose_claims: tuple[str, ...] = ()  # copied into Identity.attributes when str, int or bool
+    display_name: str = ""  # names the provider on pages; "" means its id
+    label: str = ""  # landing page button; "" means "Sign in with <display name>"
+    logo_url: str | None = None  # https only (the pages' CSP loads no http images)
+    browser_login: bool = True  # False: token path only, no landing page button
+    end_session: bool = True  # logout may continue to the IdP's end_session_endpoint
+    timeout_seconds: float = 3.0  # per outbound call: connect, first byte, whole answer
+    ca_file: str | None = None  # PEM bundle to verify the IdP's TLS with (private CA)
     discovery_ttl_seconds: float = 3600
-    jwks_min_refresh_seconds: float = 10     # an unknown kid refetches the JWKS at most this often
+    jwks_min_refresh_seconds: float = 10  # an unknown kid refetches the JWKS at most this often
     algorithms: tuple[str, ...] = ("RS256", "ES256", "PS256", "EdDSA")
     tokens: OidcTokenSettings = OidcTokenSettings()
 

@@ -34,7 +34,7 @@ class CallWatch:
         self._lock = threading.Lock()
         self._finished = False
 
-    def __enter__(self) -> "CallWatch":
+    def __enter__(self) -> CallWatch:
         _current.watch = self
         self.rearm(self._seconds)
         return self
@@ -108,8 +108,7 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
 class _WatchedAdapter(HTTPAdapter):
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool,
-                                                   "https": _WatchedHTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 def watch_connections(session: requests.Session) -> requests.Session:

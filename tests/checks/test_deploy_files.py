@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -34,13 +34,13 @@ from yamllint.config import YamlLintConfig
 
 from gateway.app import MAX_REQUEST_BYTES
 from gateway.config.file import hashing_defaults, load_config
-from gateway.storage.db import Database
-from gateway.observe.health import HealthMonitor
 from gateway.config.ldap import ldap_settings
+from gateway.config.settings import usable_cores
 from gateway.mapping.engine import evaluate
+from gateway.observe.health import HealthMonitor
+from gateway.storage.db import Database
 from gateway.storage.state import open_store
 from providers.base import Identity
-from gateway.config.settings import usable_cores
 from tests.support.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -54,7 +54,7 @@ VENV_BIN = Path(sys.executable).parent
 
 # Oldest Kubernetes the manifests are written for, and the newest schemas bundled.
 KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.utils.latest_version())
-REGISTRY_CLIENT_TIMEOUT = 100   # seconds: .NET HttpClient's default (contract §1)
+REGISTRY_CLIENT_TIMEOUT = 100  # seconds: .NET HttpClient's default (contract §1)
 
 YAMLLINT = YamlLintConfig("""
 extends: default
@@ -67,6 +67,7 @@ rules:
 
 
 # ---- helpers -------------------------------------------------------------------------------
+
 
 def yaml_documents(path: Path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
@@ -81,8 +82,11 @@ def k8s_objects() -> list[tuple[Path, dict]]:
 
 
 def k8s(kind: str, name: str | None = None) -> dict:
-    found = [doc for _, doc in k8s_objects()
-             if doc["kind"] == kind and (name is None or doc["metadata"]["name"] == name)]
+    found = [
+        doc
+        for _, doc in k8s_objects()
+        if doc["kind"] == kind and (name is None or doc["metadata"]["name"] == name)
+    ]
     assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
     return found[0]
 
@@ -92,8 +96,9 @@ def deployment() -> dict:
 
 
 def gateway_container() -> dict:
-    (container,) = [c for c in deployment()["spec"]["template"]["spec"]["containers"]
-                    if c["name"] == "gateway"]
+    (container,) = [
+        c for c in deployment()["spec"]["template"]["spec"]["containers"] if c["name"] == "gateway"
+    ]
     return container
 
 
@@ -116,6 +121,7 @@ def compose_env_example() -> dict[str, str]:
 
 def interpolate(value: str, env: dict[str, str]) -> str:
     """Compose interpolation of ${VAR}, ${VAR:-default}, ${VAR:?message} and $$."""
+
     def replace(match: re.Match) -> str:
         name, op, arg = match.group(1), match.group(2), match.group(3)
         if env.get(name):
@@ -125,14 +131,16 @@ def interpolate(value: str, env: dict[str, str]) -> str:
         if op == ":?":
             raise AssertionError(f"compose would stop: {arg}")
         return ""
+
     value = re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}", replace, value)
     return value.replace("$$", "$")
 
 
 def compose_variables(text: str) -> dict[str, str | None]:
     """Every ${VAR...} compose interpolates (not $$VAR), with its operator."""
-    return {m.group(1): m.group(2) for m in
-            re.finditer(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(:-|:\?)?", text)}
+    return {
+        m.group(1): m.group(2) for m in re.finditer(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(:-|:\?)?", text)
+    }
 
 
 def dummy_compose_env() -> dict[str, str]:
@@ -190,11 +198,14 @@ def nginx_directives() -> str:
 
 def gunicorn_settings(monkeypatch, tmp_path) -> dict:
     """The settings deploy/gunicorn.conf.py hands gunicorn, for a deployment's environment."""
-    for name, value in {"GATEWAY_DOTENV": "/nonexistent", "GATEWAY_INSTANCE_DIR": str(tmp_path),
-                        "GATEWAY_KEY_ENCRYPTION_KEY": "k" * 40,
-                        "GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0",
-                        # the file prepares the workers' shared metrics directory: keep it here
-                        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}.items():
+    for name, value in {
+        "GATEWAY_DOTENV": "/nonexistent",
+        "GATEWAY_INSTANCE_DIR": str(tmp_path),
+        "GATEWAY_KEY_ENCRYPTION_KEY": "k" * 40,
+        "GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0",
+        # the file prepares the workers' shared metrics directory: keep it here
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }.items():
         monkeypatch.setenv(name, value)
     namespace = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
     return {key: value for key, value in namespace.items() if not key.startswith("_")}
@@ -225,7 +236,7 @@ def worst_case_seconds(config) -> float:
             provider_budgets.append(ldap_settings(dict(provider.options)).time_budget)
         elif provider.type == "local":
             hashing = provider.options.get("hashing") or hashing_defaults()
-            provider_budgets.append(hashing["wait_seconds"] + 1)   # + one argon2 hash
+            provider_budgets.append(hashing["wait_seconds"] + 1)  # + one argon2 hash
         elif provider.type == "oidc":
             provider_budgets.append(4 * 2 * provider.options["timeout_seconds"])
     return max(provider_budgets) + db_budget
@@ -238,8 +249,12 @@ def readiness_worst_case_seconds() -> float:
     monitor = inspect.signature(HealthMonitor.__init__).parameters
     database = inspect.signature(Database.__init__).parameters
     store = inspect.signature(open_store).parameters
-    return (monitor["first_wait"].default + database["connect_timeout"].default
-            + database["statement_timeout"].default + 2 * store["timeout"].default)
+    return (
+        monitor["first_wait"].default
+        + database["connect_timeout"].default
+        + database["statement_timeout"].default
+        + 2 * store["timeout"].default
+    )
 
 
 # Routes only the Registry, the kubelet and Prometheus call: never through the public Ingress.
@@ -249,14 +264,17 @@ INTERNAL_ROUTES = {"/api/authenticate", "/healthz", "/readyz", "/metrics"}
 def gateway_routes(tmp_path) -> set[str]:
     """Every URL rule of the real application, with a sample value for each variable part."""
     from gateway.app import create_app
-    from gateway.services import build_services
     from gateway.config.settings import load_settings
+    from gateway.services import build_services
 
     config_file = tmp_path / "routes-gateway.yaml"
     config_file.write_text("{}\n")
-    env = {"GATEWAY_INSTANCE_DIR": str(tmp_path), "GATEWAY_CONFIG": str(config_file),
-           "GATEWAY_DOTENV": "/nonexistent",
-           "GATEWAY_KEY_ENCRYPTION_KEY": "unit-test-key-encryption-secret-0123456789"}
+    env = {
+        "GATEWAY_INSTANCE_DIR": str(tmp_path),
+        "GATEWAY_CONFIG": str(config_file),
+        "GATEWAY_DOTENV": "/nonexistent",
+        "GATEWAY_KEY_ENCRYPTION_KEY": "unit-test-key-encryption-secret-0123456789",
+    }
     settings = load_settings(env, read_dotenv=False)
     services = build_services(settings, load_config(settings.config_path, env))
     try:
@@ -277,7 +295,7 @@ def ingress_routes(request_path: str) -> bool:
                 return True
             if entry["pathType"] == "Prefix":
                 prefix = [part for part in entry["path"].split("/") if part]
-                if elements[:len(prefix)] == prefix:
+                if elements[: len(prefix)] == prefix:
                     return True
     return False
 
@@ -295,6 +313,7 @@ def ldif_entries(path: Path) -> list[dict[str, list[str]]]:
 
 # ---- YAML everywhere -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", sorted(DEPLOY.rglob("*.yaml")), ids=lambda p: str(p.relative_to(ROOT)))
 def test_yaml_files_lint_clean(path):
     problems = [f"{p.line}:{p.column} {p.message}" for p in linter.run(path.read_text(), YAMLLINT)]
@@ -307,6 +326,7 @@ def test_configmap_embedded_gateway_yaml_lints_clean():
 
 
 # ---- Kubernetes ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("path", k8s_manifest_paths(), ids=lambda p: p.name)
@@ -327,8 +347,11 @@ def test_kustomization_lists_every_manifest_but_the_secret_example():
     namespaces = {doc["metadata"].get("namespace") for _, doc in k8s_objects() if doc["kind"] != "Namespace"}
     assert namespaces == {kustomization["namespace"]} == {k8s("Namespace")["metadata"]["name"]}
     (image,) = kustomization["images"]
-    used = {c["image"] for c in deployment()["spec"]["template"]["spec"]["containers"]
-            + deployment()["spec"]["template"]["spec"]["initContainers"]}
+    used = {
+        c["image"]
+        for c in deployment()["spec"]["template"]["spec"]["containers"]
+        + deployment()["spec"]["template"]["spec"]["initContainers"]
+    }
     assert used == {image["name"]}
 
 
@@ -347,7 +370,7 @@ def test_deployment_runs_two_hardened_replicas_with_probes():
         assert container[probe]["httpGet"]["port"] in (port["name"], port["containerPort"])
 
     assert pod["securityContext"]["runAsNonRoot"] is True
-    assert pod["securityContext"]["runAsUser"] == 10001          # the image's USER
+    assert pod["securityContext"]["runAsUser"] == 10001  # the image's USER
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     assert pod["automountServiceAccountToken"] is False
     volumes = {v["name"]: v for v in pod["volumes"]}
@@ -356,12 +379,14 @@ def test_deployment_runs_two_hardened_replicas_with_probes():
         assert context["readOnlyRootFilesystem"] is True
         assert context["allowPrivilegeEscalation"] is False
         assert context["capabilities"]["drop"] == ["ALL"]
-        assert {"cpu", "memory"} <= set(each["resources"]["requests"]) and "memory" in each["resources"]["limits"]
+        assert {"cpu", "memory"} <= set(each["resources"]["requests"]) and "memory" in each["resources"][
+            "limits"
+        ]
         mounts = {m["mountPath"]: m["name"] for m in each["volumeMounts"]}
-        assert "emptyDir" in volumes[mounts["/tmp"]]             # writable /tmp, read-only root
+        assert "emptyDir" in volumes[mounts["/tmp"]]  # writable /tmp, read-only root
         assert volumes[mounts["/etc/gateway"]]["configMap"]["name"] == "dronedb-auth-gateway-config"
     metrics_dir = env_configmap()["PROMETHEUS_MULTIPROC_DIR"]
-    assert metrics_dir.startswith("/tmp/")   # writable (the /tmp emptyDir), emptied at each start
+    assert metrics_dir.startswith("/tmp/")  # writable (the /tmp emptyDir), emptied at each start
 
     selector = spec["selector"]["matchLabels"]
     assert selector.items() <= spec["template"]["metadata"]["labels"].items()
@@ -377,6 +402,7 @@ def test_migrations_run_before_the_server_and_not_in_it():
     assert init["envFrom"] == gateway_container()["envFrom"]
     assert env_configmap()["GATEWAY_AUTO_MIGRATE"] == "false"
     from gateway.cli import main
+
     assert "upgrade" in main.commands["db"].commands
 
 
@@ -395,8 +421,10 @@ def test_secret_example_holds_only_placeholders_and_is_never_applied():
     secret = k8s("Secret")
     assert "secret.example.yaml" not in yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"]
     assert all("CHANGE-ME" in value for value in secret["stringData"].values())
-    assert "kubectl -n dronedb-auth create secret generic " + secret["metadata"]["name"] in (
-        K8S / "secret.example.yaml").read_text()
+    assert (
+        "kubectl -n dronedb-auth create secret generic " + secret["metadata"]["name"]
+        in (K8S / "secret.example.yaml").read_text()
+    )
 
 
 def test_service_pdb_hpa_and_ingress_match_the_deployment():
@@ -423,7 +451,9 @@ def test_service_pdb_hpa_and_ingress_match_the_deployment():
     # Every worker process has its own database pool: at full scale they fit PostgreSQL's
     # default max_connections (100).
     engine = (ROOT / "gateway" / "storage" / "db.py").read_text()
-    per_process = sum(int(re.search(rf"{name}=(\d+)", engine).group(1)) for name in ("pool_size", "max_overflow"))
+    per_process = sum(
+        int(re.search(rf"{name}=(\d+)", engine).group(1)) for name in ("pool_size", "max_overflow")
+    )
     workers = int(env_configmap()["GATEWAY_WORKERS"])
     assert hpa["spec"]["maxReplicas"] * workers * per_process <= 100
 
@@ -442,8 +472,11 @@ def test_service_pdb_hpa_and_ingress_match_the_deployment():
 
 
 def test_ingress_body_limit_is_the_gateways():
-    ingress = next(doc for doc in yaml.safe_load_all((DEPLOY / "kubernetes" / "ingress.yaml").read_text())
-                   if doc and doc.get("kind") == "Ingress")
+    ingress = next(
+        doc
+        for doc in yaml.safe_load_all((DEPLOY / "kubernetes" / "ingress.yaml").read_text())
+        if doc and doc.get("kind") == "Ingress"
+    )
     annotation = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
     assert annotation == f"{MAX_REQUEST_BYTES // 1024}k"
 
@@ -453,7 +486,7 @@ def test_ingress_publishes_the_browser_routes_and_nothing_internal(tmp_path):
     entries = [entry for rule in ingress["spec"]["rules"] for entry in rule["http"]["paths"]]
     assert {entry["pathType"] for entry in entries} <= {"Exact", "Prefix"}
     (root,) = [entry for entry in entries if entry["path"] == "/"]
-    assert root["pathType"] == "Exact"          # the landing page, not a catch-all
+    assert root["pathType"] == "Exact"  # the landing page, not a catch-all
     for path in INTERNAL_ROUTES:
         for variant in (path, path + "/", path + "/x"):
             assert not ingress_routes(variant), variant
@@ -461,8 +494,17 @@ def test_ingress_publishes_the_browser_routes_and_nothing_internal(tmp_path):
     assert INTERNAL_ROUTES <= routes
     unpublished = sorted(route for route in routes - INTERNAL_ROUTES if not ingress_routes(route))
     assert unpublished == [], "browser routes missing from ingress.yaml"
-    for route in ("/", "/login", "/sso/logout", "/account/password", "/admin/", "/admin/api/users",
-                  "/api/token", "/.well-known/jwks.json", "/static/gateway.css"):
+    for route in (
+        "/",
+        "/login",
+        "/sso/logout",
+        "/account/password",
+        "/admin/",
+        "/admin/api/users",
+        "/api/token",
+        "/.well-known/jwks.json",
+        "/static/gateway.css",
+    ):
         assert ingress_routes(route), route
     for route in ("/api", "/api/", "/loginx", "/ssox/logout", "/adminx", "/api/tokens", "/favicon.ico"):
         assert not ingress_routes(route), route
@@ -476,10 +518,11 @@ def test_network_policy_admits_only_the_ingress_controller_the_registry_and_prom
     # It selects exactly the Deployment's pods.
     assert spec["podSelector"] == {"matchLabels": deployment()["spec"]["selector"]["matchLabels"]}
     assert spec["podSelector"]["matchLabels"].items() <= (
-        deployment()["spec"]["template"]["metadata"]["labels"].items())
+        deployment()["spec"]["template"]["metadata"]["labels"].items()
+    )
     assert spec["policyTypes"] == ["Ingress"]
     container_port = gateway_container()["ports"][0]["containerPort"]
-    assert len(spec["ingress"]) == 3          # ingress controller, Registry, Prometheus
+    assert len(spec["ingress"]) == 3  # ingress controller, Registry, Prometheus
     peers = []
     for rule in spec["ingress"]:
         assert rule["ports"] == [{"protocol": "TCP", "port": container_port}]
@@ -490,7 +533,7 @@ def test_network_policy_admits_only_the_ingress_controller_the_registry_and_prom
             assert set(peer["namespaceSelector"]["matchLabels"]) == {"kubernetes.io/metadata.name"}
             peers.append(peer)
     namespaces = [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in peers]
-    assert "ingress-nginx" in namespaces                                   # ingressClassName nginx
+    assert "ingress-nginx" in namespaces  # ingressClassName nginx
     assert k8s("Ingress")["spec"]["ingressClassName"] == "nginx"
     text = (K8S / "networkpolicy.yaml").read_text()
     assert "CHANGE-ME-registry-namespace" in namespaces and "CHANGE-ME-prometheus-namespace" in namespaces
@@ -506,6 +549,7 @@ def test_prometheus_scrapes_the_container_port():
 
 
 # ---- gateway configurations ----------------------------------------------------------------
+
 
 def test_every_shipped_gateway_config_passes_the_gateway_loader(tmp_path):
     configs = shipped_gateway_configs(tmp_path)
@@ -547,7 +591,7 @@ def test_sample_directory_passwords_are_the_documented_ones():
         digest, salt = raw[:20], raw[20:]
         assert hashlib.sha1(password.encode() + salt).digest() == digest, uid
     dns = [entry["dn"][0] for entry in entries]
-    for dn in dns:   # parents come first (or are the image's base entry)
+    for dn in dns:  # parents come first (or are the image's base entry)
         parent = dn.split(",", 1)[1]
         assert parent == "dc=example,dc=org" or dns.index(parent) < dns.index(dn), dn
 
@@ -564,8 +608,9 @@ def test_no_sample_user_with_a_known_password_gets_the_admin_role(tmp_path):
     def transitive_groups(dn: str) -> set[str]:
         found, frontier = set(), {dn}
         while frontier:
-            frontier = {group for group, entry in groups.items()
-                        if set(entry.get("member", [])) & frontier} - found
+            frontier = {
+                group for group, entry in groups.items() if set(entry.get("member", [])) & frontier
+            } - found
             found |= frontier
         return found
 
@@ -575,20 +620,26 @@ def test_no_sample_user_with_a_known_password_gets_the_admin_role(tmp_path):
             continue
         dns = transitive_groups(entry["dn"][0])
         names = {groups[dn]["cn"][0] for dn in dns}
-        identity = Identity(provider=ldap.id, subject=entry["uid"][0], username=entry["uid"][0],
-                            groups=tuple(sorted(names | dns)))
+        identity = Identity(
+            provider=ldap.id,
+            subject=entry["uid"][0],
+            username=entry["uid"][0],
+            groups=tuple(sorted(names | dns)),
+        )
         roles = set(evaluate(config.mapping, identity).roles)
         if roles & admin_roles:
             admins.append(entry["uid"][0])
             assert "userPassword" not in entry, f"{entry['uid'][0]} has a public password and an admin role"
-    assert admins == ["bob"]   # the mapping of a directory group to admin is still shown
+    assert admins == ["bob"]  # the mapping of a directory group to admin is still shown
 
 
 # ---- compose -------------------------------------------------------------------------------
 
+
 def test_compose_file_validates_against_the_compose_spec():
-    schema = json.loads(resources.files("check_jsonschema.builtin_schemas.vendor")
-                        .joinpath("compose-spec.json").read_text())
+    schema = json.loads(
+        resources.files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json").read_text()
+    )
     validator = jsonschema.Draft202012Validator(schema)
     errors = [f"{'.'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(compose())]
     assert errors == []
@@ -624,8 +675,9 @@ def test_compose_gateway_uses_postgres_redis_and_its_config_file():
     gateway = compose()["services"]["gateway"]
     env = compose_service_environment("gateway")
     secrets = dummy_compose_env()
-    assert env["GATEWAY_DATABASE_URL"] == (f"postgresql+psycopg://gateway:{secrets['POSTGRES_PASSWORD']}"
-                                           "@postgres:5432/gateway")
+    assert env["GATEWAY_DATABASE_URL"] == (
+        f"postgresql+psycopg://gateway:{secrets['POSTGRES_PASSWORD']}@postgres:5432/gateway"
+    )
     assert env["GATEWAY_REDIS_URL"] == f"redis://:{secrets['REDIS_PASSWORD']}@redis:6379/0"
     mounts = {m.split(":")[1]: m.split(":")[0] for m in gateway["volumes"]}
     assert mounts[env["GATEWAY_CONFIG"]] == "./gateway.yaml"
@@ -671,9 +723,15 @@ def test_no_deployment_passes_an_empty_metrics_directory():
 
 # ---- Dockerfile ----------------------------------------------------------------------------
 
+
 def test_dockerfile_passes_hadolint():
-    result = subprocess.run([str(VENV_BIN / "hadolint"), "--no-color", "--failure-threshold", "info",
-                             str(DOCKERFILE)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = subprocess.run(
+        [str(VENV_BIN / "hadolint"), "--no-color", "--failure-threshold", "info", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
 
 
@@ -681,7 +739,7 @@ def test_dockerfile_builds_a_non_root_image_with_a_healthcheck():
     instructions = dockerfile_instructions()
     keywords = [keyword for keyword, _ in instructions]
     froms = [rest for keyword, rest in instructions if keyword == "FROM"]
-    assert len(froms) >= 2                                       # multi-stage
+    assert len(froms) >= 2  # multi-stage
     args = dict(rest.split("=", 1) for keyword, rest in instructions if keyword == "ARG" and "=" in rest)
     assert re.fullmatch(r"python:3\.11-slim-[a-z]+", args["PYTHON_IMAGE"])
     (user,) = [rest for keyword, rest in instructions if keyword == "USER"]
@@ -719,8 +777,13 @@ def dockerignored(path: str, patterns: list[str]) -> bool:
     for pattern in patterns:
         negated = pattern.startswith("!")
         body = pattern.lstrip("!").strip("/")
-        regex = (re.escape(body).replace(r"\*\*/", "(?:.*/)?").replace(r"\*\*", ".*")
-                 .replace(r"\*", "[^/]*").replace(r"\?", "[^/]"))
+        regex = (
+            re.escape(body)
+            .replace(r"\*\*/", "(?:.*/)?")
+            .replace(r"\*\*", ".*")
+            .replace(r"\*", "[^/]*")
+            .replace(r"\?", "[^/]")
+        )
         parts = path.split("/")
         if any(re.fullmatch(regex, "/".join(parts[:i])) for i in range(1, len(parts) + 1)):
             ignored = not negated
@@ -728,11 +791,22 @@ def dockerignored(path: str, patterns: list[str]) -> bool:
 
 
 def test_dockerignore_keeps_secrets_and_clutter_out_of_the_build_context():
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
-    for path in (".venv/bin/python", ".git/config", "instance/gateway.db", ".env", "deploy/compose/.env",
-                 "tests/support/oidc/node_modules/x/index.js", "test-artifacts/screenshots/a.png",
-                 ".hypothesis/examples/x", "gateway/__pycache__/app.cpython-311.pyc"):
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for path in (
+        ".venv/bin/python",
+        ".git/config",
+        "instance/gateway.db",
+        ".env",
+        "deploy/compose/.env",
+        "tests/support/oidc/node_modules/x/index.js",
+        "test-artifacts/screenshots/a.png",
+        ".hypothesis/examples/x",
+        "gateway/__pycache__/app.cpython-311.pyc",
+    ):
         assert dockerignored(path, patterns), path
     for keyword, rest in dockerfile_instructions():
         if keyword == "COPY" and "--from=" not in rest:
@@ -743,6 +817,7 @@ def test_dockerignore_keeps_secrets_and_clutter_out_of_the_build_context():
 
 
 # ---- timeouts across the layers -------------------------------------------------------------
+
 
 def test_gunicorn_conf_is_sized_small_and_timed_within_the_budget(monkeypatch, tmp_path):
     settings = gunicorn_settings(monkeypatch, tmp_path)
@@ -764,9 +839,11 @@ def test_every_layer_waits_longer_than_the_gateway_and_shorter_than_the_registry
     read_timeout = seconds(re.search(r"proxy_read_timeout\s+(\S+);", nginx).group(1))
     assert worst < read_timeout < REGISTRY_CLIENT_TIMEOUT
     upstream_keepalive = seconds(re.search(r"keepalive_timeout\s+(\S+);", nginx).group(1))
-    assert upstream_keepalive < settings["keepalive"]            # nginx closes idle connections first
+    assert upstream_keepalive < settings["keepalive"]  # nginx closes idle connections first
     annotations = k8s("Ingress")["metadata"]["annotations"]
-    assert worst < float(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) < REGISTRY_CLIENT_TIMEOUT
+    assert (
+        worst < float(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) < REGISTRY_CLIENT_TIMEOUT
+    )
 
     # Whatever stops the gateway waits for its graceful shutdown.
     pod = deployment()["spec"]["template"]["spec"]
@@ -790,7 +867,7 @@ def test_probes_wait_for_the_gateways_own_answer_and_never_pile_up(tmp_path):
     startup, liveness = container["startupProbe"], container["livenessProbe"]
     for probe in (startup, liveness):
         assert probe["timeoutSeconds"] < probe["periodSeconds"]
-    assert startup["failureThreshold"] * startup["periodSeconds"] >= 60   # the master's preparation
+    assert startup["failureThreshold"] * startup["periodSeconds"] >= 60  # the master's preparation
     # A pod whose threads are all busy with the slowest logins is not restarted.
     login_worst = max(worst_case_seconds(c) for c in shipped_gateway_configs(tmp_path).values())
     assert liveness["failureThreshold"] * liveness["periodSeconds"] > login_worst
@@ -803,17 +880,28 @@ def test_probes_wait_for_the_gateways_own_answer_and_never_pile_up(tmp_path):
 
 # ---- systemd -------------------------------------------------------------------------------
 
+
 def test_systemd_unit_is_hardened():
     single = {key: value for section, key, value in unit_entries() if section == "Service"}
     assert single["Type"] == "notify"
     assert single["Restart"] == "on-failure"
     assert single["EnvironmentFile"] == "/etc/dronedb-auth-gateway/env"
     assert single["DynamicUser"] == "yes" and single["StateDirectory"] == "dronedb-auth-gateway"
-    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
-                       "PrivateTmp": "yes", "PrivateDevices": "yes", "CapabilityBoundingSet": "",
-                       "RestrictSUIDSGID": "yes", "LockPersonality": "yes", "UMask": "0077"}.items():
+    for key, value in {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "PrivateDevices": "yes",
+        "CapabilityBoundingSet": "",
+        "RestrictSUIDSGID": "yes",
+        "LockPersonality": "yes",
+        "UMask": "0077",
+    }.items():
         assert single[key] == value, key
-    instance_dir = [v.split("=", 1)[1] for v in unit_values("Environment") if v.startswith("GATEWAY_INSTANCE_DIR=")]
+    instance_dir = [
+        v.split("=", 1)[1] for v in unit_values("Environment") if v.startswith("GATEWAY_INSTANCE_DIR=")
+    ]
     assert instance_dir == [f"/var/lib/{single['StateDirectory']}"]
     executable, *arguments = single["ExecStart"].split()
     assert executable.endswith("/.venv/bin/gunicorn") and arguments[0] == "-c"
@@ -837,21 +925,35 @@ def systemd_unit_for_verify(tmp_path) -> Path:
 def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze is missing: scripts/test installs the systemd package"
-    result = subprocess.run([analyze, "--man=no", "verify", str(systemd_unit_for_verify(tmp_path))],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [analyze, "--man=no", "verify", str(systemd_unit_for_verify(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
 
 
 def test_systemd_unit_exposure_is_low(tmp_path):
-    result = subprocess.run([shutil.which("systemd-analyze"), "security", "--offline=yes", "--no-pager",
-                             str(systemd_unit_for_verify(tmp_path))],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            shutil.which("systemd-analyze"),
+            "security",
+            "--offline=yes",
+            "--no-pager",
+            str(systemd_unit_for_verify(tmp_path)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     exposure = float(re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", result.stdout).group(1))
     assert exposure <= 2.0, result.stdout
 
 
 # ---- nginx ---------------------------------------------------------------------------------
+
 
 def test_nginx_conf_terminates_tls_and_forwards_no_client_claims():
     conf = nginx_directives()
@@ -878,40 +980,57 @@ def test_nginx_accepts_the_configuration(tmp_path):
     assert nginx, "nginx is missing: scripts/test installs the nginx package"
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "auth.example.com")])
-    now = datetime.now(timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                         serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     text = NGINX_CONF.read_text()
-    for pattern, replacement in ((r"ssl_certificate\s+\S+;", f"ssl_certificate {tmp_path / 'cert.pem'};"),
-                                 (r"ssl_certificate_key\s+\S+;", f"ssl_certificate_key {tmp_path / 'key.pem'};"),
-                                 (r"access_log\s+\S+", f"access_log {tmp_path / 'access.log'}")):
+    for pattern, replacement in (
+        (r"ssl_certificate\s+\S+;", f"ssl_certificate {tmp_path / 'cert.pem'};"),
+        (r"ssl_certificate_key\s+\S+;", f"ssl_certificate_key {tmp_path / 'key.pem'};"),
+        (r"access_log\s+\S+", f"access_log {tmp_path / 'access.log'}"),
+    ):
         text, count = re.subn(pattern, replacement, text)
         assert count == 1, pattern
     (tmp_path / "gateway.conf").write_text(text)
-    temp_paths = "\n".join(f"  {kind}_temp_path {tmp_path / kind};"
-                           for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp_paths = "\n".join(
+        f"  {kind}_temp_path {tmp_path / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     (tmp_path / "nginx.conf").write_text(f"""
-pid {tmp_path / 'nginx.pid'};
+pid {tmp_path / "nginx.pid"};
 error_log stderr;
 events {{}}
 http {{
 {temp_paths}
-  access_log {tmp_path / 'default.log'};
-  include {tmp_path / 'gateway.conf'};
+  access_log {tmp_path / "default.log"};
+  include {tmp_path / "gateway.conf"};
 }}
 """)
-    result = subprocess.run([nginx, "-t", "-q", "-p", str(tmp_path), "-e", "stderr",
-                             "-c", str(tmp_path / "nginx.conf")],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [nginx, "-t", "-q", "-p", str(tmp_path), "-e", "stderr", "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
 
 
 # ---- the container health check -------------------------------------------------------------
+
 
 def test_healthcheck_targets_the_bound_port():
     healthcheck = runpy.run_path(str(DEPLOY / "healthcheck.py"))

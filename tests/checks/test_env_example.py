@@ -1,7 +1,7 @@
 """Unit tests (no sockets): .env.example lists every environment variable the code reads."""
 
 import re
-from pathlib import Path
+
 from tests.support.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -24,5 +24,5 @@ def test_every_gateway_variable_in_the_deployment_kit_is_documented():
         if path.is_file():
             named |= set(re.findall(r"\b(?:GATEWAY_[A-Z_]+|PROMETHEUS_MULTIPROC_DIR)\b", path.read_text()))
     documented = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M))
-    named -= {"GATEWAY_EXTRAS"}   # deploy/Dockerfile's build argument, not a gateway setting
+    named -= {"GATEWAY_EXTRAS"}  # deploy/Dockerfile's build argument, not a gateway setting
     assert named - documented == set()

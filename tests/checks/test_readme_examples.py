@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -17,7 +16,9 @@ README = REPO_ROOT / "README.md"
 
 def _ldap_examples() -> list[str]:
     text = README.read_text("utf-8")
-    section = text[text.index("### LDAP and Active Directory"):text.index("### Single sign-on with OpenID Connect")]
+    section = text[
+        text.index("### LDAP and Active Directory") : text.index("### Single sign-on with OpenID Connect")
+    ]
     return re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
 
 
@@ -32,8 +33,9 @@ def test_readme_ldap_example_is_valid(index, tmp_path):
     block = re.sub(r"/etc/gateway/[\w.-]+\.pem", str(ca_file), _ldap_examples()[index])
     if block.lstrip().startswith("- id:"):
         block = "providers:\n" + block
-    data = expand_variables(yaml.safe_load(block), "README",
-                            {"LDAP_BIND_PASSWORD": "x-secret", "AD_BIND_PASSWORD": "x-secret"})
+    data = expand_variables(
+        yaml.safe_load(block), "README", {"LDAP_BIND_PASSWORD": "x-secret", "AD_BIND_PASSWORD": "x-secret"}
+    )
     config = parse_config(data, "README")
     for provider in config.providers:
         if provider.type == "ldap":
@@ -42,7 +44,7 @@ def test_readme_ldap_example_is_valid(index, tmp_path):
 
 def _oidc_examples() -> list[str]:
     text = README.read_text("utf-8")
-    section = text[text.index("### Single sign-on with OpenID Connect"):text.index("## Usernames")]
+    section = text[text.index("### Single sign-on with OpenID Connect") : text.index("## Usernames")]
     return re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
 
 
@@ -51,8 +53,11 @@ def test_readme_oidc_example_is_valid(index):
     from gateway.config.oidc import oidc_settings
 
     block = _oidc_examples()[index]
-    data = expand_variables(yaml.safe_load(block), "README",
-                            {"KEYCLOAK_CLIENT_SECRET": "x-secret", "ENTRA_CLIENT_SECRET": "x-secret"})
+    data = expand_variables(
+        yaml.safe_load(block),
+        "README",
+        {"KEYCLOAK_CLIENT_SECRET": "x-secret", "ENTRA_CLIENT_SECRET": "x-secret"},
+    )
     config = parse_config(data, "README")
     assert config.sso.enabled
     assert [oidc_settings(dict(p.options)).issuer for p in config.providers if p.type == "oidc"]

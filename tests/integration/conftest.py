@@ -8,7 +8,6 @@ from tests.support import ldapdata
 from tests.support.harness import CONTRACT_CONFIG, PASSWORD, SEED_USERS, start_gateway
 from tests.support.ldapserver import SlapdServer
 
-
 # Short, so that the contract tests see a directory change soon after it (the cache's TTL is
 # the documented delay for changes made in the directory itself).
 LDAP_CACHE_SECONDS = 1
@@ -16,7 +15,8 @@ LDAP_CACHE_SECONDS = 1
 
 def ldap_contract_config(directory: SlapdServer) -> str:
     """The contract suite's configuration with its users in ``directory`` (local second)."""
-    return f"""
+    return (
+        f"""
 providers:
   - id: directory
     type: ldap
@@ -34,7 +34,9 @@ providers:
     credential_cache_seconds: {LDAP_CACHE_SECONDS}
   - id: local
     type: local
-""" + CONTRACT_CONFIG
+"""
+        + CONTRACT_CONFIG
+    )
 
 
 @pytest.fixture(scope="session")
@@ -76,9 +78,11 @@ DEEP_GROUPS = 200
 def slapd(tmp_path_factory):
     """The test directory (tests.support.ldapdata.openldap_dataset), permissive about unauthenticated
     binds so that an empty password reaching it would log someone in."""
-    server = SlapdServer.start(tmp_path_factory.mktemp("slapd"),
-                               dataset=ldapdata.openldap_dataset(deep_groups_user_groups=DEEP_GROUPS),
-                               allow_unauthenticated_bind=True)
+    server = SlapdServer.start(
+        tmp_path_factory.mktemp("slapd"),
+        dataset=ldapdata.openldap_dataset(deep_groups_user_groups=DEEP_GROUPS),
+        allow_unauthenticated_bind=True,
+    )
     yield server
     server.stop()
 

@@ -13,14 +13,16 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tests.support.paths import REPO_ROOT
 
 REPO = REPO_ROOT
 
 
 def _positive(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value) and value > 0
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
 
 
 def _run_quick(script: str, out: Path, timeout: float):
@@ -28,13 +30,21 @@ def _run_quick(script: str, out: Path, timeout: float):
     try:
         result = subprocess.run(
             [sys.executable, str(REPO / "benchmarks" / script), "--quick", "--out", str(out)],
-            cwd=str(REPO), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            cwd=str(REPO),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired as expired:
-        pytest.fail(f"benchmarks/{script} --quick did not finish within {timeout:g} s:\n"
-                    f"{(expired.stderr or b'')[-4000:]!r}")
+        pytest.fail(
+            f"benchmarks/{script} --quick did not finish within {timeout:g} s:\n"
+            f"{(expired.stderr or b'')[-4000:]!r}"
+        )
     assert result.returncode == 0, (
         f"benchmarks/{script} --quick exited {result.returncode}\n"
-        f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}")
+        f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}"
+    )
     assert out.exists(), "no JSON written to --out"
     return result, json.loads(out.read_text())
 
@@ -79,7 +89,9 @@ def test_quick_ldap_benchmark_runs_and_reports_every_figure(tmp_path):
     assert [row["directory_users"] for row in sizes] == [200, 2000]
     assert all(_positive(row["gateway_req_per_s"]) and _positive(row["lean_req_per_s"]) for row in sizes)
     groups = report["many_groups"]
-    assert _positive(groups["few_groups"]["req_per_s"]) and _positive(groups["hundreds_of_groups"]["req_per_s"])
+    assert _positive(groups["few_groups"]["req_per_s"]) and _positive(
+        groups["hundreds_of_groups"]["req_per_s"]
+    )
     assert "| gateway |" in result.stdout and "| naive |" in result.stdout
 
 

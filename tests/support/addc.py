@@ -56,14 +56,14 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from tests.support.servers import (
     ServerBinaryMissing,
     ServerStartError,
-    _Managed,
     _launcher,
+    _Managed,
     _popen,
     _tail,
     find_executable,
@@ -161,11 +161,11 @@ LOCKOUT_THRESHOLD = 3
 
 # The "data <hex>" of the diagnosticMessage of a failed simple bind.
 BIND_DATA_CODES = {
-    "wrong_password": "52e",   # also unknown user, and any wrong password below
+    "wrong_password": "52e",  # also unknown user, and any wrong password below
     "disabled": "533",
     "expired": "701",
     "must_change": "773",
-    "locked": "775",           # for the right and for a wrong password
+    "locked": "775",  # for the right and for a wrong password
     "password_expired": "532",  # (maxPwdAge; not provoked here)
 }
 
@@ -174,28 +174,51 @@ def _standard_tool_calls() -> list[list[str]]:
     """samba-tool invocations that create the standard content (everything
     but the lockout itself, which needs failed binds against a running DC)."""
     return [
-        ["user", "create", "ann", PASSWORDS["ann"], "--given-name=Ann",
-         "--surname=Pilot", f"--mail-address={ANN_MAIL}"],
-        ["user", "create", "bob", PASSWORDS["bob"], "--given-name=Bob",
-         "--surname=Builder", f"--mail-address={BOB_MAIL}"],
+        [
+            "user",
+            "create",
+            "ann",
+            PASSWORDS["ann"],
+            "--given-name=Ann",
+            "--surname=Pilot",
+            f"--mail-address={ANN_MAIL}",
+        ],
+        [
+            "user",
+            "create",
+            "bob",
+            PASSWORDS["bob"],
+            "--given-name=Bob",
+            "--surname=Builder",
+            f"--mail-address={BOB_MAIL}",
+        ],
         ["user", "create", "disabled", PASSWORDS["disabled"]],
         ["user", "disable", "disabled"],
         ["user", "create", "expired", PASSWORDS["expired"]],
         ["user", "setexpiry", "expired", "--days=0"],
-        ["user", "create", "mustchange", PASSWORDS["mustchange"],
-         "--must-change-at-next-login"],
+        ["user", "create", "mustchange", PASSWORDS["mustchange"], "--must-change-at-next-login"],
         ["user", "create", "locked", PASSWORDS["locked"]],
-        ["user", "create", "svc-gateway", PASSWORDS["svc-gateway"],
-         "--description=gateway service account"],
+        ["user", "create", "svc-gateway", PASSWORDS["svc-gateway"], "--description=gateway service account"],
         ["group", "add", "Pilots"],
         ["group", "add", "Registry Users"],
         ["group", "addmembers", "Pilots", "ann"],
         ["group", "addmembers", "Registry Users", "Pilots"],
-        ["domain", "passwordsettings", "pso", "create", LOCKOUT_PSO, "10",
-         f"--account-lockout-threshold={LOCKOUT_THRESHOLD}",
-         "--account-lockout-duration=600", "--reset-account-lockout-after=600",
-         "--complexity=off", "--min-pwd-length=1", "--history-length=0",
-         "--min-pwd-age=0", "--max-pwd-age=0"],
+        [
+            "domain",
+            "passwordsettings",
+            "pso",
+            "create",
+            LOCKOUT_PSO,
+            "10",
+            f"--account-lockout-threshold={LOCKOUT_THRESHOLD}",
+            "--account-lockout-duration=600",
+            "--reset-account-lockout-after=600",
+            "--complexity=off",
+            "--min-pwd-length=1",
+            "--history-length=0",
+            "--min-pwd-age=0",
+            "--max-pwd-age=0",
+        ],
         ["domain", "passwordsettings", "pso", "apply", LOCKOUT_PSO, "locked"],
     ]
 
@@ -203,9 +226,15 @@ def _standard_tool_calls() -> list[list[str]]:
 # Domain-wide settings of every provision: no complexity, no history, no
 # expiry, no lockout.
 _POLICY_CALL = [
-    "domain", "passwordsettings", "set", "--complexity=off",
-    "--min-pwd-length=1", "--history-length=0", "--min-pwd-age=0",
-    "--max-pwd-age=0", "--account-lockout-threshold=0",
+    "domain",
+    "passwordsettings",
+    "set",
+    "--complexity=off",
+    "--min-pwd-length=1",
+    "--history-length=0",
+    "--min-pwd-age=0",
+    "--max-pwd-age=0",
+    "--account-lockout-threshold=0",
 ]
 
 # Bump when the template layout or content changes (part of the cache key).
@@ -246,11 +275,7 @@ def _binaries() -> tuple[str, str]:
 
 
 def _tool_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PYTHON", "KRB5", "SMB", "LDB", "TDB"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "KRB5", "SMB", "LDB", "TDB"))}
     env.update(LANG="C.UTF-8", LC_ALL="C.UTF-8")
     return env
 
@@ -276,8 +301,7 @@ def _run_tool(tool: str, args: Sequence[str], conf: Path, timeout: float = 120.0
 
 
 def _samba_version(samba: str) -> str:
-    res = subprocess.run([samba, "-V"], stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, timeout=30)
+    res = subprocess.run([samba, "-V"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
     return res.stdout.decode(errors="replace").strip()
 
 
@@ -346,12 +370,14 @@ def _write_tls(dc: Path, host: str) -> Path:
 
     tls = dc / "private" / "tls"
     tls.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "gateway tests"),
-        x509.NameAttribute(NameOID.COMMON_NAME, f"Samba AD test CA {host}"),
-    ])
+    ca_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "gateway tests"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"Samba AD test CA {host}"),
+        ]
+    )
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
@@ -362,14 +388,20 @@ def _write_tls(dc: Path, host: str) -> Path:
         .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                          content_commitment=False, key_encipherment=False,
-                          data_encipherment=False, key_agreement=False,
-                          encipher_only=False, decipher_only=False),
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
-                       critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
@@ -383,14 +415,15 @@ def _write_tls(dc: Path, host: str) -> Path:
         .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.SubjectAlternativeName([
-                x509.IPAddress(ipaddress.ip_address(host)),
-                x509.DNSName(DC_FQDN),
-            ]),
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address(host)),
+                    x509.DNSName(DC_FQDN),
+                ]
+            ),
             critical=False,
         )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                       critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,
@@ -402,9 +435,13 @@ def _write_tls(dc: Path, host: str) -> Path:
         key_path.unlink()
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM,
-                                  serialization.PrivateFormat.TraditionalOpenSSL,
-                                  serialization.NoEncryption()))
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            )
+        )
     (tls / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     ca_file = tls / "ca.pem"
     ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
@@ -435,11 +472,17 @@ def _template(samba: str, tool: str, standard_content: bool) -> Path:
     ``TEST_ADDC_NO_CACHE=1`` to provision afresh every time."""
     parent = Path(tempfile.gettempdir())
     key = hashlib.sha256(
-        "\0".join([
-            _TEMPLATE_FORMAT, _samba_version(samba), REALM, NETBIOS_DOMAIN,
-            ADMIN_PASSWORD, repr(_POLICY_CALL),
-            repr(_standard_tool_calls()) if standard_content else "bare",
-        ]).encode()
+        "\0".join(
+            [
+                _TEMPLATE_FORMAT,
+                _samba_version(samba),
+                REALM,
+                NETBIOS_DOMAIN,
+                ADMIN_PASSWORD,
+                repr(_POLICY_CALL),
+                repr(_standard_tool_calls()) if standard_content else "bare",
+            ]
+        ).encode()
     ).hexdigest()[:16]
     final = parent / f"{_TEMPLATE_PREFIX}{key}"
     no_cache = os.environ.get("TEST_ADDC_NO_CACHE", "") not in ("", "0")
@@ -453,7 +496,9 @@ def _template(samba: str, tool: str, standard_content: bool) -> Path:
             dc.mkdir()
             res = subprocess.run(
                 [
-                    tool, "domain", "provision",
+                    tool,
+                    "domain",
+                    "provision",
                     "--configfile=/dev/null",  # ignore /etc/samba/smb.conf
                     f"--realm={REALM}",
                     f"--domain={NETBIOS_DOMAIN}",
@@ -524,8 +569,7 @@ def _private_loopback() -> str:
     rng = random.SystemRandom()
     with _host_lock:
         for _ in range(50):
-            host = (f"127.{rng.randrange(64, 255)}.{rng.randrange(0, 256)}."
-                    f"{rng.randrange(1, 255)}")
+            host = f"127.{rng.randrange(64, 255)}.{rng.randrange(0, 256)}.{rng.randrange(1, 255)}"
             if host in _handed_out_hosts:
                 continue
             if _ports_free(host):
@@ -587,8 +631,11 @@ class SambaADServer(_Managed):
         import ldap3
 
         return ldap3.Connection(
-            ldap3.Server(self.url, connect_timeout=5), user=self.admin_upn,
-            password=self.admin_password, auto_bind=True, receive_timeout=10,
+            ldap3.Server(self.url, connect_timeout=5),
+            user=self.admin_upn,
+            password=self.admin_password,
+            auto_bind=True,
+            receive_timeout=10,
             **kwargs,
         )
 
@@ -597,9 +644,9 @@ class SambaADServer(_Managed):
         diagnosticMessage)."""
         import ldap3
 
-        conn = ldap3.Connection(ldap3.Server(self.url, connect_timeout=5),
-                                user=user, password=password,
-                                receive_timeout=10)
+        conn = ldap3.Connection(
+            ldap3.Server(self.url, connect_timeout=5), user=user, password=password, receive_timeout=10
+        )
         try:
             ok = conn.bind()
             return ok, conn.result.get("result"), conn.result.get("message") or ""
@@ -611,8 +658,7 @@ class SambaADServer(_Managed):
 
     # -- lifecycle --------------------------------------------------------
     @classmethod
-    def start(cls, tmpdir, timeout: float = 180.0,
-              standard_content: bool = False) -> "SambaADServer":
+    def start(cls, tmpdir, timeout: float = 180.0, standard_content: bool = False) -> SambaADServer:
         """Copy a provisioned domain into ``tmpdir/dc`` (provisioning it
         first if no cached template exists), start samba on a fresh private
         loopback address and wait until LDAP and LDAPS answer.  With
@@ -621,8 +667,7 @@ class SambaADServer(_Managed):
         samba, tool = _binaries()
         if os.geteuid() != 0:
             raise ServerStartError(
-                "the Samba AD DC binds the privileged LDAP ports 389/636; run "
-                "the tests as root"
+                "the Samba AD DC binds the privileged LDAP ports 389/636; run the tests as root"
             )
         import ldap3
 
@@ -651,8 +696,7 @@ class SambaADServer(_Managed):
             for stale in (dc / "run").glob("*.pid"):
                 stale.unlink()
             proc = _popen(
-                _launcher(None, "KILL")
-                + [samba, "--interactive", f"--configfile={conf}"],
+                _launcher(None, "KILL") + [samba, "--interactive", f"--configfile={conf}"],
                 log_dir,
                 "samba",
                 env=_tool_env(),
@@ -665,13 +709,12 @@ class SambaADServer(_Managed):
             def ready():
                 if proc.poll() is not None:
                     raise ServerStartError("exited")
-                conn = ldap3.Connection(
-                    ldap3.Server(server.url, connect_timeout=1),
-                    receive_timeout=2)
+                conn = ldap3.Connection(ldap3.Server(server.url, connect_timeout=1), receive_timeout=2)
                 try:
                     conn.open()
-                    conn.search("", "(objectClass=*)", search_scope=ldap3.BASE,
-                                attributes=["defaultNamingContext"])
+                    conn.search(
+                        "", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["defaultNamingContext"]
+                    )
                     if not conn.entries:
                         return False
                 finally:
@@ -684,8 +727,7 @@ class SambaADServer(_Managed):
                 wait_for(ready, timeout=remaining, interval=0.1)
             except (TimeoutError, ServerStartError):
                 exited = proc.poll() is not None
-                log = _tail(log_dir / "samba.stderr.log", 60) + "\n" + _tail(
-                    log_dir / "samba.stdout.log", 20)
+                log = _tail(log_dir / "samba.stderr.log", 60) + "\n" + _tail(log_dir / "samba.stdout.log", 20)
                 port_race = exited and "ADDRESS_ALREADY_ASSOCIATED" in log
                 if port_race:
                     server._remove_dc = False  # the tree is reused below
@@ -693,9 +735,11 @@ class SambaADServer(_Managed):
                 if port_race:
                     last_log = log
                     continue
-                what = (f"samba exited with code {proc.returncode}" if exited
-                        else f"LDAP on {host}:389 did not answer within "
-                        f"{remaining:.0f}s")
+                what = (
+                    f"samba exited with code {proc.returncode}"
+                    if exited
+                    else f"LDAP on {host}:389 did not answer within {remaining:.0f}s"
+                )
                 raise ServerStartError(f"{what}; last log lines:\n{log}") from None
             if standard_content:
                 _provoke_lockout(server)
@@ -729,8 +773,7 @@ def _provoke_lockout(server: SambaADServer) -> None:
     ok, code, message = server.simple_bind(UPNS["locked"], PASSWORDS["locked"])
     if ok or "data 775" not in message:
         raise ServerStartError(
-            f"could not lock out {UPNS['locked']}: bind gave ok={ok} "
-            f"code={code} message={message!r}"
+            f"could not lock out {UPNS['locked']}: bind gave ok={ok} code={code} message={message!r}"
         )
 
 

@@ -23,12 +23,12 @@ ADMIN_SEED_USERS: list[dict[str, Any]] = [
 ]
 
 
-def start_admin_gateway(tmp_path: Path, config_text: str = ADMIN_CONFIG, *,
-                        users: list[dict[str, Any]] | None = None, **options) -> GatewayUnderTest:
+def start_admin_gateway(
+    tmp_path: Path, config_text: str = ADMIN_CONFIG, *, users: list[dict[str, Any]] | None = None, **options
+) -> GatewayUnderTest:
     """A gateway with the local admin (password ADMIN_PASSWORD) and ADMIN_SEED_USERS
     (password PASSWORD); the mapping policy starts empty, in the database."""
-    return start_gateway(tmp_path, config_text,
-                         users=ADMIN_SEED_USERS if users is None else users, **options)
+    return start_gateway(tmp_path, config_text, users=ADMIN_SEED_USERS if users is None else users, **options)
 
 
 class AdminClient:
@@ -41,10 +41,10 @@ class AdminClient:
             self.http.headers["Authorization"] = f"Bearer {token}"
 
     @classmethod
-    def login(cls, base_url: str, username: str = "admin", password: str = ADMIN_PASSWORD
-              ) -> "AdminClient":
-        response = requests.post(f"{base_url}/api/token",
-                                 json={"username": username, "password": password}, timeout=30)
+    def login(cls, base_url: str, username: str = "admin", password: str = ADMIN_PASSWORD) -> AdminClient:
+        response = requests.post(
+            f"{base_url}/api/token", json={"username": username, "password": password}, timeout=30
+        )
         assert response.status_code == 200, response.text
         return cls(base_url, response.json()["access_token"])
 
@@ -73,6 +73,7 @@ def registry_token(gateway: GatewayUnderTest, username: str) -> str:
     """A Registry token (what the xAuthToken cookie carries) for a new session of the user,
     made in-process: admin API tokens from POST /api/token are not Registry tokens."""
     from gateway.admin.useroperations import UserService
+
     services = gateway.services()
     try:
         identity = UserService(services).identity(username)
@@ -94,5 +95,14 @@ def registry_answer(gateway: GatewayUnderTest, **form) -> requests.Response:
     return requests.post(f"{gateway.url}/api/authenticate", data=form, timeout=30)
 
 
-__all__ = ["ADMIN_CONFIG", "ADMIN_PASSWORD", "ADMIN_SEED_USERS", "AdminClient", "PASSWORD",
-           "admin_api_works", "registry_answer", "registry_token", "start_admin_gateway"]
+__all__ = [
+    "ADMIN_CONFIG",
+    "ADMIN_PASSWORD",
+    "ADMIN_SEED_USERS",
+    "AdminClient",
+    "PASSWORD",
+    "admin_api_works",
+    "registry_answer",
+    "registry_token",
+    "start_admin_gateway",
+]

@@ -24,11 +24,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
-from tests.support.servers import ServerBinaryMissing
 from tests.support.paths import REPO_ROOT
+from tests.support.servers import ServerBinaryMissing
 
 __all__ = [
     "CHROMIUM_ARGS",
@@ -92,8 +92,13 @@ def host_resolver_rules(host_map: Iterable[str], address: str = "127.0.0.1") -> 
     return ", ".join(rules)
 
 
-def launch_browser(playwright, *, host_map: Iterable[str] = DEFAULT_HOST_MAP,
-                   extra_args: Iterable[str] = (), timeout: float = 30.0):
+def launch_browser(
+    playwright,
+    *,
+    host_map: Iterable[str] = DEFAULT_HOST_MAP,
+    extra_args: Iterable[str] = (),
+    timeout: float = 30.0,
+):
     """A headless Chromium (Playwright ``Browser``) from
     :func:`chromium_executable`, with :data:`CHROMIUM_ARGS` and every host
     pattern of ``host_map`` resolved to 127.0.0.1.  ``playwright`` is the
@@ -117,8 +122,7 @@ def _safe_name(name: str) -> str:
     return name if name.lower().endswith(".png") else name + ".png"
 
 
-def save_screenshot(page, name: str, *, full_page: bool = True,
-                    directory: Optional[Path] = None) -> Path:
+def save_screenshot(page, name: str, *, full_page: bool = True, directory: Path | None = None) -> Path:
     """Write a PNG of ``page`` to ``test-artifacts/screenshots/<name>.png``
     (``name`` sanitised to a file name; the directory is created) and return
     its path."""

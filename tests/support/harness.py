@@ -13,13 +13,13 @@ from typing import Any
 
 import requests
 
+from gateway.admin.useroperations import UserService
 from gateway.bootstrap import prepare
 from gateway.config.file import load_config
-from gateway.services import Services, build_services
 from gateway.config.settings import load_settings
-from gateway.admin.useroperations import UserService
-from tests.support.servers import GunicornGateway
+from gateway.services import Services, build_services
 from tests.support.paths import REPO_ROOT
+from tests.support.servers import GunicornGateway
 
 ADMIN_PASSWORD = "tall-river-77-quiet-lamp"
 PASSWORD = "purple-anchor-42-windmill"
@@ -84,8 +84,11 @@ class GatewayUnderTest:
     def _change_member(self, change: str, group: str, username: str) -> None:
         if self.directory is not None:
             from tests.support.ldapdata import contract_group_dn, contract_user_dn
-            self.directory.modify_ldif(f"dn: {contract_group_dn(group)}\nchangetype: modify\n"
-                                       f"{change}: member\nmember: {contract_user_dn(username)}\n")
+
+            self.directory.modify_ldif(
+                f"dn: {contract_group_dn(group)}\nchangetype: modify\n"
+                f"{change}: member\nmember: {contract_user_dn(username)}\n"
+            )
             return
         services = self.services()
         try:
@@ -100,8 +103,14 @@ class GatewayUnderTest:
         self.server.stop()
 
 
-def gateway_env(instance_dir: Path, config_text: str, *, database_url: str | None = None,
-                redis_url: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+def gateway_env(
+    instance_dir: Path,
+    config_text: str,
+    *,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
     instance_dir.mkdir(parents=True, exist_ok=True)
     config_path = instance_dir / "gateway.yaml"
     config_path.write_text(textwrap.dedent(config_text))
@@ -132,24 +141,39 @@ def seed(env: dict[str, str], users: list[dict[str, Any]]) -> None:
                 services.local_users.create_group(group)
         user_service = UserService(services)
         for user in users:
-            user_service.create(user["username"], user.get("password", PASSWORD),
-                                email=user.get("email"), groups=user.get("groups", ()),
-                                overrides=user.get("overrides"))
+            user_service.create(
+                user["username"],
+                user.get("password", PASSWORD),
+                email=user.get("email"),
+                groups=user.get("groups", ()),
+                overrides=user.get("overrides"),
+            )
             if user.get("disabled"):
                 user_service.set_enabled(user["username"], False)
     finally:
         services.close()
 
 
-def start_gateway(tmp_path: Path, config_text: str = CONTRACT_CONFIG, *,
-                  users: list[dict[str, Any]] = SEED_USERS, workers: int | None = None,
-                  port: int | None = None, **env_options) -> GatewayUnderTest:
+def start_gateway(
+    tmp_path: Path,
+    config_text: str = CONTRACT_CONFIG,
+    *,
+    users: list[dict[str, Any]] = SEED_USERS,
+    workers: int | None = None,
+    port: int | None = None,
+    **env_options,
+) -> GatewayUnderTest:
     """Seed a database and start the gateway; one worker unless Redis shares its state."""
     if workers is None:
         workers = 2 if env_options.get("redis_url") else 1
     instance_dir = tmp_path / "instance"
     env = gateway_env(instance_dir, config_text, **env_options)
     seed(env, users)
-    server = GunicornGateway.start(tmp_path / "gunicorn", env=env, workers=workers, port=port,
-                                   extra_args=["-c", str(REPO_ROOT / "deploy" / "gunicorn.conf.py")])
+    server = GunicornGateway.start(
+        tmp_path / "gunicorn",
+        env=env,
+        workers=workers,
+        port=port,
+        extra_args=["-c", str(REPO_ROOT / "deploy" / "gunicorn.conf.py")],
+    )
     return GatewayUnderTest(server=server, env=env, instance_dir=instance_dir)

@@ -28,8 +28,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Optional
 
 __all__ = [
     "Entry",
@@ -51,7 +51,7 @@ def password_for(uid: str) -> str:
     return f"{uid}-Pass-word-1"
 
 
-def ssha(password: str, salt: Optional[bytes] = None) -> str:
+def ssha(password: str, salt: bytes | None = None) -> str:
     """A slappasswd-compatible ``{SSHA}`` hash (SHA-1 over password+salt,
     base64 of digest+salt).  The default salt is derived from the password so
     datasets are reproducible; pass ``salt`` for a random one."""
@@ -84,7 +84,7 @@ def _split_first_rdn(dn: str) -> tuple[str, str]:
             i += 2
             continue
         if c == ",":
-            return dn[:i], dn[i + 1:]
+            return dn[:i], dn[i + 1 :]
         i += 1
     return dn, ""
 
@@ -111,8 +111,7 @@ _LDIF_UNSAFE = re.compile(r"(^[ :<])|[\x00\r\n\x80-\U0010ffff]|( $)")
 
 
 def _ldif_line(attr: str, value: str) -> str:
-    if (value and value.isascii() and value.isprintable()
-            and value[0] not in " :<" and value[-1] != " "):
+    if value and value.isascii() and value.isprintable() and value[0] not in " :<" and value[-1] != " ":
         return f"{attr}: {value}\n"
     if value and not _LDIF_UNSAFE.search(value):  # e.g. a TAB inside
         return f"{attr}: {value}\n"
@@ -157,16 +156,16 @@ class Dataset:
     name: str = "dataset"
     entries: list[Entry] = field(default_factory=list)
     passwords: dict[str, str] = field(default_factory=dict)
-    _index: dict[str, Entry] = field(default_factory=dict, repr=False, init=False,
-                                     compare=False)
+    _index: dict[str, Entry] = field(default_factory=dict, repr=False, init=False, compare=False)
 
     def __post_init__(self) -> None:
         for e in self.entries:
             self._index[_norm(e.dn)] = e
 
     # -- building -------------------------------------------------------
-    def add(self, dn: str, attrs: dict[str, Iterable[str] | str | int],
-            password: Optional[str] = None) -> Entry:
+    def add(
+        self, dn: str, attrs: dict[str, Iterable[str] | str | int], password: str | None = None
+    ) -> Entry:
         """Append an entry; ``password`` (cleartext) becomes an ``{SSHA}``
         userPassword and is remembered in :attr:`passwords`."""
         key = _norm(dn)
@@ -309,7 +308,7 @@ BOB_DN = f"uid=bob,{PEOPLE_DN}"
 CAROL_DN = f"uid=carol,{PEOPLE_DN}"
 DAVE_DN = f"uid=dave,{PEOPLE_DN}"
 ERIN_DN = f"uid=erin,{PEOPLE_DN}"
-FRANK_DN = f"uid=frank,{PEOPLE_DN}"   # member of no group at all
+FRANK_DN = f"uid=frank,{PEOPLE_DN}"  # member of no group at all
 LOCKED_DN = f"uid=locked,{PEOPLE_DN}"
 MIXED_UID = "MixedCase"
 MIXED_DN = f"uid=MixedCase,{PEOPLE_DN}"
@@ -317,39 +316,52 @@ MIXED_DN = f"uid=MixedCase,{PEOPLE_DN}"
 ALICE_DISPLAY_NAME = "Alice Liddell"
 ALICE_DEPARTMENT = "research"
 ALICE_QUOTA_MB = 2048
-LOCKED_TIME = "20260101000000Z"   # pwdAccountLockedTime of LOCKED_DN
+LOCKED_TIME = "20260101000000Z"  # pwdAccountLockedTime of LOCKED_DN
 
 JSMITH_UID = "jsmith"
 JSMITH_CN = "Smith, John (ops)*"
-JSMITH_DN = f"cn={escape_rdn_value(JSMITH_CN)},{PEOPLE_DN}"   # cn=Smith\, John (ops)*,...
+JSMITH_DN = f"cn={escape_rdn_value(JSMITH_CN)},{PEOPLE_DN}"  # cn=Smith\, John (ops)*,...
 HASH_UID = "hash"
 HASH_CN = '#Hash+Plus "Q" \\Back'
-HASH_DN = f"cn={escape_rdn_value(HASH_CN)},{PEOPLE_DN}"        # cn=\#Hash\+Plus \"Q\" \\Back,...
+HASH_DN = f"cn={escape_rdn_value(HASH_CN)},{PEOPLE_DN}"  # cn=\#Hash\+Plus \"Q\" \\Back,...
 
 DEEP_UID = "deep"
 DEEP_DN = f"uid=deep,{PEOPLE_DN}"
 
-DEVELOPERS_DN = f"cn=developers,{GROUPS_DN}"     # groupOfNames: alice, bob
-ADMINS_DN = f"cn=admins,{GROUPS_DN}"             # groupOfNames: carol
-AUDITORS_DN = f"cn=auditors,{GROUPS_DN}"         # groupOfUniqueNames: bob
-OPS_DN = f"cn=ops,{GROUPS_DN}"                   # posixGroup: memberUid dave, alice
+DEVELOPERS_DN = f"cn=developers,{GROUPS_DN}"  # groupOfNames: alice, bob
+ADMINS_DN = f"cn=admins,{GROUPS_DN}"  # groupOfNames: carol
+AUDITORS_DN = f"cn=auditors,{GROUPS_DN}"  # groupOfUniqueNames: bob
+OPS_DN = f"cn=ops,{GROUPS_DN}"  # posixGroup: memberUid dave, alice
 OPS_GID = 5000
-ENGINEERING_DN = f"cn=engineering,{GROUPS_DN}"   # groupOfNames: developers
-STAFF_DN = f"cn=staff,{GROUPS_DN}"               # groupOfNames: engineering
-CYCLE_A_DN = f"cn=cycle-a,{GROUPS_DN}"           # groupOfNames: cycle-b
-CYCLE_B_DN = f"cn=cycle-b,{GROUPS_DN}"           # groupOfNames: cycle-a, erin
+ENGINEERING_DN = f"cn=engineering,{GROUPS_DN}"  # groupOfNames: developers
+STAFF_DN = f"cn=staff,{GROUPS_DN}"  # groupOfNames: engineering
+CYCLE_A_DN = f"cn=cycle-a,{GROUPS_DN}"  # groupOfNames: cycle-b
+CYCLE_B_DN = f"cn=cycle-b,{GROUPS_DN}"  # groupOfNames: cycle-a, erin
 SPECIAL_GROUP_CN = "R&D (special)*"
 SPECIAL_GROUP_DN = f"cn={escape_rdn_value(SPECIAL_GROUP_CN)},{GROUPS_DN}"  # jsmith, hash
 
 USER_DNS = {
-    "alice": ALICE_DN, "bob": BOB_DN, "carol": CAROL_DN, "dave": DAVE_DN,
-    "erin": ERIN_DN, "frank": FRANK_DN, "locked": LOCKED_DN,
-    MIXED_UID: MIXED_DN, JSMITH_UID: JSMITH_DN, HASH_UID: HASH_DN,
+    "alice": ALICE_DN,
+    "bob": BOB_DN,
+    "carol": CAROL_DN,
+    "dave": DAVE_DN,
+    "erin": ERIN_DN,
+    "frank": FRANK_DN,
+    "locked": LOCKED_DN,
+    MIXED_UID: MIXED_DN,
+    JSMITH_UID: JSMITH_DN,
+    HASH_UID: HASH_DN,
 }
 GROUP_DNS = {
-    "developers": DEVELOPERS_DN, "admins": ADMINS_DN, "auditors": AUDITORS_DN,
-    "ops": OPS_DN, "engineering": ENGINEERING_DN, "staff": STAFF_DN,
-    "cycle-a": CYCLE_A_DN, "cycle-b": CYCLE_B_DN, SPECIAL_GROUP_CN: SPECIAL_GROUP_DN,
+    "developers": DEVELOPERS_DN,
+    "admins": ADMINS_DN,
+    "auditors": AUDITORS_DN,
+    "ops": OPS_DN,
+    "engineering": ENGINEERING_DN,
+    "staff": STAFF_DN,
+    "cycle-a": CYCLE_A_DN,
+    "cycle-b": CYCLE_B_DN,
+    SPECIAL_GROUP_CN: SPECIAL_GROUP_DN,
 }
 
 
@@ -413,9 +425,17 @@ def deep_group_dns(k: int) -> dict[str, list[str]]:
     }
 
 
-def _person(ds: Dataset, dn: str, uid: str, cn: str, sn: str, uid_number: int,
-            extra_classes: Iterable[str] = (), given: Optional[str] = None,
-            **more) -> Entry:
+def _person(
+    ds: Dataset,
+    dn: str,
+    uid: str,
+    cn: str,
+    sn: str,
+    uid_number: int,
+    extra_classes: Iterable[str] = (),
+    given: str | None = None,
+    **more,
+) -> Entry:
     attrs: dict = {
         "objectClass": ["top", "inetOrgPerson", "posixAccount", *extra_classes],
         "uid": uid,
@@ -435,8 +455,7 @@ def _person(ds: Dataset, dn: str, uid: str, cn: str, sn: str, uid_number: int,
 
 def _group_of_names(ds: Dataset, dn: str, members: list[str], **more) -> Entry:
     cn = _rdn_value(dn)
-    return ds.add(dn, {"objectClass": ["top", "groupOfNames"], "cn": cn,
-                       "member": members, **more})
+    return ds.add(dn, {"objectClass": ["top", "groupOfNames"], "cn": cn, "member": members, **more})
 
 
 def _rdn_value(dn: str) -> str:
@@ -445,8 +464,9 @@ def _rdn_value(dn: str) -> str:
     return re.sub(r"\\(.)", r"\1", value)
 
 
-def openldap_dataset(extra_users: int = 0, deep_groups_user_groups: int = 0,
-                     *, with_ppolicy: bool = True) -> Dataset:
+def openldap_dataset(
+    extra_users: int = 0, deep_groups_user_groups: int = 0, *, with_ppolicy: bool = True
+) -> Dataset:
     """The OpenLDAP-shaped directory under ``dc=example,dc=test`` (see the
     module constants for every fixed DN).
 
@@ -463,17 +483,19 @@ def openldap_dataset(extra_users: int = 0, deep_groups_user_groups: int = 0,
     without the ppolicy module).
     """
     s = OPENLDAP_SUFFIX
-    ds = Dataset(suffix=s, service_dn=SERVICE_DN, service_password=SERVICE_PASSWORD,
-                 name="openldap")
-    ds.add(s, {"objectClass": ["top", "dcObject", "organization"], "dc": "example",
-               "o": "Example Test"})
+    ds = Dataset(suffix=s, service_dn=SERVICE_DN, service_password=SERVICE_PASSWORD, name="openldap")
+    ds.add(s, {"objectClass": ["top", "dcObject", "organization"], "dc": "example", "o": "Example Test"})
     for ou in (PEOPLE_DN, GROUPS_DN, SERVICES_DN):
         ds.add(ou, {"objectClass": ["top", "organizationalUnit"], "ou": _rdn_value(ou)})
-    ds.add(SERVICE_DN, {
-        "objectClass": ["top", "applicationProcess", "simpleSecurityObject"],
-        "cn": "gateway-svc",
-        "description": "service account of the auth gateway",
-    }, password=SERVICE_PASSWORD)
+    ds.add(
+        SERVICE_DN,
+        {
+            "objectClass": ["top", "applicationProcess", "simpleSecurityObject"],
+            "cn": "gateway-svc",
+            "description": "service account of the auth gateway",
+        },
+        password=SERVICE_PASSWORD,
+    )
 
     uid_number = 10001
     for uid, cn in FIXED_USERS.items():
@@ -482,12 +504,10 @@ def openldap_dataset(extra_users: int = 0, deep_groups_user_groups: int = 0,
         classes: list[str] = []
         if uid == "alice":
             classes = ["registryUser"]
-            extra = {"departmentNumber": ALICE_DEPARTMENT,
-                     "registryQuotaMB": ALICE_QUOTA_MB}
+            extra = {"departmentNumber": ALICE_DEPARTMENT, "registryQuotaMB": ALICE_QUOTA_MB}
         if uid == "locked" and with_ppolicy:
             extra = {"pwdAccountLockedTime": LOCKED_TIME}
-        _person(ds, USER_DNS[uid], uid, cn, sn, uid_number, classes,
-                given=cn.split(" ")[0], **extra)
+        _person(ds, USER_DNS[uid], uid, cn, sn, uid_number, classes, given=cn.split(" ")[0], **extra)
         uid_number += 1
     _person(ds, JSMITH_DN, JSMITH_UID, JSMITH_CN, "Smith", uid_number, given="John")
     uid_number += 1
@@ -496,10 +516,19 @@ def openldap_dataset(extra_users: int = 0, deep_groups_user_groups: int = 0,
 
     _group_of_names(ds, DEVELOPERS_DN, [ALICE_DN, BOB_DN])
     _group_of_names(ds, ADMINS_DN, [CAROL_DN])
-    ds.add(AUDITORS_DN, {"objectClass": ["top", "groupOfUniqueNames"], "cn": "auditors",
-                         "uniqueMember": [BOB_DN]})
-    ds.add(OPS_DN, {"objectClass": ["top", "posixGroup"], "cn": "ops",
-                    "gidNumber": OPS_GID, "memberUid": ["dave", "alice"]})
+    ds.add(
+        AUDITORS_DN,
+        {"objectClass": ["top", "groupOfUniqueNames"], "cn": "auditors", "uniqueMember": [BOB_DN]},
+    )
+    ds.add(
+        OPS_DN,
+        {
+            "objectClass": ["top", "posixGroup"],
+            "cn": "ops",
+            "gidNumber": OPS_GID,
+            "memberUid": ["dave", "alice"],
+        },
+    )
     _group_of_names(ds, ENGINEERING_DN, [DEVELOPERS_DN])
     _group_of_names(ds, STAFF_DN, [ENGINEERING_DN])
     _group_of_names(ds, CYCLE_A_DN, [CYCLE_B_DN])
@@ -513,9 +542,9 @@ def openldap_dataset(extra_users: int = 0, deep_groups_user_groups: int = 0,
         for dn in direct:
             _group_of_names(ds, dn, [DEEP_DN])
         for j, dn in enumerate(parents):
-            _group_of_names(ds, dn, direct[j::len(parents)])
+            _group_of_names(ds, dn, direct[j :: len(parents)])
         for j, dn in enumerate(grands):
-            _group_of_names(ds, dn, parents[j::len(grands)])
+            _group_of_names(ds, dn, parents[j :: len(grands)])
 
     if extra_users > 0:
         _add_extra_users(ds, extra_users)
@@ -561,16 +590,22 @@ def _add_extra_users(ds: Dataset, n: int) -> None:
             posix_members[p - 1].append(uid)
     for j, members in enumerate(team_members, start=1):
         dn = extra_team_dn(j)
-        e = Entry(dn, {"objectClass": ["top", "groupOfNames"], "cn": [f"team-{j:04d}"],
-                       "member": members})
+        e = Entry(dn, {"objectClass": ["top", "groupOfNames"], "cn": [f"team-{j:04d}"], "member": members})
         entries.append(e)
         index[_norm(dn)] = e
     for j, members in enumerate(posix_members, start=1):
         if not members:
             continue
         dn = extra_posix_group_dn(j)
-        e = Entry(dn, {"objectClass": ["top", "posixGroup"], "cn": [f"posix-{j:02d}"],
-                       "gidNumber": [str(6000 + j)], "memberUid": members})
+        e = Entry(
+            dn,
+            {
+                "objectClass": ["top", "posixGroup"],
+                "cn": [f"posix-{j:02d}"],
+                "gidNumber": [str(6000 + j)],
+                "memberUid": members,
+            },
+        )
         entries.append(e)
         index[_norm(dn)] = e
 
@@ -587,23 +622,22 @@ AD_SERVICE_SAM = "svc-gateway"
 AD_SERVICE_DN = f"cn=svc-gateway,{AD_USERS_DN}"
 AD_SERVICE_PASSWORD = "svc-Secret-pw-1"
 
-UAC_NORMAL = 512           # NORMAL_ACCOUNT
-UAC_DISABLED = 514         # NORMAL_ACCOUNT | ACCOUNTDISABLE
-AD_LOCKOUT_TIME = 133000000000000000       # FILETIME (2022-06), non-zero = locked
-AD_EXPIRED_FILETIME = 130000000000000000   # FILETIME (2012-12), in the past
-AD_NEVER_EXPIRES = 9223372036854775807     # 0x7FFFFFFFFFFFFFFF
+UAC_NORMAL = 512  # NORMAL_ACCOUNT
+UAC_DISABLED = 514  # NORMAL_ACCOUNT | ACCOUNTDISABLE
+AD_LOCKOUT_TIME = 133000000000000000  # FILETIME (2022-06), non-zero = locked
+AD_EXPIRED_FILETIME = 130000000000000000  # FILETIME (2012-12), in the past
+AD_NEVER_EXPIRES = 9223372036854775807  # 0x7FFFFFFFFFFFFFFF
 
 # sAMAccountName -> full name (the cn / RDN under cn=Users)
 AD_USERS = {
-    "ann": "Ann Pilot",          # normal, in Pilots (so in Registry Users at depth 2)
-    "nick": "Nick Never",        # normal, accountExpires = never, in Registry Users
-    "dan": "Dan Disabled",       # userAccountControl 514, in Pilots
-    "lara": "Lara Locked",       # lockoutTime non-zero, in Pilots
-    "ed": "Ed Expired",          # accountExpires in the past, in Pilots
-    "olga": "Olga Outsider",     # normal, in no group
+    "ann": "Ann Pilot",  # normal, in Pilots (so in Registry Users at depth 2)
+    "nick": "Nick Never",  # normal, accountExpires = never, in Registry Users
+    "dan": "Dan Disabled",  # userAccountControl 514, in Pilots
+    "lara": "Lara Locked",  # lockoutTime non-zero, in Pilots
+    "ed": "Ed Expired",  # accountExpires in the past, in Pilots
+    "olga": "Olga Outsider",  # normal, in no group
 }
-AD_USER_DNS = {sam: f"cn={escape_rdn_value(name)},{AD_USERS_DN}"
-               for sam, name in AD_USERS.items()}
+AD_USER_DNS = {sam: f"cn={escape_rdn_value(name)},{AD_USERS_DN}" for sam, name in AD_USERS.items()}
 AD_ANN_DN = AD_USER_DNS["ann"]
 AD_NEVER_EXPIRES_DN = AD_USER_DNS["nick"]
 AD_DISABLED_DN = AD_USER_DNS["dan"]
@@ -611,8 +645,8 @@ AD_LOCKED_DN = AD_USER_DNS["lara"]
 AD_EXPIRED_DN = AD_USER_DNS["ed"]
 AD_NO_GROUP_DN = AD_USER_DNS["olga"]
 
-AD_REGISTRY_USERS_DN = f"cn=Registry Users,{AD_GROUPS_DN}"   # member: Pilots, Nick
-AD_PILOTS_DN = f"cn=Pilots,{AD_GROUPS_DN}"                   # member: Ann, Dan, Lara, Ed
+AD_REGISTRY_USERS_DN = f"cn=Registry Users,{AD_GROUPS_DN}"  # member: Pilots, Nick
+AD_PILOTS_DN = f"cn=Pilots,{AD_GROUPS_DN}"  # member: Ann, Dan, Lara, Ed
 AD_GROUP_DNS = {"Registry Users": AD_REGISTRY_USERS_DN, "Pilots": AD_PILOTS_DN}
 
 
@@ -626,16 +660,19 @@ def ad_shaped_dataset() -> Dataset:
     inetOrgPerson + adUser, groups under ``cn=Groups`` nested two levels,
     memberOf as the overlay maintains it.  Passwords ``password_for(sam)``."""
     s = AD_SUFFIX
-    ds = Dataset(suffix=s, service_dn=AD_SERVICE_DN,
-                 service_password=AD_SERVICE_PASSWORD, name="ad")
-    ds.add(s, {"objectClass": ["top", "dcObject", "organization"], "dc": "corp",
-               "o": "Corp Example"})
-    ds.add(AD_USERS_DN, {"objectClass": ["top", "container"], "cn": "Users",
-                         "description": "Default container for upgraded user accounts"})
+    ds = Dataset(suffix=s, service_dn=AD_SERVICE_DN, service_password=AD_SERVICE_PASSWORD, name="ad")
+    ds.add(s, {"objectClass": ["top", "dcObject", "organization"], "dc": "corp", "o": "Corp Example"})
+    ds.add(
+        AD_USERS_DN,
+        {
+            "objectClass": ["top", "container"],
+            "cn": "Users",
+            "description": "Default container for upgraded user accounts",
+        },
+    )
     ds.add(AD_GROUPS_DN, {"objectClass": ["top", "container"], "cn": "Groups"})
 
-    def ad_user(dn: str, sam: str, name: str, password: Optional[str] = None,
-                **more) -> None:
+    def ad_user(dn: str, sam: str, name: str, password: str | None = None, **more) -> None:
         first, _, last = name.partition(" ")
         attrs = {
             "objectClass": ["top", "inetOrgPerson", "adUser"],
@@ -651,8 +688,13 @@ def ad_shaped_dataset() -> Dataset:
         attrs.update(more)
         ds.add(dn, attrs, password=password or password_for(sam))
 
-    ad_user(AD_SERVICE_DN, AD_SERVICE_SAM, "svc-gateway", password=AD_SERVICE_PASSWORD,
-            description="service account of the auth gateway")
+    ad_user(
+        AD_SERVICE_DN,
+        AD_SERVICE_SAM,
+        "svc-gateway",
+        password=AD_SERVICE_PASSWORD,
+        description="service account of the auth gateway",
+    )
     per_user = {
         "nick": {"accountExpires": AD_NEVER_EXPIRES},
         "dan": {"userAccountControl": UAC_DISABLED},
@@ -664,8 +706,7 @@ def ad_shaped_dataset() -> Dataset:
         ad_user(AD_USER_DNS[sam], sam, name, **per_user.get(sam, {}))
 
     def group(dn: str, members: list[str]) -> None:
-        ds.add(dn, {"objectClass": ["top", "groupOfNames"], "cn": _rdn_value(dn),
-                    "member": members})
+        ds.add(dn, {"objectClass": ["top", "groupOfNames"], "cn": _rdn_value(dn), "member": members})
 
     group(AD_PILOTS_DN, [AD_ANN_DN, AD_DISABLED_DN, AD_LOCKED_DN, AD_EXPIRED_DN])
     group(AD_REGISTRY_USERS_DN, [AD_PILOTS_DN, AD_NEVER_EXPIRES_DN])
@@ -697,14 +738,23 @@ def contract_dataset(users: list[dict], password: str, extra_groups: Iterable[st
     tests can add members later), ``overrides.maxStorageMB`` becomes ``registryQuotaMB``
     and ``disabled`` becomes a ppolicy ``pwdAccountLockedTime``.
     """
-    ds = Dataset(suffix=CONTRACT_SUFFIX, service_dn=CONTRACT_SERVICE_DN,
-                 service_password=SERVICE_PASSWORD, name="contract")
-    ds.add(CONTRACT_SUFFIX, {"objectClass": ["top", "dcObject", "organization"], "dc": "contract",
-                             "o": "Contract Test"})
+    ds = Dataset(
+        suffix=CONTRACT_SUFFIX,
+        service_dn=CONTRACT_SERVICE_DN,
+        service_password=SERVICE_PASSWORD,
+        name="contract",
+    )
+    ds.add(
+        CONTRACT_SUFFIX,
+        {"objectClass": ["top", "dcObject", "organization"], "dc": "contract", "o": "Contract Test"},
+    )
     for ou in (CONTRACT_PEOPLE_DN, CONTRACT_GROUPS_DN):
         ds.add(ou, {"objectClass": ["top", "organizationalUnit"], "ou": _rdn_value(ou)})
-    ds.add(CONTRACT_SERVICE_DN, {"objectClass": ["top", "applicationProcess", "simpleSecurityObject"],
-                                 "cn": "gateway-svc"}, password=SERVICE_PASSWORD)
+    ds.add(
+        CONTRACT_SERVICE_DN,
+        {"objectClass": ["top", "applicationProcess", "simpleSecurityObject"], "cn": "gateway-svc"},
+        password=SERVICE_PASSWORD,
+    )
     members: dict[str, list[str]] = {name: [] for name in extra_groups}
     for number, user in enumerate(users, start=20001):
         name = user["username"]
@@ -715,9 +765,17 @@ def contract_dataset(users: list[dict], password: str, extra_groups: Iterable[st
             extra["registryQuotaMB"] = quota
         if user.get("disabled"):
             extra["pwdAccountLockedTime"] = LOCKED_TIME
-        attrs = {"objectClass": ["top", "inetOrgPerson", "posixAccount", *classes], "uid": name,
-                 "cn": name, "sn": name, "displayName": name, "uidNumber": number, "gidNumber": 10000,
-                 "homeDirectory": f"/home/{number}", **extra}
+        attrs = {
+            "objectClass": ["top", "inetOrgPerson", "posixAccount", *classes],
+            "uid": name,
+            "cn": name,
+            "sn": name,
+            "displayName": name,
+            "uidNumber": number,
+            "gidNumber": 10000,
+            "homeDirectory": f"/home/{number}",
+            **extra,
+        }
         ds.add(contract_user_dn(name), attrs, password=password)
         for group in user.get("groups", ()):
             members.setdefault(group, []).append(contract_user_dn(name))

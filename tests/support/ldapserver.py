@@ -43,16 +43,15 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Optional
 
 from tests.support.servers import (
+    _ADDR_IN_USE,
+    PortInUse,
     ServerBinaryMissing,
     ServerStartError,
-    _ADDR_IN_USE,
     _launcher,
     _Managed,
     _popen,
-    PortInUse,
     find_executable,
     free_port,
     log_since,
@@ -86,8 +85,7 @@ def _find_binary(name: str, package: str) -> str:
     if found:
         return found
     raise ServerBinaryMissing(
-        f"{name} not found; install the Debian package '{package}' "
-        f"(apt-get install {package})"
+        f"{name} not found; install the Debian package '{package}' (apt-get install {package})"
     )
 
 
@@ -152,7 +150,7 @@ class TestPKI:
         self.wrong_client_key_file = d / "wrong-client.key"
 
     @classmethod
-    def generate(cls, directory) -> "TestPKI":
+    def generate(cls, directory) -> TestPKI:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -160,22 +158,26 @@ class TestPKI:
 
         pki = cls(directory)
         pki.directory.mkdir(parents=True, exist_ok=True)
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         not_before = now - datetime.timedelta(days=1)
         not_after = now + datetime.timedelta(days=3650)
 
         def name(cn: str):
-            return x509.Name([
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Gateway Tests"),
-                x509.NameAttribute(NameOID.COMMON_NAME, cn),
-            ])
+            return x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Gateway Tests"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                ]
+            )
 
         def write_key(key, path: Path) -> None:
-            path.write_bytes(key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ))
+            path.write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
             os.chmod(path, 0o600)
 
         def write_cert(cert, path: Path) -> None:
@@ -192,13 +194,21 @@ class TestPKI:
                 .not_valid_before(not_before)
                 .not_valid_after(not_after)
                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(x509.KeyUsage(
-                    digital_signature=True, content_commitment=False,
-                    key_encipherment=False, data_encipherment=False,
-                    key_agreement=False, key_cert_sign=True, crl_sign=True,
-                    encipher_only=False, decipher_only=False), critical=True)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                               critical=False)
+                .add_extension(
+                    x509.KeyUsage(
+                        digital_signature=True,
+                        content_commitment=False,
+                        key_encipherment=False,
+                        data_encipherment=False,
+                        key_agreement=False,
+                        key_cert_sign=True,
+                        crl_sign=True,
+                        encipher_only=False,
+                        decipher_only=False,
+                    ),
+                    critical=True,
+                )
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
                 .sign(key, hashes.SHA256())
             )
             return key, cert
@@ -214,22 +224,40 @@ class TestPKI:
                 .not_valid_before(not_before)
                 .not_valid_after(not_after)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(
-                    digital_signature=True, content_commitment=False,
-                    key_encipherment=False, data_encipherment=False,
-                    key_agreement=True, key_cert_sign=False, crl_sign=False,
-                    encipher_only=False, decipher_only=False), critical=True)
-                .add_extension(x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.SERVER_AUTH if server
-                     else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                    ca_key.public_key()), critical=False)
+                .add_extension(
+                    x509.KeyUsage(
+                        digital_signature=True,
+                        content_commitment=False,
+                        key_encipherment=False,
+                        data_encipherment=False,
+                        key_agreement=True,
+                        key_cert_sign=False,
+                        crl_sign=False,
+                        encipher_only=False,
+                        decipher_only=False,
+                    ),
+                    critical=True,
+                )
+                .add_extension(
+                    x509.ExtendedKeyUsage(
+                        [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+                    ),
+                    critical=False,
+                )
+                .add_extension(
+                    x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+                )
             )
             if server:
-                builder = builder.add_extension(x509.SubjectAlternativeName([
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]), critical=False)
+                builder = builder.add_extension(
+                    x509.SubjectAlternativeName(
+                        [
+                            x509.DNSName("localhost"),
+                            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                        ]
+                    ),
+                    critical=False,
+                )
             return key, builder.sign(ca_key, hashes.SHA256())
 
         ca_key, ca_cert = make_ca("Gateway Test CA")
@@ -255,25 +283,36 @@ class TestPKI:
 # --------------------------------------------------------------------------
 
 
-def _config_ldif(*, base: Path, suffix: str, root_dn: str, root_password: str,
-                 service_dn: str, pki: TestPKI, allow_unauthenticated_bind: bool,
-                 require_client_cert: bool, size_limit: str) -> str:
+def _config_ldif(
+    *,
+    base: Path,
+    suffix: str,
+    root_dn: str,
+    root_password: str,
+    service_dn: str,
+    pki: TestPKI,
+    allow_unauthenticated_bind: bool,
+    require_client_cert: bool,
+    size_limit: str,
+) -> str:
     from tests.support.ldapdata import ssha
 
     root_hash = ssha(root_password)
-    parts = [f"""\
+    parts = [
+        f"""\
 dn: cn=config
 objectClass: olcGlobal
 cn: config
-olcPidFile: {base / 'run' / 'slapd.pid'}
-olcArgsFile: {base / 'run' / 'slapd.args'}
+olcPidFile: {base / "run" / "slapd.pid"}
+olcArgsFile: {base / "run" / "slapd.args"}
 olcToolThreads: 2
 olcThreads: 16
 olcTLSCACertificateFile: {pki.ca_file}
 olcTLSCertificateFile: {pki.server_cert_file}
 olcTLSCertificateKeyFile: {pki.server_key_file}
-olcTLSVerifyClient: {'demand' if require_client_cert else 'never'}
-"""]
+olcTLSVerifyClient: {"demand" if require_client_cert else "never"}
+"""
+    ]
     if allow_unauthenticated_bind:
         # bind_anon_dn: DN + empty password -> anonymous (RFC 4513
         # "unauthenticated bind"); bind_anon_cred: empty DN + a password ->
@@ -316,7 +355,7 @@ olcDatabase: {{1}}mdb
 olcSuffix: {suffix}
 olcRootDN: {root_dn}
 olcRootPW: {root_hash}
-olcDbDirectory: {base / 'db'}
+olcDbDirectory: {base / "db"}
 olcDbMaxSize: 4294967296
 olcDbNoSync: TRUE
 olcDbCheckpoint: 0 0
@@ -364,8 +403,12 @@ olcRefintNothing: {root_dn}
 
 def _run_tool(cmd: list[str], what: str, timeout: float) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, env=_tool_env(), timeout=timeout,
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=_tool_env(),
+        timeout=timeout,
         start_new_session=True,
     )
     if proc.returncode != 0:
@@ -384,7 +427,7 @@ _ROOT_DSE_SEARCH = bytes.fromhex(
 )
 
 
-def _ldap_answers(port: int, pki: Optional[TestPKI] = None) -> bool:
+def _ldap_answers(port: int, pki: TestPKI | None = None) -> bool:
     """An anonymous rootDSE search answers (LDAP protocol, not just TCP);
     over TLS (with the client certificate) when ``pki`` is given."""
     import ssl
@@ -412,8 +455,18 @@ class SlapdServer(_Managed):
 
     host = "127.0.0.1"
 
-    def __init__(self, *, slapd: str, base: Path, config_dir: Path, dataset,
-                 pki: TestPKI, ldap_port: int, ldaps_port: int, root_dn: str):
+    def __init__(
+        self,
+        *,
+        slapd: str,
+        base: Path,
+        config_dir: Path,
+        dataset,
+        pki: TestPKI,
+        ldap_port: int,
+        ldaps_port: int,
+        root_dn: str,
+    ):
         self.slapd_binary = slapd
         self.base = base
         self.config_dir = config_dir
@@ -450,19 +503,28 @@ class SlapdServer(_Managed):
         """Wait until ``text`` appears in :meth:`log_text` and return the
         log.  slapd logs an operation's RESULT line just *after* sending the
         result, so a client can see the answer before the log has it."""
+
         def found():
             log = self.log_text()
             return log if text in log else None
 
-        return wait_for(found, timeout=timeout, interval=0.02,
-                        message=f"{text!r} not in slapd's log ({self.log_path})")
+        return wait_for(
+            found, timeout=timeout, interval=0.02, message=f"{text!r} not in slapd's log ({self.log_path})"
+        )
 
     # -- lifecycle ----------------------------------------------------------
     @classmethod
-    def start(cls, tmpdir, *, dataset, allow_unauthenticated_bind: bool = False,
-              require_client_cert: bool = False, timeout: float = 30.0,
-              size_limit: str | int = "unlimited",
-              load_timeout: float = 600.0) -> "SlapdServer":
+    def start(
+        cls,
+        tmpdir,
+        *,
+        dataset,
+        allow_unauthenticated_bind: bool = False,
+        require_client_cert: bool = False,
+        timeout: float = 30.0,
+        size_limit: str | int = "unlimited",
+        load_timeout: float = 600.0,
+    ) -> SlapdServer:
         """Build config and database in a new directory under ``tmpdir``,
         load ``dataset`` and start slapd.  ``size_limit`` is slapd's
         olcSizeLimit (default unlimited; OpenLDAP's own default is 500).
@@ -481,26 +543,44 @@ class SlapdServer(_Managed):
         root_dn = f"cn=admin,{dataset.suffix}"
 
         config = _config_ldif(
-            base=base, suffix=dataset.suffix, root_dn=root_dn,
-            root_password=ROOT_PASSWORD, service_dn=dataset.service_dn, pki=pki,
+            base=base,
+            suffix=dataset.suffix,
+            root_dn=root_dn,
+            root_password=ROOT_PASSWORD,
+            service_dn=dataset.service_dn,
+            pki=pki,
             allow_unauthenticated_bind=allow_unauthenticated_bind,
-            require_client_cert=require_client_cert, size_limit=str(size_limit),
+            require_client_cert=require_client_cert,
+            size_limit=str(size_limit),
         )
         (base / "config.ldif").write_text(config)
         data_ldif = base / "data.ldif"
         dataset.write_ldif(data_ldif)
-        _run_tool([slapadd, "-n0", "-F", str(config_dir), "-l", str(base / "config.ldif")],
-                  "slapadd of cn=config", timeout=60)
+        _run_tool(
+            [slapadd, "-n0", "-F", str(config_dir), "-l", str(base / "config.ldif")],
+            "slapadd of cn=config",
+            timeout=60,
+        )
         t_load = time.monotonic()
-        _run_tool([slapadd, "-n1", "-q", "-F", str(config_dir), "-l", str(data_ldif)],
-                  "slapadd of the dataset", timeout=load_timeout)
+        _run_tool(
+            [slapadd, "-n1", "-q", "-F", str(config_dir), "-l", str(data_ldif)],
+            "slapadd of the dataset",
+            timeout=load_timeout,
+        )
         load_seconds = time.monotonic() - t_load
 
         last_log = ""
         for _attempt in range(3):  # new ports only on a port race
-            server = cls(slapd=slapd, base=base, config_dir=config_dir,
-                         dataset=dataset, pki=pki, ldap_port=free_port(),
-                         ldaps_port=free_port(), root_dn=root_dn)
+            server = cls(
+                slapd=slapd,
+                base=base,
+                config_dir=config_dir,
+                dataset=dataset,
+                pki=pki,
+                ldap_port=free_port(),
+                ldaps_port=free_port(),
+                root_dn=root_dn,
+            )
             server.load_seconds = load_seconds
             try:
                 server._launch(timeout)
@@ -514,15 +594,17 @@ class SlapdServer(_Managed):
     def _command(self) -> list[str]:
         return _launcher(None, "KILL") + [
             self.slapd_binary,
-            "-h", f"ldap://{self.host}:{self.ldap_port}/ ldaps://{self.host}:{self.ldaps_port}/",
-            "-F", str(self.config_dir),
-            "-d", "stats",
+            "-h",
+            f"ldap://{self.host}:{self.ldap_port}/ ldaps://{self.host}:{self.ldaps_port}/",
+            "-F",
+            str(self.config_dir),
+            "-d",
+            "stats",
         ]
 
     def _launch(self, timeout: float) -> None:
         log_before = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self.proc = _popen(self._command(), self.base, "slapd", env=_tool_env(),
-                           cwd=str(self.base))
+        self.proc = _popen(self._command(), self.base, "slapd", env=_tool_env(), cwd=str(self.base))
         self._register()
         proc = self.proc
 
@@ -576,10 +658,15 @@ class SlapdServer(_Managed):
     # -- online changes -------------------------------------------------------
     def _ldap_tool(self, tool: str, args: list[str], ldif: str) -> str:
         binary = _find_binary(tool, "ldap-utils")
-        cmd = [binary, "-x", "-H", self.url, "-D", self.root_dn, "-w", self.root_password,
-               *args]
-        proc = subprocess.run(cmd, input=ldif.encode("utf-8"), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, env=_tool_env(), timeout=120)
+        cmd = [binary, "-x", "-H", self.url, "-D", self.root_dn, "-w", self.root_password, *args]
+        proc = subprocess.run(
+            cmd,
+            input=ldif.encode("utf-8"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=_tool_env(),
+            timeout=120,
+        )
         out = proc.stdout.decode(errors="replace")
         if proc.returncode != 0:
             raise RuntimeError(f"{tool} failed (exit code {proc.returncode}):\n{out}")
@@ -614,12 +701,11 @@ class BlackholeServer:
         self.connections_accepted = 0
         self._conns: list[socket.socket] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"blackhole-{port}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"blackhole-{port}", daemon=True)
 
     @classmethod
-    def start(cls) -> "BlackholeServer":
-        last: Optional[OSError] = None
+    def start(cls) -> BlackholeServer:
+        last: OSError | None = None
         for _attempt in range(5):
             port = free_port()
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -680,7 +766,7 @@ class BlackholeServer:
 
     stop = close
 
-    def __enter__(self) -> "BlackholeServer":
+    def __enter__(self) -> BlackholeServer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -54,8 +54,12 @@ class Report:
     findings: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"files": self.files, "lines": self.lines, "auth_lines": self.auth_lines,
-                "findings": self.findings}
+        return {
+            "files": self.files,
+            "lines": self.lines,
+            "auth_lines": self.auth_lines,
+            "findings": self.findings,
+        }
 
 
 def audit(root: Path) -> Report:
@@ -89,8 +93,7 @@ def _scan(path: Path, report: Report) -> None:
                 report.findings.append({"where": where, "what": what, "line": _redact(line, secret)})
         for what, shape in SECRET_SHAPES.items():
             if shape.search(line):
-                report.findings.append({"where": where, "what": what,
-                                        "line": shape.sub("[…]", line)[:300]})
+                report.findings.append({"where": where, "what": what, "line": shape.sub("[…]", line)[:300]})
 
 
 def _redact(line: str, secret: str) -> str:

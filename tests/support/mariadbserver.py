@@ -19,12 +19,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
 
 from tests.support.servers import (
+    _ADDR_IN_USE,
     ServerBinaryMissing,
     ServerStartError,
-    _ADDR_IN_USE,
     _launcher,
     _Managed,
     _popen,
@@ -38,8 +37,10 @@ __all__ = ["MariaDbServer"]
 
 _SBIN = ("/usr/sbin/mariadbd", "/usr/sbin/mysqld")
 _INSTALL = ("/usr/bin/mariadb-install-db", "/usr/bin/mysql_install_db")
-_MISSING = ("{what} not found; install the Debian package 'mariadb-server' "
-            "(apt-get install mariadb-server), or run scripts/test which does it")
+_MISSING = (
+    "{what} not found; install the Debian package 'mariadb-server' "
+    "(apt-get install mariadb-server), or run scripts/test which does it"
+)
 
 
 def _binaries() -> tuple[str, str]:
@@ -64,14 +65,21 @@ class MariaDbServer(_Managed):
         self.socket = socket_dir / "mariadb.sock"
 
     # -- use --------------------------------------------------------------------------------
-    def connect(self, database: Optional[str] = None, **kwargs):
+    def connect(self, database: str | None = None, **kwargs):
         """A PyMySQL connection as root over the Unix socket (autocommit)."""
         import pymysql
 
-        return pymysql.connect(unix_socket=str(self.socket), user="root", password="",
-                               database=database, autocommit=True, connect_timeout=5, **kwargs)
+        return pymysql.connect(
+            unix_socket=str(self.socket),
+            user="root",
+            password="",
+            database=database,
+            autocommit=True,
+            connect_timeout=5,
+            **kwargs,
+        )
 
-    def execute(self, *statements: str, database: Optional[str] = None) -> None:
+    def execute(self, *statements: str, database: str | None = None) -> None:
         connection = self.connect(database)
         try:
             with connection.cursor() as cursor:
@@ -80,23 +88,24 @@ class MariaDbServer(_Managed):
         finally:
             connection.close()
 
-    def create_database(self, name: str, user: str = "registry",
-                        password: str = "registry-Secret-1") -> str:
+    def create_database(self, name: str, user: str = "registry", password: str = "registry-Secret-1") -> str:
         """CREATE DATABASE ``name`` (utf8mb4) and a user ``user``@127.0.0.1 with all rights on
         it; return the ``mysql+pymysql://`` URL that logs in as that user over TCP."""
         self.execute(
             f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
             f"CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' IDENTIFIED BY '{password}'",
-            f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{user}'@'127.0.0.1'")
+            f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{user}'@'127.0.0.1'",
+        )
         return f"mysql+pymysql://{user}:{password}@{self.host}:{self.port}/{name}"
 
     def log_text(self) -> str:
-        return read_logs(self.base / "mariadbd.stdout.log", self.base / "mariadbd.stderr.log",
-                         self.base / "error.log")
+        return read_logs(
+            self.base / "mariadbd.stdout.log", self.base / "mariadbd.stderr.log", self.base / "error.log"
+        )
 
     # -- lifecycle --------------------------------------------------------------------------
     @classmethod
-    def start(cls, tmpdir, timeout: float = 60.0) -> "MariaDbServer":
+    def start(cls, tmpdir, timeout: float = 60.0) -> MariaDbServer:
         server_bin, install_bin = _binaries()
         base = Path(tmpdir)
         base.mkdir(parents=True, exist_ok=True)
@@ -104,14 +113,28 @@ class MariaDbServer(_Managed):
         as_root = ["--user=root"] if os.geteuid() == 0 else []
         t0 = time.monotonic()
         install = subprocess.run(
-            [install_bin, "--no-defaults", *as_root, f"--datadir={datadir}",
-             "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=str(base), start_new_session=True, timeout=120)
+            [
+                install_bin,
+                "--no-defaults",
+                *as_root,
+                f"--datadir={datadir}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--skip-name-resolve",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=str(base),
+            start_new_session=True,
+            timeout=120,
+        )
         (base / "install-db.log").write_bytes(install.stdout)
         if install.returncode != 0:
-            raise ServerStartError(f"mariadb-install-db failed (exit {install.returncode}):\n"
-                                   + install.stdout.decode(errors="replace")[-4000:])
+            raise ServerStartError(
+                f"mariadb-install-db failed (exit {install.returncode}):\n"
+                + install.stdout.decode(errors="replace")[-4000:]
+            )
 
         last_log = ""
         for _attempt in range(3):  # retry only on a port race
@@ -119,15 +142,20 @@ class MariaDbServer(_Managed):
             socket_dir = Path(tempfile.mkdtemp(prefix="gw-mariadb-"))
             port = free_port()
             command = _launcher(None, "KILL") + [
-                server_bin, "--no-defaults", *as_root,
+                server_bin,
+                "--no-defaults",
+                *as_root,
                 f"--datadir={datadir}",
                 f"--socket={socket_dir / 'mariadb.sock'}",
-                f"--port={port}", "--bind-address=127.0.0.1",
+                f"--port={port}",
+                "--bind-address=127.0.0.1",
                 f"--pid-file={base / 'mariadbd.pid'}",
                 f"--log-error={base / 'error.log'}",
                 f"--tmpdir={base}",
-                "--skip-name-resolve", "--skip-log-bin",
-                "--innodb-buffer-pool-size=16M", "--innodb-flush-log-at-trx-commit=0",
+                "--skip-name-resolve",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=16M",
+                "--innodb-flush-log-at-trx-commit=0",
                 "--max-connections=100",
             ]
             proc = _popen(command, base, "mariadbd", cwd=str(base))
@@ -151,7 +179,8 @@ class MariaDbServer(_Managed):
                     continue
                 raise ServerStartError(
                     f"mariadbd did not accept connections on port {port} "
-                    f"(exit code {proc.returncode}); last log lines:\n{log}") from None
+                    f"(exit code {proc.returncode}); last log lines:\n{log}"
+                ) from None
             server.startup_seconds = time.monotonic() - t0
             return server
         raise ServerStartError(f"mariadbd could not bind a port:\n{last_log}")

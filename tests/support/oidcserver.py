@@ -74,17 +74,16 @@ import tempfile
 import time
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Optional
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from tests.support.servers import (
+    _ADDR_IN_USE,
+    PortInUse,
     ServerBinaryMissing,
     ServerStartError,
-    _ADDR_IN_USE,
     _launcher,
     _Managed,
     _popen,
-    PortInUse,
     find_executable,
     free_port,
     log_since,
@@ -258,18 +257,21 @@ def _check_node_version(node: str) -> str:
     """``node --version`` (cached); :class:`ServerBinaryMissing` when too old."""
     if node not in _checked_nodes:
         try:
-            out = subprocess.run([node, "--version"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, timeout=30, check=True)
+            out = subprocess.run(
+                [node, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30, check=True
+            )
         except (OSError, subprocess.SubprocessError) as exc:
-            raise ServerBinaryMissing(f"{node} --version failed ({exc}); install the Debian "
-                                      "package 'nodejs'") from None
+            raise ServerBinaryMissing(
+                f"{node} --version failed ({exc}); install the Debian package 'nodejs'"
+            ) from None
         version = out.stdout.decode(errors="replace").strip()
         m = re.match(r"v(\d+)\.", version)
         if not m or int(m.group(1)) < MIN_NODE_MAJOR:
             raise ServerBinaryMissing(
                 f"{node} is {version or 'of unknown version'}; oidc-provider 9 needs Node.js "
                 f">= {MIN_NODE_MAJOR}: install the Debian package 'nodejs' in version "
-                f"{MIN_NODE_MAJOR} or later (Debian 13, or NodeSource for Debian 12)")
+                f"{MIN_NODE_MAJOR} or later (Debian 13, or NodeSource for Debian 12)"
+            )
         _checked_nodes[node] = version
     return _checked_nodes[node]
 
@@ -280,8 +282,7 @@ def ensure_node_modules() -> Path:
     pkg = OIDC_DIR / "node_modules" / "oidc-provider"
     if not (pkg / "package.json").is_file():
         raise ServerStartError(
-            f"{pkg} is missing: run `{INSTALL_COMMAND}` from the repository root "
-            "(scripts/test does it)"
+            f"{pkg} is missing: run `{INSTALL_COMMAND}` from the repository root (scripts/test does it)"
         )
     return pkg
 
@@ -321,7 +322,7 @@ class _FormParser(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.forms: list[dict] = []
-        self._current: Optional[dict] = None
+        self._current: dict | None = None
 
     def handle_starttag(self, tag, attrs):
         a = {k: (v if v is not None else "") for k, v in attrs}
@@ -372,9 +373,19 @@ class OidcProviderServer(_Managed):
 
     host = "127.0.0.1"
 
-    def __init__(self, *, node: str, base: Path, port: int, clients: list[dict],
-                 users: list[dict], keys: list[dict], resource_servers: list[dict],
-                 default_resource: Optional[str], ttl: Optional[dict]):
+    def __init__(
+        self,
+        *,
+        node: str,
+        base: Path,
+        port: int,
+        clients: list[dict],
+        users: list[dict],
+        keys: list[dict],
+        resource_servers: list[dict],
+        default_resource: str | None,
+        ttl: dict | None,
+    ):
         self.node = node
         self.base = base
         self.clients = clients
@@ -429,11 +440,18 @@ class OidcProviderServer(_Managed):
 
     # -- lifecycle --------------------------------------------------------------
     @classmethod
-    def start(cls, tmpdir, *, clients: list[dict], users: list[dict],
-              signing_keys: int = 1, timeout: float = 30.0,
-              resource_servers: Optional[list[dict]] = None,
-              default_resource: Optional[str] = None,
-              ttl: Optional[dict] = None) -> "OidcProviderServer":
+    def start(
+        cls,
+        tmpdir,
+        *,
+        clients: list[dict],
+        users: list[dict],
+        signing_keys: int = 1,
+        timeout: float = 30.0,
+        resource_servers: list[dict] | None = None,
+        default_resource: str | None = None,
+        ttl: dict | None = None,
+    ) -> OidcProviderServer:
         """Start a provider with ``clients`` (oidc-provider client metadata;
         see :func:`default_client`) and ``users`` (see :data:`DEFAULT_USERS`)
         and ``signing_keys`` fresh RSA keys (1 or 2; the first signs).
@@ -454,16 +472,22 @@ class OidcProviderServer(_Managed):
         base = Path(tempfile.mkdtemp(prefix="oidc-provider-", dir=tmpdir))
         os.chmod(base, 0o700)
         keys = [generate_signing_key() for _ in range(signing_keys)]
-        rs = copy.deepcopy(DEFAULT_RESOURCE_SERVERS if resource_servers is None
-                           else resource_servers)
+        rs = copy.deepcopy(DEFAULT_RESOURCE_SERVERS if resource_servers is None else resource_servers)
         if default_resource is not None and default_resource not in {r["indicator"] for r in rs}:
             raise ValueError(f"default_resource {default_resource!r} is not a resource server")
         last_log = ""
         for _attempt in range(3):  # a new port only on a port race
-            server = cls(node=node, base=base, port=free_port(),
-                         clients=[_normalize_client(c) for c in clients],
-                         users=[_normalize_user(u) for u in users], keys=keys,
-                         resource_servers=rs, default_resource=default_resource, ttl=ttl)
+            server = cls(
+                node=node,
+                base=base,
+                port=free_port(),
+                clients=[_normalize_client(c) for c in clients],
+                users=[_normalize_user(u) for u in users],
+                keys=keys,
+                resource_servers=rs,
+                default_resource=default_resource,
+                ttl=ttl,
+            )
             try:
                 server._launch(timeout)
             except PortInUse as exc:
@@ -537,8 +561,9 @@ class OidcProviderServer(_Managed):
             self._terminate(timeout)
         self._unregister()
 
-    def restart(self, *, rotate_keys: bool = False, keep_previous_key: bool = False,
-                timeout: float = 30.0) -> None:
+    def restart(
+        self, *, rotate_keys: bool = False, keep_previous_key: bool = False, timeout: float = 30.0
+    ) -> None:
         """Stop and start again on the same port (in-memory sessions, grants
         and tokens are lost).  ``rotate_keys`` replaces the signing keys with
         as many fresh ones; with ``keep_previous_key`` the old signing key
@@ -559,8 +584,7 @@ class OidcProviderServer(_Managed):
                 break
             except PortInUse as exc:
                 if time.monotonic() >= deadline:
-                    raise ServerStartError(
-                        f"oidc-provider could not re-bind {self.issuer}:\n{exc}") from None
+                    raise ServerStartError(f"oidc-provider could not re-bind {self.issuer}:\n{exc}") from None
                 time.sleep(0.2)
         self.startup_seconds = time.monotonic() - t0
 
@@ -598,10 +622,17 @@ class OidcProviderServer(_Managed):
             r.raise_for_status()
             return r.json()
 
-    def authorize_url(self, *, redirect_uri: str, code_challenge: str,
-                      client_id: str = DEFAULT_CLIENT_ID, scope: str = DEFAULT_SCOPE,
-                      state: Optional[str] = None, nonce: Optional[str] = None,
-                      **extra) -> str:
+    def authorize_url(
+        self,
+        *,
+        redirect_uri: str,
+        code_challenge: str,
+        client_id: str = DEFAULT_CLIENT_ID,
+        scope: str = DEFAULT_SCOPE,
+        state: str | None = None,
+        nonce: str | None = None,
+        **extra,
+    ) -> str:
         """An authorization request URL (code flow, PKCE S256); ``extra``
         adds parameters (``resource=``, ``prompt=``, ``login_hint=``, ...)."""
         params = {
@@ -636,9 +667,15 @@ class OidcProviderServer(_Managed):
             response = session.get(location, allow_redirects=False, timeout=timeout)
         raise OidcLoginError(f"more than {max_hops} redirects at the provider")
 
-    def login_with_requests(self, authorize_url: str, username: str, password: str,
-                            session=None, timeout: float = 10.0,
-                            consent: Optional[str] = None) -> str:
+    def login_with_requests(
+        self,
+        authorize_url: str,
+        username: str,
+        password: str,
+        session=None,
+        timeout: float = 10.0,
+        consent: str | None = None,
+    ) -> str:
         """Drive ``authorize_url`` like a browser with a ``requests.Session``
         (kept cookies make a second call single sign-on): submit the login
         form if the provider shows it, and return the final redirect URL
@@ -663,7 +700,9 @@ class OidcProviderServer(_Managed):
             if form is None:
                 raise OidcLoginError(
                     f"expected the login form, got HTTP {result.status_code} at {result.url}",
-                    result.status_code, result.text)
+                    result.status_code,
+                    result.text,
+                )
             data = dict(form["inputs"])
             data.update(login=username, password=password)
             action = urljoin(result.url, form["action"])
@@ -675,7 +714,9 @@ class OidcProviderServer(_Managed):
                 return result
             raise OidcLoginError(
                 f"login as {username!r} did not finish: HTTP {result.status_code} at {result.url}",
-                result.status_code, result.text)
+                result.status_code,
+                result.text,
+            )
         finally:
             if own:
                 session.close()
@@ -690,8 +731,9 @@ class OidcProviderServer(_Managed):
         form = next((f for f in _forms(page.text) if f["id"] == wanted), None)
         if form is None:
             return page
-        r = session.post(urljoin(page.url, form["action"]), data=form["inputs"],
-                         allow_redirects=False, timeout=timeout)
+        r = session.post(
+            urljoin(page.url, form["action"]), data=form["inputs"], allow_redirects=False, timeout=timeout
+        )
         return self._follow(session, r, timeout)
 
     def logout_with_requests(self, end_session_url: str, session, timeout: float = 10.0) -> str:
@@ -707,9 +749,12 @@ class OidcProviderServer(_Managed):
         if form is None:
             raise OidcLoginError(
                 f"expected the logout form, got HTTP {result.status_code} at {result.url}",
-                result.status_code, result.text)
+                result.status_code,
+                result.text,
+            )
         data = dict(form["inputs"], logout="yes")
-        r = session.post(urljoin(result.url, form["action"]), data=data,
-                         allow_redirects=False, timeout=timeout)
+        r = session.post(
+            urljoin(result.url, form["action"]), data=data, allow_redirects=False, timeout=timeout
+        )
         result = self._follow(session, r, timeout)
         return result if isinstance(result, str) else result.url

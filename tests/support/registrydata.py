@@ -17,8 +17,9 @@ import json
 import os
 import struct
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import column, create_engine, delete, insert, table, update
 
@@ -34,8 +35,13 @@ def aspnet_v2(password: str, salt: bytes | None = None) -> str:
     return base64.b64encode(b"\x00" + salt + subkey).decode()
 
 
-def aspnet_v3(password: str, prf: str = "sha512", iterations: int = 100_000,
-              salt: bytes | None = None, subkey_length: int = 32) -> str:
+def aspnet_v3(
+    password: str,
+    prf: str = "sha512",
+    iterations: int = 100_000,
+    salt: bytes | None = None,
+    subkey_length: int = 32,
+) -> str:
     """Identity V3: 0x01 | prf | iterations | salt length (uint32 big-endian each) | salt |
     PBKDF2-HMAC-<prf>(password, salt, iterations, subkey_length)."""
     salt = os.urandom(16) if salt is None else salt
@@ -135,13 +141,33 @@ MYSQL_SCHEMA = [
     "CREATE UNIQUE INDEX `UserNameIndex` ON `AspNetUsers` (`NormalizedUserName`)",
 ]
 
-_USERS = table("AspNetUsers", *(column(name) for name in (
-    "Id", "Metadata", "UserName", "NormalizedUserName", "Email", "NormalizedEmail",
-    "EmailConfirmed", "PasswordHash", "SecurityStamp", "ConcurrencyStamp", "PhoneNumber",
-    "PhoneNumberConfirmed", "TwoFactorEnabled", "LockoutEnd", "LockoutEnabled",
-    "AccessFailedCount")))
-_ROLES = table("AspNetRoles", column("Id"), column("Name"), column("NormalizedName"),
-               column("ConcurrencyStamp"))
+_USERS = table(
+    "AspNetUsers",
+    *(
+        column(name)
+        for name in (
+            "Id",
+            "Metadata",
+            "UserName",
+            "NormalizedUserName",
+            "Email",
+            "NormalizedEmail",
+            "EmailConfirmed",
+            "PasswordHash",
+            "SecurityStamp",
+            "ConcurrencyStamp",
+            "PhoneNumber",
+            "PhoneNumberConfirmed",
+            "TwoFactorEnabled",
+            "LockoutEnd",
+            "LockoutEnabled",
+            "AccessFailedCount",
+        )
+    ),
+)
+_ROLES = table(
+    "AspNetRoles", column("Id"), column("Name"), column("NormalizedName"), column("ConcurrencyStamp")
+)
 _USER_ROLES = table("AspNetUserRoles", column("UserId"), column("RoleId"))
 
 
@@ -155,41 +181,71 @@ class IdentityDatabase:
         self.mysql = url.startswith("mysql")
         self.engine = create_engine(url)
 
-    def create(self) -> "IdentityDatabase":
+    def create(self) -> IdentityDatabase:
         with self.engine.begin() as connection:
             for statement in MYSQL_SCHEMA if self.mysql else SQLITE_SCHEMA:
                 connection.exec_driver_sql(statement)
         return self
 
-    def add_user(self, username: str | None, password_hash: str | None, *,
-                 email: str | None = None, roles: Iterable[str] = (),
-                 metadata: dict[str, Any] | str | None = None,
-                 lockout_end: datetime | None = None, lockout_enabled: bool = True) -> str:
+    def add_user(
+        self,
+        username: str | None,
+        password_hash: str | None,
+        *,
+        email: str | None = None,
+        roles: Iterable[str] = (),
+        metadata: dict[str, Any] | str | None = None,
+        lockout_end: datetime | None = None,
+        lockout_enabled: bool = True,
+    ) -> str:
         """Insert a user (``metadata`` a dict, or raw text stored as it is); return its Id."""
         user_id = str(uuid.uuid4())
         with self.engine.begin() as connection:
-            connection.execute(insert(_USERS).values(
-                Id=user_id, Metadata=self._metadata(metadata), UserName=username,
-                NormalizedUserName=username.upper() if username else None, Email=email,
-                NormalizedEmail=email.upper() if email else None, EmailConfirmed=False,
-                PasswordHash=password_hash, SecurityStamp=str(uuid.uuid4()),
-                ConcurrencyStamp=str(uuid.uuid4()), PhoneNumberConfirmed=False,
-                TwoFactorEnabled=False, LockoutEnd=self._lockout(lockout_end),
-                LockoutEnabled=lockout_enabled, AccessFailedCount=0))
+            connection.execute(
+                insert(_USERS).values(
+                    Id=user_id,
+                    Metadata=self._metadata(metadata),
+                    UserName=username,
+                    NormalizedUserName=username.upper() if username else None,
+                    Email=email,
+                    NormalizedEmail=email.upper() if email else None,
+                    EmailConfirmed=False,
+                    PasswordHash=password_hash,
+                    SecurityStamp=str(uuid.uuid4()),
+                    ConcurrencyStamp=str(uuid.uuid4()),
+                    PhoneNumberConfirmed=False,
+                    TwoFactorEnabled=False,
+                    LockoutEnd=self._lockout(lockout_end),
+                    LockoutEnabled=lockout_enabled,
+                    AccessFailedCount=0,
+                )
+            )
             self._set_roles(connection, user_id, roles)
         return user_id
 
     def change_user(self, username: str, *, roles: Iterable[str] | None = None, **values) -> None:
         """Update columns (``email``, ``password_hash``, ``metadata``, ``lockout_end``) and,
         when given, replace the user's roles."""
-        columns = {"email": "Email", "password_hash": "PasswordHash", "metadata": "Metadata",
-                   "lockout_end": "LockoutEnd"}
-        converted = {columns[key]: (self._metadata(value) if key == "metadata" else
-                                    self._lockout(value) if key == "lockout_end" else value)
-                     for key, value in values.items()}
+        columns = {
+            "email": "Email",
+            "password_hash": "PasswordHash",
+            "metadata": "Metadata",
+            "lockout_end": "LockoutEnd",
+        }
+        converted = {
+            columns[key]: (
+                self._metadata(value)
+                if key == "metadata"
+                else self._lockout(value)
+                if key == "lockout_end"
+                else value
+            )
+            for key, value in values.items()
+        }
         with self.engine.begin() as connection:
-            user_id = connection.execute(_USERS.select().with_only_columns(_USERS.c.Id)
-                                         .where(_USERS.c.UserName == username)).scalar_one()
+            user_id = connection.execute(
+                _USERS.select().with_only_columns(_USERS.c.Id).where(_USERS.c.UserName == username)
+            ).scalar_one()
             if converted:
                 connection.execute(update(_USERS).where(_USERS.c.Id == user_id).values(**converted))
             if roles is not None:
@@ -201,13 +257,16 @@ class IdentityDatabase:
 
     def _set_roles(self, connection, user_id: str, roles: Iterable[str]) -> None:
         for name in roles:
-            role_id = connection.execute(_ROLES.select().with_only_columns(_ROLES.c.Id)
-                                         .where(_ROLES.c.NormalizedName == name.upper())).scalar()
+            role_id = connection.execute(
+                _ROLES.select().with_only_columns(_ROLES.c.Id).where(_ROLES.c.NormalizedName == name.upper())
+            ).scalar()
             if role_id is None:
                 role_id = str(uuid.uuid4())
-                connection.execute(insert(_ROLES).values(Id=role_id, Name=name,
-                                                         NormalizedName=name.upper(),
-                                                         ConcurrencyStamp=str(uuid.uuid4())))
+                connection.execute(
+                    insert(_ROLES).values(
+                        Id=role_id, Name=name, NormalizedName=name.upper(), ConcurrencyStamp=str(uuid.uuid4())
+                    )
+                )
             connection.execute(insert(_USER_ROLES).values(UserId=user_id, RoleId=role_id))
 
     def _metadata(self, metadata: dict[str, Any] | str | None) -> str | None:
@@ -221,7 +280,7 @@ class IdentityDatabase:
         """EF Core's storage of a DateTimeOffset: SQLite text with the offset, MySQL UTC."""
         if end is None:
             return None
-        end = end.astimezone(timezone.utc)
+        end = end.astimezone(UTC)
         if self.mysql:
             return end.replace(tzinfo=None)
         return end.strftime("%Y-%m-%d %H:%M:%S.%f") + "0+00:00"  # 7 fraction digits, as .NET

@@ -92,7 +92,8 @@ import fnmatch
 import json
 import threading
 import time
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from tests.support.servers import ServerStartError, free_port
@@ -248,7 +249,7 @@ xAuthLogin();
 """
 
 
-_live: "set[Any]" = set()
+_live: set[Any] = set()
 _live_lock = threading.Lock()
 
 
@@ -259,7 +260,7 @@ def _stop_all_at_exit() -> None:
     for server in servers:
         try:
             server.stop()
-        except Exception:  # noqa: BLE001 - best effort at exit
+        except Exception:
             pass
 
 
@@ -275,7 +276,7 @@ class BackgroundWsgiServer:
             def log_request(self, *args, **kwargs):  # no access log on stderr
                 pass
 
-        last: Optional[OSError] = None
+        last: OSError | None = None
         for _ in range(5):
             port = free_port()
             try:
@@ -290,8 +291,9 @@ class BackgroundWsgiServer:
             raise ServerStartError(f"{name}: no free port ({last})")
         server.daemon_threads = True
         self.host, self.port, self._server = host, port, server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"{name}-{port}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"{name}-{port}", daemon=True
+        )
         self._thread.start()
         with _live_lock:
             _live.add(self)
@@ -322,16 +324,22 @@ class RegistryStub:
     stub gave the browser).
     """
 
-    def __init__(self, external_auth_url: str, *, host: str = "127.0.0.1",
-                 host_map: Iterable[str] = ("*.example.test",), timeout: float = 10.0):
+    def __init__(
+        self,
+        external_auth_url: str,
+        *,
+        host: str = "127.0.0.1",
+        host_map: Iterable[str] = ("*.example.test",),
+        timeout: float = 10.0,
+    ):
         self.external_auth_url = external_auth_url
         self.host = host
         self.host_map = tuple(host_map)
         self.timeout = timeout
-        self.port: Optional[int] = None
+        self.port: int | None = None
         self._calls: list[dict[str, Any]] = []
         self._calls_lock = threading.Lock()
-        self._server: Optional[BackgroundWsgiServer] = None
+        self._server: BackgroundWsgiServer | None = None
         # username -> {"metadata": the last answer, "roles": [...]}, as the Registry's database
         # keeps them after each relayed login (roles read from here on every request).
         self.users: dict[str, dict[str, Any]] = {}
@@ -339,9 +347,14 @@ class RegistryStub:
 
     # -- lifecycle ---------------------------------------------------------
     @classmethod
-    def start(cls, external_auth_url: str, host: str = "127.0.0.1", *,
-              host_map: Iterable[str] = ("*.example.test",),
-              timeout: float = 10.0) -> "RegistryStub":
+    def start(
+        cls,
+        external_auth_url: str,
+        host: str = "127.0.0.1",
+        *,
+        host_map: Iterable[str] = ("*.example.test",),
+        timeout: float = 10.0,
+    ) -> RegistryStub:
         """A running stub on ``host``:<free port> relaying to ``external_auth_url``."""
         stub = cls(external_auth_url, host=host, host_map=host_map, timeout=timeout)
         stub._serve()
@@ -357,7 +370,7 @@ class RegistryStub:
         if server is not None:
             server.stop()
 
-    def __enter__(self) -> "RegistryStub":
+    def __enter__(self) -> RegistryStub:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -422,15 +435,21 @@ class RegistryStub:
 
         url, headers = self._target()
         headers["Accept"] = "application/json"
-        call: dict[str, Any] = {"path": path, "fields": dict(fields), "status": None,
-                                "body": None, "json": None, "error": None, "answered": None}
+        call: dict[str, Any] = {
+            "path": path,
+            "fields": dict(fields),
+            "status": None,
+            "body": None,
+            "json": None,
+            "error": None,
+            "answered": None,
+        }
         try:
             session = getattr(self._http, "session", None)
             if session is None:
                 session = self._http.session = requests.Session()
                 session.trust_env = False
-            res = session.post(url, data=fields, headers=headers, timeout=self.timeout,
-                               allow_redirects=False)
+            res = session.post(url, data=fields, headers=headers, timeout=self.timeout, allow_redirects=False)
             call["status"], call["body"] = res.status_code, res.text
         except requests.RequestException as exc:
             call["error"] = f"{type(exc).__name__}: {exc}"
@@ -478,7 +497,7 @@ class RegistryStub:
         if header is None or not header.startswith("Basic"):
             return None, None
         try:
-            decoded = base64.b64decode(header[len("Basic "):].strip(), validate=True).decode("iso-8859-1")
+            decoded = base64.b64decode(header[len("Basic ") :].strip(), validate=True).decode("iso-8859-1")
         except (binascii.Error, ValueError):
             return None, None  # FormatException: caught, the request stays anonymous
         if ":" not in decoded:
@@ -499,26 +518,33 @@ class RegistryStub:
 
         @app.get("/login")
         def login():
-            return Response(LOGIN_PAGE, mimetype="text/html",
-                            headers={"Cache-Control": "no-store"})
+            return Response(LOGIN_PAGE, mimetype="text/html", headers={"Cache-Control": "no-store"})
 
         @app.get("/orgs/<org>/ds/<ds>/mvt/<tile_hash>/<int:z>/<int:x>/<int:y>.pbf")
         def tile(org, ds, tile_hash, z, x, y):
             username, failure = self.basic_auth(request.headers.get("Authorization"))
             if failure is not None:
-                return Response(json.dumps({"error": "internal error"}), status=failure,
-                                mimetype="application/json")
+                return Response(
+                    json.dumps({"error": "internal error"}), status=failure, mimetype="application/json"
+                )
             if not (0 <= z <= 24 and x >= 0 and y >= 0):
-                return Response(json.dumps({"error": "Invalid tile coordinates"}), status=400,
-                                mimetype="application/json")
+                return Response(
+                    json.dumps({"error": "Invalid tile coordinates"}), status=400, mimetype="application/json"
+                )
             with self._calls_lock:
                 roles = list(self.users.get(username, {}).get("roles", [])) if username else []
             if username is None or "deactivated" in roles:
-                return Response(json.dumps({"error": "Authentication required"}), status=401,
-                                mimetype="application/json",
-                                headers={"WWW-Authenticate": 'Basic realm="DroneDB"'})
-            return Response(f"tile {org}/{ds}/{tile_hash}/{z}/{x}/{y}".encode(), status=200,
-                            mimetype="application/vnd.mapbox-vector-tile")
+                return Response(
+                    json.dumps({"error": "Authentication required"}),
+                    status=401,
+                    mimetype="application/json",
+                    headers={"WWW-Authenticate": 'Basic realm="DroneDB"'},
+                )
+            return Response(
+                f"tile {org}/{ds}/{tile_hash}/{z}/{x}/{y}".encode(),
+                status=200,
+                mimetype="application/vnd.mapbox-vector-tile",
+            )
 
         @app.post("/users/authenticate")
         def authenticate():
@@ -529,8 +555,9 @@ class RegistryStub:
                 username = request.form.get("username", "")
                 password = request.form.get("password", "")
                 if not username:
-                    return Response(json.dumps({"error": "Unauthorized"}), status=401,
-                                    mimetype="application/json")
+                    return Response(
+                        json.dumps({"error": "Unauthorized"}), status=401, mimetype="application/json"
+                    )
                 status, body = self.relay({"username": username, "password": password}, "password")
             return Response(json.dumps(body), status=status, mimetype="application/json")
 
@@ -548,8 +575,7 @@ def read_login_page(page, timeout: float = 10.0) -> dict[str, str]:
     finished (``#status`` no longer ``pending``) and return its fields:
     status, username, roles, quota, answer, cookies-before, token, logout-url."""
     page.wait_for_function(
-        "() => { const s = document.getElementById('status');"
-        " return s && s.textContent !== 'pending'; }",
+        "() => { const s = document.getElementById('status'); return s && s.textContent !== 'pending'; }",
         timeout=timeout * 1000,
     )
     result = {name: page.locator(f"#{name}").text_content() or "" for name in _PAGE_FIELDS}
@@ -581,6 +607,6 @@ def logout(page, timeout: float = 10.0) -> dict[str, Any]:
         if not frame.url.startswith("chrome-error:"):
             try:
                 result["frame_text"] = frame.evaluate("() => document.body ? document.body.innerText : ''")
-            except Exception:  # noqa: BLE001 - a refused/torn-down frame has no document
+            except Exception:
                 result["frame_text"] = None
     return result

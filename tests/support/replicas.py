@@ -24,10 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.paths import REPO_ROOT
 from tests.support.harness import GatewayUnderTest, gateway_env, seed
-from tests.support.servers import (GunicornGateway, PostgresServer, RedisServer, _launcher,
-                           _popen, _postgres_bindir, free_port, wait_for)
+from tests.support.paths import REPO_ROOT
+from tests.support.servers import (
+    GunicornGateway,
+    PostgresServer,
+    RedisServer,
+    _launcher,
+    _popen,
+    _postgres_bindir,
+    free_port,
+    wait_for,
+)
 
 GUNICORN_CONF = REPO_ROOT / "deploy" / "gunicorn.conf.py"
 
@@ -57,7 +65,7 @@ class Replica(GatewayUnderTest):
 @dataclass
 class Replicas:
     replicas: list[Replica]
-    env: dict[str, str]                       # what every replica shares
+    env: dict[str, str]  # what every replica shares
     public_url: str
     config_path: Path
     extra: dict[str, Any] = field(default_factory=dict)
@@ -82,8 +90,14 @@ class Replicas:
         """``gateway ARGS`` with the replicas' environment, as an operator runs it."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
         env.update(self.env, PYTHONUNBUFFERED="1")
-        return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=REPO_ROOT, env=env,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "gateway", *args],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def stop(self) -> None:
         for replica in self.replicas:
@@ -92,14 +106,24 @@ class Replicas:
 
 
 def _start_gunicorn(directory: Path, env: dict[str, str], workers: int, port: int) -> GunicornGateway:
-    return GunicornGateway.start(directory, env=env, workers=workers, port=port, timeout=60,
-                                 extra_args=["-c", str(GUNICORN_CONF)])
+    return GunicornGateway.start(
+        directory, env=env, workers=workers, port=port, timeout=60, extra_args=["-c", str(GUNICORN_CONF)]
+    )
 
 
-def start_replicas(tmp_path: Path, config_text: str, *, database_url: str, redis_url: str,
-                   users: list[dict[str, Any]], count: int = 2, workers: int = 2,
-                   ports: list[int] | None = None, public_url: str | None = None,
-                   extra: dict[str, str] | None = None) -> Replicas:
+def start_replicas(
+    tmp_path: Path,
+    config_text: str,
+    *,
+    database_url: str,
+    redis_url: str,
+    users: list[dict[str, Any]],
+    count: int = 2,
+    workers: int = 2,
+    ports: list[int] | None = None,
+    public_url: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> Replicas:
     """Seed ``database_url`` with ``users`` once, then start ``count`` replicas sharing it.
 
     ``public_url`` (GATEWAY_PUBLIC_URL, the token issuer) defaults to the first replica's
@@ -107,9 +131,13 @@ def start_replicas(tmp_path: Path, config_text: str, *, database_url: str, redis
     """
     ports = list(ports or [free_port() for _ in range(count)])
     public_url = public_url or f"http://127.0.0.1:{ports[0]}"
-    shared = gateway_env(tmp_path / "shared", config_text, database_url=database_url,
-                         redis_url=redis_url,
-                         extra={"GATEWAY_PUBLIC_URL": public_url, **(extra or {})})
+    shared = gateway_env(
+        tmp_path / "shared",
+        config_text,
+        database_url=database_url,
+        redis_url=redis_url,
+        extra={"GATEWAY_PUBLIC_URL": public_url, **(extra or {})},
+    )
     seed(shared, users)
     started: list[Replica] = []
     try:
@@ -120,8 +148,17 @@ def start_replicas(tmp_path: Path, config_text: str, *, database_url: str, redis
             env = {**shared, "GATEWAY_INSTANCE_DIR": str(instance_dir)}  # nothing shared on disk
             directory = tmp_path / f"gunicorn-{name}"
             server = _start_gunicorn(directory, env, workers, port)
-            started.append(Replica(server=server, env=env, instance_dir=instance_dir, name=name,
-                                   port=port, workers=workers, gunicorn_dir=directory))
+            started.append(
+                Replica(
+                    server=server,
+                    env=env,
+                    instance_dir=instance_dir,
+                    name=name,
+                    port=port,
+                    workers=workers,
+                    gunicorn_dir=directory,
+                )
+            )
     except BaseException:
         for replica in started:
             replica.stop()
@@ -130,6 +167,7 @@ def start_replicas(tmp_path: Path, config_text: str, *, database_url: str, redis
 
 
 # ---- a test's own PostgreSQL / Redis: down, and back on the same port ------------------------
+
 
 def postgres_down(server: PostgresServer, timeout: float = 20.0) -> None:
     """Fast shutdown (SIGINT to the postmaster: sessions are ended, new connections refused),
@@ -156,12 +194,33 @@ def postgres_up(server: PostgresServer, timeout: float = 30.0) -> None:
     if run_as:
         env.update(HOME=str(server.base), USER=run_as, LOGNAME=run_as)
     server.proc = _popen(
-        _launcher(run_as, "QUIT") + [
-            str(_postgres_bindir() / "postgres"), "-D", str(server.datadir), "-p", str(server.port),
-            "-k", str(server.socketdir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-            "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-            "-c", "max_connections=200", "-c", "shared_buffers=32MB"],
-        server.log_dir, "postgres", env=env, cwd=str(server.base))
+        _launcher(run_as, "QUIT")
+        + [
+            str(_postgres_bindir() / "postgres"),
+            "-D",
+            str(server.datadir),
+            "-p",
+            str(server.port),
+            "-k",
+            str(server.socketdir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=32MB",
+        ],
+        server.log_dir,
+        "postgres",
+        env=env,
+        cwd=str(server.base),
+    )
     server._register()
 
     def ready():
@@ -185,11 +244,28 @@ def redis_up(server: RedisServer, timeout: float = 30.0) -> None:
         return
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     server.proc = _popen(
-        _launcher(None, "KILL") + [
-            binary, "--port", str(server.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(server.tmpdir), "--daemonize", "no",
-            "--logfile", ""],
-        server.tmpdir, "redis", cwd=str(server.tmpdir))
+        _launcher(None, "KILL")
+        + [
+            binary,
+            "--port",
+            str(server.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(server.tmpdir),
+            "--daemonize",
+            "no",
+            "--logfile",
+            "",
+        ],
+        server.tmpdir,
+        "redis",
+        cwd=str(server.tmpdir),
+    )
     server._register()
 
     def ready():
@@ -206,5 +282,4 @@ def redis_up(server: RedisServer, timeout: float = 30.0) -> None:
     server.startup_seconds = time.monotonic() - started
 
 
-__all__ = ["Replica", "Replicas", "postgres_down", "postgres_up", "redis_down", "redis_up",
-           "start_replicas"]
+__all__ = ["Replica", "Replicas", "postgres_down", "postgres_up", "redis_down", "redis_up", "start_replicas"]

@@ -30,8 +30,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Optional, TypeVar
+from typing import TypeVar
+
 from tests.support.paths import REPO_ROOT
 
 __all__ = [
@@ -83,7 +85,7 @@ def wait_for(
     predicate: Callable[[], T],
     timeout: float = 10.0,
     interval: float = 0.05,
-    message: Optional[str] = None,
+    message: str | None = None,
 ) -> T:
     """Call ``predicate`` until it returns a truthy value and return that
     value; raise ``TimeoutError`` after ``timeout`` seconds.  Exceptions from
@@ -91,7 +93,7 @@ def wait_for(
     except :class:`ServerStartError`, which is re-raised at once (a process
     that exited will not come up by waiting)."""
     deadline = time.monotonic() + timeout
-    last_exc: Optional[BaseException] = None
+    last_exc: BaseException | None = None
     while True:
         try:
             result = predicate()
@@ -100,7 +102,7 @@ def wait_for(
             last_exc = None
         except ServerStartError:
             raise
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+        except Exception as exc:
             last_exc = exc
         if time.monotonic() >= deadline:
             text = message or f"condition not met within {timeout:.1f}s"
@@ -121,7 +123,7 @@ def read_logs(*paths: Path) -> str:
     return "".join(parts)
 
 
-def find_executable(*names: str, fallbacks: Iterable[str] = ()) -> Optional[str]:
+def find_executable(*names: str, fallbacks: Iterable[str] = ()) -> str | None:
     """The first of ``names`` on PATH, else the first executable of ``fallbacks`` (sbin
     directories are often not on a non-root PATH); None when there is none."""
     for name in names:
@@ -154,7 +156,7 @@ def _tail(path: Path, lines: int = 50) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-_live: "set[_Managed]" = set()
+_live: set[_Managed] = set()
 _live_lock = threading.Lock()
 
 
@@ -221,17 +223,15 @@ def _kill_all_at_exit() -> None:
     for server in servers:
         try:
             server.kill()
-        except Exception:  # noqa: BLE001 - best effort at exit
+        except Exception:
             pass
 
 
-def _setpriv() -> Optional[str]:
-    return shutil.which("setpriv") or (
-        "/usr/bin/setpriv" if os.access("/usr/bin/setpriv", os.X_OK) else None
-    )
+def _setpriv() -> str | None:
+    return shutil.which("setpriv") or ("/usr/bin/setpriv" if os.access("/usr/bin/setpriv", os.X_OK) else None)
 
 
-def _launcher(user: Optional[str], deathsig: str) -> list[str]:
+def _launcher(user: str | None, deathsig: str) -> list[str]:
     """Command prefix that runs a server as ``user`` (None: as ourselves)
     with a parent-death signal when possible.  setpriv execs the server, so
     the Popen pid *is* the server (signals reach it directly); runuser stays
@@ -240,11 +240,7 @@ def _launcher(user: Optional[str], deathsig: str) -> list[str]:
     setpriv = _setpriv()
     # The parent-death signal fires when the *thread* that forked exits, so
     # only ask for it from the main thread.
-    pdeath = (
-        [f"--pdeathsig={deathsig}"]
-        if threading.current_thread() is threading.main_thread()
-        else []
-    )
+    pdeath = [f"--pdeathsig={deathsig}"] if threading.current_thread() is threading.main_thread() else []
     if user is None:
         return [setpriv, *pdeath, "--"] if setpriv and pdeath else []
     if setpriv:
@@ -385,14 +381,14 @@ class PostgresServer(_Managed):
     def url_for(self, dbname: str) -> str:
         return f"postgresql+psycopg://{self.USER}@{self.host}:{self.port}/{dbname}"
 
-    def dsn(self, dbname: Optional[str] = None) -> str:
+    def dsn(self, dbname: str | None = None) -> str:
         """libpq DSN (for psycopg.connect)."""
         return (
             f"host={self.host} port={self.port} user={self.USER} "
             f"dbname={dbname or self.DATABASE} connect_timeout=5"
         )
 
-    def connect(self, dbname: Optional[str] = None, **kwargs):
+    def connect(self, dbname: str | None = None, **kwargs):
         import psycopg
 
         return psycopg.connect(self.dsn(dbname), **kwargs)
@@ -415,14 +411,14 @@ class PostgresServer(_Managed):
 
     # -- lifecycle --------------------------------------------------------
     @classmethod
-    def start(cls, tmpdir, timeout: float = 30.0) -> "PostgresServer":
+    def start(cls, tmpdir, timeout: float = 30.0) -> PostgresServer:
         import psycopg
 
         bindir = _postgres_bindir()
         log_dir = Path(tmpdir)
         log_dir.mkdir(parents=True, exist_ok=True)
 
-        run_as: Optional[str] = None
+        run_as: str | None = None
         uid = gid = None
         if os.geteuid() == 0:
             # initdb and postgres refuse to run as root.
@@ -447,9 +443,7 @@ class PostgresServer(_Managed):
                 None,
             )
             if parent is None:
-                raise ServerStartError(
-                    "no temp directory reachable by the postgres user"
-                )
+                raise ServerStartError("no temp directory reachable by the postgres user")
         else:
             parent = log_dir
         remove_base = parent != log_dir
@@ -477,10 +471,13 @@ class PostgresServer(_Managed):
             launcher
             + [
                 str(bindir / "initdb"),
-                "-D", str(datadir),
-                "-A", "trust",
+                "-D",
+                str(datadir),
+                "-A",
+                "trust",
                 f"--username={cls.USER}",
-                "-E", "UTF8",
+                "-E",
+                "UTF8",
                 "--locale=C",
                 "--no-sync",
                 "--no-instructions",
@@ -509,15 +506,24 @@ class PostgresServer(_Managed):
                 launcher
                 + [
                     str(bindir / "postgres"),
-                    "-D", str(datadir),
-                    "-p", str(port),
-                    "-k", str(socketdir),
-                    "-c", "listen_addresses=127.0.0.1",
-                    "-c", "fsync=off",
-                    "-c", "synchronous_commit=off",
-                    "-c", "full_page_writes=off",
-                    "-c", "max_connections=200",
-                    "-c", "shared_buffers=32MB",
+                    "-D",
+                    str(datadir),
+                    "-p",
+                    str(port),
+                    "-k",
+                    str(socketdir),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "max_connections=200",
+                    "-c",
+                    "shared_buffers=32MB",
                 ],
                 log_dir,
                 "postgres",
@@ -530,14 +536,14 @@ class PostgresServer(_Managed):
             def ready():
                 if proc.poll() is not None:
                     raise ServerStartError("exited")
-                with psycopg.connect(server.dsn("postgres").replace(
-                        "connect_timeout=5", "connect_timeout=1")) as conn:
+                with psycopg.connect(
+                    server.dsn("postgres").replace("connect_timeout=5", "connect_timeout=1")
+                ) as conn:
                     conn.execute("SELECT 1")
                 return True
 
             try:
-                wait_for(ready, timeout=max(1.0, timeout - (time.monotonic() - t0)),
-                         interval=0.1)
+                wait_for(ready, timeout=max(1.0, timeout - (time.monotonic() - t0)), interval=0.1)
             except (TimeoutError, ServerStartError):
                 log = _tail(log_dir / "postgres.stderr.log")
                 server.kill()
@@ -629,13 +635,11 @@ class RedisServer(_Managed):
         ).read_text(errors="replace")
 
     @classmethod
-    def start(cls, tmpdir, timeout: float = 30.0) -> "RedisServer":
+    def start(cls, tmpdir, timeout: float = 30.0) -> RedisServer:
         import redis
 
         binary = shutil.which("redis-server") or (
-            "/usr/bin/redis-server"
-            if os.access("/usr/bin/redis-server", os.X_OK)
-            else None
+            "/usr/bin/redis-server" if os.access("/usr/bin/redis-server", os.X_OK) else None
         )
         if not binary:
             raise ServerBinaryMissing(
@@ -653,13 +657,20 @@ class RedisServer(_Managed):
                 _launcher(None, "KILL")
                 + [
                     binary,
-                    "--port", str(port),
-                    "--bind", "127.0.0.1",
-                    "--save", "",
-                    "--appendonly", "no",
-                    "--dir", str(tmpdir),
-                    "--daemonize", "no",
-                    "--logfile", "",
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(tmpdir),
+                    "--daemonize",
+                    "no",
+                    "--logfile",
+                    "",
                 ],
                 tmpdir,
                 "redis",
@@ -671,10 +682,13 @@ class RedisServer(_Managed):
             def ready():
                 if proc.poll() is not None:
                     raise ServerStartError("exited")
-                client = redis.Redis(host="127.0.0.1", port=port,
-                                     socket_timeout=0.5,
-                                     socket_connect_timeout=0.5,
-                                     retry=_no_retry())
+                client = redis.Redis(
+                    host="127.0.0.1",
+                    port=port,
+                    socket_timeout=0.5,
+                    socket_connect_timeout=0.5,
+                    retry=_no_retry(),
+                )
                 try:
                     return client.ping()
                 finally:
@@ -683,9 +697,7 @@ class RedisServer(_Managed):
             try:
                 wait_for(ready, timeout=timeout, interval=0.05)
             except (TimeoutError, ServerStartError):
-                log = _tail(tmpdir / "redis.stdout.log") + _tail(
-                    tmpdir / "redis.stderr.log"
-                )
+                log = _tail(tmpdir / "redis.stdout.log") + _tail(tmpdir / "redis.stderr.log")
                 server.kill()
                 if proc.returncode is not None and _ADDR_IN_USE.search(log):
                     last_log = log
@@ -724,7 +736,7 @@ def _gunicorn_isolation_args(extra_args: list[str]) -> list[str]:
         return []
     try:
         from gunicorn.config import KNOWN_SETTINGS
-    except Exception:  # noqa: BLE001 - gunicorn missing: let it fail loudly later
+    except Exception:
         return []
     if any("--no-control-socket" in (s.cli or []) for s in KNOWN_SETTINGS):
         return ["--no-control-socket"]
@@ -757,14 +769,14 @@ class GunicornGateway(_Managed):
     def start(
         cls,
         tmpdir,
-        env: Optional[Mapping[str, str]] = None,
+        env: Mapping[str, str] | None = None,
         workers: int = 2,
         app: str = "gateway.wsgi:app",
         extra_args: Iterable[str] = (),
         timeout: float = 30.0,
-        cwd: Optional[str] = None,
-        port: Optional[int] = None,
-    ) -> "GunicornGateway":
+        cwd: str | None = None,
+        port: int | None = None,
+    ) -> GunicornGateway:
         import requests
 
         extra_args = list(extra_args)
@@ -782,13 +794,22 @@ class GunicornGateway(_Managed):
         for _attempt in range(1 if chosen_port else 3):  # retry only on a port race
             port = chosen_port or free_port()
             cmd = _launcher(None, "TERM") + [
-                sys.executable, "-m", "gunicorn", app,
-                "--bind", f"127.0.0.1:{port}",
-                "--workers", str(workers),
-                "--worker-class", "gthread",
-                "--threads", "4",
-                "--timeout", "30",
-                "--graceful-timeout", "5",
+                sys.executable,
+                "-m",
+                "gunicorn",
+                app,
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+                "--timeout",
+                "30",
+                "--graceful-timeout",
+                "5",
                 *_gunicorn_isolation_args(extra_args),
                 *extra_args,
             ]
@@ -818,12 +839,9 @@ class GunicornGateway(_Managed):
                 what = (
                     f"gunicorn exited early with code {proc.returncode}"
                     if exited
-                    else f"GET {server.base_url}/healthz did not answer 200 "
-                    f"within {timeout:.0f}s"
+                    else f"GET {server.base_url}/healthz did not answer 200 within {timeout:.0f}s"
                 )
-                raise ServerStartError(
-                    f"{what}; last 50 lines of its stderr:\n{log}"
-                ) from None
+                raise ServerStartError(f"{what}; last 50 lines of its stderr:\n{log}") from None
             finally:
                 http.close()
             server.startup_seconds = time.monotonic() - t0

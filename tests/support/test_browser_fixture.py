@@ -33,9 +33,9 @@ class FakeGateway:
     def __init__(self):
         from flask import Flask, Response, redirect, request
 
-        self.hub_login_url = None       # set once the stub runs
-        self.frame_ancestors = None     # CSP frame-ancestors of /sso/logout
-        self.received = []              # (form, Accept header) of /auth calls
+        self.hub_login_url = None  # set once the stub runs
+        self.frame_ancestors = None  # CSP frame-ancestors of /sso/logout
+        self.received = []  # (form, Accept header) of /auth calls
         self.logouts = 0
         self._lock = threading.Lock()
         app = Flask(__name__)
@@ -46,8 +46,9 @@ class FakeGateway:
             if request.args.get("raw") != "1":
                 value = quote(value, safe="")
             response = redirect(self.hub_login_url, code=302)
-            response.headers.add("Set-Cookie",
-                                 f"xAuthToken={value}; Domain=example.test; Path=/; SameSite=Lax")
+            response.headers.add(
+                "Set-Cookie", f"xAuthToken={value}; Domain=example.test; Path=/; SameSite=Lax"
+            )
             return response
 
         @app.post("/auth")
@@ -58,20 +59,21 @@ class FakeGateway:
                 return Response(json.dumps(ANSWER), mimetype="application/json")
             if request.form.get("token") == FLOAT_TOKEN:
                 return Response(FLOAT_ANSWER_TEXT, mimetype="application/json")
-            return Response(json.dumps({"error": "invalid token"}), status=401,
-                            mimetype="application/json")
+            return Response(json.dumps({"error": "invalid token"}), status=401, mimetype="application/json")
 
         @app.get("/sso/logout")
         def sso_logout():
             with self._lock:
                 self.logouts += 1
-            response = Response("<!DOCTYPE html><title>signed out</title><p id=done>signed out</p>",
-                                mimetype="text/html")
+            response = Response(
+                "<!DOCTYPE html><title>signed out</title><p id=done>signed out</p>", mimetype="text/html"
+            )
             response.headers["Content-Security-Policy"] = f"frame-ancestors {self.frame_ancestors}"
             response.headers.add(
                 "Set-Cookie",
                 "xAuthToken=; Domain=example.test; Path=/; Max-Age=0; "
-                "Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax")
+                "Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax",
+            )
             return response
 
         self.server = BackgroundWsgiServer(app, name="fake-gateway")
@@ -131,7 +133,7 @@ def test_sso_cookie_login_and_logout(page, stub, fake_gateway):
     result = logout(page)
     assert result["logged-out"] == "logged out"
     assert result["frame_url"] == f"{fake_gateway.url}/sso/logout"
-    assert result["frame_text"] == "signed out"          # framing was allowed
+    assert result["frame_text"] == "signed out"  # framing was allowed
     assert "xAuthToken" not in result["cookies-after"]
     assert "xAuthToken" not in page.evaluate("document.cookie")
     assert not [c for c in page.context.cookies() if c["name"] == "xAuthToken"]
@@ -145,7 +147,7 @@ def test_raw_equals_sign_is_cut_by_the_hub_parser(page, stub, fake_gateway):
     shown = read_login_page(page)
     truncated = TOKEN.split("=")[0]
     assert shown["token"] == truncated
-    assert shown["logout-url"] == ""                       # lost with everything after '='
+    assert shown["logout-url"] == ""  # lost with everything after '='
     assert shown["status"] == "denied 401"
     (call,) = stub.calls
     assert call["fields"] == {"token": truncated}
@@ -171,7 +173,7 @@ def test_quota_shows_a_float_the_registry_would_ignore(page, stub, fake_gateway)
     page.goto(f"{fake_gateway.url}/sso/start?token={FLOAT_TOKEN}")
     shown = read_login_page(page)
     assert shown["status"] == "ok"
-    assert shown["quota"] == "51200.0 number integer"   # JS can't tell; the source text can
+    assert shown["quota"] == "51200.0 number integer"  # JS can't tell; the source text can
     assert type(stub.calls[0]["json"]["maxStorageMB"]) is float
 
 

@@ -36,8 +36,7 @@ DEEP_GROUPS = 40
 
 @pytest.fixture(scope="module")
 def dataset():
-    return data.openldap_dataset(extra_users=EXTRA_USERS,
-                                 deep_groups_user_groups=DEEP_GROUPS)
+    return data.openldap_dataset(extra_users=EXTRA_USERS, deep_groups_user_groups=DEEP_GROUPS)
 
 
 def _serve(tmp_path_factory, name: str, dataset, **options):
@@ -54,7 +53,9 @@ def slapd(tmp_path_factory, dataset):
 
 @pytest.fixture(scope="module")
 def anon_slapd(tmp_path_factory):
-    yield from _serve(tmp_path_factory, "slapd-anon", data.openldap_dataset(), allow_unauthenticated_bind=True)
+    yield from _serve(
+        tmp_path_factory, "slapd-anon", data.openldap_dataset(), allow_unauthenticated_bind=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -77,17 +78,15 @@ def ad_slapd(tmp_path):
 def tls(ca_file, client=None) -> Tls:
     kwargs = {}
     if client is not None:
-        kwargs = {"local_certificate_file": str(client[0]),
-                  "local_private_key_file": str(client[1])}
-    return Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(ca_file),
-               version=ssl.PROTOCOL_TLS_CLIENT, **kwargs)
+        kwargs = {"local_certificate_file": str(client[0]), "local_private_key_file": str(client[1])}
+    return Tls(
+        validate=ssl.CERT_REQUIRED, ca_certs_file=str(ca_file), version=ssl.PROTOCOL_TLS_CLIENT, **kwargs
+    )
 
 
-def connect(url, user=None, password=None, *, tls_config=None, start_tls=False,
-            timeout=5) -> Connection:
+def connect(url, user=None, password=None, *, tls_config=None, start_tls=False, timeout=5) -> Connection:
     server = Server(url, connect_timeout=timeout, tls=tls_config)
-    conn = Connection(server, user=user, password=password, receive_timeout=timeout,
-                      raise_exceptions=True)
+    conn = Connection(server, user=user, password=password, receive_timeout=timeout, raise_exceptions=True)
     conn.open()
     if start_tls:
         conn.start_tls()
@@ -106,8 +105,7 @@ def raw_simple_bind(conn, dn: str, password: str = "") -> dict:
     request = BindRequest()
     request["version"] = Version(3)
     request["name"] = dn
-    request["authentication"] = AuthenticationChoice().setComponentByName(
-        "simple", Simple(password))
+    request["authentication"] = AuthenticationChoice().setComponentByName("simple", Simple(password))
     return conn.post_send_single_response(conn.send("bindRequest", request))[-1]
 
 
@@ -117,7 +115,7 @@ def _unescape(value: str) -> str:
     while i < len(value):
         c = value[i]
         if c == "\\":
-            pair = value[i + 1:i + 3]
+            pair = value[i + 1 : i + 3]
             if len(pair) == 2 and all(ch in "0123456789abcdefABCDEF" for ch in pair):
                 out.append(int(pair, 16))
                 i += 3
@@ -164,29 +162,48 @@ def test_alice_binds_over_plain_ldap_and_wrong_password_fails(slapd):
 
 
 def test_starttls_verifies_against_the_ca_and_not_the_wrong_ca(slapd):
-    conn = connect(slapd.url, data.ALICE_DN, data.password_for("alice"),
-                   tls_config=tls(slapd.pki.ca_file), start_tls=True)
+    conn = connect(
+        slapd.url,
+        data.ALICE_DN,
+        data.password_for("alice"),
+        tls_config=tls(slapd.pki.ca_file),
+        start_tls=True,
+    )
     assert conn.tls_started
     assert whoami(conn) == f"dn:{data.ALICE_DN}"
     conn.unbind()
     with pytest.raises((ldap_exc.LDAPStartTLSError, ldap_exc.LDAPSocketOpenError)) as exc:
-        connect(slapd.url, data.ALICE_DN, data.password_for("alice"),
-                tls_config=tls(slapd.pki.wrong_ca_file), start_tls=True)
+        connect(
+            slapd.url,
+            data.ALICE_DN,
+            data.password_for("alice"),
+            tls_config=tls(slapd.pki.wrong_ca_file),
+            start_tls=True,
+        )
     assert "CERTIFICATE_VERIFY_FAILED" in str(exc.value)
     # "localhost" is in the server certificate's SANs too
-    conn = connect(f"ldaps://localhost:{slapd.ldaps_port}", data.ALICE_DN,
-                   data.password_for("alice"), tls_config=tls(slapd.pki.ca_file))
+    conn = connect(
+        f"ldaps://localhost:{slapd.ldaps_port}",
+        data.ALICE_DN,
+        data.password_for("alice"),
+        tls_config=tls(slapd.pki.ca_file),
+    )
     conn.unbind()
 
 
 def test_ldaps_bind_and_wrong_ca(slapd):
-    conn = connect(slapd.ldaps_url, data.ALICE_DN, data.password_for("alice"),
-                   tls_config=tls(slapd.pki.ca_file))
+    conn = connect(
+        slapd.ldaps_url, data.ALICE_DN, data.password_for("alice"), tls_config=tls(slapd.pki.ca_file)
+    )
     assert whoami(conn) == f"dn:{data.ALICE_DN}"
     conn.unbind()
     with pytest.raises(ldap_exc.LDAPSocketOpenError):
-        connect(slapd.ldaps_url, data.ALICE_DN, data.password_for("alice"),
-                tls_config=tls(slapd.pki.wrong_ca_file))
+        connect(
+            slapd.ldaps_url,
+            data.ALICE_DN,
+            data.password_for("alice"),
+            tls_config=tls(slapd.pki.wrong_ca_file),
+        )
 
 
 def test_service_account_and_special_character_dns_bind(slapd):
@@ -209,8 +226,7 @@ def test_service_account_and_special_character_dns_bind(slapd):
 
 def test_unauthenticated_bind_only_when_allowed(slapd, anon_slapd):
     conn = connect(slapd.url)
-    with pytest.raises(ldap_exc.LDAPUnwillingToPerformResult,
-                       match="unauthenticated bind"):
+    with pytest.raises(ldap_exc.LDAPUnwillingToPerformResult, match="unauthenticated bind"):
         raw_simple_bind(conn, data.ALICE_DN, "")
     conn.unbind()
 
@@ -240,8 +256,7 @@ def test_unauthenticated_bind_only_when_allowed(slapd, anon_slapd):
 
 def test_alice_attributes_and_acls(slapd):
     anon = connect(slapd.url)
-    anon.search(data.PEOPLE_DN, "(uid=alice)", SUBTREE,
-                attributes=[ALL_ATTRIBUTES, "entryUUID"])
+    anon.search(data.PEOPLE_DN, "(uid=alice)", SUBTREE, attributes=[ALL_ATTRIBUTES, "entryUUID"])
     alice = anon.entries[0]
     assert alice.displayName.value == data.ALICE_DISPLAY_NAME
     assert alice.mail.value == "alice@example.test"
@@ -277,21 +292,27 @@ def test_member_of_values(slapd, dataset):
     assert norm_set(member_of(conn, data.CYCLE_B_DN)) == norm_set([data.CYCLE_A_DN])
     assert norm_set(member_of(conn, data.JSMITH_DN)) == norm_set([data.SPECIAL_GROUP_DN])
     assert norm_set(dataset.transitive_groups(data.ALICE_DN)) == norm_set(
-        [data.DEVELOPERS_DN, data.ENGINEERING_DN, data.STAFF_DN])
+        [data.DEVELOPERS_DN, data.ENGINEERING_DN, data.STAFF_DN]
+    )
 
     # every entry of the dataset carries exactly the precomputed memberOf
-    conn.search(data.OPENLDAP_SUFFIX, "(objectClass=*)", SUBTREE,
-                attributes=["memberOf"], paged_size=1000)
-    served = {norm(e.entry_dn): norm_set(e.entry_attributes_as_dict.get("memberOf", []))
-              for e in conn.entries}
-    cookie = conn.result.get("controls", {}).get("1.2.840.113556.1.4.319", {}) \
-        .get("value", {}).get("cookie")
+    conn.search(data.OPENLDAP_SUFFIX, "(objectClass=*)", SUBTREE, attributes=["memberOf"], paged_size=1000)
+    served = {
+        norm(e.entry_dn): norm_set(e.entry_attributes_as_dict.get("memberOf", [])) for e in conn.entries
+    }
+    cookie = conn.result.get("controls", {}).get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
     while cookie:
-        conn.search(data.OPENLDAP_SUFFIX, "(objectClass=*)", SUBTREE,
-                    attributes=["memberOf"], paged_size=1000, paged_cookie=cookie)
-        served.update({norm(e.entry_dn):
-                       norm_set(e.entry_attributes_as_dict.get("memberOf", []))
-                       for e in conn.entries})
+        conn.search(
+            data.OPENLDAP_SUFFIX,
+            "(objectClass=*)",
+            SUBTREE,
+            attributes=["memberOf"],
+            paged_size=1000,
+            paged_cookie=cookie,
+        )
+        served.update(
+            {norm(e.entry_dn): norm_set(e.entry_attributes_as_dict.get("memberOf", [])) for e in conn.entries}
+        )
         cookie = conn.result["controls"]["1.2.840.113556.1.4.319"]["value"]["cookie"]
     expected = {norm(dn): norm_set(groups) for dn, groups in dataset.all_member_of().items()}
     assert served == expected
@@ -308,9 +329,13 @@ def test_precomputed_member_of_matches_the_overlay(anon_slapd):
     groups = [anon_slapd.dataset.entry(dn) for dn in (data.SPECIAL_GROUP_DN, data.STAFF_DN)]
     anon_slapd.modify_ldif("".join(f"dn: {g.dn}\nchangetype: delete\n\n" for g in groups))
     assert all(member_of(conn, dn) == [] for dn in watched)
-    anon_slapd.add_ldif("".join(
-        data.Dataset(suffix="", service_dn="", service_password="", entries=groups)
-        .iter_ldif(with_member_of=False)))
+    anon_slapd.add_ldif(
+        "".join(
+            data.Dataset(suffix="", service_dn="", service_password="", entries=groups).iter_ldif(
+                with_member_of=False
+            )
+        )
+    )
     after = {dn: sorted(member_of(conn, dn)) for dn in watched}
     assert after == before
 
@@ -323,8 +348,7 @@ def test_generated_users_and_deep_groups(slapd, dataset):
     teams = [data.extra_team_dn(t) for t in data.extra_user_teams(EXTRA_USERS, EXTRA_USERS)]
     assert len(teams) == 2
     assert norm_set(member_of(conn, last)) == norm_set(teams)
-    conn.search(data.GROUPS_DN, f"(memberUid={data.extra_user_uid(EXTRA_USERS)})",
-                SUBTREE, attributes=["cn"])
+    conn.search(data.GROUPS_DN, f"(memberUid={data.extra_user_uid(EXTRA_USERS)})", SUBTREE, attributes=["cn"])
     assert len(conn.entries) == 1
     connect(slapd.url, last, data.password_for(data.extra_user_uid(EXTRA_USERS))).unbind()
 
@@ -345,8 +369,12 @@ def test_ad_shaped_dataset_and_restart_on_same_ports(ad_slapd):
     s = ad_slapd
     assert s.base_dn == data.AD_SUFFIX and s.service_dn == data.AD_SERVICE_DN
     svc = connect(s.url, data.AD_SERVICE_DN, data.AD_SERVICE_PASSWORD)
-    svc.search(data.AD_USERS_DN, "(sAMAccountName=ANN)", SUBTREE,
-               attributes=["userPrincipalName", "userAccountControl", "memberOf", "entryUUID"])
+    svc.search(
+        data.AD_USERS_DN,
+        "(sAMAccountName=ANN)",
+        SUBTREE,
+        attributes=["userPrincipalName", "userAccountControl", "memberOf", "entryUUID"],
+    )
     ann = svc.entries[0]
     assert norm(ann.entry_dn) == norm(data.AD_ANN_DN)
     assert ann.userPrincipalName.value == "ann@corp.example"
@@ -357,10 +385,15 @@ def test_ad_shaped_dataset_and_restart_on_same_ports(ad_slapd):
     assert [e.sAMAccountName.value for e in svc.entries] == ["lara"]
     svc.search(data.AD_USERS_DN, "(userAccountControl=514)", SUBTREE, attributes=["cn"])
     assert [norm(e.entry_dn) for e in svc.entries] == [norm(data.AD_DISABLED_DN)]
-    svc.search(data.AD_USERS_DN, f"(accountExpires<={data.AD_EXPIRED_FILETIME})",
-               SUBTREE, attributes=["accountExpires"])
+    svc.search(
+        data.AD_USERS_DN,
+        f"(accountExpires<={data.AD_EXPIRED_FILETIME})",
+        SUBTREE,
+        attributes=["accountExpires"],
+    )
     assert sorted(norm(e.entry_dn) for e in svc.entries) == sorted(
-        [norm(data.AD_EXPIRED_DN), norm(data.AD_NO_GROUP_DN)])  # ed, and olga's 0
+        [norm(data.AD_EXPIRED_DN), norm(data.AD_NO_GROUP_DN)]
+    )  # ed, and olga's 0
     svc.search(data.AD_NEVER_EXPIRES_DN, "(objectClass=*)", BASE, attributes=["accountExpires"])
     assert int(svc.entries[0].accountExpires.value) == data.AD_NEVER_EXPIRES
     svc.unbind()
@@ -371,17 +404,16 @@ def test_ad_shaped_dataset_and_restart_on_same_ports(ad_slapd):
         "objectClass: adUser\ncn: New Person\nsn: Person\nsAMAccountName: newp\n"
         f"userPassword: {data.password_for('newp')}\n\n"
         f"dn: {data.AD_PILOTS_DN}\nchangetype: modify\nadd: member\n"
-        f"member: cn=New Person,{data.AD_USERS_DN}\n\n")
+        f"member: cn=New Person,{data.AD_USERS_DN}\n\n"
+    )
     ports, pid = (s.ldap_port, s.ldaps_port), s.pid
     t0 = time.monotonic()
     s.restart()
     assert time.monotonic() - t0 < 5
     assert (s.ldap_port, s.ldaps_port) == ports and s.pid != pid
     conn = connect(s.url, f"cn=New Person,{data.AD_USERS_DN}", data.password_for("newp"))
-    assert norm_set(member_of(conn, f"cn=New Person,{data.AD_USERS_DN}")) == norm_set(
-        [data.AD_PILOTS_DN])
-    connect(s.ldaps_url, data.AD_ANN_DN, data.password_for("ann"),
-            tls_config=tls(s.pki.ca_file)).unbind()
+    assert norm_set(member_of(conn, f"cn=New Person,{data.AD_USERS_DN}")) == norm_set([data.AD_PILOTS_DN])
+    connect(s.ldaps_url, data.AD_ANN_DN, data.password_for("ann"), tls_config=tls(s.pki.ca_file)).unbind()
     assert s.wait_for_log("slapd starting").count("slapd starting") == 2
 
 
@@ -399,10 +431,20 @@ def test_client_certificate_required_when_asked(mtls_slapd):
         # or write after the handshake, hence the range of errors.
         for cert in (None, wrong_client):
             with pytest.raises(TLS_REFUSED):
-                connect(url, data.ALICE_DN, data.password_for("alice"),
-                        tls_config=tls(pki.ca_file, cert), start_tls=start_tls)
-        conn = connect(url, data.ALICE_DN, data.password_for("alice"),
-                       tls_config=tls(pki.ca_file, client), start_tls=start_tls)
+                connect(
+                    url,
+                    data.ALICE_DN,
+                    data.password_for("alice"),
+                    tls_config=tls(pki.ca_file, cert),
+                    start_tls=start_tls,
+                )
+        conn = connect(
+            url,
+            data.ALICE_DN,
+            data.password_for("alice"),
+            tls_config=tls(pki.ca_file, client),
+            start_tls=start_tls,
+        )
         assert whoami(conn) == f"dn:{data.ALICE_DN}"
         conn.unbind()
     s.wait_for_log("Certificate is required")
@@ -419,11 +461,11 @@ def test_blackhole_accepts_tcp_but_never_answers():
             sock.sendall(b"\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x03\x04\x00\x80\x00")
             with pytest.raises(socket.timeout):
                 sock.recv(1)
-        conn = Connection(Server(hole.url, connect_timeout=1), data.ALICE_DN, "pw",
-                          receive_timeout=1, raise_exceptions=True)
+        conn = Connection(
+            Server(hole.url, connect_timeout=1), data.ALICE_DN, "pw", receive_timeout=1, raise_exceptions=True
+        )
         t0 = time.monotonic()
-        with pytest.raises((ldap_exc.LDAPSocketReceiveError,
-                            ldap_exc.LDAPResponseTimeoutError)):
+        with pytest.raises((ldap_exc.LDAPSocketReceiveError, ldap_exc.LDAPResponseTimeoutError)):
             conn.bind()
         assert time.monotonic() - t0 < 5
         assert hole.connections_accepted >= 2

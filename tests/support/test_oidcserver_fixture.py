@@ -43,22 +43,34 @@ POST_CLIENT_SECRET = "registry-gateway-post-Secret-987654"
 def _clients():
     return [
         default_client(REDIRECT_URI, post_logout_redirect_uris=[LOGGED_OUT_URI]),
-        default_client(REDIRECT_URI, client_id=POST_CLIENT_ID, client_secret=POST_CLIENT_SECRET,
-                       token_endpoint_auth_method="client_secret_post"),
+        default_client(
+            REDIRECT_URI,
+            client_id=POST_CLIENT_ID,
+            client_secret=POST_CLIENT_SECRET,
+            token_endpoint_auth_method="client_secret_post",
+        ),
     ]
 
 
 OPAQUE_RESOURCE = "https://registry.test/opaque"
 RESOURCE_SERVERS = DEFAULT_RESOURCE_SERVERS + [
-    {"indicator": OPAQUE_RESOURCE, "audience": "registry-opaque", "scope": "registry:read",
-     "access_token_format": "opaque"},
+    {
+        "indicator": OPAQUE_RESOURCE,
+        "audience": "registry-opaque",
+        "scope": "registry:read",
+        "access_token_format": "opaque",
+    },
 ]
 
 
 @pytest.fixture(scope="module")
 def idp(tmp_path_factory):
-    server = OidcProviderServer.start(tmp_path_factory.mktemp("oidc"), clients=_clients(),
-                                      users=default_users(), resource_servers=RESOURCE_SERVERS)
+    server = OidcProviderServer.start(
+        tmp_path_factory.mktemp("oidc"),
+        clients=_clients(),
+        users=default_users(),
+        resource_servers=RESOURCE_SERVERS,
+    )
     yield server
     server.stop()
 
@@ -86,19 +98,26 @@ def _login(idp, session=None, user="alice", **extra):
     """One authorization request through the login form; (redirect query, verifier, nonce, state)."""
     verifier, challenge = pkce_pair()
     state, nonce = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
-    url = idp.authorize_url(redirect_uri=REDIRECT_URI, code_challenge=challenge, state=state,
-                            nonce=nonce, **extra)
+    url = idp.authorize_url(
+        redirect_uri=REDIRECT_URI, code_challenge=challenge, state=state, nonce=nonce, **extra
+    )
     location = idp.login_with_requests(url, user, DEFAULT_PASSWORD, session=session)
     assert location.startswith(REDIRECT_URI + "?"), location
     return _query(location), verifier, nonce, state
 
 
-def _exchange(http, idp, code, verifier, client_id=DEFAULT_CLIENT_ID,
-              client_secret=DEFAULT_CLIENT_SECRET):
-    r = http.post(idp.token_endpoint, auth=(client_id, client_secret), timeout=10, data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-        "code_verifier": verifier,
-    })
+def _exchange(http, idp, code, verifier, client_id=DEFAULT_CLIENT_ID, client_secret=DEFAULT_CLIENT_SECRET):
+    r = http.post(
+        idp.token_endpoint,
+        auth=(client_id, client_secret),
+        timeout=10,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        },
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -127,10 +146,8 @@ def test_discovery_document(idp, http):
     assert doc["authorization_response_iss_parameter_supported"] is True
     assert doc["response_types_supported"] == ["code"]
     assert {"openid", "profile", "email", "groups"} <= set(doc["scopes_supported"])
-    assert {"groups", "realm_access", "resource_access", "preferred_username"} <= set(
-        doc["claims_supported"])
-    assert {"client_secret_basic", "client_secret_post"} <= set(
-        doc["token_endpoint_auth_methods_supported"])
+    assert {"groups", "realm_access", "resource_access", "preferred_username"} <= set(doc["claims_supported"])
+    assert {"client_secret_basic", "client_secret_post"} <= set(doc["token_endpoint_auth_methods_supported"])
 
 
 def test_jwks_is_public_and_matches(idp, http):
@@ -152,8 +169,13 @@ def test_code_flow_with_pkce_gives_verifiable_tokens(idp, http):
     verifier, challenge = pkce_pair()
     assert create_s256_code_challenge(verifier) == challenge  # authlib agrees
     state, nonce = "state-" + secrets.token_hex(4), "nonce-" + secrets.token_hex(4)
-    url = idp.authorize_url(redirect_uri=REDIRECT_URI, code_challenge=challenge, state=state,
-                            nonce=nonce, resource=DEFAULT_RESOURCE)
+    url = idp.authorize_url(
+        redirect_uri=REDIRECT_URI,
+        code_challenge=challenge,
+        state=state,
+        nonce=nonce,
+        resource=DEFAULT_RESOURCE,
+    )
     location = idp.login_with_requests(url, "alice", DEFAULT_PASSWORD)
     assert location.startswith(REDIRECT_URI + "?")
     q = _query(location)
@@ -189,44 +211,72 @@ def test_code_flow_with_pkce_gives_verifiable_tokens(idp, http):
 
     # oidc-provider does not store JWT access tokens, so it refuses to introspect them
     # (by design); the refresh token of the same grant is introspectable.
-    r = http.post(idp.introspection_endpoint, auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
-                  data={"token": access, "token_type_hint": "access_token"}, timeout=5)
+    r = http.post(
+        idp.introspection_endpoint,
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={"token": access, "token_type_hint": "access_token"},
+        timeout=5,
+    )
     assert r.status_code == 400 and r.json()["error"] == "unsupported_token_type"
-    r = http.post(idp.introspection_endpoint, auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
-                  data={"token": tokens["refresh_token"]}, timeout=5)
+    r = http.post(
+        idp.introspection_endpoint,
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={"token": tokens["refresh_token"]},
+        timeout=5,
+    )
     assert r.json()["active"] is True and r.json()["client_id"] == DEFAULT_CLIENT_ID
-    r = http.post(idp.introspection_endpoint, auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
-                  data={"token": "not-a-token"}, timeout=5)
+    r = http.post(
+        idp.introspection_endpoint,
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={"token": "not-a-token"},
+        timeout=5,
+    )
     assert r.json() == {"active": False}
 
     # The code is single-use.
-    r = http.post(idp.token_endpoint, auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET), data={
-        "grant_type": "authorization_code", "code": q["code"], "redirect_uri": REDIRECT_URI,
-        "code_verifier": verifier}, timeout=5)
+    r = http.post(
+        idp.token_endpoint,
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={
+            "grant_type": "authorization_code",
+            "code": q["code"],
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        },
+        timeout=5,
+    )
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
 
 
 def test_userinfo_refresh_and_client_secret_post_with_authlib(idp, http):
     """Without a resource the access token is opaque and good at userinfo;
     authlib's OAuth2Session does the exchange with client_secret_post."""
-    client = OAuth2Session(POST_CLIENT_ID, POST_CLIENT_SECRET, scope=DEFAULT_SCOPE,
-                           redirect_uri=REDIRECT_URI, code_challenge_method="S256",
-                           token_endpoint_auth_method="client_secret_post")
+    client = OAuth2Session(
+        POST_CLIENT_ID,
+        POST_CLIENT_SECRET,
+        scope=DEFAULT_SCOPE,
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="client_secret_post",
+    )
     client.trust_env = False
     verifier = secrets.token_urlsafe(48)
-    url, state = client.create_authorization_url(idp.authorization_endpoint,
-                                                 code_verifier=verifier, nonce="n-1")
+    url, state = client.create_authorization_url(
+        idp.authorization_endpoint, code_verifier=verifier, nonce="n-1"
+    )
     location = idp.login_with_requests(url, "bob", DEFAULT_PASSWORD)
     assert _query(location)["iss"] == idp.issuer
-    token = client.fetch_token(idp.token_endpoint, authorization_response=location,
-                               code_verifier=verifier, timeout=10)
+    token = client.fetch_token(
+        idp.token_endpoint, authorization_response=location, code_verifier=verifier, timeout=10
+    )
     assert token["access_token"].count(".") != 2, "expected an opaque access token"
     bob = oidcserver.DEFAULT_USERS[1]
     claims = _verify(token["id_token"], idp.fetch_jwks(), audience=POST_CLIENT_ID)
     assert claims["preferred_username"] == "bob" and claims["email_verified"] is False
 
-    r = http.get(idp.userinfo_endpoint, timeout=5,
-                 headers={"Authorization": f"Bearer {token['access_token']}"})
+    r = http.get(
+        idp.userinfo_endpoint, timeout=5, headers={"Authorization": f"Bearer {token['access_token']}"}
+    )
     assert r.status_code == 200, r.text
     info = r.json()
     assert info["sub"] == bob["sub"] and info["preferred_username"] == "bob"
@@ -235,13 +285,18 @@ def test_userinfo_refresh_and_client_secret_post_with_authlib(idp, http):
     assert info["resource_access"] == bob["resource_access"]
     assert "password" not in info
 
-    r = http.post(idp.introspection_endpoint, timeout=5, data={
-        "token": token["access_token"], "client_id": POST_CLIENT_ID,
-        "client_secret": POST_CLIENT_SECRET})
+    r = http.post(
+        idp.introspection_endpoint,
+        timeout=5,
+        data={
+            "token": token["access_token"],
+            "client_id": POST_CLIENT_ID,
+            "client_secret": POST_CLIENT_SECRET,
+        },
+    )
     assert r.json()["active"] is True
 
-    refreshed = client.refresh_token(idp.token_endpoint, refresh_token=token["refresh_token"],
-                                     timeout=10)
+    refreshed = client.refresh_token(idp.token_endpoint, refresh_token=token["refresh_token"], timeout=10)
     assert refreshed["access_token"] != token["access_token"]
     claims = _verify(refreshed["id_token"], idp.fetch_jwks(), audience=POST_CLIENT_ID)
     assert claims["sub"] == bob["sub"] and claims["groups"] == bob["groups"]
@@ -249,13 +304,15 @@ def test_userinfo_refresh_and_client_secret_post_with_authlib(idp, http):
 
 def test_introspection_of_opaque_access_tokens(idp, http):
     """RFC 7662 on an access token for a resource server configured opaque."""
-    q, verifier, _, _ = _login(idp, scope=DEFAULT_SCOPE + " registry:read",
-                               resource=OPAQUE_RESOURCE)
+    q, verifier, _, _ = _login(idp, scope=DEFAULT_SCOPE + " registry:read", resource=OPAQUE_RESOURCE)
     tokens = _exchange(http, idp, q["code"], verifier)
     assert tokens["access_token"].count(".") != 2 and tokens["scope"] == "registry:read"
-    r = http.post(idp.introspection_endpoint, auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
-                  data={"token": tokens["access_token"], "token_type_hint": "access_token"},
-                  timeout=5)
+    r = http.post(
+        idp.introspection_endpoint,
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={"token": tokens["access_token"], "token_type_hint": "access_token"},
+        timeout=5,
+    )
     assert r.status_code == 200, r.text
     info = r.json()
     assert info["active"] is True and info["token_type"] == "Bearer"
@@ -264,15 +321,27 @@ def test_introspection_of_opaque_access_tokens(idp, http):
     assert info["scope"] == "registry:read" and info["iss"] == idp.issuer
     assert info["realm_access"]["roles"] == ["registry-admin", "offline_access"]
     # Revoked: no longer active.
-    r = http.post(idp.revocation_endpoint, auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
-                  data={"token": tokens["access_token"]}, timeout=5)
+    r = http.post(
+        idp.revocation_endpoint,
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={"token": tokens["access_token"]},
+        timeout=5,
+    )
     assert r.status_code == 200, r.text
-    r = http.post(idp.introspection_endpoint, auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
-                  data={"token": tokens["access_token"]}, timeout=5)
+    r = http.post(
+        idp.introspection_endpoint,
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={"token": tokens["access_token"]},
+        timeout=5,
+    )
     assert r.json() == {"active": False}
     # Wrong client credentials are refused.
-    r = http.post(idp.introspection_endpoint, auth=(DEFAULT_CLIENT_ID, "wrong"),
-                  data={"token": tokens["access_token"]}, timeout=5)
+    r = http.post(
+        idp.introspection_endpoint,
+        auth=(DEFAULT_CLIENT_ID, "wrong"),
+        data={"token": tokens["access_token"]},
+        timeout=5,
+    )
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
 
 
@@ -284,28 +353,44 @@ def test_single_sign_on_and_logout(idp, http):
     _, challenge = pkce_pair()
     again = idp.login_with_requests(
         idp.authorize_url(redirect_uri=REDIRECT_URI, code_challenge=challenge, state="s2"),
-        "nobody", "not used", session=session)
+        "nobody",
+        "not used",
+        session=session,
+    )
     assert _query(again)["state"] == "s2" and "code" in _query(again)
     # prompt=consent is granted automatically; prompt=login asks for the password again.
     consent = idp.login_with_requests(
         idp.authorize_url(redirect_uri=REDIRECT_URI, code_challenge=challenge, prompt="consent"),
-        "nobody", "not used", session=session)
+        "nobody",
+        "not used",
+        session=session,
+    )
     assert "code" in _query(consent)
     with pytest.raises(OidcLoginError):
         idp.login_with_requests(
             idp.authorize_url(redirect_uri=REDIRECT_URI, code_challenge=challenge, prompt="login"),
-            "alice", "wrong", session=session)
+            "alice",
+            "wrong",
+            session=session,
+        )
 
-    end = idp.end_session_endpoint + "?" + urlencode({
-        "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": LOGGED_OUT_URI,
-        "state": "bye"})
+    end = (
+        idp.end_session_endpoint
+        + "?"
+        + urlencode(
+            {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": LOGGED_OUT_URI, "state": "bye"}
+        )
+    )
     after = idp.logout_with_requests(end, session)
     assert after == f"{LOGGED_OUT_URI}?state=bye"
     # Signed out: the login form is back (a wrong password proves it is asked).
     with pytest.raises(OidcLoginError):
         idp.login_with_requests(
             idp.authorize_url(redirect_uri=REDIRECT_URI, code_challenge=challenge),
-            "alice", "wrong", session=session)
+            "alice",
+            "wrong",
+            session=session,
+        )
     session.close()
 
 
@@ -322,9 +407,19 @@ def test_wrong_password_is_refused(idp):
 
 
 def test_pkce_is_required_and_bad_requests_are_errors(idp, http):
-    url = idp.authorization_endpoint + "?" + urlencode({
-        "response_type": "code", "client_id": DEFAULT_CLIENT_ID, "redirect_uri": REDIRECT_URI,
-        "scope": DEFAULT_SCOPE, "state": "nopkce"})
+    url = (
+        idp.authorization_endpoint
+        + "?"
+        + urlencode(
+            {
+                "response_type": "code",
+                "client_id": DEFAULT_CLIENT_ID,
+                "redirect_uri": REDIRECT_URI,
+                "scope": DEFAULT_SCOPE,
+                "state": "nopkce",
+            }
+        )
+    )
     location = idp.login_with_requests(url, "alice", DEFAULT_PASSWORD)
     q = _query(location)
     assert location.startswith(REDIRECT_URI) and q["error"] == "invalid_request"
@@ -337,9 +432,17 @@ def test_pkce_is_required_and_bad_requests_are_errors(idp, http):
     assert exc.value.status == 400 and "redirect_uri" in exc.value.body
     # Wrong PKCE verifier at the token endpoint.
     q, _, _, _ = _login(idp)
-    r = http.post(idp.token_endpoint, auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET), data={
-        "grant_type": "authorization_code", "code": q["code"], "redirect_uri": REDIRECT_URI,
-        "code_verifier": pkce_pair()[0]}, timeout=5)
+    r = http.post(
+        idp.token_endpoint,
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={
+            "grant_type": "authorization_code",
+            "code": q["code"],
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": pkce_pair()[0],
+        },
+        timeout=5,
+    )
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
 
 
@@ -349,8 +452,7 @@ def test_pkce_is_required_and_bad_requests_are_errors(idp, http):
 
 
 def test_restart_with_rotated_keys(tmp_path, http):
-    server = OidcProviderServer.start(tmp_path, clients=_clients(), users=default_users(),
-                                      signing_keys=2)
+    server = OidcProviderServer.start(tmp_path, clients=_clients(), users=default_users(), signing_keys=2)
     try:
         port, old = server.port, server.kids
         assert len(old) == 2 and [k["kid"] for k in server.fetch_jwks()["keys"]] == old

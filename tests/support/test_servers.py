@@ -34,8 +34,7 @@ def test_postgres_accepts_queries_on_its_own_port(postgres_server):
         connect_timeout=5,
     ) as conn:
         row = conn.execute(
-            "SELECT current_database(), current_setting('port')::int, "
-            "current_setting('fsync'), 1 + 1"
+            "SELECT current_database(), current_setting('port')::int, current_setting('fsync'), 1 + 1"
         ).fetchone()
     assert row == ("gateway_test", postgres_server.port, "off", 2)
 
@@ -68,8 +67,11 @@ def test_redis_pause_hangs_and_resume_restores(tmp_path):
     server = RedisServer.start(tmp_path)
     # One attempt per command: redis-py retries timeouts by default.
     client = redis.Redis(
-        host="127.0.0.1", port=server.port, socket_timeout=0.5,
-        socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0),
+        host="127.0.0.1",
+        port=server.port,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        retry=Retry(NoBackoff(), 0),
     )
     try:
         assert client.ping() is True

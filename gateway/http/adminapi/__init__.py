@@ -6,7 +6,16 @@ from __future__ import annotations
 from flask import Flask
 
 from gateway.http.adminapi import (  # noqa: F401  (routes register on import)
-    audit, groups, mapping, me, openapi, providers, roles, sessions, users)
+    audit,
+    groups,
+    mapping,
+    me,
+    openapi,
+    providers,
+    roles,
+    sessions,
+    users,
+)
 from gateway.http.adminapi.base import bp, install_error_handlers
 from gateway.http.adminapi.token import token_bp
 

@@ -12,37 +12,51 @@ from __future__ import annotations
 from flask import Response, request, stream_with_context
 
 from gateway.admin import auditexport
+from gateway.admin.auditlog import MAX_EXPORT, MAX_PAGE, AuditFilter, AuditQuery
+from gateway.admin.errors import AdminError
+from gateway.admin.timefmt import parse_iso
 from gateway.http.adminapi import schemas_more as schemas
 from gateway.http.adminapi.base import admin_only, bp, doc, ok, principal, services
 from gateway.http.adminapi.queryargs import PAGE_QUERY, int_arg, text_arg
-from gateway.admin.timefmt import parse_iso
-from gateway.admin.auditlog import MAX_EXPORT, MAX_PAGE, AuditFilter, AuditQuery
-from gateway.admin.errors import AdminError
 from providers.sql import utcnow
 
 _TEXT = {"type": "string", "maxLength": 200}
-FILTER_QUERY = {"event": _TEXT, "username": _TEXT, "outcome": _TEXT, "provider": _TEXT,
-                "actor": _TEXT,
-                "since": {"type": "string", "format": "date-time",
-                          "description": "events at or after this time"},
-                "until": {"type": "string", "format": "date-time",
-                          "description": "events before this time"}}
+FILTER_QUERY = {
+    "event": _TEXT,
+    "username": _TEXT,
+    "outcome": _TEXT,
+    "provider": _TEXT,
+    "actor": _TEXT,
+    "since": {"type": "string", "format": "date-time", "description": "events at or after this time"},
+    "until": {"type": "string", "format": "date-time", "description": "events before this time"},
+}
 
 
 @bp.get("/audit")
-@doc("Search the audit trail, newest first", response_schema=schemas.AuditPage,
-     query={**FILTER_QUERY, **PAGE_QUERY})
+@doc(
+    "Search the audit trail, newest first",
+    response_schema=schemas.AuditPage,
+    query={**FILTER_QUERY, **PAGE_QUERY},
+)
 @admin_only
 def search_audit():
     offset, limit = int_arg("offset", 0, 0, 10**9), int_arg("limit", 100, 1, MAX_PAGE)
     entries, total = AuditQuery(services()).search(_filter(), offset, limit)
-    return ok({"items": [auditexport.record(entry) for entry in entries], "total": total,
-               "offset": offset, "limit": limit})
+    return ok(
+        {
+            "items": [auditexport.record(entry) for entry in entries],
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+        }
+    )
 
 
 @bp.get("/audit/export")
-@doc(f"Download the matching audit events as CSV or JSON lines (at most {MAX_EXPORT})",
-     query={**FILTER_QUERY, "format": {"type": "string", "enum": list(auditexport.FORMATS)}})
+@doc(
+    f"Download the matching audit events as CSV or JSON lines (at most {MAX_EXPORT})",
+    query={**FILTER_QUERY, "format": {"type": "string", "enum": list(auditexport.FORMATS)}},
+)
 @admin_only
 def export_audit():
     kind = request.args.get("format", "csv")
@@ -51,8 +65,9 @@ def export_audit():
     query = AuditQuery(services())
     where = query.snapshot(_filter())
     total = query.count(where)
-    services().audit.record("audit_exported", "ok", actor=principal().username, format=kind,
-                            rows=min(total, MAX_EXPORT))
+    services().audit.record(
+        "audit_exported", "ok", actor=principal().username, format=kind, rows=min(total, MAX_EXPORT)
+    )
     lines = (auditexport.csv_rows if kind == "csv" else auditexport.jsonl)(query.export(where))
     response = Response(stream_with_context(lines), mimetype=auditexport.FORMATS[kind])
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
@@ -66,6 +81,12 @@ def _filter() -> AuditFilter:
     since, until = parse_iso(text_arg("since"), "since"), parse_iso(text_arg("until"), "until")
     if since is not None and until is not None and until < since:
         raise AdminError(400, "until must not be before since", "until")
-    return AuditFilter(event=text_arg("event"), username=text_arg("username"),
-                       outcome=text_arg("outcome"), provider=text_arg("provider"),
-                       actor=text_arg("actor"), since=since, until=until)
+    return AuditFilter(
+        event=text_arg("event"),
+        username=text_arg("username"),
+        outcome=text_arg("outcome"),
+        provider=text_arg("provider"),
+        actor=text_arg("actor"),
+        since=since,
+        until=until,
+    )

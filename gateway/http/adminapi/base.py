@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 from marshmallow import Schema, ValidationError
@@ -19,12 +20,12 @@ from werkzeug.exceptions import HTTPException
 
 from gateway.admin.errors import AdminError
 from gateway.admin.people import People
-from gateway.login.apppasswords import API_KEY_PREFIX
-from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.http.errors import json_error, unavailable
+from gateway.login.apppasswords import API_KEY_PREFIX
 from gateway.login.federation import Denied
 from gateway.mapping import Evaluation
 from gateway.services import Services
+from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.storage.state import StoreUnavailable
 from gateway.tokens import InvalidToken
 from providers.base import Identity, ProviderUnavailable
@@ -71,19 +72,23 @@ def require_admin() -> Principal:
 
 def admin_only(view: Callable) -> Callable:
     """Decorator: the route needs an admin caller."""
+
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         require_admin()
         return view(*args, **kwargs)
+
     return wrapped
 
 
 def signed_in(view: Callable) -> Callable:
     """Decorator: the route needs any authenticated caller."""
+
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         principal()
         return view(*args, **kwargs)
+
     return wrapped
 
 
@@ -98,8 +103,7 @@ def principal_for(identity: Identity, session_id: str | None, via: str) -> Princ
     if person.local is not None and person.identity is not None:
         identity = person.identity
     evaluation = svc.mapping.evaluate(identity)
-    return Principal(identity.username, identity, evaluation, people.is_admin(evaluation),
-                     session_id, via)
+    return Principal(identity.username, identity, evaluation, people.is_admin(evaluation), session_id, via)
 
 
 def _authenticate() -> Principal:
@@ -136,6 +140,7 @@ def _authenticate() -> Principal:
 
 # -- bodies ----------------------------------------------------------------------------------
 
+
 def body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
     """The request's JSON object or form fields, loaded by ``schema`` (400 naming the field)."""
     if request.mimetype == "application/json":
@@ -159,8 +164,7 @@ def _refuse_nul(value: Any, where: str) -> None:
     in text; no person types one)."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise AdminError(400, f"{where or 'body'}: NUL characters are not allowed",
-                             where or None)
+            raise AdminError(400, f"{where or 'body'}: NUL characters are not allowed", where or None)
     elif isinstance(value, dict):
         for key, item in value.items():
             _refuse_nul(key, where or str(key))
@@ -191,21 +195,37 @@ def _json_object() -> dict[str, Any]:
     return data
 
 
-def doc(summary: str, *, request_schema: Schema | type | None = None,
-        response_schema: Schema | type | None = None, status: int = 200, many: bool = False,
-        query: dict[str, dict[str, Any]] | None = None, admin: bool = True,
-        responses: dict[int, str] | None = None) -> Callable:
+def doc(
+    summary: str,
+    *,
+    request_schema: Schema | type | None = None,
+    response_schema: Schema | type | None = None,
+    status: int = 200,
+    many: bool = False,
+    query: dict[str, dict[str, Any]] | None = None,
+    admin: bool = True,
+    responses: dict[int, str] | None = None,
+) -> Callable:
     """Describe a route for the OpenAPI document (see :mod:`gateway.http.adminapi.openapi`)."""
+
     def attach(view: Callable) -> Callable:
         view.__dict__["openapi"] = {
-            "summary": summary, "request": request_schema, "response": response_schema,
-            "status": status, "many": many, "query": query or {}, "admin": admin,
-            "responses": responses or {}}
+            "summary": summary,
+            "request": request_schema,
+            "response": response_schema,
+            "status": status,
+            "many": many,
+            "query": query or {},
+            "admin": admin,
+            "responses": responses or {},
+        }
         return view
+
     return attach
 
 
 # -- errors ----------------------------------------------------------------------------------
+
 
 def _admin_error(error: AdminError):
     extra = {"field": error.field} if error.field else {}

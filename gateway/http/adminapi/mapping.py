@@ -13,13 +13,15 @@ from typing import Any
 
 from flask import request
 
-from gateway.http.adminapi import schemas_mapping as shapes
-from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal, services
 from gateway.admin.errors import AdminError
 from gateway.admin.mapping import MappingAdmin
+from gateway.http.adminapi import schemas_mapping as shapes
+from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal, services
 
-_WRITE_ERRORS = {404: "no such rule", 409: "read-only (config file), a stale version, or no "
-                                           "admin would remain"}
+_WRITE_ERRORS = {
+    404: "no such rule",
+    409: "read-only (config file), a stale version, or no admin would remain",
+}
 _SAVE_ERRORS = {409: "read-only (config file), a stale version, or no admin would remain"}
 _DELETE_QUERY = {"expectedVersion": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}}
 
@@ -29,17 +31,22 @@ def _admin() -> MappingAdmin:
 
 
 @bp.get("/mapping")
-@doc("The mapping policy in force, where it lives and its version (also as ETag)",
-     response_schema=shapes.MappingState)
+@doc(
+    "The mapping policy in force, where it lives and its version (also as ETag)",
+    response_schema=shapes.MappingState,
+)
 @admin_only
 def get_mapping():
     return _state(_admin().current())
 
 
 @bp.put("/mapping")
-@doc("Replace the whole mapping policy: {document, expectedVersion?}",
-     request_schema=shapes.MappingUpdate, response_schema=shapes.MappingState,
-     responses=_SAVE_ERRORS)
+@doc(
+    "Replace the whole mapping policy: {document, expectedVersion?}",
+    request_schema=shapes.MappingUpdate,
+    response_schema=shapes.MappingState,
+    responses=_SAVE_ERRORS,
+)
 @admin_only
 def put_mapping():
     data = body(shapes.MappingUpdate())
@@ -47,28 +54,36 @@ def put_mapping():
 
 
 @bp.post("/mapping/rules")
-@doc("Add a rule at a position (default: last)", request_schema=shapes.RuleCreate,
-     response_schema=shapes.MappingState, status=201, responses=_SAVE_ERRORS)
+@doc(
+    "Add a rule at a position (default: last)",
+    request_schema=shapes.RuleCreate,
+    response_schema=shapes.MappingState,
+    status=201,
+    responses=_SAVE_ERRORS,
+)
 @admin_only
 def add_rule():
     data = body(shapes.RuleCreate())
-    return _state(_admin().add_rule(principal().username, data["rule"], data.get("position"),
-                                    _expected(data)), 201)
+    return _state(
+        _admin().add_rule(principal().username, data["rule"], data.get("position"), _expected(data)), 201
+    )
 
 
 @bp.put("/mapping/rules/<name>")
-@doc("Replace (or rename) one rule", request_schema=shapes.RuleReplace,
-     response_schema=shapes.MappingState, responses=_WRITE_ERRORS)
+@doc(
+    "Replace (or rename) one rule",
+    request_schema=shapes.RuleReplace,
+    response_schema=shapes.MappingState,
+    responses=_WRITE_ERRORS,
+)
 @admin_only
 def replace_rule(name: str):
     data = body(shapes.RuleReplace())
-    return _state(_admin().replace_rule(principal().username, name, data["rule"],
-                                        _expected(data)))
+    return _state(_admin().replace_rule(principal().username, name, data["rule"], _expected(data)))
 
 
 @bp.delete("/mapping/rules/<name>")
-@doc("Delete one rule", response_schema=shapes.MappingState, query=_DELETE_QUERY,
-     responses=_WRITE_ERRORS)
+@doc("Delete one rule", response_schema=shapes.MappingState, query=_DELETE_QUERY, responses=_WRITE_ERRORS)
 @admin_only
 def delete_rule(name: str):
     query = request.args.get("expectedVersion")
@@ -77,23 +92,28 @@ def delete_rule(name: str):
         if not (query.isascii() and query.isdigit()) or int(query) > 2**31 - 1:
             raise AdminError(400, "expectedVersion: must be a version number", "expectedVersion")
         expected = int(query)
-    return _state(_admin().delete_rule(principal().username, name,
-                                       _expected({"expectedVersion": expected})))
+    return _state(_admin().delete_rule(principal().username, name, _expected({"expectedVersion": expected})))
 
 
 @bp.post("/mapping/rules/<name>/move")
-@doc("Move one rule to another position", request_schema=shapes.RuleMove,
-     response_schema=shapes.MappingState, responses=_WRITE_ERRORS)
+@doc(
+    "Move one rule to another position",
+    request_schema=shapes.RuleMove,
+    response_schema=shapes.MappingState,
+    responses=_WRITE_ERRORS,
+)
 @admin_only
 def move_rule(name: str):
     data = body(shapes.RuleMove())
-    return _state(_admin().move_rule(principal().username, name, data["position"],
-                                     _expected(data)))
+    return _state(_admin().move_rule(principal().username, name, data["position"], _expected(data)))
 
 
 @bp.post("/mapping/dry-run")
-@doc("What a candidate policy would change for every known user; nothing is saved",
-     request_schema=shapes.DryRunRequest, response_schema=shapes.DryRunResult)
+@doc(
+    "What a candidate policy would change for every known user; nothing is saved",
+    request_schema=shapes.DryRunRequest,
+    response_schema=shapes.DryRunResult,
+)
 @admin_only
 def dry_run():
     data = body(shapes.DryRunRequest())
@@ -101,10 +121,13 @@ def dry_run():
 
 
 @bp.post("/mapping/explain")
-@doc("Explain a known user ({userName}) or a hypothetical identity ({provider, userName, "
-     "groups, attributes, email, displayName}) under the policy in force",
-     request_schema=shapes.ExplainRequest, response_schema=shapes.Explanation,
-     responses={404: "no such user"})
+@doc(
+    "Explain a known user ({userName}) or a hypothetical identity ({provider, userName, "
+    "groups, attributes, email, displayName}) under the policy in force",
+    request_schema=shapes.ExplainRequest,
+    response_schema=shapes.Explanation,
+    responses={404: "no such user"},
+)
 @admin_only
 def explain():
     data = body(shapes.ExplainRequest())
@@ -113,23 +136,35 @@ def explain():
     if "provider" not in data:
         if hypothetical:
             given = ", ".join(sorted(hypothetical))
-            raise AdminError(400, f"provider: a hypothetical identity ({given} given) needs "
-                                  "its provider", "provider")
+            raise AdminError(
+                400, f"provider: a hypothetical identity ({given} given) needs its provider", "provider"
+            )
         return ok(admin.explain_user(data["userName"]))
-    return ok(admin.explain_identity(data["provider"], data["userName"], data.get("groups", ()),
-                                     data.get("attributes"), data.get("email"),
-                                     data.get("displayName")))
+    return ok(
+        admin.explain_identity(
+            data["provider"],
+            data["userName"],
+            data.get("groups", ()),
+            data.get("attributes"),
+            data.get("email"),
+            data.get("displayName"),
+        )
+    )
 
 
 @bp.get("/mapping/explain/<username>")
-@doc("Explain a known user under the policy in force", response_schema=shapes.Explanation,
-     responses={404: "no such user"})
+@doc(
+    "Explain a known user under the policy in force",
+    response_schema=shapes.Explanation,
+    responses={404: "no such user"},
+)
 @admin_only
 def explain_user(username: str):
     return ok(_admin().explain_user(username))
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
 
 def _expected(data: dict[str, Any]) -> int | None:
     """The version a write is based on, from the body or ``If-Match`` (both: they must agree)."""
@@ -141,8 +176,7 @@ def _expected(data: dict[str, Any]) -> int | None:
     if not (text.isascii() and text.isdigit()) or int(text) > 2**31 - 1:
         raise AdminError(400, 'If-Match: must be a policy version, e.g. "3"', "If-Match")
     if from_body is not None and from_body != int(text):
-        raise AdminError(400, "expectedVersion and If-Match name different versions",
-                         "expectedVersion")
+        raise AdminError(400, "expectedVersion and If-Match name different versions", "expectedVersion")
     return int(text)
 
 

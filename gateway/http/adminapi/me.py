@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.adminapi import schemas_more as schemas
-from gateway.http.adminapi.base import body, bp, doc, ok, principal, services, signed_in
-from gateway.admin.timefmt import iso
 from gateway.admin.people import People
 from gateway.admin.selfservice import API_KEYS, APP_PASSWORDS, Kind, OwnSecrets, summary
+from gateway.admin.timefmt import iso
+from gateway.http.adminapi import schemas_more as schemas
+from gateway.http.adminapi.base import body, bp, doc, ok, principal, services, signed_in
 from gateway.login.apppasswords import AppPasswordView
 from providers.sql import utcnow
 
@@ -37,27 +37,36 @@ def _secret_routes(path: str, kind: Kind, noun: str) -> None:
     """GET/POST ``path`` and DELETE ``path/{id}`` for one kind of personal secret."""
     endpoint = kind.store
 
-    @doc(f"Your {noun}s (not revoked; expired ones included)", response_schema=schemas.Secret,
-         many=True, admin=False)
+    @doc(
+        f"Your {noun}s (not revoked; expired ones included)",
+        response_schema=schemas.Secret,
+        many=True,
+        admin=False,
+    )
     @signed_in
     def list_secrets():
         views = OwnSecrets(services(), kind).list(principal().username)
         now = utcnow()
         return ok([shape(view, now) for view in views])
 
-    @doc(f"Create an {noun}; the secret is in this answer only", admin=False,
-         request_schema=schemas.SecretCreate, response_schema=schemas.SecretCreated, status=201,
-         responses=_CREATE_REFUSALS)
+    @doc(
+        f"Create an {noun}; the secret is in this answer only",
+        admin=False,
+        request_schema=schemas.SecretCreate,
+        response_schema=schemas.SecretCreated,
+        status=201,
+        responses=_CREATE_REFUSALS,
+    )
     @signed_in
     def create_secret():
         data = body(schemas.SecretCreate())
         caller = principal()
         view, secret = OwnSecrets(services(), kind).create(
-            caller.username, data["name"], data["expiresDays"], via=caller.via)
+            caller.username, data["name"], data["expiresDays"], via=caller.via
+        )
         return ok({**shape(view, utcnow()), "secret": secret}, 201)
 
-    @doc(f"Revoke one of your {noun}s", status=204, admin=False,
-         responses={404: f"no such {noun}"})
+    @doc(f"Revoke one of your {noun}s", status=204, admin=False, responses={404: f"no such {noun}"})
     @signed_in
     def revoke_secret(public_id: str):
         OwnSecrets(services(), kind).revoke(principal().username, public_id)
@@ -65,14 +74,18 @@ def _secret_routes(path: str, kind: Kind, noun: str) -> None:
 
     bp.add_url_rule(path, f"list_{endpoint}", list_secrets, methods=["GET"])
     bp.add_url_rule(path, f"create_{endpoint}", create_secret, methods=["POST"])
-    bp.add_url_rule(f"{path}/<public_id>", f"revoke_{endpoint}", revoke_secret,
-                    methods=["DELETE"])
+    bp.add_url_rule(f"{path}/<public_id>", f"revoke_{endpoint}", revoke_secret, methods=["DELETE"])
 
 
 def shape(view: AppPasswordView, now) -> dict[str, Any]:
-    return {"id": view.id, "name": view.name, "createdAt": iso(view.created_at),
-            "expiresAt": iso(view.expires_at), "lastUsedAt": iso(view.last_used_at),
-            "expired": view.expired(now)}
+    return {
+        "id": view.id,
+        "name": view.name,
+        "createdAt": iso(view.created_at),
+        "expiresAt": iso(view.expires_at),
+        "lastUsedAt": iso(view.last_used_at),
+        "expired": view.expired(now),
+    }
 
 
 _secret_routes("/me/app-passwords", APP_PASSWORDS, "app password")

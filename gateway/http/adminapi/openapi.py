@@ -14,17 +14,27 @@ from gateway.http.adminapi import schemas
 from gateway.http.adminapi.base import bp, ok
 
 _PARAM = re.compile(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
-_ERROR_STATUSES = {400: "invalid input", 401: "not authenticated", 403: "not an admin",
-                   503: "a backend is unavailable"}
+_ERROR_STATUSES = {
+    400: "invalid input",
+    401: "not authenticated",
+    403: "not an admin",
+    503: "a backend is unavailable",
+}
 
 
 def build_spec(app: Flask) -> dict[str, Any]:
     """The document for every documented route of ``app``."""
-    spec = APISpec(title="DroneDB auth gateway: admin API", version="1", openapi_version="3.0.3",
-                   plugins=[MarshmallowPlugin()],
-                   info={"description": "Users, groups, roles, mapping rules, sessions and audit. "
-                                        "Authenticate with a bearer token from POST /api/token "
-                                        "or a personal API key."})
+    spec = APISpec(
+        title="DroneDB auth gateway: admin API",
+        version="1",
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={
+            "description": "Users, groups, roles, mapping rules, sessions and audit. "
+            "Authenticate with a bearer token from POST /api/token "
+            "or a personal API key."
+        },
+    )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Error", schema=schemas.Error)
     paths: dict[str, dict[str, Any]] = {}
@@ -41,24 +51,40 @@ def build_spec(app: Flask) -> dict[str, Any]:
 
 
 def _operation(rule, meta: dict[str, Any]) -> dict[str, Any]:
-    parameters = [{"name": name, "in": "path", "required": True,
-                   "schema": {"type": "string", "minLength": 1, "maxLength": 127}}
-                  for name in _PARAM.findall(rule.rule)]
-    parameters += [{"name": name, "in": "query", "required": False, "schema": schema}
-                   for name, schema in meta["query"].items()]
-    operation: dict[str, Any] = {"summary": meta["summary"], "operationId": rule.endpoint.replace(".", "_"),
-                                 "parameters": parameters, "responses": {}}
+    parameters = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 127},
+        }
+        for name in _PARAM.findall(rule.rule)
+    ]
+    parameters += [
+        {"name": name, "in": "query", "required": False, "schema": schema}
+        for name, schema in meta["query"].items()
+    ]
+    operation: dict[str, Any] = {
+        "summary": meta["summary"],
+        "operationId": rule.endpoint.replace(".", "_"),
+        "parameters": parameters,
+        "responses": {},
+    }
     if meta["request"] is not None:
-        operation["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": meta["request"]}}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": meta["request"]}},
+        }
     status = str(meta["status"])
     if meta["response"] is None:
         operation["responses"][status] = {"description": "done"}
     else:
         schema = meta["response"]
         content = {"type": "array", "items": schema} if meta["many"] else schema
-        operation["responses"][status] = {"description": "ok",
-                                          "content": {"application/json": {"schema": content}}}
+        operation["responses"][status] = {
+            "description": "ok",
+            "content": {"application/json": {"schema": content}},
+        }
     errors = dict(_ERROR_STATUSES)
     if not meta["admin"]:
         errors.pop(403)
@@ -68,7 +94,8 @@ def _operation(rule, meta: dict[str, Any]) -> dict[str, Any]:
     for code, description in errors.items():
         operation["responses"][str(code)] = {
             "description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
     if rule.rule != "/api/token":
         operation["security"] = [{"bearer": []}]
     return operation

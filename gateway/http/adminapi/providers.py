@@ -13,20 +13,28 @@ from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal,
 
 
 @bp.get("/providers")
-@doc("Each identity provider: healthy or not, and why", response_schema=schemas.ProviderStatus,
-     many=True)
+@doc("Each identity provider: healthy or not, and why", response_schema=schemas.ProviderStatus, many=True)
 @admin_only
 def provider_status():
     return ok(providerstatus.status(services()))
 
 
 @bp.post("/providers/<provider_id>/test-login")
-@doc("Try a login at an LDAP provider, step by step (nothing is recorded but the audit)",
-     request_schema=schemas.TrialLogin, response_schema=schemas.TrialResult,
-     responses={400: "not an LDAP provider, or invalid input", 404: "no such provider",
-                429: "the account is throttled"})
+@doc(
+    "Try a login at an LDAP provider, step by step (nothing is recorded but the audit)",
+    request_schema=schemas.TrialLogin,
+    response_schema=schemas.TrialResult,
+    responses={
+        400: "not an LDAP provider, or invalid input",
+        404: "no such provider",
+        429: "the account is throttled",
+    },
+)
 @admin_only
 def test_login(provider_id: str):
     data = body(schemas.TrialLogin())
-    return ok(providerstatus.test_login(services(), provider_id, data["username"],
-                                        data["password"], actor=principal().username))
+    return ok(
+        providerstatus.test_login(
+            services(), provider_id, data["username"], data["password"], actor=principal().username
+        )
+    )

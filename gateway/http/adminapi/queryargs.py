@@ -42,5 +42,7 @@ def text_arg(name: str) -> str | None:
 
 
 BOOL_SCHEMA = {"type": "string", "enum": ["true", "false"]}
-PAGE_QUERY = {"offset": {"type": "integer", "minimum": 0},
-              "limit": {"type": "integer", "minimum": 1, "maximum": 1000}}
+PAGE_QUERY = {
+    "offset": {"type": "integer", "minimum": 0},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+}

@@ -30,12 +30,22 @@ class UserCreate(Strict):
     password = fields.String(required=True, validate=validate.Length(1, 1024), load_only=True)
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=320))
     displayName = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    roles = fields.List(_ROLE, load_default=None, allow_none=True,
-                        metadata={"description": "roles granted to this user directly (a per-user "
-                                                 "override, added to what the rules grant)"})
+    roles = fields.List(
+        _ROLE,
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "roles granted to this user directly (a per-user "
+            "override, added to what the rules grant)"
+        },
+    )
     groups = fields.List(_GROUP, load_default=list)
-    metadata = fields.Dict(keys=fields.String(), load_default=None, allow_none=True,
-                           metadata={"description": "per-user answer values, e.g. maxStorageMB"})
+    metadata = fields.Dict(
+        keys=fields.String(),
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "per-user answer values, e.g. maxStorageMB"},
+    )
 
 
 class UserUpdate(Strict):
@@ -51,8 +61,11 @@ class User(Schema):
 
     userName = fields.String(required=True)
     email = fields.String(allow_none=True)
-    roles = fields.List(fields.String(), required=True,
-                        metadata={"description": "effective roles: what the Registry receives"})
+    roles = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "effective roles: what the Registry receives"},
+    )
 
 
 class UserDetail(User):

@@ -12,8 +12,10 @@ from gateway.http.adminapi.schemas import Strict
 
 _VERSION = validate.Range(min=0, max=2**31 - 1)
 _POSITION = validate.Range(min=0, max=100_000)
-_EXPECTED = {"description": "the version this change is based on (from GET /mapping); a "
-                            "stale one is refused with 409. The If-Match header works too"}
+_EXPECTED = {
+    "description": "the version this change is based on (from GET /mapping); a "
+    "stale one is refused with 409. The If-Match header works too"
+}
 
 
 def _expected_version():
@@ -22,29 +24,43 @@ def _expected_version():
 
 # -- requests -----------------------------------------------------------------------------------
 
+
 class MappingUpdate(Strict):
-    document = fields.Dict(required=True, metadata={
-        "description": "the whole policy: default_roles, default_maxStorageMB, expose, rules"})
+    document = fields.Dict(
+        required=True,
+        metadata={"description": "the whole policy: default_roles, default_maxStorageMB, expose, rules"},
+    )
     expectedVersion = _expected_version()
 
 
 class RuleCreate(Strict):
-    rule = fields.Dict(required=True, metadata={
-        "description": "one rule: name, match or require, roles, maxStorageMB, metadata"})
-    position = fields.Integer(strict=True, validate=_POSITION, allow_none=True, metadata={
-        "description": "index in the rule list (0: first); omitted: last"})
+    rule = fields.Dict(
+        required=True,
+        metadata={"description": "one rule: name, match or require, roles, maxStorageMB, metadata"},
+    )
+    position = fields.Integer(
+        strict=True,
+        validate=_POSITION,
+        allow_none=True,
+        metadata={"description": "index in the rule list (0: first); omitted: last"},
+    )
     expectedVersion = _expected_version()
 
 
 class RuleReplace(Strict):
-    rule = fields.Dict(required=True, metadata={
-        "description": "the new rule; without a name it keeps the one in the path"})
+    rule = fields.Dict(
+        required=True, metadata={"description": "the new rule; without a name it keeps the one in the path"}
+    )
     expectedVersion = _expected_version()
 
 
 class RuleMove(Strict):
-    position = fields.Integer(strict=True, required=True, validate=_POSITION, metadata={
-        "description": "the rule's index in the new order (0: first)"})
+    position = fields.Integer(
+        strict=True,
+        required=True,
+        validate=_POSITION,
+        metadata={"description": "the rule's index in the new order (0: first)"},
+    )
     expectedVersion = _expected_version()
 
 
@@ -58,8 +74,7 @@ class ExplainRequest(Strict):
 
     userName = fields.String(required=True, validate=validate.Length(1, 127))
     provider = fields.String(validate=validate.Length(1, 64))
-    groups = fields.List(fields.String(validate=validate.Length(1, 1024)),
-                         validate=validate.Length(max=1000))
+    groups = fields.List(fields.String(validate=validate.Length(1, 1024)), validate=validate.Length(max=1000))
     attributes = fields.Dict(keys=fields.String(validate=validate.Length(1, 128)))
     email = fields.String(allow_none=True, validate=validate.Length(max=320))
     displayName = fields.String(allow_none=True, validate=validate.Length(max=200))
@@ -67,10 +82,12 @@ class ExplainRequest(Strict):
 
 # -- responses ----------------------------------------------------------------------------------
 
+
 class MappingState(Schema):
     source = fields.String(required=True, validate=validate.OneOf(["file", "database"]))
-    editable = fields.Boolean(required=True, metadata={
-        "description": "false: the config file's policy, read-only here"})
+    editable = fields.Boolean(
+        required=True, metadata={"description": "false: the config file's policy, read-only here"}
+    )
     version = fields.Integer(required=True, metadata={"description": "0 for the config file"})
     updatedAt = fields.DateTime(required=True, allow_none=True)
     updatedBy = fields.String(required=True, allow_none=True)
@@ -79,8 +96,7 @@ class MappingState(Schema):
 
 class Outcome(Schema):
     roles = fields.List(fields.String(), required=True)
-    maxStorageMB = fields.Integer(required=True, allow_none=True,
-                                  metadata={"description": "null: unlimited"})
+    maxStorageMB = fields.Integer(required=True, allow_none=True, metadata={"description": "null: unlimited"})
     allowed = fields.Boolean(required=True)
 
 
@@ -100,8 +116,11 @@ class DryRunResult(Schema):
     adminsBefore = fields.List(fields.String(), required=True)
     adminsAfter = fields.List(fields.String(), required=True)
     wouldLockOutAdmins = fields.Boolean(required=True)
-    newRoles = fields.List(fields.String(), required=True, metadata={
-        "description": "roles the candidate grants that are not registered yet"})
+    newRoles = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "roles the candidate grants that are not registered yet"},
+    )
 
 
 class ExplainedIdentity(Schema):
@@ -135,20 +154,24 @@ class OverrideStep(Schema):
 
 class Explanation(Schema):
     identity = fields.Nested(ExplainedIdentity, required=True)
-    identitySource = fields.String(required=True, validate=validate.OneOf(
-        ["current", "last login", "hypothetical"]))
-    enabled = fields.Boolean(required=True, allow_none=True,
-                             metadata={"description": "null for a hypothetical identity"})
+    identitySource = fields.String(
+        required=True, validate=validate.OneOf(["current", "last login", "hypothetical"])
+    )
+    enabled = fields.Boolean(
+        required=True, allow_none=True, metadata={"description": "null for a hypothetical identity"}
+    )
     allowed = fields.Boolean(required=True)
     denyReason = fields.String(required=True, allow_none=True)
     rules = fields.List(fields.Nested(RuleStep), required=True)
     defaults = fields.Nested(Defaults, required=True)
     overrides = fields.List(fields.Nested(OverrideStep), required=True)
     roles = fields.List(fields.String(), required=True)
-    maxStorageMB = fields.Integer(required=True, allow_none=True,
-                                  metadata={"description": "null: unlimited"})
+    maxStorageMB = fields.Integer(required=True, allow_none=True, metadata={"description": "null: unlimited"})
     maxStorageMBWhy = fields.String(required=True)
     metadata = fields.Dict(required=True)
-    answer = fields.Dict(required=True, allow_none=True, metadata={
-        "description": "exactly what the Registry receives; null when the login is refused"})
+    answer = fields.Dict(
+        required=True,
+        allow_none=True,
+        metadata={"description": "exactly what the Registry receives; null when the login is refused"},
+    )
     text = fields.String(required=True, metadata={"description": "the CLI's explanation"})

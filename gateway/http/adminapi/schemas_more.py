@@ -12,9 +12,13 @@ _DESCRIPTION = fields.String(load_default=None, allow_none=True, validate=valida
 
 # -- groups ------------------------------------------------------------------------------------
 
+
 class GroupCreate(Strict):
-    name = fields.String(required=True, validate=validate.Length(1, 64),
-                         metadata={"description": "1-64 of letters, digits and _ . @ + -"})
+    name = fields.String(
+        required=True,
+        validate=validate.Length(1, 64),
+        metadata={"description": "1-64 of letters, digits and _ . @ + -"},
+    )
     description = _DESCRIPTION
 
 
@@ -27,6 +31,7 @@ class Group(Schema):
 
 # -- roles -------------------------------------------------------------------------------------
 
+
 class RoleCreate(Strict):
     roleName = fields.String(required=True, validate=validate.Length(1, 64))
     description = _DESCRIPTION
@@ -35,13 +40,15 @@ class RoleCreate(Strict):
 class Role(Schema):
     name = fields.String(required=True)
     description = fields.String(allow_none=True)
-    protected = fields.Boolean(required=True,
-                               metadata={"description": "the admin role: cannot be deleted"})
-    grantedBy = fields.List(fields.String(), required=True,
-                            metadata={"description": "rules of the policy in force that grant it "
-                                                     "(\"default_roles\": granted to everyone)"})
-    createdAt = fields.DateTime(allow_none=True,
-                                metadata={"description": "null: only the policy names it"})
+    protected = fields.Boolean(required=True, metadata={"description": "the admin role: cannot be deleted"})
+    grantedBy = fields.List(
+        fields.String(),
+        required=True,
+        metadata={
+            "description": 'rules of the policy in force that grant it ("default_roles": granted to everyone)'
+        },
+    )
+    createdAt = fields.DateTime(allow_none=True, metadata={"description": "null: only the policy names it"})
 
 
 class RoleDeleted(Schema):
@@ -50,6 +57,7 @@ class RoleDeleted(Schema):
 
 
 # -- sessions ----------------------------------------------------------------------------------
+
 
 class Session(Schema):
     id = fields.String(required=True, metadata={"description": "the session's handle"})
@@ -75,6 +83,7 @@ class Revoked(Schema):
 
 # -- audit -------------------------------------------------------------------------------------
 
+
 class AuditEvent(Schema):
     id = fields.Integer(required=True)
     at = fields.DateTime(required=True)
@@ -95,6 +104,7 @@ class AuditPage(Schema):
 
 # -- providers ---------------------------------------------------------------------------------
 
+
 class ProviderStatus(Schema):
     id = fields.String(required=True)
     type = fields.String(required=True)
@@ -114,17 +124,24 @@ class TraceStep(Schema):
 
 
 class TrialResult(Schema):
-    outcome = fields.String(required=True, metadata={"description": (
-        "success, denied (a require rule), wrong_credentials, no_such_user, disabled, "
-        "username_mismatch, non_canonical or unavailable")})
-    registryStatus = fields.Integer(required=True,
-                                    metadata={"description": "what the Registry's login would get"})
+    outcome = fields.String(
+        required=True,
+        metadata={
+            "description": (
+                "success, denied (a require rule), wrong_credentials, no_such_user, disabled, "
+                "username_mismatch, non_canonical or unavailable"
+            )
+        },
+    )
+    registryStatus = fields.Integer(
+        required=True, metadata={"description": "what the Registry's login would get"}
+    )
     steps = fields.List(fields.Nested(TraceStep), required=True)
-    answer = fields.Dict(allow_none=True,
-                         metadata={"description": "the Registry's answer, on success"})
+    answer = fields.Dict(allow_none=True, metadata={"description": "the Registry's answer, on success"})
 
 
 # -- me ----------------------------------------------------------------------------------------
+
 
 class Me(Schema):
     userName = fields.String(required=True)
@@ -133,15 +150,20 @@ class Me(Schema):
     roles = fields.List(fields.String(), required=True)
     maxStorageMB = fields.Integer(allow_none=True, metadata={"description": "null: unlimited"})
     denied = fields.Boolean(required=True)
-    answer = fields.Dict(allow_none=True, metadata={
-        "description": "the exact JSON the Registry receives at login; null when refused"})
+    answer = fields.Dict(
+        allow_none=True,
+        metadata={"description": "the exact JSON the Registry receives at login; null when refused"},
+    )
 
 
 class SecretCreate(Strict):
     name = fields.String(required=True, validate=validate.Length(1, 100))
-    expiresDays = fields.Integer(load_default=None, allow_none=True,
-                                 validate=validate.Range(1, 3650),
-                                 metadata={"description": "null or absent: never expires"})
+    expiresDays = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(1, 3650),
+        metadata={"description": "null or absent: never expires"},
+    )
 
 
 class Secret(Schema):

@@ -10,19 +10,29 @@ before paging in ``X-Total-Count``.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import request
 
-from gateway.http.adminapi import schemas
-from gateway.http.adminapi.base import (admin_only, body, bp, doc, json_object, ok, principal,
-                                    require_admin, services, signed_in)
-from gateway.http.adminapi.queryargs import int_arg
 from gateway.admin.errors import AdminError
 from gateway.admin.people import Person
 from gateway.admin.timefmt import aware, iso
 from gateway.admin.users import UNSET, AdminUsers
+from gateway.http.adminapi import schemas
+from gateway.http.adminapi.base import (
+    admin_only,
+    body,
+    bp,
+    doc,
+    json_object,
+    ok,
+    principal,
+    require_admin,
+    services,
+    signed_in,
+)
+from gateway.http.adminapi.queryargs import int_arg
 
 SORT_KEYS = ("userName", "createdAt", "lastLoginAt")
 MAX_LIMIT = 1000
@@ -40,8 +50,12 @@ def _admin_users() -> AdminUsers:
 
 
 @bp.get("/users")
-@doc("List users (the Registry's shape, effective roles)", response_schema=schemas.User,
-     many=True, query=LIST_QUERY)
+@doc(
+    "List users (the Registry's shape, effective roles)",
+    response_schema=schemas.User,
+    many=True,
+    query=LIST_QUERY,
+)
 @admin_only
 def list_users():
     users = _admin_users()
@@ -50,8 +64,12 @@ def list_users():
 
 
 @bp.get("/users/detailed")
-@doc("List users with provider, groups, quota, sessions and app passwords",
-     response_schema=schemas.UserDetail, many=True, query=LIST_QUERY)
+@doc(
+    "List users with provider, groups, quota, sessions and app passwords",
+    response_schema=schemas.UserDetail,
+    many=True,
+    query=LIST_QUERY,
+)
 @admin_only
 def list_users_detailed():
     users = _admin_users()
@@ -60,15 +78,27 @@ def list_users_detailed():
 
 
 @bp.post("/users")
-@doc("Create a local user", request_schema=schemas.UserCreate,
-     response_schema=schemas.UserDetail, status=201, responses={409: "the name is taken"})
+@doc(
+    "Create a local user",
+    request_schema=schemas.UserCreate,
+    response_schema=schemas.UserDetail,
+    status=201,
+    responses={409: "the name is taken"},
+)
 @admin_only
 def create_user():
     data = body(schemas.UserCreate())
     users = _admin_users()
-    person = users.create(principal().username, data["userName"], data["password"],
-                          email=data["email"], display_name=data["displayName"],
-                          roles=data["roles"], groups=data["groups"], metadata=data["metadata"])
+    person = users.create(
+        principal().username,
+        data["userName"],
+        data["password"],
+        email=data["email"],
+        display_name=data["displayName"],
+        roles=data["roles"],
+        groups=data["groups"],
+        metadata=data["metadata"],
+    )
     return ok(detail(users, person), 201)
 
 
@@ -81,23 +111,34 @@ def get_user(username: str):
 
 
 @bp.put("/users/<username>")
-@doc("Change a user (directory users: only enabled)", request_schema=schemas.UserUpdate,
-     response_schema=schemas.UserDetail, responses={404: "no such user", 409: "refused"})
+@doc(
+    "Change a user (directory users: only enabled)",
+    request_schema=schemas.UserUpdate,
+    response_schema=schemas.UserDetail,
+    responses={404: "no such user", 409: "refused"},
+)
 @admin_only
 def update_user(username: str):
     data = body(schemas.UserUpdate(), partial=True)
     users = _admin_users()
-    person = users.update(principal().username, username,
-                          email=data.get("email", UNSET),
-                          display_name=data.get("displayName", UNSET),
-                          roles=data.get("roles", UNSET), groups=data.get("groups", UNSET),
-                          enabled=data.get("enabled", UNSET))
+    person = users.update(
+        principal().username,
+        username,
+        email=data.get("email", UNSET),
+        display_name=data.get("displayName", UNSET),
+        roles=data.get("roles", UNSET),
+        groups=data.get("groups", UNSET),
+        enabled=data.get("enabled", UNSET),
+    )
     return ok(detail(users, person))
 
 
 @bp.delete("/users/<username>")
-@doc("Delete a user: sessions, tokens and app passwords are revoked first", status=204,
-     responses={404: "no such user", 409: "refused"})
+@doc(
+    "Delete a user: sessions, tokens and app passwords are revoked first",
+    status=204,
+    responses={404: "no such user", 409: "refused"},
+)
 @admin_only
 def delete_user(username: str):
     _admin_users().delete(principal().username, username)
@@ -105,8 +146,12 @@ def delete_user(username: str):
 
 
 @bp.put("/users/<username>/changepwd")
-@doc("Set a local user's password", request_schema=schemas.AdminPassword, status=204,
-     responses={404: "no such user", 409: "managed by a directory or IdP"})
+@doc(
+    "Set a local user's password",
+    request_schema=schemas.AdminPassword,
+    status=204,
+    responses={404: "no such user", 409: "managed by a directory or IdP"},
+)
 @admin_only
 def reset_password(username: str):
     data = body(schemas.AdminPassword())
@@ -115,20 +160,30 @@ def reset_password(username: str):
 
 
 @bp.post("/users/changepwd")
-@doc("Change your own password", request_schema=schemas.OwnPassword, status=204, admin=False,
-     responses={409: "the password is managed by an identity provider", 429: "throttled"})
+@doc(
+    "Change your own password",
+    request_schema=schemas.OwnPassword,
+    status=204,
+    admin=False,
+    responses={409: "the password is managed by an identity provider", 429: "throttled"},
+)
 @signed_in
 def change_own_password():
     data = body(schemas.OwnPassword())
     caller = principal()
-    _admin_users().change_own_password(caller.username, data["currentPassword"],
-                                       data["newPassword"], keep_session=caller.session_id)
+    _admin_users().change_own_password(
+        caller.username, data["currentPassword"], data["newPassword"], keep_session=caller.session_id
+    )
     return "", 204
 
 
 @bp.get("/users/<username>/meta")
-@doc("A user's per-user answer values (e.g. maxStorageMB)", response_schema=schemas.Metadata,
-     admin=False, responses={404: "no such user"})
+@doc(
+    "A user's per-user answer values (e.g. maxStorageMB)",
+    response_schema=schemas.Metadata,
+    admin=False,
+    responses={404: "no such user"},
+)
 @signed_in
 def get_metadata(username: str):
     if principal().username != username:
@@ -137,9 +192,12 @@ def get_metadata(username: str):
 
 
 @bp.post("/users/<username>/meta")
-@doc("Replace a user's per-user answer values", request_schema=schemas.Metadata,
-     response_schema=schemas.Metadata,
-     responses={404: "no such user", 409: "managed by a directory or IdP, or the last admin"})
+@doc(
+    "Replace a user's per-user answer values",
+    request_schema=schemas.Metadata,
+    response_schema=schemas.Metadata,
+    responses={404: "no such user", 409: "managed by a directory or IdP, or the last admin"},
+)
 @admin_only
 def set_metadata(username: str):
     return ok(_admin_users().set_metadata(principal().username, username, json_object()))
@@ -147,11 +205,14 @@ def set_metadata(username: str):
 
 # -- shapes ----------------------------------------------------------------------------------
 
+
 def _summary(users: AdminUsers, person: Person) -> dict[str, Any]:
     evaluation = users.people.evaluation(person)
-    return {"userName": person.username,
-            "email": person.identity.email if person.identity else None,
-            "roles": list(evaluation.roles) if evaluation and not evaluation.denied else []}
+    return {
+        "userName": person.username,
+        "email": person.identity.email if person.identity else None,
+        "roles": list(evaluation.roles) if evaluation and not evaluation.denied else [],
+    }
 
 
 def detail(users: AdminUsers, person: Person) -> dict[str, Any]:
@@ -182,19 +243,21 @@ def _page(users: AdminUsers) -> tuple[list[Person], int]:
     provider = args.get("provider")
     sort = args.get("sort", "userName")
     if sort.lstrip("-") not in SORT_KEYS:
-        raise AdminError(400, f"sort must be one of {', '.join(SORT_KEYS)} (- for descending)",
-                         "sort")
+        raise AdminError(400, f"sort must be one of {', '.join(SORT_KEYS)} (- for descending)", "sort")
     offset = int_arg("offset", 0, 0, 10**9)
     limit = int_arg("limit", 100, 1, MAX_LIMIT)
-    people = [p for p in users.people.all()
-              if (provider is None or p.provider == provider) and _matches(p, needle)]
+    people = [
+        p for p in users.people.all() if (provider is None or p.provider == provider) and _matches(p, needle)
+    ]
     key = sort.lstrip("-")
-    floor = datetime.min.replace(tzinfo=timezone.utc)
-    sort_value = {"userName": lambda p: p.username,
-                  "createdAt": lambda p: (_when(p.created_at, floor), p.username),
-                  "lastLoginAt": lambda p: (_when(p.last_login_at, floor), p.username)}[key]
+    floor = datetime.min.replace(tzinfo=UTC)
+    sort_value = {
+        "userName": lambda p: p.username,
+        "createdAt": lambda p: (_when(p.created_at, floor), p.username),
+        "lastLoginAt": lambda p: (_when(p.last_login_at, floor), p.username),
+    }[key]
     people.sort(key=sort_value, reverse=sort.startswith("-"))
-    return people[offset:offset + limit], len(people)
+    return people[offset : offset + limit], len(people)
 
 
 def _when(value: datetime | None, missing: datetime) -> datetime:
@@ -205,8 +268,11 @@ def _matches(person: Person, needle: str) -> bool:
     if not needle:
         return True
     identity = person.identity
-    texts = [person.username, identity.email if identity else None,
-             identity.display_name if identity else None]
+    texts = [
+        person.username,
+        identity.email if identity else None,
+        identity.display_name if identity else None,
+    ]
     return any(needle in text.casefold() for text in texts if text)
 
 

@@ -10,13 +10,23 @@ Modules: ``base`` (guard, navigation, layout), ``sections`` (the overview),
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 from flask import Flask
 
 from gateway.admin.errors import AdminError
 from gateway.http.adminui import (  # noqa: F401  (routes register on import)
-    audit, explain, groups, providers, roles, rules, sections, sessions, user, users)
+    audit,
+    explain,
+    groups,
+    providers,
+    roles,
+    rules,
+    sections,
+    sessions,
+    user,
+    users,
+)
 from gateway.http.adminui.base import admin_error, bp
 from gateway.http.pages import install_page_handlers
 
@@ -31,7 +41,7 @@ def when(value: datetime | None, empty: str = "never", seconds: bool = False) ->
     if value is None:
         return empty
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
 
 

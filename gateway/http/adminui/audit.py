@@ -3,7 +3,7 @@ provider, acting admin and a date range (whole UTC days, both ends included)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask import request
 
@@ -23,13 +23,17 @@ def audit():
     """One page of audit events for the query string's filters; a date that is not a date is
     shown as an error next to its field and ignored."""
     args = request.args
-    values = {name: args.get(name, "").strip()[:MAX_FILTER_CHARS]
-              for name in (*TEXT_FILTERS, "since", "until")}
+    values = {
+        name: args.get(name, "").strip()[:MAX_FILTER_CHARS] for name in (*TEXT_FILTERS, "since", "until")
+    }
     errors: dict[str, str] = {}
     since = _day(values["since"], "since", errors)
     until = _day(values["until"], "until", errors)
-    where = AuditFilter(**{name: values[name] or None for name in TEXT_FILTERS},
-                        since=since, until=until + timedelta(days=1) if until else None)
+    where = AuditFilter(
+        **{name: values[name] or None for name in TEXT_FILTERS},
+        since=since,
+        until=until + timedelta(days=1) if until else None,
+    )
     query = AuditQuery(services())
     number = page_number(args)
     entries, total = query.search(where, offset=(number - 1) * PER_PAGE, limit=PER_PAGE)
@@ -37,9 +41,17 @@ def audit():
     if number > paging.pages:
         paging = Paging(paging.pages, PER_PAGE, total, paging.path, values)
         entries, total = query.search(where, offset=paging.offset, limit=PER_PAGE)
-    return render("admin/audit.html", "audit", 400 if errors else 200, entries=entries,
-                  paging=paging, first_last=paging.first_last(len(entries)), values=values,
-                  errors=errors, filtered=any(values.values()))
+    return render(
+        "admin/audit.html",
+        "audit",
+        400 if errors else 200,
+        entries=entries,
+        paging=paging,
+        first_last=paging.first_last(len(entries)),
+        values=values,
+        errors=errors,
+        filtered=any(values.values()),
+    )
 
 
 def _day(text: str, field: str, errors: dict[str, str]) -> datetime | None:
@@ -47,7 +59,7 @@ def _day(text: str, field: str, errors: dict[str, str]) -> datetime | None:
     if not text:
         return None
     try:
-        return datetime.combine(date.fromisoformat(text), time.min, tzinfo=timezone.utc)
+        return datetime.combine(date.fromisoformat(text), time.min, tzinfo=UTC)
     except ValueError:
         errors[field] = "Enter a date as YYYY-MM-DD."
         return None

@@ -9,16 +9,16 @@ user's identity is read fresh, so a demotion or a disable takes effect on the ne
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from flask import Blueprint, g, redirect, request
 
-from gateway.http.adminapi.base import Principal, principal_for
 from gateway.admin.errors import AdminError
-from gateway.sso.sessions import SessionRecord
+from gateway.http.adminapi.base import Principal, principal_for
 from gateway.http.pages.browser import FORM_EXPIRED, csrf_ok, csrf_token, error_page, page, signed_in
 from gateway.http.pages.nexturl import login_url
+from gateway.sso.sessions import SessionRecord
 
 bp = Blueprint("admin_ui", __name__, url_prefix="/admin")
 NOT_ADMIN = "This page is for administrators. Your account does not have the admin role."
@@ -71,6 +71,7 @@ def admin_page(view: Callable) -> Callable:
     """Decorator: the view needs a signed-in admin. Anonymous browsers go to the sign-in page
     (and come back); signed-in non-admins get a 403 page; a POST without this session's CSRF
     token gets a 403 page and changes nothing."""
+
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         session = signed_in()
@@ -87,19 +88,20 @@ def admin_page(view: Callable) -> Callable:
             return error_page(403, FORM_EXPIRED)
         g.admin_caller = Caller(session, principal, csrf_token(session))
         return view(*args, **kwargs)
+
     return wrapped
 
 
 def render(template: str, section: str, status: int = 200, **context):
     """An admin page in the admin layout, with ``section`` marked current in the navigation."""
     me = caller()
-    return page(template, status, sections=SECTIONS, current=section, me=me.principal,
-                csrf=me.csrf, **context)
+    return page(
+        template, status, sections=SECTIONS, current=section, me=me.principal, csrf=me.csrf, **context
+    )
 
 
 def admin_error(error: AdminError):
     """An AdminError no view handled: a page with its status and message."""
     if g.get("admin_caller") is not None:
-        return render("admin/error.html", "", error.status, error_status=error.status,
-                      message=error.message)
+        return render("admin/error.html", "", error.status, error_status=error.status, message=error.message)
     return error_page(error.status, error.message)

@@ -26,15 +26,18 @@ MAX_FIELD_CHARS = 512
 def explain():
     """The two forms, and the explanation the query string asks for."""
     args = request.args
-    values = {name: args.get(name, "").strip()[:MAX_FIELD_CHARS]
-              for name in ("user", "mode", "provider", "username", "groups")}
+    values = {
+        name: args.get(name, "").strip()[:MAX_FIELD_CHARS]
+        for name in ("user", "mode", "provider", "username", "groups")
+    }
     svc = services()
     admin = MappingAdmin(svc)
     result, errors, status = None, {}, 200
     try:
         if values["mode"] == "identity" and values["username"]:
-            result = admin.explain_identity(values["provider"], values["username"],
-                                            forms.names(values["groups"]))
+            result = admin.explain_identity(
+                values["provider"], values["username"], forms.names(values["groups"])
+            )
         elif values["mode"] == "identity":
             errors = {"username": "Enter a username."}
             status = 400
@@ -43,9 +46,14 @@ def explain():
     except AdminError as refused:
         field = "username" if values["mode"] == "identity" else "user"
         errors, status = {field: forms.sentence(refused.message)}, refused.status
-    return render("admin/explain.html", "explain", status, values=values, errors=errors,
-                  result=result,
-                  answer_json=json.dumps(result["answer"], indent=2) if result and result["answer"]
-                  else None,
-                  usernames=[p.username for p in People(svc).all()],
-                  providers=[p.id for p in svc.config.providers])
+    return render(
+        "admin/explain.html",
+        "explain",
+        status,
+        values=values,
+        errors=errors,
+        result=result,
+        answer_json=json.dumps(result["answer"], indent=2) if result and result["answer"] else None,
+        usernames=[p.username for p in People(svc).all()],
+        providers=[p.id for p in svc.config.providers],
+    )

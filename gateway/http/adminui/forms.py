@@ -5,7 +5,8 @@ form, so the page can show it next to that input."""
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from marshmallow import ValidationError
 
@@ -69,8 +70,10 @@ def metadata(text: str | None) -> dict[str, Any]:
 
 def metadata_text(values: dict[str, Any]) -> str:
     """The inverse of :func:`metadata`, for showing stored values in the form."""
+
     def shown(value: Any) -> str:
         return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
     return "\n".join(f"{key} = {shown(value)}" for key, value in values.items())
 
 
@@ -93,8 +96,7 @@ def validation_errors(error: ValidationError) -> dict[str, str]:
     return found or {GENERAL: sentence(str(messages))}
 
 
-def admin_errors(error: AdminError, fields: Iterable[str], fallback: str | None = None
-                 ) -> dict[str, str]:
+def admin_errors(error: AdminError, fields: Iterable[str], fallback: str | None = None) -> dict[str, str]:
     """An AdminError as a message for the field it names, when that field is on the form;
     else for ``fallback`` (a field that stands for the rest), else for the whole form."""
     fields = set(fields)

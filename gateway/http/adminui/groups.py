@@ -12,8 +12,12 @@ from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
 from gateway.http.pages.browser import services
 
-NOTICES = {"created": "The group was created.", "deleted": "The group was deleted.",
-           "added": "The member was added.", "removed": "The member was removed."}
+NOTICES = {
+    "created": "The group was created.",
+    "deleted": "The group was deleted.",
+    "added": "The member was added.",
+    "removed": "The member was removed.",
+}
 
 
 @bp.get("/groups")
@@ -26,11 +30,12 @@ def groups():
 @bp.post("/groups")
 @admin_page
 def create_group():
-    values = {"name": request.form.get("name", "").strip(),
-              "description": request.form.get("description", "").strip()}
+    values = {
+        "name": request.form.get("name", "").strip(),
+        "description": request.form.get("description", "").strip(),
+    }
     try:
-        AdminGroups(services()).create(caller().username, values["name"],
-                                       values["description"] or None)
+        AdminGroups(services()).create(caller().username, values["name"], values["description"] or None)
     except AdminError as refused:
         return _list(values, forms.admin_errors(refused, ("name", "description")), refused.status)
     return redirect(url_for("admin_ui.group", name=values["name"], done="created"), 303)
@@ -53,8 +58,9 @@ def add_member(name: str):
             raise AdminError(400, "enter the username of a local user", "username")
         admin.add_member(caller().username, name, username)
     except AdminError as refused:  # (a vanished group: _detail's own lookup answers 404)
-        return _detail(admin, name, {"username": username},
-                       {"username": forms.sentence(refused.message)}, refused.status)
+        return _detail(
+            admin, name, {"username": username}, {"username": forms.sentence(refused.message)}, refused.status
+        )
     return redirect(url_for("admin_ui.group", name=name, done="added"), 303)
 
 
@@ -65,8 +71,7 @@ def remove_member(name: str, username: str):
     try:
         admin.remove_member(caller().username, name, username)
     except AdminError as refused:
-        return _detail(admin, name, {}, {forms.GENERAL: forms.sentence(refused.message)},
-                       refused.status)
+        return _detail(admin, name, {}, {forms.GENERAL: forms.sentence(refused.message)}, refused.status)
     return redirect(url_for("admin_ui.group", name=name, done="removed"), 303)
 
 
@@ -84,8 +89,13 @@ def delete_group(name: str):
     try:
         admin.delete(caller().username, name)
     except AdminError as refused:
-        return render("admin/group_delete.html", "groups", refused.status, group=group_view,
-                      error=forms.sentence(refused.message))
+        return render(
+            "admin/group_delete.html",
+            "groups",
+            refused.status,
+            group=group_view,
+            error=forms.sentence(refused.message),
+        )
     return redirect(url_for("admin_ui.groups", done="deleted"), 303)
 
 
@@ -95,17 +105,35 @@ def _list(values: dict | None = None, errors: dict | None = None, status: int = 
         found, unavailable = admin.list(), None
     except AdminError as refused:  # no local provider
         found, unavailable = [], forms.sentence(refused.message)
-    return render("admin/groups.html", "groups", status, groups=found, unavailable=unavailable,
-                  values=values or {}, errors=errors or {},
-                  notice=NOTICES.get(request.args.get("done", "")))
+    return render(
+        "admin/groups.html",
+        "groups",
+        status,
+        groups=found,
+        unavailable=unavailable,
+        values=values or {},
+        errors=errors or {},
+        notice=NOTICES.get(request.args.get("done", "")),
+    )
 
 
-def _detail(admin: AdminGroups, name: str, values: dict | None = None,
-            errors: dict | None = None, status: int = 200):
+def _detail(
+    admin: AdminGroups, name: str, values: dict | None = None, errors: dict | None = None, status: int = 200
+):
     group_view = admin.get(name)
     local_users = services().local_users
-    candidates = [view.username for view in local_users.list()
-                  if view.username not in group_view.members] if local_users else []
-    return render("admin/group.html", "groups", status, group=group_view, candidates=candidates,
-                  values=values or {}, errors=errors or {},
-                  notice=NOTICES.get(request.args.get("done", "")))
+    candidates = (
+        [view.username for view in local_users.list() if view.username not in group_view.members]
+        if local_users
+        else []
+    )
+    return render(
+        "admin/group.html",
+        "groups",
+        status,
+        group=group_view,
+        candidates=candidates,
+        values=values or {},
+        errors=errors or {},
+        notice=NOTICES.get(request.args.get("done", "")),
+    )

@@ -3,8 +3,9 @@ the links of the pager (``admin/_paging.html``). Anything unusable falls back to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 

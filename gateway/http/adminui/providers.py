@@ -42,20 +42,31 @@ def trial_login():
         return _page(values, errors, status=400)
     try:
         result = providerstatus.test_login(
-            services(), values["provider"], values["username"][:MAX_USERNAME_CHARS],
-            password[:MAX_PASSWORD_CHARS], actor=caller().username)
+            services(),
+            values["provider"],
+            values["username"][:MAX_USERNAME_CHARS],
+            password[:MAX_PASSWORD_CHARS],
+            actor=caller().username,
+        )
     except AdminError as refused:
-        return _page(values, forms.admin_errors(refused, ("provider", "username")),
-                     status=refused.status)
+        return _page(values, forms.admin_errors(refused, ("provider", "username")), status=refused.status)
     return _page(values, trial=result)
 
 
-def _page(values: dict | None = None, errors: dict | None = None, *, trial: dict | None = None,
-          status: int = 200):
+def _page(
+    values: dict | None = None, errors: dict | None = None, *, trial: dict | None = None, status: int = 200
+):
     svc = services()
     ldap = [p.id for p in svc.config.providers if p.type == "ldap"]
     answer = trial.get("answer") if trial else None
-    return render("admin/providers.html", "providers", status,
-                  statuses=providerstatus.status(svc), ldap_providers=ldap,
-                  values=values or {"provider": ldap[0] if ldap else ""}, errors=errors or {},
-                  trial=trial, answer_json=json.dumps(answer, indent=2) if answer else None)
+    return render(
+        "admin/providers.html",
+        "providers",
+        status,
+        statuses=providerstatus.status(svc),
+        ldap_providers=ldap,
+        values=values or {"provider": ldap[0] if ldap else ""},
+        errors=errors or {},
+        trial=trial,
+        answer_json=json.dumps(answer, indent=2) if answer else None,
+    )

@@ -25,14 +25,14 @@ def roles():
 @bp.post("/roles")
 @admin_page
 def create_role():
-    values = {"roleName": request.form.get("roleName", "").strip(),
-              "description": request.form.get("description", "").strip()}
+    values = {
+        "roleName": request.form.get("roleName", "").strip(),
+        "description": request.form.get("description", "").strip(),
+    }
     try:
-        AdminRoles(services()).create(caller().username, values["roleName"],
-                                      values["description"] or None)
+        AdminRoles(services()).create(caller().username, values["roleName"], values["description"] or None)
     except AdminError as refused:
-        return _list(values, forms.admin_errors(refused, ("roleName", "description")),
-                     refused.status)
+        return _list(values, forms.admin_errors(refused, ("roleName", "description")), refused.status)
     return redirect(url_for("admin_ui.roles", done="created"), 303)
 
 
@@ -50,16 +50,34 @@ def delete_role(name: str):
     try:
         warnings = admin.delete(caller().username, name, force=request.form.get("force") == "1")
     except AdminError as refused:
-        return render("admin/role_delete.html", "roles", refused.status, role=role,
-                      error=forms.sentence(refused.message))
+        return render(
+            "admin/role_delete.html",
+            "roles",
+            refused.status,
+            role=role,
+            error=forms.sentence(refused.message),
+        )
     notice = f"The role {name} was deleted from the catalogue."
     return _list(notice=notice, warnings=[forms.sentence(w) for w in warnings])
 
 
-def _list(values: dict | None = None, errors: dict | None = None, status: int = 200, *,
-          notice: str | None = None, warnings: list[str] | None = None):
+def _list(
+    values: dict | None = None,
+    errors: dict | None = None,
+    status: int = 200,
+    *,
+    notice: str | None = None,
+    warnings: list[str] | None = None,
+):
     admin = AdminRoles(services())
-    return render("admin/roles.html", "roles", status, roles=admin.list(),
-                  admin_role=admin.admin_role, values=values or {}, errors=errors or {},
-                  notice=notice or NOTICES.get(request.args.get("done", "")),
-                  warnings=warnings or [])
+    return render(
+        "admin/roles.html",
+        "roles",
+        status,
+        roles=admin.list(),
+        admin_role=admin.admin_role,
+        values=values or {},
+        errors=errors or {},
+        notice=notice or NOTICES.get(request.args.get("done", "")),
+        warnings=warnings or [],
+    )

@@ -8,8 +8,9 @@ The simple form covers the everyday rule ("members of group X get roles Y and qu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -25,8 +26,7 @@ CHECKS = {
     "provider": "Everyone from providers",
     "all": "Everyone",
 }
-KINDS = {"grant": "Grants roles and a quota",
-         "require": "Refuses everyone else (require)"}
+KINDS = {"grant": "Grants roles and a quota", "require": "Refuses everyone else (require)"}
 RULE_FIELDS = ("name", "kind", "who", "values", "roles", "maxStorageMB")
 MAX_YAML_CHARS = 12_000  # the form's body limit is 20 KiB
 
@@ -45,8 +45,9 @@ def rule_from_form(form: Mapping[str, str]) -> dict[str, Any]:
     values = forms.names(form.get("values", ""))
     if who != "all" and not values:
         raise forms.FormProblem("values", "Name at least one.")
-    condition: dict[str, Any] = {"all": True} if who == "all" else \
-        {who: values[0] if len(values) == 1 else values}
+    condition: dict[str, Any] = (
+        {"all": True} if who == "all" else {who: values[0] if len(values) == 1 else values}
+    )
     rule: dict[str, Any] = {"name": name, "match" if kind == "grant" else "require": condition}
     if kind == "grant":
         roles = forms.names(form.get("roles", ""))
@@ -69,22 +70,19 @@ def rule_from_yaml(text: str, field: str = "rule") -> dict[str, Any]:
     except yaml.YAMLError as error:
         raise forms.FormProblem(field, "Not valid YAML: " + " ".join(str(error).split())) from None
     if not isinstance(data, dict):
-        raise forms.FormProblem(field, "Write the rule as a YAML mapping "
-                                       "(name:, match:, roles: …).")
+        raise forms.FormProblem(field, "Write the rule as a YAML mapping (name:, match:, roles: …).")
     return data
 
 
 def rule_yaml(rule: Mapping[str, Any]) -> str:
     """A rule of a document as YAML for its edit form."""
-    return yaml.safe_dump(dict(rule), sort_keys=False, allow_unicode=True,
-                          default_flow_style=False)
+    return yaml.safe_dump(dict(rule), sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
 def rule_errors(error: AdminError) -> dict[str, str]:
     """A MappingAdmin refusal of a rule-level change, on the simple form's field it is about."""
     field = error.field or ""
-    target = {"rule.name": "name", "rule.roles": "roles",
-              "rule.maxStorageMB": "maxStorageMB"}.get(field)
+    target = {"rule.name": "name", "rule.roles": "roles", "rule.maxStorageMB": "maxStorageMB"}.get(field)
     if target is None and field.startswith(("rule.match", "rule.require")):
         target = "values"
     if target is None and field.startswith(("rule.roles[",)):
@@ -110,9 +108,15 @@ def rows(document: Mapping[str, Any]) -> list[RuleRow]:
         if not isinstance(rule, Mapping):
             continue
         kind = "require" if "require" in rule else "grant"
-        found.append(RuleRow(index, str(rule.get("name", "")), kind,
-                             describe_condition(rule.get(kind if kind == "require" else "match")),
-                             describe_grants(rule)))
+        found.append(
+            RuleRow(
+                index,
+                str(rule.get("name", "")),
+                kind,
+                describe_condition(rule.get(kind if kind == "require" else "match")),
+                describe_grants(rule),
+            )
+        )
     return found
 
 
@@ -141,8 +145,9 @@ def describe_grants(rule: Mapping[str, Any]) -> str:
         parts.append("roles " + _listed(rule["roles"]))
     if "maxStorageMB" in rule:
         quota = rule["maxStorageMB"]
-        parts.append(f"{quota:,} MB" if isinstance(quota, int) and not isinstance(quota, bool)
-                     else str(quota))
+        parts.append(
+            f"{quota:,} MB" if isinstance(quota, int) and not isinstance(quota, bool) else str(quota)
+        )
     for key, value in (rule.get("metadata") or {}).items():
         parts.append(f"{key} = {value}")
     return "; ".join(parts) or "—"

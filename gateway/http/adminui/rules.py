@@ -19,9 +19,13 @@ from gateway.http.adminui import forms, ruleform
 from gateway.http.adminui.base import admin_page, bp, caller, render
 from gateway.http.pages.browser import services
 
-NOTICES = {"added": "The rule was added.", "saved": "The policy was saved.",
-           "replaced": "The rule was changed.", "deleted": "The rule was deleted.",
-           "moved": "The rule was moved."}
+NOTICES = {
+    "added": "The rule was added.",
+    "saved": "The policy was saved.",
+    "replaced": "The rule was changed.",
+    "deleted": "The rule was deleted.",
+    "moved": "The rule was moved.",
+}
 
 
 @bp.get("/rules")
@@ -42,15 +46,16 @@ def add_rule():
         if request.form.get("action") == "preview":
             state = admin.current()
             document, _ = mappingdoc.insert_rule(state["document"], rule, None)
-            return _page(admin, rule_values=values, preview=admin.dry_run(document),
-                         preview_of="the new rule")
+            return _page(
+                admin, rule_values=values, preview=admin.dry_run(document), preview_of="the new rule"
+            )
         admin.add_rule(caller().username, rule, None, _expected())
     except forms.FormProblem as problem:
-        return _page(admin, rule_values=values, rule_errors={problem.field: problem.message},
-                     status=400)
+        return _page(admin, rule_values=values, rule_errors={problem.field: problem.message}, status=400)
     except AdminError as refused:
-        return _page(admin, rule_values=values, rule_errors=ruleform.rule_errors(refused),
-                     status=refused.status)
+        return _page(
+            admin, rule_values=values, rule_errors=ruleform.rule_errors(refused), status=refused.status
+        )
     return redirect(url_for("admin_ui.rules", done="added"), 303)
 
 
@@ -68,14 +73,14 @@ def save_document():
         except ValueError as invalid:
             raise forms.FormProblem("document", forms.sentence(str(invalid))) from None
         if request.form.get("action") == "preview":
-            return _page(admin, document_text=text, preview=admin.dry_run(document),
-                         preview_of="this policy")
+            return _page(admin, document_text=text, preview=admin.dry_run(document), preview_of="this policy")
         admin.save(caller().username, document, _expected())
     except forms.FormProblem as problem:
         return _page(admin, document_text=text, document_error=problem.message, status=400)
     except AdminError as refused:
-        return _page(admin, document_text=text, document_error=forms.sentence(refused.message),
-                     status=refused.status)
+        return _page(
+            admin, document_text=text, document_error=forms.sentence(refused.message), status=refused.status
+        )
     return redirect(url_for("admin_ui.rules", done="saved"), 303)
 
 
@@ -104,8 +109,7 @@ def replace_rule(name: str):
     except AdminError as refused:
         if refused.status == 404:
             raise
-        return _rule_page(admin, name, text, error=forms.sentence(refused.message),
-                          status=refused.status)
+        return _rule_page(admin, name, text, error=forms.sentence(refused.message), status=refused.status)
     renamed = rule.get("name") if isinstance(rule.get("name"), str) else name
     return redirect(url_for("admin_ui.rules", done="replaced", _anchor=f"rule-{renamed}"), 303)
 
@@ -147,12 +151,20 @@ def delete_rule(name: str):
         if refused.status == 404:
             raise
         state = admin.current()
-        return render("admin/rule_delete.html", "rules", refused.status, name=name, state=state,
-                      preview=None, error=forms.sentence(refused.message))
+        return render(
+            "admin/rule_delete.html",
+            "rules",
+            refused.status,
+            name=name,
+            state=state,
+            preview=None,
+            error=forms.sentence(refused.message),
+        )
     return redirect(url_for("admin_ui.rules", done="deleted"), 303)
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
 
 def _expected() -> int | None:
     """The policy version the posted form was based on."""
@@ -167,29 +179,61 @@ def _rule(state: dict[str, Any], name: str) -> dict[str, Any]:
     raise AdminError(404, f"no rule {name!r}")
 
 
-def _page(admin: MappingAdmin, *, status: int = 200, rule_values: dict | None = None,
-          rule_errors: dict | None = None, document_text: str | None = None,
-          document_error: str | None = None, preview: dict | None = None,
-          preview_of: str | None = None, general_error: str | None = None):
+def _page(
+    admin: MappingAdmin,
+    *,
+    status: int = 200,
+    rule_values: dict | None = None,
+    rule_errors: dict | None = None,
+    document_text: str | None = None,
+    document_error: str | None = None,
+    preview: dict | None = None,
+    preview_of: str | None = None,
+    general_error: str | None = None,
+):
     state = admin.current()
     document = state["document"]
     return render(
-        "admin/rules.html", "rules", status, state=state, rows=ruleform.rows(document),
-        defaults=document, checks=ruleform.CHECKS, kinds=ruleform.KINDS,
+        "admin/rules.html",
+        "rules",
+        status,
+        state=state,
+        rows=ruleform.rows(document),
+        defaults=document,
+        checks=ruleform.CHECKS,
+        kinds=ruleform.KINDS,
         # Every field present: Jinja falls back to dict attributes (e.g. .values) for a
         # missing key.
-        rule_values=rule_values or {**dict.fromkeys(ruleform.RULE_FIELDS, ""),
-                                    "kind": "grant", "who": "group"},
+        rule_values=rule_values
+        or {**dict.fromkeys(ruleform.RULE_FIELDS, ""), "kind": "grant", "who": "group"},
         rule_errors=rule_errors or {},
-        document_text=mappingdoc.policy_yaml(document) if document_text is None
-        else document_text,
-        document_error=document_error, preview=preview, preview_of=preview_of,
-        general_error=general_error, notice=NOTICES.get(request.args.get("done", "")))
+        document_text=mappingdoc.policy_yaml(document) if document_text is None else document_text,
+        document_error=document_error,
+        preview=preview,
+        preview_of=preview_of,
+        general_error=general_error,
+        notice=NOTICES.get(request.args.get("done", "")),
+    )
 
 
-def _rule_page(admin: MappingAdmin, name: str, text: str, *, preview: dict | None = None,
-               error: str | None = None, status: int = 200):
+def _rule_page(
+    admin: MappingAdmin,
+    name: str,
+    text: str,
+    *,
+    preview: dict | None = None,
+    error: str | None = None,
+    status: int = 200,
+):
     state = admin.current()
     _rule(state, name)
-    return render("admin/rule_edit.html", "rules", status, name=name, state=state, text=text,
-                  preview=preview, error=error)
+    return render(
+        "admin/rule_edit.html",
+        "rules",
+        status,
+        name=name,
+        state=state,
+        text=text,
+        preview=preview,
+        error=error,
+    )

@@ -15,7 +15,12 @@ def overview():
     svc = services()
     people = People(svc)
     everyone = people.all()
-    return render("admin/overview.html", "", total=len(everyone),
-                  disabled=sum(1 for person in everyone if not person.enabled),
-                  admins=sorted(people.admins()), mapping_source=svc.config.mapping_source,
-                  role=svc.config.admin.role)
+    return render(
+        "admin/overview.html",
+        "",
+        total=len(everyone),
+        disabled=sum(1 for person in everyone if not person.enabled),
+        admins=sorted(people.admins()),
+        mapping_source=svc.config.mapping_source,
+        role=svc.config.admin.role,
+    )

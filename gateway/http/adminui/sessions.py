@@ -45,8 +45,7 @@ def revoke_user_sessions():
     username = request.form.get("username", "").strip()[:200]
     if not username:
         return _list(error="Enter a username.", status=400)
-    count = AdminSessions(services()).revoke_user(caller().username, username,
-                                                  keep=caller().session.id)
+    count = AdminSessions(services()).revoke_user(caller().username, username, keep=caller().session.id)
     return redirect(url_for("admin_ui.sessions", user=username, done="user", count=count), 303)
 
 
@@ -65,8 +64,12 @@ def revoke_all_sessions():
 
 def _back(done: str) -> str:
     """The list the form was posted from, with a notice."""
-    return url_for("admin_ui.sessions", user=request.form.get("user") or None,
-                   ended=request.form.get("ended") or None, done=done)
+    return url_for(
+        "admin_ui.sessions",
+        user=request.form.get("user") or None,
+        ended=request.form.get("ended") or None,
+        done=done,
+    )
 
 
 def _list(error: str | None = None, status: int = 200):
@@ -77,19 +80,32 @@ def _list(error: str | None = None, status: int = 200):
     admin = AdminSessions(services())
     query = {"username": username or None, "include_ended": ended, "limit": PER_PAGE}
     shown, total = admin.list(offset=(number - 1) * PER_PAGE, **query)
-    paging = Paging(number, PER_PAGE, total, "/admin/sessions",
-                    {"user": username, "ended": "1" if ended else ""})
+    paging = Paging(
+        number, PER_PAGE, total, "/admin/sessions", {"user": username, "ended": "1" if ended else ""}
+    )
     if number > paging.pages:  # past the end: show the last page
         paging = Paging(paging.pages, PER_PAGE, total, paging.path, paging.params)
         shown, total = admin.list(offset=paging.offset, **query)
-    return render("admin/sessions.html", "sessions", status, sessions=shown, paging=paging,
-                  first_last=paging.first_last(len(shown)), user=username, ended=ended,
-                  mine=caller().session.id, error=error, notice=_notice())
+    return render(
+        "admin/sessions.html",
+        "sessions",
+        status,
+        sessions=shown,
+        paging=paging,
+        first_last=paging.first_last(len(shown)),
+        user=username,
+        ended=ended,
+        mine=caller().session.id,
+        error=error,
+        notice=_notice(),
+    )
 
 
 def _notice() -> str | None:
     done, count = request.args.get("done", ""), request.args.get("count", "")
     count = count if count.isascii() and count.isdigit() else "0"
-    return {"revoked": "The session was ended; its tokens no longer work.",
-            "user": f"{count} session(s) of this user were ended.",
-            "all": f"{count} session(s) were ended; yours in this browser was kept."}.get(done)
+    return {
+        "revoked": "The session was ended; its tokens no longer work.",
+        "user": f"{count} session(s) of this user were ended.",
+        "all": f"{count} session(s) were ended; yours in this browser was kept.",
+    }.get(done)

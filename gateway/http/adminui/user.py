@@ -14,15 +14,15 @@ import json
 from flask import redirect, request, url_for
 from marshmallow import ValidationError
 
-from gateway.http.adminapi import schemas
-from gateway.http.adminapi.users import detail
 from gateway.admin.errors import AdminError
 from gateway.admin.people import Person
+from gateway.admin.users import AdminUsers
+from gateway.http.adminapi import schemas
+from gateway.http.adminapi.users import detail
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
-from gateway.admin.users import AdminUsers
-from gateway.login.answer import build_answer
 from gateway.http.pages.browser import services
+from gateway.login.answer import build_answer
 
 PROFILE_FIELDS = ("email", "displayName", "roles", "groups", "enabled")
 PASSWORD_FIELDS = ("newPassword", "confirmPassword")
@@ -49,26 +49,47 @@ def user(username: str):
 @admin_page
 def edit_profile(username: str):
     form = request.form
-    values = {"email": form.get("email", ""), "displayName": form.get("displayName", ""),
-              "roles": form.get("roles", ""), "groups": form.getlist("groups"),
-              "enabled": form.get("enabled") == "1"}
+    values = {
+        "email": form.get("email", ""),
+        "displayName": form.get("displayName", ""),
+        "roles": form.get("roles", ""),
+        "groups": form.getlist("groups"),
+        "enabled": form.get("enabled") == "1",
+    }
     users = AdminUsers(services())
     person = users.require(username)
     try:
-        data = schemas.UserUpdate().load({
-            "email": forms.optional(values["email"]),
-            "displayName": forms.optional(values["displayName"]),
-            "roles": forms.names(values["roles"]), "groups": values["groups"],
-            "enabled": values["enabled"]})
-        users.update(caller().username, username, email=data["email"],
-                     display_name=data["displayName"], roles=data["roles"],
-                     groups=data["groups"], enabled=data["enabled"])
+        data = schemas.UserUpdate().load(
+            {
+                "email": forms.optional(values["email"]),
+                "displayName": forms.optional(values["displayName"]),
+                "roles": forms.names(values["roles"]),
+                "groups": values["groups"],
+                "enabled": values["enabled"],
+            }
+        )
+        users.update(
+            caller().username,
+            username,
+            email=data["email"],
+            display_name=data["displayName"],
+            roles=data["roles"],
+            groups=data["groups"],
+            enabled=data["enabled"],
+        )
     except ValidationError as invalid:
-        return _page(users, person, "profile",
-                     forms.ordered(forms.validation_errors(invalid), PROFILE_FIELDS), values, 400)
+        return _page(
+            users,
+            person,
+            "profile",
+            forms.ordered(forms.validation_errors(invalid), PROFILE_FIELDS),
+            values,
+            400,
+        )
     except AdminError as refused:
-        return _page(users, person, "profile", forms.admin_errors(refused, PROFILE_FIELDS),
-                     values, refused.status)
+        return _page(
+            users, person, "profile", forms.admin_errors(refused, PROFILE_FIELDS), values, refused.status
+        )
     return _done(username, "updated")
 
 
@@ -87,8 +108,9 @@ def reset_password(username: str):
     except forms.FormProblem as problem:
         return _page(users, person, "password", {problem.field: problem.message}, {}, 400)
     except AdminError as refused:
-        return _page(users, person, "password", forms.admin_errors(refused, PASSWORD_FIELDS),
-                     {}, refused.status)
+        return _page(
+            users, person, "password", forms.admin_errors(refused, PASSWORD_FIELDS), {}, refused.status
+        )
     return _done(username, "password")
 
 
@@ -98,8 +120,10 @@ def set_values(username: str):
     """The per-user storage quota and other answer values (replacing the stored ones)."""
     users = AdminUsers(services())
     person = users.require(username)
-    values = {"maxStorageMB": request.form.get("maxStorageMB", ""),
-              "metadata": request.form.get("metadata", "")}
+    values = {
+        "maxStorageMB": request.form.get("maxStorageMB", ""),
+        "metadata": request.form.get("metadata", ""),
+    }
     try:
         chosen = forms.metadata(values["metadata"])
         if "maxStorageMB" in chosen:
@@ -111,9 +135,14 @@ def set_values(username: str):
     except forms.FormProblem as problem:
         return _page(users, person, "values", {problem.field: problem.message}, values, 400)
     except AdminError as refused:
-        return _page(users, person, "values",
-                     forms.admin_errors(refused, VALUES_FIELDS, fallback="metadata"),
-                     values, refused.status)
+        return _page(
+            users,
+            person,
+            "values",
+            forms.admin_errors(refused, VALUES_FIELDS, fallback="metadata"),
+            values,
+            refused.status,
+        )
     return _done(username, "values")
 
 
@@ -127,8 +156,7 @@ def set_status(username: str):
     try:
         users.update(caller().username, username, enabled=enabled)
     except AdminError as refused:
-        return _page(users, person, "status", {forms.GENERAL: refused.message}, {},
-                     refused.status)
+        return _page(users, person, "status", {forms.GENERAL: refused.message}, {}, refused.status)
     return _done(username, "enabled" if enabled else "disabled")
 
 
@@ -153,21 +181,29 @@ def delete(username: str):
 
 
 def _confirm(users: AdminUsers, person: Person, error: str | None = None, status: int = 200):
-    return render("admin/user_delete.html", "users", status, user=detail(users, person),
-                  error=error)
+    return render("admin/user_delete.html", "users", status, user=detail(users, person), error=error)
 
 
 def _done(username: str, what: str):
     return redirect(url_for("admin_ui.user", username=username, done=what), 303)
 
 
-def _page(users: AdminUsers, person: Person, failed: str | None = None,
-          errors: dict | None = None, values: dict | None = None, status: int = 200):
+def _page(
+    users: AdminUsers,
+    person: Person,
+    failed: str | None = None,
+    errors: dict | None = None,
+    values: dict | None = None,
+    status: int = 200,
+):
     """The detail page; after a refused form, that form shows the errors and what was typed."""
     svc = services()
     evaluation = users.people.evaluation(person)
-    answer = build_answer(person.username, evaluation) \
-        if evaluation is not None and not evaluation.denied else None
+    answer = (
+        build_answer(person.username, evaluation)
+        if evaluation is not None and not evaluation.denied
+        else None
+    )
     metadata = users.metadata(person.username) if person.local is not None else {}
     local_users = svc.local_users
     stored = {
@@ -177,14 +213,21 @@ def _page(users: AdminUsers, person: Person, failed: str | None = None,
         "groups": list(person.local.groups) if person.local else [],
         "enabled": person.enabled,
         "maxStorageMB": metadata.get("maxStorageMB", ""),
-        "metadata": forms.metadata_text({k: v for k, v in metadata.items()
-                                         if k != "maxStorageMB"}),
+        "metadata": forms.metadata_text({k: v for k, v in metadata.items() if k != "maxStorageMB"}),
     }
     return render(
-        "admin/user.html", "users", status, user=detail(users, person), person=person,
-        evaluation=evaluation, answer_json=json.dumps(answer, indent=2) if answer else None,
-        values={**stored, **(values or {})}, failed=failed, errors=errors or {},
+        "admin/user.html",
+        "users",
+        status,
+        user=detail(users, person),
+        person=person,
+        evaluation=evaluation,
+        answer_json=json.dumps(answer, indent=2) if answer else None,
+        values={**stored, **(values or {})},
+        failed=failed,
+        errors=errors or {},
         all_groups=[name for name, _ in local_users.list_groups()] if local_users else [],
         is_self=person.username == caller().username,
         password_min=local_users.policy.min_length if local_users else 0,
-        notice=NOTICES.get(request.args.get("done", "")))
+        notice=NOTICES.get(request.args.get("done", "")),
+    )

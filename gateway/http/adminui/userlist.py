@@ -5,9 +5,10 @@ default for anything it does not understand (a hand-edited or stale link still s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from gateway.admin.people import People, Person
@@ -25,7 +26,7 @@ STATUSES = {"": "Any status", "enabled": "Enabled", "disabled": "Disabled"}
 PER_PAGE = (10, 25, 50, 100)
 DEFAULT_PER_PAGE = 25
 MAX_FILTER_CHARS = 200
-_FLOOR = datetime.min.replace(tzinfo=timezone.utc)
+_FLOOR = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -41,17 +42,19 @@ class Query:
     per_page: int = DEFAULT_PER_PAGE
 
     @classmethod
-    def from_args(cls, args: Mapping[str, str]) -> "Query":
+    def from_args(cls, args: Mapping[str, str]) -> Query:
         """The query of a request's arguments, with defaults for anything unusable."""
         sort = args.get("sort", "userName")
         status = args.get("status", "")
         per_page = _number(args.get("per_page"), DEFAULT_PER_PAGE)
-        return cls(q=args.get("q", "")[:MAX_FILTER_CHARS].strip(),
-                   provider=args.get("provider", "")[:64],
-                   status=status if status in STATUSES else "",
-                   sort=sort if sort in SORTS else "userName",
-                   page=max(1, _number(args.get("page"), 1)),
-                   per_page=per_page if per_page in PER_PAGE else DEFAULT_PER_PAGE)
+        return cls(
+            q=args.get("q", "")[:MAX_FILTER_CHARS].strip(),
+            provider=args.get("provider", "")[:64],
+            status=status if status in STATUSES else "",
+            sort=sort if sort in SORTS else "userName",
+            page=max(1, _number(args.get("page"), 1)),
+            per_page=per_page if per_page in PER_PAGE else DEFAULT_PER_PAGE,
+        )
 
     def link(self, **changes: Any) -> str:
         """The list's URL with some parameters changed (defaults left out)."""
@@ -110,17 +113,18 @@ def listing(people: People, query: Query) -> Listing:
     """The page of users ``query`` asks for; a page past the end shows the last page."""
     matching = [person for person in people.all() if _matches(person, query)]
     key = query.sort.lstrip("-")
-    sort_value = {"userName": lambda p: p.username,
-                  "createdAt": lambda p: (_aware(p.created_at), p.username),
-                  "lastLoginAt": lambda p: (_aware(p.last_login_at), p.username)}[key]
+    sort_value = {
+        "userName": lambda p: p.username,
+        "createdAt": lambda p: (_aware(p.created_at), p.username),
+        "lastLoginAt": lambda p: (_aware(p.last_login_at), p.username),
+    }[key]
     matching.sort(key=sort_value, reverse=query.sort.startswith("-"))
     pages = max(1, -(-len(matching) // query.per_page))
     if query.page > pages:
         query = Query(**{**query.__dict__, "page": pages})
     start = (query.page - 1) * query.per_page
-    shown = matching[start:start + query.per_page]
-    return Listing([Row(person, people.evaluation(person)) for person in shown],
-                   len(matching), query)
+    shown = matching[start : start + query.per_page]
+    return Listing([Row(person, people.evaluation(person)) for person in shown], len(matching), query)
 
 
 def _matches(person: Person, query: Query) -> bool:
@@ -132,15 +136,18 @@ def _matches(person: Person, query: Query) -> bool:
         return True
     needle = query.q.casefold()
     identity = person.identity
-    texts = (person.username, identity.email if identity else None,
-             identity.display_name if identity else None)
+    texts = (
+        person.username,
+        identity.email if identity else None,
+        identity.display_name if identity else None,
+    )
     return any(needle in text.casefold() for text in texts if text)
 
 
 def _aware(value: datetime | None) -> datetime:
     if value is None:
         return _FLOOR
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _number(text: str | None, default: int) -> int:

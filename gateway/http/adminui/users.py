@@ -7,18 +7,17 @@ from __future__ import annotations
 from flask import redirect, request, url_for
 from marshmallow import ValidationError
 
-from gateway.http.adminapi import schemas
 from gateway.admin.errors import AdminError
+from gateway.admin.users import AdminUsers
+from gateway.http.adminapi import schemas
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
 from gateway.http.adminui.userlist import PER_PAGE, SORTS, STATUSES, Query, listing
-from gateway.admin.users import AdminUsers
 from gateway.http.pages.browser import services
 from providers.local.policy import PasswordRejected
 
 CREATE_FIELDS = ("userName", "password", "email", "displayName", "roles", "groups")
-NOTICES = {"deleted": "The user was deleted. Their sessions, tokens and app passwords no "
-                      "longer work."}
+NOTICES = {"deleted": "The user was deleted. Their sessions, tokens and app passwords no longer work."}
 
 
 @bp.get("/users")
@@ -28,10 +27,17 @@ def users():
     svc = services()
     query = Query.from_args(request.args)
     found = listing(AdminUsers(svc).people, query)
-    return render("admin/users.html", "users", listing=found, query=found.query, sorts=SORTS,
-                  statuses=STATUSES, per_page_choices=PER_PAGE,
-                  providers=[p.id for p in svc.config.providers],
-                  notice=NOTICES.get(request.args.get("done", "")))
+    return render(
+        "admin/users.html",
+        "users",
+        listing=found,
+        query=found.query,
+        sorts=SORTS,
+        statuses=STATUSES,
+        per_page_choices=PER_PAGE,
+        providers=[p.id for p in svc.config.providers],
+        notice=NOTICES.get(request.args.get("done", "")),
+    )
 
 
 @bp.get("/new-user")
@@ -47,36 +53,54 @@ def create_user():
     """Create a local user from the form; on a refusal show the form again with the message
     next to its field and what was typed (except the password)."""
     form = request.form
-    values = {"userName": form.get("userName", "").strip(), "email": form.get("email", ""),
-              "displayName": form.get("displayName", ""), "roles": form.get("roles", ""),
-              "groups": form.getlist("groups")}
-    missing = {name: message for name, message in (("userName", "Enter a username."),
-                                                   ("password", "Enter a password."))
-               if not (values["userName"] if name == "userName" else form.get("password"))}
+    values = {
+        "userName": form.get("userName", "").strip(),
+        "email": form.get("email", ""),
+        "displayName": form.get("displayName", ""),
+        "roles": form.get("roles", ""),
+        "groups": form.getlist("groups"),
+    }
+    missing = {
+        name: message
+        for name, message in (("userName", "Enter a username."), ("password", "Enter a password."))
+        if not (values["userName"] if name == "userName" else form.get("password"))
+    }
     if missing:
         return _form(values, missing, 400)
     errors: dict[str, str] = {}
     try:
-        data = schemas.UserCreate().load({
-            "userName": values["userName"], "password": form.get("password", ""),
-            "email": forms.optional(values["email"]),
-            "displayName": forms.optional(values["displayName"]),
-            "roles": forms.names(values["roles"]) or None, "groups": values["groups"]})
+        data = schemas.UserCreate().load(
+            {
+                "userName": values["userName"],
+                "password": form.get("password", ""),
+                "email": forms.optional(values["email"]),
+                "displayName": forms.optional(values["displayName"]),
+                "roles": forms.names(values["roles"]) or None,
+                "groups": values["groups"],
+            }
+        )
     except ValidationError as invalid:
         errors = forms.validation_errors(invalid)
     local_users = services().local_users
     try:  # the password policy too, so that every problem is shown at once
         if local_users is not None:
-            local_users.policy.check(form.get("password", ""), values["userName"],
-                                     forms.optional(values["email"]))
+            local_users.policy.check(
+                form.get("password", ""), values["userName"], forms.optional(values["email"])
+            )
     except PasswordRejected as rejected:
         errors.setdefault("password", forms.sentence(str(rejected)))
     if errors:
         return _form(values, forms.ordered(errors, CREATE_FIELDS), 400)
     try:
         person = AdminUsers(services()).create(
-            caller().username, data["userName"], data["password"], email=data["email"],
-            display_name=data["displayName"], roles=data["roles"], groups=data["groups"])
+            caller().username,
+            data["userName"],
+            data["password"],
+            email=data["email"],
+            display_name=data["displayName"],
+            roles=data["roles"],
+            groups=data["groups"],
+        )
     except AdminError as refused:
         return _form(values, forms.admin_errors(refused, CREATE_FIELDS), refused.status)
     return redirect(url_for("admin_ui.user", username=person.username, done="created"), 303)
@@ -85,6 +109,13 @@ def create_user():
 def _form(values: dict | None = None, errors: dict | None = None, status: int = 200):
     local_users = services().local_users
     groups = [name for name, _ in local_users.list_groups()] if local_users is not None else []
-    return render("admin/user_new.html", "users", status, values=values or {"groups": []},
-                  errors=errors or {}, all_groups=groups, can_create=local_users is not None,
-                  password_min=local_users.policy.min_length if local_users is not None else 0)
+    return render(
+        "admin/user_new.html",
+        "users",
+        status,
+        values=values or {"groups": []},
+        errors=errors or {},
+        all_groups=groups,
+        can_create=local_users is not None,
+        password_min=local_users.policy.min_length if local_users is not None else 0,
+    )

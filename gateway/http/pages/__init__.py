@@ -7,16 +7,18 @@ import logging
 
 from flask import Blueprint, Flask, request
 
-from gateway.sso.service import UNAVAILABLE, SsoError
 from gateway.http.pages import account, login, sso_routes
 from gateway.http.pages.browser import OUTAGES, error_page
+from gateway.sso.service import UNAVAILABLE, SsoError
 
 log = logging.getLogger(__name__)
 
 # Every HTML page: nothing from elsewhere but images (provider logos), and no framing, except
 # the logout page, which sets its own frame-ancestors for the Registry (contract §3).
-PAGE_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
-               "base-uri 'none'; frame-ancestors 'none'")
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 def _page_headers(response):

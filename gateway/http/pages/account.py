@@ -10,15 +10,22 @@ from datetime import timedelta
 
 from flask import Blueprint, redirect, request
 
-from gateway.http.adminapi.base import principal_for
 from gateway.admin.errors import AdminError
 from gateway.admin.people import People
 from gateway.admin.users import AdminUsers
+from gateway.http.adminapi.base import principal_for
+from gateway.http.pages.browser import (
+    FORM_EXPIRED,
+    csrf_ok,
+    csrf_token,
+    error_page,
+    page,
+    services,
+    signed_in,
+)
 from gateway.login.answer import build_answer
 from gateway.login.apppasswords import AppPasswordError
 from gateway.sso.sessions import SessionRecord
-from gateway.http.pages.browser import (FORM_EXPIRED, csrf_ok, csrf_token, error_page, page, services,
-                                 signed_in)
 from providers.sql import utcnow
 
 bp = Blueprint("account", __name__)
@@ -47,8 +54,7 @@ def create_app_password():
         view, password = services().app_passwords.create(session.username, name, lifetime)
     except AppPasswordError as error:
         return _render(session, error=str(error), status=400)
-    services().audit.record("app_password_created", "ok", username=session.username,
-                            app_password=view.id)
+    services().audit.record("app_password_created", "ok", username=session.username, app_password=view.id)
     return _render(session, new_password=password, new_name=view.name, status=201)
 
 
@@ -60,8 +66,9 @@ def revoke_app_password(public_id: str):
     if not csrf_ok(session):
         return error_page(403, FORM_EXPIRED)
     if services().app_passwords.revoke(session.username, public_id[:32]):
-        services().audit.record("app_password_revoked", "ok", username=session.username,
-                                app_password=public_id[:32])
+        services().audit.record(
+            "app_password_revoked", "ok", username=session.username, app_password=public_id[:32]
+        )
     return redirect("/account", 303)
 
 
@@ -79,15 +86,16 @@ def change_password():
         field = "currentPassword" if not current else "newPassword"
         return _render(session, password_errors={field: "Enter this password."}, status=400)
     if new != confirm:
-        return _render(session, status=400, password_errors={
-            "confirmPassword": "The two new passwords are not the same."})
+        return _render(
+            session,
+            status=400,
+            password_errors={"confirmPassword": "The two new passwords are not the same."},
+        )
     try:
-        AdminUsers(services()).change_own_password(session.username, current, new,
-                                                   keep_session=session.id)
+        AdminUsers(services()).change_own_password(session.username, current, new, keep_session=session.id)
     except AdminError as refused:
         field = refused.field if refused.field in ("currentPassword", "newPassword") else "general"
-        return _render(session, password_errors={field: _sentence(refused.message)},
-                       status=refused.status)
+        return _render(session, password_errors={field: _sentence(refused.message)}, status=refused.status)
     return redirect("/account?done=password#change-password", 303)
 
 
@@ -110,12 +118,20 @@ def _render(session: SessionRecord, *, status: int = 200, **extra):
     app_passwords = svc.app_passwords.list(session.username)
     person = People(svc).get(session.username)
     extra.setdefault("password_errors", {})
-    return page("account.html", status, session=session, csrf=csrf_token(session),
-                answer_json=json.dumps(answer, indent=2) if answer else None,
-                app_passwords=app_passwords, now=utcnow(), is_admin=_is_admin(session),
-                provider_name=services().sso.display_name(session.provider),
-                local_password=person is not None and not person.read_only,
-                notice=NOTICES.get(request.args.get("done", "")), **extra)
+    return page(
+        "account.html",
+        status,
+        session=session,
+        csrf=csrf_token(session),
+        answer_json=json.dumps(answer, indent=2) if answer else None,
+        app_passwords=app_passwords,
+        now=utcnow(),
+        is_admin=_is_admin(session),
+        provider_name=services().sso.display_name(session.provider),
+        local_password=person is not None and not person.read_only,
+        notice=NOTICES.get(request.args.get("done", "")),
+        **extra,
+    )
 
 
 def _is_admin(session: SessionRecord) -> bool:

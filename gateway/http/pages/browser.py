@@ -37,10 +37,10 @@ from urllib.parse import quote, unquote
 from flask import current_app, render_template, request
 
 from gateway.config.file import origin_of
-from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.services import Services
-from gateway.sso.sessions import SessionRecord
 from gateway.sso.service import TRANSACTION_SECONDS, transaction_tag
+from gateway.sso.sessions import SessionRecord
+from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.storage.state import StoreUnavailable
 from providers.sql import utcnow
 
@@ -88,14 +88,24 @@ def transaction_cookie_name(state: str) -> str:
 def transaction_cookies() -> dict[str, str]:
     """This browser's login transaction cookies: name -> sealed value."""
     prefix = transaction_cookie_prefix()
-    return {name: value for name, value in request.cookies.items()
-            if name.startswith(prefix) and _TRANSACTION_TAG.fullmatch(name[len(prefix):])}
+    return {
+        name: value
+        for name, value in request.cookies.items()
+        if name.startswith(prefix) and _TRANSACTION_TAG.fullmatch(name[len(prefix) :])
+    }
 
 
 def set_transaction_cookie(response, state: str, sealed: str) -> None:
     """Hand the browser its sealed login transaction, for as long as the transaction lasts."""
-    response.set_cookie(transaction_cookie_name(state), sealed, max_age=TRANSACTION_SECONDS,
-                        path="/", secure=secure(), httponly=True, samesite="Lax")
+    response.set_cookie(
+        transaction_cookie_name(state),
+        sealed,
+        max_age=TRANSACTION_SECONDS,
+        path="/",
+        secure=secure(),
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 def expire_transaction_cookie(response, name: str) -> None:
@@ -121,26 +131,44 @@ def set_xauth_cookie(response, token: str, session: SessionRecord, token_lifetim
     svc = services()
     session_left = session.expires_at - utcnow()
     token_seconds = max(1, int(min(token_lifetime, session_left).total_seconds()))
-    response.set_cookie(XAUTH_COOKIE, xauth_value(token, svc.sso.logout_url),
-                        max_age=token_seconds, path="/", domain=svc.config.sso.cookie_domain,
-                        secure=secure(), httponly=False, samesite="Lax")
+    response.set_cookie(
+        XAUTH_COOKIE,
+        xauth_value(token, svc.sso.logout_url),
+        max_age=token_seconds,
+        path="/",
+        domain=svc.config.sso.cookie_domain,
+        secure=secure(),
+        httponly=False,
+        samesite="Lax",
+    )
 
 
 def set_session_cookie(response, session: SessionRecord) -> None:
     """Set the gateway's own (HttpOnly, MAC-signed) session cookie for what remains of
     ``session``."""
     session_seconds = max(1, int((session.expires_at - utcnow()).total_seconds()))
-    response.set_cookie(session_cookie_name(), f"{session.id}.{_mac(b'session', session.id)}",
-                        max_age=session_seconds, path="/", secure=secure(), httponly=True,
-                        samesite="Lax")
+    response.set_cookie(
+        session_cookie_name(),
+        f"{session.id}.{_mac(b'session', session.id)}",
+        max_age=session_seconds,
+        path="/",
+        secure=secure(),
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 def clear_login_cookies(response) -> None:
     """Expire both cookies with the same Domain and Path they were set with."""
-    response.delete_cookie(XAUTH_COOKIE, path="/", domain=services().config.sso.cookie_domain,
-                           secure=secure(), httponly=False, samesite="Lax")
-    response.delete_cookie(session_cookie_name(), path="/", secure=secure(), httponly=True,
-                           samesite="Lax")
+    response.delete_cookie(
+        XAUTH_COOKIE,
+        path="/",
+        domain=services().config.sso.cookie_domain,
+        secure=secure(),
+        httponly=False,
+        samesite="Lax",
+    )
+    response.delete_cookie(session_cookie_name(), path="/", secure=secure(), httponly=True, samesite="Lax")
 
 
 def binding_value() -> str:
@@ -151,16 +179,27 @@ def binding_value() -> str:
 
 
 def set_binding_cookie(response, value: str, max_age: int) -> None:
-    response.set_cookie(binding_cookie_name(), value, max_age=max_age, path="/",
-                        secure=secure(), httponly=True, samesite="Lax")
+    response.set_cookie(
+        binding_cookie_name(),
+        value,
+        max_age=max_age,
+        path="/",
+        secure=secure(),
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 def signed_in() -> SessionRecord | None:
     """The active SSO session of this browser, if any (its cookie's MAC must verify)."""
     value = request.cookies.get(session_cookie_name(), "")
     session_id, _, mac = value.partition(".")
-    if not session_id or len(value) > 256 or not value.isascii() \
-            or not hmac.compare_digest(mac.encode(), _mac(b"session", session_id).encode()):
+    if (
+        not session_id
+        or len(value) > 256
+        or not value.isascii()
+        or not hmac.compare_digest(mac.encode(), _mac(b"session", session_id).encode())
+    ):
         return None
     return services().sso.active_session(session_id)
 

@@ -16,14 +16,24 @@ import time
 from flask import Blueprint, make_response, redirect, request
 
 from gateway.admin.people import People
+from gateway.http.pages.browser import (
+    FORM_EXPIRED,
+    binding_value,
+    error_page,
+    login_form_ok,
+    login_form_token,
+    page,
+    services,
+    set_binding_cookie,
+    set_session_cookie,
+    set_xauth_cookie,
+    signed_in,
+)
+from gateway.http.pages.nexturl import safe_next
 from gateway.login.apppasswords import looks_like_app_password
 from gateway.login.federation import Denied
 from gateway.login.password import Throttled, password_login
 from gateway.sso.service import NOT_ALLOWED, UNAVAILABLE
-from gateway.http.pages.browser import (FORM_EXPIRED, binding_value, error_page, login_form_ok,
-                                 login_form_token, page, services, set_binding_cookie,
-                                 set_session_cookie, set_xauth_cookie, signed_in)
-from gateway.http.pages.nexturl import safe_next
 from providers.base import Identity, ProviderUnavailable
 
 bp = Blueprint("login", __name__)
@@ -34,8 +44,7 @@ MAX_USERNAME_CHARS = 512
 WRONG = "The username or password is not correct."
 MISSING = "Enter your username and your password."
 THROTTLED = "Too many failed sign-in attempts for this account. Wait a while and try again."
-APP_PASSWORD = ("App passwords are for the ddb command line. Sign in here with your account "
-                "password.")
+APP_PASSWORD = "App passwords are for the ddb command line. Sign in here with your account password."
 
 
 @bp.get("/login")
@@ -70,11 +79,9 @@ def submit():
         _log(username, None, 429, "throttled", started)
         return _form(429, THROTTLED, username, next_url, math.ceil(throttled.wait_seconds))
     except Denied as denied:
-        svc.audit.record("login", "denied", username=username[:127], path=PATH,
-                         reason=denied.reason)
+        svc.audit.record("login", "denied", username=username[:127], path=PATH, reason=denied.reason)
         _log(username, None, denied.status, denied.reason, started)
-        return _form(denied.status, WRONG if denied.status == 401 else NOT_ALLOWED, username,
-                     next_url)
+        return _form(denied.status, WRONG if denied.status == 401 else NOT_ALLOWED, username, next_url)
     except ProviderUnavailable as error:
         _log(username, error.provider_id, 503, "unavailable", started)
         return _form(503, UNAVAILABLE, username, next_url, 5)
@@ -106,15 +113,26 @@ def _target(next_url: str | None, identity: Identity) -> str:
     return "/admin" if people.is_admin(svc.mapping.evaluate(identity)) else "/account"
 
 
-def _form(status: int, error: str | None = None, username: str = "",
-          next_url: str | None = None, retry_after: int | None = None):
+def _form(
+    status: int,
+    error: str | None = None,
+    username: str = "",
+    next_url: str | None = None,
+    retry_after: int | None = None,
+):
     """The sign-in page (with ``error`` shown, and the username kept, never the password),
     renewing the binding cookie its CSRF token is tied to."""
     svc = services()
     binding = binding_value()
-    body, _ = page("login.html", status, csrf=login_form_token(binding), error=error,
-                   username=username, next_url=safe_next(next_url, svc.sso.redirects) or "",
-                   sso_enabled=svc.sso.enabled)
+    body, _ = page(
+        "login.html",
+        status,
+        csrf=login_form_token(binding),
+        error=error,
+        username=username,
+        next_url=safe_next(next_url, svc.sso.redirects) or "",
+        sso_enabled=svc.sso.enabled,
+    )
     response = make_response(body, status)
     set_binding_cookie(response, binding, FORM_SECONDS)
     if retry_after:

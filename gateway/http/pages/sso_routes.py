@@ -20,8 +20,6 @@ import time
 
 from flask import Blueprint, after_this_request, make_response, redirect, request
 
-from gateway.sso.service import SsoError
-from gateway.storage.state import StoreUnavailable
 from gateway.http.pages.browser import (
     FORM_EXPIRED,
     OUTAGES,
@@ -39,6 +37,8 @@ from gateway.http.pages.browser import (
     transaction_cookies,
     xauth_token_from_cookie,
 )
+from gateway.sso.service import SsoError
+from gateway.storage.state import StoreUnavailable
 
 bp = Blueprint("sso", __name__)
 MAX_PARAM_CHARS = 4096
@@ -51,14 +51,25 @@ def landing():
     signed in as and through which provider (by display name)."""
     sso = services().sso
     session = signed_in()
-    providers = [{"id": p.id, "name": p.settings.name_for(p.id), "label": p.settings.label_for(p.id),
-                  "logo_url": p.settings.logo_url} for p in sso.browser_providers()]
+    providers = [
+        {
+            "id": p.id,
+            "name": p.settings.name_for(p.id),
+            "label": p.settings.label_for(p.id),
+            "logo_url": p.settings.logo_url,
+        }
+        for p in sso.browser_providers()
+    ]
     through_idp = session is not None and session.provider in sso.providers
-    return page("landing.html", providers=providers, session=session,
-                provider_name=sso.display_name(session.provider) if through_idp else None,
-                csrf=csrf_token(session) if session else None,
-                registry_url=services().config.sso.registry_login_url,
-                password_login=any(p.type != "oidc" for p in services().config.providers))
+    return page(
+        "landing.html",
+        providers=providers,
+        session=session,
+        provider_name=sso.display_name(session.provider) if through_idp else None,
+        csrf=csrf_token(session) if session else None,
+        registry_url=services().config.sso.registry_login_url,
+        password_login=any(p.type != "oidc" for p in services().config.providers),
+    )
 
 
 @bp.get("/sso/login/<provider_id>")
@@ -97,8 +108,14 @@ def callback(provider_id: str):
             sso.end({previous.id})  # one browser, one session
     except (SsoError, *OUTAGES) as error:
         store_down = isinstance(error, StoreUnavailable)
-        services().attempts.record("sso", None, provider_id, getattr(error, "status", 503),
-                                   getattr(error, "reason", "unavailable"), started)
+        services().attempts.record(
+            "sso",
+            None,
+            provider_id,
+            getattr(error, "status", 503),
+            getattr(error, "reason", "unavailable"),
+            started,
+        )
         raise  # the blueprint's error handlers answer with a page
     services().attempts.record("sso", done.identity.username, provider_id, 302, "success", started)
     return _to_registry(done.next_url, done.token, done.session)
@@ -143,7 +160,8 @@ def logout():
     response = make_response(body, status)
     origin = services().config.sso.registry_origin or "'none'"
     response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; style-src 'self'; frame-ancestors {origin}")
+        f"default-src 'none'; style-src 'self'; frame-ancestors {origin}"
+    )
     clear_login_cookies(response)
     return response
 

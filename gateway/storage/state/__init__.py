@@ -12,8 +12,7 @@ from gateway.storage.state.redis import RedisStore
 from gateway.storage.state.sqlite import SqliteStore
 
 
-def open_store(redis_url: str | None, local_path: Path | None = None, *,
-               timeout: float = 0.5) -> StateStore:
+def open_store(redis_url: str | None, local_path: Path | None = None, *, timeout: float = 0.5) -> StateStore:
     """Redis when a URL is given (shared by every replica); else a SQLite file at
     ``local_path``, shared by the worker processes of this machine; else (tests) in-process."""
     if redis_url:
@@ -24,5 +23,4 @@ def open_store(redis_url: str | None, local_path: Path | None = None, *,
     return MemoryStore()
 
 
-__all__ = ["StateStore", "StoreUnavailable", "MemoryStore", "RedisStore", "SqliteStore",
-           "open_store"]
+__all__ = ["StateStore", "StoreUnavailable", "MemoryStore", "RedisStore", "SqliteStore", "open_store"]

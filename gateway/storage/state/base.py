@@ -58,14 +58,16 @@ class StateStore(Protocol):
 
     def ping(self) -> None: ...
 
-    def begin_attempt(self, account: str, token: str, now: float, limits: ThrottleLimits,
-                      hold_seconds: float) -> float:
+    def begin_attempt(
+        self, account: str, token: str, now: float, limits: ThrottleLimits, hold_seconds: float
+    ) -> float:
         """In one atomic step: the account's remaining lock-out (> 0) if it is locked out; else
         -1 if its in-flight reservations already fill ``limits.capacity``; else reserve
         ``token`` for at most ``hold_seconds`` and return 0. ``now`` is wall-clock time."""
 
-    def end_attempt(self, account: str, token: str | None, now: float, limits: ThrottleLimits,
-                    outcome: AttemptOutcome) -> float:
+    def end_attempt(
+        self, account: str, token: str | None, now: float, limits: ThrottleLimits, outcome: AttemptOutcome
+    ) -> float:
         """In one atomic step: drop reservation ``token`` (if any) and apply ``outcome``. A
         failure extends the memory of the account's failures to ``limits.window_seconds``
         from now and returns the lock-out it starts (0 while failures are free)."""
@@ -80,5 +82,4 @@ class FailureSignal(Protocol):
 
 def throttle_keys(account: str) -> tuple[str, str, str]:
     """The keys of one account's throttle state: lock-out end, failure count, reservations."""
-    return (f"throttle:until:{account}", f"throttle:failures:{account}",
-            f"throttle:pending:{account}")
+    return (f"throttle:until:{account}", f"throttle:failures:{account}", f"throttle:pending:{account}")

@@ -57,8 +57,9 @@ class MemoryStore:
     def ping(self) -> None:
         return None
 
-    def begin_attempt(self, account: str, token: str, now: float, limits: ThrottleLimits,
-                      hold_seconds: float) -> float:
+    def begin_attempt(
+        self, account: str, token: str, now: float, limits: ThrottleLimits, hold_seconds: float
+    ) -> float:
         until_key, failures_key, _ = throttle_keys(account)
         with self._lock:
             until = self._live(until_key)
@@ -71,8 +72,9 @@ class MemoryStore:
             self._reservations[account] = held
             return 0.0
 
-    def end_attempt(self, account: str, token: str | None, now: float, limits: ThrottleLimits,
-                    outcome: AttemptOutcome) -> float:
+    def end_attempt(
+        self, account: str, token: str | None, now: float, limits: ThrottleLimits, outcome: AttemptOutcome
+    ) -> float:
         until_key, failures_key, _ = throttle_keys(account)
         with self._lock:
             held = self._reservations.get(account)
@@ -121,6 +123,6 @@ class MemoryStore:
                 # Still too many live entries: forget the oldest tenth beyond the cap at once,
                 # so eviction too stays amortised O(1).
                 keep = int(self._max_entries * 0.9)
-                for key in list(self._data)[:len(self._data) - keep]:
+                for key in list(self._data)[: len(self._data) - keep]:
                     del self._data[key]
                 self._sweep_above = self._max_entries

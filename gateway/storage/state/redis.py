@@ -50,6 +50,7 @@ def _guarded(method):
             return method(*args, **kwargs)
         except redis.RedisError as error:
             raise StoreUnavailable(f"redis: {type(error).__name__}") from None
+
     return wrapper
 
 
@@ -63,12 +64,16 @@ class RedisStore:
         self._end_attempt = client.register_script(_END_ATTEMPT)
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = 0.5) -> "RedisStore":
+    def from_url(cls, url: str, *, timeout: float = 0.5) -> RedisStore:
         client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout,
-            decode_responses=True, health_check_interval=30,
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            decode_responses=True,
+            health_check_interval=30,
             # redis-py retries timed-out calls by default; one timeout must cost one timeout.
-            retry=Retry(NoBackoff(), 0))
+            retry=Retry(NoBackoff(), 0),
+        )
         return cls(client)
 
     @_guarded
@@ -101,20 +106,33 @@ class RedisStore:
         self._redis.ping()
 
     @_guarded
-    def begin_attempt(self, account: str, token: str, now: float, limits: ThrottleLimits,
-                      hold_seconds: float) -> float:
+    def begin_attempt(
+        self, account: str, token: str, now: float, limits: ThrottleLimits, hold_seconds: float
+    ) -> float:
         keys = [self._prefix + key for key in throttle_keys(account)]
-        return float(self._begin_attempt(
-            keys=keys, args=[repr(now), token, limits.free_failures, repr(hold_seconds)]))
+        return float(
+            self._begin_attempt(keys=keys, args=[repr(now), token, limits.free_failures, repr(hold_seconds)])
+        )
 
     @_guarded
-    def end_attempt(self, account: str, token: str | None, now: float, limits: ThrottleLimits,
-                    outcome: AttemptOutcome) -> float:
+    def end_attempt(
+        self, account: str, token: str | None, now: float, limits: ThrottleLimits, outcome: AttemptOutcome
+    ) -> float:
         keys = [self._prefix + key for key in throttle_keys(account)]
-        return float(self._end_attempt(keys=keys, args=[
-            repr(now), token or "", outcome.value, limits.free_failures,
-            repr(limits.base_delay_seconds), repr(limits.max_delay_seconds),
-            repr(limits.window_seconds)]))
+        return float(
+            self._end_attempt(
+                keys=keys,
+                args=[
+                    repr(now),
+                    token or "",
+                    outcome.value,
+                    limits.free_failures,
+                    repr(limits.base_delay_seconds),
+                    repr(limits.max_delay_seconds),
+                    repr(limits.window_seconds),
+                ],
+            )
+        )
 
 
 def _ms(seconds: float) -> int:

@@ -14,9 +14,9 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 from gateway.storage.state.base import AttemptOutcome, StoreUnavailable, ThrottleLimits, throttle_keys
 from gateway.storage.state.signal import SharedCounter
@@ -49,14 +49,16 @@ class SqliteStore:
 
     def get(self, key: str) -> str | None:
         with self._guarded() as connection:
-            row = connection.execute("SELECT value FROM kv WHERE key = ? AND expires > ?",
-                                     (key, self._clock())).fetchone()
+            row = connection.execute(
+                "SELECT value FROM kv WHERE key = ? AND expires > ?", (key, self._clock())
+            ).fetchone()
         return row[0] if row else None
 
     def set(self, key: str, value: str, ttl: float) -> None:
         with self._transaction() as connection:
-            connection.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)",
-                               (key, value, self._clock() + ttl))
+            connection.execute(
+                "INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (key, value, self._clock() + ttl)
+            )
 
     def add(self, key: str, value: str, ttl: float) -> bool:
         with self._transaction() as connection:
@@ -86,8 +88,9 @@ class SqliteStore:
         with self._guarded() as connection:
             connection.execute("SELECT 1").fetchone()
 
-    def begin_attempt(self, account: str, token: str, now: float, limits: ThrottleLimits,
-                      hold_seconds: float) -> float:
+    def begin_attempt(
+        self, account: str, token: str, now: float, limits: ThrottleLimits, hold_seconds: float
+    ) -> float:
         until_key, failures_key, _ = throttle_keys(account)
         # A read first (WAL readers never wait for the writer): attempts that must wait or are
         # locked out learn it without queueing for the write lock.
@@ -99,24 +102,27 @@ class SqliteStore:
             until = self._live(connection, until_key, now)
             if until is not None and float(until) > now:
                 return float(until) - now
-            connection.execute("DELETE FROM reservations WHERE account = ? AND expires <= ?",
-                               (account, now))
-            held = connection.execute("SELECT count(*) FROM reservations WHERE account = ?",
-                                      (account,)).fetchone()[0]
+            connection.execute("DELETE FROM reservations WHERE account = ? AND expires <= ?", (account, now))
+            held = connection.execute(
+                "SELECT count(*) FROM reservations WHERE account = ?", (account,)
+            ).fetchone()[0]
             failures = int(self._live(connection, failures_key, now) or 0)
             if held >= limits.capacity(failures):
                 return -1.0
-            connection.execute("INSERT OR REPLACE INTO reservations VALUES (?, ?, ?)",
-                               (account, token, now + hold_seconds))
+            connection.execute(
+                "INSERT OR REPLACE INTO reservations VALUES (?, ?, ?)", (account, token, now + hold_seconds)
+            )
             return 0.0
 
-    def end_attempt(self, account: str, token: str | None, now: float, limits: ThrottleLimits,
-                    outcome: AttemptOutcome) -> float:
+    def end_attempt(
+        self, account: str, token: str | None, now: float, limits: ThrottleLimits, outcome: AttemptOutcome
+    ) -> float:
         until_key, failures_key, _ = throttle_keys(account)
         with self._transaction() as connection:
             if token is not None:
-                connection.execute("DELETE FROM reservations WHERE account = ? AND token = ?",
-                                   (account, token))
+                connection.execute(
+                    "DELETE FROM reservations WHERE account = ? AND token = ?", (account, token)
+                )
             if outcome is AttemptOutcome.SUCCESS:
                 connection.execute("DELETE FROM kv WHERE key IN (?, ?)", (until_key, failures_key))
                 return 0.0
@@ -124,12 +130,15 @@ class SqliteStore:
                 return 0.0
             failures = int(self._live(connection, failures_key, now) or 0) + 1
             # Sliding: every failure restarts the window.
-            connection.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)",
-                               (failures_key, str(failures), now + limits.window_seconds))
+            connection.execute(
+                "INSERT OR REPLACE INTO kv VALUES (?, ?, ?)",
+                (failures_key, str(failures), now + limits.window_seconds),
+            )
             delay = limits.delay_after(failures)
             if delay > 0:
-                connection.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)",
-                                   (until_key, repr(now + delay), now + delay))
+                connection.execute(
+                    "INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (until_key, repr(now + delay), now + delay)
+                )
         self._failures.bump()  # after the commit: whoever sees it can read the failure
         return delay
 
@@ -137,32 +146,39 @@ class SqliteStore:
         """A number that changes after every failure counted on this machine."""
         return self._failures.value()
 
-    def _refusal(self, connection: sqlite3.Connection, account: str, until_key: str,
-                 failures_key: str, now: float, limits: ThrottleLimits) -> float | None:
+    def _refusal(
+        self,
+        connection: sqlite3.Connection,
+        account: str,
+        until_key: str,
+        failures_key: str,
+        now: float,
+        limits: ThrottleLimits,
+    ) -> float | None:
         """The lock-out's remaining time, -1 when the account's allowance is in use, or None
         when a reservation may be tried (read without a transaction)."""
         until = self._live(connection, until_key, now)
         if until is not None and float(until) > now:
             return float(until) - now
         held = connection.execute(
-            "SELECT count(*) FROM reservations WHERE account = ? AND expires > ?",
-            (account, now)).fetchone()[0]
+            "SELECT count(*) FROM reservations WHERE account = ? AND expires > ?", (account, now)
+        ).fetchone()[0]
         if held >= limits.capacity(int(self._live(connection, failures_key, now) or 0)):
             return -1.0
         return None
 
     @staticmethod
     def _live(connection: sqlite3.Connection, key: str, now: float) -> str | None:
-        row = connection.execute("SELECT value FROM kv WHERE key = ? AND expires > ?",
-                                 (key, now)).fetchone()
+        row = connection.execute("SELECT value FROM kv WHERE key = ? AND expires > ?", (key, now)).fetchone()
         return row[0] if row else None
 
     def _connection(self) -> sqlite3.Connection:
         local = self._local
         # One connection per thread and process (a forked worker never reuses its parent's).
         if getattr(local, "pid", None) != os.getpid():
-            connection = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_SECONDS,
-                                         isolation_level=None, check_same_thread=True)
+            connection = sqlite3.connect(
+                self._path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=True
+            )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             if self._schema_pid != os.getpid():

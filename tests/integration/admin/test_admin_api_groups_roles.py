@@ -13,16 +13,17 @@ import requests
 from gateway.admin.errors import AdminError
 from gateway.admin.groups import AdminGroups
 from gateway.admin.roles import AdminRoles
-from tests.support.adminapi import (PASSWORD, AdminClient, registry_answer,
-                                        start_admin_gateway)
+from tests.support.adminapi import PASSWORD, AdminClient, registry_answer, start_admin_gateway
 
 pytestmark = pytest.mark.integration
 
-POLICY = {"rules": [
-    {"name": "admins", "match": {"group": "drone-admins"}, "roles": ["admin"]},
-    {"name": "pilots", "match": {"group": "drone-pilots"}, "roles": ["pilot"]},
-    {"name": "north", "match": {"group": "survey-north"}, "roles": ["surveyor", "pilot"]},
-]}
+POLICY = {
+    "rules": [
+        {"name": "admins", "match": {"group": "drone-admins"}, "roles": ["admin"]},
+        {"name": "pilots", "match": {"group": "drone-pilots"}, "roles": ["pilot"]},
+        {"name": "north", "match": {"group": "survey-north"}, "roles": ["surveyor", "pilot"]},
+    ]
+}
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +73,18 @@ def _in_process(gateway, work):
 
 # -- who may call ---------------------------------------------------------------------------
 
-ADMIN_ROUTES = [("GET", "/groups"), ("POST", "/groups"), ("GET", "/groups/drone-pilots"),
-                ("DELETE", "/groups/drone-pilots"), ("PUT", "/groups/drone-pilots/members/carol"),
-                ("DELETE", "/groups/drone-pilots/members/alice"), ("GET", "/users/roles"),
-                ("POST", "/users/roles"), ("DELETE", "/users/roles/pilot"), ("GET", "/roles")]
+ADMIN_ROUTES = [
+    ("GET", "/groups"),
+    ("POST", "/groups"),
+    ("GET", "/groups/drone-pilots"),
+    ("DELETE", "/groups/drone-pilots"),
+    ("PUT", "/groups/drone-pilots/members/carol"),
+    ("DELETE", "/groups/drone-pilots/members/alice"),
+    ("GET", "/users/roles"),
+    ("POST", "/users/roles"),
+    ("DELETE", "/users/roles/pilot"),
+    ("GET", "/roles"),
+]
 
 
 @pytest.mark.parametrize("method, path", ADMIN_ROUTES)
@@ -89,17 +98,20 @@ def test_admin_routes_need_a_token_and_the_admin_role(gateway, alice, method, pa
 
 def test_every_route_is_in_the_openapi_document(gateway):
     paths = requests.get(f"{gateway.url}/admin/api/openapi.json", timeout=30).json()["paths"]
-    expected = {"/admin/api/groups": {"get", "post"},
-                "/admin/api/groups/{name}": {"get", "delete"},
-                "/admin/api/groups/{name}/members/{username}": {"put", "delete"},
-                "/admin/api/users/roles": {"get", "post"},
-                "/admin/api/users/roles/{name}": {"delete"},
-                "/admin/api/roles": {"get"}}
+    expected = {
+        "/admin/api/groups": {"get", "post"},
+        "/admin/api/groups/{name}": {"get", "delete"},
+        "/admin/api/groups/{name}/members/{username}": {"put", "delete"},
+        "/admin/api/users/roles": {"get", "post"},
+        "/admin/api/users/roles/{name}": {"delete"},
+        "/admin/api/roles": {"get"},
+    }
     for path, methods in expected.items():
         assert methods <= set(paths[path]), path
 
 
 # -- groups ---------------------------------------------------------------------------------
+
 
 def test_groups_are_listed_with_their_members(admin):
     response = admin.get("/groups")
@@ -144,11 +156,19 @@ def test_deleting_a_group_keeps_its_members(admin):
     assert carol["userName"] == "carol" and "short-lived" not in carol["groups"]
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"name": "bad name"}, "name"), ({"name": "-leading"}, "name"), ({"name": "x" * 65}, "name"),
-    ({"name": "ok\n"}, "name"), ({}, "name"), ({"name": 7}, "name"),
-    ({"name": "fine", "colour": "red"}, "colour"), ({"name": "fine", "description": "d" * 501},
-                                                    "description")])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"name": "bad name"}, "name"),
+        ({"name": "-leading"}, "name"),
+        ({"name": "x" * 65}, "name"),
+        ({"name": "ok\n"}, "name"),
+        ({}, "name"),
+        ({"name": 7}, "name"),
+        ({"name": "fine", "colour": "red"}, "colour"),
+        ({"name": "fine", "description": "d" * 501}, "description"),
+    ],
+)
 def test_group_creation_validation_names_the_field(admin, payload, field):
     response = admin.post("/groups", json=payload)
     assert response.status_code == 400 and response.json()["field"] == field, response.text
@@ -173,10 +193,13 @@ def test_group_changes_are_audited_with_the_actor(admin):
     admin.delete("/groups/audited-team/members/carol")
     admin.delete("/groups/audited-team")
     items = admin.get("/audit", params={"actor": "admin", "limit": 50}).json()["items"]
-    seen = [(e["event"], e["username"]) for e in items
-            if e["detail"].get("group") == "audited-team"]
-    assert seen == [("group_deleted", None), ("group_member_removed", "carol"),
-                    ("group_member_added", "carol"), ("group_created", None)]
+    seen = [(e["event"], e["username"]) for e in items if e["detail"].get("group") == "audited-team"]
+    assert seen == [
+        ("group_deleted", None),
+        ("group_member_removed", "carol"),
+        ("group_member_added", "carol"),
+        ("group_created", None),
+    ]
 
 
 def test_no_group_change_may_leave_the_gateway_without_an_admin(gateway, admin):
@@ -217,6 +240,7 @@ def test_without_a_local_provider_group_changes_are_a_409(gateway):
 
 # -- roles ----------------------------------------------------------------------------------
 
+
 def test_role_names_in_the_registrys_shape(admin):
     response = admin.get("/users/roles")
     assert response.status_code == 200
@@ -235,8 +259,7 @@ def test_roles_in_detail_say_what_grants_them(admin):
 
 
 def test_a_role_is_created_and_deleted(admin):
-    created = admin.post("/users/roles", json={"roleName": "inspector",
-                                               "description": "Reads everything"})
+    created = admin.post("/users/roles", json={"roleName": "inspector", "description": "Reads everything"})
     assert created.status_code == 201
     assert created.json()["name"] == "inspector" and created.json()["grantedBy"] == []
     assert created.json()["description"] == "Reads everything" and created.json()["createdAt"]
@@ -255,10 +278,17 @@ def test_a_role_is_created_and_deleted(admin):
     assert admin.delete("/users/roles/viewer").status_code == 200
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"roleName": "two words"}, "roleName"), ({"roleName": ""}, "roleName"), ({}, "roleName"),
-    ({"roleName": "r" * 65}, "roleName"), ({"roleName": "ok", "extra": 1}, "extra"),
-    ({"roleName": "ok", "description": "d" * 501}, "description")])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"roleName": "two words"}, "roleName"),
+        ({"roleName": ""}, "roleName"),
+        ({}, "roleName"),
+        ({"roleName": "r" * 65}, "roleName"),
+        ({"roleName": "ok", "extra": 1}, "extra"),
+        ({"roleName": "ok", "description": "d" * 501}, "description"),
+    ],
+)
 def test_role_validation_names_the_field(admin, payload, field):
     response = admin.post("/users/roles", json=payload)
     assert response.status_code == 400 and response.json()["field"] == field, response.text

@@ -11,20 +11,21 @@ import pytest
 import requests
 
 from providers.base import Identity
-from tests.support.adminapi import (ADMIN_PASSWORD, PASSWORD, AdminClient,
-                                        registry_answer, start_admin_gateway)
+from tests.support.adminapi import ADMIN_PASSWORD, PASSWORD, AdminClient, registry_answer, start_admin_gateway
 from tests.support.servers import wait_for
 
 pytestmark = pytest.mark.integration
 
-PILOTS = {"name": "pilots", "match": {"group": "drone-pilots"}, "roles": ["pilot"],
-          "maxStorageMB": 51200}
-ADMINS = {"name": "admins", "match": {"group": "drone-admins"}, "roles": ["admin"],
-          "maxStorageMB": "unlimited"}
+PILOTS = {"name": "pilots", "match": {"group": "drone-pilots"}, "roles": ["pilot"], "maxStorageMB": 51200}
+ADMINS = {
+    "name": "admins",
+    "match": {"group": "drone-admins"},
+    "roles": ["admin"],
+    "maxStorageMB": "unlimited",
+}
 PILOTS_ONLY = {"name": "pilots-only", "require": {"group": "drone-pilots"}}
 ALICE_BEFORE = {"username": "alice", "roles": [], "email": "alice@example.org"}
-ALICE_PILOT = {"username": "alice", "roles": ["pilot"], "maxStorageMB": 51200,
-               "email": "alice@example.org"}
+ALICE_PILOT = {"username": "alice", "roles": ["pilot"], "maxStorageMB": 51200, "email": "alice@example.org"}
 
 FILE_CONFIG = """
 usernames: {lowercase: true}
@@ -61,11 +62,12 @@ def empty_policy(request):
 def alice_gets(gateway, expected):
     """Wait until the contract endpoint answers alice with ``expected`` (each worker picks up a
     saved policy within its refresh interval)."""
+
     def answered():
         response = registry_answer(gateway, username="alice", password=PASSWORD)
         return response.status_code == 200 and response.json() == expected
-    wait_for(answered, timeout=3, interval=0.1,
-             message=f"alice was not answered {expected} within 3 s")
+
+    wait_for(answered, timeout=3, interval=0.1, message=f"alice was not answered {expected} within 3 s")
 
 
 def version(admin) -> int:
@@ -83,12 +85,15 @@ def db_scalars(gateway, sql: str) -> list:
 
 def audited_changes(gateway, count: int) -> list[dict]:
     """The details of the newest ``count`` mapping_changed events, newest first."""
-    rows = db_scalars(gateway, "select detail from audit_events where event = 'mapping_changed' "
-                               f"order by id desc limit {count}")
+    rows = db_scalars(
+        gateway,
+        f"select detail from audit_events where event = 'mapping_changed' order by id desc limit {count}",
+    )
     return [row if isinstance(row, dict) else json.loads(row) for row in rows]
 
 
 # -- reading and saving the whole policy ----------------------------------------------------------
+
 
 def test_get_shows_the_database_policy_its_version_and_etag(admin):
     response = admin.get("/mapping")
@@ -103,15 +108,13 @@ def test_get_shows_the_database_policy_its_version_and_etag(admin):
 def test_saving_a_rule_changes_what_the_registry_receives(gateway, admin):
     alice_gets(gateway, ALICE_BEFORE)
     before = version(admin)
-    response = admin.put("/mapping", json={"document": {"rules": [PILOTS]},
-                                           "expectedVersion": before})
+    response = admin.put("/mapping", json={"document": {"rules": [PILOTS]}, "expectedVersion": before})
     assert response.status_code == 200, response.text
     state = response.json()
     assert state["version"] == before + 1 and state["document"] == {"rules": [PILOTS]}
     assert state["updatedBy"] == "admin" and response.headers["ETag"] == f'"{before + 1}"'
     alice_gets(gateway, ALICE_PILOT)
-    assert type(registry_answer(gateway, username="alice", password=PASSWORD)
-                .json()["maxStorageMB"]) is int
+    assert type(registry_answer(gateway, username="alice", password=PASSWORD).json()["maxStorageMB"]) is int
     assert "pilot" in db_scalars(gateway, "select name from roles")
 
 
@@ -125,21 +128,26 @@ def test_a_save_is_audited_without_the_document(gateway, admin):
 
 def test_if_match_works_like_expected_version(admin):
     current = version(admin)
-    stale = admin.put("/mapping", json={"document": {"rules": [PILOTS]}},
-                      headers={"If-Match": f'"{current - 1}"'})
+    stale = admin.put(
+        "/mapping", json={"document": {"rules": [PILOTS]}}, headers={"If-Match": f'"{current - 1}"'}
+    )
     assert stale.status_code == 409 and stale.json()["field"] == "expectedVersion"
-    fresh = admin.put("/mapping", json={"document": {"rules": [PILOTS]}},
-                      headers={"If-Match": f'"{current}"'})
+    fresh = admin.put(
+        "/mapping", json={"document": {"rules": [PILOTS]}}, headers={"If-Match": f'"{current}"'}
+    )
     assert fresh.status_code == 200 and fresh.json()["version"] == current + 1
-    mismatch = admin.put("/mapping", json={"document": {}, "expectedVersion": current + 1},
-                         headers={"If-Match": '"1"'})
+    mismatch = admin.put(
+        "/mapping", json={"document": {}, "expectedVersion": current + 1}, headers={"If-Match": '"1"'}
+    )
     assert mismatch.status_code == 400
 
 
 def test_a_stale_expected_version_is_a_409_and_nothing_is_saved(gateway, admin):
     current = version(admin)
-    assert admin.put("/mapping", json={"document": {"rules": [PILOTS]},
-                                       "expectedVersion": current}).status_code == 200
+    assert (
+        admin.put("/mapping", json={"document": {"rules": [PILOTS]}, "expectedVersion": current}).status_code
+        == 200
+    )
     stale = admin.put("/mapping", json={"document": {}, "expectedVersion": current})
     assert stale.status_code == 409
     assert f"version {current}" in stale.json()["error"]
@@ -147,14 +155,16 @@ def test_a_stale_expected_version_is_a_409_and_nothing_is_saved(gateway, admin):
     alice_gets(gateway, ALICE_PILOT)
 
 
-@pytest.mark.parametrize("document, field", [
-    ({"rules": [{"name": "x", "match": {"group": "g"}, "roles": "pilot"}]}, "rules[0].roles"),
-    ({"rules": [PILOTS, {**PILOTS, "maxStorageMB": 51200.0, "name": "q"}]},
-     "rules[1].maxStorageMB"),
-    ({"rules": [PILOTS, PILOTS]}, "rules[1].name"),
-    ({"default_roles": ["bad role"]}, "default_roles[0]"),
-    ({"rulez": []}, "rulez"),
-])
+@pytest.mark.parametrize(
+    "document, field",
+    [
+        ({"rules": [{"name": "x", "match": {"group": "g"}, "roles": "pilot"}]}, "rules[0].roles"),
+        ({"rules": [PILOTS, {**PILOTS, "maxStorageMB": 51200.0, "name": "q"}]}, "rules[1].maxStorageMB"),
+        ({"rules": [PILOTS, PILOTS]}, "rules[1].name"),
+        ({"default_roles": ["bad role"]}, "default_roles[0]"),
+        ({"rulez": []}, "rulez"),
+    ],
+)
 def test_an_invalid_document_is_refused_naming_the_field(admin, document, field):
     before = version(admin)
     response = admin.put("/mapping", json={"document": document})
@@ -163,10 +173,15 @@ def test_an_invalid_document_is_refused_naming_the_field(admin, document, field)
     assert version(admin) == before
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"document": []}, "document"), ({"document": {}, "doc": {}}, "doc"), ({}, "document"),
-    ({"document": {}, "expectedVersion": "3"}, "expectedVersion"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"document": []}, "document"),
+        ({"document": {}, "doc": {}}, "doc"),
+        ({}, "document"),
+        ({"document": {}, "expectedVersion": "3"}, "expectedVersion"),
+    ],
+)
 def test_a_malformed_envelope_is_refused_naming_the_field(admin, body, field):
     response = admin.put("/mapping", json=body)
     assert response.status_code == 400 and response.json()["field"] == field
@@ -186,52 +201,64 @@ def test_a_policy_that_leaves_no_admin_is_refused(gateway, admin):
 
 # -- rule by rule -------------------------------------------------------------------------------
 
+
 def test_rules_are_added_replaced_moved_and_deleted(gateway, admin):
     added = admin.post("/mapping/rules", json={"rule": PILOTS})
     assert added.status_code == 201 and added.json()["document"]["rules"] == [PILOTS]
     alice_gets(gateway, ALICE_PILOT)
 
-    first = admin.post("/mapping/rules", json={"rule": ADMINS, "position": 0,
-                                               "expectedVersion": added.json()["version"]})
+    first = admin.post(
+        "/mapping/rules", json={"rule": ADMINS, "position": 0, "expectedVersion": added.json()["version"]}
+    )
     assert [r["name"] for r in first.json()["document"]["rules"]] == ["admins", "pilots"]
 
-    replaced = admin.put("/mapping/rules/pilots", json={"rule": {
-        "match": {"group": "drone-pilots"}, "roles": ["pilot"], "maxStorageMB": 1000}})
+    replaced = admin.put(
+        "/mapping/rules/pilots",
+        json={"rule": {"match": {"group": "drone-pilots"}, "roles": ["pilot"], "maxStorageMB": 1000}},
+    )
     assert replaced.status_code == 200
-    assert replaced.json()["document"]["rules"][1] == {"name": "pilots", **{
-        "match": {"group": "drone-pilots"}, "roles": ["pilot"], "maxStorageMB": 1000}}
+    assert replaced.json()["document"]["rules"][1] == {
+        "name": "pilots",
+        **{"match": {"group": "drone-pilots"}, "roles": ["pilot"], "maxStorageMB": 1000},
+    }
     alice_gets(gateway, {**ALICE_PILOT, "maxStorageMB": 1000})
 
     moved = admin.post("/mapping/rules/pilots/move", json={"position": 0})
     assert [r["name"] for r in moved.json()["document"]["rules"]] == ["pilots", "admins"]
 
-    deleted = admin.delete("/mapping/rules/pilots",
-                           params={"expectedVersion": moved.json()["version"]})
+    deleted = admin.delete("/mapping/rules/pilots", params={"expectedVersion": moved.json()["version"]})
     assert deleted.status_code == 200
     assert [r["name"] for r in deleted.json()["document"]["rules"]] == ["admins"]
     alice_gets(gateway, ALICE_BEFORE)
     changes = [(d["change"], d.get("rule")) for d in audited_changes(gateway, 5)]
-    assert changes == [("rule_deleted", "pilots"), ("rule_moved", "pilots"),
-                       ("rule_replaced", "pilots"), ("rule_added", "admins"),
-                       ("rule_added", "pilots")]
+    assert changes == [
+        ("rule_deleted", "pilots"),
+        ("rule_moved", "pilots"),
+        ("rule_replaced", "pilots"),
+        ("rule_added", "admins"),
+        ("rule_added", "pilots"),
+    ]
 
 
 def test_rule_edits_are_refused_naming_the_field(admin):
     assert admin.post("/mapping/rules", json={"rule": PILOTS}).status_code == 201
     cases = [
         (admin.post, "/mapping/rules", {"rule": PILOTS}, 400, "rule.name"),
-        (admin.post, "/mapping/rules", {"rule": {**PILOTS, "name": "p2", "roles": "x"}}, 400,
-         "rule.roles"),
+        (admin.post, "/mapping/rules", {"rule": {**PILOTS, "name": "p2", "roles": "x"}}, 400, "rule.roles"),
         (admin.post, "/mapping/rules", {"rule": {"name": "p3"}}, 400, "rule"),
-        (admin.post, "/mapping/rules", {"rule": {**PILOTS, "name": "p4"}, "position": 5}, 400,
-         "position"),
+        (admin.post, "/mapping/rules", {"rule": {**PILOTS, "name": "p4"}, "position": 5}, 400, "position"),
         (admin.post, "/mapping/rules", {"rule": [1]}, 400, "rule"),
         (admin.put, "/mapping/rules/nope", {"rule": PILOTS}, 404, None),
         (admin.post, "/mapping/rules/nope/move", {"position": 0}, 404, None),
         (admin.post, "/mapping/rules/pilots/move", {"position": 1}, 400, "position"),
         (admin.post, "/mapping/rules/pilots/move", {}, 400, "position"),
-        (admin.post, "/mapping/rules", {"rule": {**PILOTS, "name": "p5"}, "expectedVersion": 0},
-         409, "expectedVersion"),
+        (
+            admin.post,
+            "/mapping/rules",
+            {"rule": {**PILOTS, "name": "p5"}, "expectedVersion": 0},
+            409,
+            "expectedVersion",
+        ),
         (admin.post, "/mapping/rules", {"rule": PILOTS_ONLY}, 409, None),
     ]
     for call, path, body, status, field in cases:
@@ -245,12 +272,15 @@ def test_rule_edits_are_refused_naming_the_field(admin):
 
 # -- explanations -------------------------------------------------------------------------------
 
+
 def test_explain_a_known_user_shows_the_rules_and_the_exact_answer(gateway, admin):
     admin.put("/mapping", json={"document": {"rules": [PILOTS, ADMINS]}})
     alice_gets(gateway, ALICE_PILOT)
-    for response in (admin.get("/mapping/explain/alice"),
-                     admin.post("/mapping/explain", json={"userName": "alice"}),
-                     admin.get("/mapping/explain/ALICE")):
+    for response in (
+        admin.get("/mapping/explain/alice"),
+        admin.post("/mapping/explain", json={"userName": "alice"}),
+        admin.get("/mapping/explain/ALICE"),
+    ):
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["identitySource"] == "current" and body["enabled"] is True
@@ -258,7 +288,9 @@ def test_explain_a_known_user_shows_the_rules_and_the_exact_answer(gateway, admi
         assert body["identity"]["groups"] == ["drone-pilots"]
         assert body["allowed"] is True and body["denyReason"] is None
         assert [(r["name"], r["kind"], r["matched"]) for r in body["rules"]] == [
-            ("pilots", "grant", True), ("admins", "grant", False)]
+            ("pilots", "grant", True),
+            ("admins", "grant", False),
+        ]
         assert body["rules"][0]["why"] == "group 'drone-pilots' matched"
         assert body["answer"] == ALICE_PILOT
         assert body["maxStorageMB"] == 51200 and type(body["answer"]["maxStorageMB"]) is int
@@ -275,14 +307,25 @@ def test_explain_the_admin_shows_its_override(admin):
 
 def test_explain_a_hypothetical_identity(admin):
     admin.put("/mapping", json={"document": {"rules": [PILOTS, ADMINS]}})
-    body = admin.post("/mapping/explain", json={
-        "provider": "corp-ldap", "userName": "Zed", "groups": ["drone-pilots", "other"],
-        "attributes": {"department": "survey"}, "email": "zed@example.org"}).json()
+    body = admin.post(
+        "/mapping/explain",
+        json={
+            "provider": "corp-ldap",
+            "userName": "Zed",
+            "groups": ["drone-pilots", "other"],
+            "attributes": {"department": "survey"},
+            "email": "zed@example.org",
+        },
+    ).json()
     assert body["identitySource"] == "hypothetical" and body["enabled"] is None
     assert body["identity"]["provider"] == "corp-ldap" and body["identity"]["userName"] == "zed"
     assert body["identity"]["attributes"] == {"department": "survey"}
-    assert body["answer"] == {"username": "zed", "roles": ["pilot"], "maxStorageMB": 51200,
-                              "email": "zed@example.org"}
+    assert body["answer"] == {
+        "username": "zed",
+        "roles": ["pilot"],
+        "maxStorageMB": 51200,
+        "email": "zed@example.org",
+    }
     nobody = admin.post("/mapping/explain", json={"provider": "local", "userName": "nemo"}).json()
     assert [r["matched"] for r in nobody["rules"]] == [False, False]
     assert nobody["answer"] == {"username": "nemo", "roles": []}
@@ -292,8 +335,7 @@ def test_explain_a_hypothetical_identity(admin):
 def test_explain_a_denied_identity_has_no_answer(admin):
     locals_only = {"name": "locals-only", "require": {"provider": "local"}}
     assert admin.put("/mapping", json={"document": {"rules": [locals_only]}}).status_code == 200
-    body = admin.post("/mapping/explain", json={"provider": "corp-ldap", "userName": "nemo"}
-                      ).json()
+    body = admin.post("/mapping/explain", json={"provider": "corp-ldap", "userName": "nemo"}).json()
     assert body["allowed"] is False and body["answer"] is None
     assert "locals-only" in body["denyReason"] and body["rules"][0]["matched"] is False
     assert body["text"].startswith("Result: DENIED")
@@ -302,8 +344,9 @@ def test_explain_a_denied_identity_has_no_answer(admin):
 def test_explain_a_directory_user_from_their_last_login(gateway, admin):
     services = gateway.services()
     try:
-        services.accounts.claim(Identity(provider="corp-ldap", subject="uuid-lena",
-                                         username="lena", groups=("drone-pilots",)))
+        services.accounts.claim(
+            Identity(provider="corp-ldap", subject="uuid-lena", username="lena", groups=("drone-pilots",))
+        )
     finally:
         services.close()
     admin.put("/mapping", json={"document": {"rules": [PILOTS]}})
@@ -324,6 +367,7 @@ def test_explain_refusals(admin):
 
 # -- dry run ------------------------------------------------------------------------------------
 
+
 def test_a_dry_run_lists_alices_change_and_saves_nothing(gateway, admin):
     before = version(admin)
     response = admin.post("/mapping/dry-run", json={"document": {"rules": [PILOTS]}})
@@ -334,7 +378,8 @@ def test_a_dry_run_lists_alices_change_and_saves_nothing(gateway, admin):
     assert changed["alice"] == {
         "userName": "alice",
         "before": {"roles": [], "maxStorageMB": None, "allowed": True},
-        "after": {"roles": ["pilot"], "maxStorageMB": 51200, "allowed": True}}
+        "after": {"roles": ["pilot"], "maxStorageMB": 51200, "allowed": True},
+    }
     assert not {"admin", "bob", "carol"} & changed.keys()  # not in drone-pilots
     assert result["unchanged"] >= 3
     assert result["adminsBefore"] == result["adminsAfter"] == ["admin"]
@@ -362,14 +407,17 @@ def test_a_dry_run_names_roles_not_registered_yet(admin):
 
 # -- who may call -------------------------------------------------------------------------------
 
-ROUTES = [("GET", "/mapping", None), ("PUT", "/mapping", {"document": {}}),
-          ("POST", "/mapping/rules", {"rule": PILOTS}),
-          ("PUT", "/mapping/rules/pilots", {"rule": PILOTS}),
-          ("DELETE", "/mapping/rules/pilots", None),
-          ("POST", "/mapping/rules/pilots/move", {"position": 0}),
-          ("POST", "/mapping/dry-run", {"document": {}}),
-          ("POST", "/mapping/explain", {"userName": "alice"}),
-          ("GET", "/mapping/explain/alice", None)]
+ROUTES = [
+    ("GET", "/mapping", None),
+    ("PUT", "/mapping", {"document": {}}),
+    ("POST", "/mapping/rules", {"rule": PILOTS}),
+    ("PUT", "/mapping/rules/pilots", {"rule": PILOTS}),
+    ("DELETE", "/mapping/rules/pilots", None),
+    ("POST", "/mapping/rules/pilots/move", {"position": 0}),
+    ("POST", "/mapping/dry-run", {"document": {}}),
+    ("POST", "/mapping/explain", {"userName": "alice"}),
+    ("GET", "/mapping/explain/alice", None),
+]
 
 
 def test_no_token_is_401_and_a_non_admin_is_403_on_every_route(gateway):
@@ -391,6 +439,7 @@ def test_the_openapi_document_describes_every_mapping_route(gateway):
 
 # -- file mode ----------------------------------------------------------------------------------
 
+
 def test_in_file_mode_the_policy_is_read_only(tmp_path):
     gateway = start_admin_gateway(tmp_path, FILE_CONFIG)
     try:
@@ -398,9 +447,11 @@ def test_in_file_mode_the_policy_is_read_only(tmp_path):
         state = admin.get("/mapping").json()
         assert state["source"] == "file" and state["editable"] is False
         assert state["version"] == 0 and state["document"]["rules"] == [PILOTS]
-        for call, path, body in [(admin.put, "/mapping", {"document": {}}),
-                                 (admin.post, "/mapping/rules", {"rule": ADMINS}),
-                                 (admin.delete, "/mapping/rules/pilots", None)]:
+        for call, path, body in [
+            (admin.put, "/mapping", {"document": {}}),
+            (admin.post, "/mapping/rules", {"rule": ADMINS}),
+            (admin.delete, "/mapping/rules/pilots", None),
+        ]:
             response = call(path, json=body)
             assert response.status_code == 409, response.text
             assert "mapping_source: database" in response.json()["error"]
@@ -414,21 +465,24 @@ def test_in_file_mode_the_policy_is_read_only(tmp_path):
 
 # -- several workers ------------------------------------------------------------------------------
 
+
 def test_two_workers_on_postgresql_agree_at_once_for_editors_and_within_3_s_for_logins(
-        tmp_path, postgres_server, redis_server):
-    gateway = start_admin_gateway(tmp_path, database_url=postgres_server.create_database(
-        "admin_mapping_workers"), redis_url=redis_server.url)
+    tmp_path, postgres_server, redis_server
+):
+    gateway = start_admin_gateway(
+        tmp_path,
+        database_url=postgres_server.create_database("admin_mapping_workers"),
+        redis_url=redis_server.url,
+    )
     try:
         admin = AdminClient.login(gateway.url)
         for round_ in range(4):
             quota = 1000 + round_
-            saved = admin.put("/mapping", json={"document": {"rules": [
-                {**PILOTS, "maxStorageMB": quota}]}})
+            saved = admin.put("/mapping", json={"document": {"rules": [{**PILOTS, "maxStorageMB": quota}]}})
             assert saved.status_code == 200, saved.text
             # Whichever worker answers, an editor sees the version just saved (no stale read)
             # and a rule edit based on it is not a spurious conflict.
-            assert {admin.get("/mapping").json()["version"] for _ in range(6)} == {
-                saved.json()["version"]}
+            assert {admin.get("/mapping").json()["version"] for _ in range(6)} == {saved.json()["version"]}
             extra = admin.post("/mapping/rules", json={"rule": {**ADMINS, "name": f"a{round_}"}})
             assert extra.status_code == 201, extra.text
             alice_gets(gateway, {**ALICE_PILOT, "maxStorageMB": quota})

@@ -9,8 +9,7 @@ import pytest
 import requests
 
 from tests.support import ldapdata as data
-from tests.support.adminapi import (ADMIN_PASSWORD, PASSWORD, AdminClient, registry_answer,
-                                        start_admin_gateway)
+from tests.support.adminapi import ADMIN_PASSWORD, PASSWORD, AdminClient, registry_answer, start_admin_gateway
 
 pytestmark = pytest.mark.integration
 LDAP_TIMEOUTS = """
@@ -45,8 +44,7 @@ providers:
 
 @pytest.fixture(scope="module")
 def gateway(slapd, tmp_path_factory):
-    gateway = start_admin_gateway(tmp_path_factory.mktemp("admin-providers-me"),
-                                  _config(slapd.url))
+    gateway = start_admin_gateway(tmp_path_factory.mktemp("admin-providers-me"), _config(slapd.url))
     yield gateway
     gateway.stop()
 
@@ -62,24 +60,31 @@ def alice(gateway):
 
 
 def _trial(admin: AdminClient, username: str, password: str, provider: str = "directory"):
-    return admin.post(f"/providers/{provider}/test-login",
-                      json={"username": username, "password": password})
+    return admin.post(f"/providers/{provider}/test-login", json={"username": username, "password": password})
 
 
 # -- who may call ---------------------------------------------------------------------------
+
 
 def test_provider_routes_are_for_admins_only(gateway, alice):
     for method, path in (("GET", "/providers"), ("POST", "/providers/directory/test-login")):
         anonymous = requests.request(method, f"{gateway.url}/admin/api{path}", timeout=30)
         assert anonymous.status_code == 401
-        assert alice.request(method, path, json={"username": "erin", "password": "x"}
-                             ).status_code == 403
+        assert alice.request(method, path, json={"username": "erin", "password": "x"}).status_code == 403
 
 
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/me"), ("GET", "/me/app-passwords"), ("POST", "/me/app-passwords"),
-    ("DELETE", "/me/app-passwords/abcdefabcdef"), ("GET", "/me/api-keys"),
-    ("POST", "/me/api-keys"), ("DELETE", "/me/api-keys/abcdefabcdef")])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/me"),
+        ("GET", "/me/app-passwords"),
+        ("POST", "/me/app-passwords"),
+        ("DELETE", "/me/app-passwords/abcdefabcdef"),
+        ("GET", "/me/api-keys"),
+        ("POST", "/me/api-keys"),
+        ("DELETE", "/me/api-keys/abcdefabcdef"),
+    ],
+)
 def test_me_routes_need_a_sign_in(gateway, method, path):
     response = requests.request(method, f"{gateway.url}/admin/api{path}", timeout=30)
     assert response.status_code == 401 and response.json() == {"error": "authentication required"}
@@ -99,6 +104,7 @@ def test_every_route_is_in_the_openapi_document(gateway):
 
 # -- provider status ------------------------------------------------------------------------
 
+
 def test_provider_status_reports_each_provider_in_order(admin, slapd):
     response = admin.get("/providers")
     assert response.status_code == 200
@@ -116,6 +122,7 @@ def test_provider_status_reports_each_provider_in_order(admin, slapd):
 
 # -- trial LDAP logins ----------------------------------------------------------------------
 
+
 def test_a_trial_login_shows_every_step_and_the_answer(admin):
     password = data.password_for("erin")
     response = _trial(admin, "erin", password)
@@ -130,12 +137,15 @@ def test_a_trial_login_shows_every_step_and_the_answer(admin):
     assert password not in response.text
 
 
-@pytest.mark.parametrize("username, password, outcome, status, hint", [
-    ("erin", "Not-Erins-Password-1", "wrong_credentials", 401, "refused"),
-    ("nobody-here", "Some-Password-1", "no_such_user", 401, "no entry found"),
-    ("locked", data.password_for("locked"), "disabled", 403, "refused"),
-    ("Erin", "Whatever-Password-1", "non_canonical", 401, "not canonical"),
-])
+@pytest.mark.parametrize(
+    "username, password, outcome, status, hint",
+    [
+        ("erin", "Not-Erins-Password-1", "wrong_credentials", 401, "refused"),
+        ("nobody-here", "Some-Password-1", "no_such_user", 401, "no entry found"),
+        ("locked", data.password_for("locked"), "disabled", 403, "refused"),
+        ("Erin", "Whatever-Password-1", "non_canonical", 401, "not canonical"),
+    ],
+)
 def test_a_trial_login_explains_refusals(admin, username, password, outcome, status, hint):
     response = _trial(admin, username, password)
     assert response.status_code == 200, response.text
@@ -188,6 +198,7 @@ def test_trial_logins_are_audited_without_the_password(admin):
 
 # -- /me ------------------------------------------------------------------------------------
 
+
 def test_me_is_what_the_registry_receives(gateway, alice):
     response = alice.get("/me")
     assert response.status_code == 200
@@ -231,8 +242,7 @@ def test_one_cannot_revoke_someone_elses_secret(gateway, alice, admin):
     created = admin.post("/me/app-passwords", json={"name": "admin-cli"}).json()
     assert created["expiresAt"] is None
     assert alice.delete(f"/me/app-passwords/{created['id']}").status_code == 404
-    assert registry_answer(gateway, username="admin",
-                           password=created["secret"]).status_code == 200
+    assert registry_answer(gateway, username="admin", password=created["secret"]).status_code == 200
     assert admin.delete(f"/me/app-passwords/{created['id']}").status_code == 204
 
 
@@ -254,12 +264,19 @@ def test_an_api_key_works_until_revoked_and_cannot_make_more(gateway, alice):
     assert keyed.get("/me").status_code == 401
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({}, "name"), ({"name": ""}, "name"), ({"name": "n" * 101}, "name"),
-    ({"name": "ok", "expiresDays": 0}, "expiresDays"),
-    ({"name": "ok", "expiresDays": 3651}, "expiresDays"),
-    ({"name": "ok", "expiresDays": "soon"}, "expiresDays"), ({"name": "ok", "x": 1}, "x"),
-    ({"name": "   "}, "name")])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": "n" * 101}, "name"),
+        ({"name": "ok", "expiresDays": 0}, "expiresDays"),
+        ({"name": "ok", "expiresDays": 3651}, "expiresDays"),
+        ({"name": "ok", "expiresDays": "soon"}, "expiresDays"),
+        ({"name": "ok", "x": 1}, "x"),
+        ({"name": "   "}, "name"),
+    ],
+)
 def test_secret_validation_names_the_field(alice, payload, field):
     for kind in ("app-passwords", "api-keys"):
         response = alice.post(f"/me/{kind}", json=payload)
@@ -272,11 +289,17 @@ def test_self_service_changes_are_audited_without_secrets(gateway, alice, admin)
     key = alice.post("/me/api-keys", json={"name": "audited"}).json()
     alice.delete(f"/me/api-keys/{key['id']}")
     items = admin.get("/audit", params={"username": "alice", "limit": 20}).json()["items"]
-    events = [(e["event"], e["detail"].get("app_password") or e["detail"].get("api_key"))
-              for e in items if e["event"].startswith(("app_password", "api_key"))][:4]
-    assert events == [("api_key_revoked", key["id"]), ("api_key_created", key["id"]),
-                      ("app_password_revoked", created["id"]),
-                      ("app_password_created", created["id"])]
+    events = [
+        (e["event"], e["detail"].get("app_password") or e["detail"].get("api_key"))
+        for e in items
+        if e["event"].startswith(("app_password", "api_key"))
+    ][:4]
+    assert events == [
+        ("api_key_revoked", key["id"]),
+        ("api_key_created", key["id"]),
+        ("app_password_revoked", created["id"]),
+        ("app_password_created", created["id"]),
+    ]
     export = admin.get("/audit/export", params={"format": "csv"}).text
     assert created["secret"] not in export and key["secret"] not in export
     assert ADMIN_PASSWORD not in export and PASSWORD not in export

@@ -8,15 +8,18 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import (content_type_conformance, not_a_server_error,
-                                 response_schema_conformance, status_code_conformance)
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.support.adminapi import start_admin_gateway
 
 pytestmark = pytest.mark.integration
 EXAMPLES = 30
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres-redis"])
@@ -25,9 +28,10 @@ def gateway(request, tmp_path_factory):
     in text, which generated input is full of)."""
     options = {}
     if request.param == "postgres-redis":
-        options = {"database_url": request.getfixturevalue("postgres_server").create_database(
-                       "admin_schemathesis"),
-                   "redis_url": request.getfixturevalue("redis_server").url}
+        options = {
+            "database_url": request.getfixturevalue("postgres_server").create_database("admin_schemathesis"),
+            "redis_url": request.getfixturevalue("redis_server").url,
+        }
     gateway = start_admin_gateway(tmp_path_factory.mktemp("schemathesis"), **options)
     yield gateway
     gateway.stop()
@@ -56,15 +60,15 @@ def test_every_operation_answers_as_documented(gateway, api_key):
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def run(case):
-            case.call_and_validate(base_url=gateway.url, headers=headers, checks=CHECKS,
-                                   timeout=30)
+            case.call_and_validate(base_url=gateway.url, headers=headers, checks=CHECKS, timeout=30)
 
         try:
             run()
-        except Exception as failure:  # noqa: BLE001 — collect every operation's failure
+        except Exception as failure:
             failures.append(f"{operation.method.upper()} {operation.path}: {failure}")
     assert operations >= 10
     assert not failures, "\n\n".join(failures)

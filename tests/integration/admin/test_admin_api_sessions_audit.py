@@ -8,15 +8,20 @@ import base64
 import csv
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
 from gateway.admin.auditlog import AuditFilter, AuditQuery
-from tests.support.adminapi import (ADMIN_PASSWORD, PASSWORD, AdminClient, admin_api_works,
-                                        registry_answer,
-                                        start_admin_gateway)
+from tests.support.adminapi import (
+    ADMIN_PASSWORD,
+    PASSWORD,
+    AdminClient,
+    admin_api_works,
+    registry_answer,
+    start_admin_gateway,
+)
 from tests.support.harness import gateway_env, seed
 
 pytestmark = pytest.mark.integration
@@ -43,8 +48,9 @@ def admin(gateway):
 
 
 def _token(gateway, username: str, password: str = PASSWORD) -> str:
-    response = requests.post(f"{gateway.url}/api/token",
-                             json={"username": username, "password": password}, timeout=30)
+    response = requests.post(
+        f"{gateway.url}/api/token", json={"username": username, "password": password}, timeout=30
+    )
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
 
@@ -67,12 +73,19 @@ def _sessions(admin: AdminClient, **query) -> dict:
 
 # -- who may call ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/sessions"), ("DELETE", "/sessions/abc"), ("DELETE", "/sessions?all=true"),
-    ("GET", "/audit"), ("GET", "/audit/export")])
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/sessions"),
+        ("DELETE", "/sessions/abc"),
+        ("DELETE", "/sessions?all=true"),
+        ("GET", "/audit"),
+        ("GET", "/audit/export"),
+    ],
+)
 def test_admin_routes_need_a_token_and_the_admin_role(gateway, method, path):
-    assert requests.request(method, f"{gateway.url}/admin/api{path}",
-                            timeout=30).status_code == 401
+    assert requests.request(method, f"{gateway.url}/admin/api{path}", timeout=30).status_code == 401
     alice = AdminClient(gateway.url, _token(gateway, "alice"))
     assert alice.request(method, path).status_code == 403
 
@@ -86,6 +99,7 @@ def test_every_route_is_in_the_openapi_document(gateway):
 
 # -- sessions -------------------------------------------------------------------------------
 
+
 def test_sessions_are_listed_newest_first_and_paged(gateway, admin):
     first, second = _token(gateway, "carol"), _token(gateway, "carol")
     page = _sessions(admin, username="carol")
@@ -93,10 +107,17 @@ def test_sessions_are_listed_newest_first_and_paged(gateway, admin):
     items = page["items"]
     assert [item["username"] for item in items] == ["carol", "carol"]
     assert items[0]["createdAt"] >= items[1]["createdAt"]
-    assert set(items[0]) == {"id", "username", "provider", "createdAt", "expiresAt", "revokedAt",
-                             "active", "current"}
-    assert all(item["active"] and item["revokedAt"] is None and not item["current"]
-               for item in items)
+    assert set(items[0]) == {
+        "id",
+        "username",
+        "provider",
+        "createdAt",
+        "expiresAt",
+        "revokedAt",
+        "active",
+        "current",
+    }
+    assert all(item["active"] and item["revokedAt"] is None and not item["current"] for item in items)
     assert items[0]["provider"] == "local"
     one = _sessions(admin, username="carol", limit=1, offset=1)
     assert one["total"] == 2 and [i["id"] for i in one["items"]] == [items[1]["id"]]
@@ -160,17 +181,30 @@ def test_session_revocations_are_audited(gateway, admin):
     assert latest["detail"]["count"] == 1
 
 
-@pytest.mark.parametrize("query, field", [
-    ({}, "username"), ({"username": "alice", "all": "true"}, "username"),
-    ({"all": "maybe"}, "all"), ({"all": "true", "include_self": "2"}, "include_self")])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({}, "username"),
+        ({"username": "alice", "all": "true"}, "username"),
+        ({"all": "maybe"}, "all"),
+        ({"all": "true", "include_self": "2"}, "include_self"),
+    ],
+)
 def test_bulk_revocation_needs_exactly_one_scope(admin, query, field):
     response = admin.delete("/sessions", params=query)
     assert response.status_code == 400 and response.json()["field"] == field
 
 
-@pytest.mark.parametrize("query, field", [
-    ({"limit": "0"}, "limit"), ({"limit": "1001"}, "limit"), ({"offset": "-1"}, "offset"),
-    ({"include_ended": "yes"}, "include_ended"), ({"username": "x" * 201}, "username")])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"offset": "-1"}, "offset"),
+        ({"include_ended": "yes"}, "include_ended"),
+        ({"username": "x" * 201}, "username"),
+    ],
+)
 def test_session_list_validation_names_the_argument(admin, query, field):
     response = admin.get("/sessions", params=query)
     assert response.status_code == 400 and response.json()["field"] == field
@@ -178,15 +212,17 @@ def test_session_list_validation_names_the_argument(admin, query, field):
 
 # -- audit ----------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def failed_logins(gateway):
     """Failed logins with a distinctive password, on every password path, and one success;
     the time they started."""
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     for _ in range(2):
         assert registry_answer(gateway, username="alice", password=DISTINCTIVE).status_code == 401
-    token = requests.post(f"{gateway.url}/api/token",
-                          json={"username": "alice", "password": DISTINCTIVE}, timeout=30)
+    token = requests.post(
+        f"{gateway.url}/api/token", json={"username": "alice", "password": DISTINCTIVE}, timeout=30
+    )
     assert token.status_code == 401
     assert registry_answer(gateway, username="alice", password=PASSWORD).status_code == 200
     # A username a spreadsheet would run as a formula.
@@ -201,18 +237,24 @@ def _audit(admin: AdminClient, **query) -> dict:
 
 
 def test_audit_search_filters_newest_first(admin, failed_logins):
-    denied = _audit(admin, event="login", outcome="denied", username="alice",
-                    since=failed_logins.isoformat())
+    denied = _audit(admin, event="login", outcome="denied", username="alice", since=failed_logins.isoformat())
     assert denied["total"] == 3 and len(denied["items"]) == 3
-    assert [e["id"] for e in denied["items"]] == sorted((e["id"] for e in denied["items"]),
-                                                        reverse=True)
+    assert [e["id"] for e in denied["items"]] == sorted((e["id"] for e in denied["items"]), reverse=True)
     assert {e["detail"]["path"] for e in denied["items"]} == {"password", "api_token"}
     assert all(e["detail"]["reason"] for e in denied["items"])
     success = _audit(admin, event="login", outcome="success", username="alice", provider="local")
     assert success["total"] >= 1 and success["items"][0]["provider"] == "local"
     assert _audit(admin, event="login", provider="no-such-provider")["total"] == 0
-    assert set(denied["items"][0]) == {"id", "at", "event", "outcome", "username", "provider",
-                                       "actor", "detail"}
+    assert set(denied["items"][0]) == {
+        "id",
+        "at",
+        "event",
+        "outcome",
+        "username",
+        "provider",
+        "actor",
+        "detail",
+    }
 
 
 def test_audit_paging(admin, failed_logins):
@@ -224,14 +266,17 @@ def test_audit_paging(admin, failed_logins):
 
 
 def test_audit_time_window(admin, failed_logins):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert _audit(admin, since=(now + timedelta(hours=1)).isoformat())["total"] == 0
     assert _audit(admin, until=(now - timedelta(days=1)).isoformat())["total"] == 0
-    recent = _audit(admin, event="login", since=(now - timedelta(hours=1)).isoformat(),
-                    until=(now + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    recent = _audit(
+        admin,
+        event="login",
+        since=(now - timedelta(hours=1)).isoformat(),
+        until=(now + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
     assert recent["total"] >= 4
-    naive = _audit(admin, event="login",
-                   since=(now - timedelta(hours=1)).replace(tzinfo=None).isoformat())
+    naive = _audit(admin, event="login", since=(now - timedelta(hours=1)).replace(tzinfo=None).isoformat())
     assert naive["total"] == recent["total"]
 
 
@@ -244,12 +289,20 @@ def test_audit_filters_by_the_acting_admin(gateway, admin):
     assert _audit(admin, actor="nobody-at-all")["total"] == 0
 
 
-@pytest.mark.parametrize("query, field", [
-    ({"since": "yesterday"}, "since"), ({"until": "2026-13-01"}, "until"),
-    ({"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
-    ({"since": "9999-12-31T23:59:59-23:59"}, "since"),
-    ({"limit": "1001"}, "limit"), ({"limit": "0"}, "limit"), ({"offset": "x"}, "offset"),
-    ({"event": "e" * 201}, "event"), ({"username": "a\x00b"}, "username")])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({"since": "yesterday"}, "since"),
+        ({"until": "2026-13-01"}, "until"),
+        ({"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
+        ({"since": "9999-12-31T23:59:59-23:59"}, "since"),
+        ({"limit": "1001"}, "limit"),
+        ({"limit": "0"}, "limit"),
+        ({"offset": "x"}, "offset"),
+        ({"event": "e" * 201}, "event"),
+        ({"username": "a\x00b"}, "username"),
+    ],
+)
 def test_audit_validation_names_the_argument(admin, query, field):
     response = admin.get("/audit", params=query)
     assert response.status_code == 400 and response.json()["field"] == field, response.text
@@ -262,8 +315,7 @@ def test_audit_export_as_csv(admin, failed_logins):
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith('attachment; filename="audit-') and disposition.endswith('.csv"')
     rows = list(csv.DictReader(io.StringIO(response.text)))
-    assert list(rows[0]) == ["id", "at", "event", "outcome", "username", "provider", "actor",
-                             "detail"]
+    assert list(rows[0]) == ["id", "at", "event", "outcome", "username", "provider", "actor", "detail"]
     assert len(rows) == int(response.headers["X-Total-Count"]) >= 4
     assert response.headers["X-Export-Truncated"] == "false"
     assert {row["username"] for row in rows} == {"alice"}
@@ -272,8 +324,7 @@ def test_audit_export_as_csv(admin, failed_logins):
 
 
 def test_audit_export_as_json_lines(admin, failed_logins):
-    response = admin.get("/audit/export", params={"format": "jsonl", "event": "login",
-                                                  "outcome": "denied"})
+    response = admin.get("/audit/export", params={"format": "jsonl", "event": "login", "outcome": "denied"})
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/x-ndjson")
     assert response.headers["Content-Disposition"].endswith('.jsonl"')
@@ -308,12 +359,15 @@ def test_no_password_ever_comes_out_of_the_audit_trail(admin, failed_logins):
 
 def test_the_actor_filter_works_on_postgresql(postgres_server, tmp_path):
     """The actor lives in the detail JSON; its filter is SQL on every database."""
-    env = gateway_env(tmp_path / "instance", "usernames: {lowercase: true}\n",
-                      database_url=postgres_server.create_database("admin_audit_actor"))
+    env = gateway_env(
+        tmp_path / "instance",
+        "usernames: {lowercase: true}\n",
+        database_url=postgres_server.create_database("admin_audit_actor"),
+    )
     seed(env, [])
     from gateway.config.file import load_config
-    from gateway.services import build_services
     from gateway.config.settings import load_settings
+    from gateway.services import build_services
 
     settings = load_settings(env, read_dotenv=False)
     services = build_services(settings, load_config(settings.config_path, env))

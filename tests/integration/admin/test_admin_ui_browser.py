@@ -14,17 +14,23 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 import requests
 
 from providers.base import Identity
+from tests.support.adminapi import (
+    ADMIN_CONFIG,
+    ADMIN_PASSWORD,
+    ADMIN_SEED_USERS,
+    PASSWORD,
+    AdminClient,
+    registry_token,
+    start_admin_gateway,
+)
 from tests.support.browser import save_screenshot
-from tests.support.adminapi import (ADMIN_CONFIG, ADMIN_PASSWORD, ADMIN_SEED_USERS,
-                                        PASSWORD, AdminClient, registry_token,
-                                        start_admin_gateway)
 from tests.support.harness import start_gateway
 from tests.support.servers import free_port
 
@@ -43,14 +49,24 @@ def gateway(tmp_path_factory):
     """An admin gateway (admin, alice, bob, carol; groups drone-pilots and drone-admins), a
     dozen more local users for paging, and a directory user known from a past login."""
     port = free_port()
-    gateway = start_admin_gateway(tmp_path_factory.mktemp("admin-ui"), ADMIN_CONFIG, port=port,
-                                  users=ADMIN_SEED_USERS + [{"username": f"pilot{n:02d}"}
-                                                            for n in range(1, 13)],
-                                  extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"})
+    gateway = start_admin_gateway(
+        tmp_path_factory.mktemp("admin-ui"),
+        ADMIN_CONFIG,
+        port=port,
+        users=ADMIN_SEED_USERS + [{"username": f"pilot{n:02d}"} for n in range(1, 13)],
+        extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+    )
     services = gateway.services()
     try:
-        services.accounts.claim(Identity(provider="directory", subject="uid-7", username="dirk",
-                                         email="dirk@example.org", groups=("drone-pilots",)))
+        services.accounts.claim(
+            Identity(
+                provider="directory",
+                subject="uid-7",
+                username="dirk",
+                email="dirk@example.org",
+                groups=("drone-pilots",),
+            )
+        )
     finally:
         services.close()
     yield gateway
@@ -58,6 +74,7 @@ def gateway(tmp_path_factory):
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
 
 def shoot(page, name: str) -> None:
     """Screenshots of the current page at laptop and phone widths; the phone one must not
@@ -105,13 +122,17 @@ def http_browser() -> requests.Session:
 def http_sign_in(gateway, username: str, password: str) -> requests.Session:
     session = http_browser()
     form = session.get(f"{gateway.url}/login", timeout=10)
-    session.post(f"{gateway.url}/login", timeout=30, allow_redirects=False, data={
-        "csrf_token": CSRF.search(form.text).group(1), "username": username,
-        "password": password})
+    session.post(
+        f"{gateway.url}/login",
+        timeout=30,
+        allow_redirects=False,
+        data={"csrf_token": CSRF.search(form.text).group(1), "username": username, "password": password},
+    )
     return session
 
 
 # -- the end-to-end story ---------------------------------------------------------------------
+
 
 @dataclass
 class Story:
@@ -314,8 +335,7 @@ def disables_the_user(story: Story) -> None:
 def token_is_rejected(story: Story) -> None:
     """Disabling revoked the session the token is bound to: the Registry is refused."""
     assert contract(story.gateway, token=story.notes["token"]).status_code == 401
-    assert contract(story.gateway, username=story.username,
-                    password=story.password).status_code == 403
+    assert contract(story.gateway, username=story.username, password=story.password).status_code == 403
 
 
 def re_enables_the_user(story: Story) -> None:
@@ -323,8 +343,7 @@ def re_enables_the_user(story: Story) -> None:
     page.click("#enable-user")
     page.wait_for_url(f"{story.user_url}?done=enabled")
     assert page.text_content("#user-status") == "Enabled"
-    assert contract(story.gateway, username=story.username,
-                    password=story.password).status_code == 200
+    assert contract(story.gateway, username=story.username, password=story.password).status_code == 200
 
 
 def deletes_with_confirmation(story: Story) -> None:
@@ -341,8 +360,7 @@ def deletes_with_confirmation(story: Story) -> None:
     assert "deleted" in page.text_content("#notice")
     page.goto(story.user_url)
     assert "no user" in page.text_content("#error-message")
-    assert contract(story.gateway, username=story.username,
-                    password=story.password).status_code == 401
+    assert contract(story.gateway, username=story.username, password=story.password).status_code == 401
 
 
 STORY: list[Callable[[Story], None]] = [
@@ -369,6 +387,7 @@ def test_an_admin_manages_a_user_from_creation_to_deletion(gateway, page):
 
 
 # -- more of the users pages --------------------------------------------------------------------
+
 
 def test_the_users_table_filters_sorts_and_pages(gateway, page):
     sign_in(page, gateway.url, "admin", ADMIN_PASSWORD)
@@ -441,6 +460,7 @@ def test_every_section_is_reachable_from_the_navigation(gateway, page):
 
 # -- the other sections -------------------------------------------------------------------------
 
+
 def test_groups_members_and_deleting_a_group(gateway, page):
     sign_in(page, gateway.url, "admin", ADMIN_PASSWORD)
     page.goto(f"{gateway.url}/admin/groups")
@@ -493,8 +513,7 @@ def test_the_policy_as_yaml_is_previewed_checked_and_saved(gateway, page):
     page.click("#preview-document")
     page.wait_for_load_state()
     assert "Not valid YAML" in described_error(page, "f-document")
-    page.fill("#f-document",
-              "default_roles: [viewer]\nrules:\n  - name: x\n    match: {group: a}\n")
+    page.fill("#f-document", "default_roles: [viewer]\nrules:\n  - name: x\n    match: {group: a}\n")
     page.click("#save-document")
     page.wait_for_load_state()
     assert "must grant roles" in described_error(page, "f-document")
@@ -508,17 +527,29 @@ def test_a_stale_rules_form_is_refused_and_shows_the_newer_version(gateway):
     page = admin.get(f"{gateway.url}/admin/rules", timeout=10).text
     token = CSRF.search(page).group(1)
     version = re.search(r'name="expected_version" value="(\d+)"', page).group(1)
-    form = {"csrf_token": token, "expected_version": version, "name": "first", "kind": "grant",
-            "who": "group", "values": "drone-pilots", "roles": "pilot", "action": "add"}
-    assert admin.post(f"{gateway.url}/admin/rules/add", data=form, allow_redirects=False,
-                      timeout=10).status_code == 303
-    stale = admin.post(f"{gateway.url}/admin/rules/add", data={**form, "name": "second"},
-                       timeout=10)
+    form = {
+        "csrf_token": token,
+        "expected_version": version,
+        "name": "first",
+        "kind": "grant",
+        "who": "group",
+        "values": "drone-pilots",
+        "roles": "pilot",
+        "action": "add",
+    }
+    assert (
+        admin.post(f"{gateway.url}/admin/rules/add", data=form, allow_redirects=False, timeout=10).status_code
+        == 303
+    )
+    stale = admin.post(f"{gateway.url}/admin/rules/add", data={**form, "name": "second"}, timeout=10)
     assert stale.status_code == 409 and "changed since version" in stale.text
     assert f'name="expected_version" value="{int(version) + 1}"' in stale.text
-    delete = admin.post(f"{gateway.url}/admin/rules/first/delete", allow_redirects=False,
-                        data={"csrf_token": token, "expected_version": int(version) + 1},
-                        timeout=10)
+    delete = admin.post(
+        f"{gateway.url}/admin/rules/first/delete",
+        allow_redirects=False,
+        data={"csrf_token": token, "expected_version": int(version) + 1},
+        timeout=10,
+    )
     assert delete.status_code == 303
 
 
@@ -556,20 +587,32 @@ def test_providers_show_their_health(gateway, page):
 
 
 def test_a_trial_ldap_sign_in_shows_the_steps_and_never_the_password(slapd, tmp_path):
-    from tests.support import ldapdata
     from tests.integration.providers.ldap.test_ldap_gateway import ldap_config
+    from tests.support import ldapdata
 
     port = free_port()
-    ldap = start_gateway(tmp_path, ldap_config([slapd.url]), users=[], port=port,
-                         extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"})
+    ldap = start_gateway(
+        tmp_path,
+        ldap_config([slapd.url]),
+        users=[],
+        port=port,
+        extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+    )
     try:
         admin = http_sign_in(ldap, "admin", ADMIN_PASSWORD)
         page = admin.get(f"{ldap.url}/admin/providers", timeout=30).text
         assert 'id="provider-directory"' in page and "Healthy" in page
         password = ldapdata.password_for("alice")
-        result = admin.post(f"{ldap.url}/admin/providers/trial", timeout=30, data={
-            "csrf_token": CSRF.search(page).group(1), "provider": "directory",
-            "username": "alice", "password": password})
+        result = admin.post(
+            f"{ldap.url}/admin/providers/trial",
+            timeout=30,
+            data={
+                "csrf_token": CSRF.search(page).group(1),
+                "provider": "directory",
+                "username": "alice",
+                "password": password,
+            },
+        )
         assert result.status_code == 200
         assert "Result: success (the Registry would get 200)" in result.text
         assert "&#34;username&#34;: &#34;alice&#34;" in result.text
@@ -579,6 +622,7 @@ def test_a_trial_ldap_sign_in_shows_the_steps_and_never_the_password(slapd, tmp_
 
 
 # -- who may use the pages ---------------------------------------------------------------------
+
 
 def test_a_non_admin_gets_a_403_page(gateway, page):
     sign_in(page, gateway.url, "alice", PASSWORD)
@@ -616,24 +660,32 @@ def test_the_guard_over_http(gateway):
     assert anonymous.headers["Location"] == "/login?next=/admin/users"
     alice = http_sign_in(gateway, "alice", PASSWORD)
     assert alice.get(f"{gateway.url}/admin", timeout=10).status_code == 403
-    assert alice.post(f"{gateway.url}/admin/users/carol/status", data={"enabled": "0"},
-                      timeout=10).status_code == 403
+    assert (
+        alice.post(f"{gateway.url}/admin/users/carol/status", data={"enabled": "0"}, timeout=10).status_code
+        == 403
+    )
     admin = http_sign_in(gateway, "admin", ADMIN_PASSWORD)
     page = admin.get(f"{gateway.url}/admin/users/carol", timeout=10)
     assert page.status_code == 200 and "Content-Security-Policy" in page.headers
     assert "script" not in page.text.lower().replace("description", "")
-    forged = admin.post(f"{gateway.url}/admin/users/carol/status", data={"enabled": "0"},
-                        allow_redirects=False, timeout=10)
+    forged = admin.post(
+        f"{gateway.url}/admin/users/carol/status", data={"enabled": "0"}, allow_redirects=False, timeout=10
+    )
     assert forged.status_code == 403  # no CSRF token: nothing changes
-    cross = admin.post(f"{gateway.url}/admin/users/carol/status", allow_redirects=False,
-                       data={"enabled": "0", "csrf_token": CSRF.search(page.text).group(1)},
-                       headers={"Origin": "https://evil.example"}, timeout=10)
+    cross = admin.post(
+        f"{gateway.url}/admin/users/carol/status",
+        allow_redirects=False,
+        data={"enabled": "0", "csrf_token": CSRF.search(page.text).group(1)},
+        headers={"Origin": "https://evil.example"},
+        timeout=10,
+    )
     assert cross.status_code == 403
     assert AdminClient.login(gateway.url).get("/users/carol").json()["enabled"] is True
     assert admin.get(f"{gateway.url}/admin/users/nobody", timeout=10).status_code == 404
 
 
 # -- keyboard -----------------------------------------------------------------------------------
+
 
 def test_keyboard_alone_signs_in_skips_to_content_and_reaches_the_navigation(gateway, page):
     page.set_viewport_size(LAPTOP)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.admin.useroperations import UserService
 from gateway.bootstrap import prepare
 from gateway.config.file import load_config
-from gateway.services import build_services
 from gateway.config.settings import load_settings
-from gateway.admin.useroperations import UserService
+from gateway.services import build_services
 from providers.base import Identity, Rejection
 from tests.support.paths import REPO_ROOT
 
@@ -47,24 +47,40 @@ mapping:
 """
 
 
-def make_env(tmp_path: Path, *, admin_password: str | None = ADMIN_PASSWORD,
-             config: str = CONFIG, auto_migrate: bool = True) -> dict[str, str]:
+def make_env(
+    tmp_path: Path,
+    *,
+    admin_password: str | None = ADMIN_PASSWORD,
+    config: str = CONFIG,
+    auto_migrate: bool = True,
+) -> dict[str, str]:
     instance = tmp_path / "instance"
     instance.mkdir(parents=True, exist_ok=True)
     config_path = tmp_path / "gateway.yaml"
     config_path.write_text(config)
     env = {key: value for key, value in os.environ.items() if not key.startswith("GATEWAY_")}
-    env.update(GATEWAY_INSTANCE_DIR=str(instance), GATEWAY_CONFIG=str(config_path),
-               GATEWAY_DOTENV="/nonexistent", PYTHONUNBUFFERED="1",
-               GATEWAY_AUTO_MIGRATE="true" if auto_migrate else "false")
+    env.update(
+        GATEWAY_INSTANCE_DIR=str(instance),
+        GATEWAY_CONFIG=str(config_path),
+        GATEWAY_DOTENV="/nonexistent",
+        PYTHONUNBUFFERED="1",
+        GATEWAY_AUTO_MIGRATE="true" if auto_migrate else "false",
+    )
     if admin_password is not None:
         env["GATEWAY_ADMIN_PASSWORD"] = admin_password
     return env
 
 
 def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=REPO_ROOT, env=env,
-                          input=stdin, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def ok(env, *args, stdin=None) -> str:
@@ -116,8 +132,7 @@ def env_with_alice(env):
     """As ``env``, plus group drone-pilots and alice (alice@example.org) in it."""
     with services_for(env) as services:
         services.local_users.create_group("drone-pilots")
-        UserService(services).create("alice", PASSWORD, email="alice@example.org",
-                                     groups=["drone-pilots"])
+        UserService(services).create("alice", PASSWORD, email="alice@example.org", groups=["drone-pilots"])
     return env
 
 
@@ -153,8 +168,9 @@ def test_db_upgrade_with_an_admin_password_and_a_weak_one(tmp_path):
     assert line.startswith("configuration error: environment: GATEWAY_ADMIN_PASSWORD: ")
     guessable = make_env(tmp_path / "guessable", admin_password="qwertyuiopasdfgh")
     line = fails(guessable, "db", "upgrade")
-    assert line == ("configuration error: environment: GATEWAY_ADMIN_PASSWORD: "
-                    "password is a keyboard pattern")
+    assert line == (
+        "configuration error: environment: GATEWAY_ADMIN_PASSWORD: password is a keyboard pattern"
+    )
 
 
 def test_check_config(tmp_path):
@@ -165,8 +181,9 @@ def test_check_config(tmp_path):
 
     bad = make_env(tmp_path / "bad", config="tokens:\n  lifetme_seconds: 60\n")
     line = fails(bad, "check-config")
-    assert line == (f"configuration error: {tmp_path / 'bad' / 'gateway.yaml'}: "
-                    "tokens.lifetme_seconds: unknown key")
+    assert line == (
+        f"configuration error: {tmp_path / 'bad' / 'gateway.yaml'}: tokens.lifetme_seconds: unknown key"
+    )
     # The same one-line error from a command that builds the services, for the environment.
     line = fails({**env, "GATEWAY_WORKERS": "abc"}, "users", "list")
     assert line.startswith("configuration error: environment: GATEWAY_WORKERS: ")
@@ -174,16 +191,37 @@ def test_check_config(tmp_path):
 
 def test_users(env):
     assert ok(env, "groups", "create", "drone-pilots").strip() == "created group drone-pilots"
-    assert ok(env, "users", "create", "alice", "--password-stdin", "--group", "drone-pilots",
-              "--email", "alice@example.org", stdin=PASSWORD + "\n").strip() == "created alice"
+    assert (
+        ok(
+            env,
+            "users",
+            "create",
+            "alice",
+            "--password-stdin",
+            "--group",
+            "drone-pilots",
+            "--email",
+            "alice@example.org",
+            stdin=PASSWORD + "\n",
+        ).strip()
+        == "created alice"
+    )
     assert isinstance(password_check(env, "alice", PASSWORD), Identity)
 
     line = fails(env, "users", "create", "Alice", "--password-stdin", stdin=PASSWORD + "\n")
     assert "not a canonical username" in line and "use 'alice'" in line
     line = fails(env, "users", "create", "bob", "--password-stdin", stdin="short\n")
     assert line.startswith("error: ") and "at least 12" in line
-    line = fails(env, "users", "create", "bob", "--password-stdin", "--email", "bob@example.org",
-                 stdin="abcdefghijkl\n")
+    line = fails(
+        env,
+        "users",
+        "create",
+        "bob",
+        "--password-stdin",
+        "--email",
+        "bob@example.org",
+        stdin="abcdefghijkl\n",
+    )
     assert line == "error: password is a repeated or sequential pattern"
     line = fails(env, "users", "create", "alice", "--password-stdin", stdin=PASSWORD + "\n")
     assert "already" in line
@@ -241,8 +279,12 @@ def test_mapping_explain(env_with_alice):
     assert "Result: allowed" in out
     assert re.search(r"\[grant\s*\] pilots\s+matched\s+group 'drone-pilots' matched", out), out
     assert '"maxStorageMB": 51200' in out
-    assert _answer(out) == {"username": "alice", "roles": ["pilot"], "maxStorageMB": 51200,
-                            "email": "alice@example.org"}
+    assert _answer(out) == {
+        "username": "alice",
+        "roles": ["pilot"],
+        "maxStorageMB": 51200,
+        "email": "alice@example.org",
+    }
 
     out = ok(env, "mapping", "explain", "bob", "--provider", "local", "--group", "drone-pilots")
     assert "identity: provider=local groups=['drone-pilots']" in out
@@ -290,9 +332,17 @@ def test_db_upgrade_from_several_replicas_at_once_on_postgresql(tmp_path, postgr
     env = make_env(tmp_path)
     env["GATEWAY_DATABASE_URL"] = postgres_server.create_database("concurrent_upgrade")
     env["GATEWAY_KEY_ENCRYPTION_KEY"] = "test-key-encryption-secret-0123456789abcdef"
-    runs = [subprocess.Popen([sys.executable, "-m", "gateway", "db", "upgrade"], cwd=REPO_ROOT,
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(3)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gateway", "db", "upgrade"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     results = [(run.wait(timeout=120), run.stderr.read()) for run in runs]
     for run in runs:
         run.stdout.close()

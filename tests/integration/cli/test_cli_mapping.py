@@ -9,8 +9,8 @@ import json
 import pytest
 
 from gateway.admin.mappingdoc import read_policy_yaml
-from gateway.bootstrap import prepare
 from gateway.admin.useroperations import UserService
+from gateway.bootstrap import prepare
 from tests.integration.cli.test_cli import CONFIG as FILE_MODE_CONFIG
 from tests.integration.cli.test_cli import PASSWORD, fails, make_env, ok, run, services_for
 
@@ -46,8 +46,7 @@ def env(tmp_path):
     with services_for(env) as services:
         prepare(services, migrate=True)
         services.local_users.create_group("drone-pilots")
-        UserService(services).create("alice", PASSWORD, email="alice@example.org",
-                                     groups=["drone-pilots"])
+        UserService(services).create("alice", PASSWORD, email="alice@example.org", groups=["drone-pilots"])
     return env
 
 
@@ -71,7 +70,8 @@ def test_export_then_import_is_a_lossless_round_trip(env, tmp_path):
 
     exported = tmp_path / "exported.yaml"
     assert ok(env, "mapping", "export", str(exported)).strip() == (
-        f"wrote {exported} (version 2, from the database; 2 rules)")
+        f"wrote {exported} (version 2, from the database; 2 rules)"
+    )
     text = exported.read_text(encoding="utf-8")
     assert text == ok(env, "mapping", "export")
     assert text.startswith("# DroneDB gateway mapping policy (version 2, from the database).")
@@ -84,12 +84,14 @@ def test_export_then_import_is_a_lossless_round_trip(env, tmp_path):
 
     with services_for(env) as services:
         with services.database.engine.connect() as connection:
-            rows = connection.exec_driver_sql(
-                "select detail from audit_events where event = 'mapping_changed'").scalars().all()
+            rows = (
+                connection.exec_driver_sql("select detail from audit_events where event = 'mapping_changed'")
+                .scalars()
+                .all()
+            )
             roles = connection.exec_driver_sql("select name from roles").scalars().all()
     details = [row if isinstance(row, dict) else json.loads(row) for row in rows]
-    assert [(d["actor"], d["change"], d["version"], d["rules"]) for d in details] == [
-        ("cli", "import", 2, 2)]
+    assert [(d["actor"], d["change"], d["version"], d["rules"]) for d in details] == [("cli", "import", 2, 2)]
     assert {"pilot", "admin"} <= set(roles)
 
 
@@ -108,8 +110,9 @@ def test_import_refusals_are_one_line(env, tmp_path):
     locked.write_text("rules:\n  - name: pilots-only\n    require: {group: drone-pilots}\n")
     result = run(env, "mapping", "import", str(locked))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == (f"error: refused: no enabled user would hold the 'admin' "
-                                     f"role under {locked}")
+    assert result.stderr.strip() == (
+        f"error: refused: no enabled user would hold the 'admin' role under {locked}"
+    )
     assert "admin: allowed -> DENIED" in result.stdout
     assert "admins after: (none)" in result.stdout
     assert fails(env, "mapping", "import", str(locked), "--dry-run").startswith("error: refused")
@@ -117,11 +120,14 @@ def test_import_refusals_are_one_line(env, tmp_path):
     invalid = tmp_path / "invalid.yaml"
     invalid.write_text("rules:\n  - name: x\n    match: {group: g}\n    roles: admin\n")
     assert fails(env, "mapping", "import", str(invalid)) == (
-        f"error: {invalid}: rules[0].roles: must be a list")
+        f"error: {invalid}: rules[0].roles: must be a list"
+    )
 
-    for name, text, words in [("broken.yaml", "rules: [\n", "not valid YAML"),
-                              ("empty.yaml", "", "is empty"),
-                              ("list.yaml", "- a\n", "must hold a mapping policy")]:
+    for name, text, words in [
+        ("broken.yaml", "rules: [\n", "not valid YAML"),
+        ("empty.yaml", "", "is empty"),
+        ("list.yaml", "- a\n", "must hold a mapping policy"),
+    ]:
         path = tmp_path / name
         path.write_text(text)
         line = fails(env, "mapping", "import", str(path))

@@ -12,22 +12,33 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.servers import free_port, wait_for
 from tests.support.paths import REPO_ROOT
+from tests.support.servers import free_port, wait_for
 
 pytestmark = pytest.mark.integration
 REPO = REPO_ROOT
 
 
 def _serve(instance: Path, port: int, **extra) -> subprocess.Popen:
-    env = {**os.environ, "GATEWAY_INSTANCE_DIR": str(instance), "GATEWAY_BIND": f"127.0.0.1:{port}",
-           "GATEWAY_DOTENV": "/nonexistent", **extra}
+    env = {
+        **os.environ,
+        "GATEWAY_INSTANCE_DIR": str(instance),
+        "GATEWAY_BIND": f"127.0.0.1:{port}",
+        "GATEWAY_DOTENV": "/nonexistent",
+        **extra,
+    }
     for name in ("GATEWAY_ADMIN_PASSWORD", "GATEWAY_CONFIG", "GATEWAY_DATABASE_URL", "GATEWAY_REDIS_URL"):
         if name not in extra:
             env.pop(name, None)
-    return subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _stop(process: subprocess.Popen) -> str:
@@ -53,12 +64,15 @@ def test_embedded_default_serves_and_prints_the_admin_password_once(tmp_path):
     process = _serve(tmp_path / "instance", port)
     try:
         wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).ok, timeout=30)
-        answer = requests.post(f"http://127.0.0.1:{port}/api/authenticate",
-                               data={"username": "admin", "password": password}, timeout=10)
+        answer = requests.post(
+            f"http://127.0.0.1:{port}/api/authenticate",
+            data={"username": "admin", "password": password},
+            timeout=10,
+        )
         assert answer.status_code == 200 and answer.json()["roles"] == ["admin"]
     finally:
         second_stderr = _stop(process)
-    assert password not in second_stderr   # shown exactly once, never logged afterwards
+    assert password not in second_stderr  # shown exactly once, never logged afterwards
 
 
 def test_bad_configuration_stops_start_up_naming_the_key(tmp_path):

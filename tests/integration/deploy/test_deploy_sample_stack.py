@@ -11,22 +11,21 @@ admin-group example (bob) ships without a password: no public sample credential 
 from __future__ import annotations
 
 import runpy
-from pathlib import Path
 
 import pytest
 
 from tests.support.harness import ADMIN_PASSWORD, start_gateway
 from tests.support.ldapdata import Dataset, ssha
 from tests.support.ldapserver import SlapdServer
-from tests.support.servers import free_port
 from tests.support.paths import REPO_ROOT
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
 ROOT = REPO_ROOT
 COMPOSE = ROOT / "deploy" / "compose"
 BASE = "dc=example,dc=org"
-SERVICE_DN = f"cn=gateway,{BASE}"            # LDAP_READONLY_USER_USERNAME=gateway
+SERVICE_DN = f"cn=gateway,{BASE}"  # LDAP_READONLY_USER_USERNAME=gateway
 SERVICE_PASSWORD = "readonly-Secret-pw-1"
 
 # What the LDIF's header promises for each sample user (None: no password is shipped).
@@ -48,13 +47,18 @@ def ldif_header() -> str:
 
 @pytest.fixture(scope="module")
 def sample_directory(tmp_path_factory):
-    dataset = Dataset(suffix=BASE, service_dn=SERVICE_DN, service_password=SERVICE_PASSWORD,
-                      name="compose-sample")
+    dataset = Dataset(
+        suffix=BASE, service_dn=SERVICE_DN, service_password=SERVICE_PASSWORD, name="compose-sample"
+    )
     # What osixia/openldap creates itself before it loads the custom LDIF files.
-    dataset.add(BASE, {"objectClass": ["top", "dcObject", "organization"], "dc": "example",
-                       "o": "Example Drones"})
-    dataset.add(SERVICE_DN, {"objectClass": ["top", "organizationalRole", "simpleSecurityObject"],
-                             "cn": "gateway"}, password=SERVICE_PASSWORD)
+    dataset.add(
+        BASE, {"objectClass": ["top", "dcObject", "organization"], "dc": "example", "o": "Example Drones"}
+    )
+    dataset.add(
+        SERVICE_DN,
+        {"objectClass": ["top", "organizationalRole", "simpleSecurityObject"], "cn": "gateway"},
+        password=SERVICE_PASSWORD,
+    )
     server = SlapdServer.start(tmp_path_factory.mktemp("sample-slapd"), dataset=dataset)
     try:
         for ldif in sorted((COMPOSE / "ldap").glob("*.ldif")):
@@ -70,18 +74,22 @@ def gateway(sample_directory, postgres_server, redis_server, tmp_path_factory):
     assert config.count("ldap://openldap:389") == 1
     config = config.replace("ldap://openldap:389", sample_directory.url)
     started = start_gateway(
-        tmp_path_factory.mktemp("sample-gateway"), config, users=[],
+        tmp_path_factory.mktemp("sample-gateway"),
+        config,
+        users=[],
         database_url=postgres_server.create_database("deploy_sample_stack"),
         redis_url=redis_server.url,
-        extra={"LDAP_BIND_PASSWORD": SERVICE_PASSWORD, "GATEWAY_PUBLIC_URL": "http://localhost:8080"})
+        extra={"LDAP_BIND_PASSWORD": SERVICE_PASSWORD, "GATEWAY_PUBLIC_URL": "http://localhost:8080"},
+    )
     yield started
     started.stop()
 
 
 def _granted(gateway, username: str, password: str, roles: list, quota) -> dict:
     """The gateway's 200 answer for this login, checked for the username, roles and quota."""
-    answer = gateway.authenticate({"username": username, "password": password},
-                                  headers={"Accept": "application/json"})
+    answer = gateway.authenticate(
+        {"username": username, "password": password}, headers={"Accept": "application/json"}
+    )
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["username"] == username and body["roles"] == roles
@@ -93,7 +101,7 @@ def _granted(gateway, username: str, password: str, roles: list, quota) -> dict:
 def test_sample_users_get_the_documented_answer(gateway, username):
     password, roles, quota = EXPECTED[username]
     assert f"{username} / {password} /" in ldif_header()
-    assert "admin" not in roles                 # a public password never grants admin
+    assert "admin" not in roles  # a public password never grants admin
     body = _granted(gateway, username, password, roles, quota)
     assert body["email"] == f"{username}@example.org"
 
@@ -109,8 +117,10 @@ def test_the_admin_group_example_signs_in_only_with_a_password_of_your_own(gatew
         assert answer.status_code in (400, 401), (guess, answer.status_code, answer.text)
     # What the LDIF's header tells you to do (ldappasswd as the directory admin), then sign in.
     own = "bob-own-Secret-pw-7"
-    sample_directory.modify_ldif(f"dn: uid={username},ou=people,{BASE}\nchangetype: modify\n"
-                                 f"replace: userPassword\nuserPassword: {ssha(own, salt=b'own-salt')}\n")
+    sample_directory.modify_ldif(
+        f"dn: uid={username},ou=people,{BASE}\nchangetype: modify\n"
+        f"replace: userPassword\nuserPassword: {ssha(own, salt=b'own-salt')}\n"
+    )
     _granted(gateway, username, own, roles, quota)
 
 
@@ -128,9 +138,9 @@ def test_the_local_admin_is_the_registry_admin_without_a_quota(gateway):
 def test_the_image_healthcheck_sees_the_gateway(gateway, monkeypatch):
     healthcheck = runpy.run_path(str(ROOT / "deploy" / "healthcheck.py"))
     monkeypatch.setenv("GATEWAY_BIND", f"0.0.0.0:{gateway.server.port}")
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")   # never used for the local check
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # never used for the local check
     assert healthcheck["main"](["healthcheck.py"]) == 0
     assert healthcheck["main"](["healthcheck.py", "/readyz"]) == 0
-    assert healthcheck["main"](["healthcheck.py", "/readyz", "15"]) == 0   # as compose.yaml asks
+    assert healthcheck["main"](["healthcheck.py", "/readyz", "15"]) == 0  # as compose.yaml asks
     monkeypatch.setenv("GATEWAY_BIND", f"0.0.0.0:{free_port()}")
     assert healthcheck["main"](["healthcheck.py"]) == 1

@@ -16,8 +16,8 @@ import threading
 import pytest
 import requests
 
-from gateway.http.adminapi.base import MAX_ADMIN_BODY_BYTES
 from gateway.app import MAX_REQUEST_BYTES
+from gateway.http.adminapi.base import MAX_ADMIN_BODY_BYTES
 from tests.support.adminapi import PASSWORD, AdminClient, start_admin_gateway
 
 pytestmark = pytest.mark.integration
@@ -46,21 +46,30 @@ def admin(gateway):
 
 # -- raw HTTP -----------------------------------------------------------------------------------
 
+
 def _chunked(data: bytes, piece: int = 16 * 1024) -> bytes:
     """``data`` as a chunked body, in chunks of at most ``piece`` bytes."""
-    chunks = [data[i:i + piece] for i in range(0, len(data), piece)]
+    chunks = [data[i : i + piece] for i in range(0, len(data), piece)]
     return b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks) + b"0\r\n\r\n"
 
 
-def _post(gateway, body: bytes, *, chunked: bool, path: str = "/api/authenticate",
-          content_type: str = FORM, headers: dict[str, str] | None = None):
+def _post(
+    gateway,
+    body: bytes,
+    *,
+    chunked: bool,
+    path: str = "/api/authenticate",
+    content_type: str = FORM,
+    headers: dict[str, str] | None = None,
+):
     """Send one POST over a raw socket (the body from another thread, so that an early answer
     is read while it is still being sent). Returns the response, its body, and whether the
     server then closed the connection."""
     framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(body)}"
     extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-            f"{framing}\r\n{extra}\r\n").encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n{framing}\r\n{extra}\r\n"
+    ).encode()
     payload = head + (_chunked(body) if chunked else body)
     sock = socket.create_connection(("127.0.0.1", gateway.server.port), timeout=30)
     try:
@@ -90,7 +99,7 @@ def _server_closed(sock: socket.socket) -> bool:
         return sock.recv(1) == b""
     except ConnectionResetError:
         return True
-    except socket.timeout:
+    except TimeoutError:
         return False
 
 
@@ -115,8 +124,10 @@ def _exactly(size: int, start: bytes = CREDENTIALS) -> bytes:
 
 # -- the contract endpoint's limit --------------------------------------------------------------
 
-@pytest.mark.parametrize("body", [CREDENTIALS + JUNK, JUNK + b"&" + CREDENTIALS],
-                         ids=["credentials-first", "junk-first"])
+
+@pytest.mark.parametrize(
+    "body", [CREDENTIALS + JUNK, JUNK + b"&" + CREDENTIALS], ids=["credentials-first", "junk-first"]
+)
 def test_a_chunked_body_over_the_limit_is_413_wherever_the_credentials_are(gateway, body):
     _assert_refused_and_closed(*_post(gateway, body, chunked=True))
 
@@ -145,18 +156,17 @@ def test_a_content_length_over_the_limit_is_413(gateway, body):
 
 # -- keeping a connection only when it can be kept ----------------------------------------------
 
+
 def test_a_client_reusing_its_connection_after_a_413_is_answered(gateway):
     """http.client trusts the Connection header: after ``keep-alive`` it sends the next request
     on the same socket, which the server had closed (BrokenPipeError or RemoteDisconnected);
     after ``close`` it opens a new one."""
     connection = http.client.HTTPConnection("127.0.0.1", gateway.server.port, timeout=30)
     try:
-        connection.request("POST", "/api/authenticate", body=OVERSIZED,
-                           headers={"Content-Type": FORM})
+        connection.request("POST", "/api/authenticate", body=OVERSIZED, headers={"Content-Type": FORM})
         refused = connection.getresponse()
         _assert_refused(refused, refused.read())
-        connection.request("POST", "/api/authenticate", body=CREDENTIALS,
-                           headers={"Content-Type": FORM})
+        connection.request("POST", "/api/authenticate", body=CREDENTIALS, headers={"Content-Type": FORM})
         assert connection.getresponse().status == 200
     finally:
         connection.close()
@@ -166,12 +176,10 @@ def test_a_requests_session_goes_on_after_a_413(gateway):
     with requests.Session() as session:
         url = f"{gateway.url}/api/authenticate"
         for _ in range(2):
-            refused = session.post(url, data=OVERSIZED, headers={"Content-Type": FORM},
-                                   timeout=30)
+            refused = session.post(url, data=OVERSIZED, headers={"Content-Type": FORM}, timeout=30)
             assert refused.status_code == 413 and refused.json() == TOO_LARGE
             assert refused.headers["Connection"] == "close"
-            granted = session.post(url, data={"username": "alice", "password": PASSWORD},
-                                   timeout=30)
+            granted = session.post(url, data={"username": "alice", "password": PASSWORD}, timeout=30)
             assert granted.status_code == 200, granted.text
 
 
@@ -182,8 +190,9 @@ def test_an_answer_that_ignores_a_large_body_keeps_an_honest_connection(gateway)
     connection = http.client.HTTPConnection("127.0.0.1", gateway.server.port, timeout=30)
     try:
         for _ in range(2):
-            connection.request("POST", "/admin/api/mapping/dry-run", body=body,
-                               headers={"Content-Type": "application/json"})
+            connection.request(
+                "POST", "/admin/api/mapping/dry-run", body=body, headers={"Content-Type": "application/json"}
+            )
             response = connection.getresponse()
             response.read()
             assert response.status == 401
@@ -194,10 +203,15 @@ def test_an_answer_that_ignores_a_large_body_keeps_an_honest_connection(gateway)
 
 # -- the admin API's larger limit ---------------------------------------------------------------
 
+
 def _policy_of(size: int) -> bytes:
     """A dry-run request for a valid policy of many rules, over ``size`` bytes of JSON."""
-    rule = {"name": "pilots-00000", "match": {"group": "drone-pilots"}, "roles": ["pilot"],
-            "maxStorageMB": 51200}
+    rule = {
+        "name": "pilots-00000",
+        "match": {"group": "drone-pilots"},
+        "roles": ["pilot"],
+        "maxStorageMB": 51200,
+    }
     count = size // len(json.dumps(rule)) + 1
     rules = [{**rule, "name": f"pilots-{number:05d}"} for number in range(count)]
     return json.dumps({"document": {"rules": rules}}).encode()
@@ -207,9 +221,14 @@ def _policy_of(size: int) -> bytes:
 def test_the_admin_api_takes_bodies_up_to_its_own_limit(gateway, admin, chunked):
     body = _policy_of(100_000)
     assert MAX_REQUEST_BYTES < len(body) < MAX_ADMIN_BODY_BYTES
-    response, content, _ = _post(gateway, body, chunked=chunked, path="/admin/api/mapping/dry-run",
-                                 content_type="application/json",
-                                 headers={"Authorization": f"Bearer {admin.token}"})
+    response, content, _ = _post(
+        gateway,
+        body,
+        chunked=chunked,
+        path="/admin/api/mapping/dry-run",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {admin.token}"},
+    )
     assert response.status == 200, content
     assert json.loads(content)["valid"] is True
 
@@ -217,23 +236,36 @@ def test_the_admin_api_takes_bodies_up_to_its_own_limit(gateway, admin, chunked)
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_the_admin_api_refuses_bodies_over_its_limit(gateway, admin, chunked):
     body = _policy_of(MAX_ADMIN_BODY_BYTES + 1)
-    _assert_refused_and_closed(*_post(gateway, body, chunked=chunked,
-                                      path="/admin/api/mapping/dry-run",
-                                      content_type="application/json",
-                                      headers={"Authorization": f"Bearer {admin.token}"}))
+    _assert_refused_and_closed(
+        *_post(
+            gateway,
+            body,
+            chunked=chunked,
+            path="/admin/api/mapping/dry-run",
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {admin.token}"},
+        )
+    )
 
 
 # -- bodies that cannot be read -----------------------------------------------------------------
 
-@pytest.mark.parametrize("payload", [
-    b"Transfer-Encoding: chunked\r\n\r\nzz\r\nusername=alice\r\n0\r\n\r\n",   # not a chunk size
-    b"Content-Length: 100\r\n\r\nusername=alice",                           # ends early
-], ids=["malformed-chunk", "short-body"])
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\nusername=alice\r\n0\r\n\r\n",  # not a chunk size
+        b"Content-Length: 100\r\n\r\nusername=alice",  # ends early
+    ],
+    ids=["malformed-chunk", "short-body"],
+)
 def test_an_unreadable_body_is_a_400_that_closes_the_connection(gateway, payload):
     sock = socket.create_connection(("127.0.0.1", gateway.server.port), timeout=30)
     try:
-        sock.sendall(b"POST /api/authenticate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     b"Content-Type: " + FORM.encode() + b"\r\n" + payload)
+        sock.sendall(
+            b"POST /api/authenticate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: " + FORM.encode() + b"\r\n" + payload
+        )
         sock.shutdown(socket.SHUT_WR)
         response = http.client.HTTPResponse(sock)
         response.begin()

@@ -15,16 +15,24 @@ from urllib.parse import unquote
 import pytest
 import requests
 
-from tests.support.adminapi import (ADMIN_CONFIG, ADMIN_PASSWORD, ADMIN_SEED_USERS,
-                                        PASSWORD, start_admin_gateway)
 from tests.integration.sso.test_sso import set_cookies
+from tests.support.adminapi import (
+    ADMIN_CONFIG,
+    ADMIN_PASSWORD,
+    ADMIN_SEED_USERS,
+    PASSWORD,
+    start_admin_gateway,
+)
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
-CONFIG = ADMIN_CONFIG + """
+CONFIG = (
+    ADMIN_CONFIG
+    + """
 throttle: {free_failures: 3, base_delay_seconds: 60}
 """
+)
 USERS = ADMIN_SEED_USERS + [{"username": "dora"}, {"username": "erik"}, {"username": "fay"}]
 WRONG = "The username or password is not correct."
 EXPIRED = "This form has expired"
@@ -36,8 +44,13 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def started(tmp_path_factory, name: str, config: str = CONFIG):
     """A gateway whose public URL is where it listens (the CSRF check compares origins)."""
     port = free_port()
-    return start_admin_gateway(tmp_path_factory.mktemp(name), config, users=USERS, port=port,
-                               extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"})
+    return start_admin_gateway(
+        tmp_path_factory.mktemp(name),
+        config,
+        users=USERS,
+        port=port,
+        extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +73,15 @@ def open_form(gateway, session: requests.Session, query: str = "") -> tuple[requ
     return response, CSRF.search(response.text).group(1)
 
 
-def sign_in(gateway, username: str, password: str, *, session: requests.Session | None = None,
-            next_url: str | None = None, **overrides) -> requests.Response:
+def sign_in(
+    gateway,
+    username: str,
+    password: str,
+    *,
+    session: requests.Session | None = None,
+    next_url: str | None = None,
+    **overrides,
+) -> requests.Response:
     """Fill in and post the sign-in form the way a browser does (redirects not followed)."""
     session = session or browser()
     _, token = open_form(gateway, session)
@@ -69,8 +89,9 @@ def sign_in(gateway, username: str, password: str, *, session: requests.Session 
     if next_url is not None:
         form["next"] = next_url
     form.update(overrides)
-    return session.post(f"{gateway.url}/login", data=form, allow_redirects=False, timeout=30,
-                        headers={"Origin": gateway.url})
+    return session.post(
+        f"{gateway.url}/login", data=form, allow_redirects=False, timeout=30, headers={"Origin": gateway.url}
+    )
 
 
 def message(response: requests.Response) -> str:
@@ -79,6 +100,7 @@ def message(response: requests.Response) -> str:
 
 
 # -- the form ---------------------------------------------------------------------------------
+
 
 def test_the_landing_page_links_to_the_sign_in_form(gateway):
     response = requests.get(f"{gateway.url}/", timeout=10)
@@ -98,6 +120,7 @@ def test_the_form_is_a_labelled_page_with_a_token_bound_to_an_httponly_cookie(ga
 
 
 # -- success ----------------------------------------------------------------------------------
+
 
 def test_a_good_password_signs_in_with_an_httponly_session_cookie_and_no_xauthtoken(gateway):
     session = browser()
@@ -125,8 +148,7 @@ def test_an_admin_lands_on_the_admin_pages(gateway):
 def test_a_signed_in_browser_skips_the_form(gateway):
     session = browser()
     sign_in(gateway, "alice", PASSWORD, session=session)
-    response = session.get(f"{gateway.url}/login?next=/account%3Ftab%3D1", allow_redirects=False,
-                           timeout=10)
+    response = session.get(f"{gateway.url}/login?next=/account%3Ftab%3D1", allow_redirects=False, timeout=10)
     assert response.status_code == 303 and response.headers["Location"] == "/account?tab=1"
 
 
@@ -136,19 +158,26 @@ def test_signing_in_again_ends_the_previous_session(gateway):
     _, open_tab = open_form(gateway, session)
     sign_in(gateway, "alice", PASSWORD, session=session)
     first = session.cookies["gw_session"]
-    response = session.post(f"{gateway.url}/login", allow_redirects=False, timeout=30, data={
-        "csrf_token": open_tab, "username": "carol", "password": PASSWORD})
+    response = session.post(
+        f"{gateway.url}/login",
+        allow_redirects=False,
+        timeout=30,
+        data={"csrf_token": open_tab, "username": "carol", "password": PASSWORD},
+    )
     assert response.status_code == 303
     assert session.cookies["gw_session"] != first
-    stale = requests.get(f"{gateway.url}/account", cookies={"gw_session": first},
-                         allow_redirects=False, timeout=10)
+    stale = requests.get(
+        f"{gateway.url}/account", cookies={"gw_session": first}, allow_redirects=False, timeout=10
+    )
     assert stale.status_code == 303  # the old session no longer signs anyone in
 
 
 # -- CSRF -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("attack", ["no-token", "wrong-token", "token-of-another-browser",
-                                    "no-binding-cookie", "cross-origin"])
+
+@pytest.mark.parametrize(
+    "attack", ["no-token", "wrong-token", "token-of-another-browser", "no-binding-cookie", "cross-origin"]
+)
 def test_a_form_without_this_browsers_token_is_a_403_page(gateway, attack):
     session = browser()
     _, token = open_form(gateway, session)
@@ -165,8 +194,9 @@ def test_a_form_without_this_browsers_token_is_a_403_page(gateway, attack):
         session.cookies.clear()
     else:
         headers["Origin"] = "https://evil.example"
-    response = session.post(f"{gateway.url}/login", data=form, headers=headers,
-                            allow_redirects=False, timeout=10)
+    response = session.post(
+        f"{gateway.url}/login", data=form, headers=headers, allow_redirects=False, timeout=10
+    )
     assert response.status_code == 403
     assert response.headers["Content-Type"].startswith("text/html")
     assert EXPIRED in message(response)
@@ -174,6 +204,7 @@ def test_a_form_without_this_browsers_token_is_a_403_page(gateway, attack):
 
 
 # -- refusals ---------------------------------------------------------------------------------
+
 
 def test_unknown_users_and_wrong_passwords_get_the_same_generic_answer(gateway):
     unknown = sign_in(gateway, "nobody-here-at-all", TRIED_PASSWORDS[0])
@@ -214,9 +245,21 @@ def test_repeated_failures_are_throttled_with_a_429_page(gateway):
 
 # -- next ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("next_url", [
-    "//evil.example", "/\\evil.example", "https://evil.example", "http://evil.example/account",
-    "/\t/evil.example", "javascript:alert(1)", " /account", "\\\\evil.example", "/" + "a" * 3000])
+
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example",
+        "http://evil.example/account",
+        "/\t/evil.example",
+        "javascript:alert(1)",
+        " /account",
+        "\\\\evil.example",
+        "/" + "a" * 3000,
+    ],
+)
 def test_open_redirect_attempts_land_on_a_safe_page(gateway, next_url):
     response = sign_in(gateway, "alice", PASSWORD, next_url=next_url)
     assert response.status_code == 303
@@ -238,6 +281,7 @@ def test_a_same_origin_next_is_honoured(gateway):
 
 # -- the account page: changing one's own password ----------------------------------------------
 
+
 def _account_form(gateway, session) -> str:
     page = session.get(f"{gateway.url}/account", timeout=10)
     assert 'id="password-form"' in page.text
@@ -249,10 +293,13 @@ def test_a_local_user_changes_their_password_on_the_account_page(gateway):
     sign_in(gateway, "erik", PASSWORD, session=session)
     token = _account_form(gateway, session)
     post = lambda **form: session.post(  # noqa: E731
-        f"{gateway.url}/account/password", data={"csrf_token": token, **form},
-        headers={"Origin": gateway.url}, allow_redirects=False, timeout=30)
-    wrong = post(currentPassword=TRIED_PASSWORDS[0], newPassword=NEW_PASSWORD,
-                 confirmPassword=NEW_PASSWORD)
+        f"{gateway.url}/account/password",
+        data={"csrf_token": token, **form},
+        headers={"Origin": gateway.url},
+        allow_redirects=False,
+        timeout=30,
+    )
+    wrong = post(currentPassword=TRIED_PASSWORDS[0], newPassword=NEW_PASSWORD, confirmPassword=NEW_PASSWORD)
     assert wrong.status_code == 400
     assert 'id="currentPassword-error"' in wrong.text and "not correct" in wrong.text
     assert 'aria-describedby="currentPassword-error"' in wrong.text
@@ -262,8 +309,10 @@ def test_a_local_user_changes_their_password_on_the_account_page(gateway):
     assert weak.status_code == 400 and 'id="newPassword-error"' in weak.text
     done = post(currentPassword=PASSWORD, newPassword=NEW_PASSWORD, confirmPassword=NEW_PASSWORD)
     assert done.status_code == 303
-    assert "Your password was changed" in session.get(f"{gateway.url}{done.headers['Location']}",
-                                                      timeout=10).text
+    assert (
+        "Your password was changed"
+        in session.get(f"{gateway.url}{done.headers['Location']}", timeout=10).text
+    )
     assert sign_in(gateway, "erik", PASSWORD).status_code == 401
     assert sign_in(gateway, "erik", NEW_PASSWORD).status_code == 303
 
@@ -271,9 +320,11 @@ def test_a_local_user_changes_their_password_on_the_account_page(gateway):
 def test_changing_the_password_needs_the_form_token(gateway):
     session = browser()
     sign_in(gateway, "fay", PASSWORD, session=session)
-    response = session.post(f"{gateway.url}/account/password",
-                            data={"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD,
-                                  "confirmPassword": NEW_PASSWORD}, timeout=10)
+    response = session.post(
+        f"{gateway.url}/account/password",
+        data={"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD, "confirmPassword": NEW_PASSWORD},
+        timeout=10,
+    )
     assert response.status_code == 403
     assert sign_in(gateway, "fay", PASSWORD).status_code == 303  # unchanged
 
@@ -303,10 +354,14 @@ def handover(tmp_path_factory):
     LDAP provider nobody answers for."""
     port = free_port()
     registry_login = f"http://127.0.0.1:{port + 1}/login"
-    config = CONFIG + DOWN_DIRECTORY + f"sso: {{registry_login_url: \"{registry_login}\"}}\n"
-    gateway = start_admin_gateway(tmp_path_factory.mktemp("handover"), config, users=USERS,
-                                  port=port,
-                                  extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"})
+    config = CONFIG + DOWN_DIRECTORY + f'sso: {{registry_login_url: "{registry_login}"}}\n'
+    gateway = start_admin_gateway(
+        tmp_path_factory.mktemp("handover"),
+        config,
+        users=USERS,
+        port=port,
+        extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+    )
     gateway.registry_login = registry_login
     yield gateway
     gateway.stop()
@@ -334,6 +389,7 @@ def test_a_provider_outage_is_a_503_page(handover):
 
 
 # -- last: what the gateway wrote ----------------------------------------------------------------
+
 
 def test_no_password_ever_reaches_the_logs(gateway, handover):
     logs = gateway.server.log_text() + handover.server.log_text()

@@ -47,12 +47,16 @@ def assert_denied(response, status):
 
 # ---- §2.4 storage quota: a JSON integer, or absent for unlimited -------------------------
 
-@pytest.mark.parametrize("username, roles, quota", [
-    ("alice", ["pilot"], 51200),                 # group drone-pilots -> pilot, 50 GB
-    ("bob", ["pilot", "admin"], None),           # rule order; drone-admins unlimited wins
-    ("erin", ["pilot"], 2048),                   # per-user override beats the rule
-    ("frank", ["surveyor", "pilot"], 10240),     # glob rule
-])
+
+@pytest.mark.parametrize(
+    "username, roles, quota",
+    [
+        ("alice", ["pilot"], 51200),  # group drone-pilots -> pilot, 50 GB
+        ("bob", ["pilot", "admin"], None),  # rule order; drone-admins unlimited wins
+        ("erin", ["pilot"], 2048),  # per-user override beats the rule
+        ("frank", ["surveyor", "pilot"], 10240),  # glob rule
+    ],
+)
 def test_password_path_grants_roles_and_integer_quota(contract_gateway, username, roles, quota):
     response = login(contract_gateway, username, PASSWORD)
     assert response.status_code == 200, response.text
@@ -60,9 +64,9 @@ def test_password_path_grants_roles_and_integer_quota(contract_gateway, username
     assert body["username"] == username
     assert body["roles"] == roles
     if quota is None:
-        assert "maxStorageMB" not in body           # §2.4: missing key means unlimited
+        assert "maxStorageMB" not in body  # §2.4: missing key means unlimited
     else:
-        assert type(body["maxStorageMB"]) is int    # §2.4: 10240 works, 10240.0 is ignored
+        assert type(body["maxStorageMB"]) is int  # §2.4: 10240 works, 10240.0 is ignored
         assert body["maxStorageMB"] == quota
         assert f'"maxStorageMB":{quota}' in response.text.replace(" ", "")
 
@@ -99,6 +103,7 @@ def test_answer_username_is_a_string_in_the_identity_alphabet(contract_gateway):
 
 # ---- §2.1 the typed username must be the canonical one -----------------------------------
 
+
 @pytest.mark.parametrize("typed", ["Alice", "ALICE", " alice", "alice ", "alice\t", "ａlice", "alice\u200b"])
 def test_non_canonical_spellings_are_refused(contract_gateway, typed):
     """§2.1: the Registry keys accounts by the typed name; a second spelling = a second account."""
@@ -106,6 +111,7 @@ def test_non_canonical_spellings_are_refused(contract_gateway, typed):
 
 
 # ---- 401 / 403: bad credentials look alike; valid-but-not-allowed is 403 ------------------
+
 
 def test_wrong_password_unknown_user_and_empty_password_look_alike(contract_gateway):
     wrong = login(contract_gateway, "alice", "not-the-password-at-all")
@@ -118,8 +124,10 @@ def test_wrong_password_unknown_user_and_empty_password_look_alike(contract_gate
 
 
 def test_disabled_account_with_wrong_password_is_indistinguishable(contract_gateway):
-    assert login(contract_gateway, "dave", "wrong-password-here").content == \
-        login(contract_gateway, "nosuchuser2", "wrong-password-here").content
+    assert (
+        login(contract_gateway, "dave", "wrong-password-here").content
+        == login(contract_gateway, "nosuchuser2", "wrong-password-here").content
+    )
 
 
 def test_disabled_account_with_right_password_is_forbidden(contract_gateway):
@@ -129,14 +137,14 @@ def test_disabled_account_with_right_password_is_forbidden(contract_gateway):
 
 def test_unknown_user_costs_as_long_as_a_wrong_password(contract_gateway):
     """No user enumeration by timing: unknown users run a dummy argon2 hash."""
-    known_users = ["alice", "bob", "carol", "erin"]   # 3 failures each: below the throttle
+    known_users = ["alice", "bob", "carol", "erin"]  # 3 failures each: below the throttle
     known, unknown = [], []
     for round_ in range(12):
         for name, bucket in ((known_users[round_ % 4], known), (f"ghost{round_}", unknown)):
             started = time.perf_counter()
             assert login(contract_gateway, name, f"wrong-password-{round_}").status_code == 401
             bucket.append(time.perf_counter() - started)
-    for name in known_users:   # a success resets the failure count
+    for name in known_users:  # a success resets the failure count
         assert login(contract_gateway, name, PASSWORD).status_code == 200
     ratio = statistics.median(unknown) / statistics.median(known)
     assert 0.6 < ratio < 1.6, (known, unknown)
@@ -144,16 +152,20 @@ def test_unknown_user_costs_as_long_as_a_wrong_password(contract_gateway):
 
 # ---- §1 the shape of the request: 400 / 405 / 413 / 415 ----------------------------------
 
-@pytest.mark.parametrize("data", [
-    {},
-    {"username": "alice"},
-    {"password": PASSWORD},
-    {"token": ""},
-    {"token": "   "},
-    {"token": "abc", "username": "alice", "password": PASSWORD},
-    {"token": "abc", "password": PASSWORD},
-    [("username", "alice"), ("username", "bob"), ("password", PASSWORD)],
-])
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"username": "alice"},
+        {"password": PASSWORD},
+        {"token": ""},
+        {"token": "   "},
+        {"token": "abc", "username": "alice", "password": PASSWORD},
+        {"token": "abc", "password": PASSWORD},
+        [("username", "alice"), ("username", "bob"), ("password", PASSWORD)],
+    ],
+)
 def test_malformed_forms_are_400(contract_gateway, data):
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     assert_denied(contract_gateway.authenticate(data, headers=headers), 400)
@@ -164,24 +176,28 @@ def test_a_blank_token_beside_credentials_is_the_password_path(contract_gateway,
     """§1: the Registry takes the token path only for a non-blank ``token`` and relays either
     the token alone or username + password, never both. A blank token is no token, by the same
     rule, so a client that sends one beside credentials gets what the password path answers."""
-    good = contract_gateway.authenticate({"token": token, "username": "alice",
-                                          "password": PASSWORD})
+    good = contract_gateway.authenticate({"token": token, "username": "alice", "password": PASSWORD})
     assert good.status_code == 200 and good.json()["username"] == "alice"
-    bad = contract_gateway.authenticate({"token": token, "username": "alice",
-                                         "password": "not-the-password-at-all"})
+    bad = contract_gateway.authenticate(
+        {"token": token, "username": "alice", "password": "not-the-password-at-all"}
+    )
     assert_denied(bad, 401)
 
 
-@pytest.mark.parametrize("content_type, body", [
-    ("application/json", json.dumps({"username": "alice", "password": PASSWORD})),
-    ("text/plain", f"username=alice&password={PASSWORD}"),
-    ("multipart/form-data; boundary=x", "--x--"),
-    (None, f"username=alice&password={PASSWORD}"),
-])
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("application/json", json.dumps({"username": "alice", "password": PASSWORD})),
+        ("text/plain", f"username=alice&password={PASSWORD}"),
+        ("multipart/form-data; boundary=x", "--x--"),
+        (None, f"username=alice&password={PASSWORD}"),
+    ],
+)
 def test_wrong_content_type_is_refused(contract_gateway, content_type, body):
     headers = {"Content-Type": content_type} if content_type else {}
-    response = requests.post(f"{contract_gateway.url}/api/authenticate", data=body.encode(),
-                             headers=headers, timeout=10)
+    response = requests.post(
+        f"{contract_gateway.url}/api/authenticate", data=body.encode(), headers=headers, timeout=10
+    )
     assert_denied(response, 415)
 
 
@@ -204,10 +220,12 @@ def test_unknown_path_is_json_404(contract_gateway):
 
 # ---- the token path (§1 row 2, §2.1 token path) ------------------------------------------
 
+
 def _mint(gateway, username):
     services = gateway.services()
     try:
         from gateway.admin.useroperations import UserService
+
         identity = UserService(services).identity(username)
         session = services.sessions.create(identity, timedelta(hours=1))
         return services.tokens.mint(username, session.id, expires_at=session.expires_at), session.id
@@ -220,7 +238,7 @@ def test_token_path_answers_with_username_roles_and_quota(contract_gateway):
     response = contract_gateway.authenticate({"token": token})
     assert response.status_code == 200, response.text
     body = assert_json_object(response)
-    assert isinstance(body["username"], str) and body["username"] == "alice"   # §2.1 token path
+    assert isinstance(body["username"], str) and body["username"] == "alice"  # §2.1 token path
     assert body["roles"] == ["pilot"] and body["maxStorageMB"] == 51200
 
 
@@ -246,8 +264,9 @@ def test_token_path_maps_the_session_snapshot_and_logins_see_new_groups(contract
         if contract_gateway.backend == "ldap":
             time.sleep(LDAP_CACHE_SECONDS + 0.2)
         # Local groups: at once on one machine's database, within a second across replicas.
-        assert _within(1.0, lambda: login(contract_gateway, "carol", PASSWORD).json()["roles"]
-                       == ["surveyor", "pilot"])
+        assert _within(
+            1.0, lambda: login(contract_gateway, "carol", PASSWORD).json()["roles"] == ["surveyor", "pilot"]
+        )
         fresh, _ = _mint(contract_gateway, "carol")
         assert contract_gateway.authenticate({"token": fresh}).json()["roles"] == ["surveyor", "pilot"]
     finally:
@@ -267,6 +286,7 @@ def test_revoked_session_token_is_refused(contract_gateway):
 
 def test_disabling_a_user_stops_their_token(contract_gateway):
     from gateway.admin.useroperations import UserService
+
     services = contract_gateway.services()
     try:
         services.local_users.create("tokenuser", PASSWORD)
@@ -283,9 +303,16 @@ def test_disabling_a_user_stops_their_token(contract_gateway):
     assert contract_gateway.authenticate({"token": token}).status_code in (401, 403)
 
 
-@pytest.mark.parametrize("token", [
-    "garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.", "x" * 9000, "é" * 50,
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "garbage",
+        "a.b.c",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.",
+        "x" * 9000,
+        "é" * 50,
+    ],
+)
 def test_bad_tokens_are_401(contract_gateway, token):
     assert_denied(contract_gateway.authenticate({"token": token}), 401)
 
@@ -298,20 +325,22 @@ def test_jwks_is_published_without_private_members(contract_gateway):
 
 # ---- throttling: per account, shared by every worker -------------------------------------
 
+
 def test_repeated_failures_throttle_the_account_not_others(contract_gateway):
     """Five failures are free; the sixth starts a lock-out that doubles with each further one."""
     for _ in range(6):
         assert login(contract_gateway, "frank", "wrong-password-xyz").status_code == 401
-    throttled = login(contract_gateway, "frank", PASSWORD)   # even the right password waits
+    throttled = login(contract_gateway, "frank", PASSWORD)  # even the right password waits
     assert_denied(throttled, 429)
     assert int(throttled.headers["Retry-After"]) >= 1
     assert login(contract_gateway, "alice", PASSWORD).status_code == 200
     time.sleep(1.1)
-    assert login(contract_gateway, "frank", PASSWORD).status_code == 200   # success resets
+    assert login(contract_gateway, "frank", PASSWORD).status_code == 200  # success resets
     assert login(contract_gateway, "frank", "wrong-password-xyz").status_code == 401
 
 
 # ---- nothing secret in the logs ----------------------------------------------------------
+
 
 def test_logs_never_contain_passwords_or_tokens(contract_gateway):
     """Runs last in this module: everything above has been logged by now."""

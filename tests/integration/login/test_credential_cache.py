@@ -22,8 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.support.adminapi import (ADMIN_CONFIG, PASSWORD, AdminClient, registry_answer,
-                                        start_admin_gateway)
+from tests.support.adminapi import ADMIN_CONFIG, PASSWORD, AdminClient, registry_answer, start_admin_gateway
 from tests.support.harness import GatewayUnderTest
 
 pytestmark = pytest.mark.integration
@@ -36,9 +35,15 @@ def _burst(gateway: GatewayUnderTest, username: str, password: str, count: int =
     sessions = [requests.Session() for _ in range(6)]
 
     def one(index: int) -> int:
-        return sessions[index % 6].post(f"{gateway.url}/api/authenticate", timeout=30,
-                                        data={"username": username, "password": password}
-                                        ).status_code
+        return (
+            sessions[index % 6]
+            .post(
+                f"{gateway.url}/api/authenticate",
+                timeout=30,
+                data={"username": username, "password": password},
+            )
+            .status_code
+        )
 
     with ThreadPoolExecutor(6) as pool:
         return list(pool.map(one, range(count)))
@@ -50,8 +55,7 @@ def _hits(gateway: GatewayUnderTest) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def _refused_within(seconds: float, gateways: list[GatewayUnderTest], username: str,
-                    password: str) -> None:
+def _refused_within(seconds: float, gateways: list[GatewayUnderTest], username: str, password: str) -> None:
     """Every login with these credentials that *starts* more than ``seconds`` after now is
     refused, on every gateway (several connections each, so every worker is asked). Requests
     are timed by when they were sent, so a slow machine cannot make a refusal look late."""
@@ -61,9 +65,15 @@ def _refused_within(seconds: float, gateways: list[GatewayUnderTest], username: 
     def one(index: int) -> tuple[float, int]:
         gateway = gateways[index % len(gateways)]
         sent = time.monotonic() - changed
-        status = sessions[index % 6].post(f"{gateway.url}/api/authenticate", timeout=30,
-                                          data={"username": username, "password": password}
-                                          ).status_code
+        status = (
+            sessions[index % 6]
+            .post(
+                f"{gateway.url}/api/authenticate",
+                timeout=30,
+                data={"username": username, "password": password},
+            )
+            .status_code
+        )
         return sent, status
 
     late: list[tuple[float, int]] = []
@@ -94,10 +104,16 @@ def gateway(tmp_path_factory):
 def replicas(tmp_path_factory, postgres_server, redis_server):
     """Two gateways (two workers each) on one PostgreSQL and one Redis."""
     url = postgres_server.create_database("credential_cache")
-    first = start_admin_gateway(tmp_path_factory.mktemp("cache-a"), database_url=url,
-                                redis_url=redis_server.url)
-    second = start_admin_gateway(tmp_path_factory.mktemp("cache-b"), ADMIN_CONFIG, users=[],
-                                 database_url=url, redis_url=redis_server.url)
+    first = start_admin_gateway(
+        tmp_path_factory.mktemp("cache-a"), database_url=url, redis_url=redis_server.url
+    )
+    second = start_admin_gateway(
+        tmp_path_factory.mktemp("cache-b"),
+        ADMIN_CONFIG,
+        users=[],
+        database_url=url,
+        redis_url=redis_server.url,
+    )
     yield first, second
     second.stop()
     first.stop()
@@ -206,32 +222,36 @@ def test_ended_sessions_end_cached_logins_too(gateway):
 def test_a_locked_out_account_is_refused_even_when_cached(gateway):
     _warm([gateway], "carol", PASSWORD)
     for _ in range(6):
-        assert registry_answer(gateway, username="carol",
-                               password="not-the-password-at-all").status_code == 401
+        assert (
+            registry_answer(gateway, username="carol", password="not-the-password-at-all").status_code == 401
+        )
     refused = registry_answer(gateway, username="carol", password=PASSWORD)
     assert refused.status_code == 429 and refused.headers["Retry-After"]
 
 
 def test_a_directory_password_change_is_honoured_after_the_ttl(tmp_path, contract_slapd):
-    from tests.support import ldapdata
     from tests.integration.conftest import ldap_contract_config
+    from tests.support import ldapdata
 
     config = ldap_contract_config(contract_slapd).replace(
-        "credential_cache_seconds: 1", "credential_cache_seconds: 2")
+        "credential_cache_seconds: 1", "credential_cache_seconds: 2"
+    )
     gateway = start_admin_gateway(tmp_path, config, users=[])
     user_dn, old = ldapdata.contract_user_dn("frank"), PASSWORD
     try:
         assert set(_burst(gateway, "frank", old, 12)) == {200}
         changed_at = time.monotonic()
-        contract_slapd.modify_ldif(f"dn: {user_dn}\nchangetype: modify\nreplace: userPassword\n"
-                                   f"userPassword: {ldapdata.ssha(NEW_PASSWORD)}\n")
+        contract_slapd.modify_ldif(
+            f"dn: {user_dn}\nchangetype: modify\nreplace: userPassword\n"
+            f"userPassword: {ldapdata.ssha(NEW_PASSWORD)}\n"
+        )
         # Within the TTL the cached login may still be answered; after it, never.
         time.sleep(max(0.0, 2.2 - (time.monotonic() - changed_at)))
         # (Three tries: below the free failures, so the throttle does not hide the answer.)
         assert set(_burst(gateway, "frank", old, 3)) == {401}
         assert set(_burst(gateway, "frank", NEW_PASSWORD, 6)) == {200}
     finally:
-        contract_slapd.modify_ldif(f"dn: {user_dn}\nchangetype: modify\nreplace: userPassword\n"
-                                   f"userPassword: {ldapdata.ssha(old)}\n")
+        contract_slapd.modify_ldif(
+            f"dn: {user_dn}\nchangetype: modify\nreplace: userPassword\nuserPassword: {ldapdata.ssha(old)}\n"
+        )
         gateway.stop()
-

@@ -30,8 +30,7 @@ def _basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode("iso-8859-1")).decode()
 
 
-def _tiles(stub: RegistryStub, username: str, password: str, count: int, start: int = 0
-           ) -> list[int]:
+def _tiles(stub: RegistryStub, username: str, password: str, count: int, start: int = 0) -> list[int]:
     """``count`` tiles of one user over CONNECTIONS keep-alive connections; their statuses."""
     sessions = [requests.Session() for _ in range(CONNECTIONS)]
     header = {"Authorization": _basic(username, password)}
@@ -60,8 +59,7 @@ def test_three_users_pan_a_map_and_a_password_change_cuts_the_old_password(gatew
             alice = users.submit(_tiles, stub, "alice", PASSWORD, TILES)
             bob = users.submit(_tiles, stub, "bob", PASSWORD, TILES)
             carol_before = _tiles(stub, "carol", PASSWORD, TILES // 2)
-            assert admin.put("/users/carol/changepwd",
-                             json={"newPassword": NEW_PASSWORD}).status_code == 204
+            assert admin.put("/users/carol/changepwd", json={"newPassword": NEW_PASSWORD}).status_code == 204
             # On the embedded database every worker sees the change at its next request (three
             # tries: fewer than the free failures, so the throttle stays out of the picture).
             assert set(_tiles(stub, "carol", PASSWORD, 3)) == {401}
@@ -84,14 +82,17 @@ def test_the_stand_in_models_the_basic_auth_filter(gateway):
         anonymous = requests.get(url, timeout=10)
         assert anonymous.status_code == 401
         assert anonymous.headers["WWW-Authenticate"] == 'Basic realm="DroneDB"'
-        wrong = requests.get(url, headers={"Authorization": _basic("alice", "wrong-password-1")},
-                             timeout=10)
+        wrong = requests.get(url, headers={"Authorization": _basic("alice", "wrong-password-1")}, timeout=10)
         assert wrong.status_code == 401 and stub.calls[-1]["status"] == 401
         assert requests.get(url, headers={"Authorization": "Basic %%%"}, timeout=10).status_code == 401
         no_colon = "Basic " + base64.b64encode(b"alice").decode()
         assert requests.get(url, headers={"Authorization": no_colon}, timeout=10).status_code == 500
         bad_tile = f"{stub.url}/orgs/survey/ds/field/mvt/abc123/25/1/2.pbf"
-        assert requests.get(bad_tile, headers={"Authorization": _basic("alice", PASSWORD)},
-                            timeout=10).status_code == 400
+        assert (
+            requests.get(
+                bad_tile, headers={"Authorization": _basic("alice", PASSWORD)}, timeout=10
+            ).status_code
+            == 400
+        )
     finally:
         stub.stop()

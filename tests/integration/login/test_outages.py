@@ -81,7 +81,9 @@ def timed(call):
 
 def mint(gateway, username):
     from datetime import timedelta
+
     from gateway.admin.useroperations import UserService
+
     services = gateway.services()
     try:
         session = services.sessions.create(UserService(services).identity(username), timedelta(hours=1))
@@ -129,8 +131,11 @@ def test_redis_frozen_logins_still_work(tmp_path, postgres_server):
     Redis call gives up after 0.5 s, and each process counts failures itself) rather than
     failing."""
     redis_server = RedisServer.start(tmp_path / "redis")
-    gateway = start_gateway(tmp_path / "gw", database_url=postgres_server.create_database("outage_redis"),
-                            redis_url=redis_server.url)
+    gateway = start_gateway(
+        tmp_path / "gw",
+        database_url=postgres_server.create_database("outage_redis"),
+        redis_url=redis_server.url,
+    )
     try:
         redis_server.pause()
         response, elapsed = timed(lambda: gateway.authenticate({"username": "alice", "password": PASSWORD}))

@@ -12,14 +12,13 @@ import uuid
 
 import pytest
 
-from gateway.storage.state import MemoryStore, RedisStore, SqliteStore
 from gateway.login.throttle import AccountThrottle, ThrottleSettings
+from gateway.storage.state import MemoryStore, RedisStore, SqliteStore
 from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.integration
 
-SETTINGS = ThrottleSettings(free_failures=3, base_delay_seconds=0.1, max_delay_seconds=0.4,
-                            window_seconds=60)
+SETTINGS = ThrottleSettings(free_failures=3, base_delay_seconds=0.1, max_delay_seconds=0.4, window_seconds=60)
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
@@ -96,8 +95,10 @@ def test_unknown_usernames_are_throttled_like_known_ones(store, name):
 
 
 def test_failure_window_forgets_old_failures(store, name):
-    throttle = AccountThrottle(store, ThrottleSettings(
-        free_failures=2, base_delay_seconds=0.1, max_delay_seconds=1, window_seconds=0.3))
+    throttle = AccountThrottle(
+        store,
+        ThrottleSettings(free_failures=2, base_delay_seconds=0.1, max_delay_seconds=1, window_seconds=0.3),
+    )
     user = name("alice")
     assert [throttle.record_failure(user) for _ in range(2)] == [0.0, 0.0]
     time.sleep(0.4)
@@ -128,8 +129,11 @@ def test_paused_redis_makes_the_throttle_count_in_process(tmp_path, name):
         assert throttle.wait_seconds(user) > 0
         server.pause()
         try:
-            for call, expected in [(throttle.wait_seconds, 0.0), (throttle.record_failure, 0.0),
-                                   (throttle.record_success, None)]:
+            for call, expected in [
+                (throttle.wait_seconds, 0.0),
+                (throttle.record_failure, 0.0),
+                (throttle.record_success, None),
+            ]:
                 started = time.monotonic()
                 assert call(user) == expected
                 assert time.monotonic() - started < 2.0
@@ -151,11 +155,13 @@ def test_paused_redis_makes_the_throttle_count_in_process(tmp_path, name):
 
 # -- issue 13, finding 4: every failure extends the memory of the account's failures ---------
 
+
 def test_a_continuing_attack_is_never_forgotten(store, name):
     # Window 0.3 s; failures keep coming every ~0.2 s (each after its lock-out ended). A
     # fixed window forgot them 0.3 s after the first one and gave free attempts again.
-    settings = ThrottleSettings(free_failures=2, base_delay_seconds=0.05, max_delay_seconds=0.1,
-                                window_seconds=0.3)
+    settings = ThrottleSettings(
+        free_failures=2, base_delay_seconds=0.05, max_delay_seconds=0.1, window_seconds=0.3
+    )
     throttle = AccountThrottle(store, settings)
     user = name("alice")
     assert [throttle.record_failure(user) for _ in range(3)] == [0.0, 0.0, 0.05]
@@ -167,6 +173,7 @@ def test_a_continuing_attack_is_never_forgotten(store, name):
 
 
 # -- issue 13, finding 5: the check and the count are one atomic step ------------------------
+
 
 def _parallel_wrong_passwords(throttles, user: str, attempts: int) -> tuple[int, int]:
     """Run ``attempts`` logins at once, round-robin over ``throttles`` (one per "worker"), each
@@ -259,10 +266,13 @@ def test_200_parallel_wrong_passwords_over_http_on_two_workers(tmp_path, shared)
     options = {"redis_url": redis.url} if redis else {}
     gateway = start_gateway(tmp_path, config, workers=2, **options)
     try:
+
         def login(_index: int) -> int:
-            return requests.post(f"{gateway.url}/api/authenticate", timeout=60,
-                                 data={"username": "alice", "password": "not-her-password-1"}
-                                 ).status_code
+            return requests.post(
+                f"{gateway.url}/api/authenticate",
+                timeout=60,
+                data={"username": "alice", "password": "not-her-password-1"},
+            ).status_code
 
         with ThreadPoolExecutor(50) as pool:
             statuses = list(pool.map(login, range(200)))

@@ -23,10 +23,14 @@ mapping:
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    gw = start_gateway(tmp_path_factory.mktemp("require"), CONFIG, users=[
-        {"username": "ivy", "groups": ["staff"]},
-        {"username": "jon", "groups": ["contractors"]},
-    ])
+    gw = start_gateway(
+        tmp_path_factory.mktemp("require"),
+        CONFIG,
+        users=[
+            {"username": "ivy", "groups": ["staff"]},
+            {"username": "jon", "groups": ["contractors"]},
+        ],
+    )
     yield gw
     gw.stop()
 

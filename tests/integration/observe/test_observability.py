@@ -59,9 +59,13 @@ def backends(tmp_path_factory):
 def gateway(backends, tmp_path_factory):
     postgres, redis_server = backends
     server = start_gateway(
-        tmp_path_factory.mktemp("observed"), config_with(LOCAL, _dead_ldap_provider(free_port())),
-        database_url=postgres.create_database("observed"), redis_url=redis_server.url,
-        workers=2, extra={"GATEWAY_METRICS_TOKEN": METRICS_TOKEN})
+        tmp_path_factory.mktemp("observed"),
+        config_with(LOCAL, _dead_ldap_provider(free_port())),
+        database_url=postgres.create_database("observed"),
+        redis_url=redis_server.url,
+        workers=2,
+        extra={"GATEWAY_METRICS_TOKEN": METRICS_TOKEN},
+    )
     yield server
     server.stop()
 
@@ -69,8 +73,9 @@ def gateway(backends, tmp_path_factory):
 def scrape(url: str) -> dict[tuple[str, tuple], float]:
     """Every sample of /metrics as {(name, sorted labels): value}."""
     time.sleep(0.2)  # each worker applies its counts every 50 ms
-    response = requests.get(f"{url}/metrics", timeout=10,
-                            headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    response = requests.get(
+        f"{url}/metrics", timeout=10, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("text/plain")
     samples = {}
@@ -97,41 +102,41 @@ def test_counters_add_up_across_both_workers(gateway):
     def delta(name, **labels):
         return value(after, name, **labels) - value(before, name, **labels)
 
-    assert delta("gateway_auth_attempts_total", path="password", provider="local",
-                 outcome="success") == 12
-    assert delta("gateway_auth_attempts_total", path="password", provider="none",
-                 outcome="rejected") == 3
-    assert delta("gateway_auth_attempts_total", path="token", provider="none",
-                 outcome="rejected") == 1
+    assert delta("gateway_auth_attempts_total", path="password", provider="local", outcome="success") == 12
+    assert delta("gateway_auth_attempts_total", path="password", provider="none", outcome="rejected") == 3
+    assert delta("gateway_auth_attempts_total", path="token", provider="none", outcome="rejected") == 1
     assert delta("gateway_auth_duration_seconds_count", path="password", provider="local") == 12
-    assert delta("gateway_auth_duration_seconds_bucket", path="password", provider="local",
-                 le="+Inf") == 12
+    assert delta("gateway_auth_duration_seconds_bucket", path="password", provider="local", le="+Inf") == 12
     assert delta("gateway_token_verifications_total", kind="gateway", result="malformed") == 1
     assert delta("gateway_throttle_events_total", event="failure_counted") == 3
 
 
 def test_throttle_lockouts_and_refusals_are_counted(gateway):
     before = scrape(gateway.url)
-    statuses = [gateway.authenticate({"username": "frank", "password": WRONG}).status_code
-                for _ in range(7)]
+    statuses = [gateway.authenticate({"username": "frank", "password": WRONG}).status_code for _ in range(7)]
     assert statuses[:5] == [401] * 5 and 429 in statuses
     after = scrape(gateway.url)
-    assert value(after, "gateway_throttle_events_total", event="lockout_started") > \
-        value(before, "gateway_throttle_events_total", event="lockout_started")
-    assert value(after, "gateway_auth_attempts_total", path="password", provider="none",
-                 outcome="throttled") >= 1
+    assert value(after, "gateway_throttle_events_total", event="lockout_started") > value(
+        before, "gateway_throttle_events_total", event="lockout_started"
+    )
+    assert (
+        value(after, "gateway_auth_attempts_total", path="password", provider="none", outcome="throttled")
+        >= 1
+    )
 
 
 def test_token_path_success_is_counted_as_a_valid_gateway_token(gateway):
     from tests.support.adminapi import registry_token
+
     token = registry_token(gateway, "alice")
     before = scrape(gateway.url)
     assert gateway.authenticate({"token": token}).status_code == 200
     after = scrape(gateway.url)
-    assert value(after, "gateway_token_verifications_total", kind="gateway", result="valid") \
+    assert (
+        value(after, "gateway_token_verifications_total", kind="gateway", result="valid")
         == value(before, "gateway_token_verifications_total", kind="gateway", result="valid") + 1
-    assert value(after, "gateway_auth_attempts_total", path="token", provider="local",
-                 outcome="success") >= 1
+    )
+    assert value(after, "gateway_auth_attempts_total", path="token", provider="local", outcome="success") >= 1
 
 
 def test_provider_health_and_key_ages_are_gauges(gateway):
@@ -139,21 +144,26 @@ def test_provider_health_and_key_ages_are_gauges(gateway):
     assert value(samples, "gateway_provider_up", provider="local", type="local") == 1
     assert ("gateway_provider_up", (("provider", "corp"), ("type", "ldap"))) in samples
     assert value(samples, "gateway_provider_up", provider="corp", type="ldap") == 0
-    ages = [v for (name, labels), v in samples.items()
-            if name == "gateway_signing_key_age_seconds" and ("state", "active") in labels]
+    ages = [
+        v
+        for (name, labels), v in samples.items()
+        if name == "gateway_signing_key_age_seconds" and ("state", "active") in labels
+    ]
     assert ages and all(0 <= age < 3600 for age in ages)
 
 
 def test_no_label_carries_a_username_or_a_secret(gateway):
     gateway.authenticate({"username": "mallory-was-here", "password": WRONG})
-    text = requests.get(f"{gateway.url}/metrics", timeout=10,
-                        headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
+    text = requests.get(
+        f"{gateway.url}/metrics", timeout=10, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    ).text
     for secret in ("mallory-was-here", "alice", WRONG, PASSWORD, METRICS_TOKEN):
         assert secret not in text
 
 
-@pytest.mark.parametrize("header", [None, "Bearer wrong-token-wrong-token", "Basic abc",
-                                    f"Bearer {METRICS_TOKEN}x", "Bearer"])
+@pytest.mark.parametrize(
+    "header", [None, "Bearer wrong-token-wrong-token", "Basic abc", f"Bearer {METRICS_TOKEN}x", "Bearer"]
+)
 def test_metrics_need_the_bearer_token_when_one_is_set(gateway, header):
     headers = {"Authorization": header} if header else {}
     response = requests.get(f"{gateway.url}/metrics", headers=headers, timeout=10)
@@ -168,8 +178,10 @@ def test_readyz_is_degraded_not_failing_while_another_provider_serves(gateway):
     body = response.json()
     assert body["status"] == "degraded"
     assert body["database"]["ok"] is True and body["redis"]["ok"] is True
-    assert body["providers"] == [{"id": "local", "type": "local", "healthy": True},
-                                 {"id": "corp", "type": "ldap", "healthy": False}]
+    assert body["providers"] == [
+        {"id": "local", "type": "local", "healthy": True},
+        {"id": "corp", "type": "ldap", "healthy": False},
+    ]
     assert "127.0.0.1" not in response.text  # no internal addresses to anonymous callers
 
 
@@ -190,8 +202,10 @@ def test_readyz_ready_on_the_embedded_default(tmp_path):
         response = requests.get(f"{server.url}/readyz", timeout=10)
         assert response.status_code == 200
         assert response.json() == {
-            "status": "ready", "database": response.json()["database"],
-            "providers": [{"id": "local", "type": "local", "healthy": True}]}
+            "status": "ready",
+            "database": response.json()["database"],
+            "providers": [{"id": "local", "type": "local", "healthy": True}],
+        }
         # No token configured: metrics are open (and the README says to keep them internal).
         assert server.authenticate({"username": "alice", "password": PASSWORD}).status_code == 200
         assert "gateway_auth_attempts" in requests.get(f"{server.url}/metrics", timeout=10).text
@@ -202,9 +216,13 @@ def test_readyz_ready_on_the_embedded_default(tmp_path):
 def test_redis_down_is_degraded_and_database_down_is_unavailable(tmp_path):
     postgres = PostgresServer.start(tmp_path / "postgres")
     redis_server = RedisServer.start(tmp_path / "redis")
-    server = start_gateway(tmp_path / "gw", config_with(LOCAL),
-                           database_url=postgres.create_database("outage"),
-                           redis_url=redis_server.url, workers=1)
+    server = start_gateway(
+        tmp_path / "gw",
+        config_with(LOCAL),
+        database_url=postgres.create_database("outage"),
+        redis_url=redis_server.url,
+        workers=1,
+    )
     try:
         assert requests.get(f"{server.url}/readyz", timeout=10).json()["status"] == "ready"
         redis_server.stop()
@@ -225,28 +243,34 @@ def test_redis_down_is_degraded_and_database_down_is_unavailable(tmp_path):
 
 def test_every_log_line_is_json_and_each_attempt_is_one_line_with_its_request_id(gateway):
     request_id = f"obs-{time.monotonic_ns()}"
-    response = gateway.authenticate({"username": "alice", "password": PASSWORD},
-                                    headers={"X-Request-ID": request_id})
+    response = gateway.authenticate(
+        {"username": "alice", "password": PASSWORD}, headers={"X-Request-ID": request_id}
+    )
     assert response.status_code == 200 and response.headers["X-Request-ID"] == request_id
     wrong_id = request_id + "-wrong"
-    gateway.authenticate({"username": "alice", "password": WRONG},
-                         headers={"X-Request-ID": wrong_id})
+    gateway.authenticate({"username": "alice", "password": WRONG}, headers={"X-Request-ID": wrong_id})
     time.sleep(0.5)  # attempt lines are written in batches every 50 ms
     lines = gateway.server.stderr_path.read_text().splitlines()
     entries = [json.loads(line) for line in lines if line.strip()]  # every line parses
     assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
     assert any(entry["logger"].startswith("gunicorn") for entry in entries)
 
-    mine = [entry for entry in entries
-            if entry.get("request_id") == request_id and entry["logger"] == "gateway.auth"]
+    mine = [
+        entry
+        for entry in entries
+        if entry.get("request_id") == request_id and entry["logger"] == "gateway.auth"
+    ]
     assert len(mine) == 1
     attempt = mine[0]
     assert attempt["logger"] == "gateway.auth"
     assert attempt["auth_user"] == "alice" and attempt["auth_provider"] == "local"
     assert attempt["auth_path"] == "password" and attempt["auth_outcome"] == "success"
     assert attempt["auth_class"] == "success" and attempt["duration_ms"] > 0
-    failed = [entry for entry in entries
-              if entry.get("request_id") == wrong_id and entry["logger"] == "gateway.auth"]
+    failed = [
+        entry
+        for entry in entries
+        if entry.get("request_id") == wrong_id and entry["logger"] == "gateway.auth"
+    ]
     assert len(failed) == 1 and failed[0]["auth_class"] == "rejected"
     text = "\n".join(lines)
     for secret in (PASSWORD, WRONG, ADMIN_PASSWORD, "$argon2"):

@@ -14,7 +14,7 @@ import re
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,15 +22,15 @@ import requests
 from sqlalchemy import select
 
 from gateway.config.file import load_config
-from gateway.storage.models import AuditEvent, Role
-from gateway.services import build_services
 from gateway.config.settings import load_settings
+from gateway.services import build_services
+from gateway.storage.models import AuditEvent, Role
 from providers.base import Identity, Rejection
 from providers.local.models import LocalUser
 from tests.support.harness import gateway_env, seed
+from tests.support.paths import REPO_ROOT
 from tests.support.registrydata import IdentityDatabase, aspnet_v2, aspnet_v3
 from tests.support.servers import GunicornGateway, free_port
-from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ SKIPPED = {"admin", "nohash", "badhash", "badmeta", "\u00fcmlaut", "ldapuser"}
 
 def fill_registry(db: IdentityDatabase) -> dict[str, str]:
     """The Registry's users for these tests; returns their stored hashes by user name."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     hashes = {
         "alice": aspnet_v3(password("alice"), "sha512", 100_000),  # .NET 7+ default
         "bob": aspnet_v2(password("bob")),
@@ -70,15 +70,31 @@ def fill_registry(db: IdentityDatabase) -> dict[str, str]:
         "ldapuser": aspnet_v2(password("ldapuser")),
         "gatewayonly": aspnet_v2(password("registry-gatewayonly")),
     }
-    db.add_user("alice", hashes["alice"], email="alice@example.org", roles=["admin"],
-                metadata={"maxStorageMB": 10240})
-    db.add_user("bob", hashes["bob"], email="bob@example.org", roles=["surveyor", "pilot"],
-                metadata={"maxStorageMB": 512, "team": "north"})
-    db.add_user("Carol", hashes["Carol"], metadata={
-        "maxStorageMB": 2048.0, "level": 3, "pro": True, "nested": {"a": 1}, "gone": None,
-        "roles": ["ignored"], "username": "ignored"})
+    db.add_user(
+        "alice", hashes["alice"], email="alice@example.org", roles=["admin"], metadata={"maxStorageMB": 10240}
+    )
+    db.add_user(
+        "bob",
+        hashes["bob"],
+        email="bob@example.org",
+        roles=["surveyor", "pilot"],
+        metadata={"maxStorageMB": 512, "team": "north"},
+    )
+    db.add_user(
+        "Carol",
+        hashes["Carol"],
+        metadata={
+            "maxStorageMB": 2048.0,
+            "level": 3,
+            "pro": True,
+            "nested": {"a": 1},
+            "gone": None,
+            "roles": ["ignored"],
+            "username": "ignored",
+        },
+    )
     db.add_user("erin", hashes["erin"], roles=["deactivated", "pilot"])
-    db.add_user("frank", hashes["frank"], lockout_end=datetime(2099, 1, 1, tzinfo=timezone.utc))
+    db.add_user("frank", hashes["frank"], lockout_end=datetime(2099, 1, 1, tzinfo=UTC))
     db.add_user("gina", hashes["gina"], lockout_end=now + timedelta(minutes=3))
     db.add_user("admin", hashes["admin"], email="admin@example.com", roles=["admin"])
     db.add_user("nohash", None)
@@ -97,24 +113,34 @@ class Gateway:
         self.env = gateway_env(tmp_path / "instance", CONFIG, database_url=database_url)
         self.tmp_path = tmp_path
 
-    def prepare(self) -> "Gateway":
+    def prepare(self) -> Gateway:
         """Migrate, create the admin, a gateway user of its own and a directory-owned name."""
         seed(self.env, [{"username": "gatewayonly", "email": "gw@example.org"}])
         services = self.services()
         try:
-            services.accounts.claim(Identity(provider="directory", subject="uid=ldapuser",
-                                             username="ldapuser"))
+            services.accounts.claim(
+                Identity(provider="directory", subject="uid=ldapuser", username="ldapuser")
+            )
         finally:
             services.close()
         return self
 
     def run(self, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("GATEWAY_") and k != "REGISTRY_DB_PASSWORD"}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("GATEWAY_") and k != "REGISTRY_DB_PASSWORD"
+        }
         env.update(self.env, PYTHONUNBUFFERED="1")
         env.update(extra_env or {})
-        return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=REPO_ROOT, env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "gateway", *args],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     def imports(self, source: str, *options: str, extra_env: dict[str, str] | None = None) -> str:
         result = self.run("import-registry", source, *options, extra_env=extra_env)
@@ -179,10 +205,14 @@ def test_dry_run_lists_the_changes_and_writes_nothing(registry, gateway):
     output = gateway.imports(str(path), "--dry-run")
 
     lines = output.splitlines()
-    assert ("create    alice: roles admin; maxStorageMB 10240; "
-            "ASP.NET Identity V3 (HMAC-SHA512, 100000 iterations)") in lines
-    assert "create    bob: roles pilot,surveyor; maxStorageMB 512; " \
-           "ASP.NET Identity V2 (HMAC-SHA1, 1000 iterations)" in lines
+    assert (
+        "create    alice: roles admin; maxStorageMB 10240; "
+        "ASP.NET Identity V3 (HMAC-SHA512, 100000 iterations)"
+    ) in lines
+    assert (
+        "create    bob: roles pilot,surveyor; maxStorageMB 512; "
+        "ASP.NET Identity V2 (HMAC-SHA1, 1000 iterations)" in lines
+    )
     assert any(line.startswith("create    carol (Registry: Carol): no roles;") for line in lines)
     assert any(line.startswith("create    erin: roles pilot; DISABLED;") for line in lines)
     assert any(line.startswith("skipped   admin: the gateway's own admin") for line in lines)
@@ -192,8 +222,10 @@ def test_dry_run_lists_the_changes_and_writes_nothing(registry, gateway):
     assert any(line.startswith("skipped   \u00fcmlaut: not a username") for line in lines)
     assert "skipped   ldapuser: the username belongs to provider 'directory'" in lines
     assert any(line.startswith("kept      gatewayonly: a gateway user") for line in lines)
-    assert "          note: maxStorageMB 2048.0 is not a whole number of MB (the Registry " \
-           "treated it as unlimited): not imported" in lines
+    assert (
+        "          note: maxStorageMB 2048.0 is not a whole number of MB (the Registry "
+        "treated it as unlimited): not imported" in lines
+    )
     assert f"6 to create, 0 to update, 0 unchanged, 1 kept, 6 skipped (from {path})" in lines
     assert lines[-1] == "dry run: nothing written"
     assert not any(stored in output for stored in hashes.values())
@@ -209,8 +241,14 @@ def test_import_lands_users_and_a_rerun_changes_nothing(registry, gateway):
     path, hashes = registry
     report = gateway.import_json(str(path))
     assert report["dryRun"] is False
-    assert {name for name, action in actions(report).items() if action == "create"} == \
-        {"alice", "bob", "Carol", "erin", "frank", "gina"}
+    assert {name for name, action in actions(report).items() if action == "create"} == {
+        "alice",
+        "bob",
+        "Carol",
+        "erin",
+        "frank",
+        "gina",
+    }
     assert {name for name, action in actions(report).items() if action == "skipped"} == SKIPPED
     assert actions(report)["gatewayonly"] == "kept"
     assert not any(stored in json.dumps(report) for stored in hashes.values())
@@ -222,8 +260,7 @@ def test_import_lands_users_and_a_rerun_changes_nothing(registry, gateway):
     assert users["alice"].email == "alice@example.org"
     assert users["alice"].overrides == {"roles": ["admin"], "maxStorageMB": 10240}
     assert users["alice"].password_hash == hashes["alice"]
-    assert users["bob"].overrides == {"roles": ["pilot", "surveyor"], "maxStorageMB": 512,
-                                      "team": "north"}
+    assert users["bob"].overrides == {"roles": ["pilot", "surveyor"], "maxStorageMB": 512, "team": "north"}
     assert users["carol"].overrides == {"level": 3, "pro": True} and users["carol"].email is None
     assert users["erin"].overrides == {"roles": ["pilot"]}
     assert sorted(name for name, user in users.items() if not user.enabled) == ["erin", "frank"]
@@ -241,14 +278,21 @@ def test_import_lands_users_and_a_rerun_changes_nothing(registry, gateway):
     assert owners["erin"].disabled and owners["frank"].disabled and not owners["alice"].disabled
     assert owners["alice"].provider == "local" and owners["ldapuser"].provider == "directory"
     assert {"pilot", "surveyor"} <= roles
-    imported = {e.username for e in gateway.audit("user_created")
-                if e.detail.get("source") == "registry-import"}
+    imported = {
+        e.username for e in gateway.audit("user_created") if e.detail.get("source") == "registry-import"
+    }
     assert imported == {"alice", "bob", "carol", "erin", "frank", "gina"}
 
     again = gateway.import_json(str(path))
     assert again["summary"] == {"create": 0, "update": 0, "unchanged": 6, "kept": 1, "skipped": 6}
-    assert {name for name, action in actions(again).items() if action == "unchanged"} == \
-        {"alice", "bob", "Carol", "erin", "frank", "gina"}
+    assert {name for name, action in actions(again).items() if action == "unchanged"} == {
+        "alice",
+        "bob",
+        "Carol",
+        "erin",
+        "frank",
+        "gina",
+    }
     assert gateway.local_users()["alice"].updated_at == users["alice"].updated_at
 
 
@@ -264,9 +308,13 @@ def test_a_changed_registry_row_updates_only_users_untouched_at_the_gateway(regi
         services.close()
 
     db = IdentityDatabase(f"sqlite:///{path}")
-    db.change_user("bob", email="robert@example.org", roles=["pilot"],
-                   password_hash=aspnet_v3(password("bob2"), "sha256", 20_000),
-                   metadata={"maxStorageMB": 1024})
+    db.change_user(
+        "bob",
+        email="robert@example.org",
+        roles=["pilot"],
+        password_hash=aspnet_v3(password("bob2"), "sha256", 20_000),
+        metadata={"maxStorageMB": 1024},
+    )
     db.change_user("erin", roles=["pilot", "admin"])  # no longer deactivated
     db.change_user("Carol", email="carol@example.org")
     db.change_user("alice", roles=["admin", "pilot"])
@@ -275,8 +323,12 @@ def test_a_changed_registry_row_updates_only_users_untouched_at_the_gateway(regi
     output = gateway.imports(str(path))
     assert "update    bob: changes: email, roles, maxStorageMB, metadata, password" in output
     assert "update    erin: changes: enabled, roles" in output
-    assert re.search(r"^kept      carol \(Registry: Carol\): a gateway user whose password is "
-                     r"the gateway's own", output, re.M)
+    assert re.search(
+        r"^kept      carol \(Registry: Carol\): a gateway user whose password is "
+        r"the gateway's own",
+        output,
+        re.M,
+    )
     assert "kept      alice: changed in the gateway since the import: not overwritten" in output
     assert "0 created, 2 updated, 2 unchanged, 3 kept, 6 skipped" in output
 
@@ -308,15 +360,21 @@ def test_imported_users_log_in_over_http_and_get_argon2id(registry, gateway):
     path, hashes = registry
     gateway.imports(str(path))
     server = GunicornGateway.start(
-        gateway.tmp_path / "gunicorn", env=gateway.env, workers=1,
-        extra_args=["-c", str(REPO_ROOT / "deploy" / "gunicorn.conf.py")])
+        gateway.tmp_path / "gunicorn",
+        env=gateway.env,
+        workers=1,
+        extra_args=["-c", str(REPO_ROOT / "deploy" / "gunicorn.conf.py")],
+    )
     http = requests.Session()
     http.trust_env = False
 
     def login(username: str, secret: str) -> requests.Response:
-        return http.post(f"{server.base_url}/api/authenticate", timeout=30,
-                         data={"username": username, "password": secret},
-                         headers={"Accept": "application/json"})
+        return http.post(
+            f"{server.base_url}/api/authenticate",
+            timeout=30,
+            data={"username": username, "password": secret},
+            headers={"Accept": "application/json"},
+        )
 
     try:
         wrong = login("gina", "not-" + password("gina"))  # V3 HMAC-SHA1, never logged in
@@ -351,9 +409,11 @@ def test_unreadable_sources_fail_with_one_line(gateway, tmp_path):
     IdentityDatabase(f"sqlite:///{empty}").engine.connect().close()
     half = tmp_path / "half.db"
     with sqlite3.connect(half) as connection:
-        connection.executescript('CREATE TABLE "AspNetUsers" ("Id" TEXT, "UserName" TEXT);'
-                                 'CREATE TABLE "AspNetRoles" ("Id" TEXT, "Name" TEXT);'
-                                 'CREATE TABLE "AspNetUserRoles" ("UserId" TEXT, "RoleId" TEXT);')
+        connection.executescript(
+            'CREATE TABLE "AspNetUsers" ("Id" TEXT, "UserName" TEXT);'
+            'CREATE TABLE "AspNetRoles" ("Id" TEXT, "Name" TEXT);'
+            'CREATE TABLE "AspNetUserRoles" ("UserId" TEXT, "RoleId" TEXT);'
+        )
     closed = free_port()
     cases = {
         str(tmp_path / "missing.db"): "no such file",
@@ -403,8 +463,9 @@ def test_mariadb_registry_into_a_postgresql_gateway(mariadb_server, postgres_ser
     # The password from REGISTRY_DB_PASSWORD, not the command line (where `ps` shows it).
     without = source.replace(f":{password_in_url}@", "@").replace("mysql://", "mariadb://")
     assert password_in_url not in without
-    again = json.loads(gateway.imports(without, "--json",
-                                       extra_env={"REGISTRY_DB_PASSWORD": password_in_url}))
+    again = json.loads(
+        gateway.imports(without, "--json", extra_env={"REGISTRY_DB_PASSWORD": password_in_url})
+    )
     assert "registry:***@" in again["source"]
     assert again["summary"] == {"create": 0, "update": 0, "unchanged": 6, "kept": 1, "skipped": 6}
 
@@ -416,37 +477,57 @@ def test_mariadb_registry_into_a_postgresql_gateway(mariadb_server, postgres_ser
 
 # -- a hostile identity database -------------------------------------------------------------
 
+
 def hostile_registry(path: Path) -> dict[str, str]:
     """An identity.db whose cells a careless or hostile Registry admin could have written:
     cells that once crashed the import or would have imported values the gateway cannot
     serve. Returns the good users' hashes by user name."""
     db = IdentityDatabase(f"sqlite:///{path}").create()
-    hashes = {name: aspnet_v2(password(name)) for name in ("deep", "blobname", "undecodable",
-                                                          "roley", "early", "forever", "mailer",
-                                                          "metakeys", "nul", "escape", "huge",
-                                                          "toolong")}
+    hashes = {
+        name: aspnet_v2(password(name))
+        for name in (
+            "deep",
+            "blobname",
+            "undecodable",
+            "roley",
+            "early",
+            "forever",
+            "mailer",
+            "metakeys",
+            "nul",
+            "escape",
+            "huge",
+            "toolong",
+        )
+    }
     db.add_user("deep", hashes["deep"], metadata="[" * 100_000)  # RecursionError in json
     db.add_user("huge", hashes["huge"], metadata='{"a": "' + "x" * (1024 * 1024) + '"}')
     db.add_user(b"blobname", hashes["blobname"])  # a BLOB that is UTF-8
     db.add_user(b"\xff\xfeundecodable", hashes["undecodable"])  # a BLOB that is not
     db.add_user("roley", hashes["roley"], roles=[b"\xff\xfe", "pilot"])
-    db.add_user("early", hashes["early"], lockout_end=datetime(2099, 1, 1, tzinfo=timezone.utc))
+    db.add_user("early", hashes["early"], lockout_end=datetime(2099, 1, 1, tzinfo=UTC))
     db.add_user("forever", hashes["forever"])
     db.add_user("mailer", hashes["mailer"], email="mailer\x00@example.org")
     db.add_user("toolong", hashes["toolong"], email="t" * 400 + "@example.org")
-    db.add_user("metakeys", hashes["metakeys"],
-                metadata={"te\x00am": "north", "site": "no\x07rth", "zone": "ok"})
+    db.add_user(
+        "metakeys", hashes["metakeys"], metadata={"te\x00am": "north", "site": "no\x07rth", "zone": "ok"}
+    )
     db.add_user("nul\x00", hashes["nul"])
     db.add_user("\x1b[2Jescape", hashes["escape"])
     db.dispose()
     with sqlite3.connect(path) as connection:  # what the helpers cannot write
-        connection.execute('UPDATE "AspNetUsers" SET "LockoutEnd" = ? WHERE "UserName" = ?',
-                           ("0001-01-01 00:00:00+05:00", "early"))
-        connection.execute('UPDATE "AspNetUsers" SET "LockoutEnd" = ? WHERE "UserName" = ?',
-                           ("9999-12-31 23:59:59.9999999-05:00", "forever"))
+        connection.execute(
+            'UPDATE "AspNetUsers" SET "LockoutEnd" = ? WHERE "UserName" = ?',
+            ("0001-01-01 00:00:00+05:00", "early"),
+        )
+        connection.execute(
+            'UPDATE "AspNetUsers" SET "LockoutEnd" = ? WHERE "UserName" = ?',
+            ("9999-12-31 23:59:59.9999999-05:00", "forever"),
+        )
         # A TEXT cell that is not UTF-8 (sqlite3 refuses to read it as str).
-        connection.execute('UPDATE "AspNetUsers" SET "Email" = CAST(X\'ff41\' AS TEXT) '
-                           'WHERE "UserName" = ?', ("roley",))
+        connection.execute(
+            'UPDATE "AspNetUsers" SET "Email" = CAST(X\'ff41\' AS TEXT) WHERE "UserName" = ?', ("roley",)
+        )
     return hashes
 
 
@@ -461,8 +542,7 @@ def test_a_hostile_identity_db_is_imported_without_a_traceback(gateway, tmp_path
     assert all(line.isprintable() for line in output.splitlines())  # no escape reaches a terminal
     assert not any(stored in output for stored in hashes.values())
     lines = output.splitlines()
-    assert any(line.startswith("skipped   deep: its Metadata is not a JSON object")
-               for line in lines)
+    assert any(line.startswith("skipped   deep: its Metadata is not a JSON object") for line in lines)
     assert any(line.startswith("skipped   huge: Metadata too large") for line in lines)
     assert re.search(r"^skipped   \(id [0-9a-f-]+\): its UserName is unreadable", output, re.M)
     assert "skipped   nul\\x00: its UserName holds control characters" in lines
@@ -472,8 +552,9 @@ def test_a_hostile_identity_db_is_imported_without_a_traceback(gateway, tmp_path
     assert "          note: its Email is unreadable (not UTF-8 text): not imported" in lines
     assert "          note: its LockoutEnd is before year 1 in UTC: treated as no lockout" in lines
     assert "          note: its LockoutEnd is after year 9999 in UTC: imported disabled" in lines
-    assert "          note: its Email 'mailer\\x00@example.org' holds control characters: " \
-           "not imported" in lines
+    assert (
+        "          note: its Email 'mailer\\x00@example.org' holds control characters: not imported" in lines
+    )
     assert "          note: its Email is longer than 320 characters: not imported" in lines
     assert "          note: metadata 'te\\x00am' dropped: its key holds control characters" in lines
     assert "          note: metadata 'site' dropped: its value holds control characters" in lines
@@ -493,8 +574,7 @@ def test_a_hostile_identity_db_is_imported_without_a_traceback(gateway, tmp_path
     assert isinstance(gateway.check_password("blobname", password("blobname")), Identity)
 
 
-def test_a_value_the_gateway_database_refuses_skips_that_user_and_the_run_goes_on(registry,
-                                                                                  gateway):
+def test_a_value_the_gateway_database_refuses_skips_that_user_and_the_run_goes_on(registry, gateway):
     """A DataError on one user's write (here SQLite's "string or blob too big"; on PostgreSQL
     e.g. a value it refuses) skips that user with the reason; the users after it are written."""
     from sqlalchemy import event
@@ -519,8 +599,7 @@ def test_a_value_the_gateway_database_refuses_skips_that_user_and_the_run_goes_o
         services.close()
     outcomes = {o.registry_username: o for o in report.outcomes}
     assert outcomes["bigvalue"].action == "skipped"
-    assert outcomes["bigvalue"].reason == ("the gateway's database refused a value: string or "
-                                           "blob too big")
+    assert outcomes["bigvalue"].reason == ("the gateway's database refused a value: string or blob too big")
     assert outcomes["bob"].action == "create"  # after bigvalue in the run
     assert report.counts()["create"] == 6
     users = gateway.local_users()
@@ -540,8 +619,7 @@ def test_source_urls_that_would_leak_or_crash_fail_with_one_line(gateway):
         "mysql://registry:Qz7Vk9-pw@127.0.0.1:abc/RegistryAuth": "port",
         "mysql://registry:Qz7Vk9-pw@[::1/RegistryAuth": "port",
         "mysql://registry:Qz7Vk9-pw@127.0.0.1:99999/RegistryAuth": "port",
-        f"mysql://registry:Qz7Vk9-pw@127.0.0.1:{closed}/RegistryAuth?read_timeout=abc":
-            "read_timeout",
+        f"mysql://registry:Qz7Vk9-pw@127.0.0.1:{closed}/RegistryAuth?read_timeout=abc": "read_timeout",
     }
     for source, expected in cases.items():
         assert_one_line_error(gateway, source, expected, "Qz7", "Vk9")
@@ -549,8 +627,11 @@ def test_source_urls_that_would_leak_or_crash_fail_with_one_line(gateway):
 
 def test_the_registry_db_password_can_come_from_the_environment(gateway):
     closed = free_port()
-    result = gateway.run("import-registry", f"mysql://registry@127.0.0.1:{closed}/RegistryAuth",
-                         extra_env={"REGISTRY_DB_PASSWORD": "env-s3cret-pw"})
+    result = gateway.run(
+        "import-registry",
+        f"mysql://registry@127.0.0.1:{closed}/RegistryAuth",
+        extra_env={"REGISTRY_DB_PASSWORD": "env-s3cret-pw"},
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"registry:***@127.0.0.1:{closed}/RegistryAuth" in result.stderr  # it was used
     assert "env-s3cret-pw" not in result.stderr

@@ -55,18 +55,39 @@ FROZEN_REDIS = "frozen-redis"  # the port of the gateway test_a_frozen_redis_...
 def _users() -> list[dict]:
     users = default_users()  # alice (registry-admins, survey-north; verified), bob (unverified)
     users += [
-        {"sub": "f3b0c1d2-0003-4a00-9000-000000000003", "preferred_username": "carol",
-         "password": DEFAULT_PASSWORD, "email": "carol@example.test", "email_verified": True,
-         "name": "Carol Keycloak", "groups": "survey-north",
-         "realm_access": {"roles": ["registry-admin", "offline_access"]}},
-        {"sub": "f3b0c1d2-0004-4a00-9000-000000000004", "preferred_username": "mallory",
-         "password": DEFAULT_PASSWORD, "email": "mallory@example.test", "email_verified": True,
-         "groups": ["survey-north"]},
-        {"sub": "f3b0c1d2-0005-4a00-9000-000000000005", "preferred_username": "Not Canonical!",
-         "password": DEFAULT_PASSWORD, "email": "nc@example.test", "email_verified": True},
-        {"sub": "f3b0c1d2-0006-4a00-9000-000000000006", "preferred_username": "admin",
-         "password": DEFAULT_PASSWORD, "email": "self-registered@example.test", "email_verified": True,
-         "groups": ["registry-admins"]},
+        {
+            "sub": "f3b0c1d2-0003-4a00-9000-000000000003",
+            "preferred_username": "carol",
+            "password": DEFAULT_PASSWORD,
+            "email": "carol@example.test",
+            "email_verified": True,
+            "name": "Carol Keycloak",
+            "groups": "survey-north",
+            "realm_access": {"roles": ["registry-admin", "offline_access"]},
+        },
+        {
+            "sub": "f3b0c1d2-0004-4a00-9000-000000000004",
+            "preferred_username": "mallory",
+            "password": DEFAULT_PASSWORD,
+            "email": "mallory@example.test",
+            "email_verified": True,
+            "groups": ["survey-north"],
+        },
+        {
+            "sub": "f3b0c1d2-0005-4a00-9000-000000000005",
+            "preferred_username": "Not Canonical!",
+            "password": DEFAULT_PASSWORD,
+            "email": "nc@example.test",
+            "email_verified": True,
+        },
+        {
+            "sub": "f3b0c1d2-0006-4a00-9000-000000000006",
+            "preferred_username": "admin",
+            "password": DEFAULT_PASSWORD,
+            "email": "self-registered@example.test",
+            "email_verified": True,
+            "groups": ["registry-admins"],
+        },
     ]
     return users
 
@@ -78,18 +99,27 @@ def ports():
 
 @pytest.fixture(scope="module")
 def idp(tmp_path_factory, ports):
-    callbacks = [f"http://127.0.0.1:{port}/sso/callback/{provider}"
-                 for port in ports.values() for provider in ("corp", "kc")]
+    callbacks = [
+        f"http://127.0.0.1:{port}/sso/callback/{provider}"
+        for port in ports.values()
+        for provider in ("corp", "kc")
+    ]
     signed_out = [f"http://127.0.0.1:{port}/sso/signed-out" for port in ports.values()]
     clients = [
         default_client(callbacks + [DIRECT_REDIRECT], post_logout_redirect_uris=signed_out),
         default_client(callbacks, client_id=KC_CLIENT_ID, client_secret=KC_CLIENT_SECRET),
     ]
     resource_servers = DEFAULT_RESOURCE_SERVERS + [
-        {"indicator": OPAQUE_RESOURCE, "audience": "registry-opaque", "scope": "registry:read",
-         "access_token_format": "opaque"}]
-    server = OidcProviderServer.start(tmp_path_factory.mktemp("sso-idp"), clients=clients,
-                                      users=_users(), resource_servers=resource_servers)
+        {
+            "indicator": OPAQUE_RESOURCE,
+            "audience": "registry-opaque",
+            "scope": "registry:read",
+            "access_token_format": "opaque",
+        }
+    ]
+    server = OidcProviderServer.start(
+        tmp_path_factory.mktemp("sso-idp"), clients=clients, users=_users(), resource_servers=resource_servers
+    )
     yield server
     server.stop()
 
@@ -153,13 +183,16 @@ def gateway(request, tmp_path_factory, idp, ports):
     if request.param == "postgres-redis":
         postgres = request.getfixturevalue("postgres_server")
         redis_server = request.getfixturevalue("redis_server")
-        options = {"database_url": postgres.create_database("sso_flow"),
-                   "redis_url": redis_server.url}
+        options = {"database_url": postgres.create_database("sso_flow"), "redis_url": redis_server.url}
     port = ports[request.param]
     server = start_gateway(
-        tmp_path_factory.mktemp(f"sso-{request.param}"), gateway_config(idp, free_port()), users=[],
-        port=port, extra={"CORP_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
-                          "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"}, **options)
+        tmp_path_factory.mktemp(f"sso-{request.param}"),
+        gateway_config(idp, free_port()),
+        users=[],
+        port=port,
+        extra={"CORP_CLIENT_SECRET": DEFAULT_CLIENT_SECRET, "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+        **options,
+    )
     server.backend = request.param
     server.redis = redis_server
     yield server
@@ -167,6 +200,7 @@ def gateway(request, tmp_path_factory, idp, ports):
 
 
 # ---- helpers -------------------------------------------------------------------------------
+
 
 def browser() -> requests.Session:
     session = requests.Session()
@@ -184,8 +218,9 @@ def sso_login(gateway, idp, username="alice", provider="corp", session=None, **p
     session = session or browser()
     started = start_login(gateway, session, provider, **params)
     assert started.status_code == 302, started.text
-    callback_url = idp.login_with_requests(started.headers["Location"], username,
-                                           DEFAULT_PASSWORD, session=session)
+    callback_url = idp.login_with_requests(
+        started.headers["Location"], username, DEFAULT_PASSWORD, session=session
+    )
     assert callback_url.startswith(f"{gateway.url}/sso/callback/{provider}?"), callback_url
     return session, session.get(callback_url, allow_redirects=False, timeout=10)
 
@@ -233,23 +268,30 @@ def xauth_parts(cookie_value: str) -> tuple[str, str]:
 
 
 def authenticate(gateway, **fields) -> requests.Response:
-    return requests.post(f"{gateway.url}/api/authenticate", data=fields,
-                         headers={"Accept": "application/json"}, timeout=30)
+    return requests.post(
+        f"{gateway.url}/api/authenticate", data=fields, headers={"Accept": "application/json"}, timeout=30
+    )
 
 
 def idp_tokens(idp, username="alice", **extra) -> dict:
     """Tokens fetched straight from the IdP by the default client (as an API client would)."""
     verifier, challenge = pkce_pair()
-    url = idp.authorize_url(redirect_uri=DIRECT_REDIRECT, code_challenge=challenge,
-                            state="s" * 20, nonce="n" * 20, **extra)
+    url = idp.authorize_url(
+        redirect_uri=DIRECT_REDIRECT, code_challenge=challenge, state="s" * 20, nonce="n" * 20, **extra
+    )
     callback = idp.login_with_requests(url, username, DEFAULT_PASSWORD)
     code = parse_qs(urlsplit(callback).query)["code"][0]
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": DIRECT_REDIRECT,
-            "code_verifier": verifier}
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": DIRECT_REDIRECT,
+        "code_verifier": verifier,
+    }
     if "resource" in extra:
         data["resource"] = extra["resource"]
-    response = requests.post(idp.token_endpoint, data=data,
-                             auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET), timeout=10)
+    response = requests.post(
+        idp.token_endpoint, data=data, auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET), timeout=10
+    )
     response.raise_for_status()
     return response.json()
 
@@ -258,6 +300,7 @@ DENIED = {"error": "invalid credentials"}
 
 
 # ---- landing page --------------------------------------------------------------------------
+
 
 def test_landing_page_lists_the_providers_as_buttons(gateway):
     response = requests.get(f"{gateway.url}/", timeout=10)
@@ -273,13 +316,14 @@ def test_landing_page_lists_the_providers_as_buttons(gateway):
 
 # ---- the whole flow ------------------------------------------------------------------------
 
+
 def test_login_sets_xauth_cookie_as_the_registry_client_reads_it(gateway, idp):
     _session, callback = sso_login(gateway, idp)
     assert callback.status_code == 302
     assert callback.headers["Location"] == REGISTRY_LOGIN
     cookie = set_cookies(callback)["xAuthToken"]
-    assert "httponly" not in cookie["flags"]          # JavaScript must read it
-    assert "secure" not in cookie["flags"]            # served over http here
+    assert "httponly" not in cookie["flags"]  # JavaScript must read it
+    assert "secure" not in cookie["flags"]  # served over http here
     assert cookie["path"] == "/" and cookie["samesite"] == "Lax"
     raw_value = cookie["raw"].split(";", 1)[0].split("=", 1)[1]
     assert "=" not in raw_value and "|" not in raw_value and ";" not in raw_value
@@ -293,8 +337,12 @@ def test_login_sets_xauth_cookie_as_the_registry_client_reads_it(gateway, idp):
     answer = authenticate(gateway, token=token)
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert body == {"username": "alice", "roles": ["user", "admin", "surveyor"],
-                    "maxStorageMB": 51200, "email": "alice@example.test"}
+    assert body == {
+        "username": "alice",
+        "roles": ["user", "admin", "surveyor"],
+        "maxStorageMB": 51200,
+        "email": "alice@example.test",
+    }
     assert type(body["maxStorageMB"]) is int
     assert re.search(r'"maxStorageMB":\s*51200[,}]', answer.text)  # an integer, not 51200.0
 
@@ -313,13 +361,25 @@ def test_next_from_the_allowlist_is_honoured(gateway, idp):
     assert callback.headers["Location"] == OTHER_NEXT
 
 
-@pytest.mark.parametrize("next_url", [
-    "//evil.example", "/\\evil.example", "/%09/evil.example", "https://evil.example/login",
-    "http://127.0.0.1.evil.example:8081/login", "http://127.0.0.1:8081@evil.example/login",
-    "http://127.0.0.1:8081/login/../../evil", "HTTP://127.0.0.1:8081/login", "http://127.0.0.1:8081/login ",
-    "http://127.0.0.1:8081/login?x=1", "http://127.0.0.1:8081/login#x", "http://127.0.0.2:8081/login", "",
-    "javascript:alert(1)",
-])
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "//evil.example",
+        "/\\evil.example",
+        "/%09/evil.example",
+        "https://evil.example/login",
+        "http://127.0.0.1.evil.example:8081/login",
+        "http://127.0.0.1:8081@evil.example/login",
+        "http://127.0.0.1:8081/login/../../evil",
+        "HTTP://127.0.0.1:8081/login",
+        "http://127.0.0.1:8081/login ",
+        "http://127.0.0.1:8081/login?x=1",
+        "http://127.0.0.1:8081/login#x",
+        "http://127.0.0.2:8081/login",
+        "",
+        "javascript:alert(1)",
+    ],
+)
 def test_open_redirects_are_refused_before_the_idp(gateway, next_url):
     response = start_login(gateway, browser(), next=next_url)
     assert response.status_code == 400
@@ -348,6 +408,7 @@ def test_username_that_cannot_be_canonical_is_refused(gateway, idp):
 
 # ---- state -----------------------------------------------------------------------------------
 
+
 def test_login_start_hands_over_the_transaction_in_its_own_cookie(gateway):
     session = browser()
     started = start_login(gateway, session)
@@ -366,8 +427,9 @@ def test_reused_state_is_refused(gateway, idp):
     started = start_login(gateway, session)
     name = transaction_cookie_name(state_of(started))
     sealed = transaction_cookies(session)[name]
-    callback_url = idp.login_with_requests(started.headers["Location"], "alice", DEFAULT_PASSWORD,
-                                           session=session)
+    callback_url = idp.login_with_requests(
+        started.headers["Location"], "alice", DEFAULT_PASSWORD, session=session
+    )
     done = session.get(callback_url, allow_redirects=False, timeout=10)
     assert done.status_code == 302
     assert set_cookies(done)[name]["value"] == ""  # the callback expires the transaction cookie
@@ -386,8 +448,9 @@ def test_reused_state_is_refused(gateway, idp):
 def test_state_from_another_browser_is_refused(gateway, idp):
     victim, attacker = browser(), browser()
     started = start_login(gateway, attacker)
-    callback_url = idp.login_with_requests(started.headers["Location"], "alice", DEFAULT_PASSWORD,
-                                           session=attacker)
+    callback_url = idp.login_with_requests(
+        started.headers["Location"], "alice", DEFAULT_PASSWORD, session=attacker
+    )
     # The victim's browser is made to load the attacker's callback (login CSRF).
     response = victim.get(callback_url, allow_redirects=False, timeout=10)  # no cookie at all
     assert response.status_code == 400
@@ -397,8 +460,12 @@ def test_state_from_another_browser_is_refused(gateway, idp):
     assert response.status_code == 400
     assert "xAuthToken" not in set_cookies(response)
     # The victim's sealed transaction under the name of the attacker's state: foreign.
-    put_cookie(victim, gateway, transaction_cookie_name(state_of(started)),
-               transaction_cookies(victim)[transaction_cookie_name(state_of(own))])
+    put_cookie(
+        victim,
+        gateway,
+        transaction_cookie_name(state_of(started)),
+        transaction_cookies(victim)[transaction_cookie_name(state_of(own))],
+    )
     response = victim.get(callback_url, allow_redirects=False, timeout=10)
     assert response.status_code == 400 and "expired or was already used" in response.text
     assert "xAuthToken" not in set_cookies(response)
@@ -419,13 +486,20 @@ def test_a_tampered_transaction_cookie_is_refused(gateway, idp, tamper):
         forged = sealed[:-16]
     else:  # sealed under another secret, for this very state
         from gateway.sso.transactions import TransactionSeal
-        record = {"state": state_of(started), "nonce": "n" * 43, "code_verifier": "v" * 64,
-                  "redirect_uri": f"{gateway.url}/sso/callback/corp"}
+
+        record = {
+            "state": state_of(started),
+            "nonce": "n" * 43,
+            "code_verifier": "v" * 64,
+            "redirect_uri": f"{gateway.url}/sso/callback/corp",
+        }
         forged = TransactionSeal("another-secret-of-at-least-32-characters", 600).seal(
-            "corp", record, REGISTRY_LOGIN)
+            "corp", record, REGISTRY_LOGIN
+        )
     put_cookie(session, gateway, name, forged)
-    callback_url = idp.login_with_requests(started.headers["Location"], "alice", DEFAULT_PASSWORD,
-                                           session=session)
+    callback_url = idp.login_with_requests(
+        started.headers["Location"], "alice", DEFAULT_PASSWORD, session=session
+    )
     response = session.get(callback_url, allow_redirects=False, timeout=10)
     assert response.status_code == 400 and "expired or was already used" in response.text
     assert "xAuthToken" not in set_cookies(response)
@@ -435,11 +509,13 @@ def test_logins_started_in_two_tabs_both_complete(gateway, idp):
     session = browser()
     first, second = start_login(gateway, session), start_login(gateway, session)
     assert len(transaction_cookies(session)) == 2
-    first_callback = idp.login_with_requests(first.headers["Location"], "alice", DEFAULT_PASSWORD,
-                                             session=session)
-    second_callback = idp.login_with_requests(second.headers["Location"], "alice",
-                                              DEFAULT_PASSWORD, session=session)
-    for callback_url in (second_callback, first_callback):   # finished in either order
+    first_callback = idp.login_with_requests(
+        first.headers["Location"], "alice", DEFAULT_PASSWORD, session=session
+    )
+    second_callback = idp.login_with_requests(
+        second.headers["Location"], "alice", DEFAULT_PASSWORD, session=session
+    )
+    for callback_url in (second_callback, first_callback):  # finished in either order
         done = session.get(callback_url, allow_redirects=False, timeout=10)
         assert done.status_code == 302 and done.headers["Location"] == REGISTRY_LOGIN
         token, _ = xauth_parts(set_cookies(done)["xAuthToken"]["value"])
@@ -456,14 +532,16 @@ def test_a_browser_keeps_at_most_five_transaction_cookies(gateway, idp):
         assert len(transaction_cookies(session)) <= 5
         time.sleep(0.01)  # issued-at has millisecond resolution
     names = [transaction_cookie_name(state_of(started)) for started in starts]
-    assert sorted(transaction_cookies(session)) == sorted(names[2:])   # the two oldest went
+    assert sorted(transaction_cookies(session)) == sorted(names[2:])  # the two oldest went
     evicted = set_cookies(starts[-1])
     assert evicted[names[1]]["value"] == "" and names[6] in evicted
-    oldest = idp.login_with_requests(starts[0].headers["Location"], "alice", DEFAULT_PASSWORD,
-                                     session=session)
+    oldest = idp.login_with_requests(
+        starts[0].headers["Location"], "alice", DEFAULT_PASSWORD, session=session
+    )
     assert session.get(oldest, allow_redirects=False, timeout=10).status_code == 400
-    newest = idp.login_with_requests(starts[-1].headers["Location"], "alice", DEFAULT_PASSWORD,
-                                     session=session)
+    newest = idp.login_with_requests(
+        starts[-1].headers["Location"], "alice", DEFAULT_PASSWORD, session=session
+    )
     assert session.get(newest, allow_redirects=False, timeout=10).status_code == 302
 
 
@@ -486,8 +564,17 @@ def test_anonymous_login_starts_fill_nothing_and_deny_no_one(gateway, idp):
     assert callback.status_code == 302 and "xAuthToken" in set_cookies(callback)
 
 
-@pytest.mark.parametrize("query", ["", "?code=abc", "?code=abc&state=", "?state=" + "x" * 43 + "&code=abc",
-                                   "?state=%00%01&code=abc", "?state=" + "y" * 5000])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "?code=abc",
+        "?code=abc&state=",
+        "?state=" + "x" * 43 + "&code=abc",
+        "?state=%00%01&code=abc",
+        "?state=" + "y" * 5000,
+    ],
+)
 def test_missing_or_unknown_state_is_refused(gateway, query):
     session = browser()
     start_login(gateway, session)
@@ -499,8 +586,9 @@ def test_missing_or_unknown_state_is_refused(gateway, query):
 def test_state_of_another_provider_is_refused(gateway, idp):
     session = browser()
     started = start_login(gateway, session, provider="corp")
-    callback_url = idp.login_with_requests(started.headers["Location"], "alice", DEFAULT_PASSWORD,
-                                           session=session)
+    callback_url = idp.login_with_requests(
+        started.headers["Location"], "alice", DEFAULT_PASSWORD, session=session
+    )
     wrong = callback_url.replace("/sso/callback/corp?", "/sso/callback/kc?")
     assert session.get(wrong, allow_redirects=False, timeout=10).status_code == 400
 
@@ -509,8 +597,11 @@ def test_idp_error_answer_is_a_clean_refusal(gateway, idp):
     session = browser()
     started = start_login(gateway, session)
     state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
-    response = session.get(f"{gateway.url}/sso/callback/corp?error=access_denied&state={state}",
-                           allow_redirects=False, timeout=10)
+    response = session.get(
+        f"{gateway.url}/sso/callback/corp?error=access_denied&state={state}",
+        allow_redirects=False,
+        timeout=10,
+    )
     assert response.status_code == 401
     assert "Sign-in failed" in response.text
 
@@ -525,13 +616,17 @@ def test_an_id_token_for_another_nonce_is_a_clean_refusal(gateway, idp):
     try:
         seal = services.sso.transactions
         opened = seal.open(transaction_cookies(session)[name])
-        put_cookie(session, gateway, name, seal.seal(opened.provider,
-                                                     {**opened.transaction, "nonce": "x" * 43},
-                                                     opened.next_url))
+        put_cookie(
+            session,
+            gateway,
+            name,
+            seal.seal(opened.provider, {**opened.transaction, "nonce": "x" * 43}, opened.next_url),
+        )
     finally:
         services.close()
-    callback_url = idp.login_with_requests(started.headers["Location"], "alice", DEFAULT_PASSWORD,
-                                           session=session)
+    callback_url = idp.login_with_requests(
+        started.headers["Location"], "alice", DEFAULT_PASSWORD, session=session
+    )
     response = session.get(callback_url, allow_redirects=False, timeout=10)
     assert response.status_code == 401 and "Sign-in failed" in response.text
     assert response.headers["Content-Type"].startswith("text/html")
@@ -543,8 +638,9 @@ def test_a_hung_idp_at_the_callback_is_a_503_page_within_the_timeout(gateway, id
 
     session = browser()
     started = start_login(gateway, session)
-    callback_url = idp.login_with_requests(started.headers["Location"], "alice", DEFAULT_PASSWORD,
-                                           session=session)
+    callback_url = idp.login_with_requests(
+        started.headers["Location"], "alice", DEFAULT_PASSWORD, session=session
+    )
     idp.pause()
     try:
         began = time.monotonic()
@@ -568,6 +664,7 @@ def test_unknown_provider_is_404(gateway):
 
 
 # ---- logout -----------------------------------------------------------------------------------
+
 
 def test_logout_url_ends_the_session_clears_the_cookie_and_may_be_framed(gateway, idp):
     session, callback = sso_login(gateway, idp)
@@ -603,11 +700,13 @@ def test_top_level_signout_continues_to_the_idp(gateway, idp):
     page = session.get(f"{gateway.url}/", timeout=10)
     csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
     assert "Signed in" in page.text
-    refused = session.post(f"{gateway.url}/sso/signout", data={"csrf_token": "0" * 64},
-                           allow_redirects=False, timeout=10)
+    refused = session.post(
+        f"{gateway.url}/sso/signout", data={"csrf_token": "0" * 64}, allow_redirects=False, timeout=10
+    )
     assert refused.status_code == 403
-    response = session.post(f"{gateway.url}/sso/signout", data={"csrf_token": csrf},
-                            allow_redirects=False, timeout=10)
+    response = session.post(
+        f"{gateway.url}/sso/signout", data={"csrf_token": csrf}, allow_redirects=False, timeout=10
+    )
     assert response.status_code == 303
     target = urlsplit(response.headers["Location"])
     assert f"{target.scheme}://{target.netloc}" == idp.issuer
@@ -622,6 +721,7 @@ def test_disabling_the_user_revokes_their_token(gateway, idp):
     services = gateway.services()
     try:
         from gateway.admin.useroperations import UserService
+
         UserService(services).set_enabled("carol", False)
         assert authenticate(gateway, token=token).status_code == 401
         _s, again = sso_login(gateway, idp, username="carol", provider="kc")
@@ -632,6 +732,7 @@ def test_disabling_the_user_revokes_their_token(gateway, idp):
 
 
 # ---- app passwords ---------------------------------------------------------------------------
+
 
 def _csrf(page_text: str) -> str:
     return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page_text).group(1)
@@ -645,14 +746,19 @@ def test_app_passwords_for_the_command_line(gateway, idp):
 
     no_csrf = session.post(f"{gateway.url}/account/app-passwords", data={"name": "laptop"}, timeout=10)
     assert no_csrf.status_code == 403
-    foreign = session.post(f"{gateway.url}/account/app-passwords",
-                           data={"name": "laptop", "csrf_token": _csrf(account.text)},
-                           headers={"Origin": "http://evil.example"}, timeout=10)
+    foreign = session.post(
+        f"{gateway.url}/account/app-passwords",
+        data={"name": "laptop", "csrf_token": _csrf(account.text)},
+        headers={"Origin": "http://evil.example"},
+        timeout=10,
+    )
     assert foreign.status_code == 403
 
-    created = session.post(f"{gateway.url}/account/app-passwords",
-                           data={"name": "laptop ddb", "expires_days": "30",
-                                 "csrf_token": _csrf(account.text)}, timeout=10)
+    created = session.post(
+        f"{gateway.url}/account/app-passwords",
+        data={"name": "laptop ddb", "expires_days": "30", "csrf_token": _csrf(account.text)},
+        timeout=10,
+    )
     assert created.status_code == 201
     password = re.search(r'id="new-app-password">(gwap_[A-Za-z0-9_-]+)<', created.text).group(1)
     assert created.headers["Cache-Control"] == "no-store"
@@ -660,8 +766,12 @@ def test_app_passwords_for_the_command_line(gateway, idp):
 
     answer = authenticate(gateway, username="alice", password=password)
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"username": "alice", "roles": ["user", "admin", "surveyor"],
-                             "maxStorageMB": 51200, "email": "alice@example.test"}
+    assert answer.json() == {
+        "username": "alice",
+        "roles": ["user", "admin", "surveyor"],
+        "maxStorageMB": 51200,
+        "email": "alice@example.test",
+    }
     listed = session.get(f"{gateway.url}/account", timeout=10).text
     row = listed.split(">laptop ddb</td>", 1)[1].split("</tr>", 1)[0]
     created_at, expires_at, last_used = re.findall(r"<td[^>]*>([^<]*)</td>", row)[:3]
@@ -669,15 +779,21 @@ def test_app_passwords_for_the_command_line(gateway, idp):
 
     # Wrong app password, another user's name, a plain password: the same 401 as always.
     wrong = password[:-4] + ("AAAA" if not password.endswith("AAAA") else "BBBB")
-    for fields in ({"username": "alice", "password": wrong},
-                   {"username": "carol", "password": password},
-                   {"username": "alice", "password": DEFAULT_PASSWORD}):
+    for fields in (
+        {"username": "alice", "password": wrong},
+        {"username": "carol", "password": password},
+        {"username": "alice", "password": DEFAULT_PASSWORD},
+    ):
         refused = authenticate(gateway, **fields)
         assert (refused.status_code, refused.json()) == (401, DENIED), fields
 
     public_id = password.split("_")[1]
-    revoked = session.post(f"{gateway.url}/account/app-passwords/{public_id}/revoke",
-                           data={"csrf_token": _csrf(listed)}, allow_redirects=False, timeout=10)
+    revoked = session.post(
+        f"{gateway.url}/account/app-passwords/{public_id}/revoke",
+        data={"csrf_token": _csrf(listed)},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert revoked.status_code == 303
     assert authenticate(gateway, username="alice", password=password).status_code == 401
 
@@ -685,13 +801,17 @@ def test_app_passwords_for_the_command_line(gateway, idp):
 def test_disabling_the_user_revokes_app_passwords(gateway, idp):
     session, _callback = sso_login(gateway, idp, username="carol", provider="kc")
     account = session.get(f"{gateway.url}/account", timeout=10)
-    created = session.post(f"{gateway.url}/account/app-passwords",
-                           data={"name": "ci", "csrf_token": _csrf(account.text)}, timeout=10)
+    created = session.post(
+        f"{gateway.url}/account/app-passwords",
+        data={"name": "ci", "csrf_token": _csrf(account.text)},
+        timeout=10,
+    )
     password = re.search(r'id="new-app-password">(gwap_[A-Za-z0-9_-]+)<', created.text).group(1)
     assert authenticate(gateway, username="carol", password=password).status_code == 200
     services = gateway.services()
     try:
         from gateway.admin.useroperations import UserService
+
         UserService(services).set_enabled("carol", False)
         assert authenticate(gateway, username="carol", password=password).status_code in (401, 403)
         UserService(services).set_enabled("carol", True)
@@ -702,18 +822,26 @@ def test_disabling_the_user_revokes_app_passwords(gateway, idp):
     assert session.get(f"{gateway.url}/account", allow_redirects=False, timeout=10).status_code == 303
 
 
-@pytest.mark.parametrize("fields", [
-    {"name": ""}, {"name": "x" * 101}, {"name": "ok", "expires_days": "-1"},
-    {"name": "ok", "expires_days": "0"}, {"name": "ok", "expires_days": "abc"},
-    {"name": "ok", "expires_days": "99999"}, {"name": "bad\x00name"},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"name": ""},
+        {"name": "x" * 101},
+        {"name": "ok", "expires_days": "-1"},
+        {"name": "ok", "expires_days": "0"},
+        {"name": "ok", "expires_days": "abc"},
+        {"name": "ok", "expires_days": "99999"},
+        {"name": "bad\x00name"},
+    ],
+)
 def test_app_password_form_validation(gateway, idp, fields):
     session, _callback = sso_login(gateway, idp)
     account = session.get(f"{gateway.url}/account", timeout=10)
-    response = session.post(f"{gateway.url}/account/app-passwords",
-                            data={**fields, "csrf_token": _csrf(account.text)}, timeout=10)
+    response = session.post(
+        f"{gateway.url}/account/app-passwords", data={**fields, "csrf_token": _csrf(account.text)}, timeout=10
+    )
     assert response.status_code == 400
-    if "\x00" in fields["name"]:   # refused before any form is read, on every page
+    if "\x00" in fields["name"]:  # refused before any form is read, on every page
         assert "character that is not allowed" in response.text
     else:
         assert 'id="form-error"' in response.text
@@ -722,12 +850,14 @@ def test_app_password_form_validation(gateway, idp, fields):
 def test_account_page_needs_a_session(gateway):
     response = requests.get(f"{gateway.url}/account", allow_redirects=False, timeout=10)
     assert response.status_code == 303 and response.headers["Location"] == "/"
-    response = requests.post(f"{gateway.url}/account/app-passwords", data={"name": "x"},
-                             allow_redirects=False, timeout=10)
+    response = requests.post(
+        f"{gateway.url}/account/app-passwords", data={"name": "x"}, allow_redirects=False, timeout=10
+    )
     assert response.status_code == 303
 
 
 # ---- IdP tokens on the token path ------------------------------------------------------------
+
 
 def test_idp_id_token_is_accepted(gateway, idp):
     tokens = idp_tokens(idp)
@@ -769,7 +899,8 @@ def test_hostile_idp_tokens_are_refused(gateway, idp):
     foreign_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public_pem = serialization.load_pem_public_key(
         jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(idp.jwks["keys"][0])).public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     ).public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     own_key = jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(idp.private_jwks["keys"][0]))
     hostile = {
@@ -793,12 +924,14 @@ def test_hostile_idp_tokens_are_refused(gateway, idp):
 def _forge_hs256(claims: dict, secret: bytes, kid: str) -> str:
     import hashlib
     import hmac
+
     signing_input = f"{_b64({'alg': 'HS256', 'typ': 'JWT', 'kid': kid})}.{_b64(claims)}"
     signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
 
 
 # ---- the IdP cannot be reached -------------------------------------------------------------
+
 
 def test_unreachable_idp_is_a_503_page_at_login(gateway):
     started = time.monotonic()
@@ -811,8 +944,10 @@ def test_unreachable_idp_is_a_503_page_at_login(gateway):
 
 
 def test_unreachable_idp_is_a_503_on_the_token_path(gateway, idp):
-    dead_issuer = re.search(r"issuer: (http://127\.0\.0\.1:\d+)\n    client_id: nobody",
-                            (gateway.instance_dir / "gateway.yaml").read_text()).group(1)
+    dead_issuer = re.search(
+        r"issuer: (http://127\.0\.0\.1:\d+)\n    client_id: nobody",
+        (gateway.instance_dir / "gateway.yaml").read_text(),
+    ).group(1)
     token = f"{_b64({'alg': 'RS256', 'kid': 'k'})}.{_b64({'iss': dead_issuer, 'sub': 'x'})}.c2ln"
     started = time.monotonic()
     answer = authenticate(gateway, token=token)
@@ -834,8 +969,9 @@ def test_a_stolen_token_cookie_does_not_open_the_account_page(gateway, idp):
     token, _ = xauth_parts(set_cookies(callback)["xAuthToken"]["value"])
     sid = jwt.decode(token, options={"verify_signature": False})["sid"]
     for forged in (sid, f"{sid}.", f"{sid}.{'0' * 64}"):
-        response = requests.get(f"{gateway.url}/account", cookies={"gw_session": forged},
-                                allow_redirects=False, timeout=10)
+        response = requests.get(
+            f"{gateway.url}/account", cookies={"gw_session": forged}, allow_redirects=False, timeout=10
+        )
         assert response.status_code == 303, forged
 
 
@@ -876,9 +1012,12 @@ def test_an_idp_user_cannot_take_the_admin_username(gateway, idp):
 def test_hostile_session_cookies_are_ignored(gateway, cookie):
     raw = cookie.encode().decode("unicode_escape").encode("latin-1")
     for path in ("/", "/account", "/sso/continue", "/sso/logout", "/sso/callback/corp?state=" + "s" * 40):
-        response = requests.get(f"{gateway.url}{path}", headers={"Cookie": b"gw_session=" + raw +
-                                b"; gw_binding=" + raw + b"; xAuthToken=" + raw},
-                                allow_redirects=False, timeout=10)
+        response = requests.get(
+            f"{gateway.url}{path}",
+            headers={"Cookie": b"gw_session=" + raw + b"; gw_binding=" + raw + b"; xAuthToken=" + raw},
+            allow_redirects=False,
+            timeout=10,
+        )
         assert response.status_code < 500, (path, response.status_code)
 
 
@@ -886,17 +1025,24 @@ def test_hostile_form_fields_are_400_not_500(gateway, idp):
     session, _callback = sso_login(gateway, idp)
     csrf = _csrf(session.get(f"{gateway.url}/account", timeout=10).text)
     url = f"{gateway.url}/account/app-passwords"
-    for body in (f"name=x&expires_days=%C2%B2&csrf_token={csrf}", f"name=x&csrf_token=%C3%A9{csrf}",
-                 f"name=%FF%FE&csrf_token={csrf}", f"name=x&csrf_token={csrf}&csrf_token=1"):
-        response = session.post(url, data=body, timeout=10,
-                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    for body in (
+        f"name=x&expires_days=%C2%B2&csrf_token={csrf}",
+        f"name=x&csrf_token=%C3%A9{csrf}",
+        f"name=%FF%FE&csrf_token={csrf}",
+        f"name=x&csrf_token={csrf}&csrf_token=1",
+    ):
+        response = session.post(
+            url, data=body, timeout=10, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
         assert response.status_code in (201, 400, 403), (body, response.status_code)
 
 
 def _age_idp_snapshot(gateway, username: str, days: int) -> None:
     """Make the gateway's record of ``username``'s last IdP login ``days`` old."""
     from sqlalchemy import update
+
     from gateway.storage.models import Account
+
     services = gateway.services()
     try:
         with services.database.session() as db:
@@ -914,14 +1060,15 @@ def _age_idp_snapshot(gateway, username: str, days: int) -> None:
 def test_app_passwords_need_a_recent_browser_login(gateway, idp):
     session, _callback = sso_login(gateway, idp)
     csrf = _csrf(session.get(f"{gateway.url}/account", timeout=10).text)
-    created = session.post(f"{gateway.url}/account/app-passwords",
-                           data={"name": "old laptop", "csrf_token": csrf}, timeout=10)
+    created = session.post(
+        f"{gateway.url}/account/app-passwords", data={"name": "old laptop", "csrf_token": csrf}, timeout=10
+    )
     password = re.search(r'id="new-app-password">(gwap_[A-Za-z0-9_-]+)<', created.text).group(1)
     assert authenticate(gateway, username="alice", password=password).status_code == 200
     _age_idp_snapshot(gateway, "alice", days=31)
     refused = authenticate(gateway, username="alice", password=password)
     assert refused.status_code == 403  # the IdP has not seen alice for a month
-    sso_login(gateway, idp)            # a browser login refreshes what the gateway knows
+    sso_login(gateway, idp)  # a browser login refreshes what the gateway knows
     assert authenticate(gateway, username="alice", password=password).status_code == 200
 
 
@@ -934,15 +1081,20 @@ def test_a_frozen_redis_is_a_503_page_for_browser_logins_only(tmp_path, idp, por
     redis_server = RedisServer.start(tmp_path / "redis")
     port = ports[FROZEN_REDIS]
     server = start_gateway(
-        tmp_path / "gw", gateway_config(idp, free_port()), users=[], port=port,
-        database_url=postgres_server.create_database("sso_redis_outage"), redis_url=redis_server.url,
-        extra={"CORP_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
-               "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"})
+        tmp_path / "gw",
+        gateway_config(idp, free_port()),
+        users=[],
+        port=port,
+        database_url=postgres_server.create_database("sso_redis_outage"),
+        redis_url=redis_server.url,
+        extra={"CORP_CLIENT_SECRET": DEFAULT_CLIENT_SECRET, "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+    )
     try:
         session = browser()
         started = start_login(server, session)
-        callback_url = idp.login_with_requests(started.headers["Location"], "alice",
-                                               DEFAULT_PASSWORD, session=session)
+        callback_url = idp.login_with_requests(
+            started.headers["Location"], "alice", DEFAULT_PASSWORD, session=session
+        )
         redis_server.pause()
         assert start_login(server, browser()).status_code == 302
         began = time.monotonic()
@@ -964,12 +1116,14 @@ def test_a_frozen_redis_is_a_503_page_for_browser_logins_only(tmp_path, idp, por
 
 # ---- app passwords: expiry, deletion, last use, the per-user cap ------------------------------
 
+
 def _new_app_password(gateway, idp, username="alice", provider="corp", **fields) -> str:
     """Sign in in the browser, create an app password on the account page; return it."""
     session, _callback = sso_login(gateway, idp, username=username, provider=provider)
     csrf = _csrf(session.get(f"{gateway.url}/account", timeout=10).text)
-    created = session.post(f"{gateway.url}/account/app-passwords",
-                           data={"name": "ddb", **fields, "csrf_token": csrf}, timeout=10)
+    created = session.post(
+        f"{gateway.url}/account/app-passwords", data={"name": "ddb", **fields, "csrf_token": csrf}, timeout=10
+    )
     assert created.status_code == 201, created.text
     return re.search(r'id="new-app-password">(gwap_[A-Za-z0-9_-]+)<', created.text).group(1)
 
@@ -978,6 +1132,7 @@ def _app_password_row(gateway, password, **values):
     """The app password's row in the gateway's database (None once deleted), after setting
     ``values`` on it if any; in-process, as an operator with database access would."""
     from sqlalchemy import update
+
     from gateway.storage.models import AppPassword
 
     public_id = password.split("_")[1]
@@ -997,18 +1152,23 @@ def _app_password_row(gateway, password, **values):
 
 def test_an_expired_app_password_is_refused_like_a_wrong_password(gateway, idp):
     from datetime import timedelta
+
     from providers.sql import utcnow
 
     password = _new_app_password(gateway, idp, expires_days="1")
     assert authenticate(gateway, username="alice", password=password).status_code == 200
     _app_password_row(gateway, password, expires_at=utcnow() - timedelta(seconds=1))
     expired = authenticate(gateway, username="alice", password=password)
-    wrong = authenticate(gateway, username="alice",
-                         password=password[:-4] + ("AAAA" if not password.endswith("AAAA") else "BBBB"))
+    wrong = authenticate(
+        gateway,
+        username="alice",
+        password=password[:-4] + ("AAAA" if not password.endswith("AAAA") else "BBBB"),
+    )
     assert (expired.status_code, expired.json()) == (401, DENIED)
     assert expired.content == wrong.content
-    assert authenticate(gateway, username="alice", password=_new_app_password(gateway, idp)
-                        ).status_code == 200   # alice herself is fine (and unthrottled)
+    assert (
+        authenticate(gateway, username="alice", password=_new_app_password(gateway, idp)).status_code == 200
+    )  # alice herself is fine (and unthrottled)
 
 
 def test_deleting_an_sso_user_ends_their_app_passwords_at_once(gateway, idp):
@@ -1023,12 +1183,13 @@ def test_deleting_an_sso_user_ends_their_app_passwords_at_once(gateway, idp):
     assert _app_password_row(gateway, password) is None
     assert admin.get("/users/bob").status_code == 404
     _session, again = sso_login(gateway, idp, username="bob", provider="kc")
-    assert again.status_code == 302   # a new account at the next browser login...
+    assert again.status_code == 302  # a new account at the next browser login...
     assert authenticate(gateway, username="bob", password=password).status_code == 401  # ...no old one
 
 
 def test_a_refused_app_password_login_records_no_use(gateway, idp):
     from datetime import timedelta
+
     from providers.sql import utcnow
 
     password = _new_app_password(gateway, idp)
@@ -1040,7 +1201,7 @@ def test_a_refused_app_password_login_records_no_use(gateway, idp):
     _age_idp_snapshot(gateway, "alice", days=31)
     assert authenticate(gateway, username="alice", password=password).status_code == 403
     assert _app_password_row(gateway, password).last_used_at == long_ago
-    sso_login(gateway, idp)   # a fresh browser login: the app password is accepted again
+    sso_login(gateway, idp)  # a fresh browser login: the app password is accepted again
     assert authenticate(gateway, username="alice", password=password).status_code == 200
     assert _app_password_row(gateway, password).last_used_at > long_ago
 
@@ -1050,6 +1211,7 @@ def test_concurrent_app_password_creates_never_pass_the_cap(gateway):
     replicas; every thread creates at the same moment."""
     import secrets
     import threading
+
     from gateway.login.apppasswords import MAX_PER_USER, AppPasswordError
 
     username = f"cap-{secrets.token_hex(4)}"
@@ -1063,7 +1225,7 @@ def test_concurrent_app_password_creates_never_pass_the_cap(gateway):
             outcomes.append("created")
         except AppPasswordError:
             outcomes.append("refused")
-        except Exception as error:  # noqa: BLE001 - reported in the assertion
+        except Exception as error:
             outcomes.append(repr(error))
 
     threads = [threading.Thread(target=create, args=(n,)) for n in range(MAX_PER_USER + 10)]
@@ -1111,8 +1273,13 @@ def test_a_hung_idp_is_a_503_on_the_token_path_within_the_budget(tmp_path, idp):
     or a 500. Asked again at once, it is a 503 without waiting; after resume, the token works."""
     token = idp_tokens(idp)["id_token"]
     port = free_port()
-    server = start_gateway(tmp_path / "gw", _hung_idp_config(idp), users=[], port=port,
-                           extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"})
+    server = start_gateway(
+        tmp_path / "gw",
+        _hung_idp_config(idp),
+        users=[],
+        port=port,
+        extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+    )
     try:
         idp.pause()
         try:
@@ -1130,9 +1297,10 @@ def test_a_hung_idp_is_a_503_on_the_token_path_within_the_budget(tmp_path, idp):
             assert "Retry-After" in answer.headers
         assert HUNG_TIMEOUT_SECONDS * 0.9 <= first_seconds < 2 * 2 * HUNG_TIMEOUT_SECONDS + 1
         assert again_seconds < HUNG_TIMEOUT_SECONDS
-        deadline = time.monotonic() + 15   # the IdP is asked again after the 5 s cool-down
-        while (answer := authenticate(server, token=token)).status_code == 503 \
-                and time.monotonic() < deadline:
+        deadline = time.monotonic() + 15  # the IdP is asked again after the 5 s cool-down
+        while (
+            answer := authenticate(server, token=token)
+        ).status_code == 503 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert answer.status_code == 200, answer.text
     finally:
@@ -1144,20 +1312,28 @@ def _long_id_token(idp, nonce_chars: int) -> str:
     """An ID token of the IdP, made long by a long nonce (which it echoes), as a token with
     many group claims is long."""
     verifier, challenge = pkce_pair()
-    url = idp.authorize_url(redirect_uri=DIRECT_REDIRECT, code_challenge=challenge,
-                            state="s" * 20, nonce="n" * nonce_chars)
+    url = idp.authorize_url(
+        redirect_uri=DIRECT_REDIRECT, code_challenge=challenge, state="s" * 20, nonce="n" * nonce_chars
+    )
     code = parse_qs(urlsplit(idp.login_with_requests(url, "alice", DEFAULT_PASSWORD)).query)["code"][0]
-    response = requests.post(idp.token_endpoint, auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
-                             data={"grant_type": "authorization_code", "code": code,
-                                   "redirect_uri": DIRECT_REDIRECT, "code_verifier": verifier},
-                             timeout=10)
+    response = requests.post(
+        idp.token_endpoint,
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": DIRECT_REDIRECT,
+            "code_verifier": verifier,
+        },
+        timeout=10,
+    )
     response.raise_for_status()
     return response.json()["id_token"]
 
 
 def test_an_idp_token_longer_than_8_kib_is_accepted(gateway, idp):
     token = _long_id_token(idp, 9000)
-    assert 8192 < len(token) < 16384   # inside the token limit
+    assert 8192 < len(token) < 16384  # inside the token limit
     answer = authenticate(gateway, token=token)
     assert answer.status_code == 200, answer.text
     assert answer.json()["username"] == "alice"
@@ -1169,10 +1345,15 @@ def test_long_garbage_tokens_under_the_limit_are_401(gateway, token):
     assert (answer.status_code, answer.json()) == (401, DENIED)
 
 
-@pytest.mark.parametrize("token, status", [
-    ("x" * 16385, 401), ("a." + "A" * 16381 + ".c", 401),   # over the token limit
-    ("x" * 30000, 413), ("a." + "A" * 29996 + ".c", 413),   # over the 20 KiB body limit
-])
+@pytest.mark.parametrize(
+    "token, status",
+    [
+        ("x" * 16385, 401),
+        ("a." + "A" * 16381 + ".c", 401),  # over the token limit
+        ("x" * 30000, 413),
+        ("a." + "A" * 29996 + ".c", 413),  # over the 20 KiB body limit
+    ],
+)
 def test_over_long_tokens_are_json_errors_never_a_500(gateway, token, status):
     """README: a body over 20 KiB is 413 with a short JSON error; a longer token than the
     16384 characters any IdP token may have is refused like any bad token."""
@@ -1187,9 +1368,12 @@ def test_over_long_tokens_are_json_errors_never_a_500(gateway, token, status):
 
 # ---- provider names, labels, logos; token-path-only providers --------------------------------
 
+
 def _provider_buttons(page_html: str) -> dict[str, str]:
     """The landing page's provider buttons: provider id -> the button's HTML."""
-    return dict(re.findall(r'<a class="button provider" id="provider-([a-z0-9_-]+)"(.*?)</a>', page_html, re.S))
+    return dict(
+        re.findall(r'<a class="button provider" id="provider-([a-z0-9_-]+)"(.*?)</a>', page_html, re.S)
+    )
 
 
 def test_landing_page_names_providers_and_hides_token_only_ones(tmp_path, idp):
@@ -1233,8 +1417,9 @@ sso:
   registry_login_url: {REGISTRY_LOGIN}
   brand: {{name: Northern Survey Hub, logo_url: "https://cdn.example.test/hub.png"}}
 """
-    server = start_gateway(tmp_path, config, users=[], port=port,
-                           extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"})
+    server = start_gateway(
+        tmp_path, config, users=[], port=port, extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    )
     try:
         text = requests.get(f"{server.url}/", timeout=10).text
         assert "<title>Sign in · Northern Survey Hub</title>" in text
@@ -1244,7 +1429,9 @@ sso:
         assert list(buttons) == ["corp", "staff", "plain"]
         # The label names the provider: its logo is decoration (empty alt text).
         assert "<span>Sign in with Example Corp</span>" in buttons["corp"]
-        assert '<img src="https://cdn.example.test/corp.svg" alt="" width="24" height="24">' in buttons["corp"]
+        assert (
+            '<img src="https://cdn.example.test/corp.svg" alt="" width="24" height="24">' in buttons["corp"]
+        )
         # A label of its own: the logo carries the display name.
         assert "<span>Staff login</span>" in buttons["staff"]
         assert 'src="https://cdn.example.test/staff.svg" alt="Staff directory"' in buttons["staff"]
@@ -1269,9 +1456,20 @@ def test_idp_plain_jwt_access_token_of_entra_shape_is_accepted(gateway, idp):
     key = jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(idp.private_jwks["keys"][0]))
     alice = default_users()[0]
     now = int(time.time())
-    claims = {"iss": idp.issuer, "sub": alice["sub"], "aud": DEFAULT_RESOURCE, "azp": "33333333-cli-app",
-              "scp": "registry.read", "ver": "2.0", "iat": now, "nbf": now, "exp": now + 300,
-              "preferred_username": "alice", "email": alice["email"], "email_verified": True}
+    claims = {
+        "iss": idp.issuer,
+        "sub": alice["sub"],
+        "aud": DEFAULT_RESOURCE,
+        "azp": "33333333-cli-app",
+        "scp": "registry.read",
+        "ver": "2.0",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+        "preferred_username": "alice",
+        "email": alice["email"],
+        "email_verified": True,
+    }
     headers = {"kid": idp.kids[0], "typ": "JWT"}
     answer = authenticate(gateway, token=jwt.encode(claims, key, algorithm="RS256", headers=headers))
     assert answer.status_code == 200, answer.text
@@ -1282,16 +1480,19 @@ def test_idp_plain_jwt_access_token_of_entra_shape_is_accepted(gateway, idp):
 
 # ---- id_token_hint at the IdP's logout ------------------------------------------------------
 
+
 def _sealed_id_token_of(gateway, session_id: str):
     """The session's sealed_id_token column, read in-process as an operator could."""
     from sqlalchemy import select
+
     from gateway.storage.models import SsoSession
 
     services = gateway.services()
     try:
         with services.database.engine.connect() as connection:
-            return connection.execute(select(SsoSession.__table__.c.sealed_id_token)
-                                      .where(SsoSession.__table__.c.id == session_id)).scalar()
+            return connection.execute(
+                select(SsoSession.__table__.c.sealed_id_token).where(SsoSession.__table__.c.id == session_id)
+            ).scalar()
     finally:
         services.close()
 
@@ -1306,6 +1507,7 @@ def test_top_level_signout_sends_the_logins_id_token_as_hint(gateway, idp, monke
     def login_noting_the_url(url, *args, **kwargs):
         authorize_urls.append(url)
         return login(url, *args, **kwargs)
+
     monkeypatch.setattr(idp, "login_with_requests", login_noting_the_url)
     session, callback = sso_login(gateway, idp)
     nonce = parse_qs(urlsplit(authorize_urls[-1]).query)["nonce"][0]
@@ -1316,8 +1518,9 @@ def test_top_level_signout_sends_the_logins_id_token_as_hint(gateway, idp, monke
     page = session.get(f"{gateway.url}/", timeout=10)
     csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
 
-    response = session.post(f"{gateway.url}/sso/signout", data={"csrf_token": csrf},
-                            allow_redirects=False, timeout=10)
+    response = session.post(
+        f"{gateway.url}/sso/signout", data={"csrf_token": csrf}, allow_redirects=False, timeout=10
+    )
     assert response.status_code == 303
     location = response.headers["Location"]
     assert location.startswith(idp.end_session_endpoint + "?")
@@ -1327,8 +1530,9 @@ def test_top_level_signout_sends_the_logins_id_token_as_hint(gateway, idp, monke
     hint = query["id_token_hint"][0]
     kid = jwt.get_unverified_header(hint)["kid"]
     key = jwt.PyJWK(next(jwk for jwk in idp.jwks["keys"] if jwk["kid"] == kid))
-    claims = jwt.decode(hint, key=key, algorithms=[key.algorithm_name], audience=DEFAULT_CLIENT_ID,
-                        issuer=idp.issuer)
+    claims = jwt.decode(
+        hint, key=key, algorithms=[key.algorithm_name], audience=DEFAULT_CLIENT_ID, issuer=idp.issuer
+    )
     alice = next(user["sub"] for user in _users() if user["preferred_username"] == "alice")
     assert (claims["sub"], claims["aud"], claims["nonce"]) == (alice, DEFAULT_CLIENT_ID, nonce)
     assert response.content == b""  # the ID token is in Location and nowhere else

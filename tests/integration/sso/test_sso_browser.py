@@ -42,14 +42,18 @@ LAPTOP = {"width": 1280, "height": 800}
 # itself (Playwright routes), so no network and no TLS server are needed.
 LOGOS = "https://logos.example.test"
 LOGO_SVGS = {
-    "/registry.svg": ('<svg xmlns="http://www.w3.org/2000/svg" width="32" height="32" viewBox="0 0 32 32">'
-                      '<rect width="32" height="32" rx="7" fill="#1f5fbf"/>'
-                      '<g fill="#fff"><circle cx="9" cy="9" r="4"/><circle cx="23" cy="9" r="4"/>'
-                      '<circle cx="9" cy="23" r="4"/><circle cx="23" cy="23" r="4"/>'
-                      '<rect x="12" y="12" width="8" height="8" rx="2"/></g></svg>'),
-    "/corp.svg": ('<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" viewBox="0 0 24 24">'
-                  '<rect width="24" height="24" rx="5" fill="#d9480f"/>'
-                  '<path d="M7 6h10v3H10.5v1.8H16v2.8h-5.5V15H17v3H7z" fill="#fff"/></svg>'),
+    "/registry.svg": (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="32" height="32" viewBox="0 0 32 32">'
+        '<rect width="32" height="32" rx="7" fill="#1f5fbf"/>'
+        '<g fill="#fff"><circle cx="9" cy="9" r="4"/><circle cx="23" cy="9" r="4"/>'
+        '<circle cx="9" cy="23" r="4"/><circle cx="23" cy="23" r="4"/>'
+        '<rect x="12" y="12" width="8" height="8" rx="2"/></g></svg>'
+    ),
+    "/corp.svg": (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" viewBox="0 0 24 24">'
+        '<rect width="24" height="24" rx="5" fill="#d9480f"/>'
+        '<path d="M7 6h10v3H10.5v1.8H16v2.8h-5.5V15H17v3H7z" fill="#fff"/></svg>'
+    ),
 }
 
 
@@ -59,9 +63,16 @@ def setup(tmp_path_factory):
     gateway_url = f"http://auth.example.test:{port}"
     registry = RegistryStub.start(f"http://127.0.0.1:{port}/api/authenticate")
     idp = OidcProviderServer.start(
-        tmp_path_factory.mktemp("browser-idp"), users=default_users(),
-        clients=[default_client(f"{gateway_url}/sso/callback/corp", consent="prompt",
-                                post_logout_redirect_uris=[f"{gateway_url}/sso/signed-out"])])
+        tmp_path_factory.mktemp("browser-idp"),
+        users=default_users(),
+        clients=[
+            default_client(
+                f"{gateway_url}/sso/callback/corp",
+                consent="prompt",
+                post_logout_redirect_uris=[f"{gateway_url}/sso/signed-out"],
+            )
+        ],
+    )
     config = f"""
 providers:
   - id: local
@@ -90,8 +101,13 @@ mapping:
       roles: [surveyor]
       maxStorageMB: 51200
 """
-    gateway = start_gateway(tmp_path_factory.mktemp("browser-gateway"), config, users=[], port=port,
-                            extra={"GATEWAY_PUBLIC_URL": gateway_url})
+    gateway = start_gateway(
+        tmp_path_factory.mktemp("browser-gateway"),
+        config,
+        users=[],
+        port=port,
+        extra={"GATEWAY_PUBLIC_URL": gateway_url},
+    )
     yield {"gateway": gateway, "gateway_url": gateway_url, "registry": registry, "idp": idp}
     gateway.stop()
     idp.stop()
@@ -105,7 +121,7 @@ def logos(page):
 
 
 def _serve_logo(route):
-    path = route.request.url[len(LOGOS):]
+    path = route.request.url[len(LOGOS) :]
     if path in LOGO_SVGS:
         route.fulfill(status=200, content_type="image/svg+xml", body=LOGO_SVGS[path])
     else:
@@ -114,8 +130,10 @@ def _serve_logo(route):
 
 def loaded_images(page) -> dict[str, int]:
     """The page's images: src -> natural width (0 when it did not load or was blocked)."""
-    return page.evaluate("() => Object.fromEntries([...document.images].map("
-                         "i => [i.getAttribute('src'), i.complete ? i.naturalWidth : 0]))")
+    return page.evaluate(
+        "() => Object.fromEntries([...document.images].map("
+        "i => [i.getAttribute('src'), i.complete ? i.naturalWidth : 0]))"
+    )
 
 
 def test_single_sign_on_to_the_registry_in_a_browser(setup, page):
@@ -195,8 +213,9 @@ def test_single_sign_on_to_the_registry_in_a_browser(setup, page):
     assert result["frame_text"] is not None and "Signed out" in result["frame_text"], result
     assert "xAuthToken" not in result["cookies-after"]
     assert not [c for c in page.context.cookies() if c["name"] == "xAuthToken"]
-    refused = requests.post(f"http://127.0.0.1:{setup['gateway'].server.port}/api/authenticate",
-                            data={"token": token}, timeout=10)
+    refused = requests.post(
+        f"http://127.0.0.1:{setup['gateway'].server.port}/api/authenticate", data={"token": token}, timeout=10
+    )
     assert refused.status_code == 401
 
     # With the cookie gone, the Registry's page has nothing to relay.

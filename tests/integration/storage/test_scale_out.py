@@ -41,14 +41,18 @@ import pytest
 import requests
 import urllib3
 
-from tests.support.adminapi import AdminClient
-from tests.support.harness import PASSWORD
-from tests.support.replicas import (Replicas, postgres_down, postgres_up, redis_down, redis_up,
-                                        start_replicas)
 from tests.integration.http.test_browser_login import sign_in
 from tests.integration.sso.test_sso import browser, set_cookies, sso_login, start_login, xauth_parts
-from tests.support.oidcserver import (DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, OidcProviderServer,
-                              default_client, default_users)
+from tests.support.adminapi import AdminClient
+from tests.support.harness import PASSWORD
+from tests.support.oidcserver import (
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_PASSWORD,
+    OidcProviderServer,
+    default_client,
+    default_users,
+)
+from tests.support.replicas import Replicas, postgres_down, postgres_up, redis_down, redis_up, start_replicas
 from tests.support.servers import PostgresServer, RedisServer, free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -61,13 +65,11 @@ BASE_DELAY_SECONDS = 30
 DENIED = {"error": "invalid credentials"}
 UNAVAILABLE = {"error": "service temporarily unavailable"}
 
-PILOTS = [f"pilot-{i:02d}" for i in range(20)]          # good password logins in the load run
-TARGETS = [f"wanda-{i:02d}" for i in range(8)]          # wrong passwords in the load run
-SEED_USERS = (
-    [{"username": name} for name in
-     ("dora", "tina", "ursula", "rita", "walt", "vera", "pat", "kim")]
-    + [{"username": name, "groups": ["load-team"]} for name in PILOTS + TARGETS]
-)
+PILOTS = [f"pilot-{i:02d}" for i in range(20)]  # good password logins in the load run
+TARGETS = [f"wanda-{i:02d}" for i in range(8)]  # wrong passwords in the load run
+SEED_USERS = [
+    {"username": name} for name in ("dora", "tina", "ursula", "rita", "walt", "vera", "pat", "kim")
+] + [{"username": name, "groups": ["load-team"]} for name in PILOTS + TARGETS]
 
 
 def config(idp: OidcProviderServer) -> str:
@@ -101,6 +103,7 @@ mapping:
 
 # ---- fixtures --------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def ports():
     return [free_port(), free_port()]
@@ -108,11 +111,13 @@ def ports():
 
 @pytest.fixture(scope="module")
 def idp(tmp_path_factory, ports):
-    public = f"http://127.0.0.1:{ports[0]}"   # the replicas' shared public URL
-    client = default_client([f"{public}/sso/callback/corp"],
-                            post_logout_redirect_uris=[f"{public}/sso/signed-out"])
-    server = OidcProviderServer.start(tmp_path_factory.mktemp("scale-idp"), clients=[client],
-                                      users=default_users())
+    public = f"http://127.0.0.1:{ports[0]}"  # the replicas' shared public URL
+    client = default_client(
+        [f"{public}/sso/callback/corp"], post_logout_redirect_uris=[f"{public}/sso/signed-out"]
+    )
+    server = OidcProviderServer.start(
+        tmp_path_factory.mktemp("scale-idp"), clients=[client], users=default_users()
+    )
     yield server
     server.stop()
 
@@ -136,9 +141,14 @@ def redis_server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, idp, ports, postgres, redis_server):
     replicas = start_replicas(
-        tmp_path_factory.mktemp("scale-out"), config(idp),
-        database_url=postgres.create_database("scale_out"), redis_url=redis_server.url,
-        users=SEED_USERS, ports=ports, extra={"CORP_CLIENT_SECRET": DEFAULT_CLIENT_SECRET})
+        tmp_path_factory.mktemp("scale-out"),
+        config(idp),
+        database_url=postgres.create_database("scale_out"),
+        redis_url=redis_server.url,
+        users=SEED_USERS,
+        ports=ports,
+        extra={"CORP_CLIENT_SECRET": DEFAULT_CLIENT_SECRET},
+    )
     replicas.database_name = "scale_out"
     yield replicas
     replicas.stop()
@@ -155,9 +165,14 @@ def pair(cluster, postgres, redis_server) -> Replicas:
 
 # ---- helpers ---------------------------------------------------------------------------------
 
+
 def auth(replica, timeout=30, **fields) -> requests.Response:
-    return requests.post(f"{replica.url}/api/authenticate", data=fields,
-                         headers={"Accept": "application/json"}, timeout=timeout)
+    return requests.post(
+        f"{replica.url}/api/authenticate",
+        data=fields,
+        headers={"Accept": "application/json"},
+        timeout=timeout,
+    )
 
 
 def timed(call):
@@ -170,6 +185,7 @@ def mint(replicas: Replicas, *usernames: str) -> list[str]:
     """Registry tokens (what the xAuthToken cookie carries), each bound to a new session, made
     in-process on the shared database, as any replica would."""
     from gateway.admin.useroperations import UserService
+
     services = replicas.a.services()
     try:
         tokens = []
@@ -199,6 +215,7 @@ def sql(postgres: PostgresServer, query: str, *args):
 
 # ---- 1. SSO sessions -------------------------------------------------------------------------
 
+
 def test_sso_session_from_a_is_honoured_by_b_and_a_logout_on_b_ends_it_everywhere(pair, idp):
     a, b = pair.a, pair.b
     session, callback = sso_login(a, idp, username="alice")
@@ -221,8 +238,10 @@ def test_sso_session_from_a_is_honoured_by_b_and_a_logout_on_b_ends_it_everywher
         delays[replica.name] = time.monotonic() - logged_out
         # No revocation cache on PostgreSQL: the very first check after the logout refuses it.
         assert [(r.status_code, r.json()) for r in answers] == [(401, DENIED)] * 4, replica.name
-    print(f"\nrevocation after logout on B: refused at once on A and B "
-          f"(first checks done {delays['A'] * 1000:.0f} ms / {delays['B'] * 1000:.0f} ms after)")
+    print(
+        f"\nrevocation after logout on B: refused at once on A and B "
+        f"(first checks done {delays['A'] * 1000:.0f} ms / {delays['B'] * 1000:.0f} ms after)"
+    )
 
 
 def test_sso_login_started_on_a_can_finish_on_b_exactly_once(pair, idp):
@@ -235,26 +254,28 @@ def test_sso_login_started_on_a_can_finish_on_b_exactly_once(pair, idp):
     started = start_login(a, session)
     assert started.status_code == 302
     (sealed,) = [c for c in session.cookies if c.name.startswith("gw_sso_")]
-    callback_url = idp.login_with_requests(started.headers["Location"], "alice", DEFAULT_PASSWORD,
-                                           session=session)
+    callback_url = idp.login_with_requests(
+        started.headers["Location"], "alice", DEFAULT_PASSWORD, session=session
+    )
     assert callback_url.startswith(f"{pair.public_url}/sso/callback/corp?")
-    on_b = session.get(callback_url.replace(pair.public_url, b.url), allow_redirects=False,
-                       timeout=10)
+    on_b = session.get(callback_url.replace(pair.public_url, b.url), allow_redirects=False, timeout=10)
     assert on_b.status_code == 302 and on_b.headers["Location"] == REGISTRY_LOGIN
     token, _ = xauth_parts(set_cookies(on_b)["xAuthToken"]["value"])
     assert auth(a, token=token).status_code == 200
     session.cookies.set_cookie(sealed)  # the callback expired it; bring it back for the replay
     for replica in (a, b):
-        replay = session.get(callback_url.replace(pair.public_url, replica.url),
-                             allow_redirects=False, timeout=10)
+        replay = session.get(
+            callback_url.replace(pair.public_url, replica.url), allow_redirects=False, timeout=10
+        )
         assert replay.status_code == 400 and "already used" in replay.text, replica.name
 
 
 # ---- 2. disabling a user ---------------------------------------------------------------------
 
+
 def test_user_disabled_on_b_is_refused_on_a_at_once(pair):
     a, b = pair.a, pair.b
-    assert auth(a, username="dora", password=PASSWORD).status_code == 200   # the Registry's way
+    assert auth(a, username="dora", password=PASSWORD).status_code == 200  # the Registry's way
     # A password user's Registry token: the browser sign-in form on A hands one over in the
     # xAuthToken cookie, as SSO does.
     signed_in = browser()
@@ -280,11 +301,14 @@ def test_user_disabled_on_b_is_refused_on_a_at_once(pair):
         assert auth(replica, username="dora", password="not-her-password").status_code == 401
     assert AdminClient(a.url, own_api.token).get("/me").status_code == 401
     assert signed_in.get(f"{a.url}/account", allow_redirects=False, timeout=10).status_code == 303
-    print(f"\nuser disabled on B: refused on A at once ({(time.monotonic() - done) * 1000:.0f} ms "
-          "for all checks)")
+    print(
+        f"\nuser disabled on B: refused on A at once ({(time.monotonic() - done) * 1000:.0f} ms "
+        "for all checks)"
+    )
 
 
 # ---- 3. throttling ---------------------------------------------------------------------------
+
 
 def test_failed_passwords_count_across_both_replicas(pair):
     a, b = pair.a, pair.b
@@ -306,6 +330,7 @@ def test_failed_passwords_count_across_both_replicas(pair):
 
 # ---- 4. key rotation -------------------------------------------------------------------------
 
+
 def test_key_rotated_by_the_cli_is_trusted_by_both_replicas(pair, idp, postgres):
     a, b = pair.a, pair.b
     services = a.services()
@@ -313,7 +338,7 @@ def test_key_rotated_by_the_cli_is_trusted_by_both_replicas(pair, idp, postgres)
     services.close()
     (old_token,) = mint(pair, "kim")
     old_kid = kid_of(old_token)
-    signed_in, _ = sso_login(a, idp, username="alice")   # a browser signed in on A
+    signed_in, _ = sso_login(a, idp, username="alice")  # a browser signed in on A
 
     rotated = pair.cli("keys", "rotate")
     rotated_at = time.monotonic()
@@ -349,9 +374,11 @@ def test_key_rotated_by_the_cli_is_trusted_by_both_replicas(pair, idp, postgres)
     time.sleep(max(0.0, rotated_at + cache_seconds + 1 - time.monotonic()))
     for replica in (a, b, a, b, a, b, a, b):
         assert {old_kid, new_kid} <= jwks_kids(replica), replica.name
-    print(f"\nkey rotation: new key first seen (s after rotation): "
-          + ", ".join(f"{k} {v:.1f}" for k, v in sorted(first_seen.items()))
-          + f"; every worker by {cache_seconds:.0f} s (KeyRing cache)")
+    print(
+        "\nkey rotation: new key first seen (s after rotation): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in sorted(first_seen.items()))
+        + f"; every worker by {cache_seconds:.0f} s (KeyRing cache)"
+    )
 
 
 # ---- 5. a load run with a replica killed -----------------------------------------------------
@@ -364,12 +391,12 @@ THREADS = 8
 @dataclass
 class Outcome:
     index: int
-    kind: str            # login | wrong | token | write
-    replica: str         # A | B
+    kind: str  # login | wrong | token | write
+    replica: str  # A | B
     started: float
     ended: float = 0.0
     status: int | None = None
-    error: str | None = None   # refused | lost | timeout | other:...
+    error: str | None = None  # refused | lost | timeout | other:...
     body: str = ""
 
 
@@ -386,10 +413,15 @@ def classify(error: Exception) -> str:
         seen.add(id(current))
         if isinstance(current, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError)):
             return "refused"
-        pending += [current.__cause__, current.__context__, getattr(current, "reason", None),
-                    *[arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]]
-    if isinstance(error, (requests.exceptions.ConnectionError,
-                          requests.exceptions.ChunkedEncodingError)):  # cut off mid-answer
+        pending += [
+            current.__cause__,
+            current.__context__,
+            getattr(current, "reason", None),
+            *[arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)],
+        ]
+    if isinstance(
+        error, (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
+    ):  # cut off mid-answer
         return "lost"
     return f"other:{type(error).__name__}"
 
@@ -400,10 +432,17 @@ def write_password(name: str) -> str:
 
 
 def create_user(base_url: str, admin_token: str, name: str) -> requests.Response:
-    return requests.post(f"{base_url}/admin/api/users",
-                         json={"userName": name, "password": write_password(name),
-                               "email": f"{name}@example.org", "groups": ["load-team"]},
-                         headers={"Authorization": f"Bearer {admin_token}"}, timeout=(5, 30))
+    return requests.post(
+        f"{base_url}/admin/api/users",
+        json={
+            "userName": name,
+            "password": write_password(name),
+            "email": f"{name}@example.org",
+            "groups": ["load-team"],
+        },
+        headers={"Authorization": f"Bearer {admin_token}"},
+        timeout=(5, 30),
+    )
 
 
 def test_load_run_with_replica_a_killed_loses_nothing(pair, postgres):
@@ -411,7 +450,7 @@ def test_load_run_with_replica_a_killed_loses_nothing(pair, postgres):
     admin_token = AdminClient.login(b.url).token
     tokens = mint(pair, *PILOTS[:10])
     rng = random.Random(20240611)
-    kinds = (["login"] * 210 + ["wrong"] * 60 + ["token"] * 210 + ["write"] * 120)
+    kinds = ["login"] * 210 + ["wrong"] * 60 + ["token"] * 210 + ["write"] * 120
     assert len(kinds) == TOTAL_REQUESTS
     rng.shuffle(kinds)
     writes: dict[int, str] = {}
@@ -430,11 +469,14 @@ def test_load_run_with_replica_a_killed_loses_nothing(pair, postgres):
 
     def send(index: int, kind: str, replica) -> requests.Response:
         if kind == "login":
-            return auth(replica, timeout=(5, 30), username=rng_choice(PILOTS, index),
-                        password=PASSWORD)
+            return auth(replica, timeout=(5, 30), username=rng_choice(PILOTS, index), password=PASSWORD)
         if kind == "wrong":
-            return auth(replica, timeout=(5, 30), username=rng_choice(TARGETS, index),
-                        password=f"wrong-{index}-password")
+            return auth(
+                replica,
+                timeout=(5, 30),
+                username=rng_choice(TARGETS, index),
+                password=f"wrong-{index}-password",
+            )
         if kind == "token":
             return auth(replica, timeout=(5, 30), token=rng_choice(tokens, index))
         return create_user(replica.url, admin_token, writes[index])
@@ -443,9 +485,9 @@ def test_load_run_with_replica_a_killed_loses_nothing(pair, postgres):
         index, kind, replica = item
         outcome = Outcome(index, kind, replica.name, time.monotonic())
         try:
-            response = send(index, kind, replica)   # a new connection each time: no keep-alive
+            response = send(index, kind, replica)  # a new connection each time: no keep-alive
             outcome.status, outcome.body = response.status_code, response.text[:200]
-        except Exception as error:  # noqa: BLE001 - classified and asserted below
+        except Exception as error:
             outcome.error = classify(error)
         outcome.ended = time.monotonic()
         with lock:
@@ -457,7 +499,7 @@ def test_load_run_with_replica_a_killed_loses_nothing(pair, postgres):
     def killer() -> None:
         kill_now.wait()
         kill_window["start"] = time.monotonic()
-        a.kill()                                    # SIGKILL: gunicorn master and workers
+        a.kill()  # SIGKILL: gunicorn master and workers
         # Until the last process holding the listening socket is gone, the kernel still
         # completes handshakes (and then resets them): the kill ends when A refuses.
         wait_for(lambda: refuses(a.port), timeout=10, interval=0.01)
@@ -474,27 +516,39 @@ def test_load_run_with_replica_a_killed_loses_nothing(pair, postgres):
         assert killed.wait(30), "replica A was never killed"
         kill_start, kill_end = kill_window["start"], kill_window["end"]
 
-        by = lambda **match: [o for o in outcomes  # noqa: E731
-                              if all(getattr(o, k) == v for k, v in match.items())]
-        in_flight_at_kill = [o for o in by(replica="A")
-                             if o.started < kill_end and (o.error == "lost" or o.ended > kill_start)]
+        by = lambda **match: [
+            o
+            for o in outcomes
+            if all(getattr(o, k) == v for k, v in match.items())
+        ]
+        in_flight_at_kill = [
+            o for o in by(replica="A") if o.started < kill_end and (o.error == "lost" or o.ended > kill_start)
+        ]
         refused, lost = by(replica="A", error="refused"), by(replica="A", error="lost")
         counts = {
-            "requests": len(outcomes), "seconds": round(elapsed, 1),
+            "requests": len(outcomes),
+            "seconds": round(elapsed, 1),
             "kill to refusing (ms)": round((kill_end - kill_start) * 1000),
             "A answered": len([o for o in by(replica="A") if o.status]),
             "B answered": len([o for o in by(replica="B") if o.status]),
             "A in flight at kill": len(in_flight_at_kill),
-            "A lost in flight": len(lost), "A refused (not sent)": len(refused),
-            **{f"{kind} {status}": len([o for o in by(kind=kind) if o.status == status])
-               for kind, status in (("login", 200), ("wrong", 401), ("wrong", 429),
-                                    ("token", 200), ("write", 201))},
+            "A lost in flight": len(lost),
+            "A refused (not sent)": len(refused),
+            **{
+                f"{kind} {status}": len([o for o in by(kind=kind) if o.status == status])
+                for kind, status in (
+                    ("login", 200),
+                    ("wrong", 401),
+                    ("wrong", 429),
+                    ("token", 200),
+                    ("write", 201),
+                )
+            },
         }
         print("\nload run:", counts)
 
         # No 5xx anywhere; no connection trouble on B; no hang anywhere.
-        assert [(o.replica, o.kind, o.status, o.body) for o in outcomes
-                if o.status and o.status >= 500] == []
+        assert [(o.replica, o.kind, o.status, o.body) for o in outcomes if o.status and o.status >= 500] == []
         assert [(o.kind, o.error) for o in by(replica="B") if o.error] == []
         assert [o.error for o in outcomes if o.error not in (None, "refused", "lost")] == []
         # A failed only from the kill on: in flight then, or refused afterwards.
@@ -504,8 +558,11 @@ def test_load_run_with_replica_a_killed_loses_nothing(pair, postgres):
         assert refused, "no request was refused: the kill did not happen mid-run"
         # Every answer is the right one.
         expected = {"login": {200}, "wrong": {401, 429}, "token": {200}, "write": {201}}
-        assert [(o.replica, o.kind, o.status, o.body) for o in outcomes
-                if o.status and o.status not in expected[o.kind]] == []
+        assert [
+            (o.replica, o.kind, o.status, o.body)
+            for o in outcomes
+            if o.status and o.status not in expected[o.kind]
+        ] == []
 
         # No write lost, none half-made: retry on B whatever did not get an answer.
         retried = {}
@@ -514,35 +571,55 @@ def test_load_run_with_replica_a_killed_loses_nothing(pair, postgres):
                 continue
             again = create_user(b.url, admin_token, writes[outcome.index])
             retried[writes[outcome.index]] = (outcome.error, again.status_code)
-            if outcome.error == "refused":   # never sent: the retry must simply work
+            if outcome.error == "refused":  # never sent: the retry must simply work
                 assert again.status_code == 201, (writes[outcome.index], again.text)
-            else:                            # may have been done: then it must be complete
+            else:  # may have been done: then it must be complete
                 assert again.status_code in (201, 409), (writes[outcome.index], again.text)
-        print("write retries on B:", dict(Counter(
-            f"{error} -> {status}" for error, status in retried.values())) or "none needed")
+        print(
+            "write retries on B:",
+            dict(Counter(f"{error} -> {status}" for error, status in retried.values())) or "none needed",
+        )
 
         names = sorted(writes.values())
-        local = {row[0] for row in sql(postgres, "SELECT username FROM local_users "
-                                                 "WHERE username LIKE 'load-user-%'")}
-        owned = {row[0] for row in sql(postgres, "SELECT username FROM accounts "
-                                                 "WHERE username LIKE 'load-user-%' "
-                                                 "AND provider = 'local'")}
-        members = {row[0] for row in sql(
-            postgres, "SELECT u.username FROM local_users u "
-                      "JOIN local_group_members m ON m.user_id = u.id "
-                      "JOIN local_groups g ON g.id = m.group_id "
-                      "WHERE g.name = 'load-team' AND u.username LIKE 'load-user-%'")}
+        local = {
+            row[0]
+            for row in sql(postgres, "SELECT username FROM local_users WHERE username LIKE 'load-user-%'")
+        }
+        owned = {
+            row[0]
+            for row in sql(
+                postgres,
+                "SELECT username FROM accounts WHERE username LIKE 'load-user-%' AND provider = 'local'",
+            )
+        }
+        members = {
+            row[0]
+            for row in sql(
+                postgres,
+                "SELECT u.username FROM local_users u "
+                "JOIN local_group_members m ON m.user_id = u.id "
+                "JOIN local_groups g ON g.id = m.group_id "
+                "WHERE g.name = 'load-team' AND u.username LIKE 'load-user-%'",
+            )
+        }
         assert local == owned == members == set(names)
-        listed = requests.get(f"{b.url}/admin/api/users/detailed",
-                              params={"filter": "load-user-", "limit": 1000},
-                              headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
+        listed = requests.get(
+            f"{b.url}/admin/api/users/detailed",
+            params={"filter": "load-user-", "limit": 1000},
+            headers={"Authorization": f"Bearer {admin_token}"},
+            timeout=30,
+        )
         assert listed.status_code == 200
         assert sorted(u["userName"] for u in listed.json()) == names
-        assert all(u["provider"] == "local" and u["createdAt"] and u["groups"] == ["load-team"]
-                   and u["email"] == f"{u['userName']}@example.org" for u in listed.json())
+        assert all(
+            u["provider"] == "local"
+            and u["createdAt"]
+            and u["groups"] == ["load-team"]
+            and u["email"] == f"{u['userName']}@example.org"
+            for u in listed.json()
+        )
         with ThreadPoolExecutor(4) as pool:
-            logins = list(pool.map(lambda n: auth(b, username=n, password=write_password(n)),
-                                   names))
+            logins = list(pool.map(lambda n: auth(b, username=n, password=write_password(n)), names))
         assert [(n, r.status_code) for n, r in zip(names, logins) if r.status_code != 200] == []
     finally:
         kill_now.set()
@@ -568,8 +645,9 @@ def test_a_user_creation_cut_short_by_a_kill_is_completed_by_its_retry(pair, pos
     another replica) must not leave it so: it answers 'already exists' and completes it."""
     services = pair.a.services()
     try:
-        services.local_users.create("cut-short", write_password("cut-short"),
-                                    email="cut-short@example.org")   # only the first commit
+        services.local_users.create(
+            "cut-short", write_password("cut-short"), email="cut-short@example.org"
+        )  # only the first commit
     finally:
         services.close()
     assert sql(postgres, "SELECT 1 FROM accounts WHERE username = 'cut-short'") == []
@@ -583,14 +661,16 @@ def test_a_user_creation_cut_short_by_a_kill_is_completed_by_its_retry(pair, pos
 
 # ---- 6. Redis down ---------------------------------------------------------------------------
 
+
 def test_redis_down_logins_go_on_throttled_per_process_browser_callback_is_503(pair, redis_server, idp):
     a, b = pair.a, pair.b
     (token,) = mint(pair, "rita")
-    under_way = browser()                        # a browser login under way when Redis goes
+    under_way = browser()  # a browser login under way when Redis goes
     started = start_login(a, under_way)
     assert started.status_code == 302
-    callback_url = idp.login_with_requests(started.headers["Location"], "alice", DEFAULT_PASSWORD,
-                                           session=under_way)
+    callback_url = idp.login_with_requests(
+        started.headers["Location"], "alice", DEFAULT_PASSWORD, session=under_way
+    )
     redis_down(redis_server)
     slowest = 0.0
     try:
@@ -600,13 +680,16 @@ def test_redis_down_logins_go_on_throttled_per_process_browser_callback_is_503(p
                 slowest = max(slowest, elapsed)
                 assert answer.status_code == 200, (replica.name, answer.text)
                 assert elapsed < OUTAGE_BUDGET_SECONDS
-            _, elapsed = timed(lambda: AdminClient.login(replica.url))   # /api/token: 200
+            _, elapsed = timed(lambda: AdminClient.login(replica.url))  # /api/token: 200
             assert elapsed < OUTAGE_BUDGET_SECONDS
             started, elapsed = timed(lambda: start_login(replica, browser()))
             assert started.status_code == 302 and elapsed < OUTAGE_BUDGET_SECONDS  # needs no Redis
             # The callback cannot mark its transaction used: a 503 page, and its cookie is kept.
-            page, elapsed = timed(lambda: under_way.get(
-                callback_url.replace(pair.public_url, replica.url), allow_redirects=False, timeout=10))
+            page, elapsed = timed(
+                lambda: under_way.get(
+                    callback_url.replace(pair.public_url, replica.url), allow_redirects=False, timeout=10
+                )
+            )
             slowest = max(slowest, elapsed)
             assert elapsed < OUTAGE_BUDGET_SECONDS
             assert page.status_code == 503 and page.headers["Retry-After"], page.status_code
@@ -617,10 +700,14 @@ def test_redis_down_logins_go_on_throttled_per_process_browser_callback_is_503(p
         # kept-alive connection stays on one worker: it sees the lock-out after its own count.
         for replica in (a, b):
             with requests.Session() as pinned:
-                answers = [pinned.post(f"{replica.url}/api/authenticate", timeout=10,
-                                       data={"username": f"walt-{replica.name.lower()}",
-                                             "password": f"wrong-{attempt}-pw"})
-                           for attempt in range(FREE_FAILURES + 2)]
+                answers = [
+                    pinned.post(
+                        f"{replica.url}/api/authenticate",
+                        timeout=10,
+                        data={"username": f"walt-{replica.name.lower()}", "password": f"wrong-{attempt}-pw"},
+                    )
+                    for attempt in range(FREE_FAILURES + 2)
+                ]
             statuses = [answer.status_code for answer in answers]
             assert statuses == [401] * (FREE_FAILURES + 1) + [429], (replica.name, statuses)
     finally:
@@ -638,6 +725,7 @@ def test_redis_down_logins_go_on_throttled_per_process_browser_callback_is_503(p
 
 
 # ---- 7. PostgreSQL down ----------------------------------------------------------------------
+
 
 def test_database_down_is_a_503_within_budget_on_both_and_recovers(pair, postgres):
     a, b = pair.a, pair.b
@@ -662,11 +750,19 @@ def test_database_down_is_a_503_within_budget_on_both_and_recovers(pair, postgre
     back = time.monotonic()
     recovered = {}
     for replica in (a, b):
-        wait_for(lambda: auth(replica, username="pat", password=PASSWORD).status_code == 200
-                 and auth(replica, token=token).status_code == 200,
-                 timeout=20, interval=0.2, message=f"replica {replica.name} did not recover")
+        wait_for(
+            lambda: (
+                auth(replica, username="pat", password=PASSWORD).status_code == 200
+                and auth(replica, token=token).status_code == 200
+            ),
+            timeout=20,
+            interval=0.2,
+            message=f"replica {replica.name} did not recover",
+        )
         recovered[replica.name] = time.monotonic() - back
-    for replica in (a, b, a, b):   # every worker, not just the first one asked
+    for replica in (a, b, a, b):  # every worker, not just the first one asked
         assert auth(replica, token=token).status_code == 200
-    print(f"\ndatabase down: slowest 503 {slowest:.2f} s; logins again after "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in recovered.items()))
+    print(
+        f"\ndatabase down: slowest 503 {slowest:.2f} s; logins again after "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in recovered.items())
+    )

@@ -23,18 +23,29 @@ def client():
     return app.test_client()
 
 
-@pytest.mark.parametrize("path, limit", [
-    ("/api/authenticate", 100), ("/admin/api", 1000), ("/admin/api/mapping", 1000),
-    ("/admin/apix", 100), ("/admin", 100),
-])
+@pytest.mark.parametrize(
+    "path, limit",
+    [
+        ("/api/authenticate", 100),
+        ("/admin/api", 1000),
+        ("/admin/api/mapping", 1000),
+        ("/admin/apix", 100),
+        ("/admin", 100),
+    ],
+)
 def test_a_path_has_the_limit_of_its_prefix(path, limit):
     assert BodyLimitMiddleware(None, 100, {"/admin/api/": 1000}).limit_for(path) == limit
 
 
-@pytest.mark.parametrize("path, size, status", [
-    ("/api/x", 100, 200), ("/api/x", 101, 413), ("/admin/api/x", 1000, 200),
-    ("/admin/api/x", 1001, 413),
-])
+@pytest.mark.parametrize(
+    "path, size, status",
+    [
+        ("/api/x", 100, 200),
+        ("/api/x", 101, 413),
+        ("/admin/api/x", 1000, 200),
+        ("/admin/api/x", 1001, 413),
+    ],
+)
 @pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "streamed"])
 def test_bodies_over_the_limit_are_413_however_framed(client, path, size, status, streamed):
     body = b"x" * size

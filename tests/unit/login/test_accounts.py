@@ -22,7 +22,7 @@ def test_a_repeated_login_with_the_same_groups_is_not_written_again(database, mo
     assert first.last_groups == ("pilots",) and first.last_login_at is not None
 
     registry.claim(_identity(), known=first)
-    assert registry.owner_of("ann").last_login_at == first.last_login_at   # within the resolution
+    assert registry.owner_of("ann").last_login_at == first.last_login_at  # within the resolution
 
     registry.claim(_identity(groups=("pilots", "admins")), known=registry.owner_of("ann"))
     changed = registry.owner_of("ann")

@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from gateway.login.accounts import AccountRegistry
 from gateway.login.apppasswords import LAST_USE_RESOLUTION, MAX_PER_USER, AppPasswordError, AppPasswords
+from gateway.login.federation import Denied, Federation
+from gateway.login.usernames import UsernamePolicy
 from gateway.observe.audit import AuditLog
 from gateway.storage.db import Database
-from gateway.login.federation import Denied, Federation
 from gateway.storage.models import AppPassword
-from gateway.login.usernames import UsernamePolicy
 from providers.base import Identity, Rejection
 from providers.sql import utcnow
 
@@ -47,14 +47,16 @@ class DirectoryProvider:
         if username not in self.users:
             return Rejection.NO_SUCH_USER
         subject, enabled = self.users[username]
-        return Identity(provider=self.id, subject=subject, username=username) if enabled \
-            else Rejection.DISABLED
+        return (
+            Identity(provider=self.id, subject=subject, username=username) if enabled else Rejection.DISABLED
+        )
 
 
 def _last_used(database, public_id):
     with database.engine.connect() as connection:
-        return connection.execute(select(AppPassword.last_used_at)
-                                  .where(AppPassword.id == public_id)).scalar_one()
+        return connection.execute(
+            select(AppPassword.last_used_at).where(AppPassword.id == public_id)
+        ).scalar_one()
 
 
 def _federation(database, clock, users):
@@ -68,6 +70,7 @@ def _federation(database, clock, users):
 
 # ---- last use ------------------------------------------------------------------------------
 
+
 def test_find_records_nothing_and_touch_records_to_the_resolution(database):
     clock = Clock()
     apps = AppPasswords(database, clock=clock)
@@ -80,7 +83,7 @@ def test_find_records_nothing_and_touch_records_to_the_resolution(database):
     assert first == clock.now
     clock.now += LAST_USE_RESOLUTION - timedelta(seconds=1)
     apps.touch(apps.find(password))
-    assert _last_used(database, view.id) == first        # within the resolution: no write
+    assert _last_used(database, view.id) == first  # within the resolution: no write
     clock.now += timedelta(seconds=1)
     apps.touch(apps.find(password))
     assert _last_used(database, view.id) == clock.now
@@ -101,8 +104,11 @@ REFUSED_LOGINS = [
 ]
 
 
-@pytest.mark.parametrize("users, change, username, status", [case[1:] for case in REFUSED_LOGINS],
-                         ids=[case[0] for case in REFUSED_LOGINS])
+@pytest.mark.parametrize(
+    "users, change, username, status",
+    [case[1:] for case in REFUSED_LOGINS],
+    ids=[case[0] for case in REFUSED_LOGINS],
+)
 def test_a_refused_login_records_no_use(database, users, change, username, status):
     federation, apps, provider = _federation(database, Clock(), dict(users))
     view, password = apps.create("ann", "laptop")
@@ -116,6 +122,7 @@ def test_a_refused_login_records_no_use(database, users, change, username, statu
 
 # ---- the per-user cap ----------------------------------------------------------------------
 
+
 def test_the_cap_refuses_one_more_and_leaves_no_row(database):
     apps = AppPasswords(database)
     for number in range(MAX_PER_USER):
@@ -124,8 +131,10 @@ def test_the_cap_refuses_one_more_and_leaves_no_row(database):
         apps.create("ann", "one too many")
     assert len(apps.list("ann")) == MAX_PER_USER
     with database.engine.connect() as connection:
-        assert connection.execute(select(AppPassword.id).where(AppPassword.username == "ann")
-                                  ).all().__len__() == MAX_PER_USER
+        assert (
+            connection.execute(select(AppPassword.id).where(AppPassword.username == "ann")).all().__len__()
+            == MAX_PER_USER
+        )
     AppPasswords(database, kind="api").create("ann", "an API key has its own cap")
     apps.create("ben", "another user has their own cap")
     apps.revoke("ann", apps.list("ann")[0].id)
@@ -137,8 +146,7 @@ def test_concurrent_creates_never_pass_the_cap(database, tmp_path):
     other = Database(database.url)
     try:
         stores = [AppPasswords(database), AppPasswords(other)]
-        outcomes = _race(lambda number: stores[number % 2].create("ann", f"p{number}"),
-                         MAX_PER_USER + 10)
+        outcomes = _race(lambda number: stores[number % 2].create("ann", f"p{number}"), MAX_PER_USER + 10)
     finally:
         other.dispose()
     assert outcomes.count("created") == MAX_PER_USER, outcomes
@@ -159,7 +167,7 @@ def _race(create, count):
             outcomes[number] = "created"
         except AppPasswordError:
             outcomes[number] = "refused"
-        except Exception as error:  # noqa: BLE001 - reported in the assertion
+        except Exception as error:
             outcomes[number] = type(error).__name__
 
     threads = [threading.Thread(target=run, args=(number,)) for number in range(count)]

@@ -64,16 +64,27 @@ def _advance(cache, now, seconds: float) -> None:
 
 
 def _remember(cache, identity=ALICE, password="right-password", **kwargs):
-    cache.remember(identity.username, password, identity, app_password=kwargs.pop("app", False),
-                   generation=kwargs.pop("generation", cache.generation()), **kwargs)
+    cache.remember(
+        identity.username,
+        password,
+        identity,
+        app_password=kwargs.pop("app", False),
+        generation=kwargs.pop("generation", cache.generation()),
+        **kwargs,
+    )
 
 
 def test_only_the_exact_credentials_hit(now):
     cache, _ = _cache(now)
     _remember(cache)
     assert cache.lookup("alice", "right-password") is ALICE
-    for username, password in [("alice", "right-password "), ("alice", "Right-password"),
-                               ("alice", ""), ("alicE", "right-password"), ("bob", "right-password")]:
+    for username, password in [
+        ("alice", "right-password "),
+        ("alice", "Right-password"),
+        ("alice", ""),
+        ("alicE", "right-password"),
+        ("bob", "right-password"),
+    ]:
         assert cache.lookup(username, password) is None
 
 
@@ -86,17 +97,21 @@ def test_an_entry_lives_for_its_provider_ttl(now):
     assert cache.lookup("alice", "right-password") is None
 
 
-@pytest.mark.parametrize("provider, app_password, expected", [
-    ("local", False, 60.0),          # the provider's own TTL
-    ("ldap-off", False, 0.0),        # turned off for that provider
-    ("keycloak", False, 0.0),        # no TTL of its own: IdP users have no password path
-    ("local", True, 60.0),           # app password of a local user: the shorter of the two
-    ("ldap-off", True, 0.0),         # the provider's 0 wins
-    ("keycloak", True, 600.0),       # app password of an IdP user: the app password TTL
-])
+@pytest.mark.parametrize(
+    "provider, app_password, expected",
+    [
+        ("local", False, 60.0),  # the provider's own TTL
+        ("ldap-off", False, 0.0),  # turned off for that provider
+        ("keycloak", False, 0.0),  # no TTL of its own: IdP users have no password path
+        ("local", True, 60.0),  # app password of a local user: the shorter of the two
+        ("ldap-off", True, 0.0),  # the provider's 0 wins
+        ("keycloak", True, 600.0),  # app password of an IdP user: the app password TTL
+    ],
+)
 def test_ttls(provider, app_password, expected):
-    settings = CacheSettings(provider_seconds=(("local", 60.0), ("ldap-off", 0.0)),
-                             app_password_seconds=600.0)
+    settings = CacheSettings(
+        provider_seconds=(("local", 60.0), ("ldap-off", 0.0)), app_password_seconds=600.0
+    )
     assert settings.ttl_for(provider, app_password) == expected
 
 
@@ -127,8 +142,8 @@ def test_a_change_forgets_that_user_and_everyone_on_none(now):
 
 def test_a_verification_that_overlapped_a_change_is_not_kept(now):
     cache, changes = _cache(now)
-    generation = cache.generation()   # verification starts (reads the old password)
-    changes.add("alice")              # meanwhile the password is changed
+    generation = cache.generation()  # verification starts (reads the old password)
+    changes.add("alice")  # meanwhile the password is changed
     cache.poll()
     _remember(cache, generation=generation)
     assert cache.lookup("alice", "right-password") is None
@@ -140,9 +155,9 @@ def test_no_hits_while_changes_cannot_be_read(now):
     changes.down = True
     now[0] += 0.5
     assert cache.poll() is False
-    assert cache.lookup("alice", "right-password") is ALICE    # within the second
+    assert cache.lookup("alice", "right-password") is ALICE  # within the second
     now[0] += 0.6
-    assert cache.lookup("alice", "right-password") is None     # stale: verify in full
+    assert cache.lookup("alice", "right-password") is None  # stale: verify in full
     changes.down = False
     assert cache.poll() is True
     assert cache.lookup("alice", "right-password") is ALICE
@@ -164,7 +179,7 @@ def test_the_cap_evicts_the_least_recently_used(now):
     users = [Identity(provider="local", subject=f"local:{i}", username=f"u{i}") for i in range(3)]
     _remember(cache, users[0], "p0")
     _remember(cache, users[1], "p1")
-    assert cache.lookup("u0", "p0") is users[0]   # u0 is now the most recent
+    assert cache.lookup("u0", "p0") is users[0]  # u0 is now the most recent
     _remember(cache, users[2], "p2")
     assert cache.lookup("u1", "p1") is None
     assert cache.lookup("u0", "p0") is users[0] and cache.lookup("u2", "p2") is users[2]

@@ -8,17 +8,17 @@ from __future__ import annotations
 import pytest
 
 from gateway.login.accounts import AccountRegistry
-from gateway.observe.audit import AuditLog
 from gateway.login.federation import Denied, Federation
-from gateway.storage.models import AuditEvent
 from gateway.login.usernames import UsernamePolicy
+from gateway.observe.audit import AuditLog
+from gateway.storage.models import AuditEvent
 from providers.base import Identity, ProviderUnavailable, Rejection
 
 
 class FakeProvider:
     def __init__(self, provider_id, users=None, down=False):
         self.id = provider_id
-        self.users = users or {}     # username -> (password, subject, enabled)
+        self.users = users or {}  # username -> (password, subject, enabled)
         self.down = down
         self.calls = []
 
@@ -39,8 +39,9 @@ class FakeProvider:
         if username not in self.users:
             return Rejection.NO_SUCH_USER
         _, subject, enabled = self.users[username]
-        return Identity(provider=self.id, subject=subject, username=username) if enabled \
-            else Rejection.DISABLED
+        return (
+            Identity(provider=self.id, subject=subject, username=username) if enabled else Rejection.DISABLED
+        )
 
 
 def make(database, *providers):
@@ -54,7 +55,7 @@ def test_first_provider_that_knows_the_user_decides(database):
     federation, _ = make(database, first, second)
     assert federation.authenticate_password("ben", "pw").provider == "second"
     with pytest.raises(Denied) as denied:
-        federation.authenticate_password("ann", "pw-second")   # first knows ann: its no counts
+        federation.authenticate_password("ann", "pw-second")  # first knows ann: its no counts
     assert denied.value.status == 401 and denied.value.counts_as_failure
 
 
@@ -63,18 +64,22 @@ def test_owned_username_is_only_asked_of_its_owner(database):
     second = FakeProvider("second", {"cat": ("pw", "s1", True)})
     federation, _ = make(database, first, second)
     federation.authenticate_password("cat", "pw")
-    first.users["cat"] = ("pw", "intruder", True)   # another source now claims the same name
+    first.users["cat"] = ("pw", "intruder", True)  # another source now claims the same name
     first.calls.clear()
     assert federation.authenticate_password("cat", "pw").provider == "second"
     assert first.calls == []
 
 
-@pytest.mark.parametrize("claimant_provider, claimant_subject", [
-    ("other", "s1"),        # another provider
-    ("second", "s-new"),    # same provider, a different person (re-created directory entry)
-])
+@pytest.mark.parametrize(
+    "claimant_provider, claimant_subject",
+    [
+        ("other", "s1"),  # another provider
+        ("second", "s-new"),  # same provider, a different person (re-created directory entry)
+    ],
+)
 def test_a_second_identity_for_an_owned_username_is_refused_and_audited(
-        database, claimant_provider, claimant_subject):
+    database, claimant_provider, claimant_subject
+):
     owner = FakeProvider("second", {"dan": ("pw", "s1", True)})
     federation, _ = make(database, owner)
     federation.authenticate_password("dan", "pw")
@@ -116,7 +121,9 @@ def test_disabled_at_the_gateway_is_403_even_with_the_right_password(database):
 
 def test_disabling_an_account_revokes_its_sessions(database):
     from datetime import timedelta
+
     from gateway.sso.sessions import SessionStore
+
     provider = FakeProvider("p", {"hal": ("pw", "s1", True)})
     federation, accounts = make(database, provider)
     identity = federation.authenticate_password("hal", "pw")
@@ -129,6 +136,7 @@ def test_disabling_an_account_revokes_its_sessions(database):
 
 def test_one_identity_cannot_own_two_usernames(database):
     from gateway.login.accounts import UsernameTaken
+
     _, accounts = make(database)
     accounts.claim(Identity(provider="p", subject="s1", username="lea"))
     with pytest.raises(UsernameTaken):
@@ -138,13 +146,15 @@ def test_one_identity_cannot_own_two_usernames(database):
 def test_reserved_names_are_only_for_password_providers(database):
     """An IdP identity (no password capability) may not claim the bootstrap admin's name, even
     where no local admin exists to own it; a directory user may."""
+
     class IdpProvider:
         id = "idp"
 
     directory = FakeProvider("directory", {"admin": ("pw", "dn-admin", True)})
     accounts = AccountRegistry(database)
-    federation = Federation([IdpProvider(), directory], accounts, AuditLog(database), UsernamePolicy(),
-                            reserved=["admin"])
+    federation = Federation(
+        [IdpProvider(), directory], accounts, AuditLog(database), UsernamePolicy(), reserved=["admin"]
+    )
     with pytest.raises(Denied) as denied:
         federation.admit(Identity(provider="idp", subject="https://idp|x", username="admin"))
     assert denied.value.status == 403 and denied.value.reason == "reserved_username"
@@ -166,8 +176,14 @@ def test_a_proof_says_until_when_it_holds(database):
     local = FakeProvider("local", {"alice": ("alices-password", "s-a", True)})
     accounts = AccountRegistry(database)
     app_passwords = AppPasswords(database)
-    federation = Federation([local, FakeIdp()], accounts, AuditLog(database), UsernamePolicy(),
-                            app_passwords, snapshot_max_age=timedelta(days=30))
+    federation = Federation(
+        [local, FakeIdp()],
+        accounts,
+        AuditLog(database),
+        UsernamePolicy(),
+        app_passwords,
+        snapshot_max_age=timedelta(days=30),
+    )
     assert federation.prove_password("alice", "alices-password")[1] is None
 
     bob = Identity(provider="kc", subject="kc-b", username="bob")
@@ -176,6 +192,6 @@ def test_a_proof_says_until_when_it_holds(database):
     _view, secret = app_passwords.create("bob", "qgis", lifetime=timedelta(days=90))
     identity, until = federation.prove_password("bob", secret)
     assert identity.username == "bob"
-    assert timedelta(days=29) < until - utcnow() <= timedelta(days=30)   # the snapshot's limit
+    assert timedelta(days=29) < until - utcnow() <= timedelta(days=30)  # the snapshot's limit
     _view, short = app_passwords.create("bob", "gdal", lifetime=timedelta(days=1))
     assert federation.prove_password("bob", short)[1] - utcnow() <= timedelta(days=1)

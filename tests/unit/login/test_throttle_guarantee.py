@@ -4,8 +4,8 @@ gets at most 18 guesses in the first hour and 4 in each hour after that."""
 
 from __future__ import annotations
 
-from gateway.storage.state.memory import MemoryStore
 from gateway.login.throttle import AccountThrottle, Throttled, ThrottleSettings
+from gateway.storage.state.memory import MemoryStore
 
 
 def _guesses_per_hour(settings: ThrottleSettings, hours: int) -> list[int]:

@@ -12,8 +12,8 @@ from types import MappingProxyType
 import pytest
 
 from gateway.login.answer import ContractViolation, build_answer
-from gateway.mapping import Evaluation, evaluate, parse_policy
 from gateway.login.usernames import UsernamePolicy
+from gateway.mapping import Evaluation, evaluate, parse_policy
 from providers.base import Identity
 
 DEFAULT = UsernamePolicy()
@@ -66,8 +66,7 @@ USERNAMES = [
 ]
 
 
-@pytest.mark.parametrize("policy, typed, expected", [c[1:] for c in USERNAMES],
-                         ids=[c[0] for c in USERNAMES])
+@pytest.mark.parametrize("policy, typed, expected", [c[1:] for c in USERNAMES], ids=[c[0] for c in USERNAMES])
 def test_canonical(policy, typed, expected):
     assert policy.canonical(typed) == expected
     assert policy.is_canonical(typed) == (expected == typed)
@@ -81,21 +80,37 @@ def test_canonical(policy, typed, expected):
 
 
 def ev(*, roles=("pilot",), quota=51200, metadata=None, denied=False) -> Evaluation:
-    return Evaluation(denied=denied, deny_reason="require rule 'x' not satisfied" if denied else None,
-                      roles=roles, max_storage_mb=quota,
-                      metadata=MappingProxyType(dict(metadata or {})))
+    return Evaluation(
+        denied=denied,
+        deny_reason="require rule 'x' not satisfied" if denied else None,
+        roles=roles,
+        max_storage_mb=quota,
+        metadata=MappingProxyType(dict(metadata or {})),
+    )
 
 
 GOOD = [
     ("finite quota", ev(), {"username": "alice", "roles": ["pilot"], "maxStorageMB": 51200}),
     ("unlimited omits maxStorageMB", ev(quota=None), {"username": "alice", "roles": ["pilot"]}),
     ("zero quota is kept", ev(quota=0), {"username": "alice", "roles": ["pilot"], "maxStorageMB": 0}),
-    ("largest .NET long", ev(quota=2**63 - 1),
-     {"username": "alice", "roles": ["pilot"], "maxStorageMB": 2**63 - 1}),
+    (
+        "largest .NET long",
+        ev(quota=2**63 - 1),
+        {"username": "alice", "roles": ["pilot"], "maxStorageMB": 2**63 - 1},
+    ),
     ("no roles is an empty list", ev(roles=()), {"username": "alice", "roles": [], "maxStorageMB": 51200}),
-    ("metadata scalars", ev(roles=("pilot", "admin"), metadata={"email": "a@x.org", "level": 3, "staff": True}),
-     {"email": "a@x.org", "level": 3, "staff": True, "username": "alice", "roles": ["pilot", "admin"],
-      "maxStorageMB": 51200}),
+    (
+        "metadata scalars",
+        ev(roles=("pilot", "admin"), metadata={"email": "a@x.org", "level": 3, "staff": True}),
+        {
+            "email": "a@x.org",
+            "level": 3,
+            "staff": True,
+            "username": "alice",
+            "roles": ["pilot", "admin"],
+            "maxStorageMB": 51200,
+        },
+    ),
 ]
 
 
@@ -143,23 +158,45 @@ def test_build_answer_refuses(username, evaluation):
 
 
 def test_build_answer_from_a_real_evaluation():
-    policy = parse_policy({
-        "default_roles": ["viewer"],
-        "expose": ["email"],
-        "rules": [
-            {"name": "pilots", "match": {"group": "drone-pilots"}, "roles": ["pilot"],
-             "maxStorageMB": 51200, "metadata": {"team": "air"}},
-            {"name": "admins", "match": {"group": "drone-admins"}, "roles": ["admin"],
-             "maxStorageMB": "unlimited"},
-        ],
-    }, "test")
-    alice = Identity(provider="local", subject="local:1", username="alice",
-                     email="alice@example.org", groups=("drone-pilots",))
+    policy = parse_policy(
+        {
+            "default_roles": ["viewer"],
+            "expose": ["email"],
+            "rules": [
+                {
+                    "name": "pilots",
+                    "match": {"group": "drone-pilots"},
+                    "roles": ["pilot"],
+                    "maxStorageMB": 51200,
+                    "metadata": {"team": "air"},
+                },
+                {
+                    "name": "admins",
+                    "match": {"group": "drone-admins"},
+                    "roles": ["admin"],
+                    "maxStorageMB": "unlimited",
+                },
+            ],
+        },
+        "test",
+    )
+    alice = Identity(
+        provider="local",
+        subject="local:1",
+        username="alice",
+        email="alice@example.org",
+        groups=("drone-pilots",),
+    )
     assert build_answer("alice", evaluate(policy, alice)) == {
-        "email": "alice@example.org", "team": "air", "username": "alice",
-        "roles": ["viewer", "pilot"], "maxStorageMB": 51200}
-    bob = Identity(provider="local", subject="local:2", username="bob",
-                   groups=("drone-pilots", "drone-admins"))
+        "email": "alice@example.org",
+        "team": "air",
+        "username": "alice",
+        "roles": ["viewer", "pilot"],
+        "maxStorageMB": 51200,
+    }
+    bob = Identity(
+        provider="local", subject="local:2", username="bob", groups=("drone-pilots", "drone-admins")
+    )
     answer = build_answer("bob", evaluate(policy, bob))
     assert answer["roles"] == ["viewer", "pilot", "admin"]
     assert "maxStorageMB" not in answer  # unlimited beats any number

@@ -33,20 +33,33 @@ def test_absent_section_gives_defaults() -> None:
 
 
 def test_full_example_parses() -> None:
-    policy = parse_policy({
-        "default_roles": ["user"],
-        "default_maxStorageMB": 1024,
-        "expose": ["email", "displayName", "department", "email"],
-        "rules": [
-            {"name": "pilots", "match": {"provider": "corp-ldap", "group": "drone-pilots", "group_glob": "drone-*",
-                                         "username": "alice", "username_glob": "ext-*",
-                                         "attribute": {"department": ["Engineering", 7, True]},
-                                         "case_insensitive": True},
-             "roles": ["pilot"], "maxStorageMB": 51200, "metadata": {"team": "pilots", "n": 1, "b": False}},
-            {"name": "admins", "match": {"all": True}, "maxStorageMB": "unlimited"},
-            {"name": "staff-only", "require": {"group": ["staff", "drone-admins"]}},
-        ],
-    }, "c.yaml")
+    policy = parse_policy(
+        {
+            "default_roles": ["user"],
+            "default_maxStorageMB": 1024,
+            "expose": ["email", "displayName", "department", "email"],
+            "rules": [
+                {
+                    "name": "pilots",
+                    "match": {
+                        "provider": "corp-ldap",
+                        "group": "drone-pilots",
+                        "group_glob": "drone-*",
+                        "username": "alice",
+                        "username_glob": "ext-*",
+                        "attribute": {"department": ["Engineering", 7, True]},
+                        "case_insensitive": True,
+                    },
+                    "roles": ["pilot"],
+                    "maxStorageMB": 51200,
+                    "metadata": {"team": "pilots", "n": 1, "b": False},
+                },
+                {"name": "admins", "match": {"all": True}, "maxStorageMB": "unlimited"},
+                {"name": "staff-only", "require": {"group": ["staff", "drone-admins"]}},
+            ],
+        },
+        "c.yaml",
+    )
     assert policy.default_roles == ("user",)
     assert policy.default_max_storage_mb == 1024
     assert policy.expose == ("email", "displayName", "department")  # duplicates dropped
@@ -54,7 +67,13 @@ def test_full_example_parses() -> None:
     assert (pilots.kind, pilots.roles, pilots.max_storage_mb) == ("grant", ("pilot",), 51200)
     assert dict(pilots.metadata) == {"team": "pilots", "n": 1, "b": False}
     assert [c.kind for c in pilots.condition.checks] == [
-        "provider", "group", "group_glob", "username", "username_glob", "attribute"]
+        "provider",
+        "group",
+        "group_glob",
+        "username",
+        "username_glob",
+        "attribute",
+    ]
     provider, group = pilots.condition.checks[:2]
     assert provider.case_insensitive is False  # provider ids are never casefolded
     assert group.case_insensitive is True
@@ -85,9 +104,24 @@ INVALID = [
     ("not-a-mapping", ["rules"], "mapping", "must be a mapping"),
     ("unknown-top-key", {"rule": []}, "mapping.rule", "unknown key"),
     ("default-roles-not-list", {"default_roles": "user"}, "mapping.default_roles", "must be a list"),
-    ("default-role-bad-name", {"default_roles": ["user", "bad role"]}, "mapping.default_roles[1]", "role name"),
-    ("default-quota-float", {"default_maxStorageMB": 1.0}, "mapping.default_maxStorageMB", "non-negative integer"),
-    ("default-quota-null", {"default_maxStorageMB": None}, "mapping.default_maxStorageMB", "non-negative integer"),
+    (
+        "default-role-bad-name",
+        {"default_roles": ["user", "bad role"]},
+        "mapping.default_roles[1]",
+        "role name",
+    ),
+    (
+        "default-quota-float",
+        {"default_maxStorageMB": 1.0},
+        "mapping.default_maxStorageMB",
+        "non-negative integer",
+    ),
+    (
+        "default-quota-null",
+        {"default_maxStorageMB": None},
+        "mapping.default_maxStorageMB",
+        "non-negative integer",
+    ),
     ("expose-not-list", {"expose": "email"}, "mapping.expose", "must be a list"),
     ("expose-username", {"expose": ["email", "username"]}, "mapping.expose[1]", "cannot be exposed"),
     ("expose-roles", {"expose": ["roles"]}, "mapping.expose[0]", "cannot be exposed"),
@@ -102,43 +136,91 @@ INVALID = [
     ("rule-name-bad-chars", with_rule(name="my rule"), f"{R0}.name", "letters, digits"),
     ("rule-name-too-long", with_rule(name="x" * 65), f"{R0}.name", "1-64"),
     ("rule-name-not-string", with_rule(name=5), f"{R0}.name", "1-64"),
-    ("rule-name-duplicate", {"rules": [PILOTS, {**PILOTS, "roles": ["x"]}]}, "mapping.rules[1].name",
-     "duplicate rule name 'pilots'"),
+    (
+        "rule-name-duplicate",
+        {"rules": [PILOTS, {**PILOTS, "roles": ["x"]}]},
+        "mapping.rules[1].name",
+        "duplicate rule name 'pilots'",
+    ),
     ("both-match-and-require", with_rule(require={"group": "staff"}), R0, "both match and require"),
     ("neither-match-nor-require", with_rule(match=None), R0, "needs match"),
     ("match-without-grant", with_rule(roles=None), R0, "must grant roles, maxStorageMB or metadata"),
     ("match-empty-grants-only", with_rule(roles=[], metadata={}), R0, "must grant"),
-    ("require-with-roles", {"rules": [{"name": "r", "require": {"all": True}, "roles": ["x"]}]}, f"{R0}.roles",
-     "require rule grants nothing"),
-    ("require-with-quota", {"rules": [{"name": "r", "require": {"all": True}, "maxStorageMB": 1}]},
-     f"{R0}.maxStorageMB", "require rule grants nothing"),
+    (
+        "require-with-roles",
+        {"rules": [{"name": "r", "require": {"all": True}, "roles": ["x"]}]},
+        f"{R0}.roles",
+        "require rule grants nothing",
+    ),
+    (
+        "require-with-quota",
+        {"rules": [{"name": "r", "require": {"all": True}, "maxStorageMB": 1}]},
+        f"{R0}.maxStorageMB",
+        "require rule grants nothing",
+    ),
     ("empty-match", with_match(), f"{R0}.match", "needs at least one"),
     ("match-only-case-flag", with_match(case_insensitive=True), f"{R0}.match", "needs at least one"),
     ("match-not-mapping", with_rule(match="everyone"), f"{R0}.match", "must be a mapping"),
     ("empty-require", {"rules": [{"name": "r", "require": {}}]}, f"{R0}.require", "needs at least one"),
     ("condition-typo", with_match(grop="x"), f"{R0}.match.grop", "unknown key"),
-    ("require-condition-typo", {"rules": [{"name": "r", "require": {"groups": "x"}}]}, f"{R0}.require.groups",
-     "unknown key"),
+    (
+        "require-condition-typo",
+        {"rules": [{"name": "r", "require": {"groups": "x"}}]},
+        f"{R0}.require.groups",
+        "unknown key",
+    ),
     ("all-false", with_match(all=False), f"{R0}.match.all", "must be true"),
     ("all-string", with_match(all="yes"), f"{R0}.match.all", "must be true"),
     ("all-with-others", with_match(all=True, group="g"), f"{R0}.match.group", "cannot be combined"),
-    ("case-flag-not-bool", with_match(group="g", case_insensitive="yes"), f"{R0}.match.case_insensitive",
-     "true or false"),
+    (
+        "case-flag-not-bool",
+        with_match(group="g", case_insensitive="yes"),
+        f"{R0}.match.case_insensitive",
+        "true or false",
+    ),
     ("group-empty-string", with_match(group=""), f"{R0}.match.group", "non-empty string"),
     ("group-empty-list", with_match(group=[]), f"{R0}.match.group", "empty list"),
     ("group-list-bad-item", with_match(group=["a", 3]), f"{R0}.match.group[1]", "non-empty string"),
     ("group-mapping", with_match(group={"a": 1}), f"{R0}.match.group", "must be a list"),
     ("glob-null", with_match(group_glob=None), f"{R0}.match.group_glob", "must be a list"),
     ("provider-int", with_match(provider=1), f"{R0}.match.provider", "must be a list"),
-    ("username-glob-bad-item", with_match(username_glob=["ok", None]), f"{R0}.match.username_glob[1]",
-     "non-empty string"),
-    ("attribute-not-mapping", with_match(attribute="department"), f"{R0}.match.attribute", "must be a mapping"),
+    (
+        "username-glob-bad-item",
+        with_match(username_glob=["ok", None]),
+        f"{R0}.match.username_glob[1]",
+        "non-empty string",
+    ),
+    (
+        "attribute-not-mapping",
+        with_match(attribute="department"),
+        f"{R0}.match.attribute",
+        "must be a mapping",
+    ),
     ("attribute-empty", with_match(attribute={}), f"{R0}.match.attribute", "at least one attribute"),
-    ("attribute-float", with_match(attribute={"level": 1.5}), f"{R0}.match.attribute.level", "string, integer"),
-    ("attribute-null", with_match(attribute={"level": None}), f"{R0}.match.attribute.level", "string, integer"),
-    ("attribute-empty-list", with_match(attribute={"level": []}), f"{R0}.match.attribute.level", "empty list"),
-    ("attribute-list-bad-item", with_match(attribute={"level": ["a", {"b": 1}]}),
-     f"{R0}.match.attribute.level[1]", "string, integer"),
+    (
+        "attribute-float",
+        with_match(attribute={"level": 1.5}),
+        f"{R0}.match.attribute.level",
+        "string, integer",
+    ),
+    (
+        "attribute-null",
+        with_match(attribute={"level": None}),
+        f"{R0}.match.attribute.level",
+        "string, integer",
+    ),
+    (
+        "attribute-empty-list",
+        with_match(attribute={"level": []}),
+        f"{R0}.match.attribute.level",
+        "empty list",
+    ),
+    (
+        "attribute-list-bad-item",
+        with_match(attribute={"level": ["a", {"b": 1}]}),
+        f"{R0}.match.attribute.level[1]",
+        "string, integer",
+    ),
     ("roles-not-list", with_rule(roles="pilot"), f"{R0}.roles", "must be a list"),
     ("role-space", with_rule(roles=["pilot", "drone pilot"]), f"{R0}.roles[1]", "role name"),
     ("role-empty", with_rule(roles=[""]), f"{R0}.roles[0]", "role name"),
@@ -155,19 +237,51 @@ INVALID = [
     ("quota-too-big", with_rule(maxStorageMB=2**63), f"{R0}.maxStorageMB", "at most"),
     ("quota-unlimited-typo", with_rule(maxStorageMB="Unlimited"), f"{R0}.maxStorageMB", '"unlimited"'),
     ("metadata-not-mapping", with_rule(metadata=["team"]), f"{R0}.metadata", "must be a mapping"),
-    ("metadata-username", with_rule(metadata={"username": "x"}), f"{R0}.metadata.username", "set by the gateway"),
+    (
+        "metadata-username",
+        with_rule(metadata={"username": "x"}),
+        f"{R0}.metadata.username",
+        "set by the gateway",
+    ),
     ("metadata-roles", with_rule(metadata={"roles": "admin"}), f"{R0}.metadata.roles", "set by the gateway"),
-    ("metadata-quota", with_rule(metadata={"maxStorageMB": 1}), f"{R0}.metadata.maxStorageMB",
-     "set by the gateway"),
-    ("metadata-float", with_rule(metadata={"ratio": 0.5}), f"{R0}.metadata.ratio", "string, integer or boolean"),
-    ("metadata-null", with_rule(metadata={"team": None}), f"{R0}.metadata.team", "string, integer or boolean"),
-    ("metadata-list", with_rule(metadata={"teams": ["a"]}), f"{R0}.metadata.teams", "string, integer or boolean"),
+    (
+        "metadata-quota",
+        with_rule(metadata={"maxStorageMB": 1}),
+        f"{R0}.metadata.maxStorageMB",
+        "set by the gateway",
+    ),
+    (
+        "metadata-float",
+        with_rule(metadata={"ratio": 0.5}),
+        f"{R0}.metadata.ratio",
+        "string, integer or boolean",
+    ),
+    (
+        "metadata-null",
+        with_rule(metadata={"team": None}),
+        f"{R0}.metadata.team",
+        "string, integer or boolean",
+    ),
+    (
+        "metadata-list",
+        with_rule(metadata={"teams": ["a"]}),
+        f"{R0}.metadata.teams",
+        "string, integer or boolean",
+    ),
     ("metadata-empty-key", with_rule(metadata={"": "x"}), f"{R0}.metadata.", "non-empty"),
     ("metadata-int-key", with_rule(metadata={1: "x"}), f"{R0}.metadata.1", "keys must be strings"),
-    ("error-in-later-rule", {"rules": [PILOTS, {"name": "b", "match": {"all": True}, "maxStorageMB": 1.5}]},
-     "mapping.rules[1].maxStorageMB", "non-negative integer"),
-    ("error-in-third-rule", {"rules": [PILOTS, {**PILOTS, "name": "b"}, {**PILOTS, "name": "c", "oops": 1}]},
-     "mapping.rules[2].oops", "unknown key"),
+    (
+        "error-in-later-rule",
+        {"rules": [PILOTS, {"name": "b", "match": {"all": True}, "maxStorageMB": 1.5}]},
+        "mapping.rules[1].maxStorageMB",
+        "non-negative integer",
+    ),
+    (
+        "error-in-third-rule",
+        {"rules": [PILOTS, {**PILOTS, "name": "b"}, {**PILOTS, "name": "c", "oops": 1}]},
+        "mapping.rules[2].oops",
+        "unknown key",
+    ),
 ]
 
 

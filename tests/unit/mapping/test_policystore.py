@@ -23,8 +23,14 @@ class Clock:
 
 
 def _store(database, document=None, source="database", clock=None):
-    return PolicyStore(database, source, document, parse_policy(document, "test"),
-                       refresh_seconds=1.0, clock=clock or Clock())
+    return PolicyStore(
+        database,
+        source,
+        document,
+        parse_policy(document, "test"),
+        refresh_seconds=1.0,
+        clock=clock or Clock(),
+    )
 
 
 def test_the_database_is_seeded_once_from_the_config_section(database):
@@ -49,7 +55,7 @@ def test_a_save_elsewhere_is_seen_after_the_refresh_interval(database):
     saved = writer.save(PILOTS, by="alice")
     assert saved.version == 2 and saved.updated_by == "alice"
     clock.now = 0.5
-    assert reader.current().policy.rules == ()          # within the interval: no query
+    assert reader.current().policy.rules == ()  # within the interval: no query
     clock.now = 1.5
     assert reader.current().version == 2
     assert reader.current().policy.rules[0].name == "pilots"
@@ -87,5 +93,5 @@ def test_the_memo_starts_over_when_the_policy_changes(database):
     store = _store(database, clock=clock)
     memo = EvaluationMemo(store.policy)
     assert memo.evaluate(ANN).roles == ()
-    store.save(PILOTS, by="a")            # same process: in force at once
+    store.save(PILOTS, by="a")  # same process: in force at once
     assert memo.evaluate(ANN).roles == ("pilot",)

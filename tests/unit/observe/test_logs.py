@@ -51,8 +51,9 @@ def test_auth_events_follow_the_log_level():
 
 
 def test_formatter_puts_extra_fields_in_the_json_object():
-    record = logging.makeLogRecord({"msg": "hello %s", "args": ("x",), "levelname": "INFO",
-                                    "name": "gateway.test", "custom": 7})
+    record = logging.makeLogRecord(
+        {"msg": "hello %s", "args": ("x",), "levelname": "INFO", "name": "gateway.test", "custom": 7}
+    )
     entry = json.loads(JsonFormatter().format(record))
     assert entry["message"] == "hello x" and entry["custom"] == 7 and entry["time"].endswith("Z")
 
@@ -60,14 +61,16 @@ def test_formatter_puts_extra_fields_in_the_json_object():
 def test_no_auth_line_is_lost_under_concurrency():
     import sys
     import threading
+
     stream = io.StringIO()
     events = AuthEvents(interval=0.001, stream=stream)
     logging.getLogger(AuthEvents.LOGGER).setLevel(logging.INFO)
     old = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     try:
-        threads = [threading.Thread(target=lambda: [events.record(n=i) for i in range(3000)])
-                   for _ in range(4)]
+        threads = [
+            threading.Thread(target=lambda: [events.record(n=i) for i in range(3000)]) for _ in range(4)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -10,9 +10,12 @@ from gateway.observe.metrics import LATENCY_BUCKETS, _observe_all, outcome_class
 
 
 def samples(histogram) -> dict:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in histogram.collect() for s in family.samples
-            if not s.name.endswith("_created")}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in histogram.collect()
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
 
 
 def test_batched_observations_equal_single_ones():
@@ -32,5 +35,13 @@ def test_batched_observations_equal_single_ones():
 
 def test_outcome_classes():
     assert [outcome_class(s) for s in (200, 302, 401, 403, 429, 503, 415, 500, 418)] == [
-        "success", "success", "rejected", "forbidden", "throttled", "unavailable",
-        "bad_request", "error", "other"]
+        "success",
+        "success",
+        "rejected",
+        "forbidden",
+        "throttled",
+        "unavailable",
+        "bad_request",
+        "error",
+        "other",
+    ]

@@ -5,23 +5,31 @@ tests/integration/registry/test_import_registry.py."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 import gateway.registry.users as registryusers
+from gateway.login.usernames import UsernamePolicy
 from gateway.registry.source import RegistryUser, SourceError, read_registry_users, resolve_source
 from gateway.registry.users import MAX_METADATA_CHARS, interpret, registry_name
-from gateway.login.usernames import UsernamePolicy
 from tests.support.registrydata import aspnet_v2
 
-NOW = datetime(2030, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2030, 6, 1, tzinfo=UTC)
 HASH = aspnet_v2("tall-river-42", salt=b"s" * 16)
 
 
 def user(**values) -> RegistryUser:
-    fields = dict(id="id-1", username="alice", email=None, password_hash=HASH, roles=(),
-                  metadata="{}", lockout_end=None, lockout_enabled=True)
+    fields = dict(
+        id="id-1",
+        username="alice",
+        email=None,
+        password_hash=HASH,
+        roles=(),
+        metadata="{}",
+        lockout_end=None,
+        lockout_enabled=True,
+    )
     fields.update(values)
     return RegistryUser(**fields)
 
@@ -68,12 +76,15 @@ def test_roles_that_are_not_text_are_dropped_with_a_note():
     assert result.notes.count("a role whose name is unreadable (not UTF-8 text) dropped") == 2
 
 
-@pytest.mark.parametrize("end, enabled", [
-    ("0001-01-01 00:00:00+05:00", True),        # before year 1 in UTC: an expired lockout
-    ("0001-01-01 00:00:00.0000000+14:00", True),
-    ("9999-12-31 23:59:59.9999999-05:00", False),  # after year 9999 in UTC: for ever
-    ("9999-12-31 23:59:59.9999999+00:00", False),  # DateTimeOffset.MaxValue, no overflow
-])
+@pytest.mark.parametrize(
+    "end, enabled",
+    [
+        ("0001-01-01 00:00:00+05:00", True),  # before year 1 in UTC: an expired lockout
+        ("0001-01-01 00:00:00.0000000+14:00", True),
+        ("9999-12-31 23:59:59.9999999-05:00", False),  # after year 9999 in UTC: for ever
+        ("9999-12-31 23:59:59.9999999+00:00", False),  # DateTimeOffset.MaxValue, no overflow
+    ],
+)
 def test_a_lockout_end_out_of_range_does_not_raise(end, enabled):
     result = run(lockout_end=end)
     assert result.target is not None and result.target.enabled is enabled
@@ -87,14 +98,17 @@ def test_an_unreadable_lockout_end_disables(end):
     assert result.notes == ("its LockoutEnd cannot be read: imported disabled",)
 
 
-@pytest.mark.parametrize("email, note", [
-    ("a\x00b@example.org", "control characters"),
-    ("a@example.org\r\nBcc: x@example.org", "control characters"),
-    ("a\ud800@example.org", "control characters"),
-    ("a" * 310 + "@example.org", "longer than 320"),
-    (b"\xff@example.org", "unreadable"),
-    (42, "unreadable"),
-])
+@pytest.mark.parametrize(
+    "email, note",
+    [
+        ("a\x00b@example.org", "control characters"),
+        ("a@example.org\r\nBcc: x@example.org", "control characters"),
+        ("a\ud800@example.org", "control characters"),
+        ("a" * 310 + "@example.org", "longer than 320"),
+        (b"\xff@example.org", "unreadable"),
+        (42, "unreadable"),
+    ],
+)
 def test_a_bad_email_is_dropped_with_a_note(email, note):
     result = run(email=email)
     assert result.target is not None and result.target.email is None
@@ -108,8 +122,10 @@ def test_a_good_email_is_kept():
 
 
 def test_metadata_keys_and_values_with_control_characters_are_dropped():
-    result = run(metadata='{"team": "no\\u0000rth", "te\\u0007am": "x", "ok": "fine", '
-                          '"lone": "\\ud800", "tab": "a\\tb"}')
+    result = run(
+        metadata='{"team": "no\\u0000rth", "te\\u0007am": "x", "ok": "fine", '
+        '"lone": "\\ud800", "tab": "a\\tb"}'
+    )
     assert result.target.overrides == {"ok": "fine"}
     assert len(result.notes) == 4 and all(note.isprintable() for note in result.notes)
 
@@ -130,11 +146,14 @@ def test_an_unexpected_error_skips_the_row_as_unreadable_without_its_message(mon
     assert HASH not in repr(result)
 
 
-@pytest.mark.parametrize("source", [
-    "mysql://registry:Qz7@Vk9-SECRET@127.0.0.1/RegistryAuth",
-    "mysql://registry:Qz7@Vk9:SECRET@127.0.0.1:3306/RegistryAuth",
-    "mysql://registry:Qz7@Vk9/SECRET@127.0.0.1/RegistryAuth",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "mysql://registry:Qz7@Vk9-SECRET@127.0.0.1/RegistryAuth",
+        "mysql://registry:Qz7@Vk9:SECRET@127.0.0.1:3306/RegistryAuth",
+        "mysql://registry:Qz7@Vk9/SECRET@127.0.0.1/RegistryAuth",
+    ],
+)
 def test_an_unescaped_at_in_the_password_never_shows_the_password(source):
     with pytest.raises(SourceError) as caught:
         resolve_source(source)
@@ -148,9 +167,15 @@ def test_a_percent_encoded_at_is_read():
     assert source.url.password == "p@ss-SECRET" and "SECRET" not in source.label
 
 
-@pytest.mark.parametrize("source", [
-    "mysql://u:SECRET@h:abc/db", "mysql://u@[::1/db", "mysql://u@h:99999/db", "mysql://u@h:0/db",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "mysql://u:SECRET@h:abc/db",
+        "mysql://u@[::1/db",
+        "mysql://u@h:99999/db",
+        "mysql://u@h:0/db",
+    ],
+)
 def test_a_bad_port_is_a_source_error(source):
     with pytest.raises(SourceError) as caught:
         resolve_source(source)

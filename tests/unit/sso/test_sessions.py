@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, select
 
-from gateway.storage.models import SsoSession
 from gateway.sso.sessions import SessionRecord, SessionStore
+from gateway.storage.models import SsoSession
 from providers.base import Identity
 
 
 class Clock:
     def __init__(self):
-        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+        self.now = datetime.now(UTC).replace(microsecond=0)
 
     def __call__(self) -> datetime:
         return self.now
@@ -24,10 +24,15 @@ class Clock:
 
 
 def identity(username="alice", provider="ldap") -> Identity:
-    return Identity(provider=provider, subject=f"uuid-{username}", username=username,
-                    email=f"{username}@example.com", display_name=username.title(),
-                    groups=("staff", "cn=staff,dc=example,dc=com"),
-                    attributes={"department": "survey"})
+    return Identity(
+        provider=provider,
+        subject=f"uuid-{username}",
+        username=username,
+        email=f"{username}@example.com",
+        display_name=username.title(),
+        groups=("staff", "cn=staff,dc=example,dc=com"),
+        attributes={"department": "survey"},
+    )
 
 
 @pytest.fixture
@@ -160,8 +165,9 @@ def test_stored_identity_survives_a_new_store(database, store):
 
 def _sealed_column(database, session_id):
     with database.engine.connect() as connection:
-        return connection.execute(select(SsoSession.__table__.c.sealed_id_token)
-                                  .where(SsoSession.__table__.c.id == session_id)).scalar()
+        return connection.execute(
+            select(SsoSession.__table__.c.sealed_id_token).where(SsoSession.__table__.c.id == session_id)
+        ).scalar()
 
 
 def test_the_sealed_id_token_stays_out_of_every_read_but_its_own(store, database):
@@ -186,11 +192,14 @@ def test_the_sealed_id_token_stays_out_of_every_read_but_its_own(store, database
     assert store.with_sealed_id_token(active) == active  # compared without it
 
 
-@pytest.mark.parametrize("end", [
-    lambda store, record: store.revoke(record.id),
-    lambda store, record: store.revoke_user(record.username),
-    lambda store, record: store.revoke_all(),
-])
+@pytest.mark.parametrize(
+    "end",
+    [
+        lambda store, record: store.revoke(record.id),
+        lambda store, record: store.revoke_user(record.username),
+        lambda store, record: store.revoke_all(),
+    ],
+)
 def test_ending_a_session_forgets_its_id_token(store, database, end):
     record = store.create(identity(), timedelta(hours=1), sealed_id_token="sealed-id-token")
     kept = store.create(identity("bob"), timedelta(hours=1), sealed_id_token="bobs")

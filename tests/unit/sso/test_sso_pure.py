@@ -6,21 +6,27 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC
 from urllib.parse import unquote
 
 import pytest
 
-from gateway.login.apppasswords import looks_like_app_password
-from gateway.config.file import parse_config
 from gateway.config.errors import ConfigError
+from gateway.config.file import parse_config
+from gateway.http.pages.browser import xauth_value
+from gateway.login.apppasswords import looks_like_app_password
 from gateway.login.idptokens import _unverified_issuer
 from gateway.sso.redirects import RedirectAllowlist
 from gateway.sso.service import MARKER_CLOCK_MARGIN_SECONDS, check_cookie_reach
-from gateway.http.pages.browser import xauth_value
 
 LOGIN = "https://hub.example.com/login"
-OIDC = {"id": "corp", "type": "oidc", "issuer": "https://idp.example.com", "client_id": "gw",
-        "client_secret": "s3cret"}
+OIDC = {
+    "id": "corp",
+    "type": "oidc",
+    "issuer": "https://idp.example.com",
+    "client_id": "gw",
+    "client_secret": "s3cret",
+}
 
 
 def _sso(**sso):
@@ -34,16 +40,19 @@ def test_sso_defaults_derive_the_registry_origin():
     assert not parse_config({}, "x").sso.enabled
 
 
-@pytest.mark.parametrize("section, key, message", [
-    ({"registry_login_url": "ftp://hub/login"}, "sso.registry_login_url", "URL"),
-    ({"registry_origin": "https://hub.example.com/path"}, "sso.registry_origin", "origin"),
-    ({"cookie_domain": "exa mple.com"}, "sso.cookie_domain", "domain"),
-    ({"cookie_domain": "example.com/"}, "sso.cookie_domain", "domain"),
-    ({"allowed_next": ["//evil"]}, "sso.allowed_next[0]", "URL"),
-    ({"token_lifetime_seconds": 5}, "sso.token_lifetime_seconds", "greater"),
-    ({"brand": {"name": ""}}, "sso.brand.name", "Length"),
-    ({"surprise": 1}, "sso.surprise", "unknown key"),
-])
+@pytest.mark.parametrize(
+    "section, key, message",
+    [
+        ({"registry_login_url": "ftp://hub/login"}, "sso.registry_login_url", "URL"),
+        ({"registry_origin": "https://hub.example.com/path"}, "sso.registry_origin", "origin"),
+        ({"cookie_domain": "exa mple.com"}, "sso.cookie_domain", "domain"),
+        ({"cookie_domain": "example.com/"}, "sso.cookie_domain", "domain"),
+        ({"allowed_next": ["//evil"]}, "sso.allowed_next[0]", "URL"),
+        ({"token_lifetime_seconds": 5}, "sso.token_lifetime_seconds", "greater"),
+        ({"brand": {"name": ""}}, "sso.brand.name", "Length"),
+        ({"surprise": 1}, "sso.surprise", "unknown key"),
+    ],
+)
 def test_sso_config_errors_name_the_key(section, key, message):
     with pytest.raises(ConfigError) as error:
         parse_config({"sso": section}, "gateway.yaml")
@@ -67,14 +76,17 @@ def test_tokens_of_one_issuer_go_to_one_provider():
         parse_config({"providers": providers, "sso": {"registry_login_url": LOGIN}}, "gateway.yaml")
 
 
-@pytest.mark.parametrize("public_url, domain, ok", [
-    ("https://auth.example.com", "example.com", True),
-    ("https://example.com", "example.com", True),
-    ("https://auth.example.com", None, False),             # two hosts, host-only cookie
-    ("https://hub.example.com", None, True),               # gateway on the Registry's host
-    ("https://auth.example.org", "example.com", False),    # cookie domain misses the gateway
-    ("https://auth.notexample.com", "example.com", False),  # suffix, but not a parent domain
-])
+@pytest.mark.parametrize(
+    "public_url, domain, ok",
+    [
+        ("https://auth.example.com", "example.com", True),
+        ("https://example.com", "example.com", True),
+        ("https://auth.example.com", None, False),  # two hosts, host-only cookie
+        ("https://hub.example.com", None, True),  # gateway on the Registry's host
+        ("https://auth.example.org", "example.com", False),  # cookie domain misses the gateway
+        ("https://auth.notexample.com", "example.com", False),  # suffix, but not a parent domain
+    ],
+)
 def test_the_cookie_must_reach_the_registry_page(public_url, domain, ok):
     sso = _sso(cookie_domain=domain)
     if ok:
@@ -87,8 +99,18 @@ def test_the_cookie_must_reach_the_registry_page(public_url, domain, ok):
 def test_redirect_allowlist_is_exact():
     allowlist = RedirectAllowlist([LOGIN])
     assert allowlist.allows(LOGIN)
-    for url in ("//evil", "/\\evil", "/%09/evil", LOGIN + "/", LOGIN.upper(), LOGIN + "?x",
-                "https://hub.example.com.evil/login", "https://hub.example.com@evil/login", None, 5):
+    for url in (
+        "//evil",
+        "/\\evil",
+        "/%09/evil",
+        LOGIN + "/",
+        LOGIN.upper(),
+        LOGIN + "?x",
+        "https://hub.example.com.evil/login",
+        "https://hub.example.com@evil/login",
+        None,
+        5,
+    ):
         assert not allowlist.allows(url), url
 
 
@@ -114,9 +136,14 @@ def test_xauth_value_survives_the_registry_client_parser():
 
 def test_app_password_shape():
     assert looks_like_app_password("gwap_abcdefghij12_" + "A" * 43)
-    for value in ("gwap_", "gwap_abcdefghij12_" + "A" * 42, "gwap_ABCDEFGHIJ12_" + "A" * 43,
-                  "xgwap_abcdefghij12_" + "A" * 43, "gwap_abcdefghij12_" + "A" * 43 + "\n",
-                  "purple-anchor-42-windmill"):
+    for value in (
+        "gwap_",
+        "gwap_abcdefghij12_" + "A" * 42,
+        "gwap_ABCDEFGHIJ12_" + "A" * 43,
+        "xgwap_abcdefghij12_" + "A" * 43,
+        "gwap_abcdefghij12_" + "A" * 43 + "\n",
+        "purple-anchor-42-windmill",
+    ):
         assert not looks_like_app_password(value), value
 
 
@@ -124,10 +151,15 @@ def _segment(data) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-@pytest.mark.parametrize("payload, issuer", [
-    ({"iss": "https://idp.example.com"}, "https://idp.example.com"),
-    ({"iss": 5}, None), ([1, 2], None), ({}, None),
-])
+@pytest.mark.parametrize(
+    "payload, issuer",
+    [
+        ({"iss": "https://idp.example.com"}, "https://idp.example.com"),
+        ({"iss": 5}, None),
+        ([1, 2], None),
+        ({}, None),
+    ],
+)
 def test_idp_tokens_are_routed_by_their_issuer(payload, issuer):
     assert _unverified_issuer(f"{_segment({'alg': 'RS256'})}.{_segment(payload)}.sig") == issuer
 
@@ -137,28 +169,40 @@ def test_unreadable_payloads_route_nowhere(token):
     assert _unverified_issuer(token) is None
 
 
-@pytest.mark.parametrize("public_url, sso, key", [
-    ("https://auth.example.com", {"cookie_domain": "com"}, "sso.cookie_domain"),
-    ("https://auth.example.com", {"cookie_domain": "example.com",
-                                  "registry_login_url": "http://hub.example.com/login"},
-     "sso.registry_login_url"),
-    ("https://auth.example.com", {"cookie_domain": "example.com",
-                                  "allowed_next": ["https://elsewhere.example.org/x"]}, "sso.cookie_domain"),
-    ("https://hub.example.com", {"allowed_next": ["https://other.example.com/x"]}, "sso.cookie_domain"),
-])
+@pytest.mark.parametrize(
+    "public_url, sso, key",
+    [
+        ("https://auth.example.com", {"cookie_domain": "com"}, "sso.cookie_domain"),
+        (
+            "https://auth.example.com",
+            {"cookie_domain": "example.com", "registry_login_url": "http://hub.example.com/login"},
+            "sso.registry_login_url",
+        ),
+        (
+            "https://auth.example.com",
+            {"cookie_domain": "example.com", "allowed_next": ["https://elsewhere.example.org/x"]},
+            "sso.cookie_domain",
+        ),
+        ("https://hub.example.com", {"allowed_next": ["https://other.example.com/x"]}, "sso.cookie_domain"),
+    ],
+)
 def test_cookie_reach_covers_scheme_tld_and_every_return_address(public_url, sso, key):
     with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace(".", r"\.")):
         check_cookie_reach(public_url, _sso(**sso), "gateway.yaml")
 
 
-@pytest.mark.parametrize("url, origin", [
-    ("https://Auth.Example.com:443/x", "https://auth.example.com"),
-    ("http://auth.example.com:80", "http://auth.example.com"),
-    ("http://auth.example.com:8080/", "http://auth.example.com:8080"),
-    ("HTTPS://user:pw@auth.example.com/", "https://auth.example.com"),
-])
+@pytest.mark.parametrize(
+    "url, origin",
+    [
+        ("https://Auth.Example.com:443/x", "https://auth.example.com"),
+        ("http://auth.example.com:80", "http://auth.example.com"),
+        ("http://auth.example.com:8080/", "http://auth.example.com:8080"),
+        ("HTTPS://user:pw@auth.example.com/", "https://auth.example.com"),
+    ],
+)
 def test_origins_are_serialised_as_browsers_do(url, origin):
     from gateway.config.file import origin_of
+
     assert origin_of(url) == origin
 
 
@@ -169,17 +213,22 @@ def test_cookies_over_https_are_secure_and_the_session_cookie_host_prefixed(tmp_
 
     from gateway.app import create_app
     from gateway.config.file import load_config
-    from gateway.services import build_services
     from gateway.config.settings import load_settings
     from gateway.http.pages.browser import set_login_cookies
+    from gateway.services import build_services
     from providers.base import Identity
 
     config_file = tmp_path / "gateway.yaml"
-    config_file.write_text("sso:\n  registry_login_url: https://hub.example.com/login\n"
-                           "  cookie_domain: example.com\n")
-    env = {"GATEWAY_INSTANCE_DIR": str(tmp_path), "GATEWAY_CONFIG": str(config_file),
-           "GATEWAY_PUBLIC_URL": "https://auth.example.com", "GATEWAY_DOTENV": "/nonexistent",
-           "GATEWAY_KEY_ENCRYPTION_KEY": "unit-test-key-encryption-secret-0123456789"}
+    config_file.write_text(
+        "sso:\n  registry_login_url: https://hub.example.com/login\n  cookie_domain: example.com\n"
+    )
+    env = {
+        "GATEWAY_INSTANCE_DIR": str(tmp_path),
+        "GATEWAY_CONFIG": str(config_file),
+        "GATEWAY_PUBLIC_URL": "https://auth.example.com",
+        "GATEWAY_DOTENV": "/nonexistent",
+        "GATEWAY_KEY_ENCRYPTION_KEY": "unit-test-key-encryption-secret-0123456789",
+    }
     settings = load_settings(env, read_dotenv=False)
     services = build_services(settings, load_config(settings.config_path, env))
     try:
@@ -203,8 +252,12 @@ def test_cookies_over_https_are_secure_and_the_session_cookie_host_prefixed(tmp_
 # ---- login transactions sealed in the browser's cookie ----------------------------------------
 
 SECRET = "unit-test-key-encryption-secret-0123456789"
-CORP_TX = {"state": "S" * 43, "nonce": "N" * 43, "code_verifier": "V" * 64,
-           "redirect_uri": "https://auth.example.com/sso/callback/corp"}
+CORP_TX = {
+    "state": "S" * 43,
+    "nonce": "N" * 43,
+    "code_verifier": "V" * 64,
+    "redirect_uri": "https://auth.example.com/sso/callback/corp",
+}
 
 
 class _Clock:
@@ -223,6 +276,7 @@ class _DownStore:
 
         def unavailable(*args, **kwargs):
             raise StoreUnavailable("redis: TimeoutError")
+
         return unavailable
 
 
@@ -235,29 +289,48 @@ def _sso_service(store=None, clock=None, secret=SECRET):
     from providers.oidc.claims import OidcRejected
     from providers.oidc.provider import OidcProvider
 
-    config = parse_config({"providers": [OIDC, {**OIDC, "id": "kc"}],
-                           "sso": {"registry_login_url": LOGIN}}, "gateway.yaml")
-    providers = [OidcProvider(p.id, oidc_settings(dict(p.options)), config.usernames.canonical)
-                 for p in config.providers if p.type == "oidc"]
+    config = parse_config(
+        {"providers": [OIDC, {**OIDC, "id": "kc"}], "sso": {"registry_login_url": LOGIN}}, "gateway.yaml"
+    )
+    providers = [
+        OidcProvider(p.id, oidc_settings(dict(p.options)), config.usernames.canonical)
+        for p in config.providers
+        if p.type == "oidc"
+    ]
     counter = iter(range(10**6))
     finished = []
     for provider in providers:
+
         def start(redirect_uri, provider=provider):
             state = f"{provider.id}-state-{next(counter):08d}-" + "s" * 20
-            return (f"https://idp.example.com/authorize?state={state}",
-                    {**CORP_TX, "state": state, "redirect_uri": redirect_uri})
+            return (
+                f"https://idp.example.com/authorize?state={state}",
+                {**CORP_TX, "state": state, "redirect_uri": redirect_uri},
+            )
 
         def finish(redirect_uri, params, transaction):
             finished.append(transaction)
             raise OidcRejected("code_rejected")
+
         provider.start, provider.finish = start, finish
 
     class Federation:
         def providers(self):
             return providers
 
-    service = SsoService(config, "https://auth.example.com", store or MemoryStore(), Federation(),
-                         None, None, None, None, _Audit(), secret=secret, clock=clock or _Clock())
+    service = SsoService(
+        config,
+        "https://auth.example.com",
+        store or MemoryStore(),
+        Federation(),
+        None,
+        None,
+        None,
+        None,
+        _Audit(),
+        secret=secret,
+        clock=clock or _Clock(),
+    )
     service.finished = finished
     return service
 
@@ -269,6 +342,7 @@ class _Audit:
 
 def _refused(reason: str, status: int, call, *args):
     from gateway.sso.service import SsoError
+
     with pytest.raises(SsoError) as error:
         call(*args)
     assert (error.value.status, error.value.reason) == (status, reason)
@@ -277,6 +351,7 @@ def _refused(reason: str, status: int, call, *args):
 
 def test_a_sealed_transaction_opens_with_the_same_secret_only():
     from gateway.sso.transactions import TransactionSeal, UnreadableTransaction
+
     clock = _Clock()
     seal = TransactionSeal(SECRET, 600, clock)
     sealed = seal.seal("corp", CORP_TX, LOGIN)
@@ -286,21 +361,35 @@ def test_a_sealed_transaction_opens_with_the_same_secret_only():
         assert secret not in sealed
     opened = TransactionSeal(SECRET, 600, clock).open(sealed)  # another replica, same secret
     assert (opened.provider, opened.next_url, opened.transaction, opened.state) == (
-        "corp", LOGIN, CORP_TX, CORP_TX["state"])
+        "corp",
+        LOGIN,
+        CORP_TX,
+        CORP_TX["state"],
+    )
     assert opened.expires_at - opened.issued_at == 600
     assert seal.seal("corp", CORP_TX, LOGIN) != sealed  # a fresh nonce every time
     with pytest.raises(UnreadableTransaction, match="bad_state"):
         TransactionSeal(SECRET.replace("0", "1"), 600, clock).open(sealed)
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda s: s[:-1], lambda s: s[:40], lambda s: s + "A", lambda s: s[1:],
-    lambda s: s[:20] + ("A" if s[20] != "A" else "B") + s[21:],
-    lambda s: s[:-5] + ("A" if s[-5] != "A" else "B") + s[-4:],
-    lambda s: s.replace(s[5], "+"), lambda s: "", lambda s: "A" * 80, lambda s: s * 8,
-])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda s: s[:-1],
+        lambda s: s[:40],
+        lambda s: s + "A",
+        lambda s: s[1:],
+        lambda s: s[:20] + ("A" if s[20] != "A" else "B") + s[21:],
+        lambda s: s[:-5] + ("A" if s[-5] != "A" else "B") + s[-4:],
+        lambda s: s.replace(s[5], "+"),
+        lambda s: "",
+        lambda s: "A" * 80,
+        lambda s: s * 8,
+    ],
+)
 def test_a_tampered_or_truncated_transaction_never_opens(tamper):
     from gateway.sso.transactions import TransactionSeal, UnreadableTransaction
+
     seal = TransactionSeal(SECRET, 600, _Clock())
     sealed = seal.seal("corp", CORP_TX, LOGIN)
     assert tamper(sealed) != sealed
@@ -310,6 +399,7 @@ def test_a_tampered_or_truncated_transaction_never_opens(tamper):
 
 def test_a_transaction_expires_after_its_lifetime():
     from gateway.sso.transactions import TransactionSeal, UnreadableTransaction
+
     clock = _Clock()
     seal = TransactionSeal(SECRET, 600, clock)
     sealed = seal.seal("corp", CORP_TX, LOGIN)
@@ -324,6 +414,7 @@ def test_a_transaction_expires_after_its_lifetime():
 
 def test_starting_a_login_stores_nothing():
     from gateway.storage.state import MemoryStore
+
     store = MemoryStore()
     sso = _sso_service(store)
     for _ in range(500):
@@ -340,15 +431,13 @@ def test_a_callback_needs_its_own_browsers_fresh_unused_transaction():
     mine, other = sso.begin("corp", None), sso.begin("corp", None)
     params = {"state": mine.state, "code": "c"}
     _refused("bad_state", 400, sso.complete, "corp", {"code": "c"}, mine.sealed)
-    _refused("unknown_state", 400, sso.complete, "corp", params, None)          # no cookie
-    _refused("foreign_state", 400, sso.complete, "corp", params, other.sealed)   # another one's
-    _refused("bad_state", 400, sso.complete, "corp", params, mine.sealed[:-2])   # tampered
+    _refused("unknown_state", 400, sso.complete, "corp", params, None)  # no cookie
+    _refused("foreign_state", 400, sso.complete, "corp", params, other.sealed)  # another one's
+    _refused("bad_state", 400, sso.complete, "corp", params, mine.sealed[:-2])  # tampered
     wrong_key = _sso_service(secret=SECRET[::-1], clock=clock).begin("corp", None)
-    _refused("bad_state", 400, sso.complete, "corp", {**params, "state": wrong_key.state},
-             wrong_key.sealed)
+    _refused("bad_state", 400, sso.complete, "corp", {**params, "state": wrong_key.state}, wrong_key.sealed)
     kc = sso.begin("kc", None)
-    error = _refused("foreign_state", 400, sso.complete, "corp", {"state": kc.state, "code": "c"},
-                     kc.sealed)
+    error = _refused("foreign_state", 400, sso.complete, "corp", {"state": kc.state, "code": "c"}, kc.sealed)
     assert "expired or was already used" in error.message
     assert sso.finished == []  # none of those reached the IdP
 
@@ -358,25 +447,26 @@ def test_a_callback_needs_its_own_browsers_fresh_unused_transaction():
     assert len(sso.finished) == 1  # a replay never reaches the IdP
 
     clock.now += 600
-    _refused("expired_state", 400, sso.complete, "corp", {"state": other.state, "code": "c"},
-             other.sealed)
+    _refused("expired_state", 400, sso.complete, "corp", {"state": other.state, "code": "c"}, other.sealed)
 
 
 def test_the_single_use_marker_outlasts_the_transaction_by_the_clock_margin():
     from gateway.storage.state import MemoryStore
+
     clock = _Clock()
     store = MemoryStore(clock=clock)
     sso = _sso_service(store, clock)
     started = sso.begin("corp", None)
     clock.now += 590
     _refused("code_rejected", 401, sso.complete, "corp", {"state": started.state}, started.sealed)
-    (key, (value, expiry)), = store._data.items()
+    ((key, (value, expiry)),) = store._data.items()
     assert key.startswith("sso:used:") and started.state not in key
     assert expiry == pytest.approx(clock.now + 10 + MARKER_CLOCK_MARGIN_SECONDS)
 
 
 def test_a_store_outage_at_the_callback_fails_closed():
     from gateway.storage.state import StoreUnavailable
+
     sso = _sso_service(_DownStore())
     started = sso.begin("corp", None)  # needs no store
     with pytest.raises(StoreUnavailable):
@@ -386,6 +476,7 @@ def test_a_store_outage_at_the_callback_fails_closed():
 
 def test_the_oldest_transaction_cookies_are_expired_first():
     from gateway.sso.service import MAX_TRANSACTION_COOKIES, transaction_tag
+
     clock = _Clock()
     sso = _sso_service(clock=clock)
     cookies = {}
@@ -394,8 +485,8 @@ def test_the_oldest_transaction_cookies_are_expired_first():
         cookies[f"gw_sso_{transaction_tag(started.state)}"] = started.sealed
         clock.now += 1
     names = list(cookies)
-    assert sso.stale_transactions(dict(list(cookies.items())[:MAX_TRANSACTION_COOKIES - 1])) == []
-    assert sso.stale_transactions(cookies) == names[:3]   # keep 4 + the one being added
+    assert sso.stale_transactions(dict(list(cookies.items())[: MAX_TRANSACTION_COOKIES - 1])) == []
+    assert sso.stale_transactions(cookies) == names[:3]  # keep 4 + the one being added
     shuffled = {name: cookies[name] for name in reversed(names)}
     shuffled["gw_sso_0123456789abcdef"] = "garbage" * 10
     assert sso.stale_transactions(shuffled) == ["gw_sso_0123456789abcdef"] + names[:3]
@@ -407,17 +498,25 @@ def test_transaction_cookies_over_https_are_host_prefixed_and_secure(tmp_path):
     SameSite=Lax, for the transaction's lifetime; only such names count as transactions."""
     from gateway.app import create_app
     from gateway.config.file import load_config
-    from gateway.services import build_services
     from gateway.config.settings import load_settings
+    from gateway.http.pages.browser import (
+        expire_transaction_cookie,
+        set_transaction_cookie,
+        transaction_cookie_name,
+        transaction_cookies,
+    )
+    from gateway.services import build_services
     from gateway.sso.service import transaction_tag
-    from gateway.http.pages.browser import (expire_transaction_cookie, set_transaction_cookie,
-                                     transaction_cookie_name, transaction_cookies)
 
     config_file = tmp_path / "gateway.yaml"
     config_file.write_text("sso:\n  registry_login_url: https://auth.example.com/login\n")
-    env = {"GATEWAY_INSTANCE_DIR": str(tmp_path), "GATEWAY_CONFIG": str(config_file),
-           "GATEWAY_PUBLIC_URL": "https://auth.example.com", "GATEWAY_DOTENV": "/nonexistent",
-           "GATEWAY_KEY_ENCRYPTION_KEY": SECRET}
+    env = {
+        "GATEWAY_INSTANCE_DIR": str(tmp_path),
+        "GATEWAY_CONFIG": str(config_file),
+        "GATEWAY_PUBLIC_URL": "https://auth.example.com",
+        "GATEWAY_DOTENV": "/nonexistent",
+        "GATEWAY_KEY_ENCRYPTION_KEY": SECRET,
+    }
     settings = load_settings(env, read_dotenv=False)
     services = build_services(settings, load_config(settings.config_path, env))
     state = "S" * 43
@@ -443,13 +542,14 @@ def test_transaction_cookies_over_https_are_host_prefixed_and_secure(tmp_path):
 
 # ---- the ID token kept with a session, for id_token_hint at the IdP's logout ------------------
 
+
 def test_the_sign_out_sends_the_kept_id_token_only_when_it_opens(caplog):
     import logging
     from dataclasses import replace
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    from gateway.sso.sessions import SessionRecord
     from gateway.sso.service import MAX_ID_TOKEN_HINT_CHARS
+    from gateway.sso.sessions import SessionRecord
     from providers.base import Identity
 
     service, other_secret = _sso_service(), _sso_service(secret=SECRET.replace("0", "1"))
@@ -459,9 +559,10 @@ def test_the_sign_out_sends_the_kept_id_token_only_when_it_opens(caplog):
     id_token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln"
     sealed = service._sealed_id_token(id_token)
     assert id_token not in sealed and "eyJ" not in sealed
-    now = datetime.now(timezone.utc)
-    record = SessionRecord("sid", "alice", "corp", Identity("corp", "corp:1", "alice"), now, now,
-                           sealed_id_token=sealed)
+    now = datetime.now(UTC)
+    record = SessionRecord(
+        "sid", "alice", "corp", Identity("corp", "corp:1", "alice"), now, now, sealed_id_token=sealed
+    )
 
     assert service.idp_logout_url(record) == "https://idp/x"
     assert hints[-1] == ("https://auth.example.com/sso/signed-out", id_token)

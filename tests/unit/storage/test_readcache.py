@@ -31,9 +31,9 @@ def test_a_commit_by_another_connection_empties_the_cache(tmp_path):
 
     assert cache.get("a", load) == "one"
     assert cache.get("a", load) == "one"
-    assert reads == ["one"]                       # second read served from memory
+    assert reads == ["one"]  # second read served from memory
     writer.execute("update t set v='two' where k='a'")
-    assert cache.get("a", load) == "two"          # the commit was seen at once
+    assert cache.get("a", load) == "two"  # the commit was seen at once
     assert reads == ["one", "two"]
 
 
@@ -52,7 +52,7 @@ def test_a_value_read_before_a_commit_is_not_stored_after_it(tmp_path):
     worker.start()
     read_started.wait(5)
     writer.execute("update t set v='new' where k='a'")
-    assert cache.get("other", lambda: "y") == "y"   # this thread notices the commit, empties
+    assert cache.get("other", lambda: "y") == "y"  # this thread notices the commit, empties
     may_finish.set()
     worker.join(5)
     assert cache.get("a", lambda: "fresh") == "fresh"

@@ -26,13 +26,24 @@ def test_round_trip_across_instances_with_a_fresh_nonce_each_time():
     assert SECRET not in repr(sealer())
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda s: s[:-1], lambda s: s[:-2], lambda s: s + "A", lambda s: s[1:], lambda s: s[:20],
-    lambda s: s[:5] + ("A" if s[5] != "A" else "B") + s[6:],
-    lambda s: s[:-3] + ("A" if s[-3] != "A" else "B") + s[-2:],
-    lambda s: s.replace(s[7], "+"), lambda s: s + "=", lambda s: "", lambda s: "A" * 40,
-    lambda s: None, lambda s: s.encode(),
-])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda s: s[:-1],
+        lambda s: s[:-2],
+        lambda s: s + "A",
+        lambda s: s[1:],
+        lambda s: s[:20],
+        lambda s: s[:5] + ("A" if s[5] != "A" else "B") + s[6:],
+        lambda s: s[:-3] + ("A" if s[-3] != "A" else "B") + s[-2:],
+        lambda s: s.replace(s[7], "+"),
+        lambda s: s + "=",
+        lambda s: "",
+        lambda s: "A" * 40,
+        lambda s: None,
+        lambda s: s.encode(),
+    ],
+)
 def test_a_tampered_value_does_not_open(tamper):
     sealed = sealer().seal(PLAINTEXT)
     with pytest.raises(BrokenSeal) as broken:

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -22,8 +22,16 @@ from sqlalchemy import event, select
 
 from gateway.storage.db import Database
 from gateway.storage.models import SigningKey
-from gateway.tokens import (InvalidToken, KeyCipher, KeyDecryptionError, KeyRing,
-                            NoSigningKeyError, TokenService, generate_secret, jwk_thumbprint)
+from gateway.tokens import (
+    InvalidToken,
+    KeyCipher,
+    KeyDecryptionError,
+    KeyRing,
+    NoSigningKeyError,
+    TokenService,
+    generate_secret,
+    jwk_thumbprint,
+)
 
 ISS = "https://auth.example.com"
 AUD = "dronedb-registry"
@@ -35,7 +43,7 @@ class Clock:
     """A settable wall clock."""
 
     def __init__(self, now: datetime | None = None):
-        self.now = now or datetime.now(timezone.utc).replace(microsecond=0)
+        self.now = now or datetime.now(UTC).replace(microsecond=0)
 
     def __call__(self) -> datetime:
         return self.now
@@ -74,8 +82,16 @@ class Env:
 
     def claims(self, **overrides):
         now = self.ts()
-        claims = {"iss": ISS, "aud": AUD, "sub": "alice", "sid": "session-1", "jti": "j1",
-                  "iat": now, "nbf": now, "exp": now + 300}
+        claims = {
+            "iss": ISS,
+            "aud": AUD,
+            "sub": "alice",
+            "sid": "session-1",
+            "jti": "j1",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 300,
+        }
         claims.update(overrides)
         return {k: v for k, v in claims.items() if v is not DROP}
 
@@ -83,8 +99,7 @@ class Env:
         """A token signed by this ring's key (or ``key``), with header/claim overrides."""
         kid, alg, private = self.ring.signing_key()
         headers = {"kid": kid, "typ": "xauth+jwt", **(header or {})}
-        return jwt.encode(self.claims(**claims), key or private, algorithm=algorithm or alg,
-                          headers=headers)
+        return jwt.encode(self.claims(**claims), key or private, algorithm=algorithm or alg, headers=headers)
 
 
 DROP = object()
@@ -135,15 +150,20 @@ def test_token_never_outlives_the_session(env):
     verified = env.service.verify(env.service.mint("alice", "s", expires_at=session_end))
     assert verified.expires_at == env.clock() + timedelta(seconds=90)
     far = env.clock() + timedelta(days=1)
-    assert env.service.verify(env.service.mint("alice", "s", expires_at=far)).expires_at \
-        == env.clock() + timedelta(minutes=5)
+    assert env.service.verify(
+        env.service.mint("alice", "s", expires_at=far)
+    ).expires_at == env.clock() + timedelta(minutes=5)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"username": ""}, {"session_id": ""},
-    {"expires_at": datetime(2000, 1, 1, tzinfo=timezone.utc)},
-    {"expires_at": datetime(2999, 1, 1)},  # naive
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"username": ""},
+        {"session_id": ""},
+        {"expires_at": datetime(2000, 1, 1, tzinfo=UTC)},
+        {"expires_at": datetime(2999, 1, 1)},  # naive
+    ],
+)
 def test_mint_rejects_bad_arguments(env, kwargs):
     args = {"username": "alice", "session_id": "s", **kwargs}
     with pytest.raises(ValueError):
@@ -163,16 +183,24 @@ def test_every_algorithm_round_trips(tmp_path, algorithm, kty):
         assert e.ring.signing_key()[2].key_size == 3072
     # The published JWK really is the verification key.
     public = jwt.PyJWK(jwk).key
-    assert jwt.decode(e.service.mint("bob", "s"), public, algorithms=[algorithm],
-                      audience=AUD)["sub"] == "bob"
+    assert (
+        jwt.decode(e.service.mint("bob", "s"), public, algorithms=[algorithm], audience=AUD)["sub"] == "bob"
+    )
 
 
 def test_rfc7638_thumbprint_example():
-    jwk = {"kty": "RSA", "e": "AQAB", "alg": "RS256", "kid": "2011-04-29", "n": (
-        "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECP"
-        "ebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2Qvzq"
-        "Y368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0"
-        "fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")}
+    jwk = {
+        "kty": "RSA",
+        "e": "AQAB",
+        "alg": "RS256",
+        "kid": "2011-04-29",
+        "n": (
+            "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECP"
+            "ebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2Qvzq"
+            "Y368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0"
+            "fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
+        ),
+    }
     assert jwk_thumbprint(jwk) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 
 
@@ -197,8 +225,9 @@ def test_unsupported_algorithm_is_rejected(env):
 def _hs256_with_public_key(e: Env) -> str:
     """The classic confusion attack: HMAC keyed with the published public key."""
     _, _, private = e.ring.signing_key()
-    secret = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    secret = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     header = {"alg": "HS256", "kid": e.kid, "typ": "xauth+jwt"}
     signing_input = f"{b64(json.dumps(header))}.{b64(json.dumps(e.claims()))}"
     return f"{signing_input}.{b64(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())}"
@@ -218,8 +247,7 @@ def _tampered_payload(e: Env) -> str:
 
 def _bytes_payload(e: Env, payload: bytes) -> str:
     _, alg, private = e.ring.signing_key()
-    return jwt.api_jws.encode(payload, private, algorithm=alg,
-                              headers={"kid": e.kid, "typ": "xauth+jwt"})
+    return jwt.api_jws.encode(payload, private, algorithm=alg, headers={"kid": e.kid, "typ": "xauth+jwt"})
 
 
 def _duplicate_kid(e: Env) -> str:
@@ -242,24 +270,26 @@ CASES = {
     "payload is a list": (lambda e: _bytes_payload(e, b"[1, 2]"), "malformed"),
     "header with a duplicate kid": (_duplicate_kid, "malformed"),
     "header nested deeper than 64": (
-        lambda e: raw({"alg": "ES256", "kid": e.kid, "typ": "xauth+jwt",
-                       "x": json.loads("[" * 70 + "]" * 70)}, e.claims()), "malformed"),
-    "kid not a string": (lambda e: raw({"alg": "ES256", "kid": 7, "typ": "xauth+jwt"}, {}),
-                         "malformed"),
+        lambda e: raw(
+            {"alg": "ES256", "kid": e.kid, "typ": "xauth+jwt", "x": json.loads("[" * 70 + "]" * 70)},
+            e.claims(),
+        ),
+        "malformed",
+    ),
+    "kid not a string": (lambda e: raw({"alg": "ES256", "kid": 7, "typ": "xauth+jwt"}, {}), "malformed"),
     "typ missing": (lambda e: e.forge(header={"typ": None}), "bad_typ"),
     "typ JWT": (lambda e: e.forge(header={"typ": "JWT"}), "bad_typ"),
     "typ other case": (lambda e: e.forge(header={"typ": "XAUTH+JWT"}), "bad_typ"),
-    "kid missing": (lambda e: raw({"alg": "ES256", "typ": "xauth+jwt"}, e.claims()),
-                    "unknown_kid"),
+    "kid missing": (lambda e: raw({"alg": "ES256", "typ": "xauth+jwt"}, e.claims()), "unknown_kid"),
     "kid unknown": (lambda e: e.forge(header={"kid": "no-such-kid"}), "unknown_kid"),
-    "alg none": (lambda e: raw({"alg": "none", "kid": e.kid, "typ": "xauth+jwt"}, e.claims()),
-                 "alg_mismatch"),
-    "alg missing": (lambda e: raw({"kid": e.kid, "typ": "xauth+jwt"}, e.claims()),
-                    "alg_mismatch"),
+    "alg none": (
+        lambda e: raw({"alg": "none", "kid": e.kid, "typ": "xauth+jwt"}, e.claims()),
+        "alg_mismatch",
+    ),
+    "alg missing": (lambda e: raw({"kid": e.kid, "typ": "xauth+jwt"}, e.claims()), "alg_mismatch"),
     "HS256 keyed with public key": (_hs256_with_public_key, "alg_mismatch"),
     "HMAC bytes under ES256 header": (_hmac_signature_under_es256_header, "bad_signature"),
-    "other key, same kid": (
-        lambda e: e.forge(key=ec.generate_private_key(ec.SECP256R1())), "bad_signature"),
+    "other key, same kid": (lambda e: e.forge(key=ec.generate_private_key(ec.SECP256R1())), "bad_signature"),
     "tampered payload": (_tampered_payload, "bad_signature"),
     "signature stripped": (lambda e: e.forge().rsplit(".", 1)[0] + ".", "bad_signature"),
     "expired beyond leeway": (lambda e: e.forge(exp=e.ts(-31)), "expired"),
@@ -278,8 +308,10 @@ CASES = {
     "exp infinite": (lambda e: e.forge(exp=float("inf")), "malformed"),
     "exp astronomically large": (lambda e: e.forge(exp=10**400), "malformed"),
     "exp beyond datetime": (lambda e: e.forge(exp=10**15), "malformed"),
-    **{f"{claim} missing": (lambda e, c=claim: e.forge(**{c: DROP}), "missing_claim")
-       for claim in ("exp", "iat", "nbf", "iss", "aud", "sub", "sid", "jti")},
+    **{
+        f"{claim} missing": (lambda e, c=claim: e.forge(**{c: DROP}), "missing_claim")
+        for claim in ("exp", "iat", "nbf", "iss", "aud", "sub", "sid", "jti")
+    },
 }
 
 
@@ -291,9 +323,15 @@ def test_verify_rejects(env, name):
     assert raised.value.reason == reason
 
 
-@pytest.mark.parametrize("claims", [
-    {"exp": -29}, {"nbf": 29}, {"iat": 29}, {"exp": 1},
-])
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": -29},
+        {"nbf": 29},
+        {"iat": 29},
+        {"exp": 1},
+    ],
+)
 def test_leeway_tolerates_small_clock_skew(env, claims):
     token = env.forge(**{k: env.ts(v) for k, v in claims.items()})
     assert env.service.verify(token).username == "alice"
@@ -305,8 +343,7 @@ def test_token_just_under_the_size_limit_verifies(env):
     env.service.verify(token)
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text())
 def test_random_text_only_ever_raises_invalid_token(env, text):
     with pytest.raises(InvalidToken):
@@ -314,25 +351,34 @@ def test_random_text_only_ever_raises_invalid_token(env, text):
 
 
 _header_values = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=12),
     st.sampled_from(["ES256", "EdDSA", "RS256", "HS256", "none", "xauth+jwt", "JWT"]),
-    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(),
-                                                         max_size=2))
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
 _json = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20)),
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.text(max_size=5), inner, max_size=4)),
-    max_leaves=12)
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(header=st.dictionaries(st.sampled_from(["alg", "kid", "typ", "crit", "jku", "b64"]),
-                              _header_values, max_size=5),
-       use_real_kid=st.booleans(), payload=st.one_of(st.binary(max_size=64), _json),
-       signature=st.binary(max_size=600))
-def test_structured_junk_only_ever_raises_invalid_token(env, header, use_real_kid, payload,
-                                                        signature):
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    header=st.dictionaries(
+        st.sampled_from(["alg", "kid", "typ", "crit", "jku", "b64"]), _header_values, max_size=5
+    ),
+    use_real_kid=st.booleans(),
+    payload=st.one_of(st.binary(max_size=64), _json),
+    signature=st.binary(max_size=600),
+)
+def test_structured_junk_only_ever_raises_invalid_token(env, header, use_real_kid, payload, signature):
     if use_real_kid:
         header = {**header, "kid": env.kid, "typ": "xauth+jwt"}
     with pytest.raises(InvalidToken):
@@ -528,15 +574,16 @@ def test_list_keys_reports_metadata(env):
     assert key["created_at"].tzinfo is not None
     assert key["retired_at"] is None and key["expires_at"] is None
     with env.db.session() as session:
-        assert session.scalar(select(SigningKey.algorithm).where(SigningKey.kid == env.kid)) \
-            == "ES256"
+        assert session.scalar(select(SigningKey.algorithm).where(SigningKey.kid == env.kid)) == "ES256"
 
 
 def test_deeply_nested_header_is_malformed_not_a_crash(tmp_path):
     """A header of 5000 nested arrays must not raise RecursionError (a 500) but InvalidToken."""
     import base64
+
     from gateway.tokens import InvalidToken
     from gateway.tokens.service import _unverified_header
+
     nested = base64.urlsafe_b64encode(b"[" * 5000).rstrip(b"=").decode()
     for token in (f"{nested}.e30.sig", f"{'A' * 2000}.e30.sig"):
         try:

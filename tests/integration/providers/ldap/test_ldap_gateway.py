@@ -12,9 +12,9 @@ import time
 
 import pytest
 
+from tests.integration.cli.test_cli import fails, make_env, run
 from tests.support import ldapdata as data
 from tests.support.harness import start_gateway
-from tests.integration.cli.test_cli import fails, make_env, run
 from tests.support.ldapserver import BlackholeServer, SlapdServer
 
 pytestmark = pytest.mark.integration
@@ -66,24 +66,33 @@ mapping:
 
 @pytest.fixture(scope="module")
 def gateway(slapd, tmp_path_factory):
-    started = start_gateway(tmp_path_factory.mktemp("ldap-gateway"), ldap_config([slapd.url], free_failures="1000"),
-                            users=[])
+    started = start_gateway(
+        tmp_path_factory.mktemp("ldap-gateway"), ldap_config([slapd.url], free_failures="1000"), users=[]
+    )
     yield started
     started.stop()
 
 
 def login(gateway, username, password):
-    return gateway.authenticate({"username": username, "password": password},
-                                headers={"Accept": "application/json"})
+    return gateway.authenticate(
+        {"username": username, "password": password}, headers={"Accept": "application/json"}
+    )
 
 
-@pytest.mark.parametrize("username, roles, quota", [
-    ("alice", ["pilot", "operator"], data.ALICE_QUOTA_MB),   # nested staff + posix ops; attribute quota wins
-    ("bob", ["pilot"], 10240),                                  # nested staff
-    ("carol", ["admin"], None),                                 # matched by DN; unlimited = no key
-    ("dave", ["operator"], None),                               # posixGroup only
-    ("frank", [], None),                                        # in no group
-])
+@pytest.mark.parametrize(
+    "username, roles, quota",
+    [
+        (
+            "alice",
+            ["pilot", "operator"],
+            data.ALICE_QUOTA_MB,
+        ),  # nested staff + posix ops; attribute quota wins
+        ("bob", ["pilot"], 10240),  # nested staff
+        ("carol", ["admin"], None),  # matched by DN; unlimited = no key
+        ("dave", ["operator"], None),  # posixGroup only
+        ("frank", [], None),  # in no group
+    ],
+)
 def test_directory_groups_become_roles_and_integer_quotas(gateway, username, roles, quota):
     response = login(gateway, username, data.password_for(username))
     assert response.status_code == 200, response.text
@@ -105,12 +114,24 @@ def test_exposed_directory_attributes(gateway):
 
 @pytest.mark.parametrize("typed", ["MixedCase", "Alice", "ALICE"])
 def test_only_the_canonical_spelling_logs_in(gateway, typed):
-    assert login(gateway, typed, data.password_for(typed if typed == "MixedCase" else "alice")).status_code == 401
+    assert (
+        login(gateway, typed, data.password_for(typed if typed == "MixedCase" else "alice")).status_code
+        == 401
+    )
     assert login(gateway, "mixedcase", data.password_for("MixedCase")).json()["username"] == "mixedcase"
 
 
-INJECTIONS = ["*", "a*", "*)(uid=*", "x)(objectClass=*", "a,ou=admins", "nul\x00byte", "#lead",
-              "alice)(|(uid=*", "alice*"]
+INJECTIONS = [
+    "*",
+    "a*",
+    "*)(uid=*",
+    "x)(objectClass=*",
+    "a,ou=admins",
+    "nul\x00byte",
+    "#lead",
+    "alice)(|(uid=*",
+    "alice*",
+]
 
 
 @pytest.mark.parametrize("typed", INJECTIONS)
@@ -142,6 +163,7 @@ def test_logs_hold_no_directory_passwords(gateway):
 
 # ---- outages -----------------------------------------------------------------------------
 
+
 def test_a_blackholed_directory_is_a_503_within_the_budget(tmp_path):
     with BlackholeServer.start() as blackhole:
         gateway = start_gateway(tmp_path, ldap_config([blackhole.url]), users=[])
@@ -151,7 +173,7 @@ def test_a_blackholed_directory_is_a_503_within_the_budget(tmp_path):
             elapsed = time.monotonic() - started
             assert response.status_code == 503, response.text
             assert set(response.json()) == {"error"} and "Traceback" not in response.text
-            assert elapsed < 2 + 1 + 1.0, elapsed   # login timeout + one operation + slack
+            assert elapsed < 2 + 1 + 1.0, elapsed  # login timeout + one operation + slack
         finally:
             gateway.stop()
 
@@ -174,13 +196,16 @@ def test_an_outage_is_not_counted_as_failed_logins(tmp_path):
 
 # ---- the operator's tools ----------------------------------------------------------------
 
+
 @pytest.fixture
 def cli_env(slapd, tmp_path):
     return make_env(tmp_path, config=ldap_config([slapd.url]))
 
 
 def test_ldap_test_prints_every_step_and_the_answer(cli_env):
-    result = run(cli_env, "ldap", "test", "alice", "--password-stdin", stdin=data.password_for("alice") + "\n")
+    result = run(
+        cli_env, "ldap", "test", "alice", "--password-stdin", stdin=data.password_for("alice") + "\n"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "provider:  directory" in out
@@ -195,13 +220,16 @@ def test_ldap_test_prints_every_step_and_the_answer(cli_env):
     assert data.password_for("alice") not in out + result.stderr
 
 
-@pytest.mark.parametrize("username, password, expected", [
-    ("alice", "wrong-password-1", "wrong_credentials -> the Registry's login gets 401"),
-    ("nobody", "some-password-1", "no_such_user -> the Registry's login gets 401"),
-    ("locked", data.password_for("locked"), "disabled -> the Registry's login gets 403"),
-    ("Alice", "whatever-1", "is not canonical (canonical form: 'alice')"),
-    ("alice", "", "refused before any bind"),
-])
+@pytest.mark.parametrize(
+    "username, password, expected",
+    [
+        ("alice", "wrong-password-1", "wrong_credentials -> the Registry's login gets 401"),
+        ("nobody", "some-password-1", "no_such_user -> the Registry's login gets 401"),
+        ("locked", data.password_for("locked"), "disabled -> the Registry's login gets 403"),
+        ("Alice", "whatever-1", "is not canonical (canonical form: 'alice')"),
+        ("alice", "", "refused before any bind"),
+    ],
+)
 def test_ldap_test_explains_refusals(cli_env, username, password, expected):
     result = run(cli_env, "ldap", "test", username, "--password-stdin", stdin=password + "\n")
     assert result.returncode == 1 and expected in result.stdout, result.stdout + result.stderr
@@ -215,11 +243,13 @@ def test_ldap_test_with_the_directory_down_is_one_line(tmp_path):
 
 
 def test_check_config_names_the_ldap_key(tmp_path):
-    bad = ldap_config(["ldap://127.0.0.1:1"]).replace("strategies: [member_of, member_uid]",
-                                                      "strategies: [member_of, telepathy]")
+    bad = ldap_config(["ldap://127.0.0.1:1"]).replace(
+        "strategies: [member_of, member_uid]", "strategies: [member_of, telepathy]"
+    )
     line = fails(make_env(tmp_path, config=bad), "check-config")
-    assert line.endswith("providers[0].groups.strategies[1]: Must be one of: member_of, member, "
-                         "member_uid, in_chain.")
+    assert line.endswith(
+        "providers[0].groups.strategies[1]: Must be one of: member_of, member, member_uid, in_chain."
+    )
 
 
 def test_explain_and_mint_for_a_directory_user_before_their_first_login(slapd, tmp_path):
@@ -233,5 +263,7 @@ def test_explain_and_mint_for_a_directory_user_before_their_first_login(slapd, t
     assert answer["roles"] == ["pilot"] and answer["maxStorageMB"] == 10240
     minted = run(env, "tokens", "mint", "bob")
     assert minted.returncode == 0 and minted.stdout.count(".") == 2, minted.stdout + minted.stderr
-    assert fails(env, "users", "create", "zed", "--password-stdin", stdin="x\n") == \
-        "error: no local provider is configured"
+    assert (
+        fails(env, "users", "create", "zed", "--password-stdin", stdin="x\n")
+        == "error: no local provider is configured"
+    )

@@ -17,8 +17,8 @@ import pytest
 from gateway.login.usernames import UsernamePolicy
 from providers.base import Identity, ProviderUnavailable, Rejection
 from providers.ldap import GroupSettings, LdapProvider, LdapSettings, TlsSettings, UserSettings
-from tests.support import ldapdata as data
 from tests.integration.conftest import DEEP_GROUPS
+from tests.support import ldapdata as data
 from tests.support.ldapserver import BlackholeServer, SlapdServer
 
 pytestmark = pytest.mark.integration
@@ -30,15 +30,26 @@ USER_FILTER = "(&(objectClass=inetOrgPerson)(uid={username}))"
 def settings(server: SlapdServer | None, *, servers=None, user=None, groups=None, **changes) -> LdapSettings:
     base = LdapSettings(
         servers=tuple(servers or (server.url,)),
-        user=UserSettings(base=data.PEOPLE_DN, filter=USER_FILTER,
-                          attributes={"department": "departmentNumber"}, quota_attribute="registryQuotaMB"),
+        user=UserSettings(
+            base=data.PEOPLE_DN,
+            filter=USER_FILTER,
+            attributes={"department": "departmentNumber"},
+            quota_attribute="registryQuotaMB",
+        ),
         groups=GroupSettings(strategies=("member",), base=data.GROUPS_DN),
-        bind_dn=data.SERVICE_DN, bind_password=data.SERVICE_PASSWORD, account_state="openldap",
-        connect_timeout=1.0, operation_timeout=1, login_timeout=3.0)
+        bind_dn=data.SERVICE_DN,
+        bind_password=data.SERVICE_PASSWORD,
+        account_state="openldap",
+        connect_timeout=1.0,
+        operation_timeout=1,
+        login_timeout=3.0,
+    )
     return dataclasses.replace(
-        base, **changes,
+        base,
+        **changes,
         user=dataclasses.replace(base.user, **(user or {})),
-        groups=dataclasses.replace(base.groups, **(groups or {})))
+        groups=dataclasses.replace(base.groups, **(groups or {})),
+    )
 
 
 def provider(server: SlapdServer | None, **changes) -> LdapProvider:
@@ -58,6 +69,7 @@ def names(identity: Identity) -> set[str]:
 
 
 # ---- who the user is ---------------------------------------------------------------------
+
 
 def test_search_then_bind_gives_the_full_identity(slapd):
     identity = provider(slapd).check_password("alice", data.password_for("alice"))
@@ -95,34 +107,41 @@ def test_users_with_special_characters_in_their_dn(slapd, uid):
 
 # ---- groups ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("strategies, nested, user, expected", [
-    (("member_of",), True, "alice", {"developers", "engineering", "staff"}),
-    (("member",), True, "bob", {"developers", "auditors", "engineering", "staff"}),
-    (("member_uid",), True, "dave", {"ops"}),
-    (("member", "member_uid"), True, "alice", {"developers", "engineering", "staff", "ops"}),
-    (("member_of", "member", "member_uid"), True, "alice", {"developers", "engineering", "staff", "ops"}),
-    (("member",), False, "alice", {"developers"}),
-    (("member_of",), False, "alice", {"developers"}),
-    (("member_of",), True, "erin", {"cycle-a", "cycle-b"}),
-    (("member",), True, "erin", {"cycle-a", "cycle-b"}),
-    (("member",), True, "frank", set()),
-    (("member",), True, "jsmith", {data.SPECIAL_GROUP_CN}),
-])
+
+@pytest.mark.parametrize(
+    "strategies, nested, user, expected",
+    [
+        (("member_of",), True, "alice", {"developers", "engineering", "staff"}),
+        (("member",), True, "bob", {"developers", "auditors", "engineering", "staff"}),
+        (("member_uid",), True, "dave", {"ops"}),
+        (("member", "member_uid"), True, "alice", {"developers", "engineering", "staff", "ops"}),
+        (("member_of", "member", "member_uid"), True, "alice", {"developers", "engineering", "staff", "ops"}),
+        (("member",), False, "alice", {"developers"}),
+        (("member_of",), False, "alice", {"developers"}),
+        (("member_of",), True, "erin", {"cycle-a", "cycle-b"}),
+        (("member",), True, "erin", {"cycle-a", "cycle-b"}),
+        (("member",), True, "frank", set()),
+        (("member",), True, "jsmith", {data.SPECIAL_GROUP_CN}),
+    ],
+)
 def test_group_strategies_combine_and_nesting_ends_on_cycles(slapd, strategies, nested, user, expected):
     identity = provider(slapd, groups={"strategies": strategies, "nested": nested}).check_password(
-        user, data.password_for(user))
+        user, data.password_for(user)
+    )
     assert names(identity) == expected
 
 
 def test_the_trace_shows_each_group_and_its_nesting_path(slapd):
     trace = Trace()
     provider(slapd, groups={"strategies": ("member_of", "member_uid")}).check_password(
-        "alice", data.password_for("alice"), note=trace)
+        "alice", data.password_for("alice"), note=trace
+    )
     groups = trace.details("group")
     assert any(line.startswith("developers (") and "[member_of]" in line for line in groups)
     assert any(line.startswith("ops (") and "[member_uid]" in line for line in groups)
-    assert any(line.startswith("staff (") and f"nested, depth 2 via {data.ENGINEERING_DN}" in line
-               for line in groups)
+    assert any(
+        line.startswith("staff (") and f"nested, depth 2 via {data.ENGINEERING_DN}" in line for line in groups
+    )
 
 
 def test_hundreds_of_nested_groups_cost_a_search_per_level(slapd):
@@ -142,10 +161,12 @@ def test_hundreds_of_nested_groups_cost_a_search_per_level(slapd):
 
 # ---- what reaches the directory ----------------------------------------------------------
 
+
 def _unauthenticated_bind_is_accepted(server: SlapdServer, dn: str) -> bool:
     """The control: OpenLDAP's own client, a DN and an empty password."""
-    result = subprocess.run(["ldapwhoami", "-x", "-H", server.url, "-D", dn, "-w", ""],
-                            capture_output=True, text=True, timeout=10)
+    result = subprocess.run(
+        ["ldapwhoami", "-x", "-H", server.url, "-D", dn, "-w", ""], capture_output=True, text=True, timeout=10
+    )
     return result.returncode == 0
 
 
@@ -163,8 +184,18 @@ def test_empty_passwords_never_reach_the_directory(slapd, password):
     assert after.count(f'BIND dn="{data.ALICE_DN}" method=128') == 1  # only the real-password bind
 
 
-INJECTION_USERNAMES = ["*", "a*", "*)(uid=*", "x)(objectClass=*", "a,ou=admins", "nul\x00byte", "#lead",
-                       "alice)(|(uid=*", "\\2a", "admin*)((|userPassword=*)"]
+INJECTION_USERNAMES = [
+    "*",
+    "a*",
+    "*)(uid=*",
+    "x)(objectClass=*",
+    "a,ou=admins",
+    "nul\x00byte",
+    "#lead",
+    "alice)(|(uid=*",
+    "\\2a",
+    "admin*)((|userPassword=*)",
+]
 
 
 @pytest.mark.parametrize("typed", INJECTION_USERNAMES)
@@ -173,23 +204,32 @@ def test_injection_like_usernames_find_nobody_and_are_escaped_once(slapd, typed)
     assert provider(slapd).check_password(typed, "some-password-1", note=trace) is Rejection.NO_SUCH_USER
     sent = trace.details("search")[0]
     value = sent.split("(uid=", 1)[1].rsplit("))", 1)[0]
-    assert not set("*()\x00") & set(value.replace("\\2a", "").replace("\\28", "").replace("\\29", "")
-                                     .replace("\\00", "").replace("\\5c", ""))
+    assert not set("*()\x00") & set(
+        value.replace("\\2a", "")
+        .replace("\\28", "")
+        .replace("\\29", "")
+        .replace("\\00", "")
+        .replace("\\5c", "")
+    )
 
 
-@pytest.mark.parametrize("password", ["*", "a*", "*)(uid=*", "x)(objectClass=*", "a,ou=admins",
-                                      "nul\x00byte", "#lead"])
+@pytest.mark.parametrize(
+    "password", ["*", "a*", "*)(uid=*", "x)(objectClass=*", "a,ou=admins", "nul\x00byte", "#lead"]
+)
 def test_injection_like_passwords_are_just_wrong(slapd, password):
     assert provider(slapd).check_password("alice", password) is Rejection.WRONG_CREDENTIALS
 
 
-@pytest.mark.parametrize("typed, bind_dn", [
-    ("a,ou=admins", r"uid=a\,ou\=admins"),
-    ("#lead", r"uid=\#lead"),
-    ("*", "uid=*"),
-    ("alice,ou=people", r"uid=alice\,ou\=people"),
-    ('q"+<>;', r'uid=q\"\+\<\>\;'),
-])
+@pytest.mark.parametrize(
+    "typed, bind_dn",
+    [
+        ("a,ou=admins", r"uid=a\,ou\=admins"),
+        ("#lead", r"uid=\#lead"),
+        ("*", "uid=*"),
+        ("alice,ou=people", r"uid=alice\,ou\=people"),
+        ('q"+<>;', r"uid=q\"\+\<\>\;"),
+    ],
+)
 def test_direct_bind_escapes_the_dn_template(slapd, typed, bind_dn):
     direct = provider(slapd, user={"dn_template": f"uid={{username}},{data.PEOPLE_DN}"})
     trace = Trace()
@@ -214,7 +254,10 @@ def test_anonymous_search_then_bind(slapd):
 def test_more_than_one_matching_entry_is_refused(slapd):
     ambiguous = provider(slapd, user={"filter": "(|(uid={username})(uid=bob))"})
     trace = Trace()
-    assert ambiguous.check_password("alice", data.password_for("alice"), note=trace) is Rejection.WRONG_CREDENTIALS
+    assert (
+        ambiguous.check_password("alice", data.password_for("alice"), note=trace)
+        is Rejection.WRONG_CREDENTIALS
+    )
     assert "more than one entry matches" in trace.details("search")[-1] and not trace.details("bind")
 
 
@@ -257,7 +300,7 @@ def test_unknown_users_cost_a_bind_like_wrong_passwords(slapd):
     directory.check_password(marker, "some-password-1")
     slapd.wait_for_log("gateway-no-such-user")
     after = slapd.log_text().split(marker, 1)[1]
-    assert "BIND dn=\"cn=gateway-no-such-user-" in after
+    assert 'BIND dn="cn=gateway-no-such-user-' in after
 
 
 def test_wrong_service_password_is_unavailable_not_wrong(slapd):
@@ -267,6 +310,7 @@ def test_wrong_service_password_is_unavailable_not_wrong(slapd):
 
 
 # ---- TLS ---------------------------------------------------------------------------------
+
 
 def _tls(server, **changes):
     return TlsSettings(ca_file=server.pki.ca_file, **changes)
@@ -295,7 +339,9 @@ def test_host_names_are_verified_unless_turned_off(slapd):
     # 127.1 reaches 127.0.0.1 but is not a name on the certificate (IP 127.0.0.1, localhost).
     other_name = f"ldaps://127.1:{slapd.ldaps_port}"
     with pytest.raises(ProviderUnavailable):
-        provider(slapd, servers=[other_name], tls=_tls(slapd)).check_password("alice", data.password_for("alice"))
+        provider(slapd, servers=[other_name], tls=_tls(slapd)).check_password(
+            "alice", data.password_for("alice")
+        )
     lax = provider(slapd, servers=[other_name], tls=_tls(slapd, verify_hostname=False))
     assert isinstance(lax.check_password("alice", data.password_for("alice")), Identity)
     by_name = provider(slapd, servers=[f"ldaps://localhost:{slapd.ldaps_port}"], tls=_tls(slapd))
@@ -309,14 +355,18 @@ def test_client_certificates(tmp_path):
         with pytest.raises(ProviderUnavailable):
             without.check_password("alice", data.password_for("alice"))
         pki = server.pki
-        with_cert = provider(server, servers=[server.ldaps_url], tls=_tls(
-            server, client_cert_file=pki.client_cert_file, client_key_file=pki.client_key_file))
+        with_cert = provider(
+            server,
+            servers=[server.ldaps_url],
+            tls=_tls(server, client_cert_file=pki.client_cert_file, client_key_file=pki.client_key_file),
+        )
         assert isinstance(with_cert.check_password("alice", data.password_for("alice")), Identity)
     finally:
         server.stop()
 
 
 # ---- failover and time budget ------------------------------------------------------------
+
 
 @pytest.fixture
 def two_servers(tmp_path):
@@ -391,17 +441,25 @@ def test_a_blackholed_server_is_skipped_after_one_timeout(slapd):
 
 # ---- Active Directory shapes on slapd ----------------------------------------------------
 
+
 def ad_shaped(server: SlapdServer, **changes) -> LdapProvider:
     """The active_directory preset on slapd data shaped like AD. slapd knows neither
     objectCategory nor the in-chain rule, so the filter and group strategy differ here;
     the real thing is tested against Samba AD (test_ldap_samba_ad.py)."""
     options = {
-        "servers": [server.url], "preset": "active_directory",
+        "servers": [server.url],
+        "preset": "active_directory",
         "bind": {"dn": data.AD_SERVICE_DN, "password": data.AD_SERVICE_PASSWORD},
-        "user": {"base": data.AD_USERS_DN, "filter": "(&(objectClass=adUser)(sAMAccountName={username}))",
-                 "id_attribute": "entryUUID"},
-        "groups": {"base": data.AD_GROUPS_DN, "strategies": ["member_of"],
-                   "member_filter": "(&(objectClass=groupOfNames)(member={dn}))"},
+        "user": {
+            "base": data.AD_USERS_DN,
+            "filter": "(&(objectClass=adUser)(sAMAccountName={username}))",
+            "id_attribute": "entryUUID",
+        },
+        "groups": {
+            "base": data.AD_GROUPS_DN,
+            "strategies": ["member_of"],
+            "member_filter": "(&(objectClass=groupOfNames)(member={dn}))",
+        },
         **changes,
     }
     from gateway.config.file import parse_config
@@ -426,10 +484,13 @@ def test_ad_shaped_users_groups_and_account_state(ad_shaped_slapd):
 
 # ---- review findings: identity, pools, circuit breaker, refusals -------------------------
 
+
 def test_direct_bind_returns_the_entry_that_was_bound_never_one_found_by_filter(slapd):
     """The user filter could match someone else (here: always bob); the identity must be
     the entry whose password was checked."""
-    direct = provider(slapd, user={"dn_template": f"uid={{username}},{data.PEOPLE_DN}", "filter": "(uid=bob)"})
+    direct = provider(
+        slapd, user={"dn_template": f"uid={{username}},{data.PEOPLE_DN}", "filter": "(uid=bob)"}
+    )
     identity = direct.check_password("alice", data.password_for("alice"))
     assert isinstance(identity, Identity) and identity.username == "alice"
     assert identity.email == "alice@example.test" and "auditors" not in names(identity)
@@ -438,8 +499,10 @@ def test_direct_bind_returns_the_entry_that_was_bound_never_one_found_by_filter(
 def test_a_multi_valued_username_attribute_uses_the_typed_value(slapd):
     dn = f"uid=jdoe,{data.PEOPLE_DN}"
     if "jdoe" not in slapd.log_text():
-        slapd.add_ldif(f"dn: {dn}\nobjectClass: inetOrgPerson\nuid: jdoe\nuid: john.doe\ncn: John Doe\n"
-                       f"sn: Doe\nuserPassword: {data.password_for('jdoe')}\n\n")
+        slapd.add_ldif(
+            f"dn: {dn}\nobjectClass: inetOrgPerson\nuid: jdoe\nuid: john.doe\ncn: John Doe\n"
+            f"sn: Doe\nuserPassword: {data.password_for('jdoe')}\n\n"
+        )
     directory = provider(slapd)
     for typed in ("jdoe", "john.doe"):
         identity = directory.check_password(typed, data.password_for("jdoe"))
@@ -454,8 +517,10 @@ def test_stale_pooled_connections_are_all_dropped_after_a_restart(two_servers):
     directory = provider(primary)
     users = ["alice", "bob", "carol", "dave", "erin", "frank"]
     with ThreadPoolExecutor(6) as pool:
-        assert all(isinstance(r, Identity) for r in pool.map(
-            lambda u: directory.check_password(u, data.password_for(u)), users * 3))
+        assert all(
+            isinstance(r, Identity)
+            for r in pool.map(lambda u: directory.check_password(u, data.password_for(u)), users * 3)
+        )
     primary.restart()
     for user in users:  # one after the other: each would meet a stale pooled connection
         assert isinstance(directory.check_password(user, data.password_for(user)), Identity), user
@@ -482,8 +547,15 @@ def test_a_dead_directory_fails_fast_until_it_is_due_for_a_retry(two_servers):
 def test_a_refusing_directory_is_unavailable_and_not_marked_dead(slapd):
     """A size limit the server enforces is an answer, not a dead server: 503 for this login,
     and the next login (another user) is served by the same server."""
-    limited = provider(slapd, groups={"strategies": ("member",), "member_filter": "(|(member={dn})(cn=*))",
-                                      "nested": False, "page_size": 10})
+    limited = provider(
+        slapd,
+        groups={
+            "strategies": ("member",),
+            "member_filter": "(|(member={dn})(cn=*))",
+            "nested": False,
+            "page_size": 10,
+        },
+    )
     limited.settings  # noqa: B018 - the filter matches every group; paging keeps it legal
     identity = limited.check_password("alice", data.password_for("alice"))
     assert isinstance(identity, Identity)
@@ -498,11 +570,15 @@ def test_a_bind_the_directory_refuses_for_everyone_is_a_503_not_a_wrong_password
     that is the directory's set-up, not the user's password."""
     server = SlapdServer.start(tmp_path, dataset=data.openldap_dataset())
     try:
-        subprocess.run(["ldapmodify", "-x", "-H", server.url, "-D", "cn=admin,cn=config",
-                        "-w", server.root_password],
-                       input="dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\n"
-                             "replace: olcSecurity\nolcSecurity: simple_bind=128\n",
-                       text=True, check=True, capture_output=True, timeout=10)
+        subprocess.run(
+            ["ldapmodify", "-x", "-H", server.url, "-D", "cn=admin,cn=config", "-w", server.root_password],
+            input="dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\n"
+            "replace: olcSecurity\nolcSecurity: simple_bind=128\n",
+            text=True,
+            check=True,
+            capture_output=True,
+            timeout=10,
+        )
         anonymous = provider(server, bind_dn=None, bind_password=None)
         with pytest.raises(ProviderUnavailable, match="result 13"):
             anonymous.check_password("alice", data.password_for("alice"))

@@ -22,12 +22,16 @@ pytestmark = pytest.mark.integration
 
 def active_directory(server, **changes) -> LdapProvider:
     options = {
-        "id": "corp", "type": "ldap", "preset": "active_directory",
-        "servers": [server.ldaps_url], "tls": {"ca_file": str(server.ca_file)},
+        "id": "corp",
+        "type": "ldap",
+        "preset": "active_directory",
+        "servers": [server.ldaps_url],
+        "tls": {"ca_file": str(server.ca_file)},
         "bind": {"dn": addc.SVC_UPN, "password": addc.SVC_PASSWORD},
         "user": {"base": addc.BASE_DN},
         "groups": {"base": addc.BASE_DN},
-        "connect_timeout_seconds": 2, "operation_timeout_seconds": 4,
+        "connect_timeout_seconds": 2,
+        "operation_timeout_seconds": 4,
         **changes,
     }
     config = parse_config({"providers": [options]}, "test")
@@ -37,12 +41,14 @@ def active_directory(server, **changes) -> LdapProvider:
 def test_sam_account_name_login_with_nested_groups_by_the_in_chain_rule(samba_ad):
     trace = []
     ann = active_directory(samba_ad).check_password(
-        "ann", addc.PASSWORDS["ann"], note=lambda step, detail: trace.append((step, detail)))
+        "ann", addc.PASSWORDS["ann"], note=lambda step, detail: trace.append((step, detail))
+    )
     assert isinstance(ann, Identity) and ann.username == "ann"
     assert uuid.UUID(ann.subject)  # objectGUID, formatted
     assert ann.email == addc.ANN_MAIL
-    assert {"Pilots", "Registry Users", addc.PILOTS_DN, addc.REGISTRY_USERS_DN} <= {
-        g for g in ann.groups} | {g.upper() for g in ann.groups}
+    assert {"Pilots", "Registry Users", addc.PILOTS_DN, addc.REGISTRY_USERS_DN} <= {g for g in ann.groups} | {
+        g.upper() for g in ann.groups
+    }
     in_chain = [d for s, d in trace if s == "groups" and "1.2.840.113556.1.4.1941" in d]
     assert len(in_chain) == 1  # one search gives every group, however deep
 
@@ -77,9 +83,14 @@ def test_other_ad_input_forms_are_not_the_username(samba_ad):
 
 def test_upn_as_the_canonical_username(samba_ad):
     """An operator may choose the UPN as the username instead: then that is the one form."""
-    directory = active_directory(samba_ad, user={
-        "base": addc.BASE_DN, "username_attribute": "userPrincipalName",
-        "filter": "(&(objectCategory=person)(objectClass=user)(userPrincipalName={username}))"})
+    directory = active_directory(
+        samba_ad,
+        user={
+            "base": addc.BASE_DN,
+            "username_attribute": "userPrincipalName",
+            "filter": "(&(objectCategory=person)(objectClass=user)(userPrincipalName={username}))",
+        },
+    )
     ann = directory.check_password(addc.UPNS["ann"], addc.PASSWORDS["ann"])
     assert isinstance(ann, Identity) and ann.username == addc.UPNS["ann"]
     assert directory.check_password("ann", addc.PASSWORDS["ann"]) is Rejection.NO_SUCH_USER
@@ -102,6 +113,7 @@ def test_anonymous_search_is_refused_by_ad_and_reported_unavailable(samba_ad):
 
 
 # ---- through the gateway, as the Registry calls -----------------------------------------
+
 
 @pytest.fixture(scope="module")
 def ad_gateway(samba_ad, tmp_path_factory):
@@ -138,15 +150,20 @@ mapping:
 
 
 def _login(gateway, username, password):
-    return gateway.authenticate({"username": username, "password": password},
-                                headers={"Accept": "application/json"})
+    return gateway.authenticate(
+        {"username": username, "password": password}, headers={"Accept": "application/json"}
+    )
 
 
 def test_ad_login_maps_nested_groups_to_roles_and_quota(ad_gateway):
     response = _login(ad_gateway, "ann", addc.PASSWORDS["ann"])
     assert response.status_code == 200, response.text
-    assert response.json() == {"username": "ann", "roles": ["pilot", "flight-ops"], "maxStorageMB": 20480,
-                               "email": addc.ANN_MAIL}
+    assert response.json() == {
+        "username": "ann",
+        "roles": ["pilot", "flight-ops"],
+        "maxStorageMB": 20480,
+        "email": addc.ANN_MAIL,
+    }
 
 
 @pytest.mark.parametrize("typed", [addc.UPNS["ann"], f"{addc.NETBIOS_DOMAIN}\\ann", "Ann", "ANN"])
@@ -154,8 +171,9 @@ def test_other_ad_spellings_are_401(ad_gateway, typed):
     assert _login(ad_gateway, typed, addc.PASSWORDS["ann"]).status_code == 401
 
 
-@pytest.mark.parametrize("sam, status", [("disabled", 403), ("expired", 403), ("mustchange", 403),
-                                         ("locked", 401), ("bob", 200)])
+@pytest.mark.parametrize(
+    "sam, status", [("disabled", 403), ("expired", 403), ("mustchange", 403), ("locked", 401), ("bob", 200)]
+)
 def test_ad_account_states_over_http(ad_gateway, sam, status):
     assert _login(ad_gateway, sam, addc.PASSWORDS[sam]).status_code == status
     if sam != "locked":

@@ -70,19 +70,27 @@ class DrippingServer(LoopbackServer):
             connection.close()
 
 
-@pytest.mark.parametrize("head, byte", [
-    (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n", b" "),
-    (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
-     b"1\r\n \r\n"),
-])
+@pytest.mark.parametrize(
+    "head, byte",
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n", b" "),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"1\r\n \r\n",
+        ),
+    ],
+)
 def test_a_dripped_answer_is_cut_at_the_deadline(head, byte):
     _assert_cut_within(DrippingServer(head, byte), 2.0)
 
 
-@pytest.mark.parametrize("head, byte", [
-    (b"", b"H"),                                       # the status line, byte by byte
-    (b"HTTP/1.1 200 OK\r\n", b"X-Slow: y\r\n"),        # header after header, for ever
-])
+@pytest.mark.parametrize(
+    "head, byte",
+    [
+        (b"", b"H"),  # the status line, byte by byte
+        (b"HTTP/1.1 200 OK\r\n", b"X-Slow: y\r\n"),  # header after header, for ever
+    ],
+)
 def test_dripped_headers_are_cut_within_twice_the_timeout(head, byte):
     """requests bounds each read, not the wait for the headers: a watchdog does."""
     _assert_cut_within(DrippingServer(head, byte, interval=0.2), 2.5)
@@ -104,8 +112,9 @@ def _assert_cut_within(server: DrippingServer, seconds: float) -> None:
 
 def test_an_idp_down_at_start_is_not_asked_by_every_login():
     server = DrippingServer(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b" ")
-    settings = OidcSettings(issuer=f"http://127.0.0.1:{server.port}", client_id="gw",
-                            client_secret="s", timeout_seconds=0.5)
+    settings = OidcSettings(
+        issuer=f"http://127.0.0.1:{server.port}", client_id="gw", client_secret="s", timeout_seconds=0.5
+    )
     provider = OidcProvider("idp", settings, lambda name: name)
     try:
         with pytest.raises(ProviderUnavailable):
@@ -114,12 +123,12 @@ def test_an_idp_down_at_start_is_not_asked_by_every_login():
         for _ in range(20):
             with pytest.raises(ProviderUnavailable):
                 provider.start("http://127.0.0.1:9/cb")
-        assert time.monotonic() - started < 0.5   # answered at once
+        assert time.monotonic() - started < 0.5  # answered at once
         assert server.connections == 1
         time.sleep(COLD_RETRY_SECONDS + 0.1)
         with pytest.raises(ProviderUnavailable):
             provider.start("http://127.0.0.1:9/cb")
-        assert server.connections == 2               # and tried again after the pause
+        assert server.connections == 2  # and tried again after the pause
     finally:
         provider.close()
         server.stop()
@@ -128,25 +137,36 @@ def test_an_idp_down_at_start_is_not_asked_by_every_login():
 def _self_signed(tmp_path) -> tuple[str, str]:
     """A certificate for 127.0.0.1 and its key, as PEM files."""
     import datetime as dt
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = tmp_path / "idp.pem", tmp_path / "idp.key"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return str(cert_file), str(key_file)
 
 

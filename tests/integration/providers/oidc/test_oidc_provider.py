@@ -18,8 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import RSAAlgorithm
 
 from providers.base import ProviderUnavailable
-from providers.oidc import OidcProvider, OidcRejected, OidcSettings, OidcTokenSettings
-from providers.oidc import metadata
+from providers.oidc import OidcProvider, OidcRejected, OidcSettings, OidcTokenSettings, metadata
 from tests.support.oidcserver import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -55,20 +54,34 @@ def _users():
 def _clients():
     return [
         default_client(REDIRECT_URI, post_logout_redirect_uris=[LOGGED_OUT_URI]),
-        default_client(REDIRECT_URI, client_id=POST_CLIENT_ID, client_secret=POST_CLIENT_SECRET,
-                       token_endpoint_auth_method="client_secret_post"),
-        default_client(REDIRECT_URI, client_id=PUBLIC_CLIENT_ID, token_endpoint_auth_method="none",
-                       grant_types=["authorization_code"]),
+        default_client(
+            REDIRECT_URI,
+            client_id=POST_CLIENT_ID,
+            client_secret=POST_CLIENT_SECRET,
+            token_endpoint_auth_method="client_secret_post",
+        ),
+        default_client(
+            REDIRECT_URI,
+            client_id=PUBLIC_CLIENT_ID,
+            token_endpoint_auth_method="none",
+            grant_types=["authorization_code"],
+        ),
     ]
 
 
 @pytest.fixture(scope="module")
 def idp(tmp_path_factory):
     resource_servers = DEFAULT_RESOURCE_SERVERS + [
-        {"indicator": OPAQUE_RESOURCE, "audience": "registry-opaque", "scope": "registry:read",
-         "access_token_format": "opaque"}]
-    server = OidcProviderServer.start(tmp_path_factory.mktemp("oidc"), clients=_clients(), users=_users(),
-                                      resource_servers=resource_servers)
+        {
+            "indicator": OPAQUE_RESOURCE,
+            "audience": "registry-opaque",
+            "scope": "registry:read",
+            "access_token_format": "opaque",
+        }
+    ]
+    server = OidcProviderServer.start(
+        tmp_path_factory.mktemp("oidc"), clients=_clients(), users=_users(), resource_servers=resource_servers
+    )
     yield server
     server.stop()
 
@@ -87,8 +100,13 @@ class RecordingSession(requests.Session):
 
 
 def _settings(idp, **overrides) -> OidcSettings:
-    values = dict(issuer=idp.issuer, client_id=DEFAULT_CLIENT_ID, client_secret=DEFAULT_CLIENT_SECRET,
-                  scopes=SCOPES, timeout_seconds=2.0)
+    values = dict(
+        issuer=idp.issuer,
+        client_id=DEFAULT_CLIENT_ID,
+        client_secret=DEFAULT_CLIENT_SECRET,
+        scopes=SCOPES,
+        timeout_seconds=2.0,
+    )
     values.update(overrides)
     return OidcSettings(**values)
 
@@ -102,6 +120,7 @@ def make(idp):
         provider = OidcProvider("sso", _settings(server or idp, **overrides), _canonical, session=session)
         made.append(provider)
         return provider
+
     yield build
     for provider in made:
         provider.close()
@@ -128,9 +147,17 @@ def _tokens(idp, provider, user="alice", extra="", client_id=DEFAULT_CLIENT_ID, 
     """A login whose code the test exchanges itself: the token response."""
     params, transaction = _callback(idp, provider, user, extra)
     with idp.http_session() as http:
-        response = http.post(idp.token_endpoint, auth=(client_id, secret), timeout=10, data={
-            "grant_type": "authorization_code", "code": params["code"], "redirect_uri": REDIRECT_URI,
-            "code_verifier": transaction["code_verifier"]})
+        response = http.post(
+            idp.token_endpoint,
+            auth=(client_id, secret),
+            timeout=10,
+            data={
+                "grant_type": "authorization_code",
+                "code": params["code"],
+                "redirect_uri": REDIRECT_URI,
+                "code_verifier": transaction["code_verifier"],
+            },
+        )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -141,13 +168,22 @@ def _b64(data: bytes) -> str:
 
 def _signed(jwk: dict, claims: dict, **header) -> str:
     key = RSAAlgorithm.from_jwk(json.dumps(jwk))
-    return jwt.encode(claims, key, algorithm=header.pop("alg", "RS256"), headers={"kid": jwk["kid"], **header})
+    return jwt.encode(
+        claims, key, algorithm=header.pop("alg", "RS256"), headers={"kid": jwk["kid"], **header}
+    )
 
 
 def _id_claims(idp, **changes) -> dict:
     now = int(time.time())
-    claims = {"iss": idp.issuer, "sub": ALICE_SUB, "aud": DEFAULT_CLIENT_ID, "iat": now, "exp": now + 300,
-              "preferred_username": "alice", "groups": ["registry-admins"]}
+    claims = {
+        "iss": idp.issuer,
+        "sub": ALICE_SUB,
+        "aud": DEFAULT_CLIENT_ID,
+        "iat": now,
+        "exp": now + 300,
+        "preferred_username": "alice",
+        "groups": ["registry-admins"],
+    }
     claims.update(changes)
     return {key: value for key, value in claims.items() if value is not None}
 
@@ -192,14 +228,17 @@ def test_alice_logs_in_with_pkce_and_flat_groups(idp, make):
     assert dict(identity.attributes) == {}
 
 
-@pytest.mark.parametrize("groups_claim, groups", [
-    ("realm_access.roles", ("registry-admin", "offline_access")),
-    (f"resource_access.{DEFAULT_CLIENT_ID}.roles", ("admin", "upload")),
-    (("resource_access", DOTTED_CLIENT, "roles"), ("uploader",)),
-    ("preferred_username", ("alice",)),
-    ("no_such_claim", ()),
-    (None, ()),
-])
+@pytest.mark.parametrize(
+    "groups_claim, groups",
+    [
+        ("realm_access.roles", ("registry-admin", "offline_access")),
+        (f"resource_access.{DEFAULT_CLIENT_ID}.roles", ("admin", "upload")),
+        (("resource_access", DOTTED_CLIENT, "roles"), ("uploader",)),
+        ("preferred_username", ("alice",)),
+        ("no_such_claim", ()),
+        (None, ()),
+    ],
+)
 def test_groups_from_nested_claims(idp, make, groups_claim, groups):
     provider = make(groups_claim=groups_claim, userinfo="never", expose_claims=("nickname", "email_verified"))
     identity = provider.finish(REDIRECT_URI, *_callback(idp, provider)).identity
@@ -214,12 +253,15 @@ def test_client_secret_post_and_public_clients(idp, make):
     assert public.finish(REDIRECT_URI, *_callback(idp, public)).identity.username == "alice"
 
 
-@pytest.mark.parametrize("mode, groups_claim, asks_userinfo", [
-    ("fallback", "groups", False),         # everything wanted is in the ID token
-    ("fallback", "department", True),      # a claim the ID token lacks
-    ("always", "groups", True),
-    ("never", "department", False),
-])
+@pytest.mark.parametrize(
+    "mode, groups_claim, asks_userinfo",
+    [
+        ("fallback", "groups", False),  # everything wanted is in the ID token
+        ("fallback", "department", True),  # a claim the ID token lacks
+        ("always", "groups", True),
+        ("never", "department", False),
+    ],
+)
 def test_userinfo_modes(idp, make, mode, groups_claim, asks_userinfo):
     session = RecordingSession()
     provider = make(session=session, userinfo=mode, groups_claim=groups_claim)
@@ -246,8 +288,13 @@ def test_wrong_state_redirect_uri_and_nonce_are_refused(idp, make):
     provider = make()
     params, transaction = _callback(idp, provider)
     _refused("bad_state", provider.finish, REDIRECT_URI, {**params, "state": "forged"}, transaction)
-    _refused("bad_state", provider.finish, REDIRECT_URI, {k: v for k, v in params.items() if k != "state"},
-             transaction)
+    _refused(
+        "bad_state",
+        provider.finish,
+        REDIRECT_URI,
+        {k: v for k, v in params.items() if k != "state"},
+        transaction,
+    )
     _refused("bad_state", provider.finish, REDIRECT_URI, params, {**transaction, "state": ""})
     _refused("bad_redirect_uri", provider.finish, REDIRECT_URI + "x", params, transaction)
     # None of those spent the code: the nonce check comes after the exchange.
@@ -262,8 +309,13 @@ def test_a_code_is_good_once(idp, make):
     # Another login's verifier does not fit this code either.
     other = _callback(idp, provider)[1]
     fresh, transaction = _callback(idp, provider)
-    _refused("code_rejected", provider.finish, REDIRECT_URI, fresh,
-             {**transaction, "code_verifier": other["code_verifier"]})
+    _refused(
+        "code_rejected",
+        provider.finish,
+        REDIRECT_URI,
+        fresh,
+        {**transaction, "code_verifier": other["code_verifier"]},
+    )
 
 
 def test_iss_parameter_must_be_the_issuer_and_present(idp, make):
@@ -272,16 +324,22 @@ def test_iss_parameter_must_be_the_issuer_and_present(idp, make):
     assert params["iss"] == idp.issuer
     _refused("bad_iss", provider.finish, REDIRECT_URI, {**params, "iss": idp.issuer + "/"}, transaction)
     # The IdP promises the parameter (authorization_response_iss_parameter_supported): its absence is a mix-up.
-    _refused("bad_iss", provider.finish, REDIRECT_URI, {k: v for k, v in params.items() if k != "iss"},
-             transaction)
+    _refused(
+        "bad_iss", provider.finish, REDIRECT_URI, {k: v for k, v in params.items() if k != "iss"}, transaction
+    )
     assert provider.finish(REDIRECT_URI, params, transaction).identity.username == "alice"
 
 
 def test_an_error_answer_is_refused(idp, make):
     provider = make()
     _, transaction = provider.start(REDIRECT_URI)
-    _refused("idp_error", provider.finish, REDIRECT_URI,
-             {"error": "access_denied", "state": transaction["state"], "iss": idp.issuer}, transaction)
+    _refused(
+        "idp_error",
+        provider.finish,
+        REDIRECT_URI,
+        {"error": "access_denied", "state": transaction["state"], "iss": idp.issuer},
+        transaction,
+    )
 
 
 def test_wrong_client_secret_is_the_operators_problem(idp, make):
@@ -308,8 +366,10 @@ def test_end_session_url_and_health(idp, make):
     assert _query(url) == {"client_id": DEFAULT_CLIENT_ID, "post_logout_redirect_uri": LOGGED_OUT_URI}
     assert _query(provider.end_session_url(None)) == {"client_id": DEFAULT_CLIENT_ID}
     assert _query(provider.end_session_url(LOGGED_OUT_URI, "a.b.c")) == {
-        "id_token_hint": "a.b.c", "client_id": DEFAULT_CLIENT_ID,
-        "post_logout_redirect_uri": LOGGED_OUT_URI}
+        "id_token_hint": "a.b.c",
+        "client_id": DEFAULT_CLIENT_ID,
+        "post_logout_redirect_uri": LOGGED_OUT_URI,
+    }
     assert make(end_session=False).end_session_url(LOGGED_OUT_URI) is None
 
 
@@ -326,8 +386,9 @@ def test_id_tokens_only_when_accepted_and_only_for_this_client(idp, make):
     assert not make().accepts_jwt_tokens()
     _refused("token_not_accepted", make().identity_from_token, ours)
     # An ID token the same IdP issued to another client.
-    theirs = _tokens(idp, make(client_id=POST_CLIENT_ID), client_id=POST_CLIENT_ID,
-                     secret=POST_CLIENT_SECRET)["id_token"]
+    theirs = _tokens(
+        idp, make(client_id=POST_CLIENT_ID), client_id=POST_CLIENT_ID, secret=POST_CLIENT_SECRET
+    )["id_token"]
     _refused("bad_audience", accepting.identity_from_token, theirs)
 
 
@@ -349,21 +410,32 @@ def test_forged_and_expired_jwts_are_refused(idp, make):
 
     # HS256 keyed with the IdP's public key, the classic algorithm confusion.
     public_pem = RSAAlgorithm.from_jwk(json.dumps(idp.jwks["keys"][0])).public_bytes(
-        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    signing_input = (f"{_b64(json.dumps({'alg': 'HS256', 'typ': 'JWT', 'kid': kid}).encode())}."
-                     f"{_b64(json.dumps(_id_claims(idp)).encode())}")
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+    )
+    signing_input = (
+        f"{_b64(json.dumps({'alg': 'HS256', 'typ': 'JWT', 'kid': kid}).encode())}."
+        f"{_b64(json.dumps(_id_claims(idp)).encode())}"
+    )
     mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
     _refused("alg_not_allowed", provider.identity_from_token, f"{signing_input}.{_b64(mac)}")
     # PS256 is allowed, but not with a key published for RS256.
     _refused("alg_not_allowed", provider.identity_from_token, _signed(real_key, _id_claims(idp), alg="PS256"))
 
     now = int(time.time())
-    _refused("expired", provider.identity_from_token,
-             _signed(real_key, _id_claims(idp, iat=now - 900, exp=now - 120)))
+    _refused(
+        "expired",
+        provider.identity_from_token,
+        _signed(real_key, _id_claims(idp, iat=now - 900, exp=now - 120)),
+    )
     _refused("missing_claim", provider.identity_from_token, _signed(real_key, _id_claims(idp, exp=None)))
-    _refused("bad_issuer", provider.identity_from_token, _signed(real_key, _id_claims(idp, iss=idp.issuer + "/")))
-    _refused("bad_azp", provider.identity_from_token,
-             _signed(real_key, _id_claims(idp, aud=[DEFAULT_CLIENT_ID, "other"])))
+    _refused(
+        "bad_issuer", provider.identity_from_token, _signed(real_key, _id_claims(idp, iss=idp.issuer + "/"))
+    )
+    _refused(
+        "bad_azp",
+        provider.identity_from_token,
+        _signed(real_key, _id_claims(idp, aud=[DEFAULT_CLIENT_ID, "other"])),
+    )
     _refused("bad_subject", provider.identity_from_token, _signed(real_key, _id_claims(idp, sub="x" * 250)))
     _refused("malformed_token", provider.identity_from_token, "a.b.c." + "x" * 20000)
 
@@ -388,21 +460,32 @@ def test_jwt_access_tokens_for_a_configured_audience(idp, make):
     tokens = _tokens(idp, make(), extra="&resource=" + quote(DEFAULT_RESOURCE, safe=""))
     access = tokens["access_token"]
     assert jwt.get_unverified_header(access)["typ"] == "at+jwt"
-    accepting = make(tokens=OidcTokenSettings(access_token_audiences=("https://other.test", DEFAULT_RESOURCE)),
-                     groups_claim="realm_access.roles")
+    accepting = make(
+        tokens=OidcTokenSettings(access_token_audiences=("https://other.test", DEFAULT_RESOURCE)),
+        groups_claim="realm_access.roles",
+    )
     assert accepting.accepts_jwt_tokens()
     identity = accepting.identity_from_token(access)
     assert identity.username == "alice" and identity.groups == ("registry-admin", "offline_access")
     assert identity.subject == f"{idp.issuer}|{ALICE_SUB}"
-    _refused("token_not_accepted", make(tokens=OidcTokenSettings(accept_id_tokens=True)).identity_from_token,
-             access)
-    _refused("bad_audience", make(tokens=OidcTokenSettings(access_token_audiences=("https://other.test",)))
-             .identity_from_token, access)
+    _refused(
+        "token_not_accepted",
+        make(tokens=OidcTokenSettings(accept_id_tokens=True)).identity_from_token,
+        access,
+    )
+    _refused(
+        "bad_audience",
+        make(tokens=OidcTokenSettings(access_token_audiences=("https://other.test",))).identity_from_token,
+        access,
+    )
     # An ID token (plain JWT) is no access token for another audience. A plain JWT's kind is
     # told by its aud, though: listing the client's own id as an access token audience (Entra
     # v2 tokens for an API exposed by the gateway's own app registration) admits its ID tokens.
-    _refused("bad_audience", make(tokens=OidcTokenSettings(access_token_audiences=(DEFAULT_RESOURCE,)))
-             .identity_from_token, tokens["id_token"])
+    _refused(
+        "bad_audience",
+        make(tokens=OidcTokenSettings(access_token_audiences=(DEFAULT_RESOURCE,))).identity_from_token,
+        tokens["id_token"],
+    )
     listing_client = make(tokens=OidcTokenSettings(access_token_audiences=(DEFAULT_CLIENT_ID,)))
     assert listing_client.identity_from_token(tokens["id_token"]).username == "alice"
 
@@ -413,33 +496,63 @@ def test_plain_jwt_access_tokens_of_keycloak_entra_and_okta_shapes(idp, make):
     real_key = idp.private_jwks["keys"][0]
     now = int(time.time())
     base = {"iss": idp.issuer, "sub": ALICE_SUB, "iat": now, "exp": now + 300, "preferred_username": "alice"}
-    keycloak = {**base, "typ": "Bearer", "aud": ["account", "registry-api"], "azp": DEFAULT_CLIENT_ID,
-                "realm_access": {"roles": ["registry-admin"]}, "scope": "openid profile email"}
-    entra = {**base, "aud": "api://registry", "azp": "33333333-cli-app", "scp": "registry.read", "ver": "2.0",
-             "preferred_username": "Alice@Corp.Example.com", "groups": ["9f2d1c1e-group"]}
+    keycloak = {
+        **base,
+        "typ": "Bearer",
+        "aud": ["account", "registry-api"],
+        "azp": DEFAULT_CLIENT_ID,
+        "realm_access": {"roles": ["registry-admin"]},
+        "scope": "openid profile email",
+    }
+    entra = {
+        **base,
+        "aud": "api://registry",
+        "azp": "33333333-cli-app",
+        "scp": "registry.read",
+        "ver": "2.0",
+        "preferred_username": "Alice@Corp.Example.com",
+        "groups": ["9f2d1c1e-group"],
+    }
     okta = {**base, "aud": "api://default", "cid": "0oa-cli", "scp": ["openid"], "ver": 1}
-    provider = make(tokens=OidcTokenSettings(accept_id_tokens=True, access_token_audiences=(
-                        "registry-api", "api://registry", "api://default")),
-                    groups_claim="realm_access.roles", username_strip_domains=("corp.example.com",))
+    provider = make(
+        tokens=OidcTokenSettings(
+            accept_id_tokens=True, access_token_audiences=("registry-api", "api://registry", "api://default")
+        ),
+        groups_claim="realm_access.roles",
+        username_strip_domains=("corp.example.com",),
+    )
 
     identity = provider.identity_from_token(_signed(real_key, keycloak, typ="JWT"))
     assert identity.username == "alice" and identity.groups == ("registry-admin",)
     assert identity.subject == f"{idp.issuer}|{ALICE_SUB}"
     assert provider.identity_from_token(_signed(real_key, entra, typ="JWT")).username == "alice"
     assert provider.identity_from_token(_signed(real_key, okta, typ=None)).username == "alice"
-    entra_groups = make(tokens=OidcTokenSettings(access_token_audiences=("api://registry",)),
-                        username_strip_domains=("corp.example.com",))
+    entra_groups = make(
+        tokens=OidcTokenSettings(access_token_audiences=("api://registry",)),
+        username_strip_domains=("corp.example.com",),
+    )
     assert entra_groups.identity_from_token(_signed(real_key, entra, typ="JWT")).groups == ("9f2d1c1e-group",)
 
     # Keycloak's other tokens, and the same shapes for an audience nobody listed.
     for typ in ("Refresh", "Offline", "Logout"):
-        _refused("token_not_accepted", provider.identity_from_token,
-                 _signed(real_key, {**keycloak, "typ": typ}, typ="JWT"))
-    _refused("bad_audience", provider.identity_from_token,
-             _signed(real_key, {**keycloak, "aud": ["account", DEFAULT_CLIENT_ID]}, typ="JWT"))
-    _refused("bad_audience", provider.identity_from_token,
-             _signed(real_key, {**entra, "aud": "api://someone-else"}, typ="JWT"))
-    _refused("token_not_accepted", provider.identity_from_token, _signed(real_key, keycloak, typ="logout+jwt"))
+        _refused(
+            "token_not_accepted",
+            provider.identity_from_token,
+            _signed(real_key, {**keycloak, "typ": typ}, typ="JWT"),
+        )
+    _refused(
+        "bad_audience",
+        provider.identity_from_token,
+        _signed(real_key, {**keycloak, "aud": ["account", DEFAULT_CLIENT_ID]}, typ="JWT"),
+    )
+    _refused(
+        "bad_audience",
+        provider.identity_from_token,
+        _signed(real_key, {**entra, "aud": "api://someone-else"}, typ="JWT"),
+    )
+    _refused(
+        "token_not_accepted", provider.identity_from_token, _signed(real_key, keycloak, typ="logout+jwt")
+    )
     # Forged with another key under the real kid: the one verification fails.
     forged = {**generate_signing_key(), "kid": real_key["kid"]}
     _refused("bad_signature", provider.identity_from_token, _signed(forged, entra, typ="JWT"))
@@ -458,8 +571,12 @@ def test_opaque_tokens_by_introspection(idp, make):
     assert provider.identity_from_token(tokens["access_token"]).username == "bob"
     _refused("bad_token_type", provider.identity_from_token, tokens["refresh_token"])
     with idp.http_session() as http:
-        http.post(idp.revocation_endpoint, auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
-                  data={"token": tokens["access_token"]}, timeout=5).raise_for_status()
+        http.post(
+            idp.revocation_endpoint,
+            auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+            data={"token": tokens["access_token"]},
+            timeout=5,
+        ).raise_for_status()
     _refused("inactive_token", provider.identity_from_token, tokens["access_token"])
 
     # A token of another client is not for this gateway.
@@ -468,7 +585,8 @@ def test_opaque_tokens_by_introspection(idp, make):
 
     with pytest.raises(ProviderUnavailable):
         make(client_secret="wrong", tokens=OidcTokenSettings(introspection=True)).identity_from_token(
-            opaque["access_token"])
+            opaque["access_token"]
+        )
 
 
 def test_introspection_falls_back_to_userinfo_for_the_username(idp, make):
@@ -490,7 +608,10 @@ def test_key_rotation_is_followed_and_the_refetch_is_rate_limited(tmp_path, make
     server = OidcProviderServer.start(tmp_path, clients=_clients(), users=_users())
     try:
         settings = {"server": server, "tokens": OidcTokenSettings(accept_id_tokens=True)}
-        quick, slow = make(jwks_min_refresh_seconds=0.2, **settings), make(jwks_min_refresh_seconds=300, **settings)
+        quick, slow = (
+            make(jwks_min_refresh_seconds=0.2, **settings),
+            make(jwks_min_refresh_seconds=300, **settings),
+        )
         old = _tokens(server, quick)["id_token"]
         assert quick.identity_from_token(old).username == slow.identity_from_token(old).username == "alice"
 
@@ -543,6 +664,7 @@ def test_a_hung_idp_is_unavailable_within_the_timeout(idp, make, monkeypatch):
             except ProviderUnavailable as error:
                 outcomes.append(error.reason)
             times.append(time.monotonic() - began)
+
         threads = [threading.Thread(target=start) for _ in range(4)]
         for thread in threads:
             thread.start()

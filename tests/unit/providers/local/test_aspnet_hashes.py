@@ -74,15 +74,21 @@ def test_v2_built_from_the_format():
     assert len(base64.b64decode(stored)) == 49
     assert verify_aspnet_identity_hash(stored, PASSWORD)
     assert not verify_aspnet_identity_hash(stored, PASSWORD + "x")
-    assert parse_aspnet_identity_hash(stored).describe() == \
-        "ASP.NET Identity V2 (HMAC-SHA1, 1000 iterations)"
+    assert parse_aspnet_identity_hash(stored).describe() == "ASP.NET Identity V2 (HMAC-SHA1, 1000 iterations)"
 
 
 @pytest.mark.parametrize("prf", ["sha1", "sha256", "sha512"])
-@pytest.mark.parametrize("iterations, salt_length, subkey_length", [
-    (1, 16, 16), (1000, 16, 32), (10_000, 32, 32), (100_000, 16, 32), (250, 64, 64),
-    (3, 256, 128),
-])
+@pytest.mark.parametrize(
+    "iterations, salt_length, subkey_length",
+    [
+        (1, 16, 16),
+        (1000, 16, 32),
+        (10_000, 32, 32),
+        (100_000, 16, 32),
+        (250, 64, 64),
+        (3, 256, 128),
+    ],
+)
 def test_v3_built_from_the_format(prf, iterations, salt_length, subkey_length):
     stored = aspnet_v3(PASSWORD, prf, iterations, bytes(range(salt_length)), subkey_length)
     assert verify_aspnet_identity_hash(stored, PASSWORD)
@@ -149,8 +155,8 @@ def test_malformed_never_verifies_and_never_raises(stored):
 
 
 def test_bounds_admit_the_aspnet_defaults_and_owasp_figures():
-    assert is_aspnet_identity_hash(_b64(_v3_raw(prf=2, iterations=100_000)))   # .NET 7+ default
-    assert is_aspnet_identity_hash(_b64(_v3_raw(prf=1, iterations=600_000)))   # OWASP SHA256
+    assert is_aspnet_identity_hash(_b64(_v3_raw(prf=2, iterations=100_000)))  # .NET 7+ default
+    assert is_aspnet_identity_hash(_b64(_v3_raw(prf=1, iterations=600_000)))  # OWASP SHA256
     assert is_aspnet_identity_hash(_b64(_v3_raw(prf=0, iterations=1_300_000)))  # OWASP SHA1, 2 blocks
     assert is_aspnet_identity_hash(_b64(_v3_raw(prf=2, iterations=aspnet.MAX_WORK, subkey=b"k" * 64)))
 
@@ -166,16 +172,20 @@ def test_whitespace_around_the_stored_text_is_tolerated():
 
 # -- CappedHasher ------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def hasher():
     return CappedHasher("local", time_cost=1, memory_cost=8192)
 
 
-@pytest.mark.parametrize("stored", [
-    pytest.param(aspnet_v2(PASSWORD), id="v2"),
-    pytest.param(aspnet_v3(PASSWORD, "sha256", 10_000), id="v3-sha256"),
-    pytest.param(aspnet_v3(PASSWORD, "sha512", 100_000), id="v3-sha512"),
-])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param(aspnet_v2(PASSWORD), id="v2"),
+        pytest.param(aspnet_v3(PASSWORD, "sha256", 10_000), id="v3-sha256"),
+        pytest.param(aspnet_v3(PASSWORD, "sha512", 100_000), id="v3-sha512"),
+    ],
+)
 def test_capped_hasher_verifies_aspnet_hashes_and_wants_them_rehashed(hasher, stored):
     assert hasher.verify(stored, PASSWORD)
     assert not hasher.verify(stored, PASSWORD + "x")
@@ -189,6 +199,7 @@ def test_wrong_password_against_aspnet_hash_lasts_as_long_as_argon2(hasher):
     """So a wrong password for an imported user is no faster than for an unknown user (whose
     cost is one dummy argon2 verification); a right one is not padded."""
     import time
+
     stored = aspnet_v2(PASSWORD)  # PBKDF2-SHA1 x 1000: far cheaper than argon2
     hasher._argon2_seconds = 0.2  # what an argon2 verification takes, as measured
     started = time.perf_counter()
@@ -204,13 +215,14 @@ def test_the_argon2_cost_estimate_follows_real_verifications(hasher):
     hasher._argon2_seconds = 10.0
     for _ in range(5):
         assert hasher.verify(stored, PASSWORD)  # a match is never padded
-    assert hasher._argon2_seconds < 10.0 * 0.9 ** 5 + 1
+    assert hasher._argon2_seconds < 10.0 * 0.9**5 + 1
 
 
 def test_an_unknown_user_costs_as_much_as_an_imported_hash_once_one_was_seen(hasher):
     """Padding works both ways: when the Registry's PBKDF2 costs more than argon2, unknown
     users and wrong argon2 passwords are made to last as long."""
     import time
+
     hasher._legacy_seconds = 0.3  # as measured on imported hashes
     started = time.perf_counter()
     hasher.burn("anything")
@@ -229,10 +241,14 @@ def test_capped_hasher_refuses_malformed_legacy_hashes(hasher):
 
 # -- LocalProvider: the first login upgrades an imported hash ---------------------------------
 
-@pytest.mark.parametrize("stored", [
-    pytest.param(aspnet_v2(PASSWORD), id="v2"),
-    pytest.param(aspnet_v3(PASSWORD, "sha512", 100_000), id="v3-sha512"),
-])
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param(aspnet_v2(PASSWORD), id="v2"),
+        pytest.param(aspnet_v3(PASSWORD, "sha512", 100_000), id="v3-sha512"),
+    ],
+)
 def test_first_login_replaces_an_imported_hash_with_argon2id(database, hasher, stored):
     from sqlalchemy import select
 
@@ -246,8 +262,7 @@ def test_first_login_replaces_an_imported_hash_with_argon2id(database, hasher, s
 
     def current_hash() -> str:
         with database.sessions() as session:
-            return session.scalar(select(LocalUser.password_hash)
-                                  .where(LocalUser.username == "imported"))
+            return session.scalar(select(LocalUser.password_hash).where(LocalUser.username == "imported"))
 
     assert provider.check_password("imported", PASSWORD + "x") is Rejection.WRONG_CREDENTIALS
     assert current_hash() == stored  # a failed login changes nothing

@@ -45,8 +45,14 @@ def users(database, hasher):
     local = LocalUsers(database.sessions, hasher, PasswordPolicy())
     local.create_group("drone-pilots")
     local.create_group("survey-north")
-    local.create("alice", PASSWORD, email="alice@example.org", display_name="Alice A.",
-                 groups=["survey-north", "drone-pilots"], overrides={"maxStorageMB": 2048})
+    local.create(
+        "alice",
+        PASSWORD,
+        email="alice@example.org",
+        display_name="Alice A.",
+        groups=["survey-north", "drone-pilots"],
+        overrides={"maxStorageMB": 2048},
+    )
     local.create("dave", PASSWORD)
     local.set_enabled("dave", False)
     return local
@@ -74,8 +80,9 @@ OUTCOMES = [
 ]
 
 
-@pytest.mark.parametrize("username, password, expected", [c[1:] for c in OUTCOMES],
-                         ids=[c[0] for c in OUTCOMES])
+@pytest.mark.parametrize(
+    "username, password, expected", [c[1:] for c in OUTCOMES], ids=[c[0] for c in OUTCOMES]
+)
 def test_check_password_outcomes(provider, username, password, expected):
     result = provider.check_password(username, password)
     if expected == "identity":
@@ -108,8 +115,7 @@ def test_group_changes_show_on_the_next_login(provider, users):
 def test_weaker_hash_is_upgraded_on_login(provider, database, hasher):
     weak = PasswordHasher(time_cost=1, memory_cost=8192).hash(PASSWORD)
     with database.sessions.begin() as session:
-        session.execute(update(LocalUser).where(LocalUser.username == "alice")
-                        .values(password_hash=weak))
+        session.execute(update(LocalUser).where(LocalUser.username == "alice").values(password_hash=weak))
     assert hasher.needs_rehash(weak)
     # A wrong password does not touch the hash.
     assert provider.check_password("alice", "wrong-" + PASSWORD) is Rejection.WRONG_CREDENTIALS
@@ -129,16 +135,16 @@ def test_weaker_hash_is_upgraded_on_login(provider, database, hasher):
 def test_disabled_user_is_not_rehashed(provider, database):
     weak = PasswordHasher(time_cost=1, memory_cost=8192).hash(PASSWORD)
     with database.sessions.begin() as session:
-        session.execute(update(LocalUser).where(LocalUser.username == "dave")
-                        .values(password_hash=weak))
+        session.execute(update(LocalUser).where(LocalUser.username == "dave").values(password_hash=weak))
     assert provider.check_password("dave", PASSWORD) is Rejection.DISABLED
     assert stored_hash(database, "dave") == weak
 
 
 def test_unreadable_stored_hash_is_a_wrong_password(provider, database):
     with database.sessions.begin() as session:
-        session.execute(update(LocalUser).where(LocalUser.username == "alice")
-                        .values(password_hash="not-a-hash"))
+        session.execute(
+            update(LocalUser).where(LocalUser.username == "alice").values(password_hash="not-a-hash")
+        )
     assert provider.check_password("alice", PASSWORD) is Rejection.WRONG_CREDENTIALS
 
 
@@ -184,8 +190,7 @@ def test_missing_directory_is_provider_unavailable(tmp_path, hasher):
     database = Database(f"sqlite:///{tmp_path / 'no-such-dir' / 'gateway.db'}")
     provider = LocalProvider("local", database.engine, hasher)
     try:
-        for call in (lambda: provider.check_password("alice", PASSWORD),
-                     lambda: provider.lookup("alice")):
+        for call in (lambda: provider.check_password("alice", PASSWORD), lambda: provider.lookup("alice")):
             with pytest.raises(ProviderUnavailable) as caught:
                 call()
             assert caught.value.provider_id == "local"
@@ -259,8 +264,9 @@ PASSWORDS = [
 ]
 
 
-@pytest.mark.parametrize("password, username, accepted, refusal", [c[1:] for c in PASSWORDS],
-                         ids=[c[0] for c in PASSWORDS])
+@pytest.mark.parametrize(
+    "password, username, accepted, refusal", [c[1:] for c in PASSWORDS], ids=[c[0] for c in PASSWORDS]
+)
 def test_password_policy(password, username, accepted, refusal):
     if accepted:
         POLICY.check(password, username)
@@ -297,8 +303,9 @@ def test_hashing_runs_only_on_the_dedicated_threads():
 
     hasher._hasher = Spy()
     stored = hasher.hash("a-long-enough-password")
-    threads = [threading.Thread(target=hasher.verify, args=(stored, "a-long-enough-password"))
-               for _ in range(8)]
+    threads = [
+        threading.Thread(target=hasher.verify, args=(stored, "a-long-enough-password")) for _ in range(8)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -314,11 +321,10 @@ def test_rehash_never_overwrites_a_password_changed_meanwhile(database, users):
     provider = LocalProvider("local", database.engine, hasher)
     users.create("ivan", PASSWORD)
     with database.session() as session:
-        session.query(LocalUser).filter_by(username="ivan").update(
-            {"password_hash": weak.hash(PASSWORD)})
-    snapshot = provider._load("ivan")                 # what the login verified
-    users.set_password("ivan", "a-brand-new-passphrase-9")   # the reset lands in between
-    provider._rehash(snapshot, PASSWORD)              # the login's re-hash comes last
+        session.query(LocalUser).filter_by(username="ivan").update({"password_hash": weak.hash(PASSWORD)})
+    snapshot = provider._load("ivan")  # what the login verified
+    users.set_password("ivan", "a-brand-new-passphrase-9")  # the reset lands in between
+    provider._rehash(snapshot, PASSWORD)  # the login's re-hash comes last
     assert provider.check_password("ivan", PASSWORD) is Rejection.WRONG_CREDENTIALS
     assert isinstance(provider.check_password("ivan", "a-brand-new-passphrase-9"), Identity)
 

@@ -70,8 +70,7 @@ CONTEXT = [
 ]
 
 
-@pytest.mark.parametrize("password, username, email, reason", CONTEXT,
-                         ids=[c[0] for c in CONTEXT])
+@pytest.mark.parametrize("password, username, email, reason", CONTEXT, ids=[c[0] for c in CONTEXT])
 def test_context_words_count_for_nothing(password, username, email, reason):
     with pytest.raises(PasswordRejected, match=reason):
         POLICY.check(password, username, email)
@@ -82,8 +81,8 @@ GOOD = [
     "correct horse battery staple",
     "tall-river-77-quiet-lamp",
     "Bench-river-password-1",
-    "dronedb-flies-over-hills",   # a context word inside a passphrase is fine
-    "mK8#vL2$pQ9!",               # 12 random characters
+    "dronedb-flies-over-hills",  # a context word inside a passphrase is fine
+    "mK8#vL2$pQ9!",  # 12 random characters
     "пароль-очень-длинный",
     "我的无人机密码很长很长很长",
     "🚁🛰📡🗺🌲⛰🏞🌊🧭📷🔋🛬",
@@ -153,9 +152,12 @@ def test_only_the_start_of_a_long_password_is_estimated():
 def test_estimates_do_not_share_context_words():
     """zxcvbn.zxcvbn keeps user inputs in a module-level dictionary; ours never touch it."""
     from zxcvbn import matching
+
     before = dict(matching.RANKED_DICTIONARIES)
-    assert estimate("tangerine-walrus", ["tangerine", "walrus"]).guesses_log10 < \
-        estimate("tangerine-walrus").guesses_log10 - 1
+    assert (
+        estimate("tangerine-walrus", ["tangerine", "walrus"]).guesses_log10
+        < estimate("tangerine-walrus").guesses_log10 - 1
+    )
     assert matching.RANKED_DICTIONARIES == before
 
 
@@ -188,12 +190,14 @@ def stored_hash(database, username) -> str:
 
 def set_hash(database, username, value) -> None:
     with database.sessions.begin() as session:
-        session.execute(update(LocalUser).where(LocalUser.username == username)
-                        .values(password_hash=value))
+        session.execute(update(LocalUser).where(LocalUser.username == username).values(password_hash=value))
 
 
-@pytest.mark.parametrize("set_as, typed", [(NFC, NFD), (NFD, NFC), (NFC, NFC), (NFD, NFD)],
-                         ids=["set NFC, typed NFD", "set NFD, typed NFC", "NFC", "NFD"])
+@pytest.mark.parametrize(
+    "set_as, typed",
+    [(NFC, NFD), (NFD, NFC), (NFC, NFC), (NFD, NFD)],
+    ids=["set NFC, typed NFD", "set NFD, typed NFC", "NFC", "NFD"],
+)
 def test_any_spelling_of_the_password_logs_in(users, provider, set_as, typed):
     assert NFC != NFD
     users.create("uma", set_as)
@@ -211,8 +215,7 @@ def test_hashes_are_of_the_normalised_password(hasher):
     assert PasswordHasher().verify(hasher.hash(NFD), NFC)
 
 
-def test_a_hash_of_the_typed_spelling_is_upgraded_on_the_next_login(database, users, provider,
-                                                                  hasher):
+def test_a_hash_of_the_typed_spelling_is_upgraded_on_the_next_login(database, users, provider, hasher):
     """What the gateway stored before it normalised: argon2 of the password as typed."""
     users.create("uma", "placeholder-for-now-9")
     old = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST, parallelism=1).hash(NFD)
@@ -238,10 +241,14 @@ def test_a_hash_of_an_already_normal_password_is_left_alone(database, users, pro
     assert stored_hash(database, "uma") == before
 
 
-@pytest.mark.parametrize("registry_spelling, typed", [(NFD, NFD), (NFC, NFD), (NFD, NFC)],
-                         ids=["as typed", "typed NFD now", "typed NFC now"])
-def test_an_imported_registry_hash_of_either_spelling_is_upgraded(database, users, provider,
-                                                                  registry_spelling, typed):
+@pytest.mark.parametrize(
+    "registry_spelling, typed",
+    [(NFD, NFD), (NFC, NFD), (NFD, NFC)],
+    ids=["as typed", "typed NFD now", "typed NFC now"],
+)
+def test_an_imported_registry_hash_of_either_spelling_is_upgraded(
+    database, users, provider, registry_spelling, typed
+):
     """The Registry hashed the password as typed (its UTF-8 bytes, PBKDF2)."""
     users.create("uma", "placeholder-for-now-9")
     imported = aspnet_v3(registry_spelling, "sha256", 10_000)
@@ -277,8 +284,11 @@ def test_zxcvbn_is_loaded_only_when_a_password_is_estimated():
     """Its word lists cost about 12 MiB a process; a worker that only logs people in skips them."""
     import subprocess
     import sys
-    code = ("import sys, providers.local.policy, providers.local.provider; "
-            "assert 'zxcvbn' not in sys.modules; "
-            "providers.local.policy.PasswordPolicy().check('purple-anchor-42-windmill'); "
-            "assert 'zxcvbn' in sys.modules")
+
+    code = (
+        "import sys, providers.local.policy, providers.local.provider; "
+        "assert 'zxcvbn' not in sys.modules; "
+        "providers.local.policy.PasswordPolicy().check('purple-anchor-42-windmill'); "
+        "assert 'zxcvbn' in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -14,8 +14,8 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from gateway.config.file import _load
 from gateway.config.errors import ConfigError
+from gateway.config.file import _load
 from gateway.config.oidc import OidcProviderSchema, oidc_settings
 from gateway.login.usernames import UsernamePolicy
 from providers.base import ProviderUnavailable
@@ -33,8 +33,13 @@ def _canonical(raw: str) -> str | None:
 
 def _identity(claims: dict, **settings):
     values = {"issuer": ISSUER, "client_id": "gw", **settings}
-    return identity_from_claims("sso", ISSUER, {"sub": SUB, "preferred_username": "alice", **claims},
-                                OidcSettings(**values), _canonical)
+    return identity_from_claims(
+        "sso",
+        ISSUER,
+        {"sub": SUB, "preferred_username": "alice", **claims},
+        OidcSettings(**values),
+        _canonical,
+    )
 
 
 # --- claims to identity -----------------------------------------------------------------------
@@ -52,17 +57,30 @@ GROUPS_CASES = [
     ("realm roles missing", {"realm_access": {}}, "realm_access.roles", ()),
     ("realm_access not an object", {"realm_access": ["roles"]}, "realm_access.roles", ()),
     ("client roles", {"resource_access": {"gw": {"roles": ["up"]}}}, "resource_access.gw.roles", ("up",)),
-    ("dotted client id, list path", {"resource_access": {"my.client": {"roles": ["up"]}}},
-     ("resource_access", "my.client", "roles"), ("up",)),
-    ("dotted client id, dotted path finds nothing", {"resource_access": {"my.client": {"roles": ["up"]}}},
-     "resource_access.my.client.roles", ()),
-    ("a key with a dot at the top", {"https://ns.example/groups": ["g"]}, ("https://ns.example/groups",),
-     ("g",)),
+    (
+        "dotted client id, list path",
+        {"resource_access": {"my.client": {"roles": ["up"]}}},
+        ("resource_access", "my.client", "roles"),
+        ("up",),
+    ),
+    (
+        "dotted client id, dotted path finds nothing",
+        {"resource_access": {"my.client": {"roles": ["up"]}}},
+        "resource_access.my.client.roles",
+        (),
+    ),
+    (
+        "a key with a dot at the top",
+        {"https://ns.example/groups": ["g"]},
+        ("https://ns.example/groups",),
+        ("g",),
+    ),
 ]
 
 
-@pytest.mark.parametrize("claims, path, groups", [case[1:] for case in GROUPS_CASES],
-                         ids=[case[0] for case in GROUPS_CASES])
+@pytest.mark.parametrize(
+    "claims, path, groups", [case[1:] for case in GROUPS_CASES], ids=[case[0] for case in GROUPS_CASES]
+)
 def test_groups_from_claim_paths(claims, path, groups):
     assert _identity(claims, groups_claim=path).groups == groups
 
@@ -70,24 +88,44 @@ def test_groups_from_claim_paths(claims, path, groups):
 IDENTITY_CASES = [
     ("email and name", {"email": "a@x.test", "name": "Alice A"}, {}, ("a@x.test", "Alice A")),
     ("non-string email and name ignored", {"email": ["a@x.test"], "name": 3}, {}, (None, None)),
-    ("verified when required", {"email": "a@x.test", "email_verified": True},
-     {"require_email_verified": True}, ("a@x.test", None)),
+    (
+        "verified when required",
+        {"email": "a@x.test", "email_verified": True},
+        {"require_email_verified": True},
+        ("a@x.test", None),
+    ),
     ("unverified but not required", {"email": "a@x.test", "email_verified": False}, {}, ("a@x.test", None)),
 ]
 
 
-@pytest.mark.parametrize("claims, settings, expected", [case[1:] for case in IDENTITY_CASES],
-                         ids=[case[0] for case in IDENTITY_CASES])
+@pytest.mark.parametrize(
+    "claims, settings, expected",
+    [case[1:] for case in IDENTITY_CASES],
+    ids=[case[0] for case in IDENTITY_CASES],
+)
 def test_identity_fields(claims, settings, expected):
     identity = _identity(claims, **settings)
     assert (identity.email, identity.display_name) == expected
-    assert identity.provider == "sso" and identity.subject == f"{ISSUER}|{SUB}" and identity.username == "alice"
+    assert (
+        identity.provider == "sso" and identity.subject == f"{ISSUER}|{SUB}" and identity.username == "alice"
+    )
 
 
 REFUSALS = [
-    ("email_verified false", {"email_verified": False}, {"require_email_verified": True}, "email_not_verified", 403),
-    ("email_verified a string", {"email_verified": "true"}, {"require_email_verified": True},
-     "email_not_verified", 403),
+    (
+        "email_verified false",
+        {"email_verified": False},
+        {"require_email_verified": True},
+        "email_not_verified",
+        403,
+    ),
+    (
+        "email_verified a string",
+        {"email_verified": "true"},
+        {"require_email_verified": True},
+        "email_not_verified",
+        403,
+    ),
     ("email_verified 1", {"email_verified": 1}, {"require_email_verified": True}, "email_not_verified", 403),
     ("email_verified missing", {}, {"require_email_verified": True}, "email_not_verified", 403),
     ("username not canonical", {"preferred_username": "Alice Admin"}, {}, "bad_username", 403),
@@ -101,8 +139,9 @@ REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize("claims, settings, reason, status", [case[1:] for case in REFUSALS],
-                         ids=[case[0] for case in REFUSALS])
+@pytest.mark.parametrize(
+    "claims, settings, reason, status", [case[1:] for case in REFUSALS], ids=[case[0] for case in REFUSALS]
+)
 def test_refusals(claims, settings, reason, status):
     with pytest.raises(OidcRejected) as caught:
         _identity(claims, **settings)
@@ -114,23 +153,37 @@ def test_longest_subject_is_accepted():
 
 
 def test_username_from_a_nested_claim_is_made_canonical():
-    assert _identity({"profile": {"login": " Alice.B "}}, username_claim="profile.login").username == "alice.b"
+    assert (
+        _identity({"profile": {"login": " Alice.B "}}, username_claim="profile.login").username == "alice.b"
+    )
 
 
 def test_exposed_claims_are_scalars_only():
-    claims = {"dept": "survey", "level": 3, "admin": False, "ratio": 0.5, "tags": ["a"], "obj": {"a": 1},
-              "nothing": None, "access_token": None}
-    identity = _identity(claims, expose_claims=("dept", "level", "admin", "ratio", "tags", "obj", "nothing",
-                                                "absent"))
+    claims = {
+        "dept": "survey",
+        "level": 3,
+        "admin": False,
+        "ratio": 0.5,
+        "tags": ["a"],
+        "obj": {"a": 1},
+        "nothing": None,
+        "access_token": None,
+    }
+    identity = _identity(
+        claims, expose_claims=("dept", "level", "admin", "ratio", "tags", "obj", "nothing", "absent")
+    )
     assert dict(identity.attributes) == {"dept": "survey", "level": 3, "admin": False}
     assert identity.to_dict()["attributes"] == {"dept": "survey", "level": 3, "admin": False}
 
 
-@pytest.mark.parametrize("spec, path", [
-    ("groups", ("groups",)),
-    ("realm_access.roles", ("realm_access", "roles")),
-    (("resource_access", "my.client", "roles"), ("resource_access", "my.client", "roles")),
-])
+@pytest.mark.parametrize(
+    "spec, path",
+    [
+        ("groups", ("groups",)),
+        ("realm_access.roles", ("realm_access", "roles")),
+        (("resource_access", "my.client", "roles"), ("resource_access", "my.client", "roles")),
+    ],
+)
 def test_claim_paths(spec, path):
     assert claim_path(spec) == path
 
@@ -169,20 +222,39 @@ def test_defaults_match_the_settings_defaults():
 
 def test_a_full_section_loads():
     settings = _settings(
-        client_auth="client_secret_post", discovery_url="https://idp.example/custom/discovery?x=1",
-        scopes=["openid", "email", "registry:read"], username_claim="email",
-        groups_claim=["resource_access", "my.client", "roles"], userinfo="always", require_email_verified=True,
-        expose_claims=["department", "employee_id"], label="Staff login", logo_url="https://cdn.example/l.svg",
-        end_session=False, timeout_seconds=0.5, discovery_ttl_seconds=60, jwks_min_refresh_seconds=5,
+        client_auth="client_secret_post",
+        discovery_url="https://idp.example/custom/discovery?x=1",
+        scopes=["openid", "email", "registry:read"],
+        username_claim="email",
+        groups_claim=["resource_access", "my.client", "roles"],
+        userinfo="always",
+        require_email_verified=True,
+        expose_claims=["department", "employee_id"],
+        label="Staff login",
+        logo_url="https://cdn.example/l.svg",
+        end_session=False,
+        timeout_seconds=0.5,
+        discovery_ttl_seconds=60,
+        jwks_min_refresh_seconds=5,
         algorithms=["ES256", "ES256", "RS512"],
-        tokens={"accept_id_tokens": True, "access_token_audiences": ["https://registry.example/api"],
-                "introspection": True})
+        tokens={
+            "accept_id_tokens": True,
+            "access_token_audiences": ["https://registry.example/api"],
+            "introspection": True,
+        },
+    )
     assert settings.groups_claim == ("resource_access", "my.client", "roles")
-    assert settings.scopes == ("openid", "email", "registry:read") and settings.algorithms == ("ES256", "RS512")
+    assert settings.scopes == ("openid", "email", "registry:read") and settings.algorithms == (
+        "ES256",
+        "RS512",
+    )
     assert settings.tokens == OidcTokenSettings(True, ("https://registry.example/api",), True)
     assert settings.discovery_document_url == "https://idp.example/custom/discovery?x=1"
-    assert (settings.label, settings.logo_url, settings.end_session) == ("Staff login", "https://cdn.example/l.svg",
-                                                                         False)
+    assert (settings.label, settings.logo_url, settings.end_session) == (
+        "Staff login",
+        "https://cdn.example/l.svg",
+        False,
+    )
 
 
 def test_public_client_and_no_groups():
@@ -202,10 +274,16 @@ CONFIG_ERRORS = [
     ({"client_secret": ...}, "client_secret", "required with client_auth client_secret_basic"),
     ({"client_auth": "none"}, "client_secret", "not used with client_auth none"),
     ({"client_auth": "private_key_jwt"}, "client_auth", "Must be one of"),
-    ({"client_auth": "none", "client_secret": ..., "tokens": {"introspection": True}}, "tokens.introspection",
-     "confidential client"),
-    ({"tokens": {"access_token_audiences": ["gw"]}}, "tokens.access_token_audiences",
-     "also set tokens.accept_id_tokens: true"),
+    (
+        {"client_auth": "none", "client_secret": ..., "tokens": {"introspection": True}},
+        "tokens.introspection",
+        "confidential client",
+    ),
+    (
+        {"tokens": {"access_token_audiences": ["gw"]}},
+        "tokens.access_token_audiences",
+        "also set tokens.accept_id_tokens: true",
+    ),
     ({"scopes": ["profile", "email"]}, "scopes", "must contain openid"),
     ({"scopes": ["openid", "two words"]}, "scopes[1]", "not an OAuth scope"),
     ({"scopes": "openid"}, "scopes", "Not a valid list"),
@@ -225,7 +303,11 @@ CONFIG_ERRORS = [
     ({"type": "ldap"}, "type", "Must be equal to oidc"),
     ({"client_secrt": "x"}, "client_secrt", "unknown key"),
     ({"tokens": {"introspect": True}}, "tokens.introspect", "unknown key"),
-    ({"tokens": {"access_token_audiences": "https://api"}}, "tokens.access_token_audiences", "Not a valid list"),
+    (
+        {"tokens": {"access_token_audiences": "https://api"}},
+        "tokens.access_token_audiences",
+        "Not a valid list",
+    ),
 ]
 
 
@@ -259,24 +341,34 @@ class FakeIdp(requests.Session):
         super().__init__()
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.jwk = {**RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True), "kid": "k1", "alg": "RS256"}
-        self.document = {"issuer": IDP, "authorization_endpoint": f"{IDP}/auth", "token_endpoint": f"{IDP}/token",
-                         "jwks_uri": f"{IDP}/jwks", "userinfo_endpoint": f"{IDP}/me"}
+        self.document = {
+            "issuer": IDP,
+            "authorization_endpoint": f"{IDP}/auth",
+            "token_endpoint": f"{IDP}/token",
+            "jwks_uri": f"{IDP}/jwks",
+            "userinfo_endpoint": f"{IDP}/me",
+        }
         self.id_claims: dict = {}
         self.userinfo: dict = {"sub": SUB, "preferred_username": "alice"}
         self.calls: list[str] = []
         self.routes = {
             "/.well-known/openid-configuration": lambda: _answer(200, self.document),
             "/jwks": lambda: _answer(200, {"keys": [self.jwk]}),
-            "/token": lambda: _answer(200, {"access_token": "at", "token_type": "Bearer",
-                                            "id_token": self.sign(self.id_claims)}),
+            "/token": lambda: _answer(
+                200, {"access_token": "at", "token_type": "Bearer", "id_token": self.sign(self.id_claims)}
+            ),
             "/me": lambda: _answer(200, self.userinfo),
         }
 
     def sign(self, claims: dict, key=None, **header) -> str:
         now = int(time.time())
         full = {"iss": IDP, "aud": "gw", "sub": SUB, "iat": now, "exp": now + 60, **claims}
-        return jwt.encode({k: v for k, v in full.items() if v is not None}, key or self.key, algorithm="RS256",
-                          headers={"kid": "k1", **header})
+        return jwt.encode(
+            {k: v for k, v in full.items() if v is not None},
+            key or self.key,
+            algorithm="RS256",
+            headers={"kid": "k1", **header},
+        )
 
     def request(self, method, url, *args, **kwargs):
         assert kwargs["allow_redirects"] is False and kwargs["timeout"] == (2.0, 2.0)
@@ -293,8 +385,14 @@ def fake():
 
 
 def _provider(fake, **settings) -> OidcProvider:
-    return OidcProvider("sso", OidcSettings(**{"issuer": IDP, "client_id": "gw", "client_secret": "s",
-                                               "timeout_seconds": 2.0, **settings}), _canonical, session=fake)
+    return OidcProvider(
+        "sso",
+        OidcSettings(
+            **{"issuer": IDP, "client_id": "gw", "client_secret": "s", "timeout_seconds": 2.0, **settings}
+        ),
+        _canonical,
+        session=fake,
+    )
 
 
 def _finish(fake, provider):
@@ -377,15 +475,25 @@ def test_random_kids_do_not_flood_the_idp(fake):
 
 def test_introspection_answers_are_checked(fake):
     fake.document["introspection_endpoint"] = f"{IDP}/introspect"
-    answer = {"active": True, "sub": SUB, "preferred_username": "alice", "client_id": "gw", "token_type": "Bearer",
-              "iss": IDP}
+    answer = {
+        "active": True,
+        "sub": SUB,
+        "preferred_username": "alice",
+        "client_id": "gw",
+        "token_type": "Bearer",
+        "iss": IDP,
+    }
     fake.routes["/introspect"] = lambda: _answer(200, answer)
     provider = _provider(fake, tokens=OidcTokenSettings(introspection=True))
     assert provider.identity_from_token("opaque-token").username == "alice"
-    for change, reason in [({"active": "true"}, "inactive_token"), ({"iss": "https://other.test"}, "bad_issuer"),
-                           ({"token_type": None}, "bad_token_type"), ({"token_type": "DPoP"}, "bad_token_type"),
-                           ({"client_id": "other"}, "bad_audience"), ({"exp": int(time.time()) - 61},
-                                                                     "expired")]:
+    for change, reason in [
+        ({"active": "true"}, "inactive_token"),
+        ({"iss": "https://other.test"}, "bad_issuer"),
+        ({"token_type": None}, "bad_token_type"),
+        ({"token_type": "DPoP"}, "bad_token_type"),
+        ({"client_id": "other"}, "bad_audience"),
+        ({"exp": int(time.time()) - 61}, "expired"),
+    ]:
         changed = {k: v for k, v in {**answer, **change}.items() if v is not None}
         fake.routes["/introspect"] = lambda changed=changed: _answer(200, changed)
         _rejected(reason, provider.identity_from_token, "opaque-token")
@@ -407,26 +515,66 @@ JWT_KINDS = [
     ("RFC 9068 media type, any case", ACCESS_ONLY, "Application/AT+JWT", {"aud": ACCESS}, "alice"),
     ("at+jwt with payload typ Bearer", KEYCLOAK, "at+jwt", {"aud": ACCESS, "typ": "Bearer"}, "alice"),
     ("at+jwt needs no iat", ACCESS_ONLY, "at+jwt", {"aud": ACCESS, "iat": None}, "alice"),
-    ("Keycloak access token", KEYCLOAK, "JWT",
-     {"typ": "Bearer", "aud": ["account", ACCESS], "azp": "gw", "scope": "openid profile"}, "alice"),
-    ("Keycloak access token of another client", KEYCLOAK, "JWT",
-     {"typ": "Bearer", "aud": ["account", ACCESS], "azp": "cli"}, "alice"),
+    (
+        "Keycloak access token",
+        KEYCLOAK,
+        "JWT",
+        {"typ": "Bearer", "aud": ["account", ACCESS], "azp": "gw", "scope": "openid profile"},
+        "alice",
+    ),
+    (
+        "Keycloak access token of another client",
+        KEYCLOAK,
+        "JWT",
+        {"typ": "Bearer", "aud": ["account", ACCESS], "azp": "cli"},
+        "alice",
+    ),
     ("Keycloak ID token", KEYCLOAK, "JWT", {"typ": "ID", "aud": "gw", "azp": "gw"}, "alice"),
-    ("Keycloak ID token, accept_id_tokens only", ID_ONLY, "JWT", {"typ": "ID", "aud": "gw", "azp": "gw"},
-     "alice"),
-    ("Entra v2 access token for the listed API", ENTRA, "JWT",
-     {"aud": "api://registry", "azp": "cli-app", "scp": "registry.read", "ver": "2.0"}, "alice"),
+    (
+        "Keycloak ID token, accept_id_tokens only",
+        ID_ONLY,
+        "JWT",
+        {"typ": "ID", "aud": "gw", "azp": "gw"},
+        "alice",
+    ),
+    (
+        "Entra v2 access token for the listed API",
+        ENTRA,
+        "JWT",
+        {"aud": "api://registry", "azp": "cli-app", "scp": "registry.read", "ver": "2.0"},
+        "alice",
+    ),
     ("Entra ID token", ENTRA, "JWT", {"aud": "gw", "nonce": "n", "ver": "2.0"}, "alice"),
-    ("Okta access token, no header typ", OidcTokenSettings(access_token_audiences=("api://default",)), NO_TYP,
-     {"aud": "api://default", "cid": "cli", "scp": ["openid"], "ver": 1}, "alice"),
+    (
+        "Okta access token, no header typ",
+        OidcTokenSettings(access_token_audiences=("api://default",)),
+        NO_TYP,
+        {"aud": "api://default", "cid": "cli", "scp": ["openid"], "ver": 1},
+        "alice",
+    ),
     ("Okta ID token, no header typ", ID_ONLY, NO_TYP, {"aud": "gw"}, "alice"),
-    ("an access audience wins over client_id (no azp check)", ENTRA, "JWT",
-     {"aud": ["gw", "api://registry"], "azp": "cli-app"}, "alice"),
+    (
+        "an access audience wins over client_id (no azp check)",
+        ENTRA,
+        "JWT",
+        {"aud": ["gw", "api://registry"], "azp": "cli-app"},
+        "alice",
+    ),
     # Refused: the kind.
-    ("Keycloak access token, our client in aud but no access audience", KEYCLOAK, "JWT",
-     {"typ": "Bearer", "aud": ["account", "gw"], "azp": "gw"}, "bad_audience"),
-    ("Keycloak refresh token", KEYCLOAK, "JWT", {"typ": "Refresh", "aud": "gw", "azp": "gw"},
-     "token_not_accepted"),
+    (
+        "Keycloak access token, our client in aud but no access audience",
+        KEYCLOAK,
+        "JWT",
+        {"typ": "Bearer", "aud": ["account", "gw"], "azp": "gw"},
+        "bad_audience",
+    ),
+    (
+        "Keycloak refresh token",
+        KEYCLOAK,
+        "JWT",
+        {"typ": "Refresh", "aud": "gw", "azp": "gw"},
+        "token_not_accepted",
+    ),
     ("Keycloak offline token", KEYCLOAK, "JWT", {"typ": "Offline", "aud": ACCESS}, "token_not_accepted"),
     ("Keycloak logout token", KEYCLOAK, "JWT", {"typ": "Logout", "aud": "gw"}, "token_not_accepted"),
     ("payload typ not a string", KEYCLOAK, "JWT", {"typ": ["Bearer"], "aud": ACCESS}, "token_not_accepted"),
@@ -436,31 +584,71 @@ JWT_KINDS = [
     ("at+jwt with payload typ ID", KEYCLOAK, "at+jwt", {"typ": "ID", "aud": ACCESS}, "token_not_accepted"),
     ("at+jwt for the client only", KEYCLOAK, "at+jwt", {"aud": "gw", "azp": "gw"}, "bad_audience"),
     ("at+jwt without access audiences", ID_ONLY, "at+jwt", {"aud": "gw"}, "token_not_accepted"),
-    ("Keycloak access token without access audiences", ID_ONLY, "JWT", {"typ": "Bearer", "aud": "gw"},
-     "token_not_accepted"),
-    ("Entra access token without access audiences", ID_ONLY, "JWT", {"aud": "api://registry"}, "bad_audience"),
+    (
+        "Keycloak access token without access audiences",
+        ID_ONLY,
+        "JWT",
+        {"typ": "Bearer", "aud": "gw"},
+        "token_not_accepted",
+    ),
+    (
+        "Entra access token without access audiences",
+        ID_ONLY,
+        "JWT",
+        {"aud": "api://registry"},
+        "bad_audience",
+    ),
     ("ID token without accept_id_tokens", ACCESS_ONLY, "JWT", {"aud": "gw"}, "bad_audience"),
-    ("Keycloak ID token without accept_id_tokens", ACCESS_ONLY, "JWT", {"typ": "ID", "aud": ["gw", ACCESS]},
-     "token_not_accepted"),
+    (
+        "Keycloak ID token without accept_id_tokens",
+        ACCESS_ONLY,
+        "JWT",
+        {"typ": "ID", "aud": ["gw", ACCESS]},
+        "token_not_accepted",
+    ),
     ("no JWTs accepted at all", OidcTokenSettings(), "JWT", {"aud": "gw"}, "token_not_accepted"),
     # Refused: the kind's rules.
-    ("Entra token, audience not listed", ENTRA, "JWT", {"aud": "api://other", "azp": "cli-app"}, "bad_audience"),
+    (
+        "Entra token, audience not listed",
+        ENTRA,
+        "JWT",
+        {"aud": "api://other", "azp": "cli-app"},
+        "bad_audience",
+    ),
     ("ID token of another client", KEYCLOAK, "JWT", {"typ": "ID", "aud": "gw", "azp": "other"}, "bad_azp"),
     ("ID token with several audiences, no azp", ID_ONLY, NO_TYP, {"aud": ["gw", "other"]}, "bad_azp"),
-    ("Keycloak ID token not for us", KEYCLOAK, "JWT", {"typ": "ID", "aud": ACCESS, "azp": "gw"}, "bad_audience"),
+    (
+        "Keycloak ID token not for us",
+        KEYCLOAK,
+        "JWT",
+        {"typ": "ID", "aud": ACCESS, "azp": "gw"},
+        "bad_audience",
+    ),
     ("ID token without iat", ID_ONLY, "JWT", {"aud": "gw", "iat": None}, "missing_claim"),
     ("ID token without sub", ID_ONLY, "JWT", {"aud": "gw", "sub": None}, "missing_claim"),
     ("access token without sub", ENTRA, "JWT", {"aud": "api://registry", "sub": None}, "bad_subject"),
     ("access token without aud", ACCESS_ONLY, "at+jwt", {"aud": None}, "bad_audience"),
     ("access token without exp", ENTRA, "JWT", {"aud": "api://registry", "exp": None}, "missing_claim"),
-    ("access token of another issuer", ENTRA, "JWT", {"aud": "api://registry", "iss": IDP + "/"}, "bad_issuer"),
-    ("expired access token", KEYCLOAK, "JWT", {"typ": "Bearer", "aud": ACCESS, "exp": int(time.time()) - 120},
-     "expired"),
+    (
+        "access token of another issuer",
+        ENTRA,
+        "JWT",
+        {"aud": "api://registry", "iss": IDP + "/"},
+        "bad_issuer",
+    ),
+    (
+        "expired access token",
+        KEYCLOAK,
+        "JWT",
+        {"typ": "Bearer", "aud": ACCESS, "exp": int(time.time()) - 120},
+        "expired",
+    ),
 ]
 
 
-@pytest.mark.parametrize("tokens, typ, claims, outcome", [case[1:] for case in JWT_KINDS],
-                         ids=[case[0] for case in JWT_KINDS])
+@pytest.mark.parametrize(
+    "tokens, typ, claims, outcome", [case[1:] for case in JWT_KINDS], ids=[case[0] for case in JWT_KINDS]
+)
 def test_which_jwts_the_token_path_takes(fake, tokens, typ, claims, outcome):
     provider = _provider(fake, tokens=tokens)
     token = fake.sign({"preferred_username": "alice", **claims}, typ=typ)
@@ -473,21 +661,32 @@ def test_which_jwts_the_token_path_takes(fake, tokens, typ, claims, outcome):
 def test_a_jwt_is_verified_once_with_the_issuers_key(fake, monkeypatch):
     decoded = []
     real_decode = jwt.decode
-    monkeypatch.setattr(jwt, "decode", lambda *args, **kwargs: decoded.append(kwargs) or real_decode(*args, **kwargs))
+    monkeypatch.setattr(
+        jwt, "decode", lambda *args, **kwargs: decoded.append(kwargs) or real_decode(*args, **kwargs)
+    )
     provider = _provider(fake, tokens=KEYCLOAK)
     token = fake.sign({"preferred_username": "alice", "typ": "Bearer", "aud": ["account", ACCESS]}, typ="JWT")
     assert provider.identity_from_token(token).username == "alice"
     assert len(decoded) == 1 and decoded[0]["audience"] == ["gw", ACCESS]
-    _rejected("bad_signature", provider.identity_from_token,
-              fake.sign({"typ": "Bearer", "aud": ACCESS}, key=rsa.generate_private_key(65537, 2048)))
+    _rejected(
+        "bad_signature",
+        provider.identity_from_token,
+        fake.sign({"typ": "Bearer", "aud": ACCESS}, key=rsa.generate_private_key(65537, 2048)),
+    )
     assert len(decoded) == 2
 
 
 def test_keycloak_access_token_with_realm_roles(fake):
-    claims = {"typ": "Bearer", "aud": ["account", ACCESS], "azp": "gw", "preferred_username": "Alice",
-              "realm_access": {"roles": ["registry-admin", "offline_access"]}}
+    claims = {
+        "typ": "Bearer",
+        "aud": ["account", ACCESS],
+        "azp": "gw",
+        "preferred_username": "Alice",
+        "realm_access": {"roles": ["registry-admin", "offline_access"]},
+    }
     identity = _provider(fake, tokens=KEYCLOAK, groups_claim="realm_access.roles").identity_from_token(
-        fake.sign(claims, typ="JWT"))
+        fake.sign(claims, typ="JWT")
+    )
     assert identity.username == "alice" and identity.groups == ("registry-admin", "offline_access")
     assert identity.subject == f"{IDP}|{SUB}"
 
@@ -500,43 +699,74 @@ STRIP_CASES = [
     ("second listed domain", "ann@example.org", ("corp.example.com", "example.org"), "ann"),
     ("other domain left", "ann@other.example", ("corp.example.com",), "ann@other.example"),
     ("subdomain left", "ann@eu.corp.example.com", ("corp.example.com",), "ann@eu.corp.example.com"),
-    ("suffix trick left", "ann@corp.example.com.evil.test", ("corp.example.com",),
-     "ann@corp.example.com.evil.test"),
+    (
+        "suffix trick left",
+        "ann@corp.example.com.evil.test",
+        ("corp.example.com",),
+        "ann@corp.example.com.evil.test",
+    ),
     ("no domain", "ann", ("corp.example.com",), "ann"),
     ("nothing before @", "@corp.example.com", ("corp.example.com",), "@corp.example.com"),
     ("two @", "a@b@corp.example.com", ("corp.example.com",), "a@b@corp.example.com"),
     ("nothing listed", "ann@corp.example.com", (), "ann@corp.example.com"),
     # "\u212a" (KELVIN SIGN) lower-cases to "k": an IdP checking domains byte for byte sees another one
-    ("look-alike folds to a listed domain", "ann@\u212acorp.example", ("kcorp.example",), "ann@\u212acorp.example"),
+    (
+        "look-alike folds to a listed domain",
+        "ann@\u212acorp.example",
+        ("kcorp.example",),
+        "ann@\u212acorp.example",
+    ),
     ("dotless i look-alike", "ann@corp.\u0130o", ("corp.io",), "ann@corp.\u0130o"),
 ]
 
 
-@pytest.mark.parametrize("value, domains, expected", [case[1:] for case in STRIP_CASES],
-                         ids=[case[0] for case in STRIP_CASES])
+@pytest.mark.parametrize(
+    "value, domains, expected", [case[1:] for case in STRIP_CASES], ids=[case[0] for case in STRIP_CASES]
+)
 def test_strip_domain(value, domains, expected):
     assert strip_domain(value, domains) == expected
 
 
 USERNAME_CASES = [
     ("Entra UPN", {"preferred_username": "Ann@Corp.Example.com"}, {}, "ann"),
-    ("e-mail of another domain keeps its domain", {"preferred_username": "ann@partner.example"}, {},
-     "ann@partner.example"),
-    ("the username claim is what is stripped", {"email": "bob@corp.example.com"}, {"username_claim": "email"},
-     "bob"),
+    (
+        "e-mail of another domain keeps its domain",
+        {"preferred_username": "ann@partner.example"},
+        {},
+        "ann@partner.example",
+    ),
+    (
+        "the username claim is what is stripped",
+        {"email": "bob@corp.example.com"},
+        {"username_claim": "email"},
+        "bob",
+    ),
     ("stripped, then refused by the policy", {"preferred_username": "ann smith@corp.example.com"}, {}, None),
-    ("not stripped, refused by the strict alphabet", {"preferred_username": "ann@partner.example"},
-     {"alphabet": "strict"}, None),
-    ("stripped, then fits the strict alphabet", {"preferred_username": "ann@corp.example.com"},
-     {"alphabet": "strict"}, "ann"),
+    (
+        "not stripped, refused by the strict alphabet",
+        {"preferred_username": "ann@partner.example"},
+        {"alphabet": "strict"},
+        None,
+    ),
+    (
+        "stripped, then fits the strict alphabet",
+        {"preferred_username": "ann@corp.example.com"},
+        {"alphabet": "strict"},
+        "ann",
+    ),
 ]
 
 
-@pytest.mark.parametrize("claims, options, username", [case[1:] for case in USERNAME_CASES],
-                         ids=[case[0] for case in USERNAME_CASES])
+@pytest.mark.parametrize(
+    "claims, options, username",
+    [case[1:] for case in USERNAME_CASES],
+    ids=[case[0] for case in USERNAME_CASES],
+)
 def test_username_strip_domains_before_the_global_policy(claims, options, username):
     policy = UsernamePolicy(alphabet=options.pop("alphabet", "identity"))
-    settings = OidcSettings(issuer=ISSUER, client_id="gw", username_strip_domains=("corp.example.com",), **options)
+    settings = OidcSettings(
+        issuer=ISSUER, client_id="gw", username_strip_domains=("corp.example.com",), **options
+    )
     call = identity_from_claims
     args = ("sso", ISSUER, {"sub": SUB, **claims}, settings, policy.canonical)
     if username is None:
@@ -552,23 +782,49 @@ def test_username_strip_domains_config():
 
 
 STRIP_CONFIG_ERRORS = [
-    ({"username_strip_domains": ["Corp.Example.com"]}, "username_strip_domains[0]", "not a lower-case DNS name"),
-    ({"username_strip_domains": ["example.org", "@corp.example.com"]}, "username_strip_domains[1]",
-     "not a lower-case DNS name"),
-    ({"username_strip_domains": ["corp.example.com."]}, "username_strip_domains[0]", "not a lower-case DNS name"),
-    ({"username_strip_domains": ["-corp.example.com"]}, "username_strip_domains[0]", "not a lower-case DNS name"),
-    ({"username_strip_domains": ["corp example.com"]}, "username_strip_domains[0]", "not a lower-case DNS name"),
-    ({"username_strip_domains": [f"d{n}.example" for n in range(33)]}, "username_strip_domains", "maximum length 32"),
+    (
+        {"username_strip_domains": ["Corp.Example.com"]},
+        "username_strip_domains[0]",
+        "not a lower-case DNS name",
+    ),
+    (
+        {"username_strip_domains": ["example.org", "@corp.example.com"]},
+        "username_strip_domains[1]",
+        "not a lower-case DNS name",
+    ),
+    (
+        {"username_strip_domains": ["corp.example.com."]},
+        "username_strip_domains[0]",
+        "not a lower-case DNS name",
+    ),
+    (
+        {"username_strip_domains": ["-corp.example.com"]},
+        "username_strip_domains[0]",
+        "not a lower-case DNS name",
+    ),
+    (
+        {"username_strip_domains": ["corp example.com"]},
+        "username_strip_domains[0]",
+        "not a lower-case DNS name",
+    ),
+    (
+        {"username_strip_domains": [f"d{n}.example" for n in range(33)]},
+        "username_strip_domains",
+        "maximum length 32",
+    ),
     ({"username_strip_domains": "corp.example.com"}, "username_strip_domains", "Not a valid list"),
 ]
 
 
-@pytest.mark.parametrize("changes, key, message", STRIP_CONFIG_ERRORS, ids=[case[1] for case in STRIP_CONFIG_ERRORS])
+@pytest.mark.parametrize(
+    "changes, key, message", STRIP_CONFIG_ERRORS, ids=[case[1] for case in STRIP_CONFIG_ERRORS]
+)
 def test_username_strip_domains_config_errors(changes, key, message):
     test_config_errors_name_the_key(changes, key, message)
 
 
 # --- what pages call a provider, and whether browsers see it ----------------------------------
+
 
 def test_display_name_and_label_default_from_the_id():
     settings = _settings()
@@ -610,7 +866,10 @@ PAGE_TEXT_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("changes, key, message", PAGE_TEXT_ERRORS,
-                         ids=[f"{case[1]}-{i}" for i, case in enumerate(PAGE_TEXT_ERRORS)])
+@pytest.mark.parametrize(
+    "changes, key, message",
+    PAGE_TEXT_ERRORS,
+    ids=[f"{case[1]}-{i}" for i, case in enumerate(PAGE_TEXT_ERRORS)],
+)
 def test_page_text_config_errors(changes, key, message):
     test_config_errors_name_the_key(changes, key, message)
