@@ -1,9 +1,5 @@
-"""Generic, session-wide test infrastructure: real servers on free loopback
-ports.  App-specific fixtures belong in the app team's own conftest files.
-
-A missing server binary makes the fixture ERROR (never skip) with a message
-naming the Debian package to install; ``bash scripts/test`` installs them.
-"""
+"""Session-wide test set-up: markers, the real-server fixtures (tests/support/fixtures.py) and the
+log audit after the last test. App-specific fixtures belong in the conftest files below."""
 
 from __future__ import annotations
 
@@ -12,41 +8,13 @@ import json
 import pytest
 
 from tests.support.paths import REPO_ROOT
-from tests.support.servers import PostgresServer, RedisServer
+
+pytest_plugins = ["tests.support.fixtures"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: starts real servers (PostgreSQL, Redis, gunicorn, ...)")
     config.addinivalue_line("markers", "benchmark: performance measurement; slower than ordinary tests")
-
-
-@pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory):
-    """One PostgreSQL cluster for the whole session (started on first use).
-
-    ``.url`` is the SQLAlchemy URL of database ``gateway_test``;
-    ``.create_database(name)`` returns the URL of a fresh database.
-    """
-    server = PostgresServer.start(tmp_path_factory.mktemp("postgres"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory):
-    """One redis-server for the whole session (started on first use).
-
-    ``.url`` is ``redis://127.0.0.1:PORT/0``.  Tests that ``pause()`` it must
-    ``resume()`` it in a ``finally`` -- or better start their own
-    ``RedisServer`` so a failure cannot hang the rest of the session.
-    """
-    server = RedisServer.start(tmp_path_factory.mktemp("redis"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -17,8 +17,8 @@ import pytest
 from gateway.login.usernames import UsernamePolicy
 from providers.base import Identity, ProviderUnavailable, Rejection
 from providers.ldap import GroupSettings, LdapProvider, LdapSettings, TlsSettings, UserSettings
-from tests.integration.conftest import DEEP_GROUPS
 from tests.support import ldapdata as data
+from tests.support.fixtures import DEEP_GROUPS
 from tests.support.ldapserver import BlackholeServer, SlapdServer
 
 pytestmark = pytest.mark.integration
