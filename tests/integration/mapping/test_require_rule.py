@@ -53,5 +53,5 @@ def test_outsider_with_wrong_password_is_plain_401(gateway):
 
 def test_require_applies_to_the_bootstrap_admin_too(gateway):
     """The admin's roles come from an override, but require rules still gate it: operators who
-    add a require rule must include the admin (documented in the README)."""
+    add a require rule must include the admin (documented in docs/mapping.md)."""
     assert gateway.authenticate({"username": "admin", "password": ADMIN_PASSWORD}).status_code == 403

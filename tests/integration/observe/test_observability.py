@@ -206,7 +206,7 @@ def test_readyz_ready_on_the_embedded_default(tmp_path):
             "database": response.json()["database"],
             "providers": [{"id": "local", "type": "local", "healthy": True}],
         }
-        # No token configured: metrics are open (and the README says to keep them internal).
+        # No token configured: metrics are open (and docs/operations.md says to keep them internal).
         assert server.authenticate({"username": "alice", "password": PASSWORD}).status_code == 200
         assert "gateway_auth_attempts" in requests.get(f"{server.url}/metrics", timeout=10).text
     finally:

@@ -1268,7 +1268,7 @@ mapping:
 
 def test_a_hung_idp_is_a_503_on_the_token_path_within_the_budget(tmp_path, idp):
     """Nothing cached yet (a gateway of its own), the IdP stopped mid-way (SIGSTOP): the token
-    path needs discovery, then the JWKS, each bounded by 2 x timeout_seconds (README, Time
+    path needs discovery, then the JWKS, each bounded by 2 x timeout_seconds (docs/operations.md, Time
     budget; providers/oidc/metadata.py), so the answer is a 503 within 2 x 2 x 1 s, never a 401
     or a 500. Asked again at once, it is a 503 without waiting; after resume, the token works."""
     token = idp_tokens(idp)["id_token"]
@@ -1355,7 +1355,7 @@ def test_long_garbage_tokens_under_the_limit_are_401(gateway, token):
     ],
 )
 def test_over_long_tokens_are_json_errors_never_a_500(gateway, token, status):
-    """README: a body over 20 KiB is 413 with a short JSON error; a longer token than the
+    """docs/getting-started.md: a body over 20 KiB is 413 with a short JSON error; a longer token than the
     16384 characters any IdP token may have is refused like any bad token."""
     answer = authenticate(gateway, token=token)
     assert answer.status_code == status, answer.text

@@ -57,7 +57,7 @@ from tests.support.servers import PostgresServer, RedisServer, free_port, wait_f
 
 pytestmark = pytest.mark.integration
 
-# The README's time budget: database connect 3 s + statement 5 s, Redis 0.5 s a call.
+# The time budget (docs/operations.md): database connect 3 s + statement 5 s, Redis 0.5 s a call.
 OUTAGE_BUDGET_SECONDS = 10.0
 REGISTRY_LOGIN = "http://127.0.0.1:8081/login"
 FREE_FAILURES = 4
@@ -294,7 +294,7 @@ def test_user_disabled_on_b_is_refused_on_a_at_once(pair):
     for replica in (a, a, b):
         refused = auth(replica, token=token)
         assert (refused.status_code, refused.json()) == (401, DENIED), replica.name
-        # The right password of a disabled account: 403 (README: "right password but not
+        # The right password of a disabled account: 403 (docs/getting-started.md: "right password but not
         # allowed"); a wrong one stays the 401 everyone gets.
         denied = auth(replica, username="dora", password=PASSWORD)
         assert (denied.status_code, denied.json()) == (403, {"error": "access denied"}), replica.name

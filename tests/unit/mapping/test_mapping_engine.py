@@ -41,7 +41,7 @@ def grant(name: str, roles: list[str] | None = None, **match: Any) -> dict[str, 
     return {"name": name, "match": match, "roles": roles if roles is not None else [name]}
 
 
-# The worked example of the README.
+# The worked example of docs/mapping.md.
 README_POLICY = {
     "default_roles": ["user"],
     "rules": [
