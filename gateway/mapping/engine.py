@@ -255,14 +255,14 @@ def _run_check(check: Check, facts: _Facts) -> tuple[bool, str]:
         values = texts
         forms = tuple(t.casefold() for t in texts) if ci else texts
 
-    for value, form in zip(values, forms):
+    for value, form in zip(values, forms, strict=True):
         if form is None:
             continue
         if not globbing:
             if form in check.exact:
                 return True, f"{label} {value!r} matched{suffix}"
             continue
-        for text, pattern in zip(check.values, check.patterns):
+        for text, pattern in zip(check.values, check.patterns, strict=True):
             if pattern.match(form):
                 return True, f"{label} {value!r} matched glob {text!r}{suffix}"
 

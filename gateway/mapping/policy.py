@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from gateway.config.errors import ConfigError
 
@@ -32,8 +32,8 @@ RESERVED_KEYS = frozenset({"username", "roles", "maxStorageMB"})
 # The Registry honours maxStorageMB only as a JSON integer it can box as a .NET long.
 MAX_QUOTA = 2**63 - 1
 
-Quota = Union[int, Literal["unlimited"]]
-MetadataValue = Union[str, int, bool]
+Quota = int | Literal["unlimited"]
+MetadataValue = str | int | bool
 
 _ROLE_NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -300,7 +300,7 @@ class _Parser:
             if not items:
                 raise self.fail(key, "must not be an empty list")
             paths = [f"{key}[{i}]" for i in range(len(items))]
-        for item, path in zip(items, paths):
+        for item, path in zip(items, paths, strict=True):
             if not isinstance(item, str) or not item:
                 raise self.fail(path, "must be a non-empty string or a list of them")
         return tuple(items)
@@ -320,7 +320,7 @@ class _Parser:
                 items, paths = list(wanted), [f"{path}[{i}]" for i in range(len(wanted))]
             else:
                 items, paths = [wanted], [path]
-            for item, item_path in zip(items, paths):
+            for item, item_path in zip(items, paths, strict=True):
                 if not is_metadata_value(item):
                     raise self.fail(item_path, "must be a string, integer or boolean, or a list of them")
             checks.append(_make_check("attribute", tuple(str(v) for v in items), ci, attribute=name))

@@ -533,7 +533,7 @@ class PostgresServer(_Managed):
             server = cls(proc, port, base, datadir, socketdir, log_dir, remove_base)
             server._register()
 
-            def ready():
+            def ready(proc=proc, server=server):
                 if proc.poll() is not None:
                     raise ServerStartError("exited")
                 with psycopg.connect(
@@ -679,7 +679,7 @@ class RedisServer(_Managed):
             server = cls(proc, port, tmpdir)
             server._register()
 
-            def ready():
+            def ready(proc=proc, port=port):
                 if proc.poll() is not None:
                     raise ServerStartError("exited")
                 client = redis.Redis(
@@ -820,7 +820,7 @@ class GunicornGateway(_Managed):
             http = requests.Session()
             http.trust_env = False  # no HTTP(S)_PROXY detour for 127.0.0.1
 
-            def ready():
+            def ready(proc=proc, http=http, server=server):
                 if proc.poll() is not None:
                     raise ServerStartError("exited")
                 r = http.get(f"{server.base_url}/healthz", timeout=0.5)
