@@ -776,7 +776,10 @@ class GunicornGateway(_Managed):
         timeout: float = 30.0,
         cwd: str | None = None,
         port: int | None = None,
+        python: str | None = None,
     ) -> GunicornGateway:
+        """``python`` (default: this interpreter) runs gunicorn, e.g. a virtualenv's with the
+        gateway installed from its wheel."""
         import requests
 
         extra_args = list(extra_args)
@@ -794,7 +797,7 @@ class GunicornGateway(_Managed):
         for _attempt in range(1 if chosen_port else 3):  # retry only on a port race
             port = chosen_port or free_port()
             cmd = _launcher(None, "TERM") + [
-                sys.executable,
+                python or sys.executable,
                 "-m",
                 "gunicorn",
                 app,
