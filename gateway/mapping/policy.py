@@ -14,16 +14,17 @@ Pure Python: no I/O, no clock, no logging.
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Final, Literal, TypeGuard
 
 from gateway.config.errors import ConfigError
 
-UNLIMITED = "unlimited"
+UNLIMITED: Final = "unlimited"
 """The spelling of "no storage limit" in the policy and in overrides."""
 
 RESERVED_KEYS = frozenset({"username", "roles", "maxStorageMB"})
@@ -56,7 +57,7 @@ def is_role_name(value: Any) -> bool:
     return isinstance(value, str) and _ROLE_NAME.fullmatch(value) is not None
 
 
-def is_quota(value: Any) -> bool:
+def is_quota(value: Any) -> TypeGuard[Quota]:
     """True for ``"unlimited"`` or an int in ``[0, 2**63-1]``; bools, floats and digit strings are not."""
     if isinstance(value, str):
         return value == UNLIMITED
@@ -305,7 +306,7 @@ class _Parser:
                 raise self.fail(path, "must be a non-empty string or a list of them")
         return tuple(items)
 
-    def attribute_checks(self, value: Any, key: str, ci: bool) -> list[Check]:
+    def attribute_checks(self, value: Any, key: str, ci: bool) -> builtins.list[Check]:
         self.mapping(value, key)
         if not value:
             raise self.fail(key, "must name at least one attribute")
