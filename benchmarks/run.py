@@ -686,7 +686,8 @@ class Bench:
             try:
                 master = gateway.pid
                 workers = wait_for(
-                    lambda: (w := gunicorn_workers(master)) and len(w) >= WORKERS and w, timeout=10
+                    lambda master=master: (w := gunicorn_workers(master)) and len(w) >= WORKERS and w,
+                    timeout=10,
                 )
                 time.sleep(0.3)  # let the workers settle after boot
                 before = {pid: memory_kib(pid) for pid in workers}

@@ -198,7 +198,7 @@ mapping:
                 {"BENCH_CREDENTIALS": "\n".join(f"{u}:{p}" for u, p in credentials.values())},
                 WORKERS,
                 THREADS,
-                ("/login", urlencode(dict(zip(("username", "password"), credentials["local"])))),
+                ("/login", urlencode(dict(zip(("username", "password"), credentials["local"], strict=True)))),
                 app="tile_baseline_app:app",
             )
             results = {}

@@ -1,7 +1,8 @@
 """How the identity providers are doing, and a trial LDAP login for admins.
 
-The status check is :func:`gateway.observe.health.provider_status`, asked afresh. A trial login is throttled exactly like a login of the same account, so it
-cannot serve as a password oracle that bypasses the login throttle.
+The status check is :func:`gateway.observe.health.provider_status`, asked afresh. A trial login
+is throttled exactly like a login of the same account, so it cannot serve as a password oracle
+that bypasses the login throttle.
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | 
         denied=deny_reason is not None,
         deny_reason=deny_reason,
         roles=tuple(roles),
-        max_storage_mb=None if quota == UNLIMITED else quota,  # type: ignore[arg-type]
+        max_storage_mb=None if quota == UNLIMITED else quota,
         metadata=MappingProxyType(metadata),
         trace=tuple(trace),
     )
@@ -239,6 +239,8 @@ def _run_check(check: Check, facts: _Facts) -> tuple[bool, str]:
     kind, ci = check.kind, check.case_insensitive
     suffix = " (case-insensitive)" if ci else ""
     globbing = kind.endswith("_glob")
+    values: tuple[str | None, ...]
+    forms: tuple[str | None, ...]
     if kind == "provider":
         label, values, forms = "provider", (facts.provider,), (facts.provider,)
     elif kind.startswith("username"):
@@ -255,14 +257,14 @@ def _run_check(check: Check, facts: _Facts) -> tuple[bool, str]:
         values = texts
         forms = tuple(t.casefold() for t in texts) if ci else texts
 
-    for value, form in zip(values, forms):
+    for value, form in zip(values, forms, strict=True):
         if form is None:
             continue
         if not globbing:
             if form in check.exact:
                 return True, f"{label} {value!r} matched{suffix}"
             continue
-        for text, pattern in zip(check.values, check.patterns):
+        for text, pattern in zip(check.values, check.patterns, strict=True):
             if pattern.match(form):
                 return True, f"{label} {value!r} matched glob {text!r}{suffix}"
 

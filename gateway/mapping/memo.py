@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from providers.base import Identity
+
 from .engine import Evaluation, evaluate
 from .policy import Policy
 
@@ -37,12 +39,13 @@ class EvaluationMemo:
 
     def _current(self) -> tuple[Policy, dict[Any, Evaluation], dict[int, tuple[Any, Evaluation]]]:
         current = self._source()
-        memo = self._memo
-        if memo[0] is not current:
-            memo = self._memo = (current, {}, {})
-        return memo
+        policy, entries, by_object = self._memo
+        if policy is not current:
+            entries, by_object = {}, {}
+            self._memo = (current, entries, by_object)
+        return current, entries, by_object
 
-    def evaluate(self, identity) -> Evaluation:
+    def evaluate(self, identity: Identity) -> Evaluation:
         policy, entries, by_object = self._current()
         seen = by_object.get(id(identity))
         if seen is not None and seen[0] is identity:
@@ -53,7 +56,9 @@ class EvaluationMemo:
         by_object[id(identity)] = (identity, found)  # holding it keeps its id from being reused
         return found
 
-    def _evaluate_by_value(self, policy: Policy, entries: dict[Any, Evaluation], identity) -> Evaluation:
+    def _evaluate_by_value(
+        self, policy: Policy, entries: dict[Any, Evaluation], identity: Identity
+    ) -> Evaluation:
         try:
             key = (
                 identity.provider,

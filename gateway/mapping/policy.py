@@ -14,16 +14,17 @@ Pure Python: no I/O, no clock, no logging.
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Union
+from typing import Any, Final, Literal, TypeGuard
 
 from gateway.config.errors import ConfigError
 
-UNLIMITED = "unlimited"
+UNLIMITED: Final = "unlimited"
 """The spelling of "no storage limit" in the policy and in overrides."""
 
 RESERVED_KEYS = frozenset({"username", "roles", "maxStorageMB"})
@@ -32,8 +33,8 @@ RESERVED_KEYS = frozenset({"username", "roles", "maxStorageMB"})
 # The Registry honours maxStorageMB only as a JSON integer it can box as a .NET long.
 MAX_QUOTA = 2**63 - 1
 
-Quota = Union[int, Literal["unlimited"]]
-MetadataValue = Union[str, int, bool]
+Quota = int | Literal["unlimited"]
+MetadataValue = str | int | bool
 
 _ROLE_NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -56,7 +57,7 @@ def is_role_name(value: Any) -> bool:
     return isinstance(value, str) and _ROLE_NAME.fullmatch(value) is not None
 
 
-def is_quota(value: Any) -> bool:
+def is_quota(value: Any) -> TypeGuard[Quota]:
     """True for ``"unlimited"`` or an int in ``[0, 2**63-1]``; bools, floats and digit strings are not."""
     if isinstance(value, str):
         return value == UNLIMITED
@@ -300,12 +301,12 @@ class _Parser:
             if not items:
                 raise self.fail(key, "must not be an empty list")
             paths = [f"{key}[{i}]" for i in range(len(items))]
-        for item, path in zip(items, paths):
+        for item, path in zip(items, paths, strict=True):
             if not isinstance(item, str) or not item:
                 raise self.fail(path, "must be a non-empty string or a list of them")
         return tuple(items)
 
-    def attribute_checks(self, value: Any, key: str, ci: bool) -> list[Check]:
+    def attribute_checks(self, value: Any, key: str, ci: bool) -> builtins.list[Check]:
         self.mapping(value, key)
         if not value:
             raise self.fail(key, "must name at least one attribute")
@@ -320,7 +321,7 @@ class _Parser:
                 items, paths = list(wanted), [f"{path}[{i}]" for i in range(len(wanted))]
             else:
                 items, paths = [wanted], [path]
-            for item, item_path in zip(items, paths):
+            for item, item_path in zip(items, paths, strict=True):
                 if not is_metadata_value(item):
                     raise self.fail(item_path, "must be a string, integer or boolean, or a list of them")
             checks.append(_make_check("attribute", tuple(str(v) for v in items), ci, attribute=name))

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.config.errors import ConfigError
@@ -28,7 +28,7 @@ from providers.sql import utcnow
 
 log = logging.getLogger(__name__)
 ROW_ID = 1
-_TABLE = MappingPolicyRow.__table__
+_TABLE = cast(Table, MappingPolicyRow.__table__)
 _VERSION = select(_TABLE.c.version).where(_TABLE.c.id == ROW_ID)
 
 

@@ -112,9 +112,9 @@ def resolve_source(source: str, password: str | None = None) -> Source:
 
 
 def read_registry_users(source: Source) -> list[RegistryUser]:
-    """Every user of the identity database at ``source``, ordered by user name (case-insensitively), with the names
-    of their roles (sorted). Raises SourceError when the database cannot be opened or is not a
-    Registry identity database (a missing table or column).
+    """Every user of the identity database at ``source``, ordered by user name
+    (case-insensitively), with the names of their roles (sorted). Raises SourceError when the
+    database cannot be opened or is not a Registry identity database (a missing table or column).
 
     Text cells come as str; a BLOB (or, on SQLite, a TEXT that is not UTF-8) as str when it is
     valid UTF-8, else as bytes. Other stored types (SQLite numbers) are passed on as they are:

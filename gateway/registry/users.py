@@ -22,10 +22,10 @@ not to import it; :mod:`gateway.registry.importer` compares that with the gatewa
   it is a JSON integer (the Registry honours nothing else; any other value meant unlimited there
   and is not imported, with a note). Other keys with a string, integer or boolean value become
   the user's metadata (the per-user answer values of the admin API); other values, and keys or
-  string values holding a control character (NUL included), are dropped with a note. ``roles`` (the AspNetUserRoles table is what counts) and ``username`` are
-  ignored. A ``Metadata`` cell that is not a JSON object (the Registry itself cannot load that
-  user), or is longer than :data:`MAX_METADATA_CHARS`, skips the user: fix the cell and run the
-  import again.
+  string values holding a control character (NUL included), are dropped with a note. ``roles``
+  (the AspNetUserRoles table is what counts) and ``username`` are ignored. A ``Metadata`` cell
+  that is not a JSON object (the Registry itself cannot load that user), or is longer than
+  :data:`MAX_METADATA_CHARS`, skips the user: fix the cell and run the import again.
 * **Enabled**: disabled when in ``deactivated``, or when locked out (``LockoutEnabled`` and a
   ``LockoutEnd``) for more than :data:`LOCKOUT_MEANS_DISABLED` from now. The Registry's own
   lockout after failed logins lasts minutes; a longer one was set on purpose. A ``LockoutEnd``

@@ -78,7 +78,8 @@ def advisory_lock(connection: Connection, *key: int) -> None:
         return
     names = [f"k{i}" for i in range(len(key))]
     connection.execute(
-        text(f"SELECT pg_advisory_xact_lock({', '.join(':' + n for n in names)})"), dict(zip(names, key))
+        text(f"SELECT pg_advisory_xact_lock({', '.join(':' + n for n in names)})"),
+        dict(zip(names, key, strict=True)),
     )
 
 

@@ -20,15 +20,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.storage.db import UNAVAILABLE_ERRORS
+from gateway.storage.db import UNAVAILABLE_ERRORS, Database
 from gateway.storage.models import SigningKey
 from gateway.tokens.cipher import KeyCipher
 from providers.sql import utcnow
@@ -59,7 +60,18 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def _generate(algorithm: str):
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
+
+
+class _Lifetime(Protocol):
+    """A key row or a cached key: when it stops verifying, and whether it still signs."""
+
+    expires_at: datetime | None
+    retired_at: datetime | None
+
+
+def _generate(algorithm: str) -> PrivateKey:
     if algorithm == "ES256":
         return ec.generate_private_key(ec.SECP256R1())
     if algorithm == "EdDSA":
@@ -69,7 +81,7 @@ def _generate(algorithm: str):
     raise ValueError(f"unsupported signing algorithm {algorithm!r}")
 
 
-def _public_members(algorithm: str, private_key) -> dict[str, Any]:
+def _public_members(algorithm: str, private_key: PrivateKeyTypes) -> dict[str, Any]:
     """The public JWK of ``private_key``, checked to suit ``algorithm``; raises ValueError if not."""
     public = private_key.public_key()
     if (
@@ -110,7 +122,7 @@ class _State:
     loaded_at: float  # monotonic
 
 
-def _key_state(row_or_key, now: datetime) -> str:
+def _key_state(row_or_key: _Lifetime, now: datetime) -> str:
     if row_or_key.expires_at is not None and row_or_key.expires_at <= now:
         return "expired"
     return "active" if row_or_key.retired_at is None else "retiring"
@@ -121,7 +133,7 @@ class KeyRing:
 
     def __init__(
         self,
-        database,
+        database: Database,
         cipher: KeyCipher,
         algorithm: str = "ES256",
         cache_seconds: float = 30.0,
@@ -193,7 +205,7 @@ class KeyRing:
                     SigningKey.expires_at.is_not(None), SigningKey.expires_at <= self._clock()
                 )
             )
-            return result.rowcount or 0
+            return cast(CursorResult[Any], result).rowcount or 0
 
     def list_keys(self) -> list[dict[str, Any]]:
         """Every stored key, newest first, read from the database (no decryption)."""
@@ -278,8 +290,10 @@ class KeyRing:
         if not self._lock.acquire(blocking=False):
             return state
         try:
-            if self._state is not state:
-                return self._state
+            latest = self._state
+            if latest is not state:
+                assert latest is not None  # set by the first load, never cleared
+                return latest
             try:
                 return self._load_locked()
             except UNAVAILABLE_ERRORS:
@@ -298,6 +312,7 @@ class KeyRing:
     def _reload_for_miss(self) -> _State:
         with self._lock:
             if self._monotonic() - self._last_miss_reload < self.miss_reload_seconds:
+                assert self._state is not None  # a miss is found in a loaded state
                 return self._state
             self._last_miss_reload = self._monotonic()
             return self._load_locked()

@@ -16,7 +16,7 @@ from typing import Any
 import jwt
 from jwt import exceptions as jwt_errors
 
-from gateway.tokens.keys import KeyRing
+from gateway.tokens.keys import KeyRing, PublicKey
 from providers.sql import utcnow
 from providers.strictjson import parse_json
 
@@ -137,7 +137,7 @@ class TokenService:
         claims = self._decode(token, algorithm, public_key)
         return self._check_claims(claims)
 
-    def _decode(self, token: str, algorithm: str, public_key) -> dict[str, Any]:
+    def _decode(self, token: str, algorithm: str, public_key: PublicKey) -> dict[str, Any]:
         try:
             return jwt.decode(
                 token,

@@ -41,6 +41,7 @@ from gateway.observe.health import HealthMonitor
 from gateway.storage.db import Database
 from gateway.storage.state import open_store
 from providers.base import Identity
+from tests.support.dockerfile import BUILD_STEPS, build_copies, build_steps, dockerfile_instructions
 from tests.support.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -154,17 +155,6 @@ def compose_service_environment(service: str) -> dict[str, str]:
     assert isinstance(environment, dict), "use the mapping form of environment:"
     env = dummy_compose_env()
     return {key: interpolate(str(value), env) for key, value in environment.items()}
-
-
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    result = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            keyword, _, rest = line.partition(" ")
-            result.append((keyword.upper(), rest.strip()))
-    return result
 
 
 def unit_entries() -> list[tuple[str, str, str]]:
@@ -769,6 +759,13 @@ def test_dockerfile_copies_what_exists_and_installs_every_runtime_extra():
     extras = set(args["GATEWAY_EXTRAS"].split(","))
     declared = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
     assert extras == declared - {"test"}
+
+
+def test_dockerfile_installs_the_wheel_the_way_test_wheel_does():
+    """tests/checks/test_wheel.py runs these very steps on these very copies and serves the
+    result; a change here must go through it."""
+    assert build_steps() == list(BUILD_STEPS)
+    assert build_copies() == ["pyproject.toml", "README.md", "gateway/", "providers/"]
 
 
 def dockerignored(path: str, patterns: list[str]) -> bool:

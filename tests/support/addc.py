@@ -285,8 +285,7 @@ def _run_tool(tool: str, args: Sequence[str], conf: Path, timeout: float = 120.0
     res = subprocess.run(
         cmd,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         env=_tool_env(),
         start_new_session=True,
         timeout=timeout,
@@ -706,7 +705,7 @@ class SambaADServer(_Managed):
             server._remove_dc = remove_dc
             server._register()
 
-            def ready():
+            def ready(proc=proc, server=server, host=host):
                 if proc.poll() is not None:
                     raise ServerStartError("exited")
                 conn = ldap3.Connection(ldap3.Server(server.url, connect_timeout=1), receive_timeout=2)

@@ -163,9 +163,7 @@ class Dataset:
             self._index[_norm(e.dn)] = e
 
     # -- building -------------------------------------------------------
-    def add(
-        self, dn: str, attrs: dict[str, Iterable[str] | str | int], password: str | None = None
-    ) -> Entry:
+    def add(self, dn: str, attrs: dict[str, Iterable[str] | str | int], password: str | None = None) -> Entry:
         """Append an entry; ``password`` (cleartext) becomes an ``{SSHA}``
         userPassword and is remembered in :attr:`passwords`."""
         key = _norm(dn)

@@ -162,7 +162,7 @@ class MariaDbServer(_Managed):
             server = cls(proc, port, base, socket_dir)
             server._register()
 
-            def ready():
+            def ready(proc=proc, server=server):
                 if proc.poll() is not None:
                     raise ServerStartError("exited")
                 connection = server.connect()

@@ -176,7 +176,8 @@ function renderAnswer(text) {
   show("roles", JSON.stringify(obj.roles === undefined ? null : obj.roles));
   if (Object.prototype.hasOwnProperty.call(obj, "maxStorageMB")) {
     var q = obj.maxStorageMB;
-    show("quota", parsed.quotaSource + " " + typeof q + " " + (Number.isInteger(q) ? "integer" : "non-integer"));
+    show("quota", parsed.quotaSource + " " + typeof q + " "
+      + (Number.isInteger(q) ? "integer" : "non-integer"));
   } else {
     show("quota", "absent");
   }

@@ -533,7 +533,7 @@ class PostgresServer(_Managed):
             server = cls(proc, port, base, datadir, socketdir, log_dir, remove_base)
             server._register()
 
-            def ready():
+            def ready(proc=proc, server=server):
                 if proc.poll() is not None:
                     raise ServerStartError("exited")
                 with psycopg.connect(
@@ -679,7 +679,7 @@ class RedisServer(_Managed):
             server = cls(proc, port, tmpdir)
             server._register()
 
-            def ready():
+            def ready(proc=proc, port=port):
                 if proc.poll() is not None:
                     raise ServerStartError("exited")
                 client = redis.Redis(
@@ -776,7 +776,10 @@ class GunicornGateway(_Managed):
         timeout: float = 30.0,
         cwd: str | None = None,
         port: int | None = None,
+        python: str | None = None,
     ) -> GunicornGateway:
+        """``python`` (default: this interpreter) runs gunicorn, e.g. a virtualenv's with the
+        gateway installed from its wheel."""
         import requests
 
         extra_args = list(extra_args)
@@ -794,7 +797,7 @@ class GunicornGateway(_Managed):
         for _attempt in range(1 if chosen_port else 3):  # retry only on a port race
             port = chosen_port or free_port()
             cmd = _launcher(None, "TERM") + [
-                sys.executable,
+                python or sys.executable,
                 "-m",
                 "gunicorn",
                 app,
@@ -820,7 +823,7 @@ class GunicornGateway(_Managed):
             http = requests.Session()
             http.trust_env = False  # no HTTP(S)_PROXY detour for 127.0.0.1
 
-            def ready():
+            def ready(proc=proc, http=http, server=server):
                 if proc.poll() is not None:
                     raise ServerStartError("exited")
                 r = http.get(f"{server.base_url}/healthz", timeout=0.5)

@@ -175,9 +175,10 @@ def auth(replica, timeout=30, **fields) -> requests.Response:
     )
 
 
-def timed(call):
+def timed(call, *args, **kwargs):
+    """``call(*args, **kwargs)`` and the seconds it took."""
     started = time.monotonic()
-    result = call()
+    result = call(*args, **kwargs)
     return result, time.monotonic() - started
 
 
@@ -516,11 +517,9 @@ def test_load_run_with_replica_a_killed_loses_nothing(pair, postgres):
         assert killed.wait(30), "replica A was never killed"
         kill_start, kill_end = kill_window["start"], kill_window["end"]
 
-        by = lambda **match: [
-            o
-            for o in outcomes
-            if all(getattr(o, k) == v for k, v in match.items())
-        ]
+        def by(**match):
+            return [o for o in outcomes if all(getattr(o, k) == v for k, v in match.items())]
+
         in_flight_at_kill = [
             o for o in by(replica="A") if o.started < kill_end and (o.error == "lost" or o.ended > kill_start)
         ]
@@ -620,7 +619,7 @@ def test_load_run_with_replica_a_killed_loses_nothing(pair, postgres):
         )
         with ThreadPoolExecutor(4) as pool:
             logins = list(pool.map(lambda n: auth(b, username=n, password=write_password(n)), names))
-        assert [(n, r.status_code) for n, r in zip(names, logins) if r.status_code != 200] == []
+        assert [(n, r.status_code) for n, r in zip(names, logins, strict=True) if r.status_code != 200] == []
     finally:
         kill_now.set()
         killer_thread.join(30)
@@ -676,19 +675,20 @@ def test_redis_down_logins_go_on_throttled_per_process_browser_callback_is_503(p
     try:
         for replica in (a, b):
             for fields in ({"username": "rita", "password": PASSWORD}, {"token": token}):
-                answer, elapsed = timed(lambda: auth(replica, **fields))
+                answer, elapsed = timed(auth, replica, **fields)
                 slowest = max(slowest, elapsed)
                 assert answer.status_code == 200, (replica.name, answer.text)
                 assert elapsed < OUTAGE_BUDGET_SECONDS
-            _, elapsed = timed(lambda: AdminClient.login(replica.url))  # /api/token: 200
+            _, elapsed = timed(AdminClient.login, replica.url)  # /api/token: 200
             assert elapsed < OUTAGE_BUDGET_SECONDS
-            started, elapsed = timed(lambda: start_login(replica, browser()))
+            started, elapsed = timed(start_login, replica, browser())
             assert started.status_code == 302 and elapsed < OUTAGE_BUDGET_SECONDS  # needs no Redis
             # The callback cannot mark its transaction used: a 503 page, and its cookie is kept.
             page, elapsed = timed(
-                lambda: under_way.get(
-                    callback_url.replace(pair.public_url, replica.url), allow_redirects=False, timeout=10
-                )
+                under_way.get,
+                callback_url.replace(pair.public_url, replica.url),
+                allow_redirects=False,
+                timeout=10,
             )
             slowest = max(slowest, elapsed)
             assert elapsed < OUTAGE_BUDGET_SECONDS
@@ -737,7 +737,7 @@ def test_database_down_is_a_503_within_budget_on_both_and_recovers(pair, postgre
         slowest = 0.0
         for replica in (a, b, a, b):
             for fields in ({"username": "pat", "password": PASSWORD}, {"token": token}):
-                answer, elapsed = timed(lambda: auth(replica, **fields))
+                answer, elapsed = timed(auth, replica, **fields)
                 slowest = max(slowest, elapsed)
                 assert answer.status_code == 503, (replica.name, fields.keys(), answer.text)
                 assert answer.json() == UNAVAILABLE
@@ -751,7 +751,7 @@ def test_database_down_is_a_503_within_budget_on_both_and_recovers(pair, postgre
     recovered = {}
     for replica in (a, b):
         wait_for(
-            lambda: (
+            lambda replica=replica: (
                 auth(replica, username="pat", password=PASSWORD).status_code == 200
                 and auth(replica, token=token).status_code == 200
             ),

@@ -83,13 +83,13 @@ def test_add_from_eight_threads_succeeds_exactly_once(store, k):
         results: list = []
         lock = threading.Lock()
 
-        def worker():
+        def worker(barrier, key, lock, results):
             barrier.wait()
             added = store.add(key, "used", 5)
             with lock:
                 results.append(added)
 
-        threads = [threading.Thread(target=worker) for _ in range(8)]
+        threads = [threading.Thread(target=worker, args=(barrier, key, lock, results)) for _ in range(8)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -162,7 +162,7 @@ def test_paused_redis_raises_store_unavailable_within_the_timeout_then_recovers(
     store.ping()  # a pooled connection exists before the hang
     private_redis.pause()
     try:
-        for name, call in CALLS:
+        for _name, call in CALLS:
             _assert_unavailable_quickly(call, store)
     finally:
         private_redis.resume()
@@ -182,11 +182,11 @@ def test_killed_redis_raises_store_unavailable_quickly(private_redis):
     store = RedisStore.from_url(private_redis.url)
     store.set("outage:a", "v", 5)
     private_redis.kill()
-    for name, call in CALLS:
+    for _name, call in CALLS:
         _assert_unavailable_quickly(call, store, limit=1.0)
 
 
 def test_unreachable_redis_at_start_raises_store_unavailable(tmp_path):
     store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
-    for name, call in CALLS:
+    for _name, call in CALLS:
         _assert_unavailable_quickly(call, store, limit=1.0)

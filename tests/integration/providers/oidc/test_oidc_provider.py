@@ -323,7 +323,8 @@ def test_iss_parameter_must_be_the_issuer_and_present(idp, make):
     params, transaction = _callback(idp, provider)
     assert params["iss"] == idp.issuer
     _refused("bad_iss", provider.finish, REDIRECT_URI, {**params, "iss": idp.issuer + "/"}, transaction)
-    # The IdP promises the parameter (authorization_response_iss_parameter_supported): its absence is a mix-up.
+    # The IdP promises the parameter (authorization_response_iss_parameter_supported): its absence
+    # is a mix-up.
     _refused(
         "bad_iss", provider.finish, REDIRECT_URI, {k: v for k, v in params.items() if k != "iss"}, transaction
     )
