@@ -191,7 +191,7 @@ def mint(replicas: Replicas, *usernames: str) -> list[str]:
         tokens = []
         for username in usernames:
             identity = UserService(services).identity(username)
-            session = services.sso.open_session(identity, "test")
+            session = services.sso.open_session(identity)
             tokens.append(services.sso.mint_for(session))
         return tokens
     finally:
@@ -516,11 +516,7 @@ def test_load_run_with_replica_a_killed_loses_nothing(pair, postgres):
         assert killed.wait(30), "replica A was never killed"
         kill_start, kill_end = kill_window["start"], kill_window["end"]
 
-        by = lambda **match: [
-            o
-            for o in outcomes
-            if all(getattr(o, k) == v for k, v in match.items())
-        ]
+        by = lambda **match: [o for o in outcomes if all(getattr(o, k) == v for k, v in match.items())]
         in_flight_at_kill = [
             o for o in by(replica="A") if o.started < kill_end and (o.error == "lost" or o.ended > kill_start)
         ]
