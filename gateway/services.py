@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from gateway.config.file import GatewayConfig, ProviderSettings, hashing_defaults
@@ -15,6 +15,8 @@ from gateway.login.credcache import VerifiedCredentials
 from gateway.login.credchanges import CredentialChanges, change_signal, record_change
 from gateway.login.federation import Federation
 from gateway.login.idptokens import IdpTokens
+from gateway.login.password import PasswordCheck
+from gateway.login.service import LoginService
 from gateway.login.throttle import AccountThrottle
 from gateway.mapping import EvaluationMemo
 from gateway.mapping.store import PolicyStore
@@ -59,6 +61,8 @@ class Services:
     attempts: AttemptRecorder
     # Proven credentials of the Registry's password path (the tile hot path).
     credentials: VerifiedCredentials
+    # Every way in (Registry password and token paths, /login, POST /api/token, SSO callback).
+    login: LoginService = field(init=False)
 
     def close(self) -> None:
         self.credentials.stop()
@@ -109,7 +113,7 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
     sessions = SessionStore(database)
     policies = PolicyStore(database, config.mapping_source, config.mapping_document, config.mapping)
     mapping = EvaluationMemo(policies.policy)
-    return Services(
+    services = Services(
         settings=settings,
         config=config,
         database=database,
@@ -136,7 +140,6 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
             accounts,
             sessions,
             tokens,
-            mapping,
             audit,
             secret=settings.key_encryption_key,
         ),
@@ -146,6 +149,22 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
             config.credential_cache,
             signal=change_signal(database, settings.instance_dir / "credential-changes.signal"),
         ),
+    )
+    services.login = _login_service(services)
+    return services
+
+
+def _login_service(services: Services) -> LoginService:
+    return LoginService(
+        services.federation,
+        PasswordCheck(services.federation, services.throttle, services.credentials),
+        services.mapping,
+        services.tokens,
+        services.sessions,
+        services.idp_tokens,
+        services.sso,
+        services.audit,
+        services.attempts,
     )
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import CursorResult, Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.login.credchanges import record_change
@@ -19,7 +20,7 @@ from gateway.storage.models import Account, AppPassword, SsoSession
 from providers.base import Identity
 from providers.sql import utcnow
 
-_ACCOUNTS = Account.__table__
+_ACCOUNTS = cast(Table, Account.__table__)
 _OWNER_BY_NAME = select(
     _ACCOUNTS.c.username,
     _ACCOUNTS.c.provider,
@@ -148,7 +149,7 @@ class AccountRegistry:
                     .values(revoked_at=now)
                 )
             record_change(session, username)
-            return result.rowcount > 0
+            return cast("CursorResult[Any]", result).rowcount > 0
 
     def record_snapshot(self, identity: Identity) -> None:
         """Keep ``identity`` (from a browser login), and when it was seen, as what app-password

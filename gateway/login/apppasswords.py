@@ -15,10 +15,12 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from gateway.login.credchanges import record_change
@@ -38,7 +40,7 @@ LAST_USE_RESOLUTION = timedelta(seconds=60)
 # not share a key space with the one-bigint keys of gateway.storage.db); "ddga".
 CREATE_LOCK_CLASS = 0x64646761
 
-_TABLE = AppPassword.__table__
+_TABLE = cast(Table, AppPassword.__table__)
 _BY_ID = select(
     _TABLE.c.username,
     _TABLE.c.kind,
@@ -100,7 +102,7 @@ class AppPasswords:
     API (``gwak_<id>_<secret>``): the same lifecycle, kept apart by kind so neither works as
     the other."""
 
-    def __init__(self, database: Database, *, clock=utcnow, kind: str = "app"):
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow, kind: str = "app"):
         self._db = database
         self._clock = clock
         self._kind = kind
@@ -199,7 +201,7 @@ class AppPasswords:
                 .values(revoked_at=self._clock())
             )
             record_change(session, username)
-            return result.rowcount or 0
+            return cast("CursorResult[Any]", result).rowcount or 0
 
     def revoke(self, username: str, public_id: str) -> bool:
         """Revoke one of the user's app passwords; False if there was no such active one."""
@@ -214,9 +216,10 @@ class AppPasswords:
                 )
                 .values(revoked_at=self._clock())
             )
-            if result.rowcount:
+            revoked = cast("CursorResult[Any]", result).rowcount > 0
+            if revoked:
                 record_change(session, username)
-            return result.rowcount > 0
+            return revoked
 
 
 def _serialise_creates(connection: Connection, username: str) -> None:

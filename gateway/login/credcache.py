@@ -144,7 +144,7 @@ class VerifiedCredentials:
                 self._forget(digest)
         return self._miss()
 
-    def _miss(self) -> None:
+    def _miss(self) -> Identity | None:
         count_credential_cache("miss")
         return None
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import delete, event, func, insert, or_, select
+from sqlalchemy import Table, delete, event, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.storage.db import Database
@@ -19,7 +20,7 @@ from gateway.storage.models import CredentialChange
 from gateway.storage.state.signal import SharedCounter
 from providers.sql import utcnow
 
-_CHANGES = CredentialChange.__table__
+_CHANGES = cast(Table, CredentialChange.__table__)
 # Rows older than this are deleted (a process that has not read them for minutes forgets its
 # whole cache anyway, see gateway.login.credcache).
 KEEP_CHANGES = timedelta(hours=1)

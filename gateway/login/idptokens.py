@@ -32,7 +32,8 @@ class IdpTokens:
         """The identity an IdP token proves. Raises OidcRejected (401) when no provider takes
         this token or it does not verify; ProviderUnavailable when the IdP cannot be asked."""
         if token.count(".") == 2:
-            provider = self._by_issuer.get(_unverified_issuer(token))
+            issuer = _unverified_issuer(token)
+            provider = self._by_issuer.get(issuer) if issuer is not None else None
         else:
             provider = self._introspector
         if provider is None:

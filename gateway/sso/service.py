@@ -8,9 +8,10 @@ browser back to ``/sso/callback/<provider>``; :meth:`SsoService.complete` opens 
 after the callback's ``state`` (so a callback only completes in the browser that started it),
 then spends the transaction with one set-if-absent of a marker in the shared state store, kept
 until the transaction would have expired (so a replay is refused on every replica), and only then
-lets the provider exchange the code and validate the callback. It admits the identity (one owner
-per username, not disabled), applies the mapping's ``require`` gate, records an SSO session and
-mints the gateway token bound to it. The session keeps the login's ID token, sealed under a key
+lets the provider exchange the code and validate the callback. The login service
+(:mod:`gateway.login.service`) then admits the identity (one owner per username, not disabled),
+applies the mapping's ``require`` gate and opens the SSO session (:meth:`SsoService.open_sso_session`)
+the gateway token is minted for. The session keeps the login's ID token, sealed under a key
 of its own (ID_TOKEN_HKDF_INFO), so a top-level sign-out can send it to the IdP as
 ``id_token_hint``. Ending the session revokes every token minted for it, on every replica, since
 sessions live in the database, and forgets that ID token.
@@ -31,8 +32,7 @@ from urllib.parse import urlsplit
 from gateway.config.errors import ConfigError
 from gateway.config.file import GatewayConfig, SsoSettings
 from gateway.login.accounts import AccountRegistry
-from gateway.login.federation import Denied, Federation
-from gateway.mapping import EvaluationMemo
+from gateway.login.federation import Federation
 from gateway.observe.audit import AuditLog
 from gateway.sso.redirects import RedirectAllowlist
 from gateway.sso.sessions import SessionRecord, SessionStore
@@ -66,6 +66,8 @@ class SsoError(Exception):
     status: int
     reason: str
     message: str
+    # The IdP refused the person (not the transaction): audited as a refused login.
+    refused_by_idp: bool = False
 
 
 EXPIRED = "This sign-in attempt has expired or was already used. Please start again."
@@ -85,10 +87,12 @@ class StartedLogin:
 
 
 @dataclass(frozen=True)
-class CompletedLogin:
+class FinishedCallback:
+    """What the IdP proved at the callback: the identity (not yet admitted), the ID token a
+    session may keep for the sign-out, and where the browser goes on to."""
+
     identity: Identity
-    session: SessionRecord
-    token: str
+    id_token: str
     next_url: str
 
 
@@ -102,7 +106,6 @@ class SsoService:
         accounts: AccountRegistry,
         sessions: SessionStore,
         tokens: TokenService,
-        mapping: EvaluationMemo,
         audit: AuditLog,
         *,
         secret: str,
@@ -117,11 +120,9 @@ class SsoService:
             + list(self.settings.allowed_next)
         )
         self._store = store
-        self._federation = federation
         self._accounts = accounts
         self._sessions = sessions
         self._tokens = tokens
-        self._mapping = mapping
         self._audit = audit
         self.transactions = TransactionSeal(secret, TRANSACTION_SECONDS, clock)
         self._id_tokens = Sealer(secret, ID_TOKEN_HKDF_INFO, _ID_TOKEN_ASSOCIATED_DATA)
@@ -202,13 +203,16 @@ class SsoService:
         except UnreadableTransaction:
             return float("-inf")
 
-    def complete(self, provider_id: str, params: dict[str, str], sealed: str | None) -> CompletedLogin:
-        """Finish the login the callback ``params`` answer; ``sealed`` is the value of the
-        transaction cookie named after their ``state``, if the browser sent one.
+    def complete(self, provider_id: str, params: dict[str, str], sealed: str | None) -> FinishedCallback:
+        """Spend the transaction the callback ``params`` answer and let the provider exchange
+        the code; ``sealed`` is the value of the transaction cookie named after their
+        ``state``, if the browser sent one. Admission, the ``require`` gate and the session are
+        the login service's (:meth:`gateway.login.service.LoginService.sso_callback`).
 
         Raises SsoError: 400 for a missing, malformed, foreign (another browser's, another
-        provider's), tampered, expired or reused transaction; 401/403 for a refused login; 503
-        for an outage. StoreUnavailable (a 503) when the single-use marker cannot be written.
+        provider's), tampered, expired or reused transaction; 401/403 for a login the IdP
+        refused; 503 for an outage. StoreUnavailable (a 503) when the single-use marker cannot
+        be written.
         """
         provider = self.provider(provider_id)
         state = params.get("state") or ""
@@ -231,32 +235,26 @@ class SsoService:
         try:
             finished = provider.finish(self.callback_url(provider_id), params, record.transaction)
         except OidcRejected as rejected:
-            self._refused(provider_id, None, rejected.reason)
-            raise SsoError(
-                rejected.status, rejected.reason, NOT_ALLOWED if rejected.status == 403 else FAILED
-            ) from None
+            message = NOT_ALLOWED if rejected.status == 403 else FAILED
+            raise SsoError(rejected.status, rejected.reason, message, refused_by_idp=True) from None
         except ProviderUnavailable as error:
             log.warning("sso callback: provider %s unavailable: %s", provider_id, error.reason)
             raise SsoError(503, "provider_unavailable", UNAVAILABLE) from None
-        try:
-            identity = self._federation.admit(finished.identity)
-        except Denied as denied:
-            self._refused(provider_id, finished.identity.username, denied.reason)
-            raise SsoError(denied.status, denied.reason, NOT_ALLOWED) from None
-        if self._mapping.evaluate(identity).denied:
-            self._refused(provider_id, identity.username, "mapping_require_failed")
-            raise SsoError(403, "mapping_require_failed", NOT_ALLOWED)
+        return FinishedCallback(finished.identity, finished.id_token, record.next_url)
+
+    def open_sso_session(self, identity: Identity, id_token: str) -> SessionRecord | None:
+        """A session for an admitted SSO identity, keeping its ID token for the sign-out and
+        its snapshot for app passwords; None when the account was disabled while this login
+        was under way (the session is then revoked at once)."""
         self._accounts.record_snapshot(identity)
         session = self._sessions.create(
-            identity, self.session_lifetime, sealed_id_token=self._sealed_id_token(finished.id_token)
+            identity, self.session_lifetime, sealed_id_token=self._sealed_id_token(id_token)
         )
         owner = self._accounts.owner_of(identity.username)
-        if owner is None or owner.disabled:  # disabled while this login was under way
+        if owner is None or owner.disabled:
             self._sessions.revoke(session.id)
-            raise SsoError(403, "account_disabled", NOT_ALLOWED)
-        token = self.mint_for(session)
-        self._audit.record("login", "success", username=identity.username, provider=provider_id, path="sso")
-        return CompletedLogin(identity, session, token, record.next_url)
+            return None
+        return session
 
     def _sealed_id_token(self, id_token: str) -> str | None:
         """The ID token sealed for its session to keep; None (keep nothing) when it is longer
@@ -265,25 +263,16 @@ class SsoService:
             return None
         return self._id_tokens.seal(id_token.encode("utf-8"))
 
-    def open_session(self, identity: Identity, path: str) -> SessionRecord:
+    def open_session(self, identity: Identity) -> SessionRecord:
         """A session for an identity already admitted some other way (a password form,
-        ``POST /api/token``), audited as a login through ``path``. The caller mints the token
+        ``POST /api/token``); the login service records the login. The caller mints the token
         it needs for it (a Registry token with :meth:`mint_for`, or an admin API token)."""
-        session = self._sessions.create(identity, self.session_lifetime)
-        self._audit.record(
-            "login", "success", username=identity.username, provider=identity.provider, path=path
-        )
-        return session
+        return self._sessions.create(identity, self.session_lifetime)
 
     def mint_for(self, session: SessionRecord) -> str:
         """A token bound to ``session``, lasting the token lifetime but never past the session."""
         return self._tokens.mint(
             session.username, session.id, expires_at=min(session.expires_at, utcnow() + self.token_lifetime)
-        )
-
-    def _refused(self, provider_id: str, username: str | None, reason: str) -> None:
-        self._audit.record(
-            "login", "denied", username=username, provider=provider_id, path="sso", reason=reason
         )
 
     def active_session(self, session_id: str | None) -> SessionRecord | None:

@@ -78,7 +78,7 @@ def registry_token(gateway: GatewayUnderTest, username: str) -> str:
     try:
         identity = UserService(services).identity(username)
         assert identity is not None, username
-        return services.sso.mint_for(services.sso.open_session(identity, "test"))
+        return services.sso.mint_for(services.sso.open_session(identity))
     finally:
         services.close()
 

@@ -9,7 +9,6 @@ is the admin API's own: it is not a Registry login, and a Registry token is no a
 
 from __future__ import annotations
 
-import math
 import time
 
 from flask import Blueprint, request
@@ -19,14 +18,11 @@ from gateway.config.file import origin_of
 from gateway.http.adminapi import schemas
 from gateway.http.adminapi.base import body, doc, ok, principal_for, services
 from gateway.http.pages.browser import signed_in
-from gateway.login.apppasswords import looks_like_app_password
-from gateway.login.federation import Denied
-from gateway.login.password import Throttled, password_login
-from providers.base import ProviderUnavailable
+from gateway.login.outcome import Granted, Refused, Throttled
+from gateway.sso.sessions import SessionRecord
 from providers.sql import utcnow
 
 token_bp = Blueprint("api_token", __name__)
-PATH = "admin_token"
 
 
 @token_bp.post("/api/token")
@@ -46,41 +42,7 @@ def issue_token():
             raise AdminError(401, "send username and password, or sign in first")
     else:
         data = body(schemas.TokenRequest())
-        if looks_like_app_password(data["password"]):
-            # App passwords are for the Registry's password path (ddb login) only: one must not
-            # turn into a session that can create further secrets.
-            raise AdminError(401, "app passwords work only for Registry logins; use your password")
-        started = time.perf_counter()
-        username = data["username"]
-
-        def attempt(status: int, outcome: str, provider: str | None = None) -> None:
-            svc.attempts.record(PATH, username, provider, status, outcome, started)
-
-        try:
-            identity = password_login(svc, username, data["password"])
-        except Throttled as throttled:
-            attempt(429, "throttled")
-            raise AdminError(
-                429,
-                "too many failed attempts; try again later",
-                retry_after=math.ceil(throttled.wait_seconds),
-            ) from None
-        except Denied as denied:
-            svc.audit.record(
-                "login", "denied", username=username[:127], path="api_token", reason=denied.reason
-            )
-            attempt(denied.status, denied.reason)
-            raise AdminError(
-                denied.status, "invalid credentials" if denied.status == 401 else "access denied"
-            ) from None
-        except ProviderUnavailable as outage:
-            attempt(503, "unavailable", outage.provider_id)
-            raise
-        if svc.mapping.evaluate(identity).denied:
-            attempt(403, "mapping_require_failed", identity.provider)
-            raise AdminError(403, "access denied")
-        attempt(200, "success", identity.provider)
-        session = svc.sso.open_session(identity, "api_token")
+        session = _password_session(data["username"], data["password"])
     token = svc.admin_tokens.mint(
         session.username, session.id, expires_at=min(session.expires_at, utcnow() + svc.sso.token_lifetime)
     )
@@ -97,3 +59,19 @@ def issue_token():
             "admin": caller.is_admin,
         }
     )
+
+
+def _password_session(username: str, password: str) -> SessionRecord:
+    """The session a password login opens for the admin API; AdminError for any other outcome."""
+    outcome = services().login.admin_api_password(username, password, time.perf_counter())
+    if isinstance(outcome, Granted):
+        assert outcome.session is not None  # this way in always opens one
+        return outcome.session
+    if isinstance(outcome, Refused):
+        if outcome.reason == "app_password_for_admin_api":
+            # App passwords are for the Registry's password path (ddb login) only.
+            raise AdminError(401, "app passwords work only for Registry logins; use your password")
+        raise AdminError(outcome.status, "invalid credentials" if outcome.status == 401 else "access denied")
+    if isinstance(outcome, Throttled):
+        raise AdminError(429, "too many failed attempts; try again later", retry_after=outcome.retry_after)
+    raise outcome.error  # a 503

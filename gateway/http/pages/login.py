@@ -1,7 +1,7 @@
 """``/login``: browser sign-in with a username and password, for every password provider.
 
-The same login as the Registry's password path (:func:`gateway.login.password.password_login`:
-same throttle, same providers), then a gateway session like a browser SSO login's: the
+The same login as the Registry's password path (:meth:`gateway.login.service.LoginService.browser_password`:
+same throttle, same providers, same records), then a gateway session like a browser SSO login's: the
 session cookie, and the ``xAuthToken`` hand-over cookie when a Registry login URL is
 configured. The form's CSRF token is bound to the browser's binding cookie (the browser has no
 session yet). Unknown users and wrong passwords get the same answer; the password is never
@@ -10,7 +10,6 @@ logged, echoed or kept.
 
 from __future__ import annotations
 
-import math
 import time
 
 from flask import Blueprint, make_response, redirect, request
@@ -30,9 +29,7 @@ from gateway.http.pages.browser import (
     signed_in,
 )
 from gateway.http.pages.nexturl import safe_next
-from gateway.login.apppasswords import looks_like_app_password
-from gateway.login.federation import Denied
-from gateway.login.password import Throttled, password_login
+from gateway.login.outcome import Granted, Refused, Throttled
 from gateway.sso.service import NOT_ALLOWED, UNAVAILABLE
 from providers.base import Identity, ProviderUnavailable
 
@@ -67,36 +64,29 @@ def submit():
     next_url = request.form.get("next")
     if not username or not password:
         return _form(400, MISSING, username, next_url)
-    if looks_like_app_password(password):
-        _log(username, None, 401, "app_password_in_browser", started)
-        return _form(401, APP_PASSWORD, username, next_url)
-    svc = services()
-    try:
-        identity = password_login(svc, username, password)
-        if svc.mapping.evaluate(identity).denied:
-            raise Denied(403, "mapping_require_failed")
-    except Throttled as throttled:
-        _log(username, None, 429, "throttled", started)
-        return _form(429, THROTTLED, username, next_url, math.ceil(throttled.wait_seconds))
-    except Denied as denied:
-        svc.audit.record("login", "denied", username=username[:127], path=PATH, reason=denied.reason)
-        _log(username, None, denied.status, denied.reason, started)
-        return _form(denied.status, WRONG if denied.status == 401 else NOT_ALLOWED, username, next_url)
-    except ProviderUnavailable as error:
-        _log(username, error.provider_id, 503, "unavailable", started)
+    outcome = services().login.browser_password(username, password, started)
+    if isinstance(outcome, Granted):
+        return _signed_in(outcome, next_url)
+    if isinstance(outcome, Throttled):
+        return _form(429, THROTTLED, username, next_url, outcome.retry_after)
+    if isinstance(outcome, Refused):
+        if outcome.reason == "app_password_in_browser":
+            return _form(401, APP_PASSWORD, username, next_url)
+        return _form(outcome.status, WRONG if outcome.status == 401 else NOT_ALLOWED, username, next_url)
+    if isinstance(outcome.error, ProviderUnavailable):
         return _form(503, UNAVAILABLE, username, next_url, 5)
-    _log(identity.username, identity.provider, 303, "success", started)
-    return _signed_in(identity, next_url)
+    raise outcome.error
 
 
-def _signed_in(identity: Identity, next_url: str | None):
-    """Open the session, end this browser's previous one, set the cookies, go on."""
+def _signed_in(granted: Granted, next_url: str | None):
+    """End this browser's previous session, set the cookies of the new one, go on."""
     svc = services()
     previous = signed_in()
-    session = svc.sso.open_session(identity, PATH)
+    session = granted.session
+    assert session is not None  # a browser sign-in always opens one
     if previous is not None:
         svc.sso.end({previous.id})  # one browser, one session
-    response = redirect(_target(next_url, identity), 303)
+    response = redirect(_target(next_url, granted.identity), 303)
     set_session_cookie(response, session)
     if svc.config.sso.enabled:  # a Registry login URL is configured: hand the token over
         set_xauth_cookie(response, svc.sso.mint_for(session), session, svc.sso.token_lifetime)
@@ -138,7 +128,3 @@ def _form(
     if retry_after:
         response.headers["Retry-After"] = str(retry_after)
     return response
-
-
-def _log(username: str, provider: str | None, status: int, outcome: str, started: float) -> None:
-    services().attempts.record(PATH, username, provider, status, outcome, started)

@@ -22,7 +22,6 @@ from flask import Blueprint, after_this_request, make_response, redirect, reques
 
 from gateway.http.pages.browser import (
     FORM_EXPIRED,
-    OUTAGES,
     clear_login_cookies,
     csrf_ok,
     csrf_token,
@@ -37,7 +36,8 @@ from gateway.http.pages.browser import (
     transaction_cookies,
     xauth_token_from_cookie,
 )
-from gateway.sso.service import SsoError
+from gateway.login.outcome import Granted, Refused, Unavailable
+from gateway.sso.service import NOT_ALLOWED, SsoError
 from gateway.storage.state import StoreUnavailable
 
 bp = Blueprint("sso", __name__)
@@ -101,24 +101,18 @@ def callback(provider_id: str):
             expire_transaction_cookie(response, cookie)
         return response
 
-    try:
-        previous = signed_in()
-        done = sso.complete(provider_id, params, request.cookies.get(cookie))
-        if previous is not None:
-            sso.end({previous.id})  # one browser, one session
-    except (SsoError, *OUTAGES) as error:
-        store_down = isinstance(error, StoreUnavailable)
-        services().attempts.record(
-            "sso",
-            None,
-            provider_id,
-            getattr(error, "status", 503),
-            getattr(error, "reason", "unavailable"),
-            started,
-        )
-        raise  # the blueprint's error handlers answer with a page
-    services().attempts.record("sso", done.identity.username, provider_id, 302, "success", started)
-    return _to_registry(done.next_url, done.token, done.session)
+    outcome = services().login.sso_callback(provider_id, params, request.cookies.get(cookie), started)
+    if isinstance(outcome, Unavailable):
+        store_down = isinstance(outcome.error, StoreUnavailable)
+        raise outcome.error  # the blueprint's error handlers answer with a page
+    if isinstance(outcome, Refused):
+        raise outcome.cause or SsoError(outcome.status, outcome.reason, NOT_ALLOWED)
+    assert isinstance(outcome, Granted)
+    assert outcome.session is not None and outcome.token is not None and outcome.next_url is not None
+    previous = signed_in()
+    if previous is not None and previous.id != outcome.session.id:
+        sso.end({previous.id})  # one browser, one session
+    return _to_registry(outcome.next_url, outcome.token, outcome.session)
 
 
 @bp.get("/sso/continue")

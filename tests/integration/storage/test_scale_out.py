@@ -192,7 +192,7 @@ def mint(replicas: Replicas, *usernames: str) -> list[str]:
         tokens = []
         for username in usernames:
             identity = UserService(services).identity(username)
-            session = services.sso.open_session(identity, "test")
+            session = services.sso.open_session(identity)
             tokens.append(services.sso.mint_for(session))
         return tokens
     finally:

@@ -326,7 +326,6 @@ def _sso_service(store=None, clock=None, secret=SECRET):
         None,
         None,
         None,
-        None,
         _Audit(),
         secret=secret,
         clock=clock or _Clock(),

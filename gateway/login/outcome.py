@@ -1,0 +1,57 @@
+"""What one login attempt came to, whichever way it came in.
+
+:class:`gateway.login.service.LoginService` answers every way in with one of these values and
+has already recorded it (audit row, attempt line, metrics); an HTTP adapter only turns it into
+its own response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.mapping import Evaluation
+from gateway.sso.sessions import SessionRecord
+from providers.base import Identity
+
+
+@dataclass(frozen=True)
+class Granted:
+    """Signed in as ``identity`` (its username is the canonical one), with the mapping's
+    ``evaluation``; ``session`` is the gateway session opened for ways in that open one;
+    ``next_url`` where an SSO login goes on to and ``token`` the Registry token minted for
+    its session."""
+
+    identity: Identity
+    evaluation: Evaluation
+    session: SessionRecord | None = None
+    next_url: str | None = None
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Not signed in: ``status`` 401 (credentials), 403 (not allowed) or, for a broken SSO
+    callback, 400/404; ``reason`` is the short class logged and audited, never shown. ``cause``
+    is the exception a way in answers with when it has wording of its own (SSO's pages)."""
+
+    status: int
+    reason: str
+    cause: Exception | None = None
+
+
+@dataclass(frozen=True)
+class Throttled:
+    """Too many recent failures for this account: try again in ``retry_after`` whole seconds."""
+
+    retry_after: int
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A provider, the state store or the database could not be reached: a 503. ``error`` is
+    the exception the app's error handlers answer for it (re-raise it)."""
+
+    error: Exception
+
+
+Outcome = Granted | Refused | Throttled | Unavailable
