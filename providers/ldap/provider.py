@@ -31,7 +31,7 @@ from typing import TypeVar
 import ldap3
 from ldap3.core.exceptions import LDAPSASLPrepError
 
-from providers.base import Identity, ProviderUnavailable, Rejection
+from providers.base import HealthReport, Identity, Note, ProviderUnavailable, Rejection
 from providers.ldap import accountstate
 from providers.ldap.connections import (
     UNAVAILABLE_CODES,
@@ -44,11 +44,11 @@ from providers.ldap.connections import (
 from providers.ldap.entries import Entry, dn_with, filter_with, search
 from providers.ldap.groups import Group, NestingCache, group_names, resolve_groups
 from providers.ldap.settings import LdapSettings
+from providers.ldap.trial import logs_as_notes
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Note = Callable[[str, str], None]
 # Runs an operation on some connection: the service pool, or the user's own connection.
 Reader = Callable[[Callable[[ldap3.Connection], T]], T]
 
@@ -171,6 +171,21 @@ class LdapProvider:
         except ProviderUnavailable as error:
             return error.reason
         return "ok"
+
+    def check_health(self) -> HealthReport:
+        """Healthy when :meth:`health` says "ok"; the detail names the servers."""
+        answer = self.health()
+        if answer != "ok":
+            return HealthReport(False, answer)
+        return HealthReport(True, f"LDAP reachable ({', '.join(self.server_urls)})")
+
+    def trial_check(
+        self, username: str, password: str, note: Note, *, exclusive_logs: bool = False
+    ) -> Identity | Rejection:
+        """:meth:`check_password` narrated to ``note``, with this thread's records of the
+        ``providers.ldap`` loggers as ``server`` notes (``exclusive_logs``: only there)."""
+        with logs_as_notes("providers.ldap", note, exclusive=exclusive_logs):
+            return self.check_password(username, password, note=note)
 
     def close(self) -> None:
         self._service.close()

@@ -31,7 +31,7 @@ import requests
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from providers.base import Identity, ProviderUnavailable
+from providers.base import HealthReport, Identity, ProviderUnavailable
 from providers.oidc.claims import OidcRejected, has_claim, identity_from_claims
 from providers.oidc.metadata import Answer, Http, Metadata
 from providers.oidc.settings import OidcSettings
@@ -366,6 +366,15 @@ class OidcProvider:
         except ProviderUnavailable as error:
             return error.reason
         return "ok"
+
+    def check_health(self) -> HealthReport:
+        """Healthy when :meth:`health` says "ok"."""
+        answer = self.health()
+        return (
+            HealthReport(True, "discovery document available")
+            if answer == "ok"
+            else HealthReport(False, answer)
+        )
 
     def close(self) -> None:
         if self._own_session:

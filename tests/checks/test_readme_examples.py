@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from gateway.config.file import expand_variables, parse_config
-from gateway.config.ldap import ldap_settings
+from providers.ldap.config import ldap_settings
 from tests.support.paths import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
@@ -50,7 +50,7 @@ def _oidc_examples() -> list[str]:
 
 @pytest.mark.parametrize("index", range(2))
 def test_readme_oidc_example_is_valid(index):
-    from gateway.config.oidc import oidc_settings
+    from providers.oidc.config import oidc_settings
 
     block = _oidc_examples()[index]
     data = expand_variables(

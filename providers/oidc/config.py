@@ -12,9 +12,8 @@ import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-from gateway.config.ldap import PROVIDER_ID
 from providers.oidc.settings import (
     ASYMMETRIC_ALGORITHMS,
     CLIENT_AUTH_METHODS,
@@ -22,6 +21,7 @@ from providers.oidc.settings import (
     OidcSettings,
     OidcTokenSettings,
 )
+from providers.schema import ProviderSection, StrictSchema, https_image_url, type_field
 
 _DEFAULTS = OidcSettings(issuer="", client_id="")
 _SCOPE = validate.Regexp(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}\Z", error="not an OAuth scope")
@@ -33,11 +33,6 @@ _DNS_NAME = validate.Regexp(
     r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z",
     error="not a lower-case DNS name",
 )
-
-
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 def _http_url(*, exact: bool):
@@ -68,12 +63,6 @@ def _printable(value: str) -> None:
         raise ValidationError("must not contain control characters")
 
 
-def https_image_url(value: str) -> None:
-    """An image the pages may show: their Content-Security-Policy loads https images only."""
-    if urlsplit(value).scheme != "https":
-        raise ValidationError("must be an https:// URL: the gateway's pages load images over https only")
-
-
 def _readable_file(value: str) -> None:
     if not os.path.isfile(value) or not os.access(value, os.R_OK):
         raise ValidationError("is not a readable file")
@@ -98,7 +87,7 @@ class ClaimPath(fields.Field):
         raise self.make_error("invalid")
 
 
-class _Tokens(_Strict):
+class _Tokens(StrictSchema):
     accept_id_tokens = fields.Boolean(load_default=False)
     access_token_audiences = fields.List(
         fields.String(validate=validate.Length(1, 512)), load_default=list, validate=validate.Length(max=16)
@@ -106,11 +95,10 @@ class _Tokens(_Strict):
     introspection = fields.Boolean(load_default=False)
 
 
-class OidcProviderSchema(_Strict):
+class OidcProviderSchema(ProviderSection):
     """``providers[n]`` with ``type: oidc``."""
 
-    id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID))
-    type = fields.String(required=True, validate=validate.Equal("oidc"))
+    type = type_field("oidc")
     issuer = fields.String(required=True, validate=[validate.Length(1, 1024), _http_url(exact=True)])
     client_id = fields.String(required=True, validate=validate.Length(1, 255))
     client_secret = fields.String(load_default=None, validate=validate.Length(1, 1024))

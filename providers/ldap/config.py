@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from ldap3.utils.dn import parse_dn
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
 from providers.ldap.connections import parse_server_url
 from providers.ldap.settings import (
@@ -25,18 +25,13 @@ from providers.ldap.settings import (
     UserSettings,
     apply_preset,
 )
+from providers.schema import ProviderSection, StrictSchema, type_field
 
-PROVIDER_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _SCOPES = ["subtree", "one"]
 _ATTRIBUTE = validate.Regexp(
     r"^[A-Za-z][A-Za-z0-9-]{0,127}$|^[0-9]+(\.[0-9]+)+$", error="not an LDAP attribute name"
 )
 _EXPOSED_NAME = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_]{0,63}$", error="not a usable attribute name")
-
-
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 def _template(placeholder: str):
@@ -89,7 +84,7 @@ def _server_url(value: str) -> None:
         raise ValidationError(str(error)) from None
 
 
-class _Tls(_Strict):
+class _Tls(StrictSchema):
     ca_file = fields.String(load_default=None, validate=_existing_file)
     client_cert_file = fields.String(load_default=None, validate=_existing_file)
     client_key_file = fields.String(load_default=None, validate=_existing_file)
@@ -101,12 +96,12 @@ class _Tls(_Strict):
             raise ValidationError("client_cert_file and client_key_file go together", "client_key_file")
 
 
-class _Bind(_Strict):
+class _Bind(StrictSchema):
     dn = fields.String(required=True, validate=validate.Length(1, 1024))
     password = fields.String(required=True, validate=validate.Length(1, 1024))
 
 
-class _User(_Strict):
+class _User(StrictSchema):
     base = fields.String(required=True, validate=validate.Length(1, 1024))
     scope = fields.String(load_default="subtree", validate=validate.OneOf(_SCOPES))
     filter = fields.String(load_default="(uid={username})", validate=_filter("username"))
@@ -123,7 +118,7 @@ class _User(_Strict):
     quota_attribute = fields.String(load_default=None, validate=_ATTRIBUTE)
 
 
-class _Groups(_Strict):
+class _Groups(StrictSchema):
     strategies = fields.List(
         fields.String(validate=validate.OneOf(STRATEGIES)),
         load_default=lambda: ["member"],
@@ -148,11 +143,10 @@ class _Groups(_Strict):
             raise ValidationError("required by the configured group strategies", "base")
 
 
-class LdapProviderSchema(_Strict):
+class LdapProviderSchema(ProviderSection):
     """``providers[n]`` with ``type: ldap``."""
 
-    id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID))
-    type = fields.String(required=True, validate=validate.Equal("ldap"))
+    type = type_field("ldap")
     preset = fields.String(load_default=None, validate=validate.OneOf(sorted(PRESETS)))
     servers = fields.List(fields.String(validate=_server_url), required=True, validate=validate.Length(1, 16))
     start_tls = fields.Boolean(load_default=False)
