@@ -187,3 +187,16 @@ class TrialLogin(Protocol):
     ) -> Identity | Rejection:
         """Like ``check_password``, telling ``note`` every step and this thread's log records
         of the provider (with ``exclusive_logs``, only ``note``). May raise ProviderUnavailable."""
+
+
+# Every capability a provider type may declare (``ProviderType.capabilities``); each type
+# declares HealthCheck and Closable at least.
+CAPABILITIES: tuple[type, ...] = (
+    PasswordProvider,
+    IdentityLookup,
+    TokenProvider,
+    CallbackProvider,
+    HealthCheck,
+    Closable,
+    TrialLogin,
+)

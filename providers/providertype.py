@@ -50,8 +50,11 @@ Factory = Callable[[str, Mapping[str, Any], BuildContext], BuiltProvider]
 class ProviderType:
     """``name`` is the ``type:`` of a ``providers[n]`` section; ``schema`` validates the whole
     section (``id`` and ``type`` included); ``build(id, options, context)`` gets the
-    validated options without ``id`` and ``type``."""
+    validated options without ``id`` and ``type``. ``capabilities`` are exactly the
+    protocols of :data:`providers.base.CAPABILITIES` its providers offer (the conformance
+    test holds it to that)."""
 
     name: str
     schema: type[Schema]
     build: Factory
+    capabilities: tuple[type, ...]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from providers.base import Closable, HealthCheck, IdentityLookup, PasswordProvider, TrialLogin
 from providers.ldap.config import LdapProviderSchema, ldap_settings
 from providers.ldap.provider import LdapProvider
 from providers.providertype import BuildContext, BuiltProvider, ProviderType
@@ -15,4 +16,9 @@ def build(provider_id: str, options: Mapping[str, Any], context: BuildContext) -
     return BuiltProvider(LdapProvider(provider_id, ldap_settings(dict(options)), context.canonical))
 
 
-PROVIDER_TYPE = ProviderType("ldap", LdapProviderSchema, build)
+PROVIDER_TYPE = ProviderType(
+    "ldap",
+    LdapProviderSchema,
+    build,
+    capabilities=(PasswordProvider, IdentityLookup, HealthCheck, Closable, TrialLogin),
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from providers.base import Closable, HealthCheck, IdentityLookup, PasswordProvider
 from providers.local.config import LocalProviderSchema, hashing_defaults
 from providers.local.hashing import CappedHasher
 from providers.local.provider import LocalProvider
@@ -29,4 +30,9 @@ def build(provider_id: str, options: Mapping[str, Any], context: BuildContext) -
     )
 
 
-PROVIDER_TYPE = ProviderType("local", LocalProviderSchema, build)
+PROVIDER_TYPE = ProviderType(
+    "local",
+    LocalProviderSchema,
+    build,
+    capabilities=(PasswordProvider, IdentityLookup, HealthCheck, Closable),
+)
