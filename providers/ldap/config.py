@@ -8,6 +8,7 @@ exist, a group base is there when a strategy needs one). Errors name the dotted 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ldap3.utils.dn import parse_dn
@@ -34,7 +35,7 @@ _ATTRIBUTE = validate.Regexp(
 _EXPOSED_NAME = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_]{0,63}$", error="not a usable attribute name")
 
 
-def _template(placeholder: str):
+def _template(placeholder: str) -> Callable[[str], None]:
     def check(value: str) -> None:
         if "{" + placeholder + "}" not in value:
             raise ValidationError(f"must contain {{{placeholder}}}")
@@ -42,7 +43,7 @@ def _template(placeholder: str):
     return check
 
 
-def _filter(placeholder: str):
+def _filter(placeholder: str) -> Callable[[str], None]:
     def check(value: str) -> None:
         _template(placeholder)(value)
         depth = 0
@@ -91,7 +92,7 @@ class _Tls(StrictSchema):
     verify_hostname = fields.Boolean(load_default=True)
 
     @validates_schema
-    def _pair(self, data: dict, **kwargs: Any) -> None:
+    def _pair(self, data: dict[str, Any], **kwargs: Any) -> None:
         if bool(data.get("client_cert_file")) != bool(data.get("client_key_file")):
             raise ValidationError("client_cert_file and client_key_file go together", "client_key_file")
 
@@ -137,7 +138,7 @@ class _Groups(StrictSchema):
     nesting_cache_seconds = fields.Float(load_default=60.0, validate=validate.Range(0, 86400))
 
     @validates_schema
-    def _base_when_searched(self, data: dict, **kwargs: Any) -> None:
+    def _base_when_searched(self, data: dict[str, Any], **kwargs: Any) -> None:
         searching = set(data["strategies"]) - {MEMBER_OF} or (data["strategies"] and data["nested"])
         if searching and not data.get("base"):
             raise ValidationError("required by the configured group strategies", "base")
@@ -172,7 +173,7 @@ class LdapProviderSchema(ProviderSection):
         return data
 
     @validates_schema
-    def _coherent(self, data: dict, **kwargs: Any) -> None:
+    def _coherent(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data["start_tls"] and all(url.startswith("ldaps:") for url in data["servers"]):
             raise ValidationError("start_tls is for ldap:// servers; every server is ldaps://", "start_tls")
         worst = (

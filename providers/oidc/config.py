@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, fields, validate, validates_schema
@@ -35,7 +36,7 @@ _DNS_NAME = validate.Regexp(
 )
 
 
-def _http_url(*, exact: bool):
+def _http_url(*, exact: bool) -> Callable[[str], None]:
     """An absolute http(s) URL; ``exact``: also without query or fragment (an issuer)."""
 
     def check(value: str) -> None:
@@ -68,7 +69,13 @@ def _readable_file(value: str) -> None:
         raise ValidationError("is not a readable file")
 
 
-class ClaimPath(fields.Field):
+if TYPE_CHECKING:
+    _ClaimPathField = fields.Field[str | tuple[str, ...]]
+else:  # marshmallow 3's Field is not generic
+    _ClaimPathField = fields.Field
+
+
+class ClaimPath(_ClaimPathField):
     """A claim path: a dotted string, or a list of keys (for keys that contain dots)."""
 
     default_error_messages = {"invalid": "must be a claim name, a dotted path or a list of keys"}
@@ -150,7 +157,7 @@ class OidcProviderSchema(ProviderSection):
     tokens = fields.Nested(_Tokens, load_default=lambda: _Tokens().load({}))
 
     @validates_schema
-    def _coherent(self, data: dict, **kwargs: Any) -> None:
+    def _coherent(self, data: dict[str, Any], **kwargs: Any) -> None:
         if "openid" not in data["scopes"]:
             raise ValidationError("must contain openid", "scopes")
         confidential = data["client_auth"] != "none"
