@@ -26,7 +26,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import ldap3
 from ldap3.core.exceptions import LDAPSASLPrepError
@@ -49,8 +49,13 @@ from providers.ldap.trial import logs_as_notes
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# Runs an operation on some connection: the service pool, or the user's own connection.
-Reader = Callable[[Callable[[ldap3.Connection], T]], T]
+
+
+class Reader(Protocol):
+    """Runs an operation on some connection: the service pool, or the user's own connection."""
+
+    def __call__(self, operation: Callable[[ldap3.Connection], T]) -> T: ...
+
 
 _INVALID_CREDENTIALS = 49
 _CREDENTIAL_CODES = {49, 34}  # invalidCredentials; invalidDNSyntax (the DN came from typed input)
@@ -203,7 +208,7 @@ class LdapProvider:
     def _service_reader(self, login: LoginClock, note: Note) -> Reader:
         used: set[str] = set()
 
-        def read(operation):
+        def read(operation: Callable[[ldap3.Connection], T]) -> T:
             result, server = self._service.run(login, operation)
             if server not in used:
                 used.add(server)
@@ -251,7 +256,7 @@ class LdapProvider:
         """Bind as ``dn`` on a bind-pool connection. None when it worked (or ``then``'s result,
         run on that connection while it is still bound as the user), else the rejection."""
 
-        def attempt(connection: ldap3.Connection):
+        def attempt(connection: ldap3.Connection) -> tuple[bool, Any, str | None]:
             connection.user, connection.password = dn, password
             try:
                 accepted = connection.bind()
@@ -277,7 +282,7 @@ class LdapProvider:
         (accepted, value, message), server = self._binds.run(login, attempt)
         note("bind", f"dn={dn} on {server}: " + ("success" if accepted else f"refused (result {value})"))
         if accepted:
-            return value
+            return cast("T | None", value)
         refusal = accountstate.bind_refusal(self.settings.account_state, message)
         if value == _INVALID_CREDENTIALS and refusal:
             note("account", f"refused by the directory: {refusal}")
@@ -287,7 +292,7 @@ class LdapProvider:
     def _bind_then_search(
         self, username: str, password: str, login: LoginClock, note: Note
     ) -> Identity | Rejection:
-        dn = dn_with(self.settings.user.dn_template, username)
+        dn = dn_with(cast(str, self.settings.user.dn_template), username)
 
         def admit(read: Reader) -> Identity | Rejection:
             # The entry is read at the DN that was bound, never found again by a filter: the
@@ -314,7 +319,7 @@ class LdapProvider:
         if self.settings.bind_dn is None:
             # No service account: read the entry and groups as the user, on the user's connection.
             def as_user(connection: ldap3.Connection) -> Identity | Rejection:
-                def read(operation):
+                def read(operation: Callable[[ldap3.Connection], T]) -> T:
                     login.check()
                     return operation(connection)
 
@@ -325,6 +330,7 @@ class LdapProvider:
             outcome = self._bind(dn, password, login, note)
             if outcome is None:
                 outcome = admit(self._service_reader(login, note))
+        assert outcome is not None  # as_user always answers
         # A refused direct bind cannot tell an unknown user from a wrong password.
         return Rejection.NO_SUCH_USER if outcome is Rejection.WRONG_CREDENTIALS else outcome
 

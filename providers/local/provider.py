@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -13,7 +13,9 @@ from providers.base import HealthReport, Identity, ProviderUnavailable, Rejectio
 from providers.local.hashing import CappedHasher
 from providers.local.models import LocalGroup, LocalGroupMember, LocalUser
 
-_USERS, _MEMBERS, _GROUPS = LocalUser.__table__, LocalGroupMember.__table__, LocalGroup.__table__
+_USERS, _MEMBERS, _GROUPS = (
+    cast(Table, model.__table__) for model in (LocalUser, LocalGroupMember, LocalGroup)
+)
 # One statement for the user and all their groups: this runs on every login and every token.
 _USER_WITH_GROUPS = (
     select(
