@@ -7,12 +7,14 @@ The gateway's own configuration sections use the same pieces (``gateway.config``
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 PROVIDER_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+V = TypeVar("V")
 
 
 class ConfigError(Exception):
@@ -82,3 +84,14 @@ def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
         text = str(first)
         return prefix or "(value)", "unknown key" if text == "Unknown field." else text
     return prefix or "(value)", str(messages)
+
+
+def settings_value(cls: type[V], options: dict[str, Any], **given: Any) -> V:
+    """The frozen dataclass ``cls`` built from a validated section: each field is the value
+    ``given`` for it, else the option of the same name (a list becomes a tuple). A field with
+    neither is a KeyError, so a renamed option is never silently left at its default."""
+    values = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        value = given[field.name] if field.name in given else options[field.name]
+        values[field.name] = tuple(value) if isinstance(value, list) else value
+    return cls(**values)

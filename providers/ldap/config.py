@@ -26,7 +26,7 @@ from providers.ldap.settings import (
     UserSettings,
     apply_preset,
 )
-from providers.schema import ProviderSection, StrictSchema, type_field
+from providers.schema import ProviderSection, StrictSchema, settings_value, type_field
 
 _SCOPES = ["subtree", "one"]
 _ATTRIBUTE = validate.Regexp(
@@ -191,21 +191,18 @@ class LdapProviderSchema(ProviderSection):
 
 def ldap_settings(options: dict[str, Any]) -> LdapSettings:
     """The provider settings for an already validated ``type: ldap`` section (without id/type)."""
-    user, groups, tls, bind = options["user"], options["groups"], options["tls"], options.get("bind")
-    return LdapSettings(
-        servers=tuple(options["servers"]),
-        user=UserSettings(**{**user, "attributes": dict(user["attributes"])}),
-        groups=GroupSettings(**{**groups, "strategies": tuple(groups["strategies"])}),
-        start_tls=options["start_tls"],
-        tls=TlsSettings(**tls),
+    user, bind = options["user"], options.get("bind")
+    return settings_value(
+        LdapSettings,
+        options,
+        user=settings_value(UserSettings, user, attributes=dict(user["attributes"])),
+        groups=settings_value(GroupSettings, options["groups"]),
+        tls=settings_value(TlsSettings, options["tls"]),
         bind_dn=bind["dn"] if bind else None,
         bind_password=bind["password"] if bind else None,
         connect_timeout=options["connect_timeout_seconds"],
-        operation_timeout=options["operation_timeout_seconds"],
         login_timeout=options["login_timeout_seconds"],
+        operation_timeout=options["operation_timeout_seconds"],
         retry_dead_after=options["retry_dead_after_seconds"],
-        pool_size=options["pool_size"],
         pool_max_idle=options["pool_max_idle_seconds"],
-        account_state=options["account_state"],
-        equalize_unknown_user_timing=options["equalize_unknown_user_timing"],
     )

@@ -22,7 +22,7 @@ from providers.oidc.settings import (
     OidcSettings,
     OidcTokenSettings,
 )
-from providers.schema import ProviderSection, StrictSchema, https_image_url, type_field
+from providers.schema import ProviderSection, StrictSchema, https_image_url, settings_value, type_field
 
 _DEFAULTS = OidcSettings(issuer="", client_id="")
 _SCOPE = validate.Regexp(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}\Z", error="not an OAuth scope")
@@ -182,33 +182,10 @@ class OidcProviderSchema(ProviderSection):
 
 def oidc_settings(options: dict[str, Any]) -> OidcSettings:
     """The provider settings for an already validated ``type: oidc`` section (without id/type)."""
-    tokens = options["tokens"]
-    return OidcSettings(
-        issuer=options["issuer"],
-        client_id=options["client_id"],
-        client_secret=options["client_secret"],
-        client_auth=options["client_auth"],
-        discovery_url=options["discovery_url"],
-        scopes=tuple(options["scopes"]),
-        username_claim=options["username_claim"],
+    return settings_value(
+        OidcSettings,
+        options,
         username_strip_domains=tuple(dict.fromkeys(options["username_strip_domains"])),
-        groups_claim=options["groups_claim"],
-        userinfo=options["userinfo"],
-        require_email_verified=options["require_email_verified"],
-        expose_claims=tuple(options["expose_claims"]),
-        display_name=options["display_name"],
-        label=options["label"],
-        logo_url=options["logo_url"],
-        browser_login=options["browser_login"],
-        end_session=options["end_session"],
-        timeout_seconds=options["timeout_seconds"],
-        ca_file=options["ca_file"],
-        discovery_ttl_seconds=options["discovery_ttl_seconds"],
-        jwks_min_refresh_seconds=options["jwks_min_refresh_seconds"],
         algorithms=tuple(dict.fromkeys(options["algorithms"])),
-        tokens=OidcTokenSettings(
-            accept_id_tokens=tokens["accept_id_tokens"],
-            access_token_audiences=tuple(tokens["access_token_audiences"]),
-            introspection=tokens["introspection"],
-        ),
+        tokens=settings_value(OidcTokenSettings, options["tokens"]),
     )
