@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from gateway.config.file import GatewayConfig, ProviderSettings, hashing_defaults
-from gateway.config.ldap import ldap_settings
-from gateway.config.oidc import oidc_settings
+from gateway.config.file import GatewayConfig, ProviderSettings
 from gateway.config.settings import Settings
 from gateway.login.accounts import AccountRegistry
 from gateway.login.apppasswords import AppPasswords
@@ -27,11 +25,10 @@ from gateway.sso.sessions import SessionStore
 from gateway.storage.db import Database
 from gateway.storage.state import StateStore, open_store
 from gateway.tokens import KeyCipher, KeyRing, TokenService
-from providers.ldap.provider import LdapProvider
-from providers.local.hashing import CappedHasher
-from providers.local.provider import LocalProvider
+from providers.base import Closable
+from providers.catalog import build_provider
 from providers.local.users import LocalUsers
-from providers.oidc.provider import OidcProvider
+from providers.providertype import BuildContext, BuiltProvider
 
 
 @dataclass
@@ -67,9 +64,8 @@ class Services:
     def close(self) -> None:
         self.credentials.stop()
         for provider in self.federation.providers():
-            close = getattr(provider, "close", None)
-            if close is not None:
-                close()  # e.g. an LDAP provider's pooled connections
+            if isinstance(provider, Closable):
+                provider.close()  # e.g. an LDAP provider's pooled connections
         self.database.dispose()
 
 
@@ -81,10 +77,17 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
     audit = AuditLog(database)
     providers = []
     local_users = None
+    context = BuildContext(
+        canonical=config.usernames.canonical,
+        engine=database.engine,
+        sessions=database.sessions,
+        password_policy=config.password_policy,
+        on_change=record_change,
+    )
     for provider_settings in config.providers:
-        provider, users = _build_provider(provider_settings, database, config)
-        providers.append(provider)
-        local_users = local_users or users
+        built = _build_provider(provider_settings, context)
+        providers.append(built.provider)
+        local_users = local_users or built.users
     keyring = KeyRing(database, KeyCipher(settings.key_encryption_key), config.tokens.algorithm)
     tokens = TokenService(
         keyring,
@@ -168,27 +171,6 @@ def _login_service(services: Services) -> LoginService:
     )
 
 
-def _build_provider(provider: ProviderSettings, database: Database, config: GatewayConfig):
-    if provider.type == "local":
-        hashing = {**hashing_defaults(), **provider.options.get("hashing", {})}
-        hasher = CappedHasher(
-            provider.id,
-            slots=hashing["slots"],
-            wait_seconds=hashing["wait_seconds"],
-            time_cost=hashing["time_cost"],
-            memory_cost=hashing["memory_cost_kib"],
-            parallelism=hashing["parallelism"],
-        )
-        return (
-            LocalProvider(provider.id, database.engine, hasher),
-            LocalUsers(database.sessions, hasher, config.password_policy, on_change=record_change),
-        )
-    if provider.type == "ldap":
-        return LdapProvider(
-            provider.id, ldap_settings(dict(provider.options)), config.usernames.canonical
-        ), None
-    if provider.type == "oidc":
-        return OidcProvider(
-            provider.id, oidc_settings(dict(provider.options)), config.usernames.canonical
-        ), None
-    raise ValueError(f"unknown provider type {provider.type!r}")  # config validation prevents this
+def _build_provider(provider: ProviderSettings, context: BuildContext) -> BuiltProvider:
+    """The configured provider, built by its type's factory in the provider catalog."""
+    return build_provider(provider.type, provider.id, provider.options, context)

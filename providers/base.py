@@ -1,7 +1,10 @@
 """The value every provider produces and the capabilities a provider may offer.
 
 Modelled on Dex's connector interfaces: small capability protocols and one Identity.
-A password check ends in exactly one of three ways:
+Each capability is a small protocol a provider class offers or not; the gateway asks for a
+capability (``isinstance(provider, HealthCheck)``), never for a provider class, and
+``tests/unit/providers/test_conformance.py`` holds every catalogued type to the ones it
+declares. A password check ends in exactly one of three ways:
 
 * an :class:`Identity` — the credentials are right;
 * a :class:`Rejection` — no such user, wrong credentials, or (only once the password was
@@ -14,7 +17,7 @@ A password check ends in exactly one of three ways:
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
@@ -138,3 +141,62 @@ class CallbackProvider(Protocol):
         self, redirect_uri: str, params: Mapping[str, str], transaction: Mapping[str, Any]
     ) -> Identity | Rejection:
         """Validate the callback against the kept transaction and return the identity."""
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """How a provider's backend is doing: ``detail`` says what was seen (a server list, a
+    user count) or why it is not healthy."""
+
+    healthy: bool
+    detail: str
+
+
+@runtime_checkable
+class HealthCheck(Protocol):
+    """Asks the provider's backend whether it answers, bounded by the provider's own timeouts."""
+
+    id: str
+
+    def check_health(self) -> HealthReport:
+        """The backend's state now. May raise ProviderUnavailable or a database error, which
+        the caller reports as unhealthy."""
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """Holds resources (pooled connections, HTTP sessions) that ``close`` releases."""
+
+    def close(self) -> None:
+        """Release them; the provider is not used afterwards."""
+
+
+# A trial login's narrator: ``note(step, detail)``, such as ``("bind", "as uid=ann,...")``.
+Note = Callable[[str, str], None]
+
+
+@runtime_checkable
+class TrialLogin(Protocol):
+    """Checks a password while narrating each step, for an admin's trial login (``gateway ldap
+    test`` and the admin API's test-login). Records nothing and never narrates the password."""
+
+    id: str
+
+    def trial_check(
+        self, username: str, password: str, note: Note, *, exclusive_logs: bool = False
+    ) -> Identity | Rejection:
+        """Like ``check_password``, telling ``note`` every step and this thread's log records
+        of the provider (with ``exclusive_logs``, only ``note``). May raise ProviderUnavailable."""
+
+
+# Every capability a provider type may declare (``ProviderType.capabilities``); each type
+# declares HealthCheck and Closable at least.
+CAPABILITIES: tuple[type, ...] = (
+    PasswordProvider,
+    IdentityLookup,
+    TokenProvider,
+    CallbackProvider,
+    HealthCheck,
+    Closable,
+    TrialLogin,
+)

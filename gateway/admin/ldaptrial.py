@@ -1,5 +1,7 @@
-"""A trial LDAP login, step by step: what ``gateway ldap test`` prints and the admin API's
-``POST /providers/{id}/test-login`` answers.
+"""A trial login, step by step: what ``gateway ldap test`` prints and the admin API's
+``POST /providers/{id}/test-login`` answers. The provider's steps are its own
+(:class:`providers.base.TrialLogin`, offered by LDAP providers); the account and mapping steps
+are the gateway's.
 
 A trial records nothing (no session, no account claim, no audit, no throttle count: callers
 that must throttle do so themselves) and never reports the password: the provider's notes name
@@ -8,20 +10,13 @@ servers, filters, DNs and groups only.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import threading
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.login.answer import build_answer
 from gateway.mapping import Evaluation
 from gateway.services import Services
-from providers.base import Identity, Rejection
-from providers.ldap import LdapProvider
-
-Note = Callable[[str, str], None]
+from providers.base import Identity, Note, Rejection, TrialLogin
 
 
 @dataclass(frozen=True)
@@ -37,15 +32,15 @@ class Trial:
     answer: dict[str, Any] | None = None
 
 
-def ldap_providers(services: Services) -> list[LdapProvider]:
-    """The configured LDAP providers, in configured order."""
+def ldap_providers(services: Services) -> list[TrialLogin]:
+    """The configured providers that offer a trial login (the LDAP ones), in configured order."""
     found = (services.federation.provider(s.id) for s in services.config.providers)
-    return [provider for provider in found if isinstance(provider, LdapProvider)]
+    return [provider for provider in found if isinstance(provider, TrialLogin)]
 
 
 def trial_login(
     services: Services,
-    provider: LdapProvider,
+    provider: TrialLogin,
     username: str,
     password: str,
     note: Note,
@@ -76,8 +71,7 @@ def trial_login(
             "disabled at the gateway: the Registry's login gets 403 whatever the "
             "directory says (checking it anyway)",
         )
-    with logs_as_notes("providers.ldap", note, exclusive=exclusive_logs):
-        result = provider.check_password(username, password, note=note)
+    result = provider.trial_check(username, password, note, exclusive_logs=exclusive_logs)
     if isinstance(result, Rejection):
         status = 403 if result is Rejection.DISABLED else 401
         note("result", f"{result.value} -> the Registry's login gets {status}")
@@ -89,27 +83,3 @@ def trial_login(
     if evaluation.denied:
         return Trial("denied", 403, result, evaluation)
     return Trial("success", 200, result, evaluation, build_answer(result.username, evaluation))
-
-
-@contextlib.contextmanager
-def logs_as_notes(logger_name: str, note: Note, *, exclusive: bool = False) -> Iterator[None]:
-    """Show the records a logger emits from this thread (server failures, skipped servers) as
-    ``server`` notes for the duration of the block. Other threads' records (other requests in
-    a server) are not this trial's. ``exclusive`` keeps the records off the normal logs."""
-    thread = threading.get_ident()
-
-    class Handler(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.thread == thread:
-                note("server", record.getMessage())
-
-    logger = logging.getLogger(logger_name)
-    handler, propagate = Handler(logging.INFO), logger.propagate
-    logger.addHandler(handler)
-    if exclusive:
-        logger.propagate = False
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate

@@ -1,15 +1,9 @@
-"""The one error type for bad configuration: it names where the problem is."""
+"""The one error type for bad configuration: it names where the problem is.
 
+It is defined beside the provider configuration schemas (``providers.schema``), which raise it
+too; this is the name the gateway imports it by.
+"""
 
-class ConfigError(Exception):
-    """A configuration value is missing, unknown or invalid.
+from providers.schema import ConfigError
 
-    ``source`` is the file (or ``environment``), ``key`` a dotted path such as
-    ``mapping.rules[2].maxStorageMB``.
-    """
-
-    def __init__(self, source: str, key: str, message: str):
-        super().__init__(f"{source}: {key}: {message}")
-        self.source = source
-        self.key = key
-        self.message = message
+__all__ = ["ConfigError"]

@@ -16,18 +16,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from gateway.config.errors import ConfigError
-from gateway.config.ldap import LdapProviderSchema
-from gateway.config.oidc import OidcProviderSchema, https_image_url
 from gateway.login.credcache import CacheSettings
 from gateway.login.throttle import ThrottleSettings
 from gateway.login.usernames import ALPHABETS, UsernamePolicy
 from gateway.mapping import Policy, parse_policy
+from providers.catalog import parse_section
 from providers.local.policy import PasswordPolicy
+from providers.schema import StrictSchema, https_image_url, load_section
 
-PROVIDER_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -108,51 +107,18 @@ class GatewayConfig:
     mapping_document: Mapping[str, Any] | None = None
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class _Usernames(_Strict):
+class _Usernames(StrictSchema):
     lowercase = fields.Boolean(load_default=True)
     trim = fields.Boolean(load_default=True)
     alphabet = fields.String(load_default="identity", validate=validate.OneOf(sorted(ALPHABETS)))
 
 
-class _Hashing(_Strict):
-    slots = fields.Integer(load_default=2, validate=validate.Range(1, 64))
-    wait_seconds = fields.Float(load_default=10.0, validate=validate.Range(0.1, 60))
-    time_cost = fields.Integer(load_default=2, validate=validate.Range(1, 20))
-    memory_cost_kib = fields.Integer(load_default=19456, validate=validate.Range(8192, 1048576))
-    parallelism = fields.Integer(load_default=1, validate=validate.Range(1, 16))
-
-
-def hashing_defaults() -> dict:
-    """The local provider's hashing options when the configuration gives none."""
-    return _Hashing().load({})
-
-
-class _LocalProvider(_Strict):
-    id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID))
-    type = fields.String(required=True, validate=validate.Equal("local"))
-    hashing = fields.Nested(_Hashing, load_default=hashing_defaults)
-    # Every change to a local user is seen by the cache at once, so the TTL only bounds memory.
-    credential_cache_seconds = fields.Float(load_default=600.0, validate=validate.Range(0, 86400))
-
-
-class _CredentialCache(_Strict):
+class _CredentialCache(StrictSchema):
     max_entries = fields.Integer(load_default=10_000, validate=validate.Range(0, 1_000_000))
     app_password_seconds = fields.Float(load_default=600.0, validate=validate.Range(0, 86400))
 
 
-PROVIDER_SCHEMAS: dict[str, type[Schema]] = {
-    "local": _LocalProvider,
-    "ldap": LdapProviderSchema,
-    "oidc": OidcProviderSchema,
-}
-
-
-class _Tokens(_Strict):
+class _Tokens(StrictSchema):
     issuer = fields.Url(load_default=None, require_tld=False, schemes={"http", "https"})
     audience = fields.String(load_default="dronedb-registry", validate=validate.Length(1, 200))
     algorithm = fields.String(load_default="ES256", validate=validate.OneOf(["ES256", "EdDSA", "RS256"]))
@@ -161,14 +127,14 @@ class _Tokens(_Strict):
     session_lifetime_seconds = fields.Integer(load_default=8 * 3600, validate=validate.Range(60, 90 * 86400))
 
 
-class _Throttle(_Strict):
+class _Throttle(StrictSchema):
     free_failures = fields.Integer(load_default=5, validate=validate.Range(1, 1000))
     base_delay_seconds = fields.Float(load_default=1.0, validate=validate.Range(0.01, 3600))
     max_delay_seconds = fields.Float(load_default=900.0, validate=validate.Range(0.01, 86400))
     window_seconds = fields.Float(load_default=3600.0, validate=validate.Range(1, 7 * 86400))
 
 
-class _PasswordPolicy(_Strict):
+class _PasswordPolicy(StrictSchema):
     """Local passwords (providers.local.policy): lengths in NFKC characters, a list of common
     passwords, and zxcvbn's guessability score."""
 
@@ -185,7 +151,7 @@ class _PasswordPolicy(_Strict):
     )
 
 
-class _Admin(_Strict):
+class _Admin(StrictSchema):
     username = fields.String(load_default="admin")
     roles = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=["admin"])
     role = fields.String(load_default="admin", validate=validate.Length(1, 64))
@@ -211,12 +177,12 @@ def origin_of(url: str) -> str:
     return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
-class _Brand(_Strict):
+class _Brand(StrictSchema):
     name = fields.String(load_default="DroneDB Registry", validate=validate.Length(1, 100))
     logo_url = fields.Url(load_default=None, allow_none=True, validate=https_image_url, **_HTTP_URL)
 
 
-class _Sso(_Strict):
+class _Sso(StrictSchema):
     registry_login_url = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
     registry_origin = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
     cookie_domain = fields.String(load_default=None, allow_none=True, validate=_COOKIE_DOMAIN)
@@ -254,7 +220,7 @@ def _sso_settings(data: dict) -> SsoSettings:
     )
 
 
-class _Top(_Strict):
+class _Top(StrictSchema):
     usernames = fields.Dict(load_default=dict)
     providers = fields.List(
         fields.Dict(),
@@ -293,26 +259,26 @@ def parse_config(data: Any, source: str) -> GatewayConfig:
     """Validate an already-parsed configuration tree."""
     if not isinstance(data, dict):
         raise ConfigError(source, "(top level)", "must be a mapping")
-    top = _load(_Top, data, source, "")
-    usernames = UsernamePolicy(**_load(_Usernames, top["usernames"], source, "usernames"))
-    throttle = ThrottleSettings(**_load(_Throttle, top["throttle"], source, "throttle"))
+    top = load_section(_Top, data, source, "")
+    usernames = UsernamePolicy(**load_section(_Usernames, top["usernames"], source, "usernames"))
+    throttle = ThrottleSettings(**load_section(_Throttle, top["throttle"], source, "throttle"))
     if throttle.max_delay_seconds < throttle.base_delay_seconds:
         raise ConfigError(source, "throttle.max_delay_seconds", "must not be less than base_delay_seconds")
-    policy = _load(_PasswordPolicy, top["password_policy"], source, "password_policy")
+    policy = load_section(_PasswordPolicy, top["password_policy"], source, "password_policy")
     if policy["max_length"] < policy["min_length"]:
         raise ConfigError(source, "password_policy.max_length", "must not be less than min_length")
-    admin = _load(_Admin, top["admin"], source, "admin")
+    admin = load_section(_Admin, top["admin"], source, "admin")
     if usernames.canonical(admin["username"]) != admin["username"]:
         raise ConfigError(source, "admin.username", "must be a canonical username")
     providers = _providers(top["providers"], source)
-    sso = _sso_settings(_load(_Sso, top["sso"], source, "sso"))
+    sso = _sso_settings(load_section(_Sso, top["sso"], source, "sso"))
     if any(_browser_login(p) for p in providers) and not sso.enabled:
         raise ConfigError(
             source,
             "sso.registry_login_url",
             "is required when an oidc provider is configured for browser login",
         )
-    cache = _load(_CredentialCache, top["credential_cache"], source, "credential_cache")
+    cache = load_section(_CredentialCache, top["credential_cache"], source, "credential_cache")
     return GatewayConfig(
         source=source,
         usernames=usernames,
@@ -326,7 +292,7 @@ def parse_config(data: Any, source: str) -> GatewayConfig:
                 if "credential_cache_seconds" in p.options
             ),
         ),
-        tokens=TokenSettings(**_load(_Tokens, top["tokens"], source, "tokens")),
+        tokens=TokenSettings(**load_section(_Tokens, top["tokens"], source, "tokens")),
         throttle=throttle,
         password_policy=PasswordPolicy(**policy),
         admin=AdminSettings(username=admin["username"], roles=tuple(admin["roles"]), role=admin["role"]),
@@ -348,13 +314,7 @@ def _providers(items: list[dict], source: str) -> tuple[ProviderSettings, ...]:
     result = []
     for index, item in enumerate(items):
         where = f"providers[{index}]"
-        kind = item.get("type")
-        schema = PROVIDER_SCHEMAS.get(kind) if isinstance(kind, str) else None
-        if schema is None:
-            raise ConfigError(
-                source, f"{where}.type", f"must be one of {', '.join(sorted(PROVIDER_SCHEMAS))}"
-            )
-        options = _load(schema, item, source, where)
+        kind, options = parse_section(item, source, where)
         if options["id"] in seen:
             raise ConfigError(source, f"{where}.id", f"duplicate provider id {options['id']!r}")
         seen.add(options["id"])
@@ -391,32 +351,6 @@ def _check_token_routing(providers: list[ProviderSettings], source: str) -> None
                     f"only one provider may introspect opaque tokens ({introspecting!r} does)",
                 )
             introspecting = provider.id
-
-
-def _load(schema: type[Schema], data: Any, source: str, where: str) -> dict:
-    if not isinstance(data, dict):
-        raise ConfigError(source, where or "(top level)", "must be a mapping")
-    try:
-        return schema().load(data)
-    except ValidationError as error:
-        key, message = _first_error(error.messages)
-        raise ConfigError(source, f"{where}.{key}" if where else key, message) from None
-
-
-def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
-    if isinstance(messages, dict):
-        key, value = next(iter(messages.items()))
-        if key == "_schema":  # marshmallow's key for the section itself (e.g. not a mapping)
-            return _first_error(value, prefix)
-        step = f"[{key}]" if isinstance(key, int) else (f".{key}" if prefix else str(key))
-        return _first_error(value, prefix + step)
-    if isinstance(messages, list) and messages:
-        first = messages[0]
-        if isinstance(first, (dict, list)):
-            return _first_error(first, prefix)
-        text = str(first)
-        return prefix or "(value)", "unknown key" if text == "Unknown field." else text
-    return prefix or "(value)", str(messages)
 
 
 def expand_variables(data: Any, source: str, environ: Mapping[str, str], where: str = "") -> Any:

@@ -20,9 +20,7 @@ from sqlalchemy import text
 from gateway.services import Services
 from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.storage.state import StoreUnavailable
-from providers.base import ProviderUnavailable
-from providers.ldap import LdapProvider
-from providers.oidc.provider import OidcProvider
+from providers.base import HealthCheck, ProviderUnavailable
 
 
 def provider_status(services: Services) -> list[dict[str, Any]]:
@@ -38,7 +36,7 @@ def _check(services: Services, provider_id: str, kind: str) -> dict[str, Any]:
     started = time.perf_counter()
     provider = services.federation.provider(provider_id)
     try:
-        healthy, detail = _health(services, provider)
+        healthy, detail = _health(provider)
     except (ProviderUnavailable, *UNAVAILABLE_ERRORS) as error:
         healthy, detail = False, getattr(error, "reason", None) or f"{type(error).__name__}"
     except Exception as error:
@@ -52,18 +50,11 @@ def _check(services: Services, provider_id: str, kind: str) -> dict[str, Any]:
     }
 
 
-def _health(services: Services, provider: object) -> tuple[bool, str]:
-    if isinstance(provider, LdapProvider):
-        answer = provider.health()
-        servers = ", ".join(provider.server_urls)
-        return (True, f"LDAP reachable ({servers})") if answer == "ok" else (False, answer)
-    if isinstance(provider, OidcProvider):
-        answer = provider.health()
-        return (True, "discovery document available") if answer == "ok" else (False, answer)
-    users = services.local_users
-    if users is None:
-        return False, "no local user store"
-    return True, f"local database, {users.count()} users"
+def _health(provider: object) -> tuple[bool, str]:
+    if not isinstance(provider, HealthCheck):
+        return False, "no health check"
+    report = provider.check_health()
+    return report.healthy, report.detail
 
 
 class HealthMonitor:

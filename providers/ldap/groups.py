@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from providers.ldap.entries import Entry, filter_with, normal_dn, rdn_value
 from providers.ldap.settings import IN_CHAIN, MEMBER, MEMBER_OF, MEMBER_UID, GroupSettings
@@ -70,7 +71,8 @@ def resolve_groups(
     )
     for strategy, template, values in searches:
         if strategy in settings.strategies and all(values.values()):
-            for entry in search(settings.base, settings.scope, filter_with(template, **values), [name_attr]):
+            group_filter = filter_with(template, **values)
+            for entry in search(_base(settings), settings.scope, group_filter, [name_attr]):
                 add(Group(normal_dn(entry.dn), entry.first(name_attr), strategy))
 
     if settings.nested and settings.base:
@@ -103,7 +105,7 @@ def _walk_up(
         frontier = [
             group
             for group in _parents(settings, frontier, depth, search, record_paths)
-            if group.dn.lower() not in seen and not seen.add(group.dn.lower())
+            if _first_sight(seen, group.dn.lower())
         ]
         nested.extend(frontier)
     else:
@@ -122,10 +124,10 @@ class NestingCache:
 
     def __init__(self, ttl: float, max_entries: int = 1024, clock: Callable[[], float] = time.monotonic):
         self._ttl, self._max, self._clock = ttl, max_entries, clock
-        self._entries: OrderedDict[frozenset, tuple[float, list[Group]]] = OrderedDict()
+        self._entries: OrderedDict[frozenset[str], tuple[float, list[Group]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: frozenset) -> list[Group] | None:
+    def get(self, key: frozenset[str]) -> list[Group] | None:
         with self._lock:
             found = self._entries.get(key)
             if found is None or found[0] <= self._clock():
@@ -133,7 +135,7 @@ class NestingCache:
             self._entries.move_to_end(key)
             return found[1]
 
-    def put(self, key: frozenset, nested: list[Group]) -> None:
+    def put(self, key: frozenset[str], nested: list[Group]) -> None:
         with self._lock:
             self._entries[key] = (self._clock() + self._ttl, nested)
             self._entries.move_to_end(key)
@@ -151,7 +153,7 @@ def _parents(
         clauses = "".join(filter_with(settings.member_filter, dn=child.dn) for child in chunk)
         search_filter = clauses if len(chunk) == 1 else f"(|{clauses})"
         via = chunk[0].dn if len(chunk) == 1 else None
-        for entry in search(settings.base, settings.scope, search_filter, [settings.name_attribute]):
+        for entry in search(_base(settings), settings.scope, search_filter, [settings.name_attribute]):
             parents.append(
                 Group(normal_dn(entry.dn), entry.first(settings.name_attribute), "nested", depth, via)
             )
@@ -175,3 +177,16 @@ def group_names(groups: Sequence[Group]) -> tuple[str, ...]:
             names.setdefault(group.name, None)
         names.setdefault(group.dn, None)
     return tuple(names)
+
+
+def _base(settings: GroupSettings) -> str:
+    """The group search base (the configuration requires one wherever groups are searched)."""
+    return cast(str, settings.base)
+
+
+def _first_sight(seen: set[str], key: str) -> bool:
+    """Whether ``key`` is new to ``seen``; it is in ``seen`` afterwards."""
+    if key in seen:
+        return False
+    seen.add(key)
+    return True

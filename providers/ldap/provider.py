@@ -26,12 +26,12 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import ldap3
 from ldap3.core.exceptions import LDAPSASLPrepError
 
-from providers.base import Identity, ProviderUnavailable, Rejection
+from providers.base import HealthReport, Identity, Note, ProviderUnavailable, Rejection
 from providers.ldap import accountstate
 from providers.ldap.connections import (
     UNAVAILABLE_CODES,
@@ -44,13 +44,18 @@ from providers.ldap.connections import (
 from providers.ldap.entries import Entry, dn_with, filter_with, search
 from providers.ldap.groups import Group, NestingCache, group_names, resolve_groups
 from providers.ldap.settings import LdapSettings
+from providers.ldap.trial import logs_as_notes
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Note = Callable[[str, str], None]
-# Runs an operation on some connection: the service pool, or the user's own connection.
-Reader = Callable[[Callable[[ldap3.Connection], T]], T]
+
+
+class Reader(Protocol):
+    """Runs an operation on some connection: the service pool, or the user's own connection."""
+
+    def __call__(self, operation: Callable[[ldap3.Connection], T]) -> T: ...
+
 
 _INVALID_CREDENTIALS = 49
 _CREDENTIAL_CODES = {49, 34}  # invalidCredentials; invalidDNSyntax (the DN came from typed input)
@@ -172,6 +177,21 @@ class LdapProvider:
             return error.reason
         return "ok"
 
+    def check_health(self) -> HealthReport:
+        """Healthy when :meth:`health` says "ok"; the detail names the servers."""
+        answer = self.health()
+        if answer != "ok":
+            return HealthReport(False, answer)
+        return HealthReport(True, f"LDAP reachable ({', '.join(self.server_urls)})")
+
+    def trial_check(
+        self, username: str, password: str, note: Note, *, exclusive_logs: bool = False
+    ) -> Identity | Rejection:
+        """:meth:`check_password` narrated to ``note``, with this thread's records of the
+        ``providers.ldap`` loggers as ``server`` notes (``exclusive_logs``: only there)."""
+        with logs_as_notes("providers.ldap", note, exclusive=exclusive_logs):
+            return self.check_password(username, password, note=note)
+
     def close(self) -> None:
         self._service.close()
         self._binds.close()
@@ -188,7 +208,7 @@ class LdapProvider:
     def _service_reader(self, login: LoginClock, note: Note) -> Reader:
         used: set[str] = set()
 
-        def read(operation):
+        def read(operation: Callable[[ldap3.Connection], T]) -> T:
             result, server = self._service.run(login, operation)
             if server not in used:
                 used.add(server)
@@ -236,7 +256,7 @@ class LdapProvider:
         """Bind as ``dn`` on a bind-pool connection. None when it worked (or ``then``'s result,
         run on that connection while it is still bound as the user), else the rejection."""
 
-        def attempt(connection: ldap3.Connection):
+        def attempt(connection: ldap3.Connection) -> tuple[bool, Any, str | None]:
             connection.user, connection.password = dn, password
             try:
                 accepted = connection.bind()
@@ -262,7 +282,7 @@ class LdapProvider:
         (accepted, value, message), server = self._binds.run(login, attempt)
         note("bind", f"dn={dn} on {server}: " + ("success" if accepted else f"refused (result {value})"))
         if accepted:
-            return value
+            return cast("T | None", value)
         refusal = accountstate.bind_refusal(self.settings.account_state, message)
         if value == _INVALID_CREDENTIALS and refusal:
             note("account", f"refused by the directory: {refusal}")
@@ -272,7 +292,7 @@ class LdapProvider:
     def _bind_then_search(
         self, username: str, password: str, login: LoginClock, note: Note
     ) -> Identity | Rejection:
-        dn = dn_with(self.settings.user.dn_template, username)
+        dn = dn_with(cast(str, self.settings.user.dn_template), username)
 
         def admit(read: Reader) -> Identity | Rejection:
             # The entry is read at the DN that was bound, never found again by a filter: the
@@ -299,7 +319,7 @@ class LdapProvider:
         if self.settings.bind_dn is None:
             # No service account: read the entry and groups as the user, on the user's connection.
             def as_user(connection: ldap3.Connection) -> Identity | Rejection:
-                def read(operation):
+                def read(operation: Callable[[ldap3.Connection], T]) -> T:
                     login.check()
                     return operation(connection)
 
@@ -310,6 +330,7 @@ class LdapProvider:
             outcome = self._bind(dn, password, login, note)
             if outcome is None:
                 outcome = admit(self._service_reader(login, note))
+        assert outcome is not None  # as_user always answers
         # A refused direct bind cannot tell an unknown user from a wrong password.
         return Rejection.NO_SUCH_USER if outcome is Rejection.WRONG_CREDENTIALS else outcome
 

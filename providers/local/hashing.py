@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -55,7 +55,7 @@ class Verification(NamedTuple):
     rehash: bool  # matched, and the stored hash should be replaced (see the module docstring)
 
 
-def _timed(check: Callable[..., bool], *args) -> tuple[bool, float]:
+def _timed(check: Callable[..., bool], *args: Any) -> tuple[bool, float]:
     started = time.perf_counter()
     return check(*args), time.perf_counter() - started
 

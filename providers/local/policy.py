@@ -20,9 +20,11 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from providers.local.normalise import normalise_password
 from providers.local.strength import estimate, whole_pattern
@@ -120,7 +122,7 @@ def _personal_words(username: str, email_name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(word for word in words if len(word) >= SHORTEST_PERSONAL_WORD))
 
 
-def _reason(sequence, personal: tuple[str, ...]) -> str:
+def _reason(sequence: Iterable[dict[str, Any]], personal: tuple[str, ...]) -> str:
     """The refusal for a password zxcvbn finds guessable: the kind of match covering most of it."""
     covered: dict[str, int] = defaultdict(int)
     for match in sequence:
@@ -132,7 +134,7 @@ def _reason(sequence, personal: tuple[str, ...]) -> str:
     return REASONS[max(covered, key=lambda kind: (covered[kind], -_PRECEDENCE.index(kind)))]
 
 
-def _kind(match: dict, personal: tuple[str, ...]) -> str | None:
+def _kind(match: dict[str, Any], personal: tuple[str, ...]) -> str | None:
     pattern = match["pattern"]
     if pattern in ("repeat", "sequence"):
         return "pattern"

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from providers.base import Identity, ProviderUnavailable, Rejection
+from providers.base import HealthReport, Identity, ProviderUnavailable, Rejection
 from providers.local.hashing import CappedHasher
 from providers.local.models import LocalGroup, LocalGroupMember, LocalUser
 
-_USERS, _MEMBERS, _GROUPS = LocalUser.__table__, LocalGroupMember.__table__, LocalGroup.__table__
+_USERS, _MEMBERS, _GROUPS = (
+    cast(Table, model.__table__) for model in (LocalUser, LocalGroupMember, LocalGroup)
+)
 # One statement for the user and all their groups: this runs on every login and every token.
 _USER_WITH_GROUPS = (
     select(
@@ -96,6 +98,16 @@ class LocalProvider:
         if not user.enabled:
             return Rejection.DISABLED
         return self._identity(user)
+
+    def check_health(self) -> HealthReport:
+        """Healthy when the user table can be counted; the detail says how many users there
+        are. A database error propagates (the caller reports it by its type)."""
+        with self._engine.connect() as connection:
+            count = connection.execute(select(func.count(_USERS.c.id))).scalar_one()
+        return HealthReport(True, f"local database, {count} users")
+
+    def close(self) -> None:
+        """Nothing to release: the engine belongs to the gateway."""
 
     def _load(self, username: str) -> _StoredUser | None:
         try:

@@ -37,6 +37,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any
 
 ESTIMATE_CHARS = 64
 L33T_CHOICES = 4
@@ -51,7 +52,7 @@ class Estimate:
     # The parts zxcvbn's best guess is made of: dicts with "pattern" (dictionary, spatial,
     # repeat, sequence, regex, date, bruteforce), "token" and, for dictionary matches,
     # "dictionary_name" and "matched_word".
-    sequence: tuple[dict, ...]
+    sequence: tuple[dict[str, Any], ...]
 
 
 def estimate(password: str, context: Iterable[str] = ()) -> Estimate:
@@ -80,7 +81,7 @@ def whole_pattern(token: str) -> str | None:
     for matcher in (z.matching.sequence_match, z.matching.spatial_match):
         for match in matcher(token):
             if match["i"] == 0 and match["j"] == len(token) - 1:
-                return match["pattern"]
+                return str(match["pattern"])
     return None
 
 
@@ -105,11 +106,11 @@ def _zxcvbn() -> SimpleNamespace:
     )
 
 
-def _omnimatch(text: str, dictionaries: dict) -> list[dict]:
+def _omnimatch(text: str, dictionaries: dict[str, Any]) -> list[dict[str, Any]]:
     """zxcvbn's ``matching.omnimatch``, with the bounded l33t table and repeats whose base is
     matched the same way (zxcvbn's own recursion would use the unbounded table)."""
     z = _zxcvbn()
-    found: list[dict] = []
+    found: list[dict[str, Any]] = []
     for matcher in z.plain_matchers:
         found.extend(matcher(text, _ranked_dictionaries=dictionaries))
     found.extend(z.matching.l33t_match(text, dictionaries, _l33t_table=_l33t_table(text)))
@@ -130,7 +131,7 @@ def _l33t_table(text: str) -> dict[str, list[str]]:
     return table
 
 
-def _repeat_match(text: str, dictionaries: dict) -> list[dict]:
+def _repeat_match(text: str, dictionaries: dict[str, Any]) -> list[dict[str, Any]]:
     """zxcvbn's ``matching.repeat_match`` (MIT licence, zxcvbn-python 4.5.0), the repeated
     base analysed with :func:`_omnimatch`."""
     found = []
@@ -138,12 +139,14 @@ def _repeat_match(text: str, dictionaries: dict) -> list[dict]:
     while last_index < len(text):
         greedy = _GREEDY.search(text, pos=last_index)
         lazy = _LAZY.search(text, pos=last_index)
-        if not greedy:
+        if not greedy or not lazy:  # both match wherever either does
             break
         if len(greedy.group(0)) > len(lazy.group(0)):
             # greedy beats lazy for "aabaab"; its repeated string may itself repeat
             match = greedy
-            base_token = _LAZY_ANCHORED.search(match.group(0)).group(1)
+            anchored = _LAZY_ANCHORED.search(match.group(0))
+            assert anchored is not None  # a greedy repeat is also a lazy one
+            base_token = anchored.group(1)
         else:
             match = lazy
             base_token = match.group(1)

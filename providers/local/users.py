@@ -7,11 +7,12 @@ in their NFKC form (:mod:`providers.local.normalise`).
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -46,7 +47,7 @@ class LocalUsers:
 
     def __init__(
         self,
-        sessions: sessionmaker,
+        sessions: sessionmaker[Session],
         hasher: CappedHasher,
         policy: PasswordPolicy,
         on_change: Callable[[Session, str | None], None] | None = None,
@@ -103,7 +104,7 @@ class LocalUsers:
 
     def count(self) -> int:
         with self._sessions() as session:
-            return session.scalar(select(func.count(LocalUser.id)))
+            return session.scalar(select(func.count(LocalUser.id))) or 0
 
     def set_password(self, username: str, password: str) -> None:
         with self._sessions() as session:
@@ -128,11 +129,12 @@ class LocalUsers:
         with self._sessions.begin() as session:
             user = self._require(session, username)
             if email is not ...:
-                user.email = email
+                user.email = cast("str | None", email)
             if display_name is not ...:
-                user.display_name = display_name
+                user.display_name = cast("str | None", display_name)
             if groups is not ...:
-                user.groups = [self._require_group(session, name) for name in dict.fromkeys(groups)]
+                names = dict.fromkeys(cast("Iterable[str]", groups))
+                user.groups = [self._require_group(session, name) for name in names]
             self._changed(session, username)
             session.flush()
             return _view(user)
@@ -168,7 +170,7 @@ class LocalUsers:
         except IntegrityError:
             raise UserError(f"group {name!r} already exists") from None
 
-    def list_groups(self) -> list[tuple[str, list[str]]]:
+    def list_groups(self) -> builtins.list[tuple[str, builtins.list[str]]]:  # list: the method above
         with self._sessions() as session:
             groups = session.scalars(
                 select(LocalGroup).options(selectinload(LocalGroup.members)).order_by(LocalGroup.name)
@@ -197,19 +199,19 @@ class LocalUsers:
                 self._changed(session, username)
 
     @staticmethod
-    def _find(session, username: str) -> LocalUser | None:
+    def _find(session: Session, username: str) -> LocalUser | None:
         return session.scalars(
             select(LocalUser).options(selectinload(LocalUser.groups)).where(LocalUser.username == username)
         ).one_or_none()
 
-    def _require(self, session, username: str) -> LocalUser:
+    def _require(self, session: Session, username: str) -> LocalUser:
         user = self._find(session, username)
         if user is None:
             raise UserError(f"no local user {username!r}")
         return user
 
     @staticmethod
-    def _require_group(session, name: str) -> LocalGroup:
+    def _require_group(session: Session, name: str) -> LocalGroup:
         group = session.scalars(select(LocalGroup).where(LocalGroup.name == name)).one_or_none()
         if group is None:
             raise UserError(f"no group {name!r}")

@@ -221,7 +221,8 @@ class Metadata:
 
     def document(self) -> Mapping[str, Any]:
         """The discovery document (cached). ProviderUnavailable when there is none to be had."""
-        return self._discovery.get(self._fresh)
+        document: Mapping[str, Any] = self._discovery.get(self._fresh)
+        return document
 
     def endpoint(self, name: str) -> str | None:
         """An endpoint URL the discovery document advertises, or None."""

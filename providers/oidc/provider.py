@@ -31,7 +31,7 @@ import requests
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from providers.base import Identity, ProviderUnavailable
+from providers.base import HealthReport, Identity, ProviderUnavailable
 from providers.oidc.claims import OidcRejected, has_claim, identity_from_claims
 from providers.oidc.metadata import Answer, Http, Metadata
 from providers.oidc.settings import OidcSettings
@@ -136,7 +136,7 @@ class OidcProvider:
 
     # -- the browser login --------------------------------------------------------------------
 
-    def start(self, redirect_uri: str) -> tuple[str, dict]:
+    def start(self, redirect_uri: str) -> tuple[str, dict[str, Any]]:
         """Authorization URL (code flow, PKCE S256, fresh random state, nonce and code_verifier)
         and the JSON-serialisable transaction to keep: state, nonce, code_verifier, redirect_uri.
         ProviderUnavailable when discovery cannot be fetched in time."""
@@ -174,8 +174,8 @@ class OidcProvider:
         """
         error = params.get("error")
         if error is not None:
-            code = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else "(malformed)"
-            log.info("oidc %s: the IdP answered the login with error %s", self.id, code)
+            shown = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else "(malformed)"
+            log.info("oidc %s: the IdP answered the login with error %s", self.id, shown)
             raise OidcRejected("idp_error")
         if not _same_secret(params.get("state"), transaction.get("state")):
             raise OidcRejected("bad_state")
@@ -366,6 +366,15 @@ class OidcProvider:
         except ProviderUnavailable as error:
             return error.reason
         return "ok"
+
+    def check_health(self) -> HealthReport:
+        """Healthy when :meth:`health` says "ok"."""
+        answer = self.health()
+        return (
+            HealthReport(True, "discovery document available")
+            if answer == "ok"
+            else HealthReport(False, answer)
+        )
 
     def close(self) -> None:
         if self._own_session:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -39,7 +40,7 @@ class CallWatch:
         self.rearm(self._seconds)
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.finish()
 
     def rearm(self, seconds: float) -> None:
@@ -77,19 +78,19 @@ class CallWatch:
                     pass
 
 
-class _Watched:
+class _Watched(HTTPConnection):
     """Tells the thread's CallWatch (if any) which connection its call is using. (A TLS
     handshake, which urllib3 runs before this, needs no watch: CPython's ssl bounds the whole
     handshake by the socket's timeout.)"""
 
-    def request(self, *args, **kwargs):
+    def request(self, *args: Any, **kwargs: Any) -> None:
         watch = getattr(_current, "watch", None)
         if watch is not None:
             watch._using(self)
-        return super().request(*args, **kwargs)
+        super().request(*args, **kwargs)
 
 
-class _WatchedHTTPConnection(_Watched, HTTPConnection):
+class _WatchedHTTPConnection(_Watched):
     pass
 
 
@@ -106,7 +107,7 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
 
 
 class _WatchedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs) -> None:
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 

@@ -33,14 +33,15 @@ from yamllint import linter
 from yamllint.config import YamlLintConfig
 
 from gateway.app import MAX_REQUEST_BYTES
-from gateway.config.file import hashing_defaults, load_config
-from gateway.config.ldap import ldap_settings
+from gateway.config.file import load_config
 from gateway.config.settings import usable_cores
 from gateway.mapping.engine import evaluate
 from gateway.observe.health import HealthMonitor
 from gateway.storage.db import Database
 from gateway.storage.state import open_store
 from providers.base import Identity
+from providers.ldap.config import ldap_settings
+from providers.local.config import hashing_defaults
 from tests.support.dockerfile import BUILD_STEPS, build_copies, build_steps, dockerfile_instructions
 from tests.support.paths import REPO_ROOT
 

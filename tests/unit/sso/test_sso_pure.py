@@ -283,10 +283,10 @@ class _DownStore:
 def _sso_service(store=None, clock=None, secret=SECRET):
     """An SsoService on two OIDC providers (``corp``, ``kc``) that never reach an IdP: their
     ``start`` hands out fixed-shape transactions, their ``finish`` refuses the code."""
-    from gateway.config.oidc import oidc_settings
     from gateway.sso.service import SsoService
     from gateway.storage.state import MemoryStore
     from providers.oidc.claims import OidcRejected
+    from providers.oidc.config import oidc_settings
     from providers.oidc.provider import OidcProvider
 
     config = parse_config(

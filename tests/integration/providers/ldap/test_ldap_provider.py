@@ -463,7 +463,7 @@ def ad_shaped(server: SlapdServer, **changes) -> LdapProvider:
         **changes,
     }
     from gateway.config.file import parse_config
-    from gateway.config.ldap import ldap_settings
+    from providers.ldap.config import ldap_settings
 
     config = parse_config({"providers": [{"id": "ad", "type": "ldap", **options}]}, "test")
     return LdapProvider("ad", ldap_settings(dict(config.providers[0].options)), CANONICAL)

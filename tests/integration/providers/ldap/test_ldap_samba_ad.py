@@ -11,10 +11,10 @@ import uuid
 import pytest
 
 from gateway.config.file import parse_config
-from gateway.config.ldap import ldap_settings
 from gateway.login.usernames import UsernamePolicy
 from providers.base import Identity, ProviderUnavailable, Rejection
 from providers.ldap import LdapProvider
+from providers.ldap.config import ldap_settings
 from tests.support import addc
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ import pytest
 
 from gateway.config.errors import ConfigError
 from gateway.config.file import parse_config
-from gateway.config.ldap import ldap_settings
 from providers.ldap import accountstate
+from providers.ldap.config import ldap_settings
 from providers.ldap.entries import Entry, dn_with, filter_with, rdn_value
 from providers.ldap.groups import BATCH, NestingCache, group_names, resolve_groups
 from providers.ldap.settings import GroupSettings

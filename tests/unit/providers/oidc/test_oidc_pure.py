@@ -15,12 +15,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from gateway.config.errors import ConfigError
-from gateway.config.file import _load
-from gateway.config.oidc import OidcProviderSchema, oidc_settings
 from gateway.login.usernames import UsernamePolicy
 from providers.base import ProviderUnavailable
 from providers.oidc import OidcProvider, OidcRejected, OidcSettings, OidcTokenSettings
 from providers.oidc.claims import claim_path, claim_value, groups_from, identity_from_claims, strip_domain
+from providers.oidc.config import OidcProviderSchema, oidc_settings
+from providers.schema import load_section
 
 ISSUER = "https://idp.example/realms/main"
 SUB = "0b7c6c1e-sub"
@@ -202,7 +202,7 @@ BASE = {"id": "keycloak", "type": "oidc", "issuer": ISSUER, "client_id": "gw", "
 
 def _loaded(**changes) -> dict:
     data = {key: value for key, value in {**BASE, **changes}.items() if value is not ...}
-    return _load(OidcProviderSchema, data, "gateway.yaml", "providers[1]")
+    return load_section(OidcProviderSchema, data, "gateway.yaml", "providers[1]")
 
 
 def _settings(**changes) -> OidcSettings:

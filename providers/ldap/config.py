@@ -8,10 +8,11 @@ exist, a group base is there when a strategy needs one). Errors name the dotted 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ldap3.utils.dn import parse_dn
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
 from providers.ldap.connections import parse_server_url
 from providers.ldap.settings import (
@@ -25,8 +26,8 @@ from providers.ldap.settings import (
     UserSettings,
     apply_preset,
 )
+from providers.schema import ProviderSection, StrictSchema, settings_value, type_field
 
-PROVIDER_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _SCOPES = ["subtree", "one"]
 _ATTRIBUTE = validate.Regexp(
     r"^[A-Za-z][A-Za-z0-9-]{0,127}$|^[0-9]+(\.[0-9]+)+$", error="not an LDAP attribute name"
@@ -34,12 +35,7 @@ _ATTRIBUTE = validate.Regexp(
 _EXPOSED_NAME = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_]{0,63}$", error="not a usable attribute name")
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-def _template(placeholder: str):
+def _template(placeholder: str) -> Callable[[str], None]:
     def check(value: str) -> None:
         if "{" + placeholder + "}" not in value:
             raise ValidationError(f"must contain {{{placeholder}}}")
@@ -47,7 +43,7 @@ def _template(placeholder: str):
     return check
 
 
-def _filter(placeholder: str):
+def _filter(placeholder: str) -> Callable[[str], None]:
     def check(value: str) -> None:
         _template(placeholder)(value)
         depth = 0
@@ -89,24 +85,24 @@ def _server_url(value: str) -> None:
         raise ValidationError(str(error)) from None
 
 
-class _Tls(_Strict):
+class _Tls(StrictSchema):
     ca_file = fields.String(load_default=None, validate=_existing_file)
     client_cert_file = fields.String(load_default=None, validate=_existing_file)
     client_key_file = fields.String(load_default=None, validate=_existing_file)
     verify_hostname = fields.Boolean(load_default=True)
 
     @validates_schema
-    def _pair(self, data: dict, **kwargs: Any) -> None:
+    def _pair(self, data: dict[str, Any], **kwargs: Any) -> None:
         if bool(data.get("client_cert_file")) != bool(data.get("client_key_file")):
             raise ValidationError("client_cert_file and client_key_file go together", "client_key_file")
 
 
-class _Bind(_Strict):
+class _Bind(StrictSchema):
     dn = fields.String(required=True, validate=validate.Length(1, 1024))
     password = fields.String(required=True, validate=validate.Length(1, 1024))
 
 
-class _User(_Strict):
+class _User(StrictSchema):
     base = fields.String(required=True, validate=validate.Length(1, 1024))
     scope = fields.String(load_default="subtree", validate=validate.OneOf(_SCOPES))
     filter = fields.String(load_default="(uid={username})", validate=_filter("username"))
@@ -123,7 +119,7 @@ class _User(_Strict):
     quota_attribute = fields.String(load_default=None, validate=_ATTRIBUTE)
 
 
-class _Groups(_Strict):
+class _Groups(StrictSchema):
     strategies = fields.List(
         fields.String(validate=validate.OneOf(STRATEGIES)),
         load_default=lambda: ["member"],
@@ -142,17 +138,16 @@ class _Groups(_Strict):
     nesting_cache_seconds = fields.Float(load_default=60.0, validate=validate.Range(0, 86400))
 
     @validates_schema
-    def _base_when_searched(self, data: dict, **kwargs: Any) -> None:
+    def _base_when_searched(self, data: dict[str, Any], **kwargs: Any) -> None:
         searching = set(data["strategies"]) - {MEMBER_OF} or (data["strategies"] and data["nested"])
         if searching and not data.get("base"):
             raise ValidationError("required by the configured group strategies", "base")
 
 
-class LdapProviderSchema(_Strict):
+class LdapProviderSchema(ProviderSection):
     """``providers[n]`` with ``type: ldap``."""
 
-    id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID))
-    type = fields.String(required=True, validate=validate.Equal("ldap"))
+    type = type_field("ldap")
     preset = fields.String(load_default=None, validate=validate.OneOf(sorted(PRESETS)))
     servers = fields.List(fields.String(validate=_server_url), required=True, validate=validate.Length(1, 16))
     start_tls = fields.Boolean(load_default=False)
@@ -178,7 +173,7 @@ class LdapProviderSchema(_Strict):
         return data
 
     @validates_schema
-    def _coherent(self, data: dict, **kwargs: Any) -> None:
+    def _coherent(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data["start_tls"] and all(url.startswith("ldaps:") for url in data["servers"]):
             raise ValidationError("start_tls is for ldap:// servers; every server is ldaps://", "start_tls")
         worst = (
@@ -196,21 +191,18 @@ class LdapProviderSchema(_Strict):
 
 def ldap_settings(options: dict[str, Any]) -> LdapSettings:
     """The provider settings for an already validated ``type: ldap`` section (without id/type)."""
-    user, groups, tls, bind = options["user"], options["groups"], options["tls"], options.get("bind")
-    return LdapSettings(
-        servers=tuple(options["servers"]),
-        user=UserSettings(**{**user, "attributes": dict(user["attributes"])}),
-        groups=GroupSettings(**{**groups, "strategies": tuple(groups["strategies"])}),
-        start_tls=options["start_tls"],
-        tls=TlsSettings(**tls),
+    user, bind = options["user"], options.get("bind")
+    return settings_value(
+        LdapSettings,
+        options,
+        user=settings_value(UserSettings, user, attributes=dict(user["attributes"])),
+        groups=settings_value(GroupSettings, options["groups"]),
+        tls=settings_value(TlsSettings, options["tls"]),
         bind_dn=bind["dn"] if bind else None,
         bind_password=bind["password"] if bind else None,
         connect_timeout=options["connect_timeout_seconds"],
-        operation_timeout=options["operation_timeout_seconds"],
         login_timeout=options["login_timeout_seconds"],
+        operation_timeout=options["operation_timeout_seconds"],
         retry_dead_after=options["retry_dead_after_seconds"],
-        pool_size=options["pool_size"],
         pool_max_idle=options["pool_max_idle_seconds"],
-        account_state=options["account_state"],
-        equalize_unknown_user_timing=options["equalize_unknown_user_timing"],
     )

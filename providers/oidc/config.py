@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-from gateway.config.ldap import PROVIDER_ID
 from providers.oidc.settings import (
     ASYMMETRIC_ALGORITHMS,
     CLIENT_AUTH_METHODS,
@@ -22,6 +22,7 @@ from providers.oidc.settings import (
     OidcSettings,
     OidcTokenSettings,
 )
+from providers.schema import ProviderSection, StrictSchema, https_image_url, settings_value, type_field
 
 _DEFAULTS = OidcSettings(issuer="", client_id="")
 _SCOPE = validate.Regexp(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}\Z", error="not an OAuth scope")
@@ -35,12 +36,7 @@ _DNS_NAME = validate.Regexp(
 )
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-def _http_url(*, exact: bool):
+def _http_url(*, exact: bool) -> Callable[[str], None]:
     """An absolute http(s) URL; ``exact``: also without query or fragment (an issuer)."""
 
     def check(value: str) -> None:
@@ -68,18 +64,18 @@ def _printable(value: str) -> None:
         raise ValidationError("must not contain control characters")
 
 
-def https_image_url(value: str) -> None:
-    """An image the pages may show: their Content-Security-Policy loads https images only."""
-    if urlsplit(value).scheme != "https":
-        raise ValidationError("must be an https:// URL: the gateway's pages load images over https only")
-
-
 def _readable_file(value: str) -> None:
     if not os.path.isfile(value) or not os.access(value, os.R_OK):
         raise ValidationError("is not a readable file")
 
 
-class ClaimPath(fields.Field):
+if TYPE_CHECKING:
+    _ClaimPathField = fields.Field[str | tuple[str, ...]]
+else:  # marshmallow 3's Field is not generic
+    _ClaimPathField = fields.Field
+
+
+class ClaimPath(_ClaimPathField):
     """A claim path: a dotted string, or a list of keys (for keys that contain dots)."""
 
     default_error_messages = {"invalid": "must be a claim name, a dotted path or a list of keys"}
@@ -98,7 +94,7 @@ class ClaimPath(fields.Field):
         raise self.make_error("invalid")
 
 
-class _Tokens(_Strict):
+class _Tokens(StrictSchema):
     accept_id_tokens = fields.Boolean(load_default=False)
     access_token_audiences = fields.List(
         fields.String(validate=validate.Length(1, 512)), load_default=list, validate=validate.Length(max=16)
@@ -106,11 +102,10 @@ class _Tokens(_Strict):
     introspection = fields.Boolean(load_default=False)
 
 
-class OidcProviderSchema(_Strict):
+class OidcProviderSchema(ProviderSection):
     """``providers[n]`` with ``type: oidc``."""
 
-    id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID))
-    type = fields.String(required=True, validate=validate.Equal("oidc"))
+    type = type_field("oidc")
     issuer = fields.String(required=True, validate=[validate.Length(1, 1024), _http_url(exact=True)])
     client_id = fields.String(required=True, validate=validate.Length(1, 255))
     client_secret = fields.String(load_default=None, validate=validate.Length(1, 1024))
@@ -162,7 +157,7 @@ class OidcProviderSchema(_Strict):
     tokens = fields.Nested(_Tokens, load_default=lambda: _Tokens().load({}))
 
     @validates_schema
-    def _coherent(self, data: dict, **kwargs: Any) -> None:
+    def _coherent(self, data: dict[str, Any], **kwargs: Any) -> None:
         if "openid" not in data["scopes"]:
             raise ValidationError("must contain openid", "scopes")
         confidential = data["client_auth"] != "none"
@@ -187,33 +182,10 @@ class OidcProviderSchema(_Strict):
 
 def oidc_settings(options: dict[str, Any]) -> OidcSettings:
     """The provider settings for an already validated ``type: oidc`` section (without id/type)."""
-    tokens = options["tokens"]
-    return OidcSettings(
-        issuer=options["issuer"],
-        client_id=options["client_id"],
-        client_secret=options["client_secret"],
-        client_auth=options["client_auth"],
-        discovery_url=options["discovery_url"],
-        scopes=tuple(options["scopes"]),
-        username_claim=options["username_claim"],
+    return settings_value(
+        OidcSettings,
+        options,
         username_strip_domains=tuple(dict.fromkeys(options["username_strip_domains"])),
-        groups_claim=options["groups_claim"],
-        userinfo=options["userinfo"],
-        require_email_verified=options["require_email_verified"],
-        expose_claims=tuple(options["expose_claims"]),
-        display_name=options["display_name"],
-        label=options["label"],
-        logo_url=options["logo_url"],
-        browser_login=options["browser_login"],
-        end_session=options["end_session"],
-        timeout_seconds=options["timeout_seconds"],
-        ca_file=options["ca_file"],
-        discovery_ttl_seconds=options["discovery_ttl_seconds"],
-        jwks_min_refresh_seconds=options["jwks_min_refresh_seconds"],
         algorithms=tuple(dict.fromkeys(options["algorithms"])),
-        tokens=OidcTokenSettings(
-            accept_id_tokens=tokens["accept_id_tokens"],
-            access_token_audiences=tuple(tokens["access_token_audiences"]),
-            introspection=tokens["introspection"],
-        ),
+        tokens=settings_value(OidcTokenSettings, options["tokens"]),
     )

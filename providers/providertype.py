@@ -1,0 +1,60 @@
+"""What a provider type declares to the catalog: the schema of its configuration section and
+the factory that builds a provider from a validated section.
+
+Each type's package defines one :class:`ProviderType` (``providers/<type>/factory.py``), and
+``providers/catalog.py`` lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from marshmallow import Schema
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from providers.local.policy import PasswordPolicy
+
+if TYPE_CHECKING:
+    from providers.local.users import LocalUsers
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What the gateway offers every factory: the username rule, its database, and the hooks
+    a provider that keeps users in that database needs."""
+
+    canonical: Callable[[str], str | None]
+    engine: Engine
+    sessions: sessionmaker[Session]
+    password_policy: PasswordPolicy
+    # Called inside the transaction of every change to a stored user (None: possibly several).
+    on_change: Callable[[Session, str | None], None] | None = None
+
+
+@dataclass(frozen=True)
+class BuiltProvider:
+    """A factory's result: the provider, and the user store it keeps in the gateway's
+    database, if it keeps one (local users, managed by the admin API and CLI)."""
+
+    provider: Any
+    users: LocalUsers | None = None
+
+
+Factory = Callable[[str, Mapping[str, Any], BuildContext], BuiltProvider]
+
+
+@dataclass(frozen=True)
+class ProviderType:
+    """``name`` is the ``type:`` of a ``providers[n]`` section; ``schema`` validates the whole
+    section (``id`` and ``type`` included); ``build(id, options, context)`` gets the
+    validated options without ``id`` and ``type``. ``capabilities`` are exactly the
+    protocols of :data:`providers.base.CAPABILITIES` its providers offer (the conformance
+    test holds it to that)."""
+
+    name: str
+    schema: type[Schema]
+    build: Factory
+    capabilities: tuple[type, ...]
