@@ -1,8 +1,8 @@
 """How the identity providers are doing, and a trial LDAP login for admins.
 
-The status check is :func:`gateway.observe.health.provider_status`, asked afresh. A trial login
-is throttled exactly like a login of the same account, so it cannot serve as a password oracle
-that bypasses the login throttle.
+The status check is :func:`gateway.observe.health.provider_status`, asked afresh. A trial
+login is throttled exactly like a login of the same account, so it cannot serve as a password
+oracle that bypasses the login throttle.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from gateway.admin.ldaptrial import trial_login
 from gateway.login.throttle import Throttled
 from gateway.observe.health import provider_status
 from gateway.services import Services
-from providers.base import ProviderUnavailable, Rejection
-from providers.ldap import LdapProvider
+from providers.base import ProviderUnavailable, Rejection, TrialLogin
 
 # Outcomes that count against the account like a failed login (a right password never does).
 _FAILURES = {Rejection.WRONG_CREDENTIALS.value, Rejection.NO_SUCH_USER.value, "username_mismatch"}
@@ -37,7 +36,7 @@ def test_login(
     provider = services.federation.provider(provider_id)
     if provider is None:
         raise AdminError(404, f"no provider {provider_id!r}")
-    if not isinstance(provider, LdapProvider):
+    if not isinstance(provider, TrialLogin):
         raise AdminError(
             400,
             f"provider {provider_id!r} is not an LDAP provider; a trial login is for LDAP providers only",

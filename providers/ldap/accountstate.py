@@ -59,9 +59,7 @@ def bind_refusal(kind: str, diagnostic: str | None) -> str | None:
     return _AD_REFUSALS.get(match.group(1).lower()) if match else None
 
 
-def refusal(
-    kind: str, entry: Entry, now: Callable[[], datetime] = lambda: datetime.now(UTC)
-) -> str | None:
+def refusal(kind: str, entry: Entry, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> str | None:
     """Why the account may not log in (by its attributes), or None if it may."""
     if kind == "active_directory":
         control = _integer(entry.first("userAccountControl"))
@@ -96,8 +94,4 @@ def _filetime(ticks: int) -> datetime:
     try:
         return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
-        return (
-            datetime.max.replace(tzinfo=UTC)
-            if seconds > 0
-            else datetime.min.replace(tzinfo=UTC)
-        )
+        return datetime.max.replace(tzinfo=UTC) if seconds > 0 else datetime.min.replace(tzinfo=UTC)

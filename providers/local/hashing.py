@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
 from argon2 import PasswordHasher
@@ -122,10 +123,10 @@ class CappedHasher:
         spent_total = 0.0
         for spelling in attempts:
             if legacy is None:
-                matched, spent = self._run(lambda: _timed(self._verify_argon2, stored_hash, spelling))
+                matched, spent = self._run(partial(_timed, self._verify_argon2, stored_hash, spelling))
                 self._argon2_seconds += 0.1 * (spent - self._argon2_seconds)
             else:
-                matched, spent = self._run(lambda: _timed(verify_parsed, legacy, spelling))
+                matched, spent = self._run(partial(_timed, verify_parsed, legacy, spelling))
                 if self._legacy_seconds:
                     self._legacy_seconds += 0.1 * (spent - self._legacy_seconds)
                 else:
