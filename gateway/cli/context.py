@@ -20,7 +20,6 @@ from providers.local.users import UserError
 def services_of(ctx: click.Context, *, prepare: bool = True):
     """The services of this invocation, built once (and closed when the command ends); the
     database is prepared (migrated, first key and admin) unless ``prepare`` is false."""
-    from gateway.bootstrap import prepare as prepare_database
     from gateway.config.file import load_config
     from gateway.config.settings import load_settings
     from gateway.services import build_services
@@ -30,7 +29,7 @@ def services_of(ctx: click.Context, *, prepare: bool = True):
         services = build_services(settings, load_config(settings.config_path))
         ctx.call_on_close(services.close)
         if prepare:
-            prepare_database(services)
+            services.prepare()
         ctx.obj["services"] = services
     return ctx.obj["services"]
 

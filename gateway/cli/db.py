@@ -17,7 +17,6 @@ def db() -> None:
 def db_upgrade(ctx: click.Context) -> None:
     """Apply all migrations (and create the first key and admin on an empty database)."""
     services = services_of(ctx, prepare=False)
-    from gateway.bootstrap import prepare
 
-    prepare(services, migrate=True)
+    services.prepare(migrate=True)
     click.echo("database is up to date")

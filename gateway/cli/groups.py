@@ -14,9 +14,7 @@ def groups() -> None:
 
 # Clients of the same operations as the admin API and UI (gateway.admin.groups).
 def _admin_groups(ctx):
-    from gateway.admin.groups import AdminGroups
-
-    return AdminGroups(services_of(ctx))
+    return services_of(ctx).admin_groups()
 
 
 @groups.command("create")

@@ -33,7 +33,6 @@ def import_registry(ctx, source, dry_run, as_json):
 
     from sqlalchemy import inspect
 
-    from gateway.registry.importer import RegistryImport
     from gateway.registry.source import SourceError
 
     services = services_of(ctx, prepare=not dry_run)
@@ -43,7 +42,7 @@ def import_registry(ctx, source, dry_run, as_json):
             "first (a dry run writes nothing)"
         )
     try:
-        report = RegistryImport(services).run(
+        report = services.registry_import().run(
             source, dry_run=dry_run, password=os.environ.get("REGISTRY_DB_PASSWORD") or None
         )
     except SourceError as error:

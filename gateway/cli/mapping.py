@@ -20,7 +20,6 @@ def mapping() -> None:
 @click.pass_context
 def mapping_explain(ctx, username, provider, groups):
     """Show which rules match USERNAME and the exact answer the Registry would get."""
-    from gateway.admin.useroperations import UserService
     from gateway.login.answer import build_answer
     from gateway.mapping import format_explanation
     from providers.base import Identity
@@ -31,7 +30,7 @@ def mapping_explain(ctx, username, provider, groups):
             provider=provider or "local", subject="hypothetical", username=username, groups=tuple(groups)
         )
     else:
-        identity = UserService(services).identity(username)
+        identity = services.user_operations().identity(username)
         if identity is None:
             raise UserError(
                 f"no user {username!r} that can be looked up; "
@@ -50,10 +49,9 @@ def mapping_export(ctx, file):
     """Write the mapping policy in force (config file or database) as YAML to FILE or stdout.
 
     `gateway mapping import` reads the file back unchanged."""
-    from gateway.admin.mapping import MappingAdmin
     from gateway.admin.mappingdoc import policy_yaml
 
-    state = MappingAdmin(services_of(ctx)).current()
+    state = services_of(ctx).mapping_admin().current()
     where = (
         "from the config file (mapping_source: file)"
         if state["source"] == "file"
@@ -85,7 +83,7 @@ def mapping_import(ctx, file, dry_run):
     Prints what changes for each user first. Refused while the config file holds the policy
     (mapping_source: file), and for a policy that leaves no enabled admin."""
     from gateway.admin.errors import AdminError
-    from gateway.admin.mapping import READ_ONLY_MESSAGE, MappingAdmin
+    from gateway.admin.mapping import READ_ONLY_MESSAGE
     from gateway.admin.mappingdoc import read_policy_yaml
 
     try:
@@ -98,7 +96,7 @@ def mapping_import(ctx, file, dry_run):
     services = services_of(ctx)
     if not services.policies.editable:
         raise UserError(READ_ONLY_MESSAGE)
-    admin = MappingAdmin(services)
+    admin = services.mapping_admin()
     current = admin.current()
     preview = admin.dry_run(document)
     if not preview["valid"]:

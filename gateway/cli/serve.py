@@ -25,4 +25,10 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None) -> None:
             settings, bind=bind or settings.bind, workers=workers or settings.workers
         )
     services.close()
-    GatewayServer(settings).run()
+
+    def make_app():
+        from gateway.app import create_app
+
+        return create_app(settings=settings)
+
+    GatewayServer(settings, make_app).run()

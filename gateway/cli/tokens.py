@@ -21,10 +21,9 @@ def tokens() -> None:
 @click.pass_context
 def tokens_mint(ctx, username, lifetime):
     """Start a session for USERNAME and print a token bound to it."""
-    from gateway.admin.useroperations import UserService
 
     services = services_of(ctx)
-    identity = UserService(services).identity(username)
+    identity = services.user_operations().identity(username)
     if identity is None:
         raise UserError(f"no enabled user {username!r} that can be looked up")
     seconds = lifetime or services.config.tokens.session_lifetime_seconds

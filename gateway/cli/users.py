@@ -16,15 +16,11 @@ def users() -> None:
 
 
 def _user_service(ctx):
-    from gateway.admin.useroperations import UserService
-
-    return UserService(services_of(ctx))
+    return services_of(ctx).user_operations()
 
 
 def _admin_users(ctx):
-    from gateway.admin.users import AdminUsers
-
-    return AdminUsers(services_of(ctx))
+    return services_of(ctx).admin_users()
 
 
 # The commands below are clients of the same operations as the admin API and UI

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
+from gateway.http.appservices import services
 from gateway.http.errors import json_error
 from gateway.login.answer import build_answer
 from gateway.login.federation import Denied
@@ -40,10 +41,6 @@ DENIED_MESSAGES = {401: "invalid credentials", 403: "access denied"}
 class BadRequest(Exception):
     def __init__(self, status: int, message: str):
         self.status, self.message = status, message
-
-
-def services() -> Services:
-    return current_app.extensions["gateway"]
 
 
 @bp.post("/api/authenticate")

@@ -18,7 +18,7 @@ from gateway.admin.errors import AdminError
 from gateway.config.file import origin_of
 from gateway.http.adminapi import schemas
 from gateway.http.adminapi.base import body, doc, ok, principal_for, services
-from gateway.http.pages.browser import signed_in
+from gateway.http.browser import signed_in
 from gateway.login.apppasswords import looks_like_app_password
 from gateway.login.federation import Denied
 from gateway.login.password import Throttled, password_login

@@ -184,13 +184,12 @@ def timed(call):
 def mint(replicas: Replicas, *usernames: str) -> list[str]:
     """Registry tokens (what the xAuthToken cookie carries), each bound to a new session, made
     in-process on the shared database, as any replica would."""
-    from gateway.admin.useroperations import UserService
 
     services = replicas.a.services()
     try:
         tokens = []
         for username in usernames:
-            identity = UserService(services).identity(username)
+            identity = services.user_operations().identity(username)
             session = services.sso.open_session(identity, "test")
             tokens.append(services.sso.mint_for(session))
         return tokens
@@ -516,11 +515,7 @@ def test_load_run_with_replica_a_killed_loses_nothing(pair, postgres):
         assert killed.wait(30), "replica A was never killed"
         kill_start, kill_end = kill_window["start"], kill_window["end"]
 
-        by = lambda **match: [
-            o
-            for o in outcomes
-            if all(getattr(o, k) == v for k, v in match.items())
-        ]
+        by = lambda **match: [o for o in outcomes if all(getattr(o, k) == v for k, v in match.items())]
         in_flight_at_kill = [
             o for o in by(replica="A") if o.started < kill_end and (o.error == "lost" or o.ended > kill_start)
         ]
