@@ -16,6 +16,7 @@ from gateway.cli.keys import keys
 from gateway.cli.ldap import ldap
 from gateway.cli.mapping import mapping
 from gateway.cli.serve import serve
+from gateway.cli.sessions import sessions
 from gateway.cli.tokens import tokens
 from gateway.cli.users import users
 from gateway.cli.version import version_option
@@ -31,5 +32,17 @@ def main(ctx: click.Context) -> None:
     ctx.ensure_object(dict)
 
 
-for command in (serve, check_config, db, users, groups, mapping, import_registry, ldap, tokens, keys):
+for command in (
+    serve,
+    check_config,
+    db,
+    users,
+    groups,
+    mapping,
+    import_registry,
+    ldap,
+    tokens,
+    keys,
+    sessions,
+):
     main.add_command(command)

@@ -27,4 +27,5 @@ def test_every_command_group_is_registered():
         "ldap",
         "tokens",
         "keys",
+        "sessions",
     }
