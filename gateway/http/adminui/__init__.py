@@ -10,7 +10,7 @@ Modules: ``base`` (guard, navigation, layout), ``sections`` (the overview),
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Flask
 

@@ -480,7 +480,7 @@ def test_the_oldest_transaction_cookies_are_expired_first():
     clock = _Clock()
     sso = _sso_service(clock=clock)
     cookies = {}
-    for i in range(7):
+    for _ in range(7):
         started = sso.begin("corp", None)
         cookies[f"gw_sso_{transaction_tag(started.state)}"] = started.sealed
         clock.now += 1
