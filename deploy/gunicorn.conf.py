@@ -24,12 +24,11 @@ wsgi_app = "gateway.wsgi:app"
 
 
 def on_starting(server):
-    from gateway.bootstrap import prepare
     from gateway.config.file import load_config
     from gateway.services import build_services
 
     services = build_services(_settings, load_config(_settings.config_path))
     try:
-        prepare(services)
+        services.prepare()
     finally:
         services.close()

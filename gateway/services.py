@@ -5,6 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from gateway import bootstrap
+from gateway.admin.auditlog import AuditQuery
+from gateway.admin.groups import AdminGroups
+from gateway.admin.mapping import MappingAdmin
+from gateway.admin.people import People
+from gateway.admin.roles import AdminRoles
+from gateway.admin.selfservice import APP_PASSWORDS, Kind, OwnSecrets
+from gateway.admin.sessionsadmin import AdminSessions
+from gateway.admin.useroperations import UserService
+from gateway.admin.users import AdminUsers
 from gateway.config.file import GatewayConfig, ProviderSettings
 from gateway.config.settings import Settings
 from gateway.login.accounts import AccountRegistry
@@ -20,6 +30,7 @@ from gateway.mapping import EvaluationMemo
 from gateway.mapping.store import PolicyStore
 from gateway.observe.attempts import AttemptRecorder
 from gateway.observe.audit import AuditLog
+from gateway.registry.importer import RegistryImport
 from gateway.sso.service import SsoService, check_cookie_reach
 from gateway.sso.sessions import SessionStore
 from gateway.storage.db import Database
@@ -60,6 +71,107 @@ class Services:
     credentials: VerifiedCredentials
     # Every way in (Registry password and token paths, /login, POST /api/token, SSO callback).
     login: LoginService = field(init=False)
+
+    # ---- the operations built on these parts, each given exactly what it uses ---------------
+
+    @property
+    def local_provider_id(self) -> str | None:
+        """The id of the local provider, None when there is none."""
+        return next((p.id for p in self.config.providers if p.type == "local"), None)
+
+    def prepare(self, *, migrate: bool | None = None, announce=None) -> None:
+        """Make the database ready to serve (:func:`gateway.bootstrap.prepare`); ``migrate``
+        defaults to GATEWAY_AUTO_MIGRATE."""
+        bootstrap.prepare(
+            self.database,
+            self.keyring,
+            self.policies,
+            lambda: bootstrap.ensure_admin(
+                self.local_users,
+                self.accounts,
+                self.user_operations(),
+                self.config.admin,
+                self.settings.admin_password,
+                announce=announce,
+            ),
+            migrate=self.settings.auto_migrate if migrate is None else migrate,
+        )
+
+    def user_operations(self) -> UserService:
+        return UserService(
+            local_users=self.local_users,
+            local_provider_id=self.local_provider_id,
+            accounts=self.accounts,
+            federation=self.federation,
+            sessions=self.sessions,
+            app_passwords=self.app_passwords,
+            audit=self.audit,
+        )
+
+    def people(self) -> People:
+        return People(
+            local_users=self.local_users,
+            accounts=self.accounts,
+            mapping=self.mapping,
+            admin_role=self.config.admin.role,
+            local_provider_id=self.local_provider_id,
+        )
+
+    def admin_roles(self) -> AdminRoles:
+        return AdminRoles(
+            database=self.database,
+            audit=self.audit,
+            mapping=self.mapping,
+            local_users=self.local_users,
+            admin_role=self.config.admin.role,
+        )
+
+    def admin_users(self) -> AdminUsers:
+        return AdminUsers(
+            people=self.people(),
+            operations=self.user_operations(),
+            roles=self.admin_roles(),
+            local_users=self.local_users,
+            throttle=self.throttle,
+            audit=self.audit,
+        )
+
+    def admin_groups(self) -> AdminGroups:
+        return AdminGroups(
+            database=self.database, audit=self.audit, local_users=self.local_users, people=self.people()
+        )
+
+    def mapping_admin(self) -> MappingAdmin:
+        return MappingAdmin(
+            database=self.database,
+            audit=self.audit,
+            policies=self.policies,
+            people=self.people(),
+            roles=self.admin_roles(),
+            usernames=self.config.usernames,
+            admin_role=self.config.admin.role,
+        )
+
+    def admin_sessions(self) -> AdminSessions:
+        return AdminSessions(sessions=self.sessions, audit=self.audit)
+
+    def audit_query(self) -> AuditQuery:
+        return AuditQuery(self.database)
+
+    def own_secrets(self, kind: Kind) -> OwnSecrets:
+        """One person's app passwords (``APP_PASSWORDS``) or API keys (``API_KEYS``)."""
+        return OwnSecrets(self.app_passwords if kind is APP_PASSWORDS else self.api_keys, self.audit, kind)
+
+    def registry_import(self) -> RegistryImport:
+        return RegistryImport(
+            database=self.database,
+            accounts=self.accounts,
+            audit=self.audit,
+            roles=self.admin_roles(),
+            usernames=self.federation.usernames,
+            admin_username=self.config.admin.username,
+            local_provider_id=self.local_provider_id if self.local_users is not None else None,
+        )
 
     def close(self) -> None:
         self.credentials.stop()

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from gateway.admin.errors import AdminError
-from gateway.services import Services
+from gateway.storage.db import Database
 from gateway.storage.models import AuditEvent
 
 MAX_PAGE = 1000
@@ -78,8 +78,8 @@ class AuditEntry:
 
 
 class AuditQuery:
-    def __init__(self, services: Services):
-        self._db = services.database
+    def __init__(self, database: Database):
+        self._db = database
 
     def snapshot(self, where: AuditFilter) -> AuditFilter:
         """``where``, limited to the events written so far (an export then matches its count,

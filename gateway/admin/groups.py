@@ -20,7 +20,8 @@ from sqlalchemy.orm import selectinload
 
 from gateway.admin.errors import AdminError
 from gateway.admin.people import People, Person
-from gateway.services import Services
+from gateway.observe.audit import AuditLog
+from gateway.storage.db import Database
 from providers.local.models import LocalGroup
 from providers.local.users import GROUP_NAME, LocalUsers, UserError
 
@@ -39,14 +40,18 @@ class GroupView:
 
 
 class AdminGroups:
-    def __init__(self, services: Services):
-        self._svc = services
-        self.people = People(services)
+    def __init__(
+        self, *, database: Database, audit: AuditLog, local_users: LocalUsers | None, people: People
+    ):
+        self._database = database
+        self._audit_log = audit
+        self._local_users = local_users
+        self.people = people
 
     def list(self) -> list[GroupView]:
         """Every local group with its members, sorted by name."""
         self._local()
-        with self._svc.database.session() as session:
+        with self._database.session() as session:
             groups = session.scalars(
                 select(LocalGroup).options(selectinload(LocalGroup.members)).order_by(LocalGroup.name)
             )
@@ -57,7 +62,7 @@ class AdminGroups:
         self._local()
         if not GROUP_NAME.fullmatch(name):
             raise AdminError(404, f"no group {name!r}")
-        with self._svc.database.session() as session:
+        with self._database.session() as session:
             group = session.scalars(
                 select(LocalGroup).options(selectinload(LocalGroup.members)).where(LocalGroup.name == name)
             ).one_or_none()
@@ -116,9 +121,9 @@ class AdminGroups:
     # -- rules -------------------------------------------------------------------------------
 
     def _local(self) -> LocalUsers:
-        if self._svc.local_users is None:
+        if self._local_users is None:
             raise AdminError(409, NO_LOCAL_PROVIDER)
-        return self._svc.local_users
+        return self._local_users
 
     def _local_person(self, username: str) -> Person:
         person = self.people.get(username) if "\x00" not in username else None
@@ -151,7 +156,7 @@ class AdminGroups:
             raise AdminError(409, f"{change} would leave no enabled admin; make someone else an admin first")
 
     def _audit(self, event: str, actor: str, group: str, *, username: str | None = None, **detail) -> None:
-        self._svc.audit.record(event, "ok", username=username, actor=actor, group=group, **detail)
+        self._audit_log.record(event, "ok", username=username, actor=actor, group=group, **detail)
 
 
 def _gone_is_404(change, *args) -> None:

@@ -24,9 +24,11 @@ from gateway.admin.people import People, Person
 from gateway.admin.roles import AdminRoles
 from gateway.admin.timefmt import iso
 from gateway.config.errors import ConfigError
+from gateway.login.usernames import UsernamePolicy
 from gateway.mapping import Policy, evaluate, parse_policy
-from gateway.mapping.store import ROW_ID, PolicyConflict, PolicyReadOnly, PolicyVersion
-from gateway.services import Services
+from gateway.mapping.store import ROW_ID, PolicyConflict, PolicyReadOnly, PolicyStore, PolicyVersion
+from gateway.observe.audit import AuditLog
+from gateway.storage.db import Database
 from gateway.storage.models import MappingPolicyRow, Role
 from providers.base import Identity
 
@@ -39,10 +41,24 @@ _ROW = select(MappingPolicyRow.__table__).where(MappingPolicyRow.__table__.c.id 
 
 
 class MappingAdmin:
-    def __init__(self, services: Services):
-        self._svc = services
-        self._store = services.policies
-        self.people = People(services)
+    def __init__(
+        self,
+        *,
+        database: Database,
+        audit: AuditLog,
+        policies: PolicyStore,
+        people: People,
+        roles: AdminRoles,
+        usernames: UsernamePolicy,
+        admin_role: str,
+    ):
+        self._database = database
+        self._audit = audit
+        self._store = policies
+        self.people = people
+        self._roles = roles
+        self._usernames = usernames
+        self._admin_role = admin_role
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -153,7 +169,7 @@ class MappingAdmin:
     def explain_user(self, username: str) -> dict[str, Any]:
         """Why a known user gets what they get under the policy in force (404 if unknown). A
         local user's identity is current; a directory or IdP user's is the last one seen."""
-        canonical = self._svc.config.usernames.canonical(username) or username
+        canonical = self._usernames.canonical(username) or username
         person = self.people.get(canonical)
         if person is None or person.identity is None:
             raise AdminError(404, f"no user {username!r}")
@@ -171,7 +187,7 @@ class MappingAdmin:
     ) -> dict[str, Any]:
         """Why a hypothetical identity would get what it gets under the policy in force (no
         per-user overrides). 400 for a username the Registry could not hold."""
-        canonical = self._svc.config.usernames.canonical(username)
+        canonical = self._usernames.canonical(username)
         if canonical is None:
             raise AdminError(400, "userName: not a username the Registry can hold", "userName")
         identity = Identity(
@@ -193,7 +209,7 @@ class MappingAdmin:
         cached = self._store.current()
         if not self._store.editable:
             return cached
-        with self._svc.database.engine.connect() as connection:
+        with self._database.engine.connect() as connection:
             row = connection.execute(_ROW).first()
         if row is None or row.version == cached.version:
             return cached
@@ -225,7 +241,7 @@ class MappingAdmin:
         if not self.people.admins(policy=policy):
             raise AdminError(
                 409,
-                f"no enabled user would hold the {self._svc.config.admin.role!r} "
+                f"no enabled user would hold the {self._admin_role!r} "
                 "role under this policy, so nobody could administer the "
                 "gateway; keep at least one admin",
             )
@@ -235,8 +251,8 @@ class MappingAdmin:
             raise _conflict(version, conflict.current_version) from None
         except PolicyReadOnly:
             raise AdminError(409, READ_ONLY_MESSAGE) from None
-        created = AdminRoles(self._svc).ensure(mappingdoc.granted_roles(policy))
-        self._svc.audit.record(
+        created = self._roles.ensure(mappingdoc.granted_roles(policy))
+        self._audit.record(
             "mapping_changed",
             "ok",
             actor=actor,
@@ -258,7 +274,7 @@ class MappingAdmin:
         return mappingdoc.explanation(identity, source, evaluation, policy, enabled)
 
     def _known_roles(self) -> set[str]:
-        with self._svc.database.session() as session:
+        with self._database.session() as session:
             return set(session.scalars(select(Role.name)))
 
     def _state(self, version: PolicyVersion) -> dict[str, Any]:

@@ -12,11 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.login.accounts import Owner
-from gateway.mapping import Evaluation, Policy, evaluate
-from gateway.services import Services
+from gateway.login.accounts import AccountRegistry, Owner
+from gateway.mapping import Evaluation, EvaluationMemo, Policy, evaluate
 from providers.base import Identity
-from providers.local.users import UserView
+from providers.local.users import LocalUsers, UserView
 
 
 @dataclass(frozen=True)
@@ -53,18 +52,29 @@ class Person:
 
 
 class People:
-    def __init__(self, services: Services):
-        self._svc = services
-        self._local_id = next((p.id for p in services.config.providers if p.type == "local"), None)
+    def __init__(
+        self,
+        *,
+        local_users: LocalUsers | None,
+        accounts: AccountRegistry,
+        mapping: EvaluationMemo,
+        admin_role: str,
+        local_provider_id: str | None,
+    ):
+        self._local_users = local_users
+        self._accounts = accounts
+        self._mapping = mapping
+        self._admin_role = admin_role
+        self._local_id = local_provider_id
 
     def all(self) -> list[Person]:
         """Every local user and every owner of a username, sorted by username."""
         local = (
-            {view.username: view for view in self._svc.local_users.list()}
-            if self._svc.local_users is not None
+            {view.username: view for view in self._local_users.list()}
+            if self._local_users is not None
             else {}
         )
-        owners = {owner.username: owner for owner in self._svc.accounts.list()}
+        owners = {owner.username: owner for owner in self._accounts.list()}
         return [
             self._person(name, local.get(name), owners.get(name))
             for name in sorted(local.keys() | owners.keys())
@@ -75,8 +85,8 @@ class People:
         refuses) is None without a query."""
         if not isinstance(username, str) or not username or len(username) > 127 or "\x00" in username:
             return None
-        local = self._svc.local_users.get(username) if self._svc.local_users is not None else None
-        owner = self._svc.accounts.owner_of(username)
+        local = self._local_users.get(username) if self._local_users is not None else None
+        owner = self._accounts.owner_of(username)
         if local is None and owner is None:
             return None
         return self._person(username, local, owner)
@@ -87,11 +97,11 @@ class People:
         if person.identity is None:
             return None
         if policy is None:
-            return self._svc.mapping.evaluate(person.identity)
+            return self._mapping.evaluate(person.identity)
         return evaluate(policy, person.identity, person.identity.overrides)
 
     def is_admin(self, evaluation: Evaluation | None) -> bool:
-        role = self._svc.config.admin.role
+        role = self._admin_role
         return evaluation is not None and not evaluation.denied and role in evaluation.roles
 
     def admins(
@@ -126,7 +136,7 @@ class People:
             )
         if owner is None:
             return None
-        snapshot = self._svc.accounts.snapshot(username)
+        snapshot = self._accounts.snapshot(username)
         if snapshot is not None:
             return snapshot[0]
         return Identity(

@@ -22,8 +22,11 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.admin.errors import AdminError
 from gateway.mapping import Policy, is_role_name
-from gateway.services import Services
+from gateway.mapping.memo import EvaluationMemo
+from gateway.observe.audit import AuditLog
+from gateway.storage.db import Database
 from gateway.storage.models import Role
+from providers.local.users import LocalUsers
 
 DEFAULT_ROLES = "default_roles"  # how granted_by names the policy's defaults
 
@@ -38,17 +41,29 @@ class RoleView:
 
 
 class AdminRoles:
-    def __init__(self, services: Services):
-        self._svc = services
+    def __init__(
+        self,
+        *,
+        database: Database,
+        audit: AuditLog,
+        mapping: EvaluationMemo,
+        local_users: LocalUsers | None,
+        admin_role: str,
+    ):
+        self._database = database
+        self._audit = audit
+        self._mapping = mapping
+        self._local_users = local_users
+        self._admin_role = admin_role
 
     @property
     def admin_role(self) -> str:
-        return self._svc.config.admin.role
+        return self._admin_role
 
     def list(self) -> list[RoleView]:
         """Every known role, sorted by name."""
         rows = self._rows()
-        granting = _granting(self._svc.mapping.policy)
+        granting = _granting(self._mapping.policy)
         names = sorted(rows.keys() | granting.keys() | {self.admin_role})
         return [self._view(name, rows.get(name), granting.get(name, ())) for name in names]
 
@@ -66,13 +81,13 @@ class AdminRoles:
         if not is_role_name(name):
             raise AdminError(400, "roleName: 1-64 of letters, digits and _ . @ + -", "roleName")
         try:
-            with self._svc.database.session() as session:
+            with self._database.session() as session:
                 if session.get(Role, name) is not None:
                     raise AdminError(409, f"role {name!r} already exists", "roleName")
                 session.add(Role(name=name, description=description or None))
         except IntegrityError:
             raise AdminError(409, f"role {name!r} already exists", "roleName") from None
-        self._svc.audit.record("role_created", "ok", actor=actor, role=name)
+        self._audit.record("role_created", "ok", actor=actor, role=name)
         return self.get(name)
 
     def delete(self, actor: str, name: str, force: bool = False) -> list[str]:
@@ -99,11 +114,11 @@ class AdminRoles:
         direct = self._granted_directly(name)
         if direct:
             warnings.append(f"granted directly (per-user roles) to: {', '.join(direct)}")
-        with self._svc.database.session() as session:
+        with self._database.session() as session:
             row = session.get(Role, name)
             if row is not None:
                 session.delete(row)
-        self._svc.audit.record(
+        self._audit.record(
             "role_deleted", "ok", actor=actor, role=name, forced=force, granted_by=rules or None
         )
         return warnings
@@ -116,7 +131,7 @@ class AdminRoles:
             if not is_role_name(name):
                 continue
             try:
-                with self._svc.database.session() as session:
+                with self._database.session() as session:
                     if session.get(Role, name) is not None:
                         continue
                     session.add(Role(name=name, description=None))
@@ -128,7 +143,7 @@ class AdminRoles:
     # -- helpers -----------------------------------------------------------------------------
 
     def _rows(self) -> dict[str, Role]:
-        with self._svc.database.session() as session:
+        with self._database.session() as session:
             return {row.name: row for row in session.scalars(select(Role))}
 
     def _view(self, name: str, row: Role | None, granted_by: tuple[str, ...]) -> RoleView:
@@ -141,7 +156,7 @@ class AdminRoles:
         )
 
     def _granted_directly(self, name: str) -> list[str]:
-        users = self._svc.local_users
+        users = self._local_users
         if users is None:
             return []
         return [view.username for view in users.list() if name in (view.overrides.get("roles") or ())]

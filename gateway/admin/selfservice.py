@@ -18,7 +18,7 @@ from gateway.admin.errors import AdminError
 from gateway.login.answer import build_answer
 from gateway.login.apppasswords import AppPasswordError, AppPasswords, AppPasswordView
 from gateway.mapping import Evaluation
-from gateway.services import Services
+from gateway.observe.audit import AuditLog
 
 PUBLIC_ID = re.compile(r"[a-z0-9]{12}")  # the shape every app password and key id has
 
@@ -42,9 +42,9 @@ def summary(
 
 @dataclass(frozen=True)
 class Kind:
-    """App passwords or API keys: which store, and the words for audit and messages."""
+    """App passwords or API keys: their name, and the words for audit and messages."""
 
-    store: str  # the Services attribute
+    store: str  # the name of the kind's store; route endpoints are named after it
     created: str  # audit event names
     revoked: str
     detail_key: str
@@ -60,10 +60,10 @@ API_KEYS = Kind("api_keys", "api_key_created", "api_key_revoked", "api_key", "AP
 class OwnSecrets:
     """One person's app passwords or API keys."""
 
-    def __init__(self, services: Services, kind: Kind):
-        self._svc = services
+    def __init__(self, store: AppPasswords, audit: AuditLog, kind: Kind):
+        self._store = store
+        self._audit = audit
         self._kind = kind
-        self._store: AppPasswords = getattr(services, kind.store)
 
     def list(self, username: str) -> list[AppPasswordView]:
         """The person's secrets that are not revoked (expired ones included), newest first."""
@@ -86,7 +86,7 @@ class OwnSecrets:
         except AppPasswordError as error:
             field = "expiresDays" if "expiry" in str(error) else "name"
             raise AdminError(400, str(error), field) from None
-        self._svc.audit.record(
+        self._audit.record(
             self._kind.created, "ok", username=username, actor=username, **{self._kind.detail_key: view.id}
         )
         return view, secret
@@ -95,6 +95,6 @@ class OwnSecrets:
         """Revoke one of the person's secrets (404 when they have no such active one)."""
         if not PUBLIC_ID.fullmatch(public_id) or not self._store.revoke(username, public_id):
             raise AdminError(404, f"no such {self._kind.noun}")
-        self._svc.audit.record(
+        self._audit.record(
             self._kind.revoked, "ok", username=username, actor=username, **{self._kind.detail_key: public_id}
         )

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.admin.errors import AdminError
-from gateway.services import Services
-from gateway.sso.sessions import SessionRecord
+from gateway.observe.audit import AuditLog
+from gateway.sso.sessions import SessionRecord, SessionStore
 from providers.sql import utcnow
 
 MAX_LIMIT = 1000
@@ -38,8 +38,9 @@ class SessionView:
 
 
 class AdminSessions:
-    def __init__(self, services: Services):
-        self._svc = services
+    def __init__(self, *, sessions: SessionStore, audit: AuditLog):
+        self._sessions = sessions
+        self._audit = audit
 
     def list(
         self, *, username: str | None = None, include_ended: bool = False, offset: int = 0, limit: int = 100
@@ -48,7 +49,7 @@ class AdminSessions:
         number that match in all."""
         if not 1 <= limit <= MAX_LIMIT or offset < 0:
             raise AdminError(400, f"limit must be 1 to {MAX_LIMIT}", "limit")
-        records, total = self._svc.sessions.page(
+        records, total = self._sessions.page(
             username=username, include_ended=include_ended, offset=offset, limit=limit
         )
         now = utcnow()
@@ -56,10 +57,10 @@ class AdminSessions:
 
     def revoke(self, actor: str, session_id: str) -> None:
         """End one active session (404 when there is no such active session)."""
-        record = self._svc.sessions.get_active(session_id) if "\x00" not in session_id else None
-        if record is None or not self._svc.sessions.revoke(session_id):
+        record = self._sessions.get_active(session_id) if "\x00" not in session_id else None
+        if record is None or not self._sessions.revoke(session_id):
             raise AdminError(404, "no such active session")
-        self._svc.audit.record(
+        self._audit.record(
             "session_revoked",
             "ok",
             username=record.username,
@@ -69,16 +70,16 @@ class AdminSessions:
 
     def revoke_user(self, actor: str, username: str, *, keep: str | None = None) -> int:
         """End every active session of ``username`` except ``keep``; return how many ended."""
-        count = self._svc.sessions.revoke_user(username, keep=keep)
-        self._svc.audit.record(
+        count = self._sessions.revoke_user(username, keep=keep)
+        self._audit.record(
             "sessions_revoked", "ok", username=username, actor=actor, scope="user", count=count
         )
         return count
 
     def revoke_all(self, actor: str, *, keep: str | None = None) -> int:
         """End every active session of everyone except ``keep``; return how many ended."""
-        count = self._svc.sessions.revoke_all(keep=keep)
-        self._svc.audit.record("sessions_revoked", "ok", actor=actor, scope="all", count=count)
+        count = self._sessions.revoke_all(keep=keep)
+        self._audit.record("sessions_revoked", "ok", actor=actor, scope="all", count=count)
         return count
 
 

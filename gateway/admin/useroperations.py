@@ -12,17 +12,34 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from gateway.login.accounts import UsernameTaken
-from gateway.services import Services
+from gateway.login.accounts import AccountRegistry, UsernameTaken
+from gateway.login.apppasswords import AppPasswords
+from gateway.login.federation import Federation
+from gateway.observe.audit import AuditLog
+from gateway.sso.sessions import SessionStore
 from providers.base import Identity, IdentityLookup, Rejection
-from providers.local.users import UserError, UserView
+from providers.local.users import LocalUsers, UserError, UserView
 
 
 class UserService:
-    def __init__(self, services: Services):
-        self._svc = services
-        self._local_users = services.local_users
-        self._provider_id = next((p.id for p in services.config.providers if p.type == "local"), None)
+    def __init__(
+        self,
+        *,
+        local_users: LocalUsers | None,
+        local_provider_id: str | None,
+        accounts: AccountRegistry,
+        federation: Federation,
+        sessions: SessionStore,
+        app_passwords: AppPasswords,
+        audit: AuditLog,
+    ):
+        self._local_users = local_users
+        self._provider_id = local_provider_id
+        self._accounts = accounts
+        self._federation = federation
+        self._sessions = sessions
+        self._app_passwords = app_passwords
+        self._audit = audit
 
     @property
     def _users(self):
@@ -33,8 +50,8 @@ class UserService:
 
     def canonical(self, username: str) -> str:
         """The username if it is canonical; UserError otherwise."""
-        if not self._svc.federation.usernames.is_canonical(username):
-            suggestion = self._svc.federation.usernames.canonical(username)
+        if not self._federation.usernames.is_canonical(username):
+            suggestion = self._federation.usernames.canonical(username)
             hint = f" (use {suggestion!r})" if suggestion else ""
             raise UserError(f"{username!r} is not a canonical username{hint}")
         return username
@@ -52,7 +69,7 @@ class UserService:
         actor: str | None = None,
     ) -> UserView:
         username = self.canonical(username)
-        owner = self._svc.accounts.owner_of(username)
+        owner = self._accounts.owner_of(username)
         if owner is not None:
             raise UserError(f"username {username!r} already belongs to provider {owner.provider!r}")
         try:
@@ -70,26 +87,24 @@ class UserService:
             # them (a killed replica) left a local user nobody owns. Its retry finishes it.
             self._claim_unowned_local(username)
             raise
-        identity = self._svc.federation.provider(self._provider_id).lookup(username)
+        identity = self._federation.provider(self._provider_id).lookup(username)
         try:
-            self._svc.accounts.claim(identity, record_login=False)
+            self._accounts.claim(identity, record_login=False)
         except UsernameTaken as taken:  # lost a race with another provider's first login
             self._users.delete(username)
             raise UserError(
                 f"username {username!r} already belongs to provider {taken.owner_provider!r}"
             ) from None
-        self._svc.audit.record(
-            "user_created", "ok", username=username, provider=self._provider_id, actor=actor
-        )
+        self._audit.record("user_created", "ok", username=username, provider=self._provider_id, actor=actor)
         return view
 
     def _claim_unowned_local(self, username: str) -> None:
-        if self._svc.accounts.owner_of(username) is not None or self._users.get(username) is None:
+        if self._accounts.owner_of(username) is not None or self._users.get(username) is None:
             return
-        identity = self._svc.federation.provider(self._provider_id).lookup(username)
+        identity = self._federation.provider(self._provider_id).lookup(username)
         if isinstance(identity, Identity):
             try:
-                self._svc.accounts.claim(identity, record_login=False)
+                self._accounts.claim(identity, record_login=False)
             except UsernameTaken:  # another provider's first login took it meanwhile
                 pass
 
@@ -102,9 +117,9 @@ class UserService:
         ``event`` with ``actor``. The one way to set a password, whichever client asks;
         returns (sessions ended, secrets revoked)."""
         self._users.set_password(username, password)
-        ended = self._svc.sessions.revoke_user(username, keep=keep_session)
-        revoked = self._svc.app_passwords.revoke_all(username)
-        self._svc.audit.record(
+        ended = self._sessions.revoke_user(username, keep=keep_session)
+        revoked = self._app_passwords.revoke_all(username)
+        self._audit.record(
             event, "ok", username=username, actor=actor, sessions_ended=ended, secrets_revoked=revoked
         )
         return ended, revoked
@@ -116,10 +131,10 @@ class UserService:
         local = self._local_users is not None and self._local_users.get(username) is not None
         if local:
             self._users.set_enabled(username, enabled)
-        known = self._svc.accounts.set_disabled(username, not enabled)  # also ends sessions
+        known = self._accounts.set_disabled(username, not enabled)  # also ends sessions
         if not (local or known):
             raise UserError(f"no user {username!r}")
-        self._svc.audit.record(
+        self._audit.record(
             "user_enabled" if enabled else "user_disabled", "ok", username=username, actor=actor
         )
 
@@ -127,22 +142,22 @@ class UserService:
         """Delete a local user, or forget a directory/IdP user's ownership of their username
         (they are a new account at their next login). Sessions and app passwords go first."""
         local = self._local_users is not None and self._local_users.get(username) is not None
-        if not local and self._svc.accounts.owner_of(username) is None:
+        if not local and self._accounts.owner_of(username) is None:
             raise UserError(f"no user {username!r}")
         # Revoke first (nothing of theirs works from here on), then release the name, then
         # delete: a failure part-way leaves a state the next call or login repairs.
-        self._svc.accounts.set_disabled(username, True)  # ends sessions and app passwords
-        self._svc.accounts.release(username)
+        self._accounts.set_disabled(username, True)  # ends sessions and app passwords
+        self._accounts.release(username)
         if local:
             self._users.delete(username)
-        self._svc.audit.record("user_deleted", "ok", username=username, actor=actor)
+        self._audit.record("user_deleted", "ok", username=username, actor=actor)
 
     def identity(self, username: str) -> Identity | None:
         """The current identity of a user of any provider that can look users up: the owner
         of the username, or, for a name nobody has logged in with yet, the first provider (in
         configured order) that knows it."""
-        owner = self._svc.accounts.owner_of(username)
-        federation = self._svc.federation
+        owner = self._accounts.owner_of(username)
+        federation = self._federation
         candidates = [federation.provider(owner.provider)] if owner else federation.providers()
         for provider in candidates:
             if not isinstance(provider, IdentityLookup):

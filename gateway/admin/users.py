@@ -19,20 +19,32 @@ from gateway.admin.errors import AdminError
 from gateway.admin.people import People, Person
 from gateway.admin.roles import AdminRoles
 from gateway.admin.useroperations import UserService
-from gateway.login.throttle import Throttled
+from gateway.login.throttle import AccountThrottle, Throttled
 from gateway.mapping import validate_overrides
-from gateway.services import Services
+from gateway.observe.audit import AuditLog
 from providers.local.policy import PasswordRejected
-from providers.local.users import UserError
+from providers.local.users import LocalUsers, UserError
 
 UNSET: Any = ...
 
 
 class AdminUsers:
-    def __init__(self, services: Services):
-        self._svc = services
-        self.people = People(services)
-        self._users = UserService(services)
+    def __init__(
+        self,
+        *,
+        people: People,
+        operations: UserService,
+        roles: AdminRoles,
+        local_users: LocalUsers | None,
+        throttle: AccountThrottle,
+        audit: AuditLog,
+    ):
+        self.people = people
+        self._users = operations
+        self._roles = roles
+        self._local_users = local_users
+        self._throttle = throttle
+        self._audit_log = audit
 
     def require(self, username: str) -> Person:
         person = self.people.get(username)
@@ -69,7 +81,7 @@ class AdminUsers:
             raise AdminError(400, str(rejected), "password") from None
         except UserError as error:
             raise _user_error(error, "userName") from None
-        AdminRoles(self._svc).ensure(overrides.get("roles", ()))
+        self._roles.ensure(overrides.get("roles", ()))
         return self.require(username)
 
     def update(
@@ -102,10 +114,10 @@ class AdminUsers:
         self._keep_an_admin(person, after)
         try:
             if local_change:
-                self._svc.local_users.update(username, email=email, display_name=display_name, groups=groups)
+                self._local_users.update(username, email=email, display_name=display_name, groups=groups)
             if overrides is not UNSET:
-                self._svc.local_users.set_overrides(username, overrides)
-                AdminRoles(self._svc).ensure(overrides.get("roles", ()))
+                self._local_users.set_overrides(username, overrides)
+                self._roles.ensure(overrides.get("roles", ()))
             if enabled is not UNSET and enabled != person.enabled:
                 self._users.set_enabled(username, bool(enabled), actor=actor)
         except UserError as error:
@@ -155,8 +167,8 @@ class AdminUsers:
         if person.read_only:
             raise AdminError(409, "your password is managed by your identity provider")
         try:
-            with self._svc.throttle.attempt(username) as attempt:
-                if not self._svc.local_users.verify_password(username, current):
+            with self._throttle.attempt(username) as attempt:
+                if not self._local_users.verify_password(username, current):
                     attempt.failed()
                     raise AdminError(400, "the current password is not correct", "currentPassword")
                 attempt.succeeded()
@@ -185,7 +197,7 @@ class AdminUsers:
             else metadata
         )
         self._keep_an_admin(person, self._simulate(person, overrides=overrides))
-        self._svc.local_users.set_overrides(username, overrides)
+        self._local_users.set_overrides(username, overrides)
         self._audit("metadata_changed", actor, username, keys=",".join(sorted(overrides)))
         return self.metadata(username)
 
@@ -240,7 +252,7 @@ class AdminUsers:
             raise AdminError(400, str(rejected), "newPassword") from None
 
     def _audit(self, event: str, actor: str, username: str, **detail: Any) -> None:
-        self._svc.audit.record(event, "ok", username=username, actor=actor, **detail)
+        self._audit_log.record(event, "ok", username=username, actor=actor, **detail)
 
 
 def _user_error(error: UserError, field: str) -> AdminError:

@@ -12,6 +12,7 @@ import hmac
 
 from flask import Blueprint, Flask, current_app, jsonify, make_response, request
 
+from gateway.http.appservices import services
 from gateway.http.errors import json_error
 from gateway.observe.health import HealthMonitor, provider_status, readiness
 from gateway.observe.metrics import StateCollector, exposition
@@ -34,7 +35,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    status, body = readiness(current_app.extensions["gateway"], current_app.extensions["gateway_health"])
+    status, body = readiness(services(), current_app.extensions["gateway_health"])
     response = jsonify(body)
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
@@ -43,7 +44,7 @@ def readyz():
 
 @bp.get("/metrics")
 def metrics():
-    token = current_app.extensions["gateway"].settings.metrics_token
+    token = services().settings.metrics_token
     if token is not None:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):

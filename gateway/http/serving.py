@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
@@ -113,10 +115,12 @@ class JsonGunicornLogger(Logger):
 
 
 class GatewayServer(BaseApplication):
-    """Gunicorn with the gateway app; each worker builds its own app (own DB pool)."""
+    """Gunicorn with the gateway app; each worker builds its own app (own DB pool) by calling
+    ``make_app``."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, make_app: Callable[[], Flask]):
         self._settings = settings
+        self._make_app = make_app
         super().__init__()
 
     def load_config(self):
@@ -124,6 +128,4 @@ class GatewayServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from gateway.app import create_app
-
-        return create_app(settings=self._settings)
+        return self._make_app()

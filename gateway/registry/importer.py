@@ -44,10 +44,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from gateway.admin.roles import AdminRoles
+from gateway.login.accounts import AccountRegistry
 from gateway.login.credchanges import record_change
+from gateway.login.usernames import UsernamePolicy
+from gateway.observe.audit import AuditLog
 from gateway.registry.source import RegistryUser, driver_reason, read_registry_users, resolve_source
 from gateway.registry.users import UNREADABLE_ROW, Target, interpret, registry_name, shown
-from gateway.services import Services
+from gateway.storage.db import Database
 from gateway.storage.models import Account
 from providers.local.aspnet import parse_aspnet_identity_hash
 from providers.local.models import LocalUser
@@ -134,13 +137,29 @@ class _Current:
 
 
 class RegistryImport:
-    """Plans and applies an import into the gateway of ``services``."""
+    """Plans and applies an import into the gateway's database (its local provider
+    ``local_provider_id``, None when there is none)."""
 
-    def __init__(self, services: Services):
-        self._svc = services
+    def __init__(
+        self,
+        *,
+        database: Database,
+        accounts: AccountRegistry,
+        audit: AuditLog,
+        roles: AdminRoles,
+        usernames: UsernamePolicy,
+        admin_username: str,
+        local_provider_id: str | None,
+    ):
+        self._database = database
+        self._accounts = accounts
+        self._audit = audit
+        self._roles = roles
+        self._usernames = usernames
+        self._admin_username = admin_username
         self._now = utcnow()
-        self._provider_id = next((p.id for p in services.config.providers if p.type == "local"), None)
-        if services.local_users is None or self._provider_id is None:
+        self._provider_id = local_provider_id
+        if self._provider_id is None:
             raise UserError("no local provider is configured: add one (type: local) to import Registry users")
 
     def run(self, source: str, *, dry_run: bool, password: str | None = None) -> ImportReport:
@@ -176,9 +195,7 @@ class RegistryImport:
     def _interpret(self, user: RegistryUser) -> Outcome:
         name = registry_name(user)
         try:
-            result = interpret(
-                user, self._svc.federation.usernames, self._svc.config.admin.username, self._now
-            )
+            result = interpret(user, self._usernames, self._admin_username, self._now)
         except Exception:
             return Outcome(name, "skipped", reason=UNREADABLE_ROW)
         if result.target is None:
@@ -217,7 +234,7 @@ class RegistryImport:
     def _current(self, names: list[str]) -> dict[str, _Current]:
         users, owners = LocalUser.__table__, Account.__table__
         found: dict[str, _Current] = {}
-        with self._svc.database.engine.connect() as connection:
+        with self._database.engine.connect() as connection:
             for start in range(0, len(names), _CHUNK):
                 chunk = names[start : start + _CHUNK]
                 for row in connection.execute(
@@ -257,7 +274,7 @@ class RegistryImport:
     def _create(self, outcome: Outcome) -> Outcome:
         target, now = outcome.target, utcnow()
         try:
-            with self._svc.database.session() as session:
+            with self._database.session() as session:
                 user = LocalUser(
                     username=target.username,
                     email=target.email,
@@ -298,7 +315,7 @@ class RegistryImport:
             return raced
         users = LocalUser.__table__
         try:
-            with self._svc.database.session() as session:
+            with self._database.session() as session:
                 # Only the row as planned: a login, a password change or an edit since wins.
                 result = session.execute(
                     update(users)
@@ -335,10 +352,10 @@ class RegistryImport:
         """Revocations, the role catalogue and the audit trail, once the user is written."""
         target = outcome.target
         if not target.enabled:
-            self._svc.accounts.set_disabled(target.username, True)  # ends any sessions
-        AdminRoles(self._svc).ensure(target.overrides.get("roles", ()))
+            self._accounts.set_disabled(target.username, True)  # ends any sessions
+        self._roles.ensure(target.overrides.get("roles", ()))
         if outcome.action == "create":
-            self._svc.audit.record(
+            self._audit.record(
                 "user_created",
                 "ok",
                 username=target.username,
@@ -346,7 +363,7 @@ class RegistryImport:
                 source=AUDIT_SOURCE,
             )
         else:
-            self._svc.audit.record(
+            self._audit.record(
                 "user_updated",
                 "ok",
                 username=target.username,

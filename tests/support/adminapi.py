@@ -72,11 +72,10 @@ class AdminClient:
 def registry_token(gateway: GatewayUnderTest, username: str) -> str:
     """A Registry token (what the xAuthToken cookie carries) for a new session of the user,
     made in-process: admin API tokens from POST /api/token are not Registry tokens."""
-    from gateway.admin.useroperations import UserService
 
     services = gateway.services()
     try:
-        identity = UserService(services).identity(username)
+        identity = services.user_operations().identity(username)
         assert identity is not None, username
         return services.sso.mint_for(services.sso.open_session(identity))
     finally:

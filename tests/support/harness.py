@@ -13,8 +13,6 @@ from typing import Any
 
 import requests
 
-from gateway.admin.useroperations import UserService
-from gateway.bootstrap import prepare
 from gateway.config.file import load_config
 from gateway.config.settings import load_settings
 from gateway.services import Services, build_services
@@ -135,11 +133,11 @@ def seed(env: dict[str, str], users: list[dict[str, Any]]) -> None:
     settings = load_settings(env, read_dotenv=False)
     services = build_services(settings, load_config(settings.config_path, env))
     try:
-        prepare(services, migrate=True)
+        services.prepare(migrate=True)
         for group in sorted({g for user in users for g in user.get("groups", [])}):
             if group not in {name for name, _ in services.local_users.list_groups()}:
                 services.local_users.create_group(group)
-        user_service = UserService(services)
+        user_service = services.user_operations()
         for user in users:
             user_service.create(
                 user["username"],

@@ -14,3 +14,58 @@ def database(tmp_path):
     db.upgrade()
     yield db
     db.dispose()
+
+
+# A local provider with cheap hashing: the admin made at startup costs milliseconds.
+UNIT_CONFIG = """\
+providers:
+  - id: local
+    type: local
+    hashing: {time_cost: 1, memory_cost_kib: 8192}
+"""
+UNIT_ADMIN_PASSWORD = "quiet-harbour-58-lantern"
+
+
+@pytest.fixture
+def services(tmp_path):
+    """The gateway's services over a migrated SQLite database in ``tmp_path`` (state in a
+    SQLite file there too: no Redis, no sockets), with the local admin made."""
+    from gateway.config.file import load_config
+    from gateway.config.settings import Settings
+    from gateway.services import build_services
+    from gateway.tokens import generate_secret
+
+    config_path = tmp_path / "gateway.yaml"
+    config_path.write_text(UNIT_CONFIG)
+    settings = Settings(
+        instance_dir=tmp_path / "instance",
+        database_url=f"sqlite:///{tmp_path / 'gateway.db'}",
+        config_path=config_path,
+        redis_url=None,
+        key_encryption_key=generate_secret(),
+        admin_password=UNIT_ADMIN_PASSWORD,
+        bind="127.0.0.1:0",
+        workers=1,
+        threads=1,
+        log_level="WARNING",
+        public_url="http://gateway.test",
+        auto_migrate=True,
+    )
+    built = build_services(settings, load_config(config_path))
+    built.prepare(announce=lambda _message: None)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def app(services):
+    """The Flask app over ``services``, in this process."""
+    from gateway.app import create_app
+
+    return create_app(services=services)
+
+
+@pytest.fixture
+def client(app):
+    """Flask's test client for ``app``: HTTP requests without a server."""
+    return app.test_client()

@@ -12,12 +12,13 @@ from __future__ import annotations
 from flask import Response, request, stream_with_context
 
 from gateway.admin import auditexport
-from gateway.admin.auditlog import MAX_EXPORT, MAX_PAGE, AuditFilter, AuditQuery
+from gateway.admin.auditlog import MAX_EXPORT, MAX_PAGE, AuditFilter
 from gateway.admin.errors import AdminError
 from gateway.admin.timefmt import parse_iso
 from gateway.http.adminapi import schemas_more as schemas
-from gateway.http.adminapi.base import admin_only, bp, doc, ok, principal, services
+from gateway.http.adminapi.base import admin_only, bp, doc, ok, principal
 from gateway.http.adminapi.queryargs import PAGE_QUERY, int_arg, text_arg
+from gateway.http.appservices import services
 from providers.sql import utcnow
 
 _TEXT = {"type": "string", "maxLength": 200}
@@ -41,7 +42,7 @@ FILTER_QUERY = {
 @admin_only
 def search_audit():
     offset, limit = int_arg("offset", 0, 0, 10**9), int_arg("limit", 100, 1, MAX_PAGE)
-    entries, total = AuditQuery(services()).search(_filter(), offset, limit)
+    entries, total = services().audit_query().search(_filter(), offset, limit)
     return ok(
         {
             "items": [auditexport.record(entry) for entry in entries],
@@ -62,7 +63,7 @@ def export_audit():
     kind = request.args.get("format", "csv")
     if kind not in auditexport.FORMATS:
         raise AdminError(400, "format must be csv or jsonl", "format")
-    query = AuditQuery(services())
+    query = services().audit_query()
     where = query.snapshot(_filter())
     total = query.count(where)
     services().audit.record(

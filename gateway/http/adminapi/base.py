@@ -14,17 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from gateway.admin.errors import AdminError
-from gateway.admin.people import People
+from gateway.http.appservices import services
 from gateway.http.errors import json_error, unavailable
 from gateway.login.apppasswords import API_KEY_PREFIX
 from gateway.login.federation import Denied
 from gateway.mapping import Evaluation
-from gateway.services import Services
 from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.storage.state import StoreUnavailable
 from gateway.tokens import InvalidToken
@@ -48,10 +47,6 @@ class Principal:
     is_admin: bool
     session_id: str | None
     via: str  # "token" or "api_key"
-
-
-def services() -> Services:
-    return current_app.extensions["gateway"]
 
 
 def principal() -> Principal:
@@ -96,7 +91,7 @@ def principal_for(identity: Identity, session_id: str | None, via: str) -> Princ
     """A principal for ``identity``. A local user's identity is read fresh, so a demotion or a
     disable takes effect on the very next call."""
     svc = services()
-    people = People(svc)
+    people = svc.people()
     person = people.get(identity.username)
     if person is None or not person.enabled:
         raise AdminError(401, "authentication required")

@@ -12,13 +12,14 @@ from typing import Any
 from gateway.admin.groups import AdminGroups, GroupView
 from gateway.admin.timefmt import iso
 from gateway.http.adminapi import schemas_more as schemas
-from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal, services
+from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal
+from gateway.http.appservices import services
 
 _NO_LOCAL = "no local provider"
 
 
 def _groups() -> AdminGroups:
-    return AdminGroups(services())
+    return services().admin_groups()
 
 
 @bp.get("/groups")

@@ -16,7 +16,8 @@ from flask import request
 from gateway.admin.errors import AdminError
 from gateway.admin.mapping import MappingAdmin
 from gateway.http.adminapi import schemas_mapping as shapes
-from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal, services
+from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal
+from gateway.http.appservices import services
 
 _WRITE_ERRORS = {
     404: "no such rule",
@@ -27,7 +28,7 @@ _DELETE_QUERY = {"expectedVersion": {"type": "integer", "minimum": 0, "maximum":
 
 
 def _admin() -> MappingAdmin:
-    return MappingAdmin(services())
+    return services().mapping_admin()
 
 
 @bp.get("/mapping")

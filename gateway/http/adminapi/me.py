@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.admin.people import People
-from gateway.admin.selfservice import API_KEYS, APP_PASSWORDS, Kind, OwnSecrets, summary
+from gateway.admin.selfservice import API_KEYS, APP_PASSWORDS, Kind, summary
 from gateway.admin.timefmt import iso
 from gateway.http.adminapi import schemas_more as schemas
-from gateway.http.adminapi.base import body, bp, doc, ok, principal, services, signed_in
+from gateway.http.adminapi.base import body, bp, doc, ok, principal, signed_in
+from gateway.http.appservices import services
 from gateway.login.apppasswords import AppPasswordView
 from providers.sql import utcnow
 
@@ -28,7 +28,7 @@ _CREATE_REFUSALS = {403: "an API key cannot create secrets; use a session token"
 @signed_in
 def me():
     caller = principal()
-    person = People(services()).get(caller.username)
+    person = services().people().get(caller.username)
     provider = person.provider if person is not None else caller.identity.provider
     return ok(summary(caller.username, provider, caller.evaluation, caller.is_admin))
 
@@ -45,7 +45,7 @@ def _secret_routes(path: str, kind: Kind, noun: str) -> None:
     )
     @signed_in
     def list_secrets():
-        views = OwnSecrets(services(), kind).list(principal().username)
+        views = services().own_secrets(kind).list(principal().username)
         now = utcnow()
         return ok([shape(view, now) for view in views])
 
@@ -61,15 +61,17 @@ def _secret_routes(path: str, kind: Kind, noun: str) -> None:
     def create_secret():
         data = body(schemas.SecretCreate())
         caller = principal()
-        view, secret = OwnSecrets(services(), kind).create(
-            caller.username, data["name"], data["expiresDays"], via=caller.via
+        view, secret = (
+            services()
+            .own_secrets(kind)
+            .create(caller.username, data["name"], data["expiresDays"], via=caller.via)
         )
         return ok({**shape(view, utcnow()), "secret": secret}, 201)
 
     @doc(f"Revoke one of your {noun}s", status=204, admin=False, responses={404: f"no such {noun}"})
     @signed_in
     def revoke_secret(public_id: str):
-        OwnSecrets(services(), kind).revoke(principal().username, public_id)
+        services().own_secrets(kind).revoke(principal().username, public_id)
         return "", 204
 
     bp.add_url_rule(path, f"list_{endpoint}", list_secrets, methods=["GET"])

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from gateway.admin import providerstatus
 from gateway.http.adminapi import schemas_more as schemas
-from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal, services
+from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal
+from gateway.http.appservices import services
 
 
 @bp.get("/providers")

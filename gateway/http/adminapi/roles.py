@@ -15,14 +15,15 @@ from typing import Any
 from gateway.admin.roles import AdminRoles, RoleView
 from gateway.admin.timefmt import iso
 from gateway.http.adminapi import schemas_more as schemas
-from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal, services
+from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal
 from gateway.http.adminapi.queryargs import BOOL_SCHEMA, bool_arg
+from gateway.http.appservices import services
 
 _FORCE = {"force": {**BOOL_SCHEMA, "description": "delete even while rules grant it"}}
 
 
 def _roles() -> AdminRoles:
-    return AdminRoles(services())
+    return services().admin_roles()
 
 
 @bp.get("/users/roles")

@@ -14,8 +14,9 @@ from gateway.admin.errors import AdminError
 from gateway.admin.sessionsadmin import MAX_LIMIT, AdminSessions, SessionView
 from gateway.admin.timefmt import iso
 from gateway.http.adminapi import schemas_more as schemas
-from gateway.http.adminapi.base import admin_only, bp, doc, ok, principal, services
+from gateway.http.adminapi.base import admin_only, bp, doc, ok, principal
 from gateway.http.adminapi.queryargs import BOOL_SCHEMA, PAGE_QUERY, bool_arg, int_arg, text_arg
+from gateway.http.appservices import services
 
 LIST_QUERY = {"username": {"type": "string", "maxLength": 127}, "include_ended": BOOL_SCHEMA, **PAGE_QUERY}
 REVOKE_QUERY = {
@@ -26,7 +27,7 @@ REVOKE_QUERY = {
 
 
 def _sessions() -> AdminSessions:
-    return AdminSessions(services())
+    return services().admin_sessions()
 
 
 @bp.get("/sessions")

@@ -17,7 +17,7 @@ from gateway.admin.errors import AdminError
 from gateway.config.file import origin_of
 from gateway.http.adminapi import schemas
 from gateway.http.adminapi.base import body, doc, ok, principal_for, services
-from gateway.http.pages.browser import signed_in
+from gateway.http.browser import signed_in
 from gateway.login.outcome import Granted, Refused, Throttled
 from gateway.sso.sessions import SessionRecord
 from providers.sql import utcnow

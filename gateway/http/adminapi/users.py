@@ -46,7 +46,7 @@ LIST_QUERY = {
 
 
 def _admin_users() -> AdminUsers:
-    return AdminUsers(services())
+    return services().admin_users()
 
 
 @bp.get("/users")

@@ -28,7 +28,7 @@ from gateway.http.adminui import (  # noqa: F401  (routes register on import)
     users,
 )
 from gateway.http.adminui.base import admin_error, bp
-from gateway.http.pages import install_page_handlers
+from gateway.http.pagehandlers import install_page_handlers
 
 install_page_handlers(bp)
 bp.register_error_handler(AdminError, admin_error)

@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from flask import request
 
-from gateway.admin.auditlog import AuditFilter, AuditQuery
+from gateway.admin.auditlog import AuditFilter
 from gateway.http.adminui.base import admin_page, bp, render
 from gateway.http.adminui.paging import Paging, page_number
-from gateway.http.pages.browser import services
+from gateway.http.appservices import services
 
 PER_PAGE = 50
 TEXT_FILTERS = ("event", "username", "outcome", "provider", "actor")
@@ -34,7 +34,7 @@ def audit():
         since=since,
         until=until + timedelta(days=1) if until else None,
     )
-    query = AuditQuery(services())
+    query = services().audit_query()
     number = page_number(args)
     entries, total = query.search(where, offset=(number - 1) * PER_PAGE, limit=PER_PAGE)
     paging = Paging(number, PER_PAGE, total, "/admin/audit", values)

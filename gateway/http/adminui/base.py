@@ -16,8 +16,8 @@ from flask import Blueprint, g, redirect, request
 
 from gateway.admin.errors import AdminError
 from gateway.http.adminapi.base import Principal, principal_for
-from gateway.http.pages.browser import FORM_EXPIRED, csrf_ok, csrf_token, error_page, page, signed_in
-from gateway.http.pages.nexturl import login_url
+from gateway.http.browser import FORM_EXPIRED, csrf_ok, csrf_token, error_page, page, signed_in
+from gateway.http.nexturl import login_url
 from gateway.sso.sessions import SessionRecord
 
 bp = Blueprint("admin_ui", __name__, url_prefix="/admin")

@@ -12,11 +12,9 @@ import json
 from flask import request
 
 from gateway.admin.errors import AdminError
-from gateway.admin.mapping import MappingAdmin
-from gateway.admin.people import People
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, render
-from gateway.http.pages.browser import services
+from gateway.http.appservices import services
 
 MAX_FIELD_CHARS = 512
 
@@ -31,7 +29,7 @@ def explain():
         for name in ("user", "mode", "provider", "username", "groups")
     }
     svc = services()
-    admin = MappingAdmin(svc)
+    admin = svc.mapping_admin()
     result, errors, status = None, {}, 200
     try:
         if values["mode"] == "identity" and values["username"]:
@@ -54,6 +52,6 @@ def explain():
         errors=errors,
         result=result,
         answer_json=json.dumps(result["answer"], indent=2) if result and result["answer"] else None,
-        usernames=[p.username for p in People(svc).all()],
+        usernames=[p.username for p in svc.people().all()],
         providers=[p.id for p in svc.config.providers],
     )

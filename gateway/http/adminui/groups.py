@@ -10,7 +10,7 @@ from gateway.admin.errors import AdminError
 from gateway.admin.groups import AdminGroups
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
-from gateway.http.pages.browser import services
+from gateway.http.appservices import services
 
 NOTICES = {
     "created": "The group was created.",
@@ -35,7 +35,7 @@ def create_group():
         "description": request.form.get("description", "").strip(),
     }
     try:
-        AdminGroups(services()).create(caller().username, values["name"], values["description"] or None)
+        services().admin_groups().create(caller().username, values["name"], values["description"] or None)
     except AdminError as refused:
         return _list(values, forms.admin_errors(refused, ("name", "description")), refused.status)
     return redirect(url_for("admin_ui.group", name=values["name"], done="created"), 303)
@@ -45,13 +45,13 @@ def create_group():
 @admin_page
 def group(name: str):
     """One group: its members (each with a remove button) and the add-member form."""
-    return _detail(AdminGroups(services()), name)
+    return _detail(services().admin_groups(), name)
 
 
 @bp.post("/groups/<name>/members")
 @admin_page
 def add_member(name: str):
-    admin = AdminGroups(services())
+    admin = services().admin_groups()
     username = request.form.get("username", "").strip()
     try:
         if not username:
@@ -67,7 +67,7 @@ def add_member(name: str):
 @bp.post("/groups/<name>/members/<username>/remove")
 @admin_page
 def remove_member(name: str, username: str):
-    admin = AdminGroups(services())
+    admin = services().admin_groups()
     try:
         admin.remove_member(caller().username, name, username)
     except AdminError as refused:
@@ -78,13 +78,13 @@ def remove_member(name: str, username: str):
 @bp.get("/groups/<name>/delete")
 @admin_page
 def confirm_delete_group(name: str):
-    return render("admin/group_delete.html", "groups", group=AdminGroups(services()).get(name))
+    return render("admin/group_delete.html", "groups", group=services().admin_groups().get(name))
 
 
 @bp.post("/groups/<name>/delete")
 @admin_page
 def delete_group(name: str):
-    admin = AdminGroups(services())
+    admin = services().admin_groups()
     group_view = admin.get(name)
     try:
         admin.delete(caller().username, name)
@@ -100,7 +100,7 @@ def delete_group(name: str):
 
 
 def _list(values: dict | None = None, errors: dict | None = None, status: int = 200):
-    admin = AdminGroups(services())
+    admin = services().admin_groups()
     try:
         found, unavailable = admin.list(), None
     except AdminError as refused:  # no local provider

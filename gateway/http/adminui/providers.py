@@ -13,7 +13,7 @@ from gateway.admin import providerstatus
 from gateway.admin.errors import AdminError
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
-from gateway.http.pages.browser import services
+from gateway.http.appservices import services
 
 MAX_USERNAME_CHARS = 512
 MAX_PASSWORD_CHARS = 1024

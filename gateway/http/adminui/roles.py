@@ -7,10 +7,9 @@ from __future__ import annotations
 from flask import redirect, request, url_for
 
 from gateway.admin.errors import AdminError
-from gateway.admin.roles import AdminRoles
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
-from gateway.http.pages.browser import services
+from gateway.http.appservices import services
 
 NOTICES = {"created": "The role was added."}
 
@@ -30,7 +29,7 @@ def create_role():
         "description": request.form.get("description", "").strip(),
     }
     try:
-        AdminRoles(services()).create(caller().username, values["roleName"], values["description"] or None)
+        services().admin_roles().create(caller().username, values["roleName"], values["description"] or None)
     except AdminError as refused:
         return _list(values, forms.admin_errors(refused, ("roleName", "description")), refused.status)
     return redirect(url_for("admin_ui.roles", done="created"), 303)
@@ -39,13 +38,13 @@ def create_role():
 @bp.get("/roles/<name>/delete")
 @admin_page
 def confirm_delete_role(name: str):
-    return render("admin/role_delete.html", "roles", role=AdminRoles(services()).get(name))
+    return render("admin/role_delete.html", "roles", role=services().admin_roles().get(name))
 
 
 @bp.post("/roles/<name>/delete")
 @admin_page
 def delete_role(name: str):
-    admin = AdminRoles(services())
+    admin = services().admin_roles()
     role = admin.get(name)
     try:
         warnings = admin.delete(caller().username, name, force=request.form.get("force") == "1")
@@ -69,7 +68,7 @@ def _list(
     notice: str | None = None,
     warnings: list[str] | None = None,
 ):
-    admin = AdminRoles(services())
+    admin = services().admin_roles()
     return render(
         "admin/roles.html",
         "roles",

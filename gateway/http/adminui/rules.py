@@ -17,7 +17,7 @@ from gateway.admin.errors import AdminError
 from gateway.admin.mapping import MappingAdmin
 from gateway.http.adminui import forms, ruleform
 from gateway.http.adminui.base import admin_page, bp, caller, render
-from gateway.http.pages.browser import services
+from gateway.http.appservices import services
 
 NOTICES = {
     "added": "The rule was added.",
@@ -32,14 +32,14 @@ NOTICES = {
 @admin_page
 def rules():
     """The policy in force, the add-rule form and the YAML editor."""
-    return _page(MappingAdmin(services()))
+    return _page(services().mapping_admin())
 
 
 @bp.post("/rules/add")
 @admin_page
 def add_rule():
     """Preview (``action=preview``) or add the rule of the simple form, at the end."""
-    admin = MappingAdmin(services())
+    admin = services().mapping_admin()
     values = {name: request.form.get(name, "") for name in ruleform.RULE_FIELDS}
     try:
         rule = ruleform.rule_from_form(request.form)
@@ -63,7 +63,7 @@ def add_rule():
 @admin_page
 def save_document():
     """Preview (``action=preview``) or save the whole policy written as YAML."""
-    admin = MappingAdmin(services())
+    admin = services().mapping_admin()
     text = request.form.get("document", "")
     try:
         if len(text) > ruleform.MAX_YAML_CHARS:
@@ -88,7 +88,7 @@ def save_document():
 @admin_page
 def edit_rule(name: str):
     """One rule as YAML, to change it."""
-    admin = MappingAdmin(services())
+    admin = services().mapping_admin()
     return _rule_page(admin, name, ruleform.rule_yaml(_rule(admin.current(), name)))
 
 
@@ -96,7 +96,7 @@ def edit_rule(name: str):
 @admin_page
 def replace_rule(name: str):
     """Preview (``action=preview``) or save the rule as written."""
-    admin = MappingAdmin(services())
+    admin = services().mapping_admin()
     text = request.form.get("rule", "")
     try:
         rule = ruleform.rule_from_yaml(text)
@@ -117,7 +117,7 @@ def replace_rule(name: str):
 @bp.post("/rules/<name>/move")
 @admin_page
 def move_rule(name: str):
-    admin = MappingAdmin(services())
+    admin = services().mapping_admin()
     position = request.form.get("position", "")
     try:
         if not (position.isascii() and position.isdigit()):
@@ -134,7 +134,7 @@ def move_rule(name: str):
 @admin_page
 def confirm_delete_rule(name: str):
     """What deleting the rule would change, and the button that does it."""
-    admin = MappingAdmin(services())
+    admin = services().mapping_admin()
     state = admin.current()
     _rule(state, name)
     preview = admin.dry_run(mappingdoc.remove_rule(state["document"], name))
@@ -144,7 +144,7 @@ def confirm_delete_rule(name: str):
 @bp.post("/rules/<name>/delete")
 @admin_page
 def delete_rule(name: str):
-    admin = MappingAdmin(services())
+    admin = services().mapping_admin()
     try:
         admin.delete_rule(caller().username, name, _expected())
     except AdminError as refused:

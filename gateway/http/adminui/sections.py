@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.admin.people import People
 from gateway.http.adminui.base import admin_page, bp, render
-from gateway.http.pages.browser import services
+from gateway.http.appservices import services
 
 
 @bp.get("")
@@ -13,7 +12,7 @@ from gateway.http.pages.browser import services
 def overview():
     """How many users, how many disabled, who the admins are, where the rules live."""
     svc = services()
-    people = People(svc)
+    people = svc.people()
     everyone = people.all()
     return render(
         "admin/overview.html",

@@ -8,11 +8,10 @@ from __future__ import annotations
 from flask import redirect, request, url_for
 
 from gateway.admin.errors import AdminError
-from gateway.admin.sessionsadmin import AdminSessions
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
 from gateway.http.adminui.paging import Paging, page_number
-from gateway.http.pages.browser import services
+from gateway.http.appservices import services
 
 PER_PAGE = 50
 MAX_ID_CHARS = 64
@@ -31,7 +30,7 @@ def revoke_session():
     """End the session whose id is posted (ids stay out of URLs and logs)."""
     session_id = request.form.get("session_id", "")[:MAX_ID_CHARS]
     try:
-        AdminSessions(services()).revoke(caller().username, session_id)
+        services().admin_sessions().revoke(caller().username, session_id)
     except AdminError as refused:
         return _list(error=forms.sentence(refused.message), status=refused.status)
     if session_id == caller().session.id:  # the admin signed themselves out
@@ -45,7 +44,7 @@ def revoke_user_sessions():
     username = request.form.get("username", "").strip()[:200]
     if not username:
         return _list(error="Enter a username.", status=400)
-    count = AdminSessions(services()).revoke_user(caller().username, username, keep=caller().session.id)
+    count = services().admin_sessions().revoke_user(caller().username, username, keep=caller().session.id)
     return redirect(url_for("admin_ui.sessions", user=username, done="user", count=count), 303)
 
 
@@ -58,7 +57,7 @@ def confirm_revoke_all():
 @bp.post("/sessions/revoke-all")
 @admin_page
 def revoke_all_sessions():
-    count = AdminSessions(services()).revoke_all(caller().username, keep=caller().session.id)
+    count = services().admin_sessions().revoke_all(caller().username, keep=caller().session.id)
     return redirect(url_for("admin_ui.sessions", done="all", count=count), 303)
 
 
@@ -77,7 +76,7 @@ def _list(error: str | None = None, status: int = 200):
     username = args.get("user", "").strip()[:200]
     ended = args.get("ended") == "1"
     number = page_number(args)
-    admin = AdminSessions(services())
+    admin = services().admin_sessions()
     query = {"username": username or None, "include_ended": ended, "limit": PER_PAGE}
     shown, total = admin.list(offset=(number - 1) * PER_PAGE, **query)
     paging = Paging(

@@ -21,7 +21,7 @@ from gateway.http.adminapi import schemas
 from gateway.http.adminapi.users import detail
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
-from gateway.http.pages.browser import services
+from gateway.http.appservices import services
 from gateway.login.answer import build_answer
 
 PROFILE_FIELDS = ("email", "displayName", "roles", "groups", "enabled")
@@ -41,7 +41,7 @@ NOTICES = {
 @admin_page
 def user(username: str):
     """Everything about one user, with the forms that change them."""
-    users = AdminUsers(services())
+    users = services().admin_users()
     return _page(users, users.require(username))
 
 
@@ -56,7 +56,7 @@ def edit_profile(username: str):
         "groups": form.getlist("groups"),
         "enabled": form.get("enabled") == "1",
     }
-    users = AdminUsers(services())
+    users = services().admin_users()
     person = users.require(username)
     try:
         data = schemas.UserUpdate().load(
@@ -96,7 +96,7 @@ def edit_profile(username: str):
 @bp.post("/users/<username>/password")
 @admin_page
 def reset_password(username: str):
-    users = AdminUsers(services())
+    users = services().admin_users()
     person = users.require(username)
     new, confirm = request.form.get("newPassword", ""), request.form.get("confirmPassword", "")
     try:
@@ -118,7 +118,7 @@ def reset_password(username: str):
 @admin_page
 def set_values(username: str):
     """The per-user storage quota and other answer values (replacing the stored ones)."""
-    users = AdminUsers(services())
+    users = services().admin_users()
     person = users.require(username)
     values = {
         "maxStorageMB": request.form.get("maxStorageMB", ""),
@@ -150,7 +150,7 @@ def set_values(username: str):
 @admin_page
 def set_status(username: str):
     """Enable (``enabled=1``) or disable (``enabled=0``) a user of any provider."""
-    users = AdminUsers(services())
+    users = services().admin_users()
     person = users.require(username)
     enabled = request.form.get("enabled") == "1"
     try:
@@ -164,14 +164,14 @@ def set_status(username: str):
 @admin_page
 def confirm_delete(username: str):
     """The confirmation step: what deleting this user does, and the button that does it."""
-    users = AdminUsers(services())
+    users = services().admin_users()
     return _confirm(users, users.require(username))
 
 
 @bp.post("/users/<username>/delete")
 @admin_page
 def delete(username: str):
-    users = AdminUsers(services())
+    users = services().admin_users()
     person = users.require(username)
     try:
         users.delete(caller().username, username)

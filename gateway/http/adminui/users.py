@@ -8,12 +8,11 @@ from flask import redirect, request, url_for
 from marshmallow import ValidationError
 
 from gateway.admin.errors import AdminError
-from gateway.admin.users import AdminUsers
 from gateway.http.adminapi import schemas
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
 from gateway.http.adminui.userlist import PER_PAGE, SORTS, STATUSES, Query, listing
-from gateway.http.pages.browser import services
+from gateway.http.appservices import services
 from providers.local.policy import PasswordRejected
 
 CREATE_FIELDS = ("userName", "password", "email", "displayName", "roles", "groups")
@@ -26,7 +25,7 @@ def users():
     """The users table for the query string's filter, sort and page."""
     svc = services()
     query = Query.from_args(request.args)
-    found = listing(AdminUsers(svc).people, query)
+    found = listing(svc.admin_users().people, query)
     return render(
         "admin/users.html",
         "users",
@@ -92,14 +91,18 @@ def create_user():
     if errors:
         return _form(values, forms.ordered(errors, CREATE_FIELDS), 400)
     try:
-        person = AdminUsers(services()).create(
-            caller().username,
-            data["userName"],
-            data["password"],
-            email=data["email"],
-            display_name=data["displayName"],
-            roles=data["roles"],
-            groups=data["groups"],
+        person = (
+            services()
+            .admin_users()
+            .create(
+                caller().username,
+                data["userName"],
+                data["password"],
+                email=data["email"],
+                display_name=data["displayName"],
+                roles=data["roles"],
+                groups=data["groups"],
+            )
         )
     except AdminError as refused:
         return _form(values, forms.admin_errors(refused, CREATE_FIELDS), refused.status)

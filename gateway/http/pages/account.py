@@ -11,16 +11,14 @@ from datetime import timedelta
 from flask import Blueprint, redirect, request
 
 from gateway.admin.errors import AdminError
-from gateway.admin.people import People
-from gateway.admin.users import AdminUsers
 from gateway.http.adminapi.base import principal_for
-from gateway.http.pages.browser import (
+from gateway.http.appservices import services
+from gateway.http.browser import (
     FORM_EXPIRED,
     csrf_ok,
     csrf_token,
     error_page,
     page,
-    services,
     signed_in,
 )
 from gateway.login.answer import build_answer
@@ -92,7 +90,7 @@ def change_password():
             password_errors={"confirmPassword": "The two new passwords are not the same."},
         )
     try:
-        AdminUsers(services()).change_own_password(session.username, current, new, keep_session=session.id)
+        services().admin_users().change_own_password(session.username, current, new, keep_session=session.id)
     except AdminError as refused:
         field = refused.field if refused.field in ("currentPassword", "newPassword") else "general"
         return _render(session, password_errors={field: _sentence(refused.message)}, status=refused.status)
@@ -116,7 +114,7 @@ def _render(session: SessionRecord, *, status: int = 200, **extra):
     evaluation = svc.mapping.evaluate(session.identity)
     answer = None if evaluation.denied else build_answer(session.identity.username, evaluation)
     app_passwords = svc.app_passwords.list(session.username)
-    person = People(svc).get(session.username)
+    person = svc.people().get(session.username)
     extra.setdefault("password_errors", {})
     return page(
         "account.html",

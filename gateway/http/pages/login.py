@@ -14,8 +14,7 @@ import time
 
 from flask import Blueprint, make_response, redirect, request
 
-from gateway.admin.people import People
-from gateway.http.pages.browser import (
+from gateway.http.browser import (
     FORM_EXPIRED,
     binding_value,
     error_page,
@@ -28,7 +27,7 @@ from gateway.http.pages.browser import (
     set_xauth_cookie,
     signed_in,
 )
-from gateway.http.pages.nexturl import safe_next
+from gateway.http.nexturl import safe_next
 from gateway.login.outcome import Granted, Refused, Throttled
 from gateway.sso.service import NOT_ALLOWED, UNAVAILABLE
 from providers.base import Identity, ProviderUnavailable
@@ -99,7 +98,7 @@ def _target(next_url: str | None, identity: Identity) -> str:
     chosen = safe_next(next_url, svc.sso.redirects)
     if chosen is not None:
         return chosen
-    people = People(svc)
+    people = svc.people()
     return "/admin" if people.is_admin(svc.mapping.evaluate(identity)) else "/account"
 
 

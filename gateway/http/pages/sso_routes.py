@@ -20,7 +20,8 @@ import time
 
 from flask import Blueprint, after_this_request, make_response, redirect, request
 
-from gateway.http.pages.browser import (
+from gateway.http.appservices import services
+from gateway.http.browser import (
     FORM_EXPIRED,
     clear_login_cookies,
     csrf_ok,
@@ -28,7 +29,6 @@ from gateway.http.pages.browser import (
     error_page,
     expire_transaction_cookie,
     page,
-    services,
     set_login_cookies,
     set_transaction_cookie,
     signed_in,

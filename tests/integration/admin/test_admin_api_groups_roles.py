@@ -11,8 +11,6 @@ import pytest
 import requests
 
 from gateway.admin.errors import AdminError
-from gateway.admin.groups import AdminGroups
-from gateway.admin.roles import AdminRoles
 from tests.support.adminapi import PASSWORD, AdminClient, registry_answer, start_admin_gateway
 
 pytestmark = pytest.mark.integration
@@ -229,7 +227,7 @@ def test_no_group_change_may_leave_the_gateway_without_an_admin(gateway, admin):
 
 def test_without_a_local_provider_group_changes_are_a_409(gateway):
     def attempt(services):
-        groups = AdminGroups(dataclasses.replace(services, local_users=None))
+        groups = dataclasses.replace(services, local_users=None).admin_groups()
         with pytest.raises(AdminError) as refused:
             groups.list()
         return refused.value
@@ -337,7 +335,7 @@ def test_role_changes_are_audited(admin):
 
 def test_ensure_adds_only_missing_role_rows(gateway, admin):
     def ensure(services):
-        roles = AdminRoles(services)
+        roles = services.admin_roles()
         return roles.ensure(["mapper", "admin", "mapper", "not a role"]), roles.ensure(["mapper"])
 
     first, second = _in_process(gateway, ensure)

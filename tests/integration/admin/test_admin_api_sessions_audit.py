@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from gateway.admin.auditlog import AuditFilter, AuditQuery
+from gateway.admin.auditlog import AuditFilter
 from tests.support.adminapi import (
     ADMIN_PASSWORD,
     PASSWORD,
@@ -375,7 +375,7 @@ def test_the_actor_filter_works_on_postgresql(postgres_server, tmp_path):
         services.audit.record("group_created", "ok", actor="root", group="a")
         services.audit.record("group_created", "ok", actor="someone", group="b")
         services.audit.record("login", "denied", username="root", reason="wrong")
-        query = AuditQuery(services)
+        query = services.audit_query()
         entries, total = query.search(AuditFilter(actor="root"))
         assert total == 1 and entries[0].detail == {"actor": "root", "group": "a"}
         snapshot = query.snapshot(AuditFilter(event="group_created"))

@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from gateway.admin.useroperations import UserService
-from gateway.bootstrap import prepare
 from gateway.config.file import load_config
 from gateway.config.settings import load_settings
 from gateway.services import build_services
@@ -123,7 +121,7 @@ def env(tmp_path):
     Migrations already ran, so the commands under test skip the start-up check."""
     env = make_env(tmp_path, auto_migrate=False)
     with services_for(env) as services:
-        prepare(services, migrate=True)
+        services.prepare(migrate=True)
     return env
 
 
@@ -132,7 +130,9 @@ def env_with_alice(env):
     """As ``env``, plus group drone-pilots and alice (alice@example.org) in it."""
     with services_for(env) as services:
         services.local_users.create_group("drone-pilots")
-        UserService(services).create("alice", PASSWORD, email="alice@example.org", groups=["drone-pilots"])
+        services.user_operations().create(
+            "alice", PASSWORD, email="alice@example.org", groups=["drone-pilots"]
+        )
     return env
 
 

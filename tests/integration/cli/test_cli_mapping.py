@@ -9,8 +9,6 @@ import json
 import pytest
 
 from gateway.admin.mappingdoc import read_policy_yaml
-from gateway.admin.useroperations import UserService
-from gateway.bootstrap import prepare
 from tests.integration.cli.test_cli import CONFIG as FILE_MODE_CONFIG
 from tests.integration.cli.test_cli import PASSWORD, fails, make_env, ok, run, services_for
 
@@ -44,9 +42,11 @@ def env(tmp_path):
     """A prepared instance whose policy lives in the database, with alice in drone-pilots."""
     env = make_env(tmp_path, config=DATABASE_MODE_CONFIG, auto_migrate=False)
     with services_for(env) as services:
-        prepare(services, migrate=True)
+        services.prepare(migrate=True)
         services.local_users.create_group("drone-pilots")
-        UserService(services).create("alice", PASSWORD, email="alice@example.org", groups=["drone-pilots"])
+        services.user_operations().create(
+            "alice", PASSWORD, email="alice@example.org", groups=["drone-pilots"]
+        )
     return env
 
 
@@ -139,7 +139,7 @@ def test_import_refusals_are_one_line(env, tmp_path):
 def test_the_config_files_policy_exports_but_does_not_import(tmp_path):
     env = make_env(tmp_path, config=FILE_MODE_CONFIG, auto_migrate=False)
     with services_for(env) as services:
-        prepare(services, migrate=True)
+        services.prepare(migrate=True)
     exported = ok(env, "mapping", "export")
     assert exported.startswith("# DroneDB gateway mapping policy (from the config file")
     assert read_policy_yaml(exported)["rules"][0]["name"] == "pilots"

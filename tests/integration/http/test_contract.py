@@ -224,9 +224,7 @@ def test_unknown_path_is_json_404(contract_gateway):
 def _mint(gateway, username):
     services = gateway.services()
     try:
-        from gateway.admin.useroperations import UserService
-
-        identity = UserService(services).identity(username)
+        identity = services.user_operations().identity(username)
         session = services.sessions.create(identity, timedelta(hours=1))
         return services.tokens.mint(username, session.id, expires_at=session.expires_at), session.id
     finally:
@@ -285,7 +283,6 @@ def test_revoked_session_token_is_refused(contract_gateway):
 
 
 def test_disabling_a_user_stops_their_token(contract_gateway):
-    from gateway.admin.useroperations import UserService
 
     services = contract_gateway.services()
     try:
@@ -297,7 +294,7 @@ def test_disabling_a_user_stops_their_token(contract_gateway):
     assert contract_gateway.authenticate({"token": token}).status_code == 200
     services = contract_gateway.services()
     try:
-        UserService(services).set_enabled("tokenuser", False)
+        services.user_operations().set_enabled("tokenuser", False)
     finally:
         services.close()
     assert contract_gateway.authenticate({"token": token}).status_code in (401, 403)

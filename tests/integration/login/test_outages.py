@@ -83,11 +83,9 @@ def timed(call, *args, **kwargs):
 def mint(gateway, username):
     from datetime import timedelta
 
-    from gateway.admin.useroperations import UserService
-
     services = gateway.services()
     try:
-        session = services.sessions.create(UserService(services).identity(username), timedelta(hours=1))
+        session = services.sessions.create(services.user_operations().identity(username), timedelta(hours=1))
         return services.tokens.mint(username, session.id, expires_at=session.expires_at)
     finally:
         services.close()

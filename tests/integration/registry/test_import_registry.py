@@ -579,8 +579,6 @@ def test_a_value_the_gateway_database_refuses_skips_that_user_and_the_run_goes_o
     e.g. a value it refuses) skips that user with the reason; the users after it are written."""
     from sqlalchemy import event
 
-    from gateway.registry.importer import RegistryImport
-
     path, hashes = registry
     db = IdentityDatabase(f"sqlite:///{path}")
     db.add_user("bigvalue", aspnet_v2(password("bigvalue")), metadata={"notes": "n" * 5000})
@@ -594,7 +592,7 @@ def test_a_value_the_gateway_database_refuses_skips_that_user_and_the_run_goes_o
             connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 4000)
 
         engine.dispose()  # new connections get the limit
-        report = RegistryImport(services).run(str(path), dry_run=False)
+        report = services.registry_import().run(str(path), dry_run=False)
     finally:
         services.close()
     outcomes = {o.registry_username: o for o in report.outcomes}

@@ -720,14 +720,12 @@ def test_disabling_the_user_revokes_their_token(gateway, idp):
     assert authenticate(gateway, token=token).status_code == 200
     services = gateway.services()
     try:
-        from gateway.admin.useroperations import UserService
-
-        UserService(services).set_enabled("carol", False)
+        services.user_operations().set_enabled("carol", False)
         assert authenticate(gateway, token=token).status_code == 401
         _s, again = sso_login(gateway, idp, username="carol", provider="kc")
         assert again.status_code == 403
     finally:
-        UserService(services).set_enabled("carol", True)
+        services.user_operations().set_enabled("carol", True)
         services.close()
 
 
@@ -810,14 +808,12 @@ def test_disabling_the_user_revokes_app_passwords(gateway, idp):
     assert authenticate(gateway, username="carol", password=password).status_code == 200
     services = gateway.services()
     try:
-        from gateway.admin.useroperations import UserService
-
-        UserService(services).set_enabled("carol", False)
+        services.user_operations().set_enabled("carol", False)
         assert authenticate(gateway, username="carol", password=password).status_code in (401, 403)
-        UserService(services).set_enabled("carol", True)
+        services.user_operations().set_enabled("carol", True)
         assert authenticate(gateway, username="carol", password=password).status_code == 401
     finally:
-        UserService(services).set_enabled("carol", True)
+        services.user_operations().set_enabled("carol", True)
         services.close()
     assert session.get(f"{gateway.url}/account", allow_redirects=False, timeout=10).status_code == 303
 

@@ -185,13 +185,12 @@ def timed(call, *args, **kwargs):
 def mint(replicas: Replicas, *usernames: str) -> list[str]:
     """Registry tokens (what the xAuthToken cookie carries), each bound to a new session, made
     in-process on the shared database, as any replica would."""
-    from gateway.admin.useroperations import UserService
 
     services = replicas.a.services()
     try:
         tokens = []
         for username in usernames:
-            identity = UserService(services).identity(username)
+            identity = services.user_operations().identity(username)
             session = services.sso.open_session(identity)
             tokens.append(services.sso.mint_for(session))
         return tokens

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.config.errors import ConfigError
 from gateway.config.file import parse_config
-from gateway.http.pages.browser import xauth_value
+from gateway.http.browser import xauth_value
 from gateway.login.apppasswords import looks_like_app_password
 from gateway.login.idptokens import _unverified_issuer
 from gateway.sso.redirects import RedirectAllowlist
@@ -214,7 +214,7 @@ def test_cookies_over_https_are_secure_and_the_session_cookie_host_prefixed(tmp_
     from gateway.app import create_app
     from gateway.config.file import load_config
     from gateway.config.settings import load_settings
-    from gateway.http.pages.browser import set_login_cookies
+    from gateway.http.browser import set_login_cookies
     from gateway.services import build_services
     from providers.base import Identity
 
@@ -498,7 +498,7 @@ def test_transaction_cookies_over_https_are_host_prefixed_and_secure(tmp_path):
     from gateway.app import create_app
     from gateway.config.file import load_config
     from gateway.config.settings import load_settings
-    from gateway.http.pages.browser import (
+    from gateway.http.browser import (
         expire_transaction_cookie,
         set_transaction_cookie,
         transaction_cookie_name,

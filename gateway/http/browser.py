@@ -34,10 +34,10 @@ import secrets
 from datetime import timedelta
 from urllib.parse import quote, unquote
 
-from flask import current_app, render_template, request
+from flask import render_template, request
 
 from gateway.config.file import origin_of
-from gateway.services import Services
+from gateway.http.appservices import services
 from gateway.sso.service import TRANSACTION_SECONDS, transaction_tag
 from gateway.sso.sessions import SessionRecord
 from gateway.storage.db import UNAVAILABLE_ERRORS
@@ -51,10 +51,6 @@ FORM_EXPIRED = "This form has expired. Please reload the page and try again."
 BINDING = re.compile(r"[A-Za-z0-9_-]{32,64}")
 TRANSACTION_COOKIE = "gw_sso_"
 _TRANSACTION_TAG = re.compile(r"[0-9a-f]{16}")
-
-
-def services() -> Services:
-    return current_app.extensions["gateway"]
 
 
 def secure() -> bool:

@@ -1,0 +1,79 @@
+"""What every command shares: the services of one invocation, the acting operator, password
+input, and the group that turns expected errors into one line and exit code 2."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+
+import click
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from gateway.admin.errors import AdminError
+from gateway.config.errors import ConfigError
+from gateway.tokens.cipher import KeyDecryptionError
+from providers.base import ProviderUnavailable
+from providers.local.policy import PasswordRejected
+from providers.local.users import UserError
+
+
+def services_of(ctx: click.Context, *, prepare: bool = True):
+    """The services of this invocation, built once (and closed when the command ends); the
+    database is prepared (migrated, first key and admin) unless ``prepare`` is false."""
+    from gateway.config.file import load_config
+    from gateway.config.settings import load_settings
+    from gateway.services import build_services
+
+    if "services" not in ctx.obj:
+        settings = load_settings()
+        services = build_services(settings, load_config(settings.config_path))
+        ctx.call_on_close(services.close)
+        if prepare:
+            services.prepare()
+        ctx.obj["services"] = services
+    return ctx.obj["services"]
+
+
+def read_password(from_stdin: bool, confirm: bool = True) -> str:
+    """One line of standard input without its line ending, or a hidden prompt."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+
+
+def actor() -> str:
+    """Who is acting, for the audit log: the operating-system user running the command (the
+    colon keeps it apart from every gateway username)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:?"
+
+
+def whole_number(text: str) -> int:
+    """``text`` as an int, or a UserError naming it."""
+    try:
+        return int(text)
+    except ValueError:
+        raise UserError(f"{text!r} is not a whole number") from None
+
+
+class CommandGroup(click.Group):
+    """Turns expected errors into one-line messages and exit code 2, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as error:
+            click.echo(f"configuration error: {error}", err=True)
+            sys.exit(2)
+        except (UserError, PasswordRejected, KeyDecryptionError, ProviderUnavailable) as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+        except AdminError as error:
+            click.echo(f"error: {error.message}", err=True)
+            sys.exit(2)
+        except (OperationalError, InterfaceError) as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines() or ["?"]
+            click.echo(f"error: database unavailable: {reason[0]}", err=True)
+            sys.exit(2)

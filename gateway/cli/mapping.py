@@ -1,0 +1,143 @@
+"""``gateway mapping``: explain, export and import the group → role and quota mapping."""
+
+from __future__ import annotations
+
+import click
+
+from gateway.cli.context import services_of
+from providers.local.users import UserError
+
+
+@click.group()
+def mapping() -> None:
+    """Group → role and quota mapping."""
+
+
+@mapping.command("explain")
+@click.argument("username")
+@click.option("--provider", help="explain a hypothetical identity from this provider")
+@click.option("--group", "groups", multiple=True, help="hypothetical group (repeatable)")
+@click.pass_context
+def mapping_explain(ctx, username, provider, groups):
+    """Show which rules match USERNAME and the exact answer the Registry would get."""
+    from gateway.login.answer import build_answer
+    from gateway.mapping import format_explanation
+    from providers.base import Identity
+
+    services = services_of(ctx)
+    if provider or groups:
+        identity = Identity(
+            provider=provider or "local", subject="hypothetical", username=username, groups=tuple(groups)
+        )
+    else:
+        identity = services.user_operations().identity(username)
+        if identity is None:
+            raise UserError(
+                f"no user {username!r} that can be looked up; "
+                "use --provider/--group for a hypothetical identity"
+            )
+    evaluation = services.mapping.evaluate(identity)
+    answer = None if evaluation.denied else build_answer(identity.username, evaluation)
+    click.echo(f"identity: provider={identity.provider} groups={list(identity.groups)}")
+    click.echo(format_explanation(evaluation, answer))
+
+
+@mapping.command("export")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.pass_context
+def mapping_export(ctx, file):
+    """Write the mapping policy in force (config file or database) as YAML to FILE or stdout.
+
+    `gateway mapping import` reads the file back unchanged."""
+    from gateway.admin.mappingdoc import policy_yaml
+
+    state = services_of(ctx).mapping_admin().current()
+    where = (
+        "from the config file (mapping_source: file)"
+        if state["source"] == "file"
+        else f"version {state['version']}, from the database"
+    )
+    text = policy_yaml(
+        state["document"],
+        f"DroneDB gateway mapping policy ({where}).\nLoad it with: gateway mapping import FILE",
+    )
+    if file is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(file, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as error:
+        raise UserError(f"{file}: {error.strerror or error}") from None
+    rules = len(state["document"].get("rules") or [])
+    click.echo(f"wrote {file} ({where}; {rules} rules)")
+
+
+@mapping.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="show what would change for each user; save nothing")
+@click.pass_context
+def mapping_import(ctx, file, dry_run):
+    """Replace the mapping policy in the database with FILE (YAML, as `mapping export` writes).
+
+    Prints what changes for each user first. Refused while the config file holds the policy
+    (mapping_source: file), and for a policy that leaves no enabled admin."""
+    from gateway.admin.errors import AdminError
+    from gateway.admin.mapping import READ_ONLY_MESSAGE
+    from gateway.admin.mappingdoc import read_policy_yaml
+
+    try:
+        with open(file, encoding="utf-8") as source:
+            document = read_policy_yaml(source.read())
+    except OSError as error:
+        raise UserError(f"{file}: {error.strerror or error}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UserError(f"{file}: {error}") from None
+    services = services_of(ctx)
+    if not services.policies.editable:
+        raise UserError(READ_ONLY_MESSAGE)
+    admin = services.mapping_admin()
+    current = admin.current()
+    preview = admin.dry_run(document)
+    if not preview["valid"]:
+        raise UserError(f"{file}: {preview['error']}")
+    _print_changes(preview)
+    if preview["wouldLockOutAdmins"]:
+        raise UserError(
+            f"refused: no enabled user would hold the {services.config.admin.role!r} role under {file}"
+        )
+    if dry_run:
+        click.echo("dry run: nothing saved")
+        return
+    if document == current["document"]:
+        click.echo(f"no change: version {current['version']} already is this policy")
+        return
+    try:
+        saved = admin.save("cli", document, current["version"], change="import")
+    except AdminError as error:
+        raise UserError(error.message) from None
+    click.echo(
+        f"imported {file} as version {saved['version']} ({len(saved['document'].get('rules') or [])} rules)"
+    )
+
+
+def _print_changes(preview: dict) -> None:
+    def quota(value):
+        return "unlimited" if value is None else str(value)
+
+    for change in preview["changes"]:
+        before, after = change["before"], change["after"]
+        parts = []
+        if before["allowed"] != after["allowed"]:
+            parts.append("allowed -> DENIED" if before["allowed"] else "DENIED -> allowed")
+        if before["roles"] != after["roles"]:
+            parts.append(f"roles {before['roles']} -> {after['roles']}")
+        if before["maxStorageMB"] != after["maxStorageMB"]:
+            parts.append(f"maxStorageMB {quota(before['maxStorageMB'])} -> {quota(after['maxStorageMB'])}")
+        click.echo(f"{change['userName']}: {'; '.join(parts)}")
+    click.echo(
+        f"{len(preview['changes'])} changed, {preview['unchanged']} unchanged; "
+        f"admins after: {', '.join(preview['adminsAfter']) or '(none)'}"
+    )
+    if preview["newRoles"]:
+        click.echo(f"new roles: {', '.join(preview['newRoles'])}")

@@ -1,0 +1,163 @@
+"""``gateway users``: local users, and enabling, disabling and deleting a user of any provider."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from gateway.cli.context import actor, read_password, services_of, whole_number
+from providers.local.users import UserError
+
+
+@click.group()
+def users() -> None:
+    """Local users."""
+
+
+def _user_service(ctx):
+    return services_of(ctx).user_operations()
+
+
+def _admin_users(ctx):
+    return services_of(ctx).admin_users()
+
+
+# The commands below are clients of the same operations as the admin API and UI
+# (gateway.admin.users, gateway.admin.useroperations): the same checks, the same
+# consequences (sessions, tokens, app passwords and API keys ended), the same audit.
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--email")
+@click.option("--display-name")
+@click.option("--group", "groups", multiple=True, help="local group to join (repeatable)")
+@click.option("--max-storage-mb", help="per-user quota override: an integer or 'unlimited'")
+@click.option("--role", "roles", multiple=True, help="extra role for this user (repeatable)")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.pass_context
+def users_create(ctx, username, email, display_name, groups, max_storage_mb, roles, password_stdin):
+    """Create a local user."""
+    from gateway.mapping import validate_overrides
+
+    metadata: dict = {}
+    if max_storage_mb is not None:
+        metadata["maxStorageMB"] = (
+            max_storage_mb if max_storage_mb == "unlimited" else whole_number(max_storage_mb)
+        )
+    try:
+        validate_overrides({**metadata, **({"roles": list(roles)} if roles else {})})
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    _user_service(ctx).canonical(username)
+    password = read_password(password_stdin)
+    _admin_users(ctx).create(
+        actor(),
+        username,
+        password,
+        email=email,
+        display_name=display_name,
+        roles=list(roles) if roles else None,
+        groups=groups,
+        metadata=metadata or None,
+    )
+    click.echo(f"created {username}")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def users_list(ctx, as_json):
+    """List local users."""
+    views = services_of(ctx).local_users.list()
+    if as_json:
+        click.echo(json.dumps([_view_dict(v) for v in views], indent=2, default=str))
+        return
+    for view in views:
+        state = "enabled" if view.enabled else "DISABLED"
+        click.echo(f"{view.username:<24} {state:<9} {','.join(view.groups)}")
+
+
+@users.command("show")
+@click.argument("username")
+@click.pass_context
+def users_show(ctx, username):
+    """Show one local user."""
+    view = services_of(ctx).local_users.get(username)
+    if view is None:
+        raise UserError(f"no local user {username!r}")
+    click.echo(json.dumps(_view_dict(view), indent=2, default=str))
+
+
+def _view_dict(view) -> dict:
+    return {
+        "username": view.username,
+        "email": view.email,
+        "display_name": view.display_name,
+        "enabled": view.enabled,
+        "groups": list(view.groups),
+        "overrides": view.overrides,
+        "created_at": view.created_at,
+        "updated_at": view.updated_at,
+    }
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.pass_context
+def users_set_password(ctx, username, password_stdin):
+    """Set a local user's password; ends their sessions and tokens, revokes their app
+    passwords and API keys (as an admin reset does)."""
+    service = _user_service(ctx)
+    if services_of(ctx).local_users is None or services_of(ctx).local_users.get(username) is None:
+        raise UserError(f"no local user {username!r}")
+    password = read_password(password_stdin)
+    ended, revoked = service.set_password(username, password, actor=actor(), event="password_reset")
+    click.echo(
+        f"password set for {username} ({ended} sessions ended, {revoked} app passwords and API keys revoked)"
+    )
+
+
+@users.command("disable")
+@click.argument("username")
+@click.pass_context
+def users_disable(ctx, username):
+    """Disable a user of any provider; ends their sessions and app passwords."""
+    _enable(ctx, username, False)
+    click.echo(f"disabled {username}")
+
+
+@users.command("enable")
+@click.argument("username")
+@click.pass_context
+def users_enable(ctx, username):
+    """Enable a user."""
+    _enable(ctx, username, True)
+    click.echo(f"enabled {username}")
+
+
+def _enable(ctx, username: str, enabled: bool) -> None:
+    admin_users = _admin_users(ctx)
+    if admin_users.people.get(username) is None:
+        # Not a person the admin pages know (never logged in): the plain operation.
+        _user_service(ctx).set_enabled(username, enabled, actor=actor())
+        return
+    admin_users.update(actor(), username, enabled=enabled)
+
+
+@users.command("delete")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.pass_context
+def users_delete(ctx, username, yes):
+    """Delete a local user, or forget a directory/IdP user; ends their sessions and app passwords."""
+    if not yes:
+        click.confirm(f"Delete {username}?", abort=True)
+    admin_users = _admin_users(ctx)
+    if admin_users.people.get(username) is None:
+        _user_service(ctx).delete(username, actor=actor())
+    else:
+        admin_users.delete(actor(), username)
+    click.echo(f"deleted {username}")
