@@ -65,7 +65,7 @@ def claim(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown claim strategy {strategy!r}")
     try:
-        with _connect(engine) as connection:
+        with connect(engine) as connection:
             if strategy == SKIP_LOCKED:
                 with connection.begin():
                     ids = list(
@@ -94,7 +94,7 @@ def claim(
                     for row in rows
                 ]
     except OperationalError as error:
-        if _is_lock_conflict(error):
+        if is_lock_conflict(error):
             return []
         raise
 
@@ -128,14 +128,18 @@ def _take(connection: Connection, ids: list[int], token: str, now: datetime, unt
     )
 
 
-def _connect(engine: Engine) -> Connection:
+def connect(engine: Engine) -> Connection:
+    """A connection for outbox bookkeeping: READ COMMITTED on MariaDB/MySQL, the default
+    elsewhere (READ COMMITTED on PostgreSQL; SQLite serialises writers)."""
     connection = engine.connect()
     if engine.dialect.name in ("mysql", "mariadb"):
-        # Under REPEATABLE READ, InnoDB keeps locks on every row a locking read scanned.
+        # Under REPEATABLE READ, InnoDB keeps locks on every row (and gap) a locking read or
+        # an UPDATE/DELETE scanned, and deliverers deadlock on each other's gaps.
         connection = connection.execution_options(isolation_level="READ COMMITTED")
     return connection
 
 
-def _is_lock_conflict(error: OperationalError) -> bool:
+def is_lock_conflict(error: OperationalError) -> bool:
+    """Whether the database aborted a statement over locks (worth simply trying again)."""
     text = str(error.orig).lower()
     return "deadlock" in text or "lock wait timeout" in text or "database is locked" in text

@@ -25,16 +25,19 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
 from gateway.registry import outboxmetrics as metrics
 from gateway.registry.outbox import register_waiter, unregister_waiter
-from gateway.registry.outboxclaim import TABLE, ClaimedRow, claim, default_strategy
+from gateway.registry.outboxclaim import TABLE, ClaimedRow, claim, connect, default_strategy, is_lock_conflict
 from gateway.registry.outboxmodel import DROPPED, FAILED, PENDING
 from gateway.registry.outboxwriter import PermanentWriteError, RegistryWriter, UnknownRegistryUser
 from gateway.storage.db import Database
@@ -42,6 +45,7 @@ from gateway.storage.db import Database
 log = logging.getLogger(__name__)
 ERROR_TEXT_LIMIT = 1000
 MAX_ROUNDS_PER_RUN = 1000
+RECORD_ATTEMPTS = 3
 
 
 class Backoff:
@@ -160,10 +164,9 @@ class Deliverer:
         return (TABLE.c.id == row.id) & (TABLE.c.claimed_by == row.claimed_by)
 
     def _done(self, row: ClaimedRow) -> None:
-        with self._database.session() as session:
-            deleted = session.execute(delete(TABLE).where(self._held(row))).rowcount
-            if deleted:
-                session.execute(
+        def record(connection: Connection) -> None:
+            if connection.execute(delete(TABLE).where(self._held(row))).rowcount:
+                connection.execute(
                     delete(TABLE).where(
                         TABLE.c.username == row.username,
                         TABLE.c.kind == row.kind,
@@ -172,40 +175,44 @@ class Deliverer:
                     )
                 )
 
+        self._record(record)
+
     def _finish(self, row: ClaimedRow, state: str, error: str) -> None:
-        with self._database.session() as session:
-            session.execute(
-                update(TABLE)
-                .where(self._held(row))
-                .values(
-                    state=state,
-                    attempts=row.attempts + 1,
-                    last_error=error,
-                    claimed_by=None,
-                    claimed_until=None,
-                )
-            )
+        self._update_held(
+            row, state=state, attempts=row.attempts + 1, last_error=error, claimed_by=None, claimed_until=None
+        )
 
     def _retry_later(self, row: ClaimedRow, error: str) -> None:
         failures = row.attempts + 1
-        when = self._clock() + timedelta(seconds=self._backoff.delay(failures))
-        with self._database.session() as session:
-            session.execute(
-                update(TABLE)
-                .where(self._held(row))
-                .values(
-                    state=PENDING,
-                    attempts=failures,
-                    next_attempt_at=when,
-                    last_error=error,
-                    claimed_by=None,
-                    claimed_until=None,
-                )
-            )
+        self._update_held(
+            row,
+            state=PENDING,
+            attempts=failures,
+            next_attempt_at=self._clock() + timedelta(seconds=self._backoff.delay(failures)),
+            last_error=error,
+            claimed_by=None,
+            claimed_until=None,
+        )
 
     def _release(self, row: ClaimedRow) -> None:
-        with self._database.session() as session:
-            session.execute(update(TABLE).where(self._held(row)).values(claimed_by=None, claimed_until=None))
+        self._update_held(row, claimed_by=None, claimed_until=None)
+
+    def _update_held(self, row: ClaimedRow, **values) -> None:
+        statement = update(TABLE).where(self._held(row)).values(**values)
+        self._record(lambda connection: connection.execute(statement))
+
+    def _record(self, write: Callable[[Connection], object]) -> None:
+        """Run ``write`` in its own transaction, again if the database aborts it over locks (the
+        Registry write is made: losing its outcome would only send it again)."""
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                with connect(self._database.engine) as connection, connection.begin():
+                    write(connection)
+                return
+            except OperationalError as error:
+                if not is_lock_conflict(error) or attempt == RECORD_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     # ---- the background thread ----------------------------------------------------------
 
