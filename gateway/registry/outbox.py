@@ -18,15 +18,15 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import Table, delete, event, func, select
 from sqlalchemy.orm import Session
 
 from gateway.registry.outboxmodel import DROPPED, FAILED, PENDING, RegistryOutboxEntry
 from gateway.registry.outboxwriter import KINDS
 
-TABLE = RegistryOutboxEntry.__table__
+TABLE = cast(Table, RegistryOutboxEntry.__table__)
 FAILED_ROWS_SHOWN = 50
 _ENQUEUED_KEY = "registry_outbox_enqueued"
 _waiters: weakref.WeakSet[threading.Event] = weakref.WeakSet()
@@ -148,7 +148,8 @@ def status(session: Session, now: datetime | None = None) -> OutboxStatus:
     """Counts by state, the age of the oldest pending write, the error of the most recently
     retried one, and the newest failed or dropped writes (at most FAILED_ROWS_SHOWN)."""
     now = now or datetime.now(UTC)
-    counts = dict(session.execute(select(TABLE.c.state, func.count()).group_by(TABLE.c.state)).all())
+    by_state = select(TABLE.c.state, func.count()).group_by(TABLE.c.state)
+    counts: dict[str, int] = {state: count for state, count in session.execute(by_state)}
     retrying = session.scalar(select(func.count()).where(TABLE.c.state == PENDING, TABLE.c.attempts > 0))
     oldest = session.scalar(select(func.min(TABLE.c.created_at)).where(TABLE.c.state == PENDING))
     last_error = session.scalar(

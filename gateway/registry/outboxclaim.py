@@ -22,15 +22,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import Table, and_, exists, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from gateway.registry.outboxmodel import PENDING, RegistryOutboxEntry
 
-TABLE = RegistryOutboxEntry.__table__
+TABLE = cast(Table, RegistryOutboxEntry.__table__)
 SKIP_LOCKED = "skip_locked"
 CONDITIONAL = "conditional"
 STRATEGIES = (SKIP_LOCKED, CONDITIONAL)
