@@ -1,0 +1,259 @@
+"""Delivering the Registry outbox: claim due rows, make each write, record what came of it.
+
+A :class:`Deliverer` runs in every gateway process (a background thread started by
+:meth:`Deliverer.start`, woken at once when this process enqueues, otherwise every
+``poll_interval`` seconds); replicas share the work through leases
+(:mod:`gateway.registry.outboxclaim`). What each outcome does to the row:
+
+* accepted: the row is deleted, with any earlier failed row of the same user and kind (a later
+  state superseded it);
+* :class:`UnknownRegistryUser`: the row is ``dropped`` with the reason, never retried;
+* :class:`PermanentWriteError`: the row is ``failed`` with the Registry's error text;
+* any other error: tried again after an exponential backoff with jitter (5 s, 10 s, ...,
+  capped at 10 min), for as long as it takes: an outage must not lose a deactivation.
+
+Delivery is at least once: a deliverer that stalls past its lease may see its row retaken
+and sent again. Every write is a "set to this state" (or a delete), so a repeat is harmless.
+The writer must bound each call well inside a quarter of ``lease_seconds``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+
+from gateway.registry import outboxmetrics as metrics
+from gateway.registry.outbox import register_waiter, unregister_waiter
+from gateway.registry.outboxclaim import TABLE, ClaimedRow, claim, connect, default_strategy, is_lock_conflict
+from gateway.registry.outboxmodel import DROPPED, FAILED, PENDING
+from gateway.registry.outboxwriter import PermanentWriteError, RegistryWriter, UnknownRegistryUser
+from gateway.storage.db import Database
+
+log = logging.getLogger(__name__)
+ERROR_TEXT_LIMIT = 1000
+MAX_ROUNDS_PER_RUN = 1000
+RECORD_ATTEMPTS = 3
+
+
+class Backoff:
+    """Exponential backoff with jitter: after the n-th failure, a delay drawn between half and
+    all of ``min(cap, base * 2**(n-1))`` seconds, so replicas retrying together spread out."""
+
+    def __init__(self, base: float = 5.0, cap: float = 600.0, rng: random.Random | None = None):
+        self.base = base
+        self.cap = cap
+        self._rng = rng or random.Random()
+
+    def delay(self, failures: int) -> float:
+        ceiling = min(self.cap, self.base * 2 ** min(max(failures - 1, 0), 32))
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class DeliveryReport:
+    """What one :meth:`Deliverer.run_once` did."""
+
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    dropped: int = 0
+    released: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.delivered + self.retried + self.failed + self.dropped
+
+
+class Deliverer:
+    """Sends outbox rows of ``database`` through ``writer`` (see
+    :class:`gateway.registry.outboxwriter.RegistryWriter`).
+
+    ``strategy`` picks the claim method (default: by dialect); ``clock`` returns aware UTC
+    datetimes (tests move it). Safe to run in any number of threads, processes and replicas.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        writer: RegistryWriter,
+        *,
+        lease_seconds: float = 60.0,
+        batch_size: int = 20,
+        poll_interval: float = 5.0,
+        backoff: Backoff | None = None,
+        strategy: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ):
+        self._database = database
+        self._writer = writer
+        self._lease = timedelta(seconds=lease_seconds)
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._backoff = backoff or Backoff()
+        self._strategy = strategy or default_strategy(database.engine.dialect.name)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._identity = f"{socket.gethostname()[:50]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._rounds = itertools.count(1)
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._stopped = False
+        self._wakeup = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- one pass -----------------------------------------------------------------------
+
+    def run_once(self) -> DeliveryReport:
+        """Deliver every row that is due now (a user's next row as soon as the previous one is
+        done), and return what happened."""
+        report = DeliveryReport()
+        for _ in range(MAX_ROUNDS_PER_RUN):
+            rows = self._claim()
+            if not rows:
+                break
+            for row in rows:
+                self._deliver(row, report)
+        return report
+
+    def _claim(self) -> list[ClaimedRow]:
+        now = self._clock()
+        token = f"{self._identity}:{next(self._rounds)}"
+        return claim(self._database.engine, token, now, now + self._lease, self._batch_size, self._strategy)
+
+    def _deliver(self, row: ClaimedRow, report: DeliveryReport) -> None:
+        if self._clock() >= row.claimed_until - self._lease / 4:
+            # Too little of the lease is left to be sure no one else retakes the row mid-write.
+            self._release(row)
+            report.released += 1
+            return
+        try:
+            getattr(self._writer, row.kind)(row.username, row.payload)
+        except UnknownRegistryUser as error:
+            self._finish(row, DROPPED, _text(error))
+            metrics.DROPPED.labels(row.kind).inc()
+            report.dropped += 1
+        except PermanentWriteError as error:
+            self._finish(row, FAILED, _text(error))
+            metrics.FAILED.labels(row.kind).inc()
+            report.failed += 1
+            log.warning("The Registry refused %s for %s: %s", row.kind, row.username, _text(error))
+        except Exception as error:
+            self._retry_later(row, _text(error))
+            metrics.RETRIED.labels(row.kind).inc()
+            report.retried += 1
+        else:
+            self._done(row)
+            metrics.DELIVERED.labels(row.kind).inc()
+            report.delivered += 1
+
+    # ---- recording outcomes (each only while this claim still holds the row) --------------
+
+    def _held(self, row: ClaimedRow):
+        return (TABLE.c.id == row.id) & (TABLE.c.claimed_by == row.claimed_by)
+
+    def _done(self, row: ClaimedRow) -> None:
+        def record(connection: Connection) -> None:
+            if connection.execute(delete(TABLE).where(self._held(row))).rowcount:
+                connection.execute(
+                    delete(TABLE).where(
+                        TABLE.c.username == row.username,
+                        TABLE.c.kind == row.kind,
+                        TABLE.c.state == FAILED,
+                        TABLE.c.id < row.id,
+                    )
+                )
+
+        self._record(record)
+
+    def _finish(self, row: ClaimedRow, state: str, error: str) -> None:
+        self._update_held(
+            row, state=state, attempts=row.attempts + 1, last_error=error, claimed_by=None, claimed_until=None
+        )
+
+    def _retry_later(self, row: ClaimedRow, error: str) -> None:
+        failures = row.attempts + 1
+        self._update_held(
+            row,
+            state=PENDING,
+            attempts=failures,
+            next_attempt_at=self._clock() + timedelta(seconds=self._backoff.delay(failures)),
+            last_error=error,
+            claimed_by=None,
+            claimed_until=None,
+        )
+
+    def _release(self, row: ClaimedRow) -> None:
+        self._update_held(row, claimed_by=None, claimed_until=None)
+
+    def _update_held(self, row: ClaimedRow, **values) -> None:
+        statement = update(TABLE).where(self._held(row)).values(**values)
+        self._record(lambda connection: connection.execute(statement))
+
+    def _record(self, write: Callable[[Connection], object]) -> None:
+        """Run ``write`` in its own transaction, again if the database aborts it over locks (the
+        Registry write is made: losing its outcome would only send it again)."""
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                with connect(self._database.engine) as connection, connection.begin():
+                    write(connection)
+                return
+            except OperationalError as error:
+                if not is_lock_conflict(error) or attempt == RECORD_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    # ---- the background thread ----------------------------------------------------------
+
+    def start(self) -> None:
+        """Run :meth:`run_once` on a daemon thread of this process: at once, whenever this
+        process enqueues, and every ``poll_interval`` seconds. Idempotent; after a fork the
+        child starts its own thread."""
+        if self._stopped or self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._wakeup = threading.Event()
+            register_waiter(self._wakeup)
+            self._thread = threading.Thread(target=self._run_forever, name="registry-outbox", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Stop the thread after its current write (it is not restarted)."""
+        self._stopped = True
+        self._wakeup.set()
+        unregister_waiter(self._wakeup)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def wake(self) -> None:
+        """Look for due rows now rather than at the next poll."""
+        self._wakeup.set()
+
+    def _run_forever(self) -> None:
+        while not self._stopped:
+            self._wakeup.clear()
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("Registry outbox delivery failed; trying again in %s s", self._poll_interval)
+            self._wakeup.wait(self._poll_interval)
+
+
+def _text(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text[:ERROR_TEXT_LIMIT]
