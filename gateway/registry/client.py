@@ -180,14 +180,21 @@ class RegistryClient:
 
     # -- health --------------------------------------------------------------------------
     def health(self) -> RegistryHealth:
-        """``ok`` when an admin JWT is held or can be obtained and an admin call succeeds;
-        otherwise ``degraded`` with the reason. Never raises."""
+        """``ok`` when a Registry JWT is held or can be obtained, the Registry accepts it
+        (``GET /users/roles``, a small call open to any account) and it carries the admin
+        flag; otherwise ``degraded`` with the reason. Never raises."""
         try:
             self._call("GET", "/users/roles")
+            with self._token_lock:
+                token = self._token
         except RegistryError as exc:
             return RegistryHealth("degraded", str(exc))
         except Exception as exc:  # a health probe must never fail its caller
             return RegistryHealth("degraded", f"unexpected {type(exc).__name__}")
+        if token is not None and token.admin is False:
+            return RegistryHealth(
+                "degraded", f"the service account {self.settings.username!r} is not a Registry admin"
+            )
         return RegistryHealth("ok")
 
     # -- plumbing ------------------------------------------------------------------------
