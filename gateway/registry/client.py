@@ -36,7 +36,9 @@ from gateway.registry.settings import RegistrySettings
 
 log = logging.getLogger(__name__)
 
-# UsersManager.cs: the messages of a 400 for a target user that does not exist.
+# UsersManager.cs: the 400 for a named user without an account is "Cannot find user <name>",
+# except in DeleteUser and UpdateUser, which say "User does not exist" after checking that the
+# caller is an admin. Elsewhere that text means the *caller's* account is gone: not the user's.
 _CANNOT_FIND_USER = "Cannot find user "
 _USER_DOES_NOT_EXIST = "User does not exist"
 
@@ -121,12 +123,13 @@ class RegistryClient:
 
     def update_user(self, name: str, email: str, roles: list[str]) -> None:
         """``PUT /users/{name}``: set the account's email and replace its roles (both required)."""
-        self._call("PUT", f"/users/{_seg(name)}", json={"email": email, "roles": list(roles)}, user=name)
+        body = {"email": email, "roles": list(roles)}
+        self._call("PUT", f"/users/{_seg(name)}", json=body, user=name, gone=_USER_DOES_NOT_EXIST)
 
     def delete_user(self, name: str) -> None:
         """``DELETE /users/{name}``: delete the account (its organizations' data is the
         Registry's business). Raises UnknownRegistryUser when there is no such account."""
-        self._call("DELETE", f"/users/{_seg(name)}", user=name)
+        self._call("DELETE", f"/users/{_seg(name)}", user=name, gone=_USER_DOES_NOT_EXIST)
 
     def users_detailed(self) -> list[RegistryUserDetail]:
         """``GET /users/detailed``: every account with roles, quota and storage used."""
@@ -198,17 +201,25 @@ class RegistryClient:
         return RegistryHealth("ok")
 
     # -- plumbing ------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, user: str | None = None, **kwargs: Any) -> Any:
+    def _call(
+        self, method: str, path: str, *, user: str | None = None, gone: str | None = None, **kwargs: Any
+    ) -> Any:
         """One authenticated call: renewed and retried once on 401; the parsed JSON body
-        (None when empty)."""
+        (None when empty). ``user`` is the user the call is about: a 400 saying it has no
+        account (``"Cannot find user <user>"``, or ``gone`` when given) is UnknownRegistryUser."""
         token = self._current_token()
         response = self._send(method, path, token=token, **kwargs)
-        if response.status_code == 401:
-            log.info("registry: %s %s answered 401; renewing the admin token", method, path)
+        if response.status_code == 401 or (gone != _USER_DOES_NOT_EXIST and _caller_account_gone(response)):
+            # 401: the token expired or the Registry's secret changed. 400 "User does not
+            # exist" outside DeleteUser/UpdateUser: the service account's own Registry account
+            # was deleted; logging in again creates it afresh.
+            log.info(
+                "registry: %s %s answered %s; renewing the admin token", method, path, response.status_code
+            )
             token = self.authenticate()
             response = self._send(method, path, token=token, **kwargs)
         if response.status_code >= 400:
-            raise self._refusal(response, user, token)
+            raise self._refusal(response, token, user, gone or _CANNOT_FIND_USER + (user or ""))
         return self._json(response, path) if response.content else None
 
     def _send(
@@ -241,14 +252,15 @@ class RegistryClient:
         return response
 
     def _refusal(
-        self, response: requests.Response, user: str | None, token: RegistryToken | None = None
+        self,
+        response: requests.Response,
+        token: RegistryToken | None,
+        user: str | None = None,
+        unknown_user_error: str = "",
     ) -> RegistryRefused:
         error = _error_text(response)
-        if response.status_code == 400 and user is not None:
-            if error == _CANNOT_FIND_USER + user or (
-                error == _USER_DOES_NOT_EXIST and response.request.method in ("DELETE", "PUT")
-            ):
-                return UnknownRegistryUser(response.status_code, error, user)
+        if response.status_code == 400 and user is not None and error == unknown_user_error:
+            return UnknownRegistryUser(response.status_code, error, user)
         hint = ""
         if response.status_code == 401 and token is not None and token.admin is False:
             hint = f"the service account {self.settings.username!r} is not a Registry admin"
@@ -277,6 +289,10 @@ def _error_text(response: requests.Response) -> str:
         return ""
     error = body.get("error") if isinstance(body, dict) else None
     return error[:500] if isinstance(error, str) else ""
+
+
+def _caller_account_gone(response: requests.Response) -> bool:
+    return response.status_code == 400 and _error_text(response) == _USER_DOES_NOT_EXIST
 
 
 def _list_of_objects(body: Any, path: str) -> list[dict[str, Any]]:

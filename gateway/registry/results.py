@@ -65,12 +65,14 @@ class Membership:
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Membership:
         level = body.get("permissions")
-        known = isinstance(level, int) and level in {p.value for p in OrgPermission}
+        permissions = None
+        if isinstance(level, int) and level in {p.value for p in OrgPermission}:
+            permissions = OrgPermission(level)
         return cls(
             slug=str(body.get("slug") or ""),
             name=str(body.get("name") or ""),
             is_owner=bool(body.get("isOwner")),
-            permissions=OrgPermission(level) if known else None,
+            permissions=permissions,
         )
 
 

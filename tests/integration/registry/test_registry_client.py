@@ -157,6 +157,15 @@ def test_deleting_a_user_ends_their_refresh(stub):
     assert as_user(stub, "POST", "/users/authenticate/refresh", token).status_code == 401
 
 
+def test_the_service_account_comes_back_after_its_registry_account_was_deleted(stub):
+    registry_login(stub, "alice")
+    client = client_for(stub)
+    client.delete_user("bob")  # its own account: the kept token now names no user
+    client.set_metadata("alice", {"username": "alice", "roles": ["pilot"]})
+    assert stub.users["alice"]["roles"] == ["pilot"] and "bob" in stub.users
+    assert password_relays(stub, "bob") == 2
+
+
 @pytest.mark.parametrize(
     "call",
     [
