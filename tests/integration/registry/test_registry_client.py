@@ -14,6 +14,7 @@ from gateway.registry.errors import RegistryRefused, RegistryUnavailable, Unknow
 from gateway.registry.results import OrgPermission
 from gateway.registry.settings import RegistrySettings
 from tests.support.harness import PASSWORD, start_gateway
+from tests.support.ldapserver import TestPKI
 from tests.support.registrystub import RegistryStub
 
 pytestmark = pytest.mark.integration
@@ -223,6 +224,24 @@ def test_a_registry_that_does_not_answer_in_time():
         assert client.health().status == "degraded"
     finally:
         listener.close()
+
+
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")  # verify_tls: false, on purpose
+def test_tls_is_verified_against_the_configured_ca(gateway, tmp_path):
+    pki = TestPKI.generate(tmp_path / "pki")
+    tls = (str(pki.server_cert_file), str(pki.server_key_file))
+    with RegistryStub.start(f"{gateway.url}/api/authenticate", issue_tokens=True, tls=tls) as stub:
+        assert stub.url.startswith("https://")
+
+        def client(**tls_options) -> RegistryClient:
+            settings = RegistrySettings(url=stub.url, username="bob", password=PASSWORD, **tls_options)
+            return RegistryClient(settings)
+
+        assert client(ca_file=str(pki.ca_file)).authenticate().admin is True
+        for untrusted in (client(), client(ca_file=str(pki.wrong_ca_file))):
+            with pytest.raises(RegistryUnavailable, match="SSLError"):
+                untrusted.authenticate()
+        assert client(verify_tls=False).authenticate().admin is True
 
 
 def test_a_service_account_without_admin_is_refused_clearly(stub):

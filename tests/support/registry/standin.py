@@ -146,6 +146,7 @@ class RegistryStub:
         issue_tokens: bool = False,
         default_organizations: bool = True,
         token_lifetime_seconds: int = 7 * 86400,
+        tls: tuple[str, str] | None = None,
     ):
         self.external_auth_url = external_auth_url
         self.host = host
@@ -163,6 +164,7 @@ class RegistryStub:
         # database keeps them after each relayed login (roles read from here on every request).
         self.users: dict[str, dict[str, Any]] = self.db.users
         self.down: str | None = None
+        self.tls = tls  # (certificate file, key file): served over https
         self._http = threading.local()  # one pooled session per thread, like .NET's HttpClient
 
     # -- lifecycle ---------------------------------------------------------
@@ -177,14 +179,15 @@ class RegistryStub:
         **options: Any,
     ) -> RegistryStub:
         """A running stub on ``host``:<free port> relaying to ``external_auth_url``
-        (``options``: ``issue_tokens``, ``default_organizations``, ``token_lifetime_seconds``)."""
+        (``options``: ``issue_tokens``, ``default_organizations``, ``token_lifetime_seconds``,
+        ``tls``)."""
         stub = cls(external_auth_url, host=host, host_map=host_map, timeout=timeout, **options)
         stub._serve()
         return stub
 
     def _serve(self) -> None:
         self._server = BackgroundWsgiServer(
-            self._make_app(), host=self.host, name="registry-stub", port=self.port
+            self._make_app(), host=self.host, name="registry-stub", port=self.port, ssl_context=self.tls
         )
         self.port = self._server.port
 
@@ -226,8 +229,8 @@ class RegistryStub:
     # -- addresses -----------------------------------------------------------
     @property
     def url(self) -> str:
-        """``http://<host>:<port>`` (the loopback address it listens on)."""
-        return f"http://{self.host}:{self.port}"
+        """``http[s]://<host>:<port>`` (the loopback address it listens on)."""
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def url_for(self, hostname: str) -> str:
         """The base URL under a browser-mapped host name, e.g.

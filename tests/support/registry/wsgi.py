@@ -31,7 +31,14 @@ class BackgroundWsgiServer:
     ``port``, to come back on the same address after a stop) in a daemon thread;
     ``port``, ``url``, ``stop()``.  Stopped at interpreter exit if still running."""
 
-    def __init__(self, app, host: str = "127.0.0.1", name: str = "wsgi", port: int | None = None):
+    def __init__(
+        self,
+        app,
+        host: str = "127.0.0.1",
+        name: str = "wsgi",
+        port: int | None = None,
+        ssl_context: tuple[str, str] | None = None,
+    ):
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         class QuietHandler(WSGIRequestHandler):
@@ -43,7 +50,9 @@ class BackgroundWsgiServer:
         for _ in range(5):
             port = fixed or free_port()
             try:
-                server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+                server = make_server(
+                    host, port, app, threaded=True, request_handler=QuietHandler, ssl_context=ssl_context
+                )
             except OSError as exc:
                 if exc.errno != errno.EADDRINUSE:
                     raise
@@ -56,6 +65,7 @@ class BackgroundWsgiServer:
             raise ServerStartError(f"{name}: no free port ({last})")
         server.daemon_threads = True
         self.host, self.port, self._server = host, port, server
+        self.scheme = "https" if ssl_context else "http"
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"{name}-{port}", daemon=True
         )
@@ -65,7 +75,7 @@ class BackgroundWsgiServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def stop(self) -> None:
         """Stop serving (idempotent)."""
