@@ -1,0 +1,103 @@
+"""The Registry stand-in's own model (tests/support/registry/), without the gateway: a tiny
+fake ExternalAuthUrl answers each login with the object a test puts in ANSWERS."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+import requests
+
+from tests.support.registry import BackgroundWsgiServer, RegistryStub
+
+ANSWERS: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="module")
+def fake_gateway():
+    from flask import Flask, jsonify, request
+
+    app = Flask(__name__)
+
+    @app.post("/auth")
+    def auth():
+        answer = ANSWERS.get(request.form.get("username", ""))
+        return (jsonify(answer), 200) if answer is not None else (jsonify({"error": "denied"}), 401)
+
+    server = BackgroundWsgiServer(app, name="fake-gateway")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stub(fake_gateway):
+    registry = RegistryStub.start(f"{fake_gateway.url}/auth", issue_tokens=True)
+    yield registry
+    registry.stop()
+
+
+def login(stub, username: str) -> requests.Response:
+    return requests.post(
+        f"{stub.url}/users/authenticate", data={"username": username, "password": "pw"}, timeout=10
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_login_creates_the_account_and_a_registry_jwt_with_only_id_and_admin(stub):
+    ANSWERS["Root"] = {"username": "root", "roles": ["admin"], "maxStorageMB": 5}
+    answer = login(stub, "Root").json()
+    assert answer["username"] == "Root" and set(answer) == {"username", "token", "expires"}
+    claims = jwt.decode(answer["token"], stub.db.secret, algorithms=["HS256"])
+    assert set(claims) == {"unique_name", "admin", "nbf", "iat", "exp"}
+    assert claims["unique_name"] == stub.users["Root"]["id"] and claims["admin"] == "True"
+    # Identity's normaliser: another case finds the same account, keeping the first spelling.
+    ANSWERS["ROOT"] = ANSWERS["Root"]
+    assert login(stub, "ROOT").json()["username"] == "Root" and list(stub.users) == ["Root"]
+
+
+def test_roles_follow_only_an_array(stub):
+    ANSWERS["pat"] = {"username": "pat", "roles": ["pilot"]}
+    login(stub, "pat")
+    ANSWERS["pat"] = {"username": "pat", "roles": "admin,pilot"}  # not an array: untouched
+    login(stub, "pat")
+    assert stub.users["pat"]["roles"] == ["pilot"]
+    assert stub.users["pat"]["metadata"] == ANSWERS["pat"]  # the metadata is replaced whole
+    ANSWERS["pat"] = {"username": "pat", "roles": []}
+    login(stub, "pat")
+    assert stub.users["pat"]["roles"] == []
+
+
+def test_anonymous_and_non_admin_callers(stub):
+    ANSWERS["pat"] = {"username": "pat", "roles": ["pilot"]}
+    token = login(stub, "pat").json()["token"]
+    anonymous = requests.get(f"{stub.url}/users/detailed", timeout=10)
+    assert anonymous.status_code == 401 and anonymous.content == b""
+    assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+    refused = requests.get(f"{stub.url}/users/detailed", headers=bearer(token), timeout=10)
+    assert refused.status_code == 401 and refused.json() == {"error": "User is not admin", "noRetry": True}
+    assert requests.get(f"{stub.url}/users/meta", headers=bearer(token), timeout=10).json() == ANSWERS["pat"]
+
+
+def test_put_user_needs_email_and_roles(stub):
+    ANSWERS["root"] = {"username": "root", "roles": ["admin"]}
+    token = login(stub, "root").json()["token"]
+    answer = requests.put(
+        f"{stub.url}/users/root", json={"email": "r@example.org"}, headers=bearer(token), timeout=10
+    )
+    assert answer.status_code == 400 and answer.json()["error"] == "The Roles field is required."
+
+
+def test_the_down_switch_and_the_secret_rotation(stub):
+    ANSWERS["pat"] = {"username": "pat", "roles": []}
+    token = login(stub, "pat").json()["token"]
+    stub.set_down("unavailable")
+    assert requests.get(f"{stub.url}/orgs", headers=bearer(token), timeout=10).status_code == 503
+    stub.set_down("refused")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{stub.url}/orgs", timeout=10)
+    stub.set_down(None)
+    assert requests.get(f"{stub.url}/orgs", headers=bearer(token), timeout=10).status_code == 200
+    stub.rotate_secret()
+    assert requests.get(f"{stub.url}/orgs", headers=bearer(token), timeout=10).status_code == 401
