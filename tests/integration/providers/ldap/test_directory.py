@@ -215,3 +215,15 @@ def test_a_read_that_runs_out_of_time_fails_the_whole_read(slapd):
     reader._clock = lambda: float(next(ticks))  # one second per clock reading
     with pytest.raises(DirectoryReadFailed, match="not finished within 5 s"):
         list(reader.users())
+
+
+def test_a_server_size_limit_fails_the_read_instead_of_truncating_it(tmp_path):
+    """slapd's olcSizeLimit (500 by default) caps paged searches too: a directory bigger than
+    the limit must not look like one whose other users all left."""
+    server = SlapdServer.start(tmp_path, dataset=data.openldap_dataset(extra_users=40), size_limit=5)
+    try:
+        for page_size in (3, 500):
+            with pytest.raises(DirectoryReadFailed, match="sizeLimitExceeded"):
+                read_all(openldap(server), page_size=page_size)
+    finally:
+        server.stop()
