@@ -227,3 +227,19 @@ def test_a_server_size_limit_fails_the_read_instead_of_truncating_it(tmp_path):
                 read_all(openldap(server), page_size=page_size)
     finally:
         server.stop()
+
+
+def test_real_active_directory_users_are_what_a_lookup_gives(samba_ad):
+    """Samba AD with the active_directory preset: the real in-chain rule (AD's own transitive
+    answer) and userAccountControl against the group graph read in pages."""
+    from tests.integration.providers.ldap.test_ldap_samba_ad import active_directory
+
+    directory = active_directory(samba_ad)
+    users, counters = read_all(directory, page_size=50)
+    by_name = {user.username: user for user in users}
+    assert {"ann", "bob", "disabled", "expired"} <= set(by_name)
+    assert by_name["disabled"].disabled == "account disabled"
+    assert by_name["expired"].disabled == "account expired"
+    assert {"Pilots", "Registry Users"} <= set(by_name["ann"].groups)
+    assert_same_as_lookups(directory, users)
+    assert counters.searches == counters.group_pages + counters.user_pages + counters.name_reads
