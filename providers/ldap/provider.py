@@ -41,8 +41,10 @@ from providers.ldap.connections import (
     ServerFailure,
     ServerRefused,
 )
+from providers.ldap.directory import DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, DirectoryReader
 from providers.ldap.entries import Entry, dn_with, filter_with, search
 from providers.ldap.groups import Group, NestingCache, group_names, resolve_groups
+from providers.ldap.identity import MissingSubject, identity_from_entry, spellings
 from providers.ldap.settings import LdapSettings
 from providers.ldap.trial import logs_as_notes
 
@@ -191,6 +193,23 @@ class LdapProvider:
         ``providers.ldap`` loggers as ``server`` notes (``exclusive_logs``: only there)."""
         with logs_as_notes("providers.ldap", note, exclusive=exclusive_logs):
             return self.check_password(username, password, note=note)
+
+    def directory_reader(
+        self, page_size: int = DEFAULT_PAGE_SIZE, timeout: float = DEFAULT_TIMEOUT
+    ) -> DirectoryReader:
+        """A reader of every user of this directory with the state and groups a login would
+        find (providers.ldap.directory): paged searches on a connection of its own, all or
+        nothing. Raises UnsupportedTemplate when a configured filter cannot be read in bulk."""
+        return DirectoryReader(
+            self.id,
+            self.settings,
+            self._canonical,
+            self._servers,
+            self._user_attributes,
+            page_size=page_size,
+            timeout=timeout,
+            clock=self._clock,
+        )
 
     def close(self) -> None:
         self._service.close()
@@ -387,56 +406,19 @@ class LdapProvider:
         for group in groups:
             note("group", _describe_group(group))
         # A multi-valued username attribute: the value the user typed, if it is one of them.
-        spellings = [self._canonical(value) or "" for value in entry.values(user.username_attribute)]
-        username = typed if typed in spellings else (spellings[0] if spellings else "")
-        subject = entry.first(user.id_attribute)
-        if not subject:
-            # Not the DN instead: a user deleted and re-created under the same DN would inherit
-            # the old account. The operator must fix the attribute or the read permissions.
+        names = spellings(user, entry, self._canonical)
+        username = typed if typed in names else (names[0] if names else "")
+        try:
+            return identity_from_entry(self.id, user, entry, username, group_names(groups))
+        except MissingSubject:
+            # The operator must fix the attribute or the read permissions.
             log.error(
                 "ldap %s: entry %s has no readable %s (user.id_attribute)",
                 self.id,
                 entry.dn,
                 user.id_attribute,
             )
-            raise ProviderUnavailable(self.id, f"entry has no {user.id_attribute}")
-        attributes: dict[str, object] = {}
-        for exposed, ldap_name in user.attributes.items():
-            values = entry.values(ldap_name)
-            if values:
-                attributes[exposed] = values[0] if len(values) == 1 else values
-        overrides: dict[str, object] = {}
-        if user.quota_attribute:
-            quota = _quota(entry.first(user.quota_attribute))
-            if quota is not None:
-                overrides["maxStorageMB"] = quota
-            elif entry.first(user.quota_attribute) is not None:
-                log.warning(
-                    "ldap %s: %s of %s is not a non-negative integer; ignored",
-                    self.id,
-                    user.quota_attribute,
-                    entry.dn,
-                )
-        return Identity(
-            provider=self.id,
-            subject=subject,
-            username=username,
-            email=entry.first(user.email_attribute),
-            display_name=entry.first(user.display_name_attribute),
-            groups=group_names(groups),
-            attributes=attributes,
-            overrides=overrides,
-        )
-
-
-def _quota(text: str | None) -> int | None:
-    if text is None:
-        return None
-    text = text.strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 19:
-        return None
-    value = int(text)
-    return value if value <= 2**63 - 1 else None
+            raise ProviderUnavailable(self.id, f"entry has no {user.id_attribute}") from None
 
 
 def _describe_group(group: Group) -> str:

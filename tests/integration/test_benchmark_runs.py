@@ -109,3 +109,22 @@ def test_quick_tile_benchmark_runs_and_reports_every_figure(tmp_path):
         assert _positive(figures["memory_bound_mib"])
         assert figures["max_worker_growth_mib"] is not None
     assert "Tile burst" in result.stdout
+
+
+@pytest.mark.benchmark
+def test_quick_sync_benchmark_runs_and_reports_every_figure(tmp_path):
+    """Keeps ``benchmarks/sync_run.py`` runnable (real slapd); no speed asserted."""
+    result, report = _run_quick("sync_run.py", tmp_path / "sync.json", timeout=180)
+    shape = report["directory"]
+    assert (shape["users"], shape["groups"]) == (1000, 100)
+    reader, baseline = report["reader"], report["baseline"]
+    for figure in ("seconds", "users_per_s", "searches", "user_pages", "group_pages", "peak_rss_mib"):
+        assert _positive(reader[figure]), (figure, reader)
+    assert reader["users"] >= shape["users"] and reader["problems"] == 0
+    assert reader["disabled"] >= shape["locked_users"]
+    assert reader["searches"] == reader["group_pages"] + reader["user_pages"] + reader["name_reads"]
+    for figure in ("seconds", "entries", "searches", "peak_rss_mib"):
+        assert _positive(baseline[figure]), (figure, baseline)
+    assert _positive(report["ratio"]) and report["target_seconds"] == 60
+    assert isinstance(report["within_target"], bool)
+    assert "| reader |" in result.stdout and "| bare paged search |" in result.stdout
