@@ -23,8 +23,8 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, event, func, select
 from sqlalchemy.orm import Session
 
-from gateway.registry.outboxmodel import DROPPED, FAILED, PENDING, RegistryOutboxEntry
 from gateway.registry.outboxwriter import KINDS
+from gateway.storage.outbox import DROPPED, FAILED, PENDING, RegistryOutboxEntry
 
 TABLE = cast(Table, RegistryOutboxEntry.__table__)
 FAILED_ROWS_SHOWN = 50

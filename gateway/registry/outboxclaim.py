@@ -28,7 +28,7 @@ from sqlalchemy import Table, and_, exists, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from gateway.registry.outboxmodel import PENDING, RegistryOutboxEntry
+from gateway.storage.outbox import PENDING, RegistryOutboxEntry
 
 TABLE = cast(Table, RegistryOutboxEntry.__table__)
 SKIP_LOCKED = "skip_locked"

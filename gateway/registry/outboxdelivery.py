@@ -38,9 +38,9 @@ from sqlalchemy.exc import OperationalError
 from gateway.registry import outboxmetrics as metrics
 from gateway.registry.outbox import register_waiter, unregister_waiter
 from gateway.registry.outboxclaim import TABLE, ClaimedRow, claim, connect, default_strategy, is_lock_conflict
-from gateway.registry.outboxmodel import DROPPED, FAILED, PENDING
 from gateway.registry.outboxwriter import PermanentWriteError, RegistryWriter, UnknownRegistryUser
 from gateway.storage.db import Database
+from gateway.storage.outbox import DROPPED, FAILED, PENDING
 
 log = logging.getLogger(__name__)
 ERROR_TEXT_LIMIT = 1000

@@ -114,7 +114,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
     "login.service": {"login", "sso", "tokens", "mapping", "observe", "storage"},
     "sso": {"config", "login", "mapping", "observe", "storage", "tokens"},
     "admin": {"config", "login", "mapping", "observe", "sso", "storage"},
-    "registry": {"admin", "login", "mapping", "observe", "storage"},
+    "registry": {"admin", "config", "login", "mapping", "observe", "storage"},
     "bootstrap": {"admin", "config", "login", "mapping", "storage", "tokens"},
     "services": DOMAIN | {"bootstrap"},
     "http": DOMAIN | {"services", "bootstrap"},

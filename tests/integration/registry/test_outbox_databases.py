@@ -19,9 +19,9 @@ from sqlalchemy import func, select, update
 from gateway.registry.outbox import enqueue
 from gateway.registry.outboxclaim import CONDITIONAL, SKIP_LOCKED, claim
 from gateway.registry.outboxdelivery import Deliverer
-from gateway.registry.outboxmodel import RegistryOutboxEntry
 from gateway.registry.outboxwriter import KINDS
 from gateway.storage.db import Database
+from gateway.storage.outbox import RegistryOutboxEntry
 from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration

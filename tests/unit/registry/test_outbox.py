@@ -12,7 +12,6 @@ from sqlalchemy import select
 from gateway.registry.outbox import enqueue, register_waiter, status, unregister_waiter
 from gateway.registry.outboxclaim import CONDITIONAL, claim
 from gateway.registry.outboxdelivery import Backoff, Deliverer
-from gateway.registry.outboxmodel import DROPPED, FAILED, PENDING, RegistryOutboxEntry
 from gateway.registry.outboxwriter import (
     DELETE_USER,
     SET_METADATA,
@@ -21,6 +20,7 @@ from gateway.registry.outboxwriter import (
     RetryableWriteError,
     UnknownRegistryUser,
 )
+from gateway.storage.outbox import DROPPED, FAILED, PENDING, RegistryOutboxEntry
 
 
 class FakeWriter:
