@@ -44,6 +44,7 @@ def create_app(
     admin_api.register(app)
     admin_ui.register(app)
     probes.register(app, services)
+    services.registry.start()  # deliver queued Registry writes from this serving process
 
     @app.get("/.well-known/jwks.json")
     def jwks():

@@ -10,6 +10,7 @@ from gateway.admin.auditlog import AuditQuery
 from gateway.admin.groups import AdminGroups
 from gateway.admin.mapping import MappingAdmin
 from gateway.admin.people import People
+from gateway.admin.registrypush import Answers
 from gateway.admin.roles import AdminRoles
 from gateway.admin.selfservice import APP_PASSWORDS, Kind, OwnSecrets
 from gateway.admin.sessionsadmin import AdminSessions
@@ -31,6 +32,7 @@ from gateway.mapping.store import PolicyStore
 from gateway.observe.attempts import AttemptRecorder
 from gateway.observe.audit import AuditLog
 from gateway.registry.importer import RegistryImport
+from gateway.registry.link import RegistryLink
 from gateway.sso.service import SsoService, check_cookie_reach
 from gateway.sso.sessions import SessionStore
 from gateway.storage.db import Database
@@ -69,6 +71,8 @@ class Services:
     attempts: AttemptRecorder
     # Proven credentials of the Registry's password path (the tile hot path).
     credentials: VerifiedCredentials
+    # The Registry's admin API, the outbox deliverer and the push (off without ``registry:``).
+    registry: RegistryLink
     # Every way in (Registry password and token paths, /login, POST /api/token, SSO callback).
     login: LoginService = field(init=False)
 
@@ -106,7 +110,13 @@ class Services:
             sessions=self.sessions,
             app_passwords=self.app_passwords,
             audit=self.audit,
+            answers=self.registry_answers(),
         )
+
+    def registry_answers(self) -> Answers:
+        """Users' Registry answers outside a login, and the push that queues them: the hook
+        for every change that alters what known users get at the Registry."""
+        return Answers(self.people(), self.registry.push, self.database)
 
     def people(self) -> People:
         return People(
@@ -174,6 +184,8 @@ class Services:
         )
 
     def close(self) -> None:
+        self.registry.flush()  # a CLI command's Registry writes go out before it exits
+        self.registry.stop()
         self.credentials.stop()
         for provider in self.federation.providers():
             if isinstance(provider, Closable):
@@ -264,6 +276,7 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
             config.credential_cache,
             signal=change_signal(database, settings.instance_dir / "credential-changes.signal"),
         ),
+        registry=RegistryLink(config.registry, database),
     )
     services.login = _login_service(services)
     return services

@@ -4,7 +4,9 @@ The CLI, the admin API, the admin UI and self-service go through here, so that e
 one set of consequences whichever client asks: a local user owns its username from creation;
 setting a password, disabling or deleting a user ends their sessions (and the tokens bound to
 them) and revokes their app passwords and API keys at once; each change is audited once, with
-the actor.
+the actor; and the Registry is told in the same transaction (a disabled or deleted user is
+deactivated there at once, an enabled one gets their answer back) when a ``registry:`` section
+is configured.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from gateway.admin.registrypush import Answers
 from gateway.login.accounts import AccountRegistry, UsernameTaken
 from gateway.login.apppasswords import AppPasswords
 from gateway.login.federation import Federation
@@ -32,7 +35,9 @@ class UserService:
         sessions: SessionStore,
         app_passwords: AppPasswords,
         audit: AuditLog,
+        answers: Answers | None = None,
     ):
+        self._answers = answers
         self._local_users = local_users
         self._provider_id = local_provider_id
         self._accounts = accounts
@@ -131,7 +136,9 @@ class UserService:
         local = self._local_users is not None and self._local_users.get(username) is not None
         if local:
             self._users.set_enabled(username, enabled)
-        known = self._accounts.set_disabled(username, not enabled)  # also ends sessions
+        # Also ends sessions; the Registry write commits with the change.
+        registry_write = self._registry_write(username, enabled)
+        known = self._accounts.set_disabled(username, not enabled, also=registry_write)
         if not (local or known):
             raise UserError(f"no user {username!r}")
         self._audit.record(
@@ -146,11 +153,27 @@ class UserService:
             raise UserError(f"no user {username!r}")
         # Revoke first (nothing of theirs works from here on), then release the name, then
         # delete: a failure part-way leaves a state the next call or login repairs.
-        self._accounts.set_disabled(username, True)  # ends sessions and app passwords
+        # Ends sessions and app passwords, and deactivates (or deletes) the Registry account.
+        self._accounts.set_disabled(username, True, also=self._registry_write(username, None))
         self._accounts.release(username)
         if local:
             self._users.delete(username)
         self._audit.record("user_deleted", "ok", username=username, actor=actor)
+
+    def _registry_write(self, username: str, enabled: bool | None):
+        """What to queue for the Registry when ``username`` is enabled (True), disabled
+        (False) or deleted (None): nothing without a Registry, or for a user who has never
+        logged in (the Registry has no account for them; their first login brings it in step)."""
+        answers = self._answers
+        if answers is None or not answers.enabled or not answers.seen(username):
+            return None
+        push = answers.push
+        if enabled is None:
+            return lambda session: push.deleted(session, username)
+        answer = answers.of(username) if enabled else None
+        if answer is None:  # disabled, or enabled but the mapping denies them
+            return lambda session: push.deactivated(session, username)
+        return lambda session: push.answer(session, username, answer)
 
     def identity(self, username: str) -> Identity | None:
         """The current identity of a user of any provider that can look users up: the owner

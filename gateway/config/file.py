@@ -19,6 +19,7 @@ import yaml
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from gateway.config.errors import ConfigError
+from gateway.config.registry import RegistryConfig, parse_registry_config
 from gateway.login.credcache import CacheSettings
 from gateway.login.throttle import ThrottleSettings
 from gateway.login.usernames import ALPHABETS, UsernamePolicy
@@ -105,6 +106,8 @@ class GatewayConfig:
     # policy lives in the database, edited in the admin API/UI; the section (if any) seeds it.
     mapping_source: str = "database"
     mapping_document: Mapping[str, Any] | None = None
+    # The ``registry:`` section (gateway.config.registry); None: the gateway never writes to it.
+    registry: RegistryConfig | None = None
 
 
 class _Usernames(StrictSchema):
@@ -235,6 +238,7 @@ class _Top(StrictSchema):
     sso = fields.Dict(load_default=dict)
     mapping = fields.Dict(load_default=None, allow_none=True)
     mapping_source = fields.String(load_default=None, validate=validate.OneOf(["file", "database"]))
+    registry = fields.Raw(load_default=None, allow_none=True)
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -252,11 +256,13 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
         raise ConfigError(source, "(file)", f"not valid YAML: {error}") from None
     if data is None:
         data = {}
-    return parse_config(expand_variables(data, source, os.environ if environ is None else environ), source)
+    environ = os.environ if environ is None else environ
+    return parse_config(expand_variables(data, source, environ), source, environ)
 
 
-def parse_config(data: Any, source: str) -> GatewayConfig:
-    """Validate an already-parsed configuration tree."""
+def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Validate an already-parsed configuration tree (``environ``: where ``password_env``
+    names are looked up; the process environment by default)."""
     if not isinstance(data, dict):
         raise ConfigError(source, "(top level)", "must be a mapping")
     top = load_section(_Top, data, source, "")
@@ -301,6 +307,7 @@ def parse_config(data: Any, source: str) -> GatewayConfig:
         # Implicit default: a config file that writes the rules out is their source of truth.
         mapping_source=top["mapping_source"] or ("file" if top["mapping"] is not None else "database"),
         mapping_document=top["mapping"],
+        registry=parse_registry_config(top["registry"], source, environ),
     )
 
 

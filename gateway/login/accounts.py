@@ -7,12 +7,14 @@ directory can never take over an account that another source established.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from gateway.login.credchanges import record_change
 from gateway.storage.db import Database
@@ -128,10 +130,13 @@ class AccountRegistry:
             session.flush()
             return _owner(account)
 
-    def set_disabled(self, username: str, disabled: bool) -> bool:
+    def set_disabled(
+        self, username: str, disabled: bool, *, also: Callable[[Session], None] | None = None
+    ) -> bool:
         """Block or unblock ``username`` at the gateway. Blocking also revokes every session and
         app password of the user in the same transaction, so no token or app password of theirs
-        works afterwards."""
+        works afterwards. ``also`` runs last in that transaction (e.g. to queue the matching
+        Registry write, which then commits with the change or not at all)."""
         with self._db.session() as session:
             result = session.execute(
                 update(Account).where(Account.username == username).values(disabled=disabled)
@@ -149,6 +154,8 @@ class AccountRegistry:
                     .values(revoked_at=now)
                 )
             record_change(session, username)
+            if also is not None:
+                also(session)
             return cast("CursorResult[Any]", result).rowcount > 0
 
     def record_snapshot(self, identity: Identity) -> None:
