@@ -2,7 +2,8 @@
 
 ``/healthz`` says the process serves requests and checks nothing else, so a liveness probe
 never restarts a healthy gateway because its database is down. ``/readyz`` checks the
-database, Redis and the providers (see :func:`gateway.observe.health.readiness`). ``/metrics`` needs
+database, Redis, the providers and the Registry link (see
+:func:`gateway.observe.health.readiness`). ``/metrics`` needs
 ``Authorization: Bearer <GATEWAY_METRICS_TOKEN>`` when that variable is set.
 """
 
@@ -16,6 +17,7 @@ from gateway.http.appservices import services
 from gateway.http.errors import json_error
 from gateway.observe.health import HealthMonitor, provider_status, readiness
 from gateway.observe.metrics import StateCollector, exposition
+from gateway.registry.outboxmetrics import OutboxCollector
 from gateway.services import Services
 
 bp = Blueprint("probes", __name__)
@@ -25,6 +27,10 @@ def register(app: Flask, services: Services) -> None:
     monitor = HealthMonitor(lambda: provider_status(services))
     app.extensions["gateway_health"] = monitor
     app.extensions["gateway_metrics"] = StateCollector(monitor.providers, services.keyring.list_keys)
+    # The outbox's gauges describe the shared table: only with a Registry configured.
+    app.extensions["gateway_metrics_more"] = (
+        (OutboxCollector(services.registry.outbox),) if services.registry.enabled else ()
+    )
     app.register_blueprint(bp)
 
 
@@ -51,7 +57,9 @@ def metrics():
             response = json_error(401, "metrics need the bearer token")
             response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
-    body, content_type = exposition(current_app.extensions["gateway_metrics"])
+    body, content_type = exposition(
+        current_app.extensions["gateway_metrics"], *current_app.extensions["gateway_metrics_more"]
+    )
     response = make_response(body)
     response.headers["Content-Type"] = content_type
     response.headers["Cache-Control"] = "no-store"

@@ -129,6 +129,30 @@ def store_check(services: Services) -> dict[str, Any] | None:
     return {"ok": ok, "ms": round((time.perf_counter() - started) * 1000)}
 
 
+# A pending Registry write older than this makes /readyz say "degraded".
+OUTBOX_STALE_SECONDS = 300
+
+
+def registry_check(services: Services) -> dict[str, Any] | None:
+    """The Registry link for ``/readyz``: ``ok`` (the Registry answers the service account
+    and no write is stuck), ``pending`` and ``failed`` writes; None without a ``registry:``
+    section. Never raises; reasons stay out (the admin API's ``/registry`` has them)."""
+    link = services.registry
+    if not link.enabled:
+        return None
+    health = link.health()
+    try:
+        outbox = link.outbox()
+    except UNAVAILABLE_ERRORS:
+        return {"ok": False, "pending": None, "failed": None}
+    stale = (outbox.oldest_pending_age_seconds or 0) > OUTBOX_STALE_SECONDS
+    return {
+        "ok": health is not None and health.ok and not stale and not outbox.failed,
+        "pending": outbox.pending,
+        "failed": outbox.failed,
+    }
+
+
 def readiness(services: Services, monitor: HealthMonitor) -> tuple[int, dict[str, Any]]:
     """``(status code, body)`` for ``/readyz``.
 
@@ -137,7 +161,8 @@ def readiness(services: Services, monitor: HealthMonitor) -> tuple[int, dict[str
     shared by every replica, so failing readiness for it would take all of them out of the
     load balancer at once, while password and token logins still work without it (see the
     README's "Scale out"). Provider details stay out of this unauthenticated answer; the
-    admin API's provider page has them.
+    admin API's provider page has them. The Registry link (when configured) is never a
+    reason to fail: a Registry that is down, or writes that wait, are ``degraded``.
     """
     database = database_check(services)
     store = store_check(services)
@@ -147,7 +172,11 @@ def readiness(services: Services, monitor: HealthMonitor) -> tuple[int, dict[str
     if store is not None:
         body["redis"] = store
     body["providers"] = providers
+    registry = registry_check(services) if database["ok"] else None
+    if registry is not None:
+        body["registry"] = registry
     if not database["ok"] or not serving:
         return 503, {"status": "unavailable", **body}
     degraded = (store is not None and not store["ok"]) or not all(p["healthy"] for p in providers)
+    degraded = degraded or (registry is not None and not registry["ok"])
     return 200, {"status": "degraded" if degraded else "ready", **body}

@@ -39,6 +39,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from gateway.observe.periodic import PeriodicFlush
 
@@ -252,13 +253,16 @@ class StateCollector:
         yield ages
 
 
-def exposition(state: StateCollector) -> tuple[bytes, str]:
-    """The Prometheus text for every worker's counters plus the current state gauges."""
+def exposition(state: StateCollector, *more: Collector) -> tuple[bytes, str]:
+    """The Prometheus text for every worker's counters plus the current state gauges (and
+    those of ``more`` collectors, read at scrape time like ``state``)."""
     _BATCH.flush()
     registry = CollectorRegistry()
     if os.environ.get(MULTIPROC_ENV):
         MultiProcessCollector(registry)
-        registry.register(state)
+        for collector in (state, *more):
+            registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
-    registry.register(state)
+    for collector in (state, *more):
+        registry.register(collector)
     return generate_latest(REGISTRY) + generate_latest(registry), CONTENT_TYPE_LATEST

@@ -3,6 +3,8 @@
 ``GET /providers`` checks every provider at once (bounded by their own timeouts);
 ``POST /providers/{id}/test-login`` (``username``, ``password``) walks an LDAP login step by
 step like ``gateway ldap test``, throttled like a real login of that account.
+``GET /registry`` is the Registry link: health, and the outbox (pending, failed with the
+Registry's error, the age of the oldest).
 """
 
 from __future__ import annotations
@@ -39,3 +41,13 @@ def test_login(provider_id: str):
             services(), provider_id, data["username"], data["password"], actor=principal().username
         )
     )
+
+
+@bp.get("/registry")
+@doc(
+    "The Registry link: the Registry's health and the outbox of writes to it",
+    response_schema=schemas.RegistryStatus,
+)
+@admin_only
+def registry_status():
+    return ok(services().registry.report())

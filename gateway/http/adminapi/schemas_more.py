@@ -113,6 +113,26 @@ class ProviderStatus(Schema):
     checkedMs = fields.Integer(required=True, metadata={"description": "how long the check took"})
 
 
+class RegistryHealthState(Schema):
+    status = fields.String(required=True, metadata={"description": "ok or degraded"})
+    reason = fields.String(required=True)
+
+
+class RegistryStatus(Schema):
+    enabled = fields.Boolean(required=True, metadata={"description": "false without a registry: section"})
+    url = fields.String(allow_none=True)
+    serviceAccount = fields.String()
+    onDelete = fields.String(metadata={"description": "deactivate or delete"})
+    health = fields.Nested(RegistryHealthState, allow_none=True)
+    outbox = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "pending, retrying, failed, dropped, oldestPendingAgeSeconds, "
+            "lastRetryError, failedWrites (each with the Registry's error)"
+        },
+    )
+
+
 class TrialLogin(Strict):
     username = fields.String(required=True, validate=validate.Length(1, 512))
     password = fields.String(required=True, validate=validate.Length(1, 1024), load_only=True)

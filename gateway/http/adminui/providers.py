@@ -64,6 +64,7 @@ def _page(
         "providers",
         status,
         statuses=providerstatus.status(svc),
+        registry=svc.registry.report(),
         ldap_providers=ldap,
         values=values or {"provider": ldap[0] if ldap else ""},
         errors=errors or {},
