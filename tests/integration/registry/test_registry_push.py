@@ -1,0 +1,125 @@
+"""Keeping the Registry in step (issue 15): a real gateway under gunicorn with a ``registry:``
+section, and the Registry stand-in relaying its logins to that gateway (``issue_tokens=True``).
+A change at the gateway reaches the Registry through the outbox: alice's Registry token is
+refused (``GET /orgs``, and its refresh) within 2 s of her being disabled, by the CLI or the
+admin API, and enabling her gives her roles back at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.support.adminapi import AdminClient
+from tests.support.harness import CONTRACT_CONFIG, PASSWORD, start_gateway
+from tests.support.paths import REPO_ROOT
+from tests.support.registrystub import RegistryStub
+
+pytestmark = pytest.mark.integration
+SYNC_PASSWORD_ENV = "REGISTRY_SYNC_PASSWORD"
+
+
+@pytest.fixture(scope="module")
+def linked(tmp_path_factory):
+    """(gateway, stub): the stub relays to the gateway, the gateway writes to the stub."""
+    stub = RegistryStub.start("http://127.0.0.1:9/api/authenticate", issue_tokens=True)
+    config = (
+        CONTRACT_CONFIG
+        + f"""
+registry:
+  url: {stub.url}
+  service_account: {{username: bob, password_env: {SYNC_PASSWORD_ENV}}}
+  connect_timeout_seconds: 2
+  read_timeout_seconds: 5
+"""
+    )
+    gateway = start_gateway(
+        tmp_path_factory.mktemp("registry-push"), config, extra={SYNC_PASSWORD_ENV: PASSWORD}
+    )
+    stub.external_auth_url = f"{gateway.url}/api/authenticate"
+    yield gateway, stub
+    gateway.stop()
+    stub.stop()
+
+
+def registry_login(stub, username: str) -> str:
+    answer = requests.post(
+        f"{stub.url}/users/authenticate", data={"username": username, "password": PASSWORD}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["token"]
+
+
+def with_token(stub, method: str, path: str, token: str) -> requests.Response:
+    return requests.request(method, stub.url + path, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def cli(gateway, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(gateway.env, PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def refused_within(stub, token: str, seconds: float) -> float:
+    """How long until ``token`` is refused on a protected resource (fails after ``seconds``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if with_token(stub, "GET", "/orgs", token).status_code == 401:
+            return time.monotonic() - started
+        time.sleep(0.05)
+    pytest.fail(f"the Registry still accepted the token after {seconds} s")
+
+
+def roles_at_registry(stub, username: str) -> list[str]:
+    return list(stub.users[username]["roles"])
+
+
+@pytest.mark.parametrize("client", ["cli", "admin-api"])
+def test_disable_refuses_the_registry_token_and_enable_restores_it(linked, client):
+    gateway, stub = linked
+    token = registry_login(stub, "alice")
+    assert with_token(stub, "GET", "/orgs", token).status_code == 200
+    assert roles_at_registry(stub, "alice") == ["pilot"]
+
+    if client == "cli":
+        done = cli(gateway, "users", "disable", "alice")
+        assert done.returncode == 0, done.stderr
+    else:
+        admin = AdminClient.login(gateway.url)
+        assert admin.put("/users/alice", json={"enabled": False}).status_code == 200
+    refused_within(stub, token, 2.0)  # counted from the moment the command or call returned
+    assert with_token(stub, "POST", "/users/authenticate/refresh", token).status_code == 401
+    assert roles_at_registry(stub, "alice") == ["deactivated"]
+
+    if client == "cli":
+        done = cli(gateway, "users", "enable", "alice")
+        assert done.returncode == 0, done.stderr
+    else:
+        assert admin.put("/users/alice", json={"enabled": True}).status_code == 200
+    deadline = time.monotonic() + 2.0
+    while roles_at_registry(stub, "alice") != ["pilot"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert roles_at_registry(stub, "alice") == ["pilot"]
+    assert with_token(stub, "GET", "/orgs", token).status_code == 200
+
+
+def test_the_admin_api_and_readyz_report_the_link(linked):
+    gateway, _stub = linked
+    admin = AdminClient.login(gateway.url)
+    report = admin.get("/registry").json()
+    assert report["enabled"] is True and report["serviceAccount"] == "bob"
+    assert report["outbox"]["failed"] == 0
+    ready = requests.get(f"{gateway.url}/readyz", timeout=30)
+    assert ready.status_code == 200
+    assert ready.json()["registry"]["failed"] == 0
