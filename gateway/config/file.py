@@ -19,6 +19,7 @@ import yaml
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from gateway.config.errors import ConfigError
+from gateway.config.registrysync import SyncSettings, parse_sync_settings
 from gateway.login.credcache import CacheSettings
 from gateway.login.throttle import ThrottleSettings
 from gateway.login.usernames import ALPHABETS, UsernamePolicy
@@ -105,6 +106,8 @@ class GatewayConfig:
     # policy lives in the database, edited in the admin API/UI; the section (if any) seeds it.
     mapping_source: str = "database"
     mapping_document: Mapping[str, Any] | None = None
+    # Only ``registry.sync`` is read here so far (the rest of the section is wired separately).
+    registry_sync: SyncSettings = SyncSettings()
 
 
 class _Usernames(StrictSchema):
@@ -235,6 +238,7 @@ class _Top(StrictSchema):
     sso = fields.Dict(load_default=dict)
     mapping = fields.Dict(load_default=None, allow_none=True)
     mapping_source = fields.String(load_default=None, validate=validate.OneOf(["file", "database"]))
+    registry = fields.Dict(load_default=dict)
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -301,6 +305,7 @@ def parse_config(data: Any, source: str) -> GatewayConfig:
         # Implicit default: a config file that writes the rules out is their source of truth.
         mapping_source=top["mapping_source"] or ("file" if top["mapping"] is not None else "database"),
         mapping_document=top["mapping"],
+        registry_sync=parse_sync_settings(top["registry"].get("sync"), source),
     )
 
 
