@@ -58,3 +58,12 @@ def create_app(
         BodyLimitMiddleware(app.wsgi_app, MAX_REQUEST_BYTES, {admin_api.bp.url_prefix: MAX_ADMIN_BODY_BYTES})
     )
     return app
+
+
+def create_serving_app(settings: Settings | None = None) -> Flask:
+    """The application as a server runs it: :func:`create_app` plus the work each serving
+    process does in the background (the periodic directory sync, started by the process's
+    first request so that it runs in the worker, never in a forking master)."""
+    app = create_app(settings=settings)
+    app.before_request(app.extensions["gateway"].sync_schedule().ensure_running)
+    return app

@@ -33,12 +33,15 @@ from gateway.observe.attempts import AttemptRecorder
 from gateway.observe.audit import AuditLog
 from gateway.registry.importer import RegistryImport
 from gateway.registry.link import RegistryLink
+from gateway.registry.sync import DirectorySync
+from gateway.registry.syncruns import SyncRuns
+from gateway.registry.syncschedule import SyncRunner, SyncSchedule
 from gateway.sso.service import SsoService, check_cookie_reach
 from gateway.sso.sessions import SessionStore
 from gateway.storage.db import Database
 from gateway.storage.state import StateStore, open_store
 from gateway.tokens import KeyCipher, KeyRing, TokenService
-from providers.base import Closable
+from providers.base import Closable, DirectoryListing
 from providers.catalog import build_provider
 from providers.local.users import LocalUsers
 from providers.providertype import BuildContext, BuiltProvider
@@ -75,6 +78,7 @@ class Services:
     registry: RegistryLink
     # Every way in (Registry password and token paths, /login, POST /api/token, SSO callback).
     login: LoginService = field(init=False)
+    _sync_schedule: SyncSchedule | None = field(init=False, default=None)
 
     # ---- the operations built on these parts, each given exactly what it uses ---------------
 
@@ -183,9 +187,31 @@ class Services:
             local_provider_id=self.local_provider_id if self.local_users is not None else None,
         )
 
+    def directory_sync(self) -> SyncRunner:
+        """Runs of the directory sync over every provider that can list its users."""
+        runs = SyncRuns(self.database)
+        sync = DirectorySync(
+            database=self.database,
+            directories=[p for p in self.federation.providers() if isinstance(p, DirectoryListing)],
+            operations=self.user_operations(),
+            mapping=self.mapping,
+            push=self.registry.push,
+            audit=self.audit,
+            runs=runs,
+        )
+        return SyncRunner(sync, runs)
+
+    def sync_schedule(self) -> SyncSchedule:
+        """This process's periodic directory sync (one per Services; started by the serving app)."""
+        if self._sync_schedule is None:
+            self._sync_schedule = SyncSchedule(self.directory_sync(), self.config.registry_sync)
+        return self._sync_schedule
+
     def close(self) -> None:
         self.registry.flush()  # a CLI command's Registry writes go out before it exits
         self.registry.stop()
+        if self._sync_schedule is not None:
+            self._sync_schedule.stop()
         self.credentials.stop()
         for provider in self.federation.providers():
             if isinstance(provider, Closable):

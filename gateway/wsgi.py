@@ -4,6 +4,6 @@ The configuration file matters: it prepares the database in the master and gives
 one shared metrics directory; without it each worker would expose only its own counts.
 """
 
-from gateway.app import create_app
+from gateway.app import create_serving_app
 
-app = create_app()
+app = create_serving_app()

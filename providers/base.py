@@ -17,7 +17,7 @@ declares. A password check ends in exactly one of three ways:
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
@@ -189,6 +189,44 @@ class TrialLogin(Protocol):
         of the provider (with ``exclusive_logs``, only ``note``). May raise ProviderUnavailable."""
 
 
+class DirectoryEntry(Protocol):
+    """One user entry of a directory listing, as a login with its username would see it.
+
+    ``identity`` is what a login would answer (built even when the account is refused);
+    ``disabled`` says why a login would refuse it (None: it may log in). ``problem`` is set,
+    and ``identity`` None, when the entry cannot be a login's answer: such a user is to be left
+    as it is, neither updated nor taken for a leaver."""
+
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def disabled(self) -> str | None: ...
+    @property
+    def identity(self) -> Identity | None: ...
+    @property
+    def problem(self) -> str | None: ...
+
+
+class DirectoryRead(Protocol):
+    """One complete read of a directory's users."""
+
+    def users(self) -> Iterator[DirectoryEntry]:
+        """Every user entry, streamed. Raises ProviderUnavailable (from the iterator, possibly
+        after some entries) when the read could not be completed: then nothing yielded may be
+        taken as a complete listing."""
+
+
+@runtime_checkable
+class DirectoryListing(Protocol):
+    """Lists every user of the backend in bulk (an LDAP/AD directory), for the periodic sync."""
+
+    id: str
+
+    def directory_reader(self) -> DirectoryRead:
+        """A reader for one complete listing. May raise ValueError when the provider's
+        configuration cannot be read in bulk."""
+
+
 # Every capability a provider type may declare (``ProviderType.capabilities``); each type
 # declares HealthCheck and Closable at least.
 CAPABILITIES: tuple[type, ...] = (
@@ -199,4 +237,5 @@ CAPABILITIES: tuple[type, ...] = (
     HealthCheck,
     Closable,
     TrialLogin,
+    DirectoryListing,
 )

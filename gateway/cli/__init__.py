@@ -15,6 +15,7 @@ from gateway.cli.importregistry import import_registry
 from gateway.cli.keys import keys
 from gateway.cli.ldap import ldap
 from gateway.cli.mapping import mapping
+from gateway.cli.registry import registry
 from gateway.cli.serve import serve
 from gateway.cli.sessions import sessions
 from gateway.cli.tokens import tokens
@@ -44,5 +45,6 @@ for command in (
     tokens,
     keys,
     sessions,
+    registry,
 ):
     main.add_command(command)

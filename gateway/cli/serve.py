@@ -27,8 +27,8 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None) -> None:
     services.close()
 
     def make_app():
-        from gateway.app import create_app
+        from gateway.app import create_serving_app
 
-        return create_app(settings=settings)
+        return create_serving_app(settings=settings)
 
     GatewayServer(settings, make_app).run()

@@ -20,6 +20,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from gateway.config.errors import ConfigError
 from gateway.config.registry import RegistryConfig, parse_registry_config
+from gateway.config.registrysync import SyncSettings, parse_sync_settings
 from gateway.login.credcache import CacheSettings
 from gateway.login.throttle import ThrottleSettings
 from gateway.login.usernames import ALPHABETS, UsernamePolicy
@@ -108,6 +109,9 @@ class GatewayConfig:
     mapping_document: Mapping[str, Any] | None = None
     # The ``registry:`` section (gateway.config.registry); None: the gateway never writes to it.
     registry: RegistryConfig | None = None
+    # ``registry.sync`` (gateway.config.registrysync): the directory sync; off without a
+    # ``registry:`` section. A section holding only ``sync`` runs the sync without a client.
+    registry_sync: SyncSettings = SyncSettings(enabled=False)
 
 
 class _Usernames(StrictSchema):
@@ -308,6 +312,11 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
         mapping_source=top["mapping_source"] or ("file" if top["mapping"] is not None else "database"),
         mapping_document=top["mapping"],
         registry=parse_registry_config(top["registry"], source, environ),
+        registry_sync=(
+            SyncSettings(enabled=False)
+            if top["registry"] is None
+            else parse_sync_settings(top["registry"].get("sync"), source)
+        ),
     )
 
 

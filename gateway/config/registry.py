@@ -78,13 +78,11 @@ class RegistrySettings:
 class RegistryConfig:
     """The whole ``registry:`` section: how to reach the Registry, and what the gateway does
     with it. ``on_delete``: ``deactivate`` (default) or ``delete`` the Registry account of a
-    user deleted at the gateway. ``sync_*``: the periodic directory sync. ``deliver_*``: rows
+    user deleted at the gateway. ``deliver_*``: rows
     the outbox claims per round and how long a claim holds."""
 
     settings: RegistrySettings
     on_delete: str = "deactivate"
-    sync_enabled: bool = True
-    sync_interval_seconds: int = 900
     deliver_batch: int = 20
     deliver_lease_seconds: float = 60.0
 
@@ -98,22 +96,20 @@ def parse_registry_config(
 ) -> RegistryConfig | None:
     """The validated section, or None when it is absent (the gateway then never writes to the
     Registry). Raises ConfigError(source, "registry.<key>", message)."""
+    if data is None:
+        return None
+    if isinstance(data, Mapping) and set(data) <= {"sync"}:
+        return None  # only the directory sync (gateway.config.registrysync): no Registry client
     settings = parse_registry_settings(data, source, environ)
     if settings is None:
         return None
     on_delete = data.get("on_delete", "deactivate")
     if on_delete not in ON_DELETE:
         raise ConfigError(source, f"{SECTION}.on_delete", "must be deactivate or delete")
-    sync = _subsection(data, "sync", {"enabled", "interval_seconds"}, source)
-    enabled = sync.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError(source, f"{SECTION}.sync.enabled", "must be true or false")
     deliver = _subsection(data, "deliver", {"batch", "lease_seconds"}, source)
     return RegistryConfig(
         settings=settings,
         on_delete=on_delete,
-        sync_enabled=enabled,
-        sync_interval_seconds=_whole(sync, "sync.interval_seconds", 900, 60, 7 * 86400, source),
         deliver_batch=_whole(deliver, "deliver.batch", 20, 1, 1000, source),
         deliver_lease_seconds=float(_whole(deliver, "deliver.lease_seconds", 60, 10, 3600, source)),
     )

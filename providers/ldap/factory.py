@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from providers.base import Closable, HealthCheck, IdentityLookup, PasswordProvider, TrialLogin
+from providers.base import (
+    Closable,
+    DirectoryListing,
+    HealthCheck,
+    IdentityLookup,
+    PasswordProvider,
+    TrialLogin,
+)
 from providers.ldap.config import LdapProviderSchema, ldap_settings
 from providers.ldap.provider import LdapProvider
 from providers.providertype import BuildContext, BuiltProvider, ProviderType
@@ -20,5 +27,5 @@ PROVIDER_TYPE = ProviderType(
     "ldap",
     LdapProviderSchema,
     build,
-    capabilities=(PasswordProvider, IdentityLookup, HealthCheck, Closable, TrialLogin),
+    capabilities=(PasswordProvider, IdentityLookup, HealthCheck, Closable, TrialLogin, DirectoryListing),
 )

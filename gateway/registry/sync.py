@@ -1,0 +1,274 @@
+"""The directory sync: every user the gateway has seen from a directory, checked against it.
+
+A login is the only moment the gateway otherwise learns about a directory user; a leaver who
+never logs in again would keep their sessions, app passwords and Registry account. A run reads
+each directory that can be listed (the :class:`~providers.base.DirectoryListing` capability:
+paged searches over all users and groups, not a search per user) and, for every account the
+gateway holds for that directory:
+
+* gone from a complete listing, or ``disabled`` there (AD userAccountControl, ppolicy lock,
+  ...) → disabled at the gateway through the user operations (sessions ended, app passwords
+  revoked, the Registry told), audited with actor ``sync:<provider>`` and the reason;
+* present with other groups → the groups stored as a login would store them, and, when the
+  answer a login would give changed, that answer queued for the Registry in the same
+  transaction (a user the mapping now refuses is deactivated there);
+* enabled in the directory again while disabled at the gateway → re-enabled only when the
+  sync itself disabled them (the last enable/disable audited for the user was the sync's): a
+  user an administrator disabled stays disabled.
+
+A read that fails part-way changes nothing for that directory: only a complete listing says
+who left. Entries the gateway cannot read as a login would (no acceptable username, no id) are
+left as they are and counted as problems. A dry run decides the same and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from gateway.admin.useroperations import UserService
+from gateway.login.answer import build_answer
+from gateway.login.credchanges import record_change
+from gateway.mapping import EvaluationMemo
+from gateway.observe.audit import AuditLog
+from gateway.registry.push import RegistryPush
+from gateway.registry.syncmetrics import observe_run
+from gateway.registry.syncresult import DISABLED, REENABLED, REMAPPED, DirectoryOutcome, SyncResult
+from gateway.registry.syncruns import SyncRuns
+from gateway.storage.db import Database
+from gateway.storage.models import Account, AuditEvent
+from providers.base import DirectoryListing, Identity, ProviderUnavailable
+
+log = logging.getLogger(__name__)
+
+SYNC_EVENT = "directory_sync_change"
+
+
+def sync_actor(provider_id: str) -> str:
+    """The actor recorded for what the sync does on behalf of a directory."""
+    return f"sync:{provider_id}"
+
+
+@dataclass(frozen=True)
+class _Known:
+    """An account of the gateway owned by a directory identity."""
+
+    username: str
+    subject: str
+    disabled: bool
+    groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Change:
+    kind: str
+    known: _Known
+    reason: str = ""
+    identity: Identity | None = None  # the directory's identity, when groups are to be stored
+
+
+class DirectorySync:
+    """Runs the sync described in the module doc over ``directories``."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        directories: Sequence[DirectoryListing],
+        operations: UserService,
+        mapping: EvaluationMemo,
+        push: RegistryPush,
+        audit: AuditLog,
+        runs: SyncRuns,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._db = database
+        self._directories = list(directories)
+        self._operations = operations
+        self._mapping = mapping
+        self._push = push
+        self._audit = audit
+        self._runs = runs
+        self._clock = clock
+
+    @property
+    def directories(self) -> list[str]:
+        """The ids of the directories a run reads."""
+        return [directory.id for directory in self._directories]
+
+    def run(self, *, dry_run: bool = False, trigger: str = "manual") -> SyncResult:
+        """One run over every directory, recorded in the run history (the caller holds the
+        lease for a run that is not dry). Never raises for a directory that cannot be read."""
+        started = self._clock()
+        result = SyncResult(dry_run=dry_run)
+        result.run_id = self._runs.start(trigger, dry_run)
+        try:
+            for directory in self._directories:
+                result.directories.append(self._sync_directory(directory, dry_run))
+        finally:
+            result.duration_seconds = self._clock() - started
+            self._runs.finish(result.run_id, result.state, result.duration_seconds, result.to_dict())
+        observe_run(result)
+        log.info(
+            "directory sync %s%s: %s",
+            result.state,
+            " (dry run)" if dry_run else "",
+            {key: result.total(key) for key in ("checked", DISABLED, REENABLED, REMAPPED, "problems")},
+        )
+        return result
+
+    # ---- one directory --------------------------------------------------------------------
+
+    def _sync_directory(self, directory: DirectoryListing, dry_run: bool) -> DirectoryOutcome:
+        outcome = DirectoryOutcome(directory.id)
+        try:
+            changes = self._plan(directory, outcome)
+        except (ProviderUnavailable, ValueError) as error:
+            reason = error.reason if isinstance(error, ProviderUnavailable) else str(error)
+            outcome.failed = reason
+            outcome.checked = outcome.unchanged = 0
+            log.warning("directory sync of %s changed nothing: %s", directory.id, reason)
+            return outcome
+        for change in changes:
+            outcome.changed(change.kind, change.known.username)
+            if not dry_run:
+                self._apply(directory.id, change)
+        return outcome
+
+    def _plan(self, directory: DirectoryListing, outcome: DirectoryOutcome) -> list[_Change]:
+        """The changes one complete listing calls for (nothing is changed here). Raises
+        ProviderUnavailable when the listing did not complete."""
+        known = self._known(directory.id)
+        by_name = {account.username: account for account in known.values()}
+        seen: set[str] = set()
+        changes: list[_Change] = []
+        for entry in directory.directory_reader().users():
+            identity = entry.identity
+            if identity is None:
+                account = by_name.get(entry.username or "")
+                if account is not None:  # left as it is: neither updated nor a leaver
+                    seen.add(account.subject)
+                    outcome.checked += 1
+                    outcome.problem(f"{account.username}: {entry.problem}")
+                continue
+            account = known.get(identity.subject)
+            if account is None:
+                continue  # never seen at the gateway (or under another id): nothing to keep in step
+            seen.add(account.subject)
+            outcome.checked += 1
+            change = self._decide(directory.id, account, entry.disabled, identity)
+            if change is None:
+                outcome.unchanged += 1
+            else:
+                changes.append(change)
+        for subject, account in known.items():
+            if subject not in seen:
+                outcome.checked += 1
+                if account.disabled:
+                    outcome.unchanged += 1
+                else:
+                    changes.append(_Change(DISABLED, account, "no longer in the directory"))
+        return changes
+
+    def _decide(
+        self, provider_id: str, account: _Known, disabled: str | None, identity: Identity
+    ) -> _Change | None:
+        regrouped = tuple(identity.groups) != account.groups
+        if disabled is not None:
+            if not account.disabled:
+                return _Change(DISABLED, account, f"disabled in the directory: {disabled}")
+            return None
+        if account.disabled and self._disabled_by_sync(account.username, provider_id):
+            return _Change(REENABLED, account, "enabled in the directory again", identity)
+        return _Change(REMAPPED, account, "groups changed", identity) if regrouped else None
+
+    def _known(self, provider_id: str) -> dict[str, _Known]:
+        """The gateway's accounts owned by ``provider_id``, by subject."""
+        columns = (Account.username, Account.subject, Account.disabled, Account.last_groups)
+        with self._db.engine.connect() as connection:
+            rows = connection.execute(select(*columns).where(Account.provider == provider_id))
+            return {
+                row.subject: _Known(row.username, row.subject, row.disabled, tuple(row.last_groups or ()))
+                for row in rows
+            }
+
+    def _disabled_by_sync(self, username: str, provider_id: str) -> bool:
+        """Whether the last enable or disable audited for ``username`` was this sync's."""
+        with self._db.engine.connect() as connection:
+            row = connection.execute(
+                select(AuditEvent.event, AuditEvent.detail)
+                .where(
+                    AuditEvent.username == username,
+                    AuditEvent.event.in_(("user_disabled", "user_enabled")),
+                )
+                .order_by(AuditEvent.id.desc())
+                .limit(1)
+            ).first()
+        return (
+            row is not None
+            and row.event == "user_disabled"
+            and (row.detail or {}).get("actor") == sync_actor(provider_id)
+        )
+
+    # ---- applying a change ----------------------------------------------------------------
+
+    def _apply(self, provider_id: str, change: _Change) -> None:
+        actor = sync_actor(provider_id)
+        username = change.known.username
+        if change.kind == DISABLED:
+            self._operations.set_enabled(username, False, actor=actor)
+        elif change.kind == REENABLED:
+            self._operations.set_enabled(username, True, actor=actor)
+        if change.identity is not None:
+            # A re-enabled user's Registry account was deactivated: it gets its answer back.
+            # A user disabled at the gateway keeps their groups current but no answer is sent.
+            reenabled = change.kind == REENABLED
+            self._store_groups(
+                change.known, change.identity, push=reenabled or not change.known.disabled, always=reenabled
+            )
+        self._audit.record(
+            SYNC_EVENT,
+            "ok",
+            username=username,
+            provider=provider_id,
+            actor=actor,
+            change=change.kind,
+            reason=change.reason,
+        )
+
+    def _store_groups(self, account: _Known, identity: Identity, *, push: bool, always: bool) -> None:
+        """Store the directory's groups as a login would and (with ``push``) queue the answer a
+        login would now give when it changed (or ``always``), in the same transaction."""
+        groups = tuple(identity.groups)
+        with self._db.session() as session:
+            if groups != account.groups:
+                session.execute(
+                    update(Account)
+                    .where(Account.username == account.username)
+                    .values(last_groups=list(groups))
+                )
+                record_change(session, account.username)  # cached logins re-read the directory
+            if not push:
+                return
+            after = self._answer(identity, groups)
+            if not always and after == self._answer(identity, account.groups):
+                return
+            if after is None:  # the mapping now refuses this user
+                self._push.deactivated(session, account.username)
+            else:
+                self._push.answer(session, account.username, after)
+
+    def _answer(self, identity: Identity, groups: tuple[str, ...]) -> dict | None:
+        """The answer a login with ``identity`` holding ``groups`` gets; None when refused."""
+        evaluation = self._mapping.evaluate(_with_groups(identity, groups))
+        return None if evaluation.denied else build_answer(identity.username, evaluation)
+
+
+def _with_groups(identity: Identity, groups: tuple[str, ...]) -> Identity:
+    data = identity.to_dict()
+    data["groups"] = list(groups)
+    return Identity.from_dict(data)

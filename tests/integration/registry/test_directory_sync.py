@@ -1,0 +1,290 @@
+"""The directory sync (gateway.registry.sync) against a real slapd whose entries each test
+changes at runtime: leavers and disabled accounts are cut at the gateway without anyone
+clicking, changed groups re-mapped, and a directory that cannot be read changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from gateway.config.file import load_config
+from gateway.config.registrysync import SyncSettings
+from gateway.config.settings import load_settings
+from gateway.registry.push import RegistryPush
+from gateway.registry.sync import DirectorySync
+from gateway.registry.syncruns import SyncRuns
+from gateway.registry.syncschedule import SyncBusy, SyncRunner, SyncSchedule
+from gateway.services import build_services
+from gateway.storage.models import AuditEvent
+from providers.base import Identity
+from tests.integration.providers.ldap.test_directory import ad_shaped
+from tests.support import ldapdata as data
+from tests.support.ldapserver import SlapdServer
+
+pytestmark = pytest.mark.integration
+
+CONFIG = """\
+providers:
+  - id: corp
+    type: ldap
+    preset: openldap
+    servers: ["{url}"]
+    bind:
+      dn: "{bind_dn}"
+      password: "{bind_password}"
+    user:
+      base: "{people}"
+    groups:
+      base: "{groups}"
+      strategies: [member_of]
+    operation_timeout_seconds: 2
+    connect_timeout_seconds: 1
+  - id: local
+    type: local
+    hashing: {{time_cost: 1, memory_cost_kib: 8192}}
+registry:
+  sync: {{interval_seconds: 1}}
+mapping:
+  default_roles: []
+  rules:
+    - name: developers
+      match: {{group: developers}}
+      roles: [pilot]
+"""
+
+
+@pytest.fixture
+def directory(tmp_path):
+    server = SlapdServer.start(tmp_path / "slapd", dataset=data.openldap_dataset())
+    yield server
+    server.stop()
+
+
+@contextlib.contextmanager
+def gateway_services(tmp_path, directory: SlapdServer):
+    instance = tmp_path / "instance"
+    instance.mkdir(exist_ok=True)
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        CONFIG.format(
+            url=directory.url,
+            bind_dn=data.SERVICE_DN,
+            bind_password=data.SERVICE_PASSWORD,
+            people=data.PEOPLE_DN,
+            groups=data.GROUPS_DN,
+        )
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GATEWAY_")}
+    env.update(GATEWAY_INSTANCE_DIR=str(instance), GATEWAY_CONFIG=str(config), GATEWAY_DOTENV="/nonexistent")
+    settings = load_settings(env, read_dotenv=False)
+    services = build_services(settings, load_config(settings.config_path, env))
+    services.prepare(migrate=True)
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def log_in(services, provider_id: str, username: str) -> Identity:
+    """What a password login records: the identity checked, the username claimed with its
+    groups, a session and an app password."""
+    identity = services.federation.provider(provider_id).check_password(username, data.password_for(username))
+    assert isinstance(identity, Identity), identity
+    services.accounts.claim(identity)
+    services.sessions.create(identity, timedelta(hours=1))
+    services.app_passwords.create(username, "laptop")
+    return identity
+
+
+def cut_off(services, username: str) -> bool:
+    owner = services.accounts.owner_of(username)
+    return (
+        owner.disabled
+        and not services.app_passwords.list(username)
+        and all(session.revoked_at is not None for session in services.sessions.list_for_user(username))
+    )
+
+
+def delete_entry(directory: SlapdServer, dn: str) -> None:
+    directory.modify_ldif(f"dn: {dn}\nchangetype: delete\n")
+
+
+def test_a_leaver_is_disabled_sessions_and_app_passwords_ended(tmp_path, directory):
+    with gateway_services(tmp_path, directory) as services:
+        log_in(services, "corp", "alice")
+        log_in(services, "corp", "bob")
+        runner = services.directory_sync()
+        first = runner.run()
+        assert first.state == "done" and first.total("checked") == 2 and first.total("unchanged") == 2
+        delete_entry(directory, data.ALICE_DN)
+
+        dry = runner.run(dry_run=True)
+        assert dry.directories[0].names["disabled"] == ["alice"]
+        assert not services.accounts.owner_of("alice").disabled  # a dry run changes nothing
+
+        result = runner.run(trigger="test")
+        assert result.directories[0].names["disabled"] == ["alice"]
+        assert cut_off(services, "alice") and not services.accounts.owner_of("bob").disabled
+        with services.database.session() as session:
+            events = session.execute(
+                select(AuditEvent.event, AuditEvent.detail).where(AuditEvent.username == "alice")
+            ).all()
+        assert ("user_disabled", {"actor": "sync:corp"}) in [(e.event, e.detail) for e in events]
+        assert {"actor": "sync:corp", "change": "disabled", "reason": "no longer in the directory"} in [
+            e.detail for e in events if e.event == "directory_sync_change"
+        ]
+        runs = runner.runs.recent()
+        assert [run.dry_run for run in runs[:3]] == [False, True, False]
+        assert runs[0].result["totals"]["disabled"] == 1 and runs[0].trigger == "test"
+
+
+def test_the_periodic_run_cuts_a_leaver_without_a_trigger(tmp_path, directory):
+    with gateway_services(tmp_path, directory) as services:
+        log_in(services, "corp", "alice")
+        delete_entry(directory, data.ALICE_DN)
+        assert services.config.registry_sync == SyncSettings(interval_seconds=1)
+        schedule = SyncSchedule(services.directory_sync(), services.config.registry_sync, tick=0.2)
+        schedule.ensure_running()
+        try:
+            deadline = time.monotonic() + 20
+            while not services.accounts.owner_of("alice").disabled and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            schedule.stop()
+        assert cut_off(services, "alice")
+
+
+def test_a_user_who_leaves_a_group_is_remapped_and_pushed(tmp_path, directory):
+    with gateway_services(tmp_path, directory) as services:
+        log_in(services, "corp", "bob")
+        assert "developers" in services.accounts.owner_of("bob").last_groups
+        directory.modify_ldif(
+            f"dn: {data.DEVELOPERS_DN}\nchangetype: modify\ndelete: member\nmember: {data.BOB_DN}\n"
+        )
+        push = RecordingPush()
+        runs = SyncRuns(services.database)
+        sync = sync_over(services, [services.federation.provider("corp")], push, runs)
+        result = sync.run()
+        assert result.directories[0].names["remapped"] == ["bob"]
+        assert "developers" not in services.accounts.owner_of("bob").last_groups
+        assert push.calls == [
+            ("answer", "bob", {"username": "bob", "roles": [], "email": "bob@example.test"})
+        ]
+        assert not services.accounts.owner_of("bob").disabled
+        again = sync.run()  # nothing changed since: nothing pushed
+        assert again.total("unchanged") == 1 and len(push.calls) == 1
+
+
+def test_a_directory_outage_changes_nothing(tmp_path, directory):
+    with gateway_services(tmp_path, directory) as services:
+        log_in(services, "corp", "alice")
+        directory.stop()
+        result = services.directory_sync().run()
+        assert result.state == "failed" and result.directories[0].failed
+        assert result.total("disabled") == 0
+        assert not services.accounts.owner_of("alice").disabled
+        assert services.app_passwords.list("alice")
+
+
+def test_sync_reenables_only_the_users_it_disabled(tmp_path, directory):
+    with gateway_services(tmp_path, directory) as services:
+        log_in(services, "corp", "alice")
+        log_in(services, "corp", "bob")
+        lock = "changetype: modify\nadd: pwdAccountLockedTime\npwdAccountLockedTime: 20260101000000Z\n"
+        unlock = "changetype: modify\ndelete: pwdAccountLockedTime\n"
+        directory.modify_ldif(f"dn: {data.ALICE_DN}\n{lock}")
+        services.user_operations().set_enabled("bob", False, actor="root")  # an administrator's choice
+        runner = services.directory_sync()
+        assert runner.run().directories[0].names["disabled"] == ["alice"]
+        directory.modify_ldif(f"dn: {data.ALICE_DN}\n{unlock}")
+        result = runner.run()
+        assert result.directories[0].names["reenabled"] == ["alice"]
+        assert not services.accounts.owner_of("alice").disabled
+        assert services.accounts.owner_of("bob").disabled
+
+
+def test_two_processes_never_run_at_once(tmp_path, directory):
+    with gateway_services(tmp_path, directory) as services:
+        log_in(services, "corp", "alice")
+        runs = SyncRuns(services.database)
+        entered, release = threading.Event(), threading.Event()
+
+        class Slow:
+            directories = ["corp"]
+
+            def run(self, **_options):
+                entered.set()
+                release.wait(10)
+                return "first"
+
+        first = SyncRunner(Slow(), runs, holder="replica-a")  # type: ignore[arg-type]
+        second = SyncRunner(services.directory_sync().sync, runs, holder="replica-b")
+        outcome: list[Any] = []
+        worker = threading.Thread(target=lambda: outcome.append(first.run()))
+        worker.start()
+        assert entered.wait(10)
+        with pytest.raises(SyncBusy):
+            second.run()
+        release.set()
+        worker.join(10)
+        assert outcome == ["first"]
+        assert second.run().state == "done"  # free again once the first ended
+        assert runs.acquire("replica-a", timedelta(seconds=-1))  # an expired lease is taken over
+        assert runs.acquire("replica-b", timedelta(minutes=1))
+
+
+def test_an_ad_account_disabled_by_user_account_control_is_disabled(tmp_path):
+    server = SlapdServer.start(tmp_path / "ad", dataset=data.ad_shaped_dataset())
+    try:
+        with gateway_services(tmp_path, server) as services:
+            ad = ad_shaped(server)
+            identity = ad.check_password("ann", data.password_for("ann"))
+            assert isinstance(identity, Identity)
+            services.accounts.claim(identity)
+            push = RecordingPush()
+            sync = sync_over(services, [ad], push, SyncRuns(services.database))
+            assert sync.run().total("unchanged") == 1
+            server.modify_ldif(
+                f"dn: {data.AD_ANN_DN}\nchangetype: modify\nreplace: userAccountControl\n"
+                f"userAccountControl: {data.UAC_DISABLED}\n"
+            )
+            result = sync.run()
+            assert result.directories[0].names["disabled"] == ["ann"]
+            assert services.accounts.owner_of("ann").disabled
+            ad.close()
+    finally:
+        server.stop()
+
+
+class RecordingPush(RegistryPush):
+    """A push that records what it was asked to queue."""
+
+    def __init__(self):
+        super().__init__(enabled=True)
+        object.__setattr__(self, "calls", [])
+
+    def answer(self, session, username, answer):
+        self.calls.append(("answer", username, answer))
+
+    def deactivated(self, session, username):
+        self.calls.append(("deactivated", username))
+
+
+def sync_over(services, directories, push, runs) -> DirectorySync:
+    return DirectorySync(
+        database=services.database,
+        directories=directories,
+        operations=services.user_operations(),
+        mapping=services.mapping,
+        push=push,
+        audit=services.audit,
+        runs=runs,
+    )
