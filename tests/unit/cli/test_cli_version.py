@@ -28,4 +28,5 @@ def test_every_command_group_is_registered():
         "tokens",
         "keys",
         "sessions",
+        "registry",
     }
