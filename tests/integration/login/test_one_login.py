@@ -20,8 +20,6 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
-from urllib.parse import unquote
 
 import pytest
 import requests
@@ -36,6 +34,14 @@ from tests.support.oidcserver import (
     default_client,
 )
 from tests.support.servers import free_port
+from tests.support.ssoflow import (
+    browser,
+    callback_url,
+    new_app_password,
+    revoke_app_password,
+    sso_login,
+    xauth_token,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +83,6 @@ SSO_USERS = {
 }
 SSO_PROVIDER = "idp"
 REGISTRY_LOGIN = "http://127.0.0.1:8081/login"
-APP_PASSWORD = re.compile(r'id="new-app-password">(gwap_[A-Za-z0-9_-]+)<')
 
 
 def _config(dead_ldap_port: int, idp: OidcProviderServer) -> str:
@@ -164,11 +169,10 @@ def _password_login(gateway, way: str, username: str, password: str) -> int:
     if way == "admin_api":
         body = {"username": username, "password": password}
         return requests.post(f"{gateway.url}/api/token", json=body, timeout=30).status_code
-    browser = requests.Session()
-    browser.trust_env = False
-    token = CSRF.search(browser.get(f"{gateway.url}/login", timeout=10).text).group(1)
+    session = browser()
+    token = CSRF.search(session.get(f"{gateway.url}/login", timeout=10).text).group(1)
     form = {"csrf_token": token, "username": username, "password": password}
-    response = browser.post(
+    response = session.post(
         f"{gateway.url}/login", data=form, allow_redirects=False, timeout=30, headers={"Origin": gateway.url}
     )
     return response.status_code
@@ -183,84 +187,6 @@ def _token_login(gateway, username: str, *, session_ended: bool) -> int:
         finally:
             services.close()
     return registry_answer(gateway, token=token).status_code
-
-
-def _attempts(gateway, username: str) -> list[dict]:
-    time.sleep(0.3)  # attempt lines are written in batches every 50 ms
-    lines = gateway.server.stderr_path.read_text().splitlines()
-    entries = [json.loads(line) for line in lines if line.strip()]
-    return [e for e in entries if e["logger"] == "gateway.auth" and e.get("auth_user") == username]
-
-
-def _audit(gateway, username: str) -> list[tuple[str, str, str | None, dict]]:
-    services = gateway.services()
-    try:
-        with services.database.engine.connect() as connection:
-            rows = connection.exec_driver_sql(
-                "select event, outcome, provider, detail from audit_events"
-                " where username = ? and event = 'login' order by id",
-                (username,),
-            ).all()
-    finally:
-        services.close()
-    return [(e, o, p, json.loads(d) if isinstance(d, str) else d) for e, o, p, d in rows]
-
-
-@pytest.mark.parametrize(("way", "outcome"), CASES)
-def test_each_outcome_is_recorded_once_whichever_way_in(gateway, way, outcome):
-    username = _user(way, outcome)
-    if outcome == "outage":
-        username = f"nobody-{way.replace('_', '-')}"  # not local: the dead LDAP must decide
-    if way == "registry_token":
-        status = _token_login(gateway, username, session_ended=outcome == "deny")
-    elif outcome == "throttle":
-        statuses = [_password_login(gateway, way, username, WRONG) for _ in range(2)]
-        assert statuses == [401, 401]
-        status = _password_login(gateway, way, username, PASSWORD)
-    else:
-        status = _password_login(gateway, way, username, WRONG if outcome == "deny" else PASSWORD)
-
-    expected_status = {
-        "grant": {"browser": 303}.get(way, 200),
-        "deny": 401,
-        "throttle": 429,
-        "outage": 503,
-    }[outcome]
-    assert status == expected_status
-    attempts = _attempts(gateway, username)
-    audit = _audit(gateway, username)
-    if outcome == "throttle":  # the two wrong passwords before it: one attempt and one row each
-        assert [a["auth_outcome"] for a in attempts[:2]] == ["wrong_credentials"] * 2
-        assert [row[1] for row in audit] == ["denied", "denied"]
-        attempts, audit = attempts[2:], audit[2:]
-
-    assert len(attempts) == 1, attempts
-    (attempt,) = attempts
-    assert attempt["auth_path"] == ATTEMPT_PATH[way]
-    if outcome == "grant":
-        assert (attempt["auth_outcome"], attempt["auth_class"], attempt["auth_provider"]) == (
-            "success",
-            "success",
-            "local",
-        )
-        # A token of a session already open is not a new sign-in.
-        expected_rows = [] if way == "registry_token" else [("login", "success", "local", AUDIT_PATH[way])]
-        assert [(e, o, p, d["path"]) for e, o, p, d in audit] == expected_rows
-    elif outcome == "deny":
-        reason = "session_ended" if way == "registry_token" else "wrong_credentials"
-        assert (attempt["auth_outcome"], attempt["auth_class"]) == (reason, "rejected")
-        assert [(e, o, d["path"], d["reason"]) for e, o, p, d in audit] == [
-            ("login", "denied", AUDIT_PATH[way], reason)
-        ]
-    elif outcome == "throttle":
-        assert (attempt["auth_outcome"], attempt["auth_class"]) == ("throttled", "throttled")
-        assert audit == []
-    else:
-        assert (attempt["auth_outcome"], attempt["auth_provider"]) == ("unavailable", "corp")
-        assert audit == []
-
-
-# ---- the SSO callback, app passwords and a signed-out token -----------------------------------
 
 
 @dataclass(frozen=True)
@@ -307,62 +233,61 @@ def _recorded_since(gateway, mark: Mark) -> tuple[list[dict], list[tuple]]:
     return attempts, audit
 
 
-def _browser() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    return session
+@pytest.mark.parametrize(("way", "outcome"), CASES)
+def test_each_outcome_is_recorded_once_whichever_way_in(gateway, way, outcome):
+    username = _user(way, outcome)
+    if outcome == "outage":
+        username = f"nobody-{way.replace('_', '-')}"  # not local: the dead LDAP must decide
+    mark = _mark(gateway)
+    if way == "registry_token":
+        status = _token_login(gateway, username, session_ended=outcome == "deny")
+    elif outcome == "throttle":
+        statuses = [_password_login(gateway, way, username, WRONG) for _ in range(2)]
+        assert statuses == [401, 401]
+        status = _password_login(gateway, way, username, PASSWORD)
+    else:
+        status = _password_login(gateway, way, username, WRONG if outcome == "deny" else PASSWORD)
+
+    expected_status = {
+        "grant": {"browser": 303}.get(way, 200),
+        "deny": 401,
+        "throttle": 429,
+        "outage": 503,
+    }[outcome]
+    assert status == expected_status
+    attempts, audit = _recorded_since(gateway, mark)
+    if outcome == "throttle":  # the two wrong passwords before it: one attempt and one row each
+        assert [a["auth_outcome"] for a in attempts[:2]] == ["wrong_credentials"] * 2
+        assert [row[1] for row in audit] == ["denied", "denied"]
+        attempts, audit = attempts[2:], audit[2:]
+
+    assert len(attempts) == 1, attempts
+    (attempt,) = attempts
+    assert (attempt["auth_path"], attempt["auth_user"]) == (ATTEMPT_PATH[way], username)
+    if outcome == "grant":
+        assert (attempt["auth_outcome"], attempt["auth_class"], attempt["auth_provider"]) == (
+            "success",
+            "success",
+            "local",
+        )
+        # A token of a session already open is not a new sign-in.
+        expected_rows = (
+            [] if way == "registry_token" else [(username, "success", "local", AUDIT_PATH[way], None)]
+        )
+        assert audit == expected_rows
+    elif outcome == "deny":
+        reason = "session_ended" if way == "registry_token" else "wrong_credentials"
+        assert (attempt["auth_outcome"], attempt["auth_class"]) == (reason, "rejected")
+        assert audit == [(username, "denied", None, AUDIT_PATH[way], reason)]
+    elif outcome == "throttle":
+        assert (attempt["auth_outcome"], attempt["auth_class"]) == ("throttled", "throttled")
+        assert audit == []
+    else:
+        assert (attempt["auth_outcome"], attempt["auth_provider"]) == ("unavailable", "corp")
+        assert audit == []
 
 
-def _sso_callback_url(gateway, idp, username: str, session: requests.Session) -> str:
-    """Start an SSO login and sign in at the IdP; the callback URL the IdP sends the browser to."""
-    started = session.get(f"{gateway.url}/sso/login/{SSO_PROVIDER}", allow_redirects=False, timeout=10)
-    assert started.status_code == 302, started.text
-    return idp.login_with_requests(started.headers["Location"], username, DEFAULT_PASSWORD, session=session)
-
-
-def _sso_login(gateway, idp, username: str, session: requests.Session | None = None) -> requests.Response:
-    session = session or _browser()
-    return session.get(_sso_callback_url(gateway, idp, username, session), allow_redirects=False, timeout=10)
-
-
-def _xauth_token(callback: requests.Response) -> tuple[str, str]:
-    """The Registry token and the logout URL of the xAuthToken cookie a callback set."""
-    for header in callback.raw.headers.getlist("Set-Cookie"):
-        cookie = SimpleCookie()
-        cookie.load(header)
-        if "xAuthToken" in cookie:
-            token, _, logout_url = unquote(cookie["xAuthToken"].value).partition("|")
-            return token, logout_url
-    raise AssertionError("no xAuthToken cookie")
-
-
-def _csrf_of(page: requests.Response) -> str:
-    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
-
-
-def _app_password(gateway, idp, username: str) -> tuple[str, requests.Session]:
-    """An app password made on the account page after an SSO login, and that browser."""
-    session = _browser()
-    assert _sso_login(gateway, idp, username, session).status_code == 302
-    account = session.get(f"{gateway.url}/account", timeout=10)
-    created = session.post(
-        f"{gateway.url}/account/app-passwords",
-        data={"name": "ddb", "csrf_token": _csrf_of(account)},
-        timeout=10,
-    )
-    assert created.status_code == 201, created.text
-    return APP_PASSWORD.search(created.text).group(1), session
-
-
-def _revoke_app_password(gateway, session: requests.Session, password: str) -> None:
-    account = session.get(f"{gateway.url}/account", timeout=10)
-    revoked = session.post(
-        f"{gateway.url}/account/app-passwords/{password.split('_')[1]}/revoke",
-        data={"csrf_token": _csrf_of(account)},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert revoked.status_code == 303
+# ---- the SSO callback, app passwords and a signed-out token -----------------------------------
 
 
 def _set_enabled(gateway, username: str, enabled: bool) -> None:
@@ -379,32 +304,32 @@ def _run_sso_row(gateway, idp, way: str, outcome: str, username: str) -> tuple[i
     """Prepare the row (what it needs recorded before the mark), then the one login it is
     about; its HTTP status and the mark taken just before that login."""
     if way == "sso_callback" and outcome == "outage":
-        session = _browser()
-        callback_url = _sso_callback_url(gateway, idp, username, session)
+        session = browser()
+        url = callback_url(gateway, idp, SSO_PROVIDER, username, session)
         mark = _mark(gateway)
         idp.pause()  # the code exchange hangs: a 503 within 2 x timeout_seconds
         try:
-            response = session.get(callback_url, allow_redirects=False, timeout=30)
+            response = session.get(url, allow_redirects=False, timeout=30)
         finally:
             idp.resume()
         assert "cannot be reached" in response.text
         return response.status_code, mark
     if way == "sso_callback":
         if outcome == "deny_disabled":  # a first login makes the account; then it is disabled
-            assert _sso_login(gateway, idp, username).status_code == 302
+            assert sso_login(gateway, idp, SSO_PROVIDER, username).status_code == 302
             _set_enabled(gateway, username, False)
         mark = _mark(gateway)
-        return _sso_login(gateway, idp, username).status_code, mark
+        return sso_login(gateway, idp, SSO_PROVIDER, username).status_code, mark
     if way == "registry_app_password":
-        password, session = _app_password(gateway, idp, username)
+        password, session = new_app_password(gateway, idp, SSO_PROVIDER, username)
         if outcome == "deny_revoked":  # used once (so the verified-credentials cache knows it)
             assert registry_answer(gateway, username=username, password=password).status_code == 200
-            _revoke_app_password(gateway, session, password)
+            revoke_app_password(gateway, session, password)
         mark = _mark(gateway)
         return registry_answer(gateway, username=username, password=password).status_code, mark
     # The token path: the token of an SSO login whose session the logout URL ended.
-    session = _browser()
-    token, logout_url = _xauth_token(_sso_login(gateway, idp, username, session))
+    session = browser()
+    token, logout_url = xauth_token(sso_login(gateway, idp, SSO_PROVIDER, username, session))
     assert registry_answer(gateway, token=token).status_code == 200
     assert session.get(logout_url, timeout=10).status_code == 200
     mark = _mark(gateway)
