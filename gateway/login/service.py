@@ -176,8 +176,9 @@ class LoginService:
             finished = self._sso.complete(provider_id, params, sealed)
         except SsoError as error:
             if error.status == 503:
+                # Named as every other outage is, whichever part was unreachable.
                 self._attempts.record(
-                    SSO_CALLBACK.attempt_path, None, provider_id, 503, error.reason, started
+                    SSO_CALLBACK.attempt_path, None, provider_id, 503, "unavailable", started
                 )
                 return Unavailable(error)
             if error.refused_by_idp:

@@ -291,11 +291,10 @@ def test_each_outcome_is_recorded_once_whichever_way_in(gateway, way, outcome):
 
 
 def _set_enabled(gateway, username: str, enabled: bool) -> None:
-    from gateway.admin.useroperations import UserService
 
     services = gateway.services()
     try:
-        UserService(services).set_enabled(username, enabled)
+        services.user_operations().set_enabled(username, enabled)
     finally:
         services.close()
 
@@ -362,7 +361,7 @@ SSO_ROW_RECORDS = {
         403, "mapping_require_failed", "forbidden", SSO_PROVIDER, "denied"
     ),
     ("sso_callback", "deny_disabled"): Expected(403, "account_disabled", "forbidden", SSO_PROVIDER, "denied"),
-    ("sso_callback", "outage"): Expected(503, "provider_unavailable", "unavailable", SSO_PROVIDER, None),
+    ("sso_callback", "outage"): Expected(503, "unavailable", "unavailable", SSO_PROVIDER, None),
     ("registry_app_password", "grant"): Expected(200, "success", "success", SSO_PROVIDER, "success"),
     # Refused before anyone's provider is known, as a wrong password or an ended session is.
     ("registry_app_password", "deny_revoked"): Expected(
