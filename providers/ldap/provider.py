@@ -42,7 +42,8 @@ from providers.ldap.connections import (
     ServerRefused,
 )
 from providers.ldap.entries import Entry, dn_with, filter_with, search
-from providers.ldap.groups import Group, NestingCache, group_names, resolve_groups
+from providers.ldap.groups import NestingCache, describe_group, resolve_groups
+from providers.ldap.identity import identity_from_entry
 from providers.ldap.settings import LdapSettings
 from providers.ldap.trial import logs_as_notes
 
@@ -361,7 +362,7 @@ class LdapProvider:
         return self._identity(username, entry, login, read, note)
 
     def _identity(self, typed: str, entry: Entry, login: LoginClock, read: Reader, note: Note) -> Identity:
-        user, groups_settings = self.settings.user, self.settings.groups
+        groups_settings = self.settings.groups
 
         def group_search(base: str, scope: str, search_filter: str, attributes: Sequence[str]) -> list[Entry]:
             note("groups", f"search base={base!r} filter={search_filter}")
@@ -385,62 +386,5 @@ class LdapProvider:
             groups_settings, entry, uid, group_search, record_paths=note is not _ignore, cache=self._nesting
         )
         for group in groups:
-            note("group", _describe_group(group))
-        # A multi-valued username attribute: the value the user typed, if it is one of them.
-        spellings = [self._canonical(value) or "" for value in entry.values(user.username_attribute)]
-        username = typed if typed in spellings else (spellings[0] if spellings else "")
-        subject = entry.first(user.id_attribute)
-        if not subject:
-            # Not the DN instead: a user deleted and re-created under the same DN would inherit
-            # the old account. The operator must fix the attribute or the read permissions.
-            log.error(
-                "ldap %s: entry %s has no readable %s (user.id_attribute)",
-                self.id,
-                entry.dn,
-                user.id_attribute,
-            )
-            raise ProviderUnavailable(self.id, f"entry has no {user.id_attribute}")
-        attributes: dict[str, object] = {}
-        for exposed, ldap_name in user.attributes.items():
-            values = entry.values(ldap_name)
-            if values:
-                attributes[exposed] = values[0] if len(values) == 1 else values
-        overrides: dict[str, object] = {}
-        if user.quota_attribute:
-            quota = _quota(entry.first(user.quota_attribute))
-            if quota is not None:
-                overrides["maxStorageMB"] = quota
-            elif entry.first(user.quota_attribute) is not None:
-                log.warning(
-                    "ldap %s: %s of %s is not a non-negative integer; ignored",
-                    self.id,
-                    user.quota_attribute,
-                    entry.dn,
-                )
-        return Identity(
-            provider=self.id,
-            subject=subject,
-            username=username,
-            email=entry.first(user.email_attribute),
-            display_name=entry.first(user.display_name_attribute),
-            groups=group_names(groups),
-            attributes=attributes,
-            overrides=overrides,
-        )
-
-
-def _quota(text: str | None) -> int | None:
-    if text is None:
-        return None
-    text = text.strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 19:
-        return None
-    value = int(text)
-    return value if value <= 2**63 - 1 else None
-
-
-def _describe_group(group: Group) -> str:
-    name = f"{group.name} " if group.name else ""
-    how = group.found_by if group.depth == 0 else f"nested, depth {group.depth}"
-    via = f" via {group.via}" if group.via else ""
-    return f"{name}({group.dn}) [{how}{via}]"
+            note("group", describe_group(group))
+        return identity_from_entry(self.id, self.settings.user, self._canonical, typed, entry, groups)
