@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify
+from flask.json.provider import DefaultJSONProvider
 
 from gateway.config.file import GatewayConfig, load_config
 from gateway.config.settings import Settings, load_settings
@@ -35,7 +36,8 @@ def create_app(
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES, JSON_SORT_KEYS=False
     )
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):  # Flask's own; the base type has no sort_keys
+        app.json.sort_keys = False
     app.extensions["gateway"] = services
 
     register_error_handlers(app)
@@ -54,8 +56,12 @@ def create_app(
 
     # Bodies are read whole, within these limits, before Flask sees them (gateway.http.bodylimit);
     # Flask's own limits above stay as a second line.
-    app.wsgi_app = RequestIdMiddleware(
-        BodyLimitMiddleware(app.wsgi_app, MAX_REQUEST_BYTES, {admin_api.bp.url_prefix: MAX_ADMIN_BODY_BYTES})
+    admin_prefix = admin_api.bp.url_prefix
+    if admin_prefix is None:
+        raise RuntimeError("the admin API blueprint has no url_prefix for its body limit")
+    # Wrapping wsgi_app is how Flask documents adding WSGI middleware.
+    app.wsgi_app = RequestIdMiddleware(  # type: ignore[method-assign]
+        BodyLimitMiddleware(app.wsgi_app, MAX_REQUEST_BYTES, {admin_prefix: MAX_ADMIN_BODY_BYTES})
     )
     return app
 

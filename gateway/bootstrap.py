@@ -56,7 +56,7 @@ def ensure_admin(
     if local_users is None or local_users.count() or accounts.any():
         return None
     generated = password is None
-    if generated:
+    if password is None:
         password = secrets.token_urlsafe(18)
     try:
         local_users.policy.check(password, admin.username)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from gateway import bootstrap
 from gateway.admin.auditlog import AuditQuery
 from gateway.admin.groups import AdminGroups
+from gateway.admin.ldaptrial import TrialLogins
 from gateway.admin.mapping import MappingAdmin
 from gateway.admin.people import People
+from gateway.admin.providerstatus import ProviderAdmin
 from gateway.admin.registrypush import Answers
 from gateway.admin.roles import AdminRoles
 from gateway.admin.selfservice import APP_PASSWORDS, Kind, OwnSecrets
@@ -31,6 +34,7 @@ from gateway.mapping import EvaluationMemo
 from gateway.mapping.store import PolicyStore
 from gateway.observe.attempts import AttemptRecorder
 from gateway.observe.audit import AuditLog
+from gateway.observe.health import provider_status
 from gateway.registry.importer import RegistryImport
 from gateway.registry.link import RegistryLink
 from gateway.registry.sync import DirectorySync
@@ -121,6 +125,32 @@ class Services:
         """Users' Registry answers outside a login, and the push that queues them: the hook
         for every change that alters what known users get at the Registry."""
         return Answers(self.people(), self.registry.push, self.database)
+
+    @property
+    def shared_store(self) -> StateStore | None:
+        """The state store shared by replicas (Redis), or None when the state is this machine's."""
+        return self.store if self.settings.redis_url else None
+
+    def provider_status(self) -> list[dict[str, Any]]:
+        """Every configured provider's health, checked now (in configured order)."""
+        return provider_status(self.federation, [(p.id, p.type) for p in self.config.providers])
+
+    def trial_logins(self) -> TrialLogins:
+        return TrialLogins(
+            federation=self.federation,
+            provider_ids=[p.id for p in self.config.providers],
+            usernames=self.config.usernames,
+            accounts=self.accounts,
+            mapping=self.mapping,
+        )
+
+    def provider_admin(self) -> ProviderAdmin:
+        return ProviderAdmin(
+            status=self.provider_status,
+            trials=self.trial_logins(),
+            throttle=self.throttle,
+            audit=self.audit,
+        )
 
     def people(self) -> People:
         return People(

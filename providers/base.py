@@ -32,6 +32,26 @@ class ProviderUnavailable(Exception):
         self.reason = reason
 
 
+# The longest bearer token the gateway reads at all (IdP tokens with many group claims pass
+# 8 KiB); anything longer is refused before any provider sees it.
+MAX_TOKEN_LENGTH = 16384
+
+
+class LoginRejected(Exception):
+    """A browser login or a bearer token a provider refused, with why.
+
+    ``reason`` is a short class for logs and audit (``bad_state``, ``bad_audience``,
+    ``expired``, ...). ``status`` is 401, or 403 when the person was proven but is not allowed
+    in. Raised by :class:`CallbackProvider` and :class:`TokenProvider`, where a refusal has
+    more to say than a :class:`Rejection`.
+    """
+
+    def __init__(self, reason: str, status: int = 401):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
 class Rejection(enum.Enum):
     """Why a provider refused a credential. Outside the gateway all but DISABLED look alike."""
 
@@ -120,27 +140,76 @@ class IdentityLookup(Protocol):
 
 @runtime_checkable
 class TokenProvider(Protocol):
-    """Turns a token issued by someone else (an IdP) into an identity."""
+    """Turns a token issued by someone else (an IdP) into an identity.
+
+    Tokens are routed, never tried on every provider: a JWT goes to the one provider whose
+    ``issuer`` is the token's and that :meth:`accepts_jwt_tokens`; an opaque token to the one
+    that :meth:`introspects_opaque_tokens` (configuration allows at most one of each)."""
 
     id: str
 
-    def identity_from_token(self, token: str) -> Identity | Rejection:
-        """Return the identity the token proves, or WRONG_CREDENTIALS for a bad token."""
+    @property
+    def issuer(self) -> str:
+        """The issuer (``iss``) of the tokens this provider verifies."""
+
+    def accepts_jwt_tokens(self) -> bool:
+        """Whether some JWT of :attr:`issuer` may be accepted."""
+
+    def introspects_opaque_tokens(self) -> bool:
+        """Whether tokens that are not JWTs are introspected here."""
+
+    def identity_from_token(self, token: str) -> Identity:
+        """Return the identity the token proves; raise LoginRejected for a token it does not
+        prove anything with, ProviderUnavailable when the IdP cannot be asked."""
+
+
+@dataclass(frozen=True)
+class FinishedLogin:
+    """What a browser login's callback proved: the identity, and the raw ID token it was
+    verified from (for ``id_token_hint`` at the IdP's logout; a secret, never logged)."""
+
+    identity: Identity
+    id_token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SignInButton:
+    """How the landing page offers a browser login: the provider's name, the button's text,
+    and its logo (an https URL, or None)."""
+
+    name: str
+    label: str
+    logo_url: str | None
 
 
 @runtime_checkable
 class CallbackProvider(Protocol):
-    """Runs a browser redirect login (OIDC authorization code flow)."""
+    """Runs a browser redirect login (OIDC authorization code flow) and its sign-out."""
 
     id: str
 
+    @property
+    def display_name(self) -> str:
+        """What pages call this provider."""
+
+    @property
+    def sign_in_button(self) -> SignInButton | None:
+        """Its landing page button; None when browsers do not sign in here (token path only)."""
+
     def start(self, redirect_uri: str) -> tuple[str, Mapping[str, Any]]:
-        """Return the URL to send the browser to and the transaction state to keep for it."""
+        """Return the URL to send the browser to and the transaction state to keep for it.
+        May raise ProviderUnavailable."""
 
     def finish(
         self, redirect_uri: str, params: Mapping[str, str], transaction: Mapping[str, Any]
-    ) -> Identity | Rejection:
-        """Validate the callback against the kept transaction and return the identity."""
+    ) -> FinishedLogin:
+        """Validate the callback against the kept transaction and return what it proved.
+        Raise LoginRejected when it proves nothing, ProviderUnavailable on an outage."""
+
+    def end_session_url(
+        self, post_logout_redirect_uri: str | None, id_token_hint: str | None = None
+    ) -> str | None:
+        """Where a sign-out continues at the IdP, if anywhere. Never raises."""
 
 
 @dataclass(frozen=True)

@@ -47,14 +47,42 @@ Factory = Callable[[str, Mapping[str, Any], BuildContext], BuiltProvider]
 
 
 @dataclass(frozen=True)
+class TokenRouting:
+    """Which IdP tokens a configured provider takes, so that configuration can refuse
+    ambiguous routes: JWTs of ``jwt_issuer`` (None: no JWTs), and opaque tokens when it
+    ``introspects``. ``jwt_key`` and ``introspection_key`` are the dotted keys of the section
+    that say so, for the error that names them."""
+
+    jwt_issuer: str | None = None
+    introspects: bool = False
+    jwt_key: str = ""
+    introspection_key: str = ""
+
+
+def _no_browser_login(options: Mapping[str, Any]) -> bool:
+    return False
+
+
+def _no_tokens(options: Mapping[str, Any]) -> TokenRouting:
+    return TokenRouting()
+
+
+@dataclass(frozen=True)
 class ProviderType:
     """``name`` is the ``type:`` of a ``providers[n]`` section; ``schema`` validates the whole
     section (``id`` and ``type`` included); ``build(id, options, context)`` gets the
     validated options without ``id`` and ``type``. ``capabilities`` are exactly the
     protocols of :data:`providers.base.CAPABILITIES` its providers offer (the conformance
-    test holds it to that)."""
+    test holds it to that).
+
+    What configuration checks across providers, read from validated options (without ``id``
+    and ``type``) before anything is built: ``browser_login(options)``, whether browsers sign
+    in with such a provider (then browser sign-on must be set up); ``token_routing(options)``,
+    which IdP tokens it takes (no two providers may take the same)."""
 
     name: str
     schema: type[Schema]
     build: Factory
     capabilities: tuple[type, ...]
+    browser_login: Callable[[Mapping[str, Any]], bool] = _no_browser_login
+    token_routing: Callable[[Mapping[str, Any]], TokenRouting] = _no_tokens

@@ -124,6 +124,8 @@ class People:
 
     def _identity(self, username: str, local: UserView | None, owner: Owner | None) -> Identity | None:
         if local is not None:
+            if self._local_id is None:
+                raise RuntimeError("local users exist only with a local provider, yet its id was not given")
             subject = owner.subject if owner is not None and owner.provider == self._local_id else username
             return Identity(
                 provider=self._local_id,
@@ -140,5 +142,5 @@ class People:
         if snapshot is not None:
             return snapshot[0]
         return Identity(
-            provider=owner.provider, subject=owner.subject, username=username, groups=owner.last_groups
+            provider=owner.provider, subject=owner.subject, username=username, groups=owner.last_groups or ()
         )

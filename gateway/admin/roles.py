@@ -13,6 +13,7 @@ refused only to keep the catalogue honest:
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,7 +91,7 @@ class AdminRoles:
         self._audit.record("role_created", "ok", actor=actor, role=name)
         return self.get(name)
 
-    def delete(self, actor: str, name: str, force: bool = False) -> list[str]:
+    def delete(self, actor: str, name: str, force: bool = False) -> builtins.list[str]:
         """Delete the role's row; return warnings (what still grants it). 404 for an unknown
         role, 409 for the admin role, and 409 naming the rules while the policy grants it
         (unless ``force``)."""
@@ -123,7 +124,7 @@ class AdminRoles:
         )
         return warnings
 
-    def ensure(self, names: Iterable[str]) -> list[str]:
+    def ensure(self, names: Iterable[str]) -> builtins.list[str]:
         """Add a row for each of ``names`` that has none; return the names this call added.
         Safe while another process adds the same name."""
         created = []
@@ -155,7 +156,7 @@ class AdminRoles:
             row.created_at if row else None,
         )
 
-    def _granted_directly(self, name: str) -> list[str]:
+    def _granted_directly(self, name: str) -> builtins.list[str]:
         users = self._local_users
         if users is None:
             return []

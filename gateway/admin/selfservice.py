@@ -28,15 +28,15 @@ def summary(
 ) -> dict[str, Any]:
     """The caller as the Registry sees them: roles, quota, and the exact answer of a login
     (None when a require rule refuses them)."""
-    granted = evaluation is not None and not evaluation.denied
+    granted = evaluation if evaluation is not None and not evaluation.denied else None
     return {
         "userName": username,
         "provider": provider,
         "admin": admin,
-        "roles": list(evaluation.roles) if granted else [],
-        "maxStorageMB": evaluation.max_storage_mb if granted else None,
-        "denied": not granted,
-        "answer": build_answer(username, evaluation) if granted else None,
+        "roles": list(granted.roles) if granted else [],
+        "maxStorageMB": granted.max_storage_mb if granted else None,
+        "denied": granted is None,
+        "answer": build_answer(username, granted) if granted else None,
     }
 
 

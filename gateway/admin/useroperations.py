@@ -53,6 +53,14 @@ class UserService:
             raise UserError("no local provider is configured")
         return self._local_users
 
+    @property
+    def _local_provider(self) -> IdentityLookup:
+        """The local provider, to look its users up; it exists whenever local users do."""
+        provider = self._federation.provider(self._provider_id) if self._provider_id else None
+        if not isinstance(provider, IdentityLookup):
+            raise RuntimeError("local users exist only with a local provider, yet the federation lacks it")
+        return provider
+
     def canonical(self, username: str) -> str:
         """The username if it is canonical; UserError otherwise."""
         if not self._federation.usernames.is_canonical(username):
@@ -92,7 +100,9 @@ class UserService:
             # them (a killed replica) left a local user nobody owns. Its retry finishes it.
             self._claim_unowned_local(username)
             raise
-        identity = self._federation.provider(self._provider_id).lookup(username)
+        identity = self._local_provider.lookup(username)
+        if not isinstance(identity, Identity):  # only another request can have removed it since
+            raise UserError(f"user {username!r} was deleted or disabled while being created")
         try:
             self._accounts.claim(identity, record_login=False)
         except UsernameTaken as taken:  # lost a race with another provider's first login
@@ -106,7 +116,7 @@ class UserService:
     def _claim_unowned_local(self, username: str) -> None:
         if self._accounts.owner_of(username) is not None or self._users.get(username) is None:
             return
-        identity = self._federation.provider(self._provider_id).lookup(username)
+        identity = self._local_provider.lookup(username)
         if isinstance(identity, Identity):
             try:
                 self._accounts.claim(identity, record_login=False)

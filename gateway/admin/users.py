@@ -23,7 +23,7 @@ from gateway.login.throttle import AccountThrottle, Throttled
 from gateway.mapping import validate_overrides
 from gateway.observe.audit import AuditLog
 from providers.local.policy import PasswordRejected
-from providers.local.users import LocalUsers, UserError
+from providers.local.users import LocalUsers, UserError, UserView
 
 UNSET: Any = ...
 
@@ -45,6 +45,14 @@ class AdminUsers:
         self._local_users = local_users
         self._throttle = throttle
         self._audit_log = audit
+
+    @property
+    def _local_store(self) -> LocalUsers:
+        """The local user store; only local users are changed through it, and they exist only
+        when there is one."""
+        if self._local_users is None:
+            raise RuntimeError("a local user is being changed, yet no local user store was given")
+        return self._local_users
 
     def require(self, username: str) -> Person:
         person = self.people.get(username)
@@ -109,14 +117,14 @@ class AdminUsers:
             self._not_self(actor, username, "disable")
         overrides = UNSET
         if roles is not UNSET:
-            overrides = self._overrides({**person.local.overrides, "roles": list(roles or [])})
+            overrides = self._overrides({**_local_view(person).overrides, "roles": list(roles or [])})
         after = self._simulate(person, groups=groups, overrides=overrides, enabled=enabled)
         self._keep_an_admin(person, after)
         try:
             if local_change:
-                self._local_users.update(username, email=email, display_name=display_name, groups=groups)
+                self._local_store.update(username, email=email, display_name=display_name, groups=groups)
             if overrides is not UNSET:
-                self._local_users.set_overrides(username, overrides)
+                self._local_store.set_overrides(username, overrides)
                 self._roles.ensure(overrides.get("roles", ()))
             if enabled is not UNSET and enabled != person.enabled:
                 self._users.set_enabled(username, bool(enabled), actor=actor)
@@ -168,7 +176,7 @@ class AdminUsers:
             raise AdminError(409, "your password is managed by your identity provider")
         try:
             with self._throttle.attempt(username) as attempt:
-                if not self._local_users.verify_password(username, current):
+                if not self._local_store.verify_password(username, current):
                     attempt.failed()
                     raise AdminError(400, "the current password is not correct", "currentPassword")
                 attempt.succeeded()
@@ -190,14 +198,15 @@ class AdminUsers:
             raise AdminError(409, f"{username!r} is managed by provider {person.provider!r}")
         if isinstance(metadata, dict) and "roles" in metadata:
             raise AdminError(400, "roles are not metadata: change them with PUT /users/{name}", "roles")
-        kept = {"roles": person.local.overrides["roles"]} if "roles" in person.local.overrides else {}
+        current = _local_view(person).overrides
+        kept = {"roles": current["roles"]} if "roles" in current else {}
         overrides = self._overrides(
             {**(metadata if isinstance(metadata, dict) else {}), **kept}
             if metadata is None or isinstance(metadata, dict)
             else metadata
         )
         self._keep_an_admin(person, self._simulate(person, overrides=overrides))
-        self._local_users.set_overrides(username, overrides)
+        self._local_store.set_overrides(username, overrides)
         self._audit("metadata_changed", actor, username, keys=",".join(sorted(overrides)))
         return self.metadata(username)
 
@@ -253,6 +262,13 @@ class AdminUsers:
 
     def _audit(self, event: str, actor: str, username: str, **detail: Any) -> None:
         self._audit_log.record(event, "ok", username=username, actor=actor, **detail)
+
+
+def _local_view(person: Person) -> UserView:
+    """The person's local record; callers refuse read-only (directory and IdP) users first."""
+    if person.local is None:
+        raise RuntimeError(f"{person.username!r} is read-only here and should have been refused first")
+    return person.local
 
 
 def _user_error(error: UserError, field: str) -> AdminError:

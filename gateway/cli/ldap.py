@@ -25,11 +25,11 @@ def ldap_test(ctx, username, provider_id, password_stdin):
 
     Nothing is recorded: no session, no account claim, no throttle count.
     """
-    from gateway.admin.ldaptrial import ldap_providers, trial_login
     from gateway.mapping import format_explanation
 
     services = services_of(ctx)
-    provider = next((p for p in ldap_providers(services) if provider_id in (None, p.id)), None)
+    trials = services.trial_logins()
+    provider = next((p for p in trials.providers() if provider_id in (None, p.id)), None)
     if provider is None:
         raise UserError(
             f"no ldap provider {provider_id!r}" if provider_id else "no ldap provider is configured"
@@ -40,7 +40,7 @@ def ldap_test(ctx, username, provider_id, password_stdin):
     def note(step: str, detail: str) -> None:
         click.echo(f"{step + ':':<10} {detail}")
 
-    trial = trial_login(services, provider, username, password, note, exclusive_logs=True)
+    trial = trials.run(provider, username, password, note, exclusive_logs=True)
     if trial.identity is None:
         sys.exit(1)
     result = trial.identity

@@ -25,7 +25,7 @@ from gateway.login.credcache import CacheSettings
 from gateway.login.throttle import ThrottleSettings
 from gateway.login.usernames import ALPHABETS, UsernamePolicy
 from gateway.mapping import Policy, parse_policy
-from providers.catalog import parse_section
+from providers.catalog import CATALOG, parse_section
 from providers.local.policy import PasswordPolicy
 from providers.schema import StrictSchema, https_image_url, load_section
 
@@ -164,7 +164,7 @@ class _Admin(StrictSchema):
     role = fields.String(load_default="admin", validate=validate.Length(1, 64))
 
 
-_HTTP_URL = dict(require_tld=False, schemes={"http", "https"})
+_HTTP_URL: dict[str, Any] = dict(require_tld=False, schemes={"http", "https"})
 _COOKIE_DOMAIN = validate.Regexp(
     r"^\.?[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}$",
     error="must be a domain name such as example.com",
@@ -321,8 +321,8 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
 
 
 def _browser_login(provider: ProviderSettings) -> bool:
-    """Whether browsers sign in with this provider (an ``oidc`` one not ``browser_login: false``)."""
-    return provider.type == "oidc" and provider.options.get("browser_login", True)
+    """Whether browsers sign in with this provider, as its type tells from its options."""
+    return CATALOG[provider.type].browser_login(provider.options)
 
 
 def _providers(items: list[dict], source: str) -> tuple[ProviderSettings, ...]:
@@ -347,26 +347,29 @@ def _check_token_routing(providers: list[ProviderSettings], source: str) -> None
     issuers: dict[str, str] = {}
     introspecting = None
     for index, provider in enumerate(providers):
-        if provider.type != "oidc":
-            continue
-        tokens = provider.options["tokens"]
-        if tokens["accept_id_tokens"] or tokens["access_token_audiences"]:
-            issuer = provider.options["issuer"]
+        routing = CATALOG[provider.type].token_routing(provider.options)
+        issuer = routing.jwt_issuer
+        if issuer is not None:
             if issuer in issuers:
                 raise ConfigError(
                     source,
-                    f"providers[{index}].tokens",
+                    _key(index, routing.jwt_key),
                     f"provider {issuers[issuer]!r} already accepts tokens of {issuer}",
                 )
             issuers[issuer] = provider.id
-        if tokens["introspection"]:
+        if routing.introspects:
             if introspecting is not None:
                 raise ConfigError(
                     source,
-                    f"providers[{index}].tokens.introspection",
+                    _key(index, routing.introspection_key),
                     f"only one provider may introspect opaque tokens ({introspecting!r} does)",
                 )
             introspecting = provider.id
+
+
+def _key(index: int, key: str) -> str:
+    """The dotted key ``key`` of ``providers[index]`` (the section itself for "")."""
+    return f"providers[{index}].{key}" if key else f"providers[{index}]"
 
 
 def expand_variables(data: Any, source: str, environ: Mapping[str, str], where: str = "") -> Any:

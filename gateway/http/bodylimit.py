@@ -29,6 +29,7 @@ import io
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_content_length
@@ -39,12 +40,19 @@ log = logging.getLogger(__name__)
 DRAIN_BYTES = 64 * 1024
 _READ_SIZE = 64 * 1024
 
-_server_request: contextvars.ContextVar[object | None] = contextvars.ContextVar(
+
+class _ServerRequest(Protocol):
+    """What this module uses of gunicorn's request object (gunicorn ships no types)."""
+
+    def force_close(self) -> None: ...
+
+
+_server_request: contextvars.ContextVar[_ServerRequest | None] = contextvars.ContextVar(
     "server_request", default=None
 )
 
 
-def gunicorn_pre_request(worker, req) -> None:
+def gunicorn_pre_request(worker: Any, req: Any) -> None:
     """Gunicorn's ``pre_request`` hook: remember the request being served (in the thread that
     serves it), so that :func:`_close_connection` can ask gunicorn to close its connection."""
     worker.log.debug("%s %s", req.method, req.path)  # what gunicorn's default hook does

@@ -17,7 +17,7 @@ from gateway.http.errors import json_error
 from gateway.login.answer import build_answer
 from gateway.login.outcome import Granted, Outcome, Refused, Throttled
 from gateway.login.service import LoginService
-from providers.oidc.provider import MAX_TOKEN_LENGTH
+from providers.base import MAX_TOKEN_LENGTH
 
 bp = Blueprint("contract", __name__)
 

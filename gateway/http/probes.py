@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, current_app, jsonify, make_response, request
 
 from gateway.http.appservices import services
 from gateway.http.errors import json_error
-from gateway.observe.health import HealthMonitor, provider_status, readiness
+from gateway.observe.health import HealthMonitor, readiness
 from gateway.observe.metrics import StateCollector, exposition
 from gateway.registry.outboxmetrics import OutboxCollector
 from gateway.services import Services
@@ -24,7 +24,7 @@ bp = Blueprint("probes", __name__)
 
 
 def register(app: Flask, services: Services) -> None:
-    monitor = HealthMonitor(lambda: provider_status(services))
+    monitor = HealthMonitor(services.provider_status)
     app.extensions["gateway_health"] = monitor
     app.extensions["gateway_metrics"] = StateCollector(monitor.providers, services.keyring.list_keys)
     # The outbox's gauges describe the shared table: only with a Registry configured.
@@ -41,7 +41,10 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    status, body = readiness(services(), current_app.extensions["gateway_health"])
+    svc = services()
+    status, body = readiness(
+        svc.database, svc.shared_store, current_app.extensions["gateway_health"], svc.registry
+    )
     response = jsonify(body)
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"

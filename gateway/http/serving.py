@@ -52,7 +52,7 @@ def gunicorn_options(settings: Settings) -> dict:
     }
 
 
-def _container_friendly_options() -> dict:
+def _container_friendly_options() -> dict[str, object]:
     """Settings for a read-only or disk-backed root file system, where gunicorn knows them.
 
     Worker heartbeats go to a RAM file system (a heartbeat's fchmod on a slow disk can stall a
@@ -61,7 +61,7 @@ def _container_friendly_options() -> dict:
     from gunicorn.config import KNOWN_SETTINGS
 
     known = {setting.name for setting in KNOWN_SETTINGS}
-    options = {}
+    options: dict[str, object] = {}
     if "control_socket_disable" in known:
         options["control_socket_disable"] = True
     if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):

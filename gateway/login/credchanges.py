@@ -31,7 +31,7 @@ def record_change(session: Session, username: str | None) -> None:
     for None) must be proven again; on the embedded database, also bump the machine's change
     signal once the transaction has committed."""
     session.execute(insert(_CHANGES).values(username=username, changed_at=utcnow()))
-    signal = _SIGNALS.get(str(session.get_bind().url))
+    signal = _SIGNALS.get(str(session.get_bind().engine.url))
     if signal is not None:
         event.listen(session, "after_commit", lambda _session: signal.bump(), once=True)
 

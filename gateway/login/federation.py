@@ -21,6 +21,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from gateway.login.accounts import AccountRegistry, Owner, UsernameTaken
 from gateway.login.apppasswords import AppPasswords, looks_like_app_password
@@ -30,6 +31,14 @@ from providers.base import Identity, IdentityLookup, PasswordProvider, Rejection
 from providers.sql import utcnow
 
 log = logging.getLogger(__name__)
+
+
+class Provider(Protocol):
+    """What the federation needs of every configured provider: its id. What else a provider
+    can do is told by the capability protocols of :mod:`providers.base`."""
+
+    @property
+    def id(self) -> str: ...
 
 
 @dataclass
@@ -45,7 +54,7 @@ class Denied(Exception):
 class Federation:
     def __init__(
         self,
-        providers: Sequence[object],
+        providers: Sequence[Provider],
         accounts: AccountRegistry,
         audit: AuditLog,
         usernames: UsernamePolicy,
@@ -57,7 +66,7 @@ class Federation:
         self._providers = {provider.id: provider for provider in providers}
         # Capabilities are checked once here: isinstance on a runtime Protocol costs ~13 us.
         self._password_order = [p for p in providers if isinstance(p, PasswordProvider)]
-        self._password_ids = {p.id for p in self._password_order}
+        self._password_by_id = {p.id: p for p in self._password_order}
         self._accounts = accounts
         self._audit = audit
         self._app_passwords = app_passwords
@@ -67,10 +76,10 @@ class Federation:
         self._snapshot_max_age = snapshot_max_age
         self.usernames = usernames
 
-    def provider(self, provider_id: str) -> object | None:
+    def provider(self, provider_id: str) -> Provider | None:
         return self._providers.get(provider_id)
 
-    def providers(self) -> list[object]:
+    def providers(self) -> list[Provider]:
         """Every configured provider, in configured order."""
         return list(self._providers.values())
 
@@ -97,7 +106,7 @@ class Federation:
             raise Denied(401, "empty_password")
         owner = self._accounts.owner_of(username)
         if self._app_passwords is not None and looks_like_app_password(password):
-            return self._authenticate_app_password(username, password, owner)
+            return self._authenticate_app_password(self._app_passwords, username, password, owner)
         candidates = self._candidates(owner.provider if owner else None)
         result: Identity | Rejection = Rejection.NO_SUCH_USER
         asked: set[str] = set()
@@ -123,17 +132,17 @@ class Federation:
         return self.admit(result, owner), None
 
     def _authenticate_app_password(
-        self, username: str, password: str, owner: Owner | None
+        self, app_passwords: AppPasswords, username: str, password: str, owner: Owner | None
     ) -> tuple[Identity, datetime | None]:
         """The owner's current identity for one of their app passwords, or Denied. Its last use
         is recorded only after every check here has passed (username, owner, disabled, snapshot
         age), so a login refused here is not shown as a use."""
-        match = self._app_passwords.find(password)  # first: the same work either way
+        match = app_passwords.find(password)  # first: the same work either way
         if owner is None or match is None or match.username != username:
             self._burn_unasked(set(), password)
             raise Denied(401, "wrong_app_password", counts_as_failure=True)
         identity, snapshot_until = self._current_identity(owner)
-        self._app_passwords.touch(match)
+        app_passwords.touch(match)
         deadlines = [moment for moment in (match.expires_at, snapshot_until) if moment is not None]
         return identity, min(deadlines, default=None)
 
@@ -185,7 +194,7 @@ class Federation:
 
         ``owner`` is the ownership record already read for this username, if any.
         """
-        if identity.username in self._reserved and identity.provider not in self._password_ids:
+        if identity.username in self._reserved and identity.provider not in self._password_by_id:
             self._audit.record(
                 "username_collision",
                 "refused",
@@ -213,6 +222,6 @@ class Federation:
         if owner_provider is None:
             return self._password_order
         # An owner that checks no passwords (an SSO-only identity) gets no password logins.
-        if owner_provider not in self._password_ids:
+        if owner_provider not in self._password_by_id:
             return []
-        return [self._providers[owner_provider]]
+        return [self._password_by_id[owner_provider]]

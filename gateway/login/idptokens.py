@@ -4,22 +4,23 @@ The gateway's own tokens are recognised by their header ``typ`` (``xauth+jwt``) 
 this module. Any other JWT goes to the one configured OIDC provider whose issuer equals the
 token's (unverified) ``iss`` and that accepts JWTs; that provider then verifies everything. A
 token that is not a JWT is opaque and goes to the one provider configured for introspection.
-Tokens are routed by what they say they are, never by trying keys until one fits.
+Tokens are routed by what they say they are, never by trying keys until one fits. Providers
+take part through the :class:`~providers.base.TokenProvider` capability.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from providers.base import Identity
-from providers.oidc.provider import OidcProvider, OidcRejected, unverified_segment
+from providers.base import Identity, LoginRejected, TokenProvider
+from providers.jws import unverified_segment
 
 
 class IdpTokens:
     def __init__(self, providers: Iterable[object]):
-        oidc = [p for p in providers if isinstance(p, OidcProvider)]
-        self._by_issuer = {p.issuer: p for p in oidc if p.accepts_jwt_tokens()}
-        introspecting = [p for p in oidc if p.settings.tokens.introspection]
+        verifiers = [p for p in providers if isinstance(p, TokenProvider)]
+        self._by_issuer = {p.issuer: p for p in verifiers if p.accepts_jwt_tokens()}
+        introspecting = [p for p in verifiers if p.introspects_opaque_tokens()]
         # Config validation allows at most one: an opaque token says nothing about its issuer,
         # and sending it to several IdPs would hand one IdP's tokens to another.
         self._introspector = introspecting[0] if introspecting else None
@@ -29,7 +30,7 @@ class IdpTokens:
         return bool(self._by_issuer) or self._introspector is not None
 
     def identity(self, token: str) -> Identity:
-        """The identity an IdP token proves. Raises OidcRejected (401) when no provider takes
+        """The identity an IdP token proves. Raises LoginRejected (401) when no provider takes
         this token or it does not verify; ProviderUnavailable when the IdP cannot be asked."""
         if token.count(".") == 2:
             issuer = _unverified_issuer(token)
@@ -37,7 +38,7 @@ class IdpTokens:
         else:
             provider = self._introspector
         if provider is None:
-            raise OidcRejected("no_provider_for_token")
+            raise LoginRejected("no_provider_for_token")
         return provider.identity_from_token(token)
 
 

@@ -35,8 +35,7 @@ from gateway.sso.sessions import SessionStore
 from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.storage.state import StoreUnavailable
 from gateway.tokens import InvalidToken, TokenService
-from providers.base import Identity, ProviderUnavailable
-from providers.oidc.provider import MAX_TOKEN_LENGTH, OidcRejected
+from providers.base import MAX_TOKEN_LENGTH, Identity, LoginRejected, ProviderUnavailable
 
 # What makes any login a 503: a provider, the shared state store or the database.
 OUTAGES = (ProviderUnavailable, StoreUnavailable, *UNAVAILABLE_ERRORS)
@@ -130,7 +129,7 @@ class LoginService:
     def _idp_identity(self, token: str) -> Identity:
         try:
             identity = self._idp_tokens.identity(token)
-        except OidcRejected as rejected:
+        except LoginRejected as rejected:
             count_token("idp", rejected.reason)
             raise Denied(403 if rejected.status == 403 else 401, f"idp_token_{rejected.reason}") from None
         return self._federation.admit(identity)
@@ -176,8 +175,9 @@ class LoginService:
             finished = self._sso.complete(provider_id, params, sealed)
         except SsoError as error:
             if error.status == 503:
+                # Named as every other outage is, whichever part was unreachable.
                 self._attempts.record(
-                    SSO_CALLBACK.attempt_path, None, provider_id, 503, error.reason, started
+                    SSO_CALLBACK.attempt_path, None, provider_id, 503, "unavailable", started
                 )
                 return Unavailable(error)
             if error.refused_by_idp:

@@ -99,7 +99,7 @@ class Attempt:
     def __enter__(self) -> Attempt:
         return self
 
-    def __exit__(self, *_exc) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.release()
 
 
@@ -116,7 +116,7 @@ class AccountThrottle:
         self,
         store: StateStore,
         settings: ThrottleSettings,
-        clock=time.time,
+        clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         wait_limit_seconds: float = RESERVATION_WAIT_SECONDS,
     ):

@@ -9,9 +9,10 @@ from typing import Any
 from .engine import Evaluation, RuleTrace
 
 
-def format_explanation(evaluation: Evaluation, answer: Mapping[str, Any]) -> str:
+def format_explanation(evaluation: Evaluation, answer: Mapping[str, Any] | None) -> str:
     """Plain text saying whether the login is allowed, why each rule did or did not apply,
-    where the roles, quota and metadata came from, and the ``answer`` sent to the Registry.
+    where the roles, quota and metadata came from, and the ``answer`` sent to the Registry
+    (None when the login is refused: shown as ``None``).
 
     Never raises; the text ends with a newline.
     """
@@ -59,9 +60,12 @@ def format_explanation(evaluation: Evaluation, answer: Mapping[str, Any]) -> str
         lines.append("  metadata: (none)")
 
     lines.append("Answer:")
-    try:
-        body = json.dumps(dict(answer), indent=2, ensure_ascii=False, default=repr)
-    except Exception:
-        body = repr(answer)
+    if answer is None:  # the login is refused: nothing is sent
+        body = "None"
+    else:
+        try:
+            body = json.dumps(dict(answer), indent=2, ensure_ascii=False, default=repr)
+        except Exception:
+            body = repr(answer)
     lines.extend("  " + line for line in body.splitlines())
     return "\n".join(lines) + "\n"

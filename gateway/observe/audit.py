@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.storage.db import Database
@@ -12,7 +13,7 @@ from gateway.storage.models import AuditEvent
 from providers.sql import utcnow
 
 log = logging.getLogger("gateway.audit")
-_INSERT = AuditEvent.__table__.insert()
+_INSERT = insert(cast(Table, AuditEvent.__table__))
 
 
 class AuditLog:

@@ -11,30 +11,36 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text
 
-from gateway.services import Services
-from gateway.storage.db import UNAVAILABLE_ERRORS
-from gateway.storage.state import StoreUnavailable
+from gateway.storage.db import UNAVAILABLE_ERRORS, Database
+from gateway.storage.state import StateStore, StoreUnavailable
 from providers.base import HealthCheck, ProviderUnavailable
 
 
-def provider_status(services: Services) -> list[dict[str, Any]]:
-    """Each configured provider: ``id``, ``type``, ``healthy``, ``detail`` and ``checkedMs``,
-    in configured order."""
-    configured = services.config.providers
+class ProviderLookup(Protocol):
+    """Finds a configured provider by its id (the federation does)."""
+
+    def provider(self, provider_id: str, /) -> object | None: ...
+
+
+def provider_status(
+    federation: ProviderLookup, configured: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Each configured provider (``configured``: its id and type, in configured order):
+    ``id``, ``type``, ``healthy``, ``detail`` and ``checkedMs``."""
     with ThreadPoolExecutor(max_workers=max(1, len(configured))) as pool:
-        checks = [pool.submit(_check, services, settings.id, settings.type) for settings in configured]
+        checks = [pool.submit(_check, federation, provider_id, kind) for provider_id, kind in configured]
         return [check.result() for check in checks]
 
 
-def _check(services: Services, provider_id: str, kind: str) -> dict[str, Any]:
+def _check(federation: ProviderLookup, provider_id: str, kind: str) -> dict[str, Any]:
     started = time.perf_counter()
-    provider = services.federation.provider(provider_id)
+    provider = federation.provider(provider_id)
     try:
         healthy, detail = _health(provider)
     except (ProviderUnavailable, *UNAVAILABLE_ERRORS) as error:
@@ -103,12 +109,12 @@ class HealthMonitor:
         self._done.set()
 
 
-def database_check(services: Services) -> dict[str, Any]:
+def database_check(database: Database) -> dict[str, Any]:
     """``ok`` and ``ms`` of one ``SELECT 1`` (bounded by the database's connect and statement
     timeouts)."""
     started = time.perf_counter()
     try:
-        with services.database.engine.connect() as connection:
+        with database.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         ok = True
     except UNAVAILABLE_ERRORS:
@@ -116,13 +122,13 @@ def database_check(services: Services) -> dict[str, Any]:
     return {"ok": ok, "ms": round((time.perf_counter() - started) * 1000)}
 
 
-def store_check(services: Services) -> dict[str, Any] | None:
-    """``ok`` and ``ms`` of a ping to Redis; None when no Redis is configured."""
-    if not services.settings.redis_url:
+def store_check(shared_store: StateStore | None) -> dict[str, Any] | None:
+    """``ok`` and ``ms`` of a ping to the store shared by replicas (Redis); None without one."""
+    if shared_store is None:
         return None
     started = time.perf_counter()
     try:
-        services.store.ping()
+        shared_store.ping()
         ok = True
     except StoreUnavailable:
         ok = False
@@ -133,12 +139,22 @@ def store_check(services: Services) -> dict[str, Any] | None:
 OUTBOX_STALE_SECONDS = 300
 
 
-def registry_check(services: Services) -> dict[str, Any] | None:
+class RegistryLinkState(Protocol):
+    """What /readyz reads of the Registry link (gateway.registry.link.RegistryLink)."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def health(self) -> Any: ...
+
+    def outbox(self) -> Any: ...
+
+
+def registry_check(link: RegistryLinkState | None) -> dict[str, Any] | None:
     """The Registry link for ``/readyz``: ``ok`` (the Registry answers the service account
     and no write is stuck), ``pending`` and ``failed`` writes; None without a ``registry:``
     section. Never raises; reasons stay out (the admin API's ``/registry`` has them)."""
-    link = services.registry
-    if not link.enabled:
+    if link is None or not link.enabled:
         return None
     health = link.health()
     try:
@@ -153,7 +169,12 @@ def registry_check(services: Services) -> dict[str, Any] | None:
     }
 
 
-def readiness(services: Services, monitor: HealthMonitor) -> tuple[int, dict[str, Any]]:
+def readiness(
+    database: Database,
+    shared_store: StateStore | None,
+    monitor: HealthMonitor,
+    registry: RegistryLinkState | None = None,
+) -> tuple[int, dict[str, Any]]:
     """``(status code, body)`` for ``/readyz``.
 
     Ready (200) needs the database and at least one serving provider. Redis being down, or
@@ -164,19 +185,19 @@ def readiness(services: Services, monitor: HealthMonitor) -> tuple[int, dict[str
     admin API's provider page has them. The Registry link (when configured) is never a
     reason to fail: a Registry that is down, or writes that wait, are ``degraded``.
     """
-    database = database_check(services)
-    store = store_check(services)
+    database_state = database_check(database)
+    store = store_check(shared_store)
     providers = [{"id": p["id"], "type": p["type"], "healthy": p["healthy"]} for p in monitor.providers()]
     serving = any(p["healthy"] for p in providers)
-    body: dict[str, Any] = {"database": database}
+    body: dict[str, Any] = {"database": database_state}
     if store is not None:
         body["redis"] = store
     body["providers"] = providers
-    registry = registry_check(services) if database["ok"] else None
-    if registry is not None:
-        body["registry"] = registry
-    if not database["ok"] or not serving:
+    registry_state = registry_check(registry) if database_state["ok"] else None
+    if registry_state is not None:
+        body["registry"] = registry_state
+    if not database_state["ok"] or not serving:
         return 503, {"status": "unavailable", **body}
     degraded = (store is not None and not store["ok"]) or not all(p["healthy"] for p in providers)
-    degraded = degraded or (registry is not None and not registry["ok"])
+    degraded = degraded or (registry_state is not None and not registry_state["ok"])
     return 200, {"status": "degraded" if degraded else "ready", **body}

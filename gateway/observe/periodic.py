@@ -11,13 +11,13 @@ from collections.abc import Callable
 
 class PeriodicFlush:
     """Calls ``flush`` every ``interval`` seconds on a daemon thread, and once at exit (unless
-    ``at_exit`` is False).
+    ``at_exit`` is False); what ``flush`` returns is ignored.
 
     The thread is started by :meth:`ensure_running` in the process that calls it (a gunicorn
     worker), never inherited across a fork. An exception in ``flush`` skips that round only.
     """
 
-    def __init__(self, flush: Callable[[], None], interval: float, name: str, *, at_exit: bool = True):
+    def __init__(self, flush: Callable[[], object], interval: float, name: str, *, at_exit: bool = True):
         self._flush = flush
         self._at_exit = at_exit
         self._interval = interval

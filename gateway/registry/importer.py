@@ -38,9 +38,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Table, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from gateway.admin.roles import AdminRoles
@@ -62,6 +62,9 @@ Action = Literal["create", "update", "unchanged", "kept", "skipped"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "unchanged", "kept", "skipped")
 AUDIT_SOURCE = "registry-import"
 _CHUNK = 500
+# Declarative models type ``__table__`` as any FromClause; these are plain tables.
+_USERS = cast(Table, LocalUser.__table__)
+_OWNERS = cast(Table, Account.__table__)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,14 @@ class Outcome:
     @property
     def username(self) -> str | None:
         return self.target.username if self.target else None
+
+    @property
+    def planned_target(self) -> Target:
+        """The target of an outcome planned from a readable Registry user (every create and
+        update has one); raises :class:`ValueError` for an outcome without one."""
+        if self.target is None:
+            raise ValueError(f"no target planned for Registry user {self.registry_username!r}")
+        return self.target
 
     def to_dict(self) -> dict[str, Any]:
         """The outcome for ``--json``: never a password hash."""
@@ -203,7 +214,7 @@ class RegistryImport:
         return Outcome(name, "create", result.target, notes=result.notes)
 
     def _decide(self, outcome: Outcome, current: _Current) -> Outcome:
-        target = outcome.target
+        target = outcome.planned_target
         if current.owner_provider is not None and current.owner_provider != self._provider_id:
             return _skip(outcome, f"the username belongs to provider {current.owner_provider!r}")
         if current.user_id is None:
@@ -232,7 +243,7 @@ class RegistryImport:
         return replace(outcome, action="update", changes=changes)
 
     def _current(self, names: list[str]) -> dict[str, _Current]:
-        users, owners = LocalUser.__table__, Account.__table__
+        users, owners = _USERS, _OWNERS
         found: dict[str, _Current] = {}
         with self._database.engine.connect() as connection:
             for start in range(0, len(names), _CHUNK):
@@ -272,7 +283,7 @@ class RegistryImport:
         return outcome
 
     def _create(self, outcome: Outcome) -> Outcome:
-        target, now = outcome.target, utcnow()
+        target, now = outcome.planned_target, utcnow()
         try:
             with self._database.session() as session:
                 user = LocalUser(
@@ -303,7 +314,7 @@ class RegistryImport:
         return outcome
 
     def _update(self, outcome: Outcome) -> Outcome:
-        target, now = outcome.target, utcnow()
+        target, now = outcome.planned_target, utcnow()
         current = self._current([target.username]).get(target.username, _Current(None))
         raced = replace(
             outcome,
@@ -313,32 +324,35 @@ class RegistryImport:
         )
         if current.user_id is None or parse_aspnet_identity_hash(current.password_hash) is None:
             return raced
-        users = LocalUser.__table__
         try:
             with self._database.session() as session:
                 # Only the row as planned: a login, a password change or an edit since wins.
-                result = session.execute(
-                    update(users)
-                    .where(
-                        users.c.id == current.user_id,
-                        users.c.password_hash == current.password_hash,
-                        users.c.updated_at == users.c.password_changed_at,
-                    )
-                    .values(
-                        email=target.email,
-                        enabled=target.enabled,
-                        overrides=dict(target.overrides),
-                        password_hash=target.password_hash,
-                        updated_at=now,
-                        password_changed_at=now,
-                    )
+                # Session.execute is typed as returning Result; a DML statement gives the
+                # CursorResult that carries rowcount.
+                result = cast(
+                    "CursorResult[Any]",
+                    session.execute(
+                        update(_USERS)
+                        .where(
+                            _USERS.c.id == current.user_id,
+                            _USERS.c.password_hash == current.password_hash,
+                            _USERS.c.updated_at == _USERS.c.password_changed_at,
+                        )
+                        .values(
+                            email=target.email,
+                            enabled=target.enabled,
+                            overrides=dict(target.overrides),
+                            password_hash=target.password_hash,
+                            updated_at=now,
+                            password_changed_at=now,
+                        )
+                    ),
                 )
                 if result.rowcount != 1:
                     raise _Raced
-                accounts = Account.__table__
                 session.execute(
-                    update(accounts)
-                    .where(accounts.c.username == target.username, accounts.c.provider == self._provider_id)
+                    update(_OWNERS)
+                    .where(_OWNERS.c.username == target.username, _OWNERS.c.provider == self._provider_id)
                     .values(disabled=not target.enabled)
                 )
                 record_change(session, target.username)
@@ -350,7 +364,7 @@ class RegistryImport:
 
     def _after_write(self, outcome: Outcome) -> None:
         """Revocations, the role catalogue and the audit trail, once the user is written."""
-        target = outcome.target
+        target = outcome.planned_target
         if not target.enabled:
             self._accounts.set_disabled(target.username, True)  # ends any sessions
         self._roles.ensure(target.overrides.get("roles", ()))

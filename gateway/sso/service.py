@@ -40,8 +40,7 @@ from gateway.sso.transactions import TransactionSeal, UnreadableTransaction
 from gateway.storage.state import StateStore
 from gateway.tokens import InvalidToken, TokenService
 from gateway.tokens.sealing import BrokenSeal, Sealer
-from providers.base import Identity, ProviderUnavailable
-from providers.oidc.provider import OidcProvider, OidcRejected
+from providers.base import CallbackProvider, Identity, LoginRejected, ProviderUnavailable
 from providers.sql import utcnow
 
 log = logging.getLogger(__name__)
@@ -133,8 +132,10 @@ class SsoService:
             timedelta(seconds=self.settings.token_lifetime_seconds or config.tokens.lifetime_seconds),
             self.session_lifetime,
         )
-        self.providers: dict[str, OidcProvider] = {
-            provider.id: provider for provider in federation.providers() if isinstance(provider, OidcProvider)
+        self.providers: dict[str, CallbackProvider] = {
+            provider.id: provider
+            for provider in federation.providers()
+            if isinstance(provider, CallbackProvider)
         }
 
     @property
@@ -148,20 +149,20 @@ class SsoService:
     def callback_url(self, provider_id: str) -> str:
         return f"{self.public_url}/sso/callback/{provider_id}"
 
-    def browser_providers(self) -> list[OidcProvider]:
+    def browser_providers(self) -> list[CallbackProvider]:
         """The providers a browser may sign in with: none with browser sign-on off, and never
         one configured ``browser_login: false`` (token path only)."""
         if not self.enabled:
             return []
-        return [provider for provider in self.providers.values() if provider.settings.browser_login]
+        return [provider for provider in self.providers.values() if provider.sign_in_button is not None]
 
     def display_name(self, provider_id: str) -> str:
-        """What pages call a provider: an OIDC provider's display name, else its id."""
+        """What pages call a provider: a browser-login provider's display name, else its id."""
         provider = self.providers.get(provider_id)
-        return provider.settings.name_for(provider_id) if provider is not None else provider_id
+        return provider.display_name if provider is not None else provider_id
 
-    def provider(self, provider_id: str) -> OidcProvider:
-        """The OIDC provider a browser may sign in with (:meth:`browser_providers`); SsoError
+    def provider(self, provider_id: str) -> CallbackProvider:
+        """The provider a browser may sign in with (:meth:`browser_providers`); SsoError
         404 for any other."""
         provider = self.providers.get(provider_id)
         if provider is None or provider not in self.browser_providers():
@@ -177,7 +178,7 @@ class SsoService:
         """
         provider = self.provider(provider_id)
         target = self.settings.registry_login_url if next_url is None else next_url
-        if not self.redirects.allows(target):
+        if target is None or not self.redirects.allows(target):
             raise SsoError(400, "next_not_allowed", "That return address is not allowed.")
         try:
             url, transaction = provider.start(self.callback_url(provider_id))
@@ -234,7 +235,7 @@ class SsoService:
             raise SsoError(400, "reused_state", EXPIRED)
         try:
             finished = provider.finish(self.callback_url(provider_id), params, record.transaction)
-        except OidcRejected as rejected:
+        except LoginRejected as rejected:
             message = NOT_ALLOWED if rejected.status == 403 else FAILED
             raise SsoError(rejected.status, rejected.reason, message, refused_by_idp=True) from None
         except ProviderUnavailable as error:
@@ -311,8 +312,8 @@ class SsoService:
         """Where a top-level sign-out continues: the IdP's end-session endpoint, if any, with
         ``id_token_hint`` when ``session`` carries a sealed ID token that opens (see
         :meth:`sign_out`). This URL is the only place the ID token ever leaves the gateway."""
-        provider = self.providers.get(session.provider) if session else None
-        if provider is None:
+        provider = self.providers.get(session.provider) if session is not None else None
+        if session is None or provider is None:
             return None
         return provider.end_session_url(f"{self.public_url}/sso/signed-out", self._id_token_hint(session))
 
@@ -337,7 +338,8 @@ def check_cookie_reach(public_url: str, settings: SsoSettings, source: str) -> N
     the cookie is set by the gateway's host, for ``cookie_domain`` (or that host alone), and
     every page a login returns to must be inside it, on the same scheme when the cookie is
     Secure (contract §3). A single-label domain such as ``com`` is refused as browsers do."""
-    if not settings.enabled:
+    login_url = settings.registry_login_url
+    if login_url is None:  # browser sign-on is off (not settings.enabled)
         return
     gateway = urlsplit(public_url)
     gateway_host = (gateway.hostname or "").lower()
@@ -346,7 +348,7 @@ def check_cookie_reach(public_url: str, settings: SsoSettings, source: str) -> N
         raise ConfigError(
             source, "sso.cookie_domain", f"{domain} is a top-level domain; browsers refuse cookies for it"
         )
-    targets = [("sso.registry_login_url", settings.registry_login_url)] + [
+    targets = [("sso.registry_login_url", login_url)] + [
         (f"sso.allowed_next[{i}]", url) for i, url in enumerate(settings.allowed_next)
     ]
     if domain is not None and not _inside(gateway_host, domain):

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
 
@@ -186,7 +187,7 @@ class SessionStore:
             )
             return result.rowcount or 0
 
-    def _revoke_where(self, *conditions, changed: str | None | bool = False) -> int:
+    def _revoke_where(self, *conditions, changed: str | None | Literal[False] = False) -> int:
         """End the matching active sessions. ``changed``: whose cached password logins end
         too (a username, None for everyone; False for none: one sign-out ends one session)."""
         now = self._clock()

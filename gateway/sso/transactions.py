@@ -42,7 +42,7 @@ class UnreadableTransaction(Exception):
 @dataclass(frozen=True)
 class OpenedTransaction:
     """What :meth:`TransactionSeal.open` found: the provider's transaction as
-    :meth:`providers.oidc.provider.OidcProvider.start` gave it, and the gateway's own fields."""
+    :meth:`providers.base.CallbackProvider.start` gave it, and the gateway's own fields."""
 
     provider: str
     next_url: str

@@ -190,3 +190,11 @@ def _first_sight(seen: set[str], key: str) -> bool:
         return False
     seen.add(key)
     return True
+
+
+def describe_group(group: Group) -> str:
+    """One group as a trial login narrates it: name, DN, and how it was found."""
+    name = f"{group.name} " if group.name else ""
+    how = group.found_by if group.depth == 0 else f"nested, depth {group.depth}"
+    via = f" via {group.via}" if group.via else ""
+    return f"{name}({group.dn}) [{how}{via}]"

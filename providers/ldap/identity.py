@@ -7,10 +7,11 @@ read (every user) build identities by the very same rules.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from providers.base import Identity
+from providers.base import Identity, ProviderUnavailable
 from providers.ldap.entries import Entry
+from providers.ldap.groups import Group, group_names
 from providers.ldap.settings import UserSettings
 
 log = logging.getLogger(__name__)
@@ -75,3 +76,29 @@ def _quota(text: str | None) -> int | None:
         return None
     value = int(text)
     return value if value <= 2**63 - 1 else None
+
+
+def login_identity(
+    provider_id: str,
+    user: UserSettings,
+    canonical: Callable[[str], str | None],
+    typed: str,
+    entry: Entry,
+    groups: Sequence[Group],
+) -> Identity:
+    """The identity of ``entry`` for a login typed as ``typed`` (canonical), with ``groups``.
+    ProviderUnavailable when the entry has no readable ``user.id_attribute``."""
+    # A multi-valued username attribute: the value the user typed, if it is one of them.
+    names = spellings(user, entry, canonical)
+    username = typed if typed in names else (names[0] if names else "")
+    try:
+        return identity_from_entry(provider_id, user, entry, username, group_names(groups))
+    except MissingSubject:
+        # The operator must fix the attribute or the read permissions.
+        log.error(
+            "ldap %s: entry %s has no readable %s (user.id_attribute)",
+            provider_id,
+            entry.dn,
+            user.id_attribute,
+        )
+        raise ProviderUnavailable(provider_id, f"entry has no {user.id_attribute}") from None

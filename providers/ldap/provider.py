@@ -43,8 +43,8 @@ from providers.ldap.connections import (
 )
 from providers.ldap.directory import DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, DirectoryReader
 from providers.ldap.entries import Entry, dn_with, filter_with, search
-from providers.ldap.groups import Group, NestingCache, group_names, resolve_groups
-from providers.ldap.identity import MissingSubject, identity_from_entry, spellings
+from providers.ldap.groups import NestingCache, describe_group, resolve_groups
+from providers.ldap.identity import login_identity
 from providers.ldap.settings import LdapSettings
 from providers.ldap.trial import logs_as_notes
 
@@ -380,7 +380,7 @@ class LdapProvider:
         return self._identity(username, entry, login, read, note)
 
     def _identity(self, typed: str, entry: Entry, login: LoginClock, read: Reader, note: Note) -> Identity:
-        user, groups_settings = self.settings.user, self.settings.groups
+        groups_settings = self.settings.groups
 
         def group_search(base: str, scope: str, search_filter: str, attributes: Sequence[str]) -> list[Entry]:
             note("groups", f"search base={base!r} filter={search_filter}")
@@ -404,25 +404,5 @@ class LdapProvider:
             groups_settings, entry, uid, group_search, record_paths=note is not _ignore, cache=self._nesting
         )
         for group in groups:
-            note("group", _describe_group(group))
-        # A multi-valued username attribute: the value the user typed, if it is one of them.
-        names = spellings(user, entry, self._canonical)
-        username = typed if typed in names else (names[0] if names else "")
-        try:
-            return identity_from_entry(self.id, user, entry, username, group_names(groups))
-        except MissingSubject:
-            # The operator must fix the attribute or the read permissions.
-            log.error(
-                "ldap %s: entry %s has no readable %s (user.id_attribute)",
-                self.id,
-                entry.dn,
-                user.id_attribute,
-            )
-            raise ProviderUnavailable(self.id, f"entry has no {user.id_attribute}") from None
-
-
-def _describe_group(group: Group) -> str:
-    name = f"{group.name} " if group.name else ""
-    how = group.found_by if group.depth == 0 else f"nested, depth {group.depth}"
-    via = f" via {group.via}" if group.via else ""
-    return f"{name}({group.dn}) [{how}{via}]"
+            note("group", describe_group(group))
+        return login_identity(self.id, self.settings.user, self._canonical, typed, entry, groups)

@@ -9,26 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from providers.base import Identity
+from providers.base import Identity, LoginRejected
 from providers.oidc.settings import ClaimPath, OidcSettings
 
 MAX_SUBJECT_LENGTH = 255
 _MISSING = object()
 
 
-class OidcRejected(Exception):
-    """A login or token refused.
+class OidcRejected(LoginRejected):
+    """A login or token refused (the OIDC provider's :class:`~providers.base.LoginRejected`).
 
     ``reason`` is a short class for logs (``bad_state``, ``nonce_mismatch``, ``bad_audience``,
     ``bad_signature``, ``expired``, ``alg_not_allowed``, ``email_not_verified``,
     ``bad_username``, ``idp_error``, ...). ``status`` is 401, or 403 when the person was
     proven but is not allowed in (``email_not_verified``, ``bad_username``).
     """
-
-    def __init__(self, reason: str, status: int = 401):
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
 
 
 def claim_path(spec: ClaimPath) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from typing import Any
 from providers.base import CallbackProvider, Closable, HealthCheck, TokenProvider
 from providers.oidc.config import OidcProviderSchema, oidc_settings
 from providers.oidc.provider import OidcProvider
-from providers.providertype import BuildContext, BuiltProvider, ProviderType
+from providers.providertype import BuildContext, BuiltProvider, ProviderType, TokenRouting
 
 
 def build(provider_id: str, options: Mapping[str, Any], context: BuildContext) -> BuiltProvider:
@@ -16,9 +16,29 @@ def build(provider_id: str, options: Mapping[str, Any], context: BuildContext) -
     return BuiltProvider(OidcProvider(provider_id, oidc_settings(dict(options)), context.canonical))
 
 
+def browser_login(options: Mapping[str, Any]) -> bool:
+    """Whether browsers sign in with it: unless configured ``browser_login: false``."""
+    return bool(options.get("browser_login", True))
+
+
+def token_routing(options: Mapping[str, Any]) -> TokenRouting:
+    """JWTs of its issuer when it accepts ID tokens or access tokens for some audience;
+    opaque tokens with ``tokens.introspection``."""
+    tokens = options["tokens"]
+    accepts_jwts = tokens["accept_id_tokens"] or tokens["access_token_audiences"]
+    return TokenRouting(
+        jwt_issuer=options["issuer"] if accepts_jwts else None,
+        introspects=bool(tokens["introspection"]),
+        jwt_key="tokens",
+        introspection_key="tokens.introspection",
+    )
+
+
 PROVIDER_TYPE = ProviderType(
     "oidc",
     OidcProviderSchema,
     build,
     capabilities=(TokenProvider, CallbackProvider, HealthCheck, Closable),
+    browser_login=browser_login,
+    token_routing=token_routing,
 )

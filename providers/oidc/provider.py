@@ -8,89 +8,43 @@ Keycloak, Entra ID and Okta issue), or opaque tokens it introspects.
 
 An IdP that cannot be reached, hangs or answers 5xx raises ProviderUnavailable (the gateway
 answers 503); everything the IdP or the browser got wrong raises OidcRejected. Tokens,
-codes and secrets are never logged.
+codes and secrets are never logged. The steps live beside this module: the calls to the IdP
+(:mod:`.client`), the rules of JWTs (:mod:`.jwtrules`), introspection (:mod:`.introspection`),
+discovery and keys (:mod:`.metadata`), and claims to identity (:mod:`.claims`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import http.cookiejar
 import logging
-import re
-import threading
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import jwt
 import requests
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from providers.base import HealthReport, Identity, ProviderUnavailable
+from providers.base import (
+    MAX_TOKEN_LENGTH,
+    FinishedLogin,
+    HealthReport,
+    Identity,
+    ProviderUnavailable,
+    SignInButton,
+)
+from providers.jws import jwt_header
+from providers.oidc import jwtrules
 from providers.oidc.claims import OidcRejected, has_claim, identity_from_claims
-from providers.oidc.metadata import Answer, Http, Metadata
+from providers.oidc.client import IdpClient, merged, shown_error_code
+from providers.oidc.introspection import Introspection
+from providers.oidc.metadata import Http, Metadata
 from providers.oidc.settings import OidcSettings
-from providers.strictjson import parse_json
 
-__all__ = ["FinishedLogin", "OidcProvider", "OidcRejected"]
+__all__ = ["MAX_TOKEN_LENGTH", "FinishedLogin", "OidcProvider", "OidcRejected"]
 
 log = logging.getLogger(__name__)
-MAX_CONCURRENT_INTROSPECTIONS = 4  # per process
-
-LEEWAY_SECONDS = 60
-MAX_TOKEN_LENGTH = 16384
-# Header typ values (RFC 7515: compared case-insensitively, "application/" may be omitted).
-_ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
-_PLAIN_TYPES = (None, "jwt", "application/jwt")
-# Keycloak's payload typ: "ID" and "Bearer" name ID and access tokens; every other value
-# (Refresh, Offline, Logout, ...) is a token that must never pass as either.
-_PAYLOAD_KINDS = {"id": "id", "bearer": "access"}
-# Claims about the token itself: userinfo never overrides the ID token's.
-_TOKEN_CLAIMS = frozenset(
-    {
-        "iss",
-        "sub",
-        "aud",
-        "exp",
-        "iat",
-        "nbf",
-        "nonce",
-        "azp",
-        "auth_time",
-        "at_hash",
-        "c_hash",
-        "jti",
-        "sid",
-        "acr",
-        "amr",
-    }
-)
-_JWT_ERRORS: tuple[tuple[type[Exception], str], ...] = (
-    (jwt.ExpiredSignatureError, "expired"),
-    (jwt.ImmatureSignatureError, "not_yet_valid"),
-    (jwt.InvalidAudienceError, "bad_audience"),
-    (jwt.InvalidIssuerError, "bad_issuer"),
-    (jwt.InvalidAlgorithmError, "alg_not_allowed"),
-    (jwt.InvalidSignatureError, "bad_signature"),
-    (jwt.InvalidIssuedAtError, "bad_iat"),
-    (jwt.DecodeError, "malformed_token"),
-)
-_MISSING_CLAIM_REASONS = {"aud": "bad_audience", "iss": "bad_issuer"}
-_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-
-
-@dataclass(frozen=True)
-class FinishedLogin:
-    """What :meth:`OidcProvider.finish` proved: the identity, and the raw ID token it was
-    verified from (for ``id_token_hint`` at the IdP's logout; a secret, never logged)."""
-
-    identity: Identity
-    id_token: str = field(repr=False)
 
 
 class OidcProvider:
@@ -117,9 +71,10 @@ class OidcProvider:
             if settings.ca_file:
                 session.verify = settings.ca_file
         self._session = session
-        self._http = Http(provider_id, settings.timeout_seconds, session)
-        self._introspections = threading.BoundedSemaphore(MAX_CONCURRENT_INTROSPECTIONS)
-        self._metadata = Metadata(provider_id, settings, self._http)
+        outbound = Http(provider_id, settings.timeout_seconds, session)
+        self._metadata = Metadata(provider_id, settings, outbound)
+        self._client = IdpClient(provider_id, settings, outbound, self._metadata)
+        self._introspection = Introspection(provider_id, settings, self._metadata, self._client)
         tokens = settings.tokens
         # The audiences an access token may be for (none: no access tokens), and every audience
         # some accepted JWT may be for (client_id too, if ID tokens are accepted).
@@ -133,6 +88,18 @@ class OidcProvider:
     @property
     def issuer(self) -> str:
         return self.settings.issuer
+
+    @property
+    def display_name(self) -> str:
+        """What pages call this provider: its ``display_name``, else its id."""
+        return self.settings.name_for(self.id)
+
+    @property
+    def sign_in_button(self) -> SignInButton | None:
+        """Its landing page button; None when configured ``browser_login: false``."""
+        if not self.settings.browser_login:
+            return None
+        return SignInButton(self.display_name, self.settings.label_for(self.id), self.settings.logo_url)
 
     # -- the browser login --------------------------------------------------------------------
 
@@ -174,7 +141,7 @@ class OidcProvider:
         """
         error = params.get("error")
         if error is not None:
-            shown = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else "(malformed)"
+            shown = shown_error_code(error) or "(malformed)"
             log.info("oidc %s: the IdP answered the login with error %s", self.id, shown)
             raise OidcRejected("idp_error")
         if not _same_secret(params.get("state"), transaction.get("state")):
@@ -192,18 +159,18 @@ class OidcProvider:
             raise OidcRejected("missing_code")
         if not isinstance(verifier, str) or not verifier:
             raise OidcRejected("bad_state")
-        tokens = self._exchange(code, redirect_uri, verifier)
+        tokens = self._client.exchange(code, redirect_uri, verifier)
         id_token = tokens.get("id_token")
         if not isinstance(id_token, str):
             raise OidcRejected("missing_id_token")
         claims = self._verify(id_token, (self.settings.client_id,))
-        self._check_id_token(claims)
+        jwtrules.check_id_token(claims, self.settings)
         if not _same_secret(claims.get("nonce"), transaction.get("nonce")):
             raise OidcRejected("nonce_mismatch")
         if self._wants_userinfo(claims):
-            claims = _merged(
+            claims = merged(
                 claims,
-                self._userinfo(
+                self._client.userinfo(
                     tokens.get("access_token"), claims.get("sub"), required=self.settings.userinfo == "always"
                 ),
             )
@@ -236,6 +203,10 @@ class OidcProvider:
         tokens = self.settings.tokens
         return tokens.accept_id_tokens or bool(tokens.access_token_audiences)
 
+    def introspects_opaque_tokens(self) -> bool:
+        """Whether opaque tokens are introspected here (``tokens.introspection``)."""
+        return self.settings.tokens.introspection
+
     def identity_from_token(self, token: str) -> Identity:
         """The identity a bearer token of this IdP proves.
 
@@ -265,97 +236,19 @@ class OidcProvider:
         """
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
             raise OidcRejected("malformed_token")
-        header = _jwt_header(token)
+        header = jwt_header(token)
         if header is None:
-            return self._introspected(token)
-        typed_access = _header_says_access_token(header)
+            return self._identity(self._introspection.claims(token))
+        typed_access = jwtrules.header_says_access_token(header)
         audiences = tuple(self._access_audiences) if typed_access else self._jwt_audiences
         if not audiences:
             raise OidcRejected("token_not_accepted")
         claims = self._verify(token, audiences, header)
-        if self._jwt_kind(claims, typed_access=typed_access) == "access":
-            self._check_access_token(claims)
+        if jwtrules.jwt_kind(claims, self._access_audiences, typed_access=typed_access) == "access":
+            jwtrules.check_access_token(claims, self._access_audiences)
         else:
-            self._check_id_token(claims, token_path=True)
+            jwtrules.check_id_token(claims, self.settings, token_path=True)
         return self._identity(claims)
-
-    def _jwt_kind(self, claims: Mapping[str, Any], *, typed_access: bool) -> str:
-        """``"access"`` or ``"id"``: what a verified JWT is, by its header (``typed_access``:
-        typ at+jwt), else its payload typ, else whether its aud names an access token audience
-        (which wins over client_id). OidcRejected ``token_not_accepted`` for other payload typs."""
-        kind = _payload_kind(claims, "access" if typed_access else None)
-        if kind is not None:
-            return kind
-        return "access" if _audiences(claims) & self._access_audiences else "id"
-
-    def _check_access_token(self, claims: Mapping[str, Any]) -> None:
-        """OidcRejected unless access tokens are accepted and ``claims`` (already verified) are
-        for one of their audiences. sub is checked with the identity."""
-        if not self._access_audiences:
-            raise OidcRejected("token_not_accepted")
-        if not _audiences(claims) & self._access_audiences:
-            raise OidcRejected("bad_audience")
-
-    def _check_id_token(self, claims: Mapping[str, Any], *, token_path: bool = False) -> None:
-        """OidcRejected unless ``claims`` (already verified) are an ID token for this client:
-        client_id in aud, iat and sub present, and azp this client when it is there or aud
-        names several audiences. On the token path ID tokens must also be accepted."""
-        if token_path and not self.settings.tokens.accept_id_tokens:
-            raise OidcRejected("token_not_accepted")
-        if self.settings.client_id not in _audiences(claims):
-            raise OidcRejected("bad_audience")
-        if any(claims.get(name) is None for name in ("iat", "sub")):
-            raise OidcRejected("missing_claim")
-        azp, aud = claims.get("azp"), claims.get("aud")
-        if (azp is not None or (isinstance(aud, list) and len(aud) > 1)) and azp != self.settings.client_id:
-            raise OidcRejected("bad_azp")
-
-    def _introspected(self, token: str) -> Identity:
-        if not self.settings.tokens.introspection:
-            raise OidcRejected("token_not_accepted")
-        endpoint = self._metadata.endpoint("introspection_endpoint")
-        if endpoint is None:
-            raise ProviderUnavailable(self.id, "discovery has no introspection_endpoint")
-        # Anyone can present an opaque token; a slow IdP must not take every worker thread.
-        if not self._introspections.acquire(timeout=self.settings.timeout_seconds):
-            raise ProviderUnavailable(self.id, "introspection: too many at once")
-        try:
-            answer = self._post(
-                endpoint, {"token": token, "token_type_hint": "access_token"}, "introspection"
-            )
-        finally:
-            self._introspections.release()
-        if answer.status != 200:
-            self._refused_client(answer, "introspection")
-            raise OidcRejected("token_rejected")
-        info = answer.json()
-        if info is None:
-            raise ProviderUnavailable(self.id, "introspection: not a JSON object")
-        if info.get("active") is not True:
-            raise OidcRejected("inactive_token")
-        if "iss" in info and info["iss"] != self.issuer:
-            raise OidcRejected("bad_issuer")
-        if not _says_bearer(info):
-            raise OidcRejected("bad_token_type")
-        exp = info.get("exp")
-        if isinstance(exp, (int, float)) and exp + LEEWAY_SECONDS < time.time():
-            raise OidcRejected("expired")
-        if not self._bound_to_us(info):
-            raise OidcRejected("bad_audience")
-        if not has_claim(info, self.settings.username_claim):
-            info = _merged(info, self._userinfo(token, info.get("sub"), required=True))
-        return self._identity(info)
-
-    def _bound_to_us(self, info: Mapping[str, Any]) -> bool:
-        # Confidential clients may introspect any client's token: this one must be for us.
-        audiences = info.get("aud")
-        audiences = (
-            [audiences] if isinstance(audiences, str) else audiences if isinstance(audiences, list) else []
-        )
-        ours = {self.settings.client_id, *self.settings.tokens.access_token_audiences}
-        return info.get("client_id") == self.settings.client_id or any(
-            isinstance(audience, str) and audience in ours for audience in audiences
-        )
 
     # -- health, lifecycle ----------------------------------------------------------------------
 
@@ -382,58 +275,6 @@ class OidcProvider:
 
     # -- steps ----------------------------------------------------------------------------------
 
-    def _post(self, url: str, data: dict[str, str], what: str) -> Answer:
-        """POST a form to the IdP with this client's authentication."""
-        settings = self.settings
-        auth = None
-        if settings.client_auth == "client_secret_basic":
-            # RFC 6749 2.3.1: form-encoded before Basic, which matters for secrets with ":" or "%".
-            auth = (quote(settings.client_id, safe=""), quote(settings.client_secret or "", safe=""))
-        elif settings.client_auth == "client_secret_post":
-            data = {**data, "client_id": settings.client_id, "client_secret": settings.client_secret or ""}
-        else:
-            data = {**data, "client_id": settings.client_id}
-        return self._http.request(
-            "POST", url, what, data=data, auth=auth, headers={"Accept": "application/json"}
-        )
-
-    def _refused_client(self, answer: Answer, what: str) -> None:
-        """ProviderUnavailable when the IdP refused this client itself: a misconfiguration
-        (wrong secret or auth method) that no user can get past."""
-        error = (answer.json() or {}).get("error")
-        if answer.status == 401 or error == "invalid_client":
-            log.error(
-                "oidc %s: the IdP refused the client credentials at %s (HTTP %s)",
-                self.id,
-                what,
-                answer.status,
-            )
-            raise ProviderUnavailable(self.id, f"{what}: client authentication refused")
-        if not 400 <= answer.status < 500:
-            raise ProviderUnavailable(self.id, f"{what}: HTTP {answer.status}")
-        code = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else "(none)"
-        log.info("oidc %s: %s refused with HTTP %s, error %s", self.id, what, answer.status, code)
-
-    def _exchange(self, code: str, redirect_uri: str, verifier: str) -> dict[str, Any]:
-        endpoint = self._metadata.document()["token_endpoint"]  # checked at discovery
-        answer = self._post(
-            endpoint,
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": redirect_uri,
-                "code_verifier": verifier,
-            },
-            "token",
-        )
-        if answer.status != 200:
-            self._refused_client(answer, "token")
-            raise OidcRejected("code_rejected")  # invalid_grant: reused, expired, wrong verifier
-        tokens = answer.json()
-        if tokens is None:
-            raise ProviderUnavailable(self.id, "token: not a JSON object")
-        return tokens
-
     def _verify(
         self, token: str, audiences: tuple[str, ...], header: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -441,25 +282,11 @@ class OidcProvider:
         and alg) for one of ``audiences``, with this issuer and an exp; OidcRejected if not.
         ``header`` is the token's, when the caller has read it already. What kind of token it
         is, and the rules of that kind, are the caller's business."""
-        header = header if header is not None else _jwt_header(token)
+        header = header if header is not None else jwt_header(token)
         if header is None:
             raise OidcRejected("malformed_token")
         key = self._metadata.signing_key(header)
-        try:
-            return jwt.decode(
-                token,
-                key=key,
-                algorithms=[key.algorithm_name],
-                audience=list(audiences),
-                issuer=self.issuer,
-                leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iss", "aud"]},
-            )
-        except jwt.MissingRequiredClaimError as error:
-            raise OidcRejected(_MISSING_CLAIM_REASONS.get(error.claim, "missing_claim")) from None
-        except jwt.InvalidTokenError as error:
-            reason = next((reason for kind, reason in _JWT_ERRORS if isinstance(error, kind)), "bad_token")
-            raise OidcRejected(reason) from None
+        return jwtrules.verified_claims(token, key, audiences, self.issuer)
 
     def _wants_userinfo(self, claims: Mapping[str, Any]) -> bool:
         settings = self.settings
@@ -474,35 +301,6 @@ class OidcProvider:
             wanted.append("email_verified")
         return not all(has_claim(claims, path) for path in wanted)
 
-    def _userinfo(self, access_token: Any, sub: Any, *, required: bool) -> dict[str, Any]:
-        """The userinfo claims for ``access_token``; their sub must be ``sub``. Without a
-        userinfo endpoint: nothing, or ProviderUnavailable when ``required``."""
-        endpoint = self._metadata.endpoint("userinfo_endpoint")
-        if endpoint is None:
-            if required:
-                raise ProviderUnavailable(self.id, "discovery has no userinfo_endpoint")
-            return {}
-        if not isinstance(access_token, str) or not access_token:
-            raise ProviderUnavailable(self.id, "token: no access_token for userinfo")
-        answer = self._http.request(
-            "GET",
-            endpoint,
-            "userinfo",
-            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-        )
-        if answer.status in (401, 403):
-            raise OidcRejected("userinfo_refused")
-        if answer.status != 200:
-            raise ProviderUnavailable(self.id, f"userinfo: HTTP {answer.status}")
-        info = answer.json()
-        if info is None:
-            raise ProviderUnavailable(
-                self.id, "userinfo: not a JSON object (signed userinfo is not supported)"
-            )
-        if not isinstance(sub, str) or info.get("sub") != sub:
-            raise OidcRejected("userinfo_sub_mismatch")
-        return info
-
     def _identity(self, claims: Mapping[str, Any]) -> Identity:
         return identity_from_claims(self.id, self.issuer, claims, self.settings, self._canonical)
 
@@ -512,78 +310,6 @@ def _same_secret(given: Any, kept: Any) -> bool:
     if not isinstance(given, str) or not isinstance(kept, str) or not kept:
         return False
     return hmac.compare_digest(given.encode(), kept.encode())
-
-
-def _says_bearer(info: Mapping[str, Any]) -> bool:
-    """Whether an introspection answer calls the token a bearer access token. A refresh token
-    (oidc-provider names no type for it, Keycloak says ``typ: Refresh``) or a DPoP-bound
-    token must not pass as one."""
-    kinds = [info.get(name) for name in ("token_type", "typ") if info.get(name) is not None]
-    return bool(kinds) and all(isinstance(kind, str) and kind.lower() == "bearer" for kind in kinds)
-
-
-def _header_says_access_token(header: Mapping[str, Any]) -> bool:
-    """True for header typ ``at+jwt`` (RFC 9068), False for a plain JWT (typ absent or
-    ``JWT``); OidcRejected ``token_not_accepted`` for any other typ (a logout token, a security
-    event, ...)."""
-    typ = header.get("typ")
-    kind = typ.lower() if isinstance(typ, str) else typ
-    if kind in _ACCESS_TOKEN_TYPES:
-        return True
-    if kind in _PLAIN_TYPES:
-        return False
-    raise OidcRejected("token_not_accepted")
-
-
-def _payload_kind(claims: Mapping[str, Any], default: str | None) -> str | None:
-    """The kind (``"id"`` or ``"access"``) a verified payload's ``typ`` names, ``default`` when
-    it has none; OidcRejected ``token_not_accepted`` for any other typ (Keycloak's Refresh,
-    Offline, Logout, ...) and for an ID token where ``default`` says access token."""
-    typ = claims.get("typ")
-    if typ is None:
-        return default
-    kind = _PAYLOAD_KINDS.get(typ.lower()) if isinstance(typ, str) else None
-    if kind is None or (default is not None and kind != default):
-        raise OidcRejected("token_not_accepted")
-    return kind
-
-
-def _audiences(claims: Mapping[str, Any]) -> set[str]:
-    """The string audiences of ``aud`` (one string or a list)."""
-    aud = claims.get("aud")
-    if isinstance(aud, str):
-        return {aud}
-    return {item for item in aud if isinstance(item, str)} if isinstance(aud, list) else set()
-
-
-def unverified_segment(segment: str) -> dict[str, Any] | None:
-    """The JSON object a compact JWS segment encodes (base64url), read without verification
-    by the bounded parser (:mod:`providers.strictjson`); None when it is anything else."""
-    try:
-        data = parse_json(
-            base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)), max_bytes=MAX_TOKEN_LENGTH
-        )
-    except (ValueError, binascii.Error):  # HostileJson is a ValueError
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _jwt_header(token: str) -> dict[str, Any] | None:
-    """The unverified header of a compact JWS (three segments), or None when it is not one.
-    The bounded parser reads it first: pyjwt's own ``json.loads`` only ever sees a header that
-    parser accepted (no nesting that exhausts the stack, no duplicate keys)."""
-    if token.count(".") != 2 or unverified_segment(token.split(".", 1)[0]) is None:
-        return None
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.InvalidTokenError:
-        return None
-    return header if isinstance(header.get("alg"), str) else None
-
-
-def _merged(claims: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """``claims`` with ``extra``'s user claims on top; the token's own claims stay."""
-    return {**claims, **{key: value for key, value in extra.items() if key not in _TOKEN_CLAIMS}}
 
 
 def _with_query(url: str, params: Mapping[str, str]) -> str:

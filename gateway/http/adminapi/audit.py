@@ -9,6 +9,8 @@ the download stops short). Both take ``event``, ``username``, ``outcome``, ``pro
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, request, stream_with_context
 
 from gateway.admin import auditexport
@@ -22,7 +24,7 @@ from gateway.http.appservices import services
 from providers.sql import utcnow
 
 _TEXT = {"type": "string", "maxLength": 200}
-FILTER_QUERY = {
+FILTER_QUERY: dict[str, dict[str, Any]] = {
     "event": _TEXT,
     "username": _TEXT,
     "outcome": _TEXT,

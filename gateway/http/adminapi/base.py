@@ -194,7 +194,7 @@ def doc(
     summary: str,
     *,
     request_schema: Schema | type | None = None,
-    response_schema: Schema | type | None = None,
+    response_schema: Schema | type | dict[str, Any] | None = None,
     status: int = 200,
     many: bool = False,
     query: dict[str, dict[str, Any]] | None = None,

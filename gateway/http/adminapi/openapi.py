@@ -43,6 +43,8 @@ def build_spec(app: Flask) -> dict[str, Any]:
         if meta is None:
             continue
         path = _PARAM.sub(r"{\1}", rule.rule)
+        if rule.methods is None:  # werkzeug's "any method"; Flask always lists a route's methods
+            raise RuntimeError(f"route {rule.rule} does not list its methods")
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = _operation(rule, meta)
     for path, operations in paths.items():

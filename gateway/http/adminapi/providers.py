@@ -9,7 +9,6 @@ Registry's error, the age of the oldest).
 
 from __future__ import annotations
 
-from gateway.admin import providerstatus
 from gateway.http.adminapi import schemas_more as schemas
 from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal
 from gateway.http.appservices import services
@@ -19,7 +18,7 @@ from gateway.http.appservices import services
 @doc("Each identity provider: healthy or not, and why", response_schema=schemas.ProviderStatus, many=True)
 @admin_only
 def provider_status():
-    return ok(providerstatus.status(services()))
+    return ok(services().provider_admin().status())
 
 
 @bp.post("/providers/<provider_id>/test-login")
@@ -37,9 +36,9 @@ def provider_status():
 def test_login(provider_id: str):
     data = body(schemas.TrialLogin())
     return ok(
-        providerstatus.test_login(
-            services(), provider_id, data["username"], data["password"], actor=principal().username
-        )
+        services()
+        .provider_admin()
+        .test_login(provider_id, data["username"], data["password"], actor=principal().username)
     )
 
 

@@ -18,8 +18,12 @@ from gateway.http.adminapi.base import admin_only, bp, doc, ok, principal
 from gateway.http.adminapi.queryargs import BOOL_SCHEMA, PAGE_QUERY, bool_arg, int_arg, text_arg
 from gateway.http.appservices import services
 
-LIST_QUERY = {"username": {"type": "string", "maxLength": 127}, "include_ended": BOOL_SCHEMA, **PAGE_QUERY}
-REVOKE_QUERY = {
+LIST_QUERY: dict[str, dict[str, Any]] = {
+    "username": {"type": "string", "maxLength": 127},
+    "include_ended": BOOL_SCHEMA,
+    **PAGE_QUERY,
+}
+REVOKE_QUERY: dict[str, dict[str, Any]] = {
     "username": {"type": "string", "maxLength": 127},
     "all": BOOL_SCHEMA,
     "include_self": {**BOOL_SCHEMA, "description": "also end the caller's current session"},

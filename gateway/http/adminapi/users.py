@@ -36,7 +36,7 @@ from gateway.http.adminapi.queryargs import int_arg
 
 SORT_KEYS = ("userName", "createdAt", "lastLoginAt")
 MAX_LIMIT = 1000
-LIST_QUERY = {
+LIST_QUERY: dict[str, dict[str, Any]] = {
     "filter": {"type": "string", "maxLength": 200},
     "provider": {"type": "string", "maxLength": 64},
     "sort": {"type": "string", "enum": [*SORT_KEYS, *(f"-{k}" for k in SORT_KEYS)]},

@@ -9,7 +9,6 @@ import json
 
 from flask import request
 
-from gateway.admin import providerstatus
 from gateway.admin.errors import AdminError
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
@@ -41,12 +40,15 @@ def trial_login():
     if errors:
         return _page(values, errors, status=400)
     try:
-        result = providerstatus.test_login(
-            services(),
-            values["provider"],
-            values["username"][:MAX_USERNAME_CHARS],
-            password[:MAX_PASSWORD_CHARS],
-            actor=caller().username,
+        result = (
+            services()
+            .provider_admin()
+            .test_login(
+                values["provider"],
+                values["username"][:MAX_USERNAME_CHARS],
+                password[:MAX_PASSWORD_CHARS],
+                actor=caller().username,
+            )
         )
     except AdminError as refused:
         return _page(values, forms.admin_errors(refused, ("provider", "username")), status=refused.status)
@@ -63,7 +65,7 @@ def _page(
         "admin/providers.html",
         "providers",
         status,
-        statuses=providerstatus.status(svc),
+        statuses=svc.provider_admin().status(),
         registry=svc.registry.report(),
         ldap_providers=ldap,
         values=values or {"provider": ldap[0] if ldap else ""},

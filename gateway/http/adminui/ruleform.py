@@ -126,7 +126,7 @@ def describe_condition(condition: Any) -> str:
         return "—"
     if condition.get("all") is True:
         return "everyone"
-    parts = []
+    parts: list[str] = []
     for key, value in condition.items():
         if key == "case_insensitive":
             continue

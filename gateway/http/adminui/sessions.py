@@ -5,6 +5,8 @@ session in this browser."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import redirect, request, url_for
 
 from gateway.admin.errors import AdminError
@@ -77,7 +79,7 @@ def _list(error: str | None = None, status: int = 200):
     ended = args.get("ended") == "1"
     number = page_number(args)
     admin = services().admin_sessions()
-    query = {"username": username or None, "include_ended": ended, "limit": PER_PAGE}
+    query: dict[str, Any] = {"username": username or None, "include_ended": ended, "limit": PER_PAGE}
     shown, total = admin.list(offset=(number - 1) * PER_PAGE, **query)
     paging = Paging(
         number, PER_PAGE, total, "/admin/sessions", {"user": username, "ended": "1" if ended else ""}

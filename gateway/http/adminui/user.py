@@ -10,6 +10,7 @@ yourself, never the last admin) and are shown next to the form that broke them.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from flask import redirect, request, url_for
 from marshmallow import ValidationError
@@ -49,7 +50,7 @@ def user(username: str):
 @admin_page
 def edit_profile(username: str):
     form = request.form
-    values = {
+    values: dict[str, Any] = {
         "email": form.get("email", ""),
         "displayName": form.get("displayName", ""),
         "roles": form.get("roles", ""),

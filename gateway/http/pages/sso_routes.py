@@ -39,6 +39,8 @@ from gateway.http.browser import (
 from gateway.login.outcome import Granted, Refused, Unavailable
 from gateway.sso.service import NOT_ALLOWED, SsoError
 from gateway.storage.state import StoreUnavailable
+from providers.base import PasswordProvider
+from providers.catalog import CATALOG
 
 bp = Blueprint("sso", __name__)
 MAX_PARAM_CHARS = 4096
@@ -51,14 +53,11 @@ def landing():
     signed in as and through which provider (by display name)."""
     sso = services().sso
     session = signed_in()
+    buttons = [(p.id, p.sign_in_button) for p in sso.browser_providers()]
     providers = [
-        {
-            "id": p.id,
-            "name": p.settings.name_for(p.id),
-            "label": p.settings.label_for(p.id),
-            "logo_url": p.settings.logo_url,
-        }
-        for p in sso.browser_providers()
+        {"id": provider_id, "name": button.name, "label": button.label, "logo_url": button.logo_url}
+        for provider_id, button in buttons
+        if button is not None
     ]
     through_idp = session is not None and session.provider in sso.providers
     return page(
@@ -68,7 +67,9 @@ def landing():
         provider_name=sso.display_name(session.provider) if through_idp else None,
         csrf=csrf_token(session) if session else None,
         registry_url=services().config.sso.registry_login_url,
-        password_login=any(p.type != "oidc" for p in services().config.providers),
+        password_login=any(
+            PasswordProvider in CATALOG[p.type].capabilities for p in services().config.providers
+        ),
     )
 
 

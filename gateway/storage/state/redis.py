@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -78,7 +79,8 @@ class RedisStore:
 
     @_guarded
     def get(self, key: str) -> str | None:
-        return self._redis.get(self._prefix + key)
+        # The client decodes replies (decode_responses=True), which redis-py's types cannot see.
+        return cast("str | None", self._redis.get(self._prefix + key))
 
     @_guarded
     def set(self, key: str, value: str, ttl: float) -> None:

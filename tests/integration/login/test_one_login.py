@@ -1,14 +1,17 @@
 """One login, whichever way in: each outcome is recorded once, with the same fields.
 
-For every way in (the Registry's password path, its token path with a gateway token, the
-browser's ``/login`` form, the admin API's ``POST /api/token``) and every outcome the fixtures
-can bring about (grant, deny, throttle, outage), the attempt log has exactly one line for the
-attempt and the audit log exactly the rows the login service promises: one for a sign-in or a
-refusal, none for a throttled or unavailable attempt (nobody was decided about) and none for a
-token of a session already open (not a new sign-in).
+For every way in (the Registry's password path, with a password or an app password, its token
+path with a gateway token, the browser's ``/login`` form, the admin API's ``POST /api/token``
+and the SSO callback) and every outcome the fixtures can bring about (grant, deny, throttle,
+outage), the attempt log has exactly one line for the attempt and the audit log exactly the
+rows the login service promises: one for a sign-in or a refusal, none for a throttled or
+unavailable attempt (nobody was decided about) and none for a token of a session already open
+(not a new sign-in).
 
-Real parts: the gateway under gunicorn on SQLite, a local provider, and an LDAP provider at a
-port where nothing listens (an unknown username must be asked of it: the outage).
+Real parts: the gateway under gunicorn on SQLite, a local provider, an LDAP provider at a port
+where nothing listens (an unknown username must be asked of it: the outage) and an OIDC
+provider (oidc-provider; paused for the SSO outage). SSO logins are driven with requests, as
+in tests/integration/sso/test_sso.py.
 """
 
 from __future__ import annotations
@@ -16,13 +19,29 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import dataclass
 
 import pytest
 import requests
 
 from tests.support.adminapi import registry_answer, registry_token
 from tests.support.harness import CONTRACT_CONFIG, PASSWORD, start_gateway
+from tests.support.oidcserver import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_PASSWORD,
+    OidcProviderServer,
+    default_client,
+)
 from tests.support.servers import free_port
+from tests.support.ssoflow import (
+    browser,
+    callback_url,
+    new_app_password,
+    revoke_app_password,
+    sso_login,
+    xauth_token,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +65,27 @@ AUDIT_PATH = {
 ATTEMPT_PATH = {**AUDIT_PATH, "browser": "browser_password", "admin_api": "admin_token"}
 
 
-def _config(dead_ldap_port: int) -> str:
+# The SSO callback's rows, and the Registry's password and token paths with what only an SSO
+# login hands out (an app password made on the account page, the token in the xAuthToken
+# cookie). One IdP user per row; "m..." is refused by the ``require`` rule.
+SSO_ROWS = [
+    ("sso_callback", "grant"),
+    ("sso_callback", "deny_require"),
+    ("sso_callback", "deny_disabled"),
+    ("registry_app_password", "grant"),
+    ("registry_app_password", "deny_revoked"),
+    ("registry_token", "deny_signed_out"),
+    ("sso_callback", "outage"),  # last: it pauses the IdP
+]
+SSO_USERS = {
+    row: "mallory" if row[1] == "deny_require" else f"{row[0].replace('_', '-')}-{row[1].replace('_', '-')}"
+    for row in SSO_ROWS
+}
+SSO_PROVIDER = "idp"
+REGISTRY_LOGIN = "http://127.0.0.1:8081/login"
+
+
+def _config(dead_ldap_port: int, idp: OidcProviderServer) -> str:
     return (
         f"""
 providers:
@@ -61,9 +100,21 @@ providers:
     bind: {{dn: "cn=gateway,dc=example,dc=com", password: "service-secret"}}
     user: {{base: "ou=people,dc=example,dc=com"}}
     groups: {{base: "ou=groups,dc=example,dc=com", strategies: [member_of]}}
+  - id: {SSO_PROVIDER}
+    type: oidc
+    issuer: {idp.issuer}
+    client_id: {DEFAULT_CLIENT_ID}
+    client_secret: {DEFAULT_CLIENT_SECRET}
+    scopes: [openid, profile, email]
+    timeout_seconds: 1
+sso: {{registry_login_url: "{REGISTRY_LOGIN}"}}
 throttle: {{free_failures: 1, base_delay_seconds: 60}}
 """
         + CONTRACT_CONFIG
+        + """
+    - name: no-m-users
+      require: {username_glob: "[!m]*"}
+"""
     )
 
 
@@ -72,12 +123,37 @@ def _user(way: str, outcome: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory):
-    port = free_port()
+def port():
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def idp(tmp_path_factory, port):
+    users = [
+        {
+            "sub": f"one-login-{number}",
+            "preferred_username": username,
+            "password": DEFAULT_PASSWORD,
+            "email": f"{username}@example.test",
+            "email_verified": True,
+        }
+        for number, username in enumerate(SSO_USERS.values())
+    ]
+    server = OidcProviderServer.start(
+        tmp_path_factory.mktemp("one-login-idp"),
+        clients=[default_client(f"http://127.0.0.1:{port}/sso/callback/{SSO_PROVIDER}")],
+        users=users,
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory, port, idp):
     users = [{"username": _user(way, outcome)} for way, outcome in CASES if outcome != "outage"]
     gateway = start_gateway(
         tmp_path_factory.mktemp("one-login"),
-        _config(free_port()),
+        _config(free_port(), idp),
         users=users,
         port=port,
         extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"},
@@ -93,11 +169,10 @@ def _password_login(gateway, way: str, username: str, password: str) -> int:
     if way == "admin_api":
         body = {"username": username, "password": password}
         return requests.post(f"{gateway.url}/api/token", json=body, timeout=30).status_code
-    browser = requests.Session()
-    browser.trust_env = False
-    token = CSRF.search(browser.get(f"{gateway.url}/login", timeout=10).text).group(1)
+    session = browser()
+    token = CSRF.search(session.get(f"{gateway.url}/login", timeout=10).text).group(1)
     form = {"csrf_token": token, "username": username, "password": password}
-    response = browser.post(
+    response = session.post(
         f"{gateway.url}/login", data=form, allow_redirects=False, timeout=30, headers={"Origin": gateway.url}
     )
     return response.status_code
@@ -114,25 +189,48 @@ def _token_login(gateway, username: str, *, session_ended: bool) -> int:
     return registry_answer(gateway, token=token).status_code
 
 
-def _attempts(gateway, username: str) -> list[dict]:
+@dataclass(frozen=True)
+class Mark:
+    """How far the attempt log and the audit log had got: what a row records comes after."""
+
+    attempt_lines: int
+    audit_id: int
+
+
+def _auth_lines(gateway) -> list[dict]:
     time.sleep(0.3)  # attempt lines are written in batches every 50 ms
     lines = gateway.server.stderr_path.read_text().splitlines()
     entries = [json.loads(line) for line in lines if line.strip()]
-    return [e for e in entries if e["logger"] == "gateway.auth" and e.get("auth_user") == username]
+    return [e for e in entries if e["logger"] == "gateway.auth"]
 
 
-def _audit(gateway, username: str) -> list[tuple[str, str, str | None, dict]]:
+def _login_rows_after(gateway, audit_id: int) -> list[tuple]:
     services = gateway.services()
     try:
         with services.database.engine.connect() as connection:
             rows = connection.exec_driver_sql(
-                "select event, outcome, provider, detail from audit_events"
-                " where username = ? and event = 'login' order by id",
-                (username,),
+                "select id, username, outcome, provider, detail from audit_events"
+                " where event = 'login' and id > ? order by id",
+                (audit_id,),
             ).all()
     finally:
         services.close()
-    return [(e, o, p, json.loads(d) if isinstance(d, str) else d) for e, o, p, d in rows]
+    return [(i, u, o, p, json.loads(d) if isinstance(d, str) else d) for i, u, o, p, d in rows]
+
+
+def _mark(gateway) -> Mark:
+    rows = _login_rows_after(gateway, 0)
+    return Mark(len(_auth_lines(gateway)), rows[-1][0] if rows else 0)
+
+
+def _recorded_since(gateway, mark: Mark) -> tuple[list[dict], list[tuple]]:
+    """Every attempt line and every ``login`` audit row (username, outcome, provider, path,
+    reason) written since ``mark``, whoever they name: nothing may be recorded elsewhere."""
+    attempts = _auth_lines(gateway)[mark.attempt_lines :]
+    audit = [
+        (u, o, p, d["path"], d.get("reason")) for _i, u, o, p, d in _login_rows_after(gateway, mark.audit_id)
+    ]
+    return attempts, audit
 
 
 @pytest.mark.parametrize(("way", "outcome"), CASES)
@@ -140,6 +238,7 @@ def test_each_outcome_is_recorded_once_whichever_way_in(gateway, way, outcome):
     username = _user(way, outcome)
     if outcome == "outage":
         username = f"nobody-{way.replace('_', '-')}"  # not local: the dead LDAP must decide
+    mark = _mark(gateway)
     if way == "registry_token":
         status = _token_login(gateway, username, session_ended=outcome == "deny")
     elif outcome == "throttle":
@@ -156,8 +255,7 @@ def test_each_outcome_is_recorded_once_whichever_way_in(gateway, way, outcome):
         "outage": 503,
     }[outcome]
     assert status == expected_status
-    attempts = _attempts(gateway, username)
-    audit = _audit(gateway, username)
+    attempts, audit = _recorded_since(gateway, mark)
     if outcome == "throttle":  # the two wrong passwords before it: one attempt and one row each
         assert [a["auth_outcome"] for a in attempts[:2]] == ["wrong_credentials"] * 2
         assert [row[1] for row in audit] == ["denied", "denied"]
@@ -165,7 +263,7 @@ def test_each_outcome_is_recorded_once_whichever_way_in(gateway, way, outcome):
 
     assert len(attempts) == 1, attempts
     (attempt,) = attempts
-    assert attempt["auth_path"] == ATTEMPT_PATH[way]
+    assert (attempt["auth_path"], attempt["auth_user"]) == (ATTEMPT_PATH[way], username)
     if outcome == "grant":
         assert (attempt["auth_outcome"], attempt["auth_class"], attempt["auth_provider"]) == (
             "success",
@@ -173,17 +271,131 @@ def test_each_outcome_is_recorded_once_whichever_way_in(gateway, way, outcome):
             "local",
         )
         # A token of a session already open is not a new sign-in.
-        expected_rows = [] if way == "registry_token" else [("login", "success", "local", AUDIT_PATH[way])]
-        assert [(e, o, p, d["path"]) for e, o, p, d in audit] == expected_rows
+        expected_rows = (
+            [] if way == "registry_token" else [(username, "success", "local", AUDIT_PATH[way], None)]
+        )
+        assert audit == expected_rows
     elif outcome == "deny":
         reason = "session_ended" if way == "registry_token" else "wrong_credentials"
         assert (attempt["auth_outcome"], attempt["auth_class"]) == (reason, "rejected")
-        assert [(e, o, d["path"], d["reason"]) for e, o, p, d in audit] == [
-            ("login", "denied", AUDIT_PATH[way], reason)
-        ]
+        assert audit == [(username, "denied", None, AUDIT_PATH[way], reason)]
     elif outcome == "throttle":
         assert (attempt["auth_outcome"], attempt["auth_class"]) == ("throttled", "throttled")
         assert audit == []
     else:
         assert (attempt["auth_outcome"], attempt["auth_provider"]) == ("unavailable", "corp")
         assert audit == []
+
+
+# ---- the SSO callback, app passwords and a signed-out token -----------------------------------
+
+
+def _set_enabled(gateway, username: str, enabled: bool) -> None:
+
+    services = gateway.services()
+    try:
+        services.user_operations().set_enabled(username, enabled)
+    finally:
+        services.close()
+
+
+def _run_sso_row(gateway, idp, way: str, outcome: str, username: str) -> tuple[int, Mark]:
+    """Prepare the row (what it needs recorded before the mark), then the one login it is
+    about; its HTTP status and the mark taken just before that login."""
+    if way == "sso_callback" and outcome == "outage":
+        session = browser()
+        url = callback_url(gateway, idp, SSO_PROVIDER, username, session)
+        mark = _mark(gateway)
+        idp.pause()  # the code exchange hangs: a 503 within 2 x timeout_seconds
+        try:
+            response = session.get(url, allow_redirects=False, timeout=30)
+        finally:
+            idp.resume()
+        assert "cannot be reached" in response.text
+        return response.status_code, mark
+    if way == "sso_callback":
+        if outcome == "deny_disabled":  # a first login makes the account; then it is disabled
+            assert sso_login(gateway, idp, SSO_PROVIDER, username).status_code == 302
+            _set_enabled(gateway, username, False)
+        mark = _mark(gateway)
+        return sso_login(gateway, idp, SSO_PROVIDER, username).status_code, mark
+    if way == "registry_app_password":
+        password, session = new_app_password(gateway, idp, SSO_PROVIDER, username)
+        if outcome == "deny_revoked":  # used once (so the verified-credentials cache knows it)
+            assert registry_answer(gateway, username=username, password=password).status_code == 200
+            revoke_app_password(gateway, session, password)
+        mark = _mark(gateway)
+        return registry_answer(gateway, username=username, password=password).status_code, mark
+    # The token path: the token of an SSO login whose session the logout URL ended.
+    session = browser()
+    token, logout_url = xauth_token(sso_login(gateway, idp, SSO_PROVIDER, username, session))
+    assert registry_answer(gateway, token=token).status_code == 200
+    assert session.get(logout_url, timeout=10).status_code == 200
+    mark = _mark(gateway)
+    return registry_answer(gateway, token=token).status_code, mark
+
+
+# way -> (attempt path, audit path)
+SSO_ROW_PATHS = {
+    "sso_callback": ("sso", "sso"),
+    "registry_app_password": ("password", "password"),
+    "registry_token": ("token", "token"),
+}
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a row records: its HTTP status, the attempt's outcome, class and provider (also the
+    audit row's), and the audit row's outcome (None: no audit row)."""
+
+    status: int
+    outcome: str
+    outcome_class: str
+    provider: str | None
+    audited: str | None
+
+
+SSO_ROW_RECORDS = {
+    ("sso_callback", "grant"): Expected(302, "success", "success", SSO_PROVIDER, "success"),
+    ("sso_callback", "deny_require"): Expected(
+        403, "mapping_require_failed", "forbidden", SSO_PROVIDER, "denied"
+    ),
+    ("sso_callback", "deny_disabled"): Expected(403, "account_disabled", "forbidden", SSO_PROVIDER, "denied"),
+    ("sso_callback", "outage"): Expected(503, "unavailable", "unavailable", SSO_PROVIDER, None),
+    ("registry_app_password", "grant"): Expected(200, "success", "success", SSO_PROVIDER, "success"),
+    # Refused before anyone's provider is known, as a wrong password or an ended session is.
+    ("registry_app_password", "deny_revoked"): Expected(
+        401, "wrong_app_password", "rejected", None, "denied"
+    ),
+    ("registry_token", "deny_signed_out"): Expected(401, "session_ended", "rejected", None, "denied"),
+}
+
+
+@pytest.mark.parametrize(("way", "outcome"), SSO_ROWS)
+def test_sso_and_its_credentials_are_recorded_once(gateway, idp, way, outcome):
+    username = SSO_USERS[(way, outcome)]
+    try:
+        status, mark = _run_sso_row(gateway, idp, way, outcome, username)
+    finally:
+        if outcome == "deny_disabled":
+            _set_enabled(gateway, username, True)
+    expected = SSO_ROW_RECORDS[(way, outcome)]
+    assert status == expected.status
+    attempts, audit = _recorded_since(gateway, mark)
+
+    assert len(attempts) == 1, attempts
+    (attempt,) = attempts
+    attempt_path, audit_path = SSO_ROW_PATHS[way]
+    # The IdP never answered the outage's callback: nobody to name.
+    named = "?" if outcome == "outage" else username
+    assert (attempt["auth_path"], attempt["auth_user"], attempt["auth_provider"]) == (
+        attempt_path,
+        named,
+        expected.provider,
+    )
+    assert (attempt["auth_outcome"], attempt["auth_class"]) == (expected.outcome, expected.outcome_class)
+    if expected.audited is None:  # nobody was decided about
+        assert audit == []
+    else:
+        reason = None if expected.audited == "success" else expected.outcome
+        assert audit == [(username, expected.audited, expected.provider, audit_path, reason)]

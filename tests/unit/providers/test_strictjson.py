@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.login.idptokens import _unverified_issuer
+from providers.jws import jwt_header, unverified_segment
 from providers.oidc.metadata import Answer
-from providers.oidc.provider import _jwt_header, unverified_segment
 from providers.strictjson import MAX_DEPTH, HostileJson, check_depth, parse_json
 
 
@@ -159,7 +159,7 @@ def test_an_idp_answer_of_hostile_json_is_no_json_object():
 )
 def test_hostile_jwt_headers_are_no_header(header):
     token = f"{_segment(header)}.{_segment('{}')}.sig"
-    assert _jwt_header(token) is None
+    assert jwt_header(token) is None
     assert unverified_segment(_segment(header)) is None
     assert _unverified_issuer(token) is None
 
