@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from .engine import Evaluation, RuleTrace
+from .organizations import describe_organizations
 
 
 def format_explanation(evaluation: Evaluation, answer: Mapping[str, Any]) -> str:
     """Plain text saying whether the login is allowed, why each rule did or did not apply,
-    where the roles, quota and metadata came from, and the ``answer`` sent to the Registry.
+    where the roles, quota, metadata and organizations came from, and the ``answer`` sent to the Registry.
 
     Never raises; the text ends with a newline.
     """
@@ -57,6 +58,7 @@ def format_explanation(evaluation: Evaluation, answer: Mapping[str, Any]) -> str
         lines.append("  metadata: " + ", ".join(f"{k}={v!r}" for k, v in evaluation.metadata.items()))
     else:
         lines.append("  metadata: (none)")
+    lines.append(f"  organizations: {describe_organizations(evaluation.organizations)} (pushed separately)")
 
     lines.append("Answer:")
     try:
