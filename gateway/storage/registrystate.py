@@ -13,11 +13,12 @@ periodic jobs that must run once across replicas.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from providers.sql import Base, UTCDateTime, utcnow
 
@@ -62,3 +63,11 @@ class JobLease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(100), nullable=False)
     until: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+def storage_by_user(session: Session, usernames: Iterable[str] | None = None) -> dict[str, RegistryStorage]:
+    """The stored Registry storage figures, by username (only ``usernames`` when given)."""
+    query = select(RegistryStorage)
+    if usernames is not None:
+        query = query.where(RegistryStorage.username.in_(list(usernames)))
+    return {row.username: row for row in session.scalars(query)}

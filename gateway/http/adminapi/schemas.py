@@ -66,6 +66,13 @@ class User(Schema):
         required=True,
         metadata={"description": "effective roles: what the Registry receives"},
     )
+    storageUsedBytes = fields.Integer(
+        allow_none=True,
+        metadata={"description": "storage used at the Registry (bytes), as last read; null: unknown"},
+    )
+    storageFetchedAt = fields.DateTime(
+        allow_none=True, metadata={"description": "when storageUsedBytes was read from the Registry"}
+    )
 
 
 class UserDetail(User):
