@@ -1,0 +1,103 @@
+"""Storage usage from the Registry stand-in (GET /users/detailed) in the admin API, and the
+quota-shrink confirmation of the admin services (policy saves and per-user overrides)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from gateway.registry.client import RegistryClient
+from gateway.registry.settings import RegistrySettings
+from gateway.registry.storagerefresh import StorageRefresh
+from tests.support.adminapi import ADMIN_PASSWORD, PASSWORD, AdminClient, start_admin_gateway
+from tests.support.registrystub import RegistryStub
+
+pytestmark = pytest.mark.integration
+MIB = 1024 * 1024
+ADMINS = {"name": "admins", "match": {"group": "drone-admins"}, "roles": ["admin"]}
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    server = start_admin_gateway(tmp_path_factory.mktemp("quota-shrink"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def stub(gateway):
+    registry = RegistryStub.start(f"{gateway.url}/api/authenticate", issue_tokens=True)
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="module")
+def world(gateway, stub):
+    admin = AdminClient.login(gateway.url)
+    policy = {"rules": [ADMINS, {"name": "pilots", "match": {"group": "drone-pilots"}, "maxStorageMB": 2048}]}
+    assert admin.put("/mapping", json={"document": policy}).status_code == 200
+    answer = requests.post(
+        f"{stub.url}/users/authenticate", data={"username": "alice", "password": PASSWORD}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    stub.set_storage_used("alice", 900 * MIB)
+    services = gateway.services()
+    client = RegistryClient(RegistrySettings(url=stub.url, username="admin", password=ADMIN_PASSWORD))
+    refresh = StorageRefresh(client, services.database, interval=300)
+    assert refresh.run_once() >= 1
+    yield admin, refresh
+    client.close()
+    services.close()
+
+
+def test_the_admin_api_shows_registry_storage_used(world):
+    admin, _ = world
+    alice = admin.get("/users/alice").json()
+    assert alice["storageUsedBytes"] == 900 * MIB and alice["storageFetchedAt"]
+    listed = {u["userName"]: u for u in admin.get("/users").json()}
+    assert listed["alice"]["storageUsedBytes"] == 900 * MIB
+    assert listed["carol"]["storageUsedBytes"] is None  # never seen by the Registry
+
+
+def test_one_refresh_per_interval_across_processes(world, gateway, stub):
+    _, refresh = world
+    assert refresh.run_once() is None  # the lease of the first run still holds
+    services = gateway.services()
+    client = RegistryClient(RegistrySettings(url=stub.url, username="admin", password=ADMIN_PASSWORD))
+    later = datetime.now(UTC) + timedelta(seconds=400)
+    other = StorageRefresh(client, services.database, interval=300, clock=lambda: later)
+    try:
+        assert other.run_once() is not None  # the lease has run out: another replica refreshes
+    finally:
+        client.close()
+        services.close()
+
+
+def test_a_quota_lowering_rule_is_refused_naming_the_user_unless_confirmed(world):
+    admin, _ = world
+    lower = {"rules": [ADMINS, {"name": "pilots", "match": {"group": "drone-pilots"}, "maxStorageMB": 500}]}
+    refused = admin.put("/mapping", json={"document": lower})
+    assert refused.status_code == 409, refused.text
+    assert "alice uses 900.0 MB, new quota 500 MB" in refused.text
+    assert admin.get("/users/alice").json()["maxStorageMB"] == 2048
+
+    saved = admin.put("/mapping", json={"document": lower, "confirmQuotaShrink": True})
+    assert saved.status_code == 200, saved.text
+    assert admin.get("/users/alice").json()["maxStorageMB"] == 500
+
+    # Unrelated edits are not blocked by a user who is already over quota.
+    more = {"rules": [*lower["rules"], {"name": "x", "match": {"group": "nobody"}, "roles": ["x"]}]}
+    assert admin.put("/mapping", json={"document": more}).status_code == 200
+
+
+def test_a_per_user_quota_override_below_usage_needs_confirmation(world):
+    admin, _ = world
+    refused = admin.post("/users/alice/meta", json={"maxStorageMB": 100})
+    assert refused.status_code == 409 and "alice uses 900.0 MB, new quota 100 MB" in refused.text
+    saved = admin.post("/users/alice/meta?confirmQuotaShrink=true", json={"maxStorageMB": 100})
+    assert saved.status_code == 200, saved.text
+    assert admin.get("/users/alice").json()["maxStorageMB"] == 100
+    # Raising it again needs nothing.
+    assert admin.post("/users/alice/meta", json={"maxStorageMB": 5000}).status_code == 200
