@@ -3,6 +3,9 @@ quota-shrink confirmation of the admin services (policy saves and per-user overr
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +15,7 @@ from gateway.registry.client import RegistryClient
 from gateway.registry.settings import RegistrySettings
 from gateway.registry.storagerefresh import StorageRefresh
 from tests.support.adminapi import ADMIN_PASSWORD, PASSWORD, AdminClient, start_admin_gateway
+from tests.support.paths import REPO_ROOT
 from tests.support.registrystub import RegistryStub
 
 pytestmark = pytest.mark.integration
@@ -101,3 +105,32 @@ def test_a_per_user_quota_override_below_usage_needs_confirmation(world):
     assert admin.get("/users/alice").json()["maxStorageMB"] == 100
     # Raising it again needs nothing.
     assert admin.post("/users/alice/meta", json={"maxStorageMB": 5000}).status_code == 200
+
+
+def _cli(gateway, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **gateway.env, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_cli_needs_confirm_quota_shrink_too(world, gateway, tmp_path):
+    refused = _cli(gateway, "users", "set-quota", "alice", "50")
+    assert refused.returncode != 0 and "alice uses 900.0 MB, new quota 50 MB" in refused.stderr
+    assert _cli(gateway, "users", "set-quota", "alice", "50", "--confirm-quota-shrink").returncode == 0
+    assert _cli(gateway, "users", "set-quota", "alice", "none").returncode == 0
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "rules:\n"
+        "  - {name: admins, match: {group: drone-admins}, roles: [admin]}\n"
+        "  - {name: pilots, match: {group: drone-pilots}, maxStorageMB: 10}\n"
+    )
+    refused = _cli(gateway, "mapping", "import", str(policy))
+    assert refused.returncode != 0 and "alice uses 900.0 MB, new quota 10 MB" in refused.stderr
+    assert _cli(gateway, "mapping", "import", str(policy), "--confirm-quota-shrink").returncode == 0
