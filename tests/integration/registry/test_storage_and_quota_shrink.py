@@ -4,6 +4,7 @@ quota-shrink confirmation of the admin services (policy saves and per-user overr
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -134,3 +135,39 @@ def test_the_cli_needs_confirm_quota_shrink_too(world, gateway, tmp_path):
     refused = _cli(gateway, "mapping", "import", str(policy))
     assert refused.returncode != 0 and "alice uses 900.0 MB, new quota 10 MB" in refused.stderr
     assert _cli(gateway, "mapping", "import", str(policy), "--confirm-quota-shrink").returncode == 0
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def test_the_admin_ui_shows_usage_with_a_badge_and_asks_for_the_checkbox(world, gateway):
+    browser = requests.Session()
+    browser.trust_env = False
+    form = browser.get(f"{gateway.url}/login", timeout=10)
+    browser.post(
+        f"{gateway.url}/login",
+        data={"csrf_token": CSRF.search(form.text).group(1), "username": "admin", "password": ADMIN_PASSWORD},
+        timeout=30,
+    )
+
+    def post(path: str, data: dict[str, str]) -> requests.Response:
+        page = browser.get(f"{gateway.url}/admin/users/alice", timeout=10)
+        token = CSRF.search(page.text).group(1)
+        return browser.post(
+            f"{gateway.url}{path}", data={**data, "csrf_token": token}, allow_redirects=False, timeout=30
+        )
+
+    assert post("/admin/users/alice/values", {"maxStorageMB": "5000", "metadata": ""}).status_code == 303
+    refused = post("/admin/users/alice/values", {"maxStorageMB": "850", "metadata": ""})
+    assert refused.status_code == 409 and "alice uses 900.0 MB, new quota 850 MB" in refused.text
+    saved = post(
+        "/admin/users/alice/values", {"maxStorageMB": "850", "metadata": "", "confirmQuotaShrink": "1"}
+    )
+    assert saved.status_code == 303, saved.text[:500]
+    page = browser.get(f"{gateway.url}/admin/users/alice", timeout=10).text
+    assert "900.0 MB of 850 MB" in page and "over quota" in page
+    listing = browser.get(f"{gateway.url}/admin/users", timeout=10).text
+    assert "900.0 MB of 850 MB" in listing and "over quota" in listing
+
+    assert post("/admin/users/alice/values", {"maxStorageMB": "950", "metadata": ""}).status_code == 303
+    assert "near quota" in browser.get(f"{gateway.url}/admin/users/alice", timeout=10).text
