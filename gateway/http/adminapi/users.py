@@ -61,8 +61,7 @@ def _admin_users() -> AdminUsers:
 def list_users():
     users = _admin_users()
     people, total = _page(users)
-    storage = users.storage(p.username for p in people)
-    return _listed([_summary(users, person, storage) for person in people], total)
+    return _listed([_summary(users, person) for person in people], total)
 
 
 @bp.get("/users/detailed")
@@ -221,32 +220,30 @@ def set_metadata(username: str):
 # -- shapes ----------------------------------------------------------------------------------
 
 
-def _summary(
-    users: AdminUsers, person: Person, storage: dict[str, RegistryStorage] | None = None
-) -> dict[str, Any]:
-    """``storage``: the Registry storage figures by username (read for this person if None)."""
+def _summary(users: AdminUsers, person: Person) -> dict[str, Any]:
     evaluation = users.people.evaluation(person)
-    if storage is None:
-        storage = users.storage([person.username])
-    figures = storage.get(person.username)
     return {
         "userName": person.username,
         "email": person.identity.email if person.identity else None,
         "roles": list(evaluation.roles) if evaluation and not evaluation.denied else [],
-        "storageUsedBytes": figures.used_bytes if figures else None,
-        "storageFetchedAt": iso(figures.fetched_at) if figures else None,
     }
 
 
 def detail(
     users: AdminUsers, person: Person, storage: dict[str, RegistryStorage] | None = None
 ) -> dict[str, Any]:
-    """Everything an admin wants to see about one user."""
+    """Everything an admin wants to see about one user. ``storage``: the Registry storage
+    figures by username (read for this person when None)."""
     svc = services()
     evaluation = users.people.evaluation(person)
     identity = person.identity
+    if storage is None:
+        storage = users.storage([person.username])
+    figures = storage.get(person.username)
     return {
-        **_summary(users, person, storage),
+        **_summary(users, person),
+        "storageUsedBytes": figures.used_bytes if figures else None,
+        "storageFetchedAt": iso(figures.fetched_at) if figures else None,
         "displayName": identity.display_name if identity else None,
         "provider": person.provider,
         "readOnly": person.read_only,

@@ -61,7 +61,8 @@ def test_the_admin_api_shows_registry_storage_used(world):
     admin, _ = world
     alice = admin.get("/users/alice").json()
     assert alice["storageUsedBytes"] == 900 * MIB and alice["storageFetchedAt"]
-    listed = {u["userName"]: u for u in admin.get("/users").json()}
+    assert "storageUsedBytes" not in admin.get("/users").json()[0]  # the Registry's shape
+    listed = {u["userName"]: u for u in admin.get("/users/detailed").json()}
     assert listed["alice"]["storageUsedBytes"] == 900 * MIB
     assert listed["carol"]["storageUsedBytes"] is None  # never seen by the Registry
 
