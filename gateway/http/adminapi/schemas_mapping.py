@@ -167,6 +167,13 @@ class OverrideStep(Schema):
     why = fields.String(required=True)
 
 
+class OrganizationGrant(Schema):
+    slug = fields.String(required=True)
+    permissions = fields.String(
+        required=True, validate=validate.OneOf(["read-only", "read-write", "read-write-delete", "admin"])
+    )
+
+
 class Explanation(Schema):
     identity = fields.Nested(ExplainedIdentity, required=True)
     identitySource = fields.String(
@@ -184,6 +191,13 @@ class Explanation(Schema):
     maxStorageMB = fields.Integer(required=True, allow_none=True, metadata={"description": "null: unlimited"})
     maxStorageMBWhy = fields.String(required=True)
     metadata = fields.Dict(required=True)
+    organizations = fields.List(
+        fields.Nested(OrganizationGrant),
+        required=True,
+        metadata={
+            "description": "the Registry organizations the rules grant (pushed separately, not in the answer)"
+        },
+    )
     answer = fields.Dict(
         required=True,
         allow_none=True,
