@@ -178,6 +178,7 @@ class Services:
             local_users=self.local_users,
             throttle=self.throttle,
             audit=self.audit,
+            database=self.database,
         )
 
     def admin_groups(self) -> AdminGroups:

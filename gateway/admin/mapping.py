@@ -7,6 +7,8 @@ What an admin can rely on whatever the client (API, UI, CLI):
 * an invalid document is refused naming the offending key (400, field like ``rules[2].roles``);
 * a save based on an older version is refused (409), so two editors never overwrite each other;
 * no save may leave the gateway without an enabled user holding the admin role (409);
+* a save that lowers some user's quota below the storage they use at the Registry is refused
+  (409 naming them) unless confirmed (``confirm_quota_shrink``; :mod:`gateway.admin.quotashrink`);
 * the role names a saved policy grants are registered, and every save is audited
   (``mapping_changed``: actor, version, rule count; never the document).
 """
@@ -21,6 +23,7 @@ from sqlalchemy import select
 from gateway.admin import mappingdoc
 from gateway.admin.errors import AdminError
 from gateway.admin.people import People, Person
+from gateway.admin.quotashrink import check_quota_shrink
 from gateway.admin.roles import AdminRoles
 from gateway.admin.timefmt import iso
 from gateway.config.errors import ConfigError
@@ -70,7 +73,13 @@ class MappingAdmin:
     # -- saving --------------------------------------------------------------------------------
 
     def save(
-        self, actor: str, document: Any, expected_version: int | None = None, *, change: str = "document"
+        self,
+        actor: str,
+        document: Any,
+        expected_version: int | None = None,
+        *,
+        change: str = "document",
+        confirm_quota_shrink: bool = False,
     ) -> dict[str, Any]:
         """Replace the whole policy with ``document``; return the new :meth:`current`.
 
@@ -79,39 +88,83 @@ class MappingAdmin:
         self._editable(expected_version)
         # Without an expected version the caller asked for last-writer-wins: pass None on, so
         # that a save can also replace a stored document the gateway could not read.
-        return self._commit(actor, document, expected_version, None, change=change)
+        return self._commit(actor, document, expected_version, None, confirm_quota_shrink, change=change)
 
     def add_rule(
-        self, actor: str, rule: Any, position: int | None = None, expected_version: int | None = None
+        self,
+        actor: str,
+        rule: Any,
+        position: int | None = None,
+        expected_version: int | None = None,
+        *,
+        confirm_quota_shrink: bool = False,
     ) -> dict[str, Any]:
         """Insert ``rule`` at ``position`` (None: last); as :meth:`save`, and 400 for a name
         another rule has or a position outside the list."""
         latest = self._editable(expected_version)
         document, index = mappingdoc.insert_rule(latest.document, rule, position)
-        return self._commit(actor, document, latest.version, index, change="rule_added", rule=_name(rule))
+        return self._commit(
+            actor,
+            document,
+            latest.version,
+            index,
+            confirm_quota_shrink,
+            change="rule_added",
+            rule=_name(rule),
+        )
 
     def replace_rule(
-        self, actor: str, name: str, rule: Any, expected_version: int | None = None
+        self,
+        actor: str,
+        name: str,
+        rule: Any,
+        expected_version: int | None = None,
+        *,
+        confirm_quota_shrink: bool = False,
     ) -> dict[str, Any]:
         """Replace the rule called ``name`` (404 if none); a rule without a name keeps it."""
         latest = self._editable(expected_version)
         document, index = mappingdoc.replace_rule(latest.document, name, rule)
-        return self._commit(actor, document, latest.version, index, change="rule_replaced", rule=name)
+        return self._commit(
+            actor, document, latest.version, index, confirm_quota_shrink, change="rule_replaced", rule=name
+        )
 
-    def delete_rule(self, actor: str, name: str, expected_version: int | None = None) -> dict[str, Any]:
+    def delete_rule(
+        self,
+        actor: str,
+        name: str,
+        expected_version: int | None = None,
+        *,
+        confirm_quota_shrink: bool = False,
+    ) -> dict[str, Any]:
         """Remove the rule called ``name`` (404 if none)."""
         latest = self._editable(expected_version)
         document = mappingdoc.remove_rule(latest.document, name)
-        return self._commit(actor, document, latest.version, None, change="rule_deleted", rule=name)
+        return self._commit(
+            actor, document, latest.version, None, confirm_quota_shrink, change="rule_deleted", rule=name
+        )
 
     def move_rule(
-        self, actor: str, name: str, position: int, expected_version: int | None = None
+        self,
+        actor: str,
+        name: str,
+        position: int,
+        expected_version: int | None = None,
+        *,
+        confirm_quota_shrink: bool = False,
     ) -> dict[str, Any]:
         """Put the rule called ``name`` at index ``position`` of the new order."""
         latest = self._editable(expected_version)
         document, index = mappingdoc.move_rule(latest.document, name, position)
         return self._commit(
-            actor, document, latest.version, index, change="rule_moved", rule=name, position=position
+            actor,
+            document,
+            latest.version,
+            index,
+            confirm_quota_shrink,
+            change="rule_moved",
+            rule=name,
+            position=position,
         )
 
     # -- previewing and explaining -------------------------------------------------------------
@@ -235,7 +288,13 @@ class MappingAdmin:
             raise AdminError(400, f"{field}: {error.message}", field) from None
 
     def _commit(
-        self, actor: str, document: Any, version: int | None, rule_index: int | None, **detail: Any
+        self,
+        actor: str,
+        document: Any,
+        version: int | None,
+        rule_index: int | None,
+        confirm_quota_shrink: bool,
+        **detail: Any,
     ) -> dict[str, Any]:
         policy = self._parse(document, rule_index)
         if not self.people.admins(policy=policy):
@@ -245,6 +304,12 @@ class MappingAdmin:
                 "role under this policy, so nobody could administer the "
                 "gateway; keep at least one admin",
             )
+        people = [p for p in self.people.all() if p.enabled]
+        check_quota_shrink(
+            self._database,
+            ((p.username, self.people.evaluation(p), self._evaluate(p, policy)) for p in people),
+            confirmed=confirm_quota_shrink,
+        )
         try:
             saved = self._store.save(document, by=actor, expected_version=version)
         except PolicyConflict as conflict:

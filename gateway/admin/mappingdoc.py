@@ -16,7 +16,7 @@ import yaml
 
 from gateway.admin.errors import AdminError
 from gateway.login.answer import build_answer
-from gateway.mapping import UNLIMITED, Evaluation, Policy, format_explanation
+from gateway.mapping import UNLIMITED, Evaluation, Policy, format_explanation, permission_name
 from providers.base import Identity
 
 _ROOT = "mapping"
@@ -248,6 +248,10 @@ def explanation(
         "maxStorageMB": evaluation.max_storage_mb,
         "maxStorageMBWhy": quota_why,
         "metadata": dict(evaluation.metadata),
+        "organizations": [
+            {"slug": slug, "permissions": permission_name(level)}
+            for slug, level in evaluation.organizations.items()
+        ],
         "answer": answer,
         "text": _disabled_note(enabled) + format_explanation(evaluation, answer),
     }

@@ -6,6 +6,8 @@
 * disabling or deleting a user revokes their sessions, tokens, app passwords and API keys at
   once (through :class:`gateway.admin.useroperations.UserService`);
 * directory and IdP users are read-only here, except that they can be disabled at the gateway;
+* a per-user quota that would fall below the storage the user already uses at the Registry
+  needs ``confirm_quota_shrink`` (:mod:`gateway.admin.quotashrink`);
 * every change is audited with the acting admin.
 """
 
@@ -17,11 +19,14 @@ from typing import Any
 
 from gateway.admin.errors import AdminError
 from gateway.admin.people import People, Person
+from gateway.admin.quotashrink import check_quota_shrink
 from gateway.admin.roles import AdminRoles
 from gateway.admin.useroperations import UserService
 from gateway.login.throttle import AccountThrottle, Throttled
 from gateway.mapping import validate_overrides
 from gateway.observe.audit import AuditLog
+from gateway.storage.db import Database
+from gateway.storage.registrystate import RegistryStorage, storage_by_user
 from providers.local.policy import PasswordRejected
 from providers.local.users import LocalUsers, UserError, UserView
 
@@ -38,8 +43,12 @@ class AdminUsers:
         local_users: LocalUsers | None,
         throttle: AccountThrottle,
         audit: AuditLog,
+        database: Database | None = None,
     ):
+        """``database``: where the Registry storage figures are kept (None: none are shown
+        and quota shrinks are not checked)."""
         self.people = people
+        self._database = database
         self._users = operations
         self._roles = roles
         self._local_users = local_users
@@ -191,8 +200,20 @@ class AdminUsers:
         overrides = person.local.overrides if person.local is not None else {}
         return {key: value for key, value in overrides.items() if key != "roles"}
 
-    def set_metadata(self, actor: str, username: str, metadata: Any) -> dict[str, Any]:
-        """Replace the user's per-user answer values; their directly granted roles stay."""
+    def storage(self, usernames: Iterable[str]) -> dict[str, RegistryStorage]:
+        """The Registry's last known storage figures of these users (users without any are
+        left out)."""
+        if self._database is None:
+            return {}
+        with self._database.session() as session:
+            return storage_by_user(session, usernames)
+
+    def set_metadata(
+        self, actor: str, username: str, metadata: Any, *, confirm_quota_shrink: bool = False
+    ) -> dict[str, Any]:
+        """Replace the user's per-user answer values; their directly granted roles stay.
+        AdminError 409 when the new quota is below the storage the user uses, unless
+        ``confirm_quota_shrink``."""
         person = self.require(username)
         if person.read_only:
             raise AdminError(409, f"{username!r} is managed by provider {person.provider!r}")
@@ -205,7 +226,13 @@ class AdminUsers:
             if metadata is None or isinstance(metadata, dict)
             else metadata
         )
-        self._keep_an_admin(person, self._simulate(person, overrides=overrides))
+        after = self._simulate(person, overrides=overrides)
+        self._keep_an_admin(person, after)
+        check_quota_shrink(
+            self._database,
+            [(username, self.people.evaluation(person), self.people.evaluation(after))],
+            confirmed=confirm_quota_shrink,
+        )
         self._local_store.set_overrides(username, overrides)
         self._audit("metadata_changed", actor, username, keys=",".join(sorted(overrides)))
         return self.metadata(username)

@@ -76,12 +76,18 @@ def mapping_export(ctx, file):
 @mapping.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="show what would change for each user; save nothing")
+@click.option(
+    "--confirm-quota-shrink",
+    is_flag=True,
+    help="save even if some users' new quota is below the storage they already use",
+)
 @click.pass_context
-def mapping_import(ctx, file, dry_run):
+def mapping_import(ctx, file, dry_run, confirm_quota_shrink):
     """Replace the mapping policy in the database with FILE (YAML, as `mapping export` writes).
 
     Prints what changes for each user first. Refused while the config file holds the policy
-    (mapping_source: file), and for a policy that leaves no enabled admin."""
+    (mapping_source: file), for a policy that leaves no enabled admin, and (unless
+    --confirm-quota-shrink) for one that lowers users' quota below the storage they use."""
     from gateway.admin.errors import AdminError
     from gateway.admin.mapping import READ_ONLY_MESSAGE
     from gateway.admin.mappingdoc import read_policy_yaml
@@ -113,7 +119,9 @@ def mapping_import(ctx, file, dry_run):
         click.echo(f"no change: version {current['version']} already is this policy")
         return
     try:
-        saved = admin.save("cli", document, current["version"], change="import")
+        saved = admin.save(
+            "cli", document, current["version"], change="import", confirm_quota_shrink=confirm_quota_shrink
+        )
     except AdminError as error:
         raise UserError(error.message) from None
     click.echo(

@@ -120,6 +120,35 @@ def users_set_password(ctx, username, password_stdin):
     )
 
 
+@users.command("set-quota")
+@click.argument("username")
+@click.argument("max_storage_mb")
+@click.option(
+    "--confirm-quota-shrink",
+    is_flag=True,
+    help="save even if the new quota is below the storage the user already uses",
+)
+@click.pass_context
+def users_set_quota(ctx, username, max_storage_mb, confirm_quota_shrink):
+    """Set a local user's per-user quota override: MAX_STORAGE_MB megabytes, 'unlimited', or
+    'none' to remove the override (the mapping rules decide again)."""
+    from gateway.admin.errors import AdminError
+
+    admin_users = _admin_users(ctx)
+    try:
+        metadata = admin_users.metadata(username)
+        if max_storage_mb == "none":
+            metadata.pop("maxStorageMB", None)
+        else:
+            metadata["maxStorageMB"] = (
+                max_storage_mb if max_storage_mb == "unlimited" else whole_number(max_storage_mb)
+            )
+        admin_users.set_metadata(actor(), username, metadata, confirm_quota_shrink=confirm_quota_shrink)
+    except AdminError as error:
+        raise UserError(error.message) from None
+    click.echo(f"{username}: maxStorageMB override {max_storage_mb}")
+
+
 @users.command("disable")
 @click.argument("username")
 @click.pass_context

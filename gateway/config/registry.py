@@ -12,6 +12,9 @@
       connect_timeout_seconds: 5
       read_timeout_seconds: 15
       renew_before_seconds: 300             # renew the admin JWT this long before it expires
+      organizations:
+        create_missing: false               # create an organization a rule grants, if absent
+      storage_refresh_seconds: 300          # how often storage usage is read (GET /users/detailed)
       on_delete: deactivate                 # or delete (deletes the user's organizations too)
       sync: {enabled: true, interval_seconds: 900}   # the periodic directory sync
       deliver: {batch: 20, lease_seconds: 60}        # how the outbox claims its rows
@@ -42,11 +45,14 @@ _KEYS = {
     "connect_timeout_seconds",
     "read_timeout_seconds",
     "renew_before_seconds",
+    "organizations",
+    "storage_refresh_seconds",
     "on_delete",
     "sync",
     "deliver",
 }
 ON_DELETE = ("deactivate", "delete")
+_ORGANIZATION_KEYS = {"create_missing"}
 _ACCOUNT_KEYS = {"username", "password", "password_env"}
 
 
@@ -62,6 +68,8 @@ class RegistrySettings:
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 15.0
     renew_before_seconds: int = 300
+    create_missing_organizations: bool = False
+    storage_refresh_seconds: int = 300
 
     @property
     def verify(self) -> bool | str:
@@ -168,7 +176,29 @@ def parse_registry_settings(
         connect_timeout_seconds=_seconds(data, "connect_timeout_seconds", 5.0, 60, source),
         read_timeout_seconds=_seconds(data, "read_timeout_seconds", 15.0, 300, source),
         renew_before_seconds=int(_seconds(data, "renew_before_seconds", 300, 86400, source, whole=True)),
+        create_missing_organizations=_create_missing(data.get("organizations"), source),
+        storage_refresh_seconds=_refresh_seconds(data, source),
     )
+
+
+def _create_missing(value: Any, source: str) -> bool:
+    where = f"{SECTION}.organizations"
+    if value is None:
+        return False
+    if not isinstance(value, Mapping):
+        raise ConfigError(source, where, "must be a mapping (create_missing)")
+    _no_unknown_keys(value, _ORGANIZATION_KEYS, source, where)
+    create = value.get("create_missing", False)
+    if not isinstance(create, bool):
+        raise ConfigError(source, f"{where}.create_missing", "must be true or false")
+    return create
+
+
+def _refresh_seconds(data: Mapping, source: str) -> int:
+    seconds = int(_seconds(data, "storage_refresh_seconds", 300, 86400, source, whole=True))
+    if seconds < 30:
+        raise ConfigError(source, f"{SECTION}.storage_refresh_seconds", "must be at least 30")
+    return seconds
 
 
 def _no_unknown_keys(data: Mapping, allowed: set[str], source: str, where: str) -> None:

@@ -8,9 +8,10 @@ answers an :data:`~gateway.login.outcome.Outcome` it has already recorded, once:
 * every outcome: one attempt (a JSON log line and the Prometheus counters, :mod:`gateway.observe.attempts`);
 * a refusal: one ``login denied`` audit row;
 * a grant: one ``login success`` audit row when it is a sign-in (credentials verified, or a
-  session opened). A login answered from the verified-credentials cache, or with a token of a
-  session already open, is an attempt like any other but not a new sign-in: a map view would
-  write hundreds of audit rows a second;
+  session opened), and the sign-in listeners told (:meth:`LoginService.add_sign_in_listener`).
+  A login answered from the verified-credentials cache, or with a token of a session already
+  open, is an attempt like any other but not a new sign-in: a map view would write hundreds of
+  audit rows a second;
 * a throttled or unavailable attempt: the attempt only (nobody was decided about).
 """
 
@@ -26,7 +27,7 @@ from gateway.login.idptokens import IdpTokens
 from gateway.login.outcome import Granted, Outcome, Refused, Throttled, Unavailable
 from gateway.login.password import PasswordCheck
 from gateway.login.throttle import Throttled as ThrottledAccount
-from gateway.mapping import EvaluationMemo
+from gateway.mapping import Evaluation, EvaluationMemo
 from gateway.observe.attempts import AttemptRecorder
 from gateway.observe.audit import AuditLog
 from gateway.observe.metrics import count_token
@@ -36,6 +37,9 @@ from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.storage.state import StoreUnavailable
 from gateway.tokens import InvalidToken, TokenService
 from providers.base import MAX_TOKEN_LENGTH, Identity, LoginRejected, ProviderUnavailable
+
+# Told of each sign-in (not of cache hits) after it is granted; see add_sign_in_listener.
+SignInListener = Callable[[Identity, Evaluation], None]
 
 # What makes any login a 503: a provider, the shared state store or the database.
 OUTAGES = (ProviderUnavailable, StoreUnavailable, *UNAVAILABLE_ERRORS)
@@ -82,6 +86,13 @@ class LoginService:
         self._sso = sso
         self._audit = audit
         self._attempts = attempts
+        self._sign_in_listeners: list[SignInListener] = []
+
+    def add_sign_in_listener(self, listener: SignInListener) -> None:
+        """Call ``listener(identity, evaluation)`` after every granted sign-in (credentials
+        verified or a session opened; never a credential-cache hit or an open session's
+        token). It runs on the login path, so it must be quick and must not raise."""
+        self._sign_in_listeners.append(listener)
 
     def malformed(self, username: str | None, status: int, started: float) -> None:
         """Record a Registry request refused for its shape (400/415) before any login."""
@@ -209,7 +220,7 @@ class LoginService:
         if session is None:  # disabled while this login was under way
             raise Denied(403, "account_disabled")
         token = self._sso.mint_for(session)
-        self._record_grant(SSO_CALLBACK, identity, started, audit=True)
+        self._record_grant(SSO_CALLBACK, identity, evaluation, started, audit=True)
         return Granted(identity, evaluation, session, finished.next_url, token)
 
     # -- recording ----------------------------------------------------------------------------
@@ -255,11 +266,15 @@ class LoginService:
         if evaluation.denied:
             return self._refused(way, typed, identity.provider, 403, "mapping_require_failed", started)
         session = self._sso.open_session(identity) if open_session else None
-        self._record_grant(way, identity, started, audit=audit)
+        self._record_grant(way, identity, evaluation, started, audit=audit)
         return Granted(identity, evaluation, session)
 
-    def _record_grant(self, way: Way, identity: Identity, started: float, *, audit: bool) -> None:
+    def _record_grant(
+        self, way: Way, identity: Identity, evaluation: Evaluation, started: float, *, audit: bool
+    ) -> None:
         if audit:
+            for listener in self._sign_in_listeners:
+                listener(identity, evaluation)
             self._audit.record(
                 "login",
                 "success",

@@ -1,5 +1,6 @@
 """Role and quota mapping: turns an Identity into the roles, quota and metadata of the answer.
 
+Rules may also grant Registry organizations (:mod:`gateway.mapping.organizations`).
 ``parse_policy`` validates the ``mapping:`` config section, ``evaluate`` applies it to one
 identity (pure, never raises), ``format_explanation`` renders the result for a CLI. The
 combination rules are documented in :mod:`gateway.mapping.engine`.
@@ -8,6 +9,7 @@ combination rules are documented in :mod:`gateway.mapping.engine`.
 from .engine import Evaluation, RuleTrace, evaluate, validate_overrides
 from .explain import format_explanation
 from .memo import EvaluationMemo
+from .organizations import PERMISSION_LEVELS, OrganizationGrant, is_organization_slug, permission_name
 from .policy import (
     RESERVED_KEYS,
     UNLIMITED,
@@ -27,6 +29,8 @@ __all__ = [
     "Check",
     "Condition",
     "Evaluation",
+    "OrganizationGrant",
+    "PERMISSION_LEVELS",
     "EvaluationMemo",
     "Policy",
     "Rule",
@@ -34,8 +38,10 @@ __all__ = [
     "evaluate",
     "format_explanation",
     "is_metadata_value",
+    "is_organization_slug",
     "is_quota",
     "is_role_name",
     "parse_policy",
+    "permission_name",
     "validate_overrides",
 ]

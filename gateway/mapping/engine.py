@@ -19,7 +19,10 @@ Combination rules (the documented behaviour of the product):
 4. **Metadata.** The exposed identity fields and attributes (only str/int/bool values), then
    each matching rule's ``metadata`` in rule order (later rules overwrite earlier keys), then
    the override extra keys. ``username``, ``roles`` and ``maxStorageMB`` never appear in it.
-5. **Overrides.** Invalid override values are ignored and noted in the trace, never raised;
+5. **Organizations.** The union of the matching rules' ``organizations``; a slug granted by
+   several rules gets the highest permission level. They are not part of the answer: the
+   gateway pushes them to the Registry's admin API (:mod:`gateway.mapping.organizations`).
+6. **Overrides.** Invalid override values are ignored and noted in the trace, never raised;
    :func:`validate_overrides` is the strict check to run when the overrides are written.
 
 A condition holds when all of its keys hold; a key given a list holds when any element does.
@@ -40,6 +43,7 @@ from typing import Any, Literal
 
 from providers.base import Identity
 
+from .organizations import OrganizationGrant, describe_organizations, merge_organizations
 from .policy import (
     _QUOTA_MSG,
     _ROLE_MSG,
@@ -79,7 +83,8 @@ class RuleTrace:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The outcome of :func:`evaluate`. ``max_storage_mb`` is None for unlimited."""
+    """The outcome of :func:`evaluate`. ``max_storage_mb`` is None for unlimited;
+    ``organizations`` maps slug → the Registry's permission level (0-3)."""
 
     denied: bool
     deny_reason: str | None
@@ -87,6 +92,7 @@ class Evaluation:
     max_storage_mb: int | None
     metadata: Mapping[str, MetadataValue] = field(default_factory=lambda: MappingProxyType({}))
     trace: tuple[RuleTrace, ...] = ()
+    organizations: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | None = None) -> Evaluation:
@@ -112,6 +118,7 @@ def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | 
 
     deny_reason: str | None = None
     granted_quotas: list[tuple[str, Quota]] = []
+    granted_organizations: list[OrganizationGrant] = []
     for rule in policy.rules:
         matched, why = _match(rule.condition, facts)
         if rule.kind == "require":
@@ -121,7 +128,11 @@ def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | 
             continue
         trace.append(
             RuleTrace(
-                rule.name, "grant", matched, why, _describe(rule.roles, rule.max_storage_mb, rule.metadata)
+                rule.name,
+                "grant",
+                matched,
+                why,
+                _describe(rule.roles, rule.max_storage_mb, rule.metadata, rule.organizations),
             )
         )
         if matched:
@@ -129,6 +140,7 @@ def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | 
             metadata.update(rule.metadata)
             if rule.max_storage_mb is not None:
                 granted_quotas.append((rule.name, rule.max_storage_mb))
+            granted_organizations.extend(rule.organizations)
 
     override_quota = _apply_overrides(overrides, roles, metadata, trace)
     quota, quota_why = _decide_quota(policy.default_max_storage_mb, granted_quotas, override_quota)
@@ -141,6 +153,7 @@ def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | 
         max_storage_mb=None if quota == UNLIMITED else quota,
         metadata=MappingProxyType(metadata),
         trace=tuple(trace),
+        organizations=MappingProxyType(merge_organizations(granted_organizations)),
     )
 
 
@@ -389,10 +402,18 @@ def _quota_text(quota: Quota) -> str:
     return UNLIMITED if quota == UNLIMITED else str(quota)
 
 
-def _describe(roles: tuple[str, ...], quota: Quota | None, metadata: Mapping[str, Any]) -> str:
+def _describe(
+    roles: tuple[str, ...],
+    quota: Quota | None,
+    metadata: Mapping[str, Any],
+    organizations: tuple[OrganizationGrant, ...] = (),
+) -> str:
     parts = [f"roles {list(roles)}"] if roles else []
     if quota is not None:
         parts.append(f"maxStorageMB {_quota_text(quota)}")
     if metadata:
         parts.append(f"metadata {dict(metadata)}")
+    if organizations:
+        merged = {grant.slug: grant.level for grant in organizations}
+        parts.append(f"organizations {describe_organizations(merged)}")
     return "; ".join(parts) or "nothing"

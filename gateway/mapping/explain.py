@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from .engine import Evaluation, RuleTrace
+from .organizations import describe_organizations
 
 
 def format_explanation(evaluation: Evaluation, answer: Mapping[str, Any] | None) -> str:
     """Plain text saying whether the login is allowed, why each rule did or did not apply,
-    where the roles, quota and metadata came from, and the ``answer`` sent to the Registry
-    (None when the login is refused: shown as ``None``).
+    where the roles, quota, metadata and organizations came from, and the ``answer`` sent to the
+    Registry (None when the login is refused: shown as ``None``).
 
     Never raises; the text ends with a newline.
     """
@@ -58,6 +59,7 @@ def format_explanation(evaluation: Evaluation, answer: Mapping[str, Any] | None)
         lines.append("  metadata: " + ", ".join(f"{k}={v!r}" for k, v in evaluation.metadata.items()))
     else:
         lines.append("  metadata: (none)")
+    lines.append(f"  organizations: {describe_organizations(evaluation.organizations)} (pushed separately)")
 
     lines.append("Answer:")
     if answer is None:  # the login is refused: nothing is sent

@@ -24,6 +24,8 @@ from typing import Any, Final, Literal, TypeGuard
 
 from gateway.config.errors import ConfigError
 
+from .organizations import OrganizationGrant, parse_organizations
+
 UNLIMITED: Final = "unlimited"
 """The spelling of "no storage limit" in the policy and in overrides."""
 
@@ -45,7 +47,7 @@ _RULE_NAME_MSG = "must be 1-64 of letters, digits and _ . -"
 _META_VALUE_MSG = "must be a string, integer or boolean"
 
 _POLICY_KEYS = ("default_roles", "default_maxStorageMB", "expose", "rules")
-_RULE_KEYS = ("name", "match", "require", "roles", "maxStorageMB", "metadata")
+_RULE_KEYS = ("name", "match", "require", "roles", "maxStorageMB", "metadata", "organizations")
 # The order in which a condition's checks are evaluated and reported.
 _CHECK_KINDS = ("provider", "group", "group_glob", "username", "username_glob", "attribute")
 _CONDITION_KEYS = _CHECK_KINDS + ("all", "case_insensitive")
@@ -100,7 +102,8 @@ class Rule:
     """A ``match`` rule (``kind == "grant"``) or a ``require`` rule (``kind == "require"``).
 
     Only grant rules carry grants. ``max_storage_mb`` is None when the rule grants no quota,
-    else an int or ``"unlimited"``.
+    else an int or ``"unlimited"``. ``organizations`` are the Registry organizations the rule
+    puts a matching user in (see :mod:`gateway.mapping.organizations`).
     """
 
     name: str
@@ -109,6 +112,7 @@ class Rule:
     roles: tuple[str, ...] = ()
     max_storage_mb: Quota | None = None
     metadata: Mapping[str, MetadataValue] = field(default_factory=lambda: MappingProxyType({}))
+    organizations: tuple[OrganizationGrant, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -230,7 +234,7 @@ class _Parser:
             raise self.fail(key, "needs match (to grant) or require (to deny non-matching users)")
 
         if has_require:
-            for grant in ("roles", "maxStorageMB", "metadata"):
+            for grant in ("roles", "maxStorageMB", "metadata", "organizations"):
                 if grant in value:
                     raise self.fail(f"{key}.{grant}", "a require rule grants nothing; use a match rule")
             return Rule(name, "require", self.condition(value["require"], f"{key}.require"))
@@ -245,9 +249,12 @@ class _Parser:
         metadata: Mapping[str, MetadataValue] = MappingProxyType({})
         if "metadata" in value:
             metadata = self.metadata(value["metadata"], f"{key}.metadata")
-        if not roles and quota is None and not metadata:
-            raise self.fail(key, "a match rule must grant roles, maxStorageMB or metadata")
-        return Rule(name, "grant", condition, roles, quota, metadata)
+        organizations: tuple[OrganizationGrant, ...] = ()
+        if "organizations" in value:
+            organizations = parse_organizations(value["organizations"], f"{key}.organizations", self.fail)
+        if not roles and quota is None and not metadata and not organizations:
+            raise self.fail(key, "a match rule must grant roles, maxStorageMB, metadata or organizations")
+        return Rule(name, "grant", condition, roles, quota, metadata, organizations)
 
     def metadata(self, value: Any, key: str) -> Mapping[str, MetadataValue]:
         self.mapping(value, key)

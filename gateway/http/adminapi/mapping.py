@@ -4,7 +4,10 @@ explanations. Admins only.
 Every write answers with the new state (``{source, editable, version, updatedAt, updatedBy,
 document}``) and its version as ``ETag``. A write may name the version it is based on, as
 ``expectedVersion`` in the body (``?expectedVersion=`` for DELETE) or as ``If-Match``; a stale
-one is refused with 409, as is any write while the policy comes from the config file.
+one is refused with 409, as is any write while the policy comes from the config file. A
+write that lowers some user's quota below the storage they already use is refused with 409
+naming them unless it carries ``confirmQuotaShrink: true`` (``?confirmQuotaShrink=true`` for
+DELETE).
 """
 
 from __future__ import annotations
@@ -17,14 +20,20 @@ from gateway.admin.errors import AdminError
 from gateway.admin.mapping import MappingAdmin
 from gateway.http.adminapi import schemas_mapping as shapes
 from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal
+from gateway.http.adminapi.queryargs import bool_arg
 from gateway.http.appservices import services
 
 _WRITE_ERRORS = {
     404: "no such rule",
-    409: "read-only (config file), a stale version, or no admin would remain",
+    409: "read-only (config file), a stale version, no admin would remain, or an unconfirmed quota shrink",
 }
-_SAVE_ERRORS = {409: "read-only (config file), a stale version, or no admin would remain"}
-_DELETE_QUERY = {"expectedVersion": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}}
+_SAVE_ERRORS = {
+    409: "read-only (config file), a stale version, no admin would remain, or an unconfirmed quota shrink"
+}
+_DELETE_QUERY: dict[str, dict[str, Any]] = {
+    "expectedVersion": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+    "confirmQuotaShrink": {"type": "boolean"},
+}
 
 
 def _admin() -> MappingAdmin:
@@ -51,7 +60,14 @@ def get_mapping():
 @admin_only
 def put_mapping():
     data = body(shapes.MappingUpdate())
-    return _state(_admin().save(principal().username, data["document"], _expected(data)))
+    return _state(
+        _admin().save(
+            principal().username,
+            data["document"],
+            _expected(data),
+            confirm_quota_shrink=data["confirmQuotaShrink"],
+        )
+    )
 
 
 @bp.post("/mapping/rules")
@@ -66,7 +82,14 @@ def put_mapping():
 def add_rule():
     data = body(shapes.RuleCreate())
     return _state(
-        _admin().add_rule(principal().username, data["rule"], data.get("position"), _expected(data)), 201
+        _admin().add_rule(
+            principal().username,
+            data["rule"],
+            data.get("position"),
+            _expected(data),
+            confirm_quota_shrink=data["confirmQuotaShrink"],
+        ),
+        201,
     )
 
 
@@ -80,7 +103,15 @@ def add_rule():
 @admin_only
 def replace_rule(name: str):
     data = body(shapes.RuleReplace())
-    return _state(_admin().replace_rule(principal().username, name, data["rule"], _expected(data)))
+    return _state(
+        _admin().replace_rule(
+            principal().username,
+            name,
+            data["rule"],
+            _expected(data),
+            confirm_quota_shrink=data["confirmQuotaShrink"],
+        )
+    )
 
 
 @bp.delete("/mapping/rules/<name>")
@@ -93,7 +124,14 @@ def delete_rule(name: str):
         if not (query.isascii() and query.isdigit()) or int(query) > 2**31 - 1:
             raise AdminError(400, "expectedVersion: must be a version number", "expectedVersion")
         expected = int(query)
-    return _state(_admin().delete_rule(principal().username, name, _expected({"expectedVersion": expected})))
+    return _state(
+        _admin().delete_rule(
+            principal().username,
+            name,
+            _expected({"expectedVersion": expected}),
+            confirm_quota_shrink=bool_arg("confirmQuotaShrink"),
+        )
+    )
 
 
 @bp.post("/mapping/rules/<name>/move")
@@ -106,7 +144,15 @@ def delete_rule(name: str):
 @admin_only
 def move_rule(name: str):
     data = body(shapes.RuleMove())
-    return _state(_admin().move_rule(principal().username, name, data["position"], _expected(data)))
+    return _state(
+        _admin().move_rule(
+            principal().username,
+            name,
+            data["position"],
+            _expected(data),
+            confirm_quota_shrink=data["confirmQuotaShrink"],
+        )
+    )
 
 
 @bp.post("/mapping/dry-run")

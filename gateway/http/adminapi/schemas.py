@@ -75,6 +75,13 @@ class UserDetail(User):
     enabled = fields.Boolean()
     groups = fields.List(fields.String())
     maxStorageMB = fields.Integer(allow_none=True, metadata={"description": "null: unlimited"})
+    storageUsedBytes = fields.Integer(
+        allow_none=True,
+        metadata={"description": "storage used at the Registry (bytes), as last read; null: unknown"},
+    )
+    storageFetchedAt = fields.DateTime(
+        allow_none=True, metadata={"description": "when storageUsedBytes was read from the Registry"}
+    )
     denied = fields.Boolean(metadata={"description": "a require rule refuses this user's login"})
     createdAt = fields.DateTime(allow_none=True)
     lastLoginAt = fields.DateTime(allow_none=True)

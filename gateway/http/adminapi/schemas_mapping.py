@@ -18,6 +18,17 @@ _EXPECTED = {
 }
 
 
+def confirm_quota_shrink():
+    """The flag that lets a change lower quotas below what users already use."""
+    return fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "save even though the change lowers some users' quota below the storage "
+            "they already use (without it such a change is refused with 409 naming them)"
+        },
+    )
+
+
 def _expected_version():
     return fields.Integer(strict=True, validate=_VERSION, allow_none=True, metadata=_EXPECTED)
 
@@ -31,6 +42,7 @@ class MappingUpdate(Strict):
         metadata={"description": "the whole policy: default_roles, default_maxStorageMB, expose, rules"},
     )
     expectedVersion = _expected_version()
+    confirmQuotaShrink = confirm_quota_shrink()
 
 
 class RuleCreate(Strict):
@@ -45,6 +57,7 @@ class RuleCreate(Strict):
         metadata={"description": "index in the rule list (0: first); omitted: last"},
     )
     expectedVersion = _expected_version()
+    confirmQuotaShrink = confirm_quota_shrink()
 
 
 class RuleReplace(Strict):
@@ -52,6 +65,7 @@ class RuleReplace(Strict):
         required=True, metadata={"description": "the new rule; without a name it keeps the one in the path"}
     )
     expectedVersion = _expected_version()
+    confirmQuotaShrink = confirm_quota_shrink()
 
 
 class RuleMove(Strict):
@@ -62,6 +76,7 @@ class RuleMove(Strict):
         metadata={"description": "the rule's index in the new order (0: first)"},
     )
     expectedVersion = _expected_version()
+    confirmQuotaShrink = confirm_quota_shrink()
 
 
 class DryRunRequest(Strict):
@@ -152,6 +167,13 @@ class OverrideStep(Schema):
     why = fields.String(required=True)
 
 
+class OrganizationGrant(Schema):
+    slug = fields.String(required=True)
+    permissions = fields.String(
+        required=True, validate=validate.OneOf(["read-only", "read-write", "read-write-delete", "admin"])
+    )
+
+
 class Explanation(Schema):
     identity = fields.Nested(ExplainedIdentity, required=True)
     identitySource = fields.String(
@@ -169,6 +191,13 @@ class Explanation(Schema):
     maxStorageMB = fields.Integer(required=True, allow_none=True, metadata={"description": "null: unlimited"})
     maxStorageMBWhy = fields.String(required=True)
     metadata = fields.Dict(required=True)
+    organizations = fields.List(
+        fields.Nested(OrganizationGrant),
+        required=True,
+        metadata={
+            "description": "the Registry organizations the rules grant (pushed separately, not in the answer)"
+        },
+    )
     answer = fields.Dict(
         required=True,
         allow_none=True,

@@ -32,7 +32,8 @@ from gateway.http.adminapi.base import (
     services,
     signed_in,
 )
-from gateway.http.adminapi.queryargs import int_arg
+from gateway.http.adminapi.queryargs import bool_arg, int_arg
+from gateway.storage.registrystate import RegistryStorage
 
 SORT_KEYS = ("userName", "createdAt", "lastLoginAt")
 MAX_LIMIT = 1000
@@ -74,7 +75,8 @@ def list_users():
 def list_users_detailed():
     users = _admin_users()
     people, total = _page(users)
-    return _listed([detail(users, person) for person in people], total)
+    storage = users.storage(p.username for p in people)
+    return _listed([detail(users, person, storage) for person in people], total)
 
 
 @bp.post("/users")
@@ -196,11 +198,23 @@ def get_metadata(username: str):
     "Replace a user's per-user answer values",
     request_schema=schemas.Metadata,
     response_schema=schemas.Metadata,
-    responses={404: "no such user", 409: "managed by a directory or IdP, or the last admin"},
+    query={"confirmQuotaShrink": {"type": "boolean"}},
+    responses={
+        404: "no such user",
+        409: "managed by a directory or IdP, the last admin, or a quota below the user's storage "
+        "(send ?confirmQuotaShrink=true to save anyway)",
+    },
 )
 @admin_only
 def set_metadata(username: str):
-    return ok(_admin_users().set_metadata(principal().username, username, json_object()))
+    return ok(
+        _admin_users().set_metadata(
+            principal().username,
+            username,
+            json_object(),
+            confirm_quota_shrink=bool_arg("confirmQuotaShrink"),
+        )
+    )
 
 
 # -- shapes ----------------------------------------------------------------------------------
@@ -215,13 +229,21 @@ def _summary(users: AdminUsers, person: Person) -> dict[str, Any]:
     }
 
 
-def detail(users: AdminUsers, person: Person) -> dict[str, Any]:
-    """Everything an admin wants to see about one user."""
+def detail(
+    users: AdminUsers, person: Person, storage: dict[str, RegistryStorage] | None = None
+) -> dict[str, Any]:
+    """Everything an admin wants to see about one user. ``storage``: the Registry storage
+    figures by username (read for this person when None)."""
     svc = services()
     evaluation = users.people.evaluation(person)
     identity = person.identity
+    if storage is None:
+        storage = users.storage([person.username])
+    figures = storage.get(person.username)
     return {
         **_summary(users, person),
+        "storageUsedBytes": figures.used_bytes if figures else None,
+        "storageFetchedAt": iso(figures.fetched_at) if figures else None,
         "displayName": identity.display_name if identity else None,
         "provider": person.provider,
         "readOnly": person.read_only,

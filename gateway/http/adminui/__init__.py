@@ -28,6 +28,7 @@ from gateway.http.adminui import (  # noqa: F401  (routes register on import)
     users,
 )
 from gateway.http.adminui.base import admin_error, bp
+from gateway.http.adminui.storageview import Usage, usage
 from gateway.http.pagehandlers import install_page_handlers
 
 install_page_handlers(bp)
@@ -49,6 +50,12 @@ def when(value: datetime | None, empty: str = "never", seconds: bool = False) ->
 def quota(value: int | None) -> str:
     """A storage quota in MB as people read it: ``51,200 MB``, or ``unlimited`` for None."""
     return "unlimited" if value is None else f"{value:,} MB"
+
+
+@bp.app_template_filter("admin_usage")
+def storage_usage(used_bytes: int | None, quota_mb: int | None) -> Usage:
+    """Registry storage used against the quota, with its badge level (see storageview)."""
+    return usage(used_bytes, quota_mb)
 
 
 def register(app: Flask) -> None:

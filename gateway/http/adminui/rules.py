@@ -49,7 +49,7 @@ def add_rule():
             return _page(
                 admin, rule_values=values, preview=admin.dry_run(document), preview_of="the new rule"
             )
-        admin.add_rule(caller().username, rule, None, _expected())
+        admin.add_rule(caller().username, rule, None, _expected(), confirm_quota_shrink=_confirmed())
     except forms.FormProblem as problem:
         return _page(admin, rule_values=values, rule_errors={problem.field: problem.message}, status=400)
     except AdminError as refused:
@@ -74,7 +74,7 @@ def save_document():
             raise forms.FormProblem("document", forms.sentence(str(invalid))) from None
         if request.form.get("action") == "preview":
             return _page(admin, document_text=text, preview=admin.dry_run(document), preview_of="this policy")
-        admin.save(caller().username, document, _expected())
+        admin.save(caller().username, document, _expected(), confirm_quota_shrink=_confirmed())
     except forms.FormProblem as problem:
         return _page(admin, document_text=text, document_error=problem.message, status=400)
     except AdminError as refused:
@@ -103,7 +103,7 @@ def replace_rule(name: str):
         if request.form.get("action") == "preview":
             document, _ = mappingdoc.replace_rule(admin.current()["document"], name, rule)
             return _rule_page(admin, name, text, preview=admin.dry_run(document))
-        admin.replace_rule(caller().username, name, rule, _expected())
+        admin.replace_rule(caller().username, name, rule, _expected(), confirm_quota_shrink=_confirmed())
     except forms.FormProblem as problem:
         return _rule_page(admin, name, text, error=problem.message, status=400)
     except AdminError as refused:
@@ -146,7 +146,7 @@ def confirm_delete_rule(name: str):
 def delete_rule(name: str):
     admin = services().mapping_admin()
     try:
-        admin.delete_rule(caller().username, name, _expected())
+        admin.delete_rule(caller().username, name, _expected(), confirm_quota_shrink=_confirmed())
     except AdminError as refused:
         if refused.status == 404:
             raise
@@ -237,3 +237,8 @@ def _rule_page(
         preview=preview,
         error=error,
     )
+
+
+def _confirmed() -> bool:
+    """The form's "save even if quotas fall below usage" checkbox."""
+    return request.form.get("confirmQuotaShrink") == "1"

@@ -132,7 +132,12 @@ def set_values(username: str):
         quota = forms.quota(values["maxStorageMB"])
         if quota is not None:
             chosen = {"maxStorageMB": quota, **chosen}
-        users.set_metadata(caller().username, username, chosen)
+        users.set_metadata(
+            caller().username,
+            username,
+            chosen,
+            confirm_quota_shrink=request.form.get("confirmQuotaShrink") == "1",
+        )
     except forms.FormProblem as problem:
         return _page(users, person, "values", {problem.field: problem.message}, values, 400)
     except AdminError as refused:

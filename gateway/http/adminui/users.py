@@ -25,11 +25,13 @@ def users():
     """The users table for the query string's filter, sort and page."""
     svc = services()
     query = Query.from_args(request.args)
-    found = listing(svc.admin_users().people, query)
+    admin_users = svc.admin_users()
+    found = listing(admin_users.people, query)
     return render(
         "admin/users.html",
         "users",
         listing=found,
+        storage=admin_users.storage(row.person.username for row in found.rows),
         query=found.query,
         sorts=SORTS,
         statuses=STATUSES,

@@ -173,7 +173,7 @@ def opens_users(story: Story) -> None:
     page.wait_for_url(f"{story.url}/admin/users")
     assert page.get_attribute("#nav-users", "aria-current") == "page"
     assert "of 17" in page.text_content("#users-caption")
-    assert page.locator("#users-table thead th[scope=col]").count() == 8
+    assert page.locator("#users-table thead th[scope=col]").count() == 9  # ... Quota, Storage used, ...
     shoot(page, "03-users")
 
 

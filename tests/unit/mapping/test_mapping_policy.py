@@ -144,7 +144,12 @@ INVALID = [
     ),
     ("both-match-and-require", with_rule(require={"group": "staff"}), R0, "both match and require"),
     ("neither-match-nor-require", with_rule(match=None), R0, "needs match"),
-    ("match-without-grant", with_rule(roles=None), R0, "must grant roles, maxStorageMB or metadata"),
+    (
+        "match-without-grant",
+        with_rule(roles=None),
+        R0,
+        "must grant roles, maxStorageMB, metadata or organizations",
+    ),
     ("match-empty-grants-only", with_rule(roles=[], metadata={}), R0, "must grant"),
     (
         "require-with-roles",

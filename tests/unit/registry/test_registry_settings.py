@@ -128,3 +128,22 @@ def test_a_ca_file_with_verification_off_is_refused(tmp_path):
 def test_the_password_never_appears_in_an_error():
     error = error_of(section(service_account={"username": "u", "password": "hunter2-pass"}, url="x"))
     assert "hunter2" not in str(error)
+
+
+def test_organizations_and_storage_refresh_options():
+    base = {"url": "https://hub.example.org", "service_account": {"username": "s", "password": "p"}}
+    defaults = parse_registry_settings(base)
+    assert defaults.create_missing_organizations is False and defaults.storage_refresh_seconds == 300
+    chosen = parse_registry_settings(
+        {**base, "organizations": {"create_missing": True}, "storage_refresh_seconds": 60}
+    )
+    assert chosen.create_missing_organizations is True and chosen.storage_refresh_seconds == 60
+    for bad, key in (
+        ({"organizations": {"create_missing": "yes"}}, "registry.organizations.create_missing"),
+        ({"organizations": {"create": True}}, "registry.organizations.create"),
+        ({"organizations": True}, "registry.organizations"),
+        ({"storage_refresh_seconds": 5}, "registry.storage_refresh_seconds"),
+    ):
+        with pytest.raises(ConfigError) as error:
+            parse_registry_settings({**base, **bad})
+        assert key in str(error.value)

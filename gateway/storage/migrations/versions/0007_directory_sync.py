@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-13 12:00:00
+Create Date: 2026-12-05 21:45:00
 
 """
 from typing import Sequence, Union

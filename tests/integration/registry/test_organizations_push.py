@@ -1,0 +1,184 @@
+"""Organizations from mapping rules, pushed to the Registry stand-in through the outbox.
+
+The gateway under test relays the stand-in's logins (gunicorn); in-process services on the
+same database sign alice in through the one LoginService, with the organizations listener and
+a Deliverer whose writer drives the real RegistryClient (the services wiring of the Registry
+client is another piece of work)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from gateway.registry.client import RegistryClient
+from gateway.registry.organizations import OrganizationReconciler
+from gateway.registry.orgqueue import OrganizationsOnSignIn, queue_organizations
+from gateway.registry.outboxdelivery import Deliverer
+from gateway.registry.push import RegistryPush
+from gateway.registry.results import OrgPermission
+from gateway.registry.settings import RegistrySettings
+from gateway.storage.outbox import RegistryOutboxEntry
+from gateway.storage.registrystate import RegistryOrgGrant
+from tests.support.harness import CONTRACT_CONFIG, PASSWORD, start_gateway
+from tests.support.registrystub import RegistryStub
+
+pytestmark = pytest.mark.integration
+
+CONFIG = (
+    CONTRACT_CONFIG
+    + """
+    - name: pilot-org
+      match: {group: drone-pilots}
+      organizations: [{slug: pilots, permissions: read-write}]
+    - name: leads-org
+      match: {group: drone-leads}
+      organizations: [{slug: leads, permissions: admin}]
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    server = start_gateway(tmp_path_factory.mktemp("registry-orgs"), CONFIG)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stub(gateway):
+    registry = RegistryStub.start(f"{gateway.url}/api/authenticate", issue_tokens=True)
+    yield registry
+    registry.stop()
+
+
+class Writer:
+    """The outbox writer of this test: set_organizations through the reconciler."""
+
+    def __init__(self, client: RegistryClient, reconciler: OrganizationReconciler):
+        self.client, self.reconciler = client, reconciler
+
+    def set_metadata(self, username: str, payload: dict[str, Any]) -> None:
+        self.client.set_metadata(username, payload)
+
+    def delete_user(self, username: str, payload: dict[str, Any]) -> None:
+        self.client.delete_user(username)
+
+    def set_organizations(self, username: str, payload: dict[str, Any]) -> None:
+        self.reconciler.set_organizations(username, payload)
+
+
+@pytest.fixture
+def world(gateway, stub):
+    services = gateway.services()
+    settings = RegistrySettings(url=stub.url, username="bob", password=PASSWORD, read_timeout_seconds=5)
+    client = RegistryClient(settings)
+    push = RegistryPush(enabled=True)
+    reconciler = OrganizationReconciler(client, services.database, create_missing=False)
+    deliverer = Deliverer(services.database, Writer(client, reconciler), poll_interval=0.2)
+    services.login.add_sign_in_listener(OrganizationsOnSignIn(services.database, push, deliverer.wake))
+    deliverer.start()
+    # alice has a Registry account (her first login there), and the organizations exist.
+    registry_login(stub, "alice")
+    for slug in ("pilots", "leads", "handmade"):
+        client.create_organization(slug, slug.title())
+    yield services, client, push, reconciler, deliverer
+    deliverer.stop()
+    client.close()
+    with services.database.session() as session:
+        session.query(RegistryOrgGrant).delete()
+        session.query(RegistryOutboxEntry).delete()
+        session.execute(RegistryOrgGrant.metadata.tables["registry_org_targets"].delete())
+    services.close()
+
+
+def registry_login(stub, username: str) -> None:
+    answer = requests.post(
+        f"{stub.url}/users/authenticate", data={"username": username, "password": PASSWORD}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def memberships(client: RegistryClient, username: str) -> dict[str, int | None]:
+    return {m.slug: m.permissions for m in client.user_organizations(username) if not m.is_owner}
+
+
+def wait_for(condition, seconds: float = 2.0):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def sign_in(services, username: str = "alice") -> None:
+    outcome = services.login.registry_password(username, PASSWORD, time.monotonic())
+    assert outcome.__class__.__name__ == "Granted", outcome
+
+
+def test_a_sign_in_puts_alice_in_the_granted_organization_within_2_s(world):
+    services, client, *_ = world
+    sign_in(services)
+    assert wait_for(lambda: memberships(client, "alice").get("pilots") == OrgPermission.READ_WRITE)
+
+
+def test_a_hand_made_membership_survives_and_leaving_the_group_removes_only_the_granted_one(world, gateway):
+    services, client, *_ = world
+    client.add_to_organization("alice", "handmade", OrgPermission.READ_ONLY)
+    sign_in(services)
+    assert wait_for(lambda: set(memberships(client, "alice")) == {"pilots", "handmade"})
+
+    gateway.remove_member("drone-pilots", "alice")
+    try:
+        sign_in(services)
+        assert wait_for(lambda: set(memberships(client, "alice")) == {"handmade"})
+        assert memberships(client, "alice")["handmade"] == OrgPermission.READ_ONLY
+    finally:
+        gateway.add_member("drone-pilots", "alice")
+
+
+def test_a_hand_made_membership_in_a_granted_organization_is_never_removed(world):
+    services, client, push, _, deliverer = world
+    deliverer.stop()  # this test delivers by hand
+    client.add_to_organization("alice", "pilots", OrgPermission.ADMIN)
+    sign_in(services)
+    deliverer.run_once()
+    with services.database.session() as session:
+        queue_organizations(session, push, "alice", {}, force=True)
+    deliverer.run_once()
+    assert memberships(client, "alice") == {"pilots": OrgPermission.ADMIN}
+
+
+def test_a_level_change_is_a_put_and_unchanged_grants_queue_nothing(world):
+    services, client, push, _, deliverer = world
+    deliverer.stop()  # this test delivers by hand
+    with services.database.session() as session:
+        assert queue_organizations(session, push, "alice", {"leads": 0})
+    deliverer.run_once()
+    with services.database.session() as session:
+        assert not queue_organizations(session, push, "alice", {"leads": 0})
+        assert queue_organizations(session, push, "alice", {"leads": 3})
+    deliverer.run_once()
+    assert memberships(client, "alice") == {"leads": OrgPermission.ADMIN}
+
+
+def test_a_missing_organization_fails_the_write_naming_it_or_is_created(world):
+    services, client, push, reconciler, deliverer = world
+    deliverer.stop()  # this test delivers by hand
+    with services.database.session() as session:
+        queue_organizations(session, push, "alice", {"ghosts": 1})
+    assert deliverer.run_once().failed == 1
+    with services.database.session() as session:
+        error = session.scalars(select(RegistryOutboxEntry.last_error)).one()
+    assert "'ghosts'" in error and "create_missing" in error
+
+    reconciler._create_missing = True
+    with services.database.session() as session:
+        queue_organizations(session, push, "alice", {"ghosts": 2}, force=True)
+    assert deliverer.run_once().delivered == 1
+    assert memberships(client, "alice") == {"ghosts": OrgPermission.READ_WRITE_DELETE}
+    assert "ghosts" in {org.slug for org in client.organizations()}
