@@ -37,6 +37,7 @@ from gateway.observe.audit import AuditLog
 from gateway.observe.health import provider_status
 from gateway.registry.importer import RegistryImport
 from gateway.registry.link import RegistryLink
+from gateway.registry.orgqueue import OrganizationsOnSignIn
 from gateway.registry.sync import DirectorySync
 from gateway.registry.syncruns import SyncRuns
 from gateway.registry.syncschedule import SyncRunner, SyncSchedule
@@ -340,7 +341,7 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
 
 
 def _login_service(services: Services) -> LoginService:
-    return LoginService(
+    login = LoginService(
         services.federation,
         PasswordCheck(services.federation, services.throttle, services.credentials),
         services.mapping,
@@ -351,6 +352,11 @@ def _login_service(services: Services) -> LoginService:
         services.audit,
         services.attempts,
     )
+    # A sign-in queues the user's organizations for the Registry when their grant changed.
+    login.add_sign_in_listener(
+        OrganizationsOnSignIn(services.database, services.registry.push, services.registry.wake)
+    )
+    return login
 
 
 def _build_provider(provider: ProviderSettings, context: BuildContext) -> BuiltProvider:

@@ -20,10 +20,12 @@ from typing import Any
 from gateway.config.registry import RegistryConfig
 from gateway.registry.client import RegistryClient
 from gateway.registry.clientwriter import ClientWriter
+from gateway.registry.organizations import OrganizationReconciler
 from gateway.registry.outbox import OutboxStatus, register_waiter, status, unregister_waiter
 from gateway.registry.outboxdelivery import Deliverer
 from gateway.registry.push import RegistryPush
 from gateway.registry.results import RegistryHealth
+from gateway.registry.storagerefresh import StorageRefresh
 from gateway.storage.db import Database
 
 # /readyz and the admin pages ask often; the Registry is asked at most this often.
@@ -54,12 +56,22 @@ class RegistryLink:
         if config is None:
             self.client: RegistryClient | None = None
             self.deliverer: Deliverer | None = None
+            self.storage: StorageRefresh | None = None
             self.push = RegistryPush()
             return
         self.client = RegistryClient(config.settings)
+        organizations = OrganizationReconciler(
+            self.client, database, create_missing=config.settings.create_missing_organizations
+        )
+        self.storage = StorageRefresh(self.client, database, config.settings.storage_refresh_seconds)
         self.deliverer = Deliverer(
             database,
-            ClientWriter(self.client),
+            ClientWriter(
+                self.client,
+                organizations=lambda _client, username, payload: organizations.set_organizations(
+                    username, payload
+                ),
+            ),
             lease_seconds=config.deliver_lease_seconds,
             batch_size=config.deliver_batch,
             poll_interval=poll_interval,
@@ -75,6 +87,8 @@ class RegistryLink:
         """Deliver in the background of this process from now on (idempotent, fork-aware)."""
         if self.deliverer is not None:
             self.deliverer.start()
+            if self.storage is not None:
+                self.storage.start()  # storage usage for the admin pages, never on a login
             if not self._stop_at_exit:
                 self._stop_at_exit = True
                 atexit.register(self.stop)
@@ -90,8 +104,15 @@ class RegistryLink:
         except Exception:  # the servers' deliverers will pick the rows up
             pass
 
+    def wake(self) -> None:
+        """Deliver what was just queued without waiting for the next poll."""
+        if self.deliverer is not None:
+            self.deliverer.wake()
+
     def stop(self) -> None:
         unregister_waiter(self._queued_here)
+        if self.storage is not None:
+            self.storage.stop()
         if self.deliverer is not None:
             self.deliverer.stop()
         if self.client is not None:

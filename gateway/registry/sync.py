@@ -35,6 +35,7 @@ from gateway.login.answer import build_answer
 from gateway.login.credchanges import record_change
 from gateway.mapping import EvaluationMemo
 from gateway.observe.audit import AuditLog
+from gateway.registry.orgqueue import queue_organizations
 from gateway.registry.push import RegistryPush
 from gateway.registry.syncmetrics import observe_run
 from gateway.registry.syncresult import DISABLED, REENABLED, REMAPPED, DirectoryOutcome, SyncResult
@@ -254,6 +255,13 @@ class DirectorySync:
                 record_change(session, account.username)  # cached logins re-read the directory
             if not push:
                 return
+            # The organizations the rules grant follow the groups too (only when they changed).
+            queue_organizations(
+                session,
+                self._push,
+                account.username,
+                self._mapping.evaluate(_with_groups(identity, groups)).organizations,
+            )
             after = self._answer(identity, groups)
             if not always and after == self._answer(identity, account.groups):
                 return
