@@ -11,6 +11,11 @@ from gateway.admin.errors import AdminError
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
 from gateway.http.appservices import services
+from gateway.registry.syncresult import CHANGE_KINDS
+from gateway.registry.syncruns import RunRecord
+
+LABELS = {"disabled": "disabled", "reenabled": "re-enabled", "remapped": "re-mapped"}
+DRY_LABELS = {"disabled": "would disable", "reenabled": "would re-enable", "remapped": "would re-map"}
 
 
 @bp.get("/sync")
@@ -43,5 +48,27 @@ def _page(error: str | None = None, status: int = 200):
         overview=overview,
         schedule=overview.schedule,
         just_ran=just_ran,
+        details={run.id: run_details(run) for run in overview.runs},
         error=error,
     )
+
+
+def run_details(run: RunRecord) -> list[tuple[str, str]]:
+    """Per directory of ``run``, one line: why it was not read, or the names it changed
+    (capped lists say how many more; a dry run's as what it would do) and its problems, or
+    "no change"."""
+    labels = DRY_LABELS if run.dry_run else LABELS
+    lines = []
+    for outcome in (run.result or {}).get("directories", []):
+        if outcome.get("failed"):
+            lines.append((outcome["provider"], f"not read, nothing changed: {outcome['failed']}"))
+            continue
+        parts = []
+        for kind in CHANGE_KINDS:
+            names = outcome.get("users", {}).get(kind, [])
+            if names:
+                more = outcome.get(kind, 0) - len(names)
+                parts.append(f"{labels[kind]} {', '.join(names)}" + (f" and {more} more" if more > 0 else ""))
+        parts += [f"problem: {text}" for text in outcome.get("problem_details", [])]
+        lines.append((outcome["provider"], "; ".join(parts) or "no change"))
+    return lines

@@ -210,3 +210,28 @@ def test_a_configured_off_schedule_is_shown_off(database):
     admin, _, _ = admin_over(database, SyncSettings(enabled=False))
     schedule = admin.overview().schedule
     assert not schedule.enabled and schedule.next_due is None and schedule.interval_seconds == 900
+
+
+def test_the_page_says_per_directory_what_a_run_changed():
+    from gateway.http.adminui.sync import run_details
+
+    many = [f"u{i}" for i in range(MAX_NAMES + 3)]
+    result = SyncResult(
+        False,
+        [
+            outcome(disabled=["alice"], remapped=many, problems=["eve: no id"]),
+            outcome("quiet"),
+            outcome("ad", failed="unreachable"),
+        ],
+    )
+    record = RunRecord(1, NOW, NOW, "admin", False, result.state, 0.1, result.to_dict())
+    corp, quiet, ad = run_details(record)
+    assert corp[0] == "corp" and corp[1].startswith("disabled alice; re-mapped u0, u1, ")
+    assert corp[1].endswith(f"u{MAX_NAMES - 1} and 3 more; problem: eve: no id")
+    assert quiet == ("quiet", "no change")
+    assert ad == ("ad", "not read, nothing changed: unreachable")
+    assert run_details(RunRecord(2, NOW, None, "schedule", False, "running", None, None)) == []
+    dry = RunRecord(
+        3, NOW, NOW, "admin", True, "done", 0.1, SyncResult(True, [outcome(disabled=["bob"])]).to_dict()
+    )
+    assert run_details(dry) == [("corp", "would disable bob")]
