@@ -39,6 +39,7 @@ from gateway.registry.importer import RegistryImport
 from gateway.registry.link import RegistryLink
 from gateway.registry.orgqueue import OrganizationsOnSignIn
 from gateway.registry.sync import DirectorySync
+from gateway.registry.syncadmin import SyncAdmin
 from gateway.registry.syncruns import SyncRuns
 from gateway.registry.syncschedule import SyncRunner, SyncSchedule
 from gateway.sso.service import SsoService, check_cookie_reach
@@ -232,6 +233,10 @@ class Services:
             runs=runs,
         )
         return SyncRunner(sync, runs)
+
+    def directory_sync_admin(self) -> SyncAdmin:
+        """The directory sync as the admin API and UI show and start it."""
+        return SyncAdmin(self.directory_sync(), self.config.registry_sync)
 
     def sync_schedule(self) -> SyncSchedule:
         """This process's periodic directory sync (one per Services; started by the serving app)."""

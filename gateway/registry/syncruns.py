@@ -86,6 +86,14 @@ class SyncRuns:
                 pass  # another process created it meanwhile
         return False
 
+    def holder(self, now: datetime | None = None) -> str | None:
+        """Who holds the lease now (a run under way), or None when it is free or expired."""
+        with self._db.session() as session:
+            lease = session.get(DirectorySyncLease, LEASE_NAME)
+            if lease is None or lease.holder is None or lease.held_until is None:
+                return None
+            return lease.holder if lease.held_until >= (now or utcnow()) else None
+
     def release(self, holder: str) -> None:
         """Free the lease if ``holder`` still holds it."""
         with self._db.session() as session:
@@ -124,6 +132,12 @@ class SyncRuns:
         with self._db.session() as session:
             rows = session.scalars(select(DirectorySyncRun).order_by(DirectorySyncRun.id.desc()).limit(limit))
             return [_record(row) for row in rows]
+
+    def get(self, run_id: int) -> RunRecord | None:
+        """The recorded run ``run_id``, or None when it was never recorded or is forgotten."""
+        with self._db.session() as session:
+            row = session.get(DirectorySyncRun, run_id)
+            return _record(row) if row is not None else None
 
     def last_real_start(self) -> datetime | None:
         """When the latest run that was not a dry run started, on any replica."""

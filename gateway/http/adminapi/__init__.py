@@ -12,6 +12,7 @@ from gateway.http.adminapi import (  # noqa: F401  (routes register on import)
     me,
     openapi,
     providers,
+    registrysync,
     roles,
     sessions,
     users,

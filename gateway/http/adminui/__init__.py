@@ -4,8 +4,8 @@ admin role. Every form posts with the session's CSRF token; the pages need no Ja
 
 Modules: ``base`` (guard, navigation, layout), ``sections`` (the overview),
 ``users`` (list, create), ``user`` (detail and changes), ``groups``, ``roles``, ``rules``
-(the mapping policy), ``explain``, ``sessions``, ``audit``, ``providers``; helpers ``forms``,
-``userlist``, ``ruleform`` and ``paging``.
+(the mapping policy), ``explain``, ``sessions``, ``audit``, ``providers``, ``sync`` (the
+directory sync); helpers ``forms``, ``userlist``, ``ruleform`` and ``paging``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from gateway.http.adminui import (  # noqa: F401  (routes register on import)
     rules,
     sections,
     sessions,
+    sync,
     user,
     users,
 )

@@ -46,6 +46,7 @@ SECTIONS = (
     Section("sessions", "Sessions", "Who is signed in; end sessions."),
     Section("audit", "Audit", "Sign-ins, refusals and every admin change."),
     Section("providers", "Providers", "Identity providers' health; trial LDAP sign-in."),
+    Section("sync", "Directory sync", "Leavers and group changes from LDAP/AD: runs and schedule."),
 )
 
 
