@@ -178,11 +178,16 @@ class Services:
             local_users=self.local_users,
             throttle=self.throttle,
             audit=self.audit,
+            answers=self.registry_answers(),
         )
 
     def admin_groups(self) -> AdminGroups:
         return AdminGroups(
-            database=self.database, audit=self.audit, local_users=self.local_users, people=self.people()
+            database=self.database,
+            audit=self.audit,
+            local_users=self.local_users,
+            people=self.people(),
+            answers=self.registry_answers(),
         )
 
     def mapping_admin(self) -> MappingAdmin:
@@ -194,6 +199,7 @@ class Services:
             roles=self.admin_roles(),
             usernames=self.config.usernames,
             admin_role=self.config.admin.role,
+            answers=self.registry_answers(),
         )
 
     def admin_sessions(self) -> AdminSessions:

@@ -8,7 +8,9 @@ What an admin can rely on whatever the client (API, UI, CLI):
 * a save based on an older version is refused (409), so two editors never overwrite each other;
 * no save may leave the gateway without an enabled user holding the admin role (409);
 * the role names a saved policy grants are registered, and every save is audited
-  (``mapping_changed``: actor, version, rule count; never the document).
+  (``mapping_changed``: actor, version, rule count; never the document);
+* with a ``registry:`` section, every known user whose answer the save changes gets the new
+  one queued for the Registry in the saving transaction (a newly denied user is deactivated).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import select
 from gateway.admin import mappingdoc
 from gateway.admin.errors import AdminError
 from gateway.admin.people import People, Person
+from gateway.admin.registrypush import Answers
 from gateway.admin.roles import AdminRoles
 from gateway.admin.timefmt import iso
 from gateway.config.errors import ConfigError
@@ -51,7 +54,9 @@ class MappingAdmin:
         roles: AdminRoles,
         usernames: UsernamePolicy,
         admin_role: str,
+        answers: Answers,
     ):
+        self._answers = answers
         self._database = database
         self._audit = audit
         self._store = policies
@@ -76,10 +81,10 @@ class MappingAdmin:
 
         AdminError 409 in file mode, for a stale ``expected_version`` or a policy under which no
         enabled user holds the admin role; 400 naming the field of an invalid document."""
-        self._editable(expected_version)
+        latest = self._editable(expected_version)
         # Without an expected version the caller asked for last-writer-wins: pass None on, so
         # that a save can also replace a stored document the gateway could not read.
-        return self._commit(actor, document, expected_version, None, change=change)
+        return self._commit(actor, document, expected_version, None, latest.policy, change=change)
 
     def add_rule(
         self, actor: str, rule: Any, position: int | None = None, expected_version: int | None = None
@@ -88,7 +93,9 @@ class MappingAdmin:
         another rule has or a position outside the list."""
         latest = self._editable(expected_version)
         document, index = mappingdoc.insert_rule(latest.document, rule, position)
-        return self._commit(actor, document, latest.version, index, change="rule_added", rule=_name(rule))
+        return self._commit(
+            actor, document, latest.version, index, latest.policy, change="rule_added", rule=_name(rule)
+        )
 
     def replace_rule(
         self, actor: str, name: str, rule: Any, expected_version: int | None = None
@@ -96,13 +103,17 @@ class MappingAdmin:
         """Replace the rule called ``name`` (404 if none); a rule without a name keeps it."""
         latest = self._editable(expected_version)
         document, index = mappingdoc.replace_rule(latest.document, name, rule)
-        return self._commit(actor, document, latest.version, index, change="rule_replaced", rule=name)
+        return self._commit(
+            actor, document, latest.version, index, latest.policy, change="rule_replaced", rule=name
+        )
 
     def delete_rule(self, actor: str, name: str, expected_version: int | None = None) -> dict[str, Any]:
         """Remove the rule called ``name`` (404 if none)."""
         latest = self._editable(expected_version)
         document = mappingdoc.remove_rule(latest.document, name)
-        return self._commit(actor, document, latest.version, None, change="rule_deleted", rule=name)
+        return self._commit(
+            actor, document, latest.version, None, latest.policy, change="rule_deleted", rule=name
+        )
 
     def move_rule(
         self, actor: str, name: str, position: int, expected_version: int | None = None
@@ -111,7 +122,14 @@ class MappingAdmin:
         latest = self._editable(expected_version)
         document, index = mappingdoc.move_rule(latest.document, name, position)
         return self._commit(
-            actor, document, latest.version, index, change="rule_moved", rule=name, position=position
+            actor,
+            document,
+            latest.version,
+            index,
+            latest.policy,
+            change="rule_moved",
+            rule=name,
+            position=position,
         )
 
     # -- previewing and explaining -------------------------------------------------------------
@@ -235,8 +253,16 @@ class MappingAdmin:
             raise AdminError(400, f"{field}: {error.message}", field) from None
 
     def _commit(
-        self, actor: str, document: Any, version: int | None, rule_index: int | None, **detail: Any
+        self,
+        actor: str,
+        document: Any,
+        version: int | None,
+        rule_index: int | None,
+        previous: Policy,
+        **detail: Any,
     ) -> dict[str, Any]:
+        """Save ``document`` in place of ``previous`` (the policy the change was based on),
+        queueing the Registry answers it changes in the same transaction."""
         policy = self._parse(document, rule_index)
         if not self.people.admins(policy=policy):
             raise AdminError(
@@ -245,8 +271,15 @@ class MappingAdmin:
                 "role under this policy, so nobody could administer the "
                 "gateway; keep at least one admin",
             )
+        answers = self._answers
+        before, after = answers.known(policy=previous), answers.known(policy=policy)
         try:
-            saved = self._store.save(document, by=actor, expected_version=version)
+            saved = self._store.save(
+                document,
+                by=actor,
+                expected_version=version,
+                also=lambda session: answers.queue_changed(session, before, after),
+            )
         except PolicyConflict as conflict:
             raise _conflict(version, conflict.current_version) from None
         except PolicyReadOnly:

@@ -6,7 +6,10 @@
 * disabling or deleting a user revokes their sessions, tokens, app passwords and API keys at
   once (through :class:`gateway.admin.useroperations.UserService`);
 * directory and IdP users are read-only here, except that they can be disabled at the gateway;
-* every change is audited with the acting admin.
+* every change is audited with the acting admin;
+* with a ``registry:`` section, a change of a user's roles, groups or metadata queues their
+  new answer when it changed (an enable or disable pushes through ``UserService``; a password
+  change alters no answer and pushes nothing).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from gateway.admin.errors import AdminError
 from gateway.admin.people import People, Person
+from gateway.admin.registrypush import Answers
 from gateway.admin.roles import AdminRoles
 from gateway.admin.useroperations import UserService
 from gateway.login.throttle import AccountThrottle, Throttled
@@ -38,7 +42,9 @@ class AdminUsers:
         local_users: LocalUsers | None,
         throttle: AccountThrottle,
         audit: AuditLog,
+        answers: Answers,
     ):
+        self._answers = answers
         self.people = people
         self._users = operations
         self._roles = roles
@@ -121,11 +127,14 @@ class AdminUsers:
         after = self._simulate(person, groups=groups, overrides=overrides, enabled=enabled)
         self._keep_an_admin(person, after)
         try:
-            if local_change:
-                self._local_store.update(username, email=email, display_name=display_name, groups=groups)
-            if overrides is not UNSET:
-                self._local_store.set_overrides(username, overrides)
-                self._roles.ensure(overrides.get("roles", ()))
+            # The local store commits on its own: the new answer is queued right after it, and
+            # before an enable or disable (which queues its own write, in its own transaction).
+            with self._answers.pushed_after([username]):
+                if local_change:
+                    self._local_store.update(username, email=email, display_name=display_name, groups=groups)
+                if overrides is not UNSET:
+                    self._local_store.set_overrides(username, overrides)
+                    self._roles.ensure(overrides.get("roles", ()))
             if enabled is not UNSET and enabled != person.enabled:
                 self._users.set_enabled(username, bool(enabled), actor=actor)
         except UserError as error:
@@ -206,7 +215,8 @@ class AdminUsers:
             else metadata
         )
         self._keep_an_admin(person, self._simulate(person, overrides=overrides))
-        self._local_store.set_overrides(username, overrides)
+        with self._answers.pushed_after([username]):  # right after the local store's commit
+            self._local_store.set_overrides(username, overrides)
         self._audit("metadata_changed", actor, username, keys=",".join(sorted(overrides)))
         return self.metadata(username)
 
