@@ -47,7 +47,7 @@ def service_account_warnings(settings: Settings, config: GatewayConfig) -> list[
             ]
         return []
     except SQLAlchemyError as error:
-        reason = str(error.orig if getattr(error, "orig", None) else error).splitlines()[0]
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
         return [f"could not check the registry service account {name!r} in the database: {reason}"]
     finally:
         services.close()
