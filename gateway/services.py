@@ -181,11 +181,16 @@ class Services:
             throttle=self.throttle,
             audit=self.audit,
             database=self.database,
+            answers=self.registry_answers(),
         )
 
     def admin_groups(self) -> AdminGroups:
         return AdminGroups(
-            database=self.database, audit=self.audit, local_users=self.local_users, people=self.people()
+            database=self.database,
+            audit=self.audit,
+            local_users=self.local_users,
+            people=self.people(),
+            answers=self.registry_answers(),
         )
 
     def mapping_admin(self) -> MappingAdmin:
@@ -197,6 +202,7 @@ class Services:
             roles=self.admin_roles(),
             usernames=self.config.usernames,
             admin_role=self.config.admin.role,
+            answers=self.registry_answers(),
         )
 
     def admin_sessions(self) -> AdminSessions:

@@ -4,7 +4,9 @@
 * only local users can be members (directory and IdP users get their groups from there);
 * deleting a group or removing a member must leave at least one enabled admin, whatever rule
   turns that group into admins;
-* every change is audited with the acting admin.
+* every change is audited with the acting admin;
+* with a ``registry:`` section, a membership change (adding, removing, deleting the group)
+  queues the new answer of every known member whose answer it changed.
 
 All of it needs a local provider: without one every operation is refused with 409.
 """
@@ -20,6 +22,7 @@ from sqlalchemy.orm import selectinload
 
 from gateway.admin.errors import AdminError
 from gateway.admin.people import People, Person
+from gateway.admin.registrypush import Answers
 from gateway.observe.audit import AuditLog
 from gateway.storage.db import Database
 from providers.local.models import LocalGroup
@@ -41,8 +44,15 @@ class GroupView:
 
 class AdminGroups:
     def __init__(
-        self, *, database: Database, audit: AuditLog, local_users: LocalUsers | None, people: People
+        self,
+        *,
+        database: Database,
+        audit: AuditLog,
+        local_users: LocalUsers | None,
+        people: People,
+        answers: Answers,
     ):
+        self._answers = answers
         self._database = database
         self._audit_log = audit
         self._local_users = local_users
@@ -93,7 +103,9 @@ class AdminGroups:
         self._keep_an_admin(
             {member: self._without(member, name) for member in group.members}, f"deleting group {name!r}"
         )
-        _gone_is_404(users.delete_group, name)
+        # The local store commits on its own: the members' new answers are queued right after.
+        with self._answers.pushed_after(group.members):
+            _gone_is_404(users.delete_group, name)
         self._audit("group_deleted", actor, name, members=len(group.members))
 
     def add_member(self, actor: str, name: str, username: str) -> GroupView:
@@ -102,7 +114,8 @@ class AdminGroups:
         group = self.get(name)
         self._local_person(username)
         if username not in group.members:
-            _gone_is_404(users.add_member, name, username)
+            with self._answers.pushed_after([username]):  # right after the local store's commit
+                _gone_is_404(users.add_member, name, username)
             self._audit("group_member_added", actor, name, username=username)
         return self.get(name)
 
@@ -114,7 +127,8 @@ class AdminGroups:
         if username not in group.members:
             raise AdminError(404, f"{username!r} is not a member of {name!r}")
         self._keep_an_admin({username: self._without(username, name)}, f"removing {username!r} from {name!r}")
-        _gone_is_404(users.remove_member, name, username)
+        with self._answers.pushed_after([username]):  # right after the local store's commit
+            _gone_is_404(users.remove_member, name, username)
         self._audit("group_member_removed", actor, name, username=username)
         return self.get(name)
 

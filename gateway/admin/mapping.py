@@ -10,7 +10,9 @@ What an admin can rely on whatever the client (API, UI, CLI):
 * a save that lowers some user's quota below the storage they use at the Registry is refused
   (409 naming them) unless confirmed (``confirm_quota_shrink``; :mod:`gateway.admin.quotashrink`);
 * the role names a saved policy grants are registered, and every save is audited
-  (``mapping_changed``: actor, version, rule count; never the document).
+  (``mapping_changed``: actor, version, rule count; never the document);
+* with a ``registry:`` section, every known user whose answer the save changes gets the new
+  one queued for the Registry in the saving transaction (a newly denied user is deactivated).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from gateway.admin import mappingdoc
 from gateway.admin.errors import AdminError
 from gateway.admin.people import People, Person
 from gateway.admin.quotashrink import check_quota_shrink
+from gateway.admin.registrypush import Answers
 from gateway.admin.roles import AdminRoles
 from gateway.admin.timefmt import iso
 from gateway.config.errors import ConfigError
@@ -54,7 +57,9 @@ class MappingAdmin:
         roles: AdminRoles,
         usernames: UsernamePolicy,
         admin_role: str,
+        answers: Answers,
     ):
+        self._answers = answers
         self._database = database
         self._audit = audit
         self._store = policies
@@ -85,10 +90,12 @@ class MappingAdmin:
 
         AdminError 409 in file mode, for a stale ``expected_version`` or a policy under which no
         enabled user holds the admin role; 400 naming the field of an invalid document."""
-        self._editable(expected_version)
+        latest = self._editable(expected_version)
         # Without an expected version the caller asked for last-writer-wins: pass None on, so
         # that a save can also replace a stored document the gateway could not read.
-        return self._commit(actor, document, expected_version, None, confirm_quota_shrink, change=change)
+        return self._commit(
+            actor, document, expected_version, None, confirm_quota_shrink, latest.policy, change=change
+        )
 
     def add_rule(
         self,
@@ -109,6 +116,7 @@ class MappingAdmin:
             latest.version,
             index,
             confirm_quota_shrink,
+            latest.policy,
             change="rule_added",
             rule=_name(rule),
         )
@@ -126,7 +134,14 @@ class MappingAdmin:
         latest = self._editable(expected_version)
         document, index = mappingdoc.replace_rule(latest.document, name, rule)
         return self._commit(
-            actor, document, latest.version, index, confirm_quota_shrink, change="rule_replaced", rule=name
+            actor,
+            document,
+            latest.version,
+            index,
+            confirm_quota_shrink,
+            latest.policy,
+            change="rule_replaced",
+            rule=name,
         )
 
     def delete_rule(
@@ -141,7 +156,14 @@ class MappingAdmin:
         latest = self._editable(expected_version)
         document = mappingdoc.remove_rule(latest.document, name)
         return self._commit(
-            actor, document, latest.version, None, confirm_quota_shrink, change="rule_deleted", rule=name
+            actor,
+            document,
+            latest.version,
+            None,
+            confirm_quota_shrink,
+            latest.policy,
+            change="rule_deleted",
+            rule=name,
         )
 
     def move_rule(
@@ -162,6 +184,7 @@ class MappingAdmin:
             latest.version,
             index,
             confirm_quota_shrink,
+            latest.policy,
             change="rule_moved",
             rule=name,
             position=position,
@@ -294,8 +317,11 @@ class MappingAdmin:
         version: int | None,
         rule_index: int | None,
         confirm_quota_shrink: bool,
+        previous: Policy,
         **detail: Any,
     ) -> dict[str, Any]:
+        """Save ``document`` in place of ``previous`` (the policy the change was based on),
+        queueing the Registry answers it changes in the same transaction."""
         policy = self._parse(document, rule_index)
         if not self.people.admins(policy=policy):
             raise AdminError(
@@ -310,8 +336,15 @@ class MappingAdmin:
             ((p.username, self.people.evaluation(p), self._evaluate(p, policy)) for p in people),
             confirmed=confirm_quota_shrink,
         )
+        answers = self._answers
+        before, after = answers.known(policy=previous), answers.known(policy=policy)
         try:
-            saved = self._store.save(document, by=actor, expected_version=version)
+            saved = self._store.save(
+                document,
+                by=actor,
+                expected_version=version,
+                also=lambda session: answers.queue_changed(session, before, after),
+            )
         except PolicyConflict as conflict:
             raise _conflict(version, conflict.current_version) from None
         except PolicyReadOnly:

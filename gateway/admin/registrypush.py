@@ -9,7 +9,8 @@ answers a change altered: the shared hook for anything that changes the mapping 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -82,12 +83,26 @@ class Answers:
         configured, so callers pay nothing then."""
         if not self.enabled:
             return {}
-        wanted = None if only is None else set(only)
+        if only is None:
+            people = self._people.all()
+        else:
+            people = [p for p in map(self._people.get, sorted(set(only))) if p is not None]
         return {
             person.username: self._answer(person, policy)
-            for person in self._people.all()
-            if _seen(person) and person.enabled and (wanted is None or person.username in wanted)
+            for person in people
+            if _seen(person) and person.enabled
         }
+
+    @contextmanager
+    def pushed_after(self, usernames: Iterable[str]) -> Iterator[None]:
+        """Around a change of ``usernames`` committed by a store that offers no hook into its
+        transaction (the local user store in providers/ commits on its own): their answers
+        before the block, and right after it the ones that changed queued in a transaction of
+        their own. Nothing is queued when the block raises."""
+        names = list(usernames)
+        before = self.known(only=names)
+        yield
+        self.push_changed(before, self.known(only=names))
 
     def seen(self, username: str) -> bool:
         """Whether ``username`` has logged in (so the Registry has an account for them)."""

@@ -8,7 +8,10 @@
 * directory and IdP users are read-only here, except that they can be disabled at the gateway;
 * a per-user quota that would fall below the storage the user already uses at the Registry
   needs ``confirm_quota_shrink`` (:mod:`gateway.admin.quotashrink`);
-* every change is audited with the acting admin.
+* every change is audited with the acting admin;
+* with a ``registry:`` section, a change of a user's roles, groups or metadata queues their
+  new answer when it changed (an enable or disable pushes through ``UserService``; a password
+  change alters no answer and pushes nothing).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from gateway.admin.errors import AdminError
 from gateway.admin.people import People, Person
 from gateway.admin.quotashrink import check_quota_shrink
+from gateway.admin.registrypush import Answers
 from gateway.admin.roles import AdminRoles
 from gateway.admin.useroperations import UserService
 from gateway.login.throttle import AccountThrottle, Throttled
@@ -44,9 +48,11 @@ class AdminUsers:
         throttle: AccountThrottle,
         audit: AuditLog,
         database: Database | None = None,
+        answers: Answers,
     ):
         """``database``: where the Registry storage figures are kept (None: none are shown
         and quota shrinks are not checked)."""
+        self._answers = answers
         self.people = people
         self._database = database
         self._users = operations
@@ -130,11 +136,14 @@ class AdminUsers:
         after = self._simulate(person, groups=groups, overrides=overrides, enabled=enabled)
         self._keep_an_admin(person, after)
         try:
-            if local_change:
-                self._local_store.update(username, email=email, display_name=display_name, groups=groups)
-            if overrides is not UNSET:
-                self._local_store.set_overrides(username, overrides)
-                self._roles.ensure(overrides.get("roles", ()))
+            # The local store commits on its own: the new answer is queued right after it, and
+            # before an enable or disable (which queues its own write, in its own transaction).
+            with self._answers.pushed_after([username]):
+                if local_change:
+                    self._local_store.update(username, email=email, display_name=display_name, groups=groups)
+                if overrides is not UNSET:
+                    self._local_store.set_overrides(username, overrides)
+                    self._roles.ensure(overrides.get("roles", ()))
             if enabled is not UNSET and enabled != person.enabled:
                 self._users.set_enabled(username, bool(enabled), actor=actor)
         except UserError as error:
@@ -233,7 +242,8 @@ class AdminUsers:
             [(username, self.people.evaluation(person), self.people.evaluation(after))],
             confirmed=confirm_quota_shrink,
         )
-        self._local_store.set_overrides(username, overrides)
+        with self._answers.pushed_after([username]):  # right after the local store's commit
+            self._local_store.set_overrides(username, overrides)
         self._audit("metadata_changed", actor, username, keys=",".join(sorted(overrides)))
         return self.metadata(username)
 

@@ -8,6 +8,7 @@ import click
 @click.command("check-config")
 def check_config() -> None:
     """Validate the environment and the configuration file without starting."""
+    from gateway.cli.checkregistry import service_account_warnings
     from gateway.config.file import load_config
     from gateway.config.settings import load_settings
     from gateway.mapping import evaluate
@@ -28,6 +29,8 @@ def check_config() -> None:
             f"rule {verdict.deny_reason!r}; add it to an allowed group",
             err=True,
         )
+    for warning in service_account_warnings(settings, config):
+        click.echo(f"warning: {warning}", err=True)
     if config.mapping_source == "file":
         rules = f"{len(config.mapping.rules)} mapping rules (from this file)"
     else:

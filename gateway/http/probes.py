@@ -29,7 +29,9 @@ def register(app: Flask, services: Services) -> None:
     app.extensions["gateway_metrics"] = StateCollector(monitor.providers, services.keyring.list_keys)
     # The outbox's gauges describe the shared table: only with a Registry configured.
     app.extensions["gateway_metrics_more"] = (
-        (OutboxCollector(services.registry.outbox),) if services.registry.enabled else ()
+        (OutboxCollector(services.registry.outbox, services.registry.health),)
+        if services.registry.enabled
+        else ()
     )
     app.register_blueprint(bp)
 

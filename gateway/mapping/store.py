@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import CursorResult, Table, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from gateway.config.errors import ConfigError
 from gateway.mapping import Policy, parse_policy
@@ -121,9 +122,16 @@ class PolicyStore:
             pass  # another process seeded it first
 
     def save(
-        self, document: Mapping[str, Any], *, by: str, expected_version: int | None = None
+        self,
+        document: Mapping[str, Any],
+        *,
+        by: str,
+        expected_version: int | None = None,
+        also: Callable[[Session], object] | None = None,
     ) -> PolicyVersion:
-        """Validate and store a new policy document; return the new version.
+        """Validate and store a new policy document; return the new version. ``also`` runs
+        last in the saving transaction (e.g. to queue the Registry writes the new policy
+        causes, which then commit with it or not at all).
 
         Raises PolicyReadOnly in file mode, ConfigError (naming the dotted key) for an invalid
         document, PolicyConflict when ``expected_version`` is not the stored one.
@@ -132,18 +140,20 @@ class PolicyStore:
             raise PolicyReadOnly("the mapping policy is managed by the config file")
         policy = parse_policy(document, "mapping")
         self.seed()
-        with self._db.engine.begin() as connection:
-            stored = connection.execute(_VERSION).scalar_one()
+        with self._db.session() as session:
+            stored = session.execute(_VERSION).scalar_one()
             if expected_version is not None and expected_version != stored:
                 raise PolicyConflict(stored)
             now = utcnow()
-            result = connection.execute(
+            result = session.execute(
                 update(_TABLE)
                 .where(_TABLE.c.id == ROW_ID, _TABLE.c.version == stored)
                 .values(document=dict(document), version=stored + 1, updated_at=now, updated_by=by)
             )
-            if result.rowcount != 1:
+            if cast("CursorResult[Any]", result).rowcount != 1:
                 raise PolicyConflict(stored + 1)
+            if also is not None:
+                also(session)
         saved = PolicyVersion(stored + 1, policy, dict(document), now, by)
         with self._lock:
             self._current, self._checked_at = saved, self._clock()

@@ -13,6 +13,7 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 
 from gateway.registry.outbox import OutboxStatus
+from gateway.registry.results import RegistryHealth
 
 DELIVERED = Counter(
     "gateway_registry_outbox_delivered", "Registry writes the Registry accepted, by kind.", ["kind"]
@@ -35,12 +36,26 @@ DROPPED = Counter(
 class OutboxCollector:
     """Gauges read at scrape time from :func:`gateway.registry.outbox.status` (passed in as
     ``read_status``); a database that cannot answer yields no samples rather than failing the
-    scrape."""
+    scrape. With ``read_health`` (the link's cached Registry health, which never waits on the
+    Registry but for the very first check), ``gateway_registry_up`` is 1 while the Registry
+    answers the service account and 0 otherwise."""
 
-    def __init__(self, read_status: Callable[[], OutboxStatus]):
+    def __init__(
+        self,
+        read_status: Callable[[], OutboxStatus],
+        read_health: Callable[[], RegistryHealth | None] | None = None,
+    ):
         self._read_status = read_status
+        self._read_health = read_health
 
     def collect(self):
+        health = self._read_health() if self._read_health is not None else None
+        if health is not None:
+            yield GaugeMetricFamily(
+                "gateway_registry_up",
+                "1 while the Registry answers the gateway's service account, else 0.",
+                value=1.0 if health.ok else 0.0,
+            )
         try:
             status = self._read_status()
         except Exception:

@@ -1,0 +1,100 @@
+"""Two gateway replicas (two workers each, so four outbox deliverers) on one PostgreSQL deliver
+each Registry write exactly once, whichever replica made the change (issue 15)."""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import pytest
+import requests
+
+from tests.integration.registry.test_registry_push import SYNC_PASSWORD_ENV, registry_login
+from tests.support.adminapi import AdminClient
+from tests.support.harness import CONTRACT_CONFIG, PASSWORD, SEED_USERS
+from tests.support.registry.recording import RecordingStub
+from tests.support.replicas import start_replicas
+
+pytestmark = pytest.mark.integration
+DEACTIVATED = {"roles": ["deactivated"]}
+PILOTS = ("alice", "erin", "gina.o-neil+test@example.org")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, postgres_server, redis_server):
+    """(replicas, stub): the stub relays logins to replica A; both replicas write to the stub."""
+    stub = RecordingStub.start("http://127.0.0.1:9/api/authenticate", issue_tokens=True)
+    config = (
+        "mapping_source: database\n"
+        + CONTRACT_CONFIG
+        + f"""
+registry:
+  url: {stub.url}
+  service_account: {{username: bob, password_env: {SYNC_PASSWORD_ENV}}}
+  connect_timeout_seconds: 2
+  read_timeout_seconds: 5
+"""
+    )
+    replicas = start_replicas(
+        tmp_path_factory.mktemp("registry-replicas"),
+        config,
+        database_url=postgres_server.create_database("registry_push_replicas"),
+        redis_url=redis_server.url,
+        users=SEED_USERS,
+        extra={SYNC_PASSWORD_ENV: PASSWORD},
+    )
+    stub.external_auth_url = f"{replicas.a.url}/api/authenticate"
+    yield replicas, stub
+    replicas.stop()
+    stub.stop()
+
+
+def answer_of(replica, username: str) -> dict:
+    response = requests.post(
+        f"{replica.url}/api/authenticate", data={"username": username, "password": PASSWORD}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def arrives(stub, username: str, count: int, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while len(stub.writes_of(username)) < count:
+        assert time.monotonic() < deadline, f"{username}: {stub.writes_of(username)}"
+        time.sleep(0.05)
+
+
+def test_each_change_is_delivered_once_by_two_replicas(pair):
+    replicas, stub = pair
+    a, b = AdminClient.login(replicas.a.url), AdminClient.login(replicas.b.url)
+    for name in PILOTS:
+        registry_login(stub, name)
+    time.sleep(1.0)  # anything a login queued is out
+    seen = {name: len(stub.writes_of(name)) for name in PILOTS}
+    intended: dict[str, list[dict]] = {name: [] for name in PILOTS}
+
+    def made(username: str, change: dict) -> None:
+        intended[username].append(change)
+        arrives(stub, username, seen[username] + len(intended[username]))
+
+    assert a.put("/users/alice", json={"enabled": False}).status_code == 200
+    made("alice", DEACTIVATED)
+    assert b.put("/users/alice", json={"enabled": True}).status_code == 200
+    made("alice", answer_of(replicas.a, "alice"))
+    assert a.post("/users/erin/meta", json={"maxStorageMB": 4321}).status_code == 200
+    made("erin", answer_of(replicas.b, "erin"))
+
+    # One rule change on B moves every pilot at once: each of them gets one write.
+    current = b.get("/mapping").json()
+    document = copy.deepcopy(current["document"])
+    next(rule for rule in document["rules"] if rule["name"] == "pilots")["roles"] = ["pilot", "mapper"]
+    assert b.put("/mapping", json={"document": document}).status_code == 200
+    time.sleep(1.5)  # every worker's copy of the policy is at most a refresh interval (1 s) old
+    for name in PILOTS:
+        made(name, answer_of(replicas.a, name))
+
+    time.sleep(2.0)  # a second delivery by another deliverer would have arrived by now
+    for name in PILOTS:
+        assert stub.writes_of(name)[seen[name] :] == intended[name], name
+    for name in PILOTS:
+        assert sorted(stub.users[name]["roles"]) == ["mapper", "pilot"]
