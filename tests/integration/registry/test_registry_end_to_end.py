@@ -22,6 +22,7 @@ from gateway.registry.client import RegistryClient
 from gateway.registry.results import OrgPermission
 from gateway.registry.settings import RegistrySettings
 from tests.support import ldapdata as data
+from tests.support.adminapi import AdminClient
 from tests.support.harness import PASSWORD, GatewayUnderTest, start_gateway
 from tests.support.ldapserver import SlapdServer
 from tests.support.registrystub import RegistryStub
@@ -129,6 +130,14 @@ def memberships(registry: RegistryClient, username: str) -> dict[str, OrgPermiss
     return {m.slug: m.permissions for m in registry.user_organizations(username) if not m.is_owner}
 
 
+def changed_by_the_schedule(gateway: GatewayUnderTest, kind: str, username: str) -> bool:
+    """Whether a scheduled run recorded ``kind`` (disabled, remapped...) for ``username`` and no
+    run was started any other way (the admin API's sync overview)."""
+    runs = AdminClient.login(gateway.url).get("/registry/sync").json()["runs"]
+    assert {run["trigger"] for run in runs} == {"schedule"}, runs
+    return any(username in outcome["users"][kind] for run in runs for outcome in run["directories"])
+
+
 def test_deleting_alice_from_the_directory_cuts_her_registry_token_within_one_sync_period(linked):
     token = registry_login(linked.stub, "alice")
     assert with_token(linked.stub, "GET", "/orgs", token).status_code == 200
@@ -140,6 +149,7 @@ def test_deleting_alice_from_the_directory_cuts_her_registry_token_within_one_sy
     )
     assert with_token(linked.stub, "POST", "/users/authenticate/refresh", token).status_code == 401
     assert linked.stub.users["alice"]["roles"] == ["deactivated"]
+    assert changed_by_the_schedule(linked.gateway, "disabled", "alice")
 
 
 def test_leaving_a_group_changes_her_registry_roles_and_organizations(linked):
@@ -162,3 +172,4 @@ def test_leaving_a_group_changes_her_registry_roles_and_organizations(linked):
         ),
     )
     assert memberships(linked.registry, "alice") == {"handmade": OrgPermission.READ_ONLY}
+    assert changed_by_the_schedule(linked.gateway, "remapped", "alice")
