@@ -15,47 +15,25 @@ import pytest
 import requests
 
 from tests.support.adminapi import AdminClient
-from tests.support.harness import CONTRACT_CONFIG, PASSWORD, start_gateway
 from tests.support.paths import REPO_ROOT
-from tests.support.registrystub import RegistryStub
+from tests.support.registrygateway import (
+    refused_within,
+    registry_login,
+    roles_at_registry,
+    start_linked_gateway,
+    with_token,
+)
 
 pytestmark = pytest.mark.integration
-SYNC_PASSWORD_ENV = "REGISTRY_SYNC_PASSWORD"
 
 
 @pytest.fixture(scope="module")
 def linked(tmp_path_factory):
     """(gateway, stub): the stub relays to the gateway, the gateway writes to the stub."""
-    stub = RegistryStub.start("http://127.0.0.1:9/api/authenticate", issue_tokens=True)
-    config = (
-        CONTRACT_CONFIG
-        + f"""
-registry:
-  url: {stub.url}
-  service_account: {{username: bob, password_env: {SYNC_PASSWORD_ENV}}}
-  connect_timeout_seconds: 2
-  read_timeout_seconds: 5
-"""
-    )
-    gateway = start_gateway(
-        tmp_path_factory.mktemp("registry-push"), config, extra={SYNC_PASSWORD_ENV: PASSWORD}
-    )
-    stub.external_auth_url = f"{gateway.url}/api/authenticate"
+    gateway, stub = start_linked_gateway(tmp_path_factory.mktemp("registry-push"))
     yield gateway, stub
     gateway.stop()
     stub.stop()
-
-
-def registry_login(stub, username: str) -> str:
-    answer = requests.post(
-        f"{stub.url}/users/authenticate", data={"username": username, "password": PASSWORD}, timeout=30
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()["token"]
-
-
-def with_token(stub, method: str, path: str, token: str) -> requests.Response:
-    return requests.request(method, stub.url + path, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
 def cli(gateway, *args: str) -> subprocess.CompletedProcess:
@@ -69,20 +47,6 @@ def cli(gateway, *args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=60,
     )
-
-
-def refused_within(stub, token: str, seconds: float) -> float:
-    """How long until ``token`` is refused on a protected resource (fails after ``seconds``)."""
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        if with_token(stub, "GET", "/orgs", token).status_code == 401:
-            return time.monotonic() - started
-        time.sleep(0.05)
-    pytest.fail(f"the Registry still accepted the token after {seconds} s")
-
-
-def roles_at_registry(stub, username: str) -> list[str]:
-    return list(stub.users[username]["roles"])
 
 
 @pytest.mark.parametrize("client", ["cli", "admin-api"])

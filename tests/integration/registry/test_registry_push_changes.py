@@ -20,17 +20,19 @@ import time
 import pytest
 import requests
 
-from tests.integration.registry.test_registry_push import (
-    SYNC_PASSWORD_ENV,
+from tests.support.adminapi import ADMIN_PASSWORD, AdminClient
+from tests.support.harness import PASSWORD
+from tests.support.paths import REPO_ROOT
+from tests.support.registry.recording import RecordingStub
+from tests.support.registrygateway import (
+    answer_of,
+    eventually,
     refused_within,
     registry_login,
     roles_at_registry,
+    start_linked_gateway,
     with_token,
 )
-from tests.support.adminapi import ADMIN_PASSWORD, AdminClient
-from tests.support.harness import CONTRACT_CONFIG, PASSWORD, start_gateway
-from tests.support.paths import REPO_ROOT
-from tests.support.registry.recording import RecordingStub
 from tests.support.servers import GunicornGateway
 
 pytestmark = pytest.mark.integration
@@ -41,45 +43,12 @@ DEACTIVATED = {"roles": ["deactivated"]}
 @pytest.fixture(scope="module")
 def linked(tmp_path_factory):
     """(gateway, stub, admin API client): the stub relays to the gateway, the gateway writes to it."""
-    stub = RecordingStub.start("http://127.0.0.1:9/api/authenticate", issue_tokens=True)
-    config = (
-        "mapping_source: database\n"
-        + CONTRACT_CONFIG
-        + f"""
-registry:
-  url: {stub.url}
-  service_account: {{username: bob, password_env: {SYNC_PASSWORD_ENV}}}
-  connect_timeout_seconds: 2
-  read_timeout_seconds: 5
-"""
+    gateway, stub = start_linked_gateway(
+        tmp_path_factory.mktemp("registry-push-changes"), RecordingStub, mapping_in_database=True
     )
-    gateway = start_gateway(
-        tmp_path_factory.mktemp("registry-push-changes"), config, extra={SYNC_PASSWORD_ENV: PASSWORD}
-    )
-    stub.external_auth_url = f"{gateway.url}/api/authenticate"
     yield gateway, stub, AdminClient.login(gateway.url)
     gateway.stop()
     stub.stop()
-
-
-def answer_of(gateway, username: str) -> dict:
-    """What a login of ``username`` gives the Registry now (asked of the gateway directly, so
-    that the stand-in records no login)."""
-    response = requests.post(
-        f"{gateway.url}/api/authenticate", data={"username": username, "password": PASSWORD}, timeout=30
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def eventually(check, seconds: float) -> float:
-    """Seconds until ``check()`` holds (fails after ``seconds``)."""
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > seconds:
-            pytest.fail(f"not within {seconds} s")
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def settled(admin) -> bool:

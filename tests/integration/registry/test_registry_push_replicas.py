@@ -7,12 +7,18 @@ import copy
 import time
 
 import pytest
-import requests
 
-from tests.integration.registry.test_registry_push import SYNC_PASSWORD_ENV, registry_login
 from tests.support.adminapi import AdminClient
-from tests.support.harness import CONTRACT_CONFIG, PASSWORD, SEED_USERS
+from tests.support.harness import PASSWORD, SEED_USERS
 from tests.support.registry.recording import RecordingStub
+from tests.support.registrygateway import (
+    SYNC_PASSWORD_ENV,
+    answer_of,
+    link,
+    linked_config,
+    registry_login,
+    start_stub,
+)
 from tests.support.replicas import start_replicas
 
 pytestmark = pytest.mark.integration
@@ -23,38 +29,19 @@ PILOTS = ("alice", "erin", "gina.o-neil+test@example.org")
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory, postgres_server, redis_server):
     """(replicas, stub): the stub relays logins to replica A; both replicas write to the stub."""
-    stub = RecordingStub.start("http://127.0.0.1:9/api/authenticate", issue_tokens=True)
-    config = (
-        "mapping_source: database\n"
-        + CONTRACT_CONFIG
-        + f"""
-registry:
-  url: {stub.url}
-  service_account: {{username: bob, password_env: {SYNC_PASSWORD_ENV}}}
-  connect_timeout_seconds: 2
-  read_timeout_seconds: 5
-"""
-    )
+    stub = start_stub(RecordingStub)
     replicas = start_replicas(
         tmp_path_factory.mktemp("registry-replicas"),
-        config,
+        linked_config(stub.url, mapping_in_database=True),
         database_url=postgres_server.create_database("registry_push_replicas"),
         redis_url=redis_server.url,
         users=SEED_USERS,
         extra={SYNC_PASSWORD_ENV: PASSWORD},
     )
-    stub.external_auth_url = f"{replicas.a.url}/api/authenticate"
+    link(stub, replicas.a.url)
     yield replicas, stub
     replicas.stop()
     stub.stop()
-
-
-def answer_of(replica, username: str) -> dict:
-    response = requests.post(
-        f"{replica.url}/api/authenticate", data={"username": username, "password": PASSWORD}, timeout=30
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def arrives(stub, username: str, count: int, seconds: float = 10.0) -> None:
