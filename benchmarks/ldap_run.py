@@ -24,10 +24,7 @@ Missing a target is reported, not a failure: the exit code is 0 whenever measuri
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import platform
-import shutil
 import statistics
 import sys
 import tempfile
@@ -53,7 +50,8 @@ from run import (  # noqa: E402
     _counted,
     ensure_wrk,
     log,
-    source_state,
+    remove_workdir,
+    report_header,
     write_report,
 )
 
@@ -394,18 +392,9 @@ def main(argv: list[str] | None = None) -> int:
         groups = bench.many_groups()
     finally:
         bench.close()
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir, args.keep)
     report = {
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "source": source_state(),
+        **report_header(),
         "settings": {
             "quick": args.quick,
             "duration_s": args.duration,

@@ -862,6 +862,27 @@ def source_state() -> dict:
     }
 
 
+def report_header() -> dict:
+    """The first entries of every report: when it was measured, on what machine, from what source."""
+    return {
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "source": source_state(),
+    }
+
+
+def remove_workdir(workdir: Path, keep: bool) -> None:
+    """Delete the run's scratch folder, or (``--keep``) leave it and say where it is."""
+    if keep:
+        log(f"kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def write_report(report: dict, out: Path, render) -> int:
     """Write the JSON figures to ``out``, print the tables ``render`` makes of them; exit code 0."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -912,21 +933,12 @@ def main(argv: list[str] | None = None) -> int:
         throughput = bench.throughput()
         memory = bench.memory()
     finally:
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir, args.keep)
 
     from importlib.metadata import version
 
     report = {
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "source": source_state(),
+        **report_header(),
         "versions": {
             name: version(dist)
             for name, dist in (

@@ -23,12 +23,9 @@ the target is reported, not a failure: the exit code is 0 whenever measuring wor
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,7 +38,7 @@ for path in (str(REPO), str(BENCH_DIR)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from run import log, source_state, write_report  # noqa: E402
+from run import log, remove_workdir, report_header, write_report  # noqa: E402
 
 from tests.support import ldapdata  # noqa: E402
 
@@ -280,18 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir, args.keep)
     report = {
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "source": source_state(),
+        **report_header(),
         "settings": {
             "quick": args.quick,
             "page_size": args.page_size,

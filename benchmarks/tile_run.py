@@ -24,7 +24,6 @@ import datetime as dt
 import os
 import platform
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from run import (  # noqa: E402
     gunicorn_workers,
     log,
     memory_kib,
+    remove_workdir,
     source_state,
     write_report,
 )
@@ -328,10 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         scenarios = bench.run()
     finally:
         bench.stop()
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir, args.keep)
     report = {
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
