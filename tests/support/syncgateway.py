@@ -16,22 +16,29 @@ from tests.support.servers import free_port
 DIRECTORY_USERS = ("erin", "frank")
 
 
+def directory_provider(provider_id: str, directory_url: str, strategies: str) -> str:
+    """A ``providers:`` list item (YAML, from ``  - id:``): an OpenLDAP provider reading the
+    test directory (tests.support.ldapdata) at ``directory_url`` with the group
+    ``strategies`` (e.g. ``member_of, member_uid``), with short timeouts."""
+    return f"""  - id: {provider_id}
+    type: ldap
+    preset: openldap
+    servers: ["{directory_url}"]
+    bind: {{dn: "{data.SERVICE_DN}", password: "{data.SERVICE_PASSWORD}"}}
+    user: {{base: "{data.PEOPLE_DN}"}}
+    groups: {{base: "{data.GROUPS_DN}", strategies: [{strategies}]}}
+    connect_timeout_seconds: 1
+    operation_timeout_seconds: 2
+"""
+
+
 def sync_config(directory_url: str) -> str:
     return f"""
 usernames: {{lowercase: true}}
 providers:
   - id: local
     type: local
-  - id: directory
-    type: ldap
-    preset: openldap
-    servers: ["{directory_url}"]
-    bind: {{dn: "{data.SERVICE_DN}", password: "{data.SERVICE_PASSWORD}"}}
-    user: {{base: "{data.PEOPLE_DN}"}}
-    groups: {{base: "{data.GROUPS_DN}", strategies: [member_of, member_uid]}}
-    connect_timeout_seconds: 1
-    operation_timeout_seconds: 2
-registry:
+{directory_provider("directory", directory_url, "member_of, member_uid")}registry:
   sync: {{enabled: false, interval_seconds: 3600}}
 """
 

@@ -11,12 +11,10 @@ the Registry stand-in relays its logins to that gateway (``issue_tokens=True``).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import requests
 
 from gateway.registry.client import RegistryClient
 from gateway.registry.results import OrgPermission
@@ -25,35 +23,33 @@ from tests.support import ldapdata as data
 from tests.support.adminapi import AdminClient
 from tests.support.harness import PASSWORD, GatewayUnderTest, start_gateway
 from tests.support.ldapserver import SlapdServer
+from tests.support.registrygateway import (
+    SYNC_PASSWORD_ENV,
+    eventually,
+    link,
+    registry_login,
+    registry_section,
+    start_stub,
+    with_token,
+)
 from tests.support.registrystub import RegistryStub
+from tests.support.syncgateway import directory_provider
 
 pytestmark = pytest.mark.integration
 
 SYNC_SECONDS = 1  # the smallest interval registry.sync allows
 DELIVERY_SECONDS = 5  # what the bound allows on top of one sync period
 SERVICE_ACCOUNT = "hub-sync"  # a local user whose answer carries the Registry's admin role
-SERVICE_PASSWORD_ENV = "REGISTRY_SYNC_PASSWORD"
 
 
 def gateway_config(directory_url: str, registry_url: str) -> str:
+    corp = directory_provider("corp", directory_url, "member_of")
+    registry = registry_section(registry_url, SERVICE_ACCOUNT).strip()
     return f"""
 providers:
   - id: local
     type: local
-  - id: corp
-    type: ldap
-    preset: openldap
-    servers: ["{directory_url}"]
-    bind: {{dn: "{data.SERVICE_DN}", password: "{data.SERVICE_PASSWORD}"}}
-    user: {{base: "{data.PEOPLE_DN}"}}
-    groups: {{base: "{data.GROUPS_DN}", strategies: [member_of]}}
-    connect_timeout_seconds: 1
-    operation_timeout_seconds: 2
-registry:
-  url: {registry_url}
-  service_account: {{username: {SERVICE_ACCOUNT}, password_env: {SERVICE_PASSWORD_ENV}}}
-  connect_timeout_seconds: 2
-  read_timeout_seconds: 5
+{corp}{registry}
   organizations: {{create_missing: true}}
   sync: {{interval_seconds: {SYNC_SECONDS}}}
 mapping:
@@ -81,14 +77,14 @@ class Linked:
 def linked(tmp_path) -> Iterator[Linked]:
     """A fresh slapd (the tests change it), the stand-in and the gateway linked both ways."""
     directory = SlapdServer.start(tmp_path / "slapd", dataset=data.openldap_dataset())
-    stub = RegistryStub.start("http://127.0.0.1:9/api/authenticate", issue_tokens=True)
+    stub = start_stub()
     gateway = start_gateway(
         tmp_path / "gateway",
         gateway_config(directory.url, stub.url),
         users=[{"username": SERVICE_ACCOUNT, "groups": ["registry-admins"]}],
-        extra={SERVICE_PASSWORD_ENV: PASSWORD},
+        extra={SYNC_PASSWORD_ENV: PASSWORD},
     )
-    stub.external_auth_url = f"{gateway.url}/api/authenticate"
+    link(stub, gateway.url)
     registry = RegistryClient(
         RegistrySettings(url=stub.url, username=SERVICE_ACCOUNT, password=PASSWORD, read_timeout_seconds=5)
     )
@@ -99,31 +95,6 @@ def linked(tmp_path) -> Iterator[Linked]:
         gateway.stop()
         stub.stop()
         directory.stop()
-
-
-def registry_login(stub: RegistryStub, username: str) -> str:
-    """alice signs in at the Registry with her directory password; her Registry token."""
-    answer = requests.post(
-        f"{stub.url}/users/authenticate",
-        data={"username": username, "password": data.password_for(username)},
-        timeout=30,
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()["token"]
-
-
-def with_token(stub: RegistryStub, method: str, path: str, token: str) -> requests.Response:
-    return requests.request(method, stub.url + path, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-
-
-def within(seconds: float, check: Callable[[], bool]) -> float:
-    """Seconds until ``check()`` holds (fails the test after ``seconds``)."""
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > seconds:
-            pytest.fail(f"not within {seconds} s")
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def memberships(registry: RegistryClient, username: str) -> dict[str, OrgPermission | None]:
@@ -139,13 +110,13 @@ def changed_by_the_schedule(gateway: GatewayUnderTest, kind: str, username: str)
 
 
 def test_deleting_alice_from_the_directory_cuts_her_registry_token_within_one_sync_period(linked):
-    token = registry_login(linked.stub, "alice")
+    token = registry_login(linked.stub, "alice", data.password_for("alice"))
     assert with_token(linked.stub, "GET", "/orgs", token).status_code == 200
 
     linked.directory.modify_ldif(f"dn: {data.ALICE_DN}\nchangetype: delete\n")
-    within(
-        SYNC_SECONDS + DELIVERY_SECONDS,
+    eventually(
         lambda: with_token(linked.stub, "GET", "/orgs", token).status_code == 401,
+        SYNC_SECONDS + DELIVERY_SECONDS,
     )
     assert with_token(linked.stub, "POST", "/users/authenticate/refresh", token).status_code == 401
     assert linked.stub.users["alice"]["roles"] == ["deactivated"]
@@ -153,8 +124,8 @@ def test_deleting_alice_from_the_directory_cuts_her_registry_token_within_one_sy
 
 
 def test_leaving_a_group_changes_her_registry_roles_and_organizations(linked):
-    registry_login(linked.stub, "alice")
-    within(2.0, lambda: memberships(linked.registry, "alice").get("pilots") == OrgPermission.READ_WRITE)
+    registry_login(linked.stub, "alice", data.password_for("alice"))
+    eventually(lambda: memberships(linked.registry, "alice").get("pilots") == OrgPermission.READ_WRITE, 2.0)
     assert linked.stub.users["alice"]["roles"] == ["pilot"]
     linked.registry.create_organization("handmade", "Handmade")
     linked.registry.add_to_organization("alice", "handmade", OrgPermission.READ_ONLY)
@@ -162,12 +133,12 @@ def test_leaving_a_group_changes_her_registry_roles_and_organizations(linked):
     linked.directory.modify_ldif(
         f"dn: {data.DEVELOPERS_DN}\nchangetype: modify\ndelete: member\nmember: {data.ALICE_DN}\n"
     )
-    within(
-        SYNC_SECONDS + DELIVERY_SECONDS,
+    eventually(
         lambda: (
             linked.stub.users["alice"]["roles"] == []
             and "pilots" not in memberships(linked.registry, "alice")
         ),
+        SYNC_SECONDS + DELIVERY_SECONDS,
     )
     assert memberships(linked.registry, "alice") == {"handmade": OrgPermission.READ_ONLY}
     assert changed_by_the_schedule(linked.gateway, "remapped", "alice")
