@@ -110,15 +110,8 @@ class MappingAdmin:
         another rule has or a position outside the list."""
         latest = self._editable(expected_version)
         document, index = mappingdoc.insert_rule(latest.document, rule, position)
-        return self._commit(
-            actor,
-            document,
-            latest.version,
-            index,
-            confirm_quota_shrink,
-            latest.policy,
-            change="rule_added",
-            rule=_name(rule),
+        return self._commit_edit(
+            actor, latest, document, index, confirm_quota_shrink, change="rule_added", rule=_name(rule)
         )
 
     def replace_rule(
@@ -133,15 +126,8 @@ class MappingAdmin:
         """Replace the rule called ``name`` (404 if none); a rule without a name keeps it."""
         latest = self._editable(expected_version)
         document, index = mappingdoc.replace_rule(latest.document, name, rule)
-        return self._commit(
-            actor,
-            document,
-            latest.version,
-            index,
-            confirm_quota_shrink,
-            latest.policy,
-            change="rule_replaced",
-            rule=name,
+        return self._commit_edit(
+            actor, latest, document, index, confirm_quota_shrink, change="rule_replaced", rule=name
         )
 
     def delete_rule(
@@ -155,15 +141,8 @@ class MappingAdmin:
         """Remove the rule called ``name`` (404 if none)."""
         latest = self._editable(expected_version)
         document = mappingdoc.remove_rule(latest.document, name)
-        return self._commit(
-            actor,
-            document,
-            latest.version,
-            None,
-            confirm_quota_shrink,
-            latest.policy,
-            change="rule_deleted",
-            rule=name,
+        return self._commit_edit(
+            actor, latest, document, None, confirm_quota_shrink, change="rule_deleted", rule=name
         )
 
     def move_rule(
@@ -178,13 +157,12 @@ class MappingAdmin:
         """Put the rule called ``name`` at index ``position`` of the new order."""
         latest = self._editable(expected_version)
         document, index = mappingdoc.move_rule(latest.document, name, position)
-        return self._commit(
+        return self._commit_edit(
             actor,
+            latest,
             document,
-            latest.version,
             index,
             confirm_quota_shrink,
-            latest.policy,
             change="rule_moved",
             rule=name,
             position=position,
@@ -309,6 +287,21 @@ class MappingAdmin:
         except ConfigError as error:
             field = mappingdoc.field_of(error.key, rule_index)
             raise AdminError(400, f"{field}: {error.message}", field) from None
+
+    def _commit_edit(
+        self,
+        actor: str,
+        latest: PolicyVersion,
+        document: Any,
+        rule_index: int | None,
+        confirm_quota_shrink: bool,
+        **detail: Any,
+    ) -> dict[str, Any]:
+        """:meth:`_commit` of a rule edit: ``document`` is ``latest``'s document edited, saved
+        only if ``latest`` is still the newest version."""
+        return self._commit(
+            actor, document, latest.version, rule_index, confirm_quota_shrink, latest.policy, **detail
+        )
 
     def _commit(
         self,
