@@ -3,6 +3,7 @@ that logs in through ``POST /api/token`` and sends the bearer token."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from tests.support.harness import ADMIN_PASSWORD, PASSWORD, GatewayUnderTest, st
 ADMIN_CONFIG = """
 usernames: {lowercase: true}
 """
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')  # an admin UI form's CSRF token
 
 ADMIN_SEED_USERS: list[dict[str, Any]] = [
     {"username": "alice", "email": "alice@example.org", "groups": ["drone-pilots"]},
@@ -29,6 +32,20 @@ def start_admin_gateway(
     """A gateway with the local admin (password ADMIN_PASSWORD) and ADMIN_SEED_USERS
     (password PASSWORD); the mapping policy starts empty, in the database."""
     return start_gateway(tmp_path, config_text, users=ADMIN_SEED_USERS if users is None else users, **options)
+
+
+def admin_ui_browser(gateway_url: str) -> requests.Session:
+    """A browser session signed in to the admin UI (the sign-in form) as the local admin."""
+    browser = requests.Session()
+    browser.trust_env = False
+    form = browser.get(f"{gateway_url}/login", timeout=10)
+    browser.post(
+        f"{gateway_url}/login",
+        data={"csrf_token": CSRF.search(form.text).group(1), "username": "admin", "password": ADMIN_PASSWORD},
+        allow_redirects=False,
+        timeout=30,
+    )
+    return browser
 
 
 class AdminClient:

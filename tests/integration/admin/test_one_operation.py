@@ -14,7 +14,6 @@ Integration tests: the gateway under gunicorn, the CLI as an operator runs it.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import uuid
@@ -23,10 +22,11 @@ import pytest
 import requests
 
 from tests.support.adminapi import (
-    ADMIN_PASSWORD,
+    CSRF,
     PASSWORD,
     AdminClient,
     admin_api_works,
+    admin_ui_browser,
     registry_answer,
     registry_token,
     start_admin_gateway,
@@ -35,7 +35,6 @@ from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 NEW_PASSWORD = "amber-thicket-63-lighthouse"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +52,7 @@ def admin(gateway):
 @pytest.fixture(scope="module")
 def admin_ui(gateway) -> requests.Session:
     """A browser signed in to the admin UI as the admin."""
-    browser = requests.Session()
-    browser.trust_env = False
-    form = browser.get(f"{gateway.url}/login", timeout=10)
-    browser.post(
-        f"{gateway.url}/login",
-        data={"csrf_token": CSRF.search(form.text).group(1), "username": "admin", "password": ADMIN_PASSWORD},
-        allow_redirects=False,
-        timeout=30,
-    )
-    return browser
+    return admin_ui_browser(gateway.url)
 
 
 def _ui(gateway, browser: requests.Session, path: str, form: dict[str, str]) -> None:

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import statistics
 import time
 
 import pytest
 import requests
 
-from tests.support.adminapi import ADMIN_PASSWORD, AdminClient
+from tests.support.adminapi import CSRF, AdminClient, admin_ui_browser
 from tests.support.harness import PASSWORD
 from tests.support.paths import REPO_ROOT
 from tests.support.registry.recording import RecordingStub
@@ -36,7 +35,6 @@ from tests.support.registrygateway import (
 from tests.support.servers import GunicornGateway
 
 pytestmark = pytest.mark.integration
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 DEACTIVATED = {"roles": ["deactivated"]}
 
 
@@ -56,19 +54,6 @@ def settled(admin) -> bool:
     return outbox["pending"] == 0 and outbox["failed"] == 0
 
 
-def admin_browser(gateway) -> requests.Session:
-    browser = requests.Session()
-    browser.trust_env = False
-    form = browser.get(f"{gateway.url}/login", timeout=10)
-    browser.post(
-        f"{gateway.url}/login",
-        data={"csrf_token": CSRF.search(form.text).group(1), "username": "admin", "password": ADMIN_PASSWORD},
-        allow_redirects=False,
-        timeout=30,
-    )
-    return browser
-
-
 def post_user_form(gateway, browser: requests.Session, username: str, action: str, form: dict) -> None:
     """Post a form of the admin UI's user page, with that page's CSRF token."""
     page = browser.get(f"{gateway.url}/admin/users/{username}", timeout=10)
@@ -84,7 +69,7 @@ def post_user_form(gateway, browser: requests.Session, username: str, action: st
 
 def test_a_disable_from_the_admin_ui_refuses_the_registry_token_within_2_s(linked):
     gateway, stub, admin = linked
-    browser = admin_browser(gateway)
+    browser = admin_ui_browser(gateway.url)
     timings = []
     for _ in range(5):
         token = registry_login(stub, "alice")
