@@ -316,6 +316,7 @@ class MappingAdmin:
         """Save ``document`` in place of ``previous`` (the policy the change was based on),
         queueing the Registry answers it changes in the same transaction."""
         policy = self._parse(document, rule_index)
+        document = mappingdoc.with_megabyte_quotas(document, policy)
         if not self.people.admins(policy=policy):
             raise AdminError(
                 409,

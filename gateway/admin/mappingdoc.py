@@ -91,6 +91,21 @@ def move_rule(document: Mapping[str, Any], name: str, position: int) -> tuple[di
     return {**document, "rules": rules}, position
 
 
+def with_megabyte_quotas(document: Mapping[str, Any], policy: Policy) -> dict[str, Any]:
+    """A copy of ``document`` whose quotas are written as ``policy`` (parsed from it) reads
+    them: ``"5 GB"`` becomes ``5120``, so the stored document holds the integer MB the
+    Registry is sent. Everything else is kept as written."""
+    copy = dict(document)
+    if "default_maxStorageMB" in copy:
+        copy["default_maxStorageMB"] = policy.default_max_storage_mb
+    if "rules" in copy:
+        copy["rules"] = [
+            {**raw, "maxStorageMB": rule.max_storage_mb} if "maxStorageMB" in raw else raw
+            for raw, rule in zip(copy["rules"], policy.rules, strict=True)
+        ]
+    return copy
+
+
 def _rules(document: Mapping[str, Any]) -> list[Any]:
     return list(document.get("rules") or [])
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.mapping import RESERVED_KEYS as RESERVED
 from gateway.mapping import Evaluation
-from gateway.mapping.policy import MAX_QUOTA
+from gateway.mapping.quota import MAX_QUOTA
 
 
 class ContractViolation(AssertionError):

@@ -12,16 +12,15 @@ from .memo import EvaluationMemo
 from .organizations import PERMISSION_LEVELS, OrganizationGrant, is_organization_slug, permission_name
 from .policy import (
     RESERVED_KEYS,
-    UNLIMITED,
     Check,
     Condition,
     Policy,
     Rule,
     is_metadata_value,
-    is_quota,
     is_role_name,
     parse_policy,
 )
+from .quota import UNLIMITED, QuotaError, format_quota, is_quota, parse_quota, parse_quota_text
 
 __all__ = [
     "RESERVED_KEYS",
@@ -31,17 +30,21 @@ __all__ = [
     "Evaluation",
     "OrganizationGrant",
     "PERMISSION_LEVELS",
+    "QuotaError",
     "EvaluationMemo",
     "Policy",
     "Rule",
     "RuleTrace",
     "evaluate",
     "format_explanation",
+    "format_quota",
     "is_metadata_value",
     "is_organization_slug",
     "is_quota",
     "is_role_name",
     "parse_policy",
+    "parse_quota",
+    "parse_quota_text",
     "permission_name",
     "validate_overrides",
 ]

@@ -45,20 +45,16 @@ from providers.base import Identity
 
 from .organizations import OrganizationGrant, describe_organizations, merge_organizations
 from .policy import (
-    _QUOTA_MSG,
     _ROLE_MSG,
-    MAX_QUOTA,
     RESERVED_KEYS,
-    UNLIMITED,
     Check,
     Condition,
     MetadataValue,
     Policy,
-    Quota,
     is_metadata_value,
-    is_quota,
     is_role_name,
 )
+from .quota import MAX_QUOTA, QUOTA_HELP, UNLIMITED, Quota, QuotaError, is_quota, parse_quota
 
 TraceKind = Literal["default", "expose", "grant", "require", "override", "quota"]
 
@@ -160,8 +156,9 @@ def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | 
 def validate_overrides(data: Any) -> dict[str, Any]:
     """Check per-user overrides before they are stored; return a plain-dict copy.
 
-    Accepts None (no overrides) or a mapping with optional ``maxStorageMB`` (non-negative int
-    or ``"unlimited"``), optional ``roles`` (a list of role names) and any other non-empty
+    Accepts None (no overrides) or a mapping with optional ``maxStorageMB`` (any spelling
+    :func:`~gateway.mapping.quota.parse_quota` accepts, stored as its integer MB or
+    ``"unlimited"``), optional ``roles`` (a list of role names) and any other non-empty
     string keys with str/int/bool values except ``username``. Raises ValueError naming the
     first bad key.
     """
@@ -176,6 +173,12 @@ def validate_overrides(data: Any) -> dict[str, Any]:
             if bad:
                 raise ValueError(f"roles: {bad[0]}")
             out[key] = list(good)
+            continue
+        if key == "maxStorageMB":
+            try:
+                out[key] = parse_quota(value)
+            except QuotaError as not_a_quota:
+                raise ValueError(f"{key}: {not_a_quota}") from None
             continue
         problem = _override_problem(key, value)
         if problem:
@@ -322,7 +325,7 @@ def _override_problem(key: Any, value: Any) -> str | None:
     if not isinstance(key, str) or not key:
         return "override keys must be non-empty strings"
     if key == "maxStorageMB":
-        return None if is_quota(value) else _QUOTA_MSG
+        return None if is_quota(value) else QUOTA_HELP
     if key in RESERVED_KEYS:
         return f"{key} is set by the gateway and cannot be overridden"
     if not is_metadata_value(value):

@@ -6,7 +6,8 @@
 precomputed here (compiled globs, casefolded sets), so :func:`gateway.mapping.engine.evaluate`
 does no parsing.
 
-The small value checks (:func:`is_role_name`, :func:`is_quota`, :func:`is_metadata_value`) are
+Quotas are read by :func:`gateway.mapping.quota.parse_quota` (``5120``, ``"50 GB"``,
+``"unlimited"``). The small value checks (:func:`is_role_name`, :func:`is_metadata_value`) are
 shared with the engine, which applies them to per-user overrides at evaluation time.
 
 Pure Python: no I/O, no clock, no logging.
@@ -20,28 +21,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, Literal, TypeGuard
+from typing import Any, Literal
 
 from gateway.config.errors import ConfigError
 
 from .organizations import OrganizationGrant, parse_organizations
-
-UNLIMITED: Final = "unlimited"
-"""The spelling of "no storage limit" in the policy and in overrides."""
+from .quota import UNLIMITED, Quota, QuotaError, parse_quota
 
 RESERVED_KEYS = frozenset({"username", "roles", "maxStorageMB"})
 """Answer keys the gateway sets itself; metadata, expose and override extras may not use them."""
 
-# The Registry honours maxStorageMB only as a JSON integer it can box as a .NET long.
-MAX_QUOTA = 2**63 - 1
-
-Quota = int | Literal["unlimited"]
 MetadataValue = str | int | bool
 
 _ROLE_NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
-_QUOTA_MSG = f'must be a non-negative integer (at most {MAX_QUOTA}) or "{UNLIMITED}"'
 _ROLE_MSG = "must be a role name: 1-64 of letters, digits and _ . @ + -"
 _RULE_NAME_MSG = "must be 1-64 of letters, digits and _ . -"
 _META_VALUE_MSG = "must be a string, integer or boolean"
@@ -57,13 +51,6 @@ _CASE_FOLDED_KINDS = frozenset({"group", "group_glob", "username", "username_glo
 def is_role_name(value: Any) -> bool:
     """True if ``value`` is a str of 1-64 characters from ``A-Za-z0-9_.@+-``."""
     return isinstance(value, str) and _ROLE_NAME.fullmatch(value) is not None
-
-
-def is_quota(value: Any) -> TypeGuard[Quota]:
-    """True for ``"unlimited"`` or an int in ``[0, 2**63-1]``; bools, floats and digit strings are not."""
-    if isinstance(value, str):
-        return value == UNLIMITED
-    return type(value) is int and 0 <= value <= MAX_QUOTA
 
 
 def is_metadata_value(value: Any) -> bool:
@@ -192,9 +179,10 @@ class _Parser:
         return tuple(items)
 
     def quota(self, value: Any, key: str) -> Quota:
-        if not is_quota(value):
-            raise self.fail(key, _QUOTA_MSG)
-        return value
+        try:
+            return parse_quota(value)
+        except QuotaError as problem:
+            raise self.fail(key, str(problem)) from None
 
     def expose(self, value: Any, key: str) -> tuple[str, ...]:
         names: list[str] = []

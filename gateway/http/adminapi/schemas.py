@@ -46,6 +46,14 @@ class UserCreate(Strict):
         allow_none=True,
         metadata={"description": "per-user answer values, e.g. maxStorageMB"},
     )
+    maxStorageMB = fields.Raw(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": 'per-user quota: integer MB, a size such as "500 MB", "50 GB" or "2 TB" '
+            '(1 GB = 1024 MB), or "unlimited"; stored as integer MB. The same as metadata.maxStorageMB',
+        },
+    )
 
 
 class UserUpdate(Strict):

@@ -90,6 +90,11 @@ def list_users_detailed():
 @admin_only
 def create_user():
     data = body(schemas.UserCreate())
+    metadata = data["metadata"]
+    if data["maxStorageMB"] is not None:
+        if metadata and "maxStorageMB" in metadata:
+            raise AdminError(400, "maxStorageMB: give it once, not also in metadata", "maxStorageMB")
+        metadata = {**(metadata or {}), "maxStorageMB": data["maxStorageMB"]}
     users = _admin_users()
     person = users.create(
         principal().username,
@@ -99,7 +104,7 @@ def create_user():
         display_name=data["displayName"],
         roles=data["roles"],
         groups=data["groups"],
-        metadata=data["metadata"],
+        metadata=metadata,
     )
     return ok(detail(users, person), 201)
 

@@ -240,6 +240,19 @@ def test_rules_are_added_replaced_moved_and_deleted(gateway, admin):
     ]
 
 
+def test_a_rule_quota_in_gigabytes_is_saved_and_answered_as_integer_megabytes(gateway, admin):
+    added = admin.post("/mapping/rules", json={"rule": {**PILOTS, "maxStorageMB": "50 GB"}})
+    assert added.status_code == 201, added.text
+    assert added.json()["document"]["rules"] == [PILOTS]  # stored as 51200
+    alice_gets(gateway, ALICE_PILOT)
+    answer = registry_answer(gateway, username="alice", password=PASSWORD)
+    assert type(answer.json()["maxStorageMB"]) is int
+    assert '"maxStorageMB":51200' in answer.text.replace(" ", "")
+    refused = admin.put("/mapping/rules/pilots", json={"rule": {**PILOTS, "maxStorageMB": "5 PB"}})
+    assert refused.status_code == 400 and refused.json()["field"] == "rule.maxStorageMB"
+    assert "MB, GB or TB" in refused.json()["error"]
+
+
 def test_rule_edits_are_refused_naming_the_field(admin):
     assert admin.post("/mapping/rules", json={"rule": PILOTS}).status_code == 201
     cases = [

@@ -215,6 +215,13 @@ def test_bad_list_parameters_name_the_parameter(admin, params, field):
         ({"userName": "eve", "password": PASSWORD, "groups": ["no-such-group"]}, "groups", 400),
         ({"userName": "eve", "password": PASSWORD, "roles": "admin"}, "roles", 400),
         ({"userName": "eve", "password": PASSWORD, "metadata": {"maxStorageMB": -1}}, "maxStorageMB", 400),
+        ({"userName": "eve", "password": PASSWORD, "maxStorageMB": "5 PB"}, "maxStorageMB", 400),
+        ({"userName": "eve", "password": PASSWORD, "maxStorageMB": "0.3 GB"}, "maxStorageMB", 400),
+        (
+            {"userName": "eve", "password": PASSWORD, "maxStorageMB": 1, "metadata": {"maxStorageMB": 2}},
+            "maxStorageMB",
+            400,
+        ),
         ({"userName": "eve", "password": PASSWORD, "surprise": 1}, "surprise", 400),
         ({"userName": "alice", "password": PASSWORD}, "userName", 409),
     ],
@@ -224,6 +231,18 @@ def test_create_refusals_name_the_field(admin, body, field, status):
     assert response.status_code == status, response.text
     assert response.json()["field"] == field
     assert admin.get("/users/eve").status_code == 404
+
+
+def test_a_quota_with_units_is_stored_and_answered_as_integer_megabytes(gateway, admin):
+    created = admin.post("/users", json={"userName": "quinn", "password": PASSWORD, "maxStorageMB": "1.5 GB"})
+    assert created.status_code == 201, created.text
+    assert created.json()["maxStorageMB"] == 1536 and created.json()["metadata"]["maxStorageMB"] == 1536
+    answer = registry_answer(gateway, username="quinn", password=PASSWORD)
+    assert answer.status_code == 200 and type(answer.json()["maxStorageMB"]) is int
+    assert answer.json()["maxStorageMB"] == 1536
+    meta = admin.post("/users/quinn/meta", json={"maxStorageMB": "2 TB"})
+    assert meta.status_code == 200, meta.text
+    assert registry_answer(gateway, username="quinn", password=PASSWORD).json()["maxStorageMB"] == 2 * 1024**2
 
 
 def test_a_form_body_works_like_the_registry_sends_it(admin):

@@ -240,7 +240,7 @@ INVALID = [
     ("quota-bool-false", with_rule(maxStorageMB=False), f"{R0}.maxStorageMB", "non-negative integer"),
     ("quota-negative", with_rule(maxStorageMB=-1), f"{R0}.maxStorageMB", "non-negative integer"),
     ("quota-too-big", with_rule(maxStorageMB=2**63), f"{R0}.maxStorageMB", "at most"),
-    ("quota-unlimited-typo", with_rule(maxStorageMB="Unlimited"), f"{R0}.maxStorageMB", '"unlimited"'),
+    ("quota-unlimited-typo", with_rule(maxStorageMB="unlimted"), f"{R0}.maxStorageMB", '"unlimited"'),
     ("metadata-not-mapping", with_rule(metadata=["team"]), f"{R0}.metadata", "must be a mapping"),
     (
         "metadata-username",
