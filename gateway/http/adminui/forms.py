@@ -11,6 +11,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from gateway.admin.errors import AdminError
+from gateway.mapping import QuotaError, format_quota, parse_quota_text
 
 GENERAL = "_general"  # errors.get(GENERAL): a message for the whole form
 MAX_METADATA_LINES = 50
@@ -38,16 +39,33 @@ def optional(text: str | None) -> str | None:
     return text or None
 
 
+QUOTA_ADVICE = "Enter a size such as 500 MB, 50 GB or 2 TB, a whole number of MB, or unlimited."
+
+
 def quota(text: str | None) -> int | str | None:
-    """A storage quota field: empty (no per-user quota), ``unlimited``, or whole megabytes."""
-    text = (text or "").strip().lower()
+    """A storage quota field as integer MB or ``unlimited``; None when left empty (no quota).
+    Takes what :func:`gateway.mapping.parse_quota_text` takes (``5120``, ``5 GB``, ``unlimited``)."""
+    text = (text or "").strip()
     if not text:
         return None
-    if text == "unlimited":
-        return "unlimited"
-    if text.isascii() and text.isdigit() and len(text) <= 18:
-        return int(text)
-    raise FormProblem("maxStorageMB", "Enter a whole number of megabytes, or unlimited.")
+    try:
+        return parse_quota_text(text)
+    except QuotaError as problem:
+        reason = str(problem)
+        if "whole number of MB" in reason:
+            raise FormProblem("maxStorageMB", "That is not a whole number of MB. " + QUOTA_ADVICE) from None
+        if "at most" in reason:
+            raise FormProblem("maxStorageMB", "That is too large. " + QUOTA_ADVICE) from None
+        raise FormProblem("maxStorageMB", QUOTA_ADVICE) from None
+
+
+def quota_text(value: Any) -> str:
+    """A stored quota as the form shows it back, in the largest exact unit (``5 GB``); a value
+    that is not a quota is shown as it is, so the admin can see and fix it."""
+    try:
+        return format_quota(value) if value not in (None, "") else ""
+    except TypeError:
+        return str(value)
 
 
 def metadata(text: str | None) -> dict[str, Any]:

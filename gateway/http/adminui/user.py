@@ -218,7 +218,7 @@ def _page(
         "roles": ", ".join(person.local.overrides.get("roles", [])) if person.local else "",
         "groups": list(person.local.groups) if person.local else [],
         "enabled": person.enabled,
-        "maxStorageMB": metadata.get("maxStorageMB", ""),
+        "maxStorageMB": forms.quota_text(metadata.get("maxStorageMB")),
         "metadata": forms.metadata_text({k: v for k, v in metadata.items() if k != "maxStorageMB"}),
     }
     return render(

@@ -15,7 +15,7 @@ from gateway.http.adminui.userlist import PER_PAGE, SORTS, STATUSES, Query, list
 from gateway.http.appservices import services
 from providers.local.policy import PasswordRejected
 
-CREATE_FIELDS = ("userName", "password", "email", "displayName", "roles", "groups")
+CREATE_FIELDS = ("userName", "password", "email", "displayName", "roles", "groups", "maxStorageMB")
 NOTICES = {"deleted": "The user was deleted. Their sessions, tokens and app passwords no longer work."}
 
 
@@ -60,6 +60,7 @@ def create_user():
         "displayName": form.get("displayName", ""),
         "roles": form.get("roles", ""),
         "groups": form.getlist("groups"),
+        "maxStorageMB": form.get("maxStorageMB", ""),
     }
     missing = {
         name: message
@@ -82,6 +83,11 @@ def create_user():
         )
     except ValidationError as invalid:
         errors = forms.validation_errors(invalid)
+    quota: int | str | None = None
+    try:
+        quota = forms.quota(values["maxStorageMB"])
+    except forms.FormProblem as problem:
+        errors[problem.field] = problem.message
     local_users = services().local_users
     try:  # the password policy too, so that every problem is shown at once
         if local_users is not None:
@@ -104,6 +110,7 @@ def create_user():
                 display_name=data["displayName"],
                 roles=data["roles"],
                 groups=data["groups"],
+                metadata=None if quota is None else {"maxStorageMB": quota},
             )
         )
     except AdminError as refused:
