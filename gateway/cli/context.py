@@ -58,6 +58,17 @@ def whole_number(text: str) -> int:
         raise UserError(f"{text!r} is not a whole number") from None
 
 
+def quota_argument(text: str) -> int | str:
+    """A quota typed on the command line (``5120``, ``50 GB``, ``unlimited``) as stored: integer
+    MB or ``unlimited``; a UserError naming it otherwise."""
+    from gateway.mapping.quota import QuotaError, parse_quota_text
+
+    try:
+        return parse_quota_text(text)
+    except QuotaError as error:
+        raise UserError(f"{text!r}: a quota {error}") from None
+
+
 class CommandGroup(click.Group):
     """Turns expected errors into one-line messages and exit code 2, never a traceback."""
 

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gateway.cli.context import actor, read_password, services_of, whole_number
+from gateway.cli.context import actor, quota_argument, read_password, services_of
 from providers.local.users import UserError
 
 
@@ -33,7 +33,9 @@ def _admin_users(ctx):
 @click.option("--email")
 @click.option("--display-name")
 @click.option("--group", "groups", multiple=True, help="local group to join (repeatable)")
-@click.option("--max-storage-mb", help="per-user quota override: an integer or 'unlimited'")
+@click.option(
+    "--max-storage-mb", help="per-user quota override: MB, or with a unit (50 GB, 2 TB), or 'unlimited'"
+)
 @click.option("--role", "roles", multiple=True, help="extra role for this user (repeatable)")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @click.pass_context
@@ -43,9 +45,7 @@ def users_create(ctx, username, email, display_name, groups, max_storage_mb, rol
 
     metadata: dict = {}
     if max_storage_mb is not None:
-        metadata["maxStorageMB"] = (
-            max_storage_mb if max_storage_mb == "unlimited" else whole_number(max_storage_mb)
-        )
+        metadata["maxStorageMB"] = quota_argument(max_storage_mb)
     try:
         validate_overrides({**metadata, **({"roles": list(roles)} if roles else {})})
     except ValueError as error:
@@ -130,7 +130,8 @@ def users_set_password(ctx, username, password_stdin):
 )
 @click.pass_context
 def users_set_quota(ctx, username, max_storage_mb, confirm_quota_shrink):
-    """Set a local user's per-user quota override: MAX_STORAGE_MB megabytes, 'unlimited', or
+    """Set a local user's per-user quota override: MAX_STORAGE_MB (megabytes, or with a unit:
+    50 GB, 2 TB), 'unlimited', or
     'none' to remove the override (the mapping rules decide again)."""
     from gateway.admin.errors import AdminError
 
@@ -140,9 +141,7 @@ def users_set_quota(ctx, username, max_storage_mb, confirm_quota_shrink):
         if max_storage_mb == "none":
             metadata.pop("maxStorageMB", None)
         else:
-            metadata["maxStorageMB"] = (
-                max_storage_mb if max_storage_mb == "unlimited" else whole_number(max_storage_mb)
-            )
+            metadata["maxStorageMB"] = quota_argument(max_storage_mb)
         admin_users.set_metadata(actor(), username, metadata, confirm_quota_shrink=confirm_quota_shrink)
     except AdminError as error:
         raise UserError(error.message) from None

@@ -351,3 +351,13 @@ def test_db_upgrade_from_several_replicas_at_once_on_postgresql(tmp_path, postgr
     assert not any("Traceback" in stderr for _, stderr in results)
     assert isinstance(password_check(env, "admin", ADMIN_PASSWORD), Identity)
     assert len(ok(env, "keys", "list").splitlines()) == 1  # one signing key, not three
+
+
+def test_quotas_on_the_command_line_take_units(env_with_alice):
+    env = env_with_alice
+    ok(env, "users", "create", "carol", "--max-storage-mb", "1.5 GB", "--password-stdin", stdin=PASSWORD)
+    assert _answer(ok(env, "mapping", "explain", "carol"))["maxStorageMB"] == 1536
+    ok(env, "users", "set-quota", "alice", "2 tb")
+    assert _answer(ok(env, "mapping", "explain", "alice"))["maxStorageMB"] == 2 * 1024 * 1024
+    line = fails(env, "users", "set-quota", "alice", "5 apples")
+    assert line.startswith("error: '5 apples': a quota must"), line
