@@ -4,7 +4,13 @@ A form posted from another origin than the public URL's is refused (CSRF defence
 allowance: when the public URL is a loopback address (``localhost``, ``127.0.0.1``, ``[::1]``),
 the other loopback names with the same scheme and port are the same gateway on the same
 machine, so the container's default ``http://localhost:8080`` also works at
-``http://127.0.0.1:8080``. No other origin is ever accepted; it gets a page that explains.
+``http://127.0.0.1:8080``. No other origin is ever accepted.
+
+A refused form gets a page that explains only when it was posted from a page the gateway itself
+served under another address (the browser says ``Sec-Fetch-Site: same-origin``; without that
+header, the origin's host is the request's ``Host``): a person who opened the gateway by the
+wrong name. A form posted from another site is a forgery and gets the plain refusal, so its
+victim never reads advice naming the forger's address.
 """
 
 from __future__ import annotations
@@ -41,6 +47,19 @@ def readable_origin(origin: str | None) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
     return origin_of(origin)
+
+
+def opened_by_another_name(origin: str, host_header: str | None, fetch_site: str | None) -> bool:
+    """Whether a post from ``origin`` came from a page served by this gateway itself (at the
+    address the browser used), rather than from another site."""
+    if fetch_site is not None:
+        return fetch_site.lower() == "same-origin"
+    try:
+        origin_host = urlsplit(origin).hostname
+        request_host = urlsplit(f"//{host_header}").hostname if host_header else None
+    except ValueError:
+        return False
+    return origin_host is not None and origin_host == request_host
 
 
 def _loopback_key(origin: str) -> tuple[str, int | None] | None:

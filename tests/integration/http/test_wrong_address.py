@@ -115,16 +115,18 @@ def test_a_lan_address_of_a_loopback_public_url_is_still_refused(loopback_gatewa
     """The loopback allowance covers loopback names only: any other origin is cross-site."""
     browser = requests.Session()
     base = loopback_gateway.url
+    lan = f"http://192.168.1.20:{loopback_gateway.server.port}"
     form = browser.get(f"{base}/login", timeout=10)
     answer = browser.post(
         f"{base}/login",
         data={"csrf_token": CSRF.search(form.text).group(1), "username": "admin", "password": ADMIN_PASSWORD},
-        headers={"Origin": f"http://192.168.1.20:{loopback_gateway.server.port}"},
+        # As a browser on the LAN sends it: the page was served at that address too.
+        headers={"Origin": lan, "Host": lan.removeprefix("http://")},
         allow_redirects=False,
         timeout=30,
     )
     assert answer.status_code == 403
-    assert "set <code>GATEWAY_PUBLIC_URL</code> to <code>http://192.168.1.20:" in answer.text
+    assert f"set <code>GATEWAY_PUBLIC_URL</code> to <code>{lan}</code>" in answer.text
     assert "Set-Cookie" not in answer.headers or "gw_session" not in answer.headers["Set-Cookie"]
 
 
