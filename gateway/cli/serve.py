@@ -8,7 +8,11 @@ from gateway.cli.context import services_of
 
 
 @click.command()
-@click.option("--bind", help="host:port to listen on (default GATEWAY_BIND or 127.0.0.1:8080)")
+@click.option(
+    "--bind",
+    help="host:port to listen on (default GATEWAY_BIND or 127.0.0.1:8080); without "
+    "GATEWAY_PUBLIC_URL the public URL follows it",
+)
 @click.option("--workers", type=int, help="worker processes (default GATEWAY_WORKERS: one per CPU core)")
 @click.pass_context
 def serve(ctx: click.Context, bind: str | None, workers: int | None) -> None:
@@ -20,10 +24,10 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None) -> None:
     prepare_metrics_dir()  # before the services import prometheus_client
     services = services_of(ctx)
     settings = services.settings
-    if bind or workers:
-        settings = dataclasses.replace(
-            settings, bind=bind or settings.bind, workers=workers or settings.workers
-        )
+    if bind:
+        settings = settings.with_bind(bind)
+    if workers:
+        settings = dataclasses.replace(settings, workers=workers)
     services.close()
 
     def make_app():

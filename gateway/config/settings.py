@@ -6,6 +6,7 @@ in the repository.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import tempfile
@@ -33,10 +34,32 @@ class Settings:
     public_url: str
     auto_migrate: bool
     metrics_token: str | None = None
+    # False when GATEWAY_PUBLIC_URL is set: the public URL then stays put whatever the bind.
+    public_url_follows_bind: bool = False
 
     @property
     def uses_embedded_database(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def with_bind(self, bind: str) -> Settings:
+        """These settings listening on ``bind``; the public URL moves with it unless
+        GATEWAY_PUBLIC_URL set it."""
+        public_url = public_url_for_bind(bind) if self.public_url_follows_bind else self.public_url
+        return dataclasses.replace(self, bind=bind, public_url=public_url)
+
+
+WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+
+
+def public_url_for_bind(bind: str) -> str:
+    """The URL a browser on this machine opens to reach a gateway listening on ``bind``
+    (``host:port``): ``http://<host>:<port>``, with ``localhost`` for a wildcard address."""
+    host, separator, port = bind.rpartition(":")
+    if not separator or host.startswith("unix"):
+        return f"http://{bind}"
+    if host in WILDCARD_HOSTS:
+        host = "localhost"
+    return f"http://{host}:{port}"
 
 
 def load_settings(environ: Mapping[str, str] | None = None, *, read_dotenv: bool = True) -> Settings:
@@ -72,9 +95,10 @@ def load_settings(environ: Mapping[str, str] | None = None, *, read_dotenv: bool
         workers=workers,
         threads=threads,
         log_level=log_level,
-        public_url=get("GATEWAY_PUBLIC_URL", f"http://{bind}").rstrip("/"),
+        public_url=get("GATEWAY_PUBLIC_URL", public_url_for_bind(bind)).rstrip("/"),
         auto_migrate=auto_migrate,
         metrics_token=_metrics_token(get("GATEWAY_METRICS_TOKEN")),
+        public_url_follows_bind=not get("GATEWAY_PUBLIC_URL"),
     )
 
 

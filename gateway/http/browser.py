@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from datetime import timedelta
@@ -38,12 +39,14 @@ from flask import render_template, request
 
 from gateway.config.file import origin_of
 from gateway.http.appservices import services
+from gateway.http.origins import opened_by_another_name, origin_accepted, readable_origin
 from gateway.sso.service import TRANSACTION_SECONDS, transaction_tag
 from gateway.sso.sessions import SessionRecord
 from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.storage.state import StoreUnavailable
 from providers.sql import utcnow
 
+log = logging.getLogger(__name__)
 # What makes a page answer 503: the shared store or the database could not be reached.
 OUTAGES = (StoreUnavailable, *UNAVAILABLE_ERRORS)
 XAUTH_COOKIE = "xAuthToken"
@@ -231,8 +234,34 @@ def csrf_ok(session: SessionRecord) -> bool:
 
 def same_origin_post() -> bool:
     """False when the browser says the request comes from another origin than the gateway's."""
+    return origin_accepted(request.headers.get("Origin"), services().settings.public_url)
+
+
+def refuse_form():
+    """The 403 page for a posted form that failed its checks. Posted from a page this gateway
+    served under another address than its public URL (the browser opened it by another name),
+    the page names both addresses and the setting to change; posted from another site, or with
+    the right origin but a bad token, the form has expired. A WARNING line names both origins
+    whenever the origin was not the gateway's."""
     origin = request.headers.get("Origin")
-    return origin is None or origin.lower() == _public_origin()
+    public_url = services().settings.public_url
+    if origin_accepted(origin, public_url):
+        return error_page(403, FORM_EXPIRED)
+    used = readable_origin(origin)
+    by_another_name = used is not None and opened_by_another_name(
+        used, request.headers.get("Host"), request.headers.get("Sec-Fetch-Site")
+    )
+    log.warning(
+        "refused a form posted from %s: not the gateway's public URL %s (GATEWAY_PUBLIC_URL)%s",
+        used or "an unnamed origin",
+        _public_origin(),
+        "" if by_another_name else "; posted by another site",
+        extra={"posted_origin": used, "public_origin": _public_origin(), "path": request.path},
+    )
+    if not by_another_name:
+        return error_page(403, FORM_EXPIRED)
+    body, _ = page("wrong_address.html", 403, used=used, public_url=public_url)
+    return body, 403
 
 
 def login_form_token(binding: str) -> str:

@@ -34,7 +34,8 @@ from yamllint.config import YamlLintConfig
 
 from gateway.app import MAX_REQUEST_BYTES
 from gateway.config.file import load_config
-from gateway.config.settings import usable_cores
+from gateway.config.settings import load_settings, usable_cores
+from gateway.http.origins import origin_accepted
 from gateway.mapping.engine import evaluate
 from gateway.observe.health import HealthMonitor
 from gateway.storage.db import Database
@@ -724,6 +725,21 @@ def test_dockerfile_passes_hadolint():
         cwd=ROOT,
     )
     assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
+
+
+def test_the_images_default_public_url_works_at_localhost_and_127_0_0_1(tmp_path):
+    """Browsing the container at either loopback name posts forms the gateway accepts."""
+    instructions = dockerfile_instructions()
+    env = dict(
+        re.findall(r"(GATEWAY_[A-Z_]+)=(\S+)", " ".join(rest for k, rest in instructions if k == "ENV"))
+    )
+    (expose,) = [rest for keyword, rest in instructions if keyword == "EXPOSE"]
+    env["GATEWAY_INSTANCE_DIR"] = str(tmp_path)
+    settings = load_settings(env, read_dotenv=False)
+    assert settings.public_url == f"http://localhost:{expose}"
+    for host in ("localhost", "127.0.0.1", "[::1]"):
+        assert origin_accepted(f"http://{host}:{expose}", settings.public_url)
+    assert not origin_accepted(f"http://192.168.1.20:{expose}", settings.public_url)
 
 
 def test_dockerfile_builds_a_non_root_image_with_a_healthcheck():

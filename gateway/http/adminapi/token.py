@@ -14,10 +14,10 @@ import time
 from flask import Blueprint, request
 
 from gateway.admin.errors import AdminError
-from gateway.config.file import origin_of
 from gateway.http.adminapi import schemas
 from gateway.http.adminapi.base import body, doc, ok, principal_for, services
 from gateway.http.browser import signed_in
+from gateway.http.origins import origin_accepted
 from gateway.login.outcome import Granted, Refused, Throttled
 from gateway.sso.sessions import SessionRecord
 from providers.sql import utcnow
@@ -38,7 +38,7 @@ def issue_token():
     if not request.get_data(cache=True) and request.mimetype != "application/json":
         session = signed_in()
         origin = request.headers.get("Origin")
-        if session is None or (origin is not None and origin.lower() != origin_of(svc.settings.public_url)):
+        if session is None or not origin_accepted(origin, svc.settings.public_url):
             raise AdminError(401, "send username and password, or sign in first")
     else:
         data = body(schemas.TokenRequest())

@@ -16,7 +16,7 @@ from flask import Blueprint, g, redirect, request
 
 from gateway.admin.errors import AdminError
 from gateway.http.adminapi.base import Principal, principal_for
-from gateway.http.browser import FORM_EXPIRED, csrf_ok, csrf_token, error_page, page, signed_in
+from gateway.http.browser import csrf_ok, csrf_token, error_page, page, refuse_form, signed_in
 from gateway.http.nexturl import login_url
 from gateway.sso.sessions import SessionRecord
 
@@ -86,7 +86,7 @@ def admin_page(view: Callable) -> Callable:
         if not principal.is_admin:
             return error_page(403, NOT_ADMIN)
         if request.method == "POST" and not csrf_ok(session):
-            return error_page(403, FORM_EXPIRED)
+            return refuse_form()
         g.admin_caller = Caller(session, principal, csrf_token(session))
         return view(*args, **kwargs)
 

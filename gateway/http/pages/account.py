@@ -14,11 +14,10 @@ from gateway.admin.errors import AdminError
 from gateway.http.adminapi.base import principal_for
 from gateway.http.appservices import services
 from gateway.http.browser import (
-    FORM_EXPIRED,
     csrf_ok,
     csrf_token,
-    error_page,
     page,
+    refuse_form,
     signed_in,
 )
 from gateway.login.answer import build_answer
@@ -44,7 +43,7 @@ def create_app_password():
     if session is None:
         return redirect("/", 303)
     if not csrf_ok(session):
-        return error_page(403, FORM_EXPIRED)
+        return refuse_form()
     name = request.form.get("name", "")
     days = request.form.get("expires_days", "").strip()
     try:
@@ -62,7 +61,7 @@ def revoke_app_password(public_id: str):
     if session is None:
         return redirect("/", 303)
     if not csrf_ok(session):
-        return error_page(403, FORM_EXPIRED)
+        return refuse_form()
     if services().app_passwords.revoke(session.username, public_id[:32]):
         services().audit.record(
             "app_password_revoked", "ok", username=session.username, app_password=public_id[:32]
@@ -77,7 +76,7 @@ def change_password():
     if session is None:
         return redirect("/", 303)
     if not csrf_ok(session):
-        return error_page(403, FORM_EXPIRED)
+        return refuse_form()
     current = request.form.get("currentPassword", "")
     new, confirm = request.form.get("newPassword", ""), request.form.get("confirmPassword", "")
     if not current or not new:

@@ -15,12 +15,11 @@ import time
 from flask import Blueprint, make_response, redirect, request
 
 from gateway.http.browser import (
-    FORM_EXPIRED,
     binding_value,
-    error_page,
     login_form_ok,
     login_form_token,
     page,
+    refuse_form,
     services,
     set_binding_cookie,
     set_session_cookie,
@@ -56,7 +55,7 @@ def form():
 def submit():
     """Check the form; on success open a session and go to ``next`` (or the default page)."""
     if not login_form_ok():
-        return error_page(403, FORM_EXPIRED)
+        return refuse_form()
     started = time.perf_counter()
     username = request.form.get("username", "")[:MAX_USERNAME_CHARS]
     password = request.form.get("password", "")

@@ -22,13 +22,12 @@ from flask import Blueprint, after_this_request, make_response, redirect, reques
 
 from gateway.http.appservices import services
 from gateway.http.browser import (
-    FORM_EXPIRED,
     clear_login_cookies,
     csrf_ok,
     csrf_token,
-    error_page,
     expire_transaction_cookie,
     page,
+    refuse_form,
     set_login_cookies,
     set_transaction_cookie,
     signed_in,
@@ -166,7 +165,7 @@ def signout():
     """Top-level sign-out from the landing or account page; continues to the IdP's logout."""
     session = signed_in()
     if session is not None and not csrf_ok(session):
-        return error_page(403, FORM_EXPIRED)
+        return refuse_form()
     target = services().sso.sign_out(_browser_session_ids()) or "/sso/signed-out"
     response = redirect(target, 303)
     # No body (werkzeug's page would repeat the URL): the id_token_hint goes in Location only.
