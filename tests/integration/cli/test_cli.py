@@ -169,8 +169,14 @@ def test_db_upgrade_with_an_admin_password_and_a_weak_one(tmp_path):
     guessable = make_env(tmp_path / "guessable", admin_password="qwertyuiopasdfgh")
     line = fails(guessable, "db", "upgrade")
     assert line == (
-        "configuration error: environment: GATEWAY_ADMIN_PASSWORD: password is a keyboard pattern"
+        "configuration error: environment: GATEWAY_ADMIN_PASSWORD: password is a keyboard pattern. "
+        "The admin's password follows the password rules (at least 12 characters, not containing the "
+        "username, not a commonly used password, hard to guess: strength score at least 3 of 4); choose "
+        "another, or unset GATEWAY_ADMIN_PASSWORD to have one generated and printed once"
     )
+    # The rule that is easiest to trip over: the admin's username inside its password.
+    line = fails(make_env(tmp_path / "named", admin_password="admin-Vq9#rT4!mZ2x"), "db", "upgrade")
+    assert "GATEWAY_ADMIN_PASSWORD: password must not contain the username. " in line
 
 
 def test_check_config(tmp_path):
