@@ -21,7 +21,8 @@ class ConfigError(Exception):
     """A configuration value is missing, unknown or invalid.
 
     ``source`` is the file (or ``environment``), ``key`` a dotted path such as
-    ``mapping.rules[2].maxStorageMB``.
+    ``mapping.rules[2].maxStorageMB``. ``errors`` is every problem this error stands for
+    (just itself; several for :class:`ConfigErrors`).
     """
 
     def __init__(self, source: str, key: str, message: str):
@@ -29,6 +30,30 @@ class ConfigError(Exception):
         self.source = source
         self.key = key
         self.message = message
+        self.errors: tuple[ConfigError, ...] = (self,)
+
+
+class ConfigErrors(ConfigError):
+    """Several problems found in one pass. ``source``, ``key`` and ``message`` are the first
+    one's; the text is one line per problem."""
+
+    def __init__(self, errors: list[ConfigError]):
+        first = errors[0]
+        Exception.__init__(self, "\n".join(str(error) for error in errors))
+        self.source = first.source
+        self.key = first.key
+        self.message = first.message
+        self.errors = tuple(errors)
+
+
+def raise_all(errors: list[ConfigError]) -> None:
+    """Raise the problems of ``errors`` (flattened), as one error when there is only one;
+    return when there are none."""
+    problems = [single for error in errors for single in error.errors]
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigErrors(problems)
 
 
 class StrictSchema(Schema):
@@ -58,32 +83,102 @@ def https_image_url(value: str) -> None:
 
 
 def load_section(schema: type[Schema], data: Any, source: str, where: str) -> dict[str, Any]:
-    """``data`` validated by ``schema``; the first problem raises ConfigError naming
-    ``source`` and the dotted key below ``where`` ("" for the top level)."""
+    """``data`` validated by ``schema``; every problem found raises ConfigError (ConfigErrors
+    for several) naming ``source`` and the dotted key below ``where`` ("" for the top level).
+    An unknown key's message lists the keys its section allows."""
     if not isinstance(data, dict):
         raise ConfigError(source, where or "(top level)", "must be a mapping")
+    instance = schema()
     try:
-        loaded: dict[str, Any] = schema().load(data)
+        loaded: dict[str, Any] = instance.load(data)
     except ValidationError as error:
-        key, message = _first_error(error.messages)
-        raise ConfigError(source, f"{where}.{key}" if where else key, message) from None
+        raise_all(
+            [
+                ConfigError(source, f"{where}.{key}" if where else key, message)
+                for key, message in _problems(error.messages, instance)
+            ]
+        )
     return loaded
 
 
-def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
+def load_section_or_defaults(
+    schema: type[Schema], data: Any, source: str, where: str, found: list[ConfigError]
+) -> dict[str, Any] | None:
+    """Like :func:`load_section`, but the problems are appended to ``found`` and the section
+    is loaded again without its faulty keys (their defaults instead), so that the sections
+    after it can still be checked. None when even that fails (a required key is faulty)."""
+    try:
+        return load_section(schema, data, source, where)
+    except ConfigError as error:
+        problems = error.errors
+    found.extend(problems)
+    instance = schema()
+    known = {f.data_key or name for name, f in instance.fields.items()}
+    faulty = {error.key.removeprefix(f"{where}.") if where else error.key for error in problems}
+    kept = (
+        {}
+        if not isinstance(data, dict)
+        else {
+            key: value
+            for key, value in data.items()
+            if key in known
+            and not any(path == key or path.startswith((f"{key}.", f"{key}[")) for path in faulty)
+        }
+    )
+    try:
+        reloaded: dict[str, Any] = instance.load(kept)
+    except ValidationError:
+        return None
+    return reloaded
+
+
+def _problems(messages: Any, node: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """``(dotted key, message)`` for each key marshmallow's ``messages`` complain about (the
+    first message of each); ``node`` is the schema or field those messages belong to."""
     if isinstance(messages, dict):
-        key, value = next(iter(messages.items()))
-        if key == "_schema":  # marshmallow's key for the section itself (e.g. not a mapping)
-            return _first_error(value, prefix)
-        step = f"[{key}]" if isinstance(key, int) else (f".{key}" if prefix else str(key))
-        return _first_error(value, prefix + step)
+        problems = []
+        for key, value in messages.items():
+            if key == "_schema":  # marshmallow's key for the section itself (e.g. not a mapping)
+                problems += _problems(value, node, prefix)
+                continue
+            step = f"[{key}]" if isinstance(key, int) else (f".{key}" if prefix else str(key))
+            if value == ["Unknown field."]:
+                problems.append((prefix + step, _unknown_key(node)))
+            else:
+                problems += _problems(value, _child(node, key), prefix + step)
+        return problems
     if isinstance(messages, list) and messages:
         first = messages[0]
         if isinstance(first, (dict, list)):
-            return _first_error(first, prefix)
-        text = str(first)
-        return prefix or "(value)", "unknown key" if text == "Unknown field." else text
-    return prefix or "(value)", str(messages)
+            return _problems(first, node, prefix)
+        return [(prefix or "(value)", str(first))]
+    return [(prefix or "(value)", str(messages))]
+
+
+def _schema_of(node: Any) -> Schema | None:
+    if isinstance(node, Schema):
+        return node
+    if isinstance(node, fields.Nested) and isinstance(node.schema, Schema):
+        return node.schema
+    return None
+
+
+def _child(node: Any, key: Any) -> Any:
+    """The schema or field that the messages under ``key`` of ``node`` belong to."""
+    if isinstance(node, fields.List) and isinstance(key, int):
+        return node.inner
+    schema = _schema_of(node)
+    if schema is None or not isinstance(key, str):
+        return None
+    return next((f for name, f in schema.fields.items() if (f.data_key or name) == key), None)
+
+
+def _unknown_key(node: Any) -> str:
+    schema = _schema_of(node)
+    if schema is None:
+        return "unknown key"
+    allowed = [f.data_key or name for name, f in schema.fields.items() if not f.dump_only]
+    return f"unknown key; allowed: {', '.join(allowed)}"
 
 
 def settings_value(cls: type[V], options: dict[str, Any], **given: Any) -> V:

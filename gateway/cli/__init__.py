@@ -16,6 +16,7 @@ from gateway.cli.keys import keys
 from gateway.cli.ldap import ldap
 from gateway.cli.mapping import mapping
 from gateway.cli.registry import registry
+from gateway.cli.roles import roles
 from gateway.cli.serve import serve
 from gateway.cli.sessions import sessions
 from gateway.cli.tokens import tokens
@@ -39,6 +40,7 @@ for command in (
     db,
     users,
     groups,
+    roles,
     mapping,
     import_registry,
     ldap,

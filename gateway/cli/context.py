@@ -76,7 +76,8 @@ class CommandGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ConfigError as error:
-            click.echo(f"configuration error: {error}", err=True)
+            for problem in error.errors:  # every problem found, one line each
+                click.echo(f"configuration error: {problem}", err=True)
             sys.exit(2)
         except (UserError, PasswordRejected, KeyDecryptionError, ProviderUnavailable) as error:
             click.echo(f"error: {error}", err=True)

@@ -9,7 +9,7 @@ from gateway.cli.context import actor, services_of
 
 @click.group()
 def groups() -> None:
-    """Local groups (teams)."""
+    """Local groups (teams): list, create, delete, add and remove members."""
 
 
 # Clients of the same operations as the admin API and UI (gateway.admin.groups).
@@ -19,7 +19,7 @@ def _admin_groups(ctx):
 
 @groups.command("create")
 @click.argument("name")
-@click.option("--description")
+@click.option("--description", help="what the group is for")
 @click.pass_context
 def groups_create(ctx, name, description):
     """Create a local group."""
@@ -31,7 +31,10 @@ def groups_create(ctx, name, description):
 @click.pass_context
 def groups_list(ctx):
     """List local groups and their members."""
-    for name, members in services_of(ctx).local_users.list_groups():
+    found = services_of(ctx).local_users.list_groups()
+    if not found:
+        click.echo("no groups")
+    for name, members in found:
         click.echo(f"{name:<24} {','.join(members)}")
 
 

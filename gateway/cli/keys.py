@@ -17,6 +17,7 @@ def keys() -> None:
 @keys.command("list")
 @click.pass_context
 def keys_list(ctx):
+    """List the signing keys: id, algorithm, state and dates."""
     for key in services_of(ctx).keyring.list_keys():
         click.echo(
             f"{key['kid']}  {key['alg']:<6} {key['state']:<9} created {key['created_at']}"

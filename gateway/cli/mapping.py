@@ -149,3 +149,33 @@ def _print_changes(preview: dict) -> None:
     )
     if preview["newRoles"]:
         click.echo(f"new roles: {', '.join(preview['newRoles'])}")
+
+
+@mapping.command("rules")
+@click.pass_context
+def mapping_rules(ctx):
+    """List the mapping rules in force, in order, one line each (name, condition, grants)."""
+    state = services_of(ctx).mapping_admin().current()
+    rules = state["document"].get("rules") or []
+    where = "the config file" if state["source"] == "file" else f"the database, version {state['version']}"
+    click.echo(f"{len(rules)} rules from {where}" + ("" if rules else ": no rules"))
+    for rule in rules:
+        kind = "require" if "require" in rule else "match"
+        grants = [f"{key} {_flow(rule[key])}" for key in _GRANTS if key in rule]
+        click.echo(
+            f"{rule['name']:<24} {kind} {_flow(rule[kind])}" + (" -> " + "; ".join(grants) if grants else "")
+        )
+
+
+_GRANTS = ("roles", "maxStorageMB", "metadata", "organizations")
+
+
+def _flow(value) -> str:
+    """``value`` as one line of YAML flow style, as it would be written in the file."""
+    import yaml
+
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False)
+        .strip()
+        .removesuffix("\n...")
+    )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+
 import click
 
 from gateway.cli.context import services_of
+from providers.local.users import UserError
 
 
 @click.command()
@@ -13,7 +17,11 @@ from gateway.cli.context import services_of
     help="host:port to listen on (default GATEWAY_BIND or 127.0.0.1:8080); without "
     "GATEWAY_PUBLIC_URL the public URL follows it",
 )
-@click.option("--workers", type=int, help="worker processes (default GATEWAY_WORKERS: one per CPU core)")
+@click.option(
+    "--workers",
+    type=int,
+    help="worker processes (default GATEWAY_WORKERS, else auto: one per usable CPU core, at most 16)",
+)
 @click.pass_context
 def serve(ctx: click.Context, bind: str | None, workers: int | None) -> None:
     """Prepare the database and serve under gunicorn."""
@@ -29,6 +37,7 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None) -> None:
     if workers:
         settings = dataclasses.replace(settings, workers=workers)
     services.close()
+    ensure_bindable(settings.bind)
 
     def make_app():
         from gateway.app import create_serving_app
@@ -36,3 +45,29 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None) -> None:
         return create_serving_app(settings=settings)
 
     GatewayServer(settings, make_app).run()
+
+
+def ensure_bindable(bind: str) -> None:
+    """Return when ``bind`` (host:port) can be listened on; else UserError (exit code 2) at
+    once, where gunicorn would retry for seconds and then stop with a traceback-like log."""
+    if bind.startswith(("unix:", "fd://")):
+        return
+    host, _, port = bind.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    try:
+        family, kind, protocol, _name, address = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[
+            0
+        ]
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+            probe.bind(address)
+    except (OSError, ValueError) as error:
+        reason = (
+            "the port is already in use (is another gateway running?)"
+            if getattr(error, "errno", None) == errno.EADDRINUSE
+            else getattr(error, "strerror", None) or str(error)
+        )
+        raise UserError(
+            f"cannot listen on {bind}: {reason}; stop that process or choose another address "
+            "with --bind or GATEWAY_BIND"
+        ) from None

@@ -30,8 +30,8 @@ def _admin_users(ctx):
 
 @users.command("create")
 @click.argument("username")
-@click.option("--email")
-@click.option("--display-name")
+@click.option("--email", help="the user's email address (the Registry may show it)")
+@click.option("--display-name", help="the name shown instead of the username")
 @click.option("--group", "groups", multiple=True, help="local group to join (repeatable)")
 @click.option(
     "--max-storage-mb", help="per-user quota override: MB, or with a unit (50 GB, 2 TB), or 'unlimited'"
@@ -66,7 +66,7 @@ def users_create(ctx, username, email, display_name, groups, max_storage_mb, rol
 
 
 @users.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON document instead of a table")
 @click.pass_context
 def users_list(ctx, as_json):
     """List local users."""

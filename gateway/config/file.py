@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from gateway.config.errors import ConfigError
+from gateway.config.errors import ConfigError, raise_all
 from gateway.config.registry import RegistryConfig, parse_registry_config
 from gateway.config.registrysync import SyncSettings, parse_sync_settings
 from gateway.login.credcache import CacheSettings
@@ -27,7 +27,7 @@ from gateway.login.usernames import ALPHABETS, UsernamePolicy
 from gateway.mapping import Policy, parse_policy
 from providers.catalog import CATALOG, parse_section
 from providers.local.policy import PasswordPolicy
-from providers.schema import StrictSchema, https_image_url, load_section
+from providers.schema import StrictSchema, https_image_url, load_section_or_defaults
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -246,7 +246,9 @@ class _Top(StrictSchema):
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> GatewayConfig:
-    """Load and validate the configuration file; defaults when ``path`` is None."""
+    """Load and validate the configuration file; defaults when ``path`` is None. Every problem
+    found is raised at once (ConfigErrors for several); a YAML syntax error names its line and
+    column."""
     if path is None:
         return parse_config({}, "defaults")
     source = str(path)
@@ -257,38 +259,98 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError(source, "(file)", f"not valid YAML: {error}") from None
+        raise ConfigError(source, "(file)", f"not valid YAML{_yaml_problem(error)}") from None
     if data is None:
         data = {}
     environ = os.environ if environ is None else environ
-    return parse_config(expand_variables(data, source, environ), source, environ)
+    unset: list[ConfigError] = []
+    expanded = expand_variables(data, source, environ, unset=unset)
+    try:
+        config = parse_config(expanded, source, environ)
+    except ConfigError as error:
+        # A key whose variable is unset is reported once, as unset, not also as invalid.
+        unset_keys = [problem.key for problem in unset]
+        raise_all(unset + [p for p in error.errors if not _under_any(p.key, unset_keys)])
+        raise
+    raise_all(unset)
+    return config
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """Where and what the YAML syntax error is, as "at line L:C: problem" (one line)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is None or problem is None:
+        return ": " + " ".join(str(error).split())
+    where = f" at line {mark.line + 1}:{mark.column + 1}"
+    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context and context_mark is not None:
+        problem += f" ({context} at line {context_mark.line + 1}:{context_mark.column + 1})"
+    return f"{where}: {problem}"
+
+
+def _under_any(key: str, parents: list[str]) -> bool:
+    return any(key == parent or key.startswith((f"{parent}.", f"{parent}[")) for parent in parents)
 
 
 def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = None) -> GatewayConfig:
     """Validate an already-parsed configuration tree (``environ``: where ``password_env``
-    names are looked up; the process environment by default)."""
+    names are looked up; the process environment by default). Each section, provider and
+    mapping rule is checked even when an earlier one is faulty; every problem is raised at
+    once (ConfigErrors for several)."""
     if not isinstance(data, dict):
         raise ConfigError(source, "(top level)", "must be a mapping")
-    top = load_section(_Top, data, source, "")
-    usernames = UsernamePolicy(**load_section(_Usernames, top["usernames"], source, "usernames"))
-    throttle = ThrottleSettings(**load_section(_Throttle, top["throttle"], source, "throttle"))
+    found: list[ConfigError] = []
+
+    def section(schema: type[StrictSchema], key: str) -> dict[str, Any]:
+        """The section ``key`` of the top level ("": the top level itself), its faulty keys
+        at their defaults."""
+        loaded = load_section_or_defaults(schema, top[key] if key else data, source, key, found)
+        return loaded if loaded is not None else schema().load({})
+
+    def attempt(check, *args, fallback=None):
+        try:
+            return check(*args)
+        except ConfigError as error:
+            found.extend(error.errors)
+            return fallback
+
+    top: dict[str, Any] = {}
+    top = section(_Top, "")
+    usernames = UsernamePolicy(**section(_Usernames, "usernames"))
+    throttle = ThrottleSettings(**section(_Throttle, "throttle"))
     if throttle.max_delay_seconds < throttle.base_delay_seconds:
-        raise ConfigError(source, "throttle.max_delay_seconds", "must not be less than base_delay_seconds")
-    policy = load_section(_PasswordPolicy, top["password_policy"], source, "password_policy")
-    if policy["max_length"] < policy["min_length"]:
-        raise ConfigError(source, "password_policy.max_length", "must not be less than min_length")
-    admin = load_section(_Admin, top["admin"], source, "admin")
-    if usernames.canonical(admin["username"]) != admin["username"]:
-        raise ConfigError(source, "admin.username", "must be a canonical username")
-    providers = _providers(top["providers"], source)
-    sso = _sso_settings(load_section(_Sso, top["sso"], source, "sso"))
-    if any(_browser_login(p) for p in providers) and not sso.enabled:
-        raise ConfigError(
-            source,
-            "sso.registry_login_url",
-            "is required when an oidc provider is configured for browser login",
+        found.append(
+            ConfigError(source, "throttle.max_delay_seconds", "must not be less than base_delay_seconds")
         )
-    cache = load_section(_CredentialCache, top["credential_cache"], source, "credential_cache")
+    policy = section(_PasswordPolicy, "password_policy")
+    if policy["max_length"] < policy["min_length"]:
+        found.append(ConfigError(source, "password_policy.max_length", "must not be less than min_length"))
+    admin = section(_Admin, "admin")
+    if usernames.canonical(admin["username"]) != admin["username"]:
+        found.append(ConfigError(source, "admin.username", "must be a canonical username"))
+    providers = _providers(top["providers"], source, found)
+    sso = _sso_settings(section(_Sso, "sso"))
+    if any(_browser_login(p) for p in providers) and not sso.enabled:
+        found.append(
+            ConfigError(
+                source,
+                "sso.registry_login_url",
+                "is required when an oidc provider is configured for browser login",
+            )
+        )
+    cache = section(_CredentialCache, "credential_cache")
+    tokens = TokenSettings(**section(_Tokens, "tokens"))
+    mapping = attempt(parse_policy, top["mapping"], source, fallback=parse_policy(None, source))
+    registry = attempt(parse_registry_config, top["registry"], source, environ)
+    registry_sync = (
+        SyncSettings(enabled=False)
+        if not isinstance(top["registry"], dict)
+        else attempt(
+            parse_sync_settings, top["registry"].get("sync"), source, fallback=SyncSettings(enabled=False)
+        )
+    )
+    raise_all(found)
     return GatewayConfig(
         source=source,
         usernames=usernames,
@@ -302,21 +364,17 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
                 if "credential_cache_seconds" in p.options
             ),
         ),
-        tokens=TokenSettings(**load_section(_Tokens, top["tokens"], source, "tokens")),
+        tokens=tokens,
         throttle=throttle,
         password_policy=PasswordPolicy(**policy),
         admin=AdminSettings(username=admin["username"], roles=tuple(admin["roles"]), role=admin["role"]),
         sso=sso,
-        mapping=parse_policy(top["mapping"], source),
+        mapping=mapping,
         # Implicit default: a config file that writes the rules out is their source of truth.
         mapping_source=top["mapping_source"] or ("file" if top["mapping"] is not None else "database"),
         mapping_document=top["mapping"],
-        registry=parse_registry_config(top["registry"], source, environ),
-        registry_sync=(
-            SyncSettings(enabled=False)
-            if top["registry"] is None
-            else parse_sync_settings(top["registry"].get("sync"), source)
-        ),
+        registry=registry,
+        registry_sync=registry_sync,
     )
 
 
@@ -325,19 +383,28 @@ def _browser_login(provider: ProviderSettings) -> bool:
     return CATALOG[provider.type].browser_login(provider.options)
 
 
-def _providers(items: list[dict], source: str) -> tuple[ProviderSettings, ...]:
+def _providers(items: list[dict], source: str, found: list[ConfigError]) -> tuple[ProviderSettings, ...]:
+    """The valid providers of ``items``; each faulty one's problems are appended to ``found``."""
     seen: set[str] = set()
     result = []
     for index, item in enumerate(items):
         where = f"providers[{index}]"
-        kind, options = parse_section(item, source, where)
+        try:
+            kind, options = parse_section(item, source, where)
+        except ConfigError as error:
+            found.extend(error.errors)
+            continue
         if options["id"] in seen:
-            raise ConfigError(source, f"{where}.id", f"duplicate provider id {options['id']!r}")
+            found.append(ConfigError(source, f"{where}.id", f"duplicate provider id {options['id']!r}"))
+            continue
         seen.add(options["id"])
         provider_id = options.pop("id")
         options.pop("type")
         result.append(ProviderSettings(provider_id, kind, options))
-    _check_token_routing(result, source)
+    try:
+        _check_token_routing(result, source)
+    except ConfigError as error:
+        found.extend(error.errors)
     return tuple(result)
 
 
@@ -372,15 +439,24 @@ def _key(index: int, key: str) -> str:
     return f"providers[{index}].{key}" if key else f"providers[{index}]"
 
 
-def expand_variables(data: Any, source: str, environ: Mapping[str, str], where: str = "") -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string value of the tree."""
+def expand_variables(
+    data: Any,
+    source: str,
+    environ: Mapping[str, str],
+    where: str = "",
+    unset: list[ConfigError] | None = None,
+) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string value of the tree. An unset
+    variable raises ConfigError, or, given ``unset``, is appended to it and left as written."""
     if isinstance(data, dict):
         return {
-            key: expand_variables(value, source, environ, f"{where}.{key}" if where else str(key))
+            key: expand_variables(value, source, environ, f"{where}.{key}" if where else str(key), unset)
             for key, value in data.items()
         }
     if isinstance(data, list):
-        return [expand_variables(value, source, environ, f"{where}[{i}]") for i, value in enumerate(data)]
+        return [
+            expand_variables(value, source, environ, f"{where}[{i}]", unset) for i, value in enumerate(data)
+        ]
     if isinstance(data, str):
 
         def replace(match: re.Match) -> str:
@@ -389,7 +465,11 @@ def expand_variables(data: Any, source: str, environ: Mapping[str, str], where: 
                 return environ[name]
             if default is not None:
                 return default
-            raise ConfigError(source, where, f"environment variable {name} is not set")
+            error = ConfigError(source, where, f"environment variable {name} is not set")
+            if unset is None:
+                raise error
+            unset.append(error)
+            return match.group(0)
 
         return VARIABLE.sub(replace, data)
     return data

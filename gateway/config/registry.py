@@ -204,7 +204,7 @@ def _refresh_seconds(data: Mapping, source: str) -> int:
 def _no_unknown_keys(data: Mapping, allowed: set[str], source: str, where: str) -> None:
     for key in data:
         if key not in allowed:
-            raise ConfigError(source, f"{where}.{key}", "unknown key")
+            raise ConfigError(source, f"{where}.{key}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
 
 
 def _url(value: Any, source: str, key: str) -> str:

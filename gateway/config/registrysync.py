@@ -34,7 +34,7 @@ def parse_sync_settings(data: Any, source: str, where: str = "registry.sync") ->
         raise ConfigError(source, where, "must be a mapping")
     unknown = sorted(set(data) - {"enabled", "interval_seconds"})
     if unknown:
-        raise ConfigError(source, f"{where}.{unknown[0]}", "unknown key")
+        raise ConfigError(source, f"{where}.{unknown[0]}", "unknown key; allowed: enabled, interval_seconds")
     enabled = data.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ConfigError(source, f"{where}.enabled", "must be true or false")

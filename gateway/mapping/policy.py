@@ -18,15 +18,17 @@ from __future__ import annotations
 import builtins
 import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
-from gateway.config.errors import ConfigError
+from gateway.config.errors import ConfigError, raise_all
 
 from .organizations import OrganizationGrant, parse_organizations
 from .quota import UNLIMITED, Quota, QuotaError, parse_quota
+
+T = TypeVar("T")
 
 RESERVED_KEYS = frozenset({"username", "roles", "maxStorageMB"})
 """Answer keys the gateway sets itself; metadata, expose and override extras may not use them."""
@@ -124,24 +126,27 @@ def parse_policy(data: Mapping[str, Any] | None, source: str) -> Policy:
     p = _Parser(source)
     root = "mapping"
     p.mapping(data, root)
-    p.unknown_keys(data, root, _POLICY_KEYS)
+    p.attempt(p.unknown_keys, data, root, _POLICY_KEYS)
 
     default_roles: tuple[str, ...] = ()
     if "default_roles" in data:
-        default_roles = p.roles(data["default_roles"], f"{root}.default_roles")
+        default_roles = p.attempt(p.roles, data["default_roles"], f"{root}.default_roles", fallback=())
 
     default_quota: Quota = UNLIMITED
     if "default_maxStorageMB" in data:
-        default_quota = p.quota(data["default_maxStorageMB"], f"{root}.default_maxStorageMB")
+        default_quota = p.attempt(
+            p.quota, data["default_maxStorageMB"], f"{root}.default_maxStorageMB", fallback=UNLIMITED
+        )
 
     expose: tuple[str, ...] = ("email",)
     if "expose" in data:
-        expose = p.expose(data["expose"], f"{root}.expose")
+        expose = p.attempt(p.expose, data["expose"], f"{root}.expose", fallback=expose)
 
     rules: tuple[Rule, ...] = ()
     if "rules" in data:
-        rules = p.rules(data["rules"], f"{root}.rules")
+        rules = p.attempt(p.rules, data["rules"], f"{root}.rules", fallback=())
 
+    raise_all(p.found)
     return Policy(default_roles, default_quota, expose, rules)
 
 
@@ -150,9 +155,19 @@ class _Parser:
 
     def __init__(self, source: str):
         self.source = source
+        self.found: builtins.list[ConfigError] = []
 
     def fail(self, key: str, message: str) -> ConfigError:
         return ConfigError(self.source, key, message)
+
+    def attempt(self, check: Callable[..., T], *args: Any, fallback: Any = None) -> T:
+        """``check(*args)``, or ``fallback`` after keeping its problems in ``found`` (so the
+        rest of the policy is still checked)."""
+        try:
+            return check(*args)
+        except ConfigError as error:
+            self.found.extend(error.errors)
+            return cast(T, fallback)
 
     def mapping(self, value: Any, key: str) -> None:
         if not isinstance(value, Mapping):
@@ -162,9 +177,13 @@ class _Parser:
                 raise self.fail(f"{key}.{k}", "keys must be strings")
 
     def unknown_keys(self, value: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> None:
-        for k in value:
-            if k not in allowed:
-                raise self.fail(f"{key}.{k}", f"unknown key; allowed: {', '.join(allowed)}")
+        raise_all(
+            [
+                self.fail(f"{key}.{k}", f"unknown key; allowed: {', '.join(allowed)}")
+                for k in value
+                if k not in allowed
+            ]
+        )
 
     def list(self, value: Any, key: str) -> list[Any]:
         if not isinstance(value, (list, tuple)):
@@ -198,12 +217,19 @@ class _Parser:
     def rules(self, value: Any, key: str) -> tuple[Rule, ...]:
         rules: list[Rule] = []
         seen: set[str] = set()
+        problems: builtins.list[ConfigError] = []
         for i, item in enumerate(self.list(value, key)):
-            rule = self.rule(item, f"{key}[{i}]")
+            try:
+                rule = self.rule(item, f"{key}[{i}]")
+            except ConfigError as error:
+                problems.extend(error.errors)
+                continue
             if rule.name in seen:
-                raise self.fail(f"{key}[{i}].name", f"duplicate rule name {rule.name!r}")
+                problems.append(self.fail(f"{key}[{i}].name", f"duplicate rule name {rule.name!r}"))
+                continue
             seen.add(rule.name)
             rules.append(rule)
+        raise_all(problems)
         return tuple(rules)
 
     def rule(self, value: Any, key: str) -> Rule:

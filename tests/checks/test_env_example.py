@@ -26,3 +26,15 @@ def test_every_gateway_variable_in_the_deployment_kit_is_documented():
     documented = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M))
     named -= {"GATEWAY_EXTRAS"}  # deploy/Dockerfile's build argument, not a gateway setting
     assert named - documented == set()
+
+
+def test_copying_the_example_changes_no_mode_silently():
+    """`cp .env.example .env` keeps the built-in defaults: no configuration file that would turn
+    the mapping rules to file mode (rules made in the admin UI ignored) without a word."""
+    from gateway.config.file import load_config
+
+    values = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", (ROOT / ".env.example").read_text(), re.M))
+    config_path = values["GATEWAY_CONFIG"]
+    config = load_config(ROOT / config_path if config_path else None, {})
+    assert config.mapping_source == "database"
+    assert config.source == "defaults"

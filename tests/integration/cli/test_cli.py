@@ -169,8 +169,14 @@ def test_db_upgrade_with_an_admin_password_and_a_weak_one(tmp_path):
     guessable = make_env(tmp_path / "guessable", admin_password="qwertyuiopasdfgh")
     line = fails(guessable, "db", "upgrade")
     assert line == (
-        "configuration error: environment: GATEWAY_ADMIN_PASSWORD: password is a keyboard pattern"
+        "configuration error: environment: GATEWAY_ADMIN_PASSWORD: password is a keyboard pattern. "
+        "The admin's password follows the password rules (at least 12 characters, not containing the "
+        "username, not a commonly used password, hard to guess: strength score at least 3 of 4); choose "
+        "another, or unset GATEWAY_ADMIN_PASSWORD to have one generated and printed once"
     )
+    # The rule that is easiest to trip over: the admin's username inside its password.
+    line = fails(make_env(tmp_path / "named", admin_password="admin-Vq9#rT4!mZ2x"), "db", "upgrade")
+    assert "GATEWAY_ADMIN_PASSWORD: password must not contain the username. " in line
 
 
 def test_check_config(tmp_path):
@@ -182,7 +188,29 @@ def test_check_config(tmp_path):
     bad = make_env(tmp_path / "bad", config="tokens:\n  lifetme_seconds: 60\n")
     line = fails(bad, "check-config")
     assert line == (
-        f"configuration error: {tmp_path / 'bad' / 'gateway.yaml'}: tokens.lifetme_seconds: unknown key"
+        f"configuration error: {tmp_path / 'bad' / 'gateway.yaml'}: tokens.lifetme_seconds: unknown key; "
+        "allowed: issuer, audience, algorithm, lifetime_seconds, leeway_seconds, session_lifetime_seconds"
+    )
+    # Every problem in one run, one line each, exit code 2.
+    worse = make_env(
+        tmp_path / "worse",
+        config="colour: blue\nthrottle:\n  free_failures: 0\nmapping:\n  rules:\n    - {name: a}\n",
+    )
+    result = run(worse, "check-config")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    where = tmp_path / "worse" / "gateway.yaml"
+    assert result.stderr.splitlines() == [
+        f"configuration error: {where}: colour: unknown key; allowed: usernames, providers, tokens, "
+        "throttle, password_policy, credential_cache, admin, sso, mapping, mapping_source, registry",
+        f"configuration error: {where}: throttle.free_failures: Must be greater than or equal to 1 and "
+        "less than or equal to 1000.",
+        f"configuration error: {where}: mapping.rules[0]: needs match (to grant) or require (to deny "
+        "non-matching users)",
+    ]
+    # A YAML syntax error names the file, line and column.
+    line = fails(make_env(tmp_path / "syntax", config="tokens:\n  issuer: [x\nfoo: 1\n"), "check-config")
+    assert line.startswith(
+        f"configuration error: {tmp_path / 'syntax' / 'gateway.yaml'}: (file): not valid YAML at line 3:4: "
     )
     # The same one-line error from a command that builds the services, for the environment.
     line = fails({**env, "GATEWAY_WORKERS": "abc"}, "users", "list")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,21 @@ def test_bad_configuration_stops_start_up_naming_the_key(tmp_path):
     assert process.returncode == 2
     assert f"{config}: tokens.algorithm:" in stderr
     assert "Traceback" not in stderr
+
+
+def test_a_port_already_in_use_fails_at_once_with_exit_code_2(tmp_path):
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        started = time.monotonic()
+        process = _serve(tmp_path / "instance", port)
+        _, stderr = process.communicate(timeout=30)
+        elapsed = time.monotonic() - started
+    assert process.returncode == 2, stderr
+    assert "Traceback" not in stderr and "Retrying" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: cannot listen on 127.0.0.1:{port}: the port is already in use (is another gateway "
+        "running?); stop that process or choose another address with --bind or GATEWAY_BIND"
+    )
+    assert elapsed < 15  # gunicorn alone retries for ~5 s after preparing everything

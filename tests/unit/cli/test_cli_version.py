@@ -22,6 +22,7 @@ def test_every_command_group_is_registered():
         "db",
         "users",
         "groups",
+        "roles",
         "mapping",
         "import-registry",
         "ldap",
