@@ -30,8 +30,20 @@ def test_the_jwks_publishes_the_signing_key_for_five_minutes(client, services):
     assert kids
 
 
-def test_an_unknown_path_such_as_the_favicon_is_a_json_404(client):
+def test_the_favicon_is_the_static_svg_icon(client):
     response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.mimetype == "image/svg+xml"
+    assert response.data == client.get("/static/favicon.svg").data
+    assert response.data.lstrip().startswith(b"<svg")
+
+
+def test_pages_link_the_svg_icon(client):
+    assert b'<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in client.get("/login").data
+
+
+def test_an_unknown_path_is_a_json_404(client):
+    response = client.get("/robots.txt")
     assert response.status_code == 404
     assert response.mimetype == "application/json"
     assert response.get_json() == {"error": "not found"}
