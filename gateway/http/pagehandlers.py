@@ -18,6 +18,8 @@ PAGE_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
+# A page with a copy button: the same, plus the gateway's own scripts (never inline ones).
+SCRIPT_PAGE_POLICY = PAGE_POLICY.replace("default-src 'none'; ", "default-src 'none'; script-src 'self'; ")
 
 
 def _page_headers(response):

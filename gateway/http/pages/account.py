@@ -8,9 +8,10 @@ import json
 import re
 from datetime import timedelta
 
-from flask import Blueprint, redirect, request
+from flask import Blueprint, make_response, redirect, request
 
 from gateway.admin.errors import AdminError
+from gateway.http import shownonce
 from gateway.http.adminapi.base import principal_for
 from gateway.http.appservices import services
 from gateway.http.browser import (
@@ -20,6 +21,7 @@ from gateway.http.browser import (
     refuse_form,
     signed_in,
 )
+from gateway.http.pagehandlers import SCRIPT_PAGE_POLICY
 from gateway.login.answer import build_answer
 from gateway.login.apppasswords import AppPasswordError
 from gateway.sso.sessions import SessionRecord
@@ -34,7 +36,15 @@ def show():
     session = signed_in()
     if session is None:
         return redirect("/", 303)
-    return _render(session)
+    shown = shownonce.take(session.id)
+    if shown is None:
+        response = make_response(_render(session))
+    else:
+        response = make_response(_render(session, new_password=shown.secret, new_name=shown.name))
+        response.headers["Content-Security-Policy"] = SCRIPT_PAGE_POLICY  # the copy button
+    if shownonce.present():
+        shownonce.expire(response)  # shown once: a reload shows nothing
+    return response
 
 
 @bp.post("/account/app-passwords")
@@ -52,7 +62,10 @@ def create_app_password():
     except AppPasswordError as error:
         return _render(session, error=str(error), status=400)
     services().audit.record("app_password_created", "ok", username=session.username, app_password=view.id)
-    return _render(session, new_password=password, new_name=view.name, status=201)
+    # POST-redirect-GET: a reload of the page that shows the password creates nothing.
+    response = redirect("/account#new-app-password-box", 303)
+    shownonce.hand_over(response, session.id, shownonce.ShownOnce(view.name, password))
+    return response
 
 
 @bp.post("/account/app-passwords/<public_id>/revoke")

@@ -757,8 +757,11 @@ def test_app_passwords_for_the_command_line(gateway, idp):
         data={"name": "laptop ddb", "expires_days": "30", "csrf_token": _csrf(account.text)},
         timeout=10,
     )
-    assert created.status_code == 201
+    # POST-redirect-GET: the POST answers a 303; the GET it leads to shows the password once.
+    assert [step.status_code for step in created.history] == [303]
+    assert created.status_code == 200 and created.url.startswith(f"{gateway.url}/account")
     password = re.search(r'id="new-app-password">(gwap_[A-Za-z0-9_-]+)<', created.text).group(1)
+    assert password not in created.history[0].headers["Location"]
     assert created.headers["Cache-Control"] == "no-store"
     assert password not in session.get(f"{gateway.url}/account", timeout=10).text  # shown once
 
@@ -1120,7 +1123,7 @@ def _new_app_password(gateway, idp, username="alice", provider="corp", **fields)
     created = session.post(
         f"{gateway.url}/account/app-passwords", data={"name": "ddb", **fields, "csrf_token": csrf}, timeout=10
     )
-    assert created.status_code == 201, created.text
+    assert [step.status_code for step in created.history] == [303], created.text  # POST-redirect-GET
     return re.search(r'id="new-app-password">(gwap_[A-Za-z0-9_-]+)<', created.text).group(1)
 
 
