@@ -64,10 +64,13 @@ def new_app_password(
     created = session.post(
         f"{gateway.url}/account/app-passwords",
         data={"name": "ddb", "csrf_token": CSRF.search(account.text).group(1)},
+        allow_redirects=False,
         timeout=10,
     )
-    assert created.status_code == 201, created.text
-    return APP_PASSWORD.search(created.text).group(1), session
+    # Post-redirect-get: the new password is shown once, on the account page the 303 leads to.
+    assert created.status_code == 303, created.text
+    shown = session.get(f"{gateway.url}/account", timeout=10)
+    return APP_PASSWORD.search(shown.text).group(1), session
 
 
 def revoke_app_password(gateway, session: requests.Session, password: str) -> None:
