@@ -9,7 +9,7 @@ from gateway.config.file import GatewayConfig, load_config
 from gateway.config.settings import Settings, load_settings
 from gateway.http import adminapi as admin_api
 from gateway.http import adminui as admin_ui
-from gateway.http import contract, favicon, pages, probes
+from gateway.http import backchannel, contract, favicon, pages, probes
 from gateway.http.adminapi.base import MAX_ADMIN_BODY_BYTES
 from gateway.http.bodylimit import BodyLimitMiddleware
 from gateway.http.errors import register_error_handlers
@@ -42,6 +42,7 @@ def create_app(
 
     register_error_handlers(app)
     app.register_blueprint(contract.bp)
+    app.register_blueprint(backchannel.bp)
     pages.register(app)
     admin_api.register(app)
     admin_ui.register(app)

@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway import bootstrap
 from gateway.admin.auditlog import AuditQuery
+from gateway.admin.backchannel import BackchannelLogouts
 from gateway.admin.groups import AdminGroups
 from gateway.admin.ldaptrial import TrialLogins
 from gateway.admin.mapping import MappingAdmin
@@ -122,6 +123,14 @@ class Services:
             audit=self.audit,
             answers=self.registry_answers(),
         )
+
+    def backchannel_logouts(self) -> BackchannelLogouts:
+        """The receiver of IdPs' back-channel logout tokens."""
+        return BackchannelLogouts(self.federation, self.store, self.user_operations, self.audit)
+
+    def backchannel_logout_uri(self, provider_id: str) -> str:
+        """The back-channel logout URI to register at the IdP for ``provider_id``."""
+        return f"{self.settings.public_url.rstrip('/')}/oidc/{provider_id}/backchannel-logout"
 
     def registry_answers(self) -> Answers:
         """Users' Registry answers outside a login, and the push that queues them: the hook

@@ -170,6 +170,8 @@ class FinishedLogin:
 
     identity: Identity
     id_token: str = field(repr=False)
+    # The IdP's session id (the ID token's ``sid``), which a back-channel logout may name.
+    idp_session: str | None = None
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,42 @@ class DirectoryListing(Protocol):
         configuration cannot be read in bulk."""
 
 
+@dataclass(frozen=True)
+class LogoutNotice:
+    """What a verified back-channel logout token says: the IdP session that ended (``sid``),
+    or every session of a subject (``sub``), or that session of that subject. ``token_id``
+    (the token's ``jti``) is single-use until ``expires_at`` (Unix time)."""
+
+    subject: str | None
+    idp_session: str | None
+    token_id: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class LogoutPolicy:
+    """What a back-channel logout of this provider ends besides the gateway sessions it names:
+    the user's Registry access (``deactivate``), their app passwords and API keys."""
+
+    deactivate: bool = False
+    revoke_app_passwords: bool = False
+
+
+@runtime_checkable
+class BackchannelLogoutReceiver(Protocol):
+    """Receives an IdP's back-channel logout tokens (OpenID Connect Back-Channel Logout 1.0)."""
+
+    id: str
+
+    @property
+    def logout_policy(self) -> LogoutPolicy | None:
+        """What a logout ends; None when back-channel logout is not enabled for it."""
+
+    def verify_logout_token(self, token: str) -> LogoutNotice:
+        """The notice a logout token carries, verified; LoginRejected (with the reason) for a
+        token that is not one, ProviderUnavailable when the IdP's keys cannot be had."""
+
+
 # Every capability a provider type may declare (``ProviderType.capabilities``); each type
 # declares HealthCheck and Closable at least.
 CAPABILITIES: tuple[type, ...] = (
@@ -307,4 +345,5 @@ CAPABILITIES: tuple[type, ...] = (
     Closable,
     TrialLogin,
     DirectoryListing,
+    BackchannelLogoutReceiver,
 )

@@ -12,7 +12,10 @@ is configured.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from gateway.admin.registrypush import Answers
 from gateway.login.accounts import AccountRegistry, UsernameTaken
@@ -20,8 +23,18 @@ from gateway.login.apppasswords import AppPasswords
 from gateway.login.federation import Federation
 from gateway.observe.audit import AuditLog
 from gateway.sso.sessions import SessionStore
-from providers.base import Identity, IdentityLookup, Rejection
+from providers.base import Identity, IdentityLookup, LogoutPolicy, Rejection
 from providers.local.users import LocalUsers, UserError, UserView
+
+
+@dataclass(frozen=True)
+class IdpLogoutResult:
+    """What an IdP's logout ended: sessions per username, app passwords and API keys revoked,
+    and whose Registry accounts were queued for deactivation."""
+
+    sessions_ended: dict[str, int]
+    secrets_revoked: int
+    deactivated: tuple[str, ...]
 
 
 class UserService:
@@ -184,6 +197,60 @@ class UserService:
         if answer is None:  # disabled, or enabled but the mapping denies them
             return lambda session: push.deactivated(session, username)
         return lambda session: push.answer(session, username, answer)
+
+    def end_idp_login(
+        self,
+        provider: str,
+        *,
+        subject: str | None,
+        idp_session: str | None,
+        policy: LogoutPolicy,
+        actor: str,
+    ) -> IdpLogoutResult:
+        """The IdP ``provider`` says a login of its person ``subject`` (their IdP session
+        ``idp_session``, or all of them when None) has ended: end the gateway sessions opened
+        from it (and so every gateway token bound to them), and, as ``policy`` says, revoke
+        the user's app passwords and API keys, and deactivate them at the Registry in the same
+        transaction (their next login gives them their answer back). The user stays enabled
+        at the gateway: signing out is not being disabled. A ``subject`` nobody here owns
+        names no session of ours, so nothing happens. Audited once per user, as
+        ``idp_logout`` with ``actor``."""
+        username = self._accounts.username_of(provider, subject) if subject is not None else None
+        if subject is not None and username is None:
+            self._audit.record("idp_logout", "ok", provider=provider, actor=actor, sessions_ended=0)
+            return IdpLogoutResult({}, 0, ())
+        deactivated: list[str] = []
+
+        def deactivate(session: Session, ended: set[str]) -> None:
+            answers = self._answers
+            if not policy.deactivate or answers is None or not answers.enabled:
+                return
+            for name in sorted(ended | ({username} if username else set())):
+                if answers.seen(name):
+                    answers.push.deactivated(session, name)
+                    deactivated.append(name)
+
+        ended = self._sessions.revoke_idp_sessions(
+            provider, username=username, idp_session=idp_session, also=deactivate
+        )
+        users = sorted(set(ended) | ({username} if username else set()))
+        revoked = 0
+        for name in users:
+            secrets = self._app_passwords.revoke_all(name) if policy.revoke_app_passwords else 0
+            revoked += secrets
+            self._audit.record(
+                "idp_logout",
+                "ok",
+                username=name,
+                provider=provider,
+                actor=actor,
+                sessions_ended=ended.get(name, 0),
+                secrets_revoked=secrets,
+                **({"registry": "deactivated"} if name in deactivated else {}),
+            )
+        if not users:
+            self._audit.record("idp_logout", "ok", provider=provider, actor=actor, sessions_ended=0)
+        return IdpLogoutResult(ended, revoked, tuple(deactivated))
 
     def identity(self, username: str) -> Identity | None:
         """The current identity of a user of any provider that can look users up: the owner

@@ -85,6 +85,15 @@ class AccountRegistry:
             row.created_at,
         )
 
+    def username_of(self, provider: str, subject: str) -> str | None:
+        """The username ``provider``'s person ``subject`` owns, if they have one here."""
+        with self._db.engine.connect() as connection:
+            return connection.execute(
+                select(_ACCOUNTS.c.username).where(
+                    _ACCOUNTS.c.provider == provider, _ACCOUNTS.c.subject == subject
+                )
+            ).scalar()
+
     def claim(self, identity: Identity, *, record_login: bool = True, known: Owner | None = None) -> Owner:
         """Make ``identity`` the owner of its username, or confirm it already is.
 

@@ -216,7 +216,7 @@ class LoginService:
         evaluation = self._mapping.evaluate(identity)
         if evaluation.denied:
             raise Denied(403, "mapping_require_failed")
-        session = self._sso.open_sso_session(identity, finished.id_token)
+        session = self._sso.open_sso_session(identity, finished.id_token, finished.idp_session)
         if session is None:  # disabled while this login was under way
             raise Denied(403, "account_disabled")
         token = self._sso.mint_for(session)

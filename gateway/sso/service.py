@@ -93,6 +93,7 @@ class FinishedCallback:
     identity: Identity
     id_token: str
     next_url: str
+    idp_session: str | None = None  # the IdP's sid, for its back-channel logout
 
 
 class SsoService:
@@ -241,15 +242,21 @@ class SsoService:
         except ProviderUnavailable as error:
             log.warning("sso callback: provider %s unavailable: %s", provider_id, error.reason)
             raise SsoError(503, "provider_unavailable", UNAVAILABLE) from None
-        return FinishedCallback(finished.identity, finished.id_token, record.next_url)
+        return FinishedCallback(finished.identity, finished.id_token, record.next_url, finished.idp_session)
 
-    def open_sso_session(self, identity: Identity, id_token: str) -> SessionRecord | None:
-        """A session for an admitted SSO identity, keeping its ID token for the sign-out and
-        its snapshot for app passwords; None when the account was disabled while this login
-        was under way (the session is then revoked at once)."""
+    def open_sso_session(
+        self, identity: Identity, id_token: str, idp_session: str | None = None
+    ) -> SessionRecord | None:
+        """A session for an admitted SSO identity, keeping its ID token for the sign-out, the
+        IdP's session id for its back-channel logout, and its snapshot for app passwords; None
+        when the account was disabled while this login was under way (the session is then
+        revoked at once)."""
         self._accounts.record_snapshot(identity)
         session = self._sessions.create(
-            identity, self.session_lifetime, sealed_id_token=self._sealed_id_token(id_token)
+            identity,
+            self.session_lifetime,
+            sealed_id_token=self._sealed_id_token(id_token),
+            idp_session=idp_session,
         )
         owner = self._accounts.owner_of(identity.username)
         if owner is None or owner.disabled:

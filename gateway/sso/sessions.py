@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from gateway.login.credchanges import record_change
 from gateway.storage.models import SsoSession
@@ -72,10 +73,16 @@ class SessionStore:
         self._cache = exact_cache_for(database.engine)
 
     def create(
-        self, identity: Identity, lifetime: timedelta, *, sealed_id_token: str | None = None
+        self,
+        identity: Identity,
+        lifetime: timedelta,
+        *,
+        sealed_id_token: str | None = None,
+        idp_session: str | None = None,
     ) -> SessionRecord:
         """Start a session for ``identity`` lasting ``lifetime``; its id is 192 random bits.
-        ``sealed_id_token`` (the login's ID token, already sealed) is kept until it ends."""
+        ``sealed_id_token`` (the login's ID token, already sealed) is kept until it ends;
+        ``idp_session`` (the IdP's ``sid``) for a back-channel logout to name it by."""
         if lifetime <= timedelta(0):
             raise ValueError("session lifetime must be positive")
         now = self._clock()
@@ -87,6 +94,7 @@ class SessionStore:
             created_at=now,
             expires_at=now + lifetime,
             sealed_id_token=sealed_id_token,
+            idp_session=idp_session,
         )
         with self.database.session() as session:
             session.add(row)
@@ -142,6 +150,46 @@ class SessionStore:
     def revoke_all(self, *, keep: str | None = None) -> int:
         """End every active session of everyone except ``keep``; return how many were ended."""
         return self._revoke_where(SsoSession.id != (keep or ""), changed=None)
+
+    def revoke_idp_sessions(
+        self,
+        provider: str,
+        *,
+        username: str | None,
+        idp_session: str | None,
+        also: Callable[[Session, set[str]], None] | None = None,
+    ) -> dict[str, int]:
+        """End the active sessions opened through ``provider`` that an IdP's logout names: the
+        one(s) of its session ``idp_session``, of ``username`` only when that is given too, or
+        every one of ``username``. Returns how many ended per username. ``also`` runs last in
+        the same transaction with the usernames whose sessions ended, so a write it queues
+        (the Registry's) commits with the revocation or not at all."""
+        if username is None and idp_session is None:
+            raise ValueError("a logout names a user, an IdP session, or both")
+        conditions = [SsoSession.provider == provider]
+        if username is not None:
+            conditions.append(SsoSession.username == username)
+        if idp_session is not None:
+            conditions.append(SsoSession.idp_session == idp_session)
+        now = self._clock()
+        active = (SsoSession.revoked_at.is_(None), SsoSession.expires_at > now)
+        with self.database.session() as session:
+            rows = session.execute(
+                select(SsoSession.id, SsoSession.username).where(*conditions, *active)
+            ).all()
+            ended: dict[str, int] = {}
+            ids = [row.id for row in rows]
+            if ids:
+                session.execute(
+                    update(SsoSession)
+                    .where(SsoSession.id.in_(ids), *active)
+                    .values(revoked_at=now, sealed_id_token=None)
+                )
+            for row in rows:
+                ended[row.username] = ended.get(row.username, 0) + 1
+            if also is not None:
+                also(session, set(ended))
+            return ended
 
     def page(
         self, *, username: str | None = None, include_ended: bool = False, offset: int = 0, limit: int = 100

@@ -53,7 +53,10 @@ class SsoSession(Base):
     """A login session that tokens are bound to; revoking it revokes all its tokens."""
 
     __tablename__ = "sso_sessions"
-    __table_args__ = (Index("ix_sso_sessions_username", "username"),)
+    __table_args__ = (
+        Index("ix_sso_sessions_username", "username"),
+        Index("ix_sso_sessions_idp_session", "provider", "idp_session"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     username: Mapped[str] = mapped_column(String(127), nullable=False)
@@ -66,6 +69,8 @@ class SsoSession(Base):
     # id_token_hint at the IdP's logout; NULL once the session is revoked. Deferred: only the
     # sign-out path reads it.
     sealed_id_token: Mapped[str | None] = mapped_column(Text, deferred=True)
+    # The IdP's session id (the ID token's sid), which its back-channel logout may name.
+    idp_session: Mapped[str | None] = mapped_column(String(255))
 
 
 class AuditEvent(Base):

@@ -17,8 +17,10 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from providers.oidc.settings import (
     ASYMMETRIC_ALGORITHMS,
+    BACKCHANNEL_ACTIONS,
     CLIENT_AUTH_METHODS,
     USERINFO_MODES,
+    OidcBackchannelSettings,
     OidcSettings,
     OidcTokenSettings,
 )
@@ -102,6 +104,20 @@ class _Tokens(StrictSchema):
     introspection = fields.Boolean(load_default=False)
 
 
+_BACKCHANNEL = OidcBackchannelSettings()
+
+
+class _BackchannelLogout(StrictSchema):
+    enabled = fields.Boolean(load_default=_BACKCHANNEL.enabled)
+    on_logout = fields.String(
+        load_default=_BACKCHANNEL.on_logout, validate=validate.OneOf(BACKCHANNEL_ACTIONS)
+    )
+    revoke_app_passwords = fields.Boolean(load_default=_BACKCHANNEL.revoke_app_passwords)
+    max_token_age_seconds = fields.Float(
+        load_default=_BACKCHANNEL.max_token_age_seconds, validate=validate.Range(10, 3600)
+    )
+
+
 class OidcProviderSchema(ProviderSection):
     """``providers[n]`` with ``type: oidc``."""
 
@@ -155,6 +171,7 @@ class OidcProviderSchema(ProviderSection):
         validate=validate.Length(1, len(ASYMMETRIC_ALGORITHMS)),
     )
     tokens = fields.Nested(_Tokens, load_default=lambda: _Tokens().load({}))
+    backchannel_logout = fields.Nested(_BackchannelLogout, load_default=lambda: _BackchannelLogout().load({}))
 
     @validates_schema
     def _coherent(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -188,4 +205,5 @@ def oidc_settings(options: dict[str, Any]) -> OidcSettings:
         username_strip_domains=tuple(dict.fromkeys(options["username_strip_domains"])),
         algorithms=tuple(dict.fromkeys(options["algorithms"])),
         tokens=settings_value(OidcTokenSettings, options["tokens"]),
+        backchannel_logout=settings_value(OidcBackchannelSettings, options["backchannel_logout"]),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from providers.base import CallbackProvider, Closable, HealthCheck, TokenProvider
+from providers.base import BackchannelLogoutReceiver, CallbackProvider, Closable, HealthCheck, TokenProvider
 from providers.oidc.config import OidcProviderSchema, oidc_settings
 from providers.oidc.provider import OidcProvider
 from providers.providertype import BuildContext, BuiltProvider, ProviderType, TokenRouting
@@ -38,7 +38,7 @@ PROVIDER_TYPE = ProviderType(
     "oidc",
     OidcProviderSchema,
     build,
-    capabilities=(TokenProvider, CallbackProvider, HealthCheck, Closable),
+    capabilities=(TokenProvider, CallbackProvider, BackchannelLogoutReceiver, HealthCheck, Closable),
     browser_login=browser_login,
     token_routing=token_routing,
 )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import http.cookiejar
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -31,11 +32,13 @@ from providers.base import (
     FinishedLogin,
     HealthReport,
     Identity,
+    LogoutNotice,
+    LogoutPolicy,
     ProviderUnavailable,
     SignInButton,
 )
 from providers.jws import jwt_header
-from providers.oidc import jwtrules
+from providers.oidc import jwtrules, logouttoken
 from providers.oidc.claims import OidcRejected, has_claim, identity_from_claims
 from providers.oidc.client import IdpClient, merged, shown_error_code
 from providers.oidc.introspection import Introspection
@@ -174,7 +177,9 @@ class OidcProvider:
                     tokens.get("access_token"), claims.get("sub"), required=self.settings.userinfo == "always"
                 ),
             )
-        return FinishedLogin(self._identity(claims), id_token)
+        sid = claims.get("sid")
+        idp_session = sid if isinstance(sid, str) and 0 < len(sid) <= logouttoken.MAX_ID_CHARS else None
+        return FinishedLogin(self._identity(claims), id_token, idp_session)
 
     def end_session_url(
         self, post_logout_redirect_uri: str | None, id_token_hint: str | None = None
@@ -195,6 +200,43 @@ class OidcProvider:
         if post_logout_redirect_uri:
             params["post_logout_redirect_uri"] = post_logout_redirect_uri
         return _with_query(endpoint, params)
+
+    # -- back-channel logout -------------------------------------------------------------------
+
+    @property
+    def logout_policy(self) -> LogoutPolicy | None:
+        """What a back-channel logout of this IdP ends besides the sessions it names; None
+        unless ``backchannel_logout.enabled``."""
+        backchannel = self.settings.backchannel_logout
+        if not backchannel.enabled:
+            return None
+        return LogoutPolicy(
+            deactivate=backchannel.on_logout == "deactivate",
+            revoke_app_passwords=backchannel.revoke_app_passwords,
+        )
+
+    def verify_logout_token(self, token: str) -> LogoutNotice:
+        """The notice of an OpenID Connect Back-Channel Logout 1.0 logout token: signed by
+        this IdP with a configured (asymmetric) algorithm and a key of its JWKS, of this
+        issuer, for this client (aud), unexpired, and every rule of
+        :mod:`providers.oidc.logouttoken`. OidcRejected (status 400) with the reason
+        otherwise (``backchannel_logout_disabled`` when it is not enabled);
+        ProviderUnavailable when the JWKS cannot be fetched."""
+        if self.logout_policy is None:
+            raise OidcRejected("backchannel_logout_disabled", 400)
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+            raise OidcRejected("malformed_token", 400)
+        header = jwt_header(token)
+        if header is None:
+            raise OidcRejected("malformed_token", 400)
+        logouttoken.check_header(header)
+        try:
+            claims = self._verify(token, (self.settings.client_id,), header)
+        except OidcRejected as rejected:
+            raise OidcRejected(rejected.reason, 400) from None
+        return logouttoken.logout_notice(
+            claims, time.time(), self.settings.backchannel_logout.max_token_age_seconds
+        )
 
     # -- the token path -----------------------------------------------------------------------
 

@@ -27,6 +27,18 @@ ASYMMETRIC_ALGORITHMS = (
 )
 CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 USERINFO_MODES = ("fallback", "always", "never")
+BACKCHANNEL_ACTIONS = ("end_sessions", "deactivate")
+
+
+@dataclass(frozen=True)
+class OidcBackchannelSettings:
+    """OpenID Connect Back-Channel Logout 1.0: whether this IdP may end gateway sessions, and
+    what else its logout ends."""
+
+    enabled: bool = False
+    on_logout: str = "end_sessions"  # or deactivate: also deactivate the user at the Registry
+    revoke_app_passwords: bool = False  # also revoke the user's app passwords and API keys
+    max_token_age_seconds: float = 300  # a logout token issued (iat) longer ago is refused
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,7 @@ class OidcSettings:
     jwks_min_refresh_seconds: float = 10  # an unknown kid refetches the JWKS at most this often
     algorithms: tuple[str, ...] = ("RS256", "ES256", "PS256", "EdDSA")
     tokens: OidcTokenSettings = OidcTokenSettings()
+    backchannel_logout: OidcBackchannelSettings = OidcBackchannelSettings()
 
     @property
     def discovery_document_url(self) -> str:
