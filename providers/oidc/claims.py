@@ -26,6 +26,11 @@ class OidcRejected(LoginRejected):
     """
 
 
+def subject_of(issuer: str, sub: str) -> str:
+    """The Identity ``subject`` of the IdP's ``sub``: ``issuer|sub``, unique across IdPs."""
+    return f"{issuer}|{sub}"
+
+
 def claim_path(spec: ClaimPath) -> tuple[str, ...]:
     """The path segments of a claim: a string splits at its dots, a tuple is taken as is."""
     return tuple(spec.split(".")) if isinstance(spec, str) else tuple(spec)
@@ -90,7 +95,7 @@ def identity_from_claims(
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise OidcRejected("bad_subject")
-    subject = f"{issuer}|{sub}"
+    subject = subject_of(issuer, sub)
     if len(subject) > MAX_SUBJECT_LENGTH:
         raise OidcRejected("bad_subject")
     if settings.require_email_verified and claims.get("email_verified") is not True:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from providers.base import LogoutNotice
-from providers.oidc.claims import OidcRejected
+from providers.oidc.claims import OidcRejected, subject_of
 from providers.oidc.jwtrules import LEEWAY_SECONDS
 
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -38,9 +38,10 @@ def check_header(header: Mapping[str, Any]) -> None:
         raise OidcRejected("bad_typ", 400)
 
 
-def logout_notice(claims: Mapping[str, Any], now: float, max_age_seconds: float) -> LogoutNotice:
-    """The notice a logout token's verified ``claims`` carry, at Unix time ``now``; OidcRejected
-    (status 400) with the reason for every rule of the module docstring it breaks."""
+def logout_notice(claims: Mapping[str, Any], issuer: str, now: float, max_age_seconds: float) -> LogoutNotice:
+    """The notice a logout token's verified ``claims`` carry, at Unix time ``now``, its subject
+    as the Identity's (``issuer|sub``); OidcRejected (status 400) with the reason for every
+    rule of the module docstring it breaks."""
     events = claims.get("events")
     if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_LOGOUT_EVENT), dict):
         raise OidcRejected("missing_event", 400)
@@ -62,7 +63,12 @@ def logout_notice(claims: Mapping[str, Any], now: float, max_age_seconds: float)
         raise OidcRejected("stale_token", 400)
     expires_at = claims.get("exp")
     expiry = float(expires_at) if isinstance(expires_at, int | float) else now + max_age_seconds
-    return LogoutNotice(subject, session, token_id, max(expiry, float(issued_at) + max_age_seconds))
+    return LogoutNotice(
+        subject_of(issuer, subject) if subject is not None else None,
+        session,
+        token_id,
+        max(expiry, float(issued_at) + max_age_seconds),
+    )
 
 
 def _identifier(claims: Mapping[str, Any], name: str) -> str | None:

@@ -235,7 +235,7 @@ class OidcProvider:
         except OidcRejected as rejected:
             raise OidcRejected(rejected.reason, 400) from None
         return logouttoken.logout_notice(
-            claims, time.time(), self.settings.backchannel_logout.max_token_age_seconds
+            claims, self.issuer, time.time(), self.settings.backchannel_logout.max_token_age_seconds
         )
 
     # -- the token path -----------------------------------------------------------------------

@@ -9,7 +9,8 @@
 //   host, port        where to listen
 //   cookie_keys       [string, ...]  keys that sign the provider's cookies
 //   jwks              {"keys": [private JWK, ...]}  the first RS256 key signs
-//   clients           [oidc-provider client metadata (snake_case), ...]; one extra property
+//   clients           [oidc-provider client metadata (snake_case: backchannel_logout_uri and
+//                     backchannel_logout_session_required too), ...]; one extra property
 //                     of ours, removed before oidc-provider sees it: "consent": "auto"
 //                     (default: granted without asking) | "prompt" (a real consent page)
 //   users             [{sub, preferred_username, password, email, email_verified, name,
@@ -183,6 +184,13 @@ const configuration = {
   conformIdTokenClaims: false,
   pkce: { required: () => true },
   responseTypes: ['code'],
+  // oidc-provider's outgoing calls (back-channel logout tokens) refuse loopback addresses
+  // (SSRF protection); the gateway under test listens on 127.0.0.1, so this test provider
+  // drops that dispatcher. A real IdP's call goes to the gateway's public URL.
+  fetch: (url, options) => {
+    const { dispatcher, ...rest } = options;
+    return globalThis.fetch(url, rest);
+  },
   clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
   features: {
     devInteractions: { enabled: false },
@@ -194,6 +202,10 @@ const configuration = {
     },
     revocation: { enabled: true },
     userinfo: { enabled: true },
+    // OpenID Connect Back-Channel Logout 1.0: a client with `backchannel_logout_uri` gets a
+    // logout token posted there when a session it took part in ends (RP-initiated logout);
+    // with `backchannel_logout_session_required` its ID tokens and logout tokens carry `sid`.
+    backchannelLogout: { enabled: true },
     rpInitiatedLogout: {
       enabled: true,
       logoutSource: async (ctx, form) => {
@@ -305,6 +317,9 @@ const provider = new Provider(cfg.issuer, configuration);
 
 provider.on('server_error', (ctx, err) => {
   console.error(`server_error ${ctx.method} ${ctx.path}: ${err.stack || err}`);
+});
+provider.on('backchannel.success', (ctx, client) => {
+  console.log(`backchannel.success ${client.clientId}`);
 });
 // Client-visible errors, with their (otherwise hidden) cause: debugging help for tests.
 for (const event of ['authorization.error', 'backchannel.error', 'end_session.error',
