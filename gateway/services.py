@@ -39,6 +39,7 @@ from gateway.observe.health import provider_status
 from gateway.registry.importer import RegistryImport
 from gateway.registry.link import RegistryLink
 from gateway.registry.orgqueue import OrganizationsOnSignIn
+from gateway.registry.signinanswer import AnswerOnSignIn
 from gateway.registry.sync import DirectorySync
 from gateway.registry.syncadmin import SyncAdmin
 from gateway.registry.syncruns import SyncRuns
@@ -375,6 +376,10 @@ def _login_service(services: Services) -> LoginService:
     # A sign-in queues the user's organizations for the Registry when their grant changed.
     login.add_sign_in_listener(
         OrganizationsOnSignIn(services.database, services.registry.push, services.registry.wake)
+    )
+    # A sign-in supersedes a metadata write still waiting (a deactivation after an IdP logout).
+    login.add_sign_in_listener(
+        AnswerOnSignIn(services.database, services.registry.push, services.registry.wake)
     )
     return login
 

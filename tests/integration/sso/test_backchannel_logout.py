@@ -42,6 +42,7 @@ from tests.support.oidcserver import (
 )
 from tests.support.registrygateway import (
     SYNC_PASSWORD_ENV,
+    eventually,
     link,
     refused_within,
     registry_section,
@@ -229,6 +230,11 @@ def audit(gateway, **filters) -> list[dict]:
     return found.json()["items"]
 
 
+def settled(admin) -> bool:
+    outbox = admin.get("/registry").json()["outbox"]
+    return outbox["pending"] == 0 and outbox["failed"] == 0
+
+
 def assert_refused(response: requests.Response, status: int = 400) -> None:
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/json")
@@ -267,6 +273,22 @@ def test_idp_sign_out_ends_the_session_and_deactivates_at_the_registry(gateway, 
     # Signing out is not being disabled: the next login gives the Registry roles back.
     _again, fresh = signed_in(gateway, idp, "corp", "alice")
     assert with_token(stub, "GET", "/orgs", registry_token(stub, fresh)).status_code == 200
+    assert roles_at_registry(stub, "alice") == ["surveyor", "pilot"]
+
+
+def test_a_login_while_the_deactivation_waits_in_the_outbox_wins(gateway, idp, stub):
+    session, gateway_token = signed_in(gateway, idp, "corp", "alice")
+    registry_token(stub, gateway_token)
+    admin = AdminClient.login(gateway.url)
+    stub.set_down("unavailable")
+    try:
+        sign_out_at_idp(idp, session, DEFAULT_CLIENT_ID)
+        assert token_path(gateway, gateway_token) == 401
+        assert admin.get("/registry").json()["outbox"]["pending"] >= 1  # the deactivation waits
+        signed_in(gateway, idp, "corp", "alice")  # and a new login comes before it is delivered
+    finally:
+        stub.set_down(None)
+    eventually(lambda: settled(admin), 30.0)
     assert roles_at_registry(stub, "alice") == ["surveyor", "pilot"]
 
 

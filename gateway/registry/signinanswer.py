@@ -1,0 +1,63 @@
+"""A sign-in supersedes a Registry write still waiting in the outbox.
+
+A user deactivated at the Registry because their IdP session ended (back-channel logout,
+``on_logout: deactivate``) gets their roles back at their next login: the Registry syncs roles
+from the login's answer. If the Registry was unreachable meanwhile, the deactivation is still
+waiting in the outbox when they sign in again, and would arrive after that login and lock them
+out until the next one. So a granted sign-in of a user with a metadata write still pending
+queues the sign-in's own answer in its place (the outbox keeps one pending write per user and
+kind): the Registry ends up with what the latest login said.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from gateway.login.answer import build_answer
+from gateway.mapping import Evaluation
+from gateway.registry.outbox import TABLE
+from gateway.registry.outboxwriter import SET_METADATA
+from gateway.registry.push import RegistryPush
+from gateway.storage.db import Database
+from gateway.storage.outbox import PENDING
+from providers.base import Identity
+
+log = logging.getLogger(__name__)
+
+
+class AnswerOnSignIn:
+    """A sign-in listener (:meth:`gateway.login.service.LoginService.add_sign_in_listener`):
+    when the signed-in user has a Registry metadata write pending, queue this sign-in's answer
+    instead, then ``wake`` the deliverer. One indexed read per sign-in while a Registry is
+    configured; never raises (a failure is logged)."""
+
+    def __init__(self, database: Database, push: RegistryPush, wake: Callable[[], None] = lambda: None):
+        self._database = database
+        self._push = push
+        self._wake = wake
+
+    def __call__(self, identity: Identity, evaluation: Evaluation) -> None:
+        if not self._push.enabled or not identity.username or evaluation.denied:
+            return
+        username = identity.username
+        try:
+            with self._database.engine.connect() as connection:
+                pending = connection.execute(
+                    select(TABLE.c.id)
+                    .where(
+                        TABLE.c.username == username,
+                        TABLE.c.state == PENDING,
+                        TABLE.c.kind == SET_METADATA,
+                    )
+                    .limit(1)
+                ).first()
+            if pending is None:
+                return
+            with self._database.session() as session:
+                self._push.answer(session, username, build_answer(username, evaluation))
+            self._wake()
+        except Exception:
+            log.exception("Could not queue the sign-in answer of %s for the Registry", username)
