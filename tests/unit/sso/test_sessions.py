@@ -211,3 +211,37 @@ def test_ending_a_session_forgets_its_id_token(store, database, end):
         assert _sealed_column(database, kept.id) == "bobs"
     else:
         assert _sealed_column(database, kept.id) is None
+
+
+# --- what an IdP's back-channel logout names ------------------------------------------------
+
+
+def test_an_idp_logout_by_sid_ends_only_that_idp_session(store):
+    one = store.create(identity(provider="corp"), timedelta(hours=1), idp_session="sid-1")
+    two = store.create(identity(provider="corp"), timedelta(hours=1), idp_session="sid-2")
+    other_provider = store.create(identity(provider="kc"), timedelta(hours=1), idp_session="sid-1")
+    seen = []
+    ended = store.revoke_idp_sessions(
+        "corp", username=None, idp_session="sid-1", also=lambda session, names: seen.append(names)
+    )
+    assert ended == {"alice": 1} and seen == [{"alice"}]
+    assert store.get_active(one.id) is None
+    assert store.get_active(two.id) is not None and store.get_active(other_provider.id) is not None
+
+
+def test_an_idp_logout_by_sub_ends_every_session_of_that_user_at_that_provider(store):
+    sessions = [
+        store.create(identity(provider="corp"), timedelta(hours=1), idp_session=f"s{i}") for i in range(3)
+    ]
+    bob = store.create(identity("bob", provider="corp"), timedelta(hours=1), idp_session="s0")
+    assert store.revoke_idp_sessions("corp", username="alice", idp_session=None) == {"alice": 3}
+    assert all(store.get_active(s.id) is None for s in sessions)
+    assert store.get_active(bob.id) is not None
+    # sid and sub together: that session, and only if it is that user's
+    assert store.revoke_idp_sessions("corp", username="alice", idp_session="s0") == {}
+    assert store.get_active(bob.id) is not None
+
+
+def test_an_idp_logout_names_someone(store):
+    with pytest.raises(ValueError):
+        store.revoke_idp_sessions("corp", username=None, idp_session=None)
