@@ -36,9 +36,16 @@ _JWT_ERRORS: tuple[tuple[type[Exception], str], ...] = (
 _MISSING_CLAIM_REASONS = {"aud": "bad_audience", "iss": "bad_issuer"}
 
 
-def verified_claims(token: str, key: Any, audiences: tuple[str, ...], issuer: str) -> dict[str, Any]:
+def verified_claims(
+    token: str,
+    key: Any,
+    audiences: tuple[str, ...],
+    issuer: str,
+    require: tuple[str, ...] = ("exp", "iss", "aud"),
+) -> dict[str, Any]:
     """The claims of ``token`` signed with ``key`` (a pyjwt key of the IdP's JWKS) for one of
-    ``audiences``, of ``issuer``, with an exp; OidcRejected with the reason if not."""
+    ``audiences``, of ``issuer``, with the ``require``d claims (an exp by default; an exp that
+    is there is always checked); OidcRejected with the reason if not."""
     try:
         return jwt.decode(
             token,
@@ -47,7 +54,7 @@ def verified_claims(token: str, key: Any, audiences: tuple[str, ...], issuer: st
             audience=list(audiences),
             issuer=issuer,
             leeway=LEEWAY_SECONDS,
-            options={"require": ["exp", "iss", "aud"]},
+            options={"require": list(require)},
         )
     except jwt.MissingRequiredClaimError as error:
         raise OidcRejected(_MISSING_CLAIM_REASONS.get(error.claim, "missing_claim")) from None

@@ -1,6 +1,7 @@
 """What makes a JWT an OpenID Connect Back-Channel Logout 1.0 logout token of this IdP for this
 client: pure functions over its header and its already verified claims (signature, pinned
-algorithm, ``iss``, ``aud`` = client_id and ``exp`` are :func:`providers.oidc.jwtrules.verified_claims`'s).
+algorithm, ``iss``, ``aud`` = client_id, and ``exp`` when the token has one, are
+:func:`providers.oidc.jwtrules.verified_claims`'s).
 
 The spec's rules (section 2.4 and 2.6), each refusal an OidcRejected with its reason:
 
@@ -12,7 +13,10 @@ The spec's rules (section 2.4 and 2.6), each refusal an OidcRejected with its re
 * no ``nonce``, which would make it an ID token (``nonce_present``);
 * ``jti`` a non-empty string, single-use (the gateway keeps the mark) (``missing_jti``);
 * ``iat`` a number, not in the future and not older than ``max_token_age_seconds``
-  (``stale_token``), on top of ``exp``.
+  (``stale_token``), on top of ``exp``. The spec made ``exp`` REQUIRED only in 2023, and
+  Keycloak before 22.0.8/23.0.4 (and other IdPs) still send none, so a token without it is
+  accepted while its ``iat`` is fresh: the window bounds it either way, and its ``jti`` is
+  remembered until the window has passed.
 """
 
 from __future__ import annotations

@@ -218,7 +218,7 @@ class OidcProvider:
     def verify_logout_token(self, token: str) -> LogoutNotice:
         """The notice of an OpenID Connect Back-Channel Logout 1.0 logout token: signed by
         this IdP with a configured (asymmetric) algorithm and a key of its JWKS, of this
-        issuer, for this client (aud), unexpired, and every rule of
+        issuer, for this client (aud), unexpired when it has an exp, and every rule of
         :mod:`providers.oidc.logouttoken`. OidcRejected (status 400) with the reason
         otherwise (``backchannel_logout_disabled`` when it is not enabled);
         ProviderUnavailable when the JWKS cannot be fetched."""
@@ -231,7 +231,9 @@ class OidcProvider:
             raise OidcRejected("malformed_token", 400)
         logouttoken.check_header(header)
         try:
-            claims = self._verify(token, (self.settings.client_id,), header)
+            # exp became REQUIRED in 2023; Keycloak before 22.0.8/23.0.4 and others omit it,
+            # so an exp is checked when present, and the iat window bounds every token.
+            claims = self._verify(token, (self.settings.client_id,), header, ("iss", "aud", "iat"))
         except OidcRejected as rejected:
             raise OidcRejected(rejected.reason, 400) from None
         return logouttoken.logout_notice(
@@ -318,7 +320,11 @@ class OidcProvider:
     # -- steps ----------------------------------------------------------------------------------
 
     def _verify(
-        self, token: str, audiences: tuple[str, ...], header: Mapping[str, Any] | None = None
+        self,
+        token: str,
+        audiences: tuple[str, ...],
+        header: Mapping[str, Any] | None = None,
+        require: tuple[str, ...] = ("exp", "iss", "aud"),
     ) -> dict[str, Any]:
         """The claims of a JWT signed by this IdP (the key its JWKS holds for the header's kid
         and alg) for one of ``audiences``, with this issuer and an exp; OidcRejected if not.
@@ -328,7 +334,7 @@ class OidcProvider:
         if header is None:
             raise OidcRejected("malformed_token")
         key = self._metadata.signing_key(header)
-        return jwtrules.verified_claims(token, key, audiences, self.issuer)
+        return jwtrules.verified_claims(token, key, audiences, self.issuer, require)
 
     def _wants_userinfo(self, claims: Mapping[str, Any]) -> bool:
         settings = self.settings

@@ -318,6 +318,13 @@ def test_a_valid_token_for_nobody_known_is_accepted_and_its_jti_only_once(gatewa
     assert_refused(post_logout(gateway, "corp", {"logout_token": token}))  # replayed jti
 
 
+def test_a_token_without_exp_is_accepted_while_its_iat_is_fresh(gateway, idp):
+    """Keycloak before 22.0.8/23.0.4 sends no exp (the spec made it REQUIRED in 2023)."""
+    token = signed(idp, logout_claims(idp, exp=None))
+    assert post_logout(gateway, "corp", {"logout_token": token}).status_code == 200
+    assert_refused(post_logout(gateway, "corp", {"logout_token": token}))  # still single-use
+
+
 BAD_TOKENS = {
     "wrong alg (RS512, not configured)": lambda idp: signed(idp, logout_claims(idp), alg="RS512"),
     "HS256 with the public key": lambda idp: hs256_with_public_key(idp, logout_claims(idp)),
@@ -334,7 +341,9 @@ BAD_TOKENS = {
     "expired": lambda idp: signed(
         idp, logout_claims(idp, iat=int(time.time()) - 900, exp=int(time.time()) - 600)
     ),
-    "missing exp": lambda idp: signed(idp, logout_claims(idp, exp=None)),
+    "missing exp and a stale iat": lambda idp: signed(
+        idp, logout_claims(idp, exp=None, iat=int(time.time()) - 3600)
+    ),
     "stale iat": lambda idp: signed(idp, logout_claims(idp, iat=int(time.time()) - 3600)),
     "iat in the future": lambda idp: signed(idp, logout_claims(idp, iat=int(time.time()) + 3600)),
     "an access token's typ": lambda idp: signed(idp, logout_claims(idp), typ="at+jwt"),
