@@ -144,8 +144,14 @@ class Services:
         return self.store if self.settings.redis_url else None
 
     def provider_status(self) -> list[dict[str, Any]]:
-        """Every configured provider's health, checked now (in configured order)."""
-        return provider_status(self.federation, [(p.id, p.type) for p in self.config.providers])
+        """Every configured provider's health, checked now (in configured order), with the
+        back-channel logout URI to register at the IdP where that is enabled."""
+        statuses = provider_status(self.federation, [(p.id, p.type) for p in self.config.providers])
+        receiving = {provider.id for provider in self.backchannel_logouts().receivers()}
+        for status in statuses:
+            if status["id"] in receiving:
+                status["backchannelLogoutUri"] = self.backchannel_logout_uri(status["id"])
+        return statuses
 
     def trial_logins(self) -> TrialLogins:
         return TrialLogins(

@@ -111,6 +111,12 @@ class ProviderStatus(Schema):
     healthy = fields.Boolean(required=True)
     detail = fields.String(required=True)
     checkedMs = fields.Integer(required=True, metadata={"description": "how long the check took"})
+    backchannelLogoutUri = fields.String(
+        metadata={
+            "description": "the back-channel logout URI to register at the IdP; only for an oidc "
+            "provider with backchannel_logout.enabled"
+        }
+    )
 
 
 class RegistryHealthState(Schema):

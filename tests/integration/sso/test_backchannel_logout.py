@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import RSAAlgorithm
 
 from tests.support.adminapi import AdminClient
-from tests.support.harness import CONTRACT_CONFIG, PASSWORD, start_gateway
+from tests.support.harness import ADMIN_PASSWORD, CONTRACT_CONFIG, PASSWORD, start_gateway
 from tests.support.oidcserver import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -51,7 +51,7 @@ from tests.support.registrygateway import (
     with_token,
 )
 from tests.support.servers import free_port
-from tests.support.ssoflow import browser, sso_login, xauth_token
+from tests.support.ssoflow import CSRF, browser, sso_login, xauth_token
 
 pytestmark = pytest.mark.integration
 
@@ -392,3 +392,22 @@ def test_no_csrf_token_or_origin_is_needed_but_a_get_is_refused(gateway, idp):
     answer = post_logout(gateway, "corp", {"logout_token": token}, headers={"Origin": "https://idp.example"})
     assert answer.status_code == 200, answer.text
     assert requests.get(f"{gateway.url}/oidc/corp/backchannel-logout", timeout=10).status_code == 405
+
+
+def test_the_admin_api_and_page_show_the_uri_to_register(gateway):
+    admin = AdminClient.login(gateway.url)
+    listed = {item["id"]: item for item in admin.get("/providers").json()}
+    assert listed["corp"]["backchannelLogoutUri"] == f"{gateway.url}/oidc/corp/backchannel-logout"
+    assert listed["plain"]["backchannelLogoutUri"] == f"{gateway.url}/oidc/plain/backchannel-logout"
+    assert "backchannelLogoutUri" not in listed["quiet"] and "backchannelLogoutUri" not in listed["local"]
+    signed_in_admin = browser()
+    form = signed_in_admin.get(f"{gateway.url}/login", timeout=10)
+    signed_in_admin.post(
+        f"{gateway.url}/login",
+        data={"csrf_token": CSRF.search(form.text).group(1), "username": "admin", "password": ADMIN_PASSWORD},
+        allow_redirects=False,
+        timeout=30,
+    )
+    page = signed_in_admin.get(f"{gateway.url}/admin/providers", timeout=10)
+    assert page.status_code == 200, page.text[:300]
+    assert f'<code class="backchannel-uri">{gateway.url}/oidc/corp/backchannel-logout</code>' in page.text
