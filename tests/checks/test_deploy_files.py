@@ -490,6 +490,7 @@ def test_ingress_publishes_the_browser_routes_and_nothing_internal(tmp_path):
         "/",
         "/login",
         "/sso/logout",
+        "/oidc/keycloak/backchannel-logout",
         "/account/password",
         "/admin/",
         "/admin/api/users",
@@ -499,7 +500,16 @@ def test_ingress_publishes_the_browser_routes_and_nothing_internal(tmp_path):
         "/favicon.ico",
     ):
         assert ingress_routes(route), route
-    for route in ("/api", "/api/", "/loginx", "/ssox/logout", "/adminx", "/api/tokens", "/favicon.icox"):
+    for route in (
+        "/api",
+        "/api/",
+        "/loginx",
+        "/ssox/logout",
+        "/oidcx/a/backchannel-logout",
+        "/adminx",
+        "/api/tokens",
+        "/favicon.icox",
+    ):
         assert not ingress_routes(route), route
 
 
