@@ -22,6 +22,7 @@ from gateway.registry.outbox import TABLE
 from gateway.registry.outboxwriter import SET_METADATA
 from gateway.registry.push import RegistryPush
 from gateway.storage.db import Database
+from gateway.storage.models import Account
 from gateway.storage.outbox import PENDING
 from providers.base import Identity
 
@@ -57,6 +58,14 @@ class AnswerOnSignIn:
             if pending is None:
                 return
             with self._database.session() as session:
+                # The account row, locked (PostgreSQL; SQLite's single writer refuses a stale
+                # snapshot's write): a disable committing meanwhile queues its deactivation
+                # after this answer, or this sign-in sees it and queues nothing.
+                disabled = session.execute(
+                    select(Account.disabled).where(Account.username == username).with_for_update()
+                ).scalar()
+                if disabled is not False:
+                    return
                 self._push.answer(session, username, build_answer(username, evaluation))
             self._wake()
         except Exception:
