@@ -1,6 +1,7 @@
 """OpenID Connect Back-Channel Logout 1.0 (issue 15: OIDC users between logins), against a real
 oidc-provider with its ``backchannelLogout`` feature, the gateway under gunicorn and the
-Registry stand-in linked both ways.
+Registry stand-in linked both ways: one gunicorn worker on the embedded default, and two
+workers on PostgreSQL + Redis.
 
 A person signs in through the gateway's browser SSO and at the Registry; signing out at the IdP
 (RP-initiated logout, which makes oidc-provider post a logout token to the gateway before it
@@ -60,17 +61,25 @@ PLAIN_CLIENT_SECRET = "plain-client-Secret-0123456789"
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 ALICE_SUB = "f3b0c1d2-0001-4a00-9000-000000000001"
 SERVICE_ACCOUNT = "sync"
+# One worker with in-process state; two workers on PostgreSQL sharing Redis (a jti spent on
+# one worker is spent on the other).
+BACKENDS = ("sqlite-memory", "postgres-redis")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def stub():
+def stub(backend):
     server = start_stub()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
-def port():
+def port(backend):
     return free_port()
 
 
@@ -135,13 +144,19 @@ sso:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory, idp, stub, port):
+def gateway(request, tmp_path_factory, idp, stub, port, backend):
+    options = {}
+    if backend == "postgres-redis":
+        postgres = request.getfixturevalue("postgres_server")
+        redis_server = request.getfixturevalue("redis_server")
+        options = {"database_url": postgres.create_database("backchannel"), "redis_url": redis_server.url}
     server = start_gateway(
-        tmp_path_factory.mktemp("bcl-gateway"),
+        tmp_path_factory.mktemp(f"bcl-{backend}"),
         gateway_config(idp, stub.url),
         users=[{"username": SERVICE_ACCOUNT, "groups": ["drone-admins"]}],
         port=port,
         extra={SYNC_PASSWORD_ENV: PASSWORD, "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+        **options,
     )
     link(stub, server.url)
     yield server
