@@ -3,8 +3,8 @@ that a person's session at the IdP has ended.
 
 Everything in the request is hostile until the provider has verified the logout token
 (:meth:`providers.base.BackchannelLogoutReceiver.verify_logout_token`: signature with a pinned
-algorithm and a key of the IdP's JWKS, ``iss``, ``aud`` = client_id, ``exp``, ``iat``
-freshness, the logout event, ``sub``/``sid``, no ``nonce``). Then its ``jti`` is spent once,
+algorithm and a key of the IdP's JWKS, ``iss``, ``aud`` = client_id, ``exp`` when present,
+``iat`` freshness, the logout event, ``sub``/``sid``, no ``nonce``). Then its ``jti`` is spent once,
 on every replica, with a set-if-absent in the shared state store, kept until the token could
 no longer verify; only then does the one user operation for it
 (:meth:`gateway.admin.useroperations.UserService.end_idp_login`) end what the provider's
