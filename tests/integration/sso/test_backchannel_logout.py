@@ -7,10 +7,11 @@ A person signs in through the gateway's browser SSO and at the Registry; signing
 (RP-initiated logout, which makes oidc-provider post a logout token to the gateway before it
 answers) ends the gateway session, so the Registry's token path refuses the gateway token, and,
 for the provider configured ``on_logout: deactivate``, the Registry refuses the person's
-Registry token and its refresh within 2 s; their next login gives their roles back. The
-``plain`` provider's client is registered without ``backchannel_logout_session_required``, so its
-logout tokens carry ``sub`` only: every session of that person at that provider ends, and the
-Registry is left alone (``on_logout: end_sessions``).
+Registry token and its refresh within 2 s; their next login gives their roles back; their app
+passwords keep working (``revoke_app_passwords`` is off). The ``plain`` provider's client is
+registered without ``backchannel_logout_session_required``, so its logout tokens carry ``sub``
+only: every session of that person at that provider ends, the Registry is left alone
+(``on_logout: end_sessions``), and their app passwords are revoked (``revoke_app_passwords``).
 
 The validation table posts logout tokens signed with the IdP's own key (and some that are not)
 straight to the endpoint: each bad one is a 400 JSON error with ``Cache-Control: no-store``,
@@ -25,6 +26,7 @@ import hmac
 import json
 import time
 import uuid
+from urllib.parse import unquote
 
 import jwt
 import pytest
@@ -52,7 +54,7 @@ from tests.support.registrygateway import (
     with_token,
 )
 from tests.support.servers import free_port
-from tests.support.ssoflow import CSRF, browser, sso_login, xauth_token
+from tests.support.ssoflow import CSRF, browser, new_app_password, sso_login, xauth_token
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +131,7 @@ providers:
     client_id: {PLAIN_CLIENT_ID}
     client_secret: {PLAIN_CLIENT_SECRET}
     scopes: [openid, profile, email, groups]
-    backchannel_logout: {{enabled: true}}
+    backchannel_logout: {{enabled: true, revoke_app_passwords: true}}
   - id: quiet
     type: oidc
     issuer: {idp.issuer}
@@ -186,6 +188,19 @@ def token_path(gateway, gateway_token: str) -> int:
     return requests.post(
         f"{gateway.url}/api/authenticate", data={"token": gateway_token}, timeout=10
     ).status_code
+
+
+def password_path(gateway, username: str, password: str) -> int:
+    """The status the Registry's password path gets for ``username`` and ``password`` now."""
+    return requests.post(
+        f"{gateway.url}/api/authenticate", data={"username": username, "password": password}, timeout=10
+    ).status_code
+
+
+def xauth_token_of(session: requests.Session) -> str:
+    """The gateway token in a signed-in browser's xAuthToken cookie."""
+    value = next(cookie.value for cookie in session.cookies if cookie.name == "xAuthToken")
+    return unquote(value).partition("|")[0]
 
 
 def sign_out_at_idp(idp: OidcProviderServer, session: requests.Session, client_id: str) -> None:
@@ -261,6 +276,7 @@ def assert_refused(response: requests.Response, status: int = 400) -> None:
 
 
 def test_idp_sign_out_ends_the_session_and_deactivates_at_the_registry(gateway, idp, stub):
+    app_password, _browser = new_app_password(gateway, idp, "corp", "alice")
     session, gateway_token = signed_in(gateway, idp, "corp", "alice")
     token = registry_token(stub, gateway_token)
     assert with_token(stub, "GET", "/orgs", token).status_code == 200
@@ -276,6 +292,7 @@ def test_idp_sign_out_ends_the_session_and_deactivates_at_the_registry(gateway, 
     refused_within(stub, token, 2.0)
     assert with_token(stub, "POST", "/users/authenticate/refresh", token).status_code == 401
     assert roles_at_registry(stub, "alice") == ["deactivated"]
+    assert password_path(gateway, "alice", app_password) == 200  # revoke_app_passwords is off
     logged = audit(gateway, username="alice")[0]
     assert logged["outcome"] == "ok" and logged["provider"] == "corp"
     assert logged["detail"] == {
@@ -308,10 +325,12 @@ def test_a_login_while_the_deactivation_waits_in_the_outbox_wins(gateway, idp, s
 
 
 def test_a_sub_only_logout_ends_every_session_of_the_person_and_leaves_the_registry(gateway, idp, stub):
-    first, first_token = signed_in(gateway, idp, "plain", "bob")
+    app_password, first = new_app_password(gateway, idp, "plain", "bob")
+    first_token = xauth_token_of(first)
     _second, second_token = signed_in(gateway, idp, "plain", "bob")
     token = registry_token(stub, second_token)
     assert token_path(gateway, first_token) == token_path(gateway, second_token) == 200
+    assert password_path(gateway, "bob", app_password) == 200
 
     sign_out_at_idp(idp, first, PLAIN_CLIENT_ID)
 
@@ -320,6 +339,7 @@ def test_a_sub_only_logout_ends_every_session_of_the_person_and_leaves_the_regis
     assert token_path(gateway, second_token) == 401  # sub only: all of bob's sessions there
     assert with_token(stub, "POST", "/users/authenticate/refresh", token).status_code == 200
     assert "deactivated" not in roles_at_registry(stub, "bob")
+    assert password_path(gateway, "bob", app_password) == 401  # revoke_app_passwords: true
 
 
 # ---- the validation table ----------------------------------------------------------------------
