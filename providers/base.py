@@ -296,6 +296,18 @@ class DirectoryListing(Protocol):
         configuration cannot be read in bulk."""
 
 
+@runtime_checkable
+class GroupDirectory(Protocol):
+    """Knows which groups exist (an LDAP/AD directory), so that a rule or a user naming a
+    group nobody has can be told apart from a misspelling."""
+
+    id: str
+
+    def group_exists(self, name: str) -> bool:
+        """Whether the backend holds the group ``name`` (a short name or a DN). May raise
+        ProviderUnavailable."""
+
+
 # Every capability a provider type may declare (``ProviderType.capabilities``); each type
 # declares HealthCheck and Closable at least.
 CAPABILITIES: tuple[type, ...] = (
@@ -307,4 +319,5 @@ CAPABILITIES: tuple[type, ...] = (
     Closable,
     TrialLogin,
     DirectoryListing,
+    GroupDirectory,
 )
