@@ -261,6 +261,11 @@ class MappingAdmin:
         )
         return self._explain(identity, "hypothetical", None)
 
+    def rule_warnings(self, index: int | None = None) -> list[str]:
+        """Warnings for the group names of the policy in force (of the rule at ``index`` only,
+        when given) that nobody has and no directory knows."""
+        return self._group_warnings(self._latest().policy, index=index)
+
     # -- internals -----------------------------------------------------------------------------
 
     def _latest(self) -> PolicyVersion:
