@@ -25,6 +25,7 @@ from providers.ldap.entries import Entry, dn_with, filter_with
 from providers.ldap.groups import Group
 from providers.ldap.provider import LdapProvider
 from providers.ldap.settings import IN_CHAIN, LdapSettings
+from providers.ldap.trial import logs_as_notes
 
 Canonical = Callable[[str], str | None]
 
@@ -66,7 +67,8 @@ def show_groups(
         return {**result, "groups": []}, None
     steps: list[dict[str, str]] = result["steps"]
     try:
-        groups, identity = provider.entry_groups(username, entry, _noter(steps))
+        with logs_as_notes("providers.ldap", _noter(steps)):
+            groups, identity = provider.entry_groups(username, entry, _noter(steps))
     except ProviderUnavailable as error:
         return {**result, "ok": False, "outcome": "unavailable", "detail": error.reason, "groups": []}, None
     finally:
@@ -289,7 +291,9 @@ def _search(
         )
         return result, None, provider
     try:
-        found = provider.find_entry(username, _noter(steps))
+        # The provider's own records (a server skipped, and why) become steps too.
+        with logs_as_notes("providers.ldap", _noter(steps)):
+            found = provider.find_entry(username, _noter(steps))
     except ProviderUnavailable as error:
         provider.close()
         result.update(outcome="unavailable", detail=error.reason)
