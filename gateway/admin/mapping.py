@@ -174,12 +174,14 @@ class MappingAdmin:
 
     # -- previewing and explaining -------------------------------------------------------------
 
-    def dry_run(self, document: Any) -> dict[str, Any]:
+    def dry_run(self, document: Any, *, rule_index: int | None = None) -> dict[str, Any]:
         """What saving ``document`` would change for every known user; nothing is saved.
 
         ``{valid, error, field, basedOnVersion, changes: [{userName, before, after}], unchanged,
-        adminsBefore, adminsAfter, wouldLockOutAdmins, newRoles}``; an invalid document gives
-        ``valid: false`` with the error and its field, and no changes."""
+        adminsBefore, adminsAfter, wouldLockOutAdmins, newRoles, warnings}``; an invalid document
+        gives ``valid: false`` with the error and its field, and no changes. ``warnings`` name the
+        doubtful group names of the rule at ``rule_index`` (the one being edited), else those the
+        document brings in."""
         latest = self._latest()
         result: dict[str, Any] = {
             "valid": True,
@@ -223,7 +225,11 @@ class MappingAdmin:
             "adminsAfter": admins_after,
             "wouldLockOutAdmins": not admins_after,
             "newRoles": [r for r in mappingdoc.granted_roles(candidate) if r not in known],
-            "warnings": self._group_warnings(candidate, beyond=latest.policy),
+            "warnings": (
+                self._group_warnings(candidate, index=rule_index)
+                if rule_index is not None
+                else self._group_warnings(candidate, beyond=latest.policy)
+            ),
         }
 
     def explain_user(self, username: str) -> dict[str, Any]:

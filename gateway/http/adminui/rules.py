@@ -45,9 +45,12 @@ def add_rule():
         rule = ruleform.rule_from_form(request.form)
         if request.form.get("action") == "preview":
             state = admin.current()
-            document, _ = mappingdoc.insert_rule(state["document"], rule, None)
+            document, index = mappingdoc.insert_rule(state["document"], rule, None)
             return _page(
-                admin, rule_values=values, preview=admin.dry_run(document), preview_of="the new rule"
+                admin,
+                rule_values=values,
+                preview=admin.dry_run(document, rule_index=index),
+                preview_of="the new rule",
             )
         saved = admin.add_rule(caller().username, rule, None, _expected(), confirm_quota_shrink=_confirmed())
     except forms.FormProblem as problem:
@@ -102,8 +105,8 @@ def replace_rule(name: str):
     try:
         rule = ruleform.rule_from_yaml(text)
         if request.form.get("action") == "preview":
-            document, _ = mappingdoc.replace_rule(admin.current()["document"], name, rule)
-            return _rule_page(admin, name, text, preview=admin.dry_run(document))
+            document, index = mappingdoc.replace_rule(admin.current()["document"], name, rule)
+            return _rule_page(admin, name, text, preview=admin.dry_run(document, rule_index=index))
         saved = admin.replace_rule(
             caller().username, name, rule, _expected(), confirm_quota_shrink=_confirmed()
         )
@@ -114,7 +117,7 @@ def replace_rule(name: str):
             raise
         return _rule_page(admin, name, text, error=forms.sentence(refused.message), status=refused.status)
     renamed = rule.get("name") if isinstance(rule.get("name"), str) else name
-    index = next(
+    saved_at = next(
         (i for i, item in enumerate(saved["document"].get("rules") or []) if item.get("name") == renamed),
         None,
     )
@@ -123,7 +126,7 @@ def replace_rule(name: str):
             "admin_ui.rules",
             done="replaced",
             _anchor=f"rule-{renamed}",
-            **_warned(saved, index, everywhere=False),
+            **_warned(saved, saved_at, everywhere=False),
         ),
         303,
     )

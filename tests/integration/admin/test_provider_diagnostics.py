@@ -259,6 +259,23 @@ def test_the_rules_page_shows_the_warning_in_the_preview_and_after_saving(gatewa
     assert 'id="group-warnings"' not in browser.get(f"{gateway.url}/admin/rules?warned=0", timeout=30).text
 
 
+def test_previewing_an_edit_of_a_rule_warns_about_its_groups_already_saved(gateway, admin):
+    admin_rule = {"name": "admins", "match": {"username": "admin"}, "roles": ["admin"]}
+    typo = _rule("typo", {"group": "drone-pilotz"})
+    assert admin.put("/mapping", json={"document": {"rules": [admin_rule, typo]}}).status_code == 200
+    browser = http_sign_in(gateway, "admin", ADMIN_PASSWORD)
+    page = browser.get(f"{gateway.url}/admin/rules/typo", timeout=30)
+    form = {
+        "csrf_token": CSRF.search(page.text).group(1),
+        "rule": "name: typo\nmatch: {group: drone-pilotz}\nroles: [pilot, viewer]\n",
+        "action": "preview",
+        "expected_version": str(admin.get("/mapping").json()["version"]),
+    }
+    preview = browser.post(f"{gateway.url}/admin/rules/typo", data=form, timeout=30)
+    assert preview.status_code == 200, preview.text
+    assert 'id="preview-warnings"' in preview.text and "drone-pilotz" in preview.text
+
+
 # -- the providers page ---------------------------------------------------------------------------
 
 
