@@ -14,6 +14,7 @@ password, a client secret) is ever in a result.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +30,8 @@ from providers.base import Identity
 from providers.catalog import CATALOG, parse_section
 from providers.providertype import Diagnostics
 from providers.schema import ConfigError
+
+log = logging.getLogger(__name__)
 
 ACTIONS = ("connection", "search", "groups", "discovery")
 MAX_USERNAME_CHARS = 256
@@ -309,7 +312,12 @@ def _checks(
 
 def _timed(kind: str, provider_id: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     started = time.monotonic()
-    result = run()
+    try:
+        result = run()
+    except Exception as error:
+        # A backend's failure is already a result; this is a bug, still no 500 for the admin.
+        log.exception("provider diagnostic of %s failed", provider_id)
+        result = {"ok": False, "error": "diagnostic_failed", "message": type(error).__name__}
     return {
         "provider": provider_id,
         **result,

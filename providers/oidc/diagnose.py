@@ -171,7 +171,7 @@ def _check_keys(settings: OidcSettings, http: Http, document: Mapping[str, Any],
             continue
         try:
             jwt.PyJWK(dict(key), algorithm=alg)
-        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
+        except Exception:  # whatever a hostile or broken key set holds, it is only "not usable"
             refused += 1
             continue
         usable.append(f"{key.get('kid', '(no kid)')} ({alg})")

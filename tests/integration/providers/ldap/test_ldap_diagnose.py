@@ -199,3 +199,26 @@ def test_group_exists_by_name_and_by_dn(slapd):
         assert provider.group_exists("*") is False
     finally:
         provider.close()
+
+
+def test_a_long_failover_list_of_hung_servers_stays_within_the_time_budget():
+    hung = [BlackholeServer.start() for _ in range(4)]
+    try:
+        started = time.monotonic()
+        result = providerdiag.test_connection(
+            config(
+                [server.url for server in hung],
+                connect_timeout_seconds=0.5,
+                operation_timeout_seconds=1,
+                login_timeout_seconds=0.5,
+            )
+        )
+        took = time.monotonic() - started
+    finally:
+        for server in hung:
+            server.stop()
+    # The budget is a login's (0.5 + 0.5 + 1 s); the server under way when it ran out finishes.
+    assert took < 6, took
+    last = result["servers"][-1]
+    assert last["steps"][0]["step"] == "skipped" and "time budget" in last["steps"][0]["detail"]
+    assert result["ok"] is False
