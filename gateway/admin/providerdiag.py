@@ -122,7 +122,11 @@ def show_groups(
 
     result = _timed(kind, provider_id, run)
     identity = found[0]
-    result["preview"] = preview(identity, evaluate) if identity is not None and evaluate else None
+    try:
+        result["preview"] = preview(identity, evaluate) if identity is not None and evaluate else None
+    except Exception as error:  # an answer the contract refuses: the login would fail the same way
+        log.warning("mapping preview for %s failed: %s", provider_id, type(error).__name__)
+        result["preview"] = {"error": f"the mapping's answer could not be built ({type(error).__name__})"}
     return result
 
 
