@@ -9,10 +9,12 @@ from typing import Any
 from gateway import bootstrap
 from gateway.admin.auditlog import AuditQuery
 from gateway.admin.backchannel import BackchannelLogouts
+from gateway.admin.groupcheck import GroupCheck
 from gateway.admin.groups import AdminGroups
 from gateway.admin.ldaptrial import TrialLogins
 from gateway.admin.mapping import MappingAdmin
 from gateway.admin.people import People
+from gateway.admin.providerdiag import ProviderDiagnostics, Validated
 from gateway.admin.providerstatus import ProviderAdmin
 from gateway.admin.registrypush import Answers
 from gateway.admin.roles import AdminRoles
@@ -49,7 +51,7 @@ from gateway.sso.sessions import SessionStore
 from gateway.storage.db import Database
 from gateway.storage.state import StateStore, open_store
 from gateway.tokens import KeyCipher, KeyRing, TokenService
-from providers.base import Closable, DirectoryListing
+from providers.base import Closable, DirectoryListing, GroupDirectory
 from providers.catalog import build_provider
 from providers.local.users import LocalUsers
 from providers.providertype import BuildContext, BuiltProvider
@@ -219,6 +221,32 @@ class Services:
             usernames=self.config.usernames,
             admin_role=self.config.admin.role,
             answers=self.registry_answers(),
+            groups=self.group_check(),
+        )
+
+    def group_check(self) -> GroupCheck:
+        """Warnings for group names nobody has and no directory knows."""
+        local = self.local_users
+        return GroupCheck(
+            people=self.people(),
+            local_groups=lambda: [name for name, _members in local.list_groups()] if local else [],
+            directories=lambda: [p for p in self.federation.providers() if isinstance(p, GroupDirectory)],
+        )
+
+    def saved_provider(self, provider_id: str) -> Validated | None:
+        """A configured provider's validated section, or None."""
+        found = next((p for p in self.config.providers if p.id == provider_id), None)
+        return None if found is None else Validated(found.type, found.id, found.options)
+
+    def provider_diagnostics(self) -> ProviderDiagnostics:
+        return ProviderDiagnostics(
+            saved=self.saved_provider,
+            canonical=self.config.usernames.canonical,
+            evaluate=self.mapping.evaluate,
+            redirect_uri=self.sso.callback_url,
+            backchannel_logout_uri=self.backchannel_logout_uri,
+            audit=self.audit,
+            store=self.store,
         )
 
     def admin_sessions(self) -> AdminSessions:

@@ -334,6 +334,18 @@ class BackchannelLogoutReceiver(Protocol):
         token that is not one, ProviderUnavailable when the IdP's keys cannot be had."""
 
 
+@runtime_checkable
+class GroupDirectory(Protocol):
+    """Knows which groups exist (an LDAP/AD directory), so that a rule or a user naming a
+    group nobody has can be told apart from a misspelling."""
+
+    id: str
+
+    def group_exists(self, name: str) -> bool:
+        """Whether the backend holds the group ``name`` (a short name or a DN). May raise
+        ProviderUnavailable."""
+
+
 # Every capability a provider type may declare (``ProviderType.capabilities``); each type
 # declares HealthCheck and Closable at least.
 CAPABILITIES: tuple[type, ...] = (
@@ -346,4 +358,5 @@ CAPABILITIES: tuple[type, ...] = (
     TrialLogin,
     DirectoryListing,
     BackchannelLogoutReceiver,
+    GroupDirectory,
 )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from providers.local.policy import PasswordPolicy
 
 if TYPE_CHECKING:
+    from providers.base import Identity
     from providers.local.users import LocalUsers
 
 
@@ -67,6 +68,31 @@ def _no_tokens(options: Mapping[str, Any]) -> TokenRouting:
     return TokenRouting()
 
 
+# (provider id, validated options) -> a result dict
+ConfigCheck = Callable[[str, Mapping[str, Any]], dict[str, Any]]
+# (provider id, validated options, the username rule, username) -> a result dict
+UserCheck = Callable[[str, Mapping[str, Any], Callable[[str], str | None], str], dict[str, Any]]
+# ... -> the result dict and the identity a login would answer (None when there is none)
+GroupsCheck = Callable[
+    [str, Mapping[str, Any], Callable[[str], str | None], str], tuple[dict[str, Any], "Identity | None"]
+]
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """What a provider type can check about a configuration (saved or not) for an admin.
+    Each check takes validated options (without ``id`` and ``type``), is bounded by their
+    timeouts, reports a backend's failure in its result rather than raising, and never
+    reports a secret. ``connection`` reaches the backend; ``search`` finds a user without
+    their password; ``groups`` lists that user's groups and how each was found;
+    ``discovery`` fetches and checks an IdP's metadata. None: not offered by the type."""
+
+    connection: ConfigCheck
+    search: UserCheck | None = None
+    groups: GroupsCheck | None = None
+    discovery: ConfigCheck | None = None
+
+
 @dataclass(frozen=True)
 class ProviderType:
     """``name`` is the ``type:`` of a ``providers[n]`` section; ``schema`` validates the whole
@@ -78,7 +104,8 @@ class ProviderType:
     What configuration checks across providers, read from validated options (without ``id``
     and ``type``) before anything is built: ``browser_login(options)``, whether browsers sign
     in with such a provider (then browser sign-on must be set up); ``token_routing(options)``,
-    which IdP tokens it takes (no two providers may take the same)."""
+    which IdP tokens it takes (no two providers may take the same). ``diagnostics``: the
+    checks an admin can run on such a configuration (:class:`Diagnostics`), if any."""
 
     name: str
     schema: type[Schema]
@@ -86,3 +113,4 @@ class ProviderType:
     capabilities: tuple[type, ...]
     browser_login: Callable[[Mapping[str, Any]], bool] = _no_browser_login
     token_routing: Callable[[Mapping[str, Any]], TokenRouting] = _no_tokens
+    diagnostics: Diagnostics | None = None

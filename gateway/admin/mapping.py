@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from gateway.admin import mappingdoc
 from gateway.admin.errors import AdminError
+from gateway.admin.groupcheck import GroupCheck
 from gateway.admin.people import People, Person
 from gateway.admin.quotashrink import check_quota_shrink
 from gateway.admin.registrypush import Answers
@@ -58,8 +59,11 @@ class MappingAdmin:
         usernames: UsernamePolicy,
         admin_role: str,
         answers: Answers,
+        groups: GroupCheck | None = None,
     ):
+        """``groups`` checks the group names a change brings in (None: no warnings)."""
         self._answers = answers
+        self._groups = groups
         self._database = database
         self._audit = audit
         self._store = policies
@@ -170,12 +174,14 @@ class MappingAdmin:
 
     # -- previewing and explaining -------------------------------------------------------------
 
-    def dry_run(self, document: Any) -> dict[str, Any]:
+    def dry_run(self, document: Any, *, rule_index: int | None = None) -> dict[str, Any]:
         """What saving ``document`` would change for every known user; nothing is saved.
 
         ``{valid, error, field, basedOnVersion, changes: [{userName, before, after}], unchanged,
-        adminsBefore, adminsAfter, wouldLockOutAdmins, newRoles}``; an invalid document gives
-        ``valid: false`` with the error and its field, and no changes."""
+        adminsBefore, adminsAfter, wouldLockOutAdmins, newRoles, warnings}``; an invalid document
+        gives ``valid: false`` with the error and its field, and no changes. ``warnings`` name the
+        doubtful group names of the rule at ``rule_index`` (the one being edited), else those the
+        document brings in."""
         latest = self._latest()
         result: dict[str, Any] = {
             "valid": True,
@@ -188,6 +194,7 @@ class MappingAdmin:
             "adminsAfter": [],
             "wouldLockOutAdmins": False,
             "newRoles": [],
+            "warnings": [],
         }
         try:
             candidate = self._parse(document)
@@ -218,6 +225,11 @@ class MappingAdmin:
             "adminsAfter": admins_after,
             "wouldLockOutAdmins": not admins_after,
             "newRoles": [r for r in mappingdoc.granted_roles(candidate) if r not in known],
+            "warnings": (
+                self._group_warnings(candidate, index=rule_index)
+                if rule_index is not None
+                else self._group_warnings(candidate, beyond=latest.policy)
+            ),
         }
 
     def explain_user(self, username: str) -> dict[str, Any]:
@@ -254,6 +266,11 @@ class MappingAdmin:
             attributes=dict(attributes or {}),
         )
         return self._explain(identity, "hypothetical", None)
+
+    def rule_warnings(self, index: int | None = None) -> list[str]:
+        """Warnings for the group names of the policy in force (of the rule at ``index`` only,
+        when given) that nobody has and no directory knows."""
+        return self._group_warnings(self._latest().policy, index=index)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -353,7 +370,21 @@ class MappingAdmin:
             roles_created=",".join(created),
             **detail,
         )
-        return self._state(saved)
+        warnings = (
+            self._group_warnings(policy, index=rule_index)
+            if rule_index is not None
+            else self._group_warnings(policy, beyond=previous)
+        )
+        return {**self._state(saved), "warnings": warnings}
+
+    def _group_warnings(
+        self, policy: Policy, *, index: int | None = None, beyond: Policy | None = None
+    ) -> list[str]:
+        """Warnings for the group names the change brings in that nobody has and no directory
+        knows (:mod:`gateway.admin.groupcheck`); they never stop a save."""
+        if self._groups is None:
+            return []
+        return self._groups.policy_warnings(policy, index=index, beyond=beyond)
 
     def _evaluate(self, person: Person, policy: Policy):
         return (

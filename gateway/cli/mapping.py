@@ -147,6 +147,8 @@ def _print_changes(preview: dict) -> None:
         f"{len(preview['changes'])} changed, {preview['unchanged']} unchanged; "
         f"admins after: {', '.join(preview['adminsAfter']) or '(none)'}"
     )
+    for warning in preview.get("warnings") or ():
+        click.echo(f"warning: {warning}")
     if preview["newRoles"]:
         click.echo(f"new roles: {', '.join(preview['newRoles'])}")
 

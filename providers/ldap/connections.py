@@ -132,7 +132,8 @@ def parse_server_url(url: str) -> tuple[str, int, bool]:
     return parts.hostname, port, use_ssl
 
 
-def _tls(settings: LdapSettings, host: str) -> ldap3.Tls:
+def tls_for(settings: LdapSettings, host: str) -> ldap3.Tls:
+    """The TLS set-up of a connection to ``host``: certificates always verified."""
     tls = settings.tls
     return ldap3.Tls(
         validate=ssl.CERT_REQUIRED,
@@ -155,7 +156,7 @@ class DirectoryServers:
         self._servers = []
         for url in settings.servers:
             host, port, use_ssl = parse_server_url(url)
-            self._servers.append(_Server(url, host, port, use_ssl, _tls(settings, host)))
+            self._servers.append(_Server(url, host, port, use_ssl, tls_for(settings, host)))
         self._by_url = {server.url: server for server in self._servers}
 
     def _candidates(self, login: LoginClock) -> list[_Server]:

@@ -8,14 +8,16 @@ from typing import Any
 from providers.base import (
     Closable,
     DirectoryListing,
+    GroupDirectory,
     HealthCheck,
     IdentityLookup,
     PasswordProvider,
     TrialLogin,
 )
+from providers.ldap import diagnose
 from providers.ldap.config import LdapProviderSchema, ldap_settings
 from providers.ldap.provider import LdapProvider
-from providers.providertype import BuildContext, BuiltProvider, ProviderType
+from providers.providertype import BuildContext, BuiltProvider, Diagnostics, ProviderType
 
 
 def build(provider_id: str, options: Mapping[str, Any], context: BuildContext) -> BuiltProvider:
@@ -27,5 +29,16 @@ PROVIDER_TYPE = ProviderType(
     "ldap",
     LdapProviderSchema,
     build,
-    capabilities=(PasswordProvider, IdentityLookup, HealthCheck, Closable, TrialLogin, DirectoryListing),
+    capabilities=(
+        PasswordProvider,
+        IdentityLookup,
+        HealthCheck,
+        Closable,
+        TrialLogin,
+        DirectoryListing,
+        GroupDirectory,
+    ),
+    diagnostics=Diagnostics(
+        connection=diagnose.test_connection, search=diagnose.search_user, groups=diagnose.show_groups
+    ),
 )

@@ -30,6 +30,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import ldap3
 from ldap3.core.exceptions import LDAPSASLPrepError
+from ldap3.utils.dn import parse_dn
 
 from providers.base import HealthReport, Identity, Note, ProviderUnavailable, Rejection
 from providers.ldap import accountstate
@@ -43,7 +44,7 @@ from providers.ldap.connections import (
 )
 from providers.ldap.directory import DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, DirectoryReader
 from providers.ldap.entries import Entry, dn_with, filter_with, search
-from providers.ldap.groups import NestingCache, describe_group, resolve_groups
+from providers.ldap.groups import Group, NestingCache, describe_group, resolve_groups
 from providers.ldap.identity import login_identity
 from providers.ldap.settings import LdapSettings
 from providers.ldap.trial import logs_as_notes
@@ -60,6 +61,10 @@ class Reader(Protocol):
 
 
 _INVALID_CREDENTIALS = 49
+# What a group entry is, in the common schemas (RFC 4519, RFC 2307, AD).
+_GROUP_CLASSES = (
+    "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup)(objectClass=group))"
+)
 _CREDENTIAL_CODES = {49, 34}  # invalidCredentials; invalidDNSyntax (the DN came from typed input)
 
 
@@ -193,6 +198,95 @@ class LdapProvider:
         ``providers.ldap`` loggers as ``server`` notes (``exclusive_logs``: only there)."""
         with logs_as_notes("providers.ldap", note, exclusive=exclusive_logs):
             return self.check_password(username, password, note=note)
+
+    # -- diagnostics (providers.ldap.diagnose) and group checks ----------------------------
+
+    @property
+    def user_attributes(self) -> list[str]:
+        """The attributes a login reads from a user entry."""
+        return list(self._user_attributes)
+
+    def find_entry(self, username: str, note: Note = _ignore) -> Entry | Rejection:
+        """The user entry a login of ``username`` would use, read with the service connection
+        and without any bind as the user: found by ``user.filter``, or read at the DN that
+        ``user.dn_template`` makes (which needs a service account). NO_SUCH_USER when there is
+        none, WRONG_CREDENTIALS when the filter is ambiguous. May raise ProviderUnavailable."""
+        login = self._login()
+        reader = self._service_reader(login, note)
+        template = self.settings.user.dn_template
+        if not template:
+            return self._find_user(username, login, reader, note)
+        dn = dn_with(template, username)
+        note("search", f"base={dn!r} scope=base filter=(objectClass=*)")
+        found = reader(
+            lambda connection: list(
+                search(
+                    connection,
+                    dn,
+                    "base",
+                    "(objectClass=*)",
+                    self._user_attributes,
+                    time_limit=self._time_limit,
+                )
+            )
+        )
+        if not found:
+            note("search", "no entry found")
+            return Rejection.NO_SUCH_USER
+        note("search", f"found dn={found[0].dn}")
+        return found[0]
+
+    def entry_groups(self, username: str, entry: Entry, note: Note = _ignore) -> tuple[list[Group], Identity]:
+        """The groups a login finds for ``entry`` (with the group that led to each nested
+        one) and the identity a login of ``username`` would answer; nothing cached is used.
+        May raise ProviderUnavailable."""
+        login = self._login()
+        reader = self._service_reader(login, note)
+        settings = self.settings.groups
+
+        def group_search(base: str, scope: str, search_filter: str, attributes: Sequence[str]) -> list[Entry]:
+            note("groups", f"search base={base!r} filter={search_filter}")
+            return reader(
+                lambda connection: list(
+                    search(
+                        connection,
+                        base,
+                        scope,
+                        search_filter,
+                        attributes,
+                        page_size=settings.page_size,
+                        time_limit=self._time_limit,
+                        before_page=login.check,
+                    )
+                )
+            )
+
+        uid = entry.first(settings.member_uid_attribute)
+        groups = resolve_groups(settings, entry, uid, group_search, record_paths=True)
+        return groups, login_identity(self.id, self.settings.user, self._canonical, username, entry, groups)
+
+    def group_exists(self, name: str) -> bool:
+        """Whether the directory holds the group ``name``: a group entry at that DN, or one
+        whose ``groups.name_attribute`` is ``name`` under the group base (the user base when
+        only ``memberOf`` is configured). Read with the service connection; may raise
+        ProviderUnavailable."""
+        settings = self.settings.groups
+        login = self._login()
+        reader = self._service_reader(login, _ignore)
+        if _looks_like_dn(name):
+            base, scope, wanted = name, "base", _GROUP_CLASSES
+        else:
+            base = settings.base or self.settings.user.base
+            scope = settings.scope
+            wanted = (
+                f"(&{_GROUP_CLASSES}{filter_with('(' + settings.name_attribute + '={name})', name=name)})"
+            )
+        found = reader(
+            lambda connection: list(
+                search(connection, base, scope, wanted, (), size_limit=1, time_limit=self._time_limit)
+            )
+        )
+        return bool(found)
 
     def directory_reader(
         self, page_size: int = DEFAULT_PAGE_SIZE, timeout: float = DEFAULT_TIMEOUT
@@ -406,3 +500,12 @@ class LdapProvider:
         for group in groups:
             note("group", describe_group(group))
         return login_identity(self.id, self.settings.user, self._canonical, typed, entry, groups)
+
+
+def _looks_like_dn(name: str) -> bool:
+    """Whether a group name is written as a DN (``cn=pilots,ou=groups,...``): rules may name
+    LDAP groups either way."""
+    try:
+        return len(parse_dn(name)) >= 2
+    except Exception:
+        return False

@@ -7,8 +7,9 @@ from typing import Any
 
 from providers.base import BackchannelLogoutReceiver, CallbackProvider, Closable, HealthCheck, TokenProvider
 from providers.oidc.config import OidcProviderSchema, oidc_settings
+from providers.oidc.diagnose import oidc_discovery
 from providers.oidc.provider import OidcProvider
-from providers.providertype import BuildContext, BuiltProvider, ProviderType, TokenRouting
+from providers.providertype import BuildContext, BuiltProvider, Diagnostics, ProviderType, TokenRouting
 
 
 def build(provider_id: str, options: Mapping[str, Any], context: BuildContext) -> BuiltProvider:
@@ -41,4 +42,5 @@ PROVIDER_TYPE = ProviderType(
     capabilities=(TokenProvider, CallbackProvider, BackchannelLogoutReceiver, HealthCheck, Closable),
     browser_login=browser_login,
     token_routing=token_routing,
+    diagnostics=Diagnostics(connection=oidc_discovery, discovery=oidc_discovery),
 )

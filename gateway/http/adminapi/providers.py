@@ -9,6 +9,7 @@ Registry's error, the age of the oldest).
 
 from __future__ import annotations
 
+from gateway.admin.errors import AdminError
 from gateway.http.adminapi import schemas_more as schemas
 from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal
 from gateway.http.appservices import services
@@ -39,6 +40,32 @@ def test_login(provider_id: str):
         services()
         .provider_admin()
         .test_login(provider_id, data["username"], data["password"], actor=principal().username)
+    )
+
+
+@bp.post("/providers/diagnose")
+@doc(
+    "Check a provider configuration, saved or not: reach its servers, try a user search, show a "
+    "user's groups with the mapping's answer, or check an IdP's discovery (nothing is recorded "
+    "but the audit; a failing backend is a result, not an error)",
+    request_schema=schemas.Diagnose,
+    response_schema=schemas.DiagnosticResult,
+    responses={
+        400: "invalid input, or an action the provider type does not offer",
+        404: "no such saved provider",
+        429: "too many diagnostics in a minute",
+    },
+)
+@admin_only
+def diagnose():
+    data = body(schemas.Diagnose())
+    if ("provider" in data) == ("id" in data):
+        raise AdminError(400, 'give either provider (a configuration or {"id": ...}) or id', "provider")
+    provider = data["provider"] if "provider" in data else {"id": data["id"]}
+    return ok(
+        services()
+        .provider_diagnostics()
+        .diagnose(provider, data["action"], data.get("username"), actor=principal().username)
     )
 
 

@@ -107,6 +107,13 @@ class MappingState(Schema):
     updatedAt = fields.DateTime(required=True, allow_none=True)
     updatedBy = fields.String(required=True, allow_none=True)
     document = fields.Dict(required=True)
+    warnings = fields.List(
+        fields.String(),
+        metadata={
+            "description": "after a write: group names nobody has and no directory knows "
+            "(check the spelling; the change was saved)"
+        },
+    )
 
 
 class Outcome(Schema):
@@ -122,6 +129,9 @@ class Change(Schema):
 
 
 class DryRunResult(Schema):
+    warnings = fields.List(
+        fields.String(), metadata={"description": "group names the candidate brings in that nobody has"}
+    )
     valid = fields.Boolean(required=True)
     error = fields.String(required=True, allow_none=True)
     field = fields.String(required=True, allow_none=True)

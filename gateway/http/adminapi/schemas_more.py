@@ -144,6 +144,56 @@ class TrialLogin(Strict):
     password = fields.String(required=True, validate=validate.Length(1, 1024), load_only=True)
 
 
+class Diagnose(Strict):
+    """``provider`` is a provider configuration (as a ``providers[n]`` section of the YAML,
+    possibly unsaved), or ``{"id": ...}`` of a saved provider; ``id`` alone says the same."""
+
+    provider = fields.Dict(
+        metadata={"description": 'a provider configuration (id, type, options), or {"id": <saved id>}'}
+    )
+    id = fields.String(validate=validate.Length(1, 64), metadata={"description": "a saved provider's id"})
+    action = fields.String(
+        required=True, validate=validate.OneOf(["connection", "search", "groups", "discovery"])
+    )
+    username = fields.String(
+        validate=validate.Length(1, 256),
+        metadata={"description": "for search and groups: the user to look up"},
+    )
+
+
+class DiagnosticResult(Schema):
+    ok = fields.Boolean(required=True, metadata={"description": "false: the backend failed a step (see why)"})
+    type = fields.String(metadata={"description": "the provider type"})
+    provider = fields.String(metadata={"description": "the provider id"})
+    tookMs = fields.Integer()
+    error = fields.String(metadata={"description": "invalid_config: see problems"})
+    problems = fields.List(fields.Dict(), metadata={"description": "[{field, message}] of an invalid config"})
+    servers = fields.List(
+        fields.Dict(),
+        metadata={"description": "connection (LDAP): [{url, ok, steps: [{step, ok, ms, detail}]}]"},
+    )
+    filter = fields.String(
+        metadata={"description": "search/groups: the filter sent, the username escaped once"}
+    )
+    base = fields.String()
+    scope = fields.String()
+    entry = fields.Dict(allow_none=True, metadata={"description": "the entry found: {dn, attributes}"})
+    groups = fields.List(
+        fields.Dict(),
+        metadata={"description": "groups: [{name, dn, strategy, nested, depth, path, note}]"},
+    )
+    preview = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "groups: what the mapping would answer {roles, maxStorageMB, denied, answer}"
+        },
+    )
+    checks = fields.List(fields.Dict(), metadata={"description": "discovery: [{check, ok, detail}]"})
+    redirectUri = fields.String(
+        allow_none=True, metadata={"description": "discovery: the redirect URI to register at the IdP"}
+    )
+
+
 class TraceStep(Schema):
     step = fields.String(required=True)
     detail = fields.String(required=True)

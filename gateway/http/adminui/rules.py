@@ -45,18 +45,22 @@ def add_rule():
         rule = ruleform.rule_from_form(request.form)
         if request.form.get("action") == "preview":
             state = admin.current()
-            document, _ = mappingdoc.insert_rule(state["document"], rule, None)
+            document, index = mappingdoc.insert_rule(state["document"], rule, None)
             return _page(
-                admin, rule_values=values, preview=admin.dry_run(document), preview_of="the new rule"
+                admin,
+                rule_values=values,
+                preview=admin.dry_run(document, rule_index=index),
+                preview_of="the new rule",
             )
-        admin.add_rule(caller().username, rule, None, _expected(), confirm_quota_shrink=_confirmed())
+        saved = admin.add_rule(caller().username, rule, None, _expected(), confirm_quota_shrink=_confirmed())
     except forms.FormProblem as problem:
         return _page(admin, rule_values=values, rule_errors={problem.field: problem.message}, status=400)
     except AdminError as refused:
         return _page(
             admin, rule_values=values, rule_errors=ruleform.rule_errors(refused), status=refused.status
         )
-    return redirect(url_for("admin_ui.rules", done="added"), 303)
+    index = len(saved["document"].get("rules") or []) - 1
+    return redirect(url_for("admin_ui.rules", done="added", **_warned(saved, index)), 303)
 
 
 @bp.post("/rules/document")
@@ -74,14 +78,14 @@ def save_document():
             raise forms.FormProblem("document", forms.sentence(str(invalid))) from None
         if request.form.get("action") == "preview":
             return _page(admin, document_text=text, preview=admin.dry_run(document), preview_of="this policy")
-        admin.save(caller().username, document, _expected(), confirm_quota_shrink=_confirmed())
+        saved = admin.save(caller().username, document, _expected(), confirm_quota_shrink=_confirmed())
     except forms.FormProblem as problem:
         return _page(admin, document_text=text, document_error=problem.message, status=400)
     except AdminError as refused:
         return _page(
             admin, document_text=text, document_error=forms.sentence(refused.message), status=refused.status
         )
-    return redirect(url_for("admin_ui.rules", done="saved"), 303)
+    return redirect(url_for("admin_ui.rules", done="saved", **_warned(saved, None)), 303)
 
 
 @bp.get("/rules/<name>")
@@ -101,9 +105,11 @@ def replace_rule(name: str):
     try:
         rule = ruleform.rule_from_yaml(text)
         if request.form.get("action") == "preview":
-            document, _ = mappingdoc.replace_rule(admin.current()["document"], name, rule)
-            return _rule_page(admin, name, text, preview=admin.dry_run(document))
-        admin.replace_rule(caller().username, name, rule, _expected(), confirm_quota_shrink=_confirmed())
+            document, index = mappingdoc.replace_rule(admin.current()["document"], name, rule)
+            return _rule_page(admin, name, text, preview=admin.dry_run(document, rule_index=index))
+        saved = admin.replace_rule(
+            caller().username, name, rule, _expected(), confirm_quota_shrink=_confirmed()
+        )
     except forms.FormProblem as problem:
         return _rule_page(admin, name, text, error=problem.message, status=400)
     except AdminError as refused:
@@ -111,7 +117,19 @@ def replace_rule(name: str):
             raise
         return _rule_page(admin, name, text, error=forms.sentence(refused.message), status=refused.status)
     renamed = rule.get("name") if isinstance(rule.get("name"), str) else name
-    return redirect(url_for("admin_ui.rules", done="replaced", _anchor=f"rule-{renamed}"), 303)
+    saved_at = next(
+        (i for i, item in enumerate(saved["document"].get("rules") or []) if item.get("name") == renamed),
+        None,
+    )
+    return redirect(
+        url_for(
+            "admin_ui.rules",
+            done="replaced",
+            _anchor=f"rule-{renamed}",
+            **_warned(saved, saved_at, everywhere=False),
+        ),
+        303,
+    )
 
 
 @bp.post("/rules/<name>/move")
@@ -166,6 +184,25 @@ def delete_rule(name: str):
 # -- helpers ------------------------------------------------------------------------------------
 
 
+def _warned(saved: dict[str, Any], index: int | None, *, everywhere: bool = True) -> dict[str, Any]:
+    """The query that makes the page after a save show its group warnings again: the index
+    of the rule to check (``all``: every rule). The page recomputes them from the saved
+    policy, so a link cannot make it show a warning of its own."""
+    if not saved.get("warnings") or (index is None and not everywhere):
+        return {}
+    return {"warned": "all" if index is None else str(index)}
+
+
+def _warnings() -> list[str]:
+    """The group warnings the ``warned`` query asks for (see :func:`_warned`)."""
+    warned = request.args.get("warned", "")
+    if warned == "all":
+        return services().mapping_admin().rule_warnings()
+    if warned.isascii() and warned.isdigit() and len(warned) < 5:
+        return services().mapping_admin().rule_warnings(int(warned))
+    return []
+
+
 def _expected() -> int | None:
     """The policy version the posted form was based on."""
     text = request.form.get("expected_version", "")
@@ -213,6 +250,7 @@ def _page(
         preview_of=preview_of,
         general_error=general_error,
         notice=NOTICES.get(request.args.get("done", "")),
+        warnings=_warnings() if request.method == "GET" else [],
     )
 
 

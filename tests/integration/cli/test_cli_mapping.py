@@ -101,6 +101,9 @@ def test_a_dry_run_prints_the_changes_and_saves_nothing(env, tmp_path):
     out = ok(env, "mapping", "import", str(source), "--dry-run")
     assert "alice: roles [] -> ['pilot']; maxStorageMB unlimited -> 51200" in out
     assert "new roles: pilot" in out
+    # Nobody is in drone-admins and no directory is configured: most likely a misspelling.
+    assert "warning: No user has group 'drone-admins' and the directory does not know it" in out
+    assert "drone-pilots' and" not in out  # alice is in it
     assert out.strip().endswith("dry run: nothing saved")
     assert stored_document(env) == {}
 
