@@ -65,8 +65,11 @@ def create_user():
     }
     password = form.get("password", "")
     errors = forms.Errors()
+    admin_users = services().admin_users()
     if not values["userName"]:
         errors.add("userName", "Enter a username.")
+    elif spelling := admin_users.username_problem(values["userName"]):
+        errors.add("userName", forms.plain(spelling))
     if not password:
         errors.add("password", "Enter a password.")
     roles = errors.check(forms.role_names, values["roles"], default=[])
@@ -95,19 +98,15 @@ def create_user():
     if errors:
         return _form(values, forms.ordered(errors, CREATE_FIELDS), 400)
     try:
-        person = (
-            services()
-            .admin_users()
-            .create(
-                caller().username,
-                data["userName"],
-                data["password"],
-                email=data["email"],
-                display_name=data["displayName"],
-                roles=data["roles"],
-                groups=data["groups"],
-                metadata=None if quota is None else {"maxStorageMB": quota},
-            )
+        person = admin_users.create(
+            caller().username,
+            data["userName"],
+            data["password"],
+            email=data["email"],
+            display_name=data["displayName"],
+            roles=data["roles"],
+            groups=data["groups"],
+            metadata=None if quota is None else {"maxStorageMB": quota},
         )
     except AdminError as refused:
         return _form(values, forms.admin_errors(refused, CREATE_FIELDS), refused.status)
