@@ -18,6 +18,7 @@ MAX_METADATA_LINES = 50
 MAX_LIST_ITEMS = 200
 _ROLE_SEPARATORS = re.compile(r"[\r\n,]+")  # a role name has neither, so both may separate
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
+ROLE_NAME_RULE = "Role names can only use letters, digits and _ . @ + - (no spaces, at most 64 characters)"
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 
@@ -79,11 +80,8 @@ def role_problem(bad: list[tuple[int, str]]) -> str:
     described = [f"“{_shown(name)}” is the {ordinal(index)} role" for index, name in bad]
     listed = "; ".join(described)
     spaces = any(" " in name for _, name in bad)
-    return (
-        "Role names can only use letters, digits and _ . @ + - (no spaces"
-        + (", one role per line" if spaces else "")
-        + f", at most 64 characters): {listed}."
-    )
+    rule = ROLE_NAME_RULE.replace("(no spaces", "(no spaces, one role per line") if spaces else ROLE_NAME_RULE
+    return f"{rule}: {listed}."
 
 
 def ordinal(index: int) -> str:
@@ -121,8 +119,10 @@ def quota(text: str | None) -> int | str | None:
         reason = str(problem)
         if "whole number of MB" in reason:
             raise FormProblem("maxStorageMB", "That is not a whole number of MB. " + QUOTA_ADVICE) from None
-        if "at most" in reason:
+        if "must be at most" in reason and "non-negative" not in reason:
             raise FormProblem("maxStorageMB", "That is too large. " + QUOTA_ADVICE) from None
+        if "cannot be negative" in reason:
+            raise FormProblem("maxStorageMB", "A quota cannot be negative. " + QUOTA_ADVICE) from None
         raise FormProblem("maxStorageMB", QUOTA_ADVICE) from None
 
 
@@ -185,7 +185,7 @@ def validation_errors(error: ValidationError) -> dict[str, str]:
 _PLAIN: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (
         re.compile(r"'(?P<name>[^']*)' is not a canonical username \(use '(?P<use>[^']*)'\)"),
-        lambda m: f"Usernames are stored in one spelling here: write “{m['use']}”, not “{m['name']}”",
+        lambda m: f"This gateway writes this username as “{m['use']}”: use that, not “{m['name']}”",
     ),
     (
         re.compile(r"'(?P<name>[^']*)' is not a canonical username"),

@@ -47,7 +47,8 @@ def create_group():
         services().admin_groups().create(caller().username, values["name"], values["description"] or None)
     except AdminError as refused:
         return _list(values, forms.admin_errors(refused, GROUP_FIELDS), refused.status)
-    return redirect(url_for("admin_ui.group", name=values["name"], done="created"), 303)
+    # An explicit fragment: else the browser keeps the form's (#new-group-heading).
+    return redirect(url_for("admin_ui.group", name=values["name"], done="created", _anchor="group-name"), 303)
 
 
 @bp.get("/groups/<name>")

@@ -32,11 +32,11 @@ RULE_FIELDS = ("name", "kind", "who", "values", "roles", "maxStorageMB")
 RULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # as the policy parser's rule names
 # What the values of each check are, for the "name at least one" message.
 VALUE_WORDS = {
-    "group": "one group per line",
-    "group_glob": "one pattern per line, such as survey-*",
-    "username": "one username per line",
-    "username_glob": "one pattern per line",
-    "provider": "one provider id per line",
+    "group": "one group, one per line",
+    "group_glob": "one pattern such as survey-*, one per line",
+    "username": "one username, one per line",
+    "username_glob": "one pattern such as pilot-*, one per line",
+    "provider": "one provider id, one per line",
 }
 MAX_YAML_CHARS = 12_000  # the form's body limit is 20 KiB
 
@@ -71,7 +71,7 @@ def read_rule_form(form: Mapping[str, str]) -> tuple[dict[str, Any], forms.Error
         errors.add("who", "Choose who the rule is about.")
     values = errors.check(forms.lines, form.get("values", ""), "values", default=[])
     if who != "all" and not values and "values" not in errors:
-        errors.add("values", f"Name at least one ({VALUE_WORDS.get(who, 'one per line')}).")
+        errors.add("values", f"Name at least {VALUE_WORDS.get(who, 'one, one per line')}.")
     condition: dict[str, Any] = (
         {"all": True} if who == "all" else {who: values[0] if len(values) == 1 else values}
     )

@@ -59,7 +59,7 @@ def add_rule():
         return _page(
             admin, rule_values=values, rule_errors=ruleform.rule_errors(refused), status=refused.status
         )
-    return redirect(url_for("admin_ui.rules", done="added"), 303)
+    return redirect(url_for("admin_ui.rules", done="added", _anchor=f"rule-{rule['name']}"), 303)
 
 
 @bp.post("/rules/document")

@@ -190,7 +190,7 @@ def creates_a_user(story: Story) -> None:
     page.check("#create-user-form input[value='drone-pilots']")
     page.click("#create-user")
     page.wait_for_load_state()
-    assert "valid email" in described_error(page, "f-email")
+    assert "email address" in described_error(page, "f-email")
     assert "12 characters" in described_error(page, "f-password")
     assert page.input_value("#f-userName") == story.username
     assert page.input_value("#f-displayName") == "Zoe Example"
@@ -238,7 +238,7 @@ def creates_a_group(story: Story) -> None:
     page.fill("#f-name", story.group)
     page.fill("#f-description", "Surveyors of the northern sites")
     page.click("#create-group")
-    page.wait_for_url(f"{story.url}/admin/groups/{story.group}?done=created")
+    page.wait_for_url(f"{story.url}/admin/groups/{story.group}?done=created#group-name")
     page.fill("#f-username", "nobody-at-all")
     page.click("#add-member")
     page.wait_for_load_state()
@@ -270,7 +270,7 @@ def writes_a_rule(story: Story) -> None:
     assert page.locator("#rules-table tbody th").all_text_contents() == []  # nothing saved yet
     shoot(page, "07-rule-preview")
     page.click("#add-rule")
-    page.wait_for_url(f"{story.url}/admin/rules?done=added")
+    page.wait_for_url(f"{story.url}/admin/rules?done=added#rule-survey-leads")
     assert page.locator("#rules-table tbody th").all_text_contents() == ["survey-leads"]
     row = page.text_content("#rule-survey-leads")
     assert f"group: {story.group}" in row and "roles survey-lead; 5,120 MB" in row
@@ -327,6 +327,9 @@ def disables_the_user(story: Story) -> None:
     page.goto(story.user_url)
     assert page.text_content("#fact-sessions") == "1"
     page.click("#disable-user")
+    page.wait_for_url(f"{story.user_url}/disable")
+    assert page.text_content("#impact-sessions") == "1"
+    page.click("#confirm-disable")
     page.wait_for_url(f"{story.user_url}?done=disabled")
     assert page.text_content("#user-status") == "Disabled"
     assert page.text_content("#fact-sessions") == "0"
@@ -422,6 +425,7 @@ def test_a_directory_user_is_read_only_except_enabling(gateway, page):
     assert "managed by provider" in page.text_content("main")
     shoot(page, "12-directory-user")
     page.click("#disable-user")
+    page.click("#confirm-disable")
     page.wait_for_url(f"{gateway.url}/admin/users/dirk?done=disabled")
     page.click("#enable-user")
     page.wait_for_url(f"{gateway.url}/admin/users/dirk?done=enabled")
@@ -431,8 +435,10 @@ def test_the_admin_cannot_disable_themselves(gateway, page):
     sign_in(page, gateway.url, "admin", ADMIN_PASSWORD)
     page.goto(f"{gateway.url}/admin/users/admin")
     page.click("#disable-user")
-    page.wait_for_load_state()
-    assert "cannot disable yourself" in page.text_content(".danger-zone .error-summary")
+    page.wait_for_url(f"{gateway.url}/admin/users/admin/disable")
+    assert "cannot disable yourself" in page.text_content("#disable-refusal")
+    assert page.locator("#confirm-disable").count() == 0
+    page.click("#cancel-disable")
     assert page.text_content("#user-status") == "Enabled"
 
 
@@ -466,11 +472,14 @@ def test_groups_members_and_deleting_a_group(gateway, page):
     page.goto(f"{gateway.url}/admin/groups")
     page.fill("#f-name", "night-shift")
     page.click("#create-group")
-    page.wait_for_url(f"{gateway.url}/admin/groups/night-shift?done=created")
+    page.wait_for_url(f"{gateway.url}/admin/groups/night-shift?done=created#group-name")
     page.fill("#f-username", "carol")
     page.click("#add-member")
     page.wait_for_url(f"{gateway.url}/admin/groups/night-shift?done=added")
-    page.click("button[aria-label='Remove carol from night-shift']")
+    page.click("a[aria-label='Remove carol from night-shift']")
+    page.wait_for_url(f"{gateway.url}/admin/groups/night-shift/members/carol/remove")
+    assert "Nothing the Registry receives for carol changes" in page.text_content("#impact-summary")
+    page.click("#confirm-remove")
     page.wait_for_url(f"{gateway.url}/admin/groups/night-shift?done=removed")
     assert "Nobody is in this group" in page.text_content("#members-table")
     page.fill("#f-username", "dirk")  # a directory user cannot be in a local group

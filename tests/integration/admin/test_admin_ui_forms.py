@@ -110,7 +110,7 @@ def test_the_create_user_form_shows_every_error_in_one_submit(gateway, browser):
     assert "\u201csenior pilot\u201d is the second role" in errors["roles"]
     assert "\u201crole!\u201d is the third role" in errors["roles"]
     assert "one role per line" in errors["roles"]
-    assert "500 MB" in errors["maxStorageMB"]
+    assert errors["maxStorageMB"].startswith("Enter a size such as 500 MB")  # not "too large"
     plain(errors.values())
     # The summary at the top links to each field, in the form's order.
     assert SUMMARY_LINK.findall(answer.text) == ["userName", "password", "email", "roles", "maxStorageMB"]
@@ -123,7 +123,10 @@ def test_a_username_in_another_spelling_is_explained_in_plain_words(gateway, bro
     assert answer.status_code == 400
     errors = field_errors(answer.text)
     assert "password" in errors  # the password's problem comes in the same answer
-    assert "\u201czed\u201d" in errors["userName"]
+    assert (
+        errors["userName"]
+        == "This gateway writes this username as \u201czed\u201d: use that, not \u201cZed\u201d."
+    )
     plain(errors.values())
 
 
@@ -200,7 +203,7 @@ def test_the_rule_form_shows_every_error_at_once(gateway, browser):
     assert answer.status_code == 400
     errors = field_errors(answer.text)
     assert set(errors) == {"name", "values", "roles", "maxStorageMB"}
-    assert "no spaces" in errors["name"] and "one group per line" in errors["values"]
+    assert "no spaces" in errors["name"] and "Name at least one group, one per line." == errors["values"]
     assert "\u201csenior pilot\u201d is the first role" in errors["roles"]
     plain(errors.values())
 
@@ -356,3 +359,12 @@ def test_remove_member_asks_first_and_shows_the_roles_lost(gateway, browser):
         browser.get(f"{gateway.url}/admin/groups/drone-pilots/members/alice/remove", timeout=10).status_code
         == 404
     )
+
+
+def test_the_role_form_shows_every_error_at_once(gateway, browser):
+    answer = post(browser, gateway, "/admin/roles", {"roleName": "senior pilot", "description": "x" * 300})
+    assert answer.status_code == 400
+    errors = field_errors(answer.text)
+    assert set(errors) == {"roleName", "description"}
+    assert errors["roleName"].startswith("Role names can only use letters, digits and _ . @ + - (no spaces")
+    plain(errors.values())
