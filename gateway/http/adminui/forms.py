@@ -195,16 +195,9 @@ _PLAIN: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
         re.compile(r"^(?:[\w.]+\.)?roles: ?\[(?P<index>\d+)\] '(?P<name>[^']*)' must be a role name.*$"),
         lambda m: role_problem([(int(m["index"]), m["name"])]),
     ),
-    (
-        re.compile(r"^(?:[\w.\[\]]+\.)?roles\[(?P<index>\d+)\]: must be a role name.*$", re.IGNORECASE),
-        lambda m: (
-            "Role names can only use letters, digits and _ . @ + - (no spaces, at most 64 "
-            f"characters): the {ordinal(int(m['index']))} role is not one"
-        ),
-    ),
-    (
-        re.compile(r"^(?:[\w.\[\]]+\.)?name: must be 1-64 of letters, digits and _ \. -$", re.IGNORECASE),
-        lambda m: "A rule name can only use letters, digits and _ . - (no spaces, at most 64 characters)",
+    (  # the policy parser's refusals name a key path: rules[2].roles[1], rule.name ...
+        re.compile(r"^(?P<key>(?:rules\[\d+\]|rule)(?:\.[A-Za-z_]\w*(?:\[\d+\])?)*): (?P<message>.+)$"),
+        lambda m: _policy_problem(m["key"], m["message"]),
     ),
     (
         re.compile(r"^Length must be between 1 and (?P<max>\d+)\.$"),
@@ -223,6 +216,35 @@ _PLAIN: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     # Last: an API message that starts with its field's key ("name: 1-64 characters ...")
     (re.compile(r"^[A-Za-z_][\w.\[\]]*: (?P<rest>.+)$"), lambda m: m["rest"]),
 )
+
+
+# The policy parser's own words for a name or a role, and a person's.
+_POLICY_MESSAGES = {
+    "must be 1-64 of letters, digits and _ . -": "can only use letters, digits and _ . - "
+    "(no spaces, at most 64 characters)",
+    "must be a role name: 1-64 of letters, digits and _ . @ + -": "is not a role name: role names "
+    "can only use letters, digits and _ . @ + - (no spaces, at most 64 characters)",
+}
+_KEY_WORDS = {"match": "condition", "require": "condition", "maxStorageMB": "quota"}
+_KEY_PART = re.compile(r"(?P<name>[A-Za-z_]\w*)(?:\[(?P<index>\d+)\])?")
+
+
+def _policy_problem(key: str, message: str) -> str:
+    """``rules[2].roles[1]`` + ``must be a role name ...`` -> ``The third rule's second role
+    is not a role name ...``."""
+    words = []
+    for part in key.split("."):
+        match = _KEY_PART.fullmatch(part)
+        if match is None:
+            return f"{key}: {message}"
+        name, index = match["name"], match["index"]
+        noun = _KEY_WORDS.get(name, name)
+        if index is not None:
+            noun = f"{ordinal(int(index))} {noun[:-1] if noun.endswith('s') else noun}"
+        words.append(noun)
+    subject = "the " + "'s ".join(words)
+    explained = _POLICY_MESSAGES.get(message.strip())
+    return f"{subject} {explained}" if explained else f"{subject}: {message}"
 
 
 def plain(message: str) -> str:

@@ -16,9 +16,11 @@ from flask import redirect, request, url_for
 from gateway.admin import mappingdoc
 from gateway.admin.errors import AdminError
 from gateway.admin.mapping import MappingAdmin
+from gateway.config.errors import ConfigError
 from gateway.http.adminui import forms, ruleform
 from gateway.http.adminui.base import admin_page, bp, caller, render
 from gateway.http.appservices import services
+from gateway.mapping import parse_policy
 
 NOTICES = {
     "added": "The rule was added.",
@@ -75,6 +77,7 @@ def save_document():
             document = mappingdoc.read_policy_yaml(text)
         except ValueError as invalid:
             raise forms.FormProblem("document", forms.sentence(str(invalid))) from None
+        _every_policy_problem(document, "document")
         if request.form.get("action") == "preview":
             return _page(admin, document_text=text, preview=admin.dry_run(document), preview_of="this policy")
         admin.save(caller().username, document, _expected(), confirm_quota_shrink=_confirmed())
@@ -142,8 +145,9 @@ def replace_rule(name: str):
     text = request.form.get("rule", "")
     try:
         rule = ruleform.rule_from_yaml(text)
+        document, index = mappingdoc.replace_rule(admin.current()["document"], name, rule)
+        _every_policy_problem(document, "rule", index)
         if request.form.get("action") == "preview":
-            document, _ = mappingdoc.replace_rule(admin.current()["document"], name, rule)
             return _rule_page(admin, name, text, preview=admin.dry_run(document))
         admin.replace_rule(caller().username, name, rule, _expected(), confirm_quota_shrink=_confirmed())
     except forms.FormProblem as problem:
@@ -206,6 +210,19 @@ def delete_rule(name: str):
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _every_policy_problem(document: Any, field: str, rule_index: int | None = None) -> None:
+    """FormProblem on ``field`` listing, in plain words, every problem of the policy
+    ``document`` at once (the admin service would name only the first)."""
+    try:
+        parse_policy(document, "mapping")
+    except ConfigError as invalid:
+        problems = [
+            forms.plain(f"{mappingdoc.field_of(error.key, rule_index)}: {error.message}")
+            for error in invalid.errors
+        ]
+        raise forms.FormProblem(field, " ".join(problems)) from None
 
 
 def _expected() -> int | None:

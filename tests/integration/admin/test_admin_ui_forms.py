@@ -368,3 +368,23 @@ def test_the_role_form_shows_every_error_at_once(gateway, browser):
     assert set(errors) == {"roleName", "description"}
     assert errors["roleName"].startswith("Role names can only use letters, digits and _ . @ + - (no spaces")
     plain(errors.values())
+
+
+def test_the_policy_yaml_editor_names_every_problem_in_plain_words(gateway, browser):
+    document = (
+        "rules:\n"
+        "  - name: bad name\n    match: {group: pilots}\n    roles: [pilot]\n"
+        "  - name: fine\n    match: {group: pilots}\n    roles: [pilot, senior pilot]\n"
+    )
+    answer = post(
+        browser,
+        gateway,
+        "/admin/rules/document",
+        {"document": document, "action": "preview"},
+        page="/admin/rules",
+    )
+    assert answer.status_code == 400
+    message = field_errors(answer.text)["document"]
+    assert "The first rule's name can only use letters, digits and _ . - (no spaces" in message
+    assert "The second rule's second role is not a role name" in message
+    plain([message])
