@@ -200,6 +200,15 @@ _PLAIN: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
         lambda m: _policy_problem(m["key"], m["message"]),
     ),
     (
+        re.compile(
+            r"^name: 1-64 characters: letters, digits and _ \. @ \+ - \(starting with a letter or digit\)$"
+        ),
+        lambda m: (
+            "A group name can only use letters, digits and _ . @ + - (no spaces, at most 64 "
+            "characters) and starts with a letter or digit"
+        ),
+    ),
+    (
         re.compile(r"^Length must be between 1 and (?P<max>\d+)\.$"),
         lambda m: f"Use 1 to {m['max']} characters",
     ),
