@@ -69,7 +69,7 @@ def add_member(name: str):
         admin.add_member(caller().username, name, username)
     except AdminError as refused:  # (a vanished group: _detail's own lookup answers 404)
         return _detail(
-            admin, name, {"username": username}, {"username": forms.sentence(refused.message)}, refused.status
+            admin, name, {"username": username}, {"username": forms.plain(refused.message)}, refused.status
         )
     return redirect(url_for("admin_ui.group", name=name, done="added"), 303)
 
@@ -114,7 +114,7 @@ def delete_group(name: str):
             "groups",
             refused.status,
             group=group_view,
-            error=forms.sentence(refused.message),
+            error=forms.plain(refused.message),
         )
     return redirect(url_for("admin_ui.groups", done="deleted"), 303)
 
@@ -141,7 +141,7 @@ def _list(values: dict | None = None, errors: dict | None = None, status: int = 
     try:
         found, unavailable = admin.list(), None
     except AdminError as refused:  # no local provider
-        found, unavailable = [], forms.sentence(refused.message)
+        found, unavailable = [], forms.plain(refused.message)
     return render(
         "admin/groups.html",
         "groups",

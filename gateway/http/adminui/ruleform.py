@@ -41,16 +41,6 @@ VALUE_WORDS = {
 MAX_YAML_CHARS = 12_000  # the form's body limit is 20 KiB
 
 
-def rule_from_form(form: Mapping[str, str]) -> dict[str, Any]:
-    """The rule the simple form describes. Raises FormProblem for the first field at fault
-    (see :func:`read_rule_form` for all of them)."""
-    rule, errors = read_rule_form(form)
-    if errors:
-        field, message = next(iter(errors.items()))
-        raise forms.FormProblem(field, message)
-    return rule
-
-
 def read_rule_form(form: Mapping[str, str]) -> tuple[dict[str, Any], forms.Errors]:
     """The rule the simple form describes and every problem of its fields at once (the rule
     is meaningless when there are problems). Names and roles are one per line: a space is
