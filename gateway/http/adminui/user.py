@@ -222,7 +222,10 @@ def _confirm_disable(users: AdminUsers, person: Person, error: str | None = None
 
 
 def _done(username: str, what: str):
-    return redirect(url_for("admin_ui.user", username=username, done=what), 303)
+    # The forms post to a fragment (their heading), so that a refused one opens at its error
+    # summary; a done one opens at the notice (an explicit fragment, or the browser keeps the
+    # form's).
+    return redirect(url_for("admin_ui.user", username=username, done=what, _anchor="notice"), 303)
 
 
 def _page(

@@ -217,7 +217,7 @@ def edits_the_user(story: Story) -> None:
     page.fill("#f-roles", "surveyor, viewer")
     page.check("#profile-form input[value='drone-admins']")
     page.click("#save-profile")
-    page.wait_for_url(f"{story.user_url}?done=updated")
+    page.wait_for_url(f"{story.user_url}?done=updated#notice")
     assert page.text_content("#fact-groups") == "drone-admins, drone-pilots"
     answer = json.loads(page.text_content("#registry-answer"))
     assert answer["username"] == story.username
@@ -307,7 +307,7 @@ def sets_a_quota(story: Story) -> None:
     page.fill("#f-maxStorageMB", "2048")
     page.fill("#f-metadata", "team = north\nbeta = true")
     page.click("#save-values")
-    page.wait_for_url(f"{story.user_url}?done=values")
+    page.wait_for_url(f"{story.user_url}?done=values#notice")
     answer = json.loads(page.text_content("#registry-answer"))
     assert answer["maxStorageMB"] == 2048
     assert page.text_content("#fact-quota") == "2,048 MB"
@@ -330,7 +330,7 @@ def disables_the_user(story: Story) -> None:
     page.wait_for_url(f"{story.user_url}/disable")
     assert page.text_content("#impact-sessions") == "1"
     page.click("#confirm-disable")
-    page.wait_for_url(f"{story.user_url}?done=disabled")
+    page.wait_for_url(f"{story.user_url}?done=disabled#notice")
     assert page.text_content("#user-status") == "Disabled"
     assert page.text_content("#fact-sessions") == "0"
 
@@ -344,7 +344,7 @@ def token_is_rejected(story: Story) -> None:
 def re_enables_the_user(story: Story) -> None:
     page = story.page
     page.click("#enable-user")
-    page.wait_for_url(f"{story.user_url}?done=enabled")
+    page.wait_for_url(f"{story.user_url}?done=enabled#notice")
     assert page.text_content("#user-status") == "Enabled"
     assert contract(story.gateway, username=story.username, password=story.password).status_code == 200
 
@@ -426,9 +426,9 @@ def test_a_directory_user_is_read_only_except_enabling(gateway, page):
     shoot(page, "12-directory-user")
     page.click("#disable-user")
     page.click("#confirm-disable")
-    page.wait_for_url(f"{gateway.url}/admin/users/dirk?done=disabled")
+    page.wait_for_url(f"{gateway.url}/admin/users/dirk?done=disabled#notice")
     page.click("#enable-user")
-    page.wait_for_url(f"{gateway.url}/admin/users/dirk?done=enabled")
+    page.wait_for_url(f"{gateway.url}/admin/users/dirk?done=enabled#notice")
 
 
 def test_the_admin_cannot_disable_themselves(gateway, page):

@@ -304,7 +304,8 @@ def test_disable_asks_first_and_says_what_it_ends(gateway, browser):
     done = post(
         browser, gateway, "/admin/users/alice/status", {"enabled": "0"}, page="/admin/users/alice/disable"
     )
-    assert done.status_code == 303 and done.headers["Location"].endswith("/admin/users/alice?done=disabled")
+    assert done.status_code == 303
+    assert done.headers["Location"].endswith("/admin/users/alice?done=disabled#notice")
     # A disabled user's page shows the refusal the Registry gets, never a granted answer.
     page = browser.get(f"{gateway.url}/admin/users/alice", timeout=10).text
     assert "Sign-in refused (403): the user is disabled at the gateway." in page

@@ -109,6 +109,17 @@ def test_a_bad_form_shows_every_error_in_one_submit(gateway, page):
     page.wait_for_url(f"{gateway.url}/admin/users/zed?done=created")
     assert page.input_value("#f-roles") == "pilot\nsurveyor"
 
+    # A refused form further down the user's page opens at its own summary, even on a phone.
+    page.set_viewport_size(PHONE)
+    page.fill("#f-maxStorageMB", "lots")
+    page.fill("#f-metadata", "team north")
+    page.click("#save-values")
+    page.wait_for_url(f"{gateway.url}/admin/users/zed/values#values-heading")
+    box = page.locator("#values-form .error-summary").bounding_box()
+    assert box is not None and 0 <= box["y"] < PHONE["height"], box
+    assert page.locator("#values-form .error-summary li").count() == 2
+    page.set_viewport_size(DESKTOP)
+
 
 def test_disable_is_confirmed_with_its_impact(gateway, page):
     sign_in(page, gateway.url)
@@ -123,13 +134,13 @@ def test_disable_is_confirmed_with_its_impact(gateway, page):
     assert page.text_content("#user-status") == "Enabled"  # "No" changed nothing
     page.click("#disable-user")
     page.click("#confirm-disable")
-    page.wait_for_url(f"{gateway.url}/admin/users/alice?done=disabled")
+    page.wait_for_url(f"{gateway.url}/admin/users/alice?done=disabled#notice")
     assert page.text_content("#user-status") == "Disabled"
     assert "disabled at the gateway" in page.text_content("#registry-answer")
     page.reload()  # post-redirect-get: a reload repeats nothing
     assert page.text_content("#user-status") == "Disabled"
     page.click("#enable-user")
-    page.wait_for_url(f"{gateway.url}/admin/users/alice?done=enabled")
+    page.wait_for_url(f"{gateway.url}/admin/users/alice?done=enabled#notice")
 
     page.goto(f"{gateway.url}/admin/users/admin")
     page.click("#disable-user")
