@@ -16,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from gateway.admin.errors import AdminError
+from gateway.admin.mappingdoc import outcome
 from gateway.admin.people import People, Person
 from gateway.admin.registrypush import Answers
 from gateway.observe.audit import AuditLog
@@ -131,6 +133,28 @@ class AdminGroups:
             _gone_is_404(users.remove_member, name, username)
         self._audit("group_member_removed", actor, name, username=username)
         return self.get(name)
+
+    def removal_impact(self, name: str, username: str) -> dict[str, Any]:
+        """What taking ``username`` out of ``name`` would change, before it is done:
+        ``before`` and ``after`` as :func:`gateway.admin.mappingdoc.outcome` gives them (roles,
+        quota, allowed), and ``refusal``, the reason :meth:`remove_member` would refuse (None
+        when it would not). 404 when the user is not a member."""
+        group = self.get(name)
+        if username not in group.members:
+            raise AdminError(404, f"{username!r} is not a member of {name!r}")
+        person = self.people.get(username)
+        after = self._without(username, name)
+        enabled = person.enabled if person is not None else False
+        refusal = None
+        try:
+            self._keep_an_admin({username: after}, f"removing {username!r} from {name!r}")
+        except AdminError as refused:
+            refusal = refused.message
+        return {
+            "before": outcome(self.people.evaluation(person) if person else None, enabled),
+            "after": outcome(self.people.evaluation(after) if after else None, enabled),
+            "refusal": refusal,
+        }
 
     # -- rules -------------------------------------------------------------------------------
 

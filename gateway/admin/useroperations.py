@@ -183,6 +183,12 @@ class UserService:
             self._users.delete(username)
         self._audit.record("user_deleted", "ok", username=username, actor=actor)
 
+    def has_registry_account(self, username: str) -> bool:
+        """Whether a disable or delete of ``username`` would be pushed to a Registry account
+        (a Registry is connected and the user has signed in there)."""
+        answers = self._answers
+        return answers is not None and answers.enabled and answers.seen(username)
+
     def _registry_write(self, username: str, enabled: bool | None):
         """What to queue for the Registry when ``username`` is enabled (True), disabled
         (False) or deleted (None): nothing without a Registry, or for a user who has never

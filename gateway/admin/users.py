@@ -209,6 +209,19 @@ class AdminUsers:
         overrides = person.local.overrides if person.local is not None else {}
         return {key: value for key, value in overrides.items() if key != "roles"}
 
+    def username_problem(self, username: str) -> str | None:
+        """Why ``username`` cannot name a new local user because of its spelling (None when it
+        can), so that a form reports it with its other problems, before :meth:`create`."""
+        try:
+            self._users.canonical(username)
+        except UserError as error:
+            return str(error)
+        return None
+
+    def has_registry_account(self, username: str) -> bool:
+        """Whether disabling ``username`` also deactivates an account at the Registry."""
+        return self._users.has_registry_account(username)
+
     def storage(self, usernames: Iterable[str]) -> dict[str, RegistryStorage]:
         """The Registry's last known storage figures of these users (users without any are
         left out)."""

@@ -70,6 +70,7 @@ class PolicyStore:
         self.source = source
         self._db = database
         self._file_document = dict(file_document or {})
+        self._has_file_document = file_document is not None
         self._refresh_seconds = refresh_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -115,7 +116,8 @@ class PolicyStore:
                         "document": self._file_document,
                         "version": 1,
                         "updated_at": utcnow(),
-                        "updated_by": "(config file)",
+                        # No section, no file to name: the row then starts empty.
+                        "updated_by": "(config file)" if self._has_file_document else "(first start)",
                     },
                 )
         except IntegrityError:

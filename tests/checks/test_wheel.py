@@ -40,6 +40,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 # Example values for the admin pages that take one; the objects are created before the visit.
 PAGE_ARGUMENTS = {
     "/admin/users/<username>": {"username": "alice"},
+    "/admin/groups/<name>/members/<username>": {"name": "drone-pilots", "username": "alice"},
     "/admin/groups/<name>": {"name": "drone-pilots"},
     "/admin/roles/<name>": {"name": "pilot"},
     "/admin/rules/<name>": {"name": "pilots"},
@@ -170,11 +171,14 @@ def signed_in_admin(base_url: str) -> requests.Session:
 
 
 def create_page_objects(base_url: str) -> None:
-    """A user, a group, a role and a rule, so that the pages about one have one to show."""
+    """A group, a user in it, a role and a rule, so that the pages about one have one to show."""
     admin = AdminClient.login(base_url)
     for path, body in (
-        ("/users", {"userName": "alice", "password": "purple-anchor-42-windmill"}),
         ("/groups", {"name": "drone-pilots"}),
+        (
+            "/users",
+            {"userName": "alice", "password": "purple-anchor-42-windmill", "groups": ["drone-pilots"]},
+        ),
         ("/users/roles", {"roleName": "pilot"}),
         ("/mapping/rules", {"rule": PILOTS}),
     ):

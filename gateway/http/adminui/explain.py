@@ -17,6 +17,7 @@ from gateway.http.adminui.base import admin_page, bp, render
 from gateway.http.appservices import services
 
 MAX_FIELD_CHARS = 512
+MAX_GROUPS_CHARS = 8192  # the groups field: one group per line
 
 
 @bp.get("/explain")
@@ -25,7 +26,7 @@ def explain():
     """The two forms, and the explanation the query string asks for."""
     args = request.args
     values = {
-        name: args.get(name, "").strip()[:MAX_FIELD_CHARS]
+        name: args.get(name, "").strip()[: MAX_GROUPS_CHARS if name == "groups" else MAX_FIELD_CHARS]
         for name in ("user", "mode", "provider", "username", "groups")
     }
     svc = services()
@@ -34,16 +35,18 @@ def explain():
     try:
         if values["mode"] == "identity" and values["username"]:
             result = admin.explain_identity(
-                values["provider"], values["username"], forms.names(values["groups"])
+                values["provider"], values["username"], forms.lines(values["groups"], "groups")
             )
         elif values["mode"] == "identity":
             errors = {"username": "Enter a username."}
             status = 400
         elif values["user"]:
             result = admin.explain_user(values["user"])
+    except forms.FormProblem as problem:
+        errors, status = {problem.field: problem.message}, 400
     except AdminError as refused:
         field = "username" if values["mode"] == "identity" else "user"
-        errors, status = {field: forms.sentence(refused.message)}, refused.status
+        errors, status = {field: forms.plain(refused.message)}, refused.status
     return render(
         "admin/explain.html",
         "explain",

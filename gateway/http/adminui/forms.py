@@ -5,18 +5,21 @@ form, so the page can show it next to that input."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from marshmallow import ValidationError
 
 from gateway.admin.errors import AdminError
-from gateway.mapping import QuotaError, format_quota, parse_quota_text
+from gateway.mapping import QuotaError, format_quota, is_role_name, parse_quota_text
 
 GENERAL = "_general"  # errors.get(GENERAL): a message for the whole form
 MAX_METADATA_LINES = 50
-_SEPARATORS = re.compile(r"[\s,]+")
+MAX_LIST_ITEMS = 200
+_ROLE_SEPARATORS = re.compile(r"[\r\n,]+")  # a role name has neither, so both may separate
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
+ROLE_NAME_RULE = "Role names can only use letters, digits and _ . @ + - (no spaces, at most 64 characters)"
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 
 class FormProblem(Exception):
@@ -27,10 +30,72 @@ class FormProblem(Exception):
         self.field, self.message = field, message
 
 
+class Errors(dict[str, str]):
+    """Every problem of one submitted form, by field, so that the form is answered once with
+    all of them (never one round per error)."""
+
+    def check(self, read: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+        """``read(*args)``; a FormProblem it raises is kept (the first per field) and
+        ``default`` returned, so the next field is still read."""
+        try:
+            return read(*args)
+        except FormProblem as problem:
+            self.setdefault(problem.field, problem.message)
+            return default
+
+    def add(self, field: str, message: str) -> None:
+        self.setdefault(field, message)
+
+
+def lines(text: str | None, field: str = "values") -> list[str]:
+    """The values of a one-per-line list field: each line trimmed, blank lines and repeats
+    dropped, order kept. Spaces inside a line stay: ``senior pilot`` is one value."""
+    found = list(dict.fromkeys(line.strip() for line in (text or "").splitlines() if line.strip()))
+    if len(found) > MAX_LIST_ITEMS:
+        raise FormProblem(field, f"At most {MAX_LIST_ITEMS} lines.")
+    return found
+
+
 def names(text: str | None) -> list[str]:
-    """The names in a text of names separated by commas, spaces or new lines (first
-    occurrence kept, order kept)."""
-    return list(dict.fromkeys(name for name in _SEPARATORS.split(text or "") if name))
+    """The role names of a roles field: one per line (commas also separate, as no role name
+    has one); spaces are never separators. Not checked: see :func:`role_names`."""
+    found = list(dict.fromkeys(name.strip() for name in _ROLE_SEPARATORS.split(text or "") if name.strip()))
+    return found[: MAX_LIST_ITEMS + 1]
+
+
+def role_names(text: str | None, field: str = "roles") -> list[str]:
+    """The role names of a roles field (see :func:`names`). Raises FormProblem naming, in
+    plain words, every value that is not a role name and where it is in the list."""
+    found = names(text)
+    if len(found) > MAX_LIST_ITEMS:
+        raise FormProblem(field, f"At most {MAX_LIST_ITEMS} roles.")
+    bad = [(index, name) for index, name in enumerate(found) if not is_role_name(name)]
+    if bad:
+        raise FormProblem(field, role_problem(bad))
+    return found
+
+
+def role_problem(bad: list[tuple[int, str]]) -> str:
+    """``[(position, name)]`` of invalid role names as one sentence for a person."""
+    described = [f"“{_shown(name)}” is the {ordinal(index)} role" for index, name in bad]
+    listed = "; ".join(described)
+    spaces = any(" " in name for _, name in bad)
+    rule = ROLE_NAME_RULE.replace("(no spaces", "(no spaces, one role per line") if spaces else ROLE_NAME_RULE
+    return f"{rule}: {listed}."
+
+
+def ordinal(index: int) -> str:
+    """``0`` -> ``first``; past the tenth, ``number 11``."""
+    return _ORDINALS[index] if index < len(_ORDINALS) else f"number {index + 1}"
+
+
+def lines_text(values: Iterable[Any] | None) -> str:
+    """A stored list shown back in a one-per-line field."""
+    return "\n".join(str(value) for value in values or ())
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def optional(text: str | None) -> str | None:
@@ -54,8 +119,10 @@ def quota(text: str | None) -> int | str | None:
         reason = str(problem)
         if "whole number of MB" in reason:
             raise FormProblem("maxStorageMB", "That is not a whole number of MB. " + QUOTA_ADVICE) from None
-        if "at most" in reason:
+        if "must be at most" in reason and "non-negative" not in reason:
             raise FormProblem("maxStorageMB", "That is too large. " + QUOTA_ADVICE) from None
+        if "cannot be negative" in reason:
+            raise FormProblem("maxStorageMB", "A quota cannot be negative. " + QUOTA_ADVICE) from None
         raise FormProblem("maxStorageMB", QUOTA_ADVICE) from None
 
 
@@ -104,14 +171,100 @@ def _scalar(raw: str) -> Any:
 
 
 def validation_errors(error: ValidationError) -> dict[str, str]:
-    """The first message for each field of a marshmallow ValidationError."""
+    """The first message for each field of a marshmallow ValidationError, in plain words."""
     messages = error.normalized_messages()
     found: dict[str, str] = {}
     for field, message in messages.items() if isinstance(messages, dict) else ():
         while isinstance(message, (list, dict)) and message:
             message = message[0] if isinstance(message, list) else next(iter(message.values()))
-        found[GENERAL if field == "_schema" else field] = sentence(str(message))
-    return found or {GENERAL: sentence(str(messages))}
+        found[GENERAL if field == "_schema" else field] = plain(str(message))
+    return found or {GENERAL: plain(str(messages))}
+
+
+# Messages written for API clients and config files, and how a person is told the same thing.
+_PLAIN: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (
+        re.compile(r"'(?P<name>[^']*)' is not a canonical username \(use '(?P<use>[^']*)'\)"),
+        lambda m: f"This gateway writes this username as “{m['use']}”: use that, not “{m['name']}”",
+    ),
+    (
+        re.compile(r"'(?P<name>[^']*)' is not a canonical username"),
+        lambda m: f"“{m['name']}” cannot be a username here",
+    ),
+    (
+        re.compile(r"^(?:[\w.]+\.)?roles: ?\[(?P<index>\d+)\] '(?P<name>[^']*)' must be a role name.*$"),
+        lambda m: role_problem([(int(m["index"]), m["name"])]),
+    ),
+    (  # the policy parser's refusals name a key path: rules[2].roles[1], rule.name ...
+        re.compile(r"^(?P<key>(?:rules\[\d+\]|rule)(?:\.[A-Za-z_]\w*(?:\[\d+\])?)*): (?P<message>.+)$"),
+        lambda m: _policy_problem(m["key"], m["message"]),
+    ),
+    (
+        re.compile(
+            r"^name: 1-64 characters: letters, digits and _ \. @ \+ - \(starting with a letter or digit\)$"
+        ),
+        lambda m: (
+            "A group name can only use letters, digits and _ . @ + - (no spaces, at most 64 "
+            "characters) and starts with a letter or digit"
+        ),
+    ),
+    (
+        re.compile(r"^Length must be between 1 and (?P<max>\d+)\.$"),
+        lambda m: f"Use 1 to {m['max']} characters",
+    ),
+    (
+        re.compile(r"^Longer than maximum length (?P<max>\d+)\.$"),
+        lambda m: f"Use at most {m['max']} characters",
+    ),
+    (
+        re.compile(r"^Not a valid email address\.$"),
+        lambda m: "Enter an email address such as name@example.org",
+    ),
+    (re.compile(r"^Not a valid string\.$"), lambda m: "Enter text here"),
+    (re.compile(r"^Missing data for required field\.$"), lambda m: "This is needed"),
+    # Last: an API message that starts with its field's key ("name: 1-64 characters ...")
+    (re.compile(r"^[A-Za-z_][\w.\[\]]*: (?P<rest>.+)$"), lambda m: m["rest"]),
+)
+
+
+# The policy parser's own words for a name or a role, and a person's.
+_POLICY_MESSAGES = {
+    "must be 1-64 of letters, digits and _ . -": "can only use letters, digits and _ . - "
+    "(no spaces, at most 64 characters)",
+    "must be a role name: 1-64 of letters, digits and _ . @ + -": "is not a role name: role names "
+    "can only use letters, digits and _ . @ + - (no spaces, at most 64 characters)",
+}
+_KEY_WORDS = {"match": "condition", "require": "condition", "maxStorageMB": "quota"}
+_KEY_PART = re.compile(r"(?P<name>[A-Za-z_]\w*)(?:\[(?P<index>\d+)\])?")
+
+
+def _policy_problem(key: str, message: str) -> str:
+    """``rules[2].roles[1]`` + ``must be a role name ...`` -> ``The third rule's second role
+    is not a role name ...``."""
+    words = []
+    for part in key.split("."):
+        match = _KEY_PART.fullmatch(part)
+        if match is None:
+            return f"{key}: {message}"
+        name, index = match["name"], match["index"]
+        noun = _KEY_WORDS.get(name, name)
+        if index is not None:
+            noun = f"{ordinal(int(index))} {noun[:-1] if noun.endswith('s') else noun}"
+        words.append(noun)
+    subject = "the " + "'s ".join(words)
+    explained = _POLICY_MESSAGES.get(message.strip())
+    return f"{subject} {explained}" if explained else f"{subject}: {message}"
+
+
+def plain(message: str) -> str:
+    """``message`` (from a validator, an admin service or the policy parser) as a sentence a
+    person who never read the API documentation understands."""
+    text = message.strip()
+    for pattern, rewrite in _PLAIN:
+        match = pattern.search(text)
+        if match:
+            return sentence(rewrite(match))
+    return sentence(text)
 
 
 def admin_errors(error: AdminError, fields: Iterable[str], fallback: str | None = None) -> dict[str, str]:
@@ -119,10 +272,10 @@ def admin_errors(error: AdminError, fields: Iterable[str], fallback: str | None 
     else for ``fallback`` (a field that stands for the rest), else for the whole form."""
     fields = set(fields)
     if error.field in fields:
-        return {error.field: sentence(error.message)}
+        return {error.field: plain(error.message)}
     if error.field and fallback:
-        return {fallback: sentence(error.message)}
-    return {GENERAL: sentence(error.message)}
+        return {fallback: plain(error.message)}
+    return {GENERAL: plain(error.message)}
 
 
 def ordered(errors: dict[str, str], fields: Iterable[str]) -> dict[str, str]:

@@ -12,6 +12,8 @@ from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
 from gateway.http.appservices import services
 
+GROUP_FIELDS = ("name", "description")
+MAX_DESCRIPTION = 200
 NOTICES = {
     "created": "The group was created.",
     "deleted": "The group was deleted.",
@@ -34,11 +36,19 @@ def create_group():
         "name": request.form.get("name", "").strip(),
         "description": request.form.get("description", "").strip(),
     }
+    errors = forms.Errors()
+    if not values["name"]:
+        errors.add("name", "Enter a name for the group.")
+    if len(values["description"]) > MAX_DESCRIPTION:
+        errors.add("description", f"Use at most {MAX_DESCRIPTION} characters.")
+    if errors:
+        return _list(values, forms.ordered(errors, GROUP_FIELDS), 400)
     try:
         services().admin_groups().create(caller().username, values["name"], values["description"] or None)
     except AdminError as refused:
-        return _list(values, forms.admin_errors(refused, ("name", "description")), refused.status)
-    return redirect(url_for("admin_ui.group", name=values["name"], done="created"), 303)
+        return _list(values, forms.admin_errors(refused, GROUP_FIELDS), refused.status)
+    # An explicit fragment: else the browser keeps the form's (#new-group-heading).
+    return redirect(url_for("admin_ui.group", name=values["name"], done="created", _anchor="group-name"), 303)
 
 
 @bp.get("/groups/<name>")
@@ -59,9 +69,17 @@ def add_member(name: str):
         admin.add_member(caller().username, name, username)
     except AdminError as refused:  # (a vanished group: _detail's own lookup answers 404)
         return _detail(
-            admin, name, {"username": username}, {"username": forms.sentence(refused.message)}, refused.status
+            admin, name, {"username": username}, {"username": forms.plain(refused.message)}, refused.status
         )
     return redirect(url_for("admin_ui.group", name=name, done="added"), 303)
+
+
+@bp.get("/groups/<name>/members/<username>/remove")
+@admin_page
+def confirm_remove_member(name: str, username: str):
+    """The confirmation step: the roles and quota the member would lose (the mapping's
+    preview), or why the removal would be refused, and the button that removes them."""
+    return _confirm_remove(services().admin_groups(), name, username)
 
 
 @bp.post("/groups/<name>/members/<username>/remove")
@@ -71,7 +89,9 @@ def remove_member(name: str, username: str):
     try:
         admin.remove_member(caller().username, name, username)
     except AdminError as refused:
-        return _detail(admin, name, {}, {forms.GENERAL: forms.sentence(refused.message)}, refused.status)
+        if refused.status == 404:
+            raise
+        return _confirm_remove(admin, name, username, forms.plain(refused.message), refused.status)
     return redirect(url_for("admin_ui.group", name=name, done="removed"), 303)
 
 
@@ -94,9 +114,26 @@ def delete_group(name: str):
             "groups",
             refused.status,
             group=group_view,
-            error=forms.sentence(refused.message),
+            error=forms.plain(refused.message),
         )
     return redirect(url_for("admin_ui.groups", done="deleted"), 303)
+
+
+def _confirm_remove(
+    admin: AdminGroups, name: str, username: str, error: str | None = None, status: int = 200
+):
+    impact = admin.removal_impact(name, username)
+    if error is None and impact["refusal"]:
+        error, status = forms.plain(impact["refusal"]), 409
+    return render(
+        "admin/group_remove_member.html",
+        "groups",
+        status,
+        group=admin.get(name),
+        username=username,
+        impact=impact,
+        error=error,
+    )
 
 
 def _list(values: dict | None = None, errors: dict | None = None, status: int = 200):
@@ -104,7 +141,7 @@ def _list(values: dict | None = None, errors: dict | None = None, status: int = 
     try:
         found, unavailable = admin.list(), None
     except AdminError as refused:  # no local provider
-        found, unavailable = [], forms.sentence(refused.message)
+        found, unavailable = [], forms.plain(refused.message)
     return render(
         "admin/groups.html",
         "groups",

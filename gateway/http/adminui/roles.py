@@ -10,8 +10,10 @@ from gateway.admin.errors import AdminError
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
 from gateway.http.appservices import services
+from gateway.mapping import is_role_name
 
 NOTICES = {"created": "The role was added."}
+MAX_DESCRIPTION = 200
 
 
 @bp.get("/roles")
@@ -28,6 +30,15 @@ def create_role():
         "roleName": request.form.get("roleName", "").strip(),
         "description": request.form.get("description", "").strip(),
     }
+    errors = forms.Errors()
+    if not values["roleName"]:
+        errors.add("roleName", "Enter a role name.")
+    elif not is_role_name(values["roleName"]):
+        errors.add("roleName", forms.ROLE_NAME_RULE + ".")
+    if len(values["description"]) > MAX_DESCRIPTION:
+        errors.add("description", f"Use at most {MAX_DESCRIPTION} characters.")
+    if errors:
+        return _list(values, forms.ordered(errors, ("roleName", "description")), 400)
     try:
         services().admin_roles().create(caller().username, values["roleName"], values["description"] or None)
     except AdminError as refused:
@@ -54,7 +65,7 @@ def delete_role(name: str):
             "roles",
             refused.status,
             role=role,
-            error=forms.sentence(refused.message),
+            error=forms.plain(refused.message),
         )
     notice = f"The role {name} was deleted from the catalogue."
     return _list(notice=notice, warnings=[forms.sentence(w) for w in warnings])

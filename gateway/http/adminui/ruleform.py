@@ -8,6 +8,7 @@ The simple form covers the everyday rule ("members of group X get roles Y and qu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,37 +29,85 @@ CHECKS = {
 }
 KINDS = {"grant": "Grants roles and a quota", "require": "Refuses everyone else (require)"}
 RULE_FIELDS = ("name", "kind", "who", "values", "roles", "maxStorageMB")
+RULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # as the policy parser's rule names
+# What the values of each check are, for the "name at least one" message.
+VALUE_WORDS = {
+    "group": "one group, one per line",
+    "group_glob": "one pattern such as survey-*, one per line",
+    "username": "one username, one per line",
+    "username_glob": "one pattern such as pilot-*, one per line",
+    "provider": "one provider id, one per line",
+}
 MAX_YAML_CHARS = 12_000  # the form's body limit is 20 KiB
 
 
-def rule_from_form(form: Mapping[str, str]) -> dict[str, Any]:
-    """The rule the simple form describes. Raises FormProblem naming the field."""
+def read_rule_form(form: Mapping[str, str]) -> tuple[dict[str, Any], forms.Errors]:
+    """The rule the simple form describes and every problem of its fields at once (the rule
+    is meaningless when there are problems). Names and roles are one per line: a space is
+    part of a value, never a separator."""
+    errors = forms.Errors()
     name = form.get("name", "").strip()
     kind = form.get("kind", "grant")
     who = form.get("who", "group")
     if not name:
-        raise forms.FormProblem("name", "Give the rule a name.")
+        errors.add("name", "Give the rule a name.")
+    elif not RULE_NAME.fullmatch(name):
+        errors.add(
+            "name", "A rule name can only use letters, digits and _ . - (no spaces, at most 64 characters)."
+        )
     if kind not in KINDS:
-        raise forms.FormProblem("kind", "Choose what the rule does.")
+        errors.add("kind", "Choose what the rule does.")
     if who not in CHECKS:
-        raise forms.FormProblem("who", "Choose who the rule is about.")
-    values = forms.names(form.get("values", ""))
-    if who != "all" and not values:
-        raise forms.FormProblem("values", "Name at least one.")
+        errors.add("who", "Choose who the rule is about.")
+    values = errors.check(forms.lines, form.get("values", ""), "values", default=[])
+    if who != "all" and not values and "values" not in errors:
+        errors.add("values", f"Name at least {VALUE_WORDS.get(who, 'one, one per line')}.")
     condition: dict[str, Any] = (
         {"all": True} if who == "all" else {who: values[0] if len(values) == 1 else values}
     )
     rule: dict[str, Any] = {"name": name, "match" if kind == "grant" else "require": condition}
     if kind == "grant":
-        roles = forms.names(form.get("roles", ""))
-        quota = forms.quota(form.get("maxStorageMB", ""))
+        roles = errors.check(forms.role_names, form.get("roles", ""), default=[])
+        quota = errors.check(forms.quota, form.get("maxStorageMB", ""))
         if roles:
             rule["roles"] = roles
         if quota is not None:
             rule["maxStorageMB"] = quota
-        if not roles and quota is None:
-            raise forms.FormProblem("roles", "A granting rule gives roles, a quota, or both.")
-    return rule
+        if not roles and quota is None and not {"roles", "maxStorageMB"} & set(errors):
+            errors.add("roles", "A granting rule gives roles, a quota, or both: fill in at least one.")
+    return rule, errors
+
+
+def form_values(rule: Mapping[str, Any]) -> dict[str, str] | None:
+    """The simple form's fields for a stored rule, or None when the rule says more than the
+    simple form can (several checks, attributes, metadata ...): that one is edited as YAML."""
+    kind = "require" if "require" in rule else "grant"
+    condition = rule.get("require" if kind == "require" else "match")
+    allowed = {"name", "require"} if kind == "require" else {"name", "match", "roles", "maxStorageMB"}
+    if set(rule) - allowed or not isinstance(condition, Mapping) or len(condition) != 1:
+        return None
+    ((who, wanted),) = condition.items()
+    if who == "all":
+        if wanted is not True:
+            return None
+        values: list[Any] = []
+    elif who in CHECKS:
+        values = list(wanted) if isinstance(wanted, (list, tuple)) else [wanted]
+        if not all(isinstance(value, str) for value in values):
+            return None
+    else:
+        return None
+    roles = rule.get("roles") or []
+    if not isinstance(roles, list):
+        return None
+    return {
+        "name": str(rule.get("name", "")),
+        "kind": kind,
+        "who": who,
+        "values": forms.lines_text(values),
+        "roles": forms.lines_text(roles),
+        "maxStorageMB": forms.quota_text(rule.get("maxStorageMB")),
+    }
 
 
 def rule_from_yaml(text: str, field: str = "rule") -> dict[str, Any]:
@@ -80,14 +129,15 @@ def rule_yaml(rule: Mapping[str, Any]) -> str:
 
 
 def rule_errors(error: AdminError) -> dict[str, str]:
-    """A MappingAdmin refusal of a rule-level change, on the simple form's field it is about."""
+    """A MappingAdmin refusal of a rule-level change, on the simple form's field it is about,
+    in plain words."""
     field = error.field or ""
     target = {"rule.name": "name", "rule.roles": "roles", "rule.maxStorageMB": "maxStorageMB"}.get(field)
     if target is None and field.startswith(("rule.match", "rule.require")):
         target = "values"
     if target is None and field.startswith(("rule.roles[",)):
         target = "roles"
-    return {target or forms.GENERAL: forms.sentence(error.message)}
+    return {target or forms.GENERAL: forms.plain(error.message)}
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ a confirmation that previews the effect), a simple form to add a rule, and the w
 YAML. Every change can be previewed first (who would get what, before and after) and names
 the version it was based on, so two admins never overwrite each other (:class:`MappingAdmin`
 refuses a stale version; the page then shows the newer one). A policy from the config file is
-shown read-only.
+shown read-only. A rule is edited with the same form that creates it when it says no more than
+that form can; any rule can be edited as YAML.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from flask import redirect, request, url_for
 from gateway.admin import mappingdoc
 from gateway.admin.errors import AdminError
 from gateway.admin.mapping import MappingAdmin
+from gateway.config.errors import ConfigError
 from gateway.http.adminui import forms, ruleform
 from gateway.http.adminui.base import admin_page, bp, caller, render
 from gateway.http.appservices import services
+from gateway.mapping import parse_policy
 
 NOTICES = {
     "added": "The rule was added.",
@@ -41,8 +44,12 @@ def add_rule():
     """Preview (``action=preview``) or add the rule of the simple form, at the end."""
     admin = services().mapping_admin()
     values = {name: request.form.get(name, "") for name in ruleform.RULE_FIELDS}
+    rule, errors = ruleform.read_rule_form(request.form)
+    if errors:
+        return _page(
+            admin, rule_values=values, rule_errors=forms.ordered(errors, ruleform.RULE_FIELDS), status=400
+        )
     try:
-        rule = ruleform.rule_from_form(request.form)
         if request.form.get("action") == "preview":
             state = admin.current()
             document, index = mappingdoc.insert_rule(state["document"], rule, None)
@@ -53,14 +60,14 @@ def add_rule():
                 preview_of="the new rule",
             )
         saved = admin.add_rule(caller().username, rule, None, _expected(), confirm_quota_shrink=_confirmed())
-    except forms.FormProblem as problem:
-        return _page(admin, rule_values=values, rule_errors={problem.field: problem.message}, status=400)
     except AdminError as refused:
         return _page(
             admin, rule_values=values, rule_errors=ruleform.rule_errors(refused), status=refused.status
         )
     index = len(saved["document"].get("rules") or []) - 1
-    return redirect(url_for("admin_ui.rules", done="added", **_warned(saved, index)), 303)
+    return redirect(
+        url_for("admin_ui.rules", done="added", _anchor=f"rule-{rule['name']}", **_warned(saved, index)), 303
+    )
 
 
 @bp.post("/rules/document")
@@ -76,6 +83,7 @@ def save_document():
             document = mappingdoc.read_policy_yaml(text)
         except ValueError as invalid:
             raise forms.FormProblem("document", forms.sentence(str(invalid))) from None
+        _every_policy_problem(document, "document")
         if request.form.get("action") == "preview":
             return _page(admin, document_text=text, preview=admin.dry_run(document), preview_of="this policy")
         saved = admin.save(caller().username, document, _expected(), confirm_quota_shrink=_confirmed())
@@ -83,7 +91,7 @@ def save_document():
         return _page(admin, document_text=text, document_error=problem.message, status=400)
     except AdminError as refused:
         return _page(
-            admin, document_text=text, document_error=forms.sentence(refused.message), status=refused.status
+            admin, document_text=text, document_error=forms.plain(refused.message), status=refused.status
         )
     return redirect(url_for("admin_ui.rules", done="saved", **_warned(saved, None)), 303)
 
@@ -91,9 +99,48 @@ def save_document():
 @bp.get("/rules/<name>")
 @admin_page
 def edit_rule(name: str):
-    """One rule as YAML, to change it."""
+    """One rule: in the form it was created with (when it says no more than that form can),
+    and as YAML."""
     admin = services().mapping_admin()
     return _rule_page(admin, name, ruleform.rule_yaml(_rule(admin.current(), name)))
+
+
+@bp.post("/rules/<name>/form")
+@admin_page
+def replace_rule_from_form(name: str):
+    """Preview (``action=preview``) or save the rule as the simple form now describes it
+    (every field's problem shown at once)."""
+    admin = services().mapping_admin()
+    stored = _rule(admin.current(), name)
+    values = {field: request.form.get(field, "") for field in ruleform.RULE_FIELDS}
+    rule, errors = ruleform.read_rule_form(request.form)
+    text = ruleform.rule_yaml(stored)
+    if errors:
+        return _rule_page(
+            admin,
+            name,
+            text,
+            form_values=values,
+            form_errors=forms.ordered(errors, ruleform.RULE_FIELDS),
+            status=400,
+        )
+    try:
+        if request.form.get("action") == "preview":
+            document, _ = mappingdoc.replace_rule(admin.current()["document"], name, rule)
+            return _rule_page(admin, name, text, form_values=values, preview=admin.dry_run(document))
+        admin.replace_rule(caller().username, name, rule, _expected(), confirm_quota_shrink=_confirmed())
+    except AdminError as refused:
+        if refused.status == 404:
+            raise
+        return _rule_page(
+            admin,
+            name,
+            text,
+            form_values=values,
+            form_errors=ruleform.rule_errors(refused),
+            status=refused.status,
+        )
+    return redirect(url_for("admin_ui.rules", done="replaced", _anchor=f"rule-{rule['name']}"), 303)
 
 
 @bp.post("/rules/<name>")
@@ -104,8 +151,9 @@ def replace_rule(name: str):
     text = request.form.get("rule", "")
     try:
         rule = ruleform.rule_from_yaml(text)
+        document, index = mappingdoc.replace_rule(admin.current()["document"], name, rule)
+        _every_policy_problem(document, "rule", index)
         if request.form.get("action") == "preview":
-            document, index = mappingdoc.replace_rule(admin.current()["document"], name, rule)
             return _rule_page(admin, name, text, preview=admin.dry_run(document, rule_index=index))
         saved = admin.replace_rule(
             caller().username, name, rule, _expected(), confirm_quota_shrink=_confirmed()
@@ -115,7 +163,7 @@ def replace_rule(name: str):
     except AdminError as refused:
         if refused.status == 404:
             raise
-        return _rule_page(admin, name, text, error=forms.sentence(refused.message), status=refused.status)
+        return _rule_page(admin, name, text, error=forms.plain(refused.message), status=refused.status)
     renamed = rule.get("name") if isinstance(rule.get("name"), str) else name
     saved_at = next(
         (i for i, item in enumerate(saved["document"].get("rules") or []) if item.get("name") == renamed),
@@ -144,7 +192,7 @@ def move_rule(name: str):
     except AdminError as refused:
         if refused.status == 404:
             raise
-        return _page(admin, general_error=forms.sentence(refused.message), status=refused.status)
+        return _page(admin, general_error=forms.plain(refused.message), status=refused.status)
     return redirect(url_for("admin_ui.rules", done="moved", _anchor=f"rule-{name}"), 303)
 
 
@@ -176,7 +224,7 @@ def delete_rule(name: str):
             name=name,
             state=state,
             preview=None,
-            error=forms.sentence(refused.message),
+            error=forms.plain(refused.message),
         )
     return redirect(url_for("admin_ui.rules", done="deleted"), 303)
 
@@ -201,6 +249,19 @@ def _warnings() -> list[str]:
     if warned.isascii() and warned.isdigit() and len(warned) < 5:
         return services().mapping_admin().rule_warnings(int(warned))
     return []
+
+
+def _every_policy_problem(document: Any, field: str, rule_index: int | None = None) -> None:
+    """FormProblem on ``field`` listing, in plain words, every problem of the policy
+    ``document`` at once (the admin service would name only the first)."""
+    try:
+        parse_policy(document, "mapping")
+    except ConfigError as invalid:
+        problems = [
+            forms.plain(f"{mappingdoc.field_of(error.key, rule_index)}: {error.message}")
+            for error in invalid.errors
+        ]
+        raise forms.FormProblem(field, " ".join(problems)) from None
 
 
 def _expected() -> int | None:
@@ -261,10 +322,14 @@ def _rule_page(
     *,
     preview: dict | None = None,
     error: str | None = None,
+    form_values: dict | None = None,
+    form_errors: dict | None = None,
     status: int = 200,
 ):
+    """The rule's page: the simple form (filled from the stored rule unless ``form_values``
+    were posted) when the rule fits it, and the YAML editor."""
     state = admin.current()
-    _rule(state, name)
+    stored = _rule(state, name)
     return render(
         "admin/rule_edit.html",
         "rules",
@@ -274,6 +339,10 @@ def _rule_page(
         text=text,
         preview=preview,
         error=error,
+        form_values=form_values or ruleform.form_values(stored),
+        form_errors=form_errors or {},
+        checks=ruleform.CHECKS,
+        kinds=ruleform.KINDS,
     )
 
 

@@ -34,7 +34,7 @@ def revoke_session():
     try:
         services().admin_sessions().revoke(caller().username, session_id)
     except AdminError as refused:
-        return _list(error=forms.sentence(refused.message), status=refused.status)
+        return _list(error=forms.plain(refused.message), status=refused.status)
     if session_id == caller().session.id:  # the admin signed themselves out
         return redirect("/login", 303)
     return redirect(_back("revoked"), 303)

@@ -33,7 +33,7 @@ def run_directory_sync():
     try:
         record = services().directory_sync_admin().run(dry_run=dry_run, actor=caller().username)
     except AdminError as refused:
-        return _page(error=forms.sentence(refused.message), status=refused.status)
+        return _page(error=forms.plain(refused.message), status=refused.status)
     return redirect(url_for("admin_ui.directory_sync", run=record.id), 303)
 
 

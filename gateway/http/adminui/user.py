@@ -59,16 +59,24 @@ def edit_profile(username: str):
     }
     users = services().admin_users()
     person = users.require(username)
+    errors = forms.Errors()
+    roles = errors.check(forms.role_names, values["roles"], default=[])
     try:
         data = schemas.UserUpdate().load(
             {
                 "email": forms.optional(values["email"]),
                 "displayName": forms.optional(values["displayName"]),
-                "roles": forms.names(values["roles"]),
+                "roles": roles,
                 "groups": values["groups"],
                 "enabled": values["enabled"],
             }
         )
+    except ValidationError as invalid:
+        for field, message in forms.validation_errors(invalid).items():
+            errors.add(field, message)
+    if errors:
+        return _page(users, person, "profile", forms.ordered(errors, PROFILE_FIELDS), values, 400)
+    try:
         users.update(
             caller().username,
             username,
@@ -77,15 +85,6 @@ def edit_profile(username: str):
             roles=data["roles"],
             groups=data["groups"],
             enabled=data["enabled"],
-        )
-    except ValidationError as invalid:
-        return _page(
-            users,
-            person,
-            "profile",
-            forms.ordered(forms.validation_errors(invalid), PROFILE_FIELDS),
-            values,
-            400,
         )
     except AdminError as refused:
         return _page(
@@ -100,14 +99,17 @@ def reset_password(username: str):
     users = services().admin_users()
     person = users.require(username)
     new, confirm = request.form.get("newPassword", ""), request.form.get("confirmPassword", "")
+    errors = forms.Errors()
+    if not new:
+        errors.add("newPassword", "Enter the new password.")
+    if not confirm:
+        errors.add("confirmPassword", "Enter the new password a second time.")
+    elif new != confirm:
+        errors.add("confirmPassword", "The two passwords are not the same.")
+    if errors:
+        return _page(users, person, "password", forms.ordered(errors, PASSWORD_FIELDS), {}, 400)
     try:
-        if not new:
-            raise forms.FormProblem("newPassword", "Enter the new password.")
-        if new != confirm:
-            raise forms.FormProblem("confirmPassword", "The two passwords are not the same.")
         users.reset_password(caller().username, username, new)
-    except forms.FormProblem as problem:
-        return _page(users, person, "password", {problem.field: problem.message}, {}, 400)
     except AdminError as refused:
         return _page(
             users, person, "password", forms.admin_errors(refused, PASSWORD_FIELDS), {}, refused.status
@@ -125,21 +127,22 @@ def set_values(username: str):
         "maxStorageMB": request.form.get("maxStorageMB", ""),
         "metadata": request.form.get("metadata", ""),
     }
+    errors = forms.Errors()
+    quota = errors.check(forms.quota, values["maxStorageMB"])
+    chosen = errors.check(forms.metadata, values["metadata"], default={})
+    if "maxStorageMB" in chosen:
+        errors.add("metadata", "Set the storage quota in its own field, not here.")
+    if errors:
+        return _page(users, person, "values", forms.ordered(errors, VALUES_FIELDS), values, 400)
+    if quota is not None:
+        chosen = {"maxStorageMB": quota, **chosen}
     try:
-        chosen = forms.metadata(values["metadata"])
-        if "maxStorageMB" in chosen:
-            raise forms.FormProblem("metadata", "Set the storage quota in its own field.")
-        quota = forms.quota(values["maxStorageMB"])
-        if quota is not None:
-            chosen = {"maxStorageMB": quota, **chosen}
         users.set_metadata(
             caller().username,
             username,
             chosen,
             confirm_quota_shrink=request.form.get("confirmQuotaShrink") == "1",
         )
-    except forms.FormProblem as problem:
-        return _page(users, person, "values", {problem.field: problem.message}, values, 400)
     except AdminError as refused:
         return _page(
             users,
@@ -152,17 +155,34 @@ def set_values(username: str):
     return _done(username, "values")
 
 
+@bp.get("/users/<username>/disable")
+@admin_page
+def confirm_disable(username: str):
+    """The confirmation step: what disabling this user ends, and the button that does it
+    (or, for the admin themselves, why it cannot be done, before anything is clicked)."""
+    users = services().admin_users()
+    person = users.require(username)
+    refusal = "You cannot disable yourself." if username == caller().username else None
+    return _confirm_disable(users, person, refusal, 409 if refusal else 200)
+
+
 @bp.post("/users/<username>/status")
 @admin_page
 def set_status(username: str):
-    """Enable (``enabled=1``) or disable (``enabled=0``) a user of any provider."""
+    """Enable (``enabled=1``) or disable (``enabled=0``) a user of any provider. The user page
+    enables at once and reaches a disable through :func:`confirm_disable`; a refusal is shown
+    at the top of the page that asked."""
     users = services().admin_users()
     person = users.require(username)
     enabled = request.form.get("enabled") == "1"
     try:
         users.update(caller().username, username, enabled=enabled)
     except AdminError as refused:
-        return _page(users, person, "status", {forms.GENERAL: refused.message}, {}, refused.status)
+        if not enabled:
+            return _confirm_disable(users, person, forms.plain(refused.message), refused.status)
+        return _page(
+            users, person, "status", {forms.GENERAL: forms.plain(refused.message)}, {}, refused.status
+        )
     return _done(username, "enabled" if enabled else "disabled")
 
 
@@ -190,8 +210,22 @@ def _confirm(users: AdminUsers, person: Person, error: str | None = None, status
     return render("admin/user_delete.html", "users", status, user=detail(users, person), error=error)
 
 
+def _confirm_disable(users: AdminUsers, person: Person, error: str | None = None, status: int = 200):
+    return render(
+        "admin/user_disable.html",
+        "users",
+        status,
+        user=detail(users, person),
+        registry_account=users.has_registry_account(person.username),
+        error=error,
+    )
+
+
 def _done(username: str, what: str):
-    return redirect(url_for("admin_ui.user", username=username, done=what), 303)
+    # The forms post to a fragment (their heading), so that a refused one opens at its error
+    # summary; a done one opens at the notice (an explicit fragment, or the browser keeps the
+    # form's).
+    return redirect(url_for("admin_ui.user", username=username, done=what, _anchor="notice"), 303)
 
 
 def _page(
@@ -205,9 +239,9 @@ def _page(
     """The detail page; after a refused form, that form shows the errors and what was typed."""
     svc = services()
     evaluation = users.people.evaluation(person)
-    answer = (
+    answer = (  # a disabled user's sign-in is refused whatever the rules would give
         build_answer(person.username, evaluation)
-        if evaluation is not None and not evaluation.denied
+        if evaluation is not None and not evaluation.denied and person.enabled
         else None
     )
     metadata = users.metadata(person.username) if person.local is not None else {}
@@ -215,7 +249,7 @@ def _page(
     stored = {
         "email": person.local.email if person.local else None,
         "displayName": person.local.display_name if person.local else None,
-        "roles": ", ".join(person.local.overrides.get("roles", [])) if person.local else "",
+        "roles": forms.lines_text(person.local.overrides.get("roles", [])) if person.local else "",
         "groups": list(person.local.groups) if person.local else [],
         "enabled": person.enabled,
         "maxStorageMB": forms.quota_text(metadata.get("maxStorageMB")),

@@ -51,8 +51,9 @@ def new_user():
 @bp.post("/new-user")
 @admin_page
 def create_user():
-    """Create a local user from the form; on a refusal show the form again with the message
-    next to its field and what was typed (except the password)."""
+    """Create a local user from the form; a refused form comes back with every problem at
+    once (a summary at the top, each message next to its field) and what was typed (except
+    the password)."""
     form = request.form
     values = {
         "userName": form.get("userName", "").strip(),
@@ -62,56 +63,50 @@ def create_user():
         "groups": form.getlist("groups"),
         "maxStorageMB": form.get("maxStorageMB", ""),
     }
-    missing = {
-        name: message
-        for name, message in (("userName", "Enter a username."), ("password", "Enter a password."))
-        if not (values["userName"] if name == "userName" else form.get("password"))
-    }
-    if missing:
-        return _form(values, missing, 400)
-    errors: dict[str, str] = {}
+    password = form.get("password", "")
+    errors = forms.Errors()
+    admin_users = services().admin_users()
+    if not values["userName"]:
+        errors.add("userName", "Enter a username.")
+    elif spelling := admin_users.username_problem(values["userName"]):
+        errors.add("userName", forms.plain(spelling))
+    if not password:
+        errors.add("password", "Enter a password.")
+    roles = errors.check(forms.role_names, values["roles"], default=[])
+    quota = errors.check(forms.quota, values["maxStorageMB"])
+    data: dict = {}
     try:
         data = schemas.UserCreate().load(
             {
-                "userName": values["userName"],
-                "password": form.get("password", ""),
+                "userName": values["userName"] or "?",  # "missing" is said above, once
+                "password": password or "?",
                 "email": forms.optional(values["email"]),
                 "displayName": forms.optional(values["displayName"]),
-                "roles": forms.names(values["roles"]) or None,
+                "roles": roles or None,
                 "groups": values["groups"],
             }
         )
     except ValidationError as invalid:
-        errors = forms.validation_errors(invalid)
-    quota: int | str | None = None
-    try:
-        quota = forms.quota(values["maxStorageMB"])
-    except forms.FormProblem as problem:
-        errors[problem.field] = problem.message
+        for field, message in forms.validation_errors(invalid).items():
+            errors.add(field, message)
     local_users = services().local_users
     try:  # the password policy too, so that every problem is shown at once
-        if local_users is not None:
-            local_users.policy.check(
-                form.get("password", ""), values["userName"], forms.optional(values["email"])
-            )
+        if local_users is not None and password:
+            local_users.policy.check(password, values["userName"], forms.optional(values["email"]))
     except PasswordRejected as rejected:
-        errors.setdefault("password", forms.sentence(str(rejected)))
+        errors.add("password", forms.plain(str(rejected)))
     if errors:
         return _form(values, forms.ordered(errors, CREATE_FIELDS), 400)
     try:
-        person = (
-            services()
-            .admin_users()
-            .create(
-                caller().username,
-                data["userName"],
-                data["password"],
-                email=data["email"],
-                display_name=data["displayName"],
-                roles=data["roles"],
-                groups=data["groups"],
-                metadata=None if quota is None else {"maxStorageMB": quota},
-            )
+        person = admin_users.create(
+            caller().username,
+            data["userName"],
+            data["password"],
+            email=data["email"],
+            display_name=data["displayName"],
+            roles=data["roles"],
+            groups=data["groups"],
+            metadata=None if quota is None else {"maxStorageMB": quota},
         )
     except AdminError as refused:
         return _form(values, forms.admin_errors(refused, CREATE_FIELDS), refused.status)

@@ -190,7 +190,7 @@ def creates_a_user(story: Story) -> None:
     page.check("#create-user-form input[value='drone-pilots']")
     page.click("#create-user")
     page.wait_for_load_state()
-    assert "valid email" in described_error(page, "f-email")
+    assert "email address" in described_error(page, "f-email")
     assert "12 characters" in described_error(page, "f-password")
     assert page.input_value("#f-userName") == story.username
     assert page.input_value("#f-displayName") == "Zoe Example"
@@ -217,7 +217,7 @@ def edits_the_user(story: Story) -> None:
     page.fill("#f-roles", "surveyor, viewer")
     page.check("#profile-form input[value='drone-admins']")
     page.click("#save-profile")
-    page.wait_for_url(f"{story.user_url}?done=updated")
+    page.wait_for_url(f"{story.user_url}?done=updated#notice")
     assert page.text_content("#fact-groups") == "drone-admins, drone-pilots"
     answer = json.loads(page.text_content("#registry-answer"))
     assert answer["username"] == story.username
@@ -238,7 +238,7 @@ def creates_a_group(story: Story) -> None:
     page.fill("#f-name", story.group)
     page.fill("#f-description", "Surveyors of the northern sites")
     page.click("#create-group")
-    page.wait_for_url(f"{story.url}/admin/groups/{story.group}?done=created")
+    page.wait_for_url(f"{story.url}/admin/groups/{story.group}?done=created#group-name")
     page.fill("#f-username", "nobody-at-all")
     page.click("#add-member")
     page.wait_for_load_state()
@@ -270,7 +270,7 @@ def writes_a_rule(story: Story) -> None:
     assert page.locator("#rules-table tbody th").all_text_contents() == []  # nothing saved yet
     shoot(page, "07-rule-preview")
     page.click("#add-rule")
-    page.wait_for_url(f"{story.url}/admin/rules?done=added")
+    page.wait_for_url(f"{story.url}/admin/rules?done=added#rule-survey-leads")
     assert page.locator("#rules-table tbody th").all_text_contents() == ["survey-leads"]
     row = page.text_content("#rule-survey-leads")
     assert f"group: {story.group}" in row and "roles survey-lead; 5,120 MB" in row
@@ -307,7 +307,7 @@ def sets_a_quota(story: Story) -> None:
     page.fill("#f-maxStorageMB", "2048")
     page.fill("#f-metadata", "team = north\nbeta = true")
     page.click("#save-values")
-    page.wait_for_url(f"{story.user_url}?done=values")
+    page.wait_for_url(f"{story.user_url}?done=values#notice")
     answer = json.loads(page.text_content("#registry-answer"))
     assert answer["maxStorageMB"] == 2048
     assert page.text_content("#fact-quota") == "2,048 MB"
@@ -327,7 +327,10 @@ def disables_the_user(story: Story) -> None:
     page.goto(story.user_url)
     assert page.text_content("#fact-sessions") == "1"
     page.click("#disable-user")
-    page.wait_for_url(f"{story.user_url}?done=disabled")
+    page.wait_for_url(f"{story.user_url}/disable")
+    assert page.text_content("#impact-sessions") == "1"
+    page.click("#confirm-disable")
+    page.wait_for_url(f"{story.user_url}?done=disabled#notice")
     assert page.text_content("#user-status") == "Disabled"
     assert page.text_content("#fact-sessions") == "0"
 
@@ -341,7 +344,7 @@ def token_is_rejected(story: Story) -> None:
 def re_enables_the_user(story: Story) -> None:
     page = story.page
     page.click("#enable-user")
-    page.wait_for_url(f"{story.user_url}?done=enabled")
+    page.wait_for_url(f"{story.user_url}?done=enabled#notice")
     assert page.text_content("#user-status") == "Enabled"
     assert contract(story.gateway, username=story.username, password=story.password).status_code == 200
 
@@ -422,17 +425,20 @@ def test_a_directory_user_is_read_only_except_enabling(gateway, page):
     assert "managed by provider" in page.text_content("main")
     shoot(page, "12-directory-user")
     page.click("#disable-user")
-    page.wait_for_url(f"{gateway.url}/admin/users/dirk?done=disabled")
+    page.click("#confirm-disable")
+    page.wait_for_url(f"{gateway.url}/admin/users/dirk?done=disabled#notice")
     page.click("#enable-user")
-    page.wait_for_url(f"{gateway.url}/admin/users/dirk?done=enabled")
+    page.wait_for_url(f"{gateway.url}/admin/users/dirk?done=enabled#notice")
 
 
 def test_the_admin_cannot_disable_themselves(gateway, page):
     sign_in(page, gateway.url, "admin", ADMIN_PASSWORD)
     page.goto(f"{gateway.url}/admin/users/admin")
     page.click("#disable-user")
-    page.wait_for_load_state()
-    assert "cannot disable yourself" in page.text_content(".danger-zone .error-summary")
+    page.wait_for_url(f"{gateway.url}/admin/users/admin/disable")
+    assert "cannot disable yourself" in page.text_content("#disable-refusal")
+    assert page.locator("#confirm-disable").count() == 0
+    page.click("#cancel-disable")
     assert page.text_content("#user-status") == "Enabled"
 
 
@@ -466,11 +472,14 @@ def test_groups_members_and_deleting_a_group(gateway, page):
     page.goto(f"{gateway.url}/admin/groups")
     page.fill("#f-name", "night-shift")
     page.click("#create-group")
-    page.wait_for_url(f"{gateway.url}/admin/groups/night-shift?done=created")
+    page.wait_for_url(f"{gateway.url}/admin/groups/night-shift?done=created#group-name")
     page.fill("#f-username", "carol")
     page.click("#add-member")
     page.wait_for_url(f"{gateway.url}/admin/groups/night-shift?done=added")
-    page.click("button[aria-label='Remove carol from night-shift']")
+    page.click("a[aria-label='Remove carol from night-shift']")
+    page.wait_for_url(f"{gateway.url}/admin/groups/night-shift/members/carol/remove")
+    assert "Nothing the Registry receives for carol changes" in page.text_content("#impact-summary")
+    page.click("#confirm-remove")
     page.wait_for_url(f"{gateway.url}/admin/groups/night-shift?done=removed")
     assert "Nobody is in this group" in page.text_content("#members-table")
     page.fill("#f-username", "dirk")  # a directory user cannot be in a local group

@@ -79,7 +79,7 @@ def test_the_create_user_form_takes_a_quota_in_units(gateway, page):
 
     page.fill("#f-maxStorageMB", "50gb")
     page.click("#save-values")
-    page.wait_for_url(f"{gateway.url}/admin/users/quinn?done=values")
+    page.wait_for_url(f"{gateway.url}/admin/users/quinn?done=values#notice")
     assert page.input_value("#f-maxStorageMB") == "50 GB"  # shown back in the largest exact unit
     shoot(page, "user-values")
     answer = registry_answer(gateway, username="quinn", password=PASSWORD)
