@@ -131,6 +131,10 @@ class Services:
             factors=self.mfa.factors,
         )
 
+    def password_check(self) -> PasswordCheck:
+        """A full password verification under the account throttle (never the cache)."""
+        return PasswordCheck(self.federation, self.throttle, self.credentials)
+
     def registry_answers(self) -> Answers:
         """Users' Registry answers outside a login, and the push that queues them: the hook
         for every change that alters what known users get at the Registry."""

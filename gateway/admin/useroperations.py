@@ -177,7 +177,7 @@ class UserService:
 
     def factors(self, username: str) -> list[FactorView]:
         """The second factors of ``username`` (type, name, created, last used; no secret)."""
-        return [] if self._factors is None else self._factors.list(username)
+        return [] if self._factors is None else self._factors.views(username)
 
     def reset_factors(self, username: str, *, actor: str | None = None) -> int:
         """Remove every second factor and recovery code of ``username`` (they lost their

@@ -52,9 +52,9 @@ class PasswordCheck:
         self._check_shape(username, password)
         cache = self._credentials
         if not cache.enabled:
-            identity = self._verified(username, password)[0]
-            self._refuse_second_factor_accounts(identity, password)
-            return identity, False
+            verified = self._verified(username, password)[0]
+            self._refuse_second_factor_accounts(verified, password)
+            return verified, False
         generation = cache.generation()
         identity = cache.lookup(username, password)
         if identity is not None and not self._throttle.has_failures(username):

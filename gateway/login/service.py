@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gateway.login.apppasswords import looks_like_app_password
 from gateway.login.federation import Denied, Federation
@@ -45,6 +46,9 @@ from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.storage.state import StoreUnavailable
 from gateway.tokens import InvalidToken, TokenService
 from providers.base import MAX_TOKEN_LENGTH, Identity, LoginRejected, ProviderUnavailable
+
+# What a way in's login answers before _guarded adds the refusals it records.
+_O = TypeVar("_O", bound=PasswordOutcome)
 
 # Told of each sign-in (not of cache hits) after it is granted; see add_sign_in_listener.
 SignInListener = Callable[[Identity, Evaluation], None]
@@ -273,11 +277,11 @@ class LoginService:
         way: Way,
         username: str | None,
         started: float,
-        login: Callable[[], Outcome],
+        login: Callable[[], _O],
         *,
         provider: str | None = None,
         cause: Callable[[Denied], Exception | None] = lambda denied: None,
-    ) -> Outcome:
+    ) -> _O | Refused | Throttled | Unavailable:
         """``login()``, with its Denied, a throttle and an outage turned into recorded
         outcomes; a refusal names ``provider`` when the way in already knows it, and gets from
         ``cause`` the exception its way in answers with."""

@@ -12,10 +12,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 
 from gateway.login.credchanges import record_change
 from gateway.storage.db import Database
@@ -85,7 +86,7 @@ class FactorStore:
 
     # ---- reading -------------------------------------------------------------------------
 
-    def list(self, username: str) -> list[FactorView]:
+    def views(self, username: str) -> list[FactorView]:
         """``username``'s factors, oldest first."""
         with self._db.session() as session:
             rows = session.scalars(
@@ -193,7 +194,9 @@ class FactorStore:
     def reset(self, username: str) -> int:
         """Remove every factor and recovery code of ``username``; how many factors went."""
         with self._db.session() as session:
-            removed = session.execute(delete(MfaFactor).where(MfaFactor.username == username)).rowcount
+            removed = cast(
+                CursorResult, session.execute(delete(MfaFactor).where(MfaFactor.username == username))
+            ).rowcount
             session.execute(delete(MfaRecoveryCode).where(MfaRecoveryCode.username == username))
             record_change(session, username)
         return int(removed or 0)
@@ -250,10 +253,13 @@ class FactorStore:
             except (VerificationError, InvalidHashError):
                 continue
             with self._db.session() as session:
-                spent = session.execute(
-                    update(MfaRecoveryCode)
-                    .where(MfaRecoveryCode.id == row.id, MfaRecoveryCode.used_at.is_(None))
-                    .values(used_at=utcnow())
+                spent = cast(
+                    CursorResult,
+                    session.execute(
+                        update(MfaRecoveryCode)
+                        .where(MfaRecoveryCode.id == row.id, MfaRecoveryCode.used_at.is_(None))
+                        .values(used_at=utcnow())
+                    ),
                 ).rowcount
             return bool(spent)
         return False

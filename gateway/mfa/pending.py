@@ -81,3 +81,42 @@ class PendingSeal:
         if record.get("v") != 1 or self._clock() >= pending.expires_at:
             raise UnreadablePending("expired")
         return pending
+
+
+ENROLMENT_SECONDS = 900
+_ENROLMENT_INFO = b"dronedb-auth-gateway totp enrolment v1"
+_ENROLMENT_DATA = b"totp enrolment v1"
+
+
+class EnrolmentSeal:
+    """A TOTP secret being enrolled, sealed into the enrolment form (nothing is stored until a
+    code confirms it), bound to the person and valid for ENROLMENT_SECONDS."""
+
+    def __init__(self, secret: str, clock: Callable[[], float] = time.time):
+        self._sealer = Sealer(secret, _ENROLMENT_INFO, _ENROLMENT_DATA)
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return "EnrolmentSeal(<secret>)"
+
+    def seal(self, username: str, totp_secret: str) -> str:
+        record = {"u": username, "s": totp_secret, "exp": self._clock() + ENROLMENT_SECONDS}
+        return self._sealer.seal(json.dumps(record).encode())
+
+    def open(self, username: str, sealed: str) -> str | None:
+        """The TOTP secret sealed for ``username``, or None (not ours, another person's, expired)."""
+        if not isinstance(sealed, str) or not sealed or len(sealed) > 512:
+            return None
+        try:
+            record = json.loads(self._sealer.open(sealed))
+        except (BrokenSeal, ValueError):
+            return None
+        if (
+            not isinstance(record, dict)
+            or record.get("u") != username
+            or not isinstance(record.get("s"), str)
+            or not isinstance(record.get("exp"), (int, float))
+            or record["exp"] <= self._clock()
+        ):
+            return None
+        return str(record["s"])
