@@ -141,3 +141,41 @@ def test_a_passkey_enrolled_and_used_with_the_virtual_authenticator(gateway, pag
     row = page.locator("#factor-list tbody tr").first.text_content()
     assert "Passkey" in row and "never" not in row  # last used is recorded
     assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def required(tmp_path_factory):
+    gateway = started(tmp_path_factory, "mfa-browser-required", CONFIG_REQUIRED)
+    yield gateway
+    gateway.stop()
+
+
+CONFIG_REQUIRED = """
+usernames: {lowercase: true}
+mfa: {admins_required: true}
+mapping:
+  rules:
+    - {name: admins-mfa, match: {group: drone-admins}, require_mfa: true}
+"""
+
+
+def test_a_require_mfa_member_sets_up_a_passkey_before_any_session(required, page):
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    _virtual_authenticator(page)
+    page.set_viewport_size(DESKTOP)
+    _password(page, required, "bob")
+    assert page.url == f"{required.public}/login/mfa"
+    assert page.locator("h1").text_content() == "Set up a second step"
+    save_screenshot(page, "mfa-forced-enrol-desktop")
+    page.set_viewport_size(PHONE)
+    _fits(page)
+    save_screenshot(page, "mfa-forced-enrol-phone")
+    assert page.context.request.get(f"{required.public}/account", max_redirects=0).status == 303
+    page.fill("#passkey-name", "phone")
+    with page.expect_navigation():
+        page.click("#passkey-enrol")
+    assert page.url == f"{required.public}/account/mfa#recovery-codes"
+    assert len(page.locator("#recovery-code-list").text_content().split()) == 10
+    assert "phone" in page.locator("#factor-list").text_content()
+    assert not errors, errors
