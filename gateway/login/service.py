@@ -213,14 +213,15 @@ class LoginService:
         was just checked: the ``require`` gate again, then the grant recorded and audited with
         the factor's type."""
         way = ADMIN_API_PASSWORD if api else BROWSER_PASSWORD
-        return self._guarded(
-            way,
-            identity.username,
-            started,
-            lambda: self._granted(
-                way, identity, identity.username, started, audit=True, open_session=True, factor=factor
-            ),
-        )
+
+        def login() -> Outcome:
+            # Disabled (or the name lost) since the password was checked: no session.
+            admitted = self._federation.admit(identity)
+            return self._granted(
+                way, admitted, identity.username, started, audit=True, open_session=True, factor=factor
+            )
+
+        return self._guarded(way, identity.username, started, login)
 
     def sso_callback(
         self, provider_id: str, params: dict[str, str], sealed: str | None, started: float

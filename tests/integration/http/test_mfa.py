@@ -28,7 +28,7 @@ usernames: {lowercase: true}
 mapping_source: database
 throttle: {free_failures: 3, base_delay_seconds: 60}
 """
-USERS = ADMIN_SEED_USERS + [{"username": name} for name in ("dora", "erik", "fay", "gus", "hal", "ivy")]
+USERS = ADMIN_SEED_USERS + [{"username": name} for name in "dora erik fay gus hal ivy jay".split()]
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 SEALED = re.compile(r'name="enrolment" value="([^"]+)"')
 KEY = re.compile(r'id="totp-key">([^<]+)<')
@@ -176,6 +176,22 @@ def test_a_wrong_password_never_reaches_the_second_step(gateway):
     answer = stranger.password("erik", "not-the-password-at-all")
     assert answer.status_code == 401
     assert stranger.get("/login/mfa").headers["Location"] == "/login"
+
+
+def test_an_account_disabled_before_the_second_step_gets_no_session(gateway):
+    jay = signed_in(gateway, "jay")
+    key, _ = jay.enrol_totp()
+    waiting = Browser(gateway.public)
+    assert waiting.password("jay").headers["Location"] == "/login/mfa"
+    services = gateway.services()
+    try:
+        services.user_operations().set_enabled("jay", False, actor="test")
+    finally:
+        services.close()
+    refused = waiting.second_step("totp", next_code(key))
+    assert refused.status_code == 403
+    assert waiting.get("/account").status_code == 303
+    assert "gw_session" not in waiting.http.cookies
 
 
 def test_wrong_codes_are_throttled_per_account(gateway):
