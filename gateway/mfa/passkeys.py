@@ -23,7 +23,7 @@ from webauthn import (
     verify_registration_response,
 )
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
+from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
@@ -115,7 +115,7 @@ class Passkeys:
                 expected_rp_id=self.rp_id,
                 expected_origin=self._origin,
             )
-        except (InvalidRegistrationResponse, ValueError, KeyError, TypeError) as error:
+        except (WebAuthnException, ValueError, KeyError, TypeError, AttributeError) as error:
             raise PasskeyRejected("the passkey could not be verified") from error
         transports = credential.get("response", {}).get("transports") or []
         return NewPasskey(
@@ -159,7 +159,7 @@ class Passkeys:
                 credential_public_key=passkey.public_key,
                 credential_current_sign_count=passkey.sign_count,
             )
-        except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError) as error:
+        except (WebAuthnException, ValueError, KeyError, TypeError, AttributeError) as error:
             raise PasskeyRejected("the passkey could not be verified") from error
         return passkey, verified.new_sign_count
 
