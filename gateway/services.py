@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from gateway import bootstrap
 from gateway.admin.auditlog import AuditQuery
@@ -35,6 +36,10 @@ from gateway.login.service import LoginService
 from gateway.login.throttle import AccountThrottle
 from gateway.mapping import EvaluationMemo
 from gateway.mapping.store import PolicyStore
+from gateway.mfa.factors import FactorStore
+from gateway.mfa.passkeys import Passkeys
+from gateway.mfa.service import MfaService
+from gateway.mfa.totp import TotpCheck
 from gateway.observe.attempts import AttemptRecorder
 from gateway.observe.audit import AuditLog
 from gateway.observe.health import provider_status
@@ -86,6 +91,8 @@ class Services:
     credentials: VerifiedCredentials
     # The Registry's admin API, the outbox deliverer and the push (off without ``registry:``).
     registry: RegistryLink
+    # Multi-factor sign-in: factors, recovery codes, the checks and the policy.
+    mfa: MfaService
     # Every way in (Registry password and token paths, /login, POST /api/token, SSO callback).
     login: LoginService = field(init=False)
     _sync_schedule: SyncSchedule | None = field(init=False, default=None)
@@ -125,6 +132,7 @@ class Services:
             app_passwords=self.app_passwords,
             audit=self.audit,
             answers=self.registry_answers(),
+            factors=self.mfa.factors,
         )
 
     def backchannel_logouts(self) -> BackchannelLogouts:
@@ -134,6 +142,10 @@ class Services:
     def backchannel_logout_uri(self, provider_id: str) -> str:
         """The back-channel logout URI to register at the IdP for ``provider_id``."""
         return f"{self.settings.public_url.rstrip('/')}/oidc/{provider_id}/backchannel-logout"
+
+    def password_check(self) -> PasswordCheck:
+        """A full password verification under the account throttle (never the cache)."""
+        return PasswordCheck(self.federation, self.throttle, self.credentials)
 
     def registry_answers(self) -> Answers:
         """Users' Registry answers outside a login, and the push that queues them: the hook
@@ -390,6 +402,7 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
             signal=change_signal(database, settings.instance_dir / "credential-changes.signal"),
         ),
         registry=RegistryLink(config.registry, database),
+        mfa=_mfa(settings, config, database, store, audit),
     )
     services.login = _login_service(services)
     return services
@@ -398,7 +411,12 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
 def _login_service(services: Services) -> LoginService:
     login = LoginService(
         services.federation,
-        PasswordCheck(services.federation, services.throttle, services.credentials),
+        PasswordCheck(
+            services.federation,
+            services.throttle,
+            services.credentials,
+            refuses_own_password=services.mfa.refuses_own_password,
+        ),
         services.mapping,
         services.tokens,
         services.sessions,
@@ -406,6 +424,7 @@ def _login_service(services: Services) -> LoginService:
         services.sso,
         services.audit,
         services.attempts,
+        second_factor=services.mfa.need,
     )
     # A sign-in queues the user's organizations for the Registry when their grant changed.
     login.add_sign_in_listener(
@@ -416,6 +435,30 @@ def _login_service(services: Services) -> LoginService:
         AnswerOnSignIn(services.database, services.registry.push, services.registry.wake)
     )
     return login
+
+
+def _mfa(
+    settings: Settings, config: GatewayConfig, database: Database, store: StateStore, audit: AuditLog
+) -> MfaService:
+    """Multi-factor sign-in; the WebAuthn relying party is the public URL's host unless
+    ``mfa.rp_id`` names a parent domain."""
+    public = urlsplit(settings.public_url)
+    origin = f"{public.scheme}://{public.netloc}"
+    return MfaService(
+        config.mfa,
+        FactorStore(database, KeyCipher(settings.key_encryption_key)),
+        TotpCheck(store),
+        Passkeys(
+            store,
+            rp_id=config.mfa.rp_id or (public.hostname or "localhost"),
+            rp_name=config.sso.brand.name,
+            origin=origin,
+            user_secret=settings.key_encryption_key,
+        ),
+        AccountThrottle(store, config.throttle),
+        audit,
+        admin_role=config.admin.role,
+    )
 
 
 def _build_provider(provider: ProviderSettings, context: BuildContext) -> BuiltProvider:

@@ -21,6 +21,7 @@ from gateway.admin.registrypush import Answers
 from gateway.login.accounts import AccountRegistry, UsernameTaken
 from gateway.login.apppasswords import AppPasswords
 from gateway.login.federation import Federation
+from gateway.mfa.factors import FactorStore, FactorView
 from gateway.observe.audit import AuditLog
 from gateway.sso.sessions import SessionStore
 from providers.base import Identity, IdentityLookup, LogoutPolicy, Rejection
@@ -49,8 +50,10 @@ class UserService:
         app_passwords: AppPasswords,
         audit: AuditLog,
         answers: Answers | None = None,
+        factors: FactorStore | None = None,
     ):
         self._answers = answers
+        self._factors = factors
         self._local_users = local_users
         self._provider_id = local_provider_id
         self._accounts = accounts
@@ -181,6 +184,8 @@ class UserService:
         self._accounts.release(username)
         if local:
             self._users.delete(username)
+        if self._factors is not None:
+            self._factors.reset(username)  # a later account of that name starts with none
         self._audit.record("user_deleted", "ok", username=username, actor=actor)
 
     def has_registry_account(self, username: str) -> bool:
@@ -188,6 +193,24 @@ class UserService:
         (a Registry is connected and the user has signed in there)."""
         answers = self._answers
         return answers is not None and answers.enabled and answers.seen(username)
+
+    def factors(self, username: str) -> list[FactorView]:
+        """The second factors of ``username`` (type, name, created, last used; no secret)."""
+        return [] if self._factors is None else self._factors.views(username)
+
+    def reset_factors(self, username: str, *, actor: str | None = None) -> int:
+        """Remove every second factor and recovery code of ``username`` (they lost their
+        device): their next sign-in asks for the password alone, or makes them enrol again
+        when the policy requires a second factor. Audited; how many factors went."""
+        if self._factors is None:
+            return 0
+        if self._accounts.owner_of(username) is None and (
+            self._local_users is None or self._local_users.get(username) is None
+        ):
+            raise UserError(f"no user {username!r}")
+        removed = self._factors.reset(username)
+        self._audit.record("mfa_reset", "ok", username=username, actor=actor, factors_removed=removed)
+        return removed
 
     def _registry_write(self, username: str, enabled: bool | None):
         """What to queue for the Registry when ``username`` is enabled (True), disabled

@@ -189,3 +189,28 @@ def users_delete(ctx, username, yes):
     else:
         admin_users.delete(actor(), username)
     click.echo(f"deleted {username}")
+
+
+@users.command("factors")
+@click.argument("username")
+@click.pass_context
+def users_factors(ctx, username):
+    """List a user's second factors (type, name, created, last used)."""
+    for factor in _user_service(ctx).factors(username):
+        last = factor.last_used_at.isoformat() if factor.last_used_at else "never"
+        click.echo(f"{factor.kind}\t{factor.name}\t{factor.created_at.isoformat()}\t{last}")
+
+
+@users.command("reset-factors")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.pass_context
+def users_reset_factors(ctx, username, yes):
+    """Remove every second factor and recovery code of a user who lost their device."""
+    if not yes:
+        click.confirm(f"Remove every second factor of {username}?", abort=True)
+    try:
+        removed = _user_service(ctx).reset_factors(username, actor=actor())
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"removed {removed} second factor(s) of {username}")

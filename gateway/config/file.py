@@ -19,6 +19,7 @@ import yaml
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from gateway.config.errors import ConfigError, raise_all
+from gateway.config.mfa import MfaSchema, MfaSettings
 from gateway.config.registry import RegistryConfig, parse_registry_config
 from gateway.config.registrysync import SyncSettings, parse_sync_settings
 from gateway.login.credcache import CacheSettings
@@ -112,6 +113,8 @@ class GatewayConfig:
     # ``registry.sync`` (gateway.config.registrysync): the directory sync; off without a
     # ``registry:`` section. A section holding only ``sync`` runs the sync without a client.
     registry_sync: SyncSettings = SyncSettings(enabled=False)
+    # ``mfa:``: multi-factor sign-in (gateway.config.mfa).
+    mfa: MfaSettings = MfaSettings()
 
 
 class _Usernames(StrictSchema):
@@ -243,6 +246,7 @@ class _Top(StrictSchema):
     mapping = fields.Dict(load_default=None, allow_none=True)
     mapping_source = fields.String(load_default=None, validate=validate.OneOf(["file", "database"]))
     registry = fields.Raw(load_default=None, allow_none=True)
+    mfa = fields.Dict(load_default=dict)
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -340,6 +344,7 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
             )
         )
     cache = section(_CredentialCache, "credential_cache")
+    mfa = MfaSettings(**section(MfaSchema, "mfa"))
     tokens = TokenSettings(**section(_Tokens, "tokens"))
     mapping = attempt(parse_policy, top["mapping"], source, fallback=parse_policy(None, source))
     registry = attempt(parse_registry_config, top["registry"], source, environ)
@@ -375,6 +380,7 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
         mapping_document=top["mapping"],
         registry=registry,
         registry_sync=registry_sync,
+        mfa=mfa,
     )
 
 

@@ -26,6 +26,12 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 # body limit (gateway.app) leaves room for it.
 MAX_TOKEN_CHARS = MAX_TOKEN_LENGTH
 DENIED_MESSAGES = {401: "invalid credentials", 403: "access denied"}
+# An account with a second factor signing in with its own password: the Registry cannot ask
+# for the second factor, so it is told what works instead (never which factor it has).
+SECOND_FACTOR_MESSAGE = (
+    "this account uses two-step sign-in: use an app password (create one on the gateway's "
+    "account page) instead of your account password"
+)
 
 
 class BadRequest(Exception):
@@ -83,6 +89,8 @@ def _answer(outcome: Outcome) -> Response:
         response.headers["Cache-Control"] = "no-store"
         return response
     if isinstance(outcome, Refused):
+        if outcome.reason == "second_factor_use_app_password":
+            return json_error(403, SECOND_FACTOR_MESSAGE)
         return json_error(outcome.status, DENIED_MESSAGES.get(outcome.status, "denied"))
     if isinstance(outcome, Throttled):
         response = json_error(429, "too many failed attempts; try again later")

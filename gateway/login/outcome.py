@@ -54,4 +54,17 @@ class Unavailable:
     error: Exception
 
 
+@dataclass(frozen=True)
+class SecondFactor:
+    """The password was right, but no session opens before a second factor: ``enrol`` when
+    the person has none yet and the policy requires one. Recorded as an attempt, not audited
+    as a sign-in (:meth:`gateway.login.service.LoginService.second_factor_passed` does that)."""
+
+    identity: Identity
+    evaluation: Evaluation
+    enrol: bool = False
+
+
 Outcome = Granted | Refused | Throttled | Unavailable
+# What the ways in that open a session with a password answer (the browser form, the admin API).
+PasswordOutcome = Outcome | SecondFactor

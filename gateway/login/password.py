@@ -4,6 +4,7 @@ failures against the same account through :class:`PasswordCheck`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from gateway.login.apppasswords import looks_like_app_password
@@ -16,10 +17,19 @@ MAX_PASSWORD_CHARS = 1024  # longer is refused unhashed: bounds the cost of one 
 
 
 class PasswordCheck:
-    def __init__(self, federation: Federation, throttle: AccountThrottle, credentials: VerifiedCredentials):
+    def __init__(
+        self,
+        federation: Federation,
+        throttle: AccountThrottle,
+        credentials: VerifiedCredentials,
+        refuses_own_password: Callable[[str], bool] | None = None,
+    ):
+        """``refuses_own_password(username)``: whether the Registry's password path refuses
+        that account's own password (it has a second factor; app passwords still work)."""
         self._federation = federation
         self._throttle = throttle
         self._credentials = credentials
+        self._refuses_own_password = refuses_own_password
 
     def verify(self, username: str, password: str) -> Identity:
         """The identity for ``username`` + ``password``, verified in full. Raises
@@ -42,12 +52,17 @@ class PasswordCheck:
         self._check_shape(username, password)
         cache = self._credentials
         if not cache.enabled:
-            return self._verified(username, password)[0], False
+            verified = self._verified(username, password)[0]
+            self._refuse_second_factor_accounts(verified, password)
+            return verified, False
         generation = cache.generation()
         identity = cache.lookup(username, password)
         if identity is not None and not self._throttle.has_failures(username):
             return identity, True
         identity, valid_until = self._verified(username, password)
+        # Before remembering: a refused account is never answered from the cache. Enrolling
+        # a factor writes a credential change, so what was cached before is forgotten.
+        self._refuse_second_factor_accounts(identity, password)
         cache.remember(
             username,
             password,
@@ -57,6 +72,17 @@ class PasswordCheck:
             valid_until=valid_until,
         )
         return identity, False
+
+    def _refuse_second_factor_accounts(self, identity: Identity, password: str) -> None:
+        """Denied 403 when ``password`` is the account's own and it has a second factor the
+        Registry cannot ask for. Only after the password proved right: a wrong one is a 401 as
+        for everyone, so the answer tells a guesser nothing about the account."""
+        if (
+            self._refuses_own_password is not None
+            and not looks_like_app_password(password)
+            and self._refuses_own_password(identity.username)
+        ):
+            raise Denied(403, "second_factor_use_app_password")
 
     def _check_shape(self, username: str, password: str) -> None:
         if len(password) > MAX_PASSWORD_CHARS:

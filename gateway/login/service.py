@@ -20,11 +20,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gateway.login.apppasswords import looks_like_app_password
 from gateway.login.federation import Denied, Federation
 from gateway.login.idptokens import IdpTokens
-from gateway.login.outcome import Granted, Outcome, Refused, Throttled, Unavailable
+from gateway.login.outcome import (
+    Granted,
+    Outcome,
+    PasswordOutcome,
+    Refused,
+    SecondFactor,
+    Throttled,
+    Unavailable,
+)
 from gateway.login.password import PasswordCheck
 from gateway.login.throttle import Throttled as ThrottledAccount
 from gateway.mapping import Evaluation, EvaluationMemo
@@ -38,8 +47,14 @@ from gateway.storage.state import StoreUnavailable
 from gateway.tokens import InvalidToken, TokenService
 from providers.base import MAX_TOKEN_LENGTH, Identity, LoginRejected, ProviderUnavailable
 
+# What a way in's login answers before _guarded adds the refusals it records.
+_O = TypeVar("_O", bound=PasswordOutcome)
+
 # Told of each sign-in (not of cache hits) after it is granted; see add_sign_in_listener.
 SignInListener = Callable[[Identity, Evaluation], None]
+# Asked after a password is verified on a way in that opens a session: "verify" or "enrol"
+# when a second factor must come first (gateway.mfa.service.MfaService.need), else None.
+SecondFactorPolicy = Callable[[str, Evaluation], str | None]
 
 # What makes any login a 503: a provider, the shared state store or the database.
 OUTAGES = (ProviderUnavailable, StoreUnavailable, *UNAVAILABLE_ERRORS)
@@ -74,9 +89,11 @@ class LoginService:
         sso: SsoService,
         audit: AuditLog,
         attempts: AttemptRecorder,
+        second_factor: SecondFactorPolicy | None = None,
     ):
         """``tokens`` are the Registry's (the token path's); ``sso`` opens the sessions of the
-        ways in that sign a browser or an admin API client in."""
+        ways in that sign a browser or an admin API client in; ``second_factor`` says when a
+        password sign-in that opens a session needs a second factor first."""
         self._federation = federation
         self._passwords = passwords
         self._mapping = mapping
@@ -86,6 +103,7 @@ class LoginService:
         self._sso = sso
         self._audit = audit
         self._attempts = attempts
+        self._second_factor = second_factor
         self._sign_in_listeners: list[SignInListener] = []
 
     def add_sign_in_listener(self, listener: SignInListener) -> None:
@@ -145,7 +163,7 @@ class LoginService:
             raise Denied(403 if rejected.status == 403 else 401, f"idp_token_{rejected.reason}") from None
         return self._federation.admit(identity)
 
-    def browser_password(self, username: str, password: str, started: float) -> Outcome:
+    def browser_password(self, username: str, password: str, started: float) -> PasswordOutcome:
         """The browser's sign-in form: a full password verification (never an app password),
         then a gateway session (:attr:`Granted.session`)."""
         if looks_like_app_password(password):
@@ -157,7 +175,7 @@ class LoginService:
             lambda: self._with_session(BROWSER_PASSWORD, username, password, started),
         )
 
-    def admin_api_password(self, username: str, password: str, started: float) -> Outcome:
+    def admin_api_password(self, username: str, password: str, started: float) -> PasswordOutcome:
         """``POST /api/token`` with a password: as :meth:`browser_password`; an app password is
         refused (one must not turn into a session that can create further secrets)."""
         if looks_like_app_password(password):
@@ -171,9 +189,39 @@ class LoginService:
             lambda: self._with_session(ADMIN_API_PASSWORD, username, password, started),
         )
 
-    def _with_session(self, way: Way, username: str, password: str, started: float) -> Outcome:
+    def _with_session(self, way: Way, username: str, password: str, started: float) -> PasswordOutcome:
         identity = self._passwords.verify(username, password)
+        if self._second_factor is not None:
+            evaluation = self._mapping.evaluate(identity)
+            need = None if evaluation.denied else self._second_factor(identity.username, evaluation)
+            if need is not None:
+                self._attempts.record(
+                    way.attempt_path,
+                    identity.username,
+                    identity.provider,
+                    way.granted_status,
+                    "second_factor",
+                    started,
+                )
+                return SecondFactor(identity, evaluation, enrol=need == "enrol")
         return self._granted(way, identity, username, started, audit=True, open_session=True)
+
+    def second_factor_passed(
+        self, identity: Identity, factor: str, started: float, *, api: bool = False
+    ) -> Outcome:
+        """Open the session of a password sign-in whose second factor (``factor``: its type)
+        was just checked: the ``require`` gate again, then the grant recorded and audited with
+        the factor's type."""
+        way = ADMIN_API_PASSWORD if api else BROWSER_PASSWORD
+
+        def login() -> Outcome:
+            # Disabled (or the name lost) since the password was checked: no session.
+            admitted = self._federation.admit(identity)
+            return self._granted(
+                way, admitted, identity.username, started, audit=True, open_session=True, factor=factor
+            )
+
+        return self._guarded(way, identity.username, started, login)
 
     def sso_callback(
         self, provider_id: str, params: dict[str, str], sealed: str | None, started: float
@@ -230,11 +278,11 @@ class LoginService:
         way: Way,
         username: str | None,
         started: float,
-        login: Callable[[], Outcome],
+        login: Callable[[], _O],
         *,
         provider: str | None = None,
         cause: Callable[[Denied], Exception | None] = lambda denied: None,
-    ) -> Outcome:
+    ) -> _O | Refused | Throttled | Unavailable:
         """``login()``, with its Denied, a throttle and an outage turned into recorded
         outcomes; a refusal names ``provider`` when the way in already knows it, and gets from
         ``cause`` the exception its way in answers with."""
@@ -259,6 +307,7 @@ class LoginService:
         *,
         audit: bool,
         open_session: bool = False,
+        factor: str | None = None,
     ) -> Outcome:
         """The ``require`` gate on ``identity``, then the grant recorded (``typed``: the
         username as the caller gave it, for a refusal's records)."""
@@ -266,21 +315,30 @@ class LoginService:
         if evaluation.denied:
             return self._refused(way, typed, identity.provider, 403, "mapping_require_failed", started)
         session = self._sso.open_session(identity) if open_session else None
-        self._record_grant(way, identity, evaluation, started, audit=audit)
+        self._record_grant(way, identity, evaluation, started, audit=audit, factor=factor)
         return Granted(identity, evaluation, session)
 
     def _record_grant(
-        self, way: Way, identity: Identity, evaluation: Evaluation, started: float, *, audit: bool
+        self,
+        way: Way,
+        identity: Identity,
+        evaluation: Evaluation,
+        started: float,
+        *,
+        audit: bool,
+        factor: str | None = None,
     ) -> None:
         if audit:
             for listener in self._sign_in_listeners:
                 listener(identity, evaluation)
+            extra = {"factor": factor} if factor else {}
             self._audit.record(
                 "login",
                 "success",
                 username=identity.username,
                 provider=identity.provider,
                 path=way.audit_path,
+                **extra,
             )
         self._attempts.record(
             way.attempt_path, identity.username, identity.provider, way.granted_status, "success", started

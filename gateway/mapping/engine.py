@@ -89,6 +89,8 @@ class Evaluation:
     metadata: Mapping[str, MetadataValue] = field(default_factory=lambda: MappingProxyType({}))
     trace: tuple[RuleTrace, ...] = ()
     organizations: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    # A matching rule said ``require_mfa: true``: the gateway's pages ask for a second factor.
+    require_mfa: bool = False
 
 
 def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | None = None) -> Evaluation:
@@ -115,6 +117,7 @@ def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | 
     deny_reason: str | None = None
     granted_quotas: list[tuple[str, Quota]] = []
     granted_organizations: list[OrganizationGrant] = []
+    require_mfa = False
     for rule in policy.rules:
         matched, why = _match(rule.condition, facts)
         if rule.kind == "require":
@@ -128,10 +131,13 @@ def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | 
                 "grant",
                 matched,
                 why,
-                _describe(rule.roles, rule.max_storage_mb, rule.metadata, rule.organizations),
+                _describe(
+                    rule.roles, rule.max_storage_mb, rule.metadata, rule.organizations, rule.require_mfa
+                ),
             )
         )
         if matched:
+            require_mfa = require_mfa or rule.require_mfa
             roles.update(dict.fromkeys(rule.roles))
             metadata.update(rule.metadata)
             if rule.max_storage_mb is not None:
@@ -150,6 +156,7 @@ def evaluate(policy: Policy, identity: Identity, overrides: Mapping[str, Any] | 
         metadata=MappingProxyType(metadata),
         trace=tuple(trace),
         organizations=MappingProxyType(merge_organizations(granted_organizations)),
+        require_mfa=require_mfa,
     )
 
 
@@ -410,8 +417,11 @@ def _describe(
     quota: Quota | None,
     metadata: Mapping[str, Any],
     organizations: tuple[OrganizationGrant, ...] = (),
+    require_mfa: bool = False,
 ) -> str:
     parts = [f"roles {list(roles)}"] if roles else []
+    if require_mfa:
+        parts.append("a second factor at sign-in")
     if quota is not None:
         parts.append(f"maxStorageMB {_quota_text(quota)}")
     if metadata:

@@ -43,7 +43,16 @@ _RULE_NAME_MSG = "must be 1-64 of letters, digits and _ . -"
 _META_VALUE_MSG = "must be a string, integer or boolean"
 
 _POLICY_KEYS = ("default_roles", "default_maxStorageMB", "expose", "rules")
-_RULE_KEYS = ("name", "match", "require", "roles", "maxStorageMB", "metadata", "organizations")
+_RULE_KEYS = (
+    "name",
+    "match",
+    "require",
+    "roles",
+    "maxStorageMB",
+    "metadata",
+    "organizations",
+    "require_mfa",
+)
 # The order in which a condition's checks are evaluated and reported.
 _CHECK_KINDS = ("provider", "group", "group_glob", "username", "username_glob", "attribute")
 _CONDITION_KEYS = _CHECK_KINDS + ("all", "case_insensitive")
@@ -102,6 +111,7 @@ class Rule:
     max_storage_mb: Quota | None = None
     metadata: Mapping[str, MetadataValue] = field(default_factory=lambda: MappingProxyType({}))
     organizations: tuple[OrganizationGrant, ...] = ()
+    require_mfa: bool = False
 
 
 @dataclass(frozen=True)
@@ -248,7 +258,7 @@ class _Parser:
             raise self.fail(key, "needs match (to grant) or require (to deny non-matching users)")
 
         if has_require:
-            for grant in ("roles", "maxStorageMB", "metadata", "organizations"):
+            for grant in ("roles", "maxStorageMB", "metadata", "organizations", "require_mfa"):
                 if grant in value:
                     raise self.fail(f"{key}.{grant}", "a require rule grants nothing; use a match rule")
             return Rule(name, "require", self.condition(value["require"], f"{key}.require"))
@@ -266,9 +276,14 @@ class _Parser:
         organizations: tuple[OrganizationGrant, ...] = ()
         if "organizations" in value:
             organizations = parse_organizations(value["organizations"], f"{key}.organizations", self.fail)
-        if not roles and quota is None and not metadata and not organizations:
-            raise self.fail(key, "a match rule must grant roles, maxStorageMB, metadata or organizations")
-        return Rule(name, "grant", condition, roles, quota, metadata, organizations)
+        require_mfa = value.get("require_mfa", False)
+        if type(require_mfa) is not bool:
+            raise self.fail(f"{key}.require_mfa", "must be true or false")
+        if not roles and quota is None and not metadata and not organizations and not require_mfa:
+            raise self.fail(
+                key, "a match rule must grant roles, maxStorageMB, metadata or organizations, or require_mfa"
+            )
+        return Rule(name, "grant", condition, roles, quota, metadata, organizations, require_mfa)
 
     def metadata(self, value: Any, key: str) -> Mapping[str, MetadataValue]:
         self.mapping(value, key)

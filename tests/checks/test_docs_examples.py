@@ -32,6 +32,7 @@ TOP_LEVEL_KEYS = {
     "throttle",
     "password_policy",
     "credential_cache",
+    "mfa",
     "admin",
     "sso",
     "mapping_source",

@@ -122,6 +122,24 @@ class Metadata(Schema):
 class TokenRequest(Strict):
     username = fields.String(required=True, validate=validate.Length(1, 512))
     password = fields.String(required=True, validate=validate.Length(1, 1024), load_only=True)
+    # A current code of the account's authenticator app, for an account with two-step sign-in.
+    totp = fields.String(load_default=None, validate=validate.Length(1, 16), load_only=True)
+
+
+class Factor(Schema):
+    id = fields.String(required=True)
+    type = fields.String(required=True, metadata={"enum": ["totp", "webauthn"]})
+    name = fields.String(required=True)
+    created = fields.String(required=True)
+    lastUsed = fields.String(allow_none=True)
+
+
+class FactorList(Schema):
+    factors = fields.List(fields.Nested(Factor), required=True)
+
+
+class FactorReset(Schema):
+    removed = fields.Integer(required=True)
 
 
 class TokenResponse(Schema):

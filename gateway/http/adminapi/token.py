@@ -1,7 +1,9 @@
 """``POST /api/token``: a bearer token for the admin API.
 
 With ``username`` + ``password`` (form or JSON) it is a password login like the Registry's
-(same throttle, same providers; app passwords refused) that opens a session; with no body, a
+(same throttle, same providers; app passwords refused) that opens a session; an account with
+two-step sign-in also sends ``totp`` (a current authenticator code), or is refused with a 401
+saying so (scripts use a personal API key instead); with no body, a
 browser signed in to the gateway gets a token for its session. Either way the token is bound
 to a session, so signing out, an admin's revocation or disabling the user ends it. Its audience
 is the admin API's own: it is not a Registry login, and a Registry token is no admin token.
@@ -18,7 +20,9 @@ from gateway.http.adminapi import schemas
 from gateway.http.adminapi.base import body, doc, ok, principal_for, services
 from gateway.http.browser import signed_in
 from gateway.http.origins import origin_accepted
-from gateway.login.outcome import Granted, Refused, Throttled
+from gateway.login.outcome import Granted, Refused, SecondFactor, Throttled
+from gateway.login.throttle import Throttled as ThrottledAccount
+from gateway.mfa.service import SecondFactorFailed
 from gateway.sso.sessions import SessionRecord
 from providers.sql import utcnow
 
@@ -42,7 +46,7 @@ def issue_token():
             raise AdminError(401, "send username and password, or sign in first")
     else:
         data = body(schemas.TokenRequest())
-        session = _password_session(data["username"], data["password"])
+        session = _password_session(data["username"], data["password"], data.get("totp"))
     token = svc.admin_tokens.mint(
         session.username, session.id, expires_at=min(session.expires_at, utcnow() + svc.sso.token_lifetime)
     )
@@ -61,9 +65,22 @@ def issue_token():
     )
 
 
-def _password_session(username: str, password: str) -> SessionRecord:
+NEEDS_TOTP = (
+    "this account uses two-step sign-in: send a current authenticator code in 'totp', "
+    "or authenticate scripts with a personal API key (Authorization: Bearer gwak_...)"
+)
+NEEDS_ENROLMENT = (
+    "this account must set up two-step sign-in first: sign in at /login in a browser; "
+    "scripts can then use a personal API key"
+)
+
+
+def _password_session(username: str, password: str, code: str | None) -> SessionRecord:
     """The session a password login opens for the admin API; AdminError for any other outcome."""
-    outcome = services().login.admin_api_password(username, password, time.perf_counter())
+    started = time.perf_counter()
+    outcome = services().login.admin_api_password(username, password, started)
+    if isinstance(outcome, SecondFactor):
+        outcome = _second_factor(outcome, code, started)
     if isinstance(outcome, Granted):
         assert outcome.session is not None  # this way in always opens one
         return outcome.session
@@ -75,3 +92,23 @@ def _password_session(username: str, password: str) -> SessionRecord:
     if isinstance(outcome, Throttled):
         raise AdminError(429, "too many failed attempts; try again later", retry_after=outcome.retry_after)
     raise outcome.error  # a 503
+
+
+def _second_factor(pending: SecondFactor, code: str | None, started: float):
+    """The admin API's second step: a TOTP code in the same request (a passkey needs a
+    browser; an account still to enrol enrols in one)."""
+    if pending.enrol:
+        raise AdminError(403, NEEDS_ENROLMENT)
+    if not code:
+        raise AdminError(401, NEEDS_TOTP)
+    svc = services()
+    username = pending.identity.username
+    try:
+        svc.mfa.check_totp(username, code)
+    except ThrottledAccount as throttled:
+        raise AdminError(
+            429, "too many failed attempts; try again later", retry_after=int(throttled.wait_seconds) + 1
+        ) from None
+    except SecondFactorFailed:
+        raise AdminError(401, "invalid credentials") from None
+    return svc.login.second_factor_passed(pending.identity, "totp", started, api=True)

@@ -152,6 +152,42 @@ def delete_user(username: str):
     return "", 204
 
 
+@bp.get("/users/<username>/factors")
+@doc(
+    "A user's second factors (type, name, created, last used; never a secret)",
+    response_schema=schemas.FactorList,
+    responses={404: "no such user"},
+)
+@admin_only
+def list_factors(username: str):
+    _admin_users().require(username)
+    factors = services().user_operations().factors(username)
+    return ok({"factors": [_factor(f) for f in factors]})
+
+
+@bp.delete("/users/<username>/factors")
+@doc(
+    "Reset a user's two-step sign-in: remove every second factor and recovery code (audited)",
+    response_schema=schemas.FactorReset,
+    responses={404: "no such user"},
+)
+@admin_only
+def reset_factors(username: str):
+    _admin_users().require(username)
+    removed = services().user_operations().reset_factors(username, actor=principal().username)
+    return ok({"removed": removed})
+
+
+def _factor(factor) -> dict[str, Any]:
+    return {
+        "id": factor.id,
+        "type": factor.kind,
+        "name": factor.name,
+        "created": factor.created_at.isoformat(),
+        "lastUsed": factor.last_used_at.isoformat() if factor.last_used_at else None,
+    }
+
+
 @bp.put("/users/<username>/changepwd")
 @doc(
     "Set a local user's password",

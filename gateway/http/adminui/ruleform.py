@@ -200,6 +200,8 @@ def describe_grants(rule: Mapping[str, Any]) -> str:
         )
     for key, value in (rule.get("metadata") or {}).items():
         parts.append(f"{key} = {value}")
+    if rule.get("require_mfa") is True:
+        parts.append("second factor required at sign-in")
     return "; ".join(parts) or "—"
 
 

@@ -35,6 +35,7 @@ NOTICES = {
     "values": "The quota and values were saved.",
     "enabled": "The user was enabled.",
     "disabled": "The user was disabled: their sessions, tokens and app passwords were revoked.",
+    "factors": "Two-step sign-in was reset: every second factor and recovery code was removed.",
 }
 
 
@@ -186,6 +187,16 @@ def set_status(username: str):
     return _done(username, "enabled" if enabled else "disabled")
 
 
+@bp.post("/users/<username>/factors/reset")
+@admin_page
+def reset_factors(username: str):
+    """Remove every second factor of a user (they lost their device); audited."""
+    users = services().admin_users()
+    users.require(username)
+    services().user_operations().reset_factors(username, actor=caller().username)
+    return _done(username, "factors")
+
+
 @bp.get("/users/<username>/delete")
 @admin_page
 def confirm_delete(username: str):
@@ -270,4 +281,5 @@ def _page(
         is_self=person.username == caller().username,
         password_min=local_users.policy.min_length if local_users else 0,
         notice=NOTICES.get(request.args.get("done", "")),
+        factors=svc.user_operations().factors(person.username),
     )

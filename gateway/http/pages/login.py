@@ -27,7 +27,7 @@ from gateway.http.browser import (
     signed_in,
 )
 from gateway.http.nexturl import safe_next
-from gateway.login.outcome import Granted, Refused, Throttled
+from gateway.login.outcome import Granted, Refused, SecondFactor, Throttled
 from gateway.sso.service import NOT_ALLOWED, UNAVAILABLE
 from providers.base import Identity, ProviderUnavailable
 
@@ -65,6 +65,10 @@ def submit():
     outcome = services().login.browser_password(username, password, started)
     if isinstance(outcome, Granted):
         return _signed_in(outcome, next_url)
+    if isinstance(outcome, SecondFactor):  # the password was right; a second factor comes next
+        from gateway.http.pages import mfa_login  # the second step imports this module
+
+        return mfa_login.begin(outcome, next_url)
     if isinstance(outcome, Throttled):
         return _form(429, THROTTLED, username, next_url, outcome.retry_after)
     if isinstance(outcome, Refused):

@@ -48,7 +48,7 @@ def test_every_problem_of_every_section_provider_and_rule_in_one_pass(tmp_path):
     assert problems == {
         "tokens.issuer": "environment variable GW_TEST_UNSET_URL is not set",
         "colour": "unknown key; allowed: usernames, providers, tokens, throttle, password_policy, "
-        "credential_cache, admin, sso, mapping, mapping_source, registry",
+        "credential_cache, admin, sso, mapping, mapping_source, registry, mfa",
         "providers[0].colour": "unknown key; allowed: id, type, hashing, credential_cache_seconds",
         "providers[1].type": "must be one of ldap, local, oidc",
         "sso.brand.nam": "unknown key; allowed: name, logo_url",
@@ -57,7 +57,7 @@ def test_every_problem_of_every_section_provider_and_rule_in_one_pass(tmp_path):
         "mapping.rules[0].match.grop": "unknown key; allowed: provider, group, group_glob, username, "
         "username_glob, attribute, all, case_insensitive",
         "mapping.rules[2].role": "unknown key; allowed: name, match, require, roles, maxStorageMB, "
-        "metadata, organizations",
+        "metadata, organizations, require_mfa",
         "registry.sync.interval": "unknown key; allowed: enabled, interval_seconds",
     }
 
