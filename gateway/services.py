@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from gateway import bootstrap
+from gateway.admin.activity import Activity
 from gateway.admin.auditlog import AuditQuery
 from gateway.admin.groups import AdminGroups
 from gateway.admin.ldaptrial import TrialLogins
@@ -27,6 +28,7 @@ from gateway.login.credcache import VerifiedCredentials
 from gateway.login.credchanges import CredentialChanges, change_signal, record_change
 from gateway.login.federation import Federation
 from gateway.login.idptokens import IdpTokens
+from gateway.login.lastsignin import LastSignIns
 from gateway.login.password import PasswordCheck
 from gateway.login.service import LoginService
 from gateway.login.throttle import AccountThrottle
@@ -82,6 +84,8 @@ class Services:
     credentials: VerifiedCredentials
     # The Registry's admin API, the outbox deliverer and the push (off without ``registry:``).
     registry: RegistryLink
+    # Each user's last sign-in per path, written in the background (gateway.login.lastsignin).
+    last_sign_ins: LastSignIns
     # Every way in (Registry password and token paths, /login, POST /api/token, SSO callback).
     login: LoginService = field(init=False)
     _sync_schedule: SyncSchedule | None = field(init=False, default=None)
@@ -211,6 +215,10 @@ class Services:
     def audit_query(self) -> AuditQuery:
         return AuditQuery(self.database)
 
+    def activity(self) -> Activity:
+        """Who is in: last sign-ins per user and path, and the newest across users."""
+        return Activity(self.database)
+
     def own_secrets(self, kind: Kind) -> OwnSecrets:
         """One person's app passwords (``APP_PASSWORDS``) or API keys (``API_KEYS``)."""
         return OwnSecrets(self.app_passwords if kind is APP_PASSWORDS else self.api_keys, self.audit, kind)
@@ -256,6 +264,7 @@ class Services:
         if self._sync_schedule is not None:
             self._sync_schedule.stop()
         self.credentials.stop()
+        self.last_sign_ins.stop()
         for provider in self.federation.providers():
             if isinstance(provider, Closable):
                 provider.close()  # e.g. an LDAP provider's pooled connections
@@ -346,6 +355,7 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
             signal=change_signal(database, settings.instance_dir / "credential-changes.signal"),
         ),
         registry=RegistryLink(config.registry, database),
+        last_sign_ins=LastSignIns(database),
     )
     services.login = _login_service(services)
     return services
@@ -362,6 +372,7 @@ def _login_service(services: Services) -> LoginService:
         services.sso,
         services.audit,
         services.attempts,
+        services.last_sign_ins,
     )
     # A sign-in queues the user's organizations for the Registry when their grant changed.
     login.add_sign_in_listener(

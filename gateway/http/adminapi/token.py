@@ -17,6 +17,7 @@ from gateway.admin.errors import AdminError
 from gateway.http.adminapi import schemas
 from gateway.http.adminapi.base import body, doc, ok, principal_for, services
 from gateway.http.browser import signed_in
+from gateway.http.clientinfo import current_client
 from gateway.http.origins import origin_accepted
 from gateway.login.outcome import Granted, Refused, Throttled
 from gateway.sso.sessions import SessionRecord
@@ -63,7 +64,7 @@ def issue_token():
 
 def _password_session(username: str, password: str) -> SessionRecord:
     """The session a password login opens for the admin API; AdminError for any other outcome."""
-    outcome = services().login.admin_api_password(username, password, time.perf_counter())
+    outcome = services().login.admin_api_password(username, password, time.perf_counter(), current_client())
     if isinstance(outcome, Granted):
         assert outcome.session is not None  # this way in always opens one
         return outcome.session
