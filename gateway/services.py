@@ -9,6 +9,7 @@ from typing import Any
 from gateway import bootstrap
 from gateway.admin.activity import Activity
 from gateway.admin.auditlog import AuditQuery
+from gateway.admin.bulk import BulkUsers
 from gateway.admin.groups import AdminGroups
 from gateway.admin.ldaptrial import TrialLogins
 from gateway.admin.mapping import MappingAdmin
@@ -214,6 +215,10 @@ class Services:
 
     def audit_query(self) -> AuditQuery:
         return AuditQuery(self.database)
+
+    def bulk_users(self) -> BulkUsers:
+        """Bulk actions on users: the one-user operations, one user after another."""
+        return BulkUsers(self.admin_users(), self.admin_groups())
 
     def activity(self) -> Activity:
         """Who is in: last sign-ins per user and path, and the newest across users."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, func, literal, null, or_, select, union_all
+from sqlalchemy import Integer, func, literal, null, select, union_all
 
 from gateway.admin.errors import AdminError
 from gateway.admin.timefmt import aware, iso
@@ -53,8 +53,8 @@ class SignIn:
 
 @dataclass(frozen=True)
 class UserFigures:
-    """What the users list shows per user: open gateway sessions, live app passwords and API
-    keys, and the newest sign-in on any path (None: none recorded)."""
+    """What the users list shows per user: open gateway sessions, app passwords and API keys
+    not revoked, and the newest sign-in on any path (None: none recorded)."""
 
     sessions: int = 0
     app_passwords: int = 0
@@ -141,8 +141,7 @@ class Activity:
             select(_SECRETS.c.username, _SECRETS.c.kind, func.count(), null())
             .where(
                 _SECRETS.c.username.in_(names),
-                _SECRETS.c.revoked_at.is_(None),
-                or_(_SECRETS.c.expires_at.is_(None), _SECRETS.c.expires_at > now),
+                _SECRETS.c.revoked_at.is_(None),  # expired ones count, as in their own list
             )
             .group_by(_SECRETS.c.username, _SECRETS.c.kind)
         )
