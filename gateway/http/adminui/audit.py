@@ -76,7 +76,11 @@ def _filters() -> tuple[dict[str, str], AuditFilter, dict[str, str]]:
     since = _day(values["since"], "since", errors)
     until = _day(values["until"], "until", errors)
     where = AuditFilter(
-        **{name: values[name] or None for name in TEXT_FILTERS},
+        event=values["event"] or None,
+        username=values["username"] or None,
+        outcome=values["outcome"] or None,
+        provider=values["provider"] or None,
+        actor=values["actor"] or None,
         since=since,
         until=until + timedelta(days=1) if until else None,
     )

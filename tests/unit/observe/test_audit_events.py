@@ -39,7 +39,8 @@ def test_constants_named_as_events_are_registered():
     from gateway.admin.selfservice import API_KEYS, APP_PASSWORDS
     from gateway.registry.sync import SYNC_EVENT
 
-    for event in (APP_PASSWORDS.created, APP_PASSWORDS.revoked, API_KEYS.created, API_KEYS.revoked, SYNC_EVENT):
+    kinds = (APP_PASSWORDS, API_KEYS)
+    for event in (*(kind.created for kind in kinds), *(kind.revoked for kind in kinds), SYNC_EVENT):
         assert event in EVENTS
 
 
