@@ -50,6 +50,7 @@ PILOTS = {"name": "pilots", "match": {"group": "drone-pilots"}, "roles": ["pilot
 EXPECTED_STATUS = {
     "/login": 303,  # already signed in: on to where the form would have led
     "/sso/continue": 303,  # no Registry login under way: on to the start
+    "/admin/users/bulk/done": 303,  # no bulk action just confirmed: on to the users list
 }
 
 # Asks the installed application (not the repository's) for its URL map, and where it lives.
