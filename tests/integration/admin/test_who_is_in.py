@@ -204,3 +204,29 @@ def test_activity_page_filters_and_refuses_nothing_it_does_not_know(gateway, adm
     assert bob.get("/activity").status_code == 403
     spec = requests.get(f"{gateway.url}/admin/api/openapi.json", timeout=10).json()
     assert "/admin/api/activity" in spec["paths"] and "/admin/api/users/bulk" in spec["paths"]
+
+
+def test_last_sign_ins_and_figures_on_postgresql(postgres_server):
+    """The upsert (update, else insert in a savepoint) and the one-query figures (a UNION ALL
+    with typed NULLs) on PostgreSQL, as on the embedded SQLite above."""
+    from gateway.admin.activity import Activity
+    from gateway.login.apppasswords import AppPasswords
+    from gateway.login.lastsignin import Client, LastSignIns
+    from gateway.storage.db import Database
+
+    database = Database(postgres_server.create_database("who_is_in"))
+    try:
+        database.upgrade()
+        recorder = LastSignIns(database, flush_seconds=3600)
+        recorder.record("ann", "browser", Client.of("192.0.2.1", "Firefox"))
+        assert recorder.flush() == 1
+        recorder.record("ann", "browser", Client.of("192.0.2.3", "Chrome"))
+        assert recorder.flush() == 1
+        AppPasswords(database).create("ann", "qgis")
+        figures = Activity(database).figures(["ann", "bob"])
+        assert figures["ann"].app_passwords == 1 and figures["ann"].last_activity is not None
+        assert figures["bob"].last_activity is None
+        (only,), total = Activity(database).recent(path="browser")
+        assert total == 1 and (only.client_address, only.user_agent) == ("192.0.2.3", "Chrome")
+    finally:
+        database.dispose()
