@@ -18,7 +18,9 @@ from flask import make_response, redirect, request
 
 from gateway.admin.bulk import ACTIONS, MAX_USERS, BulkResult
 from gateway.admin.errors import AdminError
+from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
+from gateway.http.adminui.users import users_page
 from gateway.http.appservices import services
 from gateway.http.browser import secure
 from gateway.tokens.sealing import BrokenSeal, Sealer
@@ -44,13 +46,11 @@ def _request() -> tuple[str, list[str], str | None]:
 def review_bulk():
     """The confirmation page: who would be affected, who is refused up front and why, and
     the consequences; refused requests (nobody checked, no group) go back to the list."""
-    from gateway.http.adminui.users import users_page
-
     action, names, group = _request()
     try:
         plan = services().bulk_users().plan(caller().username, action, names, group)
     except AdminError as refused:
-        return users_page(bulk_error=refused.message, status=refused.status if refused.status != 404 else 400)
+        return _refused(refused)
     return render("admin/users_bulk.html", "users", plan=plan, actions=ACTIONS)
 
 
@@ -58,16 +58,22 @@ def review_bulk():
 @admin_page
 def apply_bulk():
     """Apply the confirmed action, then show the summary after a redirect."""
-    from gateway.http.adminui.users import users_page
-
     action, names, group = _request()
     try:
         results = services().bulk_users().apply(caller().username, action, names, group)
     except AdminError as refused:
-        return users_page(bulk_error=refused.message, status=refused.status if refused.status != 404 else 400)
+        return _refused(refused)
     response = redirect("/admin/users/bulk/done", 303)
     _hand_over(response, caller().session.id, action, group, results)
     return response
+
+
+def _refused(refused: AdminError):
+    """The users list with the refusal above the bulk form (an unknown group is the form's
+    fault here: 400)."""
+    return users_page(
+        bulk_error=forms.sentence(refused.message), status=400 if refused.status == 404 else refused.status
+    )
 
 
 @bp.get("/users/bulk/done")

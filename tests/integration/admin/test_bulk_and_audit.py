@@ -247,7 +247,7 @@ def test_bulk_form_refusals_in_the_ui(gateway, ui):
     )
     assert (
         nobody.status_code == 400
-        and "select at least one user" in nobody.text
+        and "Select at least one user" in nobody.text
         and 'id="bulk-error"' in nobody.text
     )
     no_group = ui.post(
@@ -255,7 +255,7 @@ def test_bulk_form_refusals_in_the_ui(gateway, ui):
         data={"csrf_token": token, "action": "add_to_group", "user": "alice"},
         timeout=30,
     )
-    assert no_group.status_code == 400 and "choose the group" in no_group.text
+    assert no_group.status_code == 400 and "Choose the group" in no_group.text
     forged = ui.post(
         f"{gateway.url}/admin/users/bulk/apply",
         data={"action": "disable", "user": "alice"},
