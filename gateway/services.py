@@ -8,8 +8,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway import bootstrap
+from gateway.admin.activity import Activity
 from gateway.admin.auditlog import AuditQuery
 from gateway.admin.backchannel import BackchannelLogouts
+from gateway.admin.bulk import BulkUsers
 from gateway.admin.groupcheck import GroupCheck
 from gateway.admin.groups import AdminGroups
 from gateway.admin.ldaptrial import TrialLogins
@@ -31,6 +33,7 @@ from gateway.login.credcache import VerifiedCredentials
 from gateway.login.credchanges import CredentialChanges, change_signal, record_change
 from gateway.login.federation import Federation
 from gateway.login.idptokens import IdpTokens
+from gateway.login.lastsignin import LastSignIns
 from gateway.login.password import PasswordCheck
 from gateway.login.service import LoginService
 from gateway.login.throttle import AccountThrottle
@@ -93,6 +96,8 @@ class Services:
     registry: RegistryLink
     # Multi-factor sign-in: factors, recovery codes, the checks and the policy.
     mfa: MfaService
+    # Each user's last sign-in per path, written in the background (gateway.login.lastsignin).
+    last_sign_ins: LastSignIns
     # Every way in (Registry password and token paths, /login, POST /api/token, SSO callback).
     login: LoginService = field(init=False)
     _sync_schedule: SyncSchedule | None = field(init=False, default=None)
@@ -267,6 +272,14 @@ class Services:
     def audit_query(self) -> AuditQuery:
         return AuditQuery(self.database)
 
+    def bulk_users(self) -> BulkUsers:
+        """Bulk actions on users: the one-user operations, one user after another."""
+        return BulkUsers(self.admin_users(), self.admin_groups())
+
+    def activity(self) -> Activity:
+        """Who is in: last sign-ins per user and path, and the newest across users."""
+        return Activity(self.database)
+
     def own_secrets(self, kind: Kind) -> OwnSecrets:
         """One person's app passwords (``APP_PASSWORDS``) or API keys (``API_KEYS``)."""
         return OwnSecrets(self.app_passwords if kind is APP_PASSWORDS else self.api_keys, self.audit, kind)
@@ -312,6 +325,7 @@ class Services:
         if self._sync_schedule is not None:
             self._sync_schedule.stop()
         self.credentials.stop()
+        self.last_sign_ins.stop()
         for provider in self.federation.providers():
             if isinstance(provider, Closable):
                 provider.close()  # e.g. an LDAP provider's pooled connections
@@ -403,6 +417,7 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         ),
         registry=RegistryLink(config.registry, database),
         mfa=_mfa(settings, config, database, store, audit),
+        last_sign_ins=LastSignIns(database),
     )
     services.login = _login_service(services)
     return services
@@ -425,6 +440,7 @@ def _login_service(services: Services) -> LoginService:
         services.audit,
         services.attempts,
         second_factor=services.mfa.need,
+        last_sign_ins=services.last_sign_ins,
     )
     # A sign-in queues the user's organizations for the Registry when their grant changed.
     login.add_sign_in_listener(

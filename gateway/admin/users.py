@@ -148,6 +148,8 @@ class AdminUsers:
                 self._users.set_enabled(username, bool(enabled), actor=actor)
         except UserError as error:
             raise _user_error(error, "groups") from None
+        # Enabling or disabling is audited by its own operation (user_enabled/user_disabled):
+        # one change, one row.
         changed = [
             name
             for name, value in (
@@ -155,11 +157,11 @@ class AdminUsers:
                 ("displayName", display_name),
                 ("roles", roles),
                 ("groups", groups),
-                ("enabled", enabled),
             )
             if value is not UNSET
         ]
-        self._audit("user_updated", actor, username, fields=",".join(changed))
+        if changed:
+            self._audit("user_updated", actor, username, fields=",".join(changed))
         return self.require(username)
 
     def delete(self, actor: str, username: str) -> None:

@@ -7,6 +7,7 @@ in the repository.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 import tempfile
@@ -36,6 +37,9 @@ class Settings:
     metrics_token: str | None = None
     # False when GATEWAY_PUBLIC_URL is set: the public URL then stays put whatever the bind.
     public_url_follows_bind: bool = False
+    # Networks whose X-Forwarded-For the gateway believes, for the client address it records
+    # (GATEWAY_TRUSTED_PROXIES); empty: the peer address is the client address.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -99,7 +103,21 @@ def load_settings(environ: Mapping[str, str] | None = None, *, read_dotenv: bool
         auto_migrate=auto_migrate,
         metrics_token=_metrics_token(get("GATEWAY_METRICS_TOKEN")),
         public_url_follows_bind=not get("GATEWAY_PUBLIC_URL"),
+        trusted_proxies=_networks(get("GATEWAY_TRUSTED_PROXIES", ""), "GATEWAY_TRUSTED_PROXIES"),
     )
+
+
+def _networks(raw: str, name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """A comma-separated list of addresses or CIDR networks (``10.0.0.0/8, ::1``)."""
+    networks = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(ENV, name, f"{item!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
 
 
 def _key_encryption_key(value: str | None, database_url: str, instance_dir: Path) -> str:

@@ -13,6 +13,7 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from gateway.http.clientinfo import current_client
 from gateway.http.errors import json_error
 from gateway.login.answer import build_answer
 from gateway.login.outcome import Granted, Outcome, Refused, Throttled
@@ -53,8 +54,8 @@ def authenticate() -> Response:
         login.malformed(None, bad.status, started)
         return json_error(bad.status, bad.message)
     if "token" in fields:
-        return _answer(login.registry_token(fields["token"], started))
-    return _answer(login.registry_password(fields["username"], fields["password"], started))
+        return _answer(login.registry_token(fields["token"], started, current_client()))
+    return _answer(login.registry_password(fields["username"], fields["password"], started, current_client()))
 
 
 def _read_form() -> dict[str, str]:

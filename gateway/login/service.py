@@ -12,6 +12,10 @@ answers an :data:`~gateway.login.outcome.Outcome` it has already recorded, once:
   A login answered from the verified-credentials cache, or with a token of a session already
   open, is an attempt like any other but not a new sign-in: a map view would write hundreds of
   audit rows a second;
+* every grant, cache hits and open sessions' tokens too: the user's last sign-in on that path
+  (time, client address, user agent), coalesced in memory by
+  :class:`~gateway.login.lastsignin.LastSignIns` so the tile hot path writes at most once a
+  minute per user and worker process;
 * a throttled or unavailable attempt: the attempt only (nobody was decided about).
 """
 
@@ -25,6 +29,7 @@ from typing import TypeVar
 from gateway.login.apppasswords import looks_like_app_password
 from gateway.login.federation import Denied, Federation
 from gateway.login.idptokens import IdpTokens
+from gateway.login.lastsignin import NO_CLIENT, Client, LastSignIns
 from gateway.login.outcome import (
     Granted,
     Outcome,
@@ -63,18 +68,20 @@ OUTAGES = (ProviderUnavailable, StoreUnavailable, *UNAVAILABLE_ERRORS)
 @dataclass(frozen=True)
 class Way:
     """A way in as the records name it: ``attempt_path`` in the attempt log and metrics,
-    ``audit_path`` in audit rows, and the HTTP status of a grant there."""
+    ``audit_path`` in audit rows, the HTTP status of a grant there, and ``signin_path`` its
+    last sign-in row (:data:`gateway.login.lastsignin.PATHS`)."""
 
     attempt_path: str
     audit_path: str
     granted_status: int
+    signin_path: str
 
 
-REGISTRY_PASSWORD = Way("password", "password", 200)
-REGISTRY_TOKEN = Way("token", "token", 200)
-BROWSER_PASSWORD = Way("browser_password", "browser_password", 303)
-ADMIN_API_PASSWORD = Way("admin_token", "api_token", 200)
-SSO_CALLBACK = Way("sso", "sso", 302)
+REGISTRY_PASSWORD = Way("password", "password", 200, "registry_password")
+REGISTRY_TOKEN = Way("token", "token", 200, "registry_token")
+BROWSER_PASSWORD = Way("browser_password", "browser_password", 303, "browser")
+ADMIN_API_PASSWORD = Way("admin_token", "api_token", 200, "admin_api")
+SSO_CALLBACK = Way("sso", "sso", 302, "browser")
 
 
 class LoginService:
@@ -90,10 +97,12 @@ class LoginService:
         audit: AuditLog,
         attempts: AttemptRecorder,
         second_factor: SecondFactorPolicy | None = None,
+        last_sign_ins: LastSignIns | None = None,
     ):
         """``tokens`` are the Registry's (the token path's); ``sso`` opens the sessions of the
         ways in that sign a browser or an admin API client in; ``second_factor`` says when a
-        password sign-in that opens a session needs a second factor first."""
+        password sign-in that opens a session needs a second factor first; ``last_sign_ins``
+        remembers each user's last sign-in per path (none: not recorded)."""
         self._federation = federation
         self._passwords = passwords
         self._mapping = mapping
@@ -104,6 +113,7 @@ class LoginService:
         self._audit = audit
         self._attempts = attempts
         self._second_factor = second_factor
+        self._last_sign_ins = last_sign_ins
         self._sign_in_listeners: list[SignInListener] = []
 
     def add_sign_in_listener(self, listener: SignInListener) -> None:
@@ -116,21 +126,38 @@ class LoginService:
         """Record a Registry request refused for its shape (400/415) before any login."""
         self._attempts.record(REGISTRY_PASSWORD.attempt_path, username, None, status, "bad_request", started)
 
-    def registry_password(self, username: str, password: str, started: float) -> Outcome:
-        """The Registry's password path (``started``: the request's ``time.perf_counter()``)."""
+    def registry_password(
+        self, username: str, password: str, started: float, client: Client = NO_CLIENT
+    ) -> Outcome:
+        """The Registry's password path (``started``: the request's ``time.perf_counter()``;
+        ``client``: who sent it, for the last sign-in)."""
         return self._guarded(
-            REGISTRY_PASSWORD, username, started, lambda: self._registry_password(username, password, started)
+            REGISTRY_PASSWORD,
+            username,
+            started,
+            lambda: self._registry_password(username, password, started, client),
         )
 
-    def _registry_password(self, username: str, password: str, started: float) -> Outcome:
+    def _registry_password(self, username: str, password: str, started: float, client: Client) -> Outcome:
         identity, from_cache = self._passwords.verify_for_registry(username, password)
-        return self._granted(REGISTRY_PASSWORD, identity, username, started, audit=not from_cache)
+        path = "app_password" if looks_like_app_password(password) else REGISTRY_PASSWORD.signin_path
+        return self._granted(
+            REGISTRY_PASSWORD,
+            identity,
+            username,
+            started,
+            audit=not from_cache,
+            client=client,
+            signin_path=path,
+        )
 
-    def registry_token(self, token: str, started: float) -> Outcome:
+    def registry_token(self, token: str, started: float, client: Client = NO_CLIENT) -> Outcome:
         """The Registry's token path: a gateway token of an open session, or an IdP's token."""
-        return self._guarded(REGISTRY_TOKEN, None, started, lambda: self._registry_token(token, started))
+        return self._guarded(
+            REGISTRY_TOKEN, None, started, lambda: self._registry_token(token, started, client)
+        )
 
-    def _registry_token(self, token: str, started: float) -> Outcome:
+    def _registry_token(self, token: str, started: float, client: Client) -> Outcome:
         username = "?"  # until a gateway token says whose it is
         try:
             if len(token) > MAX_TOKEN_LENGTH:
@@ -142,7 +169,9 @@ class LoginService:
                 if invalid.reason in ("bad_typ", "malformed") and self._idp_tokens.enabled:
                     identity = self._idp_identity(token.strip())
                     count_token("idp", "valid")
-                    return self._granted(REGISTRY_TOKEN, identity, username, started, audit=False)
+                    return self._granted(
+                        REGISTRY_TOKEN, identity, username, started, audit=False, client=client
+                    )
                 count_token("gateway", invalid.reason)
                 raise Denied(401, f"token_{invalid.reason}") from None
             username = verified.username
@@ -151,7 +180,9 @@ class LoginService:
                 count_token("gateway", "session_ended")
                 raise Denied(401, "session_ended")
             count_token("gateway", "valid")
-            return self._granted(REGISTRY_TOKEN, session.identity, username, started, audit=False)
+            return self._granted(
+                REGISTRY_TOKEN, session.identity, username, started, audit=False, client=client
+            )
         except Denied as denied:
             return self._refused(REGISTRY_TOKEN, username, None, denied.status, denied.reason, started)
 
@@ -163,7 +194,9 @@ class LoginService:
             raise Denied(403 if rejected.status == 403 else 401, f"idp_token_{rejected.reason}") from None
         return self._federation.admit(identity)
 
-    def browser_password(self, username: str, password: str, started: float) -> PasswordOutcome:
+    def browser_password(
+        self, username: str, password: str, started: float, client: Client = NO_CLIENT
+    ) -> PasswordOutcome:
         """The browser's sign-in form: a full password verification (never an app password),
         then a gateway session (:attr:`Granted.session`)."""
         if looks_like_app_password(password):
@@ -172,10 +205,12 @@ class LoginService:
             BROWSER_PASSWORD,
             username,
             started,
-            lambda: self._with_session(BROWSER_PASSWORD, username, password, started),
+            lambda: self._with_session(BROWSER_PASSWORD, username, password, started, client),
         )
 
-    def admin_api_password(self, username: str, password: str, started: float) -> PasswordOutcome:
+    def admin_api_password(
+        self, username: str, password: str, started: float, client: Client = NO_CLIENT
+    ) -> PasswordOutcome:
         """``POST /api/token`` with a password: as :meth:`browser_password`; an app password is
         refused (one must not turn into a session that can create further secrets)."""
         if looks_like_app_password(password):
@@ -186,10 +221,12 @@ class LoginService:
             ADMIN_API_PASSWORD,
             username,
             started,
-            lambda: self._with_session(ADMIN_API_PASSWORD, username, password, started),
+            lambda: self._with_session(ADMIN_API_PASSWORD, username, password, started, client),
         )
 
-    def _with_session(self, way: Way, username: str, password: str, started: float) -> PasswordOutcome:
+    def _with_session(
+        self, way: Way, username: str, password: str, started: float, client: Client
+    ) -> PasswordOutcome:
         identity = self._passwords.verify(username, password)
         if self._second_factor is not None:
             evaluation = self._mapping.evaluate(identity)
@@ -204,10 +241,16 @@ class LoginService:
                     started,
                 )
                 return SecondFactor(identity, evaluation, enrol=need == "enrol")
-        return self._granted(way, identity, username, started, audit=True, open_session=True)
+        return self._granted(way, identity, username, started, audit=True, open_session=True, client=client)
 
     def second_factor_passed(
-        self, identity: Identity, factor: str, started: float, *, api: bool = False
+        self,
+        identity: Identity,
+        factor: str,
+        started: float,
+        *,
+        api: bool = False,
+        client: Client = NO_CLIENT,
     ) -> Outcome:
         """Open the session of a password sign-in whose second factor (``factor``: its type)
         was just checked: the ``require`` gate again, then the grant recorded and audited with
@@ -218,13 +261,25 @@ class LoginService:
             # Disabled (or the name lost) since the password was checked: no session.
             admitted = self._federation.admit(identity)
             return self._granted(
-                way, admitted, identity.username, started, audit=True, open_session=True, factor=factor
+                way,
+                admitted,
+                identity.username,
+                started,
+                audit=True,
+                open_session=True,
+                factor=factor,
+                client=client,
             )
 
         return self._guarded(way, identity.username, started, login)
 
     def sso_callback(
-        self, provider_id: str, params: dict[str, str], sealed: str | None, started: float
+        self,
+        provider_id: str,
+        params: dict[str, str],
+        sealed: str | None,
+        started: float,
+        client: Client = NO_CLIENT,
     ) -> Outcome:
         """The SSO callback: the transaction and the IdP's answer (:meth:`SsoService.complete`),
         then admission, the ``require`` gate, the session and the Registry token minted for it
@@ -254,12 +309,12 @@ class LoginService:
             SSO_CALLBACK,
             finished.identity.username,
             started,
-            lambda: self._sso_session(finished, started),
+            lambda: self._sso_session(finished, started, client),
             provider=provider_id,
             cause=_sso_refusal,
         )
 
-    def _sso_session(self, finished: FinishedCallback, started: float) -> Outcome:
+    def _sso_session(self, finished: FinishedCallback, started: float, client: Client) -> Outcome:
         identity = self._federation.admit(finished.identity)
         evaluation = self._mapping.evaluate(identity)
         if evaluation.denied:
@@ -268,7 +323,7 @@ class LoginService:
         if session is None:  # disabled while this login was under way
             raise Denied(403, "account_disabled")
         token = self._sso.mint_for(session)
-        self._record_grant(SSO_CALLBACK, identity, evaluation, started, audit=True)
+        self._record_grant(SSO_CALLBACK, identity, evaluation, started, audit=True, client=client)
         return Granted(identity, evaluation, session, finished.next_url, token)
 
     # -- recording ----------------------------------------------------------------------------
@@ -308,14 +363,26 @@ class LoginService:
         audit: bool,
         open_session: bool = False,
         factor: str | None = None,
+        client: Client = NO_CLIENT,
+        signin_path: str | None = None,
     ) -> Outcome:
         """The ``require`` gate on ``identity``, then the grant recorded (``typed``: the
-        username as the caller gave it, for a refusal's records)."""
+        username as the caller gave it, for a refusal's records; ``signin_path``: the last
+        sign-in row when it is not the way's own)."""
         evaluation = self._mapping.evaluate(identity)
         if evaluation.denied:
             return self._refused(way, typed, identity.provider, 403, "mapping_require_failed", started)
         session = self._sso.open_session(identity) if open_session else None
-        self._record_grant(way, identity, evaluation, started, audit=audit, factor=factor)
+        self._record_grant(
+            way,
+            identity,
+            evaluation,
+            started,
+            audit=audit,
+            factor=factor,
+            client=client,
+            signin_path=signin_path,
+        )
         return Granted(identity, evaluation, session)
 
     def _record_grant(
@@ -327,7 +394,11 @@ class LoginService:
         *,
         audit: bool,
         factor: str | None = None,
+        client: Client = NO_CLIENT,
+        signin_path: str | None = None,
     ) -> None:
+        if self._last_sign_ins is not None:
+            self._last_sign_ins.record(identity.username, signin_path or way.signin_path, client)
         if audit:
             for listener in self._sign_in_listeners:
                 listener(identity, evaluation)

@@ -52,6 +52,7 @@ EXPECTED_STATUS = {
     "/login": 303,  # already signed in: on to where the form would have led
     "/sso/continue": 303,  # no Registry login under way: on to the start
     "/login/mfa": 303,  # no password verified a moment ago: back to /login
+    "/admin/users/bulk/done": 303,  # no bulk action just confirmed: on to the users list
 }
 
 # Asks the installed application (not the repository's) for its URL map, and where it lives.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 from gateway.http.adminapi import (  # noqa: F401  (routes register on import)
+    activity,
     audit,
     groups,
     mapping,

@@ -65,12 +65,16 @@ def export_audit():
     kind = request.args.get("format", "csv")
     if kind not in auditexport.FORMATS:
         raise AdminError(400, "format must be csv or jsonl", "format")
+    return export_response(_filter(), kind, principal().username)
+
+
+def export_response(where: AuditFilter, kind: str, actor: str) -> Response:
+    """The download of the events ``where`` selects as ``kind`` (csv or jsonl), audited as
+    exported by ``actor``; shared by the admin API and the audit page's export buttons."""
     query = services().audit_query()
-    where = query.snapshot(_filter())
+    where = query.snapshot(where)
     total = query.count(where)
-    services().audit.record(
-        "audit_exported", "ok", actor=principal().username, format=kind, rows=min(total, MAX_EXPORT)
-    )
+    services().audit.record("audit_exported", "ok", actor=actor, format=kind, rows=min(total, MAX_EXPORT))
     lines = (auditexport.csv_rows if kind == "csv" else auditexport.jsonl)(query.export(where))
     response = Response(stream_with_context(lines), mimetype=auditexport.FORMATS[kind])
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")

@@ -95,6 +95,14 @@ class UserDetail(User):
     lastLoginAt = fields.DateTime(allow_none=True)
     activeSessions = fields.Integer()
     appPasswords = fields.Integer()
+    apiKeys = fields.Integer()
+    lastActivityAt = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "the newest sign-in on any path (about a minute late at most)"},
+    )
+    lastSignIns = fields.List(
+        fields.Dict(), metadata={"description": "the last sign-in per path (see GET /activity's items)"}
+    )
     metadata = fields.Dict()
 
 

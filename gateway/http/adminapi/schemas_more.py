@@ -253,3 +253,52 @@ class Secret(Schema):
 
 class SecretCreated(Secret):
     secret = fields.String(required=True, metadata={"description": "shown only this once"})
+
+
+# -- who is in, bulk actions -------------------------------------------------------------------
+
+
+class SignIn(Schema):
+    username = fields.String(required=True)
+    path = fields.String(
+        required=True,
+        metadata={"description": "registry_password, app_password, registry_token, browser or admin_api"},
+    )
+    at = fields.DateTime(
+        required=True, metadata={"description": "may lag the latest sign-in by about a minute"}
+    )
+    clientAddress = fields.String(
+        allow_none=True, metadata={"description": "the peer, or what a trusted proxy forwarded"}
+    )
+    userAgent = fields.String(allow_none=True, metadata={"description": "at most 255 characters"})
+
+
+class ActivityPage(Schema):
+    items = fields.List(fields.Nested(SignIn), required=True)
+    total = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+
+
+class BulkRequest(Strict):
+    action = fields.String(
+        required=True, validate=validate.OneOf(["disable", "enable", "delete", "add_to_group"])
+    )
+    userNames = fields.List(
+        fields.String(validate=validate.Length(1, 127)), required=True, validate=validate.Length(1, 200)
+    )
+    group = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 64))
+
+
+class BulkItem(Schema):
+    userName = fields.String(required=True)
+    ok = fields.Boolean(required=True)
+    status = fields.Integer(required=True, metadata={"description": "200 done, else the refusal's status"})
+    message = fields.String(required=True)
+
+
+class BulkResults(Schema):
+    action = fields.String(required=True)
+    done = fields.Integer(required=True)
+    refused = fields.Integer(required=True)
+    results = fields.List(fields.Nested(BulkItem), required=True)

@@ -19,6 +19,7 @@ from gateway.admin.errors import AdminError
 from gateway.http.adminapi import schemas
 from gateway.http.adminapi.base import body, doc, ok, principal_for, services
 from gateway.http.browser import signed_in
+from gateway.http.clientinfo import current_client
 from gateway.http.origins import origin_accepted
 from gateway.login.outcome import Granted, Refused, SecondFactor, Throttled
 from gateway.login.throttle import Throttled as ThrottledAccount
@@ -78,7 +79,7 @@ NEEDS_ENROLMENT = (
 def _password_session(username: str, password: str, code: str | None) -> SessionRecord:
     """The session a password login opens for the admin API; AdminError for any other outcome."""
     started = time.perf_counter()
-    outcome = services().login.admin_api_password(username, password, started)
+    outcome = services().login.admin_api_password(username, password, started, current_client())
     if isinstance(outcome, SecondFactor):
         outcome = _second_factor(outcome, code, started)
     if isinstance(outcome, Granted):
@@ -111,4 +112,6 @@ def _second_factor(pending: SecondFactor, code: str | None, started: float):
         ) from None
     except SecondFactorFailed:
         raise AdminError(401, "invalid credentials") from None
-    return svc.login.second_factor_passed(pending.identity, "totp", started, api=True)
+    return svc.login.second_factor_passed(
+        pending.identity, "totp", started, api=True, client=current_client()
+    )

@@ -15,11 +15,12 @@ from typing import Any
 
 from flask import request
 
+from gateway.admin.activity import SignIn, UserFigures
 from gateway.admin.errors import AdminError
 from gateway.admin.people import Person
 from gateway.admin.timefmt import aware, iso
 from gateway.admin.users import UNSET, AdminUsers
-from gateway.http.adminapi import schemas
+from gateway.http.adminapi import schemas, schemas_more
 from gateway.http.adminapi.base import (
     admin_only,
     body,
@@ -75,8 +76,36 @@ def list_users():
 def list_users_detailed():
     users = _admin_users()
     people, total = _page(users)
-    storage = users.storage(p.username for p in people)
-    return _listed([detail(users, person, storage) for person in people], total)
+    names = [p.username for p in people]
+    storage = users.storage(names)
+    activity = services().activity()
+    figures, sign_ins = activity.figures(names), activity.of_users(names)
+    return _listed([detail(users, person, storage, figures, sign_ins) for person in people], total)
+
+
+@bp.post("/users/bulk")
+@doc(
+    "Disable, enable, delete or add to a group several users: each through the one-user "
+    "operation, not atomic; a result per user (yourself is always refused)",
+    request_schema=schemas_more.BulkRequest,
+    response_schema=schemas_more.BulkResults,
+    responses={404: "no such group"},
+)
+@admin_only
+def bulk_users():
+    data = body(schemas_more.BulkRequest())
+    results = (
+        services().bulk_users().apply(principal().username, data["action"], data["userNames"], data["group"])
+    )
+    done = sum(1 for result in results if result.ok)
+    return ok(
+        {
+            "action": data["action"],
+            "done": done,
+            "refused": len(results) - done,
+            "results": [result.record() for result in results],
+        }
+    )
 
 
 @bp.post("/users")
@@ -271,16 +300,25 @@ def _summary(users: AdminUsers, person: Person) -> dict[str, Any]:
 
 
 def detail(
-    users: AdminUsers, person: Person, storage: dict[str, RegistryStorage] | None = None
+    users: AdminUsers,
+    person: Person,
+    storage: dict[str, RegistryStorage] | None = None,
+    counts: dict[str, UserFigures] | None = None,
+    sign_ins: dict[str, list[SignIn]] | None = None,
 ) -> dict[str, Any]:
-    """Everything an admin wants to see about one user. ``storage``: the Registry storage
-    figures by username (read for this person when None)."""
-    svc = services()
+    """Everything an admin wants to see about one user. ``storage``, ``counts`` and
+    ``sign_ins``: read for a whole page at once by a list (for this person when None)."""
     evaluation = users.people.evaluation(person)
     identity = person.identity
+    activity = services().activity()
     if storage is None:
         storage = users.storage([person.username])
+    if counts is None:
+        counts = activity.figures([person.username])
+    if sign_ins is None:
+        sign_ins = activity.of_users([person.username])
     figures = storage.get(person.username)
+    own = counts.get(person.username, UserFigures())
     return {
         **_summary(users, person),
         "storageUsedBytes": figures.used_bytes if figures else None,
@@ -294,8 +332,8 @@ def detail(
         "denied": bool(evaluation and evaluation.denied),
         "createdAt": iso(person.created_at),
         "lastLoginAt": iso(person.last_login_at),
-        "activeSessions": len(svc.sessions.list_for_user(person.username)),
-        "appPasswords": len(svc.app_passwords.list(person.username)),
+        **own.record(),
+        "lastSignIns": [sign_in.record() for sign_in in sign_ins.get(person.username, [])],
         "metadata": users.metadata(person.username) if person.local else {},
     }
 

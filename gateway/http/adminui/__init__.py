@@ -3,9 +3,10 @@ the admin API (:mod:`gateway.admin.users` ...), for a signed-in browser whose us
 admin role. Every form posts with the session's CSRF token; the pages need no JavaScript.
 
 Modules: ``base`` (guard, navigation, layout), ``sections`` (the overview),
-``users`` (list, create), ``user`` (detail and changes), ``groups``, ``roles``, ``rules``
-(the mapping policy), ``explain``, ``sessions``, ``audit``, ``providers``, ``sync`` (the
-directory sync); helpers ``forms``, ``userlist``, ``ruleform`` and ``paging``.
+``users`` (list, create), ``bulk`` (bulk actions on the list), ``user`` (detail and
+changes), ``groups``, ``roles``, ``rules`` (the mapping policy), ``explain``, ``sessions``,
+``activity`` (who is in), ``audit``, ``providers``, ``sync`` (the directory sync); helpers
+``forms``, ``userlist``, ``ruleform`` and ``paging``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from flask import Flask
 
 from gateway.admin.errors import AdminError
 from gateway.http.adminui import (  # noqa: F401  (routes register on import)
+    activity,
     audit,
+    bulk,
     explain,
     groups,
     providers,

@@ -44,6 +44,7 @@ SECTIONS = (
     Section("rules", "Rules", "How groups and users become roles and quotas."),
     Section("explain", "Explain", "Why someone gets what they get."),
     Section("sessions", "Sessions", "Who is signed in; end sessions."),
+    Section("activity", "Activity", "Who is in: last sign-in per way in, address, user agent."),
     Section("audit", "Audit", "Sign-ins, refusals and every admin change."),
     Section("providers", "Providers", "Identity providers' health; trial LDAP sign-in."),
     Section("sync", "Directory sync", "Leavers and group changes from LDAP/AD: runs and schedule."),

@@ -1,5 +1,6 @@
 """``/admin/sessions``: who is signed in (newest first, filter by user, ended ones on
-request), and ending sessions: one, all of a user's, or everyone's (after a confirmation
+request), the last sign-ins on every way in (a Registry password sign-in opens no session),
+and ending sessions: one, all of a user's, or everyone's (after a confirmation
 step). Ending a session ends every token bound to it. Mass revocation keeps the admin's own
 session in this browser."""
 
@@ -16,6 +17,7 @@ from gateway.http.adminui.paging import Paging, page_number
 from gateway.http.appservices import services
 
 PER_PAGE = 50
+SIGN_INS_SHOWN = 10
 MAX_ID_CHARS = 64
 
 
@@ -87,6 +89,10 @@ def _list(error: str | None = None, status: int = 200):
     if number > paging.pages:  # past the end: show the last page
         paging = Paging(paging.pages, PER_PAGE, total, paging.path, paging.params)
         shown, total = admin.list(offset=paging.offset, **query)
+    # Sessions are only the gateway's own; a Registry password or app-password sign-in opens
+    # none, so who is in on every way comes from the last sign-ins.
+    activity = services().activity()
+    sign_ins = activity.of_user(username) if username else activity.recent(limit=SIGN_INS_SHOWN)[0]
     return render(
         "admin/sessions.html",
         "sessions",
@@ -97,6 +103,7 @@ def _list(error: str | None = None, status: int = 200):
         user=username,
         ended=ended,
         mine=caller().session.id,
+        sign_ins=sign_ins,
         error=error,
         notice=_notice(),
     )

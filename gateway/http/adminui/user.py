@@ -272,6 +272,7 @@ def _page(
         status,
         user=detail(users, person),
         person=person,
+        sign_ins=svc.activity().of_user(person.username),
         evaluation=evaluation,
         answer_json=json.dumps(answer, indent=2) if answer else None,
         values={**stored, **(values or {})},

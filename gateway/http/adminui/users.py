@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import redirect, request, url_for
 from marshmallow import ValidationError
 
+from gateway.admin.bulk import ACTIONS
 from gateway.admin.errors import AdminError
 from gateway.http.adminapi import schemas
 from gateway.http.adminui import forms
@@ -23,15 +24,29 @@ NOTICES = {"deleted": "The user was deleted. Their sessions, tokens and app pass
 @admin_page
 def users():
     """The users table for the query string's filter, sort and page."""
+    return users_page()
+
+
+def users_page(*, bulk_error: str | None = None, status: int = 200):
+    """The users table (with a bulk action's refusal above its bulk form, when there is one):
+    per-user figures for the page's rows in one query, the groups a bulk action can add to."""
     svc = services()
     query = Query.from_args(request.args)
     admin_users = svc.admin_users()
     found = listing(admin_users.people, query)
+    names = [row.person.username for row in found.rows]
+    local_users = svc.local_users
     return render(
         "admin/users.html",
         "users",
+        status,
         listing=found,
-        storage=admin_users.storage(row.person.username for row in found.rows),
+        figures=svc.activity().figures(names),
+        bulk_actions=ACTIONS,
+        bulk_groups=[name for name, _ in local_users.list_groups()] if local_users is not None else [],
+        bulk_error=bulk_error,
+        me_name=caller().username,
+        storage=admin_users.storage(names),
         query=found.query,
         sorts=SORTS,
         statuses=STATUSES,

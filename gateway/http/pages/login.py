@@ -26,6 +26,7 @@ from gateway.http.browser import (
     set_xauth_cookie,
     signed_in,
 )
+from gateway.http.clientinfo import current_client
 from gateway.http.nexturl import safe_next
 from gateway.login.outcome import Granted, Refused, SecondFactor, Throttled
 from gateway.sso.service import NOT_ALLOWED, UNAVAILABLE
@@ -62,7 +63,7 @@ def submit():
     next_url = request.form.get("next")
     if not username or not password:
         return _form(400, MISSING, username, next_url)
-    outcome = services().login.browser_password(username, password, started)
+    outcome = services().login.browser_password(username, password, started, current_client())
     if isinstance(outcome, Granted):
         return _signed_in(outcome, next_url)
     if isinstance(outcome, SecondFactor):  # the password was right; a second factor comes next

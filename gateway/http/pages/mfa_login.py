@@ -27,6 +27,7 @@ from gateway.http.browser import (
     secure,
     set_binding_cookie,
 )
+from gateway.http.clientinfo import current_client
 from gateway.http.nexturl import safe_next
 from gateway.http.pagehandlers import SCRIPT_PAGE_POLICY
 from gateway.http.pages import login as password_login
@@ -182,7 +183,7 @@ def enrol_passkey():
 def _finish(pending: PendingLogin, kind: str, started: float, *, new_codes: bool = False):
     """The factor was proven: open the session as /login does, forget the pending login."""
     svc = services()
-    outcome = svc.login.second_factor_passed(pending.identity, kind, started)
+    outcome = svc.login.second_factor_passed(pending.identity, kind, started, client=current_client())
     if isinstance(outcome, Granted):
         if not new_codes:
             response = password_login._signed_in(outcome, pending.next_url or None)

@@ -35,6 +35,7 @@ from gateway.http.browser import (
     transaction_cookies,
     xauth_token_from_cookie,
 )
+from gateway.http.clientinfo import current_client
 from gateway.login.outcome import Granted, Refused, Unavailable
 from gateway.sso.service import NOT_ALLOWED, SsoError
 from gateway.storage.state import StoreUnavailable
@@ -101,7 +102,9 @@ def callback(provider_id: str):
             expire_transaction_cookie(response, cookie)
         return response
 
-    outcome = services().login.sso_callback(provider_id, params, request.cookies.get(cookie), started)
+    outcome = services().login.sso_callback(
+        provider_id, params, request.cookies.get(cookie), started, current_client()
+    )
     if isinstance(outcome, Unavailable):
         store_down = isinstance(outcome.error, StoreUnavailable)
         raise outcome.error  # the blueprint's error handlers answer with a page

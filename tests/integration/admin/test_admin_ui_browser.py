@@ -41,7 +41,18 @@ PHONE = {"width": 390, "height": 844}
 NEW_PASSWORD = "green-harbour-19-lantern"
 OTHER_PASSWORD = "amber-meadow-58-compass"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-SECTIONS = ("users", "groups", "roles", "rules", "explain", "sessions", "audit", "providers", "sync")
+SECTIONS = (
+    "users",
+    "groups",
+    "roles",
+    "rules",
+    "explain",
+    "sessions",
+    "activity",
+    "audit",
+    "providers",
+    "sync",
+)
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +184,8 @@ def opens_users(story: Story) -> None:
     page.wait_for_url(f"{story.url}/admin/users")
     assert page.get_attribute("#nav-users", "aria-current") == "page"
     assert "of 17" in page.text_content("#users-caption")
-    assert page.locator("#users-table thead th[scope=col]").count() == 9  # ... Quota, Storage used, ...
+    # select, ..., Quota, Storage used, Status, Sessions, App passwords, API keys, Last activity, ...
+    assert page.locator("#users-table thead th[scope=col]").count() == 14
     shoot(page, "03-users")
 
 
@@ -407,7 +419,9 @@ def test_the_users_table_filters_sorts_and_pages(gateway, page):
     page.wait_for_load_state()
     names = page.locator("#users-table tbody .user-link").all_text_contents()
     assert names == [f"pilot{n:02d}" for n in range(9, 0, -1)]
-    assert page.get_attribute("#users-table thead th:first-child", "aria-sort") == "descending"
+    assert (
+        page.get_attribute("#users-table thead th:nth-child(2)", "aria-sort") == "descending"
+    )  # after the checkboxes
     page.goto(f"{gateway.url}/admin/users?status=disabled")
     assert "No users" in page.text_content("#users-caption")
     page.goto(f"{gateway.url}/admin/users?provider=directory")
@@ -579,7 +593,7 @@ def test_the_audit_trail_filters_by_admin_and_date(gateway, page):
     sign_in(page, gateway.url, "admin", ADMIN_PASSWORD)
     page.goto(f"{gateway.url}/admin/audit")
     page.fill("#f-actor", "admin")
-    page.fill("#f-event", "group_created")
+    page.select_option("#f-event", "group_created")  # a choice, not free text
     page.click("#apply-filter")
     page.wait_for_load_state()
     rows = page.locator("#audit-table tbody tr")
