@@ -34,6 +34,13 @@ EVENTS: dict[str, str] = {
     "directory_sync_change": "the directory sync disabled, re-enabled or updated a user",
     "audit_exported": "the audit trail downloaded",
     "key_rotated": "the token-signing key rotated",
+    "provider_diagnostic": "an admin checked a provider (connection, user search, groups, discovery)",
+    "idp_logout": "an identity provider's back-channel logout (sessions ended)",
+    "mfa_check": "a second factor checked at sign-in",
+    "mfa_enrolled": "a second factor added",
+    "mfa_removed": "a second factor removed",
+    "mfa_recovery_codes_created": "recovery codes created",
+    "mfa_reset": "an admin removed a user's second factors",
 }
 
 OUTCOMES: dict[str, str] = {
