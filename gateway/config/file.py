@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from gateway.config.email import EmailSettings, SelfServiceSettings, parse_email, parse_self_service
 from gateway.config.errors import ConfigError, raise_all
 from gateway.config.registry import RegistryConfig, parse_registry_config
 from gateway.config.registrysync import SyncSettings, parse_sync_settings
@@ -112,6 +113,10 @@ class GatewayConfig:
     # ``registry.sync`` (gateway.config.registrysync): the directory sync; off without a
     # ``registry:`` section. A section holding only ``sync`` runs the sync without a client.
     registry_sync: SyncSettings = SyncSettings(enabled=False)
+    # ``email:`` (gateway.config.email); None: the gateway sends no mail.
+    email: EmailSettings | None = None
+    # ``self_service:``: password reset by e-mail and self-registration (off by default).
+    self_service: SelfServiceSettings = SelfServiceSettings()
 
 
 class _Usernames(StrictSchema):
@@ -243,6 +248,8 @@ class _Top(StrictSchema):
     mapping = fields.Dict(load_default=None, allow_none=True)
     mapping_source = fields.String(load_default=None, validate=validate.OneOf(["file", "database"]))
     registry = fields.Raw(load_default=None, allow_none=True)
+    email = fields.Raw(load_default=None, allow_none=True)
+    self_service = fields.Raw(load_default=None, allow_none=True)
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -350,6 +357,10 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
             parse_sync_settings, top["registry"].get("sync"), source, fallback=SyncSettings(enabled=False)
         )
     )
+    email = attempt(parse_email, top["email"], source, os.environ if environ is None else environ)
+    self_service = attempt(
+        parse_self_service, top["self_service"], source, email, fallback=SelfServiceSettings()
+    )
     raise_all(found)
     return GatewayConfig(
         source=source,
@@ -375,6 +386,8 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
         mapping_document=top["mapping"],
         registry=registry,
         registry_sync=registry_sync,
+        email=email,
+        self_service=self_service,
     )
 
 

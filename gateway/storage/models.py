@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Boolean, Index, Integer, LargeBinary, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.storage import directorysync as _sync_model  # noqa: F401  (one metadata for Alembic)
+from gateway.storage import mailqueue as _mail_model  # noqa: F401  (one metadata for Alembic)
 from gateway.storage import outbox as _outbox_model  # noqa: F401  (one metadata for Alembic)
 from gateway.storage import registrystate as _registry_state_model  # noqa: F401  (one metadata for Alembic)
 from providers.local import models as _local_models  # noqa: F401  (one metadata for Alembic)

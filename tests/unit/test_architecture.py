@@ -153,6 +153,7 @@ DOMAIN = {
     "sso",
     "admin",
     "registry",
+    "mail",
 }
 LOGIN_SERVICE_MODULES = ("gateway.login.service", "gateway.login.outcome")
 ALLOWED_IMPORTS: dict[str, set[str]] = {
@@ -164,7 +165,8 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
     "login": {"mapping", "observe", "storage"},
     "login.service": {"login", "sso", "tokens", "mapping", "observe", "storage"},
     "sso": {"config", "login", "mapping", "observe", "storage", "tokens"},
-    "admin": {"config", "login", "mapping", "observe", "sso", "storage"},
+    "mail": {"config", "storage", "tokens"},
+    "admin": {"config", "login", "mail", "mapping", "observe", "sso", "storage"},
     "registry": {"admin", "config", "login", "mapping", "observe", "storage"},
     "bootstrap": {"admin", "config", "login", "mapping", "storage", "tokens"},
     "services": DOMAIN | {"bootstrap"},
