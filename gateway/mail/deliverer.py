@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 TABLE = cast(Table, MailMessage.__table__)
 ERROR_TEXT_LIMIT = 1000
 SENT = Counter("gateway_mail_sent", "E-mails the SMTP server accepted, by kind.", ["kind"])
-RETRIED = Counter("gateway_mail_retries", "E-mail sends that failed and will be tried again, by kind.", ["kind"])
+RETRIED = Counter(
+    "gateway_mail_retries", "E-mail sends that failed and will be tried again, by kind.", ["kind"]
+)
 FAILED_SENDS = Counter("gateway_mail_failed", "E-mails given up on, by kind.", ["kind"])
 
 
@@ -100,7 +102,9 @@ class MailDeliverer:
         )
         with self._database.session() as session:
             ids = list(
-                session.scalars(select(TABLE.c.id).where(free_and_due).order_by(TABLE.c.id).limit(self._batch_size))
+                session.scalars(
+                    select(TABLE.c.id).where(free_and_due).order_by(TABLE.c.id).limit(self._batch_size)
+                )
             )
         if not ids:
             return []
@@ -128,7 +132,10 @@ class MailDeliverer:
         except Exception as error:
             message = (str(error) or type(error).__name__)[:ERROR_TEXT_LIMIT]
             attempts = row.attempts + 1
-            if isinstance(error, (PermanentSendError, ValueError)) or attempts >= self._sender.settings.max_attempts:
+            if (
+                isinstance(error, (PermanentSendError, ValueError))
+                or attempts >= self._sender.settings.max_attempts
+            ):
                 self._update(row, state=FAILED, attempts=attempts, last_error=message, body=None)
                 FAILED_SENDS.labels(row.kind).inc()
                 report.failed += 1
@@ -139,14 +146,19 @@ class MailDeliverer:
                     row,
                     attempts=attempts,
                     last_error=message,
-                    next_attempt_at=self._clock() + timedelta(seconds=self._rng.uniform(ceiling / 2, ceiling)),
+                    next_attempt_at=self._clock()
+                    + timedelta(seconds=self._rng.uniform(ceiling / 2, ceiling)),
                 )
                 RETRIED.labels(row.kind).inc()
                 report.retried += 1
-                log.info("Sending a %s e-mail failed (attempt %d), will retry: %s", row.kind, attempts, message)
+                log.info(
+                    "Sending a %s e-mail failed (attempt %d), will retry: %s", row.kind, attempts, message
+                )
         else:
             with self._database.session() as session:
-                session.execute(delete(TABLE).where(TABLE.c.id == row.id, TABLE.c.claimed_by == row.claimed_by))
+                session.execute(
+                    delete(TABLE).where(TABLE.c.id == row.id, TABLE.c.claimed_by == row.claimed_by)
+                )
             SENT.labels(row.kind).inc()
             report.sent += 1
 
@@ -164,7 +176,9 @@ class MailDeliverer:
                     self._queue.enqueue(session, kind, recipient, rendered)
         except Exception as error:
             log.warning("Could not expand a %s request: %s", row.kind, type(error).__name__)
-            self._update(row, state=FAILED, attempts=row.attempts + 1, last_error=type(error).__name__, body=None)
+            self._update(
+                row, state=FAILED, attempts=row.attempts + 1, last_error=type(error).__name__, body=None
+            )
 
     def _update(self, row: MailMessage, **values) -> None:
         with self._database.session() as session:

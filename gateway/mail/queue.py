@@ -46,7 +46,9 @@ class BodyCipher:
         try:
             data = json.loads(self._fernet.decrypt(bytes(sealed)))
         except (InvalidToken, TypeError, ValueError):
-            raise ValueError("the message body cannot be decrypted with this GATEWAY_KEY_ENCRYPTION_KEY") from None
+            raise ValueError(
+                "the message body cannot be decrypted with this GATEWAY_KEY_ENCRYPTION_KEY"
+            ) from None
         return data["text"], data["html"]
 
 
@@ -144,9 +146,7 @@ class MailQueue:
         table = MailMessage
         with self._database.session() as session:
             counts = dict(session.execute(select(table.state, func.count()).group_by(table.state)).all())
-            retrying = session.scalar(
-                select(func.count()).where(table.state == PENDING, table.attempts > 0)
-            )
+            retrying = session.scalar(select(func.count()).where(table.state == PENDING, table.attempts > 0))
             oldest = session.scalar(select(func.min(table.created_at)).where(table.state == PENDING))
             last_error = session.scalar(
                 select(table.last_error)
@@ -161,7 +161,9 @@ class MailQueue:
                 pending=counts.get(PENDING, 0),
                 retrying=retrying or 0,
                 failed=counts.get(FAILED, 0),
-                oldest_pending_age_seconds=None if oldest is None else max(0.0, (now - oldest).total_seconds()),
+                oldest_pending_age_seconds=None
+                if oldest is None
+                else max(0.0, (now - oldest).total_seconds()),
                 last_error=last_error,
                 failed_mails=[
                     FailedMail(row.id, row.kind, row.recipient, row.attempts, row.last_error, row.created_at)

@@ -120,6 +120,7 @@ def _form(
         username=username,
         next_url=safe_next(next_url, svc.sso.redirects) or "",
         sso_enabled=svc.sso.enabled,
+        password_reset=svc.config.self_service.password_reset and svc.mail.enabled,
     )
     response = make_response(body, status)
     set_binding_cookie(response, binding, FORM_SECONDS)
