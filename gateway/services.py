@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway import bootstrap
 from gateway.admin.auditlog import AuditQuery
+from gateway.admin.emailadmin import EmailAdmin
 from gateway.admin.groups import AdminGroups
 from gateway.admin.ldaptrial import TrialLogins
 from gateway.admin.linktokens import LinkTokens
@@ -254,6 +255,9 @@ class Services:
         if self._sync_schedule is None:
             self._sync_schedule = SyncSchedule(self.directory_sync(), self.config.registry_sync)
         return self._sync_schedule
+
+    def email_admin(self) -> EmailAdmin:
+        return EmailAdmin(self.mail, self.audit)
 
     def link_tokens(self) -> LinkTokens:
         return LinkTokens(self.database)

@@ -9,6 +9,7 @@ features that need mail refuse to start.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,8 @@ from marshmallow import fields, validate
 from providers.schema import ConfigError, StrictSchema, load_section
 
 SECURITY = ("none", "starttls", "tls")
-ADDRESS = validate.Regexp(r"^[^@\s<>\"]{1,64}@[^@\s<>\"]{1,255}$", error="must be an e-mail address")
+ADDRESS_PATTERN = re.compile(r"[^@\s<>\"(),;:\\\[\]]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z0-9-]{1,63}")
+ADDRESS = validate.Regexp(ADDRESS_PATTERN, error="must be an e-mail address")
 DOMAIN = validate.Regexp(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}$", error="must be a domain")
 
 

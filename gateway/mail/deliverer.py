@@ -23,11 +23,12 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from prometheus_client import Counter
+from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway.mail.messages import Rendered
-from gateway.mail.queue import MailQueue, register_waiter, unregister_waiter
+from gateway.mail.queue import MailQueue, MailStatus, register_waiter, unregister_waiter
 from gateway.mail.sender import PermanentSendError, SmtpSender
 from gateway.storage.db import Database
 from gateway.storage.mailqueue import FAILED, PENDING, MailMessage
@@ -220,3 +221,27 @@ class MailDeliverer:
             except Exception:
                 log.exception("Mail delivery failed; trying again in %s s", self._poll_interval)
             self._wakeup.wait(self._poll_interval)
+
+
+class MailQueueCollector:
+    """Gauges of the shared mail queue, read at scrape time (no samples when the database
+    cannot answer, rather than a failed scrape)."""
+
+    def __init__(self, read_status: Callable[[], MailStatus]):
+        self._read_status = read_status
+
+    def collect(self):
+        try:
+            status = self._read_status()
+        except Exception:
+            return
+        rows = GaugeMetricFamily("gateway_mail_queue_rows", "E-mails in the queue, by state.", labels=["state"])
+        rows.add_metric(["pending"], status.pending)
+        rows.add_metric(["retrying"], status.retrying)
+        rows.add_metric(["failed"], status.failed)
+        yield rows
+        yield GaugeMetricFamily(
+            "gateway_mail_oldest_pending_age_seconds",
+            "Age of the oldest e-mail waiting to be sent (0 when none waits).",
+            value=status.oldest_pending_age_seconds or 0.0,
+        )

@@ -65,7 +65,7 @@ class _Collector:
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         with self.lock:
             self.messages.append(message)  # type: ignore[arg-type]
@@ -94,10 +94,14 @@ class SmtpServer:
         if login is not None:
 
             def authenticate(server, session, envelope, mechanism, auth_data):
-                ok = isinstance(auth_data, LoginPassword) and (
-                    auth_data.login.decode(),
-                    auth_data.password.decode(),
-                ) == login
+                ok = (
+                    isinstance(auth_data, LoginPassword)
+                    and (
+                        auth_data.login.decode(),
+                        auth_data.password.decode(),
+                    )
+                    == login
+                )
                 return AuthResult(success=ok)
 
             options["authenticator"] = authenticate

@@ -7,6 +7,7 @@ from flask import Flask
 
 from gateway.http.adminapi import (  # noqa: F401  (routes register on import)
     audit,
+    email,
     groups,
     mapping,
     me,

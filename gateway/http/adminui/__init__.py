@@ -17,6 +17,7 @@ from flask import Flask
 from gateway.admin.errors import AdminError
 from gateway.http.adminui import (  # noqa: F401  (routes register on import)
     audit,
+    email,
     explain,
     groups,
     providers,

@@ -61,7 +61,12 @@ def test_a_wrong_login_sends_nothing_and_shows_its_error(tmp_path):
     server = SmtpServer(tmp_path, "starttls", login=("mailer", "right")).start()
     try:
         mail = _mail(
-            tmp_path, server.port, "starttls", username="mailer", password="wrong", ca_file=str(server.ca_file)
+            tmp_path,
+            server.port,
+            "starttls",
+            username="mailer",
+            password="wrong",
+            ca_file=str(server.ca_file),
         )
         mail.send_test("alice@example.org", actor="admin")
         mail.deliverer.run_once()
