@@ -124,18 +124,32 @@ class UserService:
                 pass
 
     def set_password(
-        self, username: str, password: str, *, actor: str | None, event: str, keep_session: str | None = None
+        self,
+        username: str,
+        password: str,
+        *,
+        actor: str | None,
+        event: str,
+        keep_session: str | None = None,
+        temporary: bool = False,
     ) -> tuple[int, int]:
         """Set a local user's password (under the password policy), then end every session of
         theirs but ``keep_session`` (and so every token bound to one) and revoke every app
         password and API key: whoever knew the old password may have made them. Audited as
         ``event`` with ``actor``. The one way to set a password, whichever client asks;
-        returns (sessions ended, secrets revoked)."""
-        self._users.set_password(username, password)
+        returns (sessions ended, secrets revoked). ``temporary``: the user must choose their own
+        password at the next sign-in, and the Registry's password path refuses them until then."""
+        self._users.set_password(username, password, temporary=temporary)
         ended = self._sessions.revoke_user(username, keep=keep_session)
         revoked = self._app_passwords.revoke_all(username)
         self._audit.record(
-            event, "ok", username=username, actor=actor, sessions_ended=ended, secrets_revoked=revoked
+            event,
+            "ok",
+            username=username,
+            actor=actor,
+            sessions_ended=ended,
+            secrets_revoked=revoked,
+            **({"temporary": "yes"} if temporary else {}),
         )
         return ended, revoked
 

@@ -26,6 +26,7 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 # body limit (gateway.app) leaves room for it.
 MAX_TOKEN_CHARS = MAX_TOKEN_LENGTH
 DENIED_MESSAGES = {401: "invalid credentials", 403: "access denied"}
+MUST_CHANGE_PASSWORD = "password change required: sign in with a browser and choose a new password"
 
 
 class BadRequest(Exception):
@@ -83,6 +84,8 @@ def _answer(outcome: Outcome) -> Response:
         response.headers["Cache-Control"] = "no-store"
         return response
     if isinstance(outcome, Refused):
+        if outcome.reason == "must_change_password":
+            return json_error(403, MUST_CHANGE_PASSWORD)
         return json_error(outcome.status, DENIED_MESSAGES.get(outcome.status, "denied"))
     if isinstance(outcome, Throttled):
         response = json_error(429, "too many failed attempts; try again later")

@@ -10,7 +10,7 @@ from gateway.login.apppasswords import looks_like_app_password
 from gateway.login.credcache import VerifiedCredentials
 from gateway.login.federation import Denied, Federation
 from gateway.login.throttle import AccountThrottle
-from providers.base import Identity
+from providers.base import MUST_CHANGE_PASSWORD, Identity
 
 MAX_PASSWORD_CHARS = 1024  # longer is refused unhashed: bounds the cost of one attempt
 
@@ -48,6 +48,8 @@ class PasswordCheck:
         if identity is not None and not self._throttle.has_failures(username):
             return identity, True
         identity, valid_until = self._verified(username, password)
+        if identity.attributes.get(MUST_CHANGE_PASSWORD):
+            return identity, False  # never cached: it is refused until the password changes
         cache.remember(
             username,
             password,

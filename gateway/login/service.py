@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from gateway.login.apppasswords import looks_like_app_password
 from gateway.login.federation import Denied, Federation
 from gateway.login.idptokens import IdpTokens
-from gateway.login.outcome import Granted, Outcome, Refused, Throttled, Unavailable
+from gateway.login.outcome import Granted, Outcome, PasswordChangeRequired, Refused, Throttled, Unavailable
 from gateway.login.password import PasswordCheck
 from gateway.login.throttle import Throttled as ThrottledAccount
 from gateway.mapping import Evaluation, EvaluationMemo
@@ -36,7 +36,13 @@ from gateway.sso.sessions import SessionStore
 from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.storage.state import StoreUnavailable
 from gateway.tokens import InvalidToken, TokenService
-from providers.base import MAX_TOKEN_LENGTH, Identity, LoginRejected, ProviderUnavailable
+from providers.base import (
+    MAX_TOKEN_LENGTH,
+    MUST_CHANGE_PASSWORD,
+    Identity,
+    LoginRejected,
+    ProviderUnavailable,
+)
 
 # Told of each sign-in (not of cache hits) after it is granted; see add_sign_in_listener.
 SignInListener = Callable[[Identity, Evaluation], None]
@@ -106,6 +112,8 @@ class LoginService:
 
     def _registry_password(self, username: str, password: str, started: float) -> Outcome:
         identity, from_cache = self._passwords.verify_for_registry(username, password)
+        if identity.attributes.get(MUST_CHANGE_PASSWORD):
+            return self._must_change(REGISTRY_PASSWORD, identity, started)
         return self._granted(REGISTRY_PASSWORD, identity, username, started, audit=not from_cache)
 
     def registry_token(self, token: str, started: float) -> Outcome:
@@ -173,7 +181,22 @@ class LoginService:
 
     def _with_session(self, way: Way, username: str, password: str, started: float) -> Outcome:
         identity = self._passwords.verify(username, password)
+        if identity.attributes.get(MUST_CHANGE_PASSWORD):
+            return self._must_change(way, identity, started)
         return self._granted(way, identity, username, started, audit=True, open_session=True)
+
+    def _must_change(self, way: Way, identity: Identity, started: float) -> Refused:
+        """A right but temporary password: refused (403) everywhere, no session opened; the
+        browser's sign-in form sends the person on to choose their own password."""
+        return self._refused(
+            way,
+            identity.username,
+            identity.provider,
+            403,
+            "must_change_password",
+            started,
+            PasswordChangeRequired(identity.username),
+        )
 
     def sso_callback(
         self, provider_id: str, params: dict[str, str], sealed: str | None, started: float

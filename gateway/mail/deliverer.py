@@ -235,7 +235,7 @@ class MailQueueCollector:
             status = self._read_status()
         except Exception:
             return
-        rows = GaugeMetricFamily("gateway_mail_queue_rows", "E-mails in the queue, by state.", labels=["state"])
+        rows = GaugeMetricFamily("gateway_mail_queue_rows", "Queued e-mails.", labels=["state"])
         rows.add_metric(["pending"], status.pending)
         rows.add_metric(["retrying"], status.retrying)
         rows.add_metric(["failed"], status.failed)

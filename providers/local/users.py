@@ -95,6 +95,12 @@ class LocalUsers:
             user = self._find(session, username)
             return _view(user) if user else None
 
+    def must_change_password(self, username: str) -> bool:
+        """Whether the user's password is a temporary one an admin set."""
+        with self._sessions() as session:
+            user = self._find(session, username)
+            return bool(user and user.must_change_password)
+
     def list(self) -> list[UserView]:
         with self._sessions() as session:
             users = session.scalars(
@@ -106,7 +112,9 @@ class LocalUsers:
         with self._sessions() as session:
             return session.scalar(select(func.count(LocalUser.id))) or 0
 
-    def set_password(self, username: str, password: str) -> None:
+    def set_password(self, username: str, password: str, *, temporary: bool = False) -> None:
+        """Set the password (under the policy); ``temporary``: the user must change it at the
+        next sign-in (any other set clears that)."""
         with self._sessions() as session:
             email = self._require(session, username).email
         self.policy.check(password, username, email)
@@ -115,6 +123,7 @@ class LocalUsers:
             user = self._require(session, username)
             user.password_hash = password_hash
             user.password_changed_at = utcnow()
+            user.must_change_password = temporary
             self._changed(session, username)
 
     def update(

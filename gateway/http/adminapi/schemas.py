@@ -107,6 +107,13 @@ class UserPage(Schema):
 
 class AdminPassword(Strict):
     newPassword = fields.String(required=True, validate=validate.Length(1, 1024), load_only=True)
+    mustChangePassword = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "a temporary password: the user must choose their own at the next browser "
+            "sign-in; until then every other way in (the Registry's password path too) answers 403"
+        },
+    )
 
 
 class OwnPassword(Strict):

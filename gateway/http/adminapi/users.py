@@ -162,7 +162,9 @@ def delete_user(username: str):
 @admin_only
 def reset_password(username: str):
     data = body(schemas.AdminPassword())
-    _admin_users().reset_password(principal().username, username, data["newPassword"])
+    _admin_users().reset_password(
+        principal().username, username, data["newPassword"], temporary=data["mustChangePassword"]
+    )
     return "", 204
 
 

@@ -105,7 +105,9 @@ def reset_password(username: str):
             raise forms.FormProblem("newPassword", "Enter the new password.")
         if new != confirm:
             raise forms.FormProblem("confirmPassword", "The two passwords are not the same.")
-        users.reset_password(caller().username, username, new)
+        users.reset_password(
+            caller().username, username, new, temporary=request.form.get("mustChangePassword") == "1"
+        )
     except forms.FormProblem as problem:
         return _page(users, person, "password", {problem.field: problem.message}, {}, 400)
     except AdminError as refused:

@@ -9,12 +9,14 @@ cookie, like the sign-in form. Pages are 404 while ``self_service.password_reset
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, make_response, request
+from flask import Blueprint, abort, make_response, redirect, request
 
 from gateway.admin.linktokens import TOKEN
 from gateway.admin.passwordreset import MAX_IDENTIFIER_CHARS, Requested, ResetRefused
 from gateway.http.browser import (
     binding_value,
+    change_ticket_user,
+    clear_change_ticket,
     login_form_ok,
     login_form_token,
     page,
@@ -22,6 +24,9 @@ from gateway.http.browser import (
     services,
     set_binding_cookie,
 )
+from gateway.http.nexturl import safe_next
+from providers.local.policy import PasswordRejected
+from providers.local.users import UserError
 
 bp = Blueprint("password", __name__)
 
@@ -31,6 +36,7 @@ MISSING = "Enter your username or e-mail address."
 THROTTLED = "Too many requests. Wait a while and try again."
 MISMATCH = "The two passwords are not the same."
 EMPTY = "Enter the new password twice."
+CHANGE_EXPIRED = "This form has expired. Sign in again with your temporary password."
 EXPIRED = "This link has expired or has already been used. Ask for a new one."
 
 
@@ -106,3 +112,58 @@ def reset_submit(token: str):
             done=False,
         )
     return _render("password_reset.html", 200, error=None, token=None, done=True)
+
+
+# ---- a temporary password, changed at the first sign-in ----------------------------------
+
+
+@bp.get("/password/change")
+def change_form():
+    """The form a person with a temporary password lands on after the sign-in form."""
+    username = change_ticket_user()
+    if username is None or not _must_change(username):
+        return redirect("/login", 303)
+    return _change_page(200, None, username)
+
+
+@bp.post("/password/change")
+def change_submit():
+    if not login_form_ok():
+        return refuse_form()
+    username = change_ticket_user()
+    if username is None or not _must_change(username):
+        return _change_page(410, CHANGE_EXPIRED, None)
+    password = request.form.get("password", "")
+    confirm = request.form.get("confirm", "")
+    error = None
+    if not password or not confirm or len(password) > MAX_PASSWORD_CHARS:
+        error = EMPTY
+    elif password != confirm:
+        error = MISMATCH
+    else:
+        try:
+            services().user_operations().set_password(
+                username, password, actor=username, event="temporary_password_changed"
+            )
+        except (PasswordRejected, UserError) as rejected:
+            error = f"That password cannot be used: {rejected}."
+    if error is not None:
+        return _change_page(400, error, username)
+    response = _change_page(200, None, username, done=True)
+    clear_change_ticket(response)
+    return response
+
+
+def _change_page(status: int, error: str | None, username: str | None, done: bool = False):
+    return _render(
+        "password_change.html", status, error=error, username=username, next_url=_next(), done=done
+    )
+
+
+def _must_change(username: str) -> bool:
+    local = services().local_users
+    return local is not None and local.must_change_password(username)
+
+
+def _next() -> str:
+    return safe_next(request.values.get("next"), services().sso.redirects) or ""
