@@ -16,6 +16,7 @@ from gateway.admin.mapping import MappingAdmin
 from gateway.admin.passwordreset import REQUEST_KIND, PasswordReset, ProviderLink, RequestThrottle
 from gateway.admin.people import People
 from gateway.admin.providerstatus import ProviderAdmin
+from gateway.admin.registration import Registration
 from gateway.admin.registrypush import Answers
 from gateway.admin.roles import AdminRoles
 from gateway.admin.selfservice import APP_PASSWORDS, Kind, OwnSecrets
@@ -281,6 +282,20 @@ class Services:
                 for p in self.config.providers
                 if p.options.get("password_reset_url")
             ],
+        )
+
+    def registration(self) -> Registration:
+        """Self-registration (``self_service.registration``)."""
+        return Registration(
+            settings=self.config.self_service,
+            database=self.database,
+            mail=self.mail,
+            tokens=self.link_tokens(),
+            throttle=RequestThrottle(self.store, self.config.self_service),
+            local_users=self.local_users,
+            operations=self.user_operations(),
+            audit=self.audit,
+            public_url=self.settings.public_url,
         )
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from gateway.login.federation import Federation
 from gateway.observe.audit import AuditLog
 from gateway.sso.sessions import SessionStore
 from providers.base import Identity, IdentityLookup, Rejection
+from providers.local.provider import local_subject
 from providers.local.users import LocalUsers, UserError, UserView
 
 
@@ -80,7 +81,10 @@ class UserService:
         overrides: dict[str, Any] | None = None,
         enforce_policy: bool = True,
         actor: str | None = None,
+        registration_state: str | None = None,
     ) -> UserView:
+        """Create a local user who owns their username from the start; with
+        ``registration_state`` a self-registered one, disabled until admitted."""
         username = self.canonical(username)
         owner = self._accounts.owner_of(username)
         if owner is not None:
@@ -94,13 +98,21 @@ class UserService:
                 groups=groups,
                 overrides=overrides,
                 enforce_policy=enforce_policy,
+                registration_state=registration_state,
             )
         except UserError:
             # The user and its name's ownership are two commits: a create cut short between
             # them (a killed replica) left a local user nobody owns. Its retry finishes it.
             self._claim_unowned_local(username)
             raise
-        identity = self._local_provider.lookup(username)
+        if registration_state is not None and view.id is not None and self._provider_id is not None:
+            # Disabled until admitted, so the provider would not look it up: its identity as
+            # the provider makes it.
+            identity: Identity | Rejection = Identity(
+                provider=self._provider_id, subject=local_subject(view.id), username=username, email=email
+            )
+        else:
+            identity = self._local_provider.lookup(username)
         if not isinstance(identity, Identity):  # only another request can have removed it since
             raise UserError(f"user {username!r} was deleted or disabled while being created")
         try:

@@ -72,6 +72,7 @@ class RegistrationSettings:
     require_email_verification: bool = True
     require_admin_approval: bool = True
     default_groups: tuple[str, ...] = ()
+    verification_link_minutes: int = 24 * 60
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class _Registration(StrictSchema):
     require_email_verification = fields.Boolean(load_default=True)
     require_admin_approval = fields.Boolean(load_default=True)
     default_groups = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=list)
+    verification_link_minutes = fields.Integer(load_default=24 * 60, validate=validate.Range(5, 7 * 24 * 60))
 
 
 class _SelfService(StrictSchema):
@@ -175,6 +177,7 @@ def parse_self_service(data: Any, source: str, email: EmailSettings | None) -> S
             require_email_verification=registration["require_email_verification"],
             require_admin_approval=registration["require_admin_approval"],
             default_groups=tuple(registration["default_groups"]),
+            verification_link_minutes=registration["verification_link_minutes"],
         ),
     )
     if email is None and settings.password_reset:

@@ -132,6 +132,7 @@ def _form(
         next_url=safe_next(next_url, svc.sso.redirects) or "",
         sso_enabled=svc.sso.enabled,
         password_reset=svc.config.self_service.password_reset and svc.mail.enabled,
+        registration=svc.config.self_service.registration.enabled,
     )
     response = make_response(body, status)
     set_binding_cookie(response, binding, FORM_SECONDS)
