@@ -21,6 +21,7 @@ from gateway.http.adminui import (  # noqa: F401  (routes register on import)
     explain,
     groups,
     providers,
+    registrations,
     roles,
     rules,
     sections,
