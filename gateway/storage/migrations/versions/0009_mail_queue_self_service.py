@@ -48,15 +48,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('digest', name=op.f('pk_self_service_tokens')),
     )
     op.create_index('ix_self_service_tokens_username', 'self_service_tokens', ['username', 'purpose'])
-    with op.batch_alter_table('local_users') as batch:
-        batch.add_column(
-            sa.Column('must_change_password', sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch.add_column(sa.Column('registration_state', sa.String(length=16), nullable=True))
+    # Plain ADD COLUMN (every dialect has it): a batch rebuild on SQLite would lose the
+    # table's AUTOINCREMENT, and with it the promise that a deleted user's id is never reused.
+    op.add_column(
+        'local_users', sa.Column('must_change_password', sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    op.add_column('local_users', sa.Column('registration_state', sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('local_users') as batch:
+    with op.batch_alter_table('local_users', table_kwargs={'sqlite_autoincrement': True}) as batch:
         batch.drop_column('registration_state')
         batch.drop_column('must_change_password')
     op.drop_index('ix_self_service_tokens_username', table_name='self_service_tokens')
