@@ -13,6 +13,7 @@ import time
 import pytest
 import requests
 
+from tests.integration.admin.test_admin_ui_browser import shoot
 from tests.support.adminapi import ADMIN_SEED_USERS, PASSWORD, registry_answer, start_admin_gateway
 from tests.support.servers import free_port
 from tests.support.smtpserver import SmtpServer, html_part, text_part
@@ -207,11 +208,14 @@ def test_the_link_in_chromium(gateway, smtp, page):
     smtp.clear()
     page.goto(f"{gateway.url}/login")
     page.click("#forgot-password")
+    shoot(page, "63-password-forgot")
     page.fill("#identifier", "fay@example.org")
     page.click("#send-link")
     page.wait_for_selector("#reset-sent")
+    shoot(page, "64-password-forgot-sent")
     link = LINK.search(text_part(smtp.wait_for(1)[0])).group(1)
     page.goto(link)
+    shoot(page, "65-password-reset")
     page.fill("#password", NEW_PASSWORD)
     page.fill("#confirm", NEW_PASSWORD)
     page.click("#set-password")

@@ -11,9 +11,16 @@ import re
 import pytest
 import requests
 
-from tests.integration.admin.test_admin_ui_browser import http_sign_in
+from tests.integration.admin.test_admin_ui_browser import http_sign_in, shoot
 from tests.integration.cli.test_cli import run
-from tests.support.adminapi import ADMIN_PASSWORD, PASSWORD, AdminClient, registry_answer, start_admin_gateway
+from tests.support.adminapi import (
+    ADMIN_PASSWORD,
+    ADMIN_SEED_USERS,
+    PASSWORD,
+    AdminClient,
+    registry_answer,
+    start_admin_gateway,
+)
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -28,6 +35,7 @@ def gateway(tmp_path_factory):
     port = free_port()
     gateway = start_admin_gateway(
         tmp_path_factory.mktemp("temporary-password"),
+        users=ADMIN_SEED_USERS + [{"username": "dora"}],
         port=port,
         extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"},
     )
@@ -142,3 +150,25 @@ def test_the_cli_sets_a_temporary_password(gateway):
     )
     assert result.returncode == 0, result.stderr
     assert registry_answer(gateway, username="carol", password=TEMPORARY).status_code == 403
+
+
+def test_the_change_form_in_chromium(gateway, page):
+    admin = AdminClient.login(gateway.url)
+    assert (
+        admin.put(
+            "/users/dora/changepwd", json={"newPassword": TEMPORARY, "mustChangePassword": True}
+        ).status_code
+        == 204
+    )
+    page.goto(f"{gateway.url}/login")
+    page.fill("#username", "dora")
+    page.fill("#password", TEMPORARY)
+    page.click("#sign-in")
+    page.wait_for_selector("#change-form")
+    assert page.url == f"{gateway.url}/password/change"
+    shoot(page, "66-password-change")
+    page.fill("#password", OWN)
+    page.fill("#confirm", OWN)
+    page.click("#change-password")
+    page.wait_for_selector("#change-done")
+    assert registry_answer(gateway, username="dora", password=OWN).status_code == 200
