@@ -12,6 +12,7 @@ made; with it off, the form says the address cannot be used.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from gateway.admin.errors import AdminError
@@ -25,6 +26,7 @@ from gateway.storage.db import Database
 from providers.local.policy import PasswordRejected
 from providers.local.users import LocalUsers, UserError, UserView
 
+log = logging.getLogger(__name__)
 UNVERIFIED = "unverified"
 PENDING = "pending"
 CHECK_MAIL = "check_mail"
@@ -132,7 +134,13 @@ class Registration:
                 actor=username,
                 registration_state=state,
             )
-        except UserError:
+        except UserError as error:
+            if self._local_users.get(username) is None and self._operations.owner(username) is None:
+                # Not the name: the configuration (a default group that does not exist).
+                log.error("self-registration failed: %s (self_service.registration.default_groups?)", error)
+                raise RegistrationRefused(
+                    "form", "Registration is not possible right now. Please tell an administrator.", 503
+                ) from None
             raise RegistrationRefused(
                 "username", "This username is not available. Choose another one."
             ) from None

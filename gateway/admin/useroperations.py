@@ -125,6 +125,10 @@ class UserService:
         self._audit.record("user_created", "ok", username=username, provider=self._provider_id, actor=actor)
         return view
 
+    def owner(self, username: str):
+        """Which provider identity owns ``username``, None when nobody does."""
+        return self._accounts.owner_of(username)
+
     def _claim_unowned_local(self, username: str) -> None:
         if self._accounts.owner_of(username) is not None or self._users.get(username) is None:
             return
