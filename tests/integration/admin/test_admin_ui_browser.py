@@ -41,7 +41,19 @@ PHONE = {"width": 390, "height": 844}
 NEW_PASSWORD = "green-harbour-19-lantern"
 OTHER_PASSWORD = "amber-meadow-58-compass"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-SECTIONS = ("users", "groups", "roles", "rules", "explain", "sessions", "audit", "providers", "sync")
+SECTIONS = (
+    "users",
+    "groups",
+    "roles",
+    "rules",
+    "explain",
+    "sessions",
+    "audit",
+    "providers",
+    "sync",
+    "registrations",
+    "email",
+)
 
 
 @pytest.fixture(scope="module")
