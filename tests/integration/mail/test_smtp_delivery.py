@@ -5,7 +5,9 @@ a 5xx refusal that fails at once."""
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
 
 import pytest
 
@@ -102,3 +104,42 @@ def test_bodies_are_encrypted_at_rest(tmp_path):
     with mail._database.engine.connect() as connection:
         body = connection.execute(text("SELECT body FROM mail_queue")).scalar_one()
     assert b"someone-unique-42" not in bytes(body)
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def shared_database_url(request, tmp_path):
+    name = f"mail_{uuid.uuid4().hex[:8]}"
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_server").create_database(name)
+    if request.param == "mariadb":
+        return request.getfixturevalue("mariadb_server").create_database(name)
+    return f"sqlite:///{tmp_path}/shared.db"
+
+
+def test_replicas_send_each_message_once(shared_database_url, smtp_server):
+    """Three deliverers (as three replicas would run) on one database, racing: every message
+    arrives exactly once."""
+    settings = EmailSettings(
+        smtp=SmtpSettings(host="127.0.0.1", port=smtp_server.port, security="none"),
+        sender="gateway@example.org",
+        timeout_seconds=5,
+    )
+    replicas = []
+    for _ in range(3):
+        database = Database(shared_database_url)
+        replicas.append(Mail(settings, database, SECRET, "Drone"))
+    replicas[0]._database.upgrade()
+    for number in range(30):
+        replicas[number % 3].send_test(f"user{number}@example.org", actor="admin")
+    threads = [threading.Thread(target=replica.deliverer.run_once) for replica in replicas]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    recipients = sorted(str(message["To"]) for message in smtp_server.wait_for(30))
+    time.sleep(0.3)
+    assert len(smtp_server.messages) == 30
+    assert recipients == sorted(f"user{number}@example.org" for number in range(30))
+    assert replicas[1].status().pending == 0
+    for replica in replicas:
+        replica._database.dispose()
