@@ -96,6 +96,12 @@ class UserDetail(User):
     activeSessions = fields.Integer()
     appPasswords = fields.Integer()
     metadata = fields.Dict()
+    mustChangePassword = fields.Boolean(
+        metadata={"description": "a temporary password: refused everywhere until changed in a browser"}
+    )
+    registrationState = fields.String(
+        allow_none=True, metadata={"description": "self-registered, not yet admitted: unverified or pending"}
+    )
 
 
 class UserPage(Schema):

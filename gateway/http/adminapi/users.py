@@ -263,6 +263,8 @@ def detail(
         "activeSessions": len(svc.sessions.list_for_user(person.username)),
         "appPasswords": len(svc.app_passwords.list(person.username)),
         "metadata": users.metadata(person.username) if person.local else {},
+        "mustChangePassword": bool(person.local and person.local.must_change_password),
+        "registrationState": person.local.registration_state if person.local else None,
     }
 
 

@@ -64,6 +64,7 @@ def test_the_registry_path_refuses_a_temporary_password_and_the_form_changes_it(
     admin = AdminClient.login(gateway.url)
     set_it = admin.put("/users/alice/changepwd", json={"newPassword": TEMPORARY, "mustChangePassword": True})
     assert set_it.status_code == 204, set_it.text
+    assert admin.get("/users/alice").json()["mustChangePassword"] is True
     assert registry_answer(gateway, username="alice", password=PASSWORD).status_code == 401
     for _ in range(3):  # never answered from the verified-credentials cache
         refused = registry_answer(gateway, username="alice", password=TEMPORARY)
@@ -102,6 +103,7 @@ def test_the_registry_path_refuses_a_temporary_password_and_the_form_changes_it(
 
     assert registry_answer(gateway, username="alice", password=OWN).status_code == 200
     assert registry_answer(gateway, username="alice", password=TEMPORARY).status_code == 401
+    assert AdminClient.login(gateway.url).get("/users/alice").json()["mustChangePassword"] is False
     # The ticket is spent: the change form is gone.
     again = session.get(f"{gateway.url}/password/change", allow_redirects=False, timeout=10)
     assert again.status_code == 303
