@@ -49,6 +49,7 @@ def create_app(
     probes.register(app, services)
     favicon.register(app)
     services.registry.start()  # deliver queued Registry writes from this serving process
+    services.mail.start()  # and queued e-mail
 
     @app.get("/.well-known/jwks.json")
     def jwks():

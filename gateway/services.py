@@ -12,13 +12,17 @@ from gateway.admin.activity import Activity
 from gateway.admin.auditlog import AuditQuery
 from gateway.admin.backchannel import BackchannelLogouts
 from gateway.admin.bulk import BulkUsers
+from gateway.admin.emailadmin import EmailAdmin
 from gateway.admin.groupcheck import GroupCheck
 from gateway.admin.groups import AdminGroups
 from gateway.admin.ldaptrial import TrialLogins
+from gateway.admin.linktokens import LinkTokens
 from gateway.admin.mapping import MappingAdmin
+from gateway.admin.passwordreset import REQUEST_KIND, PasswordReset, ProviderLink, RequestThrottle
 from gateway.admin.people import People
 from gateway.admin.providerdiag import ProviderDiagnostics, Validated
 from gateway.admin.providerstatus import ProviderAdmin
+from gateway.admin.registration import Registration
 from gateway.admin.registrypush import Answers
 from gateway.admin.roles import AdminRoles
 from gateway.admin.selfservice import APP_PASSWORDS, Kind, OwnSecrets
@@ -37,6 +41,7 @@ from gateway.login.lastsignin import LastSignIns
 from gateway.login.password import PasswordCheck
 from gateway.login.service import LoginService
 from gateway.login.throttle import AccountThrottle
+from gateway.mail.service import Mail
 from gateway.mapping import EvaluationMemo
 from gateway.mapping.store import PolicyStore
 from gateway.mfa.factors import FactorStore
@@ -98,6 +103,8 @@ class Services:
     mfa: MfaService
     # Each user's last sign-in per path, written in the background (gateway.login.lastsignin).
     last_sign_ins: LastSignIns
+    # Outgoing e-mail: the queue and this process's deliverer (sends nothing without ``email:``).
+    mail: Mail
     # Every way in (Registry password and token paths, /login, POST /api/token, SSO callback).
     login: LoginService = field(init=False)
     _sync_schedule: SyncSchedule | None = field(init=False, default=None)
@@ -319,7 +326,49 @@ class Services:
             self._sync_schedule = SyncSchedule(self.directory_sync(), self.config.registry_sync)
         return self._sync_schedule
 
+    def email_admin(self) -> EmailAdmin:
+        return EmailAdmin(self.mail, self.audit)
+
+    def link_tokens(self) -> LinkTokens:
+        return LinkTokens(self.database)
+
+    def password_reset(self) -> PasswordReset:
+        """Password reset by e-mail (``self_service.password_reset``)."""
+        return PasswordReset(
+            settings=self.config.self_service,
+            database=self.database,
+            mail=self.mail,
+            tokens=self.link_tokens(),
+            throttle=RequestThrottle(self.store, self.config.self_service),
+            local_users=self.local_users,
+            operations=self.user_operations(),
+            audit=self.audit,
+            public_url=self.settings.public_url,
+            provider_links=[
+                ProviderLink(
+                    p.id, str(p.options.get("display_name") or p.id), p.options["password_reset_url"]
+                )
+                for p in self.config.providers
+                if p.options.get("password_reset_url")
+            ],
+        )
+
+    def registration(self) -> Registration:
+        """Self-registration (``self_service.registration``)."""
+        return Registration(
+            settings=self.config.self_service,
+            database=self.database,
+            mail=self.mail,
+            tokens=self.link_tokens(),
+            throttle=RequestThrottle(self.store, self.config.self_service),
+            local_users=self.local_users,
+            operations=self.user_operations(),
+            audit=self.audit,
+            public_url=self.settings.public_url,
+        )
+
     def close(self) -> None:
+        self.mail.stop()
         self.registry.flush()  # a CLI command's Registry writes go out before it exits
         self.registry.stop()
         if self._sync_schedule is not None:
@@ -418,8 +467,12 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         registry=RegistryLink(config.registry, database),
         mfa=_mfa(settings, config, database, store, audit),
         last_sign_ins=LastSignIns(database),
+        mail=Mail(config.email, database, settings.key_encryption_key, config.sso.brand.name),
     )
     services.login = _login_service(services)
+    services.mail.add_expander(
+        REQUEST_KIND, lambda session, text: services.password_reset().expand(session, text)
+    )
     return services
 
 

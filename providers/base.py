@@ -64,6 +64,11 @@ def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
 
+# ``Identity.attributes`` key set (True) for an account whose password an admin set as
+# temporary: it must be changed at the next browser sign-in and opens nothing else until then.
+MUST_CHANGE_PASSWORD = "must_change_password"
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who a provider says a person is.

@@ -25,6 +25,7 @@ from gateway.mfa.factors import FactorStore, FactorView
 from gateway.observe.audit import AuditLog
 from gateway.sso.sessions import SessionStore
 from providers.base import Identity, IdentityLookup, LogoutPolicy, Rejection
+from providers.local.provider import local_subject
 from providers.local.users import LocalUsers, UserError, UserView
 
 
@@ -96,7 +97,10 @@ class UserService:
         overrides: dict[str, Any] | None = None,
         enforce_policy: bool = True,
         actor: str | None = None,
+        registration_state: str | None = None,
     ) -> UserView:
+        """Create a local user who owns their username from the start; with
+        ``registration_state`` a self-registered one, disabled until admitted."""
         username = self.canonical(username)
         owner = self._accounts.owner_of(username)
         if owner is not None:
@@ -110,13 +114,21 @@ class UserService:
                 groups=groups,
                 overrides=overrides,
                 enforce_policy=enforce_policy,
+                registration_state=registration_state,
             )
         except UserError:
             # The user and its name's ownership are two commits: a create cut short between
             # them (a killed replica) left a local user nobody owns. Its retry finishes it.
             self._claim_unowned_local(username)
             raise
-        identity = self._local_provider.lookup(username)
+        if registration_state is not None and view.id is not None and self._provider_id is not None:
+            # Disabled until admitted, so the provider would not look it up: its identity as
+            # the provider makes it.
+            identity: Identity | Rejection = Identity(
+                provider=self._provider_id, subject=local_subject(view.id), username=username, email=email
+            )
+        else:
+            identity = self._local_provider.lookup(username)
         if not isinstance(identity, Identity):  # only another request can have removed it since
             raise UserError(f"user {username!r} was deleted or disabled while being created")
         try:
@@ -129,6 +141,10 @@ class UserService:
         self._audit.record("user_created", "ok", username=username, provider=self._provider_id, actor=actor)
         return view
 
+    def owner(self, username: str):
+        """Which provider identity owns ``username``, None when nobody does."""
+        return self._accounts.owner_of(username)
+
     def _claim_unowned_local(self, username: str) -> None:
         if self._accounts.owner_of(username) is not None or self._users.get(username) is None:
             return
@@ -140,18 +156,32 @@ class UserService:
                 pass
 
     def set_password(
-        self, username: str, password: str, *, actor: str | None, event: str, keep_session: str | None = None
+        self,
+        username: str,
+        password: str,
+        *,
+        actor: str | None,
+        event: str,
+        keep_session: str | None = None,
+        temporary: bool = False,
     ) -> tuple[int, int]:
         """Set a local user's password (under the password policy), then end every session of
         theirs but ``keep_session`` (and so every token bound to one) and revoke every app
         password and API key: whoever knew the old password may have made them. Audited as
         ``event`` with ``actor``. The one way to set a password, whichever client asks;
-        returns (sessions ended, secrets revoked)."""
-        self._users.set_password(username, password)
+        returns (sessions ended, secrets revoked). ``temporary``: the user must choose their own
+        password at the next sign-in, and the Registry's password path refuses them until then."""
+        self._users.set_password(username, password, temporary=temporary)
         ended = self._sessions.revoke_user(username, keep=keep_session)
         revoked = self._app_passwords.revoke_all(username)
         self._audit.record(
-            event, "ok", username=username, actor=actor, sessions_ended=ended, secrets_revoked=revoked
+            event,
+            "ok",
+            username=username,
+            actor=actor,
+            sessions_ended=ended,
+            secrets_revoked=revoked,
+            **({"temporary": "yes"} if temporary else {}),
         )
         return ended, revoked
 

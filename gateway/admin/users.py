@@ -170,7 +170,7 @@ class AdminUsers:
         self._keep_an_admin(person, None)
         self._users.delete(username, actor=actor)  # revokes first, audits user_deleted
 
-    def reset_password(self, actor: str, username: str, password: str) -> None:
+    def reset_password(self, actor: str, username: str, password: str, *, temporary: bool = False) -> None:
         """Set another local user's password, end all their sessions and revoke their app
         passwords and API keys (a reset is often done because the account may be in someone
         else's hands)."""
@@ -183,7 +183,7 @@ class AdminUsers:
                 "change your own password with your current one "
                 "(POST /users/changepwd, or your account page)",
             )
-        self._set_password(username, password, actor=actor, event="password_reset")
+        self._set_password(username, password, actor=actor, event="password_reset", temporary=temporary)
 
     def change_own_password(
         self, username: str, current: str, new: str, *, keep_session: str | None = None
@@ -305,10 +305,19 @@ class AdminUsers:
             raise AdminError(400, str(error), field) from None
 
     def _set_password(
-        self, username: str, password: str, *, actor: str, event: str, keep_session: str | None = None
+        self,
+        username: str,
+        password: str,
+        *,
+        actor: str,
+        event: str,
+        keep_session: str | None = None,
+        temporary: bool = False,
     ) -> None:
         try:
-            self._users.set_password(username, password, actor=actor, event=event, keep_session=keep_session)
+            self._users.set_password(
+                username, password, actor=actor, event=event, keep_session=keep_session, temporary=temporary
+            )
         except PasswordRejected as rejected:
             raise AdminError(400, str(rejected), "newPassword") from None
 

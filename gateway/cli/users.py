@@ -106,15 +106,23 @@ def _view_dict(view) -> dict:
 @users.command("set-password")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.option(
+    "--temporary",
+    is_flag=True,
+    help="a temporary password: the user must choose their own at the next browser sign-in "
+    "(the Registry's password path refuses them until then)",
+)
 @click.pass_context
-def users_set_password(ctx, username, password_stdin):
+def users_set_password(ctx, username, password_stdin, temporary):
     """Set a local user's password; ends their sessions and tokens, revokes their app
     passwords and API keys (as an admin reset does)."""
     service = _user_service(ctx)
     if services_of(ctx).local_users is None or services_of(ctx).local_users.get(username) is None:
         raise UserError(f"no local user {username!r}")
     password = read_password(password_stdin)
-    ended, revoked = service.set_password(username, password, actor=actor(), event="password_reset")
+    ended, revoked = service.set_password(
+        username, password, actor=actor(), event="password_reset", temporary=temporary
+    )
     click.echo(
         f"password set for {username} ({ended} sessions ended, {revoked} app passwords and API keys revoked)"
     )

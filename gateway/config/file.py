@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from gateway.config.email import EmailSettings, SelfServiceSettings, parse_email, parse_self_service
 from gateway.config.errors import ConfigError, raise_all
 from gateway.config.mfa import MfaSchema, MfaSettings
 from gateway.config.registry import RegistryConfig, parse_registry_config
@@ -115,6 +116,10 @@ class GatewayConfig:
     registry_sync: SyncSettings = SyncSettings(enabled=False)
     # ``mfa:``: multi-factor sign-in (gateway.config.mfa).
     mfa: MfaSettings = MfaSettings()
+    # ``email:`` (gateway.config.email); None: the gateway sends no mail.
+    email: EmailSettings | None = None
+    # ``self_service:``: password reset by e-mail and self-registration (off by default).
+    self_service: SelfServiceSettings = SelfServiceSettings()
 
 
 class _Usernames(StrictSchema):
@@ -247,6 +252,8 @@ class _Top(StrictSchema):
     mapping_source = fields.String(load_default=None, validate=validate.OneOf(["file", "database"]))
     registry = fields.Raw(load_default=None, allow_none=True)
     mfa = fields.Dict(load_default=dict)
+    email = fields.Raw(load_default=None, allow_none=True)
+    self_service = fields.Raw(load_default=None, allow_none=True)
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -355,6 +362,10 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
             parse_sync_settings, top["registry"].get("sync"), source, fallback=SyncSettings(enabled=False)
         )
     )
+    email = attempt(parse_email, top["email"], source, os.environ if environ is None else environ)
+    self_service = attempt(
+        parse_self_service, top["self_service"], source, email, fallback=SelfServiceSettings()
+    )
     raise_all(found)
     return GatewayConfig(
         source=source,
@@ -381,6 +392,8 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
         registry=registry,
         registry_sync=registry_sync,
         mfa=mfa,
+        email=email,
+        self_service=self_service,
     )
 
 

@@ -32,6 +32,7 @@ import hmac
 import logging
 import re
 import secrets
+import time
 from datetime import timedelta
 from urllib.parse import quote, unquote
 
@@ -279,6 +280,48 @@ def login_form_ok() -> bool:
         return False
     sent = request.form.get("csrf_token", "")
     return hmac.compare_digest(sent.encode(), login_form_token(binding).encode())
+
+
+CHANGE_TICKET_SECONDS = 600
+
+
+def change_ticket_cookie_name() -> str:
+    return _host_only("gw_pwchange")
+
+
+def set_change_ticket(response, username: str) -> None:
+    """Let this browser choose a new password for ``username`` for a few minutes: it just
+    proved the temporary one at the sign-in form (an HttpOnly cookie with a MAC and an expiry)."""
+    expires = int(time.time()) + CHANGE_TICKET_SECONDS
+    value = f"{expires}.{_mac(b'password change', f'{expires}|{username}')}.{username}"
+    response.set_cookie(
+        change_ticket_cookie_name(),
+        quote(value, safe=""),
+        max_age=CHANGE_TICKET_SECONDS,
+        path="/",
+        secure=secure(),
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def change_ticket_user() -> str | None:
+    """The username of this browser's live password-change ticket, if its MAC verifies."""
+    value = unquote(request.cookies.get(change_ticket_cookie_name(), ""))
+    if len(value) > 512:
+        return None
+    expires, _, rest = value.partition(".")
+    mac, _, username = rest.partition(".")
+    if not expires.isdigit() or int(expires) < time.time() or not username:
+        return None
+    expected = _mac(b"password change", f"{expires}|{username}")
+    return username if hmac.compare_digest(mac.encode(), expected.encode()) else None
+
+
+def clear_change_ticket(response) -> None:
+    response.delete_cookie(
+        change_ticket_cookie_name(), path="/", secure=secure(), httponly=True, samesite="Lax"
+    )
 
 
 def _public_origin() -> str:

@@ -33,6 +33,7 @@ SECOND_FACTOR_MESSAGE = (
     "this account uses two-step sign-in: use an app password (create one on the gateway's "
     "account page) instead of your account password"
 )
+MUST_CHANGE_PASSWORD = "password change required: sign in with a browser and choose a new password"
 
 
 class BadRequest(Exception):
@@ -92,6 +93,8 @@ def _answer(outcome: Outcome) -> Response:
     if isinstance(outcome, Refused):
         if outcome.reason == "second_factor_use_app_password":
             return json_error(403, SECOND_FACTOR_MESSAGE)
+        if outcome.reason == "must_change_password":
+            return json_error(403, MUST_CHANGE_PASSWORD)
         return json_error(outcome.status, DENIED_MESSAGES.get(outcome.status, "denied"))
     if isinstance(outcome, Throttled):
         response = json_error(429, "too many failed attempts; try again later")

@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, current_app, jsonify, make_response, request
 
 from gateway.http.appservices import services
 from gateway.http.errors import json_error
+from gateway.mail.deliverer import MailQueueCollector
 from gateway.observe.health import HealthMonitor, readiness
 from gateway.observe.metrics import StateCollector, exposition
 from gateway.registry.outboxmetrics import OutboxCollector
@@ -32,7 +33,7 @@ def register(app: Flask, services: Services) -> None:
         (OutboxCollector(services.registry.outbox, services.registry.health),)
         if services.registry.enabled
         else ()
-    )
+    ) + ((MailQueueCollector(services.mail.status),) if services.mail.enabled else ())
     app.register_blueprint(bp)
 
 

@@ -39,6 +39,15 @@ class Refused:
     cause: Exception | None = None
 
 
+class PasswordChangeRequired(Exception):
+    """The password was right, but it is a temporary one: ``username`` (canonical) must choose
+    a new password in a browser before signing in anywhere (the cause of a 403 Refused)."""
+
+    def __init__(self, username: str):
+        super().__init__("password change required")
+        self.username = username
+
+
 @dataclass(frozen=True)
 class Throttled:
     """Too many recent failures for this account: try again in ``retry_after`` whole seconds."""

@@ -11,7 +11,7 @@ from gateway.login.apppasswords import looks_like_app_password
 from gateway.login.credcache import VerifiedCredentials
 from gateway.login.federation import Denied, Federation
 from gateway.login.throttle import AccountThrottle
-from providers.base import Identity
+from providers.base import MUST_CHANGE_PASSWORD, Identity
 
 MAX_PASSWORD_CHARS = 1024  # longer is refused unhashed: bounds the cost of one attempt
 
@@ -60,6 +60,8 @@ class PasswordCheck:
         if identity is not None and not self._throttle.has_failures(username):
             return identity, True
         identity, valid_until = self._verified(username, password)
+        if identity.attributes.get(MUST_CHANGE_PASSWORD):
+            return identity, False  # never cached: it is refused until the password changes
         # Before remembering: a refused account is never answered from the cache. Enrolling
         # a factor writes a credential change, so what was cached before is forgotten.
         self._refuse_second_factor_accounts(identity, password)

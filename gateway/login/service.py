@@ -33,6 +33,7 @@ from gateway.login.lastsignin import NO_CLIENT, Client, LastSignIns
 from gateway.login.outcome import (
     Granted,
     Outcome,
+    PasswordChangeRequired,
     PasswordOutcome,
     Refused,
     SecondFactor,
@@ -50,7 +51,13 @@ from gateway.sso.sessions import SessionStore
 from gateway.storage.db import UNAVAILABLE_ERRORS
 from gateway.storage.state import StoreUnavailable
 from gateway.tokens import InvalidToken, TokenService
-from providers.base import MAX_TOKEN_LENGTH, Identity, LoginRejected, ProviderUnavailable
+from providers.base import (
+    MAX_TOKEN_LENGTH,
+    MUST_CHANGE_PASSWORD,
+    Identity,
+    LoginRejected,
+    ProviderUnavailable,
+)
 
 # What a way in's login answers before _guarded adds the refusals it records.
 _O = TypeVar("_O", bound=PasswordOutcome)
@@ -140,6 +147,8 @@ class LoginService:
 
     def _registry_password(self, username: str, password: str, started: float, client: Client) -> Outcome:
         identity, from_cache = self._passwords.verify_for_registry(username, password)
+        if identity.attributes.get(MUST_CHANGE_PASSWORD):
+            return self._must_change(REGISTRY_PASSWORD, identity, started)
         path = "app_password" if looks_like_app_password(password) else REGISTRY_PASSWORD.signin_path
         return self._granted(
             REGISTRY_PASSWORD,
@@ -228,6 +237,8 @@ class LoginService:
         self, way: Way, username: str, password: str, started: float, client: Client
     ) -> PasswordOutcome:
         identity = self._passwords.verify(username, password)
+        if identity.attributes.get(MUST_CHANGE_PASSWORD):
+            return self._must_change(way, identity, started)
         if self._second_factor is not None:
             evaluation = self._mapping.evaluate(identity)
             need = None if evaluation.denied else self._second_factor(identity.username, evaluation)
@@ -272,6 +283,19 @@ class LoginService:
             )
 
         return self._guarded(way, identity.username, started, login)
+
+    def _must_change(self, way: Way, identity: Identity, started: float) -> Refused:
+        """A right but temporary password: refused (403) everywhere, no session opened; the
+        browser's sign-in form sends the person on to choose their own password."""
+        return self._refused(
+            way,
+            identity.username,
+            identity.provider,
+            403,
+            "must_change_password",
+            started,
+            PasswordChangeRequired(identity.username),
+        )
 
     def sso_callback(
         self,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.storage import directorysync as _sync_model  # noqa: F401  (one metadata for Alembic)
 from gateway.storage import lastsignin as _last_signin_model  # noqa: F401  (one metadata for Alembic)
+from gateway.storage import mailqueue as _mail_model  # noqa: F401  (one metadata for Alembic)
 from gateway.storage import mfa as _mfa_model  # noqa: F401  (one metadata for Alembic)
 from gateway.storage import outbox as _outbox_model  # noqa: F401  (one metadata for Alembic)
 from gateway.storage import registrystate as _registry_state_model  # noqa: F401  (one metadata for Alembic)

@@ -156,6 +156,11 @@ class LdapProviderSchema(ProviderSection):
     user = fields.Nested(_User, required=True)
     groups = fields.Nested(_Groups, load_default=lambda: _Groups().load({}))
     account_state = fields.String(load_default="none", validate=validate.OneOf(ACCOUNT_STATES))
+    # Where this provider's users reset a forgotten password (the gateway cannot): shown on
+    # /password/forgot when ``self_service.password_reset`` is on.
+    password_reset_url = fields.Url(
+        load_default=None, allow_none=True, require_tld=False, schemes={"http", "https"}
+    )
     connect_timeout_seconds = fields.Float(load_default=2.0, validate=validate.Range(0.1, 30))
     operation_timeout_seconds = fields.Integer(load_default=4, validate=validate.Range(1, 60))
     login_timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(0.5, 60))

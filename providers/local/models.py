@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from providers.sql import Base, UTCDateTime, utcnow
@@ -27,6 +27,14 @@ class LocalUser(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # A temporary password set by an admin: the user must choose their own at the next sign-in,
+    # and the Registry's password path refuses the account until then.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
+    # A self-registered account not yet admitted: "unverified" (waits for the e-mail link) or
+    # "pending" (waits for an admin). Such an account is disabled; NULL for every other user.
+    registration_state: Mapped[str | None] = mapped_column(String(16))
 
     groups: Mapped[list[LocalGroup]] = relationship(
         secondary="local_group_members", back_populates="members", order_by="LocalGroup.name"

@@ -9,7 +9,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from providers.base import HealthReport, Identity, ProviderUnavailable, Rejection
+from providers.base import MUST_CHANGE_PASSWORD, HealthReport, Identity, ProviderUnavailable, Rejection
 from providers.local.hashing import CappedHasher
 from providers.local.models import LocalGroup, LocalGroupMember, LocalUser
 
@@ -26,6 +26,7 @@ _USER_WITH_GROUPS = (
         _USERS.c.enabled,
         _USERS.c.overrides,
         _USERS.c.password_hash,
+        _USERS.c.must_change_password,
         _GROUPS.c.name.label("group_name"),
     )
     .select_from(
@@ -54,6 +55,7 @@ class _StoredUser:
     overrides: dict[str, Any]
     password_hash: str
     groups: tuple[str, ...]
+    must_change_password: bool = False
 
 
 class LocalProvider:
@@ -127,6 +129,7 @@ class LocalProvider:
             overrides=dict(first.overrides or {}),
             password_hash=first.password_hash,
             groups=tuple(row.group_name for row in rows if row.group_name is not None),
+            must_change_password=bool(first.must_change_password),
         )
 
     def _rehash(self, user: _StoredUser, password: str) -> None:
@@ -152,4 +155,5 @@ class LocalProvider:
             display_name=user.display_name,
             groups=user.groups,
             overrides=user.overrides,
+            attributes={MUST_CHANGE_PASSWORD: True} if user.must_change_password else {},
         )

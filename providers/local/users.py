@@ -40,6 +40,10 @@ class UserView:
     overrides: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    must_change_password: bool = False
+    # "unverified" or "pending" for a self-registered account not yet admitted (then disabled).
+    registration_state: str | None = None
+    id: int | None = None
 
 
 class LocalUsers:
@@ -70,7 +74,10 @@ class LocalUsers:
         groups: Iterable[str] = (),
         overrides: dict[str, Any] | None = None,
         enforce_policy: bool = True,
+        registration_state: str | None = None,
     ) -> UserView:
+        """A new user; with ``registration_state`` a self-registered one, disabled until
+        admitted."""
         if enforce_policy:
             self.policy.check(password, username, email)
         password_hash = self._hasher.hash(password)
@@ -82,6 +89,8 @@ class LocalUsers:
                     display_name=display_name,
                     password_hash=password_hash,
                     overrides=dict(overrides or {}),
+                    enabled=registration_state is None,
+                    registration_state=registration_state,
                 )
                 user.groups = [self._require_group(session, name) for name in groups]
                 session.add(user)
@@ -95,6 +104,40 @@ class LocalUsers:
             user = self._find(session, username)
             return _view(user) if user else None
 
+    def set_registration_state(self, username: str, state: str | None) -> None:
+        """Move a self-registered user on: "pending" (still disabled) or None (admitted,
+        enabled)."""
+        with self._sessions.begin() as session:
+            user = self._require(session, username)
+            user.registration_state = state
+            user.enabled = state is None
+            self._changed(session, username)
+
+    def registrations(self) -> builtins.list[UserView]:
+        """Self-registered users not yet admitted, oldest first."""
+        with self._sessions() as session:
+            users = session.scalars(
+                select(LocalUser)
+                .options(selectinload(LocalUser.groups))
+                .where(LocalUser.registration_state.is_not(None))
+                .order_by(LocalUser.created_at)
+            )
+            return [_view(user) for user in users]
+
+    def email_taken(self, email: str) -> bool:
+        """Whether a local user has this address (compared without case)."""
+        with self._sessions() as session:
+            found = session.scalar(
+                select(func.count(LocalUser.id)).where(func.lower(LocalUser.email) == email.lower())
+            )
+            return bool(found)
+
+    def must_change_password(self, username: str) -> bool:
+        """Whether the user's password is a temporary one an admin set."""
+        with self._sessions() as session:
+            user = self._find(session, username)
+            return bool(user and user.must_change_password)
+
     def list(self) -> list[UserView]:
         with self._sessions() as session:
             users = session.scalars(
@@ -106,7 +149,9 @@ class LocalUsers:
         with self._sessions() as session:
             return session.scalar(select(func.count(LocalUser.id))) or 0
 
-    def set_password(self, username: str, password: str) -> None:
+    def set_password(self, username: str, password: str, *, temporary: bool = False) -> None:
+        """Set the password (under the policy); ``temporary``: the user must change it at the
+        next sign-in (any other set clears that)."""
         with self._sessions() as session:
             email = self._require(session, username).email
         self.policy.check(password, username, email)
@@ -115,6 +160,7 @@ class LocalUsers:
             user = self._require(session, username)
             user.password_hash = password_hash
             user.password_changed_at = utcnow()
+            user.must_change_password = temporary
             self._changed(session, username)
 
     def update(
@@ -228,4 +274,7 @@ def _view(user: LocalUser) -> UserView:
         overrides=dict(user.overrides or {}),
         created_at=user.created_at,
         updated_at=user.updated_at,
+        must_change_password=bool(user.must_change_password),
+        registration_state=user.registration_state,
+        id=user.id,
     )

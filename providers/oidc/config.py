@@ -124,6 +124,11 @@ class OidcProviderSchema(ProviderSection):
     type = type_field("oidc")
     issuer = fields.String(required=True, validate=[validate.Length(1, 1024), _http_url(exact=True)])
     client_id = fields.String(required=True, validate=validate.Length(1, 255))
+    # Where this provider's users reset a forgotten password (the gateway cannot): shown on
+    # /password/forgot when ``self_service.password_reset`` is on.
+    password_reset_url = fields.Url(
+        load_default=None, allow_none=True, require_tld=False, schemes={"http", "https"}
+    )
     client_secret = fields.String(load_default=None, validate=validate.Length(1, 1024))
     client_auth = fields.String(
         load_default=_DEFAULTS.client_auth, validate=validate.OneOf(CLIENT_AUTH_METHODS)

@@ -37,6 +37,8 @@ TOP_LEVEL_KEYS = {
     "sso",
     "mapping_source",
     "mapping",
+    "email",
+    "self_service",
 }
 YAML_BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.DOTALL | re.MULTILINE)
 EXAMPLE_CERTIFICATE = re.compile(r"/etc/gateway/[\w.-]+\.pem")

@@ -44,7 +44,21 @@ PAGE_ARGUMENTS = {
     "/admin/groups/<name>": {"name": "drone-pilots"},
     "/admin/roles/<name>": {"name": "pilot"},
     "/admin/rules/<name>": {"name": "pilots"},
+    "/password/reset/<token>": {"token": "A" * 43},
+    "/register/verify/<token>": {"token": "A" * 43},
 }
+# The self-service pages are on (with a mail server nobody will call), so their templates render.
+WHEEL_CONFIG = (
+    ADMIN_CONFIG
+    + """
+email:
+  smtp: {host: 127.0.0.1, port: 9, security: none}
+  sender: registry@example.org
+self_service:
+  password_reset: true
+  registration: {enabled: true}
+"""
+)
 PILOTS = {"name": "pilots", "match": {"group": "drone-pilots"}, "roles": ["pilot"], "maxStorageMB": 51200}
 
 # Pages that answer something else than 200 when visited as a signed-in admin.
@@ -53,6 +67,9 @@ EXPECTED_STATUS = {
     "/sso/continue": 303,  # no Registry login under way: on to the start
     "/login/mfa": 303,  # no password verified a moment ago: back to /login
     "/admin/users/bulk/done": 303,  # no bulk action just confirmed: on to the users list
+    "/password/change": 303,  # no temporary password just proven: on to the sign-in form
+    "/password/reset/" + "A" * 43: 410,  # no such link: the page says so
+    "/register/verify/" + "A" * 43: 410,
 }
 
 # Asks the installed application (not the repository's) for its URL map, and where it lives.
@@ -136,7 +153,7 @@ def served(tmp_path: Path, venv: Path) -> tuple[GunicornGateway, dict[str, str],
     shutil.copy2(REPO_ROOT / "deploy" / "gunicorn.conf.py", app_dir / "deploy")
     port = free_port()
     env = gateway_env(
-        tmp_path / "instance", ADMIN_CONFIG, extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+        tmp_path / "instance", WHEEL_CONFIG, extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     )
     env["PYTHONPATH"] = ""  # an empty value is ignored: the repository's sources stay out of reach
     server = GunicornGateway.start(

@@ -127,3 +127,16 @@ def mariadb_server(tmp_path_factory):
     server = MariaDbServer.start(tmp_path_factory.mktemp("mariadb"))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def smtp_server(tmp_path):
+    """A plain SMTP server (aiosmtpd) on a free loopback port, collecting the messages it
+    accepts: ``.port``, ``.messages``, ``.wait_for(n)`` (tests.support.smtpserver)."""
+    from tests.support.smtpserver import SmtpServer
+
+    server = SmtpServer(tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()

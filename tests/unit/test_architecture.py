@@ -154,6 +154,7 @@ DOMAIN = {
     "admin",
     "registry",
     "mfa",
+    "mail",
 }
 LOGIN_SERVICE_MODULES = ("gateway.login.service", "gateway.login.outcome")
 ALLOWED_IMPORTS: dict[str, set[str]] = {
@@ -166,7 +167,8 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
     "login.service": {"login", "sso", "tokens", "mapping", "observe", "storage"},
     "sso": {"config", "login", "mapping", "observe", "storage", "tokens"},
     "mfa": {"config", "login", "mapping", "observe", "storage", "tokens"},
-    "admin": {"config", "login", "mapping", "mfa", "observe", "sso", "storage"},
+    "mail": {"config", "storage", "tokens"},
+    "admin": {"config", "login", "mail", "mapping", "mfa", "observe", "sso", "storage"},
     "registry": {"admin", "config", "login", "mapping", "observe", "storage"},
     "bootstrap": {"admin", "config", "login", "mapping", "storage", "tokens"},
     "services": DOMAIN | {"bootstrap"},

@@ -8,11 +8,13 @@ from flask import Flask
 from gateway.http.adminapi import (  # noqa: F401  (routes register on import)
     activity,
     audit,
+    email,
     groups,
     mapping,
     me,
     openapi,
     providers,
+    registrations,
     registrysync,
     roles,
     sessions,

@@ -104,6 +104,12 @@ class UserDetail(User):
         fields.Dict(), metadata={"description": "the last sign-in per path (see GET /activity's items)"}
     )
     metadata = fields.Dict()
+    mustChangePassword = fields.Boolean(
+        metadata={"description": "a temporary password: refused everywhere until changed in a browser"}
+    )
+    registrationState = fields.String(
+        allow_none=True, metadata={"description": "self-registered, not yet admitted: unverified or pending"}
+    )
 
 
 class UserPage(Schema):
@@ -115,6 +121,13 @@ class UserPage(Schema):
 
 class AdminPassword(Strict):
     newPassword = fields.String(required=True, validate=validate.Length(1, 1024), load_only=True)
+    mustChangePassword = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "a temporary password: the user must choose their own at the next browser "
+            "sign-in; until then every other way in (the Registry's password path too) answers 403"
+        },
+    )
 
 
 class OwnPassword(Strict):

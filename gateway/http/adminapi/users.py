@@ -227,7 +227,9 @@ def _factor(factor) -> dict[str, Any]:
 @admin_only
 def reset_password(username: str):
     data = body(schemas.AdminPassword())
-    _admin_users().reset_password(principal().username, username, data["newPassword"])
+    _admin_users().reset_password(
+        principal().username, username, data["newPassword"], temporary=data["mustChangePassword"]
+    )
     return "", 204
 
 
@@ -335,6 +337,8 @@ def detail(
         **own.record(),
         "lastSignIns": [sign_in.record() for sign_in in sign_ins.get(person.username, [])],
         "metadata": users.metadata(person.username) if person.local else {},
+        "mustChangePassword": bool(person.local and person.local.must_change_password),
+        "registrationState": person.local.registration_state if person.local else None,
     }
 
 

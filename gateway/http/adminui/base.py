@@ -48,6 +48,8 @@ SECTIONS = (
     Section("audit", "Audit", "Sign-ins, refusals and every admin change."),
     Section("providers", "Providers", "Identity providers' health; trial LDAP sign-in."),
     Section("sync", "Directory sync", "Leavers and group changes from LDAP/AD: runs and schedule."),
+    Section("registrations", "Registrations", "Self-registered accounts waiting to be approved."),
+    Section("email", "E-mail", "Mail settings in force, messages waiting or failed; a test e-mail."),
 )
 
 

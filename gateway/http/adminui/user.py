@@ -110,7 +110,9 @@ def reset_password(username: str):
     if errors:
         return _page(users, person, "password", forms.ordered(errors, PASSWORD_FIELDS), {}, 400)
     try:
-        users.reset_password(caller().username, username, new)
+        users.reset_password(
+            caller().username, username, new, temporary=request.form.get("mustChangePassword") == "1"
+        )
     except AdminError as refused:
         return _page(
             users, person, "password", forms.admin_errors(refused, PASSWORD_FIELDS), {}, refused.status

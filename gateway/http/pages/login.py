@@ -11,6 +11,7 @@ logged, echoed or kept.
 from __future__ import annotations
 
 import time
+from urllib.parse import urlencode
 
 from flask import Blueprint, make_response, redirect, request
 
@@ -22,13 +23,14 @@ from gateway.http.browser import (
     refuse_form,
     services,
     set_binding_cookie,
+    set_change_ticket,
     set_session_cookie,
     set_xauth_cookie,
     signed_in,
 )
 from gateway.http.clientinfo import current_client
 from gateway.http.nexturl import safe_next
-from gateway.login.outcome import Granted, Refused, SecondFactor, Throttled
+from gateway.login.outcome import Granted, PasswordChangeRequired, Refused, SecondFactor, Throttled
 from gateway.sso.service import NOT_ALLOWED, UNAVAILABLE
 from providers.base import Identity, ProviderUnavailable
 
@@ -73,12 +75,21 @@ def submit():
     if isinstance(outcome, Throttled):
         return _form(429, THROTTLED, username, next_url, outcome.retry_after)
     if isinstance(outcome, Refused):
+        if isinstance(outcome.cause, PasswordChangeRequired):
+            response = redirect(_change_url(next_url), 303)
+            set_change_ticket(response, outcome.cause.username)
+            return response
         if outcome.reason == "app_password_in_browser":
             return _form(401, APP_PASSWORD, username, next_url)
         return _form(outcome.status, WRONG if outcome.status == 401 else NOT_ALLOWED, username, next_url)
     if isinstance(outcome.error, ProviderUnavailable):
         return _form(503, UNAVAILABLE, username, next_url, 5)
     raise outcome.error
+
+
+def _change_url(next_url: str | None) -> str:
+    chosen = safe_next(next_url, services().sso.redirects)
+    return "/password/change" + (f"?{urlencode({'next': chosen})}" if chosen else "")
 
 
 def _signed_in(granted: Granted, next_url: str | None):
@@ -125,6 +136,8 @@ def _form(
         username=username,
         next_url=safe_next(next_url, svc.sso.redirects) or "",
         sso_enabled=svc.sso.enabled,
+        password_reset=svc.config.self_service.password_reset and svc.mail.enabled,
+        registration=svc.config.self_service.registration.enabled,
     )
     response = make_response(body, status)
     set_binding_cookie(response, binding, FORM_SECONDS)

@@ -52,6 +52,8 @@ SECTIONS = (
     "audit",
     "providers",
     "sync",
+    "registrations",
+    "email",
 )
 
 

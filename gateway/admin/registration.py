@@ -1,0 +1,214 @@
+"""Self-registration (``self_service.registration``): a person creates their own local account,
+under the password policy, from an allowed e-mail domain; confirms their address by a
+single-use link (``require_email_verification``); and waits for an admin to approve it
+(``require_admin_approval``). Until admitted the account is disabled (it owns its username,
+so nobody else can take it meanwhile) and listed for admins, who approve or reject it.
+
+What a registration tells about others: that a username is taken (the person must pick another
+one, and the sign-in form would not hide it either). An address already in use is not told
+apart: with verification on, the answer is the same "check your mail" page and no account is
+made; with it off, the form says the address cannot be used.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from gateway.admin.errors import AdminError
+from gateway.admin.linktokens import VERIFY, LinkTokens
+from gateway.admin.passwordreset import RequestThrottle, normalised_identifier
+from gateway.admin.useroperations import UserService
+from gateway.config.email import ADDRESS_PATTERN, RegistrationSettings, SelfServiceSettings
+from gateway.mail.service import Mail
+from gateway.observe.audit import AuditLog
+from gateway.storage.db import Database
+from providers.local.policy import PasswordRejected
+from providers.local.users import LocalUsers, UserError, UserView
+
+log = logging.getLogger(__name__)
+UNVERIFIED = "unverified"
+PENDING = "pending"
+CHECK_MAIL = "check_mail"
+AWAITING_APPROVAL = "awaiting_approval"
+ACTIVE = "active"
+
+
+class RegistrationRefused(Exception):
+    """The form cannot be accepted: ``field`` and a message fit to show."""
+
+    def __init__(self, field: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.field, self.message, self.status = field, message, status
+
+
+@dataclass(frozen=True)
+class PendingRegistration:
+    username: str
+    email: str | None
+    display_name: str | None
+    state: str
+    created_at: str
+
+
+class Registration:
+    def __init__(
+        self,
+        *,
+        settings: SelfServiceSettings,
+        database: Database,
+        mail: Mail,
+        tokens: LinkTokens,
+        throttle: RequestThrottle,
+        local_users: LocalUsers | None,
+        operations: UserService,
+        audit: AuditLog,
+        public_url: str,
+    ):
+        self.settings: RegistrationSettings = settings.registration
+        self._limits = settings
+        self._database = database
+        self._mail = mail
+        self._tokens = tokens
+        self._throttle = throttle
+        self._local_users = local_users
+        self._operations = operations
+        self._audit = audit
+        self._public_url = public_url.rstrip("/")
+
+    @property
+    def enabled(self) -> bool:
+        needs_mail = self.settings.require_email_verification
+        return (
+            self.settings.enabled and self._local_users is not None and (self._mail.enabled or not needs_mail)
+        )
+
+    def register(
+        self, username: str, email: str, password: str, display_name: str | None, client: str
+    ) -> str:
+        """Create the account as the settings say; CHECK_MAIL, AWAITING_APPROVAL or ACTIVE.
+        RegistrationRefused for a form problem (429 past the throttle)."""
+        assert self._local_users is not None
+        email = email.strip()
+        if not self._throttle.allow("register-client", client, self._limits.max_requests_per_client):
+            raise RegistrationRefused("form", "Too many registrations from here. Try again later.", 429)
+        if len(email) > 320 or not ADDRESS_PATTERN.fullmatch(email):
+            raise RegistrationRefused("email", "Enter your e-mail address.")
+        domain = email.rpartition("@")[2].lower()
+        allowed = self.settings.allowed_email_domains
+        if allowed and domain not in allowed:
+            raise RegistrationRefused(
+                "email", "Registration is open to addresses of " + ", ".join(allowed) + "."
+            )
+        if not self._throttle.allow(
+            "register-address", normalised_identifier(email), self._limits.max_requests_per_address
+        ):
+            raise RegistrationRefused(
+                "form", "Too many registrations for this address. Try again later.", 429
+            )
+        try:
+            username = self._operations.canonical(username.strip())
+        except UserError:
+            raise RegistrationRefused(
+                "username", "Choose a username of letters, digits and . _ - only."
+            ) from None
+        if display_name is not None and len(display_name) > 200:
+            raise RegistrationRefused("display_name", "The name is too long.")
+        try:
+            self._local_users.policy.check(password, username, email)
+        except PasswordRejected as rejected:
+            raise RegistrationRefused("password", f"That password cannot be used: {rejected}.") from None
+        verify = self.settings.require_email_verification
+        if self._local_users.email_taken(email):
+            if verify:
+                return CHECK_MAIL  # the same answer as a new address; no account, no mail
+            raise RegistrationRefused("email", "This e-mail address cannot be used.")
+        state = UNVERIFIED if verify else PENDING if self.settings.require_admin_approval else None
+        try:
+            self._operations.create(
+                username,
+                password,
+                email=email,
+                display_name=display_name or None,
+                groups=self.settings.default_groups,
+                actor=username,
+                registration_state=state,
+            )
+        except UserError as error:
+            if self._local_users.get(username) is None and self._operations.owner(username) is None:
+                # Not the name: the configuration (a default group that does not exist).
+                log.error("self-registration failed: %s (self_service.registration.default_groups?)", error)
+                raise RegistrationRefused(
+                    "form", "Registration is not possible right now. Please tell an administrator.", 503
+                ) from None
+            raise RegistrationRefused(
+                "username", "This username is not available. Choose another one."
+            ) from None
+        self._audit.record("user_registered", "ok", username=username, state=state or "active")
+        if verify:
+            with self._database.session() as session:
+                token = self._tokens.issue(session, VERIFY, username, self.settings.verification_link_minutes)
+                self._mail.enqueue(
+                    session,
+                    "verify_email",
+                    email,
+                    username=username,
+                    link=f"{self._public_url}/register/verify/{token}",
+                    minutes=self.settings.verification_link_minutes,
+                )
+            return CHECK_MAIL
+        return AWAITING_APPROVAL if state == PENDING else ACTIVE
+
+    def verifiable(self, token: str) -> bool:
+        return self._tokens.peek(token, VERIFY) is not None
+
+    def verify(self, token: str) -> str | None:
+        """Use a verification link: AWAITING_APPROVAL or ACTIVE, None when it does not work."""
+        assert self._local_users is not None
+        username = self._tokens.consume(token, VERIFY)
+        if username is None:
+            return None
+        user = self._local_users.get(username)
+        if user is None or user.registration_state != UNVERIFIED:
+            return None
+        approval = self.settings.require_admin_approval
+        self._local_users.set_registration_state(username, PENDING if approval else None)
+        self._audit.record("email_verified", "ok", username=username)
+        if approval and user.email and self._mail.enabled:
+            with self._database.session() as session:
+                self._mail.enqueue(session, "registration_pending", user.email, username=username)
+        return AWAITING_APPROVAL if approval else ACTIVE
+
+    # ---- for admins ----------------------------------------------------------------------
+
+    def pending(self) -> list[UserView]:
+        """Accounts waiting: for their address to be confirmed, or for an admin."""
+        return self._local_users.registrations() if self._local_users is not None else []
+
+    def approve(self, actor: str, username: str) -> None:
+        """Admit a registration waiting for approval (404 otherwise); the person is told."""
+        user = self._waiting(username, PENDING)
+        assert self._local_users is not None
+        self._local_users.set_registration_state(username, None)
+        self._audit.record("registration_approved", "ok", username=username, actor=actor)
+        if user.email and self._mail.enabled:
+            with self._database.session() as session:
+                self._mail.enqueue(
+                    session,
+                    "registration_approved",
+                    user.email,
+                    username=username,
+                    link=f"{self._public_url}/login",
+                )
+
+    def reject(self, actor: str, username: str) -> None:
+        """Delete a registration not yet admitted (either state; 404 otherwise)."""
+        self._waiting(username, None)
+        self._operations.delete(username, actor=actor)
+        self._audit.record("registration_rejected", "ok", username=username, actor=actor)
+
+    def _waiting(self, username: str, state: str | None) -> UserView:
+        user = self._local_users.get(username) if self._local_users is not None else None
+        if user is None or user.registration_state is None or (state and user.registration_state != state):
+            raise AdminError(404, f"no registration of {username!r} waits for approval")
+        return user

@@ -1,0 +1,119 @@
+"""``/register`` and ``/register/verify/<token>``: self-registration
+(:mod:`gateway.admin.registration`). 404 while ``self_service.registration.enabled`` is off.
+The forms carry a CSRF token bound to the browser's binding cookie, like the sign-in form; the
+verification link shows a button (a POST uses it), so a mail scanner that follows links does
+not spend it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, make_response, request
+
+from gateway.admin.linktokens import TOKEN
+from gateway.admin.registration import RegistrationRefused
+from gateway.http.browser import (
+    binding_value,
+    login_form_ok,
+    login_form_token,
+    page,
+    refuse_form,
+    services,
+    set_binding_cookie,
+)
+
+bp = Blueprint("register", __name__)
+
+FORM_SECONDS = 3600
+MAX_FIELD_CHARS = 1024
+MISMATCH = "The two passwords are not the same."
+EXPIRED = "This link has expired or has already been used."
+
+
+def _registration():
+    registration = services().registration()
+    if not registration.enabled:
+        abort(404)
+    return registration
+
+
+def _render(template: str, status: int, **context):
+    binding = binding_value()
+    body, _ = page(template, status, csrf=login_form_token(binding), **context)
+    response = make_response(body, status)
+    set_binding_cookie(response, binding, FORM_SECONDS)
+    return response
+
+
+def _form(status: int, errors: dict[str, str] | None = None, values: dict[str, str] | None = None):
+    registration = _registration()
+    return _render(
+        "register.html",
+        status,
+        errors=errors or {},
+        values=values or {},
+        outcome=None,
+        domains=registration.settings.allowed_email_domains,
+        password_min=services().config.password_policy.min_length,
+    )
+
+
+@bp.get("/register")
+def form():
+    return _form(200)
+
+
+@bp.post("/register")
+def submit():
+    registration = _registration()
+    if not login_form_ok():
+        return refuse_form()
+    values = {
+        key: request.form.get(key, "")[:MAX_FIELD_CHARS] for key in ("username", "email", "display_name")
+    }
+    password, confirm = request.form.get("password", ""), request.form.get("confirm", "")
+    errors = {}
+    for key, label in (("username", "Choose a username."), ("email", "Enter your e-mail address.")):
+        if not values[key].strip():
+            errors[key] = label
+    if not password:
+        errors["password"] = "Choose a password."
+    elif len(password) > MAX_FIELD_CHARS:
+        errors["password"] = "The password is too long."
+    elif password != confirm:
+        errors["confirm"] = MISMATCH
+    if errors:
+        return _form(400, errors, values)
+    try:
+        outcome = registration.register(
+            values["username"],
+            values["email"],
+            password,
+            values["display_name"].strip() or None,
+            request.remote_addr or "",
+        )
+    except RegistrationRefused as refused:
+        return _form(refused.status, {refused.field: refused.message}, values)
+    return _render("register.html", 200, errors={}, values={}, outcome=outcome, domains=(), password_min=0)
+
+
+@bp.get("/register/verify/<token>")
+def verify_form(token: str):
+    registration = _registration()
+    valid = TOKEN.fullmatch(token) is not None and registration.verifiable(token)
+    return _render(
+        "register_verify.html",
+        200 if valid else 410,
+        token=token if valid else None,
+        outcome=None,
+        error=None if valid else EXPIRED,
+    )
+
+
+@bp.post("/register/verify/<token>")
+def verify_submit(token: str):
+    registration = _registration()
+    if not login_form_ok():
+        return refuse_form()
+    outcome = registration.verify(token) if TOKEN.fullmatch(token) else None
+    if outcome is None:
+        return _render("register_verify.html", 410, token=None, outcome=None, error=EXPIRED)
+    return _render("register_verify.html", 200, token=None, outcome=outcome, error=None)

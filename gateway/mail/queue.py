@@ -1,0 +1,172 @@
+"""The mail queue: record a message with the change that causes it, read what is waiting.
+
+:meth:`MailQueue.enqueue` adds a row to ``session``'s transaction, so a change that rolls back
+sends nothing, and a request never waits on the SMTP server. The bodies are encrypted at rest
+under a key derived from GATEWAY_KEY_ENCRYPTION_KEY: a reset link in a waiting message must not
+be readable from a database dump.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import weakref
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.mail.messages import Rendered
+from gateway.storage.db import Database
+from gateway.storage.mailqueue import FAILED, PENDING, MailMessage
+from gateway.tokens.sealing import derive_key
+
+HKDF_INFO = b"dronedb-auth-gateway mail bodies v1"
+FAILED_ROWS_SHOWN = 50
+_ENQUEUED_KEY = "mail_enqueued"
+_waiters: weakref.WeakSet[threading.Event] = weakref.WeakSet()
+_waiters_lock = threading.Lock()
+
+
+class BodyCipher:
+    """Fernet under a key of its own, derived from the key-encryption secret."""
+
+    def __init__(self, secret: str):
+        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, HKDF_INFO)))
+
+    def seal(self, rendered: Rendered) -> bytes:
+        return self._fernet.encrypt(json.dumps({"text": rendered.text, "html": rendered.html}).encode())
+
+    def open(self, sealed: bytes) -> tuple[str, str]:
+        """(text, html); ValueError when the body was sealed under another secret."""
+        try:
+            data = json.loads(self._fernet.decrypt(bytes(sealed)))
+        except (InvalidToken, TypeError, ValueError):
+            raise ValueError(
+                "the message body cannot be decrypted with this GATEWAY_KEY_ENCRYPTION_KEY"
+            ) from None
+        return data["text"], data["html"]
+
+
+def register_waiter(wakeup: threading.Event) -> None:
+    with _waiters_lock:
+        _waiters.add(wakeup)
+
+
+def unregister_waiter(wakeup: threading.Event) -> None:
+    with _waiters_lock:
+        _waiters.discard(wakeup)
+
+
+def _wake_after_commit(session: Session) -> None:
+    session.info.pop(_ENQUEUED_KEY, None)
+    with _waiters_lock:
+        waiters = list(_waiters)
+    for wakeup in waiters:
+        wakeup.set()
+
+
+@dataclass(frozen=True)
+class FailedMail:
+    id: int
+    kind: str
+    recipient: str
+    attempts: int
+    error: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MailStatus:
+    """What an operator needs to know about the queue (admin UI/API, metrics)."""
+
+    pending: int
+    retrying: int
+    failed: int
+    oldest_pending_age_seconds: float | None
+    last_error: str | None
+    failed_mails: list[FailedMail] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pending": self.pending,
+            "retrying": self.retrying,
+            "failed": self.failed,
+            "oldestPendingAgeSeconds": self.oldest_pending_age_seconds,
+            "lastError": self.last_error,
+            "failedMails": [
+                {
+                    "id": mail.id,
+                    "kind": mail.kind,
+                    "recipient": mail.recipient,
+                    "attempts": mail.attempts,
+                    "error": mail.error,
+                    "createdAt": mail.created_at.isoformat(),
+                }
+                for mail in self.failed_mails
+            ],
+        }
+
+
+class MailQueue:
+    """Queue messages in a caller's transaction; report on the queue."""
+
+    def __init__(self, database: Database, cipher: BodyCipher):
+        self._database = database
+        self.cipher = cipher
+
+    def enqueue(self, session: Session, kind: str, recipient: str, rendered: Rendered) -> None:
+        """Add the message to ``session``'s transaction; this process's deliverer is woken
+        when it commits."""
+        now = datetime.now(UTC)
+        session.add(
+            MailMessage(
+                kind=kind,
+                recipient=recipient,
+                subject=rendered.subject,
+                body=self.cipher.seal(rendered),
+                state=PENDING,
+                created_at=now,
+                attempts=0,
+                next_attempt_at=now,
+            )
+        )
+        if not session.info.get(_ENQUEUED_KEY):
+            session.info[_ENQUEUED_KEY] = True
+            from sqlalchemy import event
+
+            event.listen(session, "after_commit", _wake_after_commit, once=True)
+
+    def status(self, now: datetime | None = None) -> MailStatus:
+        now = now or datetime.now(UTC)
+        table = MailMessage
+        with self._database.session() as session:
+            counts = dict(session.execute(select(table.state, func.count()).group_by(table.state)).all())
+            retrying = session.scalar(select(func.count()).where(table.state == PENDING, table.attempts > 0))
+            oldest = session.scalar(select(func.min(table.created_at)).where(table.state == PENDING))
+            last_error = session.scalar(
+                select(table.last_error)
+                .where(table.attempts > 0, table.last_error.is_not(None))
+                .order_by(table.next_attempt_at.desc())
+                .limit(1)
+            )
+            failed = session.scalars(
+                select(table).where(table.state == FAILED).order_by(table.id.desc()).limit(FAILED_ROWS_SHOWN)
+            ).all()
+            return MailStatus(
+                pending=counts.get(PENDING, 0),
+                retrying=retrying or 0,
+                failed=counts.get(FAILED, 0),
+                oldest_pending_age_seconds=None
+                if oldest is None
+                else max(0.0, (now - oldest).total_seconds()),
+                last_error=last_error,
+                failed_mails=[
+                    FailedMail(row.id, row.kind, row.recipient, row.attempts, row.last_error, row.created_at)
+                    for row in failed
+                ],
+            )

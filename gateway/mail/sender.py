@@ -1,0 +1,69 @@
+"""Sending one message through SMTP with Python's ``smtplib``: plain, STARTTLS or implicit TLS
+(certificates checked against the system's CAs or ``ca_file``), every operation under the
+configured timeout."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+
+from gateway.config.email import EmailSettings
+
+
+class PermanentSendError(Exception):
+    """The server refused the message for good (a 5xx answer): retrying will not help."""
+
+
+class SmtpSender:
+    """Sends messages with the ``email:`` settings."""
+
+    def __init__(self, settings: EmailSettings, brand: str):
+        self.settings = settings
+        self._brand = brand
+
+    def message(self, recipient: str, subject: str, text: str, html: str) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = formataddr((self._brand, self.settings.sender))
+        message["To"] = recipient
+        message["Subject"] = subject
+        message["Message-ID"] = make_msgid(domain=self.settings.sender.rpartition("@")[2])
+        message.set_content(text)
+        message.add_alternative(html, subtype="html")
+        return message
+
+    def send(self, recipient: str, subject: str, text: str, html: str) -> None:
+        """Deliver to the SMTP server; PermanentSendError on a 5xx refusal, another exception
+        (OSError, smtplib errors) for anything worth trying again."""
+        smtp = self.settings.smtp
+        timeout = self.settings.timeout_seconds
+        context = ssl.create_default_context(cafile=smtp.ca_file)
+        client: smtplib.SMTP
+        if smtp.security == "tls":
+            client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout, context=context)
+        else:
+            client = smtplib.SMTP(smtp.host, smtp.port, timeout=timeout)
+        try:
+            client.ehlo()
+            if smtp.security == "starttls":
+                client.starttls(context=context)
+                client.ehlo()
+            if smtp.username is not None and smtp.password is not None:
+                client.login(smtp.username, smtp.password)
+            client.send_message(self.message(recipient, subject, text, html))
+        except smtplib.SMTPResponseException as error:
+            if 500 <= error.smtp_code < 600:
+                raise PermanentSendError(f"{error.smtp_code} {_text(error.smtp_error)}") from None
+            raise
+        except smtplib.SMTPRecipientsRefused as error:
+            raise PermanentSendError(f"recipient refused: {error.recipients}") from None
+        finally:
+            try:
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                client.close()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -1,0 +1,181 @@
+"""Self-registration with address verification and admin approval, end to end in Chromium
+against the gateway under gunicorn and a real SMTP server (aiosmtpd): register, the
+confirmation mail's link (once), the account disabled until an admin approves it in the admin
+UI, then the Registry's password path works. Around it, over HTTP: a domain not allowed, a
+taken username, an address already in use (the same page, no mail, no account), a rejection
+through the admin API, hostile input, the throttle. Screenshots ``register-*``."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import requests
+
+from tests.integration.admin.test_admin_ui_browser import shoot, sign_in
+from tests.support.adminapi import (
+    ADMIN_PASSWORD,
+    ADMIN_SEED_USERS,
+    AdminClient,
+    registry_answer,
+    start_admin_gateway,
+)
+from tests.support.servers import free_port
+from tests.support.smtpserver import SmtpServer, text_part
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "juniper-cascade-62-orbit"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+LINK = re.compile(r"(http://127\.0\.0\.1:\d+/register/verify/[A-Za-z0-9_-]{43})")
+
+
+@pytest.fixture(scope="module")
+def smtp(tmp_path_factory):
+    server = SmtpServer(tmp_path_factory.mktemp("smtp-register")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory, smtp):
+    port = free_port()
+    gateway = start_admin_gateway(
+        tmp_path_factory.mktemp("registration"),
+        f"""
+usernames: {{lowercase: true}}
+email:
+  smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none}}
+  sender: registry@example.org
+self_service:
+  max_requests_per_address: 5
+  max_requests_per_client: 40
+  registration:
+    enabled: true
+    allowed_email_domains: [example.org]
+    require_email_verification: true
+    require_admin_approval: true
+    default_groups: [drone-pilots]
+""",
+        users=ADMIN_SEED_USERS,
+        port=port,
+        extra={"GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+    )
+    yield gateway
+    gateway.stop()
+
+
+def browser() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def register(gateway, **fields) -> requests.Response:
+    session = browser()
+    form = session.get(f"{gateway.url}/register", timeout=10)
+    assert form.status_code == 200
+    data = {"username": "", "email": "", "password": PASSWORD, "confirm": PASSWORD, **fields}
+    return session.post(
+        f"{gateway.url}/register", data={"csrf_token": CSRF.search(form.text).group(1), **data}, timeout=30
+    )
+
+
+def test_register_confirm_and_approval_in_chromium(gateway, smtp, page, browser):
+    smtp.clear()
+    page.goto(f"{gateway.url}/login")
+    page.click("#create-account")
+    page.fill("#username", "gina")
+    page.fill("#email", "gina@example.org")
+    page.fill("#display_name", "Gina Pilot")
+    page.fill("#password", PASSWORD)
+    page.fill("#confirm", PASSWORD)
+    shoot(page, "60-register")
+    page.click("#register")
+    page.wait_for_selector("#register-check-mail")
+    (message,) = smtp.wait_for(1)
+    assert message["To"] == "gina@example.org"
+    link = LINK.search(text_part(message)).group(1)
+    assert registry_answer(gateway, username="gina", password=PASSWORD).status_code in (401, 403)
+
+    page.goto(link)
+    shoot(page, "61-register-confirm")
+    page.click("#confirm-address")
+    page.wait_for_selector("#verify-awaiting")
+    smtp.wait_for(2)  # "waits for approval"
+    page.goto(link)  # the link works once
+    assert page.locator("#verify-error").is_visible()
+    assert registry_answer(gateway, username="gina", password=PASSWORD).status_code in (401, 403)
+
+    admin = browser.new_context().new_page()
+    sign_in(admin, gateway.url, "admin", ADMIN_PASSWORD)
+    admin.goto(f"{gateway.url}/admin/registrations")
+    assert "gina@example.org" in admin.text_content("#registration-gina")
+    shoot(admin, "62-registrations")
+    admin.click("#approve-gina")
+    admin.wait_for_selector("#notice")
+    assert admin.locator("#registration-gina").count() == 0
+    messages = smtp.wait_for(3)
+    assert "ready" in messages[2]["Subject"]
+
+    assert registry_answer(gateway, username="gina", password=PASSWORD).status_code == 200
+    user = AdminClient.login(gateway.url).get("/users/gina").json()
+    assert "drone-pilots" in user["groups"]
+
+
+def test_a_domain_not_allowed_and_a_taken_username_are_form_errors(gateway, smtp):
+    other = register(gateway, username="hank", email="hank@elsewhere.test")
+    assert other.status_code == 400 and "example.org" in other.text
+    taken = register(gateway, username="alice", email="new-alice@example.org")
+    assert taken.status_code == 400 and "not available" in taken.text
+    weak = register(gateway, username="hank", email="hank@example.org", password="hank", confirm="hank")
+    assert weak.status_code == 400 and "cannot be used" in weak.text
+
+
+def test_an_address_in_use_gets_the_same_page_and_nothing_happens(gateway, smtp):
+    smtp.clear()
+    used = register(gateway, username="ivan", email="alice@example.org")
+    assert used.status_code == 200 and 'id="register-check-mail"' in used.text
+    fresh = register(gateway, username="jane", email="jane@example.org")
+    assert fresh.status_code == 200
+    assert CSRF.sub("", used.text) == CSRF.sub("", fresh.text)
+    smtp.wait_for(1)
+    time.sleep(0.5)
+    assert [m["To"] for m in smtp.messages] == ["jane@example.org"]
+    assert AdminClient.login(gateway.url).get("/users/ivan").status_code == 404
+
+
+def test_an_admin_rejects_a_registration_through_the_api(gateway, smtp):
+    assert register(gateway, username="kurt", email="kurt@example.org").status_code == 200
+    admin = AdminClient.login(gateway.url)
+    waiting = {r["userName"]: r for r in admin.get("/registrations").json()}
+    assert waiting["kurt"]["state"] == "unverified"
+    assert admin.post("/registrations/kurt/approve").status_code == 404  # not confirmed yet
+    assert admin.delete("/registrations/kurt").status_code == 204
+    assert admin.get("/users/kurt").status_code == 404
+    assert admin.delete("/registrations/alice").status_code == 404  # an ordinary user is no registration
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"username": "x" * 2000, "email": "l@example.org"},
+        {"username": "a\x00b", "email": "l@example.org"},
+        {"username": "<script>", "email": "l@example.org"},
+        {"username": "lena", "email": "not-an-address"},
+        {"username": "lena", "email": "l@example.org\r\nBcc: x@example.org"},
+        {"username": "lena", "email": "l@example.org", "confirm": "other"},
+        {"username": "lena", "email": "l@example.org", "display_name": "n" * 900},
+    ],
+)
+def test_hostile_registration_input_gets_a_form_error(gateway, fields):
+    answer = register(gateway, **fields)
+    assert answer.status_code in (400, 429), answer.status_code
+    assert "<script>" not in answer.text.replace("&lt;script&gt;", "")
+
+
+def test_bad_verification_links_get_a_page(gateway):
+    for path in ("/register/verify/short", "/register/verify/" + "B" * 43):
+        assert browser().get(f"{gateway.url}{path}", timeout=10).status_code == 410
+        assert browser().post(f"{gateway.url}{path}", timeout=10).status_code == 403  # no CSRF token

@@ -1,0 +1,145 @@
+"""The mail queue and its deliverer against a real SMTP server (aiosmtpd on loopback): plain,
+STARTTLS and implicit TLS with a login, a message in text and HTML with the brand (HTML
+escaped), an outage that leaves the message queued and then failed for admins to see, and
+a 5xx refusal that fails at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+
+from gateway.config.email import EmailSettings, SmtpSettings
+from gateway.mail.service import Mail
+from gateway.storage.db import Database
+from tests.support.servers import free_port
+from tests.support.smtpserver import SmtpServer, html_part, text_part
+
+pytestmark = pytest.mark.integration
+SECRET = "k" * 40
+
+
+def _mail(tmp_path, port: int, security: str = "none", **smtp) -> Mail:
+    database = Database(f"sqlite:///{tmp_path}/mail.db")
+    database.upgrade()
+    settings = EmailSettings(
+        smtp=SmtpSettings(host="127.0.0.1", port=port, security=security, **smtp),
+        sender="gateway@example.org",
+        timeout_seconds=3,
+        max_attempts=2,
+        retry_base_seconds=1,
+    )
+    return Mail(settings, database, SECRET, "Drone <Registry>")
+
+
+@pytest.mark.parametrize("security", ["none", "starttls", "tls"])
+def test_a_queued_message_arrives_in_text_and_html(tmp_path, security):
+    login = ("mailer", "s3cret-pass") if security != "none" else None
+    server = SmtpServer(tmp_path, security, login=login).start()
+    try:
+        smtp = {"ca_file": str(server.ca_file)} if server.ca_file else {}
+        if login:
+            smtp |= {"username": login[0], "password": login[1]}
+        mail = _mail(tmp_path, server.port, security, **smtp)
+        mail.send_test("alice@example.org", actor="<b>admin</b>")
+        assert mail.status().pending == 1
+        report = mail.deliverer.run_once()
+        assert report.sent == 1, mail.status()
+        (message,) = server.wait_for(1)
+        assert message["To"] == "alice@example.org"
+        assert "Drone <Registry>" in message["Subject"]
+        assert "<b>admin</b>" in text_part(message)
+        html = html_part(message)
+        assert "&lt;b&gt;admin&lt;/b&gt;" in html and "<b>admin</b>" not in html
+        assert "Drone &lt;Registry&gt;" in html
+        assert mail.status().pending == 0
+    finally:
+        server.stop()
+
+
+def test_a_wrong_login_sends_nothing_and_shows_its_error(tmp_path):
+    server = SmtpServer(tmp_path, "starttls", login=("mailer", "right")).start()
+    try:
+        mail = _mail(
+            tmp_path,
+            server.port,
+            "starttls",
+            username="mailer",
+            password="wrong",
+            ca_file=str(server.ca_file),
+        )
+        mail.send_test("alice@example.org", actor="admin")
+        mail.deliverer.run_once()
+        status = mail.status()
+        assert status.failed + status.retrying == 1 and status.last_error or status.failed_mails, status
+        assert server.messages == []
+    finally:
+        server.stop()
+
+
+def test_an_outage_leaves_the_message_queued_then_failed(tmp_path):
+    mail = _mail(tmp_path, free_port())  # nothing listens there
+    started = time.monotonic()
+    mail.send_test("alice@example.org", actor="admin")
+    assert time.monotonic() - started < 1  # queuing never waits on the SMTP server
+    report = mail.deliverer.run_once()
+    assert report.retried == 1
+    status = mail.status()
+    assert status.pending == 1 and status.retrying == 1 and status.last_error
+    time.sleep(1.1)  # past the backoff (at most retry_base_seconds)
+    report = mail.deliverer.run_once()
+    assert report.failed == 1  # max_attempts=2
+    status = mail.status()
+    assert status.pending == 0 and status.failed == 1
+    assert status.failed_mails[0].recipient == "alice@example.org"
+
+
+def test_bodies_are_encrypted_at_rest(tmp_path):
+    mail = _mail(tmp_path, free_port())
+    mail.send_test("alice@example.org", actor="someone-unique-42")
+    from sqlalchemy import text
+
+    with mail._database.engine.connect() as connection:
+        body = connection.execute(text("SELECT body FROM mail_queue")).scalar_one()
+    assert b"someone-unique-42" not in bytes(body)
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def shared_database_url(request, tmp_path):
+    name = f"mail_{uuid.uuid4().hex[:8]}"
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_server").create_database(name)
+    if request.param == "mariadb":
+        return request.getfixturevalue("mariadb_server").create_database(name)
+    return f"sqlite:///{tmp_path}/shared.db"
+
+
+def test_replicas_send_each_message_once(shared_database_url, smtp_server):
+    """Three deliverers (as three replicas would run) on one database, racing: every message
+    arrives exactly once."""
+    settings = EmailSettings(
+        smtp=SmtpSettings(host="127.0.0.1", port=smtp_server.port, security="none"),
+        sender="gateway@example.org",
+        timeout_seconds=5,
+    )
+    replicas = []
+    for _ in range(3):
+        database = Database(shared_database_url)
+        replicas.append(Mail(settings, database, SECRET, "Drone"))
+    replicas[0]._database.upgrade()
+    for number in range(30):
+        replicas[number % 3].send_test(f"user{number}@example.org", actor="admin")
+    threads = [threading.Thread(target=replica.deliverer.run_once) for replica in replicas]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    recipients = sorted(str(message["To"]) for message in smtp_server.wait_for(30))
+    time.sleep(0.3)
+    assert len(smtp_server.messages) == 30
+    assert recipients == sorted(f"user{number}@example.org" for number in range(30))
+    assert replicas[1].status().pending == 0
+    for replica in replicas:
+        replica._database.dispose()
