@@ -14,7 +14,7 @@ EVENTS: dict[str, str] = {
     "user_enabled": "a user enabled",
     "user_disabled": "a user disabled",
     "user_deleted": "a user deleted",
-    "password_reset": "an admin set someone's password",
+    "password_reset": "a password set by an admin, or by its owner through a reset link",
     "password_changed": "a user changed their own password",
     "metadata_changed": "a user's quota or values changed",
     "group_created": "a group created",
@@ -41,6 +41,12 @@ EVENTS: dict[str, str] = {
     "mfa_removed": "a second factor removed",
     "mfa_recovery_codes_created": "recovery codes created",
     "mfa_reset": "an admin removed a user's second factors",
+    "password_reset_requested": "a reset link was mailed (forgot password)",
+    "user_registered": "a person registered themselves",
+    "email_verified": "a registered address confirmed by its link",
+    "registration_approved": "an admin approved a registration",
+    "registration_rejected": "an admin rejected a registration",
+    "email_test_queued": "an admin sent a test e-mail",
 }
 
 OUTCOMES: dict[str, str] = {
