@@ -48,6 +48,9 @@ def create_app(
     probes.register(app, services)
     favicon.register(app)
     services.registry.start()  # deliver queued Registry writes from this serving process
+    # Providers admins changed in the database, on any worker or replica, are in force within
+    # the refresh interval (one tiny query at most once a second).
+    app.before_request(lambda: services.providers.refresh())
 
     @app.get("/.well-known/jwks.json")
     def jwks():

@@ -12,6 +12,7 @@ from gateway.admin.groups import AdminGroups
 from gateway.admin.ldaptrial import TrialLogins
 from gateway.admin.mapping import MappingAdmin
 from gateway.admin.people import People
+from gateway.admin.providerconfigs import ProviderConfigs
 from gateway.admin.providerstatus import ProviderAdmin
 from gateway.admin.registrypush import Answers
 from gateway.admin.roles import AdminRoles
@@ -28,6 +29,7 @@ from gateway.login.credchanges import CredentialChanges, change_signal, record_c
 from gateway.login.federation import Federation
 from gateway.login.idptokens import IdpTokens
 from gateway.login.password import PasswordCheck
+from gateway.login.providerset import FILE, ActiveProvider, LiveProviders
 from gateway.login.service import LoginService
 from gateway.login.throttle import AccountThrottle
 from gateway.mapping import EvaluationMemo
@@ -45,6 +47,7 @@ from gateway.registry.syncschedule import SyncRunner, SyncSchedule
 from gateway.sso.service import SsoService, check_cookie_reach
 from gateway.sso.sessions import SessionStore
 from gateway.storage.db import Database
+from gateway.storage.providertable import ProviderTable
 from gateway.storage.state import StateStore, open_store
 from gateway.tokens import KeyCipher, KeyRing, TokenService
 from providers.base import Closable, DirectoryListing
@@ -82,6 +85,10 @@ class Services:
     credentials: VerifiedCredentials
     # The Registry's admin API, the outbox deliverer and the push (off without ``registry:``).
     registry: RegistryLink
+    # The providers in force: the file's, then the database's (provider_source: database).
+    providers: LiveProviders
+    # The database's providers as stored, with the cipher of their secrets (None: file mode).
+    provider_table: ProviderTable | None
     # Every way in (Registry password and token paths, /login, POST /api/token, SSO callback).
     login: LoginService = field(init=False)
     _sync_schedule: SyncSchedule | None = field(init=False, default=None)
@@ -135,12 +142,12 @@ class Services:
 
     def provider_status(self) -> list[dict[str, Any]]:
         """Every configured provider's health, checked now (in configured order)."""
-        return provider_status(self.federation, [(p.id, p.type) for p in self.config.providers])
+        return provider_status(self.federation, [(p.id, p.type) for p in self.providers.active()])
 
     def trial_logins(self) -> TrialLogins:
         return TrialLogins(
             federation=self.federation,
-            provider_ids=[p.id for p in self.config.providers],
+            provider_ids=[p.id for p in self.providers.active()],
             usernames=self.config.usernames,
             accounts=self.accounts,
             mapping=self.mapping,
@@ -151,6 +158,16 @@ class Services:
             status=self.provider_status,
             trials=self.trial_logins(),
             throttle=self.throttle,
+            audit=self.audit,
+        )
+
+    def provider_configs(self) -> ProviderConfigs:
+        """The providers admins manage in the database (``provider_source: database``)."""
+        return ProviderConfigs(
+            table=self.provider_table,
+            live=self.providers,
+            file_providers=[(p.id, p.type, p.options) for p in self.config.providers],
+            browser_sign_on=self.config.sso.enabled,
             audit=self.audit,
         )
 
@@ -269,6 +286,7 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
     accounts = AccountRegistry(database)
     audit = AuditLog(database)
     providers = []
+    file_providers = []
     local_users = None
     context = BuildContext(
         canonical=config.usernames.canonical,
@@ -280,8 +298,17 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
     for provider_settings in config.providers:
         built = _build_provider(provider_settings, context)
         providers.append(built.provider)
+        file_providers.append(
+            ActiveProvider(
+                provider_settings.id, provider_settings.type, provider_settings.options, FILE, built.provider
+            )
+        )
         local_users = local_users or built.users
-    keyring = KeyRing(database, KeyCipher(settings.key_encryption_key), config.tokens.algorithm)
+    cipher = KeyCipher(settings.key_encryption_key)
+    keyring = KeyRing(database, cipher, config.tokens.algorithm)
+    # The same key-encryption key as the signing keys: one secret protects every secret at rest.
+    table = ProviderTable(database, cipher) if config.provider_source == "database" else None
+    live = LiveProviders(file_providers, table, context)
     tokens = TokenService(
         keyring,
         issuer=config.tokens.issuer or settings.public_url,
@@ -346,7 +373,13 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
             signal=change_signal(database, settings.instance_dir / "credential-changes.signal"),
         ),
         registry=RegistryLink(config.registry, database),
+        providers=live,
+        provider_table=table,
     )
+    live.subscribe(federation.replace_providers)
+    live.subscribe(services.idp_tokens.replace_providers)
+    live.subscribe(services.sso.replace_providers)
+    live.refresh(force=True)
     services.login = _login_service(services)
     return services
 

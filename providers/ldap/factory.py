@@ -13,7 +13,7 @@ from providers.base import (
     PasswordProvider,
     TrialLogin,
 )
-from providers.ldap.config import LdapProviderSchema, ldap_settings
+from providers.ldap.config import SECRET_FIELDS, LdapProviderSchema, ldap_settings
 from providers.ldap.provider import LdapProvider
 from providers.providertype import BuildContext, BuiltProvider, ProviderType
 
@@ -28,4 +28,5 @@ PROVIDER_TYPE = ProviderType(
     LdapProviderSchema,
     build,
     capabilities=(PasswordProvider, IdentityLookup, HealthCheck, Closable, TrialLogin, DirectoryListing),
+    secret_fields=SECRET_FIELDS,
 )

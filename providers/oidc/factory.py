@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from providers.base import CallbackProvider, Closable, HealthCheck, TokenProvider
-from providers.oidc.config import OidcProviderSchema, oidc_settings
+from providers.oidc.config import SECRET_FIELDS, OidcProviderSchema, oidc_settings
 from providers.oidc.provider import OidcProvider
 from providers.providertype import BuildContext, BuiltProvider, ProviderType, TokenRouting
 
@@ -41,4 +41,5 @@ PROVIDER_TYPE = ProviderType(
     capabilities=(TokenProvider, CallbackProvider, HealthCheck, Closable),
     browser_login=browser_login,
     token_routing=token_routing,
+    secret_fields=SECRET_FIELDS,
 )

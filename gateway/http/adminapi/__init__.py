@@ -11,6 +11,7 @@ from gateway.http.adminapi import (  # noqa: F401  (routes register on import)
     mapping,
     me,
     openapi,
+    providerconfigs,
     providers,
     registrysync,
     roles,

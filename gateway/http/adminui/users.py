@@ -36,7 +36,7 @@ def users():
         sorts=SORTS,
         statuses=STATUSES,
         per_page_choices=PER_PAGE,
-        providers=[p.id for p in svc.config.providers],
+        providers=[p.id for p in svc.providers.active()],
         notice=NOTICES.get(request.args.get("done", "")),
     )
 
