@@ -19,6 +19,7 @@ from gateway.http.adminui import (  # noqa: F401  (routes register on import)
     audit,
     explain,
     groups,
+    providerconfigs,
     providers,
     roles,
     rules,

@@ -12,6 +12,7 @@ from flask import request
 from gateway.admin.errors import AdminError
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
+from gateway.http.adminui.providerconfigs import NOTICES
 from gateway.http.appservices import services
 
 MAX_USERNAME_CHARS = 512
@@ -59,7 +60,7 @@ def _page(
     values: dict | None = None, errors: dict | None = None, *, trial: dict | None = None, status: int = 200
 ):
     svc = services()
-    ldap = [p.id for p in svc.config.providers if p.type == "ldap"]
+    ldap = [p.id for p in svc.providers.active() if p.type == "ldap"]
     answer = trial.get("answer") if trial else None
     return render(
         "admin/providers.html",
@@ -72,4 +73,6 @@ def _page(
         errors=errors or {},
         trial=trial,
         answer_json=json.dumps(answer, indent=2) if answer else None,
+        configs=svc.provider_configs().list(),
+        configs_notice=NOTICES.get(request.args.get("done", "")),
     )
