@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -379,9 +379,27 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
     live.subscribe(federation.replace_providers)
     live.subscribe(services.idp_tokens.replace_providers)
     live.subscribe(services.sso.replace_providers)
+    live.subscribe(lambda _: _providers_changed(services))
     live.refresh(force=True)
     services.login = _login_service(services)
     return services
+
+
+def _providers_changed(services: Services) -> None:
+    """What else follows the provider set: each provider's credential cache TTL, the metrics'
+    provider labels. Credentials proven through the old set are forgotten, so a provider
+    disabled or changed answers no cached login."""
+    active = services.providers.active()
+    services.credentials.settings = replace(
+        services.credentials.settings,
+        provider_seconds=tuple(
+            (p.id, p.options["credential_cache_seconds"])
+            for p in active
+            if "credential_cache_seconds" in p.options
+        ),
+    )
+    services.credentials.clear()
+    services.attempts.use_providers(p.id for p in active)
 
 
 def _login_service(services: Services) -> LoginService:
