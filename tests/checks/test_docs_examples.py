@@ -35,6 +35,7 @@ TOP_LEVEL_KEYS = {
     "admin",
     "sso",
     "mapping_source",
+    "provider_source",
     "mapping",
 }
 YAML_BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.DOTALL | re.MULTILINE)
