@@ -117,6 +117,7 @@ class Services:
             ),
             migrate=self.settings.auto_migrate if migrate is None else migrate,
         )
+        self.providers.refresh(force=True)  # the database's providers, now that the table is there
 
     def user_operations(self) -> UserService:
         return UserService(
@@ -380,7 +381,8 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
     live.subscribe(services.idp_tokens.replace_providers)
     live.subscribe(services.sso.replace_providers)
     live.subscribe(lambda _: _providers_changed(services))
-    live.refresh(force=True)
+    # The database's providers join at prepare() or at the first request (the table may not
+    # exist before the migrations run).
     services.login = _login_service(services)
     return services
 

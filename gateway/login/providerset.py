@@ -108,14 +108,18 @@ class LiveProviders:
                 if self._table.version() == self._version:
                     return
                 version, stored = self._table.all()
-            except UNAVAILABLE_ERRORS as error:
-                log.warning("cannot read the provider table, keeping the providers in force: %s", error)
-                return
             except Exception as error:
                 if self._version is None:
-                    log.info("provider table not readable yet (%s); the file's providers serve", error)
+                    # Before the migrations ran (a process building its parts first): the file's
+                    # providers serve until the table is there.
+                    log.debug("provider table not readable yet: %s", type(error).__name__)
                     return
-                raise
+                # A provider table that cannot be read (the database down, a key that no longer
+                # decrypts) must not fail the logins the providers in force can answer.
+                level = logging.WARNING if isinstance(error, UNAVAILABLE_ERRORS) else logging.ERROR
+                reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+                log.log(level, "cannot read the provider table (%s); the providers in force stay", reason)
+                return
             self._apply(version, stored)
 
     def _apply(self, version: int, stored: list[StoredProvider]) -> None:

@@ -28,6 +28,10 @@ from providers.sql import Base, UTCDateTime, utcnow
 SET_ROW_ID = 1
 
 
+class SecretsUnreadable(Exception):
+    """A stored provider's secrets do not decrypt with the configured key."""
+
+
 class Cipher(Protocol):
     """Authenticated encryption at rest (the signing keys' :class:`gateway.tokens.KeyCipher`)."""
 
@@ -213,7 +217,13 @@ class ProviderTable:
         return self._cipher.encrypt(json.dumps(dict(secrets), sort_keys=True).encode("utf-8"))
 
     def _stored(self, row: ConfiguredProvider) -> StoredProvider:
-        secrets = json.loads(self._cipher.decrypt(row.secrets)) if row.secrets is not None else {}
+        try:
+            secrets = json.loads(self._cipher.decrypt(row.secrets)) if row.secrets is not None else {}
+        except Exception:
+            raise SecretsUnreadable(
+                f"provider {row.id!r}: its secrets cannot be decrypted: GATEWAY_KEY_ENCRYPTION_KEY "
+                "is not the one they were encrypted with"
+            ) from None
         return StoredProvider(
             id=row.id,
             type=row.type,

@@ -43,6 +43,18 @@ PAGE_ARGUMENTS = {
     "/admin/groups/<name>": {"name": "drone-pilots"},
     "/admin/roles/<name>": {"name": "pilot"},
     "/admin/rules/<name>": {"name": "pilots"},
+    "/admin/providers/new/<kind>": {"kind": "ldap"},
+    "/admin/providers/<provider_id>": {"provider_id": "directory"},
+}
+# A directory kept in the database (provider_source: database); its server refuses at once.
+DIRECTORY = {
+    "id": "directory",
+    "type": "ldap",
+    "settings": {
+        "servers": ["ldap://127.0.0.1:1"],
+        "user": {"base": "ou=people,dc=example,dc=com"},
+        "groups": {"strategies": ["member_of"], "nested": False},
+    },
 }
 PILOTS = {"name": "pilots", "match": {"group": "drone-pilots"}, "roles": ["pilot"], "maxStorageMB": 51200}
 
@@ -170,13 +182,14 @@ def signed_in_admin(base_url: str) -> requests.Session:
 
 
 def create_page_objects(base_url: str) -> None:
-    """A user, a group, a role and a rule, so that the pages about one have one to show."""
+    """A user, a group, a role, a rule and a provider, so that the pages about one have one to show."""
     admin = AdminClient.login(base_url)
     for path, body in (
         ("/users", {"userName": "alice", "password": "purple-anchor-42-windmill"}),
         ("/groups", {"name": "drone-pilots"}),
         ("/users/roles", {"roleName": "pilot"}),
         ("/mapping/rules", {"rule": PILOTS}),
+        ("/providers", DIRECTORY),
     ):
         response = admin.post(path, json=body)
         assert response.status_code == 201, (path, response.text)
