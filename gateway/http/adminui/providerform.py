@@ -49,6 +49,17 @@ OIDC_KEYS = {
     "browser_login": "browser_login",
 }
 KEYS = {"ldap": LDAP_KEYS, "oidc": OIDC_KEYS}
+# What "missing" asks for, by input: the summary at the top names what to enter.
+MISSING = {
+    "servers": "Enter at least one server URL.",
+    "user_base": "Enter the user search base.",
+    "bind_dn": "Enter the bind DN.",
+    "bind_password": "Enter the bind password.",
+    "issuer": "Enter the issuer URL.",
+    "client_id": "Enter the client id.",
+    "client_secret": "Enter the client secret.",
+}
+_MISSING = "Missing data for required field."
 BOOLEANS = {"start_tls", "nested", "browser_login", "enabled"}
 LISTS = {"group_strategies"}
 FIELDS = {kind: ("id", *keys, "extra", "enabled") for kind, keys in KEYS.items()}
@@ -161,10 +172,13 @@ def field_errors(kind: str, problems: Mapping[str, str]) -> dict[str, str]:
             continue
         name = by_key.get(plain) or _section_input(kind, plain)
         if name is not None:
-            errors.setdefault(name, sentence(message))
+            errors.setdefault(
+                name, MISSING.get(name, sentence(message)) if message == _MISSING else sentence(message)
+            )
         else:
-            text = f"{plain}: {message}"
-            errors["extra"] = f"{errors['extra']} {sentence(text)}" if "extra" in errors else sentence(text)
+            # The key as written in YAML (never capitalised), then the problem.
+            text = f"{plain}: {message[:1].lower()}{message[1:]}".rstrip(".") + "."
+            errors["extra"] = f"{errors['extra']} {text}" if "extra" in errors else text
     return errors
 
 
