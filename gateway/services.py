@@ -249,7 +249,8 @@ class Services:
         runs = SyncRuns(self.database)
         sync = DirectorySync(
             database=self.database,
-            directories=[p for p in self.federation.providers() if isinstance(p, DirectoryListing)],
+            # Asked at each run: directories added in the admin UI join without a restart.
+            directories=lambda: [p for p in self.federation.providers() if isinstance(p, DirectoryListing)],
             operations=self.user_operations(),
             mapping=self.mapping,
             push=self.registry.push,
