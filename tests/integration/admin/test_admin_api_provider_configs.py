@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.support import ldapdata as data
-from tests.support.adminapi import AdminClient, registry_answer, start_admin_gateway
+from tests.support.adminapi import CSRF, AdminClient, admin_ui_browser, registry_answer, start_admin_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -223,5 +223,33 @@ def test_file_mode_is_read_only(tmp_path, slapd):
             "/providers", json={"id": "directory", "type": "ldap", "settings": ldap_settings(slapd.url)}
         )
         assert response.status_code == 409 and "provider_source" in response.json()["error"]
+        browser = admin_ui_browser(gateway.url)
+        page = browser.get(f"{gateway.url}/admin/providers", timeout=30)
+        assert 'id="providers-read-only"' in page.text and 'id="add-ldap"' not in page.text
+        assert browser.get(f"{gateway.url}/admin/providers/new/ldap", timeout=30).status_code == 409
     finally:
         gateway.stop()
+
+
+def test_the_ui_forms_need_the_csrf_token_and_refuse_bad_input_with_a_form_error(gateway):
+    browser = admin_ui_browser(gateway.url)
+    url = f"{gateway.url}/admin/providers/new/ldap"
+    form = browser.get(url, timeout=30)
+    assert form.status_code == 200
+    refused = browser.post(
+        url, data={"id": "nocsrf", "servers": "ldap://h"}, timeout=30, allow_redirects=False
+    )
+    assert refused.status_code == 403
+    token = CSRF.search(form.text).group(1)
+    for fields in (
+        {"id": "Bad Id", "servers": "ldap://h", "user_base": "dc=x"},
+        {"id": "yaml", "servers": "ldap://h", "user_base": "dc=x", "extra": "- not: a mapping"},
+        {"id": "x", "servers": "ftp://h", "user_base": "dc=x", "group_strategies": "nonsense"},
+    ):
+        answer = browser.post(url, data={"csrf_token": token, **fields}, timeout=30, allow_redirects=False)
+        assert answer.status_code == 400, fields
+        assert 'class="error-summary"' in answer.text and "Traceback" not in answer.text
+    nul = browser.post(url, data={"csrf_token": token, "id": "x\x00"}, timeout=30, allow_redirects=False)
+    assert nul.status_code == 400 and "Traceback" not in nul.text
+    assert browser.get(f"{gateway.url}/admin/providers/new/local", timeout=30).status_code == 404
+    assert browser.get(f"{gateway.url}/admin/providers/nope/edit", timeout=30).status_code == 404
