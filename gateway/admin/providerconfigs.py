@@ -96,6 +96,7 @@ class ProviderConfigs:
                 "settings": masked(kind, _plain(options)),
                 "updatedAt": None,
                 "updatedBy": None,
+                "secretsUnreadable": False,
             }
             for index, (provider_id, kind, options) in enumerate(self._file)
         ]
@@ -304,6 +305,7 @@ class ProviderConfigs:
             "settings": masked(row.type, dict(row.section)),
             "updatedAt": iso(row.updated_at),
             "updatedBy": row.updated_by,
+            "secretsUnreadable": row.secrets_unreadable,
         }
 
     def _changed(self, event: str, actor: str, provider_id: str, kind: str, **detail: Any) -> None:

@@ -129,6 +129,13 @@ class LiveProviders:
         for row in stored:
             if not row.enabled or row.id in taken:
                 continue
+            if row.secrets_unreadable:
+                log.error(
+                    "stored provider %s is left out: its secrets do not decrypt with this "
+                    "GATEWAY_KEY_ENCRYPTION_KEY; enter them again in the admin UI",
+                    row.id,
+                )
+                continue
             try:
                 options = validated(row)
             except ConfigError as error:

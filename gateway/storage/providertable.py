@@ -28,10 +28,6 @@ from providers.sql import Base, UTCDateTime, utcnow
 SET_ROW_ID = 1
 
 
-class SecretsUnreadable(Exception):
-    """A stored provider's secrets do not decrypt with the configured key."""
-
-
 class Cipher(Protocol):
     """Authenticated encryption at rest (the signing keys' :class:`gateway.tokens.KeyCipher`)."""
 
@@ -71,7 +67,7 @@ class ProviderSetVersion(Base):
 class StoredProvider:
     """One stored provider with its secrets decrypted: ``section`` is the full section as
     written (secret fields put back, without ``id`` and ``type``); ``secret_keys`` the secret
-    fields that are set."""
+    fields that are set; ``secrets_unreadable`` when they did not decrypt with this key."""
 
     id: str
     type: str
@@ -82,6 +78,9 @@ class StoredProvider:
     updated_at: datetime | None = None
     updated_by: str | None = None
     created_at: datetime | None = field(default=None, compare=False)
+    # Its secrets did not decrypt (GATEWAY_KEY_ENCRYPTION_KEY changed): kept out of service
+    # until an admin enters them again.
+    secrets_unreadable: bool = False
 
 
 _VERSION = select(ProviderSetVersion.version).where(ProviderSetVersion.id == SET_ROW_ID)
@@ -217,13 +216,11 @@ class ProviderTable:
         return self._cipher.encrypt(json.dumps(dict(secrets), sort_keys=True).encode("utf-8"))
 
     def _stored(self, row: ConfiguredProvider) -> StoredProvider:
+        unreadable = False
         try:
             secrets = json.loads(self._cipher.decrypt(row.secrets)) if row.secrets is not None else {}
-        except Exception:
-            raise SecretsUnreadable(
-                f"provider {row.id!r}: its secrets cannot be decrypted: GATEWAY_KEY_ENCRYPTION_KEY "
-                "is not the one they were encrypted with"
-            ) from None
+        except Exception:  # another GATEWAY_KEY_ENCRYPTION_KEY: shown without them, to re-enter
+            secrets, unreadable = {}, True
         return StoredProvider(
             id=row.id,
             type=row.type,
@@ -234,6 +231,7 @@ class ProviderTable:
             updated_at=row.updated_at,
             updated_by=row.updated_by,
             created_at=row.created_at,
+            secrets_unreadable=unreadable,
         )
 
 

@@ -53,6 +53,12 @@ class ProviderConfig(Schema):
     settings = fields.Dict(required=True, metadata={"description": 'secrets shown as "(set)"'})
     updatedAt = fields.DateTime(allow_none=True)
     updatedBy = fields.String(allow_none=True)
+    secretsUnreadable = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "its secrets do not decrypt with this key: out of service until entered again"
+        },
+    )
 
 
 class ProviderConfigList(Schema):

@@ -90,3 +90,15 @@ def test_file_mode_never_reads_the_table(tmp_path):
     live = LiveProviders([local], None, None, refresh_seconds=0)  # type: ignore[arg-type]
     live.refresh(force=True)
     assert not live.editable and [p.id for p in live.active()] == ["local"]
+
+
+def test_a_provider_whose_secrets_do_not_decrypt_is_left_out(parts, tmp_path):
+    table, live, clock, seen = parts
+    table.insert("dir", "ldap", LDAP, ("bind.password",), enabled=True, by="admin")
+    other_key = ProviderTable(table._db, KeyCipher("o" * 40))
+    other_key.insert(
+        "plain", "ldap", {k: v for k, v in LDAP.items() if k != "bind"}, (), enabled=True, by="x"
+    )
+    live._table = other_key  # a process started with another GATEWAY_KEY_ENCRYPTION_KEY
+    live.refresh(force=True)
+    assert [p.id for p in live.active()] == ["local", "plain"]
