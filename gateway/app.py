@@ -50,6 +50,9 @@ def create_app(
     favicon.register(app)
     services.registry.start()  # deliver queued Registry writes from this serving process
     services.mail.start()  # and queued e-mail
+    # Providers admins changed in the database, on any worker or replica, are in force within
+    # the refresh interval (one tiny query at most once a second).
+    app.before_request(lambda: services.providers.refresh())
 
     @app.get("/.well-known/jwks.json")
     def jwks():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +20,7 @@ from gateway.admin.linktokens import LinkTokens
 from gateway.admin.mapping import MappingAdmin
 from gateway.admin.passwordreset import REQUEST_KIND, PasswordReset, ProviderLink, RequestThrottle
 from gateway.admin.people import People
+from gateway.admin.providerconfigs import ProviderConfigs
 from gateway.admin.providerdiag import ProviderDiagnostics, Validated
 from gateway.admin.providerstatus import ProviderAdmin
 from gateway.admin.registration import Registration
@@ -39,6 +40,7 @@ from gateway.login.federation import Federation
 from gateway.login.idptokens import IdpTokens
 from gateway.login.lastsignin import LastSignIns
 from gateway.login.password import PasswordCheck
+from gateway.login.providerset import FILE, ActiveProvider, LiveProviders
 from gateway.login.service import LoginService
 from gateway.login.throttle import AccountThrottle
 from gateway.mail.service import Mail
@@ -62,6 +64,7 @@ from gateway.registry.syncschedule import SyncRunner, SyncSchedule
 from gateway.sso.service import SsoService, check_cookie_reach
 from gateway.sso.sessions import SessionStore
 from gateway.storage.db import Database
+from gateway.storage.providertable import ProviderTable
 from gateway.storage.state import StateStore, open_store
 from gateway.tokens import KeyCipher, KeyRing, TokenService
 from providers.base import Closable, DirectoryListing, GroupDirectory
@@ -105,6 +108,10 @@ class Services:
     last_sign_ins: LastSignIns
     # Outgoing e-mail: the queue and this process's deliverer (sends nothing without ``email:``).
     mail: Mail
+    # The providers in force: the file's, then the database's (provider_source: database).
+    providers: LiveProviders
+    # The database's providers as stored, with the cipher of their secrets (None: file mode).
+    provider_table: ProviderTable | None
     # Every way in (Registry password and token paths, /login, POST /api/token, SSO callback).
     login: LoginService = field(init=False)
     _sync_schedule: SyncSchedule | None = field(init=False, default=None)
@@ -133,6 +140,7 @@ class Services:
             ),
             migrate=self.settings.auto_migrate if migrate is None else migrate,
         )
+        self.providers.refresh(force=True)  # the database's providers, now that the table is there
 
     def user_operations(self) -> UserService:
         return UserService(
@@ -172,7 +180,7 @@ class Services:
     def provider_status(self) -> list[dict[str, Any]]:
         """Every configured provider's health, checked now (in configured order), with the
         back-channel logout URI to register at the IdP where that is enabled."""
-        statuses = provider_status(self.federation, [(p.id, p.type) for p in self.config.providers])
+        statuses = provider_status(self.federation, [(p.id, p.type) for p in self.providers.active()])
         receiving = {provider.id for provider in self.backchannel_logouts().receivers()}
         for status in statuses:
             if status["id"] in receiving:
@@ -182,7 +190,7 @@ class Services:
     def trial_logins(self) -> TrialLogins:
         return TrialLogins(
             federation=self.federation,
-            provider_ids=[p.id for p in self.config.providers],
+            provider_ids=[p.id for p in self.providers.active()],
             usernames=self.config.usernames,
             accounts=self.accounts,
             mapping=self.mapping,
@@ -193,6 +201,16 @@ class Services:
             status=self.provider_status,
             trials=self.trial_logins(),
             throttle=self.throttle,
+            audit=self.audit,
+        )
+
+    def provider_configs(self) -> ProviderConfigs:
+        """The providers admins manage in the database (``provider_source: database``)."""
+        return ProviderConfigs(
+            table=self.provider_table,
+            live=self.providers,
+            file_providers=[(p.id, p.type, p.options) for p in self.config.providers],
+            browser_sign_on=self.config.sso.enabled,
             audit=self.audit,
         )
 
@@ -258,9 +276,9 @@ class Services:
         )
 
     def saved_provider(self, provider_id: str) -> Validated | None:
-        """A configured provider's validated section, or None."""
-        found = next((p for p in self.config.providers if p.id == provider_id), None)
-        return None if found is None else Validated(found.type, found.id, found.options)
+        """A provider in force (from the file or the database): its validated section, or None."""
+        found = next((p for p in self.providers.active() if p.id == provider_id), None)
+        return None if found is None else Validated(found.type, found.id, dict(found.options))
 
     def provider_diagnostics(self) -> ProviderDiagnostics:
         return ProviderDiagnostics(
@@ -307,7 +325,8 @@ class Services:
         runs = SyncRuns(self.database)
         sync = DirectorySync(
             database=self.database,
-            directories=[p for p in self.federation.providers() if isinstance(p, DirectoryListing)],
+            # Asked at each run: directories added in the admin UI join without a restart.
+            directories=lambda: [p for p in self.federation.providers() if isinstance(p, DirectoryListing)],
             operations=self.user_operations(),
             mapping=self.mapping,
             push=self.registry.push,
@@ -388,6 +407,7 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
     accounts = AccountRegistry(database)
     audit = AuditLog(database)
     providers = []
+    file_providers = []
     local_users = None
     context = BuildContext(
         canonical=config.usernames.canonical,
@@ -399,8 +419,17 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
     for provider_settings in config.providers:
         built = _build_provider(provider_settings, context)
         providers.append(built.provider)
+        file_providers.append(
+            ActiveProvider(
+                provider_settings.id, provider_settings.type, provider_settings.options, FILE, built.provider
+            )
+        )
         local_users = local_users or built.users
-    keyring = KeyRing(database, KeyCipher(settings.key_encryption_key), config.tokens.algorithm)
+    cipher = KeyCipher(settings.key_encryption_key)
+    keyring = KeyRing(database, cipher, config.tokens.algorithm)
+    # The same key-encryption key as the signing keys: one secret protects every secret at rest.
+    table = ProviderTable(database, cipher) if config.provider_source == "database" else None
+    live = LiveProviders(file_providers, table, context)
     tokens = TokenService(
         keyring,
         issuer=config.tokens.issuer or settings.public_url,
@@ -468,12 +497,37 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         mfa=_mfa(settings, config, database, store, audit),
         last_sign_ins=LastSignIns(database),
         mail=Mail(config.email, database, settings.key_encryption_key, config.sso.brand.name),
+        providers=live,
+        provider_table=table,
     )
+    live.subscribe(federation.replace_providers)
+    live.subscribe(services.idp_tokens.replace_providers)
+    live.subscribe(services.sso.replace_providers)
+    live.subscribe(lambda _: _providers_changed(services))
+    # The database's providers join at prepare() or at the first request (the table may not
+    # exist before the migrations run).
     services.login = _login_service(services)
     services.mail.add_expander(
         REQUEST_KIND, lambda session, text: services.password_reset().expand(session, text)
     )
     return services
+
+
+def _providers_changed(services: Services) -> None:
+    """What else follows the provider set: each provider's credential cache TTL, the metrics'
+    provider labels. Credentials proven through the old set are forgotten, so a provider
+    disabled or changed answers no cached login."""
+    active = services.providers.active()
+    services.credentials.settings = replace(
+        services.credentials.settings,
+        provider_seconds=tuple(
+            (p.id, p.options["credential_cache_seconds"])
+            for p in active
+            if "credential_cache_seconds" in p.options
+        ),
+    )
+    services.credentials.clear()
+    services.attempts.use_providers(p.id for p in active)
 
 
 def _login_service(services: Services) -> LoginService:

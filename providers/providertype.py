@@ -105,7 +105,9 @@ class ProviderType:
     and ``type``) before anything is built: ``browser_login(options)``, whether browsers sign
     in with such a provider (then browser sign-on must be set up); ``token_routing(options)``,
     which IdP tokens it takes (no two providers may take the same). ``diagnostics``: the
-    checks an admin can run on such a configuration (:class:`Diagnostics`), if any."""
+    checks an admin can run on such a configuration (:class:`Diagnostics`), if any.
+    ``secret_fields``: the dotted keys of the section that are secrets (see
+    ``providers/<type>/config.py``)."""
 
     name: str
     schema: type[Schema]
@@ -114,3 +116,6 @@ class ProviderType:
     browser_login: Callable[[Mapping[str, Any]], bool] = _no_browser_login
     token_routing: Callable[[Mapping[str, Any]], TokenRouting] = _no_tokens
     diagnostics: Diagnostics | None = None
+    # The dotted keys of the section that hold secrets (a bind password, a client secret):
+    # stored encrypted when the section is kept in the database, never shown back.
+    secret_fields: tuple[str, ...] = ()

@@ -41,5 +41,6 @@ def check_config() -> None:
         )
     click.echo(
         f"configuration OK ({config.source}): providers "
-        f"{', '.join(p.id + ' (' + p.type + ')' for p in config.providers)}; {rules}"
+        f"{', '.join(p.id + ' (' + p.type + ')' for p in config.providers)}"
+        f"{' and those in the database' if config.provider_source == 'database' else ''}; {rules}"
     )

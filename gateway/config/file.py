@@ -109,6 +109,10 @@ class GatewayConfig:
     # policy lives in the database, edited in the admin API/UI; the section (if any) seeds it.
     mapping_source: str = "database"
     mapping_document: Mapping[str, Any] | None = None
+    # "file": the providers: list is every provider, read-only in the admin UI. "database":
+    # admins add further providers in the admin API/UI (stored in the database, secrets
+    # encrypted); the file's providers (the local one by default) stay, listed first.
+    provider_source: str = "database"
     # The ``registry:`` section (gateway.config.registry); None: the gateway never writes to it.
     registry: RegistryConfig | None = None
     # ``registry.sync`` (gateway.config.registrysync): the directory sync; off without a
@@ -237,11 +241,7 @@ def _sso_settings(data: dict) -> SsoSettings:
 
 class _Top(StrictSchema):
     usernames = fields.Dict(load_default=dict)
-    providers = fields.List(
-        fields.Dict(),
-        load_default=lambda: [{"id": "local", "type": "local"}],
-        validate=validate.Length(min=1),
-    )
+    providers = fields.List(fields.Dict(), load_default=None, validate=validate.Length(min=1))
     tokens = fields.Dict(load_default=dict)
     throttle = fields.Dict(load_default=dict)
     password_policy = fields.Dict(load_default=dict)
@@ -250,6 +250,7 @@ class _Top(StrictSchema):
     sso = fields.Dict(load_default=dict)
     mapping = fields.Dict(load_default=None, allow_none=True)
     mapping_source = fields.String(load_default=None, validate=validate.OneOf(["file", "database"]))
+    provider_source = fields.String(load_default=None, validate=validate.OneOf(["file", "database"]))
     registry = fields.Raw(load_default=None, allow_none=True)
     mfa = fields.Dict(load_default=dict)
     email = fields.Raw(load_default=None, allow_none=True)
@@ -340,7 +341,9 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
     admin = section(_Admin, "admin")
     if usernames.canonical(admin["username"]) != admin["username"]:
         found.append(ConfigError(source, "admin.username", "must be a canonical username"))
-    providers = _providers(top["providers"], source, found)
+    # Implicit default: a config file that lists its providers is their source of truth.
+    provider_source = top["provider_source"] or ("file" if top["providers"] is not None else "database")
+    providers = _providers(top["providers"] or [{"id": "local", "type": "local"}], source, found)
     sso = _sso_settings(section(_Sso, "sso"))
     if any(_browser_login(p) for p in providers) and not sso.enabled:
         found.append(
@@ -389,6 +392,7 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
         # Implicit default: a config file that writes the rules out is their source of truth.
         mapping_source=top["mapping_source"] or ("file" if top["mapping"] is not None else "database"),
         mapping_document=top["mapping"],
+        provider_source=provider_source,
         registry=registry,
         registry_sync=registry_sync,
         mfa=mfa,

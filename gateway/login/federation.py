@@ -63,10 +63,7 @@ class Federation:
         reserved: Iterable[str] = (),
         snapshot_max_age: timedelta = timedelta(days=30),
     ):
-        self._providers = {provider.id: provider for provider in providers}
-        # Capabilities are checked once here: isinstance on a runtime Protocol costs ~13 us.
-        self._password_order = [p for p in providers if isinstance(p, PasswordProvider)]
-        self._password_by_id = {p.id: p for p in self._password_order}
+        self.replace_providers(providers)
         self._accounts = accounts
         self._audit = audit
         self._app_passwords = app_passwords
@@ -75,6 +72,18 @@ class Federation:
         self._reserved = frozenset(reserved)
         self._snapshot_max_age = snapshot_max_age
         self.usernames = usernames
+
+    def replace_providers(self, providers: Sequence[Provider]) -> None:
+        """Ask ``providers`` (in this order) from now on: a provider set changed by an admin.
+        A login under way finishes with the providers it started with."""
+        by_id = {provider.id: provider for provider in providers}
+        # Capabilities are checked once here: isinstance on a runtime Protocol costs ~13 us.
+        password_order = [p for p in providers if isinstance(p, PasswordProvider)]
+        # Each attribute is swapped whole, so a reader sees an old or a new set, never a mix
+        # that breaks it (at worst one login asks the old order).
+        self._providers = by_id
+        self._password_order = password_order
+        self._password_by_id = {p.id: p for p in password_order}
 
     def provider(self, provider_id: str) -> Provider | None:
         return self._providers.get(provider_id)

@@ -18,6 +18,10 @@ from providers.jws import unverified_segment
 
 class IdpTokens:
     def __init__(self, providers: Iterable[object]):
+        self.replace_providers(providers)
+
+    def replace_providers(self, providers: Iterable[object]) -> None:
+        """Route tokens to ``providers`` from now on (an admin changed the provider set)."""
         verifiers = [p for p in providers if isinstance(p, TokenProvider)]
         self._by_issuer = {p.issuer: p for p in verifiers if p.accepts_jwt_tokens()}
         introspecting = [p for p in verifiers if p.introspects_opaque_tokens()]

@@ -23,6 +23,10 @@ class AttemptRecorder:
         self._metrics = AuthMetrics(provider_ids)
         self._events = events
 
+    def use_providers(self, provider_ids: Iterable[str]) -> None:
+        """Label attempts with these provider ids from now on (the provider set changed)."""
+        self._metrics = AuthMetrics(provider_ids)
+
     def record(
         self, path: str, username: str | None, provider: str | None, status: int, outcome: str, started: float
     ) -> None:

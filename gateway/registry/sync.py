@@ -73,13 +73,14 @@ class _Change:
 
 
 class DirectorySync:
-    """Runs the sync described in the module doc over ``directories``."""
+    """Runs the sync described in the module doc over ``directories`` (a list, or a callable
+    giving the directories in force at each run: an admin may add one without a restart)."""
 
     def __init__(
         self,
         *,
         database: Database,
-        directories: Sequence[DirectoryListing],
+        directories: Sequence[DirectoryListing] | Callable[[], Sequence[DirectoryListing]],
         operations: UserService,
         mapping: EvaluationMemo,
         push: RegistryPush,
@@ -88,13 +89,18 @@ class DirectorySync:
         clock: Callable[[], float] = time.monotonic,
     ):
         self._db = database
-        self._directories = list(directories)
+        fixed = None if callable(directories) else list(directories)
+        self._source = directories if callable(directories) else (lambda: fixed or [])
         self._operations = operations
         self._mapping = mapping
         self._push = push
         self._audit = audit
         self._runs = runs
         self._clock = clock
+
+    @property
+    def _directories(self) -> list[DirectoryListing]:
+        return list(self._source())
 
     @property
     def directories(self) -> list[str]:

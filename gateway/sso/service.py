@@ -24,7 +24,7 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -133,10 +133,12 @@ class SsoService:
             timedelta(seconds=self.settings.token_lifetime_seconds or config.tokens.lifetime_seconds),
             self.session_lifetime,
         )
+        self.replace_providers(federation.providers())
+
+    def replace_providers(self, providers: Iterable[object]) -> None:
+        """Offer the browser sign-in of ``providers`` from now on (the provider set changed)."""
         self.providers: dict[str, CallbackProvider] = {
-            provider.id: provider
-            for provider in federation.providers()
-            if isinstance(provider, CallbackProvider)
+            provider.id: provider for provider in providers if isinstance(provider, CallbackProvider)
         }
 
     @property

@@ -14,6 +14,7 @@ from gateway.storage import lastsignin as _last_signin_model  # noqa: F401  (one
 from gateway.storage import mailqueue as _mail_model  # noqa: F401  (one metadata for Alembic)
 from gateway.storage import mfa as _mfa_model  # noqa: F401  (one metadata for Alembic)
 from gateway.storage import outbox as _outbox_model  # noqa: F401  (one metadata for Alembic)
+from gateway.storage import providertable as _provider_model  # noqa: F401  (one metadata for Alembic)
 from gateway.storage import registrystate as _registry_state_model  # noqa: F401  (one metadata for Alembic)
 from providers.local import models as _local_models  # noqa: F401  (one metadata for Alembic)
 from providers.sql import Base, UTCDateTime, utcnow

@@ -29,6 +29,8 @@ from providers.ldap.settings import (
 from providers.schema import ProviderSection, StrictSchema, settings_value, type_field
 
 _SCOPES = ["subtree", "one"]
+# Dotted keys of the section that are secrets: encrypted at rest in the database, never shown.
+SECRET_FIELDS = ("bind.password",)
 _ATTRIBUTE = validate.Regexp(
     r"^[A-Za-z][A-Za-z0-9-]{0,127}$|^[0-9]+(\.[0-9]+)+$", error="not an LDAP attribute name"
 )

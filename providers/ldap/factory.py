@@ -15,7 +15,7 @@ from providers.base import (
     TrialLogin,
 )
 from providers.ldap import diagnose
-from providers.ldap.config import LdapProviderSchema, ldap_settings
+from providers.ldap.config import SECRET_FIELDS, LdapProviderSchema, ldap_settings
 from providers.ldap.provider import LdapProvider
 from providers.providertype import BuildContext, BuiltProvider, Diagnostics, ProviderType
 
@@ -41,4 +41,5 @@ PROVIDER_TYPE = ProviderType(
     diagnostics=Diagnostics(
         connection=diagnose.test_connection, search=diagnose.search_user, groups=diagnose.show_groups
     ),
+    secret_fields=SECRET_FIELDS,
 )

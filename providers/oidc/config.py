@@ -27,6 +27,8 @@ from providers.oidc.settings import (
 from providers.schema import ProviderSection, StrictSchema, https_image_url, settings_value, type_field
 
 _DEFAULTS = OidcSettings(issuer="", client_id="")
+# Dotted keys of the section that are secrets: encrypted at rest in the database, never shown.
+SECRET_FIELDS = ("client_secret",)
 _SCOPE = validate.Regexp(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}\Z", error="not an OAuth scope")
 _CLAIM = re.compile(r"[^\s.]{1,128}\Z")
 _CLAIM_NAME = validate.Regexp(_CLAIM, error="not a claim name")

@@ -36,6 +36,7 @@ TOP_LEVEL_KEYS = {
     "admin",
     "sso",
     "mapping_source",
+    "provider_source",
     "mapping",
     "email",
     "self_service",

@@ -46,6 +46,18 @@ PAGE_ARGUMENTS = {
     "/admin/rules/<name>": {"name": "pilots"},
     "/password/reset/<token>": {"token": "A" * 43},
     "/register/verify/<token>": {"token": "A" * 43},
+    "/admin/providers/new/<kind>": {"kind": "ldap"},
+    "/admin/providers/<provider_id>": {"provider_id": "directory"},
+}
+# A directory kept in the database (provider_source: database); its server refuses at once.
+DIRECTORY = {
+    "id": "directory",
+    "type": "ldap",
+    "settings": {
+        "servers": ["ldap://127.0.0.1:1"],
+        "user": {"base": "ou=people,dc=example,dc=com"},
+        "groups": {"strategies": ["member_of"], "nested": False},
+    },
 }
 # The self-service pages are on (with a mail server nobody will call), so their templates render.
 WHEEL_CONFIG = (
@@ -190,7 +202,7 @@ def signed_in_admin(base_url: str) -> requests.Session:
 
 
 def create_page_objects(base_url: str) -> None:
-    """A group, a user in it, a role and a rule, so that the pages about one have one to show."""
+    """A user, a group, a role, a rule and a provider, so that the pages about one have one to show."""
     admin = AdminClient.login(base_url)
     for path, body in (
         ("/groups", {"name": "drone-pilots"}),
@@ -200,6 +212,7 @@ def create_page_objects(base_url: str) -> None:
         ),
         ("/users/roles", {"roleName": "pilot"}),
         ("/mapping/rules", {"rule": PILOTS}),
+        ("/providers", DIRECTORY),
     ):
         response = admin.post(path, json=body)
         assert response.status_code == 201, (path, response.text)

@@ -13,6 +13,7 @@ from gateway.http.adminapi import (  # noqa: F401  (routes register on import)
     mapping,
     me,
     openapi,
+    providerconfigs,
     providers,
     registrations,
     registrysync,

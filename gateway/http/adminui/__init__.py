@@ -23,6 +23,7 @@ from gateway.http.adminui import (  # noqa: F401  (routes register on import)
     email,
     explain,
     groups,
+    providerconfigs,
     providers,
     registrations,
     roles,

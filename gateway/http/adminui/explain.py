@@ -56,5 +56,5 @@ def explain():
         result=result,
         answer_json=json.dumps(result["answer"], indent=2) if result and result["answer"] else None,
         usernames=[p.username for p in svc.people().all()],
-        providers=[p.id for p in svc.config.providers],
+        providers=[p.id for p in svc.providers.active()],
     )

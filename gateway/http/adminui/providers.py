@@ -14,6 +14,7 @@ from gateway.admin import providerdiag
 from gateway.admin.errors import AdminError
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
+from gateway.http.adminui.providerconfigs import NOTICES
 from gateway.http.appservices import services
 
 MAX_USERNAME_CHARS = 512
@@ -89,7 +90,7 @@ def _diagnosable() -> list[dict]:
     """The configured providers that offer diagnostics, with what each offers."""
     svc = services()
     found = []
-    for provider in svc.config.providers:
+    for provider in svc.providers.active():
         offered = providerdiag.offered_actions(provider.type)
         if offered:
             redirect = svc.sso.callback_url(provider.id) if "discovery" in offered else None
@@ -110,7 +111,7 @@ def _page(
     status: int = 200,
 ):
     svc = services()
-    ldap = [p.id for p in svc.config.providers if p.type == "ldap"]
+    ldap = [p.id for p in svc.providers.active() if p.type == "ldap"]
     answer = trial.get("answer") if trial else None
     return render(
         "admin/providers.html",
@@ -127,4 +128,6 @@ def _page(
         diag_values=diag_values or {},
         diag_errors=diag_errors or {},
         diag_result=diag_result,
+        configs=svc.provider_configs().list(),
+        configs_notice=NOTICES.get(request.args.get("done", "")),
     )

@@ -51,7 +51,7 @@ def users_page(*, bulk_error: str | None = None, status: int = 200):
         sorts=SORTS,
         statuses=STATUSES,
         per_page_choices=PER_PAGE,
-        providers=[p.id for p in svc.config.providers],
+        providers=[p.id for p in svc.providers.active()],
         notice=NOTICES.get(request.args.get("done", "")),
     )
 

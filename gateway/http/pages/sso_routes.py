@@ -68,7 +68,7 @@ def landing():
         csrf=csrf_token(session) if session else None,
         registry_url=services().config.sso.registry_login_url,
         password_login=any(
-            PasswordProvider in CATALOG[p.type].capabilities for p in services().config.providers
+            PasswordProvider in CATALOG[p.type].capabilities for p in services().providers.active()
         ),
     )
 

@@ -48,7 +48,8 @@ def test_every_problem_of_every_section_provider_and_rule_in_one_pass(tmp_path):
     assert problems == {
         "tokens.issuer": "environment variable GW_TEST_UNSET_URL is not set",
         "colour": "unknown key; allowed: usernames, providers, tokens, throttle, password_policy, "
-        "credential_cache, admin, sso, mapping, mapping_source, registry, mfa, email, self_service",
+        "credential_cache, admin, sso, mapping, mapping_source, provider_source, registry, mfa, email, "
+        "self_service",
         "providers[0].colour": "unknown key; allowed: id, type, hashing, credential_cache_seconds",
         "providers[1].type": "must be one of ldap, local, oidc",
         "sso.brand.nam": "unknown key; allowed: name, logo_url",
