@@ -167,6 +167,9 @@ class DiagnosticResult(Schema):
     provider = fields.String(metadata={"description": "the provider id"})
     tookMs = fields.Integer()
     error = fields.String(metadata={"description": "invalid_config: see problems"})
+    message = fields.String(metadata={"description": "what went wrong, in words"})
+    outcome = fields.String(metadata={"description": "search/groups: found, not_found, unavailable"})
+    detail = fields.String(metadata={"description": "why a step failed"})
     problems = fields.List(fields.Dict(), metadata={"description": "[{field, message}] of an invalid config"})
     servers = fields.List(
         fields.Dict(),
@@ -192,6 +195,20 @@ class DiagnosticResult(Schema):
     redirectUri = fields.String(
         allow_none=True, metadata={"description": "discovery: the redirect URI to register at the IdP"}
     )
+    backchannelLogoutUri = fields.String(
+        allow_none=True,
+        metadata={"description": "discovery: the back-channel logout URI to register (when enabled)"},
+    )
+    discoveryUrl = fields.String(metadata={"description": "discovery: the document fetched"})
+    issuer = fields.String(metadata={"description": "discovery: the configured issuer"})
+    endpoints = fields.Dict(metadata={"description": "discovery: the endpoints the document names"})
+    backchannelLogoutSupported = fields.Boolean(
+        metadata={"description": "discovery: whether the IdP says it sends back-channel logout tokens"}
+    )
+    matchedNames = fields.List(fields.String(), metadata={"description": "groups: the names the rules see"})
+    username = fields.String(metadata={"description": "search/groups: the username looked up"})
+    attributes = fields.List(fields.String(), metadata={"description": "search: the attributes read"})
+    steps = fields.List(fields.Dict(), metadata={"description": "search: [{step, detail}]"})
 
 
 class TraceStep(Schema):
