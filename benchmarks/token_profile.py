@@ -13,10 +13,12 @@ The wall-clock benchmark is noisy on a shared machine; for steady figures, count
 run this twice under callgrind with different ``--requests`` and divide the difference of the
 two totals by the difference of the counts (start-up cost cancels out)::
 
-    valgrind --tool=callgrind --callgrind-out-file=/tmp/a.out python benchmarks/token_profile.py --requests 200
-    valgrind --tool=callgrind --callgrind-out-file=/tmp/b.out python benchmarks/token_profile.py --requests 1200
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/a.out \
+        python benchmarks/token_profile.py --requests 200
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/b.out \
+        python benchmarks/token_profile.py --requests 1200
 
-Run it from any checkout (``PYTHONPATH=<tree>``) to compare two versions of the code.
+To measure another checkout, set ``PYTHONPATH`` and ``TOKEN_PROFILE_REPO`` to its root.
 """
 
 from __future__ import annotations
