@@ -77,5 +77,9 @@ def create_serving_app(settings: Settings | None = None) -> Flask:
     process does in the background (the periodic directory sync, started by the process's
     first request so that it runs in the worker, never in a forking master)."""
     app = create_app(settings=settings)
-    app.before_request(app.extensions["gateway"].sync_schedule().ensure_running)
+    schedule = app.extensions["gateway"].sync_schedule()
+    if schedule.enabled:
+        # Only when there is something to run: a before_request hook costs every request
+        # (the token path's included) a few microseconds of Flask's ensure_sync.
+        app.before_request(schedule.ensure_running)
     return app

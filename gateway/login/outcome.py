@@ -3,19 +3,22 @@
 :class:`gateway.login.service.LoginService` answers every way in with one of these values and
 has already recorded it (audit row, attempt line, metrics); an HTTP adapter only turns it into
 its own response.
+
+They are named tuples, not frozen dataclasses: as immutable, and one is made on every request
+of the token path, where a frozen dataclass's ``__init__`` (an ``object.__setattr__`` per
+field) cost several microseconds (benchmarks/token_profile.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.mapping import Evaluation
 from gateway.sso.sessions import SessionRecord
 from providers.base import Identity
 
 
-@dataclass(frozen=True)
-class Granted:
+class Granted(NamedTuple):
     """Signed in as ``identity`` (its username is the canonical one), with the mapping's
     ``evaluation``; ``session`` is the gateway session opened for ways in that open one;
     ``next_url`` where an SSO login goes on to and ``token`` the Registry token minted for
@@ -28,8 +31,7 @@ class Granted:
     token: str | None = None
 
 
-@dataclass(frozen=True)
-class Refused:
+class Refused(NamedTuple):
     """Not signed in: ``status`` 401 (credentials), 403 (not allowed) or, for a broken SSO
     callback, 400/404; ``reason`` is the short class logged and audited, never shown. ``cause``
     is the exception a way in answers with when it has wording of its own (SSO's pages)."""
@@ -48,23 +50,20 @@ class PasswordChangeRequired(Exception):
         self.username = username
 
 
-@dataclass(frozen=True)
-class Throttled:
+class Throttled(NamedTuple):
     """Too many recent failures for this account: try again in ``retry_after`` whole seconds."""
 
     retry_after: int
 
 
-@dataclass(frozen=True)
-class Unavailable:
+class Unavailable(NamedTuple):
     """A provider, the state store or the database could not be reached: a 503. ``error`` is
     the exception the app's error handlers answer for it (re-raise it)."""
 
     error: Exception
 
 
-@dataclass(frozen=True)
-class SecondFactor:
+class SecondFactor(NamedTuple):
     """The password was right, but no session opens before a second factor: ``enrol`` when
     the person has none yet and the policy requires one. Recorded as an attempt, not audited
     as a sign-in (:meth:`gateway.login.service.LoginService.second_factor_passed` does that)."""

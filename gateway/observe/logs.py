@@ -20,6 +20,10 @@ from gateway.observe.requestid import current_request_id
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
+# json.dumps(entry, default=str), without building a new encoder for every line (dumps does
+# that whenever it is given an option): a measurable share of a token-path request.
+_encode = json.JSONEncoder(default=str).encode
+
 
 @functools.lru_cache(maxsize=4)
 def _second_text(whole: int) -> str:
@@ -45,7 +49,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({key: value for key, value in vars(record).items() if key not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _encode(entry)
 
 
 def configure_logging(level: str) -> None:
@@ -104,7 +108,7 @@ class AuthEvents:
         if request_id is not None:
             entry["request_id"] = request_id
         entry.update(fields)
-        self._pending.append(json.dumps(entry, default=str) + "\n")
+        self._pending.append(_encode(entry) + "\n")
         self._writer.ensure_running()
 
     def flush(self) -> None:

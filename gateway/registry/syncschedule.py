@@ -98,6 +98,11 @@ class SyncSchedule:
         self._pid: int | None = None
         self._lock = threading.Lock()
 
+    @property
+    def enabled(self) -> bool:
+        """Whether this schedule ever runs (sync enabled, and a directory to read)."""
+        return self._enabled
+
     def ensure_running(self) -> None:
         """Start this process's thread (once per process; never inherited across a fork)."""
         if not self._enabled or self._stop.is_set() or self._pid == os.getpid():

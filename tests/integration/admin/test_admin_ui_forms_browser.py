@@ -207,6 +207,8 @@ def test_a_rule_form_shows_every_error_and_edits_like_it_creates(gateway, page):
     page.fill("#f-roles", "survey-lead\nviewer")
     page.click("#save-rule-form")
     page.wait_for_url(
-        re.compile(re.escape(f"{gateway.url}/admin/rules?done=replaced") + r"(&warned=\d+)?#rule-survey-leads")
+        re.compile(
+            re.escape(f"{gateway.url}/admin/rules?done=replaced") + r"(&warned=\d+)?#rule-survey-leads"
+        )
     )
     assert "roles survey-lead, viewer" in page.text_content("#rule-survey-leads")
