@@ -34,4 +34,4 @@ def run(action: str, config: Mapping[str, Any], username: str = "") -> dict[str,
         result = diag.oidc_discovery(
             config, redirect_uri=svc.sso.callback_url, backchannel_logout_uri=svc.backchannel_logout_uri
         )
-    return {**result, "title": ACTIONS[action]}
+    return {**result, "action_title": ACTIONS[action]}

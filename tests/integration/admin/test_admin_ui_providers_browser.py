@@ -127,8 +127,8 @@ def test_an_admin_connects_a_directory_from_the_ui_and_its_users_sign_in_on_both
 
     page.click("#check-connection")
     page.wait_for_load_state()
-    assert "Test connection" in page.text_content("#diag-heading")
-    assert page.locator("#diag-heading .badge.ok").count() == 1, page.text_content("#diag-result")
+    assert "Test connection" in page.text_content("#diag-result-heading")
+    assert page.locator("#diag-result-heading .badge.ok").count() == 1, page.text_content("#diag-result")
     assert data.SERVICE_PASSWORD not in page.content()  # never shown back, even unsaved
 
     # The password field is empty again (never echoed): the checks need it typed once more.
@@ -136,7 +136,7 @@ def test_an_admin_connects_a_directory_from_the_ui_and_its_users_sign_in_on_both
     page.fill("#f-probe_username", "alice")
     page.click("#check-search")
     page.wait_for_load_state()
-    assert page.locator("#diag-heading .badge.ok").count() == 1, page.text_content("#diag-result")
+    assert page.locator("#diag-result-heading .badge.ok").count() == 1, page.text_content("#diag-result")
     assert "alice" in page.text_content("#diag-result")
 
     page.fill("#f-bind_password", data.SERVICE_PASSWORD)
@@ -170,7 +170,7 @@ def test_an_admin_connects_a_directory_from_the_ui_and_its_users_sign_in_on_both
     page.fill("#f-probe_username", "alice")
     page.click("#check-search")
     page.wait_for_load_state()
-    assert page.locator("#diag-heading .badge.ok").count() == 1, page.text_content("#diag-result")
+    assert page.locator("#diag-result-heading .badge.ok").count() == 1, page.text_content("#diag-result")
     page.uncheck("#f-nested")
     page.click("#save-provider")
     page.wait_for_url(f"{a.url}/admin/providers?done=changed*")
@@ -202,7 +202,7 @@ def test_an_admin_adds_an_oidc_provider_from_the_ui_and_a_browser_signs_in_throu
     page.fill("#f-display_name", "Corporate sign-in")
     page.click("#check-discovery")
     page.wait_for_load_state()
-    assert page.locator("#diag-heading .badge.ok").count() == 1, page.text_content("#diag-result")
+    assert page.locator("#diag-result-heading .badge.ok").count() == 1, page.text_content("#diag-result")
     assert page.text_content("#redirect-uri").strip() == f"{replicas.public_url}/sso/callback/corp"
     assert DEFAULT_CLIENT_SECRET not in page.content()
     shoot(page, "53-provider-oidc")
