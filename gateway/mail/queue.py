@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,15 +19,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.mail.messages import Rendered
+from gateway.storage.background import CommitSignal
 from gateway.storage.db import Database
 from gateway.storage.mailqueue import FAILED, PENDING, MailMessage
 from gateway.tokens.sealing import derive_key
 
 HKDF_INFO = b"dronedb-auth-gateway mail bodies v1"
 FAILED_ROWS_SHOWN = 50
-_ENQUEUED_KEY = "mail_enqueued"
-_waiters: weakref.WeakSet[threading.Event] = weakref.WeakSet()
-_waiters_lock = threading.Lock()
+# Set when a transaction that queued a message commits in this process (deliverers wait on it).
+COMMITTED = CommitSignal("mail_enqueued")
+register_waiter = COMMITTED.register
+unregister_waiter = COMMITTED.unregister
 
 
 class BodyCipher:
@@ -50,24 +50,6 @@ class BodyCipher:
                 "the message body cannot be decrypted with this GATEWAY_KEY_ENCRYPTION_KEY"
             ) from None
         return data["text"], data["html"]
-
-
-def register_waiter(wakeup: threading.Event) -> None:
-    with _waiters_lock:
-        _waiters.add(wakeup)
-
-
-def unregister_waiter(wakeup: threading.Event) -> None:
-    with _waiters_lock:
-        _waiters.discard(wakeup)
-
-
-def _wake_after_commit(session: Session) -> None:
-    session.info.pop(_ENQUEUED_KEY, None)
-    with _waiters_lock:
-        waiters = list(_waiters)
-    for wakeup in waiters:
-        wakeup.set()
 
 
 @dataclass(frozen=True)
@@ -135,11 +117,7 @@ class MailQueue:
                 next_attempt_at=now,
             )
         )
-        if not session.info.get(_ENQUEUED_KEY):
-            session.info[_ENQUEUED_KEY] = True
-            from sqlalchemy import event
-
-            event.listen(session, "after_commit", _wake_after_commit, once=True)
+        COMMITTED.on_commit(session)
 
     def status(self, now: datetime | None = None) -> MailStatus:
         now = now or datetime.now(UTC)

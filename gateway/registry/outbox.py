@@ -14,23 +14,23 @@ disabled and re-enabled during an outage gets one write, not two.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, event, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from gateway.registry.outboxwriter import KINDS
+from gateway.storage.background import CommitSignal
 from gateway.storage.outbox import DROPPED, FAILED, PENDING, RegistryOutboxEntry
 
 TABLE = cast(Table, RegistryOutboxEntry.__table__)
 FAILED_ROWS_SHOWN = 50
-_ENQUEUED_KEY = "registry_outbox_enqueued"
-_waiters: weakref.WeakSet[threading.Event] = weakref.WeakSet()
-_waiters_lock = threading.Lock()
+# Set when a transaction that recorded an intent commits in this process (deliverers wait on it).
+COMMITTED = CommitSignal("registry_outbox_enqueued")
+register_waiter = COMMITTED.register
+unregister_waiter = COMMITTED.unregister
 
 
 def enqueue(session: Session, username: str, kind: str, payload: dict[str, Any]) -> None:
@@ -67,33 +67,7 @@ def enqueue(session: Session, username: str, kind: str, payload: dict[str, Any])
             next_attempt_at=now,
         )
     )
-    if not session.info.get(_ENQUEUED_KEY):
-        session.info[_ENQUEUED_KEY] = True
-        event.listen(session, "after_commit", _wake_after_commit, once=True)
-
-
-def register_waiter(wakeup: threading.Event) -> None:
-    """``wakeup`` is set whenever an intent commits in this process (a deliverer waits on it)."""
-    with _waiters_lock:
-        _waiters.add(wakeup)
-
-
-def unregister_waiter(wakeup: threading.Event) -> None:
-    with _waiters_lock:
-        _waiters.discard(wakeup)
-
-
-def wake_deliverers() -> None:
-    """Wake every deliverer of this process now."""
-    with _waiters_lock:
-        waiters = list(_waiters)
-    for wakeup in waiters:
-        wakeup.set()
-
-
-def _wake_after_commit(session: Session) -> None:
-    session.info.pop(_ENQUEUED_KEY, None)
-    wake_deliverers()
+    COMMITTED.on_commit(session)
 
 
 @dataclass(frozen=True)

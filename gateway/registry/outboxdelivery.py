@@ -24,7 +24,6 @@ import logging
 import os
 import random
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -36,9 +35,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from gateway.registry import outboxmetrics as metrics
-from gateway.registry.outbox import register_waiter, unregister_waiter
+from gateway.registry.outbox import COMMITTED
 from gateway.registry.outboxclaim import TABLE, ClaimedRow, claim, connect, default_strategy, is_lock_conflict
 from gateway.registry.outboxwriter import PermanentWriteError, RegistryWriter, UnknownRegistryUser
+from gateway.storage.background import PollingWorker
 from gateway.storage.db import Database
 from gateway.storage.outbox import DROPPED, FAILED, PENDING
 
@@ -101,17 +101,19 @@ class Deliverer:
         self._writer = writer
         self._lease = timedelta(seconds=lease_seconds)
         self._batch_size = batch_size
-        self._poll_interval = poll_interval
         self._backoff = backoff or Backoff()
         self._strategy = strategy or default_strategy(database.engine.dialect.name)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._identity = f"{socket.gethostname()[:50]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._rounds = itertools.count(1)
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._stopped = False
-        self._wakeup = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = PollingWorker(
+            self.run_once,
+            name="registry-outbox",
+            poll_interval=poll_interval,
+            signal=COMMITTED,
+            log=log,
+            what="Registry outbox delivery",
+        )
 
     # ---- one pass -----------------------------------------------------------------------
 
@@ -220,38 +222,15 @@ class Deliverer:
         """Run :meth:`run_once` on a daemon thread of this process: at once, whenever this
         process enqueues, and every ``poll_interval`` seconds. Idempotent; after a fork the
         child starts its own thread."""
-        if self._stopped or self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            self._wakeup = threading.Event()
-            register_waiter(self._wakeup)
-            self._thread = threading.Thread(target=self._run_forever, name="registry-outbox", daemon=True)
-            self._thread.start()
+        self._worker.start()
 
     def stop(self, timeout: float | None = 5.0) -> None:
         """Stop the thread after its current write (it is not restarted)."""
-        self._stopped = True
-        self._wakeup.set()
-        unregister_waiter(self._wakeup)
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        self._worker.stop(timeout)
 
     def wake(self) -> None:
         """Look for due rows now rather than at the next poll."""
-        self._wakeup.set()
-
-    def _run_forever(self) -> None:
-        while not self._stopped:
-            self._wakeup.clear()
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("Registry outbox delivery failed; trying again in %s s", self._poll_interval)
-            self._wakeup.wait(self._poll_interval)
+        self._worker.wake()
 
 
 def _text(error: BaseException) -> str:
