@@ -19,23 +19,24 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import Table, delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from gateway.mail.messages import Rendered
-from gateway.mail.queue import COMMITTED, MailQueue, MailStatus
+from gateway.mail.queue import COMMITTED, TABLE, MailQueue, MailStatus
 from gateway.mail.sender import PermanentSendError, SmtpSender
+from gateway.storage import workqueue
 from gateway.storage.background import PollingWorker
 from gateway.storage.db import Database
-from gateway.storage.mailqueue import FAILED, PENDING, MailMessage
+from gateway.storage.mailqueue import FAILED, MailMessage
+from gateway.storage.workqueue import Backoff
 
 log = logging.getLogger(__name__)
-TABLE = cast(Table, MailMessage.__table__)
 ERROR_TEXT_LIMIT = 1000
+RETRY_CAP_SECONDS = 3600.0
 SENT = Counter("gateway_mail_sent", "E-mails the SMTP server accepted, by kind.", ["kind"])
 RETRIED = Counter(
     "gateway_mail_retries", "E-mail sends that failed and will be tried again, by kind.", ["kind"]
@@ -98,11 +99,7 @@ class MailDeliverer:
     def _claim(self) -> list[MailMessage]:
         now = self._clock()
         token = f"{self._identity}:{next(self._rounds)}"
-        free_and_due = (
-            (TABLE.c.state == PENDING)
-            & (TABLE.c.next_attempt_at <= now)
-            & or_(TABLE.c.claimed_until.is_(None), TABLE.c.claimed_until < now)
-        )
+        free_and_due = workqueue.free_and_due(TABLE, now)
         with self._database.session() as session:
             ids = list(
                 session.scalars(
@@ -144,13 +141,12 @@ class MailDeliverer:
                 report.failed += 1
                 log.warning("Gave up sending a %s e-mail after %d attempts: %s", row.kind, attempts, message)
             else:
-                ceiling = min(3600.0, self._sender.settings.retry_base_seconds * 2 ** (attempts - 1))
+                backoff = Backoff(self._sender.settings.retry_base_seconds, RETRY_CAP_SECONDS, self._rng)
                 self._update(
                     row,
                     attempts=attempts,
                     last_error=message,
-                    next_attempt_at=self._clock()
-                    + timedelta(seconds=self._rng.uniform(ceiling / 2, ceiling)),
+                    next_attempt_at=self._clock() + timedelta(seconds=backoff.delay(attempts)),
                 )
                 RETRIED.labels(row.kind).inc()
                 report.retried += 1

@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import random
 import socket
 import time
 import uuid
@@ -41,25 +40,12 @@ from gateway.registry.outboxwriter import PermanentWriteError, RegistryWriter, U
 from gateway.storage.background import PollingWorker
 from gateway.storage.db import Database
 from gateway.storage.outbox import DROPPED, FAILED, PENDING
+from gateway.storage.workqueue import Backoff
 
 log = logging.getLogger(__name__)
 ERROR_TEXT_LIMIT = 1000
 MAX_ROUNDS_PER_RUN = 1000
 RECORD_ATTEMPTS = 3
-
-
-class Backoff:
-    """Exponential backoff with jitter: after the n-th failure, a delay drawn between half and
-    all of ``min(cap, base * 2**(n-1))`` seconds, so replicas retrying together spread out."""
-
-    def __init__(self, base: float = 5.0, cap: float = 600.0, rng: random.Random | None = None):
-        self.base = base
-        self.cap = cap
-        self._rng = rng or random.Random()
-
-    def delay(self, failures: int) -> float:
-        ceiling = min(self.cap, self.base * 2 ** min(max(failures - 1, 0), 32))
-        return self._rng.uniform(ceiling / 2, ceiling)
 
 
 @dataclass
