@@ -16,15 +16,11 @@ import logging
 from dataclasses import dataclass
 
 from gateway.admin.errors import AdminError
-from gateway.admin.linktokens import VERIFY, LinkTokens
-from gateway.admin.passwordreset import RequestThrottle, normalised_identifier
-from gateway.admin.useroperations import UserService
-from gateway.config.email import ADDRESS_PATTERN, RegistrationSettings, SelfServiceSettings
-from gateway.mail.service import Mail
-from gateway.observe.audit import AuditLog
-from gateway.storage.db import Database
+from gateway.admin.linktokens import VERIFY
+from gateway.admin.selfservicebase import SelfServiceDeps, normalised_identifier
+from gateway.config.email import ADDRESS_PATTERN, RegistrationSettings
 from providers.local.policy import PasswordRejected
-from providers.local.users import LocalUsers, UserError, UserView
+from providers.local.users import UserError, UserView
 
 log = logging.getLogger(__name__)
 UNVERIFIED = "unverified"
@@ -52,29 +48,17 @@ class PendingRegistration:
 
 
 class Registration:
-    def __init__(
-        self,
-        *,
-        settings: SelfServiceSettings,
-        database: Database,
-        mail: Mail,
-        tokens: LinkTokens,
-        throttle: RequestThrottle,
-        local_users: LocalUsers | None,
-        operations: UserService,
-        audit: AuditLog,
-        public_url: str,
-    ):
-        self.settings: RegistrationSettings = settings.registration
-        self._limits = settings
-        self._database = database
-        self._mail = mail
-        self._tokens = tokens
-        self._throttle = throttle
-        self._local_users = local_users
-        self._operations = operations
-        self._audit = audit
-        self._public_url = public_url.rstrip("/")
+    def __init__(self, deps: SelfServiceDeps):
+        self.settings: RegistrationSettings = deps.settings.registration
+        self._limits = deps.settings
+        self._database = deps.database
+        self._mail = deps.mail
+        self._tokens = deps.tokens
+        self._throttle = deps.throttle
+        self._local_users = deps.local_users
+        self._operations = deps.operations
+        self._audit = deps.audit
+        self._public_url = deps.public_url.rstrip("/")
 
     @property
     def enabled(self) -> bool:
