@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.admin.linktokens import RESET
-from gateway.admin.selfservicebase import SelfServiceDeps, normalised_identifier
+from gateway.admin.selfservicebase import SelfServiceDeps, SelfServiceFeature, normalised_identifier
 from gateway.mail.messages import Rendered
 from providers.local.models import LocalUser
 from providers.local.policy import PasswordRejected
@@ -47,17 +47,10 @@ class ProviderLink:
     url: str
 
 
-class PasswordReset:
+class PasswordReset(SelfServiceFeature):
     def __init__(self, deps: SelfServiceDeps, provider_links: list[ProviderLink]):
+        super().__init__(deps)
         self.settings = deps.settings
-        self._database = deps.database
-        self._mail = deps.mail
-        self._tokens = deps.tokens
-        self._throttle = deps.throttle
-        self._local_users = deps.local_users
-        self._operations = deps.operations
-        self._audit = deps.audit
-        self._public_url = deps.public_url.rstrip("/")
         self.provider_links = provider_links
 
     @property

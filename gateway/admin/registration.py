@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from gateway.admin.errors import AdminError
 from gateway.admin.linktokens import VERIFY
-from gateway.admin.selfservicebase import SelfServiceDeps, normalised_identifier
+from gateway.admin.selfservicebase import SelfServiceDeps, SelfServiceFeature, normalised_identifier
 from gateway.config.email import ADDRESS_PATTERN, RegistrationSettings
 from providers.local.policy import PasswordRejected
 from providers.local.users import UserError, UserView
@@ -47,18 +47,11 @@ class PendingRegistration:
     created_at: str
 
 
-class Registration:
+class Registration(SelfServiceFeature):
     def __init__(self, deps: SelfServiceDeps):
+        super().__init__(deps)
         self.settings: RegistrationSettings = deps.settings.registration
         self._limits = deps.settings
-        self._database = deps.database
-        self._mail = deps.mail
-        self._tokens = deps.tokens
-        self._throttle = deps.throttle
-        self._local_users = deps.local_users
-        self._operations = deps.operations
-        self._audit = deps.audit
-        self._public_url = deps.public_url.rstrip("/")
 
     @property
     def enabled(self) -> bool:

@@ -50,3 +50,18 @@ class SelfServiceDeps:
     operations: UserService
     audit: AuditLog
     public_url: str
+
+
+class SelfServiceFeature:
+    """What :class:`gateway.admin.passwordreset.PasswordReset` and
+    :class:`gateway.admin.registration.Registration` keep of their dependencies."""
+
+    def __init__(self, deps: SelfServiceDeps):
+        self._database = deps.database
+        self._mail = deps.mail
+        self._tokens = deps.tokens
+        self._throttle = deps.throttle
+        self._local_users = deps.local_users
+        self._operations = deps.operations
+        self._audit = deps.audit
+        self._public_url = deps.public_url.rstrip("/")

@@ -13,6 +13,7 @@ type; the forms' CSRF tokens are bound to the binding cookie as on ``/login``.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import Blueprint, make_response, redirect, request
 
@@ -147,28 +148,26 @@ def _check(kind: str, check):
 
 @bp.post("/login/mfa/enrol/totp")
 def enrol_totp():
-    started = time.perf_counter()
-    pending = _posted(enrol=True)
-    if not isinstance(pending, PendingLogin):
-        return pending
-    try:
-        enrol_posted_totp(pending.identity.username)
-    except FactorError as error:
-        return _page(pending, 400, totp_error=str(error).capitalize() + ".")
-    return _finish(pending, TOTP, started, new_codes=True)
+    return _enrol(TOTP, enrol_posted_totp, "totp_error")
 
 
 @bp.post("/login/mfa/enrol/passkey")
 def enrol_passkey():
+    return _enrol(PASSKEY, enrol_posted_passkey, "passkey_error")
+
+
+def _enrol(kind: str, enrol, error_field: str):
+    """A first factor enrolled during the sign-in proves it: the session opens."""
     started = time.perf_counter()
     pending = _posted(enrol=True)
     if not isinstance(pending, PendingLogin):
         return pending
     try:
-        enrol_posted_passkey(pending.identity.username)
+        enrol(pending.identity.username)
     except FactorError as error:
-        return _page(pending, 400, passkey_error=str(error).capitalize() + ".")
-    return _finish(pending, PASSKEY, started, new_codes=True)
+        shown: dict[str, Any] = {error_field: str(error).capitalize() + "."}
+        return _page(pending, 400, **shown)
+    return _finish(pending, kind, started, new_codes=True)
 
 
 def _finish(pending: PendingLogin, kind: str, started: float, *, new_codes: bool = False):
