@@ -18,7 +18,7 @@ from gateway.admin.groups import AdminGroups
 from gateway.admin.ldaptrial import TrialLogins
 from gateway.admin.linktokens import LinkTokens
 from gateway.admin.mapping import MappingAdmin
-from gateway.admin.passwordreset import REQUEST_KIND, PasswordReset, ProviderLink, RequestThrottle
+from gateway.admin.passwordreset import REQUEST_KIND, PasswordReset, ProviderLink
 from gateway.admin.people import People
 from gateway.admin.providerconfigs import ProviderConfigs
 from gateway.admin.providerdiag import ProviderDiagnostics, Validated
@@ -27,6 +27,7 @@ from gateway.admin.registration import Registration
 from gateway.admin.registrypush import Answers
 from gateway.admin.roles import AdminRoles
 from gateway.admin.selfservice import APP_PASSWORDS, Kind, OwnSecrets
+from gateway.admin.selfservicebase import RequestThrottle, SelfServiceDeps
 from gateway.admin.sessionsadmin import AdminSessions
 from gateway.admin.useroperations import UserService
 from gateway.admin.users import AdminUsers
@@ -354,15 +355,7 @@ class Services:
     def password_reset(self) -> PasswordReset:
         """Password reset by e-mail (``self_service.password_reset``)."""
         return PasswordReset(
-            settings=self.config.self_service,
-            database=self.database,
-            mail=self.mail,
-            tokens=self.link_tokens(),
-            throttle=RequestThrottle(self.store, self.config.self_service),
-            local_users=self.local_users,
-            operations=self.user_operations(),
-            audit=self.audit,
-            public_url=self.settings.public_url,
+            self._self_service(),
             provider_links=[
                 ProviderLink(
                     p.id, str(p.options.get("display_name") or p.id), p.options["password_reset_url"]
@@ -374,7 +367,10 @@ class Services:
 
     def registration(self) -> Registration:
         """Self-registration (``self_service.registration``)."""
-        return Registration(
+        return Registration(self._self_service())
+
+    def _self_service(self) -> SelfServiceDeps:
+        return SelfServiceDeps(
             settings=self.config.self_service,
             database=self.database,
             mail=self.mail,

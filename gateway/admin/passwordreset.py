@@ -11,28 +11,21 @@ also uses: every session, token, app password and API key of the user ends with 
 
 from __future__ import annotations
 
-import hashlib
-import unicodedata
 from dataclasses import dataclass
 from enum import Enum
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.admin.linktokens import RESET, LinkTokens
-from gateway.admin.useroperations import UserService
-from gateway.config.email import SelfServiceSettings
+from gateway.admin.linktokens import RESET
+from gateway.admin.selfservicebase import SelfServiceDeps, SelfServiceFeature, normalised_identifier
 from gateway.mail.messages import Rendered
-from gateway.mail.service import Mail
-from gateway.observe.audit import AuditLog
-from gateway.storage.db import Database
-from gateway.storage.state import StateStore
 from providers.local.models import LocalUser
 from providers.local.policy import PasswordRejected
-from providers.local.users import LocalUsers, UserError
+from providers.local.users import UserError
 
 REQUEST_KIND = "password_reset_request"
-MAX_IDENTIFIER_CHARS = 320
+LINK_EXPIRED = "This link has expired or has already been used. Ask for a new one."
 
 
 class Requested(Enum):
@@ -54,47 +47,10 @@ class ProviderLink:
     url: str
 
 
-class RequestThrottle:
-    """At most ``limit`` requests per key in a window, counted in the state store. Keys are
-    hashed: no address or client address is kept in clear."""
-
-    def __init__(self, store: StateStore, settings: SelfServiceSettings):
-        self._store = store
-        self._settings = settings
-
-    def allow(self, scope: str, value: str, limit: int) -> bool:
-        key = "selfsvc:" + scope + ":" + hashlib.sha256(value.encode()).hexdigest()[:32]
-        return self._store.incr(key, float(self._settings.throttle_window_seconds)) <= limit
-
-
-def normalised_identifier(value: str) -> str:
-    return unicodedata.normalize("NFKC", value).strip().lower()[:MAX_IDENTIFIER_CHARS]
-
-
-class PasswordReset:
-    def __init__(
-        self,
-        *,
-        settings: SelfServiceSettings,
-        database: Database,
-        mail: Mail,
-        tokens: LinkTokens,
-        throttle: RequestThrottle,
-        local_users: LocalUsers | None,
-        operations: UserService,
-        audit: AuditLog,
-        public_url: str,
-        provider_links: list[ProviderLink],
-    ):
-        self.settings = settings
-        self._database = database
-        self._mail = mail
-        self._tokens = tokens
-        self._throttle = throttle
-        self._local_users = local_users
-        self._operations = operations
-        self._audit = audit
-        self._public_url = public_url.rstrip("/")
+class PasswordReset(SelfServiceFeature):
+    def __init__(self, deps: SelfServiceDeps, provider_links: list[ProviderLink]):
+        super().__init__(deps)
+        self.settings = deps.settings
         self.provider_links = provider_links
 
     @property
@@ -149,16 +105,16 @@ class PasswordReset:
         work or the password breaks the policy (the link then still works)."""
         username = self._tokens.peek(token, RESET)
         if username is None or self._local_users is None:
-            raise ResetRefused("This link has expired or has already been used. Ask for a new one.")
+            raise ResetRefused(LINK_EXPIRED)
         user = self._local_users.get(username)
         if user is None or not user.enabled:
-            raise ResetRefused("This link has expired or has already been used. Ask for a new one.")
+            raise ResetRefused(LINK_EXPIRED)
         try:
             self._local_users.policy.check(password, username, user.email)
         except PasswordRejected as rejected:
             raise ResetRefused(f"That password cannot be used: {rejected}.") from None
         if self._tokens.consume(token, RESET) != username:
-            raise ResetRefused("This link has expired or has already been used. Ask for a new one.")
+            raise ResetRefused(LINK_EXPIRED)
         try:
             self._operations.set_password(username, password, actor=username, event="password_reset_by_email")
         except (UserError, PasswordRejected) as error:

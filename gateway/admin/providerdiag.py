@@ -79,22 +79,20 @@ def test_connection(config: Any) -> dict[str, Any]:
     """Reach the provider's backend: for a directory each server of the failover list
     (DNS, TCP, TLS and its certificate, the service bind, the user base), for an IdP its
     discovery (as :func:`oidc_discovery`)."""
-    parsed = _checks(config)
+    parsed = _diagnostic(config, "connection")
     if isinstance(parsed, dict):
         return parsed
-    kind, provider_id, options, checks = parsed
-    return _timed(kind, provider_id, lambda: checks.connection(provider_id, options))
+    kind, provider_id, options, connection = parsed
+    return _timed(kind, provider_id, lambda: connection(provider_id, options))
 
 
 def search_user(config: Any, username: str, *, canonical: Canonical = _as_typed) -> dict[str, Any]:
     """The user search a login of ``username`` would send (the filter, escaped once; base;
     scope) and the entry found with the attributes a login reads. Never binds as the user."""
-    parsed = _checks(config, "search")
+    parsed = _diagnostic(config, "search")
     if isinstance(parsed, dict):
         return parsed
-    kind, provider_id, options, checks = parsed
-    assert checks.search is not None
-    search = checks.search
+    kind, provider_id, options, search = parsed
     return _timed(kind, provider_id, lambda: search(provider_id, options, canonical, username))
 
 
@@ -108,12 +106,10 @@ def show_groups(
     """The groups a login of ``username`` would find, each with the strategy and nesting that
     found it, and ``preview``: what the mapping (``evaluate``, the policy in force) would answer
     for that user, or None when no user was found (or no ``evaluate`` was given)."""
-    parsed = _checks(config, "groups")
+    parsed = _diagnostic(config, "groups")
     if isinstance(parsed, dict):
         return parsed
-    kind, provider_id, options, checks = parsed
-    assert checks.groups is not None
-    groups = checks.groups
+    kind, provider_id, options, groups = parsed
     found: list[Identity | None] = [None]
 
     def run() -> dict[str, Any]:
@@ -140,12 +136,10 @@ def oidc_discovery(
     algorithms, response types, PKCE, client authentication, scopes), with the redirect URI
     the IdP must have registered for this gateway (``redirect_uri(provider_id)``) and, when the
     provider has back-channel logout enabled, the logout URI to register there."""
-    parsed = _checks(config, "discovery")
+    parsed = _diagnostic(config, "discovery")
     if isinstance(parsed, dict):
         return parsed
-    kind, provider_id, options, checks = parsed
-    assert checks.discovery is not None
-    discovery = checks.discovery
+    kind, provider_id, options, discovery = parsed
     result = _timed(kind, provider_id, lambda: discovery(provider_id, options))
     result["redirectUri"] = redirect_uri(provider_id) if redirect_uri else None
     enabled = bool((options.get("backchannel_logout") or {}).get("enabled"))
@@ -307,15 +301,16 @@ def _check(checks: Diagnostics, action: str) -> Any:
     }[action]
 
 
-def _checks(
-    config: Any, action: str = "connection"
-) -> tuple[str, str, dict[str, Any], Diagnostics] | dict[str, Any]:
+def _diagnostic(config: Any, action: str) -> tuple[str, str, dict[str, Any], Any] | dict[str, Any]:
+    """``(type, id, options, the type's check for action)``, or the error result: the
+    configuration is invalid, or its type offers no such diagnostic."""
     parsed = parse_config(config)
     if isinstance(parsed, dict):
         return parsed
     kind, provider_id, options = parsed
     checks = CATALOG[kind].diagnostics
-    if checks is None or _check(checks, action) is None:
+    check = _check(checks, action) if checks is not None else None
+    if check is None:
         offered = ", ".join(offered_actions(kind)) or "none"
         return {
             "ok": False,
@@ -323,7 +318,7 @@ def _checks(
             "provider": provider_id,
             "message": f"a {kind} provider offers no {action!r} diagnostic (offered: {offered})",
         }
-    return kind, provider_id, options, checks
+    return kind, provider_id, options, check
 
 
 def _timed(kind: str, provider_id: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:

@@ -16,15 +16,11 @@ import logging
 from dataclasses import dataclass
 
 from gateway.admin.errors import AdminError
-from gateway.admin.linktokens import VERIFY, LinkTokens
-from gateway.admin.passwordreset import RequestThrottle, normalised_identifier
-from gateway.admin.useroperations import UserService
-from gateway.config.email import ADDRESS_PATTERN, RegistrationSettings, SelfServiceSettings
-from gateway.mail.service import Mail
-from gateway.observe.audit import AuditLog
-from gateway.storage.db import Database
+from gateway.admin.linktokens import VERIFY
+from gateway.admin.selfservicebase import SelfServiceDeps, SelfServiceFeature, normalised_identifier
+from gateway.config.email import ADDRESS_PATTERN, RegistrationSettings
 from providers.local.policy import PasswordRejected
-from providers.local.users import LocalUsers, UserError, UserView
+from providers.local.users import UserError, UserView
 
 log = logging.getLogger(__name__)
 UNVERIFIED = "unverified"
@@ -51,30 +47,11 @@ class PendingRegistration:
     created_at: str
 
 
-class Registration:
-    def __init__(
-        self,
-        *,
-        settings: SelfServiceSettings,
-        database: Database,
-        mail: Mail,
-        tokens: LinkTokens,
-        throttle: RequestThrottle,
-        local_users: LocalUsers | None,
-        operations: UserService,
-        audit: AuditLog,
-        public_url: str,
-    ):
-        self.settings: RegistrationSettings = settings.registration
-        self._limits = settings
-        self._database = database
-        self._mail = mail
-        self._tokens = tokens
-        self._throttle = throttle
-        self._local_users = local_users
-        self._operations = operations
-        self._audit = audit
-        self._public_url = public_url.rstrip("/")
+class Registration(SelfServiceFeature):
+    def __init__(self, deps: SelfServiceDeps):
+        super().__init__(deps)
+        self.settings: RegistrationSettings = deps.settings.registration
+        self._limits = deps.settings
 
     @property
     def enabled(self) -> bool:

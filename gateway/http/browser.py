@@ -27,6 +27,7 @@ Cookies the gateway sets:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -36,7 +37,7 @@ import time
 from datetime import timedelta
 from urllib.parse import quote, unquote
 
-from flask import render_template, request
+from flask import make_response, redirect, render_template, request
 
 from gateway.config.file import origin_of
 from gateway.http.appservices import services
@@ -265,6 +266,23 @@ def refuse_form():
     return body, 403
 
 
+def signed_in_form(view):
+    """Decorates the view of a form a signed-in person posts: without a session it redirects
+    to the start page, without the session's CSRF token it refuses the form; otherwise it
+    returns ``view(session, **url_values)``."""
+
+    @functools.wraps(view)
+    def checked(**url_values):
+        session = signed_in()
+        if session is None:
+            return redirect("/", 303)
+        if not csrf_ok(session):
+            return refuse_form()
+        return view(session, **url_values)
+
+    return checked
+
+
 def login_form_token(binding: str) -> str:
     """The sign-in form's token for a browser not signed in yet: bound to its binding cookie
     (double submit), so a form posted from another site, which cannot read or set that
@@ -332,6 +350,21 @@ def page(template: str, code: int = 200, **context):
     """Render an HTML page with the brand in its context; (body, HTTP status)."""
     brand = services().config.sso.brand
     return render_template(template, brand=brand, **context), code
+
+
+FORM_SECONDS = 3600  # how long a form shown before sign-in stays usable
+
+
+def login_form_page(template: str, status: int, *, retry_after: int | None = None, **context):
+    """A page holding a form posted before sign-in (sign-in, reset, registration): its CSRF
+    token is bound to the browser's binding cookie, renewed for FORM_SECONDS. A response."""
+    binding = binding_value()
+    body, _ = page(template, status, csrf=login_form_token(binding), **context)
+    response = make_response(body, status)
+    set_binding_cookie(response, binding, FORM_SECONDS)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def error_page(status: int, message: str, retry_after: int | None = None):

@@ -15,27 +15,28 @@ import logging
 import os
 import random
 import socket
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import Table, delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from gateway.mail.messages import Rendered
-from gateway.mail.queue import MailQueue, MailStatus, register_waiter, unregister_waiter
+from gateway.mail.queue import COMMITTED, TABLE, MailQueue, MailStatus
 from gateway.mail.sender import PermanentSendError, SmtpSender
+from gateway.storage import workqueue
+from gateway.storage.background import PollingWorker
 from gateway.storage.db import Database
-from gateway.storage.mailqueue import FAILED, PENDING, MailMessage
+from gateway.storage.mailqueue import FAILED, MailMessage
+from gateway.storage.workqueue import Backoff
 
 log = logging.getLogger(__name__)
-TABLE = cast(Table, MailMessage.__table__)
 ERROR_TEXT_LIMIT = 1000
+RETRY_CAP_SECONDS = 3600.0
 SENT = Counter("gateway_mail_sent", "E-mails the SMTP server accepted, by kind.", ["kind"])
 RETRIED = Counter(
     "gateway_mail_retries", "E-mail sends that failed and will be tried again, by kind.", ["kind"]
@@ -69,16 +70,18 @@ class MailDeliverer:
         self._cipher = queue.cipher
         self._lease = timedelta(seconds=lease_seconds)
         self._batch_size = batch_size
-        self._poll_interval = poll_interval
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rng = rng or random.Random()
         self._identity = f"{socket.gethostname()[:50]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._rounds = itertools.count(1)
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._stopped = False
-        self._wakeup = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = PollingWorker(
+            self.run_once,
+            name="mail-deliverer",
+            poll_interval=poll_interval,
+            signal=COMMITTED,
+            log=log,
+            what="Mail delivery",
+        )
         # Request kinds (gateway.mail.service.Expander) the deliverer turns into messages.
         self.expanders: dict[str, Callable[[Session, str], list[tuple[str, str, Rendered]]]] = {}
 
@@ -96,11 +99,7 @@ class MailDeliverer:
     def _claim(self) -> list[MailMessage]:
         now = self._clock()
         token = f"{self._identity}:{next(self._rounds)}"
-        free_and_due = (
-            (TABLE.c.state == PENDING)
-            & (TABLE.c.next_attempt_at <= now)
-            & or_(TABLE.c.claimed_until.is_(None), TABLE.c.claimed_until < now)
-        )
+        free_and_due = workqueue.free_and_due(TABLE, now)
         with self._database.session() as session:
             ids = list(
                 session.scalars(
@@ -142,13 +141,12 @@ class MailDeliverer:
                 report.failed += 1
                 log.warning("Gave up sending a %s e-mail after %d attempts: %s", row.kind, attempts, message)
             else:
-                ceiling = min(3600.0, self._sender.settings.retry_base_seconds * 2 ** (attempts - 1))
+                backoff = Backoff(self._sender.settings.retry_base_seconds, RETRY_CAP_SECONDS, self._rng)
                 self._update(
                     row,
                     attempts=attempts,
                     last_error=message,
-                    next_attempt_at=self._clock()
-                    + timedelta(seconds=self._rng.uniform(ceiling / 2, ceiling)),
+                    next_attempt_at=self._clock() + timedelta(seconds=backoff.delay(attempts)),
                 )
                 RETRIED.labels(row.kind).inc()
                 report.retried += 1
@@ -194,33 +192,10 @@ class MailDeliverer:
     def start(self) -> None:
         """Run :meth:`run_once` on a daemon thread of this process: at once, when this process
         queues a message, and every ``poll_interval`` seconds. Idempotent and fork-aware."""
-        if self._stopped or self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            self._wakeup = threading.Event()
-            register_waiter(self._wakeup)
-            self._thread = threading.Thread(target=self._run_forever, name="mail-deliverer", daemon=True)
-            self._thread.start()
+        self._worker.start()
 
     def stop(self, timeout: float | None = 5.0) -> None:
-        self._stopped = True
-        self._wakeup.set()
-        unregister_waiter(self._wakeup)
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-
-    def _run_forever(self) -> None:
-        while not self._stopped:
-            self._wakeup.clear()
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("Mail delivery failed; trying again in %s s", self._poll_interval)
-            self._wakeup.wait(self._poll_interval)
+        self._worker.stop(timeout)
 
 
 class MailQueueCollector:

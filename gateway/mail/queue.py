@@ -10,26 +10,28 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import func, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from gateway.mail.messages import Rendered
+from gateway.storage.background import CommitSignal
 from gateway.storage.db import Database
 from gateway.storage.mailqueue import FAILED, PENDING, MailMessage
+from gateway.storage.workqueue import queue_counts
 from gateway.tokens.sealing import derive_key
 
 HKDF_INFO = b"dronedb-auth-gateway mail bodies v1"
 FAILED_ROWS_SHOWN = 50
-_ENQUEUED_KEY = "mail_enqueued"
-_waiters: weakref.WeakSet[threading.Event] = weakref.WeakSet()
-_waiters_lock = threading.Lock()
+TABLE = cast(Table, MailMessage.__table__)
+# Set when a transaction that queued a message commits in this process (deliverers wait on it).
+COMMITTED = CommitSignal("mail_enqueued")
+register_waiter = COMMITTED.register
+unregister_waiter = COMMITTED.unregister
 
 
 class BodyCipher:
@@ -50,24 +52,6 @@ class BodyCipher:
                 "the message body cannot be decrypted with this GATEWAY_KEY_ENCRYPTION_KEY"
             ) from None
         return data["text"], data["html"]
-
-
-def register_waiter(wakeup: threading.Event) -> None:
-    with _waiters_lock:
-        _waiters.add(wakeup)
-
-
-def unregister_waiter(wakeup: threading.Event) -> None:
-    with _waiters_lock:
-        _waiters.discard(wakeup)
-
-
-def _wake_after_commit(session: Session) -> None:
-    session.info.pop(_ENQUEUED_KEY, None)
-    with _waiters_lock:
-        waiters = list(_waiters)
-    for wakeup in waiters:
-        wakeup.set()
 
 
 @dataclass(frozen=True)
@@ -135,36 +119,24 @@ class MailQueue:
                 next_attempt_at=now,
             )
         )
-        if not session.info.get(_ENQUEUED_KEY):
-            session.info[_ENQUEUED_KEY] = True
-            from sqlalchemy import event
-
-            event.listen(session, "after_commit", _wake_after_commit, once=True)
+        COMMITTED.on_commit(session)
 
     def status(self, now: datetime | None = None) -> MailStatus:
         now = now or datetime.now(UTC)
         table = MailMessage
         with self._database.session() as session:
-            counts = dict(session.execute(select(table.state, func.count()).group_by(table.state)).all())
-            retrying = session.scalar(select(func.count()).where(table.state == PENDING, table.attempts > 0))
-            oldest = session.scalar(select(func.min(table.created_at)).where(table.state == PENDING))
-            last_error = session.scalar(
-                select(table.last_error)
-                .where(table.attempts > 0, table.last_error.is_not(None))
-                .order_by(table.next_attempt_at.desc())
-                .limit(1)
+            counts = queue_counts(
+                session, TABLE, now, last_error_where=(table.attempts > 0) & table.last_error.is_not(None)
             )
             failed = session.scalars(
                 select(table).where(table.state == FAILED).order_by(table.id.desc()).limit(FAILED_ROWS_SHOWN)
             ).all()
             return MailStatus(
-                pending=counts.get(PENDING, 0),
-                retrying=retrying or 0,
-                failed=counts.get(FAILED, 0),
-                oldest_pending_age_seconds=None
-                if oldest is None
-                else max(0.0, (now - oldest).total_seconds()),
-                last_error=last_error,
+                pending=counts.by_state.get(PENDING, 0),
+                retrying=counts.retrying,
+                failed=counts.by_state.get(FAILED, 0),
+                oldest_pending_age_seconds=counts.oldest_pending_age_seconds,
+                last_error=counts.last_error,
                 failed_mails=[
                     FailedMail(row.id, row.kind, row.recipient, row.attempts, row.last_error, row.created_at)
                     for row in failed

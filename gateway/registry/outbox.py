@@ -14,23 +14,24 @@ disabled and re-enabled during an outage gets one write, not two.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, event, func, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
 from gateway.registry.outboxwriter import KINDS
+from gateway.storage.background import CommitSignal
 from gateway.storage.outbox import DROPPED, FAILED, PENDING, RegistryOutboxEntry
+from gateway.storage.workqueue import queue_counts
 
 TABLE = cast(Table, RegistryOutboxEntry.__table__)
 FAILED_ROWS_SHOWN = 50
-_ENQUEUED_KEY = "registry_outbox_enqueued"
-_waiters: weakref.WeakSet[threading.Event] = weakref.WeakSet()
-_waiters_lock = threading.Lock()
+# Set when a transaction that recorded an intent commits in this process (deliverers wait on it).
+COMMITTED = CommitSignal("registry_outbox_enqueued")
+register_waiter = COMMITTED.register
+unregister_waiter = COMMITTED.unregister
 
 
 def enqueue(session: Session, username: str, kind: str, payload: dict[str, Any]) -> None:
@@ -67,33 +68,7 @@ def enqueue(session: Session, username: str, kind: str, payload: dict[str, Any])
             next_attempt_at=now,
         )
     )
-    if not session.info.get(_ENQUEUED_KEY):
-        session.info[_ENQUEUED_KEY] = True
-        event.listen(session, "after_commit", _wake_after_commit, once=True)
-
-
-def register_waiter(wakeup: threading.Event) -> None:
-    """``wakeup`` is set whenever an intent commits in this process (a deliverer waits on it)."""
-    with _waiters_lock:
-        _waiters.add(wakeup)
-
-
-def unregister_waiter(wakeup: threading.Event) -> None:
-    with _waiters_lock:
-        _waiters.discard(wakeup)
-
-
-def wake_deliverers() -> None:
-    """Wake every deliverer of this process now."""
-    with _waiters_lock:
-        waiters = list(_waiters)
-    for wakeup in waiters:
-        wakeup.set()
-
-
-def _wake_after_commit(session: Session) -> None:
-    session.info.pop(_ENQUEUED_KEY, None)
-    wake_deliverers()
+    COMMITTED.on_commit(session)
 
 
 @dataclass(frozen=True)
@@ -148,15 +123,8 @@ def status(session: Session, now: datetime | None = None) -> OutboxStatus:
     """Counts by state, the age of the oldest pending write, the error of the most recently
     retried one, and the newest failed or dropped writes (at most FAILED_ROWS_SHOWN)."""
     now = now or datetime.now(UTC)
-    by_state = select(TABLE.c.state, func.count()).group_by(TABLE.c.state)
-    counts: dict[str, int] = {state: count for state, count in session.execute(by_state)}
-    retrying = session.scalar(select(func.count()).where(TABLE.c.state == PENDING, TABLE.c.attempts > 0))
-    oldest = session.scalar(select(func.min(TABLE.c.created_at)).where(TABLE.c.state == PENDING))
-    last_error = session.scalar(
-        select(TABLE.c.last_error)
-        .where(TABLE.c.state == PENDING, TABLE.c.attempts > 0)
-        .order_by(TABLE.c.next_attempt_at.desc())
-        .limit(1)
+    counts = queue_counts(
+        session, TABLE, now, last_error_where=(TABLE.c.state == PENDING) & (TABLE.c.attempts > 0)
     )
     failed_rows = session.scalars(
         select(RegistryOutboxEntry)
@@ -165,12 +133,12 @@ def status(session: Session, now: datetime | None = None) -> OutboxStatus:
         .limit(FAILED_ROWS_SHOWN)
     ).all()
     return OutboxStatus(
-        pending=counts.get(PENDING, 0),
-        retrying=retrying or 0,
-        failed=counts.get(FAILED, 0),
-        dropped=counts.get(DROPPED, 0),
-        oldest_pending_age_seconds=None if oldest is None else max(0.0, (now - oldest).total_seconds()),
-        last_retry_error=last_error,
+        pending=counts.by_state.get(PENDING, 0),
+        retrying=counts.retrying,
+        failed=counts.by_state.get(FAILED, 0),
+        dropped=counts.by_state.get(DROPPED, 0),
+        oldest_pending_age_seconds=counts.oldest_pending_age_seconds,
+        last_retry_error=counts.last_error,
         failed_writes=[
             FailedWrite(
                 id=row.id,

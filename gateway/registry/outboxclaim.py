@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, exists, or_, select, update
+from sqlalchemy import Table, exists, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
+from gateway.storage import workqueue
 from gateway.storage.outbox import PENDING, RegistryOutboxEntry
 
 TABLE = cast(Table, RegistryOutboxEntry.__table__)
@@ -100,12 +101,8 @@ def claim(
 
 
 def free_and_due(now: datetime):
-    """The condition of a row that nobody holds and whose time has come."""
-    return and_(
-        TABLE.c.state == PENDING,
-        TABLE.c.next_attempt_at <= now,
-        or_(TABLE.c.claimed_until.is_(None), TABLE.c.claimed_until < now),
-    )
+    """The condition of an outbox row that nobody holds and whose time has come."""
+    return workqueue.free_and_due(TABLE, now)
 
 
 def _claimable(now: datetime):

@@ -22,9 +22,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import random
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -36,30 +34,18 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from gateway.registry import outboxmetrics as metrics
-from gateway.registry.outbox import register_waiter, unregister_waiter
+from gateway.registry.outbox import COMMITTED
 from gateway.registry.outboxclaim import TABLE, ClaimedRow, claim, connect, default_strategy, is_lock_conflict
 from gateway.registry.outboxwriter import PermanentWriteError, RegistryWriter, UnknownRegistryUser
+from gateway.storage.background import PollingWorker
 from gateway.storage.db import Database
 from gateway.storage.outbox import DROPPED, FAILED, PENDING
+from gateway.storage.workqueue import Backoff
 
 log = logging.getLogger(__name__)
 ERROR_TEXT_LIMIT = 1000
 MAX_ROUNDS_PER_RUN = 1000
 RECORD_ATTEMPTS = 3
-
-
-class Backoff:
-    """Exponential backoff with jitter: after the n-th failure, a delay drawn between half and
-    all of ``min(cap, base * 2**(n-1))`` seconds, so replicas retrying together spread out."""
-
-    def __init__(self, base: float = 5.0, cap: float = 600.0, rng: random.Random | None = None):
-        self.base = base
-        self.cap = cap
-        self._rng = rng or random.Random()
-
-    def delay(self, failures: int) -> float:
-        ceiling = min(self.cap, self.base * 2 ** min(max(failures - 1, 0), 32))
-        return self._rng.uniform(ceiling / 2, ceiling)
 
 
 @dataclass
@@ -101,17 +87,19 @@ class Deliverer:
         self._writer = writer
         self._lease = timedelta(seconds=lease_seconds)
         self._batch_size = batch_size
-        self._poll_interval = poll_interval
         self._backoff = backoff or Backoff()
         self._strategy = strategy or default_strategy(database.engine.dialect.name)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._identity = f"{socket.gethostname()[:50]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._rounds = itertools.count(1)
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._stopped = False
-        self._wakeup = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = PollingWorker(
+            self.run_once,
+            name="registry-outbox",
+            poll_interval=poll_interval,
+            signal=COMMITTED,
+            log=log,
+            what="Registry outbox delivery",
+        )
 
     # ---- one pass -----------------------------------------------------------------------
 
@@ -220,38 +208,15 @@ class Deliverer:
         """Run :meth:`run_once` on a daemon thread of this process: at once, whenever this
         process enqueues, and every ``poll_interval`` seconds. Idempotent; after a fork the
         child starts its own thread."""
-        if self._stopped or self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            self._wakeup = threading.Event()
-            register_waiter(self._wakeup)
-            self._thread = threading.Thread(target=self._run_forever, name="registry-outbox", daemon=True)
-            self._thread.start()
+        self._worker.start()
 
     def stop(self, timeout: float | None = 5.0) -> None:
         """Stop the thread after its current write (it is not restarted)."""
-        self._stopped = True
-        self._wakeup.set()
-        unregister_waiter(self._wakeup)
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        self._worker.stop(timeout)
 
     def wake(self) -> None:
         """Look for due rows now rather than at the next poll."""
-        self._wakeup.set()
-
-    def _run_forever(self) -> None:
-        while not self._stopped:
-            self._wakeup.clear()
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("Registry outbox delivery failed; trying again in %s s", self._poll_interval)
-            self._wakeup.wait(self._poll_interval)
+        self._worker.wake()
 
 
 def _text(error: BaseException) -> str:

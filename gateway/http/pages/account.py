@@ -15,11 +15,10 @@ from gateway.http import shownonce
 from gateway.http.adminapi.base import principal_for
 from gateway.http.appservices import services
 from gateway.http.browser import (
-    csrf_ok,
     csrf_token,
     page,
-    refuse_form,
     signed_in,
+    signed_in_form,
 )
 from gateway.http.pagehandlers import SCRIPT_PAGE_POLICY
 from gateway.login.answer import build_answer
@@ -48,12 +47,8 @@ def show():
 
 
 @bp.post("/account/app-passwords")
-def create_app_password():
-    session = signed_in()
-    if session is None:
-        return redirect("/", 303)
-    if not csrf_ok(session):
-        return refuse_form()
+@signed_in_form
+def create_app_password(session: SessionRecord):
     name = request.form.get("name", "")
     days = request.form.get("expires_days", "").strip()
     try:
@@ -69,12 +64,8 @@ def create_app_password():
 
 
 @bp.post("/account/app-passwords/<public_id>/revoke")
-def revoke_app_password(public_id: str):
-    session = signed_in()
-    if session is None:
-        return redirect("/", 303)
-    if not csrf_ok(session):
-        return refuse_form()
+@signed_in_form
+def revoke_app_password(session: SessionRecord, public_id: str):
     if services().app_passwords.revoke(session.username, public_id[:32]):
         services().audit.record(
             "app_password_revoked", "ok", username=session.username, app_password=public_id[:32]
@@ -83,13 +74,9 @@ def revoke_app_password(public_id: str):
 
 
 @bp.post("/account/password")
-def change_password():
+@signed_in_form
+def change_password(session: SessionRecord):
     """A local user changes their own password (the current one is checked and throttled)."""
-    session = signed_in()
-    if session is None:
-        return redirect("/", 303)
-    if not csrf_ok(session):
-        return refuse_form()
     current = request.form.get("currentPassword", "")
     new, confirm = request.form.get("newPassword", ""), request.form.get("confirmPassword", "")
     if not current or not new:

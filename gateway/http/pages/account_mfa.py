@@ -10,9 +10,9 @@ from flask import Blueprint, make_response, redirect, request
 
 from gateway.http import shownonce
 from gateway.http.appservices import services
-from gateway.http.browser import csrf_ok, csrf_token, page, refuse_form, signed_in
+from gateway.http.browser import csrf_token, page, signed_in, signed_in_form
 from gateway.http.pagehandlers import SCRIPT_PAGE_POLICY
-from gateway.http.pages.mfaforms import enrolment_context, totp_secret
+from gateway.http.pages.mfaforms import enrol_posted_passkey, enrol_posted_totp, enrolment_context
 from gateway.login.federation import Denied
 from gateway.login.throttle import Throttled
 from gateway.mfa.factors import FactorError, normalize_recovery_code
@@ -46,47 +46,28 @@ def show():
 
 
 @bp.post("/account/mfa/totp")
-def add_totp():
-    session = signed_in()
-    if session is None:
-        return redirect("/", 303)
-    if not csrf_ok(session):
-        return refuse_form()
-    secret = totp_secret(session.username, request.form.get("enrolment", ""))
+@signed_in_form
+def add_totp(session: SessionRecord):
     try:
-        if secret is None:
-            raise FactorError("the enrolment has expired; scan the new QR code and try again")
-        services().mfa.enrol_totp(
-            session.username, request.form.get("name", ""), secret, request.form.get("code", "")
-        )
+        enrol_posted_totp(session.username)
     except FactorError as error:
         return _render(session, status=400, totp_error=_sentence(str(error)))
     return _added(session, "totp")
 
 
 @bp.post("/account/mfa/passkey")
-def add_passkey():
-    session = signed_in()
-    if session is None:
-        return redirect("/", 303)
-    if not csrf_ok(session):
-        return refuse_form()
+@signed_in_form
+def add_passkey(session: SessionRecord):
     try:
-        services().mfa.enrol_passkey(
-            session.username, request.form.get("name", ""), request.form.get("credential", "")
-        )
+        enrol_posted_passkey(session.username)
     except FactorError as error:
         return _render(session, status=400, passkey_error=_sentence(str(error)))
     return _added(session, "passkey")
 
 
 @bp.post("/account/mfa/recovery-codes")
-def renew_recovery_codes():
-    session = signed_in()
-    if session is None:
-        return redirect("/", 303)
-    if not csrf_ok(session):
-        return refuse_form()
+@signed_in_form
+def renew_recovery_codes(session: SessionRecord):
     mfa = services().mfa
     if not mfa.factors.has_factors(session.username):
         return _render(session, status=400, recovery_error="Add a second factor first.")
@@ -96,12 +77,8 @@ def renew_recovery_codes():
 
 
 @bp.post("/account/mfa/<factor_id>/remove")
-def remove(factor_id: str):
-    session = signed_in()
-    if session is None:
-        return redirect("/", 303)
-    if not csrf_ok(session):
-        return refuse_form()
+@signed_in_form
+def remove(session: SessionRecord, factor_id: str):
     try:
         proven = _proven(session.username, request.form.get("proof", ""))
     except Throttled:

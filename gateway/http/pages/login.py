@@ -13,16 +13,13 @@ from __future__ import annotations
 import time
 from urllib.parse import urlencode
 
-from flask import Blueprint, make_response, redirect, request
+from flask import Blueprint, redirect, request
 
 from gateway.http.browser import (
-    binding_value,
     login_form_ok,
-    login_form_token,
-    page,
+    login_form_page,
     refuse_form,
     services,
-    set_binding_cookie,
     set_change_ticket,
     set_session_cookie,
     set_xauth_cookie,
@@ -37,7 +34,6 @@ from providers.base import Identity, ProviderUnavailable
 bp = Blueprint("login", __name__)
 
 PATH = "browser_password"
-FORM_SECONDS = 3600  # how long a sign-in form left open stays usable
 MAX_USERNAME_CHARS = 512
 WRONG = "The username or password is not correct."
 MISSING = "Enter your username and your password."
@@ -127,11 +123,10 @@ def _form(
     """The sign-in page (with ``error`` shown, and the username kept, never the password),
     renewing the binding cookie its CSRF token is tied to."""
     svc = services()
-    binding = binding_value()
-    body, _ = page(
+    return login_form_page(
         "login.html",
         status,
-        csrf=login_form_token(binding),
+        retry_after=retry_after,
         error=error,
         username=username,
         next_url=safe_next(next_url, svc.sso.redirects) or "",
@@ -139,8 +134,3 @@ def _form(
         password_reset=svc.config.self_service.password_reset and svc.mail.enabled,
         registration=svc.config.self_service.registration.enabled,
     )
-    response = make_response(body, status)
-    set_binding_cookie(response, binding, FORM_SECONDS)
-    if retry_after:
-        response.headers["Retry-After"] = str(retry_after)
-    return response

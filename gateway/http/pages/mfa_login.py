@@ -13,26 +13,24 @@ type; the forms' CSRF tokens are bound to the binding cookie as on ``/login``.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import Blueprint, make_response, redirect, request
 
 from gateway.http import shownonce
 from gateway.http.appservices import services
 from gateway.http.browser import (
-    binding_value,
     login_form_ok,
-    login_form_token,
-    page,
+    login_form_page,
     refuse_form,
     secure,
-    set_binding_cookie,
 )
 from gateway.http.clientinfo import current_client
 from gateway.http.nexturl import safe_next
 from gateway.http.pagehandlers import SCRIPT_PAGE_POLICY
 from gateway.http.pages import login as password_login
 from gateway.http.pages.account_mfa import RECOVERY_NAME
-from gateway.http.pages.mfaforms import enrolment_context, totp_secret
+from gateway.http.pages.mfaforms import enrol_posted_passkey, enrol_posted_totp, enrolment_context
 from gateway.login.outcome import Granted, Refused, SecondFactor, Throttled
 from gateway.login.throttle import Throttled as ThrottledAccount
 from gateway.mfa.factors import PASSKEY, TOTP, FactorError
@@ -120,15 +118,25 @@ def passkey():
     )
 
 
-def _check(kind: str, check):
-    started = time.perf_counter()
+def _posted(*, enrol: bool):
+    """The pending login a second-factor form was posted for, or the response that refuses
+    the form: a forged form, no (longer a) pending login, a form of the other step (``enrol``
+    says which step the form belongs to)."""
     if not login_form_ok():
         return refuse_form()
     pending = _pending()
     if pending is None:
         return _expired()
-    if pending.enrol:
+    if bool(pending.enrol) != enrol:
         return _page(pending, 400)
+    return pending
+
+
+def _check(kind: str, check):
+    started = time.perf_counter()
+    pending = _posted(enrol=False)
+    if not isinstance(pending, PendingLogin):
+        return pending
     try:
         check(pending.identity.username)
     except ThrottledAccount as throttled:
@@ -140,44 +148,26 @@ def _check(kind: str, check):
 
 @bp.post("/login/mfa/enrol/totp")
 def enrol_totp():
-    started = time.perf_counter()
-    if not login_form_ok():
-        return refuse_form()
-    pending = _pending()
-    if pending is None:
-        return _expired()
-    if not pending.enrol:
-        return _page(pending, 400)
-    username = pending.identity.username
-    secret = totp_secret(username, request.form.get("enrolment", ""))
-    try:
-        if secret is None:
-            raise FactorError("the enrolment has expired; scan the new QR code and try again")
-        services().mfa.enrol_totp(
-            username, request.form.get("name", ""), secret, request.form.get("code", "")
-        )
-    except FactorError as error:
-        return _page(pending, 400, totp_error=str(error).capitalize() + ".")
-    return _finish(pending, TOTP, started, new_codes=True)
+    return _enrol(TOTP, enrol_posted_totp, "totp_error")
 
 
 @bp.post("/login/mfa/enrol/passkey")
 def enrol_passkey():
+    return _enrol(PASSKEY, enrol_posted_passkey, "passkey_error")
+
+
+def _enrol(kind: str, enrol, error_field: str):
+    """A first factor enrolled during the sign-in proves it: the session opens."""
     started = time.perf_counter()
-    if not login_form_ok():
-        return refuse_form()
-    pending = _pending()
-    if pending is None:
-        return _expired()
-    if not pending.enrol:
-        return _page(pending, 400)
+    pending = _posted(enrol=True)
+    if not isinstance(pending, PendingLogin):
+        return pending
     try:
-        services().mfa.enrol_passkey(
-            pending.identity.username, request.form.get("name", ""), request.form.get("credential", "")
-        )
+        enrol(pending.identity.username)
     except FactorError as error:
-        return _page(pending, 400, passkey_error=str(error).capitalize() + ".")
-    return _finish(pending, PASSKEY, started, new_codes=True)
+        shown: dict[str, Any] = {error_field: str(error).capitalize() + "."}
+        return _page(pending, 400, **shown)
+    return _finish(pending, kind, started, new_codes=True)
 
 
 def _finish(pending: PendingLogin, kind: str, started: float, *, new_codes: bool = False):
@@ -210,7 +200,6 @@ def _page(
 ):
     svc = services()
     username = pending.identity.username
-    binding = binding_value()
     context: dict = {}
     if pending.enrol:
         template = "login_mfa_enrol.html"
@@ -228,12 +217,8 @@ def _page(
             else "",
             "has_recovery": svc.mfa.factors.recovery_codes_left(username) > 0,
         }
-    body, _ = page(
-        template, status, csrf=login_form_token(binding), username=username, error=error, **context, **extra
+    response = login_form_page(
+        template, status, retry_after=retry_after, username=username, error=error, **context, **extra
     )
-    response = make_response(body, status)
     response.headers["Content-Security-Policy"] = SCRIPT_PAGE_POLICY
-    set_binding_cookie(response, binding, password_login.FORM_SECONDS)
-    if retry_after:
-        response.headers["Retry-After"] = str(retry_after)
     return response

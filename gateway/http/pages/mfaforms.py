@@ -3,8 +3,11 @@ form, its QR code and manual key; the passkey options) and the pages' script pol
 
 from __future__ import annotations
 
+from flask import request
+
 from gateway.http.appservices import services
 from gateway.mfa import totp
+from gateway.mfa.factors import FactorError
 from gateway.mfa.pending import EnrolmentSeal
 
 MFA_SCRIPTS = ("passkeys.js", "copy.js")
@@ -32,3 +35,18 @@ def enrolment_context(username: str) -> dict:
 
 def totp_secret(username: str, sealed: str) -> str | None:
     return enrolment_seal().open(username, sealed)
+
+
+def enrol_posted_totp(username: str) -> None:
+    """Enrol the authenticator app of the posted TOTP form (its sealed secret, name and
+    confirming code) for ``username``; FactorError when the form expired or the code is wrong."""
+    secret = totp_secret(username, request.form.get("enrolment", ""))
+    if secret is None:
+        raise FactorError("the enrolment has expired; scan the new QR code and try again")
+    services().mfa.enrol_totp(username, request.form.get("name", ""), secret, request.form.get("code", ""))
+
+
+def enrol_posted_passkey(username: str) -> None:
+    """Enrol the passkey of the posted form (its name and credential) for ``username``;
+    FactorError when the credential is refused."""
+    services().mfa.enrol_passkey(username, request.form.get("name", ""), request.form.get("credential", ""))

@@ -9,20 +9,18 @@ cookie, like the sign-in form. Pages are 404 while ``self_service.password_reset
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, make_response, redirect, request
+from flask import Blueprint, abort, redirect, request
 
 from gateway.admin.linktokens import TOKEN
-from gateway.admin.passwordreset import MAX_IDENTIFIER_CHARS, Requested, ResetRefused
+from gateway.admin.passwordreset import LINK_EXPIRED, Requested, ResetRefused
+from gateway.admin.selfservicebase import MAX_IDENTIFIER_CHARS
 from gateway.http.browser import (
-    binding_value,
     change_ticket_user,
     clear_change_ticket,
     login_form_ok,
-    login_form_token,
-    page,
+    login_form_page,
     refuse_form,
     services,
-    set_binding_cookie,
 )
 from gateway.http.nexturl import safe_next
 from providers.local.policy import PasswordRejected
@@ -30,14 +28,13 @@ from providers.local.users import UserError
 
 bp = Blueprint("password", __name__)
 
-FORM_SECONDS = 3600
 MAX_PASSWORD_CHARS = 4096
 MISSING = "Enter your username or e-mail address."
 THROTTLED = "Too many requests. Wait a while and try again."
 MISMATCH = "The two passwords are not the same."
 EMPTY = "Enter the new password twice."
 CHANGE_EXPIRED = "This form has expired. Sign in again with your temporary password."
-EXPIRED = "This link has expired or has already been used. Ask for a new one."
+EXPIRED = LINK_EXPIRED
 
 
 def _reset():
@@ -47,18 +44,10 @@ def _reset():
     return reset
 
 
-def _render(template: str, status: int, **context):
-    binding = binding_value()
-    body, _ = page(template, status, csrf=login_form_token(binding), **context)
-    response = make_response(body, status)
-    set_binding_cookie(response, binding, FORM_SECONDS)
-    return response
-
-
 @bp.get("/password/forgot")
 def forgot_form():
     reset = _reset()
-    return _render("password_forgot.html", 200, error=None, sent=False, links=reset.provider_links)
+    return login_form_page("password_forgot.html", 200, error=None, sent=False, links=reset.provider_links)
 
 
 @bp.post("/password/forgot")
@@ -68,23 +57,28 @@ def forgot_submit():
         return refuse_form()
     identifier = request.form.get("identifier", "")
     if not identifier.strip() or len(identifier) > MAX_IDENTIFIER_CHARS:
-        return _render("password_forgot.html", 400, error=MISSING, sent=False, links=reset.provider_links)
+        return login_form_page(
+            "password_forgot.html", 400, error=MISSING, sent=False, links=reset.provider_links
+        )
     outcome = reset.request(identifier, request.remote_addr or "")
     if outcome is Requested.THROTTLED:
-        response = _render(
-            "password_forgot.html", 429, error=THROTTLED, sent=False, links=reset.provider_links
+        return login_form_page(
+            "password_forgot.html",
+            429,
+            retry_after=reset.settings.throttle_window_seconds,
+            error=THROTTLED,
+            sent=False,
+            links=reset.provider_links,
         )
-        response.headers["Retry-After"] = str(reset.settings.throttle_window_seconds)
-        return response
-    return _render("password_forgot.html", 200, error=None, sent=True, links=reset.provider_links)
+    return login_form_page("password_forgot.html", 200, error=None, sent=True, links=reset.provider_links)
 
 
 @bp.get("/password/reset/<token>")
 def reset_form(token: str):
     reset = _reset()
     if not TOKEN.fullmatch(token) or not reset.valid(token):
-        return _render("password_reset.html", 410, error=EXPIRED, token=None, done=False)
-    return _render("password_reset.html", 200, error=None, token=token, done=False)
+        return login_form_page("password_reset.html", 410, error=EXPIRED, token=None, done=False)
+    return login_form_page("password_reset.html", 200, error=None, token=token, done=False)
 
 
 @bp.post("/password/reset/<token>")
@@ -93,25 +87,25 @@ def reset_submit(token: str):
     if not login_form_ok():
         return refuse_form()
     if not TOKEN.fullmatch(token):
-        return _render("password_reset.html", 410, error=EXPIRED, token=None, done=False)
+        return login_form_page("password_reset.html", 410, error=EXPIRED, token=None, done=False)
     password = request.form.get("password", "")
     confirm = request.form.get("confirm", "")
     if not password or not confirm or len(password) > MAX_PASSWORD_CHARS:
-        return _render("password_reset.html", 400, error=EMPTY, token=token, done=False)
+        return login_form_page("password_reset.html", 400, error=EMPTY, token=token, done=False)
     if password != confirm:
-        return _render("password_reset.html", 400, error=MISMATCH, token=token, done=False)
+        return login_form_page("password_reset.html", 400, error=MISMATCH, token=token, done=False)
     try:
         reset.reset(token, password)
     except ResetRefused as refused:
         still = reset.valid(token)
-        return _render(
+        return login_form_page(
             "password_reset.html",
             400 if still else 410,
             error=str(refused),
             token=token if still else None,
             done=False,
         )
-    return _render("password_reset.html", 200, error=None, token=None, done=True)
+    return login_form_page("password_reset.html", 200, error=None, token=None, done=True)
 
 
 # ---- a temporary password, changed at the first sign-in ----------------------------------
@@ -155,7 +149,7 @@ def change_submit():
 
 
 def _change_page(status: int, error: str | None, username: str | None, done: bool = False):
-    return _render(
+    return login_form_page(
         "password_change.html", status, error=error, username=username, next_url=_next(), done=done
     )
 

@@ -6,23 +6,19 @@ not spend it."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, make_response, request
+from flask import Blueprint, abort, request
 
 from gateway.admin.linktokens import TOKEN
 from gateway.admin.registration import RegistrationRefused
 from gateway.http.browser import (
-    binding_value,
     login_form_ok,
-    login_form_token,
-    page,
+    login_form_page,
     refuse_form,
     services,
-    set_binding_cookie,
 )
 
 bp = Blueprint("register", __name__)
 
-FORM_SECONDS = 3600
 MAX_FIELD_CHARS = 1024
 MISMATCH = "The two passwords are not the same."
 EXPIRED = "This link has expired or has already been used."
@@ -35,17 +31,9 @@ def _registration():
     return registration
 
 
-def _render(template: str, status: int, **context):
-    binding = binding_value()
-    body, _ = page(template, status, csrf=login_form_token(binding), **context)
-    response = make_response(body, status)
-    set_binding_cookie(response, binding, FORM_SECONDS)
-    return response
-
-
 def _form(status: int, errors: dict[str, str] | None = None, values: dict[str, str] | None = None):
     registration = _registration()
-    return _render(
+    return login_form_page(
         "register.html",
         status,
         errors=errors or {},
@@ -92,14 +80,16 @@ def submit():
         )
     except RegistrationRefused as refused:
         return _form(refused.status, {refused.field: refused.message}, values)
-    return _render("register.html", 200, errors={}, values={}, outcome=outcome, domains=(), password_min=0)
+    return login_form_page(
+        "register.html", 200, errors={}, values={}, outcome=outcome, domains=(), password_min=0
+    )
 
 
 @bp.get("/register/verify/<token>")
 def verify_form(token: str):
     registration = _registration()
     valid = TOKEN.fullmatch(token) is not None and registration.verifiable(token)
-    return _render(
+    return login_form_page(
         "register_verify.html",
         200 if valid else 410,
         token=token if valid else None,
@@ -115,5 +105,5 @@ def verify_submit(token: str):
         return refuse_form()
     outcome = registration.verify(token) if TOKEN.fullmatch(token) else None
     if outcome is None:
-        return _render("register_verify.html", 410, token=None, outcome=None, error=EXPIRED)
-    return _render("register_verify.html", 200, token=None, outcome=outcome, error=None)
+        return login_form_page("register_verify.html", 410, token=None, outcome=None, error=EXPIRED)
+    return login_form_page("register_verify.html", 200, token=None, outcome=outcome, error=None)
