@@ -6,7 +6,9 @@ from the login's answer. If the Registry was unreachable meanwhile, the deactiva
 waiting in the outbox when they sign in again, and would arrive after that login and lock them
 out until the next one. So a granted sign-in of a user with a metadata write still pending
 queues the sign-in's own answer in its place (the outbox keeps one pending write per user and
-kind): the Registry ends up with what the latest login said.
+kind): the Registry ends up with what the latest login said. A pending write that already says
+what the sign-in says is left alone: replacing it would only send the same write twice when a
+deliverer has it in hand.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ log = logging.getLogger(__name__)
 class AnswerOnSignIn:
     """A sign-in listener (:meth:`gateway.login.service.LoginService.add_sign_in_listener`):
     when the signed-in user has a Registry metadata write pending, queue this sign-in's answer
-    instead, then ``wake`` the deliverer. One indexed read per sign-in while a Registry is
-    configured; never raises (a failure is logged)."""
+    instead (unless it already says the same), then ``wake`` the deliverer. One indexed read
+    per sign-in while a Registry is configured; never raises (a failure is logged)."""
 
     def __init__(self, database: Database, push: RegistryPush, wake: Callable[[], None] = lambda: None):
         self._database = database
@@ -44,18 +46,20 @@ class AnswerOnSignIn:
         if not self._push.enabled or not identity.username or evaluation.denied:
             return
         username = identity.username
+        answer = build_answer(username, evaluation)
         try:
             with self._database.engine.connect() as connection:
                 pending = connection.execute(
-                    select(TABLE.c.id)
+                    select(TABLE.c.payload)
                     .where(
                         TABLE.c.username == username,
                         TABLE.c.state == PENDING,
                         TABLE.c.kind == SET_METADATA,
                     )
+                    .order_by(TABLE.c.id.desc())
                     .limit(1)
                 ).first()
-            if pending is None:
+            if pending is None or pending.payload == answer:
                 return
             with self._database.session() as session:
                 # The account row, locked (PostgreSQL; SQLite's single writer refuses a stale
@@ -66,7 +70,7 @@ class AnswerOnSignIn:
                 ).scalar()
                 if disabled is not False:
                     return
-                self._push.answer(session, username, build_answer(username, evaluation))
+                self._push.answer(session, username, answer)
             self._wake()
         except Exception:
             log.exception("Could not queue the sign-in answer of %s for the Registry", username)
