@@ -241,26 +241,8 @@ class LdapProvider:
         one) and the identity a login of ``username`` would answer; nothing cached is used.
         May raise ProviderUnavailable."""
         login = self._login()
-        reader = self._service_reader(login, note)
+        group_search = self._group_search(self._service_reader(login, note), login, note)
         settings = self.settings.groups
-
-        def group_search(base: str, scope: str, search_filter: str, attributes: Sequence[str]) -> list[Entry]:
-            note("groups", f"search base={base!r} filter={search_filter}")
-            return reader(
-                lambda connection: list(
-                    search(
-                        connection,
-                        base,
-                        scope,
-                        search_filter,
-                        attributes,
-                        page_size=settings.page_size,
-                        time_limit=self._time_limit,
-                        before_page=login.check,
-                    )
-                )
-            )
-
         uid = entry.first(settings.member_uid_attribute)
         groups = resolve_groups(settings, entry, uid, group_search, record_paths=True)
         return groups, login_identity(self.id, self.settings.user, self._canonical, username, entry, groups)
@@ -473,8 +455,11 @@ class LdapProvider:
             return Rejection.DISABLED
         return self._identity(username, entry, login, read, note)
 
-    def _identity(self, typed: str, entry: Entry, login: LoginClock, read: Reader, note: Note) -> Identity:
-        groups_settings = self.settings.groups
+    def _group_search(
+        self, read: Reader, login: LoginClock, note: Note
+    ) -> Callable[[str, str, str, Sequence[str]], list[Entry]]:
+        """The group search a group strategy runs: paged, within the login's time, noted."""
+        page_size = self.settings.groups.page_size
 
         def group_search(base: str, scope: str, search_filter: str, attributes: Sequence[str]) -> list[Entry]:
             note("groups", f"search base={base!r} filter={search_filter}")
@@ -486,13 +471,18 @@ class LdapProvider:
                         scope,
                         search_filter,
                         attributes,
-                        page_size=groups_settings.page_size,
+                        page_size=page_size,
                         time_limit=self._time_limit,
                         before_page=login.check,
                     )
                 )
             )
 
+        return group_search
+
+    def _identity(self, typed: str, entry: Entry, login: LoginClock, read: Reader, note: Note) -> Identity:
+        groups_settings = self.settings.groups
+        group_search = self._group_search(read, login, note)
         uid = entry.first(groups_settings.member_uid_attribute)
         groups = resolve_groups(
             groups_settings, entry, uid, group_search, record_paths=note is not _ignore, cache=self._nesting
