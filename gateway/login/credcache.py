@@ -20,8 +20,8 @@ drops the entries of the users they name, on every worker and every replica alik
 lookup notices at once a change made by any process of this gateway on this machine (a counter
 in the instance directory that writers bump after committing, :mod:`gateway.storage.state.signal`) and
 reads the rows before answering. If it cannot
-read them for ``stale_after_seconds`` it serves no hits at all (every login is verified in full)
-until it can; after a longer gap it forgets everything.
+read them for ``stale_after_seconds`` (a lookup past that reads them itself) it serves no hits at
+all (every login is verified in full) until it can; after a longer gap it forgets everything.
 """
 
 from __future__ import annotations
@@ -131,7 +131,9 @@ class VerifiedCredentials:
                 if not self.poll():
                     return self._miss()  # no hits until the changes can be read
                 self._signal_seen = bumped
-        if self._clock() > self._fresh_until:
+        if self._clock() > self._fresh_until and not self.poll():
+            # The background read is late (a starved thread on a busy machine) and the
+            # changes cannot be read now either: verify in full until they can.
             return self._miss()
         digest = self._digest(username, password)
         with self._lock:

@@ -50,10 +50,27 @@ def _burst(gateway: GatewayUnderTest, username: str, password: str, count: int =
         return list(pool.map(one, range(count)))
 
 
-def _hits(gateway: GatewayUnderTest) -> float:
+def _cache_events(gateway: GatewayUnderTest) -> tuple[float, float]:
+    """(hits, misses) counted so far, over every worker."""
     text = requests.get(f"{gateway.url}/metrics", timeout=10).text
-    found = re.search(r'^gateway_credential_cache_events_total\{event="hit"\} (\S+)$', text, re.M)
-    return float(found.group(1)) if found else 0.0
+
+    def count(event: str) -> float:
+        found = re.search(rf'^gateway_credential_cache_events_total\{{event="{event}"\}} (\S+)$', text, re.M)
+        return float(found.group(1)) if found else 0.0
+
+    return count("hit"), count("miss")
+
+
+def _counted(gateway: GatewayUnderTest, start: tuple[float, float], logins: int) -> tuple[float, float]:
+    """Wait until ``logins`` lookups since ``start`` are in the metrics (each worker applies
+    its counts in batches); then (hits, misses) among them."""
+
+    def done() -> tuple[float, float] | None:
+        hits, misses = _cache_events(gateway)
+        delta = (hits - start[0], misses - start[1])
+        return delta if sum(delta) >= logins else None
+
+    return wait_for(done, timeout=10, message=f"{logins} cache lookups counted")
 
 
 def _refused_within(seconds: float, gateways: list[GatewayUnderTest], username: str, password: str) -> None:
@@ -126,11 +143,14 @@ def _new_user(admin: AdminClient, name: str) -> None:
 
 
 def test_a_repeated_login_is_a_cache_hit_and_a_wrong_password_never_is(gateway):
-    before = _hits(gateway)
+    # A first burst reaches both workers; each verifies in full what it has not seen yet
+    # (six at once can all be first on a worker), so only the second burst is counted.
+    start = _cache_events(gateway)
+    assert set(_burst(gateway, "alice", PASSWORD, 12)) == {200}
+    start = tuple(a + b for a, b in zip(start, _counted(gateway, start, 12), strict=True))
     assert set(_burst(gateway, "alice", PASSWORD, 30)) == {200}
-    # Metrics are applied in batches (every worker flushes its own): wait for the flush, not
-    # for a fixed time that a loaded machine can overrun.
-    wait_for(lambda: _hits(gateway) - before >= 20, timeout=10, message="20 of 30 logins were cache hits")
+    hits, misses = _counted(gateway, start, 30)
+    assert hits >= 24, (hits, misses)
     for wrong in ("not-the-password-at-all", PASSWORD + " ", PASSWORD.upper(), PASSWORD[:-1], ""):
         assert registry_answer(gateway, username="alice", password=wrong).status_code == 401
     # The cached answer is the answer a verified login gives.
@@ -211,14 +231,13 @@ def test_ended_sessions_end_cached_logins_too(gateway):
     # cache proved earlier must be proven again (the password still works once verified).
     admin = AdminClient.login(gateway.url)
     _new_user(admin, "sid")
+    start = _cache_events(gateway)
     _warm([gateway], "sid", PASSWORD)
-    time.sleep(0.3)  # every worker's batched counts applied
-    hits = _hits(gateway)
+    start = tuple(a + b for a, b in zip(start, _counted(gateway, start, 24), strict=True))
     _end_sessions(admin, "sid")
-    time.sleep(0.3)
     assert registry_answer(gateway, username="sid", password=PASSWORD).status_code == 200
-    time.sleep(0.2)
-    assert _hits(gateway) == hits  # verified again, not answered from the cache
+    hits, _ = _counted(gateway, start, 1)
+    assert hits == 0  # verified again, not answered from the cache
 
 
 def test_a_locked_out_account_is_refused_even_when_cached(gateway):

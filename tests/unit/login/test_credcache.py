@@ -163,6 +163,16 @@ def test_no_hits_while_changes_cannot_be_read(now):
     assert cache.lookup("alice", "right-password") is ALICE
 
 
+def test_a_lookup_reads_the_changes_itself_when_the_background_read_is_late(now):
+    cache, changes = _cache(now)
+    _remember(cache)
+    now[0] += 5  # no background poll meanwhile (a starved thread on a busy machine)
+    assert cache.lookup("alice", "right-password") is ALICE
+    changes.add("alice")
+    now[0] += 5
+    assert cache.lookup("alice", "right-password") is None  # the change was read first
+
+
 def test_after_a_long_gap_everything_is_forgotten(now):
     cache, changes = _cache(now)
     _remember(cache)
