@@ -208,10 +208,21 @@ class LocalUsers:
             self._changed(session, username)
 
     def create_group(self, name: str, description: str | None = None) -> None:
+        """A new empty group; refused when its name is taken, also in another case
+        (``Drone-Pilots`` beside ``drone-pilots``: two groups a rule compares as different
+        while people read them as one)."""
         if not GROUP_NAME.fullmatch(name):
             raise UserError("group names are 1-64 characters: letters, digits and _ . @ + -")
         try:
             with self._sessions.begin() as session:
+                alike = session.scalar(
+                    select(LocalGroup.name).where(func.lower(LocalGroup.name) == name.lower()).limit(1)
+                )
+                if alike is not None and alike != name:
+                    raise UserError(
+                        f"group {alike!r} already exists; a name that differs only in upper and lower "
+                        "case would be a second, different group"
+                    )
                 session.add(LocalGroup(name=name, description=description))
         except IntegrityError:
             raise UserError(f"group {name!r} already exists") from None
@@ -260,7 +271,10 @@ class LocalUsers:
     def _require_group(session: Session, name: str) -> LocalGroup:
         group = session.scalars(select(LocalGroup).where(LocalGroup.name == name)).one_or_none()
         if group is None:
-            raise UserError(f"no group {name!r}")
+            alike = session.scalar(
+                select(LocalGroup.name).where(func.lower(LocalGroup.name) == name.lower()).limit(1)
+            )
+            raise UserError(f"no group {name!r}" + (f" (there is {alike!r})" if alike else ""))
         return group
 
 

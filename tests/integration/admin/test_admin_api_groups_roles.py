@@ -178,6 +178,13 @@ def test_a_duplicate_group_is_a_409(admin):
     assert "already exists" in response.json()["error"]
 
 
+def test_a_group_name_in_another_case_is_a_409_naming_the_existing_one(admin):
+    response = admin.post("/groups", json={"name": "Drone-Pilots"})
+    assert response.status_code == 409 and response.json()["field"] == "name", response.text
+    assert "'drone-pilots' already exists" in response.json()["error"]
+    assert admin.get("/groups/Drone-Pilots").status_code == 404
+
+
 def test_membership_needs_a_known_group_and_user(admin):
     assert admin.put("/groups/no-such-group/members/alice").status_code == 404
     assert admin.put("/groups/drone-pilots/members/nobody").status_code == 404

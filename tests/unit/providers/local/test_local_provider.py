@@ -335,3 +335,15 @@ def test_deleted_users_ids_are_never_reused(database, users):
     users.delete("judy")
     users.create("kurt", PASSWORD)
     assert users._sessions().query(LocalUser).filter_by(username="kurt").one().id != first
+
+
+def test_a_group_name_taken_in_another_case_is_refused_and_named(users):
+    """``Drone-Pilots`` beside ``drone-pilots`` would be two groups that rules tell apart while
+    people read them as one (issue 18): refused, naming the one that exists."""
+    with pytest.raises(UserError, match="group 'drone-pilots' already exists; a name that differs only"):
+        users.create_group("Drone-Pilots")
+    with pytest.raises(UserError, match="^group 'drone-pilots' already exists$"):
+        users.create_group("drone-pilots")
+    assert [name for name, _ in users.list_groups()] == ["drone-pilots", "survey-north"]
+    with pytest.raises(UserError, match=r"^no group 'Drone-Pilots' \(there is 'drone-pilots'\)$"):
+        users.create("erin", PASSWORD, groups=["Drone-Pilots"])
