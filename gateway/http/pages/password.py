@@ -46,8 +46,11 @@ def _reset():
 
 @bp.get("/password/forgot")
 def forgot_form():
+    """The form, or (``?sent=1``, where an accepted request is redirected) the "check your
+    mail" page, the same for everyone."""
     reset = _reset()
-    return login_form_page("password_forgot.html", 200, error=None, sent=False, links=reset.provider_links)
+    sent = request.args.get("sent") == "1"
+    return login_form_page("password_forgot.html", 200, error=None, sent=sent, links=reset.provider_links)
 
 
 @bp.post("/password/forgot")
@@ -70,7 +73,8 @@ def forgot_submit():
             sent=False,
             links=reset.provider_links,
         )
-    return login_form_page("password_forgot.html", 200, error=None, sent=True, links=reset.provider_links)
+    # Redirected, so that reloading the page that says so does not post (and mail) again.
+    return redirect("/password/forgot?sent=1", 303)
 
 
 @bp.get("/password/reset/<token>")

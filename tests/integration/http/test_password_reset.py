@@ -12,7 +12,9 @@ import time
 
 import pytest
 import requests
+from sqlalchemy import func, select
 
+from gateway.storage.models import AuditEvent
 from tests.integration.admin.test_admin_ui_browser import shoot
 from tests.support.adminapi import ADMIN_SEED_USERS, PASSWORD, registry_answer, start_admin_gateway
 from tests.support.servers import free_port
@@ -27,6 +29,7 @@ USERS = ADMIN_SEED_USERS + [
     {"username": "dora", "email": "dora@example.org"},
     {"username": "erik", "email": "erik@example.org"},
     {"username": "fay", "email": "fay@example.org"},
+    {"username": "gus", "email": "gus@example.org"},
 ]
 
 
@@ -137,6 +140,36 @@ def test_the_link_works_once_and_ends_the_old_password(gateway, smtp):
     again = browser().get(link, timeout=10)
     assert again.status_code == 410 and "already been used" in again.text
     assert set_password(gateway, link, "another-password-of-9-words").status_code in (403, 410)
+
+
+def test_reloading_the_sent_page_asks_for_no_second_mail(gateway, smtp):
+    """The accepted request is answered with a redirect (POST-redirect-GET): the "check your
+    mail" page is a GET, so a reload shows it again without posting (and mailing) again."""
+    smtp.clear()
+    answer = ask(gateway, "gus")
+    assert [step.status_code for step in answer.history] == [303]
+    assert answer.url == f"{gateway.url}/password/forgot?sent=1"
+    assert answer.status_code == 200 and 'id="reset-sent"' in answer.text
+    reloaded = browser().get(answer.url, timeout=10)
+    assert reloaded.status_code == 200 and 'id="reset-sent"' in reloaded.text
+    (message,) = smtp.wait_for(1)
+    assert message["To"] == "gus@example.org"
+    queue_drained(gateway)
+    assert reset_requests_of(gateway, "gus") == 1
+
+
+def reset_requests_of(gateway, username: str) -> int:
+    """How many reset links were mailed to ``username`` (its audit rows)."""
+    services = gateway.services()
+    try:
+        with services.database.session() as session:
+            return session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.event == "password_reset_requested", AuditEvent.username == username)
+            )
+    finally:
+        services.close()
 
 
 def test_an_unknown_name_gets_the_same_page_and_no_mail(gateway, smtp):
