@@ -30,6 +30,34 @@ def test_the_readme_is_a_front_door():
     assert lines <= README_MAX_LINES, f"README.md has {lines} lines; move detail into docs/"
 
 
+def test_the_password_rules_are_named_wherever_the_admin_password_is_chosen():
+    """Issue 18: a GATEWAY_ADMIN_PASSWORD that breaks a rule (one containing "admin") stops
+    start-up; each place that tells the operator to set it says so, or links the rules."""
+    places = {
+        "README.md": "docs/configuration.md#password-rules",
+        "docs/getting-started.md": "configuration.md#password-rules",
+        "docs/configuration.md": "#password-rules",
+        ".env.example": "password rules",
+    }
+    for name, mention in places.items():
+        text = (REPO_ROOT / name).read_text("utf-8")
+        paragraphs = [block for block in re.split(r"\n\s*\n", text) if "GATEWAY_ADMIN_PASSWORD" in block]
+        telling = [
+            block
+            for block in paragraphs
+            if re.search(
+                r"set `?GATEWAY_ADMIN_PASSWORD|^GATEWAY_ADMIN_PASSWORD=|^\| `GATEWAY_ADMIN_PASSWORD`",
+                block,
+                re.M,
+            )
+        ]
+        assert telling, f"{name} no longer tells how to set GATEWAY_ADMIN_PASSWORD"
+        for block in telling:
+            assert mention in block, (
+                f"{name}: the password rules are not named next to GATEWAY_ADMIN_PASSWORD"
+            )
+
+
 def test_no_markdown_file_points_outside_the_repository():
     problems = []
     for path in _markdown_files():
