@@ -93,7 +93,7 @@ class PasswordReset(SelfServiceFeature):
                 minutes=self.settings.reset_link_minutes,
             )
             messages.append((user.email, "password_reset", rendered))
-            self._audit.record("password_reset_requested", "ok", username=user.username)
+            self._audit.record_in(session, "password_reset_requested", "ok", username=user.username)
         return messages
 
     def valid(self, token: str) -> bool:
