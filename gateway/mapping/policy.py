@@ -243,42 +243,62 @@ class _Parser:
         return tuple(rules)
 
     def rule(self, value: Any, key: str) -> Rule:
+        """One rule. Every problem of its keys is raised at once (ConfigErrors for several):
+        a bad ``match`` does not hide a bad ``roles`` or an unknown key beside it."""
         self.mapping(value, key)
-        self.unknown_keys(value, key, _RULE_KEYS)
+        problems: builtins.list[ConfigError] = []
+
+        def check(parse: Callable[..., T], *args: Any, fallback: Any = None) -> T:
+            try:
+                return parse(*args)
+            except ConfigError as error:
+                problems.extend(error.errors)
+                return cast(T, fallback)
+
+        check(self.unknown_keys, value, key, _RULE_KEYS)
+        name = value.get("name")
         if "name" not in value:
-            raise self.fail(f"{key}.name", "is required")
-        name = value["name"]
-        if not isinstance(name, str) or _RULE_NAME.fullmatch(name) is None:
-            raise self.fail(f"{key}.name", _RULE_NAME_MSG)
+            problems.append(self.fail(f"{key}.name", "is required"))
+        elif not isinstance(name, str) or _RULE_NAME.fullmatch(name) is None:
+            problems.append(self.fail(f"{key}.name", _RULE_NAME_MSG))
 
         has_match, has_require = "match" in value, "require" in value
         if has_match and has_require:
-            raise self.fail(key, "has both match and require; a rule has exactly one")
+            problems.append(self.fail(key, "has both match and require; a rule has exactly one"))
         if not has_match and not has_require:
-            raise self.fail(key, "needs match (to grant) or require (to deny non-matching users)")
+            problems.append(self.fail(key, "needs match (to grant) or require (to deny non-matching users)"))
+        if has_match == has_require:
+            raise_all(problems)
 
         if has_require:
             for grant in ("roles", "maxStorageMB", "metadata", "organizations", "require_mfa"):
                 if grant in value:
-                    raise self.fail(f"{key}.{grant}", "a require rule grants nothing; use a match rule")
-            return Rule(name, "require", self.condition(value["require"], f"{key}.require"))
+                    problems.append(
+                        self.fail(f"{key}.{grant}", "a require rule grants nothing; use a match rule")
+                    )
+            required = check(self.condition, value["require"], f"{key}.require")
+            raise_all(problems)
+            return Rule(name, "require", required)
 
-        condition = self.condition(value["match"], f"{key}.match")
+        condition = check(self.condition, value["match"], f"{key}.match")
         roles: tuple[str, ...] = ()
         if "roles" in value:
-            roles = self.roles(value["roles"], f"{key}.roles")
+            roles = check(self.roles, value["roles"], f"{key}.roles", fallback=())
         quota: Quota | None = None
         if "maxStorageMB" in value:
-            quota = self.quota(value["maxStorageMB"], f"{key}.maxStorageMB")
+            quota = check(self.quota, value["maxStorageMB"], f"{key}.maxStorageMB")
         metadata: Mapping[str, MetadataValue] = MappingProxyType({})
         if "metadata" in value:
-            metadata = self.metadata(value["metadata"], f"{key}.metadata")
+            metadata = check(self.metadata, value["metadata"], f"{key}.metadata", fallback=metadata)
         organizations: tuple[OrganizationGrant, ...] = ()
         if "organizations" in value:
-            organizations = parse_organizations(value["organizations"], f"{key}.organizations", self.fail)
+            organizations = check(
+                parse_organizations, value["organizations"], f"{key}.organizations", self.fail, fallback=()
+            )
         require_mfa = value.get("require_mfa", False)
         if type(require_mfa) is not bool:
-            raise self.fail(f"{key}.require_mfa", "must be true or false")
+            problems.append(self.fail(f"{key}.require_mfa", "must be true or false"))
+        raise_all(problems)
         if not roles and quota is None and not metadata and not organizations and not require_mfa:
             raise self.fail(
                 key, "a match rule must grant roles, maxStorageMB, metadata or organizations, or require_mfa"

@@ -99,3 +99,24 @@ def test_yaml_syntax_error_names_the_file_line_and_column(tmp_path, text, where)
         load_config(path, {})
     assert str(caught.value).startswith(f"{path}: (file): not valid YAML {where}")
     assert "<unicode string>" not in str(caught.value)
+
+
+def test_every_problem_of_one_rule_in_one_pass(tmp_path):
+    """A bad ``match`` no longer hides a bad ``roles``, quota or organization of the same rule."""
+    problems = load_problems(
+        tmp_path,
+        "mapping:\n  rules:\n"
+        "    - name: a\n      colour: red\n      match: {grop: x}\n      roles: ['role!']\n"
+        "      maxStorageMB: lots\n      organizations: [{sl: x}]\n      require_mfa: maybe\n"
+        "    - name: b\n      require: {group: x}\n      roles: [r]\n",
+    )
+    assert set(problems) == {
+        "mapping.rules[0].colour",
+        "mapping.rules[0].match.grop",
+        "mapping.rules[0].roles[0]",
+        "mapping.rules[0].maxStorageMB",
+        "mapping.rules[0].organizations[0].sl",
+        "mapping.rules[0].require_mfa",
+        "mapping.rules[1].roles",
+    }, problems
+    assert problems["mapping.rules[1].roles"] == "a require rule grants nothing; use a match rule"
