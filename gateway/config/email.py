@@ -16,7 +16,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from providers.schema import ConfigError, StrictSchema, load_section
+from providers.schema import ConfigError, StrictSchema, load_section, load_section_or_defaults, raise_all
 
 SECURITY = ("none", "starttls", "tls")
 ADDRESS_PATTERN = re.compile(r"[^@\s<>\"(),;:\\\[\]]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z0-9-]{1,63}")
@@ -167,8 +167,18 @@ def parse_email(data: Any, source: str, environ: Mapping[str, str]) -> EmailSett
 def parse_self_service(data: Any, source: str, email: EmailSettings | None) -> SelfServiceSettings:
     """The ``self_service:`` section (all off when absent). Raises ConfigError; a feature
     that sends mail needs the ``email:`` section."""
-    top = load_section(_SelfService, data or {}, source, "self_service")
-    registration = load_section(_Registration, top.pop("registration"), source, "self_service.registration")
+    found: list[ConfigError] = []
+    top = load_section_or_defaults(_SelfService, data or {}, source, "self_service", found)
+    if top is None:
+        top = _SelfService().load({})
+    given = data.get("registration") if isinstance(data, dict) else None
+    if not isinstance(given, dict):
+        given = {}  # absent, or refused above as not a mapping
+    top.pop("registration")
+    # The registration part is checked even when a key above it is faulty.
+    registration = load_section_or_defaults(
+        _Registration, given, source, "self_service.registration", found
+    ) or _Registration().load({})
     settings = SelfServiceSettings(
         **top,
         registration=RegistrationSettings(
@@ -181,9 +191,14 @@ def parse_self_service(data: Any, source: str, email: EmailSettings | None) -> S
         ),
     )
     if email is None and settings.password_reset:
-        raise ConfigError(source, "self_service.password_reset", "needs an email: section to send the link")
-    if email is None and settings.registration.enabled and settings.registration.require_email_verification:
-        raise ConfigError(
-            source, "self_service.registration.require_email_verification", "needs an email: section"
+        found.append(
+            ConfigError(source, "self_service.password_reset", "needs an email: section to send the link")
         )
+    if email is None and settings.registration.enabled and settings.registration.require_email_verification:
+        found.append(
+            ConfigError(
+                source, "self_service.registration.require_email_verification", "needs an email: section"
+            )
+        )
+    raise_all(found)
     return settings

@@ -120,3 +120,19 @@ def test_every_problem_of_one_rule_in_one_pass(tmp_path):
         "mapping.rules[1].roles",
     }, problems
     assert problems["mapping.rules[1].roles"] == "a require rule grants nothing; use a match rule"
+
+
+def test_every_problem_of_self_service_in_one_pass(tmp_path):
+    """A faulty key of ``self_service`` no longer hides its ``registration`` part, nor the
+    missing ``email:`` section both features need."""
+    problems = load_problems(
+        tmp_path,
+        "self_service:\n  password_reset: true\n  reset_link_minutes: 1\n"
+        "  registration: {enabled: true, colour: red}\n",
+    )
+    assert set(problems) == {
+        "self_service.reset_link_minutes",
+        "self_service.registration.colour",
+        "self_service.password_reset",
+        "self_service.registration.require_email_verification",
+    }, problems
