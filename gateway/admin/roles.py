@@ -107,14 +107,7 @@ class AdminRoles:
                 f"role {name!r} is still granted by: {rules}; change those "
                 "rules first, or delete with force=true",
             )
-        warnings = []
-        if role.granted_by:
-            warnings.append(
-                f"still granted by: {rules}; it stays listed, and users keep it, until those rules change"
-            )
-        direct = self._granted_directly(name)
-        if direct:
-            warnings.append(f"granted directly (per-user roles) to: {', '.join(direct)}")
+        warnings = self.still_granted(name)
         with self._database.session() as session:
             row = session.get(Role, name)
             if row is not None:
@@ -122,6 +115,20 @@ class AdminRoles:
         self._audit.record(
             "role_deleted", "ok", actor=actor, role=name, forced=force, granted_by=rules or None
         )
+        return warnings
+
+    def still_granted(self, name: str) -> builtins.list[str]:
+        """What grants the role ``name`` outside its catalogue row (the rules, per-user
+        roles): the warnings of deleting it, also after the deletion."""
+        warnings = []
+        rules = ", ".join(_granting(self._mapping.policy).get(name, ()))
+        if rules:
+            warnings.append(
+                f"still granted by: {rules}; it stays listed, and users keep it, until those rules change"
+            )
+        direct = self._granted_directly(name)
+        if direct:
+            warnings.append(f"granted directly (per-user roles) to: {', '.join(direct)}")
         return warnings
 
     def ensure(self, names: Iterable[str]) -> builtins.list[str]:

@@ -19,7 +19,13 @@ MAX_DESCRIPTION = 200
 @bp.get("/roles")
 @admin_page
 def roles():
-    """Every known role and the form that adds one."""
+    """Every known role and the form that adds one; after a deletion (``done=deleted``,
+    ``role``) what still grants that role."""
+    deleted = request.args.get("role", "")
+    if request.args.get("done") == "deleted" and is_role_name(deleted):
+        warnings = services().admin_roles().still_granted(deleted)
+        notice = f"The role {deleted} was deleted from the catalogue."
+        return _list(notice=notice, warnings=[forms.sentence(w) for w in warnings])
     return _list()
 
 
@@ -58,7 +64,7 @@ def delete_role(name: str):
     admin = services().admin_roles()
     role = admin.get(name)
     try:
-        warnings = admin.delete(caller().username, name, force=request.form.get("force") == "1")
+        admin.delete(caller().username, name, force=request.form.get("force") == "1")
     except AdminError as refused:
         return render(
             "admin/role_delete.html",
@@ -67,8 +73,8 @@ def delete_role(name: str):
             role=role,
             error=forms.plain(refused.message),
         )
-    notice = f"The role {name} was deleted from the catalogue."
-    return _list(notice=notice, warnings=[forms.sentence(w) for w in warnings])
+    # POST-redirect-GET: a reload shows the list again, it does not delete (and audit) twice.
+    return redirect(url_for("admin_ui.roles", done="deleted", role=name), 303)
 
 
 def _list(

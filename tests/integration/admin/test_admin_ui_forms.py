@@ -389,3 +389,23 @@ def test_the_policy_yaml_editor_names_every_problem_in_plain_words(gateway, brow
     assert "The first rule's name can only use letters, digits and _ . - (no spaces" in message
     assert "The second rule's second role is not a role name" in message
     plain([message])
+
+
+def test_deleting_a_role_redirects_so_a_reload_deletes_nothing_twice(gateway, browser):
+    """POST-redirect-GET: the list after a deletion is a GET page naming the role and what
+    still grants it; reloading it repeats nothing (one ``role_deleted`` row)."""
+    admin = AdminClient.login(gateway.url)
+    assert post(browser, gateway, "/admin/roles", {"roleName": "night-auditor"}).status_code == 303
+    assert admin.put("/users/carol", json={"roles": ["night-auditor"]}).status_code == 200
+    answer = post(
+        browser, gateway, "/admin/roles/night-auditor/delete", {}, page="/admin/roles/night-auditor/delete"
+    )
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["Location"].endswith("/admin/roles?done=deleted&role=night-auditor")
+    for _ in range(2):  # the page, then a reload of it
+        page = browser.get(f"{gateway.url}{answer.headers['Location']}", timeout=10)
+        assert page.status_code == 200
+        assert "The role night-auditor was deleted from the catalogue." in page.text
+        assert "Granted directly (per-user roles) to: carol" in html.unescape(page.text)
+    deleted = admin.get("/audit", params={"event": "role_deleted"}).json()["items"]
+    assert [item["detail"]["role"] for item in deleted].count("night-auditor") == 1
