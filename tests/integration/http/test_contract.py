@@ -18,6 +18,7 @@ import requests
 
 from tests.integration.conftest import LDAP_CACHE_SECONDS
 from tests.support.harness import ADMIN_PASSWORD, PASSWORD
+from tests.support.registry import RegistryStub
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,8 @@ def login(gateway, username, password):
 
 
 def assert_json_object(response):
-    """§1: a 2xx body must be a JSON object (anything else is a 500 in the Registry)."""
+    """§1: a 2xx body must be a JSON object (anything else is a 400 carrying a parser error at
+    the Registry, and an empty one leaves a half-made account)."""
     assert response.headers["Content-Type"].startswith("application/json")
     body = json.loads(response.text)
     assert isinstance(body, dict)
@@ -104,9 +106,26 @@ def test_answer_username_is_a_string_in_the_identity_alphabet(contract_gateway):
 # ---- §2.1 the typed username must be the canonical one -----------------------------------
 
 
-@pytest.mark.parametrize("typed", ["Alice", "ALICE", " alice", "alice ", "alice\t", "ａlice", "alice\u200b"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Alice",
+        "ALICE",
+        " alice",
+        "alice ",
+        "alice\t",
+        "ａlice",
+        "ａｌｉｃｅ",
+        "alice\u200b",
+        "alıce",  # dotless i: upper-cases onto ALICE, so the Registry would find alice's account
+        "CORP\\alice",
+        "alice@corp",
+    ],
+)
 def test_non_canonical_spellings_are_refused(contract_gateway, typed):
-    """§2.1: the Registry keys accounts by the typed name; a second spelling = a second account."""
+    """§2.1: the Registry keys accounts by the typed name, compared upper-cased: the gateway
+    refuses every spelling but the canonical one (case variants and upper-case look-alikes
+    included, so an account always keeps the canonical spelling of its first login)."""
     assert_denied(login(contract_gateway, typed, PASSWORD), 401)
 
 
@@ -334,6 +353,82 @@ def test_repeated_failures_throttle_the_account_not_others(contract_gateway):
     time.sleep(1.1)
     assert login(contract_gateway, "frank", PASSWORD).status_code == 200  # success resets
     assert login(contract_gateway, "frank", "wrong-password-xyz").status_code == 401
+
+
+# ---- through the Registry stand-in: what the Registry makes of the answers (§2) ----------
+
+
+@pytest.fixture
+def registry(contract_gateway):
+    """The Registry stand-in relaying its logins to this gateway, issuing its own JWTs."""
+    stub = RegistryStub.start(f"{contract_gateway.url}/api/authenticate", issue_tokens=True)
+    yield stub
+    stub.stop()
+
+
+def registry_login(registry, username, password):
+    """``POST /users/authenticate`` at the Registry, with the form its clients send."""
+    return requests.post(
+        f"{registry.url}/users/authenticate", data={"username": username, "password": password}, timeout=30
+    )
+
+
+def test_through_the_registry_the_typed_canonical_name_is_the_only_account(registry):
+    """§2.1: the typed name is the account; its case variants and look-alikes (which the
+    Registry's upper-casing look-up would send to the same account) are refused by the gateway,
+    so no login under another spelling ever reaches the Registry's account table."""
+    assert registry_login(registry, "alice", PASSWORD).json()["username"] == "alice"
+    for typed in ("ALICE", "Alice", "alıce", "ａｌｉｃｅ", " alice", "CORP\\alice", "Carol"):
+        answer = registry_login(registry, typed, PASSWORD)
+        assert answer.status_code == 401, (typed, answer.text)  # §1: any non-2xx is a refusal
+        assert answer.json()["error"] == "Unauthorized"
+    assert list(registry.users) == ["alice"]
+    assert {call["status"] for call in registry.calls[1:]} == {401}
+    # The Registry's metadata is the gateway's answer, whole (§2.2); roles follow the array (§2.3).
+    assert registry.users["alice"]["metadata"] == registry.calls[0]["json"]
+    assert registry.users["alice"]["roles"] == ["pilot"]
+
+
+def test_through_the_registry_quota_and_roles_take_effect(registry):
+    """§2.4: the integer maxStorageMB is a quota at the Registry (a float or a string would be
+    unlimited); a missing key is unlimited. §2.3: the array replaces the roles, an empty array
+    removes them all, and the default admin keeps ``admin`` (its admin API answers it)."""
+    for name in ("alice", "bob", "carol"):
+        assert registry_login(registry, name, PASSWORD).status_code == 200
+    admin = registry_login(registry, "admin", ADMIN_PASSWORD).json()["token"]
+    headers = {"Authorization": f"Bearer {admin}"}
+
+    def storage(name):
+        return requests.get(f"{registry.url}/users/{name}/storage", headers=headers, timeout=10).json()
+
+    assert storage("alice")["total"] == 51200 * 1024 * 1024
+    assert storage("bob")["total"] is None
+    assert registry.users["carol"]["roles"] == [] and registry.users["bob"]["roles"] == ["pilot", "admin"]
+
+
+def test_through_the_registry_a_user_reads_nothing_secret_in_their_metadata(registry):
+    """§2.2: the user reads the whole answer back (``GET /users/meta``): only the allow-listed
+    keys, no password, hash, token or DN."""
+    token = registry_login(registry, "alice", PASSWORD).json()["token"]
+    meta = requests.get(
+        f"{registry.url}/users/meta", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()
+    assert set(meta) == {"username", "roles", "maxStorageMB", "email"}
+    text = json.dumps(meta)
+    for secret_marker in (PASSWORD, "argon2", "$", "hash", "dn=", "token"):
+        assert secret_marker not in text
+
+
+def test_through_the_registry_refusals_are_401_and_never_a_half_made_account(registry):
+    """§1, §4: a wrong password (gateway 401) and a disabled account (gateway 403) are both a
+    clean 401 at the Registry, never a 400 carrying an exception, and create no account."""
+    refusals = (("alice", "not-the-password-at-all", 401), ("dave", PASSWORD, 403))
+    for name, password, gateway_status in refusals:
+        answer = registry_login(registry, name, password)
+        assert answer.status_code == 401, answer.text
+        assert registry.calls[-1]["status"] == gateway_status
+    assert registry.users == {}
+    assert registry_login(registry, "alice", PASSWORD).status_code == 200  # resets the failures
 
 
 # ---- nothing secret in the logs ----------------------------------------------------------
