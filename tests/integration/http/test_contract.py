@@ -133,6 +133,7 @@ def test_non_canonical_spellings_are_refused(contract_gateway, typed):
 
 
 def test_wrong_password_unknown_user_and_empty_password_look_alike(contract_gateway):
+    """§4: 401 for bad credentials, the same small body whatever was wrong (no enumeration)."""
     wrong = login(contract_gateway, "alice", "not-the-password-at-all")
     unknown = login(contract_gateway, "nosuchuser", PASSWORD)
     empty = login(contract_gateway, "alice", "")
@@ -143,6 +144,7 @@ def test_wrong_password_unknown_user_and_empty_password_look_alike(contract_gate
 
 
 def test_disabled_account_with_wrong_password_is_indistinguishable(contract_gateway):
+    """§4: a wrong password is a 401 whether or not the account is disabled."""
     assert (
         login(contract_gateway, "dave", "wrong-password-here").content
         == login(contract_gateway, "nosuchuser2", "wrong-password-here").content
@@ -155,7 +157,8 @@ def test_disabled_account_with_right_password_is_forbidden(contract_gateway):
 
 
 def test_unknown_user_costs_as_long_as_a_wrong_password(contract_gateway):
-    """No user enumeration by timing: unknown users run a dummy argon2 hash."""
+    """§4 (401 for bad credentials, alike): no user enumeration by timing either; unknown users
+    run a dummy argon2 hash."""
     known_users = ["alice", "bob", "carol", "erin"]  # 3 failures each: below the throttle
     known, unknown = [], []
     for round_ in range(12):
@@ -186,6 +189,8 @@ def test_unknown_user_costs_as_long_as_a_wrong_password(contract_gateway):
     ],
 )
 def test_malformed_forms_are_400(contract_gateway, data):
+    """§1: the Registry sends ``username`` + ``password`` or a non-blank ``token`` alone; any
+    other form is a 400 with a small JSON error (§4)."""
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     assert_denied(contract_gateway.authenticate(data, headers=headers), 400)
 
@@ -213,6 +218,7 @@ def test_a_blank_token_beside_credentials_is_the_password_path(contract_gateway,
     ],
 )
 def test_wrong_content_type_is_refused(contract_gateway, content_type, body):
+    """§1: the Registry posts ``application/x-www-form-urlencoded``; anything else is a 415."""
     headers = {"Content-Type": content_type} if content_type else {}
     response = requests.post(
         f"{contract_gateway.url}/api/authenticate", data=body.encode(), headers=headers, timeout=10
@@ -222,17 +228,20 @@ def test_wrong_content_type_is_refused(contract_gateway, content_type, body):
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
 def test_other_methods_are_405(contract_gateway, method):
+    """§1: both calls are a ``POST``; §4: the refusal is a small JSON error."""
     response = requests.request(method, f"{contract_gateway.url}/api/authenticate", timeout=10)
     assert_denied(response, 405)
     assert "POST" in response.headers["Allow"]
 
 
 def test_oversized_body_is_413(contract_gateway):
+    """§4: a 4xx with a small JSON error, never a stack trace."""
     response = contract_gateway.authenticate({"username": "alice", "password": "x" * 100_000})
     assert_denied(response, 413)
 
 
 def test_unknown_path_is_json_404(contract_gateway):
+    """§4: a 4xx with a small JSON error, whatever the path."""
     response = requests.get(f"{contract_gateway.url}/nope", timeout=10)
     assert_denied(response, 404)
 
@@ -251,6 +260,7 @@ def _mint(gateway, username):
 
 
 def test_token_path_answers_with_username_roles_and_quota(contract_gateway):
+    """§1 row 2, §2.1 (token path: the answer's ``username`` is a JSON string), §2.3, §2.4."""
     token, _ = _mint(contract_gateway, "alice")
     response = contract_gateway.authenticate({"token": token})
     assert response.status_code == 200, response.text
@@ -291,6 +301,7 @@ def test_token_path_maps_the_session_snapshot_and_logins_see_new_groups(contract
 
 
 def test_revoked_session_token_is_refused(contract_gateway):
+    """§3: the gateway's token is revocable; §4: a bad token is a 401."""
     token, session_id = _mint(contract_gateway, "alice")
     assert contract_gateway.authenticate({"token": token}).status_code == 200
     services = contract_gateway.services()
@@ -302,7 +313,8 @@ def test_revoked_session_token_is_refused(contract_gateway):
 
 
 def test_disabling_a_user_stops_their_token(contract_gateway):
-
+    """§4: a token of an account disabled since is refused (401, or 403 for valid but not
+    allowed): the token path gives no Registry JWT to a disabled user (§2.5)."""
     services = contract_gateway.services()
     try:
         services.local_users.create("tokenuser", PASSWORD)
@@ -330,10 +342,12 @@ def test_disabling_a_user_stops_their_token(contract_gateway):
     ],
 )
 def test_bad_tokens_are_401(contract_gateway, token):
+    """§4: 401 for a bad token, with a small JSON body."""
     assert_denied(contract_gateway.authenticate({"token": token}), 401)
 
 
 def test_jwks_is_published_without_private_members(contract_gateway):
+    """§3: the gateway signs its token; the public keys are published, nothing private."""
     keys = requests.get(f"{contract_gateway.url}/.well-known/jwks.json", timeout=10).json()["keys"]
     assert keys and all(key["kid"] and key["alg"] == "ES256" for key in keys)
     assert not any(member in key for key in keys for member in ("d", "p", "q", "dp", "dq", "qi"))
@@ -343,7 +357,9 @@ def test_jwks_is_published_without_private_members(contract_gateway):
 
 
 def test_repeated_failures_throttle_the_account_not_others(contract_gateway):
-    """Five failures are free; the sixth starts a lock-out that doubles with each further one."""
+    """§2.3: the Registry has no lock-out on this path, so throttling guesses is the gateway's
+    job: five failures are free; the sixth starts a lock-out that doubles with each further one.
+    §1: other accounts (and correct credentials after it) are never throttled."""
     for _ in range(6):
         assert login(contract_gateway, "frank", "wrong-password-xyz").status_code == 401
     throttled = login(contract_gateway, "frank", PASSWORD)  # even the right password waits
@@ -435,7 +451,8 @@ def test_through_the_registry_refusals_are_401_and_never_a_half_made_account(reg
 
 
 def test_logs_never_contain_passwords_or_tokens(contract_gateway):
-    """Runs last in this module: everything above has been logged by now."""
+    """§2.2 (the Registry logs every answer; so must the gateway keep secrets out of its own
+    logs). Runs last in this module: everything above has been logged by now."""
     token, _ = _mint(contract_gateway, "alice")
     contract_gateway.authenticate({"token": token})
     logs = contract_gateway.server.log_text()
