@@ -459,7 +459,9 @@ class RegistryStub:
                 password = request.form.get("password", "")
                 if not username:
                     return Response(
-                        json.dumps({"error": "Unauthorized"}), status=401, mimetype="application/json"
+                        json.dumps({"error": "Unauthorized", "noRetry": False}),
+                        status=401,
+                        mimetype="application/json",
                     )
                 status, body = self.relay({"username": username, "password": password}, "password")
             if status == 200 and self.issue_tokens:
