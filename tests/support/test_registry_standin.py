@@ -173,3 +173,17 @@ def test_the_token_path_needs_a_string_username(raw_gateway):
     with RegistryStub.start(f"{raw_gateway.url}/auth") as registry:
         answer = requests.post(f"{registry.url}/users/authenticate", data={"token": "t"}, timeout=10)
         assert answer.status_code == 400 and registry.users == {}
+
+
+def test_the_log_holds_what_the_registry_logs(raw_gateway):
+    """RemoteLoginManager.cs: a password-path refusal's status and body, every 2xx body; a
+    token-path refusal leaves no line."""
+    RAW["pat"], RAW["kim"] = (401, '{"error": "no"}'), (200, '{"username": "kim", "roles": []}')
+    RAW[""] = (401, '{"error": "bad token"}')  # the token path posts no username
+    with RegistryStub.start(f"{raw_gateway.url}/auth") as registry:
+        login(registry, "pat")
+        login(registry, "kim")
+        requests.post(f"{registry.url}/users/authenticate", data={"token": "t"}, timeout=10)
+        assert len(registry.log) == 2
+        assert 'result code: 401, content {"error": "no"}' in registry.log[0]
+        assert registry.log[1] == 'CheckAccess for user kim: {"username": "kim", "roles": []}'

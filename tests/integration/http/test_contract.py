@@ -445,6 +445,10 @@ def test_through_the_registry_refusals_are_401_and_never_a_half_made_account(reg
         assert registry.calls[-1]["status"] == gateway_status
     assert registry.users == {}
     assert registry_login(registry, "alice", PASSWORD).status_code == 200  # resets the failures
+    # §1: the Registry logs each refusal's body and every 2xx answer: nothing secret there.
+    assert len(registry.log) == 3
+    for line in registry.log:
+        assert PASSWORD not in line and "not-the-password-at-all" not in line and "Traceback" not in line
 
 
 # ---- nothing secret in the logs ----------------------------------------------------------

@@ -157,7 +157,8 @@ class RegistryStub:
     gateway), ``status`` (gateway HTTP status, None on a connection error),
     ``body`` (gateway body text), ``json`` (the parsed body or None),
     ``error`` (connection error text or None), ``answered`` (the status the
-    stub gave the browser).
+    stand-in gave its caller). ``log`` holds the lines the Registry would log about each
+    exchange (:attr:`log`): whatever the gateway answers there, an operator reads.
 
     ``users`` is the account table (see :class:`RegistryDatabase`), ``db`` the
     whole database (organizations, the JWT secret).  With ``issue_tokens`` the
@@ -184,6 +185,7 @@ class RegistryStub:
         self.timeout = timeout
         self.port: int | None = None
         self._calls: list[dict[str, Any]] = []
+        self._log: list[str] = []  # the Registry's Information-level lines about the exchange
         self._calls_lock = threading.Lock()
         self._server: BackgroundWsgiServer | None = None
         self.issue_tokens = issue_tokens
@@ -283,6 +285,19 @@ class RegistryStub:
     def clear_calls(self) -> None:
         with self._calls_lock:
             self._calls.clear()
+            self._log.clear()
+
+    @property
+    def log(self) -> list[str]:
+        """What ``RemoteLoginManager.cs`` writes to the Registry's log at Information level:
+        on the password path the status and body of a refusal and every 2xx body (before it is
+        parsed); on the token path a 2xx body once it parsed, and nothing for a refusal."""
+        with self._calls_lock:
+            return list(self._log)
+
+    def _write_log(self, line: str) -> None:
+        with self._calls_lock:
+            self._log.append(line)
 
     def wait_for_calls(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Block until at least ``count`` calls were recorded; return them."""
@@ -326,7 +341,7 @@ class RegistryStub:
             "answered": None,
         }
         try:
-            answer = self._exchange(fields, call)
+            answer = self._exchange(fields, path, call)
             if answer is _DENIED:
                 result: tuple[int, dict[str, Any]] = (401, {"error": "Unauthorized", "noRetry": False})
             else:
@@ -340,7 +355,7 @@ class RegistryStub:
         self._record(call)
         return result
 
-    def _exchange(self, fields: dict[str, str], call: dict[str, Any]) -> Any:
+    def _exchange(self, fields: dict[str, str], path: str, call: dict[str, Any]) -> Any:
         """``RemoteLoginManager.CheckAccess``: POST the form, then the parsed 2xx body (a dict, or
         None for an empty or ``null`` body) or ``_DENIED`` for any other status. A transport
         failure or a body that is not a JSON object raises (only ``WebException`` is caught
@@ -360,6 +375,15 @@ class RegistryStub:
             # HttpRequestException's message, e.g. "Connection refused (auth:8080)".
             raise bad_request(f"{type(exc).__name__}: {exc}") from None
         call["status"], call["body"] = res.status_code, res.text
+        success = 200 <= res.status_code < 300
+        if path == "password":
+            if success:
+                self._write_log(f"CheckAccess for user {fields.get('username')}: {res.text}")
+            else:
+                self._write_log(
+                    "Error while calling external auth service on url "
+                    f"{self.external_auth_url}, result code: {res.status_code}, content {res.text}"
+                )
         try:
             call["json"] = json.loads(res.text) if res.text.strip() else None
         except ValueError:
@@ -373,6 +397,8 @@ class RegistryStub:
                 "Cannot deserialize the current JSON value into type "
                 "'System.Collections.Generic.Dictionary`2[System.String,System.Object]'"
             )
+        if path == "token":
+            self._write_log(f"CheckAccess (token): {res.text}")
         return call["json"]
 
     def _sync_user(self, username: str | None, answer: dict[str, Any] | None) -> None:
