@@ -307,7 +307,7 @@ class RegistryStub:
             if len(calls) >= count:
                 return calls
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"registry stub: {len(calls)} relayed calls, expected {count}")
+                raise TimeoutError(f"registry stand-in: {len(calls)} relayed calls, expected {count}")
             time.sleep(0.02)
 
     def _record(self, call: dict[str, Any]) -> None:
