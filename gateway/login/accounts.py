@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, delete, select, update
+from sqlalchemy import CursorResult, Table, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,6 +63,21 @@ class Owner:
             and self.last_groups == groups
             and now - self.last_login_at < LOGIN_RECORD_RESOLUTION
         )
+
+
+def _refuse_a_registry_twin(session: Session, username: str) -> None:
+    """Raise UsernameTaken when another spelling of ``username`` that upper-cases to the same
+    name is owned already. The Registry finds its accounts by the upper-cased name (contract
+    §2.1), so ``Alice`` would log in to ``alice``'s Registry account; with the default
+    lower-casing canonical names never differ by case, but ``usernames.lowercase: false`` lets
+    them. Runs only when a name is claimed for the first time (a scan, not the key look-up)."""
+    twin = session.execute(
+        select(_ACCOUNTS.c.username, _ACCOUNTS.c.provider).where(
+            func.upper(_ACCOUNTS.c.username) == username.upper(), _ACCOUNTS.c.username != username
+        )
+    ).first()
+    if twin is not None:
+        raise UsernameTaken(username, twin.provider)
 
 
 class AccountRegistry:
@@ -124,6 +139,7 @@ class AccountRegistry:
         with self._db.session() as session:
             account = session.get(Account, identity.username)
             if account is None:
+                _refuse_a_registry_twin(session, identity.username)
                 account = Account(
                     username=identity.username,
                     provider=identity.provider,

@@ -672,6 +672,12 @@ def test_compose_registry_calls_the_gateway_service():
     assert compose()["networks"]["backend"]["internal"] is True
     assert registry["AppSettings__EnableStorageLimiter"] == "true"
     assert int(registry["AppSettings__TokenExpirationInDays"]) >= 1
+    # Contract §2.1: the policy the Registry's first appsettings.json holds (MinLength 8,
+    # RequireDigit) would refuse first logins the gateway granted: neutralised, nothing required.
+    assert int(registry["AppSettings__PasswordPolicy__MinLength"]) <= 1
+    assert registry["AppSettings__PasswordPolicy__RequireDigit"] == "false"
+    for requirement in ("RequireUppercase", "RequireLowercase", "RequireNonAlphanumeric"):
+        assert registry.get(f"AppSettings__PasswordPolicy__{requirement}", "false") == "false"
 
 
 def test_compose_gateway_uses_postgres_redis_and_its_config_file():

@@ -186,7 +186,8 @@ def test_no_cookie_means_no_token(page, stub):
 
 
 def test_relay_answers_like_the_registry(stub, fake_gateway):
-    """The stub's own /users/authenticate without a browser: non-2xx -> 401."""
+    """The stand-in's own /users/authenticate without a browser: non-2xx -> 401 with the
+    Registry's ErrorResponse (``Models/ErrorResponse.cs``: error, noRetry)."""
     import requests
 
     with requests.Session() as session:
@@ -194,7 +195,7 @@ def test_relay_answers_like_the_registry(stub, fake_gateway):
         ok = session.post(f"{stub.url}/users/authenticate", data={"token": TOKEN}, timeout=10)
         bad = session.post(f"{stub.url}/users/authenticate", data={"token": "nope"}, timeout=10)
     assert ok.status_code == 200 and ok.json() == ANSWER
-    assert bad.status_code == 401 and bad.json() == {"error": "Unauthorized"}
+    assert bad.status_code == 401 and bad.json() == {"error": "Unauthorized", "noRetry": False}
 
 
 def test_missing_chromium_is_an_error_naming_the_package(monkeypatch, tmp_path):

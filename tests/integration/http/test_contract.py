@@ -18,6 +18,7 @@ import requests
 
 from tests.integration.conftest import LDAP_CACHE_SECONDS
 from tests.support.harness import ADMIN_PASSWORD, PASSWORD
+from tests.support.registry import RegistryStub
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,8 @@ def login(gateway, username, password):
 
 
 def assert_json_object(response):
-    """§1: a 2xx body must be a JSON object (anything else is a 500 in the Registry)."""
+    """§1: a 2xx body must be a JSON object (anything else is a 400 carrying a parser error at
+    the Registry, and an empty one leaves a half-made account)."""
     assert response.headers["Content-Type"].startswith("application/json")
     body = json.loads(response.text)
     assert isinstance(body, dict)
@@ -104,9 +106,26 @@ def test_answer_username_is_a_string_in_the_identity_alphabet(contract_gateway):
 # ---- §2.1 the typed username must be the canonical one -----------------------------------
 
 
-@pytest.mark.parametrize("typed", ["Alice", "ALICE", " alice", "alice ", "alice\t", "ａlice", "alice\u200b"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Alice",
+        "ALICE",
+        " alice",
+        "alice ",
+        "alice\t",
+        "ａlice",
+        "ａｌｉｃｅ",
+        "alice\u200b",
+        "alıce",  # dotless i: upper-cases onto ALICE, so the Registry would find alice's account
+        "CORP\\alice",
+        "alice@corp",
+    ],
+)
 def test_non_canonical_spellings_are_refused(contract_gateway, typed):
-    """§2.1: the Registry keys accounts by the typed name; a second spelling = a second account."""
+    """§2.1: the Registry keys accounts by the typed name, compared upper-cased: the gateway
+    refuses every spelling but the canonical one (case variants and upper-case look-alikes
+    included, so an account always keeps the canonical spelling of its first login)."""
     assert_denied(login(contract_gateway, typed, PASSWORD), 401)
 
 
@@ -114,6 +133,7 @@ def test_non_canonical_spellings_are_refused(contract_gateway, typed):
 
 
 def test_wrong_password_unknown_user_and_empty_password_look_alike(contract_gateway):
+    """§4: 401 for bad credentials, the same small body whatever was wrong (no enumeration)."""
     wrong = login(contract_gateway, "alice", "not-the-password-at-all")
     unknown = login(contract_gateway, "nosuchuser", PASSWORD)
     empty = login(contract_gateway, "alice", "")
@@ -124,6 +144,7 @@ def test_wrong_password_unknown_user_and_empty_password_look_alike(contract_gate
 
 
 def test_disabled_account_with_wrong_password_is_indistinguishable(contract_gateway):
+    """§4: a wrong password is a 401 whether or not the account is disabled."""
     assert (
         login(contract_gateway, "dave", "wrong-password-here").content
         == login(contract_gateway, "nosuchuser2", "wrong-password-here").content
@@ -136,7 +157,8 @@ def test_disabled_account_with_right_password_is_forbidden(contract_gateway):
 
 
 def test_unknown_user_costs_as_long_as_a_wrong_password(contract_gateway):
-    """No user enumeration by timing: unknown users run a dummy argon2 hash."""
+    """§4 (401 for bad credentials, alike): no user enumeration by timing either; unknown users
+    run a dummy argon2 hash."""
     known_users = ["alice", "bob", "carol", "erin"]  # 3 failures each: below the throttle
     known, unknown = [], []
     for round_ in range(12):
@@ -167,6 +189,8 @@ def test_unknown_user_costs_as_long_as_a_wrong_password(contract_gateway):
     ],
 )
 def test_malformed_forms_are_400(contract_gateway, data):
+    """§1: the Registry sends ``username`` + ``password`` or a non-blank ``token`` alone; any
+    other form is a 400 with a small JSON error (§4)."""
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     assert_denied(contract_gateway.authenticate(data, headers=headers), 400)
 
@@ -194,6 +218,7 @@ def test_a_blank_token_beside_credentials_is_the_password_path(contract_gateway,
     ],
 )
 def test_wrong_content_type_is_refused(contract_gateway, content_type, body):
+    """§1: the Registry posts ``application/x-www-form-urlencoded``; anything else is a 415."""
     headers = {"Content-Type": content_type} if content_type else {}
     response = requests.post(
         f"{contract_gateway.url}/api/authenticate", data=body.encode(), headers=headers, timeout=10
@@ -203,17 +228,20 @@ def test_wrong_content_type_is_refused(contract_gateway, content_type, body):
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
 def test_other_methods_are_405(contract_gateway, method):
+    """§1: both calls are a ``POST``; §4: the refusal is a small JSON error."""
     response = requests.request(method, f"{contract_gateway.url}/api/authenticate", timeout=10)
     assert_denied(response, 405)
     assert "POST" in response.headers["Allow"]
 
 
 def test_oversized_body_is_413(contract_gateway):
+    """§4: a 4xx with a small JSON error, never a stack trace."""
     response = contract_gateway.authenticate({"username": "alice", "password": "x" * 100_000})
     assert_denied(response, 413)
 
 
 def test_unknown_path_is_json_404(contract_gateway):
+    """§4: a 4xx with a small JSON error, whatever the path."""
     response = requests.get(f"{contract_gateway.url}/nope", timeout=10)
     assert_denied(response, 404)
 
@@ -232,6 +260,7 @@ def _mint(gateway, username):
 
 
 def test_token_path_answers_with_username_roles_and_quota(contract_gateway):
+    """§1 row 2, §2.1 (token path: the answer's ``username`` is a JSON string), §2.3, §2.4."""
     token, _ = _mint(contract_gateway, "alice")
     response = contract_gateway.authenticate({"token": token})
     assert response.status_code == 200, response.text
@@ -272,6 +301,7 @@ def test_token_path_maps_the_session_snapshot_and_logins_see_new_groups(contract
 
 
 def test_revoked_session_token_is_refused(contract_gateway):
+    """§3: the gateway's token is revocable; §4: a bad token is a 401."""
     token, session_id = _mint(contract_gateway, "alice")
     assert contract_gateway.authenticate({"token": token}).status_code == 200
     services = contract_gateway.services()
@@ -283,7 +313,8 @@ def test_revoked_session_token_is_refused(contract_gateway):
 
 
 def test_disabling_a_user_stops_their_token(contract_gateway):
-
+    """§4: a token of an account disabled since is refused (401, or 403 for valid but not
+    allowed): the token path gives no Registry JWT to a disabled user (§2.5)."""
     services = contract_gateway.services()
     try:
         services.local_users.create("tokenuser", PASSWORD)
@@ -311,10 +342,12 @@ def test_disabling_a_user_stops_their_token(contract_gateway):
     ],
 )
 def test_bad_tokens_are_401(contract_gateway, token):
+    """§4: 401 for a bad token, with a small JSON body."""
     assert_denied(contract_gateway.authenticate({"token": token}), 401)
 
 
 def test_jwks_is_published_without_private_members(contract_gateway):
+    """§3: the gateway signs its token; the public keys are published, nothing private."""
     keys = requests.get(f"{contract_gateway.url}/.well-known/jwks.json", timeout=10).json()["keys"]
     assert keys and all(key["kid"] and key["alg"] == "ES256" for key in keys)
     assert not any(member in key for key in keys for member in ("d", "p", "q", "dp", "dq", "qi"))
@@ -324,7 +357,9 @@ def test_jwks_is_published_without_private_members(contract_gateway):
 
 
 def test_repeated_failures_throttle_the_account_not_others(contract_gateway):
-    """Five failures are free; the sixth starts a lock-out that doubles with each further one."""
+    """§2.3: the Registry has no lock-out on this path, so throttling guesses is the gateway's
+    job: five failures are free; the sixth starts a lock-out that doubles with each further one.
+    §1: other accounts (and correct credentials after it) are never throttled."""
     for _ in range(6):
         assert login(contract_gateway, "frank", "wrong-password-xyz").status_code == 401
     throttled = login(contract_gateway, "frank", PASSWORD)  # even the right password waits
@@ -336,11 +371,92 @@ def test_repeated_failures_throttle_the_account_not_others(contract_gateway):
     assert login(contract_gateway, "frank", "wrong-password-xyz").status_code == 401
 
 
+# ---- through the Registry stand-in: what the Registry makes of the answers (§2) ----------
+
+
+@pytest.fixture
+def registry(contract_gateway):
+    """The Registry stand-in relaying its logins to this gateway, issuing its own JWTs."""
+    stub = RegistryStub.start(f"{contract_gateway.url}/api/authenticate", issue_tokens=True)
+    yield stub
+    stub.stop()
+
+
+def registry_login(registry, username, password):
+    """``POST /users/authenticate`` at the Registry, with the form its clients send."""
+    return requests.post(
+        f"{registry.url}/users/authenticate", data={"username": username, "password": password}, timeout=30
+    )
+
+
+def test_through_the_registry_the_typed_canonical_name_is_the_only_account(registry):
+    """§2.1: the typed name is the account; its case variants and look-alikes (which the
+    Registry's upper-casing look-up would send to the same account) are refused by the gateway,
+    so no login under another spelling ever reaches the Registry's account table."""
+    assert registry_login(registry, "alice", PASSWORD).json()["username"] == "alice"
+    for typed in ("ALICE", "Alice", "alıce", "ａｌｉｃｅ", " alice", "CORP\\alice", "Carol"):
+        answer = registry_login(registry, typed, PASSWORD)
+        assert answer.status_code == 401, (typed, answer.text)  # §1: any non-2xx is a refusal
+        assert answer.json()["error"] == "Unauthorized"
+    assert list(registry.users) == ["alice"]
+    assert {call["status"] for call in registry.calls[1:]} == {401}
+    # The Registry's metadata is the gateway's answer, whole (§2.2); roles follow the array (§2.3).
+    assert registry.users["alice"]["metadata"] == registry.calls[0]["json"]
+    assert registry.users["alice"]["roles"] == ["pilot"]
+
+
+def test_through_the_registry_quota_and_roles_take_effect(registry):
+    """§2.4: the integer maxStorageMB is a quota at the Registry (a float or a string would be
+    unlimited); a missing key is unlimited. §2.3: the array replaces the roles, an empty array
+    removes them all, and the default admin keeps ``admin`` (its admin API answers it)."""
+    for name in ("alice", "bob", "carol"):
+        assert registry_login(registry, name, PASSWORD).status_code == 200
+    admin = registry_login(registry, "admin", ADMIN_PASSWORD).json()["token"]
+    headers = {"Authorization": f"Bearer {admin}"}
+
+    def storage(name):
+        return requests.get(f"{registry.url}/users/{name}/storage", headers=headers, timeout=10).json()
+
+    assert storage("alice")["total"] == 51200 * 1024 * 1024
+    assert storage("bob")["total"] is None
+    assert registry.users["carol"]["roles"] == [] and registry.users["bob"]["roles"] == ["pilot", "admin"]
+
+
+def test_through_the_registry_a_user_reads_nothing_secret_in_their_metadata(registry):
+    """§2.2: the user reads the whole answer back (``GET /users/meta``): only the allow-listed
+    keys, no password, hash, token or DN."""
+    token = registry_login(registry, "alice", PASSWORD).json()["token"]
+    meta = requests.get(
+        f"{registry.url}/users/meta", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()
+    assert set(meta) == {"username", "roles", "maxStorageMB", "email"}
+    text = json.dumps(meta)
+    for secret_marker in (PASSWORD, "argon2", "$", "hash", "dn=", "token"):
+        assert secret_marker not in text
+
+
+def test_through_the_registry_refusals_are_401_and_never_a_half_made_account(registry):
+    """§1, §4: a wrong password (gateway 401) and a disabled account (gateway 403) are both a
+    clean 401 at the Registry, never a 400 carrying an exception, and create no account."""
+    refusals = (("alice", "not-the-password-at-all", 401), ("dave", PASSWORD, 403))
+    for name, password, gateway_status in refusals:
+        answer = registry_login(registry, name, password)
+        assert answer.status_code == 401, answer.text
+        assert registry.calls[-1]["status"] == gateway_status
+    assert registry.users == {}
+    assert registry_login(registry, "alice", PASSWORD).status_code == 200  # resets the failures
+    # §1: the Registry logs each refusal's body and every 2xx answer: nothing secret there.
+    assert len(registry.log) == 3
+    for line in registry.log:
+        assert PASSWORD not in line and "not-the-password-at-all" not in line and "Traceback" not in line
+
+
 # ---- nothing secret in the logs ----------------------------------------------------------
 
 
 def test_logs_never_contain_passwords_or_tokens(contract_gateway):
-    """Runs last in this module: everything above has been logged by now."""
+    """§2.2 (the Registry logs every answer; so must the gateway keep secrets out of its own
+    logs). Runs last in this module: everything above has been logged by now."""
     token, _ = _mint(contract_gateway, "alice")
     contract_gateway.authenticate({"token": token})
     logs = contract_gateway.server.log_text()

@@ -2,6 +2,10 @@
 
 Real PostgreSQL and Redis servers are stopped, frozen, or put behind a proxy that starts
 swallowing traffic (a blackholed host: TCP accepted, nothing ever answered).
+
+Contract lines: docs/registry-contract.md §1 (the Registry waits 100 s and turns a dropped
+connection into a 400 carrying the exception text: a gateway that cannot decide answers a fast
+503 with a JSON body) and §4 (a provider outage is a quick 503, never a hang).
 """
 
 from __future__ import annotations

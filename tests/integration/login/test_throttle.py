@@ -2,6 +2,10 @@
 an exponential lock-out capped at max_delay, reset on success, per-account, blind to whether an
 account exists, shared between instances on one Redis, and stepping aside when Redis hangs.
 
+Contract lines: docs/registry-contract.md §2.3 (no lock-out on the Registry's external path:
+throttling guesses is the gateway's job alone) and §1 (a burst of correct credentials on the
+hot path is never throttled).
+
 Integration tests: they talk to a real redis-server.
 """
 

@@ -1,6 +1,9 @@
 """The directory sync (gateway.registry.sync) against a real slapd whose entries each test
 changes at runtime: leavers and disabled accounts are cut at the gateway without anyone
 clicking, changed groups re-mapped, and a directory that cannot be read changes nothing.
+
+Contract lines: docs/registry-contract.md §2.6 ("Why it matters": a leaver keeps Registry access
+until the Registry is told, so the gateway tells it).
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 The gateway under test relays the stand-in's logins (gunicorn); in-process services on the
 same database sign alice in through the one LoginService, with the organizations listener and
 a Deliverer whose writer drives the real RegistryClient (the services wiring of the Registry
-client is another piece of work)."""
+client is another piece of work).
+
+Contract lines: docs/registry-contract.md §2.6 (``POST``/``PUT``/``DELETE /users/{name}/orgs``,
+permission levels 0 to 3, ``POST /orgs``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """The Registry client (gateway/registry/client.py) against the Registry stand-in
 (tests/support/registry/), which relays its logins to a real gateway: the service account ``bob``
-is a local user in ``drone-admins``, mapped to the Registry role ``admin``."""
+is a local user in ``drone-admins``, mapped to the Registry role ``admin``.
+
+Contract lines: docs/registry-contract.md §2.6 (the admin API: its calls, bodies, error texts
+and statuses; the service account's admin JWT obtained by an ordinary relayed login)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ the Registry stand-in relays its logins to that gateway (``issue_tokens=True``).
   token is refused, and so is its refresh;
 * alice taken out of ``developers``: after the next sync run her Registry roles lose ``pilot``
   and she leaves ``pilots``, while a membership made by hand at the Registry stays.
+
+Contract lines: docs/registry-contract.md §2.5 and §2.6 (a user removed from the directory keeps
+every Registry token until the Registry marks them ``deactivated``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,11 @@
 section, and the Registry stand-in relaying its logins to that gateway (``issue_tokens=True``).
 A change at the gateway reaches the Registry through the outbox: alice's Registry token is
 refused (``GET /orgs``, and its refresh) within 2 s of her being disabled, by the CLI or the
-admin API, and enabling her gives her roles back at once."""
+admin API, and enabling her gives her roles back at once.
+
+Contract lines: docs/registry-contract.md §2.5 and §2.6 (the refresh never asks the gateway; only
+the ``deactivated`` role, written through the admin API, cuts existing tokens, since roles are
+read per request)."""
 
 from __future__ import annotations
 

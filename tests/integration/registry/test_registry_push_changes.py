@@ -7,6 +7,9 @@ the database) with a ``registry:`` section, and the Registry stand-in relaying i
   Registry holds for the users they affect at once, and only for them;
 * with the Registry down while two users change several times and the gateway restarts,
   everything arrives once the Registry is back: the final state, in order, nothing twice.
+
+Contract lines: docs/registry-contract.md §2.6 (``POST /users/{name}/meta`` replaces the metadata
+and re-runs the role sync: the object a login would answer).
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Storage usage from the Registry stand-in (GET /users/detailed) in the admin API, and the
-quota-shrink confirmation of the admin services (policy saves and per-user overrides)."""
+quota-shrink confirmation of the admin services (policy saves and per-user overrides).
+
+Contract lines: docs/registry-contract.md §2.4 (the quota in MB, an integer) and §2.6
+(``GET /users/detailed``: ``storageUsed`` in bytes; read storage use before shrinking a quota)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,8 @@ import jwt
 
 ADMIN_ROLE = "admin"  # Registry.Web.Identity/ApplicationDbContext.cs AdminRoleName
 DEACTIVATED_ROLE = "deactivated"  # MagicStrings.DeactivatedRoleName, checked by AuthManager
+# Startup.cs: options.User.AllowedUserNameCharacters, ASP.NET Identity's default alphabet.
+IDENTITY_USERNAME = re.compile(r"[A-Za-z0-9\-._@+]+")
 _VALID_SLUG = re.compile(r"^[a-z0-9_-]{1,128}$")  # Utilities: IsValidSlug (lower-case slug)
 
 
@@ -111,8 +113,9 @@ class RegistryDatabase:
 
     # -- accounts ---------------------------------------------------------------------
     def find(self, name: str | None) -> tuple[str, dict[str, Any]] | None:
-        """``UserManager.FindByNameAsync``: ASP.NET Identity compares upper-cased names, so
-        ``Alice`` finds ``alice``."""
+        """``UserManager.FindByNameAsync``: ASP.NET Identity compares upper-cased names
+        (``UpperInvariantLookupNormalizer``), so ``Alice`` finds ``alice``, and so does the
+        look-alike ``alıce`` (dotless i upper-cases to ``I``, in .NET as in Python)."""
         if not name:
             return None
         wanted = name.upper()
@@ -131,13 +134,22 @@ class RegistryDatabase:
                     return key, user
         return None
 
-    def login(self, name: str, answer: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def login(self, name: str | None, answer: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
         """``Services/Managers/UsersManager.cs`` ``Authenticate``: find the account or create
-        it (with its default organization, ``CreateUserDefaultOrganization``), replace the
-        metadata by the whole answer, run ``SyncRoles``."""
+        it (``CreateUserInternal``, with its default organization,
+        ``CreateUserDefaultOrganization``), replace the metadata by the whole answer, run
+        ``SyncRoles``. Raises :class:`RegistryFailure` (400 at ``/users/authenticate``) where the
+        Registry throws: no name (``FindByNameAsync(null)``), a name outside Identity's
+        alphabet (creation fails, no account is made), a ``null`` answer (after the account and
+        its organization were created: a half-made account)."""
+        if name is None:
+            raise bad_request("Value cannot be null. (Parameter 'userName')")
         with self.lock:
             found = self.find(name)
             if found is None:
+                if not IDENTITY_USERNAME.fullmatch(name):
+                    # Identity's UserValidator refuses it; CreateUserInternal throws.
+                    raise bad_request("Error in creating user")
                 user = {
                     "id": str(uuid.uuid4()),
                     "metadata": {},
@@ -151,6 +163,9 @@ class RegistryDatabase:
                 if self.default_organizations:
                     slug = self._free_slug(name)
                     self.organizations[slug] = Organization(slug=slug, name=name, owner_id=user["id"])
+            if answer is None:
+                # user.Metadata.IsSameAs(null) dereferences the null: NullReferenceException.
+                raise bad_request("Object reference not set to an instance of an object.")
             found[1]["metadata"] = dict(answer)
             self.sync_roles(found[1])
             return found

@@ -48,16 +48,35 @@ What it serves:
       ``pending``.
 
 ``POST /users/authenticate``
-    Like the Registry's ``RemoteLoginManager``: form field ``token`` (non-
-    blank) is relayed alone; else ``username`` + ``password``.  The relay is a
-    server-side form POST to ``external_auth_url`` with ``Accept:
-    application/json`` (``requests``, ``trust_env=False``, a timeout).  A 2xx
-    answer must be a JSON object (else 500, like the Registry's uncaught
-    Newtonsoft exception; on the token path also when ``username`` is not a
-    string) and is answered 200 with that object; non-2xx is answered 401
-    ``{"error": "Unauthorized"}``; a connection error or timeout is a 500 (the
-    Registry's HttpClient exceptions are not caught either).  Every relay is
-    recorded in :attr:`RegistryStub.calls`.
+    Like ``Registry.Web/Controllers/UsersController.cs`` ``Authenticate`` and
+    ``Services/Managers/RemoteLoginManager.cs`` ``CheckAccess``: form field ``token`` (non-
+    blank) is relayed alone; else ``username`` + ``password``.  The relay is a server-side form
+    POST to ``external_auth_url`` with ``Accept: application/json`` (``requests``,
+    ``trust_env=False``, a timeout).  Then, as the Registry does:
+
+    * a non-2xx answer is a refusal: 401 ``{"error": "Unauthorized", "noRetry": false}``;
+    * a 2xx answer is parsed as a JSON object (Newtonsoft ``Dictionary<string, object>``); an
+      array, a bare string or HTML throws, and so does a connection error or a timeout
+      (``RemoteLoginManager`` catches only ``WebException``, which ``HttpClient`` never throws);
+      ``UsersController`` catches every exception and answers **400** ``{"error": <the
+      exception's message>, "noRetry": false}`` (``Models/ControllerBaseEx.cs``
+      ``ExceptionResult``);
+    * password path: the account is found by the **typed** username, upper-cased as ASP.NET
+      Identity's normaliser does (``Alice`` and ``alıce`` find ``alice``), or created under that
+      spelling (``UsersManager.cs`` ``Authenticate``, ``CreateUserInternal``): a name outside
+      Identity's default alphabet ``a-z A-Z 0-9 - . _ @ +`` fails creation, 400 ``Error in
+      creating user``, and no account is made;
+    * token path: the account is the answer's ``username``, which must be a JSON string; a
+      missing or non-string one is a 400 (``FindByNameAsync(null)`` throws);
+    * an empty or ``null`` 2xx body: a new account (and its default organization) is created
+      first, then dereferencing the ``null`` metadata throws: 400 and a half-made account;
+    * the whole answer becomes the metadata and ``roles``, when an array, replaces the roles
+      (:meth:`RegistryDatabase.login`).
+
+    The Registry's ``PasswordPolicy`` is not modelled (the stand-in runs without one, as the
+    gateway's docs tell operators to).  With ``issue_tokens`` the answer is the Registry's own
+    (``username``, ``token``, ``expires``), else the gateway's answer, as the login page renders
+    it.  Every relay is recorded in :attr:`RegistryStub.calls`.
 
 ``GET /orgs/<org>/ds/<ds>/mvt/<hash>/<z>/<x>/<y>.pbf``
     A map tile of a private dataset, as ``Registry.Web/Controllers/MvtController.cs``
@@ -74,7 +93,9 @@ What it serves:
     (``SendBasicAuthRequest``), so a GIS client asks for the password again. Decoded text
     without ``:`` throws an uncaught exception in the filter: 500. Coordinates outside
     ``0 <= z <= 24``, ``x, y >= 0`` are a 400 before the access check (the filter has
-    relayed the credentials already, as in the Registry).
+    relayed the credentials already, as in the Registry). An exception during the login
+    itself (the gateway unreachable, a 2xx answer that is not a JSON object) escapes the filter
+    too: 500.
 
 ``POST /users/authenticate/refresh``, ``GET /users/meta``, ``GET /users/roles``, ``GET /orgs``
     Bearer-token calls of any account (:mod:`tests.support.registry.adminapi`): refresh is
@@ -112,22 +133,32 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from tests.support.registry.adminapi import add_bearer_routes
-from tests.support.registry.database import RegistryDatabase
+from tests.support.registry.database import RegistryDatabase, RegistryFailure, bad_request
 from tests.support.registry.loginpage import LOGIN_PAGE
 from tests.support.registry.wsgi import BackgroundWsgiServer
 
 DOWN_MODES = ("refused", "unavailable")
+_DENIED = object()  # the gateway's answer was not a 2xx: LoginResultDto.Success = false
+
+
+def _string_username(answer: dict[str, Any] | None) -> str | None:
+    """``obj?.SafeGetValue("username") as string`` (RemoteLoginManager.cs, the token path)."""
+    value = answer.get("username") if answer is not None else None
+    return value if isinstance(value, str) else None
 
 
 class RegistryStub:
-    """A fake Registry + Hub login page relaying to ``external_auth_url``.
+    """A stand-in for a DroneDB Registry and the Hub's login page, relaying logins to
+    ``external_auth_url`` as the Registry does (see the module docstring for what it models and
+    the Registry source file behind each behaviour).
 
     ``calls`` is a snapshot list of the relayed calls, oldest first, each a dict:
     ``path`` (``"token"`` / ``"password"``), ``fields`` (what was sent to the
     gateway), ``status`` (gateway HTTP status, None on a connection error),
     ``body`` (gateway body text), ``json`` (the parsed body or None),
     ``error`` (connection error text or None), ``answered`` (the status the
-    stub gave the browser).
+    stand-in gave its caller). ``log`` holds the lines the Registry would log about each
+    exchange (:attr:`log`): whatever the gateway answers there, an operator reads.
 
     ``users`` is the account table (see :class:`RegistryDatabase`), ``db`` the
     whole database (organizations, the JWT secret).  With ``issue_tokens`` the
@@ -154,6 +185,7 @@ class RegistryStub:
         self.timeout = timeout
         self.port: int | None = None
         self._calls: list[dict[str, Any]] = []
+        self._log: list[str] = []  # the Registry's Information-level lines about the exchange
         self._calls_lock = threading.Lock()
         self._server: BackgroundWsgiServer | None = None
         self.issue_tokens = issue_tokens
@@ -253,6 +285,19 @@ class RegistryStub:
     def clear_calls(self) -> None:
         with self._calls_lock:
             self._calls.clear()
+            self._log.clear()
+
+    @property
+    def log(self) -> list[str]:
+        """What ``RemoteLoginManager.cs`` writes to the Registry's log at Information level:
+        on the password path the status and body of a refusal and every 2xx body (before it is
+        parsed); on the token path a 2xx body once it parsed, and nothing for a refusal."""
+        with self._calls_lock:
+            return list(self._log)
+
+    def _write_log(self, line: str) -> None:
+        with self._calls_lock:
+            self._log.append(line)
 
     def wait_for_calls(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Block until at least ``count`` calls were recorded; return them."""
@@ -262,7 +307,7 @@ class RegistryStub:
             if len(calls) >= count:
                 return calls
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"registry stub: {len(calls)} relayed calls, expected {count}")
+                raise TimeoutError(f"registry stand-in: {len(calls)} relayed calls, expected {count}")
             time.sleep(0.02)
 
     def _record(self, call: dict[str, Any]) -> None:
@@ -279,12 +324,13 @@ class RegistryStub:
             return urlunsplit(parts._replace(netloc=netloc)), {"Host": parts.netloc}
         return self.external_auth_url, {}
 
-    def relay(self, fields: dict[str, str], path: str) -> tuple[int, dict[str, Any]]:
-        """Relay ``fields`` to the gateway like the Registry; return (status, JSON answer)."""
-        import requests
-
-        url, headers = self._target()
-        headers["Accept"] = "application/json"
+    def relay(
+        self, fields: dict[str, str], path: str, *, uncaught_status: int = 400
+    ) -> tuple[int, dict[str, Any]]:
+        """Relay ``fields`` to the gateway and apply the answer like the Registry; return (status,
+        JSON body). ``uncaught_status`` is what an exception in the login becomes: 400 in
+        ``UsersController.Authenticate`` (it catches every exception), 500 in the Basic-auth
+        filter (it catches only ``FormatException``)."""
         call: dict[str, Any] = {
             "path": path,
             "fields": dict(fields),
@@ -295,44 +341,71 @@ class RegistryStub:
             "answered": None,
         }
         try:
+            answer = self._exchange(fields, path, call)
+            if answer is _DENIED:
+                result: tuple[int, dict[str, Any]] = (401, {"error": "Unauthorized", "noRetry": False})
+            else:
+                name = fields["username"] if path == "password" else _string_username(answer)
+                self._sync_user(name, answer)
+                assert answer is not None  # _sync_user throws on a null answer
+                result = (200, answer)
+        except RegistryFailure as exc:
+            result = (uncaught_status, exc.body())
+        call["answered"] = result[0]
+        self._record(call)
+        return result
+
+    def _exchange(self, fields: dict[str, str], path: str, call: dict[str, Any]) -> Any:
+        """``RemoteLoginManager.CheckAccess``: POST the form, then the parsed 2xx body (a dict, or
+        None for an empty or ``null`` body) or ``_DENIED`` for any other status. A transport
+        failure or a body that is not a JSON object raises (only ``WebException`` is caught
+        there, and ``HttpClient`` never throws it)."""
+        import requests
+
+        url, headers = self._target()
+        headers["Accept"] = "application/json"
+        try:
             session = getattr(self._http, "session", None)
             if session is None:
                 session = self._http.session = requests.Session()
                 session.trust_env = False
             res = session.post(url, data=fields, headers=headers, timeout=self.timeout, allow_redirects=False)
-            call["status"], call["body"] = res.status_code, res.text
         except requests.RequestException as exc:
             call["error"] = f"{type(exc).__name__}: {exc}"
-            answer = (500, {"error": "gateway unreachable", "detail": call["error"]})
-        else:
-            if 200 <= res.status_code < 300:
-                try:
-                    obj = json.loads(res.text)
-                except ValueError:
-                    obj = None
-                call["json"] = obj
-                if not isinstance(obj, dict):
-                    answer = (500, {"error": "answer is not a JSON object"})
-                elif path == "token" and not isinstance(obj.get("username"), str):
-                    answer = (500, {"error": "answer has no string username"})
-                else:
-                    answer = (200, obj)
+            # HttpRequestException's message, e.g. "Connection refused (auth:8080)".
+            raise bad_request(f"{type(exc).__name__}: {exc}") from None
+        call["status"], call["body"] = res.status_code, res.text
+        success = 200 <= res.status_code < 300
+        if path == "password":
+            if success:
+                self._write_log(f"CheckAccess for user {fields.get('username')}: {res.text}")
             else:
-                try:
-                    call["json"] = json.loads(res.text)
-                except ValueError:
-                    pass
-                answer = (401, {"error": "Unauthorized"})
-        call["answered"] = answer[0]
-        self._record(call)
-        if answer[0] == 200:
-            self._sync_user(fields.get("username") or answer[1].get("username"), answer[1])
-        return answer
+                self._write_log(
+                    "Error while calling external auth service on url "
+                    f"{self.external_auth_url}, result code: {res.status_code}, content {res.text}"
+                )
+        try:
+            call["json"] = json.loads(res.text) if res.text.strip() else None
+        except ValueError:
+            call["json"] = None
+            if 200 <= res.status_code < 300:
+                raise bad_request("Unexpected character encountered while parsing value") from None
+        if not 200 <= res.status_code < 300:
+            return _DENIED
+        if call["json"] is not None and not isinstance(call["json"], dict):
+            raise bad_request(
+                "Cannot deserialize the current JSON value into type "
+                "'System.Collections.Generic.Dictionary`2[System.String,System.Object]'"
+            )
+        if path == "token":
+            self._write_log(f"CheckAccess (token): {res.text}")
+        return call["json"]
 
-    def _sync_user(self, username: str, answer: dict[str, Any]) -> None:
-        """``UsersManager.Authenticate``: the account is found (case-insensitively) or created
-        with its default organization, the whole answer becomes the metadata, and ``roles``,
-        when an array, replaces the roles (anything else leaves them as they were)."""
+    def _sync_user(self, username: str | None, answer: dict[str, Any] | None) -> None:
+        """``UsersManager.Authenticate``: the account is found (upper-cased, as Identity's
+        normaliser compares) or created with its default organization, the whole answer becomes
+        the metadata, and ``roles``, when an array, replaces the roles (anything else leaves
+        them as they were). Raises :class:`RegistryFailure` where the Registry throws."""
         self.db.login(username, answer)
 
     def basic_auth(self, header: str | None) -> tuple[str | None, int | None]:
@@ -350,7 +423,9 @@ class RegistryStub:
         if ":" not in decoded:
             return None, 500  # Substring(0, -1): ArgumentOutOfRangeException, not caught
         username, password = decoded.split(":", 1)
-        status, _ = self.relay({"username": username, "password": password}, "password")
+        status, _ = self.relay({"username": username, "password": password}, "password", uncaught_status=500)
+        if status == 500:
+            return None, 500
         return (username if status == 200 else None), None
 
     # -- the web app ---------------------------------------------------------------
@@ -402,6 +477,7 @@ class RegistryStub:
         @app.post("/users/authenticate")
         def authenticate():
             token = request.form.get("token", "")
+            username = None
             if token.strip():
                 status, body = self.relay({"token": token}, "token")
             else:
@@ -409,12 +485,16 @@ class RegistryStub:
                 password = request.form.get("password", "")
                 if not username:
                     return Response(
-                        json.dumps({"error": "Unauthorized"}), status=401, mimetype="application/json"
+                        json.dumps({"error": "Unauthorized", "noRetry": False}),
+                        status=401,
+                        mimetype="application/json",
                     )
                 status, body = self.relay({"username": username, "password": password}, "password")
             if status == 200 and self.issue_tokens:
                 # UsersManager.Authenticate: AuthenticateResponse(user, token, expires)
-                name, user = self.db.find(request.form.get("username") or body.get("username"))
+                found = self.db.find(username if username is not None else body.get("username"))
+                assert found is not None  # the relay has just found or created it
+                name, user = found
                 body = {"username": name, **self.db.issue_token(user)}
             return Response(json.dumps(body), status=status, mimetype="application/json")
 

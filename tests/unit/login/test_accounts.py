@@ -39,3 +39,15 @@ def test_another_identity_cannot_take_the_name(database):
     registry.claim(_identity())
     with pytest.raises(UsernameTaken):
         registry.claim(_identity(provider="other", subject="s-2"), known=registry.owner_of("ann"))
+
+
+def test_a_spelling_the_registry_would_upper_case_onto_an_owned_name_is_taken(database):
+    """Contract §2.1: the Registry upper-cases names to find its accounts, so with
+    ``usernames.lowercase: false`` ``Ann`` would reach ``ann``'s Registry account: refused."""
+    registry = AccountRegistry(database)
+    registry.claim(_identity())
+    twin = Identity(provider="other", subject="s-2", username="Ann", groups=())
+    with pytest.raises(UsernameTaken) as refused:
+        registry.claim(twin)
+    assert refused.value.owner_provider == "corp" and registry.owner_of("Ann") is None
+    registry.claim(_identity(), known=registry.owner_of("ann"))  # the owner still logs in
