@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from gateway.admin.linktokens import RESET
@@ -71,7 +71,8 @@ class PasswordReset(SelfServiceFeature):
 
     def expand(self, session: Session, wanted: str) -> list[tuple[str, str, Rendered]]:
         """The reset mails a queued request stands for (run by the mail deliverer): one per
-        enabled, admitted local user whose username or address is ``wanted``, with an address."""
+        enabled, admitted local user whose username or address is ``wanted``, with an address.
+        Each is audited once ``session`` commits."""
         if not wanted:
             return []
         users = session.scalars(
@@ -93,8 +94,16 @@ class PasswordReset(SelfServiceFeature):
                 minutes=self.settings.reset_link_minutes,
             )
             messages.append((user.email, "password_reset", rendered))
-            self._audit.record("password_reset_requested", "ok", username=user.username)
+        if users:
+            # After the commit, not now: the audit writes on a connection of its own, and with
+            # SQLite it would wait for the write lock this session holds (then fail, lost).
+            names = [user.username for user in users]
+            event.listen(session, "after_commit", lambda _session: self._audited(names), once=True)
         return messages
+
+    def _audited(self, usernames: list[str]) -> None:
+        for username in usernames:
+            self._audit.record("password_reset_requested", "ok", username=username)
 
     def valid(self, token: str) -> bool:
         """Whether the link still works (without using it)."""
