@@ -14,7 +14,9 @@ from gateway.cli.groups import groups
 from gateway.cli.importregistry import import_registry
 from gateway.cli.keys import keys
 from gateway.cli.ldap import ldap
+from gateway.cli.mail import mail
 from gateway.cli.mapping import mapping
+from gateway.cli.registrations import registrations
 from gateway.cli.registry import registry
 from gateway.cli.roles import roles
 from gateway.cli.serve import serve
@@ -48,5 +50,7 @@ for command in (
     keys,
     sessions,
     registry,
+    registrations,
+    mail,
 ):
     main.add_command(command)

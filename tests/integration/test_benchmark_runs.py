@@ -128,3 +128,20 @@ def test_quick_sync_benchmark_runs_and_reports_every_figure(tmp_path):
     assert _positive(report["ratio"]) and report["target_seconds"] == 60
     assert isinstance(report["within_target"], bool)
     assert "| reader |" in result.stdout and "| bare paged search |" in result.stdout
+
+
+@pytest.mark.benchmark
+def test_quick_forgot_password_benchmark_runs_and_reports_every_figure(tmp_path):
+    """Keeps ``benchmarks/forgot_run.py`` runnable (gunicorn, aiosmtpd); no speed asserted."""
+    result, report = _run_quick("forgot_run.py", tmp_path / "forgot.json", timeout=240)
+    figures = report["figures"]
+    for side in ("match", "no_match"):
+        assert figures[side]["n"] == 60
+        for figure in ("mean_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms"):
+            assert _positive(figures[side][figure]), (side, figure, figures[side])
+    for figure in ("ratio_p50", "ratio_mean", "ratio_p90", "p_match_slower", "p_match_slower_se"):
+        assert _positive(figures[figure]), (figure, figures)
+    # What the benchmark itself promises (not speed): one page for both, every mail sent.
+    assert figures["statuses"] == {"match": [200], "no_match": [200]} and figures["same_page"] is True
+    assert figures["mails_received"] == figures["mails_expected"] == 70
+    assert "| someone matches |" in result.stdout and "| nobody matches |" in result.stdout

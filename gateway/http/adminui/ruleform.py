@@ -2,8 +2,9 @@
 roles and quota it grants), a rule from YAML, where a refusal of :class:`MappingAdmin` belongs
 on those forms, and a rule of a policy document summed up for the rules table.
 
-The simple form covers the everyday rule ("members of group X get roles Y and quota Z", or
-"only members of X may sign in"); anything richer is written in YAML.
+The simple form covers the everyday rule ("members of group X get roles Y and quota Z, and
+must use a second factor", or "only members of X may sign in"); anything richer is written in
+YAML.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ CHECKS = {
     "all": "Everyone",
 }
 KINDS = {"grant": "Grants roles and a quota", "require": "Refuses everyone else (require)"}
-RULE_FIELDS = ("name", "kind", "who", "values", "roles", "maxStorageMB")
+RULE_FIELDS = ("name", "kind", "who", "values", "roles", "maxStorageMB", "require_mfa")
+CHECKED = "1"  # the value the form posts for a ticked checkbox
 RULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # as the policy parser's rule names
 # What the values of each check are, for the "name at least one" message.
 VALUE_WORDS = {
@@ -66,6 +68,7 @@ def read_rule_form(form: Mapping[str, str]) -> tuple[dict[str, Any], forms.Error
         {"all": True} if who == "all" else {who: values[0] if len(values) == 1 else values}
     )
     rule: dict[str, Any] = {"name": name, "match" if kind == "grant" else "require": condition}
+    require_mfa = bool(form.get("require_mfa", ""))
     if kind == "grant":
         roles = errors.check(forms.role_names, form.get("roles", ""), default=[])
         quota = errors.check(forms.quota, form.get("maxStorageMB", ""))
@@ -73,8 +76,19 @@ def read_rule_form(form: Mapping[str, str]) -> tuple[dict[str, Any], forms.Error
             rule["roles"] = roles
         if quota is not None:
             rule["maxStorageMB"] = quota
-        if not roles and quota is None and not {"roles", "maxStorageMB"} & set(errors):
-            errors.add("roles", "A granting rule gives roles, a quota, or both: fill in at least one.")
+        if require_mfa:
+            rule["require_mfa"] = True
+        if not roles and quota is None and not require_mfa and not {"roles", "maxStorageMB"} & set(errors):
+            errors.add(
+                "roles",
+                "A granting rule gives roles, a quota or a second factor at sign-in: fill in at least one.",
+            )
+    elif require_mfa and kind == "require":
+        errors.add(
+            "require_mfa",
+            "A rule that refuses everyone else grants nothing, so it cannot ask for a second factor: "
+            "choose \u201cGrants roles and a quota\u201d, or untick the box.",
+        )
     return rule, errors
 
 
@@ -83,8 +97,14 @@ def form_values(rule: Mapping[str, Any]) -> dict[str, str] | None:
     simple form can (several checks, attributes, metadata ...): that one is edited as YAML."""
     kind = "require" if "require" in rule else "grant"
     condition = rule.get("require" if kind == "require" else "match")
-    allowed = {"name", "require"} if kind == "require" else {"name", "match", "roles", "maxStorageMB"}
+    allowed = (
+        {"name", "require"}
+        if kind == "require"
+        else {"name", "match", "roles", "maxStorageMB", "require_mfa"}
+    )
     if set(rule) - allowed or not isinstance(condition, Mapping) or len(condition) != 1:
+        return None
+    if not isinstance(rule.get("require_mfa", False), bool):
         return None
     ((who, wanted),) = condition.items()
     if who == "all":
@@ -107,6 +127,7 @@ def form_values(rule: Mapping[str, Any]) -> dict[str, str] | None:
         "values": forms.lines_text(values),
         "roles": forms.lines_text(roles),
         "maxStorageMB": forms.quota_text(rule.get("maxStorageMB")),
+        "require_mfa": CHECKED if rule.get("require_mfa") is True else "",
     }
 
 
@@ -132,7 +153,12 @@ def rule_errors(error: AdminError) -> dict[str, str]:
     """A MappingAdmin refusal of a rule-level change, on the simple form's field it is about,
     in plain words."""
     field = error.field or ""
-    target = {"rule.name": "name", "rule.roles": "roles", "rule.maxStorageMB": "maxStorageMB"}.get(field)
+    target = {
+        "rule.name": "name",
+        "rule.roles": "roles",
+        "rule.maxStorageMB": "maxStorageMB",
+        "rule.require_mfa": "require_mfa",
+    }.get(field)
     if target is None and field.startswith(("rule.match", "rule.require")):
         target = "values"
     if target is None and field.startswith(("rule.roles[",)):

@@ -547,6 +547,30 @@ def test_the_policy_as_yaml_is_previewed_checked_and_saved(gateway, page):
     page.wait_for_url(f"{gateway.url}/admin/rules?done=saved")
 
 
+def test_the_rule_form_adds_a_second_factor_rule(gateway, page):
+    sign_in(page, gateway.url, "admin", ADMIN_PASSWORD)
+    page.goto(f"{gateway.url}/admin/rules")
+    page.fill("#f-name", "admins-mfa")
+    page.fill("#f-values", "drone-admins")
+    page.fill("#f-roles", "admin")
+    page.check("#f-require_mfa")
+    page.click("#add-rule")
+    page.wait_for_url(re.compile(r".*/admin/rules\?done=added.*"))
+    gives = page.text_content("#rule-admins-mfa")
+    assert "roles admin" in gives and "second factor required at sign-in" in gives
+    shoot(page, "32-rules-second-factor")
+    page.goto(f"{gateway.url}/admin/rules/admins-mfa")
+    assert page.is_checked("#f-require_mfa")
+    page.uncheck("#f-require_mfa")
+    page.click("#save-rule-form")
+    page.wait_for_url(re.compile(r".*/admin/rules\?done=replaced.*"))
+    assert "second factor" not in page.text_content("#rule-admins-mfa")
+    page.goto(f"{gateway.url}/admin/rules/admins-mfa/delete")
+    page.click("#confirm-delete")
+    page.wait_for_load_state()
+    assert page.locator("#rule-admins-mfa").count() == 0
+
+
 def test_a_stale_rules_form_is_refused_and_shows_the_newer_version(gateway):
     admin = http_sign_in(gateway, "admin", ADMIN_PASSWORD)
     page = admin.get(f"{gateway.url}/admin/rules", timeout=10).text

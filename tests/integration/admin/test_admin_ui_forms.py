@@ -280,6 +280,46 @@ def test_a_rule_is_edited_with_the_form_it_was_created_with(gateway, browser):
     }
 
 
+def test_the_rule_form_asks_for_a_second_factor(gateway, browser):
+    page = browser.get(f"{gateway.url}/admin/rules", timeout=10).text
+    assert 'id="f-require_mfa"' in page
+    fields = {"name": "admins-mfa", "kind": "grant", "who": "group", "values": "drone-admins"}
+    added = post(
+        browser,
+        gateway,
+        "/admin/rules/add",
+        {**fields, "require_mfa": "1", "action": "add"},
+        page="/admin/rules",
+    )
+    assert added.status_code == 303, added.text
+    rules = AdminClient.login(gateway.url).get("/mapping").json()["document"]["rules"]
+    rule = next(rule for rule in rules if rule["name"] == "admins-mfa")
+    assert rule == {"name": "admins-mfa", "match": {"group": "drone-admins"}, "require_mfa": True}
+    edit = browser.get(f"{gateway.url}/admin/rules/admins-mfa", timeout=10).text
+    assert 'id="edit-rule-form"' in edit
+    assert re.search(r'<input type="checkbox" name="require_mfa" value="1" id="f-require_mfa" checked', edit)
+    refused = post(
+        browser,
+        gateway,
+        "/admin/rules/admins-mfa/form",
+        {**fields, "kind": "require", "require_mfa": "1", "action": "save"},
+        page="/admin/rules/admins-mfa",
+    )
+    assert refused.status_code == 400 and set(field_errors(refused.text)) == {"require_mfa"}
+    plain(field_errors(refused.text).values())
+    saved = post(
+        browser,
+        gateway,
+        "/admin/rules/admins-mfa/form",
+        {**fields, "roles": "admin", "action": "save"},
+        page="/admin/rules/admins-mfa",
+    )
+    assert saved.status_code == 303
+    rules = AdminClient.login(gateway.url).get("/mapping").json()["document"]["rules"]
+    rule = next(rule for rule in rules if rule["name"] == "admins-mfa")
+    assert rule == {"name": "admins-mfa", "match": {"group": "drone-admins"}, "roles": ["admin"]}
+
+
 def test_a_rule_the_form_cannot_say_is_edited_as_yaml(gateway, browser):
     client = AdminClient.login(gateway.url)
     state = client.get("/mapping").json()

@@ -3,7 +3,8 @@ every status is visible: TOTP enrolment on /account/mfa (codes from pyotp), the 
 /login/mfa, a replayed code refused, recovery codes that work once, forced enrolment for a
 ``require_mfa`` group, the Registry's password path refusing an enrolled account's own
 password (also after it was cached) while app passwords work, the admin API's token with and
-without ``totp``, an admin's reset, and hostile input on every MFA endpoint.
+without ``totp``, an admin's reset, hostile input on every MFA endpoint, and the ``mfa:`` switches
+(``admins_required``; ``registry_password: allow``).
 
 The browser (Chromium, passkeys with the virtual authenticator) is tests/integration/http/
 test_mfa_browser.py.
@@ -385,3 +386,37 @@ def test_removing_a_factor_needs_a_current_code_or_the_password(gateway):
     assert removed.status_code == 303
     assert "no second step yet" in browser.get("/account/mfa").text
     assert authenticate(gateway, "ivy", PASSWORD).status_code == 200
+
+
+# -- the two switches of the mfa: section ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def switched(tmp_path_factory):
+    config = CONFIG + "mfa: {admins_required: true, registry_password: allow}\n"
+    gateway = started(tmp_path_factory, "mfa-switched", config)
+    yield gateway
+    gateway.stop()
+
+
+def test_admins_required_makes_an_admin_enrol_and_leaves_everyone_else_alone(switched):
+    admin = Browser(switched.public)
+    answer = admin.password("admin", ADMIN_PASSWORD)
+    assert answer.status_code == 303 and answer.headers["Location"] == "/login/mfa"
+    assert "Set up a second step" in admin.get("/login/mfa").text
+    assert admin.get("/admin/").status_code in (302, 303)  # no session before the second step
+    # The admin API's password-only token is refused too, saying what to do.
+    refused = requests.post(
+        f"{switched.url}/api/token", json={"username": "admin", "password": ADMIN_PASSWORD}, timeout=30
+    )
+    assert refused.status_code == 403 and "set up two-step sign-in first" in refused.json()["error"]
+    _, codes = admin.enrol_totp(prefix="/login/mfa/enrol", page_path="/login/mfa")
+    assert len(codes) == 10 and admin.get("/admin/").status_code == 200
+    assert signed_in(switched, "alice").get("/account").status_code == 200  # not an admin: not asked
+
+
+def test_registry_password_allow_takes_an_enrolled_accounts_own_password(switched):
+    erik = signed_in(switched, "erik")
+    erik.enrol_totp()
+    assert authenticate(switched, "erik", PASSWORD).status_code == 200
+    assert authenticate(switched, "erik", "a-wrong-password-entirely").status_code == 401

@@ -30,4 +30,6 @@ def test_every_command_group_is_registered():
         "keys",
         "sessions",
         "registry",
+        "registrations",
+        "mail",
     }

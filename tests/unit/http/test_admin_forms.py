@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.admin.errors import AdminError
 from gateway.http.adminui import forms, ruleform
 
 
@@ -98,6 +99,7 @@ def test_a_stored_rule_fills_the_simple_form_when_it_fits():
         "values": "Domain Users\npilots",
         "roles": "pilot",
         "maxStorageMB": "5 GB",
+        "require_mfa": "",
     }
     again, errors = ruleform.read_rule_form(values)
     assert not errors and again == rule
@@ -110,4 +112,28 @@ def test_a_stored_rule_fills_the_simple_form_when_it_fits():
         "values": "",
         "roles": "",
         "maxStorageMB": "",
+        "require_mfa": "",
+    }
+
+
+def test_the_rule_form_asks_for_a_second_factor_with_a_checkbox():
+    rule = {"name": "admins-mfa", "match": {"group": "drone-admins"}, "require_mfa": True}
+    values = ruleform.form_values(rule)
+    assert values is not None and values["require_mfa"] == ruleform.CHECKED and values["roles"] == ""
+    again, errors = ruleform.read_rule_form(values)
+    assert not errors and again == rule
+    with_roles, errors = ruleform.read_rule_form({**values, "roles": "admin"})
+    assert not errors and with_roles == {**rule, "roles": ["admin"]}
+    # An unticked box leaves the rule without the key, as a YAML author would write it.
+    unticked, errors = ruleform.read_rule_form({**values, "require_mfa": "", "roles": "admin"})
+    assert not errors and "require_mfa" not in unticked
+    # Nothing granted at all: the one message names the second factor among the choices.
+    _, errors = ruleform.read_rule_form({**values, "require_mfa": ""})
+    assert list(errors) == ["roles"] and "second factor" in errors["roles"]
+    # A require rule grants nothing, so it cannot ask for a factor (the policy would refuse it).
+    _, errors = ruleform.read_rule_form({**values, "kind": "require"})
+    assert list(errors) == ["require_mfa"]
+    assert ruleform.form_values({**rule, "require_mfa": "yes"}) is None
+    assert ruleform.rule_errors(AdminError(400, "must be true or false", "rule.require_mfa")) == {
+        "require_mfa": "Must be true or false."
     }
