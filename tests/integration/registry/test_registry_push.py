@@ -7,6 +7,7 @@ admin API, and enabling her gives her roles back at once."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,9 +15,11 @@ import time
 import pytest
 import requests
 
-from tests.support.adminapi import AdminClient
+from gateway.registry.link import HEALTH_MAX_AGE_SECONDS
+from tests.support.adminapi import CSRF, AdminClient, admin_ui_browser
 from tests.support.paths import REPO_ROOT
 from tests.support.registrygateway import (
+    eventually,
     refused_within,
     registry_login,
     roles_at_registry,
@@ -87,3 +90,95 @@ def test_the_admin_api_and_readyz_report_the_link(linked):
     ready = requests.get(f"{gateway.url}/readyz", timeout=30)
     assert ready.status_code == 200
     assert ready.json()["registry"]["failed"] == 0
+
+
+@pytest.mark.parametrize(("client", "username"), [("cli", "carol"), ("admin-api", "frank"), ("admin-ui", "erin")])
+def test_deleting_a_user_refuses_their_registry_token(linked, client, username):
+    """``on_delete: deactivate`` (the default): deleting a user at the gateway, by any client,
+    deactivates their Registry account: existing tokens and their refresh are refused."""
+    gateway, stub = linked
+    token = registry_login(stub, username)
+    assert with_token(stub, "GET", "/orgs", token).status_code == 200
+
+    if client == "cli":
+        done = cli(gateway, "users", "delete", username, "--yes")
+        assert done.returncode == 0, done.stderr
+    elif client == "admin-api":
+        assert AdminClient.login(gateway.url).delete(f"/users/{username}").status_code == 204
+    else:
+        browser = admin_ui_browser(gateway.url)
+        page = browser.get(f"{gateway.url}/admin/users/{username}/delete", timeout=10)
+        assert page.status_code == 200, page.text[:300]
+        response = browser.post(
+            f"{gateway.url}/admin/users/{username}/delete",
+            data={"csrf_token": CSRF.search(page.text).group(1)},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert response.status_code == 303, response.text[:500]
+    refused_within(stub, token, 2.0)
+    assert with_token(stub, "POST", "/users/authenticate/refresh", token).status_code == 401
+    assert roles_at_registry(stub, username) == ["deactivated"]
+
+
+def test_the_admin_providers_page_shows_the_registry_link(linked):
+    gateway, stub = linked
+    page = admin_ui_browser(gateway.url).get(f"{gateway.url}/admin/providers", timeout=30)
+    assert page.status_code == 200
+    link = page.text[page.text.index('id="registry-link"') :]
+    assert stub.url in link and "service account bob" in link
+    assert re.search(r'id="registry-health"><span class="badge ok">OK</span>', link)
+    assert re.search(r'id="registry-pending">0\b', link) and re.search(r'id="registry-failed">0\b', link)
+
+
+def metric_samples(gateway) -> dict[str, float]:
+    """The samples of /metrics, by name with labels as exposed."""
+    text = requests.get(f"{gateway.url}/metrics", timeout=30).text
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+def test_metrics_show_the_outbox_and_the_link(linked):
+    gateway, stub = linked
+    registry_login(stub, "alice")
+    samples = metric_samples(gateway)
+    assert samples["gateway_registry_up"] == 1.0
+    assert samples['gateway_registry_outbox_rows{state="pending"}'] == 0.0
+    assert samples['gateway_registry_outbox_rows{state="failed"}'] == 0.0
+    assert samples["gateway_registry_outbox_oldest_pending_age_seconds"] == 0.0
+    assert samples['gateway_registry_outbox_delivered_total{kind="set_metadata"}'] >= 1.0
+
+
+def test_a_registry_that_is_down_makes_readyz_degraded_not_failing(linked):
+    """Writes wait in the outbox and /readyz stays 200 ("degraded"): a Registry outage must
+    never take the gateway out of its load balancer. The link's health is re-read at most every
+    HEALTH_MAX_AGE_SECONDS, so the test waits for the condition, never for a fixed time."""
+    gateway, stub = linked
+    admin = AdminClient.login(gateway.url)
+
+    def registry_state() -> tuple[int, dict]:
+        ready = requests.get(f"{gateway.url}/readyz", timeout=30)
+        return ready.status_code, ready.json()
+
+    stub.set_down("refused")
+    try:
+        assert admin.put("/users/alice", json={"enabled": False}).status_code == 200
+        eventually(lambda: registry_state()[1]["registry"]["ok"] is False, HEALTH_MAX_AGE_SECONDS + 15)
+        status, body = registry_state()
+        assert status == 200 and body["status"] == "degraded"
+        assert body["registry"]["pending"] >= 1
+        report = admin.get("/registry").json()
+        assert report["health"]["status"] == "degraded" and stub.url in report["health"]["reason"]
+        assert report["outbox"]["pending"] >= 1 and report["outbox"]["oldestPendingAgeSeconds"] is not None
+        samples = metric_samples(gateway)
+        assert samples["gateway_registry_up"] == 0.0
+        assert samples['gateway_registry_outbox_rows{state="pending"}'] >= 1.0
+    finally:
+        stub.set_down(None)
+    assert admin.put("/users/alice", json={"enabled": True}).status_code == 200
+    eventually(lambda: roles_at_registry(stub, "alice") == ["pilot"], 30)
+    eventually(lambda: registry_state()[1]["status"] == "ready", HEALTH_MAX_AGE_SECONDS + 15)
