@@ -92,7 +92,9 @@ def test_the_admin_api_and_readyz_report_the_link(linked):
     assert ready.json()["registry"]["failed"] == 0
 
 
-@pytest.mark.parametrize(("client", "username"), [("cli", "carol"), ("admin-api", "frank"), ("admin-ui", "erin")])
+@pytest.mark.parametrize(
+    ("client", "username"), [("cli", "carol"), ("admin-api", "frank"), ("admin-ui", "erin")]
+)
 def test_deleting_a_user_refuses_their_registry_token(linked, client, username):
     """``on_delete: deactivate`` (the default): deleting a user at the gateway, by any client,
     deactivates their Registry account: existing tokens and their refresh are refused."""
