@@ -18,6 +18,7 @@ from sqlalchemy import select
 from gateway.config.file import load_config
 from gateway.config.registrysync import SyncSettings
 from gateway.config.settings import load_settings
+from gateway.mapping import EvaluationMemo, parse_policy
 from gateway.registry.push import RegistryPush
 from gateway.registry.sync import DirectorySync
 from gateway.registry.syncruns import SyncRuns
@@ -183,6 +184,40 @@ def test_a_user_who_leaves_a_group_is_remapped_and_pushed(tmp_path, directory):
         assert again.total("unchanged") == 1 and len(push.calls) == 1
 
 
+def test_every_run_puts_unchanged_users_in_the_organizations_their_rules_now_grant(tmp_path, directory):
+    """A rule's ``organizations:`` edited after a login reaches users whose groups did not
+    change at the next run (not only at their next login), once."""
+    with gateway_services(tmp_path, directory) as services:
+        log_in(services, "corp", "bob")
+        push = RecordingPush()
+        runs = SyncRuns(services.database)
+        corp = [services.federation.provider("corp")]
+        sync_over(services, corp, push, runs).run()
+        assert push.calls == []  # no rule grants an organization yet
+
+        granting = parse_policy(
+            {
+                "default_roles": [],
+                "rules": [
+                    {
+                        "name": "developers",
+                        "match": {"group": "developers"},
+                        "roles": ["pilot"],
+                        "organizations": [{"slug": "pilots", "permissions": "read-only"}],
+                    }
+                ],
+            },
+            "test",
+        )
+        sync = sync_over(services, corp, push, runs, mapping=EvaluationMemo(granting))
+        assert sync.run(dry_run=True).total("unchanged") == 1 and push.calls == []
+        result = sync.run()
+        assert result.total("unchanged") == 1
+        assert push.calls == [("organizations", "bob", {"pilots": 0})]
+        sync.run()  # already queued: nothing more
+        assert len(push.calls) == 1
+
+
 def test_a_directory_outage_changes_nothing(tmp_path, directory):
     with gateway_services(tmp_path, directory) as services:
         log_in(services, "corp", "alice")
@@ -277,13 +312,16 @@ class RecordingPush(RegistryPush):
     def deactivated(self, session, username):
         self.calls.append(("deactivated", username))
 
+    def organizations(self, session, username, organizations):
+        self.calls.append(("organizations", username, dict(organizations)))
 
-def sync_over(services, directories, push, runs) -> DirectorySync:
+
+def sync_over(services, directories, push, runs, mapping=None) -> DirectorySync:
     return DirectorySync(
         database=services.database,
         directories=directories,
         operations=services.user_operations(),
-        mapping=services.mapping,
+        mapping=mapping or services.mapping,
         push=push,
         audit=services.audit,
         runs=runs,
