@@ -14,8 +14,13 @@ import time
 
 import pytest
 import requests
+from sqlalchemy import delete
 
 from gateway.registry.link import HEALTH_MAX_AGE_SECONDS
+from gateway.registry.orgqueue import queue_organizations
+from gateway.registry.push import RegistryPush
+from gateway.storage.outbox import RegistryOutboxEntry
+from gateway.storage.registrystate import RegistryOrgTarget
 from tests.support.adminapi import CSRF, AdminClient, admin_ui_browser
 from tests.support.paths import REPO_ROOT
 from tests.support.registrygateway import (
@@ -184,3 +189,31 @@ def test_a_registry_that_is_down_makes_readyz_degraded_not_failing(linked):
     assert admin.put("/users/alice", json={"enabled": True}).status_code == 200
     eventually(lambda: roles_at_registry(stub, "alice") == ["pilot"], 30)
     eventually(lambda: registry_state()[1]["status"] == "ready", HEALTH_MAX_AGE_SECONDS + 15)
+
+
+def test_a_write_the_registry_refuses_is_shown_failed_with_its_error(linked):
+    """A write the Registry refuses for good (here: an organization that does not exist, with
+    ``create_missing`` off) is kept as failed with the Registry's error, in the admin API, the
+    providers page, /readyz (degraded) and /metrics; it is not retried."""
+    gateway, _stub = linked
+    services = gateway.services()
+    try:
+        with services.database.session() as session:
+            queue_organizations(session, RegistryPush(enabled=True), "alice", {"ghosts": 1}, force=True)
+        admin = AdminClient.login(gateway.url)
+        eventually(lambda: admin.get("/registry").json()["outbox"]["failed"] == 1, 15.0)
+        (write,) = admin.get("/registry").json()["outbox"]["failedWrites"]
+        assert write["username"] == "alice" and write["state"] == "failed" and write["attempts"] == 1
+        assert "'ghosts'" in write["error"]
+        page = admin_ui_browser(gateway.url).get(f"{gateway.url}/admin/providers", timeout=30).text
+        table = page[page.index('id="registry-failed-table"') :]
+        assert "alice" in table and "ghosts" in table
+        ready = requests.get(f"{gateway.url}/readyz", timeout=30)
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+        assert ready.json()["registry"]["failed"] == 1
+        assert metric_samples(gateway)['gateway_registry_outbox_rows{state="failed"}'] == 1.0
+    finally:
+        with services.database.session() as session:
+            session.execute(delete(RegistryOutboxEntry))
+            session.execute(delete(RegistryOrgTarget))
+        services.close()
