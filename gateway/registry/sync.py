@@ -51,6 +51,8 @@ from providers.base import DirectoryListing, Identity, ProviderUnavailable
 log = logging.getLogger(__name__)
 
 SYNC_EVENT = "directory_sync_change"
+# A run under way records how many accounts it has checked every this many (for the admin pages).
+PROGRESS_EVERY = 1000
 
 
 def sync_actor(provider_id: str) -> str:
@@ -119,7 +121,13 @@ class DirectorySync:
         result.run_id = self._runs.start(trigger, dry_run)
         try:
             for directory in self._directories:
-                result.directories.append(self._sync_directory(directory, dry_run))
+                done = result.total("checked")
+                run_id = result.run_id
+
+                def progress(outcome: DirectoryOutcome, done: int = done, run_id: int = run_id) -> None:
+                    self._runs.progress(run_id, outcome.provider, done + outcome.checked)
+
+                result.directories.append(self._sync_directory(directory, dry_run, progress))
         finally:
             result.duration_seconds = self._clock() - started
             self._runs.finish(result.run_id, result.state, result.duration_seconds, result.to_dict())
@@ -134,11 +142,16 @@ class DirectorySync:
 
     # ---- one directory --------------------------------------------------------------------
 
-    def _sync_directory(self, directory: DirectoryListing, dry_run: bool) -> DirectoryOutcome:
+    def _sync_directory(
+        self,
+        directory: DirectoryListing,
+        dry_run: bool,
+        progress: Callable[[DirectoryOutcome], None] = lambda _outcome: None,
+    ) -> DirectoryOutcome:
         outcome = DirectoryOutcome(directory.id)
         organizations: dict[str, dict[str, int]] = {}
         try:
-            changes = self._plan(directory, outcome, organizations)
+            changes = self._plan(directory, outcome, organizations, progress)
         except (ProviderUnavailable, ValueError) as error:
             reason = error.reason if isinstance(error, ProviderUnavailable) else str(error)
             outcome.failed = reason
@@ -154,7 +167,11 @@ class DirectorySync:
         return outcome
 
     def _plan(
-        self, directory: DirectoryListing, outcome: DirectoryOutcome, organizations: dict[str, dict[str, int]]
+        self,
+        directory: DirectoryListing,
+        outcome: DirectoryOutcome,
+        organizations: dict[str, dict[str, int]],
+        progress: Callable[[DirectoryOutcome], None],
     ) -> list[_Change]:
         """The changes one complete listing calls for (nothing is changed here). Raises
         ProviderUnavailable when the listing did not complete. ``organizations`` receives the
@@ -166,7 +183,12 @@ class DirectorySync:
         by_name = {account.username: account for account in known.values()}
         seen: set[str] = set()
         changes: list[_Change] = []
+        progress(outcome)
+        report_at = PROGRESS_EVERY
         for entry in directory.directory_reader().users():
+            if outcome.checked >= report_at:
+                progress(outcome)
+                report_at = outcome.checked + PROGRESS_EVERY
             identity = entry.identity
             if identity is None:
                 account = by_name.get(entry.username or "")

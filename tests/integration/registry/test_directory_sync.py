@@ -218,6 +218,28 @@ def test_every_run_puts_unchanged_users_in_the_organizations_their_rules_now_gra
         assert len(push.calls) == 1
 
 
+def test_a_run_records_its_progress_while_it_reads(tmp_path, directory, monkeypatch):
+    monkeypatch.setattr("gateway.registry.sync.PROGRESS_EVERY", 1)
+    with gateway_services(tmp_path, directory) as services:
+        for name in ("alice", "bob"):
+            log_in(services, "corp", name)
+        runs = SyncRuns(services.database)
+        reported: list[tuple[str, int]] = []
+        record = runs.progress
+
+        def progress(run_id: int, provider: str, checked: int) -> None:
+            reported.append((provider, checked))
+            assert runs.get(run_id).state == "running"
+            record(run_id, provider, checked)
+
+        monkeypatch.setattr(runs, "progress", progress)
+        result = sync_over(services, [services.federation.provider("corp")], RecordingPush(), runs).run()
+        assert result.total("checked") == 2
+        assert reported[0] == ("corp", 0) and ("corp", 1) in reported
+        assert [checked for _, checked in reported] == sorted(checked for _, checked in reported)
+        assert runs.get(result.run_id).result.get("progress") is None  # the outcome replaced it
+
+
 def test_a_directory_outage_changes_nothing(tmp_path, directory):
     with gateway_services(tmp_path, directory) as services:
         log_in(services, "corp", "alice")

@@ -260,3 +260,15 @@ def test_a_run_is_counted_in_the_metrics_and_a_dry_run_is_not():
     assert sample("gateway_directory_sync_users_checked_total", provider=provider) == 10
     assert sample("gateway_directory_sync_changes_total", provider=provider, kind="disabled") == 1
     assert sample("gateway_directory_sync_changes_total", provider=provider, kind="remapped") == 2
+
+
+def test_a_run_under_way_shows_its_progress_until_it_finishes(database):
+    runs = SyncRuns(database)
+    run_id = runs.start("schedule", False)
+    runs.progress(run_id, "corp", 2000)
+    shown = shape_run(runs.get(run_id))
+    assert shown["state"] == "running" and shown["progress"] == {"directory": "corp", "checked": 2000}
+    runs.finish(run_id, "done", 1.0, SyncResult(False, [outcome()], 1.0).to_dict())
+    runs.progress(run_id, "corp", 3000)  # a late report never overwrites the outcome
+    finished = shape_run(runs.get(run_id))
+    assert finished["progress"] is None and finished["totals"]["checked"] == 10
