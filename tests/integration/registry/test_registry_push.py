@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -44,13 +45,13 @@ def linked(tmp_path_factory):
     stub.stop()
 
 
-def cli(gateway, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env.update(gateway.env, PYTHONUNBUFFERED="1")
+def cli(gateway, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    environ.update(gateway.env, PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "gateway", *args],
         cwd=REPO_ROOT,
-        env=env,
+        env=environ,
         capture_output=True,
         text=True,
         timeout=60,
@@ -217,3 +218,21 @@ def test_a_write_the_registry_refuses_is_shown_failed_with_its_error(linked):
             session.execute(delete(RegistryOutboxEntry))
             session.execute(delete(RegistryOrgTarget))
         services.close()
+
+
+def test_with_on_delete_delete_a_deleted_user_is_deleted_at_the_registry(linked, tmp_path):
+    """``registry.on_delete: delete``: the CLI (same database, that setting added to the
+    running gateway's config) deletes the Registry account too; its token and refresh are
+    refused, as for a user the Registry never knew."""
+    gateway, stub = linked
+    username = "gina.o-neil+test@example.org"  # a name that must be quoted in the URL path
+    token = registry_login(stub, username)
+    assert with_token(stub, "GET", "/orgs", token).status_code == 200
+    config = tmp_path / "gateway.yaml"
+    config.write_text(Path(gateway.env["GATEWAY_CONFIG"]).read_text() + "  on_delete: delete\n")
+
+    done = cli(gateway, "users", "delete", username, "--yes", env={"GATEWAY_CONFIG": str(config)})
+    assert done.returncode == 0, done.stderr
+    refused_within(stub, token, 2.0)
+    assert username not in stub.users
+    assert with_token(stub, "POST", "/users/authenticate/refresh", token).status_code == 401
