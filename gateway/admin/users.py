@@ -136,19 +136,18 @@ class AdminUsers:
         after = self._simulate(person, groups=groups, overrides=overrides, enabled=enabled)
         self._keep_an_admin(person, after)
         try:
-            # The new answer is queued in the local store's transaction of the last of these
-            # changes, before an enable or disable (which queues its own write).
-            in_step = self._answers.in_step([username])
+            # One transaction of the local store, the new answer queued in it; before an enable
+            # or disable (which queues its own write).
             if local_change:
                 self._local_store.update(
                     username,
                     email=email,
                     display_name=display_name,
                     groups=groups,
-                    also=None if overrides is not UNSET else in_step,
+                    overrides=overrides,
+                    also=self._answers.in_step([username]),
                 )
             if overrides is not UNSET:
-                self._local_store.set_overrides(username, overrides, also=in_step)
                 self._roles.ensure(overrides.get("roles", ()))
             if enabled is not UNSET and enabled != person.enabled:
                 self._users.set_enabled(username, bool(enabled), actor=actor)

@@ -173,12 +173,16 @@ class LocalUsers:
         email: str | None | object = ...,
         display_name: str | None | object = ...,
         groups: Iterable[str] | object = ...,
+        overrides: dict[str, Any] | object = ...,
         also: Also | None = None,
     ) -> UserView:
-        """Change the given fields (``...`` leaves one as it is); groups replace the membership.
-        ``also`` (here and below) runs last in the change's transaction, with its session."""
+        """Change the given fields (``...`` leaves one as it is); groups replace the membership,
+        overrides the per-user values. ``also`` (here and below) runs last in the change's
+        transaction, with its session."""
         with self._sessions.begin() as session:
             user = self._require(session, username)
+            if overrides is not ...:
+                user.overrides = dict(cast("dict[str, Any]", overrides))
             if email is not ...:
                 user.email = cast("str | None", email)
             if display_name is not ...:

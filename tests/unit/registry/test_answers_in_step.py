@@ -85,6 +85,12 @@ def test_a_membership_change_and_its_registry_write_commit_together(services):
     ]
 
 
+def test_groups_and_roles_changed_at_once_are_one_transaction_and_one_write(services):
+    clear(services)
+    services.admin_users().update("admin", "pilot", groups=["crew"], roles=["mapper"])
+    assert queued(services) == [("pilot", {"username": "pilot", "roles": ["crew-member", "mapper"]})]
+
+
 def test_a_change_that_rolls_back_queues_nothing(services):
     clear(services)
     in_step = services.registry_answers().in_step(["pilot"])
