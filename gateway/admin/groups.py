@@ -105,9 +105,8 @@ class AdminGroups:
         self._keep_an_admin(
             {member: self._without(member, name) for member in group.members}, f"deleting group {name!r}"
         )
-        # The local store commits on its own: the members' new answers are queued right after.
-        with self._answers.pushed_after(group.members):
-            _gone_is_404(users.delete_group, name)
+        # The members' new answers are queued in the local store's transaction.
+        _gone_is_404(users.delete_group, name, also=self._answers.in_step(group.members))
         self._audit("group_deleted", actor, name, members=len(group.members))
 
     def add_member(self, actor: str, name: str, username: str) -> GroupView:
@@ -116,8 +115,7 @@ class AdminGroups:
         group = self.get(name)
         self._local_person(username)
         if username not in group.members:
-            with self._answers.pushed_after([username]):  # right after the local store's commit
-                _gone_is_404(users.add_member, name, username)
+            _gone_is_404(users.add_member, name, username, also=self._answers.in_step([username]))
             self._audit("group_member_added", actor, name, username=username)
         return self.get(name)
 
@@ -129,8 +127,7 @@ class AdminGroups:
         if username not in group.members:
             raise AdminError(404, f"{username!r} is not a member of {name!r}")
         self._keep_an_admin({username: self._without(username, name)}, f"removing {username!r} from {name!r}")
-        with self._answers.pushed_after([username]):  # right after the local store's commit
-            _gone_is_404(users.remove_member, name, username)
+        _gone_is_404(users.remove_member, name, username, also=self._answers.in_step([username]))
         self._audit("group_member_removed", actor, name, username=username)
         return self.get(name)
 
@@ -197,10 +194,10 @@ class AdminGroups:
         self._audit_log.record(event, "ok", username=username, actor=actor, group=group, **detail)
 
 
-def _gone_is_404(change, *args) -> None:
+def _gone_is_404(change, *args, **kwargs) -> None:
     """Run a local-store change; the group or user vanishing meanwhile is a 404."""
     try:
-        change(*args)
+        change(*args, **kwargs)
     except UserError as error:
         raise AdminError(404, str(error)) from None
 

@@ -9,16 +9,18 @@ answers a change altered: the shared hook for anything that changes the mapping 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 
 from gateway.admin.people import People, Person
 from gateway.login.answer import build_answer
 from gateway.mapping import Policy
 from gateway.storage.db import Database
+from providers.local.models import LocalUser
 
 Answer = dict[str, Any]
 
@@ -93,16 +95,27 @@ class Answers:
             if _seen(person) and person.enabled
         }
 
-    @contextmanager
-    def pushed_after(self, usernames: Iterable[str]) -> Iterator[None]:
-        """Around a change of ``usernames`` committed by a store that offers no hook into its
-        transaction (the local user store in providers/ commits on its own): their answers
-        before the block, and right after it the ones that changed queued in a transaction of
-        their own. Nothing is queued when the block raises."""
-        names = list(usernames)
-        before = self.known(only=names)
-        yield
-        self.push_changed(before, self.known(only=names))
+    def in_step(self, usernames: Iterable[str]) -> Callable[[Session], None] | None:
+        """For a change of the local users ``usernames`` that the local store (in providers/,
+        which commits by itself) is about to make: a callback for that store to run last in the
+        change's own transaction. It reads the users as that transaction leaves them (their row
+        locked, so concurrent changes of one user queue in commit order) and queues there the
+        new answer of each whose answer changed, so that the change and its Registry writes
+        commit together or not at all. None without a Registry."""
+        if not self.enabled:
+            return None
+        before = self.known(only=usernames)
+        people = {name: person for name in before if (person := self._people.get(name)) is not None}
+
+        def queue(session: Session) -> None:
+            after: dict[str, Answer | None] = {}
+            for name, person in people.items():
+                current = _as_in(session, person)
+                if current is not None and current.enabled:
+                    after[name] = self._answer(current, None)
+            self.queue_changed(session, before, after)
+
+        return queue
 
     def seen(self, username: str) -> bool:
         """Whether ``username`` has logged in (so the Registry has an account for them)."""
@@ -124,19 +137,35 @@ class Answers:
                 self._push.answer(session, name, answer)
         return changed
 
-    def push_changed(self, before: dict[str, Answer | None], after: dict[str, Answer | None]) -> list[str]:
-        """:meth:`queue_changed` in a transaction of its own, for a change committed by a
-        store that offers no hook into its transaction."""
-        if not self.enabled:
-            return []
-        with self._database.session() as session:
-            return self.queue_changed(session, before, after)
-
     def _answer(self, person: Person, policy: Policy | None) -> Answer | None:
         evaluation = self._people.evaluation(person, policy)
         if evaluation is None or evaluation.denied:
             return None
         return build_answer(person.username, evaluation)
+
+
+def _as_in(session: Session, person: Person) -> Person | None:
+    """``person`` (a local user) with the groups, overrides and state ``session``'s transaction
+    gives them (their row locked for the rest of it); None when the transaction deleted them."""
+    if person.local is None or person.identity is None:
+        return person
+    session.flush()  # the change's own writes first: the read below replaces what is loaded
+    row = session.scalars(
+        select(LocalUser)
+        .options(selectinload(LocalUser.groups))
+        .where(LocalUser.username == person.username)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if row is None:
+        return None
+    groups = tuple(group.name for group in row.groups)
+    overrides = dict(row.overrides or {})
+    return replace(
+        person,
+        local=replace(person.local, groups=groups, overrides=overrides, enabled=row.enabled),
+        identity=replace(person.identity, groups=groups, overrides=overrides),
+    )
 
 
 def _seen(person: Person) -> bool:

@@ -136,14 +136,19 @@ class AdminUsers:
         after = self._simulate(person, groups=groups, overrides=overrides, enabled=enabled)
         self._keep_an_admin(person, after)
         try:
-            # The local store commits on its own: the new answer is queued right after it, and
-            # before an enable or disable (which queues its own write, in its own transaction).
-            with self._answers.pushed_after([username]):
-                if local_change:
-                    self._local_store.update(username, email=email, display_name=display_name, groups=groups)
-                if overrides is not UNSET:
-                    self._local_store.set_overrides(username, overrides)
-                    self._roles.ensure(overrides.get("roles", ()))
+            # One transaction of the local store, the new answer queued in it; before an enable
+            # or disable (which queues its own write).
+            if local_change:
+                self._local_store.update(
+                    username,
+                    email=email,
+                    display_name=display_name,
+                    groups=groups,
+                    overrides=overrides,
+                    also=self._answers.in_step([username]),
+                )
+            if overrides is not UNSET:
+                self._roles.ensure(overrides.get("roles", ()))
             if enabled is not UNSET and enabled != person.enabled:
                 self._users.set_enabled(username, bool(enabled), actor=actor)
         except UserError as error:
@@ -257,8 +262,8 @@ class AdminUsers:
             [(username, self.people.evaluation(person), self.people.evaluation(after))],
             confirmed=confirm_quota_shrink,
         )
-        with self._answers.pushed_after([username]):  # right after the local store's commit
-            self._local_store.set_overrides(username, overrides)
+        # The new answer is queued in the local store's transaction.
+        self._local_store.set_overrides(username, overrides, also=self._answers.in_step([username]))
         self._audit("metadata_changed", actor, username, keys=",".join(sorted(overrides)))
         return self.metadata(username)
 

@@ -17,7 +17,8 @@ REGISTRY_ADMIN_ROLE = "admin"
 
 def service_account_warnings(settings: Settings, config: GatewayConfig) -> list[str]:
     """Warnings (empty: none) when a Registry is configured and its service account is not a
-    known, enabled local user whose mapped answer carries the Registry's ``admin`` role. A
+    known, enabled user (local, or a directory user as last seen at a sign-in) whose mapped
+    answer carries the Registry's ``admin`` role. A
     database that cannot be read (not created or migrated yet) is a warning too; nothing is
     written."""
     if config.registry is None:
@@ -30,10 +31,11 @@ def service_account_warnings(settings: Settings, config: GatewayConfig) -> list[
     services = build_services(settings, config)
     try:
         person = services.people().get(name)
-        if person is None or person.local is None:
+        if person is None:
             return [
-                f"the registry service account {name!r} is not a local user of this gateway; "
-                f"create it (gateway users create {name}) with a role mapping to {REGISTRY_ADMIN_ROLE!r}"
+                f"the registry service account {name!r} is not a user of this gateway; "
+                f"create it (gateway users create {name}) with a role mapping to {REGISTRY_ADMIN_ROLE!r}, "
+                "or sign in once with a directory account of that name"
             ]
         if not person.enabled:
             return [f"the registry service account {name!r} is disabled; enable it"]

@@ -12,6 +12,8 @@ gateway holds for that directory:
 * present with other groups → the groups stored as a login would store them, and, when the
   answer a login would give changed, that answer queued for the Registry in the same
   transaction (a user the mapping now refuses is deactivated there);
+* present and unchanged, enabled → the organizations the rules now grant queued for the
+  Registry when they differ from those last queued (a rule's ``organizations:`` edited since);
 * enabled in the directory again while disabled at the gateway → re-enabled only when the
   sync itself disabled them (the last enable/disable audited for the user was the sync's): a
   user an administrator disabled stays disabled.
@@ -27,6 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -42,11 +45,14 @@ from gateway.registry.syncresult import DISABLED, REENABLED, REMAPPED, Directory
 from gateway.registry.syncruns import SyncRuns
 from gateway.storage.db import Database
 from gateway.storage.models import Account, AuditEvent
+from gateway.storage.registrystate import RegistryOrgTarget
 from providers.base import DirectoryListing, Identity, ProviderUnavailable
 
 log = logging.getLogger(__name__)
 
 SYNC_EVENT = "directory_sync_change"
+# A run under way records how many accounts it has checked every this many (for the admin pages).
+PROGRESS_EVERY = 1000
 
 
 def sync_actor(provider_id: str) -> str:
@@ -115,7 +121,13 @@ class DirectorySync:
         result.run_id = self._runs.start(trigger, dry_run)
         try:
             for directory in self._directories:
-                result.directories.append(self._sync_directory(directory, dry_run))
+                done = result.total("checked")
+                run_id = result.run_id
+
+                def progress(outcome: DirectoryOutcome, done: int = done, run_id: int = run_id) -> None:
+                    self._runs.progress(run_id, outcome.provider, done + outcome.checked)
+
+                result.directories.append(self._sync_directory(directory, dry_run, progress))
         finally:
             result.duration_seconds = self._clock() - started
             self._runs.finish(result.run_id, result.state, result.duration_seconds, result.to_dict())
@@ -130,10 +142,16 @@ class DirectorySync:
 
     # ---- one directory --------------------------------------------------------------------
 
-    def _sync_directory(self, directory: DirectoryListing, dry_run: bool) -> DirectoryOutcome:
+    def _sync_directory(
+        self,
+        directory: DirectoryListing,
+        dry_run: bool,
+        progress: Callable[[DirectoryOutcome], None] = lambda _outcome: None,
+    ) -> DirectoryOutcome:
         outcome = DirectoryOutcome(directory.id)
+        organizations: dict[str, dict[str, int]] = {}
         try:
-            changes = self._plan(directory, outcome)
+            changes = self._plan(directory, outcome, organizations, progress)
         except (ProviderUnavailable, ValueError) as error:
             reason = error.reason if isinstance(error, ProviderUnavailable) else str(error)
             outcome.failed = reason
@@ -144,16 +162,33 @@ class DirectorySync:
             outcome.changed(change.kind, change.known.username)
             if not dry_run:
                 self._apply(directory.id, change)
+        if not dry_run:
+            self._queue_organizations(organizations)
         return outcome
 
-    def _plan(self, directory: DirectoryListing, outcome: DirectoryOutcome) -> list[_Change]:
+    def _plan(
+        self,
+        directory: DirectoryListing,
+        outcome: DirectoryOutcome,
+        organizations: dict[str, dict[str, int]],
+        progress: Callable[[DirectoryOutcome], None],
+    ) -> list[_Change]:
         """The changes one complete listing calls for (nothing is changed here). Raises
-        ProviderUnavailable when the listing did not complete."""
+        ProviderUnavailable when the listing did not complete. ``organizations`` receives the
+        organizations the rules now grant to each enabled user whose groups did not change,
+        where they differ from those last queued for them (a rule's ``organizations:`` edited
+        since: every run puts users where their rules say, not only those whose groups moved)."""
         known = self._known(directory.id)
+        targets = self._organization_targets() if self._push.enabled else None
         by_name = {account.username: account for account in known.values()}
         seen: set[str] = set()
         changes: list[_Change] = []
+        progress(outcome)
+        report_at = PROGRESS_EVERY
         for entry in directory.directory_reader().users():
+            if outcome.checked >= report_at:
+                progress(outcome)
+                report_at = outcome.checked + PROGRESS_EVERY
             identity = entry.identity
             if identity is None:
                 account = by_name.get(entry.username or "")
@@ -170,6 +205,11 @@ class DirectorySync:
             change = self._decide(directory.id, account, entry.disabled, identity)
             if change is None:
                 outcome.unchanged += 1
+                if targets is not None and not account.disabled:
+                    wanted = dict(self._mapping.evaluate(identity).organizations)
+                    last = targets.get(account.username)
+                    if (last is None and wanted) or (last is not None and last != wanted):
+                        organizations[account.username] = wanted
             else:
                 changes.append(change)
         for subject, account in known.items():
@@ -202,6 +242,18 @@ class DirectorySync:
                 row.subject: _Known(row.username, row.subject, row.disabled, tuple(row.last_groups or ()))
                 for row in rows
             }
+
+    def _organization_targets(self) -> dict[str, dict[str, Any]]:
+        """The organizations last queued for each user (one read for the whole run)."""
+        with self._db.engine.connect() as connection:
+            rows = connection.execute(select(RegistryOrgTarget.username, RegistryOrgTarget.organizations))
+            return {row.username: dict(row.organizations or {}) for row in rows}
+
+    def _queue_organizations(self, organizations: dict[str, dict[str, int]]) -> None:
+        """Queue each user's organizations (see :meth:`_plan`), one transaction per user."""
+        for username, wanted in organizations.items():
+            with self._db.session() as session:
+                queue_organizations(session, self._push, username, wanted)
 
     def _disabled_by_sync(self, username: str, provider_id: str) -> bool:
         """Whether the last enable or disable audited for ``username`` was this sync's."""

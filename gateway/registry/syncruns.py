@@ -113,6 +113,16 @@ class SyncRuns:
             session.flush()
             return run.id
 
+    def progress(self, run_id: int, directory: str, checked: int) -> None:
+        """Record how far a run under way has got: ``checked`` accounts so far (every directory
+        read so far), now reading ``directory``. A finished run is left as it is."""
+        with self._db.session() as session:
+            session.execute(
+                update(DirectorySyncRun)
+                .where(DirectorySyncRun.id == run_id, DirectorySyncRun.state == RUNNING)
+                .values(result={"progress": {"directory": directory, "checked": checked}})
+            )
+
     def finish(self, run_id: int, state: str, duration: float, result: dict[str, Any]) -> None:
         """Record the run's outcome and forget all but the last ``keep`` runs."""
         with self._db.session() as session:

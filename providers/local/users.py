@@ -24,6 +24,9 @@ from providers.local.policy import PasswordPolicy
 from providers.sql import utcnow
 
 GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
+# What a caller adds to a change's transaction (its session, after the change's writes): e.g.
+# the writes that change causes elsewhere, so that both commit together or not at all.
+Also = Callable[[Session], None]
 
 
 class UserError(ValueError):
@@ -170,10 +173,16 @@ class LocalUsers:
         email: str | None | object = ...,
         display_name: str | None | object = ...,
         groups: Iterable[str] | object = ...,
+        overrides: dict[str, Any] | object = ...,
+        also: Also | None = None,
     ) -> UserView:
-        """Change the given fields (``...`` leaves one as it is); groups replace the membership."""
+        """Change the given fields (``...`` leaves one as it is); groups replace the membership,
+        overrides the per-user values. ``also`` (here and below) runs last in the change's
+        transaction, with its session."""
         with self._sessions.begin() as session:
             user = self._require(session, username)
+            if overrides is not ...:
+                user.overrides = dict(cast("dict[str, Any]", overrides))
             if email is not ...:
                 user.email = cast("str | None", email)
             if display_name is not ...:
@@ -183,6 +192,8 @@ class LocalUsers:
                 user.groups = [self._require_group(session, name) for name in names]
             self._changed(session, username)
             session.flush()
+            if also is not None:
+                also(session)
             return _view(user)
 
     def verify_password(self, username: str, password: str) -> bool:
@@ -197,10 +208,12 @@ class LocalUsers:
             self._require(session, username).enabled = enabled
             self._changed(session, username)
 
-    def set_overrides(self, username: str, overrides: dict[str, Any]) -> None:
+    def set_overrides(self, username: str, overrides: dict[str, Any], also: Also | None = None) -> None:
         with self._sessions.begin() as session:
             self._require(session, username).overrides = dict(overrides)
             self._changed(session, username)
+            if also is not None:
+                also(session)
 
     def delete(self, username: str) -> None:
         with self._sessions.begin() as session:
@@ -234,26 +247,32 @@ class LocalUsers:
             )
             return [(group.name, [member.username for member in group.members]) for group in groups]
 
-    def delete_group(self, name: str) -> None:
+    def delete_group(self, name: str, also: Also | None = None) -> None:
         with self._sessions.begin() as session:
             session.delete(self._require_group(session, name))
             self._changed(session, None)
+            if also is not None:
+                also(session)
 
-    def add_member(self, group: str, username: str) -> None:
+    def add_member(self, group: str, username: str, also: Also | None = None) -> None:
         with self._sessions.begin() as session:
             user = self._require(session, username)
             found = self._require_group(session, group)
             if found not in user.groups:
                 user.groups.append(found)
                 self._changed(session, username)
+            if also is not None:
+                also(session)
 
-    def remove_member(self, group: str, username: str) -> None:
+    def remove_member(self, group: str, username: str, also: Also | None = None) -> None:
         with self._sessions.begin() as session:
             user = self._require(session, username)
             found = self._require_group(session, group)
             if found in user.groups:
                 user.groups.remove(found)
                 self._changed(session, username)
+            if also is not None:
+                also(session)
 
     @staticmethod
     def _find(session: Session, username: str) -> LocalUser | None:

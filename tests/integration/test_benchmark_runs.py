@@ -127,7 +127,21 @@ def test_quick_sync_benchmark_runs_and_reports_every_figure(tmp_path):
         assert _positive(baseline[figure]), (figure, baseline)
     assert _positive(report["ratio"]) and report["target_seconds"] == 60
     assert isinstance(report["within_target"], bool)
+    reconcile = report["reconcile"]
+    assert (
+        reconcile["state"] == "done"
+        and _positive(reconcile["seconds"])
+        and _positive(reconcile["peak_rss_mib"])
+    )
+    seeded = reconcile["seeded"]
+    # Every account checked; the leavers and the locked users disabled, each told to the Registry.
+    assert reconcile["checked"] == seeded["accounts"] == reader["users"] + seeded["leavers"]
+    assert reconcile["disabled"] == seeded["leavers"] + reader["disabled"]
+    assert reconcile["remapped"] >= 1 and reconcile["problems"] == 0
+    assert reconcile["registry_writes_queued"] >= reconcile["disabled"]
+    assert reconcile["searches"] == reader["searches"]  # pages, not users
     assert "| reader |" in result.stdout and "| bare paged search |" in result.stdout
+    assert "| reconcile (whole run) |" in result.stdout
 
 
 @pytest.mark.benchmark

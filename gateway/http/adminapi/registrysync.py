@@ -17,7 +17,7 @@ from gateway.http.adminapi.base import admin_only, body, bp, doc, ok, principal
 from gateway.http.appservices import services
 from gateway.registry.syncadmin import SyncOverview
 from gateway.registry.syncresult import CHANGE_KINDS
-from gateway.registry.syncruns import RunRecord
+from gateway.registry.syncruns import RUNNING, RunRecord
 
 TOTAL_KEYS = ("checked", "unchanged", *CHANGE_KINDS, "problems")
 
@@ -79,7 +79,14 @@ def shape_run(record: RunRecord) -> dict[str, Any]:
         "durationSeconds": record.duration_seconds,
         "totals": {key: int(totals.get(key, 0)) for key in TOTAL_KEYS} if totals is not None else None,
         "directories": [_shape_directory(outcome) for outcome in result.get("directories", [])],
+        "progress": _shape_progress(result.get("progress")) if record.state == RUNNING else None,
     }
+
+
+def _shape_progress(progress: Any) -> dict[str, Any] | None:
+    if not isinstance(progress, dict):
+        return None
+    return {"directory": str(progress.get("directory", "")), "checked": int(progress.get("checked", 0))}
 
 
 def _shape_directory(outcome: dict[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,13 @@ class SyncDirectory(SyncTotals):
     )
 
 
+class SyncProgress(Schema):
+    directory = fields.String(required=True, metadata={"description": "the directory being read"})
+    checked = fields.Integer(
+        required=True, metadata={"description": "accounts checked so far (updated every 1,000)"}
+    )
+
+
 class SyncRun(Schema):
     id = fields.Integer(required=True)
     trigger = fields.String(
@@ -52,6 +59,11 @@ class SyncRun(Schema):
     durationSeconds = fields.Float(allow_none=True)
     totals = fields.Nested(SyncTotals, allow_none=True, metadata={"description": "null while running"})
     directories = fields.List(fields.Nested(SyncDirectory), required=True)
+    progress = fields.Nested(
+        SyncProgress,
+        allow_none=True,
+        metadata={"description": "how far a run under way has got; null once it has finished"},
+    )
 
 
 class SyncSchedule(Schema):

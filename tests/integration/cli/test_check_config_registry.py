@@ -40,7 +40,7 @@ def test_check_config_warns_about_the_registry_service_account(tmp_path):
     assert check(tmp_path, "admin") == []  # the admin's answer carries the admin role
 
     (warning,) = check(tmp_path, "nobody")
-    assert "'nobody' is not a local user" in warning
+    assert "'nobody' is not a user of this gateway" in warning
 
     ok(env, "groups", "create", "drone-pilots")
     ok(env, "users", "create", "pilot", "--password-stdin", "--group", "drone-pilots", stdin=PASSWORD + "\n")

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from gateway.config.file import load_config
 from gateway.config.registrysync import SyncSettings
 from gateway.config.settings import load_settings
+from gateway.mapping import EvaluationMemo, parse_policy
 from gateway.registry.push import RegistryPush
 from gateway.registry.sync import DirectorySync
 from gateway.registry.syncruns import SyncRuns
@@ -186,6 +187,62 @@ def test_a_user_who_leaves_a_group_is_remapped_and_pushed(tmp_path, directory):
         assert again.total("unchanged") == 1 and len(push.calls) == 1
 
 
+def test_every_run_puts_unchanged_users_in_the_organizations_their_rules_now_grant(tmp_path, directory):
+    """A rule's ``organizations:`` edited after a login reaches users whose groups did not
+    change at the next run (not only at their next login), once."""
+    with gateway_services(tmp_path, directory) as services:
+        log_in(services, "corp", "bob")
+        push = RecordingPush()
+        runs = SyncRuns(services.database)
+        corp = [services.federation.provider("corp")]
+        sync_over(services, corp, push, runs).run()
+        assert push.calls == []  # no rule grants an organization yet
+
+        granting = parse_policy(
+            {
+                "default_roles": [],
+                "rules": [
+                    {
+                        "name": "developers",
+                        "match": {"group": "developers"},
+                        "roles": ["pilot"],
+                        "organizations": [{"slug": "pilots", "permissions": "read-only"}],
+                    }
+                ],
+            },
+            "test",
+        )
+        sync = sync_over(services, corp, push, runs, mapping=EvaluationMemo(granting))
+        assert sync.run(dry_run=True).total("unchanged") == 1 and push.calls == []
+        result = sync.run()
+        assert result.total("unchanged") == 1
+        assert push.calls == [("organizations", "bob", {"pilots": 0})]
+        sync.run()  # already queued: nothing more
+        assert len(push.calls) == 1
+
+
+def test_a_run_records_its_progress_while_it_reads(tmp_path, directory, monkeypatch):
+    monkeypatch.setattr("gateway.registry.sync.PROGRESS_EVERY", 1)
+    with gateway_services(tmp_path, directory) as services:
+        for name in ("alice", "bob"):
+            log_in(services, "corp", name)
+        runs = SyncRuns(services.database)
+        reported: list[tuple[str, int]] = []
+        record = runs.progress
+
+        def progress(run_id: int, provider: str, checked: int) -> None:
+            reported.append((provider, checked))
+            assert runs.get(run_id).state == "running"
+            record(run_id, provider, checked)
+
+        monkeypatch.setattr(runs, "progress", progress)
+        result = sync_over(services, [services.federation.provider("corp")], RecordingPush(), runs).run()
+        assert result.total("checked") == 2
+        assert reported[0] == ("corp", 0) and ("corp", 1) in reported
+        assert [checked for _, checked in reported] == sorted(checked for _, checked in reported)
+        assert runs.get(result.run_id).result.get("progress") is None  # the outcome replaced it
+
+
 def test_a_directory_outage_changes_nothing(tmp_path, directory):
     with gateway_services(tmp_path, directory) as services:
         log_in(services, "corp", "alice")
@@ -280,13 +337,16 @@ class RecordingPush(RegistryPush):
     def deactivated(self, session, username):
         self.calls.append(("deactivated", username))
 
+    def organizations(self, session, username, organizations):
+        self.calls.append(("organizations", username, dict(organizations)))
 
-def sync_over(services, directories, push, runs) -> DirectorySync:
+
+def sync_over(services, directories, push, runs, mapping=None) -> DirectorySync:
     return DirectorySync(
         database=services.database,
         directories=directories,
         operations=services.user_operations(),
-        mapping=services.mapping,
+        mapping=mapping or services.mapping,
         push=push,
         audit=services.audit,
         runs=runs,

@@ -2,14 +2,19 @@
 
 The gateway under test relays the stand-in's logins (gunicorn); in-process services on the
 same database sign alice in through the one LoginService, with the organizations listener and
-a Deliverer whose writer drives the real RegistryClient (the services wiring of the Registry
-client is another piece of work).
+a Deliverer whose writer drives the real RegistryClient, so that each test controls delivery
+(the gateway's own wiring is proved over HTTP in test_registry_end_to_end.py). Explain shows the
+organizations in the CLI, the admin API and the admin UI.
 
 Contract lines: docs/registry-contract.md §2.6 (``POST``/``PUT``/``DELETE /users/{name}/orgs``,
 permission levels 0 to 3, ``POST /orgs``)."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -26,7 +31,9 @@ from gateway.registry.results import OrgPermission
 from gateway.registry.settings import RegistrySettings
 from gateway.storage.outbox import RegistryOutboxEntry
 from gateway.storage.registrystate import RegistryOrgGrant
+from tests.support.adminapi import AdminClient, admin_ui_browser
 from tests.support.harness import CONTRACT_CONFIG, PASSWORD, start_gateway
+from tests.support.paths import REPO_ROOT
 from tests.support.registrystub import RegistryStub
 
 pytestmark = pytest.mark.integration
@@ -185,3 +192,42 @@ def test_a_missing_organization_fails_the_write_naming_it_or_is_created(world):
     assert deliverer.run_once().delivered == 1
     assert memberships(client, "alice") == {"ghosts": OrgPermission.READ_WRITE_DELETE}
     assert "ghosts" in {org.slug for org in client.organizations()}
+
+
+def test_explain_shows_the_organizations_in_the_cli_the_api_and_the_ui(gateway):
+    """Next to the roles and quota: frank (no organization) for contrast, and a hypothetical
+    lead in both groups (the higher level of a slug granted twice is not at stake here)."""
+    admin = AdminClient.login(gateway.url)
+    alice = admin.get("/mapping/explain/alice").json()
+    assert alice["organizations"] == [{"slug": "pilots", "permissions": "read-write"}]
+    assert "organizations" not in alice["answer"]  # pushed separately, never in the answer
+    assert admin.get("/mapping/explain/frank").json()["organizations"] == []
+    lead = admin.post(
+        "/mapping/explain",
+        json={"provider": "local", "userName": "lena", "groups": ["drone-pilots", "drone-leads"]},
+    ).json()
+    assert sorted((o["slug"], o["permissions"]) for o in lead["organizations"]) == [
+        ("leads", "admin"),
+        ("pilots", "read-write"),
+    ]
+
+    page = admin_ui_browser(gateway.url).get(
+        f"{gateway.url}/admin/explain", params={"user": "alice"}, timeout=30
+    )
+    assert page.status_code == 200
+    assert re.search(r'id="explain-organizations">pilots \(read-write\)</strong>', page.text), page.text[
+        -3000:
+    ]
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GATEWAY_")}
+    env.update(gateway.env, PYTHONPATH=str(REPO_ROOT))
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "mapping", "explain", "alice"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"organizations: pilots \(read-write\)", done.stdout), done.stdout

@@ -14,6 +14,7 @@ from tests.support.registry.recording import RecordingStub
 from tests.support.registrygateway import (
     SYNC_PASSWORD_ENV,
     answer_of,
+    eventually,
     link,
     linked_config,
     registry_login,
@@ -51,12 +52,17 @@ def arrives(stub, username: str, count: int, seconds: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def settled(admin: AdminClient) -> bool:
+    outbox = admin.get("/registry").json()["outbox"]
+    return outbox["pending"] == 0 and outbox["failed"] == 0
+
+
 def test_each_change_is_delivered_once_by_two_replicas(pair):
     replicas, stub = pair
     a, b = AdminClient.login(replicas.a.url), AdminClient.login(replicas.b.url)
     for name in PILOTS:
         registry_login(stub, name)
-    time.sleep(1.0)  # anything a login queued is out
+    eventually(lambda: settled(a), 10.0)  # anything a login queued is out
     seen = {name: len(stub.writes_of(name)) for name in PILOTS}
     intended: dict[str, list[dict]] = {name: [] for name in PILOTS}
 
@@ -80,7 +86,9 @@ def test_each_change_is_delivered_once_by_two_replicas(pair):
     for name in PILOTS:
         made(name, answer_of(replicas.a, name))
 
-    time.sleep(2.0)  # a second delivery by another deliverer would have arrived by now
+    # Settled: no row is pending on the shared database (a row stays until its delivery is
+    # recorded), so no deliverer of either replica has anything left to send.
+    eventually(lambda: settled(a), 10.0)
     for name in PILOTS:
         assert stub.writes_of(name)[seen[name] :] == intended[name], name
     for name in PILOTS:

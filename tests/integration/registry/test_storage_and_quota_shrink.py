@@ -18,7 +18,13 @@ import requests
 from gateway.registry.client import RegistryClient
 from gateway.registry.settings import RegistrySettings
 from gateway.registry.storagerefresh import StorageRefresh
-from tests.support.adminapi import ADMIN_PASSWORD, PASSWORD, AdminClient, start_admin_gateway
+from tests.support.adminapi import (
+    ADMIN_PASSWORD,
+    PASSWORD,
+    AdminClient,
+    admin_ui_browser,
+    start_admin_gateway,
+)
 from tests.support.paths import REPO_ROOT
 from tests.support.registrystub import RegistryStub
 
@@ -175,3 +181,47 @@ def test_the_admin_ui_shows_usage_with_a_badge_and_asks_for_the_checkbox(world, 
 
     assert post("/admin/users/alice/values", {"maxStorageMB": "950", "metadata": ""}).status_code == 303
     assert "near quota" in browser.get(f"{gateway.url}/admin/users/alice", timeout=10).text
+
+
+def test_the_admin_ui_rule_and_policy_forms_ask_for_the_checkbox(world, gateway):
+    """A rule edited in the simple form, and a whole policy saved (imported) as YAML, that
+    lower alice's quota below the 900 MB she uses are refused with a form error naming her,
+    and saved with the checkbox ticked."""
+    admin, _ = world
+    # No override: the rules decide (the policy left by the tests above gives 10 MB).
+    assert admin.post("/users/alice/meta?confirmQuotaShrink=true", json={}).status_code == 200
+    browser = admin_ui_browser(gateway.url)
+
+    def post(path: str, data: dict[str, str]) -> requests.Response:
+        page = browser.get(f"{gateway.url}/admin/rules", timeout=10)
+        version = re.search(r'name="expected_version" value="(\d+)"', page.text).group(1)
+        form = {**data, "csrf_token": CSRF.search(page.text).group(1), "expected_version": version}
+        return browser.post(f"{gateway.url}{path}", data=form, allow_redirects=False, timeout=30)
+
+    def quota() -> int | None:
+        return admin.get("/users/alice").json()["maxStorageMB"]
+
+    pilots = {"name": "pilots", "kind": "grant", "who": "group", "values": "drone-pilots", "roles": ""}
+    assert post("/admin/rules/pilots/form", {**pilots, "maxStorageMB": "4000"}).status_code == 303
+    assert quota() == 4000
+    refused = post("/admin/rules/pilots/form", {**pilots, "maxStorageMB": "700", "action": "save"})
+    assert refused.status_code == 409 and "alice uses 900.0 MB, new quota 700 MB" in refused.text
+    assert quota() == 4000
+    saved = post(
+        "/admin/rules/pilots/form",
+        {**pilots, "maxStorageMB": "700", "action": "save", "confirmQuotaShrink": "1"},
+    )
+    assert saved.status_code == 303, saved.text[:500]
+    assert quota() == 700
+
+    document = (
+        "rules:\n"
+        "  - {name: admins, match: {group: drone-admins}, roles: [admin]}\n"
+        "  - {name: pilots, match: {group: drone-pilots}, maxStorageMB: 600}\n"
+    )
+    refused = post("/admin/rules/document", {"document": document, "action": "save"})
+    assert refused.status_code == 409 and "alice uses 900.0 MB, new quota 600 MB" in refused.text
+    assert quota() == 700
+    saved = post("/admin/rules/document", {"document": document, "action": "save", "confirmQuotaShrink": "1"})
+    assert saved.status_code == 303, saved.text[:500]
+    assert quota() == 600

@@ -13,6 +13,7 @@ from gateway.admin.errors import AdminError
 from gateway.config.registrysync import SyncSettings
 from gateway.http.adminapi.registrysync import shape_overview, shape_run
 from gateway.registry.syncadmin import SyncAdmin
+from gateway.registry.syncmetrics import observe_run
 from gateway.registry.syncresult import MAX_NAMES, DirectoryOutcome, SyncResult
 from gateway.registry.syncruns import RunRecord, SyncRuns
 from gateway.registry.syncschedule import SyncRunner
@@ -235,3 +236,39 @@ def test_the_page_says_per_directory_what_a_run_changed():
         3, NOW, NOW, "admin", True, "done", 0.1, SyncResult(True, [outcome(disabled=["bob"])]).to_dict()
     )
     assert run_details(dry) == [("corp", "would disable bob")]
+
+
+# ---- metrics ---------------------------------------------------------------------------------
+
+
+def test_a_run_is_counted_in_the_metrics_and_a_dry_run_is_not():
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    provider = "metrics-corp"  # a provider id no other test counts under
+    before = (
+        sample("gateway_directory_sync_duration_seconds_count"),
+        sample("gateway_directory_sync_runs_total", state="done"),
+    )
+    result = SyncResult(False, [outcome(provider, disabled=["a"], remapped=["b", "c"])], 2.5)
+    observe_run(result)
+    observe_run(SyncResult(True, [outcome(provider, disabled=["z"])], 1.0))  # dry: not counted
+    assert sample("gateway_directory_sync_duration_seconds_count") == before[0] + 1
+    assert sample("gateway_directory_sync_runs_total", state="done") == before[1] + 1
+    assert sample("gateway_directory_sync_users_checked_total", provider=provider) == 10
+    assert sample("gateway_directory_sync_changes_total", provider=provider, kind="disabled") == 1
+    assert sample("gateway_directory_sync_changes_total", provider=provider, kind="remapped") == 2
+
+
+def test_a_run_under_way_shows_its_progress_until_it_finishes(database):
+    runs = SyncRuns(database)
+    run_id = runs.start("schedule", False)
+    runs.progress(run_id, "corp", 2000)
+    shown = shape_run(runs.get(run_id))
+    assert shown["state"] == "running" and shown["progress"] == {"directory": "corp", "checked": 2000}
+    runs.finish(run_id, "done", 1.0, SyncResult(False, [outcome()], 1.0).to_dict())
+    runs.progress(run_id, "corp", 3000)  # a late report never overwrites the outcome
+    finished = shape_run(runs.get(run_id))
+    assert finished["progress"] is None and finished["totals"]["checked"] == 10
