@@ -84,7 +84,7 @@ def test_a_wrong_login_sends_nothing_and_shows_its_error(tmp_path):
 def test_an_outage_leaves_the_message_queued_then_failed(tmp_path):
     # Queuing never waits on the SMTP server: it does not even connect (counted, not timed: a
     # time bound would also measure the queue's own write on a loaded machine).
-    with socket.create_server(("127.0.0.1", 0)) as listener:
+    with socket.create_server(("127.0.0.1", free_port())) as listener:
         mail = _mail(tmp_path, listener.getsockname()[1])
         mail.send_test("alice@example.org", actor="admin")
         assert select.select([listener], [], [], 0)[0] == [], "queuing connected to the SMTP server"
