@@ -18,6 +18,7 @@ import requests
 
 from tests.integration.conftest import LDAP_CACHE_SECONDS
 from tests.support.harness import ADMIN_PASSWORD, PASSWORD
+from tests.support.servers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -346,7 +347,8 @@ def test_logs_never_contain_passwords_or_tokens(contract_gateway):
     """Runs last in this module: everything above has been logged by now."""
     token, _ = _mint(contract_gateway, "alice")
     contract_gateway.authenticate({"token": token})
+    # Attempt lines are written by a background thread in batches: wait for them.
+    wait_for(lambda: "auth attempt" in contract_gateway.server.log_text(), timeout=30)
     logs = contract_gateway.server.log_text()
-    assert "auth attempt" in logs
     for secret in (PASSWORD, ADMIN_PASSWORD, "not-the-password-at-all", token, token.split(".")[2]):
         assert secret not in logs
