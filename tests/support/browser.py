@@ -41,6 +41,9 @@ __all__ = [
 ]
 
 SCREENSHOT_DIR = REPO_ROOT / "test-artifacts" / "screenshots"
+# How long a Playwright action or navigation may wait: a page's answer can take seconds on a
+# loaded machine (a password hash, a cold worker), and no browser test asserts a duration.
+PAGE_TIMEOUT_MS = 30_000
 
 DEFAULT_HOST_MAP: tuple[str, ...] = ("*.example.test",)
 

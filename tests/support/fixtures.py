@@ -111,7 +111,9 @@ def browser():
 def page(browser):
     """A fresh browser context (empty cookie jar) and a page in it, per test."""
     context = browser.new_context()
-    context.set_default_timeout(10_000)
+    from tests.support.browser import PAGE_TIMEOUT_MS
+
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
     try:
         yield context.new_page()
     finally:

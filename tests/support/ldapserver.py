@@ -499,18 +499,20 @@ class SlapdServer(_Managed):
     def log_text(self) -> str:
         return read_logs(self.base / "slapd.stdout.log", self.base / "slapd.stderr.log")
 
-    def wait_for_log(self, text: str, timeout: float = 5.0) -> str:
-        """Wait until ``text`` appears in :meth:`log_text` and return the
+    def wait_for_log(self, text: str, timeout: float = 30.0, *, after: str | None = None) -> str:
+        """Wait until ``text`` appears in :meth:`log_text` (with ``after``: in the part of it
+        that follows the first occurrence of ``after``, a mark the test made) and return the
         log.  slapd logs an operation's RESULT line just *after* sending the
         result, so a client can see the answer before the log has it."""
 
         def found():
             log = self.log_text()
-            return log if text in log else None
+            part = log if after is None else log.split(after, 1)[1] if after in log else ""
+            return log if text in part else None
 
-        return wait_for(
-            found, timeout=timeout, interval=0.02, message=f"{text!r} not in slapd's log ({self.log_path})"
-        )
+        where = "" if after is None else f" after {after!r}"
+        message = f"{text!r} not in slapd's log{where} ({self.log_path})"
+        return wait_for(found, timeout=timeout, interval=0.02, message=message)
 
     # -- lifecycle ----------------------------------------------------------
     @classmethod

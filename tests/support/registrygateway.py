@@ -89,23 +89,40 @@ def answer_of(gateway, username: str) -> dict:
 
 
 def eventually(check: Callable[[], bool], seconds: float) -> float:
-    """Seconds until ``check()`` holds (fails the test after ``seconds``)."""
+    """Seconds from this call to the start of the first ``check()`` that held; fails when a
+    check started ``seconds`` or later after the call still did not hold.
+
+    The time is read when a check starts, not when it returns: a check started within the
+    bound but slow to come back on a loaded machine proves nothing late."""
     started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > seconds:
+    while True:
+        began = time.monotonic() - started
+        if check():
+            return began
+        if began >= seconds:
             pytest.fail(f"not within {seconds} s")
         time.sleep(0.05)
-    return time.monotonic() - started
 
 
-def refused_within(stub: RegistryStub, token: str, seconds: float) -> float:
-    """How long until ``token`` is refused on a protected resource (fails after ``seconds``)."""
+def refused_within(stub: RegistryStub, token: str, seconds: float, give_up_after: float = 60.0) -> float:
+    """Seconds from this call (made once the change has committed) to the sending of the first
+    request that the Registry refused ``token`` on; fails when a request sent ``seconds`` or
+    later after the call was still accepted.
+
+    The time is read when a request is sent, not when its answer comes back: on a loaded
+    machine an answer can be slow, and a request sent within the bound but answered after it
+    proves nothing late. A request sent after the bound and still accepted does."""
     started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        if with_token(stub, "GET", "/orgs", token).status_code == 401:
-            return time.monotonic() - started
+    while True:
+        sent = time.monotonic() - started
+        status = with_token(stub, "GET", "/orgs", token).status_code
+        if status == 401:
+            return sent
+        if status == 200 and sent >= seconds:
+            pytest.fail(f"the Registry still accepted the token on a request sent {sent:.2f} s after")
+        if sent > give_up_after:
+            pytest.fail(f"the Registry answered {status} to the token for {give_up_after} s")
         time.sleep(0.05)
-    pytest.fail(f"the Registry still accepted the token after {seconds} s")
 
 
 def roles_at_registry(stub: RegistryStub, username: str) -> list[str]:

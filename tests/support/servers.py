@@ -21,6 +21,7 @@ import atexit
 import glob
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -67,11 +68,45 @@ class ServerStartError(RuntimeError):
 # --------------------------------------------------------------------------
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel picks for outgoing connections (and for ``bind(0)``)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)  # Linux's default
+
+
+def _candidate_ports() -> list[int]:
+    ephemeral = _ephemeral_ports()
+    return [
+        port
+        for port in (*range(20000, ephemeral.start), *range(ephemeral.stop, 65536))
+        if port not in _RESERVED_PORTS
+    ]
+
+
 def free_port() -> int:
     """A currently free TCP port on 127.0.0.1 (never one handed out before
-    by this process, never a well-known service port)."""
+    by this process, never a well-known service port).
+
+    The port is bound later by the server that gets it, so it is taken from outside the
+    kernel's ephemeral range: there, any outgoing connection of the busy test machine (the
+    tests make thousands) could take it as its source port in between."""
     with _port_lock:
-        for _ in range(100):
+        candidates = _candidate_ports()
+        for _ in range(200 if candidates else 0):
+            port = random.choice(candidates)
+            if port in _handed_out:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+        for _ in range(100):  # no range outside the ephemeral one: as the kernel picks
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]

@@ -15,6 +15,7 @@ from ldap3.utils.dn import parse_dn
 
 from tests.support import ldapdata as data
 from tests.support.ldapserver import BlackholeServer, SlapdServer
+from tests.support.servers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -414,7 +415,7 @@ def test_ad_shaped_dataset_and_restart_on_same_ports(ad_slapd):
     conn = connect(s.url, f"cn=New Person,{data.AD_USERS_DN}", data.password_for("newp"))
     assert norm_set(member_of(conn, f"cn=New Person,{data.AD_USERS_DN}")) == norm_set([data.AD_PILOTS_DN])
     connect(s.ldaps_url, data.AD_ANN_DN, data.password_for("ann"), tls_config=tls(s.pki.ca_file)).unbind()
-    assert s.wait_for_log("slapd starting").count("slapd starting") == 2
+    assert wait_for(lambda: s.log_text().count("slapd starting") == 2, timeout=30)
 
 
 # --------------------------------------------------------------------------

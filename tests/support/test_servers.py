@@ -10,7 +10,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.support.servers import RedisServer, free_port, wait_for
+from tests.support.servers import RedisServer, _ephemeral_ports, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -19,6 +19,11 @@ def test_free_port_is_loopback_and_not_a_system_port():
     ports = {free_port() for _ in range(20)}
     assert len(ports) == 20
     assert not ports & {5432, 6379}
+
+
+def test_free_port_is_outside_the_range_of_outgoing_connections():
+    ephemeral = _ephemeral_ports()
+    assert not any(free_port() in ephemeral for _ in range(20))
 
 
 def test_postgres_accepts_queries_on_its_own_port(postgres_server):

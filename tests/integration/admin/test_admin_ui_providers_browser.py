@@ -86,8 +86,9 @@ def _authenticate(replica, **form) -> requests.Response:
     return requests.post(f"{replica.url}/api/authenticate", data=form, timeout=30)
 
 
-def _eventually(check, seconds: float = 5.0):
-    """``check()``'s result once it is truthy (a change reaches other workers within ~1 s)."""
+def _eventually(check, seconds: float = 30.0):
+    """``check()``'s result once it is truthy (a change reaches other workers within ~1 s,
+    later on a loaded machine)."""
     deadline = time.monotonic() + seconds
     while True:
         result = check()

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from tests.support.adminapi import ADMIN_CONFIG, ADMIN_PASSWORD, start_admin_gateway
-from tests.support.browser import save_screenshot
+from tests.support.browser import PAGE_TIMEOUT_MS, save_screenshot
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def gateway(tmp_path_factory):
 def dark_page(browser):
     """A page in a fresh context that prefers the dark colour scheme."""
     context = browser.new_context(color_scheme="dark", viewport=DESKTOP)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
     try:
         yield context.new_page()
     finally:

@@ -70,7 +70,7 @@ def _counted(gateway: GatewayUnderTest, start: tuple[float, float], logins: int)
         delta = (hits - start[0], misses - start[1])
         return delta if sum(delta) >= logins else None
 
-    return wait_for(done, timeout=10, message=f"{logins} cache lookups counted")
+    return wait_for(done, timeout=30, message=f"{logins} cache lookups counted")
 
 
 def _refused_within(seconds: float, gateways: list[GatewayUnderTest], username: str, password: str) -> None:
@@ -209,9 +209,17 @@ def test_ended_sessions_are_refused_within_a_second_on_the_other_replica(replica
     for gateway in (first, second):
         assert registry_answer(gateway, token=token).status_code == 200
     _end_sessions(admin, "sena")
-    deadline = time.monotonic() + WITHIN_SECONDS
-    while any(registry_answer(g, token=token).status_code != 401 for g in (first, second)):
-        assert time.monotonic() < deadline
+    # Each request is timed by when it was sent (a slow answer on a loaded machine does not
+    # make a refusal late): one sent after the bound and still accepted fails the test.
+    ended = time.monotonic()
+    while True:
+        answers = []
+        for gateway in (first, second):
+            sent = time.monotonic() - ended
+            answers.append((sent, registry_answer(gateway, token=token).status_code))
+        if all(status == 401 for _, status in answers):
+            break
+        assert all(status == 401 for sent, status in answers if sent >= WITHIN_SECONDS), answers
         time.sleep(0.05)
 
 

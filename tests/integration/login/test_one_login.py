@@ -20,6 +20,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import pytest
 import requests
@@ -33,7 +34,7 @@ from tests.support.oidcserver import (
     OidcProviderServer,
     default_client,
 )
-from tests.support.servers import free_port
+from tests.support.servers import free_port, wait_for
 from tests.support.ssoflow import (
     browser,
     callback_url,
@@ -191,15 +192,24 @@ def _token_login(gateway, username: str, *, session_ended: bool) -> int:
 
 @dataclass(frozen=True)
 class Mark:
-    """How far the attempt log and the audit log had got: what a row records comes after."""
+    """How far the attempt log and the audit log had got: what a row records comes after.
 
-    attempt_lines: int
+    Attempt lines are written in batches by a background thread (every 50 ms, later on a
+    loaded machine), so a line count taken now may miss lines of attempts already made: the
+    mark is a time instead, that of each line being when its attempt was recorded."""
+
+    attempt_ms: int
     audit_id: int
 
 
+def _line_ms(entry: dict) -> int:
+    """When an attempt line was recorded, in whole milliseconds since the epoch."""
+    return round(datetime.fromisoformat(entry["time"]).timestamp() * 1000)
+
+
 def _auth_lines(gateway) -> list[dict]:
-    time.sleep(0.3)  # attempt lines are written in batches every 50 ms
-    lines = gateway.server.stderr_path.read_text().splitlines()
+    text = gateway.server.stderr_path.read_text()
+    lines = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]  # not one being written
     entries = [json.loads(line) for line in lines if line.strip()]
     return [e for e in entries if e["logger"] == "gateway.auth"]
 
@@ -220,17 +230,26 @@ def _login_rows_after(gateway, audit_id: int) -> list[tuple]:
 
 def _mark(gateway) -> Mark:
     rows = _login_rows_after(gateway, 0)
-    return Mark(len(_auth_lines(gateway)), rows[-1][0] if rows else 0)
+    # Lines carry milliseconds, cut down: every attempt made so far is in a millisecond before
+    # the next one, and every attempt made after the pause is in it or later.
+    mark = Mark(int(time.time() * 1000) + 1, rows[-1][0] if rows else 0)
+    time.sleep(0.002)
+    return mark
 
 
-def _recorded_since(gateway, mark: Mark) -> tuple[list[dict], list[tuple]]:
+def _recorded_since(gateway, mark: Mark, attempts_made: int = 1) -> tuple[list[dict], list[tuple]]:
     """Every attempt line and every ``login`` audit row (username, outcome, provider, path,
-    reason) written since ``mark``, whoever they name: nothing may be recorded elsewhere."""
-    attempts = _auth_lines(gateway)[mark.attempt_lines :]
+    reason) written since ``mark``, whoever they name: nothing may be recorded elsewhere.
+    Waits until the lines of the ``attempts_made`` attempts are written."""
+
+    def since() -> list[dict]:
+        return [line for line in _auth_lines(gateway) if _line_ms(line) >= mark.attempt_ms]
+
+    wait_for(lambda: len(since()) >= attempts_made, timeout=30, message="attempt lines missing")
     audit = [
         (u, o, p, d["path"], d.get("reason")) for _i, u, o, p, d in _login_rows_after(gateway, mark.audit_id)
     ]
-    return attempts, audit
+    return since(), audit
 
 
 @pytest.mark.parametrize(("way", "outcome"), CASES)
@@ -255,7 +274,7 @@ def test_each_outcome_is_recorded_once_whichever_way_in(gateway, way, outcome):
         "outage": 503,
     }[outcome]
     assert status == expected_status
-    attempts, audit = _recorded_since(gateway, mark)
+    attempts, audit = _recorded_since(gateway, mark, 3 if outcome == "throttle" else 1)
     if outcome == "throttle":  # the two wrong passwords before it: one attempt and one row each
         assert [a["auth_outcome"] for a in attempts[:2]] == ["wrong_credentials"] * 2
         assert [row[1] for row in audit] == ["denied", "denied"]

@@ -22,7 +22,10 @@ from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.integration
 
-SETTINGS = ThrottleSettings(free_failures=3, base_delay_seconds=0.1, max_delay_seconds=0.4, window_seconds=60)
+# Lock-outs of a second and more: a test reads a lock-out's remaining wait right after causing
+# it, and on a loaded machine (a Redis round trip, a starved thread) that can take a tenth of a
+# second, which a 0.1 s lock-out would not survive.
+SETTINGS = ThrottleSettings(free_failures=3, base_delay_seconds=1.0, max_delay_seconds=4.0, window_seconds=60)
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
@@ -46,9 +49,9 @@ def test_free_failures_then_exponential_lockout_capped(store, name):
     user = name("alice")
     assert throttle.wait_seconds(user) == 0.0
     delays = [throttle.record_failure(user) for _ in range(7)]
-    assert delays == [0.0, 0.0, 0.0, 0.1, 0.2, 0.4, 0.4]
+    assert delays == [0.0, 0.0, 0.0, 1.0, 2.0, 4.0, 4.0]
     wait = throttle.wait_seconds(user)
-    assert 0.0 < wait <= 0.4
+    assert 0.0 < wait <= 4.0
 
 
 def test_lockout_ends_after_its_delay(store, name):
@@ -57,12 +60,12 @@ def test_lockout_ends_after_its_delay(store, name):
     for _ in range(3):
         assert throttle.wait_seconds(user) == 0.0
         throttle.record_failure(user)
-    assert throttle.record_failure(user) == 0.1
-    assert 0.0 < throttle.wait_seconds(user) <= 0.1
-    time.sleep(0.15)
+    assert throttle.record_failure(user) == 1.0
+    assert 0.0 < throttle.wait_seconds(user) <= 1.0
+    time.sleep(1.05)
     assert throttle.wait_seconds(user) == 0.0
     # The count is kept (within the window): the next failure doubles the delay.
-    assert throttle.record_failure(user) == 0.2
+    assert throttle.record_failure(user) == 2.0
 
 
 def test_success_resets(store, name):
@@ -73,7 +76,7 @@ def test_success_resets(store, name):
     assert throttle.wait_seconds(user) > 0
     throttle.record_success(user)
     assert throttle.wait_seconds(user) == 0.0
-    assert [throttle.record_failure(user) for _ in range(4)] == [0.0, 0.0, 0.0, 0.1]
+    assert [throttle.record_failure(user) for _ in range(4)] == [0.0, 0.0, 0.0, 1.0]
 
 
 def test_accounts_are_isolated(store, name):
@@ -94,18 +97,19 @@ def test_unknown_usernames_are_throttled_like_known_ones(store, name):
     throttle = AccountThrottle(store, SETTINGS)
     known = [throttle.record_failure(name("alice")) for _ in range(6)]
     unknown = [throttle.record_failure(name("no-such-user-zq")) for _ in range(6)]
-    assert known == unknown == [0.0, 0.0, 0.0, 0.1, 0.2, 0.4]
+    assert known == unknown == [0.0, 0.0, 0.0, 1.0, 2.0, 4.0]
     assert throttle.wait_seconds(name("no-such-user-zq")) > 0
 
 
 def test_failure_window_forgets_old_failures(store, name):
     throttle = AccountThrottle(
         store,
-        ThrottleSettings(free_failures=2, base_delay_seconds=0.1, max_delay_seconds=1, window_seconds=0.3),
+        # A window of a second: the three failures below fall within one even on a slow machine.
+        ThrottleSettings(free_failures=2, base_delay_seconds=0.1, max_delay_seconds=1, window_seconds=1.0),
     )
     user = name("alice")
     assert [throttle.record_failure(user) for _ in range(2)] == [0.0, 0.0]
-    time.sleep(0.4)
+    time.sleep(1.1)
     assert [throttle.record_failure(user) for _ in range(3)] == [0.0, 0.0, 0.1]
 
 
@@ -117,7 +121,7 @@ def test_two_instances_on_one_redis_share_counts(redis_server, name):
     assert first.record_failure(user) == 0.0
     assert second.record_failure(user) == 0.0
     assert first.record_failure(user) == 0.0
-    assert second.record_failure(user) == 0.1
+    assert second.record_failure(user) == 1.0
     assert first.wait_seconds(user) > 0
     first.record_success(user)
     assert second.wait_seconds(user) == 0.0
@@ -146,11 +150,12 @@ def test_paused_redis_makes_the_throttle_count_in_process(tmp_path, name):
             assert [throttle.record_failure(user) for _ in range(4)][-1] > 0
         finally:
             server.resume()
-        # Commands sent during the hang may still run when the server wakes up; let them.
-        time.sleep(0.2)
+        # Commands sent during the hang may still run when the server wakes up; let them (a
+        # second: the server process may be starved on a loaded machine).
+        time.sleep(1.0)
         # Counting again once Redis answers.
         throttle.record_success(user)
-        assert [throttle.record_failure(user) for _ in range(4)] == [0.0, 0.0, 0.0, 0.1]
+        assert [throttle.record_failure(user) for _ in range(4)] == [0.0, 0.0, 0.0, 1.0]
         assert throttle.wait_seconds(user) > 0
     finally:
         server.resume()
@@ -161,18 +166,19 @@ def test_paused_redis_makes_the_throttle_count_in_process(tmp_path, name):
 
 
 def test_a_continuing_attack_is_never_forgotten(store, name):
-    # Window 0.3 s; failures keep coming every ~0.2 s (each after its lock-out ended). A
-    # fixed window forgot them 0.3 s after the first one and gave free attempts again.
+    # Window 1 s; failures keep coming every ~0.3 s (each after its lock-out ended). A fixed
+    # window forgot them 1 s after the first one and gave free attempts again. (0.7 s between
+    # two failures to spare: a loaded machine can stall the test that long.)
     settings = ThrottleSettings(
-        free_failures=2, base_delay_seconds=0.05, max_delay_seconds=0.1, window_seconds=0.3
+        free_failures=2, base_delay_seconds=0.05, max_delay_seconds=0.1, window_seconds=1.0
     )
     throttle = AccountThrottle(store, settings)
     user = name("alice")
     assert [throttle.record_failure(user) for _ in range(3)] == [0.0, 0.0, 0.05]
-    for _ in range(6):  # 1.2 s of attack, four windows long
-        time.sleep(0.2)
+    for _ in range(9):  # 2.7 s of attack, almost three windows long
+        time.sleep(0.3)
         assert throttle.record_failure(user) == 0.1
-    time.sleep(0.45)  # a whole quiet window: now it is forgotten
+    time.sleep(1.1)  # a whole quiet window: now it is forgotten
     assert throttle.record_failure(user) == 0.0
 
 

@@ -15,7 +15,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.harness import ADMIN_PASSWORD, CONTRACT_CONFIG, PASSWORD, start_gateway
-from tests.support.servers import PostgresServer, RedisServer, free_port
+from tests.support.servers import PostgresServer, RedisServer, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +72,6 @@ def gateway(backends, tmp_path_factory):
 
 def scrape(url: str) -> dict[tuple[str, tuple], float]:
     """Every sample of /metrics as {(name, sorted labels): value}."""
-    time.sleep(0.2)  # each worker applies its counts every 50 ms
     response = requests.get(
         f"{url}/metrics", timeout=10, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
     )
@@ -83,6 +82,25 @@ def scrape(url: str) -> dict[tuple[str, tuple], float]:
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
+
+
+def scrape_when(url: str, ready, timeout: float = 30.0) -> dict[tuple[str, tuple], float]:
+    """The samples of /metrics once ``ready(samples)`` holds, else (after ``timeout``) the last
+    ones, for the test's assertions to say what is missing. Each worker applies its attempt
+    and token counts in a background thread every 50 ms, later on a loaded machine: a scrape
+    right after the requests may not see another worker's counts yet."""
+    last: dict[tuple[str, tuple], float] = {}
+
+    def attempt() -> bool:
+        nonlocal last
+        last = scrape(url)
+        return ready(last)
+
+    try:
+        wait_for(attempt, timeout=timeout, interval=0.1)
+    except TimeoutError:
+        pass
+    return last
 
 
 def value(samples, name: str, **labels) -> float:
@@ -97,7 +115,21 @@ def test_counters_add_up_across_both_workers(gateway):
         assert gateway.authenticate({"username": "carol", "password": WRONG}).status_code == 401
     token = "not.a.token"
     assert gateway.authenticate({"token": token}).status_code == 401
-    after = scrape(gateway.url)
+    expected = [  # (count, metric, labels): what the test counts below, once applied
+        (12, "gateway_auth_attempts_total", dict(path="password", provider="local", outcome="success")),
+        (3, "gateway_auth_attempts_total", dict(path="password", provider="none", outcome="rejected")),
+        (1, "gateway_auth_attempts_total", dict(path="token", provider="none", outcome="rejected")),
+        (12, "gateway_auth_duration_seconds_count", dict(path="password", provider="local")),
+        (12, "gateway_auth_duration_seconds_bucket", dict(path="password", provider="local", le="+Inf")),
+        (1, "gateway_token_verifications_total", dict(kind="gateway", result="malformed")),
+    ]
+    after = scrape_when(
+        gateway.url,
+        lambda now: all(
+            value(now, name, **labels) - value(before, name, **labels) >= count
+            for count, name, labels in expected
+        ),
+    )
 
     def delta(name, **labels):
         return value(after, name, **labels) - value(before, name, **labels)
@@ -115,7 +147,8 @@ def test_throttle_lockouts_and_refusals_are_counted(gateway):
     before = scrape(gateway.url)
     statuses = [gateway.authenticate({"username": "frank", "password": WRONG}).status_code for _ in range(7)]
     assert statuses[:5] == [401] * 5 and 429 in statuses
-    after = scrape(gateway.url)
+    throttled = dict(path="password", provider="none", outcome="throttled")
+    after = scrape_when(gateway.url, lambda now: value(now, "gateway_auth_attempts_total", **throttled) >= 1)
     assert value(after, "gateway_throttle_events_total", event="lockout_started") > value(
         before, "gateway_throttle_events_total", event="lockout_started"
     )
@@ -131,12 +164,21 @@ def test_token_path_success_is_counted_as_a_valid_gateway_token(gateway):
     token = registry_token(gateway, "alice")
     before = scrape(gateway.url)
     assert gateway.authenticate({"token": token}).status_code == 200
-    after = scrape(gateway.url)
-    assert (
-        value(after, "gateway_token_verifications_total", kind="gateway", result="valid")
-        == value(before, "gateway_token_verifications_total", kind="gateway", result="valid") + 1
+    valid = dict(kind="gateway", result="valid")
+    success = dict(path="token", provider="local", outcome="success")
+    after = scrape_when(
+        gateway.url,
+        lambda now: (
+            value(now, "gateway_token_verifications_total", **valid)
+            >= value(before, "gateway_token_verifications_total", **valid) + 1
+            and value(now, "gateway_auth_attempts_total", **success) >= 1
+        ),
     )
-    assert value(after, "gateway_auth_attempts_total", path="token", provider="local", outcome="success") >= 1
+    assert (
+        value(after, "gateway_token_verifications_total", **valid)
+        == value(before, "gateway_token_verifications_total", **valid) + 1
+    )
+    assert value(after, "gateway_auth_attempts_total", **success) >= 1
 
 
 def test_provider_health_and_key_ages_are_gauges(gateway):
@@ -241,6 +283,21 @@ def test_redis_down_is_degraded_and_database_down_is_unavailable(tmp_path):
         postgres.stop()
 
 
+def _complete_lines(gateway) -> list[str]:
+    """The lines of the gateway's log written so far (not a last one still being written)."""
+    text = gateway.server.stderr_path.read_text()
+    lines = text.splitlines()
+    return lines if text.endswith("\n") else lines[:-1]
+
+
+def _auth_entries(gateway) -> list[dict]:
+    return [
+        entry
+        for entry in (json.loads(line) for line in _complete_lines(gateway) if line.strip())
+        if entry["logger"] == "gateway.auth"
+    ]
+
+
 def test_every_log_line_is_json_and_each_attempt_is_one_line_with_its_request_id(gateway):
     request_id = f"obs-{time.monotonic_ns()}"
     response = gateway.authenticate(
@@ -249,8 +306,14 @@ def test_every_log_line_is_json_and_each_attempt_is_one_line_with_its_request_id
     assert response.status_code == 200 and response.headers["X-Request-ID"] == request_id
     wrong_id = request_id + "-wrong"
     gateway.authenticate({"username": "alice", "password": WRONG}, headers={"X-Request-ID": wrong_id})
-    time.sleep(0.5)  # attempt lines are written in batches every 50 ms
-    lines = gateway.server.stderr_path.read_text().splitlines()
+    # Attempt lines are written in batches every 50 ms by a background thread (later on a
+    # loaded machine): wait for both lines, then read what has been written by then.
+    wait_for(
+        lambda: {request_id, wrong_id} <= {entry.get("request_id") for entry in _auth_entries(gateway)},
+        timeout=30,
+        message="the attempt lines of the two requests were not written",
+    )
+    lines = _complete_lines(gateway)
     entries = [json.loads(line) for line in lines if line.strip()]  # every line parses
     assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
     assert any(entry["logger"].startswith("gunicorn") for entry in entries)

@@ -117,10 +117,14 @@ def memberships(client: RegistryClient, username: str) -> dict[str, int | None]:
 
 
 def wait_for(condition, seconds: float = 2.0):
-    deadline = time.monotonic() + seconds
+    """``condition()``'s value once truthy; falsy when a check started ``seconds`` or later
+    after the call still did not hold. A check is timed by when it starts: on a loaded machine
+    the Registry's answer to a check started in time may come back after the bound."""
+    started = time.monotonic()
     while True:
+        began = time.monotonic() - started
         value = condition()
-        if value or time.monotonic() > deadline:
+        if value or began >= seconds:
             return value
         time.sleep(0.05)
 

@@ -39,6 +39,9 @@ from tests.support.servers import GunicornGateway
 
 pytestmark = pytest.mark.integration
 DEACTIVATED = {"roles": ["deactivated"]}
+# Writes without a time target of their own (only a disable's "refused within 2 s" is one, checked
+# by refused_within) arrive "at once", without a login or a sync: generous for a loaded machine.
+EVENTUALLY = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -92,17 +95,17 @@ def test_a_disable_from_the_admin_ui_refuses_the_registry_token_within_2_s(linke
         assert with_token(stub, "POST", "/users/authenticate/refresh", token).status_code == 401
 
         post_user_form(gateway, browser, "alice", "status", {"enabled": "1"})
-        eventually(lambda: roles_at_registry(stub, "alice") == ["pilot"], 2.0)
+        eventually(lambda: roles_at_registry(stub, "alice") == ["pilot"], EVENTUALLY)
     # The measurement quoted in docs/registry-sync.md (run with -s to see it).
     print(f"\ndisable -> refused token: median {statistics.median(timings):.3f} s of {timings}")
-    eventually(lambda: settled(admin), 5.0)
+    eventually(lambda: settled(admin), EVENTUALLY)
 
 
 def test_a_rule_change_moves_the_registry_roles_of_the_users_it_affects_at_once(linked):
     gateway, stub, admin = linked
     registry_login(stub, "alice")
     registry_login(stub, "frank")  # a surveyor: the pilots rule does not concern him
-    eventually(lambda: settled(admin), 5.0)
+    eventually(lambda: settled(admin), EVENTUALLY)
     frank_writes = len(stub.writes_of("frank"))
     current = admin.get("/mapping").json()
     document = copy.deepcopy(current["document"])
@@ -111,15 +114,15 @@ def test_a_rule_change_moves_the_registry_roles_of_the_users_it_affects_at_once(
 
     saved = admin.put("/mapping", json={"document": document, "expectedVersion": current["version"]})
     assert saved.status_code == 200, saved.text
-    eventually(lambda: sorted(roles_at_registry(stub, "alice")) == ["mapper", "pilot"], 2.0)
+    eventually(lambda: sorted(roles_at_registry(stub, "alice")) == ["mapper", "pilot"], EVENTUALLY)
     assert stub.writes_of("alice")[-1] == answer_of(gateway, "alice")
     assert "gina.o-neil+test@example.org" not in stub.users  # never logged in: nothing to tell
-    eventually(lambda: settled(admin), 5.0)
+    eventually(lambda: settled(admin), EVENTUALLY)
     assert len(stub.writes_of("frank")) == frank_writes  # his answer did not change
 
     restored = admin.put("/mapping", json={"document": current["document"]})
     assert restored.status_code == 200, restored.text
-    eventually(lambda: roles_at_registry(stub, "alice") == ["pilot"], 2.0)
+    eventually(lambda: roles_at_registry(stub, "alice") == ["pilot"], EVENTUALLY)
 
 
 def test_group_membership_and_per_user_values_reach_the_registry(linked):
@@ -127,20 +130,20 @@ def test_group_membership_and_per_user_values_reach_the_registry(linked):
     registry_login(stub, "alice")
 
     assert admin.delete("/groups/drone-pilots/members/alice").status_code == 200
-    eventually(lambda: roles_at_registry(stub, "alice") == [], 2.0)
+    eventually(lambda: roles_at_registry(stub, "alice") == [], EVENTUALLY)
     assert admin.put("/groups/drone-pilots/members/alice").status_code == 200
-    eventually(lambda: roles_at_registry(stub, "alice") == ["pilot"], 2.0)
+    eventually(lambda: roles_at_registry(stub, "alice") == ["pilot"], EVENTUALLY)
 
     assert admin.post("/users/alice/meta", json={"maxStorageMB": 1234}).status_code == 200
-    eventually(lambda: stub.users["alice"]["metadata"].get("maxStorageMB") == 1234, 2.0)
+    eventually(lambda: stub.users["alice"]["metadata"].get("maxStorageMB") == 1234, EVENTUALLY)
     assert admin.post("/users/alice/meta", json={}).status_code == 200
-    eventually(lambda: stub.users["alice"]["metadata"].get("maxStorageMB") == 51200, 2.0)
+    eventually(lambda: stub.users["alice"]["metadata"].get("maxStorageMB") == 51200, EVENTUALLY)
 
     before = len(stub.writes_of("alice"))
     changed = admin.put("/users/alice/changepwd", json={"newPassword": "violet-canyon-58-orchard"})
     assert changed.status_code < 300, changed.text
     assert admin.put("/users/alice/changepwd", json={"newPassword": PASSWORD}).status_code < 300
-    eventually(lambda: settled(admin), 5.0)
+    eventually(lambda: settled(admin), EVENTUALLY)
     assert len(stub.writes_of("alice")) == before  # a password changes no answer
 
 
@@ -161,7 +164,7 @@ def test_changes_made_while_the_registry_is_down_arrive_once_in_order_across_a_r
     gateway, stub, admin = linked
     for name in ("alice", "erin"):
         registry_login(stub, name)
-    eventually(lambda: settled(admin), 5.0)
+    eventually(lambda: settled(admin), EVENTUALLY)
     seen = {name: len(stub.writes_of(name)) for name in ("alice", "erin")}
     intended: dict[str, list[dict]] = {"alice": [], "erin": []}
 
@@ -188,7 +191,7 @@ def test_changes_made_while_the_registry_is_down_arrive_once_in_order_across_a_r
     eventually(lambda: all(stub.users[n]["metadata"] == final[n] for n in final), 60.0)
     # Settled: no row is pending (a row stays pending until its delivery is recorded), so
     # nothing more can be sent: what the stand-in recorded is everything that arrived.
-    eventually(lambda: settled(admin), 10.0)
+    eventually(lambda: settled(admin), EVENTUALLY)
     for name, wanted in intended.items():
         arrived = stub.writes_of(name)[seen[name] :]
         assert arrived and arrived[-1] == wanted[-1], (name, arrived)

@@ -160,7 +160,7 @@ xAuthLogin();
 _PAGE_FIELDS = ("status", "username", "roles", "quota", "answer", "cookies-before")
 
 
-def read_login_page(page, timeout: float = 10.0) -> dict[str, str]:
+def read_login_page(page, timeout: float = 30.0) -> dict[str, str]:
     """Wait until the stub's login page (already loaded in ``page``) has
     finished (``#status`` no longer ``pending``) and return its fields:
     status, username, roles, quota, answer, cookies-before, token, logout-url."""
@@ -174,7 +174,7 @@ def read_login_page(page, timeout: float = 10.0) -> dict[str, str]:
     return result
 
 
-def logout(page, timeout: float = 10.0) -> dict[str, Any]:
+def logout(page, timeout: float = 30.0) -> dict[str, Any]:
     """Click ``#logout`` and wait for the iframe's ``load``; return
     ``logged-out``, ``cookies-after``, and of the logout frame: ``frame_url``
     and ``frame_text`` (its body text, or None when Chromium refused to frame

@@ -31,7 +31,7 @@ def test_auth_events_are_written_by_the_background_writer_without_a_flush():
     events = AuthEvents(interval=0.01, stream=stream)
     logging.getLogger(AuthEvents.LOGGER).setLevel(logging.INFO)
     events.record(auth_user="bob", auth_outcome="wrong_credentials")
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 30  # a starved writer thread on a loaded machine
     while not stream.getvalue() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert json.loads(stream.getvalue())["auth_user"] == "bob"

@@ -179,7 +179,7 @@ def test_empty_passwords_never_reach_the_directory(slapd, password):
     slapd.wait_for_log(marker)
     assert directory.check_password("alice", password) is Rejection.WRONG_CREDENTIALS
     assert directory.check_password("alice", data.password_for("alice")) is not None  # flush the log
-    slapd.wait_for_log(f'BIND dn="{data.ALICE_DN}"')
+    slapd.wait_for_log(f'BIND dn="{data.ALICE_DN}"', after=marker)  # earlier tests' binds are older
     after = slapd.log_text().split(marker, 1)[1]
     assert after.count(f'BIND dn="{data.ALICE_DN}" method=128') == 1  # only the real-password bind
 
@@ -298,7 +298,7 @@ def test_unknown_users_cost_a_bind_like_wrong_passwords(slapd):
     directory = provider(slapd)
     marker = f"timing-{time.monotonic_ns()}"
     directory.check_password(marker, "some-password-1")
-    slapd.wait_for_log("gateway-no-such-user")
+    slapd.wait_for_log("gateway-no-such-user", after=marker)  # earlier tests' binds are older
     after = slapd.log_text().split(marker, 1)[1]
     assert 'BIND dn="cn=gateway-no-such-user-' in after
 
@@ -436,7 +436,9 @@ def test_a_blackholed_server_is_skipped_after_one_timeout(slapd):
         started = time.monotonic()
         assert isinstance(directory.check_password("bob", data.password_for("bob")), Identity)
         second = time.monotonic() - started
-        assert first >= 0.9 and second < 0.5, (first, second)
+        # The first login waited for the blackhole's timeout (1 s); the second did not (bounded
+        # by that timeout, not by a guess at a login's speed on a loaded machine).
+        assert first >= 0.9 and second < 0.9, (first, second)
 
 
 # ---- Active Directory shapes on slapd ----------------------------------------------------
@@ -532,11 +534,14 @@ def test_a_dead_directory_fails_fast_until_it_is_due_for_a_retry(two_servers):
         directory = provider(None, servers=[blackhole.url], retry_dead_after=1.5)
         with pytest.raises(ProviderUnavailable):
             directory.check_password("alice", data.password_for("alice"))  # costs one timeout
-        started = time.monotonic()
+        took = []
         for _ in range(5):
+            started = time.monotonic()
             with pytest.raises(ProviderUnavailable, match="failed recently"):
                 directory.check_password("alice", data.password_for("alice"))
-        assert time.monotonic() - started < 0.2  # the circuit is open: no thread waits
+            took.append(time.monotonic() - started)
+        # The circuit is open: no call waits for the timeout (each timed on its own against it).
+        assert max(took) < 0.9, took
         time.sleep(1.6)
         started = time.monotonic()
         with pytest.raises(ProviderUnavailable):

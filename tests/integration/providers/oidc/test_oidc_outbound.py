@@ -119,11 +119,15 @@ def test_an_idp_down_at_start_is_not_asked_by_every_login():
     try:
         with pytest.raises(ProviderUnavailable):
             provider.start("http://127.0.0.1:9/cb")
-        started = time.monotonic()
+        took = []
         for _ in range(20):
+            started = time.monotonic()
             with pytest.raises(ProviderUnavailable):
                 provider.start("http://127.0.0.1:9/cb")
-        assert time.monotonic() - started < 0.5  # answered at once
+            took.append(time.monotonic() - started)
+        # Answered at once: none of them waits for the IdP's timeout (each is timed on its own, so
+        # that a loaded machine's slowness is not added up twenty times).
+        assert max(took) < settings.timeout_seconds, took
         assert server.connections == 1
         time.sleep(COLD_RETRY_SECONDS + 0.1)
         with pytest.raises(ProviderUnavailable):
