@@ -4,8 +4,10 @@ step with the gateway between logins.
 It obtains a Registry admin JWT the ordinary way, ``POST {url}/users/authenticate`` with the
 service account's username and password (the Registry relays them to the gateway, whose answer
 must carry the ``admin`` role), keeps it, renews it shortly before its ``exp`` and once more
-when a call is answered 401, and bounds every HTTP call by the configured connect and read
-timeouts. Errors are typed (:mod:`gateway.registry.errors`) and never carry the password or
+when a call is answered 401, and bounds every HTTP call as a whole: the answer must be in, in
+full, by the connect plus the read timeout after the call started (a Registry that drips its
+answer byte by byte is cut off then, as a timeout) and be at most :data:`MAX_ANSWER_BYTES`
+long. Errors are typed (:mod:`gateway.registry.errors`) and never carry the password or
 a token. The client is safe to share between threads.
 """
 
@@ -33,6 +35,7 @@ from gateway.registry.results import (
     StorageInfo,
 )
 from gateway.registry.settings import RegistrySettings
+from providers.transport import AnswerTooLarge, bounded_request, watch_connections
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,21 @@ log = logging.getLogger(__name__)
 # caller is an admin. Elsewhere that text means the *caller's* account is gone: not the user's.
 _CANNOT_FIND_USER = "Cannot find user "
 _USER_DOES_NOT_EXIST = "User does not exist"
+# GET /users/detailed lists every account in one answer (some 250 bytes each): room for
+# about 60,000 of them; a longer answer is refused as the Registry's failure.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """The Registry's answer to one call, read in full."""
+
+    status: int
+    body: bytes
+
+    def json(self) -> Any:
+        """The parsed body; ValueError when it is not JSON."""
+        return json.loads(self.body)
 
 
 @dataclass(frozen=True)
@@ -65,7 +83,7 @@ class RegistryClient:
         clock: Callable[[], float] = time.time,
     ):
         self.settings = settings
-        self._http = session or requests.Session()
+        self._http = watch_connections(session or requests.Session())
         self._http.trust_env = False  # no proxy or .netrc from the environment
         self._clock = clock
         self._token: RegistryToken | None = None
@@ -78,14 +96,14 @@ class RegistryClient:
     def authenticate(self) -> RegistryToken:
         """Obtain a fresh admin JWT and keep it. Raises RegistryRefused (e.g. 401 when the
         gateway denied the service account) or RegistryUnavailable."""
-        response = self._send(
+        answer = self._send(
             "POST",
             "/users/authenticate",
             data={"username": self.settings.username, "password": self.settings.password},
         )
-        if response.status_code >= 400:
-            raise self._refusal(response, None)
-        body = self._json(response, "/users/authenticate")
+        if answer.status >= 400:
+            raise self._refusal(answer, None)
+        body = self._json(answer, "/users/authenticate")
         value = body.get("token") if isinstance(body, dict) else None
         if not isinstance(value, str) or not value:
             raise RegistryUnavailable("the Registry's authenticate answer carries no token")
@@ -208,39 +226,43 @@ class RegistryClient:
         (None when empty). ``user`` is the user the call is about: a 400 saying it has no
         account (``"Cannot find user <user>"``, or ``gone`` when given) is UnknownRegistryUser."""
         token = self._current_token()
-        response = self._send(method, path, token=token, **kwargs)
-        if response.status_code == 401 or (gone != _USER_DOES_NOT_EXIST and _caller_account_gone(response)):
+        answer = self._send(method, path, token=token, **kwargs)
+        if answer.status == 401 or (gone != _USER_DOES_NOT_EXIST and _caller_account_gone(answer)):
             # 401: the token expired or the Registry's secret changed. 400 "User does not
             # exist" outside DeleteUser/UpdateUser: the service account's own Registry account
             # was deleted; logging in again creates it afresh.
-            log.info(
-                "registry: %s %s answered %s; renewing the admin token", method, path, response.status_code
-            )
+            log.info("registry: %s %s answered %s; renewing the admin token", method, path, answer.status)
             token = self.authenticate()
-            response = self._send(method, path, token=token, **kwargs)
-        if response.status_code >= 400:
-            raise self._refusal(response, token, user, gone or _CANNOT_FIND_USER + (user or ""))
-        return self._json(response, path) if response.content else None
+            answer = self._send(method, path, token=token, **kwargs)
+        if answer.status >= 400:
+            raise self._refusal(answer, token, user, gone or _CANNOT_FIND_USER + (user or ""))
+        return self._json(answer, path) if answer.body else None
 
-    def _send(
-        self, method: str, path: str, *, token: RegistryToken | None = None, **kwargs: Any
-    ) -> requests.Response:
+    def _send(self, method: str, path: str, *, token: RegistryToken | None = None, **kwargs: Any) -> _Answer:
+        """One HTTP call, bounded as the module docstring says; a connection failure, a
+        timeout, an oversized answer, a 3xx or a 5xx is RegistryUnavailable."""
         headers = {"Accept": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token.value}"
-        url = self.settings.url + path
+        timeout = self.settings.timeout
         try:
-            response = self._http.request(
+            response, body = bounded_request(
+                self._http,
                 method,
-                url,
+                self.settings.url + path,
+                timeout=timeout,
+                deadline=sum(timeout),
+                max_bytes=MAX_ANSWER_BYTES,
                 headers=headers,
-                timeout=self.settings.timeout,
                 verify=self.settings.verify,
-                allow_redirects=False,
                 **kwargs,
             )
         except requests.Timeout:
             raise RegistryUnavailable(f"the Registry at {self.settings.url} did not answer in time") from None
+        except AnswerTooLarge:
+            raise RegistryUnavailable(
+                f"the Registry's answer to {method} {path} is longer than {MAX_ANSWER_BYTES // 1024**2} MiB"
+            ) from None
         except requests.RequestException as exc:
             raise RegistryUnavailable(
                 f"cannot reach the Registry at {self.settings.url} ({type(exc).__name__})"
@@ -249,29 +271,29 @@ class RegistryClient:
             raise RegistryUnavailable(
                 f"the Registry at {self.settings.url} answered {response.status_code} to {method} {path}"
             )
-        return response
+        return _Answer(response.status_code, body)
 
     def _refusal(
         self,
-        response: requests.Response,
+        answer: _Answer,
         token: RegistryToken | None,
         user: str | None = None,
         unknown_user_error: str = "",
     ) -> RegistryRefused:
-        error = _error_text(response)
-        if response.status_code == 400 and user is not None and error == unknown_user_error:
-            return UnknownRegistryUser(response.status_code, error, user)
+        error = _error_text(answer)
+        if answer.status == 400 and user is not None and error == unknown_user_error:
+            return UnknownRegistryUser(answer.status, error, user)
         hint = ""
-        if response.status_code == 401 and token is not None and token.admin is False:
+        if answer.status == 401 and token is not None and token.admin is False:
             hint = f"the service account {self.settings.username!r} is not a Registry admin"
-        elif response.status_code == 401 and token is None:
+        elif answer.status == 401 and token is None:
             hint = f"the gateway denied the service account {self.settings.username!r}"
-        return RegistryRefused(response.status_code, error, hint)
+        return RegistryRefused(answer.status, error, hint)
 
     @staticmethod
-    def _json(response: requests.Response, path: str) -> Any:
+    def _json(answer: _Answer, path: str) -> Any:
         try:
-            return response.json()
+            return answer.json()
         except ValueError:
             raise RegistryUnavailable(f"the Registry's answer to {path} is not JSON") from None
 
@@ -281,18 +303,18 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
-def _error_text(response: requests.Response) -> str:
+def _error_text(answer: _Answer) -> str:
     """The ``error`` of the Registry's ``ErrorResponse`` body, or ''."""
     try:
-        body = response.json()
+        body = answer.json()
     except ValueError:
         return ""
     error = body.get("error") if isinstance(body, dict) else None
     return error[:500] if isinstance(error, str) else ""
 
 
-def _caller_account_gone(response: requests.Response) -> bool:
-    return response.status_code == 400 and _error_text(response) == _USER_DOES_NOT_EXIST
+def _caller_account_gone(answer: _Answer) -> bool:
+    return answer.status == 400 and _error_text(answer) == _USER_DOES_NOT_EXIST
 
 
 def _list_of_objects(body: Any, path: str) -> list[dict[str, Any]]:

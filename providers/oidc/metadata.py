@@ -26,8 +26,8 @@ import requests
 from providers.base import ProviderUnavailable
 from providers.oidc.claims import OidcRejected
 from providers.oidc.settings import OidcSettings
-from providers.oidc.transport import CallWatch, watch_connections
 from providers.strictjson import parse_json
+from providers.transport import AnswerTooLarge, bounded_request, watch_connections
 
 log = logging.getLogger(__name__)
 
@@ -83,46 +83,27 @@ class Http:
         must be in 2 × timeout after the call started, and the whole body ``timeout`` after it
         started. Watchdogs shut the connection down at those deadlines, which also ends a read
         blocked on an IdP that drips its answer (headers or body) byte by byte."""
-        started = time.monotonic()
-        deadline = started + self.timeout
         try:
-            with CallWatch(2 * self.timeout) as watch:
-                response = self.session.request(
-                    method,
-                    url,
-                    timeout=(self.timeout, self.timeout),
-                    allow_redirects=False,
-                    stream=True,
-                    **kwargs,
-                )
-                watch.rearm(deadline - time.monotonic())
-                with response:
-                    try:
-                        body = self._read_body(response, what)
-                    finally:
-                        watch.finish()  # before the connection can return to the pool
-                if time.monotonic() > deadline:
-                    raise ProviderUnavailable(self.provider_id, f"{what}: timed out")
-                answer = Answer(response.status_code, response.headers.get("Content-Type", ""), body)
+            response, body = bounded_request(
+                self.session,
+                method,
+                url,
+                timeout=(self.timeout, self.timeout),
+                deadline=self.timeout,
+                headers_deadline=2 * self.timeout,
+                max_bytes=MAX_BODY_BYTES,
+                **kwargs,
+            )
         except requests.Timeout:
             raise ProviderUnavailable(self.provider_id, f"{what}: timed out") from None
-        except ProviderUnavailable:
-            raise
-        except (requests.RequestException, OSError, ValueError, AttributeError) as error:
-            # A connection the watchdog cut fails in whichever layer was reading it.
-            reason = "timed out" if time.monotonic() >= deadline else type(error).__name__
-            raise ProviderUnavailable(self.provider_id, f"{what}: {reason}") from None
+        except AnswerTooLarge:
+            raise ProviderUnavailable(self.provider_id, f"{what}: answer too large") from None
+        except requests.RequestException as error:
+            raise ProviderUnavailable(self.provider_id, f"{what}: {type(error).__name__}") from None
+        answer = Answer(response.status_code, response.headers.get("Content-Type", ""), body)
         if answer.status >= 500:
             raise ProviderUnavailable(self.provider_id, f"{what}: HTTP {answer.status}")
         return answer
-
-    def _read_body(self, response: requests.Response, what: str) -> bytes:
-        body = bytearray()
-        for chunk in response.iter_content(65536):
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise ProviderUnavailable(self.provider_id, f"{what}: answer too large")
-        return bytes(body)
 
     def get_json(self, url: str, what: str) -> dict[str, Any]:
         """GET a JSON object that must answer 200 (anything else is the IdP's failure)."""

@@ -4,9 +4,7 @@ asked again by every login (the cold-cache circuit breaker)."""
 
 from __future__ import annotations
 
-import socket
 import ssl
-import threading
 import time
 
 import pytest
@@ -16,81 +14,17 @@ from providers.base import ProviderUnavailable
 from providers.oidc.metadata import COLD_RETRY_SECONDS, Http
 from providers.oidc.provider import OidcProvider
 from providers.oidc.settings import OidcSettings
+from tests.support.loopback import DRIPPED_BODIES, DRIPPED_HEADS, DrippingServer, LoopbackServer
 
 pytestmark = pytest.mark.integration
 
 
-class LoopbackServer:
-    """Accepts connections on a free loopback port and hands each to ``handle`` on a thread of
-    its own, until ``stop``."""
-
-    def __init__(self):
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self._socket.listen(4)
-        self.port = self._socket.getsockname()[1]
-        self.connections = 0
-        self._stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._socket.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self.handle, args=(connection,), daemon=True).start()
-
-    def handle(self, connection):
-        raise NotImplementedError
-
-    def stop(self):
-        self._stop.set()
-        self._socket.close()
-
-
-class DrippingServer(LoopbackServer):
-    """Answers 200 with a long body, one byte every ``interval``."""
-
-    def __init__(self, head: bytes, byte: bytes, interval: float = 0.3):
-        self._head, self._byte, self._interval = head, byte, interval
-        super().__init__()
-
-    def handle(self, connection):
-        try:
-            connection.recv(65536)
-            connection.sendall(self._head)
-            while not self._stop.is_set():
-                time.sleep(self._interval)
-                connection.sendall(self._byte)
-        except OSError:
-            pass
-        finally:
-            connection.close()
-
-
-@pytest.mark.parametrize(
-    "head, byte",
-    [
-        (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n", b" "),
-        (
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"1\r\n \r\n",
-        ),
-    ],
-)
+@pytest.mark.parametrize("head, byte", DRIPPED_BODIES)
 def test_a_dripped_answer_is_cut_at_the_deadline(head, byte):
     _assert_cut_within(DrippingServer(head, byte), 2.0)
 
 
-@pytest.mark.parametrize(
-    "head, byte",
-    [
-        (b"", b"H"),  # the status line, byte by byte
-        (b"HTTP/1.1 200 OK\r\n", b"X-Slow: y\r\n"),  # header after header, for ever
-    ],
-)
+@pytest.mark.parametrize("head, byte", DRIPPED_HEADS)
 def test_dripped_headers_are_cut_within_twice_the_timeout(head, byte):
     """requests bounds each read, not the wait for the headers: a watchdog does."""
     _assert_cut_within(DrippingServer(head, byte, interval=0.2), 2.5)

@@ -1,23 +1,26 @@
-"""HTTP connections to an IdP that a watchdog can cut before the answer has begun.
+"""Outbound HTTP calls bounded as a whole, in time and in size (an IdP's, the Registry's).
 
-requests bounds each socket read, not a whole call: an IdP that sends its status line and
-headers one byte at a time, each byte inside the read timeout, would hold a worker thread for as
-long as it likes, and a watchdog on the response object can only start once the headers are
+requests bounds each socket read, not a whole call: a server that sends its status line,
+headers or body one byte at a time, each byte inside the read timeout, would hold a thread for
+as long as it likes, and a watchdog on the response object can only start once the headers are
 in. Sessions given to :func:`watch_connections` remember, per thread, the connection the current
 call uses, so :class:`CallWatch` can shut its socket down at a deadline, which wakes the blocked
-read (or TLS handshake).
+read (or TLS handshake). :func:`bounded_request` makes one call that way and reads its body up
+to a size bound.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ReadTimeoutError
 
 _current = threading.local()
 
@@ -118,3 +121,74 @@ def watch_connections(session: requests.Session) -> requests.Session:
     session.mount("http://", _WatchedAdapter())
     session.mount("https://", _WatchedAdapter())
     return session
+
+
+class DeadlinePassed(requests.Timeout):
+    """The answer was not in, in full, by the call's deadline (a :class:`requests.Timeout`, so
+    code that handles a timeout handles this too)."""
+
+
+class AnswerTooLarge(requests.RequestException):
+    """The answer's body is longer than the call allows."""
+
+
+def bounded_request(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: float | tuple[float, float],
+    deadline: float,
+    max_bytes: int,
+    headers_deadline: float | None = None,
+    **kwargs: Any,
+) -> tuple[requests.Response, bytes]:
+    """One call over ``session`` (given to :func:`watch_connections`) and its whole body.
+
+    ``timeout`` goes to requests (it bounds the connect and each read); the answer, headers and
+    body, must be in ``deadline`` seconds after the call started, and the connection is shut
+    down then (or, for the status line and headers, ``headers_deadline`` seconds after the start
+    when given). Returns the closed response (status and headers) and the body. Raises
+    :class:`DeadlinePassed` at the deadline, :class:`AnswerTooLarge` past ``max_bytes``, and
+    any other failure as a :class:`requests.RequestException`. Redirects are never followed.
+    """
+    started = time.monotonic()
+    end = started + deadline
+    try:
+        with CallWatch(deadline if headers_deadline is None else headers_deadline) as watch:
+            response = session.request(
+                method, url, timeout=timeout, allow_redirects=False, stream=True, **kwargs
+            )
+            watch.rearm(end - time.monotonic())
+            with response:
+                try:
+                    body = _read_body(response, max_bytes)
+                finally:
+                    watch.finish()  # before the connection can return to the pool
+    except (AnswerTooLarge, requests.Timeout):
+        raise
+    except (requests.RequestException, OSError, ValueError, AttributeError) as error:
+        # A connection the watchdog cut fails in whichever layer was reading it.
+        if time.monotonic() >= end:
+            raise DeadlinePassed(f"no answer within {deadline:g} s") from None
+        if (
+            isinstance(error, requests.ConnectionError)
+            and error.args
+            and isinstance(error.args[0], ReadTimeoutError)
+        ):
+            raise requests.ReadTimeout(str(error)) from None  # a body read's own timeout
+        if isinstance(error, requests.RequestException):
+            raise
+        raise requests.ConnectionError(type(error).__name__) from error
+    if time.monotonic() > end:
+        raise DeadlinePassed(f"no answer within {deadline:g} s")
+    return response, body
+
+
+def _read_body(response: requests.Response, max_bytes: int) -> bytes:
+    body = bytearray()
+    for chunk in response.iter_content(65536):
+        body += chunk
+        if len(body) > max_bytes:
+            raise AnswerTooLarge(f"answer longer than {max_bytes} bytes")
+    return bytes(body)
