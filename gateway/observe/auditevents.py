@@ -58,6 +58,6 @@ OUTCOMES: dict[str, str] = {
     "no_such_user": "trial: no such user",
     "disabled": "trial: the account is disabled",
     "username_mismatch": "trial: the directory answered another username",
-    "non_canonical": "trial: not a canonical username",
+    "non_canonical": "trial: the username is written differently here (case, spaces)",
     "unavailable": "trial: the provider could not be reached",
 }
