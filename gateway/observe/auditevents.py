@@ -60,4 +60,5 @@ OUTCOMES: dict[str, str] = {
     "username_mismatch": "trial: the directory answered another username",
     "non_canonical": "trial: the username is written differently here (case, spaces)",
     "unavailable": "trial: the provider could not be reached",
+    "throttled": "no reset mail: the user already got the most a window allows",
 }
