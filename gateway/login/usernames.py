@@ -51,7 +51,8 @@ class UsernamePolicy:
                 if self.alphabet == "strict"
                 else "letters, digits and . _ - @ +"
             )
-            return f"'{typed}' cannot be a username here: use only {letters} (at most 127 characters)."
+            shown = typed if len(typed) <= 64 else typed[:60] + "..."
+            return f"'{shown}' cannot be a username here: use only {letters} (at most 127 characters)."
         if self.lowercase and typed.strip().lower() != typed.strip():
             return (
                 f"{lead} '{suggestion}' instead: this gateway writes usernames in lower case, and the "

@@ -105,6 +105,11 @@ def test_advice_is_in_plain_words(policy, typed, said):
     assert "canonical" not in policy.advice(typed, lead="Sign in as")
 
 
+def test_advice_shortens_a_long_name():
+    said = DEFAULT.advice("x" * 2000)
+    assert said.startswith("'" + "x" * 60 + "...' cannot be a username here") and len(said) < 200
+
+
 # ---- build_answer -------------------------------------------------------------------------
 
 
