@@ -77,8 +77,8 @@ class TrialLogins:
         if canonical != username:
             note(
                 "username",
-                f"{username!r} is not canonical (canonical form: {canonical!r}); "
-                "the Registry's login would get 401",
+                self._usernames.advice(username, lead="Sign in as")
+                + " The Registry's sign-in with this spelling is refused (401).",
             )
             return Trial("non_canonical", 401)
         owner = self._accounts.owner_of(username)

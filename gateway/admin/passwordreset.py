@@ -3,8 +3,11 @@
 A request for a username or an address costs the same whoever it names: it passes the
 throttle (per address and per client) and queues the request as it stands. The mail deliverer
 expands it later (:meth:`PasswordReset.expand`): each enabled local user the name or address
-matches gets a single-use link. So the page a request answers, and the time it takes, say
-nothing about who exists. Using the link sets the password through
+matches gets a single-use link, at most ``max_requests_per_address`` per user in a window
+however the requests named them (by username or by address): the request path cannot count per
+person without looking the person up, and a throttle that answered by person would tell whose
+the address is. So the page a request answers, and the time it takes, say nothing about who
+exists. Using the link sets the password through
 :meth:`gateway.admin.useroperations.UserService.set_password`, the one operation an admin reset
 also uses: every session, token, app password and API key of the user ends with it.
 """
@@ -85,6 +88,12 @@ class PasswordReset(SelfServiceFeature):
         messages = []
         for user in users:
             assert user.email is not None
+            if not self._throttle.allow("reset-user", str(user.id), self.settings.max_requests_per_address):
+                # Dropped silently (the request was answered long ago), but audited.
+                self._audit.record_in(
+                    session, "password_reset_requested", "throttled", username=user.username
+                )
+                continue
             token = self._tokens.issue(session, RESET, user.username, self.settings.reset_link_minutes)
             rendered = self._mail.render(
                 "password_reset",

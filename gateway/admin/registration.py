@@ -85,10 +85,8 @@ class Registration(SelfServiceFeature):
             )
         try:
             username = self._operations.canonical(username.strip())
-        except UserError:
-            raise RegistrationRefused(
-                "username", "Choose a username of letters, digits and . _ - only."
-            ) from None
+        except UserError as spelling:
+            raise RegistrationRefused("username", str(spelling)) from None
         if display_name is not None and len(display_name) > 200:
             raise RegistrationRefused("display_name", "The name is too long.")
         try:

@@ -81,9 +81,7 @@ class UserService:
     def canonical(self, username: str) -> str:
         """The username if it is canonical; UserError otherwise."""
         if not self._federation.usernames.is_canonical(username):
-            suggestion = self._federation.usernames.canonical(username)
-            hint = f" (use {suggestion!r})" if suggestion else ""
-            raise UserError(f"{username!r} is not a canonical username{hint}")
+            raise UserError(self._federation.usernames.advice(username))
         return username
 
     def create(

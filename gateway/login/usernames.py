@@ -39,3 +39,25 @@ class UsernamePolicy:
     def is_canonical(self, typed: str) -> bool:
         """Whether ``typed`` is already exactly its canonical form."""
         return self.canonical(typed) == typed
+
+    def advice(self, typed: str, *, lead: str = "Use") -> str:
+        """One short sentence, in words a non-developer understands, telling how to write
+        ``typed`` here: ``lead`` ("Use", "Sign in as") its canonical form, and why; or, when it has
+        none, which characters a username may use. Meant for a ``typed`` that is not canonical."""
+        suggestion = self.canonical(typed)
+        if suggestion is None:
+            letters = (
+                "lower-case letters and digits"
+                if self.alphabet == "strict"
+                else "letters, digits and . _ - @ +"
+            )
+            shown = typed if len(typed) <= 64 else typed[:60] + "..."
+            return f"'{shown}' cannot be a username here: use only {letters} (at most 127 characters)."
+        if self.lowercase and typed.strip().lower() != typed.strip():
+            return (
+                f"{lead} '{suggestion}' instead: this gateway writes usernames in lower case, and the "
+                f"Registry treats '{typed.strip()}' and '{suggestion}' as one account."
+            )
+        if self.trim and typed.strip() != typed:
+            return f"{lead} '{suggestion}' instead: a username has no spaces around it."
+        return f"{lead} '{suggestion}' instead: this gateway writes every username in one standard form."

@@ -58,6 +58,7 @@ OUTCOMES: dict[str, str] = {
     "no_such_user": "trial: no such user",
     "disabled": "trial: the account is disabled",
     "username_mismatch": "trial: the directory answered another username",
-    "non_canonical": "trial: not a canonical username",
+    "non_canonical": "trial: the username is written differently here (case, spaces)",
     "unavailable": "trial: the provider could not be reached",
+    "throttled": "no reset mail: the user already got the most a window allows",
 }

@@ -184,14 +184,6 @@ def validation_errors(error: ValidationError) -> dict[str, str]:
 # Messages written for API clients and config files, and how a person is told the same thing.
 _PLAIN: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (
-        re.compile(r"'(?P<name>[^']*)' is not a canonical username \(use '(?P<use>[^']*)'\)"),
-        lambda m: f"This gateway writes this username as “{m['use']}”: use that, not “{m['name']}”",
-    ),
-    (
-        re.compile(r"'(?P<name>[^']*)' is not a canonical username"),
-        lambda m: f"“{m['name']}” cannot be a username here",
-    ),
-    (
         re.compile(r"^(?:[\w.]+\.)?roles: ?\[(?P<index>\d+)\] '(?P<name>[^']*)' must be a role name.*$"),
         lambda m: role_problem([(int(m["index"]), m["name"])]),
     ),

@@ -6,10 +6,10 @@ not spend it."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort, redirect, request
 
 from gateway.admin.linktokens import TOKEN
-from gateway.admin.registration import RegistrationRefused
+from gateway.admin.registration import ACTIVE, AWAITING_APPROVAL, CHECK_MAIL, RegistrationRefused
 from gateway.http.browser import (
     login_form_ok,
     login_form_page,
@@ -46,6 +46,15 @@ def _form(status: int, errors: dict[str, str] | None = None, values: dict[str, s
 
 @bp.get("/register")
 def form():
+    """The form, or (``?done=<outcome>``, where an accepted registration is redirected) the page
+    saying what happens next. The outcome depends only on the settings (an address already in
+    use answers ``check_mail`` like a new one), so the address tells nothing about anyone."""
+    done = request.args.get("done")
+    if done in (CHECK_MAIL, AWAITING_APPROVAL, ACTIVE):
+        _registration()
+        return login_form_page(
+            "register.html", 200, errors={}, values={}, outcome=done, domains=(), password_min=0
+        )
     return _form(200)
 
 
@@ -80,9 +89,8 @@ def submit():
         )
     except RegistrationRefused as refused:
         return _form(refused.status, {refused.field: refused.message}, values)
-    return login_form_page(
-        "register.html", 200, errors={}, values={}, outcome=outcome, domains=(), password_min=0
-    )
+    # Redirected, so that reloading the page that says so does not post the form again.
+    return redirect(f"/register?done={outcome}", 303)
 
 
 @bp.get("/register/verify/<token>")

@@ -143,7 +143,7 @@ def test_a_trial_login_shows_every_step_and_the_answer(admin):
         ("erin", "Not-Erins-Password-1", "wrong_credentials", 401, "refused"),
         ("nobody-here", "Some-Password-1", "no_such_user", 401, "no entry found"),
         ("locked", data.password_for("locked"), "disabled", 403, "refused"),
-        ("Erin", "Whatever-Password-1", "non_canonical", 401, "not canonical"),
+        ("Erin", "Whatever-Password-1", "non_canonical", 401, "Sign in as 'erin' instead"),
     ],
 )
 def test_a_trial_login_explains_refusals(admin, username, password, outcome, status, hint):

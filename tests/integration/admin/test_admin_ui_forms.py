@@ -125,7 +125,8 @@ def test_a_username_in_another_spelling_is_explained_in_plain_words(gateway, bro
     assert "password" in errors  # the password's problem comes in the same answer
     assert (
         errors["userName"]
-        == "This gateway writes this username as \u201czed\u201d: use that, not \u201cZed\u201d."
+        == "Use 'zed' instead: this gateway writes usernames in lower case, and the Registry treats "
+        "'Zed' and 'zed' as one account."
     )
     plain(errors.values())
 

@@ -238,7 +238,7 @@ def test_users(env):
     assert isinstance(password_check(env, "alice", PASSWORD), Identity)
 
     line = fails(env, "users", "create", "Alice", "--password-stdin", stdin=PASSWORD + "\n")
-    assert "not a canonical username" in line and "use 'alice'" in line
+    assert "Use 'alice' instead" in line and "in lower case" in line
     line = fails(env, "users", "create", "bob", "--password-stdin", stdin="short\n")
     assert line.startswith("error: ") and "at least 12" in line
     line = fails(

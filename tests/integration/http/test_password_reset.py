@@ -2,7 +2,8 @@
 (aiosmtpd on loopback): the mail arrives, its link works once (in Chromium too), the new password
 works on the Registry's path and the old one does not; an unknown name or address gets the same
 page byte for byte (but for the CSRF token) and no mail; hostile input gets a 4xx page;
-directory users are pointed to their provider; the requests are throttled.
+directory users are pointed to their provider; the requests are throttled, and the mails one
+person receives are bounded however they are asked for.
 """
 
 from __future__ import annotations
@@ -216,6 +217,15 @@ def test_the_password_policy_and_a_mismatch_keep_the_link(gateway, smtp):
 def test_requests_are_throttled_per_address(gateway, smtp):
     answers = [ask(gateway, "throttled-name").status_code for _ in range(4)]
     assert answers == [200, 200, 200, 429]
+
+
+def test_asking_by_name_and_by_address_mails_one_person_at_most_the_limit(gateway, smtp):
+    smtp.clear()
+    typed = ["gus", "gus@example.org", "gus", "Gus@Example.org"]  # under each text's own limit of 3
+    assert [ask(gateway, text).status_code for text in typed] == [200] * 4
+    smtp.wait_for(3)
+    queue_drained(gateway)  # the fourth request is expanded too, and mails nothing
+    assert [m["To"] for m in smtp.messages] == ["gus@example.org"] * 3
 
 
 @pytest.mark.parametrize(

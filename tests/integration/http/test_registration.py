@@ -94,7 +94,14 @@ def test_register_confirm_and_approval_in_chromium(gateway, smtp, page, browser)
     shoot(page, "60-register")
     page.click("#register")
     page.wait_for_selector("#register-check-mail")
+    assert page.url == f"{gateway.url}/register?done=check_mail"  # redirected after the POST
+    shoot(page, "67-register-check-mail")
     (message,) = smtp.wait_for(1)
+    methods: list[str] = []
+    page.on("request", lambda request: methods.append(request.method))
+    page.reload()  # a reload shows the same page and posts nothing again
+    page.wait_for_selector("#register-check-mail")
+    assert methods and "POST" not in methods, methods
     assert message["To"] == "gina@example.org"
     link = LINK.search(text_part(message)).group(1)
     assert registry_answer(gateway, username="gina", password=PASSWORD).status_code in (401, 403)
@@ -140,6 +147,9 @@ def test_an_address_in_use_gets_the_same_page_and_nothing_happens(gateway, smtp)
     fresh = register(gateway, username="jane", email="jane@example.org")
     assert fresh.status_code == 200
     assert CSRF.sub("", used.text) == CSRF.sub("", fresh.text)
+    # Both answered by the same redirect (POST-redirect-GET), which a reload does not repeat.
+    redirects = [(r.status_code, r.headers["Location"]) for r in used.history + fresh.history]
+    assert redirects == [(303, "/register?done=check_mail")] * 2
     smtp.wait_for(1)
     time.sleep(0.5)
     assert [m["To"] for m in smtp.messages] == ["jane@example.org"]

@@ -76,6 +76,40 @@ def test_canonical(policy, typed, expected):
         assert policy.is_canonical(expected)
 
 
+@pytest.mark.parametrize(
+    ("policy", "typed", "said"),
+    [
+        (
+            DEFAULT,
+            "Alice",
+            "Use 'alice' instead: this gateway writes usernames in lower case, and the Registry treats "
+            "'Alice' and 'alice' as one account.",
+        ),
+        (DEFAULT, " alice ", "Use 'alice' instead: a username has no spaces around it."),
+        (
+            DEFAULT,
+            "al ice",
+            "'al ice' cannot be a username here: use only letters, digits and . _ - @ + "
+            "(at most 127 characters).",
+        ),
+        (
+            STRICT,
+            "a.b",
+            "'a.b' cannot be a username here: use only lower-case letters and digits "
+            "(at most 127 characters).",
+        ),
+    ],
+)
+def test_advice_is_in_plain_words(policy, typed, said):
+    assert policy.advice(typed) == said
+    assert "canonical" not in policy.advice(typed, lead="Sign in as")
+
+
+def test_advice_shortens_a_long_name():
+    said = DEFAULT.advice("x" * 2000)
+    assert said.startswith("'" + "x" * 60 + "...' cannot be a username here") and len(said) < 200
+
+
 # ---- build_answer -------------------------------------------------------------------------
 
 

@@ -228,7 +228,7 @@ def test_ldap_test_prints_every_step_and_the_answer(cli_env):
         ("alice", "wrong-password-1", "wrong_credentials -> the Registry's login gets 401"),
         ("nobody", "some-password-1", "no_such_user -> the Registry's login gets 401"),
         ("locked", data.password_for("locked"), "disabled -> the Registry's login gets 403"),
-        ("Alice", "whatever-1", "is not canonical (canonical form: 'alice')"),
+        ("Alice", "whatever-1", "Sign in as 'alice' instead: this gateway writes usernames in lower case"),
         ("alice", "", "refused before any bind"),
     ],
 )
