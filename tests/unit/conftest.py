@@ -26,17 +26,17 @@ providers:
 UNIT_ADMIN_PASSWORD = "quiet-harbour-58-lantern"
 
 
-@pytest.fixture
-def services(tmp_path):
+def build_unit_services(tmp_path, config: str = UNIT_CONFIG):
     """The gateway's services over a migrated SQLite database in ``tmp_path`` (state in a
-    SQLite file there too: no Redis, no sockets), with the local admin made."""
+    SQLite file there too: no Redis, no sockets), configured by ``config``, with the local
+    admin made. The caller closes them."""
     from gateway.config.file import load_config
     from gateway.config.settings import Settings
     from gateway.services import build_services
     from gateway.tokens import generate_secret
 
     config_path = tmp_path / "gateway.yaml"
-    config_path.write_text(UNIT_CONFIG)
+    config_path.write_text(config)
     settings = Settings(
         instance_dir=tmp_path / "instance",
         database_url=f"sqlite:///{tmp_path / 'gateway.db'}",
@@ -53,6 +53,13 @@ def services(tmp_path):
     )
     built = build_services(settings, load_config(config_path))
     built.prepare(announce=lambda _message: None)
+    return built
+
+
+@pytest.fixture
+def services(tmp_path):
+    """:func:`build_unit_services` with the unit configuration."""
+    built = build_unit_services(tmp_path)
     yield built
     built.close()
 

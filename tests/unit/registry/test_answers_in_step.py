@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.storage.outbox import RegistryOutboxEntry
-from tests.unit.conftest import UNIT_ADMIN_PASSWORD, UNIT_CONFIG
+from tests.unit.conftest import UNIT_CONFIG, build_unit_services
 
 PASSWORD = "amber-kettle-93-orchard"
 CONFIG = (
@@ -30,29 +30,8 @@ mapping:
 
 @pytest.fixture
 def services(tmp_path):
-    from gateway.config.file import load_config
-    from gateway.config.settings import Settings
-    from gateway.services import build_services
-    from gateway.tokens import generate_secret
 
-    config_path = tmp_path / "gateway.yaml"
-    config_path.write_text(CONFIG)
-    settings = Settings(
-        instance_dir=tmp_path / "instance",
-        database_url=f"sqlite:///{tmp_path / 'gateway.db'}",
-        config_path=config_path,
-        redis_url=None,
-        key_encryption_key=generate_secret(),
-        admin_password=UNIT_ADMIN_PASSWORD,
-        bind="127.0.0.1:0",
-        workers=1,
-        threads=1,
-        log_level="WARNING",
-        public_url="http://gateway.test",
-        auto_migrate=True,
-    )
-    built = build_services(settings, load_config(config_path))
-    built.prepare(announce=lambda _message: None)
+    built = build_unit_services(tmp_path, CONFIG)
     built.local_users.create_group("crew")
     built.local_users.create("pilot", PASSWORD, enforce_policy=False)
     # A sign-in: the Registry has an account for pilot from now on.
