@@ -42,7 +42,7 @@ for path in (str(BENCH_DIR), str(REPO)):
         sys.path.insert(0, path)
 
 import requests  # noqa: E402
-from run import log, remove_workdir, report_header, write_report  # noqa: E402
+from run import load_average, log, remove_workdir, report_header, write_report  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 MATCHING_USERS = 8
@@ -262,10 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"pairs": args.pairs, "warmup_pairs": args.warmup, "url": args.url or "own gateway"},
         "figures": figures,
         "elapsed_s": round(time.monotonic() - started, 1),
-        "load_average": {
-            "before": [round(x, 2) for x in load_before],
-            "after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "load_average": load_average(load_before),
     }
     return write_report(report, args.out, markdown)
 

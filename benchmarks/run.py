@@ -875,6 +875,12 @@ def report_header() -> dict:
     }
 
 
+def load_average(before: tuple[float, float, float]) -> dict:
+    """How busy the machine was at the start (``before``, from ``os.getloadavg()``) and now:
+    other processes competing for the CPU make the figures noisy."""
+    return {"before": [round(x, 2) for x in before], "after": [round(x, 2) for x in os.getloadavg()]}
+
+
 def remove_workdir(workdir: Path, keep: bool) -> None:
     """Delete the run's scratch folder, or (``--keep``) leave it and say where it is."""
     if keep:
@@ -963,11 +969,7 @@ def main(argv: list[str] | None = None) -> int:
         "throughput": throughput,
         "memory": memory,
         "elapsed_s": round(time.monotonic() - started, 1),
-        # Other processes competing for the CPU make the figures noisy; this says how busy.
-        "load_average": {
-            "before": [round(x, 2) for x in load_before],
-            "after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "load_average": load_average(load_before),
     }
     return write_report(report, args.out, markdown)
 
