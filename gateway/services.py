@@ -31,8 +31,8 @@ from gateway.admin.selfservicebase import RequestThrottle, SelfServiceDeps
 from gateway.admin.sessionsadmin import AdminSessions
 from gateway.admin.useroperations import UserService
 from gateway.admin.users import AdminUsers
-from gateway.config.file import GatewayConfig, ProviderSettings
 from gateway.config.settings import Settings
+from gateway.config.settingsobjects import GatewayConfig, ProviderSettings
 from gateway.login.accounts import AccountRegistry
 from gateway.login.apppasswords import AppPasswords
 from gateway.login.credcache import VerifiedCredentials
