@@ -14,7 +14,6 @@ from gateway.admin.bulk import BulkUsers
 from gateway.admin.emailadmin import EmailAdmin
 from gateway.admin.groupcheck import GroupCheck
 from gateway.admin.groups import AdminGroups
-from gateway.admin.ldaptrial import TrialLogins
 from gateway.admin.linktokens import LinkTokens
 from gateway.admin.mapping import MappingAdmin
 from gateway.admin.passwordreset import PasswordReset, ProviderLink
@@ -28,6 +27,7 @@ from gateway.admin.roles import AdminRoles
 from gateway.admin.selfservice import APP_PASSWORDS, Kind, OwnSecrets
 from gateway.admin.selfservicebase import RequestThrottle, SelfServiceDeps
 from gateway.admin.sessionsadmin import AdminSessions
+from gateway.admin.triallogin import TrialLogins
 from gateway.admin.useroperations import UserService
 from gateway.admin.users import AdminUsers
 from gateway.config.settings import Settings
