@@ -10,8 +10,8 @@ sessions, and the audit log has exactly one row for the change, naming who made 
 
 The same table shape covers the other state changes: a temporary password (must change it at
 the next sign-in), a user's own password change (self-service: the admin API's
-``/users/changepwd`` and the account page), and a group membership added or removed (the
-mapping's answer to the next sign-in changes at once, sessions stay). Resetting the second
+``/users/changepwd`` and the account page), a group membership added or removed and a per-user
+quota (the answer to the next sign-in changes at once, sessions stay). Resetting the second
 factors has its table in ``test_mfa_reset.py``.
 
 Integration tests: the gateway under gunicorn, the CLI as an operator runs it.
@@ -382,4 +382,31 @@ def test_a_group_membership_change_has_the_same_consequences_from_every_client(
     assert (name in members) == (change == "added"), members
     rows = [detail for event, detail in _audit_rows(gateway, name) if event == f"group_member_{change}"]
     assert len(rows) == 1 and rows[0].get("group") == GROUP, rows
+    assert _actor_is(client, rows[0].get("actor")), rows
+
+
+# ---- a per-user quota: the next answer carries it, nothing else ends ------------------------
+QUOTA = {
+    "cli": lambda gw, api, ui, name: _cli(gw, "users", "set-quota", name, "2048"),
+    "api": lambda gw, api, ui, name: _api(api.post(f"/users/{name}/meta", json={"maxStorageMB": 2048})),
+    "ui": lambda gw, api, ui, name: _ui(
+        gw, ui, f"/admin/users/{name}/values", {"maxStorageMB": "2048", "metadata": ""}
+    ),
+}
+
+
+@pytest.mark.parametrize("client", list(QUOTA))
+def test_a_per_user_quota_has_the_same_consequences_from_every_client(gateway, admin, admin_ui, client):
+    held = _user_with_everything(gateway, admin)
+    name = held["name"]
+    QUOTA[client](gateway, admin, admin_ui, name)
+
+    answer = registry_answer(gateway, username=name, password=PASSWORD)
+    assert answer.status_code == 200 and answer.json().get("maxStorageMB") == 2048, answer.text[:300]
+    assert registry_answer(gateway, token=held["registry_token"]).status_code == 200
+    assert admin_api_works(gateway, held["admin_token"])
+    assert registry_answer(gateway, username=name, password=held["app_password"]).status_code == 200
+    assert admin.get(f"/users/{name}/meta").json() == {"maxStorageMB": 2048}
+    rows = [detail for event, detail in _audit_rows(gateway, name) if event == "metadata_changed"]
+    assert len(rows) == 1 and rows[0].get("keys") == "maxStorageMB", rows
     assert _actor_is(client, rows[0].get("actor")), rows
