@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Flask, jsonify
 from flask.json.provider import DefaultJSONProvider
 
-from gateway.config.file import GatewayConfig, load_config
+from gateway.config.file import load_config
 from gateway.config.settings import Settings, load_settings
+from gateway.config.settingsobjects import GatewayConfig
 from gateway.http import adminapi as admin_api
 from gateway.http import adminui as admin_ui
 from gateway.http import backchannel, contract, favicon, pages, probes

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from gateway.admin.useroperations import UserService
 from gateway.config.errors import ConfigError
-from gateway.config.file import AdminSettings
+from gateway.config.settingsobjects import AdminSettings
 from gateway.login.accounts import AccountRegistry
 from gateway.mapping.store import PolicyStore
 from gateway.storage.db import PREPARE_LOCK_KEY, Database

@@ -33,10 +33,10 @@ from gateway.admin.timefmt import iso
 from gateway.config.errors import ConfigError
 from gateway.login.usernames import UsernamePolicy
 from gateway.mapping import Policy, evaluate, parse_policy
-from gateway.mapping.store import ROW_ID, PolicyConflict, PolicyReadOnly, PolicyStore, PolicyVersion
+from gateway.mapping.store import PolicyConflict, PolicyReadOnly, PolicyStore, PolicyVersion
 from gateway.observe.audit import AuditLog
 from gateway.storage.db import Database
-from gateway.storage.models import MappingPolicyRow, Role
+from gateway.storage.models import Role
 from providers.base import Identity
 
 READ_ONLY_MESSAGE = (
@@ -44,7 +44,6 @@ READ_ONLY_MESSAGE = (
     "to edit it here, set `mapping_source: database` in the config and restart "
     "(the file's mapping: section then seeds an empty database)"
 )
-_ROW = select(MappingPolicyRow.__table__).where(MappingPolicyRow.__table__.c.id == ROW_ID)
 
 
 class MappingAdmin:
@@ -275,20 +274,8 @@ class MappingAdmin:
     # -- internals -----------------------------------------------------------------------------
 
     def _latest(self) -> PolicyVersion:
-        """The newest version, read from the database rather than the per-process copy (which
-        may be up to a refresh interval old), so that an editor never works on a stale one."""
-        cached = self._store.current()
-        if not self._store.editable:
-            return cached
-        with self._database.engine.connect() as connection:
-            row = connection.execute(_ROW).first()
-        if row is None or row.version == cached.version:
-            return cached
-        try:
-            policy = parse_policy(row.document, "mapping (database)")
-        except ConfigError:
-            return cached  # stored from outside the gateway; the store keeps serving the last good
-        return PolicyVersion(row.version, policy, row.document, row.updated_at, row.updated_by)
+        """The newest version, never a stale per-process copy (:meth:`PolicyStore.newest`)."""
+        return self._store.newest()
 
     def _editable(self, expected_version: int | None) -> PolicyVersion:
         if not self._store.editable:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.admin.errors import AdminError
-from gateway.admin.ldaptrial import TrialLogins
+from gateway.admin.triallogin import TrialLogins
 from gateway.login.throttle import AccountThrottle, Throttled
 from gateway.observe.audit import AuditLog
 from providers.base import ProviderUnavailable, Rejection, TrialLogin

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.config.file import GatewayConfig
 from gateway.config.settings import Settings
+from gateway.config.settingsobjects import GatewayConfig
 
 # The Registry's own administrator role (contract §2.6): its admin API needs it, whatever the
 # gateway's admin role is called.

@@ -1,260 +1,36 @@
 """The YAML configuration file: providers, mapping rules, tokens, throttling, policies.
 
-Read once at start-up into frozen objects. ``${VAR}`` (or ``${VAR:-default}``) in any string
-value is replaced from the environment, so secrets stay out of the file. Unknown keys and bad
-values raise ConfigError naming the file and the dotted key.
+Read once at start-up into frozen objects (gateway.config.settingsobjects). ``${VAR}`` (or
+``${VAR:-default}``) in any string value is replaced from the environment
+(gateway.config.variables), so secrets stay out of the file. Unknown keys and bad values raise
+ConfigError naming the file and the dotted key. The sections' schemas are in
+gateway.config.sections, the providers list in gateway.config.providerlist.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
-from marshmallow import ValidationError, fields, validate, validates_schema
 
-from gateway.config.email import EmailSettings, SelfServiceSettings, parse_email, parse_self_service
+from gateway.config import sections
+from gateway.config.email import SelfServiceSettings, parse_email, parse_self_service
 from gateway.config.errors import ConfigError, raise_all
 from gateway.config.mfa import MfaSchema, MfaSettings
-from gateway.config.registry import RegistryConfig, parse_registry_config
+from gateway.config.providerlist import browser_login, parse_providers
+from gateway.config.registry import parse_registry_config
 from gateway.config.registrysync import SyncSettings, parse_sync_settings
+from gateway.config.settingsobjects import AdminSettings, GatewayConfig, TokenSettings
+from gateway.config.variables import expand_variables
 from gateway.login.credcache import CacheSettings
 from gateway.login.throttle import ThrottleSettings
-from gateway.login.usernames import ALPHABETS, UsernamePolicy
-from gateway.mapping import Policy, parse_policy
-from providers.catalog import CATALOG, parse_section
+from gateway.login.usernames import UsernamePolicy
+from gateway.mapping import parse_policy
 from providers.local.policy import PasswordPolicy
-from providers.schema import StrictSchema, https_image_url, load_section_or_defaults
-
-VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-@dataclass(frozen=True)
-class TokenSettings:
-    issuer: str | None = None  # defaults to GATEWAY_PUBLIC_URL
-    audience: str = "dronedb-registry"
-    algorithm: str = "ES256"
-    lifetime_seconds: int = 3600
-    leeway_seconds: int = 30
-    session_lifetime_seconds: int = 8 * 3600
-
-
-@dataclass(frozen=True)
-class BrandSettings:
-    name: str = "DroneDB Registry"
-    logo_url: str | None = None
-
-
-@dataclass(frozen=True)
-class SsoSettings:
-    """Browser single sign-on: where the browser goes, and the ``xAuthToken`` cookie (contract §3).
-
-    ``registry_login_url`` is the Registry web client's login page; ``None`` means browser
-    sign-on is off. ``cookie_domain`` is the parent domain shared by the gateway and the
-    Registry (``None``: host-only, for a gateway served on the Registry's own host).
-    ``registry_origin`` is the origin allowed to frame the logout page (default: the origin
-    of ``registry_login_url``). ``allowed_next`` are further exact URLs a login may return to.
-    """
-
-    registry_login_url: str | None = None
-    registry_origin: str | None = None
-    cookie_domain: str | None = None
-    allowed_next: tuple[str, ...] = ()
-    token_lifetime_seconds: int | None = None
-    session_lifetime_seconds: int | None = None
-    post_logout_url: str | None = None
-    app_password_relogin_days: int = 30
-    brand: BrandSettings = BrandSettings()
-
-    @property
-    def enabled(self) -> bool:
-        return self.registry_login_url is not None
-
-
-@dataclass(frozen=True)
-class ProviderSettings:
-    id: str
-    type: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class AdminSettings:
-    """``username``/``roles``: the bootstrapped admin. ``role``: the role whose holders may use
-    the admin API and UI (the Registry's own admin role by default)."""
-
-    username: str = "admin"
-    roles: tuple[str, ...] = ("admin",)
-    role: str = "admin"
-
-
-@dataclass(frozen=True)
-class GatewayConfig:
-    source: str = "defaults"
-    usernames: UsernamePolicy = UsernamePolicy()
-    providers: tuple[ProviderSettings, ...] = (ProviderSettings("local", "local"),)
-    tokens: TokenSettings = TokenSettings()
-    throttle: ThrottleSettings = ThrottleSettings()
-    password_policy: PasswordPolicy = PasswordPolicy()
-    credential_cache: CacheSettings = CacheSettings(provider_seconds=(("local", 600.0),))
-    admin: AdminSettings = AdminSettings()
-    sso: SsoSettings = SsoSettings()
-    mapping: Policy = field(default_factory=lambda: parse_policy(None, "defaults"))
-    # "file": the mapping: section is the policy, read-only in the admin UI. "database": the
-    # policy lives in the database, edited in the admin API/UI; the section (if any) seeds it.
-    mapping_source: str = "database"
-    mapping_document: Mapping[str, Any] | None = None
-    # "file": the providers: list is every provider, read-only in the admin UI. "database":
-    # admins add further providers in the admin API/UI (stored in the database, secrets
-    # encrypted); the file's providers (the local one by default) stay, listed first.
-    provider_source: str = "database"
-    # The ``registry:`` section (gateway.config.registry); None: the gateway never writes to it.
-    registry: RegistryConfig | None = None
-    # ``registry.sync`` (gateway.config.registrysync): the directory sync; off without a
-    # ``registry:`` section. A section holding only ``sync`` runs the sync without a client.
-    registry_sync: SyncSettings = SyncSettings(enabled=False)
-    # ``mfa:``: multi-factor sign-in (gateway.config.mfa).
-    mfa: MfaSettings = MfaSettings()
-    # ``email:`` (gateway.config.email); None: the gateway sends no mail.
-    email: EmailSettings | None = None
-    # ``self_service:``: password reset by e-mail and self-registration (off by default).
-    self_service: SelfServiceSettings = SelfServiceSettings()
-
-
-class _Usernames(StrictSchema):
-    lowercase = fields.Boolean(load_default=True)
-    trim = fields.Boolean(load_default=True)
-    alphabet = fields.String(load_default="identity", validate=validate.OneOf(sorted(ALPHABETS)))
-
-
-class _CredentialCache(StrictSchema):
-    max_entries = fields.Integer(load_default=10_000, validate=validate.Range(0, 1_000_000))
-    app_password_seconds = fields.Float(load_default=600.0, validate=validate.Range(0, 86400))
-
-
-class _Tokens(StrictSchema):
-    issuer = fields.Url(load_default=None, require_tld=False, schemes={"http", "https"})
-    audience = fields.String(load_default="dronedb-registry", validate=validate.Length(1, 200))
-    algorithm = fields.String(load_default="ES256", validate=validate.OneOf(["ES256", "EdDSA", "RS256"]))
-    lifetime_seconds = fields.Integer(load_default=3600, validate=validate.Range(30, 7 * 86400))
-    leeway_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 300))
-    session_lifetime_seconds = fields.Integer(load_default=8 * 3600, validate=validate.Range(60, 90 * 86400))
-
-
-class _Throttle(StrictSchema):
-    free_failures = fields.Integer(load_default=5, validate=validate.Range(1, 1000))
-    base_delay_seconds = fields.Float(load_default=1.0, validate=validate.Range(0.01, 3600))
-    max_delay_seconds = fields.Float(load_default=900.0, validate=validate.Range(0.01, 86400))
-    window_seconds = fields.Float(load_default=3600.0, validate=validate.Range(1, 7 * 86400))
-
-
-class _PasswordPolicy(StrictSchema):
-    """Local passwords (providers.local.policy): lengths in NFKC characters, a list of common
-    passwords, and zxcvbn's guessability score."""
-
-    min_length = fields.Integer(load_default=12, validate=validate.Range(8, 128))
-    max_length = fields.Integer(load_default=128, validate=validate.Range(64, 4096))
-    blocklist = fields.String(load_default="bundled", allow_none=True)
-    # zxcvbn's score, refused below it: 0 = off, 1 >= 10^3 guesses, 2 >= 10^6, 3 >= 10^8,
-    # 4 >= 10^10. Estimated on the first 64 characters, with dronedb, registry, drone, the
-    # username and the email address's name as known words.
-    min_score = fields.Integer(
-        load_default=3,
-        validate=validate.Range(0, 4),
-        metadata={"description": "zxcvbn score (0-4) a local password must reach; 0 turns the estimate off"},
-    )
-
-
-class _Admin(StrictSchema):
-    username = fields.String(load_default="admin")
-    roles = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=["admin"])
-    role = fields.String(load_default="admin", validate=validate.Length(1, 64))
-
-
-_HTTP_URL: dict[str, Any] = dict(require_tld=False, schemes={"http", "https"})
-_COOKIE_DOMAIN = validate.Regexp(
-    r"^\.?[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}$",
-    error="must be a domain name such as example.com",
-)
-
-
-def origin_of(url: str) -> str:
-    """The origin of ``url`` as a browser serialises it: lower-case scheme and host, no
-    default port, no user info."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port
-    default = {"http": 80, "https": 443}.get(scheme)
-    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
-
-
-class _Brand(StrictSchema):
-    name = fields.String(load_default="DroneDB Registry", validate=validate.Length(1, 100))
-    logo_url = fields.Url(load_default=None, allow_none=True, validate=https_image_url, **_HTTP_URL)
-
-
-class _Sso(StrictSchema):
-    registry_login_url = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
-    registry_origin = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
-    cookie_domain = fields.String(load_default=None, allow_none=True, validate=_COOKIE_DOMAIN)
-    allowed_next = fields.List(fields.Url(**_HTTP_URL), load_default=list)
-    token_lifetime_seconds = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(30, 7 * 86400)
-    )
-    session_lifetime_seconds = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(60, 90 * 86400)
-    )
-    post_logout_url = fields.Url(load_default=None, allow_none=True, **_HTTP_URL)
-    app_password_relogin_days = fields.Integer(load_default=30, validate=validate.Range(1, 3650))
-    brand = fields.Nested(_Brand, load_default=lambda: _Brand().load({}))
-
-    @validates_schema
-    def _origin_is_an_origin(self, data, **_kwargs):
-        origin = data.get("registry_origin")
-        if origin is not None and origin_of(origin) != origin.rstrip("/").lower():
-            raise ValidationError("must be an origin (scheme://host[:port]) with no path", "registry_origin")
-
-
-def _sso_settings(data: dict) -> SsoSettings:
-    login_url = data["registry_login_url"]
-    origin = data["registry_origin"] or (origin_of(login_url) if login_url else None)
-    return SsoSettings(
-        registry_login_url=login_url,
-        registry_origin=origin_of(origin) if origin else None,
-        cookie_domain=data["cookie_domain"].lower().lstrip(".") if data["cookie_domain"] else None,
-        allowed_next=tuple(data["allowed_next"]),
-        token_lifetime_seconds=data["token_lifetime_seconds"],
-        session_lifetime_seconds=data["session_lifetime_seconds"],
-        post_logout_url=data["post_logout_url"],
-        app_password_relogin_days=data["app_password_relogin_days"],
-        brand=BrandSettings(**data["brand"]),
-    )
-
-
-class _Top(StrictSchema):
-    usernames = fields.Dict(load_default=dict)
-    providers = fields.List(fields.Dict(), load_default=None, validate=validate.Length(min=1))
-    tokens = fields.Dict(load_default=dict)
-    throttle = fields.Dict(load_default=dict)
-    password_policy = fields.Dict(load_default=dict)
-    credential_cache = fields.Dict(load_default=dict)
-    admin = fields.Dict(load_default=dict)
-    sso = fields.Dict(load_default=dict)
-    mapping = fields.Dict(load_default=None, allow_none=True)
-    mapping_source = fields.String(load_default=None, validate=validate.OneOf(["file", "database"]))
-    provider_source = fields.String(load_default=None, validate=validate.OneOf(["file", "database"]))
-    registry = fields.Raw(load_default=None, allow_none=True)
-    mfa = fields.Dict(load_default=dict)
-    email = fields.Raw(load_default=None, allow_none=True)
-    self_service = fields.Raw(load_default=None, allow_none=True)
+from providers.schema import StrictSchema, load_section_or_defaults
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -328,24 +104,24 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
             return fallback
 
     top: dict[str, Any] = {}
-    top = section(_Top, "")
-    usernames = UsernamePolicy(**section(_Usernames, "usernames"))
-    throttle = ThrottleSettings(**section(_Throttle, "throttle"))
+    top = section(sections.Top, "")
+    usernames = UsernamePolicy(**section(sections.Usernames, "usernames"))
+    throttle = ThrottleSettings(**section(sections.Throttle, "throttle"))
     if throttle.max_delay_seconds < throttle.base_delay_seconds:
         found.append(
             ConfigError(source, "throttle.max_delay_seconds", "must not be less than base_delay_seconds")
         )
-    policy = section(_PasswordPolicy, "password_policy")
+    policy = section(sections.PasswordPolicy, "password_policy")
     if policy["max_length"] < policy["min_length"]:
         found.append(ConfigError(source, "password_policy.max_length", "must not be less than min_length"))
-    admin = section(_Admin, "admin")
+    admin = section(sections.Admin, "admin")
     if usernames.canonical(admin["username"]) != admin["username"]:
         found.append(ConfigError(source, "admin.username", "must be a canonical username"))
     # Implicit default: a config file that lists its providers is their source of truth.
     provider_source = top["provider_source"] or ("file" if top["providers"] is not None else "database")
-    providers = _providers(top["providers"] or [{"id": "local", "type": "local"}], source, found)
-    sso = _sso_settings(section(_Sso, "sso"))
-    if any(_browser_login(p) for p in providers) and not sso.enabled:
+    providers = parse_providers(top["providers"] or [{"id": "local", "type": "local"}], source, found)
+    sso = sections.sso_settings(section(sections.Sso, "sso"))
+    if any(browser_login(p) for p in providers) and not sso.enabled:
         found.append(
             ConfigError(
                 source,
@@ -353,9 +129,9 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
                 "is required when an oidc provider is configured for browser login",
             )
         )
-    cache = section(_CredentialCache, "credential_cache")
+    cache = section(sections.CredentialCache, "credential_cache")
     mfa = MfaSettings(**section(MfaSchema, "mfa"))
-    tokens = TokenSettings(**section(_Tokens, "tokens"))
+    tokens = TokenSettings(**section(sections.Tokens, "tokens"))
     mapping = attempt(parse_policy, top["mapping"], source, fallback=parse_policy(None, source))
     registry = attempt(parse_registry_config, top["registry"], source, environ)
     registry_sync = (
@@ -399,100 +175,3 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
         email=email,
         self_service=self_service,
     )
-
-
-def _browser_login(provider: ProviderSettings) -> bool:
-    """Whether browsers sign in with this provider, as its type tells from its options."""
-    return CATALOG[provider.type].browser_login(provider.options)
-
-
-def _providers(items: list[dict], source: str, found: list[ConfigError]) -> tuple[ProviderSettings, ...]:
-    """The valid providers of ``items``; each faulty one's problems are appended to ``found``."""
-    seen: set[str] = set()
-    result = []
-    for index, item in enumerate(items):
-        where = f"providers[{index}]"
-        try:
-            kind, options = parse_section(item, source, where)
-        except ConfigError as error:
-            found.extend(error.errors)
-            continue
-        if options["id"] in seen:
-            found.append(ConfigError(source, f"{where}.id", f"duplicate provider id {options['id']!r}"))
-            continue
-        seen.add(options["id"])
-        provider_id = options.pop("id")
-        options.pop("type")
-        result.append(ProviderSettings(provider_id, kind, options))
-    try:
-        _check_token_routing(result, source)
-    except ConfigError as error:
-        found.extend(error.errors)
-    return tuple(result)
-
-
-def _check_token_routing(providers: list[ProviderSettings], source: str) -> None:
-    """IdP tokens are routed by issuer, opaque ones to the single introspecting provider, so
-    neither may be ambiguous."""
-    issuers: dict[str, str] = {}
-    introspecting = None
-    for index, provider in enumerate(providers):
-        routing = CATALOG[provider.type].token_routing(provider.options)
-        issuer = routing.jwt_issuer
-        if issuer is not None:
-            if issuer in issuers:
-                raise ConfigError(
-                    source,
-                    _key(index, routing.jwt_key),
-                    f"provider {issuers[issuer]!r} already accepts tokens of {issuer}",
-                )
-            issuers[issuer] = provider.id
-        if routing.introspects:
-            if introspecting is not None:
-                raise ConfigError(
-                    source,
-                    _key(index, routing.introspection_key),
-                    f"only one provider may introspect opaque tokens ({introspecting!r} does)",
-                )
-            introspecting = provider.id
-
-
-def _key(index: int, key: str) -> str:
-    """The dotted key ``key`` of ``providers[index]`` (the section itself for "")."""
-    return f"providers[{index}].{key}" if key else f"providers[{index}]"
-
-
-def expand_variables(
-    data: Any,
-    source: str,
-    environ: Mapping[str, str],
-    where: str = "",
-    unset: list[ConfigError] | None = None,
-) -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string value of the tree. An unset
-    variable raises ConfigError, or, given ``unset``, is appended to it and left as written."""
-    if isinstance(data, dict):
-        return {
-            key: expand_variables(value, source, environ, f"{where}.{key}" if where else str(key), unset)
-            for key, value in data.items()
-        }
-    if isinstance(data, list):
-        return [
-            expand_variables(value, source, environ, f"{where}[{i}]", unset) for i, value in enumerate(data)
-        ]
-    if isinstance(data, str):
-
-        def replace(match: re.Match) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in environ:
-                return environ[name]
-            if default is not None:
-                return default
-            error = ConfigError(source, where, f"environment variable {name} is not set")
-            if unset is None:
-                raise error
-            unset.append(error)
-            return match.group(0)
-
-        return VARIABLE.sub(replace, data)
-    return data

@@ -39,7 +39,7 @@ from urllib.parse import quote, unquote
 
 from flask import make_response, redirect, render_template, request
 
-from gateway.config.file import origin_of
+from gateway.config.sections import origin_of
 from gateway.http.appservices import services
 from gateway.http.origins import opened_by_another_name, origin_accepted, readable_origin
 from gateway.sso.service import TRANSACTION_SECONDS, transaction_tag

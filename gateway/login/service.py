@@ -3,7 +3,8 @@
 Ways in: the Registry's password path and token path (``POST /api/authenticate``), the
 browser's sign-in form (``/login``), the admin API's ``POST /api/token`` and the SSO callback.
 Each method here verifies what its way in brings, applies the mapping's ``require`` gate, and
-answers an :data:`~gateway.login.outcome.Outcome` it has already recorded, once:
+answers an :data:`~gateway.login.outcome.Outcome` it has already recorded, once
+(:class:`~gateway.login.records.OutcomeRecords` writes the records):
 
 * every outcome: one attempt (a JSON log line and the Prometheus counters, :mod:`gateway.observe.attempts`);
 * a refusal: one ``login denied`` audit row;
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from gateway.login.apppasswords import looks_like_app_password
@@ -41,6 +41,16 @@ from gateway.login.outcome import (
     Unavailable,
 )
 from gateway.login.password import PasswordCheck
+from gateway.login.records import (
+    ADMIN_API_PASSWORD,
+    BROWSER_PASSWORD,
+    REGISTRY_PASSWORD,
+    REGISTRY_TOKEN,
+    SSO_CALLBACK,
+    OutcomeRecords,
+    SignInListener,
+    Way,
+)
 from gateway.login.throttle import Throttled as ThrottledAccount
 from gateway.mapping import Evaluation, EvaluationMemo
 from gateway.observe.attempts import AttemptRecorder
@@ -62,33 +72,12 @@ from providers.base import (
 # What a way in's login answers before _guarded adds the refusals it records.
 _O = TypeVar("_O", bound=PasswordOutcome)
 
-# Told of each sign-in (not of cache hits) after it is granted; see add_sign_in_listener.
-SignInListener = Callable[[Identity, Evaluation], None]
 # Asked after a password is verified on a way in that opens a session: "verify" or "enrol"
 # when a second factor must come first (gateway.mfa.service.MfaService.need), else None.
 SecondFactorPolicy = Callable[[str, Evaluation], str | None]
 
 # What makes any login a 503: a provider, the shared state store or the database.
 OUTAGES = (ProviderUnavailable, StoreUnavailable, *UNAVAILABLE_ERRORS)
-
-
-@dataclass(frozen=True)
-class Way:
-    """A way in as the records name it: ``attempt_path`` in the attempt log and metrics,
-    ``audit_path`` in audit rows, the HTTP status of a grant there, and ``signin_path`` its
-    last sign-in row (:data:`gateway.login.lastsignin.PATHS`)."""
-
-    attempt_path: str
-    audit_path: str
-    granted_status: int
-    signin_path: str
-
-
-REGISTRY_PASSWORD = Way("password", "password", 200, "registry_password")
-REGISTRY_TOKEN = Way("token", "token", 200, "registry_token")
-BROWSER_PASSWORD = Way("browser_password", "browser_password", 303, "browser")
-ADMIN_API_PASSWORD = Way("admin_token", "api_token", 200, "admin_api")
-SSO_CALLBACK = Way("sso", "sso", 302, "browser")
 
 
 class LoginService:
@@ -117,17 +106,15 @@ class LoginService:
         self._sessions = sessions
         self._idp_tokens = idp_tokens
         self._sso = sso
-        self._audit = audit
         self._attempts = attempts
+        self._records = OutcomeRecords(audit, attempts, last_sign_ins)
         self._second_factor = second_factor
-        self._last_sign_ins = last_sign_ins
-        self._sign_in_listeners: list[SignInListener] = []
 
     def add_sign_in_listener(self, listener: SignInListener) -> None:
         """Call ``listener(identity, evaluation)`` after every granted sign-in (credentials
         verified or a session opened; never a credential-cache hit or an open session's
         token). It runs on the login path, so it must be quick and must not raise."""
-        self._sign_in_listeners.append(listener)
+        self._records.listeners.append(listener)
 
     def malformed(self, username: str | None, status: int, started: float) -> None:
         """Record a Registry request refused for its shape (400/415) before any login."""
@@ -193,7 +180,9 @@ class LoginService:
                 REGISTRY_TOKEN, session.identity, username, started, audit=False, client=client
             )
         except Denied as denied:
-            return self._refused(REGISTRY_TOKEN, username, None, denied.status, denied.reason, started)
+            return self._records.refused(
+                REGISTRY_TOKEN, username, None, denied.status, denied.reason, started
+            )
 
     def _idp_identity(self, token: str) -> Identity:
         try:
@@ -209,7 +198,9 @@ class LoginService:
         """The browser's sign-in form: a full password verification (never an app password),
         then a gateway session (:attr:`Granted.session`)."""
         if looks_like_app_password(password):
-            return self._refused(BROWSER_PASSWORD, username, None, 401, "app_password_in_browser", started)
+            return self._records.refused(
+                BROWSER_PASSWORD, username, None, 401, "app_password_in_browser", started
+            )
         return self._guarded(
             BROWSER_PASSWORD,
             username,
@@ -223,7 +214,7 @@ class LoginService:
         """``POST /api/token`` with a password: as :meth:`browser_password`; an app password is
         refused (one must not turn into a session that can create further secrets)."""
         if looks_like_app_password(password):
-            return self._refused(
+            return self._records.refused(
                 ADMIN_API_PASSWORD, username, None, 401, "app_password_for_admin_api", started
             )
         return self._guarded(
@@ -287,7 +278,7 @@ class LoginService:
     def _must_change(self, way: Way, identity: Identity, started: float) -> Refused:
         """A right but temporary password: refused (403) everywhere, no session opened; the
         browser's sign-in form sends the person on to choose their own password."""
-        return self._refused(
+        return self._records.refused(
             way,
             identity.username,
             identity.provider,
@@ -319,7 +310,7 @@ class LoginService:
                 )
                 return Unavailable(error)
             if error.refused_by_idp:
-                return self._refused(
+                return self._records.refused(
                     SSO_CALLBACK, None, provider_id, error.status, error.reason, started, error
                 )
             # The transaction, not the person, is at fault: nobody to audit.
@@ -328,7 +319,7 @@ class LoginService:
             )
             return Refused(error.status, error.reason, error)
         except OUTAGES as outage:
-            return self._unavailable(SSO_CALLBACK, None, outage, started)
+            return self._records.unavailable(SSO_CALLBACK, None, outage, started)
         return self._guarded(
             SSO_CALLBACK,
             finished.identity.username,
@@ -347,7 +338,7 @@ class LoginService:
         if session is None:  # disabled while this login was under way
             raise Denied(403, "account_disabled")
         token = self._sso.mint_for(session)
-        self._record_grant(SSO_CALLBACK, identity, evaluation, started, audit=True, client=client)
+        self._records.grant(SSO_CALLBACK, identity, evaluation, started, audit=True, client=client)
         return Granted(identity, evaluation, session, finished.next_url, token)
 
     # -- recording ----------------------------------------------------------------------------
@@ -371,11 +362,11 @@ class LoginService:
             self._attempts.record(way.attempt_path, username, None, 429, "throttled", started)
             return Throttled(math.ceil(throttled.wait_seconds))
         except Denied as denied:
-            return self._refused(
+            return self._records.refused(
                 way, username, provider, denied.status, denied.reason, started, cause(denied)
             )
         except OUTAGES as outage:
-            return self._unavailable(way, username, outage, started)
+            return self._records.unavailable(way, username, outage, started)
 
     def _granted(
         self,
@@ -395,9 +386,11 @@ class LoginService:
         sign-in row when it is not the way's own)."""
         evaluation = self._mapping.evaluate(identity)
         if evaluation.denied:
-            return self._refused(way, typed, identity.provider, 403, "mapping_require_failed", started)
+            return self._records.refused(
+                way, typed, identity.provider, 403, "mapping_require_failed", started
+            )
         session = self._sso.open_session(identity) if open_session else None
-        self._record_grant(
+        self._records.grant(
             way,
             identity,
             evaluation,
@@ -408,57 +401,6 @@ class LoginService:
             signin_path=signin_path,
         )
         return Granted(identity, evaluation, session)
-
-    def _record_grant(
-        self,
-        way: Way,
-        identity: Identity,
-        evaluation: Evaluation,
-        started: float,
-        *,
-        audit: bool,
-        factor: str | None = None,
-        client: Client = NO_CLIENT,
-        signin_path: str | None = None,
-    ) -> None:
-        if self._last_sign_ins is not None:
-            self._last_sign_ins.record(identity.username, signin_path or way.signin_path, client)
-        if audit:
-            for listener in self._sign_in_listeners:
-                listener(identity, evaluation)
-            extra = {"factor": factor} if factor else {}
-            self._audit.record(
-                "login",
-                "success",
-                username=identity.username,
-                provider=identity.provider,
-                path=way.audit_path,
-                **extra,
-            )
-        self._attempts.record(
-            way.attempt_path, identity.username, identity.provider, way.granted_status, "success", started
-        )
-
-    def _refused(
-        self,
-        way: Way,
-        username: str | None,
-        provider: str | None,
-        status: int,
-        reason: str,
-        started: float,
-        cause: Exception | None = None,
-    ) -> Refused:
-        self._audit.record(
-            "login", "denied", username=username, provider=provider, path=way.audit_path, reason=reason
-        )
-        self._attempts.record(way.attempt_path, username, provider, status, reason, started)
-        return Refused(status, reason, cause)
-
-    def _unavailable(self, way: Way, username: str | None, outage: Exception, started: float) -> Unavailable:
-        provider = getattr(outage, "provider_id", None)
-        self._attempts.record(way.attempt_path, username, provider, 503, "unavailable", started)
-        return Unavailable(outage)
 
 
 def _sso_refusal(denied: Denied) -> Exception:

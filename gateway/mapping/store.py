@@ -99,6 +99,24 @@ class PolicyStore:
                 self._checked_at = now
         return self._current
 
+    def newest(self) -> PolicyVersion:
+        """The newest version, read from the database now rather than the per-process copy
+        (which may be up to a refresh interval old), so that an editor never works on a stale
+        one. The file's policy in file mode; the copy in force when the stored document cannot
+        be read (stored from outside the gateway)."""
+        cached = self.current()
+        if not self.editable:
+            return cached
+        with self._db.engine.connect() as connection:
+            row = connection.execute(select(_TABLE).where(_TABLE.c.id == ROW_ID)).first()
+        if row is None or row.version == cached.version:
+            return cached
+        try:
+            policy = parse_policy(row.document, "mapping (database)")
+        except ConfigError:
+            return cached
+        return PolicyVersion(row.version, policy, row.document, row.updated_at, row.updated_by)
+
     def seed(self) -> None:
         """Create the database row from the config's section (or the empty policy) if there is
         none yet. Safe to run on every start and from several processes at once."""

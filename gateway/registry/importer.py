@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, select, update
 from sqlalchemy.exc import DataError, IntegrityError
@@ -48,6 +48,7 @@ from gateway.login.accounts import AccountRegistry
 from gateway.login.credchanges import record_change
 from gateway.login.usernames import UsernamePolicy
 from gateway.observe.audit import AuditLog
+from gateway.registry.importreport import ImportReport, Outcome
 from gateway.registry.source import RegistryUser, driver_reason, read_registry_users, resolve_source
 from gateway.registry.users import UNREADABLE_ROW, Target, interpret, registry_name, shown
 from gateway.storage.db import Database
@@ -58,79 +59,11 @@ from providers.local.provider import local_subject
 from providers.local.users import UserError
 from providers.sql import utcnow
 
-Action = Literal["create", "update", "unchanged", "kept", "skipped"]
-ACTIONS: tuple[Action, ...] = ("create", "update", "unchanged", "kept", "skipped")
 AUDIT_SOURCE = "registry-import"
 _CHUNK = 500
 # Declarative models type ``__table__`` as any FromClause; these are plain tables.
 _USERS = cast(Table, LocalUser.__table__)
 _OWNERS = cast(Table, Account.__table__)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The plan (or result) for one Registry user. ``reason`` says why for ``kept`` and
-    ``skipped``; ``changes`` names the fields an ``update`` changes; ``notes`` are what was
-    dropped or adjusted on the way."""
-
-    registry_username: str
-    action: Action
-    target: Target | None = None
-    reason: str = ""
-    changes: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    @property
-    def username(self) -> str | None:
-        return self.target.username if self.target else None
-
-    @property
-    def planned_target(self) -> Target:
-        """The target of an outcome planned from a readable Registry user (every create and
-        update has one); raises :class:`ValueError` for an outcome without one."""
-        if self.target is None:
-            raise ValueError(f"no target planned for Registry user {self.registry_username!r}")
-        return self.target
-
-    def to_dict(self) -> dict[str, Any]:
-        """The outcome for ``--json``: never a password hash."""
-        data: dict[str, Any] = {"registryUserName": self.registry_username, "action": self.action}
-        if self.target is not None:
-            overrides = self.target.overrides
-            data.update(
-                userName=self.target.username,
-                email=self.target.email,
-                enabled=self.target.enabled,
-                roles=list(overrides.get("roles", [])),
-                maxStorageMB=overrides.get("maxStorageMB"),
-                metadata={k: v for k, v in overrides.items() if k not in ("roles", "maxStorageMB")},
-                passwordHashFormat=self.target.hash_format,
-            )
-        if self.reason:
-            data["reason"] = self.reason
-        if self.changes:
-            data["changes"] = list(self.changes)
-        if self.notes:
-            data["notes"] = list(self.notes)
-        return data
-
-
-@dataclass
-class ImportReport:
-    source: str
-    dry_run: bool
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        return {action: sum(1 for o in self.outcomes if o.action == action) for action in ACTIONS}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "dryRun": self.dry_run,
-            "summary": self.counts(),
-            "users": [outcome.to_dict() for outcome in self.outcomes],
-        }
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from gateway.config.errors import ConfigError
-from gateway.config.file import GatewayConfig, SsoSettings
+from gateway.config.settingsobjects import GatewayConfig, SsoSettings
 from gateway.login.accounts import AccountRegistry
 from gateway.login.federation import Federation
 from gateway.observe.audit import AuditLog

@@ -26,46 +26,34 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar, cast
+from typing import TypeVar, cast
 
 import ldap3
-from ldap3.core.exceptions import LDAPSASLPrepError
 from ldap3.utils.dn import parse_dn
 
 from providers.base import HealthReport, Identity, Note, ProviderUnavailable, Rejection
 from providers.ldap import accountstate
 from providers.ldap.connections import (
-    UNAVAILABLE_CODES,
     ConnectionPool,
     DirectoryServers,
     LoginClock,
-    ServerFailure,
-    ServerRefused,
 )
 from providers.ldap.directory import DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, DirectoryReader
 from providers.ldap.entries import Entry, dn_with, filter_with, search
 from providers.ldap.groups import Group, NestingCache, describe_group, resolve_groups
 from providers.ldap.identity import login_identity
+from providers.ldap.reading import Reader, find_user, paged_group_search, service_reader
 from providers.ldap.settings import LdapSettings
 from providers.ldap.trial import logs_as_notes
+from providers.ldap.userbind import bind_as
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-
-class Reader(Protocol):
-    """Runs an operation on some connection: the service pool, or the user's own connection."""
-
-    def __call__(self, operation: Callable[[ldap3.Connection], T]) -> T: ...
-
-
-_INVALID_CREDENTIALS = 49
-# What a group entry is, in the common schemas (RFC 4519, RFC 2307, AD).
 _GROUP_CLASSES = (
     "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup)(objectClass=group))"
 )
-_CREDENTIAL_CODES = {49, 34}  # invalidCredentials; invalidDNSyntax (the DN came from typed input)
 
 
 def _ignore(step: str, detail: str) -> None:
@@ -301,44 +289,11 @@ class LdapProvider:
         return LoginClock(self.id, self._clock() + self.settings.login_timeout, self._clock)
 
     def _service_reader(self, login: LoginClock, note: Note) -> Reader:
-        used: set[str] = set()
-
-        def read(operation: Callable[[ldap3.Connection], T]) -> T:
-            result, server = self._service.run(login, operation)
-            if server not in used:
-                used.add(server)
-                note("server", f"service connection on {server}")
-            return result
-
-        return read
+        return service_reader(self._service, login, note)
 
     def _find_user(self, username: str, login: LoginClock, read: Reader, note: Note) -> Entry | Rejection:
-        user = self.settings.user
-        search_filter = filter_with(user.filter, username=username)
-        note("search", f"base={user.base!r} scope={user.scope} filter={search_filter}")
-        entries = read(
-            lambda connection: list(
-                search(
-                    connection,
-                    user.base,
-                    user.scope,
-                    search_filter,
-                    self._user_attributes,
-                    size_limit=2,
-                    time_limit=self._time_limit,
-                    missing_base_ok=False,
-                )
-            )
-        )
-        if not entries:
-            note("search", "no entry found")
-            return Rejection.NO_SUCH_USER
-        if len(entries) > 1:
-            log.warning("ldap %s: more than one entry matches the user filter; refusing", self.id)
-            note("search", "more than one entry matches: refused")
-            return Rejection.WRONG_CREDENTIALS
-        note("search", f"found dn={entries[0].dn}")
-        return entries[0]
+        settings, attributes = self.settings.user, self._user_attributes
+        return find_user(self.id, settings, username, attributes, self._time_limit, read, note)
 
     def _bind(
         self,
@@ -348,41 +303,8 @@ class LdapProvider:
         note: Note,
         then: Callable[[ldap3.Connection], T] | None = None,
     ) -> Rejection | T | None:
-        """Bind as ``dn`` on a bind-pool connection. None when it worked (or ``then``'s result,
-        run on that connection while it is still bound as the user), else the rejection."""
-
-        def attempt(connection: ldap3.Connection) -> tuple[bool, Any, str | None]:
-            connection.user, connection.password = dn, password
-            try:
-                accepted = connection.bind()
-            except LDAPSASLPrepError:
-                # A password with characters SASLprep forbids (control characters, NUL)
-                # cannot be anyone's directory password.
-                return False, _INVALID_CREDENTIALS, None
-            finally:
-                # The pooled connection keeps no password: ldap3 also keeps the last request.
-                connection.password = connection.request = None
-            result = connection.result or {}
-            code = result.get("result")
-            if code in UNAVAILABLE_CODES:
-                raise ServerFailure(f"bind result {code}")
-            if accepted:
-                return True, None if then is None else then(connection), None
-            if code not in _CREDENTIAL_CODES:
-                # confidentialityRequired, inappropriateAuthentication, ...: the directory's
-                # set-up refuses this bind for everyone. Not the user's fault, not a dead server.
-                raise ServerRefused(f"user bind refused with result {code} ({result.get('description')})")
-            return False, code, result.get("message")
-
-        (accepted, value, message), server = self._binds.run(login, attempt)
-        note("bind", f"dn={dn} on {server}: " + ("success" if accepted else f"refused (result {value})"))
-        if accepted:
-            return cast("T | None", value)
-        refusal = accountstate.bind_refusal(self.settings.account_state, message)
-        if value == _INVALID_CREDENTIALS and refusal:
-            note("account", f"refused by the directory: {refusal}")
-            return Rejection.DISABLED
-        return Rejection.WRONG_CREDENTIALS
+        """Bind as ``dn`` on a bind-pool connection (:func:`providers.ldap.userbind.bind_as`)."""
+        return bind_as(self._binds, self.settings.account_state, dn, password, login, note, then)
 
     def _bind_then_search(
         self, username: str, password: str, login: LoginClock, note: Note
@@ -458,27 +380,7 @@ class LdapProvider:
     def _group_search(
         self, read: Reader, login: LoginClock, note: Note
     ) -> Callable[[str, str, str, Sequence[str]], list[Entry]]:
-        """The group search a group strategy runs: paged, within the login's time, noted."""
-        page_size = self.settings.groups.page_size
-
-        def group_search(base: str, scope: str, search_filter: str, attributes: Sequence[str]) -> list[Entry]:
-            note("groups", f"search base={base!r} filter={search_filter}")
-            return read(
-                lambda connection: list(
-                    search(
-                        connection,
-                        base,
-                        scope,
-                        search_filter,
-                        attributes,
-                        page_size=page_size,
-                        time_limit=self._time_limit,
-                        before_page=login.check,
-                    )
-                )
-            )
-
-        return group_search
+        return paged_group_search(read, login, note, self.settings.groups.page_size, self._time_limit)
 
     def _identity(self, typed: str, entry: Entry, login: LoginClock, read: Reader, note: Note) -> Identity:
         groups_settings = self.settings.groups

@@ -123,6 +123,39 @@ def test_gateway_knows_providers_only_through_catalog_and_capabilities():
     assert package_imports == []
 
 
+def test_provider_types_do_not_import_each_other():
+    """A provider type's folder is the whole type: it imports the shared modules of providers/
+    (base, schema, jws, ...) and never another type's package; only the catalog names them all
+    (and providertype.py, the build context, names the local user store)."""
+    from providers.catalog import CATALOG
+
+    kinds = set(CATALOG)
+    offenders = []
+    for kind in sorted(kinds):
+        for path in sorted((ROOT / "providers" / kind).rglob("*.py")):
+            for module, names in _path_imports(path):
+                targets = (
+                    [module, *(f"{module}.{name}" for name in names)] if module == "providers" else [module]
+                )
+                offenders += [
+                    f"{path.relative_to(ROOT)}: {target}"
+                    for target in targets
+                    if target.split(".")[0] == "providers"
+                    and len(target.split(".")) > 1
+                    and target.split(".")[1] in kinds - {kind}
+                ]
+    assert offenders == []
+    shared = sorted(path for path in (ROOT / "providers").glob("*.py"))
+    allowed = {"catalog.py": kinds, "providertype.py": {"local"}}
+    for path in shared:
+        used = {
+            module.split(".")[1]
+            for module, _names in _path_imports(path)
+            if module.startswith("providers.") and module.split(".")[1] in kinds
+        }
+        assert used <= allowed.get(path.name, set()), (path.name, used)
+
+
 def test_the_local_subject_is_all_that_leaves_the_local_provider_module():
     """The one exception that names providers.local.provider takes a function, not the class."""
     for path in sorted((ROOT / "gateway").rglob("*.py")):
@@ -139,7 +172,7 @@ def test_the_local_subject_is_all_that_leaves_the_local_provider_module():
 # through app) import it. ``services`` is the composition root: it builds every part, and no
 # domain package reaches back into it.
 #
-# The one login service (``gateway/login/service.py`` and its ``outcome.py``) is a unit of its
+# The one login service (``gateway/login/service.py``, its ``outcome.py`` and ``records.py``) is a unit of its
 # own, ``login.service``: it is the top of the domain, over the login building blocks and SSO
 # (it opens SSO sessions), while SSO itself uses those building blocks.
 DOMAIN = {
@@ -156,7 +189,7 @@ DOMAIN = {
     "mfa",
     "mail",
 }
-LOGIN_SERVICE_MODULES = ("gateway.login.service", "gateway.login.outcome")
+LOGIN_SERVICE_MODULES = ("gateway.login.service", "gateway.login.outcome", "gateway.login.records")
 ALLOWED_IMPORTS: dict[str, set[str]] = {
     "storage": set(),
     "tokens": {"storage"},

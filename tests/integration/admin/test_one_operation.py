@@ -8,6 +8,12 @@ token, an admin API token, an app password and an API key; after the operation t
 (and so both tokens) are ended, the app password and API key too unless the operation only ends
 sessions, and the audit log has exactly one row for the change, naming who made it.
 
+The same table shape covers the other state changes: a temporary password (must change it at
+the next sign-in), a user's own password change (self-service: the admin API's
+``/users/changepwd`` and the account page), a group membership added or removed and a per-user
+quota (the answer to the next sign-in changes at once, sessions stay). Resetting the second
+factors has its table in ``test_mfa_reset.py``.
+
 Integration tests: the gateway under gunicorn, the CLI as an operator runs it.
 """
 
@@ -214,3 +220,193 @@ def test_enabling_a_disabled_user_has_the_same_consequences_from_every_client(
     rows = [(event, detail) for event, detail in _audit_rows(gateway, name) if event == "user_enabled"]
     assert len(rows) == 1, rows
     assert _actor_is(client, rows[0][1].get("actor")), rows
+
+
+# ---- a temporary password: the user must choose their own at the next sign-in ---------------
+TEMPORARY = {
+    "cli": lambda gw, api, ui, name: _cli(
+        gw, "users", "set-password", name, "--password-stdin", "--temporary", stdin=NEW_PASSWORD + "\n"
+    ),
+    "api": lambda gw, api, ui, name: _api(
+        api.put(f"/users/{name}/changepwd", json={"newPassword": NEW_PASSWORD, "mustChangePassword": True})
+    ),
+    "ui": lambda gw, api, ui, name: _ui(
+        gw,
+        ui,
+        f"/admin/users/{name}/password",
+        {"newPassword": NEW_PASSWORD, "confirmPassword": NEW_PASSWORD, "mustChangePassword": "1"},
+    ),
+}
+
+
+@pytest.mark.parametrize("client", list(TEMPORARY))
+def test_a_temporary_password_has_the_same_consequences_from_every_client(gateway, admin, admin_ui, client):
+    held = _user_with_everything(gateway, admin)
+    name = held["name"]
+    TEMPORARY[client](gateway, admin, admin_ui, name)
+
+    assert registry_answer(gateway, token=held["registry_token"]).status_code == 401
+    assert not admin_api_works(gateway, held["admin_token"])
+    assert registry_answer(gateway, username=name, password=held["app_password"]).status_code == 401
+    assert AdminClient(gateway.url, held["api_key"]).get("/me").status_code == 401
+    assert registry_answer(gateway, username=name, password=PASSWORD).status_code == 401
+    # The Registry's password path refuses the temporary password until the user replaces it.
+    assert registry_answer(gateway, username=name, password=NEW_PASSWORD).status_code == 403
+    rows = [detail for event, detail in _audit_rows(gateway, name) if event == "password_reset"]
+    assert len(rows) == 1 and rows[0].get("temporary") == "yes", rows
+    assert _actor_is(client, rows[0].get("actor")), rows
+
+
+# ---- self-service: a user changes their own password -----------------------------------------
+def _own_api(gw, name: str) -> requests.Session:
+    """The user's own admin API client, a session of its own; it changes the password."""
+    own = AdminClient.login(gw.url, name, PASSWORD)
+    _api(own.post("/users/changepwd", json={"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}))
+    return own.http
+
+
+def _own_page(gw, name: str) -> requests.Session:
+    """The user's browser, signed in with the sign-in form; the account page changes the password."""
+    browser = requests.Session()
+    browser.trust_env = False
+    form = browser.get(f"{gw.url}/login", timeout=10)
+    signed_in = browser.post(
+        f"{gw.url}/login",
+        data={"csrf_token": CSRF.search(form.text).group(1), "username": name, "password": PASSWORD},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert signed_in.status_code in (302, 303), signed_in.text[:300]
+    page = browser.get(f"{gw.url}/account", timeout=10)
+    assert page.status_code == 200, page.text[:300]
+    changed = browser.post(
+        f"{gw.url}/account/password",
+        data={
+            "csrf_token": CSRF.search(page.text).group(1),
+            "currentPassword": PASSWORD,
+            "newPassword": NEW_PASSWORD,
+            "confirmPassword": NEW_PASSWORD,
+        },
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert changed.status_code == 303, (changed.status_code, changed.text[:500])
+    return browser
+
+
+# client -> (change the password as the user, does the changing session still work)
+OWN_PASSWORD = {
+    "api": (_own_api, lambda gw, http: http.get(f"{gw.url}/admin/api/me", timeout=10).status_code == 200),
+    "page": (
+        _own_page,
+        lambda gw, http: http.get(f"{gw.url}/account", allow_redirects=False, timeout=10).status_code == 200,
+    ),
+}
+
+
+@pytest.mark.parametrize("client", list(OWN_PASSWORD))
+def test_changing_ones_own_password_has_the_same_consequences_from_every_client(gateway, admin, client):
+    held = _user_with_everything(gateway, admin)
+    name = held["name"]
+    change, still_signed_in = OWN_PASSWORD[client]
+    changer = change(gateway, name)
+
+    # Every other session ends (and its tokens), every app password and API key is revoked;
+    # the session that made the change stays.
+    assert still_signed_in(gateway, changer)
+    assert registry_answer(gateway, token=held["registry_token"]).status_code == 401
+    assert not admin_api_works(gateway, held["admin_token"])
+    assert registry_answer(gateway, username=name, password=held["app_password"]).status_code == 401
+    assert AdminClient(gateway.url, held["api_key"]).get("/me").status_code == 401
+    assert registry_answer(gateway, username=name, password=PASSWORD).status_code == 401
+    assert registry_answer(gateway, username=name, password=NEW_PASSWORD).status_code == 200
+    rows = [detail for event, detail in _audit_rows(gateway, name) if event == "password_changed"]
+    assert len(rows) == 1 and rows[0].get("actor") == name, rows
+
+
+# ---- group membership: the next sign-in's answer changes at once, nothing else ends ---------
+GROUP = "one-op-pilots"
+MEMBERSHIP = {
+    "added": {
+        "cli": lambda gw, api, ui, name: _cli(gw, "groups", "add-member", GROUP, name),
+        "api": lambda gw, api, ui, name: _api(api.put(f"/groups/{GROUP}/members/{name}")),
+        "ui": lambda gw, api, ui, name: _ui(gw, ui, f"/admin/groups/{GROUP}/members", {"username": name}),
+    },
+    "removed": {
+        "cli": lambda gw, api, ui, name: _cli(gw, "groups", "remove-member", GROUP, name),
+        "api": lambda gw, api, ui, name: _api(api.delete(f"/groups/{GROUP}/members/{name}")),
+        "ui": lambda gw, api, ui, name: _ui(gw, ui, f"/admin/groups/{GROUP}/members/{name}/remove", {}),
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def pilots(admin):
+    """The group, and the rule that gives its members the role ``pilot``."""
+    assert admin.post("/groups", json={"name": GROUP}).status_code == 201
+    assert admin.post("/users/roles", json={"roleName": "pilot"}).status_code in (200, 201)
+    rule = {"name": "one-op-pilots", "match": {"group": GROUP}, "roles": ["pilot"]}
+    assert admin.post("/mapping/rules", json={"rule": rule}).status_code == 201
+    return GROUP
+
+
+def _roles(gateway, held) -> list[str]:
+    """The roles of the Registry's answer to the user's password (a token's session keeps the
+    groups its sign-in found)."""
+    answer = registry_answer(gateway, username=held["name"], password=PASSWORD)
+    assert answer.status_code == 200, answer.text[:300]
+    return answer.json()["roles"]
+
+
+@pytest.mark.parametrize("client", ["cli", "api", "ui"])
+@pytest.mark.parametrize("change", list(MEMBERSHIP))
+def test_a_group_membership_change_has_the_same_consequences_from_every_client(
+    gateway, admin, admin_ui, pilots, change, client
+):
+    held = _user_with_everything(gateway, admin)
+    name = held["name"]
+    if change == "removed":
+        _api(admin.put(f"/groups/{GROUP}/members/{name}"))
+    had_role = "pilot" in _roles(gateway, held)
+    assert had_role == (change == "removed")
+
+    MEMBERSHIP[change][client](gateway, admin, admin_ui, name)
+
+    # The next sign-in maps again: the role comes or goes; every session and secret stays.
+    assert ("pilot" in _roles(gateway, held)) == (change == "added")
+    assert registry_answer(gateway, token=held["registry_token"]).status_code == 200
+    assert admin_api_works(gateway, held["admin_token"])
+    assert registry_answer(gateway, username=name, password=held["app_password"]).status_code == 200
+    assert AdminClient(gateway.url, held["api_key"]).get("/me").status_code == 200
+    members = admin.get(f"/groups/{GROUP}").json()["members"]
+    assert (name in members) == (change == "added"), members
+    rows = [detail for event, detail in _audit_rows(gateway, name) if event == f"group_member_{change}"]
+    assert len(rows) == 1 and rows[0].get("group") == GROUP, rows
+    assert _actor_is(client, rows[0].get("actor")), rows
+
+
+# ---- a per-user quota: the next answer carries it, nothing else ends ------------------------
+QUOTA = {
+    "cli": lambda gw, api, ui, name: _cli(gw, "users", "set-quota", name, "2048"),
+    "api": lambda gw, api, ui, name: _api(api.post(f"/users/{name}/meta", json={"maxStorageMB": 2048})),
+    "ui": lambda gw, api, ui, name: _ui(
+        gw, ui, f"/admin/users/{name}/values", {"maxStorageMB": "2048", "metadata": ""}
+    ),
+}
+
+
+@pytest.mark.parametrize("client", list(QUOTA))
+def test_a_per_user_quota_has_the_same_consequences_from_every_client(gateway, admin, admin_ui, client):
+    held = _user_with_everything(gateway, admin)
+    name = held["name"]
+    QUOTA[client](gateway, admin, admin_ui, name)
+
+    answer = registry_answer(gateway, username=name, password=PASSWORD)
+    assert answer.status_code == 200 and answer.json().get("maxStorageMB") == 2048, answer.text[:300]
+    assert registry_answer(gateway, token=held["registry_token"]).status_code == 200
+    assert admin_api_works(gateway, held["admin_token"])
+    assert registry_answer(gateway, username=name, password=held["app_password"]).status_code == 200
+    assert admin.get(f"/users/{name}/meta").json() == {"maxStorageMB": 2048}
+    rows = [detail for event, detail in _audit_rows(gateway, name) if event == "metadata_changed"]
+    assert len(rows) == 1 and rows[0].get("keys") == "maxStorageMB", rows
+    assert _actor_is(client, rows[0].get("actor")), rows

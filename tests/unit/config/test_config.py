@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from gateway.config.errors import ConfigError
-from gateway.config.file import GatewayConfig, load_config
+from gateway.config.file import load_config
 from gateway.config.settings import load_settings
+from gateway.config.settingsobjects import GatewayConfig
 from gateway.login.throttle import ThrottleSettings
 
 # (id, YAML text, environment, expected key, text the message must contain)

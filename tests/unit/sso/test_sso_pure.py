@@ -201,7 +201,7 @@ def test_cookie_reach_covers_scheme_tld_and_every_return_address(public_url, sso
     ],
 )
 def test_origins_are_serialised_as_browsers_do(url, origin):
-    from gateway.config.file import origin_of
+    from gateway.config.sections import origin_of
 
     assert origin_of(url) == origin
 

@@ -1,7 +1,7 @@
 """A trial login, step by step: what ``gateway ldap test`` prints and the admin API's
 ``POST /providers/{id}/test-login`` answers. The provider's steps are its own
-(:class:`providers.base.TrialLogin`, offered by LDAP providers); the account and mapping steps
-are the gateway's.
+(:class:`providers.base.TrialLogin`, offered by the types that can, LDAP today); the account
+and mapping steps are the gateway's.
 
 A trial records nothing (no session, no account claim, no audit, no throttle count: callers
 that must throttle do so themselves) and never reports the password: the provider's notes name
