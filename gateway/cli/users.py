@@ -156,6 +156,24 @@ def users_set_quota(ctx, username, max_storage_mb, confirm_quota_shrink):
     click.echo(f"{username}: maxStorageMB override {max_storage_mb}")
 
 
+@users.command("set-roles")
+@click.argument("username")
+@click.argument("roles", nargs=-1)
+@click.pass_context
+def users_set_roles(ctx, username, roles):
+    """Set a local user's per-user roles to exactly ROLES (given besides what the mapping rules
+    grant); with no ROLES, remove every per-user role. A role not yet in the catalogue is
+    added to it; an invalid role name is refused. Sessions stay: the next sign-in's answer
+    has the new roles."""
+    from gateway.admin.errors import AdminError
+
+    try:
+        _admin_users(ctx).update(actor(), username, roles=list(roles))
+    except AdminError as error:
+        raise UserError(error.message) from None
+    click.echo(f"{username}: per-user roles {', '.join(roles) if roles else '(none)'}")
+
+
 @users.command("disable")
 @click.argument("username")
 @click.pass_context

@@ -390,3 +390,16 @@ def test_quotas_on_the_command_line_take_units(env_with_alice):
     assert _answer(ok(env, "mapping", "explain", "alice"))["maxStorageMB"] == 2 * 1024 * 1024
     line = fails(env, "users", "set-quota", "alice", "5 apples")
     assert line.startswith("error: '5 apples': a quota must"), line
+
+
+def test_per_user_roles_are_set_and_removed_on_the_command_line(env_with_alice):
+    env = env_with_alice
+    assert ok(env, "users", "set-roles", "alice", "surveyor", "mapper").strip() == "alice: per-user roles surveyor, mapper"
+    assert sorted(_answer(ok(env, "mapping", "explain", "alice"))["roles"]) == ["mapper", "pilot", "surveyor"]
+    assert "surveyor" in ok(env, "roles", "list")  # a new role name joins the catalogue, as over the API
+    line = fails(env, "users", "set-roles", "alice", "surveyor", "no spaces")
+    assert line.startswith("error: roles: [1] 'no spaces'"), line
+    assert sorted(_answer(ok(env, "mapping", "explain", "alice"))["roles"]) == ["mapper", "pilot", "surveyor"]
+    ok(env, "users", "set-roles", "alice")  # no roles: every per-user role goes
+    assert _answer(ok(env, "mapping", "explain", "alice"))["roles"] == ["pilot"]  # the rules' role stays
+    assert fails(env, "users", "set-roles", "nobody", "surveyor") == "error: no user 'nobody'"
