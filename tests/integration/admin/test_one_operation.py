@@ -10,8 +10,9 @@ sessions, and the audit log has exactly one row for the change, naming who made 
 
 The same table shape covers the other state changes: a temporary password (must change it at
 the next sign-in), a user's own password change (self-service: the admin API's
-``/users/changepwd`` and the account page), a group membership added or removed and a per-user
-quota (the answer to the next sign-in changes at once, sessions stay). Resetting the second
+``/users/changepwd`` and the account page), a group membership added or removed, a per-user
+quota and a user's per-user roles (the answer to the next sign-in changes at once, sessions
+stay). Resetting the second
 factors has its table in ``test_mfa_reset.py``.
 
 Integration tests: the gateway under gunicorn, the CLI as an operator runs it.
@@ -409,4 +410,37 @@ def test_a_per_user_quota_has_the_same_consequences_from_every_client(gateway, a
     assert admin.get(f"/users/{name}/meta").json() == {"maxStorageMB": 2048}
     rows = [detail for event, detail in _audit_rows(gateway, name) if event == "metadata_changed"]
     assert len(rows) == 1 and rows[0].get("keys") == "maxStorageMB", rows
+    assert _actor_is(client, rows[0].get("actor")), rows
+
+
+# ---- per-user roles: the next answer carries them, nothing else ends ------------------------
+OWN_ROLES = ["one-op-surveyor", "one-op-mapper"]
+PER_USER_ROLES = {
+    "cli": lambda gw, api, ui, name: _cli(gw, "users", "set-roles", name, *OWN_ROLES),
+    "api": lambda gw, api, ui, name: _api(api.put(f"/users/{name}", json={"roles": OWN_ROLES})),
+    # The profile form posts every field of the profile; only the roles differ from the user's.
+    "ui": lambda gw, api, ui, name: _ui(
+        gw, ui, f"/admin/users/{name}/profile", {"roles": "\n".join(OWN_ROLES), "enabled": "1"}
+    ),
+}
+
+
+@pytest.mark.parametrize("client", list(PER_USER_ROLES))
+def test_per_user_roles_have_the_same_consequences_from_every_client(gateway, admin, admin_ui, client):
+    held = _user_with_everything(gateway, admin)
+    name = held["name"]
+    assert not set(OWN_ROLES) & set(_roles(gateway, held))
+    PER_USER_ROLES[client](gateway, admin, admin_ui, name)
+
+    # The next sign-in's answer has the roles at once; every session and secret stays.
+    assert set(OWN_ROLES) <= set(_roles(gateway, held))
+    assert registry_answer(gateway, token=held["registry_token"]).status_code == 200
+    assert admin_api_works(gateway, held["admin_token"])
+    assert registry_answer(gateway, username=name, password=held["app_password"]).status_code == 200
+    assert AdminClient(gateway.url, held["api_key"]).get("/me").status_code == 200
+    assert set(OWN_ROLES) <= set(admin.get(f"/users/{name}").json()["roles"])
+    catalogue = set(admin.get("/users/roles").json())
+    assert set(OWN_ROLES) <= catalogue  # a new role name joins the catalogue, from every client
+    rows = [detail for event, detail in _audit_rows(gateway, name) if event == "user_updated"]
+    assert len(rows) == 1 and "roles" in rows[0].get("fields", "").split(","), rows
     assert _actor_is(client, rows[0].get("actor")), rows
