@@ -2,7 +2,8 @@
 section, and the Registry stand-in relaying its logins to that gateway (``issue_tokens=True``).
 A change at the gateway reaches the Registry through the outbox: alice's Registry token is
 refused (``GET /orgs``, and its refresh) within 2 s of her being disabled, by the CLI or the
-admin API, and enabling her gives her roles back at once.
+admin API, and enabling her gives her roles back at once; a per-user roles change, by either, reaches
+the Registry at once too.
 
 Contract lines: docs/registry-contract.md §2.5 and §2.6 (the refresh never asks the gateway; only
 the ``deactivated`` role, written through the admin API, cuts existing tokens, since roles are
@@ -86,6 +87,27 @@ def test_disable_refuses_the_registry_token_and_enable_restores_it(linked, clien
     # "At once" (no login, no sync): enabling has no time target of its own, unlike a disable.
     eventually(lambda: roles_at_registry(stub, "alice") == ["pilot"], 30.0)
     assert with_token(stub, "GET", "/orgs", token).status_code == 200
+
+
+@pytest.mark.parametrize("client", ["cli", "admin-api"])
+def test_a_per_user_roles_change_reaches_the_registry(linked, client):
+    """``gateway users set-roles`` queues the same write as the admin API's roles change."""
+    gateway, stub = linked
+    registry_login(stub, "alice")
+    assert roles_at_registry(stub, "alice") == ["pilot"]
+
+    def set_roles(*roles: str) -> None:
+        if client == "cli":
+            done = cli(gateway, "users", "set-roles", "alice", *roles)
+            assert done.returncode == 0, done.stderr
+        else:
+            admin = AdminClient.login(gateway.url)
+            assert admin.put("/users/alice", json={"roles": list(roles)}).status_code == 200
+
+    set_roles("surveyor")
+    eventually(lambda: sorted(roles_at_registry(stub, "alice")) == ["pilot", "surveyor"], 30.0)
+    set_roles()  # none: the rules' role alone again
+    eventually(lambda: roles_at_registry(stub, "alice") == ["pilot"], 30.0)
 
 
 def test_the_admin_api_and_readyz_report_the_link(linked):
