@@ -394,7 +394,8 @@ def test_quotas_on_the_command_line_take_units(env_with_alice):
 
 def test_per_user_roles_are_set_and_removed_on_the_command_line(env_with_alice):
     env = env_with_alice
-    assert ok(env, "users", "set-roles", "alice", "surveyor", "mapper").strip() == "alice: per-user roles surveyor, mapper"
+    done = ok(env, "users", "set-roles", "alice", "surveyor", "mapper")
+    assert done.strip() == "alice: per-user roles surveyor, mapper"
     assert sorted(_answer(ok(env, "mapping", "explain", "alice"))["roles"]) == ["mapper", "pilot", "surveyor"]
     assert "surveyor" in ok(env, "roles", "list")  # a new role name joins the catalogue, as over the API
     line = fails(env, "users", "set-roles", "alice", "surveyor", "no spaces")

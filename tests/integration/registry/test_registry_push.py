@@ -2,8 +2,8 @@
 section, and the Registry stand-in relaying its logins to that gateway (``issue_tokens=True``).
 A change at the gateway reaches the Registry through the outbox: alice's Registry token is
 refused (``GET /orgs``, and its refresh) within 2 s of her being disabled, by the CLI or the
-admin API, and enabling her gives her roles back at once; a per-user roles change, by either, reaches
-the Registry at once too.
+admin API, and enabling her gives her roles back at once; a per-user roles change, by either,
+reaches the Registry at once too.
 
 Contract lines: docs/registry-contract.md §2.5 and §2.6 (the refresh never asks the gateway; only
 the ``deactivated`` role, written through the admin API, cuts existing tokens, since roles are
