@@ -82,7 +82,7 @@ def test_a_bad_form_shows_every_error_in_one_submit(gateway, page):
         "#f-roles",
         "#f-maxStorageMB",
     ]
-    assert "\u201czed\u201d" in field_error(page, "f-userName")
+    assert "Use 'zed' instead" in field_error(page, "f-userName")
     assert field_error(page, "f-password") == "Enter a password."
     assert "email address" in field_error(page, "f-email")
     roles = field_error(page, "f-roles")
