@@ -108,16 +108,22 @@ class _Server:
 
     def ldap3_server(self, settings: LdapSettings) -> ldap3.Server:
         # One per connection: ldap3.Server keeps per-connect state (current_address) that
-        # threads sharing it would overwrite. get_info=NONE: no schema or root DSE reads.
-        return ldap3.Server(
-            self.host,
-            port=self.port,
-            use_ssl=self.use_ssl,
-            tls=self.tls,
-            get_info=ldap3.NONE,
-            connect_timeout=settings.connect_timeout,
-            mode=ldap3.IP_SYSTEM_DEFAULT,
-        )
+        # threads sharing it would overwrite.
+        return ldap3_server(self.host, self.port, self.use_ssl, self.tls, settings)
+
+
+def ldap3_server(host: str, port: int, use_ssl: bool, tls: ldap3.Tls, settings: LdapSettings) -> ldap3.Server:
+    """The ldap3 server object every connection to ``host`` uses: no schema or root DSE reads
+    (get_info=NONE), the configured connect timeout, the system's address order."""
+    return ldap3.Server(
+        host,
+        port=port,
+        use_ssl=use_ssl,
+        tls=tls,
+        get_info=ldap3.NONE,
+        connect_timeout=settings.connect_timeout,
+        mode=ldap3.IP_SYSTEM_DEFAULT,
+    )
 
 
 def parse_server_url(url: str) -> tuple[str, int, bool]:

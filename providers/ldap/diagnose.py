@@ -20,7 +20,7 @@ import ldap3
 
 from providers.base import Identity, ProviderUnavailable, Rejection
 from providers.ldap.config import ldap_settings
-from providers.ldap.connections import describe, parse_server_url, tls_for
+from providers.ldap.connections import describe, ldap3_server, parse_server_url, tls_for
 from providers.ldap.entries import Entry, dn_with, filter_with
 from providers.ldap.groups import Group
 from providers.ldap.provider import LdapProvider
@@ -130,15 +130,7 @@ def _server_steps(url: str, settings: LdapSettings, steps: _Steps) -> bool:
         return False
     steps.add("tcp", True, started, f"{addresses[0]} port {port} accepts connections")
     connection = ldap3.Connection(
-        ldap3.Server(
-            host,
-            port=port,
-            use_ssl=use_ssl,
-            tls=tls_for(settings, host),
-            get_info=ldap3.NONE,
-            connect_timeout=settings.connect_timeout,
-            mode=ldap3.IP_SYSTEM_DEFAULT,
-        ),
+        ldap3_server(host, port, use_ssl, tls_for(settings, host), settings),
         user=settings.bind_dn,
         password=settings.bind_password,
         authentication=ldap3.SIMPLE,
