@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS reservations (
 
 class SqliteStore:
     """The state store on a local SQLite file; every method raises StoreUnavailable rather than
-    waiting more than about a second."""
+    waiting longer than BUSY_TIMEOUT_SECONDS for the file."""
 
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time):
         self._path = str(path)
@@ -179,11 +179,8 @@ class SqliteStore:
             connection = sqlite3.connect(
                 self._path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=True
             )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            if self._schema_pid != os.getpid():
-                _create_schema(connection)
-                self._schema_pid = os.getpid()
+            _prepare(connection, with_schema=self._schema_pid != os.getpid())
+            self._schema_pid = os.getpid()
             local.connection, local.pid = connection, os.getpid()
         return local.connection
 
@@ -214,13 +211,19 @@ class SqliteStore:
                 raise
 
 
-def _create_schema(connection: sqlite3.Connection) -> None:
-    """The tables, if missing; workers starting together may find the file locked a moment."""
-    for attempt in range(20):
+def _prepare(connection: sqlite3.Connection, *, with_schema: bool) -> None:
+    """WAL mode and, when asked, the tables. Threads and workers opening a new file together
+    race for it: switching to WAL takes the file's lock without waiting (SQLite's busy timeout
+    does not apply to it), so a refused try is repeated until the busy timeout has passed."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
         try:
-            connection.executescript(_SCHEMA)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            if with_schema:
+                connection.executescript(_SCHEMA)
             return
         except sqlite3.OperationalError:
-            if attempt == 19:
+            if time.monotonic() >= deadline:
                 raise
-            time.sleep(0.05)
+            time.sleep(0.01)

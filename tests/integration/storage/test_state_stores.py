@@ -101,6 +101,29 @@ def test_add_from_eight_threads_succeeds_exactly_once(store, k):
         assert sorted(results) == [False] * 7 + [True], results
 
 
+def test_threads_opening_a_new_sqlite_file_together_all_get_an_answer(tmp_path):
+    """Switching a new file to WAL does not wait for SQLite's busy timeout: without the store's
+    own retry, one thread in a few dozen rounds got "database is locked" (a CI failure)."""
+    for round_ in range(40):
+        store = SqliteStore(tmp_path / f"state{round_}.db")
+        barrier = threading.Barrier(8)
+        results: list = []
+
+        def worker(store=store, barrier=barrier, results=results):
+            barrier.wait()
+            try:
+                results.append(store.add("mark", "used", 5))
+            except StoreUnavailable as error:
+                results.append(error)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert sorted(results, key=str) == [False] * 7 + [True], (round_, results)
+
+
 def test_incr_counts_from_one(store, k):
     assert [store.incr(k("n"), 5) for _ in range(4)] == [1, 2, 3, 4]
     assert store.get(k("n")) == "4"
