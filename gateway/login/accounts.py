@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.login.credchanges import record_change
-from gateway.storage.db import Database
+from gateway.storage.db import Database, name_lock
 from gateway.storage.models import Account, AppPassword, SsoSession
 from providers.base import Identity
 from providers.sql import utcnow
@@ -35,6 +35,9 @@ _OWNER_BY_NAME = select(
 # The last login is recorded to this resolution: a user logging in again within it, with the
 # same groups, costs no write (every write also empties the SQLite read caches).
 LOGIN_RECORD_RESOLUTION = timedelta(seconds=60)
+# First key of the PostgreSQL advisory lock that serialises first claims per upper-cased name
+# (app passwords use "ddga"); "ddgc".
+FIRST_CLAIM_LOCK_CLASS = 0x64646763
 
 
 class UsernameTaken(Exception):
@@ -67,10 +70,11 @@ class Owner:
 
 def _refuse_a_registry_twin(session: Session, username: str) -> None:
     """Raise UsernameTaken when another spelling of ``username`` that upper-cases to the same
-    name is owned already. The Registry finds its accounts by the upper-cased name (contract
-    §2.1), so ``Alice`` would log in to ``alice``'s Registry account; with the default
-    lower-casing canonical names never differ by case, but ``usernames.lowercase: false`` lets
-    them. Runs only when a name is claimed for the first time (a scan, not the key look-up)."""
+        name is owned already. The Registry finds its accounts by the upper-cased name (contract
+        §2.1), so ``Alice`` would log in to ``alice``'s Registry account; with the default
+        lower-casing canonical names never differ by case, but ``usernames.lowercase: false`` lets
+        them. Runs only when a name is claimed for the first time (a scan, not the key look-up),
+    after the claim's insert and under :func:`_serialise_first_claims`."""
     twin = session.execute(
         select(_ACCOUNTS.c.username, _ACCOUNTS.c.provider).where(
             func.upper(_ACCOUNTS.c.username) == username.upper(), _ACCOUNTS.c.username != username
@@ -78,6 +82,16 @@ def _refuse_a_registry_twin(session: Session, username: str) -> None:
     ).first()
     if twin is not None:
         raise UsernameTaken(username, twin.provider)
+
+
+def _serialise_first_claims(session: Session, username: str) -> None:
+    """Make first claims of spellings that upper-case alike (``Ann``, ``ann``) take turns until
+    the session's transaction ends, so the twin check that follows the insert sees the other's
+    committed row: two simultaneous first logins cannot both own one Registry account.
+
+    PostgreSQL: a transaction-scoped advisory lock on the upper-cased name. SQLite needs none:
+    the insert that starts the transaction holds its only write lock until the commit."""
+    name_lock(session.connection(), FIRST_CLAIM_LOCK_CLASS, username.upper())
 
 
 class AccountRegistry:
@@ -139,7 +153,7 @@ class AccountRegistry:
         with self._db.session() as session:
             account = session.get(Account, identity.username)
             if account is None:
-                _refuse_a_registry_twin(session, identity.username)
+                _serialise_first_claims(session, identity.username)
                 account = Account(
                     username=identity.username,
                     provider=identity.provider,
@@ -147,6 +161,8 @@ class AccountRegistry:
                     last_groups=list(identity.groups),
                 )
                 session.add(account)
+                session.flush()  # SQLite: the insert holds the only write lock until the commit
+                _refuse_a_registry_twin(session, identity.username)
             elif (account.provider, account.subject) != (identity.provider, identity.subject):
                 raise UsernameTaken(identity.username, account.provider)
             if record_login:

@@ -24,7 +24,7 @@ from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, upd
 from sqlalchemy.engine import Connection
 
 from gateway.login.credchanges import record_change
-from gateway.storage.db import Database, advisory_lock
+from gateway.storage.db import Database, name_lock
 from gateway.storage.models import AppPassword
 from providers.sql import utcnow
 
@@ -229,8 +229,7 @@ def _serialise_creates(connection: Connection, username: str) -> None:
     PostgreSQL: a transaction-scoped advisory lock on the user (waiting at most the statement
     timeout). SQLite needs none: the insert that starts the transaction holds its only write
     lock until the commit."""
-    key = int.from_bytes(hashlib.sha256(username.encode("utf-8")).digest()[:4], "big", signed=True)
-    advisory_lock(connection, CREATE_LOCK_CLASS, key)
+    name_lock(connection, CREATE_LOCK_CLASS, username)
 
 
 def _view(row: AppPassword) -> AppPasswordView:

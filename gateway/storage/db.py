@@ -8,6 +8,7 @@ token digests) are kept out of error messages, and so out of the logs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +82,14 @@ def advisory_lock(connection: Connection, *key: int) -> None:
         text(f"SELECT pg_advisory_xact_lock({', '.join(':' + n for n in names)})"),
         dict(zip(names, key, strict=True)),
     )
+
+
+def name_lock(connection: Connection, lock_class: int, name: str) -> None:
+    """:func:`advisory_lock` on (``lock_class``, a 32-bit hash of ``name``): work on one name
+    takes turns until the transaction ends (PostgreSQL only). Two names may share a hash and so
+    wait for each other, which costs time, never correctness."""
+    key = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "big", signed=True)
+    advisory_lock(connection, lock_class, key)
 
 
 def alembic_config(url: str):
