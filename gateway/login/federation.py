@@ -10,9 +10,11 @@ for the username's owner, whatever its provider; the answer is then built from t
 current identity (looked up where the provider can, else the snapshot of the last browser login).
 
 Token path: the identity is the snapshot stored with the session at login, and the mapping is
-re-run on it for every token, so rule changes apply at once and group changes at the next login
-(as with the Registry's own token). Disabling or deleting a user revokes their sessions, which
-is what makes the snapshot safe to use.
+re-run on it for every token, so rule changes apply at once. Changes of a local user's groups
+and values, and the groups a directory sync finds, rewrite that snapshot in their own
+transaction (:mod:`gateway.login.sessionidentity`); a directory change no sync has seen reaches
+it at the next login. Disabling or deleting a user revokes their sessions, which is what makes
+the snapshot safe to use.
 """
 
 from __future__ import annotations

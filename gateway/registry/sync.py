@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select, update
@@ -36,6 +36,7 @@ from sqlalchemy import select, update
 from gateway.admin.useroperations import UserService
 from gateway.login.answer import build_answer
 from gateway.login.credchanges import record_change
+from gateway.login.sessionidentity import follow_in_open_sessions
 from gateway.mapping import EvaluationMemo
 from gateway.observe.audit import AuditLog
 from gateway.registry.orgqueue import queue_organizations
@@ -300,8 +301,9 @@ class DirectorySync:
         )
 
     def _store_groups(self, account: _Known, identity: Identity, *, push: bool, always: bool) -> None:
-        """Store the directory's groups as a login would and (with ``push``) queue the answer a
-        login would now give when it changed (or ``always``), in the same transaction."""
+        """Store the directory's groups as a login would (also in the user's open sessions, for
+        the token path) and (with ``push``) queue the answer a login would now give when it
+        changed (or ``always``), in the same transaction."""
         groups = tuple(identity.groups)
         with self._db.session() as session:
             if groups != account.groups:
@@ -311,6 +313,9 @@ class DirectorySync:
                     .values(last_groups=list(groups))
                 )
                 record_change(session, account.username)  # cached logins re-read the directory
+                follow_in_open_sessions(
+                    session, account.username, account.subject, lambda kept: replace(kept, groups=groups)
+                )
             if not push:
                 return
             # The organizations the rules grant follow the groups too (only when they changed).

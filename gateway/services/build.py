@@ -12,13 +12,14 @@ from gateway.config.settingsobjects import GatewayConfig, ProviderSettings
 from gateway.login.accounts import AccountRegistry
 from gateway.login.apppasswords import AppPasswords
 from gateway.login.credcache import VerifiedCredentials
-from gateway.login.credchanges import CredentialChanges, change_signal, record_change
+from gateway.login.credchanges import CredentialChanges, change_signal
 from gateway.login.federation import Federation
 from gateway.login.idptokens import IdpTokens
 from gateway.login.lastsignin import LastSignIns
 from gateway.login.password import PasswordCheck
 from gateway.login.providerset import FILE, ActiveProvider, LiveProviders
 from gateway.login.service import LoginService
+from gateway.login.sessionidentity import local_user_changed
 from gateway.login.throttle import AccountThrottle
 from gateway.mail.service import Mail
 from gateway.mapping import EvaluationMemo
@@ -57,7 +58,7 @@ def build_services(settings: Settings, config: GatewayConfig) -> Services:
         engine=database.engine,
         sessions=database.sessions,
         password_policy=config.password_policy,
-        on_change=record_change,
+        on_change=local_user_changed,
     )
     for provider_settings in config.providers:
         built = _build_provider(provider_settings, context)

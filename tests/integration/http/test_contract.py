@@ -283,18 +283,28 @@ def _within(seconds: float, check) -> bool:
         time.sleep(0.05)
 
 
-def test_token_path_maps_the_session_snapshot_and_logins_see_new_groups(contract_gateway):
-    """The token path re-runs the mapping on the identity stored with the session; a group
-    change reaches the next login (documented, like the Registry's own token). A change made in
-    the directory reaches it once the password path's cached login expires (its TTL)."""
+def _relayed_roles(gateway, token: str) -> list[str]:
+    return gateway.authenticate({"token": token}).json()["roles"]
+
+
+def test_token_path_follows_group_changes_made_at_the_gateway(contract_gateway):
+    """§2.3: every login's ``roles`` replace the user's Registry roles, a relayed token's too.
+    The token path re-runs the mapping on the identity its session keeps; a change made at the
+    gateway (a local group) rewrites that identity at once, so a relay after it answers as a
+    fresh login would instead of giving back the roles the change took away. A change made in
+    the directory reaches an open session when a directory sync finds it (tested in
+    tests/integration/registry/test_directory_sync.py) and a password login once its cached
+    login expires (its TTL)."""
     token, _ = _mint(contract_gateway, "carol")
     assert contract_gateway.authenticate({"token": token}).json()["roles"] == []
     contract_gateway.add_member("survey-north", "carol")
     try:
-        assert contract_gateway.authenticate({"token": token}).json()["roles"] == []
         if contract_gateway.backend == "ldap":
+            assert contract_gateway.authenticate({"token": token}).json()["roles"] == []  # no sync here
             time.sleep(LDAP_CACHE_SECONDS + 0.2)
-        # Local groups: at once on one machine's database, within a second across replicas.
+        else:
+            # Local groups: at once on one machine's database, within a second across replicas.
+            assert _within(1.0, lambda: _relayed_roles(contract_gateway, token) == ["surveyor", "pilot"])
         assert _within(
             1.0, lambda: login(contract_gateway, "carol", PASSWORD).json()["roles"] == ["surveyor", "pilot"]
         )
@@ -302,6 +312,8 @@ def test_token_path_maps_the_session_snapshot_and_logins_see_new_groups(contract
         assert contract_gateway.authenticate({"token": fresh}).json()["roles"] == ["surveyor", "pilot"]
     finally:
         contract_gateway.remove_member("survey-north", "carol")
+    if contract_gateway.backend != "ldap":
+        assert _within(1.0, lambda: _relayed_roles(contract_gateway, token) == [])
 
 
 def test_revoked_session_token_is_refused(contract_gateway):

@@ -179,6 +179,11 @@ def test_a_user_who_leaves_a_group_is_remapped_and_pushed(tmp_path, directory):
         result = sync.run()
         assert result.directories[0].names["remapped"] == ["bob"]
         assert "developers" not in services.accounts.owner_of("bob").last_groups
+        # His open session keeps the new groups too: a relay of its token (the token path)
+        # answers as a fresh login would, and does not give the Registry the old roles back.
+        (session,) = services.sessions.list_for_user("bob")
+        assert "developers" not in session.identity.groups
+        assert session.identity.email == "bob@example.test"  # the rest of it kept
         assert push.calls == [
             ("answer", "bob", {"username": "bob", "roles": [], "email": "bob@example.test"})
         ]

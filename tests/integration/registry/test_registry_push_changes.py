@@ -22,7 +22,7 @@ import time
 import pytest
 import requests
 
-from tests.support.adminapi import CSRF, AdminClient, admin_ui_browser
+from tests.support.adminapi import CSRF, AdminClient, admin_ui_browser, registry_token
 from tests.support.harness import PASSWORD
 from tests.support.paths import REPO_ROOT
 from tests.support.registry.recording import RecordingStub
@@ -123,6 +123,40 @@ def test_a_rule_change_moves_the_registry_roles_of_the_users_it_affects_at_once(
     restored = admin.put("/mapping", json={"document": current["document"]})
     assert restored.status_code == 200, restored.text
     eventually(lambda: roles_at_registry(stub, "alice") == ["pilot"], EVENTUALLY)
+
+
+def test_a_relayed_sign_in_token_after_a_change_gives_nothing_back(linked):
+    """The Hub's single sign-on relays the session's token to the Registry, which replaces the
+    user's roles with the answer's (§2.3). A relay after an admin change must answer as a
+    fresh login would, not undo the Registry write that the change queued (§2.6)."""
+    gateway, stub, admin = linked
+    registry_login(stub, "alice")  # her browser sign-in: the Registry knows her
+    token = registry_token(gateway, "alice")
+
+    def relay() -> None:
+        response = requests.post(f"{stub.url}/users/authenticate", data={"token": token}, timeout=30)
+        assert response.status_code == 200, response.text
+
+    relay()
+    assert roles_at_registry(stub, "alice") == ["pilot"]
+    try:
+        assert admin.delete("/groups/drone-pilots/members/alice").status_code == 200
+        eventually(lambda: roles_at_registry(stub, "alice") == [], EVENTUALLY)
+        relay()
+        assert roles_at_registry(stub, "alice") == []
+
+        assert admin.post("/users/alice/meta", json={"maxStorageMB": 1234}).status_code == 200
+        eventually(lambda: stub.users["alice"]["metadata"].get("maxStorageMB") == 1234, EVENTUALLY)
+        relay()
+        assert stub.users["alice"]["metadata"].get("maxStorageMB") == 1234
+    finally:
+        assert admin.put("/groups/drone-pilots/members/alice").status_code == 200
+        assert admin.post("/users/alice/meta", json={}).status_code == 200
+    eventually(lambda: roles_at_registry(stub, "alice") == ["pilot"], EVENTUALLY)
+    relay()
+    assert roles_at_registry(stub, "alice") == ["pilot"]
+    assert stub.users["alice"]["metadata"].get("maxStorageMB") == 51200
+    eventually(lambda: settled(admin), EVENTUALLY)
 
 
 def test_group_membership_and_per_user_values_reach_the_registry(linked):
