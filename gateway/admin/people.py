@@ -2,7 +2,7 @@
 
 Local users come from the local database (their identity is always current). Directory and IdP
 users are known from their first login: their identity is the last one seen (the browser-login
-snapshot, else the groups recorded at the last login). Nothing here calls a directory, so
+snapshot, else the groups and details recorded at the last login or sync). Nothing here calls a directory, so
 listing thousands of users or checking "is anyone else still an admin" is a few queries.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.login.accounts import AccountRegistry, Owner
+from gateway.login.accounts import AccountRegistry, Owner, with_details
 from gateway.mapping import Evaluation, EvaluationMemo, Policy, evaluate
 from providers.base import Identity
 from providers.local.users import LocalUsers, UserView
@@ -141,6 +141,5 @@ class People:
         snapshot = self._accounts.snapshot(username)
         if snapshot is not None:
             return snapshot[0]
-        return Identity(
-            provider=owner.provider, subject=owner.subject, username=username, groups=owner.last_groups or ()
-        )
+        bare = Identity(provider=owner.provider, subject=owner.subject, username=username)
+        return with_details(bare, owner.last_groups or (), owner.last_details)

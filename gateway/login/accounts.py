@@ -7,6 +7,7 @@ directory can never take over an account that another source established.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ _OWNER_BY_NAME = select(
     _ACCOUNTS.c.last_login_at,
     _ACCOUNTS.c.last_groups,
     _ACCOUNTS.c.created_at,
+    _ACCOUNTS.c.last_details,
 ).where(_ACCOUNTS.c.username == bindparam("username"))
 # The last login is recorded to this resolution: a user logging in again within it, with the
 # same groups, costs no write (every write also empties the SQLite read caches).
@@ -58,14 +60,40 @@ class Owner:
     last_login_at: datetime | None = None
     last_groups: tuple[str, ...] | None = None
     created_at: datetime | None = None
+    # details_of the identity at the last login or sync (None: not recorded yet).
+    last_details: dict[str, Any] | None = None
 
-    def login_recorded(self, groups: tuple[str, ...], now: datetime) -> bool:
-        """Whether a login now with ``groups`` is already recorded closely enough."""
+    def login_recorded(self, identity: Identity, now: datetime) -> bool:
+        """Whether a login now by ``identity`` is already recorded closely enough (its groups
+        and details as stored, the last login within LOGIN_RECORD_RESOLUTION)."""
         return (
             self.last_login_at is not None
-            and self.last_groups == groups
+            and self.last_groups == identity.groups
             and now - self.last_login_at < LOGIN_RECORD_RESOLUTION
+            and self.last_details == details_of(identity)
         )
+
+
+def details_of(identity: Identity) -> dict[str, Any]:
+    """What the mapping reads of ``identity`` besides its groups and names (e-mail, display
+    name, attributes, overrides), in the form the ``last_details`` column gives back (a JSON
+    round trip: tuples become lists), so a stored copy compares equal to a fresh one."""
+    data = {
+        "email": identity.email,
+        "display_name": identity.display_name,
+        "attributes": dict(identity.attributes),
+        "overrides": dict(identity.overrides),
+    }
+    return cast(dict[str, Any], json.loads(json.dumps(data, default=str)))
+
+
+def with_details(identity: Identity, groups: tuple[str, ...], details: dict[str, Any] | None) -> Identity:
+    """``identity`` holding ``groups`` and the stored ``details`` (its own when None)."""
+    data = identity.to_dict()
+    data["groups"] = list(groups)
+    if details is not None:
+        data.update({key: details.get(key) for key in ("email", "display_name", "attributes", "overrides")})
+    return Identity.from_dict(data)
 
 
 def _refuse_a_registry_twin(session: Session, username: str) -> None:
@@ -112,6 +140,7 @@ class AccountRegistry:
             row.last_login_at,
             tuple(row.last_groups or ()),
             row.created_at,
+            row.last_details,
         )
 
     def username_of(self, provider: str, subject: str) -> str | None:
@@ -133,12 +162,16 @@ class AccountRegistry:
         """
         if known is not None and (known.provider, known.subject) == (identity.provider, identity.subject):
             now = utcnow()
-            if record_login and not known.login_recorded(identity.groups, now):
+            if record_login and not known.login_recorded(identity, now):
                 with self._db.engine.begin() as connection:
                     connection.execute(
                         update(_ACCOUNTS)
                         .where(_ACCOUNTS.c.username == identity.username)
-                        .values(last_login_at=now, last_groups=list(identity.groups))
+                        .values(
+                            last_login_at=now,
+                            last_groups=list(identity.groups),
+                            last_details=details_of(identity),
+                        )
                     )
             return known
         for _attempt in range(3):
@@ -159,6 +192,7 @@ class AccountRegistry:
                     provider=identity.provider,
                     subject=identity.subject,
                     last_groups=list(identity.groups),
+                    last_details=details_of(identity),
                 )
                 session.add(account)
                 session.flush()  # SQLite: the insert holds the only write lock until the commit
@@ -168,6 +202,7 @@ class AccountRegistry:
             if record_login:
                 account.last_login_at = utcnow()
                 account.last_groups = list(identity.groups)
+                account.last_details = details_of(identity)
             session.flush()
             return _owner(account)
 
@@ -255,4 +290,5 @@ def _owner(account: Account) -> Owner:
         account.last_login_at,
         tuple(account.last_groups or ()),
         account.created_at,
+        account.last_details,
     )

@@ -9,9 +9,13 @@ gateway holds for that directory:
 * gone from a complete listing, or ``disabled`` there (AD userAccountControl, ppolicy lock,
   ...) → disabled at the gateway through the user operations (sessions ended, app passwords
   revoked, the Registry told), audited with actor ``sync:<provider>`` and the reason;
-* present with other groups → the groups stored as a login would store them, and, when the
-  answer a login would give changed, that answer queued for the Registry in the same
-  transaction (a user the mapping now refuses is deactivated there);
+* present with other groups, or other details the mapping reads (e-mail, display name,
+  attributes, a quota attribute's override) → those stored as a login would store them, and,
+  when the answer a login gives now differs from the one the stored groups and details gave,
+  that answer queued for the Registry in the same transaction (a user the mapping now refuses
+  is deactivated there);
+* present with details never stored (accounts from before they were kept) → the details
+  stored, nothing queued;
 * present and unchanged, enabled → the organizations the rules now grant queued for the
   Registry when they differ from those last queued (a rule's ``organizations:`` edited since);
 * enabled in the directory again while disabled at the gateway → re-enabled only when the
@@ -31,9 +35,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from gateway.admin.useroperations import UserService
+from gateway.login.accounts import details_of, with_details
 from gateway.login.answer import build_answer
 from gateway.login.credchanges import record_change
 from gateway.login.sessionidentity import follow_in_open_sessions
@@ -69,6 +74,7 @@ class _Known:
     subject: str
     disabled: bool
     groups: tuple[str, ...]
+    details: dict[str, Any] | None  # what the last login or sync stored (details_of)
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ class _Change:
     kind: str
     known: _Known
     reason: str = ""
-    identity: Identity | None = None  # the directory's identity, when groups are to be stored
+    identity: Identity | None = None  # the directory's identity, when it is to be stored
 
 
 class DirectorySync:
@@ -151,8 +157,9 @@ class DirectorySync:
     ) -> DirectoryOutcome:
         outcome = DirectoryOutcome(directory.id)
         organizations: dict[str, dict[str, int]] = {}
+        baseline: dict[str, dict[str, Any]] = {}
         try:
-            changes = self._plan(directory, outcome, organizations, progress)
+            changes = self._plan(directory, outcome, organizations, progress, baseline)
         except (ProviderUnavailable, ValueError) as error:
             reason = error.reason if isinstance(error, ProviderUnavailable) else str(error)
             outcome.failed = reason
@@ -164,6 +171,7 @@ class DirectorySync:
             if not dry_run:
                 self._apply(directory.id, change)
         if not dry_run:
+            self._store_baseline(baseline)
             self._queue_organizations(organizations)
         return outcome
 
@@ -173,12 +181,14 @@ class DirectorySync:
         outcome: DirectoryOutcome,
         organizations: dict[str, dict[str, int]],
         progress: Callable[[DirectoryOutcome], None],
+        baseline: dict[str, dict[str, Any]],
     ) -> list[_Change]:
         """The changes one complete listing calls for (nothing is changed here). Raises
         ProviderUnavailable when the listing did not complete. ``organizations`` receives the
         organizations the rules now grant to each enabled user whose groups did not change,
         where they differ from those last queued for them (a rule's ``organizations:`` edited
-        since: every run puts users where their rules say, not only those whose groups moved)."""
+        since: every run puts users where their rules say, not only those whose groups moved).
+        ``baseline`` receives the details of unchanged users who have none stored yet."""
         known = self._known(directory.id)
         targets = self._organization_targets() if self._push.enabled else None
         by_name = {account.username: account for account in known.values()}
@@ -206,6 +216,8 @@ class DirectorySync:
             change = self._decide(directory.id, account, entry.disabled, identity)
             if change is None:
                 outcome.unchanged += 1
+                if account.details is None:
+                    baseline[account.username] = details_of(identity)
                 if targets is not None and not account.disabled:
                     wanted = dict(self._mapping.evaluate(identity).organizations)
                     last = targets.get(account.username)
@@ -225,24 +237,47 @@ class DirectorySync:
     def _decide(
         self, provider_id: str, account: _Known, disabled: str | None, identity: Identity
     ) -> _Change | None:
-        regrouped = tuple(identity.groups) != account.groups
         if disabled is not None:
             if not account.disabled:
                 return _Change(DISABLED, account, f"disabled in the directory: {disabled}")
             return None
         if account.disabled and self._disabled_by_sync(account.username, provider_id):
             return _Change(REENABLED, account, "enabled in the directory again", identity)
-        return _Change(REMAPPED, account, "groups changed", identity) if regrouped else None
+        reason = _what_changed(account, identity)
+        return _Change(REMAPPED, account, reason, identity) if reason else None
 
     def _known(self, provider_id: str) -> dict[str, _Known]:
         """The gateway's accounts owned by ``provider_id``, by subject."""
-        columns = (Account.username, Account.subject, Account.disabled, Account.last_groups)
+        columns = (
+            Account.username,
+            Account.subject,
+            Account.disabled,
+            Account.last_groups,
+            Account.last_details,
+        )
         with self._db.engine.connect() as connection:
             rows = connection.execute(select(*columns).where(Account.provider == provider_id))
             return {
-                row.subject: _Known(row.username, row.subject, row.disabled, tuple(row.last_groups or ()))
+                row.subject: _Known(
+                    row.username, row.subject, row.disabled, tuple(row.last_groups or ()), row.last_details
+                )
                 for row in rows
             }
+
+    def _store_baseline(self, baseline: dict[str, dict[str, Any]]) -> None:
+        """Store the details of users who had none (one statement): nothing is queued for them,
+        as nothing says what their last answer was."""
+        if not baseline:
+            return
+        statement = (
+            update(Account)
+            .where(Account.username == bindparam("name"))
+            .values(last_details=bindparam("details"))
+        )
+        with self._db.engine.begin() as connection:
+            connection.execute(
+                statement, [{"name": name, "details": details} for name, details in baseline.items()]
+            )
 
     def _organization_targets(self) -> dict[str, dict[str, Any]]:
         """The organizations last queued for each user (one read for the whole run)."""
@@ -287,7 +322,7 @@ class DirectorySync:
             # A re-enabled user's Registry account was deactivated: it gets its answer back.
             # A user disabled at the gateway keeps their groups current but no answer is sent.
             reenabled = change.kind == REENABLED
-            self._store_groups(
+            self._store_identity(
                 change.known, change.identity, push=reenabled or not change.known.disabled, always=reenabled
             )
         self._audit.record(
@@ -300,21 +335,23 @@ class DirectorySync:
             reason=change.reason,
         )
 
-    def _store_groups(self, account: _Known, identity: Identity, *, push: bool, always: bool) -> None:
-        """Store the directory's groups as a login would (also in the user's open sessions, for
-        the token path) and (with ``push``) queue the answer a login would now give when it
-        changed (or ``always``), in the same transaction."""
+    def _store_identity(self, account: _Known, identity: Identity, *, push: bool, always: bool) -> None:
+        """Store the directory's groups and details as a login would (also in the user's open
+        sessions, for the token path) and (with ``push``) queue the answer a login would now
+        give when it differs from the one the stored groups and details gave (or ``always``),
+        in the same transaction."""
         groups = tuple(identity.groups)
+        details = details_of(identity)
         with self._db.session() as session:
-            if groups != account.groups:
+            if groups != account.groups or details != account.details:
                 session.execute(
                     update(Account)
                     .where(Account.username == account.username)
-                    .values(last_groups=list(groups))
+                    .values(last_groups=list(groups), last_details=details)
                 )
                 record_change(session, account.username)  # cached logins re-read the directory
                 follow_in_open_sessions(
-                    session, account.username, account.subject, lambda kept: replace(kept, groups=groups)
+                    session, account.username, account.subject, lambda kept: _following(kept, identity)
                 )
             if not push:
                 return
@@ -323,23 +360,41 @@ class DirectorySync:
                 session,
                 self._push,
                 account.username,
-                self._mapping.evaluate(_with_groups(identity, groups)).organizations,
+                self._mapping.evaluate(identity).organizations,
             )
-            after = self._answer(identity, groups)
-            if not always and after == self._answer(identity, account.groups):
+            after = self._answer(identity)
+            if not always and after == self._answer(with_details(identity, account.groups, account.details)):
                 return
             if after is None:  # the mapping now refuses this user
                 self._push.deactivated(session, account.username)
             else:
                 self._push.answer(session, account.username, after)
 
-    def _answer(self, identity: Identity, groups: tuple[str, ...]) -> dict | None:
-        """The answer a login with ``identity`` holding ``groups`` gets; None when refused."""
-        evaluation = self._mapping.evaluate(_with_groups(identity, groups))
+    def _answer(self, identity: Identity) -> dict | None:
+        """The answer a login with ``identity`` gets; None when refused."""
+        evaluation = self._mapping.evaluate(identity)
         return None if evaluation.denied else build_answer(identity.username, evaluation)
 
 
-def _with_groups(identity: Identity, groups: tuple[str, ...]) -> Identity:
-    data = identity.to_dict()
-    data["groups"] = list(groups)
-    return Identity.from_dict(data)
+def _what_changed(account: _Known, identity: Identity) -> str:
+    """Why ``account`` is to be stored again from the directory's ``identity`` ("" when it
+    is not): details never stored are a baseline, not a change."""
+    regrouped = tuple(identity.groups) != account.groups
+    redetailed = account.details is not None and details_of(identity) != account.details
+    if regrouped and redetailed:
+        return "groups and directory attributes changed"
+    if regrouped:
+        return "groups changed"
+    return "directory attributes changed" if redetailed else ""
+
+
+def _following(kept: Identity, found: Identity) -> Identity:
+    """An open session's identity ``kept`` with the groups and details the sync ``found``."""
+    return replace(
+        kept,
+        groups=found.groups,
+        email=found.email,
+        display_name=found.display_name,
+        attributes=found.attributes,
+        overrides=found.overrides,
+    )

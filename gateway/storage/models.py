@@ -36,6 +36,11 @@ class Account(Base):
     # The identity of the last browser (SSO) login: what an app-password login answers with,
     # since an IdP cannot be asked about a user without the user present.
     snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # What the mapping read of the identity at the last login or sync besides its groups (e-mail,
+    # display name, attributes, overrides: gateway.login.accounts.details_of), so a directory
+    # sync can tell the answer that identity gave from the one the directory gives now. NULL
+    # until the first login or sync after migration 0014.
+    last_details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class SigningKey(Base):
@@ -134,6 +139,19 @@ class MappingPolicyRow(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(127))
+
+
+class MappingApplied(Base):
+    """The file's mapping policy (``mapping_source: file``) last applied to the Registry: one
+    row, so that the first process to start with an edited file compares the answers under the
+    two and queues the changed ones (gateway.admin.filepolicy)."""
+
+    __tablename__ = "mapping_applied"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
 class CredentialChange(Base):

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import null, select, update
 
 from gateway.config.file import load_config
 from gateway.config.registrysync import SyncSettings
@@ -27,7 +27,7 @@ from gateway.registry.sync import DirectorySync
 from gateway.registry.syncruns import SyncRuns
 from gateway.registry.syncschedule import SyncBusy, SyncRunner, SyncSchedule
 from gateway.services import build_services
-from gateway.storage.models import AuditEvent
+from gateway.storage.models import Account, AuditEvent
 from providers.base import Identity
 from tests.integration.providers.ldap.test_directory import ad_shaped
 from tests.support import ldapdata as data
@@ -65,6 +65,16 @@ mapping:
 """
 
 
+# The same, with alice's departmentNumber read as an attribute that a rule matches.
+ATTRIBUTE_CONFIG = CONFIG.replace(
+    'base: "{people}"\n', 'base: "{people}"\n      attributes: {{department: departmentNumber}}\n'
+).replace(
+    "      roles: [pilot]\n",
+    "      roles: [pilot]\n    - name: research\n      match: {{attribute: {{department: research}}}}\n"
+    "      roles: [scientist]\n",
+)
+
+
 @pytest.fixture
 def directory(tmp_path):
     server = SlapdServer.start(tmp_path / "slapd", dataset=data.openldap_dataset())
@@ -73,12 +83,12 @@ def directory(tmp_path):
 
 
 @contextlib.contextmanager
-def gateway_services(tmp_path, directory: SlapdServer):
+def gateway_services(tmp_path, directory: SlapdServer, template: str = CONFIG):
     instance = tmp_path / "instance"
     instance.mkdir(exist_ok=True)
     config = tmp_path / "gateway.yaml"
     config.write_text(
-        CONFIG.format(
+        template.format(
             url=directory.url,
             bind_dn=data.SERVICE_DN,
             bind_password=data.SERVICE_PASSWORD,
@@ -190,6 +200,62 @@ def test_a_user_who_leaves_a_group_is_remapped_and_pushed(tmp_path, directory):
         assert not services.accounts.owner_of("bob").disabled
         again = sync.run()  # nothing changed since: nothing pushed
         assert again.total("unchanged") == 1 and len(push.calls) == 1
+
+
+def test_a_changed_attribute_or_email_is_remapped_and_pushed(tmp_path, directory):
+    """Issue 15 review item 6: a directory change other than groups (an attribute a rule
+    matches, the exposed e-mail) moves the Registry answer at the next run, once."""
+    with gateway_services(tmp_path, directory, ATTRIBUTE_CONFIG) as services:
+        alice = log_in(services, "corp", "alice")
+        log_in(services, "corp", "bob")
+        assert "scientist" in services.mapping.evaluate(alice).roles
+        push = RecordingPush()
+        runs = SyncRuns(services.database)
+        sync = sync_over(services, [services.federation.provider("corp")], push, runs)
+        assert sync.run().total("unchanged") == 2 and push.calls == []
+
+        directory.modify_ldif(
+            f"dn: {data.ALICE_DN}\nchangetype: modify\nreplace: departmentNumber\ndepartmentNumber: sales\n"
+        )
+        directory.modify_ldif(
+            f"dn: {data.BOB_DN}\nchangetype: modify\nreplace: mail\nmail: robert@example.test\n"
+        )
+        assert sorted(sync.run(dry_run=True).directories[0].names["remapped"]) == ["alice", "bob"]
+        assert push.calls == []  # a dry run queues nothing
+        result = sync.run()
+        assert sorted(result.directories[0].names["remapped"]) == ["alice", "bob"]
+        answers = {call[1]: call[2] for call in push.calls if call[0] == "answer"}
+        assert answers["alice"]["roles"] == ["pilot"]  # scientist gone with the department
+        assert answers["bob"]["email"] == "robert@example.test"
+        assert len(push.calls) == 2
+        # What a login would now store is stored, so the next run finds nothing to do.
+        details = services.accounts.owner_of("alice").last_details
+        assert details is not None and details["attributes"] == {"department": "sales"}
+        (session,) = services.sessions.list_for_user("bob")
+        assert session.identity.email == "robert@example.test"
+        with services.database.session() as db:
+            reasons = [
+                e.detail["reason"]
+                for e in db.scalars(select(AuditEvent).where(AuditEvent.event == "directory_sync_change"))
+            ]
+        assert reasons == ["directory attributes changed"] * 2
+        assert sync.run().total("unchanged") == 2 and len(push.calls) == 2
+
+
+def test_details_not_stored_yet_are_a_baseline_not_a_change(tmp_path, directory):
+    """Accounts from before the details were kept get them stored at the next run, and
+    nothing is queued for them: nothing says what their last answer was."""
+    with gateway_services(tmp_path, directory, ATTRIBUTE_CONFIG) as services:
+        log_in(services, "corp", "alice")
+        with services.database.session() as db:
+            db.execute(update(Account).values(last_details=null()))  # as migrated
+        push = RecordingPush()
+        sync = sync_over(services, [services.federation.provider("corp")], push, SyncRuns(services.database))
+        assert sync.run(dry_run=True).total("unchanged") == 1
+        assert services.accounts.owner_of("alice").last_details is None
+        assert sync.run().total("unchanged") == 1 and push.calls == []
+        details = services.accounts.owner_of("alice").last_details
+        assert details is not None and details["attributes"] == {"department": "research"}
 
 
 def test_every_run_puts_unchanged_users_in_the_organizations_their_rules_now_grant(tmp_path, directory):
