@@ -27,9 +27,11 @@ def prepare(
     ensure_admin: Callable[[], object],
     *,
     migrate: bool,
+    apply_policy: Callable[[], object] = lambda: None,
 ) -> None:
     """Make the database ready to serve: migrate it (when ``migrate``), make sure there is a
-    signing key, seed the mapping policy, then call ``ensure_admin``. Safe to run on every
+    signing key, seed the mapping policy, call ``ensure_admin``, then ``apply_policy`` (a
+    changed mapping file's Registry writes: gateway.admin.filepolicy). Safe to run on every
     start, and from several replicas starting at once (on PostgreSQL they take turns)."""
     with database.exclusive(PREPARE_LOCK_KEY):
         if migrate:
@@ -37,6 +39,7 @@ def prepare(
         keyring.ensure_signing_key()
         policies.seed()
         ensure_admin()
+        apply_policy()
 
 
 def ensure_admin(

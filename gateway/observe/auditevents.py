@@ -24,6 +24,7 @@ EVENTS: dict[str, str] = {
     "role_created": "a role created",
     "role_deleted": "a role deleted",
     "mapping_changed": "the mapping rules changed",
+    "mapping_file_applied": "a changed mapping file applied at start-up (its Registry writes queued)",
     "session_revoked": "a session ended by an admin",
     "sessions_revoked": "a user's or everyone's sessions ended",
     "app_password_created": "an app password created",

@@ -12,6 +12,7 @@ from gateway.admin.auditlog import AuditQuery
 from gateway.admin.backchannel import BackchannelLogouts
 from gateway.admin.bulk import BulkUsers
 from gateway.admin.emailadmin import EmailAdmin
+from gateway.admin.filepolicy import apply_file_policy
 from gateway.admin.groupcheck import GroupCheck
 from gateway.admin.groups import AdminGroups
 from gateway.admin.linktokens import LinkTokens
@@ -131,6 +132,9 @@ class Services:
                 announce=announce,
             ),
             migrate=self.settings.auto_migrate if migrate is None else migrate,
+            apply_policy=lambda: apply_file_policy(
+                self.database, self.policies, self.people(), self.registry_answers(), self.audit
+            ),
         )
         self.providers.refresh(force=True)  # the database's providers, now that the table is there
 

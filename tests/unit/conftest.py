@@ -26,10 +26,11 @@ providers:
 UNIT_ADMIN_PASSWORD = "quiet-harbour-58-lantern"
 
 
-def build_unit_services(tmp_path, config: str = UNIT_CONFIG):
+def build_unit_services(tmp_path, config: str = UNIT_CONFIG, key_encryption_key: str | None = None):
     """The gateway's services over a migrated SQLite database in ``tmp_path`` (state in a
     SQLite file there too: no Redis, no sockets), configured by ``config``, with the local
-    admin made. The caller closes them."""
+    admin made. The same ``key_encryption_key`` again restarts on the same database. The caller
+    closes them."""
     from gateway.config.file import load_config
     from gateway.config.settings import Settings
     from gateway.services import build_services
@@ -42,7 +43,7 @@ def build_unit_services(tmp_path, config: str = UNIT_CONFIG):
         database_url=f"sqlite:///{tmp_path / 'gateway.db'}",
         config_path=config_path,
         redis_url=None,
-        key_encryption_key=generate_secret(),
+        key_encryption_key=key_encryption_key or generate_secret(),
         admin_password=UNIT_ADMIN_PASSWORD,
         bind="127.0.0.1:0",
         workers=1,
