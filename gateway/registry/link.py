@@ -104,6 +104,12 @@ class RegistryLink:
         except Exception:  # the servers' deliverers will pick the rows up
             pass
 
+    def leave_to_servers(self) -> None:
+        """Leave the writes this process queued so far to the serving processes' deliverers
+        (not to :meth:`flush`): start-up's writes, queued before this gateway listens, when
+        the Registry may still need it to let the service account in."""
+        self._queued_here.clear()
+
     def wake(self) -> None:
         """Deliver what was just queued without waiting for the next poll."""
         if self.deliverer is not None:

@@ -137,6 +137,9 @@ class Services:
             ),
         )
         self.providers.refresh(force=True)  # the database's providers, now that the table is there
+        # A changed mapping file's writes go out once a server listens: the Registry logs the
+        # service account in through this gateway, which a starting master is not yet.
+        self.registry.leave_to_servers()
 
     def user_operations(self) -> UserService:
         return UserService(
