@@ -5,8 +5,8 @@ Run in a process of its own (``sync_run.py --measure reconcile``). It builds the
 services on an SQLite database in a temporary directory, with the directory as an ``ldap``
 provider (the reader side's settings) and a ``registry:`` section (nothing listens at its URL:
 nothing is delivered, but every Registry write is queued in the outbox as in production).
-Untimed, it then records an account for every user as their first login would (their id and
-groups, and the organizations the login queued for the Registry), with a changed group list
+Untimed, it then records an account for every user as their first login would (their id,
+groups and details, and the organizations the login queued for the Registry), with a changed group list
 for one in 50 (so the run re-maps them) and 100 accounts whose entries no longer exist
 (leavers). The timed part is one :meth:`gateway.registry.syncschedule.SyncRunner.run`: the
 paged read, the comparison with every account, the disables (sessions ended, app passwords
@@ -63,6 +63,7 @@ mapping:
 def seed_accounts(services, provider_id: str) -> dict:
     """An account per directory user as their first login would record it (see the module doc),
     in one bulk insert; what was seeded."""
+    from gateway.login.accounts import details_of
     from gateway.storage.models import Account
     from gateway.storage.registrystate import RegistryOrgTarget
 
@@ -91,6 +92,7 @@ def seed_accounts(services, provider_id: str) -> dict:
                 "created_at": now,
                 "last_login_at": now,
                 "last_groups": groups,
+                "last_details": details_of(identity),
             }
         )
     for number in range(1, LEAVERS + 1):
@@ -103,6 +105,7 @@ def seed_accounts(services, provider_id: str) -> dict:
                 "created_at": now,
                 "last_login_at": now,
                 "last_groups": ["sync-team-0001"],
+                "last_details": None,
             }
         )
     with services.database.engine.begin() as connection:
