@@ -10,11 +10,12 @@ for the username's owner, whatever its provider; the answer is then built from t
 current identity (looked up where the provider can, else the snapshot of the last browser login).
 
 Token path: the identity is the snapshot stored with the session at login, and the mapping is
-re-run on it for every token, so rule changes apply at once. Changes of a local user's groups
-and values, and the groups a directory sync finds, rewrite that snapshot in their own
-transaction (:mod:`gateway.login.sessionidentity`); a directory change no sync has seen reaches
-it at the next login. Disabling or deleting a user revokes their sessions, which is what makes
-the snapshot safe to use.
+re-run on it for every token, so rule changes apply at once. A session or app password whose
+provider is no longer in force (disabled or removed) is refused (:meth:`Federation.in_force`).
+Changes of a local user's groups and values, and the groups a directory sync finds, rewrite
+that snapshot in their own transaction (:mod:`gateway.login.sessionidentity`); a directory
+change no sync has seen reaches it at the next login. Disabling or deleting a user revokes their
+sessions, which is what makes the snapshot safe to use.
 """
 
 from __future__ import annotations
@@ -90,6 +91,11 @@ class Federation:
     def provider(self, provider_id: str) -> Provider | None:
         return self._providers.get(provider_id)
 
+    def in_force(self, provider_id: str) -> bool:
+        """Whether ``provider_id`` is among the providers in force now (not disabled, not
+        removed): what a session or app password of its users needs to be accepted."""
+        return provider_id in self._providers
+
     def providers(self) -> list[Provider]:
         """Every configured provider, in configured order."""
         return list(self._providers.values())
@@ -161,13 +167,18 @@ class Federation:
         """The present identity of a username's owner, for a credential that is not a password
         the provider can check (an app password, an API key). Asks the provider where it can
         (local, LDAP); for an IdP, answers from the last browser login while it is recent, so a
-        person removed at the IdP loses access within snapshot_max_age. Raises Denied."""
+        person removed at the IdP loses access within snapshot_max_age. Raises Denied, also when
+        the owner's provider is no longer in force."""
         return self._current_identity(owner)[0]
 
     def _current_identity(self, owner: Owner) -> tuple[Identity, datetime | None]:
         """:meth:`current_identity`, and until when an IdP's snapshot may answer (None for a
         provider that was asked)."""
         provider = self._providers.get(owner.provider)
+        if provider is None:
+            # Its provider was disabled or removed: the snapshot of an IdP login must not keep
+            # answering for it (a provider added again under the same id takes over).
+            raise Denied(401, "provider_not_in_force")
         until = None
         if isinstance(provider, IdentityLookup):
             current = provider.lookup(owner.username)

@@ -2,7 +2,8 @@
 ones admins keep in the database, rebuilt when that table changes.
 
 Every process checks the table's version at most once per ``refresh_seconds`` (one tiny query,
-from :meth:`LiveProviders.refresh`, which the web app calls before each request), so a change
+from :meth:`LiveProviders.refresh`, which the web app calls before each request and the
+directory sync before each run), so a change
 saved on any worker or replica is in force everywhere within that time, without a restart. A
 provider whose stored section is unchanged is kept as built (its connection pools and caches
 stay); one that changed or went away is closed once nothing hands it out any more.

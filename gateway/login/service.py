@@ -175,6 +175,9 @@ class LoginService:
             if session is None or session.username != verified.username:
                 count_token("gateway", "session_ended")
                 raise Denied(401, "session_ended")
+            if not self._federation.in_force(session.provider):
+                count_token("gateway", "provider_not_in_force")
+                raise Denied(401, "provider_not_in_force")
             count_token("gateway", "valid")
             return self._granted(
                 REGISTRY_TOKEN, session.identity, username, started, audit=False, client=client

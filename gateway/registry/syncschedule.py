@@ -88,10 +88,13 @@ class SyncSchedule:
         *,
         tick: float | None = None,
         on_error: Callable[[Exception], None] | None = None,
+        directories_may_change: bool = False,
     ):
+        """``directories_may_change``: admins may add a directory while this process runs
+        (``provider_source: database``), so the thread runs even while there is none."""
         self._runner = runner
         self._interval = timedelta(seconds=settings.interval_seconds)
-        self._enabled = settings.enabled and bool(runner.sync.directories)
+        self._enabled = settings.enabled and (directories_may_change or bool(runner.sync.directories))
         self._tick = tick if tick is not None else min(60.0, max(1.0, settings.interval_seconds / 4))
         self._on_error = on_error
         self._stop = threading.Event()
@@ -100,7 +103,8 @@ class SyncSchedule:
 
     @property
     def enabled(self) -> bool:
-        """Whether this schedule ever runs (sync enabled, and a directory to read)."""
+        """Whether this schedule ever runs (sync enabled, and a directory to read or one that
+        may be added)."""
         return self._enabled
 
     def ensure_running(self) -> None:
@@ -118,7 +122,11 @@ class SyncSchedule:
         self._stop.set()
 
     def run_if_due(self) -> SyncResult | None:
-        """One round: a run if one is due and the lease is free; its result, or None."""
+        """One round: a run if one is due, a directory is in force and the lease is free; its
+        result, or None. The directories are those in force at this round (the provider set
+        refreshed as before a web request)."""
+        if not self._runner.sync.directories:
+            return None
         try:
             return self._runner.run_if_due(self._interval)
         except SyncBusy:

@@ -325,7 +325,7 @@ class Services:
         sync = DirectorySync(
             database=self.database,
             # Asked at each run: directories added in the admin UI join without a restart.
-            directories=lambda: [p for p in self.federation.providers() if isinstance(p, DirectoryListing)],
+            directories=self.listing_directories,
             operations=self.user_operations(),
             mapping=self.mapping,
             push=self.registry.push,
@@ -334,6 +334,13 @@ class Services:
         )
         return SyncRunner(sync, runs)
 
+    def listing_directories(self) -> list[DirectoryListing]:
+        """The providers in force now that can list their users. The provider set is refreshed
+        first, as before every web request: the sync's thread serves no request, and must not
+        read a directory an admin has since removed, disabled or edited."""
+        self.providers.refresh()
+        return [p for p in self.federation.providers() if isinstance(p, DirectoryListing)]
+
     def directory_sync_admin(self) -> SyncAdmin:
         """The directory sync as the admin API and UI show and start it."""
         return SyncAdmin(self.directory_sync(), self.config.registry_sync)
@@ -341,7 +348,11 @@ class Services:
     def sync_schedule(self) -> SyncSchedule:
         """This process's periodic directory sync (one per Services; started by the serving app)."""
         if self._sync_schedule is None:
-            self._sync_schedule = SyncSchedule(self.directory_sync(), self.config.registry_sync)
+            self._sync_schedule = SyncSchedule(
+                self.directory_sync(),
+                self.config.registry_sync,
+                directories_may_change=self.providers.editable,
+            )
         return self._sync_schedule
 
     def email_admin(self) -> EmailAdmin:

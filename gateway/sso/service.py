@@ -133,6 +133,7 @@ class SsoService:
             timedelta(seconds=self.settings.token_lifetime_seconds or config.tokens.lifetime_seconds),
             self.session_lifetime,
         )
+        self._federation = federation
         self.replace_providers(federation.providers())
 
     def replace_providers(self, providers: Iterable[object]) -> None:
@@ -286,7 +287,12 @@ class SsoService:
         )
 
     def active_session(self, session_id: str | None) -> SessionRecord | None:
-        return self._sessions.get_active(session_id) if session_id else None
+        """The browser's session if it is active and the provider it was opened through is
+        still in force (a disabled or removed provider signs nobody in, not even by cookie)."""
+        record = self._sessions.get_active(session_id) if session_id else None
+        if record is None or not self._federation.in_force(record.provider):
+            return None
+        return record
 
     def session_of_token(self, token: str | None) -> str | None:
         """The session id of a gateway token if it verifies (signature, issuer, audience, and

@@ -128,7 +128,11 @@ def _authenticate() -> Principal:
     except InvalidToken:
         raise AdminError(401, "authentication required") from None
     session = svc.sessions.get_active(verified.session_id)
-    if session is None or session.username != verified.username:
+    if (
+        session is None
+        or session.username != verified.username
+        or not svc.federation.in_force(session.provider)
+    ):
         raise AdminError(401, "authentication required")
     return principal_for(session.identity, session.id, "token")
 

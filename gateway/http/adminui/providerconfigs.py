@@ -166,7 +166,14 @@ def _diagnose(configs, kind, provider_id, new_id, section, values, action):
         )
     # An unsaved id still needs a valid one for the check; the saved secrets fill what is masked.
     config = {**configs.merged_section(provider_id or "", section), "id": new_id or "unsaved", "type": kind}
-    result = providerdiagnose.run(action, config, username)
+    try:
+        result = providerdiagnose.run(action, config, username, actor=caller().username)
+    except AdminError as refused:  # a username the check cannot use, or past the rate
+        if refused.field == "username":
+            errors = {"probe_username": forms.plain(refused.message)}
+        else:
+            errors = forms.admin_errors(refused, providerform.FIELDS[kind])
+        return _form(kind, provider_id, values, errors, status=refused.status)
     return _form(kind, provider_id, values, diagnosis=result)
 
 

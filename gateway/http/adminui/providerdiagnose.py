@@ -1,13 +1,13 @@
-"""The provider forms' diagnostics buttons, through the diagnostics service
-``gateway.admin.providerdiag`` (``test_connection``, ``search_user``, ``show_groups``,
-``oidc_discovery``) on the form's unsaved configuration."""
+"""The provider forms' diagnostics buttons on the form's unsaved configuration, through the
+same operation as the admin API's (``ProviderDiagnostics.diagnose`` of
+``gateway.admin.providerdiag``): the same per-admin rate limit and the same
+``provider_diagnostic`` audit row."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.admin import providerdiag as diag
 from gateway.http.appservices import services
 
 ACTIONS = {
@@ -19,19 +19,14 @@ ACTIONS = {
 NEEDS_USERNAME = ("search", "groups")
 
 
-def run(action: str, config: Mapping[str, Any], username: str = "") -> dict[str, Any]:
+def run(action: str, config: Mapping[str, Any], username: str = "", *, actor: str) -> dict[str, Any]:
     """The result of diagnostic ``action`` on the unsaved provider ``config`` (a
-    ``providers[n]`` mapping with id and type), with ``title`` added for the page."""
-    svc = services()
-    canonical = svc.federation.usernames.canonical
-    if action == "connection":
-        result = diag.test_connection(config)
-    elif action == "search":
-        result = diag.search_user(config, username, canonical=canonical)
-    elif action == "groups":
-        result = diag.show_groups(config, username, canonical=canonical, evaluate=svc.mapping.evaluate)
-    else:
-        result = diag.oidc_discovery(
-            config, redirect_uri=svc.sso.callback_url, backchannel_logout_uri=svc.backchannel_logout_uri
-        )
+    ``providers[n]`` mapping with id and type) run for ``actor``, with ``action_title`` added
+    for the page. Raises AdminError as the API does (400 for an unusable username, 429 past
+    the admin's rate)."""
+    result = (
+        services()
+        .provider_diagnostics()
+        .diagnose(config, action, username if action in NEEDS_USERNAME else None, actor=actor)
+    )
     return {**result, "action_title": ACTIONS[action]}

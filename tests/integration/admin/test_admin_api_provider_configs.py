@@ -253,3 +253,54 @@ def test_the_ui_forms_need_the_csrf_token_and_refuse_bad_input_with_a_form_error
     assert nul.status_code == 400 and "Traceback" not in nul.text
     assert browser.get(f"{gateway.url}/admin/providers/new/local", timeout=30).status_code == 404
     assert browser.get(f"{gateway.url}/admin/providers/nope/edit", timeout=30).status_code == 404
+
+
+def test_the_guided_forms_diagnostics_are_the_apis_operation_audited_and_rate_limited(gateway, admin):
+    """ "Test connection" on the unsaved form writes the API's provider_diagnostic audit row
+    and counts against the same per-admin limit as POST /admin/api/providers/diagnose."""
+    browser = admin_ui_browser(gateway.url)
+    url = f"{gateway.url}/admin/providers/new/ldap"
+    token = CSRF.search(browser.get(url, timeout=30).text).group(1)
+    form = {
+        "csrf_token": token,
+        "id": "unsaved-dir",
+        "servers": "ldap://127.0.0.1:1",
+        "user_base": data.PEOPLE_DN,
+        "bind_dn": data.SERVICE_DN,
+        "bind_password": "form-Secret-never-audited",
+        "action": "connection",
+    }
+    before = len(_audit(gateway, "provider_diagnostic"))
+    checked = browser.post(url, data=form, timeout=30)
+    assert checked.status_code == 200, checked.text
+    assert "Test connection" in checked.text
+    rows = _audit(gateway, "provider_diagnostic")
+    assert len(rows) == before + 1
+    assert '"action": "connection"' in rows[-1] and "form-Secret-never-audited" not in rows[-1]
+    assert "unsaved-dir" in " ".join(
+        _scalars(gateway, "select provider from audit_events where event = ?", "provider_diagnostic")
+    )
+
+    empty = browser.post(url, data={**form, "action": "search"}, timeout=30)
+    assert empty.status_code == 400 and "Enter a username to look up" in empty.text
+
+    # The API and the form draw on one allowance: 30 a minute per admin (two windows at most).
+    api = {
+        "provider": {
+            "id": "unsaved-dir",
+            "type": "ldap",
+            "servers": ["ldap://127.0.0.1:1"],
+            "user": {"base": data.PEOPLE_DN},
+        },
+        "action": "connection",
+    }
+    statuses: list[tuple[str, int]] = []
+    for _ in range(31):
+        statuses.append(("api", admin.post("/providers/diagnose", json=api).status_code))
+        statuses.append(("form", browser.post(url, data=form, timeout=30).status_code))
+        if {status for _, status in statuses[-2:]} == {429}:
+            break
+    assert {status for _, status in statuses} == {200, 429}, statuses
+    assert statuses[-2:] == [("api", 429), ("form", 429)]
+    limited = browser.post(url, data=form, timeout=30)
+    assert limited.status_code == 429 and "too many diagnostics in a minute" in limited.text.lower()

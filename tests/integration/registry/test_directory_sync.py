@@ -32,6 +32,7 @@ from providers.base import Identity
 from tests.integration.providers.ldap.test_directory import ad_shaped
 from tests.support import ldapdata as data
 from tests.support.ldapserver import SlapdServer
+from tests.support.servers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -422,3 +423,75 @@ def sync_over(services, directories, push, runs, mapping=None) -> DirectorySync:
         audit=services.audit,
         runs=runs,
     )
+
+
+DATABASE_MODE_CONFIG = """\
+registry:
+  sync: {interval_seconds: 1}
+mapping:
+  default_roles: []
+"""
+
+
+@contextlib.contextmanager
+def two_processes(tmp_path):
+    """Two gateway processes on one database with its providers there (``provider_source:
+    database``): one an admin changes providers on, one that serves no request and runs the
+    scheduled sync."""
+    instance = tmp_path / "instance"
+    instance.mkdir(exist_ok=True)
+    config = tmp_path / "gateway.yaml"
+    config.write_text(DATABASE_MODE_CONFIG)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GATEWAY_")}
+    env.update(GATEWAY_INSTANCE_DIR=str(instance), GATEWAY_CONFIG=str(config), GATEWAY_DOTENV="/nonexistent")
+    settings = load_settings(env, read_dotenv=False)
+    admin_side = build_services(settings, load_config(settings.config_path, env))
+    admin_side.prepare(migrate=True)
+    sync_side = build_services(settings, load_config(settings.config_path, env))
+    try:
+        sync_side.prepare(migrate=False)
+        yield admin_side, sync_side
+    finally:
+        sync_side.close()
+        admin_side.close()
+
+
+def _ldap(directory: SlapdServer, password: str = data.SERVICE_PASSWORD) -> dict[str, Any]:
+    return {
+        "preset": "openldap",
+        "servers": [directory.url],
+        "bind": {"dn": data.SERVICE_DN, "password": password},
+        "user": {"base": data.PEOPLE_DN},
+        "groups": {"base": data.GROUPS_DN, "strategies": ["member_of"]},
+        "operation_timeout_seconds": 2,
+        "connect_timeout_seconds": 1,
+    }
+
+
+def test_the_scheduled_sync_uses_the_providers_in_force_after_an_admin_changes_them(tmp_path, directory):
+    """The sync's thread serves no request, so it refreshes the provider set itself before each
+    round: a directory added, edited or disabled by an admin on another process is what its
+    next run reads, with the new settings."""
+    with two_processes(tmp_path) as (admin_side, sync_side):
+        schedule = sync_side.sync_schedule()
+        assert schedule.enabled  # no directory yet, but one may be added
+        assert schedule.run_if_due() is None
+
+        configs = admin_side.provider_configs()
+        configs.create("admin", "corp", "ldap", _ldap(directory))
+        log_in(admin_side, "corp", "alice")
+
+        first = wait_for(schedule.run_if_due, message="the sync never read the added directory")
+        assert [(d.provider, d.checked, d.failed) for d in first.directories] == [("corp", 1, None)]
+
+        configs.update("admin", "corp", _ldap(directory, password="not-the-password"))
+        failed = wait_for(
+            lambda: (result := schedule.run_if_due()) is not None and result.directories[0].failed,
+            message="the sync kept the directory's old settings",
+        )
+        assert failed  # the service bind with the new (wrong) password is refused
+
+        configs.set_enabled("admin", "corp", False)
+        wait_for(lambda: sync_side.directory_sync().sync.directories == [], message="still reads it")
+        assert schedule.run_if_due() is None
+        assert not sync_side.accounts.owner_of("alice").disabled  # a failed read changed nothing

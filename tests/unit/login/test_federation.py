@@ -195,3 +195,36 @@ def test_a_proof_says_until_when_it_holds(database):
     assert timedelta(days=29) < until - utcnow() <= timedelta(days=30)  # the snapshot's limit
     _view, short = app_passwords.create("bob", "gdal", lifetime=timedelta(days=1))
     assert federation.prove_password("bob", short)[1] - utcnow() <= timedelta(days=1)
+
+
+def test_a_provider_no_longer_in_force_answers_no_app_password_and_no_session(database):
+    """An IdP user's app password is answered from the last browser login only while the IdP is
+    in force: once an admin disables or removes it, the snapshot answers nothing."""
+    from datetime import timedelta
+
+    from gateway.login.apppasswords import AppPasswords
+
+    class FakeIdp:
+        id = "kc"
+
+    local = FakeProvider("local", {"alice": ("alices-password", "s-a", True)})
+    accounts = AccountRegistry(database)
+    app_passwords = AppPasswords(database)
+    federation = Federation([local, FakeIdp()], accounts, AuditLog(database), UsernamePolicy(), app_passwords)
+    bob = Identity(provider="kc", subject="kc-b", username="bob")
+    accounts.claim(bob)
+    accounts.record_snapshot(bob)
+    _view, secret = app_passwords.create("bob", "qgis", lifetime=timedelta(days=90))
+    assert federation.prove_password("bob", secret)[0].username == "bob"
+    assert federation.in_force("kc")
+
+    federation.replace_providers([local])  # kc disabled or removed
+    assert not federation.in_force("kc") and federation.in_force("local")
+    with pytest.raises(Denied) as denied:
+        federation.prove_password("bob", secret)
+    assert (denied.value.status, denied.value.reason) == (401, "provider_not_in_force")
+    with pytest.raises(Denied):
+        federation.current_identity(accounts.owner_of("bob"))
+
+    federation.replace_providers([local, FakeIdp()])  # added again under the same id
+    assert federation.prove_password("bob", secret)[0].username == "bob"
