@@ -116,7 +116,7 @@ class Registration(SelfServiceFeature):
         for earlier in holders:
             # Never confirmed, so nobody's account: a registration again with the address (its
             # owner, whose link was lost or expired) replaces it, and only the new link works.
-            self._operations.delete(earlier.username, actor=username)
+            self._drop(earlier.username, actor=username)
             self._audit.record("registration_replaced", "ok", username=earlier.username, actor=username)
         state = UNVERIFIED if verify else PENDING if self.settings.require_admin_approval else None
         try:
@@ -175,14 +175,24 @@ class Registration(SelfServiceFeature):
         expired = self._local_users.registered_before(UNVERIFIED, cutoff)
         for username in expired:
             try:
-                self._operations.delete(username, actor=None)
+                self._drop(username, actor=None)
             except UserError:
                 continue  # deleted meanwhile (another request, an admin's reject)
             self._audit.record("registration_expired", "ok", username=username)
         return expired
 
+    def _drop(self, username: str, actor: str | None) -> None:
+        """Delete a registration and its links: a later account of that name is not confirmed
+        by a link mailed for this one."""
+        self._operations.delete(username, actor=actor)
+        with self._database.session() as session:
+            self._tokens.revoke(session, VERIFY, username)
+
     def verifiable(self, token: str) -> bool:
-        return self._tokens.peek(token, VERIFY) is not None
+        """Whether the link would confirm an unconfirmed registration (without using it)."""
+        username = self._tokens.peek(token, VERIFY)
+        user = self._local_users.get(username) if username and self._local_users is not None else None
+        return user is not None and user.registration_state == UNVERIFIED
 
     def verify(self, token: str) -> str | None:
         """Use a verification link: AWAITING_APPROVAL or ACTIVE, None when it does not work."""
@@ -230,7 +240,7 @@ class Registration(SelfServiceFeature):
     def reject(self, actor: str, username: str) -> None:
         """Delete a registration not yet admitted (either state; 404 otherwise)."""
         self._waiting(username, None)
-        self._operations.delete(username, actor=actor)
+        self._drop(username, actor=actor)
         self._audit.record("registration_rejected", "ok", username=username, actor=actor)
 
     def _waiting(self, username: str, state: str | None) -> UserView:
