@@ -5,7 +5,7 @@ single-use link (``require_email_verification``); and waits for an admin to appr
 so nobody else can take it meanwhile) and listed for admins, who approve or reject it.
 
 What a registration tells about others: that a username is taken (the person must pick another
-one; Registry usernames are public anyway, in the URLs of their datasets). It never tells whether
+one; a username is no secret in the Registry anyway). It never tells whether
 an address has an account: the username is checked first, and with verification on an address in
 use gets the same "check your mail" page after the same work (a password hash and a queued mail,
 which tells the address's owner that they already have an account). With verification off an
