@@ -116,7 +116,10 @@ class Registration(SelfServiceFeature):
         for earlier in holders:
             # Never confirmed, so nobody's account: a registration again with the address (its
             # owner, whose link was lost or expired) replaces it, and only the new link works.
-            self._drop(earlier.username, actor=username)
+            try:
+                self._drop(earlier.username, actor=username)
+            except UserError:
+                continue  # gone meanwhile (it lapsed, an admin rejected it)
             self._audit.record("registration_replaced", "ok", username=earlier.username, actor=username)
         state = UNVERIFIED if verify else PENDING if self.settings.require_admin_approval else None
         try:
