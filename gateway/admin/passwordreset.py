@@ -74,12 +74,14 @@ class PasswordReset(SelfServiceFeature):
 
     def expand(self, session: Session, wanted: str) -> list[tuple[str, str, Rendered]]:
         """The reset mails a queued request stands for (run by the mail deliverer): one per
-        enabled, admitted local user whose username or address is ``wanted``, with an address."""
+        enabled, admitted local user whose username or address is ``wanted`` in any case (the
+        request keeps it lower-cased; with ``usernames.lowercase: false`` a username may not be),
+        with an address. Each mail goes to the matched user's own address."""
         if not wanted:
             return []
         users = session.scalars(
             select(LocalUser).where(
-                (LocalUser.username == wanted) | (func.lower(LocalUser.email) == wanted),
+                (func.lower(LocalUser.username) == wanted) | (func.lower(LocalUser.email) == wanted),
                 LocalUser.enabled.is_(True),
                 LocalUser.registration_state.is_(None),
                 LocalUser.email.is_not(None),

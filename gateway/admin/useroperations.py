@@ -29,6 +29,11 @@ from providers.local.provider import local_subject
 from providers.local.users import LocalUsers, UserError, UserView
 
 
+class NotAdmitted(UserError):
+    """An enable of a self-registration that is not admitted yet: approving (or rejecting) it
+    is the one way in, so that its address is confirmed and the person is told."""
+
+
 @dataclass(frozen=True)
 class IdpLogoutResult:
     """What an IdP's logout ended: sessions per username, app passwords and API keys revoked,
@@ -186,7 +191,10 @@ class UserService:
     def set_enabled(self, username: str, enabled: bool, *, actor: str | None = None) -> None:
         """Enable or disable a user of any provider at the gateway. Disabling ends their
         sessions and revokes their app passwords at once; a directory or IdP user is blocked
-        here without touching the directory."""
+        here without touching the directory. A self-registration still waiting (for its
+        address or for an admin) is not enabled: NotAdmitted (see :meth:`check_enable`)."""
+        if enabled:
+            self.check_enable(username)
         local = self._local_users is not None and self._local_users.get(username) is not None
         if local:
             self._users.set_enabled(username, enabled)
@@ -197,6 +205,22 @@ class UserService:
             raise UserError(f"no user {username!r}")
         self._audit.record(
             "user_enabled" if enabled else "user_disabled", "ok", username=username, actor=actor
+        )
+
+    def check_enable(self, username: str) -> None:
+        """NotAdmitted when ``username`` is a self-registration not yet admitted: enabling it
+        would let it in without its confirmed address or an admin's approval."""
+        user = self._local_users.get(username) if self._local_users is not None else None
+        if user is None or user.registration_state is None:
+            return
+        if user.registration_state == "pending":
+            raise NotAdmitted(
+                f"{username!r} is a registration waiting for approval: approve or reject it "
+                "under Registrations instead of enabling it"
+            )
+        raise NotAdmitted(
+            f"{username!r} is a registration whose e-mail address is not confirmed yet, so it "
+            "cannot be enabled: reject it under Registrations, or approve it once it is confirmed"
         )
 
     def delete(self, username: str, *, actor: str | None = None) -> None:

@@ -25,7 +25,7 @@ from gateway.admin.people import People, Person
 from gateway.admin.quotashrink import check_quota_shrink
 from gateway.admin.registrypush import Answers
 from gateway.admin.roles import AdminRoles
-from gateway.admin.useroperations import UserService
+from gateway.admin.useroperations import NotAdmitted, UserService
 from gateway.login.throttle import AccountThrottle, Throttled
 from gateway.mapping import validate_overrides
 from gateway.observe.audit import AuditLog
@@ -130,6 +130,11 @@ class AdminUsers:
             )
         if enabled is False:
             self._not_self(actor, username, "disable")
+        if enabled is True and not person.enabled:
+            try:
+                self._users.check_enable(username)  # before any part of the change is made
+            except NotAdmitted as refused:
+                raise AdminError(409, str(refused), "enabled") from None
         overrides = UNSET
         if roles is not UNSET:
             overrides = self._overrides({**_local_view(person).overrides, "roles": list(roles or [])})
@@ -339,7 +344,7 @@ def _local_view(person: Person) -> UserView:
 
 def _user_error(error: UserError, field: str) -> AdminError:
     message = str(error)
-    if "already" in message:
+    if "already" in message or isinstance(error, NotAdmitted):
         return AdminError(409, message, field)
     if message.startswith("no group"):
         return AdminError(400, message, "groups")

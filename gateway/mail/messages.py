@@ -9,7 +9,14 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-KINDS = ("password_reset", "verify_email", "registration_pending", "registration_approved", "test")
+KINDS = (
+    "password_reset",
+    "verify_email",
+    "already_registered",
+    "registration_pending",
+    "registration_approved",
+    "test",
+)
 _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),

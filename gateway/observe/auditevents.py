@@ -47,6 +47,8 @@ EVENTS: dict[str, str] = {
     "email_verified": "a registered address confirmed by its link",
     "registration_approved": "an admin approved a registration",
     "registration_rejected": "an admin rejected a registration",
+    "registration_expired": "an unconfirmed registration lapsed with its link",
+    "registration_replaced": "an unconfirmed registration replaced by a new one with its address",
     "email_test_queued": "an admin sent a test e-mail",
 }
 

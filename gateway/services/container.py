@@ -369,7 +369,7 @@ class Services:
                 ProviderLink(
                     p.id, str(p.options.get("display_name") or p.id), p.options["password_reset_url"]
                 )
-                for p in self.config.providers
+                for p in self.providers.active()
                 if p.options.get("password_reset_url")
             ],
         )

@@ -127,13 +127,32 @@ class LocalUsers:
             )
             return [_view(user) for user in users]
 
-    def email_taken(self, email: str) -> bool:
-        """Whether a local user has this address (compared without case)."""
+    def with_email(self, email: str) -> builtins.list[UserView]:
+        """The users who have this address (compared without case), oldest first."""
         with self._sessions() as session:
-            found = session.scalar(
-                select(func.count(LocalUser.id)).where(func.lower(LocalUser.email) == email.lower())
+            users = session.scalars(
+                select(LocalUser)
+                .options(selectinload(LocalUser.groups))
+                .where(func.lower(LocalUser.email) == email.lower())
+                .order_by(LocalUser.created_at)
             )
-            return bool(found)
+            return [_view(user) for user in users]
+
+    def registered_before(self, state: str, cutoff: datetime) -> builtins.list[str]:
+        """The usernames of self-registrations in ``state`` created before ``cutoff``."""
+        with self._sessions() as session:
+            return list(
+                session.scalars(
+                    select(LocalUser.username).where(
+                        LocalUser.registration_state == state, LocalUser.created_at < cutoff
+                    )
+                )
+            )
+
+    def hash_only(self, password: str) -> None:
+        """Hash ``password`` and keep nothing: the work of :meth:`create`'s hashing, for a
+        path that must take as long as creating an account without creating one."""
+        self._hasher.hash(password)
 
     def must_change_password(self, username: str) -> bool:
         """Whether the user's password is a temporary one an admin set."""

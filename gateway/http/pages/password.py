@@ -22,6 +22,7 @@ from gateway.http.browser import (
     refuse_form,
     services,
 )
+from gateway.http.clientinfo import client_address
 from gateway.http.nexturl import safe_next
 from providers.local.policy import PasswordRejected
 from providers.local.users import UserError
@@ -63,7 +64,7 @@ def forgot_submit():
         return login_form_page(
             "password_forgot.html", 400, error=MISSING, sent=False, links=reset.provider_links
         )
-    outcome = reset.request(identifier, request.remote_addr or "")
+    outcome = reset.request(identifier, client_address() or "")
     if outcome is Requested.THROTTLED:
         return login_form_page(
             "password_forgot.html",

@@ -16,6 +16,7 @@ from gateway.http.browser import (
     refuse_form,
     services,
 )
+from gateway.http.clientinfo import client_address
 
 bp = Blueprint("register", __name__)
 
@@ -85,7 +86,7 @@ def submit():
             values["email"],
             password,
             values["display_name"].strip() or None,
-            request.remote_addr or "",
+            client_address() or "",
         )
     except RegistrationRefused as refused:
         return _form(refused.status, {refused.field: refused.message}, values)

@@ -90,3 +90,17 @@ def test_mail_queue_without_an_email_section_says_so(tmp_path):
         "no email: section is configured, so the gateway sends no mail"
     )
     assert fails(env, "mail", "test", "ops@example.com").startswith("error: no email: section is configured")
+
+
+def test_users_enable_refuses_a_registration_waiting_for_approval(tmp_path):
+    """The command line's enable is the same operation as the API's: it does not admit a
+    registration (approve does)."""
+    env = make_env(tmp_path, config=CONFIG)
+    assert ok(env, "registrations", "list") == "no registrations waiting\n"  # (migrates)
+    register(env, "erin")
+    refusal = fails(env, "users", "enable", "erin")
+    assert "waiting for approval" in refusal and "approve" in refusal, refusal
+    with services_for(env) as services:
+        erin = services.local_users.get("erin")
+        assert erin is not None and not erin.enabled and erin.registration_state == "pending"
+    assert ok(env, "registrations", "approve", "erin") == "approved erin\n"

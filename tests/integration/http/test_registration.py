@@ -2,17 +2,22 @@
 against the gateway under gunicorn and a real SMTP server (aiosmtpd): register, the
 confirmation mail's link (once), the account disabled until an admin approves it in the admin
 UI, then the Registry's password path works. Around it, over HTTP: a domain not allowed, a
-taken username, an address already in use (the same page, no mail, no account), a rejection
-through the admin API, hostile input, the throttle. Screenshots ``register-*``."""
+taken username (said whatever the address), an address already in use (the same page, no
+account; its owner is mailed), an unconfirmed registration replaced by a new one with its
+address and lapsing with its link, enable refused for a registration (only approve admits it), a
+rejection through the admin API, hostile input, the throttle. Screenshots ``register-*``."""
 
 from __future__ import annotations
 
 import re
-import time
+from datetime import timedelta
 
 import pytest
 import requests
+from sqlalchemy import select
 
+from gateway.storage.models import AuditEvent
+from providers.local.models import LocalUser
 from tests.integration.admin.test_admin_ui_browser import shoot, sign_in
 from tests.support.adminapi import (
     ADMIN_PASSWORD,
@@ -21,7 +26,7 @@ from tests.support.adminapi import (
     registry_answer,
     start_admin_gateway,
 )
-from tests.support.servers import free_port
+from tests.support.servers import free_port, wait_for
 from tests.support.smtpserver import SmtpServer, text_part
 
 pytestmark = pytest.mark.integration
@@ -140,7 +145,7 @@ def test_a_domain_not_allowed_and_a_taken_username_are_form_errors(gateway, smtp
     assert weak.status_code == 400 and "cannot be used" in weak.text
 
 
-def test_an_address_in_use_gets_the_same_page_and_nothing_happens(gateway, smtp):
+def test_an_address_in_use_gets_the_same_page_and_its_owner_is_told(gateway, smtp):
     smtp.clear()
     used = register(gateway, username="ivan", email="alice@example.org")
     assert used.status_code == 200 and 'id="register-check-mail"' in used.text
@@ -150,10 +155,126 @@ def test_an_address_in_use_gets_the_same_page_and_nothing_happens(gateway, smtp)
     # Both answered by the same redirect (POST-redirect-GET), which a reload does not repeat.
     redirects = [(r.status_code, r.headers["Location"]) for r in used.history + fresh.history]
     assert redirects == [(303, "/register?done=check_mail")] * 2
-    smtp.wait_for(1)
-    time.sleep(0.5)
-    assert [m["To"] for m in smtp.messages] == ["jane@example.org"]
+    # Each address gets one mail (the same work): the new one its link, the used one the news
+    # that it already has an account (only its owner reads that).
+    by_address = {m["To"]: m for m in smtp.wait_for(2)}
+    assert sorted(by_address) == ["alice@example.org", "jane@example.org"]
+    assert "already has an account" in by_address["alice@example.org"]["Subject"]
+    assert LINK.search(text_part(by_address["alice@example.org"])) is None
+    assert LINK.search(text_part(by_address["jane@example.org"])) is not None
     assert AdminClient.login(gateway.url).get("/users/ivan").status_code == 404
+
+
+def test_a_taken_username_is_said_whatever_the_address(gateway):
+    """The username is checked before the address: probing an address with a name known to be
+    taken gets the same refusal whether or not the address has an account."""
+    answers = {
+        address: register(gateway, username="admin", email=address)
+        for address in ("alice@example.org", "nobody-known@example.org")
+    }
+    assert {answer.status_code for answer in answers.values()} == {400}
+    pages = {CSRF.sub("", answer.text).replace(address, "ADDRESS") for address, answer in answers.items()}
+    assert len(pages) == 1 and "not available" in pages.pop()
+
+
+def links_to(smtp, address: str, count: int = 1) -> list[str]:
+    """The verification links mailed to ``address`` (once ``count`` have arrived), oldest first:
+    a mail an earlier test caused may still arrive meanwhile."""
+
+    def found() -> list[str]:
+        links = [LINK.search(text_part(m)) for m in smtp.messages if m["To"].lower() == address]
+        return [link.group(1) for link in links if link] if len(links) >= count else []
+
+    links = wait_for(found, timeout=20, message=f"{count} verification mail(s) to {address}")
+    assert len(links) == count, links
+    return links
+
+
+def confirm(gateway, link: str) -> requests.Response:
+    session = browser()
+    page = session.get(link, timeout=10)
+    token = CSRF.search(page.text)
+    return session.post(link, data={"csrf_token": token.group(1) if token else ""}, timeout=30)
+
+
+def backdate(gateway, username: str, minutes: int) -> None:
+    """Make ``username``'s registration ``minutes`` older (its link keeps its own expiry)."""
+    services = gateway.services()
+    try:
+        with services.database.session() as session:
+            user = session.scalars(select(LocalUser).where(LocalUser.username == username)).one()
+            user.created_at = user.created_at - timedelta(minutes=minutes)
+    finally:
+        services.close()
+
+
+def audited(gateway, event: str, username: str) -> int:
+    services = gateway.services()
+    try:
+        with services.database.session() as session:
+            rows = session.scalars(
+                select(AuditEvent).where(AuditEvent.event == event, AuditEvent.username == username)
+            )
+            return len(rows.all())
+    finally:
+        services.close()
+
+
+def test_registering_again_with_an_unconfirmed_address_replaces_it(gateway, smtp):
+    """A lost (or a stranger's) registration does not keep the address's owner out."""
+    smtp.clear()
+    assert register(gateway, username="mona", email="mona@example.org").status_code == 200
+    (first,) = links_to(smtp, "mona@example.org")
+    again = register(gateway, username="mona-again", email="Mona@example.org")
+    assert again.status_code == 200 and 'id="register-check-mail"' in again.text
+    second = links_to(smtp, "mona@example.org", 2)[1]
+    assert browser().get(first, timeout=10).status_code == 410
+    admin = AdminClient.login(gateway.url)
+    assert admin.get("/users/mona").status_code == 404
+    assert confirm(gateway, second).status_code == 200
+    waiting = {r["userName"]: r["state"] for r in admin.get("/registrations").json()}
+    assert waiting.get("mona-again") == "pending" and "mona" not in waiting
+    assert audited(gateway, "registration_replaced", "mona") == 1
+
+
+def test_an_unconfirmed_registration_lapses_with_its_link(gateway, smtp):
+    smtp.clear()
+    assert register(gateway, username="nora", email="nora@example.org").status_code == 200
+    links_to(smtp, "nora@example.org")
+    # Still within its time: the name is taken.
+    assert "not available" in register(gateway, username="nora", email="other@example.org").text
+    backdate(gateway, "nora", 24 * 60 + 1)
+    admin = AdminClient.login(gateway.url)
+    assert "nora" not in {r["userName"] for r in admin.get("/registrations").json()}
+    assert admin.get("/users/nora").status_code == 404
+    assert audited(gateway, "registration_expired", "nora") == 1
+    # Its name and address are free again, and the new link works.
+    assert register(gateway, username="nora", email="nora@example.org").status_code == 200
+    link = links_to(smtp, "nora@example.org", 2)[1]
+    answer = confirm(gateway, link)
+    assert answer.status_code == 200 and 'id="verify-awaiting"' in answer.text
+
+
+def test_enable_does_not_admit_a_waiting_registration(gateway, smtp):
+    """Only approve admits a registration: enable (one user or in bulk) is refused while the
+    address is unconfirmed and while it waits for approval."""
+    smtp.clear()
+    assert register(gateway, username="olga", email="olga@example.org").status_code == 200
+    (link,) = links_to(smtp, "olga@example.org")
+    admin = AdminClient.login(gateway.url)
+    for state in ("unverified", "pending"):
+        one = admin.put("/users/olga", json={"enabled": True, "displayName": "Olga"})
+        assert one.status_code == 409 and "Registrations" in one.json()["error"], one.text
+        bulk = admin.post("/users/bulk", json={"action": "enable", "userNames": ["olga"]}).json()
+        assert bulk["done"] == 0 and bulk["results"][0]["status"] == 409
+        user = admin.get("/users/olga").json()
+        assert user["enabled"] is False and user.get("displayName") != "Olga"
+        assert registry_answer(gateway, username="olga", password=PASSWORD).status_code in (401, 403)
+        if state == "unverified":
+            assert confirm(gateway, link).status_code == 200
+    assert "approve" in admin.put("/users/olga", json={"enabled": True}).json()["error"]
+    assert admin.post("/registrations/olga/approve").status_code in (200, 204)
+    assert registry_answer(gateway, username="olga", password=PASSWORD).status_code == 200
 
 
 def test_an_admin_rejects_a_registration_through_the_api(gateway, smtp):
