@@ -188,11 +188,17 @@ class UserService:
         sessions and revokes their app passwords at once; a directory or IdP user is blocked
         here without touching the directory."""
         local = self._local_users is not None and self._local_users.get(username) is not None
-        if local:
-            self._users.set_enabled(username, enabled)
         # Also ends sessions; the Registry write commits with the change.
         registry_write = self._registry_write(username, enabled)
-        known = self._accounts.set_disabled(username, not enabled, also=registry_write)
+        if local:
+            # The local flag, the ended sessions and the Registry write are one transaction.
+            def block(session: Session) -> None:
+                self._accounts.set_disabled_in(session, username, not enabled, also=registry_write)
+
+            self._users.set_enabled(username, enabled, also=block)
+            known = True
+        else:
+            known = self._accounts.set_disabled(username, not enabled, also=registry_write)
         if not (local or known):
             raise UserError(f"no user {username!r}")
         self._audit.record(

@@ -179,25 +179,36 @@ class AccountRegistry:
         works afterwards. ``also`` runs last in that transaction (e.g. to queue the matching
         Registry write, which then commits with the change or not at all)."""
         with self._db.session() as session:
-            result = session.execute(
-                update(Account).where(Account.username == username).values(disabled=disabled)
+            return self.set_disabled_in(session, username, disabled, also=also)
+
+    def set_disabled_in(
+        self,
+        session: Session,
+        username: str,
+        disabled: bool,
+        *,
+        also: Callable[[Session], None] | None = None,
+    ) -> bool:
+        """:meth:`set_disabled` inside ``session``'s transaction (a change that another store
+        makes, such as the local user's own flag, commits with it); whether an account of that
+        name exists."""
+        result = session.execute(update(Account).where(Account.username == username).values(disabled=disabled))
+        if disabled:
+            now = utcnow()
+            session.execute(
+                update(SsoSession)
+                .where(SsoSession.username == username, SsoSession.revoked_at.is_(None))
+                .values(revoked_at=now)
             )
-            if disabled:
-                now = utcnow()
-                session.execute(
-                    update(SsoSession)
-                    .where(SsoSession.username == username, SsoSession.revoked_at.is_(None))
-                    .values(revoked_at=now)
-                )
-                session.execute(
-                    update(AppPassword)
-                    .where(AppPassword.username == username, AppPassword.revoked_at.is_(None))
-                    .values(revoked_at=now)
-                )
-            record_change(session, username)
-            if also is not None:
-                also(session)
-            return cast("CursorResult[Any]", result).rowcount > 0
+            session.execute(
+                update(AppPassword)
+                .where(AppPassword.username == username, AppPassword.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        record_change(session, username)
+        if also is not None:
+            also(session)
+        return cast("CursorResult[Any]", result).rowcount > 0
 
     def record_snapshot(self, identity: Identity) -> None:
         """Keep ``identity`` (from a browser login), and when it was seen, as what app-password
