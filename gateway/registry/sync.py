@@ -39,7 +39,7 @@ from gateway.login.credchanges import record_change
 from gateway.login.sessionidentity import follow_in_open_sessions
 from gateway.mapping import EvaluationMemo
 from gateway.observe.audit import AuditLog
-from gateway.registry.orgqueue import queue_organizations
+from gateway.registry.orgqueue import granted_organizations, queue_organizations
 from gateway.registry.push import RegistryPush
 from gateway.registry.syncmetrics import observe_run
 from gateway.registry.syncresult import DISABLED, REENABLED, REMAPPED, DirectoryOutcome, SyncResult
@@ -207,7 +207,7 @@ class DirectorySync:
             if change is None:
                 outcome.unchanged += 1
                 if targets is not None and not account.disabled:
-                    wanted = dict(self._mapping.evaluate(identity).organizations)
+                    wanted = granted_organizations(self._mapping.evaluate(identity))
                     last = targets.get(account.username)
                     if (last is None and wanted) or (last is not None and last != wanted):
                         organizations[account.username] = wanted
@@ -323,7 +323,7 @@ class DirectorySync:
                 session,
                 self._push,
                 account.username,
-                self._mapping.evaluate(_with_groups(identity, groups)).organizations,
+                granted_organizations(self._mapping.evaluate(_with_groups(identity, groups))),
             )
             after = self._answer(identity, groups)
             if not always and after == self._answer(identity, account.groups):
