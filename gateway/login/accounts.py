@@ -192,7 +192,9 @@ class AccountRegistry:
         """:meth:`set_disabled` inside ``session``'s transaction (a change that another store
         makes, such as the local user's own flag, commits with it); whether an account of that
         name exists."""
-        result = session.execute(update(Account).where(Account.username == username).values(disabled=disabled))
+        result = session.execute(
+            update(Account).where(Account.username == username).values(disabled=disabled)
+        )
         if disabled:
             now = utcnow()
             session.execute(

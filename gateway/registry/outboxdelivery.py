@@ -196,7 +196,9 @@ class Deliverer:
         )
 
     def _drop(self, row: ClaimedRow, error: str) -> None:
-        values = dict(state=DROPPED, attempts=row.attempts + 1, last_error=error, claimed_by=None, claimed_until=None)
+        values = dict(
+            state=DROPPED, attempts=row.attempts + 1, last_error=error, claimed_by=None, claimed_until=None
+        )
         statement = update(TABLE).where(self._held(row)).values(**values)
 
         def record(connection: Connection) -> None:
