@@ -95,9 +95,9 @@ class Answers:
     def known(
         self, policy: Policy | None = None, only: Iterable[str] | None = None
     ) -> dict[str, Answer | None]:
-        """The answer (None: denied) of every enabled user who has logged in (the Registry
-        knows no one else), or of those of them named in ``only``. Empty when no Registry is
-        configured, so callers pay nothing then."""
+        """The answer (None: denied) of every enabled user the Registry has an account for
+        (who has logged in, or was imported from it), or of those of them named in ``only``.
+        Empty when no Registry is configured, so callers pay nothing then."""
         if not self.enabled:
             return {}
         if only is None:
@@ -155,7 +155,8 @@ class Answers:
                 self._organizations(session, person.username, evaluation)
 
     def seen(self, username: str) -> bool:
-        """Whether ``username`` has logged in (so the Registry has an account for them)."""
+        """Whether the Registry has an account for ``username`` (they logged in, or were
+        imported from it)."""
         person = self._people.get(username)
         return person is not None and _seen(person)
 
@@ -206,4 +207,4 @@ def _as_in(session: Session, person: Person) -> Person | None:
 
 
 def _seen(person: Person) -> bool:
-    return person.owner is not None and person.owner.last_login_at is not None
+    return person.owner is not None and person.owner.known_to_registry

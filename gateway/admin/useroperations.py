@@ -224,7 +224,7 @@ class UserService:
 
     def has_registry_account(self, username: str) -> bool:
         """Whether a disable or delete of ``username`` would be pushed to a Registry account
-        (a Registry is connected and the user has signed in there)."""
+        (a Registry is connected and the user has signed in there, or was imported from it)."""
         answers = self._answers
         return answers is not None and answers.enabled and answers.seen(username)
 
@@ -248,8 +248,9 @@ class UserService:
 
     def _registry_write(self, username: str, enabled: bool | None):
         """What to queue for the Registry when ``username`` is enabled (True), disabled
-        (False) or deleted (None): nothing without a Registry, or for a user who has never
-        logged in (the Registry has no account for them; their first login brings it in step)."""
+        (False) or deleted (None): nothing without a Registry, or for a user the Registry has
+        no account for (never logged in nor imported from it; their first login brings it in
+        step)."""
         answers = self._answers
         if answers is None or not answers.enabled or not answers.seen(username):
             return None

@@ -31,6 +31,7 @@ _OWNER_BY_NAME = select(
     _ACCOUNTS.c.last_login_at,
     _ACCOUNTS.c.last_groups,
     _ACCOUNTS.c.created_at,
+    _ACCOUNTS.c.registry_account_at,
 ).where(_ACCOUNTS.c.username == bindparam("username"))
 # The last login is recorded to this resolution: a user logging in again within it, with the
 # same groups, costs no write (every write also empties the SQLite read caches).
@@ -58,6 +59,13 @@ class Owner:
     last_login_at: datetime | None = None
     last_groups: tuple[str, ...] | None = None
     created_at: datetime | None = None
+    registry_account_at: datetime | None = None
+
+    @property
+    def known_to_registry(self) -> bool:
+        """Whether the Registry has an account of this name: the user signed in through the
+        gateway (the Registry makes the account then), or was imported from the Registry."""
+        return self.last_login_at is not None or self.registry_account_at is not None
 
     def login_recorded(self, groups: tuple[str, ...], now: datetime) -> bool:
         """Whether a login now with ``groups`` is already recorded closely enough."""
@@ -112,6 +120,7 @@ class AccountRegistry:
             row.last_login_at,
             tuple(row.last_groups or ()),
             row.created_at,
+            row.registry_account_at,
         )
 
     def username_of(self, provider: str, subject: str) -> str | None:
@@ -268,4 +277,5 @@ def _owner(account: Account) -> Owner:
         account.last_login_at,
         tuple(account.last_groups or ()),
         account.created_at,
+        account.registry_account_at,
     )
