@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gateway.admin import mappingdoc
 from gateway.admin.errors import AdminError
@@ -341,7 +342,7 @@ class MappingAdmin:
                 document,
                 by=actor,
                 expected_version=version,
-                also=lambda session: answers.queue_changed(session, before, after),
+                also=lambda session: _in_step(answers, session, before, after, policy),
             )
         except PolicyConflict as conflict:
             raise _conflict(version, conflict.current_version) from None
@@ -409,3 +410,12 @@ def _conflict(expected: int | None, current: int) -> AdminError:
 
 def _name(rule: Any) -> Any:
     return rule.get("name") if isinstance(rule, Mapping) else None
+
+
+def _in_step(
+    answers: Answers, session: Session, before: dict[str, Any], after: dict[str, Any], policy: Policy
+) -> None:
+    """What a saved policy queues for the Registry in its own transaction: the answers it
+    changed, and the organizations it now grants where they changed."""
+    answers.queue_changed(session, before, after)
+    answers.queue_organizations(session, policy)

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from gateway.admin.people import People, Person
 from gateway.login.answer import build_answer
-from gateway.mapping import Policy
+from gateway.mapping import Evaluation, Policy
 from gateway.storage.db import Database
+from gateway.storage.registrystate import RegistryOrgTarget
 from providers.local.models import LocalUser
 
 Answer = dict[str, Any]
@@ -53,13 +54,27 @@ class NoRegistry:
         pass
 
 
-class Answers:
-    """Registry answers of the users the Registry knows, computed as a login would."""
+# Queues, in the caller's transaction, the organizations an evaluation grants a user when they
+# differ from those last queued (gateway.registry.orgqueue.queue_organizations, which this
+# package may not import: the composition root hands it over).
+OrganizationsHook = Callable[[Session, str, Evaluation], object]
 
-    def __init__(self, people: People, push: RegistryChanges, database: Database):
+
+class Answers:
+    """Registry answers of the users the Registry knows, computed as a login would; with
+    ``organizations``, their organizations follow the same changes."""
+
+    def __init__(
+        self,
+        people: People,
+        push: RegistryChanges,
+        database: Database,
+        organizations: OrganizationsHook | None = None,
+    ):
         self._people = people
         self._push = push
         self._database = database
+        self._organizations = organizations
 
     @property
     def enabled(self) -> bool:
@@ -80,9 +95,9 @@ class Answers:
     def known(
         self, policy: Policy | None = None, only: Iterable[str] | None = None
     ) -> dict[str, Answer | None]:
-        """The answer (None: denied) of every enabled user who has logged in (the Registry
-        knows no one else), or of those of them named in ``only``. Empty when no Registry is
-        configured, so callers pay nothing then."""
+        """The answer (None: denied) of every enabled user the Registry has an account for
+        (who has logged in, or was imported from it), or of those of them named in ``only``.
+        Empty when no Registry is configured, so callers pay nothing then."""
         if not self.enabled:
             return {}
         if only is None:
@@ -109,16 +124,39 @@ class Answers:
 
         def queue(session: Session) -> None:
             after: dict[str, Answer | None] = {}
+            current_people: list[Person] = []
             for name, person in people.items():
                 current = _as_in(session, person)
                 if current is not None and current.enabled:
                     after[name] = self._answer(current, None)
+                    current_people.append(current)
             self.queue_changed(session, before, after)
+            self._queue_organizations(session, current_people, None)
 
         return queue
 
+    def queue_organizations(self, session: Session, policy: Policy | None = None) -> None:
+        """Queue, in ``session``'s transaction, the organizations ``policy`` (the one in force
+        by default) grants each enabled user the Registry knows, where they differ from those
+        last queued: a saved rule moves people's organizations as it moves their answers."""
+        if self.enabled and self._organizations is not None:
+            people = [p for p in self._people.all() if _seen(p) and p.enabled]
+            self._queue_organizations(session, people, policy)
+
+    def _queue_organizations(self, session: Session, people: Iterable[Person], policy: Policy | None) -> None:
+        if self._organizations is None:
+            return
+        people = list(people)
+        if len(people) > 1:  # what was last queued, read at once (the per-user reads find it loaded)
+            session.scalars(select(RegistryOrgTarget)).all()
+        for person in people:
+            evaluation = self._people.evaluation(person, policy)
+            if evaluation is not None:
+                self._organizations(session, person.username, evaluation)
+
     def seen(self, username: str) -> bool:
-        """Whether ``username`` has logged in (so the Registry has an account for them)."""
+        """Whether the Registry has an account for ``username`` (they logged in, or were
+        imported from it)."""
         person = self._people.get(username)
         return person is not None and _seen(person)
 
@@ -169,4 +207,4 @@ def _as_in(session: Session, person: Person) -> Person | None:
 
 
 def _seen(person: Person) -> bool:
-    return person.owner is not None and person.owner.last_login_at is not None
+    return person.owner is not None and person.owner.known_to_registry

@@ -196,11 +196,17 @@ class UserService:
         if enabled:
             self.check_enable(username)
         local = self._local_users is not None and self._local_users.get(username) is not None
-        if local:
-            self._users.set_enabled(username, enabled)
         # Also ends sessions; the Registry write commits with the change.
         registry_write = self._registry_write(username, enabled)
-        known = self._accounts.set_disabled(username, not enabled, also=registry_write)
+        if local:
+            # The local flag, the ended sessions and the Registry write are one transaction.
+            def block(session: Session) -> None:
+                self._accounts.set_disabled_in(session, username, not enabled, also=registry_write)
+
+            self._users.set_enabled(username, enabled, also=block)
+            known = True
+        else:
+            known = self._accounts.set_disabled(username, not enabled, also=registry_write)
         if not (local or known):
             raise UserError(f"no user {username!r}")
         self._audit.record(
@@ -242,7 +248,7 @@ class UserService:
 
     def has_registry_account(self, username: str) -> bool:
         """Whether a disable or delete of ``username`` would be pushed to a Registry account
-        (a Registry is connected and the user has signed in there)."""
+        (a Registry is connected and the user has signed in there, or was imported from it)."""
         answers = self._answers
         return answers is not None and answers.enabled and answers.seen(username)
 
@@ -266,8 +272,9 @@ class UserService:
 
     def _registry_write(self, username: str, enabled: bool | None):
         """What to queue for the Registry when ``username`` is enabled (True), disabled
-        (False) or deleted (None): nothing without a Registry, or for a user who has never
-        logged in (the Registry has no account for them; their first login brings it in step)."""
+        (False) or deleted (None): nothing without a Registry, or for a user the Registry has
+        no account for (never logged in nor imported from it; their first login brings it in
+        step)."""
         answers = self._answers
         if answers is None or not answers.enabled or not answers.seen(username):
             return None

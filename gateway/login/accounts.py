@@ -33,6 +33,7 @@ _OWNER_BY_NAME = select(
     _ACCOUNTS.c.last_groups,
     _ACCOUNTS.c.created_at,
     _ACCOUNTS.c.last_details,
+    _ACCOUNTS.c.registry_account_at,
 ).where(_ACCOUNTS.c.username == bindparam("username"))
 # The last login is recorded to this resolution: a user logging in again within it, with the
 # same groups, costs no write (every write also empties the SQLite read caches).
@@ -62,6 +63,13 @@ class Owner:
     created_at: datetime | None = None
     # details_of the identity at the last login or sync (None: not recorded yet).
     last_details: dict[str, Any] | None = None
+    registry_account_at: datetime | None = None
+
+    @property
+    def known_to_registry(self) -> bool:
+        """Whether the Registry has an account of this name: the user signed in through the
+        gateway (the Registry makes the account then), or was imported from the Registry."""
+        return self.last_login_at is not None or self.registry_account_at is not None
 
     def login_recorded(self, identity: Identity, now: datetime) -> bool:
         """Whether a login now by ``identity`` is already recorded closely enough (its groups
@@ -141,6 +149,7 @@ class AccountRegistry:
             tuple(row.last_groups or ()),
             row.created_at,
             row.last_details,
+            row.registry_account_at,
         )
 
     def username_of(self, provider: str, subject: str) -> str | None:
@@ -214,25 +223,38 @@ class AccountRegistry:
         works afterwards. ``also`` runs last in that transaction (e.g. to queue the matching
         Registry write, which then commits with the change or not at all)."""
         with self._db.session() as session:
-            result = session.execute(
-                update(Account).where(Account.username == username).values(disabled=disabled)
+            return self.set_disabled_in(session, username, disabled, also=also)
+
+    def set_disabled_in(
+        self,
+        session: Session,
+        username: str,
+        disabled: bool,
+        *,
+        also: Callable[[Session], None] | None = None,
+    ) -> bool:
+        """:meth:`set_disabled` inside ``session``'s transaction (a change that another store
+        makes, such as the local user's own flag, commits with it); whether an account of that
+        name exists."""
+        result = session.execute(
+            update(Account).where(Account.username == username).values(disabled=disabled)
+        )
+        if disabled:
+            now = utcnow()
+            session.execute(
+                update(SsoSession)
+                .where(SsoSession.username == username, SsoSession.revoked_at.is_(None))
+                .values(revoked_at=now)
             )
-            if disabled:
-                now = utcnow()
-                session.execute(
-                    update(SsoSession)
-                    .where(SsoSession.username == username, SsoSession.revoked_at.is_(None))
-                    .values(revoked_at=now)
-                )
-                session.execute(
-                    update(AppPassword)
-                    .where(AppPassword.username == username, AppPassword.revoked_at.is_(None))
-                    .values(revoked_at=now)
-                )
-            record_change(session, username)
-            if also is not None:
-                also(session)
-            return cast("CursorResult[Any]", result).rowcount > 0
+            session.execute(
+                update(AppPassword)
+                .where(AppPassword.username == username, AppPassword.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        record_change(session, username)
+        if also is not None:
+            also(session)
+        return cast("CursorResult[Any]", result).rowcount > 0
 
     def record_snapshot(self, identity: Identity) -> None:
         """Keep ``identity`` (from a browser login), and when it was seen, as what app-password
@@ -291,4 +313,5 @@ def _owner(account: Account) -> Owner:
         tuple(account.last_groups or ()),
         account.created_at,
         account.last_details,
+        account.registry_account_at,
     )

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, select, update
+from sqlalchemy import CursorResult, Table, func, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from gateway.admin.roles import AdminRoles
@@ -238,6 +238,7 @@ class RegistryImport:
                         subject=local_subject(user.id),
                         disabled=not target.enabled,
                         last_groups=[],
+                        registry_account_at=now,  # read from the Registry: it has the account
                     )
                 )
         except IntegrityError:
@@ -286,7 +287,10 @@ class RegistryImport:
                 session.execute(
                     update(_OWNERS)
                     .where(_OWNERS.c.username == target.username, _OWNERS.c.provider == self._provider_id)
-                    .values(disabled=not target.enabled)
+                    .values(
+                        disabled=not target.enabled,
+                        registry_account_at=func.coalesce(_OWNERS.c.registry_account_at, now),
+                    )
                 )
                 record_change(session, target.username)
         except _Raced:

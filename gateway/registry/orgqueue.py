@@ -23,6 +23,12 @@ from providers.sql import utcnow
 log = logging.getLogger(__name__)
 
 
+def granted_organizations(evaluation: Evaluation) -> dict[str, int]:
+    """The organizations (slug → level) ``evaluation`` puts its user in: none when the mapping
+    refuses them (a refused user is deactivated at the Registry, not made a member)."""
+    return {} if evaluation.denied else dict(evaluation.organizations)
+
+
 def queue_organizations(
     session: Session,
     push: RegistryPush,
@@ -67,7 +73,9 @@ class OrganizationsOnSignIn:
             return
         try:
             with self._database.session() as session:
-                queued = queue_organizations(session, self._push, identity.username, evaluation.organizations)
+                queued = queue_organizations(
+                    session, self._push, identity.username, granted_organizations(evaluation)
+                )
             if queued:
                 self._wake()
         except Exception:

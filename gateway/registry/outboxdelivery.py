@@ -7,7 +7,12 @@ A :class:`Deliverer` runs in every gateway process (a background thread started 
 
 * accepted: the row is deleted, with any earlier failed row of the same user and kind (a later
   state superseded it);
-* :class:`UnknownRegistryUser`: the row is ``dropped`` with the reason, never retried;
+* :class:`UnknownRegistryUser`: the row is ``dropped`` with the reason, never retried; except
+  that a ``set_organizations`` row is first tried again a few times within seconds
+  (:data:`UNKNOWN_USER_DELAYS`): a first sign-in queues it before the Registry has created the
+  account, which it does only once the gateway has answered. A dropped ``set_organizations``
+  also forgets the organizations last queued for the user (``registry_org_targets``), so that
+  the next sign-in or directory sync queues them again instead of taking them as delivered;
 * :class:`PermanentWriteError`: the row is ``failed`` with the Registry's error text;
 * any other error: tried again after an exponential backoff with jitter (5 s, 10 s, ...,
   capped at 10 min), for as long as it takes: an outage must not lose a deactivation.
@@ -23,29 +28,42 @@ import itertools
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, update
+from sqlalchemy import Table, delete, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from gateway.registry import outboxmetrics as metrics
 from gateway.registry.outbox import COMMITTED
 from gateway.registry.outboxclaim import TABLE, ClaimedRow, claim, connect, default_strategy, is_lock_conflict
-from gateway.registry.outboxwriter import PermanentWriteError, RegistryWriter, UnknownRegistryUser
+from gateway.registry.outboxwriter import (
+    SET_ORGANIZATIONS,
+    PermanentWriteError,
+    RegistryWriter,
+    UnknownRegistryUser,
+)
 from gateway.storage.background import PollingWorker
 from gateway.storage.db import Database
 from gateway.storage.outbox import DROPPED, FAILED, PENDING
+from gateway.storage.registrystate import RegistryOrgTarget
 from gateway.storage.workqueue import Backoff
 
 log = logging.getLogger(__name__)
+TARGETS = cast(Table, RegistryOrgTarget.__table__)
 ERROR_TEXT_LIMIT = 1000
 MAX_ROUNDS_PER_RUN = 1000
 RECORD_ATTEMPTS = 3
+# Seconds before each new try of a set_organizations the Registry refused for an unknown user:
+# the account a first sign-in creates appears moments after the gateway's answer, and the
+# organizations are promised within about 2 s of a sign-in.
+UNKNOWN_USER_DELAYS = (0.3, 0.7, 1.5)
 
 
 @dataclass
@@ -129,7 +147,14 @@ class Deliverer:
         try:
             getattr(self._writer, row.kind)(row.username, row.payload)
         except UnknownRegistryUser as error:
-            self._finish(row, DROPPED, _text(error))
+            if row.kind == SET_ORGANIZATIONS and row.attempts < len(UNKNOWN_USER_DELAYS):
+                delay = UNKNOWN_USER_DELAYS[row.attempts]
+                self._retry_later(row, _text(error), delay)
+                self._wake_in(delay)
+                metrics.RETRIED.labels(row.kind).inc()
+                report.retried += 1
+                return
+            self._drop(row, _text(error))
             metrics.DROPPED.labels(row.kind).inc()
             report.dropped += 1
         except PermanentWriteError as error:
@@ -170,13 +195,28 @@ class Deliverer:
             row, state=state, attempts=row.attempts + 1, last_error=error, claimed_by=None, claimed_until=None
         )
 
-    def _retry_later(self, row: ClaimedRow, error: str) -> None:
+    def _drop(self, row: ClaimedRow, error: str) -> None:
+        values = dict(
+            state=DROPPED, attempts=row.attempts + 1, last_error=error, claimed_by=None, claimed_until=None
+        )
+        statement = update(TABLE).where(self._held(row)).values(**values)
+
+        def record(connection: Connection) -> None:
+            if connection.execute(statement).rowcount and row.kind == SET_ORGANIZATIONS:
+                # Not delivered: what was last queued must not count as what the Registry has.
+                connection.execute(delete(TARGETS).where(TARGETS.c.username == row.username))
+
+        self._record(record)
+
+    def _retry_later(self, row: ClaimedRow, error: str, delay: float | None = None) -> None:
         failures = row.attempts + 1
+        if delay is None:
+            delay = self._backoff.delay(failures)
         self._update_held(
             row,
             state=PENDING,
             attempts=failures,
-            next_attempt_at=self._clock() + timedelta(seconds=self._backoff.delay(failures)),
+            next_attempt_at=self._clock() + timedelta(seconds=delay),
             last_error=error,
             claimed_by=None,
             claimed_until=None,
@@ -217,6 +257,12 @@ class Deliverer:
     def wake(self) -> None:
         """Look for due rows now rather than at the next poll."""
         self._worker.wake()
+
+    def _wake_in(self, seconds: float) -> None:
+        """Wake the thread when a short retry falls due (the poll may be longer)."""
+        timer = threading.Timer(seconds, self.wake)
+        timer.daemon = True
+        timer.start()
 
 
 def _text(error: BaseException) -> str:

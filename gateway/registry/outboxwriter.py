@@ -6,7 +6,9 @@ The real client (built on the Registry's admin API, registry-contract.md §2.6) 
 row's payload, and returns when the Registry has accepted the write. It raises:
 
 * :class:`UnknownRegistryUser` when the Registry has no such user: the write is dropped, not
-  retried (the user has never logged in, or was deleted; their next login brings them in step);
+  retried (the user has never logged in, or was deleted; their next login brings them in step),
+  except a ``set_organizations``, which is first tried again a few times within seconds (a
+  first login's account appears only after the gateway's answer);
 * :class:`PermanentWriteError` when the Registry refused the write for good (its 400
   ``{"error": ...}``): the row is marked failed with the Registry's text;
 * anything else (:class:`RetryableWriteError`, a timeout, a refused connection, a 5xx) is

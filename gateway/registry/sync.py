@@ -44,7 +44,7 @@ from gateway.login.credchanges import record_change
 from gateway.login.sessionidentity import follow_in_open_sessions
 from gateway.mapping import EvaluationMemo
 from gateway.observe.audit import AuditLog
-from gateway.registry.orgqueue import queue_organizations
+from gateway.registry.orgqueue import granted_organizations, queue_organizations
 from gateway.registry.push import RegistryPush
 from gateway.registry.syncmetrics import observe_run
 from gateway.registry.syncresult import DISABLED, REENABLED, REMAPPED, DirectoryOutcome, SyncResult
@@ -219,7 +219,7 @@ class DirectorySync:
                 if account.details is None:
                     baseline[account.username] = details_of(identity)
                 if targets is not None and not account.disabled:
-                    wanted = dict(self._mapping.evaluate(identity).organizations)
+                    wanted = granted_organizations(self._mapping.evaluate(identity))
                     last = targets.get(account.username)
                     if (last is None and wanted) or (last is not None and last != wanted):
                         organizations[account.username] = wanted
@@ -360,7 +360,7 @@ class DirectorySync:
                 session,
                 self._push,
                 account.username,
-                self._mapping.evaluate(identity).organizations,
+                granted_organizations(self._mapping.evaluate(identity)),
             )
             after = self._answer(identity)
             if not always and after == self._answer(with_details(identity, account.groups, account.details)):

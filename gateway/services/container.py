@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from gateway import bootstrap
 from gateway.admin.activity import Activity
 from gateway.admin.auditlog import AuditQuery
@@ -44,7 +46,7 @@ from gateway.login.providerset import LiveProviders
 from gateway.login.service import LoginService
 from gateway.login.throttle import AccountThrottle
 from gateway.mail.service import Mail
-from gateway.mapping import EvaluationMemo
+from gateway.mapping import Evaluation, EvaluationMemo
 from gateway.mapping.store import PolicyStore
 from gateway.mfa.service import MfaService
 from gateway.observe.attempts import AttemptRecorder
@@ -52,6 +54,7 @@ from gateway.observe.audit import AuditLog
 from gateway.observe.health import provider_status
 from gateway.registry.importer import RegistryImport
 from gateway.registry.link import RegistryLink
+from gateway.registry.orgqueue import granted_organizations, queue_organizations
 from gateway.registry.sync import DirectorySync
 from gateway.registry.syncadmin import SyncAdmin
 from gateway.registry.syncruns import SyncRuns
@@ -169,7 +172,12 @@ class Services:
     def registry_answers(self) -> Answers:
         """Users' Registry answers outside a login, and the push that queues them: the hook
         for every change that alters what known users get at the Registry."""
-        return Answers(self.people(), self.registry.push, self.database)
+        push = self.registry.push
+
+        def organizations(session: Session, username: str, evaluation: Evaluation) -> bool:
+            return queue_organizations(session, push, username, granted_organizations(evaluation))
+
+        return Answers(self.people(), push, self.database, organizations)
 
     @property
     def shared_store(self) -> StateStore | None:

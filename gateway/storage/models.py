@@ -32,6 +32,10 @@ class Account(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the gateway learnt that the Registry has an account of this name though nobody has
+    # signed in through the gateway with it (a user imported from the Registry); None otherwise.
+    # Such an account is written to (disabled, deleted, re-mapped) as one that signed in is.
+    registry_account_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_groups: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     # The identity of the last browser (SSO) login: what an app-password login answers with,
     # since an IdP cannot be asked about a user without the user present.

@@ -222,10 +222,13 @@ class LocalUsers:
             stored = user.password_hash if user is not None else None
         return self._hasher.verify(stored, password) if stored else False  # NFKC, as a login
 
-    def set_enabled(self, username: str, enabled: bool) -> None:
+    def set_enabled(self, username: str, enabled: bool, also: Also | None = None) -> None:
         with self._sessions.begin() as session:
             self._require(session, username).enabled = enabled
             self._changed(session, username)
+            if also is not None:
+                session.flush()
+                also(session)
 
     def set_overrides(self, username: str, overrides: dict[str, Any], also: Also | None = None) -> None:
         with self._sessions.begin() as session:

@@ -293,6 +293,46 @@ def test_every_run_puts_unchanged_users_in_the_organizations_their_rules_now_gra
         assert len(push.calls) == 1
 
 
+def test_a_run_puts_no_user_the_mapping_refuses_in_an_organization(tmp_path, directory):
+    """bob is in ``developers`` (an organization) but fails a ``require`` rule: he is never
+    made a member, whether his groups moved or not."""
+    with gateway_services(tmp_path, directory) as services:
+        log_in(services, "corp", "bob")
+        refusing = parse_policy(
+            {
+                "default_roles": [],
+                "rules": [
+                    {"name": "gate", "require": {"group": "no-such-group"}},
+                    {
+                        "name": "developers",
+                        "match": {"group": "developers"},
+                        "organizations": [{"slug": "pilots", "permissions": "read-only"}],
+                    },
+                ],
+            },
+            "test",
+        )
+        push = RecordingPush()
+        corp = [services.federation.provider("corp")]
+        sync = sync_over(services, corp, push, SyncRuns(services.database), mapping=EvaluationMemo(refusing))
+        assert sync.run().total("unchanged") == 1
+        assert push.calls == []  # unchanged groups; no organization for a refused user
+
+        gateway_groups_differ(services, "bob")  # the groups move: the changed-groups path
+        assert sync.run().total("remapped") == 1
+        assert [call for call in push.calls if call[0] == "organizations"] == []
+
+
+def gateway_groups_differ(services, username: str) -> None:
+    """Make the groups the gateway stored for ``username`` differ from the directory's."""
+    from sqlalchemy import update
+
+    from gateway.storage.models import Account
+
+    with services.database.session() as session:
+        session.execute(update(Account).where(Account.username == username).values(last_groups=["old"]))
+
+
 def test_a_run_records_its_progress_while_it_reads(tmp_path, directory, monkeypatch):
     monkeypatch.setattr("gateway.registry.sync.PROGRESS_EVERY", 1)
     with gateway_services(tmp_path, directory) as services:

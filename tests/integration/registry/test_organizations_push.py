@@ -140,6 +140,24 @@ def test_a_sign_in_puts_alice_in_the_granted_organization_within_2_s(world):
     assert wait_for(lambda: memberships(client, "alice").get("pilots") == OrgPermission.READ_WRITE)
 
 
+def test_a_first_sign_in_gets_its_organizations_though_they_are_queued_before_the_account_exists(world, stub):
+    """The race of a first login: the gateway queues (and starts to deliver) erin's
+    organizations while answering, and the Registry creates her account only once it has the
+    answer (``_sync_user`` after ``_exchange``). The write is tried again, not dropped."""
+    services, client, push, *_ = world
+    sign_in(services, "erin")  # the gateway's half; the Registry has no erin yet
+
+    def tried() -> bool:
+        with services.database.session() as session:
+            return bool(session.scalars(select(RegistryOutboxEntry.attempts)).first())
+
+    assert wait_for(tried), "the write was not tried before the account existed"
+    registry_login(stub, "erin")  # the Registry's half: it now makes her account
+    assert wait_for(lambda: memberships(client, "erin").get("pilots") == OrgPermission.READ_WRITE, 5.0)
+    with services.database.session() as session:
+        assert not queue_organizations(session, push, "erin", {"pilots": 1})  # delivered, kept
+
+
 def test_a_hand_made_membership_survives_and_leaving_the_group_removes_only_the_granted_one(world, gateway):
     services, client, *_ = world
     client.add_to_organization("alice", "handmade", OrgPermission.READ_ONLY)

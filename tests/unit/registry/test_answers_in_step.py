@@ -84,3 +84,27 @@ def test_a_change_that_rolls_back_queues_nothing(services):
         services.local_users.add_member("crew", "pilot", also=queue_then_fail)
     assert services.local_users.get("pilot").groups == ()
     assert queued(services) == []
+
+
+def test_disabling_a_local_user_is_one_transaction_with_its_registry_write(services, monkeypatch):
+    from gateway.registry.push import RegistryPush
+    from gateway.storage.models import Account
+
+    clear(services)
+
+    def fail(self, session, username):
+        raise RuntimeError("the Registry write cannot be recorded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(RegistryPush, "deactivated", fail)
+        with pytest.raises(RuntimeError):
+            services.user_operations().set_enabled("pilot", False, actor="admin")
+    assert services.local_users.get("pilot").enabled  # the local flag rolled back with it
+    with services.database.session() as session:
+        assert not session.scalars(select(Account.disabled).where(Account.username == "pilot")).one()
+
+    services.user_operations().set_enabled("pilot", False, actor="admin")
+    assert not services.local_users.get("pilot").enabled
+    assert queued(services) == [("pilot", {"roles": ["deactivated"]})]
+    with services.database.session() as session:
+        assert session.scalars(select(Account.disabled).where(Account.username == "pilot")).one()

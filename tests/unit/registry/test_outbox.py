@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from gateway.registry.orgqueue import queue_organizations
 from gateway.registry.outbox import enqueue, register_waiter, status, unregister_waiter
 from gateway.registry.outboxclaim import CONDITIONAL, claim
-from gateway.registry.outboxdelivery import Backoff, Deliverer
+from gateway.registry.outboxdelivery import UNKNOWN_USER_DELAYS, Backoff, Deliverer
 from gateway.registry.outboxwriter import (
     DELETE_USER,
     SET_METADATA,
@@ -20,7 +21,11 @@ from gateway.registry.outboxwriter import (
     RetryableWriteError,
     UnknownRegistryUser,
 )
+from gateway.registry.push import RegistryPush
 from gateway.storage.outbox import DROPPED, FAILED, PENDING, RegistryOutboxEntry
+from gateway.storage.registrystate import RegistryOrgTarget
+
+PUSH = RegistryPush(enabled=True)
 
 
 class FakeWriter:
@@ -217,6 +222,51 @@ def test_a_write_for_a_user_the_registry_does_not_know_is_dropped(database, writ
     [dropped] = rows(database)
     assert (dropped.state, dropped.last_error) == (DROPPED, "GET /users/ghost: 404")
     assert status(database.sessions()).dropped == 1
+
+
+def test_organizations_for_a_user_not_yet_known_are_tried_again_within_seconds(database, writer, clock):
+    """A first sign-in queues them before the Registry has made the account (it does so once
+    the gateway has answered): a few short retries, not a drop."""
+    deliverer = Deliverer(database, writer, clock=clock)
+    with database.session() as session:
+        assert queue_organizations(session, PUSH, "newbie", {"pilots": 1})
+    writer.outcomes["newbie"] = [UnknownRegistryUser("Cannot find user newbie")]
+
+    assert deliverer.run_once().retried == 1
+    [waiting] = rows(database)
+    assert (waiting.state, waiting.attempts) == (PENDING, 1)
+    assert waiting.next_attempt_at <= clock() + timedelta(seconds=UNKNOWN_USER_DELAYS[0])
+    clock.advance(UNKNOWN_USER_DELAYS[0])
+    assert deliverer.run_once().delivered == 1
+    assert writer.calls == [(SET_ORGANIZATIONS, "newbie", {"organizations": {"pilots": 1}})]
+
+
+def test_dropped_organizations_are_forgotten_so_the_next_sign_in_queues_them_again(database, writer, clock):
+    deliverer = Deliverer(database, writer, clock=clock)
+    with database.session() as session:
+        assert queue_organizations(session, PUSH, "ghost", {"pilots": 1})
+    writer.outcomes["ghost"] = [UnknownRegistryUser("Cannot find user ghost")] * (
+        len(UNKNOWN_USER_DELAYS) + 1
+    )
+
+    for delay in UNKNOWN_USER_DELAYS:
+        assert deliverer.run_once().retried == 1
+        clock.advance(delay)
+    assert deliverer.run_once().dropped == 1
+    with database.session() as session:
+        assert session.get(RegistryOrgTarget, "ghost") is None
+        assert queue_organizations(session, PUSH, "ghost", {"pilots": 1})  # not taken as delivered
+
+
+def test_a_dropped_metadata_write_keeps_the_organizations_target(database, writer, deliverer):
+    with database.session() as session:
+        queue_organizations(session, PUSH, "ghost", {"pilots": 1})
+    assert deliverer.run_once().delivered == 1
+    put(database, "ghost")
+    writer.outcomes["ghost"] = [UnknownRegistryUser("Cannot find user ghost")]
+    assert deliverer.run_once().dropped == 1
+    with database.session() as session:
+        assert session.get(RegistryOrgTarget, "ghost") is not None
 
 
 def test_a_dead_deliverers_lease_is_retaken_once_it_expires(database, writer, clock):
