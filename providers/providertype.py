@@ -106,7 +106,8 @@ class ProviderType:
     in with such a provider (then browser sign-on must be set up); ``token_routing(options)``,
     which IdP tokens it takes (no two providers may take the same). ``diagnostics``: the
     checks an admin can run on such a configuration (:class:`Diagnostics`), if any.
-    ``secret_fields``: the dotted keys of the section that are secrets (see
+    ``secret_fields``: the dotted keys of the section that are secrets, and
+    ``secret_destination_fields`` the keys that decide where they go (see
     ``providers/<type>/config.py``)."""
 
     name: str
@@ -119,3 +120,7 @@ class ProviderType:
     # The dotted keys of the section that hold secrets (a bind password, a client secret):
     # stored encrypted when the section is kept in the database, never shown back.
     secret_fields: tuple[str, ...] = ()
+    # The dotted keys that decide where those secrets are sent (a server, an issuer) or how they
+    # are protected on the way (TLS): a stored secret is never kept across a change to one of
+    # them, so it cannot be sent to an address it was not entered for.
+    secret_destination_fields: tuple[str, ...] = ()

@@ -10,7 +10,9 @@ What an admin can rely on:
   provider for browser sign-in needs browser sign-on (``sso:``) configured;
 * secret fields (each type declares them: a bind password, a client secret) are stored
   encrypted and never shown back: answers say ``"(set)"``; a change that leaves a secret out
-  (or sends ``"(set)"``) keeps the stored one, ``null`` removes it;
+  (or sends ``"(set)"``) keeps the stored one, ``null`` removes it, unless the change moves
+  where the secret is sent (LDAP servers, an OIDC issuer: the type's
+  ``secret_destination_fields``): then the secret must be sent again (400 naming it);
 * every change is audited (``provider_added``, ``provider_changed``, ``provider_moved``,
   ``provider_enabled``, ``provider_disabled``, ``provider_removed``: actor, id, type; never a
   setting), and is in force on this worker at once and on every other worker and replica
@@ -216,8 +218,9 @@ class ProviderConfigs:
         return self._validate(provider_id, kind, settings)
 
     def merged_section(self, provider_id: str, settings: Mapping[str, Any]) -> dict[str, Any]:
-        """``settings`` with a stored provider's secrets put back where left out or masked (an
-        unknown id: ``settings`` without placeholders)."""
+        """``settings`` with a stored provider's secrets put back where left out or masked, by
+        the rule a save follows (:func:`keep_secrets`: ProviderInvalid when an address
+        changed); an unknown id: ``settings`` without placeholders."""
         row = self._table.get(provider_id) if self._table is not None else None
         return keep_secrets(row, settings) if row is not None else _without_placeholders(settings)
 
@@ -329,9 +332,15 @@ def masked(kind: str, section: Mapping[str, Any]) -> dict[str, Any]:
 
 def keep_secrets(row: StoredProvider, settings: Mapping[str, Any]) -> dict[str, Any]:
     """``settings`` with the stored secrets of ``row`` put back where the new settings leave
-    them out or send ``"(set)"``, as long as their section is still there; ``null`` removes."""
+    them out or send ``"(set)"``, as long as their section is still there; ``null`` removes.
+
+    A stored secret is put back only while the keys that decide where it is sent (the type's
+    ``secret_destination_fields``: LDAP servers and TLS, an OIDC issuer ...) are unchanged;
+    otherwise ProviderInvalid names each such secret, to be entered again, so a secret is never
+    sent to an address it was not entered for (by a save or by a check of the unsaved form)."""
     section = _plain(settings)
     stored = _plain(row.section)
+    kept: list[str] = []
     for dotted in CATALOG[row.type].secret_fields:
         *parents, last = dotted.split(".")
         node: Any = section
@@ -347,9 +356,40 @@ def keep_secrets(row: StoredProvider, settings: Mapping[str, Any]) -> dict[str, 
         elif value == SET:
             if isinstance(old, dict) and old.get(last) is not None:
                 node[last] = old[last]
+                kept.append(dotted)
             else:
                 node.pop(last, None)
+    moved = _moved_destinations(row.type, stored, section) if kept else []
+    if moved:
+        why = f"enter it again: {' and '.join(moved)} changed, and a stored secret is never sent to a new address"
+        raise ProviderInvalid({f"settings.{dotted}": why for dotted in kept})
     return section
+
+
+def _moved_destinations(kind: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The keys of ``kind``'s ``secret_destination_fields`` whose values differ between two
+    sections, compared as the schema reads them (so writing out a default is no change); as
+    written when either section does not validate."""
+    fields = CATALOG[kind].secret_destination_fields
+    old, new = _as_read(kind, before), _as_read(kind, after)
+    if old is None or new is None:
+        old, new = dict(before), dict(after)
+    return [dotted for dotted in fields if _at(old, dotted) != _at(new, dotted)]
+
+
+def _as_read(kind: str, section: Mapping[str, Any]) -> dict[str, Any] | None:
+    try:
+        _, options = parse_section({**section, "id": "check", "type": kind}, "settings", "settings")
+    except ConfigError:
+        return None
+    return _plain(options)
+
+
+def _at(section: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = section
+    for key in dotted.split("."):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node
 
 
 def _without_placeholders(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -164,8 +164,13 @@ def _diagnose(configs, kind, provider_id, new_id, section, values, action):
         return _form(
             kind, provider_id, values, {"probe_username": "Enter a username to look up."}, status=400
         )
-    # An unsaved id still needs a valid one for the check; the saved secrets fill what is masked.
-    config = {**configs.merged_section(provider_id or "", section), "id": new_id or "unsaved", "type": kind}
+    # An unsaved id still needs a valid one for the check; the saved secrets fill what is masked
+    # (never when the address changed: that secret must be typed again).
+    try:
+        merged = configs.merged_section(provider_id or "", section)
+    except ProviderInvalid as invalid:
+        return _form(kind, provider_id, values, providerform.field_errors(kind, invalid.errors), status=400)
+    config = {**merged, "id": new_id or "unsaved", "type": kind}
     result = providerdiagnose.run(action, config, username)
     return _form(kind, provider_id, values, diagnosis=result)
 
