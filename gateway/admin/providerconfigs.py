@@ -361,7 +361,10 @@ def keep_secrets(row: StoredProvider, settings: Mapping[str, Any]) -> dict[str, 
                 node.pop(last, None)
     moved = _moved_destinations(row.type, stored, section) if kept else []
     if moved:
-        why = f"enter it again: {' and '.join(moved)} changed, and a stored secret is never sent to a new address"
+        why = (
+            f"enter it again: {' and '.join(moved)} changed, and a stored secret is never sent "
+            "to a new address"
+        )
         raise ProviderInvalid({f"settings.{dotted}": why for dotted in kept})
     return section
 

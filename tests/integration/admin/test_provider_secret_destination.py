@@ -113,7 +113,9 @@ def test_an_oidc_issuer_change_needs_the_client_secret_again(gateway):
         "browser_login": False,
         "tokens": {"access_token_audiences": ["api"]},
     }
-    created = admin.post("/providers", json={"id": "idp", "type": "oidc", "settings": settings, "enabled": False})
+    created = admin.post(
+        "/providers", json={"id": "idp", "type": "oidc", "settings": settings, "enabled": False}
+    )
     assert created.status_code == 201, created.text
     moved = {**settings, "issuer": "https://elsewhere.example", "client_secret": "(set)"}
     refused = admin.put("/providers/idp", json={"settings": moved})

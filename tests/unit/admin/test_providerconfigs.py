@@ -103,6 +103,7 @@ def test_a_stored_secret_is_not_kept_when_where_it_goes_changes(kind, stored, ch
     with pytest.raises(ProviderInvalid) as refused:
         keep_secrets(row, settings)
     assert set(refused.value.errors) == {field} and "enter it again" in refused.value.errors[field]
+
     # Typed again, it is the one sent; a default written out is no change.
     def secret_of(section):
         return section["bind"]["password"] if kind == "ldap" else section["client_secret"]
@@ -113,7 +114,10 @@ def test_a_stored_secret_is_not_kept_when_where_it_goes_changes(kind, stored, ch
     else:
         typed["client_secret"] = "new"
     assert secret_of(keep_secrets(row, typed)) == "new"
-    default_written = {**masked(kind, stored), **({"start_tls": False} if kind == "ldap" else {"ca_file": None})}
+    default_written = {
+        **masked(kind, stored),
+        **({"start_tls": False} if kind == "ldap" else {"ca_file": None}),
+    }
     assert secret_of(keep_secrets(row, default_written)) == secret_of(stored)
 
 
