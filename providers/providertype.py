@@ -15,6 +15,7 @@ from marshmallow import Schema
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from providers.adminform import AdminForm
 from providers.local.policy import PasswordPolicy
 
 if TYPE_CHECKING:
@@ -124,3 +125,6 @@ class ProviderType:
     # are protected on the way (TLS): a stored secret is never kept across a change to one of
     # them, so it cannot be sent to an address it was not entered for.
     secret_destination_fields: tuple[str, ...] = ()
+    # The admin UI's guided form (providers/adminform.py); a type with one can be kept in the
+    # database and added and edited by admins (the local type has none: it is the file's).
+    admin_form: AdminForm | None = None

@@ -1,5 +1,6 @@
 """Identity providers managed in the database (``provider_source: database``): list, add,
-change, order, enable and remove LDAP/AD and OIDC providers, whatever the client (API, UI).
+change, order, enable and remove providers of the types that declare a guided form (LDAP/AD and
+OIDC today), whatever the client (API, UI).
 
 What an admin can rely on:
 
@@ -35,8 +36,6 @@ from providers.catalog import CATALOG, parse_section
 from providers.schema import PROVIDER_ID, ConfigError
 
 SET = "(set)"
-# The types an admin may add here; the local provider is the config file's.
-EDITABLE_TYPES = ("ldap", "oidc")
 READ_ONLY_MESSAGE = (
     "the providers are managed by the config file (provider_source: file); to manage them "
     "here, set `provider_source: database` in the config and restart"
@@ -44,6 +43,12 @@ READ_ONLY_MESSAGE = (
 MAX_PROVIDERS = 32
 # Path words of the admin API under /providers/ that no provider id may take.
 RESERVED_IDS = frozenset({"configured"})
+
+
+def editable_types() -> tuple[str, ...]:
+    """The provider types an admin may keep here, in catalog order: those that declare a guided
+    form (``ProviderType.admin_form``); the local type has none, it is the config file's."""
+    return tuple(name for name, kind in CATALOG.items() if kind.admin_form is not None)
 
 
 class ProviderInvalid(AdminError):
@@ -140,8 +145,8 @@ class ProviderConfigs:
             errors["id"] = "must be 1-64 lower-case letters, digits, - or _, starting with a letter or digit"
         elif provider_id in RESERVED_IDS:
             errors["id"] = f"{provider_id!r} is reserved; choose another id"
-        if kind not in EDITABLE_TYPES:
-            errors["type"] = f"must be one of {', '.join(EDITABLE_TYPES)}"
+        if kind not in editable_types():
+            errors["type"] = f"must be one of {', '.join(editable_types())}"
         if not isinstance(settings, dict):
             errors["settings"] = "must be an object"
         if errors:

@@ -15,6 +15,7 @@ from providers.base import (
     TrialLogin,
 )
 from providers.ldap import diagnose
+from providers.ldap.adminform import ADMIN_FORM
 from providers.ldap.config import SECRET_DESTINATION_FIELDS, SECRET_FIELDS, LdapProviderSchema, ldap_settings
 from providers.ldap.provider import LdapProvider
 from providers.providertype import BuildContext, BuiltProvider, Diagnostics, ProviderType
@@ -43,4 +44,5 @@ PROVIDER_TYPE = ProviderType(
     ),
     secret_fields=SECRET_FIELDS,
     secret_destination_fields=SECRET_DESTINATION_FIELDS,
+    admin_form=ADMIN_FORM,
 )
