@@ -28,6 +28,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gateway.admin.errors import AdminError
+from gateway.admin.providersections import (
+    SET,
+    ProviderInvalid,
+    keep_secrets,
+    masked,
+    plain,
+    without_placeholders,
+)
 from gateway.admin.timefmt import iso
 from gateway.login.providerset import LiveProviders, validated
 from gateway.observe.audit import AuditLog
@@ -35,7 +43,8 @@ from gateway.storage.providertable import ProviderTable, StoredProvider
 from providers.catalog import CATALOG, parse_section
 from providers.schema import PROVIDER_ID, ConfigError
 
-SET = "(set)"
+__all__ = ["SET", "ProviderConfigs", "ProviderInvalid", "editable_types", "keep_secrets", "masked"]
+
 READ_ONLY_MESSAGE = (
     "the providers are managed by the config file (provider_source: file); to manage them "
     "here, set `provider_source: database` in the config and restart"
@@ -49,16 +58,6 @@ def editable_types() -> tuple[str, ...]:
     """The provider types an admin may keep here, in catalog order: those that declare a guided
     form (``ProviderType.admin_form``); the local type has none, it is the config file's."""
     return tuple(name for name, kind in CATALOG.items() if kind.admin_form is not None)
-
-
-class ProviderInvalid(AdminError):
-    """Settings that fail validation: ``errors`` maps each field (``settings.user.base``) to
-    its message; the first is the error's own."""
-
-    def __init__(self, errors: Mapping[str, str]):
-        field, message = next(iter(errors.items()))
-        super().__init__(400, f"{field}: {message}", field)
-        self.errors = dict(errors)
 
 
 class ProviderConfigs:
@@ -100,7 +99,7 @@ class ProviderConfigs:
                 "enabled": True,
                 "active": provider_id in active,
                 "editable": False,
-                "settings": masked(kind, _plain(options)),
+                "settings": masked(kind, plain(options)),
                 "updatedAt": None,
                 "updatedBy": None,
                 "secretsUnreadable": False,
@@ -155,7 +154,7 @@ class ProviderConfigs:
             raise AdminError(409, f"there is already a provider {provider_id!r}", "id")
         if len(table.all()[1]) >= MAX_PROVIDERS:
             raise AdminError(409, f"at most {MAX_PROVIDERS} providers can be kept in the database")
-        section = _without_placeholders(settings)
+        section = without_placeholders(settings)
         self._check(provider_id, kind, section, enabled)
         try:
             table.insert(
@@ -227,7 +226,7 @@ class ProviderConfigs:
         the rule a save follows (:func:`keep_secrets`: ProviderInvalid when an address
         changed); an unknown id: ``settings`` without placeholders."""
         row = self._table.get(provider_id) if self._table is not None else None
-        return keep_secrets(row, settings) if row is not None else _without_placeholders(settings)
+        return keep_secrets(row, settings) if row is not None else without_placeholders(settings)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -319,109 +318,6 @@ class ProviderConfigs:
     def _changed(self, event: str, actor: str, provider_id: str, kind: str, **detail: Any) -> None:
         self._audit.record(event, "ok", provider=provider_id, actor=actor, type=kind, **detail)
         self._live.refresh(force=True)
-
-
-def masked(kind: str, section: Mapping[str, Any]) -> dict[str, Any]:
-    """``section`` with each secret field that is set replaced by ``"(set)"``."""
-    result = _plain(section)
-    provider_type = CATALOG.get(kind)
-    for dotted in provider_type.secret_fields if provider_type else ():
-        *parents, last = dotted.split(".")
-        node: Any = result
-        for key in parents:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict) and node.get(last) is not None:
-            node[last] = SET
-    return result
-
-
-def keep_secrets(row: StoredProvider, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """``settings`` with the stored secrets of ``row`` put back where the new settings leave
-    them out or send ``"(set)"``, as long as their section is still there; ``null`` removes.
-
-    A stored secret is put back only while the keys that decide where it is sent (the type's
-    ``secret_destination_fields``: LDAP servers and TLS, an OIDC issuer ...) are unchanged;
-    otherwise ProviderInvalid names each such secret, to be entered again, so a secret is never
-    sent to an address it was not entered for (by a save or by a check of the unsaved form)."""
-    section = _plain(settings)
-    stored = _plain(row.section)
-    kept: list[str] = []
-    for dotted in CATALOG[row.type].secret_fields:
-        *parents, last = dotted.split(".")
-        node: Any = section
-        old: Any = stored
-        for key in parents:
-            node = node.get(key) if isinstance(node, dict) else None
-            old = old.get(key) if isinstance(old, dict) else None
-        if not isinstance(node, dict):
-            continue
-        value = node.get(last, SET)
-        if value is None:
-            node.pop(last, None)
-        elif value == SET:
-            if isinstance(old, dict) and old.get(last) is not None:
-                node[last] = old[last]
-                kept.append(dotted)
-            else:
-                node.pop(last, None)
-    moved = _moved_destinations(row.type, stored, section) if kept else []
-    if moved:
-        why = (
-            f"enter it again: {' and '.join(moved)} changed, and a stored secret is never sent "
-            "to a new address"
-        )
-        raise ProviderInvalid({f"settings.{dotted}": why for dotted in kept})
-    return section
-
-
-def _moved_destinations(kind: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
-    """The keys of ``kind``'s ``secret_destination_fields`` whose values differ between two
-    sections, compared as the schema reads them (so writing out a default is no change); as
-    written when either section does not validate."""
-    fields = CATALOG[kind].secret_destination_fields
-    old, new = _as_read(kind, before), _as_read(kind, after)
-    if old is None or new is None:
-        old, new = dict(before), dict(after)
-    return [dotted for dotted in fields if _at(old, dotted) != _at(new, dotted)]
-
-
-def _as_read(kind: str, section: Mapping[str, Any]) -> dict[str, Any] | None:
-    try:
-        _, options = parse_section({**section, "id": "check", "type": kind}, "settings", "settings")
-    except ConfigError:
-        return None
-    return _plain(options)
-
-
-def _at(section: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = section
-    for key in dotted.split("."):
-        node = node.get(key) if isinstance(node, Mapping) else None
-    return node
-
-
-def _without_placeholders(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """A new provider's settings: a ``"(set)"`` or ``null`` secret means none."""
-    section = _plain(settings)
-
-    def scrub(node: Any) -> None:
-        if isinstance(node, dict):
-            for key in [k for k, v in node.items() if v == SET]:
-                node.pop(key)
-            for value in node.values():
-                scrub(value)
-
-    scrub(section)
-    return section
-
-
-def _plain(value: Any) -> Any:
-    """A deep copy as plain JSON types (tuples become lists)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _field(key: str) -> str:

@@ -138,7 +138,7 @@ def test_gateway_names_no_provider_type():
     from providers.catalog import CATALOG
 
     names = set(CATALOG) - {"local"}
-    quoted = re.compile(r"""["'](%s)["']""" % "|".join(sorted(names)))
+    quoted = re.compile("[\"'](" + "|".join(sorted(names)) + ")[\"']")
     found = []
     for path in sorted((ROOT / "gateway").rglob("*")):
         where = str(path.relative_to(ROOT))
