@@ -15,6 +15,7 @@ from marshmallow import Schema
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from providers.adminform import AdminForm
 from providers.local.policy import PasswordPolicy
 
 if TYPE_CHECKING:
@@ -106,7 +107,8 @@ class ProviderType:
     in with such a provider (then browser sign-on must be set up); ``token_routing(options)``,
     which IdP tokens it takes (no two providers may take the same). ``diagnostics``: the
     checks an admin can run on such a configuration (:class:`Diagnostics`), if any.
-    ``secret_fields``: the dotted keys of the section that are secrets (see
+    ``secret_fields``: the dotted keys of the section that are secrets, and
+    ``secret_destination_fields`` the keys that decide where they go (see
     ``providers/<type>/config.py``)."""
 
     name: str
@@ -119,3 +121,10 @@ class ProviderType:
     # The dotted keys of the section that hold secrets (a bind password, a client secret):
     # stored encrypted when the section is kept in the database, never shown back.
     secret_fields: tuple[str, ...] = ()
+    # The dotted keys that decide where those secrets are sent (a server, an issuer) or how they
+    # are protected on the way (TLS): a stored secret is never kept across a change to one of
+    # them, so it cannot be sent to an address it was not entered for.
+    secret_destination_fields: tuple[str, ...] = ()
+    # The admin UI's guided form (providers/adminform.py); a type with one can be kept in the
+    # database and added and edited by admins (the local type has none: it is the file's).
+    admin_form: AdminForm | None = None

@@ -1,5 +1,6 @@
 """Identity providers managed in the database (``provider_source: database``): list, add,
-change, order, enable and remove LDAP/AD and OIDC providers, whatever the client (API, UI).
+change, order, enable and remove providers of the types that declare a guided form (LDAP/AD and
+OIDC today), whatever the client (API, UI).
 
 What an admin can rely on:
 
@@ -10,7 +11,9 @@ What an admin can rely on:
   provider for browser sign-in needs browser sign-on (``sso:``) configured;
 * secret fields (each type declares them: a bind password, a client secret) are stored
   encrypted and never shown back: answers say ``"(set)"``; a change that leaves a secret out
-  (or sends ``"(set)"``) keeps the stored one, ``null`` removes it;
+  (or sends ``"(set)"``) keeps the stored one, ``null`` removes it, unless the change moves
+  where the secret is sent (LDAP servers, an OIDC issuer: the type's
+  ``secret_destination_fields``): then the secret must be sent again (400 naming it);
 * every change is audited (``provider_added``, ``provider_changed``, ``provider_moved``,
   ``provider_enabled``, ``provider_disabled``, ``provider_removed``: actor, id, type; never a
   setting), and is in force on this worker at once and on every other worker and replica
@@ -25,6 +28,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gateway.admin.errors import AdminError
+from gateway.admin.providersections import (
+    SET,
+    ProviderInvalid,
+    keep_secrets,
+    masked,
+    plain,
+    without_placeholders,
+)
 from gateway.admin.timefmt import iso
 from gateway.login.providerset import LiveProviders, validated
 from gateway.observe.audit import AuditLog
@@ -32,9 +43,8 @@ from gateway.storage.providertable import ProviderTable, StoredProvider
 from providers.catalog import CATALOG, parse_section
 from providers.schema import PROVIDER_ID, ConfigError
 
-SET = "(set)"
-# The types an admin may add here; the local provider is the config file's.
-EDITABLE_TYPES = ("ldap", "oidc")
+__all__ = ["SET", "ProviderConfigs", "ProviderInvalid", "editable_types", "keep_secrets", "masked"]
+
 READ_ONLY_MESSAGE = (
     "the providers are managed by the config file (provider_source: file); to manage them "
     "here, set `provider_source: database` in the config and restart"
@@ -44,14 +54,10 @@ MAX_PROVIDERS = 32
 RESERVED_IDS = frozenset({"configured"})
 
 
-class ProviderInvalid(AdminError):
-    """Settings that fail validation: ``errors`` maps each field (``settings.user.base``) to
-    its message; the first is the error's own."""
-
-    def __init__(self, errors: Mapping[str, str]):
-        field, message = next(iter(errors.items()))
-        super().__init__(400, f"{field}: {message}", field)
-        self.errors = dict(errors)
+def editable_types() -> tuple[str, ...]:
+    """The provider types an admin may keep here, in catalog order: those that declare a guided
+    form (``ProviderType.admin_form``); the local type has none, it is the config file's."""
+    return tuple(name for name, kind in CATALOG.items() if kind.admin_form is not None)
 
 
 class ProviderConfigs:
@@ -93,7 +99,7 @@ class ProviderConfigs:
                 "enabled": True,
                 "active": provider_id in active,
                 "editable": False,
-                "settings": masked(kind, _plain(options)),
+                "settings": masked(kind, plain(options)),
                 "updatedAt": None,
                 "updatedBy": None,
                 "secretsUnreadable": False,
@@ -138,8 +144,8 @@ class ProviderConfigs:
             errors["id"] = "must be 1-64 lower-case letters, digits, - or _, starting with a letter or digit"
         elif provider_id in RESERVED_IDS:
             errors["id"] = f"{provider_id!r} is reserved; choose another id"
-        if kind not in EDITABLE_TYPES:
-            errors["type"] = f"must be one of {', '.join(EDITABLE_TYPES)}"
+        if kind not in editable_types():
+            errors["type"] = f"must be one of {', '.join(editable_types())}"
         if not isinstance(settings, dict):
             errors["settings"] = "must be an object"
         if errors:
@@ -148,7 +154,7 @@ class ProviderConfigs:
             raise AdminError(409, f"there is already a provider {provider_id!r}", "id")
         if len(table.all()[1]) >= MAX_PROVIDERS:
             raise AdminError(409, f"at most {MAX_PROVIDERS} providers can be kept in the database")
-        section = _without_placeholders(settings)
+        section = without_placeholders(settings)
         self._check(provider_id, kind, section, enabled)
         try:
             table.insert(
@@ -216,10 +222,11 @@ class ProviderConfigs:
         return self._validate(provider_id, kind, settings)
 
     def merged_section(self, provider_id: str, settings: Mapping[str, Any]) -> dict[str, Any]:
-        """``settings`` with a stored provider's secrets put back where left out or masked (an
-        unknown id: ``settings`` without placeholders)."""
+        """``settings`` with a stored provider's secrets put back where left out or masked, by
+        the rule a save follows (:func:`keep_secrets`: ProviderInvalid when an address
+        changed); an unknown id: ``settings`` without placeholders."""
         row = self._table.get(provider_id) if self._table is not None else None
-        return keep_secrets(row, settings) if row is not None else _without_placeholders(settings)
+        return keep_secrets(row, settings) if row is not None else without_placeholders(settings)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -311,69 +318,6 @@ class ProviderConfigs:
     def _changed(self, event: str, actor: str, provider_id: str, kind: str, **detail: Any) -> None:
         self._audit.record(event, "ok", provider=provider_id, actor=actor, type=kind, **detail)
         self._live.refresh(force=True)
-
-
-def masked(kind: str, section: Mapping[str, Any]) -> dict[str, Any]:
-    """``section`` with each secret field that is set replaced by ``"(set)"``."""
-    result = _plain(section)
-    provider_type = CATALOG.get(kind)
-    for dotted in provider_type.secret_fields if provider_type else ():
-        *parents, last = dotted.split(".")
-        node: Any = result
-        for key in parents:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict) and node.get(last) is not None:
-            node[last] = SET
-    return result
-
-
-def keep_secrets(row: StoredProvider, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """``settings`` with the stored secrets of ``row`` put back where the new settings leave
-    them out or send ``"(set)"``, as long as their section is still there; ``null`` removes."""
-    section = _plain(settings)
-    stored = _plain(row.section)
-    for dotted in CATALOG[row.type].secret_fields:
-        *parents, last = dotted.split(".")
-        node: Any = section
-        old: Any = stored
-        for key in parents:
-            node = node.get(key) if isinstance(node, dict) else None
-            old = old.get(key) if isinstance(old, dict) else None
-        if not isinstance(node, dict):
-            continue
-        value = node.get(last, SET)
-        if value is None:
-            node.pop(last, None)
-        elif value == SET:
-            if isinstance(old, dict) and old.get(last) is not None:
-                node[last] = old[last]
-            else:
-                node.pop(last, None)
-    return section
-
-
-def _without_placeholders(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """A new provider's settings: a ``"(set)"`` or ``null`` secret means none."""
-    section = _plain(settings)
-
-    def scrub(node: Any) -> None:
-        if isinstance(node, dict):
-            for key in [k for k, v in node.items() if v == SET]:
-                node.pop(key)
-            for value in node.values():
-                scrub(value)
-
-    scrub(section)
-    return section
-
-
-def _plain(value: Any) -> Any:
-    """A deep copy as plain JSON types (tuples become lists)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _field(key: str) -> str:

@@ -2,8 +2,10 @@
 and manage their own app passwords (for ``ddb login``) and personal API keys (for the admin
 API).
 
-A new secret is made only for a caller who signed in with a session token, never for one who
-came in with an API key: a leaked key must not be able to mint its own replacements and
+The admin API's ``/me`` endpoints and the account page (``/account``) both go through
+:class:`OwnSecrets`, so a secret made or revoked either way is checked and audited alike. A new
+secret is made only for a caller who signed in (a session token or the browser's session), never
+for one who came in with an API key: a leaked key must not be able to mint its own replacements and
 outlive its revocation. Listing and revoking work either way.
 """
 
@@ -72,15 +74,16 @@ class OwnSecrets:
     def create(
         self, username: str, name: str, expires_days: int | None, *, via: str
     ) -> tuple[AppPasswordView, str]:
-        """A new secret: its view and the secret, which is returned only here. 403 for a
-        caller who came in with an API key; 400 (field ``name``) for a bad name or too many."""
-        if via != "token":
+        """A new secret: its view and the secret, which is returned only here. ``via`` is
+        how the caller came in (``token``, ``browser``: a session; ``api_key``): 403 for an API
+        key; 400 (field ``name`` or ``expiresDays``) for a bad name or lifetime, or too many."""
+        if via not in ("token", "browser"):
             raise AdminError(
                 403,
                 f"sign in with a password or the browser to create an "
                 f"{self._kind.noun}; an API key cannot make new secrets",
             )
-        lifetime = timedelta(days=expires_days) if expires_days else None
+        lifetime = timedelta(days=expires_days) if expires_days is not None else None
         try:
             view, secret = self._store.create(username, name, lifetime)
         except AppPasswordError as error:

@@ -14,6 +14,7 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 
+from gateway.http.appservices import services
 from gateway.http.clientinfo import current_client
 from gateway.http.errors import json_error
 from gateway.login.answer import build_answer
@@ -46,14 +47,10 @@ class BadRequest(Exception):
         self.status, self.message = status, message
 
 
-def login_service() -> LoginService:
-    return current_app.extensions["gateway"].login
-
-
 @bp.post("/api/authenticate")
 def authenticate() -> Response:
     started = time.perf_counter()
-    login = login_service()
+    login: LoginService = services().login
     try:
         fields = _read_form()
     except BadRequest as bad:

@@ -31,6 +31,9 @@ from providers.schema import ProviderSection, StrictSchema, settings_value, type
 _SCOPES = ["subtree", "one"]
 # Dotted keys of the section that are secrets: encrypted at rest in the database, never shown.
 SECRET_FIELDS = ("bind.password",)
+# The keys that decide where the bind password is sent and how it is protected on the way: a
+# change to any of them makes an admin enter the stored password again.
+SECRET_DESTINATION_FIELDS = ("servers", "start_tls", "tls")
 _ATTRIBUTE = validate.Regexp(
     r"^[A-Za-z][A-Za-z0-9-]{0,127}$|^[0-9]+(\.[0-9]+)+$", error="not an LDAP attribute name"
 )

@@ -15,7 +15,8 @@ from providers.base import (
     TrialLogin,
 )
 from providers.ldap import diagnose
-from providers.ldap.config import SECRET_FIELDS, LdapProviderSchema, ldap_settings
+from providers.ldap.adminform import ADMIN_FORM
+from providers.ldap.config import SECRET_DESTINATION_FIELDS, SECRET_FIELDS, LdapProviderSchema, ldap_settings
 from providers.ldap.provider import LdapProvider
 from providers.providertype import BuildContext, BuiltProvider, Diagnostics, ProviderType
 
@@ -42,4 +43,6 @@ PROVIDER_TYPE = ProviderType(
         connection=diagnose.test_connection, search=diagnose.search_user, groups=diagnose.show_groups
     ),
     secret_fields=SECRET_FIELDS,
+    secret_destination_fields=SECRET_DESTINATION_FIELDS,
+    admin_form=ADMIN_FORM,
 )

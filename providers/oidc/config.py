@@ -29,6 +29,10 @@ from providers.schema import ProviderSection, StrictSchema, https_image_url, set
 _DEFAULTS = OidcSettings(issuer="", client_id="")
 # Dotted keys of the section that are secrets: encrypted at rest in the database, never shown.
 SECRET_FIELDS = ("client_secret",)
+# The keys that decide where the client secret is sent (the endpoints come from the issuer's
+# discovery document) and which certificates are trusted on the way: a change to any of them
+# makes an admin enter the stored secret again.
+SECRET_DESTINATION_FIELDS = ("issuer", "discovery_url", "ca_file")
 _SCOPE = validate.Regexp(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}\Z", error="not an OAuth scope")
 _CLAIM = re.compile(r"[^\s.]{1,128}\Z")
 _CLAIM_NAME = validate.Regexp(_CLAIM, error="not a claim name")

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from providers.base import BackchannelLogoutReceiver, CallbackProvider, Closable, HealthCheck, TokenProvider
-from providers.oidc.config import SECRET_FIELDS, OidcProviderSchema, oidc_settings
+from providers.oidc.adminform import ADMIN_FORM
+from providers.oidc.config import SECRET_DESTINATION_FIELDS, SECRET_FIELDS, OidcProviderSchema, oidc_settings
 from providers.oidc.diagnose import oidc_discovery
 from providers.oidc.provider import OidcProvider
 from providers.providertype import BuildContext, BuiltProvider, Diagnostics, ProviderType, TokenRouting
@@ -44,4 +45,6 @@ PROVIDER_TYPE = ProviderType(
     token_routing=token_routing,
     diagnostics=Diagnostics(connection=oidc_discovery, discovery=oidc_discovery),
     secret_fields=SECRET_FIELDS,
+    secret_destination_fields=SECRET_DESTINATION_FIELDS,
+    admin_form=ADMIN_FORM,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -121,6 +122,34 @@ def test_gateway_knows_providers_only_through_catalog_and_capabilities():
                 ]
     assert class_imports == []
     assert package_imports == []
+
+
+# Where gateway/ may write a provider type's name (other than local's, the gateway's own user
+# store: the listed exception above) as a string, and why. Keep it empty if at all possible: the
+# admin forms, their labels and checks, and the trial sign-in's choice come from the catalog.
+_TYPE_NAMES_IN_GATEWAY: dict[str, str] = {}
+
+
+def test_gateway_names_no_provider_type():
+    """No module or template of gateway/ writes a catalogued type's name (``"ldap"``,
+    ``"oidc"``, ...) as a string: what differs per type is declared by the type
+    (``ProviderType``: its capabilities, secrets, admin form, diagnostics), so adding a type is
+    one folder and one catalog line."""
+    from providers.catalog import CATALOG
+
+    names = set(CATALOG) - {"local"}
+    quoted = re.compile("[\"'](" + "|".join(sorted(names)) + ")[\"']")
+    found = []
+    for path in sorted((ROOT / "gateway").rglob("*")):
+        where = str(path.relative_to(ROOT))
+        if path.suffix == ".py":
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and node.value in names:
+                    found.append(f"{where}:{node.lineno}: {node.value!r}")
+        elif path.suffix in (".html", ".js", ".txt"):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                found += [f"{where}:{number}: {m.group(0)}" for m in quoted.finditer(line)]
+    assert [f for f in found if f.split(":")[0] not in _TYPE_NAMES_IN_GATEWAY] == []
 
 
 def test_provider_types_do_not_import_each_other():

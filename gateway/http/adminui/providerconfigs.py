@@ -1,6 +1,7 @@
-"""``/admin/providers/...``: adding, changing, ordering, enabling and removing the LDAP/AD and
-OIDC providers kept in the database (``provider_source: database``), with the guided forms
-(LDAP presets; the OIDC redirect URI to copy) and their diagnostics buttons: test the
+"""``/admin/providers/...``: adding, changing, ordering, enabling and removing the providers
+kept in the database (``provider_source: database``), with the guided form each such type
+declares (``providers/<type>/adminform.py``: its inputs, such as LDAP's presets; the redirect
+URI to copy for a type that signs browsers in) and the diagnostics buttons it offers: test the
 connection, try a user search, show a user's groups and what the mapping would give them,
 check an IdP's discovery. Nothing is saved until "Save"; every change is a POST with the CSRF
 token that redirects (303) back to the providers page. In ``file`` mode the pages refuse (409).
@@ -13,10 +14,12 @@ from typing import Any
 from flask import redirect, request, url_for
 
 from gateway.admin.errors import AdminError
-from gateway.admin.providerconfigs import EDITABLE_TYPES, ProviderConfigs, ProviderInvalid
+from gateway.admin.providerconfigs import ProviderConfigs, ProviderInvalid, editable_types
 from gateway.http.adminui import forms, providerdiagnose, providerform
 from gateway.http.adminui.base import admin_page, bp, caller, render
 from gateway.http.appservices import services
+from providers.base import CallbackProvider
+from providers.catalog import CATALOG
 
 MAX_USERNAME_CHARS = 256
 NOTICES = {
@@ -27,7 +30,6 @@ NOTICES = {
     "disabled": "The provider was disabled: no sign-in asks it.",
     "moved": "The order was changed.",
 }
-TYPE_LABELS = {"ldap": "LDAP or Active Directory", "oidc": "OpenID Connect"}
 
 
 def _configs() -> ProviderConfigs:
@@ -37,10 +39,10 @@ def _configs() -> ProviderConfigs:
 @bp.get("/providers/new/<kind>")
 @admin_page
 def new_provider(kind: str):
-    """An empty guided form for a provider of type ``kind`` (ldap or oidc)."""
+    """An empty guided form for a provider of type ``kind`` (one with a guided form)."""
     _kind(kind)
     _configs().list()  # nothing to show in file mode
-    return _form(kind, None, dict(providerform.NEW_VALUES[kind]))
+    return _form(kind, None, providerform.new_values(kind))
 
 
 @bp.post("/providers/new/<kind>")
@@ -116,7 +118,7 @@ def delete_provider(provider_id: str):
 
 
 def _kind(kind: str) -> None:
-    if kind not in EDITABLE_TYPES:
+    if kind not in editable_types():
         raise AdminError(404, f"no provider type {kind!r} can be added here")
 
 
@@ -152,7 +154,7 @@ def _submit(kind: str, provider_id: str | None):
     except AdminError as refused:
         if refused.status == 404:
             raise
-        errors = forms.admin_errors(refused, providerform.FIELDS[kind])
+        errors = forms.admin_errors(refused, providerform.input_names(kind))
         return _form(kind, provider_id, values, errors, status=refused.status)
     done = "added" if provider_id is None else "changed"
     return redirect(url_for("admin_ui.providers", done=done, _anchor=f"configured-{new_id}"), 303)
@@ -164,15 +166,20 @@ def _diagnose(configs, kind, provider_id, new_id, section, values, action):
         return _form(
             kind, provider_id, values, {"probe_username": "Enter a username to look up."}, status=400
         )
-    # An unsaved id still needs a valid one for the check; the saved secrets fill what is masked.
-    config = {**configs.merged_section(provider_id or "", section), "id": new_id or "unsaved", "type": kind}
+    # An unsaved id still needs a valid one for the check; the saved secrets fill what is masked
+    # (never when the address changed: that secret must be typed again).
+    try:
+        merged = configs.merged_section(provider_id or "", section)
+    except ProviderInvalid as invalid:
+        return _form(kind, provider_id, values, providerform.field_errors(kind, invalid.errors), status=400)
+    config = {**merged, "id": new_id or "unsaved", "type": kind}
     try:
         result = providerdiagnose.run(action, config, username, actor=caller().username)
     except AdminError as refused:  # a username the check cannot use, or past the rate
         if refused.field == "username":
             errors = {"probe_username": forms.plain(refused.message)}
         else:
-            errors = forms.admin_errors(refused, providerform.FIELDS[kind])
+            errors = forms.admin_errors(refused, providerform.input_names(kind))
         return _form(kind, provider_id, values, errors, status=refused.status)
     return _form(kind, provider_id, values, diagnosis=result)
 
@@ -191,19 +198,21 @@ def _form(
     if not configs.editable:
         raise AdminError(409, "providers are managed by the config file (provider_source: file)")
     shown_id = provider_id or values.get("id") or "<id>"
+    browser_sign_on = CallbackProvider in CATALOG[kind].capabilities
     return render(
         "admin/provider_edit.html",
         "providers",
         status,
         kind=kind,
-        kind_label=TYPE_LABELS[kind],
+        form=providerform.admin_form(kind),
+        groups=providerform.grouped(kind),
         provider_id=provider_id,
         values=values,
-        errors=forms.ordered(errors or {}, providerform.FIELDS[kind]),
-        presets=providerform.choices("ldap", "preset") if kind == "ldap" else [],
-        strategies=providerform.choices("ldap", "groups.strategies") if kind == "ldap" else [],
-        client_auths=providerform.choices("oidc", "client_auth") if kind == "oidc" else [],
-        redirect_uri=svc.sso.callback_url(shown_id) if kind == "oidc" else None,
+        errors=forms.ordered(errors or {}, providerform.input_names(kind)),
+        options=providerform.options_of(kind),
+        buttons=providerform.CHECK_BUTTONS,
+        needs_username=providerdiagnose.NEEDS_USERNAME,
+        redirect_uri=svc.sso.callback_url(shown_id) if browser_sign_on else None,
         sso_enabled=svc.config.sso.enabled,
         diagnosis=diagnosis,
         actions=providerdiagnose.ACTIONS,

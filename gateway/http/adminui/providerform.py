@@ -1,6 +1,8 @@
-"""The guided provider forms' fields: reading an LDAP/AD or OIDC form into a provider section
-(the YAML ``providers:`` entry without ``id`` and ``type``), showing a stored section in the
-form, and putting each validation problem next to the input it is about.
+"""The guided provider forms' fields, for every type that declares one
+(``ProviderType.admin_form``, ``providers/adminform.py``): reading a form into a provider
+section (the YAML ``providers:`` entry without ``id`` and ``type``), showing a stored section in
+the form, and putting each validation problem next to the input it is about. Nothing here
+names a provider type: the inputs, labels and checks are the type's.
 
 The fields a form does not show are edited as YAML in "Other settings", so every setting of a
 provider type can be set from the UI; the type's own schema checks the result.
@@ -17,62 +19,54 @@ from marshmallow import fields as mfields
 from marshmallow import validate
 
 from gateway.http.adminui.forms import GENERAL, FormProblem, sentence
+from providers.adminform import CHOICE, CHOICES, FLAG, LINES, SECRET, WORDS, AdminForm, FormField
 from providers.catalog import CATALOG
 
 MAX_YAML_CHARS = 20_000
 SET = "(set)"
-
-# Each form field, and the dotted key of the section it stands for.
-LDAP_KEYS = {
-    "preset": "preset",
-    "servers": "servers",
-    "start_tls": "start_tls",
-    "bind_dn": "bind.dn",
-    "bind_password": "bind.password",
-    "user_base": "user.base",
-    "user_filter": "user.filter",
-    "username_attribute": "user.username_attribute",
-    "quota_attribute": "user.quota_attribute",
-    "groups_base": "groups.base",
-    "group_strategies": "groups.strategies",
-    "nested": "groups.nested",
-}
-OIDC_KEYS = {
-    "issuer": "issuer",
-    "client_id": "client_id",
-    "client_secret": "client_secret",
-    "client_auth": "client_auth",
-    "scopes": "scopes",
-    "username_claim": "username_claim",
-    "groups_claim": "groups_claim",
-    "display_name": "display_name",
-    "browser_login": "browser_login",
-}
-KEYS = {"ldap": LDAP_KEYS, "oidc": OIDC_KEYS}
-# What "missing" asks for, by input: the summary at the top names what to enter.
-MISSING = {
-    "servers": "Enter at least one server URL.",
-    "user_base": "Enter the user search base.",
-    "bind_dn": "Enter the bind DN.",
-    "bind_password": "Enter the bind password.",
-    "issuer": "Enter the issuer URL.",
-    "client_id": "Enter the client id.",
-    "client_secret": "Enter the client secret.",
-}
 _MISSING = "Missing data for required field."
-BOOLEANS = {"start_tls", "nested", "browser_login", "enabled"}
-LISTS = {"group_strategies"}
-FIELDS = {kind: ("id", *keys, "extra", "enabled") for kind, keys in KEYS.items()}
-# What a new form starts with (a preset fills in the rest when the section is checked).
-NEW_VALUES = {
-    "ldap": {"preset": "openldap", "group_strategies": ["member"], "nested": True, "enabled": True},
-    "oidc": {
-        "client_auth": "client_secret_basic",
-        "scopes": "openid profile email",
-        "browser_login": True,
-        "enabled": True,
-    },
+# The diagnostics a form can offer, as its buttons say them.
+CHECK_BUTTONS = {
+    "connection": "Test connection",
+    "search": "Try a user search",
+    "groups": "Show groups and the mapping",
+    "discovery": "Check discovery",
 }
+
+
+def admin_form(kind: str) -> AdminForm:
+    """The guided form of type ``kind``; KeyError for a type without one."""
+    form = CATALOG[kind].admin_form if kind in CATALOG else None
+    if form is None:
+        raise KeyError(kind)
+    return form
+
+
+def input_names(kind: str) -> tuple[str, ...]:
+    """Every input of the form, in page order (for ordering error summaries)."""
+    return ("id", *(item.name for item in admin_form(kind).fields), "extra", "enabled")
+
+
+def new_values(kind: str) -> dict[str, Any]:
+    """What a new form of type ``kind`` starts with (a preset fills in the rest when checked)."""
+    return dict(admin_form(kind).new_values)
+
+
+def grouped(kind: str) -> list[tuple[str, list[FormField]]]:
+    """The form's inputs by heading, headings in the order they first appear."""
+    groups: dict[str, list[FormField]] = {}
+    for item in admin_form(kind).fields:
+        groups.setdefault(item.group, []).append(item)
+    return list(groups.items())
+
+
+def options_of(kind: str) -> dict[str, list[str]]:
+    """The values each choice input offers, read from the type's schema."""
+    return {
+        item.name: choices(kind, item.key)
+        for item in admin_form(kind).fields
+        if item.kind in (CHOICE, CHOICES)
+    }
 
 
 def choices(kind: str, dotted: str) -> list[str]:
@@ -92,36 +86,44 @@ def choices(kind: str, dotted: str) -> list[str]:
 
 def section_from_form(kind: str, form: Mapping[str, Any], getlist) -> dict[str, Any]:
     """The provider section the form describes. FormProblem for "Other settings" that are not
-    a YAML mapping. Empty optional inputs are left out (the type's defaults or the preset's)."""
+    a YAML mapping. Empty optional inputs are left out (the type's defaults or the preset's); an
+    empty secret input stands for the stored secret (``"(set)"``), unless nothing else of its
+    subsection is given or the form says the secret is not used."""
     section = _extra(form.get("extra", ""))
-    for name, dotted in KEYS[kind].items():
-        if name in BOOLEANS:
-            value: Any = form.get(name) == "on"
-        elif name in LISTS:
-            value = [item for item in getlist(name) if item]
-        elif name == "servers":
-            value = [line.strip() for line in form.get(name, "").splitlines() if line.strip()]
-            if not value:
-                continue
-        elif name == "scopes":
-            value = form.get(name, "").split()
-            if not value:
-                continue
-        else:
-            value = form.get(name, "").strip()
-            if not value:
-                if name in ("bind_password", "client_secret"):
-                    value = SET  # left empty: keep the stored secret (none for a new provider)
-                else:
-                    continue
-        _put(section, dotted, value)
-    if kind == "ldap":
-        bind = section.get("bind")
-        if isinstance(bind, dict) and set(bind) == {"password"} and bind["password"] == SET:
-            section.pop("bind")  # no bind DN, no stored secret asked for: an anonymous search
-    if kind == "oidc" and section.get("client_auth") == "none" and section.get("client_secret") == SET:
-        section.pop("client_secret")
+    fields = admin_form(kind).fields
+    keys = {item.name: item.key for item in fields}
+    for item in fields:
+        value = _read(item, form, getlist)
+        if value is not None:
+            _put(section, item.key, value)
+    for item in fields:
+        if item.kind != SECRET or _get(section, item.key) != SET:
+            continue
+        *parents, _ = item.key.split(".")
+        unused = (
+            item.unused_when is not None and _get(section, keys[item.unused_when[0]]) == item.unused_when[1]
+        )
+        alone = bool(parents) and _get(section, ".".join(parents)) == {item.key.split(".")[-1]: SET}
+        if unused or alone:  # an anonymous bind, no client authentication: no secret asked for
+            _pop(section, ".".join(parents) if alone else item.key)
     return section
+
+
+def _read(item: FormField, form: Mapping[str, Any], getlist) -> Any:
+    """An input's value for the section; None: leave the key out."""
+    if item.kind == FLAG:
+        return form.get(item.name) == "on"
+    if item.kind == CHOICES:
+        return [value for value in getlist(item.name) if value]
+    text = form.get(item.name, "")
+    if item.kind == LINES:
+        return [line.strip() for line in text.splitlines() if line.strip()] or None
+    if item.kind == WORDS:
+        return text.split() or None
+    text = text.strip()
+    if item.kind == SECRET and not text:
+        return SET  # left empty: keep the stored secret (none for a new provider)
+    return text or None
 
 
 def values_from_section(kind: str, section: Mapping[str, Any], *, enabled: bool) -> dict[str, Any]:
@@ -129,32 +131,36 @@ def values_from_section(kind: str, section: Mapping[str, Any], *, enabled: bool)
     to "Other settings" as YAML. Secrets are never put back in an input."""
     rest = _copy(section)
     values: dict[str, Any] = {"enabled": enabled}
-    for name, dotted in KEYS[kind].items():
-        value = _pop(rest, dotted)
-        if name in ("bind_password", "client_secret"):
-            values[f"{name}_set"] = value == SET
+    for item in admin_form(kind).fields:
+        value = _pop(rest, item.key)
+        if item.kind == SECRET:
+            values[f"{item.name}_set"] = value == SET
             continue
         if value is None:
             continue
-        if name == "servers" and isinstance(value, list):
+        if item.kind == LINES and isinstance(value, list):
             value = "\n".join(str(v) for v in value)
-        elif name == "scopes" and isinstance(value, list):
+        elif item.kind == WORDS and isinstance(value, list):
             value = " ".join(str(v) for v in value)
-        values[name] = value
+        values[item.name] = value
     values["extra"] = yaml.safe_dump(rest, sort_keys=False) if rest else ""
     return values
 
 
 def values_from_form(kind: str, form: Mapping[str, Any], getlist) -> dict[str, Any]:
     """The form as posted, to show it back (secrets never shown)."""
-    values: dict[str, Any] = {}
-    for name in FIELDS[kind]:
-        if name in BOOLEANS:
-            values[name] = form.get(name) == "on"
-        elif name in LISTS:
-            values[name] = getlist(name)
-        elif name not in ("bind_password", "client_secret"):
-            values[name] = form.get(name, "")
+    values: dict[str, Any] = {
+        "id": form.get("id", ""),
+        "extra": form.get("extra", ""),
+        "enabled": form.get("enabled") == "on",
+    }
+    for item in admin_form(kind).fields:
+        if item.kind == FLAG:
+            values[item.name] = form.get(item.name) == "on"
+        elif item.kind == CHOICES:
+            values[item.name] = getlist(item.name)
+        elif item.kind != SECRET:
+            values[item.name] = form.get(item.name, "")
     values["probe_username"] = form.get("probe_username", "")
     return values
 
@@ -162,7 +168,9 @@ def values_from_form(kind: str, form: Mapping[str, Any], getlist) -> dict[str, A
 def field_errors(kind: str, problems: Mapping[str, str]) -> dict[str, str]:
     """Validation problems keyed by dotted key (``settings.user.base``) as messages for the
     form's inputs; a key the form has no input for goes to "Other settings", named."""
-    by_key = {dotted: name for name, dotted in KEYS[kind].items()}
+    fields = admin_form(kind).fields
+    by_key = {item.key: item for item in fields}
+    by_key.update({covered: item for item in fields for covered in item.covers})
     errors: dict[str, str] = {}
     for key, message in problems.items():
         plain = re.sub(r"\[\d+\]", "", key.removeprefix("settings").lstrip("."))
@@ -170,23 +178,15 @@ def field_errors(kind: str, problems: Mapping[str, str]) -> dict[str, str]:
             target = {"settings": "extra"}.get(key, key)
             errors.setdefault(target, sentence(message))
             continue
-        name = by_key.get(plain) or _section_input(kind, plain)
-        if name is not None:
-            errors.setdefault(
-                name, MISSING.get(name, sentence(message)) if message == _MISSING else sentence(message)
-            )
+        item = by_key.get(plain)
+        if item is not None:
+            missing = message == _MISSING and item.missing
+            errors.setdefault(item.name, item.missing if missing else sentence(message))
         else:
             # The key as written in YAML (never capitalised), then the problem.
             text = f"{plain}: {message[:1].lower()}{message[1:]}".rstrip(".") + "."
             errors["extra"] = f"{errors['extra']} {text}" if "extra" in errors else text
     return errors
-
-
-def _section_input(kind: str, plain: str) -> str | None:
-    """The input that stands for a whole section (``user`` required: the user base)."""
-    return {"ldap": {"user": "user_base", "bind": "bind_dn", "groups": "groups_base"}}.get(kind, {}).get(
-        plain
-    )
 
 
 def _extra(text: str) -> dict[str, Any]:
@@ -214,6 +214,13 @@ def _put(section: dict[str, Any], dotted: str, value: Any) -> None:
             child = node[key] = {}
         node = child
     node[last] = value
+
+
+def _get(section: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = section
+    for key in dotted.split("."):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node
 
 
 def _pop(section: dict[str, Any], dotted: str) -> Any:

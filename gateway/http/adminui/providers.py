@@ -1,8 +1,9 @@
 """``/admin/providers``: how each identity provider is doing (checked when the page loads,
-all at once), and a trial sign-in at an LDAP provider that shows every step and the answer
-the Registry would get. The trial is throttled like a real sign-in; its password is never
-shown, logged or kept. Each provider's diagnostics (test connection, a user search, a user's
-groups, an IdP's discovery) run from here too (templates/admin/_provider_diag.html)."""
+all at once), and a trial sign-in at a provider that offers one (``TrialLogin``: LDAP) that
+shows every step and the answer the Registry would get. The trial is throttled like a real
+sign-in; its password is never shown, logged or kept. Each provider's diagnostics (test
+connection, a user search, a user's groups, an IdP's discovery) run from here too
+(templates/admin/_provider_diag.html)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from flask import request
 
 from gateway.admin import providerdiag
 from gateway.admin.errors import AdminError
+from gateway.admin.providerconfigs import editable_types
 from gateway.http.adminui import forms
 from gateway.http.adminui.base import admin_page, bp, caller, render
 from gateway.http.adminui.providerconfigs import NOTICES
+from gateway.http.adminui.providerform import admin_form
 from gateway.http.appservices import services
+from providers.base import TrialLogin
 
 MAX_USERNAME_CHARS = 512
 MAX_PASSWORD_CHARS = 1024
@@ -111,7 +115,7 @@ def _page(
     status: int = 200,
 ):
     svc = services()
-    ldap = [p.id for p in svc.providers.active() if p.type == "ldap"]
+    trials = [p.id for p in svc.providers.active() if isinstance(p.provider, TrialLogin)]
     answer = trial.get("answer") if trial else None
     return render(
         "admin/providers.html",
@@ -119,8 +123,8 @@ def _page(
         status,
         statuses=svc.provider_admin().status(),
         registry=svc.registry.report(),
-        ldap_providers=ldap,
-        values=values or {"provider": ldap[0] if ldap else ""},
+        trial_providers=trials,
+        values=values or {"provider": trials[0] if trials else ""},
         errors=errors or {},
         trial=trial,
         answer_json=json.dumps(answer, indent=2) if answer else None,
@@ -129,5 +133,6 @@ def _page(
         diag_errors=diag_errors or {},
         diag_result=diag_result,
         configs=svc.provider_configs().list(),
+        addable=[(kind, admin_form(kind).add_label) for kind in editable_types()],
         configs_notice=NOTICES.get(request.args.get("done", "")),
     )

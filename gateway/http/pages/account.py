@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 
 from flask import Blueprint, make_response, redirect, request
 
 from gateway.admin.errors import AdminError
+from gateway.admin.selfservice import APP_PASSWORDS
 from gateway.http import shownonce
 from gateway.http.adminapi.base import principal_for
 from gateway.http.appservices import services
@@ -22,7 +22,6 @@ from gateway.http.browser import (
 )
 from gateway.http.pagehandlers import SCRIPT_PAGE_POLICY
 from gateway.login.answer import build_answer
-from gateway.login.apppasswords import AppPasswordError
 from gateway.sso.sessions import SessionRecord
 from providers.sql import utcnow
 
@@ -49,14 +48,20 @@ def show():
 @bp.post("/account/app-passwords")
 @signed_in_form
 def create_app_password(session: SessionRecord):
-    name = request.form.get("name", "")
+    """Create an app password through the operation the admin API's /me endpoints use."""
     days = request.form.get("expires_days", "").strip()
+    if days and not re.fullmatch(r"[0-9]{1,5}", days):
+        return _render(session, error="Expiry must be a whole number of days.", status=400)
     try:
-        lifetime = _lifetime(days)
-        view, password = services().app_passwords.create(session.username, name, lifetime)
-    except AppPasswordError as error:
-        return _render(session, error=str(error), status=400)
-    services().audit.record("app_password_created", "ok", username=session.username, app_password=view.id)
+        view, password = (
+            services()
+            .own_secrets(APP_PASSWORDS)
+            .create(
+                session.username, request.form.get("name", ""), int(days) if days else None, via="browser"
+            )
+        )
+    except AdminError as refused:
+        return _render(session, error=refused.message, status=refused.status)
     # POST-redirect-GET: a reload of the page that shows the password creates nothing.
     response = redirect("/account#new-app-password-box", 303)
     shownonce.hand_over(response, session.id, shownonce.ShownOnce(view.name, password))
@@ -66,10 +71,12 @@ def create_app_password(session: SessionRecord):
 @bp.post("/account/app-passwords/<public_id>/revoke")
 @signed_in_form
 def revoke_app_password(session: SessionRecord, public_id: str):
-    if services().app_passwords.revoke(session.username, public_id[:32]):
-        services().audit.record(
-            "app_password_revoked", "ok", username=session.username, app_password=public_id[:32]
-        )
+    """Revoke one of one's app passwords; one already gone (or never one's) changes nothing."""
+    try:
+        services().own_secrets(APP_PASSWORDS).revoke(session.username, public_id)
+    except AdminError as refused:
+        if refused.status != 404:
+            raise
     return redirect("/account", 303)
 
 
@@ -98,14 +105,6 @@ def change_password(session: SessionRecord):
 
 def _sentence(text: str) -> str:
     return (text[:1].upper() + text[1:]).rstrip(".") + "."
-
-
-def _lifetime(days: str) -> timedelta | None:
-    if not days:
-        return None
-    if not re.fullmatch(r"[0-9]{1,5}", days):
-        raise AppPasswordError("expiry must be a whole number of days")
-    return timedelta(days=int(days))
 
 
 def _render(session: SessionRecord, *, status: int = 200, **extra):

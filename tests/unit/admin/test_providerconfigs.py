@@ -86,6 +86,41 @@ def test_keep_secrets_null_removes_and_a_removed_section_drops_it():
     assert masked("oidc", OIDC)["client_secret"] == SET
 
 
+@pytest.mark.parametrize(
+    "kind, stored, changed, field",
+    [
+        ("ldap", LDAP, {"servers": ["ldap://attacker.example"]}, "settings.bind.password"),
+        ("ldap", LDAP, {"start_tls": True}, "settings.bind.password"),
+        ("ldap", LDAP, {"tls": {"verify_hostname": False}}, "settings.bind.password"),
+        ("oidc", OIDC, {"issuer": "https://attacker.example"}, "settings.client_secret"),
+        ("oidc", OIDC, {"discovery_url": "https://attacker.example/.well-known/x"}, "settings.client_secret"),
+    ],
+)
+def test_a_stored_secret_is_not_kept_when_where_it_goes_changes(kind, stored, changed, field):
+    secret = "bind.password" if kind == "ldap" else "client_secret"
+    row = StoredProvider("p", kind, 0, True, stored, frozenset({secret}))
+    settings = {**masked(kind, stored), **changed}
+    with pytest.raises(ProviderInvalid) as refused:
+        keep_secrets(row, settings)
+    assert set(refused.value.errors) == {field} and "enter it again" in refused.value.errors[field]
+
+    # Typed again, it is the one sent; a default written out is no change.
+    def secret_of(section):
+        return section["bind"]["password"] if kind == "ldap" else section["client_secret"]
+
+    typed = dict(settings)
+    if kind == "ldap":
+        typed["bind"] = {"dn": "cn=s", "password": "new"}
+    else:
+        typed["client_secret"] = "new"
+    assert secret_of(keep_secrets(row, typed)) == "new"
+    default_written = {
+        **masked(kind, stored),
+        **({"start_tls": False} if kind == "ldap" else {"ca_file": None}),
+    }
+    assert secret_of(keep_secrets(row, default_written)) == secret_of(stored)
+
+
 def test_every_problem_is_named_by_field_at_once(database):
     with pytest.raises(ProviderInvalid) as refused:
         _configs(database).create("admin", "dir", "ldap", {"servers": ["ftp://x"], "pool_size": 0})
