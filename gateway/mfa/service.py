@@ -20,6 +20,9 @@ from gateway.mfa.totp import TotpCheck, clean_code, is_secret
 from gateway.observe.audit import AuditLog
 
 Need = Literal["verify", "enrol"]
+# The Registry password path's refusals of an account's own password (Denied reasons).
+USE_APP_PASSWORD = "second_factor_use_app_password"
+ENROL_FIRST = "second_factor_enrol_first"
 
 
 class SecondFactorFailed(Exception):
@@ -66,10 +69,19 @@ class MfaService:
             self.settings.admins_required and self._admin_role in evaluation.roles
         )
 
-    def refuses_own_password(self, username: str) -> bool:
-        """Whether the Registry's password path refuses ``username``'s own password (they have
-        a second factor and ``mfa.registry_password`` is ``refuse``)."""
-        return self.settings.registry_password == REFUSE and self.factors.has_factors(username)
+    def registry_password_refusal(self, username: str, evaluation: Evaluation) -> str | None:
+        """Why the Registry's password path refuses ``username``'s own password, or None: the
+        Registry cannot ask for a second factor, so with ``mfa.registry_password: refuse`` an
+        account that has one (``second_factor_use_app_password``), or that the policy requires
+        to set one up and has none yet (``second_factor_enrol_first``), signs in there with an
+        app password only."""
+        if self.settings.registry_password != REFUSE:
+            return None
+        if self.factors.has_factors(username):
+            return USE_APP_PASSWORD
+        if not evaluation.denied and self.required(evaluation):
+            return ENROL_FIRST
+        return None
 
     # ---- checking ------------------------------------------------------------------------
 
