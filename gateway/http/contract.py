@@ -17,9 +17,15 @@ from flask import Blueprint, Response, current_app, request
 from gateway.http.clientinfo import current_client
 from gateway.http.errors import json_error
 from gateway.login.answer import build_answer
-from gateway.login.outcome import Granted, Outcome, Refused, Throttled
+from gateway.login.outcome import (
+    SECOND_FACTOR_ENROL_FIRST,
+    SECOND_FACTOR_USE_APP_PASSWORD,
+    Granted,
+    Outcome,
+    Refused,
+    Throttled,
+)
 from gateway.login.service import LoginService
-from gateway.mfa.service import ENROL_FIRST, USE_APP_PASSWORD
 from providers.base import MAX_TOKEN_LENGTH
 
 bp = Blueprint("contract", __name__)
@@ -103,9 +109,9 @@ def _answer(outcome: Outcome) -> Response:
         response.headers["Cache-Control"] = "no-store"
         return response
     if isinstance(outcome, Refused):
-        if outcome.reason == USE_APP_PASSWORD:
+        if outcome.reason == SECOND_FACTOR_USE_APP_PASSWORD:
             return json_error(403, SECOND_FACTOR_MESSAGE)
-        if outcome.reason == ENROL_FIRST:
+        if outcome.reason == SECOND_FACTOR_ENROL_FIRST:
             return json_error(403, ENROL_FIRST_MESSAGE)
         if outcome.reason == "must_change_password":
             return json_error(403, MUST_CHANGE_PASSWORD)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from gateway.config.mfa import REFUSE, MfaSettings
+from gateway.login.outcome import SECOND_FACTOR_ENROL_FIRST, SECOND_FACTOR_USE_APP_PASSWORD
 from gateway.login.throttle import AccountThrottle
 from gateway.mapping import Evaluation
 from gateway.mfa.factors import PASSKEY, TOTP, FactorError, FactorStore, FactorView
@@ -20,9 +21,6 @@ from gateway.mfa.totp import TotpCheck, clean_code, is_secret
 from gateway.observe.audit import AuditLog
 
 Need = Literal["verify", "enrol"]
-# The Registry password path's refusals of an account's own password (Denied reasons).
-USE_APP_PASSWORD = "second_factor_use_app_password"
-ENROL_FIRST = "second_factor_enrol_first"
 
 
 class SecondFactorFailed(Exception):
@@ -78,9 +76,9 @@ class MfaService:
         if self.settings.registry_password != REFUSE:
             return None
         if self.factors.has_factors(username):
-            return USE_APP_PASSWORD
+            return SECOND_FACTOR_USE_APP_PASSWORD
         if not evaluation.denied and self.required(evaluation):
-            return ENROL_FIRST
+            return SECOND_FACTOR_ENROL_FIRST
         return None
 
     # ---- checking ------------------------------------------------------------------------
