@@ -17,14 +17,8 @@ from flask import Blueprint, Response, current_app, request
 from gateway.http.clientinfo import current_client
 from gateway.http.errors import json_error
 from gateway.login.answer import build_answer
-from gateway.login.outcome import (
-    SECOND_FACTOR_ENROL_FIRST,
-    SECOND_FACTOR_USE_APP_PASSWORD,
-    Granted,
-    Outcome,
-    Refused,
-    Throttled,
-)
+from gateway.login.outcome import Granted, Outcome, Refused, Throttled
+from gateway.login.refusals import SECOND_FACTOR_ENROL_FIRST, SECOND_FACTOR_USE_APP_PASSWORD
 from gateway.login.service import LoginService
 from providers.base import MAX_TOKEN_LENGTH
 

@@ -17,13 +17,6 @@ from gateway.mapping import Evaluation
 from gateway.sso.sessions import SessionRecord
 from providers.base import Identity
 
-# Refusal reasons (Refused.reason) about a second factor, named here for the ways in that
-# answer each with wording of its own.
-SECOND_FACTOR_USE_APP_PASSWORD = "second_factor_use_app_password"  # has one; the Registry cannot ask
-SECOND_FACTOR_ENROL_FIRST = "second_factor_enrol_first"  # must set one up before signing in
-SECOND_FACTOR_MISSING = "second_factor_missing"  # has one; the request brought no code
-SECOND_FACTOR_WRONG = "wrong_second_factor"  # the code was not accepted
-
 
 class Granted(NamedTuple):
     """Signed in as ``identity`` (its username is the canonical one), with the mapping's

@@ -31,8 +31,6 @@ from gateway.login.federation import Denied, Federation
 from gateway.login.idptokens import IdpTokens
 from gateway.login.lastsignin import NO_CLIENT, Client, LastSignIns
 from gateway.login.outcome import (
-    SECOND_FACTOR_ENROL_FIRST,
-    SECOND_FACTOR_MISSING,
     Granted,
     Outcome,
     PasswordChangeRequired,
@@ -53,6 +51,7 @@ from gateway.login.records import (
     SignInListener,
     Way,
 )
+from gateway.login.refusals import SECOND_FACTOR_ENROL_FIRST, SECOND_FACTOR_MISSING
 from gateway.login.throttle import Throttled as ThrottledAccount
 from gateway.mapping import Evaluation, EvaluationMemo
 from gateway.observe.attempts import AttemptRecorder

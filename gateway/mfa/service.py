@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from gateway.config.mfa import REFUSE, MfaSettings
-from gateway.login.outcome import SECOND_FACTOR_ENROL_FIRST, SECOND_FACTOR_USE_APP_PASSWORD
+from gateway.login.refusals import SECOND_FACTOR_ENROL_FIRST, SECOND_FACTOR_USE_APP_PASSWORD
 from gateway.login.throttle import AccountThrottle
 from gateway.mapping import Evaluation
 from gateway.mfa.factors import PASSKEY, TOTP, FactorError, FactorStore, FactorView

@@ -22,14 +22,8 @@ from gateway.http.browser import signed_in
 from gateway.http.clientinfo import current_client
 from gateway.http.origins import origin_accepted
 from gateway.login.federation import Denied
-from gateway.login.outcome import (
-    SECOND_FACTOR_ENROL_FIRST,
-    SECOND_FACTOR_MISSING,
-    SECOND_FACTOR_WRONG,
-    Granted,
-    Refused,
-    Throttled,
-)
+from gateway.login.outcome import Granted, Refused, Throttled
+from gateway.login.refusals import SECOND_FACTOR_ENROL_FIRST, SECOND_FACTOR_MISSING, SECOND_FACTOR_WRONG
 from gateway.mfa.service import SecondFactorFailed
 from gateway.sso.sessions import SessionRecord
 from providers.sql import utcnow
