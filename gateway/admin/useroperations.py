@@ -101,9 +101,12 @@ class UserService:
         enforce_policy: bool = True,
         actor: str | None = None,
         registration_state: str | None = None,
+        temporary: bool = False,
     ) -> UserView:
         """Create a local user who owns their username from the start; with
-        ``registration_state`` a self-registered one, disabled until admitted."""
+        ``registration_state`` a self-registered one, disabled until admitted; ``temporary``:
+        with a password they must change at the first sign-in (refused everywhere else until
+        then, as a temporary password an admin sets later is)."""
         username = self.canonical(username)
         owner = self._accounts.owner_of(username)
         if owner is not None:
@@ -118,6 +121,7 @@ class UserService:
                 overrides=overrides,
                 enforce_policy=enforce_policy,
                 registration_state=registration_state,
+                temporary=temporary,
             )
         except UserError:
             # The user and its name's ownership are two commits: a create cut short between
@@ -141,7 +145,14 @@ class UserService:
             raise UserError(
                 f"username {username!r} already belongs to provider {taken.owner_provider!r}"
             ) from None
-        self._audit.record("user_created", "ok", username=username, provider=self._provider_id, actor=actor)
+        self._audit.record(
+            "user_created",
+            "ok",
+            username=username,
+            provider=self._provider_id,
+            actor=actor,
+            **({"temporary": "yes"} if temporary else {}),
+        )
         return view
 
     def owner(self, username: str):

@@ -86,7 +86,11 @@ class AdminUsers:
         roles: Iterable[str] | None = None,
         groups: Iterable[str] = (),
         metadata: dict[str, Any] | None = None,
+        temporary: bool = False,
     ) -> Person:
+        """Create a local user (audited ``user_created``); ``temporary``: their password must
+        be changed at the first sign-in in a browser, and every other way in refuses it until
+        then."""
         overrides = self._overrides(
             {**(metadata or {}), **({"roles": list(roles)} if roles is not None else {})}
         )
@@ -99,6 +103,7 @@ class AdminUsers:
                 groups=groups,
                 overrides=overrides,
                 actor=actor,
+                temporary=temporary,
             )
         except PasswordRejected as rejected:
             raise AdminError(400, str(rejected), "password") from None

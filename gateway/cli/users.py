@@ -38,8 +38,16 @@ def _admin_users(ctx):
 )
 @click.option("--role", "roles", multiple=True, help="extra role for this user (repeatable)")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.option(
+    "--temporary",
+    is_flag=True,
+    help="a temporary password: the user must choose their own at the first browser sign-in "
+    "(the Registry's password path refuses them until then)",
+)
 @click.pass_context
-def users_create(ctx, username, email, display_name, groups, max_storage_mb, roles, password_stdin):
+def users_create(
+    ctx, username, email, display_name, groups, max_storage_mb, roles, password_stdin, temporary
+):
     """Create a local user."""
     from gateway.mapping import validate_overrides
 
@@ -61,8 +69,9 @@ def users_create(ctx, username, email, display_name, groups, max_storage_mb, rol
         roles=list(roles) if roles else None,
         groups=groups,
         metadata=metadata or None,
+        temporary=temporary,
     )
-    click.echo(f"created {username}")
+    click.echo(f"created {username}" + (" (temporary password)" if temporary else ""))
 
 
 @users.command("list")

@@ -19,6 +19,7 @@ from gateway.http.clientinfo import current_client
 from gateway.http.errors import json_error
 from gateway.login.answer import build_answer
 from gateway.login.outcome import Granted, Outcome, Refused, Throttled
+from gateway.login.refusals import SECOND_FACTOR_ENROL_FIRST, SECOND_FACTOR_USE_APP_PASSWORD
 from gateway.login.service import LoginService
 from providers.base import MAX_TOKEN_LENGTH
 
@@ -34,6 +35,11 @@ DENIED_MESSAGES = {401: "invalid credentials", 403: "access denied"}
 SECOND_FACTOR_MESSAGE = (
     "this account uses two-step sign-in: use an app password (create one on the gateway's "
     "account page) instead of your account password"
+)
+ENROL_FIRST_MESSAGE = (
+    "this account must set up two-step sign-in first: sign in to the gateway in a browser to set "
+    "it up, then use an app password (create one on the gateway's account page) for ddb and GIS "
+    "clients instead of your account password"
 )
 MUST_CHANGE_PASSWORD = "password change required: sign in with a browser and choose a new password"
 # The grant's JSON exactly as Flask's jsonify writes it outside debug mode (compact, ASCII,
@@ -94,8 +100,10 @@ def _answer(outcome: Outcome) -> Response:
         response.headers["Cache-Control"] = "no-store"
         return response
     if isinstance(outcome, Refused):
-        if outcome.reason == "second_factor_use_app_password":
+        if outcome.reason == SECOND_FACTOR_USE_APP_PASSWORD:
             return json_error(403, SECOND_FACTOR_MESSAGE)
+        if outcome.reason == SECOND_FACTOR_ENROL_FIRST:
+            return json_error(403, ENROL_FIRST_MESSAGE)
         if outcome.reason == "must_change_password":
             return json_error(403, MUST_CHANGE_PASSWORD)
         return json_error(outcome.status, DENIED_MESSAGES.get(outcome.status, "denied"))

@@ -65,8 +65,9 @@ class Unavailable(NamedTuple):
 
 class SecondFactor(NamedTuple):
     """The password was right, but no session opens before a second factor: ``enrol`` when
-    the person has none yet and the policy requires one. Recorded as an attempt, not audited
-    as a sign-in (:meth:`gateway.login.service.LoginService.second_factor_passed` does that)."""
+    the person has none yet and the policy requires one. The browser's answer: recorded as an
+    attempt, not audited as a sign-in
+    (:meth:`gateway.login.service.LoginService.second_factor_passed` does that)."""
 
     identity: Identity
     evaluation: Evaluation

@@ -22,10 +22,11 @@ class PasswordCheck:
         federation: Federation,
         throttle: AccountThrottle,
         credentials: VerifiedCredentials,
-        refuses_own_password: Callable[[str], bool] | None = None,
+        refuses_own_password: Callable[[Identity], str | None] | None = None,
     ):
-        """``refuses_own_password(username)``: whether the Registry's password path refuses
-        that account's own password (it has a second factor; app passwords still work)."""
+        """``refuses_own_password(identity)``: why the Registry's password path refuses that
+        account's own password (a Denied reason: it has a second factor, or must set one up),
+        or None; app passwords still work."""
         self._federation = federation
         self._throttle = throttle
         self._credentials = credentials
@@ -76,15 +77,15 @@ class PasswordCheck:
         return identity, False
 
     def _refuse_second_factor_accounts(self, identity: Identity, password: str) -> None:
-        """Denied 403 when ``password`` is the account's own and it has a second factor the
-        Registry cannot ask for. Only after the password proved right: a wrong one is a 401 as
-        for everyone, so the answer tells a guesser nothing about the account."""
-        if (
-            self._refuses_own_password is not None
-            and not looks_like_app_password(password)
-            and self._refuses_own_password(identity.username)
-        ):
-            raise Denied(403, "second_factor_use_app_password")
+        """Denied 403 when ``password`` is the account's own and the account has, or must set
+        up, a second factor the Registry cannot ask for. Only after the password proved right:
+        a wrong one is a 401 as for everyone, so the answer tells a guesser nothing about the
+        account. Never reached from a cache hit: a refused login is never remembered."""
+        if self._refuses_own_password is None or looks_like_app_password(password):
+            return
+        reason = self._refuses_own_password(identity)
+        if reason is not None:
+            raise Denied(403, reason)
 
     def _check_shape(self, username: str, password: str) -> None:
         if len(password) > MAX_PASSWORD_CHARS:

@@ -51,6 +51,7 @@ from gateway.login.records import (
     SignInListener,
     Way,
 )
+from gateway.login.refusals import SECOND_FACTOR_ENROL_FIRST, SECOND_FACTOR_MISSING
 from gateway.login.throttle import Throttled as ThrottledAccount
 from gateway.mapping import Evaluation, EvaluationMemo
 from gateway.observe.attempts import AttemptRecorder
@@ -75,6 +76,9 @@ _O = TypeVar("_O", bound=PasswordOutcome)
 # Asked after a password is verified on a way in that opens a session: "verify" or "enrol"
 # when a second factor must come first (gateway.mfa.service.MfaService.need), else None.
 SecondFactorPolicy = Callable[[str, Evaluation], str | None]
+# Checks a second factor's code for a username: returns when it is accepted, raises Denied
+# (or the throttle's Throttled) when not.
+CodeCheck = Callable[[str, str], None]
 
 # What makes any login a 503: a provider, the shared state store or the database.
 OUTAGES = (ProviderUnavailable, StoreUnavailable, *UNAVAILABLE_ERRORS)
@@ -212,24 +216,67 @@ class LoginService:
         )
 
     def admin_api_password(
-        self, username: str, password: str, started: float, client: Client = NO_CLIENT
-    ) -> PasswordOutcome:
-        """``POST /api/token`` with a password: as :meth:`browser_password`; an app password is
-        refused (one must not turn into a session that can create further secrets)."""
+        self,
+        username: str,
+        password: str,
+        started: float,
+        client: Client = NO_CLIENT,
+        *,
+        code: str | None = None,
+        check_code: CodeCheck | None = None,
+    ) -> Outcome:
+        """``POST /api/token`` with a password: as :meth:`browser_password`, but an account
+        with a second factor proves it in the same request: ``check_code(username, code)``
+        accepts ``code`` or raises Denied (or the throttle's Throttled). Refused 403
+        (:data:`SECOND_FACTOR_ENROL_FIRST`) when the account must set one up first, 401
+        (:data:`SECOND_FACTOR_MISSING`) without a code. One attempt is recorded, with the
+        request's real outcome. An app password is refused (one must not turn into a session
+        that can create further secrets)."""
         if looks_like_app_password(password):
             return self._records.refused(
                 ADMIN_API_PASSWORD, username, None, 401, "app_password_for_admin_api", started
             )
-        return self._guarded(
+
+        def second_step(pending: SecondFactor) -> Outcome:
+            identity = pending.identity
+            try:
+                if pending.enrol:
+                    raise Denied(403, SECOND_FACTOR_ENROL_FIRST)
+                if not code or check_code is None:
+                    raise Denied(401, SECOND_FACTOR_MISSING)
+                check_code(identity.username, code)
+            except Denied as denied:  # the password was right: the refusal names the provider
+                return self._records.refused(
+                    ADMIN_API_PASSWORD,
+                    identity.username,
+                    identity.provider,
+                    denied.status,
+                    denied.reason,
+                    started,
+                )
+            return self._second_factor_session(ADMIN_API_PASSWORD, identity, "totp", started, client)
+
+        outcome = self._guarded(
             ADMIN_API_PASSWORD,
             username,
             started,
-            lambda: self._with_session(ADMIN_API_PASSWORD, username, password, started, client),
+            lambda: self._with_session(ADMIN_API_PASSWORD, username, password, started, client, second_step),
         )
+        assert not isinstance(outcome, SecondFactor)  # second_step finished it
+        return outcome
 
     def _with_session(
-        self, way: Way, username: str, password: str, started: float, client: Client
+        self,
+        way: Way,
+        username: str,
+        password: str,
+        started: float,
+        client: Client,
+        second_step: Callable[[SecondFactor], Outcome] | None = None,
     ) -> PasswordOutcome:
+        """Verify the password and open a session; when a second factor must come first,
+        ``second_step`` finishes the login in this request, or else (the browser) the
+        SecondFactor is answered, recorded as the password step's attempt."""
         identity = self._passwords.verify(username, password)
         if identity.attributes.get(MUST_CHANGE_PASSWORD):
             return self._must_change(way, identity, started)
@@ -237,6 +284,9 @@ class LoginService:
             evaluation = self._mapping.evaluate(identity)
             need = None if evaluation.denied else self._second_factor(identity.username, evaluation)
             if need is not None:
+                pending = SecondFactor(identity, evaluation, enrol=need == "enrol")
+                if second_step is not None:
+                    return second_step(pending)
                 self._attempts.record(
                     way.attempt_path,
                     identity.username,
@@ -245,38 +295,37 @@ class LoginService:
                     "second_factor",
                     started,
                 )
-                return SecondFactor(identity, evaluation, enrol=need == "enrol")
+                return pending
         return self._granted(way, identity, username, started, audit=True, open_session=True, client=client)
 
     def second_factor_passed(
-        self,
-        identity: Identity,
-        factor: str,
-        started: float,
-        *,
-        api: bool = False,
-        client: Client = NO_CLIENT,
+        self, identity: Identity, factor: str, started: float, *, client: Client = NO_CLIENT
     ) -> Outcome:
-        """Open the session of a password sign-in whose second factor (``factor``: its type)
-        was just checked: the ``require`` gate again, then the grant recorded and audited with
-        the factor's type."""
-        way = ADMIN_API_PASSWORD if api else BROWSER_PASSWORD
+        """Open the session of a browser's password sign-in whose second factor (``factor``:
+        its type) was just checked: the ``require`` gate again, then the grant recorded and
+        audited with the factor's type."""
+        return self._guarded(
+            BROWSER_PASSWORD,
+            identity.username,
+            started,
+            lambda: self._second_factor_session(BROWSER_PASSWORD, identity, factor, started, client),
+        )
 
-        def login() -> Outcome:
-            # Disabled (or the name lost) since the password was checked: no session.
-            admitted = self._federation.admit(identity)
-            return self._granted(
-                way,
-                admitted,
-                identity.username,
-                started,
-                audit=True,
-                open_session=True,
-                factor=factor,
-                client=client,
-            )
-
-        return self._guarded(way, identity.username, started, login)
+    def _second_factor_session(
+        self, way: Way, identity: Identity, factor: str, started: float, client: Client
+    ) -> Outcome:
+        # Disabled (or the name lost) since the password was checked: no session.
+        admitted = self._federation.admit(identity)
+        return self._granted(
+            way,
+            admitted,
+            identity.username,
+            started,
+            audit=True,
+            open_session=True,
+            factor=factor,
+            client=client,
+        )
 
     def _must_change(self, way: Way, identity: Identity, started: float) -> Refused:
         """A right but temporary password: refused (403) everywhere, no session opened; the

@@ -34,8 +34,9 @@ class SmtpSender:
         return message
 
     def send(self, recipient: str, subject: str, text: str, html: str) -> None:
-        """Deliver to the SMTP server; PermanentSendError on a 5xx refusal, another exception
-        (OSError, smtplib errors) for anything worth trying again."""
+        """Deliver to the SMTP server; PermanentSendError on a 5xx refusal (of the message or of
+        its recipient), another exception (OSError, smtplib errors, a 4xx at any step) for
+        anything worth trying again."""
         smtp = self.settings.smtp
         timeout = self.settings.timeout_seconds
         context = ssl.create_default_context(cafile=smtp.ca_file)
@@ -53,11 +54,15 @@ class SmtpSender:
                 client.login(smtp.username, smtp.password)
             client.send_message(self.message(recipient, subject, text, html))
         except smtplib.SMTPResponseException as error:
-            if 500 <= error.smtp_code < 600:
+            if _permanent(error.smtp_code):
                 raise PermanentSendError(f"{error.smtp_code} {_text(error.smtp_error)}") from None
             raise
         except smtplib.SMTPRecipientsRefused as error:
-            raise PermanentSendError(f"recipient refused: {error.recipients}") from None
+            # A 4xx at RCPT (greylisting, a full mailbox, a passing lookup failure) is worth
+            # trying again; only a 5xx for every recipient is final.
+            if error.recipients and all(_permanent(code) for code, _ in error.recipients.values()):
+                raise PermanentSendError(f"recipient refused: {_refusals(error)}") from None
+            raise
         finally:
             try:
                 client.quit()
@@ -67,3 +72,13 @@ class SmtpSender:
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _permanent(code: int) -> bool:
+    return 500 <= code < 600
+
+
+def _refusals(error: smtplib.SMTPRecipientsRefused) -> str:
+    return ", ".join(
+        f"{address}: {code} {_text(reply)}" for address, (code, reply) in error.recipients.items()
+    )

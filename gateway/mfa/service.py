@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from gateway.config.mfa import REFUSE, MfaSettings
+from gateway.login.refusals import SECOND_FACTOR_ENROL_FIRST, SECOND_FACTOR_USE_APP_PASSWORD
 from gateway.login.throttle import AccountThrottle
 from gateway.mapping import Evaluation
 from gateway.mfa.factors import PASSKEY, TOTP, FactorError, FactorStore, FactorView
@@ -66,10 +67,19 @@ class MfaService:
             self.settings.admins_required and self._admin_role in evaluation.roles
         )
 
-    def refuses_own_password(self, username: str) -> bool:
-        """Whether the Registry's password path refuses ``username``'s own password (they have
-        a second factor and ``mfa.registry_password`` is ``refuse``)."""
-        return self.settings.registry_password == REFUSE and self.factors.has_factors(username)
+    def registry_password_refusal(self, username: str, evaluation: Evaluation) -> str | None:
+        """Why the Registry's password path refuses ``username``'s own password, or None: the
+        Registry cannot ask for a second factor, so with ``mfa.registry_password: refuse`` an
+        account that has one (``second_factor_use_app_password``), or that the policy requires
+        to set one up and has none yet (``second_factor_enrol_first``), signs in there with an
+        app password only."""
+        if self.settings.registry_password != REFUSE:
+            return None
+        if self.factors.has_factors(username):
+            return SECOND_FACTOR_USE_APP_PASSWORD
+        if not evaluation.denied and self.required(evaluation):
+            return SECOND_FACTOR_ENROL_FIRST
+        return None
 
     # ---- checking ------------------------------------------------------------------------
 

@@ -181,7 +181,9 @@ def _login_service(services: Services) -> LoginService:
             services.federation,
             services.throttle,
             services.credentials,
-            refuses_own_password=services.mfa.refuses_own_password,
+            refuses_own_password=lambda identity: services.mfa.registry_password_refusal(
+                identity.username, services.mapping.evaluate(identity)
+            ),
         ),
         services.mapping,
         services.tokens,

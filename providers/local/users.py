@@ -78,9 +78,11 @@ class LocalUsers:
         overrides: dict[str, Any] | None = None,
         enforce_policy: bool = True,
         registration_state: str | None = None,
+        temporary: bool = False,
     ) -> UserView:
         """A new user; with ``registration_state`` a self-registered one, disabled until
-        admitted."""
+        admitted; ``temporary``: the password is one the user must change at the first
+        sign-in."""
         if enforce_policy:
             self.policy.check(password, username, email)
         password_hash = self._hasher.hash(password)
@@ -94,6 +96,7 @@ class LocalUsers:
                     overrides=dict(overrides or {}),
                     enabled=registration_state is None,
                     registration_state=registration_state,
+                    must_change_password=temporary,
                 )
                 user.groups = [self._require_group(session, name) for name in groups]
                 session.add(user)

@@ -64,6 +64,19 @@ class _Collector:
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Answers given to the next RCPT commands, in order (e.g. a greylisting "450 ..."); once
+    # they are used up every recipient is accepted.
+    rcpt_refusals: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self.lock:
+            if self.rcpt_refusals:
+                answer = self.rcpt_refusals.pop(0)
+                self.refused.append(answer)
+                return answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
@@ -121,6 +134,17 @@ class SmtpServer:
     def messages(self) -> list[EmailMessage]:
         with self._collector.lock:
             return list(self._collector.messages)
+
+    def refuse_recipients(self, *answers: str) -> None:
+        """Answer the next RCPT commands with ``answers`` (such as ``"450 4.2.0 greylisted"``)."""
+        with self._collector.lock:
+            self._collector.rcpt_refusals.extend(answers)
+
+    @property
+    def refused(self) -> list[str]:
+        """The refusals given so far, in order."""
+        with self._collector.lock:
+            return list(self._collector.refused)
 
     def clear(self) -> None:
         with self._collector.lock:

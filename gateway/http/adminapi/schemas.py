@@ -54,6 +54,13 @@ class UserCreate(Strict):
             '(1 GB = 1024 MB), or "unlimited"; stored as integer MB. The same as metadata.maxStorageMB',
         },
     )
+    mustChangePassword = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "a temporary password: the user must choose their own at the first browser "
+            "sign-in; until then every other way in (the Registry's password path too) answers 403"
+        },
+    )
 
 
 class UserUpdate(Strict):

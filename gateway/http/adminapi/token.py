@@ -21,8 +21,9 @@ from gateway.http.adminapi.base import body, doc, ok, principal_for, services
 from gateway.http.browser import signed_in
 from gateway.http.clientinfo import current_client
 from gateway.http.origins import origin_accepted
-from gateway.login.outcome import Granted, Refused, SecondFactor, Throttled
-from gateway.login.throttle import Throttled as ThrottledAccount
+from gateway.login.federation import Denied
+from gateway.login.outcome import Granted, Refused, Throttled
+from gateway.login.refusals import SECOND_FACTOR_ENROL_FIRST, SECOND_FACTOR_MISSING, SECOND_FACTOR_WRONG
 from gateway.mfa.service import SecondFactorFailed
 from gateway.sso.sessions import SessionRecord
 from providers.sql import utcnow
@@ -77,11 +78,13 @@ NEEDS_ENROLMENT = (
 
 
 def _password_session(username: str, password: str, code: str | None) -> SessionRecord:
-    """The session a password login opens for the admin API; AdminError for any other outcome."""
-    started = time.perf_counter()
-    outcome = services().login.admin_api_password(username, password, started, current_client())
-    if isinstance(outcome, SecondFactor):
-        outcome = _second_factor(outcome, code, started)
+    """The session a password login opens for the admin API; AdminError for any other outcome.
+    An account with two-step sign-in sends a TOTP code in the same request (a passkey needs a
+    browser; an account still to enrol enrols in one); the login service records the request
+    once, with its real outcome."""
+    outcome = services().login.admin_api_password(
+        username, password, time.perf_counter(), current_client(), code=code, check_code=_check_totp
+    )
     if isinstance(outcome, Granted):
         assert outcome.session is not None  # this way in always opens one
         return outcome.session
@@ -89,29 +92,20 @@ def _password_session(username: str, password: str, code: str | None) -> Session
         if outcome.reason == "app_password_for_admin_api":
             # App passwords are for the Registry's password path (ddb login) only.
             raise AdminError(401, "app passwords work only for Registry logins; use your password")
+        if outcome.reason == SECOND_FACTOR_ENROL_FIRST:
+            raise AdminError(403, NEEDS_ENROLMENT)
+        if outcome.reason == SECOND_FACTOR_MISSING:
+            raise AdminError(401, NEEDS_TOTP)
         raise AdminError(outcome.status, "invalid credentials" if outcome.status == 401 else "access denied")
     if isinstance(outcome, Throttled):
         raise AdminError(429, "too many failed attempts; try again later", retry_after=outcome.retry_after)
     raise outcome.error  # a 503
 
 
-def _second_factor(pending: SecondFactor, code: str | None, started: float):
-    """The admin API's second step: a TOTP code in the same request (a passkey needs a
-    browser; an account still to enrol enrols in one)."""
-    if pending.enrol:
-        raise AdminError(403, NEEDS_ENROLMENT)
-    if not code:
-        raise AdminError(401, NEEDS_TOTP)
-    svc = services()
-    username = pending.identity.username
+def _check_totp(username: str, code: str) -> None:
+    """The second step of ``POST /api/token``: a current TOTP code (throttled and audited by
+    the mfa service); Denied when it is not accepted."""
     try:
-        svc.mfa.check_totp(username, code)
-    except ThrottledAccount as throttled:
-        raise AdminError(
-            429, "too many failed attempts; try again later", retry_after=int(throttled.wait_seconds) + 1
-        ) from None
+        services().mfa.check_totp(username, code)
     except SecondFactorFailed:
-        raise AdminError(401, "invalid credentials") from None
-    return svc.login.second_factor_passed(
-        pending.identity, "totp", started, api=True, client=current_client()
-    )
+        raise Denied(401, SECOND_FACTOR_WRONG) from None

@@ -134,6 +134,7 @@ def create_user():
         roles=data["roles"],
         groups=data["groups"],
         metadata=metadata,
+        temporary=data["mustChangePassword"],
     )
     return ok(detail(users, person), 201)
 

@@ -77,6 +77,7 @@ def create_user():
         "roles": form.get("roles", ""),
         "groups": form.getlist("groups"),
         "maxStorageMB": form.get("maxStorageMB", ""),
+        "mustChangePassword": bool(form.get("mustChangePassword")),
     }
     password = form.get("password", "")
     errors = forms.Errors()
@@ -99,6 +100,7 @@ def create_user():
                 "displayName": forms.optional(values["displayName"]),
                 "roles": roles or None,
                 "groups": values["groups"],
+                "mustChangePassword": values["mustChangePassword"],
             }
         )
     except ValidationError as invalid:
@@ -122,6 +124,7 @@ def create_user():
             roles=data["roles"],
             groups=data["groups"],
             metadata=None if quota is None else {"maxStorageMB": quota},
+            temporary=data["mustChangePassword"],
         )
     except AdminError as refused:
         return _form(values, forms.admin_errors(refused, CREATE_FIELDS), refused.status)

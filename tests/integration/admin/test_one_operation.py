@@ -9,11 +9,11 @@ token, an admin API token, an app password and an API key; after the operation t
 sessions, and the audit log has exactly one row for the change, naming who made it.
 
 The same table shape covers the other state changes: a temporary password (must change it at
-the next sign-in), a user's own password change (self-service: the admin API's
-``/users/changepwd`` and the account page), a group membership added or removed, a per-user
-quota and a user's per-user roles (the answer to the next sign-in changes at once, sessions
-stay). Resetting the second
-factors has its table in ``test_mfa_reset.py``.
+the next sign-in), a new user created with a temporary password, a user's own password change
+(self-service: the admin API's ``/users/changepwd`` and the account page), a group membership
+added or removed, a per-user quota and a user's per-user roles (the answer to the next sign-in
+changes at once, sessions stay). Resetting the second factors has its table in
+``test_mfa_reset.py``.
 
 Integration tests: the gateway under gunicorn, the CLI as an operator runs it.
 """
@@ -256,6 +256,57 @@ def test_a_temporary_password_has_the_same_consequences_from_every_client(gatewa
     rows = [detail for event, detail in _audit_rows(gateway, name) if event == "password_reset"]
     assert len(rows) == 1 and rows[0].get("temporary") == "yes", rows
     assert _actor_is(client, rows[0].get("actor")), rows
+
+
+# ---- a new user with a temporary password: onboarding in one step -----------------------------
+CREATE_TEMPORARY = {
+    "cli": lambda gw, api, ui, name: _cli(
+        gw, "users", "create", name, "--password-stdin", "--temporary", stdin=NEW_PASSWORD + "\n"
+    ),
+    "api": lambda gw, api, ui, name: _api(
+        api.post("/users", json={"userName": name, "password": NEW_PASSWORD, "mustChangePassword": True})
+    ),
+    "ui": lambda gw, api, ui, name: _ui(
+        gw, ui, "/admin/new-user", {"userName": name, "password": NEW_PASSWORD, "mustChangePassword": "1"}
+    ),
+}
+
+
+@pytest.mark.parametrize("client", list(CREATE_TEMPORARY))
+def test_creating_a_user_with_a_temporary_password_is_one_operation_from_every_client(
+    gateway, admin, admin_ui, client
+):
+    name = f"new-{uuid.uuid4().hex[:8]}"
+    CREATE_TEMPORARY[client](gateway, admin, admin_ui, name)
+
+    assert admin.get(f"/users/{name}").json()["mustChangePassword"] is True
+    # Refused everywhere but the sign-in form until the user chooses their own.
+    refused = registry_answer(gateway, username=name, password=NEW_PASSWORD)
+    assert refused.status_code == 403 and "password change required" in refused.json()["error"]
+    token = requests.post(
+        f"{gateway.url}/api/token", json={"username": name, "password": NEW_PASSWORD}, timeout=30
+    )
+    assert token.status_code == 403
+    browser = requests.Session()
+    browser.trust_env = False
+    form = browser.get(f"{gateway.url}/login", timeout=10)
+    signed_in = browser.post(
+        f"{gateway.url}/login",
+        data={"csrf_token": CSRF.search(form.text).group(1), "username": name, "password": NEW_PASSWORD},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert signed_in.status_code == 303 and signed_in.headers["Location"] == "/password/change"
+    # One audit row for the whole onboarding, not a creation and then a reset.
+    rows = _audit_rows(gateway, name)
+    created = [detail for event, detail in rows if event == "user_created"]
+    assert len(created) == 1 and created[0].get("temporary") == "yes", rows
+    assert _actor_is(client, created[0].get("actor")), rows
+    assert not [event for event, _detail in rows if event == "password_reset"], rows
+    # Without the box it is an ordinary password.
+    plain = f"plain-{uuid.uuid4().hex[:8]}"
+    _api(admin.post("/users", json={"userName": plain, "password": NEW_PASSWORD}))
+    assert registry_answer(gateway, username=plain, password=NEW_PASSWORD).status_code == 200
 
 
 # ---- self-service: a user changes their own password -----------------------------------------

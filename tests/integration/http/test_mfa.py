@@ -2,7 +2,8 @@
 every status is visible: TOTP enrolment on /account/mfa (codes from pyotp), the second step at
 /login/mfa, a replayed code refused, recovery codes that work once, forced enrolment for a
 ``require_mfa`` group, the Registry's password path refusing an enrolled account's own
-password (also after it was cached) while app passwords work, the admin API's token with and
+password (also after it was cached), and the own password of an account the policy requires to
+enrol that has not yet, while app passwords work, the admin API's token with and
 without ``totp``, an admin's reset, hostile input on every MFA endpoint, and the ``mfa:`` switches
 (``admins_required``; ``registry_password: allow``).
 
@@ -29,7 +30,11 @@ usernames: {lowercase: true}
 mapping_source: database
 throttle: {free_failures: 3, base_delay_seconds: 60}
 """
-USERS = ADMIN_SEED_USERS + [{"username": name} for name in "dora erik fay gus hal ivy jay".split()]
+USERS = (
+    ADMIN_SEED_USERS
+    + [{"username": name} for name in "dora erik fay gus hal ivy jay".split()]
+    + [{"username": "kim", "groups": ["drone-admins"]}]
+)
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 SEALED = re.compile(r'name="enrolment" value="([^"]+)"')
 KEY = re.compile(r'id="totp-key">([^<]+)<')
@@ -274,6 +279,7 @@ def test_an_admin_sees_and_resets_a_users_factors(gateway):
 @pytest.fixture(scope="module")
 def required(tmp_path_factory):
     config = CONFIG.replace("mapping_source: database\n", "") + (
+        "mfa: {admins_required: true}\n"
         "mapping:\n  rules:\n"
         "    - {name: admins-mfa, match: {group: drone-admins}, require_mfa: true}\n"
         "    - {name: pilots, match: {group: drone-pilots}, roles: [pilot]}\n"
@@ -306,6 +312,27 @@ def test_a_require_mfa_group_must_enrol_before_any_session(required):
     second = Browser(required.public)
     second.password("bob")
     assert second.second_step("totp", next_code(key)).status_code == 303
+
+
+def test_the_registry_refuses_the_own_password_of_a_member_still_to_enrol(required):
+    for username, password in (("kim", PASSWORD), ("admin", ADMIN_PASSWORD)):  # the rule; the switch
+        for _ in range(2):  # never served from the credentials cache
+            refused = authenticate(required, username, password)
+            assert refused.status_code == 403, refused.text
+            error = refused.json()["error"]
+            assert "set up two-step sign-in first" in error and "browser" in error, error
+            assert "app password" in error
+        wrong = authenticate(required, username, "a-wrong-password-entirely")
+        assert wrong.status_code == 401  # tells a guesser nothing
+    # Members of no require_mfa group, and everyone's app passwords, are not touched.
+    assert authenticate(required, "carol", PASSWORD).status_code == 200
+    kim = Browser(required.public)
+    assert kim.password("kim").headers["Location"] == "/login/mfa"
+    kim.enrol_totp(prefix="/login/mfa/enrol", page_path="/login/mfa")
+    app = app_password(kim)
+    granted = authenticate(required, "kim", app)
+    assert granted.status_code == 200 and granted.json()["username"] == "kim"
+    assert "app password" in authenticate(required, "kim", PASSWORD).json()["error"]
 
 
 # -- hostile input ---------------------------------------------------------------------------
@@ -405,6 +432,8 @@ def test_admins_required_makes_an_admin_enrol_and_leaves_everyone_else_alone(swi
     assert answer.status_code == 303 and answer.headers["Location"] == "/login/mfa"
     assert "Set up a second step" in admin.get("/login/mfa").text
     assert admin.get("/admin/").status_code in (302, 303)  # no session before the second step
+    # registry_password: allow keeps the own password working on the Registry's password path.
+    assert authenticate(switched, "admin", ADMIN_PASSWORD).status_code == 200
     # The admin API's password-only token is refused too, saying what to do.
     refused = requests.post(
         f"{switched.url}/api/token", json={"username": "admin", "password": ADMIN_PASSWORD}, timeout=30

@@ -6,7 +6,9 @@ and the SSO callback) and every outcome the fixtures can bring about (grant, den
 outage), the attempt log has exactly one line for the attempt and the audit log exactly the
 rows the login service promises: one for a sign-in or a refusal, none for a throttled or
 unavailable attempt (nobody was decided about) and none for a token of a session already open
-(not a new sign-in).
+(not a new sign-in). ``POST /api/token`` of an account with a second factor (the code in the
+same request) is one attempt too, with the request's real outcome: 403 for an account that must
+set one up first, 401 without a code or with a wrong one, 200 once for a right one.
 
 Real parts: the gateway under gunicorn on SQLite, a local provider, an LDAP provider at a port
 where nothing listens (an unknown username must be asked of it: the outage) and an OIDC
@@ -22,6 +24,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+import pyotp
 import pytest
 import requests
 
@@ -115,6 +118,9 @@ throttle: {{free_failures: 1, base_delay_seconds: 60}}
         + """
     - name: no-m-users
       require: {username_glob: "[!m]*"}
+    - name: second-factor-required
+      match: {username: second-factor-enrol}
+      require_mfa: true
 """
     )
 
@@ -152,6 +158,7 @@ def idp(tmp_path_factory, port):
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory, port, idp):
     users = [{"username": _user(way, outcome)} for way, outcome in CASES if outcome != "outage"]
+    users += [{"username": f"second-factor-{case}"} for case in SECOND_FACTOR_CASES]
     gateway = start_gateway(
         tmp_path_factory.mktemp("one-login"),
         _config(free_port(), idp),
@@ -418,3 +425,49 @@ def test_sso_and_its_credentials_are_recorded_once(gateway, idp, way, outcome):
     else:
         reason = None if expected.audited == "success" else expected.outcome
         assert audit == [(username, expected.audited, expected.provider, audit_path, reason)]
+
+
+# ---- POST /api/token with a second factor ---------------------------------------------------
+
+TOTP_SECRET = pyotp.random_base32()
+# case -> (the "totp" sent, HTTP status, the attempt's outcome and class, the audit row's outcome)
+SECOND_FACTOR_CASES = {
+    "enrol": (None, 403, "second_factor_enrol_first", "forbidden", "denied"),
+    "missing": (None, 401, "second_factor_missing", "rejected", "denied"),
+    "wrong": ("wrong", 401, "wrong_second_factor", "rejected", "denied"),
+    "right": ("right", 200, "success", "success", "success"),
+}
+
+
+@pytest.mark.parametrize("case", list(SECOND_FACTOR_CASES))
+def test_a_token_request_with_a_second_factor_is_recorded_once_with_its_outcome(gateway, case):
+    username = f"second-factor-{case}"
+    sent, status, outcome, outcome_class, audited = SECOND_FACTOR_CASES[case]
+    if case != "enrol":
+        services = gateway.services()
+        try:
+            services.mfa.factors.add_totp(username, "phone", TOTP_SECRET)
+        finally:
+            services.close()
+    body = {"username": username, "password": PASSWORD}
+    if sent is not None:
+        code = pyotp.TOTP(TOTP_SECRET).now()
+        body["totp"] = code if sent == "right" else f"{(int(code) + 500_000) % 1_000_000:06d}"
+    mark = _mark(gateway)
+    answer = requests.post(f"{gateway.url}/api/token", json=body, timeout=30)
+    assert answer.status_code == status, answer.text
+
+    attempts, audit = _recorded_since(gateway, mark)
+    assert len(attempts) == 1, attempts
+    (attempt,) = attempts
+    assert (attempt["auth_path"], attempt["auth_user"], attempt["auth_provider"]) == (
+        "admin_token",
+        username,
+        "local",
+    )
+    assert (attempt["auth_outcome"], attempt["auth_class"]) == (outcome, outcome_class)
+    reason = None if audited == "success" else outcome
+    assert audit == [(username, audited, "local", "api_token", reason)]
+    if audited == "success":
+        (row,) = _login_rows_after(gateway, mark.audit_id)
+        assert row[4].get("factor") == "totp"

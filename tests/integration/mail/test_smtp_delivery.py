@@ -1,7 +1,8 @@
 """The mail queue and its deliverer against a real SMTP server (aiosmtpd on loopback): plain,
 STARTTLS and implicit TLS with a login, a message in text and HTML with the brand (HTML
-escaped), an outage that leaves the message queued and then failed for admins to see, and
-a 5xx refusal that fails at once."""
+escaped), an outage that leaves the message queued and then failed for admins to see, a
+temporary refusal of the recipient (greylisting) that is tried again after the backoff, and
+a 5xx refusal of the recipient that fails at once."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import socket
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from gateway.config.email import EmailSettings, SmtpSettings
+from gateway.mail.deliverer import RETRY_CAP_SECONDS, MailDeliverer
 from gateway.mail.service import Mail
 from gateway.storage.db import Database
 from tests.support.servers import free_port
@@ -99,6 +102,57 @@ def test_an_outage_leaves_the_message_queued_then_failed(tmp_path):
     status = mail.status()
     assert status.pending == 0 and status.failed == 1
     assert status.failed_mails[0].recipient == "alice@example.org"
+
+
+class _Clock:
+    """The real time, moved forward by ``ahead``."""
+
+    def __init__(self):
+        self.ahead = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
+
+
+def _deliverer(mail: Mail, clock: _Clock) -> MailDeliverer:
+    return MailDeliverer(mail._database, mail.deliverer._sender, mail.queue, clock=clock)
+
+
+def test_a_greylisting_refusal_is_tried_again_after_the_backoff(tmp_path, smtp_server):
+    smtp_server.refuse_recipients("450 4.2.0 greylisted, try again later")
+    mail = _mail(tmp_path, smtp_server.port)
+    clock = _Clock()
+    deliverer = _deliverer(mail, clock)
+    mail.send_test("ann@example.com", actor="admin")
+
+    report = deliverer.run_once()
+    assert (report.sent, report.retried, report.failed) == (0, 1, 0)
+    status = mail.status()
+    assert status.pending == 1 and status.retrying == 1 and status.failed == 0
+    assert "450" in status.last_error
+    # Not due yet: nothing is sent before the backoff has passed.
+    assert deliverer.run_once().sent == 0
+
+    clock.ahead = timedelta(seconds=RETRY_CAP_SECONDS)
+    assert deliverer.run_once().sent == 1
+    (message,) = smtp_server.wait_for(1)
+    assert message["To"] == "ann@example.com"
+    assert smtp_server.refused == ["450 4.2.0 greylisted, try again later"]
+    assert mail.status().pending == 0
+
+
+def test_a_permanent_refusal_of_the_recipient_fails_at_once(tmp_path, smtp_server):
+    smtp_server.refuse_recipients("550 5.1.1 no such mailbox")
+    mail = _mail(tmp_path, smtp_server.port)
+    mail.send_test("nobody@example.com", actor="admin")
+
+    report = mail.deliverer.run_once()
+    assert (report.sent, report.retried, report.failed) == (0, 0, 1)
+    status = mail.status()
+    assert status.pending == 0 and status.failed == 1
+    assert status.failed_mails[0].recipient == "nobody@example.com"
+    assert "550" in (status.failed_mails[0].error or "")
+    assert smtp_server.messages == []
 
 
 def test_bodies_are_encrypted_at_rest(tmp_path):
