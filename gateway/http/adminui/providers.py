@@ -112,6 +112,7 @@ def _page(
 ):
     svc = services()
     ldap = [p.id for p in svc.providers.active() if p.type == "ldap"]
+    configs = svc.provider_configs()
     answer = trial.get("answer") if trial else None
     return render(
         "admin/providers.html",
@@ -128,6 +129,7 @@ def _page(
         diag_values=diag_values or {},
         diag_errors=diag_errors or {},
         diag_result=diag_result,
-        configs=svc.provider_configs().list(),
+        configs=configs.list(),
+        configs_ignored=configs.ignored_warning(),
         configs_notice=NOTICES.get(request.args.get("done", "")),
     )
