@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, jsonify
 from flask.json.provider import DefaultJSONProvider
 
@@ -17,6 +19,8 @@ from gateway.http.errors import register_error_handlers
 from gateway.observe.logs import configure_logging
 from gateway.observe.requestid import RequestIdMiddleware
 from gateway.services import Services, build_services
+
+log = logging.getLogger(__name__)
 
 # Room for the longest token the token path takes (16384 characters) and its form field.
 MAX_REQUEST_BYTES = 20 * 1024
@@ -78,7 +82,11 @@ def create_serving_app(settings: Settings | None = None) -> Flask:
     process does in the background (the periodic directory sync, started by the process's
     first request so that it runs in the worker, never in a forking master)."""
     app = create_app(settings=settings)
-    schedule = app.extensions["gateway"].sync_schedule()
+    services = app.extensions["gateway"]
+    ignored = services.provider_configs().ignored_warning()
+    if ignored:
+        log.warning(ignored)
+    schedule = services.sync_schedule()
     if schedule.enabled:
         # Only when there is something to run: a before_request hook costs every request
         # (the token path's included) a few microseconds of Flask's ensure_sync.

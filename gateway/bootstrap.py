@@ -8,13 +8,12 @@ import sys
 from collections.abc import Callable
 
 from gateway.admin.useroperations import UserService
-from gateway.config.errors import ConfigError
+from gateway.config.adminpassword import check_admin_password
 from gateway.config.settingsobjects import AdminSettings
 from gateway.login.accounts import AccountRegistry
 from gateway.mapping.store import PolicyStore
 from gateway.storage.db import PREPARE_LOCK_KEY, Database
 from gateway.tokens import KeyRing
-from providers.local.policy import PasswordPolicy, PasswordRejected
 from providers.local.users import LocalUsers, UserError
 
 log = logging.getLogger(__name__)
@@ -61,15 +60,7 @@ def ensure_admin(
     generated = password is None
     if password is None:
         password = secrets.token_urlsafe(18)
-    try:
-        local_users.policy.check(password, admin.username)
-    except PasswordRejected as rejected:
-        raise ConfigError(
-            "environment",
-            "GATEWAY_ADMIN_PASSWORD",
-            f"{rejected}. The admin's password follows the password rules ({_rules(local_users.policy)}); "
-            "choose another, or unset GATEWAY_ADMIN_PASSWORD to have one generated and printed once",
-        ) from None
+    check_admin_password(password, local_users.policy, admin.username)
     try:
         operations.create(
             admin.username, password, overrides={"roles": list(admin.roles)}, enforce_policy=False
@@ -87,16 +78,6 @@ def ensure_admin(
     else:
         log.info("created the local admin user %r from GATEWAY_ADMIN_PASSWORD", admin.username)
     return admin.username
-
-
-def _rules(policy: PasswordPolicy) -> str:
-    """The password policy in force, in a few words (see docs/configuration.md)."""
-    rules = [f"at least {policy.min_length} characters", "not containing the username"]
-    if policy.blocklist is not None:
-        rules.append("not a commonly used password")
-    if policy.min_score:
-        rules.append(f"hard to guess: strength score at least {policy.min_score} of 4")
-    return ", ".join(rules)
 
 
 def _announce(message: str) -> None:

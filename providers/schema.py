@@ -8,6 +8,7 @@ The gateway's own configuration sections use the same pieces (``gateway.config``
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -67,7 +68,13 @@ class ProviderSection(StrictSchema):
     """``providers[n]``: every type has an ``id`` and a ``type``; a type's schema narrows
     ``type`` to its own name (see :func:`type_field`)."""
 
-    id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID))
+    id = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            PROVIDER_ID,
+            error="must be 1 to 64 lower-case letters, digits, - or _, starting with a letter or digit",
+        ),
+    )
     type = fields.String(required=True)
 
 
@@ -153,6 +160,60 @@ def _problems(messages: Any, node: Any, prefix: str = "") -> list[tuple[str, str
             return _problems(first, node, prefix)
         return [(prefix or "(value)", str(first))]
     return [(prefix or "(value)", str(messages))]
+
+
+# marshmallow's messages, as sentences that say what to write instead.
+_PLAIN = {
+    "Missing data for required field.": "is required: add this key with a value",
+    "Field may not be null.": "has no value: write one, or remove the key to use its default",
+    "Not a valid list.": "must be a list: one item per line, each starting with '- '",
+    "Not a valid string.": "must be text (put it in quotes if it looks like a number or true/false)",
+    "Not a valid integer.": "must be a whole number, such as 30",
+    "Not a valid number.": "must be a number, such as 30",
+    "Not a valid boolean.": "must be true or false",
+    "Not a valid mapping type.": "must be a mapping: keys indented below it, one 'key: value' per line",
+    "Invalid input type.": "must be a mapping: keys indented below it, one 'key: value' per line",
+    "must be a mapping": "must be a mapping: keys indented below it, one 'key: value' per line",
+    "Not a valid URL.": "must be a whole URL, such as https://example.org/path",
+    "Not a valid email address.": "must be an e-mail address, such as name@example.org",
+    "String does not match expected pattern.": "is not written in the form this key takes",
+}
+_PLAIN_PATTERNS = (
+    (
+        re.compile(r"^Must be greater than or equal to (\S+) and less than or equal to (\S+)\.$"),
+        r"must be between \1 and \2",
+    ),
+    (re.compile(r"^Must be greater than or equal to (\S+)\.$"), r"must be \1 or more"),
+    (re.compile(r"^Must be less than or equal to (\S+)\.$"), r"must be \1 or less"),
+    (re.compile(r"^Must be greater than (\S+)\.$"), r"must be more than \1"),
+    (re.compile(r"^Must be less than (\S+)\.$"), r"must be less than \1"),
+    (re.compile(r"^Must be one of: (.*)\.$"), r"must be one of: \1"),
+    (re.compile(r"^Must be equal to (.*)\.$"), r"must be \1"),
+    (
+        re.compile(r"^Shorter than minimum length (\d+)\.$"),
+        r"is too short: at least \1 characters (or items, for a list)",
+    ),
+    (
+        re.compile(r"^Longer than maximum length (\d+)\.$"),
+        r"is too long: at most \1 characters (or items, for a list)",
+    ),
+    (
+        re.compile(r"^Length must be between (\d+) and (\d+)\.$"),
+        r"must have \1 to \2 characters (or items, for a list)",
+    ),
+    (re.compile(r"^Length must be (\d+)\.$"), r"must have exactly \1 characters (or items, for a list)"),
+)
+
+
+def plain_words(message: str) -> str:
+    """``message`` as a sentence a non-developer can act on: marshmallow's common messages
+    ("Not a valid list.") become what to write instead; every other message is kept."""
+    if message in _PLAIN:
+        return _PLAIN[message]
+    for pattern, replacement in _PLAIN_PATTERNS:
+        if pattern.match(message):
+            return pattern.sub(replacement, message)
+    return message
 
 
 def _schema_of(node: Any) -> Schema | None:

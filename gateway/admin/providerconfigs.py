@@ -24,7 +24,7 @@ What an admin can rely on:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from gateway.admin.errors import AdminError
@@ -60,6 +60,21 @@ def editable_types() -> tuple[str, ...]:
     return tuple(name for name, kind in CATALOG.items() if kind.admin_form is not None)
 
 
+def ignored_providers_warning(ids: Sequence[str]) -> str | None:
+    """What to tell an admin when the config file's providers are in force (``provider_source:
+    file``) while the database keeps the providers ``ids`` (added in the admin UI or API):
+    those are not used. None when there are none. Start-up, check-config and the admin
+    Providers page say it in these words."""
+    if not ids:
+        return None
+    count = f"{len(ids)} provider{'s' if len(ids) != 1 else ''}"
+    return (
+        f"provider_source is file (the config file lists its providers), so the {count} kept in "
+        f"the database ({', '.join(ids)}), added in the admin UI or API, are not in force; set "
+        "`provider_source: database` in the config file to use them after the file's providers"
+    )
+
+
 class ProviderConfigs:
     def __init__(
         self,
@@ -69,8 +84,10 @@ class ProviderConfigs:
         file_providers: Sequence[tuple[str, str, Mapping[str, Any]]],
         browser_sign_on: bool,
         audit: AuditLog,
+        stored_ids: Callable[[], list[str]] = list,
     ):
         self._table = table
+        self._stored_ids = stored_ids
         self._live = live
         self._file = list(file_providers)
         self._browser_sign_on = browser_sign_on
@@ -85,6 +102,13 @@ class ProviderConfigs:
         return self._table is not None
 
     # -- reading -------------------------------------------------------------------------------
+
+    def ignored_warning(self) -> str | None:
+        """In file mode, the warning that the database keeps providers that are not in force
+        (:func:`ignored_providers_warning`); None in database mode or when it keeps none."""
+        if self._table is not None:
+            return None
+        return ignored_providers_warning(self._stored_ids())
 
     def list(self) -> dict[str, Any]:
         """``{source, editable, providers: [...]}``: the file's providers first (read-only),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gateway.cli.context import services_of
+from gateway.cli.context import actor, services_of
 from providers.local.users import UserError
 
 
@@ -153,10 +153,13 @@ def _print_changes(preview: dict) -> None:
         click.echo(f"new roles: {', '.join(preview['newRoles'])}")
 
 
-@mapping.command("rules")
+@mapping.group("rules", invoke_without_command=True)
 @click.pass_context
 def mapping_rules(ctx):
-    """List the mapping rules in force, in order, one line each (name, condition, grants)."""
+    """List the mapping rules in force, in order, one line each (name, condition, grants);
+    show, set or delete one rule with the commands below."""
+    if ctx.invoked_subcommand is not None:
+        return
     state = services_of(ctx).mapping_admin().current()
     rules = state["document"].get("rules") or []
     where = "the config file" if state["source"] == "file" else f"the database, version {state['version']}"
@@ -167,6 +170,127 @@ def mapping_rules(ctx):
         click.echo(
             f"{rule['name']:<24} {kind} {_flow(rule[kind])}" + (" -> " + "; ".join(grants) if grants else "")
         )
+
+
+@mapping_rules.command("show")
+@click.argument("name")
+@click.pass_context
+def mapping_rules_show(ctx, name):
+    """Print the rule NAME as YAML: edit it and load it back with `gateway mapping rules set`."""
+    from gateway.admin.mappingdoc import policy_yaml
+
+    state = services_of(ctx).mapping_admin().current()
+    rule = _rule_named(state["document"], name)
+    where = "the config file" if state["source"] == "file" else f"the database, version {state['version']}"
+    position = (state["document"].get("rules") or []).index(rule) + 1
+    click.echo(
+        policy_yaml(
+            rule,
+            f"Rule {position} of the mapping policy, from {where}.\n"
+            "Change it and load it with: gateway mapping rules set FILE",
+        ),
+        nl=False,
+    )
+
+
+@mapping_rules.command("set")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option(
+    "--position",
+    type=click.IntRange(min=1),
+    help="where a new rule goes, 1 for first (default: last); a rule that exists keeps its place",
+)
+@click.option(
+    "--confirm-quota-shrink",
+    is_flag=True,
+    help="save even if some users' new quota is below the storage they already use",
+)
+@click.pass_context
+def mapping_rules_set(ctx, file, position, confirm_quota_shrink):
+    """Add the rule in FILE (YAML, as `rules show` prints; - for standard input), or replace the
+    rule of the same name.
+
+    Checked as the admin API checks it: refused while the config file holds the policy
+    (mapping_source: file), for a rule that leaves no enabled admin, and (unless
+    --confirm-quota-shrink) for one that lowers users' quota below the storage they use."""
+    rule = _read_rule(file)
+    admin = services_of(ctx).mapping_admin()
+    names = [existing.get("name") for existing in admin.current()["document"].get("rules") or []]
+    if rule["name"] in names:
+        if position is not None:
+            raise UserError(f"rule {rule['name']!r} exists and keeps its place; --position is for a new rule")
+        saved = _saving(
+            lambda: admin.replace_rule(actor(), rule["name"], rule, confirm_quota_shrink=confirm_quota_shrink)
+        )
+        done = f"replaced rule {rule['name']!r}"
+    else:
+        index = None if position is None else position - 1
+        saved = _saving(
+            lambda: admin.add_rule(actor(), rule, index, confirm_quota_shrink=confirm_quota_shrink)
+        )
+        place = [r.get("name") for r in saved["document"].get("rules") or []].index(rule["name"])
+        done = f"added rule {rule['name']!r} at position {place + 1}"
+    _report(done, saved)
+
+
+@mapping_rules.command("delete")
+@click.argument("name")
+@click.option(
+    "--confirm-quota-shrink",
+    is_flag=True,
+    help="delete even if some users' new quota is below the storage they already use",
+)
+@click.pass_context
+def mapping_rules_delete(ctx, name, confirm_quota_shrink):
+    """Delete the rule NAME, with the admin API's checks (see `rules set`)."""
+    admin = services_of(ctx).mapping_admin()
+    saved = _saving(lambda: admin.delete_rule(actor(), name, confirm_quota_shrink=confirm_quota_shrink))
+    _report(f"deleted rule {name!r}", saved)
+
+
+def _rule_named(document: dict, name: str) -> dict:
+    for rule in document.get("rules") or []:
+        if isinstance(rule, dict) and rule.get("name") == name:
+            return rule
+    raise UserError(f"no rule named {name!r} (gateway mapping rules lists them)")
+
+
+def _read_rule(file) -> dict:
+    """The one rule in ``file``: a YAML mapping with a name (a list of exactly one such is
+    accepted too); UserError naming the file otherwise. Its content is checked on saving."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(file.read())
+    except yaml.YAMLError as error:
+        raise UserError(f"{file.name}: not valid YAML: {' '.join(str(error).split())}") from None
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise UserError(
+            f"{file.name}: must hold one rule: a YAML mapping with a name, as `rules show` prints"
+        )
+    return data
+
+
+def _saving(save):
+    """``save()``; a refused quota shrink says which option confirms it."""
+    from gateway.admin.errors import AdminError
+    from gateway.admin.quotashrink import CONFIRM_FIELD
+
+    try:
+        return save()
+    except AdminError as error:
+        if error.field == CONFIRM_FIELD:
+            raise UserError(f"{error.message}; run again with --confirm-quota-shrink") from None
+        raise
+
+
+def _report(done: str, saved: dict) -> None:
+    rules = len(saved["document"].get("rules") or [])
+    click.echo(f"{done}: mapping policy version {saved['version']} ({rules} rules)")
+    for warning in saved.get("warnings") or ():
+        click.echo(f"warning: {warning}")
 
 
 _GRANTS = ("roles", "maxStorageMB", "metadata", "organizations")

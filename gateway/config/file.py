@@ -18,7 +18,7 @@ import yaml
 
 from gateway.config import sections
 from gateway.config.email import SelfServiceSettings, parse_email, parse_self_service
-from gateway.config.errors import ConfigError, raise_all
+from gateway.config.errors import ConfigError, ConfigErrors, raise_all
 from gateway.config.mfa import MfaSchema, MfaSettings
 from gateway.config.providerlist import browser_login, parse_providers
 from gateway.config.registry import parse_registry_config
@@ -30,13 +30,25 @@ from gateway.login.throttle import ThrottleSettings
 from gateway.login.usernames import UsernamePolicy
 from gateway.mapping import parse_policy
 from providers.local.policy import PasswordPolicy
-from providers.schema import StrictSchema, load_section_or_defaults
+from providers.schema import StrictSchema, load_section_or_defaults, plain_words
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> GatewayConfig:
     """Load and validate the configuration file; defaults when ``path`` is None. Every problem
-    found is raised at once (ConfigErrors for several); a YAML syntax error names its line and
-    column."""
+    found is raised at once (ConfigErrors for several), in plain words (what to write
+    instead); a YAML syntax error names its line and column."""
+    try:
+        return _load_config(path, environ)
+    except ConfigError as error:
+        raise _in_plain_words(error) from None
+
+
+def _in_plain_words(error: ConfigError) -> ConfigError:
+    problems = [ConfigError(p.source, p.key, plain_words(p.message)) for p in error.errors]
+    return problems[0] if len(problems) == 1 else ConfigErrors(problems)
+
+
+def _load_config(path: Path | None, environ: Mapping[str, str] | None) -> GatewayConfig:
     if path is None:
         return parse_config({}, "defaults")
     source = str(path)
@@ -116,7 +128,7 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
         found.append(ConfigError(source, "password_policy.max_length", "must not be less than min_length"))
     admin = section(sections.Admin, "admin")
     if usernames.canonical(admin["username"]) != admin["username"]:
-        found.append(ConfigError(source, "admin.username", "must be a canonical username"))
+        found.append(ConfigError(source, "admin.username", usernames.advice(admin["username"])))
     # Implicit default: a config file that lists its providers is their source of truth.
     provider_source = top["provider_source"] or ("file" if top["providers"] is not None else "database")
     providers = parse_providers(top["providers"] or [{"id": "local", "type": "local"}], source, found)

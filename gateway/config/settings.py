@@ -11,13 +11,15 @@ import ipaddress
 import os
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
-from gateway.config.errors import ConfigError
+from gateway.config.errors import ConfigError, raise_all
 
 ENV = "environment"
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -66,34 +68,76 @@ def public_url_for_bind(bind: str) -> str:
     return f"http://{host}:{port}"
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, read_dotenv: bool = True) -> Settings:
-    """Read and validate settings; ConfigError names the variable that is wrong."""
-    if environ is None:
-        if read_dotenv:
-            from dotenv import load_dotenv
+def environment(read_dotenv: bool = True) -> Mapping[str, str]:
+    """The process environment, with the ``.env`` file (GATEWAY_DOTENV) read into it first
+    when ``read_dotenv``; a variable already set wins over the file."""
+    if read_dotenv:
+        from dotenv import load_dotenv
 
-            load_dotenv(os.environ.get("GATEWAY_DOTENV", ".env"), override=False)
-        environ = os.environ
+        load_dotenv(os.environ.get("GATEWAY_DOTENV", ".env"), override=False)
+    return os.environ
+
+
+def config_path_of(environ: Mapping[str, str]) -> Path | None:
+    """The configuration file GATEWAY_CONFIG names; None when it is unset or empty."""
+    value = environ.get("GATEWAY_CONFIG")
+    return Path(value) if value else None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, read_dotenv: bool = True) -> Settings:
+    """Read and validate settings. Every variable is checked: one wrong variable raises
+    ConfigError naming it, several raise ConfigErrors listing each."""
+    if environ is None:
+        environ = environment(read_dotenv)
     get = lambda name, default=None: environ.get(name) or default  # noqa: E731
+    found: list[ConfigError] = []
+
+    def checked(check: Callable[..., V], *args: Any, fallback: V) -> V:
+        """``check(*args)``, or ``fallback`` with its problem noted: every variable is checked."""
+        try:
+            return check(*args)
+        except ConfigError as error:
+            found.extend(error.errors)
+            return fallback
 
     instance_dir = Path(get("GATEWAY_INSTANCE_DIR", "instance")).resolve()
     database_url = get("GATEWAY_DATABASE_URL") or f"sqlite:///{instance_dir / 'gateway.db'}"
-    if not database_url.startswith(("sqlite", "postgresql")):
-        raise ConfigError(ENV, "GATEWAY_DATABASE_URL", "must be a sqlite:// or postgresql+psycopg:// URL")
-    config_path = get("GATEWAY_CONFIG")
+    database_ok = database_url.startswith(("sqlite", "postgresql"))
+    if not database_ok:
+        found.append(
+            ConfigError(ENV, "GATEWAY_DATABASE_URL", "must be a sqlite:// or postgresql+psycopg:// URL")
+        )
     bind = get("GATEWAY_BIND", "127.0.0.1:8080")
-    workers = _workers(get("GATEWAY_WORKERS", "auto"))
-    threads = _int(get("GATEWAY_THREADS", "4"), "GATEWAY_THREADS", 1, 64)
-    log_level = _choice(
-        get("GATEWAY_LOG_LEVEL", "INFO").upper(), "GATEWAY_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR")
+    workers = checked(_workers, get("GATEWAY_WORKERS", "auto"), fallback=1)
+    threads = checked(_int, get("GATEWAY_THREADS", "4"), "GATEWAY_THREADS", 1, 64, fallback=4)
+    log_level = checked(
+        _choice,
+        get("GATEWAY_LOG_LEVEL", "INFO").upper(),
+        "GATEWAY_LOG_LEVEL",
+        ("DEBUG", "INFO", "WARNING", "ERROR"),
+        fallback="INFO",
     )
-    auto_migrate = _bool(get("GATEWAY_AUTO_MIGRATE", "true"), "GATEWAY_AUTO_MIGRATE")
+    auto_migrate = checked(_bool, get("GATEWAY_AUTO_MIGRATE", "true"), "GATEWAY_AUTO_MIGRATE", fallback=True)
+    # The key's rule depends on the database; a wrong database URL is reported on its own.
+    key_encryption_key = (
+        checked(
+            _key_encryption_key, get("GATEWAY_KEY_ENCRYPTION_KEY"), database_url, instance_dir, fallback=""
+        )
+        if database_ok
+        else ""
+    )
+    metrics_token = checked(_metrics_token, get("GATEWAY_METRICS_TOKEN"), fallback=None)
+    no_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    trusted_proxies = checked(
+        _networks, get("GATEWAY_TRUSTED_PROXIES", ""), "GATEWAY_TRUSTED_PROXIES", fallback=no_networks
+    )
+    raise_all(found)
     return Settings(
         instance_dir=instance_dir,
         database_url=database_url,
-        config_path=Path(config_path) if config_path else None,
+        config_path=config_path_of(environ),
         redis_url=get("GATEWAY_REDIS_URL"),
-        key_encryption_key=_key_encryption_key(get("GATEWAY_KEY_ENCRYPTION_KEY"), database_url, instance_dir),
+        key_encryption_key=key_encryption_key,
         admin_password=get("GATEWAY_ADMIN_PASSWORD"),
         bind=bind,
         workers=workers,
@@ -101,9 +145,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, read_dotenv: bool
         log_level=log_level,
         public_url=get("GATEWAY_PUBLIC_URL", public_url_for_bind(bind)).rstrip("/"),
         auto_migrate=auto_migrate,
-        metrics_token=_metrics_token(get("GATEWAY_METRICS_TOKEN")),
+        metrics_token=metrics_token,
         public_url_follows_bind=not get("GATEWAY_PUBLIC_URL"),
-        trusted_proxies=_networks(get("GATEWAY_TRUSTED_PROXIES", ""), "GATEWAY_TRUSTED_PROXIES"),
+        trusted_proxies=trusted_proxies,
     )
 
 

@@ -62,7 +62,7 @@ from gateway.registry.syncschedule import SyncRunner, SyncSchedule
 from gateway.sso.service import SsoService
 from gateway.sso.sessions import SessionStore
 from gateway.storage.db import Database
-from gateway.storage.providertable import ProviderTable
+from gateway.storage.providertable import ProviderTable, stored_provider_ids
 from gateway.storage.state import StateStore
 from gateway.tokens import KeyRing, TokenService
 from providers.base import Closable, DirectoryListing, GroupDirectory
@@ -219,6 +219,7 @@ class Services:
             file_providers=[(p.id, p.type, p.options) for p in self.config.providers],
             browser_sign_on=self.config.sso.enabled,
             audit=self.audit,
+            stored_ids=lambda: stored_provider_ids(self.database),
         )
 
     def people(self) -> People:

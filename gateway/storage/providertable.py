@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from gateway.storage.db import Database
@@ -233,6 +233,18 @@ class ProviderTable:
             created_at=row.created_at,
             secrets_unreadable=unreadable,
         )
+
+
+def stored_provider_ids(database: Database) -> list[str]:
+    """The ids of the providers kept in the database, in order, whatever the provider source;
+    empty when the table is not there yet or the database cannot be read (a best-effort look,
+    for warnings)."""
+    query = select(ConfiguredProvider.id).order_by(ConfiguredProvider.position, ConfiguredProvider.id)
+    try:
+        with database.engine.connect() as connection:
+            return list(connection.execute(query).scalars())
+    except DBAPIError:
+        return []
 
 
 def split_secrets(

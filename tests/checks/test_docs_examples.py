@@ -9,8 +9,9 @@ Which ```yaml blocks are gateway configurations is decided by their top-level ke
 
 Anything else (Prometheus alert rules, Kubernetes objects) is not a gateway configuration and is
 left alone. A block that is not valid YAML fails. Each configuration is written to a file and
-checked by the real ``gateway check-config`` command, with every ``${VAR}`` it names set to a dummy
-value and the example certificate paths (``/etc/gateway/*.pem``) pointing at a placeholder file.
+checked by the real ``gateway check-config`` command, with every variable it names (``${VAR}``, and
+``password_env: VAR``) set to a dummy value and the example certificate paths
+(``/etc/gateway/*.pem``) pointing at a placeholder file: examples name their CA files there.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ TOP_LEVEL_KEYS = {
     "mapping",
     "email",
     "self_service",
+    "registry",
 }
 YAML_BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.DOTALL | re.MULTILINE)
 EXAMPLE_CERTIFICATE = re.compile(r"/etc/gateway/[\w.-]+\.pem")
@@ -76,6 +78,7 @@ def test_the_docs_show_gateway_configurations():
     """The selection above finds the examples (a change of markers would otherwise check nothing)."""
     pages = {where.split(":")[0] for where, _ in CONFIGS}
     assert {"README.md", "docs/ldap.md", "docs/oidc.md", "docs/mapping.md", "docs/configuration.md"} <= pages
+    assert "docs/registry-sync.md" in pages  # registry: blocks are checked too
     assert len(CONFIGS) >= 11
 
 
@@ -85,7 +88,8 @@ def test_example_passes_check_config(where, block, tmp_path):
     certificate.write_text("placeholder")
     config = tmp_path / "gateway.yaml"
     config.write_text(EXAMPLE_CERTIFICATE.sub(str(certificate), block), "utf-8")
-    environment = {name: "x-dummy-secret-for-the-docs-test" for name in re.findall(r"\$\{(\w+)", block)}
+    named = re.findall(r"\$\{(\w+)", block) + re.findall(r"password_env:\s*(\w+)", block)
+    environment = {name: "x-dummy-secret-for-the-docs-test" for name in named}
     environment.update(
         GATEWAY_CONFIG=str(config),
         GATEWAY_INSTANCE_DIR=str(tmp_path / "instance"),

@@ -30,7 +30,8 @@ def test_every_gateway_variable_in_the_deployment_kit_is_documented():
 
 def test_copying_the_example_changes_no_mode_silently():
     """`cp .env.example .env` keeps the built-in defaults: no configuration file that would turn
-    the mapping rules to file mode (rules made in the admin UI ignored) without a word."""
+    the mapping rules or the providers to file mode (those made in the admin UI ignored) without
+    a word."""
     from gateway.config.file import load_config
 
     values = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", (ROOT / ".env.example").read_text(), re.M))
@@ -38,3 +39,7 @@ def test_copying_the_example_changes_no_mode_silently():
     config = load_config(ROOT / config_path if config_path else None, {})
     assert config.mapping_source == "database"
     assert config.source == "defaults"
+    assert config.provider_source == "database"
+    # The example file it points to sets both modes to file: the comment says so, for each.
+    comment = (ROOT / ".env.example").read_text().split("GATEWAY_CONFIG=")[0]
+    assert "`mapping_source: file`" in comment and "`provider_source: file`" in comment

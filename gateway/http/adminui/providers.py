@@ -116,6 +116,7 @@ def _page(
 ):
     svc = services()
     trials = [p.id for p in svc.providers.active() if isinstance(p.provider, TrialLogin)]
+    configs = svc.provider_configs()
     answer = trial.get("answer") if trial else None
     return render(
         "admin/providers.html",
@@ -132,7 +133,8 @@ def _page(
         diag_values=diag_values or {},
         diag_errors=diag_errors or {},
         diag_result=diag_result,
-        configs=svc.provider_configs().list(),
+        configs=configs.list(),
+        configs_ignored=configs.ignored_warning(),
         addable=[(kind, admin_form(kind).add_label) for kind in editable_types()],
         configs_notice=NOTICES.get(request.args.get("done", "")),
     )

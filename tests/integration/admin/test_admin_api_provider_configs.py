@@ -10,7 +10,9 @@ import json
 
 import pytest
 import requests
+from click.testing import CliRunner
 
+from gateway.cli import main
 from tests.support import ldapdata as data
 from tests.support.adminapi import CSRF, AdminClient, admin_ui_browser, registry_answer, start_admin_gateway
 
@@ -227,6 +229,36 @@ def test_file_mode_is_read_only(tmp_path, slapd):
         page = browser.get(f"{gateway.url}/admin/providers", timeout=30)
         assert 'id="providers-read-only"' in page.text and 'id="add-ldap"' not in page.text
         assert browser.get(f"{gateway.url}/admin/providers/new/ldap", timeout=30).status_code == 409
+    finally:
+        gateway.stop()
+
+
+def test_file_mode_names_the_database_providers_it_leaves_out(tmp_path, slapd):
+    """Providers added in the admin API, then a config file that lists its providers (file
+    mode): start-up logs it, check-config warns, and the Providers page says so."""
+    before = start_admin_gateway(tmp_path, CONFIG, users=[])
+    try:
+        added = AdminClient.login(before.url).post(
+            "/providers", json={"id": "directory", "type": "ldap", "settings": ldap_settings(slapd.url)}
+        )
+        assert added.status_code == 201, added.text
+    finally:
+        before.stop()
+    gateway = start_admin_gateway(tmp_path, CONFIG + "providers:\n  - {id: local, type: local}\n", users=[])
+    try:
+        said = (
+            "so the 1 provider kept in the database (directory), added in the admin UI or API, "
+            "are not in force"
+        )
+        assert gateway.server.log_text().count(said) == 1
+        checked = CliRunner().invoke(main, ["check-config"], env=gateway.env)
+        assert (
+            checked.exit_code == 0
+            and f"warning: provider_source is file (the config file lists its providers), {said}"
+            in checked.output
+        )
+        page = admin_ui_browser(gateway.url).get(f"{gateway.url}/admin/providers", timeout=30)
+        assert 'id="configured-ignored"' in page.text and "(directory)" in page.text
     finally:
         gateway.stop()
 

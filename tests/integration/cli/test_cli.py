@@ -203,8 +203,7 @@ def test_check_config(tmp_path):
         f"configuration error: {where}: colour: unknown key; allowed: usernames, providers, tokens, "
         "throttle, password_policy, credential_cache, admin, sso, mapping, mapping_source, "
         "provider_source, registry, mfa, email, self_service",
-        f"configuration error: {where}: throttle.free_failures: Must be greater than or equal to 1 and "
-        "less than or equal to 1000.",
+        f"configuration error: {where}: throttle.free_failures: must be between 1 and 1000",
         f"configuration error: {where}: mapping.rules[0]: needs match (to grant) or require (to deny "
         "non-matching users)",
     ]

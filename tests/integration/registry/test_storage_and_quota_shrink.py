@@ -147,6 +147,17 @@ def test_the_cli_needs_confirm_quota_shrink_too(world, gateway, tmp_path):
     assert _cli(gateway, "mapping", "import", str(policy), "--confirm-quota-shrink").returncode == 0
 
 
+def test_the_cli_rule_commands_need_confirm_quota_shrink_too(world, gateway, tmp_path):
+    rule = tmp_path / "pilots.yaml"
+    rule.write_text("{name: pilots, match: {group: drone-pilots}, maxStorageMB: 5}\n")
+    refused = _cli(gateway, "mapping", "rules", "set", str(rule))
+    assert refused.returncode == 2 and "alice uses 900.0 MB, new quota 5 MB" in refused.stderr
+    assert refused.stderr.strip().endswith("; run again with --confirm-quota-shrink")
+    assert _cli(gateway, "mapping", "rules", "set", str(rule), "--confirm-quota-shrink").returncode == 0
+    rule.write_text("{name: pilots, match: {group: drone-pilots}, maxStorageMB: 10}\n")  # as before
+    assert _cli(gateway, "mapping", "rules", "set", str(rule)).returncode == 0
+
+
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -299,7 +299,7 @@ CONFIG_ERRORS = [
     ({"timeout_seconds": 0.1}, "timeout_seconds", "greater than or equal to 0.5"),
     ({"timeout_seconds": 11}, "timeout_seconds", "less than or equal to 10"),
     ({"logo_url": "javascript:alert(1)"}, "logo_url", "http:// or https://"),
-    ({"id": "Key Cloak"}, "id", "does not match"),
+    ({"id": "Key Cloak"}, "id", "lower-case letters, digits, - or _"),
     ({"type": "ldap"}, "type", "Must be equal to oidc"),
     ({"client_secrt": "x"}, "client_secrt", "unknown key"),
     ({"tokens": {"introspect": True}}, "tokens.introspect", "unknown key"),
