@@ -89,3 +89,13 @@ class CommandGroup(click.Group):
             reason = str(getattr(error, "orig", None) or error).strip().splitlines() or ["?"]
             click.echo(f"error: database unavailable: {reason[0]}", err=True)
             sys.exit(2)
+
+
+def confirm_quota_shrink_option():
+    """The ``--confirm-quota-shrink`` flag of every command whose change may lower a quota below
+    the storage in use (the admin API's confirmation, as a flag)."""
+    return click.option(
+        "--confirm-quota-shrink",
+        is_flag=True,
+        help="go ahead even if a user's new quota is below the storage they already use",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gateway.cli.context import actor, services_of
+from gateway.cli.context import actor, confirm_quota_shrink_option, services_of
 from providers.local.users import UserError
 
 
@@ -76,11 +76,7 @@ def mapping_export(ctx, file):
 @mapping.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="show what would change for each user; save nothing")
-@click.option(
-    "--confirm-quota-shrink",
-    is_flag=True,
-    help="save even if some users' new quota is below the storage they already use",
-)
+@confirm_quota_shrink_option()
 @click.pass_context
 def mapping_import(ctx, file, dry_run, confirm_quota_shrink):
     """Replace the mapping policy in the database with FILE (YAML, as `mapping export` writes).
@@ -200,11 +196,7 @@ def mapping_rules_show(ctx, name):
     type=click.IntRange(min=1),
     help="where a new rule goes, 1 for first (default: last); a rule that exists keeps its place",
 )
-@click.option(
-    "--confirm-quota-shrink",
-    is_flag=True,
-    help="save even if some users' new quota is below the storage they already use",
-)
+@confirm_quota_shrink_option()
 @click.pass_context
 def mapping_rules_set(ctx, file, position, confirm_quota_shrink):
     """Add the rule in FILE (YAML, as `rules show` prints; - for standard input), or replace the
@@ -235,11 +227,7 @@ def mapping_rules_set(ctx, file, position, confirm_quota_shrink):
 
 @mapping_rules.command("delete")
 @click.argument("name")
-@click.option(
-    "--confirm-quota-shrink",
-    is_flag=True,
-    help="delete even if some users' new quota is below the storage they already use",
-)
+@confirm_quota_shrink_option()
 @click.pass_context
 def mapping_rules_delete(ctx, name, confirm_quota_shrink):
     """Delete the rule NAME, with the admin API's checks (see `rules set`)."""

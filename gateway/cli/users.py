@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gateway.cli.context import actor, quota_argument, read_password, services_of
+from gateway.cli.context import actor, confirm_quota_shrink_option, quota_argument, read_password, services_of
 from providers.local.users import UserError
 
 
@@ -140,11 +140,7 @@ def users_set_password(ctx, username, password_stdin, temporary):
 @users.command("set-quota")
 @click.argument("username")
 @click.argument("max_storage_mb")
-@click.option(
-    "--confirm-quota-shrink",
-    is_flag=True,
-    help="save even if the new quota is below the storage the user already uses",
-)
+@confirm_quota_shrink_option()
 @click.pass_context
 def users_set_quota(ctx, username, max_storage_mb, confirm_quota_shrink):
     """Set a local user's per-user quota override: MAX_STORAGE_MB (megabytes, or with a unit:

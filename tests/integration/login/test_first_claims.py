@@ -9,7 +9,6 @@ workers: two engines on one database stand in for two workers, on SQLite and Pos
 
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from gateway.login.accounts import AccountRegistry, UsernameTaken
 from gateway.storage.db import Database
 from providers.base import Identity
+from tests.support.race import race
 
 SPELLINGS = ("Ann", "ann", "ANN", "aNN", "AnN", "anN")
 
@@ -36,7 +36,7 @@ def test_one_spelling_wins_when_every_first_login_arrives_at_once(database_url):
     try:
         registries = [AccountRegistry(first), AccountRegistry(second)]
         for round_ in range(5):
-            outcomes = _race(
+            outcomes = race(
                 lambda number, round_=round_: registries[number % 2].claim(
                     Identity(
                         provider=f"idp{number}",
@@ -46,8 +46,10 @@ def test_one_spelling_wins_when_every_first_login_arrives_at_once(database_url):
                     )
                 ),
                 len(SPELLINGS),
+                UsernameTaken,
+                "taken",
             )
-            assert outcomes.count("claimed") == 1, (round_, outcomes)
+            assert outcomes.count("ok") == 1, (round_, outcomes)
             assert outcomes.count("taken") == len(SPELLINGS) - 1, (round_, outcomes)
             owned = [
                 spelling
@@ -58,27 +60,3 @@ def test_one_spelling_wins_when_every_first_login_arrives_at_once(database_url):
     finally:
         first.dispose()
         second.dispose()
-
-
-def _race(claim, count):
-    """Run ``claim(number)`` for ``count`` numbers in threads released together; return each
-    outcome: "claimed", "taken" (UsernameTaken) or the exception's type name."""
-    barrier = threading.Barrier(count)
-    outcomes: list[str | None] = [None] * count
-
-    def run(number):
-        barrier.wait()
-        try:
-            claim(number)
-            outcomes[number] = "claimed"
-        except UsernameTaken:
-            outcomes[number] = "taken"
-        except Exception as error:
-            outcomes[number] = type(error).__name__
-
-    threads = [threading.Thread(target=run, args=(number,)) for number in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return outcomes

@@ -4,7 +4,6 @@ gateway's own database in tests/integration/sso/test_sso.py."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -19,6 +18,7 @@ from gateway.storage.db import Database
 from gateway.storage.models import AppPassword
 from providers.base import Identity, Rejection
 from providers.sql import utcnow
+from tests.support.race import race
 
 
 class Clock:
@@ -146,33 +146,14 @@ def test_concurrent_creates_never_pass_the_cap(database, tmp_path):
     other = Database(database.url)
     try:
         stores = [AppPasswords(database), AppPasswords(other)]
-        outcomes = _race(lambda number: stores[number % 2].create("ann", f"p{number}"), MAX_PER_USER + 10)
+        outcomes = race(
+            lambda number: stores[number % 2].create("ann", f"p{number}"),
+            MAX_PER_USER + 10,
+            AppPasswordError,
+            "refused",
+        )
     finally:
         other.dispose()
-    assert outcomes.count("created") == MAX_PER_USER, outcomes
+    assert outcomes.count("ok") == MAX_PER_USER, outcomes
     assert outcomes.count("refused") == 10, outcomes
     assert len(AppPasswords(database).list("ann")) == MAX_PER_USER
-
-
-def _race(create, count):
-    """Run ``create(number)`` for ``count`` numbers in threads released together; return each
-    outcome: "created", "refused" (the cap) or the exception's type name."""
-    barrier = threading.Barrier(count)
-    outcomes = [None] * count
-
-    def run(number):
-        barrier.wait()
-        try:
-            create(number)
-            outcomes[number] = "created"
-        except AppPasswordError:
-            outcomes[number] = "refused"
-        except Exception as error:
-            outcomes[number] = type(error).__name__
-
-    threads = [threading.Thread(target=run, args=(number,)) for number in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return outcomes
