@@ -6,6 +6,8 @@ worker within its refresh interval. Enabling the provider again lets them back i
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -23,7 +25,12 @@ from tests.support.ssoflow import browser, new_app_password, sso_login, xauth_to
 pytestmark = pytest.mark.integration
 
 PROVIDER = "corp"
-ROUNDS = 6  # consecutive answers, so both workers have answered
+ROUNDS = 6  # consecutive answers of each kind
+# Each poll makes 18 requests, some of them argon2 checks: generous for a loaded machine.
+WAIT_SECONDS = 30.0
+# How often each worker reads the providers table (gateway.login.providerset.LiveProviders),
+# with a margin.
+REFRESH_SECONDS = 1.5
 
 
 def _config() -> str:
@@ -92,6 +99,13 @@ def _account_page(gateway, session: requests.Session) -> list[int]:
     ]
 
 
+def _cut_off(gateway, token: str, app_password: str, signed_in: requests.Session) -> bool:
+    """Whether the token, the app password and the browser's session are all refused now."""
+    return _all(_answers(gateway, token, app_password), {401}) and _all(
+        _account_page(gateway, signed_in), {303}
+    )
+
+
 def test_a_disabled_or_removed_idp_answers_no_app_password_and_no_session(gateway, admin, idp):
     created = admin.post(
         "/providers",
@@ -107,12 +121,20 @@ def test_a_disabled_or_removed_idp_answers_no_app_password_and_no_session(gatewa
         },
     )
     assert created.status_code == 201, created.text
-    # Either worker may answer the SSO login: wait until both offer the new provider.
+    # Either worker may answer the SSO login, and which one answers a request is not ours to
+    # choose: a worker reads the change at its first request once its refresh interval has
+    # passed since the change, so wait for that as well as for the provider being offered.
+    added = time.monotonic()
     start = f"{gateway.url}/sso/login/{PROVIDER}"
     wait_for(
-        lambda: all(
-            browser().get(start, allow_redirects=False, timeout=10).status_code == 302 for _ in range(ROUNDS)
+        lambda: (
+            time.monotonic() - added > REFRESH_SECONDS
+            and all(
+                browser().get(start, allow_redirects=False, timeout=10).status_code == 302
+                for _ in range(ROUNDS)
+            )
         ),
+        timeout=WAIT_SECONDS,
         message="the new provider was not offered by every worker",
     )
     callback = sso_login(gateway, idp, PROVIDER, "alice")
@@ -123,18 +145,24 @@ def test_a_disabled_or_removed_idp_answers_no_app_password_and_no_session(gatewa
     assert _all(_account_page(gateway, signed_in), {200})
 
     assert admin.post(f"/providers/{PROVIDER}/disable").json()["enabled"] is False
+    # The browser's session is not honoured either. Both in one wait: which worker answers a
+    # request is not ours to choose, and each reads the change within its refresh interval.
     wait_for(
-        lambda: _all(_answers(gateway, token, app_password), {401}),
+        lambda: _cut_off(gateway, token, app_password, signed_in),
+        timeout=WAIT_SECONDS,
         message="a disabled provider's users were still let in",
     )
-    assert _all(_account_page(gateway, signed_in), {303})  # the browser's session is not honoured
 
     assert admin.post(f"/providers/{PROVIDER}/enable").json()["active"] is True
-    wait_for(lambda: _all(_answers(gateway, token, app_password), {200}), message="not back after enabling")
+    wait_for(
+        lambda: _all(_answers(gateway, token, app_password), {200}),
+        timeout=WAIT_SECONDS,
+        message="not back after enabling",
+    )
 
     assert admin.delete(f"/providers/{PROVIDER}").status_code == 204
     wait_for(
-        lambda: _all(_answers(gateway, token, app_password), {401}),
+        lambda: _cut_off(gateway, token, app_password, signed_in),
+        timeout=WAIT_SECONDS,
         message="a removed provider's users were still let in",
     )
-    assert _all(_account_page(gateway, signed_in), {303})
