@@ -112,7 +112,11 @@ def test_a_quota_below_usage_is_applied_with_a_warning(tmp_path, caplog):
         assert queued(services) == [
             ("pilot", {"username": "pilot", "roles": ["crew-member"], "maxStorageMB": 500})
         ]
-        (warning,) = [r.getMessage() for r in caplog.records if r.name == "gateway.admin.filepolicy"]
+        (warning,) = [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == "gateway.admin.filepolicy" and r.levelno >= logging.WARNING
+        ]
         assert (
             "lowers the quota of 1 user(s)" in warning and "pilot uses 900.0 MB, new quota 500 MB" in warning
         )

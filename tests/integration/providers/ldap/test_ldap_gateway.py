@@ -250,7 +250,7 @@ def test_check_config_names_the_ldap_key(tmp_path):
     )
     line = fails(make_env(tmp_path, config=bad), "check-config")
     assert line.endswith(
-        "providers[0].groups.strategies[1]: Must be one of: member_of, member, member_uid, in_chain."
+        "providers[0].groups.strategies[1]: must be one of: member_of, member, member_uid, in_chain"
     )
 
 
